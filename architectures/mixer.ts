@@ -1,0 +1,100 @@
+// The sequence-mixer plugin interface. A mixer is one object: its hyperparameters (a zod schema with
+// defaults), a parallel forward over [batch, time, d_model], a recurrent step view that holds its state
+// explicitly, and its state size. Built-in mixers and user plugins (`--plugin file.ts`) are the same thing.
+import type * as tfTypes from '@tensorflow/tfjs';
+import type { z } from 'zod';
+
+export type Tf = typeof tfTypes;
+export type Tensor = tfTypes.Tensor;
+export type Tensor2D = tfTypes.Tensor2D;
+export type Tensor3D = tfTypes.Tensor3D;
+export type Variable = tfTypes.Variable;
+
+/** What a mixer knows about the model it sits in. */
+export interface MixerContext {
+  dModel: number;
+  /** Longest sequence the mixer will see (longest test length): sizes attention's KV cache, explicit long filters. */
+  maxSeqLen: number;
+  layerIndex: number;
+  nLayers: number;
+}
+
+/** Per-call information for the parallel forward. */
+export interface ForwardOptions {
+  training: boolean;
+  /** Length of the context part of each example (JRT-RNN reads it non-causally). */
+  prefixLength?: number;
+  /** Seed for dropout masks (deterministic per step). */
+  dropoutSeed?: number;
+}
+
+/** Creates the mixer's trainable parameters, initialised the zoology way; names are scoped per layer. */
+export interface ParamFactory {
+  /** Weight [inDim, outDim] ~ N(0, std) (default 0.02) and optional zero bias [outDim]. */
+  linear(name: string, inDim: number, outDim: number, opts?: { bias?: boolean; std?: number }): Linear;
+  /** Any tensor parameter: `init` is 'zeros' | 'ones' | a std for N(0, std) | a function of the tf module. */
+  param(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable;
+  /** std for output projections: 0.02 / sqrt(2 · nLayers) (GPT-2 / zoology). */
+  readonly outputStd: number;
+  /** A deterministic seed for anything random in the mixer's construction (Performer features, ...). */
+  readonly seed: number;
+}
+
+export interface Linear {
+  weight: Variable;
+  bias?: Variable;
+  /** x [..., inDim] → [..., outDim] */
+  apply(x: Tensor): Tensor;
+}
+
+/** A mixer's recurrent state: named tensors, each with a leading batch dimension. */
+export type MixerState = Record<string, Tensor>;
+
+export interface Mixer {
+  /** Parallel (training) forward: x [B, T, d] → y [B, T, d]. */
+  forward(x: Tensor3D, opts: ForwardOptions): Tensor3D;
+  /** Fresh state for a batch (what the step view holds before the first token). */
+  initState(batch: number): MixerState;
+  /** One token: x [B, d] at position `position` (0-based) → y [B, d] and the next state. */
+  step(state: MixerState, x: Tensor2D, position: number): { y: Tensor2D; state: MixerState };
+  /**
+   * Optional extra training loss (e.g. Hedgehog's distillation, JRT-RNN's masked prefix loss): returned by
+   * the most recent forward in training mode, added to the LM loss by the model.
+   */
+  auxLoss?(): Tensor | undefined;
+}
+
+/** State size in floats per layer, both conventions (architectures.md). */
+export interface StateFloats {
+  /** Counted from the tensors the step view holds (per example). */
+  measured: number;
+  /** The paper's / zoology's formula, to compare with published plots. */
+  paper: number;
+}
+
+export interface MixerDefinition<P extends Record<string, unknown> = Record<string, any>> {
+  name: string;
+  /** One line for `recallbench list`. */
+  description: string;
+  /** Hyperparameters: a strict zod object with defaults (unknown keys rejected). */
+  params: z.ZodType<P>;
+  /** false for mixers that read the whole sequence (non-causal baselines); causality tests skip them. */
+  causal: boolean;
+  /** When causality depends on the hyperparameters (a `causal: false` switch), this decides. */
+  isCausal?(p: P): boolean;
+  /** true when outputs may depend on every token of the prefix (JRT-RNN): causal after the prefix only. */
+  usesPrefix?: boolean;
+  create(p: P, ctx: MixerContext, make: ParamFactory): Mixer;
+  stateFloats(p: P, ctx: MixerContext): StateFloats;
+}
+
+/** Define a mixer with its parameter type inferred from the schema. */
+export function defineMixer<S extends z.ZodType<Record<string, unknown>>>(def: MixerDefinition<z.output<S>> & { params: S }): MixerDefinition<z.output<S>> {
+  return def;
+}
+
+/**
+ * A plugin file's default export: a mixer definition, or a function of the tfjs module and zod that returns
+ * one (so a plugin outside this package needs no imports of its own).
+ */
+export type PluginExport = MixerDefinition | ((api: { tf: Tf; z: typeof z }) => MixerDefinition | Promise<MixerDefinition>);

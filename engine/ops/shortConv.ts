@@ -1,0 +1,32 @@
+// Depthwise causal convolution over time with a short kernel (BaseConv, Hyena, Mamba, DeltaNet):
+//   y[b, t, c] = Σ_{j<k} w[j, c] · x[b, t − (k−1) + j, c]  (+ bias[c]),  x[·, <0, ·] = 0.
+// Built from k shifted slices: differentiable with tfjs's own gradients, O(B·T·d·k). The non-causal
+// (circular) variant wraps around instead of padding with zeros (JRT's non-causal baseline).
+import * as tf from '@tensorflow/tfjs';
+
+/** x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d]. */
+export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D, opts: { circular?: boolean } = {}): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [B, T, d] = x.shape;
+    const k = weight.shape[0];
+    const padded = opts.circular ? tf.concat([x.slice([0, T - (k - 1), 0], [B, k - 1, d]), x], 1) : tf.pad(x, [[0, 0], [k - 1, 0], [0, 0]]);
+    let y: tf.Tensor = tf.mul(padded.slice([0, 0, 0], [B, T, d]), weight.slice([0, 0], [1, d]).reshape([d]));
+    for (let j = 1; j < k; j++) y = tf.add(y, tf.mul(padded.slice([0, j, 0], [B, T, d]), weight.slice([j, 0], [1, d]).reshape([d])));
+    if (bias) y = tf.add(y, bias);
+    return y as tf.Tensor3D;
+  });
+}
+
+/**
+ * Recurrent view: the state is the last k−1 inputs [B, k−1, d] (d·(k−1) floats per example).
+ * Returns y_t [B, d] and the shifted window.
+ */
+export function shortConvStep(window: tf.Tensor3D, x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D): { y: tf.Tensor2D; window: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const [B, km1, d] = window.shape;
+    const full = tf.concat([window, x.reshape([B, 1, d])], 1); // [B, k, d], oldest first
+    let y: tf.Tensor = tf.sum(tf.mul(full, weight.reshape([1, km1 + 1, d])), 1);
+    if (bias) y = tf.add(y, bias);
+    return { y: y as tf.Tensor2D, window: full.slice([0, 1, 0], [B, km1, d]) as tf.Tensor3D };
+  });
+}

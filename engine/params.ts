@@ -1,0 +1,74 @@
+// Parameter creation with zoology's init: linear weights N(0, 0.02), zero biases, output projections
+// N(0, 0.02/√(2·n_layers)). Every parameter gets a unique scoped name and a deterministic seed.
+import * as tf from '@tensorflow/tfjs';
+import type { Linear, ParamFactory, Tensor, Tf, Variable } from '../architectures/mixer.js';
+
+export class ParamStore {
+  readonly variables: Variable[] = [];
+  private counter = 0;
+  constructor(readonly seed: number, readonly nLayers: number) {}
+
+  private nextSeed(): number {
+    // distinct, deterministic seed per parameter (tfjs seeds its own Alea generator from it)
+    this.counter += 1;
+    return (Math.imul(this.seed + 0x9e3779b9, 2654435761) ^ Math.imul(this.counter, 40503)) >>> 0;
+  }
+
+  create(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable {
+    if (this.variables.some((v) => v.name === name)) throw new Error(`parameter ${name} defined twice`);
+    const value = tf.tidy(() => {
+      if (init === 'zeros') return tf.zeros(shape);
+      if (init === 'ones') return tf.ones(shape);
+      if (typeof init === 'number') return tf.randomNormal(shape, 0, init, 'float32', this.nextSeed());
+      const t = init(tf);
+      if (t.shape.join() !== shape.join()) throw new Error(`parameter ${name}: init gave shape [${t.shape}], declared [${shape}]`);
+      return t;
+    });
+    const v = tf.variable(value, true, `${name}_${this.variables.length}`, 'float32');
+    value.dispose();
+    this.variables.push(v);
+    return v;
+  }
+
+  /** A factory that prefixes names with a scope (e.g. "layer0.attention"). */
+  scope(prefix: string): ParamFactory {
+    const store = this;
+    const outputStd = 0.02 / Math.sqrt(2 * this.nLayers);
+    return {
+      outputStd,
+      get seed() {
+        return store.nextSeed();
+      },
+      param: (name, shape, init) => store.create(`${prefix}.${name}`, shape, init),
+      linear: (name, inDim, outDim, opts = {}): Linear => {
+        const weight = store.create(`${prefix}.${name}.weight`, [inDim, outDim], opts.std ?? 0.02);
+        const bias = opts.bias === false ? undefined : store.create(`${prefix}.${name}.bias`, [outDim], 'zeros');
+        return {
+          weight,
+          bias,
+          apply: (x: Tensor) => linearApply(x, weight, bias),
+        };
+      },
+    };
+  }
+
+  get parameterCount(): number {
+    return this.variables.reduce((n, v) => n + v.size, 0);
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+    this.variables.length = 0;
+  }
+}
+
+/** x [..., in] @ W [in, out] + b, for any leading shape. */
+export function linearApply(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  return tf.tidy(() => {
+    const inDim = x.shape[x.shape.length - 1];
+    const lead = x.shape.slice(0, -1);
+    const y2 = tf.matMul(x.reshape([-1, inDim]), weight as tf.Tensor2D);
+    const y = bias ? tf.add(y2, bias) : y2;
+    return y.reshape([...lead, weight.shape[1]!]);
+  });
+}

@@ -1,0 +1,31 @@
+// Mixer lookup: the built-ins plus plugins loaded at run time (engine/plugins.ts).
+import { builtinMixers } from '../architectures/index.js';
+import type { MixerDefinition } from '../architectures/mixer.js';
+import { UserInputError } from './errors.js';
+
+const mixers = new Map<string, MixerDefinition>(builtinMixers.map((m) => [m.name, m]));
+
+export function registerMixer(def: MixerDefinition): void {
+  mixers.set(def.name, def);
+}
+
+export function getMixer(name: string): MixerDefinition {
+  const def = mixers.get(name);
+  if (!def) throw new UserInputError(`unknown architecture '${name}' (known: ${[...mixers.keys()].sort().join(', ')}; add your own with --plugin FILE)`);
+  return def;
+}
+
+export function listMixers(): MixerDefinition[] {
+  return [...mixers.values()];
+}
+
+/** Validate a mixer's hyperparameters with its schema; a bad value is a one-line user error. */
+export function resolveMixerParams(def: MixerDefinition, raw: Record<string, unknown> | undefined): Record<string, unknown> {
+  const parsed = def.params.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length ? issue.path.join('.') : '(params)';
+    throw new UserInputError(`${def.name}: bad parameter ${where}: ${issue.message}`);
+  }
+  return parsed.data as Record<string, unknown>;
+}

@@ -1,0 +1,193 @@
+// The training loop (zoology's recipe, experiments.md): AdamW, cosine over epochs, evaluation after every
+// epoch on validation and test, early stop once validation accuracy > 0.99. Loss and accuracy only at
+// supervised positions (labels ≠ -100).
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../tasks/prng.js';
+import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
+import type { LanguageModel } from './model.js';
+import { tiedHeadCrossEntropy } from './ops/crossEntropy.js';
+import { AdamW, cosineLr } from './optimizer.js';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  evalBatchSize: number;
+  lr: number;
+  weightDecay: number;
+  /** Stop once validation accuracy exceeds this (zoology: 0.99). */
+  earlyStopAccuracy: number;
+  /** Shuffle the order of batches each epoch (zoology's loader runs segments in order: set false). */
+  shuffle: boolean;
+  seed: number;
+}
+
+export interface SplitMetrics {
+  /** Mean over examples of the fraction of an example's supervised positions predicted right. */
+  accuracy: number;
+  /** Per slice (segment key). */
+  slices: Record<string, number>;
+  loss: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  validation: SplitMetrics;
+  test: SplitMetrics;
+  /** Wall time of the epoch: training steps only, and in all (with evaluation). */
+  trainSeconds: number;
+  seconds: number;
+  steps: number;
+}
+
+export interface TrainResult {
+  epochs: EpochRecord[];
+  steps: number;
+  /** 'done' | 'early-stop' | 'diverged' */
+  status: 'done' | 'early-stop' | 'diverged';
+  divergedAtStep?: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  onStep?(step: number, totalSteps: number): void;
+  onEpoch?(record: EpochRecord): void | Promise<void>;
+}
+
+/** A batch's tensors, supervised positions flattened: rows index [B·T], labels [M]. */
+interface Batch {
+  segment: Segment;
+  start: number;
+  size: number;
+}
+
+function supervised(segment: Segment, start: number, size: number): { rows: Int32Array; labels: Int32Array; example: Int32Array } {
+  const T = segment.seqLen;
+  const rows: number[] = [];
+  const labels: number[] = [];
+  const example: number[] = [];
+  for (let b = 0; b < size; b++) {
+    const base = (start + b) * T;
+    for (let t = 0; t < T; t++) {
+      const label = segment.labels[base + t]!;
+      if (label !== IGNORE_INDEX) {
+        rows.push(b * T + t);
+        labels.push(label);
+        example.push(b);
+      }
+    }
+  }
+  return { rows: Int32Array.from(rows), labels: Int32Array.from(labels), example: Int32Array.from(example) };
+}
+
+function batchesOf(segments: Segment[], batchSize: number): Batch[] {
+  const out: Batch[] = [];
+  for (const segment of segments) for (let start = 0; start < segment.count; start += batchSize) out.push({ segment, start, size: Math.min(batchSize, segment.count - start) });
+  return out;
+}
+
+function tokensOf(batch: Batch): tf.Tensor2D {
+  const T = batch.segment.seqLen;
+  return tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
+}
+
+/** Loss (and logits) of a batch at its supervised positions. */
+function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropoutSeed: number, sup: ReturnType<typeof supervised>) {
+  const tokens = tokensOf(batch);
+  const hidden = model.forward(tokens, { training, prefixLength: batch.segment.prefixLength, dropoutSeed });
+  const d = model.config.dModel;
+  const rows = tf.gather(hidden.reshape([-1, d]), tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
+  return tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels, 'int32'));
+}
+
+export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number): Promise<SplitMetrics> {
+  const slices: Record<string, number> = {};
+  let total = 0;
+  let examples = 0;
+  let lossSum = 0;
+  let lossCount = 0;
+  for (const segment of segments) {
+    let segTotal = 0;
+    for (const batch of batchesOf([segment], batchSize)) {
+      const sup = supervised(segment, batch.start, batch.size);
+      if (sup.rows.length === 0) continue;
+      const [pred, loss] = tf.tidy(() => {
+        const { loss, logits } = batchLoss(model, batch, false, 0, sup);
+        return [tf.argMax(logits, 1), loss];
+      });
+      const predicted = (await pred.data()) as Int32Array;
+      lossSum += (await loss.data())[0]! * sup.rows.length;
+      lossCount += sup.rows.length;
+      pred.dispose();
+      loss.dispose();
+      const right = new Float64Array(batch.size);
+      const count = new Float64Array(batch.size);
+      for (let i = 0; i < sup.rows.length; i++) {
+        count[sup.example[i]!]! += 1;
+        if (predicted[i] === sup.labels[i]) right[sup.example[i]!]! += 1;
+      }
+      for (let b = 0; b < batch.size; b++) if (count[b]! > 0) segTotal += right[b]! / count[b]!;
+    }
+    slices[segment.key] = segTotal / segment.count;
+    total += segTotal;
+    examples += segment.count;
+  }
+  return { accuracy: examples ? total / examples : 0, slices, loss: lossCount ? lossSum / lossCount : NaN };
+}
+
+export async function train(model: LanguageModel, splits: { train: Segment[]; validation: Segment[]; test: Segment[] }, opts: TrainOptions, hooks: TrainHooks = {}, resume?: { epoch: number; optimizer?: AdamW; records?: EpochRecord[] }): Promise<TrainResult> {
+  const started = performance.now();
+  const optimizer = resume?.optimizer ?? new AdamW(model.variables, { weightDecay: opts.weightDecay });
+  const batches = batchesOf(splits.train, opts.batchSize);
+  const sup = batches.map((b) => supervised(b.segment, b.start, b.size));
+  const order = batches.map((_, i) => i);
+  const totalSteps = batches.length * opts.epochs;
+  const records: EpochRecord[] = [...(resume?.records ?? [])];
+  let step = optimizer.stepCount;
+  let status: TrainResult['status'] = 'done';
+  let divergedAtStep: number | undefined;
+
+  for (let epoch = resume?.epoch ?? 0; epoch < opts.epochs; epoch++) {
+    const epochStart = performance.now();
+    const lr = cosineLr(opts.lr, epoch, opts.epochs);
+    if (opts.shuffle) new Rng((opts.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+    let lossSum: tf.Tensor = tf.scalar(0);
+    for (const i of order) {
+      const batch = batches[i]!;
+      step += 1;
+      const { value, grads } = tf.variableGrads(() => {
+        const { loss, logits } = batchLoss(model, batch, true, (opts.seed * 1_000_003 + step) >>> 0, sup[i]!);
+        logits.dispose();
+        const aux = model.auxLoss();
+        return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;
+      }, model.variables);
+      optimizer.apply(model.variables.map((v) => grads[v.name]!), lr);
+      const next = tf.add(lossSum, value);
+      lossSum.dispose();
+      value.dispose();
+      lossSum = next;
+      for (const g of Object.values(grads)) g.dispose();
+      hooks.onStep?.(step, totalSteps);
+    }
+    const trainLoss = (await lossSum.data())[0]! / Math.max(1, batches.length);
+    const trainSeconds = (performance.now() - epochStart) / 1000;
+    lossSum.dispose();
+    if (!Number.isFinite(trainLoss)) {
+      status = 'diverged';
+      divergedAtStep = step;
+      break;
+    }
+    const validation = await evaluate(model, splits.validation, opts.evalBatchSize);
+    const test = await evaluate(model, splits.test, opts.evalBatchSize);
+    const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
+    records.push(record);
+    await hooks.onEpoch?.(record);
+    if (validation.accuracy > opts.earlyStopAccuracy) {
+      status = 'early-stop';
+      break;
+    }
+  }
+  if (!resume?.optimizer) optimizer.dispose();
+  return { epochs: records, steps: step, status, divergedAtStep, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,96 @@
+// Run configs and presets are data, validated by strict zod schemas: unknown keys, wrong types and
+// impossible settings are one-line errors (zoology's pydantic silently drops a misspelled key).
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { UserInputError } from '../engine/errors.js';
+
+const layerSpec = z
+  .object({
+    mixer: z.string().min(1),
+    params: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+export const dataSchema = z
+  .object({
+    task: z.string().min(1).default('mqar'),
+    /** Parameters shared by every segment (vocabSize, powerA, randomNonQueries, passes, ...). */
+    common: z.record(z.string(), z.unknown()).default({}),
+    train: z.array(z.record(z.string(), z.unknown())).min(1),
+    /** Default: the test slices, same counts, from their own seed stream. */
+    validation: z.array(z.record(z.string(), z.unknown())).optional(),
+    test: z.array(z.record(z.string(), z.unknown())).min(1),
+    /** Seed of the data streams (train/validation/test are disjoint streams of it). */
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+
+export const modelSchema = z
+  .object({
+    dModel: z.number().int().positive(),
+    nLayers: z.number().int().positive().default(2),
+    layers: z.array(layerSpec).min(1),
+    positionEmbeddings: z.boolean().default(false),
+    mlp: z.boolean().default(false),
+    embeddingDropout: z.number().min(0).max(1).default(0.1),
+    residualDropout: z.number().min(0).max(1).default(0),
+  })
+  .strict();
+
+export const trainSchema = z
+  .object({
+    epochs: z.number().int().positive().default(64),
+    batchSize: z.number().int().positive().default(64),
+    evalBatchSize: z.number().int().positive().default(64),
+    lr: z.number().positive(),
+    weightDecay: z.number().min(0).default(0.1),
+    earlyStopAccuracy: z.number().min(0).max(1).default(0.99),
+    shuffle: z.boolean().default(true),
+  })
+  .strict();
+
+export const runConfigSchema = z
+  .object({
+    /** Label of the architecture in tables and plots, e.g. "attention" or "based". */
+    label: z.string().min(1),
+    data: dataSchema,
+    model: modelSchema,
+    train: trainSchema,
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+
+export type RunConfig = z.output<typeof runConfigSchema>;
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type LayerSpecConfig = z.output<typeof layerSpec>;
+
+/** Parse with a schema; the first issue becomes a one-line UserInputError naming the key. */
+export function parseStrict<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const where = issue.path.length ? issue.path.join('.') : '(top level)';
+  throw new UserInputError(`${what}: ${where}: ${issue.message}`);
+}
+
+/** JSON with object keys sorted, so equal configs hash equally. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Content-hash run id: the same resolved config is the same run, whatever backend runs it. */
+export function runId(config: RunConfig): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+}
+
+/** Longest sequence the model will see (sizes KV caches and position tables). */
+export function maxSeqLenOf(segmentLengths: number[]): number {
+  return Math.max(...segmentLengths);
+}

@@ -1,0 +1,320 @@
+#!/usr/bin/env node
+// recallbench's command line: train, sweep, list, data, state-size. Bad input of any kind ends with one line
+// naming the problem and exit code 2; a stack trace only with --debug.
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { readFileSync, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { BACKEND_CHOICES, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
+import { UserInputError } from '../engine/errors.js';
+import { loadPlugin } from '../engine/plugins.js';
+import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
+import { TaskConfigError } from '../tasks/types.js';
+import { getTask, listTasks } from '../tasks/index.js';
+import { exportExamples, exampleToJson } from '../tasks/export.js';
+import { parseStrict, runId, type RunConfig } from './../runners/config.js';
+import { ResultsDir } from '../runners/results.js';
+import { resolveRunConfig } from '../runners/run.js';
+import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, summaryTable, type PresetInput } from '../runners/sweep.js';
+
+const EXIT_USER_ERROR = 2;
+
+interface GlobalArgs {
+  backend: BackendChoice;
+  plugin: string[];
+  debug: boolean;
+  quiet: boolean;
+}
+
+/** "key=value" pairs → object; values parsed as JSON when they parse (numbers, booleans), else strings. */
+export function parsePairs(pairs: string[] | undefined, flag: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UserInputError(`${flag} expects key=value, got '${pair}'`);
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+async function setup(argv: GlobalArgs): Promise<Awaited<ReturnType<typeof initBackend>>> {
+  const info = await initBackend(argv.backend);
+  for (const p of argv.plugin ?? []) await loadPlugin(p);
+  return info;
+}
+
+async function loadPluginsOnly(argv: GlobalArgs): Promise<void> {
+  if ((argv.plugin ?? []).length === 0) return;
+  await initBackend('cpu');
+  for (const p of argv.plugin) await loadPlugin(p);
+}
+
+/** "baseconv+attention" → hybrid layer list; `params` go to the last layer (the mixer under test). */
+function layersFromArch(arch: string, params: Record<string, unknown>) {
+  const names = arch.split('+').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UserInputError(`--arch: empty architecture name`);
+  return names.map((mixer, i) => ({ mixer, params: i === names.length - 1 ? params : {} }));
+}
+
+function taskSegments(argv: Record<string, unknown>, settings: Array<Record<string, unknown>>) {
+  const taskParams = parsePairs(argv.taskParam as string[] | undefined, '--task-param');
+  const common: Record<string, unknown> = { ...taskParams };
+  if (argv.vocabSize !== undefined) common.vocabSize = argv.vocabSize;
+  return {
+    task: argv.task as string,
+    common,
+    train: settings.map((s) => ({ ...s, count: argv.trainExamples })),
+    test: settings.map((s) => ({ ...s, count: argv.testExamples })),
+    seed: argv.dataSeed as number,
+  };
+}
+
+function mqarSetting(argv: Record<string, unknown>, seqLen: unknown, kvPairs: unknown): Record<string, unknown> {
+  if (argv.task !== 'mqar') return {};
+  return { seqLen, numKvPairs: kvPairs };
+}
+
+const taskFlags = (y: Argv) =>
+  y
+    .option('task', { type: 'string', default: 'mqar', describe: 'task name (recallbench list tasks)' })
+    .option('vocab-size', { type: 'number', describe: 'vocabulary size (task default if omitted)' })
+    .option('task-param', { type: 'string', array: true, describe: 'other task parameter, key=value (e.g. randomNonQueries=true, passes=2)' })
+    .option('train-examples', { type: 'number', default: 10000 })
+    .option('test-examples', { type: 'number', default: 1000 })
+    .option('data-seed', { type: 'number', default: 0 });
+
+const modelFlags = (y: Argv) =>
+  y
+    .option('n-layers', { type: 'number', default: 2 })
+    .option('positions', { type: 'boolean', default: false, describe: 'learned absolute position embeddings' })
+    .option('mlp', { type: 'boolean', default: false, describe: 'MLP (x4, GELU) after each mixer' })
+    .option('param', { type: 'string', array: true, describe: 'mixer hyperparameter key=value (applies to the last mixer of --arch)' })
+    .option('epochs', { type: 'number', default: 16 })
+    .option('batch-size', { type: 'number', default: 64 })
+    .option('eval-batch-size', { type: 'number', default: 128 })
+    .option('weight-decay', { type: 'number', default: 0.1 });
+
+function trainSection(argv: Record<string, unknown>, lr: number) {
+  return { epochs: argv.epochs, batchSize: argv.batchSize, evalBatchSize: argv.evalBatchSize, weightDecay: argv.weightDecay, lr };
+}
+
+function printError(e: unknown, debug: boolean): never {
+  releaseGpu();
+  if (e instanceof UserInputError || e instanceof TaskConfigError) {
+    process.stderr.write(`recallbench: ${e.message}\n`);
+    if (debug) process.stderr.write(`${(e as Error).stack}\n`);
+    process.exit(EXIT_USER_ERROR);
+  }
+  process.stderr.write(`recallbench: internal error: ${String((e as Error)?.message ?? e).split('\n')[0]}${debug ? `\n${(e as Error)?.stack}` : ' (run with --debug for the stack trace)'}\n`);
+  process.exit(1);
+}
+
+export function buildCli(args: string[]) {
+  return yargs(args)
+    .scriptName('recallbench')
+    .usage('$0 <command> [options]')
+    .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'tfjs backend (auto: tensorflow if installed, else webgpu if a GPU adapter is found, else wasm)' })
+    .option('plugin', { type: 'string', array: true, default: [] as string[], describe: 'load a mixer plugin file (.ts/.js)' })
+    .option('debug', { type: 'boolean', default: false, describe: 'print stack traces' })
+    .option('quiet', { type: 'boolean', default: false })
+    .command(
+      'train',
+      'train one run (from flags or --config FILE.json)',
+      (y) => modelFlags(taskFlags(y))
+        .option('config', { type: 'string', describe: 'a JSON run config (label, data, model, train, seed)' })
+        .option('arch', { type: 'string', default: 'attention', describe: 'mixer name, or a hybrid like baseconv+attention' })
+        .option('d-model', { type: 'number', default: 64 })
+        .option('lr', { type: 'number', default: 1e-3 })
+        .option('seq-len', { type: 'number', default: 64 })
+        .option('kv-pairs', { type: 'number', default: 4 })
+        .option('seed', { type: 'number', default: 0 })
+        .option('out', { type: 'string', default: 'results/train', describe: 'results folder' }),
+      async (argv) => {
+        const backend = await setup(argv as unknown as GlobalArgs);
+        let config: RunConfig;
+        if (argv.config) {
+          let raw: unknown;
+          try {
+            raw = JSON.parse(readFileSync(argv.config, 'utf8'));
+          } catch (e) {
+            throw new UserInputError(`--config ${argv.config}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `not valid JSON (${(e as Error).message.split('\n')[0]})`}`);
+          }
+          config = resolveRunConfig(raw, `config ${argv.config}`);
+        } else {
+          const a = argv as unknown as Record<string, unknown>;
+          config = resolveRunConfig({
+            label: argv.arch,
+            data: taskSegments(a, [mqarSetting(a, argv.seqLen, argv.kvPairs)]),
+            model: { dModel: argv.dModel, nLayers: argv.nLayers, layers: layersFromArch(argv.arch, parsePairs(argv.param, '--param')), positionEmbeddings: argv.positions as boolean, mlp: argv.mlp as boolean },
+            train: trainSection(a, argv.lr),
+            seed: argv.seed,
+          });
+        }
+        if (!argv.quiet) process.stderr.write(`resolved config (run ${runId(config)}):\n${JSON.stringify(config)}\n`);
+        const results = new ResultsDir(argv.out);
+        const records = await runSweep([config], { backend, results, quiet: argv.quiet as boolean });
+        process.stdout.write(`${summaryTable(records)}\n`);
+      },
+    )
+    .command(
+      'sweep [preset]',
+      'train a grid of runs from a preset (name or JSON file) or from flags; re-running resumes',
+      (y) => modelFlags(taskFlags(y))
+        .positional('preset', { type: 'string', describe: `preset name or file (default quick)` })
+        .option('arch', { type: 'string', array: true, describe: 'architectures (flag-built grid), e.g. attention baseconv+based' })
+        .option('d-model', { type: 'number', array: true, default: [64] })
+        .option('lr', { type: 'number', array: true, default: [1e-3] })
+        .option('setting', { type: 'string', array: true, default: ['64:4'], describe: 'MQAR settings L:K (flag-built grid)' })
+        .option('seeds', { type: 'number', array: true, default: [0] })
+        .option('name', { type: 'string', describe: 'results folder name (default: the preset name, or "sweep")' })
+        .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' }),
+      async (argv) => {
+        const g = argv as unknown as GlobalArgs;
+        let preset;
+        if (argv.arch && argv.arch.length > 0) {
+          if (argv.preset) throw new UserInputError('give either a preset or --arch flags, not both');
+          const a = argv as unknown as Record<string, unknown>;
+          const settings = argv.setting.map((s) => {
+            const m = /^(\d+):(\d+)$/.exec(s);
+            if (!m) throw new UserInputError(`--setting expects L:K (e.g. 64:4), got '${s}'`);
+            return mqarSetting(a, Number(m[1]), Number(m[2]));
+          });
+          const input: PresetInput = {
+            name: argv.name ?? 'sweep',
+            data: [taskSegments(a, settings)],
+            architectures: argv.arch.map((arch) => ({ label: arch, layers: layersFromArch(arch, parsePairs(argv.param, '--param')), model: { positionEmbeddings: argv.positions as boolean } })),
+            dModels: argv.dModel,
+            learningRates: argv.lr,
+            seeds: argv.seeds,
+            model: { nLayers: argv.nLayers as number, mlp: argv.mlp as boolean },
+            train: { epochs: argv.epochs, batchSize: argv.batchSize, evalBatchSize: argv.evalBatchSize, weightDecay: argv.weightDecay },
+          };
+          preset = parseStrict(presetSchema, input, 'sweep flags');
+        } else {
+          preset = loadPreset(argv.preset ?? 'quick');
+        }
+        const backend = argv.dryRun ? undefined : await setup(g);
+        if (argv.dryRun) await loadPluginsOnly(g);
+        const configs = expandPreset(preset);
+        if (argv.dryRun) {
+          for (const c of configs) process.stdout.write(`${runId(c)}  ${c.label}  d${c.model.dModel}  lr${c.train.lr}  seed${c.seed}\n`);
+          process.stdout.write(`${configs.length} runs\n`);
+          return;
+        }
+        const name = argv.name ?? preset.name;
+        const results = new ResultsDir(argv.out ?? join('results', name));
+        const records = await runSweep(configs, { backend: backend!, results, preset: preset.name, quiet: argv.quiet as boolean });
+        process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+      },
+    )
+    .command(
+      'list [what]',
+      'list architectures (with their parameters), tasks and presets',
+      (y) => y.positional('what', { choices: ['all', 'architectures', 'tasks', 'presets'] as const, default: 'all' as const }),
+      async (argv) => {
+        await loadPluginsOnly(argv as unknown as GlobalArgs);
+        const out: string[] = [];
+        if (argv.what === 'all' || argv.what === 'architectures') {
+          out.push('architectures:');
+          for (const m of listMixers()) out.push(`  ${m.name.padEnd(22)} ${m.description}\n${' '.repeat(25)}params: ${JSON.stringify(resolveMixerParams(m, {}))}`);
+        }
+        if (argv.what === 'all' || argv.what === 'tasks') {
+          out.push('tasks:');
+          for (const t of listTasks()) out.push(`  ${t.name.padEnd(22)} ${t.description}`);
+        }
+        if (argv.what === 'all' || argv.what === 'presets') {
+          out.push('presets:');
+          for (const name of listPresetNames()) out.push(`  ${name.padEnd(22)} ${loadPreset(name).description}`);
+        }
+        process.stdout.write(`${out.join('\n')}\n`);
+      },
+    )
+    .command(
+      'data <task>',
+      'export a task\'s examples (one JSON object per line: inputs, labels, slices)',
+      (y) => y
+        .positional('task', { type: 'string', demandOption: true })
+        .option('seq-len', { type: 'number' })
+        .option('kv-pairs', { type: 'number' })
+        .option('vocab-size', { type: 'number' })
+        .option('task-param', { type: 'string', array: true, describe: 'other parameters, key=value' })
+        .option('n', { alias: 'count', type: 'number', default: 1000 })
+        .option('seed', { type: 'number', default: 0 })
+        .option('format', { choices: ['jsonl', 'json'] as const, default: 'jsonl' as const })
+        .option('out', { type: 'string', describe: 'output file (default stdout)' }),
+      async (argv) => {
+        const params: Record<string, unknown> = { ...parsePairs(argv.taskParam, '--task-param') };
+        if (argv.seqLen !== undefined) params.seqLen = argv.seqLen;
+        if (argv.kvPairs !== undefined) params.numKvPairs = argv.kvPairs;
+        if (argv.vocabSize !== undefined) params.vocabSize = argv.vocabSize;
+        getTask(argv.task);
+        const stream: NodeJS.WritableStream = argv.out ? createWriteStream(argv.out) : process.stdout;
+        const examples = exportExamples(argv.task, params, argv.n, argv.seed);
+        if (argv.format === 'json') stream.write('[');
+        let first = true;
+        for (const e of examples) {
+          const line = JSON.stringify(exampleToJson(e));
+          if (argv.format === 'json') {
+            stream.write(`${first ? '' : ','}\n${line}`);
+          } else if (!stream.write(`${line}\n`)) {
+            await new Promise<void>((r) => stream.once('drain', () => r()));
+          }
+          first = false;
+        }
+        if (argv.format === 'json') stream.write('\n]\n');
+        if (argv.out) await new Promise<void>((r) => stream.end(() => r()));
+      },
+    )
+    .command(
+      'state-size',
+      'print a model\'s recurrent state size (floats and bytes, measured and paper conventions) as JSON',
+      (y) => y
+        .option('arch', { type: 'string', demandOption: true, describe: 'mixer name or hybrid a+b' })
+        .option('param', { type: 'string', array: true, describe: 'mixer hyperparameter key=value' })
+        .option('d-model', { type: 'number', demandOption: true })
+        .option('seq-len', { type: 'number', demandOption: true, describe: 'longest (test) sequence length' })
+        .option('n-layers', { type: 'number', default: 2 }),
+      async (argv) => {
+        await loadPluginsOnly(argv as unknown as GlobalArgs);
+        const layers = layersFromArch(argv.arch, parsePairs(argv.param, '--param'));
+        const perLayer = Array.from({ length: argv.nLayers }, (_, i) => {
+          const spec = layers[i % layers.length]!;
+          const def = getMixer(spec.mixer);
+          const p = resolveMixerParams(def, spec.params);
+          return { layer: i, mixer: def.name, params: p, ...def.stateFloats(p, { dModel: argv.dModel, maxSeqLen: argv.seqLen, layerIndex: i, nLayers: argv.nLayers }) };
+        });
+        const measured = perLayer.reduce((s, l) => s + l.measured, 0);
+        const paper = perLayer.reduce((s, l) => s + l.paper, 0);
+        process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
+      },
+    )
+    .demandCommand(1, 'name a command: train, sweep, list, data, state-size')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserInputError(msg.split('\n')[0]!);
+    });
+}
+
+export async function main(args: string[]): Promise<void> {
+  const debug = args.includes('--debug');
+  try {
+    await buildCli(args).parseAsync();
+  } catch (e) {
+    printError(e, debug);
+  }
+  releaseGpu();
+  process.exit(0);
+}
+
+const invokedDirectly = process.argv[1] && /cli\.(ts|js|mjs)$|app\.mjs$/.test(process.argv[1]);
+if (invokedDirectly) await main(hideBin(process.argv));

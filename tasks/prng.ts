@@ -1,0 +1,217 @@
+// Seeded, counter-based pseudo-random numbers for task generation (never Math.random).
+//
+// Example i of a stream is a pure function of (seed, stream, i): `hashSeeds(seed, stream, i)` (a murmur3-style
+// 32-bit hash of the parts, with the murmur3 finaliser) gives the example's own seed, and an sfc32 generator
+// seeded from it (through splitmix32) draws everything that example needs. Only 32-bit integer arithmetic
+// (Math.imul, shifts) is used, so the numbers are identical on every JavaScript engine and machine.
+
+const TWO_32 = 4294967296;
+const INV_2_32 = 1 / 4294967296;
+
+/** murmur3's 32-bit finaliser (full avalanche). */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** One murmur3 body round: absorbs the 32-bit word `k` into the running hash `h`. */
+function absorb(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+const HASH_INIT = 0x2f6b8f31;
+const TAG_INT = 0x1;
+const TAG_FLOAT = 0x2;
+const TAG_STRING = 0x3;
+const f64 = new Float64Array(1);
+const f64Words = new Uint32Array(f64.buffer);
+
+/** Running state of a hashSeeds computation: the hash and the number of 32-bit words absorbed. */
+interface HashState {
+  h: number;
+  words: number;
+}
+
+function absorbPart(s: HashState, part: number | string): void {
+  if (typeof part === 'string') {
+    s.h = absorb(s.h, TAG_STRING);
+    s.h = absorb(s.h, part.length);
+    s.words += 2;
+    // Two UTF-16 code units per word.
+    for (let i = 0; i < part.length; i += 2) {
+      const lo = part.charCodeAt(i);
+      const hi = i + 1 < part.length ? part.charCodeAt(i + 1) : 0;
+      s.h = absorb(s.h, lo | (hi << 16));
+      s.words++;
+    }
+  } else if (typeof part === 'number') {
+    if (!Number.isFinite(part)) throw new RangeError(`hashSeeds: non-finite number ${part}`);
+    if (Number.isSafeInteger(part)) {
+      // Low and high 32 bits of the (two's complement) integer.
+      const hi = Math.floor(part / TWO_32);
+      s.h = absorb(s.h, TAG_INT);
+      s.h = absorb(s.h, part >>> 0);
+      s.h = absorb(s.h, hi | 0);
+    } else {
+      f64[0] = part;
+      s.h = absorb(s.h, TAG_FLOAT);
+      s.h = absorb(s.h, f64Words[0]!);
+      s.h = absorb(s.h, f64Words[1]!);
+    }
+    s.words += 3;
+  } else {
+    throw new TypeError(`hashSeeds: parts must be numbers or strings, got ${typeof part}`);
+  }
+}
+
+/**
+ * Hash any number of seed parts (integers, floats, strings) into one 32-bit seed. Parts are typed: `1` and `'1'`
+ * hash differently; integers up to 2^53 keep all their bits. `hashSeeds(a, b, c)` is a pure function of its
+ * arguments.
+ */
+export function hashSeeds(...parts: (number | string)[]): number {
+  const s: HashState = { h: HASH_INIT, words: 0 };
+  for (const p of parts) absorbPart(s, p);
+  return fmix32(s.h ^ s.words);
+}
+
+/**
+ * The per-example seeds of one stream, fast: `new SeedStream(seed, stream).seedAt(i) === hashSeeds(seed, stream, i)`
+ * for every safe integer i, without re-hashing the first two parts each time.
+ */
+export class SeedStream {
+  private readonly h: number;
+  private readonly words: number;
+  constructor(readonly seed: number, readonly stream: number | string) {
+    const s: HashState = { h: HASH_INIT, words: 0 };
+    absorbPart(s, seed);
+    absorbPart(s, stream);
+    this.h = s.h;
+    this.words = s.words;
+  }
+
+  seedAt(index: number): number {
+    if (!Number.isSafeInteger(index)) return hashSeeds(this.seed, this.stream, index);
+    let h = absorb(this.h, TAG_INT);
+    h = absorb(h, index >>> 0);
+    h = absorb(h, Math.floor(index / TWO_32) | 0);
+    return fmix32(h ^ (this.words + 3));
+  }
+
+  /** The Rng of example `index`; reseeds `into` (no allocation) when given. */
+  rngAt(index: number, into?: Rng): Rng {
+    const seed = this.seedAt(index);
+    if (into) {
+      into.reseed(seed);
+      return into;
+    }
+    return new Rng(seed);
+  }
+}
+
+function splitmix32(s: number, i: number): number {
+  let z = (s + Math.imul(i, 0x9e3779b9)) | 0;
+  z ^= z >>> 16;
+  z = Math.imul(z, 0x21f0aaad);
+  z ^= z >>> 15;
+  z = Math.imul(z, 0x735a2d97);
+  z ^= z >>> 15;
+  return z | 0;
+}
+
+/**
+ * sfc32 (Chris Doty-Humphrey's small fast chaotic generator, 128-bit state, period ≥ 2^32), seeded through
+ * splitmix32. `reseed` makes one instance reusable across examples without allocating.
+ */
+export class Rng {
+  private a = 0;
+  private b = 0;
+  private c = 0;
+  private d = 0;
+
+  constructor(seed: number) {
+    this.reseed(seed);
+  }
+
+  /** Restart the generator from `seed` (any number; its low 32 bits are used, non-integers are hashed). */
+  reseed(seed: number): void {
+    const s = Number.isInteger(seed) ? seed | 0 : hashSeeds(seed);
+    // splitmix32: the i-th output is a fixed mix of s + i·golden
+    this.a = splitmix32(s, 1);
+    this.b = splitmix32(s, 2);
+    this.c = splitmix32(s, 3);
+    this.d = 1;
+    for (let i = 0; i < 6; i++) this.nextU32();
+  }
+
+  /** Uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Uniform float in [0, 1) with 32 bits of resolution. */
+  nextFloat(): number {
+    return this.nextU32() / TWO_32;
+  }
+
+  /**
+   * Uniform integer in [0, maxExclusive), exactly unbiased (Lemire's multiply-shift with rejection for
+   * maxExclusive < 2^21, plain rejection + modulo above). maxExclusive: an integer in [1, 2^32].
+   */
+  int(maxExclusive: number): number {
+    const n = maxExclusive;
+    if (n < 2097152 && n >= 1) {
+      // x·n < 2^53 is exact in a double; hi = ⌊x·n / 2^32⌋, low = x·n mod 2^32 (no fmod: it is slow).
+      let m = this.nextU32() * n;
+      let hi = Math.floor(m * INV_2_32);
+      let low = m - hi * TWO_32;
+      if (low < n) {
+        const threshold = (TWO_32 - n) % n;
+        while (low < threshold) {
+          m = this.nextU32() * n;
+          hi = Math.floor(m * INV_2_32);
+          low = m - hi * TWO_32;
+        }
+      }
+      return hi;
+    }
+    if (!(n >= 1 && n <= TWO_32) || !Number.isInteger(n)) {
+      throw new RangeError(`Rng.int: maxExclusive must be an integer in [1, 2^32], got ${n}`);
+    }
+    const limit = TWO_32 - (TWO_32 % n);
+    let x = this.nextU32();
+    while (x >= limit) x = this.nextU32();
+    return x % n;
+  }
+
+  /** Fisher–Yates shuffle in place (uniform over permutations); returns `arr`. */
+  shuffle<A extends { length: number; [i: number]: unknown }>(arr: A): A {
+    for (let i = arr.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const tmp = arr[i];
+      arr[i] = arr[j];
+      arr[j] = tmp;
+    }
+    return arr;
+  }
+}
+
+/** The Rng of example `index` of stream `stream` under `seed`: `new Rng(hashSeeds(seed, stream, index))`. */
+export function rngFor(seed: number, stream: number | string, index: number): Rng {
+  return new Rng(hashSeeds(seed, stream, index));
+}

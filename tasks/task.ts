@@ -1,0 +1,108 @@
+// The interface every recall task implements, plus small helpers the task generators share.
+import { z } from 'zod';
+import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.ts';
+
+export interface TaskDefinition<P extends { count: number }> {
+  /** 'mqar' | 'sd' | 'noisy-recall' | ... */
+  name: string;
+  description: string;
+  /** Strict zod object schema of ONE segment's params incl. count, with defaults; unknown keys are rejected. */
+  segmentSchema: z.ZodType<P>;
+  /** Throws TaskConfigError with a one-line message naming the problem for impossible settings. */
+  validate(p: P): void;
+  /** Examples [start, start+count) of the stream `seed` — pure: same args → byte-identical output. */
+  generate(p: P, seed: number, start?: number): Segment;
+  /** Fixed slice key for a segment's params, e.g. "L256-K16". */
+  sliceKey(p: P): string;
+  vocabSize(p: P): number;
+}
+
+/** A task of unknown parameter type (the registry's element type). */
+export type AnyTaskDefinition = TaskDefinition<{ count: number }>;
+
+/** The largest total number of tokens (count × seqLen) one segment may hold. */
+export const MAX_SEGMENT_TOKENS = 2 ** 30;
+/** The longest sequence any task accepts. */
+export const MAX_SEQ_LEN = 2 ** 20;
+
+/** zod field helpers shared by the task schemas. */
+export const zCount = z.number().int().min(1);
+export const zPosInt = z.number().int().min(1);
+export const zNonNegInt = z.number().int().min(0);
+
+/** One-line description of a zod error: "seqLen: Invalid input: expected number; foo: Unrecognized key". */
+export function zodErrorLine(err: z.ZodError): string {
+  return err.issues
+    .map((i) => {
+      const path = i.path.map(String).join('.');
+      return path ? `${path}: ${i.message}` : i.message;
+    })
+    .join('; ')
+    .replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Parse raw params with a task's schema (defaults filled, unknown keys rejected) and validate them;
+ * any problem becomes a one-line TaskConfigError (prefixed with `where`, e.g. "test segment 3").
+ */
+export function parseParams<P extends { count: number }>(
+  task: TaskDefinition<P>,
+  raw: unknown,
+  where?: string,
+): P {
+  const prefix = `${task.name}${where ? ` ${where}` : ''}`;
+  const r = task.segmentSchema.safeParse(raw);
+  if (!r.success) throw new TaskConfigError(`${prefix}: invalid params: ${zodErrorLine(r.error)}`);
+  try {
+    task.validate(r.data);
+  } catch (e) {
+    if (e instanceof TaskConfigError && where) throw new TaskConfigError(`${where}: ${e.message}`);
+    throw e;
+  }
+  return r.data;
+}
+
+/** Checks `start` and the segment's total size; throws TaskConfigError. */
+export function checkSegmentSize(task: string, count: number, seqLen: number, start = 0): void {
+  if (!Number.isSafeInteger(start) || start < 0) {
+    throw new TaskConfigError(`${task}: start must be a non-negative integer, got ${start}`);
+  }
+  if (seqLen > MAX_SEQ_LEN) throw new TaskConfigError(`${task}: seqLen ${seqLen} exceeds the maximum ${MAX_SEQ_LEN}`);
+  if (count * seqLen > MAX_SEGMENT_TOKENS) {
+    throw new TaskConfigError(
+      `${task}: count × seqLen = ${count} × ${seqLen} = ${count * seqLen} tokens exceeds the per-segment maximum ${MAX_SEGMENT_TOKENS}; split it into several segments`,
+    );
+  }
+}
+
+/** A zeroed inputs array and an IGNORE_INDEX-filled labels array for `count` rows of `seqLen`. */
+export function allocSegment(
+  key: string,
+  slice: SliceInfo,
+  seqLen: number,
+  count: number,
+  prefixLength: number,
+): Segment {
+  const labels = new Int32Array(count * seqLen);
+  labels.fill(IGNORE_INDEX);
+  return { key, slice, seqLen, count, inputs: new Int32Array(count * seqLen), labels, prefixLength };
+}
+
+/**
+ * Distinct-token draws without allocation: `mark[t] === stamp` means token t is taken in the current example;
+ * `next()` starts a new example (all marks cleared in O(1)). Output never depends on the stamp values.
+ */
+export class DistinctDraws {
+  readonly mark: Uint32Array;
+  stamp = 0;
+  constructor(size: number) {
+    this.mark = new Uint32Array(size);
+  }
+  next(): void {
+    this.stamp++;
+    if (this.stamp === 0xffffffff) {
+      this.mark.fill(0);
+      this.stamp = 1;
+    }
+  }
+}
