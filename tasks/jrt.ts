@@ -8,7 +8,7 @@
 //   - repeatInPlace: the generators' fast path (copyWithin inside the big segment arrays);
 //   - repeatContext: one token sequence → its repeated form;
 //   - repeatContextSegment: a whole generated Segment (passes = 1) → its JRT form, labels and prefix shifted.
-import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.ts';
+import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.js';
 
 /** Length of `passes` copies of a context of `contextLength` tokens, joined by a separator when `separated`. */
 export function repeatedLength(contextLength: number, passes: number, separated: boolean): number {

@@ -10,18 +10,20 @@
 // Keys come from [1, ⌊V/2⌋), values from [⌊V/2⌋, V), K distinct of each. Per-example random draws, in order:
 // K keys, K values, K slots (SlotSampler), then the query-region filler (randomNonQueries only).
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.ts';
-import { SlotSampler } from './slots.ts';
-import { checkPasses, repeatInPlace } from './jrt.ts';
+import { SeedStream, Rng } from './prng.js';
+import { SlotSampler } from './slots.js';
+import { checkPasses, repeatInPlace } from './jrt.js';
 import {
   allocSegment,
   checkSegmentSize,
   DistinctDraws,
+  drawDistinct,
+  keyValueRanges,
   zCount,
   zPosInt,
   type TaskDefinition,
-} from './task.ts';
-import { IGNORE_INDEX, TaskConfigError, type Segment } from './types.ts';
+} from './task.js';
+import { IGNORE_INDEX, TaskConfigError, type Segment } from './types.js';
 
 export const mqarSchema = z.strictObject({
   count: zCount,
@@ -108,35 +110,19 @@ export const mqar: TaskDefinition<MqarParams> = {
       2 * K * P,
     );
     const { inputs, labels } = seg;
-    const half = Math.floor(V / 2);
-    const keyRange = half - 1;
-    const valueRange = V - half;
+    const { keyLo, keyRange, valueLo, valueRange } = keyValueRanges(V);
     const keys = new Int32Array(K);
     const values = new Int32Array(K);
     const slots = new Int32Array(K);
     const sampler = new SlotSampler((L - 2 * K * P) / 2, p.powerA);
     const seen = new DistinctDraws(V);
-    const mark = seen.mark;
     const stream = new SeedStream(seed, 'mqar');
     const rng = new Rng(0);
     for (let e = 0; e < count; e++) {
       rng.reseed(stream.seedAt(start + e));
       seen.next();
-      const stamp = seen.stamp;
-      for (let i = 0; i < K; i++) {
-        let k: number;
-        do k = 1 + rng.int(keyRange);
-        while (mark[k] === stamp);
-        mark[k] = stamp;
-        keys[i] = k;
-      }
-      for (let i = 0; i < K; i++) {
-        let v: number;
-        do v = half + rng.int(valueRange);
-        while (mark[v] === stamp);
-        mark[v] = stamp;
-        values[i] = v;
-      }
+      drawDistinct(rng, seen, keyLo, keyRange, keys, 0, K);
+      drawDistinct(rng, seen, valueLo, valueRange, values, 0, K);
       sampler.draw(rng, K, slots);
       writeMqarExample(inputs, labels, e * L, L, V, keys, values, slots, P, p.randomNonQueries ? rng : null);
     }

@@ -1,15 +1,18 @@
 // Front-loaded query placement (zoology's MQAR): the query region has `space` even-offset slots; slot g
 // (0-based) has weight ∝ (g+1)^(a−1); K distinct slots are drawn sequentially by weight, without replacement.
 //
-// Exact and fast: each draw is a draw from the FULL distribution (inverse integer CDF, found through a guide table), rejected
-// if the slot is already taken. Conditioning a full draw on "not taken" is exactly the renormalised
-// distribution over the remaining slots, i.e. sequential sampling without replacement. When the taken mass is
-// large (many rejections in a row) the draw falls back to an exact scan over the remaining mass; the number
-// of accepted-attempt draws is independent of which slot is accepted, so the mixture is still exact.
+// Exact and fast, with no per-slot work per example: each draw takes a slot from the FULL distribution (inverse
+// integer CDF, located through a guide table) and rejects it if it is already taken. A full draw conditioned
+// on "not taken" has exactly the renormalised law over the remaining slots, i.e. this is sequential sampling
+// without replacement (the same law as numpy's choice(replace=False, p) in zoology, or Efraimidis–Spirakis keys
+// u^(1/w), without their O(space) per example). After `maxRejections` rejections in a row (the taken mass is
+// large) the draw switches to an exact scan over the remaining mass; since the attempt at which a rejection
+// loop first succeeds is independent of the slot it lands on, the mixture of the two paths is still exact.
 //
-// Weights are quantised to integers summing to 2^31 (error ≤ 2^-31 per slot) so the sampler uses integer
-// comparisons only. Math.pow / Math.log run once per (space, a), never per example.
-import type { Rng } from './prng.ts';
+// Weights are quantised to integers summing to 2^31 (each within 2^-32 of p_g, the rounding remainder on the
+// heaviest slot) so that sampling compares integers only, identically on every machine; Math.pow runs once per
+// (space, a), never per example.
+import type { Rng } from './prng.js';
 
 const TOTAL = 2 ** 31;
 const MAX_REJECTIONS = 8;
@@ -37,9 +40,14 @@ export class SlotSampler {
   private readonly taken: Uint32Array;
   private stamp = 0;
 
+  /**
+   * @param maxRejections rejected full draws before the exact scan takes over (the result's distribution does not
+   *   depend on it, only the speed and the exact random stream: keep the default for reproducible data).
+   */
   constructor(
     readonly space: number,
     readonly powerA: number,
+    private readonly maxRejections = MAX_REJECTIONS,
   ) {
     if (!Number.isInteger(space) || space < 1) throw new RangeError(`SlotSampler: space must be ≥ 1, got ${space}`);
     const p = slotProbabilities(space, powerA);
@@ -73,7 +81,7 @@ export class SlotSampler {
 
   /** Draw k ≤ space distinct slots, in draw order, into out[offset .. offset+k). */
   draw(rng: Rng, k: number, out: Int32Array, offset = 0): void {
-    const { cdf, mass, taken, space, guide, shift } = this;
+    const { cdf, mass, taken, space, guide, shift, maxRejections } = this;
     if (k > space) throw new RangeError(`SlotSampler: cannot draw ${k} distinct slots out of ${space}`);
     this.stamp++;
     if (this.stamp === 0xffffffff) {
@@ -84,7 +92,7 @@ export class SlotSampler {
     let takenMass = 0;
     for (let i = 0; i < k; i++) {
       let g = -1;
-      for (let attempt = 0; attempt < MAX_REJECTIONS; attempt++) {
+      for (let attempt = 0; attempt < maxRejections; attempt++) {
         const r = rng.nextU32() >>> 1; // uniform in [0, 2^31)
         // first g with cdf[g] > r
         let lo = guide[r >>> shift]!;

@@ -1,6 +1,7 @@
 // The interface every recall task implements, plus small helpers the task generators share.
 import { z } from 'zod';
-import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.ts';
+import type { Rng } from './prng.js';
+import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.js';
 
 export interface TaskDefinition<P extends { count: number }> {
   /** 'mqar' | 'sd' | 'noisy-recall' | ... */
@@ -20,8 +21,8 @@ export interface TaskDefinition<P extends { count: number }> {
 /** A task of unknown parameter type (the registry's element type). */
 export type AnyTaskDefinition = TaskDefinition<{ count: number }>;
 
-/** The largest total number of tokens (count × seqLen) one segment may hold. */
-export const MAX_SEGMENT_TOKENS = 2 ** 30;
+/** The largest total number of tokens (count × seqLen) one segment may hold (1 GiB per Int32Array). */
+export const MAX_SEGMENT_TOKENS = 2 ** 28;
 /** The longest sequence any task accepts. */
 export const MAX_SEQ_LEN = 2 ** 20;
 
@@ -104,5 +105,51 @@ export class DistinctDraws {
       this.mark.fill(0);
       this.stamp = 1;
     }
+  }
+}
+
+/**
+ * Draw n distinct tokens uniformly from [lo, lo + range) into out[offset ..), in draw order (a uniformly random
+ * ordered sample without replacement; rejection against `draws`' marks of the current example, so tokens
+ * already taken in this example — e.g. keys when drawing values from an overlapping range — are excluded too).
+ */
+export function drawDistinct(
+  rng: Rng,
+  draws: DistinctDraws,
+  lo: number,
+  range: number,
+  out: Int32Array,
+  offset: number,
+  n: number,
+): void {
+  const mark = draws.mark;
+  const stamp = draws.stamp;
+  for (let i = 0; i < n; i++) {
+    let t: number;
+    do t = lo + rng.int(range);
+    while (mark[t] === stamp);
+    mark[t] = stamp;
+    out[offset + i] = t;
+  }
+}
+
+/** Keys from [1, ⌊V/2⌋) and values from [⌊V/2⌋, V), the MQAR convention shared by the recall tasks. */
+export function keyValueRanges(vocabSize: number): { keyLo: number; keyRange: number; valueLo: number; valueRange: number } {
+  const half = Math.floor(vocabSize / 2);
+  return { keyLo: 1, keyRange: half - 1, valueLo: half, valueRange: vocabSize - half };
+}
+
+/** Throws unless nKeys distinct keys fit [1, ⌊V/2⌋) and nValues distinct values fit [⌊V/2⌋, V). */
+export function checkKeyValueFit(task: string, vocabSize: number, nKeys: number, nValues: number, what = 'tokens'): void {
+  const { keyRange, valueRange } = keyValueRanges(vocabSize);
+  if (nKeys > keyRange) {
+    throw new TaskConfigError(
+      `${task}: ${nKeys} distinct key ${what} do not fit the key range [1, ${keyRange + 1}) of vocabSize ${vocabSize}`,
+    );
+  }
+  if (nValues > valueRange) {
+    throw new TaskConfigError(
+      `${task}: ${nValues} distinct value ${what} do not fit the value range [${vocabSize - valueRange}, ${vocabSize}) of vocabSize ${vocabSize}`,
+    );
   }
 }
