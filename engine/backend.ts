@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from './errors.js';
 import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
+import { registerWasmMatMulTransposeFix } from './kernels/wasmMatMul.js';
 
 export const BACKEND_CHOICES = ['auto', 'webgpu', 'wasm', 'cpu', 'tensorflow'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -71,6 +72,8 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
   }
   if (!(await tf.setBackend('webgpu'))) return undefined;
   await tf.ready();
+  // the fast path's levers (pooled uploads, SplitK threshold, fused kernels) need the backend instance
+  (await import('./kernels/webgpu/index.js').catch(() => undefined))?.onWebGpuReady?.();
   return { backend: 'webgpu', device: found.description };
 }
 
@@ -78,6 +81,7 @@ async function useWasm(): Promise<BackendInfo> {
   const wasmModule = '@tensorflow/tfjs-backend-wasm';
   await import(/* @vite-ignore */ wasmModule);
   registerUnsortedSegmentSumWasm();
+  registerWasmMatMulTransposeFix();
   if (!(await tf.setBackend('wasm'))) throw new UserInputError('the wasm backend failed to initialise');
   await tf.ready();
   return { backend: 'wasm', device: 'CPU (wasm, SIMD)' };
