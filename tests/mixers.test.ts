@@ -8,10 +8,19 @@ import type { MixerDefinition } from '../architectures/mixer.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
+import { loadPlugin } from '../engine/plugins.js';
+import { initBackend } from '../engine/backend.js';
 
 /** Small settings per mixer so the suite stays fast on 2 CPU cores. */
 export const testParams: Record<string, Record<string, unknown>> = {
   attention: { numHeads: 2, dropout: 0 },
+  'sliding-window': { windowSize: 3, numHeads: 2, dropout: 0 },
+  'linear-attention': { featureMap: 'taylor', featureDim: 4, numHeads: 2 },
+  based: { featureDim: 4, numHeads: 2 },
+  'jrt-rnn': { featureDim: 4, numHeads: 2 },
+  mamba: { stateDim: 4 },
+  deltanet: { numHeads: 2, chunkSize: 4 },
+  gla: { numHeads: 2, chunkSize: 4, shortConv: true },
 };
 
 const B = 2;
@@ -36,7 +45,11 @@ beforeAll(async () => {
   await useBackend('cpu');
 });
 
-describe.each(builtinMixers.map((m) => [m.name, m] as const))('mixer %s', (_name, def) => {
+// The shipped example plugin, loaded the way a user's is (`--plugin examples/retention.ts`), passes the same suite.
+await initBackend('cpu');
+const examplePlugins = [await loadPlugin('examples/retention.ts')];
+
+describe.each([...builtinMixers, ...examplePlugins].map((m) => [m.name, m] as const))('mixer %s', (_name, def) => {
   it('keeps the shape [B, T, d]', () => {
     const { mixer, store } = build(def);
     const y = mixer.forward(randn([B, T, D], 3) as tf.Tensor3D, { training: false, prefixLength: 3 });
@@ -78,7 +91,17 @@ describe.each(builtinMixers.map((m) => [m.name, m] as const))('mixer %s', (_name
     const parallel = mixer.forward(x, { training: false, prefixLength: prefix });
     let state = mixer.initState(B);
     const ys: tf.Tensor[] = [];
-    for (let t = 0; t < T; t++) {
+    let start = 0;
+    if (def.usesPrefix) {
+      // a prefix mixer's recurrent view: prefill the first M tokens in parallel, then step the rest
+      const prefill = (mixer as typeof mixer & { prefill?: (x: tf.Tensor3D) => { y: tf.Tensor3D; state: typeof state } }).prefill;
+      expect(prefill, 'a usesPrefix mixer needs prefill(x) for its recurrent view').toBeTypeOf('function');
+      const out = prefill!.call(mixer, x.slice([0, 0, 0], [B, prefix!, D]));
+      ys.push(...tf.unstack(out.y, 1));
+      state = out.state;
+      start = prefix!;
+    }
+    for (let t = start; t < T; t++) {
       const xt = x.slice([0, t, 0], [B, 1, D]).reshape([B, D]) as tf.Tensor2D;
       const out = mixer.step(state, xt, t);
       ys.push(out.y);
