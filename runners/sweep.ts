@@ -24,6 +24,20 @@ const architectureEntry = z
     /** Mixer-parameter axes, e.g. { "featureDim": [8, 16, 24] }, applied to layer `paramLayer` (default: last). */
     paramGrid: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
     paramLayer: z.number().int().nonnegative().optional(),
+    /** Only these task settings (data entries, by label): for parameters tied to a setting, e.g. H3 with N = L. */
+    dataLabels: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+
+/** One task setting: a full data config, its label, and training overrides for it (e.g. batch size by length). */
+const dataEntry = dataSchema
+  .extend({
+    label: z.string().optional(),
+    trainOverrides: z
+      .object({ batchSize: z.number().int().positive(), evalBatchSize: z.number().int().positive(), epochs: z.number().int().positive() })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -32,7 +46,7 @@ export const presetSchema = z
     name: z.string().min(1),
     description: z.string().default(''),
     /** Task settings axis: each entry is a full data config (train and test segments). */
-    data: z.array(dataSchema.extend({ label: z.string().optional() }).strict()).min(1),
+    data: z.array(dataEntry).min(1),
     architectures: z.array(architectureEntry).min(1),
     dModels: z.array(z.number().int().positive()).min(1),
     learningRates: z.array(z.number().positive()).min(1),
@@ -80,28 +94,34 @@ function cartesian(axes: Record<string, unknown[]>): Record<string, unknown>[] {
 /** Every run of a preset, resolved, deduplicated by id, cheapest first. */
 export function expandPreset(preset: Preset): RunConfig[] {
   const configs = new Map<string, RunConfig>();
+  const dataLabels = new Set(preset.data.map((d) => d.label).filter((l): l is string => !!l));
   for (const arch of preset.architectures) {
+    for (const l of arch.dataLabels ?? []) {
+      if (!dataLabels.has(l)) throw new UserInputError(`preset ${preset.name}: architecture ${arch.label}: dataLabels names '${l}', which is not the label of any data entry`);
+    }
     const paramLayer = arch.paramLayer ?? arch.layers.length - 1;
     if (paramLayer >= arch.layers.length) throw new UserInputError(`preset ${preset.name}: architecture ${arch.label}: paramLayer ${paramLayer} out of range`);
     for (const variant of cartesian(arch.paramGrid ?? {})) {
       const layers = arch.layers.map((l, i) => (i === paramLayer ? { ...l, params: { ...(l.params ?? {}), ...variant } } : l));
-      for (const data of preset.data)
+      for (const data of preset.data) {
+        if (arch.dataLabels && !arch.dataLabels.includes(data.label ?? '')) continue;
         for (const dModel of arch.dModels ?? preset.dModels)
           for (const lr of arch.learningRates ?? preset.learningRates)
             for (const seed of preset.seeds) {
-              const { label: _dataLabel, ...dataConfig } = data;
+              const { label: _dataLabel, trainOverrides, ...dataConfig } = data;
               const config = resolveRunConfig(
                 {
                   label: arch.label,
                   data: dataConfig,
                   model: { ...preset.model, ...(arch.model ?? {}), dModel, layers },
-                  train: { ...preset.train, lr },
+                  train: { ...preset.train, ...(trainOverrides ?? {}), lr },
                   seed,
                 },
                 `preset ${preset.name} (${arch.label})`,
               );
               configs.set(runId(config), config);
             }
+      }
     }
   }
   return [...configs.values()].map((c, i) => ({ c, i, cost: runCost(c) })).sort((a, b) => a.cost - b.cost || a.i - b.i).map((x) => x.c);

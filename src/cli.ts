@@ -16,8 +16,30 @@ import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, summaryTable, type PresetInput } from '../runners/sweep.js';
+import { scalePreset, trainingSteps } from '../runners/scale.js';
+import { versions } from '../runners/run.js';
+import { appendFileSync } from 'node:fs';
 
 const EXIT_USER_ERROR = 2;
+
+/**
+ * The drawing modules (vega, and resvg: a native addon) load only for plot/report, through a computed import that
+ * esbuild leaves alone, so that the GPU-host bundle (shared/gpu-host/pack) builds without them; plot where
+ * node_modules is, after copying the results folder back.
+ */
+async function importDrawing<T>(path: string): Promise<T> {
+  try {
+    return (await import(path)) as T;
+  } catch (e) {
+    if (/app\.mjs$/.test(process.argv[1] ?? '')) throw new UserInputError(`plot and report are not part of the GPU-host bundle: copy the results folder back and run them where node_modules is (npx tsx src/cli.ts plot <dir>)`);
+    throw e;
+  }
+}
+
+/** A word of a shell command line, quoted only when it needs to be. */
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
 
 interface GlobalArgs {
   backend: BackendChoice;
@@ -175,7 +197,8 @@ export function buildCli(args: string[]) {
         .option('seeds', { type: 'number', array: true, default: [0] })
         .option('name', { type: 'string', describe: 'results folder name (default: the preset name, or "sweep")' })
         .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' }),
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' })
+        .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' }),
       async (argv) => {
         const g = argv as unknown as GlobalArgs;
         let preset;
@@ -201,18 +224,48 @@ export function buildCli(args: string[]) {
         } else {
           preset = loadPreset(argv.preset ?? 'quick');
         }
+        const scale = argv.scale;
+        if (scale !== undefined) preset = scalePreset(preset, scale);
+        const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
         const backend = argv.dryRun ? undefined : await setup(g);
         if (argv.dryRun) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
         if (argv.dryRun) {
-          for (const c of configs) process.stdout.write(`${runId(c)}  ${c.label}  d${c.model.dModel}  lr${c.train.lr}  seed${c.seed}\n`);
-          process.stdout.write(`${configs.length} runs\n`);
+          for (const c of configs) process.stdout.write(`${runId(c)}  ${c.label}  d${c.model.dModel}  lr${c.train.lr}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
+          process.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
           return;
         }
         const name = argv.name ?? preset.name;
         const results = new ResultsDir(argv.out ?? join('results', name));
-        const records = await runSweep(configs, { backend: backend!, results, preset: preset.name, quiet: argv.quiet as boolean });
+        // the exact command, for the report's provenance section
+        appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend!.backend, device: backend!.device, versions: versions() })}\n`);
+        const records = await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean });
         process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+      },
+    )
+    .command(
+      'plot <dir>',
+      'draw every figure a results folder supports (figures/*.svg|png|vl.json, tables/points.csv) from its runs.jsonl',
+      (y) => y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
+        .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
+        .option('png', { type: 'boolean', default: true, describe: 'also write PNGs' }),
+      async (argv) => {
+        const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
+        const r = await plotResults(argv.dir, { state: argv.state, png: argv.png });
+        process.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
+      },
+    )
+    .command(
+      'report <dir>',
+      'plot, then write <dir>/index.html: every figure (interactive), the tables and the provenance of the runs',
+      (y) => y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
+        .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' }),
+      async (argv) => {
+        const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
+        const r = await writeReport(argv.dir, { state: argv.state, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
+        process.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )
     .command(
@@ -296,7 +349,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'name a command: train, sweep, list, data, state-size')
+    .demandCommand(1, 'name a command: train, sweep, plot, report, list, data, state-size')
     .strict()
     .help()
     .fail((msg, err) => {

@@ -1,0 +1,88 @@
+// JRT Figure 2: set disjointness accuracy vs state size for small-first (|A| < |B|) and large-first slices, and
+// their difference (small − large). Causal models should do better when the small set comes first, more so as
+// the state shrinks; a non-causal model should barely depend on the order.
+import { orderSplit, paretoFront, type FigurePoint, type StateConvention } from '../analysis.js';
+import { chartConfig, colorScale, log2BytesX, round, type Figure } from './common.js';
+
+const PANELS = ['small set first', 'large set first'];
+
+export function sdOrderFigures(points: FigurePoint[], mixers: string[], convention: StateConvention): Figure[] {
+  const bySetting = new Map<string, FigurePoint[]>();
+  for (const p of points) {
+    if (p.setting.passes !== 1 || !orderSplit(p)) continue;
+    bySetting.set(p.setting.id, [...(bySetting.get(p.setting.id) ?? []), p]);
+  }
+  const figures: Figure[] = [];
+  let n = 0;
+  for (const ps of bySetting.values()) {
+    n++;
+    const rows: Record<string, unknown>[] = [];
+    for (const p of ps) {
+      const o = orderSplit(p)!;
+      const base = { mixer: p.label, variant: p.variantLabel, dModel: p.dModel, stateBytes: p.stateBytes[convention], bestLr: p.bestLr, seeds: p.test.n };
+      rows.push({ kind: 'point', panel: PANELS[0], ...base, accuracy: round(o.smallFirst.mean), lo: round(o.smallFirst.min), hi: round(o.smallFirst.max) });
+      rows.push({ kind: 'point', panel: PANELS[1], ...base, accuracy: round(o.largeFirst.mean), lo: round(o.largeFirst.min), hi: round(o.largeFirst.max) });
+      rows.push({ kind: 'difference', ...base, difference: round(o.difference.mean), lo: round(o.difference.min), hi: round(o.difference.max), smallFirst: round(o.smallFirst.mean), largeFirst: round(o.largeFirst.mean) });
+    }
+    for (const [i, panel] of PANELS.entries()) {
+      for (const mixer of new Set(ps.map((p) => p.label))) {
+        const mine = ps.filter((p) => p.label === mixer);
+        const acc = (p: FigurePoint) => (i === 0 ? orderSplit(p)!.smallFirst.mean : orderSplit(p)!.largeFirst.mean);
+        paretoFront(mine, (p) => p.stateBytes[convention], acc).forEach((p, order) =>
+          rows.push({ kind: 'front', panel, mixer, order, stateBytes: p.stateBytes[convention], accuracy: round(acc(p)) }),
+        );
+      }
+    }
+    const xs = rows.map((r) => r.stateBytes as number);
+    const x = log2BytesX('stateBytes', `state (bytes, ${convention}; log2)`, xs);
+    const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
+    const pick = { condition: { param: 'mixerPick', value: 1 }, value: 0.15 };
+    const spread = ps.some((p) => p.test.n > 1);
+    const tooltip = ['mixer', 'variant', 'stateBytes', 'accuracy', 'lo', 'hi', 'bestLr'].map((f) => ({ field: f }));
+    const accuracyPanels = {
+      transform: [{ filter: "datum.kind !== 'difference'" }],
+      facet: { field: 'panel', type: 'nominal', sort: PANELS, title: null },
+      spec: {
+        width: 260,
+        height: 220,
+        layer: [
+          { transform: [{ filter: "datum.kind === 'front'" }], mark: { type: 'line', interpolate: 'step-after' }, encoding: { x, y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', scale: { domain: [0, 1] } }, color, order: { field: 'order' }, opacity: pick } },
+          {
+            transform: [{ filter: "datum.kind === 'point'" }],
+            mark: { type: 'point', filled: true, size: 40 },
+            params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
+            encoding: { x, y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] } }, color, tooltip, opacity: pick },
+          },
+          ...(spread ? [{ transform: [{ filter: "datum.kind === 'point'" }], mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, opacity: pick } }] : []),
+        ],
+      },
+    };
+    const differencePanel = {
+      transform: [{ filter: "datum.kind === 'difference'" }],
+      width: 260,
+      height: 220,
+      title: { text: 'small first − large first', fontSize: 12 },
+      layer: [
+        { mark: { type: 'rule', color: '#888' }, encoding: { y: { datum: 0, type: 'quantitative' } } },
+        { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y: { field: 'difference', type: 'quantitative', title: 'accuracy difference' }, color, tooltip: ['mixer', 'variant', 'stateBytes', 'smallFirst', 'largeFirst', 'difference', 'bestLr'].map((f) => ({ field: f })), opacity: pick } },
+        ...(spread ? [{ mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, opacity: pick } }] : []),
+      ],
+    };
+    const setting = ps[0]!.setting;
+    const spec = {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      title: { text: `Set disjointness: set order vs state size${bySetting.size > 1 ? ` (${setting.label})` : ''}`, subtitle: 'mean test accuracy over small-first and over large-first slices; best learning rate on validation' },
+      config: chartConfig(),
+      data: { values: rows },
+      hconcat: [accuracyPanels, differencePanel],
+    };
+    figures.push({
+      name: n === 1 ? 'sd-order' : `sd-order-${n}`,
+      title: `Set disjointness: small set first vs large set first (JRT Fig. 2)${bySetting.size > 1 ? ` — ${setting.label}` : ''}`,
+      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts.${spread ? ' Bars: min–max over seeds.' : ''}`,
+      spec,
+      rows: rows.filter((r) => r.kind !== 'front'),
+    });
+  }
+  return figures;
+}

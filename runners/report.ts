@@ -1,0 +1,186 @@
+// `recallbench report results/<name>`: results/<name>/index.html, one self-contained page with every figure (the
+// same vega-lite specs as figures/*.vl.json, inlined and drawn in the browser by vega + vega-lite copied from
+// node_modules into vendor/: no CDN, works from file://), the tables (HTML, with CSV links), and the commands and
+// versions that produced the records. It runs `plot` first, so the SVG/PNG files next to it match the page.
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readJsonl, type RunRecord } from './results.js';
+import { plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
+import { FONT_FAMILY, FONT_FILES } from './charts/common.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const VENDOR_FILES: [string, string][] = [
+  [join(ROOT, 'node_modules', 'vega', 'build', 'vega.min.js'), 'vega.min.js'],
+  [join(ROOT, 'node_modules', 'vega-lite', 'build', 'vega-lite.min.js'), 'vega-lite.min.js'],
+  ...FONT_FILES.map((f): [string, string] => [f, f.split('/').pop()!]),
+];
+
+export interface SweepCommand {
+  command: string;
+  startedAt?: string;
+  backend?: string;
+  device?: string;
+  versions?: Record<string, string>;
+}
+
+export function escapeHtml(s: unknown): string {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** JSON that is safe inside <script> (no "</script>", no U+2028/2029 surprises). */
+function scriptJson(x: unknown): string {
+  return JSON.stringify(x).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+function table(rows: Record<string, unknown>[], cls = 'data'): string {
+  if (rows.length === 0) return '<p><em>no rows</em></p>';
+  const header = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const head = header.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${header.map((h) => `<td>${escapeHtml(r[h] ?? '')}</td>`).join('')}</tr>`).join('\n');
+  return `<table class="${cls}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** How the records were made: one row per (preset, backend, device, versions), with run counts and dates. */
+export function provenanceRows(records: RunRecord[]): Record<string, unknown>[] {
+  const groups = new Map<string, { rec: RunRecord; n: number; first: string; last: string; statuses: Map<string, number> }>();
+  for (const r of records) {
+    const key = JSON.stringify([r.preset ?? '', r.backend, r.device, r.versions ?? {}]);
+    const g = groups.get(key) ?? { rec: r, n: 0, first: r.finishedAt, last: r.finishedAt, statuses: new Map() };
+    g.n++;
+    if (r.finishedAt < g.first) g.first = r.finishedAt;
+    if (r.finishedAt > g.last) g.last = r.finishedAt;
+    g.statuses.set(r.status, (g.statuses.get(r.status) ?? 0) + 1);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) => ({
+    preset: g.rec.preset ?? '(none)',
+    runs: g.n,
+    statuses: [...g.statuses].map(([s, n]) => `${s} ${n}`).join(', '),
+    backend: g.rec.backend,
+    device: g.rec.device,
+    versions: Object.entries(g.rec.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', '),
+    finished: g.first === g.last ? g.first : `${g.first} … ${g.last}`,
+  }));
+}
+
+/** The sweep command of a record's preset tag ("name" or "name@scale=s"), for folders without commands.jsonl. */
+export function commandFromPresetTag(tag: string): string {
+  const m = /^(.*)@scale=([0-9.eE+-]+)$/.exec(tag);
+  return m ? `recallbench sweep ${m[1]} --scale ${m[2]}` : `recallbench sweep ${tag}`;
+}
+
+export function sweepCommands(dir: string, records: RunRecord[]): { commands: SweepCommand[]; reconstructed: boolean } {
+  const logged = readJsonl<SweepCommand>(join(dir, 'commands.jsonl')).filter((c) => typeof c?.command === 'string');
+  if (logged.length > 0) return { commands: logged, reconstructed: false };
+  const tags = [...new Set(records.map((r) => r.preset).filter((p): p is string => !!p))];
+  return { commands: tags.map((t) => ({ command: commandFromPresetTag(t) })), reconstructed: true };
+}
+
+export interface ReportOptions extends PlotOptions {
+  /** The command line that made this report (shown on the page). */
+  reportCommand?: string;
+}
+
+export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<PlotResult & { path: string }> {
+  const result = await plotResults(dir, opts);
+  const vendor = join(dir, 'vendor');
+  mkdirSync(vendor, { recursive: true });
+  for (const [from, to] of VENDOR_FILES) copyFileSync(from, join(vendor, to));
+  const path = join(dir, 'index.html');
+  writeFileSync(path, reportHtml(dir, result, opts));
+  return { ...result, path };
+}
+
+export function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): string {
+  const { records, points, figures } = result;
+  const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
+  const { commands, reconstructed } = sweepCommands(dir, records);
+  const convention = opts.state ?? 'measured';
+  const reportCommand = opts.reportCommand ?? `recallbench report ${dir} --state ${convention}`;
+  const failed = records.filter((r) => r.status === 'failed');
+  const has = (f: string) => existsSync(join(dir, f));
+  const figureSections = figures
+    .map(
+      (f, i) => `<section class="figure-section" id="${escapeHtml(f.name)}">
+<h2>${escapeHtml(f.title)}</h2>
+<div class="figure" data-figure="${i}"></div>
+<p class="caption">${escapeHtml(f.caption)}</p>
+<p class="files">files: <a href="figures/${escapeHtml(f.name)}.svg">SVG</a> · <a href="figures/${escapeHtml(f.name)}.png">PNG</a> · <a href="figures/${escapeHtml(f.name)}.vl.json">vega-lite spec</a> · <a href="figures/${escapeHtml(f.name)}.csv">data (CSV)</a></p>
+</section>`,
+    )
+    .join('\n');
+  const fontFaces = FONT_FILES.map((f) => f.split('/').pop()!)
+    .map((file) => `@font-face { font-family: '${FONT_FAMILY}'; src: url('vendor/${file}') format('truetype'); font-weight: ${/Bold/.test(file) ? 'bold' : 'normal'}; }`)
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>recallbench results: ${escapeHtml(name)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+${fontFaces}
+body { font-family: '${FONT_FAMILY}', sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+.caption { max-width: 75em; color: #333; } .files { font-size: 0.9em; color: #555; }
+.figure { overflow-x: auto; }
+table.data { border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0; }
+table.data th, table.data td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }
+table.data th { background: #f3f3f3; position: sticky; top: 0; }
+.tablewrap { max-height: 40em; overflow: auto; }
+code, pre { background: #f6f6f6; padding: 1px 4px; }
+.error { color: #b00; }
+</style>
+<script src="vendor/vega.min.js"></script>
+<script src="vendor/vega-lite.min.js"></script>
+</head>
+<body>
+<h1>recallbench results: ${escapeHtml(name)}</h1>
+<p>${records.length} runs (${records.length - failed.length} finished, ${failed.length} failed), ${points.length} figure points, ${figures.length} figures.
+A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
+Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''} alone.</p>
+<nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#tables">tables</a> · <a href="#provenance">provenance</a></nav>
+<p id="render-status" class="files">rendering ${figures.length} figures…</p>
+${figureSections}
+<section id="tables">
+<h2>Tables</h2>
+<p>CSV: <a href="tables/points.csv">figure points</a>${has('runs.csv') ? ' · <a href="runs.csv">every run</a>' : ''} · <a href="runs.jsonl">raw records (JSONL)</a></p>
+<h3>Figure points (best learning rate on validation, test accuracy)</h3>
+<div class="tablewrap">${table(pointRows(points))}</div>
+${failed.length ? `<h3 class="error">Failed runs</h3><div class="tablewrap">${table(failed.map((r) => ({ id: r.id, label: r.label, d_model: r.config.model.dModel, lr: r.config.train.lr, error: r.error ?? '' })))}</div>` : ''}
+</section>
+<section id="provenance">
+<h2>Provenance</h2>
+<p>${reconstructed ? 'Sweep command, reconstructed from the records\' preset field (this folder has no commands.jsonl):' : 'Sweep commands (commands.jsonl):'}</p>
+<pre>${commands.map((c) => escapeHtml(`${c.command}${c.startedAt ? `    # started ${c.startedAt}` : ''}${c.backend ? ` on ${c.backend}${c.device ? ` (${c.device})` : ''}` : ''}`)).join('\n')}</pre>
+<p>Figures and this page: <code>${escapeHtml(reportCommand)}</code> (or <code>${escapeHtml(`recallbench plot ${dir} --state ${convention}`)}</code> for the figure files alone).</p>
+<p>Runs by preset, backend, device and versions (from the records):</p>
+${table(provenanceRows(records))}
+</section>
+<script>
+const FIGURES = ${scriptJson(figures.map((f) => f.spec))};
+window.__recallbench = { expected: FIGURES.length, rendered: 0, errors: [] };
+(async () => {
+  const status = document.getElementById('render-status');
+  const nodes = document.querySelectorAll('.figure');
+  await Promise.all(FIGURES.map(async (spec, i) => {
+    try {
+      const compiled = vegaLite.compile(spec).spec;
+      const view = new vega.View(vega.parse(compiled), { renderer: 'svg', container: nodes[i], hover: true });
+      await view.runAsync();
+      window.__recallbench.rendered++;
+    } catch (e) {
+      window.__recallbench.errors.push(String(e && e.message || e));
+      nodes[i].innerHTML = '<p class="error">could not draw this figure: ' + String(e && e.message || e).replace(/</g, '&lt;') + '</p>';
+      console.error(e);
+    }
+  }));
+  status.textContent = window.__recallbench.rendered + ' of ' + FIGURES.length + ' figures drawn' + (window.__recallbench.errors.length ? ' (' + window.__recallbench.errors.length + ' failed)' : '') + '; click a legend entry to highlight a mixer, hover a point for its numbers.';
+  window.__recallbench.done = true;
+})();
+</script>
+</body>
+</html>
+`;
+}

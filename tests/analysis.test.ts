@@ -1,0 +1,163 @@
+// Best-lr selection, seed statistics, Pareto fronts, the information floor and the SD order split, on SYNTHETIC
+// records (tests/synthetic-records.ts: made-up numbers, never written under results/).
+import { describe, expect, it } from 'vitest';
+import {
+  bestVariantPerWidth,
+  figurePoints,
+  informationFloorBits,
+  informationFloorBytes,
+  orderSplit,
+  paretoFront,
+  settingFloor,
+  spread,
+  taskSettings,
+} from '../runners/analysis.js';
+import { syntheticRecord } from './synthetic-records.js';
+
+const mq = (o: Partial<Parameters<typeof syntheticRecord>[0]>) =>
+  syntheticRecord({ label: 'attention', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 1000, validation: 0.5, test: 0.5, ...o });
+
+describe('spread', () => {
+  it('mean, min, max and sample std', () => {
+    const s = spread([1, 2, 3, 4]);
+    expect(s.mean).toBe(2.5);
+    expect(s.min).toBe(1);
+    expect(s.max).toBe(4);
+    expect(s.std).toBeCloseTo(Math.sqrt(5 / 3), 12);
+    expect(s.n).toBe(4);
+    expect(spread([0.7]).std).toBe(0);
+    expect(() => spread([])).toThrow();
+  });
+});
+
+describe('best learning rate', () => {
+  it('is chosen on validation and reported on test', () => {
+    // lr 1e-3 has the better validation but the worse test: the point must use 1e-3 and report its test accuracy
+    const points = figurePoints([
+      mq({ lr: 1e-3, validation: 0.9, test: 0.6 }),
+      mq({ lr: 1e-2, validation: 0.8, test: 0.95 }),
+      mq({ lr: 1e-4, validation: 0.1, test: 0.1 }),
+    ]);
+    expect(points).toHaveLength(1);
+    expect(points[0]!.bestLr).toBe(1e-3);
+    expect(points[0]!.test.mean).toBe(0.6);
+    expect(points[0]!.validation.mean).toBe(0.9);
+    expect(points[0]!.learningRates).toEqual([1e-4, 1e-3, 1e-2]);
+    expect(points[0]!.runIds).toHaveLength(3);
+  });
+
+  it('uses the mean over seeds, and gives mean / min / max / std of test over the seeds', () => {
+    const points = figurePoints([
+      // lr 1e-3: one lucky seed (0.95) but mean validation 0.6
+      mq({ lr: 1e-3, seed: 0, validation: 0.95, test: 0.9 }),
+      mq({ lr: 1e-3, seed: 1, validation: 0.25, test: 0.2 }),
+      // lr 1e-2: mean validation 0.8
+      mq({ lr: 1e-2, seed: 0, validation: 0.8, test: 0.7 }),
+      mq({ lr: 1e-2, seed: 1, validation: 0.8, test: 0.9 }),
+    ]);
+    expect(points).toHaveLength(1);
+    const p = points[0]!;
+    expect(p.bestLr).toBe(1e-2);
+    expect(p.test.mean).toBeCloseTo(0.8, 12);
+    expect(p.test.min).toBe(0.7);
+    expect(p.test.max).toBe(0.9);
+    expect(p.test.std).toBeCloseTo(Math.sqrt(0.02), 12);
+    expect(p.test.n).toBe(2);
+    expect(p.bestRuns.map((r) => r.seed)).toEqual([0, 1]);
+  });
+
+  it('ties go to the smaller learning rate; failed runs are left out', () => {
+    const points = figurePoints([
+      mq({ lr: 1e-2, validation: 0.5, test: 0.5 }),
+      mq({ lr: 1e-3, validation: 0.5, test: 0.4 }),
+      mq({ lr: 1e-1, validation: 0.99, test: 0.99, status: 'failed' }),
+    ]);
+    expect(points[0]!.bestLr).toBe(1e-3);
+    expect(points[0]!.failed).toBe(1);
+    expect(figurePoints([mq({ status: 'failed' })])).toHaveLength(0);
+  });
+
+  it('keeps (architecture, size/variant, task setting) apart', () => {
+    const recs = [
+      mq({ dModel: 64 }),
+      mq({ dModel: 128 }),
+      mq({ dModel: 64, slices: [[128, 8]] }),
+      mq({ dModel: 64, label: 'hyena' }),
+      mq({ dModel: 64, label: 'based', layers: [{ mixer: 'based', params: { featureDim: 8 } }] }),
+      mq({ dModel: 64, label: 'based', layers: [{ mixer: 'based', params: { featureDim: 16 } }], validation: 0.7 }),
+    ];
+    const points = figurePoints(recs);
+    expect(points).toHaveLength(6);
+    const based = points.filter((p) => p.label === 'based');
+    expect(based.map((p) => p.variant)).toEqual([{ f: 8 }, { f: 16 }]);
+    expect(based.map((p) => p.variantLabel)).toEqual(['d64 f8', 'd64 f16']);
+    // accuracy-vs-width keeps the better variant (on validation) per width
+    const best = bestVariantPerWidth(points).filter((p) => p.label === 'based');
+    expect(best).toHaveLength(1);
+    expect(best[0]!.variant).toEqual({ f: 16 });
+    expect(taskSettings(recs).map((s) => s.label).sort()).toEqual(['L128-K8', 'L64-K4']);
+  });
+});
+
+describe('Pareto front', () => {
+  it('keeps the points no other beats on (smaller state, higher accuracy)', () => {
+    const pts = [
+      { x: 1, y: 0.2 },
+      { x: 2, y: 0.1 }, // dominated by (1, 0.2)
+      { x: 4, y: 0.6 },
+      { x: 4, y: 0.5 }, // same state, lower accuracy
+      { x: 8, y: 0.6 }, // same accuracy, larger state
+      { x: 16, y: 0.9 },
+      { x: 32, y: 0.85 },
+    ];
+    const front = paretoFront(pts, (p) => p.x, (p) => p.y);
+    expect(front).toEqual([{ x: 1, y: 0.2 }, { x: 4, y: 0.6 }, { x: 16, y: 0.9 }]);
+    expect(paretoFront([], (p: { x: number }) => p.x, () => 0)).toEqual([]);
+  });
+});
+
+describe('information-theoretic floor', () => {
+  it('K·log2(V/2) bits', () => {
+    expect(informationFloorBits(4, 8192)).toBe(48);
+    expect(informationFloorBits(256, 8192)).toBe(3072);
+    expect(informationFloorBytes(16, 8192)).toBe(24);
+    expect(informationFloorBits(1, 4)).toBe(1);
+  });
+
+  it('of a setting is that of its hardest slice; SD has none', () => {
+    const [mix] = taskSettings([mq({ slices: [[64, 4], [256, 64], [1024, 256]] })]);
+    expect(settingFloor(mix!)).toEqual({ bits: 3072, bytes: 384, numKvPairs: 256, vocabSize: 8192 });
+    const [sd] = taskSettings([syntheticRecord({ label: 'x', task: 'sd', dModel: 8, lr: 1, slices: [[4, 16]], state: 1, validation: 0, test: 0 })]);
+    expect(settingFloor(sd!)).toBeUndefined();
+  });
+});
+
+describe('set disjointness order split', () => {
+  it('averages small-first and large-first slices per seed, then over seeds', () => {
+    const slices: [number, number][] = [[4, 32], [32, 4], [16, 256], [256, 16]];
+    const rec = (seed: number, acc: number[], validation = 0.5) =>
+      syntheticRecord({ label: 'causal', task: 'sd', dModel: 36, lr: 5e-4, seed, slices, state: 4000, validation, test: 0.5, sliceAccuracy: acc });
+    const [p] = figurePoints([rec(0, [0.9, 0.5, 0.7, 0.3]), rec(1, [0.8, 0.6, 0.6, 0.2])]);
+    const o = orderSplit(p!)!;
+    expect(o.smallSlices).toEqual(['A4-B32', 'A16-B256']);
+    expect(o.largeSlices).toEqual(['A32-B4', 'A256-B16']);
+    expect(o.smallFirst.mean).toBeCloseTo((0.8 + 0.7) / 2, 12); // seed 0: 0.8, seed 1: 0.7
+    expect(o.largeFirst.mean).toBeCloseTo((0.4 + 0.4) / 2, 12);
+    expect(o.difference.mean).toBeCloseTo(0.35, 12);
+    expect(o.difference.min).toBeCloseTo(0.3, 12);
+    expect(o.difference.max).toBeCloseTo(0.4, 12);
+    // an MQAR point has no order split
+    expect(orderSplit(figurePoints([mq({})])[0]!)).toBeUndefined();
+  });
+});
+
+describe('task settings', () => {
+  it('settings that differ only in passes share a basis (the JRT-prompt panel)', () => {
+    const s = taskSettings([mq({ passes: 1, slices: [[256, 16]] }), mq({ passes: 2, slices: [[256, 16]] }), mq({ passes: 3, slices: [[256, 16]] })]);
+    expect(s).toHaveLength(3);
+    expect(new Set(s.map((x) => x.basis)).size).toBe(1);
+    expect(s.map((x) => x.passes)).toEqual([1, 2, 3]);
+    expect(s.map((x) => x.label)).toEqual(['L256-K16', 'L256-K16, P2', 'L256-K16, P3']);
+    expect(new Set(s.map((x) => x.basisLabel))).toEqual(new Set(['L256-K16']));
+  });
+});

@@ -1,0 +1,191 @@
+// `recallbench plot`: figures from runs.jsonl alone. SYNTHETIC records (tests/synthetic-records.ts) in temporary
+// folders, plus one end-to-end run: a tiny real sweep on the cpu backend, then the real CLI's plot command.
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
+import { plotResults, loadRecords } from '../runners/plot.js';
+import { figurePoints, paretoFront } from '../runners/analysis.js';
+import { FONT_FAMILY, FONT_FILES, renderSvg, svgToPng, powerOfTwoTicks } from '../runners/charts/common.js';
+import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
+import { runCli } from './cliRunner.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'recallbench-plot-'));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+type Row = Record<string, unknown>;
+const specRows = (dir: string, name: string): Row[] => (JSON.parse(readFileSync(join(dir, 'figures', `${name}.vl.json`), 'utf8')) as { data: { values: Row[] } }).data.values;
+
+describe('plot on synthetic records', () => {
+  it('draws every figure the records support, as vl.json, SVG, PNG and CSV', async () => {
+    const dir = tempDir();
+    const records = syntheticSuite();
+    writeSyntheticResults(dir, records);
+    const r = await plotResults(dir);
+    const names = r.figures.map((f) => f.name);
+    expect(names.slice(0, 4)).toEqual(['accuracy-vs-state', 'accuracy-vs-dmodel', 'sd-order', 'jrt-prompt']);
+    const labels = [...new Set(records.map((x) => x.label))].sort();
+    expect(names.slice(4)).toEqual(labels.map((l) => `curves-${l}`));
+    for (const n of names) {
+      for (const ext of ['.vl.json', '.svg', '.png', '.csv']) expect(existsSync(join(dir, 'figures', `${n}${ext}`)), `${n}${ext}`).toBe(true);
+      const svg = readFileSync(join(dir, 'figures', `${n}.svg`), 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg).toContain(FONT_FAMILY);
+      const png = readFileSync(join(dir, 'figures', `${n}.png`));
+      expect(png.subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
+      expect(png.length).toBeGreaterThan(5000);
+    }
+    const points = readFileSync(join(dir, 'tables', 'points.csv'), 'utf8').trim().split('\n');
+    expect(points.length).toBe(1 + figurePoints(records).length);
+    expect(points[0]).toContain('best_lr');
+  });
+
+  it('accuracy vs state: the fronts, the floor and the state convention come from the records', async () => {
+    const dir = tempDir();
+    const records = syntheticSuite();
+    writeSyntheticResults(dir, records, false);
+    await plotResults(dir, { png: false });
+    const rows = specRows(dir, 'accuracy-vs-state');
+    const floors = rows.filter((x) => x.kind === 'floor');
+    // L64-K4: 4·log2(4096) = 48 bits = 6 bytes; the BASED-style mixture's hardest slice K 256: 384 bytes
+    expect(floors.find((f) => f.panel === 'L64-K4')?.stateBytes).toBe(6);
+    expect(floors.find((f) => f.panel === 'L256-K16')?.stateBytes).toBe(24);
+    expect(floors.some((f) => f.stateBytes === 384)).toBe(true);
+    expect(floors.some((f) => String(f.panel).startsWith('sd'))).toBe(false);
+    // the drawn front of every (panel, mixer) is the Pareto front of its points
+    const pts = rows.filter((x) => x.kind === 'point');
+    for (const key of new Set(pts.map((p) => `${p.panel}|${p.mixer}`))) {
+      const mine = pts.filter((p) => `${p.panel}|${p.mixer}` === key);
+      const front = rows.filter((x) => x.kind === 'front' && `${x.panel}|${x.mixer}` === key).sort((a, b) => (a.order as number) - (b.order as number));
+      const expected = paretoFront(mine, (p) => p.stateBytes as number, (p) => p.accuracy as number);
+      expect(front.map((f) => [f.stateBytes, f.accuracy])).toEqual(expected.map((p) => [p.stateBytes, p.accuracy]));
+    }
+    // passes > 1 stay out of this figure (they have their own)
+    expect(pts.every((p) => !String(p.panel).includes('P2'))).toBe(true);
+
+    // --state paper: x = the paper convention
+    const recs = records.map((x) => ({ ...x, stateBytes: { measured: x.stateBytes.measured, paper: x.stateBytes.measured * 3 } }));
+    writeSyntheticResults(dir, recs, false);
+    await plotResults(dir, { png: false, state: 'paper' });
+    const paperRows = specRows(dir, 'accuracy-vs-state').filter((x) => x.kind === 'point');
+    expect(paperRows.every((p) => p.stateBytes === (p.stateBytesMeasured as number) * 3)).toBe(true);
+    expect(JSON.stringify(JSON.parse(readFileSync(join(dir, 'figures', 'accuracy-vs-state.vl.json'), 'utf8')))).toContain('paper')
+  });
+
+  it('only the figures the records support (one width, one task, no passes: no width, SD or JRT figure)', async () => {
+    const dir = tempDir();
+    const recs = [
+      syntheticRecord({ label: 'attention', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 2 ** 16, validation: 0.9, test: 0.9 }),
+      syntheticRecord({ label: 'hyena', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 2 ** 15, validation: 0.3, test: 0.3 }),
+    ];
+    writeSyntheticResults(dir, recs, false);
+    writeFileSync(join(dir, 'figures-stale-marker'), '');
+    const r = await plotResults(dir, { png: false });
+    expect(r.figures.map((f) => f.name)).toEqual(['accuracy-vs-state']);
+    // a later plot removes figures the records no longer support
+    writeSyntheticResults(dir, syntheticSuite(), false);
+    await plotResults(dir, { png: false });
+    expect(existsSync(join(dir, 'figures', 'sd-order.svg'))).toBe(true);
+    writeSyntheticResults(dir, recs, false);
+    await plotResults(dir, { png: false });
+    expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg']);
+  });
+
+  it('SD order figure: small-first, large-first and their difference per model', async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite(), false);
+    await plotResults(dir, { png: false });
+    const diff = specRows(dir, 'sd-order').filter((x) => x.kind === 'difference');
+    // synthetic: causal small-first is +0.2 (capped at 1) over large-first, non-causal has no gap
+    expect(diff.filter((d) => d.mixer === 'non-causal').every((d) => d.difference === 0)).toBe(true);
+    expect(diff.filter((d) => d.mixer === 'causal').every((d) => (d.difference as number) > 0.1)).toBe(true);
+    expect(diff.every((d) => Math.abs((d.smallFirst as number) - (d.largeFirst as number) - (d.difference as number)) < 1e-3)).toBe(true);
+  });
+
+  it('JRT-prompt figure: one series per number of passes', async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite(), false);
+    await plotResults(dir, { png: false });
+    const pts = specRows(dir, 'jrt-prompt').filter((x) => x.kind === 'point' && x.mixer === 'mamba');
+    expect(new Set(pts.map((p) => p.series))).toEqual(new Set(['p = 1', 'p = 2', 'p = 3']));
+    expect(new Set(pts.map((p) => p.panel)).size).toBe(1);
+  });
+
+  it('rendering is deterministic (same SVG and PNG bytes twice) and needs no system font', async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite().slice(0, 8), false);
+    const r = await plotResults(dir);
+    const spec = r.figures[0]!.spec;
+    const a = await renderSvg(spec);
+    const b = await renderSvg(spec);
+    expect(a).toBe(b);
+    expect(svgToPng(a).equals(svgToPng(b))).toBe(true);
+    // the bundled font draws text with system fonts switched off
+    for (const f of FONT_FILES) expect(existsSync(f)).toBe(true);
+    const text = `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><rect width="120" height="30" fill="white"/><text x="4" y="22" font-family="${FONT_FAMILY}" font-size="20">recall</text></svg>`;
+    const pixels = new Resvg(text, { font: { fontFiles: FONT_FILES, loadSystemFonts: false, defaultFontFamily: FONT_FAMILY } }).render().pixels;
+    let dark = 0;
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i]! < 128) dark++;
+    expect(dark).toBeGreaterThan(50);
+    const none = new Resvg(text, { font: { fontFiles: [], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY } }).render().pixels;
+    let darkNone = 0;
+    for (let i = 0; i < none.length; i += 4) if (none[i]! < 128) darkNone++;
+    expect(darkNone).toBe(0); // so the text above came from the bundled file
+  });
+
+  it('log2 ticks cover the data', () => {
+    expect(powerOfTwoTicks(6, 2 ** 17 + 1)).toEqual([4, 32, 256, 2048, 16384, 131072, 1048576]);
+    const t = powerOfTwoTicks(1000, 5000);
+    expect(t[0]).toBeLessThanOrEqual(1000);
+    expect(t[t.length - 1]).toBeGreaterThanOrEqual(5000);
+  });
+
+  it('a folder without runs.jsonl is a one-line user error from the CLI', () => {
+    const dir = tempDir();
+    const r = runCli(['plot', dir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no runs\.jsonl/);
+  });
+});
+
+describe('end to end: a tiny real sweep, then plot', () => {
+  it('sweeps 2 architectures × 2 learning rates on the cpu backend and plots the records', () => {
+    const dir = tempDir();
+    const sweep = runCli(
+      ['sweep', '--backend', 'cpu', '--quiet', '--arch', 'attention', 'based', '--d-model', '8', '--lr', '0.001', '0.01', '--epochs', '1', '--batch-size', '16',
+        '--setting', '16:2', '--vocab-size', '64', '--train-examples', '64', '--test-examples', '32', '--name', 'tiny', '--out', dir],
+      { timeoutMs: 240_000 },
+    );
+    expect(sweep.stderr).toBe('');
+    expect(sweep.status).toBe(0);
+    const records = loadRecords(dir);
+    expect(records).toHaveLength(4);
+    expect(records.every((r) => r.backend === 'cpu' && r.status !== 'failed')).toBe(true);
+    const commands = readFileSync(join(dir, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { command: string });
+    expect(commands[0]!.command).toMatch(/^recallbench sweep --backend cpu .*--arch attention based/);
+
+    const plot = runCli(['plot', dir, '--state', 'measured'], { timeoutMs: 120_000 });
+    expect(plot.status).toBe(0);
+    expect(plot.stdout).toMatch(/4 runs, 2 figure points, 3 figures: accuracy-vs-state, curves-attention, curves-based/);
+    const rows = specRows(dir, 'accuracy-vs-state').filter((x) => x.kind === 'point');
+    expect(rows.map((x) => x.mixer).sort()).toEqual(['attention', 'based']);
+    // each point is the record of its better validation accuracy
+    for (const row of rows) {
+      const mine = records.filter((r) => r.label === row.mixer);
+      const best = mine.slice().sort((a, b) => b.validationAccuracy - a.validationAccuracy || a.config.train.lr - b.config.train.lr)[0]!;
+      expect(row.bestLr).toBe(best.config.train.lr);
+      expect(row.accuracy).toBeCloseTo(best.testAccuracy, 4);
+      expect(row.stateBytes).toBe(best.stateBytes.measured);
+    }
+    expect(readFileSync(join(dir, 'figures', 'curves-attention.png')).subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
+  });
+});
