@@ -100,6 +100,18 @@ describe('plot on synthetic records', () => {
     expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg']);
   });
 
+  it('accuracy vs width: a slice tested in two task settings gets a panel for each', async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite(), false);
+    await plotResults(dir, { png: false });
+    const rows = specRows(dir, 'accuracy-vs-dmodel');
+    const panels = new Set(rows.map((r) => r.slice));
+    expect(panels.has('L64-K4')).toBe(true);
+    expect(panels.has('L64-K4 (in L64-K4, L256-K64, L1024-K256)')).toBe(true);
+    expect(rows.filter((r) => r.slice === 'L64-K4').map((r) => r.mixer).sort()).toEqual(['attention', 'attention', 'hyena', 'hyena']);
+    expect(rows.filter((r) => r.mixer === 'based').every((r) => r.slice !== 'L64-K4')).toBe(true);
+  });
+
   it('SD order figure: small-first, large-first and their difference per model', async () => {
     const dir = tempDir();
     writeSyntheticResults(dir, syntheticSuite(), false);

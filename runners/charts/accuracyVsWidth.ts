@@ -7,15 +7,20 @@ import { ACCURACY_Y, chartConfig, colorScale, round, type Figure } from './commo
 export function accuracyVsWidth(points: FigurePoint[], mixers: string[]): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
   const sliceOrder = new Map<string, [number, number, number]>();
-  for (const p of bestVariantPerWidth(points)) {
+  const best = bestVariantPerWidth(points);
+  // a slice tested in several task settings (different training data) gets one panel per setting
+  const settingsOfSlice = new Map<string, Set<string>>();
+  for (const p of best) for (const s of p.setting.slices) settingsOfSlice.set(s.key, (settingsOfSlice.get(s.key) ?? new Set()).add(p.setting.id));
+  for (const p of best) {
     for (const s of p.setting.slices) {
       if (s.seqLen === undefined || s.numKvPairs === undefined) continue;
       const acc = p.slices[s.key];
       if (!acc) continue;
-      sliceOrder.set(s.key, [s.passes, s.seqLen, s.numKvPairs]);
+      const panel = settingsOfSlice.get(s.key)!.size > 1 && p.setting.label !== s.key ? `${s.key} (in ${p.setting.label})` : s.key;
+      sliceOrder.set(panel, [s.passes, s.seqLen, s.numKvPairs]);
       rows.push({
         mixer: p.label,
-        slice: s.key,
+        slice: panel,
         dModel: p.dModel,
         variant: p.variantLabel,
         accuracy: round(acc.mean),
