@@ -2,6 +2,7 @@
 // package (and the GPU-host bundle) loads without them.
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from './errors.js';
+import { bindGpu } from './gpuSelect.js';
 import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
 import { registerWasmMatMulTransposeFix } from './kernels/wasmMatMul.js';
 
@@ -20,6 +21,8 @@ export interface BackendOptions {
   dawnOptions?: string[];
   /** Allow a software (CPU-emulated) WebGPU adapter — for kernel tests only. */
   allowSoftwareAdapter?: boolean;
+  /** Bind to this GPU of the host (`--gpu INDEX`; engine/gpuSelect.ts): identical GPUs are told apart by PCI address. */
+  gpu?: number;
 }
 
 let current: BackendInfo | undefined;
@@ -105,6 +108,10 @@ async function useTensorflow(): Promise<BackendInfo | undefined> {
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
   tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks
   registerCpuKernels();
+  // --gpu: the selection goes into the environment before Dawn / libtensorflow load and read it
+  if (opts.gpu !== undefined && (choice === 'cpu' || choice === 'wasm')) throw new UserInputError(`--gpu ${opts.gpu}: needs a GPU backend (--backend webgpu, tensorflow or auto), not ${choice}`);
+  const gpu = opts.gpu !== undefined ? bindGpu(opts.gpu) : undefined;
+  if (gpu?.dawnOptions.length) opts = { ...opts, dawnOptions: [...(opts.dawnOptions ?? []), ...gpu.dawnOptions] };
   let info: BackendInfo | undefined;
   switch (choice) {
     case 'cpu':
@@ -127,6 +134,10 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
       break;
     default:
       throw new UserInputError(`unknown backend '${String(choice)}' (choose from ${BACKEND_CHOICES.join(', ')})`);
+  }
+  if (gpu) {
+    if (info.backend !== 'webgpu' && info.backend !== 'tensorflow') throw new UserInputError(`--gpu ${opts.gpu}: no GPU backend could be initialised (got ${info.backend})`);
+    info = { ...info, device: `${info.device} [${gpu.tag}]` };
   }
   current = info;
   return info;

@@ -15,6 +15,9 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
+import { runSweepParallel, serveChildJob, setSelfEntry } from '../runners/concurrency.js';
+// the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
+const DEFAULT_QUEUE_NAME = 'recallbench';
 import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, summaryTable, type PresetInput } from '../runners/sweep.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
 import { versions } from '../runners/run.js';
@@ -44,6 +47,7 @@ function shellWord(w: string): string {
 interface GlobalArgs {
   backend: BackendChoice;
   plugin: string[];
+  gpu?: number[];
   debug: boolean;
   quiet: boolean;
 }
@@ -66,8 +70,18 @@ export function parsePairs(pairs: string[] | undefined, flag: string): Record<st
   return out;
 }
 
+/** --gpu indices, checked; `single`: a command that runs in this process takes one GPU. */
+function gpuIndices(argv: GlobalArgs, single = false): number[] | undefined {
+  const gpus = argv.gpu;
+  if (!gpus || gpus.length === 0) return undefined;
+  for (const g of gpus) if (!Number.isInteger(g) || g < 0) throw new UserInputError(`--gpu expects GPU indices (0, 1, ...), got '${g}'`);
+  if (single && gpus.length > 1) throw new UserInputError(`--gpu: this command runs in one process, on one GPU: give one index (several GPUs: sweep --concurrency N --gpu 0 1, or one worker per GPU)`);
+  return gpus;
+}
+
 async function setup(argv: GlobalArgs): Promise<Awaited<ReturnType<typeof initBackend>>> {
-  const info = await initBackend(argv.backend);
+  const gpu = gpuIndices(argv, true)?.[0];
+  const info = await initBackend(argv.backend, gpu !== undefined ? { gpu } : {});
   for (const p of argv.plugin ?? []) await loadPlugin(p);
   return info;
 }
@@ -146,6 +160,7 @@ export function buildCli(args: string[]) {
     .option('plugin', { type: 'string', array: true, default: [] as string[], describe: 'load a mixer plugin file (.ts/.js)' })
     .option('debug', { type: 'boolean', default: false, describe: 'print stack traces' })
     .option('quiet', { type: 'boolean', default: false })
+    .option('gpu', { type: 'number', array: true, describe: 'GPU index(es) to run on (nvidia-smi order; identical GPUs are told apart by PCI address): one for train/sweep/worker, several for sweep --concurrency N or worker --concurrency N (lane k on GPU k)' })
     .command(
       'train',
       'train one run (from flags or --config FILE.json)',
@@ -198,7 +213,14 @@ export function buildCli(args: string[]) {
         .option('name', { type: 'string', describe: 'results folder name (default: the preset name, or "sweep")' })
         .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' })
-        .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' }),
+        .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' })
+        .option('concurrency', { type: 'number', default: 1, describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs)' })
+        .option('queue', { type: 'string', describe: 'enqueue the runs on BullMQ at redis://HOST:PORT for `recallbench worker`s, gather finished results, and exit' })
+        .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME, describe: 'BullMQ queue name' })
+        .option('wait', { type: 'boolean', default: false, describe: 'with --queue: wait until every run is done or failed, gathering results' })
+        .option('retry-failed', { type: 'boolean', default: false, describe: 'with --queue: put this grid\'s failed jobs back in the queue' })
+        .option('attempts', { type: 'number', default: 3, describe: 'with --queue: tries per run before it stays failed' })
+        .option('retry-delay', { type: 'number', default: 10_000, describe: 'with --queue: ms before the first retry (doubling after)' }),
       async (argv) => {
         const g = argv as unknown as GlobalArgs;
         let preset;
@@ -227,8 +249,11 @@ export function buildCli(args: string[]) {
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
-        const backend = argv.dryRun ? undefined : await setup(g);
-        if (argv.dryRun) await loadPluginsOnly(g);
+        if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1) throw new UserInputError(`--concurrency expects a whole number ≥ 1, got ${argv.concurrency}`);
+        // queued and parallel sweeps train in other processes: this one only expands the grid
+        const inProcess = !argv.dryRun && !argv.queue && argv.concurrency === 1;
+        const backend = inProcess ? await setup(g) : undefined;
+        if (!inProcess) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
         if (argv.dryRun) {
           for (const c of configs) process.stdout.write(`${runId(c)}  ${c.label}  d${c.model.dModel}  lr${c.train.lr}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
@@ -238,8 +263,21 @@ export function buildCli(args: string[]) {
         const name = argv.name ?? preset.name;
         const results = new ResultsDir(argv.out ?? join('results', name));
         // the exact command, for the report's provenance section
-        appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend!.backend, device: backend!.device, versions: versions() })}\n`);
-        const records = await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean });
+        appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend?.backend ?? g.backend, device: backend?.device ?? (argv.queue ? `queue ${argv.queue}` : `${argv.concurrency} processes`), versions: versions() })}\n`);
+        if (argv.queue) {
+          const { submitSweep } = await import('../runners/queue.js');
+          const report = await submitSweep({ url: argv.queue, name: argv.queueName }, configs, results, { preset: presetTag, results: name, wait: argv.wait, retryFailed: argv.retryFailed, attempts: argv.attempts, backoffMs: argv.retryDelay, quiet: argv.quiet as boolean });
+          if (argv.wait) {
+            const byId = new Map(results.records().map((r) => [r.id, r]));
+            const records = configs.map((c) => byId.get(runId(c))).filter((r) => r !== undefined); // grid order, as a serial sweep stores them
+            process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+            for (const f of report.failed) process.stdout.write(`failed: ${f.id} ${f.label} after ${f.attempts} attempt(s): ${f.reason}\n`);
+          }
+          return;
+        }
+        const records = argv.concurrency > 1
+          ? await runSweepParallel(configs, { concurrency: argv.concurrency, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean })
+          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean });
         process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
       },
     )
@@ -327,6 +365,48 @@ export function buildCli(args: string[]) {
       },
     )
     .command(
+      'worker',
+      'take runs from a BullMQ queue (sweep --queue) and train them, one child process per run; one worker per GPU',
+      (y) => y
+        .option('queue', { type: 'string', demandOption: true, describe: 'redis://HOST:PORT of the queue' })
+        .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME })
+        .option('concurrency', { type: 'number', default: 1, describe: 'runs at a time (with --gpu 0 1 ...: lane k on GPU k)' })
+        .option('results', { type: 'string', default: 'results', describe: 'results root: each run is stored under <root>/<sweep name>/' })
+        .option('lock-duration', { type: 'number', default: 30_000, describe: 'ms without a lock renewal after which a job counts as stalled and goes to another worker' })
+        .option('stalled-interval', { type: 'number', default: 30_000, describe: 'ms between this worker\'s checks for stalled jobs' })
+        .option('exit-when-empty', { type: 'boolean', default: false, describe: 'stop once nothing is waiting or running' }),
+      async (argv) => {
+        const g = argv as unknown as GlobalArgs;
+        if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1) throw new UserInputError(`--concurrency expects a whole number ≥ 1, got ${argv.concurrency}`);
+        await loadPluginsOnly(g);
+        const { runWorker } = await import('../runners/worker.js');
+        const code = await runWorker({
+          queue: { url: argv.queue, name: argv.queueName }, backend: g.backend, gpus: gpuIndices(g), concurrency: argv.concurrency, plugins: g.plugin ?? [],
+          resultsRoot: argv.results, lockDurationMs: argv.lockDuration, stalledIntervalMs: argv.stalledInterval, exitWhenEmpty: argv.exitWhenEmpty, quiet: g.quiet,
+        });
+        if (code !== 0) {
+          releaseGpu();
+          process.exit(code);
+        }
+      },
+    )
+    .command(
+      'status',
+      'show a queue\'s progress: done, running, failed (with reasons), waiting',
+      (y) => y
+        .option('queue', { type: 'string', demandOption: true, describe: 'redis://HOST:PORT of the queue' })
+        .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME })
+        .option('watch', { type: 'boolean', default: false, describe: 'keep a progress bar up until nothing is waiting or running' })
+        .option('interval', { type: 'number', default: 2000, describe: 'ms between refreshes with --watch' }),
+      async (argv) => {
+        const { showStatus } = await import('../runners/queueStatus.js');
+        await showStatus({ url: argv.queue, name: argv.queueName }, { watch: argv.watch, intervalMs: argv.interval });
+      },
+    )
+    .command('__run-job', false, (y) => y, async () => {
+      await serveChildJob();
+    })
+    .command(
       'state-size',
       'print a model\'s recurrent state size (floats and bytes, measured and paper conventions) as JSON',
       (y) => y
@@ -349,7 +429,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'name a command: train, sweep, plot, report, list, data, state-size')
+    .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, list, data, state-size')
     .strict()
     .help()
     .fail((msg, err) => {
@@ -360,6 +440,7 @@ export function buildCli(args: string[]) {
 
 export async function main(args: string[]): Promise<void> {
   const debug = args.includes('--debug');
+  if (process.argv[1]) setSelfEntry(process.argv[1]); // children (sweep --concurrency, worker) re-run this program
   try {
     await buildCli(args).parseAsync();
   } catch (e) {

@@ -1,0 +1,215 @@
+// Binding this process to one GPU of several, identical ones included (`--gpu INDEX`), for the webgpu
+// (Dawn on Vulkan) and tensorflow (CUDA) backends.
+//
+// Why it takes more than a name: Dawn's Node binding enumerates the Vulkan adapters and takes the FIRST whose
+// name contains `adapter=<text>` — identical GPUs share a name, so every process would land on GPU 0. The knobs
+// of the Vulkan loader match IDs, not devices: VK_LOADER_DEVICE_SELECT=<vendor>:<device> only reorders
+// (Linux), VK_LOADER_DEVICE_ID_FILTER (loader ≥ 1.4.326) filters by deviceID, and identical GPUs share both.
+// NVIDIA's Vulkan driver ignores CUDA_VISIBLE_DEVICES; __NV_PRIME_RENDER_OFFLOAD picks the NVIDIA provider on
+// hybrid laptops, not one NVIDIA GPU among several. What does tell identical GPUs apart is their PCI address
+// (VK_EXT_pci_bus_info, which NVIDIA's driver exposes) or UUID. Mesa's device-select layer
+// (VK_LAYER_MESA_device_select, Debian package mesa-vulkan-drivers) is vendor-neutral — it sits between the
+// loader and any driver, NVIDIA's included — and selects by PCI address:
+//   DRI_PRIME=pci-DDDD_BB_DD_F                       puts that device first in vkEnumeratePhysicalDevices
+//   MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1     ... and hides every other device from the application
+// So `--gpu i` means: the i-th GPU in nvidia-smi's order (which is PCI bus order; /sys/bus/pci when there is
+// no nvidia-smi) →
+//   Vulkan/Dawn  DRI_PRIME=pci-<its address> + FORCE_DEFAULT_DEVICE=1 (+ VK_LAYER_PATH / VK_INSTANCE_LAYERS when
+//                the layer is shipped in a folder rather than installed as an implicit layer); without the layer,
+//                Dawn's `adapter=<name>` when that GPU's name is unique on the host; otherwise a clear error
+//                (never a silent GPU 0)
+//   CUDA         CUDA_VISIBLE_DEVICES=<its UUID>
+// written into process.env before Dawn or libtensorflow load (Node's process.env writes through to the C
+// environment that the Vulkan loader, the layer and CUDA read), and inherited by child processes.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { UserInputError } from './errors.js';
+
+export interface GpuDevice {
+  /** Position in nvidia-smi's (PCI bus) order: what --gpu counts. */
+  index: number;
+  name: string;
+  /** Normalised PCI address, DDDD:BB:DD.F in lowercase hex. */
+  pciBusId: string;
+  uuid?: string;
+  /** Where the name comes from: the driver's own (nvidia-smi, as Vulkan reports it too) or made up from PCI ids. */
+  source: 'nvidia-smi' | 'sysfs';
+}
+
+export const DEVICE_SELECT_LAYER = 'VK_LAYER_MESA_device_select';
+const DEVICE_SELECT_MANIFEST = 'VkLayer_MESA_device_select.json';
+
+/** "00000000:18:00.0" (nvidia-smi) or "0000:18:00.0" (sysfs) → "0000:18:00.0". */
+export function normalizePciBusId(text: string): string {
+  const m = /^(?:([0-9a-f]+):)?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i.exec(text.trim());
+  if (!m) throw new Error(`not a PCI address: '${text}'`);
+  const hex = (s: string, width: number) => parseInt(s, 16).toString(16).padStart(width, '0');
+  return `${hex(m[1] ?? '0', 4)}:${hex(m[2]!, 2)}:${hex(m[3]!, 2)}.${m[4]}`;
+}
+
+/** The device-select layer's tag for a PCI address: "0000:18:00.0" → "pci-0000_18_00_0". */
+export function driPrimeTag(pciBusId: string): string {
+  return `pci-${normalizePciBusId(pciBusId).replace(/[:.]/g, '_')}`;
+}
+
+/** Rows of `nvidia-smi --query-gpu=index,pci.bus_id,uuid,name --format=csv,noheader`. */
+export function parseNvidiaSmi(csv: string): GpuDevice[] {
+  const gpus: GpuDevice[] = [];
+  for (const line of csv.split('\n')) {
+    if (!line.trim()) continue;
+    const [index, bus, uuid, ...name] = line.split(',').map((s) => s.trim());
+    if (!index || !/^\d+$/.test(index) || !bus) continue;
+    gpus.push({ index: Number(index), pciBusId: normalizePciBusId(bus), ...(uuid && uuid !== '[N/A]' ? { uuid } : {}), name: name.join(', ') || 'GPU', source: 'nvidia-smi' });
+  }
+  return gpus.sort((a, b) => a.index - b.index);
+}
+
+const GPU_VENDORS: Record<string, string> = { '0x10de': 'NVIDIA', '0x1002': 'AMD', '0x8086': 'Intel' };
+
+/**
+ * GPUs on the PCI bus (display or 3D controllers of GPU vendors; a server's BMC VGA — ASPEED, Matrox — is not
+ * one), in bus order: the fallback when there is no nvidia-smi.
+ */
+export function listSysfsGpus(sysRoot = '/sys'): GpuDevice[] {
+  const dir = join(sysRoot, 'bus', 'pci', 'devices');
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const read = (d: string, f: string) => {
+    try {
+      return readFileSync(join(dir, d, f), 'utf8').trim().toLowerCase();
+    } catch {
+      return '';
+    }
+  };
+  const found: Array<Omit<GpuDevice, 'index'>> = [];
+  for (const address of entries) {
+    const cls = read(address, 'class');
+    const vendor = read(address, 'vendor');
+    if (!/^0x030[02]/.test(cls) || !GPU_VENDORS[vendor]) continue;
+    let pciBusId: string;
+    try {
+      pciBusId = normalizePciBusId(address);
+    } catch {
+      continue;
+    }
+    found.push({ pciBusId, name: `${GPU_VENDORS[vendor]} ${read(address, 'device')}`, source: 'sysfs' });
+  }
+  return found.sort((a, b) => (a.pciBusId < b.pciBusId ? -1 : a.pciBusId > b.pciBusId ? 1 : 0)).map((g, index) => ({ index, ...g }));
+}
+
+/** The host's GPUs: nvidia-smi when it runs, else the PCI bus. */
+export function listGpus(opts: { nvidiaSmi?: () => string | undefined; sysRoot?: string } = {}): GpuDevice[] {
+  const smi = (opts.nvidiaSmi ?? runNvidiaSmi)();
+  if (smi !== undefined) {
+    const gpus = parseNvidiaSmi(smi);
+    if (gpus.length > 0) return gpus;
+  }
+  return listSysfsGpus(opts.sysRoot);
+}
+
+function runNvidiaSmi(): string | undefined {
+  try {
+    return execFileSync('nvidia-smi', ['--query-gpu=index,pci.bus_id,uuid,name', '--format=csv,noheader'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LayerLocation {
+  /** Folder holding VkLayer_MESA_device_select.json. */
+  dir: string;
+  /** Found in an implicit-layer folder: the loader loads it by itself. */
+  implicit: boolean;
+}
+
+/**
+ * Where the device-select layer's manifest is: $RECALLBENCH_VK_LAYER_DIR (a folder you unpacked it into, loaded
+ * as an explicit layer), else the Vulkan loader's implicit-layer folders (installed by mesa-vulkan-drivers).
+ */
+export function findDeviceSelectLayer(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): LayerLocation | undefined {
+  const own = env.RECALLBENCH_VK_LAYER_DIR;
+  if (own && exists(join(own, DEVICE_SELECT_MANIFEST))) return { dir: own, implicit: false };
+  const configDirs = (env.XDG_CONFIG_DIRS || '/etc/xdg').split(':');
+  const dataDirs = (env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  const candidates = [
+    ...configDirs.map((d) => join(d, 'vulkan', 'implicit_layer.d')),
+    '/etc/vulkan/implicit_layer.d',
+    join(dataHome, 'vulkan', 'implicit_layer.d'),
+    ...dataDirs.map((d) => join(d, 'vulkan', 'implicit_layer.d')),
+    ...(env.VK_ADD_IMPLICIT_LAYER_PATH ?? '').split(':').filter(Boolean),
+  ];
+  for (const dir of candidates) if (dir && exists(join(dir, DEVICE_SELECT_MANIFEST))) return { dir, implicit: true };
+  return undefined;
+}
+
+export interface GpuSelection {
+  gpu: GpuDevice;
+  /** Environment to set before any GPU library loads. */
+  env: Record<string, string>;
+  /** Environment variables to remove (one that would switch the layer off). */
+  unset: string[];
+  /** Extra Dawn options (only `adapter=<name>` when the name alone is unique). */
+  dawnOptions: string[];
+  /** How the Vulkan device is pinned, for logs and records. */
+  how: 'only-gpu' | 'device-select-layer' | 'adapter-name';
+  /** Short tag for the device string, e.g. "gpu 1, pci 0000:65:00.0". */
+  tag: string;
+}
+
+/** The environment (and Dawn options) that bind this process to GPU `index` of `gpus`. Pure: tests call it. */
+export function selectGpu(index: number, gpus: GpuDevice[], layer: LayerLocation | undefined, env: NodeJS.ProcessEnv = {}): GpuSelection {
+  if (!Number.isInteger(index) || index < 0) throw new UserInputError(`--gpu expects a GPU index (0, 1, ...), got ${index}`);
+  if (gpus.length === 0) throw new UserInputError(`--gpu ${index}: no GPU found on this host (nvidia-smi and /sys/bus/pci list none)`);
+  const gpu = gpus.find((g) => g.index === index);
+  if (!gpu) throw new UserInputError(`--gpu ${index}: this host has ${gpus.length} GPU${gpus.length > 1 ? 's' : ''} (${gpus.map((g) => `${g.index}: ${g.name} at ${g.pciBusId}`).join('; ')})`);
+  const out: GpuSelection = { gpu, env: { CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index) }, unset: [], dawnOptions: [], how: 'only-gpu', tag: `gpu ${gpu.index}, pci ${gpu.pciBusId}` };
+  // RECALLBENCH_FORCE_DEVICE_SELECT=1: go through the layer even with one GPU (to check the mechanism on one)
+  if (gpus.length === 1 && !(layer && env.RECALLBENCH_FORCE_DEVICE_SELECT === '1')) return out;
+  if (layer) {
+    out.how = 'device-select-layer';
+    out.env.DRI_PRIME = driPrimeTag(gpu.pciBusId);
+    out.env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE = '1';
+    out.unset.push('NODEVICE_SELECT', 'MESA_VK_DEVICE_SELECT');
+    if (!layer.implicit) {
+      out.env.VK_LAYER_PATH = [layer.dir, ...(env.VK_LAYER_PATH ?? '').split(':').filter((d) => d && d !== layer.dir)].join(':');
+      const enabled = (env.VK_INSTANCE_LAYERS ?? '').split(':').filter(Boolean);
+      out.env.VK_INSTANCE_LAYERS = [...new Set([...enabled, DEVICE_SELECT_LAYER])].join(':');
+    }
+    return out;
+  }
+  if (gpu.source === 'nvidia-smi' && gpus.filter((g) => g.name === gpu.name).length === 1) {
+    out.how = 'adapter-name';
+    out.dawnOptions.push(`adapter=${gpu.name}`);
+    return out;
+  }
+  throw new UserInputError(
+    `--gpu ${index}: ${gpu.source === 'nvidia-smi' ? `the ${gpus.length} GPUs share the name '${gpu.name}'` : 'without nvidia-smi the GPUs\' Vulkan names are unknown'} and Dawn tells adapters apart only by name; ` +
+      `install Mesa's Vulkan device-select layer (apt-get install mesa-vulkan-drivers) or set RECALLBENCH_VK_LAYER_DIR to a folder holding ${DEVICE_SELECT_MANIFEST} and its library (docs/scale-out.md)`,
+  );
+}
+
+let bound: GpuSelection | undefined;
+
+/**
+ * Bind this process to GPU `index`: writes the selection into process.env (before Dawn or libtensorflow is
+ * loaded — call it first). Binding twice to another GPU in one process is an error: the driver has read the
+ * environment already.
+ */
+export function bindGpu(index: number): GpuSelection {
+  if (bound) {
+    if (bound.gpu.index !== index) throw new UserInputError(`--gpu ${index}: this process is already bound to GPU ${bound.gpu.index}`);
+    return bound;
+  }
+  const selection = selectGpu(index, listGpus(), findDeviceSelectLayer(), process.env);
+  for (const key of selection.unset) delete process.env[key];
+  Object.assign(process.env, selection.env);
+  bound = selection;
+  return selection;
+}

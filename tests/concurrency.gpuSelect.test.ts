@@ -1,0 +1,114 @@
+// --gpu INDEX on a host with several GPUs, identical ones included (engine/gpuSelect.ts): which device index i
+// is, and the environment that makes Dawn/Vulkan (and CUDA) see that device and no other. The selection logic,
+// on recorded nvidia-smi output and a fake /sys; the real two-GPU check needs a multi-GPU machine.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../engine/backend.js';
+import { UserInputError } from '../engine/errors.js';
+import { driPrimeTag, findDeviceSelectLayer, listGpus, listSysfsGpus, normalizePciBusId, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
+
+// `nvidia-smi --query-gpu=index,pci.bus_id,uuid,name --format=csv,noheader` on a 2 x H100 host
+const TWO_H100 = `0, 00000000:18:00.0, GPU-6a3f2a8e-1c1b-2f4d-9e55-0c1d2e3f4a5b, NVIDIA H100 80GB HBM3
+1, 00000000:2A:00.0, GPU-0b9e8d7c-6b5a-4f3e-8d2c-1b0a9f8e7d6c, NVIDIA H100 80GB HBM3
+`;
+
+const implicitLayer = { dir: '/usr/share/vulkan/implicit_layer.d', implicit: true };
+
+describe('which GPU is --gpu i', () => {
+  it('reads nvidia-smi: index order, normalised PCI addresses, UUIDs', () => {
+    const gpus = parseNvidiaSmi(TWO_H100);
+    expect(gpus.map((g) => [g.index, g.pciBusId, g.name])).toEqual([
+      [0, '0000:18:00.0', 'NVIDIA H100 80GB HBM3'],
+      [1, '0000:2a:00.0', 'NVIDIA H100 80GB HBM3'],
+    ]);
+    expect(gpus[1]!.uuid).toBe('GPU-0b9e8d7c-6b5a-4f3e-8d2c-1b0a9f8e7d6c');
+    expect(normalizePciBusId('0001:3B:0.1')).toBe('0001:3b:00.1');
+    expect(driPrimeTag('00000000:2A:00.0')).toBe('pci-0000_2a_00_0');
+    expect(() => normalizePciBusId('2a:00')).toThrow();
+  });
+
+  it('without nvidia-smi, reads /sys/bus/pci: GPU vendors only (not the BMC VGA), in bus order', () => {
+    const sys = mkdtempSync(join(tmpdir(), 'rb-sys-'));
+    const dev = (addr: string, cls: string, vendor: string, device: string) => {
+      const d = join(sys, 'bus', 'pci', 'devices', addr);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'class'), `${cls}\n`);
+      writeFileSync(join(d, 'vendor'), `${vendor}\n`);
+      writeFileSync(join(d, 'device'), `${device}\n`);
+    };
+    dev('0000:2a:00.0', '0x030200', '0x10de', '0x2330'); // H100 (3D controller)
+    dev('0000:03:00.0', '0x030000', '0x1a03', '0x2000'); // ASPEED BMC VGA
+    dev('0000:18:00.0', '0x030200', '0x10de', '0x2330');
+    dev('0000:19:00.0', '0x020000', '0x15b3', '0x1021'); // a NIC
+    const gpus = listSysfsGpus(sys);
+    expect(gpus.map((g) => [g.index, g.pciBusId, g.name, g.source])).toEqual([
+      [0, '0000:18:00.0', 'NVIDIA 0x2330', 'sysfs'],
+      [1, '0000:2a:00.0', 'NVIDIA 0x2330', 'sysfs'],
+    ]);
+    expect(listGpus({ nvidiaSmi: () => undefined, sysRoot: sys })).toEqual(gpus);
+    expect(listGpus({ nvidiaSmi: () => TWO_H100, sysRoot: sys }).map((g) => g.source)).toEqual(['nvidia-smi', 'nvidia-smi']);
+    expect(listSysfsGpus(join(sys, 'nope'))).toEqual([]);
+  });
+});
+
+describe('binding to it', () => {
+  const gpus = parseNvidiaSmi(TWO_H100);
+
+  it('identical GPUs: each index pins a different PCI address through the device-select layer, and a CUDA UUID', () => {
+    const s0 = selectGpu(0, gpus, implicitLayer);
+    const s1 = selectGpu(1, gpus, implicitLayer);
+    expect(s1.how).toBe('device-select-layer');
+    expect(s1.env).toEqual({ CUDA_VISIBLE_DEVICES: 'GPU-0b9e8d7c-6b5a-4f3e-8d2c-1b0a9f8e7d6c', DRI_PRIME: 'pci-0000_2a_00_0', MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE: '1' });
+    expect(s0.env.DRI_PRIME).toBe('pci-0000_18_00_0');
+    expect(s0.env.DRI_PRIME).not.toBe(s1.env.DRI_PRIME);
+    expect(s1.unset).toContain('NODEVICE_SELECT'); // would switch the layer off
+    expect(s1.dawnOptions).toEqual([]); // a name cannot tell them apart
+    expect(s1.tag).toBe('gpu 1, pci 0000:2a:00.0');
+  });
+
+  it('a layer unpacked into a folder is enabled explicitly, keeping the layers already asked for', () => {
+    const own = { dir: '/opt/vk', implicit: false };
+    const s = selectGpu(1, gpus, own, { VK_LAYER_PATH: '/x/layers', VK_INSTANCE_LAYERS: 'VK_LAYER_KHRONOS_validation' });
+    expect(s.env.VK_LAYER_PATH).toBe('/opt/vk:/x/layers');
+    expect(s.env.VK_INSTANCE_LAYERS).toBe('VK_LAYER_KHRONOS_validation:VK_LAYER_MESA_device_select');
+    expect(selectGpu(1, gpus, own, { VK_INSTANCE_LAYERS: 'VK_LAYER_MESA_device_select' }).env.VK_INSTANCE_LAYERS).toBe('VK_LAYER_MESA_device_select');
+  });
+
+  it('without the layer: a GPU with a name of its own goes by Dawn\'s adapter= name; identical ones are refused, never silently GPU 0', () => {
+    const mixed: GpuDevice[] = [
+      { index: 0, pciBusId: '0000:18:00.0', name: 'NVIDIA A100-SXM4-40GB', source: 'nvidia-smi' },
+      { index: 1, pciBusId: '0000:2a:00.0', name: 'NVIDIA H100 80GB HBM3', source: 'nvidia-smi' },
+    ];
+    const s = selectGpu(1, mixed, undefined);
+    expect(s.how).toBe('adapter-name');
+    expect(s.dawnOptions).toEqual(['adapter=NVIDIA H100 80GB HBM3']);
+    expect(s.env.DRI_PRIME).toBeUndefined();
+    expect(() => selectGpu(1, gpus, undefined)).toThrow(/share the name 'NVIDIA H100 80GB HBM3'.*mesa-vulkan-drivers/);
+    const fromSysfs = mixed.map((g) => ({ ...g, source: 'sysfs' as const }));
+    expect(() => selectGpu(1, fromSysfs, undefined)).toThrow(/without nvidia-smi/);
+  });
+
+  it('one GPU needs no Vulkan selection; bad indices are one-line user errors', () => {
+    const one = selectGpu(0, gpus.slice(0, 1), undefined);
+    expect(one.how).toBe('only-gpu');
+    expect(Object.keys(one.env)).toEqual(['CUDA_VISIBLE_DEVICES']);
+    expect(() => selectGpu(2, gpus, implicitLayer)).toThrow(/this host has 2 GPUs \(0: NVIDIA H100 80GB HBM3 at 0000:18:00.0; 1: /);
+    expect(() => selectGpu(-1, gpus, implicitLayer)).toThrow(UserInputError);
+    expect(() => selectGpu(0, [], implicitLayer)).toThrow(/no GPU found/);
+  });
+
+  it('finds the layer: $RECALLBENCH_VK_LAYER_DIR first, else the loader\'s implicit-layer folders', () => {
+    const files = new Set(['/opt/vk/VkLayer_MESA_device_select.json', '/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_select.json']);
+    const exists = (p: string) => files.has(p);
+    expect(findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists)).toEqual({ dir: '/opt/vk', implicit: false });
+    expect(findDeviceSelectLayer({ HOME: '/h' }, exists)).toEqual({ dir: '/usr/share/vulkan/implicit_layer.d', implicit: true });
+    expect(findDeviceSelectLayer({ HOME: '/h', XDG_DATA_DIRS: '/nowhere' }, exists)).toBeUndefined();
+  });
+
+  it('--gpu with a CPU backend is refused before anything is bound', async () => {
+    await expect(initBackend('cpu', { gpu: 0 })).rejects.toThrow(/--gpu 0: needs a GPU backend/);
+    expect(process.env.DRI_PRIME).toBeUndefined();
+  });
+});

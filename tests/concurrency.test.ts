@@ -1,0 +1,71 @@
+// `sweep --concurrency N`: N runs at a time, one child process per run. The results equal a serial sweep's
+// (ids, configs, metrics on the cpu backend), no run is trained twice, and a run whose process crashes does not
+// take the sweep down: it is reported, left out, and the next sweep trains it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './cliRunner.js';
+
+const CLI = join(ROOT, 'src', 'cli.ts');
+const GRID = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+interface Rec {
+  id: string;
+  worker: string;
+  [k: string]: unknown;
+}
+
+function records(dir: string): Rec[] {
+  const path = join(dir, 'runs.jsonl');
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec) : [];
+}
+
+const METRICS = ['id', 'status', 'config', 'params', 'steps', 'epochs', 'bestEpoch', 'testAccuracy', 'validationAccuracy', 'finalTestAccuracy', 'testSlices', 'stateFloats'];
+function comparable(recs: Rec[]) {
+  return Object.fromEntries(recs.map((r) => [r.id, Object.fromEntries(METRICS.map((k) => [k, r[k]]))]));
+}
+
+describe('sweep --concurrency', () => {
+  it('2 at a time equals a serial sweep; a crashing run process is reported and retried by the next sweep', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-conc-'));
+    const serialDir = join(dir, 'serial');
+    const parallelDir = join(dir, 'parallel');
+    const serial = cli([...GRID, '--quiet', '--out', serialDir]);
+
+    // half the grid (lr 0.01), where every run process SIGKILLs itself as its run starts (runners/faults.ts): the
+    // sweep survives and stores nothing
+    const half = GRID.map((a) => (a === '0.003' ? '0.01' : a));
+    const crashing = await cli([...half, '--concurrency', '2', '--out', parallelDir], { RECALLBENCH_KILL_AT: 'run-start:1' });
+    expect(crashing.status, crashing.stderr).toBe(0);
+    expect(crashing.stderr.match(/crashed .*signal SIGKILL/g)).toHaveLength(2);
+    expect(records(parallelDir)).toHaveLength(0);
+
+    // the whole grid then trains all four, those two included (the dead processes' run locks are stale, not held)
+    const parallel = await cli([...GRID, '--concurrency', '2', '--out', parallelDir]);
+    expect(parallel.status, parallel.stderr).toBe(0);
+    expect(parallel.stderr).toMatch(/4 to train in 2 parallel processes/);
+    const par = records(parallelDir);
+    expect(par).toHaveLength(4); // no run twice
+    expect(new Set(par.map((r) => r.id)).size).toBe(4);
+    expect(new Set(par.map((r) => r.worker)).size).toBe(4); // one process per run
+
+    const ser = await serial;
+    expect(ser.status, ser.stderr).toBe(0);
+    expect(comparable(par)).toEqual(comparable(records(serialDir)));
+    // the printed summary is the serial sweep's too (records in grid order)
+    expect(parallel.stdout.split('\n').slice(0, 5)).toEqual(ser.stdout.split('\n').slice(0, 5));
+  });
+});
