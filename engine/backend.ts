@@ -1,6 +1,8 @@
 // Backend selection: auto | webgpu | wasm | cpu | tensorflow. Optional backends are imported lazily, so the
 // package (and the GPU-host bundle) loads without them.
 import * as tf from '@tensorflow/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 import { bindGpu } from './gpuSelect.js';
 import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
@@ -26,6 +28,53 @@ export interface BackendOptions {
 }
 
 let current: BackendInfo | undefined;
+/** Why the GPU device was lost (Dawn's `device.lost`), once it has been. */
+let lostReason: string | undefined;
+
+/**
+ * The accelerator went away mid-run (driver reset, GPU fell off the bus, out of memory at the driver level):
+ * nothing more can run on this backend in this process. The run is recorded as failed; a re-run resumes.
+ */
+export class DeviceLostError extends Error {
+  constructor(readonly reason: string, readonly runId?: string) {
+    super(`the GPU device was lost (${reason})${runId ? ` during run ${runId}` : ''}`);
+    this.name = 'DeviceLostError';
+  }
+}
+
+/** The reason the backend's device was lost, or undefined while it works. */
+export function backendLost(): string | undefined {
+  return lostReason;
+}
+
+/** Mark the backend's device lost (the `device.lost` listener does; tests simulate a loss with it). */
+export function markBackendLost(reason: string | undefined): void {
+  lostReason = reason;
+}
+
+/** Listen for the loss of the WebGPU device: Dawn resolves `device.lost` once, with a reason and message. */
+function watchDeviceLoss(): void {
+  const device = (tf.backend() as unknown as { device?: { lost?: Promise<{ reason?: string; message?: string }> } }).device;
+  void device?.lost?.then((info) => {
+    lostReason ??= `${info?.reason ?? 'unknown'}${info?.message ? `: ${info.message.split('\n')[0]}` : ''}`;
+  });
+}
+
+/**
+ * Is the Vulkan loader installed? Dawn (Linux) needs libvulkan.so.1; without it Dawn prints a multi-line native
+ * warning before failing, so look first (ld.so cache, LD_LIBRARY_PATH, the usual folders). Other systems: yes.
+ */
+export function vulkanLoaderPresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  const name = 'libvulkan.so.1';
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib/x86_64-linux-gnu', '/lib64', '/lib'];
+  if (dirs.some((d) => existsSync(join(d, name)))) return true;
+  try {
+    return readFileSync('/etc/ld.so.cache').includes(name);
+  } catch {
+    return false;
+  }
+}
 let gpuRegistered = false;
 let cpuKernelsRegistered = false;
 
@@ -39,6 +88,7 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Dawn's adapter, or undefined when there is no usable GPU. */
 async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAdapterLike; description: string } | undefined> {
+  if (!vulkanLoaderPresent()) return undefined;
   let webgpu: { create: (o: string[]) => unknown; globals: Record<string, unknown> };
   try {
     webgpu = (await import('webgpu')) as unknown as typeof webgpu;
@@ -75,6 +125,7 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
   }
   if (!(await tf.setBackend('webgpu'))) return undefined;
   await tf.ready();
+  watchDeviceLoss();
   // the fast path's levers (pooled uploads, SplitK threshold, fused kernels) need the backend instance
   (await import('./kernels/webgpu/index.js').catch(() => undefined))?.onWebGpuReady?.();
   return { backend: 'webgpu', device: found.description };
@@ -123,6 +174,7 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
       break;
     case 'webgpu':
       info = await useWebGpu(opts);
+      if (!info && !vulkanLoaderPresent()) throw new UserInputError('--backend webgpu: the Vulkan loader libvulkan.so.1 is not installed (install it, e.g. apt install libvulkan1, and your GPU vendor\'s Vulkan driver), or use --backend wasm');
       if (!info) throw new UserInputError('--backend webgpu: no WebGPU adapter found (Dawn needs a Vulkan driver: install your GPU vendor\'s Vulkan ICD, or use --backend wasm)');
       break;
     case 'tensorflow':

@@ -53,6 +53,11 @@ export interface TrainResult {
 export interface TrainHooks {
   onStep?(step: number, totalSteps: number): void;
   onEpoch?(record: EpochRecord): void | Promise<void>;
+  /**
+   * After an epoch when more epochs follow: everything a resumed run needs (runners/checkpoint.ts saves it).
+   * `epoch` = completed epochs; pass it back as `resume.epoch` with the restored optimizer and records.
+   */
+  onCheckpoint?(state: { epoch: number; step: number; optimizer: AdamW; records: EpochRecord[] }): void | Promise<void>;
 }
 
 /** A batch's tensors, supervised positions flattened: rows index [B·T], labels [M]. */
@@ -136,9 +141,31 @@ export async function evaluate(model: LanguageModel, segments: Segment[], batchS
   return { accuracy: examples ? total / examples : 0, slices, loss: lossCount ? lossSum / lossCount : NaN };
 }
 
+/** The run's optimizer; a resumed run builds it the same way, then loads its moments and step count. */
+export function createOptimizer(model: LanguageModel, opts: Pick<TrainOptions, 'weightDecay'>): AdamW {
+  return new AdamW(model.variables, { weightDecay: opts.weightDecay });
+}
+
+/**
+ * The batch order of an epoch is `order` (the previous epoch's) shuffled by a generator seeded from (seed,
+ * epoch): a pure function of (seed, epoch), which a resumed run rebuilds by replaying the earlier shuffles.
+ */
+function shuffleForEpoch(order: number[], seed: number, epoch: number): void {
+  new Rng((seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+}
+
+/** 1-based step of the first NaN/±Inf among an epoch's step losses (the first of them is step `firstStep`). */
+async function firstNonFiniteStep(losses: tf.Scalar[], firstStep: number): Promise<number> {
+  const stacked = tf.stack(losses);
+  const values = await stacked.data();
+  stacked.dispose();
+  const i = values.findIndex((x) => !Number.isFinite(x));
+  return firstStep + Math.max(0, i);
+}
+
 export async function train(model: LanguageModel, splits: { train: Segment[]; validation: Segment[]; test: Segment[] }, opts: TrainOptions, hooks: TrainHooks = {}, resume?: { epoch: number; optimizer?: AdamW; records?: EpochRecord[] }): Promise<TrainResult> {
   const started = performance.now();
-  const optimizer = resume?.optimizer ?? new AdamW(model.variables, { weightDecay: opts.weightDecay });
+  const optimizer = resume?.optimizer ?? createOptimizer(model, opts);
   const batches = batchesOf(splits.train, opts.batchSize);
   const sup = batches.map((b) => supervised(b.segment, b.start, b.size));
   const order = batches.map((_, i) => i);
@@ -148,11 +175,17 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
   let status: TrainResult['status'] = 'done';
   let divergedAtStep: number | undefined;
 
-  for (let epoch = resume?.epoch ?? 0; epoch < opts.epochs; epoch++) {
+  const firstEpoch = resume?.epoch ?? 0;
+  if (opts.shuffle) for (let e = 0; e < firstEpoch; e++) shuffleForEpoch(order, opts.seed, e);
+
+  for (let epoch = firstEpoch; epoch < opts.epochs; epoch++) {
     const epochStart = performance.now();
     const lr = cosineLr(opts.lr, epoch, opts.epochs);
-    if (opts.shuffle) new Rng((opts.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+    if (opts.shuffle) shuffleForEpoch(order, opts.seed, epoch);
     let lossSum: tf.Tensor = tf.scalar(0);
+    // each step's loss stays on the device until the epoch ends (no per-step sync): read only to find the
+    // step where a diverged epoch first went NaN/Inf
+    const stepLosses: tf.Scalar[] = [];
     for (const i of order) {
       const batch = batches[i]!;
       step += 1;
@@ -165,7 +198,7 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
       optimizer.apply(model.variables.map((v) => grads[v.name]!), lr);
       const next = tf.add(lossSum, value);
       lossSum.dispose();
-      value.dispose();
+      stepLosses.push(value);
       lossSum = next;
       for (const g of Object.values(grads)) g.dispose();
       hooks.onStep?.(step, totalSteps);
@@ -175,9 +208,11 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
     lossSum.dispose();
     if (!Number.isFinite(trainLoss)) {
       status = 'diverged';
-      divergedAtStep = step;
+      divergedAtStep = await firstNonFiniteStep(stepLosses, step - stepLosses.length + 1);
+      tf.dispose(stepLosses);
       break;
     }
+    tf.dispose(stepLosses);
     const validation = await evaluate(model, splits.validation, opts.evalBatchSize);
     const test = await evaluate(model, splits.test, opts.evalBatchSize);
     const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
@@ -187,6 +222,7 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
       status = 'early-stop';
       break;
     }
+    if (epoch + 1 < opts.epochs) await hooks.onCheckpoint?.({ epoch: epoch + 1, step, optimizer, records: [...records] });
   }
   if (!resume?.optimizer) optimizer.dispose();
   return { epochs: records, steps: step, status, divergedAtStep, seconds: (performance.now() - started) / 1000 };

@@ -58,7 +58,13 @@ export const runConfigSchema = z
     train: trainSchema,
     seed: z.number().int().nonnegative().default(0),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // layer i uses layers[i % layers.length]: a list longer than the model would silently drop its tail
+    if (c.model.layers.length > c.model.nLayers) {
+      ctx.addIssue({ code: 'custom', path: ['model', 'layers'], message: `${c.model.layers.length} layers listed (${c.model.layers.map((l) => l.mixer).join(', ')}) but nLayers is ${c.model.nLayers}: the extra ones would never be used — raise nLayers or shorten the list` });
+    }
+  });
 
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type RunConfigInput = z.input<typeof runConfigSchema>;

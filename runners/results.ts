@@ -1,12 +1,20 @@
-// A results folder: runs.jsonl (one line per finished run, appended with one write), runs.csv (rewritten
-// from runs.jsonl through a temporary file + rename), curves/<id>.json (per-epoch metrics). A half-written
-// line (a kill mid-write) is never read as a result: only complete lines that parse count.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, accessSync, constants } from 'node:fs';
+// A results folder, shared safely by several sweep processes and crash-safe under SIGKILL:
+//   runs.jsonl        one line per stored run, appended with one write(2) (O_APPEND) under the results lock
+//   runs.csv          rewritten from runs.jsonl through a temporary file + rename, under the same lock
+//   curves/<id>.json  per-epoch metrics (temporary file + rename)
+//   checkpoints/<id>/ the last epoch checkpoint of a run in progress (runners/checkpoint.ts), removed once stored
+//   locks/<id>.lock   held by the process training that run (runners/lock.ts); locks/results.lock for appends
+// A half-written line (a kill mid-write) is never read as a result: only complete lines that parse count, and
+// the next writer cuts the torn tail off before appending, so it cannot glue itself to the next record.
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, ftruncateSync, unlinkSync, writeSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import type { RunConfig } from './config.js';
+import { faultPoint } from './faults.js';
+import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock } from './lock.js';
 
 export interface RunRecord {
   id: string;
@@ -27,20 +35,41 @@ export interface RunRecord {
   epochs: number;
   steps: number;
   status: 'done' | 'early-stop' | 'diverged' | 'failed';
+  /** The first optimisation step (1-based) whose loss was NaN or ±Inf. */
   divergedAtStep?: number;
+  /** Why a 'failed' run failed (one line). */
   error?: string;
+  /** Epochs restored from a checkpoint (the run was interrupted and resumed), if any. */
+  resumedFromEpoch?: number;
   wallSeconds: number;
   msPerStep: number;
   backend: string;
   device: string;
   versions: Record<string, string>;
+  /** host:pid of the process that trained it. */
+  worker?: string;
   finishedAt: string;
 }
 
-export function atomicWrite(path: string, text: string): void {
+export const WORKER = `${hostname()}:${process.pid}`;
+
+/** Write a file whole or not at all: a temporary file (fsync'd) renamed over the target. */
+export function atomicWrite(path: string, text: string | Uint8Array, beforeRename?: () => void): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, typeof text === 'string' ? Buffer.from(text) : text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  beforeRename?.();
   renameSync(tmp, path);
+}
+
+function isRecord(x: unknown): x is RunRecord {
+  const r = x as Partial<RunRecord> | null;
+  return !!r && typeof r === 'object' && typeof r.id === 'string' && typeof r.status === 'string' && !!r.config && typeof r.config === 'object';
 }
 
 /** Complete, parseable lines of a JSONL file (a torn last line is ignored). */
@@ -61,41 +90,140 @@ export function readJsonl<T>(path: string): T[] {
   return out;
 }
 
+/**
+ * One record per run id, in the order they were stored: the first successful record of an id (two records of
+ * one id can only come from a foreign writer), else its latest failure (a failed run is retried by resume).
+ */
+export function dedupeRecords(all: RunRecord[]): RunRecord[] {
+  const chosen = new Map<string, { record: RunRecord; at: number }>();
+  all.forEach((record, at) => {
+    const prev = chosen.get(record.id);
+    if (!prev || (prev.record.status === 'failed' && (record.status !== 'failed' || at > prev.at))) chosen.set(record.id, { record, at });
+  });
+  return [...chosen.values()].sort((a, b) => a.at - b.at).map((c) => c.record);
+}
+
 export class ResultsDir {
   readonly runsJsonl: string;
   readonly runsCsv: string;
   readonly curvesDir: string;
+  readonly checkpointsDir: string;
+  readonly locksDir: string;
+  private readonly resultsLock: string;
 
   constructor(readonly dir: string) {
-    try {
-      mkdirSync(join(dir, 'curves'), { recursive: true });
-      accessSync(dir, constants.W_OK);
-    } catch (e) {
-      throw new UserInputError(`results folder ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? 'error'}): pass --out to a folder you can write`);
-    }
     this.runsJsonl = join(dir, 'runs.jsonl');
     this.runsCsv = join(dir, 'runs.csv');
     this.curvesDir = join(dir, 'curves');
+    this.checkpointsDir = join(dir, 'checkpoints');
+    this.locksDir = join(dir, 'locks');
+    this.resultsLock = join(this.locksDir, 'results.lock');
+    const probe = join(dir, `.write-probe-${process.pid}`);
+    try {
+      for (const d of [this.curvesDir, this.checkpointsDir, this.locksDir]) mkdirSync(d, { recursive: true });
+      // access(W_OK) says yes to root on a read-only mount: write something to be sure
+      closeSync(openSync(probe, constants.O_CREAT | constants.O_WRONLY));
+      unlinkSync(probe);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      throw new UserInputError(`results folder ${dir} is not writable (${code}): pass --out a folder you can write to`);
+    }
   }
 
+  /** All stored records, one per id (see dedupeRecords). */
   records(): RunRecord[] {
-    // the first record of an id wins (two writers racing on one run append the same result twice at worst)
-    const seen = new Set<string>();
-    return readJsonl<RunRecord>(this.runsJsonl).filter((r) => typeof r.id === 'string' && !seen.has(r.id) && (seen.add(r.id), true));
+    return dedupeRecords(readJsonl<unknown>(this.runsJsonl).filter(isRecord));
   }
 
+  /** Ids of runs that need no more training (done, early-stop, diverged; not failed: those are retried). */
   finishedIds(): Set<string> {
     return new Set(this.records().filter((r) => r.status !== 'failed').map((r) => r.id));
   }
 
-  append(record: RunRecord, curve: EpochRecord[]): void {
-    atomicWrite(join(this.curvesDir, `${record.id}.json`), JSON.stringify(curve));
-    appendFileSync(this.runsJsonl, `${JSON.stringify(record)}\n`); // one write(2) with O_APPEND
-    this.writeCsv();
+  checkpointDir(id: string): string {
+    return join(this.checkpointsDir, id);
+  }
+
+  /** The lock of one run, or undefined when a live process is training it. */
+  tryLockRun(id: string): FileLock | undefined {
+    return tryLock(join(this.locksDir, `${id}.lock`));
+  }
+
+  runLockPath(id: string): string {
+    return join(this.locksDir, `${id}.lock`);
+  }
+
+  /**
+   * Store a run: its curve, one line in runs.jsonl, runs.csv rewritten — all under the results lock. A
+   * successful record of a run already stored is not appended again (returns false).
+   */
+  append(record: RunRecord, curve: EpochRecord[]): boolean {
+    return withLock(this.resultsLock, () => {
+      this.cutTornTail();
+      if (record.status !== 'failed' && this.finishedIds().has(record.id)) return false;
+      atomicWrite(join(this.curvesDir, `${record.id}.json`), JSON.stringify(curve));
+      const line = `${JSON.stringify(record)}\n`;
+      faultPoint('append', () => {
+        // the crash this simulates: the process dies with half of the line written
+        const fd = openSync(this.runsJsonl, 'a');
+        writeSync(fd, line.slice(0, Math.floor(line.length / 2)));
+        closeSync(fd);
+      });
+      const fd = openSync(this.runsJsonl, 'a');
+      try {
+        // one write(2) with O_APPEND (a regular file takes it whole); should the kernel take less, the rest
+        // follows at once — still under the results lock, so nothing can come between
+        const bytes = Buffer.from(line);
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      } finally {
+        closeSync(fd);
+      }
+      this.writeCsvUnlocked(() => faultPoint('csv'));
+      return true;
+    });
+  }
+
+  /**
+   * Bring the folder back to a consistent state after a crash: cut a torn last line of runs.jsonl, delete
+   * temporary files of dead writers, remove checkpoints of stored runs, and rewrite runs.csv from runs.jsonl.
+   */
+  repair(): void {
+    withLock(this.resultsLock, () => {
+      this.cutTornTail();
+      for (const d of [this.dir, this.curvesDir, this.locksDir]) removeDeadTempFiles(d);
+      removeStaleLocks(this.locksDir);
+      const finished = this.finishedIds();
+      for (const id of existsSync(this.checkpointsDir) ? readdirSync(this.checkpointsDir) : []) {
+        if (finished.has(id)) rmSync(this.checkpointDir(id), { recursive: true, force: true });
+        else removeDeadTempFiles(this.checkpointDir(id));
+      }
+      this.writeCsvUnlocked();
+    });
   }
 
   writeCsv(): void {
-    atomicWrite(this.runsCsv, recordsToCsv(this.records()));
+    withLock(this.resultsLock, () => this.writeCsvUnlocked());
+  }
+
+  private writeCsvUnlocked(beforeRename?: () => void): void {
+    atomicWrite(this.runsCsv, recordsToCsv(this.records()), beforeRename);
+  }
+
+  /** Truncate runs.jsonl after its last newline (a line cut by a kill); call with the results lock held. */
+  private cutTornTail(): void {
+    if (!existsSync(this.runsJsonl)) return;
+    const size = statSync(this.runsJsonl).size;
+    if (size === 0) return;
+    const text = readFileSync(this.runsJsonl);
+    if (text[text.length - 1] === 0x0a) return;
+    const keep = text.lastIndexOf(0x0a) + 1;
+    const fd = openSync(this.runsJsonl, 'r+');
+    try {
+      ftruncateSync(fd, keep);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
@@ -105,14 +233,14 @@ export function recordsToCsv(records: RunRecord[]): string {
     'id', 'label', 'task', 'd_model', 'n_layers', 'mixers', 'lr', 'seed', 'params',
     'state_floats_measured', 'state_floats_paper', 'state_bytes_measured', 'state_bytes_paper',
     'validation_accuracy', 'test_accuracy', 'final_test_accuracy', 'best_epoch', 'epochs', 'steps', 'status',
-    'wall_seconds', 'ms_per_step', 'backend', 'device', ...sliceKeys.map((k) => `test:${k}`),
+    'diverged_at_step', 'error', 'wall_seconds', 'ms_per_step', 'backend', 'device', ...sliceKeys.map((k) => `test:${k}`),
   ];
   const rows = records.map((r) => [
     r.id, r.label, r.config.data.task, r.config.model.dModel, r.config.model.nLayers,
     r.config.model.layers.map((l) => l.mixer).join('+'), r.config.train.lr, r.seed, r.params,
     r.stateFloats.measured, r.stateFloats.paper, r.stateBytes.measured, r.stateBytes.paper,
     r.validationAccuracy, r.testAccuracy, r.finalTestAccuracy, r.bestEpoch, r.epochs, r.steps, r.status,
-    r.wallSeconds, r.msPerStep, r.backend, r.device, ...sliceKeys.map((k) => r.testSlices?.[k] ?? ''),
+    r.divergedAtStep ?? '', r.error ?? '', r.wallSeconds, r.msPerStep, r.backend, r.device, ...sliceKeys.map((k) => r.testSlices?.[k] ?? ''),
   ]);
   return stringify([header, ...rows]);
 }

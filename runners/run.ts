@@ -1,15 +1,16 @@
 // Train one run from a resolved config and turn its training history into a result record.
 import * as tf from '@tensorflow/tfjs';
-import { buildSplits } from '../tasks/dataset.js';
+import { buildSplits, checkOverlap } from '../tasks/dataset.js';
 import { getTask } from '../tasks/index.js';
 import { TaskConfigError } from '../tasks/types.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
 import { LanguageModel } from '../engine/model.js';
 import { getMixer, resolveMixerParams } from '../engine/registry.js';
-import { train, type EpochRecord, type TrainHooks } from '../engine/train.js';
+import { createOptimizer, train, type EpochRecord, type TrainHooks } from '../engine/train.js';
+import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { parseStrict, runConfigSchema, runId, type RunConfig, type RunConfigInput } from './config.js';
-import type { RunRecord } from './results.js';
+import { WORKER, type RunRecord } from './results.js';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -64,24 +65,62 @@ export interface RunOptions {
   backend: BackendInfo;
   preset?: string;
   hooks?: TrainHooks;
+  /** Save a checkpoint here after every epoch, and resume from the one found here (runners/checkpoint.ts). */
+  checkpointDir?: string;
+  /** Told when the run resumes from a checkpoint (or ignores an unusable one). */
+  log?(line: string): void;
 }
 
 export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ record: RunRecord; curve: EpochRecord[] }> {
   const started = performance.now();
   const splits = wrapTask(() => buildSplits({ task: config.data.task, common: config.data.common, train: config.data.train, validation: config.data.validation, test: config.data.test }, config.data.seed));
+  // buildSplits refuses held-out examples equal to a train example; a test example equal to a validation one
+  // would leak too (the best epoch and lr are picked on validation)
+  const sharedHeldOut = checkOverlap(splits.validation, splits.test);
+  if (sharedHeldOut > 0) throw new UserInputError(`${config.data.task}: ${sharedHeldOut} test examples equal a validation example; the task space is too small for these counts — enlarge vocabSize/seqLen or reduce the counts`);
   const allSegments = [...splits.train, ...splits.validation, ...splits.test];
   const maxSeqLen = Math.max(...allSegments.map((s) => s.seqLen));
   const task = getTask(config.data.task);
   const segmentParams = [...config.data.train, ...config.data.test, ...(config.data.validation ?? [])];
   const vocabSize = Math.max(...segmentParams.map((p) => task.vocabSize(p as never)));
-  const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
+  let model: LanguageModel;
   try {
-    const result = await train(model, splits, { ...config.train, seed: config.seed }, opts.hooks);
+    model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
+  } catch (e) {
+    // a mixer that cannot be built with these settings (e.g. d_model not divisible by numHeads) is a config error
+    if (e instanceof UserInputError) throw e;
+    throw new UserInputError(`${config.label}: the model cannot be built with d_model ${config.model.dModel}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
+  }
+  const id = runId(config);
+  let resume: Parameters<typeof train>[4];
+  let elapsedBefore = 0;
+  try {
+    if (opts.checkpointDir) {
+      const { checkpoint, reason } = loadCheckpoint(opts.checkpointDir, id, model.variables);
+      if (checkpoint) {
+        const optimizer = createOptimizer(model, config.train);
+        restoreCheckpoint(checkpoint, model.variables, optimizer);
+        resume = { epoch: checkpoint.header.epoch, optimizer, records: checkpoint.header.records };
+        elapsedBefore = checkpoint.header.elapsedSeconds;
+        opts.log?.(`  resuming run ${id} from its checkpoint after epoch ${checkpoint.header.epoch} (step ${checkpoint.header.step})`);
+      } else if (reason) {
+        opts.log?.(`  ignoring the checkpoint of run ${id} (${reason}): training from scratch`);
+      }
+    }
+    const checkpointDir = opts.checkpointDir;
+    const hooks: TrainHooks = {
+      ...opts.hooks,
+      onCheckpoint: async (state) => {
+        await opts.hooks?.onCheckpoint?.(state);
+        if (checkpointDir) await saveCheckpoint(checkpointDir, { runId: id, ...state, elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000, variables: model.variables });
+      },
+    };
+    const result = await train(model, splits, { ...config.train, seed: config.seed }, hooks, resume);
     const best = bestEpochOf(result.epochs);
     const last = result.epochs[result.epochs.length - 1];
     const state = model.stateFloats();
     const record: RunRecord = {
-      id: runId(config),
+      id,
       label: config.label,
       preset: opts.preset,
       config,
@@ -98,15 +137,18 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ rec
       steps: result.steps,
       status: result.status,
       ...(result.divergedAtStep !== undefined ? { divergedAtStep: result.divergedAtStep } : {}),
-      wallSeconds: (performance.now() - started) / 1000,
+      ...(resume ? { resumedFromEpoch: resume.epoch } : {}),
+      wallSeconds: elapsedBefore + (performance.now() - started) / 1000,
       msPerStep: result.steps ? (result.epochs.reduce((s, e) => s + e.trainSeconds, 0) * 1000) / result.steps : 0,
       backend: opts.backend.backend,
       device: opts.backend.device,
       versions: versions(),
+      worker: WORKER,
       finishedAt: new Date().toISOString(),
     };
     return { record, curve: result.epochs };
   } finally {
+    resume?.optimizer?.dispose();
     model.dispose();
   }
 }

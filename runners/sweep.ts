@@ -6,11 +6,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { UserInputError } from '../engine/errors.js';
-import { dataSchema, modelSchema, parseStrict, runId, trainSchema, type RunConfig } from './config.js';
-import type { BackendInfo } from '../engine/backend.js';
+import { canonicalJson, dataSchema, modelSchema, parseStrict, runId, trainSchema, type RunConfig } from './config.js';
+import { LanguageModel } from '../engine/model.js';
+import { getTask } from '../tasks/index.js';
+import { backendLost, DeviceLostError, type BackendInfo } from '../engine/backend.js';
+import { removeCheckpoint } from './checkpoint.js';
+import { faultPoint, pausePoint } from './faults.js';
+import { lockOwner } from './lock.js';
 import { createProgress } from './progress.js';
-import { ResultsDir, type RunRecord } from './results.js';
-import { resolveRunConfig, runOne } from './run.js';
+import { ResultsDir, WORKER, type RunRecord } from './results.js';
+import { resolveRunConfig, runOne, versions } from './run.js';
 
 const architectureEntry = z
   .object({
@@ -134,28 +139,155 @@ export interface SweepOptions {
   quiet?: boolean;
   /** Called after each run is stored (tests use it to kill a sweep midway). */
   onRunStored?(record: RunRecord): void;
+  /** Save a checkpoint of each run after every epoch and resume from it (default true). */
+  checkpoints?: boolean;
+  /** How often to look whether runs locked by another process are done (ms). */
+  lockPollMs?: number;
 }
 
-/** Train every run not already in the results folder; returns the records of the whole grid. */
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!;
+}
+
+/** Why the device was lost, when this error (or a loss reported just after it) says it was. */
+async function deviceLossOf(e: unknown, backend: BackendInfo): Promise<string | undefined> {
+  if (e instanceof DeviceLostError) return e.reason;
+  // Dawn resolves device.lost asynchronously: give it a moment to arrive after the failing call
+  if (backend.backend === 'webgpu' && !backendLost()) await new Promise((r) => setTimeout(r, 100));
+  if (backendLost()) return backendLost();
+  return /device (?:was |is |has been )?lost|lost device/i.test(firstLine(e)) ? firstLine(e) : undefined;
+}
+
+/** The record of a run that threw: stored so the failure is visible; resume retries it. */
+function failedRecord(config: RunConfig, id: string, error: string, opts: SweepOptions, started: number): RunRecord {
+  return {
+    id, label: config.label, preset: opts.preset, config, seed: config.seed, params: 0,
+    stateFloats: { measured: 0, paper: 0 }, stateBytes: { measured: 0, paper: 0 },
+    bestEpoch: 0, validationAccuracy: 0, testAccuracy: 0, finalTestAccuracy: 0, testSlices: {}, epochs: 0, steps: 0,
+    status: 'failed', error, wallSeconds: (performance.now() - started) / 1000, msPerStep: 0,
+    backend: opts.backend.backend, device: opts.backend.device, versions: versions(), worker: WORKER, finishedAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * Build each distinct model of the runs once (on a 4-token vocabulary: the mixers are what can fail), so that an
+ * impossible setting (e.g. d_model not divisible by numHeads) stops the sweep before anything trains.
+ */
+export function checkModelsBuild(configs: RunConfig[]): void {
+  const seen = new Set<string>();
+  for (const config of configs) {
+    const task = getTask(config.data.task);
+    const segments = [...config.data.train, ...config.data.test, ...(config.data.validation ?? [])];
+    const maxSeqLen = Math.max(...segments.map((p) => task.generate({ ...p, count: 1 } as never, 0).seqLen));
+    const key = canonicalJson({ model: config.model, maxSeqLen, seed: config.seed });
+    if (seen.has(key)) continue;
+    seen.add(key);
+    let model: LanguageModel;
+    try {
+      model = new LanguageModel({ ...config.model, vocabSize: 4, maxSeqLen, seed: config.seed });
+    } catch (e) {
+      if (e instanceof UserInputError) throw e;
+      throw new UserInputError(`${config.label}: the model cannot be built with d_model ${config.model.dModel}: ${firstLine(e)}`);
+    }
+    model.dispose();
+  }
+}
+
+/**
+ * Train every run not already in the results folder; returns the records of the whole grid. Safe to kill at any
+ * moment and to run in several processes on one folder at once:
+ *   - a run is trained only under its lock (locks/<id>.lock): runs another live process holds are skipped, then
+ *     waited for (and taken over if that process dies);
+ *   - each epoch is checkpointed, so an interrupted run resumes from its last epoch;
+ *   - a run that diverges is a result (status 'diverged'); one that throws is stored as 'failed' with its reason
+ *     and the sweep goes on (resume retries it), except when the GPU device is lost: then the sweep stops with a
+ *     DeviceLostError; bad settings (UserInputError) stop it too.
+ */
 export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promise<RunRecord[]> {
-  const done = opts.results.finishedIds();
-  const todo = configs.filter((c) => !done.has(runId(c)));
+  const { results } = opts;
+  results.repair();
   const log = createProgress('sweep', opts.quiet);
-  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - todo.length} already finished, ${todo.length} to train on ${opts.backend.backend} (${opts.backend.device}) → ${opts.results.dir}`);
-  for (const [i, config] of todo.entries()) {
-    const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
-    const { record, curve } = await runOne(config, {
-      backend: opts.backend,
-      preset: opts.preset,
-      hooks: { onStep: (step, total) => log.update(i * total + step, todo.length * total, `run ${i + 1}/${todo.length} ${label}`) },
-    });
-    opts.results.append(record, curve);
-    log.log(`  ${record.status.padEnd(10)} ${label.padEnd(36)} test acc ${record.testAccuracy.toFixed(3)} (${record.epochs} epochs, ${record.wallSeconds.toFixed(1)} s, ${record.msPerStep.toFixed(1)} ms/step)`);
-    opts.onRunStored?.(record);
+  const finishedAtStart = results.finishedIds();
+  let queue = configs.filter((c) => !finishedAtStart.has(runId(c)));
+  checkModelsBuild(queue);
+  const toTrain = queue.length;
+  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - toTrain} already finished, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
+  let started = 0;
+  while (queue.length > 0) {
+    const lockedElsewhere: RunConfig[] = [];
+    for (const config of queue) {
+      const id = runId(config);
+      if (results.finishedIds().has(id)) continue; // stored by another process meanwhile
+      const lock = results.tryLockRun(id);
+      if (!lock) {
+        lockedElsewhere.push(config);
+        continue;
+      }
+      try {
+        if (results.finishedIds().has(id)) continue; // stored between our look and our lock
+        const i = started++;
+        const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
+        if (!opts.quiet) log.log(`run ${i + 1}/${toTrain} ${id} ${label}\n  config ${JSON.stringify(config)}`);
+        faultPoint('run-start');
+        await pausePoint('run-start');
+        const checkpointDir = opts.checkpoints === false ? undefined : results.checkpointDir(id);
+        const runStarted = performance.now();
+        let outcome: Awaited<ReturnType<typeof runOne>> | undefined;
+        let failure: unknown;
+        try {
+          outcome = await runOne(config, {
+            backend: opts.backend,
+            preset: opts.preset,
+            checkpointDir,
+            log: (line) => log.log(line),
+            hooks: {
+              onStep: (step, total) => {
+                if (backendLost()) throw new DeviceLostError(backendLost()!, id);
+                log.update(Math.min(i, toTrain - 1) * total + step, toTrain * total, `run ${i + 1}/${toTrain} ${label}`);
+                faultPoint('step');
+              },
+              onCheckpoint: () => {
+                if (backendLost()) throw new DeviceLostError(backendLost()!, id); // never checkpoint a lost device's numbers
+                faultPoint('epoch');
+              },
+            },
+          });
+          if (backendLost()) failure = new DeviceLostError(backendLost()!, id); // its numbers cannot be trusted
+        } catch (e) {
+          if (e instanceof UserInputError) throw e;
+          failure = e;
+        }
+        if (failure !== undefined || !outcome) {
+          const lost = await deviceLossOf(failure, opts.backend);
+          const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
+          results.append(failedRecord(config, id, reason, opts, runStarted), []);
+          log.log(`  ${'failed'.padEnd(10)} ${label.padEnd(36)} ${reason}`);
+          if (lost) {
+            log.stop();
+            throw new DeviceLostError(lost, id);
+          }
+          continue;
+        }
+        const { record, curve } = outcome;
+        results.append(record, curve);
+        faultPoint('run-stored');
+        if (checkpointDir) removeCheckpoint(checkpointDir);
+        log.log(`  ${record.status.padEnd(10)} ${label.padEnd(36)} test acc ${record.testAccuracy.toFixed(3)} (${record.epochs} epochs, ${record.wallSeconds.toFixed(1)} s, ${record.msPerStep.toFixed(1)} ms/step)${record.status === 'diverged' ? ` — loss NaN/Inf at step ${record.divergedAtStep}` : ''}`);
+        opts.onRunStored?.(record);
+      } finally {
+        lock.release();
+      }
+      faultPoint('run-end');
+    }
+    if (lockedElsewhere.length === 0) break;
+    // runs another process is training: wait for their locks, then take over whatever that process left
+    if (!opts.quiet) log.log(`  waiting for ${lockedElsewhere.length} run(s) locked by another process`);
+    while (lockedElsewhere.some((c) => lockOwner(results.runLockPath(runId(c))))) await new Promise((r) => setTimeout(r, opts.lockPollMs ?? 250));
+    queue = lockedElsewhere;
   }
   log.stop();
   const ids = new Set(configs.map(runId));
-  return opts.results.records().filter((r) => ids.has(r.id));
+  return results.records().filter((r) => ids.has(r.id));
 }
 
 /** The short table printed at the end of a sweep: one row per (label, d_model, task), best lr on validation. */

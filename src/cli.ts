@@ -3,9 +3,9 @@
 // naming the problem and exit code 2; a stack trace only with --debug.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { readFileSync, createWriteStream } from 'node:fs';
+import { closeSync, openSync, readFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
+import { BACKEND_CHOICES, DeviceLostError, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
@@ -43,6 +43,8 @@ async function importDrawing<T>(path: string): Promise<T> {
 function shellWord(w: string): string {
   return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
+/** The GPU went away mid-sweep: not the user's input, not a bug; re-running resumes. */
+const EXIT_DEVICE_LOST = 3;
 
 interface GlobalArgs {
   backend: BackendChoice;
@@ -148,6 +150,11 @@ function printError(e: unknown, debug: boolean): never {
     if (debug) process.stderr.write(`${(e as Error).stack}\n`);
     process.exit(EXIT_USER_ERROR);
   }
+  if (e instanceof DeviceLostError) {
+    process.stderr.write(`recallbench: ${e.message}: that run is recorded as failed; re-run the same command to resume (finished runs are kept, failed runs are retried)\n`);
+    if (debug) process.stderr.write(`${e.stack}\n`);
+    process.exit(EXIT_DEVICE_LOST);
+  }
   process.stderr.write(`recallbench: internal error: ${String((e as Error)?.message ?? e).split('\n')[0]}${debug ? `\n${(e as Error)?.stack}` : ' (run with --debug for the stack trace)'}\n`);
   process.exit(1);
 }
@@ -194,7 +201,7 @@ export function buildCli(args: string[]) {
             seed: argv.seed,
           });
         }
-        if (!argv.quiet) process.stderr.write(`resolved config (run ${runId(config)}):\n${JSON.stringify(config)}\n`);
+        // the resolved config is printed by runSweep as the run starts, and stored in its record
         const results = new ResultsDir(argv.out);
         const records = await runSweep([config], { backend, results, quiet: argv.quiet as boolean });
         process.stdout.write(`${summaryTable(records)}\n`);
@@ -347,6 +354,13 @@ export function buildCli(args: string[]) {
         if (argv.kvPairs !== undefined) params.numKvPairs = argv.kvPairs;
         if (argv.vocabSize !== undefined) params.vocabSize = argv.vocabSize;
         getTask(argv.task);
+        if (argv.out) {
+          try {
+            closeSync(openSync(argv.out, 'w'));
+          } catch (e) {
+            throw new UserInputError(`--out ${argv.out}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? 'error'}): give a path in a folder you can write to`);
+          }
+        }
         const stream: NodeJS.WritableStream = argv.out ? createWriteStream(argv.out) : process.stdout;
         const examples = exportExamples(argv.task, params, argv.n, argv.seed);
         if (argv.format === 'json') stream.write('[');
@@ -434,7 +448,8 @@ export function buildCli(args: string[]) {
     .help()
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UserInputError(msg.split('\n')[0]!);
+      // yargs spreads some messages over lines ("Invalid values:\n  Argument: backend, Given: ..."): keep it one line
+      throw new UserInputError(msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' '));
     });
 }
 

@@ -1,5 +1,6 @@
 // Bad input of every kind ends with exit code 2 and ONE line naming the problem — never a stack trace.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// Every case fails before training (cheap): flags, config files, presets, plugin files, backends, folders.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +14,51 @@ writeFileSync(wrongShape, 'export default { name: "x" };\n');
 const badConfig = join(dir, 'bad.json');
 writeFileSync(badConfig, JSON.stringify({ label: 'a', data: { train: [{ seqLen: 64, numKvPairs: 4, count: 10 }], test: [{ seqLen: 64, numKvPairs: 4, count: 10 }] }, model: { dModel: 16, layers: [{ mixer: 'attention' }], dModle: 3 }, train: { lr: 0.001 } }));
 
+// plugins that go wrong in each way a user's file can
+const plugin = (name: string, source: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, source);
+  return path;
+};
+const linearMixer = (forwardOut: string, stepOut: string) => `export default ({ z }) => ({
+  name: 'p', description: 'test plugin', params: z.object({}).strict(), causal: true,
+  create(p, ctx, make) {
+    const w = make.linear('W', ctx.dModel, ctx.dModel);
+    const w2 = make.linear('W2', ctx.dModel, 2 * ctx.dModel);
+    return { forward: (x) => ${forwardOut}, initState: () => ({}), step: (s, x) => ({ y: ${stepOut}, state: s }) };
+  },
+  stateFloats: () => ({ measured: 0, paper: 0 }),
+});
+`;
+const throwsOnLoad = plugin('throws.mjs', 'throw new Error("boom while loading");\n');
+const factoryThrows = plugin('factory.mjs', 'export default () => { throw new Error("factory boom"); };\n');
+const wrongForward = plugin('forward-shape.mjs', linearMixer('w2.apply(x)', 'w.apply(x)'));
+const wrongStep = plugin('step-shape.mjs', linearMixer('w.apply(x)', 'w2.apply(x)'));
+// config and preset files
+const json = (name: string, value: unknown) => {
+  const path = join(dir, name);
+  writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
+  return path;
+};
+const mqarData = { train: [{ seqLen: 64, numKvPairs: 4, count: 10 }], test: [{ seqLen: 64, numKvPairs: 4, count: 10 }] };
+const goodConfig = { label: 'a', data: mqarData, model: { dModel: 16, layers: [{ mixer: 'attention' }] }, train: { lr: 0.001 } };
+const configNotJson = json('not-json.json', '{ "label": "a", ');
+const configWrongType = json('wrong-type.json', { ...goodConfig, model: { ...goodConfig.model, dModel: '16' } });
+const configSdTooBig = json('sd.json', { ...goodConfig, data: { task: 'sd', common: { vocabSize: 64 }, train: [{ sizeA: 40, sizeB: 4, count: 10 }], test: [{ sizeA: 4, sizeB: 4, count: 10 }] } });
+const goodPreset = { name: 'p', data: [mqarData], architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }], dModels: [16], learningRates: [0.001] };
+const presetNotJson = json('preset-not-json.json', '[1, 2');
+const presetUnknownKey = json('preset-key.json', { ...goodPreset, learningRate: [0.001] });
+const presetWrongType = json('preset-type.json', { ...goodPreset, dModels: '64' });
+const aFile = json('a-file.txt', 'not a folder');
+const gpuPresent = existsSync('/dev/nvidia0') || existsSync('/dev/dri');
+
 const tiny = ['--backend', 'cpu', '--d-model', '8', '--train-examples', '4', '--test-examples', '4', '--epochs', '1', '--out', join(dir, 'out')];
+/** The tiny flags with some replaced (a flag given twice would become an array). */
+const tinyWith = (overrides: Record<string, string>) => {
+  const out: string[] = [];
+  for (let i = 0; i < tiny.length; i += 2) out.push(tiny[i]!, overrides[tiny[i]!] ?? tiny[i + 1]!);
+  return out;
+};
 
 // [what, args, a fragment the one-line message must contain]
 const cases: Array<[string, string[], RegExp]> = [
@@ -29,6 +74,37 @@ const cases: Array<[string, string[], RegExp]> = [
   ['bad mixer parameter', ['train', '--param', 'numHeads=0', ...tiny], /numHeads/],
   ['misspelled config key', ['train', '--config', badConfig, '--backend', 'cpu'], /dModle/],
   ['unknown preset', ['sweep', 'no-such-preset', '--dry-run'], /unknown preset 'no-such-preset'/],
+  // plugin files
+  ['plugin that throws while loading', ['list', '--plugin', throwsOnLoad], /failed to load: boom while loading/],
+  ['plugin whose factory throws', ['list', '--plugin', factoryThrows], /its factory threw: factory boom/],
+  ['plugin forward of the wrong shape', ['list', '--plugin', wrongForward], /forward returned shape \[1,4,16\]/],
+  ['plugin step of the wrong shape', ['list', '--plugin', wrongStep], /step returned y of shape \[1,16\]/],
+  // config files
+  ['config file missing', ['train', '--config', join(dir, 'nope.json'), '--backend', 'cpu'], /--config .*nope\.json: file not found/],
+  ['config file not JSON', ['train', '--config', configNotJson, '--backend', 'cpu'], /not valid JSON/],
+  ['config value of the wrong type', ['train', '--config', configWrongType, '--backend', 'cpu'], /model\.dModel: .*expected number/],
+  ['config: SD set larger than half the vocabulary', ['train', '--config', configSdTooBig, '--backend', 'cpu'], /sizeA 40 exceeds half the ordinary vocabulary/],
+  // presets
+  ['preset file not JSON', ['sweep', presetNotJson, '--dry-run'], /preset .* is not valid JSON/],
+  ['preset with a misspelled key', ['sweep', presetUnknownKey, '--dry-run'], /learningRate/],
+  ['preset value of the wrong type', ['sweep', presetWrongType, '--dry-run'], /dModels: .*expected array/],
+  // backends
+  ['backend that does not exist', ['train', ...tinyWith({ '--backend': 'tpu' })], /backend.*tpu/i],
+  ['tensorflow backend not installed', ['train', ...tinyWith({ '--backend': 'tensorflow' })], /tfjs-node-gpu is not installed/],
+  ...(gpuPresent ? [] : [['webgpu backend without a GPU', ['train', ...tinyWith({ '--backend': 'webgpu' })], /--backend webgpu: .*(Vulkan loader|WebGPU adapter)/] as [string, string[], RegExp]]),
+  // flags
+  ['malformed --setting', ['sweep', '--arch', 'attention', '--setting', '64x4', '--dry-run'], /--setting expects L:K/],
+  ['--param without a value', ['train', '--param', 'numHeads', ...tiny], /--param expects key=value/],
+  ['unknown mixer parameter', ['train', '--param', 'numHedas=2', ...tiny], /numHedas/],
+  ['unknown task', ['train', '--task', 'nope', ...tiny], /unknown task 'nope'/],
+  ['negative learning rate', ['train', '--lr', '-1', ...tiny], /train\.lr/],
+  ['a number flag given a word', ['train', ...tinyWith({ '--d-model': 'wide' })], /model\.dModel/],
+  ['more layers listed than the model has', ['train', ...tiny, '--arch', 'attention+attention+attention', '--n-layers', '2'], /3 layers listed .* nLayers is 2/],
+  ['d_model not divisible by the heads', ['train', ...tiny, '--param', 'numHeads=3'], /attention: d_model 8 is not divisible by numHeads 3/],
+  ['SD set larger than half the vocabulary (flags)', ['train', ...tiny, '--task', 'sd', '--vocab-size', '64', '--task-param', 'sizeA=40', '--task-param', 'sizeB=4'], /sizeA 40 exceeds half/],
+  ['data: output file not writable', ['data', 'mqar', '--seq-len', '16', '--kv-pairs', '2', '-n', '2', '--out', join(aFile, 'out.jsonl')], /--out .*cannot write the file \(ENOTDIR\)/],
+  // results folder
+  ['results folder not writable', ['train', ...tinyWith({ '--out': join(aFile, 'results') })], /results folder .* is not writable \(ENOTDIR\)/],
 ];
 
 describe('bad input exits 2 with one line', () => {

@@ -1,0 +1,142 @@
+// Epoch checkpoints of a run in progress, so that a killed sweep resumes a long run from its last finished
+// epoch instead of from scratch. One file per run, results/<name>/checkpoints/<id>/checkpoint.bin, replaced
+// whole each epoch (temporary file, fsync, rename): a kill leaves the previous checkpoint or the new one,
+// never a mixture.
+//
+// What a resumed run needs to continue exactly as if never stopped (engine/train.ts):
+//   model variables and AdamW's m, v and step count        → the next update is the same update
+//   completed epochs                                         → the cosine lr and the batch order (a function
+//                                                              of (seed, epoch)) and the dropout seeds (a
+//                                                              function of (seed, step)) are the same
+//   the epoch records so far                                 → best epoch / curve are over all epochs
+// On the deterministic cpu backend a resumed run therefore produces the same numbers as an uninterrupted one.
+//
+// File layout: "RBCKPT01" | u32 header bytes (LE) | header JSON | zero padding to 4 bytes | float32 data
+// (every variable, then every m, then every v, in the model's variable order). The header holds the run id,
+// the variables' names and shapes, and the sha256 of the data: a checkpoint that does not match the run (its
+// model changed) or is damaged is ignored, and the run starts afresh.
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AdamW } from '../engine/optimizer.js';
+import type { EpochRecord } from '../engine/train.js';
+import { faultPoint } from './faults.js';
+import { atomicWrite } from './results.js';
+
+const MAGIC = 'RBCKPT01';
+
+export interface CheckpointHeader {
+  runId: string;
+  /** Completed epochs: training resumes at this (0-based) epoch. */
+  epoch: number;
+  /** Optimisation steps taken (AdamW's step count). */
+  step: number;
+  records: EpochRecord[];
+  /** Wall time spent on the run before this checkpoint (all earlier attempts). */
+  elapsedSeconds: number;
+  variables: Array<{ name: string; shape: number[] }>;
+  floats: number;
+  sha256: string;
+  savedAt: string;
+}
+
+export interface Checkpoint {
+  header: CheckpointHeader;
+  data: Float32Array;
+}
+
+export function checkpointFile(dir: string): string {
+  return join(dir, 'checkpoint.bin');
+}
+
+function layoutOf(vars: tf.Variable[]): Array<{ name: string; shape: number[] }> {
+  return vars.map((v) => ({ name: v.name, shape: [...v.shape] }));
+}
+
+/** Save the state after `epoch` completed epochs (replaces the previous checkpoint atomically). */
+export async function saveCheckpoint(
+  dir: string,
+  state: { runId: string; epoch: number; step: number; records: EpochRecord[]; elapsedSeconds: number; variables: tf.Variable[]; optimizer: AdamW },
+): Promise<void> {
+  const tensors = [...state.variables, ...state.optimizer.m, ...state.optimizer.v];
+  const floats = tensors.reduce((n, t) => n + t.size, 0);
+  const data = new Float32Array(floats);
+  let at = 0;
+  for (const t of tensors) {
+    const values = (await t.data()) as Float32Array;
+    data.set(values, at);
+    at += values.length;
+  }
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const header: CheckpointHeader = {
+    runId: state.runId,
+    epoch: state.epoch,
+    step: state.step,
+    records: state.records,
+    elapsedSeconds: state.elapsedSeconds,
+    variables: layoutOf(state.variables),
+    floats,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    savedAt: new Date().toISOString(),
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  const headerEnd = MAGIC.length + 4 + json.length;
+  const dataStart = Math.ceil(headerEnd / 4) * 4;
+  const file = Buffer.alloc(dataStart + bytes.length);
+  file.write(MAGIC, 0, 'latin1');
+  file.writeUInt32LE(json.length, MAGIC.length);
+  json.copy(file, MAGIC.length + 4);
+  file.set(bytes, dataStart);
+  mkdirSync(dir, { recursive: true });
+  atomicWrite(checkpointFile(dir), file, () => faultPoint('checkpoint-write'));
+  faultPoint('checkpoint-saved');
+}
+
+/**
+ * The checkpoint of run `runId` for a model with these variables, or undefined (with the reason) when there is
+ * none or it does not fit: another run's, another model layout, damaged.
+ */
+export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[]): { checkpoint?: Checkpoint; reason?: string } {
+  const path = checkpointFile(dir);
+  if (!existsSync(path)) return {};
+  let file: Buffer;
+  try {
+    file = readFileSync(path);
+  } catch (e) {
+    return { reason: `unreadable (${(e as NodeJS.ErrnoException).code})` };
+  }
+  if (file.length < MAGIC.length + 4 || file.toString('latin1', 0, MAGIC.length) !== MAGIC) return { reason: 'not a checkpoint file' };
+  const headerLength = file.readUInt32LE(MAGIC.length);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(file.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headerLength)) as CheckpointHeader;
+  } catch {
+    return { reason: 'damaged header' };
+  }
+  if (header.runId !== runId) return { reason: `belongs to run ${header.runId}` };
+  if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars))) return { reason: 'the model\'s parameters changed since it was written' };
+  const dataStart = Math.ceil((MAGIC.length + 4 + headerLength) / 4) * 4;
+  const bytes = file.subarray(dataStart);
+  if (bytes.length !== header.floats * 4 || createHash('sha256').update(bytes).digest('hex') !== header.sha256) return { reason: 'damaged data' };
+  const data = new Float32Array(header.floats);
+  new Uint8Array(data.buffer).set(bytes);
+  return { checkpoint: { header, data } };
+}
+
+/** Load a checkpoint's tensors into the model's variables and the optimizer (built for those variables). */
+export function restoreCheckpoint(checkpoint: Checkpoint, vars: tf.Variable[], optimizer: AdamW): void {
+  const targets = [...vars, ...optimizer.m, ...optimizer.v];
+  let at = 0;
+  for (const t of targets) {
+    const value = tf.tensor(checkpoint.data.subarray(at, at + t.size), t.shape, 'float32');
+    t.assign(value);
+    value.dispose();
+    at += t.size;
+  }
+  optimizer.stepCount = checkpoint.header.step;
+}
+
+export function removeCheckpoint(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

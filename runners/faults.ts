@@ -1,0 +1,64 @@
+// Fault injection for the crash-safety tests: a real SIGKILL (or a pause) at a named point of a sweep, placed
+// deterministically through an environment variable, so a test can kill a sweep mid-epoch, mid-write or
+// between runs and check that resuming loses and repeats nothing.
+//
+//   RECALLBENCH_KILL_AT=<event>:<n>            SIGKILL this process at the n-th time it reaches <event>
+//   RECALLBENCH_PAUSE_AT=<event>:<n>:<file>    at the n-th <event>, wait until <file> exists, then go on
+//
+// Events (in the order a run meets them):
+//   run-start         a run's lock is held, nothing trained yet
+//   step              after an optimisation step (mid-epoch)
+//   epoch             an epoch is evaluated, its checkpoint not yet written
+//   checkpoint-write  mid-write of a checkpoint: the temporary file is written, not yet renamed
+//   checkpoint-saved  the checkpoint is in place
+//   append            mid-write of runs.jsonl: the first half of the record's line is written (a torn line)
+//   csv               the record is in runs.jsonl, runs.csv's temporary file is written, not yet renamed
+//   run-stored        runs.jsonl and runs.csv hold the run; its checkpoint not yet removed
+//   run-end           between runs: the run is stored, its checkpoint removed, its lock released
+// Without the variables every call is one counter increment.
+import { existsSync } from 'node:fs';
+
+export const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
+export type FaultEvent = (typeof FAULT_EVENTS)[number];
+
+interface Trigger {
+  event: string;
+  n: number;
+  file?: string;
+}
+
+function parseTrigger(spec: string | undefined, withFile: boolean): Trigger | undefined {
+  if (!spec) return undefined;
+  const [event, n, ...file] = spec.split(':');
+  if (!event || !n || !/^\d+$/.test(n)) return undefined;
+  return { event, n: Number(n), ...(withFile ? { file: file.join(':') } : {}) };
+}
+
+const killAt = parseTrigger(process.env.RECALLBENCH_KILL_AT, false);
+const pauseAt = parseTrigger(process.env.RECALLBENCH_PAUSE_AT, true);
+const counts = new Map<string, number>();
+
+/**
+ * Mark that the process reached `event`. If RECALLBENCH_KILL_AT names this occurrence, run `beforeKill` (e.g.
+ * write half a line) and SIGKILL the process: no exit handlers, no flushing — as a crash or `kill -9` would.
+ */
+export function faultPoint(event: FaultEvent, beforeKill?: () => void): void {
+  if (!killAt && !pauseAt) return;
+  const n = (counts.get(event) ?? 0) + 1;
+  counts.set(event, n);
+  if (killAt && killAt.event === event && killAt.n === n) {
+    beforeKill?.();
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+/** Like faultPoint for pauses: resolves at once unless RECALLBENCH_PAUSE_AT names this occurrence. */
+export async function pausePoint(event: FaultEvent): Promise<void> {
+  if (!pauseAt || pauseAt.event !== event) return;
+  const key = `pause:${event}`;
+  const n = (counts.get(key) ?? 0) + 1;
+  counts.set(key, n);
+  if (n !== pauseAt.n || !pauseAt.file) return;
+  process.stderr.write(`paused at ${event} #${n} until ${pauseAt.file} exists\n`);
+  while (!existsSync(pauseAt.file)) await new Promise((r) => setTimeout(r, 50));
+}
