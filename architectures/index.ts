@@ -1,5 +1,9 @@
 // The registry of built-in mixers. Adding a mixer = one file in this folder + one line here.
 import type { MixerDefinition } from './mixer.js';
 import attention from './attention.js';
+import based from './based.js';
+import jrtRnn from './jrtRnn.js';
+import linearAttention from './linearAttention.js';
+import slidingWindow from './slidingWindow.js';
 
-export const builtinMixers: MixerDefinition[] = [attention];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn];

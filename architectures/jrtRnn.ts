@@ -1,0 +1,116 @@
+// JRT-RNN: prefix linear attention (Just read twice, arXiv 2407.05483; HazyResearch/prefix-linear-attention).
+// The input is split into a prefix of length M (read non-causally, "encoder") and the whole sequence (read
+// causally, "decoder"). Shared q; k_e, v_e on the prefix; k_d, v_d on every token:
+//   S_e = Σ_{j<M} φ(k_e,j)ᵀ v_e,j,   z_e = Σ_{j<M} φ(k_e,j)
+//   y_i = φ(q_i)·[Σ_{j≤i} φ(k_d,j)ᵀ v_d,j + S_e] / (φ(q_i)·[Σ_{j≤i} φ(k_d,j) + z_e] + eps)
+// for every position, prefix included; out = y W_o. Taylor feature map (f 16) by default, no biases.
+// Recurrent view = "prefill the prefix in parallel, then step": `prefill(x[:, :M])` returns the prefix outputs
+// and the state S_e + Σ_{j<M} φ(k_d,j)ᵀ v_d,j (and its z); `step` then adds one decoder token at a time, like
+// linear attention. After the prefix the state is one linear-attention state: (d + H)·F floats, BASED's formula.
+// Stepping from position 0 without a prefill is pure decoder linear attention (prefix length 0).
+// Not implemented: the paper's MLM loss on 15% masked prefix tokens (it needs the tokens and the LM head,
+// which a mixer never sees).
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { causalLinearAttention, linearAttentionState, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState, type SharedKeys } from '../engine/ops/linearAttention.js';
+import { createFeatureMaps, featureMapSchema } from './featureMaps.js';
+import { checkHeads, linearAttentionStateFloats } from './linearAttention.js';
+import { defineMixer, type Mixer, type MixerState, type Tensor3D } from './mixer.js';
+
+const params = z
+  .object({
+    featureMap: featureMapSchema.default('taylor').describe('φ (taylor as JRT-RNN; others for ablations)'),
+    featureDim: z.number().int().min(1).default(16).describe('f: query/key width per head (before φ)'),
+    numHeads: z.number().int().min(1).default(1).describe('heads (d_model must be divisible by it)'),
+    randomFeatures: z.number().int().min(1).default(256).describe('performer only: m random features'),
+  })
+  .strict();
+
+/** A JRT-RNN layer: a mixer plus the parallel prefill of the prefix that starts its recurrent view. */
+export interface PrefixMixer extends Mixer {
+  /** x [B, M, d] = the whole prefix → its outputs [B, M, d] and the state to step from (position M on). */
+  prefill(x: Tensor3D): { y: Tensor3D; state: MixerState };
+}
+
+export default defineMixer({
+  name: 'jrt-rnn',
+  description: 'JRT-RNN prefix linear attention (non-causal over the prefix, causal after), Taylor map; state (d+H)·F',
+  params,
+  causal: true,
+  usesPrefix: true,
+  create(p, ctx, make): PrefixMixer {
+    const d = ctx.dModel;
+    checkHeads('jrt-rnn', d, p.numHeads);
+    const H = p.numHeads;
+    const f = p.featureDim;
+    const dh = d / H;
+    const projQ = make.linear('proj_q', d, f * H, { bias: false });
+    const projK = make.linear('proj_k', d, f * H, { bias: false });
+    const projV = make.linear('proj_v', d, d, { bias: false });
+    const projKEnc = make.linear('proj_k_enc', d, f * H, { bias: false });
+    const projVEnc = make.linear('proj_v_enc', d, d, { bias: false });
+    const projO = make.linear('out_proj', d, d, { bias: false, std: make.outputStd });
+    const maps = createFeatureMaps(p.featureMap, { featureDim: f, numHeads: H, randomFeatures: p.randomFeatures, maxSeqLen: ctx.maxSeqLen }, make);
+    const F = maps.q.size;
+
+    const heads = (t: tf.Tensor, B: number, T: number, w: number) => t.reshape([B, T, H, w]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+
+    /** Everything the parallel form needs: decoder q, k, v over x, and the encoder keys/values over x[:, :M]. */
+    function project(x: tf.Tensor3D, prefix: number) {
+      const [B, T] = x.shape;
+      const q = heads(projQ.apply(x), B, T, f);
+      const k = heads(projK.apply(x), B, T, f);
+      const phiQ = maps.q.apply(q, 0);
+      const phiK = maps.k.apply(k, 0);
+      const v = heads(projV.apply(x), B, T, dh);
+      const pairScore = maps.q.pairScore && maps.q === maps.k ? { q, k, score: maps.q.pairScore } : undefined;
+      let encoder: SharedKeys | undefined;
+      if (prefix > 0) {
+        const xe = x.slice([0, 0, 0], [B, prefix, d]);
+        const ke = heads(projKEnc.apply(xe), B, prefix, f);
+        encoder = { phiK: maps.k.apply(ke, 0), v: heads(projVEnc.apply(xe), B, prefix, dh), k: ke };
+      }
+      return { phiQ, phiK, v, encoder, pairScore };
+    }
+
+    /** The parallel form: decoder linear attention with the encoder's keys seen by every position. */
+    function attend(x: tf.Tensor3D, projected: ReturnType<typeof project>): tf.Tensor3D {
+      const [B, T] = x.shape;
+      const { phiQ, phiK, v, encoder, pairScore } = projected;
+      const y = causalLinearAttention(phiQ, phiK, v, { shared: encoder, pairScore });
+      return projO.apply(y.transpose([0, 2, 1, 3]).reshape([B, T, d])) as tf.Tensor3D;
+    }
+
+    return {
+      forward(x, opts) {
+        return tf.tidy(() => attend(x, project(x, Math.max(0, Math.min(opts.prefixLength ?? 0, x.shape[1])))));
+      },
+      prefill(x) {
+        const M = x.shape[1];
+        if (M < 1) throw new Error('jrt-rnn: prefill needs the prefix (at least one token)');
+        return tf.tidy(() => {
+          const projected = project(x, M);
+          const { phiK, v, encoder } = projected;
+          // the decoder's sums over the prefix plus the encoder's: one linear-attention state
+          const state = linearAttentionState(phiK, v, linearAttentionState(encoder!.phiK, encoder!.v));
+          return { y: attend(x, projected), state: { kv: state.kv, k: state.k } };
+        });
+      },
+      initState(batch) {
+        const { kv, k } = linearAttentionZeroState(batch, H, F, dh);
+        return { kv, k };
+      },
+      step(state, x, position) {
+        return tf.tidy(() => {
+          const B = x.shape[0];
+          const phiQ = maps.q.apply(projQ.apply(x).reshape([B, H, 1, f]) as tf.Tensor4D, position).reshape([B, H, F]) as tf.Tensor3D;
+          const phiK = maps.k.apply(projK.apply(x).reshape([B, H, 1, f]) as tf.Tensor4D, position).reshape([B, H, F]) as tf.Tensor3D;
+          const v = projV.apply(x).reshape([B, H, dh]) as tf.Tensor3D;
+          const out = linearAttentionStep(state as unknown as LinearAttentionState, phiQ, phiK, v);
+          return { y: projO.apply(out.y.reshape([B, d])) as tf.Tensor2D, state: { kv: out.state.kv, k: out.state.k } };
+        });
+      },
+    };
+  },
+  stateFloats: (p, ctx) => linearAttentionStateFloats(p, ctx),
+});

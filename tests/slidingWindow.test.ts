@@ -1,0 +1,127 @@
+// Sliding-window attention: the blocked O(T·w) form against the plain masked T×T reference (forward and
+// gradients), the window semantics (a token sees itself and the w before it), the ring-buffer step view
+// (wrapping around several times; a window longer than the sequence), and the state size.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { MixerDefinition } from '../architectures/mixer.js';
+import slidingWindowDef, { slidingWindowAttention, slidingWindowAttentionNaive } from '../architectures/slidingWindow.js';
+import { ParamStore } from '../engine/params.js';
+import { resolveMixerParams } from '../engine/registry.js';
+import { randn, relativeError, useBackend } from './helpers.js';
+
+const slidingWindow = slidingWindowDef as MixerDefinition;
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+describe('banded attention op', () => {
+  const [B, H, T, dh] = [2, 2, 13, 4];
+  const q = randn([B, H, T, dh], 1) as tf.Tensor4D;
+  const k = randn([B, H, T, dh], 2) as tf.Tensor4D;
+  const v = randn([B, H, T, dh], 3) as tf.Tensor4D;
+
+  it.each([1, 3, 5, 6, 11, 12, 40])('window %i: blocked form equals the masked T×T reference, forward and gradients', async (w) => {
+    expect(await relativeError(slidingWindowAttention(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-5);
+    const target = randn([B, H, T, dh], 4);
+    const loss = (impl: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
+    const g1 = tf.grads(loss(slidingWindowAttention))([q, k, v]);
+    const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
+    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+  });
+
+  it('a token sees itself and exactly the w tokens before it (zoology / flash-attn window (w, 0))', async () => {
+    const w = 3;
+    const y = await slidingWindowAttention(q, k, v, w).array();
+    const i = 9;
+    for (const j of [i - w - 1, i - w, i]) {
+      const bumped = tf.tidy(() => {
+        const mask = tf.oneHot(tf.tensor1d([j], 'int32'), T).reshape([1, 1, T, 1]);
+        return tf.add(v, tf.mul(mask, 5)) as tf.Tensor4D;
+      });
+      const y2 = await slidingWindowAttention(q, k, bumped, w).array();
+      const diff = Math.abs(y2[0]![0]![i]![0]! - y[0]![0]![i]![0]!);
+      if (j < i - w) expect(diff, `token ${j} is outside the window of ${i}`).toBeLessThan(1e-6);
+      else expect(diff, `token ${j} is inside the window of ${i}`).toBeGreaterThan(1e-4);
+    }
+  });
+});
+
+let built = 0;
+function build(raw: Record<string, unknown>, maxSeqLen: number) {
+  const def = slidingWindow;
+  const store = new ParamStore(5, 2);
+  built += 1;
+  const params = resolveMixerParams(def, raw);
+  const ctx = { dModel: 16, maxSeqLen, layerIndex: 0, nLayers: 2 };
+  return { store, params, ctx, mixer: def.create(params, ctx, store.scope(`sw${built}`)) };
+}
+
+describe('sliding-window mixer', () => {
+  it.each([
+    [1, 6],
+    [2, 11],
+    [4, 11],
+    [16, 11],
+  ])('window %i, T %i: stepping the ring buffer reproduces the parallel forward', async (w, T) => {
+    const { mixer, store } = build({ windowSize: w, numHeads: 2, dropout: 0 }, T);
+    const x = randn([2, T, 16], 6, 2) as tf.Tensor3D;
+    const parallel = mixer.forward(x, { training: false });
+    let state = mixer.initState(2);
+    expect(state.keys!.shape).toEqual([2, Math.min(w, T), 16]);
+    const ys: tf.Tensor[] = [];
+    for (let t = 0; t < T; t++) {
+      const out = mixer.step(state, x.slice([0, t, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D, t);
+      ys.push(out.y);
+      state = out.state;
+    }
+    expect(await relativeError(tf.stack(ys, 1), parallel)).toBeLessThan(2e-4);
+    store.dispose();
+  });
+
+  it('dropout acts on the attention weights in training only', async () => {
+    const { mixer, store } = build({ windowSize: 3 }, 10);
+    const x = randn([2, 10, 16], 7) as tf.Tensor3D;
+    const a = mixer.forward(x, { training: false });
+    expect(await relativeError(mixer.forward(x, { training: false }), a)).toBe(0);
+    expect(await relativeError(mixer.forward(x, { training: true, dropoutSeed: 3 }), a)).toBeGreaterThan(1e-4);
+    store.dispose();
+  });
+
+  it('state: 2·d·w floats (paper), the ring buffer 2·d·min(w, L) (measured)', () => {
+    const ctx = (dModel: number, maxSeqLen: number) => ({ dModel, maxSeqLen, layerIndex: 0, nLayers: 2 });
+    const p = (w: number) => resolveMixerParams(slidingWindow, { windowSize: w });
+    expect(slidingWindow.stateFloats(p(64), ctx(64, 512))).toEqual({ measured: 8192, paper: 8192 });
+    expect(slidingWindow.stateFloats(p(128), ctx(128, 1024))).toEqual({ measured: 32768, paper: 32768 });
+    expect(slidingWindow.stateFloats(p(1024), ctx(64, 256))).toEqual({ measured: 2 * 64 * 256, paper: 2 * 64 * 1024 });
+    const { mixer, params, ctx: c, store } = build({ windowSize: 5 }, 9);
+    expect(Object.values(mixer.initState(1)).reduce((n, t) => n + t.size, 0)).toBe(slidingWindow.stateFloats(params, c).measured);
+    store.dispose();
+  });
+
+  it('defaults and validation', () => {
+    expect(resolveMixerParams(slidingWindow, {})).toEqual({ windowSize: 64, numHeads: 1, dropout: 0.1 });
+    expect(() => resolveMixerParams(slidingWindow, { windowSize: 0 })).toThrow(/windowSize/);
+    expect(() => resolveMixerParams(slidingWindow, { window: 8 })).toThrow();
+    expect(() => build({ numHeads: 3 }, 8)).toThrow('sliding-window: d_model 16 is not divisible by numHeads 3');
+  });
+});
+
+describe('sliding-window memory', () => {
+  it.each([2, 16])('window %i: forward and step leave no tensors behind', (w) => {
+    const { mixer, store } = build({ windowSize: w, dropout: 0.1 }, 9);
+    const x = randn([2, 9, 16], 8) as tf.Tensor3D;
+    const x0 = x.slice([0, 0, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D;
+    const run = () => {
+      mixer.forward(x, { training: true, dropoutSeed: 1 }).dispose();
+      const state = mixer.initState(2);
+      const out = mixer.step(state, x0, 0);
+      for (const t of [...Object.values(state), ...Object.values(out.state), out.y]) t.dispose();
+    };
+    run();
+    const before = tf.memory().numTensors;
+    run();
+    expect(tf.memory().numTensors).toBe(before);
+    store.dispose();
+  });
+});
