@@ -22,8 +22,8 @@
 // written into process.env before Dawn or libtensorflow load (Node's process.env writes through to the C
 // environment that the Vulkan loader, the layer and CUDA read), and inherited by child processes.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 
@@ -177,6 +177,8 @@ export function selectGpu(index: number, gpus: GpuDevice[], layer: LayerLocation
     out.env.DRI_PRIME = driPrimeTag(gpu.pciBusId);
     out.env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE = '1';
     out.unset.push('NODEVICE_SELECT', 'MESA_VK_DEVICE_SELECT');
+    // the layer looks for a Wayland display; without XDG_RUNTIME_DIR libwayland prints an error line per process
+    if (!env.XDG_RUNTIME_DIR) out.env.XDG_RUNTIME_DIR = join(tmpdir(), `recallbench-xdg-${process.getuid?.() ?? 0}`);
     if (!layer.implicit) {
       out.env.VK_LAYER_PATH = [layer.dir, ...(env.VK_LAYER_PATH ?? '').split(':').filter((d) => d && d !== layer.dir)].join(':');
       const enabled = (env.VK_INSTANCE_LAYERS ?? '').split(':').filter(Boolean);
@@ -208,6 +210,7 @@ export function bindGpu(index: number): GpuSelection {
     return bound;
   }
   const selection = selectGpu(index, listGpus(), findDeviceSelectLayer(), process.env);
+  if (selection.env.XDG_RUNTIME_DIR) mkdirSync(selection.env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
   for (const key of selection.unset) delete process.env[key];
   Object.assign(process.env, selection.env);
   bound = selection;

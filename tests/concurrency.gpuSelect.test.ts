@@ -58,12 +58,13 @@ describe('binding to it', () => {
 
   it('identical GPUs: each index pins a different PCI address through the device-select layer, and a CUDA UUID', () => {
     const s0 = selectGpu(0, gpus, implicitLayer);
-    const s1 = selectGpu(1, gpus, implicitLayer);
+    const s1 = selectGpu(1, gpus, implicitLayer, { XDG_RUNTIME_DIR: '/run/user/0' });
     expect(s1.how).toBe('device-select-layer');
     expect(s1.env).toEqual({ CUDA_VISIBLE_DEVICES: 'GPU-0b9e8d7c-6b5a-4f3e-8d2c-1b0a9f8e7d6c', DRI_PRIME: 'pci-0000_2a_00_0', MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE: '1' });
     expect(s0.env.DRI_PRIME).toBe('pci-0000_18_00_0');
     expect(s0.env.DRI_PRIME).not.toBe(s1.env.DRI_PRIME);
     expect(s1.unset).toContain('NODEVICE_SELECT'); // would switch the layer off
+    expect(s0.env.XDG_RUNTIME_DIR).toMatch(/recallbench-xdg-/); // else libwayland (the layer looks for a display) prints an error per process
     expect(s1.dawnOptions).toEqual([]); // a name cannot tell them apart
     expect(s1.tag).toBe('gpu 1, pci 0000:2a:00.0');
   });
