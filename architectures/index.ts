@@ -5,5 +5,8 @@ import based from './based.js';
 import jrtRnn from './jrtRnn.js';
 import linearAttention from './linearAttention.js';
 import slidingWindow from './slidingWindow.js';
+import baseConv from './baseConv.js';
+import h3 from './h3.js';
+import hyena from './hyena.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, baseConv, h3, hyena];

@@ -1,0 +1,57 @@
+// Batched matrix product a[i] · b[i] over a leading batch (the per-channel products of engine/ops/longConv.ts).
+// On every backend but wasm this is tf.matMul. tfjs-backend-wasm multiplies a batch (> 1) with a plain loop at
+// ~0.2 GMAC/s whatever the shape, while a single 2-D product goes through XNNPACK (measured on an idle x86 core:
+// [64]×(64×64·64×64) 97 → 17 ms, [32]×(512×512·512×16) 489 → 42 ms when split). So on wasm a kernel of our own
+// runs the batch as 2-D products of the registered BatchMatMul kernel, copying each slice in and out of the heap.
+// No gradient is registered: it is only used inside custom-gradient ops.
+import * as tf from '@tensorflow/tfjs';
+
+const KERNEL = 'RecallbenchChannelMatMul';
+let registered = false;
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  disposeData(id: object): void;
+}
+
+function register(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: KERNEL,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      // looked up per call: the project may wrap BatchMatMul (engine/kernels/wasmMatMul.ts) after this registers
+      const matMul = tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc;
+      const wasm = backend as unknown as WasmBackendLike;
+      const [n, ar, ac] = a.shape as [number, number, number];
+      const [, br, bc] = b.shape as [number, number, number];
+      const rows = transposeA ? ac : ar;
+      const cols = transposeB ? br : bc;
+      const out = wasm.makeOutput([n, rows, cols], 'float32');
+      for (let i = 0; i < n; i++) {
+        const ai = wasm.makeOutput([ar, ac], 'float32');
+        const bi = wasm.makeOutput([br, bc], 'float32');
+        // typedArrayFromHeap is re-read after every allocation: the heap may have grown (new buffer)
+        wasm.typedArrayFromHeap(ai).set(wasm.typedArrayFromHeap(a).subarray(i * ar * ac, (i + 1) * ar * ac));
+        wasm.typedArrayFromHeap(bi).set(wasm.typedArrayFromHeap(b).subarray(i * br * bc, (i + 1) * br * bc));
+        const oi = matMul({ inputs: { a: ai, b: bi }, backend, attrs: { transposeA, transposeB } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
+        wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(oi), i * rows * cols);
+        wasm.disposeData(ai.dataId);
+        wasm.disposeData(bi.dataId);
+        wasm.disposeData(oi.dataId);
+      }
+      return out;
+    },
+  });
+}
+
+/** a [n, M, K] (or [n, K, M] with transposeA), b [n, K, N] (or [n, N, K]) → [n, M, N]. */
+export function channelMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm' || a.shape[0] === 1 || a.shape[0] !== b.shape[0]) return tf.matMul(a, b, transposeA, transposeB);
+  register();
+  return tf.engine().runKernel(KERNEL, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+}
