@@ -5,8 +5,12 @@ import based from './based.js';
 import jrtRnn from './jrtRnn.js';
 import linearAttention from './linearAttention.js';
 import slidingWindow from './slidingWindow.js';
+import mamba from './mamba.js';
+import deltaNet from './deltaNet.js';
+import gla from './gla.js';
+import rwkv from './rwkv.js';
 import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, baseConv, h3, hyena];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, mamba, deltaNet, gla, rwkv, baseConv, h3, hyena];

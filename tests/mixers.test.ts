@@ -21,6 +21,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   mamba: { stateDim: 4 },
   deltanet: { numHeads: 2, chunkSize: 4 },
   gla: { numHeads: 2, chunkSize: 4, shortConv: true },
+  rwkv: {},
   baseconv: { convType: 'long', filter: 'implicit' },
   h3: { stateDim: 4, headDim: 2 },
   hyena: { filterOrder: 8 },

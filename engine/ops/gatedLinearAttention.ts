@@ -1,0 +1,88 @@
+// Gated linear attention (GLA; Yang et al. 2023, arXiv 2312.06635), per head, state S [d_k, d_v]:
+//
+//   S_t = diag(exp g_t) S_{t−1} + k_t v_tᵀ,    o_t = S_tᵀ q_t,     g_t ≤ 0 (log forget gates, per key channel)
+//
+// Parallel form (`glaChunked`, fla's chunk_gla): chunks of C tokens, b_t = Σ_{s≤t, same chunk} g_s, b_C its last:
+//
+//   intra:  o_t += Σ_{s≤t} [Σ_i q_{t,i} k_{s,i} exp(b_{t,i} − b_{s,i})] v_s        (exponent ≤ 0 for s ≤ t only)
+//   inter:  o_t += (q_t ⊙ exp b_t)ᵀ S_{c−1}                                         (b_t ≤ 0)
+//   carry:  S_c = diag(exp b_C) S_{c−1} + Σ_s (k_s ⊙ exp(b_C − b_s)) v_sᵀ            (b_C − b_s ≤ 0)
+//
+// Every exponent is a sum of log gates over a forward stretch of time, so ≤ 0: nothing overflows however
+// small the gates get (the q·exp(b), k·exp(−b) factorisation would overflow within a chunk). The carry is a
+// diagonal scan over the T/C chunks on the [d_k, d_v] state (engine/ops/scan.ts). Gradients: tfjs's own (and
+// the scan's custom gradient). `glaNaive` is the per-token recurrence the tests compare against.
+import * as tf from '@tensorflow/tfjs';
+import { scan } from './scan.js';
+
+/** [C, C, 1] boolean constant: s ≤ t. */
+function causalPairs(C: number): tf.Tensor {
+  const m = new Uint8Array(C * C);
+  for (let t = 0; t < C; t++) for (let s = 0; s <= t; s++) m[t * C + s] = 1;
+  return tf.tensor3d(m, [C, C, 1], 'bool');
+}
+
+/**
+ * q, k, g [B, H, T, d_k], v [B, H, T, d_v] (q already scaled) → o [B, H, T, d_v]. The tail is padded with
+ * k = 0, g = 0 (no write, no decay), which changes nothing before it.
+ */
+export function glaChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, chunkSize = 16): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, H, T, dk] = q.shape;
+    const dv = v.shape[3];
+    const C = Math.min(chunkSize, T);
+    const n = Math.ceil(T / C);
+    const pad = n * C - T;
+    // [G, C, ·] with G = B·H·n chunks batched (rank ≤ 4 throughout: tfjs-wasm is slow on higher ranks)
+    const G = B * H * n;
+    const chunks = (x: tf.Tensor4D) => (pad ? tf.pad(x, [[0, 0], [0, 0], [0, pad], [0, 0]]) : x).reshape([G, C, x.shape[3]]) as tf.Tensor3D;
+    const qc = chunks(q);
+    const kc = chunks(k);
+    const vc = chunks(v);
+    const b = tf.cumsum(chunks(g).transpose([0, 2, 1]), 2).transpose([0, 2, 1]) as tf.Tensor3D; // within-chunk Σ g, [G, C, d_k] (cumsum on the last axis: tfjs mis-shapes its gradient on others)
+    const bLast = b.slice([0, C - 1, 0], [G, 1, dk]); // [G, 1, d_k]
+
+    // intra-chunk: decay[t, s, i] = exp(b_t,i − b_s,i) for s ≤ t, 0 above the diagonal
+    const diff = tf.sub(b.reshape([G, C, 1, dk]), b.reshape([G, 1, C, dk])); // [G, C, C, d_k]
+    const decay = tf.exp(tf.where(causalPairs(C), diff, tf.scalar(-1e30)));
+    const scores = tf.sum(tf.mul(tf.mul(qc.reshape([G, C, 1, dk]), kc.reshape([G, 1, C, dk])), decay), 3) as tf.Tensor3D; // [G, C, C]
+    const intra = tf.matMul(scores, vc);
+
+    // chunk states S_c = diag(exp b_C) S_{c−1} + (k ⊙ exp(b_C − b))ᵀ v: a diagonal scan over the n chunks
+    const written = tf.matMul(tf.mul(kc, tf.exp(tf.sub(bLast, b))), vc, true, false).reshape([B * H, n, dk, dv]);
+    const states = scan(tf.exp(bLast).reshape([B * H, n, dk, 1]), written); // [B·H, n, d_k, d_v]
+    const before = tf.pad(states.slice([0, 0, 0, 0], [B * H, n - 1, dk, dv]), [[0, 0], [1, 0], [0, 0], [0, 0]]); // S_{c−1}
+    const inter = tf.matMul(tf.mul(qc, tf.exp(b)), before.reshape([G, dk, dv]));
+
+    const o = tf.add(intra, inter).reshape([B, H, n * C, dv]);
+    return (pad ? o.slice([0, 0, 0, 0], [B, H, T, dv]) : o) as tf.Tensor4D;
+  });
+}
+
+/** One token: S [B, H, d_k, d_v], q_t, k_t, g_t [B, H, d_k], v_t [B, H, d_v] → o_t [B, H, d_v] and S_t. */
+export function glaStep(S: tf.Tensor4D, q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, g: tf.Tensor3D): { o: tf.Tensor3D; S: tf.Tensor4D } {
+  return tf.tidy(() => {
+    const [B, H, dk] = k.shape;
+    const dv = v.shape[2];
+    const next = tf.add(tf.mul(tf.exp(g).reshape([B, H, dk, 1]), S), tf.matMul(k.reshape([B, H, dk, 1]), v.reshape([B, H, 1, dv]))) as tf.Tensor4D;
+    const o = tf.matMul(next, q.reshape([B, H, dk, 1]), true, false).reshape([B, H, dv]) as tf.Tensor3D;
+    return { o, S: next };
+  });
+}
+
+/** Reference: the recurrence token by token (same arguments as `glaChunked`). */
+export function glaNaive(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, H, T, dk] = q.shape;
+    const dv = v.shape[3];
+    const at = (x: tf.Tensor4D, t: number) => x.slice([0, 0, t, 0], [B, H, 1, x.shape[3]]).reshape([B, H, x.shape[3]]) as tf.Tensor3D;
+    let S: tf.Tensor4D = tf.zeros([B, H, dk, dv]);
+    const outs: tf.Tensor[] = [];
+    for (let t = 0; t < T; t++) {
+      const r = glaStep(S, at(q, t), at(k, t), at(v, t), at(g, t));
+      outs.push(r.o);
+      S = r.S;
+    }
+    return tf.stack(outs, 2) as tf.Tensor4D;
+  });
+}
