@@ -10,6 +10,28 @@ export interface AdamWOptions {
   decays?: (v: tf.Variable) => boolean;
 }
 
+/** Hyperparameters of one AdamW step, as a fused implementation receives them. */
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Bias corrections 1 − β1^t and 1 − β2^t. */
+  c1: number;
+  c2: number;
+  /** Weight decay of each parameter (0 = none). */
+  weightDecays: number[];
+}
+
+/** Updates params and moments in place, exactly as `AdamW.apply` would; returns false to decline (then the reference runs). */
+type FusedAdamW = (params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], step: AdamWStep) => boolean;
+const fusedAdamW = new Map<string, FusedAdamW>();
+
+/** Register a fused AdamW update for a backend, e.g. 'webgpu' (engine/kernels/webgpu/adamw.ts). */
+export function registerFusedAdamW(backend: string, impl: FusedAdamW): void {
+  fusedAdamW.set(backend, impl);
+}
+
 export class AdamW {
   readonly m: tf.Variable[];
   readonly v: tf.Variable[];
@@ -22,8 +44,9 @@ export class AdamW {
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
-    this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    // tidy: the zeros tensors are released, each moment variable is the sole owner of its buffer
+    this.m = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
+    this.v = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
   /** One update with learning rate `lr`; grads in the order of `vars`. */
@@ -33,6 +56,11 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps } = this;
     const c1 = 1 - b1 ** t;
     const c2 = 1 - b2 ** t;
+    const fused = fusedAdamW.get(tf.getBackend());
+    if (fused) {
+      const weightDecays = this.vars.map((p) => (this.opts.decays === undefined || this.opts.decays(p) ? this.opts.weightDecay : 0));
+      if (fused(this.vars, this.m, this.v, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, weightDecays })) return;
+    }
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[i]!;

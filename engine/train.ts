@@ -61,13 +61,16 @@ export interface TrainHooks {
 }
 
 /** A batch's tensors, supervised positions flattened: rows index [B·T], labels [M]. */
-interface Batch {
+export interface Batch {
   segment: Segment;
   start: number;
   size: number;
 }
 
-function supervised(segment: Segment, start: number, size: number): { rows: Int32Array; labels: Int32Array; example: Int32Array } {
+/** Supervised positions of a batch: flat row indices into [B·T], their labels, and the example of each. */
+export type Supervised = { rows: Int32Array; labels: Int32Array; example: Int32Array };
+
+export function supervised(segment: Segment, start: number, size: number): Supervised {
   const T = segment.seqLen;
   const rows: number[] = [];
   const labels: number[] = [];
@@ -86,7 +89,7 @@ function supervised(segment: Segment, start: number, size: number): { rows: Int3
   return { rows: Int32Array.from(rows), labels: Int32Array.from(labels), example: Int32Array.from(example) };
 }
 
-function batchesOf(segments: Segment[], batchSize: number): Batch[] {
+export function batchesOf(segments: Segment[], batchSize: number): Batch[] {
   const out: Batch[] = [];
   for (const segment of segments) for (let start = 0; start < segment.count; start += batchSize) out.push({ segment, start, size: Math.min(batchSize, segment.count - start) });
   return out;
@@ -104,6 +107,22 @@ function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropou
   const d = model.config.dModel;
   const rows = tf.gather(hidden.reshape([-1, d]), tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
   return tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels, 'int32'));
+}
+
+/**
+ * One optimisation step, the training loop's hot path (bench/step.ts times exactly this): forward, loss at the
+ * supervised positions (+ auxiliary losses), backward, AdamW. Returns the step's loss; the caller disposes it.
+ */
+export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lr: number, dropoutSeed: number): tf.Scalar {
+  const { value, grads } = tf.variableGrads(() => {
+    const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup);
+    logits.dispose();
+    const aux = model.auxLoss();
+    return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;
+  }, model.variables);
+  optimizer.apply(model.variables.map((v) => grads[v.name]!), lr);
+  for (const g of Object.values(grads)) g.dispose();
+  return value;
 }
 
 export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number): Promise<SplitMetrics> {
@@ -189,18 +208,11 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
     for (const i of order) {
       const batch = batches[i]!;
       step += 1;
-      const { value, grads } = tf.variableGrads(() => {
-        const { loss, logits } = batchLoss(model, batch, true, (opts.seed * 1_000_003 + step) >>> 0, sup[i]!);
-        logits.dispose();
-        const aux = model.auxLoss();
-        return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;
-      }, model.variables);
-      optimizer.apply(model.variables.map((v) => grads[v.name]!), lr);
+      const value = trainStep(model, optimizer, batch, sup[i]!, lr, (opts.seed * 1_000_003 + step) >>> 0);
       const next = tf.add(lossSum, value);
       lossSum.dispose();
       stepLosses.push(value);
       lossSum = next;
-      for (const g of Object.values(grads)) g.dispose();
       hooks.onStep?.(step, totalSteps);
     }
     const trainLoss = (await lossSum.data())[0]! / Math.max(1, batches.length);

@@ -19,9 +19,10 @@ export function tiedHeadCrossEntropyNaive(hidden: tf.Tensor2D, embedding: tf.Ten
 type CrossEntropyImpl = (logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Scalar;
 const fused = new Map<string, CrossEntropyImpl>();
 
-/** Register a fused softmax cross-entropy over logits [M, V] with integer labels, for a backend. */
-export function registerFusedCrossEntropy(backend: string, impl: CrossEntropyImpl): void {
-  fused.set(backend, impl);
+/** Register a fused softmax cross-entropy over logits [M, V] with integer labels, for a backend (undefined: remove it). */
+export function registerFusedCrossEntropy(backend: string, impl: CrossEntropyImpl | undefined): void {
+  if (impl) fused.set(backend, impl);
+  else fused.delete(backend);
 }
 
 export function tiedHeadCrossEntropy(hidden: tf.Tensor2D, embedding: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Scalar; logits: tf.Tensor2D } {

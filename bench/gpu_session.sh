@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One device call's worth of benchmark runs on the GPU host (see bench/RESULTS.md for what each produced).
+# Locally first:  ../shared/gpu-host/pack bench/step.ts .gpu-bench
+# On the host:    bash bench/gpu_session.sh MODE...   (logs and JSON under $OUT, default ./bench-out)
+#   info      GPU, driver, cores, torch version                         -> device.txt
+#   torch     PyTorch eager comparator, every mixer/batch/head          -> torch.json
+#   ladder    attention B64: stock, then each lever added in turn, with tf.profile attribution
+#   stock     attention and BASED at B64 and B256, stock tfjs (few steps: it is slow)
+#   fast      the same with the fast path, profiled (kernels, GPU time, busy fraction), ratios vs torch.json
+#   nodrop    fast path with dropout 0 (what a GPU-side dropout leaves: see engine/kernels/dropout.ts), profiled
+#   levers0   dropout 0, every lever removed in turn from the fast path (each lever's marginal effect)
+#   accuracy  short MQAR training run, fast path vs reference path, same seed
+#   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
+#             summarised by bench/cpuprof_top.py
+#   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
+set -uo pipefail
+OUT=${OUT:-$PWD/bench-out}
+mkdir -p "$OUT"
+run=(bash .gpu-bench/run)
+steps=${STEPS:-8}
+for mode in "$@"; do
+  echo "=== $mode ($(date -u +%H:%M:%S))"
+  case $mode in
+    info)
+      { nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem --format=csv; nproc; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee "$OUT/device.txt" ;;
+    torch)
+      PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch_step.py --steps 30 --warmup 5 --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
+    ladder)
+      timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    stock)
+      timeout 200 "${run[@]}" --mixers attention,based --batches 64,256 --variants stock --steps 3 --warmup 1 --label stock --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    fast)
+      timeout 200 "${run[@]}" --mixers attention,based --batches 64,256 --variants fast --profile --steps "$steps" --warmup 3 --label fast --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    nodrop)
+      timeout 200 "${run[@]}" --mixers attention,based --batches 64,256 --variants fast --dropout 0 --profile --steps "$steps" --warmup 3 --label nodrop --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    levers0)
+      timeout 200 "${run[@]}" --mixers attention,based --batches 64 --variants drop-ladder --dropout 0 --steps "$steps" --warmup 3 --label levers0 --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    prof)
+      for cfg in "attention 64" "based 256"; do
+        set -- $cfg
+        rm -rf /tmp/prof && mkdir -p /tmp/prof
+        timeout 120 "${run[@]}" --mixers "$1" --batches "$2" --variants fast --dropout 0 --steps 40 --warmup 3 --label "prof-$1-$2" --cpu-prof /tmp/prof/step.cpuprofile > /tmp/prof.log 2>&1
+        grep -E "ms/step|Error" /tmp/prof.log | tee -a "$OUT/prof.log"
+        python3 bench/cpuprof_top.py /tmp/prof/step.cpuprofile 25 2>&1 | tee -a "$OUT/prof.log"
+      done ;;
+    accuracy)
+      timeout 300 "${run[@]}" --mixers attention --batches 64 --variants fast --steps 2 --warmup 1 --check-accuracy --label accuracy --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/accuracy.log" ;;
+    conc)
+      for n in 1 2 4 8; do
+        start=$(date +%s.%N)
+        mkdir -p /tmp/conc
+        for i in $(seq "$n"); do
+          timeout 200 "${run[@]}" --mixers attention --batches 64 --variants fast --steps 20 --warmup 3 --label "conc$n" > "/tmp/conc/conc$n-$i.log" 2>&1 &
+        done
+        wait
+        end=$(date +%s.%N)
+        echo "concurrency $n: $(awk -v s="$start" -v e="$end" -v n="$n" 'BEGIN{printf "%.1f s wall for %d x 24 steps (incl. start-up): %.2f steps/s", e-s, n, n*24/(e-s)}')" | tee -a "$OUT/conc.log"
+        grep -h "ms/step" /tmp/conc/conc"$n"-*.log | tee -a "$OUT/conc.log"
+      done ;;
+    *) echo "unknown mode $mode" ;;
+  esac
+done

@@ -1,0 +1,391 @@
+// Training-step benchmark: the zoology reference models (2 layers, d 128, L 256, V 8192, MQAR K 16, AdamW) built
+// through the project's own code — LanguageModel and engine/train.ts's trainStep, the step the training loop runs
+// — timed for N steps after warm-up, for each set of fast-path levers ("variants") in turn.
+//
+//   npx tsx bench/step.ts [--backend webgpu|wasm|cpu] [--mixers attention,based] [--batches 64,256]
+//        [--steps 20] [--warmup 3] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
+//        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
+//        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS]
+//   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
+//
+// Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
+// inside trainStep: when it is close to wall, the step is host-bound), tokens/s, dispatches/step, and with
+// --profile a separate one-step pass under tf.profile (timestamp queries; it serialises the GPU, so it attributes
+// time, it does not time the step): kernels/step, GPU kernel time/step, busy fraction = GPU time / wall time,
+// and the top kernels. With --torch (bench/torch_step.py's JSON, same device call) it prints recallbench/PyTorch.
+// --check-accuracy trains a short MQAR run with the fast path and with the reference path (same seed) and
+// prints both accuracies (issue 4's end-to-end check).
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
+import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
+import { AdamW } from '../engine/optimizer.js';
+import { getMixer } from '../engine/registry.js';
+import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
+import { mqar } from '../tasks/mqar.js';
+
+export const LEVER_NAMES = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads'] as const;
+type Lever = (typeof LEVER_NAMES)[number];
+
+export interface BenchArgs {
+  backend: BackendChoice;
+  mixers: string[];
+  batches: number[];
+  steps: number;
+  warmup: number;
+  seqLen: number;
+  dModel: number;
+  vocab: number;
+  kv: number;
+  dropout: number;
+  variants: string[];
+  profile: boolean;
+  torch?: string;
+  out?: string;
+  checkAccuracy: boolean;
+  label: string;
+  dawn: string[];
+  /** Write a V8 CPU profile of the timed steps here (node:inspector; NODE_OPTIONS may not carry --cpu-prof). */
+  cpuProf?: string;
+  /** Accept a software WebGPU adapter (lavapipe); default from RECALLBENCH_WEBGPU_SOFTWARE=1. */
+  allowSoftware: boolean;
+}
+
+export const DEFAULTS: BenchArgs = {
+  backend: 'webgpu',
+  mixers: ['attention', 'based'],
+  batches: [64, 256],
+  steps: 20,
+  warmup: 3,
+  seqLen: 256,
+  dModel: 128,
+  vocab: 8192,
+  kv: 16,
+  dropout: 0.1,
+  variants: ['stock', 'fast'],
+  profile: false,
+  checkAccuracy: false,
+  label: '',
+  // exact timestamps for tf.profile (webgpu.md): unsafe APIs allowed, no 65 µs quantisation
+  dawn: ['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization'],
+  allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
+};
+
+export function parseArgs(argv: string[]): BenchArgs {
+  const a: BenchArgs = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const list = () => next().split(',').map((s) => s.trim()).filter(Boolean);
+    switch (flag) {
+      case '--backend': a.backend = next() as BackendChoice; break;
+      case '--mixers': a.mixers = list(); break;
+      case '--batches': a.batches = list().map(Number); break;
+      case '--steps': a.steps = Number(next()); break;
+      case '--warmup': a.warmup = Number(next()); break;
+      case '--seq-len': a.seqLen = Number(next()); break;
+      case '--d-model': a.dModel = Number(next()); break;
+      case '--vocab': a.vocab = Number(next()); break;
+      case '--kv': a.kv = Number(next()); break;
+      case '--dropout': a.dropout = Number(next()); break;
+      case '--variants': a.variants = list(); break;
+      case '--profile': a.profile = true; break;
+      case '--torch': a.torch = next(); break;
+      case '--out': a.out = next(); break;
+      case '--check-accuracy': a.checkAccuracy = true; break;
+      case '--label': a.label = next(); break;
+      case '--dawn': a.dawn = list(); break;
+      case '--allow-software': a.allowSoftware = true; break;
+      case '--cpu-prof': a.cpuProf = next(); break;
+      default: throw new Error(`unknown flag ${flag} (see the header of bench/step.ts)`);
+    }
+  }
+  return a;
+}
+
+/** 'stock' | 'fast' | 'ladder' (stock, then each lever added in turn) | levers joined by '+'. */
+export function expandVariants(names: string[]): Array<{ name: string; levers: Record<Lever, boolean> }> {
+  const none = () => Object.fromEntries(LEVER_NAMES.map((l) => [l, false])) as Record<Lever, boolean>;
+  const out: Array<{ name: string; levers: Record<Lever, boolean> }> = [];
+  for (const name of names) {
+    if (name === 'ladder') {
+      const acc = none();
+      out.push({ name: 'stock', levers: { ...acc } });
+      for (const l of LEVER_NAMES) {
+        acc[l] = true;
+        out.push({ name: `+${l}`, levers: { ...acc } });
+      }
+      continue;
+    }
+    const levers = none();
+    if (name === 'fast') LEVER_NAMES.forEach((l) => (levers[l] = true));
+    else if (name.startsWith('fast-')) {
+      // all levers but one: that lever's marginal effect at the final state
+      LEVER_NAMES.forEach((l) => (levers[l] = true));
+      const off = name.slice(5);
+      if (!(LEVER_NAMES as readonly string[]).includes(off)) throw new Error(`variant '${name}': unknown lever '${off}'`);
+      levers[off as Lever] = false;
+    } else if (name === 'drop-ladder') {
+      // from the fast path, remove one lever at a time
+      out.push({ name: 'fast', levers: Object.fromEntries(LEVER_NAMES.map((l) => [l, true])) as Record<Lever, boolean> });
+      for (const l of LEVER_NAMES) out.push({ name: `fast-${l}`, levers: { ...(Object.fromEntries(LEVER_NAMES.map((m) => [m, true])) as Record<Lever, boolean>), [l]: false } });
+      continue;
+    } else if (name !== 'stock')
+      for (const l of name.split('+')) {
+        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
+        levers[l as Lever] = true;
+      }
+    out.push({ name, levers });
+  }
+  return out;
+}
+
+/** The benchmark's models: zoology-fig2 attention and the BASED recipe, 2 layers, no MLP. */
+export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelConfig {
+  let layers: LayerSpec[];
+  let positionEmbeddings = false;
+  if (mixer === 'attention') {
+    layers = [{ mixer: 'attention', params: { numHeads: 1, dropout: a.dropout } }];
+    positionEmbeddings = true; // zoology-fig2: attention gets learned positions
+  } else if (mixer === 'based') {
+    layers = [
+      { mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } },
+      { mixer: 'linear-attention', params: { featureMap: 'taylor', featureDim: 16, numHeads: 1 } },
+    ];
+  } else {
+    layers = [{ mixer }];
+  }
+  return { vocabSize: a.vocab, dModel: a.dModel, nLayers: 2, maxSeqLen: a.seqLen, layers, positionEmbeddings, mlp: false, embeddingDropout: a.dropout, residualDropout: 0, seed };
+}
+
+interface Row {
+  label: string;
+  device: string;
+  mixer: string;
+  batch: number;
+  variant: string;
+  msPerStep: number;
+  hostMsPerStep: number;
+  tokensPerSec: number;
+  dispatchesPerStep: number;
+  kernelsPerStep?: number;
+  gpuMsPerStep?: number;
+  busy?: number;
+  topKernels?: Array<{ name: string; ms: number; count: number }>;
+  loss: number;
+  bindGroupHitRate?: number;
+}
+
+/** V8's sampling profiler through node:inspector, around the timed steps (appends nothing when unused). */
+const profiler = {
+  session: undefined as undefined | { post(method: string, params?: object, cb?: (err: Error | null, res: { profile?: unknown }) => void): void },
+  call(method: string): Promise<{ profile?: unknown }> {
+    return new Promise((resolve, reject) => this.session!.post(method, {}, (err, res) => (err ? reject(err) : resolve(res))));
+  },
+  async start(): Promise<void> {
+    if (!this.session) {
+      const inspector = await import('node:inspector');
+      const session = new inspector.Session();
+      session.connect();
+      this.session = session as unknown as typeof this.session;
+      await this.call('Profiler.enable');
+    }
+    await this.call('Profiler.start');
+  },
+  async stop(file: string): Promise<void> {
+    const { profile } = await this.call('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+  },
+};
+
+let dispatchCount = 0;
+function countDispatches(): void {
+  const Pass = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups(...a: number[]): void; __counted?: boolean } } }).GPUComputePassEncoder;
+  if (!Pass || Pass.prototype.__counted) return;
+  const original = Pass.prototype.dispatchWorkgroups;
+  Pass.prototype.dispatchWorkgroups = function (this: unknown, ...args: number[]) {
+    dispatchCount++;
+    return original.apply(this, args);
+  };
+  Pass.prototype.__counted = true;
+}
+
+/** The mixers a benchmark model needs must be registered (architectures/index.ts). */
+function checkMixers(config: ModelConfig): void {
+  for (const layer of config.layers) getMixer(layer.mixer);
+}
+
+async function setLevers(backend: string, levers: Record<Lever, boolean>): Promise<void> {
+  if (backend !== 'webgpu') return;
+  const fast = await import('../engine/kernels/webgpu/index.js');
+  fast.setFastPath(levers);
+}
+
+async function benchOne(a: BenchArgs, device: string, backend: string, mixer: string, batch: number, variants: ReturnType<typeof expandVariants>): Promise<Row[]> {
+  const config = modelConfig(mixer, a, 1234);
+  checkMixers(config);
+  const model = new LanguageModel(config);
+  const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
+  const batchesNeeded = 4;
+  const segment = mqar.generate({ count: batch * batchesNeeded, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
+  const batches = batchesOf([segment], batch);
+  const sups = batches.map((b) => supervised(b.segment, b.start, b.size));
+  let step = 0;
+  const runStep = () => {
+    const i = step % batches.length;
+    step++;
+    return trainStep(model, optimizer, batches[i]!, sups[i]!, 1e-3, step);
+  };
+  const rows: Row[] = [];
+  for (const variant of variants) {
+    await setLevers(backend, variant.levers);
+    for (let w = 0; w < a.warmup; w++) runStep().dispose();
+    const sync = runStep();
+    await sync.data();
+    sync.dispose();
+    if (a.cpuProf) await profiler.start();
+    dispatchCount = 0;
+    const cacheBefore = backend === 'webgpu' ? (await import('../engine/kernels/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
+    let host = 0;
+    let last: tf.Scalar | undefined;
+    const t0 = performance.now();
+    for (let s = 0; s < a.steps; s++) {
+      const h0 = performance.now();
+      const loss = runStep();
+      host += performance.now() - h0;
+      last?.dispose();
+      last = loss;
+    }
+    const loss = (await last!.data())[0]!;
+    last!.dispose();
+    if (a.cpuProf) await profiler.stop(a.cpuProf);
+    const wall = (performance.now() - t0) / a.steps;
+    const cacheAfter = backend === 'webgpu' ? (await import('../engine/kernels/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
+    const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
+    const row: Row = {
+      label: a.label, device, mixer, batch, variant: variant.name, msPerStep: wall, hostMsPerStep: host / a.steps,
+      tokensPerSec: (batch * a.seqLen) / (wall / 1000), dispatchesPerStep: dispatchCount / a.steps, loss,
+      bindGroupHitRate: lookups ? (cacheAfter!.hits - cacheBefore!.hits) / lookups : undefined,
+    };
+    if (a.profile) Object.assign(row, await profileStep(runStep, wall));
+    rows.push(row);
+    printRow(row);
+    if (a.out) appendFileSync(a.out, JSON.stringify(row) + '\n');
+  }
+  optimizer.dispose();
+  model.dispose();
+  return rows;
+}
+
+async function profileStep(runStep: () => tf.Scalar, wallMs: number): Promise<Partial<Row>> {
+  const info = await tf.profile(() => runStep());
+  const kernels = info.kernels as Array<{ name: string; kernelTimeMs: number | Promise<number> | { error: string } }>;
+  const byName = new Map<string, { ms: number; count: number }>();
+  let gpu = 0;
+  for (const k of kernels) {
+    const t = await k.kernelTimeMs;
+    const ms = typeof t === 'number' ? t : 0;
+    gpu += ms;
+    const e = byName.get(k.name) ?? { ms: 0, count: 0 };
+    e.ms += ms;
+    e.count++;
+    byName.set(k.name, e);
+  }
+  (Array.isArray(info.result) ? info.result : [info.result]).forEach((t) => (t as tf.Tensor).dispose());
+  const topKernels = [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, 12);
+  return { kernelsPerStep: kernels.length, gpuMsPerStep: gpu, busy: gpu / wallMs, topKernels };
+}
+
+function fmt(x: number | undefined, digits = 1): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+function printRow(r: Row): void {
+  console.log(
+    `${r.mixer.padEnd(9)} B${String(r.batch).padEnd(4)} ${r.variant.padEnd(14)} ${fmt(r.msPerStep).padStart(8)} ms/step  host ${fmt(r.hostMsPerStep).padStart(7)} ms  ${fmt(r.tokensPerSec / 1000, 0).padStart(6)}k tok/s  ${fmt(r.dispatchesPerStep, 0).padStart(5)} dispatches` +
+      (r.gpuMsPerStep !== undefined ? `  ${r.kernelsPerStep} kernels  GPU ${fmt(r.gpuMsPerStep)} ms  busy ${fmt(100 * (r.busy ?? 0), 0)}%` : '') +
+      (r.bindGroupHitRate !== undefined ? `  bind-group hits ${fmt(100 * r.bindGroupHitRate, 0)}%` : '') +
+      `  loss ${r.loss.toFixed(3)}`,
+  );
+  if (r.topKernels) console.log('    top kernels: ' + r.topKernels.slice(0, 8).map((k) => `${k.name}×${k.count} ${k.ms.toFixed(2)}ms`).join(', '));
+}
+
+interface TorchRow {
+  mixer: string;
+  batch: number;
+  head: string;
+  msPerStep: number;
+}
+
+function printRatios(rows: Row[], torchFile: string): void {
+  let torch: { device?: string; torch?: string; results: TorchRow[] };
+  try {
+    torch = JSON.parse(readFileSync(torchFile, 'utf8'));
+  } catch (e) {
+    console.log(`(no PyTorch results: ${(e as Error).message})`);
+    return;
+  }
+  console.log(`\nrecallbench / PyTorch eager (${torch.torch ?? '?'} on ${torch.device ?? '?'}), same shapes, same call:`);
+  console.log('mixer     batch variant         recallbench ms  torch ms (same head)  ratio   torch ms (zoology full-logit head)  ratio');
+  for (const r of rows) {
+    const same = torch.results.find((t) => t.mixer === r.mixer && t.batch === r.batch && t.head === 'supervised');
+    const full = torch.results.find((t) => t.mixer === r.mixer && t.batch === r.batch && t.head === 'full');
+    console.log(
+      `${r.mixer.padEnd(9)} ${String(r.batch).padEnd(5)} ${r.variant.padEnd(15)} ${fmt(r.msPerStep).padStart(14)}  ${fmt(same?.msPerStep, 2).padStart(20)}  ${same ? fmt(r.msPerStep / same.msPerStep, 2).padStart(5) + 'x' : '    -'}   ${fmt(full?.msPerStep, 2).padStart(34)}  ${full ? fmt(r.msPerStep / full.msPerStep, 2).padStart(5) + 'x' : '    -'}`,
+    );
+  }
+}
+
+/** Short MQAR run, fast path vs reference path, same seed: the accuracies must agree within noise. */
+async function checkAccuracy(a: BenchArgs, backend: string): Promise<void> {
+  const seqLen = 64;
+  const kv = 4;
+  const vocab = 512;
+  const gen = (count: number, seed: number) => mqar.generate({ count, seqLen, numKvPairs: kv, vocabSize: vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, seed);
+  const splits = { train: [gen(64 * 100, 11)], validation: [gen(256, 12)], test: [gen(512, 13)] };
+  for (const variant of expandVariants(['fast', 'stock'])) {
+    await setLevers(backend, variant.levers);
+    const model = new LanguageModel({ ...modelConfig('attention', { ...a, seqLen, vocab }, 99), maxSeqLen: seqLen });
+    const t0 = performance.now();
+    const result = await train(model, splits, { epochs: 4, batchSize: 64, evalBatchSize: 256, lr: 3e-3, weightDecay: 0.1, earlyStopAccuracy: 2, shuffle: false, seed: 5 });
+    const last = result.epochs[result.epochs.length - 1]!;
+    console.log(
+      `accuracy check [${variant.name}]: attention d${a.dModel} MQAR L${seqLen} K${kv} V${vocab}, ${result.steps} steps: ` +
+        `train loss ${result.epochs.map((e) => e.trainLoss.toFixed(3)).join(' → ')}; test accuracy ${result.epochs.map((e) => e.test.accuracy.toFixed(3)).join(' → ')} ` +
+        `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    if (a.out) appendFileSync(a.out, JSON.stringify({ check: variant.name, epochs: result.epochs.map((e) => ({ trainLoss: e.trainLoss, test: e.test.accuracy, validation: e.validation.accuracy })) }) + '\n');
+    model.dispose();
+    void last;
+  }
+}
+
+export async function runBench(a: BenchArgs): Promise<Row[]> {
+  const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
+  countDispatches();
+  console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}`);
+  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps; dropout ${a.dropout}`);
+  const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
+  const rows: Row[] = [];
+  for (const mixer of a.mixers) for (const batch of a.batches) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants)));
+  if (a.torch) printRatios(rows, a.torch);
+  if (a.checkAccuracy) await checkAccuracy(a, info.backend);
+  return rows;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  runBench(parseArgs(process.argv.slice(2)))
+    .then(() => {
+      releaseGpu();
+      process.exit(0);
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}

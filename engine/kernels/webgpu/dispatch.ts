@@ -1,0 +1,143 @@
+/// <reference types="@webgpu/types" />
+// A lean dispatch path for the fused kernels: our own WGSL with explicit bindings (several outputs, in-place
+// read_write buffers), recorded into tfjs-backend-webgpu's open compute pass so that ordering with tfjs's own
+// kernels is kept. Per dispatch it costs one uniform buffer (tfjs's pool, written by queue.writeBuffer), one
+// bind group and three pass commands — no shader-key strings, no generated index helpers.
+//
+// It follows recordAndSubmit() of tfjs-backend-webgpu 4.22 (backend_webgpu.ts) step by step: tensors are
+// marked command-queue-owned (so a buffer released mid-pass returns to the pool only after submit), the pass is
+// submitted every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches, and under tf.profile each dispatch gets its own
+// timestamped pass and an entry in activeTimers, so kernel times show up in tf.profile like tfjs's own.
+import * as tf from '@tensorflow/tfjs';
+
+interface TensorData {
+  resource: GPUBuffer | null;
+  values: unknown;
+  refCount: number;
+  dtype: tf.DataType;
+  shape: number[];
+}
+
+/** The parts of tfjs-backend-webgpu's WebGPUBackend that the lean path uses (4.22). */
+export interface WebGpuBackendInternals {
+  device: GPUDevice;
+  queue: GPUQueue;
+  tensorMap: { get(dataId: object): TensorData; has(dataId: object): boolean };
+  commandEncoder: GPUCommandEncoder | null;
+  computePassEncoder: GPUComputePassEncoder | null;
+  commandQueueOwnedIds: WeakSet<object>;
+  dispatchCountInPass: number;
+  activeTimers?: Array<{ name: string; query: Promise<number> }> | null;
+  supportTimestampQuery: boolean;
+  querySet: GPUQuerySet | null;
+  querySetCount: number;
+  bufferManager: { acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): GPUBuffer };
+  uploadToGPU(dataId: object): void;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  makeUniforms(uniforms: Array<{ type: 'int32' | 'uint32' | 'float32'; data: number[] }>): GPUBufferBinding;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  getQueryTime(): Promise<number>;
+}
+
+export function webgpuBackend(): WebGpuBackendInternals {
+  return tf.backend() as unknown as WebGpuBackendInternals;
+}
+
+/** A uniform field: every field is one 4-byte scalar, so the WGSL struct is the fields in order. */
+export type Uniform = { i: number } | { u: number } | { f: number };
+
+export interface Binding {
+  tensor: tf.TensorInfo;
+  /** Bound read_write (an output, or a buffer updated in place). */
+  write?: boolean;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipelineFor(device: GPUDevice, key: string, wgsl: () => string): GPUComputePipeline {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, (cache = new Map()));
+  let pipeline = cache.get(key);
+  if (!pipeline) {
+    const module = device.createShaderModule({ code: wgsl(), label: key });
+    pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    cache.set(key, pipeline);
+  }
+  return pipeline;
+}
+
+/** WGSL declarations for `bindings` (names in order) and a `Params` uniform struct bound after them. */
+export function declare(names: Array<{ name: string; type: string; write?: boolean }>, uniformFields: string[]): string {
+  const lines = names.map((b, i) => `@group(0) @binding(${i}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.type}>;`);
+  if (uniformFields.length) {
+    lines.push(`struct Params { ${uniformFields.map((f) => `${f},`).join(' ')} };`);
+    lines.push(`@group(0) @binding(${names.length}) var<uniform> params: Params;`);
+  }
+  return lines.join('\n');
+}
+
+/** Allocate an output tensor on the GPU (contents undefined until a kernel writes it). */
+export function allocate(backend: WebGpuBackendInternals, shape: number[], dtype: tf.DataType = 'float32'): tf.TensorInfo {
+  const info = backend.makeTensorInfo(shape, dtype);
+  backend.uploadToGPU(info.dataId);
+  return info;
+}
+
+/** Workgroup grid for `count` workgroups: x up to 65535 (the WebGPU default limit), the rest in y. */
+export function grid(count: number): [number, number, number] {
+  const max = 65535;
+  if (count <= max) return [Math.max(1, count), 1, 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y, 1];
+}
+
+/**
+ * Record one dispatch of the kernel `key` (WGSL from `wgsl()`, compiled once per device and key) with storage
+ * buffers `bindings` (binding i = bindings[i]) and, if any, the uniform fields (binding = bindings.length).
+ */
+export function dispatch(name: string, key: string, wgsl: () => string, bindings: Binding[], uniforms: Uniform[], workgroups: [number, number, number]): void {
+  const backend = webgpuBackend();
+  const pipeline = pipelineFor(backend.device, key, wgsl);
+  const entries: GPUBindGroupEntry[] = bindings.map((b, i) => {
+    backend.uploadToGPU(b.tensor.dataId);
+    const data = backend.tensorMap.get(b.tensor.dataId);
+    if (b.write) data.values = null; // the GPU copy changes: drop any CPU cache of it
+    return { binding: i, resource: { buffer: data.resource as GPUBuffer } };
+  });
+  if (uniforms.length) {
+    const fields = uniforms.map((u) => ('i' in u ? { type: 'int32' as const, data: [u.i] } : 'u' in u ? { type: 'uint32' as const, data: [u.u] } : { type: 'float32' as const, data: [u.f] }));
+    entries.push({ binding: bindings.length, resource: backend.makeUniforms(fields) });
+  }
+  for (const b of bindings) backend.commandQueueOwnedIds.add(b.tensor.dataId);
+  const bindGroup = backend.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+
+  const timed = backend.activeTimers != null;
+  backend.ensureCommandEncoderReady();
+  if (timed && backend.supportTimestampQuery) {
+    backend.endComputePassEncoder();
+    if (backend.querySet == null) backend.querySet = backend.device.createQuerySet({ type: 'timestamp', count: backend.querySetCount });
+    backend.computePassEncoder = backend.commandEncoder!.beginComputePass({
+      timestampWrites: { querySet: backend.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+    });
+  } else if (!backend.computePassEncoder) {
+    backend.computePassEncoder = backend.commandEncoder!.beginComputePass({});
+  }
+  const pass = backend.computePassEncoder!;
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+  backend.dispatchCountInPass++;
+  if (timed || tf.env().getNumber('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') <= backend.dispatchCountInPass) {
+    backend.endComputePassEncoder();
+    if (timed) backend.activeTimers!.push({ name, query: backend.getQueryTime() });
+    else backend.submitQueue();
+  }
+}
+
+/** Whether a tensor is the only one that sees its buffer (tfjs counts the tensors sharing a dataId in the backend). */
+export function soleOwner(t: tf.Tensor): boolean {
+  const backend = webgpuBackend();
+  return backend.tensorMap.has(t.dataId) && backend.tensorMap.get(t.dataId).refCount === 1;
+}
