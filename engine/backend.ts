@@ -89,6 +89,9 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 /** Dawn's adapter, or undefined when there is no usable GPU. */
 async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAdapterLike; description: string } | undefined> {
   if (!vulkanLoaderPresent()) return undefined;
+  // .ci/setup-webgpu.sh exposes Mesa's software Vulkan driver for the kernel tests (RECALLBENCH_WEBGPU_SOFTWARE=1).
+  // Nothing else may use it, nor even enumerate it: Dawn then prints native warnings on stderr.
+  if (!opts.allowSoftwareAdapter && process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1') return undefined;
   let webgpu: { create: (o: string[]) => unknown; globals: Record<string, unknown> };
   try {
     webgpu = (await import('webgpu')) as unknown as typeof webgpu;
