@@ -2,6 +2,7 @@
 //   q, k, v = x W_qkv;  A = softmax(q kᵀ/√d_h + causal mask);  y = dropout(A) v W_o
 // Recurrent view: a KV cache of the longest test length, so the state is 2·d·L_s floats.
 import * as tf from '@tensorflow/tfjs';
+import { dropout } from '../engine/kernels/dropout.js';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 
@@ -49,7 +50,7 @@ export default defineMixer({
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const scores = tf.add(tf.mul(tf.matMul(heads(q, B, T), heads(k, B, T), false, true), scale), causalMaskBias(T));
           let attn = tf.softmax(scores);
-          if (opts.training && p.dropout > 0) attn = tf.dropout(attn, p.dropout, undefined, opts.dropoutSeed);
+          if (opts.training && p.dropout > 0) attn = dropout(attn, p.dropout, opts.dropoutSeed ?? 0);
           const y = tf.matMul(attn, heads(v, B, T)).transpose([0, 2, 1, 3]).reshape([B, T, d]);
           return out.apply(y) as tf.Tensor3D;
         });

@@ -7,6 +7,7 @@
 // Parallel form: a banded computation in blocks of w queries, each attending to its own block and the one
 // before (O(T·w) instead of O(T²)); `slidingWindowAttentionNaive` is the plain masked T×T reference.
 import * as tf from '@tensorflow/tfjs';
+import { dropout } from '../engine/kernels/dropout.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
@@ -122,7 +123,7 @@ export default defineMixer({
         return tf.tidy(() => {
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
-          const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => tf.dropout(a, p.dropout, undefined, opts.dropoutSeed) : undefined;
+          const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
           const y = slidingWindowAttention(heads(q, B, T), heads(k, B, T), heads(v, B, T), w, drop);
           return out.apply(y.transpose([0, 2, 1, 3]).reshape([B, T, d])) as tf.Tensor3D;
         });

@@ -3,6 +3,7 @@
 //   for each layer i:  x += mixer_i(LN(x));  [x += MLP(LN(x))]
 //   h = LN(x);  logits = h Eᵀ  (tied head)
 import * as tf from '@tensorflow/tfjs';
+import { dropout } from './kernels/dropout.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from './ops/layerNorm.js';
 import { linearApply, ParamStore } from './params.js';
@@ -101,14 +102,14 @@ export class LanguageModel {
       let x: tf.Tensor = tf.gather(this.embedding, tokens); // [B, T, d]
       if (this.positions) x = tf.add(x, this.positions.slice([0, 0], [T, this.config.dModel]));
       const seed = info.dropoutSeed ?? 0;
-      if (info.training && this.config.embeddingDropout > 0) x = tf.dropout(x, this.config.embeddingDropout, undefined, seed);
+      if (info.training && this.config.embeddingDropout > 0) x = dropout(x, this.config.embeddingDropout, seed);
       this.blocks.forEach((block, i) => {
         let y: tf.Tensor = block.mixer.forward(layerNorm(x, block.norm.gamma, block.norm.beta) as tf.Tensor3D, {
           training: info.training,
           prefixLength: info.prefixLength,
           dropoutSeed: seed + 7919 * (i + 1),
         });
-        if (info.training && this.config.residualDropout > 0) y = tf.dropout(y, this.config.residualDropout, undefined, seed + 104729 * (i + 1));
+        if (info.training && this.config.residualDropout > 0) y = dropout(y, this.config.residualDropout, seed + 104729 * (i + 1));
         x = tf.add(x, y);
         if (block.mlp) {
           const { norm, fc, proj } = block.mlp;
