@@ -5,6 +5,7 @@
 //   kv[h, i, j] = k[h, i] · v[h, j]                             head_dim p > 1: per-head outer products (H = d/p)
 //   z = diagSSM ∗ kv + D ⊙ kv                                   S4D per head h (engine/ops/ssmKernel.ts), state N
 //   y = q ⊙ z            (head_dim 1),   y[h, j] = Σ_i q[h, i] · z[h, i, j]   (head_dim p)
+//                        (zoology orders y's channels (j, h); here (h, j): W_o absorbs the permutation)
 //   out = y W_o + b_o
 // Both convolutions run through the long-conv op (engine/ops/longConv.ts): the shift SSM's kernel is its N taps
 // (zero beyond), the diagonal SSM's kernel comes from the Vandermonde product.

@@ -12,8 +12,8 @@
 // Init as zoology: all Linear N(0, 0.02) with zero biases, out_proj N(0, 0.02/√(2·n_layers)), the short conv
 // torch Conv1d's U(±1/√3) (weights and bias). zoology trains the filter MLP with its own lr 1e-3 and no weight
 // decay, and the PosEmb table with lr 1e-5; here they share the run's optimiser settings and PosEmb is constant.
-// Recurrent view: the short conv's window (3d·2 floats) and every past pre-gated v for the long conv (d·L_s):
-// measured 6d + d·L_s. Paper (zoology's state_size): d·L_s.
+// Recurrent view: the short conv's window (3d·(k−1) floats, k = 3) and every past pre-gated v for the long conv
+// (d·L_s): measured 6d + d·L_s. Paper (zoology's state_size): d·L_s.
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { exponentialDecayWindow, positionalEmbedding } from '../engine/ops/implicitFilter.js';
