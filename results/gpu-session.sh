@@ -14,14 +14,15 @@ cli=(bash .gpu/run)
 { nvidia-smi -L; nproc; date -u; } > "$LOGS/device.txt" 2>&1
 "${cli[@]}" list architectures > "$LOGS/list.txt" 2>&1    # also unpacks Node and Dawn once, before the parallel part
 echo "== quick $(date -u +%T)"
-timeout 75 "${cli[@]}" sweep runners/presets/quick.json --backend "$BACKEND" --out results/quick-webgpu > "$LOGS/quick.log" 2>&1
+[ -z "${SKIP_QUICK:-}" ] && timeout 75 "${cli[@]}" sweep runners/presets/quick.json --backend "$BACKEND" --out results/quick-webgpu > "$LOGS/quick.log" 2>&1
 echo "== steps $(date -u +%T)"
-[ -f .gpu/run-bench ] && timeout 110 bash .gpu/run-bench --backend "$BACKEND" --mixers "${MIXERS:-attention,based,sliding-window,linear-attention,jrt-rnn,baseconv,h3,hyena,mamba,deltanet,gla,rwkv}" \
+[ -z "${SKIP_STEPS:-}" ] && [ -f .gpu/run-bench ] && timeout 110 bash .gpu/run-bench --backend "$BACKEND" --mixers "${MIXERS:-attention,based,sliding-window,linear-attention,jrt-rnn,baseconv,h3,hyena,mamba,deltanet,gla,rwkv}" \
   --batches 64 --variants fast --steps 5 --warmup 2 --label mixers --out "$LOGS/steps.jsonl" > "$LOGS/steps.log" 2>&1
 echo "== presets $(date -u +%T)"
 for spec in ${PRESETS:-based-fig2:4 zoology-fig2:4 jrt-sd:2 jrt-prompt:3 jrt-rnn:3}; do
   name=${spec%%:*}; conc=${spec##*:}
   timeout "$BUDGET" "${cli[@]}" sweep "runners/presets/$name.json" --scale "$SCALE" --concurrency "$conc" --backend "$BACKEND" --quiet --out "results/$name" > "$LOGS/$name.log" 2>&1 &
+  sleep 4   # .gpu/run unpacks the Vulkan loader on every start where ldconfig lacks it: never two unpacks at once
 done
 wait
 echo "== done $(date -u +%T)"
