@@ -29,6 +29,10 @@ const params = z
     dtRank: z.union([z.literal('auto'), z.number().int().positive()]).default('auto').describe("rank R of Δ's projection; 'auto' = ceil(d/16)"),
     dtMin: z.number().positive().default(0.001).describe('smallest initial step Δ'),
     dtMax: z.number().positive().default(0.1).describe('largest initial step Δ'),
+    timeBlock: z
+      .union([z.literal('auto'), z.number().int().positive()])
+      .default('auto')
+      .describe("tokens per parallel-scan block (memory bound of the parallel forward); 'auto' keeps B·block·E·N ≤ 16M floats"),
   })
   .strict()
   .refine((p) => p.dtMin <= p.dtMax, { message: 'dtMin must not exceed dtMax', path: ['dtMin'] });
@@ -38,6 +42,9 @@ export type MambaParams = z.output<typeof params>;
 export function mambaDims(p: MambaParams, dModel: number) {
   return { E: p.expand * dModel, N: p.stateDim, R: p.dtRank === 'auto' ? Math.ceil(dModel / 16) : p.dtRank, k: p.convKernel };
 }
+
+/** Largest h [B, block, E, N] the parallel forward materialises at once (64 MiB of fp32). */
+const SCAN_BLOCK_FLOATS = 16 * 1024 * 1024;
 
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
@@ -82,11 +89,35 @@ export default defineMixer({
           const [xIn, gate] = tf.split(inProj.apply(u), 2, 2);
           const x = silu(shortConv(xIn as tf.Tensor3D, convWeight, convBias)); // [B, T, E]
           const { dt, B, C } = selection(x);
-          const dt4 = dt.reshape([Bsz, T, E, 1]);
-          const decay = tf.exp(tf.mul(dt4, A())); // exp(Δ A) [B, T, E, N]
-          const drive = tf.mul(tf.mul(dt4, x.reshape([Bsz, T, E, 1])), B.reshape([Bsz, T, 1, N])); // Δ x Bᵀ
-          const h = scan(decay, drive);
-          const y = tf.add(tf.sum(tf.mul(h, C.reshape([Bsz, T, 1, N])), 3), tf.mul(x, skipD));
+          const dtx = tf.mul(dt, x);
+          const negA = A();
+          // The scan materialises h [B, T, E, N]; long sequences go through it in blocks of time, the state
+          // carried across (memory bounded by the block; one block at training lengths).
+          const block = p.timeBlock === 'auto' ? Math.max(1, Math.floor(SCAN_BLOCK_FLOATS / (Bsz * E * N))) : p.timeBlock;
+          const window = (t: tf.Tensor, t0: number, len: number) => t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]);
+          const readouts: tf.Tensor[] = [];
+          let carry: tf.Tensor | undefined; // h at the end of the previous block [B, 1, E, N]
+          for (let t0 = 0; t0 < T; t0 += block) {
+            const len = Math.min(block, T - t0);
+            const next = tf.tidy(() => {
+              const decay = tf.exp(tf.mul(window(dt, t0, len).reshape([Bsz, len, E, 1]), negA)); // exp(Δ A)
+              let drive = tf.mul(window(dtx, t0, len).reshape([Bsz, len, E, 1]), window(B, t0, len).reshape([Bsz, len, 1, N])); // (Δ x) Bᵀ
+              if (carry) {
+                // h_{t0} = a_{t0} h_{t0−1} + b_{t0}: fold the carried state into the block's first drive
+                const first = tf.add(drive.slice([0, 0, 0, 0], [Bsz, 1, E, N]), tf.mul(decay.slice([0, 0, 0, 0], [Bsz, 1, E, N]), carry));
+                drive = len > 1 ? tf.concat([first, drive.slice([0, 1, 0, 0], [Bsz, len - 1, E, N])], 1) : first;
+              }
+              const h = scan(decay, drive);
+              // h_t C_t as one batched matmul over the block's tokens: [E, N] @ [N, 1]
+              const readout = tf.matMul(h.reshape([Bsz * len, E, N]) as tf.Tensor3D, window(C, t0, len).reshape([Bsz * len, N, 1]) as tf.Tensor3D).reshape([Bsz, len, E]);
+              return { readout, carry: h.slice([0, len - 1, 0, 0], [Bsz, 1, E, N]) };
+            });
+            carry?.dispose();
+            carry = next.carry;
+            readouts.push(next.readout);
+          }
+          const readout = readouts.length === 1 ? readouts[0]! : tf.concat(readouts, 1);
+          const y = tf.add(readout, tf.mul(x, skipD));
           return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
         });
       },

@@ -80,6 +80,7 @@ describe('hyperparameters', () => {
     expect(() => resolveMixerParams(mamba, { d_state: 16 })).toThrow(/d_state|unrecognized/i);
     expect(() => resolveMixerParams(mamba, { dtMin: 0.2, dtMax: 0.1 })).toThrow(/dtMin/);
     expect(() => resolveMixerParams(mamba, { dtRank: 'big' })).toThrow(UserInputError);
+    expect(() => resolveMixerParams(mamba, { timeBlock: 0 })).toThrow(UserInputError);
     expect(resolveMixerParams(mamba, {})).toMatchObject({ stateDim: 16, expand: 2, convKernel: 4, dtRank: 'auto' });
     expect(() => resolveMixerParams(deltaNet, { chunkSize: 0 })).toThrow(UserInputError);
     expect(() => resolveMixerParams(deltaNet, { convKernel: 1 })).toThrow(UserInputError);
@@ -109,6 +110,23 @@ describe('mamba initialisation (mamba_simple.py)', () => {
     // dt_rank 'auto' = ceil(16/16) = 1
     expect(byName('dt_proj.weight').shape).toEqual([1, 32]);
     store.dispose();
+  });
+});
+
+describe('mamba: the parallel forward in blocks of time == in one block', () => {
+  it('values and gradients (state carried across blocks of 3 over T = 13)', async () => {
+    const x = randn([2, 13, 8], 23) as tf.Tensor3D;
+    const target = randn([2, 13, 8], 24);
+    const results = [];
+    for (const timeBlock of ['auto', 3] as const) {
+      const { mixer, store } = build(mamba, { stateDim: 4, timeBlock }, 8, 13);
+      const y = mixer.forward(x, { training: false });
+      const { grads } = tf.variableGrads(() => tf.mean(tf.square(tf.sub(mixer.forward(x, { training: true }), target))) as tf.Scalar, store.variables);
+      results.push({ y, grads: store.variables.map((v) => grads[v.name]!) });
+      store.dispose(); // the variables only (their names are reused by the next build)
+    }
+    expect(await relativeError(results[1]!.y, results[0]!.y)).toBeLessThan(1e-5);
+    for (let i = 0; i < results[0]!.grads.length; i++) expect(await relativeError(results[1]!.grads[i]!, results[0]!.grads[i]!)).toBeLessThan(1e-4);
   });
 });
 
