@@ -284,6 +284,27 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     x.dispose();
   });
 
+  it('Sum and Mean gradients of rank 5 and 6 (H3, chunked scans) stay on the device and equal tfjs\'s own', async () => {
+    // rank ≥ 5 broadcastTo goes through tfjs-webgpu's Tile, which reads synchronously on the CPU and throws in Node
+    for (const shape of [[2, 3, 2, 3, 2], [2, 1, 3, 2, 2, 3]]) {
+      const x = randn(shape);
+      for (const axis of [[3, 4], [1], [0, 2, 4], undefined] as Array<number[] | undefined>) {
+        for (const op of [tf.sum, tf.mean]) {
+          const w = randn(op(x, axis, true).shape);
+          const f = (t: tf.Tensor) => tf.sum(tf.mul(op(t, axis, true), w));
+          setFastPath({ reduceGrads: true });
+          const fast = tf.grad(f)(x);
+          setFastPath({ reduceGrads: false });
+          const ref = tf.grad(f)(x);
+          setFastPath({ reduceGrads: true });
+          expect(Array.from(await fast.data())).toEqual(Array.from(await ref.data()));
+          tf.dispose([w, fast, ref]);
+        }
+      }
+      x.dispose();
+    }
+  });
+
   it('AdamW: the fused in-place update equals the reference over several steps (vec4 and scalar paths, decay on/off)', async () => {
     const shapes = [[8, 4], [7], [3, 5], [16]];
     const init = shapes.map((s) => randn(s));

@@ -37,15 +37,38 @@ function wrap(original: GradConfig, fast: (dy: tf.Tensor, x: tf.Tensor, axis: nu
   });
 }
 
+/**
+ * broadcastTo(small, shape) with the rank kept ≤ 4: tfjs-webgpu's Tile (behind broadcastTo) falls back to a
+ * synchronous CPU read for rank ≥ 5, which Node cannot do (no OffscreenCanvas). Adjacent axes that are both
+ * broadcast (size 1 in `small`) or both kept are merged first; an alternating pattern that stays at rank ≥ 5
+ * uses tfjs's own gradient.
+ */
+function broadcastBack(small: tf.Tensor, shape: number[], original: GradConfig, dy: tf.Tensor, x: tf.Tensor, axes: number | number[]): tf.Tensor {
+  if (shape.length <= 4) return tf.broadcastTo(small, shape);
+  const merged: Array<{ broadcast: boolean; size: number }> = [];
+  shape.forEach((size, i) => {
+    const broadcast = small.shape[i] === 1 && size !== 1;
+    const last = merged[merged.length - 1];
+    if (last && (last.broadcast === broadcast || size === 1)) last.size *= size;
+    else merged.push({ broadcast, size });
+  });
+  if (merged.length > 4) {
+    const grads = original.gradFunc(dy, [x], { axis: axes } as unknown as tf.NamedAttrMap) as { x: () => tf.Tensor };
+    return grads.x();
+  }
+  const collapsed = tf.reshape(small, merged.map((m) => (m.broadcast ? 1 : m.size)));
+  return tf.reshape(tf.broadcastTo(collapsed, merged.map((m) => m.size)), shape);
+}
+
 export function registerReduceGradsWebGpu(): void {
   if (registered) return;
   const sum = tf.getGradient('Sum');
   const mean = tf.getGradient('Mean');
   if (!sum || !mean) return;
   registered = true;
-  wrap(sum, (dy, x, axes) => tf.broadcastTo(tf.reshape(dy, expandedShape(x, axes)), x.shape));
+  wrap(sum, (dy, x, axes) => broadcastBack(tf.reshape(dy, expandedShape(x, axes)), x.shape, sum, dy, x, axes));
   wrap(mean, (dy, x, axes) => {
     const reduceSize = expandedShape(x, axes).reduce((n, s, i) => (s === 1 && x.shape[i] !== 1 ? n * x.shape[i]! : n), 1);
-    return tf.broadcastTo(tf.div(tf.reshape(dy, expandedShape(x, axes)), reduceSize), x.shape);
+    return broadcastBack(tf.div(tf.reshape(dy, expandedShape(x, axes)), reduceSize), x.shape, mean, dy, x, axes);
   });
 }
