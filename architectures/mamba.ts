@@ -94,7 +94,7 @@ export default defineMixer({
           // The scan materialises h [B, T, E, N]; long sequences go through it in blocks of time, the state
           // carried across (memory bounded by the block; one block at training lengths).
           const block = p.timeBlock === 'auto' ? Math.max(1, Math.floor(SCAN_BLOCK_FLOATS / (Bsz * E * N))) : p.timeBlock;
-          const window = (t: tf.Tensor, t0: number, len: number) => t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]);
+          const window = (t: tf.Tensor, t0: number, len: number) => (len === T ? t : t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]));
           const readouts: tf.Tensor[] = [];
           let carry: tf.Tensor | undefined; // h at the end of the previous block [B, 1, E, N]
           for (let t0 = 0; t0 < T; t0 += block) {
@@ -110,7 +110,7 @@ export default defineMixer({
               const h = scan(decay, drive);
               // h_t C_t as one batched matmul over the block's tokens: [E, N] @ [N, 1]
               const readout = tf.matMul(h.reshape([Bsz * len, E, N]) as tf.Tensor3D, window(C, t0, len).reshape([Bsz * len, N, 1]) as tf.Tensor3D).reshape([Bsz, len, E]);
-              return { readout, carry: h.slice([0, len - 1, 0, 0], [Bsz, 1, E, N]) };
+              return { readout, carry: t0 + len < T ? h.slice([0, len - 1, 0, 0], [Bsz, 1, E, N]) : undefined };
             });
             carry?.dispose();
             carry = next.carry;

@@ -3,7 +3,7 @@
 // Chance = 1/(V/2) ≈ 0.016, a uniform guess among the value tokens. One layer: each of these mixers sees the
 // previous token inside the layer (short conv / token shift), so one layer can tie a key to its value.
 // Measured with exactly these recipes (seed 0, 2-core machine shared with other jobs): deltanet 0.78 (80 steps,
-// ~10 s), gla 0.23 (160 steps, ~25 s), mamba 0.18 (320 steps, ~22 s), rwkv 0.18 (160 steps, ~9 s).
+// ~10 s), gla 0.23 (160 steps, ~11 s), mamba 0.18 (320 steps, ~20 s), rwkv 0.18 (160 steps, ~9 s).
 // Mamba and GLA start slowly: with two layers and lr 3e-3 they take off after ~300–400 steps (GLA reached
 // 0.52 after 1,120 steps; Mamba 0.19 after 640 steps of batch 8, then over-fits a 640-example train set).
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -15,11 +15,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { scan } from './scan.js';
 
-/** [C, C, 1] boolean constant: s ≤ t. */
-function causalPairs(C: number): tf.Tensor {
-  const m = new Uint8Array(C * C);
-  for (let t = 0; t < C; t++) for (let s = 0; s <= t; s++) m[t * C + s] = 1;
-  return tf.tensor3d(m, [C, C, 1], 'bool');
+/** [C, C, 1] additive constant: 0 where s ≤ t, −1e30 above the diagonal (exp → 0; an add, not a where:
+ * tfjs-wasm broadcasts a where's operands with a slow tile). */
+function causalBias(C: number): tf.Tensor {
+  const m = new Float32Array(C * C);
+  for (let t = 0; t < C; t++) for (let s = t + 1; s < C; s++) m[t * C + s] = -1e30;
+  return tf.tensor3d(m, [C, C, 1]);
 }
 
 /**
@@ -44,7 +45,7 @@ export function glaChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf
 
     // intra-chunk: decay[t, s, i] = exp(b_t,i − b_s,i) for s ≤ t, 0 above the diagonal
     const diff = tf.sub(b.reshape([G, C, 1, dk]), b.reshape([G, 1, C, dk])); // [G, C, C, d_k]
-    const decay = tf.exp(tf.where(causalPairs(C), diff, tf.scalar(-1e30)));
+    const decay = tf.exp(tf.add(diff, causalBias(C))); // masked: exp(diff − 1e30) = 0, whatever diff
     const scores = tf.sum(tf.mul(tf.mul(qc.reshape([G, C, 1, dk]), kc.reshape([G, 1, C, dk])), decay), 3) as tf.Tensor3D; // [G, C, C]
     const intra = tf.matMul(scores, vc);
 

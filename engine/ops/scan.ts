@@ -80,12 +80,15 @@ function scanFlat(a: tf.Tensor3D, b: tf.Tensor3D, reverse: boolean): tf.Tensor3D
   });
 }
 
+/** a broadcast to a full shape (a broadcasting add: tfjs-wasm's broadcastTo/tile is several times slower). */
+const expandTo = (a: tf.Tensor, shape: number[]) => tf.add(a, tf.zeros(shape));
+
 const flat = (x: tf.Tensor) => x.reshape([x.shape[0]!, x.shape[1]!, -1]) as tf.Tensor3D;
 
 /** The parallel forward (no custom gradient): h for a [B, T, ...] broadcasting to b [B, T, ...]. */
 export function scanParallel(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const aFull = a.shape.join() === b.shape.join() ? a : tf.broadcastTo(a, b.shape);
+    const aFull = a.shape.join() === b.shape.join() ? a : expandTo(a, b.shape);
     return scanFlat(flat(aFull), flat(b), false).reshape(b.shape);
   });
 }
@@ -105,7 +108,7 @@ const scanWithGrad = tf.customGrad((a, b, save) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [aS, hS] = saved as [tf.Tensor, tf.Tensor];
       const shape = hS.shape;
-      const aFlat = flat(aS.shape.join() === shape.join() ? aS : tf.broadcastTo(aS, shape));
+      const aFlat = flat(aS.shape.join() === shape.join() ? aS : expandTo(aS, shape));
       // δ_t = g_t + a_{t+1} δ_{t+1}: the mirrored scan with coefficients a shifted one step earlier
       const delta = scanFlat(shift(aFlat, true), flat(dy), true);
       const da = sumToShape(tf.mul(delta, shift(flat(hS), false)).reshape(shape), aS.shape); // δ_t ⊙ h_{t−1}
