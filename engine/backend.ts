@@ -84,6 +84,7 @@ function registerCpuKernels(): void {
   cpuKernelsRegistered = true;
 }
 
+const ADAPTER_ATTEMPTS = 3;
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Dawn's adapter, or undefined when there is no usable GPU. */
@@ -104,7 +105,14 @@ async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAd
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(opts.dawnOptions ?? []) }, configurable: true, writable: true });
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<GPUAdapterLike | null> } } }).navigator.gpu;
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  // Several processes starting at once on one GPU (sweep --concurrency) were seen to get no adapter now and then
+  // (H100 host, 2026-11-23): ask again a few times before concluding there is no GPU.
+  let adapter: GPUAdapterLike | null = null;
+  for (let attempt = 0; attempt < ADAPTER_ATTEMPTS && !adapter; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter && opts.allowSoftwareAdapter) break; // tests: no retries on machines without any adapter
+  }
   if (!adapter) return undefined;
   const info = adapter.info ?? {};
   const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ').trim() || 'unknown GPU';
