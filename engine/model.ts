@@ -27,6 +27,12 @@ export interface ModelConfig {
   mlp: boolean;
   embeddingDropout: number;
   residualDropout: number;
+  /**
+   * JRT-RNN's masked-token objective on the prefix (Arora et al. 2024, "Just read twice"): in training, a
+   * fraction `rate` of the prefix tokens is replaced by the mask token 0 and predicted, with loss weight `weight`
+   * added to the LM loss (the paper: 15%, 0.25). Off when absent.
+   */
+  prefixMlm?: { rate: number; weight: number };
   seed: number;
 }
 

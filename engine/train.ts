@@ -100,13 +100,51 @@ function tokensOf(batch: Batch): tf.Tensor2D {
   return tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
 }
 
-/** Loss (and logits) of a batch at its supervised positions. */
-function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropoutSeed: number, sup: ReturnType<typeof supervised>) {
-  const tokens = tokensOf(batch);
+/** Prefix positions to mask for JRT's masked-token objective: the masked inputs and what to predict there. */
+export interface PrefixMasking {
+  tokens: Int32Array;
+  rows: Int32Array;
+  labels: Int32Array;
+  weight: number;
+}
+
+/** The mask token: 0, the blank of MQAR, which never occurs in a task's prefix (MQAR's kv block, SD's sets). */
+export const MASK_TOKEN = 0;
+
+/**
+ * Pick each prefix position (t < prefixLength) with probability `rate`, deterministically from `seed`; replace
+ * it by MASK_TOKEN and predict the original token there.
+ */
+export function prefixMasking(batch: Batch, rate: number, weight: number, seed: number): PrefixMasking {
+  const T = batch.segment.seqLen;
+  const M = Math.min(batch.segment.prefixLength, T);
+  const tokens = batch.segment.inputs.slice(batch.start * T, (batch.start + batch.size) * T);
+  const rng = new Rng(seed >>> 0);
+  const rows: number[] = [];
+  const labels: number[] = [];
+  for (let b = 0; b < batch.size; b++)
+    for (let t = 0; t < M; t++)
+      if (rng.nextFloat() < rate) {
+        rows.push(b * T + t);
+        labels.push(tokens[b * T + t]!);
+        tokens[b * T + t] = MASK_TOKEN;
+      }
+  return { tokens, rows: Int32Array.from(rows), labels: Int32Array.from(labels), weight };
+}
+
+/** Loss (and logits) of a batch at its supervised positions (+ the weighted masked-prefix loss when given). */
+export function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropoutSeed: number, sup: Supervised, masking?: PrefixMasking) {
+  const tokens = masking ? tf.tensor2d(masking.tokens, [batch.size, batch.segment.seqLen], 'int32') : tokensOf(batch);
   const hidden = model.forward(tokens, { training, prefixLength: batch.segment.prefixLength, dropoutSeed });
   const d = model.config.dModel;
-  const rows = tf.gather(hidden.reshape([-1, d]), tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
-  return tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels, 'int32'));
+  const flat = hidden.reshape([-1, d]);
+  const rows = tf.gather(flat, tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
+  const lm = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels, 'int32'));
+  if (!masking || masking.rows.length === 0) return lm;
+  const maskedRows = tf.gather(flat, tf.tensor1d(masking.rows, 'int32')) as tf.Tensor2D;
+  const mlm = tiedHeadCrossEntropy(maskedRows, model.embedding as tf.Tensor2D, tf.tensor1d(masking.labels, 'int32'));
+  mlm.logits.dispose();
+  return { loss: tf.add(lm.loss, tf.mul(mlm.loss, masking.weight)) as tf.Scalar, logits: lm.logits };
 }
 
 /**
@@ -115,7 +153,9 @@ function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropou
  */
 export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lr: number, dropoutSeed: number): tf.Scalar {
   const { value, grads } = tf.variableGrads(() => {
-    const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup);
+    const mlm = model.config.prefixMlm;
+    const masking = mlm && batch.segment.prefixLength > 0 ? prefixMasking(batch, mlm.rate, mlm.weight, dropoutSeed ^ 0x5bd1e995) : undefined;
+    const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup, masking);
     logits.dispose();
     const aux = model.auxLoss();
     return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;

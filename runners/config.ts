@@ -34,6 +34,8 @@ export const modelSchema = z
     mlp: z.boolean().default(false),
     embeddingDropout: z.number().min(0).max(1).default(0.1),
     residualDropout: z.number().min(0).max(1).default(0),
+    /** JRT-RNN's masked-token loss on the prefix (engine/model.ts); absent = off. */
+    prefixMlm: z.object({ rate: z.number().gt(0).max(1).default(0.15), weight: z.number().min(0).default(0.25) }).strict().optional(),
   })
   .strict();
 
