@@ -8,6 +8,7 @@
 // hyperparameters in its uniform buffer. In-place writes are only done when the parameter and the moments are
 // the sole owners of their buffers (no other live tensor shares them); otherwise the caller falls back.
 import * as tf from '@tensorflow/tfjs';
+import type { AdamWStep } from '../../optimizer.js';
 import { endStep } from './bindGroups.js';
 import { declare, dispatch, grid, soleOwner, webgpuBackend } from './dispatch.js';
 
@@ -41,18 +42,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }`;
 };
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Bias corrections 1 − β^t. */
-  c1: number;
-  c2: number;
-  /** Weight decay per parameter (0 = none). */
-  weightDecays: number[];
-}
-
 let registered = false;
 
 export function registerAdamWWebGpu(): void {
@@ -62,7 +51,7 @@ export function registerAdamWWebGpu(): void {
     kernelName: ADAMW_KERNEL,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const h = attrs as unknown as AdamWHyper & { count: number };
+      const h = attrs as unknown as AdamWStep & { count: number };
       const named = inputs as Record<string, tf.TensorInfo>;
       for (let i = 0; i < h.count; i++) {
         const [p, m, v, g] = ['p', 'm', 'v', 'g'].map((k) => named[`${k}${i}`]!);
@@ -93,7 +82,7 @@ export function registerAdamWWebGpu(): void {
  * Update params, first and second moments in place. Returns false (and does nothing) when some buffer is shared
  * with another live tensor, so the caller uses the reference path instead.
  */
-export function adamWWebGpu(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], h: AdamWHyper): boolean {
+export function adamWWebGpu(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], h: AdamWStep): boolean {
   for (let i = 0; i < params.length; i++) {
     if (!soleOwner(params[i]!) || !soleOwner(m[i]!) || !soleOwner(v[i]!)) return false;
     if (grads[i]!.dtype !== 'float32' || grads[i]!.size !== params[i]!.size) return false;
