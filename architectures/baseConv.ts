@@ -3,7 +3,8 @@
 //   short:  conv(u) = h ∗ u + b_h                    depthwise causal conv, k taps (torch Conv1d with bias)
 //   long:   conv(u) = h ∗ u + u + b_h                 h [d, L] over the whole sequence; zoology's fft_conv adds
 //                                                     the input (a unit skip) and has no bias: b_h starts at 0,
-//                                                     so at init this is exactly zoology's, with b_h learned
+//                                                     so at init this is exactly zoology's, with b_h learned;
+//                                                     under block 'zoology' there is no b_h (zoology's module)
 //     explicit h: d×L weights ~ N(0, 1) (zoology's LongConvolution: torch.randn)
 //     implicit h = MLP(PosEmb(t)): PosEmb = [t, cos, sin] (engine/ops/implicitFilter.ts), MLP 3→16→ReLU→d
 // causal: false is JRT's non-causal baseline: the conv wraps around (circular), every output sees every token.
@@ -54,7 +55,9 @@ export default defineMixer({
     const convBias =
       p.convType === 'short'
         ? make.param('conv.bias', [d], (t) => t.randomUniform([d], -bound, bound, 'float32', biasSeed))
-        : make.param('conv.bias', [d], 'zeros');
+        : ctx.block === 'zoology'
+          ? undefined
+          : make.param('conv.bias', [d], 'zeros');
     const explicitFilter = p.convType === 'long' && p.filter === 'explicit' ? make.param('conv.filter', [d, Ls], 1.0) : undefined;
     const implicit =
       p.convType === 'long' && p.filter === 'implicit'
@@ -76,7 +79,7 @@ export default defineMixer({
         const T = x.shape[1];
         const h = longFilter(T);
         const y = p.causal ? longConv(x, h) : circularLongConv(x, h);
-        return tf.add(tf.add(y, x), convBias);
+        return convBias ? tf.add(tf.add(y, x), convBias) : tf.add(y, x);
       });
 
     return {
@@ -101,7 +104,7 @@ export default defineMixer({
             next = { window: out.window };
           } else {
             const out = longConvStep(state.history as tf.Tensor3D, x, longFilter(position + 1), position);
-            c = tf.add(tf.add(out.y, x), convBias);
+            c = convBias ? tf.add(tf.add(out.y, x), convBias) : tf.add(out.y, x);
             next = { history: out.history };
           }
           const y = tf.mul(projection.apply(x), c);

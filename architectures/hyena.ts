@@ -11,7 +11,9 @@
 //   δ: a fixed exponential-decay window (ExponentialModulation, registered with lr 0 in zoology).
 // Init as zoology: all Linear N(0, 0.02) with zero biases, out_proj N(0, 0.02/√(2·n_layers)), the short conv
 // torch Conv1d's U(±1/√3) (weights and bias). zoology trains the filter MLP with its own lr 1e-3 and no weight
-// decay, and the PosEmb table with lr 1e-5; here they share the run's optimiser settings and PosEmb is constant.
+// decay, and the PosEmb table with lr 1e-5 — but zoology's Trainer ignores those per-parameter settings (one AdamW
+// over model.parameters()), so in zoology the PosEmb table z is an ordinary trained parameter. Under block
+// 'zoology' it is one here too (initialised to the table); under 'prenorm' it is a constant.
 // Recurrent view: the short conv's window (3d·(k−1) floats, k = 3) and every past pre-gated v for the long conv
 // (d·L_s): measured 6d + d·L_s. Paper (zoology's state_size): d·L_s.
 import * as tf from '@tensorflow/tfjs';
@@ -50,7 +52,7 @@ export default defineMixer({
     const shortWeight = make.param('short_filter.weight', [k, 3 * d], (t) => t.randomUniform([k, 3 * d], -bound, bound, 'float32', wSeed)) as tf.Tensor2D;
     const shortBias = make.param('short_filter.bias', [3 * d], (t) => t.randomUniform([3 * d], -bound, bound, 'float32', bSeed)) as tf.Tensor1D;
 
-    const emb = positionalEmbedding(Ls, EMB_DIM); // [Ls, 3], constant
+    const emb = ctx.block === 'zoology' ? make.param('filter.pos_emb.z', [Ls, EMB_DIM], () => positionalEmbedding(Ls, EMB_DIM)) : positionalEmbedding(Ls, EMB_DIM); // [Ls, 3]
     const window = exponentialDecayWindow(Ls, d); // [Ls, d], constant
     const mlp = [make.linear('filter.mlp.0', EMB_DIM, width)];
     for (let i = 0; i < p.innerMlps; i++) mlp.push(make.linear(`filter.mlp.${i + 1}`, width, width));

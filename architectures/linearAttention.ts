@@ -65,7 +65,8 @@ export function createLinearAttention(name: string, p: LinearAttentionParams, ct
   const projQ = make.linear('proj_q', d, f * H, { bias: false });
   const projK = make.linear('proj_k', d, f * H, { bias: false });
   const projV = make.linear('proj_v', d, d, { bias: false });
-  const projO = make.linear('proj_o', d, d, { bias: false, std: make.outputStd });
+  // zoology's _init_weights rescales only modules named out_proj / fc2 / output_linear.0: Based's proj_o keeps 0.02
+  const projO = make.linear('proj_o', d, d, { bias: false, std: ctx.block === 'zoology' ? 0.02 : make.outputStd });
   const maps = createFeatureMaps(p.featureMap, { featureDim: f, numHeads: H, randomFeatures: p.randomFeatures, maxSeqLen: ctx.maxSeqLen }, make);
   const F = maps.q.size;
   const distill = p.featureMap === 'hedgehog' && p.distillWeight > 0;

@@ -14,10 +14,13 @@
 // floats) and h (E·N floats); zoology's state_size() counts 2·d·N (= E·N at expand 2) and ignores the window.
 // Init: linear weights N(0, 0.02), out_proj N(0, 0.02/√(2·n_layers)) (zoology's _init_weights); the conv is
 // PyTorch's default U(±1/√k); b_Δ = softplus⁻¹(Δ₀) with Δ₀ log-uniform in [dtMin, dtMax] (mamba_simple).
-// Zoology's _init_weights zeroes every Linear bias, b_Δ included (Δ ≈ 0.69 at init); we keep Mamba's.
+// Under block 'zoology' (zoology's MambaBlock models, whose _init_weights takes its 'Mamba' branch), the init is
+// zoology's exactly: every Linear keeps torch's default U(±1/√fan_in) (in_proj, x_proj; dt_proj U(±R^−½)),
+// out_proj is re-drawn as kaiming_uniform(a=√5)/√n_layers = U(±1/√(E·n_layers)), b_Δ keeps Mamba's init
+// (marked _no_reinit).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineMixer } from './mixer.js';
+import { defineMixer, type Linear } from './mixer.js';
 import { linearApply } from '../engine/params.js';
 import { scan } from '../engine/ops/scan.js';
 import { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
@@ -57,12 +60,18 @@ export default defineMixer({
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { E, N, R, k } = mambaDims(p, d);
-    const inProj = make.linear('in_proj', d, 2 * E, { bias: false });
+    const zoology = ctx.block === 'zoology';
+    /** A bias-free Linear with U(±bound) weights (torch's default init is bound = 1/√fan_in). */
+    const uniformLinear = (name: string, inDim: number, outDim: number, bound: number): Linear => {
+      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed));
+      return { weight, apply: (x) => linearApply(x, weight) };
+    };
+    const inProj = zoology ? uniformLinear('in_proj', d, 2 * E, 1 / Math.sqrt(d)) : make.linear('in_proj', d, 2 * E, { bias: false });
     const convBound = 1 / Math.sqrt(k); // PyTorch Conv1d default, fan_in = k for a depthwise conv
     const convWeight = make.param('conv1d.weight', [k, E], (t) => t.randomUniform([k, E], -convBound, convBound, 'float32', make.seed)) as tf.Variable<tf.Rank.R2>;
     const convBias = make.param('conv1d.bias', [E], (t) => t.randomUniform([E], -convBound, convBound, 'float32', make.seed)) as tf.Variable<tf.Rank.R1>;
-    const xProj = make.linear('x_proj', E, R + 2 * N, { bias: false });
-    const dtWeight = make.param('dt_proj.weight', [R, E], 0.02);
+    const xProj = zoology ? uniformLinear('x_proj', E, R + 2 * N, 1 / Math.sqrt(E)) : make.linear('x_proj', E, R + 2 * N, { bias: false });
+    const dtWeight = zoology ? uniformLinear('dt_proj', R, E, 1 / Math.sqrt(R)).weight : make.param('dt_proj.weight', [R, E], 0.02);
     const dtBias = make.param('dt_proj.bias', [E], (t) =>
       t.tidy(() => {
         // Δ₀ = exp(U·(log dtMax − log dtMin) + log dtMin) ≥ 1e-4;  b = Δ₀ + log(−expm1(−Δ₀)) = softplus⁻¹(Δ₀)
@@ -73,7 +82,7 @@ export default defineMixer({
     );
     const aLog = make.param('A_log', [E, N], (t) => t.log(t.tile(t.range(1, N + 1, 1, 'float32').reshape([1, N]), [E, 1])));
     const skipD = make.param('D', [E], 'ones');
-    const outProj = make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
+    const outProj = zoology ? uniformLinear('out_proj', E, d, 1 / Math.sqrt(E * ctx.nLayers)) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
 
     /** From the conv'd inner activations x [..., E]: Δ [..., E], B and C [..., N]. */
     const selection = (x: tf.Tensor) => {

@@ -17,6 +17,12 @@ export interface MixerContext {
   maxSeqLen: number;
   layerIndex: number;
   nLayers: number;
+  /**
+   * The model's block (engine/model.ts). Under 'zoology' (the paper presets) a mixer that exists in zoology builds
+   * zoology's module exactly, its quirks included (init, extra or missing parameters; each file says which).
+   * Absent = 'prenorm'.
+   */
+  block?: 'zoology' | 'prenorm';
 }
 
 /** Per-call information for the parallel forward. */

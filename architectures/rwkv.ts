@@ -10,12 +10,19 @@
 // recurrence's own state, numerator and denominator (2·d; zoology gives no RWKV-4 formula, and its RWKV-7
 // formula over-counts 4–16×). Init: RWKV's "fancy" time_decay / time_first / time_mix per layer (as in
 // zoology's file); linear weights N(0, 0.02), output 0.02/√(2·n_layers).
+// Under block 'zoology', zoology's exact init: its RWKVTimeMixer is built without n_layer, so the fancy init uses
+// its default n_layer = 12 whatever the model's depth, and `output` (not named out_proj) keeps N(0, 0.02).
+// Not reproduced: zoology's CUDA WKV runs with RWKV_FLOAT_MODE=bf16, so its wkv output (and the gradients into
+// w, u, k, v) are rounded to bfloat16; here everything stays fp32.
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { wkvInitState, wkvParallel, wkvStep } from '../engine/ops/wkv.js';
 
 const params = z.object({}).strict();
+
+/** RWKVTimeMixer's default n_layer, which zoology never overrides. */
+const ZOOLOGY_N_LAYER = 12;
 
 export default defineMixer({
   name: 'rwkv',
@@ -24,7 +31,9 @@ export default defineMixer({
   causal: true,
   create(_p, ctx, make) {
     const d = ctx.dModel;
-    const { layerIndex: layer, nLayers } = ctx;
+    const zoology = ctx.block === 'zoology';
+    const layer = ctx.layerIndex;
+    const nLayers = zoology ? ZOOLOGY_N_LAYER : ctx.nLayers;
     const ratio0To1 = nLayers > 1 ? layer / (nLayers - 1) : 0;
     const ratio1ToAlmost0 = 1 - layer / nLayers;
     const channelFrac = Array.from({ length: d }, (_, i) => i / d);
@@ -39,7 +48,7 @@ export default defineMixer({
     const key = make.linear('key', d, d, { bias: false });
     const value = make.linear('value', d, d, { bias: false });
     const receptance = make.linear('receptance', d, d, { bias: false });
-    const output = make.linear('output', d, d, { bias: false, std: make.outputStd });
+    const output = make.linear('output', d, d, { bias: false, std: zoology ? 0.02 : make.outputStd });
 
     const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) => tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu)));
     const project = (x: tf.Tensor, prev: tf.Tensor) => ({

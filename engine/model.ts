@@ -1,7 +1,23 @@
-// The language model around the mixers (zoology's skeleton, architectures.md):
+// The language model around the mixers, with one of two blocks (`block`):
+//
+// 'prenorm' (a plain pre-norm residual block):
 //   x = dropout(E[tokens] (+ P[positions]))
 //   for each layer i:  x += mixer_i(LN(x));  [x += MLP(LN(x))]
 //   h = LN(x);  logits = h Eᵀ  (tied head)
+//
+// 'zoology' (zoology's model.py at dbcb60d, exactly; the paper presets use it): a residual stream r and a hidden
+// state h travel between blocks, and every block adds the previous block's h to r:
+//   h = E[tokens] (+ P[positions]);  r = none
+//   TransformerBlock i:  r = dropout1(h) + r;  r = dropout2(mixer_i(LN1(r))) + r;  h = stateMixer(LN2(r))
+//                        dropout1 = embedding dropout in layer 0, residual dropout after; stateMixer = identity
+//                        without MLP (every MQAR config), MLP (fc1 → exact GELU → fc2, ×4) with it
+//   MambaBlock i (mamba layers):  r = h + r;  h = mixer_i(RMSNorm(r))   (mamba_ssm's fused add + RMSNorm, no
+//                        dropout, no second norm)
+//   r = dropout(h) + r (residual dropout);  logits = LN_f(r) Eᵀ
+// With the identity state mixer each TransformerBlock adds LN2(r), a LayerNorm'd copy of the stream, back into
+// it: not a no-op, and it changes MQAR training a lot (issue 17). Init follows zoology's _init_weights: linear
+// weights N(0, 0.02), zero biases, modules named out_proj / fc2 / output_linear.0 N(0, 0.02/√(2·n_layers)),
+// Mamba's own rules in Mamba layers (architectures/mamba.ts).
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from './kernels/dropout.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
@@ -33,8 +49,15 @@ export interface ModelConfig {
    * added to the LM loss (the paper: 15%, 0.25). Off when absent.
    */
   prefixMlm?: { rate: number; weight: number };
+  /** 'prenorm' (default) or zoology's block (see the top of this file). */
+  block?: ModelBlock;
   seed: number;
 }
+
+export type ModelBlock = 'zoology' | 'prenorm';
+
+/** mamba_ssm's RMSNorm eps (MambaBlock's norm_epsilon). */
+const RMS_NORM_EPS = 1e-5;
 
 interface Norm {
   gamma: tf.Variable;
@@ -42,11 +65,17 @@ interface Norm {
 }
 
 interface Block {
+  /** prenorm: the norm before the mixer; zoology: norm1 */
   norm: Norm;
+  /** zoology TransformerBlock only: norm2, whose output is the block's hidden state (or the MLP's input) */
+  norm2?: Norm;
+  /** zoology MambaBlock only: the RMSNorm's weight (it replaces norm, which is then unused) */
+  rmsWeight?: tf.Variable;
   mixer: Mixer;
   def: MixerDefinition;
   params: Record<string, unknown>;
-  mlp?: { norm: Norm; fc: { w: tf.Variable; b: tf.Variable }; proj: { w: tf.Variable; b: tf.Variable } };
+  /** prenorm: its own norm + fc + proj; zoology: fc1/fc2 after norm2 (norm unused) */
+  mlp?: { norm?: Norm; fc: { w: tf.Variable; b: tf.Variable }; proj: { w: tf.Variable; b: tf.Variable } };
 }
 
 export interface ForwardInfo {
@@ -73,22 +102,31 @@ export class LanguageModel {
       gamma: this.store.create(`${scope}.gamma`, [d], 'ones'),
       beta: this.store.create(`${scope}.beta`, [d], 'zeros'),
     });
+    const block = config.block ?? 'prenorm';
     for (let i = 0; i < nLayers; i++) {
       const spec = config.layers[i % config.layers.length]!;
       const def = getMixer(spec.mixer);
       const params = resolveMixerParams(def, spec.params);
       const make = this.store.scope(`layer${i}.${def.name}`);
-      const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers }, make);
-      const block: Block = { norm: norm(`layer${i}.norm`), mixer, def, params };
+      const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers, block }, make);
+      if (block === 'zoology' && isMambaBlock(def)) {
+        // zoology's MambaBlock: RMSNorm (weight 1) before the mixer, no state mixer
+        if (config.mlp) throw new Error('block zoology: a Mamba layer is a MambaBlock, which has no MLP (set mlp: false)');
+        this.blocks.push({ norm: norm(`layer${i}.norm`), rmsWeight: this.store.create(`layer${i}.rms_norm.weight`, [d], 'ones'), mixer, def, params });
+        continue;
+      }
+      const entry: Block = { norm: norm(`layer${i}.norm`), mixer, def, params };
+      if (block === 'zoology') entry.norm2 = norm(`layer${i}.norm2`);
       if (config.mlp) {
         const m = this.store.scope(`layer${i}.mlp`);
-        block.mlp = {
-          norm: norm(`layer${i}.mlp.norm`),
+        entry.mlp = {
+          norm: block === 'zoology' ? undefined : norm(`layer${i}.mlp.norm`),
           fc: { w: m.param('fc.weight', [d, 4 * d], 0.02), b: m.param('fc.bias', [4 * d], 'zeros') },
+          // zoology names it fc2: N(0, 0.02/√(2·n_layers))
           proj: { w: m.param('proj.weight', [4 * d, d], m.outputStd), b: m.param('proj.bias', [d], 'zeros') },
         };
       }
-      this.blocks.push(block);
+      this.blocks.push(entry);
     }
     this.finalNorm = norm('model.final_norm');
   }
@@ -103,28 +141,62 @@ export class LanguageModel {
 
   /** tokens [B, T] int32 → final hidden states [B, T, d] (before the tied head). */
   forward(tokens: tf.Tensor2D, info: ForwardInfo): tf.Tensor3D {
+    return (this.config.block ?? 'prenorm') === 'zoology' ? this.forwardZoology(tokens, info) : this.forwardPrenorm(tokens, info);
+  }
+
+  private embed(tokens: tf.Tensor2D): tf.Tensor {
+    const T = tokens.shape[1];
+    const x: tf.Tensor = tf.gather(this.embedding, tokens); // [B, T, d]
+    return this.positions ? tf.add(x, this.positions.slice([0, 0], [T, this.config.dModel])) : x;
+  }
+
+  private mix(block: Block, x: tf.Tensor, i: number, info: ForwardInfo, seed: number): tf.Tensor {
+    return block.mixer.forward(x as tf.Tensor3D, { training: info.training, prefixLength: info.prefixLength, dropoutSeed: seed + 7919 * (i + 1) });
+  }
+
+  private maybeDropout(x: tf.Tensor, rate: number, info: ForwardInfo, seed: number): tf.Tensor {
+    return info.training && rate > 0 ? dropout(x, rate, seed) : x;
+  }
+
+  private forwardPrenorm(tokens: tf.Tensor2D, info: ForwardInfo): tf.Tensor3D {
     return tf.tidy(() => {
-      const [B, T] = tokens.shape;
-      let x: tf.Tensor = tf.gather(this.embedding, tokens); // [B, T, d]
-      if (this.positions) x = tf.add(x, this.positions.slice([0, 0], [T, this.config.dModel]));
       const seed = info.dropoutSeed ?? 0;
-      if (info.training && this.config.embeddingDropout > 0) x = dropout(x, this.config.embeddingDropout, seed);
+      let x = this.maybeDropout(this.embed(tokens), this.config.embeddingDropout, info, seed);
       this.blocks.forEach((block, i) => {
-        let y: tf.Tensor = block.mixer.forward(layerNorm(x, block.norm.gamma, block.norm.beta) as tf.Tensor3D, {
-          training: info.training,
-          prefixLength: info.prefixLength,
-          dropoutSeed: seed + 7919 * (i + 1),
-        });
-        if (info.training && this.config.residualDropout > 0) y = dropout(y, this.config.residualDropout, seed + 104729 * (i + 1));
+        const y = this.maybeDropout(this.mix(block, layerNorm(x, block.norm.gamma, block.norm.beta), i, info, seed), this.config.residualDropout, info, seed + 104729 * (i + 1));
         x = tf.add(x, y);
         if (block.mlp) {
           const { norm, fc, proj } = block.mlp;
-          const hidden = gelu(linearApply(layerNorm(x, norm.gamma, norm.beta), fc.w, fc.b));
+          const hidden = gelu(linearApply(layerNorm(x, norm!.gamma, norm!.beta), fc.w, fc.b));
           x = tf.add(x, linearApply(hidden, proj.w, proj.b));
         }
       });
-      void B;
       return layerNorm(x, this.finalNorm.gamma, this.finalNorm.beta) as tf.Tensor3D;
+    });
+  }
+
+  /** zoology's LMBackbone.forward with its TransformerBlock / MambaBlock (the top of this file). */
+  private forwardZoology(tokens: tf.Tensor2D, info: ForwardInfo): tf.Tensor3D {
+    return tf.tidy(() => {
+      const seed = info.dropoutSeed ?? 0;
+      const { embeddingDropout, residualDropout } = this.config;
+      let hidden = this.embed(tokens);
+      let residual: tf.Tensor | undefined;
+      const addTo = (x: tf.Tensor) => (residual ? tf.add(x, residual) : x);
+      this.blocks.forEach((block, i) => {
+        if (block.rmsWeight) {
+          residual = addTo(hidden);
+          hidden = this.mix(block, rmsNorm(residual, block.rmsWeight), i, info, seed);
+          return;
+        }
+        residual = addTo(this.maybeDropout(hidden, i === 0 ? embeddingDropout : residualDropout, info, seed + 15485863 * (i + 1)));
+        const mixed = this.mix(block, layerNorm(residual, block.norm.gamma, block.norm.beta), i, info, seed);
+        residual = addTo(this.maybeDropout(mixed, residualDropout, info, seed + 104729 * (i + 1)));
+        const normed = layerNorm(residual, block.norm2!.gamma, block.norm2!.beta);
+        hidden = block.mlp ? linearApply(geluExact(linearApply(normed, block.mlp.fc.w, block.mlp.fc.b)), block.mlp.proj.w, block.mlp.proj.b) : normed;
+      });
+      residual = addTo(this.maybeDropout(hidden, residualDropout, info, seed + 32452843));
+      return layerNorm(residual, this.finalNorm.gamma, this.finalNorm.beta) as tf.Tensor3D;
     });
   }
 
@@ -140,7 +212,7 @@ export class LanguageModel {
     let measured = 0;
     let paper = 0;
     this.blocks.forEach((b, i) => {
-      const s = b.def.stateFloats(b.params, { dModel: this.config.dModel, maxSeqLen: this.config.maxSeqLen, layerIndex: i, nLayers: this.config.nLayers });
+      const s = b.def.stateFloats(b.params, { dModel: this.config.dModel, maxSeqLen: this.config.maxSeqLen, layerIndex: i, nLayers: this.config.nLayers, block: this.config.block });
       measured += s.measured;
       paper += s.paper;
     });
@@ -158,4 +230,19 @@ export function gelu(x: tf.Tensor): tf.Tensor {
     const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
   });
+}
+
+/** GELU, exact (erf), as torch's F.gelu — zoology's MLP state mixer. */
+export function geluExact(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+/** RMSNorm over the last axis (mamba_ssm's rms_norm_fn): x / √(mean(x²) + eps) · w. */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = RMS_NORM_EPS): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), weight));
+}
+
+/** zoology uses its MambaBlock (not TransformerBlock) for Mamba models. */
+function isMambaBlock(def: MixerDefinition): boolean {
+  return def.name === 'mamba';
 }

@@ -36,6 +36,8 @@ export const modelSchema = z
     residualDropout: z.number().min(0).max(1).default(0),
     /** JRT-RNN's masked-token loss on the prefix (engine/model.ts); absent = off. */
     prefixMlm: z.object({ rate: z.number().gt(0).max(1).default(0.15), weight: z.number().min(0).default(0.25) }).strict().optional(),
+    /** 'zoology': zoology's TransformerBlock / MambaBlock and init (the paper presets); 'prenorm': x += mixer(LN(x)). engine/model.ts */
+    block: z.enum(['zoology', 'prenorm']).default('prenorm'),
   })
   .strict();
 

@@ -47,6 +47,7 @@ export function syntheticRecord(s: SyntheticRun): RunRecord {
       dModel: s.dModel,
       nLayers: 2,
       layers: s.layers ?? [{ mixer: s.label, params: {} }],
+      block: 'prenorm',
       positionEmbeddings: false,
       mlp: false,
       embeddingDropout: 0.1,
