@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 import { bindGpu } from './gpuSelect.js';
+import { gpuLost, markGpuLost, watchGpuDevice } from './gpuFaults.js';
 import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
 import { registerWasmMatMulTransposeFix } from './kernels/wasmMatMul.js';
 
@@ -16,6 +17,8 @@ export interface BackendInfo {
   backend: string;
   /** Human-readable device, e.g. "NVIDIA H100 80GB HBM3 (vulkan)" or "CPU (wasm, SIMD)". */
   device: string;
+  /** The GPU driver as the adapter describes it (Dawn: vendor, architecture, driver description), when a GPU. */
+  driver?: string;
 }
 
 export interface BackendOptions {
@@ -28,8 +31,6 @@ export interface BackendOptions {
 }
 
 let current: BackendInfo | undefined;
-/** Why the GPU device was lost (Dawn's `device.lost`), once it has been. */
-let lostReason: string | undefined;
 
 /**
  * The accelerator went away mid-run (driver reset, GPU fell off the bus, out of memory at the driver level):
@@ -42,22 +43,14 @@ export class DeviceLostError extends Error {
   }
 }
 
-/** The reason the backend's device was lost, or undefined while it works. */
+/** The reason the backend's device was lost, or undefined while it works (engine/gpuFaults.ts watches it). */
 export function backendLost(): string | undefined {
-  return lostReason;
+  return gpuLost();
 }
 
 /** Mark the backend's device lost (the `device.lost` listener does; tests simulate a loss with it). */
 export function markBackendLost(reason: string | undefined): void {
-  lostReason = reason;
-}
-
-/** Listen for the loss of the WebGPU device: Dawn resolves `device.lost` once, with a reason and message. */
-function watchDeviceLoss(): void {
-  const device = (tf.backend() as unknown as { device?: { lost?: Promise<{ reason?: string; message?: string }> } }).device;
-  void device?.lost?.then((info) => {
-    lostReason ??= `${info?.reason ?? 'unknown'}${info?.message ? `: ${info.message.split('\n')[0]}` : ''}`;
-  });
+  markGpuLost(reason);
 }
 
 /**
@@ -76,6 +69,13 @@ export function vulkanLoaderPresent(): boolean {
   }
 }
 let gpuRegistered = false;
+/** The WebGPU fast path, once loaded (only on the webgpu backend: nothing below it imports it statically). */
+let fastPathModule: { onWebGpuReady?(): void; fastPath?(): Record<string, boolean> } | undefined;
+
+/** The fast-path levers in use (engine/kernels/webgpu/index.ts), or undefined off the webgpu backend. */
+export function fastPathLevers(): Record<string, boolean> | undefined {
+  return tf.getBackend() === 'webgpu' ? fastPathModule?.fastPath?.() : undefined;
+}
 let cpuKernelsRegistered = false;
 
 function registerCpuKernels(): void {
@@ -88,7 +88,7 @@ const ADAPTER_ATTEMPTS = 3;
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Dawn's adapter, or undefined when there is no usable GPU. */
-async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAdapterLike; description: string } | undefined> {
+async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAdapterLike; description: string; driver: string } | undefined> {
   if (!vulkanLoaderPresent()) return undefined;
   // .ci/setup-webgpu.sh exposes Mesa's software Vulkan driver for the kernel tests (RECALLBENCH_WEBGPU_SOFTWARE=1).
   // Nothing else may use it, nor even enumerate it: Dawn then prints native warnings on stderr.
@@ -117,7 +117,9 @@ async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAd
   const info = adapter.info ?? {};
   const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ').trim() || 'unknown GPU';
   if (!opts.allowSoftwareAdapter && (adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(description))) return undefined;
-  return { adapter, description };
+  // the adapter info's fields are getters (JSON.stringify of it gives {}): name them
+  const driver = (['vendor', 'architecture', 'device', 'description'] as const).map((k) => `${k}=${info[k] ?? ''}`).join(' ');
+  return { adapter, description, driver };
 }
 
 interface GPUAdapterLike {
@@ -136,10 +138,11 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
   }
   if (!(await tf.setBackend('webgpu'))) return undefined;
   await tf.ready();
-  watchDeviceLoss();
+  watchGpuDevice(); // uncaptured errors and device loss (engine/gpuFaults.ts)
   // the fast path's levers (pooled uploads, SplitK threshold, fused kernels) need the backend instance
-  (await import('./kernels/webgpu/index.js').catch(() => undefined))?.onWebGpuReady?.();
-  return { backend: 'webgpu', device: found.description };
+  fastPathModule = await import('./kernels/webgpu/index.js').catch(() => undefined);
+  fastPathModule?.onWebGpuReady?.();
+  return { backend: 'webgpu', device: found.description, driver: found.driver };
 }
 
 async function useWasm(): Promise<BackendInfo> {

@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../tasks/prng.js';
 import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
 import type { LanguageModel } from './model.js';
+import { checkedOnGpu } from './gpuFaults.js';
+import { epochViolations, NumericalFaultError } from './invariants.js';
 import { tiedHeadCrossEntropy } from './ops/crossEntropy.js';
 import { AdamW, cosineLr } from './optimizer.js';
 
@@ -26,7 +28,10 @@ export interface SplitMetrics {
   accuracy: number;
   /** Per slice (segment key). */
   slices: Record<string, number>;
+  /** Mean cross-entropy over the split's supervised tokens. */
   loss: number;
+  /** Fraction of the split's supervised tokens predicted right: what `loss` is bounded by (engine/invariants.ts). */
+  tokenAccuracy?: number;
 }
 
 export interface EpochRecord {
@@ -165,39 +170,75 @@ export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, 
   return value;
 }
 
+/**
+ * Rows of logits [rows, vocab] built at once in evaluation: a test slice of L 1024 with 256 queries at V 8192 and
+ * an eval batch of 128 would otherwise make 1 GiB of logits in one tensor.
+ */
+export const EVAL_LOGIT_ROWS = 8192;
+
+/** Predicted tokens and the summed cross-entropy of a batch's supervised rows, logits built in bounded chunks. */
+async function evaluateBatch(model: LanguageModel, batch: Batch, sup: Supervised): Promise<{ predicted: Int32Array; lossSum: number }> {
+  const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+  const predicted = new Int32Array(sup.rows.length);
+  let lossSum = 0;
+  try {
+    for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
+      const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
+      const [pred, loss] = tf.tidy(() => {
+        const rows = tf.gather(hidden, tf.tensor1d(sup.rows.subarray(from, to), 'int32')) as tf.Tensor2D;
+        const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
+        return [tf.argMax(logits, 1), loss];
+      });
+      predicted.set((await pred.data()) as Int32Array, from);
+      lossSum += (await loss.data())[0]! * (to - from);
+      pred.dispose();
+      loss.dispose();
+    }
+  } finally {
+    hidden.dispose();
+  }
+  return { predicted, lossSum };
+}
+
 export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number): Promise<SplitMetrics> {
   const slices: Record<string, number> = {};
   let total = 0;
   let examples = 0;
   let lossSum = 0;
-  let lossCount = 0;
+  let tokens = 0;
+  let tokensRight = 0;
   for (const segment of segments) {
     let segTotal = 0;
     for (const batch of batchesOf([segment], batchSize)) {
       const sup = supervised(segment, batch.start, batch.size);
       if (sup.rows.length === 0) continue;
-      const [pred, loss] = tf.tidy(() => {
-        const { loss, logits } = batchLoss(model, batch, false, 0, sup);
-        return [tf.argMax(logits, 1), loss];
-      });
-      const predicted = (await pred.data()) as Int32Array;
-      lossSum += (await loss.data())[0]! * sup.rows.length;
-      lossCount += sup.rows.length;
-      pred.dispose();
-      loss.dispose();
+      const result = await evaluateBatch(model, batch, sup);
+      lossSum += result.lossSum;
+      tokens += sup.rows.length;
       const right = new Float64Array(batch.size);
       const count = new Float64Array(batch.size);
       for (let i = 0; i < sup.rows.length; i++) {
         count[sup.example[i]!]! += 1;
-        if (predicted[i] === sup.labels[i]) right[sup.example[i]!]! += 1;
+        if (result.predicted[i] === sup.labels[i]) right[sup.example[i]!]! += 1;
       }
-      for (let b = 0; b < batch.size; b++) if (count[b]! > 0) segTotal += right[b]! / count[b]!;
+      for (let b = 0; b < batch.size; b++) {
+        tokensRight += right[b]!;
+        if (count[b]! > 0) segTotal += right[b]! / count[b]!;
+      }
     }
     slices[segment.key] = segTotal / segment.count;
     total += segTotal;
     examples += segment.count;
   }
-  return { accuracy: examples ? total / examples : 0, slices, loss: lossCount ? lossSum / lossCount : NaN };
+  return { accuracy: examples ? total / examples : 0, slices, loss: tokens ? lossSum / tokens : NaN, tokenAccuracy: tokens ? tokensRight / tokens : 0 };
+}
+
+/** Are all parameters finite? One reduction over every variable, one number read back. */
+export async function parametersFinite(model: LanguageModel): Promise<boolean> {
+  const total = tf.tidy(() => tf.addN(model.variables.map((v) => tf.sum(tf.abs(v)))));
+  const value = (await total.data())[0]!;
+  total.dispose();
+  return Number.isFinite(value);
 }
 
 /** The run's optimizer; a resumed run builds it the same way, then loads its moments and step count. */
@@ -241,40 +282,52 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
     const epochStart = performance.now();
     const lr = cosineLr(opts.lr, epoch, opts.epochs);
     if (opts.shuffle) shuffleForEpoch(order, opts.seed, epoch);
-    let lossSum: tf.Tensor = tf.scalar(0);
-    // each step's loss stays on the device until the epoch ends (no per-step sync): read only to find the
-    // step where a diverged epoch first went NaN/Inf
-    const stepLosses: tf.Scalar[] = [];
-    for (const i of order) {
-      const batch = batches[i]!;
-      step += 1;
-      const value = trainStep(model, optimizer, batch, sup[i]!, lr, (opts.seed * 1_000_003 + step) >>> 0);
-      const next = tf.add(lossSum, value);
+    // The epoch's steps and its evaluation each run inside the GPU's error scopes: a fault anywhere in them throws
+    // a GpuFaultError before any of their numbers is used (engine/gpuFaults.ts).
+    const trained = await checkedOnGpu(async () => {
+      let lossSum: tf.Tensor = tf.scalar(0);
+      // each step's loss stays on the device until the epoch ends (no per-step sync): read only to find the
+      // step where a diverged epoch first went NaN/Inf
+      const stepLosses: tf.Scalar[] = [];
+      for (const i of order) {
+        const batch = batches[i]!;
+        step += 1;
+        const value = trainStep(model, optimizer, batch, sup[i]!, lr, (opts.seed * 1_000_003 + step) >>> 0);
+        const next = tf.add(lossSum, value);
+        lossSum.dispose();
+        stepLosses.push(value);
+        lossSum = next;
+        hooks.onStep?.(step, totalSteps);
+      }
+      const trainLoss = (await lossSum.data())[0]! / Math.max(1, batches.length);
       lossSum.dispose();
-      stepLosses.push(value);
-      lossSum = next;
-      hooks.onStep?.(step, totalSteps);
-    }
-    const trainLoss = (await lossSum.data())[0]! / Math.max(1, batches.length);
-    const trainSeconds = (performance.now() - epochStart) / 1000;
-    lossSum.dispose();
-    if (!Number.isFinite(trainLoss)) {
-      status = 'diverged';
-      divergedAtStep = await firstNonFiniteStep(stepLosses, step - stepLosses.length + 1);
+      const diverged = Number.isFinite(trainLoss) ? undefined : await firstNonFiniteStep(stepLosses, step - stepLosses.length + 1);
       tf.dispose(stepLosses);
+      return { trainLoss, diverged };
+    });
+    const trainSeconds = (performance.now() - epochStart) / 1000;
+    if (trained.diverged !== undefined) {
+      status = 'diverged';
+      divergedAtStep = trained.diverged;
       break;
     }
-    tf.dispose(stepLosses);
-    const validation = await evaluate(model, splits.validation, opts.evalBatchSize);
-    const test = await evaluate(model, splits.test, opts.evalBatchSize);
-    const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
+    const { validation, test, finite } = await checkedOnGpu(async () => ({
+      validation: await evaluate(model, splits.validation, opts.evalBatchSize),
+      test: await evaluate(model, splits.test, opts.evalBatchSize),
+      finite: await parametersFinite(model),
+    }));
+    const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss: trained.trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
+    // numbers no working model can produce fail the run here, before any hook stores them
+    const violations = [...epochViolations(record), ...(finite ? [] : [`epoch ${epoch + 1}: a parameter is NaN or ±Inf`])];
+    if (violations.length) throw new NumericalFaultError(violations);
     records.push(record);
     await hooks.onEpoch?.(record);
     if (validation.accuracy > opts.earlyStopAccuracy) {
       status = 'early-stop';
       break;
     }
-    if (epoch + 1 < opts.epochs) await hooks.onCheckpoint?.({ epoch: epoch + 1, step, optimizer, records: [...records] });
+    // the checkpoint reads every variable back: checked like the epoch, so no faulted read is ever saved
+    if (epoch + 1 < opts.epochs) await checkedOnGpu(() => hooks.onCheckpoint?.({ epoch: epoch + 1, step, optimizer, records: [...records] }));
   }
   if (!resume?.optimizer) optimizer.dispose();
   return { epochs: records, steps: step, status, divergedAtStep, seconds: (performance.now() - started) / 1000 };

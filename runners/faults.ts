@@ -4,6 +4,8 @@
 //
 //   RECALLBENCH_KILL_AT=<event>:<n>            SIGKILL this process at the n-th time it reaches <event>
 //   RECALLBENCH_PAUSE_AT=<event>:<n>:<file>    at the n-th <event>, wait until <file> exists, then go on
+//   RECALLBENCH_GPU_FAULT_AT=<event>:<n>:<kind> at the n-th <event>, cause a real WebGPU error of <kind>
+//                                              (validation | oom | destroyed-buffer: engine/gpuFaults.ts)
 //
 // Events (in the order a run meets them):
 //   run-start         a run's lock is held, nothing trained yet
@@ -16,7 +18,9 @@
 //   run-stored        runs.jsonl and runs.csv hold the run; its checkpoint not yet removed
 //   run-end           between runs: the run is stored, its checkpoint removed, its lock released
 // Without the variables every call is one counter increment.
+import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
+import { GPU_FAULT_KINDS, injectGpuFault, type GpuFaultKind } from '../engine/gpuFaults.js';
 
 export const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
 export type FaultEvent = (typeof FAULT_EVENTS)[number];
@@ -34,18 +38,32 @@ function parseTrigger(spec: string | undefined, withFile: boolean): Trigger | un
   return { event, n: Number(n), ...(withFile ? { file: file.join(':') } : {}) };
 }
 
+const counts = new Map<string, number>();
 const killAt = parseTrigger(process.env.RECALLBENCH_KILL_AT, false);
 const pauseAt = parseTrigger(process.env.RECALLBENCH_PAUSE_AT, true);
-const counts = new Map<string, number>();
+let gpuFaultAt: Trigger | undefined;
+armGpuFault(process.env.RECALLBENCH_GPU_FAULT_AT);
+
+/** Set (or clear) the GPU fault trigger, `<event>:<n>:<kind>` as RECALLBENCH_GPU_FAULT_AT; counting starts anew. */
+export function armGpuFault(spec: string | undefined): void {
+  gpuFaultAt = parseTrigger(spec, true);
+  if (gpuFaultAt && !(GPU_FAULT_KINDS as readonly string[]).includes(gpuFaultAt.file ?? '')) throw new Error(`RECALLBENCH_GPU_FAULT_AT: kind must be one of ${GPU_FAULT_KINDS.join(', ')}, got '${gpuFaultAt.file}'`);
+  counts.clear();
+}
 
 /**
  * Mark that the process reached `event`. If RECALLBENCH_KILL_AT names this occurrence, run `beforeKill` (e.g.
  * write half a line) and SIGKILL the process: no exit handlers, no flushing — as a crash or `kill -9` would.
  */
 export function faultPoint(event: FaultEvent, beforeKill?: () => void): void {
-  if (!killAt && !pauseAt) return;
+  if (!killAt && !pauseAt && !gpuFaultAt) return;
   const n = (counts.get(event) ?? 0) + 1;
   counts.set(event, n);
+  if (gpuFaultAt && gpuFaultAt.event === event && gpuFaultAt.n === n) {
+    // the victim of a destroyed buffer: the newest live variable (a parameter of the model in training)
+    const variables = Object.values(tf.engine().state.registeredVariables);
+    injectGpuFault(gpuFaultAt.file as GpuFaultKind, variables[variables.length - 1]);
+  }
   if (killAt && killAt.event === event && killAt.n === n) {
     beforeKill?.();
     process.kill(process.pid, 'SIGKILL');

@@ -14,6 +14,7 @@ import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import type { RunConfig } from './config.js';
 import { faultPoint } from './faults.js';
+import type { Provenance } from './provenance.js';
 import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock } from './lock.js';
 
 export interface RunRecord {
@@ -46,6 +47,8 @@ export interface RunRecord {
   backend: string;
   device: string;
   versions: Record<string, string>;
+  /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
+  provenance?: Provenance;
   /** host:pid of the process that trained it. */
   worker?: string;
   finishedAt: string;
@@ -138,6 +141,13 @@ export class ResultsDir {
   /** Ids of runs that need no more training (done, early-stop, diverged; not failed: those are retried). */
   finishedIds(): Set<string> {
     return new Set(this.records().filter((r) => r.status !== 'failed').map((r) => r.id));
+  }
+
+  /** How many times each run id was stored as failed (every attempt's line stays in runs.jsonl). */
+  failedAttempts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const r of readJsonl<unknown>(this.runsJsonl).filter(isRecord)) if (r.status === 'failed') counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+    return counts;
   }
 
   checkpointDir(id: string): string {

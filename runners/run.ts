@@ -5,11 +5,13 @@ import { getTask } from '../tasks/index.js';
 import { TaskConfigError } from '../tasks/types.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
+import { clearGpuFaults } from '../engine/gpuFaults.js';
 import { LanguageModel } from '../engine/model.js';
 import { getMixer, resolveMixerParams } from '../engine/registry.js';
 import { createOptimizer, train, type EpochRecord, type TrainHooks } from '../engine/train.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { parseStrict, runConfigSchema, runId, type RunConfig, type RunConfigInput } from './config.js';
+import { provenance } from './provenance.js';
 import { WORKER, type RunRecord } from './results.js';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -73,6 +75,7 @@ export interface RunOptions {
 
 export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ record: RunRecord; curve: EpochRecord[] }> {
   const started = performance.now();
+  clearGpuFaults(); // an error reported before this run began is not this run's (a lost device stays lost)
   const splits = wrapTask(() => buildSplits({ task: config.data.task, common: config.data.common, train: config.data.train, validation: config.data.validation, test: config.data.test }, config.data.seed));
   // buildSplits refuses held-out examples equal to a train example; a test example equal to a validation one
   // would leak too (the best epoch and lr are picked on validation)
@@ -143,6 +146,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ rec
       backend: opts.backend.backend,
       device: opts.backend.device,
       versions: versions(),
+      provenance: provenance(opts.backend),
       worker: WORKER,
       finishedAt: new Date().toISOString(),
     };

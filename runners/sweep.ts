@@ -10,6 +10,9 @@ import { canonicalJson, dataSchema, modelSchema, parseStrict, runId, trainSchema
 import { LanguageModel } from '../engine/model.js';
 import { getTask } from '../tasks/index.js';
 import { backendLost, DeviceLostError, type BackendInfo } from '../engine/backend.js';
+import { GpuFaultError, releaseGpuBufferPool } from '../engine/gpuFaults.js';
+import { NumericalFaultError } from '../engine/invariants.js';
+import { provenance } from './provenance.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { faultPoint, pausePoint } from './faults.js';
 import { lockOwner } from './lock.js';
@@ -143,7 +146,12 @@ export interface SweepOptions {
   checkpoints?: boolean;
   /** How often to look whether runs locked by another process are done (ms). */
   lockPollMs?: number;
+  /** A run stored as failed this many times is not tried again (default MAX_ATTEMPTS; Infinity: always retry). */
+  maxAttempts?: number;
 }
+
+/** Attempts a failing run gets across resumes: a transient fault (memory pressure) passes, a deterministic one stops. */
+export const MAX_ATTEMPTS = 3;
 
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
@@ -152,6 +160,7 @@ function firstLine(e: unknown): string {
 /** Why the device was lost, when this error (or a loss reported just after it) says it was. */
 async function deviceLossOf(e: unknown, backend: BackendInfo): Promise<string | undefined> {
   if (e instanceof DeviceLostError) return e.reason;
+  if (e instanceof GpuFaultError) return e.lost ? e.reason : undefined;
   // Dawn resolves device.lost asynchronously: give it a moment to arrive after the failing call
   if (backend.backend === 'webgpu' && !backendLost()) await new Promise((r) => setTimeout(r, 100));
   if (backendLost()) return backendLost();
@@ -165,7 +174,7 @@ function failedRecord(config: RunConfig, id: string, error: string, opts: SweepO
     stateFloats: { measured: 0, paper: 0 }, stateBytes: { measured: 0, paper: 0 },
     bestEpoch: 0, validationAccuracy: 0, testAccuracy: 0, finalTestAccuracy: 0, testSlices: {}, epochs: 0, steps: 0,
     status: 'failed', error, wallSeconds: (performance.now() - started) / 1000, msPerStep: 0,
-    backend: opts.backend.backend, device: opts.backend.device, versions: versions(), worker: WORKER, finishedAt: new Date().toISOString(),
+    backend: opts.backend.backend, device: opts.backend.device, versions: versions(), provenance: provenance(opts.backend), worker: WORKER, finishedAt: new Date().toISOString(),
   };
 }
 
@@ -208,10 +217,14 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
   results.repair();
   const log = createProgress('sweep', opts.quiet);
   const finishedAtStart = results.finishedIds();
-  let queue = configs.filter((c) => !finishedAtStart.has(runId(c)));
+  const attempts = results.failedAttempts();
+  const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
+  const givenUp = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) >= maxAttempts);
+  let queue = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) < maxAttempts);
   checkModelsBuild(queue);
   const toTrain = queue.length;
-  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - toTrain} already finished, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
+  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - toTrain - givenUp.length} already finished, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
+  if (!opts.quiet && givenUp.length) log.log(`  not retrying ${givenUp.length} run(s) that failed ${maxAttempts} times (${givenUp.slice(0, 3).map(runId).join(', ')}${givenUp.length > 3 ? ', ...' : ''}): --max-attempts N to try again`);
   let started = 0;
   while (queue.length > 0) {
     const lockedElsewhere: RunConfig[] = [];
@@ -261,6 +274,11 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
           const lost = await deviceLossOf(failure, opts.backend);
           const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
           results.append(failedRecord(config, id, reason, opts, runStarted), []);
+          // impossible numbers may have been brewing before they showed: the retry starts from scratch. (A GPU fault
+          // keeps the checkpoint: it was written after its epoch passed the device's checks.)
+          if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
+          // the pool may hold buffers whose allocation failed: the next run must not get them
+          if (failure instanceof GpuFaultError) releaseGpuBufferPool();
           log.log(`  ${'failed'.padEnd(10)} ${label.padEnd(36)} ${reason}`);
           if (lost) {
             log.stop();

@@ -302,6 +302,17 @@ export function buildCli(args: string[]) {
       },
     )
     .command(
+      'verify <dirs..>',
+      'check every record and curve of results folders against the invariants no working model can break (loss ≥ (1 − accuracy)·ln 2, accuracies in [0, 1], ...); lists the bad runs, exit 1 if any',
+      (y) => y.positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'results folders, e.g. results/*' }),
+      async (argv) => {
+        const { verifyReport } = await import('../runners/verify.js');
+        const report = verifyReport(argv.dirs as string[]);
+        process.stdout.write(`${report.text}\n`);
+        if (report.bad > 0) process.exitCode = 1;
+      },
+    )
+    .command(
       'report <dir>',
       'plot, then write <dir>/index.html: every figure (interactive), the tables and the provenance of the runs',
       (y) => y
@@ -443,7 +454,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, list, data, state-size')
+    .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, verify, list, data, state-size')
     .strict()
     .help()
     .fail((msg, err) => {
@@ -462,7 +473,7 @@ export async function main(args: string[]): Promise<void> {
     printError(e, debug);
   }
   releaseGpu();
-  process.exit(0);
+  process.exit(process.exitCode ?? 0); // verify sets 1 when it finds bad runs
 }
 
 const invokedDirectly = process.argv[1] && /cli\.(ts|js|mjs)$|app\.mjs$/.test(process.argv[1]);

@@ -1,0 +1,45 @@
+// Where a number came from: the code (git commit, and whether the tree had uncommitted changes), the fast-path
+// levers of the WebGPU path, and the driver. Stored in every record (runners/results.ts), shown by reports.
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fastPathLevers, type BackendInfo } from '../engine/backend.js';
+
+export interface Provenance {
+  /** The git commit of the code that trained the run ('unknown' where neither git nor RECALLBENCH_COMMIT says). */
+  commit: string;
+  /** Uncommitted changes to tracked files when the run started (undefined: unknown). */
+  dirty?: boolean;
+  /** The WebGPU fast path's levers (engine/kernels/webgpu/index.ts), on the webgpu backend. */
+  fastPath?: Record<string, boolean>;
+  /** The GPU driver as its adapter describes it. */
+  driver?: string;
+}
+
+let code: { commit: string; dirty?: boolean } | undefined;
+
+/**
+ * The commit, read once per process. A GPU host gets the tree without .git (the packed bundle): the command
+ * passes RECALLBENCH_COMMIT (and RECALLBENCH_DIRTY=1|0) from the machine that packed it.
+ */
+function codeVersion(): { commit: string; dirty?: boolean } {
+  if (code) return code;
+  const envCommit = process.env.RECALLBENCH_COMMIT?.trim();
+  if (envCommit) {
+    const dirty = process.env.RECALLBENCH_DIRTY;
+    return (code = { commit: envCommit, ...(dirty === '1' || dirty === '0' ? { dirty: dirty === '1' } : {}) });
+  }
+  const cwd = dirname(fileURLToPath(import.meta.url));
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return (code = { commit, dirty: status.trim().length > 0 });
+  } catch {
+    return (code = { commit: 'unknown' });
+  }
+}
+
+export function provenance(backend: BackendInfo): Provenance {
+  const levers = backend.backend === 'webgpu' ? fastPathLevers() : undefined;
+  return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(backend.driver ? { driver: backend.driver } : {}) };
+}

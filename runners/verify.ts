@@ -1,0 +1,75 @@
+// `recallbench verify <results folders>`: check every stored record and curve against the invariants the training
+// loop enforces (engine/invariants.ts) and against each other, and list what fails. Plots and reports use the same
+// check to draw such runs as invalid, never as results.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { epochViolations } from '../engine/invariants.js';
+import type { EpochRecord } from '../engine/train.js';
+import { readCurve } from './analysis.js';
+import { dedupeRecords, readJsonl, type RunRecord } from './results.js';
+import { UserInputError } from '../engine/errors.js';
+
+const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed']);
+/** Stored accuracies are the curve's numbers copied: equal up to JSON round-trips. */
+const SAME = 1e-9;
+
+/**
+ * What is wrong with a stored run: impossible numbers in its curve or record, or a record that disagrees with its
+ * curve. [] for a sane run; failed runs are not results and only need a reason.
+ */
+export function recordViolations(record: RunRecord, curve: EpochRecord[] | undefined): string[] {
+  const out: string[] = [];
+  if (!STATUSES.has(record.status)) return [`unknown status '${record.status}'`];
+  if (record.status === 'failed') return record.error ? [] : ['failed without a reason'];
+  for (const [name, value] of [['validationAccuracy', record.validationAccuracy], ['testAccuracy', record.testAccuracy], ['finalTestAccuracy', record.finalTestAccuracy]] as const) {
+    if (!(Number.isFinite(value) && value >= 0 && value <= 1)) out.push(`${name} ${value} is not in [0, 1]`);
+  }
+  if (!curve) return [...out, 'its curve (curves/<id>.json) is missing or unreadable'];
+  if (curve.length !== record.epochs) out.push(`the record says ${record.epochs} epochs, its curve holds ${curve.length}`);
+  for (const e of curve) out.push(...epochViolations(e));
+  const best = curve[record.bestEpoch - 1];
+  if (record.epochs > 0 && !best) out.push(`best epoch ${record.bestEpoch} is not in the curve`);
+  if (best && (Math.abs(best.test.accuracy - record.testAccuracy) > SAME || Math.abs(best.validation.accuracy - record.validationAccuracy) > SAME)) {
+    out.push(`the record's accuracies (validation ${record.validationAccuracy}, test ${record.testAccuracy}) are not its best epoch's (${best.validation.accuracy}, ${best.test.accuracy})`);
+  }
+  return out;
+}
+
+export interface VerifiedRun {
+  dir: string;
+  record: RunRecord;
+  violations: string[];
+}
+
+/** Every stored run of a results folder (one record per id, as the folder's readers see it) with its violations. */
+export function verifyFolder(dir: string): VerifiedRun[] {
+  const jsonl = join(dir, 'runs.jsonl');
+  if (!existsSync(jsonl)) throw new UserInputError(`${dir}: no runs.jsonl here (not a results folder)`);
+  const records = dedupeRecords(readJsonl<RunRecord>(jsonl).filter((r) => r && typeof r.id === 'string' && typeof r.status === 'string'));
+  return records.map((record) => ({ dir, record, violations: recordViolations(record, readCurve(dir, record.id)) }));
+}
+
+/** The ids of a folder's runs whose numbers cannot be trusted (for plots and reports). */
+export function invalidRunIds(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (!existsSync(join(dir, 'runs.jsonl'))) return out;
+  for (const v of verifyFolder(dir)) if (v.violations.length) out.set(v.record.id, v.violations);
+  return out;
+}
+
+/** The CLI's report: one line per bad run, a summary line per folder; `bad` counts the bad runs. */
+export function verifyReport(dirs: string[]): { text: string; bad: number; checked: number } {
+  const lines: string[] = [];
+  let bad = 0;
+  let checked = 0;
+  for (const dir of dirs) {
+    const runs = verifyFolder(dir);
+    const failed = runs.filter((r) => r.record.status === 'failed').length;
+    const wrong = runs.filter((r) => r.violations.length);
+    checked += runs.length;
+    bad += wrong.length;
+    for (const w of wrong) lines.push(`${dir} ${w.record.id} ${w.record.label} d${w.record.config?.model?.dModel ?? '?'}: ${w.violations.slice(0, 3).join('; ')}${w.violations.length > 3 ? ` (+${w.violations.length - 3} more)` : ''}`);
+    lines.push(`${dir}: ${runs.length} runs, ${wrong.length} invalid, ${failed} failed (not results)`);
+  }
+  return { text: lines.join('\n'), bad, checked };
+}
