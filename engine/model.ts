@@ -65,11 +65,12 @@ interface Norm {
 }
 
 interface Block {
-  /** prenorm: the norm before the mixer; zoology: norm1 */
+  /** prenorm: the norm before the mixer; zoology: norm1; zoology MambaBlock: the RMSNorm (gamma = its weight, beta a
+   *  constant zero that is not a parameter) */
   norm: Norm;
   /** zoology TransformerBlock only: norm2, whose output is the block's hidden state (or the MLP's input) */
   norm2?: Norm;
-  /** zoology MambaBlock only: the RMSNorm's weight (it replaces norm, which is then unused) */
+  /** zoology MambaBlock only: the RMSNorm's weight (= norm.gamma) */
   rmsWeight?: tf.Variable;
   mixer: Mixer;
   def: MixerDefinition;
@@ -91,6 +92,8 @@ export class LanguageModel {
   readonly positions?: tf.Variable;
   readonly blocks: Block[] = [];
   readonly finalNorm: Norm;
+  /** tensors the model holds that are not parameters */
+  private readonly constants: tf.Variable[] = [];
 
   constructor(readonly config: ModelConfig) {
     const { vocabSize, dModel: d, nLayers } = config;
@@ -112,7 +115,10 @@ export class LanguageModel {
       if (block === 'zoology' && isMambaBlock(def)) {
         // zoology's MambaBlock: RMSNorm (weight 1) before the mixer, no state mixer
         if (config.mlp) throw new Error('block zoology: a Mamba layer is a MambaBlock, which has no MLP (set mlp: false)');
-        this.blocks.push({ norm: norm(`layer${i}.norm`), rmsWeight: this.store.create(`layer${i}.rms_norm.weight`, [d], 'ones'), mixer, def, params });
+        const rmsWeight = this.store.create(`layer${i}.rms_norm.weight`, [d], 'ones');
+        const noBias = tf.variable(tf.zeros([d]), false, `layer${i}.rms_norm.no_bias_${this.store.variables.length}`);
+        this.constants.push(noBias);
+        this.blocks.push({ norm: { gamma: rmsWeight, beta: noBias }, rmsWeight, mixer, def, params });
         continue;
       }
       const entry: Block = { norm: norm(`layer${i}.norm`), mixer, def, params };
@@ -221,6 +227,8 @@ export class LanguageModel {
 
   dispose(): void {
     this.store.dispose();
+    for (const c of this.constants) c.dispose();
+    this.constants.length = 0;
   }
 }
 
