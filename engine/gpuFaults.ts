@@ -142,13 +142,36 @@ export function throwIfGpuFaulted(): void {
 
 /**
  * Drop the buffers tfjs keeps for reuse after a fault: a buffer whose allocation failed is invalid, and the pool
- * would hand it to the next run. Buffers of live tensors are untouched.
+ * would hand it to the next run. Buffers of live tensors are untouched. Work already recorded may still use pooled
+ * buffers (tfjs releases a buffer to the pool before the commands that read it are submitted): submit it and wait
+ * for the GPU first, else destroying them voids that work.
  */
-export function releaseGpuBufferPool(): void {
+export async function releaseGpuBufferPool(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;
-  const backend = tf.backend() as unknown as { bufferManager?: { dispose?(): void } };
+  const backend = tf.backend() as unknown as {
+    bufferManager?: { freeBuffers?: Map<string, { size: number; destroy(): void }[]>; numFreeBuffers?: number; numBytesAllocated?: number };
+    commandEncoder?: unknown;
+    endComputePassEncoder?(): void;
+    submitQueue?(): void;
+    device?: { queue?: { onSubmittedWorkDone?(): Promise<void> } };
+  };
   try {
-    backend.bufferManager?.dispose?.();
+    if (backend.commandEncoder) {
+      backend.endComputePassEncoder?.();
+      backend.submitQueue?.();
+    }
+    await backend.device?.queue?.onSubmittedWorkDone?.();
+    // not bufferManager.dispose(): that destroys the buffers of live tensors too. Keys stay (releaseBuffer does
+    // nothing while the map is empty).
+    const manager = backend.bufferManager;
+    for (const list of manager?.freeBuffers?.values() ?? []) {
+      for (const buffer of list) {
+        if (manager!.numBytesAllocated !== undefined) manager!.numBytesAllocated -= buffer.size;
+        buffer.destroy();
+      }
+      list.length = 0;
+    }
+    if (manager?.numFreeBuffers !== undefined) manager.numFreeBuffers = 0;
   } catch {
     // a lost device cannot destroy buffers; nothing more can run on it anyway
   }

@@ -235,7 +235,9 @@ export async function evaluate(model: LanguageModel, segments: Segment[], batchS
 
 /** Are all parameters finite? One reduction over every variable, one number read back. */
 export async function parametersFinite(model: LanguageModel): Promise<boolean> {
-  const total = tf.tidy(() => tf.addN(model.variables.map((v) => tf.sum(tf.abs(v)))));
+  // pairwise adds, not tf.addN: WebGPU's AddN binds every input at once, and more than the device's
+  // maxStorageBuffersPerShaderStage (8 by default) fails validation — found by the error scopes of gpuFaults.ts
+  const total = tf.tidy(() => model.variables.reduce<tf.Tensor>((sum, v) => tf.add(sum, tf.sum(tf.abs(v))), tf.scalar(0)));
   const value = (await total.data())[0]!;
   total.dispose();
   return Number.isFinite(value);

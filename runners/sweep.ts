@@ -278,7 +278,7 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
           // keeps the checkpoint: it was written after its epoch passed the device's checks.)
           if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
           // the pool may hold buffers whose allocation failed: the next run must not get them
-          if (failure instanceof GpuFaultError) releaseGpuBufferPool();
+          if (failure instanceof GpuFaultError) await releaseGpuBufferPool();
           log.log(`  ${'failed'.padEnd(10)} ${label.padEnd(36)} ${reason}`);
           if (lost) {
             log.stop();
