@@ -8,6 +8,13 @@
 //   point     = that group at its best lr: test accuracy (and per-slice test accuracy) as mean / min / max / std
 //               over the seeds, plus the state size (measured and paper conventions) and parameter count.
 //
+//   left out = runs that are not results: 'failed' (a GPU fault or a crash: status 'failed' with its error),
+//               'invalid' (numbers no working model produces: runners/verify.ts, passed in by the caller), or
+//               'diverged' before their first evaluation (no finite epoch). They never take part in the best-lr
+//               pick and are never drawn as an accuracy: the figures mark them apart (charts/common.ts) and the
+//               tables list them with the reason. A run that diverged after some finite epochs counts for those
+//               epochs (its record holds its best finite epoch), as every finished run does.
+//
 // Further summaries: the Pareto front of (state bytes ↓, accuracy ↑) per mixer; the information-theoretic floor
 // of MQAR (answering K queries whose values are drawn from V/2 tokens needs a state of at least K·log2(V/2)
 // bits); set-disjointness accuracy split into small-first (|A| < |B|) and large-first slices.
@@ -191,6 +198,10 @@ function paramAt(record: RunRecord, path: string): unknown {
 /** Short names for parameters in legends and tables. */
 const SHORT_PARAM: Record<string, string> = { featureDim: 'f', stateDim: 'N', windowSize: 'w', numHeads: 'H', kernelSize: 'k', nLayers: 'layers' };
 
+/** Why a run is not a result (see the header). */
+export type LeftOutKind = 'failed' | 'invalid' | 'diverged';
+export const LEFT_OUT_KINDS: readonly LeftOutKind[] = ['failed', 'invalid', 'diverged'];
+
 export interface FigurePoint {
   /** Group key (everything but lr and seed). */
   key: string;
@@ -213,35 +224,122 @@ export interface FigurePoint {
   slices: Record<string, Spread>;
   /** The runs at the best lr (one per seed): id, seed and test accuracy per slice. */
   bestRuns: { id: string; seed: number; test: number; slices: Record<string, number> }[];
-  /** Ids of every run of the group. */
+  /** Ids of every run of the group, left-out ones included. */
   runIds: string[];
-  /** Runs of the group that failed (excluded from selection). */
-  failed: number;
+  /** Runs of the group that are not results, by why (none of them took part in choosing the best lr). */
+  leftOut: Record<LeftOutKind, number>;
+  /** Runs of the group that diverged after some finite epochs and count for those epochs. */
+  divergedCounted: number;
   epochs: number;
+}
+
+/** One run as the analysis sees it: its group (the point it belongs to) and whether it is a result. */
+export interface AnalysedRun {
+  record: RunRecord;
+  /** Group key: the FigurePoint.key of its group. */
+  key: string;
+  setting: TaskSetting;
+  variantLabel: string;
+  /** Present when the run is not a result. */
+  leftOut?: { kind: LeftOutKind; reason: string };
+  /** One of the runs its group's point is computed from (best lr, every seed). */
+  atBestLr: boolean;
+}
+
+/** A run that is not a result, with where it would have been drawn. */
+export interface LeftOutRun {
+  id: string;
+  /** Group key: the point the run would have belonged to. */
+  key: string;
+  label: string;
+  setting: TaskSetting;
+  dModel: number;
+  variantLabel: string;
+  lr: number;
+  seed: number;
+  status: RunRecord['status'];
+  kind: LeftOutKind;
+  reason: string;
+  /**
+   * The group's state size, for placing a mark on a state axis: the run's own, or that of another run of its
+   * group (a failed run never measured it); undefined when no run of the group did.
+   */
+  stateBytes?: { measured: number; paper: number };
+  /** Its group still has a point (from its other runs). */
+  groupHasPoint: boolean;
+  record: RunRecord;
+}
+
+export interface Analysis {
+  points: FigurePoint[];
+  /** Every run that is not a result, in the order of the records. */
+  leftOut: LeftOutRun[];
+  /** Every run, in the order of the records. */
+  runs: AnalysedRun[];
 }
 
 export function stateBytesOf(p: { stateBytes: { measured: number; paper: number } }, convention: StateConvention): number {
   return p.stateBytes[convention];
 }
 
+/** At most `keep` violations in one line (the full list stays in tables/excluded.csv and `recallbench verify`). */
+export function summariseViolations(violations: string[], keep = 2): string {
+  return `${violations.slice(0, keep).join('; ')}${violations.length > keep ? ` (+${violations.length - keep} more)` : ''}`;
+}
+
 /**
- * Best learning rate per group, chosen on mean validation accuracy over seeds, reported on test.
- * Failed runs are left out (a group with only failed runs yields no point).
+ * Whether a run is a result, and if not why. `violations`: the run's verify violations (runners/verify.ts
+ * recordViolations), [] for a sane run. A failed run's own reason comes first, then impossible numbers, then a
+ * run without any evaluated epoch (its record's accuracies are placeholders, not measurements).
  */
-export function figurePoints(records: RunRecord[]): FigurePoint[] {
+export function leftOutReason(record: RunRecord, violations: readonly string[] = []): { kind: LeftOutKind; reason: string } | undefined {
+  if (record.status === 'failed') return { kind: 'failed', reason: record.error ?? 'failed without a recorded reason' };
+  if (violations.length) return { kind: 'invalid', reason: violations.join('; ') };
+  if (record.epochs === 0) {
+    return record.status === 'diverged'
+      ? { kind: 'diverged', reason: `diverged at step ${record.divergedAtStep ?? '?'}, before its first evaluation: no finite epoch` }
+      : { kind: 'invalid', reason: `status '${record.status}' with no evaluated epoch` };
+  }
+  return undefined;
+}
+
+/**
+ * Best learning rate per group, chosen on mean validation accuracy over seeds, reported on test. Runs that are
+ * not results (failed, `invalid` — id → violations, from runners/verify.ts — or diverged before any evaluation)
+ * take no part: a group with only such runs yields no point, and they are returned as `leftOut`.
+ */
+export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, readonly string[]> = new Map()): Analysis {
   const settings = new Map(taskSettings(records).map((s) => [s.id, s]));
   const varying = varyingParams(records);
   const groups = new Map<string, RunRecord[]>();
+  const keyOf = new Map<RunRecord, string>();
   for (const r of records) {
     const { lr: _lr, ...trainNoLr } = r.config.train;
     const key = canonicalJson({ label: r.label, model: r.config.model, data: r.config.data, train: trainNoLr });
     const g = groups.get(key) ?? [];
     g.push(r);
     groups.set(key, g);
+    keyOf.set(r, key);
   }
+  const reasonOf = new Map(records.map((r) => [r, leftOutReason(r, invalid.get(r.id) ?? [])]));
   const points: FigurePoint[] = [];
+  const groupInfo = new Map<string, { variantLabel: string; setting: TaskSetting; stateBytes?: { measured: number; paper: number }; bestIds: Set<string>; hasPoint: boolean }>();
   for (const [key, runs] of groups) {
-    const ok = runs.filter((r) => r.status !== 'failed');
+    const first = runs[0]!;
+    const setting = settings.get(canonicalJson(first.config.data))!;
+    const variant: Record<string, unknown> = {};
+    for (const path of varying.get(first.label) ?? []) {
+      const name = path === 'nLayers' ? 'nLayers' : path.split('.')[1]!;
+      const short = SHORT_PARAM[name] ?? name;
+      const v = paramAt(first, path);
+      if (v !== undefined) variant[short in variant ? path : short] = v;
+    }
+    const variantLabel = [`d${first.config.model.dModel}`, ...Object.entries(variant).map(([k, v]) => `${k}${typeof v === 'number' ? '' : '='}${String(v)}`)].join(' ');
+    // the state size is the model's (counted from its shapes, not trained): any run that built the model has it
+    const measuredState = runs.find((r) => r.status !== 'failed' && r.stateBytes.measured > 0)?.stateBytes;
+    const info = { variantLabel, setting, ...(measuredState ? { stateBytes: measuredState } : {}), bestIds: new Set<string>(), hasPoint: false };
+    groupInfo.set(key, info);
+    const ok = runs.filter((r) => !reasonOf.get(r));
     if (ok.length === 0) continue;
     const byLr = new Map<number, RunRecord[]>();
     for (const r of ok) byLr.set(r.config.train.lr, [...(byLr.get(r.config.train.lr) ?? []), r]);
@@ -256,21 +354,20 @@ export function figurePoints(records: RunRecord[]): FigurePoint[] {
       }
     }
     const best = byLr.get(bestLr)!.slice().sort((a, b) => a.seed - b.seed);
-    const first = best[0]!;
-    const setting = settings.get(canonicalJson(first.config.data))!;
-    const variant: Record<string, unknown> = {};
-    for (const path of varying.get(first.label) ?? []) {
-      const name = path === 'nLayers' ? 'nLayers' : path.split('.')[1]!;
-      const short = SHORT_PARAM[name] ?? name;
-      const v = paramAt(first, path);
-      if (v !== undefined) variant[short in variant ? path : short] = v;
-    }
     const sliceKeys = [...new Set(best.flatMap((r) => Object.keys(r.testSlices ?? {})))];
     const slices: Record<string, Spread> = {};
     for (const k of sliceKeys) {
       const vals = best.map((r) => r.testSlices?.[k]).filter((v): v is number => typeof v === 'number');
       if (vals.length) slices[k] = spread(vals);
     }
+    const leftOut: Record<LeftOutKind, number> = { failed: 0, invalid: 0, diverged: 0 };
+    for (const r of runs) {
+      const why = reasonOf.get(r);
+      if (why) leftOut[why.kind]++;
+    }
+    info.hasPoint = true;
+    for (const r of best) info.bestIds.add(r.id);
+    const pointState = best[0]!.stateBytes;
     points.push({
       key,
       label: first.label,
@@ -278,10 +375,10 @@ export function figurePoints(records: RunRecord[]): FigurePoint[] {
       dModel: first.config.model.dModel,
       nLayers: first.config.model.nLayers,
       variant,
-      variantLabel: [`d${first.config.model.dModel}`, ...Object.entries(variant).map(([k, v]) => `${k}${typeof v === 'number' ? '' : '='}${String(v)}`)].join(' '),
-      params: first.params,
-      stateBytes: first.stateBytes,
-      stateFloats: first.stateFloats,
+      variantLabel,
+      params: best[0]!.params,
+      stateBytes: pointState,
+      stateFloats: best[0]!.stateFloats,
       bestLr,
       learningRates: lrs,
       validation: spread(best.map((r) => r.validationAccuracy)),
@@ -289,13 +386,56 @@ export function figurePoints(records: RunRecord[]): FigurePoint[] {
       slices,
       bestRuns: best.map((r) => ({ id: r.id, seed: r.seed, test: r.testAccuracy, slices: { ...(r.testSlices ?? {}) } })),
       runIds: runs.map((r) => r.id),
-      failed: runs.length - ok.length,
+      leftOut,
+      divergedCounted: ok.filter((r) => r.status === 'diverged').length,
       epochs: Math.max(...best.map((r) => r.epochs)),
     });
   }
-  return points.sort(
+  const runs: AnalysedRun[] = records.map((record) => {
+    const key = keyOf.get(record)!;
+    const info = groupInfo.get(key)!;
+    const why = reasonOf.get(record);
+    return { record, key, setting: info.setting, variantLabel: info.variantLabel, ...(why ? { leftOut: why } : {}), atBestLr: info.bestIds.has(record.id) };
+  });
+  const leftOut: LeftOutRun[] = runs.flatMap((a) => {
+    if (!a.leftOut) return [];
+    const r = a.record;
+    const info = groupInfo.get(a.key)!;
+    const stateBytes = r.status !== 'failed' && r.stateBytes.measured > 0 ? r.stateBytes : info.stateBytes;
+    return [{
+      id: r.id,
+      key: a.key,
+      label: r.label,
+      setting: a.setting,
+      dModel: r.config.model.dModel,
+      variantLabel: a.variantLabel,
+      lr: r.config.train.lr,
+      seed: r.seed,
+      status: r.status,
+      kind: a.leftOut.kind,
+      reason: a.leftOut.reason,
+      ...(stateBytes ? { stateBytes } : {}),
+      groupHasPoint: info.hasPoint,
+      record: r,
+    }];
+  });
+  points.sort(
     (a, b) => a.label.localeCompare(b.label) || a.setting.label.localeCompare(b.setting.label) || a.dModel - b.dModel || a.variantLabel.localeCompare(b.variantLabel, 'en', { numeric: true }),
   );
+  return { points, leftOut, runs };
+}
+
+/** The points of analyseRuns (runs that are not results left out; see there). */
+export function figurePoints(records: RunRecord[], invalid: ReadonlyMap<string, readonly string[]> = new Map()): FigurePoint[] {
+  return analyseRuns(records, invalid).points;
+}
+
+/** Left-out runs per kind, e.g. "failed 1, invalid 2" ('' for none). */
+export function leftOutSummary(runs: { kind: LeftOutKind }[]): string {
+  return LEFT_OUT_KINDS.map((k) => [k, runs.filter((r) => r.kind === k).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
 }
 
 /** Per (label, d_model, setting): the variant with the best mean validation accuracy (for accuracy-vs-width). */
@@ -375,6 +515,24 @@ export function orderSplit(point: FigurePoint): OrderSplit | undefined {
     smallSlices,
     largeSlices,
   };
+}
+
+/**
+ * Where a run's numbers came from, as table cells (runners/provenance.ts): the commit (short hash, "+dirty" when
+ * the tree had uncommitted changes), the WebGPU fast-path levers (how many on, and which are off) and the driver.
+ * 'unknown' for records made before provenance was stored.
+ */
+export function provenanceCells(record: RunRecord): { commit: string; levers: string; driver: string } {
+  const p = record.provenance;
+  if (!p) return { commit: 'unknown', levers: 'unknown', driver: 'unknown' };
+  const commit = !p.commit || p.commit === 'unknown' ? 'unknown' : `${p.commit.slice(0, 7)}${p.dirty === true ? ' +dirty' : p.dirty === undefined ? ' (dirty?)' : ''}`;
+  let levers = `none (${record.backend})`;
+  if (p.fastPath) {
+    const entries = Object.entries(p.fastPath);
+    const off = entries.filter(([, on]) => !on).map(([name]) => name);
+    levers = `${entries.length - off.length}/${entries.length} on${off.length ? ` (off: ${off.join(', ')})` : ''}`;
+  }
+  return { commit, levers, driver: p.driver ?? 'not reported' };
 }
 
 /** Training curve of a run (curves/<id>.json), or undefined when absent or unreadable. */

@@ -1,12 +1,15 @@
 // `recallbench plot results/<name>`: every figure the records support, from runs.jsonl (+ curves/*.json) alone.
-// Writes figures/<name>.vl.json (the vega-lite spec, data inline), .svg, .png and .csv (the plotted rows), and
-// tables/points.csv (every figure point: best learning rate per model and task setting, chosen on validation).
+// Writes figures/<name>.vl.json (the vega-lite spec, data inline), .svg, .png and .csv (the plotted rows),
+// tables/points.csv (every figure point: best learning rate per model and task setting, chosen on validation) and
+// tables/excluded.csv (every run that is not a result — failed, invalid by `recallbench verify`'s checks, or
+// diverged before any evaluation — with its reason; the figures mark these runs and never draw them as accuracies).
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
-import { figurePoints, orderSplit, readCurve, type FigurePoint, type StateConvention } from './analysis.js';
+import { analyseRuns, orderSplit, provenanceCells, readCurve, type AnalysedRun, type FigurePoint, type LeftOutRun, type StateConvention } from './analysis.js';
+import { recordViolations } from './verify.js';
 import { readJsonl, type RunRecord } from './results.js';
 import { accuracyVsState } from './charts/accuracyVsState.js';
 import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
@@ -43,15 +46,29 @@ export function loadCurves(dir: string, records: RunRecord[]): Map<string, Epoch
   return out;
 }
 
-/** Every figure the records support, in report order. */
-export function buildFigures(records: RunRecord[], points: FigurePoint[], curves: Map<string, EpochRecord[]>, convention: StateConvention): Figure[] {
-  const mixers = [...new Set(points.map((p) => p.label))].sort();
+/**
+ * The runs whose stored numbers break the invariants (runners/verify.ts: the check `recallbench verify` runs),
+ * id → violations. A run without its curve cannot be checked and counts as invalid, as it does for verify.
+ */
+export function invalidRuns(records: RunRecord[], curves: Map<string, EpochRecord[]>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of records) {
+    const violations = recordViolations(r, curves.get(r.id));
+    if (violations.length) out.set(r.id, violations);
+  }
+  return out;
+}
+
+/** Every figure the records support, in report order. Left-out runs are marked in them, never drawn as accuracies. */
+export function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut: LeftOutRun[], curves: Map<string, EpochRecord[]>, convention: StateConvention): Figure[] {
+  // every mixer of the folder, results or not: a mixer keeps its colour whether or not some of its runs failed
+  const mixers = [...new Set(runs.map((a) => a.record.label))].sort();
   const figures: (Figure | undefined)[] = [
-    accuracyVsState(points, mixers, convention),
-    accuracyVsWidth(points, mixers),
-    ...sdOrderFigures(points, mixers, convention),
-    jrtPromptFigure(points, mixers, convention),
-    ...curveFigures(records, points, curves),
+    accuracyVsState(points, mixers, convention, leftOut),
+    accuracyVsWidth(points, mixers, leftOut),
+    ...sdOrderFigures(points, mixers, convention, leftOut),
+    jrtPromptFigure(points, mixers, convention, leftOut),
+    ...curveFigures(runs, curves),
   ];
   return figures.filter((f): f is Figure => !!f);
 }
@@ -84,15 +101,40 @@ export function pointRows(points: FigurePoint[]): Record<string, unknown>[] {
       params: p.params,
       epochs: p.epochs,
       runs: p.runIds.length,
-      failed_runs: p.failed,
+      // runs of this model that took no part in the point (tables/excluded.csv says why)
+      left_out_failed: p.leftOut.failed,
+      left_out_invalid: p.leftOut.invalid,
+      left_out_diverged: p.leftOut.diverged,
+      diverged_counted: p.divergedCounted,
     };
   });
 }
 
-export function toCsv(rows: Record<string, unknown>[]): string {
-  if (rows.length === 0) return '';
-  const header = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  return stringify([header, ...rows.map((r) => header.map((h) => (r[h] === undefined || r[h] === null ? '' : (r[h] as string | number | boolean))))]);
+export const EXCLUDED_COLUMNS = ['id', 'mixer', 'variant', 'd_model', 'setting', 'lr', 'seed', 'status', 'left_out_as', 'reason', 'model_has_a_point', 'commit', 'levers', 'driver'];
+
+/** One row per run that is not a result (tables/excluded.csv and the report). */
+export function excludedRows(leftOut: LeftOutRun[]): Record<string, unknown>[] {
+  return leftOut.map((r) => ({
+    id: r.id,
+    mixer: r.label,
+    variant: r.variantLabel,
+    d_model: r.dModel,
+    setting: r.setting.label,
+    lr: r.lr,
+    seed: r.seed,
+    status: r.status,
+    left_out_as: r.kind,
+    reason: r.reason,
+    model_has_a_point: r.groupHasPoint ? 'yes (from its other runs)' : 'no',
+    ...provenanceCells(r.record),
+  }));
+}
+
+/** CSV of rows; `header` fixes the columns (and is written even when there are no rows). */
+export function toCsv(rows: Record<string, unknown>[], header?: string[]): string {
+  if (!header && rows.length === 0) return '';
+  const columns = header ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return stringify([columns, ...rows.map((r) => columns.map((h) => (r[h] === undefined || r[h] === null ? '' : (r[h] as string | number | boolean))))]);
 }
 
 export interface PlotOptions {
@@ -105,6 +147,10 @@ export interface PlotOptions {
 export interface PlotResult {
   records: RunRecord[];
   points: FigurePoint[];
+  /** Runs that are not results (failed, invalid, diverged before any evaluation), with why. */
+  leftOut: LeftOutRun[];
+  /** Every run with its group and, for a left-out one, its reason. */
+  runs: AnalysedRun[];
   figures: Figure[];
   /** Paths written, relative to the results folder. */
   files: string[];
@@ -115,9 +161,9 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
   const convention = opts.state ?? 'measured';
   const records = loadRecords(dir);
   if (records.length === 0) throw new UserInputError(`${dir}: runs.jsonl holds no complete run record`);
-  const points = figurePoints(records);
   const curves = loadCurves(dir, records);
-  const figures = buildFigures(records, points, curves, convention);
+  const { points, leftOut, runs } = analyseRuns(records, invalidRuns(records, curves));
+  const figures = buildFigures(runs, points, leftOut, curves, convention);
 
   const figDir = join(dir, 'figures');
   const tableDir = join(dir, 'tables');
@@ -139,5 +185,6 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
     write(`figures/${fig.name}.csv`, toCsv(fig.rows));
   }
   write('tables/points.csv', toCsv(pointRows(points)));
-  return { records, points, figures, files };
+  write('tables/excluded.csv', toCsv(excludedRows(leftOut), EXCLUDED_COLUMNS));
+  return { records, points, leftOut, runs, figures, files };
 }

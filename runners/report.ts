@@ -2,11 +2,15 @@
 // same vega-lite specs as figures/*.vl.json, inlined and drawn in the browser by vega + vega-lite copied from
 // node_modules into vendor/: no CDN, works from file://), the tables (HTML, with CSV links), and the commands and
 // versions that produced the records. It runs `plot` first, so the SVG/PNG files next to it match the page.
+// Runs that are not results (failed, invalid by `recallbench verify`'s checks, diverged before any evaluation) get
+// their own section with the reasons, and every run's provenance (commit, fast-path levers, driver) is listed.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonl, type RunRecord } from './results.js';
-import { plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
+import { leftOutSummary, provenanceCells, type AnalysedRun } from './analysis.js';
+import { excludedRows, plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
+import { round } from './charts/common.js';
 import { FONT_FAMILY, FONT_FILES } from './charts/common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,11 +45,11 @@ function table(rows: Record<string, unknown>[], cls = 'data'): string {
   return `<table class="${cls}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
-/** How the records were made: one row per (preset, backend, device, versions), with run counts and dates. */
+/** How the records were made: one row per (preset, backend, device, versions, code), with run counts and dates. */
 export function provenanceRows(records: RunRecord[]): Record<string, unknown>[] {
   const groups = new Map<string, { rec: RunRecord; n: number; first: string; last: string; statuses: Map<string, number> }>();
   for (const r of records) {
-    const key = JSON.stringify([r.preset ?? '', r.backend, r.device, r.versions ?? {}]);
+    const key = JSON.stringify([r.preset ?? '', r.backend, r.device, r.versions ?? {}, provenanceCells(r)]);
     const g = groups.get(key) ?? { rec: r, n: 0, first: r.finishedAt, last: r.finishedAt, statuses: new Map() };
     g.n++;
     if (r.finishedAt < g.first) g.first = r.finishedAt;
@@ -60,8 +64,62 @@ export function provenanceRows(records: RunRecord[]): Record<string, unknown>[] 
     backend: g.rec.backend,
     device: g.rec.device,
     versions: Object.entries(g.rec.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', '),
+    ...provenanceCells(g.rec),
     finished: g.first === g.last ? g.first : `${g.first} … ${g.last}`,
   }));
+}
+
+/** What the figures make of a run: its point, another lr of its model, or left out (and why, in short). */
+function useOf(a: AnalysedRun): string {
+  if (a.leftOut) return `left out (${a.leftOut.kind})`;
+  const diverged = a.record.status === 'diverged' ? `; diverged at step ${a.record.divergedAtStep ?? '?'}, counts for its ${a.record.epochs} finite epoch(s)` : '';
+  return `${a.atBestLr ? 'point (best lr)' : 'not the best lr'}${diverged}`;
+}
+
+/** Every run with its status, what the figures make of it and its provenance (the report's run table). */
+export function runRows(runs: AnalysedRun[]): Record<string, unknown>[] {
+  return runs.map((a) => {
+    const r = a.record;
+    const result = !a.leftOut;
+    return {
+      id: r.id,
+      mixer: r.label,
+      variant: a.variantLabel,
+      setting: a.setting.label,
+      lr: r.config.train.lr,
+      seed: r.seed,
+      status: r.status,
+      in_figures: useOf(a),
+      // a left-out run's accuracies are not measurements (placeholders or impossible numbers): not shown as such
+      validation_accuracy: result ? round(r.validationAccuracy) : '—',
+      test_accuracy: result ? round(r.testAccuracy) : '—',
+      epochs: r.epochs,
+      ...provenanceCells(r),
+      backend: r.backend,
+      finished: r.finishedAt,
+    };
+  });
+}
+
+/** Runs that diverged after some finite epochs: results for those epochs (their best one), listed for the reader. */
+export function divergedCountedRows(runs: AnalysedRun[]): Record<string, unknown>[] {
+  return runs
+    .filter((a) => !a.leftOut && a.record.status === 'diverged')
+    .map((a) => ({
+      id: a.record.id,
+      mixer: a.record.label,
+      variant: a.variantLabel,
+      setting: a.setting.label,
+      lr: a.record.config.train.lr,
+      seed: a.record.seed,
+      diverged_at_step: a.record.divergedAtStep ?? '?',
+      finite_epochs: a.record.epochs,
+      best_epoch: a.record.bestEpoch,
+      validation_accuracy: round(a.record.validationAccuracy),
+      test_accuracy: round(a.record.testAccuracy),
+      in_figures: useOf(a),
+      ...provenanceCells(a.record),
+    }));
 }
 
 /** The sweep command of a record's preset tag ("name" or "name@scale=s"), for folders without commands.jsonl. */
@@ -93,12 +151,12 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
 }
 
 export function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): string {
-  const { records, points, figures } = result;
+  const { records, points, figures, leftOut, runs } = result;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
   const { commands, reconstructed } = sweepCommands(dir, records);
   const convention = opts.state ?? 'measured';
   const reportCommand = opts.reportCommand ?? `recallbench report ${dir} --state ${convention}`;
-  const failed = records.filter((r) => r.status === 'failed');
+  const divergedCounted = divergedCountedRows(runs);
   const has = (f: string) => existsSync(join(dir, f));
   const figureSections = figures
     .map(
@@ -131,32 +189,43 @@ table.data th { background: #f3f3f3; position: sticky; top: 0; }
 .tablewrap { max-height: 40em; overflow: auto; }
 code, pre { background: #f6f6f6; padding: 1px 4px; }
 .error { color: #b00; }
+table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 </style>
 <script src="vendor/vega.min.js"></script>
 <script src="vendor/vega-lite.min.js"></script>
 </head>
 <body>
 <h1>recallbench results: ${escapeHtml(name)}</h1>
-<p>${records.length} runs (${records.length - failed.length} finished, ${failed.length} failed), ${points.length} figure points, ${figures.length} figures.
+<p>${records.length} runs: ${records.length - leftOut.length} results${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure points, ${figures.length} figures.
 A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
 Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''} alone.</p>
-<nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#tables">tables</a> · <a href="#provenance">provenance</a></nav>
+<nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>
 <p id="render-status" class="files">rendering ${figures.length} figures…</p>
 ${figureSections}
 <section id="tables">
 <h2>Tables</h2>
-<p>CSV: <a href="tables/points.csv">figure points</a>${has('runs.csv') ? ' · <a href="runs.csv">every run</a>' : ''} · <a href="runs.jsonl">raw records (JSONL)</a></p>
+<p>CSV: <a href="tables/points.csv">figure points</a> · <a href="tables/excluded.csv">runs left out</a>${has('runs.csv') ? ' · <a href="runs.csv">every run</a>' : ''} · <a href="runs.jsonl">raw records (JSONL)</a></p>
 <h3>Figure points (best learning rate on validation, test accuracy)</h3>
 <div class="tablewrap">${table(pointRows(points))}</div>
-${failed.length ? `<h3 class="error">Failed runs</h3><div class="tablewrap">${table(failed.map((r) => ({ id: r.id, label: r.label, d_model: r.config.model.dModel, lr: r.config.train.lr, error: r.error ?? '' })))}</div>` : ''}
+</section>
+<section id="left-out">
+<h2>Runs that are not results</h2>
+<p>A run is left out of every figure and of the choice of the best learning rate when it <strong>failed</strong> (the GPU faulted or the run crashed: its error below), is <strong>invalid</strong> (its stored numbers break what any working model satisfies — losses finite and ≥ (1 − accuracy)·ln 2, accuracies in [0, 1], record and curve agreeing; the checks of <code>recallbench verify</code>), or <strong>diverged</strong> before its first evaluation (no finite epoch). The figures mark such runs with × in a grey “left out” strip under the accuracy axis, at their model's position; they are never drawn as an accuracy.</p>
+${leftOut.length ? `<div class="tablewrap">${table(excludedRows(leftOut), 'data left-out')}</div>` : '<p><em>none: every run is a result</em></p>'}
+${divergedCounted.length ? `<h3>Diverged after some epochs (results for their finite epochs)</h3>
+<p>These runs hit a NaN/Inf loss after at least one evaluated epoch. They count, like every run, by their best finite epoch (on validation); their curves are drawn dashed.</p>
+<div class="tablewrap">${table(divergedCounted, 'data diverged')}</div>` : ''}
 </section>
 <section id="provenance">
 <h2>Provenance</h2>
 <p>${reconstructed ? 'Sweep command, reconstructed from the records\' preset field (this folder has no commands.jsonl):' : 'Sweep commands (commands.jsonl):'}</p>
 <pre>${commands.map((c) => escapeHtml(`${c.command}${c.startedAt ? `    # started ${c.startedAt}` : ''}${c.backend ? ` on ${c.backend}${c.device ? ` (${c.device})` : ''}` : ''}`)).join('\n')}</pre>
 <p>Figures and this page: <code>${escapeHtml(reportCommand)}</code> (or <code>${escapeHtml(`recallbench plot ${dir} --state ${convention}`)}</code> for the figure files alone).</p>
-<p>Runs by preset, backend, device and versions (from the records):</p>
+<p>Runs by preset, backend, device, versions and code (from the records):</p>
 ${table(provenanceRows(records))}
+<h3>Every run</h3>
+<p>commit: the git commit that trained the run (+dirty: with uncommitted changes); levers: the WebGPU fast-path levers on (and which were off); driver: as the GPU adapter reports it. <em>unknown</em>: a record made before provenance was stored.</p>
+<div class="tablewrap">${table(runRows(runs), 'data runs')}</div>
 </section>
 <script>
 const FIGURES = ${scriptJson(figures.map((f) => f.spec))};

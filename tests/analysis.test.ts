@@ -2,8 +2,12 @@
 // records (tests/synthetic-records.ts: made-up numbers, never written under results/).
 import { describe, expect, it } from 'vitest';
 import {
+  analyseRuns,
   bestVariantPerWidth,
   figurePoints,
+  leftOutReason,
+  leftOutSummary,
+  provenanceCells,
   informationFloorBits,
   informationFloorBytes,
   orderSplit,
@@ -73,7 +77,7 @@ describe('best learning rate', () => {
       mq({ lr: 1e-1, validation: 0.99, test: 0.99, status: 'failed' }),
     ]);
     expect(points[0]!.bestLr).toBe(1e-3);
-    expect(points[0]!.failed).toBe(1);
+    expect(points[0]!.leftOut).toEqual({ failed: 1, invalid: 0, diverged: 0 });
     expect(figurePoints([mq({ status: 'failed' })])).toHaveLength(0);
   });
 
@@ -96,6 +100,92 @@ describe('best learning rate', () => {
     expect(best).toHaveLength(1);
     expect(best[0]!.variant).toEqual({ f: 16 });
     expect(taskSettings(recs).map((s) => s.label).sort()).toEqual(['L128-K8', 'L64-K4']);
+  });
+});
+
+describe('runs that are not results', () => {
+  it('a failed and an invalid run are not in the points, and are listed as left out with their reasons', () => {
+    const good = mq({ lr: 1e-3, validation: 0.6, test: 0.55 });
+    const failed = mq({ lr: 1e-2, validation: 0, test: 0, status: 'failed', error: 'GPU fault (out-of-memory): Failed to allocate a buffer', epochsRun: 0 });
+    // invalid and better on validation than the sane run: the best-lr pick must still not choose it
+    const invalid = mq({ lr: 3e-3, validation: 0.95, test: 0.97 });
+    const violations = ['epoch 1: validation loss -3.20e+8 < (1 − accuracy 0.0000)·ln 2 = 0.6931'];
+    const { points, leftOut, runs } = analyseRuns([good, failed, invalid], new Map([[invalid.id, violations]]));
+    expect(points).toHaveLength(1);
+    const p = points[0]!;
+    expect(p.bestLr).toBe(1e-3);
+    expect(p.test.mean).toBe(0.55);
+    expect(p.validation.mean).toBe(0.6);
+    expect(p.learningRates).toEqual([1e-3]);
+    expect(p.bestRuns.map((r) => r.id)).toEqual([good.id]);
+    expect(p.leftOut).toEqual({ failed: 1, invalid: 1, diverged: 0 });
+    expect(p.runIds).toEqual([good.id, failed.id, invalid.id]);
+    expect(leftOut.map((r) => [r.id, r.kind, r.status, r.reason, r.lr, r.groupHasPoint])).toEqual([
+      [failed.id, 'failed', 'failed', 'GPU fault (out-of-memory): Failed to allocate a buffer', 1e-2, true],
+      [invalid.id, 'invalid', 'done', violations[0], 3e-3, true],
+    ]);
+    // the failed run never measured its state (zeros in its record): its mark goes where its model's runs are
+    expect(failed.stateBytes.measured).toBe(0);
+    expect(leftOut[0]!.stateBytes).toEqual({ measured: 1000, paper: 1000 });
+    expect(leftOut[0]!.variantLabel).toBe('d64');
+    expect(runs.map((a) => [a.record.id, a.leftOut?.kind, a.atBestLr])).toEqual([
+      [good.id, undefined, true],
+      [failed.id, 'failed', false],
+      [invalid.id, 'invalid', false],
+    ]);
+    expect(leftOutSummary(leftOut)).toBe('failed 1, invalid 1');
+    // without the verify result the invalid run would have won: the check is what keeps it out
+    expect(figurePoints([good, failed, invalid])[0]!.bestLr).toBe(3e-3);
+  });
+
+  it('a model whose runs are all left out has no point, but its runs are listed (and placed where a run measured the state)', () => {
+    const failed = mq({ dModel: 128, lr: 1e-3, status: 'failed', error: 'device lost', epochsRun: 0 });
+    const invalid = mq({ dModel: 128, lr: 1e-2, state: 4096 });
+    const { points, leftOut } = analyseRuns([mq({}), failed, invalid], new Map([[invalid.id, ['its curve (curves/<id>.json) is missing or unreadable']]]));
+    expect(points.map((p) => p.dModel)).toEqual([64]);
+    expect(leftOut.map((r) => [r.dModel, r.kind, r.groupHasPoint, r.stateBytes?.measured])).toEqual([
+      [128, 'failed', false, 4096],
+      [128, 'invalid', false, 4096],
+    ]);
+    // alone, a failed run has no state size to be placed at
+    expect(analyseRuns([failed]).leftOut[0]!.stateBytes).toBeUndefined();
+  });
+
+  it('a diverged run counts for its finite epochs; one that diverged before any evaluation is left out', () => {
+    const early = mq({ lr: 1e-1, validation: 0, test: 0, status: 'diverged', divergedAtStep: 7, epochsRun: 0 });
+    const late = mq({ lr: 1e-2, validation: 0.7, test: 0.65, status: 'diverged', divergedAtStep: 300, epochsRun: 3 });
+    const sane = mq({ lr: 1e-3, validation: 0.5, test: 0.5 });
+    const { points, leftOut } = analyseRuns([early, late, sane]);
+    expect(points).toHaveLength(1);
+    expect(points[0]!.bestLr).toBe(1e-2);
+    expect(points[0]!.test.mean).toBe(0.65);
+    expect(points[0]!.learningRates).toEqual([1e-3, 1e-2]);
+    expect(points[0]!.divergedCounted).toBe(1);
+    expect(points[0]!.leftOut).toEqual({ failed: 0, invalid: 0, diverged: 1 });
+    expect(leftOut.map((r) => [r.id, r.kind, r.reason])).toEqual([[early.id, 'diverged', 'diverged at step 7, before its first evaluation: no finite epoch']]);
+    // alone, the early-diverged run gives no point at accuracy 0: no point at all
+    expect(figurePoints([early])).toEqual([]);
+  });
+
+  it('leftOutReason: a failure first, then impossible numbers, then no evaluated epoch', () => {
+    expect(leftOutReason(mq({ status: 'failed', error: 'x' }), ['v'])).toEqual({ kind: 'failed', reason: 'x' });
+    expect(leftOutReason(mq({ status: 'failed' }))).toEqual({ kind: 'failed', reason: 'failed without a recorded reason' });
+    expect(leftOutReason(mq({}), ['a', 'b'])).toEqual({ kind: 'invalid', reason: 'a; b' });
+    expect(leftOutReason(mq({ epochsRun: 0 }))).toEqual({ kind: 'invalid', reason: "status 'done' with no evaluated epoch" });
+    expect(leftOutReason(mq({}))).toBeUndefined();
+    expect(leftOutReason(mq({ status: 'diverged', epochsRun: 2 }))).toBeUndefined();
+  });
+});
+
+describe('provenance cells', () => {
+  it('short commit with the dirty flag, levers on/off, driver; unknown for legacy records', () => {
+    expect(provenanceCells(mq({}))).toEqual({ commit: 'unknown', levers: 'unknown', driver: 'unknown' });
+    const gpu = mq({ provenance: { commit: '727b2b507524b733b929329e865409f7dc74f30a', dirty: true, fastPath: { uploads: true, bindGroups: false, adamw: true }, driver: 'NVIDIA 550.54' } });
+    expect(provenanceCells(gpu)).toEqual({ commit: '727b2b5 +dirty', levers: '2/3 on (off: bindGroups)', driver: 'NVIDIA 550.54' });
+    const cpu = { ...mq({ provenance: { commit: 'abcdef0123456789', dirty: false } }), backend: 'cpu' };
+    expect(provenanceCells(cpu)).toEqual({ commit: 'abcdef0', levers: 'none (cpu)', driver: 'not reported' });
+    expect(provenanceCells(mq({ provenance: { commit: 'unknown' } })).commit).toBe('unknown');
+    expect(provenanceCells(mq({ provenance: { commit: 'abcdef0123' } })).commit).toBe('abcdef0 (dirty?)');
   });
 });
 

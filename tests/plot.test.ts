@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { plotResults, loadRecords } from '../runners/plot.js';
+import { plotResults, loadRecords, EXCLUDED_COLUMNS } from '../runners/plot.js';
+import { parse } from 'csv-parse/sync';
+import type { EpochRecord } from '../engine/train.js';
 import { figurePoints, paretoFront } from '../runners/analysis.js';
 import { FONT_FAMILY, FONT_FILES, renderSvg, svgToPng, powerOfTwoTicks } from '../runners/charts/common.js';
 import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
@@ -52,7 +54,7 @@ describe('plot on synthetic records', () => {
   it('accuracy vs state: the fronts, the floor and the state convention come from the records', async () => {
     const dir = tempDir();
     const records = syntheticSuite();
-    writeSyntheticResults(dir, records, false);
+    writeSyntheticResults(dir, records);
     await plotResults(dir, { png: false });
     const rows = specRows(dir, 'accuracy-vs-state');
     const floors = rows.filter((x) => x.kind === 'floor');
@@ -74,7 +76,7 @@ describe('plot on synthetic records', () => {
 
     // --state paper: x = the paper convention
     const recs = records.map((x) => ({ ...x, stateBytes: { measured: x.stateBytes.measured, paper: x.stateBytes.measured * 3 } }));
-    writeSyntheticResults(dir, recs, false);
+    writeSyntheticResults(dir, recs);
     await plotResults(dir, { png: false, state: 'paper' });
     const paperRows = specRows(dir, 'accuracy-vs-state').filter((x) => x.kind === 'point');
     expect(paperRows.every((p) => p.stateBytes === (p.stateBytesMeasured as number) * 3)).toBe(true);
@@ -87,22 +89,22 @@ describe('plot on synthetic records', () => {
       syntheticRecord({ label: 'attention', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 2 ** 16, validation: 0.9, test: 0.9 }),
       syntheticRecord({ label: 'hyena', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 2 ** 15, validation: 0.3, test: 0.3 }),
     ];
-    writeSyntheticResults(dir, recs, false);
+    writeSyntheticResults(dir, recs);
     writeFileSync(join(dir, 'figures-stale-marker'), '');
     const r = await plotResults(dir, { png: false });
-    expect(r.figures.map((f) => f.name)).toEqual(['accuracy-vs-state']);
+    expect(r.figures.map((f) => f.name)).toEqual(['accuracy-vs-state', 'curves-attention', 'curves-hyena']);
     // a later plot removes figures the records no longer support
-    writeSyntheticResults(dir, syntheticSuite(), false);
+    writeSyntheticResults(dir, syntheticSuite());
     await plotResults(dir, { png: false });
     expect(existsSync(join(dir, 'figures', 'sd-order.svg'))).toBe(true);
-    writeSyntheticResults(dir, recs, false);
+    writeSyntheticResults(dir, recs);
     await plotResults(dir, { png: false });
-    expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg']);
+    expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg', 'curves-attention.svg', 'curves-hyena.svg']);
   });
 
   it('accuracy vs width: a slice tested in two task settings gets a panel for each', async () => {
     const dir = tempDir();
-    writeSyntheticResults(dir, syntheticSuite(), false);
+    writeSyntheticResults(dir, syntheticSuite());
     await plotResults(dir, { png: false });
     const rows = specRows(dir, 'accuracy-vs-dmodel');
     const panels = new Set(rows.map((r) => r.slice));
@@ -114,7 +116,7 @@ describe('plot on synthetic records', () => {
 
   it('SD order figure: small-first, large-first and their difference per model', async () => {
     const dir = tempDir();
-    writeSyntheticResults(dir, syntheticSuite(), false);
+    writeSyntheticResults(dir, syntheticSuite());
     await plotResults(dir, { png: false });
     const diff = specRows(dir, 'sd-order').filter((x) => x.kind === 'difference');
     // synthetic: causal small-first is +0.2 (capped at 1) over large-first, non-causal has no gap
@@ -125,16 +127,123 @@ describe('plot on synthetic records', () => {
 
   it('JRT-prompt figure: one series per number of passes', async () => {
     const dir = tempDir();
-    writeSyntheticResults(dir, syntheticSuite(), false);
+    writeSyntheticResults(dir, syntheticSuite());
     await plotResults(dir, { png: false });
     const pts = specRows(dir, 'jrt-prompt').filter((x) => x.kind === 'point' && x.mixer === 'mamba');
     expect(new Set(pts.map((p) => p.series))).toEqual(new Set(['p = 1', 'p = 2', 'p = 3']));
     expect(new Set(pts.map((p) => p.panel)).size).toBe(1);
   });
 
+  it('failed, invalid and early-diverged runs: not points, listed in tables/excluded.csv, drawn as × under the axis (never at accuracy 0)', async () => {
+    const dir = tempDir();
+    const base = { label: 'attention', dModel: 64, slices: [[64, 4]] as [number, number][], state: 2 ** 16 };
+    const sane = syntheticRecord({ ...base, lr: 1e-3, validation: 0.6, test: 0.58 });
+    // invalid: better on validation than the sane run, but its curve holds an impossible loss (what a faulted GPU reads back)
+    const invalid = syntheticRecord({ ...base, lr: 1e-2, validation: 0.9, test: 0.91 });
+    const failed = syntheticRecord({ ...base, lr: 3e-2, validation: 0, test: 0, status: 'failed', error: 'GPU fault (out-of-memory): buffer of 2147483648 bytes', epochsRun: 0 });
+    // a model with no result at all: hyena d128 diverged before its first evaluation
+    const diverged = syntheticRecord({ label: 'hyena', dModel: 128, lr: 1e-3, slices: [[64, 4]], state: 2 ** 14, validation: 0, test: 0, status: 'diverged', divergedAtStep: 5, epochsRun: 0 });
+    const hyena = syntheticRecord({ label: 'hyena', dModel: 64, lr: 1e-3, slices: [[64, 4]], state: 2 ** 13, validation: 0.3, test: 0.3 });
+    writeSyntheticResults(dir, [sane, invalid, failed, diverged, hyena]);
+    const curvePath = join(dir, 'curves', `${invalid.id}.json`);
+    const curve = JSON.parse(readFileSync(curvePath, 'utf8')) as EpochRecord[];
+    curve[0]!.validation.loss = -3.2e8;
+    writeFileSync(curvePath, JSON.stringify(curve));
+
+    const r = await plotResults(dir, { png: false });
+    expect(r.points.map((p) => [p.label, p.dModel, p.bestLr, p.test.mean])).toEqual([['attention', 64, 1e-3, 0.58], ['hyena', 64, 1e-3, 0.3]]);
+    expect(r.leftOut.map((x) => [x.id, x.kind])).toEqual([[invalid.id, 'invalid'], [failed.id, 'failed'], [diverged.id, 'diverged']]);
+
+    // tables: points.csv holds the sane runs' points and counts the left-out runs; excluded.csv lists them with reasons
+    type CsvRow = Record<string, string>;
+    const points = parse(readFileSync(join(dir, 'tables', 'points.csv'), 'utf8'), { columns: true }) as CsvRow[];
+    expect(points.map((p) => [p.mixer, p.variant, p.best_lr, p.test_accuracy, p.left_out_failed, p.left_out_invalid, p.left_out_diverged])).toEqual([
+      ['attention', 'd64', '0.001', '0.58', '1', '1', '0'],
+      ['hyena', 'd64', '0.001', '0.3', '0', '0', '0'],
+    ]);
+    const excludedText = readFileSync(join(dir, 'tables', 'excluded.csv'), 'utf8');
+    expect(excludedText.split('\n')[0]).toBe(EXCLUDED_COLUMNS.join(','));
+    const excluded = parse(excludedText, { columns: true }) as CsvRow[];
+    expect(excluded.map((x) => [x.id, x.mixer, x.variant, x.lr, x.status, x.left_out_as, x.model_has_a_point, x.commit])).toEqual([
+      [invalid.id, 'attention', 'd64', '0.01', 'done', 'invalid', 'yes (from its other runs)', 'unknown'],
+      [failed.id, 'attention', 'd64', '0.03', 'failed', 'failed', 'yes (from its other runs)', 'unknown'],
+      [diverged.id, 'hyena', 'd128', '0.001', 'diverged', 'diverged', 'no', 'unknown'],
+    ]);
+    expect(excluded[0]!.reason).toBe('epoch 1: validation loss -3.20e+8 < (1 − accuracy 0.2250)·ln 2 = 0.5372');
+    expect(excluded[1]!.reason).toBe('GPU fault (out-of-memory): buffer of 2147483648 bytes');
+    expect(excluded[2]!.reason).toBe('diverged at step 5, before its first evaluation: no finite epoch');
+
+    // the state figure: points only from results; one × per model with left-out runs, in the strip under 0
+    const fig = r.figures.find((f) => f.name === 'accuracy-vs-state')!;
+    const rows = specRows(dir, 'accuracy-vs-state');
+    expect(rows.filter((x) => x.kind === 'point').map((x) => [x.mixer, x.variant, x.accuracy])).toEqual([['attention', 'd64', 0.58], ['hyena', 'd64', 0.3]]);
+    const marks = rows.filter((x) => x.kind === 'left-out');
+    expect(marks.map((x) => [x.mixer, x.variant, x.stateBytes, x.runsLeftOut, x.leftOut, x.pointFromOtherRuns])).toEqual([
+      ['attention', 'd64', 2 ** 16, 2, 'failed 1, invalid 1', 'yes'],
+      ['hyena', 'd128', 2 ** 14, 1, 'diverged 1', 'no'],
+    ]);
+    for (const m of marks) {
+      expect(m.accuracy).toBeUndefined(); // no accuracy is made up for them
+      expect(m.laneY as number).toBeLessThan(0);
+      expect(m.laneY as number).toBeGreaterThan(-0.2);
+    }
+    expect(new Set(marks.map((m) => m.laneY)).size).toBe(2); // two mixers, two lanes
+    expect(String(marks[0]!.reasons)).toContain('failed: GPU fault (out-of-memory)');
+    expect(String(marks[0]!.reasons)).toContain('invalid: epoch 1: validation loss -3.20e+8');
+    const spec = JSON.stringify(fig.spec);
+    expect(spec).toContain('"domain":[-0.2,1]');
+    expect(spec).toContain('failed / invalid / diverged: not results');
+    expect(fig.caption).toContain('3 run(s) that are NOT results');
+    expect(fig.rows.filter((x) => x.kind === 'left-out')).toHaveLength(2);
+    const svg = readFileSync(join(dir, 'figures', 'accuracy-vs-state.svg'), 'utf8');
+    expect(svg).toContain('left out');
+    expect(svg).toContain('failed / invalid / diverged: not results');
+
+    // curves: left-out runs are not drawn (an invalid curve's numbers are what must not be read), but named
+    const curves = specRows(dir, 'curves-attention');
+    expect(new Set(curves.filter((x) => x.kind === 'curve').map((x) => x.run))).toEqual(new Set([sane.id]));
+    expect(curves.filter((x) => x.kind === 'left-out').map((x) => x.note)).toEqual(['2 runs left out: failed 1, invalid 1']);
+    const hyenaCurves = specRows(dir, 'curves-hyena');
+    expect(hyenaCurves.filter((x) => x.kind === 'left-out').map((x) => [x.panel, x.note])).toEqual([['d128', '1 run left out: diverged 1']]);
+
+    // a folder with no left-out run: an empty excluded.csv (header only) and no strip
+    const clean = tempDir();
+    writeSyntheticResults(clean, [sane, hyena]);
+    const c = await plotResults(clean, { png: false });
+    expect(readFileSync(join(clean, 'tables', 'excluded.csv'), 'utf8')).toBe(`${EXCLUDED_COLUMNS.join(',')}\n`);
+    expect(JSON.stringify(c.figures[0]!.spec)).not.toContain('left out');
+    expect(c.figures[0]!.caption).not.toContain('NOT results');
+  });
+
+  it('width, SD-order and JRT figures mark left-out runs in their strip too', async () => {
+    const dir = tempDir();
+    const suite = syntheticSuite();
+    const failedWidth = syntheticRecord({ label: 'hyena', dModel: 256, lr: 1e-3, slices: [[64, 4]], state: 1, validation: 0, test: 0, status: 'failed', error: 'device lost', epochsRun: 0 });
+    const failedSd = syntheticRecord({ label: 'causal', task: 'sd', dModel: 36, lr: 1e-2, slices: [[4, 32], [32, 4], [16, 256], [256, 16]], state: 36 * 400, validation: 0, test: 0, status: 'failed', error: 'GPU fault (validation): invalid dispatch', epochsRun: 0 });
+    const divergedJrt = syntheticRecord({ label: 'mamba', dModel: 64, lr: 1e-2, passes: 2, slices: [[256, 16]], state: 64 * 64 * 4, validation: 0, test: 0, status: 'diverged', divergedAtStep: 3, epochsRun: 0 });
+    writeSyntheticResults(dir, [...suite, failedWidth, failedSd, divergedJrt]);
+    await plotResults(dir, { png: false });
+    const width = specRows(dir, 'accuracy-vs-dmodel').filter((x) => x.kind === 'left-out');
+    expect(width.map((x) => [x.mixer, x.dModel, x.slice, x.leftOut, x.pointFromOtherRuns])).toEqual([
+      ['hyena', 256, 'L64-K4', 'failed 1', 'no'],
+      ['mamba', 64, 'L256-K16-P2', 'diverged 1', 'yes'],
+    ]);
+    const sd = specRows(dir, 'sd-order').filter((x) => x.kind === 'left-out');
+    // the failed SD run is placed at its model's measured state (its own record holds zeros), in both accuracy panels
+    expect(sd.map((x) => [x.panel, x.mixer, x.stateBytes, x.leftOut])).toEqual([
+      ['small set first', 'causal', 36 * 400, 'failed 1'],
+      ['large set first', 'causal', 36 * 400, 'failed 1'],
+    ]);
+    const jrt = specRows(dir, 'jrt-prompt').filter((x) => x.kind === 'left-out');
+    expect(jrt.map((x) => [x.mixer, x.series, x.stateBytes, x.leftOut])).toEqual([['mamba', 'p = 2', 64 * 64 * 4, 'diverged 1']]);
+    // the points of the JRT figure are unchanged: p = 2 at d64 still comes from its sane lr
+    const p2 = specRows(dir, 'jrt-prompt').filter((x) => x.kind === 'point' && x.mixer === 'mamba' && x.series === 'p = 2' && x.dModel === 64);
+    expect(p2.map((x) => x.bestLr)).toEqual([1e-3]);
+  });
+
   it('rendering is deterministic (same SVG and PNG bytes twice) and needs no system font', async () => {
     const dir = tempDir();
-    writeSyntheticResults(dir, syntheticSuite().slice(0, 8), false);
+    writeSyntheticResults(dir, syntheticSuite().slice(0, 8));
     const r = await plotResults(dir);
     const spec = r.figures[0]!.spec;
     const a = await renderSvg(spec);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandFromPresetTag, provenanceRows, writeReport } from '../runners/report.js';
-import { syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
+import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
 import { runCli } from './cliRunner.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -32,7 +32,7 @@ describe('report page', () => {
     for (const f of ['vega.min.js', 'vega-lite.min.js', 'DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']) expect(existsSync(join(dir, 'vendor', f)), f).toBe(true);
     expect(html).not.toMatch(/https?:\/\/(?!vega\.github\.io\/schema)/); // nothing fetched from the network (the $schema URL is only a label)
     // the points table: one row per figure point
-    const table = html.slice(html.indexOf('<section id="tables">'), html.indexOf('<section id="provenance">'));
+    const table = html.slice(html.indexOf('<section id="tables">'), html.indexOf('<section id="left-out">'));
     expect((table.match(/<tr>/g) ?? []).length).toBe(1 + r.points.length);
     expect(html).toContain('href="tables/points.csv"');
     // provenance: no commands.jsonl here, so the command is rebuilt from the records' preset field
@@ -43,9 +43,50 @@ describe('report page', () => {
     expect(html).not.toContain('</script><');
   });
 
+  it('lists the runs that are not results with their reasons, and every run with its provenance', async () => {
+    const dir = tempDir();
+    const base = { label: 'attention', dModel: 64, slices: [[64, 4]] as [number, number][], state: 2 ** 16 };
+    const gpu = { commit: '727b2b507524b733b929329e865409f7dc74f30a', dirty: true, fastPath: { uploads: true, bindGroups: false, adamw: true, splitK: true }, driver: 'NVIDIA 550.54.15' };
+    const sane = syntheticRecord({ ...base, lr: 1e-3, validation: 0.6, test: 0.58, provenance: gpu });
+    const failed = syntheticRecord({ ...base, lr: 1e-2, validation: 0, test: 0, status: 'failed', error: 'GPU fault (out-of-memory): <buffer> of 2 GiB', epochsRun: 0, provenance: gpu });
+    const invalid = syntheticRecord({ ...base, lr: 3e-3, validation: 0.9, test: 0.9 }); // legacy: no provenance
+    const early = syntheticRecord({ ...base, lr: 1e-1, validation: 0, test: 0, status: 'diverged', divergedAtStep: 9, epochsRun: 0 });
+    const late = syntheticRecord({ ...base, dModel: 128, lr: 1e-2, validation: 0.4, test: 0.4, status: 'diverged', divergedAtStep: 250, epochsRun: 2 });
+    writeSyntheticResults(dir, [sane, failed, invalid, early, late]);
+    rmSync(join(dir, 'curves', `${invalid.id}.json`)); // a record whose numbers cannot be checked is not a result
+    const r = await writeReport(dir, { png: false });
+    expect(r.leftOut.map((x) => x.id)).toEqual([failed.id, invalid.id, early.id]);
+    const html = readFileSync(r.path, 'utf8');
+    expect(html).toContain('5 runs: 2 results (1 of them diverged after some epochs and count for those), <strong class="error">3 not results</strong> (failed 1, invalid 1, diverged 1');
+    const section = html.slice(html.indexOf('<section id="left-out">'), html.indexOf('<section id="provenance">'));
+    const leftOutTable = section.slice(section.indexOf('<table class="data left-out">'), section.indexOf('</table>'));
+    const rowOf = (id: string) => leftOutTable.split('<tr>').find((tr) => tr.includes(id)) ?? '';
+    expect(rowOf(failed.id)).toContain('<td>failed</td><td>failed</td><td>GPU fault (out-of-memory): &lt;buffer&gt; of 2 GiB</td>');
+    expect(rowOf(failed.id)).toContain('<td>727b2b5 +dirty</td><td>3/4 on (off: bindGroups)</td><td>NVIDIA 550.54.15</td>');
+    expect(rowOf(invalid.id)).toContain('<td>done</td><td>invalid</td><td>its curve (curves/&lt;id&gt;.json) is missing or unreadable</td>');
+    expect(rowOf(invalid.id)).toContain('<td>unknown</td><td>unknown</td><td>unknown</td>');
+    expect(rowOf(early.id)).toContain('<td>diverged</td><td>diverged</td><td>diverged at step 9, before its first evaluation: no finite epoch</td>');
+    expect((leftOutTable.match(/<tr>/g) ?? []).length).toBe(1 + 3);
+    // the run that diverged after 2 epochs is a result for those, listed apart
+    const divergedTable = section.slice(section.indexOf('<table class="data diverged">'));
+    expect(divergedTable).toContain(late.id);
+    expect(divergedTable).toContain('<td>250</td><td>2</td><td>2</td><td>0.4</td><td>0.4</td><td>point (best lr); diverged at step 250, counts for its 2 finite epoch(s)</td>');
+    // every run with its provenance; a left-out run's accuracies are not shown as numbers
+    const runs = html.slice(html.indexOf('<table class="data runs">'));
+    const runRow = (id: string) => runs.split('<tr>').find((tr) => tr.includes(id)) ?? '';
+    expect(runRow(sane.id)).toContain('<td>done</td><td>point (best lr)</td><td>0.6</td><td>0.58</td><td>4</td><td>727b2b5 +dirty</td><td>3/4 on (off: bindGroups)</td><td>NVIDIA 550.54.15</td>');
+    expect(runRow(failed.id)).toContain('<td>failed</td><td>left out (failed)</td><td>—</td><td>—</td><td>0</td><td>727b2b5 +dirty</td>');
+    expect(runRow(invalid.id)).toContain('<td>left out (invalid)</td><td>—</td><td>—</td><td>4</td><td>unknown</td><td>unknown</td><td>unknown</td>');
+    // the summary by provenance tells the two codes apart
+    const summary = provenanceRows(r.records);
+    expect(summary.map((x) => [x.runs, x.commit])).toEqual([[2, '727b2b5 +dirty'], [3, 'unknown']]);
+    expect(html).toContain('href="tables/excluded.csv"');
+    expect(html).toContain('href="#left-out"');
+  });
+
   it('shows the logged sweep command when commands.jsonl exists', async () => {
     const dir = tempDir();
-    writeSyntheticResults(dir, syntheticSuite().slice(0, 4), false);
+    writeSyntheticResults(dir, syntheticSuite().slice(0, 4));
     writeFileSync(join(dir, 'commands.jsonl'), `${JSON.stringify({ command: 'recallbench sweep runners/presets/zoology-fig2.json --scale 0.1 --backend webgpu', startedAt: '2000-01-01T00:00:00Z', backend: 'webgpu', device: 'synthetic' })}\n`);
     const r = await writeReport(dir, { png: false, reportCommand: 'recallbench report X' });
     const html = readFileSync(r.path, 'utf8');
@@ -59,7 +100,7 @@ describe('report page', () => {
     expect(commandFromPresetTag('based-fig2@scale=0.25')).toBe('recallbench sweep based-fig2 --scale 0.25');
     const rows = provenanceRows(syntheticSuite());
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ preset: 'synthetic', backend: 'synthetic', runs: syntheticSuite().length });
+    expect(rows[0]).toMatchObject({ preset: 'synthetic', backend: 'synthetic', runs: syntheticSuite().length, commit: 'unknown', levers: 'unknown', driver: 'unknown' });
   });
 
   it('the CLI report command writes index.html', () => {

@@ -25,7 +25,14 @@ export interface SyntheticRun {
   /** Test accuracy per slice (default: `test` for every slice). */
   sliceAccuracy?: number[];
   status?: RunRecord['status'];
+  /** Epochs of the training config (default 4). */
   epochs?: number;
+  /** Epochs the run evaluated (default: all of them; 0 for a run that failed or diverged in its first epoch). */
+  epochsRun?: number;
+  /** Why a 'failed' run failed. */
+  error?: string;
+  divergedAtStep?: number;
+  provenance?: RunRecord['provenance'];
 }
 
 export function sliceKey(task: 'mqar' | 'sd', a: number, b: number, passes: number): string {
@@ -56,6 +63,7 @@ export function syntheticRecord(s: SyntheticRun): RunRecord {
     train: { epochs: s.epochs ?? 4, batchSize: 64, evalBatchSize: 64, lr: s.lr, weightDecay: 0.1, earlyStopAccuracy: 0.99, shuffle: true },
     seed: s.seed ?? 0,
   };
+  const failed = s.status === 'failed';
   const testSlices: Record<string, number> = {};
   s.slices.forEach(([a, b], i) => (testSlices[sliceKey(task, a, b, passes)] = s.sliceAccuracy?.[i] ?? s.test));
   const id = `syn${[s.label, s.dModel, s.lr, s.seed ?? 0, task, passes, JSON.stringify(s.slices), JSON.stringify(s.layers ?? null)].join('|').split('').reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(16)}`;
@@ -65,17 +73,22 @@ export function syntheticRecord(s: SyntheticRun): RunRecord {
     preset: 'synthetic',
     config,
     seed: s.seed ?? 0,
-    params: s.dModel * s.dModel * 10,
-    stateFloats: { measured: s.state / 4, paper: (s.paperState ?? s.state) / 4 },
-    stateBytes: { measured: s.state, paper: s.paperState ?? s.state },
-    bestEpoch: 1,
+    params: failed ? 0 : s.dModel * s.dModel * 10,
+    // a failed run's record holds no measurements: zeros, as runners/sweep.ts stores it
+    stateFloats: failed ? { measured: 0, paper: 0 } : { measured: s.state / 4, paper: (s.paperState ?? s.state) / 4 },
+    stateBytes: failed ? { measured: 0, paper: 0 } : { measured: s.state, paper: s.paperState ?? s.state },
+    // the curve (syntheticCurve) climbs to the record's accuracies at its last epoch: that is the best one
+    bestEpoch: s.epochsRun ?? s.epochs ?? 4,
     validationAccuracy: s.validation,
     testAccuracy: s.test,
     finalTestAccuracy: s.test,
     testSlices,
-    epochs: s.epochs ?? 4,
+    epochs: s.epochsRun ?? s.epochs ?? 4,
     steps: 40,
     status: s.status ?? 'done',
+    ...(s.error !== undefined ? { error: s.error } : {}),
+    ...(s.divergedAtStep !== undefined ? { divergedAtStep: s.divergedAtStep } : {}),
+    ...(s.provenance ? { provenance: s.provenance } : {}),
     wallSeconds: 1,
     msPerStep: 25,
     backend: 'synthetic',
@@ -85,7 +98,11 @@ export function syntheticRecord(s: SyntheticRun): RunRecord {
   };
 }
 
-/** A made-up learning curve ending at the record's validation accuracy. */
+/**
+ * A made-up learning curve ending at the record's accuracies (its best epoch), with losses a working model could
+ * have (each split's loss is (1 − its accuracy), above the (1 − accuracy)·ln 2 floor): it passes `recallbench
+ * verify`'s checks, so the plots take the run as a result.
+ */
 export function syntheticCurve(r: RunRecord): EpochRecord[] {
   return Array.from({ length: r.epochs }, (_, i) => {
     const t = (i + 1) / r.epochs;
@@ -95,7 +112,7 @@ export function syntheticCurve(r: RunRecord): EpochRecord[] {
       lr: r.config.train.lr * (1 - t),
       trainLoss: 5 * (1 - t) + 0.1,
       validation: { accuracy: acc, slices: {}, loss: 1 - acc },
-      test: { accuracy: r.testAccuracy * t, slices: {}, loss: 1 - acc },
+      test: { accuracy: r.testAccuracy * t, slices: {}, loss: 1 - r.testAccuracy * t },
       trainSeconds: 0.1,
       seconds: 0.2,
       steps: 10,

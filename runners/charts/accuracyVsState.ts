@@ -2,22 +2,30 @@
 // point (its best learning rate on validation), each mixer's Pareto front drawn as a line, and the information-
 // theoretic floor of MQAR marked (K·log2(V/2) bits for the hardest test slice). One panel per task setting.
 // Also used, with `passes`, for the JRT-prompt figure (one front per mixer and number of passes).
-import { compareSettings, paretoFront, settingFloor, type FigurePoint, type StateConvention, type TaskSetting } from '../analysis.js';
-import { ACCURACY_Y, chartConfig, colorScale, log2BytesX, round, type Figure } from './common.js';
+import { compareSettings, leftOutSummary, paretoFront, settingFloor, type FigurePoint, type LeftOutRun, type StateConvention, type TaskSetting } from '../analysis.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
 export interface StateRowsOptions {
   convention: StateConvention;
-  /** Panel of a point (default: its setting's label). */
-  panelOf?: (p: FigurePoint) => string;
+  /** Panel of a point or left-out run (default: its setting's label). */
+  panelOf?: (p: { setting: TaskSetting }) => string;
   /** Series within a mixer that get their own front (default: none). */
-  seriesOf?: (p: FigurePoint) => string;
+  seriesOf?: (p: { setting: TaskSetting }) => string;
+  /** Runs that are not results, drawn as × in the strip under the axis (rows of kind 'left-out'). */
+  leftOut?: LeftOutRun[];
+  /** Every mixer of the folder (a left-out mark's lane is its mixer's place here). */
+  mixers?: string[];
   /** Accuracy of a point (default: test accuracy over all slices). */
   accuracyOf?: (p: FigurePoint) => { mean: number; min: number; max: number; n: number };
 }
 
-/** Rows of kinds 'point', 'front' (per panel, mixer, series) and 'floor' (per panel where the task has one). */
+/**
+ * Rows of kinds 'point', 'front' (per panel, mixer, series), 'floor' (per panel where the task has one),
+ * 'left-out' (per panel and model whose runs were left out: one × at the model's state size) and
+ * 'left-out-unplaced' (left-out runs whose state size no run of their group measured: counted, not drawn).
+ */
 export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record<string, unknown>[] {
-  const panelOf = opts.panelOf ?? ((p: FigurePoint) => p.setting.label);
+  const panelOf = opts.panelOf ?? ((p: { setting: TaskSetting }) => p.setting.label);
   const seriesOf = opts.seriesOf ?? (() => '');
   const accuracyOf = opts.accuracyOf ?? ((p: FigurePoint) => p.test);
   const rows: Record<string, unknown>[] = [];
@@ -51,6 +59,7 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
     const front = paretoFront(ps, (p) => p.stateBytes[opts.convention], (p) => accuracyOf(p).mean);
     front.forEach((p, i) => rows.push({ kind: 'front', panel, mixer, series, order: i, stateBytes: p.stateBytes[opts.convention], accuracy: round(accuracyOf(p).mean), variant: p.variantLabel }));
   }
+  rows.push(...leftOutRows(opts.leftOut ?? [], { panelOf, seriesOf, convention: opts.convention, mixers: opts.mixers ?? [] }));
   for (const [panel, setting] of floors) {
     const floor = settingFloor(setting);
     if (floor) {
@@ -66,6 +75,51 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
   return rows;
 }
 
+/** One row per (panel, series, model) with left-out runs: where its × goes, how many runs, and why. */
+export function leftOutRows(
+  runs: LeftOutRun[],
+  o: { panelOf: (p: { setting: TaskSetting }) => string; seriesOf: (p: { setting: TaskSetting }) => string; convention: StateConvention; mixers: string[] },
+): Record<string, unknown>[] {
+  // lanes by place among the mixers that have left-out runs here: marks of two such mixers at one x never overlap
+  const laneMixers = o.mixers.filter((m) => runs.some((r) => r.label === m));
+  const byModel = new Map<string, LeftOutRun[]>();
+  for (const r of runs) {
+    const k = `${o.panelOf(r)}\u0000${o.seriesOf(r)}\u0000${r.key}`;
+    byModel.set(k, [...(byModel.get(k) ?? []), r]);
+  }
+  return [...byModel.values()].map((rs) => {
+    const r = rs[0]!;
+    const placed = r.stateBytes !== undefined && r.stateBytes[o.convention] > 0;
+    return {
+      kind: placed ? 'left-out' : 'left-out-unplaced',
+      panel: o.panelOf(r),
+      mixer: r.label,
+      series: o.seriesOf(r),
+      variant: r.variantLabel,
+      dModel: r.dModel,
+      ...(placed ? { stateBytes: r.stateBytes![o.convention], laneY: leftOutLaneY(Math.max(0, laneMixers.indexOf(r.label))) } : {}),
+      runsLeftOut: rs.length,
+      leftOut: leftOutSummary(rs),
+      learningRates: [...new Set(rs.map((x) => x.lr))].sort((a, b) => a - b).join(' '),
+      reasons: [...new Set(rs.map((x) => `${x.kind}: ${x.reason.length > 160 ? `${x.reason.slice(0, 157)}...` : x.reason}`))].slice(0, 3).join(' | '),
+      pointFromOtherRuns: r.groupHasPoint ? 'yes' : 'no',
+      leftOutLegend: LEFT_OUT_LEGEND,
+    };
+  });
+}
+
+/** "; × under the axis: N runs that are not results (...)" for a caption, or '' when the figure has none. */
+export function leftOutCaption(rows: Record<string, unknown>[]): string {
+  const drawn = rows.filter((r) => r.kind === 'left-out');
+  const unplaced = rows.filter((r) => r.kind === 'left-out-unplaced');
+  const n = (rs: Record<string, unknown>[]) => rs.reduce((s, r) => s + (r.runsLeftOut as number), 0);
+  if (drawn.length + unplaced.length === 0) return '';
+  return ` × in the grey "left out" strip under the axis: ${n(drawn)} run(s) that are NOT results (failed: the GPU faulted or the run crashed; invalid: numbers no working model produces, see \`recallbench verify\`; diverged before any evaluation), at their model's x position and never as an accuracy; they took no part in choosing the best learning rate. Hover a × for the reasons; tables/excluded.csv lists every run.${unplaced.length ? ` ${n(unplaced)} more left-out run(s) are not drawn: no run of their model measured its state size.` : ''}`;
+}
+
+/** Shapes of the series (passes), in order; the × is kept for left-out runs. */
+const SERIES_SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'triangle-down', 'triangle-right'];
+
 /** The layered, faceted spec over stateRows (shared by the state and the JRT-prompt figures). */
 export function stateSpec(
   rows: Record<string, unknown>[],
@@ -74,15 +128,22 @@ export function stateSpec(
 ): Record<string, unknown> {
   const xs = rows.map((r) => r.stateBytes as number).filter((v) => v > 0);
   const x = log2BytesX('stateBytes', `state (bytes, ${o.convention}; log2 axis)`, xs);
-  const y = ACCURACY_Y(o.yTitle);
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
   const withSeries = rows.some((r) => r.kind === 'point' && r.series !== '');
+  const withLeftOut = rows.some((r) => r.kind === 'left-out');
+  const y = ACCURACY_Y(o.yTitle, withLeftOut);
   const series = withSeries ? { field: 'series', type: 'nominal', title: o.seriesTitle ?? 'series' } : undefined;
+  // one shape legend: the series' shapes, then the × of left-out runs (a second shape field would share the scale)
+  const seriesValues = [...new Set(rows.filter((r) => r.kind === 'point' || r.kind === 'left-out').map((r) => r.series as string))].sort();
+  const shape = withSeries
+    ? { field: 'shapeKey', type: 'nominal', title: o.seriesTitle ?? 'series', scale: { domain: [...seriesValues, ...(withLeftOut ? [LEFT_OUT_LEGEND] : [])], range: [...seriesValues.map((_, i) => SERIES_SHAPES[i % SERIES_SHAPES.length]!), ...(withLeftOut ? [LEFT_OUT_SHAPE] : [])] }, legend: LEFT_OUT_LEGEND_STYLE }
+    : undefined;
   const pick = { condition: { param: 'mixerPick', value: 1 }, value: 0.15 };
   const tooltip = ['mixer', 'series', 'variant', 'stateBytes', 'stateBytesMeasured', 'stateBytesPaper', 'accuracy', 'lo', 'hi', 'bestLr', 'params']
     .filter((f) => f !== 'series' || withSeries)
     .map((f) => ({ field: f }));
   const layers: Record<string, unknown>[] = [
+    ...(withLeftOut ? [leftOutBandLayer(o.yTitle ?? 'test accuracy (best lr on validation)')] : []),
     {
       transform: [{ filter: "datum.kind === 'floor'" }],
       layer: [
@@ -102,9 +163,12 @@ export function stateSpec(
       transform: [{ filter: "datum.kind === 'point'" }],
       mark: { type: 'point', filled: true, size: 45 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-      encoding: { x, y, color, ...(series ? { shape: series } : {}), tooltip, opacity: pick },
+      encoding: { x, y, color, ...(shape ? { shape } : {}), tooltip, opacity: pick },
     },
   ];
+  if (withLeftOut) {
+    layers.push(leftOutMarkLayer(x, y, color, shape ?? leftOutShapeOnly(), ['mixer', ...(withSeries ? ['series'] : []), 'variant', 'stateBytes', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons']));
+  }
   if (rows.some((r) => r.kind === 'point' && (r.seeds as number) > 1)) {
     layers.push({
       transform: [{ filter: "datum.kind === 'point'" }],
@@ -117,28 +181,31 @@ export function stateSpec(
     title: { text: o.title, subtitle: o.subtitle },
     config: chartConfig(),
     data: { values: rows },
+    ...(withSeries ? { transform: [{ calculate: `datum.kind === 'left-out' ? ${JSON.stringify(LEFT_OUT_LEGEND)} : datum.series`, as: 'shapeKey' }] } : {}),
     facet: { field: 'panel', type: 'nominal', sort: o.panels, title: null },
     columns: Math.min(3, o.panels.length),
     spec: { width: 300, height: 220, layer: layers },
   };
 }
 
-export function accuracyVsState(points: FigurePoint[], mixers: string[], convention: StateConvention): Figure | undefined {
+export function accuracyVsState(points: FigurePoint[], mixers: string[], convention: StateConvention, leftOut: LeftOutRun[] = []): Figure | undefined {
   const selected = points.filter((p) => p.setting.passes === 1);
-  if (selected.length === 0) return undefined;
-  const rows = stateRows(selected, { convention });
-  const panels = [...new Map(selected.map((p) => [p.setting.label, p.setting])).values()].sort(compareSettings).map((s) => s.label);
+  const selectedLeftOut = leftOut.filter((r) => r.setting.passes === 1);
+  if (selected.length + selectedLeftOut.length === 0) return undefined;
+  const rows = stateRows(selected, { convention, leftOut: selectedLeftOut, mixers });
+  if (!rows.some((r) => r.kind === 'point' || r.kind === 'left-out')) return undefined;
+  const panels = [...new Map([...selected, ...selectedLeftOut].map((p) => [p.setting.label, p.setting])).values()].sort(compareSettings).map((s) => s.label);
   const spec = stateSpec(rows, mixers, {
     title: 'Accuracy vs recurrent state size',
-    subtitle: `every model at its best learning rate (validation); lines: each mixer's Pareto front; dashed: information-theoretic floor (MQAR)`,
+    subtitle: `every model at its best learning rate (validation); lines: each mixer's Pareto front; dashed: information-theoretic floor (MQAR)${rows.some((r) => r.kind === 'left-out') ? '; ×: runs that are not results (left out)' : ''}`,
     convention,
     panels,
   });
   return {
     name: 'accuracy-vs-state',
     title: 'Accuracy vs recurrent state size (BASED Fig. 2)',
-    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).`,
+    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${leftOutCaption(rows)}`,
     spec,
-    rows: rows.filter((r) => r.kind === 'point'),
+    rows: rows.filter((r) => r.kind === 'point' || r.kind === 'left-out' || r.kind === 'left-out-unplaced'),
   };
 }

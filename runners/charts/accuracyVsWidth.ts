@@ -1,24 +1,31 @@
 // Zoology Figure 2: test accuracy vs model dimension, one panel per MQAR (L, K) test slice, one line per mixer.
 // A point = the best learning rate (on validation) for that (mixer, d_model, task setting); where a mixer has
 // several variants at one width (e.g. Based f 8/16/24), the variant with the best validation accuracy.
-import { bestVariantPerWidth, type FigurePoint } from '../analysis.js';
-import { ACCURACY_Y, chartConfig, colorScale, round, type Figure } from './common.js';
+import { bestVariantPerWidth, leftOutSummary, type FigurePoint, type LeftOutRun, type SliceInfo, type TaskSetting } from '../analysis.js';
+import { leftOutCaption } from './accuracyVsState.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, round, type Figure } from './common.js';
 
-export function accuracyVsWidth(points: FigurePoint[], mixers: string[]): Figure | undefined {
+export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut: LeftOutRun[] = []): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
   const sliceOrder = new Map<string, [number, number, number]>();
   const best = bestVariantPerWidth(points);
   // a slice tested in several task settings (different training data) gets one panel per setting
   const settingsOfSlice = new Map<string, Set<string>>();
-  for (const p of best) for (const s of p.setting.slices) settingsOfSlice.set(s.key, (settingsOfSlice.get(s.key) ?? new Set()).add(p.setting.id));
+  for (const p of [...best, ...leftOut]) for (const s of p.setting.slices) settingsOfSlice.set(s.key, (settingsOfSlice.get(s.key) ?? new Set()).add(p.setting.id));
+  const panelOf = (setting: TaskSetting, s: SliceInfo): string | undefined => {
+    if (s.seqLen === undefined || s.numKvPairs === undefined) return undefined;
+    const panel = settingsOfSlice.get(s.key)!.size > 1 && setting.label !== s.key ? `${s.key} (in ${setting.label})` : s.key;
+    sliceOrder.set(panel, [s.passes, s.seqLen, s.numKvPairs]);
+    return panel;
+  };
   for (const p of best) {
     for (const s of p.setting.slices) {
-      if (s.seqLen === undefined || s.numKvPairs === undefined) continue;
       const acc = p.slices[s.key];
       if (!acc) continue;
-      const panel = settingsOfSlice.get(s.key)!.size > 1 && p.setting.label !== s.key ? `${s.key} (in ${p.setting.label})` : s.key;
-      sliceOrder.set(panel, [s.passes, s.seqLen, s.numKvPairs]);
+      const panel = panelOf(p.setting, s);
+      if (panel === undefined) continue;
       rows.push({
+        kind: 'point',
         mixer: p.label,
         slice: panel,
         dModel: p.dModel,
@@ -33,8 +40,41 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[]): Figure
       });
     }
   }
+  // left-out runs: one × per (mixer, d_model, panel) — every variant of that width together, as the line has one
+  const leftOutByWidth = new Map<string, { panel: string; runs: LeftOutRun[] }>();
+  for (const r of leftOut) {
+    for (const s of r.setting.slices) {
+      const panel = panelOf(r.setting, s);
+      if (panel === undefined) continue;
+      const k = `${r.label}\u0000${r.dModel}\u0000${panel}`;
+      const entry = leftOutByWidth.get(k) ?? { panel, runs: [] };
+      entry.runs.push(r);
+      leftOutByWidth.set(k, entry);
+    }
+  }
+  const laneMixers = mixers.filter((m) => leftOut.some((r) => r.label === m));
+  for (const { panel, runs } of leftOutByWidth.values()) {
+    const r = runs[0]!;
+    const drawn = rows.some((x) => x.kind === 'point' && x.mixer === r.label && x.dModel === r.dModel && x.slice === panel);
+    rows.push({
+      kind: 'left-out',
+      mixer: r.label,
+      slice: panel,
+      dModel: r.dModel,
+      laneY: leftOutLaneY(Math.max(0, laneMixers.indexOf(r.label))),
+      runsLeftOut: runs.length,
+      leftOut: leftOutSummary(runs),
+      variants: [...new Set(runs.map((x) => x.variantLabel))].join(', '),
+      learningRates: [...new Set(runs.map((x) => x.lr))].sort((a, b) => a - b).join(' '),
+      reasons: [...new Set(runs.map((x) => `${x.kind}: ${x.reason.length > 160 ? `${x.reason.slice(0, 157)}...` : x.reason}`))].slice(0, 3).join(' | '),
+      pointFromOtherRuns: drawn ? 'yes' : 'no',
+      leftOutLegend: LEFT_OUT_LEGEND,
+      setting: r.setting.label,
+    });
+  }
   // draw only when some mixer has at least two widths on one slice
   const widths = new Map<string, Set<number>>();
+  // (a width whose runs were all left out counts: its × is what the reader must see)
   for (const r of rows) {
     const k = `${r.mixer}|${r.slice}`;
     widths.set(k, (widths.get(k) ?? new Set()).add(r.dModel as number));
@@ -44,21 +84,27 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[]): Figure
   const slices = [...sliceOrder.entries()].sort(([, a], [, b]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]).map(([k]) => k);
   const dValues = [...new Set(rows.map((r) => r.dModel as number))].sort((a, b) => a - b);
   const withSpread = rows.some((r) => (r.seeds as number) > 1);
+  const withLeftOut = rows.some((r) => r.kind === 'left-out');
+  const y = ACCURACY_Y('test accuracy', withLeftOut);
+  const onlyPoints = { filter: "datum.kind === 'point'" };
   const x = { field: 'dModel', type: 'quantitative', title: 'model dimension d_model', scale: { type: 'log', base: 2, nice: false, padding: 8 }, axis: { values: dValues, format: 'd' } };
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'stateBytes'].map((f) => ({ field: f }));
   const layers: Record<string, unknown>[] = [
-    { mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: ACCURACY_Y('test accuracy'), color, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
+    ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
+    { transform: [onlyPoints], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
     {
+      transform: [onlyPoints],
       mark: { type: 'point', filled: true, size: 50 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-      encoding: { x, y: ACCURACY_Y('test accuracy'), color, tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
+      encoding: { x, y, color, tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
     },
   ];
-  if (withSpread) layers.push({ mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });
+  if (withSpread) layers.push({ transform: [onlyPoints], mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });
+  if (withLeftOut) layers.push(leftOutMarkLayer(x, y, color, leftOutShapeOnly(), ['mixer', 'slice', 'dModel', 'variants', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons']));
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'MQAR accuracy vs model dimension', subtitle: 'one panel per (L, K) test slice; best learning rate per point, chosen on validation' },
+    title: { text: 'MQAR accuracy vs model dimension', subtitle: `one panel per (L, K) test slice; best learning rate per point, chosen on validation${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
     config: chartConfig(),
     data: { values: rows },
     facet: { field: 'slice', type: 'nominal', sort: slices, title: null },
@@ -68,7 +114,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[]): Figure
   return {
     name: 'accuracy-vs-dmodel',
     title: 'Accuracy vs model dimension (Zoology Fig. 2)',
-    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation.${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}`,
+    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation.${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}${leftOutCaption(rows)}`,
     spec,
     rows,
   };

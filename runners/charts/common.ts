@@ -78,12 +78,74 @@ export function log2BytesX(field: string, title: string, values: number[]): Reco
   };
 }
 
-export const ACCURACY_Y = (title = 'test accuracy (best lr on validation)') => ({
+export const ACCURACY_Y = (title = 'test accuracy (best lr on validation)', withLeftOutStrip = false) => ({
   field: 'accuracy',
   type: 'quantitative',
   title,
-  scale: { domain: [0, 1] },
+  ...(withLeftOutStrip ? leftOutAxis() : { scale: { domain: [0, 1] } }),
 });
+
+// Runs that are not results (failed, invalid, diverged before any evaluation: runners/analysis.ts) are drawn as ×
+// in a grey strip BELOW the accuracy axis, labelled "left out" on that axis: at their x position, so the reader
+// sees which model is missing, and never at an accuracy (least of all 0, which is what a faulted GPU reads back).
+
+/** The y values of the strip: it spans [LEFT_OUT_STRIP[0], LEFT_OUT_STRIP[1]], marks sit in three lanes. */
+export const LEFT_OUT_STRIP: [number, number] = [-0.2, -0.04];
+const LEFT_OUT_LANES = [-0.085, -0.12, -0.155];
+/** The legend entry of the marks. */
+export const LEFT_OUT_LEGEND = 'failed / invalid / diverged: not results';
+/** An ×, as a filled outline (vega's "cross" is a +; a stroked path would vanish from legends that fill symbols). */
+export const LEFT_OUT_SHAPE = 'M-1,-0.75L-0.75,-1L0,-0.25L0.75,-1L1,-0.75L0.25,0L1,0.75L0.75,1L0,0.25L-0.75,1L-1,0.75L-0.25,0Z';
+
+/** y of a left-out mark: one lane per mixer (by its place in the figure's mixers), so marks of two mixers at one x stay apart. */
+export function leftOutLaneY(mixerIndex: number): number {
+  return LEFT_OUT_LANES[((mixerIndex % LEFT_OUT_LANES.length) + LEFT_OUT_LANES.length) % LEFT_OUT_LANES.length]!;
+}
+
+/** Scale and axis of an accuracy y that has the left-out strip under 0: ticks 0…1, and "left out" on the strip. */
+export function leftOutAxis(): Record<string, unknown> {
+  const mid = (LEFT_OUT_STRIP[0] + LEFT_OUT_STRIP[1]) / 2;
+  return {
+    scale: { domain: [LEFT_OUT_STRIP[0], 1], nice: false },
+    axis: {
+      values: [mid, 0, 0.2, 0.4, 0.6, 0.8, 1],
+      labelOverlap: false, // (the default thins labels out, dropping 0 next to "left out")
+      labelExpr: `datum.value < 0 ? 'left out' : format(datum.value, '.1f')`,
+      gridColor: { condition: { test: 'datum.value < 0', value: 'transparent' }, value: '#e8e8e8' },
+      labelColor: { condition: { test: 'datum.value < 0', value: '#b00' }, value: '#333' },
+    },
+  };
+}
+
+/** The grey band of the strip (a layer over the figure's rows: one band per panel, drawn under everything). */
+export function leftOutBandLayer(title: string): Record<string, unknown> {
+  return {
+    transform: [{ aggregate: [{ op: 'count', as: 'n' }] }],
+    mark: { type: 'rect', color: '#f1f1f1' },
+    encoding: { y: { datum: LEFT_OUT_STRIP[0], type: 'quantitative', title, ...leftOutAxis() }, y2: { datum: LEFT_OUT_STRIP[1] } },
+  };
+}
+
+/**
+ * The × marks of rows of kind 'left-out' (fields: the x field, laneY, mixer, leftOutLegend and the tooltip's),
+ * in the mixer's colour; the shape channel gives them their legend entry.
+ */
+export function leftOutMarkLayer(x: Record<string, unknown>, y: Record<string, unknown>, color: Record<string, unknown>, shape: Record<string, unknown>, tooltipFields: string[]): Record<string, unknown> {
+  return {
+    transform: [{ filter: "datum.kind === 'left-out'" }],
+    mark: { type: 'point', filled: true, size: 80 },
+    // the figure's accuracy y (scale and axis), on the lane: layers with differing axis settings get them merged
+    encoding: { x, y: { ...y, field: 'laneY' }, color, shape, tooltip: tooltipFields.map((f) => ({ field: f })) },
+  };
+}
+
+/** Legend of a shape channel holding the ×: labels uncut. */
+export const LEFT_OUT_LEGEND_STYLE = { labelLimit: 400 };
+
+/** A shape channel for figures without their own shapes: one legend entry, the ×. */
+export function leftOutShapeOnly(): Record<string, unknown> {
+  return { field: 'leftOutLegend', type: 'nominal', title: null, scale: { domain: [LEFT_OUT_LEGEND], range: [LEFT_OUT_SHAPE] }, legend: LEFT_OUT_LEGEND_STYLE };
+}
 
 /** Rounded for tables and tooltips (keeps files small and diffs readable). */
 export function round(x: number, digits = 4): number {

@@ -1,12 +1,13 @@
 // JRT Figure 2: set disjointness accuracy vs state size for small-first (|A| < |B|) and large-first slices, and
 // their difference (small − large). Causal models should do better when the small set comes first, more so as
 // the state shrinks; a non-causal model should barely depend on the order.
-import { orderSplit, paretoFront, type FigurePoint, type StateConvention } from '../analysis.js';
-import { chartConfig, colorScale, log2BytesX, round, type Figure } from './common.js';
+import { orderSplit, paretoFront, type FigurePoint, type LeftOutRun, type StateConvention } from '../analysis.js';
+import { leftOutCaption, leftOutRows } from './accuracyVsState.js';
+import { ACCURACY_Y, chartConfig, colorScale, leftOutBandLayer, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
 const PANELS = ['small set first', 'large set first'];
 
-export function sdOrderFigures(points: FigurePoint[], mixers: string[], convention: StateConvention): Figure[] {
+export function sdOrderFigures(points: FigurePoint[], mixers: string[], convention: StateConvention, leftOut: LeftOutRun[] = []): Figure[] {
   const bySetting = new Map<string, FigurePoint[]>();
   for (const p of points) {
     if (p.setting.passes !== 1 || !orderSplit(p)) continue;
@@ -24,6 +25,10 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
       rows.push({ kind: 'point', panel: PANELS[1], ...base, accuracy: round(o.largeFirst.mean), lo: round(o.largeFirst.min), hi: round(o.largeFirst.max) });
       rows.push({ kind: 'difference', ...base, difference: round(o.difference.mean), lo: round(o.difference.min), hi: round(o.difference.max), smallFirst: round(o.smallFirst.mean), largeFirst: round(o.largeFirst.mean) });
     }
+    // left-out runs of this setting: a × in both accuracy panels (the difference panel has no accuracy axis)
+    const settingLeftOut = leftOut.filter((r) => r.setting.id === ps[0]!.setting.id);
+    for (const panel of PANELS) rows.push(...leftOutRows(settingLeftOut, { panelOf: () => panel, seriesOf: () => '', convention, mixers }));
+    const withLeftOut = rows.some((r) => r.kind === 'left-out');
     for (const [i, panel] of PANELS.entries()) {
       for (const mixer of new Set(ps.map((p) => p.label))) {
         const mine = ps.filter((p) => p.label === mixer);
@@ -33,27 +38,30 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
         );
       }
     }
-    const xs = rows.map((r) => r.stateBytes as number);
+    const xs = rows.map((r) => r.stateBytes).filter((v): v is number => typeof v === 'number' && v > 0);
     const x = log2BytesX('stateBytes', `state (bytes, ${convention}; log2)`, xs);
     const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
     const pick = { condition: { param: 'mixerPick', value: 1 }, value: 0.15 };
     const spread = ps.some((p) => p.test.n > 1);
     const tooltip = ['mixer', 'variant', 'stateBytes', 'accuracy', 'lo', 'hi', 'bestLr'].map((f) => ({ field: f }));
+    const accuracyY = ACCURACY_Y('test accuracy', withLeftOut);
     const accuracyPanels = {
-      transform: [{ filter: "datum.kind !== 'difference'" }],
+      transform: [{ filter: "datum.kind !== 'difference' && datum.kind !== 'left-out-unplaced'" }],
       facet: { field: 'panel', type: 'nominal', sort: PANELS, title: null },
       spec: {
         width: 260,
         height: 220,
         layer: [
-          { transform: [{ filter: "datum.kind === 'front'" }], mark: { type: 'line', interpolate: 'step-after' }, encoding: { x, y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', scale: { domain: [0, 1] } }, color, order: { field: 'order' }, opacity: pick } },
+          ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
+          { transform: [{ filter: "datum.kind === 'front'" }], mark: { type: 'line', interpolate: 'step-after' }, encoding: { x, y: accuracyY, color, order: { field: 'order' }, opacity: pick } },
           {
             transform: [{ filter: "datum.kind === 'point'" }],
             mark: { type: 'point', filled: true, size: 40 },
             params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-            encoding: { x, y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] } }, color, tooltip, opacity: pick },
+            encoding: { x, y: accuracyY, color, tooltip, opacity: pick },
           },
           ...(spread ? [{ transform: [{ filter: "datum.kind === 'point'" }], mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, opacity: pick } }] : []),
+          ...(withLeftOut ? [leftOutMarkLayer(x, accuracyY, color, leftOutShapeOnly(), ['mixer', 'variant', 'stateBytes', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons'])] : []),
         ],
       },
     };
@@ -71,7 +79,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     const setting = ps[0]!.setting;
     const spec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: { text: `Set disjointness: set order vs state size${bySetting.size > 1 ? ` (${setting.label})` : ''}`, subtitle: 'mean test accuracy over small-first and over large-first slices; best learning rate on validation' },
+      title: { text: `Set disjointness: set order vs state size${bySetting.size > 1 ? ` (${setting.label})` : ''}`, subtitle: `mean test accuracy over small-first and over large-first slices; best learning rate on validation${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
       config: chartConfig(),
       data: { values: rows },
       hconcat: [accuracyPanels, differencePanel],
@@ -79,7 +87,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     figures.push({
       name: n === 1 ? 'sd-order' : `sd-order-${n}`,
       title: `Set disjointness: small set first vs large set first (JRT Fig. 2)${bySetting.size > 1 ? ` — ${setting.label}` : ''}`,
-      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts.${spread ? ' Bars: min–max over seeds.' : ''}`,
+      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts.${spread ? ' Bars: min–max over seeds.' : ''}${leftOutCaption(rows.filter((r) => r.panel === PANELS[0]))}`,
       spec,
       rows: rows.filter((r) => r.kind !== 'front'),
     });
