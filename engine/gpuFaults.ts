@@ -115,8 +115,10 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
     failed = true;
     thrown = e;
   }
-  // popped in reverse order of pushing; every scope is popped even when one already reported
-  let fault: string | undefined;
+  // popped in reverse order of pushing; every scope is popped even when one already reported. The cause is
+  // named first: after a failed allocation every dispatch that binds the invalid buffer fails validation too
+  // ("... is invalid due to a previous error"), which is its consequence.
+  const reported = new Map<string, string>();
   for (const scope of [...SCOPES].reverse()) {
     let error: ErrorLike | null = null;
     try {
@@ -125,8 +127,9 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
       // popping fails only when the device is gone
       error = { message: `popErrorScope failed: ${String((e as Error)?.message ?? e)}` };
     }
-    if (error && !fault) fault = describeGpuError(error, scope);
+    if (error) reported.set(scope, describeGpuError(error, scope));
   }
+  const fault = SCOPES.map((scope) => reported.get(scope)).find((f) => f !== undefined);
   const pending = pendingFault();
   if (pending) throw pending;
   if (fault) throw new GpuFaultError(fault);

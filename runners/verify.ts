@@ -63,6 +63,11 @@ export function verifyReport(dirs: string[]): { text: string; bad: number; check
   let bad = 0;
   let checked = 0;
   for (const dir of dirs) {
+    // `verify results/*` meets folders that hold no runs (logs, a sweep that stored nothing yet): say so, go on
+    if (!existsSync(join(dir, 'runs.jsonl'))) {
+      lines.push(`${dir}: no runs.jsonl (not a results folder, or nothing stored yet): skipped`);
+      continue;
+    }
     const runs = verifyFolder(dir);
     const failed = runs.filter((r) => r.record.status === 'failed').length;
     const wrong = runs.filter((r) => r.violations.length);

@@ -54,6 +54,12 @@ interface GlobalArgs {
   quiet: boolean;
 }
 
+/** --max-attempts: a whole number ≥ 1. */
+function maxAttempts(n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new UserInputError(`--max-attempts expects a whole number ≥ 1, got ${n}`);
+  return n;
+}
+
 /** "key=value" pairs → object; values parsed as JSON when they parse (numbers, booleans), else strings. */
 export function parsePairs(pairs: string[] | undefined, flag: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -221,6 +227,7 @@ export function buildCli(args: string[]) {
         .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' })
+        .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('concurrency', { type: 'number', default: 1, describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs)' })
         .option('queue', { type: 'string', describe: 'enqueue the runs on BullMQ at redis://HOST:PORT for `recallbench worker`s, gather finished results, and exit' })
         .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME, describe: 'BullMQ queue name' })
@@ -284,7 +291,7 @@ export function buildCli(args: string[]) {
         }
         const records = argv.concurrency > 1
           ? await runSweepParallel(configs, { concurrency: argv.concurrency, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean })
-          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean });
+          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, maxAttempts: maxAttempts(argv.maxAttempts) });
         process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
       },
     )
