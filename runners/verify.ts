@@ -1,12 +1,12 @@
 // `recallbench verify <results folders>`: check every stored record and curve against the invariants the training
 // loop enforces (engine/invariants.ts) and against each other, and list what fails. Plots and reports use the same
 // check to draw such runs as invalid, never as results.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { epochViolations } from '../engine/invariants.js';
 import type { EpochRecord } from '../engine/train.js';
 import { readCurve } from './analysis.js';
-import { dedupeRecords, readJsonl, type RunRecord } from './results.js';
+import { atomicWrite, dedupeRecords, readJsonl, ResultsDir, type RunRecord } from './results.js';
 import { UserInputError } from '../engine/errors.js';
 
 const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed']);
@@ -77,4 +77,35 @@ export function verifyReport(dirs: string[]): { text: string; bad: number; check
     lines.push(`${dir}: ${runs.length} runs, ${wrong.length} invalid, ${failed} failed (not results)`);
   }
   return { text: lines.join('\n'), bad, checked };
+}
+
+/**
+ * `verify --set-aside`: move a folder's invalid runs out of its results — every line of their ids from runs.jsonl
+ * into invalid.jsonl (kept as evidence, read by nothing), their curves into curves-invalid/ — and rewrite runs.csv.
+ * Returns the ids moved. Run it only where no sweep is writing to the folder.
+ */
+export function setAsideInvalid(dir: string): string[] {
+  const bad = invalidRunIds(dir);
+  if (bad.size === 0) return [];
+  const results = new ResultsDir(dir);
+  const lines = readFileSync(results.runsJsonl, 'utf8').split('\n').filter((l) => l.trim());
+  const idOf = (line: string) => {
+    try {
+      return (JSON.parse(line) as { id?: string }).id;
+    } catch {
+      return undefined;
+    }
+  };
+  const keep = lines.filter((l) => !bad.has(idOf(l) ?? ''));
+  const moved = lines.filter((l) => bad.has(idOf(l) ?? ''));
+  const previous = existsSync(join(dir, 'invalid.jsonl')) ? readFileSync(join(dir, 'invalid.jsonl'), 'utf8') : '';
+  atomicWrite(join(dir, 'invalid.jsonl'), previous + moved.map((l) => `${l}\n`).join(''));
+  atomicWrite(results.runsJsonl, keep.map((l) => `${l}\n`).join(''));
+  mkdirSync(join(dir, 'curves-invalid'), { recursive: true });
+  for (const id of bad.keys()) {
+    const curve = join(results.curvesDir, `${id}.json`);
+    if (existsSync(curve)) renameSync(curve, join(dir, 'curves-invalid', `${id}.json`));
+  }
+  results.writeCsv();
+  return [...bad.keys()];
 }

@@ -3,7 +3,7 @@
 // naming the problem and exit code 2; a stack trace only with --debug.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { closeSync, openSync, readFileSync, createWriteStream } from 'node:fs';
+import { closeSync, openSync, readFileSync, createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, DeviceLostError, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
@@ -311,12 +311,19 @@ export function buildCli(args: string[]) {
     .command(
       'verify <dirs..>',
       'check every record and curve of results folders against the invariants no working model can break (loss ≥ (1 − accuracy)·ln 2, accuracies in [0, 1], ...); lists the bad runs, exit 1 if any',
-      (y) => y.positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'results folders, e.g. results/*' }),
+      (y) => y
+        .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'results folders, e.g. results/*' })
+        .option('set-aside', { type: 'boolean', default: false, describe: 'move invalid runs out of the results: their lines to invalid.jsonl, their curves to curves-invalid/ (stop sweeps writing there first)' }),
       async (argv) => {
-        const { verifyReport } = await import('../runners/verify.js');
+        const { setAsideInvalid, verifyReport } = await import('../runners/verify.js');
         const report = verifyReport(argv.dirs as string[]);
         process.stdout.write(`${report.text}\n`);
-        if (report.bad > 0) process.exitCode = 1;
+        if (argv.setAside) {
+          for (const dir of argv.dirs as string[]) {
+            const moved = existsSync(join(dir, 'runs.jsonl')) ? setAsideInvalid(dir) : [];
+            if (moved.length) process.stdout.write(`${dir}: set aside ${moved.length} invalid runs → invalid.jsonl, curves-invalid/\n`);
+          }
+        } else if (report.bad > 0) process.exitCode = 1;
       },
     )
     .command(

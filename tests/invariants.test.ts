@@ -12,7 +12,7 @@ import type { EpochRecord, SplitMetrics } from '../engine/train.js';
 import { ResultsDir, type RunRecord } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { runSweep } from '../runners/sweep.js';
-import { recordViolations, verifyFolder } from '../runners/verify.js';
+import { recordViolations, setAsideInvalid, verifyFolder } from '../runners/verify.js';
 
 const split = (accuracy: number, loss: number, extra: Partial<SplitMetrics> = {}): SplitMetrics => ({ accuracy, loss, slices: { 'L64-K4': accuracy }, ...extra });
 const epoch = (trainLoss: number, validation: SplitMetrics, test: SplitMetrics): EpochRecord => ({ epoch: 1, lr: 1e-3, trainLoss, validation, test, trainSeconds: 1, seconds: 1, steps: 10 });
@@ -99,5 +99,12 @@ describe('real runs on the CPU satisfy the invariants; verify lists only the cor
     expect(out.status).toBe(1);
     expect(out.stdout).toContain(good.id);
     expect(out.stdout).toMatch(/1 runs, 1 invalid/);
+    // --set-aside moves the run out of the results, keeping it as evidence; the folder then verifies clean
+    expect(setAsideInvalid(bad)).toEqual([good.id]);
+    expect(readFileSync(join(bad, 'runs.jsonl'), 'utf8')).toBe('');
+    expect(JSON.parse(readFileSync(join(bad, 'invalid.jsonl'), 'utf8')).id).toBe(good.id);
+    expect(JSON.parse(readFileSync(join(bad, 'curves-invalid', `${good.id}.json`), 'utf8'))).toHaveLength(2);
+    expect(verifyFolder(bad)).toEqual([]);
+    expect(cli(bad).status).toBe(0);
   }, 60_000);
 });
