@@ -18,6 +18,7 @@
 //   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
 // Always on (a fix, not a lever): Cumsum of rank > 4 along the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
+import { UserInputError } from '../../errors.js';
 import { registerFusedCrossEntropy } from '../../ops/crossEntropy.js';
 import { layerNormNaive, registerFusedLayerNorm } from '../../ops/layerNorm.js';
 import { registerFusedAdamW } from '../../optimizer.js';
@@ -51,9 +52,24 @@ export function defaultFastPath(): FastPath {
 
 let kernelsRegistered = false;
 
+/**
+ * The tfjs release whose private internals this layer patches (bind groups, uniforms, the buffer pool, uploads,
+ * AdamW's in-place writes: dispatch.ts, bindGroups.ts, uploads.ts, adamw.ts). package.json pins it exactly; a
+ * different tfjs may lay those internals out differently, and a silent mismatch would corrupt results.
+ */
+export const PATCHED_TFJS_VERSION = '4.22.0';
+
+/** Refuse to patch a tfjs this layer was not written against (one line, exit 2 through the CLI). */
+export function checkPatchedTfjsVersion(found: string = tf.version_core): void {
+  if (found !== PATCHED_TFJS_VERSION) {
+    throw new UserInputError(`the WebGPU fast path patches internals of tfjs ${PATCHED_TFJS_VERSION}, but tfjs ${found} is installed: install @tensorflow/tfjs@${PATCHED_TFJS_VERSION} and @tensorflow/tfjs-backend-webgpu@${PATCHED_TFJS_VERSION} (npm ci does), or use --backend wasm`);
+  }
+}
+
 /** Register the fused kernels and the hooks of the ops that use them (called by engine/backend.ts). */
 export function registerWebGpuKernels(): void {
   if (kernelsRegistered) return;
+  checkPatchedTfjsVersion();
   kernelsRegistered = true;
   registerSoftmaxCrossEntropyWebGpu();
   registerLayerNormWebGpu();
