@@ -535,14 +535,5 @@ export function provenanceCells(record: RunRecord): { commit: string; levers: st
   return { commit, levers, driver: p.driver ?? 'not reported' };
 }
 
-/** Training curve of a run (curves/<id>.json), or undefined when absent or unreadable. */
-export function readCurve(dir: string, id: string): EpochRecord[] | undefined {
-  const path = join(dir, 'curves', `${id}.json`);
-  if (!existsSync(path)) return undefined;
-  try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    return Array.isArray(parsed) ? (parsed as EpochRecord[]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** Training curve of a run: one reader, in results.ts. */
+export { readCurve } from './results.js';

@@ -10,7 +10,7 @@ import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import { analyseRuns, orderSplit, provenanceCells, readCurve, type AnalysedRun, type FigurePoint, type LeftOutRun, type StateConvention } from './analysis.js';
 import { recordViolations } from './verify.js';
-import { readJsonl, type RunRecord } from './results.js';
+import { readRecords, type RunRecord } from './results.js';
 import { accuracyVsState } from './charts/accuracyVsState.js';
 import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
 import { curveFigures } from './charts/curves.js';
@@ -20,21 +20,10 @@ import { renderSvg, round, svgToPng, type Figure } from './charts/common.js';
 
 export const FIGURE_FILE_SUFFIXES = ['.vl.json', '.svg', '.png', '.csv'];
 
-function isRecord(x: unknown): x is RunRecord {
-  const r = x as Partial<RunRecord> | null;
-  return !!r && typeof r === 'object' && typeof r.id === 'string' && typeof r.label === 'string' && !!r.config && typeof r.config === 'object' && !!r.stateBytes;
-}
-
-/** The records of a results folder, one per run id (the first successful one; else the last failure). */
+/** The records of a results folder, one per run id (results.ts's one reader: the first success, else the last failure). */
 export function loadRecords(dir: string): RunRecord[] {
-  const path = join(dir, 'runs.jsonl');
-  if (!existsSync(path)) throw new UserInputError(`${dir}: no runs.jsonl (not a results folder, or no run has finished yet)`);
-  const chosen = new Map<string, RunRecord>();
-  for (const r of readJsonl<unknown>(path).filter(isRecord)) {
-    const prev = chosen.get(r.id);
-    if (!prev || prev.status === 'failed') chosen.set(r.id, r);
-  }
-  return [...chosen.values()];
+  if (!existsSync(join(dir, 'runs.jsonl'))) throw new UserInputError(`${dir}: no runs.jsonl (not a results folder, or no run has finished yet)`);
+  return readRecords(dir);
 }
 
 export function loadCurves(dir: string, records: RunRecord[]): Map<string, EpochRecord[]> {

@@ -10,48 +10,87 @@ import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readF
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { z } from 'zod';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import type { RunConfig } from './config.js';
 import { faultPoint } from './faults.js';
-import type { Provenance } from './provenance.js';
 import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock } from './lock.js';
 
-export interface RunRecord {
-  id: string;
-  label: string;
-  preset?: string;
-  config: RunConfig;
-  seed: number;
-  params: number;
-  stateFloats: { measured: number; paper: number };
-  stateBytes: { measured: number; paper: number };
-  /** Epoch (1-based) with the best validation accuracy; its test accuracy is the run's result. */
-  bestEpoch: number;
-  validationAccuracy: number;
-  testAccuracy: number;
-  finalTestAccuracy: number;
-  /** Test accuracy per slice at the best epoch. */
-  testSlices: Record<string, number>;
-  epochs: number;
-  steps: number;
-  status: 'done' | 'early-stop' | 'diverged' | 'failed';
-  /** The first optimisation step (1-based) whose loss was NaN or ±Inf. */
-  divergedAtStep?: number;
-  /** Why a 'failed' run failed (one line). */
-  error?: string;
-  /** Epochs restored from a checkpoint (the run was interrupted and resumed), if any. */
-  resumedFromEpoch?: number;
-  wallSeconds: number;
-  msPerStep: number;
-  backend: string;
-  device: string;
-  versions: Record<string, string>;
-  /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
-  provenance?: Provenance;
-  /** host:pid of the process that trained it. */
-  worker?: string;
-  finishedAt: string;
+/** A stored JSON number: NaN and ±Inf are written as null by JSON.stringify; read them back as NaN (never as 0). */
+const stored = z.union([z.number(), z.null()]).transform((v) => v ?? NaN);
+const bothConventions = z.object({ measured: stored, paper: stored });
+
+/**
+ * One stored run: the single schema every reader (results, sweep, plot, report, analysis, verify) parses
+ * runs.jsonl with. Unknown keys pass through (records written by a newer version stay readable); the config is
+ * checked only for shape here — it was resolved by runConfigSchema when the run was made, and re-parsing it would
+ * fill defaults that did not exist then.
+ */
+export const runRecordSchema = z
+  .object({
+    id: z.string().min(1),
+    label: z.string(),
+    preset: z.string().optional(),
+    config: z.custom<RunConfig>((v) => !!v && typeof v === 'object' && 'model' in v && 'data' in v && 'train' in v, 'a run config'),
+    seed: z.number(),
+    params: stored,
+    stateFloats: bothConventions,
+    stateBytes: bothConventions,
+    /** Epoch (1-based) with the best validation accuracy; its test accuracy is the run's result. */
+    bestEpoch: z.number(),
+    validationAccuracy: stored,
+    testAccuracy: stored,
+    finalTestAccuracy: stored,
+    /** Test accuracy per slice at the best epoch. */
+    testSlices: z.record(z.string(), stored),
+    epochs: z.number(),
+    steps: z.number(),
+    status: z.enum(['done', 'early-stop', 'diverged', 'failed']),
+    /** The first optimisation step (1-based) whose loss was NaN or ±Inf. */
+    divergedAtStep: z.number().optional(),
+    /** Why a 'failed' run failed (one line). */
+    error: z.string().optional(),
+    /** Epochs restored from a checkpoint (the run was interrupted and resumed), if any. */
+    resumedFromEpoch: z.number().optional(),
+    wallSeconds: stored,
+    msPerStep: stored,
+    backend: z.string(),
+    device: z.string(),
+    versions: z.record(z.string(), z.string()),
+    /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
+    provenance: z
+      .object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional() })
+      .optional(),
+    /** host:pid of the process that trained it. */
+    worker: z.string().optional(),
+    finishedAt: z.string(),
+  })
+  .passthrough();
+
+export type RunRecord = z.output<typeof runRecordSchema>;
+
+/** A parsed record, or undefined for a line that is not one (a foreign line, or a record of another shape). */
+export function parseRunRecord(value: unknown): RunRecord | undefined {
+  const parsed = runRecordSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The records of a results folder's runs.jsonl, one per run id (dedupeRecords). */
+export function readRecords(dir: string): RunRecord[] {
+  return dedupeRecords(readJsonl<unknown>(join(dir, 'runs.jsonl')).map(parseRunRecord).filter((r): r is RunRecord => r !== undefined));
+}
+
+/** Training curve of a run (curves/<id>.json), or undefined when absent or unreadable. */
+export function readCurve(dir: string, id: string): EpochRecord[] | undefined {
+  const path = join(dir, 'curves', `${id}.json`);
+  if (!existsSync(path)) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    return Array.isArray(parsed) ? (parsed as EpochRecord[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export const WORKER = `${hostname()}:${process.pid}`;
@@ -68,11 +107,6 @@ export function atomicWrite(path: string, text: string | Uint8Array, beforeRenam
   }
   beforeRename?.();
   renameSync(tmp, path);
-}
-
-function isRecord(x: unknown): x is RunRecord {
-  const r = x as Partial<RunRecord> | null;
-  return !!r && typeof r === 'object' && typeof r.id === 'string' && typeof r.status === 'string' && !!r.config && typeof r.config === 'object';
 }
 
 /** Complete, parseable lines of a JSONL file (a torn last line is ignored). */
@@ -135,7 +169,7 @@ export class ResultsDir {
 
   /** All stored records, one per id (see dedupeRecords). */
   records(): RunRecord[] {
-    return dedupeRecords(readJsonl<unknown>(this.runsJsonl).filter(isRecord));
+    return readRecords(this.dir);
   }
 
   /** Ids of runs that need no more training (done, early-stop, diverged; not failed: those are retried). */
@@ -146,7 +180,7 @@ export class ResultsDir {
   /** How many times each run id was stored as failed (every attempt's line stays in runs.jsonl). */
   failedAttempts(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const r of readJsonl<unknown>(this.runsJsonl).filter(isRecord)) if (r.status === 'failed') counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
+    for (const r of readJsonl<unknown>(this.runsJsonl).map(parseRunRecord)) if (r?.status === 'failed') counts.set(r.id, (counts.get(r.id) ?? 0) + 1);
     return counts;
   }
 

@@ -5,8 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { epochViolations } from '../engine/invariants.js';
 import type { EpochRecord } from '../engine/train.js';
-import { readCurve } from './analysis.js';
-import { atomicWrite, dedupeRecords, readJsonl, ResultsDir, type RunRecord } from './results.js';
+import { atomicWrite, readCurve, readRecords, ResultsDir, type RunRecord } from './results.js';
 import { UserInputError } from '../engine/errors.js';
 
 const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed']);
@@ -45,8 +44,7 @@ export interface VerifiedRun {
 export function verifyFolder(dir: string): VerifiedRun[] {
   const jsonl = join(dir, 'runs.jsonl');
   if (!existsSync(jsonl)) throw new UserInputError(`${dir}: no runs.jsonl here (not a results folder)`);
-  const records = dedupeRecords(readJsonl<RunRecord>(jsonl).filter((r) => r && typeof r.id === 'string' && typeof r.status === 'string'));
-  return records.map((record) => ({ dir, record, violations: recordViolations(record, readCurve(dir, record.id)) }));
+  return readRecords(dir).map((record) => ({ dir, record, violations: recordViolations(record, readCurve(dir, record.id)) }));
 }
 
 /** The ids of a folder's runs whose numbers cannot be trusted (for plots and reports). */

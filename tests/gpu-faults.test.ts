@@ -13,7 +13,7 @@ import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { runSweep } from '../runners/sweep.js';
 import { recordViolations } from '../runners/verify.js';
-import { readCurve } from '../runners/analysis.js';
+import { readCurve } from '../runners/results.js';
 
 let backend: BackendInfo | undefined;
 try {
