@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.js';
-import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
+import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
 import { tiedHeadCrossEntropyNaive } from '../engine/ops/crossEntropy.js';
 
 /** How a recallbench tensor lands in a zoology parameter. */
@@ -43,13 +43,14 @@ interface Case {
   hybrid?: boolean;
 }
 
-const D = 16;
-const T = 16;
-const V = 40;
+// sizes: tiny by default; --size d,T,V for a check at paper sizes
+let D = 16;
+let T = 16;
+let V = 40;
 const BATCH = 3;
 const N_LAYERS = 2;
 
-const CASES: Case[] = [
+const cases = (): Case[] => [
   { name: 'attention', layers: [{ mixer: 'attention', params: { numHeads: 1, dropout: 0.1 } }], positionEmbeddings: true, zoology: 'MHA(num_heads=1, dropout=0.1), max_position_embeddings=L (zoology-fig2)' },
   { name: 'attention+mlp', layers: [{ mixer: 'attention', params: { numHeads: 1, dropout: 0.1 } }], positionEmbeddings: true, mlp: true, zoology: 'MHA + state_mixer MLP(hidden_mult=4)' },
   {
@@ -245,7 +246,7 @@ function lcg(seed: number): () => number {
   };
 }
 
-async function exportCase(c: Case, outDir: string): Promise<string> {
+async function exportCase(c: Case, outDir: string, block: ModelBlock): Promise<string> {
   const config: ModelConfig = {
     vocabSize: V,
     dModel: D,
@@ -256,7 +257,7 @@ async function exportCase(c: Case, outDir: string): Promise<string> {
     mlp: c.mlp ?? false,
     embeddingDropout: 0.1,
     residualDropout: 0,
-    block: 'zoology',
+    block,
     seed: 17,
   };
   const model = new LanguageModel(config);
@@ -329,9 +330,13 @@ async function main(): Promise<void> {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const outDir = flag('--out') ?? '.scratch-a/equiv';
-  const only = flag('--case');
+  const only = flag('--case')?.split(',');
+  // --block prenorm: a negative control (the port always builds zoology's block, so this must not match)
+  const block = (flag('--block') ?? 'zoology') as ModelBlock;
+  const size = flag('--size');
+  if (size) [D, T, V] = size.split(',').map(Number) as [number, number, number];
   await initBackend('cpu');
-  for (const c of CASES.filter((x) => !only || x.name === only)) console.log(await exportCase(c, outDir));
+  for (const c of cases().filter((x) => !only || only.includes(x.name))) console.log(await exportCase(c, outDir, block));
 }
 
 await main();
