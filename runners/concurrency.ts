@@ -13,8 +13,9 @@
 // serial sweep's, and several children (or hosts sharing a folder) never train one run twice. It then sends
 // the stored record and curve back, and exits. If the parent dies, the child stops at once (IPC disconnect):
 // its checkpoint and stale lock let whoever retries the run resume it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeviceLostError, initBackend, type BackendChoice, type BackendInfo } from '../engine/backend.js';
@@ -22,6 +23,7 @@ import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import type { EpochRecord } from '../engine/train.js';
 import { runId, type RunConfig } from './config.js';
+import { describeEstimate, estimateGridMemory, gib, PROCESS_OVERHEAD_BYTES, runName, type MemoryEstimate } from './memory.js';
 import { createProgress } from './progress.js';
 import { ResultsDir, type RunRecord } from './results.js';
 import { runSweep } from './sweep.js';
@@ -37,6 +39,8 @@ export interface ChildJob {
   plugins: string[];
   /** Ignore SIGINT (a worker's first Ctrl-C lets running jobs finish). */
   ignoreSigint?: boolean;
+  /** Cap of the webgpu buffer pool (engine/kernels/webgpu/bufferPool.ts): the lane's share of the GPU less the process overhead. */
+  poolLimitBytes?: number;
 }
 
 export type ChildMessage =
@@ -181,8 +185,14 @@ export async function serveChildJob(): Promise<void> {
     await sendToParent({ type: 'backend', info: backend });
     if (job.kind === 'probe') return;
     const config = job.config!;
+    const pool = backend.backend === 'webgpu' ? await import('../engine/kernels/webgpu/bufferPool.js') : undefined;
+    const webgpu = pool ? tf.findBackend('webgpu') : undefined;
+    if (pool && webgpu) pool.setBufferPoolLimit(webgpu, job.poolLimitBytes);
     const results = new ResultsDir(job.resultsDir!);
     await runSweep([config], { backend, results, preset: job.preset, quiet: true });
+    // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
+    const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
+    if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(config), run: runName(config), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
     const id = runId(config);
     const record = results.records().find((r) => r.id === id);
     if (!record) throw new Error(`run ${id} left no record in ${results.runsJsonl}`);
@@ -205,6 +215,8 @@ export interface ParallelSweepOptions {
   results: ResultsDir;
   preset?: string;
   quiet?: boolean;
+  /** Each run's cap of the webgpu buffer pool (planConcurrency's poolLimitBytes). */
+  poolLimitBytes?: number;
 }
 
 /** Train every run of the grid not yet in the results folder, `concurrency` at a time. Same records as runSweep. */
@@ -226,7 +238,7 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
     while (!stop && next < todo.length) {
       const config = todo[next++]!;
       const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
-      const handle = startChild({ kind: 'run', config, preset: opts.preset, resultsDir: results.dir, backend: opts.backend, ...(gpu !== undefined ? { gpu } : {}), plugins: opts.plugins });
+      const handle = startChild({ kind: 'run', config, preset: opts.preset, resultsDir: results.dir, backend: opts.backend, ...(gpu !== undefined ? { gpu } : {}), plugins: opts.plugins, ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}) });
       running.add(handle.child);
       try {
         const { record } = await handle.done;
@@ -254,4 +266,139 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
   // in grid order, as a serial sweep stores them (children finish in any order)
   const byId = new Map(results.records().map((r) => [r.id, r]));
   return configs.map((c) => byId.get(runId(c))).filter((r): r is RunRecord => r !== undefined);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// How many runs share a GPU (`--concurrency auto`), and which runs cannot fit it (runners/memory.ts estimates)
+
+/** At most this many runs per GPU: several processes time-slice one GPU (8 gave ~4.6x one; bench/RESULTS.md). */
+export const MAX_RUNS_PER_GPU = 8;
+/**
+ * The fraction of a GPU's free memory that the runs are planned into; the rest absorbs the estimate's error,
+ * Dawn's allocator granularity and other processes' growth.
+ */
+export const GPU_MEMORY_SAFETY = 0.9;
+
+export type ConcurrencyRequest = 'auto' | number;
+
+/** `--concurrency auto|N`, checked. */
+export function parseConcurrency(value: unknown): ConcurrencyRequest {
+  if (value === undefined || value === 'auto') return 'auto';
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(String(value)) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1) throw new UserInputError(`--concurrency expects auto or a whole number ≥ 1, got ${String(value)}`);
+  return n;
+}
+
+/** Free and total memory of the GPU the runs will use, and where the numbers come from. */
+export interface GpuMemory {
+  freeBytes: number;
+  totalBytes: number;
+  /** e.g. "GPU 0 (nvidia-smi)" or "--gpu-memory 80". */
+  source: string;
+}
+
+const MIB = 2 ** 20;
+const GIB = 2 ** 30;
+
+/** `nvidia-smi --query-gpu=memory.free,memory.total --format=csv,noheader,nounits` (MiB) → bytes; undefined when unreadable. */
+export function parseNvidiaSmiMemory(csv: string): { freeBytes: number; totalBytes: number } | undefined {
+  const line = csv.split('\n').find((l) => l.trim());
+  const m = line && /^\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*$/.exec(line);
+  if (!m) return undefined;
+  return { freeBytes: Number(m[1]) * MIB, totalBytes: Number(m[2]) * MIB };
+}
+
+function nvidiaSmiMemory(index: number): string | undefined {
+  try {
+    return execFileSync('nvidia-smi', ['--query-gpu=memory.free,memory.total', '--format=csv,noheader,nounits', '-i', String(index)], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GpuMemoryOptions {
+  backend: BackendChoice;
+  /** --gpu indices (the runs' GPUs); none: GPU 0. */
+  gpus?: number[];
+  /** --gpu-memory GiB: the memory the runs may use on each GPU, instead of asking nvidia-smi. */
+  gpuMemoryGiB?: number;
+  /** nvidia-smi's memory line for a GPU (tests replace it). */
+  query?: (index: number) => string | undefined;
+}
+
+/**
+ * The memory the runs can plan on: --gpu-memory when given (any backend); else, for the GPU backends that share
+ * a GPU between processes (webgpu, auto), the least free memory among the runs' GPUs from nvidia-smi; else
+ * undefined (then `auto` means 1 run at a time and nothing is refused).
+ */
+export function resolveGpuMemory(opts: GpuMemoryOptions): GpuMemory | undefined {
+  if (opts.gpuMemoryGiB !== undefined) {
+    if (!(Number.isFinite(opts.gpuMemoryGiB) && opts.gpuMemoryGiB > 0)) throw new UserInputError(`--gpu-memory expects the GiB the runs may use per GPU (a number > 0), got ${opts.gpuMemoryGiB}`);
+    const bytes = opts.gpuMemoryGiB * GIB;
+    return { freeBytes: bytes, totalBytes: bytes, source: `--gpu-memory ${opts.gpuMemoryGiB}` };
+  }
+  if (opts.backend !== 'webgpu' && opts.backend !== 'auto') return undefined;
+  const query = opts.query ?? nvidiaSmiMemory;
+  let least: GpuMemory | undefined;
+  for (const index of opts.gpus?.length ? [...new Set(opts.gpus)] : [0]) {
+    const parsed = parseNvidiaSmiMemory(query(index) ?? '');
+    if (!parsed) return undefined;
+    if (!least || parsed.freeBytes < least.freeBytes) least = { ...parsed, source: `GPU ${index} (nvidia-smi)` };
+  }
+  return least;
+}
+
+/** How a grid shares its GPUs. */
+export interface ConcurrencyPlan {
+  /** Runs at a time in all (over every GPU). */
+  lanes: number;
+  perGpu: number;
+  /** Memory each run may use (usable free memory / runs per GPU); undefined when the GPU's memory is unknown. */
+  shareBytes?: number;
+  /** Cap of each run's webgpu buffer pool: its share less the process overhead. */
+  poolLimitBytes?: number;
+  /** The largest estimated run of the grid. */
+  largest?: MemoryEstimate;
+  /** One line for the sweep's log. */
+  note: string;
+}
+
+/**
+ * Choose runs per GPU from the GPU's free memory and the grid's largest estimate, or check an explicit N; refuse
+ * (UserInputError, before any run starts) a grid with a run that cannot fit the GPU or its lane's share.
+ */
+export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEstimate[], memory: GpuMemory | undefined, gpuCount = 1): ConcurrencyPlan {
+  const gpus = Math.max(1, gpuCount);
+  if (!memory || estimates.length === 0) {
+    const lanes = request === 'auto' ? 1 : request;
+    return { lanes, perGpu: Math.ceil(lanes / gpus), note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (no nvidia-smi; give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
+  }
+  const usable = memory.freeBytes * GPU_MEMORY_SAFETY;
+  const largest = estimates.reduce((a, b) => (b.total > a.total ? b : a));
+  const free = `${memory.source} has ${gib(memory.freeBytes)} free of ${gib(memory.totalBytes)} (${gib(usable)} usable)`;
+  if (largest.total > usable) {
+    const more = estimates.filter((e) => e.total > usable).length;
+    throw new UserInputError(`run ${largest.run} (${largest.id}) needs an estimated ${describeEstimate(largest)} of GPU memory, but ${free}${more > 1 ? `; ${more - 1} other run(s) of the grid do not fit either` : ''}: lower its batchSize/evalBatchSize or d_model, or free the GPU`);
+  }
+  const fits = Math.min(MAX_RUNS_PER_GPU, Math.max(1, Math.floor(usable / largest.total)));
+  const perGpu = request === 'auto' ? fits : Math.ceil(request / gpus);
+  const lanes = request === 'auto' ? fits * gpus : request;
+  const shareBytes = usable / perGpu;
+  if (largest.total > shareBytes) {
+    throw new UserInputError(`--concurrency ${request}: run ${largest.run} (${largest.id}) needs an estimated ${describeEstimate(largest)} of GPU memory, but each of the ${perGpu} runs sharing a GPU gets ${gib(shareBytes)} (${free}): use --concurrency auto (${fits} per GPU) or fewer`);
+  }
+  return {
+    lanes,
+    perGpu,
+    shareBytes,
+    poolLimitBytes: Math.max(0, shareBytes - PROCESS_OVERHEAD_BYTES),
+    largest,
+    note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → ${perGpu} run(s) per GPU${request === 'auto' ? ` (auto, at most ${MAX_RUNS_PER_GPU})` : ''}, ${gib(shareBytes)} each`,
+  };
+}
+
+/** Estimate every run of a grid (when the GPU's memory is known) and plan its concurrency: the sweep's entry point. */
+export async function planSweepConcurrency(configs: RunConfig[], request: ConcurrencyRequest, memory: GpuMemory | undefined, gpuCount = 1): Promise<ConcurrencyPlan> {
+  const estimates = memory ? await estimateGridMemory(configs) : [];
+  return planConcurrency(request, estimates, memory, gpuCount);
 }

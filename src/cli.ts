@@ -15,7 +15,7 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
-import { runSweepParallel, serveChildJob, setSelfEntry } from '../runners/concurrency.js';
+import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, serveChildJob, setSelfEntry } from '../runners/concurrency.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
 import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, summaryTable, type PresetInput } from '../runners/sweep.js';
@@ -228,7 +228,8 @@ export function buildCli(args: string[]) {
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
-        .option('concurrency', { type: 'number', default: 1, describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs)' })
+        .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
+        .option('gpu-memory', { type: 'number', describe: 'GiB of GPU memory the runs may use per GPU, instead of nvidia-smi\'s free memory (any backend): --concurrency auto plans from it, and a run whose estimate cannot fit is refused' })
         .option('queue', { type: 'string', describe: 'enqueue the runs on BullMQ at redis://HOST:PORT for `recallbench worker`s, gather finished results, and exit' })
         .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME, describe: 'BullMQ queue name' })
         .option('wait', { type: 'boolean', default: false, describe: 'with --queue: wait until every run is done or failed, gathering results' })
@@ -263,9 +264,10 @@ export function buildCli(args: string[]) {
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
-        if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1) throw new UserInputError(`--concurrency expects a whole number ≥ 1, got ${argv.concurrency}`);
-        // queued and parallel sweeps train in other processes: this one only expands the grid
-        const inProcess = !argv.dryRun && !argv.queue && argv.concurrency === 1;
+        const concurrency = parseConcurrency(argv.concurrency);
+        const gpuMemory = argv.dryRun || argv.queue ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
+        // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
+        const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
         const backend = inProcess ? await setup(g) : undefined;
         if (!inProcess) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
@@ -274,10 +276,14 @@ export function buildCli(args: string[]) {
           process.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
           return;
         }
+        // a run that cannot fit the GPU (or its lane's share) is refused here, before any run starts (runners/memory.ts)
+        const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1);
+        if (plan?.shareBytes !== undefined && !argv.quiet) process.stderr.write(`sweep: ${plan.note}\n`);
+        const lanes = plan?.lanes ?? 1;
         const name = argv.name ?? preset.name;
         const results = new ResultsDir(argv.out ?? join('results', name));
         // the exact command, for the report's provenance section
-        appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend?.backend ?? g.backend, device: backend?.device ?? (argv.queue ? `queue ${argv.queue}` : `${argv.concurrency} processes`), versions: versions() })}\n`);
+        appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend?.backend ?? g.backend, device: backend?.device ?? (argv.queue ? `queue ${argv.queue}` : `${lanes} processes`), versions: versions() })}\n`);
         if (argv.queue) {
           const { submitSweep } = await import('../runners/queue.js');
           const report = await submitSweep({ url: argv.queue, name: argv.queueName }, configs, results, { preset: presetTag, results: name, wait: argv.wait, retryFailed: argv.retryFailed, attempts: argv.attempts, backoffMs: argv.retryDelay, quiet: argv.quiet as boolean });
@@ -289,8 +295,8 @@ export function buildCli(args: string[]) {
           }
           return;
         }
-        const records = argv.concurrency > 1
-          ? await runSweepParallel(configs, { concurrency: argv.concurrency, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean })
+        const records = !inProcess
+          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes })
           : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, maxAttempts: maxAttempts(argv.maxAttempts) });
         process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
       },

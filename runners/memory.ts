@@ -1,0 +1,415 @@
+// A run's peak GPU memory, estimated before it starts, so that `sweep --concurrency auto` can choose how many runs
+// share a GPU and a run that cannot fit is refused before training (runners/concurrency.ts).
+//
+// Method (measured, not a formula). Per distinct model shape, on the cpu backend:
+//   1. build the model and its AdamW moments;
+//   2. tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts trainStep) on the run's
+//      largest training segment at two small batch sizes b1 < b2 (PROFILE_BATCHES), and the evaluation forward
+//      and head (model.forward, then the tied-head logits and argmax of engine/train.ts batchLoss / evaluate) on
+//      its largest validation/test slice at the same two sizes;
+//   3. every kernel k of the profile leaves a snapshot of the live tensor bytes; the kernel sequence does not
+//      depend on the batch size, so each kernel's snapshot is a line c_k + s_k · B through its two points, and
+//      the peak at the run's batch B is max_k (c_k + s_k · B). (The overall peak of two small batches would not
+//      do: at b = 2 the peak is the AdamW update, whose bytes do not grow with B, while at B = 256 it is the
+//      backward pass.) The evaluation head's per-example slope is split into the final hidden states (grow
+//      with B) and the logit rows, which evaluation builds in chunks of at most EVAL_LOGIT_ROWS rows: the rows
+//      part is taken at min(B, EVAL_LOGIT_ROWS / rows-per-example) examples.
+// The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES:
+// tfjs-backend-webgpu keeps freed buffers in a pool keyed by exact size (engine/kernels/webgpu/bufferPool.ts caps
+// it at the run's share), and every process holds a Vulkan/Dawn context.
+// Error: against tf.profile peaks of whole training runs on cpu, the live-tensor part lies within the factor that
+// tests/memory.test.ts asserts; on the GPU, bench/RESULTS.md compares the total with nvidia-smi per process.
+// A model whose step cannot be profiled on cpu falls back to a coarse formula (method 'formula').
+import * as tf from '@tensorflow/tfjs';
+import { LanguageModel } from '../engine/model.js';
+import { tiedHeadCrossEntropy } from '../engine/ops/crossEntropy.js';
+import { createOptimizer, supervised, trainStep, type Batch } from '../engine/train.js';
+import { getTask } from '../tasks/index.js';
+import type { Segment } from '../tasks/types.js';
+import { canonicalJson, runId, type RunConfig } from './config.js';
+
+/** Evaluation builds its logits in chunks of at most this many rows × vocabulary (engine/train.ts evaluate). */
+export const EVAL_LOGIT_ROWS = 8192;
+/** The two batch sizes a step is profiled at; the line through them gives every kernel's bytes at any batch. */
+export const PROFILE_BATCHES: readonly [number, number] = [2, 4];
+/**
+ * Buffers the webgpu pool holds beyond the live tensors, as a fraction of the live peak: the pool is keyed by
+ * exact byte size, so segments of other shapes (the training mixture, evaluation) leave buffers of their own
+ * sizes behind; with the pool capped at the run's share (bufferPool.ts) this is what the share must leave room for.
+ */
+export const POOL_OVERHEAD_FRACTION = 0.25;
+/** What one process holds on the GPU before any tensor: the Vulkan/Dawn context, pipelines, staging (nvidia-smi). */
+export const PROCESS_OVERHEAD_BYTES = 512 * 2 ** 20;
+const FLOAT_BYTES = 4;
+
+export type EstimateMethod = 'measured' | 'formula';
+
+/** A run's estimated peak GPU memory, in bytes, and what it is made of. */
+export interface MemoryEstimate {
+  id: string;
+  /** "label d64 lr0.001", as the sweep prints runs. */
+  run: string;
+  parameters: number;
+  /** AdamW's first and second moments (2 × parameters). */
+  optimizerMoments: number;
+  /** One gradient per parameter, alive at the optimizer update. */
+  gradients: number;
+  /** Live bytes of the training step at the run's batch size beyond parameters and moments (activations kept for backward, logits, gradients). */
+  trainActivations: number;
+  /** Live bytes of an evaluation batch beyond parameters and moments (eval forward at evalBatchSize over the longest slice, one logit chunk). */
+  evalTransient: number;
+  /** max of the training and evaluation live peaks (parameters and moments included). */
+  livePeak: number;
+  poolOverhead: number;
+  processOverhead: number;
+  /** What the run's process is expected to hold on the GPU at its peak. */
+  total: number;
+  method: EstimateMethod;
+  /** Wall time spent measuring this model shape (0 when it came from the cache). */
+  measureMs: number;
+}
+
+/** Bytes at every kernel boundary, as lines in the batch size: bytes_k(B) = constant[k] + perExample[k] · B. */
+interface KernelLines {
+  constant: number[];
+  perExample: number[];
+}
+
+/** What the cpu measurement of one model shape yields, independent of batch sizes, lr and seed. */
+interface ShapeProfile {
+  parameterBytes: number;
+  train: KernelLines;
+  evalForward: KernelLines;
+  evalHead: KernelLines;
+  /** Bytes per example of the final hidden states (alive through the evaluation head). */
+  hiddenBytesPerExample: number;
+  evalRowsPerExample: number;
+  method: EstimateMethod;
+  measureMs: number;
+}
+
+const profiles = new Map<string, ShapeProfile>();
+
+/** Peak of kernel lines at batch size `batch`. */
+function peakAt(lines: KernelLines, batch: number): number {
+  let peak = 0;
+  for (let k = 0; k < lines.constant.length; k++) peak = Math.max(peak, lines.constant[k]! + lines.perExample[k]! * batch);
+  return peak;
+}
+
+/** Lines through two profiles of the same kernel sequence at batches b1 < b2; one line through the overall peaks when the sequences differ. */
+function fitLines(snap1: number[], snap2: number[], [b1, b2]: readonly [number, number]): KernelLines {
+  if (snap1.length !== snap2.length || snap1.length === 0) {
+    const p1 = Math.max(0, ...snap1);
+    const p2 = Math.max(0, ...snap2);
+    const slope = Math.max(0, (p2 - p1) / (b2 - b1));
+    return { constant: [p2 - slope * b2], perExample: [slope] };
+  }
+  const perExample = snap1.map((s1, k) => Math.max(0, (snap2[k]! - s1) / (b2 - b1)));
+  return { constant: snap1.map((s1, k) => s1 - perExample[k]! * b1), perExample };
+}
+
+/** The segment whose examples are largest: longest, then most supervised rows. */
+function largestSegment(segments: Record<string, unknown>[], generate: (p: Record<string, unknown>, count: number) => Segment): { params: Record<string, unknown>; seqLen: number; rowsPerExample: number } {
+  let best: { params: Record<string, unknown>; seqLen: number; rowsPerExample: number } | undefined;
+  for (const params of segments) {
+    const seg = generate(params, 1);
+    const rows = supervised(seg, 0, 1).rows.length;
+    if (!best || seg.seqLen > best.seqLen || (seg.seqLen === best.seqLen && rows > best.rowsPerExample)) best = { params, seqLen: seg.seqLen, rowsPerExample: rows };
+  }
+  return best!;
+}
+
+/** The parts of a config that decide its memory per example (not lr, seeds, counts or batch sizes). */
+function shapeKey(config: RunConfig): string {
+  const withoutCount = (segs: Record<string, unknown>[] | undefined) => segs?.map(({ count: _count, ...rest }) => rest);
+  return canonicalJson({ model: config.model, task: config.data.task, common: config.data.common, train: withoutCount(config.data.train), test: withoutCount(config.data.test), validation: withoutCount(config.data.validation) });
+}
+
+// The probe backend: tfjs-backend-cpu with its costly kernels replaced by ones that only allocate their output.
+// A kernel's bytes depend on shapes, never on values, and on this machine's JavaScript cpu backend a training
+// step of a d 128 model at batch 2 took 5 s, 2.8 s of it in BatchMatMul (the tied head's [rows, d] × [d, V]):
+// with the matmuls (and the embedding gradient's UnsortedSegmentSum) left as zero-filled outputs it takes a small
+// fraction of that. Its values are garbage; only the byte counts of tf.profile are read.
+const PROBE_BACKEND = 'recallbench-memory-probe';
+let probeRegistered = false;
+
+// float outputs are views of one shared zero buffer (no allocation, no fill: values are garbage by design);
+// integer and boolean outputs are fresh zeros, since a gather's indices must stay in range
+let sharedFloats = new Float32Array(0);
+function zeroOutput(backend: object, shape: number[], dtype: tf.DataType): tf.TensorInfo {
+  const size = shape.reduce((a, b) => a * b, 1);
+  let values: tf.backend_util.BackendValues;
+  if (dtype === 'float32') {
+    if (sharedFloats.length < size) sharedFloats = new Float32Array(size);
+    values = sharedFloats.subarray(0, size);
+  } else values = dtype === 'int32' ? new Int32Array(size) : new Uint8Array(size);
+  return (backend as unknown as { makeTensorInfo(s: number[], d: tf.DataType, v: tf.backend_util.BackendValues): tf.TensorInfo }).makeTensorInfo(shape, dtype, values);
+}
+
+function registerProbeBackend(): void {
+  if (probeRegistered) return;
+  const cpu = tf.findBackend('cpu');
+  if (!cpu) throw new Error('the cpu backend is not available');
+  const CpuBackend = cpu.constructor as new () => tf.KernelBackend;
+  tf.registerBackend(PROBE_BACKEND, () => new CpuBackend(), -1); // never chosen by itself
+  tf.copyRegisteredKernels('cpu', PROBE_BACKEND);
+  const matMulShape = (a: tf.TensorInfo, b: tf.TensorInfo, attrs: { transposeA?: boolean; transposeB?: boolean }) => {
+    const m = a.shape[a.shape.length - (attrs.transposeA ? 1 : 2)]!;
+    const n = b.shape[b.shape.length - (attrs.transposeB ? 2 : 1)]!;
+    const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    return [...batch, m, n];
+  };
+  const replace = (config: tf.KernelConfig) => {
+    if (tf.getKernel(config.kernelName, PROBE_BACKEND)) tf.unregisterKernel(config.kernelName, PROBE_BACKEND);
+    tf.registerKernel(config);
+  };
+  for (const kernelName of ['BatchMatMul', '_FusedMatMul']) {
+    replace({
+      kernelName,
+      backendName: PROBE_BACKEND,
+      kernelFunc: ({ inputs, backend, attrs }) => zeroOutput(backend, matMulShape(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo, attrs as { transposeA?: boolean; transposeB?: boolean }), 'float32'),
+    });
+  }
+  const shapeOnly = (kernelName: string, output: (inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>) => { shape: number[]; dtype: tf.DataType }) =>
+    replace({
+      kernelName,
+      backendName: PROBE_BACKEND,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { shape, dtype } = output(inputs, attrs as unknown as Record<string, unknown>);
+        return zeroOutput(backend, shape, dtype);
+      },
+    });
+  shapeOnly('UnsortedSegmentSum', ({ x }, a) => ({ shape: [a.numSegments as number, ...x!.shape.slice(1)], dtype: x!.dtype }));
+  // elementwise ops: most of the remaining time, all of it on [rows, V] and [B, T, d] tensors
+  const broadcast = (a: tf.TensorInfo, b: tf.TensorInfo) => tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  for (const k of ['Add', 'Sub', 'Multiply', 'RealDiv', 'Maximum', 'Minimum', 'Pow', 'SquaredDifference']) shapeOnly(k, ({ a, b }) => ({ shape: broadcast(a!, b!), dtype: tf.upcastType(a!.dtype, b!.dtype) }));
+  for (const k of ['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr']) shapeOnly(k, ({ a, b }) => ({ shape: broadcast(a!, b!), dtype: 'bool' }));
+  for (const k of ['Exp', 'Log', 'Log1p', 'Expm1', 'Sqrt', 'Rsqrt', 'Neg', 'Abs', 'Tanh', 'Sigmoid', 'Softplus', 'Square', 'Relu', 'Elu', 'Erf', 'Reciprocal', 'Sin', 'Cos', 'Sign', 'Step', 'ClipByValue', 'LeakyRelu', 'ZerosLike', 'OnesLike', 'Softmax', 'Cumsum', 'Reverse']) shapeOnly(k, ({ x, logits }) => ({ shape: (x ?? logits)!.shape, dtype: (x ?? logits)!.dtype }));
+  shapeOnly('Transpose', ({ x }, a) => ({ shape: (a.perm as number[]).map((i) => x!.shape[i]!), dtype: x!.dtype }));
+  shapeOnly('Select', ({ t }) => ({ shape: t!.shape, dtype: t!.dtype }));
+  shapeOnly('Concat', (inputs, a) => {
+    const xs = Object.values(inputs) as tf.TensorInfo[];
+    const axis = tf.util.parseAxisParam(a.axis as number, xs[0]!.shape)[0]!;
+    return { shape: tf.backend_util.computeOutShape(xs.map((x) => x.shape), axis), dtype: xs[0]!.dtype };
+  });
+  shapeOnly('Pack', (inputs, a) => {
+    const xs = Object.values(inputs) as tf.TensorInfo[];
+    const shape = xs[0]!.shape.slice();
+    shape.splice(tf.util.parseAxisParam(a.axis as number, [...shape, xs.length])[0]!, 0, xs.length);
+    return { shape, dtype: xs[0]!.dtype };
+  });
+  shapeOnly('GatherV2', ({ x, indices }, a) => {
+    const axis = tf.util.parseAxisParam(a.axis as number, x!.shape)[0]!;
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.TensorInfo as tf.Tensor, indices as tf.TensorInfo as tf.Tensor, axis, (a.batchDims as number) ?? 0);
+    return { shape: info.outputShape, dtype: x!.dtype };
+  });
+  shapeOnly('Slice', ({ x }, a) => ({ shape: tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, a.begin as number[], a.size as number[])[1], dtype: x!.dtype }));
+  shapeOnly('PadV2', ({ x }, a) => ({ shape: x!.shape.map((n, i) => n + (a.paddings as Array<[number, number]>)[i]![0] + (a.paddings as Array<[number, number]>)[i]![1]), dtype: x!.dtype }));
+  const reduced = (x: tf.TensorInfo, a: Record<string, unknown>) => {
+    const axes = tf.util.parseAxisParam((a.axis ?? a.reductionIndices) as number | number[], x.shape); // Max names it reductionIndices
+    const [out] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+    return a.keepDims ? tf.backend_util.expandShapeToKeepDim(out, axes) : out;
+  };
+  for (const k of ['Sum', 'Max', 'Min', 'Mean', 'Prod']) shapeOnly(k, ({ x }, a) => ({ shape: reduced(x!, a), dtype: x!.dtype === 'bool' ? 'int32' : x!.dtype }));
+  replace({
+    kernelName: 'SplitV',
+    backendName: PROBE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const x = inputs.x as tf.TensorInfo;
+      const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+      const dim = tf.util.parseAxisParam(axis, x.shape)[0]!;
+      const sizes = tf.backend_util.prepareSplitSize(x as tf.TensorInfo as tf.Tensor, numOrSizeSplits, dim);
+      return sizes.map((n) => zeroOutput(backend, x.shape.map((s, i) => (i === dim ? n : s)), x.dtype));
+    },
+  });
+  probeRegistered = true;
+}
+
+/** Run `fn` on the probe backend, then give the previous backend back (a serial sweep measures beside its GPU). */
+async function onProbeBackend<T>(fn: () => Promise<T>): Promise<T> {
+  tf.env().set('PROD', true); // as initBackend: no debug checks, no banner (the sweep's parent may have no backend yet)
+  registerProbeBackend();
+  const previous = tf.getBackend();
+  await tf.setBackend(PROBE_BACKEND);
+  try {
+    return await fn();
+  } finally {
+    if (previous && previous !== PROBE_BACKEND) await tf.setBackend(previous);
+  }
+}
+
+async function kernelSnapshots(fn: () => void, base: number): Promise<number[]> {
+  const info = await tf.profile(fn);
+  return info.kernels.map((k) => k.totalBytesSnapshot - base);
+}
+
+/** Profile one model shape on the cpu backend (see the header). */
+async function measureShape(config: RunConfig): Promise<ShapeProfile> {
+  const started = performance.now();
+  const task = getTask(config.data.task);
+  const generate = (p: Record<string, unknown>, count: number) => task.generate({ ...p, count } as never, 12345, 0);
+  const allSegments = [...config.data.train, ...config.data.test, ...(config.data.validation ?? [])];
+  const vocabSize = Math.max(...allSegments.map((p) => task.vocabSize(p as never)));
+  const maxSeqLen = Math.max(...allSegments.map((p) => generate(p, 1).seqLen));
+  const trainSegment = largestSegment(config.data.train, generate);
+  const evalSegment = largestSegment([...config.data.test, ...(config.data.validation ?? [])], generate);
+  return onProbeBackend(async () => {
+    const base = tf.memory().numBytes;
+    const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
+    const optimizer = createOptimizer(model, config.train);
+    try {
+      const parameterBytes = model.parameterCount * FLOAT_BYTES;
+      const trainSnaps: number[][] = [];
+      const forwardSnaps: number[][] = [];
+      const headSnaps: number[][] = [];
+      const hiddenBytes: number[] = [];
+      for (const b of PROFILE_BATCHES) {
+        const segment = generate(trainSegment.params, b);
+        const batch: Batch = { segment, start: 0, size: b };
+        const sup = supervised(segment, 0, b);
+        trainSnaps.push(await kernelSnapshots(() => trainStep(model, optimizer, batch, sup, 1e-4, 1).dispose(), base));
+
+        const evalSeg = generate(evalSegment.params, b);
+        const evalSup = supervised(evalSeg, 0, b);
+        const tokens = tf.tensor2d(evalSeg.inputs, [b, evalSeg.seqLen], 'int32');
+        let hidden: tf.Tensor3D | undefined;
+        forwardSnaps.push(await kernelSnapshots(() => void (hidden = model.forward(tokens, { training: false, prefixLength: evalSeg.prefixLength, dropoutSeed: 0 })), base));
+        hiddenBytes.push(hidden!.size * FLOAT_BYTES);
+        // the head as engine/train.ts evaluate runs it: gather the supervised rows, tied-head logits, loss, argmax
+        headSnaps.push(
+          await kernelSnapshots(() => {
+            tf.tidy(() => {
+              const rows = tf.gather(hidden!.reshape([-1, model.config.dModel]), tf.tensor1d(evalSup.rows, 'int32')) as tf.Tensor2D;
+              const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(evalSup.labels, 'int32'));
+              return [tf.argMax(logits, 1), loss];
+            }).forEach((t) => t.dispose());
+          }, base),
+        );
+        tf.dispose([hidden!, tokens]);
+      }
+      return {
+        parameterBytes,
+        train: fitLines(trainSnaps[0]!, trainSnaps[1]!, PROFILE_BATCHES),
+        evalForward: fitLines(forwardSnaps[0]!, forwardSnaps[1]!, PROFILE_BATCHES),
+        evalHead: fitLines(headSnaps[0]!, headSnaps[1]!, PROFILE_BATCHES),
+        hiddenBytesPerExample: (hiddenBytes[1]! - hiddenBytes[0]!) / (PROFILE_BATCHES[1] - PROFILE_BATCHES[0]),
+        evalRowsPerExample: evalSegment.rowsPerExample,
+        method: 'measured' as const,
+        measureMs: performance.now() - started,
+      };
+    } finally {
+      optimizer.dispose();
+      model.dispose();
+    }
+  });
+}
+
+/**
+ * The coarse fallback when a step cannot be profiled: parameters, moments, gradients; per token and layer
+ * FORMULA_FLOATS_PER_TOKEN_LAYER floats of activations (plus T per token for attention-like score rows); four
+ * logit-sized tensors per supervised row in training, two per chunk row in evaluation.
+ */
+const FORMULA_FLOATS_PER_TOKEN_LAYER = 48;
+function formulaShape(config: RunConfig, started: number): ShapeProfile {
+  const task = getTask(config.data.task);
+  const generate = (p: Record<string, unknown>, count: number) => task.generate({ ...p, count } as never, 12345, 0);
+  const allSegments = [...config.data.train, ...config.data.test, ...(config.data.validation ?? [])];
+  const vocabSize = Math.max(...allSegments.map((p) => task.vocabSize(p as never)));
+  const train = largestSegment(config.data.train, generate);
+  const evalSeg = largestSegment([...config.data.test, ...(config.data.validation ?? [])], generate);
+  const { dModel: d, nLayers, mlp } = config.model;
+  const layerParams = nLayers * (12 + (mlp ? 8 : 0)) * d * d;
+  const parameterBytes = (vocabSize * d + layerParams) * FLOAT_BYTES;
+  const perTokenFloats = (T: number) => nLayers * (FORMULA_FLOATS_PER_TOKEN_LAYER * d + T);
+  const persistent = 3 * parameterBytes;
+  return {
+    parameterBytes,
+    train: { constant: [persistent + parameterBytes], perExample: [(train.seqLen * perTokenFloats(train.seqLen) + 4 * train.rowsPerExample * vocabSize) * FLOAT_BYTES] },
+    evalForward: { constant: [persistent], perExample: [(evalSeg.seqLen * perTokenFloats(evalSeg.seqLen)) * FLOAT_BYTES / 4] },
+    evalHead: { constant: [persistent], perExample: [evalSeg.seqLen * d * FLOAT_BYTES + 2 * evalSeg.rowsPerExample * vocabSize * FLOAT_BYTES] },
+    hiddenBytesPerExample: evalSeg.seqLen * d * FLOAT_BYTES,
+    evalRowsPerExample: evalSeg.rowsPerExample,
+    method: 'formula',
+    measureMs: performance.now() - started,
+  };
+}
+
+async function shapeProfile(config: RunConfig): Promise<{ profile: ShapeProfile; cached: boolean }> {
+  const key = shapeKey(config);
+  const known = profiles.get(key);
+  if (known) return { profile: known, cached: true };
+  const started = performance.now();
+  let profile: ShapeProfile;
+  try {
+    profile = await measureShape(config);
+  } catch {
+    profile = formulaShape(config, started);
+  }
+  profiles.set(key, profile);
+  return { profile, cached: false };
+}
+
+/** Live bytes of an evaluation batch of `batch` examples, the logit rows bounded by EVAL_LOGIT_ROWS. */
+function evalPeak(p: ShapeProfile, batch: number): number {
+  const rowsBatch = p.evalRowsPerExample > 0 ? Math.min(batch, EVAL_LOGIT_ROWS / p.evalRowsPerExample) : batch;
+  let head = 0;
+  for (let k = 0; k < p.evalHead.constant.length; k++) {
+    const hidden = Math.min(p.hiddenBytesPerExample, p.evalHead.perExample[k]!);
+    head = Math.max(head, p.evalHead.constant[k]! + hidden * batch + (p.evalHead.perExample[k]! - hidden) * rowsBatch);
+  }
+  return Math.max(peakAt(p.evalForward, batch), head);
+}
+
+/** How a run is named in messages: its label, d_model and lr, as the sweep prints it. */
+export function runName(config: RunConfig): string {
+  return `${config.label} d${config.model.dModel} lr${config.train.lr}`;
+}
+
+/** Estimate a run's peak GPU memory from its resolved config (measured once per model shape, then cached). */
+export async function estimateRunMemory(config: RunConfig): Promise<MemoryEstimate> {
+  const { profile: p, cached } = await shapeProfile(config);
+  const moments = 2 * p.parameterBytes;
+  const trainPeak = peakAt(p.train, config.train.batchSize);
+  const evalLive = evalPeak(p, config.train.evalBatchSize);
+  const livePeak = Math.max(trainPeak, evalLive, 3 * p.parameterBytes);
+  const poolOverhead = POOL_OVERHEAD_FRACTION * livePeak;
+  return {
+    id: runId(config),
+    run: runName(config),
+    parameters: p.parameterBytes,
+    optimizerMoments: moments,
+    gradients: p.parameterBytes,
+    trainActivations: Math.max(0, trainPeak - p.parameterBytes - moments),
+    evalTransient: Math.max(0, evalLive - p.parameterBytes - moments),
+    livePeak,
+    poolOverhead,
+    processOverhead: PROCESS_OVERHEAD_BYTES,
+    total: livePeak + poolOverhead + PROCESS_OVERHEAD_BYTES,
+    method: p.method,
+    measureMs: cached ? 0 : p.measureMs,
+  };
+}
+
+/** Estimates of every run of a grid, in grid order (each model shape measured once). */
+export async function estimateGridMemory(configs: RunConfig[]): Promise<MemoryEstimate[]> {
+  const out: MemoryEstimate[] = [];
+  for (const c of configs) out.push(await estimateRunMemory(c));
+  return out;
+}
+
+/** Forget the measured shapes (tests). */
+export function clearMemoryEstimates(): void {
+  profiles.clear();
+}
+
+/** Bytes in GiB with two decimals, for messages. */
+export function gib(bytes: number): string {
+  return bytes < 2 ** 30 ? `${Math.round(bytes / 2 ** 20)} MiB` : `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+/** One line: a run's estimate and what it is made of. */
+export function describeEstimate(e: MemoryEstimate): string {
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+  return `${gib(e.total)} (${e.method}: parameters ${mib(e.parameters)}, moments ${mib(e.optimizerMoments)}, training activations ${mib(e.trainActivations)}, eval transient ${mib(e.evalTransient)}, pool ${mib(e.poolOverhead)}, process ${mib(e.processOverhead)})`;
+}

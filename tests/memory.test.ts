@@ -1,0 +1,242 @@
+// Memory that fits by construction (issue 11, item 4): a run's peak GPU memory estimated before it starts
+// (runners/memory.ts), `sweep --concurrency auto` from the GPU's free memory, refusal of runs that cannot fit,
+// and the cap of the webgpu buffer pool (engine/kernels/webgpu/bufferPool.ts) — all on the cpu backend.
+import * as tf from '@tensorflow/tfjs';
+import { BufferManager } from '@tensorflow/tfjs-backend-webgpu/dist/buffer_manager.js';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, type BackendInfo } from '../engine/backend.js';
+import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../engine/kernels/webgpu/bufferPool.js';
+import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
+import type { RunConfig } from '../runners/config.js';
+import { EVAL_LOGIT_ROWS, PROCESS_OVERHEAD_BYTES, POOL_OVERHEAD_FRACTION, estimateRunMemory, type MemoryEstimate } from '../runners/memory.js';
+import { resolveRunConfig, runOne } from '../runners/run.js';
+import { runCli } from './cliRunner.js';
+
+const GIB = 2 ** 30;
+
+interface Tiny {
+  mixers?: string[];
+  d?: number;
+  L?: number;
+  K?: number;
+  V?: number;
+  batch?: number;
+  evalBatch?: number;
+  /** Examples per split. */
+  count?: number;
+}
+
+/** A small MQAR run; every size is a knob. */
+function tiny({ mixers = ['attention'], d = 16, L = 32, K = 4, V = 64, batch = 16, evalBatch = 32, count = 48 }: Tiny = {}): RunConfig {
+  return resolveRunConfig({
+    label: mixers.join('+'),
+    data: { task: 'mqar', common: { vocabSize: V }, train: [{ seqLen: L, numKvPairs: K, count }], test: [{ seqLen: L, numKvPairs: K, count }] },
+    model: { dModel: d, nLayers: 2, layers: mixers.map((mixer) => ({ mixer })) },
+    train: { lr: 1e-3, epochs: 1, batchSize: batch, evalBatchSize: evalBatch },
+  });
+}
+
+let cpu: BackendInfo;
+beforeAll(async () => {
+  cpu = await initBackend('cpu');
+});
+
+describe('estimateRunMemory', () => {
+  it('grows with the batch, d_model, the sequence length and the vocabulary', async () => {
+    const base = await estimateRunMemory(tiny());
+    const bigger = {
+      batch: await estimateRunMemory(tiny({ batch: 64 })),
+      d: await estimateRunMemory(tiny({ d: 64 })),
+      L: await estimateRunMemory(tiny({ L: 56 })),
+      V: await estimateRunMemory(tiny({ V: 1024 })),
+    };
+    expect(base.method).toBe('measured');
+    for (const e of Object.values(bigger)) expect(e.livePeak).toBeGreaterThan(base.livePeak);
+    // what each knob moves: the batch moves activations, not parameters; d and V move parameters too
+    expect(bigger.batch.trainActivations).toBeGreaterThan(3 * base.trainActivations);
+    expect(bigger.batch.parameters).toBe(base.parameters);
+    expect(bigger.d.parameters).toBeGreaterThan(base.parameters);
+    expect(bigger.V.parameters).toBeGreaterThan(base.parameters);
+    expect(bigger.L.evalTransient).toBeGreaterThan(base.evalTransient);
+    // the parts add up: moments are 2 × parameters, total = live peak + pool share + process context
+    for (const e of [base, ...Object.values(bigger)]) {
+      expect(e.optimizerMoments).toBe(2 * e.parameters);
+      expect(e.total).toBeCloseTo(e.livePeak * (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES, 0);
+    }
+  });
+
+  it('the training peak is linear in the batch beyond the profiled sizes (per-kernel lines, not the overall peak)', async () => {
+    const at = async (batch: number) => (await estimateRunMemory(tiny({ batch, evalBatch: 2 }))).trainActivations;
+    const [a16, a32, a64] = [await at(16), await at(32), await at(64)];
+    // exactly linear once the backward pass is the peak: equal steps for equal batch increments
+    expect((a64 - a32) / (a32 - a16)).toBeCloseTo(2, 1);
+  });
+
+  it('bounds evaluation logits by EVAL_LOGIT_ROWS rows: past that, only the hidden states grow with the eval batch', async () => {
+    // L 256, K 64: 64 supervised rows per example → 8192 rows at an eval batch of 128
+    const config = (evalBatch: number) => tiny({ L: 256, K: 64, V: 4096, batch: 2, evalBatch });
+    const rows = EVAL_LOGIT_ROWS / 64;
+    const [below, at, above] = [await estimateRunMemory(config(rows / 2)), await estimateRunMemory(config(rows)), await estimateRunMemory(config(2 * rows))];
+    const perExampleBelow = (at.evalTransient - below.evalTransient) / (rows / 2);
+    const perExampleAbove = (above.evalTransient - at.evalTransient) / rows;
+    expect(perExampleAbove).toBeGreaterThan(0);
+    // a logit row is V floats: 64 of them per example dominate below the bound and are gone above it
+    expect(perExampleBelow - perExampleAbove).toBeGreaterThan(0.9 * 64 * 4096 * 4);
+  });
+
+  // The estimate's live part against tf.profile's peak over a whole run (model, moments, one epoch of training
+  // and evaluation) on the real cpu backend.
+  const measured: Array<[string, Tiny]> = [
+    ['attention', {}],
+    ['baseconv+based, longer sequences', { mixers: ['baseconv', 'based'], d: 32, L: 64, K: 8, V: 128, batch: 8 }],
+    ['mamba', { mixers: ['mamba'], d: 8, batch: 24, evalBatch: 24, count: 24 }],
+  ];
+  it.each(measured)('%s: the live estimate lies within [0.95, 1.1] × the measured cpu peak', async (_name, knobs) => {
+    const config = tiny(knobs);
+    const estimate: MemoryEstimate = await estimateRunMemory(config);
+    const before = tf.memory().numBytes;
+    const profile = await tf.profile(async () => {
+      await runOne(config, { backend: cpu });
+    });
+    const peak = profile.peakBytes - before;
+    const ratio = estimate.livePeak / peak;
+    // eslint-disable-next-line no-console
+    console.log(`memory estimate vs cpu peak, ${_name}: ${(estimate.livePeak / 2 ** 20).toFixed(2)} MiB / ${(peak / 2 ** 20).toFixed(2)} MiB = ${ratio.toFixed(3)}`);
+    expect(ratio).toBeGreaterThanOrEqual(0.95);
+    expect(ratio).toBeLessThanOrEqual(1.1);
+  });
+
+  it('measures each model shape once: the second estimate of a shape (another lr, seed or batch) costs no measurement', async () => {
+    const first = await estimateRunMemory(tiny({ d: 24 }));
+    const again = await estimateRunMemory({ ...tiny({ d: 24, batch: 8 }), seed: 3, train: { ...tiny({ d: 24 }).train, lr: 0.1, batchSize: 8 } });
+    expect(first.measureMs).toBeGreaterThan(0);
+    expect(again.measureMs).toBe(0);
+    expect(again.parameters).toBe(first.parameters);
+  });
+});
+
+/** A made-up estimate of `total` GiB. */
+function fake(run: string, totalGiB: number): MemoryEstimate {
+  const total = totalGiB * GIB;
+  return { id: `id-${run}`, run, parameters: 0, optimizerMoments: 0, gradients: 0, trainActivations: 0, evalTransient: 0, livePeak: total, poolOverhead: 0, processOverhead: 0, total, method: 'measured', measureMs: 0 };
+}
+const gpu = (freeGiB: number) => ({ freeBytes: freeGiB * GIB, totalBytes: 141 * GIB, source: 'GPU 0 (nvidia-smi)' });
+
+describe('--concurrency auto', () => {
+  it('parses auto or a whole number', () => {
+    expect(parseConcurrency('auto')).toBe('auto');
+    expect(parseConcurrency(undefined)).toBe('auto');
+    expect(parseConcurrency('3')).toBe(3);
+    expect(() => parseConcurrency('0')).toThrow(/--concurrency expects auto or a whole number/);
+    expect(() => parseConcurrency('two')).toThrow(/got two/);
+  });
+
+  it('runs as many as the free memory holds by the largest run, with the safety margin, at most 8 per GPU', () => {
+    const grid = [fake('small', 2), fake('large', 10), fake('medium', 5)];
+    expect(planConcurrency('auto', grid, gpu(40)).lanes).toBe(Math.floor((40 * GPU_MEMORY_SAFETY) / 10)); // 3
+    expect(planConcurrency('auto', grid, gpu(40)).largest?.run).toBe('large');
+    expect(planConcurrency('auto', grid, gpu(140)).lanes).toBe(MAX_RUNS_PER_GPU);
+    expect(planConcurrency('auto', grid, gpu(12)).lanes).toBe(1);
+    // two GPUs (the least free memory of them): lanes per GPU × GPUs
+    expect(planConcurrency('auto', grid, gpu(40), 2)).toMatchObject({ lanes: 6, perGpu: 3 });
+    // each run's pool is capped at its share less the process context
+    const plan = planConcurrency('auto', grid, gpu(40));
+    expect(plan.shareBytes).toBeCloseTo((40 * GPU_MEMORY_SAFETY * GIB) / 3, 0);
+    expect(plan.poolLimitBytes).toBeCloseTo(plan.shareBytes! - PROCESS_OVERHEAD_BYTES, 0);
+  });
+
+  it('is 1 run at a time when the GPU memory is unknown; an explicit N is kept', () => {
+    expect(planConcurrency('auto', [fake('large', 10)], undefined).lanes).toBe(1);
+    expect(planConcurrency(4, [fake('large', 10)], undefined).lanes).toBe(4);
+    expect(planConcurrency(2, [fake('large', 10)], gpu(40)).lanes).toBe(2);
+  });
+
+  it('refuses a grid whose largest run cannot fit the GPU, or its share under an explicit N, naming the run', () => {
+    expect(() => planConcurrency('auto', [fake('small', 2), fake('huge', 60)], gpu(40))).toThrow(/^run huge \(id-huge\) needs an estimated 60\.00 GiB .* but GPU 0 \(nvidia-smi\) has 40\.00 GiB free of 141\.00 GiB \(36\.00 GiB usable\)/);
+    expect(() => planConcurrency(4, [fake('large', 10)], gpu(40))).toThrow(/^--concurrency 4: run large .* each of the 4 runs sharing a GPU gets 9\.00 GiB .*use --concurrency auto \(3 per GPU\)/);
+  });
+
+  it('reads the free memory from nvidia-smi (least free of the runs\' GPUs), from --gpu-memory, or not at all off the GPU backends', () => {
+    expect(parseNvidiaSmiMemory('81000, 81559\n')).toEqual({ freeBytes: 81000 * 2 ** 20, totalBytes: 81559 * 2 ** 20 });
+    expect(parseNvidiaSmiMemory('[N/A], [N/A]')).toBeUndefined();
+    const smi: Record<number, string> = { 0: '100000, 143771', 1: '60000, 143771' };
+    const query = (i: number) => smi[i];
+    expect(resolveGpuMemory({ backend: 'webgpu', query })).toMatchObject({ freeBytes: 100000 * 2 ** 20, source: 'GPU 0 (nvidia-smi)' });
+    expect(resolveGpuMemory({ backend: 'webgpu', gpus: [0, 1], query })).toMatchObject({ freeBytes: 60000 * 2 ** 20, source: 'GPU 1 (nvidia-smi)' });
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => undefined })).toBeUndefined();
+    expect(resolveGpuMemory({ backend: 'cpu', query })).toBeUndefined();
+    expect(resolveGpuMemory({ backend: 'cpu', gpuMemoryGiB: 8, query })).toMatchObject({ freeBytes: 8 * GIB, source: '--gpu-memory 8' });
+    expect(() => resolveGpuMemory({ backend: 'webgpu', gpuMemoryGiB: -1 })).toThrow(/--gpu-memory expects/);
+  });
+});
+
+describe('refusal through the CLI', () => {
+  const grid = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
+
+  it('a sweep with a run that cannot fit exits 2 with one line naming the run, its estimate and what is free, before any run starts', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'refused');
+    const r = runCli([...grid, '--gpu-memory', '0.25', '--out', out]);
+    expect(r.status).toBe(2);
+    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('recallbench:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^recallbench: run attention d8 lr0\.01 \([0-9a-f]{16}\) needs an estimated \d+ MiB \(measured: .*\) of GPU memory, but --gpu-memory 0\.25 has 256 MiB free of 256 MiB \(230 MiB usable\)/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('with enough memory the same sweep plans its lanes and trains', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'fits');
+    const r = runCli([...grid, '--gpu-memory', '4', '--out', out]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/sweep: memory: largest run attention d8 lr0\.01 ≈ \d+ MiB \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → 7 run\(s\) per GPU \(auto, at most 8\)/);
+    expect(existsSync(join(out, 'runs.jsonl'))).toBe(true);
+  });
+});
+
+describe('webgpu buffer pool cap (on tfjs-backend-webgpu\'s own BufferManager, with a stand-in device)', () => {
+  function pool() {
+    const destroyed: number[] = [];
+    const device = { createBuffer: ({ size, usage }: { size: number; usage: number }) => ({ size, usage, mapState: 'unmapped', destroy: () => destroyed.push(size) }) };
+    const manager = new BufferManager(device as unknown as GPUDevice);
+    let submits = 0;
+    const backend = { bufferManager: manager, commandEncoder: {} as unknown, endComputePassEncoder() {}, submitQueue() { submits++; backend.commandEncoder = null; } };
+    return { manager, backend, destroyed, submits: () => submits };
+  }
+  const STORAGE = 0x80;
+
+  it('without a limit keeps every released size (what grew the sweep processes); with one, allocated bytes stay within it', () => {
+    const plain = pool();
+    for (const size of [100, 200, 300, 400]) plain.manager.releaseBuffer(plain.manager.acquireBuffer(size, STORAGE));
+    expect(plain.manager.numBytesAllocated).toBe(1000);
+    expect(plain.manager.numBytesUsed).toBe(0);
+
+    const capped = pool();
+    setBufferPoolLimit(capped.backend, 500);
+    for (const size of [100, 200, 300, 400]) capped.manager.releaseBuffer(capped.manager.acquireBuffer(size, STORAGE));
+    expect(capped.manager.numBytesAllocated).toBeLessThanOrEqual(500);
+    expect(capped.destroyed.length).toBeGreaterThan(0);
+    expect(capped.submits()).toBe(1); // the open encoder is submitted before the first destroy
+    expect(bufferPoolStats(capped.backend)).toMatchObject({ limitBytes: 500, usedBytes: 0 });
+  });
+
+  it('reuses a pooled buffer of the same size without evicting; live buffers are never destroyed, even past the limit', () => {
+    const { manager, backend, destroyed } = pool();
+    setBufferPoolLimit(backend, 300);
+    const a = manager.acquireBuffer(200, STORAGE);
+    manager.releaseBuffer(a);
+    expect(manager.acquireBuffer(200, STORAGE)).toBe(a);
+    expect(destroyed).toEqual([]);
+    const live = [manager.acquireBuffer(250, STORAGE), manager.acquireBuffer(250, STORAGE)];
+    expect(manager.numBytesUsed).toBe(700);
+    expect(destroyed).toEqual([]);
+    for (const b of live) manager.releaseBuffer(b);
+    manager.releaseBuffer(a);
+    const pooled = manager.numBytesAllocated;
+    expect(pooled).toBeGreaterThan(0);
+    expect(pooled).toBeLessThanOrEqual(300);
+    expect(trimBufferPool(backend)).toBe(pooled);
+    expect(manager.numBytesAllocated).toBe(0);
+  });
+});
