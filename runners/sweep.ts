@@ -20,12 +20,22 @@ import { createProgress } from './progress.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions } from './run.js';
 
+/**
+ * The keys of an object schema as overrides: each optional, with no default. zod 4's `.partial()` keeps inner
+ * defaults, so an override `{ positionEmbeddings: true }` would parse as every model key at its default and, merged
+ * over the preset's model settings, silently reset them (it dropped `block: "zoology"` for zoology-fig2's attention).
+ */
+function overridesOf<S extends z.ZodObject>(schema: S): z.ZodType<Partial<z.output<S>>> {
+  const shape = Object.fromEntries(Object.entries(schema.shape).map(([key, field]) => [key, ((field instanceof z.ZodDefault ? field.unwrap() : field) as z.ZodType).optional()]));
+  return z.object(shape).strict() as unknown as z.ZodType<Partial<z.output<S>>>;
+}
+
 const architectureEntry = z
   .object({
     label: z.string().min(1),
     layers: modelSchema.shape.layers,
     /** Overrides of the shared model settings for this architecture (e.g. positionEmbeddings). */
-    model: modelSchema.omit({ dModel: true, layers: true }).partial().optional(),
+    model: overridesOf(modelSchema.omit({ dModel: true, layers: true })).optional(),
     /** This architecture's own widths / learning rates, replacing the preset's axes. */
     dModels: z.array(z.number().int().positive()).min(1).optional(),
     learningRates: z.array(z.number().positive()).min(1).optional(),
@@ -59,8 +69,8 @@ export const presetSchema = z
     dModels: z.array(z.number().int().positive()).min(1),
     learningRates: z.array(z.number().positive()).min(1),
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]),
-    model: modelSchema.omit({ dModel: true, layers: true }).partial().default({}),
-    train: trainSchema.omit({ lr: true }).partial().default({}),
+    model: overridesOf(modelSchema.omit({ dModel: true, layers: true })).default({}),
+    train: overridesOf(trainSchema.omit({ lr: true })).default({}),
   })
   .strict();
 

@@ -253,3 +253,25 @@ describe('--scale', () => {
     expect(f).toEqual(new Set([8, 24]));
   });
 });
+
+describe('preset overrides', () => {
+  it("an architecture's model override changes only the keys it names (zod's partial() would refill defaults)", () => {
+    const preset = presetSchema.parse({
+      name: 'overrides',
+      data: [{ train: [{ count: 10, seqLen: 16, numKvPairs: 2, vocabSize: 64 }], test: [{ count: 4, seqLen: 16, numKvPairs: 2, vocabSize: 64 }] }],
+      architectures: [
+        { label: 'attention', layers: [{ mixer: 'attention' }], model: { positionEmbeddings: true } },
+        { label: 'baseconv', layers: [{ mixer: 'baseconv' }] },
+      ],
+      dModels: [16],
+      learningRates: [1e-3],
+      model: { block: 'zoology', embeddingDropout: 0.2 },
+      train: { epochs: 3 },
+    });
+    const [a, b] = expandPreset(preset).sort((x, y) => x.label.localeCompare(y.label));
+    expect(a!.model).toMatchObject({ block: 'zoology', embeddingDropout: 0.2, positionEmbeddings: true });
+    expect(b!.model).toMatchObject({ block: 'zoology', embeddingDropout: 0.2, positionEmbeddings: false });
+    expect(a!.train).toMatchObject({ epochs: 3, batchSize: 64 });
+    expect(() => presetSchema.parse({ ...preset, architectures: [{ label: 'x', layers: [{ mixer: 'attention' }], model: { blok: 'zoology' } }] })).toThrow();
+  });
+});
