@@ -139,6 +139,7 @@ const modelFlags = (y: Argv) =>
     .option('n-layers', { type: 'number', default: 2 })
     .option('positions', { type: 'boolean', default: false, describe: 'learned absolute position embeddings' })
     .option('mlp', { type: 'boolean', default: false, describe: 'MLP (x4, GELU) after each mixer' })
+    .option('block', { choices: ['prenorm', 'zoology'] as const, default: 'prenorm' as const, describe: "the block: pre-norm x + mixer(LN(x)), or zoology's TransformerBlock/MambaBlock and init (the paper presets' default)" })
     .option('param', { type: 'string', array: true, describe: 'mixer hyperparameter key=value (applies to the last mixer of --arch)' })
     .option('epochs', { type: 'number', default: 16 })
     .option('batch-size', { type: 'number', default: 64 })
@@ -202,7 +203,7 @@ export function buildCli(args: string[]) {
           config = resolveRunConfig({
             label: argv.arch,
             data: taskSegments(a, [mqarSetting(a, argv.seqLen, argv.kvPairs)]),
-            model: { dModel: argv.dModel, nLayers: argv.nLayers, layers: layersFromArch(argv.arch, parsePairs(argv.param, '--param')), positionEmbeddings: argv.positions as boolean, mlp: argv.mlp as boolean },
+            model: { dModel: argv.dModel, nLayers: argv.nLayers, layers: layersFromArch(argv.arch, parsePairs(argv.param, '--param')), positionEmbeddings: argv.positions as boolean, mlp: argv.mlp as boolean, block: argv.block as 'prenorm' | 'zoology' },
             train: trainSection(a, argv.lr),
             seed: argv.seed,
           });
@@ -254,7 +255,7 @@ export function buildCli(args: string[]) {
             dModels: argv.dModel,
             learningRates: argv.lr,
             seeds: argv.seeds,
-            model: { nLayers: argv.nLayers as number, mlp: argv.mlp as boolean },
+            model: { nLayers: argv.nLayers as number, mlp: argv.mlp as boolean, block: argv.block as 'prenorm' | 'zoology' },
             train: { epochs: argv.epochs, batchSize: argv.batchSize, evalBatchSize: argv.evalBatchSize, weightDecay: argv.weightDecay },
           };
           preset = parseStrict(presetSchema, input, 'sweep flags');
