@@ -187,7 +187,8 @@ export async function serveChildJob(): Promise<void> {
     const config = job.config!;
     const pool = backend.backend === 'webgpu' ? await import('../engine/kernels/webgpu/bufferPool.js') : undefined;
     const webgpu = pool ? tf.findBackend('webgpu') : undefined;
-    if (pool && webgpu) pool.setBufferPoolLimit(webgpu, job.poolLimitBytes);
+    // RECALLBENCH_POOL_LIMIT=0: tfjs's unbounded pool (to measure what the cap saves); peaks are tracked either way
+    if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);
     const results = new ResultsDir(job.resultsDir!);
     await runSweep([config], { backend, results, preset: job.preset, quiet: true });
     // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
@@ -400,5 +401,7 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
 /** Estimate every run of a grid (when the GPU's memory is known) and plan its concurrency: the sweep's entry point. */
 export async function planSweepConcurrency(configs: RunConfig[], request: ConcurrencyRequest, memory: GpuMemory | undefined, gpuCount = 1): Promise<ConcurrencyPlan> {
   const estimates = memory ? await estimateGridMemory(configs) : [];
+  const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
+  if (memoryLog) for (const e of estimates) appendFileSync(memoryLog, `${JSON.stringify({ estimate: true, ...e })}\n`);
   return planConcurrency(request, estimates, memory, gpuCount);
 }

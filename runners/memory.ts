@@ -1,7 +1,8 @@
 // A run's peak GPU memory, estimated before it starts, so that `sweep --concurrency auto` can choose how many runs
 // share a GPU and a run that cannot fit is refused before training (runners/concurrency.ts).
 //
-// Method (measured, not a formula). Per distinct model shape, on the cpu backend:
+// Method (measured, not a formula). Per distinct model shape, on a shape-only copy of the cpu backend (the probe
+// backend below: the same kernels allocate the same tensors, the costly ones without computing anything):
 //   1. build the model and its AdamW moments;
 //   2. tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts trainStep) on the run's
 //      largest training segment at two small batch sizes b1 < b2 (PROFILE_BATCHES), and the evaluation forward
@@ -14,12 +15,17 @@
 //      backward pass.) The evaluation head's per-example slope is split into the final hidden states (grow
 //      with B) and the logit rows, which evaluation builds in chunks of at most EVAL_LOGIT_ROWS rows: the rows
 //      part is taken at min(B, EVAL_LOGIT_ROWS / rows-per-example) examples.
-// The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES:
-// tfjs-backend-webgpu keeps freed buffers in a pool keyed by exact size (engine/kernels/webgpu/bufferPool.ts caps
-// it at the run's share), and every process holds a Vulkan/Dawn context.
-// Error: against tf.profile peaks of whole training runs on cpu, the live-tensor part lies within the factor that
-// tests/memory.test.ts asserts; on the GPU, bench/RESULTS.md compares the total with nvidia-smi per process.
-// A model whose step cannot be profiled on cpu falls back to a coarse formula (method 'formula').
+// The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES.
+// Measured error (bench/RESULTS.md, "Memory per run"):
+//   - live bytes on cpu: 0.975–1.000 × tf.profile's peak over whole runs (tests/memory.test.ts asserts 0.95–1.1);
+//   - live bytes on the GPU (H200, webgpu fast path, 15 runs of jrt-rnn --scale 0.01): the estimate is 1.3–3.3 ×
+//     tfjs's peak of used GPU buffers, never below it — the probe runs the plain kernels (naive cross-entropy
+//     keeps several [rows, V] tensors; the fused WebGPU kernels keep fewer);
+//   - what nvidia-smi shows per process: 0.9–5.2 × the estimate, because tfjs-backend-webgpu's pool keeps every
+//     released buffer keyed by exact size (3.5–11 × the live peak for a training mixture of several shapes).
+//     That is why each run's pool is capped at its lane's share (engine/kernels/webgpu/bufferPool.ts): with the
+//     cap a process holds at most max(share, live) + its context, so runs × share ≤ the GPU by construction,
+//     while the estimate (≥ the live peak) decides how many runs share the GPU.
 import * as tf from '@tensorflow/tfjs';
 import { LanguageModel } from '../engine/model.js';
 import { tiedHeadCrossEntropy } from '../engine/ops/crossEntropy.js';
@@ -33,13 +39,16 @@ export const EVAL_LOGIT_ROWS = 8192;
 /** The two batch sizes a step is profiled at; the line through them gives every kernel's bytes at any batch. */
 export const PROFILE_BATCHES: readonly [number, number] = [2, 4];
 /**
- * Buffers the webgpu pool holds beyond the live tensors, as a fraction of the live peak: the pool is keyed by
- * exact byte size, so segments of other shapes (the training mixture, evaluation) leave buffers of their own
- * sizes behind; with the pool capped at the run's share (bufferPool.ts) this is what the share must leave room for.
+ * Room for the webgpu pool beyond the live tensors, as a fraction of the live peak. Uncapped, the pool holds
+ * 3.5–11 × the live peak (see the header); capped at the lane's share (bufferPool.ts) it holds what the share
+ * leaves, and runs only need their live peak: the probe's live peak already over-states the GPU's by 1.3–3.3 ×.
  */
 export const POOL_OVERHEAD_FRACTION = 0.25;
-/** What one process holds on the GPU before any tensor: the Vulkan/Dawn context, pipelines, staging (nvidia-smi). */
-export const PROCESS_OVERHEAD_BYTES = 512 * 2 ** 20;
+/**
+ * What one process holds on the GPU beyond tfjs's buffers: the Vulkan/Dawn context, pipelines, uniform slots
+ * (nvidia-smi minus tfjs's allocated bytes: 124–949 MiB over 15 runs on an H200, bench/RESULTS.md).
+ */
+export const PROCESS_OVERHEAD_BYTES = 2 ** 30;
 const FLOAT_BYTES = 4;
 
 export type EstimateMethod = 'measured' | 'formula';

@@ -182,7 +182,7 @@ describe('refusal through the CLI', () => {
     expect(r.status).toBe(2);
     const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('recallbench:'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^recallbench: run attention d8 lr0\.01 \([0-9a-f]{16}\) needs an estimated \d+ MiB \(measured: .*\) of GPU memory, but --gpu-memory 0\.25 has 256 MiB free of 256 MiB \(230 MiB usable\)/);
+    expect(lines[0]).toMatch(/^recallbench: run attention d8 lr0\.01 \([0-9a-f]{16}\) needs an estimated [\d.]+ (MiB|GiB) \(measured: .*\) of GPU memory, but --gpu-memory 0\.25 has 256 MiB free of 256 MiB \(230 MiB usable\)/);
     expect(existsSync(out)).toBe(false);
   });
 
@@ -190,7 +190,7 @@ describe('refusal through the CLI', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'fits');
     const r = runCli([...grid, '--gpu-memory', '4', '--out', out]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/sweep: memory: largest run attention d8 lr0\.01 ≈ \d+ MiB \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → 7 run\(s\) per GPU \(auto, at most 8\)/);
+    expect(r.stderr).toMatch(/sweep: memory: largest run attention d8 lr0\.01 ≈ [\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → 3 run\(s\) per GPU \(auto, at most 8\)/);
     expect(existsSync(join(out, 'runs.jsonl'))).toBe(true);
   });
 });
