@@ -28,10 +28,16 @@ import { createProgress } from './progress.js';
 import { ResultsDir, type RunRecord } from './results.js';
 import { runSweep } from './sweep.js';
 
-/** What the parent asks of a child. 'probe' only initialises the backend (a worker checks its GPU at start). */
+/**
+ * What the parent asks of a child. 'probe' only initialises the backend (a worker checks its GPU at start);
+ * 'estimate' estimates the memory of `configs` on the cpu (runners/memory.ts) — in a process of its own because
+ * the estimate's shape-only probe backend leaves garbage in the mixers' module-level caches (masks), which a
+ * process that trains afterwards must never see.
+ */
 export interface ChildJob {
-  kind: 'run' | 'probe';
+  kind: 'run' | 'probe' | 'estimate';
   config?: RunConfig;
+  configs?: RunConfig[];
   preset?: string;
   resultsDir?: string;
   backend: BackendChoice;
@@ -46,6 +52,7 @@ export interface ChildJob {
 export type ChildMessage =
   | { type: 'ready' }
   | { type: 'backend'; info: BackendInfo }
+  | { type: 'estimates'; estimates: MemoryEstimate[] }
   | { type: 'result'; record: RunRecord; curve: EpochRecord[] }
   | { type: 'error'; kind: 'user' | 'device-lost' | 'internal'; message: string };
 
@@ -93,7 +100,7 @@ export function childCommand(): { command: string; args: string[] } {
 export interface ChildHandle {
   child: ChildProcess;
   /** The stored record and curve; rejects with ChildRunError. */
-  done: Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo }>;
+  done: Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[] }>;
 }
 
 export interface ChildOptions {
@@ -124,6 +131,7 @@ export function startChild(job: ChildJob, opts: ChildOptions = {}): ChildHandle 
   child.stdout!.on('data', keep(''));
   child.stderr!.on('data', keep(''));
   let result: { record: RunRecord; curve: EpochRecord[] } | undefined;
+  let estimates: MemoryEstimate[] | undefined;
   let backend: BackendInfo | undefined;
   let failure: ChildRunError | undefined;
   child.on('message', (m: ChildMessage) => {
@@ -132,12 +140,14 @@ export function startChild(job: ChildJob, opts: ChildOptions = {}): ChildHandle 
       backend = m.info;
       opts.onBackend?.(m.info);
     } else if (m.type === 'result') result = { record: m.record, curve: m.curve };
+    else if (m.type === 'estimates') estimates = m.estimates;
     else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
   });
-  const done = new Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo }>((resolvePromise, reject) => {
+  const done = new Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[] }>((resolvePromise, reject) => {
     child.on('error', (e) => reject(new ChildRunError('crash', `could not start the run's process: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (failure) return reject(failure);
+      if (estimates) return resolvePromise({ estimates });
       if (result || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...result, backend });
       const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
       reject(new ChildRunError('crash', `the run's process died (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
@@ -180,6 +190,12 @@ export async function serveChildJob(): Promise<void> {
   });
   if (job.ignoreSigint) process.on('SIGINT', () => {});
   try {
+    if (job.kind === 'estimate') {
+      await initBackend('cpu'); // never the GPU: the estimate needs none, and a context would take GPU memory
+      for (const p of job.plugins) await loadPlugin(p);
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? []) });
+      return;
+    }
     const backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});
     for (const p of job.plugins) await loadPlugin(p);
     await sendToParent({ type: 'backend', info: backend });
@@ -398,9 +414,20 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
   };
 }
 
+/** Estimates of a grid's runs, computed in a child process (see ChildJob: the probe must not share a training process). */
+export async function estimateInChild(configs: RunConfig[], plugins: string[] = []): Promise<MemoryEstimate[]> {
+  try {
+    const { estimates } = await startChild({ kind: 'estimate', configs, backend: 'cpu', plugins }).done;
+    return estimates ?? [];
+  } catch (e) {
+    const err = e as ChildRunError;
+    throw err.kind === 'user' ? new UserInputError(err.message) : new Error(`estimating the runs' memory failed: ${err.message}`);
+  }
+}
+
 /** Estimate every run of a grid (when the GPU's memory is known) and plan its concurrency: the sweep's entry point. */
-export async function planSweepConcurrency(configs: RunConfig[], request: ConcurrencyRequest, memory: GpuMemory | undefined, gpuCount = 1): Promise<ConcurrencyPlan> {
-  const estimates = memory ? await estimateGridMemory(configs) : [];
+export async function planSweepConcurrency(configs: RunConfig[], request: ConcurrencyRequest, memory: GpuMemory | undefined, gpuCount = 1, plugins: string[] = []): Promise<ConcurrencyPlan> {
+  const estimates = memory ? await estimateInChild(configs, plugins) : [];
   const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
   if (memoryLog) for (const e of estimates) appendFileSync(memoryLog, `${JSON.stringify({ estimate: true, ...e })}\n`);
   return planConcurrency(request, estimates, memory, gpuCount);

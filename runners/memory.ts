@@ -375,7 +375,11 @@ export function runName(config: RunConfig): string {
   return `${config.label} d${config.model.dModel} lr${config.train.lr}`;
 }
 
-/** Estimate a run's peak GPU memory from its resolved config (measured once per model shape, then cached). */
+/**
+ * Estimate a run's peak GPU memory from its resolved config (measured once per model shape, then cached).
+ * Only in a process that trains nothing afterwards: the probe backend's garbage values end up in the mixers'
+ * module-level caches (attention masks and the like) — runners/concurrency.ts estimateInChild runs it apart.
+ */
 export async function estimateRunMemory(config: RunConfig): Promise<MemoryEstimate> {
   const { profile: p, cached } = await shapeProfile(config);
   const moments = 2 * p.parameterBytes;

@@ -278,7 +278,7 @@ export function buildCli(args: string[]) {
           return;
         }
         // a run that cannot fit the GPU (or its lane's share) is refused here, before any run starts (runners/memory.ts)
-        const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1);
+        const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if (plan?.shareBytes !== undefined && !argv.quiet) process.stderr.write(`sweep: ${plan.note}\n`);
         const lanes = plan?.lanes ?? 1;
         const name = argv.name ?? preset.name;

@@ -3,7 +3,7 @@
 // and the cap of the webgpu buffer pool (engine/kernels/webgpu/bufferPool.ts) — all on the cpu backend.
 import * as tf from '@tensorflow/tfjs';
 import { BufferManager } from '@tensorflow/tfjs-backend-webgpu/dist/buffer_manager.js';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -192,6 +192,43 @@ describe('refusal through the CLI', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/sweep: memory: largest run attention d8 lr0\.01 ≈ [\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → 3 run\(s\) per GPU \(auto, at most 8\)/);
     expect(existsSync(join(out, 'runs.jsonl'))).toBe(true);
+  });
+});
+
+describe('estimates never touch a training process', () => {
+  // The probe backend computes nothing, so a tensor that a mixer computes once and caches at module level would hold
+  // garbage if it were first built while estimating, in the process that then trains (explicit --concurrency 1
+  // trains in process). The built-in mixers key such caches by backend; a plugin need not: the estimate runs in a child.
+  const plugin = join(mkdtempSync(join(tmpdir(), 'rb-mem-plugin-')), 'cached-scale.mjs');
+  writeFileSync(
+    plugin,
+    `const scales = new Map();
+export default ({ tf, z }) => ({
+  name: 'cached-scale', description: 'a linear map times a constant cached per width (computed by ops)', params: z.object({}).strict(), causal: true,
+  create(p, ctx, make) {
+    const w = make.linear('W', ctx.dModel, ctx.dModel);
+    const scale = () => { if (!scales.has(ctx.dModel)) scales.set(ctx.dModel, tf.keep(tf.add(tf.zeros([ctx.dModel]), 1.5))); return scales.get(ctx.dModel); };
+    return { forward: (x) => tf.mul(w.apply(x), scale()), initState: () => ({}), step: (s, x) => ({ y: tf.mul(w.apply(x), scale()), state: s }) };
+  },
+  stateFloats: () => ({ measured: 0, paper: 0 }),
+});
+`,
+  );
+
+  it('an in-process sweep that estimated its runs trains exactly as one that did not', () => {
+    const grid = ['sweep', '--backend', 'cpu', '--concurrency', '1', '--plugin', plugin, '--arch', 'cached-scale', '--d-model', '24', '--lr', '0.01', '--setting', '32:4', '--vocab-size', '64', '--train-examples', '64', '--test-examples', '32', '--epochs', '2', '--batch-size', '16', '--quiet'];
+    const dir = mkdtempSync(join(tmpdir(), 'rb-mem-'));
+    const plain = runCli([...grid, '--out', join(dir, 'plain')]);
+    const estimated = runCli([...grid, '--gpu-memory', '4', '--out', join(dir, 'estimated')]);
+    expect([plain.status, estimated.status]).toEqual([0, 0]);
+    const outcome = (folder: string) =>
+      readFileSync(join(dir, folder, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => {
+        const r = JSON.parse(l) as { id: string; testAccuracy: number; validationAccuracy: number };
+        const curve = JSON.parse(readFileSync(join(dir, folder, 'curves', `${r.id}.json`), 'utf8')) as Array<{ trainLoss: number; test: { loss: number } }>;
+        return { id: r.id, test: r.testAccuracy, validation: r.validationAccuracy, losses: curve.map((e) => [e.trainLoss, e.test.loss]) };
+      });
+    expect(outcome('plain')).toHaveLength(1);
+    expect(outcome('estimated')).toEqual(outcome('plain'));
   });
 });
 
