@@ -29,13 +29,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { LanguageModel } from '../engine/model.js';
 import { tiedHeadCrossEntropy } from '../engine/ops/crossEntropy.js';
-import { createOptimizer, supervised, trainStep, type Batch } from '../engine/train.js';
+import { createOptimizer, EVAL_LOGIT_ROWS as TRAIN_EVAL_LOGIT_ROWS, supervised, trainStep, type Batch } from '../engine/train.js';
 import { getTask } from '../tasks/index.js';
 import type { Segment } from '../tasks/types.js';
 import { canonicalJson, runId, type RunConfig } from './config.js';
 
-/** Evaluation builds its logits in chunks of at most this many rows × vocabulary (engine/train.ts evaluate). */
-export const EVAL_LOGIT_ROWS = 8192;
+/** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
+export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
 /** The two batch sizes a step is profiled at; the line through them gives every kernel's bytes at any batch. */
 export const PROFILE_BATCHES: readonly [number, number] = [2, 4];
 /**
