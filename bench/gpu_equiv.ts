@@ -1,0 +1,220 @@
+// GPU ≡ CPU per mixer (issue 11, item 5): every model layout of the presets (runners/presets/*.json, deduplicated;
+// bench/gpuEquiv.ts says how), every registered mixer no preset uses, and the example plugin
+// examples/retention.ts, trained at reduced sizes for a few dozen steps on cpu and on webgpu (fast path on, and
+// all levers off) from the same seed on the same batches; per-step losses, step-1 gradients and final parameters
+// compared (bench/gpuEquiv.ts). Dropout is 0 everywhere (the two backends draw different masks by design).
+//
+//   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128] [--vocab 512]
+//        [--batch 16] [--lr 3e-3] [--modes gpu-fast,gpu-plain|none] [--mixers NAME,NAME] [--loss-tol 1e-3]
+//        [--grad-tol 1e-3] [--param-tol 1e-2] [--jobs N] [--deadline-s S] [--allow-software] [--presets-dir DIR]
+//   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
+//
+// The cpu references (tfjs-cpu, one core each, the slow side) train in child processes of this script, --jobs at
+// a time (default: cores − 2), while this process trains the webgpu runs one after the other. Writes PATH.md (the
+// table) and PATH.jsonl (one line per mixer and mode) after every mixer, prints the table; exit 1 if any mixer
+// fails or was not reached before --deadline-s.
+import * as tf from '@tensorflow/tfjs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { initBackend, releaseGpu } from '../engine/backend.js';
+import { registerMixer } from '../engine/registry.js';
+import retention from '../examples/retention.js';
+import {
+  caseResult, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  type CaseResult, type EquivCase, type EquivSettings, type RunMode, type Tolerance, type Trace,
+} from './gpuEquiv.js';
+
+interface Args {
+  out: string;
+  settings: EquivSettings;
+  /** Flags that set sizes: then every mixer uses them as given (no CPU_HEAVY_BATCH reduction). */
+  sizesGiven: boolean;
+  modes: RunMode[];
+  mixers?: string[];
+  tolerance: Tolerance;
+  jobs: number;
+  deadlineSeconds: number;
+  allowSoftware: boolean;
+  presetsDir?: string;
+  /** Child mode: train this case's cpu reference and write its trace to `traceOut`. */
+  cpuReference?: { case: EquivCase; settings: EquivSettings; traceOut: string };
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    out: '', settings: { ...DEVICE_SETTINGS }, sizesGiven: false, modes: ['gpu-fast', 'gpu-plain'], tolerance: { ...DEFAULT_TOLERANCE },
+    jobs: Math.max(1, availableParallelism() - 2), deadlineSeconds: Infinity, allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
+  };
+  const num = (flag: string, v: string | undefined) => {
+    const x = Number(v);
+    if (v === undefined || v === '' || !Number.isFinite(x)) throw new Error(`${flag}: expected a number, got ${v}`);
+    return x;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = () => argv[++i];
+    const size = () => ((a.sizesGiven = true), value());
+    switch (flag) {
+      case '--out': a.out = value() ?? ''; break;
+      case '--steps': a.settings.steps = num(flag, value()); break;
+      case '--d-model': a.settings.dModel = num(flag, size()); break;
+      case '--seq-lens': a.settings.seqLens = (size() ?? '').split(',').map((x) => num(flag, x)); break;
+      case '--vocab': a.settings.vocabSize = num(flag, value()); break;
+      case '--batch': a.settings.batchSize = num(flag, size()); break;
+      case '--lr': a.settings.lr = num(flag, value()); break;
+      case '--seed': a.settings.seed = num(flag, value()); break;
+      // 'none': the cpu runs alone (to time them)
+      case '--modes': a.modes = (value() ?? '').split(',').filter((m) => m !== 'none') as RunMode[]; break;
+      case '--mixers': a.mixers = (value() ?? '').split(','); break;
+      case '--loss-tol': a.tolerance.lossRel = num(flag, value()); break;
+      case '--grad-tol': a.tolerance.gradRel = num(flag, value()); break;
+      case '--param-tol': a.tolerance.paramRel = num(flag, value()); break;
+      case '--jobs': a.jobs = num(flag, value()); break;
+      case '--deadline-s': a.deadlineSeconds = num(flag, value()); break;
+      case '--allow-software': a.allowSoftware = true; break;
+      case '--presets-dir': a.presetsDir = value(); break;
+      case '--cpu-reference': {
+        const [caseJson, settingsJson, traceOut] = [value(), value(), value()];
+        a.cpuReference = { case: JSON.parse(caseJson!) as EquivCase, settings: JSON.parse(settingsJson!) as EquivSettings, traceOut: traceOut! };
+        break;
+      }
+      default: throw new Error(`unknown flag ${flag}`);
+    }
+  }
+  if (!a.out && !a.cpuReference) throw new Error('--out PATH is required (writes PATH.md and PATH.jsonl)');
+  for (const m of a.modes) if (!['gpu-fast', 'gpu-plain'].includes(m)) throw new Error(`--modes: unknown mode ${m} (gpu-fast, gpu-plain, none)`);
+  return a;
+}
+
+/** Child mode: one cpu reference, written as bytes (gpuEquiv.ts serializeTrace). */
+async function cpuReferenceChild(job: NonNullable<Args['cpuReference']>): Promise<number> {
+  await initBackend('cpu');
+  const trace = await traceRun(job.case, job.settings, 'cpu');
+  writeFileSync(job.traceOut, serializeTrace(trace));
+  return 0;
+}
+
+/** Runs the cpu references in child processes, at most `jobs` at once, in the order asked. */
+class CpuReferences {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'gpu-equiv-'));
+  private readonly children = new Set<ReturnType<typeof spawn>>();
+  constructor(private readonly jobs: number) {}
+
+  start(c: EquivCase, s: EquivSettings, index: number): Promise<Trace> {
+    return new Promise<void>((resolve) => (this.running < this.jobs ? (this.running++, resolve()) : this.waiting.push(() => (this.running++, resolve())))).then(
+      () =>
+        new Promise<Trace>((resolve, reject) => {
+          const file = join(this.dir, `${index}.trace`);
+          // the same entry (tsx's loader flags ride along in execArgv locally; the bundle on the GPU host)
+          const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--cpu-reference', JSON.stringify(c), JSON.stringify(s), file], { stdio: ['ignore', 'ignore', 'pipe'] });
+          this.children.add(child);
+          let stderr = '';
+          child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+          child.on('exit', (code, signal) => {
+            this.children.delete(child);
+            this.running--;
+            this.waiting.shift()?.();
+            if (code === 0) {
+              try {
+                resolve(deserializeTrace(readFileSync(file)));
+                rmSync(file, { force: true });
+              } catch (e) {
+                reject(e);
+              }
+            } else reject(new Error(`cpu reference process exited ${code ?? signal}: ${stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-2).join(' | ')}`));
+          });
+        }),
+    );
+  }
+
+  stop(): void {
+    for (const child of this.children) child.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  registerMixer(retention({ tf, z }));
+  if (args.cpuReference) return cpuReferenceChild(args.cpuReference);
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const base = args.out.replace(/\.(md|jsonl)$/, '');
+  const device = await prepareBackends({ allowSoftwareAdapter: args.allowSoftware });
+  const skipped: string[] = [];
+  const fromPresets = presetCases(loadPresets(args.presetsDir, (file, why) => skipped.push(`${file} (${why})`)));
+  for (const line of skipped) console.log(`gpu-equiv: preset left out: ${line}`);
+  const fromRegistry = registryCases(fromPresets).map((c) => (c.name === 'retention' ? { ...c, sources: ['plugin examples/retention.ts'] } : c));
+  let cases = [...fromPresets, ...fromRegistry];
+  if (args.mixers) cases = cases.filter((c) => args.mixers!.includes(c.name));
+  const settingsOf = (c: EquivCase) => (args.sizesGiven ? args.settings : deviceSettingsFor(c, args.settings));
+  const s = args.settings;
+  console.log(`gpu-equiv: ${cases.length} mixers on ${device} vs cpu (${args.jobs} cpu processes); d ${s.dModel}, L ${s.seqLens.join('/')}, V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (less for cpu-heavy mixers)'}, ${s.steps} steps, lr ${s.lr}, wd ${s.weightDecay}, seed ${s.seed}; dropout 0; modes ${args.modes.join(', ') || 'none'}`);
+
+  const references = new CpuReferences(args.jobs);
+  // every cpu reference starts now (the slow side), the webgpu runs go one after the other meanwhile
+  const pending = cases.map((c, i) => references.start(c, settingsOf(c), i));
+  for (const p of pending) p.catch(() => undefined);
+  const results: CaseResult[] = [];
+  const header = () =>
+    `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs cpu: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
+    `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = all fast-path levers on, gpu-plain = all off. ` +
+    `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
+    `${results.filter((r) => r.pass).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;
+  const write = () => {
+    const table = `${header()}\n\n${markdownTable(results, args.modes)}\n`;
+    mkdirSync(dirname(base) || '.', { recursive: true });
+    writeFileSync(`${base}.md`, table);
+    writeFileSync(`${base}.jsonl`, results.length ? `${jsonLines(results)}\n` : '');
+    return table;
+  };
+  const notReached = (c: EquivCase, what: string): CaseResult => ({ case: c, settings: settingsOf(c), tolerance: args.tolerance, cpuSeconds: 0, cpuLoss: { first: NaN, last: NaN }, comparisons: [], pass: false, error: `not run: ${what} not done by --deadline-s ${args.deadlineSeconds}` });
+  // no deadline: never (a setTimeout beyond 2^31 ms would fire at once)
+  const deadline = (ms: number) => (Number.isFinite(ms) ? new Promise<{ error: string }>((resolve) => setTimeout(() => resolve({ error: `not done by --deadline-s ${args.deadlineSeconds}` }), Math.max(0, ms)).unref()) : new Promise<never>(() => undefined));
+  try {
+    // the webgpu runs of every case first, one after the other (the references train meanwhile), then the
+    // comparisons as the references come in
+    const gpu: ({ traces: Trace[]; error?: string } | undefined)[] = [];
+    for (const c of cases) {
+      if (elapsed() > args.deadlineSeconds) {
+        gpu.push(undefined);
+        continue;
+      }
+      const runs = await gpuTraces(c, settingsOf(c), args.modes);
+      gpu.push(runs);
+      console.log(`  gpu ${c.name}: ${runs.traces.map((t) => `${t.mode} ${t.seconds.toFixed(1)} s`).join(', ')}${runs.error ? ` ERROR ${runs.error}` : ''}; at ${elapsed().toFixed(0)} s`);
+    }
+    for (let i = 0; i < cases.length; i++) {
+      const c = cases[i]!;
+      const runs = gpu[i];
+      if (!runs) {
+        results.push(notReached(c, 'the webgpu runs'));
+        continue;
+      }
+      const reference = await Promise.race([pending[i]!.catch((e: unknown) => ({ error: firstLine(e) })), deadline((args.deadlineSeconds - elapsed()) * 1000)]);
+      const r = caseResult(c, settingsOf(c), args.tolerance, reference, runs);
+      results.push(r);
+      write();
+      const summary = r.error ? `ERROR ${r.error}` : r.comparisons.map((x) => `${x.mode} loss ${x.lossRel.toExponential(1)} grad ${x.gradWorst.rel.toExponential(1)} param ${x.paramRel.toExponential(1)}`).join('; ');
+      console.log(`  ${r.pass ? 'PASS' : 'FAIL'} ${c.name}: ${summary}; cpu ${r.cpuSeconds.toFixed(1)} s; at ${elapsed().toFixed(0)} s`);
+    }
+  } finally {
+    references.stop();
+  }
+  console.log(`\n${write()}`);
+  releaseGpu();
+  return results.every((r) => r.pass) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`gpu-equiv: ${(e as Error)?.stack ?? e}`);
+    process.exit(2);
+  },
+);
