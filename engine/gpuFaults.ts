@@ -144,37 +144,16 @@ export function throwIfGpuFaulted(): void {
 }
 
 /**
- * Drop the buffers tfjs keeps for reuse after a fault: a buffer whose allocation failed is invalid, and the pool
- * would hand it to the next run. Buffers of live tensors are untouched. Work already recorded may still use pooled
- * buffers (tfjs releases a buffer to the pool before the commands that read it are submitted): submit it and wait
- * for the GPU first, else destroying them voids that work.
+ * Give back every buffer tfjs keeps pooled for reuse (buffers of live tensors are untouched): after a fault, a
+ * pooled buffer whose allocation failed is invalid and must not reach the next run; between runs of one process,
+ * the pool would otherwise keep every earlier run's shapes (issue 11). The pool cap's own eviction does the work
+ * (engine/kernels/webgpu/bufferPool.ts: it submits recorded work first and keeps its accounting right).
  */
 export async function releaseGpuBufferPool(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;
-  const backend = tf.backend() as unknown as {
-    bufferManager?: { freeBuffers?: Map<string, { size: number; destroy(): void }[]>; numFreeBuffers?: number; numBytesAllocated?: number };
-    commandEncoder?: unknown;
-    endComputePassEncoder?(): void;
-    submitQueue?(): void;
-    device?: { queue?: { onSubmittedWorkDone?(): Promise<void> } };
-  };
   try {
-    if (backend.commandEncoder) {
-      backend.endComputePassEncoder?.();
-      backend.submitQueue?.();
-    }
-    await backend.device?.queue?.onSubmittedWorkDone?.();
-    // not bufferManager.dispose(): that destroys the buffers of live tensors too. Keys stay (releaseBuffer does
-    // nothing while the map is empty).
-    const manager = backend.bufferManager;
-    for (const list of manager?.freeBuffers?.values() ?? []) {
-      for (const buffer of list) {
-        if (manager!.numBytesAllocated !== undefined) manager!.numBytesAllocated -= buffer.size;
-        buffer.destroy();
-      }
-      list.length = 0;
-    }
-    if (manager?.numFreeBuffers !== undefined) manager.numFreeBuffers = 0;
+    const pool = await import('./kernels/webgpu/bufferPool.js');
+    pool.trimBufferPool(tf.backend());
   } catch {
     // a lost device cannot destroy buffers; nothing more can run on it anyway
   }

@@ -26,7 +26,7 @@ import { runId, type RunConfig } from './config.js';
 import { describeEstimate, estimateGridMemory, gib, PROCESS_OVERHEAD_BYTES, runName, type MemoryEstimate } from './memory.js';
 import { createProgress } from './progress.js';
 import { ResultsDir, type RunRecord } from './results.js';
-import { runSweep } from './sweep.js';
+import { MAX_ATTEMPTS, runSweep } from './sweep.js';
 
 /**
  * What the parent asks of a child. 'probe' only initialises the backend (a worker checks its GPU at start);
@@ -206,7 +206,8 @@ export async function serveChildJob(): Promise<void> {
     // RECALLBENCH_POOL_LIMIT=0: tfjs's unbounded pool (to measure what the cap saves); peaks are tracked either way
     if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);
     const results = new ResultsDir(job.resultsDir!);
-    await runSweep([config], { backend, results, preset: job.preset, quiet: true });
+    // whoever sent the job (a parallel sweep, a queue worker) already decided that it is to be tried
+    await runSweep([config], { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY });
     // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
     const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
     if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(config), run: runName(config), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
@@ -234,6 +235,8 @@ export interface ParallelSweepOptions {
   quiet?: boolean;
   /** Each run's cap of the webgpu buffer pool (planConcurrency's poolLimitBytes). */
   poolLimitBytes?: number;
+  /** A run stored as failed this many times is not retried (default MAX_ATTEMPTS). */
+  maxAttempts?: number;
 }
 
 /** Train every run of the grid not yet in the results folder, `concurrency` at a time. Same records as runSweep. */
@@ -241,11 +244,16 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
   const { results } = opts;
   results.repair();
   const finished = results.finishedIds();
-  const todo = configs.filter((c) => !finished.has(runId(c)));
+  // a run stored as failed maxAttempts times is not retried (runners/sweep.ts MAX_ATTEMPTS): faults that persist stop
+  const attempts = results.failedAttempts();
+  const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
+  const givenUp = configs.filter((c) => !finished.has(runId(c)) && (attempts.get(runId(c)) ?? 0) >= maxAttempts);
+  const todo = configs.filter((c) => !finished.has(runId(c)) && (attempts.get(runId(c)) ?? 0) < maxAttempts);
   const lanes = Math.max(1, Math.min(opts.concurrency, todo.length));
   const log = createProgress('sweep', opts.quiet);
   const gpuNote = opts.gpus?.length ? `, GPUs ${opts.gpus.join(',')}` : '';
-  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - todo.length} already finished, ${todo.length} to train in ${lanes} parallel processes on ${opts.backend}${gpuNote} → ${results.dir}`);
+  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - todo.length - givenUp.length} already finished, ${todo.length} to train in ${lanes} parallel processes on ${opts.backend}${gpuNote} → ${results.dir}`);
+  if (!opts.quiet && givenUp.length) log.log(`  not retrying ${givenUp.length} run(s) that failed ${maxAttempts} times: --max-attempts N to try again`);
   let next = 0;
   let stored = 0;
   let stop: Error | undefined;
