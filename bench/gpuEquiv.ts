@@ -60,7 +60,9 @@ export const DEVICE_SETTINGS: EquivSettings = { dModel: 64, seqLens: [64, 128], 
  * Mixers whose tfjs-cpu training step is too slow for DEVICE_SETTINGS within a device call train at a smaller
  * batch (same lengths, same everything else). Measured here (tfjs-cpu, one EPYC core, d 64, batch 16, L 64/128):
  * s per step mamba ~16 (tf.split / tf.slice of its parallel scan dominate), h3 ~8, hyena ~4.4, deltanet ~3.4,
- * rwkv ~2.9, all others ≤ 2.3. The cpu reference is the slow side; the GPU would take the full size easily.
+ * rwkv ~2.9, all others ≤ 2.3. The cpu reference is the slow side; the GPU would take the full size easily. On the
+ * H200 host, 14 references at once each ran at about this machine's speed under load (attention 96 s, mamba at
+ * batch 2 212 s): the whole table needs ~5.5 min there (bench/RESULTS.md, "GPU ≡ CPU per mixer").
  */
 export const CPU_HEAVY_BATCH: Record<string, number> = { mamba: 2, h3: 4, hyena: 8, deltanet: 8, rwkv: 8 };
 
@@ -284,7 +286,9 @@ async function firstGradsOf(model: LanguageModel, batch: Batch, sup: Supervised,
 /** Build the case's model on `mode`'s backend and train `steps` steps with the engine's trainStep. */
 export async function traceRun(c: EquivCase, s: EquivSettings, mode: RunMode, opts: { perturb?: Perturbation; diagnose?: boolean } = {}): Promise<Trace> {
   const started = performance.now();
-  await tf.setBackend(mode === 'cpu' ? 'cpu' : 'webgpu');
+  const backend = mode === 'cpu' ? 'cpu' : 'webgpu';
+  // a comparison of the cpu with itself would pass trivially: make sure the switch happened
+  if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`could not switch to the ${backend} backend (got ${tf.getBackend()})`);
   if (mode !== 'cpu') setFastPath(mode === 'gpu-fast' ? ALL_LEVERS_ON : ALL_LEVERS_OFF);
   const data = equivBatches(s);
   const model = new LanguageModel(modelConfigOf(c, s, data.vocabSize, data.maxSeqLen));
@@ -512,9 +516,11 @@ export function markdownTable(results: CaseResult[], modes: RunMode[]): string {
       const x = r.comparisons.find((c) => c.mode === m);
       return x ? [`${fmt(x.lossRel)}${x.lossRel > r.tolerance.lossRel ? ` (step ${x.lossWorstStep})` : ''}`, fmt(x.gradWorst.rel), fmt(x.paramRel)] : ['–', '–', '–'];
     });
-    const init = Math.max(0, ...r.comparisons.map((c) => c.initialRel));
-    const verdict = r.error ? `FAIL: ${r.error}` : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
-    return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, fmt(init), `${r.cpuLoss.first.toFixed(3)}→${r.cpuLoss.last.toFixed(3)}`, verdict];
+    const init = r.comparisons.length ? fmt(Math.max(...r.comparisons.map((c) => c.initialRel))) : '–';
+    const cpuLoss = Number.isFinite(r.cpuLoss.first) ? `${r.cpuLoss.first.toFixed(3)}→${r.cpuLoss.last.toFixed(3)}` : '–';
+    // a run that never compared is not a GPU ≠ CPU finding: say so (it still fails the script)
+    const verdict = r.error ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}` : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
+    return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, init, cpuLoss, verdict];
   });
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
