@@ -4,9 +4,11 @@
 //   curves/<id>.json  per-epoch metrics (temporary file + rename)
 //   checkpoints/<id>/ the last epoch checkpoint of a run in progress (runners/checkpoint.ts), removed once stored
 //   locks/<id>.lock   held by the process training that run (runners/lock.ts); locks/results.lock for appends
+// curves/, checkpoints/ and locks/ are made when first needed (tryLock and saveCheckpoint make their folders), and
+// tidy() removes checkpoints/ and locks/ again once empty, so a finished sweep leaves no empty folders behind.
 // A half-written line (a kill mid-write) is never read as a result: only complete lines that parse count, and
 // the next writer cuts the torn tail off before appending, so it cannot glue itself to the next record.
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, ftruncateSync, unlinkSync, writeSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, ftruncateSync, unlinkSync, writeSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -157,7 +159,7 @@ export class ResultsDir {
     this.resultsLock = join(this.locksDir, 'results.lock');
     const probe = join(dir, `.write-probe-${process.pid}`);
     try {
-      for (const d of [this.curvesDir, this.checkpointsDir, this.locksDir]) mkdirSync(d, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       // access(W_OK) says yes to root on a read-only mount: write something to be sure
       closeSync(openSync(probe, constants.O_CREAT | constants.O_WRONLY));
       unlinkSync(probe);
@@ -184,13 +186,53 @@ export class ResultsDir {
     return counts;
   }
 
+  /**
+   * Remove checkpoints/ and locks/ when they are empty (a sweep that finished). A folder another process is using
+   * is not empty and stays; one emptied under a process about to lock is made again (withResultsLock, tryLock).
+   */
+  tidy(): void {
+    for (const d of [this.checkpointsDir, this.locksDir]) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // absent, or in use: not ours to remove
+      }
+    }
+  }
+
+  /**
+   * withLock on the results lock, making locks/ first; should another process's tidy() remove the empty folder
+   * between that and taking the lock, take it again (only a failure to take the lock is retried, never `fn`).
+   */
+  private withResultsLock<T>(fn: () => T): T {
+    for (let attempt = 0; ; attempt++) {
+      mkdirSync(this.locksDir, { recursive: true });
+      let entered = false;
+      try {
+        return withLock(this.resultsLock, () => {
+          entered = true;
+          return fn();
+        });
+      } catch (e) {
+        if (entered || (e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 4) throw e;
+      }
+    }
+  }
+
   checkpointDir(id: string): string {
     return join(this.checkpointsDir, id);
   }
 
   /** The lock of one run, or undefined when a live process is training it. */
   tryLockRun(id: string): FileLock | undefined {
-    return tryLock(join(this.locksDir, `${id}.lock`));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return tryLock(join(this.locksDir, `${id}.lock`));
+      } catch (e) {
+        // locks/ removed by another process's tidy() between tryLock's mkdir and its write: once more
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 4) throw e;
+      }
+    }
   }
 
   runLockPath(id: string): string {
@@ -202,9 +244,10 @@ export class ResultsDir {
    * successful record of a run already stored is not appended again (returns false).
    */
   append(record: RunRecord, curve: EpochRecord[]): boolean {
-    return withLock(this.resultsLock, () => {
+    return this.withResultsLock(() => {
       this.cutTornTail();
       if (record.status !== 'failed' && this.finishedIds().has(record.id)) return false;
+      mkdirSync(this.curvesDir, { recursive: true });
       atomicWrite(join(this.curvesDir, `${record.id}.json`), JSON.stringify(curve));
       const line = `${JSON.stringify(record)}\n`;
       faultPoint('append', () => {
@@ -232,7 +275,7 @@ export class ResultsDir {
    * temporary files of dead writers, remove checkpoints of stored runs, and rewrite runs.csv from runs.jsonl.
    */
   repair(): void {
-    withLock(this.resultsLock, () => {
+    this.withResultsLock(() => {
       this.cutTornTail();
       for (const d of [this.dir, this.curvesDir, this.locksDir]) removeDeadTempFiles(d);
       removeStaleLocks(this.locksDir);
@@ -246,7 +289,7 @@ export class ResultsDir {
   }
 
   writeCsv(): void {
-    withLock(this.resultsLock, () => this.writeCsvUnlocked());
+    this.withResultsLock(() => this.writeCsvUnlocked());
   }
 
   private writeCsvUnlocked(beforeRename?: () => void): void {

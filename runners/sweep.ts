@@ -16,7 +16,8 @@ import { provenance } from './provenance.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { faultPoint, pausePoint } from './faults.js';
 import { lockOwner } from './lock.js';
-import { createProgress } from './progress.js';
+import { createProgress, formatSeconds } from './progress.js';
+import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions } from './run.js';
 
@@ -150,6 +151,10 @@ export interface SweepOptions {
   results: ResultsDir;
   preset?: string;
   quiet?: boolean;
+  /** Also print each run's resolved config as it starts (it is always stored in the run's record). */
+  verbose?: boolean;
+  /** The word the lines start with: 'sweep' (default) or 'train'. */
+  title?: string;
   /** Called after each run is stored (tests use it to kill a sweep midway). */
   onRunStored?(record: RunRecord): void;
   /** Save a checkpoint of each run after every epoch and resume from it (default true). */
@@ -225,7 +230,9 @@ export function checkModelsBuild(configs: RunConfig[]): void {
 export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promise<RunRecord[]> {
   const { results } = opts;
   results.repair();
-  const log = createProgress('sweep', opts.quiet);
+  const title = opts.title ?? 'sweep';
+  const log = createProgress(title, opts.quiet);
+  const nameOf = runNamer(configs);
   const finishedAtStart = results.finishedIds();
   const attempts = results.failedAttempts();
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
@@ -233,7 +240,8 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
   let queue = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) < maxAttempts);
   checkModelsBuild(queue);
   const toTrain = queue.length;
-  if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - toTrain - givenUp.length} already finished, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
+  const already = configs.length - toTrain - givenUp.length;
+  if (!opts.quiet) log.log(`${title}: ${configs.length} run${configs.length === 1 ? '' : 's'}${already ? `, ${already} already finished` : ''}, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
   if (!opts.quiet && givenUp.length) log.log(`  not retrying ${givenUp.length} run(s) that failed ${maxAttempts} times (${givenUp.slice(0, 3).map(runId).join(', ')}${givenUp.length > 3 ? ', ...' : ''}): --max-attempts N to try again`);
   let started = 0;
   while (queue.length > 0) {
@@ -249,8 +257,8 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
       try {
         if (results.finishedIds().has(id)) continue; // stored between our look and our lock
         const i = started++;
-        const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
-        if (!opts.quiet) log.log(`run ${i + 1}/${toTrain} ${id} ${label}\n  config ${JSON.stringify(config)}`);
+        const label = nameOf(config);
+        if (!opts.quiet) log.log(`run ${i + 1}/${toTrain}: ${label} (${config.train.epochs} epochs at most, id ${id})${opts.verbose ? `\n  config ${JSON.stringify(config)}` : ''}`);
         faultPoint('run-start');
         await pausePoint('run-start');
         const checkpointDir = opts.checkpoints === false ? undefined : results.checkpointDir(id);
@@ -264,6 +272,9 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
             checkpointDir,
             log: (line) => log.log(line),
             hooks: {
+              onEpoch: (e) => {
+                if (!opts.quiet) log.log(`  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
+              },
               onStep: (step, total) => {
                 if (backendLost()) throw new DeviceLostError(backendLost()!, id);
                 log.update(Math.min(i, toTrain - 1) * total + step, toTrain * total, `run ${i + 1}/${toTrain} ${label}`);
@@ -288,8 +299,8 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
           // keeps the checkpoint: it was written after its epoch passed the device's checks.)
           if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
           // the pool may hold buffers whose allocation failed: the next run must not get them
-          if (failure instanceof GpuFaultError) await releaseGpuBufferPool();
-          log.log(`  ${'failed'.padEnd(10)} ${label.padEnd(36)} ${reason}`);
+          await releaseGpuBufferPool();
+          log.log(`  ${'failed'.padEnd(10)} ${label}: ${reason}`);
           if (lost) {
             log.stop();
             throw new DeviceLostError(lost, id);
@@ -298,9 +309,11 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
         }
         const { record, curve } = outcome;
         results.append(record, curve);
+        // the next run has other shapes: what this one pooled would only pile up (webgpu; a no-op elsewhere)
+        await releaseGpuBufferPool();
         faultPoint('run-stored');
         if (checkpointDir) removeCheckpoint(checkpointDir);
-        log.log(`  ${record.status.padEnd(10)} ${label.padEnd(36)} test acc ${record.testAccuracy.toFixed(3)} (${record.epochs} epochs, ${record.wallSeconds.toFixed(1)} s, ${record.msPerStep.toFixed(1)} ms/step)${record.status === 'diverged' ? ` — loss NaN/Inf at step ${record.divergedAtStep}` : ''}`);
+        log.log(`  ${record.status.padEnd(10)} ${label}: test acc ${record.testAccuracy.toFixed(3)} (best epoch ${record.bestEpoch} of ${record.epochs}, ${formatSeconds(record.wallSeconds)}, ${record.msPerStep.toFixed(1)} ms/step)${record.status === 'diverged' ? ` — loss NaN/Inf at step ${record.divergedAtStep}` : ''}`);
         opts.onRunStored?.(record);
       } finally {
         lock.release();

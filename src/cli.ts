@@ -4,7 +4,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { closeSync, openSync, readFileSync, createWriteStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BACKEND_CHOICES, DeviceLostError, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
@@ -18,12 +18,32 @@ import { resolveRunConfig } from '../runners/run.js';
 import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, serveChildJob, setSelfEntry } from '../runners/concurrency.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
-import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, summaryTable, type PresetInput } from '../runners/sweep.js';
+import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, type PresetInput } from '../runners/sweep.js';
+import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
+import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
 import { versions } from '../runners/run.js';
 import { appendFileSync } from 'node:fs';
 
 const EXIT_USER_ERROR = 2;
+/** The preset `npm run sweep` trains when given none: a small recall-vs-state front (runners/presets/front.json). */
+const DEFAULT_PRESET = 'front';
+/** Where a user's runs go by default: git-ignored, apart from the committed results/ of the paper presets. */
+const RUNS_ROOT = 'runs';
+
+/** After a sweep: the figures and the HTML report, or one line saying why not; the paths to open. */
+async function drawAndReport(dir: string, quiet: boolean): Promise<string[]> {
+  let writeReport: typeof import('../runners/report.js').writeReport;
+  try {
+    ({ writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js'));
+  } catch (e) {
+    if (!quiet) process.stderr.write(`figures: not drawn (${e instanceof UserInputError ? 'this GPU-host bundle has no drawing modules' : `drawing modules unavailable: ${String((e as Error)?.message ?? e).split('\n')[0]}`}); draw them where node_modules is: recallbench report ${dir}\n`);
+    return [];
+  }
+  const r = await writeReport(dir, { reportCommand: ['recallbench', 'report', dir].map(shellWord).join(' ') });
+  const front = r.figures.find((f) => f.name === 'accuracy-vs-state') ? [join(dir, 'figures', 'accuracy-vs-state.png')] : [];
+  return [r.path, ...front];
+}
 
 /**
  * The drawing modules (vega, and resvg: a native addon) load only for plot/report, through a computed import that
@@ -174,6 +194,7 @@ export function buildCli(args: string[]) {
     .option('plugin', { type: 'string', array: true, default: [] as string[], describe: 'load a mixer plugin file (.ts/.js)' })
     .option('debug', { type: 'boolean', default: false, describe: 'print stack traces' })
     .option('quiet', { type: 'boolean', default: false })
+    .option('verbose', { type: 'boolean', default: false, describe: 'also print each run\'s resolved config as it starts (always stored in its record)' })
     .option('gpu', { type: 'number', array: true, describe: 'GPU index(es) to run on (nvidia-smi order; identical GPUs are told apart by PCI address): one for train/sweep/worker, several for sweep --concurrency N or worker --concurrency N (lane k on GPU k)' })
     .command(
       'train',
@@ -186,7 +207,7 @@ export function buildCli(args: string[]) {
         .option('seq-len', { type: 'number', default: 64 })
         .option('kv-pairs', { type: 'number', default: 4 })
         .option('seed', { type: 'number', default: 0 })
-        .option('out', { type: 'string', default: 'results/train', describe: 'results folder' }),
+        .option('out', { type: 'string', default: `${RUNS_ROOT}/train`, describe: 'results folder (runs/ is git-ignored)' }),
       async (argv) => {
         const backend = await setup(argv as unknown as GlobalArgs);
         let config: RunConfig;
@@ -208,25 +229,28 @@ export function buildCli(args: string[]) {
             seed: argv.seed,
           });
         }
-        // the resolved config is printed by runSweep as the run starts, and stored in its record
+        // the resolved config is stored in the run's record (printed as the run starts with --verbose)
         const results = new ResultsDir(argv.out);
-        const records = await runSweep([config], { backend, results, quiet: argv.quiet as boolean });
-        process.stdout.write(`${summaryTable(records)}\n`);
+        announceInterrupts();
+        const records = await runSweep([config], { backend, results, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, title: 'train' });
+        results.tidy();
+        process.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n`);
       },
     )
     .command(
       'sweep [preset]',
       'train a grid of runs from a preset (name or JSON file) or from flags; re-running resumes',
       (y) => modelFlags(taskFlags(y))
-        .positional('preset', { type: 'string', describe: `preset name or file (default quick)` })
+        .positional('preset', { type: 'string', describe: `preset name or file (default ${DEFAULT_PRESET}: a small recall-vs-state front, about 2 minutes on 2 CPU cores)` })
         .option('arch', { type: 'string', array: true, describe: 'architectures (flag-built grid), e.g. attention baseconv+based' })
         .option('d-model', { type: 'number', array: true, default: [64] })
         .option('lr', { type: 'number', array: true, default: [1e-3] })
-        .option('setting', { type: 'string', array: true, default: ['64:4'], describe: 'MQAR settings L:K (flag-built grid)' })
+        .option('setting', { type: 'string', array: true, default: ['64:4'], describe: 'MQAR settings L:K (flag-built grid). Several settings are not a grid axis: each model trains once on their mixture and is tested on each as a slice (a column of the table); for one run per setting, run one sweep per setting or write a preset with several data entries' })
         .option('seeds', { type: 'number', array: true, default: [0] })
         .option('name', { type: 'string', describe: 'results folder name (default: the preset name, or "sweep")' })
-        .option('out', { type: 'string', describe: 'results folder (default results/<name>)' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid and exit' })
+        .option('out', { type: 'string', describe: `results folder (default ${RUNS_ROOT}/<name>, git-ignored)` })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes, then exit' })
+        .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
@@ -260,7 +284,7 @@ export function buildCli(args: string[]) {
           };
           preset = parseStrict(presetSchema, input, 'sweep flags');
         } else {
-          preset = loadPreset(argv.preset ?? 'quick');
+          preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
         }
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
@@ -273,8 +297,11 @@ export function buildCli(args: string[]) {
         if (!inProcess) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
         if (argv.dryRun) {
-          for (const c of configs) process.stdout.write(`${runId(c)}  ${c.label}  d${c.model.dModel}  lr${c.train.lr}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
+          const nameOf = runNamer(configs);
+          for (const c of configs) process.stdout.write(`${runId(c)}  ${nameOf(c)}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
           process.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
+          const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);
+          process.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
           return;
         }
         // a run that cannot fit the GPU (or its lane's share) is refused here, before any run starts (runners/memory.ts)
@@ -282,7 +309,7 @@ export function buildCli(args: string[]) {
         if (plan?.shareBytes !== undefined && !argv.quiet) process.stderr.write(`sweep: ${plan.note}\n`);
         const lanes = plan?.lanes ?? 1;
         const name = argv.name ?? preset.name;
-        const results = new ResultsDir(argv.out ?? join('results', name));
+        const results = new ResultsDir(argv.out ?? join(RUNS_ROOT, name));
         // the exact command, for the report's provenance section
         appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend?.backend ?? g.backend, device: backend?.device ?? (argv.queue ? `queue ${argv.queue}` : `${lanes} processes`), versions: versions() })}\n`);
         if (argv.queue) {
@@ -291,15 +318,19 @@ export function buildCli(args: string[]) {
           if (argv.wait) {
             const byId = new Map(results.records().map((r) => [r.id, r]));
             const records = configs.map((c) => byId.get(runId(c))).filter((r) => r !== undefined); // grid order, as a serial sweep stores them
-            process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+            process.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
             for (const f of report.failed) process.stdout.write(`failed: ${f.id} ${f.label} after ${f.attempts} attempt(s): ${f.reason}\n`);
           }
           return;
         }
+        announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes })
-          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, maxAttempts: maxAttempts(argv.maxAttempts) });
-        process.stdout.write(`\n${summaryTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, maxAttempts: maxAttempts(argv.maxAttempts) })
+          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts) });
+        results.tidy();
+        process.stdout.write(`\n${frontTable(records)}\n`);
+        const open = argv.report ? await drawAndReport(results.dir, argv.quiet as boolean) : [];
+        process.stdout.write(`\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n${open.map((p) => `open:    ${p}\n`).join('')}`);
       },
     )
     .command(
@@ -417,7 +448,7 @@ export function buildCli(args: string[]) {
         .option('queue', { type: 'string', demandOption: true, describe: 'redis://HOST:PORT of the queue' })
         .option('queue-name', { type: 'string', default: DEFAULT_QUEUE_NAME })
         .option('concurrency', { type: 'number', default: 1, describe: 'runs at a time (with --gpu 0 1 ...: lane k on GPU k)' })
-        .option('results', { type: 'string', default: 'results', describe: 'results root: each run is stored under <root>/<sweep name>/' })
+        .option('results', { type: 'string', default: RUNS_ROOT, describe: 'results root: each run is stored under <root>/<sweep name>/ (runs/ is git-ignored)' })
         .option('lock-duration', { type: 'number', default: 30_000, describe: 'ms without a lock renewal after which a job counts as stalled and goes to another worker' })
         .option('stalled-interval', { type: 'number', default: 30_000, describe: 'ms between this worker\'s checks for stalled jobs' })
         .option('exit-when-empty', { type: 'boolean', default: false, describe: 'stop once nothing is waiting or running' }),

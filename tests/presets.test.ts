@@ -166,6 +166,19 @@ describe('preset files', () => {
     }
   });
 
+  it('front (the default job): six models spanning the state axis on an easy MQAR, pre-norm block, cheap enough for a laptop', () => {
+    const configs = expandPreset(loadPreset('front'));
+    expect(configs.map((c) => `${c.label}:${JSON.stringify(lastParams(c).featureDim ?? lastParams(c).windowSize ?? null)}`).sort()).toEqual(['attention:null', 'baseconv:null', 'based:2', 'based:8', 'sliding-window:24', 'sliding-window:8']);
+    for (const c of configs) {
+      expect(sliceKeys(c)).toEqual(['L32-K4']);
+      expect(c.model.block).toBe('prenorm');
+      expect(c.model.layers[0]).toMatchObject({ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } });
+      expect(c.model.dModel).toBe(64);
+    }
+    // 6 runs × at most 8 epochs × 32 steps: measured at 2 min 43 s on 2 busy cores (wasm) — keep it this small
+    expect(configs.reduce((n, c) => n + trainingSteps(c), 0)).toBe(6 * 8 * 32);
+  });
+
   it('runs come cheapest first', () => {
     const configs = expandPreset(loadPreset('zoology-fig2'));
     const first = configs[0]!;

@@ -1,0 +1,174 @@
+// What a sweep prints: short names for its runs ("based d64 f8 lr0.01") and, at the end, the table of its models
+// sorted by recurrent state size — the recall-vs-memory front as text. The numbers are the figures' own
+// (runners/analysis.ts: best learning rate per model chosen on validation, test accuracy at it), so the table, the
+// PNG and the report always agree. No drawing modules here: this runs in the GPU-host bundle too.
+import { existsSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { canonicalJson, runId, type RunConfig } from './config.js';
+import { analyseRuns, type FigurePoint } from './analysis.js';
+import { readRecords, type RunRecord } from './results.js';
+import { trainingSteps } from './scale.js';
+import { formatSeconds } from './progress.js';
+
+/** Short names for parameters in run names (as the figures' legends write them). */
+const SHORT: Record<string, string> = { featureDim: 'f', stateDim: 'N', windowSize: 'w', numHeads: 'H', kernelSize: 'k' };
+
+/**
+ * A function naming each run of a grid by what tells it apart from the others of its label: d_model, the mixer
+ * parameters that vary within the label (f, w, ...), and the learning rate and seed where the grid has several.
+ */
+export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
+  const values = new Map<string, Map<string, Set<string>>>();
+  const note = (label: string, key: string, v: unknown) => {
+    const byKey = values.get(label) ?? new Map<string, Set<string>>();
+    values.set(label, byKey);
+    const set = byKey.get(key) ?? new Set<string>();
+    set.add(JSON.stringify(v));
+    byKey.set(key, set);
+  };
+  for (const c of configs) {
+    c.model.layers.forEach((l, i) => {
+      for (const [k, v] of Object.entries(l.params ?? {})) note(c.label, `${i}.${k}`, v);
+    });
+  }
+  const lrs = new Set(configs.map((c) => c.train.lr));
+  const seeds = new Set(configs.map((c) => c.seed));
+  return (c) => {
+    const parts = [c.label, `d${c.model.dModel}`];
+    c.model.layers.forEach((l, i) => {
+      for (const [k, v] of Object.entries(l.params ?? {})) {
+        if ((values.get(c.label)?.get(`${i}.${k}`)?.size ?? 0) > 1) parts.push(`${SHORT[k] ?? `${k}=`}${String(v)}`);
+      }
+    });
+    if (lrs.size > 1 || configs.length === 1) parts.push(`lr${c.train.lr}`);
+    if (seeds.size > 1) parts.push(`seed${c.seed}`);
+    return parts.join(' ');
+  };
+}
+
+/** 2072 → "2.0 KB" (powers of 1024, as the figures' log2 axes). */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '?';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+const acc = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+
+/**
+ * The end-of-sweep table: one row per model (at its best learning rate), sorted by measured state size — one
+ * table per task setting, with a column per test slice where the setting has several — then the runs that are
+ * not results, with why.
+ */
+export function frontTable(records: RunRecord[]): string {
+  if (records.length === 0) return '(no runs)';
+  const { points, leftOut } = analyseRuns(records);
+  const settings = [...new Set(points.map((p) => p.setting.label))];
+  const out: string[] = [];
+  for (const setting of settings) {
+    const mine = points.filter((p) => p.setting.label === setting);
+    if (settings.length > 1) out.push(`${out.length ? '\n' : ''}task ${setting}`);
+    out.push(settingTable(mine));
+  }
+  if (points.length === 0) out.push('(no run is a result yet)');
+  for (const l of leftOut) out.push(`not a result: ${l.label} ${l.variantLabel} lr${l.lr} seed${l.seed}: ${l.status} — ${l.reason}`);
+  return out.join('\n');
+}
+
+function settingTable(points: FigurePoint[]): string {
+  const slices = points[0]!.setting.slices;
+  const sliceKeys = slices.length > 1 ? slices.map((s) => s.key) : [];
+  const manyLrs = points.some((p) => p.learningRates.length > 1);
+  const manySeeds = points.some((p) => p.test.n > 1);
+  const sorted = [...points].sort((a, b) => a.stateBytes.measured - b.stateBytes.measured || a.label.localeCompare(b.label) || a.variantLabel.localeCompare(b.variantLabel, 'en', { numeric: true }));
+  const header = ['model', 'state', 'state (bytes)', 'params', manyLrs ? 'best lr' : 'lr', 'val acc', manySeeds ? 'test acc (mean of seeds)' : 'test acc', ...sliceKeys, 'epochs'];
+  const body = sorted.map((p) => [
+    `${p.label} ${p.variantLabel}`, formatBytes(p.stateBytes.measured), String(p.stateBytes.measured), String(p.params),
+    String(p.bestLr), acc(p.validation.mean), acc(p.test.mean), ...sliceKeys.map((k) => (p.slices[k] ? acc(p.slices[k]!.mean) : '')), String(p.epochs),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** What a step costs depends on: the model, the longest training sequence, the batch size (and the machine). */
+function shapeKey(c: RunConfig): string {
+  const seqLen = Math.max(...c.data.train.map((s) => Number(s.seqLen ?? Number(s.sizeA ?? 0) + Number(s.sizeB ?? 0))));
+  return canonicalJson({ model: c.model, seqLen, batchSize: c.train.batchSize, evalBatchSize: c.train.evalBatchSize });
+}
+
+export interface TimeEstimate {
+  /** Upper bound in seconds (every epoch, no early stop) of the runs that could be estimated. */
+  seconds: number;
+  /** Runs already stored in the results folder: nothing to train. */
+  finished: number;
+  estimated: number;
+  unestimated: number;
+  backend?: string;
+  /** One line saying what the estimate is and what it rests on. */
+  line: string;
+}
+
+/**
+ * An honest estimate of a sweep's time before it runs: every run's steps × the wall time per step (training,
+ * evaluation and checkpoints included) measured by a stored run of the same model shape, on this host, with this
+ * backend (for `auto`: the backend this host's latest matching runs used). Measurements come from the results
+ * folders given (the sweep's own and its siblings); runs whose shape was never timed here are counted, not guessed.
+ */
+export function estimateSweepTime(configs: RunConfig[], dirs: string[], backend: string, outDir: string): TimeEstimate {
+  const host = hostname();
+  const records: RunRecord[] = [];
+  for (const d of new Set(dirs)) if (existsSync(join(d, 'runs.jsonl'))) records.push(...readRecords(d));
+  const finishedHere = new Set(existsSync(join(outDir, 'runs.jsonl')) ? readRecords(outDir).filter((r) => r.status !== 'failed').map((r) => r.id) : []);
+  const timed = records
+    .filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds) && (r.worker ?? '').split(':')[0] === host && (backend === 'auto' || r.backend === backend))
+    .sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+  const usedBackend = backend === 'auto' ? timed[0]?.backend : backend;
+  const perStep = new Map<string, number>();
+  for (const r of timed) {
+    if (r.backend !== usedBackend) continue;
+    const key = shapeKey(r.config);
+    if (!perStep.has(key)) perStep.set(key, r.wallSeconds / r.steps);
+  }
+  let seconds = 0;
+  let finished = 0;
+  let estimated = 0;
+  let unestimated = 0;
+  for (const c of configs) {
+    if (finishedHere.has(runId(c))) {
+      finished++;
+      continue;
+    }
+    const s = perStep.get(shapeKey(c));
+    if (s === undefined) unestimated++;
+    else {
+      estimated++;
+      seconds += s * trainingSteps(c);
+    }
+  }
+  const toTrain = configs.length - finished;
+  let line: string;
+  if (toTrain === 0) line = `estimated time: none — all ${configs.length} runs are already in ${outDir}`;
+  else if (estimated === 0) line = `estimated time: unknown — no run of these model shapes has been timed on this host${backend === 'auto' ? '' : ` with ${backend}`} yet (the estimate uses measured step times only; a sweep times its runs as it goes)`;
+  else
+    line = `estimated time: at most ${formatSeconds(seconds)} for ${estimated} of ${toTrain} runs to train, one at a time (step times measured on this host with ${usedBackend}; early stopping often ends runs sooner)${unestimated ? `; ${unestimated} run(s) of never-timed shapes not included` : ''}${finished ? `; ${finished} already finished` : ''}`;
+  return { seconds, finished, estimated, unestimated, ...(usedBackend ? { backend: usedBackend } : {}), line };
+}
+
+/** The results folders next to `outDir` (its parent's subfolders) and under results/: where earlier runs were timed. */
+export function timingDirs(outDir: string, roots: string[]): string[] {
+  const dirs = [outDir];
+  for (const root of roots) {
+    if (!existsSync(root)) continue;
+    for (const name of readdirSync(root)) dirs.push(join(root, name));
+  }
+  return dirs;
+}
