@@ -229,6 +229,10 @@ export function buildCli(args: string[]) {
             seed: argv.seed,
           });
         }
+        // a run that cannot fit the GPU is refused before it starts, as a sweep's are (runners/memory.ts)
+        const g = argv as unknown as GlobalArgs;
+        const gpuMemory = backend.backend === 'webgpu' ? resolveGpuMemory({ backend: 'webgpu', gpus: gpuIndices(g) }) : undefined;
+        if (gpuMemory) await planSweepConcurrency([config], 1, gpuMemory, 1, g.plugin ?? []);
         // the resolved config is stored in the run's record (printed as the run starts with --verbose)
         const results = new ResultsDir(argv.out);
         announceInterrupts();
