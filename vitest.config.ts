@@ -8,5 +8,8 @@ export default defineConfig({
     pool: 'forks',
     // 2-core CI machines: two files at a time
     maxWorkers: 2,
+    // the closing summary of skipped groups (tests that need a GPU adapter, redis-server or chromium) and the
+    // command that installs what they need; .ci/run names it too (reporters given on the command line replace these)
+    reporters: ['default', './tests/skip-summary.reporter.ts'],
   },
 });
