@@ -40,6 +40,8 @@ async function drawAndReport(dir: string, quiet: boolean): Promise<string[]> {
     if (!quiet) process.stderr.write(`figures: not drawn (${e instanceof UserInputError ? 'this GPU-host bundle has no drawing modules' : `drawing modules unavailable: ${String((e as Error)?.message ?? e).split('\n')[0]}`}); draw them where node_modules is: recallbench report ${dir}\n`);
     return [];
   }
+  // nothing stored (every run crashed before its record): nothing to draw, and not the user's mistake
+  if (!existsSync(join(dir, 'runs.jsonl'))) return [];
   const r = await writeReport(dir, { reportCommand: ['recallbench', 'report', dir].map(shellWord).join(' ') });
   const front = r.figures.find((f) => f.name === 'accuracy-vs-state') ? [join(dir, 'figures', 'accuracy-vs-state.png')] : [];
   return [r.path, ...front];
