@@ -247,7 +247,7 @@ export function buildCli(args: string[]) {
       'sweep [preset]',
       'train a grid of runs from a preset (name or JSON file) or from flags; re-running resumes',
       (y) => modelFlags(taskFlags(y))
-        .positional('preset', { type: 'string', describe: `preset name or file (default ${DEFAULT_PRESET}: a small recall-vs-state front, about 2 minutes on 2 CPU cores)` })
+        .positional('preset', { type: 'string', describe: `preset name or file (default ${DEFAULT_PRESET}: a small recall-vs-state front, under 3 minutes on 2 CPU cores)` })
         .option('arch', { type: 'string', array: true, describe: 'architectures (flag-built grid), e.g. attention baseconv+based' })
         .option('d-model', { type: 'number', array: true, default: [64] })
         .option('lr', { type: 'number', array: true, default: [1e-3] })
