@@ -16,9 +16,10 @@ export interface Progress {
 /** Without a terminal: the longest a log stays quiet while something trains. */
 export const PROGRESS_EVERY_MS = 20_000;
 
-/** "95 s", "3.2 min", "1.5 h" */
+/** "0.4 s", "95 s", "3.2 min", "1.5 h" */
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
+  if (s < 10) return `${s.toFixed(1)} s`;
   if (s < 100) return `${s.toFixed(0)} s`;
   if (s < 100 * 60) return `${(s / 60).toFixed(1)} min`;
   return `${(s / 3600).toFixed(1)} h`;

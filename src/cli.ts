@@ -42,7 +42,14 @@ async function drawAndReport(dir: string, quiet: boolean): Promise<string[]> {
   }
   // nothing stored (every run crashed before its record): nothing to draw, and not the user's mistake
   if (!existsSync(join(dir, 'runs.jsonl'))) return [];
-  const r = await writeReport(dir, { reportCommand: ['recallbench', 'report', dir].map(shellWord).join(' ') });
+  let r: Awaited<ReturnType<typeof writeReport>>;
+  try {
+    r = await writeReport(dir, { reportCommand: ['recallbench', 'report', dir].map(shellWord).join(' ') });
+  } catch (e) {
+    // the runs are stored: a figure that cannot be drawn must not turn a finished sweep into a failure
+    if (!quiet) process.stderr.write(`figures: not drawn (${String((e as Error)?.message ?? e).split('\n')[0]}); try again: recallbench report ${dir}\n`);
+    return [];
+  }
   const front = r.figures.find((f) => f.name === 'accuracy-vs-state') ? [join(dir, 'figures', 'accuracy-vs-state.png')] : [];
   return [r.path, ...front];
 }

@@ -25,7 +25,7 @@ describe('CLI output', () => {
     expect(r.stderr).toMatch(/^train: 1 run, 1 to train on cpu \(.*\) → .*train$/m);
     expect(r.stderr).not.toMatch(/sweep/);
     expect(r.stderr).toMatch(/^run 1\/1: attention d8 lr0\.001 \(2 epochs at most, id [0-9a-f]{16}\)$/m);
-    expect(r.stderr.match(/^ {2}epoch [12]\/2 {2}loss \d+\.\d{3} {2}val acc [01]\.\d{3} {2}\d+ s$/gm)).toHaveLength(2);
+    expect(r.stderr.match(/^ {2}epoch [12]\/2 {2}loss \d+\.\d{3} {2}val acc [01]\.\d{3} {2}[\d.]+ s$/gm)).toHaveLength(2);
     expect(r.stderr).toMatch(/^ {2}done {7}attention d8 lr0\.001: test acc [01]\.\d{3} \(best epoch [12] of 2, /m);
     expect(r.stderr).not.toMatch(/config \{/);
     expect(r.stdout).toMatch(/^attention d8\s+[\d.]+ K?B\s+\d+\s+\d+\s+0\.001\s+[01]\.\d{3}\s+[01]\.\d{3}\s+2$/m);
@@ -49,7 +49,7 @@ describe('CLI output', () => {
     const dry = runCli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '3', '--dry-run', '--out', join(out, '..', 'next')]);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^[0-9a-f]{16} {2}attention d8 {2}seed0 {2}6 steps$/m);
-    expect(dry.stdout).toMatch(/^estimated time: at most \d+ s for 2 of 2 runs to train, one at a time \(step times measured on this host with cpu; /m);
+    expect(dry.stdout).toMatch(/^estimated time: at most [\d.]+ s for 2 of 2 runs to train, one at a time \(step times measured on this host with cpu; /m);
     const unknown = runCli(['sweep', '--arch', 'attention', ...tinySweep(12), '--dry-run', '--out', join(out, '..', 'other')]);
     expect(unknown.stdout).toMatch(/^estimated time: unknown — no run of these model shapes has been timed on this host with cpu yet/m);
   });

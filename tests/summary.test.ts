@@ -60,7 +60,7 @@ describe('run names', () => {
 
   it('formats sizes and durations', () => {
     expect([formatBytes(500), formatBytes(2072), formatBytes(16896), formatBytes(1049600)]).toEqual(['500 B', '2.0 KB', '17 KB', '1.0 MB']);
-    expect([formatSeconds(42.4), formatSeconds(150), formatSeconds(7200)]).toEqual(['42 s', '2.5 min', '2.0 h']);
+    expect([formatSeconds(0.42), formatSeconds(42.4), formatSeconds(150), formatSeconds(7200)]).toEqual(['0.4 s', '42 s', '2.5 min', '2.0 h']);
   });
 });
 
