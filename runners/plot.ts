@@ -16,7 +16,7 @@ import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
 import { curveFigures } from './charts/curves.js';
 import { jrtPromptFigure } from './charts/jrtPrompt.js';
 import { sdOrderFigures } from './charts/sdOrder.js';
-import { renderSvg, round, svgToPng, type Figure } from './charts/common.js';
+import { fitTitle, renderSvg, round, svgToPng, type Figure } from './charts/common.js';
 
 export const FIGURE_FILE_SUFFIXES = ['.vl.json', '.svg', '.png', '.csv'];
 
@@ -59,7 +59,8 @@ export function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut
     jrtPromptFigure(points, mixers, convention, leftOut),
     ...curveFigures(runs, curves),
   ];
-  return figures.filter((f): f is Figure => !!f);
+  // subtitles wrapped to the plots' width (charts/common.ts fitTitle): the canvas is sized to the chart
+  return figures.filter((f): f is Figure => !!f).map((f) => ({ ...f, spec: fitTitle(f.spec) }));
 }
 
 /** One row per figure point (the tables of the report). */

@@ -12,6 +12,9 @@ import { runId } from '../runners/config.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 import { trainingSteps } from '../runners/scale.js';
 import { syntheticRecord } from './synthetic-records.js';
+import { analyseRuns } from '../runners/analysis.js';
+import { accuracyVsState } from '../runners/charts/accuracyVsState.js';
+import { fitTitle, renderSvg, wrapText } from '../runners/charts/common.js';
 
 const based = (f: number) => [{ mixer: 'baseconv', params: { kernelSize: 3 } }, { mixer: 'based', params: { featureDim: f } }];
 
@@ -150,5 +153,27 @@ describe('results folder', () => {
     expect(results.tryLockRun('def')).toBeDefined();
     results.append(syntheticRecord({ label: 'hyena', dModel: 8, lr: 1e-3, slices: [[16, 2]], state: 64, validation: 1, test: 1 }), []);
     expect(results.records().map((r) => r.label)).toEqual(['attention', 'hyena']);
+  });
+});
+
+describe('figures sized to their chart', () => {
+  it('wrapText keeps words whole in lines of at most n characters', () => {
+    expect(wrapText('every model at its best learning rate (validation); lines: fronts', 20)).toEqual(['every model at its', 'best learning rate', '(validation); lines:', 'fronts']);
+    expect(wrapText('short', 20)).toEqual(['short']);
+  });
+
+  it('a one-panel accuracy-vs-state figure is about as wide as its panel and legend, not as its subtitle', async () => {
+    const records = [8, 16, 32].map((f, i) => syntheticRecord({ label: 'based', dModel: 64, lr: 1e-2, layers: based(f), slices: [[32, 4]], state: 1000 * 4 ** i, validation: 0.3 * (i + 1), test: 0.3 * (i + 1) }));
+    const { points } = analyseRuns(records);
+    const figure = accuracyVsState(points, ['based'], 'measured')!;
+    const fitted = fitTitle(figure.spec);
+    const lines = (fitted.title as { subtitle: string[] }).subtitle;
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.join(' ')).toBe((figure.spec.title as { subtitle: string }).subtitle);
+    const width = (svg: string) => Number(/<svg[^>]*width="([\d.]+)"/.exec(svg)![1]);
+    const before = width(await renderSvg(figure.spec));
+    const after = width(await renderSvg(fitted));
+    expect(before).toBeGreaterThan(900); // the one-line subtitle set the canvas
+    expect(after).toBeLessThan(600);
   });
 });

@@ -52,6 +52,48 @@ export function colorScale(all: string[], present: string[] = all): Record<strin
   return { domain, range: domain.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]!) };
 }
 
+/**
+ * Width per character that vega reserves for a subtitle at 11 px: without a canvas it estimates text as 0.8 em per
+ * character (the glyphs themselves take ~0.56 em), and that estimate is what sizes the SVG/PNG canvas.
+ */
+const SUBTITLE_CHAR_PX = 0.8 * 11;
+
+/** Rough drawn width of a spec's plots (px): facet columns × (panel + axes), or the sum of hconcat parts. */
+function plotsWidth(spec: VlSpec): number {
+  const inner = spec.spec as VlSpec | undefined;
+  if (inner && typeof inner.width === 'number') {
+    const panels = typeof spec.columns === 'number' ? spec.columns : 1;
+    return panels * (inner.width + 70);
+  }
+  if (Array.isArray(spec.hconcat)) return (spec.hconcat as VlSpec[]).reduce((w, part) => w + plotsWidth(part) + 20, 0);
+  return (typeof spec.width === 'number' ? spec.width : 300) + 70;
+}
+
+/** Words of `text` in lines of at most `maxChars` characters (a longer word stays whole on its own line). */
+export function wrapText(text: string, maxChars: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > maxChars) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/**
+ * The subtitle as lines no wider than the plots and legend: one long line would set the canvas width, leaving a
+ * narrow chart in a wide, mostly empty PNG and a clipped subtitle in the report.
+ */
+export function fitTitle(spec: VlSpec): VlSpec {
+  const title = spec.title as { text?: string; subtitle?: string | string[] } | undefined;
+  if (!title || typeof title.subtitle !== 'string') return spec;
+  const maxChars = Math.max(40, Math.floor((plotsWidth(spec) + 160) / SUBTITLE_CHAR_PX));
+  return { ...spec, title: { ...title, subtitle: wrapText(title.subtitle, maxChars) } };
+}
+
 /** Tick values at powers of two covering [lo, hi], thinned to at most ~8 ticks. */
 export function powerOfTwoTicks(lo: number, hi: number): number[] {
   const a = Math.floor(Math.log2(Math.max(lo, 1e-9)));
