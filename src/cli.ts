@@ -334,6 +334,7 @@ export function buildCli(args: string[]) {
             process.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
             for (const f of report.failed) process.stdout.write(`failed: ${f.id} ${f.label} after ${f.attempts} attempt(s): ${f.reason}\n`);
           }
+          results.tidy();
           return;
         }
         announceInterrupts();
