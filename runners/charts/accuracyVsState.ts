@@ -68,7 +68,9 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
         panel,
         stateBytes: round(floor.bytes, 3),
         accuracy: 1,
-        floorLabel: `floor: K·log2(V/2) = ${Math.round(floor.bits)} bits (K ${floor.numKvPairs}, V ${floor.vocabSize})`,
+        // short: a label across the panel covered points; the formula is in the tooltip and the caption
+        floorLabel: `floor ${Math.round(floor.bits)} bits`,
+        floorDetail: `K·log2(V/2) = ${Math.round(floor.bits)} bits (K ${floor.numKvPairs}, V ${floor.vocabSize})`,
       });
     }
   }
@@ -150,7 +152,7 @@ export function stateSpec(
         { mark: { type: 'rule', color: '#666', strokeDash: [5, 3] }, encoding: { x: { field: 'stateBytes', type: 'quantitative' } } },
         {
           mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 4, fontSize: 10, color: '#444', angle: 0 },
-          encoding: { x: { field: 'stateBytes', type: 'quantitative' }, y: { value: 0 }, text: { field: 'floorLabel' } },
+          encoding: { x: { field: 'stateBytes', type: 'quantitative' }, y: { value: 0 }, text: { field: 'floorLabel' }, tooltip: [{ field: 'floorDetail', title: 'information-theoretic floor' }] },
         },
       ],
     },
