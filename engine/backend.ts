@@ -1,7 +1,7 @@
 // Backend selection: auto | webgpu | wasm | cpu | tensorflow. Optional backends are imported lazily, so the
 // package (and the GPU-host bundle) loads without them.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 import { bindGpu } from './gpuSelect.js';
@@ -19,6 +19,8 @@ export interface BackendInfo {
   device: string;
   /** The GPU driver as the adapter describes it (Dawn: vendor, architecture, driver description), when a GPU. */
   driver?: string;
+  /** Why `auto` chose this backend, when it fell back (e.g. "no GPU: no Vulkan driver ..."). */
+  note?: string;
 }
 
 export interface BackendOptions {
@@ -68,6 +70,30 @@ export function vulkanLoaderPresent(): boolean {
     return false;
   }
 }
+/**
+ * Is a Vulkan driver (an ICD manifest) installed? Where the loader exists without one, Dawn prints a multi-line
+ * "Found no drivers!" warning with a stack path on stderr before finding no adapter: look first, as the Vulkan
+ * loader does (the VK_ICD_FILENAMES / VK_DRIVER_FILES / VK_ADD_DRIVER_FILES lists, then the icd.d folders).
+ */
+export function vulkanDriverPresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform !== 'linux') return true;
+  for (const key of ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES']) {
+    if ((env[key] ?? '').split(':').some((f) => f && existsSync(f))) return true;
+  }
+  const dataDirs = [...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':'), env.HOME ? join(env.HOME, '.local/share') : '', '/usr/local/nvidia/share'];
+  const icdDirs = [...dataDirs.filter(Boolean).map((d) => join(d, 'vulkan/icd.d')), '/etc/vulkan/icd.d', '/usr/share/vulkan/icd.d'];
+  return icdDirs.some((d) => {
+    try {
+      return readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Why the last search found no WebGPU adapter (one line for the user), if it found none. */
+let noAdapterReason: string | undefined;
+
 let gpuRegistered = false;
 /** The WebGPU fast path, once loaded (only on the webgpu backend: nothing below it imports it statically). */
 let fastPathModule: { onWebGpuReady?(): void; fastPath?(): Record<string, boolean> } | undefined;
@@ -89,7 +115,15 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /** Dawn's adapter, or undefined when there is no usable GPU. */
 async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAdapterLike; description: string; driver: string } | undefined> {
-  if (!vulkanLoaderPresent()) return undefined;
+  noAdapterReason = undefined;
+  if (!vulkanLoaderPresent()) {
+    noAdapterReason = 'no Vulkan loader (libvulkan.so.1)';
+    return undefined;
+  }
+  if (!vulkanDriverPresent()) {
+    noAdapterReason = 'no Vulkan driver (no ICD manifest in the icd.d folders or VK_DRIVER_FILES)';
+    return undefined;
+  }
   // .ci/setup-webgpu.sh exposes Mesa's software Vulkan driver for the kernel tests (RECALLBENCH_WEBGPU_SOFTWARE=1).
   // Nothing else may use it, nor even enumerate it: Dawn then prints native warnings on stderr.
   if (!opts.allowSoftwareAdapter && process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1') return undefined;
@@ -113,10 +147,16 @@ async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAd
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter && opts.allowSoftwareAdapter) break; // tests: no retries on machines without any adapter
   }
-  if (!adapter) return undefined;
+  if (!adapter) {
+    noAdapterReason = 'Dawn found no GPU adapter';
+    return undefined;
+  }
   const info = adapter.info ?? {};
   const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ').trim() || 'unknown GPU';
-  if (!opts.allowSoftwareAdapter && (adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(description))) return undefined;
+  if (!opts.allowSoftwareAdapter && (adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(description))) {
+    noAdapterReason = `only a software adapter (${description})`;
+    return undefined;
+  }
   // the adapter info's fields are getters (JSON.stringify of it gives {}): name them
   const driver = (['vendor', 'architecture', 'device', 'description'] as const).map((k) => `${k}=${info[k] ?? ''}`).join(' ');
   return { adapter, description, driver };
@@ -189,14 +229,16 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
     case 'webgpu':
       info = await useWebGpu(opts);
       if (!info && !vulkanLoaderPresent()) throw new UserInputError('--backend webgpu: the Vulkan loader libvulkan.so.1 is not installed (install it, e.g. apt install libvulkan1, and your GPU vendor\'s Vulkan driver), or use --backend wasm');
-      if (!info) throw new UserInputError('--backend webgpu: no WebGPU adapter found (Dawn needs a Vulkan driver: install your GPU vendor\'s Vulkan ICD, or use --backend wasm)');
+      if (!info) throw new UserInputError(`--backend webgpu: no WebGPU adapter found (${noAdapterReason ?? 'Dawn found no usable GPU'}: install your GPU vendor's Vulkan driver, or use --backend wasm)`);
       break;
     case 'tensorflow':
       info = await useTensorflow();
       if (!info) throw new UserInputError('--backend tensorflow: @tensorflow/tfjs-node-gpu is not installed (it is an optional peer: npm install @tensorflow/tfjs-node-gpu, needs CUDA 11 + cuDNN 8), or use --backend webgpu|wasm');
       break;
     case 'auto':
-      info = (await useTensorflow()) ?? (await useWebGpu(opts)) ?? (await useWasm());
+      info = (await useTensorflow()) ?? (await useWebGpu(opts));
+      // the one line a user sees about the choice: why not the GPU
+      if (!info) info = { ...(await useWasm()), note: `no GPU: ${noAdapterReason ?? 'no WebGPU adapter found'}` };
       break;
     default:
       throw new UserInputError(`unknown backend '${String(choice)}' (choose from ${BACKEND_CHOICES.join(', ')})`);

@@ -331,22 +331,3 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
   return results.records().filter((r) => ids.has(r.id));
 }
 
-/** The short table printed at the end of a sweep: one row per (label, d_model, task), best lr on validation. */
-export function summaryTable(records: RunRecord[]): string {
-  const groups = new Map<string, RunRecord>();
-  for (const r of records) {
-    const key = `${r.label}|${r.config.model.dModel}|${sliceSummary(r)}`;
-    const prev = groups.get(key);
-    if (!prev || r.validationAccuracy > prev.validationAccuracy) groups.set(key, r);
-  }
-  const rows = [...groups.values()].sort((a, b) => a.label.localeCompare(b.label) || a.config.model.dModel - b.config.model.dModel);
-  const header = ['architecture', 'd_model', 'task', 'best lr', 'val acc', 'test acc', 'state (bytes)', 'epochs'];
-  const body = rows.map((r) => [r.label, String(r.config.model.dModel), sliceSummary(r), String(r.config.train.lr), r.validationAccuracy.toFixed(3), r.testAccuracy.toFixed(3), String(r.stateBytes.measured), String(r.epochs)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
-}
-
-function sliceSummary(r: RunRecord): string {
-  return `${r.config.data.task}:${Object.keys(r.testSlices).join(',')}`;
-}

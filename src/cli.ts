@@ -119,6 +119,7 @@ function gpuIndices(argv: GlobalArgs, single = false): number[] | undefined {
 async function setup(argv: GlobalArgs): Promise<Awaited<ReturnType<typeof initBackend>>> {
   const gpu = gpuIndices(argv, true)?.[0];
   const info = await initBackend(argv.backend, gpu !== undefined ? { gpu } : {});
+  if (info.note && !argv.quiet) process.stderr.write(`backend: ${info.backend} (${info.note})\n`);
   for (const p of argv.plugin ?? []) await loadPlugin(p);
   return info;
 }
