@@ -175,7 +175,7 @@ describe.skipIf(!haveRedis)('queue: sweeps through BullMQ on Redis', () => {
     expect(gathered.status, gathered.stderr).toBe(0);
     const collected = lines(join(dir, 'collected', 'runs.jsonl'));
     expect(collected).toHaveLength(4);
-    expect(gathered.stdout).toMatch(/attention\s+8\s+mqar/);
+    expect(gathered.stdout).toMatch(/^attention d8\s+[\d.]+ KB\s+\d+\s/m); // the summary table, one row per model
 
     const local = await serial;
     expect(local.status, local.stderr).toBe(0);
