@@ -25,7 +25,7 @@ import type { EpochRecord } from '../engine/train.js';
 import { runId, type RunConfig } from './config.js';
 import { describeEstimate, estimateGridMemory, gib, PROCESS_OVERHEAD_BYTES, runName, type MemoryEstimate } from './memory.js';
 import { createProgress } from './progress.js';
-import { ResultsDir, type RunRecord } from './results.js';
+import { readCurve, ResultsDir, type RunRecord } from './results.js';
 import { MAX_ATTEMPTS, runSweep } from './sweep.js';
 
 /**
@@ -160,14 +160,6 @@ function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0]!;
 }
 
-/** The curve stored beside a record (curves/<id>.json), [] when absent. */
-export function readCurve(results: ResultsDir, id: string): EpochRecord[] {
-  try {
-    return JSON.parse(readFileSync(join(results.curvesDir, `${id}.json`), 'utf8')) as EpochRecord[];
-  } catch {
-    return [];
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Child side: `recallbench __run-job`
@@ -214,7 +206,7 @@ export async function serveChildJob(): Promise<void> {
     const id = runId(config);
     const record = results.records().find((r) => r.id === id);
     if (!record) throw new Error(`run ${id} left no record in ${results.runsJsonl}`);
-    await sendToParent({ type: 'result', record, curve: readCurve(results, id) });
+    await sendToParent({ type: 'result', record, curve: readCurve(results.dir, id) ?? [] });
   } catch (e) {
     const kind = e instanceof UserInputError ? 'user' : e instanceof DeviceLostError ? 'device-lost' : 'internal';
     await sendToParent({ type: 'error', kind, message: firstLine(e) });
