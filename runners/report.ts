@@ -183,6 +183,9 @@ body { font-family: '${FONT_FAMILY}', sans-serif; margin: 2em auto; max-width: 1
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 .caption { max-width: 75em; color: #333; } .files { font-size: 0.9em; color: #555; }
 .figure { overflow-x: auto; }
+/* vega sizes the SVG from text widths it measures before the page font is in use; DejaVu Sans draws wider, so let
+   titles and legend labels run past the measured edge instead of being cut ("attentior") */
+.figure svg { overflow: visible; margin-right: 4em; }
 table.data { border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0; }
 table.data th, table.data td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; white-space: nowrap; }
 table.data th { background: #f3f3f3; position: sticky; top: 0; }
