@@ -1,6 +1,7 @@
 // Mixer lookup: the built-ins plus plugins loaded at run time (engine/plugins.ts).
 import { builtinMixers } from '../architectures/index.js';
 import type { MixerDefinition } from '../architectures/mixer.js';
+import { zodErrorText } from '../core/zodText.js';
 import { UserInputError } from './errors.js';
 
 const mixers = new Map<string, MixerDefinition>(builtinMixers.map((m) => [m.name, m]));
@@ -23,9 +24,7 @@ export function listMixers(): MixerDefinition[] {
 export function resolveMixerParams(def: MixerDefinition, raw: Record<string, unknown> | undefined): Record<string, unknown> {
   const parsed = def.params.safeParse(raw ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const where = issue.path.length ? issue.path.join('.') : '(params)';
-    throw new UserInputError(`${def.name}: bad parameter ${where}: ${issue.message}`);
+    throw new UserInputError(`${def.name}: bad parameter ${zodErrorText(parsed.error, { top: '(params)' })}`);
   }
   return parsed.data as Record<string, unknown>;
 }

@@ -2,6 +2,7 @@
 // impossible settings are one-line errors (zoology's pydantic silently drops a misspelled key).
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { zodErrorText } from '../core/zodText.js';
 import { UserInputError } from '../engine/errors.js';
 
 const layerSpec = z
@@ -78,9 +79,7 @@ export type LayerSpecConfig = z.output<typeof layerSpec>;
 export function parseStrict<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const where = issue.path.length ? issue.path.join('.') : '(top level)';
-  throw new UserInputError(`${what}: ${where}: ${issue.message}`);
+  throw new UserInputError(`${what}: ${zodErrorText(parsed.error, { top: '(top level)' })}`);
 }
 
 /** JSON with object keys sorted, so equal configs hash equally. */

@@ -4,6 +4,7 @@ import { buildSplits, checkOverlap } from '../tasks/dataset.js';
 import { getTask } from '../tasks/index.js';
 import { TaskConfigError } from '../tasks/types.js';
 import type { BackendInfo } from '../engine/backend.js';
+import { zodErrorText } from '../core/zodText.js';
 import { UserInputError } from '../engine/errors.js';
 import { clearGpuFaults } from '../engine/gpuFaults.js';
 import { LanguageModel } from '../engine/model.js';
@@ -27,8 +28,7 @@ export function resolveRunConfig(input: RunConfigInput | unknown, what = 'config
     segments.map((s, i) => {
       const parsed = task.segmentSchema.safeParse({ ...config.data.common, ...s });
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw new UserInputError(`${what}: data.${split}[${i}].${issue.path.join('.') || '(segment)'}: ${issue.message}`);
+        throw new UserInputError(`${what}: ${zodErrorText(parsed.error, { pathPrefix: `data.${split}[${i}].`, top: '(segment)' })}`);
       }
       wrapTask(() => task.validate(parsed.data));
       return parsed.data as Record<string, unknown>;

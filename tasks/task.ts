@@ -1,5 +1,6 @@
 // The interface every recall task implements, plus small helpers the task generators share.
 import { z } from 'zod';
+import { zodErrorText } from '../core/zodText.js';
 import type { Rng } from './prng.js';
 import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.js';
 
@@ -31,17 +32,6 @@ export const zCount = z.number().int().min(1);
 export const zPosInt = z.number().int().min(1);
 export const zNonNegInt = z.number().int().min(0);
 
-/** One-line description of a zod error: "seqLen: Invalid input: expected number; foo: Unrecognized key". */
-export function zodErrorLine(err: z.ZodError): string {
-  return err.issues
-    .map((i) => {
-      const path = i.path.map(String).join('.');
-      return path ? `${path}: ${i.message}` : i.message;
-    })
-    .join('; ')
-    .replace(/\s*\n\s*/g, ' ');
-}
-
 /**
  * Parse raw params with a task's schema (defaults filled, unknown keys rejected) and validate them;
  * any problem becomes a one-line TaskConfigError (prefixed with `where`, e.g. "test segment 3").
@@ -53,7 +43,7 @@ export function parseParams<P extends { count: number }>(
 ): P {
   const prefix = `${task.name}${where ? ` ${where}` : ''}`;
   const r = task.segmentSchema.safeParse(raw);
-  if (!r.success) throw new TaskConfigError(`${prefix}: invalid params: ${zodErrorLine(r.error)}`);
+  if (!r.success) throw new TaskConfigError(`${prefix}: invalid params: ${zodErrorText(r.error, { all: true })}`);
   try {
     task.validate(r.data);
   } catch (e) {
