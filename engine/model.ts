@@ -19,42 +19,26 @@
 // weights N(0, 0.02), zero biases, modules named out_proj / fc2 / output_linear.0 N(0, 0.02/√(2·n_layers)),
 // Mamba's own rules in Mamba layers (architectures/mamba.ts).
 import * as tf from '@tensorflow/tfjs';
+import type { ModelSettings } from './config.js';
 import { dropout } from './kernels/dropout.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from './ops/layerNorm.js';
 import { linearApply, ParamStore } from './params.js';
 import { getMixer, resolveMixerParams } from './registry.js';
 
-export interface LayerSpec {
-  mixer: string;
-  params?: Record<string, unknown>;
-}
+export type { LayerSpec, ModelBlock } from './config.js';
 
-export interface ModelConfig {
-  vocabSize: number;
-  dModel: number;
-  nLayers: number;
-  /** Longest sequence (train or test): sizes position embeddings, KV caches, explicit filters. */
-  maxSeqLen: number;
-  /** Hybrid layer list: layer i uses layers[i % layers.length]. */
-  layers: LayerSpec[];
-  positionEmbeddings: boolean;
-  /** The optional state mixer (MLP ×4, GELU) after each sequence mixer; the MQAR presets use none. */
-  mlp: boolean;
-  embeddingDropout: number;
-  residualDropout: number;
-  /**
-   * JRT-RNN's masked-token objective on the prefix (Arora et al. 2024, "Just read twice"): in training, a
-   * fraction `rate` of the prefix tokens is replaced by the mask token 0 and predicted, with loss weight `weight`
-   * added to the LM loss (the paper: 15%, 0.25). Off when absent.
-   */
-  prefixMlm?: { rate: number; weight: number };
-  /** 'prenorm' (default) or zoology's block (see the top of this file). */
-  block?: ModelBlock;
-  seed: number;
-}
-
-export type ModelBlock = 'zoology' | 'prenorm';
+/**
+ * What the model is built from: the model part of a run config (engine/config.ts modelSchema, its one
+ * definition) plus what the data and the run decide. `block` may be left out here: 'prenorm', the schema's default.
+ */
+export type ModelConfig = Omit<ModelSettings, 'block'> &
+  Partial<Pick<ModelSettings, 'block'>> & {
+    vocabSize: number;
+    /** Longest sequence (train or test): sizes position embeddings, KV caches, explicit filters. */
+    maxSeqLen: number;
+    seed: number;
+  };
 
 /** mamba_ssm's RMSNorm eps (MambaBlock's norm_epsilon). */
 const RMS_NORM_EPS = 1e-5;

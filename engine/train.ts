@@ -4,24 +4,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../tasks/prng.js';
 import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
+import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
 import { checkedOnGpu } from './gpuFaults.js';
 import { epochViolations, NumericalFaultError } from './invariants.js';
 import { tiedHeadCrossEntropy } from './ops/crossEntropy.js';
 import { AdamW, cosineLr } from './optimizer.js';
 
-export interface TrainOptions {
-  epochs: number;
-  batchSize: number;
-  evalBatchSize: number;
-  lr: number;
-  weightDecay: number;
-  /** Stop once validation accuracy exceeds this (zoology: 0.99). */
-  earlyStopAccuracy: number;
-  /** Shuffle the order of batches each epoch (zoology's loader runs segments in order: set false). */
-  shuffle: boolean;
-  seed: number;
-}
+/** The training part of a run config (engine/config.ts trainSchema, its one definition) and the run's seed. */
+export type TrainOptions = TrainSettings & { seed: number };
 
 export interface SplitMetrics {
   /** Mean over examples of the fraction of an example's supervised positions predicted right. */

@@ -3,14 +3,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { zodErrorText } from '../core/zodText.js';
+import { modelSchema, trainSchema } from '../engine/config.js';
 import { UserInputError } from '../engine/errors.js';
-
-const layerSpec = z
-  .object({
-    mixer: z.string().min(1),
-    params: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
 
 export const dataSchema = z
   .object({
@@ -23,34 +17,6 @@ export const dataSchema = z
     test: z.array(z.record(z.string(), z.unknown())).min(1),
     /** Seed of the data streams (train/validation/test are disjoint streams of it). */
     seed: z.number().int().nonnegative().default(0),
-  })
-  .strict();
-
-export const modelSchema = z
-  .object({
-    dModel: z.number().int().positive(),
-    nLayers: z.number().int().positive().default(2),
-    layers: z.array(layerSpec).min(1),
-    positionEmbeddings: z.boolean().default(false),
-    mlp: z.boolean().default(false),
-    embeddingDropout: z.number().min(0).max(1).default(0.1),
-    residualDropout: z.number().min(0).max(1).default(0),
-    /** JRT-RNN's masked-token loss on the prefix (engine/model.ts); absent = off. */
-    prefixMlm: z.object({ rate: z.number().gt(0).max(1).default(0.15), weight: z.number().min(0).default(0.25) }).strict().optional(),
-    /** 'zoology': zoology's TransformerBlock / MambaBlock and init (the paper presets); 'prenorm': x += mixer(LN(x)). engine/model.ts */
-    block: z.enum(['zoology', 'prenorm']).default('prenorm'),
-  })
-  .strict();
-
-export const trainSchema = z
-  .object({
-    epochs: z.number().int().positive().default(64),
-    batchSize: z.number().int().positive().default(64),
-    evalBatchSize: z.number().int().positive().default(64),
-    lr: z.number().positive(),
-    weightDecay: z.number().min(0).default(0.1),
-    earlyStopAccuracy: z.number().min(0).max(1).default(0.99),
-    shuffle: z.boolean().default(true),
   })
   .strict();
 
@@ -73,7 +39,6 @@ export const runConfigSchema = z
 
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type RunConfigInput = z.input<typeof runConfigSchema>;
-export type LayerSpecConfig = z.output<typeof layerSpec>;
 
 /** Parse with a schema; the first issue becomes a one-line UserInputError naming the key. */
 export function parseStrict<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
