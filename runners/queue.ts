@@ -1,4 +1,4 @@
-// Sweeps over many GPUs and hosts through a job queue: BullMQ on Redis.
+// Sweeps over many GPUs and hosts through a job queue: BullMQ on Redis, through ioredis (BullMQ's usual client).
 //
 //   sweep --queue redis://HOST:PORT ...   expand the grid, enqueue one job per run (job id = the run's content
 //                                         hash, so enqueuing again adds nothing), and collect what is finished
@@ -12,12 +12,12 @@
 // Failed jobs are retried with exponential backoff (3 attempts by default) and then stay in the queue as failed,
 // with their reason; a job whose worker died is found by BullMQ's stalled-job check (its lock expires) and
 // given to another worker.
-import { Job, Queue, RedisConnection, createBunRedisClient, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Job, Queue, type JobsOptions, type RedisOptions } from 'bullmq';
+import { Redis, ReplyError } from 'ioredis';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import { runId, type RunConfig } from './config.js';
 import { createProgress } from './progress.js';
-import { checkRedis, RespConnection } from './redisWire.js';
 import type { ResultsDir, RunRecord } from './results.js';
 
 export const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -39,23 +39,84 @@ export interface QueueSettings {
   name?: string;
 }
 
-let clientInstalled = false;
+/** How long BullMQ's connections wait for Redis to accept one (ioredis's own default is 10 s). */
+export const CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * BullMQ 6 has no Redis client of its own: give it ours (runners/redisWire.ts) through its Bun-client adapter.
- * Every Queue/Worker of this process then connects with `{ url }` connection options.
+ * redis://[user:password@]host[:port][/db], or rediss://... for TLS; anything else is a one-line user error.
+ * ioredis itself is lenient: it takes a bare word as a host name and ignores a path that is not a number (so
+ * 'redis://h/x' would silently use database 0).
  */
-export function installRedisClient(): void {
-  if (clientInstalled) return;
-  (RedisConnection as unknown as { clientFactory?: (opts: { url?: string }) => unknown }).clientFactory = (opts) => {
-    if (!opts.url) throw new Error('recallbench: a queue connection needs a redis:// URL');
-    return createBunRedisClient(new RespConnection(opts.url) as never, { lazyConnect: true } as never);
-  };
-  clientInstalled = true;
+export function checkRedisUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UserInputError(`--queue: '${url}' is not a Redis URL (expected redis://HOST:PORT)`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UserInputError(`--queue: '${url}' is not a Redis URL (expected redis://HOST:PORT, or rediss:// for TLS)`);
+  if (!u.hostname) throw new UserInputError(`--queue: '${url}' names no host (expected redis://HOST:PORT)`);
+  const dbText = u.pathname.replace(/^\//, '');
+  if (dbText && !/^\d+$/.test(dbText)) throw new UserInputError(`--queue: '${url}': the path must be a database number, got '/${dbText}'`);
 }
 
-export function connectionOf(url: string): ConnectionOptions {
-  return { url } as unknown as ConnectionOptions;
+/**
+ * Connection options for a Queue/Worker. BullMQ builds its ioredis clients from them itself (the URL's host,
+ * port, credentials, database and TLS win over its defaults; it adds its endless reconnect backoff).
+ */
+export function connectionOf(url: string): RedisOptions {
+  return { url, connectTimeout: CONNECT_TIMEOUT_MS };
+}
+
+/** The first line of an error's message, for one-line reports (a Lua error carries its script's trace). */
+const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0]!;
+
+/**
+ * Connect, PING, disconnect, each bounded by `timeoutMs`: a one-line user error when Redis cannot be reached
+ * or refuses us (so the CLI exits 2 at once, instead of BullMQ reconnecting forever in the background).
+ */
+export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
+  checkRedisUrl(url);
+  // No retries and no offline queue: the first failure is the answer. No ready check (INFO) and no CLIENT
+  // SETINFO: PING is the one command whose reply we wait for, so a server that accepts connections but never
+  // answers fails after timeoutMs, not after ioredis's own multi-second grace periods.
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    disableClientInfo: true,
+  });
+  // ioredis tells why a connection failed only through 'error' events (connect() and pending commands then
+  // reject with "Connection is closed."), and prints unhandled ones to the console: keep the first one. A
+  // failed SELECT (database out of range) is only such an event: the connection then carries on in database 0.
+  let cause: (Error & { code?: string }) | undefined;
+  client.on('error', (e: Error) => (cause ??= e));
+  const describe = (e: Error & { code?: string }): string => {
+    if (/timed out/i.test(e.message)) return `no reply to PING within ${timeoutMs} ms`;
+    if (e.code === 'ETIMEDOUT') return `cannot reach Redis: no connection within ${timeoutMs} ms (ETIMEDOUT)`;
+    if (e.code) return `cannot reach Redis: ${e.code}`; // a socket error: ECONNREFUSED, ENOTFOUND, ...
+    if (e instanceof ReplyError) return `Redis refused the connection: ${firstLine(e)}`; // its reply to AUTH, SELECT or PING
+    return `no Redis answers there: ${firstLine(e)}`; // something else does (ioredis: "Protocol error, got ...")
+  };
+  try {
+    let pong: string;
+    try {
+      await client.connect();
+      pong = await client.ping();
+    } catch (e) {
+      throw new Error(describe(cause ?? (e as Error)));
+    }
+    if (cause) throw new Error(describe(cause));
+    if (pong !== 'PONG') throw new Error(`unexpected reply to PING: ${JSON.stringify(pong)}`);
+  } catch (e) {
+    throw new UserInputError(`--queue ${url}: ${(e as Error).message}`);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**
@@ -75,7 +136,6 @@ export function checkResultsName(name: unknown): string {
 /** Open the queue after checking that Redis answers (a one-line user error if not: the CLI exits 2). */
 export async function openQueue(settings: QueueSettings): Promise<Queue<JobData, JobResult>> {
   await checkRedis(settings.url);
-  installRedisClient();
   const queue = new Queue<JobData, JobResult>(settings.name ?? DEFAULT_QUEUE_NAME, { connection: connectionOf(settings.url) });
   queue.on('error', () => {}); // connection hiccups are retried by the client; calls that fail reject on their own
   await queue.waitUntilReady();

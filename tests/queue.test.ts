@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './cliRunner.js';
 import { freePort, redisServerPath, TestRedis } from './queueRedis.js';
-import { installRedisClient, connectionOf, enqueueRuns, jobIdOf, openQueue } from '../runners/queue.js';
+import { connectionOf, enqueueRuns, jobIdOf, openQueue } from '../runners/queue.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { Queue } from 'bullmq';
 
@@ -73,7 +73,6 @@ function byId(recs: Rec[]) {
 }
 
 async function queueCounts(url: string, name = QUEUE) {
-  installRedisClient();
   const q = new Queue(name, { connection: connectionOf(url) });
   q.on('error', () => {});
   try {
@@ -84,7 +83,6 @@ async function queueCounts(url: string, name = QUEUE) {
 }
 
 async function jobOf(url: string, id: string, name = QUEUE) {
-  installRedisClient();
   const q = new Queue(name, { connection: connectionOf(url) });
   q.on('error', () => {});
   try {
