@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../engine/kernels/dropout.js';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
+import { mergeHeads, splitHeads } from './nn.js';
 
 const params = z
   .object({
@@ -30,7 +31,6 @@ export default defineMixer({
   name: 'attention',
   description: 'causal softmax multi-head attention (KV cache state)',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     if (d % p.numHeads !== 0) throw new Error(`attention: d_model ${d} is not divisible by numHeads ${p.numHeads}`);
@@ -40,18 +40,15 @@ export default defineMixer({
     const out = make.linear('out_proj', d, d, { std: make.outputStd });
     const scale = 1 / Math.sqrt(dh);
 
-    // [B, T, d] → [B, H, T, dh]
-    const heads = (t: tf.Tensor, B: number, T: number) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
-
     return {
       forward(x, opts) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
-          const scores = tf.add(tf.mul(tf.matMul(heads(q, B, T), heads(k, B, T), false, true), scale), causalMaskBias(T));
+          const scores = tf.add(tf.mul(tf.matMul(splitHeads(q, H), splitHeads(k, H), false, true), scale), causalMaskBias(T));
           let attn = tf.softmax(scores);
           if (opts.training && p.dropout > 0) attn = dropout(attn, p.dropout, opts.dropoutSeed ?? 0);
-          const y = tf.matMul(attn, heads(v, B, T)).transpose([0, 2, 1, 3]).reshape([B, T, d]);
+          const y = mergeHeads(tf.matMul(attn, splitHeads(v, H)));
           return out.apply(y) as tf.Tensor3D;
         });
       },

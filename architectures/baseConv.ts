@@ -34,7 +34,6 @@ export default defineMixer({
   name: 'baseconv',
   description: 'BaseConv: (u W + b) ⊙ (h ∗ u + b_h) + u, short or long (explicit/implicit) conv',
   params,
-  causal: true,
   isCausal: (p) => p.causal,
   create(p, ctx, make) {
     const d = ctx.dModel;
@@ -47,11 +46,11 @@ export default defineMixer({
     const shortWeight =
       p.convType === 'short'
         ? (() => {
-            const seed = make.seed;
+            const seed = make.seed();
             return make.param('conv.weight', [k, d], (t) => t.randomUniform([k, d], -bound, bound, 'float32', seed));
           })()
         : undefined;
-    const biasSeed = make.seed;
+    const biasSeed = make.seed();
     const convBias =
       p.convType === 'short'
         ? make.param('conv.bias', [d], (t) => t.randomUniform([d], -bound, bound, 'float32', biasSeed))

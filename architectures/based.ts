@@ -20,7 +20,6 @@ export default defineMixer({
   name: 'based',
   description: 'Based: Taylor linear attention (f 16, 1 head), state (d+H)·(1+f+f(f+1)/2)',
   params,
-  causal: true,
   isCausal: (p) => p.causal,
   create: (p, ctx, make) => createLinearAttention('based', asLinearAttention(p), ctx, make),
   stateFloats: (p, ctx) => linearAttentionStateFloats(asLinearAttention(p), ctx),

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
 import { deltaRuleChunked, deltaRuleStep } from '../engine/ops/deltaRule.js';
-import { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
+import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z
   .object({
@@ -29,7 +29,6 @@ const params = z
 
 export type DeltaNetParams = z.output<typeof params>;
 
-const NORM_EPS = 1e-5;
 const L2_EPS = 1e-6;
 
 export function deltaNetDims(p: DeltaNetParams, ctx: MixerContext) {
@@ -42,15 +41,12 @@ export function deltaNetDims(p: DeltaNetParams, ctx: MixerContext) {
   return { H: p.numHeads, keyDim, valueDim, dk: keyDim / p.numHeads, dv: valueDim / p.numHeads, k: p.convKernel };
 }
 
-const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 const l2Normalize = (x: tf.Tensor) => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), L2_EPS)));
-const rmsNorm = (x: tf.Tensor, weight: tf.Tensor) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), NORM_EPS))), weight);
 
 export default defineMixer({
   name: 'deltanet',
   description: 'DeltaNet: delta-rule linear attention with short convs, chunked WY parallel form',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { H, keyDim, valueDim, dk, dv, k } = deltaNetDims(p, ctx);
@@ -59,7 +55,7 @@ export default defineMixer({
     const vProj = make.linear('v_proj', d, valueDim, { bias: false });
     const bProj = make.linear('b_proj', d, H, { bias: false });
     const bound = 1 / Math.sqrt(k);
-    const conv = (name: string, width: number) => make.param(`${name}.weight`, [k, width], (t) => t.randomUniform([k, width], -bound, bound, 'float32', make.seed)) as tf.Variable<tf.Rank.R2>;
+    const conv = (name: string, width: number) => make.param(`${name}.weight`, [k, width], (t) => t.randomUniform([k, width], -bound, bound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
     const qConv = conv('q_conv1d', keyDim);
     const kConv = conv('k_conv1d', keyDim);
     const vConv = conv('v_conv1d', valueDim);
@@ -67,22 +63,18 @@ export default defineMixer({
     const oProj = make.linear('o_proj', valueDim, d, { bias: false, std: make.outputStd });
     const qScale = dk ** -0.5;
 
-    /** [.., H·width] → per-head rows [.., H, width]; q, k normalised. */
-    const prepare = (q: tf.Tensor, kk: tf.Tensor, lead: number[]) => ({
-      q: tf.mul(l2Normalize(q.reshape([...lead, H, dk])), qScale),
-      k: l2Normalize(kk.reshape([...lead, H, dk])),
-    });
+    /** Per-head q, k (head width d_k last) normalised. */
+    const prepare = (q: tf.Tensor, kk: tf.Tensor) => ({ q: tf.mul(l2Normalize(q), qScale), k: l2Normalize(kk) });
     const output = (o: tf.Tensor, lead: number[]) => oProj.apply(rmsNorm(o, normWeight).reshape([...lead, valueDim]));
 
     return {
       forward(x) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
-          const { q, k: kk } = prepare(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)), silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), [B, T]);
-          const v = silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)).reshape([B, T, H, dv]);
+          const { q, k: kk } = prepare(splitHeads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)), H), splitHeads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), H));
+          const v = splitHeads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)), H); // [B, H, T, d_v]
           const beta = tf.sigmoid(bProj.apply(x)).transpose([0, 2, 1]) as tf.Tensor3D; // [B, H, T]
-          const heads = (t: tf.Tensor) => t.transpose([0, 2, 1, 3]) as tf.Tensor4D;
-          const o = deltaRuleChunked(heads(q), heads(kk), heads(v), beta, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
+          const o = deltaRuleChunked(q as tf.Tensor4D, kk as tf.Tensor4D, v, beta, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
           return output(o, [B, T]) as tf.Tensor3D;
         });
       },
@@ -100,7 +92,7 @@ export default defineMixer({
           const qc = shortConvStep(state.qConv as tf.Tensor3D, qProj.apply(x) as tf.Tensor2D, qConv);
           const kc = shortConvStep(state.kConv as tf.Tensor3D, kProj.apply(x) as tf.Tensor2D, kConv);
           const vc = shortConvStep(state.vConv as tf.Tensor3D, vProj.apply(x) as tf.Tensor2D, vConv);
-          const { q, k: kk } = prepare(silu(qc.y), silu(kc.y), [B]);
+          const { q, k: kk } = prepare(silu(qc.y).reshape([B, H, dk]), silu(kc.y).reshape([B, H, dk]));
           const v = silu(vc.y).reshape([B, H, dv]);
           const beta = tf.sigmoid(bProj.apply(x)) as tf.Tensor2D; // [B, H]
           const r = deltaRuleStep(state.S as tf.Tensor4D, q as tf.Tensor3D, kk as tf.Tensor3D, v as tf.Tensor3D, beta);

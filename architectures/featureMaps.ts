@@ -224,7 +224,7 @@ export function createFeatureMaps(name: FeatureMapName, opts: FeatureMapOptions,
       return fixed((x, offset) => cosformerFeatures(x, offset, opts.maxSeqLen));
     case 'performer': {
       const m = opts.randomFeatures;
-      const omega = orthogonalGaussian(m, f, make.seed);
+      const omega = orthogonalGaussian(m, f, make.seed());
       // stored transposed [f, m] for x' ωᵀ; a constant, never trained
       const projectionT = tf.keep(tf.tidy(() => tf.tensor2d(omega, [m, f]).transpose()) as tf.Tensor2D);
       return fixed((x) => performerFeatures(x, projectionT));

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext, type MixerState } from './mixer.js';
 import { glaChunked, glaStep } from '../engine/ops/gatedLinearAttention.js';
-import { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
+import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z
   .object({
@@ -33,8 +33,6 @@ const params = z
 
 export type GlaParams = z.output<typeof params>;
 
-const NORM_EPS = 1e-5;
-
 export function glaDims(p: GlaParams, ctx: MixerContext) {
   const keyDim = Math.round(ctx.dModel * p.expandK);
   const valueDim = Math.round(ctx.dModel * p.expandV);
@@ -45,16 +43,13 @@ export function glaDims(p: GlaParams, ctx: MixerContext) {
   return { H: p.numHeads, keyDim, valueDim, dk: keyDim / p.numHeads, dv: valueDim / p.numHeads, k: p.convKernel };
 }
 
-const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 /** log σ(x) = −softplus(−x). (tf.logSigmoid's gradient reads its freed input on the wasm backend.) */
 const logSigmoid = (x: tf.Tensor) => tf.neg(tf.softplus(tf.neg(x)));
-const rmsNorm = (x: tf.Tensor, weight: tf.Tensor) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), NORM_EPS))), weight);
 
 export default defineMixer({
   name: 'gla',
   description: 'gated linear attention (low-rank forget gate, output gate), chunked parallel form',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { H, keyDim, valueDim, dk, dv, k } = glaDims(p, ctx);
@@ -65,7 +60,7 @@ export default defineMixer({
     const gateUp = make.linear('gk_proj.1', p.gateLowRankDim, keyDim); // with bias
     const outGate = p.outputGate ? make.linear('g_proj', d, valueDim, { bias: false }) : undefined;
     const bound = 1 / Math.sqrt(k);
-    const conv = (name: string, width: number) => make.param(`${name}.weight`, [k, width], (t) => t.randomUniform([k, width], -bound, bound, 'float32', make.seed)) as tf.Variable<tf.Rank.R2>;
+    const conv = (name: string, width: number) => make.param(`${name}.weight`, [k, width], (t) => t.randomUniform([k, width], -bound, bound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
     const convs = p.shortConv ? { q: conv('q_conv1d', keyDim), k: conv('k_conv1d', keyDim), v: conv('v_conv1d', valueDim) } : undefined;
     const normWeight = make.param('g_norm.weight', [dv], 'ones');
     const oProj = make.linear('o_proj', valueDim, d, { bias: false, std: make.outputStd });
@@ -91,8 +86,7 @@ export default defineMixer({
             kk = silu(shortConv(kk, convs.k)) as tf.Tensor3D;
             v = silu(shortConv(v, convs.v)) as tf.Tensor3D;
           }
-          const heads = (t: tf.Tensor, w: number) => t.reshape([B, T, H, w]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-          const o = glaChunked(heads(tf.mul(q, qScale), dk), heads(kk, dk), heads(v, dv), heads(forgetGate(x), dk), p.chunkSize);
+          const o = glaChunked(splitHeads(tf.mul(q, qScale), H), splitHeads(kk, H), splitHeads(v, H), splitHeads(forgetGate(x), H), p.chunkSize);
           return output(o.transpose([0, 2, 1, 3]), x, [B, T]) as tf.Tensor3D;
         });
       },

@@ -49,7 +49,6 @@ export default defineMixer({
   name: 'h3',
   description: 'H3: shift-SSM keys, diagonal-SSM (S4D) over k⊙v, gated by q',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const P = p.headDim;
@@ -61,7 +60,7 @@ export default defineMixer({
     const taps = shiftTaps(N, ctx.maxSeqLen);
 
     const qkv = make.linear('qkv', d, 3 * d);
-    const shiftSeed = make.seed;
+    const shiftSeed = make.seed();
     const bound = 1 / Math.sqrt(N);
     // shift[c, s] multiplies k_{t−s}; only the first min(N, L_s) taps can ever reach an output
     const shift = make.param('shift.taps', [d, taps], (t) => t.randomUniform([d, taps], -bound, bound, 'float32', shiftSeed));

@@ -38,7 +38,6 @@ export default defineMixer({
   name: 'hyena',
   description: 'Hyena (order 2): short conv, gating, implicit long conv with decay window',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const Ls = ctx.maxSeqLen;
@@ -47,8 +46,8 @@ export default defineMixer({
 
     const inProj = make.linear('in_proj', d, 3 * d);
     const bound = 1 / Math.sqrt(k);
-    const wSeed = make.seed;
-    const bSeed = make.seed;
+    const wSeed = make.seed();
+    const bSeed = make.seed();
     const shortWeight = make.param('short_filter.weight', [k, 3 * d], (t) => t.randomUniform([k, 3 * d], -bound, bound, 'float32', wSeed)) as tf.Tensor2D;
     const shortBias = make.param('short_filter.bias', [3 * d], (t) => t.randomUniform([3 * d], -bound, bound, 'float32', bSeed)) as tf.Tensor1D;
 

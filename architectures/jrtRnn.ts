@@ -15,7 +15,8 @@ import { z } from 'zod';
 import { causalLinearAttention, linearAttentionState, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState, type SharedKeys } from '../engine/ops/linearAttention.js';
 import { createFeatureMaps, featureMapSchema } from './featureMaps.js';
 import { checkHeads, linearAttentionStateFloats } from './linearAttention.js';
-import { defineMixer, type Mixer, type MixerState, type Tensor3D } from './mixer.js';
+import { defineMixer, type Mixer } from './mixer.js';
+import { mergeHeads, splitHeads } from './nn.js';
 
 const params = z
   .object({
@@ -26,17 +27,13 @@ const params = z
   })
   .strict();
 
-/** A JRT-RNN layer: a mixer plus the parallel prefill of the prefix that starts its recurrent view. */
-export interface PrefixMixer extends Mixer {
-  /** x [B, M, d] = the whole prefix → its outputs [B, M, d] and the state to step from (position M on). */
-  prefill(x: Tensor3D): { y: Tensor3D; state: MixerState };
-}
+/** A JRT-RNN layer: a mixer whose (in the interface optional) prefill is always there. */
+export type PrefixMixer = Mixer & Required<Pick<Mixer, 'prefill'>>;
 
 export default defineMixer({
   name: 'jrt-rnn',
   description: 'JRT-RNN prefix linear attention (non-causal over the prefix, causal after), Taylor map; state (d+H)·F',
   params,
-  causal: true,
   usesPrefix: true,
   create(p, ctx, make): PrefixMixer {
     const d = ctx.dModel;
@@ -53,32 +50,29 @@ export default defineMixer({
     const maps = createFeatureMaps(p.featureMap, { featureDim: f, numHeads: H, randomFeatures: p.randomFeatures, maxSeqLen: ctx.maxSeqLen }, make);
     const F = maps.q.size;
 
-    const heads = (t: tf.Tensor, B: number, T: number, w: number) => t.reshape([B, T, H, w]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-
     /** Everything the parallel form needs: decoder q, k, v over x, and the encoder keys/values over x[:, :M]. */
     function project(x: tf.Tensor3D, prefix: number) {
       const [B, T] = x.shape;
-      const q = heads(projQ.apply(x), B, T, f);
-      const k = heads(projK.apply(x), B, T, f);
+      const q = splitHeads(projQ.apply(x), H);
+      const k = splitHeads(projK.apply(x), H);
       const phiQ = maps.q.apply(q, 0);
       const phiK = maps.k.apply(k, 0);
-      const v = heads(projV.apply(x), B, T, dh);
+      const v = splitHeads(projV.apply(x), H);
       const pairScore = maps.q.pairScore && maps.q === maps.k ? { q, k, score: maps.q.pairScore } : undefined;
       let encoder: SharedKeys | undefined;
       if (prefix > 0) {
         const xe = x.slice([0, 0, 0], [B, prefix, d]);
-        const ke = heads(projKEnc.apply(xe), B, prefix, f);
-        encoder = { phiK: maps.k.apply(ke, 0), v: heads(projVEnc.apply(xe), B, prefix, dh), k: ke };
+        const ke = splitHeads(projKEnc.apply(xe), H);
+        encoder = { phiK: maps.k.apply(ke, 0), v: splitHeads(projVEnc.apply(xe), H), k: ke };
       }
       return { phiQ, phiK, v, encoder, pairScore };
     }
 
     /** The parallel form: decoder linear attention with the encoder's keys seen by every position. */
     function attend(x: tf.Tensor3D, projected: ReturnType<typeof project>): tf.Tensor3D {
-      const [B, T] = x.shape;
       const { phiQ, phiK, v, encoder, pairScore } = projected;
       const y = causalLinearAttention(phiQ, phiK, v, { shared: encoder, pairScore });
-      return projO.apply(y.transpose([0, 2, 1, 3]).reshape([B, T, d])) as tf.Tensor3D;
+      return projO.apply(mergeHeads(y)) as tf.Tensor3D;
     }
 
     return {

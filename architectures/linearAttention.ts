@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { causalLinearAttention, linearAttentionNonCausal, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState } from '../engine/ops/linearAttention.js';
 import { createFeatureMaps, featureMapSchema, featureSize, type FeatureMap } from './featureMaps.js';
 import { defineMixer, type Mixer, type MixerContext, type ParamFactory, type StateFloats } from './mixer.js';
+import { mergeHeads, splitHeads } from './nn.js';
 
 export const linearAttentionParams = z
   .object({
@@ -72,24 +73,21 @@ export function createLinearAttention(name: string, p: LinearAttentionParams, ct
   const distill = p.featureMap === 'hedgehog' && p.distillWeight > 0;
   let aux: tf.Tensor | undefined;
 
-  // [B, T, H·w] → [B, H, T, w]
-  const heads = (t: tf.Tensor, B: number, T: number, w: number) => t.reshape([B, T, H, w]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-
   return {
     forward(x, opts) {
       if (aux && !aux.isDisposed) aux.dispose();
       aux = undefined;
       return tf.tidy(() => {
         const [B, T] = x.shape;
-        const q = heads(projQ.apply(x), B, T, f);
-        const k = heads(projK.apply(x), B, T, f);
-        const v = heads(projV.apply(x), B, T, dh);
+        const q = splitHeads(projQ.apply(x), H);
+        const k = splitHeads(projK.apply(x), H);
+        const v = splitHeads(projV.apply(x), H);
         const phiQ = maps.q.apply(q, 0);
         const phiK = maps.k.apply(k, 0);
         const pairScore = maps.q.pairScore && maps.q === maps.k ? { q, k, score: maps.q.pairScore } : undefined;
         const y = p.causal ? causalLinearAttention(phiQ, phiK, v, { pairScore }) : linearAttentionNonCausal(phiQ, phiK, v);
         if (opts.training && distill) aux = tf.keep(tf.mul(hedgehogDistillationLoss(q, k, maps, p.causal), p.distillWeight));
-        return projO.apply(y.transpose([0, 2, 1, 3]).reshape([B, T, d])) as tf.Tensor3D;
+        return projO.apply(mergeHeads(y)) as tf.Tensor3D;
       });
     },
     auxLoss() {
@@ -126,7 +124,6 @@ export default defineMixer({
   name: 'linear-attention',
   description: 'linear attention with a feature map (taylor = BASED, poselu, relu, performer, cosformer, hedgehog); state (d+H)·F',
   params: linearAttentionParams,
-  causal: true,
   isCausal: (p) => p.causal,
   create: (p, ctx, make) => createLinearAttention('linear-attention', p, ctx, make),
   stateFloats: linearAttentionStateFloats,

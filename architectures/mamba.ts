@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { defineMixer, type Linear } from './mixer.js';
 import { linearApply } from '../engine/params.js';
 import { scan } from '../engine/ops/scan.js';
-import { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
+import { shortConv, shortConvStep, silu } from './nn.js';
 
 const params = z
   .object({
@@ -50,32 +50,29 @@ export function mambaDims(p: MambaParams, dModel: number) {
 /** Largest h [B, block, E, N] the parallel forward materialises at once (64 MiB of fp32). */
 const SCAN_BLOCK_FLOATS = 16 * 1024 * 1024;
 
-const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
-
 export default defineMixer({
   name: 'mamba',
   description: 'Mamba-1 selective SSM (expand 2, short conv 4, d_state N), parallel scan',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { E, N, R, k } = mambaDims(p, d);
     const zoology = ctx.block === 'zoology';
     /** A bias-free Linear with U(±bound) weights (torch's default init is bound = 1/√fan_in). */
     const uniformLinear = (name: string, inDim: number, outDim: number, bound: number): Linear => {
-      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed));
+      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed()));
       return { weight, apply: (x) => linearApply(x, weight) };
     };
     const inProj = zoology ? uniformLinear('in_proj', d, 2 * E, 1 / Math.sqrt(d)) : make.linear('in_proj', d, 2 * E, { bias: false });
     const convBound = 1 / Math.sqrt(k); // PyTorch Conv1d default, fan_in = k for a depthwise conv
-    const convWeight = make.param('conv1d.weight', [k, E], (t) => t.randomUniform([k, E], -convBound, convBound, 'float32', make.seed)) as tf.Variable<tf.Rank.R2>;
-    const convBias = make.param('conv1d.bias', [E], (t) => t.randomUniform([E], -convBound, convBound, 'float32', make.seed)) as tf.Variable<tf.Rank.R1>;
+    const convWeight = make.param('conv1d.weight', [k, E], (t) => t.randomUniform([k, E], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
+    const convBias = make.param('conv1d.bias', [E], (t) => t.randomUniform([E], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R1>;
     const xProj = zoology ? uniformLinear('x_proj', E, R + 2 * N, 1 / Math.sqrt(E)) : make.linear('x_proj', E, R + 2 * N, { bias: false });
     const dtWeight = zoology ? uniformLinear('dt_proj', R, E, 1 / Math.sqrt(R)).weight : make.param('dt_proj.weight', [R, E], 0.02);
     const dtBias = make.param('dt_proj.bias', [E], (t) =>
       t.tidy(() => {
         // Δ₀ = exp(U·(log dtMax − log dtMin) + log dtMin) ≥ 1e-4;  b = Δ₀ + log(−expm1(−Δ₀)) = softplus⁻¹(Δ₀)
-        const u = t.randomUniform([E], 0, 1, 'float32', make.seed);
+        const u = t.randomUniform([E], 0, 1, 'float32', make.seed());
         const dt0 = t.maximum(t.exp(t.add(t.mul(u, Math.log(p.dtMax) - Math.log(p.dtMin)), Math.log(p.dtMin))), 1e-4);
         return t.add(dt0, t.log(t.neg(t.expm1(t.neg(dt0)))));
       }),

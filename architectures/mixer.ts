@@ -42,8 +42,8 @@ export interface ParamFactory {
   param(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable;
   /** std for output projections: 0.02 / sqrt(2 · nLayers) (GPT-2 / zoology). */
   readonly outputStd: number;
-  /** A deterministic seed for anything random in the mixer's construction (Performer features, ...). */
-  readonly seed: number;
+  /** A fresh deterministic seed for anything random in the mixer's construction (Performer features, ...): each call returns the next one. */
+  seed(): number;
 }
 
 export interface Linear {
@@ -68,6 +68,12 @@ export interface Mixer {
    * the most recent forward in training mode, added to the LM loss by the model.
    */
   auxLoss?(): Tensor | undefined;
+  /**
+   * Optional, for mixers that read the prefix non-causally (`usesPrefix`, JRT-RNN): x [B, M, d] = the whole
+   * prefix → its outputs [B, M, d] and the state to step from (position M on). Their recurrent view is
+   * "prefill the prefix, then step"; the generic checks require it when `usesPrefix` is set.
+   */
+  prefill?(x: Tensor3D): { y: Tensor3D; state: MixerState };
 }
 
 /** State size in floats per layer, both conventions (architectures.md). */
@@ -84,9 +90,11 @@ export interface MixerDefinition<P extends Record<string, unknown> = Record<stri
   description: string;
   /** Hyperparameters: a strict zod object with defaults (unknown keys rejected). */
   params: z.ZodType<P>;
-  /** false for mixers that read the whole sequence (non-causal baselines); causality tests skip them. */
-  causal: boolean;
-  /** When causality depends on the hyperparameters (a `causal: false` switch), this decides. */
+  /**
+   * Whether the mixer is causal with these hyperparameters (output t reads tokens ≤ t only). Absent = causal.
+   * Non-causal baselines (a `causal: false` switch, or a mixer that always reads the whole sequence:
+   * `isCausal: () => false`) have no step view; the causality check skips them.
+   */
   isCausal?(p: P): boolean;
   /** true when outputs may depend on every token of the prefix (JRT-RNN): causal after the prefix only. */
   usesPrefix?: boolean;
@@ -99,8 +107,30 @@ export function defineMixer<S extends z.ZodType<Record<string, unknown>>>(def: M
   return def;
 }
 
+/** Causality of a definition with resolved hyperparameters: its `isCausal`, causal when absent. */
+export function mixerIsCausal<P extends Record<string, unknown>>(def: MixerDefinition<P>, p: P): boolean {
+  return def.isCausal ? def.isCausal(p) : true;
+}
+
+/** The shared helpers a mixer needs (architectures/nn.ts): silu, rmsNorm, heads split/merge, short conv. */
+export type Nn = typeof import('./nn.js');
+
+/** What a plugin's factory receives: everything a mixer needs, the same modules recallbench itself uses. */
+export interface PluginApi {
+  /** The tfjs module recallbench runs on (its backend already chosen). */
+  tf: Tf;
+  /** zod, for the hyperparameter schema. */
+  z: typeof z;
+  /** Identity helper that types `create` / `stateFloats` from the schema. */
+  defineMixer: typeof defineMixer;
+  /** Shared layers: silu, rmsNorm, splitHeads / mergeHeads, shortConv / shortConvStep. */
+  nn: Nn;
+  /** The project's dropout, dropout(x, rate, seed): the mask a function of the seed; a fused kernel on webgpu. */
+  dropout: (x: Tensor, rate: number, seed: number) => Tensor;
+}
+
 /**
- * A plugin file's default export: a mixer definition, or a function of the tfjs module and zod that returns
- * one (so a plugin outside this package needs no imports of its own).
+ * A plugin file's default export: a mixer definition, or a function of the PluginApi that returns one (so a
+ * plugin outside this package needs no imports of its own).
  */
-export type PluginExport = MixerDefinition | ((api: { tf: Tf; z: typeof z }) => MixerDefinition | Promise<MixerDefinition>);
+export type PluginExport = MixerDefinition | ((api: PluginApi) => MixerDefinition | Promise<MixerDefinition>);

@@ -28,7 +28,6 @@ export default defineMixer({
   name: 'rwkv',
   description: 'RWKV-4 time mixing (token shift, WKV with decay w and bonus u), parallel scan',
   params,
-  causal: true,
   create(_p, ctx, make) {
     const d = ctx.dModel;
     const zoology = ctx.block === 'zoology';

@@ -11,6 +11,7 @@ import { dropout } from '../engine/kernels/dropout.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
+import { mergeHeads, splitHeads } from './nn.js';
 
 const params = z
   .object({
@@ -103,7 +104,6 @@ export default defineMixer({
   name: 'sliding-window',
   description: 'sliding-window softmax attention (a token sees itself and w before it), ring-buffer state 2·d·w',
   params,
-  causal: true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     if (d % p.numHeads !== 0) throw new Error(`sliding-window: d_model ${d} is not divisible by numHeads ${p.numHeads}`);
@@ -116,16 +116,14 @@ export default defineMixer({
     // ring buffer of the previous S tokens' keys and values
     const S = Math.min(w, ctx.maxSeqLen);
 
-    const heads = (t: tf.Tensor, B: number, T: number) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
-
     return {
       forward(x, opts) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
-          const y = slidingWindowAttention(heads(q, B, T), heads(k, B, T), heads(v, B, T), w, drop);
-          return out.apply(y.transpose([0, 2, 1, 3]).reshape([B, T, d])) as tf.Tensor3D;
+          const y = slidingWindowAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, drop);
+          return out.apply(mergeHeads(y)) as tf.Tensor3D;
         });
       },
       initState(batch) {

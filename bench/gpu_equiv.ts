@@ -20,6 +20,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { initBackend, releaseGpu } from '../engine/backend.js';
+import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
@@ -140,7 +141,7 @@ class CpuReferences {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  registerMixer(retention({ tf, z }));
+  registerMixer(retention(pluginApi));
   if (args.cpuReference) return cpuReferenceChild(args.cpuReference);
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;

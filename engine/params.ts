@@ -36,9 +36,7 @@ export class ParamStore {
     const outputStd = 0.02 / Math.sqrt(2 * this.nLayers);
     return {
       outputStd,
-      get seed() {
-        return store.nextSeed();
-      },
+      seed: () => store.nextSeed(),
       param: (name, shape, init) => store.create(`${prefix}.${name}`, shape, init),
       linear: (name, inDim, outDim, opts = {}): Linear => {
         const weight = store.create(`${prefix}.${name}.weight`, [inDim, outDim], opts.std ?? 0.02);

@@ -1,12 +1,15 @@
 // User mixers from files: `--plugin path/to/mixer.ts` (or .js/.mjs). The file's default export (or a named
-// export `mixer`) is a MixerDefinition or a function ({ tf, z }) => MixerDefinition. Loaded plugins are
-// registered beside the built-ins; nothing in the package needs editing.
+// export `mixer`) is a MixerDefinition or a function ({ tf, z, defineMixer, nn, dropout }) => MixerDefinition
+// (the PluginApi of architectures/mixer.ts). Loaded plugins are registered beside the built-ins; nothing in the
+// package needs editing. `recallbench check-plugin FILE` imports one (importPlugin) and runs the generic checks.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import type { MixerDefinition, PluginExport } from '../architectures/mixer.js';
+import { defineMixer, type MixerDefinition, type PluginApi, type PluginExport } from '../architectures/mixer.js';
+import * as nn from '../architectures/nn.js';
+import { dropout } from './kernels/dropout.js';
 import { UserInputError } from './errors.js';
 import { ParamStore } from './params.js';
 import { registerMixer, resolveMixerParams } from './registry.js';
@@ -24,6 +27,9 @@ function checkDefinition(def: unknown, file: string): MixerDefinition {
     typeof d?.stateFloats === 'function' ? '' : 'stateFloats()',
   ].filter(Boolean);
   if (missing.length) throw new UserInputError(`plugin ${file}: its export is not a mixer definition (missing ${missing.join(', ')}); see examples/ for the shape`);
+  const legacy = (d as { causal?: unknown }).causal;
+  if (legacy !== undefined && legacy !== true)
+    throw new UserInputError(`plugin ${file}: 'causal: ${String(legacy)}' is no longer read: declare causality once as isCausal(params) (absent = causal), e.g. isCausal: () => false`);
   return d as MixerDefinition;
 }
 
@@ -48,7 +54,11 @@ export function smokeTestMixer(def: MixerDefinition, file: string): void {
   }
 }
 
-export async function loadPlugin(path: string): Promise<MixerDefinition> {
+/** What a plugin's factory receives. */
+export const pluginApi: PluginApi = { tf, z, defineMixer, nn, dropout };
+
+/** Import a plugin file and return its mixer definition (checked for the required members; not run, not registered). */
+export async function importPlugin(path: string): Promise<MixerDefinition> {
   const file = resolve(path);
   if (!existsSync(file)) throw new UserInputError(`plugin ${path}: file not found`);
   let mod: { default?: PluginExport; mixer?: PluginExport };
@@ -58,16 +68,21 @@ export async function loadPlugin(path: string): Promise<MixerDefinition> {
     throw new UserInputError(`plugin ${path}: failed to load: ${firstLine(e)}`);
   }
   const exported = mod.default ?? mod.mixer;
-  if (exported === undefined) throw new UserInputError(`plugin ${path}: no default export (export default a mixer definition or ({ tf, z }) => definition)`);
+  if (exported === undefined) throw new UserInputError(`plugin ${path}: no default export (export default a mixer definition or ({ tf, z, defineMixer, nn, dropout }) => definition)`);
   let def: unknown = exported;
   if (typeof exported === 'function') {
     try {
-      def = await exported({ tf, z });
+      def = await exported(pluginApi);
     } catch (e) {
       throw new UserInputError(`plugin ${path}: its factory threw: ${firstLine(e)}`);
     }
   }
-  const checked = checkDefinition(def, path);
+  return checkDefinition(def, path);
+}
+
+/** Import a plugin, check it builds and keeps its shapes on a tiny input, and register it beside the built-ins. */
+export async function loadPlugin(path: string): Promise<MixerDefinition> {
+  const checked = await importPlugin(path);
   smokeTestMixer(checked, path);
   registerMixer(checked);
   return checked;

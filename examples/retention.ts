@@ -6,15 +6,17 @@
 //   output:     out = (Y ⊙ swish(x W_g)) W_o       (RetNet's GroupNorm is left out for brevity)
 //   state:      H · d_k · d_v floats per layer (d_k = d_v = d/H), both conventions
 //
-// Use it:  recallbench train --plugin examples/retention.ts --arch retention
+// Use it:  recallbench check-plugin examples/retention.ts      (the generic checks every built-in mixer passes)
+//          recallbench train --plugin examples/retention.ts --arch retention
 //          recallbench list --plugin examples/retention.ts
 //
-// The default export is a function of { tf, z } (the tfjs module and zod that recallbench uses), so this file
-// needs no imports of its own and works from any folder. `import type` lines are erased at run time.
-import type { MixerDefinition, Tf } from '../architectures/mixer.js';
-import type { z as Zod } from 'zod';
+// The default export is a function of what recallbench hands a plugin — { tf, z, defineMixer, nn, dropout }: the
+// tfjs module and zod it runs on, the typing helper, the shared layers (silu, rmsNorm, heads, short conv) and
+// its dropout — so this file needs no imports of its own and works from any folder. The one import is of types
+// (erased at run time): from outside the repo, add recallbench as a dependency and write the same line.
+import type { PluginApi } from 'recallbench';
 
-export default function retention({ tf, z }: { tf: Tf; z: typeof Zod }): MixerDefinition {
+export default function retention({ tf, z, defineMixer, nn }: PluginApi) {
   const params = z
     .object({
       numHeads: z.number().int().positive().default(2).describe('heads, each with its own decay'),
@@ -24,21 +26,20 @@ export default function retention({ tf, z }: { tf: Tf; z: typeof Zod }): MixerDe
   /** RetNet's multi-scale decays: γ_h = 1 − 2^(−5−h). */
   const decays = (H: number) => Array.from({ length: H }, (_, h) => 1 - 2 ** (-5 - h));
 
-  return {
+  return defineMixer({
     name: 'retention',
     description: 'RetNet retention: linear attention with fixed multi-scale decay (example plugin)',
     params,
-    causal: true,
+    // causal for every setting: no isCausal needed (a non-causal mixer declares isCausal: (p) => false)
     create(p, ctx, make) {
       const d = ctx.dModel;
-      const H = p.numHeads as number;
+      const H = p.numHeads;
       if (d % H !== 0) throw new Error(`retention: d_model ${d} is not divisible by numHeads ${H}`);
       const dh = d / H;
       const qkv = make.linear('Wqkv', d, 3 * d, { bias: false });
       const gate = make.linear('Wg', d, d, { bias: false });
       const out = make.linear('out_proj', d, d, { bias: false, std: make.outputStd });
       const gammas = decays(H);
-      const heads = (t: ReturnType<Tf['zeros']>, B: number, T: number) => t.reshape([B, T, H, dh]).transpose([0, 2, 1, 3]);
       const scale = 1 / Math.sqrt(dh);
 
       /** D [H, T, T]: γ_h^(t−s) below the diagonal, 0 above. */
@@ -55,12 +56,11 @@ export default function retention({ tf, z }: { tf: Tf; z: typeof Zod }): MixerDe
       return {
         forward(x) {
           return tf.tidy(() => {
-            const [B, T] = x.shape;
             const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
-            const scores = tf.mul(tf.mul(tf.matMul(heads(q, B, T), heads(k, B, T), false, true), scale), decayMask(T));
-            const y = tf.matMul(scores, heads(v, B, T)).transpose([0, 2, 1, 3]).reshape([B, T, d]);
-            const g = gate.apply(x);
-            return out.apply(tf.mul(y, tf.mul(g, tf.sigmoid(g)))) as ReturnType<Tf['tensor3d']>;
+            const T = x.shape[1];
+            const scores = tf.mul(tf.mul(tf.matMul(nn.splitHeads(q, H), nn.splitHeads(k, H), false, true), scale), decayMask(T));
+            const y = nn.mergeHeads(tf.matMul(scores, nn.splitHeads(v, H))); // [B, T, d]
+            return out.apply(tf.mul(y, nn.silu(gate.apply(x)))) as typeof x;
           });
         },
         initState(batch) {
@@ -74,16 +74,14 @@ export default function retention({ tf, z }: { tf: Tf; z: typeof Zod }): MixerDe
             const kv = tf.matMul(k.reshape([B, H, dh, 1]), v.reshape([B, H, 1, dh])); // k_tᵀ v_t
             const S = tf.add(tf.mul(state.S!, gamma), kv);
             const y = tf.matMul(tf.mul(q, scale).reshape([B, H, 1, dh]), S).reshape([B, d]);
-            const g = gate.apply(x);
-            return { y: out.apply(tf.mul(y, tf.mul(g, tf.sigmoid(g)))) as ReturnType<Tf['tensor2d']>, state: { S } };
+            return { y: out.apply(tf.mul(y, nn.silu(gate.apply(x)))) as typeof x, state: { S } };
           });
         },
       };
     },
     stateFloats(p, ctx) {
-      const H = p.numHeads as number;
-      const floats = H * (ctx.dModel / H) * (ctx.dModel / H);
+      const floats = p.numHeads * (ctx.dModel / p.numHeads) ** 2;
       return { measured: floats, paper: floats };
     },
-  };
+  });
 }

@@ -495,6 +495,23 @@ export function buildCli(args: string[]) {
         await showStatus({ url: argv.queue, name: argv.queueName }, { watch: argv.watch, intervalMs: argv.interval });
       },
     )
+    .command(
+      'check-plugin <file>',
+      "run the generic mixer checks (shape, causality, step view = parallel forward, measured state, gradients) on a plugin file: one line per check, exit 1 if any fails",
+      (y) => y
+        .positional('file', { type: 'string', demandOption: true, describe: 'the plugin file (.ts/.js/.mjs)' })
+        .option('param', { type: 'string', array: true, describe: 'mixer hyperparameter key=value (default: the schema defaults)' })
+        .option('d-model', { type: 'number', default: 16, describe: 'width the checks build the mixer at' })
+        .option('seq-len', { type: 'number', default: 8, describe: 'tokens per checked sequence' }),
+      async (argv) => {
+        const { checkPlugin } = await import('../engine/mixerChecks.js');
+        // the checks' tolerances are for fp32 on the reference backend: auto means cpu here
+        await initBackend(argv.backend === 'auto' ? 'cpu' : argv.backend);
+        const r = await checkPlugin(argv.file, { params: parsePairs(argv.param, '--param'), dModel: argv.dModel, seqLen: argv.seqLen });
+        process.stdout.write(`${r.lines.join('\n')}\n`);
+        if (!r.ok) process.exitCode = 1;
+      },
+    )
     .command('__run-job', false, (y) => y, async () => {
       await serveChildJob();
     })

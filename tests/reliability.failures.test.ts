@@ -37,7 +37,6 @@ const faulty: MixerDefinition = {
   name: 'faulty',
   description: 'test mixer: a per-token linear map that fails on cue',
   params: z.object({}).strict(),
-  causal: true,
   create(_p, ctx, make) {
     const w = make.linear('W', ctx.dModel, ctx.dModel, { bias: false });
     return {

@@ -30,9 +30,9 @@ export function s4dParams(make: ParamFactory, prefix: string, H: number, N: numb
   if (N < 2 || N % 2 !== 0) throw new Error(`S4D: state size must be even and ≥ 2, got ${N}`);
   const n = N / 2;
   const { dtMin = 1e-3, dtMax = 1e-1 } = opts;
-  const dtSeed = make.seed;
-  const reSeed = make.seed;
-  const imSeed = make.seed;
+  const dtSeed = make.seed();
+  const reSeed = make.seed();
+  const imSeed = make.seed();
   return {
     logDt: make.param(`${prefix}.log_dt`, [H], (t) => t.randomUniform([H], Math.log(dtMin), Math.log(dtMax), 'float32', dtSeed)),
     logNegAReal: make.param(`${prefix}.log_neg_A_real`, [H, n], (t) => t.fill([H, n], Math.log(0.5))),

@@ -1,0 +1,35 @@
+// The shared layers of the mixers, one copy each: built-in mixers import them from here, plugins get them as
+// `nn` in their factory ({ tf, z, defineMixer, nn, dropout }). Linear layers come from the parameter factory
+// (`make.linear`), dropout is the project's (engine/kernels/dropout.ts).
+//
+//   silu(x)             = x · σ(x)
+//   rmsNorm(x, w, eps)  = x / √(mean(x²) + eps) ⊙ w            over the last axis (eps 1e-5, fla / mamba_ssm)
+//   splitHeads(x, H)    : [B, T, H·w] → [B, H, T, w]
+//   mergeHeads(x)       : [B, H, T, w] → [B, T, H·w]
+//   shortConv(x, w, b)  : depthwise causal conv over time (k taps); shortConvStep its recurrent view
+import * as tf from '@tensorflow/tfjs';
+
+export { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
+
+/** SiLU (swish): x · σ(x). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight. */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-5): tf.Tensor {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), weight);
+}
+
+/** x [B, T, H·w] → per-head [B, H, T, w]. */
+export function splitHeads(x: tf.Tensor, H: number): tf.Tensor4D {
+  const [B, T, width] = x.shape as [number, number, number];
+  if (width % H !== 0) throw new Error(`splitHeads: width ${width} is not divisible by ${H} heads`);
+  return x.reshape([B, T, H, width / H]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** Per-head x [B, H, T, w] → [B, T, H·w]. */
+export function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  const [B, H, T, w] = x.shape as [number, number, number, number];
+  return x.transpose([0, 2, 1, 3]).reshape([B, T, H * w]) as tf.Tensor3D;
+}
