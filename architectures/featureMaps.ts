@@ -15,7 +15,7 @@
 // and "every parameter gets a gradient" never see it.
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { Rng } from '../tasks/prng.js';
+import { Rng } from '../core/prng.js';
 import type { ParamFactory } from './mixer.js';
 
 export const FEATURE_MAPS = ['taylor', 'poselu', 'relu', 'performer', 'cosformer', 'hedgehog'] as const;

@@ -21,6 +21,7 @@ import { createOptimizer, batchLoss, batchesOf, supervised, trainStep, type Batc
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
 import { canonicalJson } from '../runners/config.js';
 import { loadPreset, PRESETS_DIR, type Preset } from '../runners/sweep.js';
+import { stepSeed } from '../core/prng.js';
 import { buildSplits } from '../tasks/dataset.js';
 import { getTask } from '../tasks/index.js';
 
@@ -302,7 +303,7 @@ export async function traceRun(c: EquivCase, s: EquivSettings, mode: RunMode, op
       v.assign(tf.tidy(() => tf.mul(v, 1 + opts.perturb!.relative)));
     }
     const diagnose = opts.diagnose ?? true;
-    const dropoutSeed = (i: number) => (s.seed * 1_000_003 + i + 1) >>> 0; // train()'s per-step seed
+    const dropoutSeed = (i: number) => stepSeed(s.seed, i + 1); // train()'s per-step seed
     const layerOutputs = diagnose ? await layerOutputsOf(model, data.batches[0]!) : [];
     const firstGrads = diagnose ? await firstGradsOf(model, data.batches[0]!, data.sups[0]!, dropoutSeed(0)) : [];
     const optimizer = createOptimizer(model, { weightDecay: s.weightDecay });

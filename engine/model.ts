@@ -19,6 +19,7 @@
 // weights N(0, 0.02), zero biases, modules named out_proj / fc2 / output_linear.0 N(0, 0.02/√(2·n_layers)),
 // Mamba's own rules in Mamba layers (architectures/mamba.ts).
 import * as tf from '@tensorflow/tfjs';
+import { dropoutSeed } from '../core/prng.js';
 import type { ModelSettings } from './config.js';
 import { dropout } from './kernels/dropout.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
@@ -141,7 +142,7 @@ export class LanguageModel {
   }
 
   private mix(block: Block, x: tf.Tensor, i: number, info: ForwardInfo, seed: number): tf.Tensor {
-    return block.mixer.forward(x as tf.Tensor3D, { training: info.training, prefixLength: info.prefixLength, dropoutSeed: seed + 7919 * (i + 1) });
+    return block.mixer.forward(x as tf.Tensor3D, { training: info.training, prefixLength: info.prefixLength, dropoutSeed: dropoutSeed(seed, 'mixer', i) });
   }
 
   private maybeDropout(x: tf.Tensor, rate: number, info: ForwardInfo, seed: number): tf.Tensor {
@@ -153,7 +154,7 @@ export class LanguageModel {
       const seed = info.dropoutSeed ?? 0;
       let x = this.maybeDropout(this.embed(tokens), this.config.embeddingDropout, info, seed);
       this.blocks.forEach((block, i) => {
-        const y = this.maybeDropout(this.mix(block, layerNorm(x, block.norm.gamma, block.norm.beta), i, info, seed), this.config.residualDropout, info, seed + 104729 * (i + 1));
+        const y = this.maybeDropout(this.mix(block, layerNorm(x, block.norm.gamma, block.norm.beta), i, info, seed), this.config.residualDropout, info, dropoutSeed(seed, 'residual', i));
         x = tf.add(x, y);
         if (block.mlp) {
           const { norm, fc, proj } = block.mlp;
@@ -179,13 +180,13 @@ export class LanguageModel {
           hidden = this.mix(block, rmsNorm(residual, block.rmsWeight), i, info, seed);
           return;
         }
-        residual = addTo(this.maybeDropout(hidden, i === 0 ? embeddingDropout : residualDropout, info, seed + 15485863 * (i + 1)));
+        residual = addTo(this.maybeDropout(hidden, i === 0 ? embeddingDropout : residualDropout, info, dropoutSeed(seed, 'blockInput', i)));
         const mixed = this.mix(block, layerNorm(residual, block.norm.gamma, block.norm.beta), i, info, seed);
-        residual = addTo(this.maybeDropout(mixed, residualDropout, info, seed + 104729 * (i + 1)));
+        residual = addTo(this.maybeDropout(mixed, residualDropout, info, dropoutSeed(seed, 'residual', i)));
         const normed = layerNorm(residual, block.norm2!.gamma, block.norm2!.beta);
         hidden = block.mlp ? linearApply(geluExact(linearApply(normed, block.mlp.fc.w, block.mlp.fc.b)), block.mlp.proj.w, block.mlp.proj.b) : normed;
       });
-      residual = addTo(this.maybeDropout(hidden, residualDropout, info, seed + 32452843));
+      residual = addTo(this.maybeDropout(hidden, residualDropout, info, dropoutSeed(seed, 'final')));
       return layerNorm(residual, this.finalNorm.gamma, this.finalNorm.beta) as tf.Tensor3D;
     });
   }

@@ -2,7 +2,7 @@
 // epoch on validation and test, early stop once validation accuracy > 0.99. Loss and accuracy only at
 // supervised positions (labels ≠ -100).
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../tasks/prng.js';
+import { epochShuffleSeed, prefixMaskSeed, Rng, stepSeed } from '../core/prng.js';
 import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
 import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
@@ -150,7 +150,7 @@ export function batchLoss(model: LanguageModel, batch: Batch, training: boolean,
 export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lr: number, dropoutSeed: number): tf.Scalar {
   const { value, grads } = tf.variableGrads(() => {
     const mlm = model.config.prefixMlm;
-    const masking = mlm && batch.segment.prefixLength > 0 ? prefixMasking(batch, mlm.rate, mlm.weight, dropoutSeed ^ 0x5bd1e995) : undefined;
+    const masking = mlm && batch.segment.prefixLength > 0 ? prefixMasking(batch, mlm.rate, mlm.weight, prefixMaskSeed(dropoutSeed)) : undefined;
     const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup, masking);
     logits.dispose();
     const aux = model.auxLoss();
@@ -244,7 +244,7 @@ export function createOptimizer(model: LanguageModel, opts: Pick<TrainOptions, '
  * epoch): a pure function of (seed, epoch), which a resumed run rebuilds by replaying the earlier shuffles.
  */
 function shuffleForEpoch(order: number[], seed: number, epoch: number): void {
-  new Rng((seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+  new Rng(epochShuffleSeed(seed, epoch)).shuffle(order);
 }
 
 /** 1-based step of the first NaN/±Inf among an epoch's step losses (the first of them is step `firstStep`). */
@@ -285,7 +285,7 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
       for (const i of order) {
         const batch = batches[i]!;
         step += 1;
-        const value = trainStep(model, optimizer, batch, sup[i]!, lr, (opts.seed * 1_000_003 + step) >>> 0);
+        const value = trainStep(model, optimizer, batch, sup[i]!, lr, stepSeed(opts.seed, step));
         const next = tf.add(lossSum, value);
         lossSum.dispose();
         stepLosses.push(value);

@@ -4,7 +4,7 @@
 // segments) draw from disjoint streams. Validation defaults to the test segments (same params and counts) drawn
 // from the validation stream. After building, every validation/test example is checked against the train
 // examples (hash of the inputs, confirmed by comparing the tokens): any equal one is a TaskConfigError.
-import { hashSeeds } from './prng.js';
+import { fmix32, hashSeeds, murmur3Round } from '../core/prng.js';
 import { getTask } from './registry.js';
 import { parseParams, type AnyTaskDefinition } from './task.js';
 import { TaskConfigError, type Segment } from './types.js';
@@ -83,25 +83,16 @@ export function buildSplits(spec: SplitSpec, dataSeed: number, opts: BuildSplits
   return out;
 }
 
-/** Two independent 32-bit hashes of example e's inputs (murmur3-style), combined into a 53-bit Map key. */
+/** Two independent 32-bit hashes of example e's inputs (murmur3: core/prng.ts, and an FNV-like lane), combined into a 53-bit Map key. */
 function exampleKey(inputs: Int32Array, from: number, len: number): number {
   let h1 = 0x1b873593 ^ len;
   let h2 = 0x5bd1e995 ^ len;
   for (let i = from, end = from + len; i < end; i++) {
-    let k = Math.imul(inputs[i]!, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h1 ^= k;
-    h1 = (h1 << 13) | (h1 >>> 19);
-    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+    h1 = murmur3Round(h1, inputs[i]!);
     h2 = Math.imul(h2 ^ inputs[i]!, 0x01000193); // FNV-1a-like second lane
     h2 ^= h2 >>> 15;
   }
-  h1 ^= h1 >>> 16;
-  h1 = Math.imul(h1, 0x85ebca6b);
-  h1 ^= h1 >>> 13;
-  h1 = Math.imul(h1, 0xc2b2ae35);
-  h1 ^= h1 >>> 16;
+  h1 = fmix32(h1);
   h2 ^= h2 >>> 16;
   h2 = Math.imul(h2, 0x7feb352d);
   h2 ^= h2 >>> 15;

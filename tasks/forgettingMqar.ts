@@ -11,7 +11,7 @@
 // Keys [1, ⌊V/2⌋), values [⌊V/2⌋, V). Per-example draws, in order: keys, K + R values, the R reassigned keys
 // (partial Fisher–Yates), the arrangement (Fisher–Yates), slots.
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import { SlotSampler } from './slots.js';
 import {
   allocSegment,

@@ -13,7 +13,7 @@
 // Per-example draws, in order: the K (key length, value length) pairs, key tokens, value tokens, the query order
 // (Fisher–Yates), the interleaving with blanks (one draw per item).
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import {
   allocSegment,
   checkKeyValueFit,

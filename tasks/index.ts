@@ -3,7 +3,7 @@
 export { getTask, listTasks } from './registry.js';
 export * from './types.js';
 export * from './task.js';
-export * from './prng.js';
+export * from '../core/prng.js';
 export * from './jrt.js';
 export * from './slots.js';
 export * from './mqar.js';

@@ -10,7 +10,7 @@
 // Keys come from [1, ⌊V/2⌋), values from [⌊V/2⌋, V), K distinct of each. Per-example random draws, in order:
 // K keys, K values, K slots (SlotSampler), then the query-region filler (randomNonQueries only).
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import { SlotSampler } from './slots.js';
 import { checkPasses, repeatInPlace } from './jrt.js';
 import {

@@ -11,7 +11,7 @@
 // is `noiseFraction` of the context. Per-example draws, in order: keys, values, the arrangement (one
 // draw per item, plus one per noise token), slots.
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import { SlotSampler } from './slots.js';
 import {
   allocSegment,

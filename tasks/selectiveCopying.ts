@@ -10,7 +10,7 @@
 // prefixLength = D. Per-example draws, in order: the positions (selection sampling, one draw per data position
 // until all N are placed), then the N content tokens.
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import { allocSegment, checkSegmentSize, zCount, zPosInt, type TaskDefinition } from './task.js';
 import { TaskConfigError, type Segment } from './types.js';
 

@@ -9,7 +9,7 @@
 // which is what we draw directly); then t is drawn uniformly from A and written over a uniformly chosen
 // position of B, so A ∩ B = {t} exactly. Per-example draws, in order: A, B, t's index in A, the position in B.
 import { z } from 'zod';
-import { SeedStream, Rng } from './prng.js';
+import { SeedStream, Rng } from '../core/prng.js';
 import { checkPasses, repeatInPlace, repeatedLength } from './jrt.js';
 import { allocSegment, checkSegmentSize, DistinctDraws, zCount, zPosInt, type TaskDefinition } from './task.js';
 import { TaskConfigError, type Segment } from './types.js';

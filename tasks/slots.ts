@@ -12,7 +12,7 @@
 // Weights are quantised to integers summing to 2^31 (each within 2^-32 of p_g, the rounding remainder on the
 // heaviest slot) so that sampling compares integers only, identically on every machine; Math.pow runs once per
 // (space, a), never per example.
-import type { Rng } from './prng.js';
+import type { Rng } from '../core/prng.js';
 
 const TOTAL = 2 ** 31;
 const MAX_REJECTIONS = 8;

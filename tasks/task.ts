@@ -1,7 +1,7 @@
 // The interface every recall task implements, plus small helpers the task generators share.
 import { z } from 'zod';
 import { zodErrorText } from '../core/zodText.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../core/prng.js';
 import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.js';
 
 export interface TaskDefinition<P extends { count: number }> {

@@ -6,8 +6,10 @@
 // batch 64 (~45 ms of host time each on a 2-core machine, ×4 at batch 256) — more than the rest of the step.
 // On webgpu `dropout` is one dispatch forward and one backward (engine/kernels/webgpu/dropout.ts); elsewhere it
 // is tf.dropout itself, so the CPU path's results are unchanged. `hashDropoutNaive` is the plain-tfjs
-// reference of the hashed mask (mask built in JavaScript from the same hash), used by the tests.
+// reference of the hashed mask (mask built in JavaScript from the same hash), used by the tests. The hash is
+// core/prng.ts lowbias32 (one module for every hash and seed).
 import * as tf from '@tensorflow/tfjs';
+import { lowbias32 } from '../../core/prng.js';
 
 type DropoutImpl = (x: tf.Tensor, rate: number, seed: number) => tf.Tensor;
 const fused = new Map<string, DropoutImpl>();
@@ -25,20 +27,9 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   return impl ? impl(x, rate, seed) : tf.dropout(x, rate, undefined, seed);
 }
 
-/** The 32-bit mixing function of the mask (lowbias32, Wellons); the WGSL kernel computes the same. */
-export function hash32(v: number): number {
-  let x = v >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
 /** u_i ∈ [0, 1) of element i for `seed` (24 random bits, exactly representable in f32). */
 export function dropoutUniform(seed: number, i: number): number {
-  return (hash32((i + hash32(seed >>> 0)) >>> 0) >>> 8) / 16777216;
+  return (lowbias32((i + lowbias32(seed >>> 0)) >>> 0) >>> 8) / 16777216;
 }
 
 /** Reference: the hashed mask built in JavaScript, applied with plain tfjs ops (differentiable by tfjs). */

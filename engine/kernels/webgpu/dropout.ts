@@ -1,7 +1,7 @@
 // Hashed dropout on WebGPU (engine/kernels/dropout.ts has the definition and the reference): one dispatch,
 // vec4 when the size allows; its gradient is the same kernel applied to dy with the same seed.
 import * as tf from '@tensorflow/tfjs';
-import { hash32 } from '../dropout.js';
+import { lowbias32 } from '../../../core/prng.js';
 import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
 
 export const DROPOUT_KERNEL = 'RecallbenchDropout';
@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 function run(x: tf.TensorInfo, rate: number, seed: number): tf.TensorInfo {
   const n = x.shape.reduce((a, b) => a * b, 1);
   const y = allocate(webgpuBackend(), x.shape);
-  dispatch('Dropout', 'rb_dropout', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: n }, { u: hash32(seed >>> 0) }, { f: rate }, { f: 1 / (1 - rate) }], grid(Math.ceil(n / WG)));
+  dispatch('Dropout', 'rb_dropout', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: n }, { u: lowbias32(seed >>> 0) }, { f: rate }, { f: 1 / (1 - rate) }], grid(Math.ceil(n / WG)));
   return y;
 }
 

@@ -1,9 +1,11 @@
-// Seeded, counter-based pseudo-random numbers for task generation (never Math.random).
+// Every seed of recallbench comes from this module: the seeded, counter-based pseudo-random numbers of task
+// generation (never Math.random), the one 32-bit hash (murmur3) and the named derivations of the training seeds
+// (parameter init aside: engine/params.ts). Only 32-bit integer arithmetic (Math.imul, shifts) is used, so the
+// numbers are identical on every JavaScript engine and machine.
 //
 // Example i of a stream is a pure function of (seed, stream, i): `hashSeeds(seed, stream, i)` (a murmur3-style
 // 32-bit hash of the parts, with the murmur3 finaliser) gives the example's own seed, and an sfc32 generator
-// seeded from it (through splitmix32) draws everything that example needs. Only 32-bit integer arithmetic
-// (Math.imul, shifts) is used, so the numbers are identical on every JavaScript engine and machine.
+// seeded from it (through splitmix32) draws everything that example needs.
 
 const TWO_32 = 4294967296;
 const INV_2_32 = 1 / 4294967296;
@@ -18,8 +20,20 @@ export function fmix32(h: number): number {
   return h >>> 0;
 }
 
+/** A 32-bit integer hash (lowbias32, Wellons): the hash of the dropout masks (engine/kernels/dropout.ts), which
+ *  the WGSL dropout kernel computes too. */
+export function lowbias32(v: number): number {
+  let x = v >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
 /** One murmur3 body round: absorbs the 32-bit word `k` into the running hash `h`. */
-function absorb(h: number, k: number): number {
+export function murmur3Round(h: number, k: number): number {
   k = Math.imul(k, 0xcc9e2d51);
   k = (k << 15) | (k >>> 17);
   k = Math.imul(k, 0x1b873593);
@@ -43,14 +57,14 @@ interface HashState {
 
 function absorbPart(s: HashState, part: number | string): void {
   if (typeof part === 'string') {
-    s.h = absorb(s.h, TAG_STRING);
-    s.h = absorb(s.h, part.length);
+    s.h = murmur3Round(s.h, TAG_STRING);
+    s.h = murmur3Round(s.h, part.length);
     s.words += 2;
     // Two UTF-16 code units per word.
     for (let i = 0; i < part.length; i += 2) {
       const lo = part.charCodeAt(i);
       const hi = i + 1 < part.length ? part.charCodeAt(i + 1) : 0;
-      s.h = absorb(s.h, lo | (hi << 16));
+      s.h = murmur3Round(s.h, lo | (hi << 16));
       s.words++;
     }
   } else if (typeof part === 'number') {
@@ -58,14 +72,14 @@ function absorbPart(s: HashState, part: number | string): void {
     if (Number.isSafeInteger(part)) {
       // Low and high 32 bits of the (two's complement) integer.
       const hi = Math.floor(part / TWO_32);
-      s.h = absorb(s.h, TAG_INT);
-      s.h = absorb(s.h, part >>> 0);
-      s.h = absorb(s.h, hi | 0);
+      s.h = murmur3Round(s.h, TAG_INT);
+      s.h = murmur3Round(s.h, part >>> 0);
+      s.h = murmur3Round(s.h, hi | 0);
     } else {
       f64[0] = part;
-      s.h = absorb(s.h, TAG_FLOAT);
-      s.h = absorb(s.h, f64Words[0]!);
-      s.h = absorb(s.h, f64Words[1]!);
+      s.h = murmur3Round(s.h, TAG_FLOAT);
+      s.h = murmur3Round(s.h, f64Words[0]!);
+      s.h = murmur3Round(s.h, f64Words[1]!);
     }
     s.words += 3;
   } else {
@@ -101,9 +115,9 @@ export class SeedStream {
 
   seedAt(index: number): number {
     if (!Number.isSafeInteger(index)) return hashSeeds(this.seed, this.stream, index);
-    let h = absorb(this.h, TAG_INT);
-    h = absorb(h, index >>> 0);
-    h = absorb(h, Math.floor(index / TWO_32) | 0);
+    let h = murmur3Round(this.h, TAG_INT);
+    h = murmur3Round(h, index >>> 0);
+    h = murmur3Round(h, Math.floor(index / TWO_32) | 0);
     return fmix32(h ^ (this.words + 3));
   }
 
@@ -214,4 +228,41 @@ export class Rng {
 /** The Rng of example `index` of stream `stream` under `seed`: `new Rng(hashSeeds(seed, stream, index))`. */
 export function rngFor(seed: number, stream: number | string, index: number): Rng {
   return new Rng(hashSeeds(seed, stream, index));
+}
+
+// ---- Training seeds ------------------------------------------------------------------------------------------
+// Each formula below is the one the runs were made with (run ids, stored curves and checkpoints depend on them):
+// a site that needs a seed calls its function here instead of doing its own arithmetic.
+
+/** The seed of training step `step` (1-based, counted over the whole run): its dropout masks derive from it. */
+export function stepSeed(runSeed: number, step: number): number {
+  return (runSeed * 1_000_003 + step) >>> 0;
+}
+
+/** The seed of the generator that shuffles the batch order of epoch `epoch` (0-based). */
+export function epochShuffleSeed(runSeed: number, epoch: number): number {
+  return (runSeed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0;
+}
+
+/** The seed of a step's prefix masking (JRT-RNN's masked-token objective), from the step's seed. */
+export function prefixMaskSeed(stepSeed: number): number {
+  return stepSeed ^ 0x5bd1e995;
+}
+
+/** The places in the model where a step draws a dropout mask (engine/model.ts); each has its own prime. */
+const DROPOUT_SITE_PRIMES = {
+  /** inside layer i's mixer (attention weights, ...) */
+  mixer: 7919,
+  /** after layer i's mixer (residual dropout) */
+  residual: 104729,
+  /** zoology's TransformerBlock i: dropout1 on the block's input */
+  blockInput: 15485863,
+  /** zoology: the last residual dropout, after all blocks (layer 0) */
+  final: 32452843,
+} as const;
+export type DropoutSite = keyof typeof DROPOUT_SITE_PRIMES;
+
+/** The seed of the dropout mask at `site` of layer `layer` (0-based) in a step with seed `stepSeed`. */
+export function dropoutSeed(stepSeed: number, site: DropoutSite, layer = 0): number {
+  return stepSeed + DROPOUT_SITE_PRIMES[site] * (layer + 1);
 }
