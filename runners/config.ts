@@ -5,20 +5,14 @@ import { z } from 'zod';
 import { zodErrorText } from '../core/zodText.js';
 import { modelSchema, trainSchema } from '../engine/config.js';
 import { UserInputError } from '../engine/errors.js';
+import { splitSpecSchema } from '../tasks/dataset.js';
 
-export const dataSchema = z
-  .object({
-    task: z.string().min(1).default('mqar'),
-    /** Parameters shared by every segment (vocabSize, powerA, randomNonQueries, passes, ...). */
-    common: z.record(z.string(), z.unknown()).default({}),
-    train: z.array(z.record(z.string(), z.unknown())).min(1),
-    /** Default: the test slices, same counts, from their own seed stream. */
-    validation: z.array(z.record(z.string(), z.unknown())).optional(),
-    test: z.array(z.record(z.string(), z.unknown())).min(1),
-    /** Seed of the data streams (train/validation/test are disjoint streams of it). */
-    seed: z.number().int().nonnegative().default(0),
-  })
-  .strict();
+/** The data: a mixture spec (tasks/dataset.ts splitSpecSchema), MQAR by default, and the seed of its streams. */
+export const dataSchema = splitSpecSchema.extend({
+  task: z.string().min(1).default('mqar'),
+  /** Seed of the data streams (train/validation/test are disjoint streams of it). */
+  seed: z.number().int().nonnegative().default(0),
+});
 
 export const runConfigSchema = z
   .object({

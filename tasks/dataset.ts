@@ -4,20 +4,29 @@
 // segments) draw from disjoint streams. Validation defaults to the test segments (same params and counts) drawn
 // from the validation stream. After building, every validation/test example is checked against the train
 // examples (hash of the inputs, confirmed by comparing the tokens): any equal one is a TaskConfigError.
+import { z } from 'zod';
 import { fmix32, hashSeeds, murmur3Round } from '../core/prng.js';
 import { getTask } from './registry.js';
 import { parseParams, type AnyTaskDefinition } from './task.js';
 import { TaskConfigError, type Segment } from './types.js';
 
-export interface SplitSpec {
-  task: string;
-  /** Params shared by every segment (a segment's own keys win). */
-  common?: Record<string, unknown>;
-  train: Record<string, unknown>[];
-  /** Defaults to the test segments (same params, same counts), drawn from the validation seed stream. */
-  validation?: Record<string, unknown>[];
-  test: Record<string, unknown>[];
-}
+/**
+ * A mixture spec: the task and its segments per split. The run config's `data` (runners/config.ts dataSchema) is
+ * this schema plus the data seed and a default task; SplitSpec, what buildSplits takes, is its input type.
+ */
+export const splitSpecSchema = z
+  .object({
+    task: z.string().min(1),
+    /** Parameters shared by every segment (vocabSize, powerA, randomNonQueries, passes, ...); a segment's own keys win. */
+    common: z.record(z.string(), z.unknown()).default({}),
+    train: z.array(z.record(z.string(), z.unknown())).min(1),
+    /** Default: the test segments (same params, same counts), drawn from the validation seed stream. */
+    validation: z.array(z.record(z.string(), z.unknown())).optional(),
+    test: z.array(z.record(z.string(), z.unknown())).min(1),
+  })
+  .strict();
+
+export type SplitSpec = z.input<typeof splitSpecSchema>;
 
 export interface Splits {
   train: Segment[];
