@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lcgUniform } from '../core/prng.js';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
 import { tiedHeadCrossEntropyNaive } from '../engine/ops/crossEntropy.js';
@@ -237,15 +238,6 @@ class TensorFile {
   }
 }
 
-/** Deterministic pseudo-random integers (the batch), independent of tfjs. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 async function exportCase(c: Case, outDir: string, block: ModelBlock): Promise<string> {
   const config: ModelConfig = {
     vocabSize: V,
@@ -268,7 +260,7 @@ async function exportCase(c: Case, outDir: string, block: ModelBlock): Promise<s
     if (/(gamma|rms_norm\.weight)$/.test(base)) v.assign(tf.randomUniform(v.shape, 0.5, 1.5, 'float32', seed++));
     else if (/(beta|\.bias)$/.test(base) && !base.endsWith('dt_proj.bias')) v.assign(tf.randomNormal(v.shape, 0, 0.1, 'float32', seed++));
   }
-  const rand = lcg(4242);
+  const rand = lcgUniform(4242);
   const tokens = Array.from({ length: BATCH * T }, () => Math.floor(rand() * V));
   // supervise the second half of every sequence (MQAR supervises the query part), labels random
   const rows: number[] = [];

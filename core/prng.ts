@@ -225,6 +225,18 @@ export class Rng {
   }
 }
 
+/**
+ * Uniform floats in [0, 1) from a 32-bit linear congruential generator (Numerical Recipes' constants): the input
+ * batch of bench/export-weights.ts, kept as it was so the exported batches stay the same. Task data uses Rng.
+ */
+export function lcgUniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
 /** The Rng of example `index` of stream `stream` under `seed`: `new Rng(hashSeeds(seed, stream, index))`. */
 export function rngFor(seed: number, stream: number | string, index: number): Rng {
   return new Rng(hashSeeds(seed, stream, index));
