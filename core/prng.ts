@@ -256,6 +256,11 @@ export function epochShuffleSeed(runSeed: number, epoch: number): number {
   return (runSeed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0;
 }
 
+/** The seed of the `counter`-th parameter a model's store creates (1-based): tfjs seeds its Alea generator from it. */
+export function paramSeed(storeSeed: number, counter: number): number {
+  return (Math.imul(storeSeed + 0x9e3779b9, 2654435761) ^ Math.imul(counter, 40503)) >>> 0;
+}
+
 /** The seed of a step's prefix masking (JRT-RNN's masked-token objective), from the step's seed. */
 export function prefixMaskSeed(stepSeed: number): number {
   return stepSeed ^ 0x5bd1e995;

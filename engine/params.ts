@@ -1,6 +1,7 @@
 // Parameter creation with zoology's init: linear weights N(0, 0.02), zero biases, output projections
 // N(0, 0.02/√(2·n_layers)). Every parameter gets a unique scoped name and a deterministic seed.
 import * as tf from '@tensorflow/tfjs';
+import { paramSeed } from '../core/prng.js';
 import type { Linear, ParamFactory, Tensor, Tf, Variable } from '../architectures/mixer.js';
 
 export class ParamStore {
@@ -11,7 +12,7 @@ export class ParamStore {
   private nextSeed(): number {
     // distinct, deterministic seed per parameter (tfjs seeds its own Alea generator from it)
     this.counter += 1;
-    return (Math.imul(this.seed + 0x9e3779b9, 2654435761) ^ Math.imul(this.counter, 40503)) >>> 0;
+    return paramSeed(this.seed, this.counter);
   }
 
   create(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable {

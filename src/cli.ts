@@ -538,7 +538,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
       },
     )
-    .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, verify, list, data, state-size')
+    .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, verify, check-plugin, list, data, state-size')
     .strict()
     .help()
     .fail((msg, err) => {
