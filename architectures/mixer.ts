@@ -1,14 +1,10 @@
 // The sequence-mixer plugin interface. A mixer is one object: its hyperparameters (a zod schema with
 // defaults), a parallel forward over [batch, time, d_model], a recurrent step view that holds its state
 // explicitly, and its state size. Built-in mixers and user plugins (`--plugin file.ts`) are the same thing.
-import type * as tfTypes from '@tensorflow/tfjs';
 import type { z } from 'zod';
 
-export type Tf = typeof tfTypes;
-export type Tensor = tfTypes.Tensor;
-export type Tensor2D = tfTypes.Tensor2D;
-export type Tensor3D = tfTypes.Tensor3D;
-export type Variable = tfTypes.Variable;
+export type { Tf, Tensor, Tensor2D, Tensor3D, Variable, ParamFactory, Linear } from '../core/types.js';
+import type { Tf, Tensor, Tensor2D, Tensor3D, Variable, ParamFactory } from '../core/types.js';
 
 /** What a mixer knows about the model it sits in. */
 export interface MixerContext {
@@ -32,25 +28,6 @@ export interface ForwardOptions {
   prefixLength?: number;
   /** Seed for dropout masks (deterministic per step). */
   dropoutSeed?: number;
-}
-
-/** Creates the mixer's trainable parameters, initialised the zoology way; names are scoped per layer. */
-export interface ParamFactory {
-  /** Weight [inDim, outDim] ~ N(0, std) (default 0.02) and optional zero bias [outDim]. */
-  linear(name: string, inDim: number, outDim: number, opts?: { bias?: boolean; std?: number }): Linear;
-  /** Any tensor parameter: `init` is 'zeros' | 'ones' | a std for N(0, std) | a function of the tf module. */
-  param(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable;
-  /** std for output projections: 0.02 / sqrt(2 · nLayers) (GPT-2 / zoology). */
-  readonly outputStd: number;
-  /** A fresh deterministic seed for anything random in the mixer's construction (Performer features, ...): each call returns the next one. */
-  seed(): number;
-}
-
-export interface Linear {
-  weight: Variable;
-  bias?: Variable;
-  /** x [..., inDim] → [..., outDim] */
-  apply(x: Tensor): Tensor;
 }
 
 /** A mixer's recurrent state: named tensors, each with a leading batch dimension. */

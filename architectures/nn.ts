@@ -1,6 +1,6 @@
 // The shared layers of the mixers, one copy each: built-in mixers import them from here, plugins get them as
 // `nn` in their factory ({ tf, z, defineMixer, nn, dropout }). Linear layers come from the parameter factory
-// (`make.linear`), dropout is the project's (engine/kernels/dropout.ts).
+// (`make.linear`), dropout is the project's (ops/dropout.ts).
 //
 //   silu(x)             = x · σ(x)
 //   rmsNorm(x, w, eps)  = x / √(mean(x²) + eps) ⊙ w            over the last axis (eps 1e-5, fla / mamba_ssm)
@@ -9,7 +9,7 @@
 //   shortConv(x, w, b)  : depthwise causal conv over time (k taps); shortConvStep its recurrent view
 import * as tf from '@tensorflow/tfjs';
 
-export { shortConv, shortConvStep } from '../engine/ops/shortConv.js';
+export { shortConv, shortConvStep } from '../ops/shortConv.js';
 
 /** SiLU (swish): x · σ(x). */
 export function silu(x: tf.Tensor): tf.Tensor {

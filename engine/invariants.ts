@@ -6,7 +6,7 @@
 // split's supervised tokens is therefore at least (1 − token accuracy)·ln 2. A loss below it (or negative, or
 // NaN) means the numbers were not computed by the model — e.g. read back from a buffer a failed dispatch never
 // wrote (engine/gpuFaults.ts).
-import type { EpochRecord, SplitMetrics } from './train.js';
+import type { EpochRecord, SplitMetrics } from './records.js';
 
 /** fp32 sums of up to ~10⁶ terms on the GPU: a relative slack far above rounding, far below any real violation. */
 const RELATIVE_SLACK = 1e-3;

@@ -21,10 +21,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
 import type { ModelSettings } from './config.js';
-import { dropout } from './kernels/dropout.js';
+import { dropout } from '../ops/dropout.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
-import { layerNorm } from './ops/layerNorm.js';
-import { linearApply, ParamStore } from './params.js';
+import { layerNorm } from '../ops/layerNorm.js';
+import { linearApply } from '../ops/linear.js';
+import { ParamStore } from './params.js';
 import { getMixer, resolveMixerParams } from './registry.js';
 
 export type { LayerSpec, ModelBlock } from './config.js';

@@ -2,6 +2,7 @@
 // N(0, 0.02/√(2·n_layers)). Every parameter gets a unique scoped name and a deterministic seed.
 import * as tf from '@tensorflow/tfjs';
 import { paramSeed } from '../core/prng.js';
+import { linearApply } from '../ops/linear.js';
 import type { Linear, ParamFactory, Tensor, Tf, Variable } from '../architectures/mixer.js';
 
 export class ParamStore {
@@ -59,15 +60,4 @@ export class ParamStore {
     for (const v of this.variables) v.dispose();
     this.variables.length = 0;
   }
-}
-
-/** x [..., in] @ W [in, out] + b, for any leading shape. */
-export function linearApply(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  return tf.tidy(() => {
-    const inDim = x.shape[x.shape.length - 1];
-    const lead = x.shape.slice(0, -1);
-    const y2 = tf.matMul(x.reshape([-1, inDim]), weight as tf.Tensor2D);
-    const y = bias ? tf.add(y2, bias) : y2;
-    return y.reshape([...lead, weight.shape[1]!]);
-  });
 }

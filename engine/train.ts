@@ -8,34 +8,14 @@ import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
 import { checkedOnGpu } from './gpuFaults.js';
 import { epochViolations, NumericalFaultError } from './invariants.js';
-import { tiedHeadCrossEntropy } from './ops/crossEntropy.js';
+import { tiedHeadCrossEntropy } from '../ops/crossEntropy.js';
 import { AdamW, cosineLr } from './optimizer.js';
 
 /** The training part of a run config (engine/config.ts trainSchema, its one definition) and the run's seed. */
 export type TrainOptions = TrainSettings & { seed: number };
 
-export interface SplitMetrics {
-  /** Mean over examples of the fraction of an example's supervised positions predicted right. */
-  accuracy: number;
-  /** Per slice (segment key). */
-  slices: Record<string, number>;
-  /** Mean cross-entropy over the split's supervised tokens. */
-  loss: number;
-  /** Fraction of the split's supervised tokens predicted right: what `loss` is bounded by (engine/invariants.ts). */
-  tokenAccuracy?: number;
-}
-
-export interface EpochRecord {
-  epoch: number;
-  lr: number;
-  trainLoss: number;
-  validation: SplitMetrics;
-  test: SplitMetrics;
-  /** Wall time of the epoch: training steps only, and in all (with evaluation). */
-  trainSeconds: number;
-  seconds: number;
-  steps: number;
-}
+export type { EpochRecord, SplitMetrics } from './records.js';
+import type { EpochRecord, SplitMetrics } from './records.js';
 
 export interface TrainResult {
   epochs: EpochRecord[];

@@ -13,7 +13,7 @@
 // vocabularies, sequence lengths, and the model and optimiser settings.
 import { UserInputError } from '../engine/errors.js';
 import type { RunConfig } from './config.js';
-import type { Preset } from './sweep.js';
+import type { Preset } from './config.js';
 
 /** Both endpoints and k − 2 values evenly spaced between them (k = max(2, round(n·s)), never more than n). */
 export function keepEndpoints<T>(values: T[], s: number): T[] {

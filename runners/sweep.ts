@@ -4,10 +4,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { UserInputError } from '../engine/errors.js';
-import { modelSchema, trainSchema } from '../engine/config.js';
-import { canonicalJson, dataSchema, parseStrict, runId, type RunConfig } from './config.js';
+import { canonicalJson, parseStrict, presetSchema, runId, type Preset, type RunConfig } from './config.js';
 import { LanguageModel } from '../engine/model.js';
 import { getTask } from '../tasks/index.js';
 import { backendLost, DeviceLostError, type BackendInfo } from '../engine/backend.js';
@@ -22,62 +20,7 @@ import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions } from './run.js';
 
-/**
- * The keys of an object schema as overrides: each optional, with no default. zod 4's `.partial()` keeps inner
- * defaults, so an override `{ positionEmbeddings: true }` would parse as every model key at its default and, merged
- * over the preset's model settings, silently reset them (it dropped `block: "zoology"` for zoology-fig2's attention).
- */
-function overridesOf<S extends z.ZodObject>(schema: S): z.ZodType<Partial<z.output<S>>> {
-  const shape = Object.fromEntries(Object.entries(schema.shape).map(([key, field]) => [key, ((field instanceof z.ZodDefault ? field.unwrap() : field) as z.ZodType).optional()]));
-  return z.object(shape).strict() as unknown as z.ZodType<Partial<z.output<S>>>;
-}
-
-const architectureEntry = z
-  .object({
-    label: z.string().min(1),
-    layers: modelSchema.shape.layers,
-    /** Overrides of the shared model settings for this architecture (e.g. positionEmbeddings). */
-    model: overridesOf(modelSchema.omit({ dModel: true, layers: true })).optional(),
-    /** This architecture's own widths / learning rates, replacing the preset's axes. */
-    dModels: z.array(z.number().int().positive()).min(1).optional(),
-    learningRates: z.array(z.number().positive()).min(1).optional(),
-    /** Mixer-parameter axes, e.g. { "featureDim": [8, 16, 24] }, applied to layer `paramLayer` (default: last). */
-    paramGrid: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
-    paramLayer: z.number().int().nonnegative().optional(),
-    /** Only these task settings (data entries, by label): for parameters tied to a setting, e.g. H3 with N = L. */
-    dataLabels: z.array(z.string().min(1)).min(1).optional(),
-  })
-  .strict();
-
-/** One task setting: a full data config, its label, and training overrides for it (e.g. batch size by length). */
-const dataEntry = dataSchema
-  .extend({
-    label: z.string().optional(),
-    trainOverrides: z
-      .object({ batchSize: z.number().int().positive(), evalBatchSize: z.number().int().positive(), epochs: z.number().int().positive() })
-      .partial()
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-export const presetSchema = z
-  .object({
-    name: z.string().min(1),
-    description: z.string().default(''),
-    /** Task settings axis: each entry is a full data config (train and test segments). */
-    data: z.array(dataEntry).min(1),
-    architectures: z.array(architectureEntry).min(1),
-    dModels: z.array(z.number().int().positive()).min(1),
-    learningRates: z.array(z.number().positive()).min(1),
-    seeds: z.array(z.number().int().nonnegative()).min(1).default([0]),
-    model: overridesOf(modelSchema.omit({ dModel: true, layers: true })).default({}),
-    train: overridesOf(trainSchema.omit({ lr: true })).default({}),
-  })
-  .strict();
-
-export type Preset = z.output<typeof presetSchema>;
-export type PresetInput = z.input<typeof presetSchema>;
+export { presetSchema, type Preset, type PresetInput } from './config.js';
 
 export const PRESETS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'presets');
 

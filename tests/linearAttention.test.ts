@@ -16,7 +16,7 @@ import {
   linearAttentionStep,
   linearAttentionZeroState,
   type LinearAttentionState,
-} from '../engine/ops/linearAttention.js';
+} from '../ops/linearAttention.js';
 import { LanguageModel } from '../engine/model.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';

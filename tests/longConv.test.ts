@@ -1,10 +1,10 @@
-// The long causal convolution op (engine/ops/longConv.ts): blocked-Toeplitz forward and custom gradients against the
+// The long causal convolution op (ops/longConv.ts): blocked-Toeplitz forward and custom gradients against the
 // plain reference (shifted multiply-adds with stock gradients), a finite-difference check, the circular variant,
 // the step view, and the block construction.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { channelMatMul } from '../engine/ops/channelMatMul.js';
-import { circularLongConv, defaultLongConvChunk, longConv, longConvNaive, longConvStep, toeplitzBlocks } from '../engine/ops/longConv.js';
+import { channelMatMul } from '../ops/channelMatMul.js';
+import { circularLongConv, defaultLongConvChunk, longConv, longConvNaive, longConvStep, toeplitzBlocks } from '../ops/longConv.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

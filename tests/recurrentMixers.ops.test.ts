@@ -1,11 +1,11 @@
 // The parallel forms of the delta rule, gated linear attention and RWKV-4's WKV against their per-token
-// recurrences, in value and in gradient, on random inputs (engine/ops/deltaRule.ts, gatedLinearAttention.ts,
+// recurrences, in value and in gradient, on random inputs (ops/deltaRule.ts, gatedLinearAttention.ts,
 // wkv.ts).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deltaRuleChunked, deltaRuleNaive } from '../engine/ops/deltaRule.js';
-import { glaChunked, glaNaive } from '../engine/ops/gatedLinearAttention.js';
-import { wkvNaive, wkvParallel } from '../engine/ops/wkv.js';
+import { deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule.js';
+import { glaChunked, glaNaive } from '../ops/gatedLinearAttention.js';
+import { wkvNaive, wkvParallel } from '../ops/wkv.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

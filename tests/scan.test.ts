@@ -1,8 +1,8 @@
-// engine/ops/scan.ts: the parallel diagonal scan against the per-step reference (forward and gradients),
+// ops/scan.ts: the parallel diagonal scan against the per-step reference (forward and gradients),
 // a finite-difference check of its custom gradient, and its numerical range.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { scan, scanNaive, scanParallel } from '../engine/ops/scan.js';
+import { scan, scanNaive, scanParallel } from '../ops/scan.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 // tfjs-backend-webgpu's Cumsum shader handles rank ≤ 4 only ("Cumulative + for rank 5 is not yet supported");
-// the chunked causal linear attention (engine/ops/linearAttention.ts) takes an exclusive cumsum over
+// the chunked causal linear attention (ops/linearAttention.ts) takes an exclusive cumsum over
 // [B, H, chunks, F, dv]. A scan along the last axis is the same scan on the 2-D view [outer, n] of the same
 // buffer, so rank > 4 with the last axis is run that way; everything else goes to the stock kernel.
 import * as tf from '@tensorflow/tfjs';

@@ -1,4 +1,4 @@
-// Hashed dropout on WebGPU (engine/kernels/dropout.ts has the definition and the reference): one dispatch,
+// Hashed dropout on WebGPU (ops/dropout.ts has the definition and the reference): one dispatch,
 // vec4 when the size allows; its gradient is the same kernel applied to dy with the same seed.
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../../core/prng.js';

@@ -11,7 +11,7 @@
 //   crossEntropy fused softmax cross-entropy with its gradient (crossEntropy.ts)
 //   layerNorm    fused LayerNorm forward + backward (layerNorm.ts)
 //   adamw        fused in-place AdamW, one dispatch per parameter (adamw.ts)
-//   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of engine/kernels/dropout.ts
+//   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout.ts
 //   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch
 //   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
 //   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()
@@ -19,10 +19,10 @@
 // Always on (a fix, not a lever): Cumsum of rank > 4 along the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../errors.js';
-import { registerFusedCrossEntropy } from '../../ops/crossEntropy.js';
-import { layerNormNaive, registerFusedLayerNorm } from '../../ops/layerNorm.js';
+import { registerFusedCrossEntropy } from '../../../ops/crossEntropy.js';
+import { layerNormNaive, registerFusedLayerNorm } from '../../../ops/layerNorm.js';
 import { registerFusedAdamW } from '../../optimizer.js';
-import { registerFusedDropout } from '../dropout.js';
+import { registerFusedDropout } from '../../../ops/dropout.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';

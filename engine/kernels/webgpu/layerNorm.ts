@@ -7,7 +7,7 @@
 // Backward: two dispatches — dx plus per-workgroup column partials of (dγ, dβ) over a block of rows, then one
 // pass summing the partials. The statistics are recomputed in the backward from x (cheaper than saving them:
 // a second output would cost the engine a zeros tensor for its unused gradient). Reference: layerNormNaive
-// (engine/ops/layerNorm.ts).
+// (ops/layerNorm.ts).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
 

@@ -1,4 +1,4 @@
-// Batched matrix product a[i] · b[i] over a leading batch (the per-channel products of engine/ops/longConv.ts).
+// Batched matrix product a[i] · b[i] over a leading batch (the per-channel products of ops/longConv.ts).
 // On every backend but wasm this is tf.matMul. tfjs-backend-wasm multiplies a batch (> 1) with a plain loop at
 // ~0.7–1 GMAC/s whatever the shape, while a single 2-D product goes through XNNPACK (measured on this project's
 // 2-core machine, lightly loaded: [64]×(64×64·64×64) 17.8 → 2.8 ms, [128]×(64×256·256×64, Aᵀ) 167 → 22 ms,

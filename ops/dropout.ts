@@ -9,7 +9,7 @@
 // reference of the hashed mask (mask built in JavaScript from the same hash), used by the tests. The hash is
 // core/prng.ts lowbias32 (one module for every hash and seed).
 import * as tf from '@tensorflow/tfjs';
-import { lowbias32 } from '../../core/prng.js';
+import { lowbias32 } from '../core/prng.js';
 
 type DropoutImpl = (x: tf.Tensor, rate: number, seed: number) => tf.Tensor;
 const fused = new Map<string, DropoutImpl>();

@@ -11,7 +11,7 @@
 // Everything is real arithmetic on (re, im) pairs: tfjs has no gradients for complex ops. dA^l is
 // exp(l·log|dA|)·(cos lθ, sin lθ) with θ = arg dA, so the kernel costs H·n·L floats per intermediate.
 import * as tf from '@tensorflow/tfjs';
-import type { ParamFactory, Variable } from '../../architectures/mixer.js';
+import type { ParamFactory, Variable } from '../core/types.js';
 
 export interface S4DParams {
   /** log Δ [H] */

@@ -9,7 +9,7 @@
 //   m = max(L.m + R.δ, R.m),   a = L.a e^{L.m + R.δ − m} + R.a e^{R.m − m}   (b alike),   δ = L.δ + R.δ
 //
 // so the parallel form (`wkvParallel`) is an odd–even associative scan over T (2·⌈log₂T⌉ levels of
-// whole-tensor ops, as engine/ops/scan.ts, in tfjs ops: tfjs's own gradients). Every exponent is ≤ 0, so
+// whole-tensor ops, as ops/scan.ts, in tfjs ops: tfjs's own gradients). Every exponent is ≤ 0, so
 // nothing overflows; the current token's bonus term enters the same way at the end. `wkvNaive` is the
 // per-token recurrence (RWKV's stable kernel, step by step), the reference for the tests and the step view.
 import * as tf from '@tensorflow/tfjs';
