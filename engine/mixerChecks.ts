@@ -74,10 +74,8 @@ const randn = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'f
 const tol = (x: number) => x.toExponential(0);
 const fmt = (x: number) => (x === 0 ? '0' : Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(3) : x.toExponential(2));
 
-/** max |a − b| / (max |b| + tiny). */
-export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
+/** max |x − y| / (max |y| + tiny) over two equally long arrays: the one error measure of the checks and the tests. */
+export function maxRelativeError(x: ArrayLike<number>, y: ArrayLike<number>): number {
   if (x.length !== y.length) throw new Error(`size mismatch ${x.length} vs ${y.length}`);
   let diff = 0;
   let scale = 0;
@@ -86,6 +84,11 @@ export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
     scale = Math.max(scale, Math.abs(y[i]!));
   }
   return diff / (scale + 1e-12);
+}
+
+/** max |a − b| / (max |b| + tiny), read synchronously. */
+export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  return maxRelativeError(a.dataSync(), b.dataSync());
 }
 
 function checkShape({ mixer, B, T, D, prefix }: Built): CheckOutcome {
