@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 import { bindGpu } from './gpuSelect.js';
-import { gpuLost, markGpuLost, watchGpuDevice } from './gpuFaults.js';
+import { watchGpuDevice } from './gpuFaults.js';
 import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
 import { registerWasmMatMulTransposeFix } from './kernels/wasmMatMul.js';
 
@@ -43,16 +43,6 @@ export class DeviceLostError extends Error {
     super(`the GPU device was lost (${reason})${runId ? ` during run ${runId}` : ''}`);
     this.name = 'DeviceLostError';
   }
-}
-
-/** The reason the backend's device was lost, or undefined while it works (engine/gpuFaults.ts watches it). */
-export function backendLost(): string | undefined {
-  return gpuLost();
-}
-
-/** Mark the backend's device lost (the `device.lost` listener does; tests simulate a loss with it). */
-export function markBackendLost(reason: string | undefined): void {
-  markGpuLost(reason);
 }
 
 /**

@@ -137,12 +137,6 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
   return value as T;
 }
 
-/** Throw the pending fault (loss or uncaptured error), if any: for points between checked units of work. */
-export function throwIfGpuFaulted(): void {
-  const pending = pendingFault();
-  if (pending) throw pending;
-}
-
 /**
  * Give back every buffer tfjs keeps pooled for reuse (buffers of live tensors are untouched): after a fault, a
  * pooled buffer whose allocation failed is invalid and must not reach the next run; between runs of one process,

@@ -9,7 +9,7 @@ import { stringify } from 'csv-stringify/sync';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import { analyseRuns, orderSplit, provenanceCells, readCurve, type AnalysedRun, type FigurePoint, type LeftOutRun, type StateConvention } from './analysis.js';
-import { recordViolations } from './verify.js';
+import { invalidRuns } from './verify.js';
 import { readRecords, type RunRecord } from './results.js';
 import { accuracyVsState } from './charts/accuracyVsState.js';
 import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
@@ -35,18 +35,8 @@ export function loadCurves(dir: string, records: RunRecord[]): Map<string, Epoch
   return out;
 }
 
-/**
- * The runs whose stored numbers break the invariants (runners/verify.ts: the check `recallbench verify` runs),
- * id → violations. A run without its curve cannot be checked and counts as invalid, as it does for verify.
- */
-export function invalidRuns(records: RunRecord[], curves: Map<string, EpochRecord[]>): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const r of records) {
-    const violations = recordViolations(r, curves.get(r.id));
-    if (violations.length) out.set(r.id, violations);
-  }
-  return out;
-}
+/** The runs whose stored numbers break the invariants: verify.ts's check (id → violations). */
+export { invalidRuns } from './verify.js';
 
 /** Every figure the records support, in report order. Left-out runs are marked in them, never drawn as accuracies. */
 export function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut: LeftOutRun[], curves: Map<string, EpochRecord[]>, convention: StateConvention): Figure[] {

@@ -8,8 +8,8 @@ import { UserInputError } from '../engine/errors.js';
 import { canonicalJson, parseStrict, presetSchema, runId, type Preset, type RunConfig } from './config.js';
 import { LanguageModel } from '../engine/model.js';
 import { getTask } from '../tasks/index.js';
-import { backendLost, DeviceLostError, type BackendInfo } from '../engine/backend.js';
-import { GpuFaultError, releaseGpuBufferPool } from '../engine/gpuFaults.js';
+import { DeviceLostError, type BackendInfo } from '../engine/backend.js';
+import { GpuFaultError, gpuLost, releaseGpuBufferPool } from '../engine/gpuFaults.js';
 import { NumericalFaultError } from '../engine/invariants.js';
 import { provenance } from './provenance.js';
 import { removeCheckpoint } from './checkpoint.js';
@@ -121,8 +121,8 @@ async function deviceLossOf(e: unknown, backend: BackendInfo): Promise<string | 
   if (e instanceof DeviceLostError) return e.reason;
   if (e instanceof GpuFaultError) return e.lost ? e.reason : undefined;
   // Dawn resolves device.lost asynchronously: give it a moment to arrive after the failing call
-  if (backend.backend === 'webgpu' && !backendLost()) await new Promise((r) => setTimeout(r, 100));
-  if (backendLost()) return backendLost();
+  if (backend.backend === 'webgpu' && !gpuLost()) await new Promise((r) => setTimeout(r, 100));
+  if (gpuLost()) return gpuLost();
   return /device (?:was |is |has been )?lost|lost device/i.test(firstLine(e)) ? firstLine(e) : undefined;
 }
 
@@ -220,17 +220,17 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
                 if (!opts.quiet) log.log(`  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
               },
               onStep: (step, total) => {
-                if (backendLost()) throw new DeviceLostError(backendLost()!, id);
+                if (gpuLost()) throw new DeviceLostError(gpuLost()!, id);
                 log.update(Math.min(i, toTrain - 1) * total + step, toTrain * total, `run ${i + 1}/${toTrain} ${label}`);
                 faultPoint('step');
               },
               onCheckpoint: () => {
-                if (backendLost()) throw new DeviceLostError(backendLost()!, id); // never checkpoint a lost device's numbers
+                if (gpuLost()) throw new DeviceLostError(gpuLost()!, id); // never checkpoint a lost device's numbers
                 faultPoint('epoch');
               },
             },
           });
-          if (backendLost()) failure = new DeviceLostError(backendLost()!, id); // its numbers cannot be trusted
+          if (gpuLost()) failure = new DeviceLostError(gpuLost()!, id); // its numbers cannot be trusted
         } catch (e) {
           if (e instanceof UserInputError) throw e;
           failure = e;

@@ -47,17 +47,23 @@ export function verifyFolder(dir: string): VerifiedRun[] {
   return readRecords(dir).map((record) => ({ dir, record, violations: recordViolations(record, readCurve(dir, record.id)) }));
 }
 
-/** The ids of a folder's runs whose numbers cannot be trusted (for plots and reports). */
-export function invalidRunIds(dir: string): Map<string, string[]> {
+/**
+ * The runs whose stored numbers break the invariants, id → violations (plots and reports leave them out). A run
+ * without its curve cannot be checked and counts as invalid.
+ */
+export function invalidRuns(records: RunRecord[], curves: ReadonlyMap<string, EpochRecord[]>): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  if (!existsSync(join(dir, 'runs.jsonl'))) return out;
-  for (const v of verifyFolder(dir)) if (v.violations.length) out.set(v.record.id, v.violations);
+  for (const r of records) {
+    const violations = recordViolations(r, curves.get(r.id));
+    if (violations.length) out.set(r.id, violations);
+  }
   return out;
 }
 
 /** The CLI's report: one line per bad run, a summary line per folder; `bad` counts the bad runs. */
-export function verifyReport(dirs: string[]): { text: string; bad: number; checked: number } {
+export function verifyReport(dirs: string[]): { text: string; bad: number; checked: number; invalidIds: Map<string, string[]> } {
   const lines: string[] = [];
+  const invalidIds = new Map<string, string[]>();
   let bad = 0;
   let checked = 0;
   for (const dir of dirs) {
@@ -69,21 +75,23 @@ export function verifyReport(dirs: string[]): { text: string; bad: number; check
     const runs = verifyFolder(dir);
     const failed = runs.filter((r) => r.record.status === 'failed').length;
     const wrong = runs.filter((r) => r.violations.length);
+    invalidIds.set(dir, wrong.map((w) => w.record.id));
     checked += runs.length;
     bad += wrong.length;
     for (const w of wrong) lines.push(`${dir} ${w.record.id} ${w.record.label} d${w.record.config?.model?.dModel ?? '?'}: ${w.violations.slice(0, 3).join('; ')}${w.violations.length > 3 ? ` (+${w.violations.length - 3} more)` : ''}`);
     lines.push(`${dir}: ${runs.length} runs, ${wrong.length} invalid, ${failed} failed (not results)`);
   }
-  return { text: lines.join('\n'), bad, checked };
+  return { text: lines.join('\n'), bad, checked, invalidIds };
 }
 
 /**
  * `verify --set-aside`: move a folder's invalid runs out of its results — every line of their ids from runs.jsonl
  * into invalid.jsonl (kept as evidence, read by nothing), their curves into curves-invalid/ — and rewrite runs.csv.
- * Returns the ids moved. Run it only where no sweep is writing to the folder.
+ * `ids`: the folder's invalid runs when already verified (else verified here). Returns the ids moved. Run it only
+ * where no sweep is writing to the folder.
  */
-export function setAsideInvalid(dir: string): string[] {
-  const bad = invalidRunIds(dir);
+export function setAsideInvalid(dir: string, ids: string[] = verifyFolder(dir).filter((v) => v.violations.length).map((v) => v.record.id)): string[] {
+  const bad = new Set(ids);
   if (bad.size === 0) return [];
   const results = new ResultsDir(dir);
   const lines = readFileSync(results.runsJsonl, 'utf8').split('\n').filter((l) => l.trim());
@@ -100,10 +108,10 @@ export function setAsideInvalid(dir: string): string[] {
   atomicWrite(join(dir, 'invalid.jsonl'), previous + moved.map((l) => `${l}\n`).join(''));
   atomicWrite(results.runsJsonl, keep.map((l) => `${l}\n`).join(''));
   mkdirSync(join(dir, 'curves-invalid'), { recursive: true });
-  for (const id of bad.keys()) {
+  for (const id of bad) {
     const curve = join(results.curvesDir, `${id}.json`);
     if (existsSync(curve)) renameSync(curve, join(dir, 'curves-invalid', `${id}.json`));
   }
   results.writeCsv();
-  return [...bad.keys()];
+  return [...bad];
 }

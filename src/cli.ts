@@ -373,7 +373,7 @@ export function buildCli(args: string[]) {
         process.stdout.write(`${report.text}\n`);
         if (argv.setAside) {
           for (const dir of argv.dirs as string[]) {
-            const moved = existsSync(join(dir, 'runs.jsonl')) ? setAsideInvalid(dir) : [];
+            const moved = setAsideInvalid(dir, report.invalidIds.get(dir) ?? []);
             if (moved.length) process.stdout.write(`${dir}: set aside ${moved.length} invalid runs → invalid.jsonl, curves-invalid/\n`);
           }
         } else if (report.bad > 0) process.exitCode = 1;

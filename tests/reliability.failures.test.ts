@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MixerDefinition } from '../architectures/mixer.js';
-import { DeviceLostError, markBackendLost, type BackendInfo } from '../engine/backend.js';
+import { DeviceLostError, type BackendInfo } from '../engine/backend.js';
+import { markGpuLost } from '../engine/gpuFaults.js';
 import { registerMixer } from '../engine/registry.js';
 import { checkpointFile, loadCheckpoint } from '../runners/checkpoint.js';
 import { runId, type RunConfig } from '../runners/config.js';
@@ -46,7 +47,7 @@ const faulty: MixerDefinition = {
           const fire = fault.kind !== 'none' && trainingForwards >= fault.atStep;
           if (fire && fault.kind === 'throw') throw new Error('simulated kernel failure');
           if (fire && fault.kind === 'lost') {
-            markBackendLost('simulated: device reset');
+            markGpuLost('simulated: device reset');
             throw new Error('GPU device lost');
           }
           if (fire && fault.kind === 'nan') return tf.tidy(() => tf.mul(w.apply(x), NaN)) as tf.Tensor3D;
@@ -163,7 +164,7 @@ describe('failed runs', () => {
     expect(results.records()[0]).toMatchObject({ id: runId(lost), status: 'failed', error: 'GPU device lost: simulated: device reset' });
     expect(readdirSync(results.locksDir)).toEqual([]); // its lock was released
     // a new process (a fresh device): the lost run resumes from its checkpoint, the rest follows
-    markBackendLost(undefined);
+    markGpuLost(undefined);
     arm('none');
     const records = await runSweep([lost, next], { backend, results, quiet: true });
     expect(records.map((r) => r.status)).toEqual(['done', 'done']);
@@ -172,10 +173,10 @@ describe('failed runs', () => {
 
   it('through the CLI: a device lost mid-run exits 3 with one line; re-running the same command resumes', () => {
     const plugin = join(work, 'lose-device.mjs');
-    const backendTs = join(ROOT, 'engine', 'backend.ts');
+    const gpuFaultsTs = join(ROOT, 'engine', 'gpuFaults.ts');
     writeFileSync(
       plugin,
-      `import { markBackendLost } from ${JSON.stringify(backendTs)};
+      `import { markGpuLost } from ${JSON.stringify(gpuFaultsTs)};
 let n = 0;
 export default ({ tf, z }) => ({
   name: 'lose-device', description: 'loses the device at step LOSE_AT', params: z.object({}).strict(), causal: true,
@@ -183,7 +184,7 @@ export default ({ tf, z }) => ({
     const w = make.linear('W', ctx.dModel, ctx.dModel, { bias: false });
     return {
       forward(x, o) {
-        if (o.training && ++n === Number(process.env.LOSE_AT)) { markBackendLost('simulated reset'); throw new Error('device lost'); }
+        if (o.training && ++n === Number(process.env.LOSE_AT)) { markGpuLost('simulated reset'); throw new Error('device lost'); }
         return w.apply(x);
       },
       initState: () => ({}),
