@@ -2,7 +2,7 @@
 //   q, k, v = x W_qkv;  A = softmax(q kᵀ/√d_h + causal mask);  y = dropout(A) v W_o
 // Recurrent view: a KV cache of the longest test length, so the state is 2·d·L_s floats.
 import * as tf from '@tensorflow/tfjs';
-import { dropout } from '../ops/dropout.js';
+import { dropout } from '../ops/dropout/index.js';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';

@@ -12,9 +12,9 @@
 // every past input (d·L_s, as zoology counts).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { positionalEmbedding } from '../ops/implicitFilter.js';
-import { circularLongConv, longConv, longConvStep } from '../ops/longConv.js';
-import { shortConv, shortConvStep } from '../ops/shortConv.js';
+import { positionalEmbedding } from '../ops/implicitFilter/index.js';
+import { circularLongConv, longConv, longConvStep } from '../ops/longConv/index.js';
+import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer } from './mixer.js';
 
 const IMPLICIT_HIDDEN = 16;

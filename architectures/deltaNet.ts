@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
-import { deltaRuleChunked, deltaRuleStep } from '../ops/deltaRule.js';
+import { deltaRuleChunked, deltaRuleStep } from '../ops/deltaRule/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z

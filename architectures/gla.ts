@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext, type MixerState } from './mixer.js';
-import { glaChunked, glaStep } from '../ops/gatedLinearAttention.js';
+import { glaChunked, glaStep } from '../ops/gatedLinearAttention/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z

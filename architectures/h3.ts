@@ -19,9 +19,9 @@
 // the step, so the taps alone parameterise the FIR here (same function class).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { longConv } from '../ops/longConv.js';
-import { shortConvStep } from '../ops/shortConv.js';
-import { s4dDiscretize, s4dKernel, s4dParams, s4dStep } from '../ops/ssmKernel.js';
+import { longConv } from '../ops/longConv/index.js';
+import { shortConvStep } from '../ops/shortConv/index.js';
+import { s4dDiscretize, s4dKernel, s4dParams, s4dStep } from '../ops/ssmKernel/index.js';
 import { defineMixer } from './mixer.js';
 
 const params = z

@@ -18,9 +18,9 @@
 // (d·L_s): measured 6d + d·L_s. Paper (zoology's state_size): d·L_s.
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { exponentialDecayWindow, positionalEmbedding } from '../ops/implicitFilter.js';
-import { longConv, longConvStep } from '../ops/longConv.js';
-import { shortConv, shortConvStep } from '../ops/shortConv.js';
+import { exponentialDecayWindow, positionalEmbedding } from '../ops/implicitFilter/index.js';
+import { longConv, longConvStep } from '../ops/longConv/index.js';
+import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer } from './mixer.js';
 
 const EMB_DIM = 3;

@@ -12,7 +12,7 @@
 // which a mixer never sees).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { causalLinearAttention, linearAttentionState, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState, type SharedKeys } from '../ops/linearAttention.js';
+import { causalLinearAttention, linearAttentionState, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState, type SharedKeys } from '../ops/linearAttention/index.js';
 import { createFeatureMaps, featureMapSchema } from './featureMaps.js';
 import { checkHeads, linearAttentionStateFloats } from './linearAttention.js';
 import { defineMixer, type Mixer } from './mixer.js';

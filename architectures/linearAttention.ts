@@ -9,7 +9,7 @@
 // exposed through auxLoss().
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { causalLinearAttention, linearAttentionNonCausal, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState } from '../ops/linearAttention.js';
+import { causalLinearAttention, linearAttentionNonCausal, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState } from '../ops/linearAttention/index.js';
 import { createFeatureMaps, featureMapSchema, featureSize, type FeatureMap } from './featureMaps.js';
 import { defineMixer, type Mixer, type MixerContext, type ParamFactory, type StateFloats } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';

@@ -21,8 +21,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type Linear } from './mixer.js';
-import { linearApply } from '../ops/linear.js';
-import { scan } from '../ops/scan.js';
+import { linearApply } from '../ops/linear/index.js';
+import { scan } from '../ops/scan/index.js';
 import { shortConv, shortConvStep, silu } from './nn.js';
 
 const params = z

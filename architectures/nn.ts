@@ -9,7 +9,7 @@
 //   shortConv(x, w, b)  : depthwise causal conv over time (k taps); shortConvStep its recurrent view
 import * as tf from '@tensorflow/tfjs';
 
-export { shortConv, shortConvStep } from '../ops/shortConv.js';
+export { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 
 /** SiLU (swish): x · σ(x). */
 export function silu(x: tf.Tensor): tf.Tensor {

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
-import { wkvInitState, wkvParallel, wkvStep } from '../ops/wkv.js';
+import { wkvInitState, wkvParallel, wkvStep } from '../ops/wkv/index.js';
 
 const params = z.object({}).strict();
 

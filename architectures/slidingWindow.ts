@@ -7,7 +7,7 @@
 // Parallel form: a banded computation in blocks of w queries, each attending to its own block and the one
 // before (O(T·w) instead of O(T²)); `slidingWindowAttentionNaive` is the plain masked T×T reference.
 import * as tf from '@tensorflow/tfjs';
-import { dropout } from '../ops/dropout.js';
+import { dropout } from '../ops/dropout/index.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { lcgUniform } from '../core/prng.js';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
-import { tiedHeadCrossEntropyNaive } from '../ops/crossEntropy.js';
+import { tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
 
 /** How a recallbench tensor lands in a zoology parameter. */
 type Transform =

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.js';
-import { LEVERS, setFastPath, type FastPath } from '../engine/kernels/webgpu/index.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
 import { createOptimizer, batchLoss, batchesOf, supervised, trainStep, type Batch, type Supervised } from '../engine/train.js';
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';

@@ -222,7 +222,7 @@ function checkMixers(config: ModelConfig): void {
 
 async function setLevers(backend: string, levers: Record<Lever, boolean>): Promise<void> {
   if (backend !== 'webgpu') return;
-  const fast = await import('../engine/kernels/webgpu/index.js');
+  const fast = await import('../accel/webgpu/index.js');
   fast.setFastPath(levers);
 }
 
@@ -250,7 +250,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     sync.dispose();
     if (a.cpuProf) await profiler.start();
     dispatchCount = 0;
-    const cacheBefore = backend === 'webgpu' ? (await import('../engine/kernels/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
+    const cacheBefore = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     let host = 0;
     let last: tf.Scalar | undefined;
     const t0 = performance.now();
@@ -265,7 +265,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     last!.dispose();
     if (a.cpuProf) await profiler.stop(a.cpuProf);
     const wall = (performance.now() - t0) / a.steps;
-    const cacheAfter = backend === 'webgpu' ? (await import('../engine/kernels/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
+    const cacheAfter = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
     const row: Row = {
       label: a.label, device, mixer, batch, variant: variant.name, msPerStep: wall, hostMsPerStep: host / a.steps,

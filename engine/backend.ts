@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { UserInputError } from './errors.js';
 import { bindGpu } from './gpuSelect.js';
 import { watchGpuDevice } from './gpuFaults.js';
-import { registerUnsortedSegmentSum, registerUnsortedSegmentSumWasm } from './kernels/unsortedSegmentSum.js';
-import { registerWasmMatMulTransposeFix } from './kernels/wasmMatMul.js';
+import { registerCpuFastForms, registerWasmFastForms } from '../accel/wasm/index.js';
 
 export const BACKEND_CHOICES = ['auto', 'webgpu', 'wasm', 'cpu', 'tensorflow'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -88,18 +87,10 @@ let gpuRegistered = false;
 /** The WebGPU fast path, once loaded (only on the webgpu backend: nothing below it imports it statically). */
 let fastPathModule: { onWebGpuReady?(): void; fastPath?(): Record<string, boolean> } | undefined;
 
-/** The fast-path levers in use (engine/kernels/webgpu/index.ts), or undefined off the webgpu backend. */
+/** The fast-path levers in use (accel/webgpu/index.ts), or undefined off the webgpu backend. */
 export function fastPathLevers(): Record<string, boolean> | undefined {
   return tf.getBackend() === 'webgpu' ? fastPathModule?.fastPath?.() : undefined;
 }
-let cpuKernelsRegistered = false;
-
-function registerCpuKernels(): void {
-  if (cpuKernelsRegistered) return;
-  registerUnsortedSegmentSum();
-  cpuKernelsRegistered = true;
-}
-
 const ADAPTER_ATTEMPTS = 3;
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
@@ -163,14 +154,14 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
   if (!gpuRegistered) {
     await import('@tensorflow/tfjs-backend-webgpu'); // registers 'webgpu' now that navigator.gpu exists
     gpuRegistered = true;
-    const fast = await import('./kernels/webgpu/index.js').catch(() => undefined);
+    const fast = await import('../accel/webgpu/index.js').catch(() => undefined);
     fast?.registerWebGpuKernels?.();
   }
   if (!(await tf.setBackend('webgpu'))) return undefined;
   await tf.ready();
   watchGpuDevice(); // uncaptured errors and device loss (engine/gpuFaults.ts)
   // the fast path's levers (pooled uploads, SplitK threshold, fused kernels) need the backend instance
-  fastPathModule = await import('./kernels/webgpu/index.js').catch(() => undefined);
+  fastPathModule = await import('../accel/webgpu/index.js').catch(() => undefined);
   fastPathModule?.onWebGpuReady?.();
   return { backend: 'webgpu', device: found.description, driver: found.driver };
 }
@@ -178,8 +169,7 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
 async function useWasm(): Promise<BackendInfo> {
   const wasmModule = '@tensorflow/tfjs-backend-wasm';
   await import(/* @vite-ignore */ wasmModule);
-  registerUnsortedSegmentSumWasm();
-  registerWasmMatMulTransposeFix();
+  registerWasmFastForms();
   if (!(await tf.setBackend('wasm'))) throw new UserInputError('the wasm backend failed to initialise');
   await tf.ready();
   return { backend: 'wasm', device: 'CPU (wasm, SIMD)' };
@@ -202,7 +192,7 @@ async function useTensorflow(): Promise<BackendInfo | undefined> {
 
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
   tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks
-  registerCpuKernels();
+  registerCpuFastForms();
   // --gpu: the selection goes into the environment before Dawn / libtensorflow load and read it
   if (opts.gpu !== undefined && (choice === 'cpu' || choice === 'wasm')) throw new UserInputError(`--gpu ${opts.gpu}: needs a GPU backend (--backend webgpu, tensorflow or auto), not ${choice}`);
   const gpu = opts.gpu !== undefined ? bindGpu(opts.gpu) : undefined;

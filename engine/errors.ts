@@ -1,10 +1,3 @@
-/**
- * A problem with what the user gave us (flag, config, plugin, backend choice). The CLI prints its message as
- * one line and exits with code 2; anything else is a bug and keeps its stack trace.
- */
-export class UserInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UserInputError';
-  }
-}
+// UserInputError lives in core/errors.ts (below every layer: the fast path's version check throws it too); engine
+// code and the layers above keep importing it from here.
+export { UserInputError } from '../core/errors.js';

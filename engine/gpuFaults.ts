@@ -146,7 +146,7 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
 export async function releaseGpuBufferPool(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;
   try {
-    const pool = await import('./kernels/webgpu/bufferPool.js');
+    const pool = await import('../accel/webgpu/bufferPool.js');
     pool.trimBufferPool(tf.backend());
   } catch {
     // a lost device cannot destroy buffers; nothing more can run on it anyway

@@ -21,10 +21,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
 import type { ModelSettings } from './config.js';
-import { dropout } from '../ops/dropout.js';
+import { dropout } from '../ops/dropout/index.js';
 import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
-import { layerNorm } from '../ops/layerNorm.js';
-import { linearApply } from '../ops/linear.js';
+import { layerNorm } from '../ops/layerNorm/index.js';
+import { linearApply } from '../ops/linear/index.js';
 import { ParamStore } from './params.js';
 import { getMixer, resolveMixerParams } from './registry.js';
 

@@ -1,5 +1,7 @@
-// AdamW (Loshchilov & Hutter) as in torch.optim.AdamW, and the cosine-over-epochs schedule of zoology.
+// AdamW (Loshchilov & Hutter) as in torch.optim.AdamW — the moments and the step count; the update is
+// ops/adamw — and the cosine-over-epochs schedule of zoology.
 import * as tf from '@tensorflow/tfjs';
+import { adamWUpdate } from '../ops/adamw/index.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -8,28 +10,6 @@ export interface AdamWOptions {
   weightDecay: number;
   /** Which variables decay (zoology decays all of them). */
   decays?: (v: tf.Variable) => boolean;
-}
-
-/** Hyperparameters of one AdamW step, as a fused implementation receives them. */
-export interface AdamWStep {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Bias corrections 1 − β1^t and 1 − β2^t. */
-  c1: number;
-  c2: number;
-  /** Weight decay of each parameter (0 = none). */
-  weightDecays: number[];
-}
-
-/** Updates params and moments in place, exactly as `AdamW.apply` would; returns false to decline (then the reference runs). */
-type FusedAdamW = (params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], step: AdamWStep) => boolean;
-const fusedAdamW = new Map<string, FusedAdamW>();
-
-/** Register a fused AdamW update for a backend, e.g. 'webgpu' (engine/kernels/webgpu/adamw.ts). */
-export function registerFusedAdamW(backend: string, impl: FusedAdamW): void {
-  fusedAdamW.set(backend, impl);
 }
 
 export class AdamW {
@@ -56,25 +36,9 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps } = this;
     const c1 = 1 - b1 ** t;
     const c2 = 1 - b2 ** t;
-    const fused = fusedAdamW.get(tf.getBackend());
-    if (fused) {
-      const weightDecays = this.vars.map((p) => (this.opts.decays === undefined || this.opts.decays(p) ? this.opts.weightDecay : 0));
-      if (fused(this.vars, this.m, this.v, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, weightDecays })) return;
-    }
-    tf.tidy(() => {
-      this.vars.forEach((p, i) => {
-        const g = grads[i]!;
-        const m = tf.add(tf.mul(this.m[i]!, b1), tf.mul(g, 1 - b1));
-        const v = tf.add(tf.mul(this.v[i]!, b2), tf.mul(tf.square(g), 1 - b2));
-        this.m[i]!.assign(m);
-        this.v[i]!.assign(v);
-        // torch: p ← p·(1 − lr·wd);  p ← p − lr · m̂ / (√v̂ + eps)
-        const wd = this.opts.decays === undefined || this.opts.decays(p) ? this.opts.weightDecay : 0;
-        const decayed = wd > 0 ? tf.mul(p, 1 - lr * wd) : p;
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
-      });
-    });
+    const weightDecays = this.vars.map((p) => (this.opts.decays === undefined || this.opts.decays(p) ? this.opts.weightDecay : 0));
+    // the update itself (ops/adamw): the plain-tfjs reference, or a backend's fused in-place form
+    adamWUpdate(this.vars, this.m, this.v, grads, { lr, beta1: b1, beta2: b2, eps, c1, c2, weightDecays });
   }
 
   dispose(): void {

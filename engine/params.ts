@@ -2,7 +2,7 @@
 // N(0, 0.02/√(2·n_layers)). Every parameter gets a unique scoped name and a deterministic seed.
 import * as tf from '@tensorflow/tfjs';
 import { paramSeed } from '../core/prng.js';
-import { linearApply } from '../ops/linear.js';
+import { linearApply } from '../ops/linear/index.js';
 import type { Linear, ParamFactory, Tensor, Tf, Variable } from '../architectures/mixer.js';
 
 export class ParamStore {

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { defineMixer, type MixerDefinition, type PluginApi, type PluginExport } from '../architectures/mixer.js';
 import * as nn from '../architectures/nn.js';
-import { dropout } from '../ops/dropout.js';
+import { dropout } from '../ops/dropout/index.js';
 import { UserInputError } from './errors.js';
 import { ParamStore } from './params.js';
 import { registerMixer, resolveMixerParams } from './registry.js';

@@ -8,7 +8,7 @@ import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
 import { checkedOnGpu } from './gpuFaults.js';
 import { epochViolations, NumericalFaultError } from './invariants.js';
-import { tiedHeadCrossEntropy } from '../ops/crossEntropy.js';
+import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
 import { AdamW, cosineLr } from './optimizer.js';
 
 /** The training part of a run config (engine/config.ts trainSchema, its one definition) and the run's seed. */

@@ -193,7 +193,7 @@ export async function serveChildJob(): Promise<void> {
     await sendToParent({ type: 'backend', info: backend });
     if (job.kind === 'probe') return;
     const config = job.config!;
-    const pool = backend.backend === 'webgpu' ? await import('../engine/kernels/webgpu/bufferPool.js') : undefined;
+    const pool = backend.backend === 'webgpu' ? await import('../accel/webgpu/bufferPool.js') : undefined;
     const webgpu = pool ? tf.findBackend('webgpu') : undefined;
     // RECALLBENCH_POOL_LIMIT=0: tfjs's unbounded pool (to measure what the cap saves); peaks are tracked either way
     if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);

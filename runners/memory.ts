@@ -28,7 +28,7 @@
 //     while the estimate (≥ the live peak) decides how many runs share the GPU.
 import * as tf from '@tensorflow/tfjs';
 import { LanguageModel } from '../engine/model.js';
-import { tiedHeadCrossEntropy } from '../ops/crossEntropy.js';
+import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
 import { createOptimizer, EVAL_LOGIT_ROWS as TRAIN_EVAL_LOGIT_ROWS, supervised, trainStep, type Batch } from '../engine/train.js';
 import { getTask } from '../tasks/index.js';
 import type { Segment } from '../tasks/types.js';

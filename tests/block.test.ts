@@ -4,8 +4,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { LanguageModel, geluExact, rmsNorm, type LayerSpec, type ModelBlock } from '../engine/model.js';
-import { layerNorm } from '../ops/layerNorm.js';
-import { linearApply } from '../ops/linear.js';
+import { layerNorm } from '../ops/layerNorm/index.js';
+import { linearApply } from '../ops/linear/index.js';
 import { parseStrict, runConfigSchema } from '../runners/config.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 import { UserInputError } from '../engine/errors.js';

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UserInputError } from '../engine/errors.js';
-import { checkPatchedTfjsVersion, PATCHED_TFJS_VERSION } from '../engine/kernels/webgpu/index.js';
+import { checkPatchedTfjsVersion, PATCHED_TFJS_VERSION } from '../accel/webgpu/index.js';
 
 describe('fast path: tfjs version pin', () => {
   it('the installed tfjs is the patched release, and package.json pins it exactly', () => {

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { taylorFeatures } from '../architectures/featureMaps.js';
 import jrtRnnDef, { type PrefixMixer } from '../architectures/jrtRnn.js';
 import type { MixerDefinition } from '../architectures/mixer.js';
-import { causalLinearAttentionNaive, linearAttentionState } from '../ops/linearAttention.js';
+import { causalLinearAttentionNaive, linearAttentionState } from '../ops/linearAttention/index.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';

@@ -16,7 +16,7 @@ import {
   linearAttentionStep,
   linearAttentionZeroState,
   type LinearAttentionState,
-} from '../ops/linearAttention.js';
+} from '../ops/linearAttention/index.js';
 import { LanguageModel } from '../engine/model.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';

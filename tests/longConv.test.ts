@@ -3,8 +3,8 @@
 // the step view, and the block construction.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { channelMatMul } from '../ops/channelMatMul.js';
-import { circularLongConv, defaultLongConvChunk, longConv, longConvNaive, longConvStep, toeplitzBlocks } from '../ops/longConv.js';
+import { channelMatMul } from '../ops/longConv/index.js';
+import { circularLongConv, defaultLongConvChunk, longConv, longConvNaive, longConvStep, toeplitzBlocks } from '../ops/longConv/index.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

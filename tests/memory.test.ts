@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../engine/backend.js';
-import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../engine/kernels/webgpu/bufferPool.js';
+import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../accel/webgpu/bufferPool.js';
 import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
 import type { RunConfig } from '../runners/config.js';
 import { EVAL_LOGIT_ROWS, PROCESS_OVERHEAD_BYTES, POOL_OVERHEAD_FRACTION, estimateRunMemory, type MemoryEstimate } from '../runners/memory.js';

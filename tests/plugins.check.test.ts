@@ -11,7 +11,7 @@ import { UserInputError } from '../engine/errors.js';
 import { checkPlugin } from '../engine/mixerChecks.js';
 import { importPlugin, pluginApi } from '../engine/plugins.js';
 import * as nn from '../architectures/nn.js';
-import { dropout } from '../ops/dropout.js';
+import { dropout } from '../ops/dropout/index.js';
 import { runCli } from './cliRunner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-check-plugin-'));

@@ -3,9 +3,9 @@
 // wkv.ts).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule.js';
-import { glaChunked, glaNaive } from '../ops/gatedLinearAttention.js';
-import { wkvNaive, wkvParallel } from '../ops/wkv.js';
+import { deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
+import { glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
+import { wkvNaive, wkvParallel } from '../ops/wkv/index.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

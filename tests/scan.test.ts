@@ -2,7 +2,7 @@
 // a finite-difference check of its custom gradient, and its numerical range.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { scan, scanNaive, scanParallel } from '../ops/scan.js';
+import { scan, scanNaive, scanParallel } from '../ops/scan/index.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
 beforeAll(async () => {

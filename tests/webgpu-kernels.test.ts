@@ -6,21 +6,23 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
-import { tiedHeadCrossEntropy } from '../ops/crossEntropy.js';
-import { layerNormNaive } from '../ops/layerNorm.js';
+import { fastForms } from '../core/fastForms.js';
+import { softmaxCrossEntropyNaive, tiedHeadCrossEntropy, tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
+import { layerNorm, layerNormNaive } from '../ops/layerNorm/index.js';
+import { adamWUpdateNaive } from '../ops/adamw/index.js';
 import { AdamW } from '../engine/optimizer.js';
-import { softmaxCrossEntropyNaive } from '../engine/kernels/softmaxCrossEntropy.js';
-import { dropoutUniform, hashDropoutNaive } from '../ops/dropout.js';
-import { unsortedSegmentSumValues } from '../engine/kernels/unsortedSegmentSum.js';
-import { adamWWebGpu } from '../engine/kernels/webgpu/adamw.js';
-import { segmentSumWebGpu } from '../engine/kernels/webgpu/segmentSum.js';
-import { dropoutWebGpu } from '../engine/kernels/webgpu/dropout.js';
-import { softmaxCrossEntropyWebGpu } from '../engine/kernels/webgpu/crossEntropy.js';
-import { allocate, webgpuBackend } from '../engine/kernels/webgpu/dispatch.js';
-import { LEVERS, setFastPath, type FastPath } from '../engine/kernels/webgpu/index.js';
-import { layerNormWebGpu } from '../engine/kernels/webgpu/layerNorm.js';
-import { pooledUploadsEnabled } from '../engine/kernels/webgpu/uploads.js';
-import { isReshapeTranspose } from '../engine/kernels/webgpu/transpose.js';
+import { dropout, dropoutUniform, hashDropoutNaive } from '../ops/dropout/index.js';
+import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
+import { adamWWebGpu } from '../accel/webgpu/adamw.js';
+import { segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
+import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
+import { softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
+import { allocate, webgpuBackend } from '../accel/webgpu/dispatch.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { layerNormWebGpu } from '../accel/webgpu/layerNorm.js';
+import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
+import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
+import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
 
 async function probe(): Promise<string | undefined> {
   try {
@@ -328,6 +330,76 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     optFused.dispose();
     optRef.dispose();
     [...fused, ...ref].forEach((v) => v.dispose());
+  });
+
+  it('the registry: every lever has its entries, and a lever turned off gives the op its reference back (same values)', async () => {
+    const rows = fastForms().filter((e) => e.backend === 'webgpu');
+    for (const lever of LEVERS) expect(rows.filter((e) => e.lever === lever).length, lever).toBeGreaterThan(0);
+    for (const row of rows) expect(row.lever === undefined || (LEVERS as readonly string[]).includes(row.lever), row.op).toBe(true);
+    const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+    try {
+      // fast forms the ops call: off → exactly the reference, on → exactly the fused kernel
+      const x = randn([3, 5, 24]);
+      const gamma = tf.add(randn([24], 0.3), 1);
+      const beta = randn([24], 0.3);
+      setFastPath({ layerNorm: false });
+      await same(layerNorm(x, gamma, beta), layerNormNaive(x, gamma, beta));
+      setFastPath({ layerNorm: true });
+      await same(layerNorm(x, gamma, beta), layerNormWebGpu(x, gamma, beta, 1e-5));
+
+      const hidden = randn([6, 16]) as tf.Tensor2D;
+      const embedding = randn([30, 16]) as tf.Tensor2D;
+      const labels = randLabels(6, 30);
+      setFastPath({ crossEntropy: false });
+      await same(tiedHeadCrossEntropy(hidden, embedding, labels).loss, tiedHeadCrossEntropyNaive(hidden, embedding, labels).loss);
+      setFastPath({ crossEntropy: true });
+      await same(tiedHeadCrossEntropy(hidden, embedding, labels).loss, softmaxCrossEntropyWebGpu(tf.matMul(hidden, embedding, false, true) as tf.Tensor2D, labels));
+
+      setFastPath({ dropout: false });
+      await same(dropout(x, 0.3, 77), tf.dropout(x, 0.3, undefined, 77));
+      setFastPath({ dropout: true });
+      await same(dropout(x, 0.3, 77), dropoutWebGpu(x, 0.3, 77));
+
+      // AdamW off: the optimizer runs exactly the plain update of ops/adamw
+      const init = [randn([8, 4]), randn([7])];
+      const viaOptimizer = init.map((t, i) => tf.tidy(() => tf.variable(tf.mul(t, 1), true, `lever_opt${i}_${seed++}`)));
+      const viaNaive = init.map((t, i) => tf.tidy(() => tf.variable(tf.mul(t, 1), true, `lever_ref${i}_${seed++}`)));
+      const opt = new AdamW(viaOptimizer, { weightDecay: 0.1 });
+      const moments = init.map((t) => [tf.variable(tf.zerosLike(t)), tf.variable(tf.zerosLike(t))] as const);
+      const grads = init.map((t) => randn(t.shape, 0.5));
+      setFastPath({ adamw: false });
+      opt.apply(grads, 0.01);
+      adamWUpdateNaive(viaNaive, moments.map((m) => m[0]), moments.map((m) => m[1]), grads, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 1 - 0.9, c2: 1 - 0.999, weightDecays: [0.1, 0.1] });
+      for (let i = 0; i < init.length; i++) await same(viaOptimizer[i]!, viaNaive[i]!);
+
+      // overrides: off → tfjs's stock kernel, gradient or backend path (the values of the plain references)
+      setFastPath({ segmentSum: false });
+      const ids = Int32Array.from({ length: 40 }, (_, i) => (i % 3 ? 0 : i % 7));
+      const rowsX = randn([40, 5]);
+      const expected = new Float32Array(7 * 5);
+      unsortedSegmentSumValues((await rowsX.data()) as Float32Array, ids, 7, 5, expected);
+      expect(await relErr(tf.unsortedSegmentSum(rowsX, tf.tensor1d(ids, 'int32'), 7), tf.tensor(expected, [7, 5]))).toBeLessThan(1e-5);
+      setFastPath({ transposeViews: false });
+      const t = tf.transpose(x.reshape([3, 5, 1, 24]), [0, 2, 1, 3]);
+      await same(t, x.reshape([3, 1, 5, 24]));
+      expect(t.dataId).not.toBe(x.dataId); // a copy again, not a view
+      setFastPath({ uploads: false });
+      expect(pooledUploadsEnabled()).toBe(false);
+      setFastPath({ splitK: false });
+      expect(tf.env().get('WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL')).toBe(-1);
+      setFastPath({ bindGroups: false });
+      const before = bindGroupCacheStats();
+      await tf.add(x, 1).data();
+      const after = bindGroupCacheStats();
+      expect(after.hits + after.misses).toBe(before.hits + before.misses); // the cache is not consulted
+      tf.dispose([x, gamma, beta, hidden, embedding, labels, ...init, ...grads, ...moments.flat(), rowsX, t]);
+      opt.dispose();
+      [...viaOptimizer, ...viaNaive].forEach((v) => v.dispose());
+    } finally {
+      setFastPath(ALL_ON);
+    }
+    expect(pooledUploadsEnabled()).toBe(true);
+    expect(tf.env().get('WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL')).toBe(Number(process.env.RECALLBENCH_SPLITK_THRESHOLD ?? 600));
   });
 
   it('a training step of a tiny LanguageModel: fast path and reference give the same loss and gradients', async () => {

@@ -1,0 +1,65 @@
+// Hashed dropout on WebGPU (ops/dropout has the definition and the reference): one dispatch,
+// vec4 when the size allows; its gradient is the same kernel applied to dy with the same seed.
+import * as tf from '@tensorflow/tfjs';
+import { lowbias32 } from '../../core/prng.js';
+import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+
+export const DROPOUT_KERNEL = 'RecallbenchDropout';
+
+const WG = 256;
+
+const wgsl = () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'y', type: 'f32', write: true },
+  ],
+  ['n: u32', 'seedHash: u32', 'rate: f32', 'scale: f32'],
+)}
+fn hash32(v: u32) -> u32 {
+  var x = v;
+  x ^= x >> 16u;
+  x *= 0x7feb352du;
+  x ^= x >> 15u;
+  x *= 0x846ca68bu;
+  x ^= x >> 16u;
+  return x;
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (i >= params.n) { return; }
+  let u = f32(hash32(i + params.seedHash) >> 8u) / 16777216.0f;
+  y[i] = select(0.0f, x[i] * params.scale, u >= params.rate);
+}`;
+
+function run(x: tf.TensorInfo, rate: number, seed: number): tf.TensorInfo {
+  const n = x.shape.reduce((a, b) => a * b, 1);
+  const y = allocate(webgpuBackend(), x.shape);
+  dispatch('Dropout', 'rb_dropout', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: n }, { u: lowbias32(seed >>> 0) }, { f: rate }, { f: 1 / (1 - rate) }], grid(Math.ceil(n / WG)));
+  return y;
+}
+
+let registered = false;
+
+export function registerDropoutWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: DROPOUT_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { rate, seed } = attrs as unknown as { rate: number; seed: number };
+      return run((inputs as { x: tf.TensorInfo }).x, rate, seed);
+    },
+  });
+  tf.registerGradient({
+    kernelName: DROPOUT_KERNEL,
+    gradFunc: (dy, _saved, attrs) => ({ x: () => tf.engine().runKernel(DROPOUT_KERNEL, { x: dy as tf.Tensor }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor }),
+  });
+}
+
+export function dropoutWebGpu(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  if (x.dtype !== 'float32') throw new Error(`dropout: x must be float32, got ${x.dtype}`);
+  return tf.engine().runKernel(DROPOUT_KERNEL, { x }, { rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}

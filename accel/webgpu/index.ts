@@ -1,0 +1,146 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU fast path: its entries in the one fast-form registry (core/fastForms.ts), registered when the webgpu
+// backend is chosen (engine/backend.ts loads this layer dynamically), and the switches that turn each lever on or
+// off (bench/step.ts measures them one by one). Every fused kernel replaces a reference in ops/ and is tested
+// against it (tests/webgpu-kernels.test.ts); every lever has at least one entry (tests/fastForms.test.ts lists them).
+//
+// Levers (all on by default; RECALLBENCH_FAST_PATH=0 turns all off, or a comma list such as
+// "uploads,splitK" turns on only those):
+//   uploads      pooled small uploads through queue.writeBuffer (uploads.ts)
+//   splitK       WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL = RECALLBENCH_SPLITK_THRESHOLD (default 600,
+//                ≈ 4 × the SM count of an H100): tall-skinny weight-gradient matmuls use SplitK
+//   crossEntropy fused softmax cross-entropy with its gradient (crossEntropy.ts)
+//   layerNorm    fused LayerNorm forward + backward (layerNorm.ts)
+//   adamw        fused in-place AdamW, one dispatch per parameter (adamw.ts)
+//   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout.ts
+//   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch
+//   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
+//   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()
+//   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
+// Always on (a fix, not a lever): Cumsum of rank > 4 along the last axis (cumsum.ts).
+import * as tf from '@tensorflow/tfjs';
+import { UserInputError } from '../../core/errors.js';
+import { leverOn, registerFastForm, setLever } from '../../core/fastForms.js';
+import { adamWOp } from '../../ops/adamw/index.js';
+import { softmaxCrossEntropyOp } from '../../ops/crossEntropy/index.js';
+import { dropoutOp } from '../../ops/dropout/index.js';
+import { layerNormOp } from '../../ops/layerNorm/index.js';
+import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
+import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
+import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
+import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
+import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
+import { registerCumsumRank5WebGpu } from './cumsum.js';
+import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
+import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
+import { setPooledUploads } from './uploads.js';
+import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
+
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads'] as const;
+export type Lever = (typeof LEVERS)[number];
+export type FastPath = Record<Lever, boolean>;
+
+const BACKEND = 'webgpu';
+const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
+
+/** The default from the environment: all levers, none (RECALLBENCH_FAST_PATH=0), or a comma list. */
+export function defaultFastPath(): FastPath {
+  const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
+  if (raw === undefined || raw === '' || raw === '1' || raw === 'all') return Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+  const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => s.trim()));
+  for (const name of on) if (!(LEVERS as readonly string[]).includes(name)) throw new Error(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
+  return Object.fromEntries(LEVERS.map((l) => [l, on.has(l)])) as FastPath;
+}
+
+let kernelsRegistered = false;
+
+/**
+ * The tfjs release whose private internals this layer patches (bind groups, uniforms, the buffer pool, uploads,
+ * AdamW's in-place writes: dispatch.ts, bindGroups.ts, uploads.ts, adamw.ts). package.json pins it exactly; a
+ * different tfjs may lay those internals out differently, and a silent mismatch would corrupt results.
+ */
+export const PATCHED_TFJS_VERSION = '4.22.0';
+
+/** Refuse to patch a tfjs this layer was not written against (one line, exit 2 through the CLI). */
+export function checkPatchedTfjsVersion(found: string = tf.version_core): void {
+  if (found !== PATCHED_TFJS_VERSION) {
+    throw new UserInputError(`the WebGPU fast path patches internals of tfjs ${PATCHED_TFJS_VERSION}, but tfjs ${found} is installed: install @tensorflow/tfjs@${PATCHED_TFJS_VERSION} and @tensorflow/tfjs-backend-webgpu@${PATCHED_TFJS_VERSION} (npm ci does), or use --backend wasm`);
+  }
+}
+
+/** The webgpu backend instance once initialised (the upload and bind-group levers patch it), else undefined. */
+function backendInstance(): (tf.KernelBackend & { device: GPUDevice }) | undefined {
+  return (tf.findBackend(BACKEND) ?? undefined) as (tf.KernelBackend & { device: GPUDevice }) | undefined;
+}
+
+/**
+ * Register the fused kernels with tfjs and every entry of the fast path in core/fastForms.ts (called by
+ * engine/backend.ts once tfjs-backend-webgpu is loaded). The entries' levers start off; onWebGpuReady applies the
+ * defaults.
+ */
+export function registerWebGpuKernels(): void {
+  if (kernelsRegistered) return;
+  checkPatchedTfjsVersion();
+  kernelsRegistered = true;
+  // the fused kernels under their own names (nothing calls them but their fast forms below)
+  registerSoftmaxCrossEntropyWebGpu();
+  registerLayerNormWebGpu();
+  registerAdamWWebGpu();
+  registerDropoutWebGpu();
+
+  // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
+  registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
+  registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
+  registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
+  // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
+  // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
+  // that every step takes the same buffers in the same order — which the bind-group cache (lever bindGroups) needs
+  // to hit. It writes in place only where a parameter and its moments are the sole owners of their buffers
+  // (dispatch.ts soleOwner); otherwise it declines and ops/adamw runs the reference. With adamw off, nothing ends
+  // the step early: the slots restart only when they run out, and the cache hits less (same numbers either way).
+  registerFastForm({ op: adamWOp, backend: BACKEND, lever: 'adamw', impl: adamWWebGpu });
+
+  // overrides of what the ops reach through tfjs: installed while the lever is on, the stock behaviour otherwise
+  registerFastForm({ op: 'UnsortedSegmentSum', backend: BACKEND, lever: 'segmentSum', install: () => (registerSegmentSumWebGpu(), setSegmentSumWebGpu(true)), uninstall: () => setSegmentSumWebGpu(false) });
+  registerFastForm({ op: 'Transpose', backend: BACKEND, lever: 'transposeViews', install: () => (registerTransposeViewsWebGpu(), setTransposeViews(true)), uninstall: () => setTransposeViews(false) });
+  registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
+  registerFastForm({
+    op: 'BatchMatMul (SplitK threshold)',
+    backend: BACKEND,
+    lever: 'splitK',
+    install: () => tf.env().set(SPLITK_FLAG, Number((typeof process !== 'undefined' ? process.env.RECALLBENCH_SPLITK_THRESHOLD : undefined) ?? 600)),
+    uninstall: () => tf.env().set(SPLITK_FLAG, -1),
+  });
+  // the backend's own paths: need its instance, so they take effect once it is initialised (onWebGpuReady)
+  const uploads = (on: boolean) => {
+    const backend = backendInstance();
+    if (backend) setPooledUploads(backend, on);
+  };
+  registerFastForm({ op: 'uploadToGPU', backend: BACKEND, lever: 'uploads', install: () => uploads(true), uninstall: () => uploads(false) });
+  const bindGroups = (on: boolean) => {
+    const backend = backendInstance();
+    if (!backend) return;
+    setBindGroupCache(backend.device, on);
+    setUniformSlots(backend);
+  };
+  registerFastForm({ op: 'createBindGroup / makeUniforms', backend: BACKEND, lever: 'bindGroups', install: () => bindGroups(true), uninstall: () => bindGroups(false) });
+  // always on (a fix, not a lever): Cumsum of rank > 4 along the last axis
+  registerFastForm({ op: 'Cumsum (rank > 4)', backend: BACKEND, install: registerCumsumRank5WebGpu });
+}
+
+/** Called once the webgpu backend is initialised (engine/backend.ts): applies the default levers. */
+export function onWebGpuReady(): void {
+  registerWebGpuKernels();
+  setFastPath(defaultFastPath());
+}
+
+/** Turn levers on or off (the others keep their state); every lever's entries are applied again. */
+export function setFastPath(levers: Partial<FastPath>): FastPath {
+  const next = { ...fastPath(), ...levers };
+  for (const lever of LEVERS) setLever(lever, next[lever]);
+  return fastPath();
+}
+
+export function fastPath(): FastPath {
+  return Object.fromEntries(LEVERS.map((l) => [l, leverOn(l)])) as FastPath;
+}

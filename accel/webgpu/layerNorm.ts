@@ -1,0 +1,237 @@
+// Fused LayerNorm over the last axis (WebGPU), forward and backward, with its own gradient.
+//
+//   forward   μ = mean(x),  σ² = mean((x − μ)²),  r = 1/√(σ² + eps),  x̂ = (x − μ)·r,  y = x̂·γ + β
+//   backward  g = dy·γ;  dx = r·(g − mean(g) − x̂·mean(g·x̂));  dγ = Σ_rows dy·x̂;  dβ = Σ_rows dy
+//
+// Forward: one dispatch (a workgroup of 64 threads per row, the row held in registers, two tree reductions).
+// Backward: two dispatches — dx plus per-workgroup column partials of (dγ, dβ) over a block of rows, then one
+// pass summing the partials. The statistics are recomputed in the backward from x (cheaper than saving them:
+// a second output would cost the engine a zeros tensor for its unused gradient). Reference: layerNormNaive
+// (ops/layerNorm/naive.ts).
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+
+export const LN_KERNEL = 'RecallbenchLayerNorm';
+export const LN_GRAD_KERNEL = 'RecallbenchLayerNormGrad';
+
+const WG = 64;
+
+/** Reduce `value` over the workgroup (sum); every thread gets the result. */
+const reduceFn = `
+var<workgroup> red: array<vec2<f32>, ${WG}>;
+fn reduce2(tid: u32, value: vec2<f32>) -> vec2<f32> {
+  red[tid] = value;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
+    workgroupBarrier();
+  }
+  let out = red[0];
+  workgroupBarrier();
+  return out;
+}`;
+
+const forwardWgsl = (K: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'gamma', type: 'f32' },
+    { name: 'beta', type: 'f32' },
+    { name: 'y', type: 'f32', write: true },
+  ],
+  ['rows: u32', 'd: u32', 'eps: f32'],
+)}
+${reduceFn}
+const K = ${K}u;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let row = wg.y * nwg.x + wg.x;
+  if (row >= params.rows) { return; }
+  let d = params.d;
+  let base = row * d;
+  var xs: array<f32, ${K}>;
+  var s = 0.0f;
+  for (var k = 0u; k < K; k++) {
+    let c = tid + k * ${WG}u;
+    xs[k] = select(0.0f, x[base + min(c, d - 1u)], c < d);
+    s += xs[k];
+  }
+  let mean = reduce2(tid, vec2<f32>(s, 0.0f)).x / f32(d);
+  var q = 0.0f;
+  for (var k = 0u; k < K; k++) {
+    let c = tid + k * ${WG}u;
+    let centered = select(0.0f, xs[k] - mean, c < d);
+    q += centered * centered;
+  }
+  let r = inverseSqrt(reduce2(tid, vec2<f32>(q, 0.0f)).x / f32(d) + params.eps);
+  for (var k = 0u; k < K; k++) {
+    let c = tid + k * ${WG}u;
+    if (c < d) { y[base + c] = (xs[k] - mean) * r * gamma[c] + beta[c]; }
+  }
+}`;
+
+const backwardRowsWgsl = (K: number) => () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'x', type: 'f32' },
+    { name: 'gamma', type: 'f32' },
+    { name: 'dx', type: 'f32', write: true },
+    { name: 'partial', type: 'f32', write: true },
+  ],
+  ['rows: u32', 'd: u32', 'eps: f32', 'rowsPerGroup: u32'],
+)}
+${reduceFn}
+const K = ${K}u;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let group = wg.y * nwg.x + wg.x;
+  let d = params.d;
+  let first = group * params.rowsPerGroup;
+  if (first >= params.rows) { return; }
+  let last = min(first + params.rowsPerGroup, params.rows);
+  var accGamma: array<f32, ${K}>;
+  var accBeta: array<f32, ${K}>;
+  for (var k = 0u; k < K; k++) { accGamma[k] = 0.0f; accBeta[k] = 0.0f; }
+  for (var row = first; row < last; row++) {
+    let base = row * d;
+    var xs: array<f32, ${K}>;
+    var s = 0.0f;
+    for (var k = 0u; k < K; k++) {
+      let c = tid + k * ${WG}u;
+      xs[k] = select(0.0f, x[base + min(c, d - 1u)], c < d);
+      s += xs[k];
+    }
+    let mean = reduce2(tid, vec2<f32>(s, 0.0f)).x / f32(d);
+    var q = 0.0f;
+    for (var k = 0u; k < K; k++) {
+      let c = tid + k * ${WG}u;
+      let centered = select(0.0f, xs[k] - mean, c < d);
+      q += centered * centered;
+    }
+    let r = inverseSqrt(reduce2(tid, vec2<f32>(q, 0.0f)).x / f32(d) + params.eps);
+    var gs = vec2<f32>(0.0f, 0.0f);
+    var dys: array<f32, ${K}>;
+    for (var k = 0u; k < K; k++) {
+      let c = tid + k * ${WG}u;
+      let valid = c < d;
+      let cc = min(c, d - 1u);
+      dys[k] = select(0.0f, dy[base + cc], valid);
+      xs[k] = select(0.0f, (xs[k] - mean) * r, valid);  // x̂
+      let g = dys[k] * gamma[cc];
+      gs += vec2<f32>(g, g * xs[k]);
+    }
+    let sums = reduce2(tid, gs) / f32(d);
+    for (var k = 0u; k < K; k++) {
+      let c = tid + k * ${WG}u;
+      if (c < d) {
+        let g = dys[k] * gamma[c];
+        dx[base + c] = r * (g - sums.x - xs[k] * sums.y);
+        accGamma[k] += dys[k] * xs[k];
+        accBeta[k] += dys[k];
+      }
+    }
+  }
+  for (var k = 0u; k < K; k++) {
+    let c = tid + k * ${WG}u;
+    if (c < d) {
+      partial[group * 2u * d + c] = accGamma[k];
+      partial[group * 2u * d + d + c] = accBeta[k];
+    }
+  }
+}`;
+
+const backwardColumnsWgsl = () => `
+${declare(
+  [
+    { name: 'partial', type: 'f32' },
+    { name: 'dgamma', type: 'f32', write: true },
+    { name: 'dbeta', type: 'f32', write: true },
+  ],
+  ['groups: u32', 'd: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let d = params.d;
+  if (c >= 2u * d) { return; }
+  var s = 0.0f;
+  for (var g = 0u; g < params.groups; g++) { s += partial[g * 2u * d + c]; }
+  if (c < d) { dgamma[c] = s; } else { dbeta[c - d] = s; }
+}`;
+
+function sizes(x: tf.TensorInfo, gamma: tf.TensorInfo): { rows: number; d: number; K: number } {
+  const d = x.shape[x.shape.length - 1]!;
+  if (gamma.shape.length !== 1 || gamma.shape[0] !== d) throw new Error(`${LN_KERNEL}: gamma [${gamma.shape}] does not match the last axis of x [${x.shape}]`);
+  const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  return { rows, d, K: Math.ceil(d / WG) };
+}
+
+function forward(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, eps: number): tf.TensorInfo {
+  const { rows, d, K } = sizes(x, gamma);
+  const y = allocate(webgpuBackend(), x.shape);
+  dispatch('LayerNorm', `rb_ln_fwd_${K}`, forwardWgsl(K), [{ tensor: x }, { tensor: gamma }, { tensor: beta }, { tensor: y, write: true }], [{ u: rows }, { u: d }, { f: eps }], grid(rows));
+  return y;
+}
+
+function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps: number): tf.TensorInfo[] {
+  const { rows, d, K } = sizes(x, gamma);
+  const backend = webgpuBackend();
+  // enough workgroups to fill a large GPU, enough rows per workgroup to keep the partials small
+  const rowsPerGroup = Math.max(8, Math.ceil(rows / 1024));
+  const groups = Math.ceil(rows / rowsPerGroup);
+  const dx = allocate(backend, x.shape);
+  const partial = allocate(backend, [groups, 2, d]);
+  const dgamma = allocate(backend, [d]);
+  const dbeta = allocate(backend, [d]);
+  dispatch(
+    'LayerNormGradRows',
+    `rb_ln_bwd_rows_${K}`,
+    backwardRowsWgsl(K),
+    [{ tensor: dy }, { tensor: x }, { tensor: gamma }, { tensor: dx, write: true }, { tensor: partial, write: true }],
+    [{ u: rows }, { u: d }, { f: eps }, { u: rowsPerGroup }],
+    grid(groups),
+  );
+  dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groups }, { u: d }], [Math.ceil((2 * d) / WG), 1, 1]);
+  (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(partial.dataId);
+  return [dx, dgamma, dbeta];
+}
+
+let registered = false;
+
+export function registerLayerNormWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: LN_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+      return forward(x!, gamma!, beta!, (attrs as unknown as { eps: number }).eps);
+    },
+  });
+  tf.registerKernel({
+    kernelName: LN_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { dy, x, gamma } = inputs as Record<string, tf.TensorInfo>;
+      return backward(dy!, x!, gamma!, (attrs as unknown as { eps: number }).eps);
+    },
+  });
+  tf.registerGradient({
+    kernelName: LN_KERNEL,
+    inputsToSave: ['x', 'gamma'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma] = saved as [tf.Tensor, tf.Tensor];
+      const [dx, dgamma, dbeta] = tf.engine().runKernel(LN_GRAD_KERNEL, { dy: dy as tf.Tensor, x, gamma }, attrs as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+      return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+    },
+  });
+}
+
+/** LayerNorm of x [..., d] through the fused kernels (the fast form of ops/layerNorm, registered by index.ts). */
+export function layerNormWebGpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  return tf.engine().runKernel(LN_KERNEL, { x, gamma, beta }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}

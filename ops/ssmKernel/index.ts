@@ -1,0 +1,3 @@
+// S4D (H3's diagonal SSM): parameters, discretisation and convolution kernel (kernel.ts), the recurrent step (step.ts).
+export { s4dDiscretize, s4dKernel, s4dParams, type S4DDiscrete, type S4DParams } from './kernel.js';
+export { s4dStep } from './step.js';

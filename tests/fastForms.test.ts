@@ -1,0 +1,88 @@
+// The one fast-form registry (core/fastForms.ts): an op gets its fast form only while the form's lever is on, an
+// override is installed and uninstalled with its lever; and the CPU backends' entries (accel/wasm) against their
+// references. The WebGPU entries (every lever of accel/webgpu) are checked in tests/webgpu-kernels.test.ts.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { fastForm, fastForms, fastOp, leverOn, registerFastForm, setLever } from '../core/fastForms.js';
+import { channelMatMul } from '../ops/longConv/index.js';
+import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
+import { randn, useBackend } from './helpers.js';
+
+describe('fast-form registry', () => {
+  it('an op gets its fast form only on its backend and while its lever is on', () => {
+    const op = fastOp<(x: number) => number>('test.double');
+    registerFastForm({ op, backend: 'test-backend', lever: 'test.lever', impl: (x) => 2 * x });
+    expect(fastForm(op, 'test-backend')).toBeUndefined(); // levers start off
+    setLever('test.lever', true);
+    expect(leverOn('test.lever')).toBe(true);
+    expect(fastForm(op, 'test-backend')?.(21)).toBe(42);
+    expect(fastForm(op, 'other-backend')).toBeUndefined();
+    setLever('test.lever', false);
+    expect(fastForm(op, 'test-backend')).toBeUndefined();
+    expect(fastForms()).toContainEqual({ op: 'test.double', backend: 'test-backend', lever: 'test.lever', kind: 'impl' });
+    expect(() => registerFastForm({ op, backend: 'test-backend', impl: (x: number) => x })).toThrow(/registered twice/);
+  });
+
+  it('an override is installed while its lever is on (at once when registered after), and always when it has no lever', () => {
+    const log: string[] = [];
+    registerFastForm({ op: 'TestKernel', backend: 'test-backend', lever: 'test.override', install: () => log.push('in'), uninstall: () => log.push('out') });
+    expect(log).toEqual([]);
+    setLever('test.override', true);
+    setLever('test.override', false);
+    expect(log).toEqual(['in', 'out']);
+    setLever('test.late', true);
+    registerFastForm({ op: 'TestKernel2', backend: 'test-backend', lever: 'test.late', install: () => log.push('late'), uninstall: () => log.push('late out') });
+    registerFastForm({ op: 'TestFix', backend: 'test-backend', install: () => log.push('fix') });
+    expect(log).toEqual(['in', 'out', 'late', 'fix']);
+    expect(fastForms().filter((e) => e.backend === 'test-backend' && e.kind === 'override').map((e) => e.lever)).toEqual(['test.override', 'test.late', undefined]);
+  });
+});
+
+describe('CPU backends: every entry of accel/wasm against its reference', () => {
+  /** tf.unsortedSegmentSum through the backend's registered kernel against the plain loop of ops/segmentSum. */
+  async function expectSegmentSum(): Promise<void> {
+    const ids = Int32Array.from({ length: 50 }, (_, i) => (i % 4 === 0 ? (i * 7) % 9 : i % 7 === 0 ? -1 : 0));
+    const x = randn([50, 3], 1);
+    const out = tf.unsortedSegmentSum(x, tf.tensor1d(ids, 'int32'), 9);
+    const expected = new Float32Array(9 * 3);
+    unsortedSegmentSumValues((await x.data()) as Float32Array, ids, 9, 3, expected);
+    expect(Array.from(await out.data())).toEqual(Array.from(expected));
+  }
+
+  it('cpu: UnsortedSegmentSum equals the plain loop', async () => {
+    await useBackend('cpu');
+    expect(fastForms().filter((e) => e.backend === 'cpu')).toEqual([{ op: 'UnsortedSegmentSum', backend: 'cpu', lever: undefined, kind: 'override' }]);
+    await expectSegmentSum();
+  });
+
+  it('wasm: UnsortedSegmentSum, BatchMatMul with transposed operands and channelMatMul equal their references', async () => {
+    // the references on the cpu backend first: tfjs's own matmul
+    await useBackend('cpu');
+    const shapes = (tA: boolean, tB: boolean) => [tA ? [3, 5, 4] : [3, 4, 5], tB ? [3, 6, 5] : [3, 5, 6]] as const;
+    const cases = [[false, false], [true, false], [false, true], [true, true]] as const;
+    const expected = await Promise.all(cases.map(async ([tA, tB], i) => {
+      const [sa, sb] = shapes(tA, tB);
+      return (await tf.matMul(randn([...sa], 10 + i), randn([...sb], 20 + i), tA, tB).data()) as Float32Array;
+    }));
+    await useBackend('wasm');
+    try {
+      expect(fastForms().filter((e) => e.backend === 'wasm').map((e) => [e.op, e.lever, e.kind])).toEqual([
+        ['UnsortedSegmentSum', undefined, 'override'],
+        ['BatchMatMul (transposed operands)', undefined, 'override'],
+        ['channelMatMul', undefined, 'impl'],
+      ]);
+      await expectSegmentSum();
+      for (const [i, [tA, tB]] of cases.entries()) {
+        const [sa, sb] = shapes(tA, tB);
+        const a = randn([...sa], 10 + i) as tf.Tensor3D;
+        const b = randn([...sb], 20 + i) as tf.Tensor3D;
+        for (const product of [tf.matMul(a, b, tA, tB), channelMatMul(a, b, tA, tB)]) {
+          const got = await product.data();
+          got.forEach((v, j) => expect(Math.abs(v - expected[i]![j]!)).toBeLessThan(1e-5 * (1 + Math.abs(expected[i]![j]!))));
+        }
+      }
+    } finally {
+      await useBackend('cpu');
+    }
+  });
+});
