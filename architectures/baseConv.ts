@@ -6,7 +6,7 @@
 //                                                     so at init this is exactly zoology's, with b_h learned;
 //                                                     under block 'zoology' there is no b_h (zoology's module)
 //     explicit h: d×L weights ~ N(0, 1) (zoology's LongConvolution: torch.randn)
-//     implicit h = MLP(PosEmb(t)): PosEmb = [t, cos, sin] (ops/implicitFilter.ts), MLP 3→16→ReLU→d
+//     implicit h = MLP(PosEmb(t)): PosEmb = [t, cos, sin] (ops/implicitFilter/), MLP 3→16→ReLU→d
 // causal: false is JRT's non-causal baseline: the conv wraps around (circular), every output sees every token.
 // Recurrent view (causal only): short keeps the last k−1 inputs (d·(k−1) floats; zoology counts d·k), long keeps
 // every past input (d·L_s, as zoology counts).

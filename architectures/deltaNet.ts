@@ -7,7 +7,7 @@
 //   S_t = S_{t−1} − β_t k_t (k_tᵀ S_{t−1} − v_tᵀ),   o_t = S_tᵀ q_t               the delta rule, S [d_k, d_v]
 //   y = concat_h(RMSNorm(o_h) ⊙ w_norm) W_o
 //
-// The parallel forward is the chunked WY form (ops/deltaRule.ts): everything inside chunks of
+// The parallel forward is the chunked WY form (ops/deltaRule/): everything inside chunks of
 // `chunkSize` tokens runs batched, and a loop over the T/chunkSize chunks carries S. The step view holds S
 // (H·d_k·d_v floats) and the three conv windows ((2·key_dim + value_dim)·(k−1)); zoology's state_size()
 // counts H·d_k·d_v only. Init: linears N(0, 0.02) (o_proj 0.02/√(2·n_layers)), convs PyTorch's U(±1/√k).

@@ -6,8 +6,8 @@
 //   S_t = diag(exp g_t) S_{t−1} + k_t v_tᵀ,   o_t = S_tᵀ q_t · d_k^{-1/2}          S [d_k, d_v]
 //   y = concat_h(RMSNorm(o_h) ⊙ w_norm ⊙ SiLU(x W_r)) W_o                          output gate (swish)
 //
-// The parallel forward is the chunked form (ops/gatedLinearAttention.ts), whose chunk-to-chunk carry is
-// the diagonal scan of ops/scan.ts. The step view holds S (H·d_k·d_v floats) plus the conv windows
+// The parallel forward is the chunked form (ops/gatedLinearAttention/), whose chunk-to-chunk carry is
+// the diagonal scan of ops/scan/. The step view holds S (H·d_k·d_v floats) plus the conv windows
 // when enabled; zoology's state_size() counts key_dim·head_v_dim = H·d_k·d_v plus fla's ShortConvolution
 // state (width·k each). Init: linears N(0, 0.02), biases 0 (zoology's _init_weights), o_proj
 // 0.02/√(2·n_layers), convs PyTorch's U(±1/√k). fla's defaults: expand_k 0.5, expand_v 1, 4 heads.

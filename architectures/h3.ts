@@ -3,11 +3,11 @@
 //   k ← shiftSSM(k) + D_k ⊙ k                                   shift SSM = an N-tap causal FIR per channel
 //   kv = k ⊙ v                                                  head_dim 1
 //   kv[h, i, j] = k[h, i] · v[h, j]                             head_dim p > 1: per-head outer products (H = d/p)
-//   z = diagSSM ∗ kv + D ⊙ kv                                   S4D per head h (ops/ssmKernel.ts), state N
+//   z = diagSSM ∗ kv + D ⊙ kv                                   S4D per head h (ops/ssmKernel/), state N
 //   y = q ⊙ z            (head_dim 1),   y[h, j] = Σ_i q[h, i] · z[h, i, j]   (head_dim p)
 //                        (zoology orders y's channels (j, h); here (h, j): W_o absorbs the permutation)
 //   out = y W_o + b_o
-// Both convolutions run through the long-conv op (ops/longConv.ts): the shift SSM's kernel is its N taps
+// Both convolutions run through the long-conv op (ops/longConv/): the shift SSM's kernel is its N taps
 // (zero beyond), the diagonal SSM's kernel comes from the Vandermonde product.
 // Recurrent view: the shift SSM holds the last min(N, L_s) − 1 raw k's (a window; the current k arrives with the
 // token), the diagonal SSM n = N/2 complex modes for each of its d·p channels (kv has H·p² = d·p channels, all of

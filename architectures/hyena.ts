@@ -4,7 +4,7 @@
 //   v ← h ∗ v + β ⊙ v                                     long causal conv, β = the filter's bias ~ N(0, 1)
 //   y = (v ⊙ x2) W_out + b_out
 // Implicit filter h[t, c] = MLP(PosEmb(t))[c] · exp(−t̂·|δ_c|):
-//   PosEmb = [t̂, cos, sin] (emb_dim 3, ops/implicitFilter.ts), t̂ = t/(L_s − 1)
+//   PosEmb = [t̂, cos, sin] (emb_dim 3, ops/implicitFilter/), t̂ = t/(L_s − 1)
 //   MLP = Linear(3, 64) → Sin → (Linear(64, 64) → Sin) × 2 → Linear(64, d, no bias)
 //   Sin(x) = sin(ω ⊙ x) with a learned frequency ω (init 1) — ONE module shared by the three activations in
 //   zoology (the same `act` object is appended three times), so one ω here too.

@@ -9,7 +9,7 @@
 //   y_t = h_t C_t + D ⊙ x_t                               D "skip", init 1
 //   out = (y ⊙ SiLU(z)) W_out
 //
-// The scan runs in parallel over T (ops/scan.ts; long sequences in blocks of time with the state
+// The scan runs in parallel over T (ops/scan/; long sequences in blocks of time with the state
 // carried, to bound the memory of h [B, T, E, N]). The step view holds the conv window (E·(k−1)
 // floats) and h (E·N floats); zoology's state_size() counts 2·d·N (= E·N at expand 2) and ignores the window.
 // Init: linear weights N(0, 0.02), out_proj N(0, 0.02/√(2·n_layers)) (zoology's _init_weights); the conv is

@@ -1,6 +1,6 @@
 // The shared layers of the mixers, one copy each: built-in mixers import them from here, plugins get them as
 // `nn` in their factory ({ tf, z, defineMixer, nn, dropout }). Linear layers come from the parameter factory
-// (`make.linear`), dropout is the project's (ops/dropout.ts).
+// (`make.linear`), dropout is the project's (ops/dropout/).
 //
 //   silu(x)             = x · σ(x)
 //   rmsNorm(x, w, eps)  = x / √(mean(x²) + eps) ⊙ w            over the last axis (eps 1e-5, fla / mamba_ssm)

@@ -5,7 +5,7 @@
 //   wkv_t = (Σ_{i<t} e^{−(t−1−i)w + k_i} v_i + e^{u+k_t} v_t) / (Σ_{i<t} e^{−(t−1−i)w + k_i} + e^{u+k_t}),  w = e^{time_decay}
 //   y = (r ⊙ wkv) W_o
 //
-// WKV runs in parallel over T (ops/wkv.ts). The step view holds x_{t−1} and, per channel, WKV's
+// WKV runs in parallel over T (ops/wkv/). The step view holds x_{t−1} and, per channel, WKV's
 // numerator and denominator in scaled form with their shared log scale: 4·d floats. The "paper" count is the
 // recurrence's own state, numerator and denominator (2·d; zoology gives no RWKV-4 formula, and its RWKV-7
 // formula over-counts 4–16×). Init: RWKV's "fancy" time_decay / time_first / time_mix per layer (as in

@@ -5,7 +5,7 @@
 //   CASE/manifest.json     the model config, the batch (tokens, supervised rows, labels), and for every tensor its
 //                          offset and shape: the weights (with their PyTorch name in zoology's module tree and the
 //                          layout transform, see `TorchTarget`), the logits [B, T, V], the loss, every gradient
-// The loss is recallbench's: the tied-head cross-entropy at the supervised rows (ops/crossEntropy.ts),
+// The loss is recallbench's: the tied-head cross-entropy at the supervised rows (ops/crossEntropy/),
 // as zoology's nn.CrossEntropyLoss with every other label -100. Forward in eval mode (no dropout).
 //
 //   npx tsx bench/export-weights.ts [--out .scratch-a/equiv] [--case NAME]

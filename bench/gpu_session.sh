@@ -7,7 +7,7 @@
 #   ladder    attention B64: stock, then each lever added in turn, with tf.profile attribution
 #   stock     attention and BASED at B64 and B256, stock tfjs (few steps: it is slow)
 #   fast      the same with the fast path, profiled (kernels, GPU time, busy fraction), ratios vs torch.json
-#   nodrop    fast path with dropout 0 (what a GPU-side dropout leaves: see ops/dropout.ts), profiled
+#   nodrop    fast path with dropout 0 (what a GPU-side dropout leaves: see ops/dropout/), profiled
 #   levers0   dropout 0, every lever removed in turn from the fast path (each lever's marginal effect)
 #   accuracy  short MQAR training run, fast path vs reference path, same seed
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,

@@ -20,7 +20,7 @@ export function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** A 32-bit integer hash (lowbias32, Wellons): the hash of the dropout masks (ops/dropout.ts), which
+/** A 32-bit integer hash (lowbias32, Wellons): the hash of the dropout masks (ops/dropout/), which
  *  the WGSL dropout kernel computes too. */
 export function lowbias32(v: number): number {
   let x = v >>> 0;

@@ -1,5 +1,5 @@
 // The tensor and parameter types every layer above core shares (type-only: no runtime import of tfjs here). The
-// ops need ParamFactory to build their own parameters (ops/ssmKernel.ts); architectures/mixer.ts re-exports all of
+// ops need ParamFactory to build their own parameters (ops/ssmKernel/); architectures/mixer.ts re-exports all of
 // them as the plugin interface.
 import type * as tfTypes from '@tensorflow/tfjs';
 

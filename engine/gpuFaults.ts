@@ -141,7 +141,7 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
  * Give back every buffer tfjs keeps pooled for reuse (buffers of live tensors are untouched): after a fault, a
  * pooled buffer whose allocation failed is invalid and must not reach the next run; between runs of one process,
  * the pool would otherwise keep every earlier run's shapes (issue 11). The pool cap's own eviction does the work
- * (engine/kernels/webgpu/bufferPool.ts: it submits recorded work first and keeps its accounting right).
+ * (accel/webgpu/bufferPool.ts: it submits recorded work first and keeps its accounting right).
  */
 export async function releaseGpuBufferPool(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;

@@ -45,7 +45,7 @@ export interface ChildJob {
   plugins: string[];
   /** Ignore SIGINT (a worker's first Ctrl-C lets running jobs finish). */
   ignoreSigint?: boolean;
-  /** Cap of the webgpu buffer pool (engine/kernels/webgpu/bufferPool.ts): the lane's share of the GPU less the process overhead. */
+  /** Cap of the webgpu buffer pool (accel/webgpu/bufferPool.ts): the lane's share of the GPU less the process overhead. */
   poolLimitBytes?: number;
 }
 

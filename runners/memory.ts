@@ -23,7 +23,7 @@
 //     keeps several [rows, V] tensors; the fused WebGPU kernels keep fewer);
 //   - what nvidia-smi shows per process: 0.9–5.2 × the estimate, because tfjs-backend-webgpu's pool keeps every
 //     released buffer keyed by exact size (3.5–11 × the live peak for a training mixture of several shapes).
-//     That is why each run's pool is capped at its lane's share (engine/kernels/webgpu/bufferPool.ts): with the
+//     That is why each run's pool is capped at its lane's share (accel/webgpu/bufferPool.ts): with the
 //     cap a process holds at most max(share, live) + its context, so runs × share ≤ the GPU by construction,
 //     while the estimate (≥ the live peak) decides how many runs share the GPU.
 import * as tf from '@tensorflow/tfjs';

@@ -10,7 +10,7 @@ export interface Provenance {
   commit: string;
   /** Uncommitted changes to tracked files when the run started (undefined: unknown). */
   dirty?: boolean;
-  /** The WebGPU fast path's levers (engine/kernels/webgpu/index.ts), on the webgpu backend. */
+  /** The WebGPU fast path's levers (accel/webgpu/index.ts), on the webgpu backend. */
   fastPath?: Record<string, boolean>;
   /** The GPU driver as its adapter describes it. */
   driver?: string;

@@ -1,4 +1,4 @@
-// The long causal convolution op (ops/longConv.ts): blocked-Toeplitz forward and custom gradients against the
+// The long causal convolution op (ops/longConv/): blocked-Toeplitz forward and custom gradients against the
 // plain reference (shifted multiply-adds with stock gradients), a finite-difference check, the circular variant,
 // the step view, and the block construction.
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
 // Memory that fits by construction (issue 11, item 4): a run's peak GPU memory estimated before it starts
 // (runners/memory.ts), `sweep --concurrency auto` from the GPU's free memory, refusal of runs that cannot fit,
-// and the cap of the webgpu buffer pool (engine/kernels/webgpu/bufferPool.ts) — all on the cpu backend.
+// and the cap of the webgpu buffer pool (accel/webgpu/bufferPool.ts) — all on the cpu backend.
 import * as tf from '@tensorflow/tfjs';
 import { BufferManager } from '@tensorflow/tfjs-backend-webgpu/dist/buffer_manager.js';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

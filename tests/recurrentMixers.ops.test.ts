@@ -1,6 +1,6 @@
 // The parallel forms of the delta rule, gated linear attention and RWKV-4's WKV against their per-token
-// recurrences, in value and in gradient, on random inputs (ops/deltaRule.ts, gatedLinearAttention.ts,
-// wkv.ts).
+// recurrences, in value and in gradient, on random inputs (ops/deltaRule/, gatedLinearAttention/,
+// wkv/).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';

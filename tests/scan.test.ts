@@ -1,4 +1,4 @@
-// ops/scan.ts: the parallel diagonal scan against the per-step reference (forward and gradients),
+// ops/scan/: the parallel diagonal scan against the per-step reference (forward and gradients),
 // a finite-difference check of its custom gradient, and its numerical range.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';

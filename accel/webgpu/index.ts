@@ -12,7 +12,7 @@
 //   crossEntropy fused softmax cross-entropy with its gradient (crossEntropy.ts)
 //   layerNorm    fused LayerNorm forward + backward (layerNorm.ts)
 //   adamw        fused in-place AdamW, one dispatch per parameter (adamw.ts)
-//   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout.ts
+//   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout/
 //   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch
 //   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
 //   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()

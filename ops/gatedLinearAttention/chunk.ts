@@ -10,7 +10,7 @@
 //
 // Every exponent is a sum of log gates over a forward stretch of time, so ≤ 0: nothing overflows however
 // small the gates get (the q·exp(b), k·exp(−b) factorisation would overflow within a chunk). The carry is a
-// diagonal scan over the T/C chunks on the [d_k, d_v] state (ops/scan.ts). Gradients: tfjs's own (and
+// diagonal scan over the T/C chunks on the [d_k, d_v] state (ops/scan/). Gradients: tfjs's own (and
 // the scan's custom gradient). `glaNaive` (naive.ts) is the per-token recurrence of `glaStep`
 // (step.ts) the tests compare against.
 import * as tf from '@tensorflow/tfjs';
