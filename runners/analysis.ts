@@ -15,6 +15,11 @@
 //               tables list them with the reason. A run that diverged after some finite epochs counts for those
 //               epochs (its record holds its best finite epoch), as every finished run does.
 //
+//   stopped  = runs that successive halving stopped at a rung (status 'stopped', runners/search.ts): results up to
+//               their rung epoch (their curves are drawn, marked as stopped), but not candidates for the point —
+//               the point is the best SURVIVING learning rate (with several seeds, the mean over its surviving
+//               seeds). A group whose survivors are not stored yet (a sweep in progress) has no point.
+//
 // Further summaries: the Pareto front of (state bytes ↓, accuracy ↑) per mixer; the information-theoretic floor
 // of MQAR (answering K queries whose values are drawn from V/2 tokens needs a state of at least K·log2(V/2)
 // bits); set-disjointness accuracy split into small-first (|A| < |B|) and large-first slices.
@@ -230,6 +235,8 @@ export interface FigurePoint {
   leftOut: Record<LeftOutKind, number>;
   /** Runs of the group that diverged after some finite epochs and count for those epochs. */
   divergedCounted: number;
+  /** Runs of the group that successive halving stopped at a rung (not candidates for the point). */
+  stopped: number;
   epochs: number;
 }
 
@@ -244,6 +251,8 @@ export interface AnalysedRun {
   leftOut?: { kind: LeftOutKind; reason: string };
   /** One of the runs its group's point is computed from (best lr, every seed). */
   atBestLr: boolean;
+  /** Successive halving stopped it at this rung (1-based) and epoch. */
+  stopped?: { rung: number; epoch: number };
 }
 
 /** A run that is not a result, with where it would have been drawn. */
@@ -339,14 +348,17 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
     const measuredState = runs.find((r) => r.status !== 'failed' && r.stateBytes.measured > 0)?.stateBytes;
     const info = { variantLabel, setting, ...(measuredState ? { stateBytes: measuredState } : {}), bestIds: new Set<string>(), hasPoint: false };
     groupInfo.set(key, info);
-    const ok = runs.filter((r) => !reasonOf.get(r));
+    const results = runs.filter((r) => !reasonOf.get(r));
+    // a stopped run is a result for its epochs, not a candidate: the point is the best surviving lr
+    const ok = results.filter((r) => r.status !== 'stopped');
     if (ok.length === 0) continue;
     const byLr = new Map<number, RunRecord[]>();
     for (const r of ok) byLr.set(r.config.train.lr, [...(byLr.get(r.config.train.lr) ?? []), r]);
-    const lrs = [...byLr.keys()].sort((a, b) => a - b);
-    let bestLr = lrs[0]!;
+    const lrs = [...new Set(results.map((r) => r.config.train.lr))].sort((a, b) => a - b);
+    const candidateLrs = [...byLr.keys()].sort((a, b) => a - b);
+    let bestLr = candidateLrs[0]!;
     let bestVal = -Infinity;
-    for (const lr of lrs) {
+    for (const lr of candidateLrs) {
       const v = spread(byLr.get(lr)!.map((r) => r.validationAccuracy)).mean;
       if (v > bestVal) {
         bestVal = v;
@@ -388,6 +400,7 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
       runIds: runs.map((r) => r.id),
       leftOut,
       divergedCounted: ok.filter((r) => r.status === 'diverged').length,
+      stopped: results.length - ok.length,
       epochs: Math.max(...best.map((r) => r.epochs)),
     });
   }
@@ -395,7 +408,8 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
     const key = keyOf.get(record)!;
     const info = groupInfo.get(key)!;
     const why = reasonOf.get(record);
-    return { record, key, setting: info.setting, variantLabel: info.variantLabel, ...(why ? { leftOut: why } : {}), atBestLr: info.bestIds.has(record.id) };
+    const s = record.status === 'stopped' && !why ? { stopped: { rung: record.search?.stoppedAtRung ?? 0, epoch: record.search?.rungEpoch ?? record.epochs } } : {};
+    return { record, key, setting: info.setting, variantLabel: info.variantLabel, ...(why ? { leftOut: why } : {}), atBestLr: info.bestIds.has(record.id), ...s };
   });
   const leftOut: LeftOutRun[] = runs.flatMap((a) => {
     if (!a.leftOut) return [];

@@ -22,11 +22,13 @@ import { DeviceLostError, initBackend, type BackendChoice, type BackendInfo } fr
 import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import type { EpochRecord } from '../engine/train.js';
-import { runId, type RunConfig } from './config.js';
+import { runId, type RunConfig, type Search } from './config.js';
 import { describeEstimate, estimateGridMemory, gib, PROCESS_OVERHEAD_BYTES, runName, type MemoryEstimate } from './memory.js';
 import { createProgress } from './progress.js';
 import { readCurve, ResultsDir, type RunRecord } from './results.js';
-import { MAX_ATTEMPTS, runSweep } from './sweep.js';
+import { halvingOf, planSearch, readRungState, storeStops, describeSearch, type WorkItem } from './search.js';
+import { MAX_ATTEMPTS, runSweep, stopLines } from './sweep.js';
+import { runNamer } from './summary.js';
 
 /**
  * What the parent asks of a child. 'probe' only initialises the backend (a worker checks its GPU at start);
@@ -47,6 +49,10 @@ export interface ChildJob {
   ignoreSigint?: boolean;
   /** Cap of the webgpu buffer pool (accel/webgpu/bufferPool.ts): the lane's share of the GPU less the process overhead. */
   poolLimitBytes?: number;
+  /** The sweep's learning-rate search (halving: the record says so). */
+  search?: Search;
+  /** Successive halving: train the run only to this epoch (a rung) and pause there. */
+  pauseAt?: number;
 }
 
 export type ChildMessage =
@@ -54,6 +60,7 @@ export type ChildMessage =
   | { type: 'backend'; info: BackendInfo }
   | { type: 'estimates'; estimates: MemoryEstimate[] }
   | { type: 'result'; record: RunRecord; curve: EpochRecord[] }
+  | { type: 'paused'; record: RunRecord; epoch: number }
   | { type: 'error'; kind: 'user' | 'device-lost' | 'internal'; message: string };
 
 /** Why a child brought no result: bad settings, a lost GPU, an exception, or a crash (died without a word). */
@@ -100,7 +107,7 @@ export function childCommand(): { command: string; args: string[] } {
 export interface ChildHandle {
   child: ChildProcess;
   /** The stored record and curve; rejects with ChildRunError. */
-  done: Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[] }>;
+  done: Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[]; paused?: boolean }>;
 }
 
 export interface ChildOptions {
@@ -130,7 +137,7 @@ export function startChild(job: ChildJob, opts: ChildOptions = {}): ChildHandle 
   };
   child.stdout!.on('data', keep(''));
   child.stderr!.on('data', keep(''));
-  let result: { record: RunRecord; curve: EpochRecord[] } | undefined;
+  let result: { record: RunRecord; curve: EpochRecord[]; paused?: boolean } | undefined;
   let estimates: MemoryEstimate[] | undefined;
   let backend: BackendInfo | undefined;
   let failure: ChildRunError | undefined;
@@ -140,10 +147,11 @@ export function startChild(job: ChildJob, opts: ChildOptions = {}): ChildHandle 
       backend = m.info;
       opts.onBackend?.(m.info);
     } else if (m.type === 'result') result = { record: m.record, curve: m.curve };
+    else if (m.type === 'paused') result = { record: m.record, curve: [], paused: true };
     else if (m.type === 'estimates') estimates = m.estimates;
     else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
   });
-  const done = new Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[] }>((resolvePromise, reject) => {
+  const done = new Promise<{ record?: RunRecord; curve?: EpochRecord[]; backend?: BackendInfo; estimates?: MemoryEstimate[]; paused?: boolean }>((resolvePromise, reject) => {
     child.on('error', (e) => reject(new ChildRunError('crash', `could not start the run's process: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (failure) return reject(failure);
@@ -199,12 +207,20 @@ export async function serveChildJob(): Promise<void> {
     if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);
     const results = new ResultsDir(job.resultsDir!);
     // whoever sent the job (a parallel sweep, a queue worker) already decided that it is to be tried
-    await runSweep([config], { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY });
+    const failedBefore = results.failedAttempts().get(runId(config)) ?? 0;
+    await runSweep([config], { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY, ...(job.search ? { search: job.search } : {}), trainTo: job.pauseAt ?? 'end' });
     // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
     const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
     if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(config), run: runName(config), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
     const id = runId(config);
     const record = results.records().find((r) => r.id === id);
+    // paused at its rung: no record (or only an earlier attempt's failure), its would-be record beside its checkpoint
+    const failedNow = (results.failedAttempts().get(id) ?? 0) > failedBefore;
+    const rung = job.pauseAt !== undefined && !failedNow && (!record || record.status === 'failed') ? readRungState(results, id) : undefined;
+    if (rung && rung.epoch >= job.pauseAt!) {
+      await sendToParent({ type: 'paused', record: rung.record, epoch: rung.epoch });
+      return;
+    }
     if (!record) throw new Error(`run ${id} left no record in ${results.runsJsonl}`);
     await sendToParent({ type: 'result', record, curve: readCurve(results.dir, id) ?? [] });
   } catch (e) {
@@ -229,6 +245,8 @@ export interface ParallelSweepOptions {
   poolLimitBytes?: number;
   /** A run stored as failed this many times is not retried (default MAX_ATTEMPTS). */
   maxAttempts?: number;
+  /** How the learning rates are searched (default: the full grid). */
+  search?: Search;
 }
 
 /** Train every run of the grid not yet in the results folder, `concurrency` at a time. Same records as runSweep. */
@@ -246,6 +264,12 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
   const gpuNote = opts.gpus?.length ? `, GPUs ${opts.gpus.join(',')}` : '';
   if (!opts.quiet) log.log(`sweep: ${configs.length} runs, ${configs.length - todo.length - givenUp.length} already finished, ${todo.length} to train in ${lanes} parallel processes on ${opts.backend}${gpuNote} → ${results.dir}`);
   if (!opts.quiet && givenUp.length) log.log(`  not retrying ${givenUp.length} run(s) that failed ${maxAttempts} times: --max-attempts N to try again`);
+  if (halvingOf(opts.search)) {
+    if (!opts.quiet) log.log(`  ${describeSearch(configs, opts.search)}`);
+    await halvingLanes(configs, opts, lanes, log, maxAttempts);
+    const byId = new Map(results.records().map((r) => [r.id, r]));
+    return configs.map((c) => byId.get(runId(c))).filter((r): r is RunRecord => r !== undefined);
+  }
   let next = 0;
   let stored = 0;
   let stop: Error | undefined;
@@ -283,6 +307,79 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
   // in grid order, as a serial sweep stores them (children finish in any order)
   const byId = new Map(results.records().map((r) => [r.id, r]));
   return configs.map((c) => byId.get(runId(c))).filter((r): r is RunRecord => r !== undefined);
+}
+
+/**
+ * Successive halving in `lanes` child processes: each lane plans from the folder (runners/search.ts), stores the
+ * runs the decisions stop, and trains the first run of the plan no lane has in hand — to its rung (the child pauses
+ * it there) or to its end. The plan depends only on the folder's records, so the decisions equal a serial sweep's.
+ * A lane with nothing to take waits for another lane's run to come back.
+ */
+async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, lanes: number, log: ReturnType<typeof createProgress>, maxAttempts: number): Promise<void> {
+  const { results } = opts;
+  const halving = halvingOf(opts.search)!;
+  const nameOf = runNamer(configs);
+  const inHand = new Set<string>();
+  const blocked = new Set<string>(); // failed or crashed in this sweep: the next sweep retries them
+  let stop: Error | undefined;
+  let waiters: Array<() => void> = [];
+  const wake = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const running = new Set<ChildProcess>();
+  let waitingNoted = false;
+  const lane = async (k: number) => {
+    const gpu = opts.gpus?.length ? opts.gpus[k % opts.gpus.length] : undefined;
+    while (!stop) {
+      const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
+      const stopped = storeStops(plan.stops, results, halving);
+      if (!opts.quiet) for (const line of stopLines(stopped, nameOf)) log.log(line);
+      const item: WorkItem | undefined = plan.work.find((w) => !inHand.has(w.id));
+      if (!item) {
+        if (inHand.size === 0) {
+          if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
+          waitingNoted = true;
+          wake();
+          return;
+        }
+        await new Promise<void>((r) => waiters.push(r));
+        continue;
+      }
+      inHand.add(item.id);
+      const config = item.config;
+      const label = `${nameOf(config)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
+      const handle = startChild({ kind: 'run', config, preset: opts.preset, resultsDir: results.dir, backend: opts.backend, ...(gpu !== undefined ? { gpu } : {}), plugins: opts.plugins, ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), search: halving, ...(item.target !== undefined ? { pauseAt: item.target } : {}) });
+      running.add(handle.child);
+      try {
+        const { record, paused } = await handle.done;
+        const r = record!;
+        if (paused) log.log(`  ${'paused'.padEnd(10)} ${label.padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
+        else {
+          if (r.status === 'failed') blocked.add(item.id);
+          log.log(`  ${r.status.padEnd(10)} ${label.padEnd(36)} ${r.status === 'failed' ? r.error ?? '' : `test acc ${r.testAccuracy.toFixed(3)} (${r.epochs} epochs, ${r.wallSeconds.toFixed(1)} s, ${r.msPerStep.toFixed(1)} ms/step)`}${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
+        }
+      } catch (e) {
+        const err = e as ChildRunError;
+        blocked.add(item.id);
+        if (err.kind === 'user') stop ??= new UserInputError(err.message);
+        else if (err.kind === 'device-lost') stop ??= new DeviceLostError(err.message.replace(/^the GPU device was lost \((.*)\).*$/, '$1'), runId(config));
+        else log.log(`  ${'crashed'.padEnd(10)} ${label.padEnd(36)} ${err.message} (re-run the sweep to retry it)`);
+      } finally {
+        running.delete(handle.child);
+        inHand.delete(item.id);
+        wake();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: lanes }, (_, k) => lane(k)));
+  } finally {
+    for (const child of running) child.kill('SIGTERM');
+    log.stop();
+  }
+  if (stop) throw stop;
 }
 
 // ---------------------------------------------------------------------------------------------------------

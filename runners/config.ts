@@ -104,6 +104,33 @@ const dataEntry = dataSchema
   })
   .strict();
 
+/**
+ * How a preset's learning rates are searched (runners/search.ts). `grid`: every run trains to its last epoch.
+ * `halving`: successive halving (ASHA-style, synchronous per group): the runs of a group (the same model, task
+ * setting and seed at every lr) all start; at each rung (an epoch) they are ranked by best-so-far validation
+ * accuracy and only the best ⌈n/eta⌉ continue. Rungs: `rungs` (epochs), or `minEpochs`·eta^k, or by default
+ * max(1, round(E/8))·eta^k — always below the run's own epochs E, so survivors train the epochs the preset says.
+ */
+export const searchSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('grid') }).strict(),
+  z
+    .object({
+      kind: z.literal('halving'),
+      /** Keep the best ⌈n/eta⌉ of n runs at each rung. */
+      eta: z.number().int().min(2).default(2),
+      /** Rung epochs, increasing (those ≥ a run's epochs are skipped for it). */
+      rungs: z.array(z.number().int().positive()).min(1).optional(),
+      /** First rung (then ×eta); default max(1, round(epochs / 8)). */
+      minEpochs: z.number().int().positive().optional(),
+    })
+    .strict()
+    .refine((s) => !(s.rungs && s.minEpochs), { message: 'give rungs or minEpochs, not both' })
+    .refine((s) => !s.rungs || s.rungs.every((r, i) => i === 0 || r > s.rungs![i - 1]!), { message: 'rungs must be increasing epochs', path: ['rungs'] }),
+]);
+
+export type Search = z.output<typeof searchSchema>;
+export type SearchInput = z.input<typeof searchSchema>;
+
 export const presetSchema = z
   .object({
     name: z.string().min(1),
@@ -116,6 +143,8 @@ export const presetSchema = z
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]),
     model: overridesOf(modelSchema.omit({ dModel: true, layers: true })).default({}),
     train: overridesOf(trainSchema.omit({ lr: true })).default({}),
+    /** Learning-rate search (default: the full grid). The paper presets use successive halving. */
+    search: searchSchema.default({ kind: 'grid' }),
   })
   .strict();
 

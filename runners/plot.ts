@@ -86,6 +86,8 @@ export function pointRows(points: FigurePoint[]): Record<string, unknown>[] {
       left_out_invalid: p.leftOut.invalid,
       left_out_diverged: p.leftOut.diverged,
       diverged_counted: p.divergedCounted,
+      // runs of this model that successive halving stopped at a rung (not candidates for the best lr)
+      stopped_at_rungs: p.stopped,
     };
   });
 }

@@ -11,6 +11,7 @@ import { readJsonl, type RunRecord } from './results.js';
 import { leftOutSummary, provenanceCells, type AnalysedRun } from './analysis.js';
 import { excludedRows, plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
 import { round } from './charts/common.js';
+import { savingsText, searchSavings } from './search.js';
 import { FONT_FAMILY, FONT_FILES } from './charts/common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,6 +73,7 @@ export function provenanceRows(records: RunRecord[]): Record<string, unknown>[] 
 /** What the figures make of a run: its point, another lr of its model, or left out (and why, in short). */
 function useOf(a: AnalysedRun): string {
   if (a.leftOut) return `left out (${a.leftOut.kind})`;
+  if (a.stopped) return `stopped at rung ${a.stopped.rung} (epoch ${a.stopped.epoch}) by successive halving: not a candidate`;
   const diverged = a.record.status === 'diverged' ? `; diverged at step ${a.record.divergedAtStep ?? '?'}, counts for its ${a.record.epochs} finite epoch(s)` : '';
   return `${a.atBestLr ? 'point (best lr)' : 'not the best lr'}${diverged}`;
 }
@@ -120,6 +122,14 @@ export function divergedCountedRows(runs: AnalysedRun[]): Record<string, unknown
       in_figures: useOf(a),
       ...provenanceCells(a.record),
     }));
+}
+
+/** Per preset tag with a halving search: runs, stopped runs, epochs trained vs what a full grid would have trained. */
+export function searchRows(records: RunRecord[]): Record<string, unknown>[] {
+  const halvingPresets = new Set(records.filter((r) => r.search?.kind === 'halving').map((r) => r.preset ?? '(none)'));
+  return searchSavings(records)
+    .filter((s) => halvingPresets.has(s.preset))
+    .map((s) => ({ preset: s.preset, runs: s.runs, stopped_at_rungs: s.stopped, epochs_trained: s.epochsTrained, full_grid_epochs: s.fullGridEpochs, summary: savingsText(s) }));
 }
 
 /** The sweep command of a record's preset tag ("name" or "name@scale=s"), for folders without commands.jsonl. */
@@ -199,7 +209,7 @@ table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 </head>
 <body>
 <h1>recallbench results: ${escapeHtml(name)}</h1>
-<p>${records.length} runs: ${records.length - leftOut.length} results${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure points, ${figures.length} figures.
+<p>${records.length} runs: ${records.length - leftOut.length} results${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}${runs.some((a) => a.stopped) ? ` (${runs.filter((a) => a.stopped).length} stopped at a rung by successive halving: <a href="#search">not candidates for the points</a>)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure points, ${figures.length} figures.
 A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
 Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''} alone.</p>
 <nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>
@@ -211,6 +221,11 @@ ${figureSections}
 <h3>Figure points (best learning rate on validation, test accuracy)</h3>
 <div class="tablewrap">${table(pointRows(points))}</div>
 </section>
+${searchRows(records).length ? `<section id="search">
+<h2>Learning-rate search: successive halving</h2>
+<p>Every learning rate of the grid started; at each rung (an epoch) the runs of a model were ranked by best validation accuracy so far and only the best ⌈n/eta⌉ went on. Stopped runs are results up to their rung (their curves are drawn dotted, ending in a square) but not candidates for a figure point: a point is the best <em>surviving</em> learning rate. Full-grid epochs count every stopped run to its last epoch — an upper bound, since it might have stopped early.</p>
+${table(searchRows(records))}
+</section>` : ''}
 <section id="left-out">
 <h2>Runs that are not results</h2>
 <p>A run is left out of every figure and of the choice of the best learning rate when it <strong>failed</strong> (the GPU faulted or the run crashed: its error below), is <strong>invalid</strong> (its stored numbers break what any working model satisfies — losses finite and ≥ (1 − accuracy)·ln 2, accuracies in [0, 1], record and curve agreeing; the checks of <code>recallbench verify</code>), or <strong>diverged</strong> before its first evaluation (no finite epoch). The figures mark such runs with × in a grey “left out” strip under the accuracy axis, at their model's position; they are never drawn as an accuracy.</p>

@@ -48,7 +48,8 @@ export const runRecordSchema = z
     testSlices: z.record(z.string(), stored),
     epochs: z.number(),
     steps: z.number(),
-    status: z.enum(['done', 'early-stop', 'diverged', 'failed']),
+    /** 'stopped': successive halving stopped it at a rung (`search` says which); its metrics are its best so far. */
+    status: z.enum(['done', 'early-stop', 'diverged', 'failed', 'stopped']),
     /** The first optimisation step (1-based) whose loss was NaN or ±Inf. */
     divergedAtStep: z.number().optional(),
     /** Why a 'failed' run failed (one line). */
@@ -63,6 +64,22 @@ export const runRecordSchema = z
     /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
     provenance: z
       .object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional() })
+      .optional(),
+    /**
+     * Trained under successive halving (runners/search.ts): its eta and rungs (the rung epochs below this run's
+     * epochs); a stopped run also says at which rung (1-based) and epoch it stopped, and its rank there (1 = best) of
+     * how many runs.
+     */
+    search: z
+      .object({
+        kind: z.literal('halving'),
+        eta: z.number(),
+        rungs: z.array(z.number()),
+        stoppedAtRung: z.number().optional(),
+        rungEpoch: z.number().optional(),
+        rank: z.number().optional(),
+        of: z.number().optional(),
+      })
       .optional(),
     /** host:pid of the process that trained it. */
     worker: z.string().optional(),
@@ -174,7 +191,7 @@ export class ResultsDir {
     return readRecords(this.dir);
   }
 
-  /** Ids of runs that need no more training (done, early-stop, diverged; not failed: those are retried). */
+  /** Ids of runs that need no more training (done, early-stop, diverged, stopped; not failed: those are retried). */
   finishedIds(): Set<string> {
     return new Set(this.records().filter((r) => r.status !== 'failed').map((r) => r.id));
   }
@@ -320,14 +337,14 @@ export function recordsToCsv(records: RunRecord[]): string {
     'id', 'label', 'task', 'd_model', 'n_layers', 'mixers', 'lr', 'seed', 'params',
     'state_floats_measured', 'state_floats_paper', 'state_bytes_measured', 'state_bytes_paper',
     'validation_accuracy', 'test_accuracy', 'final_test_accuracy', 'best_epoch', 'epochs', 'steps', 'status',
-    'diverged_at_step', 'error', 'wall_seconds', 'ms_per_step', 'backend', 'device', ...sliceKeys.map((k) => `test:${k}`),
+    'diverged_at_step', 'stopped_at_rung', 'error', 'wall_seconds', 'ms_per_step', 'backend', 'device', ...sliceKeys.map((k) => `test:${k}`),
   ];
   const rows = records.map((r) => [
     r.id, r.label, r.config.data.task, r.config.model.dModel, r.config.model.nLayers,
     r.config.model.layers.map((l) => l.mixer).join('+'), r.config.train.lr, r.seed, r.params,
     r.stateFloats.measured, r.stateFloats.paper, r.stateBytes.measured, r.stateBytes.paper,
     r.validationAccuracy, r.testAccuracy, r.finalTestAccuracy, r.bestEpoch, r.epochs, r.steps, r.status,
-    r.divergedAtStep ?? '', r.error ?? '', r.wallSeconds, r.msPerStep, r.backend, r.device, ...sliceKeys.map((k) => r.testSlices?.[k] ?? ''),
+    r.divergedAtStep ?? '', r.search?.stoppedAtRung ?? '', r.error ?? '', r.wallSeconds, r.msPerStep, r.backend, r.device, ...sliceKeys.map((k) => r.testSlices?.[k] ?? ''),
   ]);
   return stringify([header, ...rows]);
 }

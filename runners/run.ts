@@ -71,9 +71,30 @@ export interface RunOptions {
   checkpointDir?: string;
   /** Told when the run resumes from a checkpoint (or ignores an unusable one). */
   log?(line: string): void;
+  /**
+   * Pause after this many epochs (a rung of successive halving, runners/search.ts): the epoch's checkpoint is
+   * saved, and the outcome is `paused` with the record the run would have if stopped there. Needs checkpointDir.
+   * A checkpoint already at or past it pauses at once. The lr schedule stays the full run's (config.train.epochs).
+   */
+  stopAfterEpoch?: number;
 }
 
-export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ record: RunRecord; curve: EpochRecord[] }> {
+/** What runOne returns: the record and curve; `paused` when it stopped at `stopAfterEpoch` (not a final record). */
+export interface RunOutcome {
+  record: RunRecord;
+  curve: EpochRecord[];
+  paused?: boolean;
+}
+
+/** Thrown from the checkpoint hook once the checkpoint of the pause epoch is saved; caught in runOne. */
+class PauseAtEpoch extends Error {
+  constructor(readonly records: EpochRecord[], readonly step: number) {
+    super('paused');
+  }
+}
+
+export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOutcome> {
+  if (opts.stopAfterEpoch !== undefined && !opts.checkpointDir) throw new Error('runOne: stopAfterEpoch needs a checkpointDir (a paused run resumes from it)');
   const started = performance.now();
   clearGpuFaults(); // an error reported before this run began is not this run's (a lost device stays lost)
   const splits = wrapTask(() => buildSplits({ task: config.data.task, common: config.data.common, train: config.data.train, validation: config.data.validation, test: config.data.test }, config.data.seed));
@@ -97,11 +118,13 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ rec
   const id = runId(config);
   let resume: Parameters<typeof train>[4];
   let elapsedBefore = 0;
+  // the optimizer is made here (a fresh run's too): a run paused at a rung leaves train() by an exception, and
+  // what train() made itself would not be disposed then
+  const optimizer = createOptimizer(model, config.train);
   try {
     if (opts.checkpointDir) {
       const { checkpoint, reason } = loadCheckpoint(opts.checkpointDir, id, model.variables);
       if (checkpoint) {
-        const optimizer = createOptimizer(model, config.train);
         restoreCheckpoint(checkpoint, model.variables, optimizer);
         resume = { epoch: checkpoint.header.epoch, optimizer, records: checkpoint.header.records };
         elapsedBefore = checkpoint.header.elapsedSeconds;
@@ -111,14 +134,30 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ rec
       }
     }
     const checkpointDir = opts.checkpointDir;
+    const stopAfter = opts.stopAfterEpoch;
     const hooks: TrainHooks = {
       ...opts.hooks,
       onCheckpoint: async (state) => {
         await opts.hooks?.onCheckpoint?.(state);
         if (checkpointDir) await saveCheckpoint(checkpointDir, { runId: id, ...state, elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000, variables: model.variables });
+        if (stopAfter !== undefined && state.epoch >= stopAfter) throw new PauseAtEpoch(state.records, state.step);
       },
     };
-    const result = await train(model, splits, { ...config.train, seed: config.seed }, hooks, resume);
+    let result: { epochs: EpochRecord[]; steps: number; status: RunRecord['status']; divergedAtStep?: number };
+    let paused = false;
+    if (stopAfter !== undefined && resume && resume.epoch >= stopAfter) {
+      // its checkpoint is already at the pause epoch (a sweep killed after the pause, before it noted it)
+      paused = true;
+      result = { epochs: resume.records ?? [], steps: optimizer.stepCount, status: 'stopped' };
+    } else {
+      try {
+        result = await train(model, splits, { ...config.train, seed: config.seed }, hooks, resume ?? { epoch: 0, optimizer, records: [] });
+      } catch (e) {
+        if (!(e instanceof PauseAtEpoch)) throw e;
+        paused = true;
+        result = { epochs: e.records, steps: e.step, status: 'stopped' };
+      }
+    }
     const best = bestEpochOf(result.epochs);
     const last = result.epochs[result.epochs.length - 1];
     const state = model.stateFloats();
@@ -150,9 +189,9 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<{ rec
       worker: WORKER,
       finishedAt: new Date().toISOString(),
     };
-    return { record, curve: result.epochs };
+    return { record, curve: result.epochs, ...(paused ? { paused } : {}) };
   } finally {
-    resume?.optimizer?.dispose();
+    optimizer.dispose();
     model.dispose();
   }
 }

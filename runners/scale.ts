@@ -6,8 +6,10 @@
 //   - size-like axes (d_model, mixer-parameter grids such as f, N, w, and a label's list of architecture entries,
 //     e.g. H3 with N = d/4): k = max(2, round(n·s)) values, evenly spread over the list and always keeping both
 //     endpoints (the smallest and the largest model stay, so a front keeps its ends);
-//   - learning rates: the k = max(1, round(n·s)) middle values (a log grid's extremes are the least often best;
-//     with fewer steps the upper middle is favoured);
+//   - learning rates: all of them under successive halving (`search: {kind: "halving"}`, the paper presets: every
+//     lr starts and the rungs stop the worse ones; explicit `rungs`/`minEpochs` shrink like epochs, ×√s); with
+//     `search: {kind: "grid"}` the k = max(1, round(n·s)) middle values (a log grid's extremes are the least often
+//     best; with fewer steps the upper middle is favoured);
 //   - seeds: the first max(1, round(n·s)).
 // Kept whole: every task setting (data entry) and every test slice, every architecture label, batch sizes,
 // vocabularies, sequence lengths, and the model and optimiser settings.
@@ -78,22 +80,34 @@ export function scalePreset(preset: Preset, s: number): Preset {
     for (const e of entries.length > 1 ? keepEndpoints(bySize, s) : entries) keptEntries.add(e);
   }
 
+  // successive halving replaces dropping learning rates: every lr starts, the rungs stop the worse ones
+  const halving = copy.search.kind === 'halving';
+  const lrsOf = (lrs: number[]) => (halving ? lrs.slice() : keepMiddle(sortedNumbers(lrs), s));
+  const search = copy.search.kind === 'halving'
+    ? {
+        ...copy.search,
+        ...(copy.search.rungs ? { rungs: [...new Set(copy.search.rungs.map((r) => epochs(r)!))] } : {}),
+        ...(copy.search.minEpochs !== undefined ? { minEpochs: epochs(copy.search.minEpochs) } : {}),
+      }
+    : copy.search;
+
   const architectures = copy.architectures
     .filter((a) => keptEntries.has(a))
     .map((a) => ({
       ...a,
       ...(a.dModels ? { dModels: keepEndpoints(sortedNumbers(a.dModels), s) } : {}),
-      ...(a.learningRates ? { learningRates: keepMiddle(sortedNumbers(a.learningRates), s) } : {}),
+      ...(a.learningRates ? { learningRates: lrsOf(a.learningRates) } : {}),
       ...(a.paramGrid ? { paramGrid: Object.fromEntries(Object.entries(a.paramGrid).map(([k, vs]) => [k, keepEndpoints(vs, s)])) } : {}),
     }));
 
   return {
     ...copy,
-    description: `${copy.description} [--scale ${s}: examples and epochs ×√s, size axes and parameter grids keep their endpoints, middle learning rates]`.trim(),
+    description: `${copy.description} [--scale ${s}: examples and epochs ×√s, size axes and parameter grids keep their endpoints, ${halving ? 'every learning rate (successive halving)' : 'middle learning rates'}]`.trim(),
     data,
     architectures,
     dModels: keepEndpoints(sortedNumbers(copy.dModels), s),
-    learningRates: keepMiddle(sortedNumbers(copy.learningRates), s),
+    learningRates: lrsOf(copy.learningRates),
+    search,
     seeds: copy.seeds.slice(0, Math.max(1, Math.round(copy.seeds.length * s))),
     train: { ...copy.train, ...(copy.train.epochs !== undefined ? { epochs: epochs(copy.train.epochs) } : {}) },
   };

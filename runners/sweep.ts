@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserInputError } from '../engine/errors.js';
-import { canonicalJson, parseStrict, presetSchema, runId, type Preset, type RunConfig } from './config.js';
+import { canonicalJson, parseStrict, presetSchema, runId, type Preset, type RunConfig, type Search } from './config.js';
 import { LanguageModel } from '../engine/model.js';
 import { getTask } from '../tasks/index.js';
 import { DeviceLostError, type BackendInfo } from '../engine/backend.js';
@@ -19,6 +19,7 @@ import { createProgress, formatSeconds } from './progress.js';
 import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions } from './run.js';
+import { describeSearch, halvingOf, planSearch, searchMarker, storeStops, writeRungState, type Halving, type WorkItem } from './search.js';
 
 export { presetSchema, type Preset, type PresetInput } from './config.js';
 
@@ -101,6 +102,15 @@ export interface SweepOptions {
   title?: string;
   /** Called after each run is stored (tests use it to kill a sweep midway). */
   onRunStored?(record: RunRecord): void;
+  /** Called when a run pauses at a rung of successive halving, with the record it would have if stopped there. */
+  onRunPaused?(record: RunRecord, epoch: number): void;
+  /** How the learning rates are searched (default: the full grid). Halving needs checkpoints. */
+  search?: Search;
+  /**
+   * Train the runs only this far, without planning (a parallel sweep's child: its parent planned the halving):
+   * an epoch to pause at, or 'end'.
+   */
+  trainTo?: number | 'end';
   /** Save a checkpoint of each run after every epoch and resume from it (default true). */
   checkpoints?: boolean;
   /** How often to look whether runs locked by another process are done (ms). */
@@ -161,6 +171,156 @@ export function checkModelsBuild(configs: RunConfig[]): void {
   }
 }
 
+/** What a sweep shares with each run it trains. */
+interface SweepContext {
+  log: ReturnType<typeof createProgress>;
+  nameOf: (config: RunConfig) => string;
+  /** Runs started so far (for "run i/n"). */
+  started: number;
+  toTrain: number;
+  halving?: Halving;
+}
+
+type TrainOutcome = 'locked' | 'skipped' | 'stored' | 'paused' | 'failed';
+
+/**
+ * Train one run under its lock, to its end or (target) to a rung epoch where it pauses: its checkpoint stays and
+ * its would-be record goes beside it (runners/search.ts). 'locked': another live process holds it; 'skipped':
+ * stored meanwhile. A lost device or bad settings throw.
+ */
+async function trainRun(config: RunConfig, opts: SweepOptions, ctx: SweepContext, target?: { epoch: number; rung?: number }): Promise<TrainOutcome> {
+  const { results } = opts;
+  const { log } = ctx;
+  const id = runId(config);
+  if (results.finishedIds().has(id)) return 'skipped'; // stored by another process meanwhile
+  const lock = results.tryLockRun(id);
+  if (!lock) return 'locked';
+  try {
+    if (results.finishedIds().has(id)) return 'skipped'; // stored between our look and our lock
+    const i = ctx.started++;
+    const label = ctx.nameOf(config);
+    const toTrain = Math.max(ctx.toTrain, i + 1);
+    const reach = target ? `to epoch ${target.epoch} of ${config.train.epochs}${target.rung ? ` (rung ${target.rung})` : ''}` : `${config.train.epochs} epochs at most`;
+    if (!opts.quiet) log.log(`${ctx.halving ? 'pass' : 'run'} ${i + 1}${ctx.halving ? '' : `/${toTrain}`}: ${label} (${reach}, id ${id})${opts.verbose ? `\n  config ${JSON.stringify(config)}` : ''}`);
+    faultPoint('run-start');
+    await pausePoint('run-start');
+    const checkpointDir = opts.checkpoints === false ? undefined : results.checkpointDir(id);
+    const runStarted = performance.now();
+    let outcome: Awaited<ReturnType<typeof runOne>> | undefined;
+    let failure: unknown;
+    try {
+      outcome = await runOne(config, {
+        backend: opts.backend,
+        preset: opts.preset,
+        checkpointDir,
+        ...(target ? { stopAfterEpoch: target.epoch } : {}),
+        log: (line) => log.log(line),
+        hooks: {
+          onEpoch: (e) => {
+            if (!opts.quiet) log.log(`  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
+          },
+          onStep: (step, total) => {
+            if (gpuLost()) throw new DeviceLostError(gpuLost()!, id);
+            log.update(Math.min(i, toTrain - 1) * total + step, toTrain * total, `run ${i + 1}/${toTrain} ${label}`);
+            faultPoint('step');
+          },
+          onCheckpoint: () => {
+            if (gpuLost()) throw new DeviceLostError(gpuLost()!, id); // never checkpoint a lost device's numbers
+            faultPoint('epoch');
+          },
+        },
+      });
+      if (gpuLost()) failure = new DeviceLostError(gpuLost()!, id); // its numbers cannot be trusted
+    } catch (e) {
+      if (e instanceof UserInputError) throw e;
+      failure = e;
+    }
+    if (failure !== undefined || !outcome) {
+      const lost = await deviceLossOf(failure, opts.backend);
+      const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
+      results.append(failedRecord(config, id, reason, opts, runStarted), []);
+      // impossible numbers may have been brewing before they showed: the retry starts from scratch. (A GPU fault
+      // keeps the checkpoint: it was written after its epoch passed the device's checks.)
+      if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
+      // the pool may hold buffers whose allocation failed: the next run must not get them
+      await releaseGpuBufferPool();
+      log.log(`  ${'failed'.padEnd(10)} ${label}: ${reason}`);
+      if (lost) {
+        log.stop();
+        throw new DeviceLostError(lost, id);
+      }
+      return 'failed';
+    }
+    const { record, curve } = outcome;
+    await releaseGpuBufferPool();
+    if (outcome.paused) {
+      // the checkpoint of the rung epoch is saved; what the decision reads goes beside it
+      writeRungState(results, { runId: id, epoch: record.epochs, record, curve });
+      if (!opts.quiet) log.log(`  ${'paused'.padEnd(10)} ${label}: at epoch ${record.epochs}${target?.rung ? ` (rung ${target.rung})` : ''}, best val acc ${record.validationAccuracy.toFixed(3)} so far`);
+      opts.onRunPaused?.(record, record.epochs);
+      return 'paused';
+    }
+    const stored = ctx.halving ? { ...record, search: searchMarker(ctx.halving, config) } : record;
+    results.append(stored, curve);
+    // the next run has other shapes: what this one pooled would only pile up (webgpu; a no-op elsewhere)
+    faultPoint('run-stored');
+    if (checkpointDir) removeCheckpoint(checkpointDir);
+    log.log(`  ${stored.status.padEnd(10)} ${label}: test acc ${stored.testAccuracy.toFixed(3)} (best epoch ${stored.bestEpoch} of ${stored.epochs}, ${formatSeconds(stored.wallSeconds)}, ${stored.msPerStep.toFixed(1)} ms/step)${stored.status === 'diverged' ? ` — loss NaN/Inf at step ${stored.divergedAtStep}` : ''}`);
+    opts.onRunStored?.(stored);
+  } finally {
+    lock.release();
+  }
+  faultPoint('run-end');
+  return 'stored';
+}
+
+/** Wait until none of these runs is locked by a live process. */
+async function waitForLocks(results: ResultsDir, ids: string[], pollMs: number): Promise<void> {
+  while (ids.some((id) => lockOwner(results.runLockPath(id)))) await new Promise((r) => setTimeout(r, pollMs));
+}
+
+/** One line per run a decision stopped. */
+export function stopLines(stopped: RunRecord[], nameOf: (c: RunConfig) => string): string[] {
+  return stopped.map((r) => `  ${'stopped'.padEnd(10)} ${nameOf(r.config)}: at rung ${r.search?.stoppedAtRung} (epoch ${r.search?.rungEpoch}), rank ${r.search?.rank} of ${r.search?.of}, best val acc ${r.validationAccuracy.toFixed(3)}`);
+}
+
+/**
+ * The rung passes of successive halving (runners/search.ts), one run at a time: plan from the folder, store the
+ * runs the decisions stop, train the first run the plan names (the cheapest group first) to its target, plan again.
+ */
+async function runHalving(configs: RunConfig[], opts: SweepOptions, ctx: SweepContext, halving: Halving, maxAttempts: number): Promise<void> {
+  const { results } = opts;
+  const blocked = new Set<string>(); // failed in this sweep: retried by the next
+  const done = new Set<string>(); // (id, target) passes this sweep made: a plan naming one again is a bug
+  for (;;) {
+    const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
+    const stopped = storeStops(plan.stops, results, halving);
+    if (!opts.quiet) for (const line of stopLines(stopped, ctx.nameOf)) ctx.log.log(line);
+    let progressed = stopped.length > 0;
+    const lockedElsewhere: WorkItem[] = [];
+    for (const item of plan.work) {
+      const pass = `${item.id}@${item.target ?? 'end'}`;
+      if (done.has(pass)) throw new Error(`successive halving: run ${item.id} was to be trained ${item.target ? `to epoch ${item.target}` : 'to its end'} twice`);
+      const outcome = await trainRun(item.config, opts, ctx, item.target !== undefined ? { epoch: item.target, rung: item.rung } : undefined);
+      if (outcome === 'locked') {
+        lockedElsewhere.push(item);
+        continue;
+      }
+      if (outcome === 'failed') blocked.add(item.id);
+      else done.add(pass);
+      progressed = true;
+      break; // a decision may be due now: plan again
+    }
+    if (progressed) continue;
+    if (lockedElsewhere.length === 0) {
+      if (plan.waitingOnFailed && !opts.quiet) ctx.log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
+      return;
+    }
+    if (!opts.quiet) ctx.log.log(`  waiting for ${lockedElsewhere.length} run(s) locked by another process`);
+    await waitForLocks(results, lockedElsewhere.map((w) => w.id), opts.lockPollMs ?? 250);
+  }
+}
+
 /**
  * Train every run not already in the results folder; returns the records of the whole grid. Safe to kill at any
  * moment and to run in several processes on one folder at once:
@@ -169,109 +329,45 @@ export function checkModelsBuild(configs: RunConfig[]): void {
  *   - each epoch is checkpointed, so an interrupted run resumes from its last epoch;
  *   - a run that diverges is a result (status 'diverged'); one that throws is stored as 'failed' with its reason
  *     and the sweep goes on (resume retries it), except when the GPU device is lost: then the sweep stops with a
- *     DeviceLostError; bad settings (UserInputError) stop it too.
+ *     DeviceLostError; bad settings (UserInputError) stop it too;
+ *   - with `search: {kind: 'halving'}`, the learning rates of each group are searched by successive halving in
+ *     rung passes (runHalving; runners/search.ts): runs the decisions stop are stored as 'stopped'.
  */
 export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promise<RunRecord[]> {
   const { results } = opts;
   results.repair();
   const title = opts.title ?? 'sweep';
   const log = createProgress(title, opts.quiet);
-  const nameOf = runNamer(configs);
+  const halving = halvingOf(opts.search);
+  if (halving && opts.checkpoints === false) throw new Error('successive halving needs checkpoints (a run paused at a rung resumes from its checkpoint)');
   const finishedAtStart = results.finishedIds();
   const attempts = results.failedAttempts();
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS;
   const givenUp = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) >= maxAttempts);
-  let queue = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) < maxAttempts);
+  const queue = configs.filter((c) => !finishedAtStart.has(runId(c)) && (attempts.get(runId(c)) ?? 0) < maxAttempts);
   checkModelsBuild(queue);
   const toTrain = queue.length;
   const already = configs.length - toTrain - givenUp.length;
+  const ctx: SweepContext = { log, nameOf: runNamer(configs), started: 0, toTrain, ...(halving ? { halving } : {}) };
   if (!opts.quiet) log.log(`${title}: ${configs.length} run${configs.length === 1 ? '' : 's'}${already ? `, ${already} already finished` : ''}, ${toTrain} to train on ${opts.backend.backend} (${opts.backend.device}) → ${results.dir}`);
+  if (!opts.quiet && halving && opts.trainTo === undefined) log.log(`  ${describeSearch(configs, halving)}`);
   if (!opts.quiet && givenUp.length) log.log(`  not retrying ${givenUp.length} run(s) that failed ${maxAttempts} times (${givenUp.slice(0, 3).map(runId).join(', ')}${givenUp.length > 3 ? ', ...' : ''}): --max-attempts N to try again`);
-  let started = 0;
-  while (queue.length > 0) {
-    const lockedElsewhere: RunConfig[] = [];
-    for (const config of queue) {
-      const id = runId(config);
-      if (results.finishedIds().has(id)) continue; // stored by another process meanwhile
-      const lock = results.tryLockRun(id);
-      if (!lock) {
-        lockedElsewhere.push(config);
-        continue;
-      }
-      try {
-        if (results.finishedIds().has(id)) continue; // stored between our look and our lock
-        const i = started++;
-        const label = nameOf(config);
-        if (!opts.quiet) log.log(`run ${i + 1}/${toTrain}: ${label} (${config.train.epochs} epochs at most, id ${id})${opts.verbose ? `\n  config ${JSON.stringify(config)}` : ''}`);
-        faultPoint('run-start');
-        await pausePoint('run-start');
-        const checkpointDir = opts.checkpoints === false ? undefined : results.checkpointDir(id);
-        const runStarted = performance.now();
-        let outcome: Awaited<ReturnType<typeof runOne>> | undefined;
-        let failure: unknown;
-        try {
-          outcome = await runOne(config, {
-            backend: opts.backend,
-            preset: opts.preset,
-            checkpointDir,
-            log: (line) => log.log(line),
-            hooks: {
-              onEpoch: (e) => {
-                if (!opts.quiet) log.log(`  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
-              },
-              onStep: (step, total) => {
-                if (gpuLost()) throw new DeviceLostError(gpuLost()!, id);
-                log.update(Math.min(i, toTrain - 1) * total + step, toTrain * total, `run ${i + 1}/${toTrain} ${label}`);
-                faultPoint('step');
-              },
-              onCheckpoint: () => {
-                if (gpuLost()) throw new DeviceLostError(gpuLost()!, id); // never checkpoint a lost device's numbers
-                faultPoint('epoch');
-              },
-            },
-          });
-          if (gpuLost()) failure = new DeviceLostError(gpuLost()!, id); // its numbers cannot be trusted
-        } catch (e) {
-          if (e instanceof UserInputError) throw e;
-          failure = e;
-        }
-        if (failure !== undefined || !outcome) {
-          const lost = await deviceLossOf(failure, opts.backend);
-          const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
-          results.append(failedRecord(config, id, reason, opts, runStarted), []);
-          // impossible numbers may have been brewing before they showed: the retry starts from scratch. (A GPU fault
-          // keeps the checkpoint: it was written after its epoch passed the device's checks.)
-          if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
-          // the pool may hold buffers whose allocation failed: the next run must not get them
-          await releaseGpuBufferPool();
-          log.log(`  ${'failed'.padEnd(10)} ${label}: ${reason}`);
-          if (lost) {
-            log.stop();
-            throw new DeviceLostError(lost, id);
-          }
-          continue;
-        }
-        const { record, curve } = outcome;
-        results.append(record, curve);
-        // the next run has other shapes: what this one pooled would only pile up (webgpu; a no-op elsewhere)
-        await releaseGpuBufferPool();
-        faultPoint('run-stored');
-        if (checkpointDir) removeCheckpoint(checkpointDir);
-        log.log(`  ${record.status.padEnd(10)} ${label}: test acc ${record.testAccuracy.toFixed(3)} (best epoch ${record.bestEpoch} of ${record.epochs}, ${formatSeconds(record.wallSeconds)}, ${record.msPerStep.toFixed(1)} ms/step)${record.status === 'diverged' ? ` — loss NaN/Inf at step ${record.divergedAtStep}` : ''}`);
-        opts.onRunStored?.(record);
-      } finally {
-        lock.release();
-      }
-      faultPoint('run-end');
+  if (halving && opts.trainTo === undefined) {
+    await runHalving(configs, opts, ctx, halving, maxAttempts);
+  } else {
+    const target = typeof opts.trainTo === 'number' ? { epoch: opts.trainTo } : undefined;
+    let pending = queue;
+    while (pending.length > 0) {
+      const lockedElsewhere: RunConfig[] = [];
+      for (const config of pending) if ((await trainRun(config, opts, ctx, target)) === 'locked') lockedElsewhere.push(config);
+      if (lockedElsewhere.length === 0) break;
+      // runs another process is training: wait for their locks, then take over whatever that process left
+      if (!opts.quiet) log.log(`  waiting for ${lockedElsewhere.length} run(s) locked by another process`);
+      await waitForLocks(results, lockedElsewhere.map(runId), opts.lockPollMs ?? 250);
+      pending = lockedElsewhere;
     }
-    if (lockedElsewhere.length === 0) break;
-    // runs another process is training: wait for their locks, then take over whatever that process left
-    if (!opts.quiet) log.log(`  waiting for ${lockedElsewhere.length} run(s) locked by another process`);
-    while (lockedElsewhere.some((c) => lockOwner(results.runLockPath(runId(c))))) await new Promise((r) => setTimeout(r, opts.lockPollMs ?? 250));
-    queue = lockedElsewhere;
   }
   log.stop();
   const ids = new Set(configs.map(runId));
   return results.records().filter((r) => ids.has(r.id));
 }
-

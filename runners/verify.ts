@@ -8,7 +8,7 @@ import type { EpochRecord } from '../engine/train.js';
 import { atomicWrite, readCurve, readRecords, ResultsDir, type RunRecord } from './results.js';
 import { UserInputError } from '../engine/errors.js';
 
-const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed']);
+const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed', 'stopped']);
 /** Stored accuracies are the curve's numbers copied: equal up to JSON round-trips. */
 const SAME = 1e-9;
 
@@ -22,6 +22,12 @@ export function recordViolations(record: RunRecord, curve: EpochRecord[] | undef
   if (record.status === 'failed') return record.error ? [] : ['failed without a reason'];
   for (const [name, value] of [['validationAccuracy', record.validationAccuracy], ['testAccuracy', record.testAccuracy], ['finalTestAccuracy', record.finalTestAccuracy]] as const) {
     if (!(Number.isFinite(value) && value >= 0 && value <= 1)) out.push(`${name} ${value} is not in [0, 1]`);
+  }
+  if (record.status === 'stopped') {
+    // successive halving stopped it at a rung: it trained at least to that epoch (runners/search.ts)
+    const s = record.search;
+    if (!s || s.stoppedAtRung === undefined || s.rungEpoch === undefined) out.push('stopped without its rung (search.stoppedAtRung, search.rungEpoch)');
+    else if (record.epochs < s.rungEpoch) out.push(`stopped at rung ${s.stoppedAtRung} (epoch ${s.rungEpoch}) after only ${record.epochs} epochs`);
   }
   if (!curve) return [...out, 'its curve (curves/<id>.json) is missing or unreadable'];
   if (curve.length !== record.epochs) out.push(`the record says ${record.epochs} epochs, its curve holds ${curve.length}`);

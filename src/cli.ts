@@ -22,6 +22,7 @@ import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, type
 import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
 import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
+import { describeSearch, halvingOf, savingsText, searchSavings } from '../runners/search.js';
 import { versions } from '../runners/run.js';
 import { appendFileSync } from 'node:fs';
 
@@ -265,7 +266,8 @@ export function buildCli(args: string[]) {
         .option('out', { type: 'string', describe: `results folder (default ${RUNS_ROOT}/<name>, git-ignored)` })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes, then exit' })
         .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
-        .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs, sizes and learning rates, same axes (runners/scale.ts)' })
+        .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs and sizes, same axes (runners/scale.ts); every learning rate stays under successive halving' })
+        .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
         .option('gpu-memory', { type: 'number', describe: 'GiB of GPU memory the runs may use per GPU, instead of nvidia-smi\'s free memory (any backend): --concurrency auto plans from it, and a run whose estimate cannot fit is refused' })
@@ -300,6 +302,8 @@ export function buildCli(args: string[]) {
         } else {
           preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
         }
+        if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
+        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2 } };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
@@ -314,6 +318,7 @@ export function buildCli(args: string[]) {
           const nameOf = runNamer(configs);
           for (const c of configs) process.stdout.write(`${runId(c)}  ${nameOf(c)}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
           process.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
+          process.stdout.write(`${describeSearch(configs, preset.search)}\n`);
           const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);
           process.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
           return;
@@ -327,6 +332,7 @@ export function buildCli(args: string[]) {
         // the exact command, for the report's provenance section
         appendFileSync(join(results.dir, 'commands.jsonl'), `${JSON.stringify({ command: ['recallbench', ...args].map(shellWord).join(' '), startedAt: new Date().toISOString(), backend: backend?.backend ?? g.backend, device: backend?.device ?? (argv.queue ? `queue ${argv.queue}` : `${lanes} processes`), versions: versions() })}\n`);
         if (argv.queue) {
+          if (halvingOf(preset.search)) throw new UserInputError('--queue trains every run to its end: successive halving runs in `sweep` and `sweep --concurrency N` (or pass --search grid to queue the full grid)');
           const { submitSweep } = await import('../runners/queue.js');
           const report = await submitSweep({ url: argv.queue, name: argv.queueName }, configs, results, { preset: presetTag, results: name, wait: argv.wait, retryFailed: argv.retryFailed, attempts: argv.attempts, backoffMs: argv.retryDelay, quiet: argv.quiet as boolean });
           if (argv.wait) {
@@ -340,10 +346,14 @@ export function buildCli(args: string[]) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, maxAttempts: maxAttempts(argv.maxAttempts) })
-          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts) });
+          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
+          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search });
         results.tidy();
         process.stdout.write(`\n${frontTable(records)}\n`);
+        if (halvingOf(preset.search)) {
+          const [saved] = searchSavings(records.map((r) => ({ ...r, preset: '' })));
+          process.stdout.write(`\nsuccessive halving: ${saved ? savingsText(saved) : 'no run stored yet'}\n`);
+        }
         const open = argv.report ? await drawAndReport(results.dir, argv.quiet as boolean) : [];
         process.stdout.write(`\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n${open.map((p) => `open:    ${p}\n`).join('')}`);
       },

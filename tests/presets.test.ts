@@ -245,9 +245,10 @@ describe('--scale', () => {
     });
   }
 
-  it('zoology-fig2 at 0.25: 7 mixers × 2 d × 1 lr × 4 settings, examples and epochs × 0.5', () => {
+  it('zoology-fig2 at 0.25: 7 mixers × 2 d × 4 lr (every lr: successive halving) × 4 settings, examples and epochs × 0.5', () => {
     const configs = expandPreset(scalePreset(loadPreset('zoology-fig2'), 0.25));
-    expect(configs.length).toBe(7 * 2 * 1 * 4);
+    expect(configs.length).toBe(7 * 2 * 4 * 4);
+    expect(new Set(configs.map((c) => c.train.lr)).size).toBe(4);
     expect(new Set(configs.map((c) => c.model.dModel))).toEqual(new Set([64, 512]));
     for (const c of configs) {
       expect(c.train.epochs).toBe(32);

@@ -3,7 +3,8 @@
 // Runs that are not results (failed, invalid, diverged before any evaluation: runners/analysis.ts) are not drawn
 // as lines — an invalid run's curve holds exactly the impossible numbers (e.g. accuracy 0 at loss 0) that must not
 // be read as a result — but named in red in their panel ("N left out: ..."). A run that diverged after some
-// epochs is drawn dashed, up to its last finite epoch.
+// epochs is drawn dashed, up to its last finite epoch. A run that successive halving stopped at a rung is drawn
+// dotted up to its rung epoch, with a square where it stopped: a result for those epochs, never an accuracy of 0.
 import type { EpochRecord } from '../../engine/train.js';
 import { leftOutSummary, type AnalysedRun, type LeftOutKind } from '../analysis.js';
 import { chartConfig, round, type Figure } from './common.js';
@@ -50,6 +51,9 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         trainLoss: round(e.trainLoss, 5),
         best: a.atBestLr,
         diverged: r.status === 'diverged',
+        stopped: a.stopped !== undefined,
+        stopEnd: a.stopped !== undefined && e.epoch === curve![curve!.length - 1]!.epoch,
+        ...(a.stopped ? { stoppedAt: `rung ${a.stopped.rung} (epoch ${a.stopped.epoch})` } : {}),
       });
     }
     byLabel.set(r.label, rows);
@@ -88,11 +92,24 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
           color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
           detail: { field: 'run', type: 'nominal' },
           strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
-          strokeDash: { condition: { test: 'datum.diverged', value: [4, 3] }, value: [1, 0] },
+          strokeDash: { condition: [{ test: 'datum.diverged', value: [4, 3] }, { test: 'datum.stopped', value: [1, 2] }], value: [1, 0] },
           tooltip: ['run', 'lr', 'seed', 'status', 'epoch', 'validationAccuracy', 'testAccuracy', 'trainLoss'].map((f) => ({ field: f })),
         },
       },
     ];
+    const anyStopped = curveRows.some((r) => r.stopped);
+    if (anyStopped) {
+      layers.push({
+        transform: [{ filter: "datum.kind === 'curve' && datum.stopEnd" }],
+        mark: { type: 'point', shape: 'square', filled: true, size: 30 },
+        encoding: {
+          x,
+          y,
+          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
+          tooltip: ['run', 'lr', 'seed', 'stoppedAt', 'epoch', 'validationAccuracy'].map((f) => ({ field: f })),
+        },
+      });
+    }
     if (notes.length) {
       layers.push({
         transform: [{ filter: "datum.kind === 'left-out'" }],
@@ -105,7 +122,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       title: {
         text: `Training curves: ${label}`,
-        subtitle: `validation accuracy after each epoch; one line per learning rate and seed; thick: the best learning rate${anyDiverged ? '; dashed: diverged after its last epoch' : ''}${leftOutRuns ? '; red: runs left out (not results, not drawn)' : ''}`,
+        subtitle: `validation accuracy after each epoch; one line per learning rate and seed; thick: the best learning rate${anyDiverged ? '; dashed: diverged after its last epoch' : ''}${anyStopped ? '; dotted, ending in a square: stopped at a rung by successive halving' : ''}${leftOutRuns ? '; red: runs left out (not results, not drawn)' : ''}`,
       },
       config: chartConfig(),
       data: { values: rows },
@@ -116,7 +133,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
     figures.push({
       name,
       title: `Training curves: ${label}`,
-      caption: `Validation accuracy after every epoch of every ${label} run (${new Set(curveRows.map((r) => r.run)).size} runs drawn), one panel per (task setting, model variant), coloured by learning rate; the thick line is the learning rate the figures use. Tooltips give the training loss and test accuracy.${anyDiverged ? ' Dashed: a run that diverged (a NaN/Inf loss) after its last drawn epoch; it counts for the epochs drawn.' : ''}${leftOutRuns ? ` Red notes: ${leftOutRuns} run(s) left out (${leftOutSummary([...leftOutByPanel.values()].filter((e) => e.label === label).flatMap((e) => e.runs))}): failed, invalid (impossible numbers, see \`recallbench verify\`) or diverged before any evaluation — not results, so their curves are not drawn; tables/excluded.csv gives the reasons.` : ''}`,
+      caption: `Validation accuracy after every epoch of every ${label} run (${new Set(curveRows.map((r) => r.run)).size} runs drawn), one panel per (task setting, model variant), coloured by learning rate; the thick line is the learning rate the figures use. Tooltips give the training loss and test accuracy.${anyDiverged ? ' Dashed: a run that diverged (a NaN/Inf loss) after its last drawn epoch; it counts for the epochs drawn.' : ''}${anyStopped ? ' Dotted, ending in a square: a run that successive halving stopped at a rung (its group kept better learning rates); it is not a candidate for the point.' : ''}${leftOutRuns ? ` Red notes: ${leftOutRuns} run(s) left out (${leftOutSummary([...leftOutByPanel.values()].filter((e) => e.label === label).flatMap((e) => e.runs))}): failed, invalid (impossible numbers, see \`recallbench verify\`) or diverged before any evaluation — not results, so their curves are not drawn; tables/excluded.csv gives the reasons.` : ''}`,
       spec,
       rows,
     });
