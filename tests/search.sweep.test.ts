@@ -3,7 +3,7 @@
 // survivor, `verify` passes, the compute saved is counted — and the decisions and records are the same when the
 // sweep is interrupted at rungs and resumed, and in a parallel sweep (`--concurrency 2`, one process per pass).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -87,25 +87,32 @@ describe('successive halving on a real grid', () => {
     expect(existsSync(join(dir, 'checkpoints')) ? readdirSync(join(dir, 'checkpoints')) : []).toEqual([]);
   });
 
-  it('interrupted at rungs (before a decision, mid-pass after one) and resumed: the same decisions, records and curves', async () => {
+  it('interrupted at rungs (before a decision; after a checkpoint but before its rung note; mid-pass after a decision) and resumed: the same decisions, records and curves', async () => {
     const dir = join(work, 'resumed');
+    const results = new ResultsDir(dir);
     let pauses = 0;
-    const interruptAt = new Set([2, 5]); // pause 2: rung 1's pass half done; pause 5: rung 1 decided, rung 2's pass begun
-    const sweep = () =>
-      runSweep(configs, {
-        backend, results: new ResultsDir(dir), quiet: true, preset: 'halving-tiny', search: preset.search,
+    /** A sweep that is interrupted at its n-th pause (a rung reached and noted), or runs to the end. */
+    const sweep = (interruptAt?: number) => {
+      let mine = 0;
+      return runSweep(configs, {
+        backend, results, quiet: true, preset: 'halving-tiny', search: preset.search,
         onRunPaused: () => {
           pauses++;
-          if (interruptAt.has(pauses)) throw new Error(`interrupted at pause ${pauses}`);
+          if (++mine === interruptAt) throw new Error(`interrupted at pause ${mine}`);
         },
       });
-    await expect(sweep()).rejects.toThrow('interrupted at pause 2');
-    expect(existsSync(join(dir, 'runs.jsonl')) ? readFileSync(join(dir, 'runs.jsonl'), 'utf8') : '').toBe(''); // nothing decided yet
-    await expect(sweep()).rejects.toThrow('interrupted at pause 5');
-    const midway = new ResultsDir(dir).records();
+    };
+    await expect(sweep(2)).rejects.toThrow('interrupted at pause 2'); // rung 1's pass half done
+    expect(existsSync(results.runsJsonl) ? readFileSync(results.runsJsonl, 'utf8') : '').toBe(''); // nothing decided yet
+    // as if killed between the rung checkpoint and its note: the run pauses again from its checkpoint, untrained
+    const paused = readdirSync(results.checkpointsDir).filter((id) => existsSync(join(results.checkpointDir(id), 'rung.json')));
+    expect(paused).toHaveLength(2);
+    rmSync(join(results.checkpointDir(paused[0]!), 'rung.json'));
+    await expect(sweep(4)).rejects.toThrow('interrupted at pause 4'); // rung 1 decided, rung 2's pass begun
+    const midway = results.records();
     expect(midway.map((r) => [r.config.train.lr, r.search?.stoppedAtRung]).sort((a, b) => a[0]! - b[0]!)).toEqual([[1e-5, 1], [1e-4, 1]]);
     const records = await sweep();
-    expect(pauses).toBe(6); // 4 at rung 1, 2 at rung 2: no pass was trained twice
+    expect(pauses).toBe(7); // 4 at rung 1 (one noted twice), 2 at rung 2
     expect(comparable(records)).toEqual(comparable(reference.records));
     expect(curves(dir)).toEqual(curves(reference.dir));
   });
