@@ -244,6 +244,45 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     x.dispose();
   });
 
+  it('cumsum, every direction, of several lengths in one process, ranks 2–5, matches a JavaScript prefix sum (tfjs reuses a stale reverse-scan shader)', async () => {
+    // tfjs-backend-webgpu 4.22 bakes the scanned length into a reverse scan's shader but not into its cache key:
+    // without the fix the second length of a rank reads the first one's shader (cumsum.ts)
+    for (const rank of [2, 3, 4, 5])
+      for (const n of [4, 8, 16, 5])
+        for (const [exclusive, reverse] of [[false, true], [true, true], [false, false], [true, false]] as const) {
+          const shape = [...Array(rank - 1).fill(2), n];
+          const x = randn(shape);
+          const values = await x.data();
+          const y = await tf.cumsum(x, rank - 1, exclusive, reverse).data();
+          for (let row = 0; row < values.length / n; row++) {
+            let acc = 0;
+            for (let k = 0; k < n; k++) {
+              const j = reverse ? n - 1 - k : k;
+              if (!exclusive) acc += values[row * n + j]!;
+              expect(Math.abs(y[row * n + j]! - acc), `rank ${rank} n ${n} exclusive ${exclusive} reverse ${reverse}`).toBeLessThan(1e-5);
+              if (exclusive) acc += values[row * n + j]!;
+            }
+          }
+          x.dispose();
+        }
+    // an axis that is not the last (rank ≤ 4): the stock kernel transposes, the fix reverses that axis
+    const x = randn([3, 6, 2]);
+    const ref = tf.tidy(() => tf.reverse(tf.cumsum(tf.reverse(x, 1), 1), 1));
+    expect(await relErr(tf.cumsum(x, 1, false, true), ref)).toBeLessThan(1e-6);
+    const x9 = randn([3, 9, 2]);
+    const values9 = await x9.data();
+    const y9 = await tf.cumsum(x9, 1, false, true).data();
+    for (let a = 0; a < 3; a++)
+      for (let c = 0; c < 2; c++) {
+        let acc = 0;
+        for (let t = 8; t >= 0; t--) {
+          acc += values9[(a * 9 + t) * 2 + c]!;
+          expect(Math.abs(y9[(a * 9 + t) * 2 + c]! - acc)).toBeLessThan(1e-5);
+        }
+      }
+    tf.dispose([x, ref, x9]);
+  });
+
   it('transposes that only move size-1 axes are views with the right values; others still copy', async () => {
     expect(isReshapeTranspose([2, 5, 1, 3], [0, 2, 1, 3])).toBe(true);
     expect(isReshapeTranspose([2, 5, 2, 3], [0, 2, 1, 3])).toBe(false);

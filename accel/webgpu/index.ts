@@ -17,7 +17,8 @@
 //   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
 //   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()
 //   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
-// Always on (a fix, not a lever): Cumsum of rank > 4 along the last axis (cumsum.ts).
+// Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
+// the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { leverOn, registerFastForm, setLever } from '../../core/fastForms.js';
@@ -30,7 +31,7 @@ import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
 import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
-import { registerCumsumRank5WebGpu } from './cumsum.js';
+import { registerCumsumWebGpu } from './cumsum.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
@@ -124,8 +125,8 @@ export function registerWebGpuKernels(): void {
     setUniformSlots(backend);
   };
   registerFastForm({ op: 'createBindGroup / makeUniforms', backend: BACKEND, lever: 'bindGroups', install: () => bindGroups(true), uninstall: () => bindGroups(false) });
-  // always on (a fix, not a lever): Cumsum of rank > 4 along the last axis
-  registerFastForm({ op: 'Cumsum (rank > 4)', backend: BACKEND, install: registerCumsumRank5WebGpu });
+  // always on (fixes, not levers): reverse cumsums without tfjs's stale-length shader; rank > 4 along the last axis
+  registerFastForm({ op: 'Cumsum (reverse scans, rank > 4)', backend: BACKEND, install: registerCumsumWebGpu });
 }
 
 /** Called once the webgpu backend is initialised (engine/backend.ts): applies the default levers. */
