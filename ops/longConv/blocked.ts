@@ -61,9 +61,10 @@ function blockIndex(L: number, Bk: number, layout: BlockLayout): Int32Array {
 /**
  * The Toeplitz blocks of h [d, L] (L a multiple of Bk) in a layout: [d, nC, Bk, Bk], or [d, L, Bk] stacked.
  * Two builders, same values: `gather` (one kernel with the index table: fast on webgpu) and `skew` (copies and
- * reshapes: tfjs-wasm's gather moves ~35 ns per element, 10–80 ms a table at d 64–128). `skew` builds
+ * reshapes: tfjs-wasm's gather moves ~35 ns per element, 10–80 ms a table at d 64–128; on tfjs-cpu it is the other way
+ * round: its strided slice reads element by element, skew 1.7–3.4 s a table at d 64–128, L 128, gather 60–115 ms). `skew` builds
  * v_m = [h[mBk … mBk+Bk−1], h[mBk−Bk+1 … mBk−1]] (length M = 2Bk−1), repeats it Bk times and re-reads it with
- * row stride M − 1, so that element (s, t) = v_m[(t − s) mod M]. Default: gather on webgpu, skew elsewhere.
+ * row stride M − 1, so that element (s, t) = v_m[(t − s) mod M]. Default: skew on wasm, gather elsewhere.
  */
 export function toeplitzBlocks(h: tf.Tensor2D, chunk: number, layout: BlockLayout = 'blocks', builder?: 'gather' | 'skew'): tf.Tensor {
   return tf.tidy(() => {
@@ -75,7 +76,7 @@ export function toeplitzBlocks(h: tf.Tensor2D, chunk: number, layout: BlockLayou
       [0, 0],
       [Bk - 1, 0],
     ]); // hp[j] = h[j − (Bk − 1)], zeros before t = 0
-    if ((builder ?? (tf.getBackend() === 'webgpu' ? 'gather' : 'skew')) === 'gather') {
+    if ((builder ?? (tf.getBackend() === 'wasm' ? 'skew' : 'gather')) === 'gather') {
       const table = tf.gather(hp, tf.tensor1d(blockIndex(L, Bk, layout), 'int32'), 1); // [d, L·Bk]
       return layout === 'blocks' ? table.reshape([d, nC, Bk, Bk]) : table.reshape([d, L, Bk]);
     }
