@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fastPathLevers, type BackendInfo } from '../engine/backend.js';
+import { FIXES } from './knownFaults.js';
 
 export interface Provenance {
   /** The git commit of the code that trained the run ('unknown' where neither git nor RECALLBENCH_COMMIT says). */
@@ -14,6 +15,8 @@ export interface Provenance {
   fastPath?: Record<string, boolean>;
   /** The GPU driver as its adapter describes it. */
   driver?: string;
+  /** The known faults (runners/knownFaults.ts) this code has fixed: verify flags runs whose code lacked a fix. */
+  fixes?: string[];
 }
 
 let code: { commit: string; dirty?: boolean } | undefined;
@@ -41,5 +44,5 @@ function codeVersion(): { commit: string; dirty?: boolean } {
 
 export function provenance(backend: BackendInfo): Provenance {
   const levers = backend.backend === 'webgpu' ? fastPathLevers() : undefined;
-  return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(backend.driver ? { driver: backend.driver } : {}) };
+  return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(backend.driver ? { driver: backend.driver } : {}), fixes: [...FIXES] };
 }

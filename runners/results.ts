@@ -63,7 +63,7 @@ export const runRecordSchema = z
     versions: z.record(z.string(), z.string()),
     /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
     provenance: z
-      .object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional() })
+      .object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional(), fixes: z.array(z.string()).optional() })
       .optional(),
     /**
      * Trained under successive halving (runners/search.ts): its eta and rungs (the rung epochs below this run's

@@ -7,14 +7,16 @@ import { epochViolations } from '../engine/invariants.js';
 import type { EpochRecord } from '../engine/train.js';
 import { atomicWrite, readCurve, readRecords, ResultsDir, type RunRecord } from './results.js';
 import { UserInputError } from '../engine/errors.js';
+import { knownFaultsOf } from './knownFaults.js';
 
 const STATUSES = new Set(['done', 'early-stop', 'diverged', 'failed', 'stopped']);
 /** Stored accuracies are the curve's numbers copied: equal up to JSON round-trips. */
 const SAME = 1e-9;
 
 /**
- * What is wrong with a stored run: impossible numbers in its curve or record, or a record that disagrees with its
- * curve. [] for a sane run; failed runs are not results and only need a reason.
+ * What is wrong with a stored run: impossible numbers in its curve or record, a record that disagrees with its
+ * curve, or code with a known fault that touched its model (runners/knownFaults.ts). [] for a sane run; failed
+ * runs are not results and only need a reason.
  */
 export function recordViolations(record: RunRecord, curve: EpochRecord[] | undefined): string[] {
   const out: string[] = [];
@@ -29,6 +31,7 @@ export function recordViolations(record: RunRecord, curve: EpochRecord[] | undef
     if (!s || s.stoppedAtRung === undefined || s.rungEpoch === undefined) out.push('stopped without its rung (search.stoppedAtRung, search.rungEpoch)');
     else if (record.epochs < s.rungEpoch) out.push(`stopped at rung ${s.stoppedAtRung} (epoch ${s.rungEpoch}) after only ${record.epochs} epochs`);
   }
+  for (const fault of knownFaultsOf(record)) out.push(fault.what);
   if (!curve) return [...out, 'its curve (curves/<id>.json) is missing or unreadable'];
   if (curve.length !== record.epochs) out.push(`the record says ${record.epochs} epochs, its curve holds ${curve.length}`);
   for (const e of curve) out.push(...epochViolations(e));

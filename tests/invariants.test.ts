@@ -13,6 +13,7 @@ import { ResultsDir, type RunRecord } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { runSweep } from '../runners/sweep.js';
 import { recordViolations, setAsideInvalid, verifyFolder } from '../runners/verify.js';
+import { FIXES } from '../runners/knownFaults.js';
 
 const split = (accuracy: number, loss: number, extra: Partial<SplitMetrics> = {}): SplitMetrics => ({ accuracy, loss, slices: { 'L64-K4': accuracy }, ...extra });
 const epoch = (trainLoss: number, validation: SplitMetrics, test: SplitMetrics): EpochRecord => ({ epoch: 1, lr: 1e-3, trainLoss, validation, test, trainSeconds: 1, seconds: 1, steps: 10 });
@@ -80,6 +81,26 @@ describe('real runs on the CPU satisfy the invariants; verify lists only the cor
     expect(good.provenance?.commit).toMatch(/^([0-9a-f]{40}|unknown)$/);
     expect(good.provenance?.fastPath).toBeUndefined(); // not on webgpu
     void tf;
+  });
+
+  it('verify: a webgpu run trained by code without a known fault\'s fix is invalid when the fault touched its model', () => {
+    const curve = JSON.parse(readFileSync(join(dir, 'curves', `${good.id}.json`), 'utf8')) as EpochRecord[];
+    expect(good.provenance?.fixes).toEqual(FIXES);
+    expect(FIXES).toContain('webgpu-reverse-cumsum');
+    const layers = (mixers: { mixer: string; params?: Record<string, unknown> }[]) => ({ ...good.config, model: { ...good.config.model, layers: mixers } });
+    const onGpu = (mixers: { mixer: string; params?: Record<string, unknown> }[], fixes?: string[]) =>
+      ({ ...good, backend: 'webgpu', config: layers(mixers), provenance: fixes ? { commit: 'x', fixes } : undefined }) as RunRecord;
+    const based = [{ mixer: 'baseconv' }, { mixer: 'based' }];
+    // old code (no provenance, or provenance without the fix): BASED, GLA, JRT-RNN, causal linear attention flagged
+    expect(recordViolations(onGpu(based), curve).join()).toMatch(/before the reverse-cumsum fix/);
+    expect(recordViolations(onGpu([{ mixer: 'gla' }], []), curve).join()).toMatch(/reverse-cumsum/);
+    expect(recordViolations(onGpu([{ mixer: 'jrt-rnn' }]), curve).join()).toMatch(/reverse-cumsum/);
+    expect(recordViolations(onGpu([{ mixer: 'linear-attention', params: { causal: true } }]), curve).join()).toMatch(/reverse-cumsum/);
+    // untouched: no cumsum in the model, non-causal linear attention, another backend, or code with the fix
+    expect(recordViolations(onGpu([{ mixer: 'attention' }]), curve)).toEqual([]);
+    expect(recordViolations(onGpu([{ mixer: 'linear-attention', params: { causal: false } }]), curve)).toEqual([]);
+    expect(recordViolations({ ...onGpu(based), backend: 'wasm' }, curve)).toEqual([]);
+    expect(recordViolations(onGpu(based, [...FIXES]), curve)).toEqual([]);
   });
 
   it('verify: exit 0 on the sane folder; exit 1 naming the run whose curve was corrupted', () => {
