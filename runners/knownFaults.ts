@@ -27,7 +27,7 @@ export const KNOWN_FAULTS: readonly KnownFault[] = [
     id: 'webgpu-reverse-cumsum',
     backend: 'webgpu',
     affects: (layers) => layers.some((l) => ['based', 'jrt-rnn', 'gla'].includes(l.mixer) || (l.mixer === 'linear-attention' && l.params?.causal !== false)),
-    what: 'trained on webgpu before the reverse-cumsum fix (tfjs reused a stale shader: gradients through cumsum were wrong; docs/gpu-faults.md)',
+    what: 'trained on webgpu before the reverse-cumsum fix (tfjs could reuse a stale shader: gradients through cumsum may be wrong; docs/gpu-faults.md)',
   },
 ];
 
