@@ -267,6 +267,7 @@ export function buildCli(args: string[]) {
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes, then exit' })
         .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs and sizes, same axes (runners/scale.ts); every learning rate stays under successive halving' })
+        .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
@@ -301,6 +302,12 @@ export function buildCli(args: string[]) {
           preset = parseStrict(presetSchema, input, 'sweep flags');
         } else {
           preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
+        }
+        if (argv.only?.length) {
+          const labels = new Set(preset.architectures.map((a) => a.label));
+          const unknown = argv.only.filter((l) => !labels.has(l));
+          if (unknown.length) throw new UserInputError(`--only: ${unknown.join(', ')} is not an architecture label of ${preset.name} (labels: ${[...labels].join(', ')})`);
+          preset = { ...preset, architectures: preset.architectures.filter((a) => argv.only!.includes(a.label)) };
         }
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2 } };
