@@ -55,13 +55,20 @@ export interface EquivSettings {
   seed: number;
 }
 
-export const DEVICE_SETTINGS: EquivSettings = { dModel: 64, seqLens: [64, 128], vocabSize: 512, batchSize: 16, steps: 30, lr: 3e-3, weightDecay: 0.1, seed: 0 };
+/**
+ * Three lengths, like based-fig2's training mixture: the chunked linear attention (64-token chunks) then runs 1, 2
+ * and 4 chunks, so a kernel specialised to one shape and reused for another shows (tfjs-webgpu's reverse Cumsum
+ * did exactly that: engine/kernels/webgpu/cumsum.ts), and every case runs in the same process one after the
+ * other, as the runs of a sweep do.
+ */
+export const DEVICE_SETTINGS: EquivSettings = { dModel: 64, seqLens: [64, 128, 256], vocabSize: 512, batchSize: 16, steps: 30, lr: 3e-3, weightDecay: 0.1, seed: 0 };
 
 /**
  * Mixers whose tfjs-cpu training step is too slow for DEVICE_SETTINGS within a device call train at a smaller
  * batch (same lengths, same everything else). Measured here (tfjs-cpu, one EPYC core, d 64, batch 16, L 64/128):
- * s per step mamba ~16 (tf.split / tf.slice of its parallel scan dominate), h3 ~8, hyena ~4.4, deltanet ~3.4,
- * rwkv ~2.9, all others ≤ 2.3. The cpu reference is the slow side; the GPU would take the full size easily. On the
+ * s per step mamba ~16 (tf.split / tf.slice of its parallel scan dominate), deltanet ~3.4, hyena ~2.9, h3 ~2.8,
+ * rwkv ~2.9, attention 1.4, all others ≤ 2.3 (hyena and h3 were 3x slower before ops/longConv.ts built its
+ * Toeplitz blocks by gather on tfjs-cpu: the strided slices of the 'skew' builder read element by element there). The cpu reference is the slow side; the GPU would take the full size easily. On the
  * H200 host, 14 references at once each ran at about this machine's speed under load (attention 96 s, mamba at
  * batch 2 212 s): the whole table needs ~5.5 min there (bench/RESULTS.md, "GPU ≡ CPU per mixer").
  */

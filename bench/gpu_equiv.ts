@@ -4,7 +4,7 @@
 // all levers off) from the same seed on the same batches; per-step losses, step-1 gradients and final parameters
 // compared (bench/gpuEquiv.ts). Dropout is 0 everywhere (the two backends draw different masks by design).
 //
-//   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128] [--vocab 512]
+//   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128,256] [--vocab 512]
 //        [--batch 16] [--lr 3e-3] [--modes gpu-fast,gpu-plain|none] [--mixers NAME,NAME] [--loss-tol 1e-3]
 //        [--grad-tol 1e-3] [--param-tol 1e-2] [--jobs N] [--deadline-s S] [--allow-software] [--presets-dir DIR]
 //   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
@@ -24,7 +24,7 @@ import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
-  caseResult, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  caseResult, CPU_HEAVY_BATCH, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
   type CaseResult, type EquivCase, type EquivSettings, type RunMode, type Tolerance, type Trace,
 } from './gpuEquiv.js';
 
@@ -159,7 +159,11 @@ async function main(): Promise<number> {
 
   const references = new CpuReferences(args.jobs);
   // every cpu reference starts now (the slow side), the webgpu runs go one after the other meanwhile
-  const pending = cases.map((c, i) => references.start(c, settingsOf(c), i));
+  // the cpu-heavy references (CPU_HEAVY_BATCH) take the first slots: the slowest decide when the table is done
+  const heavy = (c: EquivCase) => (c.layers.some((l) => l.mixer in CPU_HEAVY_BATCH) ? 1 : 0);
+  const startOrder = cases.map((_, i) => i).sort((a, b) => heavy(cases[b]!) - heavy(cases[a]!));
+  const pending: Promise<Trace>[] = new Array(cases.length);
+  for (const i of startOrder) pending[i] = references.start(cases[i]!, settingsOf(cases[i]!), i);
   for (const p of pending) p.catch(() => undefined);
   const results: CaseResult[] = [];
   const header = () =>
