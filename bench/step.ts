@@ -24,9 +24,10 @@ import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
 import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
+import { LEVERS, type Lever } from '../accel/webgpu/index.js';
 
-export const LEVER_NAMES = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads'] as const;
-type Lever = (typeof LEVER_NAMES)[number];
+// the levers of the fast path, from their one list (accel/webgpu/index.ts)
+export const LEVER_NAMES = LEVERS;
 
 export interface BenchArgs {
   backend: BackendChoice;

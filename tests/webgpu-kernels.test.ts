@@ -20,6 +20,8 @@ import { softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
 import { allocate, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
 import { layerNormWebGpu } from '../accel/webgpu/layerNorm.js';
+import { scanWebGpu } from '../accel/webgpu/scan.js';
+import { scan, scanNaive } from '../ops/scan/index.js';
 import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
 import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
 import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
@@ -281,6 +283,38 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
         }
       }
     tf.dispose([x, ref, x9]);
+  });
+
+  it('fused scan: values and gradients (a full or broadcast, lengths 1–64, rank 3 and 4) match the per-step reference; lever off runs the parallel form', async () => {
+    const cases: { a: number[]; b: number[] }[] = [
+      { a: [2, 7, 5], b: [2, 7, 5] },
+      { a: [3, 64, 4, 2], b: [3, 64, 4, 2] }, // Mamba's [B, T, E, N]
+      { a: [2, 33, 3, 1], b: [2, 33, 3, 4] }, // GLA's carry: a broadcast over d_v
+      { a: [1, 1, 6], b: [1, 1, 6] },
+    ];
+    for (const c of cases) {
+      const a = tf.randomUniform(c.a, 0.2, 1, 'float32', seed++);
+      const b = randn(c.b);
+      const w = randn(c.b); // a random cotangent: loss = Σ w ⊙ h
+      const loss = (f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), w));
+      const naive = tf.grads(loss(scanNaive));
+      const fused = tf.grads(loss(scanWebGpu));
+      const [daRef, dbRef] = naive([a, b]);
+      const [da, db] = fused([a, b]);
+      const label = `a [${c.a}] b [${c.b}]`;
+      expect(await relErr(scanWebGpu(a, b), scanNaive(a, b)), label).toBeLessThan(1e-5);
+      expect(da!.shape, label).toEqual(c.a);
+      expect(await relErr(da!, daRef!), label).toBeLessThan(1e-5);
+      expect(await relErr(db!, dbRef!), label).toBeLessThan(1e-5);
+      // through the op: the fast form while the lever is on, the parallel form when off — same values
+      const viaOp = await scan(a, b).data();
+      setFastPath({ scan: false });
+      expect(fastForms().some((f) => f.op === 'scan' && f.backend === 'webgpu' && f.lever === 'scan')).toBe(true);
+      const parallel = scan(a, b);
+      expect(await relErr(tf.tensor(viaOp, c.b), parallel), label).toBeLessThan(1e-5);
+      setFastPath({ scan: true });
+      tf.dispose([a, b, w, daRef!, dbRef!, da!, db!, parallel]);
+    }
   });
 
   it('transposes that only move size-1 axes are views with the right values; others still copy', async () => {

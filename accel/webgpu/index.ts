@@ -17,6 +17,8 @@
 //   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
 //   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()
 //   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
+//   scan         the diagonal scan (Mamba's selective scan, GLA's chunk carry) as one thread per lane walking time,
+//                forward and backward one dispatch each (scan.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
@@ -26,6 +28,8 @@ import { adamWOp } from '../../ops/adamw/index.js';
 import { softmaxCrossEntropyOp } from '../../ops/crossEntropy/index.js';
 import { dropoutOp } from '../../ops/dropout/index.js';
 import { layerNormOp } from '../../ops/layerNorm/index.js';
+import { scanOp } from '../../ops/scan/index.js';
+import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -37,7 +41,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -88,10 +92,12 @@ export function registerWebGpuKernels(): void {
   registerLayerNormWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
+  registerScanWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
+  registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
