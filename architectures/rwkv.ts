@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
-import { wkvInitState, wkvParallel, wkvStep } from '../ops/wkv/index.js';
+import { wkv, wkvInitState, wkvStep } from '../ops/wkv/index.js';
 
 const params = z.object({}).strict();
 
@@ -63,8 +63,8 @@ export default defineMixer({
           const [B, T] = x.shape;
           const prev = tf.pad(x.slice([0, 0, 0], [B, T - 1, d]), [[0, 0], [1, 0], [0, 0]]); // token shift
           const { k, v, r } = project(x, prev);
-          const wkv = wkvParallel(decayRate(), timeFirst as tf.Tensor1D, k as tf.Tensor3D, v as tf.Tensor3D);
-          return output.apply(tf.mul(r, wkv)) as tf.Tensor3D;
+          const mixed = wkv(decayRate(), timeFirst as tf.Tensor1D, k as tf.Tensor3D, v as tf.Tensor3D);
+          return output.apply(tf.mul(r, mixed)) as tf.Tensor3D;
         });
       },
       initState(batch) {

@@ -19,6 +19,7 @@
 //   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
 //   scan         the diagonal scan (Mamba's selective scan, GLA's chunk carry) as one thread per lane walking time,
 //                forward and backward one dispatch each (scan.ts)
+//   wkv          RWKV-4's WKV likewise, in RWKV's scaled form, forward and backward one dispatch each (wkv.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
@@ -30,6 +31,8 @@ import { dropoutOp } from '../../ops/dropout/index.js';
 import { layerNormOp } from '../../ops/layerNorm/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
+import { wkvOp } from '../../ops/wkv/index.js';
+import { registerWkvWebGpu, wkvWebGpu } from './wkv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -41,7 +44,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -93,11 +96,13 @@ export function registerWebGpuKernels(): void {
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
+  registerWkvWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
+  registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
