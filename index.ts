@@ -4,6 +4,9 @@
 // A plugin needs no value imports: everything it calls comes in through the factory's argument.
 export { defineMixer, mixerIsCausal } from './architectures/mixer.js';
 export type {
+  AuxBatch,
+  AuxObjective,
+  AuxOutputs,
   ForwardOptions,
   Linear,
   Mixer,

@@ -8,14 +8,21 @@
 // and the state S_e + Σ_{j<M} φ(k_d,j)ᵀ v_d,j (and its z); `step` then adds one decoder token at a time, like
 // linear attention. After the prefix the state is one linear-attention state: (d + H)·F floats, BASED's formula.
 // Stepping from position 0 without a prefill is pure decoder linear attention (prefix length 0).
-// Not implemented: the paper's MLM loss on 15% masked prefix tokens (it needs the tokens and the LM head,
-// which a mixer never sees).
+// Training objective (the paper's, optional: `prefixMlm: { rate, weight }` in the model config, 15% and 0.25 there):
+// a masked-token loss on the prefix, through the mixer's auxiliary-objective hook (Mixer.auxObjective). Each step,
+// every prefix position t < M is masked with probability `rate` (drawn from the step's seed): the model reads the
+// mask token 0 there, and
+//   loss = LM loss (next tokens at the supervised positions, on the masked inputs)
+//        + weight · mean_{masked (b, t)} CE(h_{b,t} Eᵀ, original token_{b,t})
+// with h the final hidden states and E the tied embedding. A model-level objective: however many JRT-RNN layers a
+// model has, it counts once (`shared`).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { prefixMaskSeed, Rng } from '../core/prng.js';
 import { causalLinearAttention, linearAttentionState, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState, type SharedKeys } from '../ops/linearAttention/index.js';
 import { createFeatureMaps, featureMapSchema } from './featureMaps.js';
 import { checkHeads, linearAttentionStateFloats } from './linearAttention.js';
-import { defineMixer, type Mixer } from './mixer.js';
+import { defineMixer, type AuxBatch, type AuxObjective, type Mixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
 
 const params = z
@@ -26,6 +33,53 @@ const params = z
     randomFeatures: z.number().int().min(1).default(256).describe('performer only: m random features'),
   })
   .strict();
+
+/** The model config's `prefixMlm` (engine/config.ts modelSchema, where its defaults live). */
+export interface PrefixMlm {
+  rate: number;
+  weight: number;
+}
+
+/** Prefix positions to mask for the masked-token objective: the masked inputs and what to predict there. */
+export interface PrefixMasking {
+  tokens: Int32Array;
+  rows: Int32Array;
+  labels: Int32Array;
+  weight: number;
+}
+
+/** The mask token: 0, the blank of MQAR, which never occurs in a task's prefix (MQAR's kv block, SD's sets). */
+export const MASK_TOKEN = 0;
+
+/**
+ * Pick each prefix position (t < prefixLength) with probability `rate`, deterministically from `seed`; replace
+ * it by MASK_TOKEN and predict the original token there.
+ */
+export function prefixMasking(batch: AuxBatch, rate: number, weight: number, seed: number): PrefixMasking {
+  const T = batch.seqLen;
+  const M = Math.min(batch.prefixLength, T);
+  const tokens = batch.tokens.slice();
+  const rng = new Rng(seed >>> 0);
+  const rows: number[] = [];
+  const labels: number[] = [];
+  for (let b = 0; b < batch.batchSize; b++)
+    for (let t = 0; t < M; t++)
+      if (rng.nextFloat() < rate) {
+        rows.push(b * T + t);
+        labels.push(tokens[b * T + t]!);
+        tokens[b * T + t] = MASK_TOKEN;
+      }
+  return { tokens, rows: Int32Array.from(rows), labels: Int32Array.from(labels), weight };
+}
+
+/** The masked-token objective of one masking: feed its tokens, add weight × the head's cross-entropy at its rows. */
+export function prefixMlmObjective(masking: PrefixMasking): AuxObjective {
+  return {
+    shared: 'jrt-rnn.prefix-mlm',
+    tokens: masking.tokens,
+    loss: (out) => (masking.rows.length === 0 ? undefined : tf.mul(out.crossEntropy(masking.rows, masking.labels), masking.weight)),
+  };
+}
 
 /** A JRT-RNN layer: a mixer whose (in the interface optional) prefill is always there. */
 export type PrefixMixer = Mixer & Required<Pick<Mixer, 'prefill'>>;
@@ -49,6 +103,7 @@ export default defineMixer({
     const projO = make.linear('out_proj', d, d, { bias: false, std: make.outputStd });
     const maps = createFeatureMaps(p.featureMap, { featureDim: f, numHeads: H, randomFeatures: p.randomFeatures, maxSeqLen: ctx.maxSeqLen }, make);
     const F = maps.q.size;
+    const mlm = ctx.model?.prefixMlm as PrefixMlm | undefined;
 
     /** Everything the parallel form needs: decoder q, k, v over x, and the encoder keys/values over x[:, :M]. */
     function project(x: tf.Tensor3D, prefix: number) {
@@ -89,6 +144,10 @@ export default defineMixer({
           const state = linearAttentionState(phiK, v, linearAttentionState(encoder!.phiK, encoder!.v));
           return { y: attend(x, projected), state: { kv: state.kv, k: state.k } };
         });
+      },
+      auxObjective(batch) {
+        if (!mlm || batch.prefixLength <= 0) return undefined;
+        return prefixMlmObjective(prefixMasking(batch, mlm.rate, mlm.weight, prefixMaskSeed(batch.seed)));
       },
       initState(batch) {
         const { kv, k } = linearAttentionZeroState(batch, H, F, dh);

@@ -5,8 +5,8 @@
 //   out = y W_o   (no biases, as zoology's Based)
 // Recurrent view: S = Σ φ(k_j)ᵀ v_j [H, F, d/H] and z = Σ φ(k_j) [H, F] per example, so the state is
 // (d + H)·F floats: measured and zoology's formula agree (Taylor: F = 1 + f + f(f+1)/2, the upper triangle).
-// Feature maps: architectures/featureMaps.ts. Hedgehog's distillation loss (optional, `distillWeight`) is
-// exposed through auxLoss().
+// Feature maps: architectures/featureMaps.ts. Hedgehog's distillation loss (optional, `distillWeight`) is computed
+// by the training forward and added to the training loss through the auxiliary-objective hook (auxObjective).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { causalLinearAttention, linearAttentionNonCausal, linearAttentionStep, linearAttentionZeroState, type LinearAttentionState } from '../ops/linearAttention/index.js';
@@ -90,8 +90,9 @@ export function createLinearAttention(name: string, p: LinearAttentionParams, ct
         return projO.apply(mergeHeads(y)) as tf.Tensor3D;
       });
     },
-    auxLoss() {
-      return aux && !aux.isDisposed ? aux : undefined;
+    auxObjective() {
+      // the loss of this step's training forward (which runs after this call, before `loss`)
+      return distill ? { loss: () => (aux && !aux.isDisposed ? aux : undefined) } : undefined;
     },
     initState(batch) {
       const { kv, k } = linearAttentionZeroState(batch, H, F, dh);

@@ -14,6 +14,11 @@ export interface MixerContext {
   layerIndex: number;
   nLayers: number;
   /**
+   * The model part of the run config (engine/config.ts modelSchema), for a model-level switch that a mixer's
+   * objective reads (JRT-RNN: `prefixMlm`). Absent outside a model (tests, check-plugin).
+   */
+  model?: Readonly<Record<string, unknown>>;
+  /**
    * The model's block (engine/model.ts). Under 'zoology' (the paper presets) a mixer that exists in zoology builds
    * zoology's module exactly, its quirks included (init, extra or missing parameters; each file says which).
    * Absent = 'prenorm'.
@@ -41,16 +46,57 @@ export interface Mixer {
   /** One token: x [B, d] at position `position` (0-based) → y [B, d] and the next state. */
   step(state: MixerState, x: Tensor2D, position: number): { y: Tensor2D; state: MixerState };
   /**
-   * Optional extra training loss (e.g. Hedgehog's distillation, JRT-RNN's masked prefix loss): returned by
-   * the most recent forward in training mode, added to the LM loss by the model.
+   * Optional auxiliary training objective: the one hook for any extra training loss (AuxObjective below). Each
+   * training step calls it on every layer, before the forward, with the batch (AuxBatch); it returns undefined
+   * (nothing this step) or an objective whose `loss(out)` the step calls after the forward and adds to the LM loss.
+   * Hedgehog's distillation returns the loss its own training forward computed; JRT-RNN's masked prefix feeds masked
+   * inputs (`tokens`) and returns the head's cross-entropy at the masked positions (`out.crossEntropy`).
    */
-  auxLoss?(): Tensor | undefined;
+  auxObjective?(batch: AuxBatch): AuxObjective | undefined;
   /**
    * Optional, for mixers that read the prefix non-causally (`usesPrefix`, JRT-RNN): x [B, M, d] = the whole
    * prefix → its outputs [B, M, d] and the state to step from (position M on). Their recurrent view is
    * "prefill the prefix, then step"; the generic checks require it when `usesPrefix` is set.
    */
   prefill?(x: Tensor3D): { y: Tensor3D; state: MixerState };
+}
+
+/** What a training step tells the auxiliary objectives (Mixer.auxObjective) about its batch, before the forward. */
+export interface AuxBatch {
+  /** The input tokens [B·T], row-major. Read only: an objective that feeds other inputs copies them (`tokens`). */
+  tokens: Int32Array;
+  /** B */
+  batchSize: number;
+  /** T */
+  seqLen: number;
+  /** Length of each example's context part (the task's prefix; 0 = none). */
+  prefixLength: number;
+  /** The step's seed (the step's dropout masks derive from it too): draw the objective's randomness from it. */
+  seed: number;
+}
+
+/** What the model gives an auxiliary objective after the forward. */
+export interface AuxOutputs {
+  /** The model's final hidden states [B·T, d] (after the final norm, before the tied LM head); row b·T + t. */
+  hidden: Tensor2D;
+  /** Mean cross-entropy of the tied LM head at these rows of `hidden` against `labels` (the LM loss's function). */
+  crossEntropy(rows: Int32Array, labels: Int32Array): Tensor;
+}
+
+/**
+ * One step's auxiliary objective, returned by Mixer.auxObjective. The training loss is
+ *   LM loss + Σ_objectives loss(out)
+ * with each `loss` already weighted by the objective's own weight. A layer's own objective (Hedgehog's distillation)
+ * counts once per layer; a model-level one that every layer of a mixer declares (JRT-RNN's masked prefix) names
+ * itself in `shared` and counts once per model (the first layer's).
+ */
+export interface AuxObjective {
+  /** A model-level objective's name: objectives with the same name count once per step (the first layer's). */
+  shared?: string;
+  /** The inputs [B·T] the step feeds instead of the batch's (e.g. a masked copy). At most one objective per step. */
+  tokens?: Int32Array;
+  /** After the forward: the weighted loss (a scalar), or undefined for none this step. */
+  loss(out: AuxOutputs): Tensor | undefined;
 }
 
 /** State size in floats per layer, both conventions (architectures.md). */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { initBackend } from '../engine/backend.js';
 import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
-import { createOptimizer, batchLoss, batchesOf, supervised, trainStep, type Batch, type Supervised } from '../engine/train.js';
+import { createOptimizer, batchesOf, stepLoss, supervised, trainStep, type Batch, type Supervised } from '../engine/train.js';
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
 import { canonicalJson } from '../runners/config.js';
 import { loadPreset, PRESETS_DIR, type Preset } from '../runners/sweep.js';
@@ -278,12 +278,7 @@ async function layerOutputsOf(model: LanguageModel, batch: Batch): Promise<{ nam
 
 /** Gradients of the first step's loss (trainStep's objective without the update), read back. */
 async function firstGradsOf(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): Promise<Float32Array[]> {
-  const { value, grads } = tf.variableGrads(() => {
-    const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup);
-    logits.dispose();
-    const aux = model.auxLoss();
-    return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;
-  }, model.variables);
+  const { value, grads } = tf.variableGrads(() => stepLoss(model, batch, sup, dropoutSeed), model.variables);
   value.dispose();
   const ordered = model.variables.map((v) => grads[v.name]!);
   const out = await readAll(ordered);

@@ -24,7 +24,8 @@ export const modelSchema = z
     /**
      * JRT-RNN's masked-token objective on the prefix (Arora et al. 2024, "Just read twice"): in training, a
      * fraction `rate` of the prefix tokens is replaced by the mask token 0 and predicted, with loss weight `weight`
-     * added to the LM loss (the paper: 15%, 0.25). Off when absent. engine/model.ts
+     * added to the LM loss (the paper: 15%, 0.25). Off when absent. Read by the model's jrt-rnn layers, which
+     * declare it through the mixers' auxiliary-objective hook (architectures/jrtRnn.ts); other mixers ignore it.
      */
     prefixMlm: z.object({ rate: z.number().gt(0).max(1).default(0.15), weight: z.number().min(0).default(0.25) }).strict().optional(),
     /** 'zoology': zoology's TransformerBlock / MambaBlock and init (the paper presets); 'prenorm': x += mixer(LN(x)). engine/model.ts */

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
 import type { ModelSettings } from './config.js';
 import { dropout } from '../ops/dropout/index.js';
-import type { Mixer, MixerDefinition } from '../architectures/mixer.js';
+import type { AuxBatch, AuxObjective, Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
 import { linearApply } from '../ops/linear/index.js';
 import { ParamStore } from './params.js';
@@ -97,7 +97,7 @@ export class LanguageModel {
       const def = getMixer(spec.mixer);
       const params = resolveMixerParams(def, spec.params);
       const make = this.store.scope(`layer${i}.${def.name}`);
-      const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers, block }, make);
+      const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers, block, model: config }, make);
       if (block === 'zoology' && isMambaBlock(def)) {
         // zoology's MambaBlock: RMSNorm (weight 1) before the mixer, no state mixer
         if (config.mlp) throw new Error('block zoology: a Mamba layer is a MambaBlock, which has no MLP (set mlp: false)');
@@ -192,11 +192,25 @@ export class LanguageModel {
     });
   }
 
-  /** Sum of the mixers' auxiliary losses from the last training forward (Hedgehog, JRT-RNN MLM), if any. */
-  auxLoss(): tf.Scalar | undefined {
-    const losses = this.blocks.map((b) => b.mixer.auxLoss?.()).filter((l): l is tf.Tensor => l !== undefined);
-    if (losses.length === 0) return undefined;
-    return tf.addN(losses) as tf.Scalar;
+  /**
+   * This training step's auxiliary objectives (Mixer.auxObjective; Hedgehog's distillation, JRT-RNN's masked
+   * prefix), in layer order: each layer's own, and a `shared` one once (the first layer's). At most one may feed
+   * other inputs.
+   */
+  auxObjectives(batch: AuxBatch): AuxObjective[] {
+    const objectives: AuxObjective[] = [];
+    const shared = new Set<string>();
+    this.blocks.forEach((block, i) => {
+      const objective = block.mixer.auxObjective?.(batch);
+      if (!objective) return;
+      if (objective.shared !== undefined) {
+        if (shared.has(objective.shared)) return;
+        shared.add(objective.shared);
+      }
+      if (objective.tokens && objectives.some((o) => o.tokens)) throw new Error(`layer ${i} (${block.def.name}): a second auxiliary objective replaces the inputs; at most one may (Mixer.auxObjective)`);
+      objectives.push(objective);
+    });
+    return objectives;
   }
 
   /** State size summed over layers, in floats per example, both conventions. */

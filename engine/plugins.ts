@@ -42,6 +42,8 @@ export function smokeTestMixer(def: MixerDefinition, file: string): void {
   try {
     const params = resolveMixerParams(def, {});
     const mixer = def.create(params, { dModel: d, maxSeqLen: T, layerIndex: 0, nLayers: 2 }, store.scope('smoke'));
+    if (typeof (mixer as { auxLoss?: unknown }).auxLoss === 'function' && !mixer.auxObjective)
+      throw new UserInputError(`plugin ${file}: ${def.name}: 'auxLoss()' is no longer read: declare an auxiliary training loss with auxObjective(batch) → { loss(out) } (README, "Write your own mixer")`);
     const shape = tf.tidy(() => mixer.forward(tf.randomNormal([B, T, d], 0, 1, 'float32', 1) as tf.Tensor3D, { training: false, prefixLength: 2 }).shape);
     if (shape.join() !== [B, T, d].join()) throw new UserInputError(`plugin ${file}: ${def.name}.forward returned shape [${shape}] for input [${B}, ${T}, ${d}] (must keep [batch, time, d_model])`);
     const stepShape = tf.tidy(() => mixer.step(mixer.initState(B), tf.randomNormal([B, d], 0, 1, 'float32', 2) as tf.Tensor2D, 0).y.shape);

@@ -2,7 +2,8 @@
 // epoch on validation and test, early stop once validation accuracy > 0.99. Loss and accuracy only at
 // supervised positions (labels ≠ -100).
 import * as tf from '@tensorflow/tfjs';
-import { epochShuffleSeed, prefixMaskSeed, Rng, stepSeed } from '../core/prng.js';
+import { epochShuffleSeed, Rng, stepSeed } from '../core/prng.js';
+import type { AuxBatch, AuxObjective } from '../architectures/mixer.js';
 import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
 import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
@@ -76,66 +77,47 @@ function tokensOf(batch: Batch): tf.Tensor2D {
   return tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
 }
 
-/** Prefix positions to mask for JRT's masked-token objective: the masked inputs and what to predict there. */
-export interface PrefixMasking {
-  tokens: Int32Array;
-  rows: Int32Array;
-  labels: Int32Array;
-  weight: number;
+/** What the auxiliary objectives (architectures/mixer.ts Mixer.auxObjective) see of a batch at a step's seed. */
+export function auxBatchOf(batch: Batch, seed: number): AuxBatch {
+  const T = batch.segment.seqLen;
+  return { tokens: batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), batchSize: batch.size, seqLen: T, prefixLength: batch.segment.prefixLength, seed };
 }
-
-/** The mask token: 0, the blank of MQAR, which never occurs in a task's prefix (MQAR's kv block, SD's sets). */
-export const MASK_TOKEN = 0;
 
 /**
- * Pick each prefix position (t < prefixLength) with probability `rate`, deterministically from `seed`; replace
- * it by MASK_TOKEN and predict the original token there.
+ * Loss (and logits) of a batch at its supervised positions, plus the given auxiliary objectives' losses: the forward
+ * runs on an objective's `tokens` when one gives them, and each objective's `loss` (already weighted) is added.
  */
-export function prefixMasking(batch: Batch, rate: number, weight: number, seed: number): PrefixMasking {
-  const T = batch.segment.seqLen;
-  const M = Math.min(batch.segment.prefixLength, T);
-  const tokens = batch.segment.inputs.slice(batch.start * T, (batch.start + batch.size) * T);
-  const rng = new Rng(seed >>> 0);
-  const rows: number[] = [];
-  const labels: number[] = [];
-  for (let b = 0; b < batch.size; b++)
-    for (let t = 0; t < M; t++)
-      if (rng.nextFloat() < rate) {
-        rows.push(b * T + t);
-        labels.push(tokens[b * T + t]!);
-        tokens[b * T + t] = MASK_TOKEN;
-      }
-  return { tokens, rows: Int32Array.from(rows), labels: Int32Array.from(labels), weight };
-}
-
-/** Loss (and logits) of a batch at its supervised positions (+ the weighted masked-prefix loss when given). */
-export function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropoutSeed: number, sup: Supervised, masking?: PrefixMasking) {
-  const tokens = masking ? tf.tensor2d(masking.tokens, [batch.size, batch.segment.seqLen], 'int32') : tokensOf(batch);
+export function batchLoss(model: LanguageModel, batch: Batch, training: boolean, dropoutSeed: number, sup: Supervised, objectives: AuxObjective[] = []) {
+  const fed = objectives.find((o) => o.tokens)?.tokens;
+  const tokens = fed ? tf.tensor2d(fed, [batch.size, batch.segment.seqLen], 'int32') : tokensOf(batch);
   const hidden = model.forward(tokens, { training, prefixLength: batch.segment.prefixLength, dropoutSeed });
   const d = model.config.dModel;
-  const flat = hidden.reshape([-1, d]);
+  const flat = hidden.reshape([-1, d]) as tf.Tensor2D;
   const rows = tf.gather(flat, tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
   const lm = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels, 'int32'));
-  if (!masking || masking.rows.length === 0) return lm;
-  const maskedRows = tf.gather(flat, tf.tensor1d(masking.rows, 'int32')) as tf.Tensor2D;
-  const mlm = tiedHeadCrossEntropy(maskedRows, model.embedding as tf.Tensor2D, tf.tensor1d(masking.labels, 'int32'));
-  mlm.logits.dispose();
-  return { loss: tf.add(lm.loss, tf.mul(mlm.loss, masking.weight)) as tf.Scalar, logits: lm.logits };
+  const crossEntropy = (at: Int32Array, labels: Int32Array): tf.Scalar => {
+    const { loss, logits } = tiedHeadCrossEntropy(tf.gather(flat, tf.tensor1d(at, 'int32')) as tf.Tensor2D, model.embedding as tf.Tensor2D, tf.tensor1d(labels, 'int32'));
+    logits.dispose();
+    return loss;
+  };
+  const aux = objectives.map((o) => o.loss({ hidden: flat, crossEntropy })).filter((l): l is tf.Tensor => l !== undefined);
+  if (aux.length === 0) return lm;
+  return { loss: tf.add(lm.loss, tf.addN(aux)) as tf.Scalar, logits: lm.logits };
+}
+
+/** A training step's loss, what trainStep differentiates: the LM loss plus the mixers' auxiliary objectives. */
+export function stepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): tf.Scalar {
+  const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup, model.auxObjectives(auxBatchOf(batch, dropoutSeed)));
+  logits.dispose();
+  return loss;
 }
 
 /**
  * One optimisation step, the training loop's hot path (bench/step.ts times exactly this): forward, loss at the
- * supervised positions (+ auxiliary losses), backward, AdamW. Returns the step's loss; the caller disposes it.
+ * supervised positions (+ auxiliary objectives), backward, AdamW. Returns the step's loss; the caller disposes it.
  */
 export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lr: number, dropoutSeed: number): tf.Scalar {
-  const { value, grads } = tf.variableGrads(() => {
-    const mlm = model.config.prefixMlm;
-    const masking = mlm && batch.segment.prefixLength > 0 ? prefixMasking(batch, mlm.rate, mlm.weight, prefixMaskSeed(dropoutSeed)) : undefined;
-    const { loss, logits } = batchLoss(model, batch, true, dropoutSeed, sup, masking);
-    logits.dispose();
-    const aux = model.auxLoss();
-    return aux ? (tf.add(loss, aux) as tf.Scalar) : loss;
-  }, model.variables);
+  const { value, grads } = tf.variableGrads(() => stepLoss(model, batch, sup, dropoutSeed), model.variables);
   optimizer.apply(model.variables.map((v) => grads[v.name]!), lr);
   for (const g of Object.values(grads)) g.dispose();
   return value;
