@@ -1,5 +1,5 @@
 // `recallbench worker --queue redis://HOST:PORT [--concurrency N] [--gpu INDEX ...]`: take runs from the queue
-// and train them, each in its own child process (runners/concurrency.ts) — the sandbox: a run that crashes
+// and train them, each in its own child process (the pool of runners/pool.ts, as sweep --concurrency's) — the sandbox: a run that crashes
 // fails its job (retried with backoff elsewhere or later), never this process, which keeps its BullMQ locks
 // renewed because training never blocks its event loop. One worker per GPU, or one worker with several lanes
 // (`--concurrency 2 --gpu 0 1`: lane k trains on GPU k).
@@ -13,13 +13,12 @@
 // jobs' locks then expire and other workers pick them up). --exit-when-empty: stop once the queue holds nothing
 // waiting, delayed or running.
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
-import type { ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BackendChoice } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
 import { runId } from './config.js';
-import { ChildRunError, startChild } from './concurrency.js';
+import { ChildPool, ChildRunError, probeInChild } from './pool.js';
 import { checkResultsName, connectionOf, jobIdOf, openQueue, runLabel, type JobData, type JobResult, type QueueSettings } from './queue.js';
 import { resolveRunConfig } from './run.js';
 
@@ -46,19 +45,20 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     if (!opts.quiet) process.stderr.write(`${line}\n`);
   };
   const me = `${hostname()}:${process.pid}`;
-  const concurrency = Math.max(1, Math.floor(opts.concurrency));
-  const laneGpu = (k: number) => (opts.gpus?.length ? opts.gpus[k % opts.gpus.length] : undefined);
+  // the children ignore SIGINT: the worker's first Ctrl-C lets the running jobs finish
+  const pool = new ChildPool({ lanes: opts.concurrency, backend: opts.backend, gpus: opts.gpus, plugins: opts.plugins, ignoreSigint: true, forward: !opts.quiet });
+  const concurrency = pool.lanes;
   const queue = await openQueue(opts.queue);
 
   // check the backend (and GPU binding) once per distinct GPU before taking jobs: a worker that cannot train
   // must not take jobs and fail them all
-  const gpusToProbe = [...new Set(Array.from({ length: concurrency }, (_, k) => laneGpu(k)))];
+  const gpusToProbe = [...new Set(Array.from({ length: concurrency }, (_, k) => pool.gpuOf(k)))];
   const devices = new Map<number | undefined, string>();
   if (opts.backend !== 'cpu' || opts.gpus?.length) {
     for (const gpu of gpusToProbe) {
       try {
-        const { backend } = await startChild({ kind: 'probe', backend: opts.backend, ...(gpu !== undefined ? { gpu } : {}), plugins: opts.plugins }).done;
-        devices.set(gpu, `${backend!.backend}: ${backend!.device}`);
+        const backend = await probeInChild(opts.backend, gpu, opts.plugins);
+        devices.set(gpu, `${backend.backend}: ${backend.device}`);
       } catch (e) {
         await queue.close();
         const err = e as ChildRunError;
@@ -70,59 +70,44 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     devices.set(undefined, 'cpu');
   }
 
-  const freeLanes = Array.from({ length: concurrency }, (_, k) => concurrency - 1 - k);
-  const running = new Set<ChildProcess>();
   let consecutiveLost = 0;
   let stopReason: { code: number; message?: string } | undefined;
 
-  const processor = async (job: Job<JobData, JobResult>): Promise<JobResult> => {
-    const lane = freeLanes.pop() ?? 0;
-    const gpu = laneGpu(lane);
-    const tag = `${gpu !== undefined ? `gpu${gpu}` : `lane${lane}`}`;
+  const processor = (job: Job<JobData, JobResult>): Promise<JobResult> => pool.withLane(async (lane) => {
+    const tag = pool.tagOf(lane);
     const started = Date.now();
+    let name: string;
+    let config;
     try {
-      let name: string;
-      let config;
-      try {
-        name = checkResultsName(job.data.results);
-        config = resolveRunConfig(job.data.config, `job ${job.id}`);
-      } catch (e) {
-        const hint = /unknown architecture/i.test((e as Error).message) ? ' (start the worker with the same --plugin files as the sweep)' : '';
-        throw new UnrecoverableError(`${(e as Error).message}${hint}`);
-      }
-      if (jobIdOf(runId(config)) !== job.id) {
-        throw new UnrecoverableError(`job ${job.id}: its config resolves to run ${runId(config)} on this worker: the worker's recallbench differs from the submitter's (use one version everywhere)`);
-      }
-      say(`[${tag}] job ${job.id} ${runLabel(config)} → ${join(opts.resultsRoot, name)} (attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1})`);
-      const handle = startChild(
-        { kind: 'run', config, preset: job.data.preset, resultsDir: resolve(opts.resultsRoot, name), backend: opts.backend, ...(gpu !== undefined ? { gpu } : {}), plugins: opts.plugins, ignoreSigint: true },
-        opts.quiet ? {} : { forwardPrefix: `[${tag}] ` },
-      );
-      running.add(handle.child);
-      let outcome;
-      try {
-        outcome = await handle.done;
-      } catch (e) {
-        const err = e as ChildRunError;
-        if (err.kind === 'user') throw new UnrecoverableError(err.message);
-        if (err.kind === 'device-lost' && ++consecutiveLost >= 2 && !stopReason) {
-          stopReason = { code: 1, message: `the GPU was lost in two runs in a row (${err.message}): this worker takes no more jobs` };
-          void shutdown();
-        }
-        throw new Error(err.message);
-      } finally {
-        running.delete(handle.child);
-      }
-      const { record, curve } = outcome;
-      if (!record) throw new Error('the run process returned no record');
-      if (record.status === 'failed') throw new Error(record.error ?? 'the run failed');
-      consecutiveLost = 0;
-      say(`[${tag}] job ${job.id} ${record.status} in ${((Date.now() - started) / 1000).toFixed(1)} s: test acc ${record.testAccuracy.toFixed(3)}`);
-      return { record, curve: curve ?? [] };
-    } finally {
-      freeLanes.push(lane);
+      name = checkResultsName(job.data.results);
+      config = resolveRunConfig(job.data.config, `job ${job.id}`);
+    } catch (e) {
+      const hint = /unknown architecture/i.test((e as Error).message) ? ' (start the worker with the same --plugin files as the sweep)' : '';
+      throw new UnrecoverableError(`${(e as Error).message}${hint}`);
     }
-  };
+    if (jobIdOf(runId(config)) !== job.id) {
+      throw new UnrecoverableError(`job ${job.id}: its config resolves to run ${runId(config)} on this worker: the worker's recallbench differs from the submitter's (use one version everywhere)`);
+    }
+    say(`[${tag}] job ${job.id} ${runLabel(config)} → ${join(opts.resultsRoot, name)} (attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1})`);
+    let outcome;
+    try {
+      outcome = await pool.run(lane, { config, preset: job.data.preset, resultsDir: resolve(opts.resultsRoot, name) });
+    } catch (e) {
+      const err = e as ChildRunError;
+      if (err.kind === 'user') throw new UnrecoverableError(err.message);
+      if (err.kind === 'device-lost' && ++consecutiveLost >= 2 && !stopReason) {
+        stopReason = { code: 1, message: `the GPU was lost in two runs in a row (${err.message}): this worker takes no more jobs` };
+        void shutdown();
+      }
+      throw new Error(err.message);
+    }
+    const { record, curve } = outcome;
+    if (!record) throw new Error('the run process returned no record');
+    if (record.status === 'failed') throw new Error(record.error ?? 'the run failed');
+    consecutiveLost = 0;
+    say(`[${tag}] job ${job.id} ${record.status} in ${((Date.now() - started) / 1000).toFixed(1)} s: test acc ${record.testAccuracy.toFixed(3)}`);
+    return { record, curve: curve ?? [] };
+  });
 
   const worker = new Worker<JobData, JobResult>(opts.queue.name ?? 'recallbench', processor, {
     connection: connectionOf(opts.queue.url),
@@ -155,11 +140,11 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
-      say(`worker: ${signal}: finishing ${running.size} running job(s), taking no new ones (again to stop now)`);
+      say(`worker: ${signal}: finishing ${pool.running} running job(s), taking no new ones (again to stop now)`);
       stopReason ??= { code: 0 };
       void shutdown();
     } else {
-      for (const c of running) c.kill('SIGKILL');
+      pool.stop('SIGKILL');
       process.exit(130);
     }
   };
@@ -169,10 +154,10 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
   let emptyTimer: NodeJS.Timeout | undefined;
   if (opts.exitWhenEmpty) {
     emptyTimer = setInterval(async () => {
-      if (closing || running.size > 0) return;
+      if (closing || pool.running > 0) return;
       try {
         const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children');
-        if (Object.values(c).every((n) => n === 0) && running.size === 0) {
+        if (Object.values(c).every((n) => n === 0) && pool.running === 0) {
           say(`worker ${me}: the queue is empty: stopping`);
           stopReason ??= { code: 0 };
           void shutdown();

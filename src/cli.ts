@@ -15,7 +15,8 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
-import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, serveChildJob, setSelfEntry } from '../runners/concurrency.js';
+import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel } from '../runners/concurrency.js';
+import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
 import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, type PresetInput } from '../runners/sweep.js';

@@ -1,0 +1,331 @@
+// The child-process pool: both `sweep --concurrency N` (runners/concurrency.ts) and the queue worker
+// (runners/worker.ts) train their runs through it, N lanes at a time, one fresh child process per run. A run that
+// crashes (a native abort, out of memory, a lost GPU) takes its own process down, never the parent — which goes
+// on scheduling and, in the worker, goes on renewing its BullMQ job locks: training never blocks the parent's
+// event loop. A lane whose child died simply starts a new child for its next job; every run starts in a clean
+// process (no mixer caches, buffer pool or GPU context left by an earlier run), and a record's `worker` names the
+// process that trained it.
+//
+// A lane has a GPU (lane k: gpus[k % gpus.length]; none: the backend's default device) and a cap of its webgpu
+// buffer pool (the lane's share of the GPU less the process overhead: runners/memory.ts, planConcurrency).
+//
+// The child re-executes this program's own entry with the hidden command `__run-job` (src/cli.ts):
+//   dev (tsx)         node --import tsx src/cli.ts __run-job     (process.execArgv carries the loader)
+//   installed bin     node bin/recallbench.js __run-job           (registers tsx itself)
+//   GPU-host bundle   node .gpu/app.mjs __run-job                 (everything is in that one file)
+// It says 'ready' over the IPC channel, receives its job {config, preset, resultsDir, backend, gpu, plugins},
+// and trains the run with runSweep([config]) — the very code of a serial sweep, with its per-run lock, epoch
+// checkpoints, failure records and results lock — so the child appends its own record, the results equal a
+// serial sweep's, and several children (or hosts sharing a folder) never train one run twice. It then sends
+// the stored record and curve back, and exits.
+//
+// Stopping: if the parent dies, the child stops at once (IPC disconnect): its checkpoint and stale lock let
+// whoever retries the run resume it. Ctrl-C reaches the children through the terminal's process group, except
+// in a worker, whose children ignore SIGINT (its first Ctrl-C lets running jobs finish); stop() ends them all.
+import * as tf from '@tensorflow/tfjs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DeviceLostError, initBackend, type BackendChoice, type BackendInfo } from '../engine/backend.js';
+import { UserInputError } from '../engine/errors.js';
+import { loadPlugin } from '../engine/plugins.js';
+import type { EpochRecord } from '../engine/train.js';
+import { runId, type RunConfig, type Search } from './config.js';
+import { estimateGridMemory, runName, type MemoryEstimate } from './memory.js';
+import { readCurve, ResultsDir, type RunRecord } from './results.js';
+import { readRungState } from './search.js';
+import { runSweep } from './sweep.js';
+
+/**
+ * What the parent asks of a child. 'probe' only initialises the backend (a worker checks its GPU at start);
+ * 'estimate' estimates the memory of `configs` on the cpu (runners/memory.ts) — in a process of its own because
+ * the estimate's shape-only probe backend leaves garbage in the mixers' module-level caches (masks), which a
+ * process that trains afterwards must never see.
+ */
+interface ChildJob {
+  kind: 'run' | 'probe' | 'estimate';
+  config?: RunConfig;
+  configs?: RunConfig[];
+  preset?: string;
+  resultsDir?: string;
+  backend: BackendChoice;
+  gpu?: number;
+  plugins: string[];
+  /** Ignore SIGINT (a worker's first Ctrl-C lets running jobs finish). */
+  ignoreSigint?: boolean;
+  /** Cap of the webgpu buffer pool (accel/webgpu/bufferPool.ts): the lane's share of the GPU less the process overhead. */
+  poolLimitBytes?: number;
+  /** The sweep's learning-rate search (halving: the record says so). */
+  search?: Search;
+  /** Successive halving: train the run only to this epoch (a rung) and pause there. */
+  pauseAt?: number;
+}
+
+type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'backend'; info: BackendInfo }
+  | { type: 'estimates'; estimates: MemoryEstimate[] }
+  | { type: 'result'; record: RunRecord; curve: EpochRecord[] }
+  | { type: 'paused'; record: RunRecord; epoch: number }
+  | { type: 'error'; kind: 'user' | 'device-lost' | 'internal'; message: string };
+
+/** Why a child brought no result: bad settings, a lost GPU, an exception, or a crash (died without a word). */
+export class ChildRunError extends Error {
+  constructor(readonly kind: 'user' | 'device-lost' | 'internal' | 'crash', message: string) {
+    super(message);
+    this.name = 'ChildRunError';
+  }
+}
+
+/** What a child sent back: the stored record and curve of a run (paused: stopped at its rung), a probe's backend, estimates. */
+export interface ChildOutcome {
+  record?: RunRecord;
+  curve?: EpochRecord[];
+  backend?: BackendInfo;
+  estimates?: MemoryEstimate[];
+  paused?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// How to start a copy of this program
+
+let selfEntry: string | undefined;
+
+/** The CLI records its entry file (process.argv[1]) so children re-execute the same program. */
+export function setSelfEntry(entry: string): void {
+  selfEntry = resolve(entry);
+}
+
+/** command + arguments that start `recallbench __run-job` the way this process was started. */
+function childCommand(): { command: string; args: string[] } {
+  const execArgv = process.execArgv.filter((a) => !/^--inspect|^--debug-port/.test(a));
+  if (selfEntry) return { command: process.execPath, args: [...execArgv, selfEntry, '__run-job'] };
+  // used as a library (no CLI main): the CLI source beside this file, through tsx; or, bundled, this very file
+  const here = fileURLToPath(import.meta.url);
+  const cliSource = join(dirname(here), '..', 'src', 'cli.ts');
+  if (existsSync(cliSource)) {
+    const hasLoader = execArgv.some((a) => /tsx/.test(a));
+    let tsx = 'tsx';
+    try {
+      tsx = import.meta.resolve('tsx');
+    } catch {
+      // resolved from the working directory then
+    }
+    return { command: process.execPath, args: [...(hasLoader ? execArgv : [...execArgv, '--import', tsx]), cliSource, '__run-job'] };
+  }
+  return { command: process.execPath, args: [...execArgv, here, '__run-job'] };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Parent side
+
+interface ChildOptions {
+  /** Prefix for the child's output lines when forwarded to our stderr; undefined: keep them (for errors) only. */
+  forwardPrefix?: string;
+}
+
+/** Start one child for one job: the child process, and its outcome (rejects with ChildRunError). */
+function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProcess; done: Promise<ChildOutcome> } {
+  const { command, args } = childCommand();
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
+  const tail: string[] = [];
+  const keep = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        if (opts.forwardPrefix !== undefined) process.stderr.write(`${opts.forwardPrefix}${line}\n`);
+      }
+    };
+  };
+  child.stdout!.on('data', keep());
+  child.stderr!.on('data', keep());
+  let result: { record: RunRecord; curve: EpochRecord[]; paused?: boolean } | undefined;
+  let estimates: MemoryEstimate[] | undefined;
+  let backend: BackendInfo | undefined;
+  let failure: ChildRunError | undefined;
+  child.on('message', (m: ChildMessage) => {
+    if (m.type === 'ready') child.send(job);
+    else if (m.type === 'backend') backend = m.info;
+    else if (m.type === 'result') result = { record: m.record, curve: m.curve };
+    else if (m.type === 'paused') result = { record: m.record, curve: [], paused: true };
+    else if (m.type === 'estimates') estimates = m.estimates;
+    else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
+  });
+  const done = new Promise<ChildOutcome>((resolvePromise, reject) => {
+    child.on('error', (e) => reject(new ChildRunError('crash', `could not start the run's process: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (failure) return reject(failure);
+      if (estimates) return resolvePromise({ estimates });
+      if (result || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...result, backend });
+      const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
+      reject(new ChildRunError('crash', `the run's process died (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
+    });
+  });
+  return { child, done };
+}
+
+/** Initialise `backend` (on `gpu`) in a child process of its own, and say what it found: a worker checks its GPUs so. */
+export function probeInChild(backend: BackendChoice, gpu: number | undefined, plugins: string[]): Promise<BackendInfo> {
+  return startChild({ kind: 'probe', backend, ...(gpu !== undefined ? { gpu } : {}), plugins }).done.then((o) => o.backend!);
+}
+
+/** Estimate the memory of `configs` on the cpu in a child process of its own (see ChildJob: never in a training process). */
+export function estimateInChildProcess(configs: RunConfig[], plugins: string[]): Promise<MemoryEstimate[]> {
+  return startChild({ kind: 'estimate', configs, backend: 'cpu', plugins }).done.then((o) => o.estimates ?? []);
+}
+
+export interface PoolOptions {
+  /** Runs at a time. */
+  lanes: number;
+  backend: BackendChoice;
+  /** GPUs of the lanes: lane k uses gpus[k % gpus.length]; none: the backend's default device. */
+  gpus?: number[];
+  plugins: string[];
+  /** Each lane's cap of the webgpu buffer pool (planConcurrency's poolLimitBytes). */
+  poolLimitBytes?: number;
+  /** The children ignore SIGINT (a worker: its first Ctrl-C lets the running jobs finish). */
+  ignoreSigint?: boolean;
+  /** Forward the children's output to our stderr, each line tagged with its lane ([gpu0] / [lane0]). */
+  forward?: boolean;
+}
+
+/** What a lane trains: a run into a results folder, to its end or (successive halving) to a rung. */
+export interface LaneJob {
+  config: RunConfig;
+  resultsDir: string;
+  preset?: string;
+  search?: Search;
+  pauseAt?: number;
+}
+
+/** `lanes` lanes of child processes, one child per job. */
+export class ChildPool {
+  readonly lanes: number;
+  private readonly free: number[];
+  private readonly children = new Set<ChildProcess>();
+
+  constructor(private readonly opts: PoolOptions) {
+    this.lanes = Math.max(1, Math.floor(opts.lanes));
+    this.free = Array.from({ length: this.lanes }, (_, k) => this.lanes - 1 - k);
+  }
+
+  /** The GPU of lane k, or undefined (the backend's default device). */
+  gpuOf(lane: number): number | undefined {
+    return this.opts.gpus?.length ? this.opts.gpus[lane % this.opts.gpus.length] : undefined;
+  }
+
+  /** How lane k is named in the log: gpu<i> or lane<k>. */
+  tagOf(lane: number): string {
+    const gpu = this.gpuOf(lane);
+    return gpu !== undefined ? `gpu${gpu}` : `lane${lane}`;
+  }
+
+  /** Children running now. */
+  get running(): number {
+    return this.children.size;
+  }
+
+  /** Train one job on lane k in a fresh child process; rejects with ChildRunError. */
+  async run(lane: number, job: LaneJob): Promise<ChildOutcome> {
+    const { opts } = this;
+    const gpu = this.gpuOf(lane);
+    const handle = startChild(
+      {
+        kind: 'run', backend: opts.backend, plugins: opts.plugins, ...job,
+        ...(gpu !== undefined ? { gpu } : {}), ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), ...(opts.ignoreSigint ? { ignoreSigint: true } : {}),
+      },
+      opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {},
+    );
+    this.children.add(handle.child);
+    try {
+      return await handle.done;
+    } finally {
+      this.children.delete(handle.child);
+    }
+  }
+
+  /** Take a free lane (the lowest), run `task` on it, give it back: for callers that do not own their lanes (BullMQ's processor). */
+  async withLane<T>(task: (lane: number) => Promise<T>): Promise<T> {
+    const lane = this.free.pop() ?? 0;
+    try {
+      return await task(lane);
+    } finally {
+      this.free.push(lane);
+    }
+  }
+
+  /** Stop every running child (SIGTERM: a sweep's lanes ending; SIGKILL: a worker's second Ctrl-C). */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): void {
+    for (const child of this.children) child.kill(signal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Child side: `recallbench __run-job`
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0]!;
+}
+
+function sendToParent(message: ChildMessage): Promise<void> {
+  return new Promise((resolvePromise) => {
+    if (!process.send || !process.connected) return resolvePromise();
+    process.send(message, undefined, {}, () => resolvePromise());
+  });
+}
+
+/** Serve one job from the parent (the hidden `__run-job` command). */
+export async function serveChildJob(): Promise<void> {
+  if (!process.send) throw new UserInputError('__run-job is internal: `sweep --concurrency N` and `worker` start it');
+  // the parent is gone (killed): stop now; the run's checkpoint and (stale) lock let a retry resume it
+  process.on('disconnect', () => process.exit(70));
+  const job = await new Promise<ChildJob>((resolvePromise) => {
+    process.once('message', (m) => resolvePromise(m as ChildJob));
+    void sendToParent({ type: 'ready' });
+  });
+  if (job.ignoreSigint) process.on('SIGINT', () => {});
+  try {
+    if (job.kind === 'estimate') {
+      await initBackend('cpu'); // never the GPU: the estimate needs none, and a context would take GPU memory
+      for (const p of job.plugins) await loadPlugin(p);
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? []) });
+      return;
+    }
+    const backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});
+    for (const p of job.plugins) await loadPlugin(p);
+    await sendToParent({ type: 'backend', info: backend });
+    if (job.kind === 'probe') return;
+    const config = job.config!;
+    const pool = backend.backend === 'webgpu' ? await import('../accel/webgpu/bufferPool.js') : undefined;
+    const webgpu = pool ? tf.findBackend('webgpu') : undefined;
+    // RECALLBENCH_POOL_LIMIT=0: tfjs's unbounded pool (to measure what the cap saves); peaks are tracked either way
+    if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);
+    const results = new ResultsDir(job.resultsDir!);
+    // whoever sent the job (a parallel sweep, a queue worker) already decided that it is to be tried
+    const failedBefore = results.failedAttempts().get(runId(config)) ?? 0;
+    await runSweep([config], { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY, ...(job.search ? { search: job.search } : {}), trainTo: job.pauseAt ?? 'end' });
+    // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
+    const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
+    if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(config), run: runName(config), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
+    const id = runId(config);
+    const record = results.records().find((r) => r.id === id);
+    // paused at its rung: no record (or only an earlier attempt's failure), its would-be record beside its checkpoint
+    const failedNow = (results.failedAttempts().get(id) ?? 0) > failedBefore;
+    const rung = job.pauseAt !== undefined && !failedNow && (!record || record.status === 'failed') ? readRungState(results, id) : undefined;
+    if (rung && rung.epoch >= job.pauseAt!) {
+      await sendToParent({ type: 'paused', record: rung.record, epoch: rung.epoch });
+      return;
+    }
+    if (!record) throw new Error(`run ${id} left no record in ${results.runsJsonl}`);
+    await sendToParent({ type: 'result', record, curve: readCurve(results.dir, id) ?? [] });
+  } catch (e) {
+    const kind = e instanceof UserInputError ? 'user' : e instanceof DeviceLostError ? 'device-lost' : 'internal';
+    await sendToParent({ type: 'error', kind, message: firstLine(e) });
+  }
+}
