@@ -7,10 +7,11 @@ import linearAttention from './linearAttention.js';
 import slidingWindow from './slidingWindow.js';
 import mamba from './mamba.js';
 import deltaNet from './deltaNet.js';
+import gatedDeltaNet from './gatedDeltaNet.js';
 import gla from './gla.js';
 import rwkv from './rwkv.js';
 import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, mamba, deltaNet, gla, rwkv, baseConv, h3, hyena];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, mamba, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];

@@ -18,6 +18,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   'jrt-rnn': { featureDim: 4, numHeads: 2 },
   mamba: { stateDim: 4 },
   deltanet: { numHeads: 2, chunkSize: 4 },
+  'gated-deltanet': { numHeads: 2, chunkSize: 4 },
   gla: { numHeads: 2, chunkSize: 4, shortConv: true },
   rwkv: {},
   baseconv: { convType: 'long', filter: 'implicit' },
