@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonl, type RunRecord } from './results.js';
-import { leftOutSummary, provenanceCells, type AnalysedRun } from './analysis.js';
+import { leftOutSummary, provenanceCells, type AnalysedRun, type FigurePoint } from './analysis.js';
 import { excludedRows, plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
 import { round } from './charts/common.js';
 import { savingsText, searchSavings } from './search.js';
@@ -68,6 +68,34 @@ export function provenanceRows(records: RunRecord[]): Record<string, unknown>[] 
     ...provenanceCells(g.rec),
     finished: g.first === g.last ? g.first : `${g.first} … ${g.last}`,
   }));
+}
+
+/**
+ * Coverage and cost per preset: how many runs are stored and what became of them (results, stopped at a rung,
+ * left out and why), how many models have a figure point, the epochs trained and the wall time spent (the sum of
+ * the runs' own wall times: device time when runs shared nothing, more than the device time when they shared a GPU).
+ */
+export function coverageRows(runs: AnalysedRun[], points: FigurePoint[]): Record<string, unknown>[] {
+  const byPreset = new Map<string, AnalysedRun[]>();
+  for (const a of runs) byPreset.set(a.record.preset ?? '(none)', [...(byPreset.get(a.record.preset ?? '(none)') ?? []), a]);
+  return [...byPreset].map(([preset, rs]) => {
+    const count = (f: (a: AnalysedRun) => boolean) => rs.filter(f).length;
+    const models = new Set(rs.map((a) => a.key));
+    const withPoint = new Set(points.map((p) => p.key));
+    const seconds = rs.reduce((n, a) => n + (Number.isFinite(a.record.wallSeconds) ? a.record.wallSeconds : 0), 0);
+    return {
+      preset,
+      'runs stored': rs.length,
+      results: count((a) => !a.leftOut && !a.stopped),
+      'stopped at a rung': count((a) => a.stopped !== undefined),
+      failed: count((a) => a.leftOut?.kind === 'failed'),
+      invalid: count((a) => a.leftOut?.kind === 'invalid'),
+      'diverged (no epoch)': count((a) => a.leftOut?.kind === 'diverged'),
+      'models with a point': `${[...models].filter((k) => withPoint.has(k)).length} of ${models.size}`,
+      'epochs trained': rs.reduce((n, a) => n + (a.record.epochs ?? 0), 0),
+      'run-hours (sum of wall times)': (seconds / 3600).toFixed(2),
+    };
+  });
 }
 
 /** What the figures make of a run: its point, another lr of its model, or left out (and why, in short). */
@@ -212,9 +240,14 @@ table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 <p>${records.length} runs: ${records.length - leftOut.length} results${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}${runs.some((a) => a.stopped) ? ` (${runs.filter((a) => a.stopped).length} stopped at a rung by successive halving: <a href="#search">not candidates for the points</a>)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure points, ${figures.length} figures.
 A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
 Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''} alone.</p>
-<nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>
+<nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#coverage">coverage and cost</a> · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>
 <p id="render-status" class="files">rendering ${figures.length} figures…</p>
 ${figureSections}
+<section id="coverage">
+<h2>Coverage and cost</h2>
+<p>Per preset: the runs stored and what became of them, how many models (mixer, size, variant, task setting) have a figure point, the epochs trained and the sum of the runs' wall times (device time when each run had a GPU to itself; runs that shared a GPU each count their whole wall time). A grid's planned size is its preset's (<code>recallbench sweep PRESET --dry-run</code>); runs not yet stored are not counted here.</p>
+${table(coverageRows(runs, points))}
+</section>
 <section id="tables">
 <h2>Tables</h2>
 <p>CSV: <a href="tables/points.csv">figure points</a> · <a href="tables/excluded.csv">runs left out</a>${has('runs.csv') ? ' · <a href="runs.csv">every run</a>' : ''} · <a href="runs.jsonl">raw records (JSONL)</a></p>

@@ -36,7 +36,7 @@ describe('plot on synthetic records', () => {
     const names = r.figures.map((f) => f.name);
     expect(names.slice(0, 4)).toEqual(['accuracy-vs-state', 'accuracy-vs-dmodel', 'sd-order', 'jrt-prompt']);
     const labels = [...new Set(records.map((x) => x.label))].sort();
-    expect(names.slice(4)).toEqual(labels.map((l) => `curves-${l}`));
+    expect(names.slice(4)).toEqual(labels.flatMap((l) => [`curves-${l}`, `curves-${l}-loss`]));
     for (const n of names) {
       for (const ext of ['.vl.json', '.svg', '.png', '.csv']) expect(existsSync(join(dir, 'figures', `${n}${ext}`)), `${n}${ext}`).toBe(true);
       const svg = readFileSync(join(dir, 'figures', `${n}.svg`), 'utf8');
@@ -58,6 +58,10 @@ describe('plot on synthetic records', () => {
     await plotResults(dir, { png: false });
     const rows = specRows(dir, 'accuracy-vs-state');
     const floors = rows.filter((x) => x.kind === 'floor');
+    // the 1/K plateau of a panel = the mean of 1/K over its test slices (accuracy is their mean)
+    const plateau = (panel: string) => rows.find((x) => x.kind === 'plateau' && x.panel === panel)?.accuracy;
+    expect(plateau('L64-K4')).toBe(0.25);
+    expect(plateau('L64-K4, L256-K64, L1024-K256')).toBeCloseTo((1 / 4 + 1 / 64 + 1 / 256) / 3, 4);
     // L64-K4: 4·log2(4096) = 48 bits = 6 bytes; the BASED-style mixture's hardest slice K 256: 384 bytes
     expect(floors.find((f) => f.panel === 'L64-K4')?.stateBytes).toBe(6);
     expect(floors.find((f) => f.panel === 'L256-K16')?.stateBytes).toBe(24);
@@ -92,14 +96,32 @@ describe('plot on synthetic records', () => {
     writeSyntheticResults(dir, recs);
     writeFileSync(join(dir, 'figures-stale-marker'), '');
     const r = await plotResults(dir, { png: false });
-    expect(r.figures.map((f) => f.name)).toEqual(['accuracy-vs-state', 'curves-attention', 'curves-hyena']);
+    expect(r.figures.map((f) => f.name)).toEqual(['accuracy-vs-state', 'curves-attention', 'curves-attention-loss', 'curves-hyena', 'curves-hyena-loss']);
     // a later plot removes figures the records no longer support
     writeSyntheticResults(dir, syntheticSuite());
     await plotResults(dir, { png: false });
     expect(existsSync(join(dir, 'figures', 'sd-order.svg'))).toBe(true);
     writeSyntheticResults(dir, recs);
     await plotResults(dir, { png: false });
-    expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg', 'curves-attention.svg', 'curves-hyena.svg']);
+    expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg', 'curves-attention-loss.svg', 'curves-attention.svg', 'curves-hyena-loss.svg', 'curves-hyena.svg']);
+  });
+
+  it('loss curves beside the accuracy curves: training and validation loss of the same runs, per epoch', async () => {
+    const dir = tempDir();
+    const records = syntheticSuite();
+    writeSyntheticResults(dir, records);
+    await plotResults(dir, { png: false });
+    const label = records[0]!.label;
+    const acc = specRows(dir, `curves-${label}`).filter((r) => r.kind === 'curve');
+    const loss = specRows(dir, `curves-${label}-loss`);
+    expect(loss.length).toBe(acc.length);
+    for (const r of loss) {
+      expect(typeof r.trainLoss).toBe('number');
+      expect(typeof r.validationLoss).toBe('number');
+    }
+    const curve = JSON.parse(readFileSync(join(dir, 'curves', `${loss[0]!.run as string}.json`), 'utf8')) as EpochRecord[];
+    expect(loss[0]!.validationLoss).toBeCloseTo(curve[0]!.validation.loss, 4);
+    expect(loss[0]!.trainLoss).toBeCloseTo(curve[0]!.trainLoss, 4);
   });
 
   it('accuracy vs width: a slice tested in two task settings gets a panel for each', async () => {
@@ -110,7 +132,12 @@ describe('plot on synthetic records', () => {
     const panels = new Set(rows.map((r) => r.slice));
     expect(panels.has('L64-K4')).toBe(true);
     expect(panels.has('L64-K4 (in L64-K4, L256-K64, L1024-K256)')).toBe(true);
-    expect(rows.filter((r) => r.slice === 'L64-K4').map((r) => r.mixer).sort()).toEqual(['attention', 'attention', 'hyena', 'hyena']);
+    expect(rows.filter((r) => r.slice === 'L64-K4' && r.kind !== 'plateau').map((r) => r.mixer).sort()).toEqual(['attention', 'attention', 'hyena', 'hyena']);
+    // every panel's 1/K plateau: L64-K4 → 0.25, L1024-K256 → 1/256
+    const plateaus = rows.filter((r) => r.kind === 'plateau');
+    expect(new Set(plateaus.map((r) => r.slice))).toEqual(new Set(rows.filter((r) => r.kind !== 'plateau').map((r) => r.slice)));
+    expect(plateaus.find((r) => r.slice === 'L64-K4')?.accuracy).toBe(0.25);
+    expect(plateaus.find((r) => String(r.slice).startsWith('L1024-K256'))?.accuracy).toBeCloseTo(1 / 256, 4);
     expect(rows.filter((r) => r.mixer === 'based').every((r) => r.slice !== 'L64-K4')).toBe(true);
   });
 
@@ -296,7 +323,7 @@ describe('end to end: a tiny real sweep, then plot', () => {
 
     const plot = runCli(['plot', dir, '--state', 'measured'], { timeoutMs: 120_000 });
     expect(plot.status).toBe(0);
-    expect(plot.stdout).toMatch(/4 runs, 2 figure points, 3 figures: accuracy-vs-state, curves-attention, curves-based/);
+    expect(plot.stdout).toMatch(/4 runs, 2 figure points, 5 figures: accuracy-vs-state, curves-attention, curves-attention-loss, curves-based, curves-based-loss/);
     const rows = specRows(dir, 'accuracy-vs-state').filter((x) => x.kind === 'point');
     expect(rows.map((x) => x.mixer).sort()).toEqual(['attention', 'based']);
     // each point is the record of its better validation accuracy

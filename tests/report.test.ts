@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandFromPresetTag, provenanceRows, writeReport } from '../runners/report.js';
+import { commandFromPresetTag, coverageRows, provenanceRows, writeReport } from '../runners/report.js';
 import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
 import { runCli } from './cliRunner.js';
 
@@ -58,6 +58,13 @@ describe('report page', () => {
     expect(r.leftOut.map((x) => x.id)).toEqual([failed.id, invalid.id, early.id]);
     const html = readFileSync(r.path, 'utf8');
     expect(html).toContain('5 runs: 2 results (1 of them diverged after some epochs and count for those), <strong class="error">3 not results</strong> (failed 1, invalid 1, diverged 1');
+    // coverage and cost: every stored run counted once, by what became of it
+    const [cov] = coverageRows(r.runs, r.points);
+    expect(cov).toMatchObject({ 'runs stored': 5, results: 2, 'stopped at a rung': 0, failed: 1, invalid: 1, 'diverged (no epoch)': 1 });
+    expect(cov!['epochs trained']).toBe([sane, failed, invalid, early, late].reduce((n, x) => n + x.epochs, 0));
+    expect(cov!['run-hours (sum of wall times)']).toBe(([sane, failed, invalid, early, late].reduce((n, x) => n + x.wallSeconds, 0) / 3600).toFixed(2));
+    expect(cov!['models with a point']).toBe('2 of 2');
+    expect(html).toContain('<section id="coverage">');
     const section = html.slice(html.indexOf('<section id="left-out">'), html.indexOf('<section id="provenance">'));
     const leftOutTable = section.slice(section.indexOf('<table class="data left-out">'), section.indexOf('</table>'));
     const rowOf = (id: string) => leftOutTable.split('<tr>').find((tr) => tr.includes(id)) ?? '';

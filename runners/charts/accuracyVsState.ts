@@ -61,6 +61,8 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
   }
   rows.push(...leftOutRows(opts.leftOut ?? [], { panelOf, seriesOf, convention: opts.convention, mixers: opts.mixers ?? [] }));
   for (const [panel, setting] of floors) {
+    const plateau = mqarPlateau(setting);
+    if (plateau !== undefined) rows.push({ kind: 'plateau', panel, accuracy: round(plateau), plateauLabel: `1/K plateau ${plateau.toFixed(3)}` });
     const floor = settingFloor(setting);
     if (floor) {
       rows.push({
@@ -75,6 +77,17 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
     }
   }
   return rows;
+}
+
+/**
+ * MQAR's plateau for a setting's accuracy (the mean over its test slices): a model that has learned to answer
+ * with *some* value of the context but not the right one gets 1/K of each slice's K queries right, so the mean of
+ * 1/K over the slices. Undefined when a slice is not MQAR-like (no K).
+ */
+export function mqarPlateau(setting: TaskSetting): number | undefined {
+  const ks = setting.slices.map((s) => s.numKvPairs);
+  if (!ks.length || ks.some((k) => k === undefined || k <= 0)) return undefined;
+  return ks.reduce((sum: number, k) => sum + 1 / k!, 0) / ks.length;
 }
 
 /** One row per (panel, series, model) with left-out runs: where its × goes, how many runs, and why. */
@@ -157,6 +170,13 @@ export function stateSpec(
       ],
     },
     {
+      transform: [{ filter: "datum.kind === 'plateau'" }],
+      layer: [
+        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
+        { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'plateauLabel' } } },
+      ],
+    },
+    {
       transform: [{ filter: "datum.kind === 'front'" }],
       mark: { type: 'line', strokeWidth: 1.8, interpolate: 'step-after' },
       encoding: { x, y, color, order: { field: 'order', type: 'quantitative' }, ...(series ? { strokeDash: series } : {}), opacity: pick },
@@ -199,14 +219,14 @@ export function accuracyVsState(points: FigurePoint[], mixers: string[], convent
   const panels = [...new Map([...selected, ...selectedLeftOut].map((p) => [p.setting.label, p.setting])).values()].sort(compareSettings).map((s) => s.label);
   const spec = stateSpec(rows, mixers, {
     title: 'Accuracy vs recurrent state size',
-    subtitle: `every model at its best learning rate (validation); lines: each mixer's Pareto front; dashed: information-theoretic floor (MQAR)${rows.some((r) => r.kind === 'left-out') ? '; ×: runs that are not results (left out)' : ''}`,
+    subtitle: `every model at its best learning rate (validation); lines: each mixer's Pareto front; dashed: information-theoretic floor (MQAR)${rows.some((r) => r.kind === 'plateau') ? '; dotted: the 1/K plateau' : ''}${rows.some((r) => r.kind === 'left-out') ? '; ×: runs that are not results (left out)' : ''}`,
     convention,
     panels,
   });
   return {
     name: 'accuracy-vs-state',
     title: 'Accuracy vs recurrent state size (BASED Fig. 2)',
-    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${leftOutCaption(rows)}`,
+    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${rows.some((r) => r.kind === 'plateau') ? ' Dotted rule: the 1/K plateau (the mean of 1/K over the test slices), where a model answers with some value of its context but not the right one — the level MQAR models sit at before they learn to recall.' : ''}${leftOutCaption(rows)}`,
     spec,
     rows: rows.filter((r) => r.kind === 'point' || r.kind === 'left-out' || r.kind === 'left-out-unplaced'),
   };

@@ -72,17 +72,20 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
       setting: r.setting.label,
     });
   }
+  // the 1/K plateau of each panel: answering with some value of the context, not the right one
+  for (const [panel, [, , K]] of sliceOrder) if (K > 0) rows.push({ kind: 'plateau', slice: panel, accuracy: round(1 / K), plateauLabel: `1/K = ${round(1 / K)}` });
   // draw only when some mixer has at least two widths on one slice
   const widths = new Map<string, Set<number>>();
   // (a width whose runs were all left out counts: its × is what the reader must see)
   for (const r of rows) {
+    if (r.kind === 'plateau') continue;
     const k = `${r.mixer}|${r.slice}`;
     widths.set(k, (widths.get(k) ?? new Set()).add(r.dModel as number));
   }
   if (![...widths.values()].some((s) => s.size >= 2)) return undefined;
 
   const slices = [...sliceOrder.entries()].sort(([, a], [, b]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]).map(([k]) => k);
-  const dValues = [...new Set(rows.map((r) => r.dModel as number))].sort((a, b) => a - b);
+  const dValues = [...new Set(rows.filter((r) => r.kind !== 'plateau').map((r) => r.dModel as number))].sort((a, b) => a - b);
   const withSpread = rows.some((r) => (r.seeds as number) > 1);
   const withLeftOut = rows.some((r) => r.kind === 'left-out');
   const y = ACCURACY_Y('test accuracy', withLeftOut);
@@ -92,6 +95,13 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'stateBytes'].map((f) => ({ field: f }));
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
+    {
+      transform: [{ filter: "datum.kind === 'plateau'" }],
+      layer: [
+        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
+        { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'plateauLabel' } } },
+      ],
+    },
     { transform: [onlyPoints], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
     {
       transform: [onlyPoints],
@@ -104,7 +114,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   if (withLeftOut) layers.push(leftOutMarkLayer(x, y, color, leftOutShapeOnly(), ['mixer', 'slice', 'dModel', 'variants', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons']));
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'MQAR accuracy vs model dimension', subtitle: `one panel per (L, K) test slice; best learning rate per point, chosen on validation${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
+    title: { text: 'MQAR accuracy vs model dimension', subtitle: `one panel per (L, K) test slice; best learning rate per point, chosen on validation; dotted: the 1/K plateau${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
     config: chartConfig(),
     data: { values: rows },
     facet: { field: 'slice', type: 'nominal', sort: slices, title: null },
@@ -114,7 +124,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   return {
     name: 'accuracy-vs-dmodel',
     title: 'Accuracy vs model dimension (Zoology Fig. 2)',
-    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation.${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}${leftOutCaption(rows)}`,
+    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation. Dotted rule: the 1/K plateau, where a model answers with some value of its context but not the right one (MQAR models sit there before they learn to recall).${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}${leftOutCaption(rows)}`,
     spec,
     rows,
   };

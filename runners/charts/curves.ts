@@ -1,5 +1,6 @@
 // Training curves: validation accuracy per epoch of every run, one figure per mixer label, one panel per
-// (task setting, model variant), one line per learning rate (and seed). From curves/<id>.json.
+// (task setting, model variant), one line per learning rate (and seed), and beside it the same runs' training and
+// validation losses (`curves-<mixer>-loss`). From curves/<id>.json.
 // Runs that are not results (failed, invalid, diverged before any evaluation: runners/analysis.ts) are not drawn
 // as lines — an invalid run's curve holds exactly the impossible numbers (e.g. accuracy 0 at loss 0) that must not
 // be read as a result — but named in red in their panel ("N left out: ..."). A run that diverged after some
@@ -49,6 +50,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         validationAccuracy: round(e.validation?.accuracy ?? NaN),
         testAccuracy: round(e.test?.accuracy ?? NaN),
         trainLoss: round(e.trainLoss, 5),
+        validationLoss: round(e.validation?.loss ?? NaN, 5),
         best: a.atBestLr,
         diverged: r.status === 'diverged',
         stopped: a.stopped !== undefined,
@@ -130,6 +132,38 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
       columns: Math.min(5, panels.length),
       spec: { width: 170, height: 120, layer: layers },
     };
+    // the losses beside the accuracies: training loss (mean over the epoch's steps) and validation loss per epoch
+    const lossLayers: Record<string, unknown>[] = [
+      {
+        transform: [{ filter: "datum.kind === 'curve'" }, { fold: ['trainLoss', 'validationLoss'], as: ['split', 'loss'] }, { filter: 'isValid(datum.loss) && isFinite(datum.loss)' }],
+        mark: { type: 'line', point: false },
+        encoding: {
+          x,
+          y: { field: 'loss', type: 'quantitative', title: 'loss (nats per supervised token)' },
+          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
+          detail: { field: 'run', type: 'nominal' },
+          strokeDash: { field: 'split', type: 'nominal', title: 'loss', scale: { domain: ['trainLoss', 'validationLoss'], range: [[1, 0], [4, 2]] } },
+          strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
+          tooltip: ['run', 'lr', 'seed', 'status', 'epoch', 'split', 'loss'].map((f) => ({ field: f })),
+        },
+      },
+    ];
+    const lossFigure: Figure = {
+      name: `${name}-loss`,
+      title: `Loss curves: ${label}`,
+      caption: `Training loss (solid: the mean over each epoch's steps) and validation loss (dashed) after every epoch of the same ${label} runs and panels as the accuracy curves beside it, coloured by learning rate; thick: the learning rate the figures use. A run on MQAR's plateau sits near ln K per query while its accuracy stays near 1/K; leaving the plateau shows in both.`,
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        title: { text: `Loss curves: ${label}`, subtitle: 'training loss (solid) and validation loss (dashed) after each epoch; thick: the best learning rate' },
+        config: chartConfig(),
+        data: { values: curveRows },
+        facet: { field: 'panel', type: 'nominal', sort: panels.filter((pn) => curveRows.some((r) => r.panel === pn)), title: null, header: { labelFontSize: 10, labelLimit: 220 } },
+        columns: Math.min(5, panels.length),
+        resolve: { scale: { y: 'independent' } },
+        spec: { width: 170, height: 120, layer: lossLayers },
+      },
+      rows: curveRows,
+    };
     figures.push({
       name,
       title: `Training curves: ${label}`,
@@ -137,6 +171,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
       spec,
       rows,
     });
+    if (curveRows.length) figures.push(lossFigure);
   }
   return figures;
 }
