@@ -2,5 +2,5 @@
 // The installed `recallbench` command: runs the TypeScript CLI through tsx (so .ts plugins load too).
 import { register } from 'tsx/esm/api';
 register();
-const { main } = await import('../src/cli.ts');
-await main(process.argv.slice(2));
+const { runProgram } = await import('../src/cli.ts');
+await runProgram(process.argv[1], process.argv.slice(2));

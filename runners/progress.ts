@@ -109,6 +109,8 @@ export function createProgress(title: string, quietOrOptions: boolean | Progress
 
 export const INTERRUPTED_LINE = 'interrupted — re-run the same command to resume (finished runs are kept; the run in progress resumes from its last epoch)';
 
+let guarded = false;
+
 /**
  * Ctrl-C during train/sweep. Training on cpu/wasm runs a whole epoch synchronously, so a SIGINT handler in this
  * process could not run before the epoch ends (and would keep a second Ctrl-C from killing it). So this process
@@ -118,6 +120,9 @@ export const INTERRUPTED_LINE = 'interrupted — re-run the same command to resu
  * (restoring the cursor a progress bar hid). The guard leaves when this process exits, however it exits.
  */
 export function announceInterrupts(): void {
+  // one guard per process (a test that runs several commands in-process starts one)
+  if (guarded) return;
+  guarded = true;
   const script = `
     const parent = process.ppid;
     process.on('SIGINT', () => {

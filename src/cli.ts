@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // recallbench's command line: train, sweep, list, data, state-size. Bad input of any kind ends with one line
 // naming the problem and exit code 2; a stack trace only with --debug.
+//
+// main(args, io) runs one command in this process and resolves with its exit code, writing to io's streams (the
+// tests call it so); runProgram (this file run directly, or bin/recallbench.js) is the program: it records its
+// entry for the child processes of sweep --concurrency and worker, and exits with that code.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { closeSync, openSync, readFileSync, createWriteStream, existsSync } from 'node:fs';
@@ -34,12 +38,12 @@ const DEFAULT_PRESET = 'front';
 const RUNS_ROOT = 'runs';
 
 /** After a sweep: the figures and the HTML report, or one line saying why not; the paths to open. */
-async function drawAndReport(dir: string, quiet: boolean): Promise<string[]> {
+async function drawAndReport(dir: string, quiet: boolean, io: CliIo): Promise<string[]> {
   let writeReport: typeof import('../runners/report.js').writeReport;
   try {
     ({ writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js'));
   } catch (e) {
-    if (!quiet) process.stderr.write(`figures: not drawn (${e instanceof UserInputError ? 'this GPU-host bundle has no drawing modules' : `drawing modules unavailable: ${String((e as Error)?.message ?? e).split('\n')[0]}`}); draw them where node_modules is: recallbench report ${dir}\n`);
+    if (!quiet) io.stderr.write(`figures: not drawn (${e instanceof UserInputError ? 'this GPU-host bundle has no drawing modules' : `drawing modules unavailable: ${String((e as Error)?.message ?? e).split('\n')[0]}`}); draw them where node_modules is: recallbench report ${dir}\n`);
     return [];
   }
   // nothing stored (every run crashed before its record): nothing to draw, and not the user's mistake
@@ -49,7 +53,7 @@ async function drawAndReport(dir: string, quiet: boolean): Promise<string[]> {
     r = await writeReport(dir, { reportCommand: ['recallbench', 'report', dir].map(shellWord).join(' ') });
   } catch (e) {
     // the runs are stored: a figure that cannot be drawn must not turn a finished sweep into a failure
-    if (!quiet) process.stderr.write(`figures: not drawn (${String((e as Error)?.message ?? e).split('\n')[0]}); try again: recallbench report ${dir}\n`);
+    if (!quiet) io.stderr.write(`figures: not drawn (${String((e as Error)?.message ?? e).split('\n')[0]}); try again: recallbench report ${dir}\n`);
     return [];
   }
   const front = r.figures.find((f) => f.name === 'accuracy-vs-state') ? [join(dir, 'figures', 'accuracy-vs-state.png')] : [];
@@ -92,7 +96,7 @@ function maxAttempts(n: number): number {
 }
 
 /** "key=value" pairs → object; values parsed as JSON when they parse (numbers, booleans), else strings. */
-export function parsePairs(pairs: string[] | undefined, flag: string): Record<string, unknown> {
+function parsePairs(pairs: string[] | undefined, flag: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const pair of pairs ?? []) {
     const eq = pair.indexOf('=');
@@ -118,10 +122,10 @@ function gpuIndices(argv: GlobalArgs, single = false): number[] | undefined {
   return gpus;
 }
 
-async function setup(argv: GlobalArgs): Promise<Awaited<ReturnType<typeof initBackend>>> {
+async function setup(argv: GlobalArgs, io: CliIo): Promise<Awaited<ReturnType<typeof initBackend>>> {
   const gpu = gpuIndices(argv, true)?.[0];
   const info = await initBackend(argv.backend, gpu !== undefined ? { gpu } : {});
-  if (info.note && !argv.quiet) process.stderr.write(`backend: ${info.backend} (${info.note})\n`);
+  if (info.note && !argv.quiet) io.stderr.write(`backend: ${info.backend} (${info.note})\n`);
   for (const p of argv.plugin ?? []) await loadPlugin(p);
   return info;
 }
@@ -182,23 +186,30 @@ function trainSection(argv: Record<string, unknown>, lr: number) {
   return { epochs: argv.epochs, batchSize: argv.batchSize, evalBatchSize: argv.evalBatchSize, weightDecay: argv.weightDecay, lr };
 }
 
-function printError(e: unknown, debug: boolean): never {
-  releaseGpu();
+/** Say what went wrong in one line (the stack only with --debug); the exit code it calls for. */
+function printError(e: unknown, debug: boolean, io: CliIo): number {
   if (e instanceof UserInputError || e instanceof TaskConfigError) {
-    process.stderr.write(`recallbench: ${e.message}\n`);
-    if (debug) process.stderr.write(`${(e as Error).stack}\n`);
-    process.exit(EXIT_USER_ERROR);
+    io.stderr.write(`recallbench: ${e.message}\n`);
+    if (debug) io.stderr.write(`${(e as Error).stack}\n`);
+    return EXIT_USER_ERROR;
   }
   if (e instanceof DeviceLostError) {
-    process.stderr.write(`recallbench: ${e.message}: that run is recorded as failed; re-run the same command to resume (finished runs are kept, failed runs are retried)\n`);
-    if (debug) process.stderr.write(`${e.stack}\n`);
-    process.exit(EXIT_DEVICE_LOST);
+    io.stderr.write(`recallbench: ${e.message}: that run is recorded as failed; re-run the same command to resume (finished runs are kept, failed runs are retried)\n`);
+    if (debug) io.stderr.write(`${e.stack}\n`);
+    return EXIT_DEVICE_LOST;
   }
-  process.stderr.write(`recallbench: internal error: ${String((e as Error)?.message ?? e).split('\n')[0]}${debug ? `\n${(e as Error)?.stack}` : ' (run with --debug for the stack trace)'}\n`);
-  process.exit(1);
+  io.stderr.write(`recallbench: internal error: ${String((e as Error)?.message ?? e).split('\n')[0]}${debug ? `\n${(e as Error)?.stack}` : ' (run with --debug for the stack trace)'}\n`);
+  return 1;
 }
 
-export function buildCli(args: string[]) {
+/** Where a command's own output goes (the progress lines of a sweep go to process.stderr). */
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** The yargs program; a command that ends with an exit code other than 0 without throwing sets `status.code`. */
+function buildCli(args: string[], io: CliIo, status: { code: number }) {
   return yargs(args)
     .scriptName('recallbench')
     .usage('$0 <command> [options]')
@@ -221,7 +232,7 @@ export function buildCli(args: string[]) {
         .option('seed', { type: 'number', default: 0 })
         .option('out', { type: 'string', default: `${RUNS_ROOT}/train`, describe: 'results folder (runs/ is git-ignored)' }),
       async (argv) => {
-        const backend = await setup(argv as unknown as GlobalArgs);
+        const backend = await setup(argv as unknown as GlobalArgs, io);
         let config: RunConfig;
         if (argv.config) {
           let raw: unknown;
@@ -250,7 +261,7 @@ export function buildCli(args: string[]) {
         announceInterrupts();
         const records = await runSweep([config], { backend, results, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, title: 'train' });
         results.tidy();
-        process.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n`);
+        io.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n`);
       },
     )
     .command(
@@ -319,21 +330,21 @@ export function buildCli(args: string[]) {
         const gpuMemory = argv.dryRun || argv.queue ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
-        const backend = inProcess ? await setup(g) : undefined;
+        const backend = inProcess ? await setup(g, io) : undefined;
         if (!inProcess) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
         if (argv.dryRun) {
           const nameOf = runNamer(configs);
-          for (const c of configs) process.stdout.write(`${runId(c)}  ${nameOf(c)}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
-          process.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
-          process.stdout.write(`${describeSearch(configs, preset.search)}\n`);
+          for (const c of configs) io.stdout.write(`${runId(c)}  ${nameOf(c)}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
+          io.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
+          io.stdout.write(`${describeSearch(configs, preset.search)}\n`);
           const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);
-          process.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
+          io.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
           return;
         }
         // a run that cannot fit the GPU (or its lane's share) is refused here, before any run starts (runners/memory.ts)
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
-        if (plan?.shareBytes !== undefined && !argv.quiet) process.stderr.write(`sweep: ${plan.note}\n`);
+        if (plan?.shareBytes !== undefined && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
         const lanes = plan?.lanes ?? 1;
         const name = argv.name ?? preset.name;
         const results = new ResultsDir(argv.out ?? join(RUNS_ROOT, name));
@@ -346,8 +357,8 @@ export function buildCli(args: string[]) {
           if (argv.wait) {
             const byId = new Map(results.records().map((r) => [r.id, r]));
             const records = configs.map((c) => byId.get(runId(c))).filter((r) => r !== undefined); // grid order, as a serial sweep stores them
-            process.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
-            for (const f of report.failed) process.stdout.write(`failed: ${f.id} ${f.label} after ${f.attempts} attempt(s): ${f.reason}\n`);
+            io.stdout.write(`\n${frontTable(records)}\n\nresults: ${results.runsJsonl}, ${results.runsCsv}\n`);
+            for (const f of report.failed) io.stdout.write(`failed: ${f.id} ${f.label} after ${f.attempts} attempt(s): ${f.reason}\n`);
           }
           results.tidy();
           return;
@@ -357,13 +368,13 @@ export function buildCli(args: string[]) {
           ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
           : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search });
         results.tidy();
-        process.stdout.write(`\n${frontTable(records)}\n`);
+        io.stdout.write(`\n${frontTable(records)}\n`);
         if (halvingOf(preset.search)) {
           const [saved] = searchSavings(records.map((r) => ({ ...r, preset: '' })));
-          process.stdout.write(`\nsuccessive halving: ${saved ? savingsText(saved) : 'no run stored yet'}\n`);
+          io.stdout.write(`\nsuccessive halving: ${saved ? savingsText(saved) : 'no run stored yet'}\n`);
         }
-        const open = argv.report ? await drawAndReport(results.dir, argv.quiet as boolean) : [];
-        process.stdout.write(`\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n${open.map((p) => `open:    ${p}\n`).join('')}`);
+        const open = argv.report ? await drawAndReport(results.dir, argv.quiet as boolean, io) : [];
+        io.stdout.write(`\nresults: ${results.runsCsv} (all runs: ${results.runsJsonl})\n${open.map((p) => `open:    ${p}\n`).join('')}`);
       },
     )
     .command(
@@ -376,7 +387,7 @@ export function buildCli(args: string[]) {
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
         const r = await plotResults(argv.dir, { state: argv.state, png: argv.png });
-        process.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
+        io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
     .command(
@@ -388,13 +399,13 @@ export function buildCli(args: string[]) {
       async (argv) => {
         const { setAsideInvalid, verifyReport } = await import('../runners/verify.js');
         const report = verifyReport(argv.dirs as string[]);
-        process.stdout.write(`${report.text}\n`);
+        io.stdout.write(`${report.text}\n`);
         if (argv.setAside) {
           for (const dir of argv.dirs as string[]) {
             const moved = setAsideInvalid(dir, report.invalidIds.get(dir) ?? []);
-            if (moved.length) process.stdout.write(`${dir}: set aside ${moved.length} invalid runs → invalid.jsonl, curves-invalid/\n`);
+            if (moved.length) io.stdout.write(`${dir}: set aside ${moved.length} invalid runs → invalid.jsonl, curves-invalid/\n`);
           }
-        } else if (report.bad > 0) process.exitCode = 1;
+        } else if (report.bad > 0) status.code = 1;
       },
     )
     .command(
@@ -406,7 +417,7 @@ export function buildCli(args: string[]) {
       async (argv) => {
         const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
         const r = await writeReport(argv.dir, { state: argv.state, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
-        process.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
+        io.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )
     .command(
@@ -428,7 +439,7 @@ export function buildCli(args: string[]) {
           out.push('presets:');
           for (const name of listPresetNames()) out.push(`  ${name.padEnd(22)} ${loadPreset(name).description}`);
         }
-        process.stdout.write(`${out.join('\n')}\n`);
+        io.stdout.write(`${out.join('\n')}\n`);
       },
     )
     .command(
@@ -457,7 +468,7 @@ export function buildCli(args: string[]) {
             throw new UserInputError(`--out ${argv.out}: cannot write the file (${(e as NodeJS.ErrnoException).code ?? 'error'}): give a path in a folder you can write to`);
           }
         }
-        const stream: NodeJS.WritableStream = argv.out ? createWriteStream(argv.out) : process.stdout;
+        const stream: NodeJS.WritableStream = argv.out ? createWriteStream(argv.out) : io.stdout;
         const examples = exportExamples(argv.task, params, argv.n, argv.seed);
         if (argv.format === 'json') stream.write('[');
         let first = true;
@@ -494,10 +505,7 @@ export function buildCli(args: string[]) {
           queue: { url: argv.queue, name: argv.queueName }, backend: g.backend, gpus: gpuIndices(g), concurrency: argv.concurrency, plugins: g.plugin ?? [],
           resultsRoot: argv.results, lockDurationMs: argv.lockDuration, stalledIntervalMs: argv.stalledInterval, exitWhenEmpty: argv.exitWhenEmpty, quiet: g.quiet,
         });
-        if (code !== 0) {
-          releaseGpu();
-          process.exit(code);
-        }
+        status.code = code;
       },
     )
     .command(
@@ -526,8 +534,8 @@ export function buildCli(args: string[]) {
         // the checks' tolerances are for fp32 on the reference backend: auto means cpu here
         await initBackend(argv.backend === 'auto' ? 'cpu' : argv.backend);
         const r = await checkPlugin(argv.file, { params: parsePairs(argv.param, '--param'), dModel: argv.dModel, seqLen: argv.seqLen });
-        process.stdout.write(`${r.lines.join('\n')}\n`);
-        if (!r.ok) process.exitCode = 1;
+        io.stdout.write(`${r.lines.join('\n')}\n`);
+        if (!r.ok) status.code = 1;
       },
     )
     .command('__run-job', false, (y) => y, async () => {
@@ -553,12 +561,13 @@ export function buildCli(args: string[]) {
         });
         const measured = perLayer.reduce((s, l) => s + l.measured, 0);
         const paper = perLayer.reduce((s, l) => s + l.paper, 0);
-        process.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
+        io.stdout.write(`${JSON.stringify({ arch: argv.arch, dModel: argv.dModel, seqLen: argv.seqLen, nLayers: argv.nLayers, floats: { measured, paper }, bytes: { measured: 4 * measured, paper: 4 * paper }, layers: perLayer }, null, 2)}\n`);
       },
     )
     .demandCommand(1, 'name a command: train, sweep, worker, status, plot, report, verify, check-plugin, list, data, state-size')
     .strict()
     .help()
+    .exitProcess(false) // --help prints and returns: main() runs in-process too (the tests)
     .fail((msg, err) => {
       if (err) throw err;
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: backend, Given: ..."): keep it one line
@@ -566,17 +575,24 @@ export function buildCli(args: string[]) {
     });
 }
 
-export async function main(args: string[]): Promise<void> {
+/** Run one command in this process: its exit code (0; 1 verify/check-plugin found bad runs, internal error; 2 bad input; 3 GPU lost). */
+export async function main(args: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const debug = args.includes('--debug');
-  if (process.argv[1]) setSelfEntry(process.argv[1]); // children (sweep --concurrency, worker) re-run this program
+  const status = { code: 0 };
   try {
-    await buildCli(args).parseAsync();
+    await buildCli(args, io, status).parseAsync();
   } catch (e) {
-    printError(e, debug);
+    status.code = printError(e, debug, io);
   }
   releaseGpu();
-  process.exit(process.exitCode ?? 0); // verify sets 1 when it finds bad runs
+  return status.code;
+}
+
+/** The program: `entry` is its file (process.argv[1]), which the children of sweep --concurrency and worker re-run. */
+export async function runProgram(entry: string | undefined, args: string[]): Promise<never> {
+  if (entry) setSelfEntry(entry);
+  process.exit(await main(args));
 }
 
 const invokedDirectly = process.argv[1] && /cli\.(ts|js|mjs)$|app\.mjs$/.test(process.argv[1]);
-if (invokedDirectly) await main(hideBin(process.argv));
+if (invokedDirectly) await runProgram(process.argv[1], hideBin(process.argv));

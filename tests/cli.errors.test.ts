@@ -1,10 +1,12 @@
 // Bad input of every kind ends with exit code 2 and ONE line naming the problem — never a stack trace.
 // Every case fails before training (cheap): flags, config files, presets, plugin files, backends, folders.
+// The cases run the CLI in this process (main: its exit code and all it writes); the last one runs the real
+// program, to see that its process exits with the code main returns.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './cliRunner.js';
+import { cli, runCli } from './cliRunner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-errors-'));
 const noExport = join(dir, 'no-export.mjs');
@@ -107,14 +109,21 @@ const cases: Array<[string, string[], RegExp]> = [
   ['results folder not writable', ['train', ...tinyWith({ '--out': join(aFile, 'results') })], /results folder .* is not writable \(ENOTDIR\)/],
 ];
 
+function expectOneLine(r: { status: number | null; stderr: string }, message: RegExp): void {
+  expect(r.status, r.stderr).toBe(2);
+  const lines = r.stderr.trim().split('\n').filter((l) => !/nodedir|npm warn/.test(l));
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^recallbench: /);
+  expect(lines[0]).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack frames
+}
+
 describe('bad input exits 2 with one line', () => {
-  it.each(cases)('%s', (_what, args, message) => {
-    const r = runCli(args);
-    expect(r.status, r.stderr).toBe(2);
-    const lines = r.stderr.trim().split('\n').filter((l) => !/nodedir|npm warn/.test(l));
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/^recallbench: /);
-    expect(lines[0]).toMatch(message);
-    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack frames
+  it.each(cases)('%s', async (_what, args, message) => {
+    expectOneLine(await cli(args), message);
+  });
+
+  it('the program itself exits 2 with the one line (a separate process)', () => {
+    expectOneLine(runCli(['train', '--config', configWrongType, '--backend', 'cpu']), /model\.dModel: .*expected number/);
   });
 });

@@ -1,16 +1,14 @@
 // What the CLI prints for a person: train names itself, one line per run start / epoch / finish, the config only
-// with --verbose, the table and the paths to open after a sweep, an honest --dry-run estimate, and Ctrl-C.
+// with --verbose, the table and the paths to open after a sweep, an honest --dry-run estimate (these in this
+// process: main), and Ctrl-C (the program in a process group of its own).
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { runCli, ROOT } from './cliRunner.js';
+import { cli, spawnCli } from './cliRunner.js';
 
 /** The CLI in its own process group, as a terminal runs a command: Ctrl-C signals the whole group. */
-function spawnInGroup(args: string[]) {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-}
+const spawnInGroup = (args: string[]) => spawnCli(args, { detached: true });
 
 // (yargs makes a flag given twice an array: each flag once)
 const common = (d = 8, examples = 32) => ['--backend', 'cpu', '--d-model', String(d), '--vocab-size', '32', '--train-examples', String(examples), '--test-examples', '16', '--batch-size', '16'];
@@ -18,9 +16,9 @@ const tiny = [...common(), '--seq-len', '16', '--kv-pairs', '2'];
 const tinySweep = (d = 8, examples = 32) => [...common(d, examples), '--setting', '16:2'];
 
 describe('CLI output', () => {
-  it('train: "train: 1 run", a line per epoch, a finish line, the table; the config only with --verbose', () => {
+  it('train: "train: 1 run", a line per epoch, a finish line, the table; the config only with --verbose', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-out-')), 'train');
-    const r = runCli(['train', ...tiny, '--epochs', '2', '--out', out]);
+    const r = await cli(['train', ...tiny, '--epochs', '2', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^train: 1 run, 1 to train on cpu \(.*\) → .*train$/m);
     expect(r.stderr).not.toMatch(/sweep/);
@@ -30,13 +28,13 @@ describe('CLI output', () => {
     expect(r.stderr).not.toMatch(/config \{/);
     expect(r.stdout).toMatch(/^attention d8\s+[\d.]+ K?B\s+\d+\s+\d+\s+0\.001\s+[01]\.\d{3}\s+[01]\.\d{3}\s+2$/m);
     expect(readdirSync(out).sort()).toEqual(['curves', 'runs.csv', 'runs.jsonl']); // no empty checkpoints/ or locks/
-    const verbose = runCli(['train', ...tiny, '--epochs', '1', '--verbose', '--out', join(out, 'v')]);
+    const verbose = await cli(['train', ...tiny, '--epochs', '1', '--verbose', '--out', join(out, 'v')]);
     expect(verbose.stderr).toMatch(/^ {2}config \{"label":"attention","data":\{"task":"mqar"/m);
   });
 
-  it('sweep: the table sorted by state, the figures and report drawn, the paths to open', () => {
+  it('sweep: the table sorted by state, the figures and report drawn, the paths to open', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-out-')), 'sweep');
-    const r = runCli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '1', '--out', out]);
+    const r = await cli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '1', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => /^(attention|based) d8/.test(l));
     expect(rows.map((l) => l.split(/\s{2,}/)[0])).toEqual(['attention d8', 'based d8']); // 2·d·L < (d + 1)·153 at L 16
@@ -46,11 +44,11 @@ describe('CLI output', () => {
     expect(existsSync(join(out, 'figures', 'accuracy-vs-state.png'))).toBe(true);
     expect(existsSync(join(out, 'locks'))).toBe(false);
     // --dry-run after it: the grid, and an estimate from the step times just measured on this host
-    const dry = runCli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '3', '--dry-run', '--out', join(out, '..', 'next')]);
+    const dry = await cli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '3', '--dry-run', '--out', join(out, '..', 'next')]);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^[0-9a-f]{16} {2}attention d8 {2}seed0 {2}6 steps$/m);
     expect(dry.stdout).toMatch(/^estimated time: at most [\d.]+ s for 2 of 2 runs to train, one at a time \(step times measured on this host with cpu; /m);
-    const unknown = runCli(['sweep', '--arch', 'attention', ...tinySweep(12), '--dry-run', '--out', join(out, '..', 'other')]);
+    const unknown = await cli(['sweep', '--arch', 'attention', ...tinySweep(12), '--dry-run', '--out', join(out, '..', 'other')]);
     expect(unknown.stdout).toMatch(/^estimated time: unknown — no run of these model shapes has been timed on this host with cpu yet/m);
   });
 

@@ -1,21 +1,22 @@
-// The CLI end to end: list, data export, state-size, training a user plugin.
+// The CLI end to end: list, data export, state-size, training a user plugin — in this process (main), and the
+// real program once (a separate process gives the same bytes).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './cliRunner.js';
+import { cli, runCli } from './cliRunner.js';
 
 describe('recallbench CLI', () => {
-  it('list shows attention and a plugin with their parameters', () => {
-    const r = runCli(['list', 'architectures', '--plugin', 'examples/retention.ts']);
+  it('list shows attention and a plugin with their parameters', async () => {
+    const r = await cli(['list', 'architectures', '--plugin', 'examples/retention.ts']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^\s+attention\s+causal softmax/m);
     expect(r.stdout).toMatch(/"numHeads":1,"dropout":0.1/);
     expect(r.stdout).toMatch(/^\s+retention\s+RetNet retention/m);
   });
 
-  it('data exports valid MQAR JSONL, one example per line', () => {
-    const r = runCli(['data', 'mqar', '--seq-len', '64', '--kv-pairs', '4', '-n', '20', '--seed', '1', '--format', 'jsonl']);
+  it('data exports valid MQAR JSONL, one example per line; the program in its own process writes the same bytes', async () => {
+    const r = await cli(['data', 'mqar', '--seq-len', '64', '--kv-pairs', '4', '-n', '20', '--seed', '1', '--format', 'jsonl']);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(20);
@@ -33,21 +34,21 @@ describe('recallbench CLI', () => {
         expect(label).toBe(e.inputs[keyPos + 1]);
       }
     }
-    // same seed → same bytes
+    // same seed → same bytes, and the real program (a process of its own) writes exactly what main wrote
     expect(runCli(['data', 'mqar', '--seq-len', '64', '--kv-pairs', '4', '-n', '20', '--seed', '1']).stdout).toBe(r.stdout);
   });
 
-  it('state-size prints both conventions for attention (2·d·L per layer)', () => {
-    const r = runCli(['state-size', '--arch', 'attention', '--d-model', '64', '--seq-len', '256']);
+  it('state-size prints both conventions for attention (2·d·L per layer)', async () => {
+    const r = await cli(['state-size', '--arch', 'attention', '--d-model', '64', '--seq-len', '256']);
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as { floats: { measured: number; paper: number }; bytes: { measured: number; paper: number } };
     expect(s.floats).toEqual({ measured: 2 * 2 * 64 * 256, paper: 2 * 2 * 64 * 256 });
     expect(s.bytes.paper).toBe(4 * 2 * 2 * 64 * 256);
   });
 
-  it('trains a plugin mixer from a file and records it', () => {
+  it('trains a plugin mixer from a file and records it', async () => {
     const out = mkdtempSync(join(tmpdir(), 'rb-plugin-'));
-    const r = runCli(['train', '--backend', 'cpu', '--quiet', '--plugin', 'examples/retention.ts', '--arch', 'retention', '--d-model', '16', '--seq-len', '16', '--kv-pairs', '2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16', '--out', out]);
+    const r = await cli(['train', '--backend', 'cpu', '--quiet', '--plugin', 'examples/retention.ts', '--arch', 'retention', '--d-model', '16', '--seq-len', '16', '--kv-pairs', '2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     const record = JSON.parse(readFileSync(join(out, 'runs.jsonl'), 'utf8').trim()) as Record<string, any>;
     expect(record.label).toBe('retention');

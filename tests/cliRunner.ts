@@ -1,5 +1,11 @@
-// Run the real CLI in a child process (as a user would), for error-handling and end-to-end tests.
+// The CLI for tests, two ways:
+//   cli(args)                   in this process (src/cli.ts main): the exit code and everything written to stdout
+//                               and stderr, by the command and by the modules below it — for messages and exit codes
+//   runCli(args) / spawnCli(args)  the real program in a child process (node --import tsx src/cli.ts), the one spawn
+//                               helper: for what needs a process of its own (signals, kills, environment
+//                               variables read at start, the exit code of the binary itself)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -12,16 +18,51 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+/**
+ * Run one command in this process (the working directory is the repository root, as for runCli). Whatever is
+ * written to process.stdout/stderr meanwhile (a sweep's progress lines) is captured too, so "exactly one line on
+ * stderr" means what it means for the program.
+ */
+export async function cli(args: string[]): Promise<CliResult> {
+  const { main } = await import('../src/cli.js');
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (text: string) => void) => new Writable({ write(chunk, _encoding, done) { add(String(chunk)); done(); } });
+  const out = sink((t) => (stdout += t));
+  const err = sink((t) => (stderr += t));
+  const realOut = process.stdout.write;
+  const realErr = process.stderr.write;
+  process.stdout.write = ((chunk: unknown) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: unknown) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  // captured output is a pipe's, as runCli's is: plain progress lines, never a terminal's progress bar
+  const ownTty = Object.prototype.hasOwnProperty.call(process.stderr, 'isTTY');
+  const tty = process.stderr.isTTY;
+  Object.defineProperty(process.stderr, 'isTTY', { value: false, configurable: true, writable: true });
+  try {
+    const status = await main(args, { stdout: out, stderr: err });
+    return { status, stdout, stderr };
+  } finally {
+    process.stdout.write = realOut;
+    process.stderr.write = realErr;
+    if (ownTty) process.stderr.isTTY = tty;
+    else delete (process.stderr as { isTTY?: boolean }).isTTY;
+  }
+}
+
+const cliArgs = (args: string[]) => ['--import', 'tsx', CLI, ...args];
+
+/** The program in a child process, to its end. */
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): CliResult & { signal: NodeJS.Signals | null } {
+  const r = spawnSync(process.execPath, cliArgs(args), {
     cwd: opts.cwd ?? ROOT,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 120_000,
     env: { ...process.env, ...opts.env },
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function spawnCli(args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The program in a child process, running (detached: in a process group of its own, as a terminal starts it). */
+export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; detached?: boolean } = {}): ChildProcess {
+  return spawn(process.execPath, cliArgs(args), { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
 }

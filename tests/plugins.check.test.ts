@@ -12,7 +12,7 @@ import { checkPlugin } from '../engine/mixerChecks.js';
 import { importPlugin, pluginApi } from '../engine/plugins.js';
 import * as nn from '../architectures/nn.js';
 import { dropout } from '../ops/dropout/index.js';
-import { runCli } from './cliRunner.js';
+import { cli } from './cliRunner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rb-check-plugin-'));
 const plugin = (name: string, source: string) => {
@@ -127,12 +127,12 @@ describe('check-plugin', () => {
     expect(Object.keys((globalThis as { __rbPluginApi?: object }).__rbPluginApi!).sort()).toEqual(['defineMixer', 'dropout', 'nn', 'tf', 'z']);
   });
 
-  it('the command: exit 1 naming the failed check; exit 2 and one line for a bad file', () => {
-    const failed = runCli(['check-plugin', wrongState]);
+  it('the command: exit 1 naming the failed check; exit 2 and one line for a bad file', async () => {
+    const failed = await cli(['check-plugin', wrongState]);
     expect(failed.status, failed.stderr).toBe(1);
     expect(failed.stdout).toMatch(/^FAIL  state +initState\(1\) holds 32 floats/m);
     expect(failed.stdout).toContain('1 of 5 checks failed: state');
-    const bad = runCli(['check-plugin', join(dir, 'missing.mjs')]);
+    const bad = await cli(['check-plugin', join(dir, 'missing.mjs')]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual([`recallbench: plugin ${join(dir, 'missing.mjs')}: file not found`]);
   });
