@@ -137,6 +137,10 @@ describe('plot on synthetic records', () => {
     const plateaus = rows.filter((r) => r.kind === 'plateau');
     expect(new Set(plateaus.map((r) => r.slice))).toEqual(new Set(rows.filter((r) => r.kind !== 'plateau').map((r) => r.slice)));
     expect(plateaus.find((r) => r.slice === 'L64-K4')?.accuracy).toBe(0.25);
+    // each mixer a little off its width (so equal lines stay visible), never by more than 2^±0.04
+    const pts = rows.filter((r) => r.kind === 'point');
+    for (const r of pts) expect(Math.abs(Math.log2((r.dPlot as number) / (r.dModel as number)))).toBeLessThanOrEqual(0.0401);
+    expect(new Set(pts.filter((r) => r.dModel === 64 && r.slice === 'L64-K4').map((r) => r.dPlot)).size).toBe(2);
     expect(plateaus.find((r) => String(r.slice).startsWith('L1024-K256'))?.accuracy).toBeCloseTo(1 / 256, 4);
     expect(rows.filter((r) => r.mixer === 'based').every((r) => r.slice !== 'L64-K4')).toBe(true);
   });
@@ -150,6 +154,10 @@ describe('plot on synthetic records', () => {
     expect(diff.filter((d) => d.mixer === 'non-causal').every((d) => d.difference === 0)).toBe(true);
     expect(diff.filter((d) => d.mixer === 'causal').every((d) => (d.difference as number) > 0.1)).toBe(true);
     expect(diff.every((d) => Math.abs((d.smallFirst as number) - (d.largeFirst as number) - (d.difference as number)) < 1e-3)).toBe(true);
+    // guessing from the second set: small-first slices A4-B32, A16-B256 → (1/32 + 1/256)/2; large-first A32-B4, A256-B16 → (1/4 + 1/16)/2
+    const chance = specRows(dir, 'sd-order').filter((x) => x.kind === 'chance');
+    expect(chance.find((c) => c.panel === 'small set first')?.accuracy).toBeCloseTo((1 / 32 + 1 / 256) / 2, 4);
+    expect(chance.find((c) => c.panel === 'large set first')?.accuracy).toBeCloseTo((1 / 4 + 1 / 16) / 2, 4);
   });
 
   it('JRT-prompt figure: one series per number of passes', async () => {

@@ -25,6 +25,17 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
       rows.push({ kind: 'point', panel: PANELS[1], ...base, accuracy: round(o.largeFirst.mean), lo: round(o.largeFirst.min), hi: round(o.largeFirst.max) });
       rows.push({ kind: 'difference', ...base, difference: round(o.difference.mean), lo: round(o.difference.min), hi: round(o.difference.max), smallFirst: round(o.smallFirst.mean), largeFirst: round(o.largeFirst.mean) });
     }
+    // the guessing level of each panel: answering with a token of the second set B, the one read last, is right
+    // 1/|B| of the time (the mean over the panel's slices): what a model that recalls nothing of A can do
+    const split = orderSplit(ps[0]!)!;
+    const sliceInfo = new Map(ps[0]!.setting.slices.map((sl) => [sl.key, sl]));
+    for (const [i, keys] of [split.smallSlices, split.largeSlices].entries()) {
+      const sizes = keys.map((k) => sliceInfo.get(k)?.sizeB).filter((b): b is number => b !== undefined && b > 0);
+      if (sizes.length === keys.length && sizes.length) {
+        const level = sizes.reduce((sum, b) => sum + 1 / b, 0) / sizes.length;
+        rows.push({ kind: 'chance', panel: PANELS[i], accuracy: round(level), chanceLabel: `guess from B ${level.toFixed(3)}` });
+      }
+    }
     // left-out runs of this setting: a × in both accuracy panels (the difference panel has no accuracy axis)
     const settingLeftOut = leftOut.filter((r) => r.setting.id === ps[0]!.setting.id);
     for (const panel of PANELS) rows.push(...leftOutRows(settingLeftOut, { panelOf: () => panel, seriesOf: () => '', convention, mixers }));
@@ -53,6 +64,13 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
         height: 220,
         layer: [
           ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
+          {
+            transform: [{ filter: "datum.kind === 'chance'" }],
+            layer: [
+              { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
+              { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'chanceLabel' } } },
+            ],
+          },
           { transform: [{ filter: "datum.kind === 'front'" }], mark: { type: 'line', interpolate: 'step-after' }, encoding: { x, y: accuracyY, color, order: { field: 'order' }, opacity: pick } },
           {
             transform: [{ filter: "datum.kind === 'point'" }],
@@ -79,7 +97,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     const setting = ps[0]!.setting;
     const spec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title: { text: `Set disjointness: set order vs state size${bySetting.size > 1 ? ` (${setting.label})` : ''}`, subtitle: `mean test accuracy over small-first and over large-first slices; best learning rate on validation${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
+      title: { text: `Set disjointness: set order vs state size${bySetting.size > 1 ? ` (${setting.label})` : ''}`, subtitle: `mean test accuracy over small-first and over large-first slices; best learning rate on validation; dotted: guessing from the second set${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
       config: chartConfig(),
       data: { values: rows },
       hconcat: [accuracyPanels, differencePanel],
@@ -87,7 +105,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     figures.push({
       name: n === 1 ? 'sd-order' : `sd-order-${n}`,
       title: `Set disjointness: small set first vs large set first (JRT Fig. 2)${bySetting.size > 1 ? ` — ${setting.label}` : ''}`,
-      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts.${spread ? ' Bars: min–max over seeds.' : ''}${leftOutCaption(rows.filter((r) => r.panel === PANELS[0]))}`,
+      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts. Dotted rule: the guessing level — answering with a token of the second set B (the one read last) is right 1/|B| of the time (mean over the panel's slices), which a model reaches without recalling A.${spread ? ' Bars: min–max over seeds.' : ''}${leftOutCaption(rows.filter((r) => r.panel === PANELS[0]))}`,
       spec,
       rows: rows.filter((r) => r.kind !== 'front'),
     });
