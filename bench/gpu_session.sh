@@ -13,6 +13,7 @@
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
+#   recur     the fused recurrences: Mamba, RWKV, GLA at B64 with the fast path, and with the scan / wkv lever off
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}
 mkdir -p "$OUT"
@@ -25,6 +26,8 @@ for mode in "$@"; do
       { nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem --format=csv; nproc; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee "$OUT/device.txt" ;;
     torch)
       PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch_step.py --steps 30 --warmup 5 --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
+    recur)
+      timeout 300 "${run[@]}" --mixers mamba,rwkv,gla --batches 64 --variants fast,fast-scan,fast-wkv --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
       timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     stock)
