@@ -6,6 +6,7 @@ import jrtRnn from './jrtRnn.js';
 import linearAttention from './linearAttention.js';
 import slidingWindow from './slidingWindow.js';
 import mamba from './mamba.js';
+import mamba2 from './mamba2.js';
 import deltaNet from './deltaNet.js';
 import gatedDeltaNet from './gatedDeltaNet.js';
 import gla from './gla.js';
@@ -14,4 +15,4 @@ import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, mamba, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];

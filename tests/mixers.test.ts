@@ -17,6 +17,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   based: { featureDim: 4, numHeads: 2 },
   'jrt-rnn': { featureDim: 4, numHeads: 2 },
   mamba: { stateDim: 4 },
+  mamba2: { stateDim: 4, headDim: 8, chunkSize: 4 },
   deltanet: { numHeads: 2, chunkSize: 4 },
   'gated-deltanet': { numHeads: 2, chunkSize: 4 },
   gla: { numHeads: 2, chunkSize: 4, shortConv: true },
