@@ -6,16 +6,18 @@
 //  2. two sweep processes on one results folder train each run exactly once (a handoff forced through the
 //     pause hook, so the per-run lock is certainly exercised, then a free race).
 // The kills are real SIGKILLs that the process sends itself at a named point (RECALLBENCH_KILL_AT, see
-// runners/faults.ts): deterministic placement, no timing, so the test is exact and fast.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// runners/faults.ts): deterministic placement, no timing, so the test is exact. Nothing waits on a clock either:
+// a test waits for a line of a process's output, or for the process to end (then it fails at once). It starts
+// some 30 processes, so it runs the CLI bundled into one file (tests/cliRunner.ts bundleCli: the same code,
+// started in a third of the time), and the uninterrupted reference sweep trains beside the kill loop.
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './cliRunner.js';
+import { bundleCli, spawnCli } from './cliRunner.js';
 
-const CLI = join(ROOT, 'src', 'cli.ts');
 const work = mkdtempSync(join(tmpdir(), 'rb-reliability-'));
 const presetFile = join(work, 'tiny.json');
 // 8 runs × 3 epochs × 2 steps: attention, d 8/16 × 4 learning rates, L 16, 2 kv pairs, vocab 32, 64 train examples
@@ -33,26 +35,48 @@ writeFileSync(
 // --verbose: each run's resolved config is printed as it starts (checked below); --no-report: no figures to draw
 const sweepArgs = (out: string) => ['sweep', presetFile, '--backend', 'cpu', '--verbose', '--no-report', '--out', out];
 
-function runSync(out: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...sweepArgs(out)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
-  return { status: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
+interface Sweep {
+  child: ChildProcess;
+  stderr: () => string;
+  /** Its end: exit code, or the signal that killed it. */
+  exit: Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once its stderr matches `line`; rejects if it ends first (no clock: the order of events decides). */
+  reaches(line: RegExp): Promise<void>;
 }
 
-function spawnSweep(out: string, env: Record<string, string> = {}): { child: ChildProcess; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...sweepArgs(out)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnSweep(out: string, env: Record<string, string> = {}): Sweep {
+  const child = spawnCli(sweepArgs(out), { env, bundled: true });
   let err = '';
-  child.stderr!.on('data', (d) => (err += d));
+  const watchers = new Set<() => void>();
+  child.stderr!.on('data', (d) => {
+    err += d;
+    for (const w of [...watchers]) w();
+  });
   child.stdout!.resume();
-  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stderr: () => err, exit };
+  const exit = new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (status, signal) => resolve({ status, signal })));
+  const reaches = (line: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!line.test(err)) return;
+        watchers.delete(check);
+        resolve();
+      };
+      watchers.add(check);
+      check();
+      void exit.then(({ status, signal }) => {
+        if (!watchers.has(check)) return;
+        watchers.delete(check);
+        reject(new Error(`the sweep ended (${signal ?? `exit ${status}`}) before printing ${line}:\n${err}`));
+      });
+    });
+  return { child, stderr: () => err, exit, reaches };
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 90_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** A sweep to its end (or its kill): exit code, signal, stderr. */
+async function runSweepProcess(out: string, env: Record<string, string> = {}) {
+  const p = spawnSweep(out, env);
+  const { status, signal } = await p.exit;
+  return { status, signal, stderr: p.stderr() };
 }
 
 type Rec = Record<string, unknown> & { id: string; config: unknown; status: string; worker?: string };
@@ -109,18 +133,27 @@ function rng(seed: number): () => number {
 }
 
 const reference = join(work, 'reference');
-let referenceLog = '';
+/** The uninterrupted sweep every other folder must equal: started in beforeAll, trained beside the kill loop. */
+let referenceRun: Promise<string>;
+const referenceLog = async (): Promise<string> => referenceRun;
 
 describe('crash-safe, resumable, concurrent sweeps', () => {
-  beforeAll(() => {
-    const r = runSync(reference);
-    expect(r.status, r.stderr).toBe(0);
-    expect(jsonlRecords(reference)).toHaveLength(8);
-    referenceLog = r.stderr;
+  beforeAll(async () => {
+    await bundleCli();
+    referenceRun = runSweepProcess(reference).then((r) => {
+      expect(r.status, r.stderr).toBe(0);
+      expect(jsonlRecords(reference)).toHaveLength(8);
+      return r.stderr;
+    });
+    referenceRun.catch(() => {}); // reported by the tests that await it
   });
 
-  it('each run\'s resolved config (every default filled in) is printed as it starts and stored in its record', () => {
-    const printed = [...referenceLog.matchAll(/^ {2}config (\{.*\})$/gm)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+  it('SIGKILL at ≥ 20 seeded points, resumed each time: every run exactly once, identical to an uninterrupted sweep', async () => {
+    await killLoop();
+  });
+
+  it('each run\'s resolved config (every default filled in) is printed as it starts and stored in its record', async () => {
+    const printed = [...(await referenceLog()).matchAll(/^ {2}config (\{.*\})$/gm)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
     type Stored = { model: { layers: Array<{ params: Record<string, unknown> }> }; data: { train: Array<Record<string, unknown>> } };
     const stored = jsonlRecords(reference).map((r) => r.config as Stored);
     expect(printed).toEqual(stored);
@@ -130,7 +163,7 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
     expect(stored[0]!.data.train[0]).toMatchObject({ seqLen: 16, numKvPairs: 2, vocabSize: 32, powerA: 0.01, passes: 1 });
   });
 
-  it('SIGKILL at ≥ 20 seeded points, resumed each time: every run exactly once, identical to an uninterrupted sweep', () => {
+  async function killLoop(): Promise<void> {
     const out = join(work, 'killed');
     // Kill points (runners/faults.ts), in an order shuffled by a seeded generator: every kind of point, weighted
     // towards points that lose work (so that 23 kills fit in an 8-run grid before it completes)
@@ -149,7 +182,7 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
     let resumedFromCheckpoint = 0;
     let tornLinesSeen = 0;
     for (const [event, n] of points) {
-      const r = runSync(out, { RECALLBENCH_KILL_AT: `${event}:${n}` });
+      const r = await runSweepProcess(out, { RECALLBENCH_KILL_AT: `${event}:${n}` });
       resumedFromCheckpoint += (r.stderr.match(/resuming run \w+ from its checkpoint/g) ?? []).length;
       if (r.signal === 'SIGKILL') {
         killed.push(`${event}:${n}`);
@@ -160,7 +193,7 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
       }
     }
     // the final, uninterrupted resume
-    const last = runSync(out);
+    const last = await runSweepProcess(out);
     expect(last.status, last.stderr).toBe(0);
     expect(last.stderr).not.toMatch(/failed/);
 
@@ -170,10 +203,11 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
     expect([...new Set(killed.map((k) => k.split(':')[0]))].sort()).toEqual(['append', 'checkpoint-saved', 'checkpoint-write', 'csv', 'epoch', 'run-end', 'run-start', 'run-stored', 'step']);
     expect(tornLinesSeen).toBeGreaterThan(0); // a half-written line really was left for the resume to handle
     expect(resumedFromCheckpoint).toBeGreaterThan(0); // interrupted runs continued from their checkpoints
+    await referenceRun;
     expectSameAsReference(out, reference);
     // a resumed run says so in its record
     expect(jsonlRecords(out).some((r) => typeof r.resumedFromEpoch === 'number' && (r.resumedFromEpoch as number) > 0)).toBe(true);
-  });
+  }
 
   it('two processes on one results folder: the run lock hands a run to exactly one of them', async () => {
     const out = join(work, 'handoff');
@@ -182,18 +216,19 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
     const a = spawnSweep(out, { RECALLBENCH_PAUSE_AT: `run-start:1:${go}` });
     let b: ReturnType<typeof spawnSweep> | undefined;
     try {
-      await waitFor('A to hold its first run', () => /paused at run-start/.test(a.stderr()));
+      await a.reaches(/paused at run-start/); // A holds its first run
       b = spawnSweep(out);
-      await waitFor('B to wait for the run A holds', () => /waiting for 1 run\(s\) locked by another process/.test(b!.stderr()));
+      await b.reaches(/waiting for 1 run\(s\) locked by another process/); // B trained the others and waits for it
     } catch (e) {
       a.child.kill('SIGKILL');
       b?.child.kill('SIGKILL');
       throw e;
     }
     writeFileSync(go, '');
-    const [codeA, codeB] = await Promise.all([a.exit, b.exit]);
-    expect(codeA, a.stderr()).toBe(0);
-    expect(codeB, b.stderr()).toBe(0);
+    const [endA, endB] = await Promise.all([a.exit, b.exit]);
+    expect(endA.status, a.stderr()).toBe(0);
+    expect(endB.status, b.stderr()).toBe(0);
+    await referenceRun;
     expectSameAsReference(out, reference);
     const pidOf = new Map(jsonlRecords(out).map((r) => [r.id, Number(String(r.worker).split(':').pop())]));
     const [first, ...others] = jsonlRecords(reference).map((r) => r.id); // the grid's order: cheapest first
@@ -205,9 +240,10 @@ describe('crash-safe, resumable, concurrent sweeps', () => {
     const out = join(work, 'race');
     const a = spawnSweep(out);
     const b = spawnSweep(out);
-    const [codeA, codeB] = await Promise.all([a.exit, b.exit]);
-    expect(codeA, a.stderr()).toBe(0);
-    expect(codeB, b.stderr()).toBe(0);
+    const [endA, endB] = await Promise.all([a.exit, b.exit]);
+    expect(endA.status, a.stderr()).toBe(0);
+    expect(endB.status, b.stderr()).toBe(0);
+    await referenceRun;
     expectSameAsReference(out, reference);
     const trainedBy = (p: { stderr: () => string }) => (p.stderr().match(/^ {2}(?:done|early-stop|diverged) /gm) ?? []).length;
     // every run trained exactly once between the two processes (the lock, not luck, decides who trains it)
