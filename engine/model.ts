@@ -20,6 +20,7 @@
 // Mamba's own rules in Mamba layers (architectures/mamba.ts).
 import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
+import { UserInputError } from '../core/errors.js';
 import type { ModelSettings } from './config.js';
 import { dropout } from '../ops/dropout/index.js';
 import type { AuxBatch, AuxObjective, Mixer, MixerDefinition } from '../architectures/mixer.js';
@@ -83,6 +84,9 @@ export class LanguageModel {
 
   constructor(readonly config: ModelConfig) {
     const { vocabSize, dModel: d, nLayers } = config;
+    // prefixMlm is read only by jrt-rnn layers (their auxiliary objective): elsewhere it would be silently ignored
+    if (config.prefixMlm && !config.layers.some((l) => l.mixer === 'jrt-rnn'))
+      throw new UserInputError(`model.prefixMlm is JRT-RNN's prefix masked-LM objective, but this model has no jrt-rnn layer (layers: ${config.layers.map((l) => l.mixer).join(', ')})`);
     this.store = new ParamStore(config.seed, nLayers);
     const top = this.store.scope('model');
     this.embedding = top.param('embedding', [vocabSize, d], 0.02);

@@ -82,6 +82,13 @@ describe('prefix masked-token loss', () => {
     model.dispose();
   });
 
+  it('prefixMlm on a model without a jrt-rnn layer is a one-line user error, not silently ignored', () => {
+    const build = (layers: { mixer: string; params?: Record<string, unknown> }[]) => () =>
+      new LanguageModel({ vocabSize: 64, dModel: 16, nLayers: 2, maxSeqLen: 32, layers, positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 1, prefixMlm: { rate: 0.15, weight: 0.25 } }).dispose();
+    expect(build([{ mixer: 'baseconv' }, { mixer: 'based' }])).toThrow(/prefixMlm is JRT-RNN's prefix masked-LM objective, but this model has no jrt-rnn layer \(layers: baseconv, based\)/);
+    expect(build([{ mixer: 'baseconv' }, { mixer: 'jrt-rnn', params: { featureDim: 4 } }])).not.toThrow();
+  });
+
   it('a jrt-rnn run with the objective trains, and the resolved config records it', async () => {
     const config = resolveRunConfig({
       label: 'jrt-rnn',
