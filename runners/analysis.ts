@@ -84,7 +84,7 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-export function sliceInfoOf(task: string, segment: Record<string, unknown>): SliceInfo {
+function sliceInfoOf(task: string, segment: Record<string, unknown>): SliceInfo {
   let key: string;
   try {
     key = getTask(task).sliceKey(segment as never);
@@ -205,7 +205,7 @@ const SHORT_PARAM: Record<string, string> = { featureDim: 'f', stateDim: 'N', wi
 
 /** Why a run is not a result (see the header). */
 export type LeftOutKind = 'failed' | 'invalid' | 'diverged';
-export const LEFT_OUT_KINDS: readonly LeftOutKind[] = ['failed', 'invalid', 'diverged'];
+const LEFT_OUT_KINDS: readonly LeftOutKind[] = ['failed', 'invalid', 'diverged'];
 
 export interface FigurePoint {
   /** Group key (everything but lr and seed). */
@@ -285,15 +285,6 @@ export interface Analysis {
   leftOut: LeftOutRun[];
   /** Every run, in the order of the records. */
   runs: AnalysedRun[];
-}
-
-export function stateBytesOf(p: { stateBytes: { measured: number; paper: number } }, convention: StateConvention): number {
-  return p.stateBytes[convention];
-}
-
-/** At most `keep` violations in one line (the full list stays in tables/excluded.csv and `recallbench verify`). */
-export function summariseViolations(violations: string[], keep = 2): string {
-  return `${violations.slice(0, keep).join('; ')}${violations.length > keep ? ` (+${violations.length - keep} more)` : ''}`;
 }
 
 /**

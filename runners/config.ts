@@ -58,11 +58,6 @@ export function runId(config: RunConfig): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
 }
 
-/** Longest sequence the model will see (sizes KV caches and position tables). */
-export function maxSeqLenOf(segmentLengths: number[]): number {
-  return Math.max(...segmentLengths);
-}
-
 // ---- Presets: a grid of runs as data (runners/sweep.ts expands them) ----------------------------------------
 
 /**
@@ -129,7 +124,6 @@ export const searchSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type Search = z.output<typeof searchSchema>;
-export type SearchInput = z.input<typeof searchSchema>;
 
 export const presetSchema = z
   .object({

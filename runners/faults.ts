@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { GPU_FAULT_KINDS, injectGpuFault, type GpuFaultKind } from '../engine/gpuFaults.js';
 
-export const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
+const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
 export type FaultEvent = (typeof FAULT_EVENTS)[number];
 
 interface Trigger {

@@ -19,7 +19,7 @@ export interface KnownFault {
   what: string;
 }
 
-export const KNOWN_FAULTS: readonly KnownFault[] = [
+const KNOWN_FAULTS: readonly KnownFault[] = [
   {
     // tfjs-backend-webgpu 4.22 reuses a reverse Cumsum's shader across lengths (accel/webgpu/cumsum.ts): wrong
     // gradients through every cumsum — the chunked causal linear attention's cross-chunk sums (BASED, JRT-RNN,

@@ -42,7 +42,7 @@ export function processStartTime(pid: number): string | undefined {
 const OWN_START = processStartTime(process.pid);
 
 /** Is the process that wrote this lock still running? */
-export function ownerAlive(owner: LockOwner): boolean {
+function ownerAlive(owner: LockOwner): boolean {
   if (owner.host !== HOST) return true;
   if (owner.pid === process.pid) return true;
   try {

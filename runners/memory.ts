@@ -37,7 +37,7 @@ import { canonicalJson, runId, type RunConfig } from './config.js';
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
 /** The two batch sizes a step is profiled at; the line through them gives every kernel's bytes at any batch. */
-export const PROFILE_BATCHES: readonly [number, number] = [2, 4];
+const PROFILE_BATCHES: readonly [number, number] = [2, 4];
 /**
  * Room for the webgpu pool beyond the live tensors, as a fraction of the live peak. Uncapped, the pool holds
  * 3.5–11 × the live peak (see the header); capped at the lane's share (bufferPool.ts) it holds what the share
@@ -409,11 +409,6 @@ export async function estimateGridMemory(configs: RunConfig[]): Promise<MemoryEs
   const out: MemoryEstimate[] = [];
   for (const c of configs) out.push(await estimateRunMemory(c));
   return out;
-}
-
-/** Forget the measured shapes (tests). */
-export function clearMemoryEstimates(): void {
-  profiles.clear();
 }
 
 /** Bytes in GiB with two decimals, for messages. */

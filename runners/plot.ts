@@ -18,7 +18,7 @@ import { jrtPromptFigure } from './charts/jrtPrompt.js';
 import { sdOrderFigures } from './charts/sdOrder.js';
 import { fitTitle, renderSvg, round, svgToPng, type Figure } from './charts/common.js';
 
-export const FIGURE_FILE_SUFFIXES = ['.vl.json', '.svg', '.png', '.csv'];
+const FIGURE_FILE_SUFFIXES = ['.vl.json', '.svg', '.png', '.csv'];
 
 /** The records of a results folder, one per run id (results.ts's one reader: the first success, else the last failure). */
 export function loadRecords(dir: string): RunRecord[] {
@@ -26,7 +26,7 @@ export function loadRecords(dir: string): RunRecord[] {
   return readRecords(dir);
 }
 
-export function loadCurves(dir: string, records: RunRecord[]): Map<string, EpochRecord[]> {
+function loadCurves(dir: string, records: RunRecord[]): Map<string, EpochRecord[]> {
   const out = new Map<string, EpochRecord[]>();
   for (const r of records) {
     const c = readCurve(dir, r.id);
@@ -39,7 +39,7 @@ export function loadCurves(dir: string, records: RunRecord[]): Map<string, Epoch
 export { invalidRuns } from './verify.js';
 
 /** Every figure the records support, in report order. Left-out runs are marked in them, never drawn as accuracies. */
-export function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut: LeftOutRun[], curves: Map<string, EpochRecord[]>, convention: StateConvention): Figure[] {
+function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut: LeftOutRun[], curves: Map<string, EpochRecord[]>, convention: StateConvention): Figure[] {
   // every mixer of the folder, results or not: a mixer keeps its colour whether or not some of its runs failed
   const mixers = [...new Set(runs.map((a) => a.record.label))].sort();
   const figures: (Figure | undefined)[] = [
@@ -113,7 +113,7 @@ export function excludedRows(leftOut: LeftOutRun[]): Record<string, unknown>[] {
 }
 
 /** CSV of rows; `header` fixes the columns (and is written even when there are no rows). */
-export function toCsv(rows: Record<string, unknown>[], header?: string[]): string {
+function toCsv(rows: Record<string, unknown>[], header?: string[]): string {
   if (!header && rows.length === 0) return '';
   const columns = header ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
   return stringify([columns, ...rows.map((r) => columns.map((h) => (r[h] === undefined || r[h] === null ? '' : (r[h] as string | number | boolean))))]);

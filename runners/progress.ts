@@ -14,7 +14,7 @@ export interface Progress {
 }
 
 /** Without a terminal: the longest a log stays quiet while something trains. */
-export const PROGRESS_EVERY_MS = 20_000;
+const PROGRESS_EVERY_MS = 20_000;
 
 /** "0.4 s", "95 s", "3.2 min", "1.5 h" */
 export function formatSeconds(s: number): string {
@@ -107,7 +107,7 @@ export function createProgress(title: string, quietOrOptions: boolean | Progress
   return p;
 }
 
-export const INTERRUPTED_LINE = 'interrupted — re-run the same command to resume (finished runs are kept; the run in progress resumes from its last epoch)';
+const INTERRUPTED_LINE = 'interrupted — re-run the same command to resume (finished runs are kept; the run in progress resumes from its last epoch)';
 
 let guarded = false;
 

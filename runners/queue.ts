@@ -20,7 +20,7 @@ import { runId, type RunConfig } from './config.js';
 import { createProgress } from './progress.js';
 import type { ResultsDir, RunRecord } from './results.js';
 
-export const DEFAULT_QUEUE_NAME = 'recallbench';
+const DEFAULT_QUEUE_NAME = 'recallbench';
 
 export interface JobData {
   config: RunConfig;
@@ -158,7 +158,7 @@ export interface EnqueueReport {
   retried: number;
 }
 
-export function jobOptions(id: string, opts: EnqueueOptions): JobsOptions {
+function jobOptions(id: string, opts: EnqueueOptions): JobsOptions {
   return {
     jobId: jobIdOf(id),
     attempts: opts.attempts ?? 3,
@@ -222,7 +222,7 @@ export function runLabel(config: RunConfig): string {
 }
 
 /** Store the results of finished jobs of this grid into `results` (once each) and count the rest. */
-export async function collectResults(queue: Queue<JobData, JobResult>, configs: RunConfig[], results: ResultsDir): Promise<CollectReport> {
+async function collectResults(queue: Queue<JobData, JobResult>, configs: RunConfig[], results: ResultsDir): Promise<CollectReport> {
   const have = results.finishedIds();
   const report: CollectReport = { done: 0, stored: 0, running: 0, failed: [], waiting: 0, missing: 0 };
   const todo = configs.filter((c) => {
@@ -258,7 +258,7 @@ export async function collectResults(queue: Queue<JobData, JobResult>, configs: 
 }
 
 /** Collect until every run of the grid is done or failed, with a progress bar. */
-export async function waitForRuns(queue: Queue<JobData, JobResult>, configs: RunConfig[], results: ResultsDir, opts: { pollMs?: number; quiet?: boolean } = {}): Promise<CollectReport> {
+async function waitForRuns(queue: Queue<JobData, JobResult>, configs: RunConfig[], results: ResultsDir, opts: { pollMs?: number; quiet?: boolean } = {}): Promise<CollectReport> {
   const bar = createProgress('sweep', opts.quiet);
   for (;;) {
     const r = await collectResults(queue, configs, results);

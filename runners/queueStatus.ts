@@ -43,13 +43,13 @@ export async function snapshot(queue: Queue<JobData, JobResult>, listLimit = 20)
 }
 
 /** A text progress bar: [#######-------] 50%. */
-export function textBar(fraction: number, width = 30): string {
+function textBar(fraction: number, width = 30): string {
   const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
   const full = Math.round(f * width);
   return `[${'#'.repeat(full)}${'-'.repeat(width - full)}] ${Math.round(f * 100)}%`;
 }
 
-export function summaryLine(s: QueueSnapshot): string {
+function summaryLine(s: QueueSnapshot): string {
   return `${s.done}/${s.total} done, ${s.running} running, ${s.failed} failed, ${s.waiting} waiting${s.retrying ? ` (${s.retrying} retrying after a failure)` : ''}`;
 }
 
@@ -58,7 +58,7 @@ function minutes(seconds: number): string {
   return m > 0 ? `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s` : `${seconds.toFixed(0)}s`;
 }
 
-export function formatSnapshot(s: QueueSnapshot, where: string): string {
+function formatSnapshot(s: QueueSnapshot, where: string): string {
   const lines = [`queue ${where}`, `${textBar(s.total ? (s.done + s.failed) / s.total : 0)}  ${summaryLine(s)}`];
   if (s.total === 0) lines.push('(no jobs: enqueue a sweep with `recallbench sweep ... --queue URL`)');
   if (s.active.length) {

@@ -15,7 +15,7 @@ import { savingsText, searchSavings } from './search.js';
 import { FONT_FAMILY, FONT_FILES } from './charts/common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const VENDOR_FILES: [string, string][] = [
+const VENDOR_FILES: [string, string][] = [
   [join(ROOT, 'node_modules', 'vega', 'build', 'vega.min.js'), 'vega.min.js'],
   [join(ROOT, 'node_modules', 'vega-lite', 'build', 'vega-lite.min.js'), 'vega-lite.min.js'],
   ...FONT_FILES.map((f): [string, string] => [f, f.split('/').pop()!]),
@@ -29,7 +29,7 @@ export interface SweepCommand {
   versions?: Record<string, string>;
 }
 
-export function escapeHtml(s: unknown): string {
+function escapeHtml(s: unknown): string {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
@@ -107,7 +107,7 @@ function useOf(a: AnalysedRun): string {
 }
 
 /** Every run with its status, what the figures make of it and its provenance (the report's run table). */
-export function runRows(runs: AnalysedRun[]): Record<string, unknown>[] {
+function runRows(runs: AnalysedRun[]): Record<string, unknown>[] {
   return runs.map((a) => {
     const r = a.record;
     const result = !a.leftOut;
@@ -132,7 +132,7 @@ export function runRows(runs: AnalysedRun[]): Record<string, unknown>[] {
 }
 
 /** Runs that diverged after some finite epochs: results for those epochs (their best one), listed for the reader. */
-export function divergedCountedRows(runs: AnalysedRun[]): Record<string, unknown>[] {
+function divergedCountedRows(runs: AnalysedRun[]): Record<string, unknown>[] {
   return runs
     .filter((a) => !a.leftOut && a.record.status === 'diverged')
     .map((a) => ({
@@ -153,7 +153,7 @@ export function divergedCountedRows(runs: AnalysedRun[]): Record<string, unknown
 }
 
 /** Per preset tag with a halving search: runs, stopped runs, epochs trained vs what a full grid would have trained. */
-export function searchRows(records: RunRecord[]): Record<string, unknown>[] {
+function searchRows(records: RunRecord[]): Record<string, unknown>[] {
   const halvingPresets = new Set(records.filter((r) => r.search?.kind === 'halving').map((r) => r.preset ?? '(none)'));
   return searchSavings(records)
     .filter((s) => halvingPresets.has(s.preset))
@@ -166,7 +166,7 @@ export function commandFromPresetTag(tag: string): string {
   return m ? `recallbench sweep ${m[1]} --scale ${m[2]}` : `recallbench sweep ${tag}`;
 }
 
-export function sweepCommands(dir: string, records: RunRecord[]): { commands: SweepCommand[]; reconstructed: boolean } {
+function sweepCommands(dir: string, records: RunRecord[]): { commands: SweepCommand[]; reconstructed: boolean } {
   const logged = readJsonl<SweepCommand>(join(dir, 'commands.jsonl')).filter((c) => typeof c?.command === 'string');
   if (logged.length > 0) return { commands: logged, reconstructed: false };
   const tags = [...new Set(records.map((r) => r.preset).filter((p): p is string => !!p))];
@@ -188,7 +188,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   return { ...result, path };
 }
 
-export function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): string {
+function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): string {
   const { records, points, figures, leftOut, runs } = result;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
   const { commands, reconstructed } = sweepCommands(dir, records);

@@ -44,7 +44,7 @@ export function listPresetNames(): string[] {
 }
 
 /** Estimated relative cost of a run (for cheapest-first ordering): d² · training tokens · epochs. */
-export function runCost(config: RunConfig): number {
+function runCost(config: RunConfig): number {
   const tokens = config.data.train.reduce((n, s) => n + Number(s.count ?? 0) * Number(s.seqLen ?? (Number(s.sizeA ?? 0) + Number(s.sizeB ?? 0))), 0);
   return config.model.dModel * config.model.dModel * config.model.nLayers * tokens * config.train.epochs;
 }
@@ -151,7 +151,7 @@ function failedRecord(config: RunConfig, id: string, error: string, opts: SweepO
  * Build each distinct model of the runs once (on a 4-token vocabulary: the mixers are what can fail), so that an
  * impossible setting (e.g. d_model not divisible by numHeads) stops the sweep before anything trains.
  */
-export function checkModelsBuild(configs: RunConfig[]): void {
+function checkModelsBuild(configs: RunConfig[]): void {
   const seen = new Set<string>();
   for (const config of configs) {
     const task = getTask(config.data.task);
