@@ -1,5 +1,5 @@
 // The short MQAR training check of the issue-15 mixers (tests/*.train.test.ts), as tests/recurrentMixers.train.test.ts
-// runs it: an easy MQAR (L 64, 4 key-value pairs, V 128, d 64, one layer, one epoch) through the project's own
+// runs it: an easy MQAR (L 64, 4 key-value pairs, V 128, d 64, one layer unless a case puts layers before it, one epoch) through the project's own
 // training path (resolveRunConfig + runOne) on wasm. Chance = 1/(V/2) ≈ 0.016, a uniform guess among the value tokens.
 import { expect } from 'vitest';
 import { resolveRunConfig, runOne } from '../runners/run.js';
@@ -15,6 +15,8 @@ export interface MqarCase {
   lr: number;
   /** test accuracy it must beat */
   bar: number;
+  /** layers before the mixer under test (the BASED recipe's short BaseConv for attention-like mixers); none: one layer */
+  before?: { mixer: string; params?: Record<string, unknown> }[];
 }
 
 /** Train one case and assert it beats its bar; returns the test accuracy. Call after useBackend('wasm'). */
@@ -27,7 +29,7 @@ export async function mqarCheck(mixer: string, c: MqarCase): Promise<number> {
       train: [{ count: c.examples }],
       test: [{ count: 128 }],
     },
-    model: { dModel: 64, nLayers: 1, layers: [{ mixer, params: c.params }], embeddingDropout: 0 },
+    model: { dModel: 64, nLayers: 1 + (c.before?.length ?? 0), layers: [...(c.before ?? []), { mixer, params: c.params }], embeddingDropout: 0 },
     train: { epochs: 1, batchSize: c.batch, lr: c.lr },
     seed: 0,
   });
