@@ -12,14 +12,16 @@
 // ops/scan/ across them). State per layer: paper = zoology's Mamba2.state_size(), 2·d·N (= E·N at expand 2);
 // measured from the step view: the SSM state H·P·N = E·N plus the conv window (E + 2N)·(k − 1).
 // Init as mamba_ssm: A = U(1, 16) per head (A_log = log A), b_Δ = softplus⁻¹(Δ₀) with Δ₀ log-uniform in
-// [dtMin, dtMax] (floor 1e-4), D = 1, conv PyTorch's default U(±1/√k), norm weight 1; the linears N(0, 0.02), out_proj
-// 0.02/√(2·n_layers) (zoology's _init_weights for non-Mamba-1 models). zoology wraps Mamba-2 in its Mamba2Block (add +
-// RMSNorm, no second norm); this model's block 'zoology' gives that block to 'mamba' only (engine/model.ts), so a
-// 'mamba2' layer sits in zoology's TransformerBlock there. Chunk 32 by default (mamba_ssm's 256 is tuned for its
+// [dtMin, dtMax] (floor 1e-4), D = 1, conv PyTorch's default U(±1/√k), norm weight 1. Under block 'zoology' (zoology's
+// Mamba2Block: add → RMSNorm → mixer, like its MambaBlock; engine/model.ts gives it to 'mamba' and 'mamba2'), the init
+// is zoology's _init_weights 'Mamba' branch, which 'Mamba2Block' also takes: in_proj keeps torch's default
+// U(±1/√d), out_proj is re-drawn as kaiming_uniform(a=√5)/√n_layers = U(±1/√(E·n_layers)). Under 'prenorm': the
+// linears N(0, 0.02), out_proj 0.02/√(2·n_layers). Chunk 32 by default (mamba_ssm's 256 is tuned for its
 // fused kernel; here the intra-chunk matrices cost C² per head and token block).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineMixer } from './mixer.js';
+import { defineMixer, type Linear } from './mixer.js';
+import { linearApply } from '../ops/linear/index.js';
 import { ssdChunked, ssdStep } from '../ops/ssd/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu } from './nn.js';
 
@@ -51,7 +53,14 @@ export default defineMixer({
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { E, N, P, H, k, convWidth } = mamba2Dims(p, d);
-    const inProj = make.linear('in_proj', d, 2 * E + 2 * N + H, { bias: false });
+    const zoology = ctx.block === 'zoology';
+    /** A bias-free Linear with U(±bound) weights (torch's default init is bound = 1/√fan_in). */
+    const uniformLinear = (name: string, inDim: number, outDim: number, bound: number): Linear => {
+      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed()));
+      return { weight, apply: (x) => linearApply(x, weight) };
+    };
+    const inWidth = 2 * E + 2 * N + H;
+    const inProj = zoology ? uniformLinear('in_proj', d, inWidth, 1 / Math.sqrt(d)) : make.linear('in_proj', d, inWidth, { bias: false });
     const convBound = 1 / Math.sqrt(k); // PyTorch Conv1d default, fan_in = k for a depthwise conv
     const convWeight = make.param('conv1d.weight', [k, convWidth], (t) => t.randomUniform([k, convWidth], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
     const convBias = make.param('conv1d.bias', [convWidth], (t) => t.randomUniform([convWidth], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R1>;
@@ -65,7 +74,7 @@ export default defineMixer({
     const aLog = make.param('A_log', [H], (t) => t.log(t.randomUniform([H], 1, 16, 'float32', make.seed())));
     const skipD = make.param('D', [H], 'ones');
     const normWeight = make.param('norm.weight', [E], 'ones');
-    const outProj = make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
+    const outProj = zoology ? uniformLinear('out_proj', E, d, 1 / Math.sqrt(E * ctx.nLayers)) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
 
     /** The input projection split, xBC before its conv. */
     const project = (u: tf.Tensor, axis: number) => tf.split(inProj.apply(u), [E, convWidth, H], axis) as [tf.Tensor, tf.Tensor, tf.Tensor];

@@ -254,7 +254,7 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = RMS_NORM_EPS): tf
   return tf.tidy(() => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), weight));
 }
 
-/** zoology uses its MambaBlock (not TransformerBlock) for Mamba models. */
+/** zoology uses its MambaBlock / Mamba2Block (not TransformerBlock) for Mamba models: the same add → RMSNorm → mixer. */
 function isMambaBlock(def: MixerDefinition): boolean {
-  return def.name === 'mamba';
+  return def.name === 'mamba' || def.name === 'mamba2';
 }

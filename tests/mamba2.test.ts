@@ -9,6 +9,7 @@ import { glaChunked } from '../ops/gatedLinearAttention/index.js';
 import { ssdChunked, ssdNaive } from '../ops/ssd/index.js';
 import { UserInputError } from '../engine/errors.js';
 import { ParamStore } from '../engine/params.js';
+import { LanguageModel } from '../engine/model.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
 
@@ -128,5 +129,20 @@ describe('mamba2 mixer', () => {
     expect(byName('in_proj').shape).toEqual([32, 2 * 64 + 2 * 8 + 16]);
     expect(byName('conv1d.weight').shape).toEqual([4, 64 + 16]);
     store.dispose();
+  });
+
+  it("block 'zoology': zoology's Mamba2Block — add → RMSNorm → mixer (no second norm) — and its 'Mamba' init (torch's U(±1/√fan_in) in_proj, out_proj U(±1/√(E·n_layers)))", async () => {
+    const model = new LanguageModel({ vocabSize: 32, dModel: 32, nLayers: 2, maxSeqLen: 16, layers: [{ mixer: 'mamba2', params: { headDim: 4, stateDim: 8 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, block: 'zoology', seed: 4 });
+    const names = model.variables.map((v) => v.name);
+    expect(names.some((n) => n.includes('layer0.rms_norm.weight'))).toBe(true);
+    expect(names.some((n) => n.includes('layer0.norm2'))).toBe(false);
+    const maxAbs = async (part: string) => Math.max(...Array.from(await tf.abs(model.variables.find((v) => v.name.includes(part))!).data()));
+    const inMax = await maxAbs('layer0.mamba2.in_proj.weight');
+    expect(inMax).toBeLessThanOrEqual(1 / Math.sqrt(32));
+    expect(inMax).toBeGreaterThan(0.9 / Math.sqrt(32)); // uniform up to the bound, not N(0, 0.02)
+    const outMax = await maxAbs('layer0.mamba2.out_proj.weight');
+    expect(outMax).toBeLessThanOrEqual(1 / Math.sqrt(64 * 2));
+    expect(outMax).toBeGreaterThan(0.9 / Math.sqrt(64 * 2));
+    model.dispose();
   });
 });
