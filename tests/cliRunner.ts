@@ -1,7 +1,7 @@
 // The CLI for tests, two ways:
 //   cli(args)                   in this process (src/cli.ts main): the exit code and everything written to stdout
 //                               and stderr, by the command and by the modules below it — for messages and exit codes
-//   runCli(args) / spawnCli(args)  the real program in a child process (node --import tsx src/cli.ts), the one spawn
+//   runCli / runCliAsync / spawnCli  the real program in a child process (node --import tsx src/cli.ts), the one spawn
 //                               helper: for what needs a process of its own (signals, kills, environment
 //                               variables read at start, the exit code of the binary itself). { bundled: true }:
 //                               the program bundled into one file with esbuild, as the GPU-host bundle is (built
@@ -107,4 +107,16 @@ export function runCli(args: string[], opts: SpawnOptions & { timeoutMs?: number
 /** The program in a child process, running (detached: in a process group of its own, as a terminal starts it). */
 export function spawnCli(args: string[], opts: SpawnOptions & { detached?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, cliArgs(args, opts.bundled), { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
+}
+
+/** The program in a child process, to its end, without blocking this one (several at once, or beside other work). */
+export function runCliAsync(args: string[], opts: SpawnOptions = {}): Promise<CliResult & { signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const p = spawnCli(args, opts);
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d) => (stdout += d));
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
 }

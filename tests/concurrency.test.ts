@@ -1,26 +1,15 @@
 // `sweep --concurrency N`: N runs at a time, one child process per run. The results equal a serial sweep's
 // (ids, configs, metrics on the cpu backend), no run is trained twice, and a run whose process crashes does not
 // take the sweep down: it is reported, left out, and the next sweep trains it.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './cliRunner.js';
+import { runCliAsync } from './cliRunner.js';
 
-const CLI = join(ROOT, 'src', 'cli.ts');
 const GRID = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCliAsync(args, { env });
 
 interface Rec {
   id: string;

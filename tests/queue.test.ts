@@ -2,18 +2,17 @@
 // between enqueue and work (nothing lost), three workers of which one is SIGKILLed mid-job (every run completes
 // exactly once; the results equal a local sweep's), and one-line exit-2 errors for a bad URL or Redis down.
 // Needs Debian's redis-server on PATH (each test starts and stops its own on a loopback port).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './cliRunner.js';
+import { cli as cliInProcess, spawnCli } from './cliRunner.js';
 import { freePort, redisServerPath, TestRedis } from './queueRedis.js';
 import { connectionOf, enqueueRuns, jobIdOf, openQueue } from '../runners/queue.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { Queue } from 'bullmq';
 
-const CLI = join(ROOT, 'src', 'cli.ts');
 const QUEUE = 'rbtest';
 const GRID = ['--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16', '--name', 'qt'];
 
@@ -25,7 +24,7 @@ interface Done {
 }
 
 function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<Done>; onLine(f: (line: string) => void): void } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawnCli(args, { env });
   let stdout = '';
   let stderr = '';
   const listeners: Array<(line: string) => void> = [];
@@ -208,14 +207,15 @@ describe.skipIf(!haveRedis)('queue: sweeps through BullMQ on Redis', () => {
   });
 });
 
-describe.concurrent('queue: bad URL or Redis down exits 2 with one line', () => {
+// in this process (src/cli.ts main): one at a time, each captures this process's output
+describe('queue: bad URL or Redis down exits 2 with one line', () => {
   it.each([
     ['sweep, not a URL', (port: number) => ['sweep', ...GRID, '--queue', 'localhost:6379', '--out', join(tmpdir(), `rb-q-${port}`)], /--queue: 'localhost:6379' is not a Redis URL/],
     ['status, Redis down', (port: number) => ['status', '--queue', `redis://127.0.0.1:${port}`], /cannot reach Redis: ECONNREFUSED/],
     ['worker, Redis down', (port: number) => ['worker', '--backend', 'cpu', '--queue', `redis://127.0.0.1:${port}`], /cannot reach Redis: ECONNREFUSED/],
   ] as Array<[string, (port: number) => string[], RegExp]>)('%s', async (_what, args, message) => {
     const port = await freePort(); // nothing listens there
-    const r = await cli(args(port));
+    const r = await cliInProcess(args(port));
     expect(r.status, r.stderr).toBe(2);
     const errLines = r.stderr.trim().split('\n').filter((l) => !/nodedir|npm warn/.test(l));
     expect(errLines, r.stderr).toHaveLength(1);

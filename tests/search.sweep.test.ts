@@ -2,7 +2,6 @@
 // epoch): the best lr survives, the others stop at the right rungs as 'stopped' records, the figure point is the
 // survivor, `verify` passes, the compute saved is counted — and the decisions and records are the same when the
 // sweep is interrupted at rungs and resumed, and in a parallel sweep (`--concurrency 2`, one process per pass).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { ResultsDir, type RunRecord } from '../runners/results.js';
 import { searchSavings } from '../runners/search.js';
 import { expandPreset, runSweep } from '../runners/sweep.js';
 import { verifyFolder } from '../runners/verify.js';
-import { ROOT } from './cliRunner.js';
+import { runCliAsync } from './cliRunner.js';
 import { useBackend } from './helpers.js';
 
 /** 4 lrs × 4 epochs, rungs at epochs 1 and 2: 4 → 2 → 1 runs. */
@@ -121,14 +120,7 @@ describe('successive halving on a real grid', () => {
     const file = join(work, 'preset.json');
     writeFileSync(file, JSON.stringify(PRESET_INPUT));
     const dir = join(work, 'parallel');
-    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'sweep', file, '--backend', 'cpu', '--concurrency', '2', '--no-report', '--out', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+    const r = await runCliAsync(['sweep', file, '--backend', 'cpu', '--concurrency', '2', '--no-report', '--out', dir]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/4 to train in 2 parallel processes/);
     expect(r.stderr.match(/ paused /g)).toHaveLength(6);
