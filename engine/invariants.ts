@@ -6,6 +6,16 @@
 // split's supervised tokens is therefore at least (1 − token accuracy)·ln 2. A loss below it (or negative, or
 // NaN) means the numbers were not computed by the model — e.g. read back from a buffer a failed dispatch never
 // wrote (engine/gpuFaults.ts).
+//
+// Set-valued targets (regbench: several next tokens are right at a position, its allowed set A). The loss is still
+// the cross-entropy of ONE stored label y per position (a sample from A), and `tokenAccuracy` is still the fraction
+// of positions whose greedy token equals y, so the bound above holds unchanged. What changes is `accuracy`: it is
+// validity (greedy token ∈ A), which can be far above the label accuracy (with |A| = 3, a model that knows the
+// language exactly is valid everywhere but matches y a third of the time), so (1 − validity)·ln 2 is only a weaker
+// bound — an invalid prediction is a wrong one (y ∈ A), hence costs ≥ ln 2 too. What the set-valued metrics add:
+// the stored label is always allowed, so every exact match is valid: token accuracy ≤ validity; and validity and
+// the total-variation distance lie in [0, 1]. (Records without tokenAccuracy fall back to the slices: regbench
+// examples all have seqLen supervised positions, so a slice's invalid fraction bounds its wrong fraction there too.)
 import type { EpochRecord, SplitMetrics } from './records.js';
 
 /** fp32 sums of up to ~10⁶ terms on the GPU: a relative slack far above rounding, far below any real violation. */
@@ -33,6 +43,14 @@ export function splitViolations(split: string, m: SplitMetrics): string[] {
   if (!inUnit(m.accuracy)) out.push(`${split} accuracy ${fmt(m.accuracy)} is not in [0, 1]`);
   for (const [slice, acc] of Object.entries(m.slices ?? {})) if (!inUnit(acc)) out.push(`${split} slice ${slice} accuracy ${fmt(acc)} is not in [0, 1]`);
   if (m.tokenAccuracy !== undefined && !inUnit(m.tokenAccuracy)) out.push(`${split} token accuracy ${fmt(m.tokenAccuracy)} is not in [0, 1]`);
+  if (m.validity) {
+    const v = m.validity;
+    if (!inUnit(v.validity)) out.push(`${split} validity ${fmt(v.validity)} is not in [0, 1]`);
+    if (!(Number.isFinite(v.tv) && v.tv >= -ABSOLUTE_SLACK && v.tv <= 1 + RELATIVE_SLACK)) out.push(`${split} total variation ${fmt(v.tv)} is not in [0, 1]`);
+    if (m.tokenAccuracy !== undefined && inUnit(v.validity) && m.tokenAccuracy > v.validity + ABSOLUTE_SLACK) {
+      out.push(`${split} token accuracy ${fmt(m.tokenAccuracy)} > validity ${fmt(v.validity)} (an exact match of the stored label is always valid)`);
+    }
+  }
   if (!Number.isFinite(m.loss)) {
     out.push(`${split} loss is ${m.loss}`);
     return out;

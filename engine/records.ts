@@ -1,8 +1,14 @@
 // What one epoch of training reports: the records the training loop produces (engine/train.ts), the invariants
 // check (engine/invariants.ts) and results store (runners/results.ts).
+import type { ValidityMetrics } from '../tasks/types.js';
+
+export type { ValidityCurve, ValidityMetrics } from '../tasks/types.js';
 
 export interface SplitMetrics {
-  /** Mean over examples of the fraction of an example's supervised positions predicted right. */
+  /**
+   * Mean over examples of the fraction of an example's supervised positions predicted right (set-valued tasks,
+   * regbench: right = the greedy token is in the position's allowed set, i.e. validity).
+   */
   accuracy: number;
   /** Per slice (segment key). */
   slices: Record<string, number>;
@@ -10,6 +16,8 @@ export interface SplitMetrics {
   loss: number;
   /** Fraction of the split's supervised tokens predicted right: what `loss` is bounded by (engine/invariants.ts). */
   tokenAccuracy?: number;
+  /** Set-valued targets (regbench): validity and total variation, averaged, per position and by strings seen. */
+  validity?: ValidityMetrics;
 }
 
 export interface EpochRecord {

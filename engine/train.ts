@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { epochShuffleSeed, Rng, stepSeed } from '../core/prng.js';
 import type { AuxBatch, AuxObjective } from '../architectures/mixer.js';
-import { IGNORE_INDEX, type Segment } from '../tasks/types.js';
+import { IGNORE_INDEX, type Segment, type SetTargetMetrics } from '../tasks/types.js';
 import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
 import { checkedOnGpu } from './gpuFaults.js';
@@ -35,6 +35,12 @@ export interface TrainHooks {
    * `epoch` = completed epochs; pass it back as `resume.epoch` with the restored optimizer and records.
    */
   onCheckpoint?(state: { epoch: number; step: number; optimizer: AdamW; records: EpochRecord[] }): void | Promise<void>;
+  /**
+   * The task's set-valued evaluation hook (TaskDefinition.evalMetrics, e.g. regbench): when given, evaluation scores
+   * each supervised position as right when its greedy token is in the position's allowed set, and the split's
+   * metrics gain `validity`. Absent (MQAR and the other recall tasks): the single-label path, unchanged.
+   */
+  setTargets?: SetTargetMetrics;
 }
 
 /** A batch's tensors, supervised positions flattened: rows index [B·T], labels [M]. */
@@ -153,7 +159,82 @@ async function evaluateBatch(model: LanguageModel, batch: Batch, sup: Supervised
   return { predicted, lossSum };
 }
 
-export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number): Promise<SplitMetrics> {
+/**
+ * A batch's supervised rows as next-token distributions (softmax, read back [rows, vocab]) and their summed
+ * cross-entropy against the stored labels, in bounded chunks: the set-valued path (evaluateSets) only.
+ */
+async function evaluateBatchProbs(model: LanguageModel, batch: Batch, sup: Supervised): Promise<{ probs: Float32Array; vocab: number; lossSum: number }> {
+  const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+  const vocab = model.embedding.shape[0]!;
+  const probs = new Float32Array(sup.rows.length * vocab);
+  let lossSum = 0;
+  try {
+    for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
+      const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
+      const [p, loss] = tf.tidy(() => {
+        const rows = tf.gather(hidden, tf.tensor1d(sup.rows.subarray(from, to), 'int32')) as tf.Tensor2D;
+        const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
+        return [tf.softmax(logits), loss];
+      });
+      probs.set((await p.data()) as Float32Array, from * vocab);
+      lossSum += (await loss.data())[0]! * (to - from);
+      p.dispose();
+      loss.dispose();
+    }
+  } finally {
+    hidden.dispose();
+  }
+  return { probs, vocab, lossSum };
+}
+
+/**
+ * evaluate() for a task with set-valued targets: a position is right when its greedy token is in its allowed set
+ * (the hook decides), so `accuracy` and `slices` are per-example mean validity; `tokenAccuracy` stays the fraction
+ * of positions whose greedy token equals the stored (sampled) label — what the loss bound of engine/invariants.ts
+ * needs — and `validity` holds the hook's metrics.
+ */
+async function evaluateSets(model: LanguageModel, segments: Segment[], batchSize: number, setTargets: SetTargetMetrics): Promise<SplitMetrics> {
+  const acc = setTargets.start();
+  const slices: Record<string, number> = {};
+  let total = 0;
+  let examples = 0;
+  let lossSum = 0;
+  let tokens = 0;
+  let tokensRight = 0;
+  for (const segment of segments) {
+    let segTotal = 0;
+    for (const batch of batchesOf([segment], batchSize)) {
+      const sup = supervised(segment, batch.start, batch.size);
+      if (sup.rows.length === 0) continue;
+      const result = await evaluateBatchProbs(model, batch, sup);
+      lossSum += result.lossSum;
+      tokens += sup.rows.length;
+      const valid = new Uint8Array(sup.rows.length);
+      const predicted = new Int32Array(sup.rows.length);
+      acc.add(segment, batch.start, sup.rows, result.probs, result.vocab, valid, predicted);
+      const right = new Float64Array(batch.size);
+      const count = new Float64Array(batch.size);
+      for (let i = 0; i < sup.rows.length; i++) {
+        count[sup.example[i]!]! += 1;
+        right[sup.example[i]!]! += valid[i]!;
+        if (predicted[i] === sup.labels[i]) tokensRight += 1;
+      }
+      for (let b = 0; b < batch.size; b++) if (count[b]! > 0) segTotal += right[b]! / count[b]!;
+    }
+    slices[segment.key] = segTotal / segment.count;
+    total += segTotal;
+    examples += segment.count;
+  }
+  return { accuracy: examples ? total / examples : 0, slices, loss: tokens ? lossSum / tokens : NaN, tokenAccuracy: tokens ? tokensRight / tokens : 0, validity: acc.result() };
+}
+
+/**
+ * Accuracy (per example, then per slice and split), mean cross-entropy and token accuracy of a split. With
+ * `setTargets` (a task's set-valued hook), positions are scored by evaluateSets instead; without it, this is the
+ * single-label path every recall task takes.
+ */
+export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics> {
+  if (setTargets) return evaluateSets(model, segments, batchSize, setTargets);
   const slices: Record<string, number> = {};
   let total = 0;
   let examples = 0;
@@ -267,8 +348,8 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
       break;
     }
     const { validation, test, finite } = await checkedOnGpu(async () => ({
-      validation: await evaluate(model, splits.validation, opts.evalBatchSize),
-      test: await evaluate(model, splits.test, opts.evalBatchSize),
+      validation: await evaluate(model, splits.validation, opts.evalBatchSize, hooks.setTargets),
+      test: await evaluate(model, splits.test, opts.evalBatchSize, hooks.setTargets),
       finite: await parametersFinite(model),
     }));
     const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss: trained.trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };

@@ -14,6 +14,7 @@ import { readRecords, type RunRecord } from './results.js';
 import { accuracyVsState } from './charts/accuracyVsState.js';
 import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
 import { curveFigures } from './charts/curves.js';
+import { icllFigures } from './charts/icll.js';
 import { jrtPromptFigure } from './charts/jrtPrompt.js';
 import { sdOrderFigures } from './charts/sdOrder.js';
 import { fitTitle, renderSvg, round, svgToPng, type Figure } from './charts/common.js';
@@ -47,6 +48,7 @@ function buildFigures(runs: AnalysedRun[], points: FigurePoint[], leftOut: LeftO
     accuracyVsWidth(points, mixers, leftOut),
     ...sdOrderFigures(points, mixers, convention, leftOut),
     jrtPromptFigure(points, mixers, convention, leftOut),
+    ...icllFigures(points, runs, mixers),
     ...curveFigures(runs, curves),
   ];
   // subtitles wrapped to the plots' width (charts/common.ts fitTitle): the canvas is sized to the chart

@@ -15,6 +15,7 @@ import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
+import type { ValidityMetrics } from '../engine/records.js';
 import type { RunConfig } from './config.js';
 import { faultPoint } from './faults.js';
 import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock } from './lock.js';
@@ -46,6 +47,20 @@ export const runRecordSchema = z
     finalTestAccuracy: stored,
     /** Test accuracy per slice at the best epoch. */
     testSlices: z.record(z.string(), stored),
+    /**
+     * Set-valued targets (regbench) at the best epoch's test split: validity and total variation averaged and by
+     * the number of complete in-context strings seen (the curve per position stays in curves/<id>.json). Absent
+     * for the single-label tasks and in records made before it existed.
+     */
+    testValidity: z
+      .object({
+        validity: stored,
+        tv: stored,
+        positions: z.number(),
+        delimiterValidity: z.number().optional(),
+        byStrings: z.object({ validity: z.array(z.number().nullable()), tv: z.array(z.number().nullable()), positions: z.array(z.number()) }),
+      })
+      .optional(),
     epochs: z.number(),
     steps: z.number(),
     /** 'stopped': successive halving stopped it at a rung (`search` says which); its metrics are its best so far. */
@@ -88,6 +103,11 @@ export const runRecordSchema = z
   .passthrough();
 
 export type RunRecord = z.output<typeof runRecordSchema>;
+
+/** What a run record keeps of a split's set-valued metrics: all but the per-position curve. */
+export function summariseValidity(v: ValidityMetrics): NonNullable<RunRecord['testValidity']> {
+  return { validity: v.validity, tv: v.tv, positions: v.positions, ...(v.delimiterValidity !== undefined ? { delimiterValidity: v.delimiterValidity } : {}), byStrings: v.byStrings };
+}
 
 /** A parsed record, or undefined for a line that is not one (a foreign line, or a record of another shape). */
 export function parseRunRecord(value: unknown): RunRecord | undefined {

@@ -13,7 +13,7 @@ import { createOptimizer, train, type EpochRecord, type TrainHooks } from '../en
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { parseStrict, runConfigSchema, runId, type RunConfig, type RunConfigInput } from './config.js';
 import { provenance } from './provenance.js';
-import { WORKER, type RunRecord } from './results.js';
+import { summariseValidity, WORKER, type RunRecord } from './results.js';
 import pkg from '../package.json' with { type: 'json' };
 
 /**
@@ -137,6 +137,8 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
     const stopAfter = opts.stopAfterEpoch;
     const hooks: TrainHooks = {
       ...opts.hooks,
+      // set-valued targets (regbench): the task's own evaluation hook; undefined for the single-label recall tasks
+      ...(task.evalMetrics ? { setTargets: task.evalMetrics } : {}),
       onCheckpoint: async (state) => {
         await opts.hooks?.onCheckpoint?.(state);
         if (checkpointDir) await saveCheckpoint(checkpointDir, { runId: id, ...state, elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000, variables: model.variables });
@@ -175,6 +177,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
       testAccuracy: best?.test.accuracy ?? 0,
       finalTestAccuracy: last?.test.accuracy ?? 0,
       testSlices: best?.test.slices ?? {},
+      ...(best?.test.validity ? { testValidity: summariseValidity(best.test.validity) } : {}),
       epochs: result.epochs.length,
       steps: result.steps,
       status: result.status,

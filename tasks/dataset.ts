@@ -75,7 +75,7 @@ export function buildSplits(spec: SplitSpec, dataSeed: number, opts: BuildSplits
   const { task, params } = resolveSplitSpec(spec);
   const out = {} as Splits;
   for (const split of SPLIT_NAMES) {
-    out[split] = params[split].map((p, i) => task.generate(p, segmentSeed(dataSeed, split, i), 0));
+    out[split] = params[split].map((p, i) => task.generate(p, segmentSeed(dataSeed, split, i), 0, split));
   }
   if (opts.checkOverlap !== false) {
     const index = new OverlapIndex(out.train);

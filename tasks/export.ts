@@ -61,7 +61,7 @@ export function exportExamples(
     *[Symbol.iterator]() {
       for (let done = 0; done < n; ) {
         const count = Math.min(chunk, n - done);
-        const seg = task.generate(parseParams(task, { ...rest, count }), streamSeed, start + done);
+        const seg = task.generate(parseParams(task, { ...rest, count }), streamSeed, start + done, opts.split);
         for (let i = 0; i < count; i++) yield exampleAt(seg, i);
         done += count;
       }

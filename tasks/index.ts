@@ -12,5 +12,6 @@ export * from './noisyRecall.js';
 export * from './fuzzyRecall.js';
 export * from './selectiveCopying.js';
 export * from './forgettingMqar.js';
+export * from './regbench.js';
 export * from './dataset.js';
 export * from './export.js';

@@ -3,6 +3,7 @@ import { forgettingMqar } from './forgettingMqar.js';
 import { fuzzyRecall } from './fuzzyRecall.js';
 import { mqar } from './mqar.js';
 import { noisyRecall } from './noisyRecall.js';
+import { regbench } from './regbench.js';
 import { selectiveCopying } from './selectiveCopying.js';
 import { setDisjointness } from './setDisjointness.js';
 import type { AnyTaskDefinition } from './task.js';
@@ -15,9 +16,10 @@ const REGISTRY: readonly AnyTaskDefinition[] = [
   fuzzyRecall,
   selectiveCopying,
   forgettingMqar,
+  regbench,
 ];
 
-/** Every registered task definition, in a fixed order (mqar, sd, noisy-recall, fuzzy-recall, selective-copying, forgetting-mqar). */
+/** Every registered task definition, in a fixed order (mqar, sd, noisy-recall, fuzzy-recall, selective-copying, forgetting-mqar, regbench). */
 export function listTasks(): AnyTaskDefinition[] {
   return [...REGISTRY];
 }

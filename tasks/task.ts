@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { zodErrorText } from '../core/zodText.js';
 import type { Rng } from '../core/prng.js';
-import { IGNORE_INDEX, TaskConfigError, type Segment, type SliceInfo } from './types.js';
+import { IGNORE_INDEX, TaskConfigError, type Segment, type SetTargetMetrics, type SliceInfo, type TaskSplit } from './types.js';
 
 export interface TaskDefinition<P extends { count: number }> {
   /** 'mqar' | 'sd' | 'noisy-recall' | ... */
@@ -12,11 +12,17 @@ export interface TaskDefinition<P extends { count: number }> {
   segmentSchema: z.ZodType<P>;
   /** Throws TaskConfigError with a one-line message naming the problem for impossible settings. */
   validate(p: P): void;
-  /** Examples [start, start+count) of the stream `seed` — pure: same args → byte-identical output. */
-  generate(p: P, seed: number, start?: number): Segment;
+  /**
+   * Examples [start, start+count) of the stream `seed` — pure: same args → byte-identical output. `split`: the split
+   * the segment is drawn for (buildSplits passes it; tasks with held-out structure, e.g. regbench's languages, use
+   * it; default 'train').
+   */
+  generate(p: P, seed: number, start?: number, split?: TaskSplit): Segment;
   /** Fixed slice key for a segment's params, e.g. "L256-K16". */
   sliceKey(p: P): string;
   vocabSize(p: P): number;
+  /** Set-valued targets: the evaluation hook that scores a batch's distributions (regbench); absent = single labels. */
+  evalMetrics?: SetTargetMetrics;
 }
 
 /** A task of unknown parameter type (the registry's element type). */

@@ -37,14 +37,14 @@ const spec: SplitSpec = {
 describe('registry', () => {
   it('lists every task and finds them by name', () => {
     const names = listTasks().map((t) => t.name);
-    expect(names).toEqual(['mqar', 'sd', 'noisy-recall', 'fuzzy-recall', 'selective-copying', 'forgetting-mqar']);
+    expect(names).toEqual(['mqar', 'sd', 'noisy-recall', 'fuzzy-recall', 'selective-copying', 'forgetting-mqar', 'regbench']);
     for (const n of names) expect(getTask(n).name).toBe(n);
     for (const t of listTasks()) expect(t.description.length).toBeGreaterThan(20);
   });
 
   it('an unknown name is a TaskConfigError listing the known ones', () => {
     expect(() => getTask('mqr')).toThrow(TaskConfigError);
-    expect(() => getTask('mqr')).toThrow("unknown task 'mqr'; known tasks: mqar, sd, noisy-recall, fuzzy-recall, selective-copying, forgetting-mqar");
+    expect(() => getTask('mqr')).toThrow("unknown task 'mqr'; known tasks: mqar, sd, noisy-recall, fuzzy-recall, selective-copying, forgetting-mqar, regbench");
   });
 });
 

@@ -438,6 +438,7 @@ describe('determinism (every task)', () => {
     'fuzzy-recall': { seqLen: 64, numKvPairs: 4, vocabSize: 64 },
     'selective-copying': { seqLen: 64, numTokensToCopy: 8 },
     'forgetting-mqar': { seqLen: 64, numKvPairs: 4, numReassigned: 2 },
+    regbench: { seqLen: 64, acceptProb: 0.5 },
   };
 
   it('covers every registered task', () => {
