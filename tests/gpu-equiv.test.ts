@@ -52,10 +52,10 @@ describe.skipIf(!device)(`GPU ≡ CPU per mixer (${device ?? 'no adapter'})`, ()
     expect(new Set(names).size).toBe(names.length);
     for (const mixer of ['attention', 'based', 'sliding-window', 'mamba', 'hyena', 'h3', 'jrt-rnn', 'linear-attention', 'rwkv', 'baseconv'])
       expect(cases.some((c) => c.layers.some((l) => l.mixer === mixer))).toBe(true);
-    // attention with a BaseConv layer in zoology's block (paper presets) and in the prenorm block (quick), and
-    // zoology-fig2's attention alone with position embeddings: three cases
+    // attention with a BaseConv layer in zoology's block (paper presets), in the prenorm block (quick, front) and
+    // with MLPs (icll), and zoology-fig2's attention alone with position embeddings: four cases
     const attention = cases.filter((c) => c.layers.some((l) => l.mixer === 'attention'));
-    expect(attention.map((c) => `${c.block}${c.positionEmbeddings ? '+positions' : ''}`).sort()).toEqual(['prenorm', 'zoology', 'zoology+positions']);
+    expect(attention.map((c) => `${c.block}${c.positionEmbeddings ? '+positions' : ''}${c.mlp ? '+mlp' : ''}`).sort()).toEqual(['prenorm', 'prenorm+mlp', 'zoology', 'zoology+positions']);
     for (const c of cases) for (const l of c.layers) if (l.params && 'dropout' in l.params) expect(l.params.dropout).toBe(0);
   });
 
