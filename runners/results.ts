@@ -30,7 +30,7 @@ const bothConventions = z.object({ measured: stored, paper: stored });
  * checked only for shape here — it was resolved by runConfigSchema when the run was made, and re-parsing it would
  * fill defaults that did not exist then.
  */
-export const runRecordSchema = z
+const runRecordSchema = z
   .object({
     id: z.string().min(1),
     label: z.string(),
@@ -170,7 +170,7 @@ export function readJsonl<T>(path: string): T[] {
  * One record per run id, in the order they were stored: the first successful record of an id (two records of
  * one id can only come from a foreign writer), else its latest failure (a failed run is retried by resume).
  */
-export function dedupeRecords(all: RunRecord[]): RunRecord[] {
+function dedupeRecords(all: RunRecord[]): RunRecord[] {
   const chosen = new Map<string, { record: RunRecord; at: number }>();
   all.forEach((record, at) => {
     const prev = chosen.get(record.id);
@@ -351,7 +351,7 @@ export class ResultsDir {
   }
 }
 
-export function recordsToCsv(records: RunRecord[]): string {
+function recordsToCsv(records: RunRecord[]): string {
   const sliceKeys = [...new Set(records.flatMap((r) => Object.keys(r.testSlices ?? {})))].sort();
   const header = [
     'id', 'label', 'task', 'd_model', 'n_layers', 'mixers', 'lr', 'seed', 'params',

@@ -57,7 +57,7 @@ export function versions(): Record<string, string> {
 }
 
 /** The best epoch = highest validation accuracy (first on ties); its test accuracy is the run's result. */
-export function bestEpochOf(epochs: EpochRecord[]): EpochRecord | undefined {
+function bestEpochOf(epochs: EpochRecord[]): EpochRecord | undefined {
   let best: EpochRecord | undefined;
   for (const e of epochs) if (!best || e.validation.accuracy > best.validation.accuracy) best = e;
   return best;

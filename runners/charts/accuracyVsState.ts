@@ -5,7 +5,7 @@
 import { compareSettings, leftOutSummary, paretoFront, settingFloor, type FigurePoint, type LeftOutRun, type StateConvention, type TaskSetting } from '../analysis.js';
 import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
-export interface StateRowsOptions {
+interface StateRowsOptions {
   convention: StateConvention;
   /** Panel of a point or left-out run (default: its setting's label). */
   panelOf?: (p: { setting: TaskSetting }) => string;
@@ -84,7 +84,7 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
  * with *some* value of the context but not the right one gets 1/K of each slice's K queries right, so the mean of
  * 1/K over the slices. Undefined when a slice is not MQAR-like (no K).
  */
-export function mqarPlateau(setting: TaskSetting): number | undefined {
+function mqarPlateau(setting: TaskSetting): number | undefined {
   const ks = setting.slices.map((s) => s.numKvPairs);
   if (!ks.length || ks.some((k) => k === undefined || k <= 0)) return undefined;
   return ks.reduce((sum: number, k) => sum + 1 / k!, 0) / ks.length;

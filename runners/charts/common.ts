@@ -9,7 +9,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { Resvg } from '@resvg/resvg-js';
 
 /** A vega-lite spec as plain JSON (the charts build them as data; vega-lite validates them when compiling). */
-export type VlSpec = Record<string, unknown>;
+type VlSpec = Record<string, unknown>;
 
 export interface Figure {
   /** File stem under figures/ (e.g. "accuracy-vs-state"). */
@@ -23,7 +23,7 @@ export interface Figure {
 }
 
 export const FONT_FAMILY = 'DejaVu Sans';
-export const FONT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'assets', 'fonts', 'dejavu');
+const FONT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'assets', 'fonts', 'dejavu');
 export const FONT_FILES = [join(FONT_DIR, 'DejaVuSans.ttf'), join(FONT_DIR, 'DejaVuSans-Bold.ttf')];
 
 /** vega-lite config shared by every chart: the bundled font everywhere, white background. */
@@ -132,7 +132,7 @@ export const ACCURACY_Y = (title = 'test accuracy (best lr on validation)', with
 // sees which model is missing, and never at an accuracy (least of all 0, which is what a faulted GPU reads back).
 
 /** The y values of the strip: it spans [LEFT_OUT_STRIP[0], LEFT_OUT_STRIP[1]], marks sit in three lanes. */
-export const LEFT_OUT_STRIP: [number, number] = [-0.2, -0.04];
+const LEFT_OUT_STRIP: [number, number] = [-0.2, -0.04];
 const LEFT_OUT_LANES = [-0.085, -0.12, -0.155];
 /** The legend entry of the marks. */
 export const LEFT_OUT_LEGEND = 'failed / invalid / diverged: not results';
@@ -145,7 +145,7 @@ export function leftOutLaneY(mixerIndex: number): number {
 }
 
 /** Scale and axis of an accuracy y that has the left-out strip under 0: ticks 0…1, and "left out" on the strip. */
-export function leftOutAxis(): Record<string, unknown> {
+function leftOutAxis(): Record<string, unknown> {
   const mid = (LEFT_OUT_STRIP[0] + LEFT_OUT_STRIP[1]) / 2;
   return {
     scale: { domain: [LEFT_OUT_STRIP[0], 1], nice: false },
@@ -195,7 +195,7 @@ export function round(x: number, digits = 4): number {
   return Math.round(x * f) / f;
 }
 
-export function compileSpec(spec: VlSpec): vega.Spec {
+function compileSpec(spec: VlSpec): vega.Spec {
   return compile(spec as unknown as TopLevelSpec).spec;
 }
 

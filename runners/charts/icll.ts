@@ -14,7 +14,7 @@ export const MIN_POSITIONS = 20;
 type Metric = 'validity' | 'tv';
 
 /** Rows of one metric: one per (point, strings seen), plus the delimiter floor per panel (validity only). */
-export function icllRows(points: FigurePoint[], records: Map<string, RunRecord>, metric: Metric): Record<string, unknown>[] {
+function icllRows(points: FigurePoint[], records: Map<string, RunRecord>, metric: Metric): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   const multiSetting = new Set(points.map((p) => p.setting.id)).size > 1;
   const floors = new Map<string, number[]>();
