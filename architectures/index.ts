@@ -6,6 +6,7 @@ import jrtRnn from './jrtRnn.js';
 import linearAttention from './linearAttention.js';
 import slidingWindow from './slidingWindow.js';
 import boundedCache from './boundedCache.js';
+import scatterbrain from './scatterbrain.js';
 import mamba from './mamba.js';
 import mamba2 from './mamba2.js';
 import deltaNet from './deltaNet.js';
@@ -16,4 +17,4 @@ import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, scatterbrain, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];

@@ -14,6 +14,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   attention: { numHeads: 2, dropout: 0 },
   'sliding-window': { windowSize: 3, numHeads: 2, dropout: 0 },
   'bounded-cache': { cacheSize: 4, policy: 'h2o', recentTokens: 1, numHeads: 2, dropout: 0 },
+  scatterbrain: { windowSize: 3, featureDim: 4, numHeads: 2, dropout: 0 },
   'linear-attention': { featureMap: 'taylor', featureDim: 4, numHeads: 2 },
   based: { featureDim: 4, numHeads: 2 },
   'jrt-rnn': { featureDim: 4, numHeads: 2 },
