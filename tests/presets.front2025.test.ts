@@ -1,5 +1,5 @@
-// The front-2025 preset (issue 15): based-fig2's data and axes with Mamba-2, Gated DeltaNet and bounded-cache attention
-// (three eviction policies) beside attention, Based, Mamba and DeltaNet. It must expand to exactly its grid, share
+// The front-2025 preset (issue 15): based-fig2's data and axes with Mamba-2, Gated DeltaNet, bounded-cache attention
+// (three eviction policies) and Scatterbrain beside attention, Based, Mamba and DeltaNet. It must expand to exactly its grid, share
 // based-fig2's data, training and search, and keep its axes at every --scale (the pattern of tests/presets.test.ts).
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, type RunConfig } from '../runners/config.js';
@@ -15,13 +15,13 @@ const variants = (configs: RunConfig[], label: string, key: (c: RunConfig) => un
 describe('front-2025 preset', () => {
   const configs = expandPreset(loadPreset('front-2025'));
 
-  it('is listed and expands to 47 models × 4 lr = 188 runs', () => {
+  it('is listed and expands to 53 models × 4 lr = 212 runs', () => {
     expect(listPresetNames()).toContain('front-2025');
-    expect(configs.length).toBe(188);
+    expect(configs.length).toBe(212);
     const models: Record<string, number> = {};
     for (const c of configs) models[c.label] = (models[c.label] ?? 0) + 1;
     // per label: models × 4 lr
-    expect(models).toEqual({ attention: 8, based: 36, mamba: 36, mamba2: 36, deltanet: 12, 'gated-deltanet': 12, 'cache-recency': 16, 'cache-sink': 16, 'cache-h2o': 16 });
+    expect(models).toEqual({ attention: 8, based: 36, mamba: 36, mamba2: 36, deltanet: 12, 'gated-deltanet': 12, 'cache-recency': 16, 'cache-sink': 16, 'cache-h2o': 16, scatterbrain: 24 });
   });
 
   it("has based-fig2's data, training, lrs and search for every run", () => {
@@ -51,12 +51,17 @@ describe('front-2025 preset', () => {
         'cache-recency=baseconv+bounded-cache',
         'cache-sink=baseconv+bounded-cache',
         'cache-h2o=baseconv+bounded-cache',
+        'scatterbrain=baseconv+scatterbrain',
       ]),
     );
     for (const policy of ['recency', 'sink', 'h2o']) {
       expect(variants(configs, `cache-${policy}`, (c) => lastParams(c).policy)).toEqual(new Set([policy]));
       expect(variants(configs, `cache-${policy}`, (c) => `${c.model.dModel}/${lastParams(c).cacheSize}`)).toEqual(new Set(['128/8', '128/32', '128/128', '128/512']));
     }
+    expect(variants(configs, 'scatterbrain', (c) => `${c.model.dModel}/${lastParams(c).windowSize}/${lastParams(c).featureDim}`)).toEqual(
+      new Set(['128/16/32', '128/16/128', '128/64/32', '128/64/128', '128/256/32', '128/256/128']),
+    );
+    expect(variants(configs, 'scatterbrain', (c) => `${lastParams(c).numHeads}/${lastParams(c).dropout}`)).toEqual(new Set(['1/0.1']));
     expect(variants(configs, 'mamba2', (c) => `${c.model.dModel}/${lastParams(c).stateDim}`).size).toBe(9);
     expect(variants(configs, 'mamba', (c) => `${c.model.dModel}/${lastParams(c).stateDim}`).size).toBe(9);
     expect(variants(configs, 'based', (c) => `${c.model.dModel}/${lastParams(c).featureDim}`).size).toBe(9);
