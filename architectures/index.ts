@@ -16,5 +16,6 @@ import rwkv from './rwkv.js';
 import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
+import m2 from './m2.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, scatterbrain, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, scatterbrain, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena, m2];

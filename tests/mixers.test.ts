@@ -27,6 +27,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   baseconv: { convType: 'long', filter: 'implicit' },
   h3: { stateDim: 4, headDim: 2 },
   hyena: { filterOrder: 8 },
+  m2: { filterOrder: 8 },
 };
 
 beforeAll(async () => {
