@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowFirstSequencer from './tests/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -8,6 +9,8 @@ export default defineConfig({
     pool: 'forks',
     // 2-core CI machines: two files at a time
     maxWorkers: 2,
+    // the long files first, so the two workers finish together (tests/sequencer.ts)
+    sequence: { sequencer: SlowFirstSequencer },
     // the closing summary of skipped groups (tests that need a GPU adapter, redis-server or chromium) and the
     // command that installs what they need; .ci/run names it too (reporters given on the command line replace these)
     reporters: ['default', './tests/skip-summary.reporter.ts'],
