@@ -353,11 +353,14 @@ export class ResultsDir {
 
 function recordsToCsv(records: RunRecord[]): string {
   const sliceKeys = [...new Set(records.flatMap((r) => Object.keys(r.testSlices ?? {})))].sort();
+  // set-valued targets (regbench): validity and total variation, only in folders that have them
+  const withValidity = records.some((r) => r.testValidity);
   const header = [
     'id', 'label', 'task', 'd_model', 'n_layers', 'mixers', 'lr', 'seed', 'params',
     'state_floats_measured', 'state_floats_paper', 'state_bytes_measured', 'state_bytes_paper',
     'validation_accuracy', 'test_accuracy', 'final_test_accuracy', 'best_epoch', 'epochs', 'steps', 'status',
     'diverged_at_step', 'stopped_at_rung', 'error', 'wall_seconds', 'ms_per_step', 'backend', 'device', ...sliceKeys.map((k) => `test:${k}`),
+    ...(withValidity ? ['test_validity', 'test_tv'] : []),
   ];
   const rows = records.map((r) => [
     r.id, r.label, r.config.data.task, r.config.model.dModel, r.config.model.nLayers,
@@ -365,6 +368,7 @@ function recordsToCsv(records: RunRecord[]): string {
     r.stateFloats.measured, r.stateFloats.paper, r.stateBytes.measured, r.stateBytes.paper,
     r.validationAccuracy, r.testAccuracy, r.finalTestAccuracy, r.bestEpoch, r.epochs, r.steps, r.status,
     r.divergedAtStep ?? '', r.search?.stoppedAtRung ?? '', r.error ?? '', r.wallSeconds, r.msPerStep, r.backend, r.device, ...sliceKeys.map((k) => r.testSlices?.[k] ?? ''),
+    ...(withValidity ? [r.testValidity?.validity ?? '', r.testValidity?.tv ?? ''] : []),
   ]);
   return stringify([header, ...rows]);
 }

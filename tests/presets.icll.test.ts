@@ -1,7 +1,8 @@
 // The `icll` preset (in-context language learning, RegBench): its grid, its figure (validity and total variation vs
 // strings seen, from SYNTHETIC records — made-up numbers, written to a temporary folder only), and one preset point
 // trained end to end on the CPU with the regbench metrics in its record and curve.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { scalePreset } from '../runners/scale.js';
 import { analyseRuns } from '../runners/analysis.js';
 import { icllFigures, MIN_POSITIONS } from '../runners/charts/icll.js';
 import { plotResults } from '../runners/plot.js';
-import { parseRunRecord, type RunRecord } from '../runners/results.js';
+import { parseRunRecord, ResultsDir, type RunRecord } from '../runners/results.js';
 import { resolveRunConfig, runOne } from '../runners/run.js';
 import { epochViolations } from '../engine/invariants.js';
 import { syntheticRecord, writeSyntheticResults } from './synthetic-records.js';
@@ -93,6 +94,12 @@ describe('icll figure', () => {
       writeSyntheticResults(dir, [syntheticIcll('attention', 32, 1e-3, 0.9), syntheticIcll('mamba', 32, 1e-3, 0.7)]);
       const r = await plotResults(dir, { png: false });
       expect(r.files).toEqual(expect.arrayContaining(['figures/icll-validity.svg', 'figures/icll-validity.csv', 'figures/icll-tv.vl.json']));
+      // runs.csv gains validity and TV columns where records have them
+      new ResultsDir(dir).writeCsv();
+      const rows = parse(readFileSync(join(dir, 'runs.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+      const stored = readFileSync(join(dir, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as RunRecord);
+      expect(rows.map((x) => Number(x.test_validity))).toEqual(stored.map((x) => x.testValidity!.validity));
+      expect(rows.map((x) => Number(x.test_tv))).toEqual(stored.map((x) => x.testValidity!.tv));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
