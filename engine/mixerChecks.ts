@@ -23,7 +23,7 @@ export const CAUSAL_LEAK = 1e-5;
 /** ...and an output at/after it must move by more than this (the mixer reads its input). */
 export const CAUSAL_EFFECT = 1e-6;
 
-export type CheckId = 'shape' | 'causal' | 'step' | 'state' | 'gradients';
+export type CheckId = 'shape' | 'causal' | 'step' | 'state' | 'gradients' | 'aux';
 export interface CheckOutcome {
   status: 'pass' | 'fail' | 'skip';
   /** The numbers behind the verdict, one line. */
@@ -192,6 +192,46 @@ function checkGradients(def: MixerDefinition, { mixer, store, B, T, D, prefix }:
   };
 }
 
+/**
+ * A mixer's auxiliary objective (Mixer.auxObjective, the hook JRT-RNN's masked prefix and Hedgehog's distillation
+ * use), when it declares one for this batch: called before a training forward as the training step does, its loss
+ * must be a finite scalar that sends a gradient to some parameter, and replacement inputs must keep the batch's size.
+ * The model's parts it may use are stood in for: the final hidden states are the mixer's output, the tied head a
+ * fixed random [d, 16] matrix.
+ */
+function checkAux(_def: MixerDefinition, { mixer, store, B, T, D, prefix }: Built): CheckOutcome {
+  if (typeof mixer.auxObjective !== 'function') return { status: 'skip', detail: 'no auxiliary objective (auxObjective not defined)' };
+  const V = 16;
+  const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % V);
+  const objective = mixer.auxObjective({ tokens, batchSize: B, seqLen: T, prefixLength: prefix ?? 0, seed: 1 });
+  if (!objective) return { status: 'skip', detail: 'auxObjective declared, none for this model and batch (e.g. switched off by its hyperparameters)' };
+  if (objective.tokens && objective.tokens.length !== B * T) return { status: 'fail', detail: `auxObjective's replacement tokens hold ${objective.tokens.length} ids, the batch ${B * T}` };
+  const x = randn([B, T, D], 8) as tf.Tensor3D;
+  const head = randn([D, V], 9);
+  let declared = true;
+  const { value, grads } = tf.variableGrads(() => {
+    const hidden = mixer.forward(x, { training: true, prefixLength: prefix, dropoutSeed: 1 }).reshape([B * T, D]) as tf.Tensor2D;
+    const crossEntropy = (rows: Int32Array, labels: Int32Array) =>
+      tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), V), tf.matMul(tf.gather(hidden, tf.tensor1d(rows, 'int32')), head));
+    const loss = objective.loss({ hidden, crossEntropy });
+    if (!loss) declared = false;
+    // a zero-weight tie to the parameters keeps variableGrads defined when the objective gives no loss this step
+    return tf.add(loss ? tf.sum(loss) : tf.scalar(0), tf.mul(0, tf.mean(hidden))) as tf.Scalar;
+  }, store.variables);
+  const loss = value.dataSync()[0]!;
+  if (!declared) return { status: 'skip', detail: 'auxObjective gave no loss after the forward for this batch' };
+  const reached = store.variables.filter((v) => {
+    const g = grads[v.name];
+    return g !== undefined && tf.norm(g).dataSync()[0]! > 0;
+  }).length;
+  const finiteGrads = store.variables.every((v) => grads[v.name] === undefined || Number.isFinite(tf.norm(grads[v.name]!).dataSync()[0]!));
+  const ok = Number.isFinite(loss) && reached > 0 && finiteGrads;
+  return {
+    status: ok ? 'pass' : 'fail',
+    detail: `auxiliary loss ${fmt(loss)}${objective.shared ? ` (shared: ${objective.shared})` : ''}${objective.tokens ? ', replaces the inputs' : ''}; reaches ${reached}/${store.variables.length} parameters${finiteGrads ? '' : ', a gradient is not finite'}${Number.isFinite(loss) ? '' : ': the loss is not finite'}`,
+  };
+}
+
 /** The generic checks, in order, with the titles the test suite names them by. */
 export const MIXER_CHECKS: ReadonlyArray<{ id: CheckId; title: string; run(def: MixerDefinition, built: Built): CheckOutcome }> = [
   { id: 'shape', title: 'keeps the shape [B, T, d]', run: (_def, b) => checkShape(b) },
@@ -199,6 +239,7 @@ export const MIXER_CHECKS: ReadonlyArray<{ id: CheckId; title: string; run(def: 
   { id: 'step', title: 'step view reproduces the parallel forward', run: checkStep },
   { id: 'state', title: 'holds exactly the declared measured state', run: checkState },
   { id: 'gradients', title: 'sends gradients to every parameter', run: checkGradients },
+  { id: 'aux', title: 'its auxiliary objective, if any, gives a finite loss that reaches its parameters', run: checkAux },
 ];
 
 /** Run one check on a freshly built mixer (its own parameters, disposed after); an exception is a failure. */

@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
-import { checkPlugin } from '../engine/mixerChecks.js';
+import { checkPlugin, runMixerCheck } from '../engine/mixerChecks.js';
+import { getMixer } from '../engine/registry.js';
+import type { MixerContext, MixerDefinition } from '../architectures/mixer.js';
+import type { ParamFactory } from '../core/types.js';
 import { importPlugin, pluginApi } from '../engine/plugins.js';
 import * as nn from '../architectures/nn.js';
 import { dropout } from '../ops/dropout/index.js';
@@ -62,11 +65,11 @@ describe('check-plugin', () => {
   it('the example plugin (examples/retention.ts) passes every check, with its numbers', async () => {
     const r = await checkPlugin('examples/retention.ts');
     expect(r.ok).toBe(true);
-    expect(statuses(r.lines)).toEqual({ shape: 'PASS', causal: 'PASS', step: 'PASS', state: 'PASS', gradients: 'PASS' });
+    expect(statuses(r.lines)).toEqual({ shape: 'PASS', causal: 'PASS', step: 'PASS', state: 'PASS', gradients: 'PASS', aux: 'SKIP' });
     expect(r.lines[0]).toContain('retention from examples/retention.ts');
     expect(r.lines.find((l) => l.includes(' step '))).toMatch(/max rel err [\d.e+-]+ \(< 2e-4\)/);
     expect(r.lines.find((l) => l.includes(' state '))).toContain('initState(1) holds 128 floats, stateFloats().measured 128');
-    expect(r.lines.at(-1)).toBe('all 5 checks pass');
+    expect(r.lines.at(-1)).toBe('all 5 checks pass (aux skipped)');
   });
 
   it('a plugin of its own passes at non-default hyperparameters and sizes', async () => {
@@ -83,19 +86,35 @@ describe('check-plugin', () => {
   ])('%s fails the check that names it, and only that one', async (_what, file, failing, detail) => {
     const r = await checkPlugin(file);
     expect(r.ok).toBe(false);
-    const expected = { shape: 'PASS', causal: 'PASS', step: 'PASS', state: 'PASS', gradients: 'PASS', ...failing };
+    const expected = { shape: 'PASS', causal: 'PASS', step: 'PASS', state: 'PASS', gradients: 'PASS', aux: 'SKIP', ...failing };
     // a wrong output shape breaks everything that reads the output
     if ('shape' in failing) expect(statuses(r.lines).shape).toBe('FAIL');
     else expect(statuses(r.lines)).toEqual(expected);
     expect(r.lines.join('\n')).toContain(detail);
-    expect(r.lines.at(-1)).toMatch(new RegExp(`^\\d of 5 checks failed: .*${Object.keys(failing)[0]}`));
+    expect(r.lines.at(-1)).toMatch(new RegExp(`^\\d of 6 checks failed: .*${Object.keys(failing)[0]}`));
   });
 
   it('a mixer declared non-causal (isCausal) skips causality and the step view', async () => {
     const r = await checkPlugin(nonCausal);
     expect(r.ok).toBe(true);
-    expect(statuses(r.lines)).toEqual({ shape: 'PASS', causal: 'SKIP', step: 'SKIP', state: 'PASS', gradients: 'PASS' });
-    expect(r.lines.at(-1)).toBe('all 3 checks pass (causal, step skipped)');
+    expect(statuses(r.lines)).toEqual({ shape: 'PASS', causal: 'SKIP', step: 'SKIP', state: 'PASS', gradients: 'PASS', aux: 'SKIP' });
+    expect(r.lines.at(-1)).toBe('all 3 checks pass (causal, step, aux skipped)');
+  });
+
+  it('the auxiliary-objective check: Hedgehog\'s distillation passes with a finite loss; an objective whose loss is NaN fails', () => {
+    const linearAttention = getMixer('linear-attention');
+    const hedgehog = { featureMap: 'hedgehog', featureDim: 4, numHeads: 2, distillWeight: 0.5 };
+    const r = runMixerCheck(linearAttention, 'aux', { params: hedgehog, batch: 2, seqLen: 8, dModel: 16 });
+    expect(r.status, r.detail).toBe('pass');
+    const loss = Number(/auxiliary loss ([\d.e+-]+)/.exec(r.detail)?.[1]);
+    expect(loss).toBeGreaterThan(0);
+    // off by its hyperparameter: declared, none this batch
+    expect(runMixerCheck(linearAttention, 'aux', { params: { ...hedgehog, distillWeight: 0 } }).status).toBe('skip');
+    // an objective that gives NaN fails the check
+    const broken = { ...linearAttention, create: (p: Record<string, unknown>, ctx: MixerContext, make: ParamFactory) => ({ ...linearAttention.create(p, ctx, make), auxObjective: () => ({ loss: () => tf.scalar(NaN) }) }) } as MixerDefinition;
+    const bad = runMixerCheck(broken, 'aux', { params: { featureMap: 'taylor', featureDim: 4, numHeads: 2 } });
+    expect(bad.status).toBe('fail');
+    expect(bad.detail).toContain('the loss is not finite');
   });
 
   it('bad files and inputs are one-line user errors', async () => {
@@ -131,7 +150,7 @@ describe('check-plugin', () => {
     const failed = await cli(['check-plugin', wrongState]);
     expect(failed.status, failed.stderr).toBe(1);
     expect(failed.stdout).toMatch(/^FAIL  state +initState\(1\) holds 32 floats/m);
-    expect(failed.stdout).toContain('1 of 5 checks failed: state');
+    expect(failed.stdout).toContain('1 of 6 checks failed: state');
     const bad = await cli(['check-plugin', join(dir, 'missing.mjs')]);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual([`recallbench: plugin ${join(dir, 'missing.mjs')}: file not found`]);
