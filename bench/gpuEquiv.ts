@@ -522,7 +522,8 @@ export function markdownTable(results: CaseResult[], modes: RunMode[]): string {
     const init = r.comparisons.length ? fmt(Math.max(...r.comparisons.map((c) => c.initialRel))) : '–';
     const cpuLoss = Number.isFinite(r.cpuLoss.first) ? `${r.cpuLoss.first.toFixed(3)}→${r.cpuLoss.last.toFixed(3)}` : '–';
     // a run that never compared is not a GPU ≠ CPU finding: say so (it still fails the script)
-    const verdict = r.error ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}` : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
+    // no comparison at all (--modes none times the cpu references alone): not a verdict on the GPU
+    const verdict = r.error ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}` : r.comparisons.length === 0 ? 'NOT COMPARED (cpu only)' : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
     return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, init, cpuLoss, verdict];
   });
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');

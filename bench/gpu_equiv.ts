@@ -170,7 +170,7 @@ async function main(): Promise<number> {
     `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs cpu: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
     `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = all fast-path levers on, gpu-plain = all off. ` +
     `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
-    `${results.filter((r) => r.pass).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;
+    `${results.filter((r) => r.pass && r.comparisons.length).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;
   const write = () => {
     const table = `${header()}\n\n${markdownTable(results, args.modes)}\n`;
     mkdirSync(dirname(base) || '.', { recursive: true });
@@ -206,7 +206,7 @@ async function main(): Promise<number> {
       results.push(r);
       write();
       const summary = r.error ? `ERROR ${r.error}` : r.comparisons.map((x) => `${x.mode} loss ${x.lossRel.toExponential(1)} grad ${x.gradWorst.rel.toExponential(1)} param ${x.paramRel.toExponential(1)}`).join('; ');
-      console.log(`  ${r.pass ? 'PASS' : 'FAIL'} ${c.name}: ${summary}; cpu ${r.cpuSeconds.toFixed(1)} s; at ${elapsed().toFixed(0)} s`);
+      console.log(`  ${r.comparisons.length === 0 && !r.error ? 'CPU ONLY' : r.pass ? 'PASS' : 'FAIL'} ${c.name}: ${summary}; cpu ${r.cpuSeconds.toFixed(1)} s; at ${elapsed().toFixed(0)} s`);
     }
   } finally {
     references.stop();
