@@ -20,7 +20,7 @@
 // (marked _no_reinit).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineMixer, type Linear } from './mixer.js';
+import { defineMixer } from './mixer.js';
 import { linearApply } from '../ops/linear/index.js';
 import { scan } from '../ops/scan/index.js';
 import { shortConv, shortConvStep, silu } from './nn.js';
@@ -58,17 +58,12 @@ export default defineMixer({
     const d = ctx.dModel;
     const { E, N, R, k } = mambaDims(p, d);
     const zoology = ctx.block === 'zoology';
-    /** A bias-free Linear with U(±bound) weights (torch's default init is bound = 1/√fan_in). */
-    const uniformLinear = (name: string, inDim: number, outDim: number, bound: number): Linear => {
-      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed()));
-      return { weight, apply: (x) => linearApply(x, weight) };
-    };
-    const inProj = zoology ? uniformLinear('in_proj', d, 2 * E, 1 / Math.sqrt(d)) : make.linear('in_proj', d, 2 * E, { bias: false });
+    const inProj = zoology ? make.linear('in_proj', d, 2 * E, { bias: false, uniform: 1 / Math.sqrt(d) }) : make.linear('in_proj', d, 2 * E, { bias: false });
     const convBound = 1 / Math.sqrt(k); // PyTorch Conv1d default, fan_in = k for a depthwise conv
     const convWeight = make.param('conv1d.weight', [k, E], (t) => t.randomUniform([k, E], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
     const convBias = make.param('conv1d.bias', [E], (t) => t.randomUniform([E], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R1>;
-    const xProj = zoology ? uniformLinear('x_proj', E, R + 2 * N, 1 / Math.sqrt(E)) : make.linear('x_proj', E, R + 2 * N, { bias: false });
-    const dtWeight = zoology ? uniformLinear('dt_proj', R, E, 1 / Math.sqrt(R)).weight : make.param('dt_proj.weight', [R, E], 0.02);
+    const xProj = zoology ? make.linear('x_proj', E, R + 2 * N, { bias: false, uniform: 1 / Math.sqrt(E) }) : make.linear('x_proj', E, R + 2 * N, { bias: false });
+    const dtWeight = zoology ? make.linear('dt_proj', R, E, { bias: false, uniform: 1 / Math.sqrt(R) }).weight : make.param('dt_proj.weight', [R, E], 0.02);
     const dtBias = make.param('dt_proj.bias', [E], (t) =>
       t.tidy(() => {
         // Δ₀ = exp(U·(log dtMax − log dtMin) + log dtMin) ≥ 1e-4;  b = Δ₀ + log(−expm1(−Δ₀)) = softplus⁻¹(Δ₀)
@@ -79,7 +74,7 @@ export default defineMixer({
     );
     const aLog = make.param('A_log', [E, N], (t) => t.log(t.tile(t.range(1, N + 1, 1, 'float32').reshape([1, N]), [E, 1])));
     const skipD = make.param('D', [E], 'ones');
-    const outProj = zoology ? uniformLinear('out_proj', E, d, 1 / Math.sqrt(E * ctx.nLayers)) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
+    const outProj = zoology ? make.linear('out_proj', E, d, { bias: false, uniform: 1 / Math.sqrt(E * ctx.nLayers) }) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
 
     /** From the conv'd inner activations x [..., E]: Δ [..., E], B and C [..., N]. */
     const selection = (x: tf.Tensor) => {

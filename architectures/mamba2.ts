@@ -20,8 +20,7 @@
 // fused kernel; here the intra-chunk matrices cost C² per head and token block).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineMixer, type Linear } from './mixer.js';
-import { linearApply } from '../ops/linear/index.js';
+import { defineMixer } from './mixer.js';
 import { ssdChunked, ssdStep } from '../ops/ssd/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu } from './nn.js';
 
@@ -54,13 +53,8 @@ export default defineMixer({
     const d = ctx.dModel;
     const { E, N, P, H, k, convWidth } = mamba2Dims(p, d);
     const zoology = ctx.block === 'zoology';
-    /** A bias-free Linear with U(±bound) weights (torch's default init is bound = 1/√fan_in). */
-    const uniformLinear = (name: string, inDim: number, outDim: number, bound: number): Linear => {
-      const weight = make.param(`${name}.weight`, [inDim, outDim], (t) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', make.seed()));
-      return { weight, apply: (x) => linearApply(x, weight) };
-    };
     const inWidth = 2 * E + 2 * N + H;
-    const inProj = zoology ? uniformLinear('in_proj', d, inWidth, 1 / Math.sqrt(d)) : make.linear('in_proj', d, inWidth, { bias: false });
+    const inProj = zoology ? make.linear('in_proj', d, inWidth, { bias: false, uniform: 1 / Math.sqrt(d) }) : make.linear('in_proj', d, inWidth, { bias: false });
     const convBound = 1 / Math.sqrt(k); // PyTorch Conv1d default, fan_in = k for a depthwise conv
     const convWeight = make.param('conv1d.weight', [k, convWidth], (t) => t.randomUniform([k, convWidth], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R2>;
     const convBias = make.param('conv1d.bias', [convWidth], (t) => t.randomUniform([convWidth], -convBound, convBound, 'float32', make.seed())) as tf.Variable<tf.Rank.R1>;
@@ -74,7 +68,7 @@ export default defineMixer({
     const aLog = make.param('A_log', [H], (t) => t.log(t.randomUniform([H], 1, 16, 'float32', make.seed())));
     const skipD = make.param('D', [H], 'ones');
     const normWeight = make.param('norm.weight', [E], 'ones');
-    const outProj = zoology ? uniformLinear('out_proj', E, d, 1 / Math.sqrt(E * ctx.nLayers)) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
+    const outProj = zoology ? make.linear('out_proj', E, d, { bias: false, uniform: 1 / Math.sqrt(E * ctx.nLayers) }) : make.linear('out_proj', E, d, { bias: false, std: make.outputStd });
 
     /** The input projection split, xBC before its conv. */
     const project = (u: tf.Tensor, axis: number) => tf.split(inProj.apply(u), [E, convWidth, H], axis) as [tf.Tensor, tf.Tensor, tf.Tensor];

@@ -11,8 +11,11 @@ export type Variable = tfTypes.Variable;
 
 /** Creates the mixer's trainable parameters, initialised the zoology way; names are scoped per layer. */
 export interface ParamFactory {
-  /** Weight [inDim, outDim] ~ N(0, std) (default 0.02) and optional zero bias [outDim]. */
-  linear(name: string, inDim: number, outDim: number, opts?: { bias?: boolean; std?: number }): Linear;
+  /**
+   * Weight [inDim, outDim] ~ N(0, std) (default 0.02), or ~ U(±uniform) when `uniform` is given (torch's default
+   * Linear init is U(±1/√inDim)), and optional zero bias [outDim].
+   */
+  linear(name: string, inDim: number, outDim: number, opts?: { bias?: boolean; std?: number; uniform?: number }): Linear;
   /** Any tensor parameter: `init` is 'zeros' | 'ones' | a std for N(0, std) | a function of the tf module. */
   param(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable;
   /** std for output projections: 0.02 / sqrt(2 · nLayers) (GPT-2 / zoology). */

@@ -41,7 +41,9 @@ export class ParamStore {
       seed: () => store.nextSeed(),
       param: (name, shape, init) => store.create(`${prefix}.${name}`, shape, init),
       linear: (name, inDim, outDim, opts = {}): Linear => {
-        const weight = store.create(`${prefix}.${name}.weight`, [inDim, outDim], opts.std ?? 0.02);
+        const bound = opts.uniform;
+        const init = bound === undefined ? (opts.std ?? 0.02) : (t: typeof tf) => t.randomUniform([inDim, outDim], -bound, bound, 'float32', store.nextSeed());
+        const weight = store.create(`${prefix}.${name}.weight`, [inDim, outDim], init);
         const bias = opts.bias === false ? undefined : store.create(`${prefix}.${name}.bias`, [outDim], 'zeros');
         return {
           weight,
