@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { epochShuffleSeed, Rng, stepSeed } from '../core/prng.js';
 import type { AuxBatch, AuxObjective } from '../architectures/mixer.js';
-import { IGNORE_INDEX, type Segment, type SetTargetMetrics } from '../tasks/types.js';
+import { IGNORE_INDEX, type Segment, type SetTargetAccumulator, type SetTargetMetrics } from '../tasks/types.js';
 import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
 import { checkedOnGpu } from './gpuFaults.js';
@@ -135,66 +135,62 @@ export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, 
  */
 export const EVAL_LOGIT_ROWS = 8192;
 
-/** Predicted tokens and the summed cross-entropy of a batch's supervised rows, logits built in bounded chunks. */
-async function evaluateBatch(model: LanguageModel, batch: Batch, sup: Supervised): Promise<{ predicted: Int32Array; lossSum: number }> {
+/**
+ * A batch's supervised rows through the tied head, logits built in bounded chunks: per chunk `head(logits)` gives
+ * `width` numbers per row (the greedy token, or the next-token distribution), read back into `out`; returns the
+ * summed cross-entropy against the stored labels.
+ */
+async function headChunks<T extends Int32Array | Float32Array>(model: LanguageModel, batch: Batch, sup: Supervised, out: T, width: number, head: (logits: tf.Tensor2D) => tf.Tensor): Promise<number> {
   const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
-  const predicted = new Int32Array(sup.rows.length);
   let lossSum = 0;
   try {
     for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
       const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
-      const [pred, loss] = tf.tidy(() => {
+      const [rowsOut, loss] = tf.tidy(() => {
         const rows = tf.gather(hidden, tf.tensor1d(sup.rows.subarray(from, to), 'int32')) as tf.Tensor2D;
         const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
-        return [tf.argMax(logits, 1), loss];
+        return [head(logits as tf.Tensor2D), loss];
       });
-      predicted.set((await pred.data()) as Int32Array, from);
+      out.set((await rowsOut.data()) as T, from * width);
       lossSum += (await loss.data())[0]! * (to - from);
-      pred.dispose();
+      rowsOut.dispose();
       loss.dispose();
     }
   } finally {
     hidden.dispose();
   }
-  return { predicted, lossSum };
+  return lossSum;
 }
 
 /**
- * A batch's supervised rows as next-token distributions (softmax, read back [rows, vocab]) and their summed
- * cross-entropy against the stored labels, in bounded chunks: the set-valued path (evaluateSets) only.
+ * One batch scored: per supervised row whether it counts as right and the greedy token, and the summed loss.
+ * Single-label tasks: right = the greedy token is the label. Set-valued targets (`acc`, a task's hook): the
+ * next-token distributions go to the hook, which marks a row right when its greedy token is in the allowed set.
  */
-async function evaluateBatchProbs(model: LanguageModel, batch: Batch, sup: Supervised): Promise<{ probs: Float32Array; vocab: number; lossSum: number }> {
-  const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+async function scoreBatch(model: LanguageModel, batch: Batch, sup: Supervised, acc: SetTargetAccumulator | undefined): Promise<{ right: Uint8Array; predicted: Int32Array; lossSum: number }> {
+  const right = new Uint8Array(sup.rows.length);
+  const predicted = new Int32Array(sup.rows.length);
+  if (!acc) {
+    const lossSum = await headChunks(model, batch, sup, predicted, 1, (logits) => tf.argMax(logits, 1));
+    for (let i = 0; i < sup.rows.length; i++) right[i] = predicted[i] === sup.labels[i] ? 1 : 0;
+    return { right, predicted, lossSum };
+  }
   const vocab = model.embedding.shape[0]!;
   const probs = new Float32Array(sup.rows.length * vocab);
-  let lossSum = 0;
-  try {
-    for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
-      const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
-      const [p, loss] = tf.tidy(() => {
-        const rows = tf.gather(hidden, tf.tensor1d(sup.rows.subarray(from, to), 'int32')) as tf.Tensor2D;
-        const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
-        return [tf.softmax(logits), loss];
-      });
-      probs.set((await p.data()) as Float32Array, from * vocab);
-      lossSum += (await loss.data())[0]! * (to - from);
-      p.dispose();
-      loss.dispose();
-    }
-  } finally {
-    hidden.dispose();
-  }
-  return { probs, vocab, lossSum };
+  const lossSum = await headChunks(model, batch, sup, probs, vocab, (logits) => tf.softmax(logits));
+  acc.add(batch.segment, batch.start, sup.rows, probs, vocab, right, predicted);
+  return { right, predicted, lossSum };
 }
 
 /**
- * evaluate() for a task with set-valued targets: a position is right when its greedy token is in its allowed set
- * (the hook decides), so `accuracy` and `slices` are per-example mean validity; `tokenAccuracy` stays the fraction
- * of positions whose greedy token equals the stored (sampled) label — what the loss bound of engine/invariants.ts
- * needs — and `validity` holds the hook's metrics.
+ * Accuracy (per example, then per slice and split), mean cross-entropy and token accuracy of a split. With
+ * `setTargets` (a task's set-valued hook) a position is right when its greedy token is in its allowed set, so
+ * `accuracy` and `slices` are mean validity, `tokenAccuracy` stays the fraction of positions whose greedy token
+ * equals the stored (sampled) label — what the loss bound of engine/invariants.ts needs — and `validity` holds the
+ * hook's metrics. Without it, this is the single-label path every recall task takes.
  */
-async function evaluateSets(model: LanguageModel, segments: Segment[], batchSize: number, setTargets: SetTargetMetrics): Promise<SplitMetrics> {
-  const acc = setTargets.start();
+export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics> {
+  const acc = setTargets?.start();
   const slices: Record<string, number> = {};
   let total = 0;
   let examples = 0;
@@ -206,18 +202,15 @@ async function evaluateSets(model: LanguageModel, segments: Segment[], batchSize
     for (const batch of batchesOf([segment], batchSize)) {
       const sup = supervised(segment, batch.start, batch.size);
       if (sup.rows.length === 0) continue;
-      const result = await evaluateBatchProbs(model, batch, sup);
-      lossSum += result.lossSum;
+      const scored = await scoreBatch(model, batch, sup, acc);
+      lossSum += scored.lossSum;
       tokens += sup.rows.length;
-      const valid = new Uint8Array(sup.rows.length);
-      const predicted = new Int32Array(sup.rows.length);
-      acc.add(segment, batch.start, sup.rows, result.probs, result.vocab, valid, predicted);
       const right = new Float64Array(batch.size);
       const count = new Float64Array(batch.size);
       for (let i = 0; i < sup.rows.length; i++) {
         count[sup.example[i]!]! += 1;
-        right[sup.example[i]!]! += valid[i]!;
-        if (predicted[i] === sup.labels[i]) tokensRight += 1;
+        right[sup.example[i]!]! += scored.right[i]!;
+        if (scored.predicted[i] === sup.labels[i]) tokensRight += 1;
       }
       for (let b = 0; b < batch.size; b++) if (count[b]! > 0) segTotal += right[b]! / count[b]!;
     }
@@ -225,46 +218,13 @@ async function evaluateSets(model: LanguageModel, segments: Segment[], batchSize
     total += segTotal;
     examples += segment.count;
   }
-  return { accuracy: examples ? total / examples : 0, slices, loss: tokens ? lossSum / tokens : NaN, tokenAccuracy: tokens ? tokensRight / tokens : 0, validity: acc.result() };
-}
-
-/**
- * Accuracy (per example, then per slice and split), mean cross-entropy and token accuracy of a split. With
- * `setTargets` (a task's set-valued hook), positions are scored by evaluateSets instead; without it, this is the
- * single-label path every recall task takes.
- */
-export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics> {
-  if (setTargets) return evaluateSets(model, segments, batchSize, setTargets);
-  const slices: Record<string, number> = {};
-  let total = 0;
-  let examples = 0;
-  let lossSum = 0;
-  let tokens = 0;
-  let tokensRight = 0;
-  for (const segment of segments) {
-    let segTotal = 0;
-    for (const batch of batchesOf([segment], batchSize)) {
-      const sup = supervised(segment, batch.start, batch.size);
-      if (sup.rows.length === 0) continue;
-      const result = await evaluateBatch(model, batch, sup);
-      lossSum += result.lossSum;
-      tokens += sup.rows.length;
-      const right = new Float64Array(batch.size);
-      const count = new Float64Array(batch.size);
-      for (let i = 0; i < sup.rows.length; i++) {
-        count[sup.example[i]!]! += 1;
-        if (result.predicted[i] === sup.labels[i]) right[sup.example[i]!]! += 1;
-      }
-      for (let b = 0; b < batch.size; b++) {
-        tokensRight += right[b]!;
-        if (count[b]! > 0) segTotal += right[b]! / count[b]!;
-      }
-    }
-    slices[segment.key] = segTotal / segment.count;
-    total += segTotal;
-    examples += segment.count;
-  }
-  return { accuracy: examples ? total / examples : 0, slices, loss: tokens ? lossSum / tokens : NaN, tokenAccuracy: tokens ? tokensRight / tokens : 0 };
+  return {
+    accuracy: examples ? total / examples : 0,
+    slices,
+    loss: tokens ? lossSum / tokens : NaN,
+    tokenAccuracy: tokens ? tokensRight / tokens : 0,
+    ...(acc ? { validity: acc.result() } : {}),
+  };
 }
 
 /** Are all parameters finite? One reduction over every variable, one number read back. */
