@@ -10,7 +10,7 @@ import { gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRul
 import { UserInputError } from '../engine/errors.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
-import { randn, relativeError, useBackend } from './helpers.js';
+import { randn, relativeError, useBackend, worstFiniteDifference } from './helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -86,23 +86,8 @@ describe('gated delta rule: chunked WY form == per-token recurrence', () => {
     const w = randn([B, H, T, dv], 42);
     const loss = (b: tf.Tensor3D, gg: tf.Tensor3D) => tf.sum(tf.mul(gatedDeltaRuleChunked(q, k, v, b, gg, 4), w));
     const [dBeta, dG] = tf.grads((b: tf.Tensor, gg: tf.Tensor) => loss(b as tf.Tensor3D, gg as tf.Tensor3D))([beta, g]);
-    const eps = 1e-2;
-    const worst = async (x: tf.Tensor3D, analytic: tf.Tensor, f: (x: tf.Tensor3D) => tf.Tensor) => {
-      const base = x.dataSync();
-      const a = await analytic.data();
-      let err = 0;
-      for (let i = 0; i < base.length; i++) {
-        const plus = Float32Array.from(base);
-        const minus = Float32Array.from(base);
-        plus[i]! += eps;
-        minus[i]! -= eps;
-        const numeric = (f(tf.tensor3d(plus, x.shape)).dataSync()[0]! - f(tf.tensor3d(minus, x.shape)).dataSync()[0]!) / (2 * eps);
-        err = Math.max(err, Math.abs(numeric - a[i]!) / (Math.abs(a[i]!) + 1e-1));
-      }
-      return err;
-    };
-    expect(await worst(beta, dBeta!, (b) => loss(b, g))).toBeLessThan(1e-2);
-    expect(await worst(g, dG!, (gg) => loss(beta, gg))).toBeLessThan(1e-2);
+    expect(await worstFiniteDifference(beta, dBeta!, (b) => loss(b as tf.Tensor3D, g), 1e-2)).toBeLessThan(1e-2);
+    expect(await worstFiniteDifference(g, dG!, (gg) => loss(beta, gg as tf.Tensor3D), 1e-2)).toBeLessThan(1e-2);
   });
 });
 

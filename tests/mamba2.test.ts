@@ -11,7 +11,7 @@ import { UserInputError } from '../engine/errors.js';
 import { ParamStore } from '../engine/params.js';
 import { LanguageModel } from '../engine/model.js';
 import { resolveMixerParams } from '../engine/registry.js';
-import { randn, relativeError, useBackend } from './helpers.js';
+import { randn, relativeError, useBackend, worstFiniteDifference } from './helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -74,23 +74,8 @@ describe('SSD: chunked form == per-token recurrence', () => {
     const w = randn([1, 1, 6, 2], 32);
     const loss = (bb: tf.Tensor4D, aa: tf.Tensor3D) => tf.sum(tf.mul(ssdChunked(c, bb, v, aa, 4), w));
     const [db, da] = tf.grads((x: tf.Tensor, y: tf.Tensor) => loss(x as tf.Tensor4D, y as tf.Tensor3D))([b, a]);
-    const eps = 1e-2;
-    const worst = async (x: tf.Tensor, analytic: tf.Tensor, f: (x: tf.Tensor) => tf.Tensor) => {
-      const base = x.dataSync();
-      const g = await analytic.data();
-      let err = 0;
-      for (let i = 0; i < base.length; i++) {
-        const plus = Float32Array.from(base);
-        const minus = Float32Array.from(base);
-        plus[i]! += eps;
-        minus[i]! -= eps;
-        const numeric = (f(tf.tensor(plus, x.shape)).dataSync()[0]! - f(tf.tensor(minus, x.shape)).dataSync()[0]!) / (2 * eps);
-        err = Math.max(err, Math.abs(numeric - g[i]!) / (Math.abs(g[i]!) + 1e-1));
-      }
-      return err;
-    };
-    expect(await worst(a, da!, (x) => loss(b, x as tf.Tensor3D))).toBeLessThan(1e-2);
-    expect(await worst(b, db!, (x) => loss(x as tf.Tensor4D, a))).toBeLessThan(1e-2);
+    expect(await worstFiniteDifference(a, da!, (x) => loss(b, x as tf.Tensor3D), 1e-2)).toBeLessThan(1e-2);
+    expect(await worstFiniteDifference(b, db!, (x) => loss(x as tf.Tensor4D, a), 1e-2)).toBeLessThan(1e-2);
   });
 });
 

@@ -1,6 +1,7 @@
-// The short MQAR training check of the issue-15 mixers (tests/*.train.test.ts), as tests/recurrentMixers.train.test.ts
-// runs it: an easy MQAR (L 64, 4 key-value pairs, V 128, d 64, one layer unless a case puts layers before it, one epoch) through the project's own
-// training path (resolveRunConfig + runOne) on wasm. Chance = 1/(V/2) ≈ 0.016, a uniform guess among the value tokens.
+// The short MQAR training check of the recurrent and issue-15 mixers (tests/recurrentMixersTrain.ts,
+// tests/*.train.test.ts): an easy MQAR (L 64, 4 key-value pairs, V 128, d 64, one layer unless a case puts layers
+// before it, one epoch) through the project's own training path (resolveRunConfig + runOne) on wasm.
+// Chance = 1/(V/2) ≈ 0.016, a uniform guess among the value tokens.
 import { expect } from 'vitest';
 import { resolveRunConfig, runOne } from '../runners/run.js';
 
