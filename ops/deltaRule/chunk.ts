@@ -16,6 +16,7 @@
 // `deltaRuleNaive` (naive.ts) is the per-token recurrence of `deltaRuleStep` (step.ts), the reference for the tests
 // and the mixer's step view.
 import * as tf from '@tensorflow/tfjs';
+import { timeChunks } from '../shared/timeChunks.js';
 
 /** [C, C] constants: 1 strictly below the diagonal (or on and below it). */
 function lowerMask(C: number, inclusive: boolean): tf.Tensor2D {
@@ -32,17 +33,13 @@ export function deltaRuleChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
   return tf.tidy(() => {
     const [B, H, T, dk] = q.shape;
     const dv = v.shape[3];
-    const C = Math.min(chunkSize, T);
-    const n = Math.ceil(T / C);
-    const pad = n * C - T;
-    const padT = <R extends tf.Tensor>(x: R): R => (pad ? (tf.pad(x, x.shape.map((_, i): [number, number] => (i === 2 ? [0, pad] : [0, 0]))) as R) : x);
-    // [B, H, n, C, ·], chunks batched: flatten (B, H, n) into one batch axis G
-    const G = B * H * n;
-    const qc = padT(q).reshape([G, C, dk]);
-    const kc = padT(k).reshape([G, C, dk]);
-    const bc = padT(beta).reshape([G, C, 1]);
+    const chunks = timeChunks(B, H, T, chunkSize); // [G, C, ·]: (B, H, n) batched
+    const { C, n, G } = chunks;
+    const qc = chunks.split<tf.Tensor3D>(q);
+    const kc = chunks.split<tf.Tensor3D>(k);
+    const bc = chunks.split(beta).reshape([G, C, 1]);
     const kBeta = tf.mul(kc, bc);
-    const vBeta = tf.mul(padT(v).reshape([G, C, dv]), bc);
+    const vBeta = tf.mul(chunks.split(v), bc);
 
     // T = (I + L)⁻¹ = Π (I + N^{2^i}),  N = −strictly-lower(β K Kᵀ)
     const eye = tf.eye(C);
@@ -68,7 +65,6 @@ export function deltaRuleChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D,
       outs.push(tf.add(tf.matMul(chunk(qn, i), S), tf.matMul(chunk(scores, i), u)));
       S = tf.add(S, tf.matMul(chunk(kn, i), u, true, false));
     }
-    const o = tf.concat(outs, 1).reshape([B, H, n * C, dv]);
-    return (pad ? o.slice([0, 0, 0, 0], [B, H, T, dv]) : o) as tf.Tensor4D;
+    return chunks.merge(tf.concat(outs, 1), dv);
   });
 }

@@ -19,6 +19,7 @@
 // a diagonal scan). Gradients: tfjs's own. `gatedDeltaRuleNaive` (naive.ts) is the per-token recurrence of
 // `gatedDeltaRuleStep` (step.ts), the reference of the tests and the mixer's step view.
 import * as tf from '@tensorflow/tfjs';
+import { timeChunks } from '../shared/timeChunks.js';
 
 /** [C, C] constants: `below` where s < t (or s ≤ t when inclusive), `above` elsewhere. */
 function triangle(C: number, inclusive: boolean, below: number, above: number): tf.Tensor2D {
@@ -35,17 +36,13 @@ export function gatedDeltaRuleChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
   return tf.tidy(() => {
     const [B, H, T, dk] = q.shape;
     const dv = v.shape[3];
-    const C = Math.min(chunkSize, T);
-    const n = Math.ceil(T / C);
-    const pad = n * C - T;
-    const padT = <R extends tf.Tensor>(x: R): R => (pad ? (tf.pad(x, x.shape.map((_, i): [number, number] => (i === 2 ? [0, pad] : [0, 0]))) as R) : x);
-    // chunks batched: (B, H, n) flattened into one batch axis G
-    const G = B * H * n;
-    const qc = padT(q).reshape([G, C, dk]);
-    const kc = padT(k).reshape([G, C, dk]);
-    const vc = padT(v).reshape([G, C, dv]);
-    const bc = padT(beta).reshape([G, C, 1]);
-    const b = tf.cumsum(padT(g).reshape([G, C]), 1); // within-chunk Σ g (cumsum on the last axis), [G, C]
+    const chunks = timeChunks(B, H, T, chunkSize); // [G, C, ·]: (B, H, n) batched
+    const { C, n, G } = chunks;
+    const qc = chunks.split<tf.Tensor3D>(q);
+    const kc = chunks.split<tf.Tensor3D>(k);
+    const vc = chunks.split<tf.Tensor3D>(v);
+    const bc = chunks.split(beta).reshape([G, C, 1]);
+    const b = tf.cumsum(chunks.split(g), 1); // within-chunk Σ g (cumsum on the last axis), [G, C]
     const bLast = b.slice([0, C - 1], [G, 1]); // [G, 1]
     const eb = tf.exp(b).reshape([G, C, 1]);
 
@@ -78,7 +75,6 @@ export function gatedDeltaRuleChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
       outs.push(tf.add(tf.matMul(chunk(qDecay, i), S), tf.matMul(chunk(scores, i), u)));
       S = tf.add(tf.mul(S, chunkDecay.slice([0, i, 0], [BH, 1, 1])), tf.matMul(chunk(kDecay, i), u, true, false));
     }
-    const o = tf.concat(outs, 1).reshape([B, H, n * C, dv]);
-    return (pad ? o.slice([0, 0, 0, 0], [B, H, T, dv]) : o) as tf.Tensor4D;
+    return chunks.merge(tf.concat(outs, 1), dv);
   });
 }

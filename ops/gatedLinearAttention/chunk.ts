@@ -14,6 +14,7 @@
 // the scan's custom gradient). `glaNaive` (naive.ts) is the per-token recurrence of `glaStep`
 // (step.ts) the tests compare against.
 import * as tf from '@tensorflow/tfjs';
+import { timeChunks } from '../shared/timeChunks.js';
 import { scan } from '../scan/index.js';
 
 /** [C, C, 1] additive constant: 0 where s ≤ t, −1e30 above the diagonal (exp → 0; an add, not a where:
@@ -32,16 +33,12 @@ export function glaChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf
   return tf.tidy(() => {
     const [B, H, T, dk] = q.shape;
     const dv = v.shape[3];
-    const C = Math.min(chunkSize, T);
-    const n = Math.ceil(T / C);
-    const pad = n * C - T;
-    // [G, C, ·] with G = B·H·n chunks batched (rank ≤ 4 throughout: tfjs-wasm is slow on higher ranks)
-    const G = B * H * n;
-    const chunks = (x: tf.Tensor4D) => (pad ? tf.pad(x, [[0, 0], [0, 0], [0, pad], [0, 0]]) : x).reshape([G, C, x.shape[3]]) as tf.Tensor3D;
-    const qc = chunks(q);
-    const kc = chunks(k);
-    const vc = chunks(v);
-    const b = tf.cumsum(chunks(g).transpose([0, 2, 1]), 2).transpose([0, 2, 1]) as tf.Tensor3D; // within-chunk Σ g, [G, C, d_k] (cumsum on the last axis: tfjs mis-shapes its gradient on others)
+    const chunks = timeChunks(B, H, T, chunkSize); // [G, C, ·]: (B, H, n) batched
+    const { C, n, G } = chunks;
+    const qc = chunks.split<tf.Tensor3D>(q);
+    const kc = chunks.split<tf.Tensor3D>(k);
+    const vc = chunks.split<tf.Tensor3D>(v);
+    const b = tf.cumsum(chunks.split(g).transpose([0, 2, 1]), 2).transpose([0, 2, 1]) as tf.Tensor3D; // within-chunk Σ g, [G, C, d_k] (cumsum on the last axis: tfjs mis-shapes its gradient on others)
     const bLast = b.slice([0, C - 1, 0], [G, 1, dk]); // [G, 1, d_k]
 
     // intra-chunk: decay[t, s, i] = exp(b_t,i − b_s,i) for s ≤ t, 0 above the diagonal
@@ -56,7 +53,6 @@ export function glaChunked(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf
     const before = tf.pad(states.slice([0, 0, 0, 0], [B * H, n - 1, dk, dv]), [[0, 0], [1, 0], [0, 0], [0, 0]]); // S_{c−1}
     const inter = tf.matMul(tf.mul(qc, tf.exp(b)), before.reshape([G, dk, dv]));
 
-    const o = tf.add(intra, inter).reshape([B, H, n * C, dv]);
-    return (pad ? o.slice([0, 0, 0, 0], [B, H, T, dv]) : o) as tf.Tensor4D;
+    return chunks.merge(tf.add(intra, inter), dv);
   });
 }

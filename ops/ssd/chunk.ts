@@ -15,6 +15,7 @@
 // the intra-chunk mask is exp(diff − 1e30) = 0, an add rather than a where). Gradients: tfjs's own and the scan's.
 // `ssdNaive` (naive.ts) is the per-token recurrence of `ssdStep` (step.ts), the tests' reference and the step view.
 import * as tf from '@tensorflow/tfjs';
+import { timeChunks } from '../shared/timeChunks.js';
 import { scan } from '../scan/index.js';
 
 /** [C, C] additive constant: 0 where s ≤ t, −1e30 above the diagonal (exp → 0). */
@@ -32,17 +33,13 @@ export function ssdChunked(c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf
   return tf.tidy(() => {
     const [B, H, T, N] = b.shape;
     const P = v.shape[3];
-    const C = Math.min(chunkSize, T);
-    const n = Math.ceil(T / C);
-    const pad = n * C - T;
-    const padT = <R extends tf.Tensor>(x: R): R => (pad ? (tf.pad(x, x.shape.map((_, i): [number, number] => (i === 2 ? [0, pad] : [0, 0]))) as R) : x);
-    // chunks batched: (B, H, n) flattened into one batch axis G (rank ≤ 4: tfjs-wasm is slow on higher ranks)
-    const G = B * H * n;
+    const chunks = timeChunks(B, H, T, chunkSize); // [G, C, ·]: (B, H, n) batched
+    const { C, n, G } = chunks;
     const BH = B * H;
-    const cc = padT(c).reshape([G, C, N]);
-    const bc = padT(b).reshape([G, C, N]);
-    const vc = padT(v).reshape([G, C, P]);
-    const cum = tf.cumsum(padT(a).reshape([G, C]), 1); // b̄, [G, C] (cumsum on the last axis)
+    const cc = chunks.split<tf.Tensor3D>(c);
+    const bc = chunks.split<tf.Tensor3D>(b);
+    const vc = chunks.split<tf.Tensor3D>(v);
+    const cum = tf.cumsum(chunks.split(a), 1); // b̄, [G, C] (cumsum on the last axis)
     const cumLast = cum.slice([0, C - 1], [G, 1]); // [G, 1]
 
     // 1: intra-chunk, (c_t·b_s) exp(b̄_t − b̄_s) for s ≤ t
@@ -56,7 +53,6 @@ export function ssdChunked(c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf
     // 4: the carried state read by each token
     const inter = tf.matMul(tf.mul(cc, tf.exp(cum).reshape([G, C, 1])), before.reshape([G, N, P]));
 
-    const o = tf.add(intra, inter).reshape([B, H, n * C, P]);
-    return (pad ? o.slice([0, 0, 0, 0], [B, H, T, P]) : o) as tf.Tensor4D;
+    return chunks.merge(tf.add(intra, inter), P);
   });
 }
