@@ -3,7 +3,7 @@
 // theoretic floor of MQAR marked (K·log2(V/2) bits for the hardest test slice). One panel per task setting.
 // Also used, with `passes`, for the JRT-prompt figure (one front per mixer and number of passes).
 import { compareSettings, leftOutSummary, paretoFront, settingFloor, type FigurePoint, type LeftOutRun, type StateConvention, type TaskSetting } from '../analysis.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
 interface StateRowsOptions {
   convention: StateConvention;
@@ -169,13 +169,7 @@ export function stateSpec(
         },
       ],
     },
-    {
-      transform: [{ filter: "datum.kind === 'plateau'" }],
-      layer: [
-        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
-        { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'plateauLabel' } } },
-      ],
-    },
+    levelRuleLayer('plateau', 'plateauLabel'),
     {
       transform: [{ filter: "datum.kind === 'front'" }],
       mark: { type: 'line', strokeWidth: 1.8, interpolate: 'step-after' },

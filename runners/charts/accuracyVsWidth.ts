@@ -3,7 +3,7 @@
 // several variants at one width (e.g. Based f 8/16/24), the variant with the best validation accuracy.
 import { bestVariantPerWidth, leftOutSummary, type FigurePoint, type LeftOutRun, type SliceInfo, type TaskSetting } from '../analysis.js';
 import { leftOutCaption } from './accuracyVsState.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, round, type Figure } from './common.js';
 
 export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut: LeftOutRun[] = []): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
@@ -101,13 +101,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'stateBytes'].map((f) => ({ field: f }));
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
-    {
-      transform: [{ filter: "datum.kind === 'plateau'" }],
-      layer: [
-        { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
-        { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'plateauLabel' } } },
-      ],
-    },
+    levelRuleLayer('plateau', 'plateauLabel'),
     { transform: [onlyPoints], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
     {
       transform: [onlyPoints],

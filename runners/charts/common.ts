@@ -159,6 +159,20 @@ function leftOutAxis(): Record<string, unknown> {
   };
 }
 
+/**
+ * A dotted reference level across each panel — MQAR's 1/K plateau, set disjointness's guessing level — from rows
+ * of `kind` holding `accuracy` and a short label in `labelField` (drawn at the right edge, above the rule).
+ */
+export function levelRuleLayer(kind: string, labelField: string): Record<string, unknown> {
+  return {
+    transform: [{ filter: `datum.kind === '${kind}'` }],
+    layer: [
+      { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
+      { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: labelField } } },
+    ],
+  };
+}
+
 /** The grey band of the strip (a layer over the figure's rows: one band per panel, drawn under everything). */
 export function leftOutBandLayer(title: string): Record<string, unknown> {
   return {

@@ -3,7 +3,7 @@
 // the state shrinks; a non-causal model should barely depend on the order.
 import { orderSplit, paretoFront, type FigurePoint, type LeftOutRun, type StateConvention } from '../analysis.js';
 import { leftOutCaption, leftOutRows } from './accuracyVsState.js';
-import { ACCURACY_Y, chartConfig, colorScale, leftOutBandLayer, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, leftOutBandLayer, levelRuleLayer, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
 const PANELS = ['small set first', 'large set first'];
 
@@ -64,13 +64,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
         height: 220,
         layer: [
           ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
-          {
-            transform: [{ filter: "datum.kind === 'chance'" }],
-            layer: [
-              { mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
-              { mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -2, fontSize: 9, color: '#777' }, encoding: { x: { value: 'width' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'chanceLabel' } } },
-            ],
-          },
+          levelRuleLayer('chance', 'chanceLabel'),
           { transform: [{ filter: "datum.kind === 'front'" }], mark: { type: 'line', interpolate: 'step-after' }, encoding: { x, y: accuracyY, color, order: { field: 'order' }, opacity: pick } },
           {
             transform: [{ filter: "datum.kind === 'point'" }],
