@@ -220,11 +220,9 @@ function checkAux(_def: MixerDefinition, { mixer, store, B, T, D, prefix }: Buil
   }, store.variables);
   const loss = value.dataSync()[0]!;
   if (!declared) return { status: 'skip', detail: 'auxObjective gave no loss after the forward for this batch' };
-  const reached = store.variables.filter((v) => {
-    const g = grads[v.name];
-    return g !== undefined && tf.norm(g).dataSync()[0]! > 0;
-  }).length;
-  const finiteGrads = store.variables.every((v) => grads[v.name] === undefined || Number.isFinite(tf.norm(grads[v.name]!).dataSync()[0]!));
+  const norms = store.variables.flatMap((v) => (grads[v.name] ? [tf.norm(grads[v.name]!).dataSync()[0]!] : []));
+  const reached = norms.filter((n) => n > 0).length;
+  const finiteGrads = norms.every((n) => Number.isFinite(n));
   const ok = Number.isFinite(loss) && reached > 0 && finiteGrads;
   return {
     status: ok ? 'pass' : 'fail',
