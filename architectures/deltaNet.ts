@@ -8,13 +8,14 @@
 //   y = concat_h(RMSNorm(o_h) ⊙ w_norm) W_o
 //
 // The parallel forward is the chunked WY form (ops/deltaRule/): everything inside chunks of
-// `chunkSize` tokens runs batched, and a loop over the T/chunkSize chunks carries S. The step view holds S
+// `chunkSize` tokens runs batched, and a loop over the T/chunkSize chunks carries S (on WebGPU with the `delta`
+// lever on: the fused recurrence of accel/webgpu/deltaRule.ts instead). The step view holds S
 // (H·d_k·d_v floats) and the three conv windows ((2·key_dim + value_dim)·(k−1)); zoology's state_size()
 // counts H·d_k·d_v only. Init: linears N(0, 0.02) (o_proj 0.02/√(2·n_layers)), convs PyTorch's U(±1/√k).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
-import { deltaRuleChunked, deltaRuleStep } from '../ops/deltaRule/index.js';
+import { deltaRule, deltaRuleStep } from '../ops/deltaRule/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z
@@ -74,7 +75,7 @@ export default defineMixer({
           const { q, k: kk } = prepare(splitHeads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)), H), splitHeads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), H));
           const v = splitHeads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)), H); // [B, H, T, d_v]
           const beta = tf.sigmoid(bProj.apply(x)).transpose([0, 2, 1]) as tf.Tensor3D; // [B, H, T]
-          const o = deltaRuleChunked(q as tf.Tensor4D, kk as tf.Tensor4D, v, beta, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
+          const o = deltaRule(q as tf.Tensor4D, kk as tf.Tensor4D, v, beta, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
           return output(o, [B, T]) as tf.Tensor3D;
         });
       },

@@ -11,7 +11,8 @@
 //   y = concat_h(RMSNorm(o_h) ⊙ w_norm ⊙ SiLU(x W_g)) W_o                      (fla's FusedRMSNormSwishGate)
 //
 // The parallel forward is the chunked WY form with decay (ops/gatedDeltaRule/): batched within chunks of
-// `chunkSize` tokens, a loop over the T/chunkSize chunks carries S.
+// `chunkSize` tokens, a loop over the T/chunkSize chunks carries S (on WebGPU with the `delta` lever on: the fused
+// recurrence of accel/webgpu/deltaRule.ts instead).
 // State per layer: paper (zoology's state_size()) H·d_k·d_v = 2·d²/H at expandV 2; measured from the step view: S
 // plus the three conv windows, H·d_k·d_v + (2·d + expandV·d)·(k − 1).
 // Init (fla): linears N(0, 0.02) (o_proj 0.02/√(2·n_layers)), convs PyTorch's U(±1/√k), A = U(0, 16) per head
@@ -21,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
-import { gatedDeltaRuleChunked, gatedDeltaRuleStep } from '../ops/gatedDeltaRule/index.js';
+import { gatedDeltaRule, gatedDeltaRuleStep } from '../ops/gatedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
@@ -100,7 +101,7 @@ export default defineMixer({
           const kk = l2Normalize(splitHeads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), H)) as tf.Tensor4D;
           const v = splitHeads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)), H); // [B, H, T, d_v]
           const { beta, g } = gates(x);
-          const o = gatedDeltaRuleChunked(q, kk, v, beta.transpose([0, 2, 1]) as tf.Tensor3D, g.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
+          const o = gatedDeltaRule(q, kk, v, beta.transpose([0, 2, 1]) as tf.Tensor3D, g.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
           return output(o, x, [B, T]) as tf.Tensor3D;
         });
       },

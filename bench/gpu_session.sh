@@ -13,7 +13,8 @@
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
-#   recur     the fused recurrences: Mamba, RWKV, GLA at B64 with the fast path, and with the scan / wkv lever off
+#   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet at B64 with the fast path, and with
+#             the scan / wkv / delta lever off
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}
 mkdir -p "$OUT"
@@ -27,7 +28,7 @@ for mode in "$@"; do
     torch)
       PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch_step.py --steps 30 --warmup 5 --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
-      timeout 300 "${run[@]}" --mixers mamba,rwkv,gla --batches 64 --variants fast,fast-scan,fast-wkv --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+      timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
       timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     stock)

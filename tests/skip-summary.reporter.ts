@@ -13,6 +13,7 @@ export interface Need {
 /** Test files that skip as a whole or in part when something outside npm is absent. */
 export const NEEDS: Record<string, Need> = {
   'tests/webgpu-kernels.test.ts': { what: 'WebGPU fused kernels', needs: 'a WebGPU adapter' },
+  'tests/webgpu-deltaRule.test.ts': { what: 'WebGPU fused delta rule', needs: 'a WebGPU adapter' },
   'tests/gpu-faults.test.ts': { what: 'GPU fault handling', needs: 'a WebGPU adapter' },
   'tests/gpu-equiv.test.ts': { what: 'GPU ≡ CPU per mixer', needs: 'a WebGPU adapter' },
   'tests/queue.test.ts': { what: 'the BullMQ queue (sweep --queue, worker)', needs: 'redis-server' },

@@ -20,6 +20,8 @@
 //   scan         the diagonal scan (Mamba's selective scan, GLA's chunk carry) as one thread per lane walking time,
 //                forward and backward one dispatch each (scan.ts)
 //   wkv          RWKV-4's WKV likewise, in RWKV's scaled form, forward and backward one dispatch each (wkv.ts)
+//   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
+//                walking time, forward and backward one dispatch each (deltaRule.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts).
 import * as tf from '@tensorflow/tfjs';
@@ -33,6 +35,9 @@ import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
 import { registerWkvWebGpu, wkvWebGpu } from './wkv.js';
+import { deltaRuleOp } from '../../ops/deltaRule/index.js';
+import { gatedDeltaRuleOp } from '../../ops/gatedDeltaRule/index.js';
+import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu } from './deltaRule.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -44,7 +49,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -97,12 +102,15 @@ export function registerWebGpuKernels(): void {
   registerDropoutWebGpu();
   registerScanWebGpu();
   registerWkvWebGpu();
+  registerDeltaRuleWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
+  registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
+  registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so

@@ -1,0 +1,323 @@
+// Fused delta rule and gated delta rule (WebGPU), forward and backward, with their own gradient: the fast form of
+// ops/deltaRule and ops/gatedDeltaRule. Per head, state S [d_k, d_v] (S_{−1} = 0), α_t = exp(g_t) (≡ 1 ungated):
+//
+//   forward   p_t = (S_{t−1}ᵀ k_t)_j,   u_t = β_t (v_t − α_t p_t),   S_t = α_t S_{t−1} + k_t u_tᵀ,   o_t = S_tᵀ q_t
+//
+// the recurrence of ops/gatedDeltaRule/step.ts (decay, then the delta-rule write on the decayed state; α ≡ 1 is
+// ops/deltaRule/step.ts). Each column j of S (one value channel) evolves on its own given k, β, α: one thread per
+// (batch·head, column) holds its column (d_k floats, a private array of CAP ≥ d_k baked into the pipeline key)
+// and walks time; p_t and o_t are reductions over d_k inside the thread. One dispatch forward.
+//
+// Backward, per column, reverse time, with dS carried the same way (dS_T = 0):
+//   dS_t += q_t do_t;  du = k_tᵀ dS_t;  dv_t = β du;  dβ_t = (v_t − α p_t) du;  dp = −α β du
+//   dα_t = S_{t−1}ᵀ dS_t − β p_t du  (dg_t = α_t dα_t);   dq_t = S_t do_t;   dk_t = dS_t u_t + S_{t−1} dp
+//   dS_{t−1} = α_t dS_t + k_t dp
+// dv is per column; dq, dk (d_k each), dβ, dg are sums over the columns: the threads of one workgroup are COLS
+// columns of one head, each writes its 2·d_k + 2 terms into a workgroup tile and the tile is summed per row
+// (two barriers per step); a head wider than COLS columns leaves one partial per column block, summed by tfjs.
+// S_{t−1} is recomputed, not stored: the forward keeps a checkpoint of S every C = ⌈√T⌉ steps and the backward,
+// chunk by chunk from the end, replays the chunk forward from its checkpoint into a scratch buffer (C states per
+// column) and walks it back. Storing every state would cost T·d_k·d_v floats per head (537 MB per layer at B64
+// H4 T256 d_k 32 d_v 64, and linear in T); checkpoints plus scratch cost 2·√T states per head (33 MB each there)
+// for one extra forward walk, which is cheap next to the reductions. Inverting the step instead (S_{t−1} =
+// (S_t − k u_tᵀ)/α_t) would divide by a vanishing α under strong forgetting.
+// One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
+// shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+
+export const DELTA_KERNEL = 'RecallbenchDeltaRule';
+export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
+
+const WG = 64;
+/** Floats of workgroup memory the backward's tile may use (WebGPU's guaranteed 16 KiB). */
+const TILE_FLOATS = 4096;
+/** Largest d_k handled (CAP 1024 leaves a tile of one column); beyond it the op runs its reference. */
+export const DELTA_MAX_DK = 1024;
+
+const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
+/** Private column capacity and backward columns per workgroup for d_k (exported for the tests' poisoning). */
+export function tiling(dk: number): { CAP: number; COLS: number } {
+  const CAP = pow2AtLeast(dk);
+  const COLS = Math.min(64, 2 ** Math.floor(Math.log2(TILE_FLOATS / (2 * CAP + 2))));
+  return { CAP, COLS };
+}
+
+/** α_t: exp(g_t) from the second half of bg (= [β; g]) when gated, else 1. */
+const alpha = (gated: boolean) => (gated ? 'exp(bg[params.rows + row])' : '1.0f');
+
+const forwardWgsl = (gated: boolean, CAP: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'bg', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (lane >= params.lanes) { return; }
+  let dk = params.dk;
+  let bh = lane / params.dv;
+  let j = lane % params.dv;
+  var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u) {
+      let base = (t / params.C) * dk;
+      for (var i = 0u; i < dk; i++) { ckpt[(base + i) * params.lanes + lane] = s[i]; }
+    }
+    let row = bh * params.T + t;
+    let kb = row * dk;
+    let a = ${alpha(gated)};
+    var p = 0.0f;
+    for (var i = 0u; i < dk; i++) { p += k[kb + i] * s[i]; }
+    let u = bg[row] * (v[row * params.dv + j] - a * p);
+    var out = 0.0f;
+    for (var i = 0u; i < dk; i++) {
+      let si = a * s[i] + k[kb + i] * u;
+      s[i] = si;
+      out += q[kb + i] * si;
+    }
+    o[row * params.dv + j] = out;
+  }
+}`;
+
+// grads = [dv (rows·d_v) ; partials (blocks, rows, R = 2·d_k + 2: dq, dk, dβ, dg)]
+const backwardWgsl = (gated: boolean, CAP: number, COLS: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'bg', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+)}
+var<workgroup> red: array<f32, ${(2 * CAP + 2) * COLS}>;
+@compute @workgroup_size(${COLS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let dk = params.dk;
+  let R = 2u * dk + 2u;
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let j = blk * ${COLS}u + tid;
+  let valid = j < params.dv;
+  let lane = bh * params.dv + j;
+  let partBase = params.rows * params.dv + blk * params.rows * R;
+  var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
+  var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+      for (var i = 0u; i < dk; i++) { sp[i] = ckpt[(c * dk + i) * params.lanes + lane]; }
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * dk;
+        for (var i = 0u; i < dk; i++) { scratch[(sb + i) * params.lanes + lane] = sp[i]; }
+        let row = bh * params.T + t;
+        let kb = row * dk;
+        let a = ${alpha(gated)};
+        var p = 0.0f;
+        for (var i = 0u; i < dk; i++) { p += k[kb + i] * sp[i]; }
+        let u = bg[row] * (v[row * params.dv + j] - a * p);
+        for (var i = 0u; i < dk; i++) { sp[i] = a * sp[i] + k[kb + i] * u; }
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = bh * params.T + t;
+      if (valid) {
+        let kb = row * dk;
+        let sb = (t - t0) * dk;
+        let a = ${alpha(gated)};
+        let b = bg[row];
+        let dout = dO[row * params.dv + j];
+        var p = 0.0f;
+        var du = 0.0f;
+        var da = 0.0f;
+        for (var i = 0u; i < dk; i++) {
+          let spi = scratch[(sb + i) * params.lanes + lane];
+          sp[i] = spi;
+          let ki = k[kb + i];
+          p += ki * spi;
+          let dsi = ds[i] + q[kb + i] * dout;
+          ds[i] = dsi;
+          du += ki * dsi;
+          da += spi * dsi;
+        }
+        let r = v[row * params.dv + j] - a * p;
+        let u = b * r;
+        let dp = -a * b * du;
+        da -= b * p * du;
+        grads[row * params.dv + j] = b * du;
+        for (var i = 0u; i < dk; i++) {
+          let ki = k[kb + i];
+          let spi = sp[i];
+          let dsi = ds[i];
+          red[i * ${COLS}u + tid] = (a * spi + ki * u) * dout;
+          red[(dk + i) * ${COLS}u + tid] = dsi * u + spi * dp;
+          ds[i] = a * dsi + ki * dp;
+        }
+        red[2u * dk * ${COLS}u + tid] = r * du;
+        red[(2u * dk + 1u) * ${COLS}u + tid] = a * da;
+      } else {
+        for (var x = 0u; x < R; x++) { red[x * ${COLS}u + tid] = 0.0f; }
+      }
+      workgroupBarrier();
+      for (var x = tid; x < R; x += ${COLS}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[x * ${COLS}u + y]; }
+        grads[partBase + row * R + x] = acc;
+      }
+      workgroupBarrier();
+    }
+  }
+}`;
+
+interface Sizes {
+  B: number;
+  H: number;
+  T: number;
+  dk: number;
+  dv: number;
+  gated: boolean;
+}
+
+function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.TensorInfo): Sizes {
+  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${DELTA_KERNEL}: expected q, k [B, H, T, d_k], v [B, H, T, d_v], got q [${q.shape}] v [${v.shape}]`);
+  const [B, H, T, dk] = q.shape as [number, number, number, number];
+  const dv = v.shape[3]!;
+  if (k.shape.join() !== q.shape.join() || v.shape.slice(0, 3).join() !== q.shape.slice(0, 3).join()) throw new Error(`${DELTA_KERNEL}: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not match`);
+  const gated = bg.shape.length === 4;
+  const expected = gated ? [2, B, H, T] : [B, H, T];
+  if (bg.shape.join() !== expected.join()) throw new Error(`${DELTA_KERNEL}: β${gated ? ' and g' : ''} [${bg.shape}] do not match [${expected}]`);
+  if (dk > DELTA_MAX_DK) throw new Error(`${DELTA_KERNEL}: d_k ${dk} > ${DELTA_MAX_DK}`);
+  return { B, H, T, dk, dv, gated };
+}
+
+/** Checkpoint interval: √T balances the checkpoints (T/C states per column) against the scratch (C). */
+const interval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
+
+/** Floats of the backward's output buffer (dv, then the column blocks' partials). */
+export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * rows * (2 * dk + 2);
+
+let registered = false;
+
+export function registerDeltaRuleWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: DELTA_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { q, k, v, bg } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
+      const { CAP } = tiling(dk);
+      const C = interval(T);
+      const lanes = B * H * dv;
+      const backend = webgpuBackend();
+      const o = allocate(backend, v!.shape);
+      const ckpt = allocate(backend, [Math.ceil(T / C), dk, lanes]);
+      dispatch(
+        gated ? 'GatedDeltaRule' : 'DeltaRule',
+        `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
+        forwardWgsl(gated, CAP),
+        [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
+        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
+        grid(Math.ceil(lanes / WG)),
+      );
+      return [o, ckpt];
+    },
+  });
+  tf.registerKernel({
+    kernelName: DELTA_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { q, k, v, bg, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
+      const { CAP, COLS } = tiling(dk);
+      const C = interval(T);
+      const rows = B * H * T;
+      const blocks = Math.ceil(dv / COLS);
+      const groups = B * H * blocks;
+      const backend = webgpuBackend();
+      const grads = allocate(backend, [gradsSize(B * H * T, dk, dv)]);
+      const scratch = allocate(backend, [C, dk, B * H * dv]);
+      dispatch(
+        gated ? 'GatedDeltaRuleGrad' : 'DeltaRuleGrad',
+        `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}`,
+        backwardWgsl(gated, CAP, COLS),
+        [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        grid(groups),
+      );
+      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      return grads;
+    },
+  });
+}
+
+/** Split the backward's one buffer into dq, dk, dv, dβ and dg (the partials of the column blocks summed). */
+function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
+  const { B, H, T, dk, dv } = s;
+  const rows = B * H * T;
+  const R = 2 * dk + 2;
+  const blocks = Math.ceil(dv / tiling(dk).COLS);
+  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
+  const flat = grads.slice([rows * dv], [blocks * rows * R]);
+  const parts = blocks > 1 ? tf.sum(flat.reshape([blocks, rows * R]), 0) : flat;
+  const [dQ, dK, dBeta, dG] = tf.split(parts.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
+  return [dQ!, dK!, dV, dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
+}
+
+function fusedForward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bg: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(DELTA_KERNEL, { q, k, v, bg }) as unknown as [tf.Tensor, tf.Tensor];
+}
+
+function fusedGrads(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
+  const [q, k, v, bg, ckpt] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor];
+  const grads = tf.engine().runKernel(DELTA_GRAD_KERNEL, { q, k, v, bg, dO: dy, ckpt }) as tf.Tensor;
+  return splitGrads(grads, sizes(q, k, v, bg));
+}
+
+const deltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+  const [o, ckpt] = fusedForward(q, k, v, beta);
+  save([q, k, v, beta, ckpt]);
+  return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => fusedGrads(dy, saved).slice(0, 4) };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+
+const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+  const bg = tf.stack([beta, g]); // [2, B, H, T]: one binding for β and g (the backward uses all 8 storage buffers)
+  const [o, ckpt] = fusedForward(q, k, v, bg);
+  save([q, k, v, bg, ckpt]);
+  return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => fusedGrads(dy, saved) };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+
+/**
+ * The delta rule, fused (the fast form of ops/deltaRule): q, k [B, H, T, d_k], v [B, H, T, d_v], β [B, H, T] →
+ * o [B, H, T, d_v]; undefined (declined: the op runs its reference) past d_k = DELTA_MAX_DK.
+ */
+export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D): tf.Tensor4D | undefined {
+  if (q.shape[3] > DELTA_MAX_DK) return undefined;
+  return deltaWithGrad(q, k, v, beta) as tf.Tensor4D;
+}
+
+/** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g [B, H, T]. */
+export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D): tf.Tensor4D | undefined {
+  if (q.shape[3] > DELTA_MAX_DK) return undefined;
+  return gatedDeltaWithGrad(q, k, v, beta, g) as tf.Tensor4D;
+}

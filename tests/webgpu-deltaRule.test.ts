@@ -1,0 +1,189 @@
+// The fused delta rule and gated delta rule (accel/webgpu/deltaRule.ts, lever `delta`) against the per-token
+// references (ops/deltaRule/naive.ts, ops/gatedDeltaRule/naive.ts): values and the gradients of every input, at
+// shapes that exercise what the kernel tiles — odd T (a short last checkpoint chunk), d_k ≠ d_v, d_v not a multiple
+// of the backward's column block (several blocks, the last one partly empty), T = 1 — with the outputs' buffers
+// poisoned (NaN) first, as tests/webgpu-kernels.test.ts does. A mutation check shows the bars catch a kernel that
+// is wrong by one token's worth; lever off gives the op its chunked form back. Runs on a real GPU or on lavapipe
+// (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, releaseGpu } from '../engine/backend.js';
+import { LanguageModel } from '../engine/model.js';
+import { fastForms } from '../core/fastForms.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
+import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
+import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRule/index.js';
+
+async function probe(): Promise<string | undefined> {
+  try {
+    return (await initBackend('webgpu', { allowSoftwareAdapter: true })).device;
+  } catch {
+    return undefined;
+  }
+}
+
+const device = await probe();
+if (!device) console.warn('webgpu-deltaRule: SKIPPED — no WebGPU adapter. Run `eval "$(bash .ci/setup-webgpu.sh)"` first (see .ci/setup-webgpu.sh).');
+
+const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+
+/** Leave NaN-filled buffers of these shapes in tfjs's pool, so the next outputs of those sizes start as NaN. */
+async function poison(shapes: number[][], copies = 3): Promise<void> {
+  const ts = shapes.flatMap((s) => Array.from({ length: copies }, () => tf.fill(s, NaN)));
+  await Promise.all(ts.map((t) => t.data()));
+  ts.forEach((t) => t.dispose());
+  const flush = tf.scalar(0).add(1);
+  await flush.data();
+  flush.dispose();
+}
+
+/** max |a − b| and that over max |b| (Infinity if a has a non-finite element: unwritten or broken). */
+async function errors(a: tf.Tensor, b: tf.Tensor): Promise<{ abs: number; rel: number }> {
+  expect(a.shape).toEqual(b.shape);
+  const [x, y] = await Promise.all([a.data(), b.data()]);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) return { abs: Infinity, rel: Infinity };
+    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return { abs: diff, rel: diff / (scale + 1e-12) };
+}
+
+let seed = 5000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+const l2 = (x: tf.Tensor) => tf.tidy(() => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-6))));
+
+interface Inputs {
+  q: tf.Tensor4D;
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+  beta: tf.Tensor3D;
+  g: tf.Tensor3D;
+  w: tf.Tensor4D; // cotangent of o: loss = Σ w ⊙ o
+}
+
+/** Inputs as the mixers make them: q, k L2-normalised (q scaled), β ∈ (0, 1), g ≤ 0 (down to ≈ −6: strong forgetting). */
+function inputs(B: number, H: number, T: number, dk: number, dv: number): Inputs {
+  return {
+    q: tf.mul(l2(randn([B, H, T, dk])), dk ** -0.5) as tf.Tensor4D,
+    k: l2(randn([B, H, T, dk])) as tf.Tensor4D,
+    v: randn([B, H, T, dv]) as tf.Tensor4D,
+    beta: tf.sigmoid(randn([B, H, T], 1.5)) as tf.Tensor3D,
+    g: tf.neg(tf.softplus(randn([B, H, T], 2))) as tf.Tensor3D,
+    w: randn([B, H, T, dv]) as tf.Tensor4D,
+  };
+}
+
+type Gated = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D) => tf.Tensor4D;
+const asGated = (f: (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D) => tf.Tensor4D | undefined): Gated => (q, k, v, beta) => f(q, k, v, beta)!;
+const fusedGated: Gated = (...a) => gatedDeltaRuleWebGpu(...a)!;
+
+/** o and the gradients of Σ w ⊙ o in q, k, v, β (and g when gated). */
+function run(f: Gated, x: Inputs, gated: boolean): tf.Tensor[] {
+  const xs = gated ? [x.q, x.k, x.v, x.beta, x.g] : [x.q, x.k, x.v, x.beta];
+  const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0] as tf.Tensor4D, a[1] as tf.Tensor4D, a[2] as tf.Tensor4D, a[3] as tf.Tensor3D, (a[4] ?? x.g) as tf.Tensor3D), x.w));
+  return [f(x.q, x.k, x.v, x.beta, x.g), ...tf.grads(loss)(xs)];
+}
+
+const NAMES = ['o', 'dq', 'dk', 'dv', 'dβ', 'dg'];
+const FORWARD_BAR = 5e-6;
+const GRAD_BAR = 1e-5;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(ALL_ON);
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [B, H, T, d_k, d_v]: odd T and d_k ≠ d_v; d_k 40 → a backward block of 16 columns, so d_v 37 is three blocks
+  // (the last holds 5); T 1; T 20 with C = 5 → four checkpoint chunks, T 17 → a last chunk of 2
+  const SHAPES = [
+    [1, 2, 7, 5, 3],
+    [2, 1, 17, 8, 20],
+    [1, 1, 20, 40, 37],
+    [2, 2, 1, 6, 9],
+  ] as const;
+
+  for (const gated of [false, true]) {
+    const name = gated ? 'gated delta rule' : 'delta rule';
+    const fused = gated ? fusedGated : asGated(deltaRuleWebGpu);
+    const naive: Gated = gated ? gatedDeltaRuleNaive : (q, k, v, beta) => deltaRuleNaive(q, k, v, beta);
+
+    it(`${name}: values and the gradients of every input match the per-token reference`, async () => {
+      const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+      for (const [B, H, T, dk, dv] of SHAPES) {
+        const x = inputs(B, H, T, dk, dv);
+        await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+        const got = run(fused, x, gated);
+        const ref = run(naive, x, gated);
+        for (let i = 0; i < got.length; i++) {
+          const e = await errors(got[i]!, ref[i]!);
+          expect(e.rel, `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${NAMES[i]}`).toBeLessThan(bar(i));
+          worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+        }
+        tf.dispose([...Object.values(x), ...got, ...ref]);
+      }
+      console.log(`${name}: worst errors vs naive ${worst.slice(0, gated ? 6 : 5).map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+    });
+
+    it(`${name}: mutation check — a kernel wrong by one token's worth fails the same bars`, async () => {
+      // the reference on inputs with one token's k (t = 0: the last the backward reaches, after every replay)
+      // moved by 1e-3, or the gate dropped: each must fail at least one bar for each output and gradient
+      const [B, H, T, dk, dv] = [1, 2, 9, 6, 7];
+      const x = inputs(B, H, T, dk, dv);
+      const got = run(fused, x, gated);
+      const bump = tf.tidy(() => tf.concat([tf.mul(randn([B, H, 1, dk]), 1e-3), tf.zeros([B, H, T - 1, dk])], 2));
+      const mutated = run(naive, { ...x, k: tf.add(x.k, bump) as tf.Tensor4D }, gated);
+      for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, mutated[i]!)).rel, `k_0 moved: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+      // a time-shifted β (the step reading its neighbour's) and, gated, a missing gate
+      const shifted = tf.concat([x.beta.slice([0, 0, 1], [B, H, T - 1]), x.beta.slice([0, 0, 0], [B, H, 1])], 2) as tf.Tensor3D;
+      const wrongs = [run(naive, { ...x, beta: shifted }, gated), ...(gated ? [run((q, k, v, beta, g) => gatedDeltaRuleNaive(q, k, v, beta, tf.mul(g, 0) as tf.Tensor3D), x, true)] : [])];
+      for (const wrong of wrongs) for (let i = 0; i < 4; i++) expect((await errors(got[i]!, wrong[i]!)).rel, NAMES[i]).toBeGreaterThan(bar(i));
+      tf.dispose([...Object.values(x), ...got, ...mutated, ...wrongs.flat(), bump, shifted]);
+    });
+
+    it(`${name}: through the op, lever on runs the fused form, lever off the chunked form exactly`, async () => {
+      const x = inputs(2, 2, 11, 8, 12);
+      const op: Gated = gated ? gatedDeltaRule : (q, k, v, beta) => deltaRule(q, k, v, beta);
+      const chunked: Gated = gated ? (q, k, v, beta, g) => gatedDeltaRuleChunked(q, k, v, beta, g, 4) : (q, k, v, beta) => deltaRuleChunked(q, k, v, beta, 4);
+      const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+      expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'delta').map((f) => f.op)).toEqual(['deltaRule', 'gatedDeltaRule']);
+      await same(op(x.q, x.k, x.v, x.beta, x.g), fused(x.q, x.k, x.v, x.beta, x.g));
+      try {
+        setFastPath({ delta: false });
+        const viaOp = gated ? gatedDeltaRule(x.q, x.k, x.v, x.beta, x.g, 4) : deltaRule(x.q, x.k, x.v, x.beta, 4);
+        await same(viaOp, chunked(x.q, x.k, x.v, x.beta, x.g));
+        // and the chunked form agrees with the fused one (both against the same recurrence)
+        expect((await errors(viaOp, fused(x.q, x.k, x.v, x.beta, x.g))).rel).toBeLessThan(1e-5);
+      } finally {
+        setFastPath({ delta: true });
+      }
+      tf.dispose(Object.values(x));
+    });
+  }
+
+  it('a training step of tiny DeltaNet and Gated DeltaNet models: lever on and off give the same loss and gradients', async () => {
+    for (const mixer of ['deltanet', 'gated-deltanet']) {
+      const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer, params: { chunkSize: 4 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
+      const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
+      const w = randn([2, 10, 16]);
+      const step = (on: boolean) => {
+        setFastPath({ delta: on });
+        return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
+      };
+      const fast = step(true);
+      const ref = step(false);
+      setFastPath({ delta: true });
+      expect((await errors(fast.value, ref.value)).rel, mixer).toBeLessThan(1e-5);
+      for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, `${mixer} ${v.name}`).toBeLessThan(1e-4);
+      tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+      model.dispose();
+    }
+  });
+});
