@@ -15,10 +15,13 @@
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet at B64 with the fast path, and with
 #             the scan / wkv / delta lever off
+#   mixers    every registered mixer at B64 with the fast path (the per-mixer step table), ratios vs torch.json
+# BENCH_RUN overrides the bundle's runner (default `bash .gpu-bench/run`; e.g. `bash .gpu-c/run-step` for a step.ts
+# bundle packed beside another entry).
 set -uo pipefail
 OUT=${OUT:-$PWD/bench-out}
 mkdir -p "$OUT"
-run=(bash .gpu-bench/run)
+run=(${BENCH_RUN:-bash .gpu-bench/run})
 steps=${STEPS:-8}
 for mode in "$@"; do
   echo "=== $mode ($(date -u +%H:%M:%S))"
@@ -29,6 +32,8 @@ for mode in "$@"; do
       PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch_step.py --steps 30 --warmup 5 --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+    mixers)
+      timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout 0 --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
       timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     stock)
