@@ -5,7 +5,7 @@
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" GPUS="0 1 2 3" LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [GPUS="0 1 2 3"] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 set -u
@@ -18,7 +18,7 @@ nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi
 smi=$!
 start=$(date +%s)
 # shellcheck disable=SC2086 # GPUS and ONLY are word lists
-timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu --gpu ${GPUS:-0} \
+timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${GPUS:+--gpu $GPUS} \
   --concurrency "${CONCURRENCY:-auto}" --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
