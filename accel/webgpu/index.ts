@@ -23,7 +23,8 @@
 //   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
-// the last axis (cumsum.ts).
+// the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
+// synchronously, which webgpu cannot do in Node).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { leverOn, registerFastForm, setLever } from '../../core/fastForms.js';
@@ -44,6 +45,8 @@ import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './
 import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
+import { h2oMaskOp } from '../../ops/boundedCache/index.js';
+import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
@@ -103,6 +106,7 @@ export function registerWebGpuKernels(): void {
   registerScanWebGpu();
   registerWkvWebGpu();
   registerDeltaRuleWebGpu();
+  registerH2oMaskWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
@@ -112,6 +116,8 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
+  // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
+  registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
   // that every step takes the same buffers in the same order — which the bind-group cache (lever bindGroups) needs

@@ -8,6 +8,7 @@
 // h2oVisible) and then applied as a constant mask: the model trains with exactly the cache's selection, and no
 // gradient flows through the choice. O(T²) like full attention (the point is the state, not the speed).
 import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
 import { h2oVisible, staticVisible, type CachePolicy } from './policy.js';
 
 const NEG = -1e9;
@@ -26,7 +27,10 @@ function staticMaskBias(p: CachePolicy, T: number): tf.Tensor2D {
   return m;
 }
 
-/** The additive mask [B, H, T, T] of H2O's causal selection, from the raw scores [B, H, T, T]. */
+/** H2O's mask on a backend that cannot read scores back synchronously (webgpu: accel/webgpu/h2oMask.ts). */
+export const h2oMaskOp = fastOp<(p: CachePolicy, scores: tf.Tensor4D) => tf.Tensor4D>('boundedCache.h2oMask');
+
+/** The additive mask [B, H, T, T] of H2O's causal selection, from the raw scores [B, H, T, T] (the reference: read back). */
 export function h2oMaskBias(p: CachePolicy, scores: tf.Tensor4D): tf.Tensor4D {
   const [B, H, T] = scores.shape;
   const data = scores.dataSync();
@@ -42,7 +46,7 @@ export function boundedCacheAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
   return tf.tidy(() => {
     const T = q.shape[2];
     const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(q.shape[3])) as tf.Tensor4D;
-    const bias = p.kind === 'h2o' ? h2oMaskBias(p, scores) : staticMaskBias(p, T);
+    const bias = p.kind === 'h2o' ? (fastForm(h2oMaskOp, tf.getBackend()) ?? h2oMaskBias)(p, scores) : staticMaskBias(p, T);
     return tf.matMul(dropAttention(tf.softmax(tf.add(scores, bias))), v) as tf.Tensor4D;
   });
 }
