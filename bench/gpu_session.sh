@@ -29,7 +29,7 @@ for mode in "$@"; do
     info)
       { nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem --format=csv; nproc; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee "$OUT/device.txt" ;;
     torch)
-      PYTHONUNBUFFERED=1 timeout 200 python3 bench/torch_step.py --steps 30 --warmup 5 --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
+      PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     mixers)

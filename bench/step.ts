@@ -320,6 +320,8 @@ interface TorchRow {
   mixer: string;
   batch: number;
   head: string;
+  /** 'eager' (absent in older files) or 'compile' (torch.compile, bench/torch_step.py --compile) */
+  variant?: string;
   msPerStep: number;
 }
 
@@ -332,12 +334,15 @@ function printRatios(rows: Row[], torchFile: string): void {
     return;
   }
   console.log(`\nrecallbench / PyTorch eager (${torch.torch ?? '?'} on ${torch.device ?? '?'}), same shapes, same call:`);
-  console.log('mixer     batch variant         recallbench ms  torch ms (same head)  ratio   torch ms (zoology full-logit head)  ratio');
+  console.log('mixer     batch variant         recallbench ms  torch ms (same head)  ratio   torch ms (zoology full-logit head)  ratio   torch.compile ms (same head)  ratio');
+  const find = (r: Row, head: string, variant: string) => torch.results.find((t) => t.mixer === r.mixer && t.batch === r.batch && t.head === head && (t.variant ?? 'eager') === variant);
+  const ratio = (r: Row, t: TorchRow | undefined) => (t ? fmt(r.msPerStep / t.msPerStep, 2).padStart(5) + 'x' : '    -');
   for (const r of rows) {
-    const same = torch.results.find((t) => t.mixer === r.mixer && t.batch === r.batch && t.head === 'supervised');
-    const full = torch.results.find((t) => t.mixer === r.mixer && t.batch === r.batch && t.head === 'full');
+    const same = find(r, 'supervised', 'eager');
+    const full = find(r, 'full', 'eager');
+    const compiled = find(r, 'supervised', 'compile');
     console.log(
-      `${r.mixer.padEnd(9)} ${String(r.batch).padEnd(5)} ${r.variant.padEnd(15)} ${fmt(r.msPerStep).padStart(14)}  ${fmt(same?.msPerStep, 2).padStart(20)}  ${same ? fmt(r.msPerStep / same.msPerStep, 2).padStart(5) + 'x' : '    -'}   ${fmt(full?.msPerStep, 2).padStart(34)}  ${full ? fmt(r.msPerStep / full.msPerStep, 2).padStart(5) + 'x' : '    -'}`,
+      `${r.mixer.padEnd(9)} ${String(r.batch).padEnd(5)} ${r.variant.padEnd(15)} ${fmt(r.msPerStep).padStart(14)}  ${fmt(same?.msPerStep, 2).padStart(20)}  ${ratio(r, same)}   ${fmt(full?.msPerStep, 2).padStart(34)}  ${ratio(r, full)}   ${fmt(compiled?.msPerStep, 2).padStart(28)}  ${ratio(r, compiled)}`,
     );
   }
 }
