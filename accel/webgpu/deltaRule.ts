@@ -279,7 +279,9 @@ function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
   const blocks = Math.ceil(dv / tiling(dk).COLS);
   const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
   const flat = grads.slice([rows * dv], [blocks * rows * R]);
-  const parts = blocks > 1 ? tf.sum(flat.reshape([blocks, rows * R]), 0) : flat;
+  // blocks is small (⌈d_v / COLS⌉): adds of slices, not tf.sum over axis 0, whose transpose of [blocks, rows·R]
+  // exceeds the dispatch limits at B64 T256
+  const parts = blocks > 1 ? tf.addN(tf.split(flat, blocks)) : flat;
   const [dQ, dK, dBeta, dG] = tf.split(parts.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
   return [dQ!, dK!, dV, dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
 }
