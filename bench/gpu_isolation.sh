@@ -12,8 +12,20 @@ echo "uid $(id -u); unshare: $(command -v unshare || echo none)"
 nvidia-smi --query-gpu=index,pci.bus_id,memory.used --format=csv
 ls -l /dev/nvidia* /proc/driver/nvidia/gpus/ 2>&1
 gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
-sample() { for _ in 1 2 3 4 5 6; do sleep 4; echo "  t+$(( (SECONDS - t0) ))s $(nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv,noheader | tr '\n' ';')"; done; }
-bench=(${BENCH_RUN:-bash .gpu-bench/run} --mixers attention --batches 256 --variants fast --steps 60 --warmup 3 --label iso)
+# every GPU's memory and load every 4 s; once, the processes nvidia-smi attributes to each GPU (whether Vulkan
+# contexts are listed there decides whether a run can check where it landed)
+sample() {
+  for i in 1 2 3 4 5 6; do
+    sleep 4; echo "  t+$(( (SECONDS - t0) ))s $(nvidia-smi --query-gpu=index,memory.used,utilization.gpu --format=csv,noheader | tr '\n' ';')"
+    if [ "$i" = 3 ]; then
+      echo "  compute-apps: $(nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv,noheader | tr '\n' ';')"
+      nvidia-smi | sed -n '/Processes/,$p' | sed 's/^/  | /'
+    fi
+  done
+}
+# PROBE_CMD: any GPU workload instead (e.g. a short `bash .gpu/run train ...` from the CLI bundle)
+if [ -n "${PROBE_CMD:-}" ]; then read -r -a bench <<<"$PROBE_CMD"; else
+  bench=(${BENCH_RUN:-bash .gpu-bench/run} --mixers attention --batches 256 --variants fast --steps 60 --warmup 3 --label iso); fi
 # KEEP: which GPUs to probe (default all); HOWS: how the others are hidden —
 #   devnull       /dev/null bound over their /dev/nvidiaN (the node opens, the driver's ioctls on it fail)
 #   devnull+proc  that, and their /proc/driver/nvidia/gpus/<pci> folders emptied

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserInputError } from './errors.js';
-import { bindGpu } from './gpuSelect.js';
+import { bindGpu, checkPlacement, gpuOfProcess, type GpuDevice } from './gpuSelect.js';
 import { watchGpuDevice } from './gpuFaults.js';
 import { registerCpuFastForms, registerWasmFastForms } from '../accel/wasm/index.js';
 
@@ -225,10 +225,28 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
   }
   if (gpu) {
     if (info.backend !== 'webgpu' && info.backend !== 'tensorflow') throw new UserInputError(`--gpu ${opts.gpu}: no GPU backend could be initialised (got ${info.backend})`);
-    info = { ...info, device: `${info.device} [${gpu.tag}]` };
+    // the tag names the GPU the process is on (checked through nvidia-smi where it can be), not just the one asked for
+    const landed = info.backend === 'webgpu' ? checkPlacement(gpu, await landedGpu()) : undefined;
+    info = { ...info, device: `${info.device} [${gpu.tag}${landed ? ', placement checked' : ''}]` };
   }
   current = info;
   return info;
+}
+
+/**
+ * Which GPU this process's WebGPU device is on, from nvidia-smi's process list (undefined where it cannot tell). The
+ * context exists once Dawn's device does; a small read makes sure of it, and nvidia-smi gets a few tries.
+ */
+async function landedGpu(): Promise<GpuDevice | undefined> {
+  const probe = tf.scalar(1).add(1);
+  await probe.data();
+  probe.dispose();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const gpu = gpuOfProcess(process.pid);
+    if (gpu !== undefined) return gpu ?? undefined; // found, or no nvidia-smi to ask
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return undefined;
 }
 
 export function currentBackend(): BackendInfo | undefined {

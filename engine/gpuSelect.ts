@@ -113,6 +113,69 @@ export function listGpus(opts: { nvidiaSmi?: () => string | undefined; sysRoot?:
   return listSysfsGpus(opts.sysRoot);
 }
 
+/** One row of `nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv,noheader`. */
+export interface GpuProcess {
+  pid: number;
+  pciBusId: string;
+  usedMiB: number;
+}
+
+/**
+ * Rows of nvidia-smi's compute-apps query. Vulkan processes are listed there too (type "C+G": checked on an H200
+ * host with Dawn, docs/scale-out.md), which is what lets a process find out which GPU it actually landed on.
+ */
+export function parseComputeApps(csv: string): GpuProcess[] {
+  const rows: GpuProcess[] = [];
+  for (const line of csv.split('\n')) {
+    const [pid, bus, used] = line.split(',').map((x) => x.trim());
+    if (!pid || !/^\d+$/.test(pid) || !bus) continue;
+    try {
+      rows.push({ pid: Number(pid), pciBusId: normalizePciBusId(bus), usedMiB: Number.parseFloat(used ?? '') || 0 });
+    } catch {
+      // not a PCI address (e.g. "[N/A]"): not a row we can place
+    }
+  }
+  return rows;
+}
+
+/**
+ * The GPU process `pid` holds a context on, from nvidia-smi: null without nvidia-smi, undefined when the process is
+ * not listed (not yet, or a driver that does not list it). Several GPUs: the one where it uses the most memory.
+ */
+export function gpuOfProcess(pid: number, opts: { computeApps?: () => string | undefined; gpus?: GpuDevice[] } = {}): GpuDevice | undefined | null {
+  const csv = (opts.computeApps ?? runComputeApps)();
+  if (csv === undefined) return null;
+  const mine = parseComputeApps(csv).filter((r) => r.pid === pid).sort((a, b) => b.usedMiB - a.usedMiB)[0];
+  if (!mine) return undefined;
+  return (opts.gpus ?? listGpus()).find((g) => g.pciBusId === mine.pciBusId);
+}
+
+/** --gpu asked for one GPU and the driver put the process on another: nothing it trains may be stored as run there. */
+export class GpuPlacementError extends UserInputError {}
+
+/**
+ * Check where the process landed against the GPU `--gpu` asked for: the selection only sets the environment, and
+ * on some hosts the driver ignores it (four identical H200s with NVIDIA 580: every process on one GPU, whatever the
+ * tag — docs/scale-out.md). Returns the GPU it is on (undefined: cannot tell); throws when it is another one.
+ */
+export function checkPlacement(asked: GpuSelection, landed: GpuDevice | undefined): GpuDevice | undefined {
+  if (landed && landed.pciBusId !== asked.gpu.pciBusId) {
+    throw new GpuPlacementError(
+      `--gpu ${asked.gpu.index}: this process landed on GPU ${landed.index} (pci ${landed.pciBusId}), not on GPU ${asked.gpu.index} (pci ${asked.gpu.pciBusId}): ` +
+        `the GPU selection (${asked.how}) does not work on this host — run one GPU per host or leave --gpu out (docs/scale-out.md)`,
+    );
+  }
+  return landed;
+}
+
+function runComputeApps(): string | undefined {
+  try {
+    return execFileSync('nvidia-smi', ['--query-compute-apps=pid,gpu_bus_id,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+}
+
 function runNvidiaSmi(): string | undefined {
   try {
     return execFileSync('nvidia-smi', ['--query-gpu=index,pci.bus_id,uuid,name', '--format=csv,noheader'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'] });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
-import { driPrimeTag, findDeviceSelectLayer, listGpus, listSysfsGpus, normalizePciBusId, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
+import { checkPlacement, driPrimeTag, findDeviceSelectLayer, gpuOfProcess, GpuPlacementError, listGpus, listSysfsGpus, normalizePciBusId, parseComputeApps, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
 
 // `nvidia-smi --query-gpu=index,pci.bus_id,uuid,name --format=csv,noheader` on a 2 x H100 host
 const TWO_H100 = `0, 00000000:18:00.0, GPU-6a3f2a8e-1c1b-2f4d-9e55-0c1d2e3f4a5b, NVIDIA H100 80GB HBM3
@@ -113,3 +113,36 @@ describe('binding to it', () => {
     expect(process.env.DRI_PRIME).toBeUndefined();
   });
 });
+
+// `nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv,noheader,nounits` shape, as seen on an H200
+// host (2026-11-29, bench/gpu_isolation.sh): Dawn/Vulkan processes are listed, one row per GPU they hold a context on
+const COMPUTE_APPS = `696, 00000000:18:00.0, 8049
+699, 00000000:18:00.0, 8838
+834, 00000000:18:00.0, 3177
+901, 00000000:2A:00.0, 120
+901, 00000000:18:00.0, 5120
+`;
+
+describe('where a process landed (nvidia-smi), and the check of --gpu against it', () => {
+  const gpus = parseNvidiaSmi(TWO_H100);
+
+  it('reads the process list and finds a process\'s GPU (the one with most of its memory); null without nvidia-smi, undefined when not listed', () => {
+    expect(parseComputeApps(COMPUTE_APPS)).toHaveLength(5);
+    expect(parseComputeApps('[N/A], [N/A], [N/A]\n')).toEqual([]);
+    expect(gpuOfProcess(834, { computeApps: () => COMPUTE_APPS, gpus })?.index).toBe(0);
+    expect(gpuOfProcess(901, { computeApps: () => COMPUTE_APPS, gpus })?.index).toBe(0);
+    expect(gpuOfProcess(901, { computeApps: () => '901, 00000000:2A:00.0, 300\n', gpus })?.index).toBe(1);
+    expect(gpuOfProcess(12345, { computeApps: () => COMPUTE_APPS, gpus })).toBeUndefined();
+    expect(gpuOfProcess(834, { computeApps: () => undefined, gpus })).toBeNull();
+  });
+
+  it('a process that landed on another GPU than --gpu asked for is a one-line error naming both; the right GPU or an unknown one passes', () => {
+    const asked = selectGpu(1, gpus, implicitLayer);
+    const elsewhere = gpuOfProcess(834, { computeApps: () => COMPUTE_APPS, gpus }) ?? undefined;
+    expect(() => checkPlacement(asked, elsewhere)).toThrow(GpuPlacementError);
+    expect(() => checkPlacement(asked, elsewhere)).toThrow(/--gpu 1: this process landed on GPU 0 \(pci 0000:18:00\.0\), not on GPU 1 \(pci 0000:2a:00\.0\)/);
+    expect(checkPlacement(asked, gpus[1])).toBe(gpus[1]);
+    expect(checkPlacement(asked, undefined)).toBeUndefined();
+  });
+});
+
