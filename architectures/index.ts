@@ -13,9 +13,10 @@ import deltaNet from './deltaNet.js';
 import gatedDeltaNet from './gatedDeltaNet.js';
 import gla from './gla.js';
 import rwkv from './rwkv.js';
+import rwkv7 from './rwkv7.js';
 import baseConv from './baseConv.js';
 import h3 from './h3.js';
 import hyena from './hyena.js';
 import m2 from './m2.js';
 
-export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, scatterbrain, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, baseConv, h3, hyena, m2];
+export const builtinMixers: MixerDefinition[] = [attention, slidingWindow, boundedCache, scatterbrain, linearAttention, based, jrtRnn, mamba, mamba2, deltaNet, gatedDeltaNet, gla, rwkv, rwkv7, baseConv, h3, hyena, m2];

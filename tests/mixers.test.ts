@@ -24,6 +24,7 @@ export const testParams: Record<string, Record<string, unknown>> = {
   'gated-deltanet': { numHeads: 2, chunkSize: 4 },
   gla: { numHeads: 2, chunkSize: 4, shortConv: true },
   rwkv: {},
+  rwkv7: { numHeads: 2, chunkSize: 4 },
   baseconv: { convType: 'long', filter: 'implicit' },
   h3: { stateDim: 4, headDim: 2 },
   hyena: { filterOrder: 8 },

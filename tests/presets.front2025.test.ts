@@ -1,4 +1,4 @@
-// The front-2025 preset (issue 15): based-fig2's data and axes with Mamba-2, Gated DeltaNet, bounded-cache attention
+// The front-2025 preset (issue 15): based-fig2's data and axes with Mamba-2, Gated DeltaNet, RWKV-7, bounded-cache attention
 // (three eviction policies), Scatterbrain and Monarch Mixer (M2) beside attention, Based, Mamba and DeltaNet. It must expand to exactly its grid, share
 // based-fig2's data, training and search, and keep its axes at every --scale (the pattern of tests/presets.test.ts).
 import { describe, expect, it } from 'vitest';
@@ -15,13 +15,13 @@ const variants = (configs: RunConfig[], label: string, key: (c: RunConfig) => un
 describe('front-2025 preset', () => {
   const configs = expandPreset(loadPreset('front-2025'));
 
-  it('is listed and expands to 56 models × 4 lr = 224 runs', () => {
+  it('is listed and expands to 59 models × 4 lr = 236 runs', () => {
     expect(listPresetNames()).toContain('front-2025');
-    expect(configs.length).toBe(224);
+    expect(configs.length).toBe(236);
     const models: Record<string, number> = {};
     for (const c of configs) models[c.label] = (models[c.label] ?? 0) + 1;
     // per label: models × 4 lr
-    expect(models).toEqual({ attention: 8, based: 36, mamba: 36, mamba2: 36, deltanet: 12, 'gated-deltanet': 12, 'cache-recency': 16, 'cache-sink': 16, 'cache-h2o': 16, scatterbrain: 24, m2: 12 });
+    expect(models).toEqual({ attention: 8, based: 36, mamba: 36, mamba2: 36, deltanet: 12, 'gated-deltanet': 12, rwkv7: 12, 'cache-recency': 16, 'cache-sink': 16, 'cache-h2o': 16, scatterbrain: 24, m2: 12 });
   });
 
   it("has based-fig2's data, training, lrs and search for every run", () => {
@@ -48,6 +48,7 @@ describe('front-2025 preset', () => {
         'mamba2=mamba2',
         'deltanet=deltanet',
         'gated-deltanet=gated-deltanet',
+        'rwkv7=rwkv7',
         'm2=m2',
         'cache-recency=baseconv+bounded-cache',
         'cache-sink=baseconv+bounded-cache',
@@ -68,6 +69,7 @@ describe('front-2025 preset', () => {
     expect(variants(configs, 'based', (c) => `${c.model.dModel}/${lastParams(c).featureDim}`).size).toBe(9);
     expect(variants(configs, 'gated-deltanet', (c) => c.model.dModel)).toEqual(new Set([64, 128, 256]));
     expect(variants(configs, 'deltanet', (c) => c.model.dModel)).toEqual(new Set([64, 128, 256]));
+    expect(variants(configs, 'rwkv7', (c) => c.model.dModel)).toEqual(new Set([64, 128, 256]));
     expect(variants(configs, 'm2', (c) => c.model.dModel)).toEqual(new Set([64, 128, 256]));
     expect(variants(configs, 'm2', (c) => `${lastParams(c).projection}/${lastParams(c).nblocks}/${lastParams(c).residualLongConv}`)).toEqual(new Set(['monarch/4/false']));
     expect(variants(configs, 'attention', (c) => c.model.dModel)).toEqual(new Set([64, 128]));
