@@ -16,6 +16,7 @@
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet at B64 with the fast path, and with
 #             the scan / wkv / delta lever off
 #   mixers    every registered mixer at B64 with the fast path (the per-mixer step table), ratios vs torch.json
+#             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
 # BENCH_RUN overrides the bundle's runner (default `bash .gpu-bench/run`; e.g. `bash .gpu-c/run-step` for a step.ts
 # bundle packed beside another entry).
 set -uo pipefail
@@ -29,11 +30,11 @@ for mode in "$@"; do
     info)
       { nvidia-smi -L; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem --format=csv; nproc; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee "$OUT/device.txt" ;;
     torch)
-      PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
+      PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     mixers)
-      timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout 0 --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+      timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout "${DROPOUT:-0.1}" --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
       timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     stock)
