@@ -9,8 +9,9 @@
 //   y_t = h_t C_t + D ⊙ x_t                               D "skip", init 1
 //   out = (y ⊙ SiLU(z)) W_out
 //
-// The scan runs in parallel over T (ops/scan/; long sequences in blocks of time with the state
-// carried, to bound the memory of h [B, T, E, N]). The step view holds the conv window (E·(k−1)
+// The scan, readout included, is ops/selectiveScan: fused on webgpu (accel/webgpu/selectiveScan.ts, lever
+// selectiveScan: h stays on chip), else in parallel over T from plain tfjs ops (ops/scan/; long sequences in
+// blocks of time with the state carried, to bound the memory of h [B, T, E, N]). The step view holds the conv window (E·(k−1)
 // floats) and h (E·N floats); zoology's state_size() counts 2·d·N (= E·N at expand 2) and ignores the window.
 // Init: linear weights N(0, 0.02), out_proj N(0, 0.02/√(2·n_layers)) (zoology's _init_weights); the conv is
 // PyTorch's default U(±1/√k); b_Δ = softplus⁻¹(Δ₀) with Δ₀ log-uniform in [dtMin, dtMax] (mamba_simple).
@@ -22,7 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { linearApply } from '../ops/linear/index.js';
-import { scan } from '../ops/scan/index.js';
+import { selectiveScan } from '../ops/selectiveScan/index.js';
 import { shortConv, shortConvStep, silu } from './nn.js';
 
 const params = z
@@ -46,9 +47,6 @@ export type MambaParams = z.output<typeof params>;
 export function mambaDims(p: MambaParams, dModel: number) {
   return { E: p.expand * dModel, N: p.stateDim, R: p.dtRank === 'auto' ? Math.ceil(dModel / 16) : p.dtRank, k: p.convKernel };
 }
-
-/** Largest h [B, block, E, N] the parallel forward materialises at once (64 MiB of fp32). */
-const SCAN_BLOCK_FLOATS = 16 * 1024 * 1024;
 
 export default defineMixer({
   name: 'mamba',
@@ -87,38 +85,12 @@ export default defineMixer({
     return {
       forward(u) {
         return tf.tidy(() => {
-          const [Bsz, T] = u.shape;
           const [xIn, gate] = tf.split(inProj.apply(u), 2, 2);
           const x = silu(shortConv(xIn as tf.Tensor3D, convWeight, convBias)); // [B, T, E]
           const { dt, B, C } = selection(x);
-          const dtx = tf.mul(dt, x);
-          const negA = A();
-          // The scan materialises h [B, T, E, N]; long sequences go through it in blocks of time, the state
-          // carried across (memory bounded by the block; one block at training lengths).
-          const block = p.timeBlock === 'auto' ? Math.max(1, Math.floor(SCAN_BLOCK_FLOATS / (Bsz * E * N))) : p.timeBlock;
-          const window = (t: tf.Tensor, t0: number, len: number) => (len === T ? t : t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]));
-          const readouts: tf.Tensor[] = [];
-          let carry: tf.Tensor | undefined; // h at the end of the previous block [B, 1, E, N]
-          for (let t0 = 0; t0 < T; t0 += block) {
-            const len = Math.min(block, T - t0);
-            const next = tf.tidy(() => {
-              const decay = tf.exp(tf.mul(window(dt, t0, len).reshape([Bsz, len, E, 1]), negA)); // exp(Δ A)
-              let drive = tf.mul(window(dtx, t0, len).reshape([Bsz, len, E, 1]), window(B, t0, len).reshape([Bsz, len, 1, N])); // (Δ x) Bᵀ
-              if (carry) {
-                // h_{t0} = a_{t0} h_{t0−1} + b_{t0}: fold the carried state into the block's first drive
-                const first = tf.add(drive.slice([0, 0, 0, 0], [Bsz, 1, E, N]), tf.mul(decay.slice([0, 0, 0, 0], [Bsz, 1, E, N]), carry));
-                drive = len > 1 ? tf.concat([first, drive.slice([0, 1, 0, 0], [Bsz, len - 1, E, N])], 1) : first;
-              }
-              const h = scan(decay, drive);
-              // h_t C_t as one batched matmul over the block's tokens: [E, N] @ [N, 1]
-              const readout = tf.matMul(h.reshape([Bsz * len, E, N]) as tf.Tensor3D, window(C, t0, len).reshape([Bsz * len, N, 1]) as tf.Tensor3D).reshape([Bsz, len, E]);
-              return { readout, carry: t0 + len < T ? h.slice([0, len - 1, 0, 0], [Bsz, 1, E, N]) : undefined };
-            });
-            carry?.dispose();
-            carry = next.carry;
-            readouts.push(next.readout);
-          }
-          const readout = readouts.length === 1 ? readouts[0]! : tf.concat(readouts, 1);
+          // h [B, T, E, N] is never needed whole: the fused form (webgpu, lever selectiveScan) keeps it on chip; the
+          // blocked form materialises it a block of time at a time
+          const readout = selectiveScan(x as tf.Tensor3D, dt as tf.Tensor3D, A() as tf.Tensor2D, B as tf.Tensor3D, C as tf.Tensor3D, p.timeBlock === 'auto' ? undefined : p.timeBlock);
           const y = tf.add(readout, tf.mul(x, skipD));
           return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
         });

@@ -1,0 +1,186 @@
+// The fused selective scan (accel/webgpu/selectiveScan.ts, lever `selectiveScan`) against the per-token reference
+// (ops/selectiveScan/naive.ts): values and the gradients of x, Δ, A, B, C, at shapes that exercise what the kernel
+// tiles — odd T (a short last checkpoint chunk, a short last staged tile), E not a multiple of the workgroup (the
+// last block partly empty, several backward blocks whose dB, dC partials tfjs sums), N = 1, 4, 16, T = 1 — with the
+// outputs' buffers poisoned (NaN) first, as tests/webgpu-kernels.test.ts does. A mutation check shows the bars catch
+// a kernel wrong by one token's worth; lever off gives the op its blocked form back; a tiny Mamba model gives the
+// same loss and gradients with the lever on and off. Runs on a real GPU or on lavapipe
+// (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, releaseGpu } from '../engine/backend.js';
+import { LanguageModel } from '../engine/model.js';
+import { fastForms } from '../core/fastForms.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { gradsSize, SELECTIVE_SCAN_MAX_N, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
+import { selectiveScan, selectiveScanBlocked, selectiveScanNaive } from '../ops/selectiveScan/index.js';
+
+async function probe(): Promise<string | undefined> {
+  try {
+    return (await initBackend('webgpu', { allowSoftwareAdapter: true })).device;
+  } catch {
+    return undefined;
+  }
+}
+
+const device = await probe();
+if (!device) console.warn('webgpu-selectiveScan: SKIPPED — no WebGPU adapter. Run `eval "$(bash .ci/setup-webgpu.sh)"` first (see .ci/setup-webgpu.sh).');
+
+const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+
+/** Leave NaN-filled buffers of these shapes in tfjs's pool, so the next outputs of those sizes start as NaN. */
+async function poison(shapes: number[][], copies = 3): Promise<void> {
+  const ts = shapes.flatMap((s) => Array.from({ length: copies }, () => tf.fill(s, NaN)));
+  await Promise.all(ts.map((t) => t.data()));
+  ts.forEach((t) => t.dispose());
+  const flush = tf.scalar(0).add(1);
+  await flush.data();
+  flush.dispose();
+}
+
+/** max |a − b| and that over max |b| (Infinity if a has a non-finite element: unwritten or broken). */
+async function errors(a: tf.Tensor, b: tf.Tensor): Promise<{ abs: number; rel: number }> {
+  expect(a.shape).toEqual(b.shape);
+  const [x, y] = await Promise.all([a.data(), b.data()]);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) return { abs: Infinity, rel: Infinity };
+    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return { abs: diff, rel: diff / (scale + 1e-12) };
+}
+
+let seed = 7000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+
+interface Inputs {
+  x: tf.Tensor3D;
+  dt: tf.Tensor3D;
+  A: tf.Tensor2D;
+  B: tf.Tensor3D;
+  C: tf.Tensor3D;
+  w: tf.Tensor3D; // cotangent of y: loss = Σ w ⊙ y
+}
+
+/** Inputs as Mamba makes them: Δ = softplus(·) spread over (≈0.01, 3), A = −exp(·) from −0.5 down to ≈ −20 (strong forgetting). */
+function inputs(B: number, T: number, E: number, N: number): Inputs {
+  return {
+    x: randn([B, T, E]) as tf.Tensor3D,
+    dt: tf.softplus(tf.add(randn([B, T, E], 1.5), -1)) as tf.Tensor3D,
+    A: tf.neg(tf.exp(tf.add(randn([E, N], 1), 0.5))) as tf.Tensor2D,
+    B: randn([B, T, N]) as tf.Tensor3D,
+    C: randn([B, T, N]) as tf.Tensor3D,
+    w: randn([B, T, E]) as tf.Tensor3D,
+  };
+}
+
+type Form = (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D) => tf.Tensor3D;
+const fused: Form = (...a) => selectiveScanWebGpu(...a)!;
+
+/** y and the gradients of Σ w ⊙ y in x, Δ, A, B, C. */
+function run(f: Form, v: Inputs): tf.Tensor[] {
+  const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0] as tf.Tensor3D, a[1] as tf.Tensor3D, a[2] as tf.Tensor2D, a[3] as tf.Tensor3D, a[4] as tf.Tensor3D), v.w));
+  return [f(v.x, v.dt, v.A, v.B, v.C), ...tf.grads(loss)([v.x, v.dt, v.A, v.B, v.C])];
+}
+
+const NAMES = ['y', 'dx', 'dΔ', 'dA', 'dB', 'dC'];
+const FORWARD_BAR = 5e-6;
+const GRAD_BAR = 1e-5;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(ALL_ON);
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [B, T, E, N]: odd T with E < one workgroup; E 70 (forward: two blocks of 64, the last holds 6; backward at
+  // N 16: LANES 64 → two blocks, partials summed) and T 20 (C = 5: four checkpoint chunks); T 17 (a last chunk of
+  // 2) at N 1; T 1; N 4 with E 130 (three forward blocks); T 70 > one staged forward tile at N 64 (STEPS 32)
+  const SHAPES = [
+    [1, 7, 5, 4],
+    [2, 20, 70, 16],
+    [2, 17, 9, 1],
+    [3, 1, 6, 16],
+    [1, 12, 130, 4],
+    [1, 70, 33, 64],
+  ] as const;
+
+  it('values and the gradients of x, Δ, A, B, C match the per-token reference', async () => {
+    const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    for (const [B, T, E, N] of SHAPES) {
+      const v = inputs(B, T, E, N);
+      await poison([[B, T, E], [gradsSize(B, T, E, N)]]);
+      const got = run(fused, v);
+      const ref = run(selectiveScanNaive, v);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        expect(e.rel, `[${B}, ${T}, ${E}, ${N}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+      }
+      tf.dispose([...Object.values(v), ...got, ...ref]);
+    }
+    console.log(`selective scan: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
+    // the reference on inputs with one token's Δ (t = 0: the last the backward reaches, after every replay) moved by
+    // 1e-3 (not x: y is linear in x, so dx would not move), and with Δ shifted by one step: each must fail every bar
+    const [B, T, E, N] = [1, 9, 7, 4];
+    const v = inputs(B, T, E, N);
+    const got = run(fused, v);
+    const bump = tf.tidy(() => tf.concat([tf.mul(randn([B, 1, E]), 1e-3), tf.zeros([B, T - 1, E])], 1)) as tf.Tensor3D;
+    const moved = run(selectiveScanNaive, { ...v, dt: tf.add(v.dt, bump) as tf.Tensor3D });
+    for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, moved[i]!)).rel, `Δ_0 moved: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    const shifted = tf.concat([v.dt.slice([0, 1, 0], [B, T - 1, E]), v.dt.slice([0, 0, 0], [B, 1, E])], 1) as tf.Tensor3D;
+    const wrong = run(selectiveScanNaive, { ...v, dt: shifted });
+    for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, wrong[i]!)).rel, `Δ shifted: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    tf.dispose([...Object.values(v), ...got, ...moved, ...wrong, bump, shifted]);
+  });
+
+  it('through the op, lever on runs the fused form, lever off the blocked form exactly', async () => {
+    const v = inputs(2, 11, 10, 8);
+    const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'selectiveScan').map((f) => f.op)).toEqual(['selectiveScan']);
+    await same(selectiveScan(v.x, v.dt, v.A, v.B, v.C), fused(v.x, v.dt, v.A, v.B, v.C));
+    // past SELECTIVE_SCAN_MAX_N the fused form declines (the op then runs its blocked form)
+    const wide = tf.zeros([10, SELECTIVE_SCAN_MAX_N + 1]) as tf.Tensor2D;
+    const bcWide = tf.zeros([2, 11, SELECTIVE_SCAN_MAX_N + 1]) as tf.Tensor3D;
+    expect(selectiveScanWebGpu(v.x, v.dt, wide, bcWide, bcWide)).toBeUndefined();
+    tf.dispose([wide, bcWide]);
+    try {
+      setFastPath({ selectiveScan: false });
+      const viaOp = selectiveScan(v.x, v.dt, v.A, v.B, v.C, 4);
+      await same(viaOp, selectiveScanBlocked(v.x, v.dt, v.A, v.B, v.C, 4));
+      // and the blocked form agrees with the fused one (both against the same recurrence)
+      expect((await errors(viaOp, fused(v.x, v.dt, v.A, v.B, v.C))).rel).toBeLessThan(1e-5);
+    } finally {
+      setFastPath({ selectiveScan: true });
+    }
+    tf.dispose(Object.values(v));
+  });
+
+  it('a training step of a tiny Mamba model: lever on and off give the same loss and gradients', async () => {
+    for (const params of [{}, { stateDim: 4, timeBlock: 3 }]) {
+      const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer: 'mamba', params }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
+      const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
+      const w = randn([2, 10, 16]);
+      const step = (on: boolean) => {
+        setFastPath({ selectiveScan: on });
+        return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
+      };
+      const fast = step(true);
+      const ref = step(false);
+      setFastPath({ selectiveScan: true });
+      const tag = JSON.stringify(params);
+      expect((await errors(fast.value, ref.value)).rel, tag).toBeLessThan(1e-5);
+      for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, `${tag} ${v.name}`).toBeLessThan(1e-4);
+      tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+      model.dispose();
+    }
+  });
+});
