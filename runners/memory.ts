@@ -15,6 +15,11 @@
 //      backward pass.) The evaluation head's per-example slope is split into the final hidden states (grow
 //      with B) and the logit rows, which evaluation builds in chunks of at most EVAL_LOGIT_ROWS rows: the rows
 //      part is taken at min(B, EVAL_LOGIT_ROWS / rows-per-example) examples.
+// Fused forms that allocate differently from the plain kernels are modelled where the run will use them
+// (EstimateOptions): the fused selective scan (accel/webgpu/selectiveScan.ts, lever selectiveScan) keeps Mamba's
+// h [B, T, E, N] on chip, so with it the probe runs that form's own customGrad over shape-only kernels that
+// allocate what the fused kernels allocate (y and h's checkpoints forward, one gradient buffer backward); without
+// it the probe runs the blocked form and its [B, T, E, N] tensors.
 // The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES.
 // Measured error (bench/RESULTS.md, "Memory per run"):
 //   - live bytes on cpu: 0.975–1.000 × tf.profile's peak over whole runs (tests/memory.test.ts asserts 0.95–1.1);
@@ -33,6 +38,9 @@ import { createOptimizer, EVAL_LOGIT_ROWS as TRAIN_EVAL_LOGIT_ROWS, supervised, 
 import { getTask } from '../tasks/index.js';
 import type { Segment } from '../tasks/types.js';
 import { canonicalJson, runId, type RunConfig } from './config.js';
+import { registerFastForm } from '../core/fastForms.js';
+import { selectiveScanOp } from '../ops/selectiveScan/index.js';
+import { checkpointShape, gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
@@ -52,6 +60,12 @@ export const PROCESS_OVERHEAD_BYTES = 2 ** 30;
 const FLOAT_BYTES = 4;
 
 export type EstimateMethod = 'measured' | 'formula';
+
+/** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
+export interface EstimateOptions {
+  /** Mamba's selective scan fused (lever selectiveScan): no [B, T, E, N] tensor. */
+  fusedSelectiveScan?: boolean;
+}
 
 /** A run's estimated peak GPU memory, in bytes, and what it is made of. */
 export interface MemoryEstimate {
@@ -129,10 +143,10 @@ function largestSegment(segments: Record<string, unknown>[], generate: (p: Recor
   return best!;
 }
 
-/** The parts of a config that decide its memory per example (not lr, seeds, counts or batch sizes). */
-function shapeKey(config: RunConfig): string {
+/** The parts of a config that decide its memory per example (not lr, seeds, counts or batch sizes), and the fused forms. */
+function shapeKey(config: RunConfig, options: EstimateOptions): string {
   const withoutCount = (segs: Record<string, unknown>[] | undefined) => segs?.map(({ count: _count, ...rest }) => rest);
-  return canonicalJson({ model: config.model, task: config.data.task, common: config.data.common, train: withoutCount(config.data.train), test: withoutCount(config.data.test), validation: withoutCount(config.data.validation) });
+  return canonicalJson({ model: config.model, task: config.data.task, common: config.data.common, train: withoutCount(config.data.train), test: withoutCount(config.data.test), validation: withoutCount(config.data.validation), fused: { selectiveScan: options.fusedSelectiveScan === true } });
 }
 
 // The probe backend: tfjs-backend-cpu with its costly kernels replaced by ones that only allocate their output.
@@ -232,8 +246,28 @@ function registerProbeBackend(): void {
       return sizes.map((n) => zeroOutput(backend, x.shape.map((s, i) => (i === dim ? n : s)), x.dtype));
     },
   });
+  // the fused selective scan's kernels, shape only: y [B, T, E] and the checkpoints forward, the one gradient buffer
+  // backward (the backward's scratch is released inside the kernel); its fast form runs only while a measurement
+  // asks for it (probeOptions), else the op declines to its blocked form
+  replace({
+    kernelName: SELECTIVE_SCAN_KERNEL,
+    backendName: PROBE_BACKEND,
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, A } = inputs as Record<string, tf.TensorInfo>;
+      const [B, T, E] = x!.shape as [number, number, number];
+      return [zeroOutput(backend, x!.shape, 'float32'), zeroOutput(backend, checkpointShape(B, T, E, A!.shape[1]!), 'float32')];
+    },
+  });
+  shapeOnly(SELECTIVE_SCAN_GRAD_KERNEL, ({ x, A }) => {
+    const [B, T, E] = x!.shape as [number, number, number];
+    return { shape: [selectiveScanGradsSize(B, T, E, A!.shape[1]!)], dtype: 'float32' };
+  });
+  registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeOptions.fusedSelectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
   probeRegistered = true;
 }
+
+/** The fused forms the measurement in progress models (set by measureShape). */
+let probeOptions: EstimateOptions = {};
 
 /** Run `fn` on the probe backend, then give the previous backend back (a serial sweep measures beside its GPU). */
 async function onProbeBackend<T>(fn: () => Promise<T>): Promise<T> {
@@ -254,7 +288,7 @@ async function kernelSnapshots(fn: () => void, base: number): Promise<number[]> 
 }
 
 /** Profile one model shape on the cpu backend (see the header). */
-async function measureShape(config: RunConfig): Promise<ShapeProfile> {
+async function measureShape(config: RunConfig, options: EstimateOptions): Promise<ShapeProfile> {
   const started = performance.now();
   const task = getTask(config.data.task);
   const generate = (p: Record<string, unknown>, count: number) => task.generate({ ...p, count } as never, 12345, 0);
@@ -264,6 +298,7 @@ async function measureShape(config: RunConfig): Promise<ShapeProfile> {
   const trainSegment = largestSegment(config.data.train, generate);
   const evalSegment = largestSegment([...config.data.test, ...(config.data.validation ?? [])], generate);
   return onProbeBackend(async () => {
+    probeOptions = options;
     const base = tf.memory().numBytes;
     const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
     const optimizer = createOptimizer(model, config.train);
@@ -308,6 +343,7 @@ async function measureShape(config: RunConfig): Promise<ShapeProfile> {
         measureMs: performance.now() - started,
       };
     } finally {
+      probeOptions = {};
       optimizer.dispose();
       model.dispose();
     }
@@ -344,14 +380,14 @@ function formulaShape(config: RunConfig, started: number): ShapeProfile {
   };
 }
 
-async function shapeProfile(config: RunConfig): Promise<{ profile: ShapeProfile; cached: boolean }> {
-  const key = shapeKey(config);
+async function shapeProfile(config: RunConfig, options: EstimateOptions): Promise<{ profile: ShapeProfile; cached: boolean }> {
+  const key = shapeKey(config, options);
   const known = profiles.get(key);
   if (known) return { profile: known, cached: true };
   const started = performance.now();
   let profile: ShapeProfile;
   try {
-    profile = await measureShape(config);
+    profile = await measureShape(config, options);
   } catch {
     profile = formulaShape(config, started);
   }
@@ -380,8 +416,8 @@ export function runName(config: RunConfig): string {
  * Only in a process that trains nothing afterwards: the probe backend's garbage values end up in the mixers'
  * module-level caches (attention masks and the like) — runners/concurrency.ts estimateInChild runs it apart.
  */
-export async function estimateRunMemory(config: RunConfig): Promise<MemoryEstimate> {
-  const { profile: p, cached } = await shapeProfile(config);
+export async function estimateRunMemory(config: RunConfig, options: EstimateOptions = {}): Promise<MemoryEstimate> {
+  const { profile: p, cached } = await shapeProfile(config, options);
   const moments = 2 * p.parameterBytes;
   const trainPeak = peakAt(p.train, config.train.batchSize);
   const evalLive = evalPeak(p, config.train.evalBatchSize);
@@ -405,9 +441,9 @@ export async function estimateRunMemory(config: RunConfig): Promise<MemoryEstima
 }
 
 /** Estimates of every run of a grid, in grid order (each model shape measured once). */
-export async function estimateGridMemory(configs: RunConfig[]): Promise<MemoryEstimate[]> {
+export async function estimateGridMemory(configs: RunConfig[], options: EstimateOptions = {}): Promise<MemoryEstimate[]> {
   const out: MemoryEstimate[] = [];
-  for (const c of configs) out.push(await estimateRunMemory(c));
+  for (const c of configs) out.push(await estimateRunMemory(c, options));
   return out;
 }
 

@@ -294,7 +294,10 @@ export async function serveChildJob(): Promise<void> {
     if (job.kind === 'estimate') {
       await initBackend('cpu'); // never the GPU: the estimate needs none, and a context would take GPU memory
       for (const p of job.plugins) await loadPlugin(p);
-      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? []) });
+      // the estimate is of a webgpu run (the sweep asks for one only with a GPU's memory known), whose fast path is
+      // the environment's default (RECALLBENCH_FAST_PATH, inherited by the training processes)
+      const { defaultFastPath } = await import('../accel/webgpu/index.js');
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fusedSelectiveScan: defaultFastPath().selectiveScan }) });
       return;
     }
     const backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});

@@ -116,6 +116,22 @@ describe('estimateRunMemory', () => {
     expect(again.measureMs).toBe(0);
     expect(again.parameters).toBe(first.parameters);
   });
+
+  it("follows Mamba's fused selective scan: without [B, T, E, N] tensors the training activations drop; other mixers are unchanged", async () => {
+    // d 32, N 16, L 64, B 32: the blocked form's exp(Δ A), (Δ x) Bᵀ, h and their gradients are B·L·E·N floats each
+    // (8 MiB), the fused form keeps √L·N·B·E floats of checkpoints and writes nothing of that size
+    const mamba = tiny({ mixers: ['mamba'], d: 32, L: 64, K: 8, V: 128, batch: 32, evalBatch: 32 });
+    const blocked = await estimateRunMemory(mamba);
+    const fused = await estimateRunMemory(mamba, { fusedSelectiveScan: true });
+    expect(fused.method).toBe('measured');
+    expect(fused.measureMs).toBeGreaterThan(0); // a shape of its own, not the blocked form's cached profile
+    expect(fused.parameters).toBe(blocked.parameters);
+    const perTensor = 32 * 64 * 64 * 16 * 4;
+    expect(blocked.trainActivations - fused.trainActivations).toBeGreaterThan(4 * perTensor);
+    expect(blocked.evalTransient - fused.evalTransient).toBeGreaterThan(perTensor);
+    const attention = tiny({ d: 20 });
+    expect((await estimateRunMemory(attention, { fusedSelectiveScan: true })).total).toBe((await estimateRunMemory(attention)).total);
+  });
 });
 
 /** A made-up estimate of `total` GiB. */
