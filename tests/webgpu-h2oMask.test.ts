@@ -6,21 +6,13 @@
 // lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initBackend, releaseGpu } from '../engine/backend.js';
+import { releaseGpu } from '../engine/backend.js';
+import { webgpuDevice } from './webgpuKit.js';
 import { fastForms } from '../core/fastForms.js';
 import { h2oMaskWebGpu } from '../accel/webgpu/h2oMask.js';
 import { boundedCacheAttention, h2oVisible, type CachePolicy } from '../ops/boundedCache/index.js';
 
-async function probe(): Promise<string | undefined> {
-  try {
-    return (await initBackend('webgpu', { allowSoftwareAdapter: true })).device;
-  } catch {
-    return undefined;
-  }
-}
-
-const device = await probe();
-if (!device) console.warn('webgpu-h2oMask: SKIPPED — no WebGPU adapter. Run `eval "$(bash .ci/setup-webgpu.sh)"` first (see .ci/setup-webgpu.sh).');
+const device = await webgpuDevice('webgpu-h2oMask');
 
 const policy = (size: number, recent: number): CachePolicy => ({ kind: 'h2o', size, sink: 0, recent });
 

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
+import { poison, relErr, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { softmaxCrossEntropyNaive, tiedHeadCrossEntropy, tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
@@ -28,51 +29,11 @@ import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
 import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
 import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
 
-async function probe(): Promise<string | undefined> {
-  try {
-    const info = await initBackend('webgpu', { allowSoftwareAdapter: true });
-    return info.device;
-  } catch (e) {
-    return undefined;
-  }
-}
-
-const device = await probe();
-if (!device) {
-  console.warn(
-    'webgpu-kernels: SKIPPED — no WebGPU adapter (no GPU and no software Vulkan driver). ' +
-      'Run `eval "$(bash .ci/setup-webgpu.sh)"` first to get Mesa lavapipe (see .ci/setup-webgpu.sh).',
-  );
-} else {
-  console.log(`webgpu-kernels: running on ${device}`);
-}
+const device = await webgpuDevice('webgpu-kernels');
+if (device) console.log(`webgpu-kernels: running on ${device}`);
 
 const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
 const ALL_OFF = Object.fromEntries(LEVERS.map((l) => [l, false])) as FastPath;
-
-/** Leave NaN-filled buffers of these shapes in tfjs's buffer pool, so the next outputs of those sizes start as NaN. */
-async function poison(shapes: number[][], copies = 3): Promise<void> {
-  const ts = shapes.flatMap((s) => Array.from({ length: copies }, () => tf.fill(s, NaN)));
-  await Promise.all(ts.map((t) => t.data()));
-  ts.forEach((t) => t.dispose());
-  // a tiny read submits the queue, so the released buffers are back in the pool
-  const flush = tf.scalar(0).add(1);
-  await flush.data();
-  flush.dispose();
-}
-
-async function relErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const [x, y] = await Promise.all([a.data(), b.data()]);
-  expect(x.length).toBe(y.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i]!)) return Infinity; // an unwritten (NaN) or broken element
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return diff / (scale + 1e-12);
-}
 
 let seed = 1000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

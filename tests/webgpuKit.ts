@@ -1,0 +1,46 @@
+// What the fused-kernel tests share (tests/webgpu-*.test.ts): getting a WebGPU adapter (a real GPU, or Mesa's
+// software Vulkan driver lavapipe after `eval "$(bash .ci/setup-webgpu.sh)"`), poisoning tfjs's buffer pool so an
+// output element a kernel fails to write reads NaN, and the error measure every comparison uses.
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import { initBackend } from '../engine/backend.js';
+
+/** The WebGPU adapter's name, or undefined (with a line saying the file is skipped and how to get one). */
+export async function webgpuDevice(file: string): Promise<string | undefined> {
+  try {
+    return (await initBackend('webgpu', { allowSoftwareAdapter: true })).device;
+  } catch {
+    console.warn(`${file}: SKIPPED — no WebGPU adapter (no GPU and no software Vulkan driver). Run \`eval "$(bash .ci/setup-webgpu.sh)"\` first (see .ci/setup-webgpu.sh).`);
+    return undefined;
+  }
+}
+
+/** Leave NaN-filled buffers of these shapes in tfjs's pool, so the next outputs of those sizes start as NaN. */
+export async function poison(shapes: number[][], copies = 3): Promise<void> {
+  const ts = shapes.flatMap((s) => Array.from({ length: copies }, () => tf.fill(s, NaN)));
+  await Promise.all(ts.map((t) => t.data()));
+  ts.forEach((t) => t.dispose());
+  // a tiny read submits the queue, so the released buffers are back in the pool
+  const flush = tf.scalar(0).add(1);
+  await flush.data();
+  flush.dispose();
+}
+
+/** max |a − b| and that over max |b| (Infinity if a has a non-finite element: unwritten or broken). */
+export async function errors(a: tf.Tensor, b: tf.Tensor): Promise<{ abs: number; rel: number }> {
+  expect(a.shape).toEqual(b.shape);
+  const [x, y] = await Promise.all([a.data(), b.data()]);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) return { abs: Infinity, rel: Infinity };
+    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return { abs: diff, rel: diff / (scale + 1e-12) };
+}
+
+/** errors(a, b).rel */
+export async function relErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  return (await errors(a, b)).rel;
+}
