@@ -24,6 +24,9 @@
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
 //                no [B, T, E, N] tensor, forward and backward one dispatch each (selectiveScan.ts)
+//   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
+//                thread per (batch·head, value column) holding its state column on chip (z: a ones column of v),
+//                forward one dispatch, backward three (linearAttention.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -43,6 +46,8 @@ import { gatedDeltaRuleOp } from '../../ops/gatedDeltaRule/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu } from './deltaRule.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu } from './selectiveScan.js';
+import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
+import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './linearAttention.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -56,7 +61,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -111,6 +116,7 @@ export function registerWebGpuKernels(): void {
   registerWkvWebGpu();
   registerDeltaRuleWebGpu();
   registerSelectiveScanWebGpu();
+  registerLinearAttentionWebGpu();
   registerH2oMaskWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
@@ -121,6 +127,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
+  registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });

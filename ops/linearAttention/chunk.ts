@@ -7,7 +7,7 @@
 // (S_0, z_0) is an optional initial state (what a prefill left behind). `shared` keys and values are seen by
 // every position (JRT-RNN's encoder over the prefix): S_0 = Σ_m φ(k_e,m)ᵀ v_e,m, z_0 = Σ_m φ(k_e,m).
 //
-// `causalLinearAttention` is the chunked form (flash-linear-attention's `chunk` algorithm): split time into
+// `causalLinearAttentionChunked` is the chunked form (flash-linear-attention's `chunk` algorithm): split time into
 // chunks of C tokens; inside a chunk a masked C×C quadratic form, across chunks the state at each chunk start
 // (exclusive cumulative sum of the per-chunk Σ φ(k)ᵀv). It holds T/C copies of the F×dv state, not T, and
 // costs O(T·C·(F + dv) + T·F·dv). With a `pairScore` (Taylor: φ(q)·φ(k) = 1 + s + s²/2 of s = q·k/√f) the
@@ -32,7 +32,7 @@ function lowerTriangle(size: number): tf.Tensor2D {
 }
 
 /** Chunked causal linear attention: φq, φk [B, H, T, F], v [B, H, T, dv] → y [B, H, T, dv]. */
-export function causalLinearAttention(phiQ: tf.Tensor4D, phiK: tf.Tensor4D, v: tf.Tensor4D, opts: LinearAttentionOptions = {}): tf.Tensor4D {
+export function causalLinearAttentionChunked(phiQ: tf.Tensor4D, phiK: tf.Tensor4D, v: tf.Tensor4D, opts: LinearAttentionOptions = {}): tf.Tensor4D {
   checkShapes(phiQ, phiK, v, opts.initial, opts.pairScore, opts.shared);
   const eps = opts.eps ?? LINEAR_ATTENTION_EPS;
   return tf.tidy(() => {

@@ -1,0 +1,182 @@
+// The fused causal linear attention (accel/webgpu/linearAttention.ts, lever `linearAttention`) against zoology's
+// formula (ops/linearAttention/naive.ts): values and the gradients of φq, φk, v at T that is a multiple of nothing
+// (1, 7, 37, 70), F 4 / 17 / 153 (Based's Taylor map at f 16: 1 + 16 + 136, a private state of 256), d_v 3 / 16 / 64
+// and several B·H, with the kernel's output buffers poisoned (NaN) first. A mutation check shows the bars catch a
+// kernel that lets position i see key i + 1; lever off (or an option the fused form declines) gives the op its
+// chunked form back exactly; a tiny Based model (BaseConv + Taylor linear attention) trains the same either way.
+// Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why,
+// without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { LanguageModel } from '../engine/model.js';
+import { fastForms } from '../core/fastForms.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { causalLinearAttentionWebGpu } from '../accel/webgpu/linearAttention.js';
+import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
+
+const device = await webgpuDevice('webgpu-linearAttention');
+
+const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+
+let seed = 7000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+
+interface Inputs {
+  q: tf.Tensor4D;
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+  w: tf.Tensor4D; // cotangent of y: loss = Σ w ⊙ y
+}
+
+/** Positive features (as the feature maps give: the denominator stays away from 0), v and the cotangent normal. */
+function inputs(B: number, H: number, T: number, F: number, dv: number): Inputs {
+  return {
+    q: tf.softplus(randn([B, H, T, F])) as tf.Tensor4D,
+    k: tf.softplus(randn([B, H, T, F])) as tf.Tensor4D,
+    v: randn([B, H, T, dv]) as tf.Tensor4D,
+    w: randn([B, H, T, dv]) as tf.Tensor4D,
+  };
+}
+
+type Form = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor4D;
+const fused: Form = (q, k, v) => causalLinearAttentionWebGpu(q, k, v)!;
+const naive: Form = (q, k, v) => causalLinearAttentionNaive(q, k, v);
+
+/** y and the gradients of Σ w ⊙ y in φq, φk, v. */
+function run(f: Form, x: Inputs): tf.Tensor[] {
+  const loss = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(f(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D), x.w));
+  return [f(x.q, x.k, x.v), ...tf.grads(loss)([x.q, x.k, x.v])];
+}
+
+/** Quadratic form with the causal band widened by `ahead` keys: 0 is the op itself, 1 lets position i see key i + 1. */
+const quadratic =
+  (ahead: number): Form =>
+  (q, k, v) =>
+    tf.tidy(() => {
+      const s = tf.linalg.bandPart(tf.matMul(q, k, false, true), -1, ahead);
+      return tf.div(tf.matMul(s, v), tf.add(tf.sum(s, -1, true), LINEAR_ATTENTION_EPS)) as tf.Tensor4D;
+    });
+
+const NAMES = ['y', 'dφq', 'dφk', 'dv'];
+const FORWARD_BAR = 2e-6;
+const GRAD_BAR = 5e-6;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(ALL_ON);
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [B, H, T, F, d_v]
+  const SHAPES = [
+    [1, 2, 7, 4, 3],
+    [2, 1, 37, 17, 16],
+    [1, 1, 70, 153, 64],
+    [2, 2, 1, 17, 3],
+    [3, 1, 70, 4, 16],
+    [1, 2, 37, 153, 3],
+  ] as const;
+
+  it('values and the gradients of φq, φk, v match zoology’s formula', async () => {
+    const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    let noise = 0;
+    for (const [B, H, T, F, dv] of SHAPES) {
+      const x = inputs(B, H, T, F, dv);
+      // the kernel's outputs: [.., d_v + 1] forward and for dv's gradient, [.., F] for φq's and φk's
+      await poison([[B, H, T, dv + 1], [B, H, T, F], [B, H, T, dv]]);
+      const got = run(fused, x);
+      const ref = run(naive, x);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        // T = 1: y = v·s/(s + eps), so dφq and dφk are O(eps) — both forms give rounding noise around 0, bound it absolutely
+        if (T === 1 && (i === 1 || i === 2)) {
+          expect(e.abs, `[${B}, ${H}, ${T}, ${F}, ${dv}] ${NAMES[i]}`).toBeLessThan(1e-6);
+          noise = Math.max(noise, e.abs);
+          continue;
+        }
+        expect(e.rel, `[${B}, ${H}, ${T}, ${F}, ${dv}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+      }
+      tf.dispose([...Object.values(x), ...got, ...ref]);
+    }
+    console.log(`linear attention: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}; T 1 dφq, dφk abs ${noise.toExponential(2)}`);
+  });
+
+  it('mutation check: a kernel that lets position i see key i + 1 fails the same bars', async () => {
+    const x = inputs(2, 1, 9, 17, 5);
+    const got = run(fused, x);
+    // the harness is fair: the quadratic form of the op itself passes, the one looking a key ahead fails everywhere
+    const same = run(quadratic(0), x);
+    const ahead = run(quadratic(1), x);
+    for (let i = 0; i < got.length; i++) {
+      expect((await errors(got[i]!, same[i]!)).rel, `band 0: ${NAMES[i]}`).toBeLessThan(bar(i));
+      expect((await errors(got[i]!, ahead[i]!)).rel, `one key ahead: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    }
+    tf.dispose([...Object.values(x), ...got, ...same, ...ahead]);
+  });
+
+  it('through the op: lever on runs the fused form, lever off (or a declined option) the chunked form exactly', async () => {
+    const x = inputs(2, 2, 11, 6, 5);
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    const same = async (a: tf.Tensor, b: tf.Tensor) => expect(await data(a)).toEqual(await data(b));
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'linearAttention').map((f) => f.op)).toEqual(['causalLinearAttention']);
+    await same(causalLinearAttention(x.q, x.k, x.v, { chunkSize: 4 }), fused(x.q, x.k, x.v));
+    // a pairScore is φq·φk: the fused form reads φq, φk and gives the same function
+    const raw = { q: randn([2, 2, 11, 3]) as tf.Tensor4D, k: randn([2, 2, 11, 3]) as tf.Tensor4D, score: (s: tf.Tensor) => s };
+    await same(causalLinearAttention(x.q, x.k, x.v, { pairScore: raw }), fused(x.q, x.k, x.v));
+    // an initial state or shared keys: declined, the chunked form runs
+    const initial = linearAttentionState(x.k, x.v);
+    await same(causalLinearAttention(x.q, x.k, x.v, { initial, chunkSize: 4 }), causalLinearAttentionChunked(x.q, x.k, x.v, { initial, chunkSize: 4 }));
+    expect(causalLinearAttentionWebGpu(x.q, x.k, x.v, { initial })).toBeUndefined();
+    expect(causalLinearAttentionWebGpu(x.q, x.k, x.v, { shared: { phiK: x.k, v: x.v } })).toBeUndefined();
+    try {
+      setFastPath({ linearAttention: false });
+      const viaOp = causalLinearAttention(x.q, x.k, x.v, { chunkSize: 4 });
+      await same(viaOp, causalLinearAttentionChunked(x.q, x.k, x.v, { chunkSize: 4 }));
+      expect((await errors(viaOp, fused(x.q, x.k, x.v))).rel).toBeLessThan(FORWARD_BAR);
+    } finally {
+      setFastPath({ linearAttention: true });
+    }
+    tf.dispose([...Object.values(x), raw.q, raw.k, initial.kv, initial.k]);
+  });
+
+  it('a training step of a tiny Based model (BaseConv + Taylor linear attention): lever on and off give the same loss and gradients', async () => {
+    const model = new LanguageModel({
+      vocabSize: 30,
+      dModel: 16,
+      nLayers: 2,
+      maxSeqLen: 13,
+      layers: [{ mixer: 'baseconv' }, { mixer: 'based', params: { featureDim: 4, numHeads: 2 } }],
+      positionEmbeddings: false,
+      mlp: false,
+      embeddingDropout: 0,
+      residualDropout: 0,
+      seed: 3,
+    });
+    const tokens = tf.tensor2d(Array.from({ length: 2 * 13 }, (_, i) => (i * 7) % 30), [2, 13], 'int32');
+    const w = randn([2, 13, 16]);
+    const step = (on: boolean) => {
+      setFastPath({ linearAttention: on });
+      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
+    };
+    const fast = step(true);
+    const ref = step(false);
+    setFastPath({ linearAttention: true });
+    const lossErr = await errors(fast.value, ref.value);
+    expect(lossErr.rel).toBeLessThan(1e-5);
+    let worst = 0;
+    for (const v of model.variables) {
+      const e = (await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel;
+      worst = Math.max(worst, e);
+      expect(e, v.name).toBeLessThan(1e-4);
+    }
+    console.log(`tiny Based: loss rel ${lossErr.rel.toExponential(2)}, worst gradient rel ${worst.toExponential(2)} over ${model.variables.length} variables`);
+    tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+    model.dispose();
+  });
+});
