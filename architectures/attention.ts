@@ -2,7 +2,7 @@
 //   q, k, v = x W_qkv;  A = softmax(q kᵀ/√d_h + causal mask);  y = dropout(A) v W_o
 // Recurrent view: a KV cache of the longest test length, so the state is 2·d·L_s floats.
 import * as tf from '@tensorflow/tfjs';
-import { dropout } from '../ops/dropout/index.js';
+import { causalAttention, causalMaskBias } from '../ops/causalAttention/index.js';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
@@ -14,18 +14,8 @@ const params = z
   })
   .strict();
 
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. Cached per T (a constant). */
-const maskCache = new Map<string, tf.Tensor2D>();
-export function causalMaskBias(seqLen: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${seqLen}`;
-  let mask = maskCache.get(key);
-  if (!mask || mask.isDisposed) {
-    mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9)) as tf.Tensor2D;
-    tf.keep(mask);
-    maskCache.set(key, mask);
-  }
-  return mask;
-}
+// the mask lives with the op (ops/causalAttention/naive.ts); re-exported for the mixers and tests that use it
+export { causalMaskBias };
 
 export default defineMixer({
   name: 'attention',
@@ -43,12 +33,11 @@ export default defineMixer({
     return {
       forward(x, opts) {
         return tf.tidy(() => {
-          const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
-          const scores = tf.add(tf.mul(tf.matMul(splitHeads(q, H), splitHeads(k, H), false, true), scale), causalMaskBias(T));
-          let attn = tf.softmax(scores);
-          if (opts.training && p.dropout > 0) attn = dropout(attn, p.dropout, opts.dropoutSeed ?? 0);
-          const y = mergeHeads(tf.matMul(attn, splitHeads(v, H)));
+          // ops/causalAttention: a fused flash-style kernel where one is registered (lever `attention`), else the
+          // full [T, T] scores with the additive causal mask
+          const rate = opts.training ? p.dropout : 0;
+          const y = mergeHeads(causalAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), scale, rate, opts.dropoutSeed ?? 0));
           return out.apply(y) as tf.Tensor3D;
         });
       },

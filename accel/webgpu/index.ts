@@ -27,6 +27,9 @@
 //   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
 //                thread per (batch·head, value column) holding its state column on chip (z: a ones column of v),
 //                forward one dispatch, backward three (linearAttention.ts)
+//   attention    causal softmax attention, flash-style: per query tile, keys up to the diagonal only, online softmax,
+//                attention dropout by ops/dropout's hashed mask (used with rate > 0 only while `dropout` is on);
+//                forward one dispatch, backward two (attention.ts)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -48,6 +51,8 @@ import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
 import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './linearAttention.js';
+import { causalAttentionOp } from '../../ops/causalAttention/index.js';
+import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -61,7 +66,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention', 'attention'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -117,6 +122,7 @@ export function registerWebGpuKernels(): void {
   registerDeltaRuleWebGpu();
   registerSelectiveScanWebGpu();
   registerLinearAttentionWebGpu();
+  registerAttentionWebGpu();
   registerH2oMaskWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
@@ -128,6 +134,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
+  registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });
