@@ -87,8 +87,8 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     let noise = 0;
     for (const [B, H, T, F, dv] of SHAPES) {
       const x = inputs(B, H, T, F, dv);
-      // the kernel's outputs: [.., d_v + 1] forward and for dv's gradient, [.., F] for φq's and φk's
-      await poison([[B, H, T, dv + 1], [B, H, T, F], [B, H, T, dv]]);
+      // the kernels' outputs: y and dv [.., d_v], den [B, H, T], dφq and dφk [.., F]
+      await poison([[B, H, T, dv], [B, H, T], [B, H, T, F]]);
       const got = run(fused, x);
       const ref = run(naive, x);
       for (let i = 0; i < got.length; i++) {

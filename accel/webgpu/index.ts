@@ -26,7 +26,7 @@
 //                no [B, T, E, N] tensor, forward and backward one dispatch each (selectiveScan.ts)
 //   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
 //                thread per (batch·head, value column) holding its state column on chip (z: a ones column of v),
-//                forward one dispatch, backward three (linearAttention.ts)
+//                forward one dispatch, backward two (linearAttention.ts)
 //   attention    causal softmax attention, flash-style: per query tile, keys up to the diagonal only, online softmax,
 //                attention dropout by ops/dropout's hashed mask (used with rate > 0 only while `dropout` is on);
 //                forward one dispatch, backward two (attention.ts)
