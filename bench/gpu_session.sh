@@ -13,8 +13,8 @@
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
-#   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet at B64 with the fast path, and with
-#             the scan / wkv / delta / selectiveScan lever off
+#   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
+#             the scan / wkv / delta / selectiveScan / linearAttention lever off
 #   mixers    every registered mixer at B64 with the fast path (the per-mixer step table), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
 # BENCH_RUN overrides the bundle's runner (default `bash .gpu-bench/run`; e.g. `bash .gpu-c/run-step` for a step.ts
@@ -32,7 +32,7 @@ for mode in "$@"; do
     torch)
       PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
-      timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta,fast-selectiveScan --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+      timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet,based --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta,fast-selectiveScan,fast-linearAttention --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     mixers)
       timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout "${DROPOUT:-0.1}" --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
