@@ -7,6 +7,7 @@ import { fastForm, fastForms, fastOp, leverOn, registerFastForm, setLever } from
 import { channelMatMul } from '../ops/longConv/index.js';
 import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
 import { randn, useBackend } from './helpers.js';
+import { defaultFastPath, LEVERS, PENDING_GPU_CHECK } from '../accel/webgpu/index.js';
 
 describe('fast-form registry', () => {
   it('an op gets its fast form only on its backend and while its lever is on', () => {
@@ -86,3 +87,28 @@ describe('CPU backends: every entry of accel/wasm against its reference', () => 
     }
   });
 });
+
+describe('which WebGPU levers are on by default', () => {
+  const withEnv = <T>(value: string | undefined, f: () => T): T => {
+    const before = process.env.RECALLBENCH_FAST_PATH;
+    if (value === undefined) delete process.env.RECALLBENCH_FAST_PATH;
+    else process.env.RECALLBENCH_FAST_PATH = value;
+    try {
+      return f();
+    } finally {
+      if (before === undefined) delete process.env.RECALLBENCH_FAST_PATH;
+      else process.env.RECALLBENCH_FAST_PATH = before;
+    }
+  };
+  const on = (p: Record<string, boolean>) => Object.keys(p).filter((l) => p[l]).sort();
+
+  it('kernels not yet checked on a real GPU stay off unless asked for; every other lever is on', () => {
+    expect(PENDING_GPU_CHECK.length).toBeGreaterThan(0);
+    for (const value of [undefined, '', '1', 'default']) expect(withEnv(value, () => on(defaultFastPath()))).toEqual(LEVERS.filter((l) => !PENDING_GPU_CHECK.includes(l)).sort());
+    expect(withEnv('all', () => on(defaultFastPath()))).toEqual([...LEVERS].sort());
+    expect(withEnv('0', () => on(defaultFastPath()))).toEqual([]);
+    expect(withEnv('scan,delta', () => on(defaultFastPath()))).toEqual(['delta', 'scan']);
+    expect(() => withEnv('scan,nope', () => defaultFastPath())).toThrow(/unknown lever 'nope'/);
+  });
+});
+

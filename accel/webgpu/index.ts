@@ -4,8 +4,8 @@
 // off (bench/step.ts measures them one by one). Every fused kernel replaces a reference in ops/ and is tested
 // against it (tests/webgpu-kernels.test.ts); every lever has at least one entry (tests/fastForms.test.ts lists them).
 //
-// Levers (all on by default; RECALLBENCH_FAST_PATH=0 turns all off, or a comma list such as
-// "uploads,splitK" turns on only those):
+// Levers (on by default once checked on a real GPU — PENDING_GPU_CHECK below lists those still off; unset
+// RECALLBENCH_FAST_PATH = that default, =all every lever, =0 none, or a comma list such as "uploads,splitK" only those):
 //   uploads      pooled small uploads through queue.writeBuffer (uploads.ts)
 //   splitK       WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL = RECALLBENCH_SPLITK_THRESHOLD (default 600,
 //                ≈ 4 × the SM count of an H100): tall-skinny weight-gradient matmuls use SplitK
@@ -73,10 +73,19 @@ export type FastPath = Record<Lever, boolean>;
 const BACKEND = 'webgpu';
 const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
 
-/** The default from the environment: all levers, none (RECALLBENCH_FAST_PATH=0), or a comma list. */
+/**
+ * Levers whose kernels pass their tests on the software adapter (lavapipe) but have not yet been timed and checked
+ * GPU ≡ CPU on a real GPU: off by default, so no stored result depends on them before that check (bench/RESULTS.md
+ * says which call clears each). RECALLBENCH_FAST_PATH=all, or a list naming them, turns them on — which is what the
+ * GPU ≡ CPU check (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
+ */
+export const PENDING_GPU_CHECK: readonly Lever[] = ['delta', 'selectiveScan', 'attention', 'linearAttention'];
+
+/** The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), or a comma list. */
 export function defaultFastPath(): FastPath {
   const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
-  if (raw === undefined || raw === '' || raw === '1' || raw === 'all') return Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return Object.fromEntries(LEVERS.map((l) => [l, !PENDING_GPU_CHECK.includes(l)])) as FastPath;
+  if (raw === 'all') return Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
   const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => s.trim()));
   for (const name of on) if (!(LEVERS as readonly string[]).includes(name)) throw new Error(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
   return Object.fromEntries(LEVERS.map((l) => [l, on.has(l)])) as FastPath;
