@@ -72,7 +72,7 @@ export const DEVICE_SETTINGS: EquivSettings = { dModel: 64, seqLens: [64, 128, 2
  * H200 host, 14 references at once each ran at about this machine's speed under load (attention 96 s, mamba at
  * batch 2 212 s): the whole table needs ~5.5 min there (bench/RESULTS.md, "GPU ≡ CPU per mixer").
  */
-export const CPU_HEAVY_BATCH: Record<string, number> = { mamba: 2, h3: 4, hyena: 8, deltanet: 8, rwkv: 8, 'gated-deltanet': 4, mamba2: 4, m2: 8 };
+export const CPU_HEAVY_BATCH: Record<string, number> = { mamba: 2, h3: 4, hyena: 8, deltanet: 8, rwkv: 8, 'gated-deltanet': 4, mamba2: 4, m2: 8, rwkv7: 4 };
 
 /** DEVICE_SETTINGS for a case, with the batch of its slowest mixer on cpu (CPU_HEAVY_BATCH). */
 export function deviceSettingsFor(c: EquivCase, base: EquivSettings = DEVICE_SETTINGS): EquivSettings {
