@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -279,9 +279,7 @@ function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
   const blocks = Math.ceil(dv / tiling(dk).COLS);
   const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
   const flat = grads.slice([rows * dv], [blocks * rows * R]);
-  // blocks is small (⌈d_v / COLS⌉): adds of slices, not tf.sum over axis 0, whose transpose of [blocks, rows·R]
-  // exceeds the dispatch limits at B64 T256
-  const parts = blocks > 1 ? tf.addN(tf.split(flat, blocks)) : flat;
+  const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
   const [dQ, dK, dBeta, dG] = tf.split(parts.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
   return [dQ!, dK!, dV, dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
 }

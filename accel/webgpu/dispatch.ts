@@ -141,3 +141,23 @@ export function soleOwner(t: tf.Tensor): boolean {
   const backend = webgpuBackend();
   return backend.tensorMap.has(t.dataId) && backend.tensorMap.get(t.dataId).refCount === 1;
 }
+
+/**
+ * The sum of `blocks` equal consecutive slices of `flat` (a kernel's per-block partials). Not tf.sum over a
+ * [blocks, n] view — its transpose exceeded the dispatch limits on an H200 — and not one tf.addN of every slice:
+ * AddN binds each input plus its output, and WebGPU allows 8 storage buffers per shader stage (tfjs asks for no
+ * more), so from 8 blocks on its pipeline fails validation. Adds of at most 7 slices at a time.
+ */
+export function sumOfSlices(flat: tf.Tensor, blocks: number): tf.Tensor {
+  let parts = blocks > 1 ? tf.split(flat, blocks) : [flat];
+  while (parts.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < parts.length; i += 7) {
+      const group = parts.slice(i, i + 7);
+      next.push(group.length === 1 ? group[0]! : tf.addN(group));
+    }
+    parts = next;
+  }
+  return parts[0]!;
+}
+

@@ -23,7 +23,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -288,8 +288,7 @@ function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
   const dDt = grads.slice([rows], [rows]).reshape([B, T, E]);
   const dA = tf.sum(grads.slice([2 * rows], [E * N * B]).reshape([E * N, B]), 1).reshape([E, N]);
   const flat = grads.slice([2 * rows + E * N * B], [blocks * B * T * 2 * N]);
-  // blocks is small (⌈E / LANES⌉): adds of slices, not tf.sum over axis 0 (see deltaRule.ts)
-  const parts = blocks > 1 ? tf.addN(tf.split(flat, blocks)) : flat;
+  const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
   const [dB, dC] = tf.split(parts.reshape([B, T, 2 * N]), 2, 2);
   return [dX, dDt, dA, dB!, dC!];
 }
