@@ -13,6 +13,7 @@ import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
+import { fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
 import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRule/index.js';
 
@@ -139,6 +140,23 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
       tf.dispose(Object.values(x));
     });
   }
+
+  it("declines (the op runs its chunked form) where its buffers would pass the device's limits, instead of failing validation", async () => {
+    const { limits } = webgpuBackend().device;
+    const most = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    expect(fitsDevice(1024)).toBe(true);
+    expect(fitsDevice(Math.floor(most / 4))).toBe(true);
+    expect(fitsDevice(Math.floor(most / 4) + 1)).toBe(false);
+    // T 4096, d_k = d_v = 1024, one head: q, v are 16 MB each, but the backward's partials would be ~8.6e9 floats
+    const [B, H, T, dk, dv] = [1, 1, 4096, 1024, 1024];
+    expect(4 * gradsSize(B * H * T, dk, dv)).toBeGreaterThan(most);
+    const q = tf.zeros([B, H, T, dk]) as tf.Tensor4D;
+    const v = tf.zeros([B, H, T, dv]) as tf.Tensor4D;
+    const beta = tf.zeros([B, H, T]) as tf.Tensor3D;
+    expect(deltaRuleWebGpu(q, q, v, beta)).toBeUndefined();
+    expect(gatedDeltaRuleWebGpu(q, q, v, beta, beta)).toBeUndefined();
+    tf.dispose([q, v, beta]);
+  });
 
   it('a training step of tiny DeltaNet and Gated DeltaNet models: lever on and off give the same loss and gradients', async () => {
     for (const mixer of ['deltanet', 'gated-deltanet']) {

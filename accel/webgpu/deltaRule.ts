@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -307,17 +307,26 @@ const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Ten
   return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => fusedGrads(dy, saved) };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor) => tf.Tensor;
 
+/** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
+function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
+  const [B, H, T, dk] = q.shape;
+  const dv = v.shape[3];
+  const C = interval(T);
+  return dk <= DELTA_MAX_DK && fitsDevice(Math.ceil(T / C) * dk * B * H * dv, C * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+}
+
 /**
  * The delta rule, fused (the fast form of ops/deltaRule): q, k [B, H, T, d_k], v [B, H, T, d_v], β [B, H, T] →
- * o [B, H, T, d_v]; undefined (declined: the op runs its reference) past d_k = DELTA_MAX_DK.
+ * o [B, H, T, d_v]; undefined (declined: the op runs its reference) past d_k = DELTA_MAX_DK or past the device's
+ * buffer limits.
  */
 export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D): tf.Tensor4D | undefined {
-  if (q.shape[3] > DELTA_MAX_DK) return undefined;
+  if (!fits(q, v)) return undefined;
   return deltaWithGrad(q, k, v, beta) as tf.Tensor4D;
 }
 
 /** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g [B, H, T]. */
 export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D): tf.Tensor4D | undefined {
-  if (q.shape[3] > DELTA_MAX_DK) return undefined;
+  if (!fits(q, v)) return undefined;
   return gatedDeltaWithGrad(q, k, v, beta, g) as tf.Tensor4D;
 }

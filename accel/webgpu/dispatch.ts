@@ -161,3 +161,14 @@ export function sumOfSlices(flat: tf.Tensor, blocks: number): tf.Tensor {
   return parts[0]!;
 }
 
+/**
+ * Whether buffers of these many f32 elements each fit this device (its storage-binding and buffer-size limits, as
+ * tfjs requested them from the adapter). A fused kernel whose buffers would not fit declines, and its op runs the
+ * reference — instead of a validation error that fails the run.
+ */
+export function fitsDevice(...floats: number[]): boolean {
+  const { limits } = webgpuBackend().device;
+  const most = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  return floats.every((n) => 4 * n <= most);
+}
+

@@ -23,7 +23,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -309,9 +309,14 @@ const withGrad = tf.customGrad(((x: tf.Tensor, dt: tf.Tensor, A: tf.Tensor, B: t
 
 /**
  * The selective scan, fused (the fast form of ops/selectiveScan): x, Δ [B, T, E], A [E, N], B, C [B, T, N] →
- * y [B, T, E]; undefined (declined: the op runs its blocked form) past N = SELECTIVE_SCAN_MAX_N.
+ * y [B, T, E]; undefined (declined: the op runs its blocked form) past N = SELECTIVE_SCAN_MAX_N or past the device's
+ * buffer limits.
  */
 export function selectiveScanWebGpu(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D): tf.Tensor3D | undefined {
-  if (A.shape[1] > SELECTIVE_SCAN_MAX_N) return undefined;
+  const [batch, T, E] = x.shape;
+  const N = A.shape[1];
+  if (N > SELECTIVE_SCAN_MAX_N) return undefined;
+  // the checkpoints, the backward's scratch and its gradients within the device's buffer limits
+  if (!fitsDevice(checkpointShape(batch, T, E, N).reduce((a, b) => a * b, 1), interval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;
   return withGrad(x, dt, A, B, C) as tf.Tensor3D;
 }
