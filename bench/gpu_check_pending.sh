@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# One device call that clears the levers still off by default (accel/webgpu/index.ts PENDING_GPU_CHECK: delta,
-# selectiveScan, attention, linearAttention) — or shows why not: GPU ≡ CPU of every layout whose mixers use them
-# (fast path = every lever, pending ones included; plain = none), H2O's device-side selection and RWKV-7 (never run
-# on a GPU yet), then the step benchmark of each fused kernel with its lever on and off. About 9 minutes on one H200.
+# Two device calls that clear (or not) the levers still off by default (accel/webgpu/index.ts PENDING_GPU_CHECK:
+# delta, selectiveScan, attention, linearAttention):
+#   equiv   GPU ≡ CPU of every layout whose mixers use them (fast path = every lever, pending ones included; plain =
+#           none), H2O's device-side selection and RWKV-7 (never on a GPU yet) at the check's usual d 64; then the
+#           kernels' larger tilings at d 256 (≥ 8 column blocks of partials, the case lavapipe's tests barely reach)
+#           at a tiny batch and length. About 7 minutes on one H200.
+#   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
+#           About 5 minutes.
 #
 #   Locally:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c && cp -r runners/presets .gpu-c/presets
 #             ../shared/gpu-host/pack bench/step.ts .gpu-s && cp .gpu-s/app.mjs .gpu-c/step.mjs && rm -rf .gpu-s
 #             sed 's#/app.mjs#/step.mjs#' .gpu-c/run > .gpu-c/run-step
-#   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh      (carry .gpu-c; results under $OUT)
-# Then: bench/RESULTS.md gets the table and the timings; a lever whose layouts all PASS and whose step is not slower
-# than with it off leaves PENDING_GPU_CHECK (with the call named in the commit).
+#   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed   (carry .gpu-c; out in $OUT)
+# Then: bench/RESULTS.md gets the tables and the timings; a lever whose layouts all PASS and whose step is not
+# slower than with it off leaves PENDING_GPU_CHECK (the call named in the commit).
 set -uo pipefail
 OUT=${OUT:-$PWD/pending-out}
 mkdir -p "$OUT"
 MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,bounded-cache cache-h2o,rwkv7"}
-echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
-timeout 330 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 300 --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
-echo "equiv exit $?" | tee -a "$OUT/equiv.log"
-echo "=== recur ($(date -u +%H:%M:%S))"
-STEPS=${STEPS:-8} BENCH_RUN="bash .gpu-c/run-step" OUT="$OUT" timeout 230 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
-echo "=== attention ($(date -u +%H:%M:%S))"
-timeout 60 bash .gpu-c/run-step --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
-grep -hE "ms/step|Error" "$OUT/session.log" | tail -40
-tail -3 "$OUT/equiv.log"
+case "${1:-}" in
+  equiv)
+    echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
+    timeout 300 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 270 --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
+    echo "equiv exit $?" | tee -a "$OUT/equiv.log"
+    echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
+    timeout 120 bash .gpu-c/run --out "$OUT/gpu-equiv-d256" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based}" > "$OUT/equiv-d256.log" 2>&1
+    echo "equiv d256 exit $?" | tee -a "$OUT/equiv-d256.log"
+    tail -2 "$OUT/equiv.log" "$OUT/equiv-d256.log" ;;
+  speed)
+    echo "=== recur ($(date -u +%H:%M:%S))"
+    STEPS=${STEPS:-8} BENCH_RUN="bash .gpu-c/run-step" OUT="$OUT" timeout 230 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
+    echo "=== attention ($(date -u +%H:%M:%S))"
+    timeout 60 bash .gpu-c/run-step --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed" >&2; exit 2 ;;
+esac
