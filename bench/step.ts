@@ -375,6 +375,12 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
   const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
   countDispatches();
   console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}`);
+  if (info.backend === 'webgpu') {
+    // the limits the fused kernels size themselves against (accel/webgpu/dispatch.ts fitsDevice), as tfjs requested them
+    const { limits } = (tf.backend() as unknown as { device: GPUDevice }).device;
+    const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const;
+    console.log(`device limits: ${names.map((n) => `${n} ${limits[n]}`).join(', ')}`);
+  }
   console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps; dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
