@@ -6,7 +6,7 @@
 #           kernels' larger tilings at d 256 (≥ 8 column blocks of partials, the case lavapipe's tests barely reach)
 #           at a tiny batch and length. About 7 minutes on one H200.
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
-#           About 5 minutes.
+#           About 5 minutes (recur: each mixer with its own levers on and off).
 #
 #   Locally:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c && cp -r runners/presets .gpu-c/presets
 #             ../shared/gpu-host/pack bench/step.ts .gpu-s && cp .gpu-s/app.mjs .gpu-c/step.mjs && rm -rf .gpu-s
@@ -29,7 +29,7 @@ case "${1:-}" in
     tail -2 "$OUT/equiv.log" "$OUT/equiv-d256.log" ;;
   speed)
     echo "=== recur ($(date -u +%H:%M:%S))"
-    STEPS=${STEPS:-8} BENCH_RUN="bash .gpu-c/run-step" OUT="$OUT" timeout 230 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
+    STEPS=${STEPS:-6} BENCH_RUN="bash .gpu-c/run-step" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash .gpu-c/run-step --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;

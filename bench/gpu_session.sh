@@ -32,7 +32,10 @@ for mode in "$@"; do
     torch)
       PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
-      timeout 480 "${run[@]}" --mixers mamba,rwkv,gla,deltanet,gated-deltanet,based --batches 64 --variants fast,fast-scan,fast-wkv,fast-delta,fast-selectiveScan,fast-linearAttention --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+      # each mixer with every lever on, then with each of its own fused kernels' levers off (one process per mixer)
+      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan rwkv:fast,fast-wkv gla:fast,fast-scan deltanet:fast,fast-delta gated-deltanet:fast,fast-delta based:fast,fast-linearAttention}; do
+        timeout 150 "${run[@]}" --mixers "${spec%%:*}" --batches 64 --variants "${spec#*:}" --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log"
+      done ;;
     mixers)
       timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout "${DROPOUT:-0.1}" --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
