@@ -9,7 +9,8 @@
 // lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, releaseGpu } from '../engine/backend.js';
+import { releaseGpu } from '../engine/backend.js';
+import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
@@ -17,42 +18,9 @@ import { causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/we
 import { causalAttention, causalAttentionNaive, causalMaskBias } from '../ops/causalAttention/index.js';
 import { dropout } from '../ops/dropout/index.js';
 
-async function probe(): Promise<string | undefined> {
-  try {
-    return (await initBackend('webgpu', { allowSoftwareAdapter: true })).device;
-  } catch {
-    return undefined;
-  }
-}
-
-const device = await probe();
-if (!device) console.warn('webgpu-attention: SKIPPED — no WebGPU adapter. Run `eval "$(bash .ci/setup-webgpu.sh)"` first (see .ci/setup-webgpu.sh).');
+const device = await webgpuDevice('webgpu-attention');
 
 const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
-
-/** Leave NaN-filled buffers of these shapes in tfjs's pool, so the next outputs of those sizes start as NaN. */
-async function poison(shapes: number[][], copies = 3): Promise<void> {
-  const ts = shapes.flatMap((s) => Array.from({ length: copies }, () => tf.fill(s, NaN)));
-  await Promise.all(ts.map((t) => t.data()));
-  ts.forEach((t) => t.dispose());
-  const flush = tf.scalar(0).add(1);
-  await flush.data();
-  flush.dispose();
-}
-
-/** max |a − b| and that over max |b| (Infinity if a has a non-finite element: unwritten or broken). */
-async function errors(a: tf.Tensor, b: tf.Tensor): Promise<{ abs: number; rel: number }> {
-  expect(a.shape).toEqual(b.shape);
-  const [x, y] = await Promise.all([a.data(), b.data()]);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i]!)) return { abs: Infinity, rel: Infinity };
-    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return { abs: diff, rel: diff / (scale + 1e-12) };
-}
 
 let seed = 7000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
 import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { HASH32_WGSL } from './dropout.js';
 
 export const ATTENTION_KERNEL = 'RecallbenchCausalAttention';
 export const ATTENTION_GRAD_KERNEL = 'RecallbenchCausalAttentionGrad';
@@ -39,15 +40,7 @@ export function tiling(dh: number): { CAP: number; BK: number } {
 }
 
 const HASH = `
-fn hash32(v: u32) -> u32 {
-  var x = v;
-  x ^= x >> 16u;
-  x *= 0x7feb352du;
-  x ^= x >> 15u;
-  x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
+${HASH32_WGSL}
 // ops/dropout's keep mask of weight element idx, times 1/(1 − rate) (accel/webgpu/dropout.ts, same hash)
 fn keepScale(idx: u32) -> f32 {
   let u = f32(hash32(idx + params.seedHash) >> 8u) / 16777216.0f;

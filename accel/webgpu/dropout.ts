@@ -6,6 +6,20 @@ import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js'
 
 export const DROPOUT_KERNEL = 'RecallbenchDropout';
 
+/**
+ * The mask's hash in WGSL: core/prng.ts lowbias32 (the one definition; ops/dropout's reference uses it), shared by
+ * every kernel that draws ops/dropout's mask (this one, the fused attention's weights).
+ */
+export const HASH32_WGSL = `fn hash32(v: u32) -> u32 {
+  var x = v;
+  x ^= x >> 16u;
+  x *= 0x7feb352du;
+  x ^= x >> 15u;
+  x *= 0x846ca68bu;
+  x ^= x >> 16u;
+  return x;
+}`;
+
 const WG = 256;
 
 const wgsl = () => `
@@ -16,15 +30,7 @@ ${declare(
   ],
   ['n: u32', 'seedHash: u32', 'rate: f32', 'scale: f32'],
 )}
-fn hash32(v: u32) -> u32 {
-  var x = v;
-  x ^= x >> 16u;
-  x *= 0x7feb352du;
-  x ^= x >> 15u;
-  x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
+${HASH32_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
