@@ -8,9 +8,7 @@
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
 #           About 5 minutes (recur: each mixer with its own levers on and off).
 #
-#   Locally:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c && cp -r runners/presets .gpu-c/presets
-#             ../shared/gpu-host/pack bench/step.ts .gpu-s && cp .gpu-s/app.mjs .gpu-c/step.mjs && rm -rf .gpu-s
-#             sed 's#/app.mjs#/step.mjs#' .gpu-c/run > .gpu-c/run-step
+#   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed   (carry .gpu-c; out in $OUT)
 # Then: bench/RESULTS.md gets the tables and the timings; a lever whose layouts all PASS and whose step is not
 # slower than with it off leaves PENDING_GPU_CHECK (the call named in the commit).
