@@ -14,7 +14,7 @@
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
-#             the scan / wkv / delta / selectiveScan / linearAttention lever off
+#             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv
 #   mixers    every registered mixer at B64 with the fast path (the per-mixer step table), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
 # BENCH_RUN overrides the bundle's runner (default `bash .gpu-bench/run`; e.g. `bash .gpu-c/run-step` for a step.ts
@@ -33,7 +33,7 @@ for mode in "$@"; do
       PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       # each mixer with every lever on, then with each of its own fused kernels' levers off (one process per mixer)
-      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan rwkv:fast,fast-wkv gla:fast,fast-scan deltanet:fast,fast-delta gated-deltanet:fast,fast-delta based:fast,fast-linearAttention}; do
+      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan rwkv:fast,fast-wkv gla:fast,fast-scan deltanet:fast,fast-delta gated-deltanet:fast,fast-delta based:fast,fast-linearAttention h3:fast,fast-longConv hyena:fast,fast-longConv}; do
         timeout 150 "${run[@]}" --mixers "${spec%%:*}" --batches 64 --variants "${spec#*:}" --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log"
       done ;;
     mixers)

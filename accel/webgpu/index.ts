@@ -30,6 +30,8 @@
 //   attention    causal softmax attention, flash-style: per query tile, keys up to the diagonal only, online softmax,
 //                attention dropout by ops/dropout's hashed mask (used with rate > 0 only while `dropout` is on);
 //                forward one dispatch, backward two (attention.ts)
+//   longConv     the causal long convolution (BaseConv-long, H3, Hyena, M2) as a direct O(T²) sum, one thread per
+//                output; forward one dispatch, backward two (longConv.ts) in place of the blocked Toeplitz matmuls
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -53,6 +55,8 @@ import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
 import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
+import { longConvOp } from '../../ops/longConv/index.js';
+import { longConvWebGpu, registerLongConvWebGpu } from './longConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -66,7 +70,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention', 'attention'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention', 'attention', 'longConv'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -79,7 +83,7 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  * says which call clears each). RECALLBENCH_FAST_PATH=all, or a list naming them, turns them on — which is what the
  * GPU ≡ CPU check (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
  */
-export const PENDING_GPU_CHECK: readonly Lever[] = ['delta', 'selectiveScan', 'attention', 'linearAttention'];
+export const PENDING_GPU_CHECK: readonly Lever[] = ['delta', 'selectiveScan', 'attention', 'linearAttention', 'longConv'];
 
 /** The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), or a comma list. */
 export function defaultFastPath(): FastPath {
@@ -132,6 +136,7 @@ export function registerWebGpuKernels(): void {
   registerSelectiveScanWebGpu();
   registerLinearAttentionWebGpu();
   registerAttentionWebGpu();
+  registerLongConvWebGpu();
   registerH2oMaskWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
@@ -144,6 +149,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
+  registerFastForm({ op: longConvOp, backend: BACKEND, lever: 'longConv', impl: longConvWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });

@@ -21,6 +21,7 @@
 // Exact fp32 sums (no FFT round-off). `longConvNaive` (naive.ts) is the plain-tfjs reference (L shifted
 // multiply-adds); longConvStep (step.ts) the recurrent view.
 import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
 import { channelMatMul } from './channelMatMul.js';
 
 /** Default block: the whole sequence when the dense [d, L, L] Toeplitz is small (≤ 4 M floats), else 64 steps. */
@@ -181,14 +182,24 @@ export interface LongConvOptions {
 }
 
 /**
+ * The key of longConv's fast form (accel/webgpu/longConv.ts: a direct convolution, one dispatch forward, two
+ * backward): u [B, T, d], h [d, Lh ≥ T] → y, or undefined where it declines (then the blocked form runs). The
+ * blocked form's `chunk` is only its tiling, so the fast form does not see it.
+ */
+export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D) => tf.Tensor3D | undefined>('longConv');
+
+/**
  * Causal long convolution, u [B, T, d], h [d, Lh] with Lh ≥ T (only taps 0 … T−1 can reach an output) → [B, T, d].
- * Differentiable in u and h (custom gradient, see the top of this file).
+ * Differentiable in u and h (custom gradient, see the top of this file). A backend's fast form (longConvOp) runs in
+ * place of the blocked matmuls while its lever is on.
  */
 export function longConv(u: tf.Tensor3D, h: tf.Tensor2D, opts: LongConvOptions = {}): tf.Tensor3D {
+  if (h.shape[0] !== u.shape[2]) throw new Error(`longConv: filter has ${h.shape[0]} channels, input ${u.shape[2]}`);
+  if (h.shape[1] < u.shape[1]) throw new Error(`longConv: filter length ${h.shape[1]} < sequence length ${u.shape[1]}`);
+  const fast = fastForm(longConvOp, tf.getBackend())?.(u, h);
+  if (fast) return fast;
   return tf.tidy(() => {
     const [B, T, d] = u.shape;
-    if (h.shape[0] !== d) throw new Error(`longConv: filter has ${h.shape[0]} channels, input ${d}`);
-    if (h.shape[1] < T) throw new Error(`longConv: filter length ${h.shape[1]} < sequence length ${T}`);
     const Bk = Math.max(1, Math.min(T, Math.floor(opts.chunk ?? defaultLongConvChunk(T, d))));
     const nC = Math.ceil(T / Bk);
     const L = nC * Bk;

@@ -1,0 +1,194 @@
+// Fused causal long convolution (WebGPU), forward and backward: the fast form of ops/longConv's `longConv`
+// (BaseConv-long, H3, Hyena, M2; circularLongConv reaches it too, as the causal conv of [u, u]):
+//
+//   y[b, t, c]  = Σ_{s≤t} h[c, s] · x[b, t − s, c]                  x [B, T, C], h [C, Lh] (Lh ≥ T; taps ≥ T unused)
+//   dx[b, t, c] = Σ_{t'≥t} h[c, t' − t] · dy[b, t', c]
+//   dh[c, s]    = Σ_b Σ_{t≥s} dy[b, t, c] · x[b, t − s, c]         (0 for s ≥ T)
+//
+// A direct O(T²) convolution instead of the blocked Toeplitz matmuls of ops/longConv/blocked.ts (tens of tfjs ops
+// per call, host-bound): B·C·T²/2 multiply-adds per product (B64, d 128, T 256: 0.27 G), one dispatch each.
+//
+// Layout of the work, and why:
+//  - forward and dx: one thread per output element (b, t, c), c the fastest index. Neighbouring threads read
+//    neighbouring x / dy elements (coalesced), and their loops have the same or nearly the same length (C ≥ 64: a
+//    workgroup shares t). h[c, s] is read with a stride of Lh across threads, but h is C·Lh floats (d 256, L 1024:
+//    1 MiB) read by every (b, t) and stays in cache; staging tiles of it in workgroup memory would need barriers in
+//    loops whose trip count varies with t (across a workgroup when C < 64) for no clear gain at these sizes, and a
+//    transposed copy of h would cost a dispatch per call. Per (b, c) lane with a tile of t would give only B·C
+//    threads (8 K at B64, d 128): too few to fill a GPU — so one thread per output.
+//  - dh: C·T outputs only (32 K at d 128, T 256), each a sum over B·(T − s) products. A workgroup holds 64 (c, s)
+//    lanes × SPLIT threads; the SPLIT threads of a lane take every SPLIT-th t and their partials are added in
+//    workgroup memory (SPLIT·64 floats = 1 KiB): SPLIT× the threads without partial tensors or an extra AddN.
+//    Lanes are numbered s·C + c (c fastest) so that a warp's reads of dy and x are coalesced.
+// Summation order: the forward adds s = 0, 1, … like longConvNaive. Every shape is a uniform; no size in the keys.
+// Reference: longConvNaive (ops/longConv/naive.ts).
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+
+const WG = 64;
+/** Threads per dh lane (see the top of this file). */
+const SPLIT = 4;
+
+const lane = `let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;`;
+const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
+
+// y[b, t, c] = Σ_{s≤t} h[c, s] x[b, t − s, c]; thread = (b·T + t)·C + c
+const forwardWgsl = () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'h', type: 'f32' },
+    { name: 'y', type: 'f32', write: true },
+  ],
+  ['n: u32', 'T: u32', 'C: u32', 'L: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  ${lane}
+  if (lane >= params.n) { return; }
+  let C = params.C;
+  let c = lane % C;
+  let bt = lane / C;
+  let t = bt % params.T;
+  let hb = c * params.L;
+  var acc = 0.0f;
+  for (var s = 0u; s <= t; s++) {
+    acc += h[hb + s] * x[(bt - s) * C + c];
+  }
+  y[lane] = acc;
+}`;
+
+// dx[b, t, c] = Σ_{t'≥t} h[c, t' − t] dy[b, t', c]; thread = (b·T + t)·C + c
+const inputGradWgsl = () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'h', type: 'f32' },
+    { name: 'dx', type: 'f32', write: true },
+  ],
+  ['n: u32', 'T: u32', 'C: u32', 'L: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  ${lane}
+  if (lane >= params.n) { return; }
+  let C = params.C;
+  let c = lane % C;
+  let bt = lane / C;
+  let t = bt % params.T;
+  let hb = c * params.L;
+  var acc = 0.0f;
+  for (var s = 0u; s < params.T - t; s++) {
+    acc += h[hb + s] * dy[(bt + s) * C + c];
+  }
+  dx[lane] = acc;
+}`;
+
+// dh[c, s] = Σ_b Σ_{t≥s} dy[b, t, c] x[b, t − s, c] (0 for T ≤ s < L); lane = s·C + c, SPLIT threads per lane
+const filterGradWgsl = () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'x', type: 'f32' },
+    { name: 'dh', type: 'f32', write: true },
+  ],
+  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32'],
+)}
+var<workgroup> part: array<f32, ${WG * SPLIT}>;
+@compute @workgroup_size(${WG * SPLIT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let tid = li % ${WG}u;
+  let k = li / ${WG}u;
+  ${lane}
+  let C = params.C;
+  let T = params.T;
+  let c = lane % C;
+  let s = lane / C;
+  var acc = 0.0f;
+  if (lane < params.n && s < T) {
+    for (var b = 0u; b < params.B; b++) {
+      let base = b * T;
+      for (var t = s + k; t < T; t += ${SPLIT}u) {
+        acc += dy[(base + t) * C + c] * x[(base + t - s) * C + c];
+      }
+    }
+  }
+  part[li] = acc;
+  workgroupBarrier();
+  if (k == 0u && lane < params.n) {
+    var sum = part[tid];
+    for (var j = 1u; j < ${SPLIT}u; j++) { sum += part[tid + j * ${WG}u]; }
+    dh[c * params.L + s] = sum;
+  }
+}`;
+
+export const LONG_CONV_KERNEL = 'RecallbenchLongConv';
+export const LONG_CONV_GRAD_KERNEL = 'RecallbenchLongConvGrad';
+
+function sizes(x: tf.TensorInfo, h: tf.TensorInfo): { B: number; T: number; C: number; L: number } {
+  if (x.shape.length !== 3 || h.shape.length !== 2 || h.shape[0] !== x.shape[2] || h.shape[1]! < x.shape[1]!)
+    throw new Error(`${LONG_CONV_KERNEL}: expected x [B, T, C], h [C, Lh ≥ T], got x [${x.shape}] h [${h.shape}]`);
+  const [B, T, C] = x.shape as [number, number, number];
+  return { B, T, C, L: h.shape[1]! };
+}
+
+let registered = false;
+
+export function registerLongConvWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: LONG_CONV_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, h } = inputs as Record<string, tf.TensorInfo>;
+      const { B, T, C, L } = sizes(x!, h!);
+      const n = B * T * C;
+      const y = allocate(webgpuBackend(), x!.shape);
+      dispatch('LongConv', 'rb_longconv_fwd', forwardWgsl, [{ tensor: x! }, { tensor: h! }, { tensor: y, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(n / WG)));
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: LONG_CONV_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, h, dy } = inputs as Record<string, tf.TensorInfo>;
+      const { B, T, C, L } = sizes(x!, h!);
+      const backend = webgpuBackend();
+      const dx = allocate(backend, x!.shape);
+      const dh = allocate(backend, h!.shape);
+      const n = B * T * C;
+      dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(n / WG)));
+      const m = C * L;
+      dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(m / WG)));
+      return [dx, dh];
+    },
+  });
+}
+
+const fused = tf.customGrad(((x: tf.Tensor3D, h: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  const y = tf.engine().runKernel(LONG_CONV_KERNEL, { x, h }) as tf.Tensor3D;
+  save([x, h]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
+      const [sx, sh] = saved as [tf.Tensor3D, tf.Tensor2D];
+      return tf.engine().runKernel(LONG_CONV_GRAD_KERNEL, { x: sx, h: sh, dy }) as unknown as tf.Tensor[];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor3D, h: tf.Tensor2D) => tf.Tensor3D;
+
+/**
+ * Causal long convolution, fused (the fast form of ops/longConv's longConv): u [B, T, d], h [d, Lh ≥ T] → y [B, T, d],
+ * differentiable in u and h. Undefined (declined: the op runs its blocked form) for anything but float32 inputs of
+ * those shapes, or where a buffer would not fit the device (fitsDevice). The blocked form's `chunk` is its tiling only:
+ * the function is the same.
+ */
+export function longConvWebGpu(u: tf.Tensor3D, h: tf.Tensor2D): tf.Tensor3D | undefined {
+  if (u.rank !== 3 || h.rank !== 2 || u.dtype !== 'float32' || h.dtype !== 'float32') return undefined;
+  const [B, T, C] = u.shape;
+  if (h.shape[0] !== C || h.shape[1] < T || B * T * C === 0) return undefined;
+  if (!fitsDevice(B * T * C, C * h.shape[1])) return undefined;
+  return fused(u, h);
+}

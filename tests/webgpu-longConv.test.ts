@@ -1,0 +1,189 @@
+// The fused causal long convolution (accel/webgpu/longConv.ts, lever `longConv`) against the shifted-sum reference
+// (ops/longConv/naive.ts): values and the gradients of x and h at T that is a multiple of nothing (1, 7, 37, 70),
+// C 1 / 5 / 64, B 1–3, filters as long as the sequence or longer, with the kernels' output buffers poisoned (NaN)
+// first. A mutation check shows the bars catch a kernel that lets t see x[t + 1]; through the op, lever on runs the
+// fused kernel and lever off the blocked Toeplitz form (no fused kernel in tf.profile); a tiny H3 model gives the
+// same loss and gradients either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`
+// before vitest); skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { LanguageModel } from '../engine/model.js';
+import { fastForms } from '../core/fastForms.js';
+import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
+import { circularLongConv, longConv, longConvNaive } from '../ops/longConv/index.js';
+
+const device = await webgpuDevice('webgpu-longConv');
+
+const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+
+let seed = 13000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+
+interface Inputs {
+  x: tf.Tensor3D;
+  h: tf.Tensor2D;
+  w: tf.Tensor3D; // cotangent of y: loss = Σ w ⊙ y
+}
+
+function inputs(B: number, T: number, C: number, L: number, draw = randn): Inputs {
+  return { x: draw([B, T, C]) as tf.Tensor3D, h: draw([C, L], 0.5) as tf.Tensor2D, w: draw([B, T, C]) as tf.Tensor3D };
+}
+
+type Form = (x: tf.Tensor3D, h: tf.Tensor2D) => tf.Tensor3D;
+const fused: Form = (x, h) => longConvWebGpu(x, h)!;
+const naive: Form = (x, h) => longConvNaive(x, h);
+
+/** y and the gradients of Σ w ⊙ y in x and h. */
+function run(f: Form, i: Inputs): tf.Tensor[] {
+  const loss = (x: tf.Tensor, h: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor3D, h as tf.Tensor2D), i.w));
+  return [f(i.x, i.h), ...tf.grads(loss)([i.x, i.h])];
+}
+
+/** The reference plus a tap that reaches one step ahead: y[t] += h[c, 0] · x[t + 1] (the mutation). */
+const lookAhead: Form = (x, h) =>
+  tf.tidy(() => {
+    const [B, T, C] = x.shape;
+    const next = tf.pad(x.slice([0, 1, 0], [B, T - 1, C]), [
+      [0, 0],
+      [0, 1],
+      [0, 0],
+    ]);
+    return tf.add(longConvNaive(x, h), tf.mul(next, h.slice([0, 0], [C, 1]).reshape([C]))) as tf.Tensor3D;
+  });
+
+const NAMES = ['y', 'dx', 'dh'];
+const FORWARD_BAR = 1e-6;
+const GRAD_BAR = 2e-6;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(ALL_ON);
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [B, T, C, Lh]
+  const SHAPES = [
+    [1, 1, 1, 1],
+    [2, 1, 5, 3],
+    [3, 7, 5, 7],
+    [2, 37, 64, 37],
+    [1, 70, 5, 74],
+    [3, 70, 1, 70],
+    [1, 37, 64, 40],
+  ] as const;
+
+  it('values and the gradients of x and h match the shifted-sum reference', async () => {
+    const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    for (const [B, T, C, L] of SHAPES) {
+      const x = inputs(B, T, C, L);
+      // the kernels' outputs: y and dx [B, T, C], dh [C, Lh]
+      await poison([[B, T, C], [C, L]]);
+      const got = run(fused, x);
+      const ref = run(naive, x);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        expect(e.rel, `[${B}, ${T}, ${C}, ${L}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+      }
+      tf.dispose([...Object.values(x), ...got, ...ref]);
+    }
+    console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it('mutation check: a kernel that lets t see x[t + 1] fails the same bars', async () => {
+    // its own draws (seeded here), independent of how many the other tests take
+    let own = 99000;
+    const x = inputs(2, 9, 5, 9, (shape, std = 1) => tf.randomNormal(shape, 0, std, 'float32', own++));
+    const got = run(fused, x);
+    const same = run(naive, x);
+    const ahead = run(lookAhead, x);
+    for (let i = 0; i < got.length; i++) {
+      expect((await errors(got[i]!, same[i]!)).rel, `reference: ${NAMES[i]}`).toBeLessThan(bar(i));
+      expect((await errors(got[i]!, ahead[i]!)).rel, `one step ahead: ${NAMES[i]}`).toBeGreaterThan(100 * bar(i));
+    }
+    tf.dispose([...Object.values(x), ...got, ...same, ...ahead]);
+  });
+
+  it('through the op: lever on runs the fused kernels, lever off the blocked form (circular form too)', async () => {
+    const x = inputs(2, 11, 6, 13);
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'longConv').map((f) => f.op)).toEqual(['longConv']);
+    /** The kernels a training-style call (value and both gradients) runs, and its outputs. */
+    const traced = async () => {
+      let out: tf.Tensor[] = [];
+      const info = await tf.profile(() => {
+        out = run((a, b) => longConv(a, b, { chunk: 4 }), x);
+        return out;
+      });
+      return { kernels: new Set(info.kernelNames), out };
+    };
+    const on = await traced();
+    expect(on.kernels.has(LONG_CONV_KERNEL) && on.kernels.has(LONG_CONV_GRAD_KERNEL)).toBe(true);
+    const direct = run(fused, x);
+    for (let i = 0; i < 3; i++) expect(await data(on.out[i]!), NAMES[i]).toEqual(await data(direct[i]!));
+    const circOn = circularLongConv(x.x, x.h.slice([0, 0], [6, 11]) as tf.Tensor2D);
+    // declined: not float32
+    expect(longConvWebGpu(x.x.cast('int32') as tf.Tensor3D, x.h)).toBeUndefined();
+    try {
+      setFastPath({ longConv: false });
+      const off = await traced();
+      expect(off.kernels.has(LONG_CONV_KERNEL) || off.kernels.has(LONG_CONV_GRAD_KERNEL)).toBe(false);
+      expect(off.kernels.has('BatchMatMul')).toBe(true); // the blocked Toeplitz matmuls
+      for (let i = 0; i < 3; i++) expect((await errors(off.out[i]!, on.out[i]!)).rel, NAMES[i]).toBeLessThan(bar(i));
+      const circOff = circularLongConv(x.x, x.h.slice([0, 0], [6, 11]) as tf.Tensor2D);
+      expect((await errors(circOff, circOn)).rel).toBeLessThan(FORWARD_BAR);
+      tf.dispose([...off.out, circOff]);
+    } finally {
+      setFastPath({ longConv: true });
+    }
+    tf.dispose([...Object.values(x), ...on.out, ...direct, circOn]);
+  });
+
+  it('a training step of a tiny H3 model: lever on and off give the same loss and gradients', async () => {
+    const T = 12;
+    const model = new LanguageModel({
+      vocabSize: 30,
+      dModel: 16,
+      nLayers: 1,
+      maxSeqLen: T,
+      layers: [{ mixer: 'h3', params: { stateDim: 8 } }],
+      positionEmbeddings: false,
+      mlp: false,
+      embeddingDropout: 0,
+      residualDropout: 0,
+      seed: 5,
+    });
+    const tokens = tf.tensor2d(Array.from({ length: 2 * T }, (_, i) => (i * 7) % 30), [2, T], 'int32');
+    const w = randn([2, T, 16]);
+    const step = (on: boolean) => {
+      setFastPath({ longConv: on });
+      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
+    };
+    try {
+      let fast!: ReturnType<typeof step>;
+      const kernels = new Set((await tf.profile(() => (fast = step(true)).value)).kernelNames);
+      expect(kernels.has(LONG_CONV_KERNEL) && kernels.has(LONG_CONV_GRAD_KERNEL)).toBe(true); // the model reaches the fused form
+      const ref = step(false);
+      const lossErr = await errors(fast.value, ref.value);
+      expect(lossErr.rel).toBeLessThan(1e-5);
+      let worst = 0;
+      for (const v of model.variables) {
+        const e = (await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel;
+        worst = Math.max(worst, e);
+        expect(e, v.name).toBeLessThan(1e-4);
+      }
+      console.log(`tiny H3: loss rel ${lossErr.rel.toExponential(2)}, worst gradient rel ${worst.toExponential(2)} over ${model.variables.length} variables`);
+      tf.dispose([fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+    } finally {
+      setFastPath({ longConv: true });
+    }
+    tf.dispose([tokens, w]);
+    model.dispose();
+  });
+});
