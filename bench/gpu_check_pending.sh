@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two device calls that clear (or not) the levers still off by default (accel/webgpu/index.ts PENDING_GPU_CHECK:
-# delta, selectiveScan, attention, linearAttention):
+# delta, selectiveScan, attention, linearAttention, longConv):
 #   equiv   GPU ≡ CPU of every layout whose mixers use them (fast path = every lever, pending ones included; plain =
 #           none), H2O's device-side selection and RWKV-7 (never on a GPU yet) at the check's usual d 64; then the
 #           kernels' larger tilings at d 256 (≥ 8 column blocks of partials, the case lavapipe's tests barely reach)
@@ -15,7 +15,7 @@
 set -uo pipefail
 OUT=${OUT:-$PWD/pending-out}
 mkdir -p "$OUT"
-MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,bounded-cache cache-h2o,rwkv7"}
+MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7"}
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
