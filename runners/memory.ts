@@ -4,7 +4,8 @@
 // Method (measured, not a formula). Per distinct model shape, on a shape-only copy of the cpu backend (the probe
 // backend below: the same kernels allocate the same tensors, the costly ones without computing anything):
 //   1. build the model and its AdamW moments;
-//   2. tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts trainStep) on the run's
+//   2. run one training step and evaluation forward unprofiled (what mixers cache at module level, such as causal
+//      masks, is built there and not inside the first profile only), then tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts trainStep) on the run's
 //      largest training segment at two small batch sizes b1 < b2 (PROFILE_BATCHES), and the evaluation forward
 //      and head (model.forward, then the tied-head logits and argmax of engine/train.ts batchLoss / evaluate) on
 //      its largest validation/test slice at the same two sizes;
@@ -16,10 +17,22 @@
 //      with B) and the logit rows, which evaluation builds in chunks of at most EVAL_LOGIT_ROWS rows: the rows
 //      part is taken at min(B, EVAL_LOGIT_ROWS / rows-per-example) examples.
 // Fused forms that allocate differently from the plain kernels are modelled where the run will use them
-// (EstimateOptions): the fused selective scan (accel/webgpu/selectiveScan.ts, lever selectiveScan) keeps Mamba's
-// h [B, T, E, N] on chip, so with it the probe runs that form's own customGrad over shape-only kernels that
-// allocate what the fused kernels allocate (y and h's checkpoints forward, one gradient buffer backward); without
-// it the probe runs the blocked form and its [B, T, E, N] tensors.
+// (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
+// entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
+// over shape-only stand-ins of its kernels that allocate exactly what the WebGPU kernelFuncs allocate; with it off
+// the probe runs the plain tfjs form. The five:
+//   - selectiveScan (accel/webgpu/selectiveScan.ts, Mamba): y and h's checkpoints forward, one gradient buffer
+//     backward, instead of the blocked form's [B, T, E, N] tensors;
+//   - delta (accel/webgpu/deltaRule.ts, DeltaNet, Gated DeltaNet): o and S's checkpoints forward, one buffer of dv
+//     and the column blocks' partials backward, instead of the chunked form's per-chunk tensors;
+//   - attention (accel/webgpu/attention.ts): o and the log-sum-exp forward, dq, dk, dv backward, no [B, H, T, T]
+//     scores, weights or their gradients. With dropout it is fused only where the dropout lever is on too
+//     (ops/causalAttention: the same hashed mask), so `dropout` is a key as well: on the probe it only tells
+//     ops/causalAttention that the hashed dropout is there (its memory is tf.dropout's, as with it off);
+//   - linearAttention (accel/webgpu/linearAttention.ts, Based, linear attention): y and den forward, dφq, dφk, dv
+//     backward, instead of the chunked form's per-chunk states;
+//   - longConv (accel/webgpu/longConv.ts, BaseConv-long, H3, Hyena, M2): y forward, dx and dh backward, no
+//     Toeplitz blocks.
 // The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES.
 // Measured error (bench/RESULTS.md, "Memory per run"):
 //   - live bytes on cpu: 0.975–1.000 × tf.profile's peak over whole runs (tests/memory.test.ts asserts 0.95–1.1);
@@ -38,9 +51,19 @@ import { createOptimizer, EVAL_LOGIT_ROWS as TRAIN_EVAL_LOGIT_ROWS, supervised, 
 import { getTask } from '../tasks/index.js';
 import type { Segment } from '../tasks/types.js';
 import { canonicalJson, runId, type RunConfig } from './config.js';
-import { registerFastForm } from '../core/fastForms.js';
+import { registerFastForm, setLever } from '../core/fastForms.js';
 import { selectiveScanOp } from '../ops/selectiveScan/index.js';
+import { deltaRuleOp } from '../ops/deltaRule/index.js';
+import { gatedDeltaRuleOp } from '../ops/gatedDeltaRule/index.js';
+import { causalAttentionOp } from '../ops/causalAttention/index.js';
+import { dropoutOp } from '../ops/dropout/index.js';
+import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
+import { longConvOp } from '../ops/longConv/index.js';
 import { checkpointShape, gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
+import { checkpointShape as deltaCheckpointShape, DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
+import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
+import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
@@ -61,10 +84,19 @@ const FLOAT_BYTES = 4;
 
 export type EstimateMethod = 'measured' | 'formula';
 
+/** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'attention', 'linearAttention', 'longConv', 'dropout'] as const;
+export type FusedLever = (typeof FUSED_LEVERS)[number];
+
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
 export interface EstimateOptions {
-  /** Mamba's selective scan fused (lever selectiveScan): no [B, T, E, N] tensor. */
-  fusedSelectiveScan?: boolean;
+  /** Per lever, whether its fused form runs (absent: off, the plain tfjs form). runners/pool.ts passes defaultFastPath(). */
+  fused?: Partial<Record<FusedLever, boolean>>;
+}
+
+/** Every lever of FUSED_LEVERS, on or off, in FUSED_LEVERS' order (the cache key and the probe read this). */
+function fusedLevers(options: EstimateOptions): Record<FusedLever, boolean> {
+  return Object.fromEntries(FUSED_LEVERS.map((l) => [l, options.fused?.[l] === true])) as Record<FusedLever, boolean>;
 }
 
 /** A run's estimated peak GPU memory, in bytes, and what it is made of. */
@@ -146,7 +178,7 @@ function largestSegment(segments: Record<string, unknown>[], generate: (p: Recor
 /** The parts of a config that decide its memory per example (not lr, seeds, counts or batch sizes), and the fused forms. */
 function shapeKey(config: RunConfig, options: EstimateOptions): string {
   const withoutCount = (segs: Record<string, unknown>[] | undefined) => segs?.map(({ count: _count, ...rest }) => rest);
-  return canonicalJson({ model: config.model, task: config.data.task, common: config.data.common, train: withoutCount(config.data.train), test: withoutCount(config.data.test), validation: withoutCount(config.data.validation), fused: { selectiveScan: options.fusedSelectiveScan === true } });
+  return canonicalJson({ model: config.model, task: config.data.task, common: config.data.common, train: withoutCount(config.data.train), test: withoutCount(config.data.test), validation: withoutCount(config.data.validation), fused: fusedLevers(options) });
 }
 
 // The probe backend: tfjs-backend-cpu with its costly kernels replaced by ones that only allocate their output.
@@ -155,6 +187,8 @@ function shapeKey(config: RunConfig, options: EstimateOptions): string {
 // with the matmuls (and the embedding gradient's UnsortedSegmentSum) left as zero-filled outputs it takes a small
 // fraction of that. Its values are garbage; only the byte counts of tf.profile are read.
 const PROBE_BACKEND = 'recallbench-memory-probe';
+/** The lever of the probe's dropout entry (not one of accel/webgpu's: switched by measureShape only). */
+const PROBE_DROPOUT_LEVER = `${PROBE_BACKEND}:dropout`;
 let probeRegistered = false;
 
 // float outputs are views of one shared zero buffer (no allocation, no fill: values are garbage by design);
@@ -246,28 +280,61 @@ function registerProbeBackend(): void {
       return sizes.map((n) => zeroOutput(backend, x.shape.map((s, i) => (i === dim ? n : s)), x.dtype));
     },
   });
-  // the fused selective scan's kernels, shape only: y [B, T, E] and the checkpoints forward, the one gradient buffer
-  // backward (the backward's scratch is released inside the kernel); its fast form runs only while a measurement
-  // asks for it (probeOptions), else the op declines to its blocked form
-  replace({
-    kernelName: SELECTIVE_SCAN_KERNEL,
-    backendName: PROBE_BACKEND,
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, A } = inputs as Record<string, tf.TensorInfo>;
-      const [B, T, E] = x!.shape as [number, number, number];
-      return [zeroOutput(backend, x!.shape, 'float32'), zeroOutput(backend, checkpointShape(B, T, E, A!.shape[1]!), 'float32')];
-    },
+  // The fused forms' kernels, shape only, with the outputs the WebGPU kernelFuncs allocate. Where a kernelFunc also
+  // allocates a scratch buffer and releases it before returning (the selective scan's and the delta rule's replay
+  // states, the attention backward's D rows), the stand-in allocates nothing for it: tf.profile snapshots the
+  // live bytes after each kernel, where that scratch is already gone, so it is not counted (as the plain
+  // kernels' own internal temporaries are not). Each form's entry point runs only while a measurement turns its
+  // lever on (probeFused), else the op declines to its plain form.
+  const outputs = (kernelName: string, output: (inputs: Record<string, tf.TensorInfo>) => number[][]) =>
+    replace({
+      kernelName,
+      backendName: PROBE_BACKEND,
+      kernelFunc: ({ inputs, backend }) => output(inputs as Record<string, tf.TensorInfo>).map((shape) => zeroOutput(backend, shape, 'float32')),
+    });
+  // selective scan: y [B, T, E] and the checkpoints forward; one gradient buffer backward (its replay scratch released inside)
+  outputs(SELECTIVE_SCAN_KERNEL, ({ x, A }) => {
+    const [B, T, E] = x!.shape as [number, number, number];
+    return [x!.shape, checkpointShape(B, T, E, A!.shape[1]!)];
   });
   shapeOnly(SELECTIVE_SCAN_GRAD_KERNEL, ({ x, A }) => {
     const [B, T, E] = x!.shape as [number, number, number];
     return { shape: [selectiveScanGradsSize(B, T, E, A!.shape[1]!)], dtype: 'float32' };
   });
-  registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeOptions.fusedSelectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
+  // delta rule (gated or not): o [B, H, T, d_v] and S's checkpoints forward; one buffer of dv and the column blocks'
+  // partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
+  outputs(DELTA_KERNEL, ({ q, v }) => {
+    const [B, H, T, dk] = q!.shape as [number, number, number, number];
+    return [v!.shape, deltaCheckpointShape(B, H, T, dk, v!.shape[3]!)];
+  });
+  shapeOnly(DELTA_GRAD_KERNEL, ({ q, v }) => {
+    const [B, H, T, dk] = q!.shape as [number, number, number, number];
+    return { shape: [deltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+  });
+  // causal attention: o [B, H, T, d_h] and lse [B, H, T] forward; dq, dk, dv backward (its D [B, H, T] released inside)
+  outputs(ATTENTION_KERNEL, ({ q }) => [q!.shape, q!.shape.slice(0, 3)]);
+  outputs(ATTENTION_GRAD_KERNEL, ({ q }) => [q!.shape, q!.shape, q!.shape]);
+  // causal linear attention: y [B, H, T, d_v] and den [B, H, T] forward; dφq, dφk, dv backward
+  outputs(LINEAR_ATTENTION_KERNEL, ({ q, v }) => [v!.shape, q!.shape.slice(0, 3)]);
+  outputs(LINEAR_ATTENTION_GRAD_KERNEL, ({ q, v }) => [q!.shape, q!.shape, v!.shape]);
+  // long convolution: y [B, T, C] forward (one output, not a list); dx, dh backward
+  shapeOnly(LONG_CONV_KERNEL, ({ x }) => ({ shape: x!.shape, dtype: 'float32' }));
+  outputs(LONG_CONV_GRAD_KERNEL, ({ x, h }) => [x!.shape, h!.shape]);
+  registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
+  registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
+  registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
+  registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
+  registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
+  registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });
+  // dropout cannot decline (its fast form returns a tensor), so its entry has a lever of its own, on only while a
+  // measurement models the dropout lever: it lets ops/causalAttention fuse under dropout, and allocates as
+  // tf.dropout (the reference) does
+  registerFastForm({ op: dropoutOp, backend: PROBE_BACKEND, lever: PROBE_DROPOUT_LEVER, impl: (x, rate, seed) => tf.dropout(x, rate, undefined, seed) });
   probeRegistered = true;
 }
 
 /** The fused forms the measurement in progress models (set by measureShape). */
-let probeOptions: EstimateOptions = {};
+let probeFused: Record<FusedLever, boolean> = fusedLevers({});
 
 /** Run `fn` on the probe backend, then give the previous backend back (a serial sweep measures beside its GPU). */
 async function onProbeBackend<T>(fn: () => Promise<T>): Promise<T> {
@@ -298,7 +365,8 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
   const trainSegment = largestSegment(config.data.train, generate);
   const evalSegment = largestSegment([...config.data.test, ...(config.data.validation ?? [])], generate);
   return onProbeBackend(async () => {
-    probeOptions = options;
+    probeFused = fusedLevers(options);
+    setLever(PROBE_DROPOUT_LEVER, probeFused.dropout);
     const base = tf.memory().numBytes;
     const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
     const optimizer = createOptimizer(model, config.train);
@@ -308,6 +376,15 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
       const forwardSnaps: number[][] = [];
       const headSnaps: number[][] = [];
       const hiddenBytes: number[] = [];
+      // one step unprofiled first: what a mixer builds once and caches (causal masks and the like) is then built
+      // here, not inside the first profile only, so both profiles run the same kernel sequence (one line per kernel)
+      {
+        const b = PROFILE_BATCHES[0];
+        const segment = generate(trainSegment.params, b);
+        trainStep(model, optimizer, { segment, start: 0, size: b }, supervised(segment, 0, b), 1e-4, 1).dispose();
+        const evalSeg = generate(evalSegment.params, b);
+        tf.tidy(() => void model.forward(tf.tensor2d(evalSeg.inputs, [b, evalSeg.seqLen], 'int32'), { training: false, prefixLength: evalSeg.prefixLength, dropoutSeed: 0 }));
+      }
       for (const b of PROFILE_BATCHES) {
         const segment = generate(trainSegment.params, b);
         const batch: Batch = { segment, start: 0, size: b };
@@ -343,7 +420,8 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
         measureMs: performance.now() - started,
       };
     } finally {
-      probeOptions = {};
+      probeFused = fusedLevers({});
+      setLever(PROBE_DROPOUT_LEVER, false);
       optimizer.dispose();
       model.dispose();
     }

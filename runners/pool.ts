@@ -32,7 +32,7 @@ import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import type { EpochRecord } from '../engine/train.js';
 import { runId, type RunConfig, type Search } from './config.js';
-import { estimateGridMemory, runName, type MemoryEstimate } from './memory.js';
+import { estimateGridMemory, FUSED_LEVERS, runName, type MemoryEstimate } from './memory.js';
 import { readCurve, ResultsDir, type RunRecord } from './results.js';
 import { readRungState } from './search.js';
 import { runSweep } from './sweep.js';
@@ -297,7 +297,9 @@ export async function serveChildJob(): Promise<void> {
       // the estimate is of a webgpu run (the sweep asks for one only with a GPU's memory known), whose fast path is
       // the environment's default (RECALLBENCH_FAST_PATH, inherited by the training processes)
       const { defaultFastPath } = await import('../accel/webgpu/index.js');
-      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fusedSelectiveScan: defaultFastPath().selectiveScan }) });
+      const fastPath = defaultFastPath();
+      const fused = Object.fromEntries(FUSED_LEVERS.map((l) => [l, fastPath[l]]));
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fused }) });
       return;
     }
     const backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});

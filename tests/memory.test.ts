@@ -122,7 +122,7 @@ describe('estimateRunMemory', () => {
     // (8 MiB), the fused form keeps √L·N·B·E floats of checkpoints and writes nothing of that size
     const mamba = tiny({ mixers: ['mamba'], d: 32, L: 64, K: 8, V: 128, batch: 32, evalBatch: 32 });
     const blocked = await estimateRunMemory(mamba);
-    const fused = await estimateRunMemory(mamba, { fusedSelectiveScan: true });
+    const fused = await estimateRunMemory(mamba, { fused: { selectiveScan: true } });
     expect(fused.method).toBe('measured');
     expect(fused.measureMs).toBeGreaterThan(0); // a shape of its own, not the blocked form's cached profile
     expect(fused.parameters).toBe(blocked.parameters);
@@ -130,7 +130,69 @@ describe('estimateRunMemory', () => {
     expect(blocked.trainActivations - fused.trainActivations).toBeGreaterThan(4 * perTensor);
     expect(blocked.evalTransient - fused.evalTransient).toBeGreaterThan(perTensor);
     const attention = tiny({ d: 20 });
-    expect((await estimateRunMemory(attention, { fusedSelectiveScan: true })).total).toBe((await estimateRunMemory(attention)).total);
+    expect((await estimateRunMemory(attention, { fused: { selectiveScan: true } })).total).toBe((await estimateRunMemory(attention)).total);
+  });
+
+  // The other fused kernels, each on a small model of a mixer that uses it (L 64, V 128, B 32 as above; Based at
+  // L 128, V 256: see below), its lever on against off; a model without that mixer is unchanged by the lever.
+  const withLayers = (layers: RunConfig['model']['layers'], knobs: Tiny = {}): RunConfig => {
+    const config = tiny({ d: 16, L: 64, K: 8, V: 128, batch: 32, evalBatch: 32, ...knobs });
+    return { ...config, model: { ...config.model, layers } };
+  };
+  const fusedCases: Array<[string, 'attention' | 'linearAttention' | 'delta' | 'longConv', RunConfig, (off: MemoryEstimate, on: MemoryEstimate) => void]> = [
+    [
+      // the reference's [B, H, T, T] scores and weights (2 MiB each here) are gone; in training the peak lies in
+      // the tied head's and embedding's backward at these sizes, where neither form holds scores: lower or equal
+      'attention (4 heads)',
+      'attention',
+      withLayers([{ mixer: 'attention', params: { numHeads: 4 } }]),
+      (off, on) => {
+        expect(on.trainActivations).toBeLessThanOrEqual(off.trainActivations);
+        expect(off.evalTransient - on.evalTransient).toBeGreaterThan(2 * 32 * 4 * 64 * 64 * 4);
+      },
+    ],
+    [
+      // Taylor features F = 273: the chunked form's per-chunk states [F, d_v] and their gradients against the fused
+      // form's y, den and dφq, dφk, dv. At L 128 (two chunks) the chunked form holds more; at L 64 (one chunk, the
+      // quadratic form with [T, T] scores) the fused backward's dφq, dφk [T, F] outweigh it, so L 128 here
+      'based (linear attention, L 128)',
+      'linearAttention',
+      withLayers([{ mixer: 'based' }], { L: 128, V: 256 }),
+      (off, on) => {
+        expect(off.trainActivations - on.trainActivations).toBeGreaterThan(0.2 * off.trainActivations);
+        expect(on.evalTransient).toBeLessThan(off.evalTransient);
+      },
+    ],
+    [
+      // the chunked form's per-chunk states and their gradients against √T checkpoints and one gradient buffer
+      'deltanet',
+      'delta',
+      withLayers([{ mixer: 'deltanet' }]),
+      (off, on) => {
+        expect(off.trainActivations - on.trainActivations).toBeGreaterThan(0.4 * off.trainActivations);
+        expect(on.evalTransient).toBeLessThan(off.evalTransient);
+      },
+    ],
+    [
+      // no Toeplitz blocks [d, T, T] in training; evaluation's peak is elsewhere (the head), unchanged
+      'hyena (long convolution)',
+      'longConv',
+      withLayers([{ mixer: 'hyena' }]),
+      (off, on) => {
+        expect(on.trainActivations).toBeLessThan(off.trainActivations);
+        expect(on.evalTransient).toBeLessThanOrEqual(off.evalTransient);
+      },
+    ],
+  ];
+  it.each(fusedCases)('follows the fused %s: measured both ways, same parameters, the expected activations; other mixers unchanged', async (_name, lever, config, expectations) => {
+    const off = await estimateRunMemory(config);
+    const on = await estimateRunMemory(config, { fused: { [lever]: true } });
+    expect([off.method, on.method]).toEqual(['measured', 'measured']);
+    expect(on.measureMs).toBeGreaterThan(0); // a shape of its own
+    expect(on.parameters).toBe(off.parameters);
+    expectations(off, on);
+    const other = withLayers([{ mixer: lever === 'attention' ? 'deltanet' : 'attention' }]);
+    expect((await estimateRunMemory(other, { fused: { [lever]: true } })).total).toBe((await estimateRunMemory(other)).total);
   });
 });
 

@@ -212,6 +212,9 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.Tens
 /** Checkpoint interval: √T balances the checkpoints (T/C states per column) against the scratch (C). */
 const interval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
 
+/** The forward's checkpoints of S: [⌈T/C⌉, d_k, B·H·d_v] (runners/memory.ts allocates the same on its probe backend). */
+export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / interval(T)), dk, B * H * dv];
+
 /** Floats of the backward's output buffer (dv, then the column blocks' partials). */
 export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * rows * (2 * dk + 2);
 
@@ -231,7 +234,7 @@ export function registerDeltaRuleWebGpu(): void {
       const lanes = B * H * dv;
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
-      const ckpt = allocate(backend, [Math.ceil(T / C), dk, lanes]);
+      const ckpt = allocate(backend, checkpointShape(B, H, T, dk, dv));
       dispatch(
         gated ? 'GatedDeltaRule' : 'DeltaRule',
         `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
