@@ -5,8 +5,10 @@
 // backend below: the same kernels allocate the same tensors, the costly ones without computing anything):
 //   1. build the model and its AdamW moments;
 //   2. run one training step and evaluation forward unprofiled (what mixers cache at module level, such as causal
-//      masks, is built there and not inside the first profile only), then tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts trainStep) on the run's
-//      largest training segment at two small batch sizes b1 < b2 (PROFILE_BATCHES), and the evaluation forward
+//      masks, is built there and not inside the first profile only: else the two profiles' kernel sequences differ
+//      and the fit falls back to one line through their peaks, which put zoology-fig2's attention d512 at 3.2 GiB
+//      instead of 17.0), then tf.profile one training step (forward, loss, backward, AdamW: engine/train.ts
+//      trainStep) on the run's largest training segment at two small batch sizes b1 < b2 (PROFILE_BATCHES), and the evaluation forward
 //      and head (model.forward, then the tied-head logits and argmax of engine/train.ts batchLoss / evaluate) on
 //      its largest validation/test slice at the same two sizes;
 //   3. every kernel k of the profile leaves a snapshot of the live tensor bytes; the kernel sequence does not
