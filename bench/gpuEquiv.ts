@@ -454,6 +454,8 @@ export interface CaseResult {
   pass: boolean;
   /** A run that threw (the case fails). */
   error?: string;
+  /** How far the cpu reference itself moves when its embedding is nudged by `relative` (gpu_equiv --sensitivity). */
+  cpuSelfDrift?: { relative: number; lossRel: number; paramRel: number; paramWorst: string };
 }
 
 /** cpu, then each webgpu mode, of one case; a throw becomes a failed result with its message. */
@@ -513,7 +515,8 @@ function layoutOf(c: EquivCase): string {
 }
 
 export function markdownTable(results: CaseResult[], modes: RunMode[]): string {
-  const head = ['mixer', 'layout', 'batch', ...modes.flatMap((m) => [`Δloss/loss ${m}`, `grad₁ rel ${m}`, `param rel ${m}`]), 'init rel', 'cpu loss 1→N', 'verdict'];
+  const drift = results.find((r) => r.cpuSelfDrift)?.cpuSelfDrift;
+  const head = ['mixer', 'layout', 'batch', ...modes.flatMap((m) => [`Δloss/loss ${m}`, `grad₁ rel ${m}`, `param rel ${m}`]), 'init rel', 'cpu loss 1→N', ...(drift ? [`cpu self-drift, embedding × (1 + ${drift.relative}): Δloss / param`] : []), 'verdict'];
   const rows = results.map((r) => {
     const cells = modes.flatMap((m) => {
       const x = r.comparisons.find((c) => c.mode === m);
@@ -524,7 +527,8 @@ export function markdownTable(results: CaseResult[], modes: RunMode[]): string {
     // a run that never compared is not a GPU ≠ CPU finding: say so (it still fails the script)
     // no comparison at all (--modes none times the cpu references alone): not a verdict on the GPU
     const verdict = r.error ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}` : r.comparisons.length === 0 ? 'NOT COMPARED (cpu only)' : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
-    return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, init, cpuLoss, verdict];
+    const self = drift ? [r.cpuSelfDrift ? `${fmt(r.cpuSelfDrift.lossRel)} / ${fmt(r.cpuSelfDrift.paramRel)}` : '–'] : [];
+    return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, init, cpuLoss, ...self, verdict];
   });
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -540,7 +544,7 @@ export function jsonLines(results: CaseResult[]): string {
   return results
     .flatMap((r) =>
       (r.comparisons.length ? r.comparisons : [undefined]).map((c) =>
-        JSON.stringify({ mixer: r.case.name, sources: r.case.sources, layers: r.case.layers, nLayers: r.case.nLayers, positionEmbeddings: r.case.positionEmbeddings, settings: r.settings, tolerance: r.tolerance, cpuSeconds: r.cpuSeconds, cpuLoss: r.cpuLoss, cpuLosses: r.cpuLosses, ...(c ?? {}), casePass: r.pass, ...(r.error ? { error: r.error } : {}) }),
+        JSON.stringify({ mixer: r.case.name, sources: r.case.sources, layers: r.case.layers, nLayers: r.case.nLayers, positionEmbeddings: r.case.positionEmbeddings, settings: r.settings, tolerance: r.tolerance, cpuSeconds: r.cpuSeconds, cpuLoss: r.cpuLoss, cpuLosses: r.cpuLosses, ...(c ?? {}), casePass: r.pass, ...(r.error ? { error: r.error } : {}), ...(r.cpuSelfDrift ? { cpuSelfDrift: r.cpuSelfDrift } : {}) }),
       ),
     )
     .join('\n');

@@ -4,7 +4,8 @@
 #   equiv   GPU ≡ CPU of every layout whose mixers use them (fast path = every lever, pending ones included; plain =
 #           none), H2O's device-side selection and RWKV-7 (never on a GPU yet) at the check's usual d 64; then the
 #           kernels' larger tilings at d 256 (≥ 8 column blocks of partials, the case lavapipe's tests barely reach)
-#           at a tiny batch and length. About 7 minutes on one H200.
+#           at a tiny batch and length. About 7 minutes on one H200. --sensitivity also trains each cpu reference with
+#           its embedding nudged by 1e-6 (after the plain references): the model's own drift, beside the verdict.
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
 #           About 5 minutes (recur: each mixer with its own levers on and off).
 #
@@ -19,7 +20,7 @@ MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
-    timeout 300 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 270 --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
+    timeout 300 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 270 --sensitivity "${SENSITIVITY:-1e-6}" --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
     timeout 120 bash .gpu-c/run --out "$OUT/gpu-equiv-d256" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) - 2 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based}" > "$OUT/equiv-d256.log" 2>&1

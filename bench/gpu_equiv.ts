@@ -7,12 +7,15 @@
 //   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128,256] [--vocab 512]
 //        [--batch 16] [--lr 3e-3] [--modes gpu-fast,gpu-plain|none] [--mixers NAME,NAME] [--loss-tol 1e-3]
 //        [--grad-tol 1e-3] [--param-tol 1e-2] [--jobs N] [--deadline-s S] [--allow-software] [--presets-dir DIR]
+//        [--sensitivity REL]
 //   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
 //
 // The cpu references (tfjs-cpu, one core each, the slow side) train in child processes of this script, --jobs at
 // a time (default: cores − 2), while this process trains the webgpu runs one after the other. Writes PATH.md (the
 // table) and PATH.jsonl (one line per mixer and mode) after every mixer, prints the table; exit 1 if any mixer
-// fails or was not reached before --deadline-s.
+// fails or was not reached before --deadline-s. --sensitivity REL also trains each cpu reference a second time with
+// the embedding scaled by 1 + REL before the first step and reports how far that nudge alone moves the losses and
+// final parameters (a column beside the verdict, which it does not change): how much the model amplifies rounding.
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,8 +27,8 @@ import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
-  caseResult, CPU_HEAVY_BATCH, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
-  type CaseResult, type EquivCase, type EquivSettings, type RunMode, type Tolerance, type Trace,
+  caseResult, compareTraces, CPU_HEAVY_BATCH, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  type CaseResult, type EquivCase, type EquivSettings, type Perturbation, type RunMode, type Tolerance, type Trace,
 } from './gpuEquiv.js';
 
 interface Args {
@@ -40,8 +43,10 @@ interface Args {
   deadlineSeconds: number;
   allowSoftware: boolean;
   presetsDir?: string;
-  /** Child mode: train this case's cpu reference and write its trace to `traceOut`. */
-  cpuReference?: { case: EquivCase; settings: EquivSettings; traceOut: string };
+  /** Also train each cpu reference with the embedding nudged by this relative amount (the model's own drift). */
+  sensitivity?: number;
+  /** Child mode: train this case's cpu reference (nudged: `perturb`) and write its trace to `traceOut`. */
+  cpuReference?: { case: EquivCase; settings: EquivSettings; traceOut: string; perturb?: Perturbation };
 }
 
 function parseArgs(argv: string[]): Args {
@@ -77,9 +82,10 @@ function parseArgs(argv: string[]): Args {
       case '--deadline-s': a.deadlineSeconds = num(flag, value()); break;
       case '--allow-software': a.allowSoftware = true; break;
       case '--presets-dir': a.presetsDir = value(); break;
+      case '--sensitivity': a.sensitivity = num(flag, value()); break;
       case '--cpu-reference': {
-        const [caseJson, settingsJson, traceOut] = [value(), value(), value()];
-        a.cpuReference = { case: JSON.parse(caseJson!) as EquivCase, settings: JSON.parse(settingsJson!) as EquivSettings, traceOut: traceOut! };
+        const [caseJson, settingsJson, traceOut, perturbJson] = [value(), value(), value(), value()];
+        a.cpuReference = { case: JSON.parse(caseJson!) as EquivCase, settings: JSON.parse(settingsJson!) as EquivSettings, traceOut: traceOut!, ...(perturbJson && perturbJson !== 'none' ? { perturb: JSON.parse(perturbJson) as Perturbation } : {}) };
         break;
       }
       default: throw new Error(`unknown flag ${flag}`);
@@ -93,7 +99,7 @@ function parseArgs(argv: string[]): Args {
 /** Child mode: one cpu reference, written as bytes (gpuEquiv.ts serializeTrace). */
 async function cpuReferenceChild(job: NonNullable<Args['cpuReference']>): Promise<number> {
   await initBackend('cpu');
-  const trace = await traceRun(job.case, job.settings, 'cpu');
+  const trace = await traceRun(job.case, job.settings, 'cpu', job.perturb ? { perturb: job.perturb, diagnose: false } : {});
   writeFileSync(job.traceOut, serializeTrace(trace));
   return 0;
 }
@@ -106,13 +112,13 @@ class CpuReferences {
   private readonly children = new Set<ReturnType<typeof spawn>>();
   constructor(private readonly jobs: number) {}
 
-  start(c: EquivCase, s: EquivSettings, index: number): Promise<Trace> {
+  start(c: EquivCase, s: EquivSettings, index: number | string, perturb?: Perturbation): Promise<Trace> {
     return new Promise<void>((resolve) => (this.running < this.jobs ? (this.running++, resolve()) : this.waiting.push(() => (this.running++, resolve())))).then(
       () =>
         new Promise<Trace>((resolve, reject) => {
           const file = join(this.dir, `${index}.trace`);
           // the same entry (tsx's loader flags ride along in execArgv locally; the bundle on the GPU host)
-          const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--cpu-reference', JSON.stringify(c), JSON.stringify(s), file], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--cpu-reference', JSON.stringify(c), JSON.stringify(s), file, perturb ? JSON.stringify(perturb) : 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
           this.children.add(child);
           let stderr = '';
           child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
@@ -165,6 +171,10 @@ async function main(): Promise<number> {
   const pending: Promise<Trace>[] = new Array(cases.length);
   for (const i of startOrder) pending[i] = references.start(cases[i]!, settingsOf(cases[i]!), i);
   for (const p of pending) p.catch(() => undefined);
+  // the embedding is the model's first parameter (engine/model.ts creates it first)
+  const nudge = (rel: number): Perturbation => ({ variable: 0, relative: rel });
+  const nudged: (Promise<Trace> | undefined)[] = cases.map((c, i) => (args.sensitivity === undefined ? undefined : references.start(c, settingsOf(c), `${i}-nudged`, nudge(args.sensitivity))));
+  for (const p of nudged) p?.catch(() => undefined);
   const results: CaseResult[] = [];
   const header = () =>
     `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs cpu: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
@@ -203,6 +213,14 @@ async function main(): Promise<number> {
       }
       const reference = await Promise.race([pending[i]!.catch((e: unknown) => ({ error: firstLine(e) })), deadline((args.deadlineSeconds - elapsed()) * 1000)]);
       const r = caseResult(c, settingsOf(c), args.tolerance, reference, runs);
+      if (nudged[i] && !('error' in reference)) {
+        const other = await Promise.race([nudged[i]!.catch(() => undefined), deadline((args.deadlineSeconds - elapsed()) * 1000).then(() => undefined)]);
+        if (other) {
+          // losses and final parameters only (the nudged run skips the step-1 diagnostics)
+          const drift = compareTraces({ ...reference, firstGrads: [], layerOutputs: [] }, { ...other, mode: 'gpu-fast' }, args.tolerance);
+          r.cpuSelfDrift = { relative: args.sensitivity!, lossRel: drift.lossRel, paramRel: drift.paramRel, paramWorst: drift.paramWorst };
+        }
+      }
       results.push(r);
       write();
       const summary = r.error ? `ERROR ${r.error}` : r.comparisons.map((x) => `${x.mode} loss ${x.lossRel.toExponential(1)} grad ${x.gradWorst.rel.toExponential(1)} param ${x.paramRel.toExponential(1)}`).join('; ');

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
-import { compareCase, DEFAULT_TOLERANCE, loadPresets, modelConfigOf, prepareBackends, presetCases, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
+import { compareCase, DEFAULT_TOLERANCE, jsonLines, loadPresets, markdownTable, modelConfigOf, prepareBackends, presetCases, type CaseResult, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
 
 async function probe(): Promise<string | undefined> {
   try {
@@ -119,3 +119,20 @@ async function variableNames(c: EquivCase): Promise<string[]> {
   model.dispose();
   return names;
 }
+
+describe('the table', () => {
+  it("shows the cpu reference's own drift under a nudge when it was measured, beside an unchanged verdict", () => {
+    const c: EquivCase = { name: 'toy', sources: ['test'], layers: [{ mixer: 'attention' }], nLayers: 1, block: 'prenorm' } as EquivCase;
+    const comparison = { mode: 'gpu-fast' as const, losses: [1], lossRel: 1e-7, lossWorstStep: 1, paramRel: 2e-2, paramWorst: 'w', initialRel: 0, gradWorst: { name: 'w', rel: 1e-6 }, pass: false, seconds: 1 };
+    const base: CaseResult = { case: c, settings: TINY, tolerance: DEFAULT_TOLERANCE, cpuSeconds: 1, cpuLoss: { first: 2, last: 1 }, comparisons: [comparison], pass: false };
+    const withDrift: CaseResult = { ...base, cpuSelfDrift: { relative: 1e-6, lossRel: 3e-6, paramRel: 4e-3, paramWorst: 'w' } };
+    const plain = markdownTable([base], ['gpu-fast']);
+    expect(plain).not.toContain('self-drift');
+    const table = markdownTable([withDrift, base], ['gpu-fast']);
+    expect(table.split('\n')[0]).toContain('cpu self-drift, embedding × (1 + 0.000001): Δloss / param');
+    expect(table.split('\n')[2]).toContain('| 3.0e-6 / 4.0e-3 | FAIL');
+    expect(table.split('\n')[3]).toContain('| – | FAIL'); // a case without it in the same table
+    expect(JSON.parse(jsonLines([withDrift])).cpuSelfDrift).toEqual({ relative: 1e-6, lossRel: 3e-6, paramRel: 4e-3, paramWorst: 'w' });
+  });
+});
+
