@@ -189,15 +189,56 @@ export interface LayerLocation {
   dir: string;
   /** Found in an implicit-layer folder: the loader loads it by itself. */
   implicit: boolean;
+  /**
+   * Mesa 22.x's layer (Debian bookworm's 22.3.6) compares the DRI_PRIME tag the wrong way round: it keeps the LAST
+   * device whose PCI tag does NOT match (`if (strcmp(dri_prime, tag)) default_idx = i`), so every tag but the last
+   * GPU's selects the last GPU — what put a 4-GPU sweep on GPUs 2 and 3 (docs/scale-out.md). Later Mesa (25.0.7 of
+   * bookworm-backports) matches. Told apart by a string only the fixed layers carry (LAYER_FIXED_MARKER).
+   */
+  invertedTagMatch?: boolean;
+}
+
+/** An environment variable the fixed layers read and 22.x's does not: its name is in the library's strings. */
+export const LAYER_FIXED_MARKER = 'MESA_VK_DEVICE_SELECT_DEBUG';
+
+/**
+ * Whether the layer in `dir` is one with the inverted DRI_PRIME match: its manifest's library (relative to `dir`, or a
+ * bare name in the system library folders) lacks LAYER_FIXED_MARKER. Undefined when the library cannot be read (then
+ * the selection is used as if it matched, and the run's placement check says if it did not).
+ */
+export function layerHasInvertedTagMatch(dir: string, read: (path: string) => Buffer | undefined = readIfExists): boolean | undefined {
+  const manifest = read(join(dir, DEVICE_SELECT_MANIFEST));
+  if (!manifest) return undefined;
+  let library: string | undefined;
+  try {
+    library = (JSON.parse(manifest.toString('utf8')) as { layer?: { library_path?: string } }).layer?.library_path;
+  } catch {
+    return undefined;
+  }
+  if (!library) return undefined;
+  const candidates = library.includes('/') ? [library.startsWith('/') ? library : join(dir, library)] : ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'].map((d) => join(d, library!));
+  for (const path of candidates) {
+    const bytes = read(path);
+    if (bytes) return !bytes.includes(LAYER_FIXED_MARKER);
+  }
+  return undefined;
+}
+
+function readIfExists(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * Where the device-select layer's manifest is: $RECALLBENCH_VK_LAYER_DIR (a folder you unpacked it into, loaded
  * as an explicit layer), else the Vulkan loader's implicit-layer folders (installed by mesa-vulkan-drivers).
  */
-export function findDeviceSelectLayer(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): LayerLocation | undefined {
+export function findDeviceSelectLayer(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync, read?: (path: string) => Buffer | undefined): LayerLocation | undefined {
   const own = env.RECALLBENCH_VK_LAYER_DIR;
-  if (own && exists(join(own, DEVICE_SELECT_MANIFEST))) return { dir: own, implicit: false };
+  if (own && exists(join(own, DEVICE_SELECT_MANIFEST))) return withTagMatch({ dir: own, implicit: false }, read);
   const configDirs = (env.XDG_CONFIG_DIRS || '/etc/xdg').split(':');
   const dataDirs = (env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
@@ -208,8 +249,12 @@ export function findDeviceSelectLayer(env: NodeJS.ProcessEnv = process.env, exis
     ...dataDirs.map((d) => join(d, 'vulkan', 'implicit_layer.d')),
     ...(env.VK_ADD_IMPLICIT_LAYER_PATH ?? '').split(':').filter(Boolean),
   ];
-  for (const dir of candidates) if (dir && exists(join(dir, DEVICE_SELECT_MANIFEST))) return { dir, implicit: true };
+  for (const dir of candidates) if (dir && exists(join(dir, DEVICE_SELECT_MANIFEST))) return withTagMatch({ dir, implicit: true }, read);
   return undefined;
+}
+
+function withTagMatch(layer: LayerLocation, read?: (path: string) => Buffer | undefined): LayerLocation {
+  return layerHasInvertedTagMatch(layer.dir, read) ? { ...layer, invertedTagMatch: true } : layer;
 }
 
 export interface GpuSelection {
@@ -237,7 +282,16 @@ export function selectGpu(index: number, gpus: GpuDevice[], layer: LayerLocation
   if (gpus.length === 1 && !(layer && env.RECALLBENCH_FORCE_DEVICE_SELECT === '1')) return out;
   if (layer) {
     out.how = 'device-select-layer';
-    out.env.DRI_PRIME = driPrimeTag(gpu.pciBusId);
+    if (layer.invertedTagMatch) {
+      // Mesa 22.x keeps the last GPU whose tag does NOT match: with two GPUs, the other one's tag selects this one;
+      // with more, only the last two are reachable at all
+      if (gpus.length !== 2)
+        throw new UserInputError(
+          `--gpu ${index}: the device-select layer in ${layer.dir} is Mesa 22.x's, which matches DRI_PRIME the wrong way round (it selects the last GPU whose address does not match) and cannot reach GPU ${index} of ${gpus.length}: ` +
+            `use a fixed layer (Mesa 25, e.g. Debian bookworm-backports' mesa-vulkan-drivers) in RECALLBENCH_VK_LAYER_DIR (docs/scale-out.md)`,
+        );
+      out.env.DRI_PRIME = driPrimeTag(gpus.find((g) => g.index !== gpu.index)!.pciBusId);
+    } else out.env.DRI_PRIME = driPrimeTag(gpu.pciBusId);
     out.env.MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE = '1';
     out.unset.push('NODEVICE_SELECT', 'MESA_VK_DEVICE_SELECT');
     // the layer looks for a Wayland display; without XDG_RUNTIME_DIR libwayland prints an error line per process

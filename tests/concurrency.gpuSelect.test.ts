@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
-import { checkPlacement, driPrimeTag, findDeviceSelectLayer, gpuOfProcess, GpuPlacementError, listGpus, listSysfsGpus, normalizePciBusId, parseComputeApps, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
+import { checkPlacement, driPrimeTag, findDeviceSelectLayer, gpuOfProcess, GpuPlacementError, LAYER_FIXED_MARKER, layerHasInvertedTagMatch, listGpus, listSysfsGpus, normalizePciBusId, parseComputeApps, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
 
 // `nvidia-smi --query-gpu=index,pci.bus_id,uuid,name --format=csv,noheader` on a 2 x H100 host
 const TWO_H100 = `0, 00000000:18:00.0, GPU-6a3f2a8e-1c1b-2f4d-9e55-0c1d2e3f4a5b, NVIDIA H100 80GB HBM3
@@ -106,6 +106,30 @@ describe('binding to it', () => {
     expect(findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists)).toEqual({ dir: '/opt/vk', implicit: false });
     expect(findDeviceSelectLayer({ HOME: '/h' }, exists)).toEqual({ dir: '/usr/share/vulkan/implicit_layer.d', implicit: true });
     expect(findDeviceSelectLayer({ HOME: '/h', XDG_DATA_DIRS: '/nowhere' }, exists)).toBeUndefined();
+  });
+
+  it("tells Mesa 22's layer (inverted DRI_PRIME match) from a fixed one by the library's strings; with it, two GPUs are pinned by the other's tag and more are refused", () => {
+    const manifest = (library: string) => Buffer.from(JSON.stringify({ layer: { name: 'VK_LAYER_MESA_device_select', library_path: library } }));
+    const old = Buffer.from('\0strcmp\0DRI_PRIME\0MESA_VK_DEVICE_SELECT\0');
+    const fixed = Buffer.from(`\0DRI_PRIME\0${LAYER_FIXED_MARKER}\0`);
+    const fs = (files: Record<string, Buffer>) => (path: string) => files[path];
+    expect(layerHasInvertedTagMatch('/opt/vk', fs({ '/opt/vk/VkLayer_MESA_device_select.json': manifest('./libVkLayer_MESA_device_select.so'), '/opt/vk/libVkLayer_MESA_device_select.so': old }))).toBe(true);
+    expect(layerHasInvertedTagMatch('/opt/vk', fs({ '/opt/vk/VkLayer_MESA_device_select.json': manifest('./libVkLayer_MESA_device_select.so'), '/opt/vk/libVkLayer_MESA_device_select.so': fixed }))).toBe(false);
+    // an installed layer names its library bare: the system library folder
+    expect(layerHasInvertedTagMatch('/usr/share/vulkan/implicit_layer.d', fs({ '/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_select.json': manifest('libVkLayer_MESA_device_select.so'), '/usr/lib/x86_64-linux-gnu/libVkLayer_MESA_device_select.so': old }))).toBe(true);
+    expect(layerHasInvertedTagMatch('/opt/vk', fs({ '/opt/vk/VkLayer_MESA_device_select.json': manifest('./missing.so') }))).toBeUndefined();
+    const exists = (p: string) => p === '/opt/vk/VkLayer_MESA_device_select.json';
+    const located = findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists, fs({ '/opt/vk/VkLayer_MESA_device_select.json': manifest('./l.so'), '/opt/vk/l.so': old }));
+    expect(located).toEqual({ dir: '/opt/vk', implicit: false, invertedTagMatch: true });
+
+    const two = parseNvidiaSmi(TWO_H100);
+    // GPU 1 by GPU 0's tag and GPU 0 by GPU 1's: the old layer keeps the last device whose tag differs
+    expect(selectGpu(1, two, located!).env.DRI_PRIME).toBe('pci-0000_18_00_0');
+    expect(selectGpu(0, two, located!).env.DRI_PRIME).toBe('pci-0000_2a_00_0');
+    expect(selectGpu(1, two, { dir: '/opt/vk', implicit: false }).env.DRI_PRIME).toBe('pci-0000_2a_00_0'); // fixed layer: its own tag
+    const four = parseNvidiaSmi(['06', '07', '08', '09'].map((b, i) => `${i}, 00000000:00:${b}.0, GPU-${i}, NVIDIA H200`).join('\n'));
+    expect(() => selectGpu(2, four, located!)).toThrow(UserInputError);
+    expect(() => selectGpu(2, four, located!)).toThrow(/Mesa 22.x's, which matches DRI_PRIME the wrong way round .* cannot reach GPU 2 of 4: use a fixed layer/);
   });
 
   it('--gpu with a CPU backend is refused before anything is bound', async () => {
