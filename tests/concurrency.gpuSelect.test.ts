@@ -103,9 +103,10 @@ describe('binding to it', () => {
   it('finds the layer: $RECALLBENCH_VK_LAYER_DIR first, else the loader\'s implicit-layer folders', () => {
     const files = new Set(['/opt/vk/VkLayer_MESA_device_select.json', '/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_select.json']);
     const exists = (p: string) => files.has(p);
-    expect(findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists)).toEqual({ dir: '/opt/vk', implicit: false });
-    expect(findDeviceSelectLayer({ HOME: '/h' }, exists)).toEqual({ dir: '/usr/share/vulkan/implicit_layer.d', implicit: true });
-    expect(findDeviceSelectLayer({ HOME: '/h', XDG_DATA_DIRS: '/nowhere' }, exists)).toBeUndefined();
+    const noFiles = () => undefined; // not this machine's layer files (a CI host may have Mesa's installed)
+    expect(findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists, noFiles)).toEqual({ dir: '/opt/vk', implicit: false });
+    expect(findDeviceSelectLayer({ HOME: '/h' }, exists, noFiles)).toEqual({ dir: '/usr/share/vulkan/implicit_layer.d', implicit: true });
+    expect(findDeviceSelectLayer({ HOME: '/h', XDG_DATA_DIRS: '/nowhere' }, exists, noFiles)).toBeUndefined();
   });
 
   it("tells Mesa 22's layer (inverted DRI_PRIME match) from a fixed one by the library's strings; with it, two GPUs are pinned by the other's tag and more are refused", () => {
