@@ -19,7 +19,7 @@
 // names CAP (which fixes BK) and whether dropout is on. Reference: causalAttentionNaive (ops/causalAttention).
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
 import { HASH32_WGSL } from './dropout.js';
 
 export const ATTENTION_KERNEL = 'RecallbenchCausalAttention';
@@ -32,7 +32,6 @@ const TILE_FLOATS = 4000;
 /** Largest head width handled; beyond it the op runs its reference. */
 export const ATTENTION_MAX_DH = 256;
 
-const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
 /** Private row capacity and rows per workgroup-memory tile for d_h (exported for the tests). */
 export function tiling(dh: number): { CAP: number; BK: number } {
   const CAP = pow2AtLeast(dh);

@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, fitsDevice, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -35,7 +35,6 @@ const TILE_FLOATS = 4096;
 /** Largest d_k handled (CAP 1024 leaves a tile of one column); beyond it the op runs its reference. */
 export const DELTA_MAX_DK = 1024;
 
-const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
 /** Private column capacity and backward columns per workgroup for d_k (exported for the tests' poisoning). */
 export function tiling(dk: number): { CAP: number; COLS: number } {
   const CAP = pow2AtLeast(dk);
@@ -209,11 +208,9 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.Tens
   return { B, H, T, dk, dv, gated };
 }
 
-/** Checkpoint interval: √T balances the checkpoints (T/C states per column) against the scratch (C). */
-const interval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
 
 /** The forward's checkpoints of S: [⌈T/C⌉, d_k, B·H·d_v] (runners/memory.ts allocates the same on its probe backend). */
-export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / interval(T)), dk, B * H * dv];
+export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / checkpointInterval(T)), dk, B * H * dv];
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials). */
 export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * rows * (2 * dk + 2);
@@ -230,7 +227,7 @@ export function registerDeltaRuleWebGpu(): void {
       const { q, k, v, bg } = inputs as Record<string, tf.TensorInfo>;
       const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
       const { CAP } = tiling(dk);
-      const C = interval(T);
+      const C = checkpointInterval(T);
       const lanes = B * H * dv;
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
@@ -253,7 +250,7 @@ export function registerDeltaRuleWebGpu(): void {
       const { q, k, v, bg, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
       const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
       const { CAP, COLS } = tiling(dk);
-      const C = interval(T);
+      const C = checkpointInterval(T);
       const rows = B * H * T;
       const blocks = Math.ceil(dv / COLS);
       const groups = B * H * blocks;
@@ -314,8 +311,8 @@ const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Ten
 function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = q.shape;
   const dv = v.shape[3];
-  const C = interval(T);
-  return dk <= DELTA_MAX_DK && fitsDevice(Math.ceil(T / C) * dk * B * H * dv, C * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+  const floats = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  return dk <= DELTA_MAX_DK && fitsDevice(floats(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**

@@ -174,3 +174,15 @@ export function fitsDevice(...floats: number[]): boolean {
   return floats.every((n) => 4 * n <= most);
 }
 
+/**
+ * Length of a private (per-thread) array that must hold n floats: the power of two ≥ max(n, 4). It is baked into the
+ * WGSL and its pipeline key, so rounding up keeps the number of compiled pipelines small.
+ */
+export const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
+
+/**
+ * Checkpoint interval of a fused recurrence's backward (deltaRule.ts, selectiveScan.ts): every ⌈√T⌉ steps, which
+ * balances the ⌈T/C⌉ stored states against the C-step replay scratch.
+ */
+export const checkpointInterval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
+

@@ -17,13 +17,12 @@
 // Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 /** Largest F handled; beyond it the op runs its chunked form. d_v + 1 is the backward's state width: capped alike. */
 export const LINEAR_ATTENTION_MAX_WIDTH = 1024;
 
-const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
 
 const lane = `let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;`;
 const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';

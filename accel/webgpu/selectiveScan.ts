@@ -23,7 +23,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, fitsDevice, grid, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -35,7 +35,6 @@ const TILE_FLOATS = 4096;
 /** Largest N handled (CAP 256: a backward tile of 8 channels); beyond it the op runs its blocked form. */
 export const SELECTIVE_SCAN_MAX_N = 256;
 
-const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
 /** Private state capacity, forward steps per staged tile and backward channels per workgroup for N (exported for the tests). */
 export function tiling(N: number): { CAP: number; STEPS: number; LANES: number } {
   const CAP = pow2AtLeast(N);
@@ -214,11 +213,9 @@ function sizes(x: tf.TensorInfo, dt: tf.TensorInfo, A: tf.TensorInfo, bc: tf.Ten
   return { B, T, E, N };
 }
 
-/** Checkpoint interval: √T balances the checkpoints (T/C states per lane) against the scratch (C). */
-const interval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
 
 /** The forward's checkpoints of h: [⌈T/C⌉, N, B·E] (runners/memory.ts allocates the same on its probe backend). */
-export const checkpointShape = (B: number, T: number, E: number, N: number) => [Math.ceil(T / interval(T)), N, B * E];
+export const checkpointShape = (B: number, T: number, E: number, N: number) => [Math.ceil(T / checkpointInterval(T)), N, B * E];
 
 /** Floats of the backward's output buffer (dx, dΔ, dA per batch row, then the channel blocks' dB, dC partials). */
 export const gradsSize = (B: number, T: number, E: number, N: number) => 2 * B * T * E + E * N * B + Math.ceil(E / tiling(N).LANES) * B * T * 2 * N;
@@ -235,7 +232,7 @@ export function registerSelectiveScanWebGpu(): void {
       const { x, dt, A, bc } = inputs as Record<string, tf.TensorInfo>;
       const { B, T, E, N } = sizes(x!, dt!, A!, bc!);
       const { CAP, STEPS } = tiling(N);
-      const C = interval(T);
+      const C = checkpointInterval(T);
       const lanes = B * E;
       const blocks = Math.ceil(E / WG);
       const backend = webgpuBackend();
@@ -259,7 +256,7 @@ export function registerSelectiveScanWebGpu(): void {
       const { x, dt, A, bc, dy, ckpt } = inputs as Record<string, tf.TensorInfo>;
       const { B, T, E, N } = sizes(x!, dt!, A!, bc!);
       const { CAP, LANES } = tiling(N);
-      const C = interval(T);
+      const C = checkpointInterval(T);
       const lanes = B * E;
       const blocks = Math.ceil(E / LANES);
       const backend = webgpuBackend();
@@ -317,6 +314,6 @@ export function selectiveScanWebGpu(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tenso
   const N = A.shape[1];
   if (N > SELECTIVE_SCAN_MAX_N) return undefined;
   // the checkpoints, the backward's scratch and its gradients within the device's buffer limits
-  if (!fitsDevice(checkpointShape(batch, T, E, N).reduce((a, b) => a * b, 1), interval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;
+  if (!fitsDevice(checkpointShape(batch, T, E, N).reduce((a, b) => a * b, 1), checkpointInterval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;
   return withGrad(x, dt, A, B, C) as tf.Tensor3D;
 }
