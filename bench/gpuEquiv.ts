@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
 import { createOptimizer, batchesOf, stepLoss, supervised, trainStep, type Batch, type Supervised } from '../engine/train.js';
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
@@ -101,8 +101,8 @@ export interface Tolerance {
 }
 export const DEFAULT_TOLERANCE: Tolerance = { lossRel: 1e-3, paramRel: 1e-2, gradRel: 1e-3 };
 
-export const ALL_LEVERS_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
-export const ALL_LEVERS_OFF = Object.fromEntries(LEVERS.map((l) => [l, false])) as FastPath;
+export const ALL_LEVERS_ON = allLevers(true);
+export const ALL_LEVERS_OFF = allLevers(false);
 
 /** A backend run of one case: cpu, or webgpu with the fast path on or off. */
 export type RunMode = 'cpu' | 'gpu-fast' | 'gpu-plain';

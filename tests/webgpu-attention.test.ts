@@ -13,14 +13,14 @@ import { releaseGpu } from '../engine/backend.js';
 import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalAttention, causalAttentionNaive, causalMaskBias } from '../ops/causalAttention/index.js';
 import { dropout } from '../ops/dropout/index.js';
 
 const device = await webgpuDevice('webgpu-attention');
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+const ALL_ON = allLevers(true);
 
 let seed = 7000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

@@ -11,7 +11,7 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
 import { fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
@@ -19,7 +19,7 @@ import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../o
 
 const device = await webgpuDevice('webgpu-deltaRule');
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+const ALL_ON = allLevers(true);
 
 let seed = 5000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

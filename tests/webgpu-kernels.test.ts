@@ -19,7 +19,7 @@ import { segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
 import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
 import { softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
 import { allocate, webgpuBackend } from '../accel/webgpu/dispatch.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, type FastPath, LEVERS, setFastPath } from '../accel/webgpu/index.js';
 import { layerNormWebGpu } from '../accel/webgpu/layerNorm.js';
 import { scanWebGpu } from '../accel/webgpu/scan.js';
 import { wkvWebGpu } from '../accel/webgpu/wkv.js';
@@ -32,8 +32,8 @@ import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
 const device = await webgpuDevice('webgpu-kernels');
 if (device) console.log(`webgpu-kernels: running on ${device}`);
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
-const ALL_OFF = Object.fromEntries(LEVERS.map((l) => [l, false])) as FastPath;
+const ALL_ON = allLevers(true);
+const ALL_OFF = allLevers(false);
 
 let seed = 1000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

@@ -12,13 +12,13 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { causalLinearAttentionWebGpu } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+const ALL_ON = allLevers(true);
 
 let seed = 7000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

@@ -11,13 +11,13 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { circularLongConv, longConv, longConvNaive } from '../ops/longConv/index.js';
 
 const device = await webgpuDevice('webgpu-longConv');
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+const ALL_ON = allLevers(true);
 
 let seed = 13000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

@@ -12,13 +12,13 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { LEVERS, setFastPath, type FastPath } from '../accel/webgpu/index.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { gradsSize, SELECTIVE_SCAN_MAX_N, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { selectiveScan, selectiveScanBlocked, selectiveScanNaive } from '../ops/selectiveScan/index.js';
 
 const device = await webgpuDevice('webgpu-selectiveScan');
 
-const ALL_ON = Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+const ALL_ON = allLevers(true);
 
 let seed = 7000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);

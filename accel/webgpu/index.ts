@@ -85,14 +85,22 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  */
 export const PENDING_GPU_CHECK: readonly Lever[] = ['delta', 'selectiveScan', 'attention', 'linearAttention', 'longConv'];
 
+/** A fast path with each lever set by `on` (a fresh object). */
+export function fastPathWhere(on: (lever: Lever) => boolean): FastPath {
+  return Object.fromEntries(LEVERS.map((l) => [l, on(l)])) as FastPath;
+}
+
+/** Every lever on, pending ones included (the equivalence check's and the step benchmark's "fast"). */
+export const allLevers = (on: boolean): FastPath => fastPathWhere(() => on);
+
 /** The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), or a comma list. */
 export function defaultFastPath(): FastPath {
   const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
-  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return Object.fromEntries(LEVERS.map((l) => [l, !PENDING_GPU_CHECK.includes(l)])) as FastPath;
-  if (raw === 'all') return Object.fromEntries(LEVERS.map((l) => [l, true])) as FastPath;
+  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return fastPathWhere((l) => !PENDING_GPU_CHECK.includes(l));
+  if (raw === 'all') return allLevers(true);
   const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => s.trim()));
   for (const name of on) if (!(LEVERS as readonly string[]).includes(name)) throw new Error(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
-  return Object.fromEntries(LEVERS.map((l) => [l, on.has(l)])) as FastPath;
+  return fastPathWhere((l) => on.has(l));
 }
 
 let kernelsRegistered = false;
