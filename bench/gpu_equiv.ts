@@ -217,7 +217,7 @@ async function main(): Promise<number> {
         const other = await Promise.race([nudged[i]!.catch(() => undefined), deadline((args.deadlineSeconds - elapsed()) * 1000).then(() => undefined)]);
         if (other) {
           // losses and final parameters only (the nudged run skips the step-1 diagnostics)
-          const drift = compareTraces({ ...reference, firstGrads: [], layerOutputs: [] }, { ...other, mode: 'gpu-fast' }, args.tolerance);
+          const drift = compareTraces({ ...reference, firstGrads: [], layerOutputs: [] }, other, args.tolerance);
           r.cpuSelfDrift = { relative: args.sensitivity!, lossRel: drift.lossRel, paramRel: drift.paramRel, paramWorst: drift.paramWorst };
         }
       }
