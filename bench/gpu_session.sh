@@ -15,7 +15,8 @@
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv
-#   mixers    every registered mixer at B64 with the fast path (the per-mixer step table), ratios vs torch.json
+#   mixers    every registered mixer at B64 with the default fast path (the per-mixer step table: what a user gets;
+#             VARIANTS=fast for every lever), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
 # BENCH_RUN overrides the bundle's runner (default `bash .gpu-bench/run`; e.g. `bash .gpu-c/run-step` for a step.ts
 # bundle packed beside another entry).
@@ -37,7 +38,7 @@ for mode in "$@"; do
         timeout 150 "${run[@]}" --mixers "${spec%%:*}" --batches 64 --variants "${spec#*:}" --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log"
       done ;;
     mixers)
-      timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants fast --dropout "${DROPOUT:-0.1}" --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
+      timeout 400 "${run[@]}" --mixers "${MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants "${VARIANTS:-default}" --dropout "${DROPOUT:-0.1}" --steps "$steps" --warmup 3 --label mixers --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     ladder)
       timeout 240 "${run[@]}" --mixers attention --batches 64 --variants ladder --profile --steps "$steps" --warmup 2 --label ladder --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log" ;;
     stock)

@@ -24,7 +24,7 @@ import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
 import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
-import { LEVERS, type Lever } from '../accel/webgpu/index.js';
+import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
 
 // the levers of the fast path, from their one list (accel/webgpu/index.ts)
 export const LEVER_NAMES = LEVERS;
@@ -125,6 +125,8 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
     }
     const levers = none();
     if (name === 'fast') LEVER_NAMES.forEach((l) => (levers[l] = true));
+    // what a user gets: the levers on by default (every lever but accel/webgpu/index.ts OFF_BY_DEFAULT)
+    else if (name === 'default') Object.assign(levers, defaultFastPath());
     else if (name.startsWith('fast-')) {
       // all levers but one: that lever's marginal effect at the final state
       LEVER_NAMES.forEach((l) => (levers[l] = true));

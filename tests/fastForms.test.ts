@@ -7,7 +7,7 @@ import { fastForm, fastForms, fastOp, leverOn, registerFastForm, setLever } from
 import { channelMatMul } from '../ops/longConv/index.js';
 import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
 import { randn, useBackend } from './helpers.js';
-import { defaultFastPath, LEVERS, PENDING_GPU_CHECK } from '../accel/webgpu/index.js';
+import { defaultFastPath, LEVERS, OFF_BY_DEFAULT } from '../accel/webgpu/index.js';
 
 describe('fast-form registry', () => {
   it('an op gets its fast form only on its backend and while its lever is on', () => {
@@ -102,9 +102,9 @@ describe('which WebGPU levers are on by default', () => {
   };
   const on = (p: Record<string, boolean>) => Object.keys(p).filter((l) => p[l]).sort();
 
-  it('kernels not yet checked on a real GPU stay off unless asked for; every other lever is on', () => {
-    expect(PENDING_GPU_CHECK.length).toBeGreaterThan(0);
-    for (const value of [undefined, '', '1', 'default']) expect(withEnv(value, () => on(defaultFastPath()))).toEqual(LEVERS.filter((l) => !PENDING_GPU_CHECK.includes(l)).sort());
+  it('levers off by default (unchecked or slower on a GPU) stay off unless asked for; every other lever is on', () => {
+    expect(Object.keys(OFF_BY_DEFAULT).length).toBeGreaterThan(0);
+    for (const value of [undefined, '', '1', 'default']) expect(withEnv(value, () => on(defaultFastPath()))).toEqual(LEVERS.filter((l) => !(l in OFF_BY_DEFAULT)).sort());
     expect(withEnv('all', () => on(defaultFastPath()))).toEqual([...LEVERS].sort());
     expect(withEnv('0', () => on(defaultFastPath()))).toEqual([]);
     expect(withEnv('scan,delta', () => on(defaultFastPath()))).toEqual(['delta', 'scan']);

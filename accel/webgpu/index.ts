@@ -4,7 +4,7 @@
 // off (bench/step.ts measures them one by one). Every fused kernel replaces a reference in ops/ and is tested
 // against it (tests/webgpu-kernels.test.ts); every lever has at least one entry (tests/fastForms.test.ts lists them).
 //
-// Levers (on by default once checked on a real GPU — PENDING_GPU_CHECK below lists those still off; unset
+// Levers (on by default once checked on a real GPU — OFF_BY_DEFAULT below lists those still off and why; unset
 // RECALLBENCH_FAST_PATH = that default, =all every lever, =0 none, or a comma list such as "uploads,splitK" only those):
 //   uploads      pooled small uploads through queue.writeBuffer (uploads.ts)
 //   splitK       WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL = RECALLBENCH_SPLITK_THRESHOLD (default 600,
@@ -78,25 +78,29 @@ const BACKEND = 'webgpu';
 const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
 
 /**
- * Levers whose kernels pass their tests on the software adapter (lavapipe) but have not yet been timed and checked
- * GPU ≡ CPU on a real GPU: off by default, so no stored result depends on them before that check (bench/RESULTS.md
- * says which call clears each). RECALLBENCH_FAST_PATH=all, or a list naming them, turns them on — which is what the
- * GPU ≡ CPU check (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
+ * Levers off by default, each with why. A new kernel starts here until a real GPU has checked it GPU ≡ CPU and timed
+ * it against its lever-off form in one call (bench/gpu_check_pending.sh); it leaves only if it passes and is not
+ * slower. RECALLBENCH_FAST_PATH=all, or a list naming them, turns them on — which is what the GPU ≡ CPU check
+ * (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
  */
-export const PENDING_GPU_CHECK: readonly Lever[] = ['delta', 'selectiveScan', 'attention', 'linearAttention', 'longConv'];
+export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
+  // H200, 2026-11-29 (bench/RESULTS.md "The pending levers on an H200"): GPU ≡ CPU PASS, but slower than the lever-off form
+  attention: 'GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
+  linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
+};
 
 /** A fast path with each lever set by `on` (a fresh object). */
 export function fastPathWhere(on: (lever: Lever) => boolean): FastPath {
   return Object.fromEntries(LEVERS.map((l) => [l, on(l)])) as FastPath;
 }
 
-/** Every lever on, pending ones included (the equivalence check's and the step benchmark's "fast"). */
+/** Every lever on, those off by default included (the equivalence check's and the step benchmark's "fast"). */
 export const allLevers = (on: boolean): FastPath => fastPathWhere(() => on);
 
 /** The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), or a comma list. */
 export function defaultFastPath(): FastPath {
   const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
-  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return fastPathWhere((l) => !PENDING_GPU_CHECK.includes(l));
+  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
   if (raw === 'all') return allLevers(true);
   const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => s.trim()));
   for (const name of on) if (!(LEVERS as readonly string[]).includes(name)) throw new Error(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
