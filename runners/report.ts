@@ -4,8 +4,8 @@
 // versions that produced the records. It runs `plot` first, so the SVG/PNG files next to it match the page.
 // Runs that are not results (failed, invalid by `recallbench verify`'s checks, diverged before any evaluation) get
 // their own section with the reasons, and every run's provenance (commit, fast-path levers, driver) is listed.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonl, type RunRecord } from './results.js';
 import { leftOutSummary, provenanceCells, type AnalysedRun, type FigurePoint } from './analysis.js';
@@ -178,17 +178,31 @@ export interface ReportOptions extends PlotOptions {
   reportCommand?: string;
 }
 
+/**
+ * Where the page finds vega and the fonts, relative to it: a `vendor/` folder of the parent or grandparent that
+ * already holds these exact files (results/vendor/ for results/<preset>/ and results/campaign/<preset>/: one copy
+ * in git instead of 2.2 MB per folder — the device calls carry the whole tracked tree within 64 MiB), else the
+ * folder's own `vendor/`, written here.
+ */
+function vendorFor(dir: string): string {
+  const same = (folder: string) => VENDOR_FILES.every(([from, to]) => existsSync(join(folder, to)) && statSync(join(folder, to)).size === statSync(from).size);
+  for (const up of [join(dir, '..'), join(dir, '..', '..')]) if (same(join(up, 'vendor'))) return relative(dir, join(up, 'vendor'));
+  const own = join(dir, 'vendor');
+  mkdirSync(own, { recursive: true });
+  for (const [from, to] of VENDOR_FILES) copyFileSync(from, join(own, to));
+  return 'vendor';
+}
+
 export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<PlotResult & { path: string }> {
   const result = await plotResults(dir, opts);
-  const vendor = join(dir, 'vendor');
-  mkdirSync(vendor, { recursive: true });
-  for (const [from, to] of VENDOR_FILES) copyFileSync(from, join(vendor, to));
+  const vendor = vendorFor(dir);
   const path = join(dir, 'index.html');
-  writeFileSync(path, reportHtml(dir, result, opts));
+  writeFileSync(path, reportHtml(dir, result, { ...opts, vendor }));
   return { ...result, path };
 }
 
-function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): string {
+function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { vendor: string }): string {
+  const vendor = opts.vendor.split('\\').join('/');
   const { records, points, figures, leftOut, runs } = result;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
   const { commands, reconstructed } = sweepCommands(dir, records);
@@ -207,7 +221,7 @@ function reportHtml(dir: string, result: PlotResult, opts: ReportOptions): strin
     )
     .join('\n');
   const fontFaces = FONT_FILES.map((f) => f.split('/').pop()!)
-    .map((file) => `@font-face { font-family: '${FONT_FAMILY}'; src: url('vendor/${file}') format('truetype'); font-weight: ${/Bold/.test(file) ? 'bold' : 'normal'}; }`)
+    .map((file) => `@font-face { font-family: '${FONT_FAMILY}'; src: url('${vendor}/${file}') format('truetype'); font-weight: ${/Bold/.test(file) ? 'bold' : 'normal'}; }`)
     .join('\n');
   return `<!doctype html>
 <html lang="en">
@@ -232,8 +246,8 @@ code, pre { background: #f6f6f6; padding: 1px 4px; }
 .error { color: #b00; }
 table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 </style>
-<script src="vendor/vega.min.js"></script>
-<script src="vendor/vega-lite.min.js"></script>
+<script src="${vendor}/vega.min.js"></script>
+<script src="${vendor}/vega-lite.min.js"></script>
 </head>
 <body>
 <h1>recallbench results: ${escapeHtml(name)}</h1>

@@ -2,7 +2,7 @@
 // loaded in a real headless Chromium (Debian's `chromium`, driven by playwright-core) from file://, offline: no
 // console error, and one drawn SVG per figure. SYNTHETIC records only (tests/synthetic-records.ts).
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandFromPresetTag, coverageRows, provenanceRows, writeReport } from '../runners/report.js';
@@ -41,6 +41,29 @@ describe('report page', () => {
     expect(html).toContain('0.0.0-synthetic');
     // a script-breaking string in a label stays inert
     expect(html).not.toContain('</script><');
+  });
+
+  it('uses a parent or grandparent vendor/ holding the same files instead of its own copy (results/vendor/)', async () => {
+    const root = tempDir();
+    const first = join(root, 'a');
+    writeSyntheticResults(first, syntheticSuite());
+    await writeReport(first, { png: false }); // no vendor/ above: its own copy
+    expect(existsSync(join(first, 'vendor', 'vega.min.js'))).toBe(true);
+    renameSync(join(first, 'vendor'), join(root, 'vendor'));
+    const nested = join(root, 'campaign', 'b');
+    writeSyntheticResults(nested, syntheticSuite());
+    const r = await writeReport(nested, { png: false });
+    expect(existsSync(join(nested, 'vendor'))).toBe(false);
+    const html = readFileSync(r.path, 'utf8');
+    expect(html).toContain('<script src="../../vendor/vega.min.js">');
+    expect(html).toContain("url('../../vendor/DejaVuSans.ttf')");
+    // a vendor/ whose files differ (an older vega) is not used: the folder gets its own copy
+    writeFileSync(join(root, 'vendor', 'vega.min.js'), 'old');
+    const other = join(root, 'c');
+    writeSyntheticResults(other, syntheticSuite());
+    const r2 = await writeReport(other, { png: false });
+    expect(existsSync(join(other, 'vendor', 'vega.min.js'))).toBe(true);
+    expect(readFileSync(r2.path, 'utf8')).toContain('<script src="vendor/vega.min.js">');
   });
 
   it('lists the runs that are not results with their reasons, and every run with its provenance', async () => {
