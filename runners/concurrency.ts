@@ -28,6 +28,8 @@ export interface ParallelSweepOptions {
   quiet?: boolean;
   /** Each run's cap of the webgpu buffer pool (planConcurrency's poolLimitBytes). */
   poolLimitBytes?: number;
+  /** Pack runs on each GPU by their estimates (planConcurrency's budget under --concurrency auto). */
+  budget?: ConcurrencyPlan['budget'];
   /** A run stored as failed this many times is not retried (default MAX_ATTEMPTS). */
   maxAttempts?: number;
   /** How the learning rates are searched (default: the full grid). */
@@ -84,21 +86,54 @@ export async function runSweepParallel(configs: RunConfig[], opts: ParallelSweep
   return configs.map((c) => byId.get(runId(c))).filter((r): r is RunRecord => r !== undefined);
 }
 
-/** The full grid: each lane takes the next run not yet taken and trains it to its end. */
+/** Lanes with nothing they may take now wait here until a run comes back (memory freed, or a rung decided). */
+class LaneWaiters {
+  private waiting: Array<() => void> = [];
+  wait(): Promise<void> {
+    return new Promise<void>((r) => this.waiting.push(r));
+  }
+  wake(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const f of w) f();
+  }
+}
+
+/** The memory key of lane k's GPU (no --gpu: the one default device). */
+const gpuKey = (pool: ChildPool, lane: number) => pool.gpuOf(lane) ?? 0;
+
+/**
+ * The full grid: each lane takes the first run not yet taken — under a memory budget, the first that fits its
+ * GPU now (a larger run waits for memory while smaller ones go ahead) — and trains it to its end.
+ */
 async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: ChildPool, log: Log): Promise<void> {
-  let next = 0;
+  const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
+  const taken = new Set<number>();
+  const waiters = new LaneWaiters();
   let stored = 0;
   let stop: Error | undefined;
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
-    while (!stop && next < todo.length) {
-      const config = todo[next++]!;
+    const key = gpuKey(pool, k);
+    while (!stop && taken.size < todo.length) {
+      const next = todo.findIndex((c, j) => !taken.has(j) && (!budget || budget.fits(key, runId(c))));
+      if (next < 0) {
+        await waiters.wait();
+        continue;
+      }
+      taken.add(next);
+      const config = todo[next]!;
+      const id = runId(config);
+      budget?.reserve(key, id);
       const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
       try {
-        const { record } = await pool.run(k, { config, preset: opts.preset, resultsDir: opts.results.dir });
+        const { record } = await pool.run(k, { config, preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(id) } : {}) });
         log.log(outcomeLine(record!, label, gpu));
       } catch (e) {
         stop ??= laneFailure(e, config, label, log);
+      } finally {
+        budget?.release(key, id);
+        waiters.wake();
       }
       stored++;
       log.update(stored, todo.length, `${stored}/${todo.length} runs`);
@@ -120,36 +155,35 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
   const nameOf = runNamer(configs);
   const inHand = new Set<string>();
   const blocked = new Set<string>(); // failed or crashed in this sweep: the next sweep retries them
+  const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   let stop: Error | undefined;
-  let waiters: Array<() => void> = [];
-  const wake = () => {
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  };
+  const waiters = new LaneWaiters();
   let waitingNoted = false;
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
+    const key = gpuKey(pool, k);
     while (!stop) {
       const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
       const stopped = storeStops(plan.stops, results, halving);
       if (!opts.quiet) for (const line of stopLines(stopped, nameOf)) log.log(line);
-      const item: WorkItem | undefined = plan.work.find((w) => !inHand.has(w.id));
+      // under a memory budget, the first run of the plan that fits this lane's GPU now (an empty GPU fits any)
+      const item: WorkItem | undefined = plan.work.find((w) => !inHand.has(w.id) && (!budget || budget.fits(key, w.id)));
       if (!item) {
         if (inHand.size === 0) {
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
           waitingNoted = true;
-          wake();
+          waiters.wake();
           return;
         }
-        await new Promise<void>((r) => waiters.push(r));
+        await waiters.wait();
         continue;
       }
       inHand.add(item.id);
+      budget?.reserve(key, item.id);
       const config = item.config;
       const label = `${nameOf(config)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
       try {
-        const { record, paused } = await pool.run(k, { config, preset: opts.preset, resultsDir: results.dir, search: halving, ...(item.target !== undefined ? { pauseAt: item.target } : {}) });
+        const { record, paused } = await pool.run(k, { config, preset: opts.preset, resultsDir: results.dir, search: halving, ...(item.target !== undefined ? { pauseAt: item.target } : {}), ...(budget ? { poolLimitBytes: budget.poolLimit(item.id) } : {}) });
         const r = record!;
         if (paused) log.log(`  ${'paused'.padEnd(10)} ${label.padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
         else {
@@ -161,7 +195,8 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
         stop ??= laneFailure(e, config, label, log);
       } finally {
         inHand.delete(item.id);
-        wake();
+        budget?.release(key, item.id);
+        waiters.wake();
       }
     }
   };
@@ -251,13 +286,21 @@ export function resolveGpuMemory(opts: GpuMemoryOptions): GpuMemory | undefined 
 
 /** How a grid shares its GPUs. */
 export interface ConcurrencyPlan {
-  /** Runs at a time in all (over every GPU). */
+  /** Runs at a time in all (over every GPU): at most; under `budget`, fewer when the runs in hand fill a GPU. */
   lanes: number;
   perGpu: number;
-  /** Memory each run may use (usable free memory / runs per GPU); undefined when the GPU's memory is unknown. */
+  /** Memory each run may use (usable free memory / runs per GPU); undefined when the GPU's memory is unknown or under `budget`. */
   shareBytes?: number;
-  /** Cap of each run's webgpu buffer pool: its share less the process overhead. */
+  /** Cap of each run's webgpu buffer pool: its share less the process overhead (under `budget`: per run, MemoryBudget.poolLimit). */
   poolLimitBytes?: number;
+  /**
+   * `--concurrency auto` with a known GPU memory: runs are packed by their own estimates — a lane starts a run
+   * only while the estimates of its GPU's runs in hand, this one included, stay within `bytesPerGpu` — instead of
+   * giving every lane the largest run's share. A grid of 2 GiB runs with one 50 GiB run then runs 8 at a time, not 1.
+   */
+  budget?: { bytesPerGpu: number; bytesOf: ReadonlyMap<string, number> };
+  /** Runs whose estimate exceeds the usable memory of a GPU (auto only: left out of the sweep, each named; N: refused). */
+  tooLarge: MemoryEstimate[];
   /** The largest estimated run of the grid. */
   largest?: MemoryEstimate;
   /** One line for the sweep's log. */
@@ -265,37 +308,82 @@ export interface ConcurrencyPlan {
 }
 
 /**
- * Choose runs per GPU from the GPU's free memory and the grid's largest estimate, or check an explicit N; refuse
- * (UserInputError, before any run starts) a grid with a run that cannot fit the GPU or its lane's share.
+ * Choose runs per GPU from the GPU's free memory and the runs' estimates, or check an explicit N. `auto` packs runs
+ * by their own estimates (`budget`) and leaves out, by name, runs that cannot fit a GPU at all (refusing the grid
+ * only when none fits); an explicit N gives each of the N runs per GPU an equal share and refuses (UserInputError,
+ * before any run starts) a grid with a run larger than its share.
  */
 export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEstimate[], memory: GpuMemory | undefined, gpuCount = 1): ConcurrencyPlan {
   const gpus = Math.max(1, gpuCount);
   if (!memory || estimates.length === 0) {
     const lanes = request === 'auto' ? 1 : request;
-    return { lanes, perGpu: Math.ceil(lanes / gpus), note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (no nvidia-smi; give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
+    return { lanes, perGpu: Math.ceil(lanes / gpus), tooLarge: [], note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (no nvidia-smi; give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
   }
   const usable = memory.freeBytes * GPU_MEMORY_SAFETY;
   const largest = estimates.reduce((a, b) => (b.total > a.total ? b : a));
   const free = `${memory.source} has ${gib(memory.freeBytes)} free of ${gib(memory.totalBytes)} (${gib(usable)} usable)`;
-  if (largest.total > usable) {
-    const more = estimates.filter((e) => e.total > usable).length;
-    throw new UserInputError(`run ${largest.run} (${largest.id}) needs an estimated ${describeEstimate(largest)} of GPU memory, but ${free}${more > 1 ? `; ${more - 1} other run(s) of the grid do not fit either` : ''}: lower its batchSize/evalBatchSize or d_model, or free the GPU`);
+  const tooLarge = estimates.filter((e) => e.total > usable);
+  const refuse = (e: MemoryEstimate, more: number) =>
+    new UserInputError(`run ${e.run} (${e.id}) needs an estimated ${describeEstimate(e)} of GPU memory, but ${free}${more > 0 ? `; ${more} other run(s) of the grid do not fit either` : ''}: lower its batchSize/evalBatchSize or d_model, or free the GPU`);
+  if (request === 'auto') {
+    const fitting = estimates.filter((e) => e.total <= usable);
+    if (fitting.length === 0) throw refuse(largest, tooLarge.length - 1);
+    const smallest = fitting.reduce((a, b) => (b.total < a.total ? b : a));
+    const biggest = fitting.reduce((a, b) => (b.total > a.total ? b : a));
+    const perGpu = Math.min(MAX_RUNS_PER_GPU, Math.max(1, Math.floor(usable / smallest.total)));
+    const left = tooLarge.length ? `; ${tooLarge.length} run(s) larger than a GPU left out` : '';
+    return {
+      lanes: perGpu * gpus,
+      perGpu,
+      budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, e.total])) },
+      tooLarge,
+      largest,
+      note: `memory: runs ≈ ${gib(smallest.total)}–${gib(biggest.total)} (${biggest.method}); ${free} → up to ${perGpu} run(s) per GPU (auto, at most ${MAX_RUNS_PER_GPU}), packed by each run's estimate${left}`,
+    };
   }
+  if (largest.total > usable) throw refuse(largest, tooLarge.length - 1);
   const fits = Math.min(MAX_RUNS_PER_GPU, Math.max(1, Math.floor(usable / largest.total)));
-  const perGpu = request === 'auto' ? fits : Math.ceil(request / gpus);
-  const lanes = request === 'auto' ? fits * gpus : request;
+  const perGpu = Math.ceil(request / gpus);
   const shareBytes = usable / perGpu;
   if (largest.total > shareBytes) {
     throw new UserInputError(`--concurrency ${request}: run ${largest.run} (${largest.id}) needs an estimated ${describeEstimate(largest)} of GPU memory, but each of the ${perGpu} runs sharing a GPU gets ${gib(shareBytes)} (${free}): use --concurrency auto (${fits} per GPU) or fewer`);
   }
   return {
-    lanes,
+    lanes: request,
     perGpu,
     shareBytes,
     poolLimitBytes: Math.max(0, shareBytes - PROCESS_OVERHEAD_BYTES),
+    tooLarge: [],
     largest,
-    note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → ${perGpu} run(s) per GPU${request === 'auto' ? ` (auto, at most ${MAX_RUNS_PER_GPU})` : ''}, ${gib(shareBytes)} each`,
+    note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → ${perGpu} run(s) per GPU, ${gib(shareBytes)} each`,
   };
+}
+
+/**
+ * The memory of each GPU that the runs in hand have reserved, by their estimates (ConcurrencyPlan.budget). A lane
+ * takes a run only if `fits`, `reserve`s it before starting and `release`s it when the run's process has ended;
+ * each run's buffer pool is capped at its reservation less the process context (`poolLimit`), so the processes
+ * on a GPU hold at most the budget by construction — the same guarantee the equal shares of an explicit N give.
+ */
+export class MemoryBudget {
+  private readonly used = new Map<number, number>();
+  constructor(private readonly budget: NonNullable<ConcurrencyPlan['budget']>) {}
+  /** The run's reservation (its estimate); a run without one (not estimated) reserves a whole GPU. */
+  bytesOf(id: string): number {
+    return this.budget.bytesOf.get(id) ?? this.budget.bytesPerGpu;
+  }
+  fits(gpu: number, id: string): boolean {
+    return (this.used.get(gpu) ?? 0) + this.bytesOf(id) <= this.budget.bytesPerGpu;
+  }
+  reserve(gpu: number, id: string): void {
+    this.used.set(gpu, (this.used.get(gpu) ?? 0) + this.bytesOf(id));
+  }
+  release(gpu: number, id: string): void {
+    this.used.set(gpu, Math.max(0, (this.used.get(gpu) ?? 0) - this.bytesOf(id)));
+  }
+  poolLimit(id: string): number {
+    return Math.max(0, this.bytesOf(id) - PROCESS_OVERHEAD_BYTES);
+  }
 }
 
 /** Estimates of a grid's runs, computed in a child process (runners/pool.ts: the probe must not share a training process). */

@@ -202,6 +202,8 @@ export interface LaneJob {
   preset?: string;
   search?: Search;
   pauseAt?: number;
+  /** This job's cap of the webgpu buffer pool, over the pool's (a memory budget's reservation less the process context). */
+  poolLimitBytes?: number;
 }
 
 /** `lanes` lanes of child processes, one child per job. */
@@ -237,8 +239,9 @@ export class ChildPool {
     const gpu = this.gpuOf(lane);
     const handle = startChild(
       {
-        kind: 'run', backend: opts.backend, plugins: opts.plugins, ...job,
+        kind: 'run', backend: opts.backend, plugins: opts.plugins,
         ...(gpu !== undefined ? { gpu } : {}), ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), ...(opts.ignoreSigint ? { ignoreSigint: true } : {}),
+        ...job,
       },
       opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {},
     );

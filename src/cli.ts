@@ -20,6 +20,7 @@ import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel } from '../runners/concurrency.js';
+import { describeEstimate } from '../runners/memory.js';
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -342,9 +343,13 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           io.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
           return;
         }
-        // a run that cannot fit the GPU (or its lane's share) is refused here, before any run starts (runners/memory.ts)
+        // runs are packed by their memory estimates (runners/memory.ts); under auto a run larger than a GPU is left
+        // out by name (the grid is refused only if none fits), under an explicit N one larger than its share refuses it
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
-        if (plan?.shareBytes !== undefined && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
+        if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
+        for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory\n`);
+        const tooLarge = new Set((plan?.tooLarge ?? []).map((e) => e.id));
+        const trained = tooLarge.size ? configs.filter((c) => !tooLarge.has(runId(c))) : configs;
         const lanes = plan?.lanes ?? 1;
         const name = argv.name ?? preset.name;
         const results = new ResultsDir(argv.out ?? join(RUNS_ROOT, name));
@@ -365,8 +370,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(configs, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
-          : await runSweep(configs, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search });
+          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
+          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
         if (halvingOf(preset.search)) {

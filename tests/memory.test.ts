@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../engine/backend.js';
 import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../accel/webgpu/bufferPool.js';
-import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
+import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, MemoryBudget, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
 import type { RunConfig } from '../runners/config.js';
 import { EVAL_LOGIT_ROWS, PROCESS_OVERHEAD_BYTES, POOL_OVERHEAD_FRACTION, estimateRunMemory, type MemoryEstimate } from '../runners/memory.js';
 import { resolveRunConfig, runOne } from '../runners/run.js';
@@ -212,28 +212,55 @@ describe('--concurrency auto', () => {
     expect(() => parseConcurrency('two')).toThrow(/got two/);
   });
 
-  it('runs as many as the free memory holds by the largest run, with the safety margin, at most 8 per GPU', () => {
+  it('auto packs runs by their own estimates: as many lanes as the smallest run allows (at most 8 per GPU), each GPU budgeted', () => {
     const grid = [fake('small', 2), fake('large', 10), fake('medium', 5)];
-    expect(planConcurrency('auto', grid, gpu(40)).lanes).toBe(Math.floor((40 * GPU_MEMORY_SAFETY) / 10)); // 3
-    expect(planConcurrency('auto', grid, gpu(40)).largest?.run).toBe('large');
-    expect(planConcurrency('auto', grid, gpu(140)).lanes).toBe(MAX_RUNS_PER_GPU);
-    expect(planConcurrency('auto', grid, gpu(12)).lanes).toBe(1);
-    // two GPUs (the least free memory of them): lanes per GPU × GPUs
-    expect(planConcurrency('auto', grid, gpu(40), 2)).toMatchObject({ lanes: 6, perGpu: 3 });
-    // each run's pool is capped at its share less the process context
     const plan = planConcurrency('auto', grid, gpu(40));
-    expect(plan.shareBytes).toBeCloseTo((40 * GPU_MEMORY_SAFETY * GIB) / 3, 0);
+    expect(plan).toMatchObject({ lanes: MAX_RUNS_PER_GPU, perGpu: MAX_RUNS_PER_GPU, tooLarge: [] }); // 36 usable / 2 = 18, capped at 8
+    expect(plan.largest?.run).toBe('large');
+    expect(plan.budget?.bytesPerGpu).toBeCloseTo(40 * GPU_MEMORY_SAFETY * GIB, 0);
+    expect(plan.budget?.bytesOf.get('id-large')).toBe(10 * GIB);
+    expect(plan.shareBytes).toBeUndefined(); // no equal shares: each run's pool is capped at its own reservation
+    expect(planConcurrency('auto', grid, gpu(12)).lanes).toBe(5); // 10.8 usable / 2
+    expect(planConcurrency('auto', [fake('large', 10)], gpu(12)).lanes).toBe(1);
+    expect(planConcurrency('auto', grid, gpu(40), 2)).toMatchObject({ lanes: 16, perGpu: 8 });
+    expect(planConcurrency('auto', grid, gpu(40)).note).toMatch(/runs ≈ 2\.00 GiB–10\.00 GiB \(measured\); GPU 0 \(nvidia-smi\) has 40\.00 GiB free .* → up to 8 run\(s\) per GPU \(auto, at most 8\), packed by each run's estimate$/);
+  });
+
+  it('a memory budget lets a lane start a run only while its GPU\'s runs in hand fit, and caps each pool at its reservation', () => {
+    const plan = planConcurrency('auto', [fake('a', 4), fake('b', 4), fake('big', 8), fake('c', 2)], gpu(10)); // 9 GiB usable
+    const budget = new MemoryBudget(plan.budget!);
+    expect(budget.fits(0, 'id-big')).toBe(true); // an empty GPU fits any run of the plan
+    budget.reserve(0, 'id-a');
+    budget.reserve(0, 'id-b'); // 8 of 9
+    expect(budget.fits(0, 'id-big')).toBe(false);
+    expect(budget.fits(0, 'id-c')).toBe(false); // 10 > 9
+    expect(budget.fits(1, 'id-big')).toBe(true); // GPUs are budgeted apart
+    budget.release(0, 'id-a');
+    expect(budget.fits(0, 'id-c')).toBe(true);
+    expect(budget.fits(0, 'id-big')).toBe(false); // 4 + 8 > 9
+    budget.release(0, 'id-b');
+    expect(budget.fits(0, 'id-big')).toBe(true);
+    expect(budget.poolLimit('id-big')).toBe(8 * GIB - PROCESS_OVERHEAD_BYTES);
+    expect(budget.bytesOf('not-estimated')).toBe(plan.budget!.bytesPerGpu); // unknown: a whole GPU
+  });
+
+  it('is 1 run at a time when the GPU memory is unknown; an explicit N is kept, with equal shares', () => {
+    expect(planConcurrency('auto', [fake('large', 10)], undefined).lanes).toBe(1);
+    expect(planConcurrency(4, [fake('large', 10)], undefined).lanes).toBe(4);
+    const plan = planConcurrency(2, [fake('large', 10)], gpu(40));
+    expect(plan).toMatchObject({ lanes: 2, perGpu: 2 });
+    expect(plan.budget).toBeUndefined();
+    expect(plan.shareBytes).toBeCloseTo((40 * GPU_MEMORY_SAFETY * GIB) / 2, 0);
     expect(plan.poolLimitBytes).toBeCloseTo(plan.shareBytes! - PROCESS_OVERHEAD_BYTES, 0);
   });
 
-  it('is 1 run at a time when the GPU memory is unknown; an explicit N is kept', () => {
-    expect(planConcurrency('auto', [fake('large', 10)], undefined).lanes).toBe(1);
-    expect(planConcurrency(4, [fake('large', 10)], undefined).lanes).toBe(4);
-    expect(planConcurrency(2, [fake('large', 10)], gpu(40)).lanes).toBe(2);
-  });
-
-  it('refuses a grid whose largest run cannot fit the GPU, or its share under an explicit N, naming the run', () => {
-    expect(() => planConcurrency('auto', [fake('small', 2), fake('huge', 60)], gpu(40))).toThrow(/^run huge \(id-huge\) needs an estimated 60\.00 GiB .* but GPU 0 \(nvidia-smi\) has 40\.00 GiB free of 141\.00 GiB \(36\.00 GiB usable\)/);
+  it('auto leaves out, by name, runs larger than a GPU and plans the rest; it refuses only a grid where nothing fits; an explicit N refuses', () => {
+    const plan = planConcurrency('auto', [fake('small', 2), fake('huge', 60), fake('huger', 70)], gpu(40));
+    expect(plan.tooLarge.map((e) => e.run)).toEqual(['huge', 'huger']);
+    expect(plan.budget?.bytesOf.has('id-huge')).toBe(false);
+    expect(plan.note).toMatch(/; 2 run\(s\) larger than a GPU left out$/);
+    expect(() => planConcurrency('auto', [fake('huge', 60), fake('huger', 70)], gpu(40))).toThrow(/^run huger \(id-huger\) needs an estimated 70\.00 GiB .* but GPU 0 \(nvidia-smi\) has 40\.00 GiB free of 141\.00 GiB \(36\.00 GiB usable\); 1 other run\(s\) of the grid do not fit either/);
+    expect(() => planConcurrency(1, [fake('small', 2), fake('huge', 60)], gpu(40))).toThrow(/^run huge \(id-huge\) needs an estimated 60\.00 GiB/);
     expect(() => planConcurrency(4, [fake('large', 10)], gpu(40))).toThrow(/^--concurrency 4: run large .* each of the 4 runs sharing a GPU gets 9\.00 GiB .*use --concurrency auto \(3 per GPU\)/);
   });
 
@@ -268,7 +295,7 @@ describe('refusal through the CLI', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'fits');
     const r = runCli([...grid, '--gpu-memory', '4', '--out', out]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/sweep: memory: largest run attention d8 lr0\.01 ≈ [\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → 3 run\(s\) per GPU \(auto, at most 8\)/);
+    expect(r.stderr).toMatch(/sweep: memory: runs ≈ [\d.]+ (MiB|GiB)–[\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → up to 3 run\(s\) per GPU \(auto, at most 8\), packed by each run's estimate/);
     expect(existsSync(join(out, 'runs.jsonl'))).toBe(true);
   });
 });
