@@ -8,11 +8,25 @@
 #   GPU host:  PRESET=based-fig2 ONLY="attention based" [GPUS="0 1 2 3"] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
+#
+# The sweep works in .campaign/<preset> (git-ignored). A fresh machine seeds it from the committed
+# results/campaign/<preset> (records and rung notes; no weights: a paused run retrains from its start). The device
+# machine keeps ignored files between calls while it is warm (about 30 s after a call; the device notes say so, not
+# yet seen here — stretch.txt says which case a call met), so calls made back to back
+# find .campaign/ as the last one left it, checkpoint weights included: paused runs resume from their rung. Chain a
+# session's stretches without pausing between them, and commit what results.tgz brings back after each.
 set -u
 out=${1:?usage: campaign_stretch.sh OUTDIR}
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
-dir=campaign/$preset
-mkdir -p "$dir" "$out"
+dir=.campaign/$preset
+mkdir -p "$out"
+if [ -d "$dir" ]; then
+  echo "resuming $dir as the last call on this machine left it ($(find "$dir" -name checkpoint.bin | wc -l) checkpoint weights)" | tee "$out/stretch.txt"
+else
+  mkdir -p .campaign
+  if [ -d "results/campaign/$preset" ]; then cp -r "results/campaign/$preset" "$dir"; else mkdir -p "$dir"; fi
+  echo "fresh machine: $dir seeded from results/campaign/$preset (records and rung notes, no weights)" | tee "$out/stretch.txt"
+fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!
@@ -22,4 +36,4 @@ timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$prese
   --concurrency "${CONCURRENCY:-auto}" --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
-tar czf "$out/results.tgz" --exclude=checkpoint.bin "$dir"
+tar czf "$out/results.tgz" --exclude=checkpoint.bin -C .campaign "$preset"
