@@ -3,7 +3,7 @@
 // on Mesa's software Vulkan driver (lavapipe): `eval "$(bash .ci/setup-webgpu.sh)"` before vitest. Without any
 // WebGPU adapter the suite is skipped, saying why. Shapes are tiny: software rendering is slow.
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { poison, relErr, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
@@ -253,6 +253,8 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       { a: [2, 7, 5], b: [2, 7, 5] },
       { a: [3, 64, 4, 2], b: [3, 64, 4, 2] }, // Mamba's [B, T, E, N]
       { a: [2, 33, 3, 1], b: [2, 33, 3, 4] }, // GLA's carry: a broadcast over d_v
+      { a: [3, 5, 1, 1], b: [3, 5, 4, 6] }, // SSD's carry (Mamba-2): one decay per (batch·head, chunk)
+      { a: [1, 9, 1, 4], b: [2, 9, 3, 4] }, // broadcast over the batch and a leading axis
       { a: [1, 1, 6], b: [1, 1, 6] },
     ];
     for (const c of cases) {
@@ -278,6 +280,38 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       setFastPath({ scan: true });
       tf.dispose([a, b, w, daRef!, dbRef!, da!, db!, parallel]);
     }
+  });
+
+  it('fused scan: a broadcast a is read in place — no array of b\'s size is made in JavaScript and uploaded (Mamba-2\'s host time)', async () => {
+    // SSD's carry a [B·H, n, 1, 1] against b [B·H, n, N, P]: expanding a with tf.zeros(b.shape) built and uploaded a
+    // Float32Array of b's size on every call (67 MB per layer and step at d 128, L 256, B 64: Mamba-2's host-bound step)
+    const a = tf.randomUniform([4, 3, 1, 1], 0.2, 1, 'float32', seed++);
+    const b = randn([4, 3, 16, 32]);
+    const dbRef = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(scanNaive(x, y)))([a, b])[1]!;
+    const spy = vi.spyOn(tf.engine(), 'makeTensor'); // every tensor made from JavaScript values (tf.zeros, tf.tensor)
+    let made: number[];
+    try {
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(scanWebGpu(x, y)))([a, b]);
+      made = spy.mock.calls.map(([, shape]) => tf.util.sizeFromShape(shape));
+      expect(da!.shape).toEqual([4, 3, 1, 1]);
+      expect(await relErr(db!, dbRef)).toBeLessThan(1e-5);
+      tf.dispose([da!, db!]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(Math.max(0, ...made), `sizes of the tensors made from JavaScript values: ${made}`).toBeLessThan(b.size);
+    tf.dispose([dbRef]);
+    // three alternating runs (no mixer makes them) expand a on the device first: the same as a full a summed back
+    // (scanNaive is no reference at rank 5 on webgpu: tfjs's rank-5 Pad shader fails to compile, so its gradient is wrong)
+    const a5 = tf.randomUniform([2, 6, 3, 1, 2], 0.2, 1, 'float32', seed++);
+    const b5 = randn([2, 6, 3, 4, 2]);
+    const w5 = randn([2, 6, 3, 4, 2]);
+    const [da5, db5] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(scanWebGpu(x, y), w5)))([a5, b5]);
+    const [daFull, dbFull] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(scanWebGpu(x, y), w5)))([tf.concat([a5, a5, a5, a5], 3), b5]);
+    expect(await relErr(scanWebGpu(a5, b5), scanWebGpu(tf.concat([a5, a5, a5, a5], 3), b5))).toBe(0);
+    expect(await relErr(da5!, tf.sum(daFull!, 3, true))).toBe(0);
+    expect(await relErr(db5!, dbFull!)).toBe(0);
+    tf.dispose([a, b, a5, b5, w5, da5!, db5!, daFull!, dbFull!]);
   });
 
   it('fused WKV: values and gradients of w, u, k, v match the per-token reference (large keys, lengths 1–40); lever off runs the parallel form', async () => {
