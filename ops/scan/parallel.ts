@@ -75,7 +75,8 @@ function scanFlat(a: tf.Tensor3D, b: tf.Tensor3D, reverse: boolean): tf.Tensor3D
 }
 
 /** a broadcast to a full shape (a broadcasting add: tfjs-wasm's broadcastTo/tile is several times slower). */
-const expandTo = (a: tf.Tensor, shape: number[]) => tf.add(a, tf.zeros(shape));
+// on the device (Tile), not tf.add(a, tf.zeros(shape)): tf.zeros builds its array in JavaScript and uploads it
+const expandTo = (a: tf.Tensor, shape: number[]) => tf.broadcastTo(a, shape);
 
 const flat = (x: tf.Tensor) => x.reshape([x.shape[0]!, x.shape[1]!, -1]) as tf.Tensor3D;
 
