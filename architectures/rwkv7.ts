@@ -13,7 +13,9 @@
 //   y = (o ⊙ g) W_o
 //
 // The parallel forward is the chunked generalized delta rule (ops/generalizedDeltaRule/chunk.ts): batched within
-// chunks of `chunkSize` tokens, a loop over the T/chunkSize chunks carries S. No fused GPU form yet.
+// chunks of `chunkSize` tokens, a loop over the T/chunkSize chunks carries S. On webgpu with the lever
+// `generalizedDelta` on, the op runs its fused kernel instead (accel/webgpu/generalizedDeltaRule.ts: no [C, C, d_k]
+// pairwise tensors; off by default until checked on a real GPU).
 // State per layer: paper H·d_k·d_v = d²/H; measured from the step view: S plus the token-shift carry x_{t−1} (d
 // floats). zoology's RWKV7Attention.state_size() counts num_heads·key_dim·value_dim = H·d² (key_dim = value_dim =
 // d, the whole width, not the head's): H² times the state its own recurrence holds (architectures.md: "4–16× too

@@ -22,11 +22,14 @@
 // (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
 // entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
 // over shape-only stand-ins of its kernels that allocate exactly what the WebGPU kernelFuncs allocate; with it off
-// the probe runs the plain tfjs form. The five:
+// the probe runs the plain tfjs form. The six:
 //   - selectiveScan (accel/webgpu/selectiveScan.ts, Mamba): y and h's checkpoints forward, one gradient buffer
 //     backward, instead of the blocked form's [B, T, E, N] tensors;
 //   - delta (accel/webgpu/deltaRule.ts, DeltaNet, Gated DeltaNet): o and S's checkpoints forward, one buffer of dv
 //     and the column blocks' partials backward, instead of the chunked form's per-chunk tensors;
+//   - generalizedDelta (accel/webgpu/generalizedDeltaRule.ts, RWKV-7): likewise (the stacked r, w, k, a, b, o and S's
+//     checkpoints forward, one buffer of dv and the partials of dr, dw, dk, da, db backward), instead of the chunked
+//     form's [C, C, d_k] pairwise tensors and their gradients;
 //   - attention (accel/webgpu/attention.ts): o and the log-sum-exp forward, dq, dk, dv backward, no [B, H, T, T]
 //     scores, weights or their gradients. With dropout it is fused only where the dropout lever is on too
 //     (ops/causalAttention: the same hashed mask), so `dropout` is a key as well: on the probe it only tells
@@ -57,12 +60,14 @@ import { registerFastForm, setLever } from '../core/fastForms.js';
 import { selectiveScanOp } from '../ops/selectiveScan/index.js';
 import { deltaRuleOp } from '../ops/deltaRule/index.js';
 import { gatedDeltaRuleOp } from '../ops/gatedDeltaRule/index.js';
+import { generalizedDeltaRuleOp } from '../ops/generalizedDeltaRule/index.js';
 import { causalAttentionOp } from '../ops/causalAttention/index.js';
 import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
 import { checkpointShape, gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { checkpointShape as deltaCheckpointShape, DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
+import { checkpointShape as generalizedDeltaCheckpointShape, GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, generalizedDeltaRuleWebGpu, gradsSize as generalizedDeltaGradsSize } from '../accel/webgpu/generalizedDeltaRule.js';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
@@ -87,7 +92,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'attention', 'linearAttention', 'longConv', 'dropout'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'attention', 'linearAttention', 'longConv', 'dropout'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -313,6 +318,16 @@ function registerProbeBackend(): void {
     const [B, H, T, dk] = q!.shape as [number, number, number, number];
     return { shape: [deltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
   });
+  // generalized delta rule: o [B, H, T, d_v] and S's checkpoints forward (the stacked x [5, B, H, T, d_k] is a Pack
+  // before it); one buffer of dv and the partials backward (its replay scratch released inside)
+  outputs(GENERALIZED_DELTA_KERNEL, ({ x, v }) => {
+    const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
+    return [v!.shape, generalizedDeltaCheckpointShape(B, H, T, dk, v!.shape[3]!)];
+  });
+  shapeOnly(GENERALIZED_DELTA_GRAD_KERNEL, ({ x, v }) => {
+    const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
+    return { shape: [generalizedDeltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+  });
   // causal attention: o [B, H, T, d_h] and lse [B, H, T] forward; dq, dk, dv backward (its D [B, H, T] released inside)
   outputs(ATTENTION_KERNEL, ({ q }) => [q!.shape, q!.shape.slice(0, 3)]);
   outputs(ATTENTION_GRAD_KERNEL, ({ q }) => [q!.shape, q!.shape, q!.shape]);
@@ -325,6 +340,7 @@ function registerProbeBackend(): void {
   registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
+  registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b) : undefined) });
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });

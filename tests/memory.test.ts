@@ -139,7 +139,7 @@ describe('estimateRunMemory', () => {
     const config = tiny({ d: 16, L: 64, K: 8, V: 128, batch: 32, evalBatch: 32, ...knobs });
     return { ...config, model: { ...config.model, layers } };
   };
-  const fusedCases: Array<[string, 'attention' | 'linearAttention' | 'delta' | 'longConv', RunConfig, (off: MemoryEstimate, on: MemoryEstimate) => void]> = [
+  const fusedCases: Array<[string, 'attention' | 'linearAttention' | 'delta' | 'generalizedDelta' | 'longConv', RunConfig, (off: MemoryEstimate, on: MemoryEstimate) => void]> = [
     [
       // the reference's [B, H, T, T] scores and weights (2 MiB each here) are gone; in training the peak lies in
       // the tied head's and embedding's backward at these sizes, where neither form holds scores: lower or equal
@@ -168,6 +168,17 @@ describe('estimateRunMemory', () => {
       'deltanet',
       'delta',
       withLayers([{ mixer: 'deltanet' }]),
+      (off, on) => {
+        expect(off.trainActivations - on.trainActivations).toBeGreaterThan(0.4 * off.trainActivations);
+        expect(on.evalTransient).toBeLessThan(off.evalTransient);
+      },
+    ],
+    [
+      // RWKV-7 (chunk 8): the chunked form's [C, C, d_k] pairwise tensors and their gradients against the stacked
+      // inputs, √T checkpoints and one gradient buffer (measured: training 191 → 66 MiB, evaluation 28 → 9 MiB)
+      'rwkv7 (generalized delta rule)',
+      'generalizedDelta',
+      withLayers([{ mixer: 'rwkv7' }]),
       (off, on) => {
         expect(off.trainActivations - on.trainActivations).toBeGreaterThan(0.4 * off.trainActivations);
         expect(on.evalTransient).toBeLessThan(off.evalTransient);

@@ -14,6 +14,7 @@ export interface Need {
 export const NEEDS: Record<string, Need> = {
   'tests/webgpu-kernels.test.ts': { what: 'WebGPU fused kernels', needs: 'a WebGPU adapter' },
   'tests/webgpu-deltaRule.test.ts': { what: 'WebGPU fused delta rule', needs: 'a WebGPU adapter' },
+  'tests/webgpu-generalizedDeltaRule.test.ts': { what: 'WebGPU fused generalized delta rule (RWKV-7)', needs: 'a WebGPU adapter' },
   'tests/webgpu-selectiveScan.test.ts': { what: 'WebGPU fused selective scan', needs: 'a WebGPU adapter' },
   'tests/webgpu-linearAttention.test.ts': { what: 'WebGPU fused causal linear attention', needs: 'a WebGPU adapter' },
   'tests/webgpu-attention.test.ts': { what: 'WebGPU fused causal attention', needs: 'a WebGPU adapter' },

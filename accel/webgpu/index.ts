@@ -22,6 +22,8 @@
 //   wkv          RWKV-4's WKV likewise, in RWKV's scaled form, forward and backward one dispatch each (wkv.ts)
 //   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
+//   generalizedDelta  the generalized delta rule (RWKV-7) likewise, with a decay vector and separate removal keys
+//                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
 //                no [B, T, E, N] tensor, forward and backward one dispatch each (selectiveScan.ts)
 //   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
@@ -49,6 +51,8 @@ import { registerWkvWebGpu, wkvWebGpu } from './wkv.js';
 import { deltaRuleOp } from '../../ops/deltaRule/index.js';
 import { gatedDeltaRuleOp } from '../../ops/gatedDeltaRule/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu } from './deltaRule.js';
+import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
+import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
@@ -70,7 +74,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'selectiveScan', 'linearAttention', 'attention', 'longConv'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -87,6 +91,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200, 2026-11-29 (bench/RESULTS.md "The pending levers on an H200"): GPU ≡ CPU PASS, but slower than the lever-off form
   attention: 'GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
   linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
+  generalizedDelta: 'not yet checked GPU ≡ CPU or timed on a real GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -145,6 +150,7 @@ export function registerWebGpuKernels(): void {
   registerScanWebGpu();
   registerWkvWebGpu();
   registerDeltaRuleWebGpu();
+  registerGeneralizedDeltaRuleWebGpu();
   registerSelectiveScanWebGpu();
   registerLinearAttentionWebGpu();
   registerAttentionWebGpu();
@@ -158,6 +164,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
+  registerFastForm({ op: generalizedDeltaRuleOp, backend: BACKEND, lever: 'generalizedDelta', impl: generalizedDeltaRuleWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });

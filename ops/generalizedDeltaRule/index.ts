@@ -1,13 +1,18 @@
 // The generalized delta rule (RWKV-7's state update): chunked form (chunk.ts), per-token reference (naive.ts), step
-// view (step.ts). No backend has a fused form of it yet: `generalizedDeltaRule` is the chunked form everywhere.
-import type * as tf from '@tensorflow/tfjs';
+// view (step.ts). `generalizedDeltaRule` runs a backend's fused form (accel/webgpu/generalizedDeltaRule.ts,
+// registered in core/fastForms.ts) while its lever is on and the form accepts the shape, else the chunked form.
+import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
 import { generalizedDeltaRuleChunked } from './chunk.js';
 
 export { generalizedDeltaRuleChunked } from './chunk.js';
 export { generalizedDeltaRuleNaive } from './naive.js';
 export { generalizedDeltaRuleStep } from './step.js';
 
+/** The fast form's signature (with its own gradient); undefined: declined, the chunked form runs. */
+export const generalizedDeltaRuleOp = fastOp<(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D | undefined>('generalizedDeltaRule');
+
 /** r, w, k, a, b [B, H, T, d_k], v [B, H, T, d_v] (w ≤ 0) → o [B, H, T, d_v] (as `generalizedDeltaRuleChunked`). */
 export function generalizedDeltaRule(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, chunkSize = 8): tf.Tensor4D {
-  return generalizedDeltaRuleChunked(r, w, k, v, a, b, chunkSize);
+  return fastForm(generalizedDeltaRuleOp, tf.getBackend())?.(r, w, k, v, a, b) ?? generalizedDeltaRuleChunked(r, w, k, v, a, b, chunkSize);
 }

@@ -1,0 +1,324 @@
+// Fused generalized delta rule (WebGPU), forward and backward, with its own gradient: the fast form of
+// ops/generalizedDeltaRule (RWKV-7). Per head, state S [d_k, d_v] (S_{−1} = 0), the recurrence of
+// ops/generalizedDeltaRule/step.ts:
+//
+//   forward   u_t = (S_{t−1}ᵀ a_t)_j,   S_t = diag(e^{w_t}) S_{t−1} + k_t v_tᵀ + b_t u_tᵀ,   o_t = S_tᵀ r_t
+//
+// Each column j of S (one value channel) evolves on its own given r, w, k, a, b — the lane structure of the delta
+// rule's kernel (deltaRule.ts), with a decay vector e^{w_t} instead of a scalar and separate a, b instead of −βk, k:
+// one thread per (batch·head, column) holds its column (d_k floats, a private array of CAP ≥ d_k baked into the
+// pipeline key) and walks time; u_t and o_t are reductions over d_k inside the thread. One dispatch forward. No
+// [C, C, d_k] pairwise tensor of the chunked form (chunk.ts) exists anywhere.
+//
+// Backward, per column, reverse time, with dS carried the same way (dS_T = 0; S_{t−1} recomputed, see below):
+//   dS_t += r_t do_t;   du = b_tᵀ dS_t;   dv_t = k_tᵀ dS_t
+//   dr_t = S_t do_t;   dw_t = e^{w_t} ⊙ S_{t−1} ⊙ dS_t;   dk_t = dS_t v_t;   da_t = S_{t−1} du;   db_t = dS_t u_t
+//   dS_{t−1} = e^{w_t} ⊙ dS_t + a_t du
+// dv is per column; dr, dw, dk, da, db (d_k each) are sums over the columns: the threads of one workgroup are COLS
+// columns of one head and sum them through a workgroup tile of d_k × COLS floats, one of the five terms at a time
+// (five rounds of two barriers per step; a tile of all 5·d_k terms at once, as deltaRule.ts does with its 2·d_k + 2,
+// would leave room for only COLS = 8 columns at d_k 64, and the 8 column blocks' partials would be 8 × the size of
+// the gradients). A head wider than COLS columns leaves one partial per column block, summed by tfjs (sumOfSlices).
+// S_{t−1} is recomputed, not stored: the forward keeps a checkpoint of S every C = ⌈√T⌉ steps and the backward,
+// chunk by chunk from the end, replays the chunk forward from its checkpoint into a scratch buffer (C states per
+// column) and walks it back — deltaRule.ts's scheme and reasons (inverting the step would divide by a vanishing
+// e^{w} under strong decay).
+//
+// Bindings: WebGPU allows 8 storage buffers per stage, and the backward would need 10 with r, w, k, a, b apart, so
+// they travel as one stacked input x = [r; w; k; a; b] [5, B, H, T, d_k] (stacked inside the customGrad and saved
+// for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
+// the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
+import * as tf from '@tensorflow/tfjs';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
+
+export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
+export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
+
+const WG = 64;
+/** Floats of workgroup memory the backward's tile may use (WebGPU's guaranteed 16 KiB). */
+const TILE_FLOATS = 4096;
+/** Largest d_k handled (CAP 1024 leaves a tile of 4 columns); beyond it the op runs its reference. */
+export const GENERALIZED_DELTA_MAX_DK = 1024;
+/** Planes of the stacked input x and of the backward's partials: r, w, k, a, b. */
+const PLANES = 5;
+
+/** Private column capacity and backward columns per workgroup for d_k (exported for the tests). */
+export function tiling(dk: number): { CAP: number; COLS: number } {
+  const CAP = pow2AtLeast(dk);
+  const COLS = Math.min(64, TILE_FLOATS / CAP);
+  return { CAP, COLS };
+}
+
+// plane p of x at row `row`, channel i: x[p·N + row·d_k + i], N = rows·d_k
+const plane = (p: number, at: string) => `x[${p}u * params.rows * params.dk + ${at}]`;
+const R = (at: string) => plane(0, at);
+const W = (at: string) => plane(1, at);
+const K = (at: string) => plane(2, at);
+const A = (at: string) => plane(3, at);
+const Bx = (at: string) => plane(4, at);
+
+/** One step of the recurrence on the private column `col` (reads row `row`'s inputs, value vj): leaves S_t in col. */
+const step = (col: string) => `
+        var u = 0.0f;
+        for (var i = 0u; i < dk; i++) { u += ${A('kb + i')} * ${col}[i]; }
+        for (var i = 0u; i < dk; i++) { ${col}[i] = exp(${W('kb + i')}) * ${col}[i] + ${K('kb + i')} * vj + ${Bx('kb + i')} * u; }`;
+
+const forwardWgsl = (CAP: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (lane >= params.lanes) { return; }
+  let dk = params.dk;
+  let bh = lane / params.dv;
+  let j = lane % params.dv;
+  var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u) {
+      let base = (t / params.C) * dk;
+      for (var i = 0u; i < dk; i++) { ckpt[(base + i) * params.lanes + lane] = s[i]; }
+    }
+    let row = bh * params.T + t;
+    let kb = row * dk;
+    let vj = v[row * params.dv + j];
+    ${step('s')}
+    var out = 0.0f;
+    for (var i = 0u; i < dk; i++) { out += ${R('kb + i')} * s[i]; }
+    o[row * params.dv + j] = out;
+  }
+}`;
+
+/** The five per-channel terms summed over columns, in the planes' order (spi = S_{t−1,i}, dsi = dS_t,i). */
+const TERMS = [
+  `(exp(${W('kb + i')}) * spi + ${K('kb + i')} * vj + ${Bx('kb + i')} * u) * dout`, // dr = S_t do
+  `exp(${W('kb + i')}) * spi * dsi`, // dw
+  'dsi * vj', // dk
+  'spi * du', // da
+  'dsi * u', // db
+];
+
+// grads = [dv (rows·d_v) ; partials (blocks, 5, rows, d_k): dr, dw, dk, da, db]
+const backwardWgsl = (CAP: number, COLS: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+)}
+var<workgroup> red: array<f32, ${CAP * COLS}>;
+@compute @workgroup_size(${COLS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let dk = params.dk;
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let j = blk * ${COLS}u + tid;
+  let valid = j < params.dv;
+  let lane = bh * params.dv + j;
+  let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * dk;
+  var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
+  var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+      for (var i = 0u; i < dk; i++) { sp[i] = ckpt[(c * dk + i) * params.lanes + lane]; }
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * dk;
+        for (var i = 0u; i < dk; i++) { scratch[(sb + i) * params.lanes + lane] = sp[i]; }
+        let row = bh * params.T + t;
+        let kb = row * dk;
+        let vj = v[row * params.dv + j];
+        ${step('sp')}
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = bh * params.T + t;
+      let kb = row * dk;
+      var u = 0.0f;
+      var du = 0.0f;
+      var vj = 0.0f;
+      var dout = 0.0f;
+      if (valid) {
+        let sb = (t - t0) * dk;
+        vj = v[row * params.dv + j];
+        dout = dO[row * params.dv + j];
+        var dvj = 0.0f;
+        for (var i = 0u; i < dk; i++) {
+          let spi = scratch[(sb + i) * params.lanes + lane];
+          sp[i] = spi;
+          u += ${A('kb + i')} * spi;
+          let dsi = ds[i] + ${R('kb + i')} * dout;
+          ds[i] = dsi;
+          du += ${Bx('kb + i')} * dsi;
+          dvj += ${K('kb + i')} * dsi;
+        }
+        grads[row * params.dv + j] = dvj;
+      }
+${TERMS.map(
+  (term, p) => `      // ${['dr', 'dw', 'dk', 'da', 'db'][p]}: summed over the block's columns
+      for (var i = 0u; i < dk; i++) {
+        var term = 0.0f;
+        if (valid) {
+          let spi = sp[i];
+          let dsi = ds[i];
+          term = ${term};
+        }
+        red[i * ${COLS}u + tid] = term;
+      }
+      workgroupBarrier();
+      for (var i = tid; i < dk; i += ${COLS}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[i * ${COLS}u + y]; }
+        grads[partBase + (${p}u * params.rows + row) * dk + i] = acc;
+      }
+      workgroupBarrier();`,
+).join('\n')}
+      if (valid) {
+        for (var i = 0u; i < dk; i++) { ds[i] = exp(${W('kb + i')}) * ds[i] + ${A('kb + i')} * du; }
+      }
+    }
+  }
+}`;
+
+interface Sizes {
+  B: number;
+  H: number;
+  T: number;
+  dk: number;
+  dv: number;
+}
+
+function sizes(x: tf.TensorInfo, v: tf.TensorInfo): Sizes {
+  if (x.shape.length !== 5 || v.shape.length !== 4) throw new Error(`${GENERALIZED_DELTA_KERNEL}: expected x [5, B, H, T, d_k], v [B, H, T, d_v], got x [${x.shape}] v [${v.shape}]`);
+  const [P, B, H, T, dk] = x.shape as [number, number, number, number, number];
+  const dv = v.shape[3]!;
+  if (P !== PLANES || v.shape.slice(0, 3).join() !== [B, H, T].join()) throw new Error(`${GENERALIZED_DELTA_KERNEL}: x [${x.shape}] and v [${v.shape}] do not match`);
+  if (dk > GENERALIZED_DELTA_MAX_DK) throw new Error(`${GENERALIZED_DELTA_KERNEL}: d_k ${dk} > ${GENERALIZED_DELTA_MAX_DK}`);
+  return { B, H, T, dk, dv };
+}
+
+/** The forward's checkpoints of S: [⌈T/C⌉, d_k, B·H·d_v] (runners/memory.ts allocates the same on its probe backend). */
+export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / checkpointInterval(T)), dk, B * H * dv];
+
+/** Floats of the backward's output buffer (dv, then the column blocks' partials of dr, dw, dk, da, db). */
+export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * PLANES * rows * dk;
+
+let registered = false;
+
+export function registerGeneralizedDeltaRuleWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: GENERALIZED_DELTA_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, v } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv } = sizes(x!, v!);
+      const { CAP } = tiling(dk);
+      const C = checkpointInterval(T);
+      const lanes = B * H * dv;
+      const backend = webgpuBackend();
+      const o = allocate(backend, v!.shape);
+      const ckpt = allocate(backend, checkpointShape(B, H, T, dk, dv));
+      dispatch(
+        'GeneralizedDeltaRule',
+        `rb_gdelta_fwd_${CAP}`,
+        forwardWgsl(CAP),
+        [{ tensor: x! }, { tensor: v! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
+        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
+        grid(Math.ceil(lanes / WG)),
+      );
+      return [o, ckpt];
+    },
+  });
+  tf.registerKernel({
+    kernelName: GENERALIZED_DELTA_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, v, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv } = sizes(x!, v!);
+      const { CAP, COLS } = tiling(dk);
+      const C = checkpointInterval(T);
+      const rows = B * H * T;
+      const blocks = Math.ceil(dv / COLS);
+      const groups = B * H * blocks;
+      const backend = webgpuBackend();
+      const grads = allocate(backend, [gradsSize(rows, dk, dv)]);
+      const scratch = allocate(backend, [C, dk, B * H * dv]);
+      dispatch(
+        'GeneralizedDeltaRuleGrad',
+        `rb_gdelta_bwd_${CAP}_${COLS}`,
+        backwardWgsl(CAP, COLS),
+        [{ tensor: x! }, { tensor: v! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        grid(groups),
+      );
+      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      return grads;
+    },
+  });
+}
+
+/** Split the backward's one buffer into dx [5, B, H, T, d_k] (the column blocks' partials summed) and dv. */
+function splitGrads(grads: tf.Tensor, s: Sizes): [tf.Tensor, tf.Tensor] {
+  const { B, H, T, dk, dv } = s;
+  const rows = B * H * T;
+  const blocks = Math.ceil(dv / tiling(dk).COLS);
+  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
+  const flat = grads.slice([rows * dv], [blocks * PLANES * rows * dk]);
+  const dX = sumOfSlices(flat, blocks).reshape([PLANES, B, H, T, dk]); // dispatch.ts says why not tf.sum / one addN
+  return [dX, dV];
+}
+
+const generalizedDeltaWithGrad = tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  const x = tf.stack([r, w, k, a, b]); // [5, B, H, T, d_k]: one binding for the five (the backward uses 6 of the 8 storage buffers)
+  const [o, ckpt] = tf.engine().runKernel(GENERALIZED_DELTA_KERNEL, { x, v }) as unknown as [tf.Tensor, tf.Tensor];
+  save([x, v, ckpt]);
+  return {
+    value: o,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, vs, ck] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const grads = tf.engine().runKernel(GENERALIZED_DELTA_GRAD_KERNEL, { x: xs, v: vs, dO: dy, ckpt: ck }) as tf.Tensor;
+      const [dX, dV] = splitGrads(grads, sizes(xs, vs));
+      const [dR, dW, dK, dA, dB] = tf.unstack(dX);
+      return [dR!, dW!, dK!, dV, dA!, dB!];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** d_k within the private arrays' cap, and the stacked input, checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
+function fits(r: tf.Tensor4D, v: tf.Tensor4D): boolean {
+  const [B, H, T, dk] = r.shape;
+  const dv = v.shape[3];
+  const floats = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, floats(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+}
+
+/**
+ * The generalized delta rule, fused (the fast form of ops/generalizedDeltaRule): r, w, k, a, b [B, H, T, d_k],
+ * v [B, H, T, d_v] (arguments as generalizedDeltaRuleChunked) → o [B, H, T, d_v]; undefined (declined: the op runs
+ * its reference) past d_k = GENERALIZED_DELTA_MAX_DK or past the device's buffer limits.
+ */
+export function generalizedDeltaRuleWebGpu(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D | undefined {
+  if (!fits(r, v)) return undefined;
+  return generalizedDeltaWithGrad(r, w, k, v, a, b) as tf.Tensor4D;
+}

@@ -1,0 +1,155 @@
+// The fused generalized delta rule (accel/webgpu/generalizedDeltaRule.ts, lever `generalizedDelta`, RWKV-7) against
+// the per-token reference (ops/generalizedDeltaRule/naive.ts): values and the gradients of r, w, k, v, a, b at
+// shapes that exercise what the kernel tiles — odd T (a short last checkpoint chunk), d_k ≠ d_v, T = 1, and a head
+// of 9 backward column blocks (d_k 128 → 32 columns a block, d_v 260: more partials than one add of tfjs can bind,
+// the last block partly empty) — under strong decays (w down to ≈ −12), mixed ones (RWKV-7's range) and none
+// (w = 0), with the outputs' buffers poisoned (NaN) first. A mutation check shows the bars catch a kernel that is
+// wrong by one token's worth; lever off gives the op its chunked form back; a tiny RWKV-7 model's training step is
+// the same either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
+// skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { LanguageModel } from '../engine/model.js';
+import { fastForms } from '../core/fastForms.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
+import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
+import { generalizedDeltaRule, generalizedDeltaRuleChunked, generalizedDeltaRuleNaive } from '../ops/generalizedDeltaRule/index.js';
+
+const device = await webgpuDevice('webgpu-generalizedDeltaRule');
+
+let seed = 7000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+const l2 = (x: tf.Tensor) => tf.tidy(() => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-6))));
+
+type Decay = 'strong' | 'mixed' | 'none';
+const NAMES = ['o', 'dr', 'dw', 'dk', 'dv', 'da', 'db'];
+const FORWARD_BAR = 5e-6;
+const GRAD_BAR = 1e-5;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+interface Inputs {
+  xs: [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]; // r, w, k, v, a, b
+  cot: tf.Tensor4D; // cotangent of o: loss = Σ cot ⊙ o
+}
+
+/** Inputs as RWKV-7 makes them: a = −κ̂ (κ̂ unit per head), b = κ̂ ⊙ α with α ∈ (0, 1); w ≤ 0 per `decay`. */
+function inputs(B: number, H: number, T: number, dk: number, dv: number, decay: Decay): Inputs {
+  const kappa = l2(randn([B, H, T, dk]));
+  const w = decay === 'none' ? tf.zeros([B, H, T, dk]) : decay === 'strong' ? tf.mul(tf.sigmoid(randn([B, H, T, dk], 2)), -12) : tf.mul(tf.sigmoid(randn([B, H, T, dk])), -Math.exp(-0.5));
+  return {
+    xs: [
+      tf.mul(randn([B, H, T, dk]), dk ** -0.5) as tf.Tensor4D,
+      w as tf.Tensor4D,
+      tf.mul(randn([B, H, T, dk]), dk ** -0.5) as tf.Tensor4D,
+      randn([B, H, T, dv]) as tf.Tensor4D,
+      tf.neg(kappa) as tf.Tensor4D,
+      tf.mul(kappa, tf.sigmoid(randn([B, H, T, dk]))) as tf.Tensor4D,
+    ],
+    cot: randn([B, H, T, dv]) as tf.Tensor4D,
+  };
+}
+
+type Op = (r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D;
+const fused: Op = (...a) => generalizedDeltaRuleWebGpu(...a)!;
+
+/** o and the gradients of Σ cot ⊙ o in r, w, k, v, a, b. */
+function run(f: Op, x: Inputs): tf.Tensor[] {
+  const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(...(a as Inputs['xs'])), x.cot));
+  return [f(...x.xs), ...tf.grads(loss)(x.xs)];
+}
+const dispose = (x: Inputs) => tf.dispose([...x.xs, x.cot]);
+
+describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(allLevers(true));
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [B, H, T, d_k, d_v, decay]: T 7 (C 3: a last chunk of 1) with d_k ≠ d_v; T 17 (C 5: a last chunk of 2) with
+  // d_v > d_k; T 1; d_k 128 (32 columns a block) and d_v 260: 9 column blocks, the last holding 4; T 20 (C 5: four
+  // full chunks) under RWKV-7's own decay range
+  const SHAPES: Array<[number, number, number, number, number, Decay]> = [
+    [1, 2, 7, 5, 3, 'strong'],
+    [2, 1, 17, 8, 20, 'none'],
+    [2, 2, 1, 6, 9, 'strong'],
+    [1, 1, 4, 128, 260, 'mixed'],
+    [1, 2, 20, 16, 16, 'mixed'],
+    [1, 1, 12, 12, 7, 'none'],
+  ];
+
+  it('values and the gradients of r, w, k, v, a, b match the per-token reference', async () => {
+    expect(Math.ceil(260 / tiling(128).COLS)).toBe(9);
+    const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    for (const [B, H, T, dk, dv, decay] of SHAPES) {
+      const x = inputs(B, H, T, dk, dv, decay);
+      await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+      const got = run(fused, x);
+      const ref = run(generalizedDeltaRuleNaive, x);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        expect(e.rel, `[${B}, ${H}, ${T}, ${dk}, ${dv}] w ${decay}: ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+      }
+      tf.dispose([...got, ...ref]);
+      dispose(x);
+    }
+    console.log(`generalized delta rule: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
+    // the reference on inputs with token 0's k moved by 1e-3 (the last step the backward reaches, after every
+    // replay), or with w read one token late: each must fail the bar of every output and gradient (but dk, which
+    // does not depend on k: dk_t = dS_t v_t)
+    const [B, H, T, dk, dv] = [1, 2, 9, 6, 7];
+    seed = 7600;
+    const x = inputs(B, H, T, dk, dv, 'mixed');
+    const got = run(fused, x);
+    const [r, w, k, v, a, b] = x.xs;
+    const bump = tf.concat([tf.mul(randn([B, H, 1, dk]), 1e-3), tf.zeros([B, H, T - 1, dk])], 2);
+    const shifted = tf.concat([w.slice([0, 0, 0, 0], [B, H, 1, dk]), w.slice([0, 0, 0, 0], [B, H, T - 1, dk])], 2) as tf.Tensor4D;
+    const wrongs = [run(generalizedDeltaRuleNaive, { ...x, xs: [r, w, tf.add(k, bump) as tf.Tensor4D, v, a, b] }), run(generalizedDeltaRuleNaive, { ...x, xs: [r, shifted, k, v, a, b] })];
+    for (const [m, wrong] of wrongs.entries()) for (let i = 0; i < got.length; i++) if (m === 1 || NAMES[i] !== 'dk') expect((await errors(got[i]!, wrong[i]!)).rel, `mutation ${m}: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    tf.dispose([...got, ...wrongs.flat(), bump, shifted]);
+    dispose(x);
+  });
+
+  it('through the op, lever on runs the fused form, lever off the chunked form exactly; declines past its d_k cap', async () => {
+    const x = inputs(2, 2, 11, 8, 12, 'mixed');
+    const same = async (p: tf.Tensor, q: tf.Tensor) => expect(Array.from(await p.data())).toEqual(Array.from(await q.data()));
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'generalizedDelta').map((f) => f.op)).toEqual(['generalizedDeltaRule']);
+    await same(generalizedDeltaRule(...x.xs, 4), fused(...x.xs));
+    try {
+      setFastPath({ generalizedDelta: false });
+      const viaOp = generalizedDeltaRule(...x.xs, 4);
+      await same(viaOp, generalizedDeltaRuleChunked(...x.xs, 4));
+      expect((await errors(viaOp, fused(...x.xs))).rel).toBeLessThan(1e-5);
+    } finally {
+      setFastPath({ generalizedDelta: true });
+    }
+    dispose(x);
+    const wide = tf.zeros([1, 1, 1, GENERALIZED_DELTA_MAX_DK + 1]) as tf.Tensor4D;
+    expect(generalizedDeltaRuleWebGpu(wide, wide, wide, wide, wide, wide)).toBeUndefined();
+    wide.dispose();
+  });
+
+  it('a training step of a tiny RWKV-7 model: lever on and off give the same loss and gradients', async () => {
+    const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer: 'rwkv7', params: { chunkSize: 4 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
+    const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
+    const cot = randn([2, 10, 16]);
+    const step = (on: boolean) => {
+      setFastPath({ generalizedDelta: on });
+      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), cot)), model.variables);
+    };
+    const fast = step(true);
+    const ref = step(false);
+    setFastPath({ generalizedDelta: true });
+    expect((await errors(fast.value, ref.value)).rel).toBeLessThan(1e-5);
+    for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, v.name).toBeLessThan(1e-4);
+    tf.dispose([tokens, cot, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+    model.dispose();
+  });
+});
