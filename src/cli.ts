@@ -277,7 +277,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('seeds', { type: 'number', array: true, default: [0] })
         .option('name', { type: 'string', describe: 'results folder name (default: the preset name, or "sweep")' })
         .option('out', { type: 'string', describe: `results folder (default ${RUNS_ROOT}/<name>, git-ignored)` })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes, then exit' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes (with --gpu-memory GiB: the memory plan on a GPU of that size — lanes, packing, runs left out), then exit' })
         .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs and sizes, same axes (runners/scale.ts); every learning rate stays under successive halving' })
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
@@ -328,7 +328,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
         const concurrency = parseConcurrency(argv.concurrency);
-        const gpuMemory = argv.dryRun || argv.queue ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
+        // a dry run plans memory only when told the GPU's size (--gpu-memory): it must not depend on this host's GPU
+        const gpuMemory = argv.queue || (argv.dryRun && argv.gpuMemory === undefined) ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
         const backend = inProcess ? await setup(g, io) : undefined;
@@ -341,6 +342,12 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           io.stdout.write(`${describeSearch(configs, preset.search)}\n`);
           const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);
           io.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
+          if (gpuMemory) {
+            // what --concurrency would do on a GPU of that size: lanes, packing, runs left out (runners/memory.ts)
+            const plan = await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
+            io.stdout.write(`${plan.note}\n`);
+            for (const e of plan.tooLarge) io.stdout.write(`left out: ${e.run} (${e.id}) needs an estimated ${describeEstimate(e)}\n`);
+          }
           return;
         }
         // runs are packed by their memory estimates (runners/memory.ts); under auto a run larger than a GPU is left

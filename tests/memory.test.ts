@@ -302,6 +302,14 @@ describe('refusal through the CLI', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('a dry run with --gpu-memory prints what the sweep would plan, and trains nothing', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'dry');
+    const r = runCli([...grid, '--gpu-memory', '4', '--dry-run', '--out', out]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^memory: runs ≈ [\d.]+ (MiB|GiB)–[\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free .* packed by each run's estimate$/m);
+    expect(existsSync(join(out, 'runs.jsonl'))).toBe(false);
+  });
+
   it('with enough memory the same sweep plans its lanes and trains', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'fits');
     const r = runCli([...grid, '--gpu-memory', '4', '--out', out]);
