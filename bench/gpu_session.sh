@@ -14,7 +14,8 @@
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
-#             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv
+#             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
+#             DeltaNet and BaseConv with and without shortConv
 #   mixers    every registered mixer at B64 with the default fast path (the per-mixer step table: what a user gets;
 #             VARIANTS=fast for every lever), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
@@ -34,7 +35,7 @@ for mode in "$@"; do
       PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       # each mixer with every lever on, then with each of its own fused kernels' levers off (one process per mixer)
-      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan rwkv:fast,fast-wkv gla:fast,fast-scan deltanet:fast,fast-delta gated-deltanet:fast,fast-delta based:fast,fast-linearAttention h3:fast,fast-longConv hyena:fast,fast-longConv}; do
+      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan rwkv:fast,fast-wkv gla:fast,fast-scan deltanet:fast,fast-delta,fast-shortConv gated-deltanet:fast,fast-delta based:fast,fast-linearAttention h3:fast,fast-longConv hyena:fast,fast-longConv baseconv:fast,fast-shortConv}; do
         timeout 150 "${run[@]}" --mixers "${spec%%:*}" --batches 64 --variants "${spec#*:}" --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log"
       done ;;
     mixers)

@@ -22,7 +22,7 @@
 // (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
 // entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
 // over shape-only stand-ins of its kernels that allocate exactly what the WebGPU kernelFuncs allocate; with it off
-// the probe runs the plain tfjs form. The six:
+// the probe runs the plain tfjs form. The seven:
 //   - selectiveScan (accel/webgpu/selectiveScan.ts, Mamba): y and h's checkpoints forward, one gradient buffer
 //     backward, instead of the blocked form's [B, T, E, N] tensors;
 //   - delta (accel/webgpu/deltaRule.ts, DeltaNet, Gated DeltaNet): o and S's checkpoints forward, one buffer of dv
@@ -37,7 +37,10 @@
 //   - linearAttention (accel/webgpu/linearAttention.ts, Based, linear attention): y and den forward, dφq, dφk, dv
 //     backward, instead of the chunked form's per-chunk states;
 //   - longConv (accel/webgpu/longConv.ts, BaseConv-long, H3, Hyena, M2): y forward, dx and dh backward, no
-//     Toeplitz blocks.
+//     Toeplitz blocks;
+//   - shortConv (accel/webgpu/shortConv.ts, the short causal conv of BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
+//     Mamba-2, Hyena, M2): y forward (bias included), dx, dw (and db) backward, instead of the reference's padded
+//     copy, its k shifted slices and products kept for the gradients.
 // The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES.
 // Measured error (bench/RESULTS.md, "Memory per run"):
 //   - live bytes on cpu: 0.975–1.000 × tf.profile's peak over whole runs (tests/memory.test.ts asserts 0.95–1.1);
@@ -65,12 +68,14 @@ import { causalAttentionOp } from '../ops/causalAttention/index.js';
 import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
+import { shortConvOp } from '../ops/shortConv/index.js';
 import { checkpointShape, gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { checkpointShape as deltaCheckpointShape, DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
 import { checkpointShape as generalizedDeltaCheckpointShape, GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, generalizedDeltaRuleWebGpu, gradsSize as generalizedDeltaGradsSize } from '../accel/webgpu/generalizedDeltaRule.js';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
+import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
@@ -92,7 +97,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'attention', 'linearAttention', 'longConv', 'dropout'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -337,6 +342,18 @@ function registerProbeBackend(): void {
   // long convolution: y [B, T, C] forward (one output, not a list); dx, dh backward
   shapeOnly(LONG_CONV_KERNEL, ({ x }) => ({ shape: x!.shape, dtype: 'float32' }));
   outputs(LONG_CONV_GRAD_KERNEL, ({ x, h }) => [x!.shape, h!.shape]);
+  // short convolution: y [B, T, C] forward (one output); dx, dw and, with a bias (attrs.hasBias), db backward (its
+  // per-tile partials released inside)
+  shapeOnly(SHORT_CONV_KERNEL, ({ x }) => ({ shape: x!.shape, dtype: 'float32' }));
+  replace({
+    kernelName: SHORT_CONV_GRAD_KERNEL,
+    backendName: PROBE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, w } = inputs as Record<string, tf.TensorInfo>;
+      const shapes = [x!.shape, w!.shape, ...((attrs as { hasBias?: boolean }).hasBias ? [[w!.shape[1]!]] : [])];
+      return shapes.map((shape) => zeroOutput(backend, shape, 'float32'));
+    },
+  });
   registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
@@ -344,6 +361,7 @@ function registerProbeBackend(): void {
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });
+  registerFastForm({ op: shortConvOp, backend: PROBE_BACKEND, impl: (x, w, bias) => (probeFused.shortConv ? shortConvWebGpu(x, w, bias) : undefined) });
   // dropout cannot decline (its fast form returns a tensor), so its entry has a lever of its own, on only while a
   // measurement models the dropout lever: it lets ops/causalAttention fuse under dropout, and allocates as
   // tf.dropout (the reference) does

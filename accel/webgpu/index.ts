@@ -34,6 +34,9 @@
 //                forward one dispatch, backward two (attention.ts)
 //   longConv     the causal long convolution (BaseConv-long, H3, Hyena, M2) as a direct O(T²) sum, one thread per
 //                output; forward one dispatch, backward two (longConv.ts) in place of the blocked Toeplitz matmuls
+//   shortConv    the depthwise causal short convolution (k ≤ 8 taps: BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
+//                Mamba-2, Hyena, M2), bias included; forward one dispatch, backward two (shortConv.ts) in place of a
+//                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -61,6 +64,8 @@ import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
 import { longConvWebGpu, registerLongConvWebGpu } from './longConv.js';
+import { shortConvOp } from '../../ops/shortConv/index.js';
+import { registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -74,7 +79,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -92,6 +97,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   attention: 'GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
   linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
   generalizedDelta: 'not yet checked GPU ≡ CPU or timed on a real GPU',
+  shortConv: 'not yet checked GPU ≡ CPU or timed on a real GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -155,6 +161,7 @@ export function registerWebGpuKernels(): void {
   registerLinearAttentionWebGpu();
   registerAttentionWebGpu();
   registerLongConvWebGpu();
+  registerShortConvWebGpu();
   registerH2oMaskWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
@@ -169,6 +176,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
   registerFastForm({ op: longConvOp, backend: BACKEND, lever: 'longConv', impl: longConvWebGpu });
+  registerFastForm({ op: shortConvOp, backend: BACKEND, lever: 'shortConv', impl: shortConvWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });

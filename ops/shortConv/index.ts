@@ -1,3 +1,19 @@
-// Depthwise causal short convolution: the whole sequence (conv.ts) and one token at a time (step.ts).
-export { shortConv } from './conv.js';
+// Depthwise causal short convolution: the whole sequence (conv.ts, the reference) and one token at a time (step.ts).
+// `shortConv` runs a backend's fused form (accel/webgpu/shortConv.ts, registered in core/fastForms.ts) while its
+// lever is on and the form accepts the shape (causal only: the circular variant always runs the reference), else
+// the reference.
+import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
+import { shortConv as shortConvReference } from './conv.js';
+
+export { shortConvReference };
 export { shortConvStep } from './step.js';
+
+/** The fast form's signature (with its own gradient): x [B, T, d], weight [k, d], bias [d]? → y; undefined: declined. */
+export const shortConvOp = fastOp<(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D) => tf.Tensor3D | undefined>('shortConv');
+
+/** x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d] (as conv.ts's shortConv). */
+export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D, opts: { circular?: boolean } = {}): tf.Tensor3D {
+  const fast = opts.circular ? undefined : fastForm(shortConvOp, tf.getBackend())?.(x, weight, bias);
+  return fast ?? shortConvReference(x, weight, bias, opts);
+}

@@ -1,0 +1,244 @@
+// Fused depthwise causal short convolution (WebGPU), forward and backward: the fast form of ops/shortConv's
+// `shortConv` (BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba, Mamba-2, Hyena, M2), k taps (1 ≤ k ≤ MAX_TAPS):
+//
+//   y[b, t, c]  = Σ_{j<k} w[j, c] · x[b, t − (k−1) + j, c]  (+ bias[c])          x[·, < 0, ·] = 0
+//   dx[b, s, c] = Σ_{j<k} w[j, c] · dy[b, s + (k−1) − j, c]                       dy[·, ≥ T, ·] = 0
+//   dw[j, c]    = Σ_b Σ_t dy[b, t, c] · x[b, t − (k−1) + j, c]        db[c] = Σ_b Σ_t dy[b, t, c]
+//
+// The reference (ops/shortConv/conv.ts) builds y from a pad, k slices of x and of w, k multiplies and k − 1 adds
+// (~17 tfjs kernels forward at k 4, several dozen in their gradients), each ~45 µs of host JavaScript on a GPU
+// whose steps are host-bound; here the forward is one dispatch and the backward two:
+//  - forward: one thread per output (b, t, c), c the fastest index (coalesced reads of x; w and bias are k·C + C
+//    floats, in cache). Taps are added j = 0, 1, … and the bias last, as the reference does.
+//  - backward, pass 1: one thread per (row tile, c), rows r = b·T + t of the tile walked in order (ROWS a uniform):
+//    it writes dx for its rows and sums its tile's share of dw[·, c] and db[c] into a partials buffer
+//    [tiles, k (+1), C] — no atomics, no [B, T, k, C] products.
+//  - backward, pass 2: dw and db from the partials, 64 (j, c) lanes × SPLIT threads per workgroup, each thread
+//    every SPLIT-th tile, added in workgroup memory (as longConv.ts's dh).
+// Every shape is a uniform; the shader keys name only whether a bias is bound (its binding exists or not).
+// Storage buffers per stage ≤ 5 (WebGPU allows 8). The non-causal (circular) form is not fused: the op runs its
+// reference. Reference: ops/shortConv/conv.ts.
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+
+const WG = 64;
+/** Most taps the kernels take (a private accumulator array of this length + 1 for the bias); more: declined. */
+export const MAX_TAPS = 8;
+/** Rows (b·T + t) per tile of the backward's first pass. */
+const ROWS = 64;
+/** Threads per (j, c) lane of the backward's second pass. */
+const SPLIT = 4;
+
+const lane = `let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;`;
+const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
+
+// y[b, t, c]; thread = (b·T + t)·C + c
+const forwardWgsl = (bias: boolean) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'w', type: 'f32' },
+    ...(bias ? [{ name: 'bias', type: 'f32' }] : []),
+    { name: 'y', type: 'f32', write: true },
+  ],
+  ['n: u32', 'T: u32', 'C: u32', 'K: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  ${lane}
+  if (lane >= params.n) { return; }
+  let C = params.C;
+  let K = params.K;
+  let c = lane % C;
+  let bt = lane / C;
+  let t = bt % params.T;
+  var acc = 0.0f;
+  for (var j = 0u; j < K; j++) {
+    if (t + j + 1u >= K) {
+      acc += x[(bt + j + 1u - K) * C + c] * w[j * C + c];
+    }
+  }
+  y[lane] = acc${bias ? ' + bias[c]' : ''};
+}`;
+
+// pass 1: thread = tile·C + c; dx for rows [tile·R, tile·R + R) ∩ [0, rows), and that tile's share of dw (and db)
+// in part[(tile·KB + j)·C + c] (KB = K, or K + 1 with the bias's row last)
+const gradTileWgsl = (bias: boolean) => () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'x', type: 'f32' },
+    { name: 'w', type: 'f32' },
+    { name: 'dx', type: 'f32', write: true },
+    { name: 'part', type: 'f32', write: true },
+  ],
+  ['n: u32', 'rows: u32', 'T: u32', 'C: u32', 'K: u32', 'R: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  ${lane}
+  if (lane >= params.n) { return; }
+  let C = params.C;
+  let K = params.K;
+  let T = params.T;
+  let c = lane % C;
+  let tile = lane / C;
+  var wc: array<f32, ${MAX_TAPS}>;
+  var acc: array<f32, ${MAX_TAPS}>;
+  for (var j = 0u; j < K; j++) { wc[j] = w[j * C + c]; acc[j] = 0.0f; }
+  var accB = 0.0f;
+  let r0 = tile * params.R;
+  let r1 = min(r0 + params.R, params.rows);
+  for (var r = r0; r < r1; r++) {
+    let t = r % T;
+    let g = dy[r * C + c];
+    var s = 0.0f;
+    for (var j = 0u; j < K; j++) {
+      // dx[r] gets w[j] · dy[r + (K−1) − j] while t + (K−1) − j < T
+      if (t + K < T + j + 1u) {
+        s += wc[j] * dy[(r + K - 1u - j) * C + c];
+      }
+      // dw[j] gets dy[r] · x[r − (K−1) + j] while t − (K−1) + j ≥ 0
+      if (t + j + 1u >= K) {
+        acc[j] += g * x[(r + j + 1u - K) * C + c];
+      }
+    }
+    dx[r * C + c] = s;
+    accB += g;
+  }
+  let KB = K${bias ? ' + 1u' : ''};
+  for (var j = 0u; j < K; j++) { part[(tile * KB + j) * C + c] = acc[j]; }
+  ${bias ? 'part[(tile * KB + K) * C + c] = accB;' : ''}
+}`;
+
+// pass 2: lane = j·C + c over KB·C; dw[j, c] (and db[c] for j = K) = Σ_tile part[(tile·KB + j)·C + c]
+const gradSumWgsl = (bias: boolean) => () => `
+${declare(
+  [
+    { name: 'part', type: 'f32' },
+    { name: 'dw', type: 'f32', write: true },
+    ...(bias ? [{ name: 'db', type: 'f32', write: true }] : []),
+  ],
+  ['n: u32', 'tiles: u32', 'C: u32', 'K: u32'],
+)}
+var<workgroup> sums: array<f32, ${WG * SPLIT}>;
+@compute @workgroup_size(${WG * SPLIT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let tid = li % ${WG}u;
+  let sp = li / ${WG}u;
+  ${lane}
+  let n = params.n;
+  var acc = 0.0f;
+  if (lane < n) {
+    for (var tile = sp; tile < params.tiles; tile += ${SPLIT}u) {
+      acc += part[tile * n + lane];
+    }
+  }
+  sums[li] = acc;
+  workgroupBarrier();
+  if (sp == 0u && lane < n) {
+    var total = sums[tid];
+    for (var j = 1u; j < ${SPLIT}u; j++) { total += sums[tid + j * ${WG}u]; }
+    let KC = params.K * params.C;
+    if (lane < KC) { dw[lane] = total; }${bias ? ' else { db[lane - KC] = total; }' : ''}
+  }
+}`;
+
+export const SHORT_CONV_KERNEL = 'RecallbenchShortConv';
+export const SHORT_CONV_GRAD_KERNEL = 'RecallbenchShortConvGrad';
+
+function sizes(x: tf.TensorInfo, w: tf.TensorInfo): { B: number; T: number; C: number; K: number } {
+  if (x.shape.length !== 3 || w.shape.length !== 2 || w.shape[1] !== x.shape[2] || w.shape[0]! < 1 || w.shape[0]! > MAX_TAPS)
+    throw new Error(`${SHORT_CONV_KERNEL}: expected x [B, T, C], w [1 ≤ k ≤ ${MAX_TAPS}, C], got x [${x.shape}] w [${w.shape}]`);
+  const [B, T, C] = x.shape as [number, number, number];
+  return { B, T, C, K: w.shape[0]! };
+}
+
+/** Tiles of the backward's first pass for B·T rows. */
+export const gradTiles = (rows: number) => Math.ceil(rows / ROWS);
+
+let registered = false;
+
+export function registerShortConvWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: SHORT_CONV_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, w, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
+      const { B, T, C, K } = sizes(x!, w!);
+      const n = B * T * C;
+      const y = allocate(webgpuBackend(), x!.shape);
+      const bindings = [{ tensor: x! }, { tensor: w! }, ...(bias ? [{ tensor: bias }] : []), { tensor: y, write: true }];
+      dispatch('ShortConv', bias ? 'rb_shortconv_fwd_b' : 'rb_shortconv_fwd', forwardWgsl(!!bias), bindings, [{ u: n }, { u: T }, { u: C }, { u: K }], grid(Math.ceil(n / WG)));
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: SHORT_CONV_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { x, w, dy } = inputs as Record<string, tf.TensorInfo>;
+      const bias = (attrs as { hasBias?: boolean }).hasBias === true;
+      const { B, T, C, K } = sizes(x!, w!);
+      const backend = webgpuBackend();
+      const rows = B * T;
+      const tiles = gradTiles(rows);
+      const KB = K + (bias ? 1 : 0);
+      const dx = allocate(backend, x!.shape);
+      const part = allocate(backend, [tiles * KB * C]);
+      const n1 = tiles * C;
+      dispatch('ShortConvGradTiles', bias ? 'rb_shortconv_bt_b' : 'rb_shortconv_bt', gradTileWgsl(bias), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }], grid(Math.ceil(n1 / WG)));
+      const dw = allocate(backend, w!.shape);
+      const db = bias ? allocate(backend, [C]) : undefined;
+      const n2 = KB * C;
+      dispatch('ShortConvGradSum', bias ? 'rb_shortconv_bs_b' : 'rb_shortconv_bs', gradSumWgsl(bias), [{ tensor: part }, { tensor: dw, write: true }, ...(db ? [{ tensor: db, write: true }] : [])], [{ u: n2 }, { u: tiles }, { u: C }, { u: K }], grid(Math.ceil(n2 / WG)));
+      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(part.dataId);
+      return db ? [dx, dw, db] : [dx, dw];
+    },
+  });
+}
+
+type Fused3 = (x: tf.Tensor3D, w: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor3D;
+type Fused2 = (x: tf.Tensor3D, w: tf.Tensor2D) => tf.Tensor3D;
+
+const withBias = tf.customGrad(((x: tf.Tensor3D, w: tf.Tensor2D, bias: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  const y = tf.engine().runKernel(SHORT_CONV_KERNEL, { x, w, bias }) as tf.Tensor3D;
+  save([x, w]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
+      return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias: true } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused3;
+
+const withoutBias = tf.customGrad(((x: tf.Tensor3D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  const y = tf.engine().runKernel(SHORT_CONV_KERNEL, { x, w }) as tf.Tensor3D;
+  save([x, w]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
+      return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias: false } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused2;
+
+/**
+ * Causal short convolution, fused (the fast form of ops/shortConv's shortConv): x [B, T, d], weight [k, d],
+ * bias [d]? → y [B, T, d], differentiable in x, weight and bias. Undefined (declined: the op runs its reference) for
+ * anything but float32 inputs of those shapes, k outside 1 … MAX_TAPS, an empty x, or buffers that would not fit
+ * the device (fitsDevice).
+ */
+export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor3D | undefined {
+  if (x.rank !== 3 || weight.rank !== 2 || x.dtype !== 'float32' || weight.dtype !== 'float32') return undefined;
+  const [B, T, C] = x.shape;
+  const K = weight.shape[0];
+  if (weight.shape[1] !== C || K < 1 || K > MAX_TAPS || B * T * C === 0) return undefined;
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== C || bias.dtype !== 'float32')) return undefined;
+  if (!fitsDevice(B * T * C, gradTiles(B * T) * (K + 1) * C)) return undefined;
+  return bias ? withBias(x, weight, bias) : withoutBias(x, weight);
+}
