@@ -125,3 +125,35 @@ describe('sliding-window memory', () => {
     store.dispose();
   });
 });
+
+describe('a window covering the sequence is attention', () => {
+  // With w ≥ L the mixer is causal attention (its forward takes the plain path): the same parameters in the same
+  // order as the attention mixer (Wqkv, out_proj), so a model of either, from one seed, is one function — the
+  // attention model's training checks (tests/train.test.ts) cover this one. This replaced a 40 s MQAR training run of
+  // sliding-window w 64 at L 64 (it trained attention's function through another file).
+  it('same seed → same parameters, same logits and gradients as the attention model (d 32, L 24, 2 heads)', async () => {
+    const { LanguageModel } = await import('../engine/model.js');
+    const tokens = tf.tensor2d(Array.from({ length: 3 * 24 }, (_, i) => (i * 7 + 3) % 40), [3, 24], 'int32');
+    // one model at a time (tfjs registers variables by name): its parameters, output and gradients, kept as tensors
+    const run = (layer: { mixer: string; params: Record<string, unknown> }) => {
+      const m = new LanguageModel({ vocabSize: 40, dModel: 32, nLayers: 2, layers: [layer], maxSeqLen: 24, seed: 5, positionEmbeddings: true, mlp: false, embeddingDropout: 0, residualDropout: 0 } as never);
+      const params = m.variables.map((v) => tf.clone(v));
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(m.forward(tokens, { training: true, dropoutSeed: 1 }))) as tf.Scalar, m.variables);
+      const out = { params, value, grads: m.variables.map((v) => grads[v.name]!), names: m.variables.map((v) => v.name), logits: m.forward(tokens, { training: false }) };
+      m.dispose();
+      return out;
+    };
+    const sw = run({ mixer: 'sliding-window', params: { windowSize: 24, numHeads: 2, dropout: 0 } });
+    const att = run({ mixer: 'attention', params: { numHeads: 2, dropout: 0 } });
+    expect(sw.params.map((t) => t.shape)).toEqual(att.params.map((t) => t.shape));
+    for (let i = 0; i < sw.params.length; i++) expect(await relativeError(sw.params[i]!, att.params[i]!), sw.names[i]).toBe(0);
+    expect(await relativeError(sw.logits, att.logits)).toBeLessThan(1e-6);
+    expect(await relativeError(sw.value, att.value)).toBeLessThan(1e-6);
+    for (let i = 0; i < sw.grads.length; i++) expect(await relativeError(sw.grads[i]!, att.grads[i]!), sw.names[i]).toBeLessThan(1e-5);
+    // a window shorter than the sequence is a different function
+    const short = run({ mixer: 'sliding-window', params: { windowSize: 4, numHeads: 2, dropout: 0 } });
+    expect(await relativeError(short.logits, att.logits)).toBeGreaterThan(1e-3);
+    for (const r of [sw, att, short]) tf.dispose([...r.params, r.value, ...r.grads, r.logits]);
+    tokens.dispose();
+  });
+});
