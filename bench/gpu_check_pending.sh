@@ -21,14 +21,14 @@
 set -uo pipefail
 OUT=${OUT:-$PWD/pending-out}
 mkdir -p "$OUT"
-MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7"}
+MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7,gla,mamba2"}
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
     timeout 450 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 430 ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
-    timeout 120 bash .gpu-c/run --out "$OUT/gpu-equiv-d256" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based}" > "$OUT/equiv-d256.log" 2>&1
+    timeout 120 bash .gpu-c/run --out "$OUT/gpu-equiv-d256" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
     echo "equiv d256 exit $?" | tee -a "$OUT/equiv-d256.log"
     tail -n 2 "$OUT/equiv.log" "$OUT/equiv-d256.log" ;;
   speed)
