@@ -335,7 +335,10 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
     return {
       lanes: perGpu * gpus,
       perGpu,
-      budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, e.total])) },
+      // a run reserves its estimate, but never less than an equal share of the GPU (usable / perGpu): its buffer pool
+      // is capped at its reservation, and a pool held to a small run's bare estimate would free and re-create
+      // buffers every step; small runs still share a GPU with a large one, as many as the memory holds
+      budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, Math.max(e.total, usable / perGpu)])) },
       tooLarge,
       largest,
       note: `memory: runs ≈ ${gib(smallest.total)}–${gib(biggest.total)} (${biggest.method}); ${free} → up to ${perGpu} run(s) per GPU (auto, at most ${MAX_RUNS_PER_GPU}), packed by each run's estimate${left}`,

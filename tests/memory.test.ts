@@ -241,6 +241,7 @@ describe('--concurrency auto', () => {
     expect(plan.largest?.run).toBe('large');
     expect(plan.budget?.bytesPerGpu).toBeCloseTo(40 * GPU_MEMORY_SAFETY * GIB, 0);
     expect(plan.budget?.bytesOf.get('id-large')).toBe(10 * GIB);
+    expect(plan.budget?.bytesOf.get('id-small')).toBeCloseTo((40 * GPU_MEMORY_SAFETY * GIB) / 8, 0); // at least an equal share (4.5 GiB)
     expect(plan.shareBytes).toBeUndefined(); // no equal shares: each run's pool is capped at its own reservation
     expect(planConcurrency('auto', grid, gpu(12)).lanes).toBe(5); // 10.8 usable / 2
     expect(planConcurrency('auto', [fake('large', 10)], gpu(12)).lanes).toBe(1);
