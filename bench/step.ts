@@ -3,7 +3,7 @@
 // — timed for N steps after warm-up, for each set of fast-path levers ("variants") in turn.
 //
 //   npx tsx bench/step.ts [--backend webgpu|wasm|cpu] [--mixers attention,based] [--batches 64,256]
-//        [--steps 20] [--warmup 3] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
+//        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS]
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
@@ -35,6 +35,8 @@ export interface BenchArgs {
   batches: number[];
   steps: number;
   warmup: number;
+  /** Seconds of synced steps before the first timing of the process (GPU clocks ramping up from idle). */
+  warmupSeconds: number;
   seqLen: number;
   dModel: number;
   vocab: number;
@@ -59,6 +61,7 @@ export const DEFAULTS: BenchArgs = {
   batches: [64, 256],
   steps: 20,
   warmup: 3,
+  warmupSeconds: 2,
   seqLen: 256,
   dModel: 128,
   vocab: 8192,
@@ -89,6 +92,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--batches': a.batches = list().map(Number); break;
       case '--steps': a.steps = Number(next()); break;
       case '--warmup': a.warmup = Number(next()); break;
+      case '--warmup-seconds': a.warmupSeconds = Number(next()); break;
       case '--seq-len': a.seqLen = Number(next()); break;
       case '--d-model': a.dModel = Number(next()); break;
       case '--vocab': a.vocab = Number(next()); break;
@@ -229,6 +233,9 @@ async function setLevers(backend: string, levers: Record<Lever, boolean>): Promi
   fast.setFastPath(levers);
 }
 
+/** Whether this process has run its warm-up seconds (once: GPU clocks stay up between variants and mixers). */
+let warmedUp = false;
+
 async function benchOne(a: BenchArgs, device: string, backend: string, mixer: string, batch: number, variants: ReturnType<typeof expandVariants>): Promise<Row[]> {
   const config = modelConfig(mixer, a, 1234);
   checkMixers(config);
@@ -251,6 +258,17 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     const sync = runStep();
     await sync.data();
     sync.dispose();
+    // the first timing of a process found the GPU at idle clocks (an H200 idles at 345 MHz) and ran 10–30 % slow
+    // (2026-11-29: attention B64 10.5 → 8.3 ms on its second turn): step on, synced, until it has run warm-up seconds
+    if (!warmedUp) {
+      const until = performance.now() + a.warmupSeconds * 1000;
+      while (performance.now() < until) {
+        const l = runStep();
+        await l.data();
+        l.dispose();
+      }
+      warmedUp = true;
+    }
     if (a.cpuProf) await profiler.start();
     dispatchCount = 0;
     const cacheBefore = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
@@ -383,7 +401,7 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
     const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const;
     console.log(`device limits: ${names.map((n) => `${n} ${limits[n]}`).join(', ')}`);
   }
-  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps; dropout ${a.dropout}`);
+  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before the first timing of the process); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
   for (const mixer of a.mixers) for (const batch of a.batches) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants)));
