@@ -106,6 +106,18 @@ describe('plot on synthetic records', () => {
     expect(readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.svg'))).toEqual(['accuracy-vs-state.svg', 'curves-attention-loss.svg', 'curves-attention.svg', 'curves-hyena-loss.svg', 'curves-hyena.svg']);
   });
 
+  it('learning rates are labelled short in the curves\' legends (3.2e-2), the data keep the exact value', async () => {
+    const dir = tempDir();
+    const lrs = [1e-3, 10 ** -1.5];
+    writeSyntheticResults(dir, lrs.map((lr, i) => syntheticRecord({ label: 'attention', dModel: 64, lr, seed: 0, slices: [[64, 4]], state: 4096, validation: 0.5 + 0.1 * i, test: 0.5 + 0.1 * i })));
+    await plotResults(dir, { png: false });
+    const svg = readFileSync(join(dir, 'figures', 'curves-attention.svg'), 'utf8');
+    expect(svg).toContain('>3.2e-2<');
+    expect(svg).toContain('>1e-3<');
+    expect(svg).not.toMatch(/>0\.0316227766/); // no drawn text (aria labels keep the exact value)
+    expect(new Set(specRows(dir, 'curves-attention').map((r) => r.lr))).toEqual(new Set(lrs));
+  });
+
   it('loss curves beside the accuracy curves: training and validation loss of the same runs, per epoch', async () => {
     const dir = tempDir();
     const records = syntheticSuite();

@@ -10,6 +10,9 @@ import type { EpochRecord } from '../../engine/train.js';
 import { leftOutSummary, type AnalysedRun, type LeftOutKind } from '../analysis.js';
 import { chartConfig, round, type Figure } from './common.js';
 
+/** Learning rates in the legend as 3.2e-2 (two digits), not 0.03162277660168379 (the data keep the exact value). */
+const LR_LEGEND = { labelExpr: "format(datum.value, '.1~e')" };
+
 function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'mixer';
 }
@@ -91,7 +94,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y,
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
+          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
           detail: { field: 'run', type: 'nominal' },
           strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
           strokeDash: { condition: [{ test: 'datum.diverged', value: [4, 3] }, { test: 'datum.stopped', value: [1, 2] }], value: [1, 0] },
@@ -107,7 +110,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y,
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
+          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
           tooltip: ['run', 'lr', 'seed', 'stoppedAt', 'epoch', 'validationAccuracy'].map((f) => ({ field: f })),
         },
       });
@@ -140,7 +143,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y: { field: 'loss', type: 'quantitative', title: 'loss (nats per supervised token)' },
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' } },
+          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
           detail: { field: 'run', type: 'nominal' },
           strokeDash: { field: 'split', type: 'nominal', title: 'loss', scale: { domain: ['trainLoss', 'validationLoss'], range: [[1, 0], [4, 2]] } },
           strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
