@@ -195,6 +195,48 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     tf.dispose([x, ids, out, table, tokens, w, g]);
   });
 
+  it('pad of rank 5 and 6 (tfjs\'s stock shader does not compile: zeros) matches a JavaScript pad, values and gradient', async () => {
+    // reference: index arithmetic in JavaScript, no tf op
+    const jsPad = (values: Float32Array, shape: number[], pads: [number, number][], c: number) => {
+      const outShape = shape.map((n, i) => n + pads[i]![0] + pads[i]![1]);
+      const out = new Float32Array(outShape.reduce((a, b) => a * b, 1)).fill(c);
+      const idx = new Array<number>(shape.length).fill(0);
+      for (let f = 0; f < values.length; f++) {
+        let rem = f;
+        for (let a = shape.length - 1; a >= 0; a--) {
+          idx[a] = rem % shape[a]!;
+          rem = Math.floor(rem / shape[a]!);
+        }
+        let o = 0;
+        for (let a = 0; a < shape.length; a++) o = o * outShape[a]! + idx[a]! + pads[a]![0];
+        out[o] = values[f]!;
+      }
+      return out;
+    };
+    const cases: { shape: number[]; pads: [number, number][] }[] = [
+      { shape: [2, 3, 1, 2, 4], pads: [[0, 0], [1, 0], [0, 0], [0, 0], [0, 0]] }, // ssd's [B·H, n, ...] carry pad, one rank up
+      { shape: [2, 3, 2, 2, 3], pads: [[1, 2], [0, 0], [0, 1], [0, 0], [2, 0]] },
+      { shape: [1, 2, 3, 2, 2, 2], pads: [[0, 0], [0, 0], [1, 1], [0, 0], [0, 2], [0, 0]] },
+    ];
+    for (const { shape, pads } of cases) {
+      const x = randn(shape);
+      const y = tf.pad(x, pads, 0.5);
+      expect(y.shape).toEqual(shape.map((n, i) => n + pads[i]![0] + pads[i]![1]));
+      const want = jsPad(await x.data(), shape, pads, 0.5);
+      const got = await y.data();
+      expect(Array.from(got), JSON.stringify(pads)).toEqual(Array.from(want));
+      // gradient: the slice of dy where x sits
+      const dy = randn(y.shape);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.pad(t, pads), dy)))(x);
+      const dyValues = await dy.data();
+      const xIndex = jsPad(Float32Array.from({ length: x.size }, (_, i) => i + 1), shape, pads, 0);
+      const wantDx = new Float32Array(x.size);
+      xIndex.forEach((v, o) => { if (v > 0) wantDx[v - 1] = dyValues[o]!; });
+      expect(Array.from(await dx.data())).toEqual(Array.from(wantDx));
+      tf.dispose([x, y, dy, dx]);
+    }
+  });
+
   it('cumsum of rank 5 along the last axis (chunked linear attention) matches the CPU', async () => {
     const x = randn([2, 1, 3, 4, 5]);
     const values = await x.data();
@@ -302,7 +344,7 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     expect(Math.max(0, ...made), `sizes of the tensors made from JavaScript values: ${made}`).toBeLessThan(b.size);
     tf.dispose([dbRef]);
     // three alternating runs (no mixer makes them) expand a on the device first: the same as a full a summed back
-    // (scanNaive is no reference at rank 5 on webgpu: tfjs's rank-5 Pad shader fails to compile, so its gradient is wrong)
+    // (a fully expanded a is the reference here; scanNaive at rank 5 also needs a rank-5 pad, fixed on webgpu by accel/webgpu/pad.ts)
     const a5 = tf.randomUniform([2, 6, 3, 1, 2], 0.2, 1, 'float32', seed++);
     const b5 = randn([2, 6, 3, 4, 2]);
     const w5 = randn([2, 6, 3, 4, 2]);

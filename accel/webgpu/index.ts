@@ -38,7 +38,7 @@
 //                Mamba-2, Hyena, M2), bias included; forward one dispatch, backward two (shortConv.ts) in place of a
 //                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
-// the last axis (cumsum.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
+// the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
@@ -72,6 +72,7 @@ import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './
 import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
+import { registerPadWebGpu } from './pad.js';
 import { h2oMaskOp } from '../../ops/boundedCache/index.js';
 import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
@@ -214,6 +215,8 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'createBindGroup / makeUniforms', backend: BACKEND, lever: 'bindGroups', install: () => bindGroups(true), uninstall: () => bindGroups(false) });
   // always on (fixes, not levers): reverse cumsums without tfjs's stale-length shader; rank > 4 along the last axis
   registerFastForm({ op: 'Cumsum (reverse scans, rank > 4)', backend: BACKEND, install: registerCumsumWebGpu });
+  // rank > 4 pads on a merged view of rank ≤ 4 (the stock rank-5 shader does not compile)
+  registerFastForm({ op: 'PadV2 (rank > 4)', backend: BACKEND, install: registerPadWebGpu });
 }
 
 /** Called once the webgpu backend is initialised (engine/backend.ts): applies the default levers. */
