@@ -74,9 +74,11 @@ function scanFlat(a: tf.Tensor3D, b: tf.Tensor3D, reverse: boolean): tf.Tensor3D
   });
 }
 
-/** a broadcast to a full shape (a broadcasting add: tfjs-wasm's broadcastTo/tile is several times slower). */
-// on the device (Tile), not tf.add(a, tf.zeros(shape)): tf.zeros builds its array in JavaScript and uploads it
-const expandTo = (a: tf.Tensor, shape: number[]) => tf.broadcastTo(a, shape);
+/**
+ * a broadcast to a full shape, as a broadcasting add (tfjs-wasm's broadcastTo/tile is several times slower) onto
+ * tf.fill's zeros (a Fill kernel on every backend; tf.zeros builds its array in JavaScript and uploads it).
+ */
+const expandTo = (a: tf.Tensor, shape: number[]) => tf.add(a, tf.fill(shape, 0));
 
 const flat = (x: tf.Tensor) => x.reshape([x.shape[0]!, x.shape[1]!, -1]) as tf.Tensor3D;
 
