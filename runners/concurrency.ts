@@ -319,7 +319,8 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
     const lanes = request === 'auto' ? 1 : request;
     return { lanes, perGpu: Math.ceil(lanes / gpus), tooLarge: [], note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (no nvidia-smi; give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
   }
-  const usable = memory.freeBytes * GPU_MEMORY_SAFETY;
+  // whole bytes: the budget adds and compares reservations, and p float shares of usable/p can sum one ulp above it
+  const usable = Math.floor(memory.freeBytes * GPU_MEMORY_SAFETY);
   const largest = estimates.reduce((a, b) => (b.total > a.total ? b : a));
   const free = `${memory.source} has ${gib(memory.freeBytes)} free of ${gib(memory.totalBytes)} (${gib(usable)} usable)`;
   const tooLarge = estimates.filter((e) => e.total > usable);
@@ -338,7 +339,7 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
       // a run reserves its estimate, but never less than an equal share of the GPU (usable / perGpu): its buffer pool
       // is capped at its reservation, and a pool held to a small run's bare estimate would free and re-create
       // buffers every step; small runs still share a GPU with a large one, as many as the memory holds
-      budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, Math.max(e.total, usable / perGpu)])) },
+      budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, Math.max(Math.ceil(e.total), Math.floor(usable / perGpu))])) },
       tooLarge,
       largest,
       note: `memory: runs ≈ ${gib(smallest.total)}–${gib(biggest.total)} (${biggest.method}); ${free} → up to ${perGpu} run(s) per GPU (auto, at most ${MAX_RUNS_PER_GPU}), packed by each run's estimate${left}`,

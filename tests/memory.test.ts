@@ -267,6 +267,24 @@ describe('--concurrency auto', () => {
     expect(budget.bytesOf('not-estimated')).toBe(plan.budget!.bytesPerGpu); // unknown: a whole GPU
   });
 
+  it('a budget of equal shares fits exactly its lanes, for any free memory (whole bytes: no lane lost to rounding)', () => {
+    // nvidia-smi reports MiB; with float shares, 8 × (usable / 8) exceeded usable for about 1 in 5 H200 readings
+    for (let mib = 140_000; mib < 140_400; mib++) {
+      const memory = { freeBytes: mib * 2 ** 20, totalBytes: 141 * GIB, source: 'GPU 0 (nvidia-smi)' };
+      for (const runs of [3, 5, 7, 8]) {
+        const small = (memory.freeBytes * GPU_MEMORY_SAFETY) / runs / 4; // smaller than a share: reserves the share
+        const grid = Array.from({ length: runs }, (_, i) => ({ ...fake(`r${i}`, 1), total: small }));
+        const plan = planConcurrency('auto', grid, memory);
+        const budget = new MemoryBudget(plan.budget!);
+        const lanes = Math.min(plan.perGpu, runs);
+        for (let i = 0; i < lanes; i++) {
+          expect(budget.fits(0, `id-r${i}`), `${mib} MiB, ${runs} runs, run ${i}`).toBe(i < plan.perGpu);
+          budget.reserve(0, `id-r${i}`);
+        }
+      }
+    }
+  });
+
   it('is 1 run at a time when the GPU memory is unknown; an explicit N is kept, with equal shares', () => {
     expect(planConcurrency('auto', [fake('large', 10)], undefined).lanes).toBe(1);
     expect(planConcurrency(4, [fake('large', 10)], undefined).lanes).toBe(4);

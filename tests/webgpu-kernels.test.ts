@@ -222,7 +222,7 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       const x = randn(shape);
       const y = tf.pad(x, pads, 0.5);
       expect(y.shape).toEqual(shape.map((n, i) => n + pads[i]![0] + pads[i]![1]));
-      const want = jsPad(await x.data(), shape, pads, 0.5);
+      const want = jsPad((await x.data()) as Float32Array, shape, pads, 0.5);
       const got = await y.data();
       expect(Array.from(got), JSON.stringify(pads)).toEqual(Array.from(want));
       // gradient: the slice of dy where x sits
