@@ -20,12 +20,21 @@ out=${1:?usage: campaign_stretch.sh OUTDIR}
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
 dir=.campaign/$preset
 mkdir -p "$out"
-if [ -d "$dir" ]; then
+# ids of the records in a folder's runs.jsonl, sorted
+ids() { [ -f "$1/runs.jsonl" ] && grep -o '"id":"[0-9a-f]*"' "$1/runs.jsonl" | sort -u; }
+# resume a warm copy only if it was seeded completely (.seeded, written after the copy) and holds every committed
+# record (else the committed folder changed since — a set-aside, a record removed to retrain — and wins)
+missing=""
+if [ -f "$dir/.seeded" ]; then missing=$(comm -23 <(ids "results/campaign/$preset") <(ids "$dir") | wc -l); fi
+if [ -f "$dir/.seeded" ] && [ "$missing" = 0 ]; then
   echo "resuming $dir as the last call on this machine left it ($(find "$dir" -name checkpoint.bin | wc -l) checkpoint weights)" | tee "$out/stretch.txt"
 else
-  mkdir -p .campaign
+  why="fresh machine"
+  [ -d "$dir" ] && why="warm copy not used (${missing:-no .seeded marker}${missing:+ committed records missing from it})"
+  rm -rf "$dir" && mkdir -p .campaign
   if [ -d "results/campaign/$preset" ]; then cp -r "results/campaign/$preset" "$dir"; else mkdir -p "$dir"; fi
-  echo "fresh machine: $dir seeded from results/campaign/$preset (records and rung notes, no weights)" | tee "$out/stretch.txt"
+  touch "$dir/.seeded"
+  echo "$why: $dir seeded from results/campaign/$preset (records and rung notes, no weights)" | tee "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
@@ -36,4 +45,4 @@ timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$prese
   --concurrency "${CONCURRENCY:-auto}" --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
-tar czf "$out/results.tgz" --exclude=checkpoint.bin -C .campaign "$preset"
+tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$preset"
