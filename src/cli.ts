@@ -381,6 +381,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
+        // said again after the table: a grid with runs left out is not complete, whatever the table shows
+        if (plan?.tooLarge.length) io.stdout.write(`\n${plan.tooLarge.length} run(s) left out, larger than a GPU's usable memory (not trained, not recorded): ${plan.tooLarge.map((e) => e.run).join('; ')}\n`);
         if (halvingOf(preset.search)) {
           const [saved] = searchSavings(records.map((r) => ({ ...r, preset: '' })));
           io.stdout.write(`\nsuccessive halving: ${saved ? savingsText(saved) : 'no run stored yet'}\n`);
