@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
 import { deltaRule, deltaRuleStep } from '../ops/deltaRule/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
+import { l2Normalize } from '../ops/rmsNorm/index.js';
 
 const params = z
   .object({
@@ -30,8 +31,6 @@ const params = z
 
 export type DeltaNetParams = z.output<typeof params>;
 
-const L2_EPS = 1e-6;
-
 export function deltaNetDims(p: DeltaNetParams, ctx: MixerContext) {
   const keyDim = Math.round(ctx.dModel * p.expandK);
   const valueDim = Math.round(ctx.dModel * p.expandV);
@@ -41,8 +40,6 @@ export function deltaNetDims(p: DeltaNetParams, ctx: MixerContext) {
     throw new Error(`deltanet: key_dim ${keyDim} and value_dim ${valueDim} must be divisible by numHeads ${p.numHeads}`);
   return { H: p.numHeads, keyDim, valueDim, dk: keyDim / p.numHeads, dv: valueDim / p.numHeads, k: p.convKernel };
 }
-
-const l2Normalize = (x: tf.Tensor) => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), L2_EPS)));
 
 export default defineMixer({
   name: 'deltanet',

@@ -25,6 +25,7 @@ import { defineMixer, type MixerContext } from './mixer.js';
 import { gatedDeltaRule, gatedDeltaRuleStep } from '../ops/gatedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
+import { l2Normalize } from '../ops/rmsNorm/index.js';
 
 const params = z
   .object({
@@ -38,7 +39,6 @@ const params = z
 
 export type GatedDeltaNetParams = z.output<typeof params>;
 
-const L2_EPS = 1e-6;
 const DT_MIN = 0.001;
 const DT_MAX = 0.1;
 const DT_FLOOR = 1e-4;
@@ -51,8 +51,6 @@ export function gatedDeltaNetDims(p: GatedDeltaNetParams, ctx: MixerContext) {
   if (Math.abs(dv - Math.round(dv)) > 1e-9) throw new Error(`gated-deltanet: expandV · d_k (${dk}) must be a whole number`);
   return { H, dk, dv: Math.round(dv), keyDim: H * dk, valueDim: H * Math.round(dv), k: p.convKernel };
 }
-
-const l2Normalize = (x: tf.Tensor) => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), -1, true), L2_EPS)));
 
 export default defineMixer({
   name: 'gated-deltanet',

@@ -10,15 +10,12 @@
 import * as tf from '@tensorflow/tfjs';
 
 export { shortConv, shortConvStep } from '../ops/shortConv/index.js';
+/** RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight (ops/rmsNorm: one op with engine/model.ts's pre-norm). */
+export { rmsNorm } from '../ops/rmsNorm/index.js';
 
 /** SiLU (swish): x · σ(x). */
 export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
-}
-
-/** RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight. */
-export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-5): tf.Tensor {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), weight);
 }
 
 /** x [B, T, H·w] → per-head [B, H, T, w]. */

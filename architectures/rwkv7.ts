@@ -43,6 +43,7 @@ import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
 import { generalizedDeltaRule, generalizedDeltaRuleStep } from '../ops/generalizedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
+import { l2Normalize } from '../ops/rmsNorm/index.js';
 import { splitHeads } from './nn.js';
 
 const rank = () => z.number().int().positive().optional();
@@ -59,7 +60,6 @@ const params = z
 export type Rwkv7Params = z.output<typeof params>;
 
 const W_SCALE = Math.exp(-0.5); // w = −e^{−½} σ(·): the decay e^w stays in (0.545, 1)
-const L2_EPS = 1e-6;
 const NORM_EPS = 1e-5; // GroupNorm eps = d_k · 1e-5 (fla: head_dim · norm_eps)
 const ZOOLOGY_GAIN = 2 ** -2.5;
 
@@ -147,7 +147,7 @@ export default defineMixer({
       const iclr = tf.sigmoid(linearApply(aLora.down.apply(xa), aLora.up.weight, aLora.bias)); // α
       const g = gLora.up.apply(tf.sigmoid(gLora.down.apply(xg)));
       const kk = heads(tf.mul(k0, kK));
-      const kappa = tf.mul(kk, tf.rsqrt(tf.add(tf.sum(tf.square(kk), -1, true), L2_EPS))); // κ̂
+      const kappa = l2Normalize(kk); // κ̂ = kk · rsqrt(Σkk² + 1e-6)
       const k = tf.mul(k0, tf.add(1, tf.mul(tf.sub(iclr, 1), kA)));
       return { r: heads(r), w: heads(w), k: heads(k), v: heads(v), a: tf.neg(kappa), b: tf.mul(kappa, heads(iclr)), g };
     };

@@ -25,6 +25,8 @@ import type { ModelSettings } from './config.js';
 import { dropout } from '../ops/dropout/index.js';
 import type { AuxBatch, AuxObjective, Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
+// RMSNorm over the last axis (mamba_ssm's rms_norm_fn, eps 1e-5 = MambaBlock's norm_epsilon): the Mamba blocks' pre-norm
+import { rmsNorm } from '../ops/rmsNorm/index.js';
 import { linearApply } from '../ops/linear/index.js';
 import { ParamStore } from './params.js';
 import { getMixer, resolveMixerParams } from './registry.js';
@@ -42,9 +44,6 @@ export type ModelConfig = Omit<ModelSettings, 'block'> &
     maxSeqLen: number;
     seed: number;
   };
-
-/** mamba_ssm's RMSNorm eps (MambaBlock's norm_epsilon). */
-const RMS_NORM_EPS = 1e-5;
 
 interface Norm {
   gamma: tf.Variable;
@@ -249,10 +248,8 @@ export function geluExact(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
 }
 
-/** RMSNorm over the last axis (mamba_ssm's rms_norm_fn): x / √(mean(x²) + eps) · w. */
-export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = RMS_NORM_EPS): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), weight));
-}
+/** RMSNorm over the last axis (ops/rmsNorm, the same op as architectures/nn.ts's): x / √(mean(x²) + eps) · w. */
+export { rmsNorm };
 
 /** zoology uses its MambaBlock / Mamba2Block (not TransformerBlock) for Mamba models: the same add → RMSNorm → mixer. */
 function isMambaBlock(def: MixerDefinition): boolean {

@@ -20,6 +20,7 @@ export const NEEDS: Record<string, Need> = {
   'tests/webgpu-attention.test.ts': { what: 'WebGPU fused causal attention', needs: 'a WebGPU adapter' },
   'tests/webgpu-longConv.test.ts': { what: 'WebGPU fused causal long convolution', needs: 'a WebGPU adapter' },
   'tests/webgpu-shortConv.test.ts': { what: 'WebGPU fused causal short convolution', needs: 'a WebGPU adapter' },
+  'tests/webgpu-rmsNorm.test.ts': { what: 'WebGPU fused RMSNorm / L2 normalisation', needs: 'a WebGPU adapter' },
   'tests/webgpu-h2oMask.test.ts': { what: 'WebGPU H2O cache selection', needs: 'a WebGPU adapter' },
   'tests/gpu-faults.test.ts': { what: 'GPU fault handling', needs: 'a WebGPU adapter' },
   'tests/gpu-equiv.test.ts': { what: 'GPU ≡ CPU per mixer', needs: 'a WebGPU adapter' },

@@ -37,6 +37,9 @@
 //   shortConv    the depthwise causal short convolution (k ≤ 8 taps: BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
 //                Mamba-2, Hyena, M2), bias included; forward one dispatch, backward two (shortConv.ts) in place of a
 //                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
+//   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
+//                pre-norm) and L2 normalisation (DeltaNet's and Gated DeltaNet's q, k; RWKV-7's κ̂) over the last axis,
+//                forward one dispatch, backward one (no weight) or two (rmsNorm.ts) in place of 5–6 ops and ~10 gradients
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -47,6 +50,7 @@ import { adamWOp } from '../../ops/adamw/index.js';
 import { softmaxCrossEntropyOp } from '../../ops/crossEntropy/index.js';
 import { dropoutOp } from '../../ops/dropout/index.js';
 import { layerNormOp } from '../../ops/layerNorm/index.js';
+import { rmsNormOp } from '../../ops/rmsNorm/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -70,6 +74,7 @@ import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
 import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
+import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -80,7 +85,7 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -99,6 +104,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
   generalizedDelta: 'not yet checked GPU ≡ CPU or timed on a real GPU',
   shortConv: 'not yet checked GPU ≡ CPU or timed on a real GPU',
+  rmsNorm: 'not yet checked GPU ≡ CPU or timed on a real GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -152,6 +158,7 @@ export function registerWebGpuKernels(): void {
   // the fused kernels under their own names (nothing calls them but their fast forms below)
   registerSoftmaxCrossEntropyWebGpu();
   registerLayerNormWebGpu();
+  registerRmsNormWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
@@ -168,6 +175,7 @@ export function registerWebGpuKernels(): void {
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
+  registerFastForm({ op: rmsNormOp, backend: BACKEND, lever: 'rmsNorm', impl: rmsNormWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });

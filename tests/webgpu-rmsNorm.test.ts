@@ -1,0 +1,141 @@
+// The fused RMSNorm / L2 normalisation (accel/webgpu/rmsNorm.ts, lever `rmsNorm`) against the reference
+// (ops/rmsNorm/naive.ts): values and the gradients of x and the weight, mean of squares (RMSNorm, with and without a
+// weight) and sum of squares (L2), rows of width 1, 7, 64, 130 and 1024, row counts from 1 to past one block of rows
+// of the weight gradient's partials (8 rows per workgroup up to 8192 rows), with the kernels' output buffers
+// poisoned (NaN) first (at width 1, dx's error is taken against the size of the two terms its formula subtracts:
+// both forms lose the same digits there). Through the op: lever off runs the reference exactly (no fused kernel in tf.profile, values
+// bit-identical), lever on the fused kernels. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`
+// before vitest); skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { fastForms } from '../core/fastForms.js';
+import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
+import { RMS_NORM_GRAD_KERNEL, RMS_NORM_KERNEL, rmsNormWebGpu } from '../accel/webgpu/rmsNorm.js';
+import { l2Normalize, l2NormalizeNaive, rmsNorm, rmsNormNaive, L2_NORM_EPS, RMS_NORM_EPS, type RmsNormMode } from '../ops/rmsNorm/index.js';
+
+const device = await webgpuDevice('webgpu-rmsNorm');
+
+let seed = 23000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+
+type Form = (x: tf.Tensor, w: tf.Tensor | undefined) => tf.Tensor;
+const CASES: Array<{ name: string; mode: RmsNormMode; weighted: boolean; eps: number }> = [
+  { name: 'rmsNorm', mode: 'mean', weighted: true, eps: RMS_NORM_EPS },
+  { name: 'rmsNorm (no weight)', mode: 'mean', weighted: false, eps: RMS_NORM_EPS },
+  { name: 'l2Normalize', mode: 'sum', weighted: false, eps: L2_NORM_EPS },
+];
+const fusedOf = (mode: RmsNormMode, eps: number): Form => (x, w) => rmsNormWebGpu(x, w, eps, mode)!;
+const naiveOf = (mode: RmsNormMode, eps: number): Form => (x, w) => (mode === 'mean' ? rmsNormNaive(x, w, eps) : l2NormalizeNaive(x, eps));
+
+/** y and the gradients of Σ g ⊙ y in x (and w). */
+function run(f: Form, x: tf.Tensor, w: tf.Tensor | undefined, g: tf.Tensor): tf.Tensor[] {
+  const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0]!, a[1]), g));
+  return [f(x, w), ...tf.grads(loss)(w ? [x, w] : [x])];
+}
+
+const NAMES = ['y', 'dx', 'dw'];
+const bar = (i: number) => (i === 0 ? 1e-6 : 1e-5);
+
+describe.skipIf(!device)(`fused RMSNorm / L2 normalisation on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(allLevers(true));
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  // [leading shape, d]: rows = product of the leading shape
+  const SHAPES: Array<[number[], number]> = [
+    [[3], 1],
+    [[1], 7],
+    [[2, 5], 7],
+    [[4, 16], 64], // 64 rows: 8 blocks of partials
+    [[3, 3], 130],
+    [[2, 2, 5], 130],
+    [[9], 1024], // 9 rows: two blocks of 8
+    [[40, 230], 7], // 9200 rows: 9 rows per workgroup, 1023 partial blocks
+    [[2, 300], 64],
+  ];
+
+  for (const c of CASES) {
+    it(`${c.name}: values and gradients match the reference`, async () => {
+      const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+      for (const [lead, d] of SHAPES) {
+        const shape = [...lead, d];
+        const x = randn(shape, 1.5);
+        const w = c.weighted ? randn([d], 0.7) : undefined;
+        const g = randn(shape);
+        await poison([shape, [d]]);
+        const got = run(fusedOf(c.mode, c.eps), x, w, g);
+        const ref = run(naiveOf(c.mode, c.eps), x, w, g);
+        expect(got.length).toBe(c.weighted ? 3 : 2);
+        // width 1: dx = r·g·eps/(x² + eps) is the difference of two terms that agree to ~eps/x² (the reference loses
+        // the same digits): there, dx's error is measured against the size of those terms, max |r·g·w|
+        const termScale = d === 1 ? await tf.max(tf.abs(tf.mul(tf.mul(tf.rsqrt(tf.add(tf.mul(x, x), c.eps)), g), w ?? 1))).data() : undefined;
+        for (let i = 0; i < got.length; i++) {
+          const e = await errors(got[i]!, ref[i]!);
+          if (i === 1 && termScale) e.rel = e.abs / termScale[0]!;
+          expect(e.rel, `${c.name} [${shape}] ${NAMES[i]}`).toBeLessThan(bar(i));
+          worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+        }
+        tf.dispose([x, g, ...(w ? [w] : []), ...got, ...ref]);
+      }
+      console.log(`${c.name}: worst errors vs reference ${worst.slice(0, c.weighted ? 3 : 2).map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+    });
+  }
+
+  it('a mutated kernel (mean taken as the sum) fails the same bars', async () => {
+    const x = randn([5, 33]);
+    const w = randn([33]);
+    const g = randn([5, 33]);
+    const got = run(fusedOf('sum', RMS_NORM_EPS), x, w, g);
+    const ref = run(naiveOf('mean', RMS_NORM_EPS), x, w, g);
+    for (let i = 0; i < 3; i++) expect((await errors(got[i]!, ref[i]!)).rel, NAMES[i]).toBeGreaterThan(100 * bar(i));
+    tf.dispose([x, w, g, ...got, ...ref]);
+  });
+
+  it('through the op: lever off is the reference exactly, lever on the fused kernels; declined inputs run the reference', async () => {
+    expect(OFF_BY_DEFAULT.rmsNorm).toBe('not yet checked GPU ≡ CPU or timed on a real GPU');
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'rmsNorm').map((f) => f.op)).toEqual(['rmsNorm']);
+    const x = randn([2, 6, 24]);
+    const w = randn([24]);
+    const g = randn([2, 6, 24]);
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    const ops: Array<[string, Form, Form]> = [
+      ['rmsNorm', (a, b) => rmsNorm(a, b), (a, b) => rmsNormNaive(a, b)],
+      ['rmsNorm (no weight)', (a) => rmsNorm(a), (a) => rmsNormNaive(a, undefined)],
+      ['l2Normalize', (a) => l2Normalize(a), (a) => l2NormalizeNaive(a)],
+    ];
+    const traced = async (f: Form, weight: tf.Tensor | undefined, input = x) => {
+      let out: tf.Tensor[] = [];
+      const info = await tf.profile(() => (out = run(f, input, weight, g)));
+      return { kernels: new Set(info.kernelNames), out };
+    };
+    try {
+      for (const [name, op, ref] of ops) {
+        const weight = name === 'rmsNorm' ? w : undefined;
+        setFastPath({ rmsNorm: true });
+        const on = await traced(op, weight);
+        expect(on.kernels.has(RMS_NORM_KERNEL) && on.kernels.has(RMS_NORM_GRAD_KERNEL), name).toBe(true);
+        setFastPath({ rmsNorm: false });
+        const off = await traced(op, weight);
+        expect(off.kernels.has(RMS_NORM_KERNEL) || off.kernels.has(RMS_NORM_GRAD_KERNEL), name).toBe(false);
+        const want = run(ref, x, weight, g);
+        for (let i = 0; i < want.length; i++) {
+          expect(await data(off.out[i]!), `lever off ≡ reference: ${name} ${NAMES[i]}`).toEqual(await data(want[i]!));
+          expect((await errors(on.out[i]!, want[i]!)).rel, `${name} ${NAMES[i]}`).toBeLessThan(bar(i));
+        }
+        tf.dispose([...on.out, ...off.out, ...want]);
+      }
+      // declined: int32 x, a weight that is not [d]
+      expect(rmsNormWebGpu(x.cast('int32'), undefined, RMS_NORM_EPS, 'mean')).toBeUndefined();
+      expect(rmsNormWebGpu(x, randn([23]), RMS_NORM_EPS, 'mean')).toBeUndefined();
+      expect(rmsNormWebGpu(x, randn([1, 24]), RMS_NORM_EPS, 'mean')).toBeUndefined();
+    } finally {
+      setFastPath({ rmsNorm: true });
+    }
+    tf.dispose([x, w, g]);
+  });
+});
