@@ -37,8 +37,12 @@ export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGra
 const WG = 64;
 /** Floats of workgroup memory the backward's tile may use (WebGPU's guaranteed 16 KiB). */
 const TILE_FLOATS = 4096;
-/** Largest d_k handled (CAP 1024 leaves a tile of 4 columns); beyond it the op runs its reference. */
-export const GENERALIZED_DELTA_MAX_DK = 1024;
+/**
+ * Largest d_k handled; beyond it the op runs its reference. The backward holds two private arrays of CAP floats
+ * (ds, sp), and WGSL caps a function's function-address-space variables at 8192 bytes: CAP 1024 would need 8 KiB
+ * for those two alone — a Dawn that enforces the limit would reject the pipeline — so 512.
+ */
+export const GENERALIZED_DELTA_MAX_DK = 512;
 /** Planes of the stacked input x and of the backward's partials: r, w, k, a, b. */
 const PLANES = 5;
 
