@@ -1,6 +1,7 @@
 // `sweep --concurrency N`: N runs at a time on this machine, each in a child process of its own (the pool of
 // runners/pool.ts, which the queue worker uses too), over one GPU or several (`--gpu 0 1`: lane k on GPU k); and
-// how many runs share a GPU (`--concurrency auto`), refusing a grid with a run that cannot fit before any starts.
+// how many runs share a GPU (`--concurrency auto`: packed by their memory estimates, runs larger than a GPU left out
+// by name; an explicit N: equal shares, a run larger than its share refuses the grid before any starts).
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { DeviceLostError, type BackendChoice } from '../engine/backend.js';
@@ -294,9 +295,10 @@ export interface ConcurrencyPlan {
   /** Cap of each run's webgpu buffer pool: its share less the process overhead (under `budget`: per run, MemoryBudget.poolLimit). */
   poolLimitBytes?: number;
   /**
-   * `--concurrency auto` with a known GPU memory: runs are packed by their own estimates — a lane starts a run
-   * only while the estimates of its GPU's runs in hand, this one included, stay within `bytesPerGpu` — instead of
-   * giving every lane the largest run's share. A grid of 2 GiB runs with one 50 GiB run then runs 8 at a time, not 1.
+   * `--concurrency auto` with a known GPU memory: each run reserves max(its estimate, an equal share), and a lane
+   * starts a run only while its GPU's reservations, this one included, stay within `bytesPerGpu` — instead of
+   * giving every lane the largest run's share. A grid of 2 GiB runs with one 50 GiB run on 125 GiB then runs 8 at a
+   * time while the large run is not in hand and about 5 while it is, not 1 throughout.
    */
   budget?: { bytesPerGpu: number; bytesOf: ReadonlyMap<string, number> };
   /** Runs whose estimate exceeds the usable memory of a GPU (auto only: left out of the sweep, each named; N: refused). */

@@ -1,5 +1,6 @@
 // A run's peak GPU memory, estimated before it starts, so that `sweep --concurrency auto` can choose how many runs
-// share a GPU and a run that cannot fit is refused before training (runners/concurrency.ts).
+// share a GPU, and a run that cannot fit is left out (auto) or refuses the grid (explicit N) before training
+// (runners/concurrency.ts).
 //
 // Method (measured, not a formula). Per distinct model shape, on a shape-only copy of the cpu backend (the probe
 // backend below: the same kernels allocate the same tensors, the costly ones without computing anything):
