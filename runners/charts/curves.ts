@@ -85,6 +85,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
     const notes = rows.filter((r) => r.kind === 'left-out');
     const anyDiverged = curveRows.some((r) => r.diverged);
     const lrs = [...new Set(curveRows.map((r) => r.lr as number))].sort((a, b) => a - b);
+    const lrColor = { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND };
     const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } };
     const y = { field: 'validationAccuracy', type: 'quantitative', title: 'validation accuracy', scale: { domain: [0, 1] } };
     const layers: Record<string, unknown>[] = [
@@ -94,7 +95,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y,
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
+          color: lrColor,
           detail: { field: 'run', type: 'nominal' },
           strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
           strokeDash: { condition: [{ test: 'datum.diverged', value: [4, 3] }, { test: 'datum.stopped', value: [1, 2] }], value: [1, 0] },
@@ -110,7 +111,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y,
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
+          color: lrColor,
           tooltip: ['run', 'lr', 'seed', 'stoppedAt', 'epoch', 'validationAccuracy'].map((f) => ({ field: f })),
         },
       });
@@ -143,7 +144,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         encoding: {
           x,
           y: { field: 'loss', type: 'quantitative', title: 'loss (nats per supervised token)' },
-          color: { field: 'lr', type: 'ordinal', title: 'learning rate', sort: lrs, scale: { scheme: 'viridis' }, legend: LR_LEGEND },
+          color: lrColor,
           detail: { field: 'run', type: 'nominal' },
           strokeDash: { field: 'split', type: 'nominal', title: 'loss', scale: { domain: ['trainLoss', 'validationLoss'], range: [[1, 0], [4, 2]] } },
           strokeWidth: { condition: { test: 'datum.best', value: 2.5 }, value: 1 },
