@@ -100,14 +100,17 @@ class LaneWaiters {
   }
 }
 
+/** What the lanes need of the pool (ChildPool; a stand-in in tests/concurrency.budget.test.ts). */
+export type Lanes = Pick<ChildPool, 'lanes' | 'gpuOf' | 'run'>;
+
 /** The memory key of lane k's GPU (no --gpu: the one default device). */
-const gpuKey = (pool: ChildPool, lane: number) => pool.gpuOf(lane) ?? 0;
+const gpuKey = (pool: Lanes, lane: number) => pool.gpuOf(lane) ?? 0;
 
 /**
  * The full grid: each lane takes the first run not yet taken — under a memory budget, the first that fits its
  * GPU now (a larger run waits for memory while smaller ones go ahead) — and trains it to its end.
  */
-async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: ChildPool, log: Log): Promise<void> {
+export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: Lanes, log: Log): Promise<void> {
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   const taken = new Set<number>();
   const waiters = new LaneWaiters();

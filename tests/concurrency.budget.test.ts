@@ -1,0 +1,92 @@
+// The sweep's lanes under a memory budget (runners/concurrency.ts gridLanes + MemoryBudget), with a stand-in pool
+// whose runs take a few milliseconds: what is in hand on a GPU never exceeds its budget, every run trains once, a
+// run that needs most of the GPU still runs (after the smaller ones free room), the lanes on two GPUs are budgeted
+// apart, and a lane's failure stops the grid without leaking a reservation.
+import { describe, expect, it } from 'vitest';
+import { gridLanes, MemoryBudget, planConcurrency, type Lanes } from '../runners/concurrency.js';
+import { runId, type RunConfig } from '../runners/config.js';
+import { resolveRunConfig } from '../runners/run.js';
+import type { MemoryEstimate } from '../runners/memory.js';
+import type { ResultsDir } from '../runners/results.js';
+
+const GIB = 2 ** 30;
+const quiet = { update() {}, log() {}, stop() {} };
+
+/** Runs of one tiny model that differ only in lr (each its own run id), with a made-up estimate each. */
+function grid(sizesGiB: number[]): { configs: RunConfig[]; estimates: MemoryEstimate[] } {
+  const configs = sizesGiB.map((_, i) =>
+    resolveRunConfig({
+      label: 'attention',
+      data: { task: 'mqar', common: { vocabSize: 32, seqLen: 16, numKvPairs: 2 }, train: [{ count: 16 }], test: [{ count: 8 }] },
+      model: { dModel: 8, nLayers: 1, layers: [{ mixer: 'attention', params: {} }] },
+      train: { epochs: 1, batchSize: 8, lr: 1e-3 * (i + 1) },
+      seed: 0,
+    }),
+  );
+  const estimates = configs.map((c, i) => ({ id: runId(c), run: `run ${i}`, total: sizesGiB[i]! * GIB }) as MemoryEstimate);
+  return { configs, estimates };
+}
+
+/** A pool whose runs hold their reservation for `ms` and record what was in hand on each GPU when they started. */
+function standInPool(lanes: number, gpus: number[] | undefined, bytesOf: (id: string) => number, ms: (i: number) => number, failOn?: string) {
+  const inHand = new Map<number, number>();
+  const peak = new Map<number, number>();
+  const started: string[] = [];
+  let calls = 0;
+  const pool: Lanes = {
+    lanes,
+    gpuOf: (lane) => (gpus?.length ? gpus[lane % gpus.length] : undefined),
+    run: async (lane, job) => {
+      const gpu = gpus?.length ? gpus[lane % gpus.length]! : 0;
+      const id = runId(job.config);
+      const bytes = bytesOf(id);
+      inHand.set(gpu, (inHand.get(gpu) ?? 0) + bytes);
+      peak.set(gpu, Math.max(peak.get(gpu) ?? 0, inHand.get(gpu)!));
+      started.push(id);
+      await new Promise((r) => setTimeout(r, ms(calls++)));
+      inHand.set(gpu, inHand.get(gpu)! - bytes);
+      if (id === failOn) throw Object.assign(new Error('bad settings'), { kind: 'user' });
+      return { record: { id, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
+    },
+  };
+  return { pool, peak, started, inHand };
+}
+
+const options = (budget: ReturnType<typeof planConcurrency>['budget']) => ({ concurrency: 8, backend: 'cpu' as const, plugins: [], results: { dir: '/nonexistent' } as ResultsDir, quiet: true, budget });
+
+describe('lanes under a memory budget', () => {
+  it('never hold more than a GPU\'s budget; every run trains once; the large run still runs', async () => {
+    // 10 GiB free → 9 usable; 1 GiB runs reserve an equal share (9/8), the 6 GiB run its own
+    const { configs, estimates } = grid([1, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    const plan = planConcurrency('auto', estimates, { freeBytes: 10 * GIB, totalBytes: 10 * GIB, source: 'test' });
+    const budget = new MemoryBudget(plan.budget!);
+    const { pool, peak, started } = standInPool(plan.lanes, undefined, (id) => budget.bytesOf(id), (i) => 2 + (i % 3) * 3);
+    await gridLanes(configs, options(plan.budget), pool, quiet);
+    expect([...started].sort()).toEqual(configs.map(runId).sort());
+    expect(peak.get(0)!).toBeLessThanOrEqual(plan.budget!.bytesPerGpu);
+    expect(peak.get(0)!).toBeGreaterThan(6 * GIB); // the large run ran beside some small ones, not alone
+  });
+
+  it('budgets two GPUs apart: each GPU\'s runs in hand stay within its own budget', async () => {
+    const { configs, estimates } = grid([3, 3, 3, 3, 3, 3, 3, 3]);
+    const plan = planConcurrency('auto', estimates, { freeBytes: 8 * GIB, totalBytes: 8 * GIB, source: 'test' }, 2); // 7.2 usable: 2 per GPU
+    const budget = new MemoryBudget(plan.budget!);
+    const { pool, peak, started } = standInPool(plan.lanes, [0, 1], (id) => budget.bytesOf(id), () => 3);
+    await gridLanes(configs, options(plan.budget), pool, quiet);
+    expect(started).toHaveLength(8);
+    const share = budget.bytesOf(runId(configs[0]!)); // max(3 GiB, 7.2 / 2): two runs in hand per GPU, never three
+    expect(share).toBe(Math.floor(plan.budget!.bytesPerGpu / 2));
+    expect(peak.get(0)).toBe(2 * share);
+    expect(peak.get(1)).toBe(2 * share);
+  });
+
+  it('a failing run stops the grid; lanes waiting for memory wake and end; nothing stays in hand', async () => {
+    const { configs, estimates } = grid([5, 5, 5, 5]);
+    const plan = planConcurrency('auto', estimates, { freeBytes: 8 * GIB, totalBytes: 8 * GIB, source: 'test' }); // one at a time
+    const budget = new MemoryBudget(plan.budget!);
+    const { pool, started, inHand } = standInPool(Math.max(plan.lanes, 3), undefined, (id) => budget.bytesOf(id), () => 2, runId(configs[1]!));
+    await expect(gridLanes(configs, options(plan.budget), pool, quiet)).rejects.toThrow('bad settings');
+    expect(started).toEqual([runId(configs[0]!), runId(configs[1]!)]); // nothing started after the failure
+    expect(inHand.get(0)).toBe(0);
+  });
+});
