@@ -7,7 +7,7 @@
 // Three dispatches in all instead of tfjs's ~37 kernels for logSumExp + gather + mean and their gradients.
 // The reference is `softmaxCrossEntropyNaive` (ops/crossEntropy/naive.ts); labels must lie in [0, V).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, type Binding } from './dispatch.js';
+import { allocate, declare, dispatch, grid, release, type Binding } from './dispatch.js';
 
 export const XENT_KERNEL = 'RecallbenchSoftmaxXent';
 export const XENT_GRAD_KERNEL = 'RecallbenchSoftmaxXentGrad';
@@ -143,7 +143,7 @@ function backendOf() {
 }
 
 function disposeInfo(info: tf.TensorInfo): void {
-  (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(info.dataId);
+  release(info);
 }
 
 let registered = false;

@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -269,7 +269,7 @@ export function registerDeltaRuleWebGpu(): void {
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
         grid(groups),
       );
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      release(scratch);
       return grads;
     },
   });
@@ -315,8 +315,7 @@ const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Ten
 function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = q.shape;
   const dv = v.shape[3];
-  const floats = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-  return dk <= DELTA_MAX_DK && fitsDevice(floats(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+  return dk <= DELTA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**

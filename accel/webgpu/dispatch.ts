@@ -78,6 +78,11 @@ export function declare(names: Array<{ name: string; type: string; write?: boole
   return lines.join('\n');
 }
 
+/** Free a kernel's scratch or partials buffer now (a TensorInfo from `allocate` that no tensor owns). */
+export function release(info: tf.TensorInfo): void {
+  (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(info.dataId);
+}
+
 /** Allocate an output tensor on the GPU (contents undefined until a kernel writes it). */
 export function allocate(backend: WebGpuBackendInternals, shape: number[], dtype: tf.DataType = 'float32'): tf.TensorInfo {
   const info = backend.makeTensorInfo(shape, dtype);

@@ -29,7 +29,7 @@
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -276,7 +276,7 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
         grid(groups),
       );
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      release(scratch);
       return grads;
     },
   });
@@ -313,8 +313,7 @@ const generalizedDeltaWithGrad = tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: 
 function fits(r: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = r.shape;
   const dv = v.shape[3];
-  const floats = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-  return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, floats(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+  return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, tf.util.sizeFromShape(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**

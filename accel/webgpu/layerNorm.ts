@@ -9,7 +9,7 @@
 // a second output would cost the engine a zeros tensor for its unused gradient). Reference: layerNormNaive
 // (ops/layerNorm/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, release, webgpuBackend } from './dispatch.js';
 
 export const LN_KERNEL = 'RecallbenchLayerNorm';
 export const LN_GRAD_KERNEL = 'RecallbenchLayerNormGrad';
@@ -195,7 +195,7 @@ function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps
     grid(groups),
   );
   dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groups }, { u: d }], [Math.ceil((2 * d) / WG), 1, 1]);
-  (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(partial.dataId);
+  release(partial);
   return [dx, dgamma, dbeta];
 }
 

@@ -10,7 +10,7 @@
 // uniforms, and the pipeline keys name only whether a weight is bound. Reference: ops/rmsNorm/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import type { RmsNormMode } from '../../ops/rmsNorm/index.js';
-import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 export const RMS_NORM_KERNEL = 'RecallbenchRmsNorm';
 export const RMS_NORM_GRAD_KERNEL = 'RecallbenchRmsNormGrad';
@@ -150,7 +150,7 @@ function backward(dy: tf.TensorInfo, x: tf.TensorInfo, w: tf.TensorInfo | undefi
   if (!partial) return [dx];
   const dw = allocate(backend, [d]);
   dispatch('RmsNormGradColumns', 'rb_rms_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dw, write: true }], [{ u: groups }, { u: d }], grid(Math.ceil(d / WG)));
-  (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(partial.dataId);
+  release(partial);
   return [dx, dw];
 }
 

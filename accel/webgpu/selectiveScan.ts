@@ -23,7 +23,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -270,7 +270,7 @@ export function registerSelectiveScanWebGpu(): void {
         [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B }],
         grid(B * blocks),
       );
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      release(scratch);
       return grads;
     },
   });

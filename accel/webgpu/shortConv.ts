@@ -19,7 +19,7 @@
 // Storage buffers per stage ≤ 5 (WebGPU allows 8). The non-causal (circular) form is not fused: the op runs its
 // reference. Reference: ops/shortConv/conv.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 /** Most taps the kernels take (a private accumulator array of this length + 1 for the bias); more: declined. */
@@ -194,7 +194,7 @@ export function registerShortConvWebGpu(): void {
       const db = bias ? allocate(backend, [C]) : undefined;
       const n2 = KB * C;
       dispatch('ShortConvGradSum', bias ? 'rb_shortconv_bs_b' : 'rb_shortconv_bs', gradSumWgsl(bias), [{ tensor: part }, { tensor: dw, write: true }, ...(db ? [{ tensor: db, write: true }] : [])], [{ u: n2 }, { u: tiles }, { u: C }, { u: K }], grid(Math.ceil(n2 / WG)));
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(part.dataId);
+      release(part);
       return db ? [dx, dw, db] : [dx, dw];
     },
   });
@@ -203,29 +203,24 @@ export function registerShortConvWebGpu(): void {
 type Fused3 = (x: tf.Tensor3D, w: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor3D;
 type Fused2 = (x: tf.Tensor3D, w: tf.Tensor2D) => tf.Tensor3D;
 
-const withBias = tf.customGrad(((x: tf.Tensor3D, w: tf.Tensor2D, bias: tf.Tensor1D, save: tf.GradSaveFunc) => {
-  const y = tf.engine().runKernel(SHORT_CONV_KERNEL, { x, w, bias }) as tf.Tensor3D;
-  save([x, w]);
-  return {
-    value: y,
-    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-      const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
-      return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias: true } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused3;
+/** The fused conv with its own gradient; customGrad takes a fixed argument list, so one function per bias case. */
+const fusedConv = (hasBias: boolean) =>
+  tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [x, w, bias] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor1D | undefined];
+    const y = tf.engine().runKernel(SHORT_CONV_KERNEL, hasBias ? { x, w, bias: bias! } : { x, w }) as tf.Tensor3D;
+    save([x, w]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
+        return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
 
-const withoutBias = tf.customGrad(((x: tf.Tensor3D, w: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  const y = tf.engine().runKernel(SHORT_CONV_KERNEL, { x, w }) as tf.Tensor3D;
-  save([x, w]);
-  return {
-    value: y,
-    gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-      const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
-      return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias: false } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused2;
+const withBias = fusedConv(true) as unknown as Fused3;
+const withoutBias = fusedConv(false) as unknown as Fused2;
 
 /**
  * Causal short convolution, fused (the fast form of ops/shortConv's shortConv): x [B, T, d], weight [k, d],

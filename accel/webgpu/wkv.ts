@@ -11,7 +11,7 @@
 // the hundreds of dispatches that make RWKV's step host-bound. Shapes are uniforms (no size in the pipeline key).
 // Reference: wkvNaive (ops/wkv/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, release, webgpuBackend } from './dispatch.js';
 
 export const WKV_KERNEL = 'RecallbenchWkv';
 export const WKV_GRAD_KERNEL = 'RecallbenchWkvGrad';
@@ -184,7 +184,7 @@ export function registerWkvWebGpu(): void {
         [{ u: B * C }, { u: T }, { u: C }],
         workgroups(B * C),
       );
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(scratch.dataId);
+      release(scratch);
       return [gk, gv, gwu];
     },
   });
