@@ -1,12 +1,14 @@
 // The fused causal attention (accel/webgpu/attention.ts, lever `attention`) against the plain-tfjs reference
 // (ops/causalAttention/naive.ts): values, the log-sum-exp it keeps for the backward, and the gradients of q, k, v,
 // with and without attention dropout (the same hashed mask as ops/dropout), at shapes that exercise what the kernel
-// tiles — T not a multiple of the 64-query tile nor of the key tile (1, 7, 37, 70: two query tiles), head widths
-// 8 to 128 (key tiles of 32 down to 15 rows), several heads and batches — with the outputs' buffers poisoned (NaN)
-// first, as tests/webgpu-deltaRule.test.ts does. A mutation check shows the bars catch a query that sees the next
-// key, or another dropout mask; through the op, lever on is the fused form and lever off the reference exactly; a
-// tiny attention model's training step gives the same loss and gradients either way. Runs on a real GPU or on
-// lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
+// tiles — T below, at and past the 16-row own tile and not a multiple of it nor of the streamed tile (1, 7, 16, 33,
+// 37, 70), head widths 8 to 256 (threads owning 1 to 16 columns each), several heads and batches, and again with
+// the tiles sized for 16 KiB of workgroup storage (own tiles of 8 and 4 rows, streamed tiles down to 2) — with the
+// outputs' buffers poisoned (NaN) first, as tests/webgpu-deltaRule.test.ts does. A mutation check shows the bars
+// catch a query that sees the next key, or another dropout mask; through the op, lever on is the fused form and
+// lever off the reference exactly; a tiny attention model's training step gives the same loss and gradients either
+// way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying
+// why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
@@ -14,7 +16,7 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
+import { attentionTiles, capAttentionWorkgroupBytes, causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalAttention, causalAttentionNaive, causalMaskBias } from '../ops/causalAttention/index.js';
 import { dropout } from '../ops/dropout/index.js';
 
@@ -57,27 +59,58 @@ describe.skipIf(!device)(`fused causal attention on WebGPU (${device ?? 'no adap
     [1, 2, 37, 32],
     [2, 1, 70, 64],
     [1, 1, 37, 128],
+    [2, 2, 16, 16],
+    [1, 3, 33, 64],
+    [1, 1, 21, 256],
+  ] as const;
+  // the 16 KiB tilings: [B, H, T, d_h] with own tiles of 8 (d_h 128) and 4 rows (d_h 256 backward)
+  const SMALL_TILE_SHAPES = [
+    [1, 2, 19, 128],
+    [1, 1, 11, 256],
   ] as const;
 
-  for (const rate of [0, 0.3]) {
-    it(`dropout ${rate}: values, log-sum-exp and the gradients of q, k, v match the reference`, async () => {
-      const worst = [...NAMES, 'lse'].map(() => ({ abs: 0, rel: 0 }));
-      for (const [B, H, T, dh] of SHAPES) {
-        const scale = 1 / Math.sqrt(dh);
-        const [q, k, v, w] = [randn([B, H, T, dh]), randn([B, H, T, dh]), randn([B, H, T, dh]), randn([B, H, T, dh])] as tf.Tensor4D[];
-        await poison([[B, H, T, dh], [B, H, T]]);
-        const got = run((a, b, c) => causalAttentionWebGpu(a, b, c, scale, rate, 11)!, q!, k!, v!, w!);
-        const ref = run((a, b, c) => causalAttentionNaive(a, b, c, scale, rate, 11), q!, k!, v!, w!);
-        const [, lse] = causalAttentionForwardWebGpu(q!, k!, v!, scale, rate, 11);
-        const lr = lseRef(q!, k!, scale);
-        for (let i = 0; i <= got.length; i++) {
-          const e = i < got.length ? await errors(got[i]!, ref[i]!) : await errors(lse, lr);
-          expect(e.rel, `[${B}, ${H}, ${T}, ${dh}] ${i < got.length ? NAMES[i] : 'lse'}`).toBeLessThan(i < got.length ? bar(i) : LSE_BAR);
-          worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+  it('the tiles fit the workgroup storage they are sized for, and a thread holds at most 32 floats of d_h', () => {
+    for (const bytes of [16384, 32768, 49152])
+      for (const dh of [1, 8, 16, 64, 128, 256])
+        for (const pass of ['fwd', 'dq', 'dkv'] as const) {
+          const t = attentionTiles(pass, dh, bytes);
+          expect(t.G * t.SW, `${pass} d_h ${dh}`).toBeGreaterThanOrEqual(dh);
+          expect(t.SW * (pass === 'dkv' ? 2 : 1)).toBeLessThanOrEqual(32);
+          expect(t.NT).toBeLessThanOrEqual(256);
         }
-        tf.dispose([q!, k!, v!, w!, ...got, ...ref, lse, lr]);
+    expect(attentionTiles('dq', 128, 16384).BO).toBe(8);
+    expect(attentionTiles('dkv', 256, 16384).BO).toBe(4);
+  });
+
+  for (const [rate, shapes, cap] of [
+    [0, SHAPES, undefined],
+    [0.3, SHAPES, undefined],
+    [0, SMALL_TILE_SHAPES, 16384],
+    [0.3, SMALL_TILE_SHAPES, 16384],
+  ] as const) {
+    it(`dropout ${rate}${cap ? `, tiles for ${cap / 1024} KiB` : ''}: values, log-sum-exp and the gradients of q, k, v match the reference`, async () => {
+      const worst = [...NAMES, 'lse'].map(() => ({ abs: 0, rel: 0 }));
+      capAttentionWorkgroupBytes(cap);
+      try {
+        for (const [B, H, T, dh] of shapes) {
+          const scale = 1 / Math.sqrt(dh);
+          const [q, k, v, w] = [randn([B, H, T, dh]), randn([B, H, T, dh]), randn([B, H, T, dh]), randn([B, H, T, dh])] as tf.Tensor4D[];
+          await poison([[B, H, T, dh], [B, H, T]]);
+          const got = run((a, b, c) => causalAttentionWebGpu(a, b, c, scale, rate, 11)!, q!, k!, v!, w!);
+          const ref = run((a, b, c) => causalAttentionNaive(a, b, c, scale, rate, 11), q!, k!, v!, w!);
+          const [, lse] = causalAttentionForwardWebGpu(q!, k!, v!, scale, rate, 11);
+          const lr = lseRef(q!, k!, scale);
+          for (let i = 0; i <= got.length; i++) {
+            const e = i < got.length ? await errors(got[i]!, ref[i]!) : await errors(lse, lr);
+            expect(e.rel, `[${B}, ${H}, ${T}, ${dh}] ${i < got.length ? NAMES[i] : 'lse'}`).toBeLessThan(i < got.length ? bar(i) : LSE_BAR);
+            worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+          }
+          tf.dispose([q!, k!, v!, w!, ...got, ...ref, lse, lr]);
+        }
+      } finally {
+        capAttentionWorkgroupBytes(undefined);
       }
-      console.log(`attention (dropout ${rate}): worst errors vs reference ${worst.map((e, i) => `${[...NAMES, 'lse'][i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+      console.log(`attention (dropout ${rate}${cap ? `, ${cap / 1024} KiB tiles` : ''}): worst errors vs reference ${worst.map((e, i) => `${[...NAMES, 'lse'][i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
     });
   }
 

@@ -4,19 +4,25 @@
 //
 //   forward   o_t = Σ_{j ≤ t} Pd_{tj} v_j,   lse_t = log Σ_{j ≤ t} exp s_{tj}
 //
-// One workgroup per (batch·head, tile of WG queries), one thread per query holding q_t and its accumulator (CAP ≥
-// d_h floats each); the keys and values up to the tile's last query (the diagonal: the upper half is never
-// touched) pass through workgroup memory BK rows at a time, and each thread keeps a running max and sum (online
-// softmax: the accumulator is rescaled when the max grows). It writes o and lse (for the backward). One dispatch.
-//
 // Backward, with D_t = do_t · o_t (= Σ_j Pd_{tj} (do_t · v_j): the softmax gradient's row sum, dropout included)
 // and P recomputed from q, k and lse:
 //   dp_{tj} = (do_t · v_j) M_{tj} / (1 − r),   ds_{tj} = P_{tj} (dp_{tj} − D_t)
-//   dq_t = scale · Σ_{j ≤ t} ds_{tj} k_j        (pass 1: per query tile, keys through workgroup memory; writes D)
-//   dk_j = scale · Σ_{t ≥ j} ds_{tj} q_t,   dv_j = Σ_{t ≥ j} Pd_{tj} do_t   (pass 2: per key tile, queries through
-//                                                                          workgroup memory, reads D)
-// Two dispatches, no atomics, every output written once by one thread. Every shape is a uniform; the pipeline key
-// names CAP (which fixes BK) and whether dropout is on. Reference: causalAttentionNaive (ops/causalAttention).
+//   dq_t = scale · Σ_{j ≤ t} ds_{tj} k_j        (pass 1: per query tile; writes D)
+//   dk_j = scale · Σ_{t ≥ j} ds_{tj} q_t,   dv_j = Σ_{t ≥ j} Pd_{tj} do_t   (pass 2: per key tile, reads D)
+//
+// Every pass has the same shape. A workgroup owns a tile of BO rows of one (batch·head) — queries in the forward and
+// pass 1, keys in pass 2 — held in workgroup memory, and streams the other side's rows through workgroup memory BS
+// at a time, only the tiles on or below the diagonal (the upper triangle is skipped tile-wise, masked inside the
+// diagonal tiles). Per streamed tile: (A) the BO × BS block of scores (and in the backward ds, Pd) is computed
+// cooperatively, one entry per thread at a time, each a full d_h dot product from workgroup memory (rows padded to
+// d_h + 1 floats, blocks to BS + 1: no bank conflicts), the dropout hash once per entry; (B, forward only) the
+// online softmax: each thread reads its row's block for the running max and turns its share of the row into Pd;
+// (C) each thread — G per own row, owning the columns g, g + G, … of d_h (SW = CAP/G of them: ≤ 16 floats of
+// accumulator at d_h 256, 32 in pass 2) — accumulates its columns of block · streamed rows. So a thread holds no
+// row of d_h, the grid has B·H·⌈T/BO⌉ workgroups of BO·G threads, and the tiles are sized from the device's
+// workgroup storage limit (16 KiB unless it allows more; up to 48 KiB). Forward one dispatch, backward two, no
+// atomics, each output written once. Every shape is a uniform; the pipeline key names CAP, BO, BS and whether
+// dropout is on. Reference: causalAttentionNaive (ops/causalAttention).
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
 import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
@@ -25,17 +31,63 @@ import { HASH32_WGSL } from './dropout.js';
 export const ATTENTION_KERNEL = 'RecallbenchCausalAttention';
 export const ATTENTION_GRAD_KERNEL = 'RecallbenchCausalAttentionGrad';
 
-/** Queries (forward, pass 1) or keys (pass 2) per workgroup: one per thread. */
-export const ATTENTION_WG = 64;
-/** Floats of workgroup memory the tiles may use (WebGPU's guaranteed 16 KiB, less room for lse and D rows). */
-const TILE_FLOATS = 4000;
 /** Largest head width handled; beyond it the op runs its reference. */
 export const ATTENTION_MAX_DH = 256;
+/** Own rows per workgroup at most (queries in the forward and pass 1, keys in pass 2). */
+export const ATTENTION_BO = 16;
+/** Streamed rows per tile at most. */
+const MAX_BS = 32;
+/** Workgroup storage used at most, whatever the device allows (bytes). */
+const MAX_WG_BYTES = 48 * 1024;
 
-/** Private row capacity and rows per workgroup-memory tile for d_h (exported for the tests). */
-export function tiling(dh: number): { CAP: number; BK: number } {
+export type AttentionPass = 'fwd' | 'dq' | 'dkv';
+
+/** A pass's tile constants: CAP ≥ d_h, G threads per own row each owning SW = CAP/G columns, BO own rows, BS streamed rows, NT = BO·G threads. */
+export interface AttentionTiles {
+  CAP: number;
+  G: number;
+  SW: number;
+  BO: number;
+  BS: number;
+  NT: number;
+}
+
+/** Floats of workgroup memory a pass uses with these tiles (rows padded to CAP + 1, score blocks to BS + 1). */
+function wgFloats(pass: AttentionPass, CAP: number, BO: number, BS: number): number {
+  const row = CAP + 1;
+  const block = BO * (BS + 1);
+  const NT = BO * Math.min(16, CAP);
+  if (pass === 'fwd') return BO * row + 2 * BS * row + 2 * block + NT; // q; k, v; scores, Pd; the final row-sum partials
+  if (pass === 'dq') return 2 * BO * row + 2 * BS * row + block + 2 * BO; // q, dO; k, v; ds; lse, D
+  return 2 * BO * row + 2 * BS * row + 2 * block + 2 * BS; // k, v; q, dO; Pd, ds; lse, D
+}
+
+/**
+ * The tiles of `pass` at head width dh for a device allowing `wgBytes` of workgroup storage (exported for the
+ * tests): the most own rows (≤ 16), then the most streamed rows (≤ 32), that fit.
+ */
+export function attentionTiles(pass: AttentionPass, dh: number, wgBytes = 16384): AttentionTiles {
   const CAP = pow2AtLeast(dh);
-  return { CAP, BK: Math.max(1, Math.min(32, Math.floor(TILE_FLOATS / (2 * CAP + 2)))) };
+  const G = Math.min(16, CAP);
+  const floats = Math.floor(Math.min(wgBytes, MAX_WG_BYTES) / 4);
+  for (let BO = ATTENTION_BO; BO >= 1; BO /= 2) {
+    for (let BS = MAX_BS; BS >= 1; BS /= 2) if (wgFloats(pass, CAP, BO, BS) <= floats) return { CAP, G, SW: CAP / G, BO, BS, NT: BO * G };
+  }
+  throw new Error(`${ATTENTION_KERNEL}: no tiling of d_h ${dh} fits ${wgBytes} bytes of workgroup storage`);
+}
+
+let wgBytesCap: number | undefined;
+
+/** Tile as if the device allowed at most `bytes` of workgroup storage (the tests' way to reach the small tilings); undefined: the device's limit. */
+export function capAttentionWorkgroupBytes(bytes: number | undefined): void {
+  wgBytesCap = bytes;
+}
+
+/** The device's workgroup storage limit (as tfjs requested it from the adapter); 16 KiB, WebGPU's guaranteed minimum, without a device. */
+function deviceWgBytes(): number {
+  const limits = (webgpuBackend() as Partial<ReturnType<typeof webgpuBackend>>).device?.limits;
+  const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
+  return wgBytesCap === undefined ? device : Math.min(device, wgBytesCap);
 }
 
 const HASH = `
@@ -48,35 +100,41 @@ fn keepScale(idx: u32) -> f32 {
 
 const COMMON_UNIFORMS = ['T: u32', 'dh: u32', 'tiles: u32', 'groups: u32', 'scale: f32', 'seedHash: u32', 'rate: f32', 'dropScale: f32'];
 
-/** Workgroup index w → bh, the tile's first row r0; this thread's row r = r0 + tid (valid when < T). */
-const PROLOGUE = `
+/**
+ * Workgroup w → bh, its own tile's first row r0, base = bh·T (the row index of (bh, 0)); this thread's own row oi
+ * (its row r = r0 + oi) and column phase g.
+ */
+const PROLOGUE = (t: AttentionTiles) => `
   let w = wg.y * nwg.x + wg.x;
   if (w >= params.groups) { return; }
   let T = params.T;
   let dh = params.dh;
+  let P = dh + 1u;
   let bh = w / params.tiles;
-  let r0 = (w % params.tiles) * ${ATTENTION_WG}u;
-  let r = r0 + tid;
-  let valid = r < T;
-  let row = bh * T + r;`;
+  let base = bh * T;
+  let r0 = (w % params.tiles) * ${t.BO}u;
+  let oi = tid / ${t.G}u;
+  let g = tid % ${t.G}u;
+  let r = r0 + oi;`;
 
-/** Load rows [s0, s0 + BK) of a and b ([BH·T, d_h]) into the tiles at, bt (zero past T). */
-const loadTiles = (BK: number, a: string, b: string, at: string, bt: string) => `
-    for (var x = tid; x < ${BK}u * dh; x += ${ATTENTION_WG}u) {
-      let tr = x / dh;
-      let s = s0 + tr;
-      var va = 0.0f;
-      var vb = 0.0f;
-      if (s < T) {
-        let g = (bh * T + s) * dh + x % dh;
-        va = ${a}[g];
-        vb = ${b}[g];
-      }
-      ${at}[x] = va;
-      ${bt}[x] = vb;
-    }`;
+/** Load `rows` rows of the [BH·T, d_h] buffers srcs from row `first` into the padded tiles dsts (zero past T). */
+const loadRows = (t: AttentionTiles, rows: number, first: string, srcs: string[], dsts: string[]) => `
+  for (var x = tid; x < ${rows}u * dh; x += ${t.NT}u) {
+    let i = x / dh;
+    let c = x % dh;
+    let s = ${first} + i;
+${srcs.map((_, n) => `    var v${n} = 0.0f;`).join('\n')}
+    if (s < T) {
+      let gi = (base + s) * dh + c;
+${srcs.map((src, n) => `      v${n} = ${src}[gi];`).join('\n')}
+    }
+${dsts.map((dst, n) => `    ${dst}[i * P + c] = v${n};`).join('\n')}
+  }`;
 
-const forwardWgsl = (CAP: number, BK: number, drop: boolean) => () => `
+const HEADER = (t: AttentionTiles) => `@compute @workgroup_size(${t.NT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {`;
+
+const forwardWgsl = (t: AttentionTiles, drop: boolean) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -88,50 +146,82 @@ ${declare(
   COMMON_UNIFORMS,
 )}
 ${HASH}
-var<workgroup> kt: array<f32, ${BK * CAP}>;
-var<workgroup> vt: array<f32, ${BK * CAP}>;
-@compute @workgroup_size(${ATTENTION_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  ${PROLOGUE}
-  var qv: array<f32, ${CAP}>;
-  var acc: array<f32, ${CAP}>;
-  if (valid) { for (var i = 0u; i < dh; i++) { qv[i] = q[row * dh + i]; } }
+var<workgroup> qs: array<f32, ${t.BO * (t.CAP + 1)}>;
+var<workgroup> ks: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> vs: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> ss: array<f32, ${t.BO * (t.BS + 1)}>;
+var<workgroup> ps: array<f32, ${t.BO * (t.BS + 1)}>;
+var<workgroup> lsum: array<f32, ${t.NT}>;
+${HEADER(t)}
+  ${PROLOGUE(t)}
+  ${loadRows(t, t.BO, 'r0', ['q'], ['qs'])}
+  var acc: array<f32, ${t.SW}>;
   var m = -3.0e38f;
-  var l = 0.0f;
-  let kEnd = min(T, r0 + ${ATTENTION_WG}u);  // keys up to the tile's last query
-  for (var s0 = 0u; s0 < kEnd; s0 += ${BK}u) {
-    ${loadTiles(BK, 'k', 'v', 'kt', 'vt')}
+  var lg = 0.0f;  // this thread's share (columns j ≡ g mod G of each tile) of the row's Σ exp(s − m)
+  let kEnd = min(T, r0 + ${t.BO}u);  // keys up to the tile's last query
+  for (var s0 = 0u; s0 < kEnd; s0 += ${t.BS}u) {
+    ${loadRows(t, t.BS, 's0', ['k', 'v'], ['ks', 'vs'])}
     workgroupBarrier();
-    if (valid) {
-      let sEnd = min(s0 + ${BK}u, r + 1u);
-      for (var s = s0; s < sEnd; s++) {
-        let kb = (s - s0) * dh;
-        var qk = 0.0f;
-        for (var i = 0u; i < dh; i++) { qk += qv[i] * kt[kb + i]; }
-        let sc = qk * params.scale;
-        if (sc > m) {
-          let corr = exp(m - sc);
-          l *= corr;
-          for (var i = 0u; i < dh; i++) { acc[i] *= corr; }
-          m = sc;
-        }
-        let p = exp(sc - m);
-        l += p;
-        let pd = ${drop ? 'p * keepScale(row * T + s)' : 'p'};
-        for (var i = 0u; i < dh; i++) { acc[i] += pd * vt[kb + i]; }
+    // (A) scores, −3e38 where masked (a key after the query, or past T)
+    for (var e = tid; e < ${t.BO * t.BS}u; e += ${t.NT}u) {
+      let i = e / ${t.BS}u;
+      let j = e % ${t.BS}u;
+      let s = s0 + j;
+      var sc = -3.0e38f;
+      if (s <= r0 + i && s < T) {
+        let qb = i * P;
+        let kb = j * P;
+        var d = 0.0f;
+        for (var c = 0u; c < dh; c++) { d += qs[qb + c] * ks[kb + c]; }
+        sc = d * params.scale;
       }
+      ss[i * ${t.BS + 1}u + j] = sc;
+    }
+    workgroupBarrier();
+    // (B) online softmax: the row's new max (every thread of the row alike), rescale, this thread's share of Pd
+    let rb = oi * ${t.BS + 1}u;
+    var mt = m;
+    for (var j = 0u; j < ${t.BS}u; j++) { mt = max(mt, ss[rb + j]); }
+    let corr = exp(m - mt);
+    lg *= corr;
+    for (var n = 0u; n < ${t.SW}u; n++) { acc[n] *= corr; }
+    m = mt;
+    for (var j = g; j < ${t.BS}u; j += ${t.G}u) {
+      let sc = ss[rb + j];
+      var pd = 0.0f;
+      if (sc > -1.0e38f) {
+        let p = exp(sc - m);
+        lg += p;
+        pd = ${drop ? 'p * keepScale((base + r) * T + s0 + j)' : 'p'};
+      }
+      ps[rb + j] = pd;
+    }
+    workgroupBarrier();
+    // (C) this thread's columns of Pd · v
+    for (var j = 0u; j < ${t.BS}u; j++) {
+      let pd = ps[rb + j];
+      let vb = j * P + g;
+      for (var n = 0u; n < ${t.SW}u; n++) { acc[n] += pd * vs[vb + n * ${t.G}u]; }
     }
     workgroupBarrier();
   }
-  if (valid) {
+  lsum[tid] = lg;
+  workgroupBarrier();
+  var l = 0.0f;
+  for (var h = 0u; h < ${t.G}u; h++) { l += lsum[oi * ${t.G}u + h]; }
+  if (r < T) {
     let inv = 1.0f / l;
-    for (var i = 0u; i < dh; i++) { o[row * dh + i] = acc[i] * inv; }
-    lse[row] = m + log(l);
+    let ob = (base + r) * dh;
+    for (var n = 0u; n < ${t.SW}u; n++) {
+      let c = g + n * ${t.G}u;
+      if (c < dh) { o[ob + c] = acc[n] * inv; }
+    }
+    if (g == 0u) { lse[base + r] = m + log(l); }
   }
 }`;
 
 // pass 1: dq and D, per query tile
-const dqWgsl = (CAP: number, BK: number, drop: boolean) => () => `
+const dqWgsl = (t: AttentionTiles, drop: boolean) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -146,52 +236,76 @@ ${declare(
   COMMON_UNIFORMS,
 )}
 ${HASH}
-var<workgroup> kt: array<f32, ${BK * CAP}>;
-var<workgroup> vt: array<f32, ${BK * CAP}>;
-@compute @workgroup_size(${ATTENTION_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  ${PROLOGUE}
-  var qv: array<f32, ${CAP}>;
-  var dov: array<f32, ${CAP}>;
-  var acc: array<f32, ${CAP}>;
-  var Dt = 0.0f;
-  var lt = 0.0f;
-  if (valid) {
-    for (var i = 0u; i < dh; i++) {
-      qv[i] = q[row * dh + i];
-      let d = dO[row * dh + i];
-      dov[i] = d;
-      Dt += d * o[row * dh + i];
+var<workgroup> qs: array<f32, ${t.BO * (t.CAP + 1)}>;
+var<workgroup> dos: array<f32, ${t.BO * (t.CAP + 1)}>;
+var<workgroup> ks: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> vs: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> dss: array<f32, ${t.BO * (t.BS + 1)}>;
+var<workgroup> ls: array<f32, ${t.BO}>;
+var<workgroup> Ds: array<f32, ${t.BO}>;
+${HEADER(t)}
+  ${PROLOGUE(t)}
+  ${loadRows(t, t.BO, 'r0', ['q', 'dO'], ['qs', 'dos'])}
+  workgroupBarrier();
+  for (var i = tid; i < ${t.BO}u; i += ${t.NT}u) {
+    var Dt = 0.0f;
+    var lt = 0.0f;
+    let ri = r0 + i;
+    if (ri < T) {
+      let ob = (base + ri) * dh;
+      for (var c = 0u; c < dh; c++) { Dt += dos[i * P + c] * o[ob + c]; }
+      D[base + ri] = Dt;
+      lt = lse[base + ri];
     }
-    D[row] = Dt;
-    lt = lse[row];
+    Ds[i] = Dt;
+    ls[i] = lt;
   }
-  let kEnd = min(T, r0 + ${ATTENTION_WG}u);
-  for (var s0 = 0u; s0 < kEnd; s0 += ${BK}u) {
-    ${loadTiles(BK, 'k', 'v', 'kt', 'vt')}
+  var acc: array<f32, ${t.SW}>;
+  let kEnd = min(T, r0 + ${t.BO}u);
+  for (var s0 = 0u; s0 < kEnd; s0 += ${t.BS}u) {
+    ${loadRows(t, t.BS, 's0', ['k', 'v'], ['ks', 'vs'])}
     workgroupBarrier();
-    if (valid) {
-      let sEnd = min(s0 + ${BK}u, r + 1u);
-      for (var s = s0; s < sEnd; s++) {
-        let kb = (s - s0) * dh;
+    // (A) ds of each (query, key) entry; 0 where masked
+    for (var e = tid; e < ${t.BO * t.BS}u; e += ${t.NT}u) {
+      let i = e / ${t.BS}u;
+      let j = e % ${t.BS}u;
+      let s = s0 + j;
+      var ds = 0.0f;
+      if (s <= r0 + i && s < T) {
+        let qb = i * P;
+        let kb = j * P;
         var qk = 0.0f;
         var dp = 0.0f;
-        for (var i = 0u; i < dh; i++) {
-          qk += qv[i] * kt[kb + i];
-          dp += dov[i] * vt[kb + i];
+        for (var c = 0u; c < dh; c++) {
+          qk += qs[qb + c] * ks[kb + c];
+          dp += dos[qb + c] * vs[kb + c];
         }
-        let p = exp(qk * params.scale - lt);
-        let ds = p * (${drop ? 'dp * keepScale(row * T + s)' : 'dp'} - Dt);
-        for (var i = 0u; i < dh; i++) { acc[i] += ds * kt[kb + i]; }
+        let p = exp(qk * params.scale - ls[i]);
+        ds = p * (${drop ? 'dp * keepScale((base + r0 + i) * T + s)' : 'dp'} - Ds[i]);
       }
+      dss[i * ${t.BS + 1}u + j] = ds;
+    }
+    workgroupBarrier();
+    // (C) this thread's columns of ds · k
+    let rb = oi * ${t.BS + 1}u;
+    for (var j = 0u; j < ${t.BS}u; j++) {
+      let ds = dss[rb + j];
+      let kb = j * P + g;
+      for (var n = 0u; n < ${t.SW}u; n++) { acc[n] += ds * ks[kb + n * ${t.G}u]; }
     }
     workgroupBarrier();
   }
-  if (valid) { for (var i = 0u; i < dh; i++) { dq[row * dh + i] = acc[i] * params.scale; } }
+  if (r < T) {
+    let ob = (base + r) * dh;
+    for (var n = 0u; n < ${t.SW}u; n++) {
+      let c = g + n * ${t.G}u;
+      if (c < dh) { dq[ob + c] = acc[n] * params.scale; }
+    }
+  }
 }`;
 
-// pass 2: dk and dv, per key tile (this thread's row r is a key; the queries t ≥ r pass through the tiles)
-const dkvWgsl = (CAP: number, BK: number, drop: boolean) => () => `
+// pass 2: dk and dv, per key tile (the own rows are keys; the queries t ≥ r0 stream through the tiles)
+const dkvWgsl = (t: AttentionTiles, drop: boolean) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -206,64 +320,80 @@ ${declare(
   COMMON_UNIFORMS,
 )}
 ${HASH}
-var<workgroup> qt: array<f32, ${BK * CAP}>;
-var<workgroup> dot_: array<f32, ${BK * CAP}>;
-var<workgroup> lt: array<f32, ${BK}>;
-var<workgroup> Dt: array<f32, ${BK}>;
-@compute @workgroup_size(${ATTENTION_WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  ${PROLOGUE}
-  var kv: array<f32, ${CAP}>;
-  var vv: array<f32, ${CAP}>;
-  var dka: array<f32, ${CAP}>;
-  var dva: array<f32, ${CAP}>;
-  if (valid) {
-    for (var i = 0u; i < dh; i++) {
-      kv[i] = k[row * dh + i];
-      vv[i] = v[row * dh + i];
-    }
-  }
-  for (var s0 = r0; s0 < T; s0 += ${BK}u) {
-    ${loadTiles(BK, 'q', 'dO', 'qt', 'dot_')}
-    for (var x = tid; x < ${BK}u; x += ${ATTENTION_WG}u) {
+var<workgroup> ks: array<f32, ${t.BO * (t.CAP + 1)}>;
+var<workgroup> vs: array<f32, ${t.BO * (t.CAP + 1)}>;
+var<workgroup> qs: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> dos: array<f32, ${t.BS * (t.CAP + 1)}>;
+var<workgroup> pds: array<f32, ${t.BO * (t.BS + 1)}>;
+var<workgroup> dss: array<f32, ${t.BO * (t.BS + 1)}>;
+var<workgroup> ls: array<f32, ${t.BS}>;
+var<workgroup> Ds: array<f32, ${t.BS}>;
+${HEADER(t)}
+  ${PROLOGUE(t)}
+  ${loadRows(t, t.BO, 'r0', ['k', 'v'], ['ks', 'vs'])}
+  var dka: array<f32, ${t.SW}>;
+  var dva: array<f32, ${t.SW}>;
+  for (var s0 = r0; s0 < T; s0 += ${t.BS}u) {
+    ${loadRows(t, t.BS, 's0', ['q', 'dO'], ['qs', 'dos'])}
+    for (var x = tid; x < ${t.BS}u; x += ${t.NT}u) {
       let s = s0 + x;
       var a = 0.0f;
       var b = 0.0f;
       if (s < T) {
-        a = lse[bh * T + s];
-        b = D[bh * T + s];
+        a = lse[base + s];
+        b = D[base + s];
       }
-      lt[x] = a;
-      Dt[x] = b;
+      ls[x] = a;
+      Ds[x] = b;
     }
     workgroupBarrier();
-    if (valid) {
-      let tEnd = min(s0 + ${BK}u, T);
-      for (var t = max(s0, r); t < tEnd; t++) {
-        let tr = t - s0;
-        let qb = tr * dh;
+    // (A) Pd and ds of each (key, query) entry; 0 where masked (a query before the key, or past T)
+    for (var e = tid; e < ${t.BO * t.BS}u; e += ${t.NT}u) {
+      let i = e / ${t.BS}u;
+      let j = e % ${t.BS}u;
+      let s = s0 + j;
+      let key = r0 + i;
+      var pd = 0.0f;
+      var ds = 0.0f;
+      if (s >= key && s < T) {
+        let kb = i * P;
+        let qb = j * P;
         var qk = 0.0f;
         var dp = 0.0f;
-        for (var i = 0u; i < dh; i++) {
-          qk += qt[qb + i] * kv[i];
-          dp += dot_[qb + i] * vv[i];
+        for (var c = 0u; c < dh; c++) {
+          qk += qs[qb + c] * ks[kb + c];
+          dp += dos[qb + c] * vs[kb + c];
         }
-        let p = exp(qk * params.scale - lt[tr]);
-        ${drop ? 'let ks = keepScale((bh * T + t) * T + r);' : 'let ks = 1.0f;'}
-        let pd = p * ks;
-        let ds = p * (dp * ks - Dt[tr]);
-        for (var i = 0u; i < dh; i++) {
-          dva[i] += pd * dot_[qb + i];
-          dka[i] += ds * qt[qb + i];
-        }
+        let p = exp(qk * params.scale - ls[j]);
+        ${drop ? 'let kp = keepScale((base + s) * T + key);' : 'let kp = 1.0f;'}
+        pd = p * kp;
+        ds = p * (dp * kp - Ds[j]);
+      }
+      pds[i * ${t.BS + 1}u + j] = pd;
+      dss[i * ${t.BS + 1}u + j] = ds;
+    }
+    workgroupBarrier();
+    // (C) this thread's columns of Pdᵀ · dO and dsᵀ · q
+    let rb = oi * ${t.BS + 1}u;
+    for (var j = 0u; j < ${t.BS}u; j++) {
+      let pd = pds[rb + j];
+      let ds = dss[rb + j];
+      let qb = j * P + g;
+      for (var n = 0u; n < ${t.SW}u; n++) {
+        dva[n] += pd * dos[qb + n * ${t.G}u];
+        dka[n] += ds * qs[qb + n * ${t.G}u];
       }
     }
     workgroupBarrier();
   }
-  if (valid) {
-    for (var i = 0u; i < dh; i++) {
-      dk[row * dh + i] = dka[i] * params.scale;
-      dv[row * dh + i] = dva[i];
+  if (r < T) {
+    let ob = (base + r) * dh;
+    for (var n = 0u; n < ${t.SW}u; n++) {
+      let c = g + n * ${t.G}u;
+      if (c < dh) {
+        dk[ob + c] = dka[n] * params.scale;
+        dv[ob + c] = dva[n];
+      }
     }
   }
 }`;
@@ -283,11 +413,14 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo): { BH: numb
   return { BH: B * H, T, dh };
 }
 
-/** The uniforms every pass shares, in COMMON_UNIFORMS' order. */
-function uniforms(BH: number, T: number, dh: number, a: Attrs) {
-  const tiles = Math.ceil(T / ATTENTION_WG);
+/** The uniforms every pass shares, in COMMON_UNIFORMS' order, for own tiles of BO rows. */
+function uniforms(BH: number, T: number, dh: number, BO: number, a: Attrs) {
+  const tiles = Math.ceil(T / BO);
   return [{ u: T }, { u: dh }, { u: tiles }, { u: BH * tiles }, { f: a.scale }, { u: lowbias32(a.seed >>> 0) }, { f: a.rate }, { f: a.rate > 0 ? 1 / (1 - a.rate) : 1 }];
 }
+
+/** Pipeline key of a pass: its tile constants and whether dropout is on. */
+const key = (pass: AttentionPass, t: AttentionTiles, drop: boolean) => `rb_attn_${pass}_${t.CAP}_${t.BO}_${t.BS}${drop ? '_d' : ''}`;
 
 let registered = false;
 
@@ -301,13 +434,12 @@ export function registerAttentionWebGpu(): void {
       const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
       const a = attrs as unknown as Attrs;
       const { BH, T, dh } = sizes(q!, k!, v!);
-      const { CAP, BK } = tiling(dh);
+      const t = attentionTiles('fwd', dh, deviceWgBytes());
       const drop = a.rate > 0;
       const backend = webgpuBackend();
       const o = allocate(backend, q!.shape);
       const lse = allocate(backend, q!.shape.slice(0, 3));
-      const u = uniforms(BH, T, dh, a);
-      dispatch('CausalAttention', `rb_attn_fwd_${CAP}${drop ? '_d' : ''}`, forwardWgsl(CAP, BK, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: o, write: true }, { tensor: lse, write: true }], u, grid(BH * Math.ceil(T / ATTENTION_WG)));
+      dispatch('CausalAttention', key('fwd', t, drop), forwardWgsl(t, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: o, write: true }, { tensor: lse, write: true }], uniforms(BH, T, dh, t.BO, a), grid(BH * Math.ceil(T / t.BO)));
       return [o, lse];
     },
   });
@@ -318,17 +450,17 @@ export function registerAttentionWebGpu(): void {
       const { q, k, v, o, lse, dO } = inputs as Record<string, tf.TensorInfo>;
       const a = attrs as unknown as Attrs;
       const { BH, T, dh } = sizes(q!, k!, v!);
-      const { CAP, BK } = tiling(dh);
+      const wgBytes = deviceWgBytes();
+      const t1 = attentionTiles('dq', dh, wgBytes);
+      const t2 = attentionTiles('dkv', dh, wgBytes);
       const drop = a.rate > 0;
       const backend = webgpuBackend();
       const dq = allocate(backend, q!.shape);
       const dk = allocate(backend, q!.shape);
       const dv = allocate(backend, q!.shape);
       const D = allocate(backend, q!.shape.slice(0, 3));
-      const u = uniforms(BH, T, dh, a);
-      const wgs = grid(BH * Math.ceil(T / ATTENTION_WG));
-      dispatch('CausalAttentionGradQ', `rb_attn_dq_${CAP}${drop ? '_d' : ''}`, dqWgsl(CAP, BK, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: o! }, { tensor: dO! }, { tensor: lse! }, { tensor: dq, write: true }, { tensor: D, write: true }], u, wgs);
-      dispatch('CausalAttentionGradKV', `rb_attn_dkv_${CAP}${drop ? '_d' : ''}`, dkvWgsl(CAP, BK, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: dO! }, { tensor: lse! }, { tensor: D }, { tensor: dk, write: true }, { tensor: dv, write: true }], u, wgs);
+      dispatch('CausalAttentionGradQ', key('dq', t1, drop), dqWgsl(t1, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: o! }, { tensor: dO! }, { tensor: lse! }, { tensor: dq, write: true }, { tensor: D, write: true }], uniforms(BH, T, dh, t1.BO, a), grid(BH * Math.ceil(T / t1.BO)));
+      dispatch('CausalAttentionGradKV', key('dkv', t2, drop), dkvWgsl(t2, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: dO! }, { tensor: lse! }, { tensor: D }, { tensor: dk, write: true }, { tensor: dv, write: true }], uniforms(BH, T, dh, t2.BO, a), grid(BH * Math.ceil(T / t2.BO)));
       (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(D.dataId);
       return [dq, dk, dv];
     },

@@ -100,7 +100,8 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  */
 export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200, 2026-11-29 (bench/RESULTS.md "The pending levers on an H200"): GPU ≡ CPU PASS, but slower than the lever-off form
-  attention: 'GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
+  attention:
+    'redesigned 2026-11-29 (16-row own tiles, 16 threads per row each owning d_h/16 columns, score blocks computed cooperatively from workgroup-memory tiles sized to the device limit); not yet timed on a real GPU — the old one-thread-per-query kernel was GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
   linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
   generalizedDelta: 'not yet checked GPU ≡ CPU or timed on a real GPU',
   shortConv: 'not yet checked GPU ≡ CPU or timed on a real GPU',
