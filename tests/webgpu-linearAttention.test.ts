@@ -1,7 +1,9 @@
 // The fused causal linear attention (accel/webgpu/linearAttention.ts, lever `linearAttention`) against zoology's
 // formula (ops/linearAttention/naive.ts): values and the gradients of φq, φk, v at T that is a multiple of nothing
-// (1, 7, 37, 70), F 4 / 17 / 153 (Based's Taylor map at f 16: 1 + 16 + 136, a private state of 256), d_v 3 / 16 / 64
-// and several B·H, with the kernel's output buffers poisoned (NaN) first. A mutation check shows the bars catch a
+// (1, 7, 19, 37, 45, 70), F 4 / 17 / 40 / 153 / 273 (Based's Taylor map at f 16: 1 + 16 + 256, not a multiple of the
+// 16 threads splitting it), d_v 3 / 16 / 37 / 64 / 129 (not multiples of the forward's 15-column blocks; d_v + 1 = 130
+// past a power of two for the gradients' state rows) and several B·H, with the kernel's output buffers poisoned (NaN)
+// first; again with the workgroup storage capped at 4 and 8 KiB (one and two time steps per chunk). A mutation check shows the bars catch a
 // kernel that lets position i see key i + 1; lever off (or an option the fused form declines) gives the op its
 // chunked form back exactly; a tiny Based model (BaseConv + Taylor linear attention) trains the same either way.
 // Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why,
@@ -13,7 +15,7 @@ import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { causalLinearAttentionWebGpu } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -80,12 +82,16 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     [2, 2, 1, 17, 3],
     [3, 1, 70, 4, 16],
     [1, 2, 37, 153, 3],
+    [1, 1, 45, 273, 37],
+    [2, 3, 1, 273, 20],
+    [1, 3, 19, 40, 129],
   ] as const;
 
-  it('values and the gradients of φq, φk, v match zoology’s formula', async () => {
+  /** Worst errors of the fused form against naive over `shapes`, each within the bars. */
+  async function check(shapes: ReadonlyArray<readonly [number, number, number, number, number]>, label: string): Promise<void> {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
     let noise = 0;
-    for (const [B, H, T, F, dv] of SHAPES) {
+    for (const [B, H, T, F, dv] of shapes) {
       const x = inputs(B, H, T, F, dv);
       // the kernels' outputs: y and dv [.., d_v], den [B, H, T], dφq and dφk [.., F]
       await poison([[B, H, T, dv], [B, H, T], [B, H, T, F]]);
@@ -104,7 +110,40 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       }
       tf.dispose([...Object.values(x), ...got, ...ref]);
     }
-    console.log(`linear attention: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}; T 1 dφq, dφk abs ${noise.toExponential(2)}`);
+    console.log(`linear attention (${label}): worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}; T 1 dφq, dφk abs ${noise.toExponential(2)}`);
+  }
+
+  it('values and the gradients of φq, φk, v match zoology’s formula', async () => {
+    await check(SHAPES, 'device tiles');
+  });
+
+  it('the same with the workgroup storage capped: one and two time steps per chunk', async () => {
+    try {
+      capLinearAttentionWorkgroupBytes(4096);
+      expect(linearAttentionTiles(273, 17, true, 4096).TC).toBe(1);
+      await check([[1, 2, 21, 273, 17], [2, 1, 5, 6, 3]], '4 KiB');
+      capLinearAttentionWorkgroupBytes(8192);
+      expect(linearAttentionTiles(273, 17, true, 8192).TC).toBe(2);
+      await check([[1, 2, 21, 273, 17]], '8 KiB');
+    } finally {
+      capLinearAttentionWorkgroupBytes(undefined);
+    }
+  });
+
+  it('tiles: at most 32 floats of private state, at most 256 threads, within the workgroup storage', () => {
+    // BASED d128: F 273 split 16 ways (18 each), 15 value columns + the ones column per forward workgroup; d_v + 1 = 129 split 8 ways
+    expect(linearAttentionTiles(273, 128, true, 48 * 1024)).toEqual({ G: 16, R: 18, BP: 288, NA: 16, NT: 256, TC: 14 });
+    expect(linearAttentionTiles(273, 128, true)).toMatchObject({ TC: 4 });
+    expect(linearAttentionTiles(129, 273, false, 48 * 1024)).toMatchObject({ G: 8, R: 17, NA: 32, NT: 256 });
+    for (const width of [1, 3, 17, 32, 33, 129, 273, 512, LINEAR_ATTENTION_MAX_WIDTH])
+      for (const wgBytes of [16384, 32768, 48 * 1024])
+        for (const forward of [true, false]) {
+          const t = linearAttentionTiles(width, 128, forward, wgBytes);
+          expect(t.R).toBeLessThanOrEqual(32);
+          expect(t.BP).toBeGreaterThanOrEqual(width);
+          expect(t.NT).toBeLessThanOrEqual(256);
+          expect(4 * t.TC * (2 * t.BP + t.NA + t.NA * (t.G + 1))).toBeLessThanOrEqual(wgBytes);
+        }
   });
 
   it('mutation check: a kernel that lets position i see key i + 1 fails the same bars', async () => {

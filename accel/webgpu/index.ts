@@ -27,8 +27,8 @@
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
 //                no [B, T, E, N] tensor, forward and backward one dispatch each (selectiveScan.ts)
 //   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
-//                thread per (batch·head, value column) holding its state column on chip (z: a ones column of v),
-//                forward one dispatch, backward two (linearAttention.ts)
+//                state walk per pass, a workgroup per (batch·head, block of outputs) whose threads split the block's
+//                state (z: a ones column of v), forward one dispatch, backward four (linearAttention.ts)
 //   attention    causal softmax attention, flash-style: per query tile, keys up to the diagonal only, online softmax,
 //                attention dropout by ops/dropout's hashed mask (used with rate > 0 only while `dropout` is on);
 //                forward one dispatch, backward two (attention.ts)
@@ -102,7 +102,8 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200, 2026-11-29 (bench/RESULTS.md "The pending levers on an H200"): GPU ≡ CPU PASS, but slower than the lever-off form
   attention:
     'redesigned 2026-11-29 (16-row own tiles, 16 threads per row each owning d_h/16 columns, score blocks computed cooperatively from workgroup-memory tiles sized to the device limit); not yet timed on a real GPU — the old one-thread-per-query kernel was GPU-bound and slower on an H200: 43.0 ms/step vs 9.2 without it (d128 L256 B64), 142 vs 17 at B256',
-  linearAttention: 'GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64)',
+  linearAttention:
+    'redesigned 2026-11-29 (every pass one state walk split over a workgroup: G threads per output index each holding ≤ 32 floats of state, rows staged TC steps at a time in workgroup memory sized to the device limit, partial sums reduced there); not yet timed on a real GPU — the old one-thread-per-(batch·head, column) kernel was GPU-bound and slower on an H200: 18.5 ms/step vs 14.2 without it (BASED d128 L256 B64), 42.8 vs 18.0 at B256',
   generalizedDelta: 'not yet checked GPU ≡ CPU or timed on a real GPU',
   shortConv: 'not yet checked GPU ≡ CPU or timed on a real GPU',
   rmsNorm: 'not yet checked GPU ≡ CPU or timed on a real GPU',

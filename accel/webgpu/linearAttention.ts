@@ -4,169 +4,273 @@
 //
 //   y_i = φq_i·S_i / (φq_i·z_i + eps),   S_i = Σ_{j≤i} φk_jᵀ v_j,   z_i = Σ_{j≤i} φk_j
 //
-// One thread per (batch·head, value column j) holds S[:, j] and z (F floats each, private arrays of CAP ≥ F baked
-// into the pipeline key) and walks time; y = num / (den + eps) is divided in the kernel, eps as the reference adds
-// it. den = φq·z is written once per row for the backward. Forward one dispatch.
+// den = φq·z is written once per row for the backward; y = num / (den + eps) is divided in the kernel, eps as the
+// reference adds it.
 //
 // Backward: with e_t = den_t + eps, the cotangents of num and den are g_t[j] = dy_t[j] / e_t and
 // −Σ_j dy_t[j] y_t[j] / e_t, i.e. g over the columns of c_s = [v_s, 1] (z is S of a ones column). Then
 //   dφq_t = Σ_{s≤t} (g_t·c_s) φk_s,   dφk_s = Σ_{i≥s} (c_s·g_i) φq_i,   dv_s[j] = Σ_{i≥s} (φk_s·φq_i) g_i[j]
-// each the same walk, one thread per output column with its own state column (d_v + 1 floats for dφq, dφk, F
-// for dv): no cross-thread sums, no stored or recomputed states. Two dispatches (dφq and dφk in one, the reverse
-// walk for dφk; dv in the other). Every shape and eps is a uniform; the keys name only CAP.
-// Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
+//
+// Every pass — the forward and the three gradients — is one walk of the same shape: a state M[a][b] (a: the output's
+// index, b: the index reduced over) updated M += x_t[a] u_t[b] and read out_t[a] = Σ_b M[a][b] w_t[b] after the
+// update, forward in time or backward:
+//   fwd  a = the columns of c = [v, 1] (a block of them plus the ones column, for den), b = f: x = c, u = φk, w = φq
+//   dφq  a = f, b = the columns of c:   x = φk, u = c, w = g   (forward in time)
+//   dφk  a = f, b = the columns of c:   x = φq, u = g, w = c   (backward)
+//   dv   a = j < d_v, b = f:            x = g,  u = φq, w = φk (backward)
+// A workgroup owns (batch·head, a block of NA a's) and G threads per a, thread g owning b = g, g + G, … (R =
+// ⌈width_b / G⌉ ≤ 32 floats of private state; G a power of two ≤ 32 chosen for that), so NA·G ≤ 256 threads split
+// the block's NA × width_b state. Time goes TC steps at a time: the chunk's u, w rows (zero-padded to R·G) and x
+// entries are staged in workgroup memory, then each thread walks the TC steps updating its entries and writing its
+// partial sum of out_t[a] per step to workgroup memory, then the sums over the G threads are finished and written
+// (the forward divides by its ones column's sum, which is den). Two barriers per chunk, no atomics, each output
+// written once. TC (≤ 16) is sized from the device's maxComputeWorkgroupStorageSize (16 KiB without a device, at
+// most 48 KiB used). g_t (d_v + 1 per row) is one small dispatch first, into a scratch buffer released after.
+// Forward one dispatch, backward four (g, dφq, dφk, dv). Every shape and eps is a uniform; the pipeline keys name
+// the pass and the tile constants G, R, NA, TC only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
-import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, pow2AtLeast, release, webgpuBackend } from './dispatch.js';
 
-const WG = 64;
 /** Largest F handled; beyond it the op runs its chunked form. d_v + 1 is the backward's state width: capped alike. */
 export const LINEAR_ATTENTION_MAX_WIDTH = 1024;
+/** Private state per thread at most (floats). */
+const MAX_STATE = 32;
+/** Threads per workgroup at most (WebGPU's default maxComputeInvocationsPerWorkgroup). */
+const MAX_THREADS = 256;
+/** Time steps staged per chunk at most. */
+const MAX_TC = 16;
+/** Workgroup storage used at most, whatever the device allows (bytes). */
+const MAX_WG_BYTES = 48 * 1024;
 
+export type LinearAttentionPass = 'fwd' | 'dq' | 'dk' | 'dv';
 
-const lane = `let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;`;
+/** A pass's tile constants: G threads per a, each holding R state entries (BP = R·G ≥ width_b), NA a's per workgroup (NT = NA·G threads), TC time steps per chunk. */
+export interface LinearAttentionTiles {
+  G: number;
+  R: number;
+  BP: number;
+  NA: number;
+  NT: number;
+  TC: number;
+}
+
+/** Floats of workgroup memory per staged time step: the u and w rows, the x entries, the partial sums (padded to G + 1 per a). */
+const floatsPerStep = (BP: number, NA: number, G: number) => 2 * BP + NA + NA * (G + 1);
+
+/**
+ * The tiles of a pass reducing over `widthB` (F, or d_v + 1) with `widthA` outputs per row (d_v value columns in the
+ * forward, which adds the ones column to each block; F or d_v otherwise), for a device allowing `wgBytes` of
+ * workgroup storage (exported for the tests).
+ */
+export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384): LinearAttentionTiles {
+  const G = Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(widthB / MAX_STATE)))));
+  const R = Math.ceil(widthB / G);
+  const NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(forward ? widthA + 1 : widthA)));
+  const BP = R * G;
+  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WG_BYTES) / 4 / floatsPerStep(BP, NA, G)));
+  if (R > MAX_STATE || TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no tiling of width ${widthB} fits ${wgBytes} bytes of workgroup storage`);
+  return { G, R, BP, NA, NT: NA * G, TC };
+}
+
+let wgBytesCap: number | undefined;
+
+/** Tile as if the device allowed at most `bytes` of workgroup storage (the tests' way to reach small chunks); undefined: the device's limit. */
+export function capLinearAttentionWorkgroupBytes(bytes: number | undefined): void {
+  wgBytesCap = bytes;
+}
+
+/** The device's workgroup storage limit (as tfjs requested it from the adapter); 16 KiB, WebGPU's guaranteed minimum, without a device. */
+function deviceWgBytes(): number {
+  const limits = (webgpuBackend() as Partial<ReturnType<typeof webgpuBackend>>).device?.limits;
+  const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
+  return wgBytesCap === undefined ? device : Math.min(device, wgBytesCap);
+}
+
 const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
 
-// forward: thread (bh, j) holds S[:, j] and z; y = φq·S / (φq·z + eps); lane j = 0 also writes den = φq·z
-const forwardWgsl = (CAP: number) => () => `
-${declare(
-  [
-    { name: 'q', type: 'f32' },
-    { name: 'k', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'y', type: 'f32', write: true },
-    { name: 'den', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'T: u32', 'F: u32', 'dv: u32', 'eps: f32'],
-)}
-@compute @workgroup_size(${WG})
+/** Per pass: its bindings, the widths (in WGSL), the time direction, the loads of u_b, w_b (b < widthB) and x (slot sl of the block starting at a0), the write of a finished sum. */
+interface PassWgsl {
+  bindings: Array<{ name: string; type: string; write?: boolean }>;
+  widthB: string;
+  widthA: string;
+  reverse: boolean;
+  u: string;
+  w: string;
+  x: string;
+  write: string;
+}
+
+// c_b = [v, 1]_b (b ≤ d_v); g has d_v + 1 columns per row
+const C_OF = (b: string) => `select(1.0f, v[row * params.dv + min(${b}, params.dv - 1u)], ${b} < params.dv)`;
+
+const PASSES: Record<LinearAttentionPass, PassWgsl> = {
+  // a: NA − 1 value columns j = a0 + sl, and the ones column in the last slot (its sum is den)
+  fwd: {
+    bindings: [{ name: 'q', type: 'f32' }, { name: 'k', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'y', type: 'f32', write: true }, { name: 'den', type: 'f32', write: true }],
+    widthB: 'params.F',
+    widthA: 'params.dv',
+    reverse: false,
+    u: 'k[row * params.F + b]',
+    w: 'q[row * params.F + b]',
+    x: `if (sl == NA - 1u) { xx = 1.0f; } else if (a0 + sl < params.dv) { xx = v[row * params.dv + a0 + sl]; }`,
+    write: `
+        let d = redSum(tc, NA - 1u);
+        if (sl == NA - 1u) {
+          if (blk == 0u) { den[row] = d; }
+        } else if (a0 + sl < params.dv) {
+          y[row * params.dv + a0 + sl] = redSum(tc, sl) / (d + params.eps);
+        }`,
+  },
+  dq: {
+    bindings: [{ name: 'k', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'g', type: 'f32' }, { name: 'out', type: 'f32', write: true }],
+    widthB: 'params.dv + 1u',
+    widthA: 'params.F',
+    reverse: false,
+    u: C_OF('b'),
+    w: 'g[row * (params.dv + 1u) + b]',
+    x: 'if (a0 + sl < params.F) { xx = k[row * params.F + a0 + sl]; }',
+    write: 'if (a0 + sl < params.F) { out[row * params.F + a0 + sl] = redSum(tc, sl); }',
+  },
+  dk: {
+    bindings: [{ name: 'q', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'g', type: 'f32' }, { name: 'out', type: 'f32', write: true }],
+    widthB: 'params.dv + 1u',
+    widthA: 'params.F',
+    reverse: true,
+    u: 'g[row * (params.dv + 1u) + b]',
+    w: C_OF('b'),
+    x: 'if (a0 + sl < params.F) { xx = q[row * params.F + a0 + sl]; }',
+    write: 'if (a0 + sl < params.F) { out[row * params.F + a0 + sl] = redSum(tc, sl); }',
+  },
+  dv: {
+    bindings: [{ name: 'q', type: 'f32' }, { name: 'k', type: 'f32' }, { name: 'g', type: 'f32' }, { name: 'out', type: 'f32', write: true }],
+    widthB: 'params.F',
+    widthA: 'params.dv',
+    reverse: true,
+    u: 'q[row * params.F + b]',
+    w: 'k[row * params.F + b]',
+    x: 'if (a0 + sl < params.dv) { xx = g[row * (params.dv + 1u) + a0 + sl]; }',
+    write: 'if (a0 + sl < params.dv) { out[row * params.dv + a0 + sl] = redSum(tc, sl); }',
+  },
+};
+
+const UNIFORMS = ['groups: u32', 'blocks: u32', 'T: u32', 'F: u32', 'dv: u32', 'eps: f32'];
+
+const walkWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles) => () => {
+  const p = PASSES[pass];
+  const { G, R, BP, NA, NT, TC } = t;
+  const time = (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+  return `
+${declare(p.bindings, UNIFORMS)}
+const G = ${G}u;
+const R = ${R}u;
+const BP = ${BP}u;
+const NA = ${NA}u;
+const NT = ${NT}u;
+const TC = ${TC}u;
+const GP = ${G + 1}u;
+var<workgroup> su: array<f32, ${TC * BP}>;
+var<workgroup> sw: array<f32, ${TC * BP}>;
+var<workgroup> sx: array<f32, ${TC * NA}>;
+var<workgroup> red: array<f32, ${TC * NA * (G + 1)}>;
+
+// out_t[a] of step tc, slot sl: the G threads' partial sums
+fn redSum(tc: u32, sl: u32) -> f32 {
+  let base = (tc * NA + sl) * GP;
+  var acc = 0.0f;
+  for (var i = 0u; i < G; i++) { acc += red[base + i]; }
+  return acc;
+}
+
+@compute @workgroup_size(${NT})
 fn main(${builtins}) {
-  ${lane}
-  if (lane >= params.lanes) { return; }
-  let F = params.F;
-  let bh = lane / params.dv;
-  let j = lane % params.dv;
-  var s: array<f32, ${CAP}>;  // S[:, j]
-  var z: array<f32, ${CAP}>;  // z
-  for (var t = 0u; t < params.T; t++) {
-    let row = bh * params.T + t;
-    let fb = row * F;
-    let vj = v[row * params.dv + j];
-    var num = 0.0f;
-    var d = 0.0f;
-    for (var i = 0u; i < F; i++) {
-      let ki = k[fb + i];
-      let qi = q[fb + i];
-      let si = s[i] + ki * vj;
-      let zi = z[i] + ki;
-      s[i] = si;
-      z[i] = zi;
-      num += qi * si;
-      d += qi * zi;
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let T = params.T;
+  let widthB = ${p.widthB};
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let a0 = blk * ${pass === 'fwd' ? '(NA - 1u)' : 'NA'};
+  let slot = tid / G;
+  let gi = tid % G;
+  var m: array<f32, ${R}>;
+  let chunks = (T + TC - 1u) / TC;
+  for (var ch = 0u; ch < chunks; ch++) {
+    // stage the chunk's u, w rows (zero past widthB and past T: the state stays as it is) and x entries
+    for (var i = tid; i < TC * BP; i += NT) {
+      let s = ch * TC + i / BP;
+      let b = i % BP;
+      var uu = 0.0f;
+      var ww = 0.0f;
+      if (s < T && b < widthB) {
+        let row = bh * T + ${time('s')};
+        uu = ${p.u};
+        ww = ${p.w};
+      }
+      su[i] = uu;
+      sw[i] = ww;
     }
-    y[row * params.dv + j] = num / (d + params.eps);
-    if (j == 0u) { den[row] = d; }
+    for (var i = tid; i < TC * NA; i += NT) {
+      let s = ch * TC + i / NA;
+      let sl = i % NA;
+      var xx = 0.0f;
+      if (s < T) {
+        let row = bh * T + ${time('s')};
+        ${p.x}
+      }
+      sx[i] = xx;
+    }
+    workgroupBarrier();
+    // each thread: its R entries of M[slot][·], updated then read against w, per step
+    for (var tc = 0u; tc < TC; tc++) {
+      let xa = sx[tc * NA + slot];
+      var part = 0.0f;
+      for (var r = 0u; r < R; r++) {
+        let b = tc * BP + r * G + gi;
+        let mr = m[r] + xa * su[b];
+        m[r] = mr;
+        part += mr * sw[b];
+      }
+      red[(tc * NA + slot) * GP + gi] = part;
+    }
+    workgroupBarrier();
+    // finish the sums over the G threads and write them (the next chunk's staging touches neither red nor what is read here)
+    for (var i = tid; i < TC * NA; i += NT) {
+      let tc = i / NA;
+      let sl = i % NA;
+      let s = ch * TC + tc;
+      if (s < T) {
+        let row = bh * T + ${time('s')};${p.write}
+      }
+    }
   }
 }`;
+};
 
-// backward, with e_t = den_t + eps, g_t[j] = dy_t[j] / e_t (j < d_v) and g_t[d_v] = −Σ_j dy_t[j] y_t[j] / e_t (the
-// cotangents of num and den), c_s = [v_s, 1]:
-//   dφq_t[f] = Σ_{s≤t} (g_t·c_s) φk_s[f]   thread (bh, f) holds u = Σ_s c_s φk_s[f]   (lanes [0, BH·F))
-//   dφk_s[f] = Σ_{i≥s} (c_s·g_i) φq_i[f]   thread (bh, f) holds r = Σ_i g_i φq_i[f]   (lanes [BH·F, 2·BH·F))
-const qkGradWgsl = (CAP: number) => () => `
+// g_t = [dy_t / e_t, −(dy_t·y_t) / e_t], e_t = den_t + eps: one thread per row
+const gradInWgsl = () => `
 ${declare(
   [
-    { name: 'q', type: 'f32' },
-    { name: 'k', type: 'f32' },
-    { name: 'v', type: 'f32' },
     { name: 'dy', type: 'f32' },
     { name: 'y', type: 'f32' },
     { name: 'den', type: 'f32' },
-    { name: 'dq', type: 'f32', write: true },
-    { name: 'dk', type: 'f32', write: true },
+    { name: 'g', type: 'f32', write: true },
   ],
-  ['half: u32', 'T: u32', 'F: u32', 'dv: u32', 'eps: f32'],
+  ['rows: u32', 'dv: u32', 'eps: f32'],
 )}
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(64)
 fn main(${builtins}) {
-  ${lane}
-  if (lane >= 2u * params.half) { return; }
-  let F = params.F;
+  let row = (wg.y * nwg.x + wg.x) * 64u + tid;
+  if (row >= params.rows) { return; }
   let dv = params.dv;
-  let forQ = lane < params.half;
-  let l = select(lane - params.half, lane, forQ);
-  let bh = l / F;
-  let f = l % F;
-  var u: array<f32, ${CAP}>;  // state over the d_v + 1 columns of c (zero-initialised)
-  for (var step = 0u; step < params.T; step++) {
-    let t = select(params.T - 1u - step, step, forQ);
-    let row = bh * params.T + t;
-    let vb = row * dv;
-    let inv = 1.0f / (den[row] + params.eps);
-    if (forQ) {
-      let kf = k[row * F + f];
-      var acc = 0.0f;
-      for (var j = 0u; j < dv; j++) {
-        let uj = u[j] + v[vb + j] * kf;
-        u[j] = uj;
-        acc += dy[vb + j] * uj;
-      }
-      let ud = u[dv] + kf;
-      u[dv] = ud;
-      var dyy = 0.0f;
-      for (var j = 0u; j < dv; j++) { dyy += dy[vb + j] * y[vb + j]; }
-      dq[row * F + f] = (acc - dyy * ud) * inv;
-    } else {
-      let qf = q[row * F + f] * inv;
-      var acc = 0.0f;
-      var dyy = 0.0f;
-      for (var j = 0u; j < dv; j++) {
-        let dyj = dy[vb + j];
-        dyy += dyj * y[vb + j];
-        let rj = u[j] + dyj * qf;
-        u[j] = rj;
-        acc += v[vb + j] * rj;
-      }
-      let rd = u[dv] - dyy * qf;
-      u[dv] = rd;
-      dk[row * F + f] = acc + rd;
-    }
+  let inv = 1.0f / (den[row] + params.eps);
+  var dyy = 0.0f;
+  for (var j = 0u; j < dv; j++) {
+    let d = dy[row * dv + j];
+    dyy += d * y[row * dv + j];
+    g[row * (dv + 1u) + j] = d * inv;
   }
-}`;
-
-//   dv_s[j] = Σ_{i≥s} (φk_s·φq_i) g_i[j]   thread (bh, j) holds p = Σ_i φq_i g_i[j]
-const vGradWgsl = (CAP: number) => () => `
-${declare(
-  [
-    { name: 'q', type: 'f32' },
-    { name: 'k', type: 'f32' },
-    { name: 'dy', type: 'f32' },
-    { name: 'den', type: 'f32' },
-    { name: 'dv', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'T: u32', 'F: u32', 'W: u32', 'eps: f32'],
-)}
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  ${lane}
-  if (lane >= params.lanes) { return; }
-  let F = params.F;
-  let bh = lane / params.W;
-  let j = lane % params.W;
-  var p: array<f32, ${CAP}>;
-  for (var step = 0u; step < params.T; step++) {
-    let t = params.T - 1u - step;
-    let row = bh * params.T + t;
-    let fb = row * F;
-    let g = dy[row * params.W + j] / (den[row] + params.eps);
-    var out = 0.0f;
-    for (var i = 0u; i < F; i++) {
-      let pi = p[i] + q[fb + i] * g;
-      p[i] = pi;
-      out += k[fb + i] * pi;
-    }
-    dv[row * params.W + j] = out;
-  }
+  g[row * (dv + 1u) + dv] = -dyy * inv;
 }`;
 
 export const LINEAR_ATTENTION_KERNEL = 'RecallbenchLinearAttention';
@@ -179,6 +283,18 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo): { B: numbe
   const dv = v.shape[3]!;
   if (F > LINEAR_ATTENTION_MAX_WIDTH || dv + 1 > LINEAR_ATTENTION_MAX_WIDTH) throw new Error(`${LINEAR_ATTENTION_KERNEL}: F ${F} or d_v + 1 ${dv + 1} > ${LINEAR_ATTENTION_MAX_WIDTH}`);
   return { B, H, T, F, dv };
+}
+
+const NAMES: Record<LinearAttentionPass, string> = { fwd: 'LinearAttention', dq: 'LinearAttentionGradQ', dk: 'LinearAttentionGradK', dv: 'LinearAttentionGradV' };
+
+/** Record one walk of `pass` over the B·H sequences. */
+function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo; write?: boolean }>, BH: number, T: number, F: number, dv: number, eps: number): void {
+  const overF = pass === 'fwd' || pass === 'dv';
+  const widthA = overF ? dv : F;
+  const t = linearAttentionTiles(overF ? F : dv + 1, widthA, pass === 'fwd', deviceWgBytes());
+  const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NA - 1 : t.NA));
+  const groups = BH * blocks;
+  dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
 }
 
 const epsOf = (attrs: unknown) => (attrs as { eps: number }).eps;
@@ -194,12 +310,10 @@ export function registerLinearAttentionWebGpu(): void {
     kernelFunc: ({ inputs, attrs }) => {
       const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
       const { B, H, T, F, dv } = sizes(q!, k!, v!);
-      const CAP = pow2AtLeast(F);
-      const lanes = B * H * dv;
       const backend = webgpuBackend();
       const y = allocate(backend, v!.shape);
       const den = allocate(backend, [B, H, T]);
-      dispatch('LinearAttention', `rb_linattn_fwd${CAP}`, forwardWgsl(CAP), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: y, write: true }, { tensor: den, write: true }], [{ u: lanes }, { u: T }, { u: F }, { u: dv }, { f: epsOf(attrs) }], grid(Math.ceil(lanes / WG)));
+      walk('fwd', [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: y, write: true }, { tensor: den, write: true }], B * H, T, F, dv, epsOf(attrs));
       return [y, den];
     },
   });
@@ -211,15 +325,16 @@ export function registerLinearAttentionWebGpu(): void {
       const { B, H, T, F, dv } = sizes(q!, k!, v!);
       const eps = epsOf(attrs);
       const backend = webgpuBackend();
+      const rows = B * H * T;
+      const g = allocate(backend, [rows, dv + 1]);
+      dispatch('LinearAttentionGradIn', 'rb_linattn_g', gradInWgsl, [{ tensor: dy! }, { tensor: y! }, { tensor: den! }, { tensor: g, write: true }], [{ u: rows }, { u: dv }, { f: eps }], grid(Math.ceil(rows / 64)));
       const dq = allocate(backend, q!.shape);
       const dk = allocate(backend, q!.shape);
       const dV = allocate(backend, v!.shape);
-      const half = B * H * F;
-      const capW = pow2AtLeast(dv + 1);
-      dispatch('LinearAttentionGradQK', `rb_linattn_bqk${capW}`, qkGradWgsl(capW), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: dy! }, { tensor: y! }, { tensor: den! }, { tensor: dq, write: true }, { tensor: dk, write: true }], [{ u: half }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(Math.ceil((2 * half) / WG)));
-      const lanes = B * H * dv;
-      const capF = pow2AtLeast(F);
-      dispatch('LinearAttentionGradV', `rb_linattn_bv${capF}`, vGradWgsl(capF), [{ tensor: q! }, { tensor: k! }, { tensor: dy! }, { tensor: den! }, { tensor: dV, write: true }], [{ u: lanes }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(Math.ceil(lanes / WG)));
+      walk('dq', [{ tensor: k! }, { tensor: v! }, { tensor: g }, { tensor: dq, write: true }], B * H, T, F, dv, eps);
+      walk('dk', [{ tensor: q! }, { tensor: v! }, { tensor: g }, { tensor: dk, write: true }], B * H, T, F, dv, eps);
+      walk('dv', [{ tensor: q! }, { tensor: k! }, { tensor: g }, { tensor: dV, write: true }], B * H, T, F, dv, eps);
+      release(g);
       return [dq, dk, dV];
     },
   });
