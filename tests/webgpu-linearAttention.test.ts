@@ -121,10 +121,10 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     try {
       capLinearAttentionWorkgroupBytes(4096);
       expect(linearAttentionTiles(273, 17, true, 4096).TC).toBe(1);
-      await check([[1, 2, 21, 273, 17], [2, 1, 5, 6, 3]], '4 KiB');
+      await check([[1, 1, 5, 273, 17], [2, 1, 5, 6, 3]], '4 KiB'); // 5 chunks of 1 step
       capLinearAttentionWorkgroupBytes(8192);
       expect(linearAttentionTiles(273, 17, true, 8192).TC).toBe(2);
-      await check([[1, 2, 21, 273, 17]], '8 KiB');
+      await check([[1, 1, 5, 273, 17]], '8 KiB'); // 2 chunks of 2 steps and one of 1 (kept small: lavapipe compiles each tiling anew)
     } finally {
       capLinearAttentionWorkgroupBytes(undefined);
     }
