@@ -3,7 +3,7 @@
 // (`make.linear`), dropout is the project's (ops/dropout/).
 //
 //   silu(x)             = x · σ(x)
-//   rmsNorm(x, w, eps)  = x / √(mean(x²) + eps) ⊙ w            over the last axis (eps 1e-5, fla / mamba_ssm)
+//   rmsNorm(x, w?, eps) = x / √(mean(x²) + eps) ⊙ w            over the last axis (eps 1e-5, fla / mamba_ssm)
 //   splitHeads(x, H)    : [B, T, H·w] → [B, H, T, w]
 //   mergeHeads(x)       : [B, H, T, w] → [B, T, H·w]
 //   shortConv(x, w, b)  : depthwise causal conv over time (k taps); shortConvStep its recurrent view

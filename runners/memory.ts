@@ -295,7 +295,7 @@ function registerProbeBackend(): void {
   });
   // The fused forms' kernels, shape only, with the outputs the WebGPU kernelFuncs allocate. Where a kernelFunc also
   // allocates a scratch buffer and releases it before returning (the selective scan's and the delta rule's replay
-  // states, the attention backward's D rows), the stand-in allocates nothing for it: tf.profile snapshots the
+  // states, the attention backward's D rows, the linear-attention backward's g rows), the stand-in allocates nothing for it: tf.profile snapshots the
   // live bytes after each kernel, where that scratch is already gone, so it is not counted (as the plain
   // kernels' own internal temporaries are not). Each form's entry point runs only while a measurement turns its
   // lever on (probeFused), else the op declines to its plain form.

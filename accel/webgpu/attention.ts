@@ -25,7 +25,7 @@
 // dropout is on. Reference: causalAttentionNaive (ops/causalAttention).
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
-import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, pow2AtLeast, release, webgpuBackend } from './dispatch.js';
 import { HASH32_WGSL } from './dropout.js';
 
 export const ATTENTION_KERNEL = 'RecallbenchCausalAttention';
@@ -461,7 +461,7 @@ export function registerAttentionWebGpu(): void {
       const D = allocate(backend, q!.shape.slice(0, 3));
       dispatch('CausalAttentionGradQ', key('dq', t1, drop), dqWgsl(t1, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: o! }, { tensor: dO! }, { tensor: lse! }, { tensor: dq, write: true }, { tensor: D, write: true }], uniforms(BH, T, dh, t1.BO, a), grid(BH * Math.ceil(T / t1.BO)));
       dispatch('CausalAttentionGradKV', key('dkv', t2, drop), dkvWgsl(t2, drop), [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: dO! }, { tensor: lse! }, { tensor: D }, { tensor: dk, write: true }, { tensor: dv, write: true }], uniforms(BH, T, dh, t2.BO, a), grid(BH * Math.ceil(T / t2.BO)));
-      (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(D.dataId);
+      release(D);
       return [dq, dk, dv];
     },
   });

@@ -1,6 +1,6 @@
 // RMSNorm and L2 normalisation over the last axis: one op, two reductions (mean of squares, sum of squares).
 // `rmsNormNaive` / `l2NormalizeNaive` (naive.ts) are the plain-tfjs reference; a backend's fused kernel
-// (accel/webgpu/rmsNorm.ts), registered in core/fastForms.ts, replaces them while its lever is on and it accepts
+// (accel/webgpu/rmsNorm.ts), registered by accel/webgpu/index.ts in core/fastForms.ts's registry, replaces them while its lever is on and it accepts
 // the shape (it may decline: undefined, and the reference runs).
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
