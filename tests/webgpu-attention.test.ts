@@ -16,7 +16,8 @@ import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { attentionTiles, capAttentionWorkgroupBytes, causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
+import { attentionTiles, attentionWgsl, capAttentionWorkgroupBytes, causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
+import { workgroupBytesDeclared } from './webgpuKit.js';
 import { causalAttention, causalAttentionNaive, causalMaskBias } from '../ops/causalAttention/index.js';
 import { dropout } from '../ops/dropout/index.js';
 
@@ -77,6 +78,8 @@ describe.skipIf(!device)(`fused causal attention on WebGPU (${device ?? 'no adap
           expect(t.G * t.SW, `${pass} d_h ${dh}`).toBeGreaterThanOrEqual(dh);
           expect(t.SW * (pass === 'dkv' ? 2 : 1)).toBeLessThanOrEqual(32);
           expect(t.NT).toBeLessThanOrEqual(256);
+          // the arrays the generated WGSL declares, not the tile arithmetic: within the storage the tiles are sized for
+          expect(workgroupBytesDeclared(attentionWgsl(pass, t)), `${pass} d_h ${dh} at ${bytes}`).toBeLessThanOrEqual(bytes);
         }
     expect(attentionTiles('dq', 128, 16384).BO).toBe(8);
     expect(attentionTiles('dkv', 256, 16384).BO).toBe(4);

@@ -15,7 +15,8 @@ import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { workgroupBytesDeclared } from './webgpuKit.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -143,6 +144,8 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
           expect(t.BP).toBeGreaterThanOrEqual(width);
           expect(t.NT).toBeLessThanOrEqual(256);
           expect(4 * t.TC * (2 * t.BP + t.NA + t.NA * (t.G + 1))).toBeLessThanOrEqual(wgBytes);
+          // and the arrays the generated WGSL declares
+          for (const pass of forward ? (['fwd'] as const) : (['dq', 'dk', 'dv'] as const)) expect(workgroupBytesDeclared(linearAttentionWgsl(pass, t)), `${pass} ${width} at ${wgBytes}`).toBeLessThanOrEqual(wgBytes);
         }
   });
 

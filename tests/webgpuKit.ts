@@ -44,3 +44,10 @@ export async function errors(a: tf.Tensor, b: tf.Tensor): Promise<{ abs: number;
 export async function relErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return (await errors(a, b)).rel;
 }
+
+/** Bytes of workgroup memory a WGSL module declares (every `var<workgroup> name: array<f32|u32|i32, N>`). */
+export function workgroupBytesDeclared(wgsl: string): number {
+  const arrays = [...wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*array<(?:f32|u32|i32)\s*,\s*(\d+)\s*>/g)];
+  if (arrays.length === 0) throw new Error('no workgroup arrays found in the WGSL');
+  return arrays.reduce((n, m) => n + 4 * Number(m[1]), 0);
+}

@@ -25,7 +25,7 @@
 // dropout is on. Reference: causalAttentionNaive (ops/causalAttention).
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
-import { allocate, declare, dispatch, grid, pow2AtLeast, release, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
 import { HASH32_WGSL } from './dropout.js';
 
 export const ATTENTION_KERNEL = 'RecallbenchCausalAttention';
@@ -37,8 +37,6 @@ export const ATTENTION_MAX_DH = 256;
 export const ATTENTION_BO = 16;
 /** Streamed rows per tile at most. */
 const MAX_BS = 32;
-/** Workgroup storage used at most, whatever the device allows (bytes). */
-const MAX_WG_BYTES = 48 * 1024;
 
 export type AttentionPass = 'fwd' | 'dq' | 'dkv';
 
@@ -69,7 +67,7 @@ function wgFloats(pass: AttentionPass, CAP: number, BO: number, BS: number): num
 export function attentionTiles(pass: AttentionPass, dh: number, wgBytes = 16384): AttentionTiles {
   const CAP = pow2AtLeast(dh);
   const G = Math.min(16, CAP);
-  const floats = Math.floor(Math.min(wgBytes, MAX_WG_BYTES) / 4);
+  const floats = Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4);
   for (let BO = ATTENTION_BO; BO >= 1; BO /= 2) {
     for (let BS = MAX_BS; BS >= 1; BS /= 2) if (wgFloats(pass, CAP, BO, BS) <= floats) return { CAP, G, SW: CAP / G, BO, BS, NT: BO * G };
   }
@@ -83,12 +81,6 @@ export function capAttentionWorkgroupBytes(bytes: number | undefined): void {
   wgBytesCap = bytes;
 }
 
-/** The device's workgroup storage limit (as tfjs requested it from the adapter); 16 KiB, WebGPU's guaranteed minimum, without a device. */
-function deviceWgBytes(): number {
-  const limits = (webgpuBackend() as Partial<ReturnType<typeof webgpuBackend>>).device?.limits;
-  const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
-  return wgBytesCap === undefined ? device : Math.min(device, wgBytesCap);
-}
 
 const HASH = `
 ${HASH32_WGSL}
@@ -398,6 +390,9 @@ ${HEADER(t)}
   }
 }`;
 
+/** Each pass's WGSL for these tiles (the tests read its workgroup arrays back against the tile budget). */
+export const attentionWgsl = (pass: AttentionPass, t: AttentionTiles, drop = true): string => ({ fwd: forwardWgsl, dq: dqWgsl, dkv: dkvWgsl })[pass](t, drop)();
+
 interface Attrs {
   scale: number;
   rate: number;
@@ -434,7 +429,7 @@ export function registerAttentionWebGpu(): void {
       const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
       const a = attrs as unknown as Attrs;
       const { BH, T, dh } = sizes(q!, k!, v!);
-      const t = attentionTiles('fwd', dh, deviceWgBytes());
+      const t = attentionTiles('fwd', dh, workgroupStorageBytes(wgBytesCap));
       const drop = a.rate > 0;
       const backend = webgpuBackend();
       const o = allocate(backend, q!.shape);
@@ -450,7 +445,7 @@ export function registerAttentionWebGpu(): void {
       const { q, k, v, o, lse, dO } = inputs as Record<string, tf.TensorInfo>;
       const a = attrs as unknown as Attrs;
       const { BH, T, dh } = sizes(q!, k!, v!);
-      const wgBytes = deviceWgBytes();
+      const wgBytes = workgroupStorageBytes(wgBytesCap);
       const t1 = attentionTiles('dq', dh, wgBytes);
       const t2 = attentionTiles('dkv', dh, wgBytes);
       const drop = a.rate > 0;

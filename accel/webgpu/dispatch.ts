@@ -78,6 +78,19 @@ export function declare(names: Array<{ name: string; type: string; write?: boole
   return lines.join('\n');
 }
 
+/** Workgroup storage a fused kernel tiles for at most, whatever the device allows (bytes; an H200 allows 48 KiB). */
+export const MAX_WORKGROUP_BYTES = 48 * 1024;
+
+/**
+ * The device's workgroup storage limit (as tfjs requested it from the adapter; 16 KiB, WebGPU's guaranteed minimum,
+ * without a device), at most `cap` where given (the tests' way to reach a kernel's small tilings).
+ */
+export function workgroupStorageBytes(cap?: number): number {
+  const limits = (webgpuBackend() as Partial<ReturnType<typeof webgpuBackend>>).device?.limits;
+  const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
+  return cap === undefined ? device : Math.min(device, cap);
+}
+
 /** Free a kernel's scratch or partials buffer now (a TensorInfo from `allocate` that no tensor owns). */
 export function release(info: tf.TensorInfo): void {
   (tf.backend() as unknown as { disposeData(id: object): void }).disposeData(info.dataId);

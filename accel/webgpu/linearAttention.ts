@@ -30,7 +30,7 @@
 // the pass and the tile constants G, R, NA, TC only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
-import { allocate, declare, dispatch, grid, pow2AtLeast, release, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
 
 /** Largest F handled; beyond it the op runs its chunked form. d_v + 1 is the backward's state width: capped alike. */
 export const LINEAR_ATTENTION_MAX_WIDTH = 1024;
@@ -40,8 +40,6 @@ const MAX_STATE = 32;
 const MAX_THREADS = 256;
 /** Time steps staged per chunk at most. */
 const MAX_TC = 16;
-/** Workgroup storage used at most, whatever the device allows (bytes). */
-const MAX_WG_BYTES = 48 * 1024;
 
 export type LinearAttentionPass = 'fwd' | 'dq' | 'dk' | 'dv';
 
@@ -68,7 +66,7 @@ export function linearAttentionTiles(widthB: number, widthA: number, forward: bo
   const R = Math.ceil(widthB / G);
   const NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(forward ? widthA + 1 : widthA)));
   const BP = R * G;
-  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WG_BYTES) / 4 / floatsPerStep(BP, NA, G)));
+  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / floatsPerStep(BP, NA, G)));
   if (R > MAX_STATE || TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no tiling of width ${widthB} fits ${wgBytes} bytes of workgroup storage`);
   return { G, R, BP, NA, NT: NA * G, TC };
 }
@@ -80,12 +78,6 @@ export function capLinearAttentionWorkgroupBytes(bytes: number | undefined): voi
   wgBytesCap = bytes;
 }
 
-/** The device's workgroup storage limit (as tfjs requested it from the adapter); 16 KiB, WebGPU's guaranteed minimum, without a device. */
-function deviceWgBytes(): number {
-  const limits = (webgpuBackend() as Partial<ReturnType<typeof webgpuBackend>>).device?.limits;
-  const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
-  return wgBytesCap === undefined ? device : Math.min(device, wgBytesCap);
-}
 
 const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
 
@@ -247,6 +239,9 @@ fn main(${builtins}) {
 }`;
 };
 
+/** A pass's WGSL for these tiles (the tests read its workgroup arrays back against the tile budget). */
+export const linearAttentionWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles): string => walkWgsl(pass, t)();
+
 // g_t = [dy_t / e_t, −(dy_t·y_t) / e_t], e_t = den_t + eps: one thread per row
 const gradInWgsl = () => `
 ${declare(
@@ -291,7 +286,7 @@ const NAMES: Record<LinearAttentionPass, string> = { fwd: 'LinearAttention', dq:
 function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo; write?: boolean }>, BH: number, T: number, F: number, dv: number, eps: number): void {
   const overF = pass === 'fwd' || pass === 'dv';
   const widthA = overF ? dv : F;
-  const t = linearAttentionTiles(overF ? F : dv + 1, widthA, pass === 'fwd', deviceWgBytes());
+  const t = linearAttentionTiles(overF ? F : dv + 1, widthA, pass === 'fwd', workgroupStorageBytes(wgBytesCap));
   const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NA - 1 : t.NA));
   const groups = BH * blocks;
   dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
