@@ -1,11 +1,14 @@
 // The fused RMSNorm / L2 normalisation (accel/webgpu/rmsNorm.ts, lever `rmsNorm`) against the reference
 // (ops/rmsNorm/naive.ts): values and the gradients of x and the weight, mean of squares (RMSNorm, with and without a
-// weight) and sum of squares (L2), rows of width 1, 7, 64, 130 and 1024, row counts from 1 to past one block of rows
-// of the weight gradient's partials (8 rows per workgroup up to 8192 rows), with the kernels' output buffers
-// poisoned (NaN) first (at width 1, dx's error is taken against the size of the two terms its formula subtracts:
-// both forms lose the same digits there). Through the op: lever off runs the reference exactly (no fused kernel in tf.profile, values
-// bit-identical), lever on the fused kernels. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`
-// before vitest); skipped, saying why, without any adapter.
+// weight) and sum of squares (L2), rows of width 1 to 1024 (64/lanes rows per workgroup: 64 at width 1, 8 at 7, 4 at
+// 16, 2 at 17..32, 1 from 33) and row counts that are not multiples of those blocks, nor of the weighted backward's
+// blocks of rows per lane group (max(1, ⌈rows/8192⌉): 2 past 8192 rows), 65600 rows of width 33 (65600 workgroups:
+// the 2-D grid; L2 only, to keep the file fast) and rows of width 70000 (the weight gradient's column pass on the
+// 2-D grid), with the kernels' output buffers poisoned (NaN) first (at width 1, dx's error is taken against the
+// size of the two terms its formula subtracts: both forms lose the same digits there). Through the op: lever off runs
+// the reference exactly (no fused kernel in tf.profile, values bit-identical), lever on the fused kernels. Runs on a
+// real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any
+// adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, poison, webgpuDevice } from './webgpuKit.js';
@@ -48,15 +51,18 @@ describe.skipIf(!device)(`fused RMSNorm / L2 normalisation on WebGPU (${device ?
 
   // [leading shape, d]: rows = product of the leading shape
   const SHAPES: Array<[number[], number]> = [
-    [[3], 1],
+    [[3], 1], // 64 rows per workgroup, 3 of them used
     [[1], 7],
-    [[2, 5], 7],
-    [[4, 16], 64], // 64 rows: 8 blocks of partials
+    [[2, 5], 7], // 10 rows: 8 per workgroup, the second workgroup part-filled
+    [[3, 7], 17], // 2 rows per workgroup, 21 rows
+    [[4, 16], 64],
     [[3, 3], 130],
     [[2, 2, 5], 130],
-    [[9], 1024], // 9 rows: two blocks of 8
-    [[40, 230], 7], // 9200 rows: 9 rows per workgroup, 1023 partial blocks
+    [[9], 1024],
+    [[40, 230], 7], // 9200 rows: 2 rows per lane group, 4600 partial rows, 575 workgroups
+    [[9203], 16], // 2 rows per lane group, the last lane group 1; 4602 partial rows, 4 per workgroup
     [[2, 300], 64],
+    [[2], 70000], // 70000 columns: the weight gradient's column pass on the 2-D grid
   ];
 
   for (const c of CASES) {
@@ -85,6 +91,19 @@ describe.skipIf(!device)(`fused RMSNorm / L2 normalisation on WebGPU (${device ?
       console.log(`${c.name}: worst errors vs reference ${worst.slice(0, c.weighted ? 3 : 2).map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
     });
   }
+
+  it('65600 rows of width 33 (one row per workgroup: 65600 workgroups, the 2-D grid), forward and unweighted backward', async () => {
+    const shape = [65600, 33];
+    const x = randn(shape, 1.5);
+    const g = randn(shape);
+    await poison([shape]);
+    const got = run(fusedOf('sum', L2_NORM_EPS), x, undefined, g);
+    const ref = run(naiveOf('sum', L2_NORM_EPS), x, undefined, g);
+    const e = [await errors(got[0]!, ref[0]!), await errors(got[1]!, ref[1]!)];
+    for (let i = 0; i < 2; i++) expect(e[i]!.rel, `[${shape}] ${NAMES[i]}`).toBeLessThan(bar(i));
+    console.log(`[${shape}] l2Normalize: ${e.map((v, i) => `${NAMES[i]} abs ${v.abs.toExponential(2)} rel ${v.rel.toExponential(2)}`).join('; ')}`);
+    tf.dispose([x, g, ...got, ...ref]);
+  });
 
   it('a mutated kernel (mean taken as the sum) fails the same bars', async () => {
     const x = randn([5, 33]);
