@@ -10,14 +10,12 @@
 // way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying
 // why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice, workgroupBytesDeclared } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { attentionTiles, attentionWgsl, capAttentionWorkgroupBytes, causalAttentionForwardWebGpu, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
-import { workgroupBytesDeclared } from './webgpuKit.js';
 import { causalAttention, causalAttentionNaive, causalMaskBias } from '../ops/causalAttention/index.js';
 import { dropout } from '../ops/dropout/index.js';
 
@@ -165,19 +163,6 @@ describe.skipIf(!device)(`fused causal attention on WebGPU (${device ?? 'no adap
   });
 
   it('a training step of a tiny attention model: lever on and off give the same loss and gradients', async () => {
-    const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
-    const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
-    const w = randn([2, 10, 16]);
-    const step = (on: boolean) => {
-      setFastPath({ attention: on });
-      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
-    };
-    const fast = step(true);
-    const ref = step(false);
-    setFastPath({ attention: true });
-    expect((await errors(fast.value, ref.value)).rel).toBeLessThan(1e-5);
-    for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, v.name).toBeLessThan(1e-4);
-    tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-    model.dispose();
+    await expectLeverStepAgrees('attention', [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }]);
   });
 });

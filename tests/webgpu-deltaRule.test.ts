@@ -6,10 +6,9 @@
 // is wrong by one token's worth; lever off gives the op its chunked form back. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
@@ -159,21 +158,6 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
   });
 
   it('a training step of tiny DeltaNet and Gated DeltaNet models: lever on and off give the same loss and gradients', async () => {
-    for (const mixer of ['deltanet', 'gated-deltanet']) {
-      const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer, params: { chunkSize: 4 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
-      const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
-      const w = randn([2, 10, 16]);
-      const step = (on: boolean) => {
-        setFastPath({ delta: on });
-        return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
-      };
-      const fast = step(true);
-      const ref = step(false);
-      setFastPath({ delta: true });
-      expect((await errors(fast.value, ref.value)).rel, mixer).toBeLessThan(1e-5);
-      for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, `${mixer} ${v.name}`).toBeLessThan(1e-4);
-      tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-      model.dispose();
-    }
+    for (const mixer of ['deltanet', 'gated-deltanet']) await expectLeverStepAgrees('delta', [{ mixer, params: { chunkSize: 4 } }], { label: mixer });
   });
 });

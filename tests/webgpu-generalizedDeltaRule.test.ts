@@ -8,10 +8,9 @@
 // the same either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
@@ -137,19 +136,6 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
   });
 
   it('a training step of a tiny RWKV-7 model: lever on and off give the same loss and gradients', async () => {
-    const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer: 'rwkv7', params: { chunkSize: 4 } }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
-    const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
-    const cot = randn([2, 10, 16]);
-    const step = (on: boolean) => {
-      setFastPath({ generalizedDelta: on });
-      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), cot)), model.variables);
-    };
-    const fast = step(true);
-    const ref = step(false);
-    setFastPath({ generalizedDelta: true });
-    expect((await errors(fast.value, ref.value)).rel).toBeLessThan(1e-5);
-    for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, v.name).toBeLessThan(1e-4);
-    tf.dispose([tokens, cot, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-    model.dispose();
+    await expectLeverStepAgrees('generalizedDelta', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
   });
 });

@@ -6,10 +6,9 @@
 // same loss and gradients either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`
 // before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
@@ -146,44 +145,7 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
   });
 
   it('a training step of a tiny H3 model: lever on and off give the same loss and gradients', async () => {
-    const T = 12;
-    const model = new LanguageModel({
-      vocabSize: 30,
-      dModel: 16,
-      nLayers: 1,
-      maxSeqLen: T,
-      layers: [{ mixer: 'h3', params: { stateDim: 8 } }],
-      positionEmbeddings: false,
-      mlp: false,
-      embeddingDropout: 0,
-      residualDropout: 0,
-      seed: 5,
-    });
-    const tokens = tf.tensor2d(Array.from({ length: 2 * T }, (_, i) => (i * 7) % 30), [2, T], 'int32');
-    const w = randn([2, T, 16]);
-    const step = (on: boolean) => {
-      setFastPath({ longConv: on });
-      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
-    };
-    try {
-      let fast!: ReturnType<typeof step>;
-      const kernels = new Set((await tf.profile(() => (fast = step(true)).value)).kernelNames);
-      expect(kernels.has(LONG_CONV_KERNEL) && kernels.has(LONG_CONV_GRAD_KERNEL)).toBe(true); // the model reaches the fused form
-      const ref = step(false);
-      const lossErr = await errors(fast.value, ref.value);
-      expect(lossErr.rel).toBeLessThan(1e-5);
-      let worst = 0;
-      for (const v of model.variables) {
-        const e = (await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel;
-        worst = Math.max(worst, e);
-        expect(e, v.name).toBeLessThan(1e-4);
-      }
-      console.log(`tiny H3: loss rel ${lossErr.rel.toExponential(2)}, worst gradient rel ${worst.toExponential(2)} over ${model.variables.length} variables`);
-      tf.dispose([fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-    } finally {
-      setFastPath({ longConv: true });
-    }
-    tf.dispose([tokens, w]);
-    model.dispose();
+    const e = await expectLeverStepAgrees('longConv', [{ mixer: 'h3', params: { stateDim: 8 } }], { seqLen: 12, seed: 5, kernels: [LONG_CONV_KERNEL, LONG_CONV_GRAD_KERNEL] });
+    console.log(`tiny H3: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 });

@@ -7,10 +7,9 @@
 // same loss and gradients with the lever on and off. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { gradsSize, SELECTIVE_SCAN_MAX_N, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
@@ -137,22 +136,6 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
   });
 
   it('a training step of a tiny Mamba model: lever on and off give the same loss and gradients', async () => {
-    for (const params of [{}, { stateDim: 4, timeBlock: 3 }]) {
-      const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 1, maxSeqLen: 10, layers: [{ mixer: 'mamba', params }], positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
-      const tokens = tf.tensor2d(Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 30), [2, 10], 'int32');
-      const w = randn([2, 10, 16]);
-      const step = (on: boolean) => {
-        setFastPath({ selectiveScan: on });
-        return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), w)), model.variables);
-      };
-      const fast = step(true);
-      const ref = step(false);
-      setFastPath({ selectiveScan: true });
-      const tag = JSON.stringify(params);
-      expect((await errors(fast.value, ref.value)).rel, tag).toBeLessThan(1e-5);
-      for (const v of model.variables) expect((await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel, `${tag} ${v.name}`).toBeLessThan(1e-4);
-      tf.dispose([tokens, w, fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-      model.dispose();
-    }
+    for (const params of [{}, { stateDim: 4, timeBlock: 3 }]) await expectLeverStepAgrees('selectiveScan', [{ mixer: 'mamba', params }], { label: JSON.stringify(params) });
   });
 });

@@ -7,10 +7,9 @@
 // reference either way); a tiny DeltaNet and BaseConv give the same loss and gradients either way. Runs on a real
 // GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { MAX_TAPS, SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
@@ -167,44 +166,7 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
     ['deltanet', { mixer: 'deltanet', params: {} }],
     ['baseconv', { mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }],
   ] as const)('a training step of a tiny %s: lever on and off give the same loss and gradients', async (name, layer) => {
-    const T = 12;
-    const model = new LanguageModel({
-      vocabSize: 30,
-      dModel: 16,
-      nLayers: 1,
-      maxSeqLen: T,
-      layers: [layer],
-      positionEmbeddings: false,
-      mlp: false,
-      embeddingDropout: 0,
-      residualDropout: 0,
-      seed: 5,
-    });
-    const tokens = tf.tensor2d(Array.from({ length: 2 * T }, (_, i) => (i * 7) % 30), [2, T], 'int32');
-    const g = randn([2, T, 16]);
-    const step = (on: boolean) => {
-      setFastPath({ shortConv: on });
-      return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), g)), model.variables);
-    };
-    try {
-      let fast!: ReturnType<typeof step>;
-      const kernels = new Set((await tf.profile(() => (fast = step(true)).value)).kernelNames);
-      expect(kernels.has(SHORT_CONV_KERNEL) && kernels.has(SHORT_CONV_GRAD_KERNEL)).toBe(true); // the model reaches the fused form
-      const ref = step(false);
-      const lossErr = await errors(fast.value, ref.value);
-      expect(lossErr.rel).toBeLessThan(1e-5);
-      let worst = 0;
-      for (const v of model.variables) {
-        const e = (await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel;
-        worst = Math.max(worst, e);
-        expect(e, v.name).toBeLessThan(1e-4);
-      }
-      console.log(`tiny ${name}: loss rel ${lossErr.rel.toExponential(2)}, worst gradient rel ${worst.toExponential(2)} over ${model.variables.length} variables`);
-      tf.dispose([fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
-    } finally {
-      setFastPath({ shortConv: true });
-    }
-    tf.dispose([tokens, g]);
-    model.dispose();
+    const e = await expectLeverStepAgrees('shortConv', [layer], { seqLen: 12, seed: 5, kernels: [SHORT_CONV_KERNEL, SHORT_CONV_GRAD_KERNEL], label: name });
+    console.log(`tiny ${name}: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 });

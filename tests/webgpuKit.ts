@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { initBackend } from '../engine/backend.js';
+import { LanguageModel, type LayerSpec } from '../engine/model.js';
+import { setFastPath, type Lever } from '../accel/webgpu/index.js';
 
 /** The WebGPU adapter's name, or undefined (with a line saying the file is skipped and how to get one). */
 export async function webgpuDevice(file: string): Promise<string | undefined> {
@@ -50,4 +52,45 @@ export function workgroupBytesDeclared(wgsl: string): number {
   const arrays = [...wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*array<(?:f32|u32|i32)\s*,\s*(\d+)\s*>/g)];
   if (arrays.length === 0) throw new Error('no workgroup arrays found in the WGSL');
   return arrays.reduce((n, m) => n + 4 * Number(m[1]), 0);
+}
+
+/**
+ * One training step of a tiny model (V 30, d 16, batch 2) with `lever` on, then off: the loss must agree within 1e-5
+ * and every parameter's gradient within 1e-4 (relative), and with `kernels` named, the step with the lever on must
+ * run them (the model reaches the fused form). The lever is on again afterwards. Returns the errors, for a log line.
+ */
+export async function expectLeverStepAgrees(
+  lever: Lever,
+  layers: LayerSpec[],
+  opts: { seqLen?: number; seed?: number; kernels?: string[]; label?: string } = {},
+): Promise<{ lossRel: number; worstGradRel: number }> {
+  const T = opts.seqLen ?? 10;
+  const label = opts.label ?? lever;
+  const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: layers.length, maxSeqLen: T, layers, positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: opts.seed ?? 3 });
+  const tokens = tf.tensor2d(Array.from({ length: 2 * T }, (_, i) => (i * 7) % 30), [2, T], 'int32');
+  const cotangent = tf.randomNormal([2, T, 16], 0, 1, 'float32', 17);
+  const step = (on: boolean) => {
+    setFastPath({ [lever]: on });
+    return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), cotangent)), model.variables);
+  };
+  try {
+    let fast!: ReturnType<typeof step>;
+    const ran = new Set((await tf.profile(() => (fast = step(true)).value)).kernelNames);
+    for (const k of opts.kernels ?? []) expect(ran.has(k), `${label}: the step with ${lever} on runs ${k}`).toBe(true);
+    const ref = step(false);
+    const lossRel = (await errors(fast.value, ref.value)).rel;
+    expect(lossRel, `${label}: loss`).toBeLessThan(1e-5);
+    let worstGradRel = 0;
+    for (const v of model.variables) {
+      const e = (await errors(fast.grads[v.name]!, ref.grads[v.name]!)).rel;
+      worstGradRel = Math.max(worstGradRel, e);
+      expect(e, `${label}: ${v.name}`).toBeLessThan(1e-4);
+    }
+    tf.dispose([fast.value, ref.value, ...Object.values(fast.grads), ...Object.values(ref.grads)]);
+    return { lossRel, worstGradRel };
+  } finally {
+    setFastPath({ [lever]: true });
+    tf.dispose([tokens, cotangent]);
+    model.dispose();
+  }
 }
