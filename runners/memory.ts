@@ -70,9 +70,10 @@ import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
 import { shortConvOp } from '../ops/shortConv/index.js';
-import { checkpointShape, gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
-import { checkpointShape as deltaCheckpointShape, DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
-import { checkpointShape as generalizedDeltaCheckpointShape, GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, generalizedDeltaRuleWebGpu, gradsSize as generalizedDeltaGradsSize } from '../accel/webgpu/generalizedDeltaRule.js';
+import { checkpointShape } from '../accel/webgpu/dispatch.js';
+import { gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
+import { DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
+import { GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, generalizedDeltaRuleWebGpu, gradsSize as generalizedDeltaGradsSize } from '../accel/webgpu/generalizedDeltaRule.js';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
@@ -308,7 +309,7 @@ function registerProbeBackend(): void {
   // selective scan: y [B, T, E] and the checkpoints forward; one gradient buffer backward (its replay scratch released inside)
   outputs(SELECTIVE_SCAN_KERNEL, ({ x, A }) => {
     const [B, T, E] = x!.shape as [number, number, number];
-    return [x!.shape, checkpointShape(B, T, E, A!.shape[1]!)];
+    return [x!.shape, checkpointShape(T, A!.shape[1]!, B * E)];
   });
   shapeOnly(SELECTIVE_SCAN_GRAD_KERNEL, ({ x, A }) => {
     const [B, T, E] = x!.shape as [number, number, number];
@@ -318,7 +319,7 @@ function registerProbeBackend(): void {
   // partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
   outputs(DELTA_KERNEL, ({ q, v }) => {
     const [B, H, T, dk] = q!.shape as [number, number, number, number];
-    return [v!.shape, deltaCheckpointShape(B, H, T, dk, v!.shape[3]!)];
+    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
   });
   shapeOnly(DELTA_GRAD_KERNEL, ({ q, v }) => {
     const [B, H, T, dk] = q!.shape as [number, number, number, number];
@@ -328,7 +329,7 @@ function registerProbeBackend(): void {
   // before it); one buffer of dv and the partials backward (its replay scratch released inside)
   outputs(GENERALIZED_DELTA_KERNEL, ({ x, v }) => {
     const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
-    return [v!.shape, generalizedDeltaCheckpointShape(B, H, T, dk, v!.shape[3]!)];
+    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
   });
   shapeOnly(GENERALIZED_DELTA_GRAD_KERNEL, ({ x, v }) => {
     const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];

@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -213,8 +213,6 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.Tens
 }
 
 
-/** The forward's checkpoints of S: [⌈T/C⌉, d_k, B·H·d_v] (runners/memory.ts allocates the same on its probe backend). */
-export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / checkpointInterval(T)), dk, B * H * dv];
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials). */
 export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * rows * (2 * dk + 2);
@@ -235,7 +233,7 @@ export function registerDeltaRuleWebGpu(): void {
       const lanes = B * H * dv;
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
-      const ckpt = allocate(backend, checkpointShape(B, H, T, dk, dv));
+      const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
       dispatch(
         gated ? 'GatedDeltaRule' : 'DeltaRule',
         `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
@@ -315,7 +313,7 @@ const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Ten
 function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = q.shape;
   const dv = v.shape[3];
-  return dk <= DELTA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+  return dk <= DELTA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**

@@ -199,8 +199,11 @@ export function fitsDevice(...floats: number[]): boolean {
 export const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(4, n)));
 
 /**
- * Checkpoint interval of a fused recurrence's backward (deltaRule.ts, selectiveScan.ts): every ⌈√T⌉ steps, which
+ * Checkpoint interval of a fused recurrence's backward (deltaRule.ts, generalizedDeltaRule.ts, selectiveScan.ts): every ⌈√T⌉ steps, which
  * balances the ⌈T/C⌉ stored states against the C-step replay scratch.
  */
 export const checkpointInterval = (T: number) => Math.max(1, Math.ceil(Math.sqrt(T)));
+
+/** The checkpoints such a backward keeps: the state (`stateRows` × `lanes` floats) every checkpointInterval(T) steps. */
+export const checkpointShape = (T: number, stateRows: number, lanes: number) => [Math.ceil(T / checkpointInterval(T)), stateRows, lanes];
 

@@ -29,7 +29,7 @@
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -220,8 +220,6 @@ function sizes(x: tf.TensorInfo, v: tf.TensorInfo): Sizes {
   return { B, H, T, dk, dv };
 }
 
-/** The forward's checkpoints of S: [⌈T/C⌉, d_k, B·H·d_v] (runners/memory.ts allocates the same on its probe backend). */
-export const checkpointShape = (B: number, H: number, T: number, dk: number, dv: number) => [Math.ceil(T / checkpointInterval(T)), dk, B * H * dv];
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials of dr, dw, dk, da, db). */
 export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * PLANES * rows * dk;
@@ -242,7 +240,7 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const lanes = B * H * dv;
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
-      const ckpt = allocate(backend, checkpointShape(B, H, T, dk, dv));
+      const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
       dispatch(
         'GeneralizedDeltaRule',
         `rb_gdelta_fwd_${CAP}`,
@@ -313,7 +311,7 @@ const generalizedDeltaWithGrad = tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: 
 function fits(r: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = r.shape;
   const dv = v.shape[3];
-  return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, tf.util.sizeFromShape(checkpointShape(B, H, T, dk, dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
+  return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**

@@ -23,7 +23,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -214,8 +214,6 @@ function sizes(x: tf.TensorInfo, dt: tf.TensorInfo, A: tf.TensorInfo, bc: tf.Ten
 }
 
 
-/** The forward's checkpoints of h: [⌈T/C⌉, N, B·E] (runners/memory.ts allocates the same on its probe backend). */
-export const checkpointShape = (B: number, T: number, E: number, N: number) => [Math.ceil(T / checkpointInterval(T)), N, B * E];
 
 /** Floats of the backward's output buffer (dx, dΔ, dA per batch row, then the channel blocks' dB, dC partials). */
 export const gradsSize = (B: number, T: number, E: number, N: number) => 2 * B * T * E + E * N * B + Math.ceil(E / tiling(N).LANES) * B * T * 2 * N;
@@ -237,7 +235,7 @@ export function registerSelectiveScanWebGpu(): void {
       const blocks = Math.ceil(E / WG);
       const backend = webgpuBackend();
       const y = allocate(backend, x!.shape);
-      const ckpt = allocate(backend, checkpointShape(B, T, E, N));
+      const ckpt = allocate(backend, checkpointShape(T, N, B * E));
       dispatch(
         'SelectiveScan',
         `rb_sscan_fwd_${CAP}_${STEPS}`,
@@ -314,6 +312,6 @@ export function selectiveScanWebGpu(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tenso
   const N = A.shape[1];
   if (N > SELECTIVE_SCAN_MAX_N) return undefined;
   // the checkpoints, the backward's scratch and its gradients within the device's buffer limits
-  if (!fitsDevice(checkpointShape(batch, T, E, N).reduce((a, b) => a * b, 1), checkpointInterval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;
+  if (!fitsDevice(tf.util.sizeFromShape(checkpointShape(T, N, batch * E)), checkpointInterval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;
   return withGrad(x, dt, A, B, C) as tf.Tensor3D;
 }
