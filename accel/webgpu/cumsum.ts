@@ -13,45 +13,32 @@
 //    the last axis is the same scan on the 2-D view [outer, n] of the same buffer, so rank > 4 along the last
 //    axis runs that way.
 import * as tf from '@tensorflow/tfjs';
-
-let registered = false;
+import { overrideKernel, release } from './dispatch.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
-interface Disposer {
-  disposeData(dataId: object): void;
-}
 
 export function registerCumsumWebGpu(): void {
-  if (registered) return;
-  const stock = tf.getKernel('Cumsum', 'webgpu');
   const reverseKernel = tf.getKernel('Reverse', 'webgpu');
-  if (!stock || !reverseKernel) return;
-  registered = true;
-  tf.unregisterKernel('Cumsum', 'webgpu');
+  if (!reverseKernel) return;
   const run = (kernel: tf.KernelConfig, args: KernelArgs) => kernel.kernelFunc(args) as tf.TensorInfo;
-  tf.registerKernel({
-    kernelName: 'Cumsum',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, exclusive, reverse } = args.attrs as unknown as { axis: number; exclusive: boolean; reverse: boolean };
-      const rank = x.shape.length;
-      const lastAxis = axis === rank - 1 || axis === -1;
-      if (rank > 4 && !lastAxis) return stock.kernelFunc(args); // the stock kernel's own error
-      // rank > 4 along the last axis: the 2-D view of the same buffer
-      const view: tf.TensorInfo = rank > 4 ? { dataId: x.dataId, shape: [x.shape.slice(0, -1).reduce((a, b) => a * b, 1), x.shape[rank - 1]!], dtype: x.dtype } : x;
-      const scanAxis = rank > 4 ? 1 : axis < 0 ? rank + axis : axis;
-      let out: tf.TensorInfo;
-      if (!reverse) out = run(stock, { ...args, inputs: { x: view }, attrs: { ...args.attrs, axis: scanAxis } });
-      else {
-        const backend = args.backend as unknown as Disposer;
-        const flipped = run(reverseKernel, { inputs: { x: view }, backend: args.backend, attrs: { dims: [scanAxis] } });
-        const scanned = run(stock, { inputs: { x: flipped }, backend: args.backend, attrs: { axis: scanAxis, exclusive, reverse: false } });
-        out = run(reverseKernel, { inputs: { x: scanned }, backend: args.backend, attrs: { dims: [scanAxis] } });
-        backend.disposeData(flipped.dataId);
-        backend.disposeData(scanned.dataId);
-      }
-      return rank > 4 ? { dataId: out.dataId, shape: x.shape, dtype: out.dtype } : out;
-    },
+  overrideKernel('Cumsum', (stock) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, exclusive, reverse } = args.attrs as unknown as { axis: number; exclusive: boolean; reverse: boolean };
+    const rank = x.shape.length;
+    const lastAxis = axis === rank - 1 || axis === -1;
+    if (rank > 4 && !lastAxis) return stock.kernelFunc(args); // the stock kernel's own error
+    // rank > 4 along the last axis: the 2-D view of the same buffer
+    const view: tf.TensorInfo = rank > 4 ? { dataId: x.dataId, shape: [x.shape.slice(0, -1).reduce((a, b) => a * b, 1), x.shape[rank - 1]!], dtype: x.dtype } : x;
+    const scanAxis = rank > 4 ? 1 : axis < 0 ? rank + axis : axis;
+    let out: tf.TensorInfo;
+    if (!reverse) out = run(stock, { ...args, inputs: { x: view }, attrs: { ...args.attrs, axis: scanAxis } });
+    else {
+      const flipped = run(reverseKernel, { inputs: { x: view }, backend: args.backend, attrs: { dims: [scanAxis] } });
+      const scanned = run(stock, { inputs: { x: flipped }, backend: args.backend, attrs: { axis: scanAxis, exclusive, reverse: false } });
+      out = run(reverseKernel, { inputs: { x: scanned }, backend: args.backend, attrs: { dims: [scanAxis] } });
+      release(flipped);
+      release(scanned);
+    }
+    return rank > 4 ? { dataId: out.dataId, shape: x.shape, dtype: out.dtype } : out;
   });
 }

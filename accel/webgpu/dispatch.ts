@@ -78,6 +78,21 @@ export function declare(names: Array<{ name: string; type: string; write?: boole
   return lines.join('\n');
 }
 
+const overridden = new Set<string>();
+
+/**
+ * Replace tfjs's webgpu kernel `name`, once per process, by `wrap(stock)`: the replacement calls the stock kernel for
+ * whatever it does not take. Nothing happens where the webgpu backend package is not loaded (no stock kernel).
+ */
+export function overrideKernel(name: string, wrap: (stock: tf.KernelConfig) => tf.KernelFunc): void {
+  if (overridden.has(name)) return;
+  const stock = tf.getKernel(name, 'webgpu');
+  if (!stock) return;
+  overridden.add(name);
+  tf.unregisterKernel(name, 'webgpu');
+  tf.registerKernel({ kernelName: name, backendName: 'webgpu', kernelFunc: wrap(stock) });
+}
+
 /** Workgroup storage a fused kernel tiles for at most, whatever the device allows (bytes; an H200 allows 48 KiB). */
 export const MAX_WORKGROUP_BYTES = 48 * 1024;
 

@@ -7,8 +7,8 @@
 // the leading unpadded axes into one): rank ≤ 4 whenever at most 4 such blocks remain, i.e. at most 4 padded axes
 // (3 when the first axis is unpadded). Otherwise the stock kernel runs (and fails loudly, as before).
 import * as tf from '@tensorflow/tfjs';
+import { overrideKernel } from './dispatch.js';
 
-let registered = false;
 
 /** The merged view of `shape` for `paddings` (blocks as above), or undefined when more than 4 blocks remain. */
 export function padView(shape: number[], paddings: [number, number][]): { shape: number[]; paddings: [number, number][] } | undefined {
@@ -27,21 +27,12 @@ export function padView(shape: number[], paddings: [number, number][]): { shape:
 }
 
 export function registerPadWebGpu(): void {
-  if (registered) return;
-  const stock = tf.getKernel('PadV2', 'webgpu');
-  if (!stock) return;
-  registered = true;
-  tf.unregisterKernel('PadV2', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'PadV2',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { paddings } = args.attrs as unknown as { paddings: [number, number][] };
-      const view = x.shape.length > 4 ? padView(x.shape, paddings) : undefined;
-      if (!view) return stock.kernelFunc(args);
-      const out = stock.kernelFunc({ ...args, inputs: { x: { dataId: x.dataId, shape: view.shape, dtype: x.dtype } }, attrs: { ...args.attrs, paddings: view.paddings } }) as tf.TensorInfo;
-      return { dataId: out.dataId, shape: x.shape.map((n, i) => n + paddings[i]![0] + paddings[i]![1]), dtype: out.dtype };
-    },
+  overrideKernel('PadV2', (stock) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { paddings } = args.attrs as unknown as { paddings: [number, number][] };
+    const view = x.shape.length > 4 ? padView(x.shape, paddings) : undefined;
+    if (!view) return stock.kernelFunc(args);
+    const out = stock.kernelFunc({ ...args, inputs: { x: { dataId: x.dataId, shape: view.shape, dtype: x.dtype } }, attrs: { ...args.attrs, paddings: view.paddings } }) as tf.TensorInfo;
+    return { dataId: out.dataId, shape: x.shape.map((n, i) => n + paddings[i]![0] + paddings[i]![1]), dtype: out.dtype };
   });
 }

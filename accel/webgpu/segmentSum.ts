@@ -9,7 +9,7 @@
 // atomic add per tile instead of one per token. Two dispatches: zero the output, then the tiles.
 // Reference: unsortedSegmentSumValues (ops/segmentSum/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, overrideKernel, webgpuBackend } from './dispatch.js';
 
 const TILE = 256;
 
@@ -102,7 +102,6 @@ export function segmentSumWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, numSegmen
 }
 
 let enabled = false;
-let registered = false;
 
 export function setSegmentSumWebGpu(on: boolean): void {
   enabled = on;
@@ -110,19 +109,10 @@ export function setSegmentSumWebGpu(on: boolean): void {
 
 /** Replace tfjs's webgpu UnsortedSegmentSum (kept for int32 and for when the lever is off). */
 export function registerSegmentSumWebGpu(): void {
-  if (registered) return;
-  const stock = tf.getKernel('UnsortedSegmentSum', 'webgpu');
-  if (!stock) return; // the webgpu backend package is not loaded
-  registered = true;
-  tf.unregisterKernel('UnsortedSegmentSum', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'UnsortedSegmentSum',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
-      const { numSegments } = args.attrs as unknown as { numSegments: number };
-      if (!enabled || x.dtype !== 'float32' || segmentIds.shape.length !== 1) return stock.kernelFunc(args);
-      return segmentSumWebGpu(x, segmentIds, numSegments);
-    },
+  overrideKernel('UnsortedSegmentSum', (stock) => (args) => {
+    const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+    const { numSegments } = args.attrs as unknown as { numSegments: number };
+    if (!enabled || x.dtype !== 'float32' || segmentIds.shape.length !== 1) return stock.kernelFunc(args);
+    return segmentSumWebGpu(x, segmentIds, numSegments);
   });
 }

@@ -3,9 +3,9 @@
 // each, ~20 per training step of a one-head model); here they become views of the same buffer, as tfjs's own
 // Reshape does (shared dataId, reference count +1). Other transposes go to the stock kernel.
 import * as tf from '@tensorflow/tfjs';
+import { overrideKernel } from './dispatch.js';
 
 let enabled = false;
-let registered = false;
 
 export function setTransposeViews(on: boolean): void {
   enabled = on;
@@ -23,20 +23,11 @@ export function isReshapeTranspose(shape: number[], perm: number[]): boolean {
 }
 
 export function registerTransposeViewsWebGpu(): void {
-  if (registered) return;
-  const stock = tf.getKernel('Transpose', 'webgpu');
-  if (!stock) return;
-  registered = true;
-  tf.unregisterKernel('Transpose', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'Transpose',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { perm } = args.attrs as unknown as { perm: number[] };
-      if (!enabled || !isReshapeTranspose(x.shape, perm)) return stock.kernelFunc(args);
-      (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: perm.map((a) => x.shape[a]!), dtype: x.dtype };
-    },
+  overrideKernel('Transpose', (stock) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { perm } = args.attrs as unknown as { perm: number[] };
+    if (!enabled || !isReshapeTranspose(x.shape, perm)) return stock.kernelFunc(args);
+    (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: perm.map((a) => x.shape[a]!), dtype: x.dtype };
   });
 }
