@@ -368,6 +368,9 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
   };
 }
 
+/** How a run left out for memory is named (the sweep's and the dry run's line). */
+export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory`;
+
 /**
  * The memory of each GPU that the runs in hand have reserved, by their estimates (ConcurrencyPlan.budget). A lane
  * takes a run only if `fits`, `reserve`s it before starting and `release`s it when the run's process has ended;

@@ -19,8 +19,7 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
-import { parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel } from '../runners/concurrency.js';
-import { describeEstimate } from '../runners/memory.js';
+import { leftOutLine, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel } from '../runners/concurrency.js';
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -346,7 +345,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
             // what --concurrency would do on a GPU of that size: lanes, packing, runs left out (runners/memory.ts)
             const plan = await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
             io.stdout.write(`${plan.note}\n`);
-            for (const e of plan.tooLarge) io.stdout.write(`left out: ${e.run} (${e.id}) needs an estimated ${describeEstimate(e)}\n`);
+            for (const e of plan.tooLarge) io.stdout.write(`${leftOutLine(e)}\n`);
           }
           return;
         }
@@ -354,7 +353,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // out by name (the grid is refused only if none fits), under an explicit N one larger than its share refuses it
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
-        for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory\n`);
+        for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
         const tooLarge = new Set((plan?.tooLarge ?? []).map((e) => e.id));
         const trained = tooLarge.size ? configs.filter((c) => !tooLarge.has(runId(c))) : configs;
         const lanes = plan?.lanes ?? 1;

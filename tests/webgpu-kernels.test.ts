@@ -4,7 +4,7 @@
 // WebGPU adapter the suite is skipped, saying why. Shapes are tiny: software rendering is slow.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend, releaseGpu } from '../engine/backend.js';
+import { releaseGpu } from '../engine/backend.js';
 import { poison, relErr, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
