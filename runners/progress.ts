@@ -123,8 +123,12 @@ export function announceInterrupts(): void {
   // one guard per process (a test that runs several commands in-process starts one)
   if (guarded) return;
   guarded = true;
+  // the parent's pid is passed in, not read as process.ppid at the guard's start: a parent killed before the guard's
+  // first line ran (a loaded machine) would leave it reparented already, and a guard that took its new parent (init)
+  // for ours would never leave — holding our stderr open, so whoever reads it to its end waits forever
   const script = `
-    const parent = process.ppid;
+    const parent = ${process.pid};
+    if (process.ppid !== parent) process.exit(0);
     process.on('SIGINT', () => {
       process.stderr.write((process.stderr.isTTY ? '\\x1b[?25h' : '') + '\\n' + ${JSON.stringify(INTERRUPTED_LINE)} + '\\n');
       process.exit(0);

@@ -1,11 +1,12 @@
 // What the CLI prints for a person: train names itself, one line per run start / epoch / finish, the config only
 // with --verbose, the table and the paths to open after a sweep, an honest --dry-run estimate (these in this
 // process: main), and Ctrl-C (the program in a process group of its own).
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, spawnCli } from './cliRunner.js';
+import { cli, ROOT, spawnCli } from './cliRunner.js';
 
 /** The CLI in its own process group, as a terminal runs a command: Ctrl-C signals the whole group. */
 const spawnInGroup = (args: string[]) => spawnCli(args, { detached: true });
@@ -81,4 +82,17 @@ describe('CLI output', () => {
     process.kill(-again.pid!, 'SIGINT');
     expect(await new Promise<string>((resolve) => again.on('exit', (code, signal) => resolve(`${code} ${signal}`)))).toBe('null SIGINT');
   }, 120_000);
+
+  it('a process SIGKILLed before its Ctrl-C guard started: the guard leaves, so stderr reaches its end', async () => {
+    // the kill comes right after the guard is spawned, before its first line can run: it starts already reparented
+    // (a guard that took init for its parent lived on, holding the pipe — a reader waiting for stderr's end hung)
+    const script = `import('./runners/progress.ts').then((m) => { m.announceInterrupts(); process.kill(process.pid, 'SIGKILL'); });`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.resume();
+    const end = await new Promise<string>((resolve) => {
+      const late = setTimeout(() => resolve('stderr still open 20 s after the kill'), 20_000);
+      child.on('close', (_code, signal) => (clearTimeout(late), resolve(`closed after ${signal}`)));
+    });
+    expect(end).toBe('closed after SIGKILL');
+  }, 60_000);
 });
