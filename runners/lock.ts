@@ -40,11 +40,14 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 const OWN_START = processStartTime(process.pid);
+/** Tokens of the locks this process holds: a lock file naming our pid with another token was left by an earlier
+ * process that had our pid (pid reuse), not by us. */
+const heldTokens = new Set<string>();
 
 /** Is the process that wrote this lock still running? */
 function ownerAlive(owner: LockOwner): boolean {
   if (owner.host !== HOST) return true;
-  if (owner.pid === process.pid) return true;
+  if (owner.pid === process.pid) return heldTokens.has(owner.token);
   try {
     process.kill(owner.pid, 0);
   } catch (e) {
@@ -87,6 +90,7 @@ export class FileLock {
   /** Remove the lock if it is still ours. */
   release(): void {
     const found = readOwner(this.path);
+    heldTokens.delete(this.owner.token);
     if (found?.owner?.token !== this.owner.token) return;
     try {
       unlinkSync(this.path);
@@ -136,6 +140,7 @@ export function tryLock(path: string): FileLock | undefined {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
         linkSync(tmp, path);
+        heldTokens.add(owner.token);
         return new FileLock(path, owner);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;

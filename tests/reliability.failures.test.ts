@@ -235,6 +235,11 @@ describe('lock files', () => {
     expect(tryLock(path)).toBeUndefined(); // a live process holds it
     write(path, { pid: process.ppid, startTime: '1' });
     expect(tryLock(path)?.owner.pid).toBe(process.pid); // same pid, another process (pid reused): stale
+    write(path, { pid: process.pid, startTime: processStartTime(process.pid), token: 'an-earlier-process' });
+    const reused = tryLock(path); // our own pid, a token we never held: left by an earlier process that had our pid
+    expect(reused?.owner.pid).toBe(process.pid);
+    expect(lockOwner(path)?.token).toBe(reused!.owner.token); // and the lock we now hold is alive
+    reused!.release();
     write(path, { pid: deadPid(), host: 'elsewhere' });
     expect(tryLock(path)).toBeUndefined(); // another host's lock is never judged from here
   });
