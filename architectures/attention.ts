@@ -21,6 +21,8 @@ export default defineMixer({
   name: 'attention',
   description: 'causal softmax multi-head attention (KV cache state)',
   params,
+  // projections through make.linear, dropout through ops/dropout, every leading axis a batch (engine/stack.ts)
+  stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     if (d % p.numHeads !== 0) throw new Error(`attention: d_model ${d} is not divisible by numHeads ${p.numHeads}`);

@@ -121,6 +121,13 @@ export interface MixerDefinition<P extends Record<string, unknown> = Record<stri
   isCausal?(p: P): boolean;
   /** true when outputs may depend on every token of the prefix (JRT-RNN): causal after the prefix only. */
   usesPrefix?: boolean;
+  /**
+   * Whether runs of this mixer can train stacked (engine/stack.ts: R runs as one model whose parameters carry a
+   * leading run axis, the runs folded into the batch axis, runs outermost). True only for a mixer that treats every
+   * leading axis as batch, touches its parameters only through `make.linear`'s `apply`, and draws dropout through
+   * ops/dropout. Absent = not stackable: its runs train alone.
+   */
+  stackable?(p: P): boolean;
   create(p: P, ctx: MixerContext, make: ParamFactory): Mixer;
   stateFloats(p: P, ctx: MixerContext): StateFloats;
 }

@@ -104,6 +104,8 @@ export default defineMixer({
   name: 'sliding-window',
   description: 'sliding-window softmax attention (a token sees itself and w before it), ring-buffer state 2·d·w',
   params,
+  // projections through make.linear, dropout through ops/dropout, every leading axis a batch (engine/stack.ts)
+  stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     if (d % p.numHeads !== 0) throw new Error(`sliding-window: d_model ${d} is not divisible by numHeads ${p.numHeads}`);

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
 import { UserInputError } from '../core/errors.js';
 import type { ModelSettings } from './config.js';
-import { dropout } from '../ops/dropout/index.js';
+import { dropout, withStackedRuns } from '../ops/dropout/index.js';
 import type { AuxBatch, AuxObjective, Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
 // RMSNorm over the last axis (mamba_ssm's rms_norm_fn, eps 1e-5 = MambaBlock's norm_epsilon): the Mamba blocks' pre-norm
@@ -81,12 +81,23 @@ export class LanguageModel {
   /** tensors the model holds that are not parameters */
   private readonly constants: tf.Variable[] = [];
 
-  constructor(readonly config: ModelConfig) {
+  /** Runs trained as this one model (engine/stack.ts): every parameter carries a leading run axis when > 1. */
+  readonly runs: number;
+
+  constructor(readonly config: ModelConfig, opts: { runs?: number } = {}) {
     const { vocabSize, dModel: d, nLayers } = config;
+    this.runs = opts.runs ?? 1;
+    // before any parameter exists (a throw after one would leave it registered with tfjs)
+    if (this.runs > 1)
+      for (let i = 0; i < nLayers; i++) {
+        const spec = config.layers[i % config.layers.length]!;
+        const def = getMixer(spec.mixer);
+        if (!def.stackable?.(resolveMixerParams(def, spec.params))) throw new UserInputError(`layer ${i} (${def.name}): this mixer's runs cannot be stacked (its definition does not declare stackable); train them alone`);
+      }
     // prefixMlm is read only by jrt-rnn layers (their auxiliary objective): elsewhere it would be silently ignored
     if (config.prefixMlm && !config.layers.some((l) => l.mixer === 'jrt-rnn'))
       throw new UserInputError(`model.prefixMlm is JRT-RNN's prefix masked-LM objective, but this model has no jrt-rnn layer (layers: ${config.layers.map((l) => l.mixer).join(', ')})`);
-    this.store = new ParamStore(config.seed, nLayers);
+    this.store = new ParamStore(config.seed, nLayers, this.runs);
     const top = this.store.scope('model');
     this.embedding = top.param('embedding', [vocabSize, d], 0.02);
     if (config.positionEmbeddings) this.positions = top.param('positions', [config.maxSeqLen, d], 0.02);
@@ -134,15 +145,34 @@ export class LanguageModel {
     return this.store.parameterCount;
   }
 
-  /** tokens [B, T] int32 → final hidden states [B, T, d] (before the tied head). */
+  /**
+   * tokens [B, T] int32 → final hidden states [B, T, d] (before the tied head); a stack of R runs: [R·B, T, d], run r's
+   * batch in rows r·B .. r·B + B − 1 (every run reads the same tokens).
+   */
   forward(tokens: tf.Tensor2D, info: ForwardInfo): tf.Tensor3D {
-    return (this.config.block ?? 'prenorm') === 'zoology' ? this.forwardZoology(tokens, info) : this.forwardPrenorm(tokens, info);
+    const zoology = (this.config.block ?? 'prenorm') === 'zoology';
+    return withStackedRuns(this.runs, () => (zoology ? this.forwardZoology(tokens, info) : this.forwardPrenorm(tokens, info)));
+  }
+
+  /** The tied head's embedding [V, d] of run `run` of the stack (a run alone: the embedding itself). */
+  headOf(run: number): tf.Tensor2D {
+    if (this.runs === 1) return this.embedding as tf.Tensor2D;
+    const { vocabSize: V, dModel: d } = this.config;
+    return this.embedding.slice([run, 0, 0], [1, V, d]).reshape([V, d]);
   }
 
   private embed(tokens: tf.Tensor2D): tf.Tensor {
-    const T = tokens.shape[1];
-    const x: tf.Tensor = tf.gather(this.embedding, tokens); // [B, T, d]
-    return this.positions ? tf.add(x, this.positions.slice([0, 0], [T, this.config.dModel])) : x;
+    const [B, T] = tokens.shape;
+    const d = this.config.dModel;
+    if (this.runs === 1) {
+      const x: tf.Tensor = tf.gather(this.embedding, tokens); // [B, T, d]
+      return this.positions ? tf.add(x, this.positions.slice([0, 0], [T, d])) : x;
+    }
+    // E [R, V, d] gathered along the vocabulary: [R, B, T, d], positions [R, T, d] added per run, runs folded outermost
+    const R = this.runs;
+    const x: tf.Tensor = tf.gather(this.embedding, tokens, 1);
+    const placed = this.positions ? tf.add(x, this.positions.slice([0, 0, 0], [R, T, d]).reshape([R, 1, T, d])) : x;
+    return placed.reshape([R * B, T, d]);
   }
 
   private mix(block: Block, x: tf.Tensor, i: number, info: ForwardInfo, seed: number): tf.Tensor {

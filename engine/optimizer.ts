@@ -29,8 +29,8 @@ export class AdamW {
     this.v = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
-  /** One update with learning rate `lr`; grads in the order of `vars`. */
-  apply(grads: tf.Tensor[], lr: number): void {
+  /** One update with learning rate `lr` (a stack of runs, engine/stack.ts: one per run); grads in the order of `vars`. */
+  apply(grads: tf.Tensor[], lr: number | number[]): void {
     this.stepCount += 1;
     const t = this.stepCount;
     const { beta1: b1, beta2: b2, eps } = this;

@@ -1,5 +1,7 @@
 // Parameter creation with zoology's init: linear weights N(0, 0.02), zero biases, output projections
 // N(0, 0.02/√(2·n_layers)). Every parameter gets a unique scoped name and a deterministic seed.
+// A stack of R runs (engine/stack.ts: runs that differ only in learning rate share seed, data and init) gives
+// every parameter a leading run axis, [R, ...shape], each slice the value the run alone would start from.
 import * as tf from '@tensorflow/tfjs';
 import { paramSeed } from '../core/prng.js';
 import { linearApply } from '../ops/linear/index.js';
@@ -8,7 +10,8 @@ import type { Linear, ParamFactory, Tensor, Tf, Variable } from '../architecture
 export class ParamStore {
   readonly variables: Variable[] = [];
   private counter = 0;
-  constructor(readonly seed: number, readonly nLayers: number) {}
+  /** `runs`: the size of the stack (1: a run alone, parameters without a run axis). */
+  constructor(readonly seed: number, readonly nLayers: number, readonly runs = 1) {}
 
   private nextSeed(): number {
     // distinct, deterministic seed per parameter (tfjs seeds its own Alea generator from it)
@@ -18,7 +21,7 @@ export class ParamStore {
 
   create(name: string, shape: number[], init: 'zeros' | 'ones' | number | ((tf: Tf) => Tensor)): Variable {
     if (this.variables.some((v) => v.name === name)) throw new Error(`parameter ${name} defined twice`);
-    const value = tf.tidy(() => {
+    let value = tf.tidy(() => {
       if (init === 'zeros') return tf.zeros(shape);
       if (init === 'ones') return tf.ones(shape);
       if (typeof init === 'number') return tf.randomNormal(shape, 0, init, 'float32', this.nextSeed());
@@ -26,6 +29,11 @@ export class ParamStore {
       if (t.shape.join() !== shape.join()) throw new Error(`parameter ${name}: init gave shape [${t.shape}], declared [${shape}]`);
       return t;
     });
+    if (this.runs > 1) {
+      const one = value;
+      value = tf.tidy(() => tf.tile(tf.expandDims(one, 0), [this.runs, ...shape.map(() => 1)]));
+      one.dispose();
+    }
     const v = tf.variable(value, true, `${name}_${this.variables.length}`, 'float32');
     value.dispose();
     this.variables.push(v);
@@ -54,8 +62,9 @@ export class ParamStore {
     };
   }
 
+  /** Parameters of one run (a stack holds `runs` times as many). */
   get parameterCount(): number {
-    return this.variables.reduce((n, v) => n + v.size, 0);
+    return this.variables.reduce((n, v) => n + v.size, 0) / this.runs;
   }
 
   dispose(): void {

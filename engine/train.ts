@@ -136,48 +136,45 @@ export function trainStep(model: LanguageModel, optimizer: AdamW, batch: Batch, 
 export const EVAL_LOGIT_ROWS = 8192;
 
 /**
- * A batch's supervised rows through the tied head, logits built in bounded chunks: per chunk `head(logits)` gives
- * `width` numbers per row (the greedy token, or the next-token distribution), read back into `out`; returns the
- * summed cross-entropy against the stored labels.
+ * A batch's supervised rows of run `run` (a stack's: its rows of `hidden` start at run·B·T) through the run's tied
+ * head, logits built in bounded chunks: per chunk `head(logits)` gives `width` numbers per row (the greedy token, or
+ * the next-token distribution), read back into `out`; returns the summed cross-entropy against the stored labels.
  */
-async function headChunks<T extends Int32Array | Float32Array>(model: LanguageModel, batch: Batch, sup: Supervised, out: T, width: number, head: (logits: tf.Tensor2D) => tf.Tensor): Promise<number> {
-  const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+async function headChunks<T extends Int32Array | Float32Array>(model: LanguageModel, hidden: tf.Tensor2D, run: number, batch: Batch, sup: Supervised, out: T, width: number, head: (logits: tf.Tensor2D) => tf.Tensor): Promise<number> {
+  const offset = run * batch.size * batch.segment.seqLen;
   let lossSum = 0;
-  try {
-    for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
-      const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
-      const [rowsOut, loss] = tf.tidy(() => {
-        const rows = tf.gather(hidden, tf.tensor1d(sup.rows.subarray(from, to), 'int32')) as tf.Tensor2D;
-        const { loss, logits } = tiedHeadCrossEntropy(rows, model.embedding as tf.Tensor2D, tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
-        return [head(logits as tf.Tensor2D), loss];
-      });
-      out.set((await rowsOut.data()) as T, from * width);
-      lossSum += (await loss.data())[0]! * (to - from);
-      rowsOut.dispose();
-      loss.dispose();
-    }
-  } finally {
-    hidden.dispose();
+  for (let from = 0; from < sup.rows.length; from += EVAL_LOGIT_ROWS) {
+    const to = Math.min(sup.rows.length, from + EVAL_LOGIT_ROWS);
+    const [rowsOut, loss] = tf.tidy(() => {
+      const at = tf.tensor1d(sup.rows.subarray(from, to), 'int32');
+      const rows = tf.gather(hidden, offset ? tf.add(at, tf.scalar(offset, 'int32')) : at) as tf.Tensor2D;
+      const { loss, logits } = tiedHeadCrossEntropy(rows, model.headOf(run), tf.tensor1d(sup.labels.subarray(from, to), 'int32'));
+      return [head(logits as tf.Tensor2D), loss];
+    });
+    out.set((await rowsOut.data()) as T, from * width);
+    lossSum += (await loss.data())[0]! * (to - from);
+    rowsOut.dispose();
+    loss.dispose();
   }
   return lossSum;
 }
 
 /**
- * One batch scored: per supervised row whether it counts as right and the greedy token, and the summed loss.
- * Single-label tasks: right = the greedy token is the label. Set-valued targets (`acc`, a task's hook): the
- * next-token distributions go to the hook, which marks a row right when its greedy token is in the allowed set.
+ * One batch scored for run `run`: per supervised row whether it counts as right and the greedy token, and the
+ * summed loss. Single-label tasks: right = the greedy token is the label. Set-valued targets (`acc`, a task's hook):
+ * the next-token distributions go to the hook, which marks a row right when its greedy token is in the allowed set.
  */
-async function scoreBatch(model: LanguageModel, batch: Batch, sup: Supervised, acc: SetTargetAccumulator | undefined): Promise<{ right: Uint8Array; predicted: Int32Array; lossSum: number }> {
+async function scoreBatch(model: LanguageModel, hidden: tf.Tensor2D, run: number, batch: Batch, sup: Supervised, acc: SetTargetAccumulator | undefined): Promise<{ right: Uint8Array; predicted: Int32Array; lossSum: number }> {
   const right = new Uint8Array(sup.rows.length);
   const predicted = new Int32Array(sup.rows.length);
   if (!acc) {
-    const lossSum = await headChunks(model, batch, sup, predicted, 1, (logits) => tf.argMax(logits, 1));
+    const lossSum = await headChunks(model, hidden, run, batch, sup, predicted, 1, (logits) => tf.argMax(logits, 1));
     for (let i = 0; i < sup.rows.length; i++) right[i] = predicted[i] === sup.labels[i] ? 1 : 0;
     return { right, predicted, lossSum };
   }
-  const vocab = model.embedding.shape[0]!;
+  const vocab = model.config.vocabSize;
   const probs = new Float32Array(sup.rows.length * vocab);
-  const lossSum = await headChunks(model, batch, sup, probs, vocab, (logits) => tf.softmax(logits));
+  const lossSum = await headChunks(model, hidden, run, batch, sup, probs, vocab, (logits) => tf.softmax(logits));
   acc.add(batch.segment, batch.start, sup.rows, probs, vocab, right, predicted);
   return { right, predicted, lossSum };
 }
@@ -190,41 +187,51 @@ async function scoreBatch(model: LanguageModel, batch: Batch, sup: Supervised, a
  * hook's metrics. Without it, this is the single-label path every recall task takes.
  */
 export async function evaluate(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics> {
-  const acc = setTargets?.start();
-  const slices: Record<string, number> = {};
-  let total = 0;
+  return (await evaluateRuns(model, segments, batchSize, setTargets))[0]!;
+}
+
+/** evaluate for every run of the model's stack (engine/stack.ts), one forward pass per batch: a run's metrics each. */
+export async function evaluateRuns(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics[]> {
+  const runs = Array.from({ length: model.runs }, () => ({ acc: setTargets?.start(), slices: {} as Record<string, number>, total: 0, lossSum: 0, tokensRight: 0, segTotal: 0 }));
   let examples = 0;
-  let lossSum = 0;
   let tokens = 0;
-  let tokensRight = 0;
   for (const segment of segments) {
-    let segTotal = 0;
+    for (const r of runs) r.segTotal = 0;
     for (const batch of batchesOf([segment], batchSize)) {
       const sup = supervised(segment, batch.start, batch.size);
       if (sup.rows.length === 0) continue;
-      const scored = await scoreBatch(model, batch, sup, acc);
-      lossSum += scored.lossSum;
       tokens += sup.rows.length;
-      const right = new Float64Array(batch.size);
-      const count = new Float64Array(batch.size);
-      for (let i = 0; i < sup.rows.length; i++) {
-        count[sup.example[i]!]! += 1;
-        right[sup.example[i]!]! += scored.right[i]!;
-        if (scored.predicted[i] === sup.labels[i]) tokensRight += 1;
+      const hidden = tf.tidy(() => model.forward(tokensOf(batch), { training: false, prefixLength: batch.segment.prefixLength }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+      try {
+        for (const [index, run] of runs.entries()) {
+          const scored = await scoreBatch(model, hidden, index, batch, sup, run.acc);
+          run.lossSum += scored.lossSum;
+          const right = new Float64Array(batch.size);
+          const count = new Float64Array(batch.size);
+          for (let i = 0; i < sup.rows.length; i++) {
+            count[sup.example[i]!]! += 1;
+            right[sup.example[i]!]! += scored.right[i]!;
+            if (scored.predicted[i] === sup.labels[i]) run.tokensRight += 1;
+          }
+          for (let b = 0; b < batch.size; b++) if (count[b]! > 0) run.segTotal += right[b]! / count[b]!;
+        }
+      } finally {
+        hidden.dispose();
       }
-      for (let b = 0; b < batch.size; b++) if (count[b]! > 0) segTotal += right[b]! / count[b]!;
     }
-    slices[segment.key] = segTotal / segment.count;
-    total += segTotal;
+    for (const run of runs) {
+      run.slices[segment.key] = run.segTotal / segment.count;
+      run.total += run.segTotal;
+    }
     examples += segment.count;
   }
-  return {
-    accuracy: examples ? total / examples : 0,
-    slices,
-    loss: tokens ? lossSum / tokens : NaN,
-    tokenAccuracy: tokens ? tokensRight / tokens : 0,
-    ...(acc ? { validity: acc.result() } : {}),
-  };
+  return runs.map((run) => ({
+    accuracy: examples ? run.total / examples : 0,
+    slices: run.slices,
+    loss: tokens ? run.lossSum / tokens : NaN,
+    tokenAccuracy: tokens ? run.tokensRight / tokens : 0,
+    ...(run.acc ? { validity: run.acc.result() } : {}),
+  }));
 }
 
 /** Are all parameters finite? One reduction over every variable, one number read back. */

@@ -51,7 +51,7 @@ export function registerAdamWWebGpu(): void {
     kernelName: ADAMW_KERNEL,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const h = attrs as unknown as AdamWStep & { count: number };
+      const h = attrs as unknown as AdamWStep & { count: number; lr: number }; // one rate (adamWWebGpu declines a stack's)
       const named = inputs as Record<string, tf.TensorInfo>;
       for (let i = 0; i < h.count; i++) {
         const [p, m, v, g] = ['p', 'm', 'v', 'g'].map((k) => named[`${k}${i}`]!);
@@ -83,6 +83,7 @@ export function registerAdamWWebGpu(): void {
  * with another live tensor, so the caller uses the reference path instead.
  */
 export function adamWWebGpu(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], h: AdamWStep): boolean {
+  if (typeof h.lr !== 'number') return false; // a stack's per-run rates: the reference
   for (let i = 0; i < params.length; i++) {
     if (!soleOwner(params[i]!) || !soleOwner(m[i]!) || !soleOwner(v[i]!)) return false;
     if (grads[i]!.dtype !== 'float32' || grads[i]!.size !== params[i]!.size) return false;

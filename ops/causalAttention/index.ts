@@ -5,7 +5,7 @@
 // hashed mask (ops/dropout's fast form is on); otherwise, or when the form declines a shape, the reference runs.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { dropoutOp } from '../dropout/index.js';
+import { dropoutOp, stackedRuns } from '../dropout/index.js';
 import { causalAttentionNaive } from './naive.js';
 
 export { causalAttentionNaive, causalMaskBias } from './naive.js';
@@ -22,6 +22,8 @@ export const causalAttentionOp = fastOp<CausalAttention>('causalAttention');
 export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, rate = 0, seed = 0): tf.Tensor4D {
   const backend = tf.getBackend();
   const fused = fastForm(causalAttentionOp, backend);
-  const sameDropout = rate <= 0 || fastForm(dropoutOp, backend) !== undefined;
+  // the fused mask hashes the element's index over all of [B, H, T, T]; a stack of runs (ops/dropout's
+  // withStackedRuns) draws each run's mask over its own rows, so stacked dropout runs the reference
+  const sameDropout = rate <= 0 || (fastForm(dropoutOp, backend) !== undefined && stackedRuns() === 1);
   return (fused && sameDropout ? fused(q, k, v, scale, rate, seed) : undefined) ?? causalAttentionNaive(q, k, v, scale, rate, seed);
 }

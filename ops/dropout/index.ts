@@ -16,9 +16,33 @@ export { dropoutUniform, hashDropoutNaive } from './naive.js';
 /** The fast form's signature: x, rate, seed → the dropped-out x (its own gradient). */
 export const dropoutOp = fastOp<(x: tf.Tensor, rate: number, seed: number) => tf.Tensor>('dropout');
 
+let runsInStack = 1;
+
+/**
+ * Run `fn` (a forward pass) for a stack of `runs` runs folded into the first axis, runs outermost (engine/stack.ts):
+ * every dropout mask inside is then drawn per run, each exactly as that run alone would draw it (same seed, the
+ * run's own element indices), so a stacked run trains as it would alone.
+ */
+export function withStackedRuns<T>(runs: number, fn: () => T): T {
+  const outer = runsInStack;
+  runsInStack = runs;
+  try {
+    return fn();
+  } finally {
+    runsInStack = outer;
+  }
+}
+
+/** The number of runs folded into the first axis of the forward pass in progress (1: a run alone). */
+export function stackedRuns(): number {
+  return runsInStack;
+}
+
 /** Dropout with rate `rate`; the mask is a function of `seed` (deterministic per step). */
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x.clone();
   const impl = fastForm(dropoutOp, tf.getBackend());
-  return impl ? impl(x, rate, seed) : tf.dropout(x, rate, undefined, seed);
+  const one = (t: tf.Tensor) => (impl ? impl(t, rate, seed) : tf.dropout(t, rate, undefined, seed));
+  if (runsInStack === 1) return one(x);
+  return tf.tidy(() => tf.concat(tf.split(x, runsInStack, 0).map(one), 0));
 }

@@ -9,7 +9,13 @@ export { LAYER_NORM_EPS, layerNormNaive } from './naive.js';
 /** The fast form's signature (with its own gradient). */
 export const layerNormOp = fastOp<(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => tf.Tensor>('layerNorm');
 
+/** LayerNorm of x [..., d] with gamma, beta [d]; a stack of R runs (engine/stack.ts): x [R·B, ..., d], gamma, beta [R, d]. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
+  if (gamma.rank === 2) {
+    // each run's rows with its own gamma, beta (the reference form: the fused kernel takes one gamma)
+    const [runs, d] = gamma.shape as [number, number];
+    return tf.tidy(() => layerNormNaive(x.reshape([runs, -1, d]), gamma.reshape([runs, 1, d]), beta.reshape([runs, 1, d]), eps).reshape(x.shape));
+  }
   const impl = fastForm(layerNormOp, tf.getBackend());
   return impl ? impl(x, gamma, beta, eps) : layerNormNaive(x, gamma, beta, eps);
 }

@@ -1,0 +1,162 @@
+// Stacked runs (issue 13 goal 3; the plan is docs/stacked-runs.md). The runs of one grid point that differ only in
+// their learning rate share everything else — seed, data, batch order, initial parameters, dropout masks — so R of
+// them train as ONE model whose parameters carry a leading run axis [R, ...] (engine/params.ts), the runs folded
+// into the batch axis, runs outermost ([R·B, T, d]): one set of dispatches per step serves all R.
+//
+// Each run stays the run it would be alone:
+//   - forward: every op works per run — linear layers are one batched matMul over the run axis (ops/linear), norms
+//     use their run's gamma and beta (ops/layerNorm), dropout draws each run's mask as the run alone would
+//     (ops/dropout withStackedRuns), and the mixers opted in (MixerDefinition.stackable) treat every leading axis
+//     as batch;
+//   - loss: the objective is the SUM of the runs' mean losses. Runs share no parameter, so the gradient of the sum
+//     with respect to run r's slice is run r's own gradient;
+//   - AdamW: one step count for all, a learning rate per run (ops/adamw takes an array): the cosine schedule of
+//     each run's own base rate;
+//   - a run that stops (early stop, divergence) gets learning rate 0 from then on (AdamW's update and decoupled
+//     decay are both scaled by it), so its parameters never change again; its record is the one it reached.
+// On the CPU backend each run's records equal those of the run trained alone (tests/stack.test.ts).
+//
+// Not yet (the plan's later steps): epoch checkpoints of a stack, the sweep grouping runs into stacks, stacks of
+// seeds (different initial parameters and data), mixers with parameters of their own beyond make.linear.
+import * as tf from '@tensorflow/tfjs';
+import { Rng, epochShuffleSeed, stepSeed } from '../core/prng.js';
+import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
+import type { Segment } from '../tasks/types.js';
+import { checkedOnGpu } from './gpuFaults.js';
+import { epochViolations, NumericalFaultError } from './invariants.js';
+import type { LanguageModel } from './model.js';
+import { AdamW, cosineLr } from './optimizer.js';
+import type { EpochRecord } from './records.js';
+import { batchesOf, createOptimizer, evaluateRuns, supervised, type Batch, type Supervised, type TrainOptions, type TrainResult } from './train.js';
+
+/** Why these runs cannot share a stack, or undefined when they can: all settings equal but the learning rate. */
+export function stackMismatch(runs: TrainOptions[]): string | undefined {
+  if (runs.length === 0) return 'no runs';
+  const { lr: _lr, ...first } = runs[0]!;
+  for (const [i, run] of runs.entries()) {
+    const { lr: _l, ...rest } = run;
+    for (const key of Object.keys({ ...first, ...rest }) as Array<keyof typeof rest>) {
+      if (JSON.stringify(rest[key]) !== JSON.stringify(first[key])) return `run ${i} differs from run 0 in ${String(key)} (a stack's runs differ only in lr)`;
+    }
+  }
+  return undefined;
+}
+
+/** The loss a stacked step differentiates: the sum over runs of each run's mean loss at the supervised positions; and the runs' losses [R]. */
+export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): { total: tf.Scalar; perRun: tf.Tensor1D } {
+  const T = batch.segment.seqLen;
+  const tokens = tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
+  const flat = model.forward(tokens, { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, model.config.dModel]) as tf.Tensor2D;
+  const rows = tf.tensor1d(sup.rows, 'int32');
+  const labels = tf.tensor1d(sup.labels, 'int32');
+  const losses: tf.Scalar[] = [];
+  for (let run = 0; run < model.runs; run++) {
+    const at = run === 0 ? rows : tf.add(rows, tf.scalar(run * batch.size * T, 'int32'));
+    const { loss, logits } = tiedHeadCrossEntropy(tf.gather(flat, at) as tf.Tensor2D, model.headOf(run), labels);
+    logits.dispose();
+    losses.push(loss);
+  }
+  const perRun = tf.stack(losses) as tf.Tensor1D;
+  return { total: tf.sum(perRun), perRun };
+}
+
+/** One stacked optimisation step at the runs' learning rates `lrs`; returns the runs' losses [R] (the caller disposes them). */
+export function trainStackStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lrs: number[], dropoutSeed: number): tf.Tensor1D {
+  let perRun: tf.Tensor1D | undefined;
+  const { grads } = tf.variableGrads(() => {
+    const step = stackStepLoss(model, batch, sup, dropoutSeed);
+    perRun = tf.keep(step.perRun);
+    return step.total;
+  }, model.variables);
+  optimizer.apply(model.variables.map((v) => grads[v.name]!), lrs);
+  tf.dispose(Object.values(grads));
+  return perRun!;
+}
+
+/** Per run of the stack: are all of its parameters finite? One reduction over every variable, R numbers read back. */
+export async function runsFinite(model: LanguageModel): Promise<boolean[]> {
+  const R = model.runs;
+  const total = tf.tidy(() => model.variables.reduce<tf.Tensor>((sum, v) => tf.add(sum, tf.sum(tf.abs(v.reshape([R, -1])), 1)), tf.zeros([R])));
+  const values = await total.data();
+  total.dispose();
+  return Array.from(values, (x) => Number.isFinite(x));
+}
+
+export interface StackHooks {
+  onStep?(step: number, totalSteps: number): void;
+  /** Run `run`'s epoch record, as train()'s onEpoch gives a run alone its own. */
+  onEpoch?(run: number, record: EpochRecord): void | Promise<void>;
+}
+
+/**
+ * Train a stack: `model` built with `runs: opts.length`, `opts[r]` run r's settings (equal but for lr: stackMismatch).
+ * Returns each run's TrainResult, as train() returns it for the run alone; `seconds` and each record's times are the
+ * stack's (the runs share every step).
+ */
+export async function trainStack(model: LanguageModel, splits: { train: Segment[]; validation: Segment[]; test: Segment[] }, opts: TrainOptions[], hooks: StackHooks = {}): Promise<TrainResult[]> {
+  const mismatch = stackMismatch(opts);
+  if (mismatch) throw new Error(`trainStack: ${mismatch}`);
+  if (opts.length !== model.runs) throw new Error(`trainStack: ${opts.length} runs' settings for a model of ${model.runs} runs`);
+  const started = performance.now();
+  const shared = opts[0]!;
+  const optimizer = createOptimizer(model, shared);
+  const batches = batchesOf(splits.train, shared.batchSize);
+  const sup = batches.map((b) => supervised(b.segment, b.start, b.size));
+  const order = batches.map((_, i) => i);
+  const totalSteps = batches.length * shared.epochs;
+  const runs = opts.map(() => ({ records: [] as EpochRecord[], status: 'done' as TrainResult['status'], divergedAtStep: undefined as number | undefined, steps: 0, active: true }));
+  let step = 0;
+
+  for (let epoch = 0; epoch < shared.epochs && runs.some((r) => r.active); epoch++) {
+    const epochStart = performance.now();
+    const lrs = opts.map((o, r) => (runs[r]!.active ? cosineLr(o.lr, epoch, shared.epochs) : 0));
+    if (shared.shuffle) new Rng(epochShuffleSeed(shared.seed, epoch)).shuffle(order);
+    const trained = await checkedOnGpu(async () => {
+      const stepLosses: tf.Tensor1D[] = [];
+      for (const i of order) {
+        step += 1;
+        stepLosses.push(trainStackStep(model, optimizer, batches[i]!, sup[i]!, lrs, stepSeed(shared.seed, step)));
+        hooks.onStep?.(step, totalSteps);
+      }
+      const losses = tf.stack(stepLosses) as tf.Tensor2D; // [steps, R]
+      const values = await losses.data();
+      tf.dispose([losses, ...stepLosses]);
+      return values;
+    });
+    const trainSeconds = (performance.now() - epochStart) / 1000;
+    const R = opts.length;
+    const firstStep = step - order.length + 1;
+    // per run: its epoch's mean loss summed in step order as train() sums it (float32 adds), or its first bad step
+    const trainLoss = opts.map((_, r) => {
+      let sum = Math.fround(0);
+      for (let s = 0; s < order.length; s++) sum = Math.fround(sum + trained[s * R + r]!);
+      return sum / Math.max(1, batches.length);
+    });
+    for (const [r, run] of runs.entries()) {
+      if (!run.active || Number.isFinite(trainLoss[r])) continue;
+      let s = 0;
+      while (s < order.length && Number.isFinite(trained[s * R + r])) s++;
+      // as train(): the first step whose loss is not finite (the epoch's first when every one was, but not their sum)
+      Object.assign(run, { status: 'diverged', divergedAtStep: firstStep + (s < order.length ? s : 0), steps: step, active: false });
+    }
+    if (!runs.some((r) => r.active)) break;
+    const { validation, test, finite } = await checkedOnGpu(async () => ({
+      validation: await evaluateRuns(model, splits.validation, shared.evalBatchSize),
+      test: await evaluateRuns(model, splits.test, shared.evalBatchSize),
+      finite: await runsFinite(model),
+    }));
+    for (const [r, run] of runs.entries()) {
+      if (!run.active) continue;
+      const record: EpochRecord = { epoch: epoch + 1, lr: lrs[r]!, trainLoss: trainLoss[r]!, validation: validation[r]!, test: test[r]!, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
+      const violations = [...epochViolations(record), ...(finite[r] ? [] : [`epoch ${epoch + 1}: a parameter is NaN or ±Inf`])];
+      if (violations.length) throw new NumericalFaultError(violations.map((v) => `run ${r} of the stack: ${v}`));
+      run.records.push(record);
+      run.steps = step;
+      await hooks.onEpoch?.(r, record);
+      if (validation[r]!.accuracy > shared.earlyStopAccuracy) Object.assign(run, { status: 'early-stop', active: false });
+    }
+  }
+  optimizer.dispose();
+  const seconds = (performance.now() - started) / 1000;
+  return runs.map((run) => ({ epochs: run.records, steps: run.steps, status: run.status, ...(run.divergedAtStep !== undefined ? { divergedAtStep: run.divergedAtStep } : {}), seconds }));
+}

@@ -1,0 +1,149 @@
+// Stacked runs (engine/stack.ts): R runs that differ only in learning rate, trained as one model with a leading run
+// axis, must each produce the records the run produces alone (engine/train.ts train), on the CPU backend: same
+// losses, accuracies, slices, early stops — with dropout on (embedding, residual and attention weights), in both
+// blocks, with an MLP, with position embeddings, and a run that diverges without touching the others.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../engine/backend.js';
+import { LanguageModel, type ModelConfig } from '../engine/model.js';
+import { stackMismatch, stackStepLoss, trainStack } from '../engine/stack.js';
+import { batchesOf, stepLoss, supervised, train, type TrainOptions, type TrainResult } from '../engine/train.js';
+import { buildSplits } from '../tasks/dataset.js';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+const splits = () =>
+  buildSplits(
+    {
+      task: 'mqar',
+      common: { vocabSize: 32 },
+      train: [{ seqLen: 16, numKvPairs: 2, count: 96 }],
+      validation: [{ seqLen: 16, numKvPairs: 2, count: 16 }],
+      test: [{ seqLen: 16, numKvPairs: 2, count: 24 }],
+    },
+    3,
+  );
+
+const model = (over: Partial<ModelConfig>, runs = 1) =>
+  new LanguageModel(
+    {
+      dModel: 16, nLayers: 2, layers: [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }],
+      mlp: false, embeddingDropout: 0.1, residualDropout: 0.1, vocabSize: 32, maxSeqLen: 16, seed: 5, ...over,
+    } as ModelConfig,
+    { runs },
+  );
+
+const options = (lr: number, over: Partial<TrainOptions> = {}): TrainOptions => ({ epochs: 3, batchSize: 32, evalBatchSize: 16, lr, weightDecay: 0.1, earlyStopAccuracy: 0.99, shuffle: true, seed: 7, ...over }) as TrainOptions;
+
+/** A result without its wall times (the stack's are shared). */
+const untimed = (r: TrainResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0, trainSeconds: 0 })) });
+
+async function alone(over: Partial<ModelConfig>, opts: TrainOptions): Promise<TrainResult> {
+  const m = model(over);
+  try {
+    return await train(m, splits(), opts);
+  } finally {
+    m.dispose();
+  }
+}
+
+async function stacked(over: Partial<ModelConfig>, opts: TrainOptions[]): Promise<TrainResult[]> {
+  const m = model(over, opts.length);
+  try {
+    return await trainStack(m, splits(), opts);
+  } finally {
+    m.dispose();
+  }
+}
+
+describe('stacked runs', () => {
+  it('a stacked step: each run\'s loss and gradients are those of the run alone (prenorm, MLP, dropout on)', () => {
+    const over = { mlp: true, positionEmbeddings: true };
+    const data = splits();
+    const batch = batchesOf(data.train, 32)[1]!;
+    const sup = supervised(batch.segment, batch.start, batch.size);
+    // (one model at a time: tfjs registers variables by name)
+    const one = model(over);
+    const soloGrads = tf.variableGrads(() => stepLoss(one, batch, sup, 11), one.variables);
+    const soloParams = one.parameterCount;
+    const names = one.variables.map((v) => v.name);
+    one.dispose();
+    const three = model(over, 3);
+    const stackGrads = tf.variableGrads(() => stackStepLoss(three, batch, sup, 11).total, three.variables);
+    // three identical runs: the stack's loss is 3× the run's, and every slice of every gradient is the run's
+    expect(stackGrads.value.dataSync()[0]).toBeCloseTo(3 * soloGrads.value.dataSync()[0]!, 5);
+    expect(three.parameterCount).toBe(soloParams);
+    names.forEach((name, i) => {
+      const v = { name };
+      const solo = soloGrads.grads[name]!;
+      const stack = stackGrads.grads[three.variables[i]!.name]!;
+      expect(stack.shape).toEqual([3, ...solo.shape]);
+      for (let r = 0; r < 3; r++) {
+        const slice = tf.squeeze(tf.slice(stack, [r, ...solo.shape.map(() => 0)], [1, ...solo.shape]), [0]);
+        const worst = tf.max(tf.abs(tf.sub(slice, solo))).dataSync()[0]!;
+        const scale = tf.max(tf.abs(solo)).dataSync()[0]!;
+        expect(worst, `${v.name}, run ${r}`).toBeLessThanOrEqual(1e-6 * Math.max(scale, 1e-3));
+      }
+    });
+    tf.dispose([soloGrads.value, stackGrads.value, ...Object.values(soloGrads.grads), ...Object.values(stackGrads.grads)]);
+    three.dispose();
+  });
+
+  const expectSameRecords = (stack: TrainResult[], solo: TrainResult[]) => {
+    expect(stack).toHaveLength(solo.length);
+    stack.forEach((result, r) => {
+      const got = untimed(result);
+      const want = untimed(solo[r]!);
+      expect([got.status, got.steps]).toEqual([want.status, want.steps]);
+      expect(got.epochs.map((e) => [e.epoch, e.lr, e.steps, e.validation.accuracy, e.test.accuracy, e.test.slices])).toEqual(want.epochs.map((e) => [e.epoch, e.lr, e.steps, e.validation.accuracy, e.test.accuracy, e.test.slices]));
+      got.epochs.forEach((e, i) => {
+        const w = want.epochs[i]!;
+        expect(e.trainLoss).toBeCloseTo(w.trainLoss, 5);
+        expect(e.validation.loss).toBeCloseTo(w.validation.loss, 5);
+        expect(e.test.loss).toBeCloseTo(w.test.loss, 5);
+      });
+    });
+  };
+
+  it('three learning rates stacked (prenorm block, one stops early): every run\'s records equal the run trained alone', async () => {
+    const over = { positionEmbeddings: true };
+    // a bar the middle rate passes after its first epoch (validation 0.063 there): it stops, the other two go on
+    const lrs = [3e-3, 1e-2, 3e-4];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { earlyStopAccuracy: 0.05 })));
+    expect(solo.map((r) => [r.status, r.epochs.length])).toEqual([['done', 3], ['early-stop', 1], ['done', 3]]);
+    const stack = await stacked(over, lrs.map((lr) => options(lr, { earlyStopAccuracy: 0.05 })));
+    expectSameRecords(stack, solo);
+    // the learning rates really differ in what they trained
+    expect(stack[0]!.epochs.at(-1)!.trainLoss).not.toBeCloseTo(stack[2]!.epochs.at(-1)!.trainLoss, 3);
+  }, 120_000);
+
+  it('two learning rates stacked (zoology block, MLP): every run\'s records equal the run trained alone', async () => {
+    const over = { block: 'zoology' as const, mlp: true, positionEmbeddings: true };
+    const lrs = [1e-2, 1e-3];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 2 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 2 }))), solo);
+  }, 120_000);
+
+  it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
+    const over = {};
+    const lrs = [3e-3, 1e30];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { weightDecay: 0, epochs: 2 })));
+    expect(solo[1]!.status).toBe('diverged'); // the recipe really diverges alone
+    const stack = await stacked(over, lrs.map((lr) => options(lr, { weightDecay: 0, epochs: 2 })));
+    expect(stack.map((r) => [r.status, r.steps, r.divergedAtStep])).toEqual(solo.map((r) => [r.status, r.steps, r.divergedAtStep]));
+    expect(stack[0]!.epochs.map((e) => e.test.accuracy)).toEqual(solo[0]!.epochs.map((e) => e.test.accuracy));
+    expect(stack[0]!.epochs.at(-1)!.trainLoss).toBeCloseTo(solo[0]!.epochs.at(-1)!.trainLoss, 5);
+  }, 120_000);
+
+  it('refuses runs that differ in more than lr, and mixers that do not declare stackable', () => {
+    expect(stackMismatch([options(1e-3), options(3e-3)])).toBeUndefined();
+    expect(stackMismatch([options(1e-3), options(1e-3, { seed: 8 })])).toBe('run 1 differs from run 0 in seed (a stack\'s runs differ only in lr)');
+    expect(stackMismatch([options(1e-3), options(1e-3, { epochs: 4 })])).toMatch(/in epochs/);
+    expect(() => model({ layers: [{ mixer: 'baseconv' }] }, 2)).toThrow(/layer 0 \(baseconv\): this mixer's runs cannot be stacked/);
+  });
+});
