@@ -5,7 +5,7 @@
 //   npx tsx bench/step.ts [--backend webgpu|wasm|cpu] [--mixers attention,based] [--batches 64,256]
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
-//        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS]
+//        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
@@ -14,7 +14,9 @@
 // time, it does not time the step): kernels/step, GPU kernel time/step, busy fraction = GPU time / wall time,
 // and the top kernels. With --torch (bench/torch_step.py's JSON, same device call) it prints recallbench/PyTorch.
 // --check-accuracy trains a short MQAR run with the fast path and with the reference path (same seed) and
-// prints both accuracies (issue 4's end-to-end check).
+// prints both accuracies (issue 4's end-to-end check). --stacks times stacks of R runs (engine/stack.ts: R learning
+// rates as one model, stackable mixers only) and prints run-steps/s = R / (ms per stacked step): the throughput a
+// sweep gains from stacking, against R = 1 in the same process.
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +24,7 @@ import { initBackend, releaseGpu, type BackendChoice } from '../engine/backend.j
 import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
+import { trainStackStep } from '../engine/stack.js';
 import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
@@ -53,6 +56,8 @@ export interface BenchArgs {
   cpuProf?: string;
   /** Accept a software WebGPU adapter (lavapipe); default from RECALLBENCH_WEBGPU_SOFTWARE=1. */
   allowSoftware: boolean;
+  /** Stack sizes to time (1: a run alone, trainStep; R > 1: trainStackStep over R learning rates). */
+  stacks: number[];
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -74,6 +79,7 @@ export const DEFAULTS: BenchArgs = {
   // exact timestamps for tf.profile (webgpu.md): unsafe APIs allowed, no 65 µs quantisation
   dawn: ['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization'],
   allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
+  stacks: [1],
 };
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -107,6 +113,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--dawn': a.dawn = list(); break;
       case '--allow-software': a.allowSoftware = true; break;
       case '--cpu-prof': a.cpuProf = next(); break;
+      case '--stacks': a.stacks = list().map(Number); break;
       default: throw new Error(`unknown flag ${flag} (see the header of bench/step.ts)`);
     }
   }
@@ -176,6 +183,10 @@ interface Row {
   mixer: string;
   batch: number;
   variant: string;
+  /** Runs stacked in the step (1: alone). */
+  stack: number;
+  /** stack / (ms per step): runs' steps per second. */
+  runStepsPerSec: number;
   msPerStep: number;
   hostMsPerStep: number;
   tokensPerSec: number;
@@ -236,20 +247,22 @@ async function setLevers(backend: string, levers: Record<Lever, boolean>): Promi
 /** Whether this process has run its warm-up seconds (once: GPU clocks stay up between variants and mixers). */
 let warmedUp = false;
 
-async function benchOne(a: BenchArgs, device: string, backend: string, mixer: string, batch: number, variants: ReturnType<typeof expandVariants>): Promise<Row[]> {
+async function benchOne(a: BenchArgs, device: string, backend: string, mixer: string, batch: number, variants: ReturnType<typeof expandVariants>, stack = 1): Promise<Row[]> {
   const config = modelConfig(mixer, a, 1234);
   checkMixers(config);
-  const model = new LanguageModel(config);
+  const model = new LanguageModel(config, { runs: stack });
+  // a stack's learning rates: spread around 1e-3 as a grid point's would be
+  const lrs = Array.from({ length: stack }, (_, r) => 1e-3 * 2 ** (r - stack / 2));
   const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
   const batchesNeeded = 4;
   const segment = mqar.generate({ count: batch * batchesNeeded, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
   const batches = batchesOf([segment], batch);
   const sups = batches.map((b) => supervised(b.segment, b.start, b.size));
   let step = 0;
-  const runStep = () => {
+  const runStep = (): tf.Tensor => {
     const i = step % batches.length;
     step++;
-    return trainStep(model, optimizer, batches[i]!, sups[i]!, 1e-3, step);
+    return stack === 1 ? trainStep(model, optimizer, batches[i]!, sups[i]!, 1e-3, step) : trainStackStep(model, optimizer, batches[i]!, sups[i]!, lrs, step);
   };
   const rows: Row[] = [];
   for (const variant of variants) {
@@ -273,7 +286,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     dispatchCount = 0;
     const cacheBefore = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     let host = 0;
-    let last: tf.Scalar | undefined;
+    let last: tf.Tensor | undefined;
     const t0 = performance.now();
     for (let s = 0; s < a.steps; s++) {
       const h0 = performance.now();
@@ -289,8 +302,8 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     const cacheAfter = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
     const row: Row = {
-      label: a.label, device, mixer, batch, variant: variant.name, msPerStep: wall, hostMsPerStep: host / a.steps,
-      tokensPerSec: (batch * a.seqLen) / (wall / 1000), dispatchesPerStep: dispatchCount / a.steps, loss,
+      label: a.label, device, mixer, batch, variant: variant.name, stack, runStepsPerSec: stack / (wall / 1000), msPerStep: wall, hostMsPerStep: host / a.steps,
+      tokensPerSec: (stack * batch * a.seqLen) / (wall / 1000), dispatchesPerStep: dispatchCount / a.steps, loss,
       bindGroupHitRate: lookups ? (cacheAfter!.hits - cacheBefore!.hits) / lookups : undefined,
     };
     if (a.profile) Object.assign(row, await profileStep(runStep, wall));
@@ -303,7 +316,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   return rows;
 }
 
-async function profileStep(runStep: () => tf.Scalar, wallMs: number): Promise<Partial<Row>> {
+async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Partial<Row>> {
   const info = await tf.profile(() => runStep());
   const kernels = info.kernels as Array<{ name: string; kernelTimeMs: number | Promise<number> | { error: string } }>;
   const byName = new Map<string, { ms: number; count: number }>();
@@ -328,7 +341,7 @@ function fmt(x: number | undefined, digits = 1): string {
 
 function printRow(r: Row): void {
   console.log(
-    `${r.mixer.padEnd(9)} B${String(r.batch).padEnd(4)} ${r.variant.padEnd(14)} ${fmt(r.msPerStep).padStart(8)} ms/step  host ${fmt(r.hostMsPerStep).padStart(7)} ms  ${fmt(r.tokensPerSec / 1000, 0).padStart(6)}k tok/s  ${fmt(r.dispatchesPerStep, 0).padStart(5)} dispatches` +
+    `${r.mixer.padEnd(9)} B${String(r.batch).padEnd(4)} ${r.variant.padEnd(14)}${r.stack > 1 ? ` R${r.stack}`.padEnd(5) : ''} ${fmt(r.msPerStep).padStart(8)} ms/step${r.stack > 1 ? ` (${fmt(r.runStepsPerSec)} run-steps/s)` : ''}  host ${fmt(r.hostMsPerStep).padStart(7)} ms  ${fmt(r.tokensPerSec / 1000, 0).padStart(6)}k tok/s  ${fmt(r.dispatchesPerStep, 0).padStart(5)} dispatches` +
       (r.gpuMsPerStep !== undefined ? `  ${r.kernelsPerStep} kernels  GPU ${fmt(r.gpuMsPerStep)} ms  busy ${fmt(100 * (r.busy ?? 0), 0)}%` : '') +
       (r.bindGroupHitRate !== undefined ? `  bind-group hits ${fmt(100 * r.bindGroupHitRate, 0)}%` : '') +
       `  loss ${r.loss.toFixed(3)}`,
@@ -404,7 +417,7 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
   console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before the first timing of the process); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
-  for (const mixer of a.mixers) for (const batch of a.batches) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants)));
+  for (const mixer of a.mixers) for (const batch of a.batches) for (const stack of a.stacks) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants, stack)));
   if (a.torch) printRatios(rows, a.torch);
   if (a.checkAccuracy) await checkAccuracy(a, info.backend);
   return rows;
