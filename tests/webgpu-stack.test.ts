@@ -10,7 +10,11 @@ import { AdamW } from '../engine/optimizer.js';
 import { stackStepLoss } from '../engine/stack.js';
 import { batchesOf, stepLoss, supervised } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
-import { errors, webgpuDevice } from './webgpuKit.js';
+import { adamWWebGpu } from '../accel/webgpu/adamw.js';
+import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
+import { setFastPath } from '../accel/webgpu/index.js';
+import { hashDropoutNaive } from '../ops/dropout/index.js';
+import { errors, poison, relErr, webgpuDevice } from './webgpuKit.js';
 
 const device = await webgpuDevice('webgpu-stack');
 
@@ -21,6 +25,63 @@ const config = (block: 'prenorm' | 'zoology'): ModelConfig => ({
 
 describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
   afterAll(() => releaseGpu());
+
+  it('hashed dropout of a stack: one dispatch, each run\'s slice dropped out exactly as the run alone (values and gradient)', async () => {
+    const runs = 3;
+    const one = [5, 7, 9];
+    const x = tf.randomNormal([runs * one[0]!, ...one.slice(1)], 0, 1, 'float32', 1);
+    const w = tf.randomNormal(x.shape, 0, 1, 'float32', 2);
+    await poison([x.shape]);
+    const y = dropoutWebGpu(x, 0.3, 41, runs);
+    const yRef = tf.concat(tf.split(x, runs, 0).map((part) => hashDropoutNaive(part, 0.3, 41)), 0);
+    expect(await relErr(y, yRef)).toBeLessThan(1e-6);
+    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(dropoutWebGpu(a, 0.3, 41, runs), w)))(x);
+    const gRef = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat(tf.split(a, runs, 0).map((part) => hashDropoutNaive(part, 0.3, 41)), 0), w)))(x);
+    expect(await relErr(g, gRef)).toBeLessThan(1e-6);
+    // not the mask of the whole tensor hashed as one: the runs' masks repeat
+    expect(await relErr(y, hashDropoutNaive(x, 0.3, 41))).toBeGreaterThan(1e-2);
+    tf.dispose([x, w, y, yRef, g, gRef]);
+  });
+
+  it('AdamW of a stack: the fused update with a learning rate per run equals the reference (vec4 and scalar runs, decay on/off)', async () => {
+    const runs = 3;
+    const shapes = [[runs, 8, 4], [runs, 7], [runs, 3, 5]];
+    const init = shapes.map((shape, i) => tf.randomNormal(shape, 0, 1, 'float32', 10 + i));
+    const make = (tag: string) => init.map((t, i) => tf.tidy(() => tf.variable(tf.mul(t, 1), true, `stackAdam_${tag}${i}`))); // own buffers (a clone shares one: declined)
+    const fused = make('fused');
+    const ref = make('ref');
+    const decays = (v: tf.Variable) => !v.name.endsWith('1');
+    const optFused = new AdamW(fused, { weightDecay: 0.1, decays });
+    const optRef = new AdamW(ref, { weightDecay: 0.1, decays });
+    for (let step = 0; step < 3; step++) {
+      const grads = shapes.map((shape, i) => tf.randomNormal(shape, 0, 0.5, 'float32', 100 * step + i));
+      const lrs = [1e-3, 1e-2, 3e-2].map((lr) => lr * (step + 1));
+      setFastPath({ adamw: false });
+      optRef.apply(grads, lrs);
+      setFastPath({ adamw: true });
+      optFused.stepCount += 1;
+      const t = optFused.stepCount;
+      expect(adamWWebGpu(fused, optFused.m, optFused.v, grads, { lr: lrs, beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 1 - 0.9 ** t, c2: 1 - 0.999 ** t, weightDecays: fused.map((v) => (decays(v) ? 0.1 : 0)) })).toBe(true);
+      tf.dispose(grads);
+    }
+    for (let i = 0; i < shapes.length; i++) {
+      expect(await relErr(fused[i]!, ref[i]!), `parameter ${i}`).toBeLessThan(1e-6);
+      expect(await relErr(optFused.m[i]!, optRef.m[i]!)).toBeLessThan(1e-6);
+      expect(await relErr(optFused.v[i]!, optRef.v[i]!)).toBeLessThan(1e-6);
+      // each run moved by its own rate: run 2 (3e-2) further than run 0 (1e-3)
+      const moved = await tf.sum(tf.abs(tf.sub(fused[i]!, init[i]!)), shapes[i]!.slice(1).map((_, k) => k + 1)).data(); // (no dataSync on webgpu in Node)
+      expect(moved[2]!).toBeGreaterThan(5 * moved[0]!);
+    }
+    // a parameter without the stack's leading axis is declined
+    const lone = tf.variable(tf.zeros([4]), true, 'stackAdam_lone');
+    const zero = tf.zeros([4]);
+    const moments = [tf.variable(tf.zeros([4]), false), tf.variable(tf.zeros([4]), false)];
+    expect(adamWWebGpu([lone], [moments[0]!], [moments[1]!], [zero], { lr: [1e-3, 1e-3, 1e-3], beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 0.1, c2: 0.001, weightDecays: [0] })).toBe(false);
+    tf.dispose([lone, zero, ...moments, ...init]);
+    optFused.dispose();
+    optRef.dispose();
+    tf.dispose([...fused, ...ref]);
+  });
 
   for (const block of ['prenorm', 'zoology'] as const) {
     it(`${block}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {

@@ -7,6 +7,8 @@
 // tfjs's AdamW costs ~13 kernels and several scalar uploads per parameter; this is one dispatch with the
 // hyperparameters in its uniform buffer. In-place writes are only done when the parameter and the moments are
 // the sole owners of their buffers (no other live tensor shares them); otherwise the caller falls back.
+// A stack of R runs (engine/stack.ts: parameters [R, ...], a learning rate per run) takes the same dispatch per
+// parameter; each element reads its run's lr and decay factor from a table of 2R numbers uploaded once per step.
 import * as tf from '@tensorflow/tfjs';
 import type { AdamWStep } from '../../ops/adamw/index.js';
 import { endStep } from './bindGroups.js';
@@ -16,7 +18,7 @@ export const ADAMW_KERNEL = 'RecallbenchAdamW';
 
 const WG = 256;
 
-const wgsl = (vec: boolean) => () => {
+const wgsl = (vec: boolean, stacked = false) => () => {
   const T = vec ? 'vec4<f32>' : 'f32';
   return `
 ${declare(
@@ -25,8 +27,11 @@ ${declare(
     { name: 'm', type: T, write: true },
     { name: 'v', type: T, write: true },
     { name: 'g', type: T },
+    ...(stacked ? [{ name: 'runRates', type: 'f32' }] : []),
   ],
-  ['n: u32', 'lr: f32', 'beta1: f32', 'oneMinusBeta1: f32', 'beta2: f32', 'oneMinusBeta2: f32', 'c1: f32', 'c2: f32', 'eps: f32', 'decay: f32'],
+  stacked
+    ? ['n: u32', 'perRun: u32', 'runs: u32', 'beta1: f32', 'oneMinusBeta1: f32', 'beta2: f32', 'oneMinusBeta2: f32', 'c1: f32', 'c2: f32', 'eps: f32']
+    : ['n: u32', 'lr: f32', 'beta1: f32', 'oneMinusBeta1: f32', 'beta2: f32', 'oneMinusBeta2: f32', 'c1: f32', 'c2: f32', 'eps: f32', 'decay: f32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -38,7 +43,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   m[i] = mi;
   v[i] = vi;
   let update = (mi / params.c1) / (sqrt(vi / params.c2) + params.eps);
-  p[i] = p[i] * params.decay - update * params.lr;
+  ${stacked ? 'let run = i / params.perRun;' : ''}
+  ${stacked ? 'p[i] = p[i] * runRates[params.runs + run] - update * runRates[run];' : 'p[i] = p[i] * params.decay - update * params.lr;'}
 }`;
 };
 
@@ -51,15 +57,30 @@ export function registerAdamWWebGpu(): void {
     kernelName: ADAMW_KERNEL,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const h = attrs as unknown as AdamWStep & { count: number; lr: number }; // one rate (adamWWebGpu declines a stack's)
+      const h = attrs as unknown as AdamWStep & { count: number };
       const named = inputs as Record<string, tf.TensorInfo>;
       for (let i = 0; i < h.count; i++) {
         const [p, m, v, g] = ['p', 'm', 'v', 'g'].map((k) => named[`${k}${i}`]!);
         const n = p!.shape.reduce((a, b) => a * b, 1);
         if (n === 0) continue;
+        const wd = h.weightDecays[i]!;
+        if (typeof h.lr !== 'number') {
+          // a stack: elements of run r are [r·n/R, (r+1)·n/R); vec4 only when a run's share is whole vec4s
+          const runs = h.lr.length;
+          const perRun = n / runs;
+          const vec = perRun % 4 === 0;
+          dispatch(
+            'AdamW',
+            vec ? 'rb_adamw4_stacked' : 'rb_adamw1_stacked',
+            wgsl(vec, true),
+            [{ tensor: p!, write: true }, { tensor: m!, write: true }, { tensor: v!, write: true }, { tensor: g! }, { tensor: named[`rates${wd > 0 ? 'Decayed' : 'Plain'}`]! }],
+            [{ u: vec ? n / 4 : n }, { u: vec ? perRun / 4 : perRun }, { u: runs }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }],
+            grid(Math.ceil((vec ? n / 4 : n) / WG)),
+          );
+          continue;
+        }
         const vec = n % 4 === 0;
         const threads = vec ? n / 4 : n;
-        const wd = h.weightDecays[i]!;
         dispatch(
           'AdamW',
           vec ? 'rb_adamw4' : 'rb_adamw1',
@@ -83,12 +104,24 @@ export function registerAdamWWebGpu(): void {
  * with another live tensor, so the caller uses the reference path instead.
  */
 export function adamWWebGpu(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], h: AdamWStep): boolean {
-  if (typeof h.lr !== 'number') return false; // a stack's per-run rates: the reference
   for (let i = 0; i < params.length; i++) {
     if (!soleOwner(params[i]!) || !soleOwner(m[i]!) || !soleOwner(v[i]!)) return false;
     if (grads[i]!.dtype !== 'float32' || grads[i]!.size !== params[i]!.size) return false;
+    if (typeof h.lr !== 'number' && params[i]!.shape[0] !== h.lr.length) return false; // not a stack's [R, ...] parameter
   }
   const inputs: Record<string, tf.Tensor> = {};
+  // a stack's rates: [lr_r..., decay factor_r...] as the reference computes them (double precision, then f32); one
+  // table per weight decay in use (0: the factor is 1)
+  const tables: tf.Tensor[] = [];
+  if (typeof h.lr !== 'number') {
+    const lrs = h.lr;
+    const decays = [...new Set(h.weightDecays)];
+    if (decays.length > 2 || (decays.length === 2 && !decays.includes(0))) return false;
+    const wd = decays.find((x) => x > 0) ?? 0;
+    inputs.ratesPlain = tf.tensor1d([...lrs, ...lrs.map(() => 1)]);
+    inputs.ratesDecayed = tf.tensor1d([...lrs, ...lrs.map((lr) => 1 - lr * wd)]);
+    tables.push(inputs.ratesPlain, inputs.ratesDecayed);
+  }
   params.forEach((p, i) => {
     inputs[`p${i}`] = p;
     inputs[`m${i}`] = m[i]!;
@@ -97,5 +130,6 @@ export function adamWWebGpu(params: tf.Variable[], m: tf.Variable[], v: tf.Varia
   });
   const done = tf.engine().runKernel(ADAMW_KERNEL, inputs, { ...h, count: params.length } as unknown as tf.NamedAttrMap) as tf.Tensor;
   done.dispose();
+  tf.dispose(tables); // the dispatches own their buffers until the queue has run them (dispatch.ts)
   return true;
 }

@@ -1,5 +1,6 @@
-// Hashed dropout on WebGPU (ops/dropout has the definition and the reference): one dispatch,
-// vec4 when the size allows; its gradient is the same kernel applied to dy with the same seed.
+// Hashed dropout on WebGPU (ops/dropout has the definition and the reference): one dispatch; its gradient is the
+// same kernel applied to dy with the same seed. A stack of R runs folded into the first axis (ops/dropout
+// withStackedRuns) hashes each element's index within its run (i mod n/R): every run's mask is the run's alone.
 import * as tf from '@tensorflow/tfjs';
 import { lowbias32 } from '../../core/prng.js';
 import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
@@ -28,21 +29,21 @@ ${declare(
     { name: 'x', type: 'f32' },
     { name: 'y', type: 'f32', write: true },
   ],
-  ['n: u32', 'seedHash: u32', 'rate: f32', 'scale: f32'],
+  ['n: u32', 'seedHash: u32', 'rate: f32', 'scale: f32', 'perRun: u32'],
 )}
 ${HASH32_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
   if (i >= params.n) { return; }
-  let u = f32(hash32(i + params.seedHash) >> 8u) / 16777216.0f;
+  let u = f32(hash32((i % params.perRun) + params.seedHash) >> 8u) / 16777216.0f;
   y[i] = select(0.0f, x[i] * params.scale, u >= params.rate);
 }`;
 
-function run(x: tf.TensorInfo, rate: number, seed: number): tf.TensorInfo {
+function run(x: tf.TensorInfo, rate: number, seed: number, runs: number): tf.TensorInfo {
   const n = x.shape.reduce((a, b) => a * b, 1);
   const y = allocate(webgpuBackend(), x.shape);
-  dispatch('Dropout', 'rb_dropout', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: n }, { u: lowbias32(seed >>> 0) }, { f: rate }, { f: 1 / (1 - rate) }], grid(Math.ceil(n / WG)));
+  dispatch('Dropout', 'rb_dropout', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: n }, { u: lowbias32(seed >>> 0) }, { f: rate }, { f: 1 / (1 - rate) }, { u: Math.max(1, n / runs) }], grid(Math.ceil(n / WG)));
   return y;
 }
 
@@ -55,8 +56,8 @@ export function registerDropoutWebGpu(): void {
     kernelName: DROPOUT_KERNEL,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, attrs }) => {
-      const { rate, seed } = attrs as unknown as { rate: number; seed: number };
-      return run((inputs as { x: tf.TensorInfo }).x, rate, seed);
+      const { rate, seed, runs } = attrs as unknown as { rate: number; seed: number; runs: number };
+      return run((inputs as { x: tf.TensorInfo }).x, rate, seed, runs);
     },
   });
   tf.registerGradient({
@@ -65,7 +66,8 @@ export function registerDropoutWebGpu(): void {
   });
 }
 
-export function dropoutWebGpu(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+export function dropoutWebGpu(x: tf.Tensor, rate: number, seed: number, runs = 1): tf.Tensor {
   if (x.dtype !== 'float32') throw new Error(`dropout: x must be float32, got ${x.dtype}`);
-  return tf.engine().runKernel(DROPOUT_KERNEL, { x }, { rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  if (x.shape[0]! % runs !== 0) throw new Error(`dropout: a stack of ${runs} runs needs a first axis divisible by it, got [${x.shape}]`);
+  return tf.engine().runKernel(DROPOUT_KERNEL, { x }, { rate, seed, runs } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }

@@ -10,8 +10,7 @@ export { adamWUpdateNaive, type AdamWStep } from './naive.js';
 export const adamWOp = fastOp<(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], step: AdamWStep) => boolean>('adamw');
 
 export function adamWUpdate(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], step: AdamWStep): void {
-  // the fused update takes one learning rate; a stack's per-run rates take the reference
-  const fused = typeof step.lr === 'number' ? fastForm(adamWOp, tf.getBackend()) : undefined;
+  const fused = fastForm(adamWOp, tf.getBackend());
   if (fused && fused(params, m, v, grads, step)) return;
   adamWUpdateNaive(params, m, v, grads, step);
 }

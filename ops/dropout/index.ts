@@ -13,8 +13,8 @@ import { fastForm, fastOp } from '../../core/fastForms.js';
 
 export { dropoutUniform, hashDropoutNaive } from './naive.js';
 
-/** The fast form's signature: x, rate, seed → the dropped-out x (its own gradient). */
-export const dropoutOp = fastOp<(x: tf.Tensor, rate: number, seed: number) => tf.Tensor>('dropout');
+/** The fast form's signature: x, rate, seed, runs (the stack's, 1 alone) → the dropped-out x (its own gradient). */
+export const dropoutOp = fastOp<(x: tf.Tensor, rate: number, seed: number, runs: number) => tf.Tensor>('dropout');
 
 let runsInStack = 1;
 
@@ -42,7 +42,8 @@ export function stackedRuns(): number {
 export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x.clone();
   const impl = fastForm(dropoutOp, tf.getBackend());
-  const one = (t: tf.Tensor) => (impl ? impl(t, rate, seed) : tf.dropout(t, rate, undefined, seed));
-  if (runsInStack === 1) return one(x);
-  return tf.tidy(() => tf.concat(tf.split(x, runsInStack, 0).map(one), 0));
+  // the hashed form takes the stack in one dispatch (each element hashed by its index within its run)
+  if (impl) return impl(x, rate, seed, runsInStack);
+  if (runsInStack === 1) return tf.dropout(x, rate, undefined, seed);
+  return tf.tidy(() => tf.concat(tf.split(x, runsInStack, 0).map((run) => tf.dropout(run, rate, undefined, seed)), 0));
 }
