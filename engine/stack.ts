@@ -46,17 +46,24 @@ export function stackMismatch(runs: TrainOptions[]): string | undefined {
 export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): { total: tf.Scalar; perRun: tf.Tensor1D } {
   const T = batch.segment.seqLen;
   const tokens = tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
-  const flat = model.forward(tokens, { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, model.config.dModel]) as tf.Tensor2D;
-  const rows = tf.tensor1d(sup.rows, 'int32');
+  const d = model.config.dModel;
+  const R = model.runs;
+  const M = sup.rows.length;
+  const flat = model.forward(tokens, { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, d]) as tf.Tensor2D;
   const labels = tf.tensor1d(sup.labels, 'int32');
-  const losses: tf.Scalar[] = [];
-  for (let run = 0; run < model.runs; run++) {
-    const at = run === 0 ? rows : tf.add(rows, tf.scalar(run * batch.size * T, 'int32'));
-    const { loss, logits } = tiedHeadCrossEntropy(tf.gather(flat, at) as tf.Tensor2D, model.headOf(run), labels);
+  if (R === 1) {
+    const { loss, logits } = tiedHeadCrossEntropy(tf.gather(flat, tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D, model.headOf(0), labels);
     logits.dispose();
-    losses.push(loss);
+    return { total: loss, perRun: loss.reshape([1]) };
   }
-  const perRun = tf.stack(losses) as tf.Tensor1D;
+  // every run's supervised rows at once (run r's start at r·B·T), through every run's tied head as one batched
+  // matMul: loss_ri = logsumexp(h_ri E_rᵀ) − h_ri·E_r[label_i] (ops/crossEntropy's reference, with a run axis)
+  const at = tf.add(tf.tensor2d(sup.rows, [1, M], 'int32'), tf.range(0, R * batch.size * T, batch.size * T, 'int32').reshape([R, 1]));
+  const hidden = tf.gather(flat, at.reshape([R * M])).reshape([R, M, d]) as tf.Tensor3D;
+  const embedding = model.embedding as tf.Tensor3D;
+  const logits = tf.matMul(hidden, embedding, false, true);
+  const target = tf.sum(tf.mul(hidden, tf.gather(embedding, labels, 1)), 2);
+  const perRun = tf.mean(tf.sub(tf.logSumExp(logits, 2), target), 1) as tf.Tensor1D;
   return { total: tf.sum(perRun), perRun };
 }
 

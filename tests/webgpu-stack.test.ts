@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { LanguageModel, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
-import { stackStepLoss } from '../engine/stack.js';
-import { batchesOf, stepLoss, supervised } from '../engine/train.js';
+import { stackStepLoss, trainStackStep } from '../engine/stack.js';
+import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
 import { adamWWebGpu } from '../accel/webgpu/adamw.js';
 import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
@@ -83,6 +83,45 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     tf.dispose([...fused, ...ref]);
   });
 
+  it('a stacked training step dispatches as many kernels for 2 runs as for 6: the stack\'s point (one set of dispatches for all)', async () => {
+    const Pass = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups(...a: number[]): void } } }).GPUComputePassEncoder;
+    const original = Pass.prototype.dispatchWorkgroups;
+    let count = 0;
+    Pass.prototype.dispatchWorkgroups = function (this: unknown, ...args: number[]) {
+      count++;
+      return original.apply(this, args);
+    };
+    try {
+      const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 8 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
+      const batch = batchesOf(data.train, 8)[0]!;
+      const sup = supervised(batch.segment, batch.start, batch.size);
+      const dispatchesPerStep = async (runs: number) => {
+        const model = new LanguageModel(config('prenorm'), { runs });
+        const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
+        const step = (seed: number) => (runs === 1 ? trainStep(model, optimizer, batch, sup, 1e-3, seed) : trainStackStep(model, optimizer, batch, sup, Array.from({ length: runs }, (_, r) => 1e-3 * (r + 1)), seed));
+        try {
+          await step(1).data(); // first step: pipelines built, pool filled
+          count = 0;
+          const loss = step(2);
+          const n = count;
+          await loss.data();
+          loss.dispose();
+          return n;
+        } finally {
+          optimizer.dispose();
+          model.dispose();
+        }
+      };
+      const alone = await dispatchesPerStep(1);
+      const [two, six] = [await dispatchesPerStep(2), await dispatchesPerStep(6)];
+      console.log(`webgpu stack: dispatches per training step — alone ${alone}, 2 runs ${two}, 6 runs ${six}`);
+      expect(six).toBe(two);
+      expect(two).toBeLessThan(1.7 * alone); // the stack's own ops (per-run norms' affine, the batched head) cost a few
+    } finally {
+      Pass.prototype.dispatchWorkgroups = original;
+    }
+  });
+
   for (const block of ['prenorm', 'zoology'] as const) {
     it(`${block}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
@@ -114,9 +153,12 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
             worst = Math.max(worst, e);
             expect(e, `${name} gradient, run ${r}`).toBeLessThan(1e-5);
           }
-          // Adam divides by √v̂: where a gradient is ~0 the two forms' rounding differs by a fraction of a step, so the
-          // bar is 1 % of one step's size (lr 1e-2), not a relative one
-          expect((await errors(sliceOf(three.variables[i]!, 1), soloAfter[i]!)).abs, `${name} after the step, run 1`).toBeLessThan(1e-4);
+          // Adam's first step is ±lr wherever |g| ≫ eps, whatever |g| is: an element whose gradient is ~1e-7 of the
+          // largest can differ by a whole step between two roundings. So: on average within 0.1 % of a step (lr 1e-2)
+          const deviation = tf.abs(tf.sub(sliceOf(three.variables[i]!, 1), soloAfter[i]!));
+          const [mean, max] = await Promise.all([tf.mean(deviation).data(), tf.max(deviation).data()]);
+          expect(mean[0]!, `${name} after the step, run 1: mean deviation`).toBeLessThan(1e-5);
+          expect(max[0]!, `${name} after the step, run 1: largest deviation`).toBeLessThanOrEqual(2.5e-2);
         }
         console.log(`webgpu stack (${block}): worst gradient slice rel error ${worst.toExponential(2)}`);
         tf.dispose([solo.value, stack.value, ...Object.values(solo.grads), ...Object.values(stack.grads), ...soloAfter]);
