@@ -93,28 +93,53 @@ export interface StackHooks {
   onStep?(step: number, totalSteps: number): void;
   /** Run `run`'s epoch record, as train()'s onEpoch gives a run alone its own. */
   onEpoch?(run: number, record: EpochRecord): void | Promise<void>;
+  /** A run of the stack ended before the others (early stop, divergence): its result is final, store it now. */
+  onRunEnd?(run: number, result: StackRunResult): void | Promise<void>;
+  /**
+   * After an epoch when more follow, the state a resumed stack (or each run alone) needs: `records[r]` run r's so
+   * far, `active[r]` whether run r trains on (runners/checkpoint.ts saves a checkpoint per active run).
+   */
+  onCheckpoint?(state: { epoch: number; step: number; optimizer: AdamW; records: EpochRecord[][]; active: boolean[] }): void | Promise<void>;
 }
+
+/** What trainStack returns per run: train()'s result, and `paused` when the run stopped at `stopAfterEpoch`. */
+export type StackRunResult = Omit<TrainResult, 'status'> & { status: TrainResult['status'] | 'stopped'; paused?: boolean };
 
 /**
  * Train a stack: `model` built with `runs: opts.length`, `opts[r]` run r's settings (equal but for lr: stackMismatch).
  * Returns each run's TrainResult, as train() returns it for the run alone; `seconds` and each record's times are the
- * stack's (the runs share every step).
+ * stack's (the runs share every step). `resume`: continue after `epoch` epochs with this optimizer (restored from
+ * the runs' checkpoints) and these records per run. `stopAfterEpoch`: pause every run still training after that
+ * epoch (its checkpoint saved by onCheckpoint): status 'stopped', `paused` (a rung of successive halving).
  */
-export async function trainStack(model: LanguageModel, splits: { train: Segment[]; validation: Segment[]; test: Segment[] }, opts: TrainOptions[], hooks: StackHooks = {}): Promise<TrainResult[]> {
+export async function trainStack(
+  model: LanguageModel,
+  splits: { train: Segment[]; validation: Segment[]; test: Segment[] },
+  opts: TrainOptions[],
+  hooks: StackHooks = {},
+  control: { resume?: { epoch: number; optimizer: AdamW; records: EpochRecord[][] }; stopAfterEpoch?: number } = {},
+): Promise<StackRunResult[]> {
   const mismatch = stackMismatch(opts);
   if (mismatch) throw new Error(`trainStack: ${mismatch}`);
   if (opts.length !== model.runs) throw new Error(`trainStack: ${opts.length} runs' settings for a model of ${model.runs} runs`);
   const started = performance.now();
   const shared = opts[0]!;
-  const optimizer = createOptimizer(model, shared);
+  const { resume, stopAfterEpoch } = control;
+  const optimizer = resume?.optimizer ?? createOptimizer(model, shared);
   const batches = batchesOf(splits.train, shared.batchSize);
   const sup = batches.map((b) => supervised(b.segment, b.start, b.size));
   const order = batches.map((_, i) => i);
   const totalSteps = batches.length * shared.epochs;
-  const runs = opts.map(() => ({ records: [] as EpochRecord[], status: 'done' as TrainResult['status'], divergedAtStep: undefined as number | undefined, steps: 0, active: true }));
-  let step = 0;
+  let step = optimizer.stepCount;
+  const runs = opts.map((_, r) => ({ records: [...(resume?.records[r] ?? [])], status: 'done' as StackRunResult['status'], divergedAtStep: undefined as number | undefined, steps: step, active: true, paused: false }));
+  const resultOf = (run: (typeof runs)[number]): StackRunResult => ({
+    epochs: run.records, steps: run.steps, status: run.status, ...(run.divergedAtStep !== undefined ? { divergedAtStep: run.divergedAtStep } : {}), seconds: (performance.now() - started) / 1000, ...(run.paused ? { paused: true } : {}),
+  });
+  const firstEpoch = resume?.epoch ?? 0;
+  // the batch order of epoch e is the order of e − 1 shuffled: a resumed stack replays the earlier shuffles (as train())
+  if (shared.shuffle) for (let e = 0; e < firstEpoch; e++) new Rng(epochShuffleSeed(shared.seed, e)).shuffle(order);
 
-  for (let epoch = 0; epoch < shared.epochs && runs.some((r) => r.active); epoch++) {
+  for (let epoch = firstEpoch; epoch < shared.epochs && runs.some((r) => r.active); epoch++) {
     const epochStart = performance.now();
     const lrs = opts.map((o, r) => (runs[r]!.active ? cosineLr(o.lr, epoch, shared.epochs) : 0));
     if (shared.shuffle) new Rng(epochShuffleSeed(shared.seed, epoch)).shuffle(order);
@@ -145,6 +170,7 @@ export async function trainStack(model: LanguageModel, splits: { train: Segment[
       while (s < order.length && Number.isFinite(trained[s * R + r])) s++;
       // as train(): the first step whose loss is not finite (the epoch's first when every one was, but not their sum)
       Object.assign(run, { status: 'diverged', divergedAtStep: firstStep + (s < order.length ? s : 0), steps: step, active: false });
+      await hooks.onRunEnd?.(r, resultOf(run));
     }
     if (!runs.some((r) => r.active)) break;
     const { validation, test, finite } = await checkedOnGpu(async () => ({
@@ -160,10 +186,19 @@ export async function trainStack(model: LanguageModel, splits: { train: Segment[
       run.records.push(record);
       run.steps = step;
       await hooks.onEpoch?.(r, record);
-      if (validation[r]!.accuracy > shared.earlyStopAccuracy) Object.assign(run, { status: 'early-stop', active: false });
+      if (validation[r]!.accuracy > shared.earlyStopAccuracy) {
+        Object.assign(run, { status: 'early-stop', active: false });
+        if (epoch + 1 < shared.epochs) await hooks.onRunEnd?.(r, resultOf(run));
+      }
+    }
+    if (epoch + 1 < shared.epochs && runs.some((r) => r.active)) {
+      await checkedOnGpu(() => hooks.onCheckpoint?.({ epoch: epoch + 1, step, optimizer, records: runs.map((r) => [...r.records]), active: runs.map((r) => r.active) }));
+      if (stopAfterEpoch !== undefined && epoch + 1 >= stopAfterEpoch) {
+        for (const run of runs) if (run.active) Object.assign(run, { status: 'stopped', paused: true, active: false });
+        break;
+      }
     }
   }
-  optimizer.dispose();
-  const seconds = (performance.now() - started) / 1000;
-  return runs.map((run) => ({ epochs: run.records, steps: run.steps, status: run.status, ...(run.divergedAtStep !== undefined ? { divergedAtStep: run.divergedAtStep } : {}), seconds }));
+  if (!resume) optimizer.dispose();
+  return runs.map(resultOf);
 }

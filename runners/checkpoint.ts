@@ -15,6 +15,9 @@
 // (every variable, then every m, then every v, in the model's variable order). The header holds the run id,
 // the variables' names and shapes, and the sha256 of the data: a checkpoint that does not match the run (its
 // model changed) or is damaged is ignored, and the run starts afresh.
+//
+// A stack of runs (engine/stack.ts: parameters [R, ...]) writes one checkpoint per run, its slice of every tensor,
+// with the shapes of the run alone: the same file the run alone would write, so a run resumes alone or in any stack.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -50,8 +53,9 @@ export function checkpointFile(dir: string): string {
   return join(dir, 'checkpoint.bin');
 }
 
-function layoutOf(vars: tf.Variable[]): Array<{ name: string; shape: number[] }> {
-  return vars.map((v) => ({ name: v.name, shape: [...v.shape] }));
+/** The variables' names and shapes as one run sees them (a stack's without its leading run axis). */
+function layoutOf(vars: tf.Variable[], runs = 1): Array<{ name: string; shape: number[] }> {
+  return vars.map((v) => ({ name: v.name, shape: runs > 1 ? v.shape.slice(1) : [...v.shape] }));
 }
 
 /** Save the state after `epoch` completed epochs (replaces the previous checkpoint atomically). */
@@ -60,23 +64,44 @@ export async function saveCheckpoint(
   state: { runId: string; epoch: number; step: number; records: EpochRecord[]; elapsedSeconds: number; variables: tf.Variable[]; optimizer: AdamW },
 ): Promise<void> {
   const tensors = [...state.variables, ...state.optimizer.m, ...state.optimizer.v];
-  const floats = tensors.reduce((n, t) => n + t.size, 0);
-  const data = new Float32Array(floats);
+  const data = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
   let at = 0;
   for (const t of tensors) {
     const values = (await t.data()) as Float32Array;
     data.set(values, at);
     at += values.length;
   }
+  writeCheckpoint(dir, { runId: state.runId, epoch: state.epoch, step: state.step, records: state.records, elapsedSeconds: state.elapsedSeconds, variables: layoutOf(state.variables) }, data);
+}
+
+/**
+ * Save the checkpoint of each listed run of a stack (`runs[k].run`: its index in the stack): every tensor is read
+ * back once, and each run's file holds its slice, laid out as the run alone would lay it out.
+ */
+export async function saveStackCheckpoints(
+  runs: Array<{ run: number; dir: string; runId: string; records: EpochRecord[]; elapsedSeconds: number }>,
+  state: { epoch: number; step: number; variables: tf.Variable[]; optimizer: AdamW; stackSize: number },
+): Promise<void> {
+  const R = state.stackSize;
+  const tensors = [...state.variables, ...state.optimizer.m, ...state.optimizer.v];
+  const perRun = tensors.reduce((n, t) => n + t.size / R, 0);
+  const data = runs.map(() => new Float32Array(perRun));
+  let at = 0;
+  for (const t of tensors) {
+    const values = (await t.data()) as Float32Array;
+    const slice = t.size / R; // parameters are [R, ...]: run r's elements are contiguous
+    runs.forEach(({ run }, k) => data[k]!.set(values.subarray(run * slice, (run + 1) * slice), at));
+    at += slice;
+  }
+  const layout = layoutOf(state.variables, R);
+  runs.forEach(({ dir, runId, records, elapsedSeconds }, k) => writeCheckpoint(dir, { runId, epoch: state.epoch, step: state.step, records, elapsedSeconds, variables: layout }, data[k]!));
+}
+
+function writeCheckpoint(dir: string, fields: Pick<CheckpointHeader, 'runId' | 'epoch' | 'step' | 'records' | 'elapsedSeconds' | 'variables'>, data: Float32Array): void {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const header: CheckpointHeader = {
-    runId: state.runId,
-    epoch: state.epoch,
-    step: state.step,
-    records: state.records,
-    elapsedSeconds: state.elapsedSeconds,
-    variables: layoutOf(state.variables),
-    floats,
+    ...fields,
+    floats: data.length,
     sha256: createHash('sha256').update(bytes).digest('hex'),
     savedAt: new Date().toISOString(),
   };
@@ -97,7 +122,7 @@ export async function saveCheckpoint(
  * The checkpoint of run `runId` for a model with these variables, or undefined (with the reason) when there is
  * none or it does not fit: another run's, another model layout, damaged.
  */
-export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[]): { checkpoint?: Checkpoint; reason?: string } {
+export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], stackSize = 1): { checkpoint?: Checkpoint; reason?: string } {
   const path = checkpointFile(dir);
   if (!existsSync(path)) return {};
   let file: Buffer;
@@ -115,7 +140,7 @@ export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[]):
     return { reason: 'damaged header' };
   }
   if (header.runId !== runId) return { reason: `belongs to run ${header.runId}` };
-  if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars))) return { reason: 'the model\'s parameters changed since it was written' };
+  if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars, stackSize))) return { reason: 'the model\'s parameters changed since it was written' };
   const dataStart = Math.ceil((MAGIC.length + 4 + headerLength) / 4) * 4;
   const bytes = file.subarray(dataStart);
   if (bytes.length !== header.floats * 4 || createHash('sha256').update(bytes).digest('hex') !== header.sha256) return { reason: 'damaged data' };
@@ -135,6 +160,36 @@ export function restoreCheckpoint(checkpoint: Checkpoint, vars: tf.Variable[], o
     at += t.size;
   }
   optimizer.stepCount = checkpoint.header.step;
+}
+
+/** The epoch a run's checkpoint was saved after (its header only), or undefined without a readable one. */
+export function checkpointEpoch(dir: string): number | undefined {
+  try {
+    const file = readFileSync(checkpointFile(dir));
+    if (file.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined;
+    const length = file.readUInt32LE(MAGIC.length);
+    return (JSON.parse(file.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + length)) as CheckpointHeader).epoch;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Load the runs' checkpoints (one per run of the stack, in stack order, all after the same step) into a stack. */
+export function restoreStackCheckpoints(checkpoints: Checkpoint[], vars: tf.Variable[], optimizer: AdamW): void {
+  const R = checkpoints.length;
+  const step = checkpoints[0]!.header.step;
+  if (checkpoints.some((c) => c.header.step !== step)) throw new Error('restoreStackCheckpoints: the runs\' checkpoints are at different steps');
+  let at = 0;
+  for (const t of [...vars, ...optimizer.m, ...optimizer.v]) {
+    const slice = t.size / R;
+    const values = new Float32Array(t.size);
+    checkpoints.forEach((c, r) => values.set(c.data.subarray(at, at + slice), r * slice));
+    const value = tf.tensor(values, t.shape, 'float32');
+    t.assign(value);
+    value.dispose();
+    at += slice;
+  }
+  optimizer.stepCount = step;
 }
 
 export function removeCheckpoint(dir: string): void {

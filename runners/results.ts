@@ -71,6 +71,11 @@ const runRecordSchema = z
     error: z.string().optional(),
     /** Epochs restored from a checkpoint (the run was interrupted and resumed), if any. */
     resumedFromEpoch: z.number().optional(),
+    /**
+     * Trained in a stack (engine/stack.ts: runs that differ only in learning rate, as one model): its size and this
+     * run's place in it. Its numbers are the run's own; its wall time and ms/step are the stack's.
+     */
+    stack: z.object({ size: z.number(), index: z.number() }).optional(),
     wallSeconds: stored,
     msPerStep: stored,
     backend: z.string(),

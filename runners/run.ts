@@ -93,10 +93,8 @@ class PauseAtEpoch extends Error {
   }
 }
 
-export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOutcome> {
-  if (opts.stopAfterEpoch !== undefined && !opts.checkpointDir) throw new Error('runOne: stopAfterEpoch needs a checkpointDir (a paused run resumes from it)');
-  const started = performance.now();
-  clearGpuFaults(); // an error reported before this run began is not this run's (a lost device stays lost)
+/** A run's data and model (a stack of `runs` runs of this config's shapes: engine/stack.ts). */
+export function prepareRun(config: RunConfig, runs = 1) {
   const splits = wrapTask(() => buildSplits({ task: config.data.task, common: config.data.common, train: config.data.train, validation: config.data.validation, test: config.data.test }, config.data.seed));
   // buildSplits refuses held-out examples equal to a train example; a test example equal to a validation one
   // would leak too (the best epoch and lr are picked on validation)
@@ -109,12 +107,62 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
   const vocabSize = Math.max(...segmentParams.map((p) => task.vocabSize(p as never)));
   let model: LanguageModel;
   try {
-    model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
+    model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed }, { runs });
   } catch (e) {
     // a mixer that cannot be built with these settings (e.g. d_model not divisible by numHeads) is a config error
     if (e instanceof UserInputError) throw e;
     throw new UserInputError(`${config.label}: the model cannot be built with d_model ${config.model.dModel}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
   }
+  return { splits, task, model };
+}
+
+/** A run's record from its training result (one definition for runs alone and stacked). */
+export function recordOf(
+  config: RunConfig,
+  model: LanguageModel,
+  result: { epochs: EpochRecord[]; steps: number; status: RunRecord['status']; divergedAtStep?: number },
+  extra: { backend: BackendInfo; preset?: string; resumedFromEpoch?: number; wallSeconds: number; stack?: { size: number; index: number } },
+): RunRecord {
+  const best = bestEpochOf(result.epochs);
+  const last = result.epochs[result.epochs.length - 1];
+  const state = model.stateFloats();
+  return {
+    id: runId(config),
+    label: config.label,
+    preset: extra.preset,
+    config,
+    seed: config.seed,
+    params: model.parameterCount,
+    stateFloats: state,
+    stateBytes: { measured: state.measured * 4, paper: state.paper * 4 },
+    bestEpoch: best?.epoch ?? 0,
+    validationAccuracy: best?.validation.accuracy ?? 0,
+    testAccuracy: best?.test.accuracy ?? 0,
+    finalTestAccuracy: last?.test.accuracy ?? 0,
+    testSlices: best?.test.slices ?? {},
+    ...(best?.test.validity ? { testValidity: summariseValidity(best.test.validity) } : {}),
+    epochs: result.epochs.length,
+    steps: result.steps,
+    status: result.status,
+    ...(result.divergedAtStep !== undefined ? { divergedAtStep: result.divergedAtStep } : {}),
+    ...(extra.resumedFromEpoch !== undefined ? { resumedFromEpoch: extra.resumedFromEpoch } : {}),
+    ...(extra.stack ? { stack: extra.stack } : {}),
+    wallSeconds: extra.wallSeconds,
+    msPerStep: result.steps ? (result.epochs.reduce((s, e) => s + e.trainSeconds, 0) * 1000) / result.steps : 0,
+    backend: extra.backend.backend,
+    device: extra.backend.device,
+    versions: versions(),
+    provenance: provenance(extra.backend),
+    worker: WORKER,
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOutcome> {
+  if (opts.stopAfterEpoch !== undefined && !opts.checkpointDir) throw new Error('runOne: stopAfterEpoch needs a checkpointDir (a paused run resumes from it)');
+  const started = performance.now();
+  clearGpuFaults(); // an error reported before this run began is not this run's (a lost device stays lost)
+  const { splits, task, model } = prepareRun(config);
   const id = runId(config);
   let resume: Parameters<typeof train>[4];
   let elapsedBefore = 0;
@@ -160,38 +208,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
         result = { epochs: e.records, steps: e.step, status: 'stopped' };
       }
     }
-    const best = bestEpochOf(result.epochs);
-    const last = result.epochs[result.epochs.length - 1];
-    const state = model.stateFloats();
-    const record: RunRecord = {
-      id,
-      label: config.label,
-      preset: opts.preset,
-      config,
-      seed: config.seed,
-      params: model.parameterCount,
-      stateFloats: state,
-      stateBytes: { measured: state.measured * 4, paper: state.paper * 4 },
-      bestEpoch: best?.epoch ?? 0,
-      validationAccuracy: best?.validation.accuracy ?? 0,
-      testAccuracy: best?.test.accuracy ?? 0,
-      finalTestAccuracy: last?.test.accuracy ?? 0,
-      testSlices: best?.test.slices ?? {},
-      ...(best?.test.validity ? { testValidity: summariseValidity(best.test.validity) } : {}),
-      epochs: result.epochs.length,
-      steps: result.steps,
-      status: result.status,
-      ...(result.divergedAtStep !== undefined ? { divergedAtStep: result.divergedAtStep } : {}),
-      ...(resume ? { resumedFromEpoch: resume.epoch } : {}),
-      wallSeconds: elapsedBefore + (performance.now() - started) / 1000,
-      msPerStep: result.steps ? (result.epochs.reduce((s, e) => s + e.trainSeconds, 0) * 1000) / result.steps : 0,
-      backend: opts.backend.backend,
-      device: opts.backend.device,
-      versions: versions(),
-      provenance: provenance(opts.backend),
-      worker: WORKER,
-      finishedAt: new Date().toISOString(),
-    };
+    const record = recordOf(config, model, result, { backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, wallSeconds: elapsedBefore + (performance.now() - started) / 1000 });
     return { record, curve: result.epochs, ...(paused ? { paused } : {}) };
   } finally {
     optimizer.dispose();

@@ -12,13 +12,14 @@ import { DeviceLostError, type BackendInfo } from '../engine/backend.js';
 import { GpuFaultError, gpuLost, releaseGpuBufferPool } from '../engine/gpuFaults.js';
 import { NumericalFaultError } from '../engine/invariants.js';
 import { provenance } from './provenance.js';
-import { removeCheckpoint } from './checkpoint.js';
+import { checkpointEpoch, removeCheckpoint } from './checkpoint.js';
 import { faultPoint, pausePoint } from './faults.js';
 import { lockOwner } from './lock.js';
 import { createProgress, formatSeconds } from './progress.js';
 import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
-import { resolveRunConfig, runOne, versions } from './run.js';
+import { resolveRunConfig, runOne, versions, type RunOutcome } from './run.js';
+import { runStack, stackGroups } from './stack.js';
 import { describeSearch, halvingOf, planSearch, searchMarker, storeStops, writeRungState, type Halving, type WorkItem } from './search.js';
 
 export { presetSchema, type Preset, type PresetInput } from './config.js';
@@ -117,6 +118,11 @@ export interface SweepOptions {
   lockPollMs?: number;
   /** A run stored as failed this many times is not tried again (default MAX_ATTEMPTS; Infinity: always retry). */
   maxAttempts?: number;
+  /**
+   * Train runs that differ only in learning rate as stacks of up to this many (runners/stack.ts; default 1: each
+   * alone). Runs whose mixers are not stackable train alone; each run's record is the one it would have alone.
+   */
+  stack?: number;
 }
 
 /** Attempts a failing run gets across resumes: a transient fault (memory pressure) passes, a deterministic one stops. */
@@ -235,44 +241,137 @@ async function trainRun(config: RunConfig, opts: SweepOptions, ctx: SweepContext
       if (e instanceof UserInputError) throw e;
       failure = e;
     }
-    if (failure !== undefined || !outcome) {
-      const lost = await deviceLossOf(failure, opts.backend);
-      const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
-      results.append(failedRecord(config, id, reason, opts, runStarted), []);
-      // impossible numbers may have been brewing before they showed: the retry starts from scratch. (A GPU fault
-      // keeps the checkpoint: it was written after its epoch passed the device's checks.)
-      if (failure instanceof NumericalFaultError && checkpointDir) removeCheckpoint(checkpointDir);
-      // the pool may hold buffers whose allocation failed: the next run must not get them
-      await releaseGpuBufferPool();
-      log.log(`  ${'failed'.padEnd(10)} ${label}: ${reason}`);
-      if (lost) {
-        log.stop();
-        throw new DeviceLostError(lost, id);
-      }
-      return 'failed';
-    }
-    const { record, curve } = outcome;
+    if (failure !== undefined || !outcome) return await storeFailure([config], failure, opts, ctx, runStarted);
     await releaseGpuBufferPool();
-    if (outcome.paused) {
-      // the checkpoint of the rung epoch is saved; what the decision reads goes beside it
-      writeRungState(results, { runId: id, epoch: record.epochs, record, curve });
-      if (!opts.quiet) log.log(`  ${'paused'.padEnd(10)} ${label}: at epoch ${record.epochs}${target?.rung ? ` (rung ${target.rung})` : ''}, best val acc ${record.validationAccuracy.toFixed(3)} so far`);
-      opts.onRunPaused?.(record, record.epochs);
-      return 'paused';
-    }
-    const stored = ctx.halving ? { ...record, search: searchMarker(ctx.halving, config) } : record;
-    results.append(stored, curve);
-    // the next run has other shapes: what this one pooled would only pile up (webgpu; a no-op elsewhere)
-    faultPoint('run-stored');
-    if (checkpointDir) removeCheckpoint(checkpointDir);
-    log.log(`  ${stored.status.padEnd(10)} ${label}: test acc ${stored.testAccuracy.toFixed(3)} (best epoch ${stored.bestEpoch} of ${stored.epochs}, ${formatSeconds(stored.wallSeconds)}, ${stored.msPerStep.toFixed(1)} ms/step)${stored.status === 'diverged' ? ` — loss NaN/Inf at step ${stored.divergedAtStep}` : ''}`);
-    opts.onRunStored?.(stored);
+    if (storeOutcome(config, outcome, opts, ctx, target) === 'paused') return 'paused';
   } finally {
     lock.release();
   }
   faultPoint('run-end');
   return 'stored';
 }
+
+/**
+ * Runs that threw (alone, or the whole stack they trained in): each stored as failed with the reason, so resume
+ * retries it; a lost device stops the sweep (DeviceLostError), bad settings too (the caller rethrows those).
+ */
+async function storeFailure(configs: RunConfig[], failure: unknown, opts: SweepOptions, ctx: SweepContext, started: number): Promise<'failed'> {
+  const { results } = opts;
+  const lost = await deviceLossOf(failure, opts.backend);
+  const reason = lost ? `GPU device lost: ${lost}` : firstLine(failure);
+  for (const config of configs) {
+    const id = runId(config);
+    results.append(failedRecord(config, id, reason, opts, started), []);
+    // impossible numbers may have been brewing before they showed: the retry starts from scratch. (A GPU fault
+    // keeps the checkpoint: it was written after its epoch passed the device's checks.)
+    if (failure instanceof NumericalFaultError && opts.checkpoints !== false) removeCheckpoint(results.checkpointDir(id));
+    ctx.log.log(`  ${'failed'.padEnd(10)} ${ctx.nameOf(config)}: ${reason}`);
+  }
+  // the pool may hold buffers whose allocation failed: the next run must not get them
+  await releaseGpuBufferPool();
+  if (lost) {
+    ctx.log.stop();
+    throw new DeviceLostError(lost, runId(configs[0]!));
+  }
+  return 'failed';
+}
+
+/** A run's outcome into the folder: paused at a rung (its rung state beside its checkpoint), or its record and curve. */
+function storeOutcome(config: RunConfig, outcome: RunOutcome, opts: SweepOptions, ctx: SweepContext, target?: { epoch: number; rung?: number }): 'stored' | 'paused' {
+  const { results } = opts;
+  const { log } = ctx;
+  const id = runId(config);
+  const label = ctx.nameOf(config);
+  const { record, curve } = outcome;
+  if (outcome.paused) {
+    // the checkpoint of the rung epoch is saved; what the decision reads goes beside it
+    writeRungState(results, { runId: id, epoch: record.epochs, record, curve });
+    if (!opts.quiet) log.log(`  ${'paused'.padEnd(10)} ${label}: at epoch ${record.epochs}${target?.rung ? ` (rung ${target.rung})` : ''}, best val acc ${record.validationAccuracy.toFixed(3)} so far`);
+    opts.onRunPaused?.(record, record.epochs);
+    return 'paused';
+  }
+  const stored = ctx.halving ? { ...record, search: searchMarker(ctx.halving, config) } : record;
+  results.append(stored, curve);
+  faultPoint('run-stored');
+  if (opts.checkpoints !== false) removeCheckpoint(results.checkpointDir(id));
+  log.log(`  ${stored.status.padEnd(10)} ${label}: test acc ${stored.testAccuracy.toFixed(3)} (best epoch ${stored.bestEpoch} of ${stored.epochs}, ${formatSeconds(stored.wallSeconds)}, ${stored.msPerStep.toFixed(1)} ms/step${stored.stack ? `, stacked ${stored.stack.index + 1} of ${stored.stack.size}` : ''})${stored.status === 'diverged' ? ` — loss NaN/Inf at step ${stored.divergedAtStep}` : ''}`);
+  opts.onRunStored?.(stored);
+  return 'stored';
+}
+
+/**
+ * Train runs that may share a stack (runners/stack.ts) under their locks, as one stack, each to its end or to the
+ * rung epoch `target`: what each run stores is what trainRun would store for it. Returns the runs locked by another
+ * process (left for later); the others are trained, or were stored meanwhile. Runs alone go to trainRun.
+ */
+async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: SweepContext, target?: { epoch: number; rung?: number }): Promise<{ locked: RunConfig[]; trained: RunConfig[]; failed: RunConfig[] }> {
+  const { results } = opts;
+  const finished = results.finishedIds();
+  const locked: RunConfig[] = [];
+  const held: Array<{ config: RunConfig; lock: NonNullable<ReturnType<ResultsDir['tryLockRun']>> }> = [];
+  for (const config of configs) {
+    if (finished.has(runId(config))) continue;
+    const lock = results.tryLockRun(runId(config));
+    if (lock) held.push({ config, lock });
+    else locked.push(config);
+  }
+  try {
+    const mine = held.filter(({ config }) => !results.finishedIds().has(runId(config))).map((h) => h.config);
+    if (mine.length === 0) return { locked, trained: [], failed: [] };
+    const first = ctx.started + 1;
+    ctx.started += mine.length;
+    const toTrain = Math.max(ctx.toTrain, ctx.started);
+    const reach = target ? `to epoch ${target.epoch} of ${mine[0]!.train.epochs}${target.rung ? ` (rung ${target.rung})` : ''}` : `${mine[0]!.train.epochs} epochs at most`;
+    if (!opts.quiet) {
+      ctx.log.log(`${ctx.halving ? 'pass' : 'runs'} ${first}–${ctx.started}${ctx.halving ? '' : `/${toTrain}`}: a stack of ${mine.length} (${reach})`);
+      for (const config of mine) ctx.log.log(`  ${ctx.nameOf(config)} (id ${runId(config)})${opts.verbose ? `\n  config ${JSON.stringify(config)}` : ''}`);
+    }
+    faultPoint('run-start');
+    await pausePoint('run-start');
+    const started = performance.now();
+    const stored = new Set<number>();
+    try {
+      await runStack(mine, {
+        backend: opts.backend,
+        preset: opts.preset,
+        ...(opts.checkpoints === false ? {} : { checkpointDirs: mine.map((c) => results.checkpointDir(runId(c))) }),
+        ...(target ? { stopAfterEpoch: target.epoch } : {}),
+        log: (line) => ctx.log.log(line),
+        hooks: {
+          onEpoch: (r, e) => {
+            if (!opts.quiet) ctx.log.log(`  epoch ${String(e.epoch).padStart(String(mine[r]!.train.epochs).length)}/${mine[r]!.train.epochs}  ${ctx.nameOf(mine[r]!)}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
+          },
+          onStep: (step, total) => {
+            if (gpuLost()) throw new DeviceLostError(gpuLost()!, runId(mine[0]!));
+            ctx.log.update(step, total, `a stack of ${mine.length}`);
+            faultPoint('step');
+          },
+          onCheckpoint: () => {
+            if (gpuLost()) throw new DeviceLostError(gpuLost()!, runId(mine[0]!));
+            faultPoint('epoch');
+          },
+          // a run is stored as soon as it ends, the others training on: a kill later loses none that finished
+          onRunEnd: (r, outcome) => {
+            if (gpuLost()) throw new DeviceLostError(gpuLost()!, runId(mine[r]!));
+            storeOutcome(mine[r]!, outcome, opts, ctx, target);
+            stored.add(r);
+          },
+        },
+      });
+    } catch (e) {
+      if (e instanceof UserInputError) throw e;
+      const unstored = mine.filter((_, r) => !stored.has(r));
+      if (unstored.length) await storeFailure(unstored, e, opts, ctx, started);
+      return { locked, trained: mine.filter((_, r) => stored.has(r)), failed: unstored };
+    }
+    await releaseGpuBufferPool();
+    return { locked, trained: mine, failed: [] };
+  } finally {
+    for (const { lock } of held) lock.release();
+    faultPoint('run-end');
+  }
+}
+
 
 /** Wait until none of these runs is locked by a live process. */
 async function waitForLocks(results: ResultsDir, ids: string[], pollMs: number): Promise<void> {
@@ -298,10 +397,29 @@ async function runHalving(configs: RunConfig[], opts: SweepOptions, ctx: SweepCo
     if (!opts.quiet) for (const line of stopLines(stopped, ctx.nameOf)) ctx.log.log(line);
     let progressed = stopped.length > 0;
     const lockedElsewhere: WorkItem[] = [];
+    const passOf = (w: WorkItem) => `${w.id}@${w.target ?? 'end'}`;
     for (const item of plan.work) {
-      const pass = `${item.id}@${item.target ?? 'end'}`;
+      const pass = passOf(item);
       if (done.has(pass)) throw new Error(`successive halving: run ${item.id} was to be trained ${item.target ? `to epoch ${item.target}` : 'to its end'} twice`);
-      const outcome = await trainRun(item.config, opts, ctx, item.target !== undefined ? { epoch: item.target, rung: item.rung } : undefined);
+      const target = item.target !== undefined ? { epoch: item.target, rung: item.rung } : undefined;
+      // with --stack: the plan's other runs of this group for the same pass, at the same checkpoint epoch, train with it
+      const [group] = stackGroups(
+        plan.work.filter((w) => w === item || (w.target === item.target && w.rung === item.rung && !done.has(passOf(w)))).map((w) => w.config),
+        opts.stack ?? 1,
+        (c) => String(checkpointEpoch(results.checkpointDir(runId(c))) ?? 'none'),
+        item.config,
+      );
+      if (group && group.length > 1) {
+        const { locked, trained, failed } = await trainStackedRuns(group, opts, ctx, target);
+        const byId = new Map(plan.work.map((w) => [w.id, w]));
+        for (const c of locked) lockedElsewhere.push(byId.get(runId(c))!);
+        for (const c of trained) done.add(passOf(byId.get(runId(c))!));
+        for (const c of failed) blocked.add(runId(c));
+        if (trained.length + failed.length === 0) continue;
+        progressed = true;
+        break; // decisions may be due now: plan again
+      }
+      const outcome = await trainRun(item.config, opts, ctx, target);
       if (outcome === 'locked') {
         lockedElsewhere.push(item);
         continue;
@@ -359,7 +477,11 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
     let pending = queue;
     while (pending.length > 0) {
       const lockedElsewhere: RunConfig[] = [];
-      for (const config of pending) if ((await trainRun(config, opts, ctx, target)) === 'locked') lockedElsewhere.push(config);
+      // with --stack, runs that differ only in lr (and are at the same checkpoint epoch) train as one stack
+      for (const group of stackGroups(pending, opts.stack ?? 1, (c) => String(checkpointEpoch(results.checkpointDir(runId(c))) ?? 'none'))) {
+        if (group.length > 1) lockedElsewhere.push(...(await trainStackedRuns(group, opts, ctx, target)).locked);
+        else if ((await trainRun(group[0]!, opts, ctx, target)) === 'locked') lockedElsewhere.push(group[0]!);
+      }
       if (lockedElsewhere.length === 0) break;
       // runs another process is training: wait for their locks, then take over whatever that process left
       if (!opts.quiet) log.log(`  waiting for ${lockedElsewhere.length} run(s) locked by another process`);

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type ModelConfig } from '../engine/model.js';
-import { stackMismatch, stackStepLoss, trainStack } from '../engine/stack.js';
+import { stackMismatch, stackStepLoss, trainStack, type StackRunResult } from '../engine/stack.js';
 import { batchesOf, stepLoss, supervised, train, type TrainOptions, type TrainResult } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
 
@@ -38,7 +38,7 @@ const model = (over: Partial<ModelConfig>, runs = 1) =>
 const options = (lr: number, over: Partial<TrainOptions> = {}): TrainOptions => ({ epochs: 3, batchSize: 32, evalBatchSize: 16, lr, weightDecay: 0.1, earlyStopAccuracy: 0.99, shuffle: true, seed: 7, ...over }) as TrainOptions;
 
 /** A result without its wall times (the stack's are shared). */
-const untimed = (r: TrainResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0, trainSeconds: 0 })) });
+const untimed = (r: TrainResult | StackRunResult) => ({ ...r, seconds: 0, epochs: r.epochs.map((e) => ({ ...e, seconds: 0, trainSeconds: 0 })) });
 
 async function alone(over: Partial<ModelConfig>, opts: TrainOptions): Promise<TrainResult> {
   const m = model(over);
@@ -49,7 +49,7 @@ async function alone(over: Partial<ModelConfig>, opts: TrainOptions): Promise<Tr
   }
 }
 
-async function stacked(over: Partial<ModelConfig>, opts: TrainOptions[]): Promise<TrainResult[]> {
+async function stacked(over: Partial<ModelConfig>, opts: TrainOptions[]): Promise<StackRunResult[]> {
   const m = model(over, opts.length);
   try {
     return await trainStack(m, splits(), opts);
@@ -91,7 +91,7 @@ describe('stacked runs', () => {
     three.dispose();
   });
 
-  const expectSameRecords = (stack: TrainResult[], solo: TrainResult[]) => {
+  const expectSameRecords = (stack: StackRunResult[], solo: TrainResult[]) => {
     expect(stack).toHaveLength(solo.length);
     stack.forEach((result, r) => {
       const got = untimed(result);
@@ -107,34 +107,34 @@ describe('stacked runs', () => {
     });
   };
 
-  it('three learning rates stacked (prenorm block, one stops early): every run\'s records equal the run trained alone', async () => {
+  it('two learning rates stacked (prenorm block, one stops early): every run\'s records equal the run trained alone', async () => {
     const over = { positionEmbeddings: true };
-    // a bar the middle rate passes after its first epoch (validation 0.063 there): it stops, the other two go on
-    const lrs = [3e-3, 1e-2, 3e-4];
+    // a bar lr 1e-2 passes after its first epoch (validation 0.063 there): it stops, the other goes on
+    const lrs = [3e-3, 1e-2];
     const solo: TrainResult[] = [];
     for (const lr of lrs) solo.push(await alone(over, options(lr, { earlyStopAccuracy: 0.05 })));
-    expect(solo.map((r) => [r.status, r.epochs.length])).toEqual([['done', 3], ['early-stop', 1], ['done', 3]]);
+    expect(solo.map((r) => [r.status, r.epochs.length])).toEqual([['done', 3], ['early-stop', 1]]);
     const stack = await stacked(over, lrs.map((lr) => options(lr, { earlyStopAccuracy: 0.05 })));
     expectSameRecords(stack, solo);
     // the learning rates really differ in what they trained
-    expect(stack[0]!.epochs.at(-1)!.trainLoss).not.toBeCloseTo(stack[2]!.epochs.at(-1)!.trainLoss, 3);
+    expect(stack[0]!.epochs[0]!.trainLoss).not.toBeCloseTo(stack[1]!.epochs[0]!.trainLoss, 4);
   }, 120_000);
 
   it('two learning rates stacked (zoology block, MLP): every run\'s records equal the run trained alone', async () => {
     const over = { block: 'zoology' as const, mlp: true, positionEmbeddings: true };
     const lrs = [1e-2, 1e-3];
     const solo: TrainResult[] = [];
-    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 2 })));
-    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 2 }))), solo);
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
   }, 120_000);
 
   it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
     const over = {};
     const lrs = [3e-3, 1e30];
     const solo: TrainResult[] = [];
-    for (const lr of lrs) solo.push(await alone(over, options(lr, { weightDecay: 0, epochs: 2 })));
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { weightDecay: 0, epochs: 1 })));
     expect(solo[1]!.status).toBe('diverged'); // the recipe really diverges alone
-    const stack = await stacked(over, lrs.map((lr) => options(lr, { weightDecay: 0, epochs: 2 })));
+    const stack = await stacked(over, lrs.map((lr) => options(lr, { weightDecay: 0, epochs: 1 })));
     expect(stack.map((r) => [r.status, r.steps, r.divergedAtStep])).toEqual(solo.map((r) => [r.status, r.steps, r.divergedAtStep]));
     expect(stack[0]!.epochs.map((e) => e.test.accuracy)).toEqual(solo[0]!.epochs.map((e) => e.test.accuracy));
     expect(stack[0]!.epochs.at(-1)!.trainLoss).toBeCloseTo(solo[0]!.epochs.at(-1)!.trainLoss, 5);

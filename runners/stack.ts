@@ -1,0 +1,157 @@
+// Runs trained as stacks (engine/stack.ts; docs/stacked-runs.md): which runs may share a stack, how a sweep groups
+// them, and runStack — runOne for a stack: one data build, one model with a run axis, and for each run the record,
+// curve and epoch checkpoints it would have alone (a run resumes alone or in any stack from them).
+import { clearGpuFaults } from '../engine/gpuFaults.js';
+import { getMixer } from '../engine/registry.js';
+import { createOptimizer, type EpochRecord, type TrainResult } from '../engine/train.js';
+import { trainStack, type StackRunResult } from '../engine/stack.js';
+import { getTask } from '../tasks/index.js';
+import type { BackendInfo } from '../engine/backend.js';
+import { loadCheckpoint, restoreStackCheckpoints, saveStackCheckpoints, type Checkpoint } from './checkpoint.js';
+import { canonicalJson, runId, type RunConfig } from './config.js';
+import { prepareRun, recordOf, type RunOutcome } from './run.js';
+
+/** What must be equal for runs to share a stack: everything but the learning rate (and so the run id). */
+export function stackKey(config: RunConfig): string {
+  const { lr: _lr, ...train } = config.train;
+  return canonicalJson({ ...config, train });
+}
+
+/** Why a run cannot train in a stack, or undefined when it can. */
+export function unstackable(config: RunConfig): string | undefined {
+  for (const layer of config.model.layers) {
+    const def = getMixer(layer.mixer);
+    if (!def.stackable?.(layer.params as never)) return `mixer ${def.name} does not declare stackable`;
+  }
+  if (getTask(config.data.task).evalMetrics) return `task ${config.data.task} scores set-valued targets (not in a stack yet)`;
+  return undefined;
+}
+
+/**
+ * The runs in stacks of at most `maxSize`, in the order of their first run: runs of one key (stackKey, and `also`:
+ * e.g. the epoch of a run's checkpoint) together, the unstackable alone. A stack of one is a run trained alone.
+ * With `first`: only the stack that holds it (it leads; the others join in their order).
+ */
+export function stackGroups(configs: RunConfig[], maxSize: number, also: (config: RunConfig) => string = () => '', first?: RunConfig): RunConfig[][] {
+  if (first) {
+    if (maxSize <= 1 || unstackable(first)) return [[first]];
+    const key = stackKey(first) + also(first);
+    return [[first, ...configs.filter((c) => c !== first && !unstackable(c) && stackKey(c) + also(c) === key)].slice(0, maxSize)];
+  }
+  const groups: RunConfig[][] = [];
+  const open = new Map<string, RunConfig[]>();
+  for (const config of configs) {
+    if (maxSize <= 1 || unstackable(config)) {
+      groups.push([config]);
+      continue;
+    }
+    const key = stackKey(config) + also(config);
+    let group = open.get(key);
+    if (!group || group.length >= maxSize) {
+      group = [];
+      open.set(key, group);
+      groups.push(group);
+    }
+    group.push(config);
+  }
+  return groups;
+}
+
+export interface StackOptions {
+  backend: BackendInfo;
+  preset?: string;
+  /** Each run's checkpoint folder, in the order of the configs: saved after every epoch, resumed from. */
+  checkpointDirs?: string[];
+  /** Pause every run still training after this epoch (runOne's stopAfterEpoch, for a stack). */
+  stopAfterEpoch?: number;
+  log?(line: string): void;
+  hooks?: {
+    onStep?(step: number, totalSteps: number): void;
+    onEpoch?(run: number, record: EpochRecord): void | Promise<void>;
+    /** After each epoch when more follow, before the checkpoints are written. */
+    onCheckpoint?(): void | Promise<void>;
+    /** A run's final outcome, as soon as it ended (before the stack's end, or at it). */
+    onRunEnd?(run: number, outcome: RunOutcome): void | Promise<void>;
+  };
+}
+
+/**
+ * Train runs that may share a stack (stackKey equal, none unstackable) as one: each run's outcome is the one runOne
+ * gives the run alone (its record marked `stack`), reported through onRunEnd as soon as it is final. With
+ * checkpoints, the stack resumes when every run has one after the same epoch (a sweep groups runs so); none: fresh.
+ */
+export async function runStack(configs: RunConfig[], opts: StackOptions): Promise<RunOutcome[]> {
+  const first = configs[0];
+  if (!first) return [];
+  const refusal = configs.map(unstackable).find(Boolean) ?? (configs.some((c) => stackKey(c) !== stackKey(first)) ? 'the runs differ in more than the learning rate' : undefined);
+  if (refusal) throw new Error(`runStack: ${refusal}`);
+  const started = performance.now();
+  clearGpuFaults();
+  const R = configs.length;
+  const ids = configs.map(runId);
+  const { splits, model } = prepareRun(first, R);
+  const optimizer = createOptimizer(model, first.train);
+  try {
+    const dirs = opts.checkpointDirs;
+    let resume: { epoch: number; optimizer: typeof optimizer; records: EpochRecord[][] } | undefined;
+    let elapsedBefore = configs.map(() => 0);
+    if (dirs) {
+      const found = ids.map((id, r) => loadCheckpoint(dirs[r]!, id, model.variables, R));
+      found.forEach((f, r) => f.reason && opts.log?.(`  ignoring the checkpoint of run ${ids[r]} (${f.reason}): training from scratch`));
+      const checkpoints = found.map((f) => f.checkpoint);
+      if (checkpoints.every((c): c is Checkpoint => c !== undefined)) {
+        restoreStackCheckpoints(checkpoints, model.variables, optimizer);
+        resume = { epoch: checkpoints[0]!.header.epoch, optimizer, records: checkpoints.map((c) => c.header.records) };
+        elapsedBefore = checkpoints.map((c) => c.header.elapsedSeconds);
+        opts.log?.(`  resuming ${R} stacked runs from their checkpoints after epoch ${resume.epoch} (step ${optimizer.stepCount})`);
+      } else if (checkpoints.some((c) => c !== undefined)) {
+        throw new Error('runStack: some of these runs have checkpoints and some have not; stack runs at the same epoch (runners/sweep.ts groups them so)');
+      }
+    }
+    const outcomeOf = (r: number, result: StackRunResult | TrainResult): RunOutcome => ({
+      record: recordOf(configs[r]!, model, result, {
+        backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, wallSeconds: elapsedBefore[r]! + (performance.now() - started) / 1000, stack: { size: R, index: r },
+      }),
+      curve: result.epochs,
+      ...('paused' in result && result.paused ? { paused: true } : {}),
+    });
+    const outcomes: Array<RunOutcome | undefined> = configs.map(() => undefined);
+    if (opts.stopAfterEpoch !== undefined && resume && resume.epoch >= opts.stopAfterEpoch) {
+      // already at the pause epoch (a sweep killed after the pause, before it noted it)
+      return configs.map((_, r) => outcomeOf(r, { epochs: resume!.records[r]!, steps: optimizer.stepCount, status: 'stopped', seconds: 0, paused: true }));
+    }
+    const results = await trainStack(
+      model,
+      splits,
+      configs.map((c) => ({ ...c.train, seed: c.seed })),
+      {
+        onStep: opts.hooks?.onStep,
+        onEpoch: opts.hooks?.onEpoch,
+        onRunEnd: async (r, result) => {
+          outcomes[r] = outcomeOf(r, result);
+          await opts.hooks?.onRunEnd?.(r, outcomes[r]!);
+        },
+        onCheckpoint: async (state) => {
+          await opts.hooks?.onCheckpoint?.();
+          if (!dirs) return;
+          const elapsed = (performance.now() - started) / 1000;
+          const active = state.active.flatMap((on, r) => (on ? [{ run: r, dir: dirs[r]!, runId: ids[r]!, records: state.records[r]!, elapsedSeconds: elapsedBefore[r]! + elapsed }] : []));
+          await saveStackCheckpoints(active, { epoch: state.epoch, step: state.step, variables: model.variables, optimizer: state.optimizer, stackSize: R });
+        },
+      },
+      { resume: resume ?? { epoch: 0, optimizer, records: configs.map(() => []) }, stopAfterEpoch: opts.stopAfterEpoch },
+    );
+    const final: RunOutcome[] = [];
+    for (const [r, result] of results.entries()) {
+      if (!outcomes[r]) {
+        outcomes[r] = outcomeOf(r, result);
+        await opts.hooks?.onRunEnd?.(r, outcomes[r]!);
+      }
+      final.push(outcomes[r]!);
+    }
+    return final;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
