@@ -34,6 +34,9 @@ export default defineMixer({
   name: 'baseconv',
   description: 'BaseConv: (u W + b) ⊙ (h ∗ u + b_h) + u, short or long (explicit/implicit) conv',
   params,
+  // the short conv's taps and bias take a run axis (ops/shortConv), the projection is make.linear (engine/stack.ts);
+  // the long conv's filter does not yet
+  stackable: (p) => p.convType === 'short',
   isCausal: (p) => p.causal,
   create(p, ctx, make) {
     const d = ctx.dModel;

@@ -21,6 +21,8 @@ export default defineMixer({
   description: 'Based: Taylor linear attention (f 16, 1 head), state (d+H)·(1+f+f(f+1)/2)',
   params,
   isCausal: (p) => p.causal,
+  // projections through make.linear, a feature map without parameters (engine/stack.ts)
+  stackable: () => true,
   create: (p, ctx, make) => createLinearAttention('based', asLinearAttention(p), ctx, make),
   stateFloats: (p, ctx) => linearAttentionStateFloats(asLinearAttention(p), ctx),
 });

@@ -126,6 +126,8 @@ export default defineMixer({
   description: 'linear attention with a feature map (taylor = BASED, poselu, relu, performer, cosformer, hedgehog); state (d+H)·F',
   params: linearAttentionParams,
   isCausal: (p) => p.causal,
+  // projections through make.linear; Hedgehog's feature maps are parameters of their own (not stacked yet)
+  stackable: (p) => p.featureMap !== 'hedgehog',
   create: (p, ctx, make) => createLinearAttention('linear-attention', p, ctx, make),
   stateFloats: linearAttentionStateFloats,
 });

@@ -92,7 +92,7 @@ export class LanguageModel {
       for (let i = 0; i < nLayers; i++) {
         const spec = config.layers[i % config.layers.length]!;
         const def = getMixer(spec.mixer);
-        if (!def.stackable?.(resolveMixerParams(def, spec.params))) throw new UserInputError(`layer ${i} (${def.name}): this mixer's runs cannot be stacked (its definition does not declare stackable); train them alone`);
+        if (!def.stackable?.(resolveMixerParams(def, spec.params))) throw new UserInputError(`layer ${i} (${def.name}): this mixer's runs cannot be stacked${def.stackable ? ' with these settings' : ''} (MixerDefinition.stackable); train them alone`);
       }
     // prefixMlm is read only by jrt-rnn layers (their auxiliary objective): elsewhere it would be silently ignored
     if (config.prefixMlm && !config.layers.some((l) => l.mixer === 'jrt-rnn'))

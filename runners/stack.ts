@@ -21,7 +21,7 @@ export function stackKey(config: RunConfig): string {
 export function unstackable(config: RunConfig): string | undefined {
   for (const layer of config.model.layers) {
     const def = getMixer(layer.mixer);
-    if (!def.stackable?.(layer.params as never)) return `mixer ${def.name} does not declare stackable`;
+    if (!def.stackable?.(layer.params as never)) return `mixer ${def.name} cannot be stacked${def.stackable ? ' with these settings' : ''}`;
   }
   if (getTask(config.data.task).evalMetrics) return `task ${config.data.task} scores set-valued targets (not in a stack yet)`;
   return undefined;

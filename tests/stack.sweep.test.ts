@@ -41,12 +41,12 @@ describe('sweeps with stacked runs', () => {
   it('groups runs by everything but lr; unstackable mixers alone', () => {
     const configs = expandPreset(presetSchema.parse({
       name: 'groups', data,
-      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }, { label: 'baseconv', layers: [{ mixer: 'baseconv' }] }],
+      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }, { label: 'h3', layers: [{ mixer: 'h3' }] }],
       dModels: [8, 16], learningRates: [1e-3, 1e-2, 3e-2], train: { epochs: 1, batchSize: 32 },
     }));
-    expect(unstackable(configs.find((c) => c.label === 'baseconv')!)).toBe('mixer baseconv does not declare stackable');
+    expect(unstackable(configs.find((c) => c.label === 'h3')!)).toBe('mixer h3 cannot be stacked');
     const groups = stackGroups(configs, 2);
-    // attention d8: 3 lrs → stacks of 2 and 1; d16 the same; baseconv: 6 alone
+    // attention d8: 3 lrs → stacks of 2 and 1; d16 the same; h3: 6 alone
     expect(groups.map((g) => g.length).sort()).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
     for (const g of groups) expect(new Set(g.map(stackKey)).size).toBe(1);
     expect(stackGroups(configs, 1).every((g) => g.length === 1)).toBe(true);
@@ -72,7 +72,7 @@ describe('sweeps with stacked runs', () => {
   it('a mixed grid interrupted after epoch 1 and resumed — stacked, or each run alone from the stack\'s checkpoints — ends as the sweep without stacks', async () => {
     const preset = presetSchema.parse({
       name: 'mixed-stack', data,
-      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }, { mixer: 'sliding-window', params: { windowSize: 4 } }] }, { label: 'baseconv', layers: [{ mixer: 'baseconv' }] }],
+      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }, { mixer: 'sliding-window', params: { windowSize: 4 } }] }, { label: 'baseconv-long', layers: [{ mixer: 'baseconv', params: { convType: 'long' } }] }],
       dModels: [8], learningRates: [1e-3, 1e-2], model: { nLayers: 2 }, train: { epochs: 2, batchSize: 32, evalBatchSize: 16 },
     });
     const configs = expandPreset(preset);

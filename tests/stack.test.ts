@@ -128,6 +128,14 @@ describe('stacked runs', () => {
     expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
   }, 120_000);
 
+  it('BASED (BaseConv short conv + Taylor linear attention + sliding window), two learning rates: records equal the runs alone', async () => {
+    const over = { layers: [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'based', params: { featureDim: 4 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }], nLayers: 3 } as Partial<ModelConfig>;
+    const lrs = [3e-3, 1e-2];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+  }, 120_000);
+
   it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
     const over = {};
     const lrs = [3e-3, 1e30];
@@ -144,6 +152,7 @@ describe('stacked runs', () => {
     expect(stackMismatch([options(1e-3), options(3e-3)])).toBeUndefined();
     expect(stackMismatch([options(1e-3), options(1e-3, { seed: 8 })])).toBe('run 1 differs from run 0 in seed (a stack\'s runs differ only in lr)');
     expect(stackMismatch([options(1e-3), options(1e-3, { epochs: 4 })])).toMatch(/in epochs/);
-    expect(() => model({ layers: [{ mixer: 'baseconv' }] }, 2)).toThrow(/layer 0 \(baseconv\): this mixer's runs cannot be stacked/);
+    expect(() => model({ layers: [{ mixer: 'h3' }] }, 2)).toThrow(/layer 0 \(h3\): this mixer's runs cannot be stacked \(/);
+    expect(() => model({ layers: [{ mixer: 'baseconv', params: { convType: 'long' } }] }, 2)).toThrow(/layer 0 \(baseconv\): this mixer's runs cannot be stacked with these settings/);
   });
 });

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
-import { LanguageModel, type ModelConfig } from '../engine/model.js';
+import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { stackStepLoss, trainStackStep } from '../engine/stack.js';
 import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
@@ -18,9 +18,10 @@ import { errors, poison, relErr, webgpuDevice } from './webgpuKit.js';
 
 const device = await webgpuDevice('webgpu-stack');
 
-const config = (block: 'prenorm' | 'zoology'): ModelConfig => ({
-  dModel: 16, nLayers: 2, layers: [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }],
-  mlp: true, positionEmbeddings: true, embeddingDropout: 0.1, residualDropout: 0.1, vocabSize: 32, maxSeqLen: 16, seed: 5, block,
+const ATTENTION: LayerSpec[] = [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }];
+const BASED: LayerSpec[] = [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'based', params: { featureDim: 4 } }];
+const config = (block: 'prenorm' | 'zoology', layers: LayerSpec[] = ATTENTION): ModelConfig => ({
+  dModel: 16, nLayers: 2, layers, mlp: true, positionEmbeddings: true, embeddingDropout: 0.1, residualDropout: 0.1, vocabSize: 32, maxSeqLen: 16, seed: 5, block,
 }) as ModelConfig;
 
 describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
@@ -122,13 +123,14 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     }
   });
 
-  for (const block of ['prenorm', 'zoology'] as const) {
-    it(`${block}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
+  const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based']];
+  for (const [block, layers, name] of cases) {
+    it(`${block}, ${name}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
       const batch = batchesOf(data.train, 32)[1]!;
       const sup = supervised(batch.segment, batch.start, batch.size);
       // alone: loss, gradients, and the parameters after one AdamW step at lr 1e-2 (one model at a time: tfjs names)
-      const one = new LanguageModel(config(block));
+      const one = new LanguageModel(config(block, [...layers]));
       const solo = tf.variableGrads(() => stepLoss(one, batch, sup, 11), one.variables);
       const names = one.variables.map((v) => v.name);
       const soloOpt = new AdamW(one.variables, { weightDecay: 0.1 });
@@ -137,7 +139,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
       soloOpt.dispose();
       one.dispose();
       // the stack: runs at lr 1e-3, 1e-2, 3e-2 — run 1's update must be the run's alone
-      const three = new LanguageModel(config(block), { runs: 3 });
+      const three = new LanguageModel(config(block, [...layers]), { runs: 3 });
       try {
         const stack = tf.variableGrads(() => stackStepLoss(three, batch, sup, 11).total, three.variables);
         expect((await errors(stack.value, tf.mul(solo.value, 3))).rel).toBeLessThan(1e-5);
@@ -160,7 +162,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
           expect(mean[0]!, `${name} after the step, run 1: mean deviation`).toBeLessThan(1e-5);
           expect(max[0]!, `${name} after the step, run 1: largest deviation`).toBeLessThanOrEqual(2.5e-2);
         }
-        console.log(`webgpu stack (${block}): worst gradient slice rel error ${worst.toExponential(2)}`);
+        console.log(`webgpu stack (${block}, ${name}): worst gradient slice rel error ${worst.toExponential(2)}`);
         tf.dispose([solo.value, stack.value, ...Object.values(solo.grads), ...Object.values(stack.grads), ...soloAfter]);
         stackOpt.dispose();
       } finally {

@@ -4,16 +4,23 @@
 // (circular) variant wraps around instead of padding with zeros (JRT's non-causal baseline).
 import * as tf from '@tensorflow/tfjs';
 
-/** x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d]. */
-export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D, opts: { circular?: boolean } = {}): tf.Tensor3D {
+/**
+ * x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d]. A stack of R runs
+ * (engine/stack.ts): x [R·B, T, d], weight [R, k, d], bias [R, d] — each run's rows with its own taps.
+ */
+export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean } = {}): tf.Tensor3D {
   return tf.tidy(() => {
     const [B, T, d] = x.shape;
-    const k = weight.shape[0];
+    const runs = weight.rank === 3 ? weight.shape[0]! : 1;
+    const k = weight.shape[weight.rank - 2]!;
     const padded = opts.circular ? tf.concat([circularTail(x, k - 1), x], 1) : tf.pad(x, [[0, 0], [k - 1, 0], [0, 0]]);
-    let y: tf.Tensor = tf.mul(padded.slice([0, 0, 0], [B, T, d]), weight.slice([0, 0], [1, d]).reshape([d]));
-    for (let j = 1; j < k; j++) y = tf.add(y, tf.mul(padded.slice([0, j, 0], [B, T, d]), weight.slice([j, 0], [1, d]).reshape([d])));
-    if (bias) y = tf.add(y, bias);
-    return y as tf.Tensor3D;
+    // tap j's window of x and its weights, shaped to broadcast per run ([R, B/R, T, d] · [R, 1, 1, d]) when stacked
+    const window = (j: number) => (runs === 1 ? padded.slice([0, j, 0], [B, T, d]) : padded.slice([0, j, 0], [B, T, d]).reshape([runs, B / runs, T, d]));
+    const tap = (j: number) => (runs === 1 ? weight.slice([j, 0], [1, d]).reshape([d]) : weight.slice([0, j, 0], [runs, 1, d]).reshape([runs, 1, 1, d]));
+    let y: tf.Tensor = tf.mul(window(0), tap(0));
+    for (let j = 1; j < k; j++) y = tf.add(y, tf.mul(window(j), tap(j)));
+    if (bias) y = tf.add(y, runs === 1 ? bias : bias.reshape([runs, 1, 1, d]));
+    return y.reshape([B, T, d]) as tf.Tensor3D;
   });
 }
 

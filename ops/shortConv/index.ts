@@ -12,8 +12,11 @@ export { shortConvStep } from './step.js';
 /** The fast form's signature (with its own gradient): x [B, T, d], weight [k, d], bias [d]? → y; undefined: declined. */
 export const shortConvOp = fastOp<(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D) => tf.Tensor3D | undefined>('shortConv');
 
-/** x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d] (as conv.ts's shortConv). */
-export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D, opts: { circular?: boolean } = {}): tf.Tensor3D {
-  const fast = opts.circular ? undefined : fastForm(shortConvOp, tf.getBackend())?.(x, weight, bias);
+/**
+ * x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d] (as conv.ts's shortConv);
+ * a stack of runs: weight [R, k, d], bias [R, d] (the reference: the fused form takes one weight).
+ */
+export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean } = {}): tf.Tensor3D {
+  const fast = opts.circular || weight.rank === 3 ? undefined : fastForm(shortConvOp, tf.getBackend())?.(x, weight as tf.Tensor2D, bias as tf.Tensor1D | undefined);
   return fast ?? shortConvReference(x, weight, bias, opts);
 }
