@@ -16,6 +16,7 @@
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
 #             DeltaNet and BaseConv with and without shortConv
+#   stack     stacked runs: R = 1, 2, 4, 8, 16 learning rates as one model (--stacks) for the stackable mixers, run-steps/s
 #   mixers    every registered mixer at B64 with the default fast path (the per-mixer step table: what a user gets;
 #             VARIANTS=fast for every lever), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
@@ -72,6 +73,11 @@ for mode in "$@"; do
         echo "concurrency $n: $(awk -v s="$start" -v e="$end" -v n="$n" 'BEGIN{printf "%.1f s wall for %d x 24 steps (incl. start-up): %.2f steps/s", e-s, n, n*24/(e-s)}')" | tee -a "$OUT/conc.log"
         grep -h "ms/step" /tmp/conc/conc"$n"-*.log | tee -a "$OUT/conc.log"
       done ;;
+    stack)
+      # stacked runs (engine/stack.ts): one process, the run alone then stacks of 2..16 learning rates, for the stackable
+      # layouts of the paper grids (attention, the BASED hybrid's parts, sliding window); run-steps/s against R = 1 is
+      # the throughput a sweep gains with --stack (compare with conc: several processes at once)
+      timeout 400 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window}" --batches "${STACK_BATCHES:-64}" --variants default --steps "$steps" --warmup 2 --stacks "${STACKS:-1,2,4,8,16}" --dropout "${DROPOUT:-0.1}" --label stack --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/stack.log" ;;
     *) echo "unknown mode $mode" ;;
   esac
 done
