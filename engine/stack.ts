@@ -16,8 +16,8 @@
 //     decay are both scaled by it), so its parameters never change again; its record is the one it reached.
 // On the CPU backend each run's records equal those of the run trained alone (tests/stack.test.ts).
 //
-// Not yet (the plan's later steps): epoch checkpoints of a stack, the sweep grouping runs into stacks, stacks of
-// seeds (different initial parameters and data), mixers with parameters of their own beyond make.linear.
+// The runners build on it: runners/stack.ts (runStack: records, per-run checkpoints), runners/sweep.ts (--stack).
+// Not yet (docs/stacked-runs.md): stacks of seeds (different initial parameters and data), the recurrent mixers.
 import * as tf from '@tensorflow/tfjs';
 import { Rng, epochShuffleSeed, stepSeed } from '../core/prng.js';
 import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
@@ -70,13 +70,13 @@ export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervise
 /** One stacked optimisation step at the runs' learning rates `lrs`; returns the runs' losses [R] (the caller disposes them). */
 export function trainStackStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lrs: number[], dropoutSeed: number): tf.Tensor1D {
   let perRun: tf.Tensor1D | undefined;
-  const { grads } = tf.variableGrads(() => {
+  const { value, grads } = tf.variableGrads(() => {
     const step = stackStepLoss(model, batch, sup, dropoutSeed);
     perRun = tf.keep(step.perRun);
     return step.total;
   }, model.variables);
   optimizer.apply(model.variables.map((v) => grads[v.name]!), lrs);
-  tf.dispose(Object.values(grads));
+  tf.dispose([value, ...Object.values(grads)]);
   return perRun!;
 }
 
@@ -96,6 +96,11 @@ export interface StackHooks {
   /** A run of the stack ended before the others (early stop, divergence): its result is final, store it now. */
   onRunEnd?(run: number, result: StackRunResult): void | Promise<void>;
   /**
+   * Run `run`'s epoch broke an invariant (engine/invariants.ts): with this hook the run leaves the stack (the caller
+   * stores it as failed) and the others train on, as they would alone; without it the whole stack throws.
+   */
+  onRunFault?(run: number, error: NumericalFaultError): void | Promise<void>;
+  /**
    * After an epoch when more follow, the state a resumed stack (or each run alone) needs: `records[r]` run r's so
    * far, `active[r]` whether run r trains on (runners/checkpoint.ts saves a checkpoint per active run).
    */
@@ -103,7 +108,7 @@ export interface StackHooks {
 }
 
 /** What trainStack returns per run: train()'s result, and `paused` when the run stopped at `stopAfterEpoch`. */
-export type StackRunResult = Omit<TrainResult, 'status'> & { status: TrainResult['status'] | 'stopped'; paused?: boolean };
+export type StackRunResult = Omit<TrainResult, 'status'> & { status: TrainResult['status'] | 'stopped'; paused?: boolean; /** left through onRunFault: no result */ faulted?: boolean };
 
 /**
  * Train a stack: `model` built with `runs: opts.length`, `opts[r]` run r's settings (equal but for lr: stackMismatch).
@@ -131,9 +136,9 @@ export async function trainStack(
   const order = batches.map((_, i) => i);
   const totalSteps = batches.length * shared.epochs;
   let step = optimizer.stepCount;
-  const runs = opts.map((_, r) => ({ records: [...(resume?.records[r] ?? [])], status: 'done' as StackRunResult['status'], divergedAtStep: undefined as number | undefined, steps: step, active: true, paused: false }));
+  const runs = opts.map((_, r) => ({ records: [...(resume?.records[r] ?? [])], status: 'done' as StackRunResult['status'], divergedAtStep: undefined as number | undefined, steps: step, active: true, paused: false, faulted: false }));
   const resultOf = (run: (typeof runs)[number]): StackRunResult => ({
-    epochs: run.records, steps: run.steps, status: run.status, ...(run.divergedAtStep !== undefined ? { divergedAtStep: run.divergedAtStep } : {}), seconds: (performance.now() - started) / 1000, ...(run.paused ? { paused: true } : {}),
+    epochs: run.records, steps: run.steps, status: run.status, ...(run.divergedAtStep !== undefined ? { divergedAtStep: run.divergedAtStep } : {}), seconds: (performance.now() - started) / 1000, ...(run.paused ? { paused: true } : {}), ...(run.faulted ? { faulted: true } : {}),
   });
   const firstEpoch = resume?.epoch ?? 0;
   // the batch order of epoch e is the order of e − 1 shuffled: a resumed stack replays the earlier shuffles (as train())
@@ -182,7 +187,14 @@ export async function trainStack(
       if (!run.active) continue;
       const record: EpochRecord = { epoch: epoch + 1, lr: lrs[r]!, trainLoss: trainLoss[r]!, validation: validation[r]!, test: test[r]!, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
       const violations = [...epochViolations(record), ...(finite[r] ? [] : [`epoch ${epoch + 1}: a parameter is NaN or ±Inf`])];
-      if (violations.length) throw new NumericalFaultError(violations.map((v) => `run ${r} of the stack: ${v}`));
+      if (violations.length) {
+        const fault = new NumericalFaultError(violations);
+        if (!hooks.onRunFault) throw fault;
+        run.active = false;
+        run.faulted = true;
+        await hooks.onRunFault(r, fault);
+        continue;
+      }
       run.records.push(record);
       run.steps = step;
       await hooks.onEpoch?.(r, record);

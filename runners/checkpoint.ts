@@ -20,7 +20,7 @@
 // with the shapes of the run alone: the same file the run alone would write, so a run resumes alone or in any stack.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdamW } from '../engine/optimizer.js';
 import type { EpochRecord } from '../engine/train.js';
@@ -164,13 +164,21 @@ export function restoreCheckpoint(checkpoint: Checkpoint, vars: tf.Variable[], o
 
 /** The epoch a run's checkpoint was saved after (its header only), or undefined without a readable one. */
 export function checkpointEpoch(dir: string): number | undefined {
+  let fd: number | undefined;
   try {
-    const file = readFileSync(checkpointFile(dir));
-    if (file.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined;
-    const length = file.readUInt32LE(MAGIC.length);
-    return (JSON.parse(file.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + length)) as CheckpointHeader).epoch;
+    fd = openSync(checkpointFile(dir), 'r');
+    const read = (bytes: number, at: number) => {
+      const buffer = Buffer.alloc(bytes);
+      return buffer.subarray(0, readSync(fd!, buffer, 0, bytes, at));
+    };
+    const start = read(MAGIC.length + 4, 0);
+    if (start.length < MAGIC.length + 4 || start.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined;
+    const header = read(start.readUInt32LE(MAGIC.length), MAGIC.length + 4);
+    return (JSON.parse(header.toString('utf8')) as CheckpointHeader).epoch;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

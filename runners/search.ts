@@ -196,7 +196,7 @@ export function planGroup(members: readonly MemberState[], search: Halving): Gro
 // ---------------------------------------------------------------------------------------------------------
 // A paused run: its would-be record and curve beside its checkpoint
 
-const RUNG_FILE = 'rung.json';
+export const RUNG_FILE = 'rung.json';
 
 export interface RungState {
   runId: string;

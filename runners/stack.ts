@@ -2,7 +2,8 @@
 // them, and runStack — runOne for a stack: one data build, one model with a run axis, and for each run the record,
 // curve and epoch checkpoints it would have alone (a run resumes alone or in any stack from them).
 import { clearGpuFaults } from '../engine/gpuFaults.js';
-import { getMixer } from '../engine/registry.js';
+import { getMixer, resolveMixerParams } from '../engine/registry.js';
+import type { NumericalFaultError } from '../engine/invariants.js';
 import { createOptimizer, type EpochRecord, type TrainResult } from '../engine/train.js';
 import { trainStack, type StackRunResult } from '../engine/stack.js';
 import { getTask } from '../tasks/index.js';
@@ -21,7 +22,7 @@ export function stackKey(config: RunConfig): string {
 export function unstackable(config: RunConfig): string | undefined {
   for (const layer of config.model.layers) {
     const def = getMixer(layer.mixer);
-    if (!def.stackable?.(layer.params as never)) return `mixer ${def.name} cannot be stacked${def.stackable ? ' with these settings' : ''}`;
+    if (!def.stackable?.(resolveMixerParams(def, layer.params))) return `mixer ${def.name} cannot be stacked${def.stackable ? ' with these settings' : ''}`;
   }
   if (getTask(config.data.task).evalMetrics) return `task ${config.data.task} scores set-valued targets (not in a stack yet)`;
   return undefined;
@@ -72,6 +73,8 @@ export interface StackOptions {
     onCheckpoint?(): void | Promise<void>;
     /** A run's final outcome, as soon as it ended (before the stack's end, or at it). */
     onRunEnd?(run: number, outcome: RunOutcome): void | Promise<void>;
+    /** A run broke an invariant and left the stack (store it as failed); the others train on. */
+    onRunFault?(run: number, error: NumericalFaultError): void | Promise<void>;
   };
 }
 
@@ -105,7 +108,9 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
         elapsedBefore = checkpoints.map((c) => c.header.elapsedSeconds);
         opts.log?.(`  resuming ${R} stacked runs from their checkpoints after epoch ${resume.epoch} (step ${optimizer.stepCount})`);
       } else if (checkpoints.some((c) => c !== undefined)) {
-        throw new Error('runStack: some of these runs have checkpoints and some have not; stack runs at the same epoch (runners/sweep.ts groups them so)');
+        // some runs have no usable checkpoint (none, damaged, another layout; the sweep groups runs by checkpoint
+        // epoch, so only an unusable file gets here): the stack starts afresh, as each of those runs alone would
+        opts.log?.(`  ${checkpoints.filter((c) => !c).length} of ${R} stacked runs have no usable checkpoint: the stack trains from scratch`);
       }
     }
     const outcomeOf = (r: number, result: StackRunResult | TrainResult): RunOutcome => ({
@@ -116,11 +121,11 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
       ...('paused' in result && result.paused ? { paused: true } : {}),
     });
     const outcomes: Array<RunOutcome | undefined> = configs.map(() => undefined);
-    if (opts.stopAfterEpoch !== undefined && resume && resume.epoch >= opts.stopAfterEpoch) {
-      // already at the pause epoch (a sweep killed after the pause, before it noted it)
-      return configs.map((_, r) => outcomeOf(r, { epochs: resume!.records[r]!, steps: optimizer.stepCount, status: 'stopped', seconds: 0, paused: true }));
-    }
-    const results = await trainStack(
+    const results: StackRunResult[] =
+      opts.stopAfterEpoch !== undefined && resume && resume.epoch >= opts.stopAfterEpoch
+        ? // already at the pause epoch (a sweep killed after the pause, before it noted it): reported below as paused
+          configs.map((_, r) => ({ epochs: resume!.records[r]!, steps: optimizer.stepCount, status: 'stopped', seconds: 0, paused: true }))
+        : await trainStack(
       model,
       splits,
       configs.map((c) => ({ ...c.train, seed: c.seed })),
@@ -131,6 +136,7 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
           outcomes[r] = outcomeOf(r, result);
           await opts.hooks?.onRunEnd?.(r, outcomes[r]!);
         },
+        ...(opts.hooks?.onRunFault ? { onRunFault: opts.hooks.onRunFault } : {}),
         onCheckpoint: async (state) => {
           await opts.hooks?.onCheckpoint?.();
           if (!dirs) return;
@@ -143,6 +149,7 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
     );
     const final: RunOutcome[] = [];
     for (const [r, result] of results.entries()) {
+      if (result.faulted) continue; // stored as failed through onRunFault
       if (!outcomes[r]) {
         outcomes[r] = outcomeOf(r, result);
         await opts.hooks?.onRunEnd?.(r, outcomes[r]!);

@@ -309,6 +309,7 @@ async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: S
   const finished = results.finishedIds();
   const locked: RunConfig[] = [];
   const held: Array<{ config: RunConfig; lock: NonNullable<ReturnType<ResultsDir['tryLockRun']>> }> = [];
+  let outcome: { locked: RunConfig[]; trained: RunConfig[]; failed: RunConfig[] };
   for (const config of configs) {
     if (finished.has(runId(config))) continue;
     const lock = results.tryLockRun(runId(config));
@@ -330,6 +331,7 @@ async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: S
     await pausePoint('run-start');
     const started = performance.now();
     const stored = new Set<number>();
+    const failedRuns = new Set<number>();
     try {
       await runStack(mine, {
         backend: opts.backend,
@@ -356,20 +358,28 @@ async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: S
             storeOutcome(mine[r]!, outcome, opts, ctx, target);
             stored.add(r);
           },
+          // a run that broke an invariant fails alone (as it would alone); the others train on
+          onRunFault: async (r, error) => {
+            await storeFailure([mine[r]!], error, opts, ctx, started);
+            stored.add(r);
+            failedRuns.add(r);
+          },
         },
       });
     } catch (e) {
       if (e instanceof UserInputError) throw e;
       const unstored = mine.filter((_, r) => !stored.has(r));
       if (unstored.length) await storeFailure(unstored, e, opts, ctx, started);
-      return { locked, trained: mine.filter((_, r) => stored.has(r)), failed: unstored };
+      return { locked, trained: mine.filter((_, r) => stored.has(r) && !failedRuns.has(r)), failed: [...unstored, ...mine.filter((_, r) => failedRuns.has(r))] };
     }
     await releaseGpuBufferPool();
-    return { locked, trained: mine, failed: [] };
+    outcome = { locked, trained: mine.filter((_, r) => !failedRuns.has(r)), failed: mine.filter((_, r) => failedRuns.has(r)) };
   } finally {
     for (const { lock } of held) lock.release();
-    faultPoint('run-end');
   }
+  // as trainRun: between runs, once the stack's runs are stored and their locks released
+  faultPoint('run-end');
+  return outcome;
 }
 
 

@@ -21,6 +21,8 @@ const SECONDS: Record<string, number> = {
   'rwkv7.train.test.ts': 18,
   'scatterbrain.train.test.ts': 17,
   'plot.test.ts': 16,
+  'stack.test.ts': 16,
+  'stack.sweep.test.ts': 9,
   'mamba2.train.test.ts': 16,
   'concurrency.test.ts': 14,
   'gatedDeltaNet.train.test.ts': 12,

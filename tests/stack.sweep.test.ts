@@ -2,7 +2,7 @@
 // and the results folder ends as it does without stacking — same records (ids, statuses, epochs, accuracies, halving
 // decisions), same curves — under successive halving, with an unstackable mixer in the grid (trained alone), and
 // when a stacked sweep is interrupted after an epoch and resumed, stacked or each run alone (checkpoints per run).
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import type { BackendInfo } from '../engine/backend.js';
 import { presetSchema } from '../runners/config.js';
 import { ResultsDir, type RunRecord } from '../runners/results.js';
 import { stackGroups, stackKey, unstackable } from '../runners/stack.js';
+import { RUNG_FILE } from '../runners/search.js';
 import { expandPreset, runSweep } from '../runners/sweep.js';
 import { useBackend } from './helpers.js';
 
@@ -80,8 +81,18 @@ describe('sweeps with stacked runs', () => {
     for (const [name, resumeStack] of [['mixed-resumed-stacked', 2], ['mixed-resumed-alone', 1]] as const) {
       const dir = join(work, name);
       // the first sweep stops every run after epoch 1 (its checkpoint saved), as a kill after that epoch would
-      await runSweep(configs, { backend, results: new ResultsDir(dir), quiet: true, stack: 2, trainTo: 1 });
+      const paused: string[] = [];
+      await runSweep(configs, { backend, results: new ResultsDir(dir), quiet: true, stack: 2, trainTo: 1, onRunPaused: (r) => paused.push(r.id) });
       expect(readdirSync(join(dir, 'checkpoints'))).toHaveLength(4);
+      expect(paused).toHaveLength(4);
+      if (resumeStack === 2) {
+        // killed after the rung's checkpoints, before the pauses were noted: a second pass to the same epoch notes them
+        for (const id of readdirSync(join(dir, 'checkpoints'))) rmSync(join(dir, 'checkpoints', id, RUNG_FILE));
+        paused.length = 0;
+        await runSweep(configs, { backend, results: new ResultsDir(dir), quiet: true, stack: 2, trainTo: 1, onRunPaused: (r) => paused.push(r.id) });
+        expect(paused).toHaveLength(4);
+        for (const id of readdirSync(join(dir, 'checkpoints'))) expect(existsSync(join(dir, 'checkpoints', id, RUNG_FILE))).toBe(true);
+      }
       const resumed = await runSweep(configs, { backend, results: new ResultsDir(dir), quiet: true, stack: resumeStack });
       expect(comparable(resumed), name).toEqual(comparable(alone));
       expect(curves(dir), name).toEqual(curves(join(work, 'mixed-alone')));

@@ -114,7 +114,9 @@ describe('stacked runs', () => {
     const solo: TrainResult[] = [];
     for (const lr of lrs) solo.push(await alone(over, options(lr, { earlyStopAccuracy: 0.05 })));
     expect(solo.map((r) => [r.status, r.epochs.length])).toEqual([['done', 3], ['early-stop', 1]]);
+    const before = tf.memory().numTensors;
     const stack = await stacked(over, lrs.map((lr) => options(lr, { earlyStopAccuracy: 0.05 })));
+    expect(tf.memory().numTensors).toBe(before); // the stack's steps, evaluations and model leave no tensor behind
     expectSameRecords(stack, solo);
     // the learning rates really differ in what they trained
     expect(stack[0]!.epochs[0]!.trainLoss).not.toBeCloseTo(stack[1]!.epochs[0]!.trainLoss, 4);
