@@ -52,6 +52,9 @@ export default defineMixer({
   name: 'mamba',
   description: 'Mamba-1 selective SSM (expand 2, short conv 4, d_state N), parallel scan',
   params,
+  // A, D, Δ's bias and the conv take a run axis (ops/selectiveScan's blocked form, ops/shortConv, ops/linear): a stack
+  // trains through the blocked scan, the fused selective scan reads one A (engine/stack.ts)
+  stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const { E, N, R, k } = mambaDims(p, d);
@@ -91,7 +94,9 @@ export default defineMixer({
           // h [B, T, E, N] is never needed whole: the fused form (webgpu, lever selectiveScan) keeps it on chip; the
           // blocked form materialises it a block of time at a time
           const readout = selectiveScan(x as tf.Tensor3D, dt as tf.Tensor3D, A() as tf.Tensor2D, B as tf.Tensor3D, C as tf.Tensor3D, p.timeBlock === 'auto' ? undefined : p.timeBlock);
-          const y = tf.add(readout, tf.mul(x, skipD));
+          // D per channel; a stack's D [R, E] (engine/stack.ts) multiplies its own run's rows
+          const skip = skipD.rank === 1 ? tf.mul(x, skipD) : tf.mul(x.reshape([skipD.shape[0]!, -1, E]), skipD.reshape([skipD.shape[0]!, 1, E])).reshape(x.shape);
+          const y = tf.add(readout, skip);
           return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
         });
       },

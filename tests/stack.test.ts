@@ -138,6 +138,15 @@ describe('stacked runs', () => {
     expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
   }, 120_000);
 
+  it('Mamba in zoology\'s MambaBlock (its RMSNorm, A, D, Δ and conv per run), two learning rates: records equal the runs alone', async () => {
+    const over = { block: 'zoology', layers: [{ mixer: 'mamba', params: { stateDim: 4, expand: 1 } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
+    // rates far apart, so that a run reading another run's A, D or Δ would show in its losses within 3 steps
+    const lrs = [1e-3, 1e-1];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+  }, 120_000);
+
   it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
     const over = {};
     const lrs = [3e-3, 1e30];

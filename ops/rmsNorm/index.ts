@@ -17,8 +17,15 @@ export type RmsNormMode = 'mean' | 'sum';
  */
 export const rmsNormOp = fastOp<(x: tf.Tensor, weight: tf.Tensor | undefined, eps: number, mode: RmsNormMode) => tf.Tensor | undefined>('rmsNorm');
 
-/** RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight (weight undefined: none). */
+/**
+ * RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight (weight undefined: none). A stack of R runs
+ * (engine/stack.ts): x [R·B, ..., d], weight [R, d] — every row normalised at once, then each run's weight.
+ */
 export function rmsNorm(x: tf.Tensor, weight?: tf.Tensor, eps = RMS_NORM_EPS): tf.Tensor {
+  if (weight?.rank === 2) {
+    const [runs, d] = weight.shape as [number, number];
+    return tf.tidy(() => tf.mul(rmsNorm(x, undefined, eps).reshape([runs, -1, d]), weight.reshape([runs, 1, d])).reshape(x.shape));
+  }
   return fastForm(rmsNormOp, tf.getBackend())?.(x, weight, eps, 'mean') ?? rmsNormNaive(x, weight, eps);
 }
 

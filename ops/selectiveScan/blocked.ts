@@ -13,10 +13,15 @@ export const SCAN_BLOCK_FLOATS = 16 * 1024 * 1024;
 /** Tokens per block: `timeBlock`, or (undefined) the most that keeps B·block·E·N ≤ SCAN_BLOCK_FLOATS. */
 export const timeBlockFor = (Bsz: number, E: number, N: number, timeBlock?: number) => timeBlock ?? Math.max(1, Math.floor(SCAN_BLOCK_FLOATS / (Bsz * E * N)));
 
-/** x, Δ [B, T, E], A [E, N] (negative), B, C [B, T, N] → y [B, T, E] (see naive.ts); differentiable in all five. */
-export function selectiveScanBlocked(x: tf.Tensor3D, dt: tf.Tensor3D, negA: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D, timeBlock?: number): tf.Tensor3D {
-  const { Bsz, T, E, N } = checkShapes(x, dt, negA, B, C);
+/**
+ * x, Δ [B, T, E], A [E, N] (negative), B, C [B, T, N] → y [B, T, E] (see naive.ts); differentiable in all five. A stack
+ * of R runs (engine/stack.ts): A [R, E, N], each run's examples (B/R of them, run-major) decaying by their run's A.
+ */
+export function selectiveScanBlocked(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D | tf.Tensor3D, B: tf.Tensor3D, C: tf.Tensor3D, timeBlock?: number): tf.Tensor3D {
+  const { Bsz, T, E, N, runs } = checkShapes(x, dt, A, B, C);
   return tf.tidy(() => {
+    // one A for every example, or each example its run's ([B, 1, E, N], broadcast over the block's tokens)
+    const negA = runs === 1 ? A : tf.tile(A.reshape([runs, 1, E, N]), [1, Bsz / runs, 1, 1]).reshape([Bsz, 1, E, N]);
     const dtx = tf.mul(dt, x);
     const block = timeBlockFor(Bsz, E, N, timeBlock);
     const window = (t: tf.Tensor, t0: number, len: number) => (len === T ? t : t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]));

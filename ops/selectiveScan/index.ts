@@ -19,7 +19,8 @@ export const selectiveScanOp = fastOp<SelectiveScan>('selectiveScan');
  * y_t = h_t C_t, h_t = exp(Δ_t A) ⊙ h_{t−1} + (Δ_t x_t) B_tᵀ (h_{−1} = 0); differentiable in all five.
  * `timeBlock`: tokens per block of the blocked form (undefined: its memory bound decides; the fused form has none).
  */
-export function selectiveScan(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D, timeBlock?: number): tf.Tensor3D {
-  checkShapes(x, dt, A, B, C);
-  return fastForm(selectiveScanOp, tf.getBackend())?.(x, dt, A, B, C) ?? selectiveScanBlocked(x, dt, A, B, C, timeBlock);
+export function selectiveScan(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D | tf.Tensor3D, B: tf.Tensor3D, C: tf.Tensor3D, timeBlock?: number): tf.Tensor3D {
+  // a stack's A [R, E, N] (engine/stack.ts) takes the blocked form: the fused kernel reads one A
+  if (checkShapes(x, dt, A, B, C).runs > 1) return selectiveScanBlocked(x, dt, A, B, C, timeBlock);
+  return fastForm(selectiveScanOp, tf.getBackend())?.(x, dt, A as tf.Tensor2D, B, C) ?? selectiveScanBlocked(x, dt, A, B, C, timeBlock);
 }
