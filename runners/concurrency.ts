@@ -369,6 +369,20 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
 }
 
 /** How a run left out for memory is named (the sweep's and the dry run's line). */
+/**
+ * The largest stack of runs (runners/stack.ts), at most `requested`, that fits a run's share of the GPU by the
+ * grid's largest estimate: a stack of R holds R runs' live peaks with their pool overhead, and one process context.
+ * Unknown memory: the request as given.
+ */
+export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'shareBytes' | 'largest'>): { size: number; note?: string } {
+  const largest = plan.largest;
+  if (requested <= 1 || plan.shareBytes === undefined || !largest) return { size: requested };
+  const perRun = largest.livePeak + largest.poolOverhead;
+  const fits = Math.max(1, Math.floor((plan.shareBytes - largest.processOverhead) / perRun));
+  if (fits >= requested) return { size: requested };
+  return { size: fits, note: `--stack ${requested} capped at ${fits}: the largest run (${largest.run}) needs an estimated ${gib(perRun)} per run of a stack, ${gib(plan.shareBytes)} usable` };
+}
+
 export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory`;
 
 /**

@@ -19,7 +19,7 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
-import { leftOutLine, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel } from '../runners/concurrency.js';
+import { leftOutLine, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, stackSizeFor } from '../runners/concurrency.js';
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -358,6 +358,9 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
         for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
+        // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)
+        const stacking = plan ? stackSizeFor(stack, plan) : { size: stack };
+        if (stacking.note && !argv.quiet) io.stderr.write(`sweep: ${stacking.note}\n`);
         const tooLarge = new Set((plan?.tooLarge ?? []).map((e) => e.id));
         const trained = tooLarge.size ? configs.filter((c) => !tooLarge.has(runId(c))) : configs;
         const lanes = plan?.lanes ?? 1;
@@ -381,7 +384,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         announceInterrupts();
         const records = !inProcess
           ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
-          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search, stack });
+          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search, stack: stacking.size });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
         // said again after the table: a grid with runs left out is not complete, whatever the table shows

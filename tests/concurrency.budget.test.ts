@@ -3,7 +3,7 @@
 // run that needs most of the GPU still runs (after the smaller ones free room), the lanes on two GPUs are budgeted
 // apart, and a lane's failure stops the grid without leaking a reservation.
 import { describe, expect, it } from 'vitest';
-import { gridLanes, MemoryBudget, planConcurrency, type Lanes } from '../runners/concurrency.js';
+import { gridLanes, MemoryBudget, planConcurrency, stackSizeFor, type Lanes } from '../runners/concurrency.js';
 import { runId, type RunConfig } from '../runners/config.js';
 import { resolveRunConfig } from '../runners/run.js';
 import type { MemoryEstimate } from '../runners/memory.js';
@@ -88,5 +88,19 @@ describe('lanes under a memory budget', () => {
     await expect(gridLanes(configs, options(plan.budget), pool, quiet)).rejects.toThrow('bad settings');
     expect(started).toEqual([runId(configs[0]!), runId(configs[1]!)]); // nothing started after the failure
     expect(inHand.get(0)).toBe(0);
+  });
+});
+
+describe('stack size under a GPU\'s memory', () => {
+  it('caps --stack N at the runs whose live peaks fit the share beside one process context; unknown memory keeps N', () => {
+    const largest = { run: 'mamba d256 lr0.001', livePeak: 6 * GIB, poolOverhead: 1.5 * GIB, processOverhead: GIB } as MemoryEstimate;
+    // 40 GiB usable: (40 − 1) / 7.5 = 5 runs
+    const capped = stackSizeFor(16, { shareBytes: 40 * GIB, largest });
+    expect(capped.size).toBe(5);
+    expect(capped.note).toBe('--stack 16 capped at 5: the largest run (mamba d256 lr0.001) needs an estimated 7.50 GiB per run of a stack, 40.00 GiB usable');
+    expect(stackSizeFor(4, { shareBytes: 40 * GIB, largest })).toEqual({ size: 4 });
+    expect(stackSizeFor(16, { shareBytes: 5 * GIB, largest }).size).toBe(1); // not even two: runs alone
+    expect(stackSizeFor(16, { shareBytes: undefined, largest })).toEqual({ size: 16 });
+    expect(stackSizeFor(16, {})).toEqual({ size: 16 });
   });
 });
