@@ -2,7 +2,7 @@
 // with --verbose, the table and the paths to open after a sweep, an honest --dry-run estimate (these in this
 // process: main), and Ctrl-C (the program in a process group of its own).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +82,16 @@ describe('CLI output', () => {
     process.kill(-again.pid!, 'SIGINT');
     expect(await new Promise<string>((resolve) => again.on('exit', (code, signal) => resolve(`${code} ${signal}`)))).toBe('null SIGINT');
   }, 120_000);
+
+  it('sweep --stack 2: the runs that differ only in lr train as one stack, said in the log and in their records', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'rb-stack-')), 'sweep');
+    const r = await cli(['sweep', '--arch', 'attention', ...tinySweep(), '--lr', '1e-3', '3e-3', '--epochs', '1', '--stack', '2', '--no-report', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^runs 1–2\/2: a stack of 2 \(1 epochs at most\)$/m);
+    expect(r.stderr.match(/^ {2}done +attention d8 lr0\.00[13]: .*stacked [12] of 2\)/gm)).toHaveLength(2);
+    const records = readFileSync(join(out, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stack?: { size: number; index: number } });
+    expect(records.map((x) => x.stack).sort((a, b) => a!.index - b!.index)).toEqual([{ size: 2, index: 0 }, { size: 2, index: 1 }]);
+  });
 
   it('a process SIGKILLed before its Ctrl-C guard started: the guard leaves, so stderr reaches its end', async () => {
     // the kill comes right after the guard is spawned, before its first line can run: it starts already reparented
