@@ -16,7 +16,8 @@
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
 #             DeltaNet and BaseConv with and without shortConv
-#   stack     stacked runs: R = 1, 2, 4, 8, 16 learning rates as one model (--stacks) for the stackable mixers, run-steps/s
+#   stack     stacked runs: R = 1, 2, 4, 8, 16 learning rates as one model (--stacks) for the stackable mixers, run-steps/s;
+#             then --check-stack: each run of a stack of 4 against the run alone on this GPU (losses 1e-3, parameters 1e-2)
 #   mixers    every registered mixer at B64 with the default fast path (the per-mixer step table: what a user gets;
 #             VARIANTS=fast for every lever), ratios vs torch.json
 #             (DROPOUT, default 0.1, is passed to both torch and mixers so that their rows compare like with like)
@@ -77,7 +78,9 @@ for mode in "$@"; do
       # stacked runs (engine/stack.ts): one process, the run alone then stacks of 2..16 learning rates, for the stackable
       # layouts of the paper grids (attention, the BASED hybrid's parts, sliding window); run-steps/s against R = 1 is
       # the throughput a sweep gains with --stack (compare with conc: several processes at once)
-      timeout 400 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba}" --batches "${STACK_BATCHES:-64}" --variants default --steps "$steps" --warmup 2 --stacks "${STACKS:-1,2,4,8,16}" --dropout "${DROPOUT:-0.1}" --label stack --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/stack.log" ;;
+      timeout 400 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba}" --batches "${STACK_BATCHES:-64}" --variants default --steps "$steps" --warmup 2 --stacks "${STACKS:-1,2,4,8,16}" --dropout "${DROPOUT:-0.1}" --label stack --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/stack.log"
+      # stack ≡ alone on this GPU: R = 4 learning rates stacked and each alone, 20 steps, the same batches
+      timeout 300 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba}" --batches 16 --stacks 4 --steps 20 --check-stack --variants default --dropout "${DROPOUT:-0.1}" --label stack-check --out "$OUT/tfjs.jsonl" 2>&1 | grep -E 'stack check|rror' | tee -a "$OUT/stack.log" ;;
     *) echo "unknown mode $mode" ;;
   esac
 done

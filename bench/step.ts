@@ -6,6 +6,7 @@
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
+//        [--check-stack]
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
@@ -16,7 +17,10 @@
 // --check-accuracy trains a short MQAR run with the fast path and with the reference path (same seed) and
 // prints both accuracies (issue 4's end-to-end check). --stacks times stacks of R runs (engine/stack.ts: R learning
 // rates as one model, stackable mixers only) and prints run-steps/s = R / (ms per stacked step): the throughput a
-// sweep gains from stacking, against R = 1 in the same process.
+// sweep gains from stacking, against R = 1 in the same process. --check-stack trains, for each mixer and each stack
+// size R > 1 of --stacks, R learning rates stacked and each alone for --steps steps on the same batches, on this
+// backend, and prints how far each run's losses and final parameters in the stack are from its own alone (stack ≡
+// alone on the device: the GPU's check of what tests/stack*.test.ts check on the CPU and lavapipe); nothing is timed.
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -58,6 +62,8 @@ export interface BenchArgs {
   allowSoftware: boolean;
   /** Stack sizes to time (1: a run alone, trainStep; R > 1: trainStackStep over R learning rates). */
   stacks: number[];
+  /** Train each stack size's runs stacked and alone and compare them (no timing). */
+  checkStack: boolean;
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -80,6 +86,7 @@ export const DEFAULTS: BenchArgs = {
   dawn: ['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization'],
   allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
   stacks: [1],
+  checkStack: false,
 };
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -114,6 +121,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--allow-software': a.allowSoftware = true; break;
       case '--cpu-prof': a.cpuProf = next(); break;
       case '--stacks': a.stacks = list().map(Number); break;
+      case '--check-stack': a.checkStack = true; break;
       default: throw new Error(`unknown flag ${flag} (see the header of bench/step.ts)`);
     }
   }
@@ -404,6 +412,54 @@ async function checkAccuracy(a: BenchArgs, backend: string): Promise<void> {
   }
 }
 
+/** R learning rates stacked vs each alone, --steps steps on the same batches: each run's worst loss and parameter gaps. */
+async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: number): Promise<{ lossRel: number; paramRel: number }> {
+  const config = modelConfig(mixer, a, 1234);
+  checkMixers(config);
+  const segment = mqar.generate({ count: batch * 4, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
+  const batches = batchesOf([segment], batch);
+  const sups = batches.map((b) => supervised(b.segment, b.start, b.size));
+  const lrs = Array.from({ length: runs }, (_, r) => 1e-3 * 2 ** (r - runs / 2));
+  const train = async (stacked: boolean, lr?: number) => {
+    const model = new LanguageModel(config, { runs: stacked ? runs : 1 });
+    const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
+    const losses: Float32Array[] = [];
+    for (let s = 0; s < a.steps; s++) {
+      const i = s % batches.length;
+      const loss = stacked ? trainStackStep(model, optimizer, batches[i]!, sups[i]!, lrs, s + 1) : trainStep(model, optimizer, batches[i]!, sups[i]!, lr!, s + 1);
+      losses.push((await loss.data()) as Float32Array);
+      loss.dispose();
+    }
+    const params = await Promise.all(model.variables.map(async (v) => (await v.data()) as Float32Array));
+    optimizer.dispose();
+    model.dispose();
+    return { losses, params };
+  };
+  const alone: Array<Awaited<ReturnType<typeof train>>> = [];
+  for (const lr of lrs) alone.push(await train(false, lr));
+  const stack = await train(true);
+  let lossRel = 0;
+  let paramRel = 0;
+  for (let r = 0; r < runs; r++) {
+    for (let s = 0; s < a.steps; s++) {
+      const want = alone[r]!.losses[s]![0]!;
+      lossRel = Math.max(lossRel, Math.abs(stack.losses[s]![r]! - want) / Math.max(Math.abs(want), 1e-12));
+    }
+    stack.params.forEach((values, k) => {
+      const own = alone[r]!.params[k]!;
+      const slice = values.subarray(r * own.length, (r + 1) * own.length);
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < own.length; i++) {
+        diff = Math.max(diff, Math.abs(slice[i]! - own[i]!));
+        scale = Math.max(scale, Math.abs(own[i]!));
+      }
+      paramRel = Math.max(paramRel, diff / Math.max(scale, 1e-12));
+    });
+  }
+  return { lossRel, paramRel };
+}
+
 export async function runBench(a: BenchArgs): Promise<Row[]> {
   const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
   countDispatches();
@@ -417,9 +473,20 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
   console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before the first timing of the process); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
-  for (const mixer of a.mixers) for (const batch of a.batches) for (const stack of a.stacks) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants, stack)));
+  // --check-stack compares, it does not time
+  if (!a.checkStack) for (const mixer of a.mixers) for (const batch of a.batches) for (const stack of a.stacks) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants, stack)));
   if (a.torch) printRatios(rows, a.torch);
   if (a.checkAccuracy) await checkAccuracy(a, info.backend);
+  if (a.checkStack)
+    for (const mixer of a.mixers)
+      for (const batch of a.batches)
+        for (const stack of a.stacks.filter((R) => R > 1)) {
+          const { lossRel, paramRel } = await checkStack(a, mixer, batch, stack);
+          // bars as bench/gpuEquiv.ts's GPU ≡ CPU: losses 1e-3, final parameters 1e-2 (relative to the largest)
+          const verdict = lossRel < 1e-3 && paramRel < 1e-2 ? 'PASS' : 'FAIL';
+          console.log(`stack check ${mixer} B${batch} R${stack}, ${a.steps} steps: each run's losses within ${lossRel.toExponential(2)}, final parameters within ${paramRel.toExponential(2)} of the run alone — ${verdict}`);
+          if (a.out) appendFileSync(a.out, JSON.stringify({ stackCheck: { mixer, batch, stack, steps: a.steps, lossRel, paramRel, verdict } }) + '\n');
+        }
   return rows;
 }
 
