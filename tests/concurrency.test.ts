@@ -4,12 +4,14 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runCliAsync } from './cliRunner.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleCli, runCliAsync } from './cliRunner.js';
 
 const GRID = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
 
-const cli = (args: string[], env: Record<string, string> = {}) => runCliAsync(args, { env });
+// the program bundled into one file (tests/cliRunner.ts): it and its run processes start in a third of the time
+const cli = (args: string[], env: Record<string, string> = {}) => runCliAsync(args, { env, bundled: true });
+beforeAll(() => bundleCli());
 
 interface Rec {
   id: string;

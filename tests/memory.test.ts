@@ -13,7 +13,7 @@ import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, MemoryBudget, parseConcurrency, pa
 import type { RunConfig } from '../runners/config.js';
 import { EVAL_LOGIT_ROWS, PROCESS_OVERHEAD_BYTES, POOL_OVERHEAD_FRACTION, estimateRunMemory, type MemoryEstimate } from '../runners/memory.js';
 import { resolveRunConfig, runOne } from '../runners/run.js';
-import { runCli } from './cliRunner.js';
+import { bundleCli, runCli } from './cliRunner.js';
 
 const GIB = 2 ** 30;
 
@@ -42,6 +42,7 @@ function tiny({ mixers = ['attention'], d = 16, L = 32, K = 4, V = 64, batch = 1
 let cpu: BackendInfo;
 beforeAll(async () => {
   cpu = await initBackend('cpu');
+  await bundleCli(); // the CLI runs below start from the bundled program (tests/cliRunner.ts): a third of the start-up
 });
 
 describe('estimateRunMemory', () => {
@@ -324,7 +325,7 @@ describe('refusal through the CLI', () => {
 
   it('a sweep with a run that cannot fit exits 2 with one line naming the run, its estimate and what is free, before any run starts', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'refused');
-    const r = runCli([...grid, '--gpu-memory', '0.25', '--out', out]);
+    const r = runCli([...grid, '--gpu-memory', '0.25', '--out', out], { bundled: true });
     expect(r.status).toBe(2);
     const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('recallbench:'));
     expect(lines).toHaveLength(1);
@@ -334,7 +335,7 @@ describe('refusal through the CLI', () => {
 
   it('a dry run with --gpu-memory prints what the sweep would plan, and trains nothing', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'dry');
-    const r = runCli([...grid, '--gpu-memory', '4', '--dry-run', '--out', out]);
+    const r = runCli([...grid, '--gpu-memory', '4', '--dry-run', '--out', out], { bundled: true });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^memory: runs ≈ [\d.]+ (MiB|GiB)–[\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free .* packed by each run's estimate$/m);
     expect(existsSync(join(out, 'runs.jsonl'))).toBe(false);
@@ -342,7 +343,7 @@ describe('refusal through the CLI', () => {
 
   it('with enough memory the same sweep plans its lanes and trains', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-mem-')), 'fits');
-    const r = runCli([...grid, '--gpu-memory', '4', '--out', out]);
+    const r = runCli([...grid, '--gpu-memory', '4', '--out', out], { bundled: true });
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/sweep: memory: runs ≈ [\d.]+ (MiB|GiB)–[\d.]+ (MiB|GiB) \(measured\); --gpu-memory 4 has 4\.00 GiB free of 4\.00 GiB \(3\.60 GiB usable\) → up to 3 run\(s\) per GPU \(auto, at most 8\), packed by each run's estimate/);
     expect(existsSync(join(out, 'runs.jsonl'))).toBe(true);
@@ -372,8 +373,8 @@ export default ({ tf, z }) => ({
   it('an in-process sweep that estimated its runs trains exactly as one that did not', () => {
     const grid = ['sweep', '--backend', 'cpu', '--concurrency', '1', '--plugin', plugin, '--arch', 'cached-scale', '--d-model', '24', '--lr', '0.01', '--setting', '32:4', '--vocab-size', '64', '--train-examples', '64', '--test-examples', '32', '--epochs', '2', '--batch-size', '16', '--quiet'];
     const dir = mkdtempSync(join(tmpdir(), 'rb-mem-'));
-    const plain = runCli([...grid, '--out', join(dir, 'plain')]);
-    const estimated = runCli([...grid, '--gpu-memory', '4', '--out', join(dir, 'estimated')]);
+    const plain = runCli([...grid, '--out', join(dir, 'plain')], { bundled: true });
+    const estimated = runCli([...grid, '--gpu-memory', '4', '--out', join(dir, 'estimated')], { bundled: true });
     expect([plain.status, estimated.status]).toEqual([0, 0]);
     const outcome = (folder: string) =>
       readFileSync(join(dir, folder, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => {

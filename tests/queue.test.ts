@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli as cliInProcess, spawnCli } from './cliRunner.js';
+import { bundleCli, cli as cliInProcess, spawnCli } from './cliRunner.js';
 import { freePort, redisServerPath, TestRedis } from './queueRedis.js';
 import { connectionOf, enqueueRuns, jobIdOf, openQueue } from '../runners/queue.js';
 import { resolveRunConfig } from '../runners/run.js';
@@ -24,7 +24,7 @@ interface Done {
 }
 
 function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<Done>; onLine(f: (line: string) => void): void } {
-  const proc = spawnCli(args, { env });
+  const proc = spawnCli(args, { env, bundled: true }); // the bundled program: workers start in a third of the time
   let stdout = '';
   let stderr = '';
   const listeners: Array<(line: string) => void> = [];
@@ -103,6 +103,7 @@ describe.skipIf(!haveRedis)('queue: sweeps through BullMQ on Redis', () => {
 
   beforeAll(async () => {
     redis = await TestRedis.start();
+    await bundleCli();
     // the local sweep to compare with, trained meanwhile
     serial = cli(['sweep', ...GRID, '--quiet', '--out', join(dir, 'serial')]);
   });

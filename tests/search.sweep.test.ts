@@ -13,7 +13,7 @@ import { ResultsDir, type RunRecord } from '../runners/results.js';
 import { searchSavings } from '../runners/search.js';
 import { expandPreset, runSweep } from '../runners/sweep.js';
 import { verifyFolder } from '../runners/verify.js';
-import { runCliAsync } from './cliRunner.js';
+import { bundleCli, runCliAsync } from './cliRunner.js';
 import { useBackend } from './helpers.js';
 
 /** 4 lrs × 4 epochs, rungs at epochs 1 and 2: 4 → 2 → 1 runs. */
@@ -47,6 +47,7 @@ let reference: { records: RunRecord[]; dir: string };
 beforeAll(async () => {
   await useBackend('cpu');
   backend = { backend: 'cpu', device: 'cpu' };
+  await bundleCli(); // the parallel sweep's processes start from the bundled program (tests/cliRunner.ts)
 });
 
 describe('successive halving on a real grid', () => {
@@ -120,7 +121,7 @@ describe('successive halving on a real grid', () => {
     const file = join(work, 'preset.json');
     writeFileSync(file, JSON.stringify(PRESET_INPUT));
     const dir = join(work, 'parallel');
-    const r = await runCliAsync(['sweep', file, '--backend', 'cpu', '--concurrency', '2', '--no-report', '--out', dir]);
+    const r = await runCliAsync(['sweep', file, '--backend', 'cpu', '--concurrency', '2', '--no-report', '--out', dir], { bundled: true });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/4 to train in 2 parallel processes/);
     expect(r.stderr.match(/ paused /g)).toHaveLength(6);
