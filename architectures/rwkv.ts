@@ -28,6 +28,9 @@ export default defineMixer({
   name: 'rwkv',
   description: 'RWKV-4 time mixing (token shift, WKV with decay w and bonus u), parallel scan',
   params,
+  // time-mix μ, decay and bonus take a run axis (the token shift's mix, ops/wkv's parallel form: the fused WKV reads
+  // one w), the projections are make.linear (engine/stack.ts)
+  stackable: () => true,
   create(_p, ctx, make) {
     const d = ctx.dModel;
     const zoology = ctx.block === 'zoology';
@@ -49,7 +52,14 @@ export default defineMixer({
     const receptance = make.linear('receptance', d, d, { bias: false });
     const output = make.linear('output', d, d, { bias: false, std: zoology ? 0.02 : make.outputStd });
 
-    const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) => tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu)));
+    // token shift's interpolation; a stack's μ [R, d] (engine/stack.ts) mixes its own run's rows
+    const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) => {
+      if (mu.rank === 1) return tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu)));
+      const R = mu.shape[0]!;
+      const runMu = mu.reshape([R, 1, 1, d]);
+      const byRun = (t: tf.Tensor) => t.reshape([R, -1, t.shape[1]!, d]);
+      return tf.add(tf.mul(byRun(x), runMu), tf.mul(byRun(prev), tf.sub(1, runMu))).reshape(x.shape);
+    };
     const project = (x: tf.Tensor, prev: tf.Tensor) => ({
       k: key.apply(mix(x, prev, mixK)),
       v: value.apply(mix(x, prev, mixV)),

@@ -139,6 +139,14 @@ describe('stacked runs', () => {
     expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
   }, 120_000);
 
+  it('RWKV (time-mix μ, decay and bonus per run), two learning rates far apart: records equal the runs alone', async () => {
+    const over = { block: 'zoology', layers: [{ mixer: 'rwkv' }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
+    const lrs = [1e-3, 1e-1];
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+  }, 120_000);
+
   it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
     const over = {};
     const lrs = [3e-3, 1e30];

@@ -20,6 +20,7 @@ const device = await webgpuDevice('webgpu-stack');
 
 const ATTENTION: LayerSpec[] = [{ mixer: 'attention', params: { numHeads: 2, dropout: 0.1 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }];
 const MAMBA: LayerSpec[] = [{ mixer: 'mamba', params: { stateDim: 4 } }, { mixer: 'mamba', params: { stateDim: 4 } }];
+const RWKV: LayerSpec[] = [{ mixer: 'rwkv' }, { mixer: 'rwkv' }];
 const BASED: LayerSpec[] = [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'based', params: { featureDim: 4 } }];
 // the models: with an MLP, except Mamba's (zoology's MambaBlock has none)
 const config = (block: 'prenorm' | 'zoology', layers: LayerSpec[] = ATTENTION): ModelConfig => ({
@@ -125,7 +126,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     }
   });
 
-  const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based'], ['zoology', MAMBA, 'Mamba']];
+  const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based'], ['zoology', MAMBA, 'Mamba'], ['zoology', RWKV, 'RWKV']];
   for (const [block, layers, name] of cases) {
     it(`${block}, ${name}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);

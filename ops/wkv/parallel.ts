@@ -66,15 +66,22 @@ function prefixScan(s: Segment): Segment {
   return { m: interleave(upToEven.m, upToOdd.m), a: interleave(upToEven.a, upToOdd.a), b: interleave(upToEven.b, upToOdd.b), delta: interleave(upToEven.delta, upToOdd.delta) };
 }
 
-/** w (decay rate, > 0) and u [C]; k, v [B, T, C] → wkv [B, T, C]. Parallel over T. */
-export function wkvParallel(w: tf.Tensor1D, u: tf.Tensor1D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+/**
+ * w (decay rate, > 0) and u [C]; k, v [B, T, C] → wkv [B, T, C]. Parallel over T. A stack of R runs: w, u [R, C],
+ * example b of run ⌊b/(B/R)⌋ (engine/stack.ts), its δ and bonus that run's.
+ */
+export function wkvParallel(w: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D | tf.Tensor2D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => {
     const [B, T, C] = k.shape;
-    const tokens: Segment = { m: k, a: v, b: tf.onesLike(v), delta: tf.neg(w).reshape([1, 1, C]).tile([1, T, 1]) as tf.Tensor3D };
+    const runs = w.rank === 2 ? w.shape[0]! : 1;
+    // δ [1, T, C] (one w), or [B, T, C] with each example's run's w; the bonus u [C] or [B, 1, C] alike
+    const delta = runs === 1 ? tf.neg(w).reshape([1, 1, C]).tile([1, T, 1]) : tf.neg(w).reshape([runs, 1, 1, C]).tile([1, B / runs, T, 1]).reshape([B, T, C]);
+    const bonus = runs === 1 ? u : u.reshape([runs, 1, 1, C]).tile([1, B / runs, 1, 1]).reshape([B, 1, C]);
+    const tokens: Segment = { m: k, a: v, b: tf.onesLike(v), delta: delta as tf.Tensor3D };
     const upTo = prefixScan(tokens);
     // the state before token t: the prefix ending at t − 1 (empty at t = 0)
     const prev = mapSegment(padEmpty(upTo, 1, false), (x) => x.slice([0, 0, 0], [x.shape[0], T, C]));
     void B;
-    return readout(prev.m, prev.a, prev.b, u, k, v) as tf.Tensor3D;
+    return readout(prev.m, prev.a, prev.b, bonus, k, v) as tf.Tensor3D;
   });
 }
