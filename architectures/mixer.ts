@@ -124,8 +124,10 @@ export interface MixerDefinition<P extends Record<string, unknown> = Record<stri
   /**
    * Whether runs of this mixer can train stacked (engine/stack.ts: R runs as one model whose parameters carry a
    * leading run axis, the runs folded into the batch axis, runs outermost). True only for a mixer that treats every
-   * leading axis as batch, touches its parameters only through `make.linear`'s `apply`, and draws dropout through
-   * ops/dropout. Absent = not stackable: its runs train alone.
+   * leading axis as batch, draws dropout through ops/dropout, and uses each parameter either through `make.linear`'s
+   * `apply` or through an op that takes a run axis (ops/shortConv, ops/selectiveScan, ops/wkv, ops/rmsNorm: a
+   * parameter [R, ...] there is each run's own) or reshaped per run itself (Mamba's D, RWKV's μ). Absent = not
+   * stackable: its runs train alone. Tests: tests/stack.test.ts (records equal the runs alone).
    */
   stackable?(p: P): boolean;
   create(p: P, ctx: MixerContext, make: ParamFactory): Mixer;

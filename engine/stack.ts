@@ -17,7 +17,8 @@
 // On the CPU backend each run's records equal those of the run trained alone (tests/stack.test.ts).
 //
 // The runners build on it: runners/stack.ts (runStack: records, per-run checkpoints), runners/sweep.ts (--stack).
-// Not yet (docs/stacked-runs.md): stacks of seeds (different initial parameters and data), the recurrent mixers.
+// Not yet (docs/stacked-runs.md): stacks of seeds (different initial parameters and data), the mixers whose own
+// parameters have no run axis in their ops yet (MixerDefinition.stackable says which have).
 import * as tf from '@tensorflow/tfjs';
 import { Rng, epochShuffleSeed, stepSeed } from '../core/prng.js';
 import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
