@@ -24,7 +24,7 @@ import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { linearApply } from '../ops/linear/index.js';
 import { selectiveScan } from '../ops/selectiveScan/index.js';
-import { shortConv, shortConvStep, silu } from './nn.js';
+import { mulByRun, shortConv, shortConvStep, silu } from './nn.js';
 
 const params = z
   .object({
@@ -95,8 +95,7 @@ export default defineMixer({
           // blocked form materialises it a block of time at a time
           const readout = selectiveScan(x as tf.Tensor3D, dt as tf.Tensor3D, A() as tf.Tensor2D, B as tf.Tensor3D, C as tf.Tensor3D, p.timeBlock === 'auto' ? undefined : p.timeBlock);
           // D per channel; a stack's D [R, E] (engine/stack.ts) multiplies its own run's rows
-          const skip = skipD.rank === 1 ? tf.mul(x, skipD) : tf.mul(x.reshape([skipD.shape[0]!, -1, E]), skipD.reshape([skipD.shape[0]!, 1, E])).reshape(x.shape);
-          const y = tf.add(readout, skip);
+          const y = tf.add(readout, skipD.rank === 1 ? tf.mul(x, skipD) : mulByRun(x, skipD));
           return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
         });
       },

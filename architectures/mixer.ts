@@ -124,10 +124,10 @@ export interface MixerDefinition<P extends Record<string, unknown> = Record<stri
   /**
    * Whether runs of this mixer can train stacked (engine/stack.ts: R runs as one model whose parameters carry a
    * leading run axis, the runs folded into the batch axis, runs outermost). True only for a mixer that treats every
-   * leading axis as batch, draws dropout through ops/dropout, and uses each parameter either through `make.linear`'s
-   * `apply` or through an op that takes a run axis (ops/shortConv, ops/selectiveScan, ops/wkv, ops/rmsNorm: a
-   * parameter [R, ...] there is each run's own) or reshaped per run itself (Mamba's D, RWKV's μ). Absent = not
-   * stackable: its runs train alone. Tests: tests/stack.test.ts (records equal the runs alone).
+   * leading axis as batch, draws dropout through ops/dropout, and uses each parameter through `make.linear`'s
+   * `apply`, through an op that takes a run axis (ops/shortConv, ops/selectiveScan, ops/wkv, ops/rmsNorm: a
+   * parameter [R, ...] there is each run's own), or with nn's mulByRun / addByRun (Mamba's D, RWKV's μ). Absent =
+   * not stackable: its runs train alone. Tests: tests/stack.test.ts (records equal the runs alone).
    */
   stackable?(p: P): boolean;
   create(p: P, ctx: MixerContext, make: ParamFactory): Mixer;

@@ -7,7 +7,11 @@
 //   splitHeads(x, H)    : [B, T, H·w] → [B, H, T, w]
 //   mergeHeads(x)       : [B, H, T, w] → [B, T, H·w]
 //   shortConv(x, w, b)  : depthwise causal conv over time (k taps); shortConvStep its recurrent view
+//   mulByRun(x, w), addByRun(x, b) : a stack's per-channel parameter [R, d] on each run's rows of x [R·B, ..., d]
+//                       (engine/stack.ts: what a mixer declaring `stackable` uses for its own parameters)
 import * as tf from '@tensorflow/tfjs';
+
+export { addByRun, mulByRun } from '../ops/shared/runAxis.js';
 
 export { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 /** RMSNorm over the last axis: x / √(mean(x²) + eps) ⊙ weight (ops/rmsNorm: one op with engine/model.ts's pre-norm). */

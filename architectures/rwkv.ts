@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
+import { mulByRun } from './nn.js';
 import { wkv, wkvInitState, wkvStep } from '../ops/wkv/index.js';
 
 const params = z.object({}).strict();
@@ -53,13 +54,8 @@ export default defineMixer({
     const output = make.linear('output', d, d, { bias: false, std: zoology ? 0.02 : make.outputStd });
 
     // token shift's interpolation; a stack's μ [R, d] (engine/stack.ts) mixes its own run's rows
-    const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) => {
-      if (mu.rank === 1) return tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu)));
-      const R = mu.shape[0]!;
-      const runMu = mu.reshape([R, 1, 1, d]);
-      const byRun = (t: tf.Tensor) => t.reshape([R, -1, t.shape[1]!, d]);
-      return tf.add(tf.mul(byRun(x), runMu), tf.mul(byRun(prev), tf.sub(1, runMu))).reshape(x.shape);
-    };
+    const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) =>
+      mu.rank === 1 ? tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu))) : tf.add(mulByRun(x, mu), mulByRun(prev, tf.sub(1, mu)));
     const project = (x: tf.Tensor, prev: tf.Tensor) => ({
       k: key.apply(mix(x, prev, mixK)),
       v: value.apply(mix(x, prev, mixV)),

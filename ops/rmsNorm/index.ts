@@ -4,6 +4,7 @@
 // the shape (it may decline: undefined, and the reference runs).
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
+import { mulByRun } from '../shared/runAxis.js';
 import { L2_NORM_EPS, l2NormalizeNaive, RMS_NORM_EPS, rmsNormNaive } from './naive.js';
 
 export { L2_NORM_EPS, l2NormalizeNaive, RMS_NORM_EPS, rmsNormNaive } from './naive.js';
@@ -22,10 +23,7 @@ export const rmsNormOp = fastOp<(x: tf.Tensor, weight: tf.Tensor | undefined, ep
  * (engine/stack.ts): x [R·B, ..., d], weight [R, d] — every row normalised at once, then each run's weight.
  */
 export function rmsNorm(x: tf.Tensor, weight?: tf.Tensor, eps = RMS_NORM_EPS): tf.Tensor {
-  if (weight?.rank === 2) {
-    const [runs, d] = weight.shape as [number, number];
-    return tf.tidy(() => tf.mul(rmsNorm(x, undefined, eps).reshape([runs, -1, d]), weight.reshape([runs, 1, d])).reshape(x.shape));
-  }
+  if (weight?.rank === 2) return tf.tidy(() => mulByRun(rmsNorm(x, undefined, eps), weight));
   return fastForm(rmsNormOp, tf.getBackend())?.(x, weight, eps, 'mean') ?? rmsNormNaive(x, weight, eps);
 }
 

@@ -3,6 +3,7 @@
 // Built from k shifted slices: differentiable with tfjs's own gradients, O(B·T·d·k). The non-causal
 // (circular) variant wraps around instead of padding with zeros (JRT's non-causal baseline).
 import * as tf from '@tensorflow/tfjs';
+import { addByRun, mulByRun } from '../shared/runAxis.js';
 
 /**
  * x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d]. A stack of R runs
@@ -14,13 +15,15 @@ export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bia
     const runs = weight.rank === 3 ? weight.shape[0]! : 1;
     const k = weight.shape[weight.rank - 2]!;
     const padded = opts.circular ? tf.concat([circularTail(x, k - 1), x], 1) : tf.pad(x, [[0, 0], [k - 1, 0], [0, 0]]);
-    // tap j's window of x and its weights, shaped to broadcast per run ([R, B/R, T, d] · [R, 1, 1, d]) when stacked
-    const window = (j: number) => (runs === 1 ? padded.slice([0, j, 0], [B, T, d]) : padded.slice([0, j, 0], [B, T, d]).reshape([runs, B / runs, T, d]));
-    const tap = (j: number) => (runs === 1 ? weight.slice([j, 0], [1, d]).reshape([d]) : weight.slice([0, j, 0], [runs, 1, d]).reshape([runs, 1, 1, d]));
-    let y: tf.Tensor = tf.mul(window(0), tap(0));
-    for (let j = 1; j < k; j++) y = tf.add(y, tf.mul(window(j), tap(j)));
-    if (bias) y = tf.add(y, runs === 1 ? bias : bias.reshape([runs, 1, 1, d]));
-    return y.reshape([B, T, d]) as tf.Tensor3D;
+    // tap j of x's window: w[j] [d], or a stack's w[:, j] [R, d] on each run's own rows
+    const tap = (j: number) => {
+      const window = padded.slice([0, j, 0], [B, T, d]);
+      return runs === 1 ? tf.mul(window, weight.slice([j, 0], [1, d]).reshape([d])) : mulByRun(window, weight.slice([0, j, 0], [runs, 1, d]).reshape([runs, d]));
+    };
+    let y: tf.Tensor = tap(0);
+    for (let j = 1; j < k; j++) y = tf.add(y, tap(j));
+    if (bias) y = runs === 1 ? tf.add(y, bias) : addByRun(y, bias);
+    return y as tf.Tensor3D;
   });
 }
 

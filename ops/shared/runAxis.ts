@@ -1,0 +1,16 @@
+// A stack of R runs (engine/stack.ts) folds its runs into the first axis, runs outermost: x [R·B, ..., d], run r's
+// rows first-axis r·B .. r·B + B − 1. A per-channel parameter of a stack is [R, d], each run's own: these apply it to
+// its own run's rows (the ops' stacked forms — layerNorm, rmsNorm, shortConv — and mixers' own parameters).
+import * as tf from '@tensorflow/tfjs';
+
+/** x [R·B, ..., d] ⊙ w [R, d]: each run's rows scaled by its own w. */
+export function mulByRun(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  const [runs, d] = w.shape as [number, number];
+  return tf.mul(x.reshape([runs, -1, d]), w.reshape([runs, 1, d])).reshape(x.shape);
+}
+
+/** x [R·B, ..., d] + b [R, d]: each run's rows shifted by its own b. */
+export function addByRun(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const [runs, d] = b.shape as [number, number];
+  return tf.add(x.reshape([runs, -1, d]), b.reshape([runs, 1, d])).reshape(x.shape);
+}
