@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropoutSeed } from '../core/prng.js';
 import { UserInputError } from '../core/errors.js';
-import type { ModelSettings } from './config.js';
+import type { LayerSpec, ModelSettings } from './config.js';
 import { dropout, withStackedRuns } from '../ops/dropout/index.js';
 import type { AuxBatch, AuxObjective, Mixer, MixerDefinition } from '../architectures/mixer.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
@@ -88,12 +88,8 @@ export class LanguageModel {
     const { vocabSize, dModel: d, nLayers } = config;
     this.runs = opts.runs ?? 1;
     // before any parameter exists (a throw after one would leave it registered with tfjs)
-    if (this.runs > 1)
-      for (let i = 0; i < nLayers; i++) {
-        const spec = config.layers[i % config.layers.length]!;
-        const def = getMixer(spec.mixer);
-        if (!def.stackable?.(resolveMixerParams(def, spec.params))) throw new UserInputError(`layer ${i} (${def.name}): this mixer's runs cannot be stacked${def.stackable ? ' with these settings' : ''} (MixerDefinition.stackable); train them alone`);
-      }
+    const refused = this.runs > 1 ? unstackableLayer(config.layers, nLayers) : undefined;
+    if (refused) throw new UserInputError(`layer ${refused.index} (${refused.def.name}): this mixer's runs cannot be stacked${refused.def.stackable ? ' with these settings' : ''} (MixerDefinition.stackable); train them alone`);
     // prefixMlm is read only by jrt-rnn layers (their auxiliary objective): elsewhere it would be silently ignored
     if (config.prefixMlm && !config.layers.some((l) => l.mixer === 'jrt-rnn'))
       throw new UserInputError(`model.prefixMlm is JRT-RNN's prefix masked-LM objective, but this model has no jrt-rnn layer (layers: ${config.layers.map((l) => l.mixer).join(', ')})`);
@@ -263,6 +259,19 @@ export class LanguageModel {
     for (const c of this.constants) c.dispose();
     this.constants.length = 0;
   }
+}
+
+/**
+ * The first of a model's nLayers layers (listed layers repeat) whose mixer cannot train in a stack (engine/stack.ts:
+ * MixerDefinition.stackable false or absent for its resolved hyperparameters), or undefined when every one can.
+ */
+export function unstackableLayer(layers: LayerSpec[], nLayers: number): { index: number; def: MixerDefinition } | undefined {
+  for (let index = 0; index < nLayers; index++) {
+    const spec = layers[index % layers.length]!;
+    const def = getMixer(spec.mixer);
+    if (!def.stackable?.(resolveMixerParams(def, spec.params))) return { index, def };
+  }
+  return undefined;
 }
 
 /** GELU, tanh approximation (GPT-2), built from ops every backend has. */

@@ -20,15 +20,14 @@
 // Not yet (docs/stacked-runs.md): stacks of seeds (different initial parameters and data), the mixers whose own
 // parameters have no run axis in their ops yet (MixerDefinition.stackable says which have).
 import * as tf from '@tensorflow/tfjs';
-import { Rng, epochShuffleSeed, stepSeed } from '../core/prng.js';
-import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
+import { stepSeed } from '../core/prng.js';
 import type { Segment } from '../tasks/types.js';
 import { checkedOnGpu } from './gpuFaults.js';
 import { epochViolations, NumericalFaultError } from './invariants.js';
 import type { LanguageModel } from './model.js';
 import { AdamW, cosineLr } from './optimizer.js';
 import type { EpochRecord } from './records.js';
-import { batchesOf, createOptimizer, evaluateRuns, supervised, type Batch, type Supervised, type TrainOptions, type TrainResult } from './train.js';
+import { batchesOf, createOptimizer, evaluateRuns, shuffleForEpoch, stepLoss, supervised, tokensOf, type Batch, type Supervised, type TrainOptions, type TrainResult } from './train.js';
 
 /** Why these runs cannot share a stack, or undefined when they can: all settings equal but the learning rate. */
 export function stackMismatch(runs: TrainOptions[]): string | undefined {
@@ -45,18 +44,17 @@ export function stackMismatch(runs: TrainOptions[]): string | undefined {
 
 /** The loss a stacked step differentiates: the sum over runs of each run's mean loss at the supervised positions; and the runs' losses [R]. */
 export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): { total: tf.Scalar; perRun: tf.Tensor1D } {
-  const T = batch.segment.seqLen;
-  const tokens = tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
-  const d = model.config.dModel;
   const R = model.runs;
-  const M = sup.rows.length;
-  const flat = model.forward(tokens, { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, d]) as tf.Tensor2D;
-  const labels = tf.tensor1d(sup.labels, 'int32');
   if (R === 1) {
-    const { loss, logits } = tiedHeadCrossEntropy(tf.gather(flat, tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D, model.headOf(0), labels);
-    logits.dispose();
+    // a stack of one is the run alone (engine/train.ts's step loss)
+    const loss = stepLoss(model, batch, sup, dropoutSeed);
     return { total: loss, perRun: loss.reshape([1]) };
   }
+  const T = batch.segment.seqLen;
+  const d = model.config.dModel;
+  const M = sup.rows.length;
+  const flat = model.forward(tokensOf(batch), { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, d]) as tf.Tensor2D;
+  const labels = tf.tensor1d(sup.labels, 'int32');
   // every run's supervised rows at once (run r's start at r·B·T), through every run's tied head as one batched
   // matMul: loss_ri = logsumexp(h_ri E_rᵀ) − h_ri·E_r[label_i] (ops/crossEntropy's reference, with a run axis)
   const at = tf.add(tf.tensor2d(sup.rows, [1, M], 'int32'), tf.range(0, R * batch.size * T, batch.size * T, 'int32').reshape([R, 1]));
@@ -143,12 +141,12 @@ export async function trainStack(
   });
   const firstEpoch = resume?.epoch ?? 0;
   // the batch order of epoch e is the order of e − 1 shuffled: a resumed stack replays the earlier shuffles (as train())
-  if (shared.shuffle) for (let e = 0; e < firstEpoch; e++) new Rng(epochShuffleSeed(shared.seed, e)).shuffle(order);
+  if (shared.shuffle) for (let e = 0; e < firstEpoch; e++) shuffleForEpoch(order, shared.seed, e);
 
   for (let epoch = firstEpoch; epoch < shared.epochs && runs.some((r) => r.active); epoch++) {
     const epochStart = performance.now();
     const lrs = opts.map((o, r) => (runs[r]!.active ? cosineLr(o.lr, epoch, shared.epochs) : 0));
-    if (shared.shuffle) new Rng(epochShuffleSeed(shared.seed, epoch)).shuffle(order);
+    if (shared.shuffle) shuffleForEpoch(order, shared.seed, epoch);
     const trained = await checkedOnGpu(async () => {
       const stepLosses: tf.Tensor1D[] = [];
       for (const i of order) {

@@ -78,7 +78,7 @@ export function batchesOf(segments: Segment[], batchSize: number): Batch[] {
   return out;
 }
 
-function tokensOf(batch: Batch): tf.Tensor2D {
+export function tokensOf(batch: Batch): tf.Tensor2D {
   const T = batch.segment.seqLen;
   return tf.tensor2d(batch.segment.inputs.subarray(batch.start * T, (batch.start + batch.size) * T), [batch.size, T], 'int32');
 }
@@ -253,7 +253,7 @@ export function createOptimizer(model: LanguageModel, opts: Pick<TrainOptions, '
  * The batch order of an epoch is `order` (the previous epoch's) shuffled by a generator seeded from (seed,
  * epoch): a pure function of (seed, epoch), which a resumed run rebuilds by replaying the earlier shuffles.
  */
-function shuffleForEpoch(order: number[], seed: number, epoch: number): void {
+export function shuffleForEpoch(order: number[], seed: number, epoch: number): void {
   new Rng(epochShuffleSeed(seed, epoch)).shuffle(order);
 }
 

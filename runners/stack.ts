@@ -2,7 +2,7 @@
 // them, and runStack — runOne for a stack: one data build, one model with a run axis, and for each run the record,
 // curve and epoch checkpoints it would have alone (a run resumes alone or in any stack from them).
 import { clearGpuFaults } from '../engine/gpuFaults.js';
-import { getMixer, resolveMixerParams } from '../engine/registry.js';
+import { unstackableLayer } from '../engine/model.js';
 import type { NumericalFaultError } from '../engine/invariants.js';
 import { createOptimizer, type EpochRecord, type TrainResult } from '../engine/train.js';
 import { trainStack, type StackRunResult } from '../engine/stack.js';
@@ -20,10 +20,8 @@ export function stackKey(config: RunConfig): string {
 
 /** Why a run cannot train in a stack, or undefined when it can. */
 export function unstackable(config: RunConfig): string | undefined {
-  for (const layer of config.model.layers) {
-    const def = getMixer(layer.mixer);
-    if (!def.stackable?.(resolveMixerParams(def, layer.params))) return `mixer ${def.name} cannot be stacked${def.stackable ? ' with these settings' : ''}`;
-  }
+  const refused = unstackableLayer(config.model.layers, config.model.nLayers);
+  if (refused) return `mixer ${refused.def.name} cannot be stacked${refused.def.stackable ? ' with these settings' : ''}`;
   if (getTask(config.data.task).evalMetrics) return `task ${config.data.task} scores set-valued targets (not in a stack yet)`;
   return undefined;
 }
