@@ -23,11 +23,20 @@ export interface AdamWStep {
 export function adamWUpdateNaive(params: tf.Variable[], m: tf.Variable[], v: tf.Variable[], grads: tf.Tensor[], h: AdamWStep): void {
   const { beta1: b1, beta2: b2, eps, c1, c2 } = h;
   tf.tidy(() => {
+    // a stack's numbers per run, made once per step (computed in double precision as the scalar form computes them):
+    // its rates, and the decay factor 1 − lr·wd of each weight decay in use; each parameter [R, ...] reads them as
+    // [R, 1, ..., 1]
+    const lrs = h.lr;
+    const runRates = typeof lrs === 'number' ? undefined : tf.tensor1d(lrs);
+    const runDecays = new Map<number, tf.Tensor>();
+    const runDecay = (wd: number) => {
+      let factors = runDecays.get(wd);
+      if (!factors) runDecays.set(wd, (factors = tf.tensor1d((lrs as number[]).map((x) => 1 - x * wd))));
+      return factors;
+    };
     params.forEach((p, i) => {
-      // per run: [R, 1, ..., 1] of the run's number, computed in double precision as the scalar form computes it
-      const perRun = (f: (lr: number) => number): number | tf.Tensor =>
-        typeof h.lr === 'number' ? f(h.lr) : tf.tensor(h.lr.map(f), [h.lr.length, ...p.shape.slice(1).map(() => 1)]);
-      const lr = perRun((x) => x);
+      const perRun = (t: tf.Tensor) => t.reshape([t.size, ...p.shape.slice(1).map(() => 1)]);
+      const lr = runRates ? perRun(runRates) : (lrs as number);
       const g = grads[i]!;
       const mi = tf.add(tf.mul(m[i]!, b1), tf.mul(g, 1 - b1));
       const vi = tf.add(tf.mul(v[i]!, b2), tf.mul(tf.square(g), 1 - b2));
@@ -35,7 +44,7 @@ export function adamWUpdateNaive(params: tf.Variable[], m: tf.Variable[], v: tf.
       v[i]!.assign(vi);
       // torch: p ← p·(1 − lr·wd);  p ← p − lr · m̂ / (√v̂ + eps)
       const wd = h.weightDecays[i]!;
-      const decayed = wd > 0 ? tf.mul(p, perRun((x) => 1 - x * wd)) : p;
+      const decayed = wd > 0 ? tf.mul(p, runRates ? perRun(runDecay(wd)) : 1 - (lrs as number) * wd) : p;
       const update = tf.div(tf.div(mi, c1), tf.add(tf.sqrt(tf.div(vi, c2)), eps));
       p.assign(tf.sub(decayed, tf.mul(update, lr)));
     });
