@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { UserInputError } from '../engine/errors.js';
 import { canonicalJson, parseStrict, presetSchema, runId, type Preset, type RunConfig, type Search } from './config.js';
 import { LanguageModel } from '../engine/model.js';
+import type { EpochRecord } from '../engine/records.js';
 import { getTask } from '../tasks/index.js';
 import { DeviceLostError, type BackendInfo } from '../engine/backend.js';
 import { GpuFaultError, gpuLost, releaseGpuBufferPool } from '../engine/gpuFaults.js';
@@ -223,7 +224,7 @@ async function trainRun(config: RunConfig, opts: SweepOptions, ctx: SweepContext
         log: (line) => log.log(line),
         hooks: {
           onEpoch: (e) => {
-            if (!opts.quiet) log.log(`  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
+            if (!opts.quiet) log.log(epochLine(config, e));
           },
           onStep: (step, total) => {
             if (gpuLost()) throw new DeviceLostError(gpuLost()!, id);
@@ -250,6 +251,14 @@ async function trainRun(config: RunConfig, opts: SweepOptions, ctx: SweepContext
   faultPoint('run-end');
   return 'stored';
 }
+
+/** A run's line after each epoch; a stack's runs name themselves (their epochs interleave). */
+function epochLine(config: RunConfig, e: EpochRecord, name?: string): string {
+  return `  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  ${name ? `${name}  ` : ''}loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`;
+}
+
+/** What stacks are grouped by beside the runs' settings: the epoch of each run's checkpoint (a stack resumes together). */
+const checkpointEpochOf = (results: ResultsDir) => (config: RunConfig) => String(checkpointEpoch(results.checkpointDir(runId(config))) ?? 'none');
 
 /**
  * Runs that threw (alone, or the whole stack they trained in): each stored as failed with the reason, so resume
@@ -341,7 +350,7 @@ async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: S
         log: (line) => ctx.log.log(line),
         hooks: {
           onEpoch: (r, e) => {
-            if (!opts.quiet) ctx.log.log(`  epoch ${String(e.epoch).padStart(String(mine[r]!.train.epochs).length)}/${mine[r]!.train.epochs}  ${ctx.nameOf(mine[r]!)}  loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`);
+            if (!opts.quiet) ctx.log.log(epochLine(mine[r]!, e, ctx.nameOf(mine[r]!)));
           },
           onStep: (step, total) => {
             if (gpuLost()) throw new DeviceLostError(gpuLost()!, runId(mine[0]!));
@@ -382,7 +391,6 @@ async function trainStackedRuns(configs: RunConfig[], opts: SweepOptions, ctx: S
   return outcome;
 }
 
-
 /** Wait until none of these runs is locked by a live process. */
 async function waitForLocks(results: ResultsDir, ids: string[], pollMs: number): Promise<void> {
   while (ids.some((id) => lockOwner(results.runLockPath(id)))) await new Promise((r) => setTimeout(r, pollMs));
@@ -416,7 +424,7 @@ async function runHalving(configs: RunConfig[], opts: SweepOptions, ctx: SweepCo
       const [group] = stackGroups(
         plan.work.filter((w) => w === item || (w.target === item.target && w.rung === item.rung && !done.has(passOf(w)))).map((w) => w.config),
         opts.stack ?? 1,
-        (c) => String(checkpointEpoch(results.checkpointDir(runId(c))) ?? 'none'),
+        checkpointEpochOf(results),
         item.config,
       );
       if (group && group.length > 1) {
@@ -488,7 +496,7 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
     while (pending.length > 0) {
       const lockedElsewhere: RunConfig[] = [];
       // with --stack, runs that differ only in lr (and are at the same checkpoint epoch) train as one stack
-      for (const group of stackGroups(pending, opts.stack ?? 1, (c) => String(checkpointEpoch(results.checkpointDir(runId(c))) ?? 'none'))) {
+      for (const group of stackGroups(pending, opts.stack ?? 1, checkpointEpochOf(results))) {
         if (group.length > 1) lockedElsewhere.push(...(await trainStackedRuns(group, opts, ctx, target)).locked);
         else if ((await trainRun(group[0]!, opts, ctx, target)) === 'locked') lockedElsewhere.push(group[0]!);
       }
