@@ -255,17 +255,23 @@ async function setLevers(backend: string, levers: Record<Lever, boolean>): Promi
 /** Whether this process has run its warm-up seconds (once: GPU clocks stay up between variants and mixers). */
 let warmedUp = false;
 
+/** The benchmark's data: 4 batches of MQAR at the benchmark's shapes (seed 7), with their supervised rows. */
+function benchBatches(a: BenchArgs, batch: number) {
+  const segment = mqar.generate({ count: batch * 4, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
+  const batches = batchesOf([segment], batch);
+  return { batches, sups: batches.map((b) => supervised(b.segment, b.start, b.size)) };
+}
+
+/** A stack's learning rates: R of them spread around 1e-3, as a grid point's would be. */
+const stackRates = (runs: number) => Array.from({ length: runs }, (_, r) => 1e-3 * 2 ** (r - runs / 2));
+
 async function benchOne(a: BenchArgs, device: string, backend: string, mixer: string, batch: number, variants: ReturnType<typeof expandVariants>, stack = 1): Promise<Row[]> {
   const config = modelConfig(mixer, a, 1234);
   checkMixers(config);
   const model = new LanguageModel(config, { runs: stack });
-  // a stack's learning rates: spread around 1e-3 as a grid point's would be
-  const lrs = Array.from({ length: stack }, (_, r) => 1e-3 * 2 ** (r - stack / 2));
+  const lrs = stackRates(stack);
   const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
-  const batchesNeeded = 4;
-  const segment = mqar.generate({ count: batch * batchesNeeded, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
-  const batches = batchesOf([segment], batch);
-  const sups = batches.map((b) => supervised(b.segment, b.start, b.size));
+  const { batches, sups } = benchBatches(a, batch);
   let step = 0;
   const runStep = (): tf.Tensor => {
     const i = step % batches.length;
@@ -416,10 +422,8 @@ async function checkAccuracy(a: BenchArgs, backend: string): Promise<void> {
 async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: number): Promise<{ lossRel: number; paramRel: number }> {
   const config = modelConfig(mixer, a, 1234);
   checkMixers(config);
-  const segment = mqar.generate({ count: batch * 4, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
-  const batches = batchesOf([segment], batch);
-  const sups = batches.map((b) => supervised(b.segment, b.start, b.size));
-  const lrs = Array.from({ length: runs }, (_, r) => 1e-3 * 2 ** (r - runs / 2));
+  const { batches, sups } = benchBatches(a, batch);
+  const lrs = stackRates(runs);
   const train = async (stacked: boolean, lr?: number) => {
     const model = new LanguageModel(config, { runs: stacked ? runs : 1 });
     const optimizer = new AdamW(model.variables, { weightDecay: 0.1 });
