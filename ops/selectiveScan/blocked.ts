@@ -5,6 +5,7 @@
 // state carried (memory bounded by the block; one block at training lengths).
 import * as tf from '@tensorflow/tfjs';
 import { scan } from '../scan/index.js';
+import { byExample } from '../shared/runAxis.js';
 import { checkShapes } from './common.js';
 
 /** Largest h [B, block, E, N] the blocked form materialises at once (64 MiB of fp32). */
@@ -21,7 +22,7 @@ export function selectiveScanBlocked(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tens
   const { Bsz, T, E, N, runs } = checkShapes(x, dt, A, B, C);
   return tf.tidy(() => {
     // one A for every example, or each example its run's ([B, 1, E, N], broadcast over the block's tokens)
-    const negA = runs === 1 ? A : tf.tile(A.reshape([runs, 1, E, N]), [1, Bsz / runs, 1, 1]).reshape([Bsz, 1, E, N]);
+    const negA = runs === 1 ? A : byExample(A, Bsz).reshape([Bsz, 1, E, N]);
     const dtx = tf.mul(dt, x);
     const block = timeBlockFor(Bsz, E, N, timeBlock);
     const window = (t: tf.Tensor, t0: number, len: number) => (len === T ? t : t.slice([0, t0, 0], [Bsz, len, t.shape[2]!]));

@@ -13,6 +13,7 @@
 // nothing overflows; the current token's bonus term enters the same way at the end. `wkvNaive` (naive.ts) is
 // the per-token recurrence (RWKV's stable kernel, `wkvStep` of step.ts), the reference for the tests and the step view.
 import * as tf from '@tensorflow/tfjs';
+import { byExample } from '../shared/runAxis.js';
 import { EMPTY, readout } from './common.js';
 
 /** A scaled segment state: log scale m, numerator a, denominator b, and δ (total log decay, −len·w). */
@@ -75,8 +76,8 @@ export function wkvParallel(w: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D | tf.Te
     const [B, T, C] = k.shape;
     const runs = w.rank === 2 ? w.shape[0]! : 1;
     // δ [1, T, C] (one w), or [B, T, C] with each example's run's w; the bonus u [C] or [B, 1, C] alike
-    const delta = runs === 1 ? tf.neg(w).reshape([1, 1, C]).tile([1, T, 1]) : tf.neg(w).reshape([runs, 1, 1, C]).tile([1, B / runs, T, 1]).reshape([B, T, C]);
-    const bonus = runs === 1 ? u : u.reshape([runs, 1, 1, C]).tile([1, B / runs, 1, 1]).reshape([B, 1, C]);
+    const delta = runs === 1 ? tf.neg(w).reshape([1, 1, C]).tile([1, T, 1]) : byExample(tf.neg(w), B).reshape([B, 1, C]).tile([1, T, 1]);
+    const bonus = runs === 1 ? u : byExample(u, B).reshape([B, 1, C]);
     const tokens: Segment = { m: k, a: v, b: tf.onesLike(v), delta: delta as tf.Tensor3D };
     const upTo = prefixScan(tokens);
     // the state before token t: the prefix ending at t − 1 (empty at t = 0)
