@@ -89,9 +89,9 @@ interface GlobalArgs {
   quiet: boolean;
 }
 
-/** --max-attempts: a whole number ≥ 1. */
-function maxAttempts(n: number): number {
-  if (!Number.isInteger(n) || n < 1) throw new UserInputError(`--max-attempts expects a whole number ≥ 1, got ${n}`);
+/** A count flag's value (--max-attempts, --stack, a worker's --concurrency): a whole number ≥ 1, else a one-line error. */
+function wholeNumber(flag: string, n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new UserInputError(`${flag} expects a whole number ≥ 1, got ${n}`);
   return n;
 }
 
@@ -332,8 +332,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         const gpuMemory = argv.queue || (argv.dryRun && argv.gpuMemory === undefined) ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
-        const stack = argv.stack as number;
-        if (!Number.isInteger(stack) || stack < 1) throw new UserInputError(`--stack expects a whole number ≥ 1, got ${stack}`);
+        const stack = wholeNumber('--stack', argv.stack as number);
         if (stack > 1 && !argv.dryRun && !inProcess) throw new UserInputError('--stack trains its stacks in this process: use it with --concurrency 1 (not with --queue or several processes)');
         const backend = inProcess ? await setup(g, io) : undefined;
         if (!inProcess) await loadPluginsOnly(g);
@@ -383,8 +382,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search })
-          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: maxAttempts(argv.maxAttempts), search: preset.search, stack: stacking.size });
+          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search })
+          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.size });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
         // said again after the table: a grid with runs left out is not complete, whatever the table shows
@@ -518,7 +517,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('exit-when-empty', { type: 'boolean', default: false, describe: 'stop once nothing is waiting or running' }),
       async (argv) => {
         const g = argv as unknown as GlobalArgs;
-        if (!Number.isInteger(argv.concurrency) || argv.concurrency < 1) throw new UserInputError(`--concurrency expects a whole number ≥ 1, got ${argv.concurrency}`);
+        wholeNumber('--concurrency', argv.concurrency);
         await loadPluginsOnly(g);
         const { runWorker } = await import('../runners/worker.js');
         const code = await runWorker({
