@@ -67,7 +67,7 @@ for mode in "$@"; do
         start=$(date +%s.%N)
         mkdir -p /tmp/conc
         for i in $(seq "$n"); do
-          timeout 200 "${run[@]}" --mixers attention --batches 64 --variants fast --steps 20 --warmup 3 --label "conc$n" > "/tmp/conc/conc$n-$i.log" 2>&1 &
+          timeout "${CONC_TIMEOUT:-200}" "${run[@]}" --mixers attention --batches 64 --variants "${CONC_VARIANTS:-fast}" --steps 20 --warmup 3 --label "conc$n" > "/tmp/conc/conc$n-$i.log" 2>&1 &
         done
         wait
         end=$(date +%s.%N)
@@ -78,9 +78,9 @@ for mode in "$@"; do
       # stacked runs (engine/stack.ts): one process, the run alone then stacks of 2..16 learning rates, for the stackable
       # layouts of the paper grids (attention, the BASED hybrid's parts, sliding window); run-steps/s against R = 1 is
       # the throughput a sweep gains with --stack (compare with conc: several processes at once)
-      timeout 400 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba,rwkv}" --batches "${STACK_BATCHES:-64}" --variants default --steps "$steps" --warmup 2 --stacks "${STACKS:-1,2,4,8,16}" --dropout "${DROPOUT:-0.1}" --label stack --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/stack.log"
+      timeout "${STACK_TIMEOUT:-400}" "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba,rwkv}" --batches "${STACK_BATCHES:-64}" --variants default --steps "$steps" --warmup 2 --stacks "${STACKS:-1,2,4,8,16}" --dropout "${DROPOUT:-0.1}" --label stack --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/stack.log"
       # stack ≡ alone on this GPU: R = 4 learning rates stacked and each alone, 20 steps, the same batches
-      timeout 300 "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba,rwkv}" --batches 16 --stacks 4 --steps 20 --check-stack --variants default --dropout "${DROPOUT:-0.1}" --label stack-check --out "$OUT/tfjs.jsonl" 2>&1 | grep -E 'stack check|rror' | tee -a "$OUT/stack.log" ;;
+      timeout "${CHECK_TIMEOUT:-300}" "${run[@]}" --mixers "${STACK_MIXERS:-attention,based,baseconv,sliding-window,mamba,rwkv}" --batches 16 --stacks 4 --steps 20 --check-stack --variants default --dropout "${DROPOUT:-0.1}" --label stack-check --out "$OUT/tfjs.jsonl" 2>&1 | grep -E 'stack check|rror' | tee -a "$OUT/stack.log" ;;
     *) echo "unknown mode $mode" ;;
   esac
 done
