@@ -52,8 +52,8 @@ export default defineMixer({
   name: 'mamba',
   description: 'Mamba-1 selective SSM (expand 2, short conv 4, d_state N), parallel scan',
   params,
-  // A, D, Δ's bias and the conv take a run axis (ops/selectiveScan's blocked form, ops/shortConv, ops/linear): a stack
-  // trains through the blocked scan, the fused selective scan reads one A (engine/stack.ts)
+  // A, D, Δ's bias and the conv take a run axis (ops/selectiveScan: every form reads each example's run's A;
+  // ops/shortConv, ops/linear; engine/stack.ts)
   stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;

@@ -29,8 +29,8 @@ export default defineMixer({
   name: 'rwkv',
   description: 'RWKV-4 time mixing (token shift, WKV with decay w and bonus u), parallel scan',
   params,
-  // time-mix μ, decay and bonus take a run axis (the token shift's mix, ops/wkv's parallel form: the fused WKV reads
-  // one w), the projections are make.linear (engine/stack.ts)
+  // time-mix μ, decay and bonus take a run axis (the token shift's mix, ops/wkv: both its forms read each example's
+  // run's w and u), the projections are make.linear (engine/stack.ts)
   stackable: () => true,
   create(_p, ctx, make) {
     const d = ctx.dModel;

@@ -385,6 +385,47 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     }
   });
 
+  it("fused WKV for a stack of R runs (w, u [R, C]): values and gradients equal each run's own WKV; one run's w, u for all fails", async () => {
+    for (const [R, B, T, C] of [[3, 6, 13, 70], [2, 2, 24, 5]] as const) {
+      const per = B / R;
+      const w = tf.exp(randn([R, C], 0.5)) as tf.Tensor2D;
+      const u = randn([R, C], 0.5) as tf.Tensor2D;
+      const k = randn([B, T, C], 2) as tf.Tensor3D;
+      const v = randn([B, T, C]) as tf.Tensor3D;
+      const cot = randn([B, T, C]);
+      // the reference: each run's examples (run-major) through the per-token WKV with that run's w and u
+      const stackedNaive = (ws: tf.Tensor, us: tf.Tensor, ks: tf.Tensor, vs: tf.Tensor) =>
+        tf.concat(Array.from({ length: R }, (_, r) => {
+          const run = (t: tf.Tensor) => t.slice([r, 0], [1, C]).reshape([C]) as tf.Tensor1D;
+          const rows = (t: tf.Tensor) => t.slice([r * per, 0, 0], [per, T, C]) as tf.Tensor3D;
+          return wkvNaive(run(ws), run(us), rows(ks), rows(vs));
+        }), 0);
+      const fusedStack = (ws: tf.Tensor, us: tf.Tensor, ks: tf.Tensor, vs: tf.Tensor) => wkvWebGpu(ws as tf.Tensor2D, us as tf.Tensor2D, ks as tf.Tensor3D, vs as tf.Tensor3D);
+      const loss = (f: typeof stackedNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, b, c, d), cot));
+      const ref = tf.grads(loss(stackedNaive))([w, u, k, v]);
+      const got = tf.grads(loss(fusedStack))([w, u, k, v]);
+      const label = `R ${R} B ${B} T ${T} C ${C}`;
+      const y = fusedStack(w, u, k, v);
+      expect(await relErr(y, stackedNaive(w, u, k, v)), label).toBeLessThan(1e-5);
+      for (let i = 0; i < 4; i++) {
+        expect(got[i]!.shape, `${label} grad ${i}`).toEqual(ref[i]!.shape);
+        expect(await relErr(got[i]!, ref[i]!), `${label} grad ${'wukv'[i]}`).toBeLessThan(2e-4);
+      }
+      // the mutation a per-run index would hide: every example with run 0's w and u
+      const first = (t: tf.Tensor) => tf.tile(t.slice([0, 0], [1, C]), [R, 1]);
+      const wrong = stackedNaive(first(w), first(u), k, v);
+      expect(await relErr(y, wrong), `${label}: run 0's w, u for all`).toBeGreaterThan(1e-3);
+      // through the op, a stack takes the fused form too (the parallel form agrees with it)
+      const viaOp = wkv(w, u, k, v);
+      setFastPath({ wkv: false });
+      const parallel = wkv(w, u, k, v);
+      setFastPath({ wkv: true });
+      expect(await relErr(viaOp, y), label).toBe(0);
+      expect(await relErr(parallel, y), label).toBeLessThan(1e-5);
+      tf.dispose([w, u, k, v, cot, y, wrong, viaOp, parallel, ...ref, ...got]);
+    }
+  });
+
   it('transposes that only move size-1 axes are views with the right values; others still copy', async () => {
     expect(isReshapeTranspose([2, 5, 1, 3], [0, 2, 1, 3])).toBe(true);
     expect(isReshapeTranspose([2, 5, 2, 3], [0, 2, 1, 3])).toBe(false);

@@ -113,6 +113,38 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
     tf.dispose([...Object.values(v), ...got, ...moved, ...wrong, bump, shifted]);
   });
 
+  it("a stack of R runs' A [R, E, N]: values and gradients equal each run's own scan; one run's A for all fails the bars", async () => {
+    // [R, B, T, E, N]: 3 runs of 2 examples each, E 70 (two forward blocks, two backward blocks at N 16), T 9
+    // (checkpoint chunks of 3); 2 runs of one example at N 4
+    for (const [R, B, T, E, N] of [[3, 6, 9, 70, 16], [2, 2, 5, 5, 4]] as const) {
+      const v = inputs(B, T, E, N);
+      const A3 = tf.neg(tf.exp(tf.add(randn([R, E, N], 1), 0.5))) as tf.Tensor3D;
+      const per = B / R;
+      // the reference: each run's examples through the per-token scan with that run's A, in run-major order
+      const stackedNaive = (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor3D, Bm: tf.Tensor3D, C: tf.Tensor3D) =>
+        tf.concat(Array.from({ length: R }, (_, r) => {
+          const rows = <T extends tf.Tensor>(t: T) => t.slice([r * per, 0, 0], [per, -1, -1]) as T;
+          return selectiveScanNaive(rows(x), rows(dt), A.slice([r, 0, 0], [1, E, N]).reshape([E, N]) as tf.Tensor2D, rows(Bm), rows(C));
+        }), 0) as tf.Tensor3D;
+      const grad = (f: (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor3D, Bm: tf.Tensor3D, C: tf.Tensor3D) => tf.Tensor3D, A: tf.Tensor3D) => {
+        const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0] as tf.Tensor3D, a[1] as tf.Tensor3D, a[2] as tf.Tensor3D, a[3] as tf.Tensor3D, a[4] as tf.Tensor3D), v.w));
+        return [f(v.x, v.dt, A, v.B, v.C), ...tf.grads(loss)([v.x, v.dt, A, v.B, v.C])];
+      };
+      const fusedStack = (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor3D, Bm: tf.Tensor3D, C: tf.Tensor3D) => selectiveScanWebGpu(x, dt, A, Bm, C)!;
+      const got = grad(fusedStack, A3);
+      const ref = grad(stackedNaive, A3);
+      expect(got[3]!.shape, 'dA per run').toEqual([R, E, N]);
+      for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, ref[i]!)).rel, `stack [${R}, ${B}, ${T}, ${E}, ${N}] ${NAMES[i]}`).toBeLessThan(bar(i));
+      // the mutation a per-run index would hide: every example decaying by run 0's A
+      const firstForAll = tf.tile(A3.slice([0, 0, 0], [1, E, N]), [R, 1, 1]) as tf.Tensor3D;
+      const wrong = grad(stackedNaive, firstForAll);
+      expect((await errors(got[0]!, wrong[0]!)).rel, 'y with run 0\'s A for all').toBeGreaterThan(100 * FORWARD_BAR);
+      // and through the op, a stack takes the fused form too (the blocked form agrees with it)
+      expect((await errors(selectiveScan(v.x, v.dt, A3, v.B, v.C), selectiveScanBlocked(v.x, v.dt, A3, v.B, v.C))).rel).toBeLessThan(1e-5);
+      tf.dispose([...Object.values(v), A3, firstForAll, ...got, ...ref, ...wrong]);
+    }
+  });
+
   it('through the op, lever on runs the fused form, lever off the blocked form exactly', async () => {
     const v = inputs(2, 11, 10, 8);
     const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));

@@ -14,7 +14,8 @@
 // Backward, per lane, reverse time, carrying dh = dL/dh_t (dh_T = 0):
 //   dh += dy_t C_t;   dC_t = dy_t h_t;   dB_t = dh Δ_t x_t;   dx_t = Δ_t Σ_n dh B_t;   dΔ_t = Σ_n dh (A a_t h_{t−1} + x_t B_t)
 //   dA[e, n] += dh Δ_t a_t h_{t−1};   dh ← a_t ⊙ dh
-// dx, dΔ are per lane; dA is summed over time in the thread and written per (b, e, n) (tfjs sums the batch);
+// dx, dΔ are per lane; dA is summed over time in the thread and written per (b, e, n) (tfjs sums the batch — per
+// run for a stack of R runs, whose A [R, E, N] each lane reads at its example's run, examples run-major);
 // dB_t, dC_t [N] are sums over e: each thread writes its 2N terms into a workgroup tile and the tile is summed per
 // column (two barriers per step); E wider than one workgroup leaves one partial per block of channels, summed by
 // tfjs (as accel/webgpu/deltaRule.ts). h_{t−1} is recomputed, not stored: the forward keeps h every
@@ -53,7 +54,7 @@ ${declare(
     { name: 'y', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'perRun: u32'],
 )}
 var<workgroup> tile: array<f32, ${STEPS * 2 * CAP}>;  // [B_t; C_t] of STEPS steps
 @compute @workgroup_size(${WG})
@@ -67,9 +68,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let valid = e < params.E;
   let lane = b * params.E + e;
   var h: array<f32, ${CAP}>;  // h_t[e, :] (zero-initialised)
-  var a: array<f32, ${CAP}>;  // A[e, :]
+  var a: array<f32, ${CAP}>;  // A[e, :] of this example's run
   if (valid) {
-    for (var n = 0u; n < N; n++) { a[n] = A[e * N + n]; }
+    let ar = ((b / params.perRun) * params.E + e) * N;
+    for (var n = 0u; n < N; n++) { a[n] = A[ar + n]; }
   }
   for (var t0 = 0u; t0 < params.T; t0 += ${STEPS}u) {
     let t1 = min(params.T, t0 + ${STEPS}u);
@@ -112,7 +114,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'batch: u32'],
+  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'batch: u32', 'perRun: u32'],
 )}
 var<workgroup> red: array<f32, ${2 * CAP * LANES}>;
 @compute @workgroup_size(${LANES})
@@ -128,12 +130,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let lane = b * params.E + e;
   let dABase = 2u * params.lanes * params.T;
   let partBase = dABase + params.lanes * N + blk * params.batch * params.T * R;
-  var a: array<f32, ${CAP}>;   // A[e, :]
+  var a: array<f32, ${CAP}>;   // A[e, :] of this example's run
   var hp: array<f32, ${CAP}>;  // h_{t−1} (replay)
   var dh: array<f32, ${CAP}>;  // dL/dh_t
   var da: array<f32, ${CAP}>;  // dA[e, :] of this batch row, summed over time
   if (valid) {
-    for (var n = 0u; n < N; n++) { a[n] = A[e * N + n]; }
+    let ar = ((b / params.perRun) * params.E + e) * N;
+    for (var n = 0u; n < N; n++) { a[n] = A[ar + n]; }
   }
   let chunks = (params.T + params.C - 1u) / params.C;
   for (var cc = 0u; cc < chunks; cc++) {
@@ -202,15 +205,18 @@ interface Sizes {
   T: number;
   E: number;
   N: number;
+  /** Runs of a stack (A [R, E, N]; 1 for A [E, N]): each run's B/R examples, run-major, decay by their run's A. */
+  R: number;
 }
 
 function sizes(x: tf.TensorInfo, dt: tf.TensorInfo, A: tf.TensorInfo, bc: tf.TensorInfo): Sizes {
-  if (x.shape.length !== 3 || A.shape.length !== 2 || bc.shape.length !== 3) throw new Error(`${SELECTIVE_SCAN_KERNEL}: expected x, Δ [B, T, E], A [E, N], BC [B, T, 2N], got x [${x.shape}] A [${A.shape}] BC [${bc.shape}]`);
+  if (x.shape.length !== 3 || (A.shape.length !== 2 && A.shape.length !== 3) || bc.shape.length !== 3) throw new Error(`${SELECTIVE_SCAN_KERNEL}: expected x, Δ [B, T, E], A [E, N] or [R, E, N], BC [B, T, 2N], got x [${x.shape}] A [${A.shape}] BC [${bc.shape}]`);
   const [B, T, E] = x.shape as [number, number, number];
-  const N = A.shape[1]!;
-  if (dt.shape.join() !== x.shape.join() || A.shape[0] !== E || bc.shape.join() !== [B, T, 2 * N].join()) throw new Error(`${SELECTIVE_SCAN_KERNEL}: x [${x.shape}], Δ [${dt.shape}], A [${A.shape}], BC [${bc.shape}] do not match`);
+  const R = A.shape.length === 3 ? A.shape[0]! : 1;
+  const N = A.shape[A.shape.length - 1]!;
+  if (dt.shape.join() !== x.shape.join() || A.shape[A.shape.length - 2] !== E || B % R !== 0 || bc.shape.join() !== [B, T, 2 * N].join()) throw new Error(`${SELECTIVE_SCAN_KERNEL}: x [${x.shape}], Δ [${dt.shape}], A [${A.shape}], BC [${bc.shape}] do not match`);
   if (N > SELECTIVE_SCAN_MAX_N) throw new Error(`${SELECTIVE_SCAN_KERNEL}: N ${N} > ${SELECTIVE_SCAN_MAX_N}`);
-  return { B, T, E, N };
+  return { B, T, E, N, R };
 }
 
 
@@ -228,7 +234,7 @@ export function registerSelectiveScanWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { x, dt, A, bc } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, E, N } = sizes(x!, dt!, A!, bc!);
+      const { B, T, E, N, R } = sizes(x!, dt!, A!, bc!);
       const { CAP, STEPS } = tiling(N);
       const C = checkpointInterval(T);
       const lanes = B * E;
@@ -241,7 +247,7 @@ export function registerSelectiveScanWebGpu(): void {
         `rb_sscan_fwd_${CAP}_${STEPS}`,
         forwardWgsl(CAP, STEPS),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: y, write: true }, { tensor: ckpt, write: true }],
-        [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }],
+        [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B / R }],
         grid(B * blocks),
       );
       return [y, ckpt];
@@ -252,7 +258,7 @@ export function registerSelectiveScanWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { x, dt, A, bc, dy, ckpt } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, E, N } = sizes(x!, dt!, A!, bc!);
+      const { B, T, E, N, R } = sizes(x!, dt!, A!, bc!);
       const { CAP, LANES } = tiling(N);
       const C = checkpointInterval(T);
       const lanes = B * E;
@@ -265,7 +271,7 @@ export function registerSelectiveScanWebGpu(): void {
         `rb_sscan_bwd_${CAP}_${LANES}`,
         backwardWgsl(CAP, LANES),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: dy! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
-        [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B }],
+        [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B }, { u: B / R }],
         grid(B * blocks),
       );
       release(scratch);
@@ -274,14 +280,15 @@ export function registerSelectiveScanWebGpu(): void {
   });
 }
 
-/** Split the backward's one buffer into dx, dΔ, dA, dB and dC (dA summed over the batch, the blocks' partials summed). */
+/** Split the backward's one buffer into dx, dΔ, dA, dB and dC (dA summed over each run's examples, the blocks' partials summed). */
 function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
-  const { B, T, E, N } = s;
+  const { B, T, E, N, R } = s;
   const rows = B * T * E;
   const blocks = Math.ceil(E / tiling(N).LANES);
   const dX = grads.slice([0], [rows]).reshape([B, T, E]);
   const dDt = grads.slice([rows], [rows]).reshape([B, T, E]);
-  const dA = tf.sum(grads.slice([2 * rows], [E * N * B]).reshape([E * N, B]), 1).reshape([E, N]);
+  const dAPerRow = grads.slice([2 * rows], [E * N * B]);
+  const dA = R === 1 ? tf.sum(dAPerRow.reshape([E * N, B]), 1).reshape([E, N]) : tf.sum(dAPerRow.reshape([E * N, R, B / R]), 2).transpose().reshape([R, E, N]);
   const flat = grads.slice([2 * rows + E * N * B], [blocks * B * T * 2 * N]);
   const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
   const [dB, dC] = tf.split(parts.reshape([B, T, 2 * N]), 2, 2);
@@ -303,13 +310,13 @@ const withGrad = tf.customGrad(((x: tf.Tensor, dt: tf.Tensor, A: tf.Tensor, B: t
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, dt: tf.Tensor, A: tf.Tensor, B: tf.Tensor, C: tf.Tensor) => tf.Tensor;
 
 /**
- * The selective scan, fused (the fast form of ops/selectiveScan): x, Δ [B, T, E], A [E, N], B, C [B, T, N] →
- * y [B, T, E]; undefined (declined: the op runs its blocked form) past N = SELECTIVE_SCAN_MAX_N or past the device's
+ * The selective scan, fused (the fast form of ops/selectiveScan): x, Δ [B, T, E], A [E, N] — or a stack's [R, E, N],
+ * each run's B/R examples (run-major) with their own — B, C [B, T, N] → y [B, T, E]; undefined (declined: the op runs its blocked form) past N = SELECTIVE_SCAN_MAX_N or past the device's
  * buffer limits.
  */
-export function selectiveScanWebGpu(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D): tf.Tensor3D | undefined {
+export function selectiveScanWebGpu(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D | tf.Tensor3D, B: tf.Tensor3D, C: tf.Tensor3D): tf.Tensor3D | undefined {
   const [batch, T, E] = x.shape;
-  const N = A.shape[1];
+  const N = A.shape[A.rank - 1]!;
   if (N > SELECTIVE_SCAN_MAX_N) return undefined;
   // the checkpoints, the backward's scratch and its gradients within the device's buffer limits
   if (!fitsDevice(tf.util.sizeFromShape(checkpointShape(T, N, batch * E)), checkpointInterval(T) * N * batch * E, gradsSize(batch, T, E, N))) return undefined;

@@ -7,7 +7,8 @@
 // again, accumulating ∂/∂w and ∂/∂u and keeping y_t, 1/den_t and the bonus term's exponent per step (a scratch
 // buffer), then a reverse pass carrying the later tokens' sensitivities (gp, gq) in the same scaled form, which
 // gives ∂/∂k and ∂/∂v. Every exponent is ≤ 0. ∂/∂w and ∂/∂u come out per lane and are summed over the batch by
-// tfjs. The parallel reference (ops/wkv/parallel.ts) is an associative scan of 2·⌈log₂ T⌉ levels of tfjs ops —
+// tfjs. A stack of R runs (engine/stack.ts) passes [w; u] as [2, R, C]: each lane reads its example's run's pair
+// (examples run-major, B/R per run) and the per-lane ∂/∂w, ∂/∂u are summed over each run's examples. The parallel reference (ops/wkv/parallel.ts) is an associative scan of 2·⌈log₂ T⌉ levels of tfjs ops —
 // the hundreds of dispatches that make RWKV's step host-bound. Shapes are uniforms (no size in the pipeline key).
 // Reference: wkvNaive (ops/wkv/naive.ts).
 import * as tf from '@tensorflow/tfjs';
@@ -28,7 +29,7 @@ ${declare(
     { name: 'v', type: 'f32' },
     { name: 'y', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'T: u32', 'C: u32'],
+  ['lanes: u32', 'T: u32', 'C: u32', 'perRun: u32', 'R: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -36,8 +37,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (lane >= params.lanes) { return; }
   let c = lane % params.C;
   let first = (lane / params.C) * params.T * params.C + c;
-  let w = -wu[c];
-  let u = wu[params.C + c];
+  let rc = (lane / params.C / params.perRun) * params.C + c;  // this example's run's channel c
+  let w = -wu[rc];
+  let u = wu[params.R * params.C + rc];
   var p = 0.0f;
   var q = 0.0f;
   var o = ${MIN_VALUE};
@@ -70,7 +72,7 @@ ${declare(
     { name: 'gwu', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'T: u32', 'C: u32'],
+  ['lanes: u32', 'T: u32', 'C: u32', 'perRun: u32', 'R: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -79,8 +81,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c = lane % params.C;
   let first = (lane / params.C) * params.T * params.C + c;
   let n = params.lanes * params.T;  // scratch = [y; 1/den; bonus exponent], each [B, T, C]
-  let w = -wu[c];
-  let u = wu[params.C + c];
+  let rc = (lane / params.C / params.perRun) * params.C + c;  // this example's run's channel c
+  let w = -wu[rc];
+  let u = wu[params.R * params.C + rc];
   var gw = 0.0f;
   var gu = 0.0f;
   var p = 0.0f;
@@ -140,12 +143,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   gwu[params.lanes + lane] = gu;
 }`;
 
-function sizes(k: tf.TensorInfo, wu: tf.TensorInfo): { B: number; T: number; C: number } {
+/** Sizes from k [B, T, C] and [w; u] flat [2·R·C] (R runs, B/R examples each). */
+function sizes(k: tf.TensorInfo, wu: tf.TensorInfo): { B: number; T: number; C: number; R: number } {
   if (k.shape.length !== 3) throw new Error(`${WKV_KERNEL}: expected k [B, T, C], got [${k.shape}]`);
   const [B, T, C] = k.shape as [number, number, number];
-  if (wu.shape.length !== 1 || wu.shape[0] !== 2 * C) throw new Error(`${WKV_KERNEL}: [w; u] [${wu.shape}] does not match C = ${C}`);
-  return { B, T, C };
+  const R = wu.shape.length === 1 ? wu.shape[0]! / (2 * C) : 0;
+  if (!Number.isInteger(R) || R < 1 || B % R !== 0) throw new Error(`${WKV_KERNEL}: [w; u] [${wu.shape}] is not 2 × R runs × C = ${C} with R dividing B = ${B}`);
+  return { B, T, C, R };
 }
+
+const uniforms = ({ B, T, C, R }: { B: number; T: number; C: number; R: number }) => [{ u: B * C }, { u: T }, { u: C }, { u: B / R }, { u: R }];
 
 const workgroups = (lanes: number) => grid(Math.ceil(lanes / WG));
 
@@ -159,9 +166,9 @@ export function registerWkvWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { wu, k, v } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, C } = sizes(k!, wu!);
+      const size = sizes(k!, wu!);
       const y = allocate(webgpuBackend(), k!.shape);
-      dispatch('Wkv', 'rb_wkv_fwd', forwardWgsl, [{ tensor: wu! }, { tensor: k! }, { tensor: v! }, { tensor: y, write: true }], [{ u: B * C }, { u: T }, { u: C }], workgroups(B * C));
+      dispatch('Wkv', 'rb_wkv_fwd', forwardWgsl, [{ tensor: wu! }, { tensor: k! }, { tensor: v! }, { tensor: y, write: true }], uniforms(size), workgroups(size.B * size.C));
       return y;
     },
   });
@@ -170,7 +177,8 @@ export function registerWkvWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { wu, k, v, gy } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, C } = sizes(k!, wu!);
+      const size = sizes(k!, wu!);
+      const { B, T, C } = size;
       const backend = webgpuBackend();
       const gk = allocate(backend, k!.shape);
       const gv = allocate(backend, k!.shape);
@@ -181,7 +189,7 @@ export function registerWkvWebGpu(): void {
         'rb_wkv_bwd',
         backwardWgsl,
         [{ tensor: wu! }, { tensor: k! }, { tensor: v! }, { tensor: gy! }, { tensor: gk, write: true }, { tensor: gv, write: true }, { tensor: gwu, write: true }, { tensor: scratch, write: true }],
-        [{ u: B * C }, { u: T }, { u: C }],
+        uniforms(size),
         workgroups(B * C),
       );
       release(scratch);
@@ -194,12 +202,18 @@ export function registerWkvWebGpu(): void {
     gradFunc: (dy, saved) => {
       const [wu, k, v] = saved as [tf.Tensor1D, tf.Tensor3D, tf.Tensor3D];
       const [gk, gv, gwu] = tf.engine().runKernel(WKV_GRAD_KERNEL, { wu, k, v, gy: dy as tf.Tensor }) as unknown as tf.Tensor[];
-      return { wu: () => tf.sum(gwu!, 1).reshape([-1]), k: () => gk!, v: () => gv! };
+      const { B, C, R } = sizes(k, wu);
+      // per lane [2, B, C] → summed over each run's examples: [2, R, C], flat as [w; u] came in
+      const perRun = () => (R === 1 ? tf.sum(gwu!, 1) : tf.sum(gwu!.reshape([2, R, B / R, C]), 2)).reshape([-1]);
+      return { wu: perRun, k: () => gk!, v: () => gv! };
     },
   });
 }
 
-/** w (decay rate, > 0) and u [C]; k, v [B, T, C] → wkv [B, T, C] (the fast form of ops/wkv, registered by index.ts). */
-export function wkvWebGpu(w: tf.Tensor1D, u: tf.Tensor1D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
-  return tf.engine().runKernel(WKV_KERNEL, { wu: tf.concat([w, u]), k, v }) as tf.Tensor3D;
+/**
+ * w (decay rate, > 0) and u [C] — or a stack's [R, C], each run's B/R examples (run-major) with their own — and
+ * k, v [B, T, C] → wkv [B, T, C] (the fast form of ops/wkv, registered by index.ts).
+ */
+export function wkvWebGpu(w: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D | tf.Tensor2D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+  return tf.engine().runKernel(WKV_KERNEL, { wu: tf.concat([w.reshape([-1]), u.reshape([-1])]), k, v }) as tf.Tensor3D;
 }

@@ -9,7 +9,7 @@ import { checkShapes } from './common.js';
 export { selectiveScanBlocked, SCAN_BLOCK_FLOATS, timeBlockFor } from './blocked.js';
 export { selectiveScanNaive } from './naive.js';
 
-type SelectiveScan = (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D, B: tf.Tensor3D, C: tf.Tensor3D) => tf.Tensor3D | undefined;
+type SelectiveScan = (x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D | tf.Tensor3D, B: tf.Tensor3D, C: tf.Tensor3D) => tf.Tensor3D | undefined;
 
 /** The fast form's signature (with its own gradient); undefined: declined, the blocked form runs. */
 export const selectiveScanOp = fastOp<SelectiveScan>('selectiveScan');
@@ -20,7 +20,6 @@ export const selectiveScanOp = fastOp<SelectiveScan>('selectiveScan');
  * `timeBlock`: tokens per block of the blocked form (undefined: its memory bound decides; the fused form has none).
  */
 export function selectiveScan(x: tf.Tensor3D, dt: tf.Tensor3D, A: tf.Tensor2D | tf.Tensor3D, B: tf.Tensor3D, C: tf.Tensor3D, timeBlock?: number): tf.Tensor3D {
-  // a stack's A [R, E, N] (engine/stack.ts) takes the blocked form: the fused kernel reads one A
-  if (checkShapes(x, dt, A, B, C).runs > 1) return selectiveScanBlocked(x, dt, A, B, C, timeBlock);
-  return fastForm(selectiveScanOp, tf.getBackend())?.(x, dt, A as tf.Tensor2D, B, C) ?? selectiveScanBlocked(x, dt, A, B, C, timeBlock);
+  checkShapes(x, dt, A, B, C); // a stack's A [R, E, N] (engine/stack.ts) too: every form takes it
+  return fastForm(selectiveScanOp, tf.getBackend())?.(x, dt, A, B, C) ?? selectiveScanBlocked(x, dt, A, B, C, timeBlock);
 }

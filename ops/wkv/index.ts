@@ -9,17 +9,15 @@ export { wkvParallel } from './parallel.js';
 export { wkvNaive } from './naive.js';
 export { wkvInitState, wkvStep, type WkvState } from './step.js';
 
-type Wkv = (w: tf.Tensor1D, u: tf.Tensor1D, k: tf.Tensor3D, v: tf.Tensor3D) => tf.Tensor3D;
+type Wkv = (w: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D | tf.Tensor2D, k: tf.Tensor3D, v: tf.Tensor3D) => tf.Tensor3D;
 
 /** The fast form's signature (with its own gradient). */
 export const wkvOp = fastOp<Wkv>('wkv');
 
 /**
  * w (decay rate, > 0) and u [C]; k, v [B, T, C] → wkv [B, T, C]; differentiable in all four. A stack of R runs
- * (engine/stack.ts): w, u [R, C], each run's examples (B/R, run-major) with their own (the parallel form: the fused
- * kernel reads one w and u).
+ * (engine/stack.ts): w, u [R, C], each run's examples (B/R, run-major) with their own (both forms take it).
  */
 export function wkv(w: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D | tf.Tensor2D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
-  if (w.rank === 2) return wkvParallel(w, u, k, v);
-  return (fastForm(wkvOp, tf.getBackend()) ?? wkvParallel)(w as tf.Tensor1D, u as tf.Tensor1D, k, v);
+  return (fastForm(wkvOp, tf.getBackend()) ?? wkvParallel)(w, u, k, v);
 }
