@@ -28,6 +28,7 @@ import { initBackend, releaseGpu, type BackendChoice } from '../engine/backend.j
 import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
+import { checkedOnGpu, GpuFaultError } from '../engine/gpuFaults.js';
 import { trainStackStep } from '../engine/stack.js';
 import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
@@ -281,6 +282,28 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   const rows: Row[] = [];
   for (const variant of variants) {
     await setLevers(backend, variant.levers);
+    // a GPU fault (out of memory, a buffer past the device's limits, a lost device) makes the steps do nothing and
+    // read back zeros or NaN (engine/gpuFaults.ts): the variant's numbers are not a timing then — one line says so
+    // and the bench moves on (the model's state is garbage after a fault: its later variants are skipped too)
+    let row: Row;
+    try {
+      row = await checkedOnGpu(() => timeVariant(variant.name));
+    } catch (e) {
+      if (!(e instanceof GpuFaultError)) throw e;
+      console.log(`${mixer.padEnd(9)} B${String(batch).padEnd(4)} ${variant.name.padEnd(14)}${stack > 1 ? ` R${stack}`.padEnd(5) : ''} GPU FAULT, not timed: ${e.message.split('\n')[0]}`);
+      if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, mixer, batch, variant: variant.name, stack, fault: e.message.split('\n')[0] }) + '\n');
+      break;
+    }
+    if (a.profile) Object.assign(row, await profileStep(runStep, row.msPerStep));
+    rows.push(row);
+    printRow(row);
+    if (a.out) appendFileSync(a.out, JSON.stringify(row) + '\n');
+  }
+  optimizer.dispose();
+  model.dispose();
+  return rows;
+
+  async function timeVariant(variantName: string): Promise<Row> {
     for (let w = 0; w < a.warmup; w++) runStep().dispose();
     const sync = runStep();
     await sync.data();
@@ -315,19 +338,12 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     const wall = (performance.now() - t0) / a.steps;
     const cacheAfter = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
-    const row: Row = {
-      label: a.label, device, mixer, batch, variant: variant.name, stack, runStepsPerSec: stack / (wall / 1000), msPerStep: wall, hostMsPerStep: host / a.steps,
+    return {
+      label: a.label, device, mixer, batch, variant: variantName, stack, runStepsPerSec: stack / (wall / 1000), msPerStep: wall, hostMsPerStep: host / a.steps,
       tokensPerSec: (stack * batch * a.seqLen) / (wall / 1000), dispatchesPerStep: dispatchCount / a.steps, loss,
       bindGroupHitRate: lookups ? (cacheAfter!.hits - cacheBefore!.hits) / lookups : undefined,
     };
-    if (a.profile) Object.assign(row, await profileStep(runStep, wall));
-    rows.push(row);
-    printRow(row);
-    if (a.out) appendFileSync(a.out, JSON.stringify(row) + '\n');
   }
-  optimizer.dispose();
-  model.dispose();
-  return rows;
 }
 
 async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Partial<Row>> {
@@ -419,7 +435,7 @@ async function checkAccuracy(a: BenchArgs, backend: string): Promise<void> {
 }
 
 /** R learning rates stacked vs each alone, --steps steps on the same batches: each run's worst loss and parameter gaps. */
-async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: number): Promise<{ lossRel: number; paramRel: number }> {
+async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: number): Promise<{ lossRel: number; paramRel: number; worstParam: string }> {
   const config = modelConfig(mixer, a, 1234);
   checkMixers(config);
   const { batches, sups } = benchBatches(a, batch);
@@ -435,15 +451,17 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
       loss.dispose();
     }
     const params = await Promise.all(model.variables.map(async (v) => (await v.data()) as Float32Array));
+    const names = model.variables.map((v) => v.name);
     optimizer.dispose();
     model.dispose();
-    return { losses, params };
+    return { losses, params, names };
   };
   const alone: Array<Awaited<ReturnType<typeof train>>> = [];
   for (const lr of lrs) alone.push(await train(false, lr));
   const stack = await train(true);
   let lossRel = 0;
   let paramRel = 0;
+  let worstParam = '';
   for (let r = 0; r < runs; r++) {
     for (let s = 0; s < a.steps; s++) {
       const want = alone[r]!.losses[s]![0]!;
@@ -458,10 +476,11 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
         diff = Math.max(diff, Math.abs(slice[i]! - own[i]!));
         scale = Math.max(scale, Math.abs(own[i]!));
       }
-      paramRel = Math.max(paramRel, diff / Math.max(scale, 1e-12));
+      const rel = diff / Math.max(scale, 1e-12);
+      if (rel > paramRel) [paramRel, worstParam] = [rel, `${stack.names[k]} (run ${r})`];
     });
   }
-  return { lossRel, paramRel };
+  return { lossRel, paramRel, worstParam };
 }
 
 export async function runBench(a: BenchArgs): Promise<Row[]> {
@@ -485,11 +504,12 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
     for (const mixer of a.mixers)
       for (const batch of a.batches)
         for (const stack of a.stacks.filter((R) => R > 1)) {
-          const { lossRel, paramRel } = await checkStack(a, mixer, batch, stack);
+          // a GPU fault inside (engine/gpuFaults.ts) is thrown, not compared
+          const { lossRel, paramRel, worstParam } = await checkedOnGpu(() => checkStack(a, mixer, batch, stack));
           // bars as bench/gpuEquiv.ts's GPU ≡ CPU: losses 1e-3, final parameters 1e-2 (relative to the largest)
           const verdict = lossRel < 1e-3 && paramRel < 1e-2 ? 'PASS' : 'FAIL';
-          console.log(`stack check ${mixer} B${batch} R${stack}, ${a.steps} steps: each run's losses within ${lossRel.toExponential(2)}, final parameters within ${paramRel.toExponential(2)} of the run alone — ${verdict}`);
-          if (a.out) appendFileSync(a.out, JSON.stringify({ stackCheck: { mixer, batch, stack, steps: a.steps, lossRel, paramRel, verdict } }) + '\n');
+          console.log(`stack check ${mixer} B${batch} R${stack}, ${a.steps} steps: each run's losses within ${lossRel.toExponential(2)}, final parameters within ${paramRel.toExponential(2)} (worst: ${worstParam}) of the run alone — ${verdict}`);
+          if (a.out) appendFileSync(a.out, JSON.stringify({ stackCheck: { mixer, batch, stack, steps: a.steps, lossRel, paramRel, worstParam, verdict } }) + '\n');
         }
   return rows;
 }
