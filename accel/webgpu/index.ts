@@ -99,12 +99,11 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  * (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
  */
 export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
-  // H200, 2026-11-29 (bench/RESULTS.md "The pending levers on an H200, second round"); generalizedDelta, shortConv and
-  // rmsNorm left this list that day: GPU ≡ CPU PASS (fast path) and each step faster with them than without
+  // H200, 2026-11-29 (bench/RESULTS.md "Stacked runs and the last pending levers on an H200"): generalizedDelta,
+  // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
+  // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
-  linearAttention:
-    'GPU ≡ CPU PASS on an H200 (2026-11-29) and faster at B64 (BASED d128 L256: 6.1 ms/step vs 11.0 without it); not yet timed at B256, where the kernel it replaced was 2.4x slower',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
