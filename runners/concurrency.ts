@@ -12,7 +12,8 @@ import { ChildPool, ChildRunError, estimateInChildProcess } from './pool.js';
 import { createProgress } from './progress.js';
 import { type ResultsDir, type RunRecord } from './results.js';
 import { halvingOf, planSearch, storeStops, describeSearch, type WorkItem } from './search.js';
-import { MAX_ATTEMPTS, stopLines } from './sweep.js';
+import { checkpointEpochOf, MAX_ATTEMPTS, stopLines } from './sweep.js';
+import { stackGroups } from './stack.js';
 import { runNamer } from './summary.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -35,6 +36,11 @@ export interface ParallelSweepOptions {
   maxAttempts?: number;
   /** How the learning rates are searched (default: the full grid). */
   search?: Search;
+  /**
+   * Train runs that differ only in learning rate as stacks of up to this many, each stack in one child process
+   * (runners/stack.ts; default 1: each run alone). Records are each run's alone.
+   */
+  stack?: number;
 }
 
 type Log = ReturnType<typeof createProgress>;
@@ -112,6 +118,8 @@ const gpuKey = (pool: Lanes, lane: number) => pool.gpuOf(lane) ?? 0;
  */
 export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: Lanes, log: Log): Promise<void> {
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
+  // with --stack, runs that differ only in lr (at the same checkpoint epoch) go to one lane as one stack
+  const units = stackGroups(todo, opts.stack ?? 1, checkpointEpochOf(opts.results));
   const taken = new Set<number>();
   const waiters = new LaneWaiters();
   let stored = 0;
@@ -119,27 +127,28 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
-    while (!stop && taken.size < todo.length) {
-      const next = todo.findIndex((c, j) => !taken.has(j) && (!budget || budget.fits(key, runId(c))));
+    while (!stop && taken.size < units.length) {
+      const next = units.findIndex((unit, j) => !taken.has(j) && (!budget || budget.fits(key, unit.map(runId))));
       if (next < 0) {
         await waiters.wait();
         continue;
       }
       taken.add(next);
-      const config = todo[next]!;
-      const id = runId(config);
-      budget?.reserve(key, id);
-      const label = `${config.label} d${config.model.dModel} lr${config.train.lr}`;
+      const [config, ...stackWith] = units[next]!;
+      const ids = units[next]!.map(runId);
+      budget?.reserve(key, ids);
+      const labelOf = (c: RunConfig) => `${c.label} d${c.model.dModel} lr${c.train.lr}`;
+      const label = labelOf(config!);
       try {
-        const { record } = await pool.run(k, { config, preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(id) } : {}) });
-        log.log(outcomeLine(record!, label, gpu));
+        const { record, runs } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) });
+        for (const r of runs ?? [{ record: record! }]) log.log(outcomeLine(r.record, labelOf(r.record.config), gpu));
       } catch (e) {
-        stop ??= laneFailure(e, config, label, log);
+        stop ??= laneFailure(e, config!, label, log);
       } finally {
-        budget?.release(key, id);
+        budget?.release(key, ids);
         waiters.wake();
       }
-      stored++;
+      stored += ids.length;
       log.update(stored, todo.length, `${stored}/${todo.length} runs`);
     }
   };
@@ -170,9 +179,14 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
       const stopped = storeStops(plan.stops, results, halving);
       if (!opts.quiet) for (const line of stopLines(stopped, nameOf)) log.log(line);
-      // under a memory budget, the first run of the plan that fits this lane's GPU now (an empty GPU fits any)
-      const item: WorkItem | undefined = plan.work.find((w) => !inHand.has(w.id) && (!budget || budget.fits(key, w.id)));
-      if (!item) {
+      // the plan's first run no lane has in hand — with --stack, and the plan's other runs of its group for the same
+      // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any)
+      const free = plan.work.filter((w) => !inHand.has(w.id));
+      const byId = new Map(free.map((w) => [w.id, w]));
+      const unitOf = (w: WorkItem): WorkItem[] =>
+        stackGroups(free.filter((o) => o === w || (o.target === w.target && o.rung === w.rung)).map((o) => o.config), opts.stack ?? 1, checkpointEpochOf(results), w.config)[0]!.map((c) => byId.get(runId(c))!);
+      const unit = free.map(unitOf).find((u) => !budget || budget.fits(key, u.map((w) => w.id)));
+      if (!unit) {
         if (inHand.size === 0) {
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
           waitingNoted = true;
@@ -182,24 +196,31 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
         await waiters.wait();
         continue;
       }
-      inHand.add(item.id);
-      budget?.reserve(key, item.id);
+      const item = unit[0]!;
+      const ids = unit.map((w) => w.id);
+      for (const id of ids) inHand.add(id);
+      budget?.reserve(key, ids);
       const config = item.config;
-      const label = `${nameOf(config)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
+      const labelOf = (c: RunConfig) => `${nameOf(c)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
+      const label = labelOf(config);
       try {
-        const { record, paused } = await pool.run(k, { config, preset: opts.preset, resultsDir: results.dir, search: halving, ...(item.target !== undefined ? { pauseAt: item.target } : {}), ...(budget ? { poolLimitBytes: budget.poolLimit(item.id) } : {}) });
-        const r = record!;
-        if (paused) log.log(`  ${'paused'.padEnd(10)} ${label.padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
-        else {
-          if (r.status === 'failed') blocked.add(item.id);
-          log.log(outcomeLine(r, label, gpu));
+        const { record, paused, curve, runs } = await pool.run(k, {
+          config, ...(unit.length > 1 ? { stackWith: unit.slice(1).map((w) => w.config) } : {}), preset: opts.preset, resultsDir: results.dir, search: halving,
+          ...(item.target !== undefined ? { pauseAt: item.target } : {}), ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}),
+        });
+        for (const { record: r, paused: p } of runs ?? [{ record: record!, curve: curve ?? [], paused }]) {
+          if (p) log.log(`  ${'paused'.padEnd(10)} ${labelOf(r.config).padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
+          else {
+            if (r.status === 'failed') blocked.add(r.id);
+            log.log(outcomeLine(r, labelOf(r.config), gpu));
+          }
         }
       } catch (e) {
-        blocked.add(item.id);
+        for (const id of ids) blocked.add(id);
         stop ??= laneFailure(e, config, label, log);
       } finally {
-        inHand.delete(item.id);
-        budget?.release(key, item.id);
+        for (const id of ids) inHand.delete(id);
+        budget?.release(key, ids);
         waiters.wake();
       }
     }
@@ -374,13 +395,15 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
  * grid's largest estimate: a stack of R holds R runs' live peaks with their pool overhead, and one process context.
  * Unknown memory: the request as given.
  */
-export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'shareBytes' | 'largest'>): { size: number; note?: string } {
+export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'shareBytes' | 'largest' | 'budget'>): { size: number; note?: string } {
   const largest = plan.largest;
-  if (requested <= 1 || plan.shareBytes === undefined || !largest) return { size: requested };
+  // an equal share (an explicit --concurrency N), or under auto's budget a whole GPU (a stack reserves its sum)
+  const room = plan.shareBytes ?? plan.budget?.bytesPerGpu;
+  if (requested <= 1 || room === undefined || !largest) return { size: requested };
   const perRun = largest.livePeak + largest.poolOverhead;
-  const fits = Math.max(1, Math.floor((plan.shareBytes - largest.processOverhead) / perRun));
+  const fits = Math.max(1, Math.floor((room - largest.processOverhead) / perRun));
   if (fits >= requested) return { size: requested };
-  return { size: fits, note: `--stack ${requested} capped at ${fits}: the largest run (${largest.run}) needs an estimated ${gib(perRun)} per run of a stack, ${gib(plan.shareBytes)} usable` };
+  return { size: fits, note: `--stack ${requested} capped at ${fits}: the largest run (${largest.run}) needs an estimated ${gib(perRun)} per run of a stack, ${gib(room)} usable` };
 }
 
 export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory`;
@@ -394,21 +417,28 @@ export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): 
 export class MemoryBudget {
   private readonly used = new Map<number, number>();
   constructor(private readonly budget: NonNullable<ConcurrencyPlan['budget']>) {}
-  /** The run's reservation (its estimate); a run without one (not estimated) reserves a whole GPU. */
-  bytesOf(id: string): number {
-    return this.budget.bytesOf.get(id) ?? this.budget.bytesPerGpu;
+  /**
+   * The reservation of a run (its estimate; a run without one, not estimated, reserves a whole GPU) or of a stack of
+   * runs in one process (their estimates less all but one process context, at most a whole GPU: stackSizeFor sized
+   * the stack to fit one).
+   */
+  bytesOf(ids: string | readonly string[]): number {
+    const one = (id: string) => this.budget.bytesOf.get(id) ?? this.budget.bytesPerGpu;
+    if (typeof ids === 'string') return one(ids);
+    const sum = ids.reduce((n, id) => n + one(id), 0) - Math.max(0, ids.length - 1) * PROCESS_OVERHEAD_BYTES;
+    return Math.min(this.budget.bytesPerGpu, sum);
   }
-  fits(gpu: number, id: string): boolean {
-    return (this.used.get(gpu) ?? 0) + this.bytesOf(id) <= this.budget.bytesPerGpu;
+  fits(gpu: number, ids: string | readonly string[]): boolean {
+    return (this.used.get(gpu) ?? 0) + this.bytesOf(ids) <= this.budget.bytesPerGpu;
   }
-  reserve(gpu: number, id: string): void {
-    this.used.set(gpu, (this.used.get(gpu) ?? 0) + this.bytesOf(id));
+  reserve(gpu: number, ids: string | readonly string[]): void {
+    this.used.set(gpu, (this.used.get(gpu) ?? 0) + this.bytesOf(ids));
   }
-  release(gpu: number, id: string): void {
-    this.used.set(gpu, Math.max(0, (this.used.get(gpu) ?? 0) - this.bytesOf(id)));
+  release(gpu: number, ids: string | readonly string[]): void {
+    this.used.set(gpu, Math.max(0, (this.used.get(gpu) ?? 0) - this.bytesOf(ids)));
   }
-  poolLimit(id: string): number {
-    return Math.max(0, this.bytesOf(id) - PROCESS_OVERHEAD_BYTES);
+  poolLimit(ids: string | readonly string[]): number {
+    return Math.max(0, this.bytesOf(ids) - PROCESS_OVERHEAD_BYTES);
   }
 }
 

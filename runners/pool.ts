@@ -14,7 +14,8 @@
 //   installed bin     node bin/recallbench.js __run-job           (registers tsx itself)
 //   GPU-host bundle   node .gpu/app.mjs __run-job                 (everything is in that one file)
 // It says 'ready' over the IPC channel, receives its job {config, preset, resultsDir, backend, gpu, plugins},
-// and trains the run with runSweep([config]) — the very code of a serial sweep, with its per-run lock, epoch
+// and trains the run with runSweep([config]) (a stack: runSweep([config, ...stackWith], {stack}), runners/stack.ts)
+// — the very code of a serial sweep, with its per-run lock, epoch
 // checkpoints, failure records and results lock — so the child appends its own record, the results equal a
 // serial sweep's, and several children (or hosts sharing a folder) never train one run twice. It then sends
 // the stored record and curve back, and exits.
@@ -60,6 +61,8 @@ interface ChildJob {
   search?: Search;
   /** Successive halving: train the run only to this epoch (a rung) and pause there. */
   pauseAt?: number;
+  /** Runs trained with `config` as one stack (runners/stack.ts), each to the same end or rung. */
+  stackWith?: RunConfig[];
 }
 
 type ChildMessage =
@@ -78,13 +81,24 @@ export class ChildRunError extends Error {
   }
 }
 
-/** What a child sent back: the stored record and curve of a run (paused: stopped at its rung), a probe's backend, estimates. */
+/** One run's outcome: its stored record and curve, or (paused) the record it would have if stopped at its rung. */
+export interface RunOutcomeMessage {
+  record: RunRecord;
+  curve: EpochRecord[];
+  paused?: boolean;
+}
+
+/**
+ * What a child sent back: the stored record and curve of a run (paused: stopped at its rung) — of the job's first
+ * run, and in `runs` every run's of a stack in the job's order — a probe's backend, estimates.
+ */
 export interface ChildOutcome {
   record?: RunRecord;
   curve?: EpochRecord[];
   backend?: BackendInfo;
   estimates?: MemoryEstimate[];
   paused?: boolean;
+  runs?: RunOutcomeMessage[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -145,15 +159,15 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
   };
   child.stdout!.on('data', keep());
   child.stderr!.on('data', keep());
-  let result: { record: RunRecord; curve: EpochRecord[]; paused?: boolean } | undefined;
+  const results: RunOutcomeMessage[] = [];
   let estimates: MemoryEstimate[] | undefined;
   let backend: BackendInfo | undefined;
   let failure: ChildRunError | undefined;
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'ready') child.send(job);
     else if (m.type === 'backend') backend = m.info;
-    else if (m.type === 'result') result = { record: m.record, curve: m.curve };
-    else if (m.type === 'paused') result = { record: m.record, curve: [], paused: true };
+    else if (m.type === 'result') results.push({ record: m.record, curve: m.curve });
+    else if (m.type === 'paused') results.push({ record: m.record, curve: [], paused: true });
     else if (m.type === 'estimates') estimates = m.estimates;
     else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
   });
@@ -162,7 +176,7 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
     child.on('close', (code, signal) => {
       if (failure) return reject(failure);
       if (estimates) return resolvePromise({ estimates });
-      if (result || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...result, backend });
+      if (results.length || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend });
       const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
       reject(new ChildRunError('crash', `the run's process died (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
     });
@@ -195,9 +209,11 @@ export interface PoolOptions {
   forward?: boolean;
 }
 
-/** What a lane trains: a run into a results folder, to its end or (successive halving) to a rung. */
+/** What a lane trains: a run (or a stack of runs) into a results folder, to its end or (successive halving) to a rung. */
 export interface LaneJob {
   config: RunConfig;
+  /** Runs trained with `config` as one stack in the same child (runners/stack.ts); their outcomes come back in `runs`. */
+  stackWith?: RunConfig[];
   resultsDir: string;
   preset?: string;
   search?: Search;
@@ -309,29 +325,32 @@ export async function serveChildJob(): Promise<void> {
     for (const p of job.plugins) await loadPlugin(p);
     await sendToParent({ type: 'backend', info: backend });
     if (job.kind === 'probe') return;
-    const config = job.config!;
+    const configs = [job.config!, ...(job.stackWith ?? [])];
     const pool = backend.backend === 'webgpu' ? await import('../accel/webgpu/bufferPool.js') : undefined;
     const webgpu = pool ? tf.findBackend('webgpu') : undefined;
     // RECALLBENCH_POOL_LIMIT=0: tfjs's unbounded pool (to measure what the cap saves); peaks are tracked either way
     if (pool && webgpu) pool.setBufferPoolLimit(webgpu, process.env.RECALLBENCH_POOL_LIMIT === '0' ? undefined : job.poolLimitBytes);
     const results = new ResultsDir(job.resultsDir!);
     // whoever sent the job (a parallel sweep, a queue worker) already decided that it is to be tried
-    const failedBefore = results.failedAttempts().get(runId(config)) ?? 0;
-    await runSweep([config], { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY, ...(job.search ? { search: job.search } : {}), trainTo: job.pauseAt ?? 'end' });
-    // RECALLBENCH_MEMORY_LOG=FILE: one line per run with its pid and pool peaks, to set beside nvidia-smi's per-process memory
+    const failedBefore = new Map(configs.map((c) => [runId(c), results.failedAttempts().get(runId(c)) ?? 0]));
+    // a stack's runs train as one model, as a serial sweep with --stack trains them (their records are each run's alone)
+    await runSweep(configs, { backend, results, preset: job.preset, quiet: true, maxAttempts: Number.POSITIVE_INFINITY, ...(job.search ? { search: job.search } : {}), trainTo: job.pauseAt ?? 'end', stack: configs.length });
+    // RECALLBENCH_MEMORY_LOG=FILE: one line per job with its pid and pool peaks, to set beside nvidia-smi's per-process memory
     const memoryLog = process.env.RECALLBENCH_MEMORY_LOG;
-    if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(config), run: runName(config), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
-    const id = runId(config);
-    const record = results.records().find((r) => r.id === id);
-    // paused at its rung: no record (or only an earlier attempt's failure), its would-be record beside its checkpoint
-    const failedNow = (results.failedAttempts().get(id) ?? 0) > failedBefore;
-    const rung = job.pauseAt !== undefined && !failedNow && (!record || record.status === 'failed') ? readRungState(results, id) : undefined;
-    if (rung && rung.epoch >= job.pauseAt!) {
-      await sendToParent({ type: 'paused', record: rung.record, epoch: rung.epoch });
-      return;
+    if (memoryLog) appendFileSync(memoryLog, `${JSON.stringify({ pid: process.pid, id: runId(configs[0]!), run: runName(configs[0]!), ...(configs.length > 1 ? { stack: configs.map(runId) } : {}), ...(pool && webgpu ? pool.bufferPoolStats(webgpu) : {}) })}\n`);
+    const records = new Map(results.records().map((r) => [r.id, r]));
+    const missing: string[] = [];
+    for (const config of configs) {
+      const id = runId(config);
+      const record = records.get(id);
+      // paused at its rung: no record (or only an earlier attempt's failure), its would-be record beside its checkpoint
+      const failedNow = (results.failedAttempts().get(id) ?? 0) > failedBefore.get(id)!;
+      const rung = job.pauseAt !== undefined && !failedNow && (!record || record.status === 'failed') ? readRungState(results, id) : undefined;
+      if (rung && rung.epoch >= job.pauseAt!) await sendToParent({ type: 'paused', record: rung.record, epoch: rung.epoch });
+      else if (record) await sendToParent({ type: 'result', record, curve: readCurve(results.dir, id) ?? [] });
+      else missing.push(id);
     }
-    if (!record) throw new Error(`run ${id} left no record in ${results.runsJsonl}`);
-    await sendToParent({ type: 'result', record, curve: readCurve(results.dir, id) ?? [] });
+    if (missing.length) throw new Error(`run${missing.length > 1 ? 's' : ''} ${missing.join(', ')} left no record in ${results.runsJsonl}`);
   } catch (e) {
     const kind = e instanceof UserInputError ? 'user' : e instanceof DeviceLostError ? 'device-lost' : 'internal';
     await sendToParent({ type: 'error', kind, message: firstLine(e) });

@@ -258,7 +258,8 @@ function epochLine(config: RunConfig, e: EpochRecord, name?: string): string {
 }
 
 /** What stacks are grouped by beside the runs' settings: the epoch of each run's checkpoint (a stack resumes together). */
-const checkpointEpochOf = (results: ResultsDir) => (config: RunConfig) => String(checkpointEpoch(results.checkpointDir(runId(config))) ?? 'none');
+/** A run's last checkpoint epoch as a grouping key: only runs at the same epoch share a stack. */
+export const checkpointEpochOf = (results: ResultsDir) => (config: RunConfig) => String(checkpointEpoch(results.checkpointDir(runId(config))) ?? 'none');
 
 /**
  * Runs that threw (alone, or the whole stack they trained in): each stored as failed with the reason, so resume

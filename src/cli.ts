@@ -282,7 +282,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
-        .option('stack', { type: 'number', default: 1, describe: 'train the runs that differ only in learning rate as stacks of up to N, one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv with a short conv, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. In this process: with --concurrency 1' })
+        .option('stack', { type: 'number', default: 1, describe: 'train the runs that differ only in learning rate as stacks of up to N, one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv with a short conv, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. With --concurrency N each stack trains in one of the N processes; not with --queue' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
         .option('gpu-memory', { type: 'number', describe: 'GiB of GPU memory the runs may use per GPU, instead of nvidia-smi\'s free memory (any backend): --concurrency auto plans from it, and a run whose estimate cannot fit is refused' })
         .option('queue', { type: 'string', describe: 'enqueue the runs on BullMQ at redis://HOST:PORT for `recallbench worker`s, gather finished results, and exit' })
@@ -333,7 +333,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
         const stack = wholeNumber('--stack', argv.stack as number);
-        if (stack > 1 && !argv.dryRun && !inProcess) throw new UserInputError('--stack trains its stacks in this process: use it with --concurrency 1 (not with --queue or several processes)');
+        if (stack > 1 && argv.queue) throw new UserInputError('--stack trains stacks in this process or in the sweep\'s own processes (--concurrency N), not with --queue: a queued job is one run');
         const backend = inProcess ? await setup(g, io) : undefined;
         if (!inProcess) await loadPluginsOnly(g);
         const configs = expandPreset(preset);
@@ -382,7 +382,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search })
+          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.size })
           : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.size });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);

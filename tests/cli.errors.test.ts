@@ -97,7 +97,7 @@ const cases: Array<[string, string[], RegExp]> = [
   // flags
   ['malformed --setting', ['sweep', '--arch', 'attention', '--setting', '64x4', '--dry-run'], /--setting expects L:K/],
   ['--stack not a whole number', ['sweep', '--arch', 'attention', '--stack', '2.5', '--dry-run'], /--stack expects a whole number ≥ 1, got 2.5/],
-  ['--stack with several processes', ['sweep', '--arch', 'attention', '--stack', '4', '--concurrency', '2', '--backend', 'cpu', '--out', join(dir, 'stack-lanes')], /--stack trains its stacks in this process: use it with --concurrency 1/],
+  ['--stack with --queue', ['sweep', '--arch', 'attention', '--stack', '4', '--queue', 'redis://127.0.0.1:1', '--out', join(dir, 'stack-queue')], /--stack .*not with --queue: a queued job is one run/],
   ['--param without a value', ['train', '--param', 'numHeads', ...tiny], /--param expects key=value/],
   ['unknown mixer parameter', ['train', '--param', 'numHedas=2', ...tiny], /numHedas/],
   ['unknown task', ['train', '--task', 'nope', ...tiny], /unknown task 'nope'/],

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { gridLanes, MemoryBudget, planConcurrency, stackSizeFor, type Lanes } from '../runners/concurrency.js';
 import { runId, type RunConfig } from '../runners/config.js';
 import { resolveRunConfig } from '../runners/run.js';
-import type { MemoryEstimate } from '../runners/memory.js';
+import { PROCESS_OVERHEAD_BYTES, type MemoryEstimate } from '../runners/memory.js';
 import type { ResultsDir } from '../runners/results.js';
 
 const GIB = 2 ** 30;
@@ -102,5 +102,34 @@ describe('stack size under a GPU\'s memory', () => {
     expect(stackSizeFor(16, { shareBytes: 5 * GIB, largest }).size).toBe(1); // not even two: runs alone
     expect(stackSizeFor(16, { shareBytes: undefined, largest })).toEqual({ size: 16 });
     expect(stackSizeFor(16, {})).toEqual({ size: 16 });
+    // under auto's budget (no equal share) a stack may fill a whole GPU
+    expect(stackSizeFor(16, { budget: { bytesPerGpu: 40 * GIB, bytesOf: new Map() }, largest }).size).toBe(5);
+  });
+
+  it('a stack reserves its runs\' estimates less all but one process context, at most a GPU; the lanes send stacks whole', async () => {
+    const { configs, estimates } = grid([10, 10, 10, 10]);
+    const plan = planConcurrency('auto', estimates, { freeBytes: 100 * GIB, totalBytes: 100 * GIB, source: 'test' });
+    const budget = new MemoryBudget(plan.budget!);
+    const [a, b] = configs.map(runId);
+    // usable 90 GiB, perGpu 8 (at most): each run reserves max(10, 90/8) = 11.25 GiB
+    const one = budget.bytesOf(a!);
+    expect(one).toBe(Math.max(10 * GIB, Math.floor((90 * GIB) / 8)));
+    expect(budget.bytesOf([a!, b!])).toBe(2 * one - PROCESS_OVERHEAD_BYTES);
+    expect(budget.bytesOf(configs.map(runId).concat(configs.map(runId), configs.map(runId)))).toBe(plan.budget!.bytesPerGpu); // never more than a GPU
+    expect(budget.poolLimit([a!, b!])).toBe(2 * one - 2 * PROCESS_OVERHEAD_BYTES);
+    // the lanes: 4 runs that differ only in lr, --stack 2 → two jobs of two runs, each run once
+    const jobs: string[][] = [];
+    const pool: Lanes = {
+      lanes: 2,
+      gpuOf: () => undefined,
+      run: async (_lane, job) => {
+        jobs.push([job.config, ...(job.stackWith ?? [])].map(runId));
+        return { record: { id: runId(job.config), config: job.config, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
+      },
+    };
+    const results = { dir: '/nonexistent', checkpointDir: (id: string) => `/nonexistent/checkpoints/${id}` } as unknown as ResultsDir;
+    await gridLanes(configs, { ...options(plan.budget), results, stack: 2 }, pool, quiet);
+    expect(jobs.map((j) => j.length)).toEqual([2, 2]);
+    expect(jobs.flat().sort()).toEqual(configs.map(runId).sort());
   });
 });

@@ -59,4 +59,35 @@ describe('sweep --concurrency', () => {
     // the printed summary is the serial sweep's too (records in grid order)
     expect(parallel.stdout.split('\n').slice(0, 5)).toEqual(ser.stdout.split('\n').slice(0, 5));
   });
+
+  it("--stack 2 with 2 processes: each seed's two lrs train as one stack in one process; records equal a serial sweep without stacks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-conc-stack-'));
+    const [serial, stacked] = await Promise.all([cli([...GRID, '--quiet', '--out', join(dir, 'serial')]), cli([...GRID, '--concurrency', '2', '--stack', '2', '--out', join(dir, 'stacked')])]);
+    expect(serial.status, serial.stderr).toBe(0);
+    expect(stacked.status, stacked.stderr).toBe(0);
+    const recs = records(join(dir, 'stacked')) as Array<Rec & { stack?: { size: number; index: number }; config: { seed: number } }>;
+    expect(recs).toHaveLength(4);
+    expect(recs.map((r) => r.stack?.size)).toEqual([2, 2, 2, 2]);
+    // two processes, one per stack, each holding one seed's two runs
+    const bySeed = new Map<number, Set<string>>();
+    for (const r of recs) bySeed.set(r.config.seed, (bySeed.get(r.config.seed) ?? new Set()).add(r.worker));
+    expect([...bySeed.values()].map((w) => w.size)).toEqual([1, 1]);
+    expect(new Set(recs.map((r) => r.worker)).size).toBe(2);
+    expect(comparable(recs)).toEqual(comparable(records(join(dir, 'serial'))));
+  });
+
+  it('--stack 2 with 2 processes under successive halving: the same decisions and records as a serial sweep without stacks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-conc-halving-'));
+    const halving = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.03', '0.01', '0.003', '0.001', '--seeds', '0', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '4', '--batch-size', '16', '--search', 'halving'];
+    const [serial, stacked] = await Promise.all([cli([...halving, '--quiet', '--out', join(dir, 'serial')]), cli([...halving, '--concurrency', '2', '--stack', '2', '--out', join(dir, 'stacked')])]);
+    expect(serial.status, serial.stderr).toBe(0);
+    expect(stacked.status, stacked.stderr).toBe(0);
+    const recs = records(join(dir, 'stacked'));
+    expect(recs.map((r) => r.status).sort()).toEqual(records(join(dir, 'serial')).map((r) => r.status).sort());
+    expect(recs.some((r) => r.status === 'stopped')).toBe(true); // the halving decided something
+    expect(recs.some((r) => (r as { stack?: unknown }).stack)).toBe(true); // and some pass trained a stack
+    expect(comparable(recs)).toEqual(comparable(records(join(dir, 'serial'))));
+    const searchOf = (rs: Rec[]) => Object.fromEntries(rs.map((r) => [r.id, r.search]));
+    expect(searchOf(recs)).toEqual(searchOf(records(join(dir, 'serial'))));
+  });
 });
