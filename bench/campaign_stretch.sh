@@ -42,7 +42,7 @@ smi=$!
 start=$(date +%s)
 # shellcheck disable=SC2086 # GPUS and ONLY are word lists
 timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${GPUS:+--gpu $GPUS} \
-  --concurrency "${CONCURRENCY:-auto}" --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
+  --concurrency "${CONCURRENCY:-auto}" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$preset"

@@ -13,6 +13,7 @@
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
+#   concstack n processes × stacks of R (CONC_MIXERS, CONC_STACKS, CONC_COUNTS; based-fig2's shapes), summed run-steps/s
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
 #             DeltaNet and BaseConv with and without shortConv
@@ -73,6 +74,25 @@ for mode in "$@"; do
         end=$(date +%s.%N)
         echo "concurrency $n: $(awk -v s="$start" -v e="$end" -v n="$n" 'BEGIN{printf "%.1f s wall for %d x 24 steps (incl. start-up): %.2f steps/s", e-s, n, n*24/(e-s)}')" | tee -a "$OUT/conc.log"
         grep -h "ms/step" /tmp/conc/conc"$n"-*.log | tee -a "$OUT/conc.log"
+      done ;;
+    concstack)
+      # several processes × stacks at the paper grids' shapes: n processes at once, each training stacks of R (R 1: runs
+      # alone, today's sweep without --stack), summed run-steps/s over the processes (each timed after CONC_WARMUP_S s
+      # of steps, so the others are past their start-up); CONC_SHAPE defaults to based-fig2's main slice
+      for mixer in ${CONC_MIXERS:-attention based mamba}; do
+        for R in ${CONC_STACKS:-1 4}; do
+          for n in ${CONC_COUNTS:-1 4 8}; do
+            mkdir -p /tmp/cs && rm -f /tmp/cs/*.log
+            for i in $(seq "$n"); do
+              timeout "${CONC_TIMEOUT:-90}" "${run[@]}" --mixers "$mixer" ${CONC_SHAPE:---batches 256 --d-model 64 --seq-len 64 --kv 4 --vocab 8192} --stacks "$R" --variants default --dropout 0 --steps "${CONC_STEPS:-30}" --warmup 3 --warmup-seconds "${CONC_WARMUP_S:-6}" --label "concstack-$mixer-R$R-n$n" > "/tmp/cs/$i.log" 2>&1 &
+            done
+            wait
+            done_n=$(grep -l "ms/step" /tmp/cs/*.log | wc -l)
+            sum=$(grep -h "ms/step" /tmp/cs/*.log | awk -v R="$R" '{ for (i = 1; i <= NF; i++) if ($i == "ms/step" || $i == "ms/step:") ms = $(i-1); rate = (R > 1) ? R * 1000 / ms : 1000 / ms; s += rate } END { printf "%.0f", s }')
+            echo "concstack $mixer R$R x $n processes: $sum run-steps/s summed ($done_n of $n timed)" | tee -a "$OUT/concstack.log"
+            grep -h "ms/step\|FAULT" /tmp/cs/*.log >> "$OUT/concstack.log"
+          done
+        done
       done ;;
     stack)
       # stacked runs (engine/stack.ts): one process, the run alone then stacks of 2..16 learning rates, for the stackable
