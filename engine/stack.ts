@@ -43,7 +43,7 @@ export function stackMismatch(runs: TrainOptions[]): string | undefined {
 }
 
 /** The loss a stacked step differentiates: the sum over runs of each run's mean loss at the supervised positions; and the runs' losses [R]. */
-export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number): { total: tf.Scalar; perRun: tf.Tensor1D } {
+export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervised, dropoutSeed: number, logitFloats = STACK_LOGIT_FLOATS): { total: tf.Scalar; perRun: tf.Tensor1D } {
   const R = model.runs;
   if (R === 1) {
     // a stack of one is the run alone (engine/train.ts's step loss)
@@ -60,11 +60,26 @@ export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervise
   const at = tf.add(tf.tensor2d(sup.rows, [1, M], 'int32'), tf.range(0, R * batch.size * T, batch.size * T, 'int32').reshape([R, 1]));
   const hidden = tf.gather(flat, at.reshape([R * M])).reshape([R, M, d]) as tf.Tensor3D;
   const embedding = model.embedding as tf.Tensor3D;
-  const logits = tf.matMul(hidden, embedding, false, true);
-  const target = tf.sum(tf.mul(hidden, tf.gather(embedding, labels, 1)), 2);
-  const perRun = tf.mean(tf.sub(tf.logSumExp(logits, 2), target), 1) as tf.Tensor1D;
+  // the logits [runs, M, V] of as many runs at once as fit `logitFloats` (a run alone's are never split): one
+  // buffer of them all can pass the device's binding limit — 4 runs at B256 with 64 queries per example at V 8192
+  // are exactly 2 GiB, over an H200's 2 GiB − 4 B (a validation error, found on the H200 on 2026-11-29)
+  const V = embedding.shape[1];
+  const runsPerChunk = Math.max(1, Math.floor(logitFloats / (M * V)));
+  const chunks: tf.Tensor1D[] = [];
+  for (let r0 = 0; r0 < R; r0 += runsPerChunk) {
+    const n = Math.min(runsPerChunk, R - r0);
+    const h = n === R ? hidden : hidden.slice([r0, 0, 0], [n, M, d]);
+    const e = n === R ? embedding : embedding.slice([r0, 0, 0], [n, V, d]);
+    const logits = tf.matMul(h, e, false, true);
+    const target = tf.sum(tf.mul(h, tf.gather(e, labels, 1)), 2);
+    chunks.push(tf.mean(tf.sub(tf.logSumExp(logits, 2), target), 1) as tf.Tensor1D);
+  }
+  const perRun = chunks.length === 1 ? chunks[0]! : (tf.concat(chunks) as tf.Tensor1D);
   return { total: tf.sum(perRun), perRun };
 }
+
+/** Most logits (floats) a stacked step builds in one tensor: 256 Mi floats, 1 GiB — half the usual binding limit. */
+export const STACK_LOGIT_FLOATS = 2 ** 28;
 
 /** One stacked optimisation step at the runs' learning rates `lrs`; returns the runs' losses [R] (the caller disposes them). */
 export function trainStackStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lrs: number[], dropoutSeed: number): tf.Tensor1D {

@@ -59,6 +59,32 @@ async function stacked(over: Partial<ModelConfig>, opts: TrainOptions[]): Promis
 }
 
 describe('stacked runs', () => {
+  it('a stack whose logits pass the cap builds them a few runs at a time: the same losses and gradients', () => {
+    const data = splits();
+    const batch = batchesOf(data.train, 32)[0]!;
+    const sup = supervised(batch.segment, batch.start, batch.size);
+    const five = model({}, 5);
+    const rowFloats = sup.rows.length * 32; // one run's logits [M, V]
+    const at = (cap: number) => tf.variableGrads(() => stackStepLoss(five, batch, sup, 3, cap).total, five.variables);
+    const whole = at(Number.POSITIVE_INFINITY);
+    const split = [rowFloats, 2 * rowFloats + 1].map(at); // 5 chunks of one run; chunks of 2, 2, 1
+    const perRunWhole = tf.tidy(() => stackStepLoss(five, batch, sup, 3).perRun.arraySync());
+    const perRunSplit = tf.tidy(() => stackStepLoss(five, batch, sup, 3, rowFloats).perRun.arraySync());
+    expect(perRunSplit).toHaveLength(5);
+    perRunSplit.forEach((l, r) => expect(l).toBeCloseTo(perRunWhole[r]!, 6));
+    for (const g of split) {
+      expect(g.value.dataSync()[0]).toBeCloseTo(whole.value.dataSync()[0]!, 5);
+      for (const v of five.variables) {
+        const a = g.grads[v.name]!.dataSync();
+        const b = whole.grads[v.name]!.dataSync();
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+        expect(worst, v.name).toBeLessThan(1e-6);
+      }
+    }
+    five.dispose();
+  });
+
   it('a stacked step: each run\'s loss and gradients are those of the run alone (prenorm, MLP, dropout on)', () => {
     const over = { mlp: true, positionEmbeddings: true };
     const data = splits();
