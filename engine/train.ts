@@ -190,14 +190,20 @@ export async function evaluate(model: LanguageModel, segments: Segment[], batchS
   return (await evaluateRuns(model, segments, batchSize, setTargets))[0]!;
 }
 
-/** evaluate for every run of the model's stack (engine/stack.ts), one forward pass per batch: a run's metrics each. */
+/**
+ * evaluate for every run of the model's stack (engine/stack.ts), one forward pass per batch: a run's metrics each.
+ * A stack of R forwards batchSize / R examples of each run at a time — the rows a run alone forwards — so no tensor
+ * of its evaluation is larger than the run's alone (R × 128 examples at L 1024 would make R × 512 MiB of attention
+ * scores, past the device's 2 GiB binding limit at R 4). The metrics are per example: the batch size changes none.
+ */
 export async function evaluateRuns(model: LanguageModel, segments: Segment[], batchSize: number, setTargets?: SetTargetMetrics): Promise<SplitMetrics[]> {
+  const examplesPerForward = Math.max(1, Math.floor(batchSize / model.runs));
   const runs = Array.from({ length: model.runs }, () => ({ acc: setTargets?.start(), slices: {} as Record<string, number>, total: 0, lossSum: 0, tokensRight: 0, segTotal: 0 }));
   let examples = 0;
   let tokens = 0;
   for (const segment of segments) {
     for (const r of runs) r.segTotal = 0;
-    for (const batch of batchesOf([segment], batchSize)) {
+    for (const batch of batchesOf([segment], examplesPerForward)) {
       const sup = supervised(segment, batch.start, batch.size);
       if (sup.rows.length === 0) continue;
       tokens += sup.rows.length;

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type ModelConfig } from '../engine/model.js';
 import { stackMismatch, stackStepLoss, trainStack, type StackRunResult } from '../engine/stack.js';
-import { batchesOf, stepLoss, supervised, train, type TrainOptions, type TrainResult } from '../engine/train.js';
+import { batchesOf, evaluateRuns, stepLoss, supervised, train, type TrainOptions, type TrainResult } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
 
 beforeAll(async () => {
@@ -59,6 +59,18 @@ async function stacked(over: Partial<ModelConfig>, opts: TrainOptions[]): Promis
 }
 
 describe('stacked runs', () => {
+  it("a stack's evaluation forwards no more rows than a run alone's: batchSize / R examples per run at a time", async () => {
+    const three = model({}, 3);
+    const seen: number[] = [];
+    const forward = three.forward.bind(three);
+    three.forward = ((tokens: tf.Tensor2D, o: Parameters<typeof forward>[1]) => (seen.push(tokens.shape[0]), forward(tokens, o))) as typeof three.forward;
+    const metrics = await evaluateRuns(three, splits().test, 16);
+    expect(metrics).toHaveLength(3);
+    expect(Math.max(...seen)).toBe(5); // ⌊16 / 3⌋ examples, each forwarded for all 3 runs: 15 rows ≤ the 16 alone
+    expect(seen.reduce((a, b) => a + b, 0)).toBe(24); // every test example once
+    three.dispose();
+  });
+
   it('a stack whose logits pass the cap builds them a few runs at a time: the same losses and gradients', () => {
     const data = splits();
     const batch = batchesOf(data.train, 32)[0]!;
