@@ -5,7 +5,7 @@
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [GPUS="0 1 2 3"] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [GPUS="0 1 2 3"] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -18,31 +18,34 @@
 set -u
 out=${1:?usage: campaign_stretch.sh OUTDIR}
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
-dir=.campaign/$preset
+# SCALE=s: the preset at --scale s (runners/scale.ts: data and epochs × √s, sizes kept at the ends of each list), in
+# its own folder, <preset>-scale<s>: a budget cut the records say (preset "<name>@scale=<s>")
+folder=$preset${SCALE:+-scale$SCALE}
+dir=.campaign/$folder
 mkdir -p "$out"
 # ids of the records in a folder's runs.jsonl, sorted
 ids() { [ -f "$1/runs.jsonl" ] && grep -o '"id":"[0-9a-f]*"' "$1/runs.jsonl" | sort -u; }
 # resume a warm copy only if it was seeded completely (.seeded, written after the copy) and holds every committed
 # record (else the committed folder changed since — a set-aside, a record removed to retrain — and wins)
 missing=""
-if [ -f "$dir/.seeded" ]; then missing=$(comm -23 <(ids "results/campaign/$preset") <(ids "$dir") | wc -l); fi
+if [ -f "$dir/.seeded" ]; then missing=$(comm -23 <(ids "results/campaign/$folder") <(ids "$dir") | wc -l); fi
 if [ -f "$dir/.seeded" ] && [ "$missing" = 0 ]; then
   echo "resuming $dir as the last call on this machine left it ($(find "$dir" -name checkpoint.bin | wc -l) checkpoint weights)" | tee "$out/stretch.txt"
 else
   why="fresh machine"
   [ -d "$dir" ] && why="warm copy not used (${missing:-no .seeded marker}${missing:+ committed records missing from it})"
   rm -rf "$dir" && mkdir -p .campaign
-  if [ -d "results/campaign/$preset" ]; then cp -r "results/campaign/$preset" "$dir"; else mkdir -p "$dir"; fi
+  if [ -d "results/campaign/$folder" ]; then cp -r "results/campaign/$folder" "$dir"; else mkdir -p "$dir"; fi
   touch "$dir/.seeded"
-  echo "$why: $dir seeded from results/campaign/$preset (records and rung notes, no weights)" | tee "$out/stretch.txt"
+  echo "$why: $dir seeded from results/campaign/$folder (records and rung notes, no weights)" | tee "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!
 start=$(date +%s)
 # shellcheck disable=SC2086 # GPUS and ONLY are word lists
-timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${GPUS:+--gpu $GPUS} \
+timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
   --concurrency "${CONCURRENCY:-auto}" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
-tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$preset"
+tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"
