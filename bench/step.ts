@@ -28,7 +28,7 @@ import { initBackend, releaseGpu, type BackendChoice } from '../engine/backend.j
 import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
-import { checkedOnGpu, GpuFaultError } from '../engine/gpuFaults.js';
+import { checkedOnGpu, clearGpuFaults, GpuFaultError, releaseGpuBufferPool } from '../engine/gpuFaults.js';
 import { trainStackStep } from '../engine/stack.js';
 import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
@@ -292,6 +292,10 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
       if (!(e instanceof GpuFaultError)) throw e;
       console.log(`${mixer.padEnd(9)} B${String(batch).padEnd(4)} ${variant.name.padEnd(14)}${stack > 1 ? ` R${stack}`.padEnd(5) : ''} GPU FAULT, not timed: ${e.message.split('\n')[0]}`);
       if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, mixer, batch, variant: variant.name, stack, fault: e.message.split('\n')[0] }) + '\n');
+      // as the sweep after a failed run: buffers whose allocation failed leave the pool, and the fault is forgotten,
+      // so that the next combination is timed on a clean slate (a lost device stays lost)
+      await releaseGpuBufferPool();
+      clearGpuFaults();
       break;
     }
     if (a.profile) Object.assign(row, await profileStep(runStep, row.msPerStep));

@@ -138,7 +138,8 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
       const ids = units[next]!.map(runId);
       budget?.reserve(key, ids);
       const labelOf = (c: RunConfig) => `${c.label} d${c.model.dModel} lr${c.train.lr}`;
-      const label = labelOf(config!);
+      // a crash names every run of the stack it took down
+      const label = `${labelOf(config!)}${stackWith.length ? ` (stacked with ${stackWith.map((c) => `lr${c.train.lr}`).join(', ')})` : ''}`;
       try {
         const { record, runs } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) });
         for (const r of runs ?? [{ record: record! }]) log.log(outcomeLine(r.record, labelOf(r.record.config), gpu));
@@ -183,9 +184,18 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any)
       const free = plan.work.filter((w) => !inHand.has(w.id));
       const byId = new Map(free.map((w) => [w.id, w]));
+      const epochs = new Map<string, string>(); // each run's checkpoint epoch read once per plan (a file's header)
+      const epochOf = (c: RunConfig) => epochs.get(runId(c)) ?? (epochs.set(runId(c), checkpointEpochOf(results)(c)), epochs.get(runId(c))!);
       const unitOf = (w: WorkItem): WorkItem[] =>
-        stackGroups(free.filter((o) => o === w || (o.target === w.target && o.rung === w.rung)).map((o) => o.config), opts.stack ?? 1, checkpointEpochOf(results), w.config)[0]!.map((c) => byId.get(runId(c))!);
-      const unit = free.map(unitOf).find((u) => !budget || budget.fits(key, u.map((w) => w.id)));
+        stackGroups(free.filter((o) => o === w || (o.target === w.target && o.rung === w.rung)).map((o) => o.config), opts.stack ?? 1, epochOf, w.config)[0]!.map((c) => byId.get(runId(c))!);
+      let unit: WorkItem[] | undefined;
+      for (const w of free) {
+        const candidate = unitOf(w); // built only until one fits
+        if (!budget || budget.fits(key, candidate.map((c) => c.id))) {
+          unit = candidate;
+          break;
+        }
+      }
       if (!unit) {
         if (inHand.size === 0) {
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
@@ -202,7 +212,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       budget?.reserve(key, ids);
       const config = item.config;
       const labelOf = (c: RunConfig) => `${nameOf(c)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
-      const label = labelOf(config);
+      const label = `${labelOf(config)}${unit.length > 1 ? ` (stacked with ${unit.slice(1).map((w) => `lr${w.config.train.lr}`).join(', ')})` : ''}`;
       try {
         const { record, paused, curve, runs } = await pool.run(k, {
           config, ...(unit.length > 1 ? { stackWith: unit.slice(1).map((w) => w.config) } : {}), preset: opts.preset, resultsDir: results.dir, search: halving,

@@ -176,9 +176,12 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
     child.on('close', (code, signal) => {
       if (failure) return reject(failure);
       if (estimates) return resolvePromise({ estimates });
-      if (results.length || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend });
+      // every run of the job reported (a stack's child that died after some of them is a crash: the sweep retries the rest)
+      const expected = job.kind === 'run' ? 1 + (job.stackWith?.length ?? 0) : 0;
+      if ((results.length && results.length >= expected) || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend });
       const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
-      reject(new ChildRunError('crash', `the run's process died (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
+      const reported = results.length ? ` after ${results.length} of its ${expected} runs reported` : '';
+      reject(new ChildRunError('crash', `the run's process died${reported} (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
     });
   });
   return { child, done };

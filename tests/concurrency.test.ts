@@ -76,6 +76,17 @@ describe('sweep --concurrency', () => {
     expect(comparable(recs)).toEqual(comparable(records(join(dir, 'serial'))));
   });
 
+  it('a stack whose process crashes: the line names every run of it, none is stored, the next sweep trains them', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'rb-conc-stack-crash-')), 'out');
+    const crashing = await cli([...GRID, '--concurrency', '2', '--stack', '2', '--out', dir], { RECALLBENCH_KILL_AT: 'run-start:1' });
+    expect(crashing.status, crashing.stderr).toBe(0);
+    expect(crashing.stderr.match(/crashed +attention d8 lr0\.01 \(stacked with lr0\.003\) .*signal SIGKILL/g)).toHaveLength(2);
+    expect(records(dir)).toHaveLength(0);
+    const again = await cli([...GRID, '--concurrency', '2', '--stack', '2', '--out', dir]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(records(dir).map((r) => r.status)).toEqual(['done', 'done', 'done', 'done']);
+  });
+
   it('--stack 2 with 2 processes under successive halving: the same decisions and records as a serial sweep without stacks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-conc-halving-'));
     const halving = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.03', '0.01', '0.003', '0.001', '--seeds', '0', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '4', '--batch-size', '16', '--search', 'halving'];
