@@ -30,7 +30,8 @@ import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
 import { checkedOnGpu, clearGpuFaults, GpuFaultError, releaseGpuBufferPool } from '../engine/gpuFaults.js';
 import { trainStackStep } from '../engine/stack.js';
-import { batchesOf, supervised, train, trainStep } from '../engine/train.js';
+import { train } from '../engine/loop.js';
+import { batchesOf, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
 

@@ -7,7 +7,7 @@
 //   - `watchGpuDevice` listens to `uncapturederror` and `device.lost` for the whole process;
 //   - `checkedOnGpu(fn)` wraps a unit of work (an epoch's training, an evaluation, a checkpoint) in the three
 //     error scopes and throws a GpuFaultError if any error happened inside, or was reported uncaptured since the
-//     last check. The training loop checks every epoch before its numbers are used (engine/train.ts).
+//     last check. The training loop checks every epoch before its numbers are used (engine/loop.ts).
 // On any other backend every check is free: nothing is pushed, nothing can be reported.
 import * as tf from '@tensorflow/tfjs';
 

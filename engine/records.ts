@@ -1,4 +1,4 @@
-// What one epoch of training reports: the records the training loop produces (engine/train.ts), the invariants
+// What one epoch of training reports: the records the training loop produces (engine/loop.ts), the invariants
 // check (engine/invariants.ts) and results store (runners/results.ts).
 import type { ValidityMetrics } from '../tasks/types.js';
 

@@ -1,16 +1,14 @@
-// The training loop (zoology's recipe, experiments.md): AdamW, cosine over epochs, evaluation after every
-// epoch on validation and test, early stop once validation accuracy > 0.99. Loss and accuracy only at
-// supervised positions (labels ≠ -100).
+// What the training loop (engine/loop.ts) runs: batches and their supervised positions (labels ≠ -100, where loss
+// and accuracy are taken), a training step (AdamW on the step loss), evaluation of a split, the finiteness check,
+// the optimizer a run builds and the per-epoch shuffle.
 import * as tf from '@tensorflow/tfjs';
-import { epochShuffleSeed, Rng, stepSeed } from '../core/prng.js';
+import { epochShuffleSeed, Rng } from '../core/prng.js';
 import type { AuxBatch, AuxObjective } from '../architectures/mixer.js';
 import { IGNORE_INDEX, type Segment, type SetTargetAccumulator, type SetTargetMetrics } from '../tasks/types.js';
 import type { TrainSettings } from './config.js';
 import type { LanguageModel } from './model.js';
-import { checkedOnGpu } from './gpuFaults.js';
-import { epochViolations, NumericalFaultError } from './invariants.js';
 import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
-import { AdamW, cosineLr } from './optimizer.js';
+import { AdamW } from './optimizer.js';
 
 /** The training part of a run config (engine/config.ts trainSchema, its one definition) and the run's seed. */
 export type TrainOptions = TrainSettings & { seed: number };
@@ -261,83 +259,4 @@ export function createOptimizer(model: LanguageModel, opts: Pick<TrainOptions, '
  */
 export function shuffleForEpoch(order: number[], seed: number, epoch: number): void {
   new Rng(epochShuffleSeed(seed, epoch)).shuffle(order);
-}
-
-/** 1-based step of the first NaN/±Inf among an epoch's step losses (the first of them is step `firstStep`). */
-async function firstNonFiniteStep(losses: tf.Scalar[], firstStep: number): Promise<number> {
-  const stacked = tf.stack(losses);
-  const values = await stacked.data();
-  stacked.dispose();
-  const i = values.findIndex((x) => !Number.isFinite(x));
-  return firstStep + Math.max(0, i);
-}
-
-export async function train(model: LanguageModel, splits: { train: Segment[]; validation: Segment[]; test: Segment[] }, opts: TrainOptions, hooks: TrainHooks = {}, resume?: { epoch: number; optimizer?: AdamW; records?: EpochRecord[] }): Promise<TrainResult> {
-  const started = performance.now();
-  const optimizer = resume?.optimizer ?? createOptimizer(model, opts);
-  const batches = batchesOf(splits.train, opts.batchSize);
-  const sup = batches.map((b) => supervised(b.segment, b.start, b.size));
-  const order = batches.map((_, i) => i);
-  const totalSteps = batches.length * opts.epochs;
-  const records: EpochRecord[] = [...(resume?.records ?? [])];
-  let step = optimizer.stepCount;
-  let status: TrainResult['status'] = 'done';
-  let divergedAtStep: number | undefined;
-
-  const firstEpoch = resume?.epoch ?? 0;
-  if (opts.shuffle) for (let e = 0; e < firstEpoch; e++) shuffleForEpoch(order, opts.seed, e);
-
-  for (let epoch = firstEpoch; epoch < opts.epochs; epoch++) {
-    const epochStart = performance.now();
-    const lr = cosineLr(opts.lr, epoch, opts.epochs);
-    if (opts.shuffle) shuffleForEpoch(order, opts.seed, epoch);
-    // The epoch's steps and its evaluation each run inside the GPU's error scopes: a fault anywhere in them throws
-    // a GpuFaultError before any of their numbers is used (engine/gpuFaults.ts).
-    const trained = await checkedOnGpu(async () => {
-      let lossSum: tf.Tensor = tf.scalar(0);
-      // each step's loss stays on the device until the epoch ends (no per-step sync): read only to find the
-      // step where a diverged epoch first went NaN/Inf
-      const stepLosses: tf.Scalar[] = [];
-      for (const i of order) {
-        const batch = batches[i]!;
-        step += 1;
-        const value = trainStep(model, optimizer, batch, sup[i]!, lr, stepSeed(opts.seed, step));
-        const next = tf.add(lossSum, value);
-        lossSum.dispose();
-        stepLosses.push(value);
-        lossSum = next;
-        hooks.onStep?.(step, totalSteps);
-      }
-      const trainLoss = (await lossSum.data())[0]! / Math.max(1, batches.length);
-      lossSum.dispose();
-      const diverged = Number.isFinite(trainLoss) ? undefined : await firstNonFiniteStep(stepLosses, step - stepLosses.length + 1);
-      tf.dispose(stepLosses);
-      return { trainLoss, diverged };
-    });
-    const trainSeconds = (performance.now() - epochStart) / 1000;
-    if (trained.diverged !== undefined) {
-      status = 'diverged';
-      divergedAtStep = trained.diverged;
-      break;
-    }
-    const { validation, test, finite } = await checkedOnGpu(async () => ({
-      validation: await evaluate(model, splits.validation, opts.evalBatchSize, hooks.setTargets),
-      test: await evaluate(model, splits.test, opts.evalBatchSize, hooks.setTargets),
-      finite: await parametersFinite(model),
-    }));
-    const record: EpochRecord = { epoch: epoch + 1, lr, trainLoss: trained.trainLoss, validation, test, trainSeconds, seconds: (performance.now() - epochStart) / 1000, steps: step };
-    // numbers no working model can produce fail the run here, before any hook stores them
-    const violations = [...epochViolations(record), ...(finite ? [] : [`epoch ${epoch + 1}: a parameter is NaN or ±Inf`])];
-    if (violations.length) throw new NumericalFaultError(violations);
-    records.push(record);
-    await hooks.onEpoch?.(record);
-    if (validation.accuracy > opts.earlyStopAccuracy) {
-      status = 'early-stop';
-      break;
-    }
-    // the checkpoint reads every variable back: checked like the epoch, so no faulted read is ever saved
-    if (epoch + 1 < opts.epochs) await checkedOnGpu(() => hooks.onCheckpoint?.({ epoch: epoch + 1, step, optimizer, records: [...records] }));
-  }
-  if (!resume?.optimizer) optimizer.dispose();
-  return { epochs: records, steps: step, status, divergedAtStep, seconds: (performance.now() - started) / 1000 };
 }

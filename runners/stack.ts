@@ -5,7 +5,7 @@ import { clearGpuFaults } from '../engine/gpuFaults.js';
 import { unstackableLayer } from '../engine/model.js';
 import type { NumericalFaultError } from '../engine/invariants.js';
 import { createOptimizer, type EpochRecord, type TrainResult } from '../engine/train.js';
-import { trainStack, type StackRunResult } from '../engine/stack.js';
+import { trainStack, type StackRunResult } from '../engine/loop.js';
 import { getTask } from '../tasks/index.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { loadCheckpoint, restoreStackCheckpoints, saveStackCheckpoints, type Checkpoint } from './checkpoint.js';

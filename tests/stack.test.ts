@@ -6,8 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type ModelConfig } from '../engine/model.js';
-import { stackMismatch, stackStepLoss, trainStack, type StackRunResult } from '../engine/stack.js';
-import { batchesOf, evaluateRuns, stepLoss, supervised, train, type TrainOptions, type TrainResult } from '../engine/train.js';
+import { train, trainStack, type StackRunResult } from '../engine/loop.js';
+import { stackMismatch, stackStepLoss } from '../engine/stack.js';
+import { batchesOf, evaluateRuns, stepLoss, supervised, type TrainOptions, type TrainResult } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
 
 beforeAll(async () => {
