@@ -1,7 +1,7 @@
 // Test-file order for two workers: longest first (LPT scheduling), so that the two finish together. A clean CI
 // checkout has no vitest timing cache, and vitest would otherwise start some 20–50 s files last, leaving one worker
 // to run them alone. The seconds below are one quiet local run of the suite on this 2-core machine
-// (`.ci/run` in a clean clone, its JSON report, 2026-11-29 08:30 UTC); files not listed (a few seconds each) go after, in vitest's order.
+// (`.ci/run` in a clean clone, its JSON report, 2026-11-29 08:10 UTC); files not listed (a few seconds each) go after, in vitest's order.
 // Re-measure when a file's time changes a lot: a stale entry only costs balance, never correctness.
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
