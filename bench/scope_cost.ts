@@ -1,4 +1,4 @@
-// What the GPU fault checks cost (issue 11): engine/train.ts wraps each epoch's training steps, its evaluation and
+// What the GPU fault checks cost (issue 11): engine/loop.ts wraps each epoch's training steps, its evaluation and
 // its checkpoint in engine/gpuFaults.ts `checkedOnGpu` (three error scopes pushed, three popped and awaited). This
 // times a unit of real training steps (engine/train.ts trainStep, BASED-layout model, MQAR batches) with and
 // without the wrap, alternating, on the webgpu backend, and one empty wrap around nothing but a read-back.

@@ -1,4 +1,4 @@
-// What no working model can produce: the checks every epoch passes before its numbers are used (engine/train.ts),
+// What no working model can produce: the checks every epoch passes before its numbers are used (engine/loop.ts),
 // and that `recallbench verify` applies to stored results (runners/verify.ts). One source of truth for both.
 //
 // The loss bound: for a supervised token predicted wrong, argmax picked another token, so the label's probability

@@ -108,6 +108,7 @@ export async function trainStack(
         stepLosses.push(R === 1 ? trainStep(model, optimizer, batches[i]!, sup[i]!, lrs[0]!, seed) : trainStackStep(model, optimizer, batches[i]!, sup[i]!, lrs, seed));
         hooks.onStep?.(step, totalSteps);
       }
+      if (stepLosses.length === 0) return new Float32Array(0); // no training batch: a loss of 0, as a sum of none
       const losses = tf.stack(stepLosses); // [steps, R] ([steps] alone)
       const values = await losses.data();
       tf.dispose([losses, ...stepLosses]);

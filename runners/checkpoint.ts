@@ -3,7 +3,7 @@
 // whole each epoch (temporary file, fsync, rename): a kill leaves the previous checkpoint or the new one,
 // never a mixture.
 //
-// What a resumed run needs to continue exactly as if never stopped (engine/train.ts):
+// What a resumed run needs to continue exactly as if never stopped (engine/loop.ts):
 //   model variables and AdamW's m, v and step count        → the next update is the same update
 //   completed epochs                                         → the cosine lr and the batch order (a function
 //                                                              of (seed, epoch)) and the dropout seeds (a

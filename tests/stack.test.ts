@@ -1,5 +1,5 @@
 // Stacked runs (engine/stack.ts): R runs that differ only in learning rate, trained as one model with a leading run
-// axis, must each produce the records the run produces alone (engine/train.ts train), on the CPU backend: same
+// axis, must each produce the records the run produces alone (engine/loop.ts train), on the CPU backend: same
 // losses, accuracies, slices, early stops — with dropout on (embedding, residual and attention weights), in both
 // blocks, with an MLP, with position embeddings, and a run that diverges without touching the others.
 import * as tf from '@tensorflow/tfjs';
