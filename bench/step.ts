@@ -66,6 +66,8 @@ export interface BenchArgs {
   stacks: number[];
   /** Train each stack size's runs stacked and alone and compare them (no timing). */
   checkStack: boolean;
+  /** tfjs flags set after the backend starts (--tf-flag NAME=VALUE, repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60. */
+  tfFlags: Array<[string, number | boolean | string]>;
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -89,6 +91,7 @@ export const DEFAULTS: BenchArgs = {
   allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
   stacks: [1],
   checkStack: false,
+  tfFlags: [],
 };
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -124,6 +127,12 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--cpu-prof': a.cpuProf = next(); break;
       case '--stacks': a.stacks = list().map(Number); break;
       case '--check-stack': a.checkStack = true; break;
+      case '--tf-flag': {
+        const [name, value] = next().split('=');
+        if (!name || value === undefined) throw new Error('--tf-flag expects NAME=VALUE');
+        a.tfFlags.push([name, value === 'true' ? true : value === 'false' ? false : Number.isFinite(Number(value)) ? Number(value) : value]);
+        break;
+      }
       default: throw new Error(`unknown flag ${flag} (see the header of bench/step.ts)`);
     }
   }
@@ -491,7 +500,9 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
 export async function runBench(a: BenchArgs): Promise<Row[]> {
   const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
   countDispatches();
-  console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}`);
+  // after the backend: its flags are registered by then (tf.env().set refuses unknown ones)
+  for (const [name, value] of a.tfFlags) tf.env().set(name, value);
+  console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}${a.tfFlags.length ? `; ${a.tfFlags.map(([n, v]) => `${n}=${v}`).join(' ')}` : ''}`);
   if (info.backend === 'webgpu') {
     // the limits the fused kernels size themselves against (accel/webgpu/dispatch.ts fitsDevice), as tfjs requested them
     const { limits } = (tf.backend() as unknown as { device: GPUDevice }).device;
