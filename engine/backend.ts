@@ -45,6 +45,18 @@ export class DeviceLostError extends Error {
 }
 
 /**
+ * Dawn found no usable GPU adapter (or tfjs could not start the WebGPU backend on it): bad settings for a lone
+ * process; for one of several processes starting at once on a GPU that the others got, a passing refusal
+ * (runners/pool.ts tells them apart).
+ */
+export class NoAdapterError extends UserInputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoAdapterError';
+  }
+}
+
+/**
  * Is the Vulkan loader installed? Dawn (Linux) needs libvulkan.so.1; without it Dawn prints a multi-line native
  * warning before failing, so look first (ld.so cache, LD_LIBRARY_PATH, the usual folders). Other systems: yes.
  */
@@ -209,7 +221,7 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
     case 'webgpu':
       info = await useWebGpu(opts);
       if (!info && !vulkanLoaderPresent()) throw new UserInputError('--backend webgpu: the Vulkan loader libvulkan.so.1 is not installed (install it, e.g. apt install libvulkan1, and your GPU vendor\'s Vulkan driver), or use --backend wasm');
-      if (!info) throw new UserInputError(`--backend webgpu: no WebGPU adapter found (${noAdapterReason ?? 'Dawn found no usable GPU'}: install your GPU vendor's Vulkan driver, or use --backend wasm)`);
+      if (!info) throw new NoAdapterError(`--backend webgpu: no WebGPU adapter found (${noAdapterReason ?? 'Dawn found no usable GPU'}: install your GPU vendor's Vulkan driver, or use --backend wasm)`);
       break;
     case 'tensorflow':
       info = await useTensorflow();

@@ -6,6 +6,8 @@
 //   RECALLBENCH_PAUSE_AT=<event>:<n>:<file>    at the n-th <event>, wait until <file> exists, then go on
 //   RECALLBENCH_GPU_FAULT_AT=<event>:<n>:<kind> at the n-th <event>, cause a real WebGPU error of <kind>
 //                                              (validation | oom | destroyed-buffer: engine/gpuFaults.ts)
+//   RECALLBENCH_FAIL_BACKEND_ONCE=<file>       the first run process to take <file> (a rename: one process wins)
+//                                              finds no GPU adapter (engine/backend.ts NoAdapterError)
 //
 // Events (in the order a run meets them):
 //   run-start         a run's lock is held, nothing trained yet
@@ -19,7 +21,8 @@
 //   run-end           between runs: the run is stored, its checkpoint removed, its lock released
 // Without the variables every call is one counter increment.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
+import { NoAdapterError } from '../engine/backend.js';
 import { GPU_FAULT_KINDS, injectGpuFault, type GpuFaultKind } from '../engine/gpuFaults.js';
 
 const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
@@ -79,4 +82,20 @@ export async function pausePoint(event: FaultEvent): Promise<void> {
   if (n !== pauseAt.n || !pauseAt.file) return;
   process.stderr.write(`paused at ${event} #${n} until ${pauseAt.file} exists\n`);
   while (!existsSync(pauseAt.file)) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * Before a run process starts its backend: if RECALLBENCH_FAIL_BACKEND_ONCE names a file that this process takes
+ * first (renames away), throw the error of a GPU that refused the process — a test's way to have one of several
+ * processes refused while the others start.
+ */
+export function backendFaultPoint(): void {
+  const token = process.env.RECALLBENCH_FAIL_BACKEND_ONCE;
+  if (!token) return;
+  try {
+    renameSync(token, `${token}.taken-by-${process.pid}`);
+  } catch {
+    return; // not there, or another process took it
+  }
+  throw new NoAdapterError('--backend: no WebGPU adapter found (Dawn found no GPU adapter; injected by RECALLBENCH_FAIL_BACKEND_ONCE)');
 }

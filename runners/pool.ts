@@ -28,7 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DeviceLostError, initBackend, type BackendChoice, type BackendInfo } from '../engine/backend.js';
+import { DeviceLostError, initBackend, NoAdapterError, type BackendChoice, type BackendInfo } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import type { EpochRecord } from '../engine/train.js';
@@ -36,6 +36,7 @@ import { runId, type RunConfig, type Search } from './config.js';
 import { estimateGridMemory, FUSED_LEVERS, runName, type MemoryEstimate } from './memory.js';
 import { readCurve, ResultsDir, type RunRecord } from './results.js';
 import { readRungState } from './search.js';
+import { backendFaultPoint } from './faults.js';
 import { runSweep } from './sweep.js';
 
 /**
@@ -71,11 +72,14 @@ type ChildMessage =
   | { type: 'estimates'; estimates: MemoryEstimate[] }
   | { type: 'result'; record: RunRecord; curve: EpochRecord[] }
   | { type: 'paused'; record: RunRecord; epoch: number }
-  | { type: 'error'; kind: 'user' | 'device-lost' | 'internal'; message: string };
+  | { type: 'error'; kind: 'user' | 'device-lost' | 'internal' | 'backend'; message: string };
 
-/** Why a child brought no result: bad settings, a lost GPU, an exception, or a crash (died without a word). */
+/**
+ * Why a child brought no result: bad settings, a lost GPU, an exception, a crash (died without a word), or its
+ * backend would not start ('backend': ChildPool.run decides whether that is the machine's lack or a passing refusal).
+ */
 export class ChildRunError extends Error {
-  constructor(readonly kind: 'user' | 'device-lost' | 'internal' | 'crash', message: string) {
+  constructor(readonly kind: 'user' | 'device-lost' | 'internal' | 'crash' | 'backend', message: string) {
     super(message);
     this.name = 'ChildRunError';
   }
@@ -137,6 +141,8 @@ function childCommand(): { command: string; args: string[] } {
 interface ChildOptions {
   /** Prefix for the child's output lines when forwarded to our stderr; undefined: keep them (for errors) only. */
   forwardPrefix?: string;
+  /** Called when the child's backend is up (before it trains). */
+  onBackend?: () => void;
 }
 
 /** Start one child for one job: the child process, and its outcome (rejects with ChildRunError). */
@@ -165,7 +171,10 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
   let failure: ChildRunError | undefined;
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'ready') child.send(job);
-    else if (m.type === 'backend') backend = m.info;
+    else if (m.type === 'backend') {
+      backend = m.info;
+      opts.onBackend?.();
+    }
     else if (m.type === 'result') results.push({ record: m.record, curve: m.curve });
     else if (m.type === 'paused') results.push({ record: m.record, curve: [], paused: true });
     else if (m.type === 'estimates') estimates = m.estimates;
@@ -189,7 +198,11 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
 
 /** Initialise `backend` (on `gpu`) in a child process of its own, and say what it found: a worker checks its GPUs so. */
 export function probeInChild(backend: BackendChoice, gpu: number | undefined, plugins: string[]): Promise<BackendInfo> {
-  return startChild({ kind: 'probe', backend, ...(gpu !== undefined ? { gpu } : {}), plugins }).done.then((o) => o.backend!);
+  // a probe that cannot start the backend is the machine's answer: bad settings, as before
+  return startChild({ kind: 'probe', backend, ...(gpu !== undefined ? { gpu } : {}), plugins }).done.then(
+    (o) => o.backend!,
+    (e: ChildRunError) => Promise.reject(e.kind === 'backend' ? new ChildRunError('user', e.message) : e),
+  );
 }
 
 /** Estimate the memory of `configs` on the cpu in a child process of its own (see ChildJob: never in a training process). */
@@ -225,11 +238,16 @@ export interface LaneJob {
   poolLimitBytes?: number;
 }
 
+/** How long a child whose backend would not start waits for another child of the pool to report its own (ms). */
+const BACKEND_WITNESS_MS = 20_000;
+
 /** `lanes` lanes of child processes, one child per job. */
 export class ChildPool {
   readonly lanes: number;
   private readonly free: number[];
   private readonly children = new Set<ChildProcess>();
+  /** Some child of this pool started its backend: a later child that cannot is refused in passing, not lacking a GPU. */
+  private backendSeen = false;
 
   constructor(private readonly opts: PoolOptions) {
     this.lanes = Math.max(1, Math.floor(opts.lanes));
@@ -262,14 +280,28 @@ export class ChildPool {
         ...(gpu !== undefined ? { gpu } : {}), ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), ...(opts.ignoreSigint ? { ignoreSigint: true } : {}),
         ...job,
       },
-      opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {},
+      { ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}), onBackend: () => (this.backendSeen = true) },
     );
     this.children.add(handle.child);
     try {
       return await handle.done;
+    } catch (e) {
+      throw (e as ChildRunError).kind === 'backend' ? await this.backendFailure(e as ChildRunError) : e;
     } finally {
       this.children.delete(handle.child);
     }
+  }
+
+  /**
+   * A child's backend would not start. If another child of this pool started the same backend (now, or within
+   * BACKEND_WITNESS_MS while others are still starting), the device refused this process in passing — several
+   * processes starting at once on one GPU were seen to — and the run is a crash the next sweep retries; otherwise
+   * the machine lacks it, which is bad settings and stops the sweep as before.
+   */
+  private async backendFailure(e: ChildRunError): Promise<ChildRunError> {
+    const until = Date.now() + BACKEND_WITNESS_MS;
+    while (!this.backendSeen && this.children.size > 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    return this.backendSeen ? new ChildRunError('crash', `${e.message} (other processes of this sweep started it: taken as passing, the next sweep retries the run)`) : new ChildRunError('user', e.message);
   }
 
   /** Take a free lane (the lowest), run `task` on it, give it back: for callers that do not own their lanes (BullMQ's processor). */
@@ -324,7 +356,16 @@ export async function serveChildJob(): Promise<void> {
       await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fused }) });
       return;
     }
-    const backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});
+    let backend: BackendInfo;
+    try {
+      backendFaultPoint(); // tests: RECALLBENCH_FAIL_BACKEND_ONCE (runners/faults.ts)
+      backend = await initBackend(job.backend, job.gpu !== undefined ? { gpu: job.gpu } : {});
+    } catch (e) {
+      if (!(e instanceof NoAdapterError)) throw e;
+      // the parent (ChildPool.run) tells a machine without a GPU from a device refusing one process in passing
+      await sendToParent({ type: 'error', kind: 'backend', message: firstLine(e) });
+      return;
+    }
     for (const p of job.plugins) await loadPlugin(p);
     await sendToParent({ type: 'backend', info: backend });
     if (job.kind === 'probe') return;

@@ -1,7 +1,7 @@
 // `sweep --concurrency N`: N runs at a time, one child process per run. The results equal a serial sweep's
 // (ids, configs, metrics on the cpu backend), no run is trained twice, and a run whose process crashes does not
 // take the sweep down: it is reported, left out, and the next sweep trains it.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,24 @@ describe('sweep --concurrency', () => {
     const again = await cli([...GRID, '--concurrency', '2', '--stack', '2', '--out', dir]);
     expect(again.status, again.stderr).toBe(0);
     expect(records(dir).map((r) => r.status)).toEqual(['done', 'done', 'done', 'done']);
+  });
+
+  it('a run process the GPU refuses while another starts: a crash the next sweep retries; a lone refused process stops the sweep', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-conc-refused-'));
+    const token = join(dir, 'refuse-one');
+    writeFileSync(token, '');
+    const refused = await cli([...GRID, '--concurrency', '2', '--out', join(dir, 'out')], { RECALLBENCH_FAIL_BACKEND_ONCE: token });
+    expect(refused.status, refused.stderr).toBe(0);
+    expect(refused.stderr.match(/crashed .*no WebGPU adapter found.*other processes of this sweep started it/g)).toHaveLength(1);
+    expect(records(join(dir, 'out'))).toHaveLength(3);
+    expect((await cli([...GRID, '--concurrency', '2', '--out', join(dir, 'out')])).status).toBe(0);
+    expect(records(join(dir, 'out'))).toHaveLength(4);
+    // one run, so one process: nobody started the backend — the machine lacks it, one line and exit 2 as before
+    writeFileSync(token, '');
+    const one = [...GRID.slice(0, GRID.indexOf('--lr')), '--lr', '0.01', '--seeds', '0', ...GRID.slice(GRID.indexOf('--setting'))];
+    const alone = await cli([...one, '--concurrency', '2', '--out', join(dir, 'alone')], { RECALLBENCH_FAIL_BACKEND_ONCE: token });
+    expect(alone.status).toBe(2);
+    expect(alone.stderr.trim().split('\n').filter((l) => l.startsWith('recallbench:'))).toEqual([expect.stringMatching(/^recallbench: --backend: no WebGPU adapter found/)]);
   });
 
   it('--stack 2 with 2 processes under successive halving: the same decisions and records as a serial sweep without stacks', async () => {
