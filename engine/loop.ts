@@ -28,9 +28,9 @@ export async function train(model: LanguageModel, splits: { train: Segment[]; va
     splits,
     [opts],
     {
-      ...(hooks.onStep ? { onStep: hooks.onStep } : {}),
-      ...(hooks.onEpoch ? { onEpoch: (_run: number, record: EpochRecord) => hooks.onEpoch!(record) } : {}),
-      ...(hooks.onCheckpoint ? { onCheckpoint: (s: { epoch: number; step: number; optimizer: AdamW; records: EpochRecord[][] }) => hooks.onCheckpoint!({ epoch: s.epoch, step: s.step, optimizer: s.optimizer, records: s.records[0]! }) } : {}),
+      onStep: (step, totalSteps) => hooks.onStep?.(step, totalSteps),
+      onEpoch: (_run, record) => hooks.onEpoch?.(record),
+      onCheckpoint: ({ epoch, step, optimizer, records }) => hooks.onCheckpoint?.({ epoch, step, optimizer, records: records[0]! }),
     },
     { ...(resume ? { resume: { epoch: resume.epoch, ...(resume.optimizer ? { optimizer: resume.optimizer } : {}), records: [resume.records ?? []] } } : {}), ...(hooks.setTargets ? { setTargets: hooks.setTargets } : {}) },
   );
