@@ -485,7 +485,7 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
     const losses: Float32Array[] = [];
     for (let s = 0; s < a.steps; s++) {
       const i = s % batches.length;
-      const loss = stacked ? trainStackStep(model, optimizer, batches[i]!, sups[i]!, lrs, s + 1) : trainStep(model, optimizer, batches[i]!, sups[i]!, lr!, s + 1);
+      const loss = trainStackStep(model, optimizer, batches[i]!, sups[i]!, stacked ? lrs : [lr!], s + 1); // a run alone: a stack of one
       losses.push((await loss.data()) as Float32Array);
       loss.dispose();
     }

@@ -1,8 +1,8 @@
 // The training loop (zoology's recipe, experiments.md): AdamW, cosine over epochs, evaluation after every epoch on
 // validation and test, early stop once validation accuracy > 0.99; loss and accuracy only at supervised positions.
 // One loop for a run alone (`train`) and for a stack of runs that differ only in learning rate (`trainStack`,
-// engine/stack.ts says how a stack keeps each run the run it would be alone): a run alone is a stack of one, and
-// takes engine/train.ts's own step and finiteness check, so its numbers are those of the run alone by construction.
+// engine/stack.ts says how a stack keeps each run the run it would be alone): a run alone is a stack of one, whose
+// step and finiteness check are engine/train.ts's own (engine/stack.ts), so its numbers are the run's alone.
 // Each epoch's steps and its evaluation run inside the GPU's error scopes: a fault anywhere in them throws a
 // GpuFaultError before any of their numbers is used (engine/gpuFaults.ts); numbers no working model can produce
 // fail the run before any hook stores them (engine/invariants.ts).
@@ -15,7 +15,7 @@ import type { LanguageModel } from './model.js';
 import { AdamW, cosineLr } from './optimizer.js';
 import type { EpochRecord } from './records.js';
 import { runsFinite, stackMismatch, trainStackStep } from './stack.js';
-import { batchesOf, createOptimizer, evaluateRuns, parametersFinite, shuffleForEpoch, supervised, trainStep, type TrainHooks, type TrainOptions, type TrainResult } from './train.js';
+import { batchesOf, createOptimizer, evaluateRuns, shuffleForEpoch, supervised, type TrainHooks, type TrainOptions, type TrainResult } from './train.js';
 
 /**
  * Train one run: `resume` continues after `epoch` epochs with this optimizer (restored from the run's checkpoint;
@@ -99,17 +99,15 @@ export async function trainStack(
     const lrs = opts.map((o, r) => (runs[r]!.active ? cosineLr(o.lr, epoch, shared.epochs) : 0));
     if (shared.shuffle) shuffleForEpoch(order, shared.seed, epoch);
     const trained = await checkedOnGpu(async () => {
-      // each step's losses stay on the device until the epoch ends (no per-step sync); a run alone takes
-      // engine/train.ts's step (its fused loss), a stack the stacked one
-      const stepLosses: tf.Tensor[] = [];
+      // each step's losses stay on the device until the epoch ends (no per-step sync)
+      const stepLosses: tf.Tensor1D[] = [];
       for (const i of order) {
         step += 1;
-        const seed = stepSeed(shared.seed, step);
-        stepLosses.push(R === 1 ? trainStep(model, optimizer, batches[i]!, sup[i]!, lrs[0]!, seed) : trainStackStep(model, optimizer, batches[i]!, sup[i]!, lrs, seed));
+        stepLosses.push(trainStackStep(model, optimizer, batches[i]!, sup[i]!, lrs, stepSeed(shared.seed, step)));
         hooks.onStep?.(step, totalSteps);
       }
       if (stepLosses.length === 0) return new Float32Array(0); // no training batch: a loss of 0, as a sum of none
-      const losses = tf.stack(stepLosses); // [steps, R] ([steps] alone)
+      const losses = tf.stack(stepLosses); // [steps, R]
       const values = await losses.data();
       tf.dispose([losses, ...stepLosses]);
       return values;
@@ -134,7 +132,7 @@ export async function trainStack(
     const { validation, test, finite } = await checkedOnGpu(async () => ({
       validation: await evaluateRuns(model, splits.validation, shared.evalBatchSize, setTargets),
       test: await evaluateRuns(model, splits.test, shared.evalBatchSize, setTargets),
-      finite: R === 1 ? [await parametersFinite(model)] : await runsFinite(model),
+      finite: await runsFinite(model),
     }));
     for (const [r, run] of runs.entries()) {
       if (!run.active) continue;

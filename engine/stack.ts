@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LanguageModel } from './model.js';
 import { AdamW } from './optimizer.js';
-import { stepLoss, tokensOf, type Batch, type Supervised, type TrainOptions } from './train.js';
+import { parametersFinite, stepLoss, tokensOf, trainStep, type Batch, type Supervised, type TrainOptions } from './train.js';
 
 /** Why these runs cannot share a stack, or undefined when they can: all settings equal but the learning rate. */
 export function stackMismatch(runs: TrainOptions[]): string | undefined {
@@ -78,8 +78,17 @@ export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervise
 /** Most logits (floats) a stacked step builds in one tensor: 256 Mi floats, 1 GiB — half the usual binding limit. */
 export const STACK_LOGIT_FLOATS = 2 ** 28;
 
-/** One stacked optimisation step at the runs' learning rates `lrs`; returns the runs' losses [R] (the caller disposes them). */
+/**
+ * One stacked optimisation step at the runs' learning rates `lrs`; returns the runs' losses [R] (the caller disposes
+ * them). A stack of one is the run alone: engine/train.ts's step at its one rate.
+ */
 export function trainStackStep(model: LanguageModel, optimizer: AdamW, batch: Batch, sup: Supervised, lrs: number[], dropoutSeed: number): tf.Tensor1D {
+  if (model.runs === 1) {
+    const loss = trainStep(model, optimizer, batch, sup, lrs[0]!, dropoutSeed);
+    const one = loss.reshape([1]) as tf.Tensor1D;
+    loss.dispose();
+    return one;
+  }
   let perRun: tf.Tensor1D | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const step = stackStepLoss(model, batch, sup, dropoutSeed);
@@ -94,6 +103,7 @@ export function trainStackStep(model: LanguageModel, optimizer: AdamW, batch: Ba
 /** Per run of the stack: are all of its parameters finite? One reduction over every variable, R numbers read back. */
 export async function runsFinite(model: LanguageModel): Promise<boolean[]> {
   const R = model.runs;
+  if (R === 1) return [await parametersFinite(model)]; // the run alone's check
   const total = tf.tidy(() => model.variables.reduce<tf.Tensor>((sum, v) => tf.add(sum, tf.sum(tf.abs(v.reshape([R, -1])), 1)), tf.zeros([R])));
   const values = await total.data();
   total.dispose();
