@@ -13,7 +13,7 @@ import { createProgress } from './progress.js';
 import { type ResultsDir, type RunRecord } from './results.js';
 import { halvingOf, planSearch, storeStops, describeSearch, type WorkItem } from './search.js';
 import { checkpointEpochOf, MAX_ATTEMPTS, stopLines } from './sweep.js';
-import { stackGroups } from './stack.js';
+import { passStack, stackGroups } from './stack.js';
 import { runNamer } from './summary.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -183,14 +183,10 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       // the plan's first run no lane has in hand — with --stack, and the plan's other runs of its group for the same
       // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any)
       const free = plan.work.filter((w) => !inHand.has(w.id));
-      const byId = new Map(free.map((w) => [w.id, w]));
-      const epochs = new Map<string, string>(); // each run's checkpoint epoch read once per plan (a file's header)
-      const epochOf = (c: RunConfig) => epochs.get(runId(c)) ?? (epochs.set(runId(c), checkpointEpochOf(results)(c)), epochs.get(runId(c))!);
-      const unitOf = (w: WorkItem): WorkItem[] =>
-        stackGroups(free.filter((o) => o === w || (o.target === w.target && o.rung === w.rung)).map((o) => o.config), opts.stack ?? 1, epochOf, w.config)[0]!.map((c) => byId.get(runId(c))!);
+      const epochOf = checkpointEpochOf(results);
       let unit: WorkItem[] | undefined;
       for (const w of free) {
-        const candidate = unitOf(w); // built only until one fits
+        const candidate = passStack(free, w, opts.stack ?? 1, epochOf); // built only until one fits
         if (!budget || budget.fits(key, candidate.map((c) => c.id))) {
           unit = candidate;
           break;

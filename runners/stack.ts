@@ -56,6 +56,16 @@ export function stackGroups(configs: RunConfig[], maxSize: number, also: (config
   return groups;
 }
 
+/**
+ * Under successive halving, the stack `item` trains in for its pass: the work's other items for the same pass (the
+ * same target epoch and rung) that stackGroups puts with it (`also`: e.g. checkpoint epochs), `item` first.
+ */
+export function passStack<W extends { config: RunConfig; target?: number; rung?: number }>(work: W[], item: W, maxSize: number, also: (config: RunConfig) => string): W[] {
+  const samePass = work.filter((w) => w === item || (w.target === item.target && w.rung === item.rung));
+  const byConfig = new Map(samePass.map((w) => [w.config, w]));
+  return stackGroups(samePass.map((w) => w.config), maxSize, also, item.config)[0]!.map((c) => byConfig.get(c)!);
+}
+
 export interface StackOptions {
   backend: BackendInfo;
   preset?: string;

@@ -20,7 +20,7 @@ import { createProgress, formatSeconds } from './progress.js';
 import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions, type RunOutcome } from './run.js';
-import { runStack, stackGroups } from './stack.js';
+import { passStack, runStack, stackGroups } from './stack.js';
 import { describeSearch, halvingOf, planSearch, searchMarker, storeStops, writeRungState, type Halving, type WorkItem } from './search.js';
 
 export { presetSchema, type Preset, type PresetInput } from './config.js';
@@ -257,9 +257,18 @@ function epochLine(config: RunConfig, e: EpochRecord, name?: string): string {
   return `  epoch ${String(e.epoch).padStart(String(config.train.epochs).length)}/${config.train.epochs}  ${name ? `${name}  ` : ''}loss ${e.trainLoss.toFixed(3)}  val acc ${e.validation.accuracy.toFixed(3)}  ${formatSeconds(e.seconds)}`;
 }
 
-/** What stacks are grouped by beside the runs' settings: the epoch of each run's checkpoint (a stack resumes together). */
-/** A run's last checkpoint epoch as a grouping key: only runs at the same epoch share a stack. */
-export const checkpointEpochOf = (results: ResultsDir) => (config: RunConfig) => String(checkpointEpoch(results.checkpointDir(runId(config))) ?? 'none');
+/**
+ * What stacks are grouped by beside the runs' settings: the epoch of each run's checkpoint (a stack resumes
+ * together). Each run's checkpoint header is read once per function made: make one per plan.
+ */
+export function checkpointEpochOf(results: ResultsDir): (config: RunConfig) => string {
+  const read = new Map<string, string>();
+  return (config) => {
+    const id = runId(config);
+    if (!read.has(id)) read.set(id, String(checkpointEpoch(results.checkpointDir(id)) ?? 'none'));
+    return read.get(id)!;
+  };
+}
 
 /**
  * Runs that threw (alone, or the whole stack they trained in): each stored as failed with the reason, so resume
@@ -417,20 +426,16 @@ async function runHalving(configs: RunConfig[], opts: SweepOptions, ctx: SweepCo
     let progressed = stopped.length > 0;
     const lockedElsewhere: WorkItem[] = [];
     const passOf = (w: WorkItem) => `${w.id}@${w.target ?? 'end'}`;
+    const epochOf = checkpointEpochOf(results);
     for (const item of plan.work) {
       const pass = passOf(item);
       if (done.has(pass)) throw new Error(`successive halving: run ${item.id} was to be trained ${item.target ? `to epoch ${item.target}` : 'to its end'} twice`);
       const target = item.target !== undefined ? { epoch: item.target, rung: item.rung } : undefined;
       // with --stack: the plan's other runs of this group for the same pass, at the same checkpoint epoch, train with it
-      const [group] = stackGroups(
-        plan.work.filter((w) => w === item || (w.target === item.target && w.rung === item.rung && !done.has(passOf(w)))).map((w) => w.config),
-        opts.stack ?? 1,
-        checkpointEpochOf(results),
-        item.config,
-      );
-      if (group && group.length > 1) {
-        const { locked, trained, failed } = await trainStackedRuns(group, opts, ctx, target);
-        const byId = new Map(plan.work.map((w) => [w.id, w]));
+      const group = passStack(plan.work.filter((w) => w === item || !done.has(passOf(w))), item, opts.stack ?? 1, epochOf);
+      if (group.length > 1) {
+        const { locked, trained, failed } = await trainStackedRuns(group.map((w) => w.config), opts, ctx, target);
+        const byId = new Map(group.map((w) => [w.id, w]));
         for (const c of locked) lockedElsewhere.push(byId.get(runId(c))!);
         for (const c of trained) done.add(passOf(byId.get(runId(c))!));
         for (const c of failed) blocked.add(runId(c));
