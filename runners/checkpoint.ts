@@ -122,6 +122,18 @@ function writeCheckpoint(dir: string, fields: Pick<CheckpointHeader, 'runId' | '
  * The checkpoint of run `runId` for a model with these variables, or undefined (with the reason) when there is
  * none or it does not fit: another run's, another model layout, damaged.
  */
+/** A checkpoint file's header, through `read(bytes, at)` (the whole file, or only its start), or why it has none. */
+function readHeader(read: (bytes: number, at: number) => Buffer): { header: CheckpointHeader; headerLength: number } | { reason: string } {
+  const start = read(MAGIC.length + 4, 0);
+  if (start.length < MAGIC.length + 4 || start.toString('latin1', 0, MAGIC.length) !== MAGIC) return { reason: 'not a checkpoint file' };
+  const headerLength = start.readUInt32LE(MAGIC.length);
+  try {
+    return { header: JSON.parse(read(headerLength, MAGIC.length + 4).toString('utf8')) as CheckpointHeader, headerLength };
+  } catch {
+    return { reason: 'damaged header' };
+  }
+}
+
 export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], stackSize = 1): { checkpoint?: Checkpoint; reason?: string } {
   const path = checkpointFile(dir);
   if (!existsSync(path)) return {};
@@ -131,14 +143,9 @@ export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], 
   } catch (e) {
     return { reason: `unreadable (${(e as NodeJS.ErrnoException).code})` };
   }
-  if (file.length < MAGIC.length + 4 || file.toString('latin1', 0, MAGIC.length) !== MAGIC) return { reason: 'not a checkpoint file' };
-  const headerLength = file.readUInt32LE(MAGIC.length);
-  let header: CheckpointHeader;
-  try {
-    header = JSON.parse(file.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headerLength)) as CheckpointHeader;
-  } catch {
-    return { reason: 'damaged header' };
-  }
+  const parsed = readHeader((bytes, at) => file.subarray(at, at + bytes));
+  if ('reason' in parsed) return parsed;
+  const { header, headerLength } = parsed;
   if (header.runId !== runId) return { reason: `belongs to run ${header.runId}` };
   if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars, stackSize))) return { reason: 'the model\'s parameters changed since it was written' };
   const dataStart = Math.ceil((MAGIC.length + 4 + headerLength) / 4) * 4;
@@ -171,10 +178,8 @@ export function checkpointEpoch(dir: string): number | undefined {
       const buffer = Buffer.alloc(bytes);
       return buffer.subarray(0, readSync(fd!, buffer, 0, bytes, at));
     };
-    const start = read(MAGIC.length + 4, 0);
-    if (start.length < MAGIC.length + 4 || start.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined;
-    const header = read(start.readUInt32LE(MAGIC.length), MAGIC.length + 4);
-    return (JSON.parse(header.toString('utf8')) as CheckpointHeader).epoch;
+    const parsed = readHeader(read); // the header only: not the weights behind it
+    return 'reason' in parsed ? undefined : parsed.header.epoch;
   } catch {
     return undefined;
   } finally {

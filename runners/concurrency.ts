@@ -45,6 +45,9 @@ export interface ParallelSweepOptions {
 
 type Log = ReturnType<typeof createProgress>;
 
+/** What a lane's label adds for the other runs of its stack: a crash names every run it took down. */
+const stackedWith = (others: RunConfig[]) => (others.length ? ` (stacked with ${others.map((c) => `lr${c.train.lr}`).join(', ')})` : '');
+
 /** One line for a run a lane brought back. */
 function outcomeLine(r: RunRecord, label: string, gpu: number | undefined): string {
   return `  ${r.status.padEnd(10)} ${label.padEnd(36)} ${r.status === 'failed' ? r.error ?? '' : `test acc ${r.testAccuracy.toFixed(3)} (${r.epochs} epochs, ${r.wallSeconds.toFixed(1)} s, ${r.msPerStep.toFixed(1)} ms/step)`}${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`;
@@ -138,8 +141,7 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
       const ids = units[next]!.map(runId);
       budget?.reserve(key, ids);
       const labelOf = (c: RunConfig) => `${c.label} d${c.model.dModel} lr${c.train.lr}`;
-      // a crash names every run of the stack it took down
-      const label = `${labelOf(config!)}${stackWith.length ? ` (stacked with ${stackWith.map((c) => `lr${c.train.lr}`).join(', ')})` : ''}`;
+      const label = `${labelOf(config!)}${stackedWith(stackWith)}`;
       try {
         const { record, runs } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) });
         for (const r of runs ?? [{ record: record! }]) log.log(outcomeLine(r.record, labelOf(r.record.config), gpu));
@@ -208,7 +210,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       budget?.reserve(key, ids);
       const config = item.config;
       const labelOf = (c: RunConfig) => `${nameOf(c)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
-      const label = `${labelOf(config)}${unit.length > 1 ? ` (stacked with ${unit.slice(1).map((w) => `lr${w.config.train.lr}`).join(', ')})` : ''}`;
+      const label = `${labelOf(config)}${stackedWith(unit.slice(1).map((w) => w.config))}`;
       try {
         const { record, paused, curve, runs } = await pool.run(k, {
           config, ...(unit.length > 1 ? { stackWith: unit.slice(1).map((w) => w.config) } : {}), preset: opts.preset, resultsDir: results.dir, search: halving,
