@@ -37,6 +37,8 @@
 //   shortConv    the depthwise causal short convolution (k ≤ 8 taps: BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
 //                Mamba-2, Hyena, M2), bias included; forward one dispatch, backward two (shortConv.ts) in place of a
 //                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
+//   matmul       BatchMatMul (every tf.matMul and its gradients) in 128 × 128 or 64 × 64 register-blocked tiles, K split
+//                over workgroups when the output is small (matmul.ts) in place of tfjs's 32 × 32 tiles
 //   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
 //                pre-norm) and L2 normalisation (DeltaNet's and Gated DeltaNet's q, k; RWKV-7's κ̂) over the last axis,
 //                forward one dispatch, backward one (no weight) or two (rmsNorm.ts) in place of 5–6 ops and ~10 gradients
@@ -83,9 +85,10 @@ import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
+import { registerMatmulWebGpu, setMatmulWebGpu } from './matmul.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -104,6 +107,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
+  matmul: 'new (2026-11-29): tested against the plain loop on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -199,6 +203,7 @@ export function registerWebGpuKernels(): void {
   // overrides of what the ops reach through tfjs: installed while the lever is on, the stock behaviour otherwise
   registerFastForm({ op: 'UnsortedSegmentSum', backend: BACKEND, lever: 'segmentSum', install: () => (registerSegmentSumWebGpu(), setSegmentSumWebGpu(true)), uninstall: () => setSegmentSumWebGpu(false) });
   registerFastForm({ op: 'Transpose', backend: BACKEND, lever: 'transposeViews', install: () => (registerTransposeViewsWebGpu(), setTransposeViews(true)), uninstall: () => setTransposeViews(false) });
+  registerFastForm({ op: 'BatchMatMul', backend: BACKEND, lever: 'matmul', install: () => (registerMatmulWebGpu(), setMatmulWebGpu(true)), uninstall: () => setMatmulWebGpu(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',

@@ -1,0 +1,229 @@
+// BatchMatMul on WebGPU with register-blocked tiles (lever `matmul`) — every tf.matMul of the models and of their
+// gradients: the linears, attention's QKᵀ and PV, the tied LM head.
+//
+// Why: tfjs 4.22 multiplies in 32 × 32 output tiles of 64 threads, each thread 4 × 4 outputs, so every value it
+// reads from workgroup memory feeds 4 multiply-adds (profiles on an H200: ≈ 7 TFLOP/s in a Mamba step, and 12.3 of
+// attention's 18.1 GPU ms at B256). Here a workgroup of 256 threads computes a 128 × 128 tile, each thread 8 × 8
+// outputs held in registers, so each value read feeds 8 (the classic SGEMM blocking); a 64 × 64 tile (4 × 4 per
+// thread) when the output has too few 128-tiles to fill the GPU, and K split over workgroups (partial products
+// summed by a second dispatch) when even those are too few — the weight gradients, [d, B·T] × [B·T, d'].
+// Each thread takes rows ty + i·16 and columns tx + j·16 (not a contiguous block), so a warp's workgroup-memory
+// reads and its global stores are contiguous; the tiles' rows are padded by 4 floats so the transposing stores into
+// workgroup memory do not fall into one bank. Out-of-range rows, columns and k read 0, so any M, N, K works.
+// Reference: batchMatMulValues (ops/matmul/naive.ts); tests/webgpu-matmul.test.ts.
+import * as tf from '@tensorflow/tfjs';
+import { allocate, dispatch, overrideKernel, release, webgpuBackend } from './dispatch.js';
+
+export const MATMUL_KERNEL = 'RecallbenchMatMul';
+export const MATMUL_SPLIT_SUM_KERNEL = 'RecallbenchMatMulSplitSum';
+
+/**
+ * Dispatches of each kernel so far in this process. The kernel stands in for tfjs's own BatchMatMul, so tf.profile
+ * names it 'BatchMatMul' either way; these counts are how a test sees which one ran.
+ */
+export const matmulDispatches = { [MATMUL_KERNEL]: 0, [MATMUL_SPLIT_SUM_KERNEL]: 0 };
+
+/** A tiling: BM × BN outputs per workgroup, BK of K per pass through workgroup memory, TM × TN outputs per thread. */
+interface Tiling {
+  name: string;
+  BM: number;
+  BN: number;
+  BK: number;
+  TM: number;
+  TN: number;
+}
+const LARGE: Tiling = { name: 'large', BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 };
+const SMALL: Tiling = { name: 'small', BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+
+/**
+ * Workgroups that keep the GPU busy: below this many output tiles the next smaller tiling (or a K split) is taken.
+ * WebGPU does not say how many multiprocessors a GPU has; 264 is two workgroups on each of an H100's or H200's 132.
+ */
+export const BUSY_WORKGROUPS = 264;
+/** Least K per split: fewer would spend more on the partials' sum than the split gains. */
+const MIN_K_PER_SPLIT = 256;
+const PAD = 4;
+
+const matmulWgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () => {
+  const WX = t.BN / t.TN; // threads along a row of the tile
+  const WY = t.BM / t.TM;
+  const THREADS = WX * WY;
+  const SA = t.BM + PAD; // row stride of As[k][m]
+  const SB = t.BN + PAD;
+  const loadsA = (t.BM * t.BK) / THREADS;
+  const loadsB = (t.BN * t.BK) / THREADS;
+  // element e of a tile, read where global memory is contiguous (k for A [M, K], m for Aᵀ stored [K, M]; likewise B)
+  const aIndex = transposeA ? 'let k = e / BM; let m = e % BM;' : 'let m = e / BK; let k = e % BK;';
+  const aRead = transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]';
+  const bIndex = transposeB ? 'let n = e / BK; let k = e % BK;' : 'let k = e / BN; let n = e % BN;';
+  const bRead = transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]';
+  return `
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+struct Params { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, splits: u32, kPerSplit: u32, batch: u32, };
+@group(0) @binding(3) var<uniform> params: Params;
+
+const BM = ${t.BM}u;
+const BN = ${t.BN}u;
+const BK = ${t.BK}u;
+const TM = ${t.TM}u;
+const TN = ${t.TN}u;
+const WX = ${WX}u;
+const WY = ${WY}u;
+const THREADS = ${THREADS}u;
+const SA = ${SA}u;
+const SB = ${SB}u;
+var<workgroup> As: array<f32, ${SA * t.BK}>;
+var<workgroup> Bs: array<f32, ${SB * t.BK}>;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let tx = tid % WX;
+  let ty = tid / WX;
+  let batch = wg.z / params.splits;
+  let split = wg.z % params.splits;
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  let kBegin = split * params.kPerSplit;
+  let kEnd = min(params.K, kBegin + params.kPerSplit);
+  let aBase = batch * params.aBatchStride;
+  let bBase = batch * params.bBatchStride;
+  var acc: array<f32, ${t.TM * t.TN}>;
+  var a: array<f32, ${t.TM}>;
+  var b: array<f32, ${t.TN}>;
+  for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
+    for (var l = 0u; l < ${loadsA}u; l++) {
+      let e = tid + l * THREADS;
+      ${aIndex}
+      let gm = row0 + m;
+      let gk = k0 + k;
+      var v = 0.0;
+      if (gm < params.M && gk < kEnd) { v = ${aRead}; }
+      As[k * SA + m] = v;
+    }
+    for (var l = 0u; l < ${loadsB}u; l++) {
+      let e = tid + l * THREADS;
+      ${bIndex}
+      let gn = col0 + n;
+      let gk = k0 + k;
+      var v = 0.0;
+      if (gn < params.N && gk < kEnd) { v = ${bRead}; }
+      Bs[k * SB + n] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      for (var i = 0u; i < TM; i++) { a[i] = As[k * SA + ty + i * WY]; }
+      for (var j = 0u; j < TN; j++) { b[j] = Bs[k * SB + tx + j * WX]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  // split s of batch p writes partials [s, p, M, N] (the output itself when there is one split)
+  let cBase = (split * params.batch + batch) * params.M * params.N;
+  for (var i = 0u; i < TM; i++) {
+    let gm = row0 + ty + i * WY;
+    if (gm >= params.M) { continue; }
+    for (var j = 0u; j < TN; j++) {
+      let gn = col0 + tx + j * WX;
+      if (gn < params.N) { C[cBase + gm * params.N + gn] = acc[i * TN + j]; }
+    }
+  }
+}`;
+};
+
+const splitSumWgsl = () => `
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> C: array<f32>;
+struct Params { size: u32, splits: u32, };
+@group(0) @binding(2) var<uniform> params: Params;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * 256u + tid;
+  if (i >= params.size) { return; }
+  var sum = 0.0;
+  for (var s = 0u; s < params.splits; s++) { sum += partials[s * params.size + i]; }
+  C[i] = sum;
+}`;
+
+/**
+ * The tiling and K split for an output of `batch` × M × N over K; `busy` (the tests' way to reach each path on small
+ * shapes) stands for BUSY_WORKGROUPS.
+ */
+export function matmulPlan(batch: number, M: number, N: number, K: number, busy = BUSY_WORKGROUPS): { tiling: Tiling; splits: number; kPerSplit: number } {
+  const tiles = (t: Tiling) => batch * Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
+  if (tiles(LARGE) >= busy) return { tiling: LARGE, splits: 1, kPerSplit: K };
+  const small = tiles(SMALL);
+  const splits = small >= busy ? 1 : Math.max(1, Math.min(Math.ceil(busy / small), Math.floor(K / MIN_K_PER_SPLIT)));
+  // a whole number of BK per split, so only the last split has a ragged end
+  const kPerSplit = Math.ceil(Math.ceil(K / splits) / SMALL.BK) * SMALL.BK;
+  return { tiling: SMALL, splits: Math.ceil(K / kPerSplit), kPerSplit };
+}
+
+const MAX_GRID = 65535;
+
+/**
+ * out [batch, M, N] = A · B with A [batchA, M, K] (stored [batchA, K, M] when transposeA), B [batchB, K, N] (stored
+ * [batchB, N, K] when transposeB), batchA and batchB equal or one of them 1 (`busy`: matmulPlan's); undefined where the grid would pass the
+ * device's dispatch limits (the stock kernel runs then).
+ */
+export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS): tf.TensorInfo | undefined {
+  const batch = Math.max(batchA, batchB);
+  const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
+  const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
+  if (groups.some((g) => g > MAX_GRID)) return undefined;
+  const backend = webgpuBackend();
+  const out = allocate(backend, [batch, M, N]);
+  const target = splits > 1 ? allocate(backend, [splits, batch, M, N]) : out;
+  const key = `rb_matmul_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
+  const uniforms = [{ u: M }, { u: N }, { u: K }, { u: batchA === 1 ? 0 : M * K }, { u: batchB === 1 ? 0 : K * N }, { u: splits }, { u: kPerSplit }, { u: batch }];
+  matmulDispatches[MATMUL_KERNEL]++;
+  dispatch(MATMUL_KERNEL, key, matmulWgsl(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
+  if (splits > 1) {
+    const size = batch * M * N;
+    const blocks = Math.ceil(size / 256);
+    const y = Math.ceil(blocks / MAX_GRID);
+    matmulDispatches[MATMUL_SPLIT_SUM_KERNEL]++;
+    dispatch(MATMUL_SPLIT_SUM_KERNEL, 'rb_matmul_split_sum', splitSumWgsl, [{ tensor: target }, { tensor: out, write: true }], [{ u: size }, { u: splits }], [Math.ceil(blocks / y), y, 1]);
+    release(target);
+  }
+  return out;
+}
+
+let enabled = false;
+
+export function setMatmulWebGpu(on: boolean): void {
+  enabled = on;
+}
+
+/** Replace tfjs's webgpu BatchMatMul (kept for other dtypes, batches that do not broadcast as 1-or-equal, and lever off). */
+export function registerMatmulWebGpu(): void {
+  overrideKernel('BatchMatMul', (stock) => (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32') return stock.kernelFunc(args);
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+    const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+    const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+    const kB = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = outerA.reduce((x, y) => x * y, 1);
+    const batchB = outerB.reduce((x, y) => x * y, 1);
+    // the stock kernel says what is wrong with mismatched or non-broadcasting shapes; empty products are its too
+    if (K !== kB || M * N * K === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stock.kernelFunc(args);
+    let outer: number[];
+    try {
+      outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    } catch {
+      return stock.kernelFunc(args); // its own error
+    }
+    const out = matmulWebGpu(a, b, batchA, batchB, M, N, K, transposeA, transposeB);
+    if (!out) return stock.kernelFunc(args);
+    return { dataId: out.dataId, shape: [...outer, M, N], dtype: 'float32' };
+  });
+}

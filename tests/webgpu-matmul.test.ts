@@ -1,0 +1,121 @@
+// The register-blocked BatchMatMul (accel/webgpu/matmul.ts, lever `matmul`) against the plain loop (ops/matmul):
+// each tiling (128-tiles, 64-tiles, 64-tiles with K split over workgroups) × each transpose of A and B, at sizes that
+// are no multiple of any tile (ragged rows, columns and K), with the output buffers poisoned (NaN) first; a batch of 1
+// broadcast on either side; a mutation check (a product that drops the last k fails the same bar); through tf.matMul,
+// lever off runs tfjs's kernel and lever on this one with the same values within the bar, and a tiny model's training
+// step agrees either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
+// skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
+import { MATMUL_KERNEL, MATMUL_SPLIT_SUM_KERNEL, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
+import { batchMatMulValues, type MatMulShape } from '../ops/matmul/index.js';
+
+const device = await webgpuDevice('webgpu-matmul');
+
+// float32 sums of K ≤ 600 products of unit normals against float64 ones: relative to the output's largest element
+const BAR = 1e-5;
+
+let seed = 31000;
+const randn = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
+
+/** A and B stored as `s` says, the kernel's product (forced onto the plan that `busy` picks), and the plain loop's. */
+async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; plan: ReturnType<typeof matmulPlan> }> {
+  const a = randn(s.transposeA ? [s.batchA, s.K, s.M] : [s.batchA, s.M, s.K]);
+  const b = randn(s.transposeB ? [s.batchB, s.N, s.K] : [s.batchB, s.K, s.N]);
+  const batch = Math.max(s.batchA, s.batchB);
+  await poison([[batch, s.M, s.N]]);
+  const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, s.batchA, s.batchB, s.M, s.N, s.K, s.transposeA, s.transposeB, busy)!);
+  const expected = tf.tensor(batchMatMulValues(await a.data(), await b.data(), s), [batch, s.M, s.N]);
+  const { rel } = await errors(out, expected);
+  tf.dispose([a, b, out, expected]);
+  return { rel, plan: matmulPlan(batch, s.M, s.N, s.K, busy) };
+}
+
+describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(allLevers(true));
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  it('each tiling and transpose matches the plain loop at ragged sizes', async () => {
+    const transposes = [[false, false], [true, false], [false, true], [true, true]] as const;
+    // [batch, M, N, K, busy] → the plan it must take
+    const cases = [
+      { dims: [2, 133, 130, 37], busy: 1, tiling: 'large', splits: 1 }, // 2 × 2 × 2 tiles of 128, ragged everywhere
+      { dims: [3, 70, 45, 21], busy: 6, tiling: 'small', splits: 1 }, // 3 × 1 × 1 large tiles < 6 ≤ 3 × 2 × 1 small ones
+      { dims: [1, 70, 45, 600], busy: 1e9, tiling: 'small', splits: 2 }, // K split in 2 (⌊600 / 256⌋), the last ragged
+    ] as const;
+    let worst = 0;
+    for (const c of cases) {
+      const [batch, M, N, K] = c.dims;
+      for (const [transposeA, transposeB] of transposes) {
+        const { rel, plan } = await compare({ batchA: batch, batchB: batch, M, N, K, transposeA, transposeB }, c.busy);
+        expect([plan.tiling.name, plan.splits]).toEqual([c.tiling, c.splits]);
+        expect(rel, `${c.tiling} ×${c.splits} [${c.dims}] ${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`).toBeLessThan(BAR);
+        worst = Math.max(worst, rel);
+      }
+    }
+    console.log(`matmul: worst relative error vs the plain loop ${worst.toExponential(2)}`);
+  });
+
+  it('a batch of 1 on either side is broadcast', async () => {
+    for (const [batchA, batchB] of [[1, 3], [3, 1]] as const) {
+      const { rel } = await compare({ batchA, batchB, M: 9, N: 11, K: 13, transposeA: batchA === 1, transposeB: batchB === 1 }, 1);
+      expect(rel, `batches ${batchA} × ${batchB}`).toBeLessThan(BAR);
+    }
+  });
+
+  it('mutation check: a product that drops the last k fails the same bar', async () => {
+    const s: MatMulShape = { batchA: 1, batchB: 1, M: 20, N: 24, K: 40, transposeA: false, transposeB: false };
+    const a = randn([1, s.M, s.K]);
+    const b = randn([1, s.K, s.N]);
+    const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, false, false)!);
+    const [av, bv] = [await a.data(), await b.data()];
+    // the same product with A's last column and B's last row zeroed
+    const dropped = batchMatMulValues(av.map((v, i) => (i % s.K === s.K - 1 ? 0 : v)), bv.map((v, i) => (i >= (s.K - 1) * s.N ? 0 : v)), s);
+    const exact = batchMatMulValues(av, bv, s);
+    expect((await errors(out, tf.tensor(exact, [1, s.M, s.N]))).rel).toBeLessThan(BAR);
+    expect((await errors(out, tf.tensor(dropped, [1, s.M, s.N]))).rel).toBeGreaterThan(100 * BAR);
+    tf.dispose([a, b, out]);
+  });
+
+  it('through tf.matMul: lever off runs tfjs, lever on this kernel (rank 2 and 4, a K split), same values', async () => {
+    // rank 4 with a broadcast batch; rank 2 weight-gradient shape [16, 1200]ᵀ-like whose few tiles take a K split
+    const pairs = [
+      { a: randn([2, 3, 17, 33]), b: randn([1, 1, 33, 19]), tA: false, tB: false },
+      { a: randn([1200, 16]), b: randn([1200, 24]), tA: true, tB: false },
+    ];
+    for (const { a, b, tA, tB } of pairs) {
+      // tf.profile names the kernel BatchMatMul either way: the dispatch counts say which one ran
+      const traced = (on: boolean) => {
+        setFastPath({ matmul: on });
+        const before = { ...matmulDispatches };
+        const out = tf.matMul(a, b, tA, tB);
+        return { ran: (k: keyof typeof matmulDispatches) => matmulDispatches[k] - before[k], out };
+      };
+      const on = traced(true);
+      const off = traced(false);
+      setFastPath({ matmul: true });
+      expect(on.ran(MATMUL_KERNEL), `[${a.shape}] × [${b.shape}] runs the kernel`).toBe(1);
+      expect(off.ran(MATMUL_KERNEL)).toBe(0);
+      expect(on.out.shape).toEqual(off.out.shape);
+      expect((await errors(on.out, off.out)).rel, `[${a.shape}] × [${b.shape}]`).toBeLessThan(BAR);
+      expect(on.ran(MATMUL_SPLIT_SUM_KERNEL), 'a K split sums its partials').toBe(a.shape.length === 2 ? 1 : 0);
+      tf.dispose([a, b, on.out, off.out]);
+    }
+  });
+
+  it('a training step of a tiny attention model agrees with the lever on and off', async () => {
+    const before = matmulDispatches[MATMUL_KERNEL];
+    const e = await expectLeverStepAgrees('matmul', [{ mixer: 'attention', params: { numHeads: 2 } }]);
+    // the qkv and output projections forward, and each one's two gradients (attention itself is the fused kernel
+    // with every lever on; lever-off steps add none)
+    expect(matmulDispatches[MATMUL_KERNEL] - before).toBe(6);
+    console.log(`matmul: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
+  });
+});
