@@ -6,7 +6,7 @@
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
-//        [--check-stack]
+//        [--check-stack] [--matmul]
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
@@ -21,6 +21,9 @@
 // size R > 1 of --stacks, R learning rates stacked and each alone for --steps steps on the same batches, on this
 // backend, and prints how far each run's losses and final parameters in the stack are from its own alone (stack ≡
 // alone on the device: the GPU's check of what tests/stack*.test.ts check on the CPU and lavapipe); nothing is timed.
+// --matmul times tf.matMul alone at the shapes of these models' steps (MATMUL_SHAPES: the head, the projections and
+// their gradients, attention's scores and values) with the `matmul` lever off (tfjs's kernel) and on
+// (accel/webgpu/matmul.ts), and prints ms, TFLOP/s and the largest difference between the two products.
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -68,6 +71,8 @@ export interface BenchArgs {
   checkStack: boolean;
   /** tfjs flags set after the backend starts (--tf-flag NAME=VALUE, repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60. */
   tfFlags: Array<[string, number | boolean | string]>;
+  /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off and on, before the steps. */
+  matmul: boolean;
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -92,6 +97,7 @@ export const DEFAULTS: BenchArgs = {
   stacks: [1],
   checkStack: false,
   tfFlags: [],
+  matmul: false,
 };
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -127,6 +133,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--cpu-prof': a.cpuProf = next(); break;
       case '--stacks': a.stacks = list().map(Number); break;
       case '--check-stack': a.checkStack = true; break;
+      case '--matmul': a.matmul = true; break;
       case '--tf-flag': {
         const [name, value] = next().split('=');
         if (!name || value === undefined) throw new Error('--tf-flag expects NAME=VALUE');
@@ -157,6 +164,14 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
     if (name === 'fast') LEVER_NAMES.forEach((l) => (levers[l] = true));
     // what a user gets: the levers on by default (every lever but accel/webgpu/index.ts OFF_BY_DEFAULT)
     else if (name === 'default') Object.assign(levers, defaultFastPath());
+    else if (name.startsWith('default+')) {
+      // the default plus levers still off by default, e.g. default+matmul
+      Object.assign(levers, defaultFastPath());
+      for (const l of name.slice('default+'.length).split('+')) {
+        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
+        levers[l as Lever] = true;
+      }
+    }
     else if (name.startsWith('fast-')) {
       // all levers but one: that lever's marginal effect at the final state
       LEVER_NAMES.forEach((l) => (levers[l] = true));
@@ -522,6 +537,65 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
   return { lossRel, paramRel, worstParam, gradientFree: free.reduce((n, f) => n + f.reduce((m, x) => m + x, 0), 0) };
 }
 
+/**
+ * The matmuls of a d 128, L 256 training step (2-D ones at B64 = 16,384 tokens; the head at K 16 supervised rows per
+ * example), as [label, batch, M, N, K, transposeA, transposeB]; and two squares for the kernel's ceiling.
+ */
+export const MATMUL_SHAPES: Array<[string, number, number, number, number, boolean, boolean]> = [
+  ['head B256: rows·Eᵀ', 1, 4096, 8192, 128, false, true],
+  ['head B256: dE = dlogitsᵀ·rows', 1, 8192, 128, 4096, true, false],
+  ['head B256: drows = dlogits·E', 1, 4096, 128, 8192, false, false],
+  ['qkv B64: x·W', 1, 16384, 384, 128, false, false],
+  ['qkv B64: dW = xᵀ·dy', 1, 128, 384, 16384, true, false],
+  ['qkv B64: dx = dy·Wᵀ', 1, 16384, 128, 384, false, true],
+  ['in_proj B64 (Mamba): x·W', 1, 16384, 512, 128, false, false],
+  ['scores B64: q·kᵀ', 64, 256, 256, 128, false, true],
+  ['values B64: p·v', 64, 256, 128, 256, false, false],
+  ['scores B256: q·kᵀ', 256, 256, 256, 128, false, true],
+  ['square 2048', 1, 2048, 2048, 2048, false, false],
+  ['square 4096', 1, 4096, 4096, 4096, false, false],
+];
+
+/** --matmul: tf.matMul at MATMUL_SHAPES, lever off then on, `iters` products each after a warm-up, one read at the end. */
+async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
+  const iters = Math.max(5, a.steps);
+  console.log(`matmul: ${iters} products per shape after 3 warm-up, synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
+  for (const [label, batch, M, N, K, tA, tB] of MATMUL_SHAPES) {
+    const lead = batch > 1 ? [batch] : [];
+    const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
+    const y = tf.randomNormal([...lead, ...(tB ? [N, K] : [K, N])], 0, 1, 'float32', 2);
+    const timed: Record<string, { ms: number; out: Float32Array }> = {};
+    for (const on of [false, true]) {
+      await setLevers('webgpu', { ...defaultFastPath(), matmul: on });
+      const product = () => tf.matMul(x, y, tA, tB);
+      for (let i = 0; i < 3; i++) tf.dispose(product());
+      await tf.matMul(x, y, tA, tB).data();
+      const t0 = performance.now();
+      let last = product();
+      for (let i = 1; i < iters; i++) {
+        last.dispose();
+        last = product();
+      }
+      const out = (await last.data()) as Float32Array;
+      timed[on ? 'on' : 'off'] = { ms: (performance.now() - t0) / iters, out };
+      last.dispose();
+    }
+    const { off, on } = timed as Record<'off' | 'on', { ms: number; out: Float32Array }>;
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < off.out.length; i++) {
+      diff = Math.max(diff, Math.abs(on.out[i]! - off.out[i]!));
+      scale = Math.max(scale, Math.abs(off.out[i]!));
+    }
+    const flop = 2 * batch * M * N * K;
+    const tflops = (ms: number) => flop / (ms * 1e9);
+    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max`);
+    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, relDiff: diff / scale } }) + '\n');
+    tf.dispose([x, y]);
+  }
+  await setLevers('webgpu', defaultFastPath());
+}
+
 export async function runBench(a: BenchArgs): Promise<Row[]> {
   const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
   countDispatches();
@@ -537,6 +611,7 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
   console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before the first timing of the process); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
+  if (a.matmul && info.backend === 'webgpu') await benchMatmul(a, info.device);
   // --check-stack compares, it does not time
   if (!a.checkStack) for (const mixer of a.mixers) for (const batch of a.batches) for (const stack of a.stacks) rows.push(...(await benchOne(a, info.device, info.backend, mixer, batch, variants, stack)));
   if (a.torch) printRatios(rows, a.torch);
