@@ -559,7 +559,7 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
 /** --matmul: tf.matMul at MATMUL_SHAPES, lever off then on, `iters` products each after a warm-up, one read at the end. */
 async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   const iters = Math.max(5, a.steps);
-  console.log(`matmul: ${iters} products per shape after 3 warm-up, synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
+  console.log(`matmul: ${iters} products per shape after as many untimed, synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
   for (const [label, batch, M, N, K, tA, tB] of MATMUL_SHAPES) {
     const lead = batch > 1 ? [batch] : [];
     const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
@@ -568,17 +568,24 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     for (const on of [false, true]) {
       await setLevers('webgpu', { ...defaultFastPath(), matmul: on });
       const product = () => tf.matMul(x, y, tA, tB);
-      for (let i = 0; i < 3; i++) tf.dispose(product());
-      await tf.matMul(x, y, tA, tB).data();
-      const t0 = performance.now();
-      let last = product();
-      for (let i = 1; i < iters; i++) {
+      // iters products, each output disposed when the next is made, then one read (which submits the queue)
+      const loop = async () => {
+        let last = product();
+        for (let i = 1; i < iters; i++) {
+          last.dispose();
+          last = product();
+        }
+        const values = (await last.data()) as Float32Array;
         last.dispose();
-        last = product();
-      }
-      const out = (await last.data()) as Float32Array;
+        return values;
+      };
+      // a first loop, untimed: a disposed output returns to tfjs's buffer pool only after the queue is submitted, so
+      // the first loop creates its outputs' buffers (vkAllocateMemory: milliseconds for the head's 128 MiB) and
+      // the timed loop reuses them, as a training step's matmuls reuse the last step's
+      await loop();
+      const t0 = performance.now();
+      const out = await loop();
       timed[on ? 'on' : 'off'] = { ms: (performance.now() - t0) / iters, out };
-      last.dispose();
     }
     const { off, on } = timed as Record<'off' | 'on', { ms: number; out: Float32Array }>;
     let diff = 0;
