@@ -327,7 +327,8 @@ export interface ConcurrencyPlan {
   /** Cap of each run's webgpu buffer pool: its share less the process overhead (under `budget`: per run, MemoryBudget.poolLimit). */
   poolLimitBytes?: number;
   /**
-   * `--concurrency auto` with a known GPU memory: each run reserves max(its estimate, an equal share), and a lane
+   * `--concurrency auto` with a known GPU memory: each run reserves max(its estimate, an equal share) — the estimate
+   * holds its whole buffer pool (runners/memory.ts) —, and a lane
    * starts a run only while its GPU's reservations, this one included, stay within `bytesPerGpu` — instead of
    * giving every lane the largest run's share. A grid of 2 GiB runs with one 50 GiB run on 125 GiB then runs 8 at a
    * time while the large run is not in hand and about 5 while it is, not 1 throughout.
@@ -418,9 +419,13 @@ export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): 
 
 /**
  * The memory of each GPU that the runs in hand have reserved, by their estimates (ConcurrencyPlan.budget). A lane
- * takes a run only if `fits`, `reserve`s it before starting and `release`s it when the run's process has ended;
- * each run's buffer pool is capped at its reservation less the process context (`poolLimit`), so the processes
- * on a GPU hold at most the budget by construction — the same guarantee the equal shares of an explicit N give.
+ * takes a run only if `fits`, `reserve`s it before starting and `release`s it when the run's process has ended
+ * (closed: its GPU memory is gone before the lane's next run reserves). A reservation is the run's estimate, which
+ * holds the whole buffer pool tfjs will keep (runners/memory.ts simulatePool, with its margin) and the process
+ * context; each pool is also capped at its reservation less the context (`poolLimit`), a guard that should not
+ * bind. It is the estimate that keeps the processes within the budget, not the cap: a cap below a run's pool makes
+ * it evict buffers whose memory Dawn returns only once the GPU has caught up, and four Mamba d256 runs capped so
+ * held 45–51 GiB each against 30.5 GiB caps (runners/memory.ts).
  */
 export class MemoryBudget {
   private readonly used = new Map<number, number>();

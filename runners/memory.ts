@@ -19,6 +19,9 @@
 //      backward pass.) The evaluation head's per-example slope is split into the final hidden states (grow
 //      with B) and the logit rows, which evaluation builds in chunks of at most EVAL_LOGIT_ROWS rows: the rows
 //      part is taken at min(B, EVAL_LOGIT_ROWS / rows-per-example) examples.
+//   4. what tfjs-backend-webgpu's buffer pool keeps: every buffer each step allocates and releases is recorded at
+//      the two batch sizes too, for every batch shape of the run (each training segment, each evaluation slice and
+//      its logit chunks), and replayed at the run's batch sizes through the pool's rules (simulatePool below).
 // Fused forms that allocate differently from the plain kernels are modelled where the run will use them
 // (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
 // entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
@@ -42,17 +45,18 @@
 //   - shortConv (accel/webgpu/shortConv.ts, the short causal conv of BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
 //     Mamba-2, Hyena, M2): y forward (bias included), dx, dw (and db) backward, instead of the reference's padded
 //     copy, its k shifted slices and products kept for the gradients.
-// The GPU estimate is then  max(train peak, eval peak) × (1 + POOL_OVERHEAD_FRACTION) + PROCESS_OVERHEAD_BYTES.
-// Measured error (bench/RESULTS.md, "Memory per run"):
+// The GPU estimate is then  max(live peak, pool × (1 + POOL_MARGIN)) + PROCESS_OVERHEAD_BYTES: the pool, not the
+// live peak, is what a process holds (it only grows), and a reservation below it is not safe — see simulatePool.
+// Measured error (H200, webgpu fast path; jrt-rnn: bench/RESULTS.md "Memory per run", Mamba: simulatePool's note):
 //   - live bytes on cpu: 0.975–1.000 × tf.profile's peak over whole runs (tests/memory.test.ts asserts 0.95–1.1);
-//   - live bytes on the GPU (H200, webgpu fast path, 15 runs of jrt-rnn --scale 0.01): the estimate is 1.3–3.3 ×
+//   - live bytes on the GPU (15 runs of jrt-rnn --scale 0.01, based-fig2 Mamba d256): the live estimate is 1.3–3.3 ×
 //     tfjs's peak of used GPU buffers, never below it — the probe runs the plain kernels (naive cross-entropy
 //     keeps several [rows, V] tensors; the fused WebGPU kernels keep fewer);
-//   - what nvidia-smi shows per process: 0.9–5.2 × the estimate, because tfjs-backend-webgpu's pool keeps every
-//     released buffer keyed by exact size (3.5–11 × the live peak for a training mixture of several shapes).
-//     That is why each run's pool is capped at its lane's share (accel/webgpu/bufferPool.ts): with the
-//     cap a process holds at most max(share, live) + its context, so runs × share ≤ the GPU by construction,
-//     while the estimate (≥ the live peak) decides how many runs share the GPU.
+//   - the pool: tfjs-backend-webgpu keeps every released buffer keyed by exact size, 3.4–11 × the live peak for a
+//     training mixture of several shapes; the simulated pool (with the levers of each measurement) is 0.98–2.4 ×
+//     tfjs's uncapped peak of allocated GPU buffers over those 16 runs (POOL_MARGIN covers the 0.98).
+//     Each run's pool is still capped at its reservation less the context (accel/webgpu/bufferPool.ts), a guard
+//     that should not bind: a cap below the pool makes it evict, and evicted memory comes back late (simulatePool).
 import * as tf from '@tensorflow/tfjs';
 import { LanguageModel } from '../engine/model.js';
 import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
@@ -84,11 +88,18 @@ export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
 /** The two batch sizes a step is profiled at; the line through them gives every kernel's bytes at any batch. */
 const PROFILE_BATCHES: readonly [number, number] = [2, 4];
 /**
- * Room for the webgpu pool beyond the live tensors, as a fraction of the live peak. Uncapped, the pool holds
- * 3.5–11 × the live peak (see the header); capped at the lane's share (bufferPool.ts) it holds what the share
- * leaves, and runs only need their live peak: the probe's live peak already over-states the GPU's by 1.3–3.3 ×.
+ * The formula's room for the webgpu pool beyond the live tensors (formulaShape only: a measured shape simulates the
+ * pool). Known to be short: the pool holds 3.4–11 × the live peak (see the header).
  */
 export const POOL_OVERHEAD_FRACTION = 0.25;
+/**
+ * Margin on the simulated pool. The simulation replays the probe's tensors (plain forms, cpu shapes) and not the
+ * webgpu backend's own buffers (read-back staging, uniforms, a kernel's internal passes); over the 16 runs measured
+ * on an H200 (see the header) it came out 0.98–2.4 × the pool tfjs really kept, the 0.98 a jrt-rnn d48 run (29.89 vs
+ * 30.47 GiB). 10% lifts that case to 1.08, so that the pool cap (the reservation less the context) sits above the
+ * pool and never evicts — an evicting cap is what overflowed the GPU (simulatePool).
+ */
+export const POOL_MARGIN = 0.1;
 /**
  * What one process holds on the GPU beyond tfjs's buffers: the Vulkan/Dawn context, pipelines, uniform slots
  * (nvidia-smi minus tfjs's allocated bytes: 124–949 MiB over 15 runs on an H200, bench/RESULTS.md).
@@ -129,6 +140,7 @@ export interface MemoryEstimate {
   evalTransient: number;
   /** max of the training and evaluation live peaks (parameters and moments included). */
   livePeak: number;
+  /** What tfjs-backend-webgpu's buffer pool holds beyond the live peak (the simulated pool with its margin, less the live peak). */
   poolOverhead: number;
   processOverhead: number;
   /** What the run's process is expected to hold on the GPU at its peak. */
@@ -153,6 +165,8 @@ interface ShapeProfile {
   /** Bytes per example of the final hidden states (alive through the evaluation head). */
   hiddenBytesPerExample: number;
   evalRowsPerExample: number;
+  /** The buffer events of every batch shape the run trains and evaluates (measured only; see simulatePool). */
+  pool?: PoolProfile;
   method: EstimateMethod;
   measureMs: number;
 }
@@ -392,6 +406,229 @@ async function kernelSnapshots(fn: () => void, base: number): Promise<number[]> 
   return info.kernels.map((k) => k.totalBytesSnapshot - base);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// What tfjs-backend-webgpu's buffer pool keeps (simulated on the probe's buffer events)
+//
+// Its BufferManager (4.22) keeps every released buffer for reuse, keyed by exact byte size, and never frees one: a
+// process ends up holding, for every size s, the most buffers of size s that were ever live at once — over every
+// batch shape it trains and evaluates (each training segment's full and last partial batch, each evaluation slice's
+// full and partial batch and its logit chunks). The live peak × 1.25 that this estimate used to reserve is far
+// below that, and capping the pool there (accel/webgpu/bufferPool.ts) does not bound the process either. Measured
+// on an H200 (2026-11-29; based-fig2 Mamba d256 N24 at --scale 0.01's counts, 1 epoch, sweep --concurrency auto with
+// RECALLBENCH_MEMORY_LOG and nvidia-smi every 0.2 s): GPU live 12.05 GiB, the uncapped pool 40.62 GiB (nvidia-smi
+// 40.9 GiB); capped at 30.45 GiB the pool evicted 70.6 GiB in the epoch, and since Dawn returns a destroyed
+// buffer's memory only once the GPU has run the work queued before it (a training epoch is queued without a sync,
+// engine/loop.ts), nvidia-smi showed 45.0 GiB alone and 50.6 GiB beside three others — four such runs, packed at
+// their old estimate of 29.12 GiB each, filled the GPU (143.1 GiB) and failed out of memory. So the estimate reserves the pool
+// itself: the probe records every buffer the step allocates and releases, at two batch sizes (each buffer's bytes
+// are linear in the batch: its shape has the batch as a factor or not), and replays the events of every batch
+// shape of the run through tfjs's pool rules. Then the pool cap (the reservation less the process context) does
+// not bind, nothing is evicted, and nothing waits on the GPU to be freed.
+
+/** tfjs-backend-webgpu's bytes per element (webgpu_util GPUBytesPerElement: bool and int32 take 4 bytes, as float32). */
+const gpuBytes = (shape: number[], dtype: tf.DataType) => (dtype === 'complex64' ? 8 : dtype === 'string' ? 0 : 4) * shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Buffer events of one recording: op i ≥ 0 allocates buffer i (bytes[i]), op −1 − i releases it. Recorded at two
+ * values x1 < x2 of the batch variable (examples, or logit rows for the evaluation head), each buffer's bytes are
+ * a line in x: bytes_i(x) = at[i] + slope[i] · (x − x1).
+ */
+interface BufferEvents {
+  ops: number[];
+  at: number[];
+  slope: number[];
+  x1: number;
+}
+
+/** The events of every batch shape of a model shape, by segment (config.data order; evaluation: test then validation). */
+interface PoolProfile {
+  /** Per training segment: one training step, in examples. */
+  train: BufferEvents[];
+  /** Per evaluation slice: the forward pass (its hidden states stay live through the head), in examples. */
+  evalForward: BufferEvents[];
+  /** Per evaluation slice: one logit chunk of the head (gather, tied-head logits, loss, argmax), in rows. */
+  evalHead: BufferEvents[];
+  evalRowsPerExample: number[];
+}
+
+/** The probe backend's buffer allocations and releases while `fn` runs (bytes as the webgpu backend allocates them). */
+function recordBuffers(fn: () => void): { ops: number[]; bytes: number[] } {
+  type Recorded = { write(values: unknown, shape: number[], dtype: tf.DataType): object; disposeData(dataId: object, force?: boolean): boolean; data: { has(dataId: object): boolean } };
+  const backend = tf.backend() as unknown as Recorded;
+  const { write, disposeData } = backend;
+  const index = new Map<object, number>();
+  const ops: number[] = [];
+  const bytes: number[] = [];
+  backend.write = function (values, shape, dtype) {
+    const dataId = write.call(this, values, shape, dtype);
+    index.set(dataId, bytes.length);
+    ops.push(bytes.length);
+    bytes.push(gpuBytes(shape, dtype));
+    return dataId;
+  };
+  backend.disposeData = function (dataId, force) {
+    const freed = disposeData.call(this, dataId, force);
+    const i = index.get(dataId);
+    // a buffer allocated before the recording (a parameter a step reassigns) is not the recording's: its release
+    // is left out, which only over-states the pool (the step cannot reuse it)
+    if (i !== undefined && !this.data.has(dataId)) {
+      index.delete(dataId);
+      ops.push(-1 - i);
+    }
+    return freed;
+  };
+  try {
+    fn();
+  } finally {
+    delete (backend as Partial<Recorded>).write;
+    delete (backend as Partial<Recorded>).disposeData;
+  }
+  return { ops, bytes };
+}
+
+/** Lines through two recordings of the same event sequence at x1 < x2; when the sequences differ, x2's bytes scaled by x / x2 (an upper bound for x ≥ x2). */
+function lineEvents(r1: { ops: number[]; bytes: number[] }, r2: { ops: number[]; bytes: number[] }, x1: number, x2: number): BufferEvents {
+  const same = r1.ops.length === r2.ops.length && r1.ops.every((op, k) => op === r2.ops[k]);
+  if (!same) return { ops: r2.ops, at: r2.bytes.map((b) => (b * x1) / x2), slope: r2.bytes.map((b) => b / x2), x1 };
+  const slope = r1.bytes.map((b, i) => Math.max(0, (r2.bytes[i]! - b) / (x2 - x1)));
+  return { ops: r1.ops, at: r1.bytes, slope, x1 };
+}
+
+/** How many buffers submitted together: a buffer released mid-pass goes back to the pool at the next submit (tfjs-backend-webgpu's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, 15). */
+const SUBMIT_EVERY = 15;
+
+/** tfjs-backend-webgpu's pool, replayed: per byte size, the most buffers of that size live at once (what it keeps). */
+class PoolSimulation {
+  private readonly most = new Map<number, number>();
+  private readonly live = new Map<number, number>();
+  private pending: number[] = [];
+  private sinceSubmit = 0;
+
+  private acquire(size: number): void {
+    if (++this.sinceSubmit > SUBMIT_EVERY) this.submit();
+    const n = (this.live.get(size) ?? 0) + 1;
+    this.live.set(size, n);
+    if (n > (this.most.get(size) ?? 0)) this.most.set(size, n);
+  }
+
+  /** Released buffers return to the pool (a submit, or a read back at a phase's end). */
+  submit(): void {
+    for (const size of this.pending) this.live.set(size, this.live.get(size)! - 1);
+    this.pending = [];
+    this.sinceSubmit = 0;
+  }
+
+  /** Replay `events` at batch variable x; the buffers it leaves live are returned (released later by `release`). */
+  run(events: BufferEvents, x: number): number[] {
+    const open = new Map<number, number>();
+    for (const op of events.ops) {
+      const i = op >= 0 ? op : -1 - op;
+      const size = Math.round(events.at[i]! + events.slope[i]! * (x - events.x1));
+      if (size <= 0) continue;
+      if (op >= 0) {
+        this.acquire(size);
+        open.set(i, size);
+      } else if (open.delete(i)) this.pending.push(size);
+    }
+    return [...open.values()];
+  }
+
+  release(sizes: number[]): void {
+    this.pending.push(...sizes);
+    this.submit();
+  }
+
+  /** Bytes the pool holds: every size × the most buffers of it live at once. */
+  get bytes(): number {
+    let total = 0;
+    for (const [size, n] of this.most) total += size * n;
+    return total;
+  }
+}
+
+/** A segment of `count` examples in batches of `batch`: the batch sizes it runs (full and last partial, each once). */
+function batchSizesOf(count: number, batch: number): number[] {
+  const sizes = new Set<number>();
+  if (count >= batch) sizes.add(batch);
+  if (count % batch > 0) sizes.add(count % batch);
+  return [...sizes];
+}
+
+/** Segment counts of a config (those the shape key leaves out), in PoolProfile's order. */
+const countOf = (seg: Record<string, unknown>) => (typeof seg.count === 'number' ? seg.count : 1);
+
+/**
+ * Bytes tfjs-backend-webgpu's pool holds after every batch shape of the run has been through it: parameters and
+ * moments (allocated before any step), then per byte size the most buffers live at once in any training step or
+ * evaluation batch (its logit chunks of at most EVAL_LOGIT_ROWS rows on top of its hidden states).
+ */
+function simulatePool(p: ShapeProfile, pool: PoolProfile, config: RunConfig): number {
+  const sim = new PoolSimulation();
+  config.data.train.forEach((seg, k) => {
+    for (const b of batchSizesOf(countOf(seg), config.train.batchSize)) sim.release(sim.run(pool.train[k]!, b));
+  });
+  const evalSegments = [...config.data.test, ...(config.data.validation ?? [])];
+  evalSegments.forEach((seg, k) => {
+    for (const b of batchSizesOf(countOf(seg), config.train.evalBatchSize)) {
+      const hidden = sim.run(pool.evalForward[k]!, b);
+      const rows = Math.ceil(b * pool.evalRowsPerExample[k]!);
+      for (const chunk of batchSizesOf(rows, EVAL_LOGIT_ROWS)) sim.release(sim.run(pool.evalHead[k]!, chunk));
+      sim.release(hidden);
+    }
+  });
+  return 3 * p.parameterBytes + sim.bytes;
+}
+
+/**
+ * The buffer events of one training step per training segment, and of one evaluation forward and one logit chunk
+ * per evaluation slice, each at PROFILE_BATCHES (after one unrecorded pass of that shape: what a mixer caches per
+ * length is built there), as engine/train.ts runs them.
+ */
+function recordPool(model: LanguageModel, optimizer: ReturnType<typeof createOptimizer>, config: RunConfig, generate: (p: Record<string, unknown>, count: number) => Segment): PoolProfile {
+  const [b1, b2] = PROFILE_BATCHES;
+  const train = config.data.train.map((params) => {
+    const step = (b: number) => {
+      const segment = generate(params, b);
+      const sup = supervised(segment, 0, b);
+      return () => trainStep(model, optimizer, { segment, start: 0, size: b }, sup, 1e-4, 1).dispose();
+    };
+    step(b1)();
+    return lineEvents(recordBuffers(step(b1)), recordBuffers(step(b2)), b1, b2);
+  });
+  const evalForward: BufferEvents[] = [];
+  const evalHead: BufferEvents[] = [];
+  const evalRowsPerExample: number[] = [];
+  for (const params of [...config.data.test, ...(config.data.validation ?? [])]) {
+    const at = (b: number) => {
+      const segment = generate(params, b);
+      const sup = supervised(segment, 0, b);
+      let hidden: tf.Tensor2D | undefined;
+      // engine/train.ts evaluateRuns: the forward in a tidy, its hidden states [B·T, d] kept for the head
+      const forward = recordBuffers(() => {
+        hidden = tf.tidy(() => model.forward(tf.tensor2d(segment.inputs, [b, segment.seqLen], 'int32'), { training: false, prefixLength: segment.prefixLength, dropoutSeed: 0 }).reshape([-1, model.config.dModel]) as tf.Tensor2D);
+      });
+      // headChunks: the chunk's rows gathered, tied-head logits and loss, the greedy token
+      const head = recordBuffers(() =>
+        tf
+          .tidy(() => {
+            const rows = tf.gather(hidden!, tf.tensor1d(sup.rows, 'int32')) as tf.Tensor2D;
+            const { loss, logits } = tiedHeadCrossEntropy(rows, model.headOf(0), tf.tensor1d(sup.labels, 'int32'));
+            return [tf.argMax(logits, 1), loss];
+          })
+          .forEach((t) => t.dispose()),
+      );
+      hidden!.dispose();
+      return { forward, head, rows: sup.rows.length };
+    };
+    at(b1);
+    const [r1, r2] = [at(b1), at(b2)];
+    evalForward.push(lineEvents(r1.forward, r2.forward, b1, b2));
+    evalRowsPerExample.push(r1.rows / b1);
+    evalHead.push(r1.rows > 0 && r2.rows > r1.rows ? lineEvents(r1.head, r2.head, r1.rows, r2.rows) : { ops: [], at: [], slope: [], x1: 0 });
+  }
+  return { train, evalForward, evalHead, evalRowsPerExample };
+}
+
 /** Profile one model shape on the cpu backend (see the header). */
 async function measureShape(config: RunConfig, options: EstimateOptions): Promise<ShapeProfile> {
   const started = performance.now();
@@ -447,6 +684,7 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
         );
         tf.dispose([hidden!, tokens]);
       }
+      const pool = recordPool(model, optimizer, config, generate);
       return {
         parameterBytes,
         train: fitLines(trainSnaps[0]!, trainSnaps[1]!, PROFILE_BATCHES),
@@ -454,6 +692,7 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
         evalHead: fitLines(headSnaps[0]!, headSnaps[1]!, PROFILE_BATCHES),
         hiddenBytesPerExample: (hiddenBytes[1]! - hiddenBytes[0]!) / (PROFILE_BATCHES[1] - PROFILE_BATCHES[0]),
         evalRowsPerExample: evalSegment.rowsPerExample,
+        pool,
         method: 'measured' as const,
         measureMs: performance.now() - started,
       };
@@ -538,7 +777,8 @@ export async function estimateRunMemory(config: RunConfig, options: EstimateOpti
   const trainPeak = peakAt(p.train, config.train.batchSize);
   const evalLive = evalPeak(p, config.train.evalBatchSize);
   const livePeak = Math.max(trainPeak, evalLive, 3 * p.parameterBytes);
-  const poolOverhead = POOL_OVERHEAD_FRACTION * livePeak;
+  // measured: what tfjs's pool keeps over every batch shape of the run (simulatePool); the formula's fallback: a share
+  const poolOverhead = p.pool ? Math.max(0, (1 + POOL_MARGIN) * simulatePool(p, p.pool, config) - livePeak) : POOL_OVERHEAD_FRACTION * livePeak;
   return {
     id: runId(config),
     run: runName(config),
