@@ -164,7 +164,14 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
     if (name === 'fast') LEVER_NAMES.forEach((l) => (levers[l] = true));
     // what a user gets: the levers on by default (every lever but accel/webgpu/index.ts OFF_BY_DEFAULT)
     else if (name === 'default') Object.assign(levers, defaultFastPath());
-    else if (name.startsWith('default+')) {
+    else if (name.startsWith('default-')) {
+      // the default less some levers, e.g. default-matmul
+      Object.assign(levers, defaultFastPath());
+      for (const l of name.slice('default-'.length).split('-')) {
+        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
+        levers[l as Lever] = false;
+      }
+    } else if (name.startsWith('default+')) {
       // the default plus levers still off by default, e.g. default+matmul
       Object.assign(levers, defaultFastPath());
       for (const l of name.slice('default+'.length).split('+')) {
@@ -568,24 +575,28 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     for (const on of [false, true]) {
       await setLevers('webgpu', { ...defaultFastPath(), matmul: on });
       const product = () => tf.matMul(x, y, tA, tB);
-      // iters products, each output disposed when the next is made, then one read (which submits the queue)
+      // iters products, each output disposed when the next is made, then a read of one element of the last (which
+      // submits the queue and waits for it; reading the whole 128 MiB head output would time the copy to the host)
       const loop = async () => {
         let last = product();
         for (let i = 1; i < iters; i++) {
           last.dispose();
           last = product();
         }
-        const values = (await last.data()) as Float32Array;
-        last.dispose();
-        return values;
+        const corner = tf.slice(last.reshape([-1]), 0, 1);
+        await corner.data();
+        corner.dispose();
+        return last;
       };
       // a first loop, untimed: a disposed output returns to tfjs's buffer pool only after the queue is submitted, so
       // the first loop creates its outputs' buffers (vkAllocateMemory: milliseconds for the head's 128 MiB) and
       // the timed loop reuses them, as a training step's matmuls reuse the last step's
-      await loop();
+      (await loop()).dispose();
       const t0 = performance.now();
-      const out = await loop();
-      timed[on ? 'on' : 'off'] = { ms: (performance.now() - t0) / iters, out };
+      const last = await loop();
+      const ms = (performance.now() - t0) / iters;
+      timed[on ? 'on' : 'off'] = { ms, out: (await last.data()) as Float32Array };
+      last.dispose();
     }
     const { off, on } = timed as Record<'off' | 'on', { ms: number; out: Float32Array }>;
     let diff = 0;

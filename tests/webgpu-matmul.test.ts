@@ -46,9 +46,11 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     const transposes = [[false, false], [true, false], [false, true], [true, true]] as const;
     // [batch, M, N, K, busy] → the plan it must take
     const cases = [
-      { dims: [2, 133, 130, 37], busy: 1, tiling: 'large', splits: 1 }, // 2 × 2 × 2 tiles of 128, ragged everywhere
-      { dims: [3, 70, 45, 21], busy: 6, tiling: 'small', splits: 1 }, // 3 × 1 × 1 large tiles < 6 ≤ 3 × 2 × 1 small ones
-      { dims: [1, 70, 45, 600], busy: 1e9, tiling: 'small', splits: 2 }, // K split in 2 (⌊600 / 256⌋), the last ragged
+      { dims: [2, 200, 190, 37], busy: 1, tiling: 'large', splits: 1 }, // 2 × 2 × 2 tiles of 128, ragged everywhere
+      { dims: [3, 100, 60, 21], busy: 6, tiling: 'small', splits: 1 }, // a 128-tile 63 % empty; 3 × 2 × 1 64-tiles
+      { dims: [1, 100, 60, 600], busy: 1e9, tiling: 'small', splits: 2 }, // K split in 2 (⌊600 / 256⌋), the last ragged
+      { dims: [5, 19, 30, 21], busy: 5, tiling: 'tiny', splits: 1 }, // a 64-tile would be 86 % empty: 32-tiles
+      { dims: [1, 20, 300, 530], busy: 1e9, tiling: 'tiny', splits: 2 }, // 20 rows: 32-tiles, K split
     ] as const;
     let worst = 0;
     for (const c of cases) {

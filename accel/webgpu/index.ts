@@ -102,12 +102,13 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  * (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
  */
 export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
+  // matmul left it on 2026-11-29 (bench/RESULTS.md "A register-blocked matmul"): GPU ≡ CPU PASS in 6 layouts (d 64
+  // and d 256, fast path), attention B256 18.3 → 11.1 ms/step, BASED 17.0 → 12.2, B64 5.6 → 4.2 and 5.8 → 4.5
   // H200, 2026-11-29 (bench/RESULTS.md "Stacked runs and the last pending levers on an H200"): generalizedDelta,
   // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
-  matmul: 'new (2026-11-29): tested against the plain loop on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */

@@ -5,8 +5,9 @@
 // reads from workgroup memory feeds 4 multiply-adds (profiles on an H200: ≈ 7 TFLOP/s in a Mamba step, and 12.3 of
 // attention's 18.1 GPU ms at B256). Here a workgroup of 256 threads computes a 128 × 128 tile, each thread 8 × 8
 // outputs held in registers, so each value read feeds 8 (the classic SGEMM blocking); a 64 × 64 tile (4 × 4 per
-// thread) when the output has too few 128-tiles to fill the GPU, and K split over workgroups (partial products
-// summed by a second dispatch) when even those are too few — the weight gradients, [d, B·T] × [B·T, d'].
+// thread) when the output has too few 128-tiles to fill the GPU or would leave most of one empty, a 32 × 32 one
+// (tfjs's) for outputs of ≤ 32 rows or columns, and K split over workgroups (partial products summed by a second
+// dispatch) when even those are too few — the weight gradients, [d, B·T] × [B·T, d'].
 // Each thread takes rows ty + i·16 and columns tx + j·16 (not a contiguous block), so a warp's workgroup-memory
 // reads and its global stores are contiguous; the tiles' rows are padded by 4 floats so the transposing stores into
 // workgroup memory do not fall into one bank. Out-of-range rows, columns and k read 0, so any M, N, K works.
@@ -34,6 +35,10 @@ interface Tiling {
 }
 const LARGE: Tiling = { name: 'large', BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 };
 const SMALL: Tiling = { name: 'small', BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+// tfjs's own tile (64 threads, 4 × 4 each), for outputs of 32 rows or columns or fewer — the batched small products
+// of GLA's and Mamba-2's chunks ([B·H·chunks, 16, 16] · [16, 32]), the narrow projections (d → 16, d → 40)
+const TINY: Tiling = { name: 'tiny', BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
+const TILINGS = [LARGE, SMALL, TINY];
 
 /**
  * Workgroups that keep the GPU busy: below this many output tiles the next smaller tiling (or a K split) is taken.
@@ -148,18 +153,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   C[i] = sum;
 }`;
 
+/** Fraction of a tiling's padded output that is real: below one half, most of its threads compute zeros. */
+const used = (t: Tiling, M: number, N: number) => (M * N) / (Math.ceil(M / t.BM) * t.BM * Math.ceil(N / t.BN) * t.BN);
+
 /**
- * The tiling and K split for an output of `batch` × M × N over K; `busy` (the tests' way to reach each path on small
- * shapes) stands for BUSY_WORKGROUPS.
+ * The tiling and K split for an output of `batch` × M × N over K: the largest tile that wastes at most half its
+ * outputs and still gives `busy` workgroups (BUSY_WORKGROUPS; the tests pass small values to reach each path on small
+ * shapes); with none, the 64- (else 32-) tile and K split over workgroups until there are (each split ≥ 256 of K).
  */
 export function matmulPlan(batch: number, M: number, N: number, K: number, busy = BUSY_WORKGROUPS): { tiling: Tiling; splits: number; kPerSplit: number } {
   const tiles = (t: Tiling) => batch * Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
-  if (tiles(LARGE) >= busy) return { tiling: LARGE, splits: 1, kPerSplit: K };
-  const small = tiles(SMALL);
-  const splits = small >= busy ? 1 : Math.max(1, Math.min(Math.ceil(busy / small), Math.floor(K / MIN_K_PER_SPLIT)));
+  const fitting = TILINGS.filter((t) => used(t, M, N) >= 0.5);
+  const busyOne = fitting.find((t) => tiles(t) >= busy);
+  if (busyOne) return { tiling: busyOne, splits: 1, kPerSplit: K };
+  // a K split takes 64-tiles where they fit (256 threads a workgroup; 32-tiles have 64), else 32-tiles
+  const tiling = fitting.find((t) => t !== LARGE) ?? TINY;
+  const splits = Math.max(1, Math.min(Math.ceil(busy / tiles(tiling)), Math.floor(K / MIN_K_PER_SPLIT)));
   // a whole number of BK per split, so only the last split has a ragged end
-  const kPerSplit = Math.ceil(Math.ceil(K / splits) / SMALL.BK) * SMALL.BK;
-  return { tiling: SMALL, splits: Math.ceil(K / kPerSplit), kPerSplit };
+  const kPerSplit = Math.ceil(Math.ceil(K / splits) / tiling.BK) * tiling.BK;
+  return { tiling, splits: Math.ceil(K / kPerSplit), kPerSplit };
 }
 
 const MAX_GRID = 65535;
