@@ -102,8 +102,8 @@ const SPLITK_FLAG = 'WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL';
  * (bench/gpu_equiv.ts, mode gpu-fast) and the step benchmark (bench/step.ts, variant fast) do.
  */
 export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
-  // matmul left it on 2026-11-29 (bench/RESULTS.md "A register-blocked matmul"): GPU ≡ CPU PASS in 6 layouts (d 64
-  // and d 256, fast path), attention B256 18.3 → 11.1 ms/step, BASED 17.0 → 12.2, B64 5.6 → 4.2 and 5.8 → 4.5
+  // matmul left it on 2026-11-29 (bench/RESULTS.md "A register-blocked matmul"): GPU ≡ CPU PASS in 19 layouts (d 64
+  // and d 256, fast path), attention B256 17.2 → 11.3 ms/step, BASED 17.2 → 12.3, B64 5.6 → 4.2 and 5.6 → 4.6
   // H200, 2026-11-29 (bench/RESULTS.md "Stacked runs and the last pending levers on an H200"): generalizedDelta,
   // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
