@@ -5,7 +5,8 @@
 // past a power of two for the gradients' state rows) and several B·H, with the kernel's output buffers poisoned (NaN)
 // first; again with the workgroup storage capped at 4 and 8 KiB (one and two time steps per chunk). A mutation check shows the bars catch a
 // kernel that lets position i see key i + 1; lever off (or an option the fused form declines) gives the op its
-// chunked form back exactly; a tiny Based model (BaseConv + Taylor linear attention) trains the same either way.
+// chunked form back exactly; shared keys (JRT-RNN's prefix) match the chunked form in values and all five inputs'
+// gradients; a tiny Based model (BaseConv + Taylor linear attention) trains the same either way.
 // Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why,
 // without any adapter.
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -147,6 +148,29 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
         }
   });
 
+  it('shared keys (JRT-RNN\'s prefix): the fused walk over [shared, own] matches the chunked form, values and the gradients of all five inputs', async () => {
+    // [B, H, M shared, T, F, d_v]
+    for (const [B, H, M, T, F, dv] of [[2, 2, 5, 11, 6, 5], [1, 2, 19, 3, 6, 5]] as const) {
+      const x = inputs(B, H, T, F, dv);
+      const sk = tf.softplus(randn([B, H, M, F])) as tf.Tensor4D;
+      const sv = randn([B, H, M, dv]) as tf.Tensor4D;
+      const loss =
+        (f: (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, shared: { phiK: tf.Tensor4D; v: tf.Tensor4D }) => tf.Tensor4D) =>
+        (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(f(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, { phiK: a as tf.Tensor4D, v: b as tf.Tensor4D }), x.w));
+      const fusedShared = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, shared: { phiK: tf.Tensor4D; v: tf.Tensor4D }) => causalLinearAttentionWebGpu(q, k, v, { shared })!;
+      const chunked = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, shared: { phiK: tf.Tensor4D; v: tf.Tensor4D }) => causalLinearAttentionChunked(q, k, v, { shared, chunkSize: 4 });
+      const args = [x.q, x.k, x.v, sk, sv];
+      const got = [fusedShared(x.q, x.k, x.v, { phiK: sk, v: sv }), ...tf.grads(loss(fusedShared))(args)];
+      const ref = [chunked(x.q, x.k, x.v, { phiK: sk, v: sv }), ...tf.grads(loss(chunked))(args)];
+      const names = ['y', 'dφq', 'dφk', 'dv', 'dφk shared', 'dv shared'];
+      for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${H}, ${M} + ${T}, ${F}, ${dv}] ${names[i]}`).toBeLessThan(i === 0 ? FORWARD_BAR : GRAD_BAR);
+      // the shared keys matter: without them the output differs
+      expect((await errors(got[0]!, causalLinearAttentionChunked(x.q, x.k, x.v))).rel).toBeGreaterThan(100 * FORWARD_BAR);
+      tf.dispose([...Object.values(x), sk, sv, ...got, ...ref]);
+    }
+  });
+
   it('mutation check: a kernel that lets position i see key i + 1 fails the same bars', async () => {
     const x = inputs(2, 1, 9, 17, 5);
     const got = run(fused, x);
@@ -169,11 +193,12 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     // a pairScore is φq·φk: the fused form reads φq, φk and gives the same function
     const raw = { q: randn([2, 2, 11, 3]) as tf.Tensor4D, k: randn([2, 2, 11, 3]) as tf.Tensor4D, score: (s: tf.Tensor) => s };
     await same(causalLinearAttention(x.q, x.k, x.v, { pairScore: raw }), fused(x.q, x.k, x.v));
-    // an initial state or shared keys: declined, the chunked form runs
+    // an initial state: declined, the chunked form runs
     const initial = linearAttentionState(x.k, x.v);
     await same(causalLinearAttention(x.q, x.k, x.v, { initial, chunkSize: 4 }), causalLinearAttentionChunked(x.q, x.k, x.v, { initial, chunkSize: 4 }));
     expect(causalLinearAttentionWebGpu(x.q, x.k, x.v, { initial })).toBeUndefined();
-    expect(causalLinearAttentionWebGpu(x.q, x.k, x.v, { shared: { phiK: x.k, v: x.v } })).toBeUndefined();
+    // shared keys: the fused form (tested against the chunked form above)
+    await same(causalLinearAttention(x.q, x.k, x.v, { shared: { phiK: x.k, v: x.v } }), causalLinearAttentionWebGpu(x.q, x.k, x.v, { shared: { phiK: x.k, v: x.v } })!);
     try {
       setFastPath({ linearAttention: false });
       const viaOp = causalLinearAttention(x.q, x.k, x.v, { chunkSize: 4 });
@@ -185,8 +210,11 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     tf.dispose([...Object.values(x), raw.q, raw.k, initial.kv, initial.k]);
   });
 
-  it('a training step of a tiny Based model (BaseConv + Taylor linear attention): lever on and off give the same loss and gradients', async () => {
+  it('a training step of a tiny Based model (BaseConv + Taylor linear attention) and of a JRT-RNN with a prefix: lever on and off give the same loss and gradients', async () => {
     const e = await expectLeverStepAgrees('linearAttention', [{ mixer: 'baseconv', params: {} }, { mixer: 'based', params: { featureDim: 4, numHeads: 2 } }], { seqLen: 13 });
     console.log(`tiny Based: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
+    // JRT-RNN reads a prefix of 4 (its encoder's keys shared with every position): the fused walk over [prefix, all]
+    const j = await expectLeverStepAgrees('linearAttention', [{ mixer: 'jrt-rnn', params: { featureDim: 4, numHeads: 2 } }], { seqLen: 13, prefixLength: 4, label: 'jrt-rnn', kernels: [LINEAR_ATTENTION_KERNEL] });
+    console.log(`tiny JRT-RNN: loss rel ${j.lossRel.toExponential(2)}, worst gradient rel ${j.worstGradRel.toExponential(2)}`);
   });
 });

@@ -62,7 +62,7 @@ export function workgroupBytesDeclared(wgsl: string): number {
 export async function expectLeverStepAgrees(
   lever: Lever,
   layers: LayerSpec[],
-  opts: { seqLen?: number; seed?: number; kernels?: string[]; label?: string } = {},
+  opts: { seqLen?: number; seed?: number; kernels?: string[]; label?: string; prefixLength?: number } = {},
 ): Promise<{ lossRel: number; worstGradRel: number }> {
   const T = opts.seqLen ?? 10;
   const label = opts.label ?? lever;
@@ -71,7 +71,7 @@ export async function expectLeverStepAgrees(
   const cotangent = tf.randomNormal([2, T, 16], 0, 1, 'float32', 17);
   const step = (on: boolean) => {
     setFastPath({ [lever]: on });
-    return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1 }), cotangent)), model.variables);
+    return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1, prefixLength: opts.prefixLength }), cotangent)), model.variables);
   };
   try {
     let fast!: ReturnType<typeof step>;

@@ -26,7 +26,7 @@
 //                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
 //                no [B, T, E, N] tensor, forward and backward one dispatch each (selectiveScan.ts)
-//   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT without a prefix) as one
+//   linearAttention  causal linear attention (Based, linear-attention, Scatterbrain, JRT-RNN: its prefix as shared keys) as one
 //                state walk per pass, a workgroup per (batch·head, block of outputs) whose threads split the block's
 //                state (z: a ones column of v), forward one dispatch, backward four (linearAttention.ts)
 //   attention    causal softmax attention, flash-style: per query tile, keys up to the diagonal only, online softmax,

@@ -1,6 +1,6 @@
 // Fused causal linear attention (WebGPU), forward and backward: the fast form of ops/linearAttention's causal entry
-// in its plain case (no initial state, no shared keys; a pairScore is ignored: it is φq·φk, which the kernel reads
-// directly, so the function is the same):
+// without an initial state (shared keys — JRT-RNN's prefix — as a longer walk, causalLinearAttentionWebGpu below; a
+// pairScore is ignored: it is φq·φk, which the kernel reads directly, so the function is the same):
 //
 //   y_i = φq_i·S_i / (φq_i·z_i + eps),   S_i = Σ_{j≤i} φk_jᵀ v_j,   z_i = Σ_{j≤i} φk_j
 //
@@ -355,12 +355,29 @@ const byEps = new Map<number, (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.T
 
 /**
  * Causal linear attention, fused (the fast form of ops/linearAttention's causalLinearAttention): φq, φk [B, H, T, F],
- * v [B, H, T, d_v] → y [B, H, T, d_v]. Undefined (declined: the op runs its chunked form) with an initial state or
- * shared keys, or past LINEAR_ATTENTION_MAX_WIDTH (F, or d_v + 1). chunkSize is the chunked form's; a pairScore is
- * φq·φk, read here from φq, φk themselves.
+ * v [B, H, T, d_v] → y [B, H, T, d_v]. Undefined (declined: the op runs its chunked form) with an initial state, or
+ * past LINEAR_ATTENTION_MAX_WIDTH (F, or d_v + 1). chunkSize is the chunked form's; a pairScore is φq·φk, read here
+ * from φq, φk themselves.
+ *
+ * Shared keys (JRT-RNN's prefix encoder: M keys and values every position sees) run as the same causal walk over the
+ * M shared tokens followed by the T tokens — position M + t of that sequence sees all M shared tokens and tokens ≤ t,
+ * which is exactly y_t's sums — with zero queries at the shared positions, whose outputs are dropped (their gradient
+ * is zero). The gradients of the shared keys and values flow back through the concatenation.
  */
 export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D, v: tf.Tensor4D, opts: LinearAttentionOptions = {}): tf.Tensor4D | undefined {
-  if (opts.initial || opts.shared) return undefined;
+  if (opts.initial) return undefined;
+  if (opts.shared) {
+    const { shared, ...rest } = opts;
+    const M = shared.phiK.shape[2];
+    const [B, H, T, F] = phiQ.shape;
+    return tf.tidy(() => {
+      const q = tf.concat([tf.zeros([B, H, M, F]), phiQ], 2) as tf.Tensor4D;
+      const k = tf.concat([shared.phiK, phiK], 2) as tf.Tensor4D;
+      const values = tf.concat([shared.v, v], 2) as tf.Tensor4D;
+      const y = causalLinearAttentionWebGpu(q, k, values, { ...rest, pairScore: undefined });
+      return y?.slice([0, 0, M, 0], [B, H, T, v.shape[3]]);
+    });
+  }
   const F = phiQ.shape[3];
   const dv = v.shape[3];
   if (F > LINEAR_ATTENTION_MAX_WIDTH || dv + 1 > LINEAR_ATTENTION_MAX_WIDTH) return undefined;

@@ -1,7 +1,7 @@
 // Linear attention over feature-mapped queries and keys: chunked causal form (chunk.ts), zoology's formula
 // (naive.ts), non-causal (nonCausal.ts) and the recurrent view (step.ts). `causalLinearAttention` runs a backend's
 // fused form (accel/webgpu/linearAttention.ts, registered in core/fastForms.ts) while its lever is on and the form
-// accepts the call (plain case: no initial state, no shared keys), else the chunked form.
+// accepts the call (no initial state), else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { causalLinearAttentionChunked } from './chunk.js';
