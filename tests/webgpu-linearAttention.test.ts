@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -165,6 +165,11 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       const ref = [chunked(x.q, x.k, x.v, { phiK: sk, v: sv }), ...tf.grads(loss(chunked))(args)];
       const names = ['y', 'dφq', 'dφk', 'dv', 'dφk shared', 'dv shared'];
       for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${H}, ${M} + ${T}, ${F}, ${dv}] ${names[i]}`).toBeLessThan(i === 0 ? FORWARD_BAR : GRAD_BAR);
+      // past SHARED_KEYS_MAX_WALKS batch·head rows the chunked form runs (measured faster there)
+      const wide = [SHARED_KEYS_MAX_WALKS + 1, 1, 2, 3] as const;
+      const [wq, wk, wv] = [tf.ones([...wide]), tf.ones([...wide]), tf.ones([...wide])] as tf.Tensor4D[];
+      expect(causalLinearAttentionWebGpu(wq!, wk!, wv!, { shared: { phiK: wk!, v: wv! } })).toBeUndefined();
+      tf.dispose([wq!, wk!, wv!]);
       // the shared keys matter: without them the output differs
       expect((await errors(got[0]!, causalLinearAttentionChunked(x.q, x.k, x.v))).rel).toBeGreaterThan(100 * FORWARD_BAR);
       tf.dispose([...Object.values(x), sk, sv, ...got, ...ref]);

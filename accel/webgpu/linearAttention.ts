@@ -354,6 +354,14 @@ const withGrad = (eps: number) =>
 const byEps = new Map<number, (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor>();
 
 /**
+ * Most batch·head walks for which shared keys take the fused form. Measured on an H200 (bench/RESULTS.md "JRT-RNN's
+ * prefix through the fused kernel"; JRT-RNN d 128, L 256, one head): at B·H 64 the step is host-bound and the fused
+ * walk faster (12.4 / 11.7 vs 15.9 / 18.8 ms), at 256 GPU-bound and the chunked form faster (22.1 / 22.5 vs 30.2 /
+ * 28.2 ms); between the two nothing was measured, so only what was measured faster takes the walk.
+ */
+export const SHARED_KEYS_MAX_WALKS = 64;
+
+/**
  * Causal linear attention, fused (the fast form of ops/linearAttention's causalLinearAttention): φq, φk [B, H, T, F],
  * v [B, H, T, d_v] → y [B, H, T, d_v]. Undefined (declined: the op runs its chunked form) with an initial state, or
  * past LINEAR_ATTENTION_MAX_WIDTH (F, or d_v + 1). chunkSize is the chunked form's; a pairScore is φq·φk, read here
@@ -362,7 +370,8 @@ const byEps = new Map<number, (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.T
  * Shared keys (JRT-RNN's prefix encoder: M keys and values every position sees) run as the same causal walk over the
  * M shared tokens followed by the T tokens — position M + t of that sequence sees all M shared tokens and tokens ≤ t,
  * which is exactly y_t's sums — with zero queries at the shared positions, whose outputs are dropped (their gradient
- * is zero). The gradients of the shared keys and values flow back through the concatenation.
+ * is zero). The gradients of the shared keys and values flow back through the concatenation. Only up to
+ * SHARED_KEYS_MAX_WALKS batch·head rows (declined past it).
  */
 export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D, v: tf.Tensor4D, opts: LinearAttentionOptions = {}): tf.Tensor4D | undefined {
   if (opts.initial) return undefined;
@@ -370,6 +379,7 @@ export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D
     const { shared, ...rest } = opts;
     const M = shared.phiK.shape[2];
     const [B, H, T, F] = phiQ.shape;
+    if (B * H > SHARED_KEYS_MAX_WALKS) return undefined;
     return tf.tidy(() => {
       const q = tf.concat([tf.zeros([B, H, M, F]), phiQ], 2) as tf.Tensor4D;
       const k = tf.concat([shared.phiK, phiK], 2) as tf.Tensor4D;
