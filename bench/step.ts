@@ -566,7 +566,7 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
 /** --matmul: tf.matMul at MATMUL_SHAPES, lever off then on, `iters` products each after a warm-up, one read at the end. */
 async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   const iters = Math.max(5, a.steps);
-  console.log(`matmul: ${iters} products per shape after as many untimed, synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
+  console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
   for (const [label, batch, M, N, K, tA, tB] of MATMUL_SHAPES) {
     const lead = batch > 1 ? [batch] : [];
     const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
@@ -577,9 +577,9 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       const product = () => tf.matMul(x, y, tA, tB);
       // iters products, each output disposed when the next is made, then a read of one element of the last (which
       // submits the queue and waits for it; reading the whole 128 MiB head output would time the copy to the host)
-      const loop = async () => {
+      const loop = async (count: number) => {
         let last = product();
-        for (let i = 1; i < iters; i++) {
+        for (let i = 1; i < count; i++) {
           last.dispose();
           last = product();
         }
@@ -591,10 +591,14 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       // a first loop, untimed: a disposed output returns to tfjs's buffer pool only after the queue is submitted, so
       // the first loop creates its outputs' buffers (vkAllocateMemory: milliseconds for the head's 128 MiB) and
       // the timed loop reuses them, as a training step's matmuls reuse the last step's
-      (await loop()).dispose();
+      // Its time also sizes the timed loop: enough products for ≥ 100 ms, so that the closing read-back (a round trip
+      // of about a millisecond) is ≤ 1 % of what is timed
+      const u0 = performance.now();
+      (await loop(iters)).dispose();
+      const count = Math.min(2000, Math.max(iters, Math.ceil((100 * iters) / (performance.now() - u0))));
       const t0 = performance.now();
-      const last = await loop();
-      const ms = (performance.now() - t0) / iters;
+      const last = await loop(count);
+      const ms = (performance.now() - t0) / count;
       timed[on ? 'on' : 'off'] = { ms, out: (await last.data()) as Float32Array };
       last.dispose();
     }
