@@ -39,6 +39,8 @@
 //                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
 //   matmul       BatchMatMul (every tf.matMul and its gradients) in 128 × 128 or 64 × 64 register-blocked tiles, K split
 //                over workgroups when the output is small (matmul.ts) in place of tfjs's 32 × 32 tiles
+//   ssmKernel    S4D's convolution kernel (H3's diagonal SSM): the discretisation and the Vandermonde product in one
+//                dispatch, its gradient in one (+ a sum for log Δ) (s4dKernel.ts) in place of ~35 + ~70 small kernels
 //   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
 //                pre-norm) and L2 normalisation (DeltaNet's and Gated DeltaNet's q, k; RWKV-7's κ̂) over the last axis,
 //                forward one dispatch, backward one (no weight) or two (rmsNorm.ts) in place of 5–6 ops and ~10 gradients
@@ -86,9 +88,11 @@ import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js'
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
 import { registerMatmulWebGpu, setMatmulWebGpu } from './matmul.js';
+import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
+import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'ssmKernel'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -107,6 +111,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200, 2026-11-29 (bench/RESULTS.md "Stacked runs and the last pending levers on an H200"): generalizedDelta,
   // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
+  ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -175,6 +180,7 @@ export function registerWebGpuKernels(): void {
   registerLongConvWebGpu();
   registerShortConvWebGpu();
   registerH2oMaskWebGpu();
+  registerS4dKernelWebGpu();
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
@@ -191,6 +197,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: longConvOp, backend: BACKEND, lever: 'longConv', impl: longConvWebGpu });
   registerFastForm({ op: shortConvOp, backend: BACKEND, lever: 'shortConv', impl: shortConvWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
+  registerFastForm({ op: s4dKernelOp, backend: BACKEND, lever: 'ssmKernel', impl: s4dKernelWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls

@@ -11,6 +11,7 @@
 // Everything is real arithmetic on (re, im) pairs: tfjs has no gradients for complex ops. dA^l is
 // exp(l·log|dA|)·(cos lθ, sin lθ) with θ = arg dA, so the kernel costs H·n·L floats per intermediate.
 import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
 import type { ParamFactory, Variable } from '../../core/types.js';
 
 export interface S4DParams {
@@ -74,8 +75,20 @@ export function s4dDiscretize(p: S4DParams): S4DDiscrete {
   });
 }
 
-/** Convolution kernel K [H, L], K[h, l] = 2·Re(Σ_n W[h, n]·dA[h, n]^l) (the Vandermonde product). */
+/** The fast form's signature (with its own gradient in every parameter); undefined: declined, the tfjs form runs. */
+export const s4dKernelOp = fastOp<(p: S4DParams, L: number) => tf.Tensor2D | undefined>('s4dKernel');
+
+/**
+ * Convolution kernel K [H, L], K[h, l] = 2·Re(Σ_n W[h, n]·dA[h, n]^l): a backend's fused form while its lever is on
+ * (accel/webgpu/s4dKernel.ts: the discretisation and the Vandermonde product in one dispatch, its gradient in two),
+ * else s4dKernelVandermonde.
+ */
 export function s4dKernel(p: S4DParams, L: number): tf.Tensor2D {
+  return fastForm(s4dKernelOp, tf.getBackend())?.(p, L) ?? s4dKernelVandermonde(p, L);
+}
+
+/** K [H, L] in tfjs ops: s4dDiscretize, then the Vandermonde product over the modes (the reference of the fused form). */
+export function s4dKernelVandermonde(p: S4DParams, L: number): tf.Tensor2D {
   return tf.tidy(() => {
     const { aRe, aIm, wRe, wIm } = s4dDiscretize(p);
     const [H, n] = aRe.shape;
