@@ -583,7 +583,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
           last.dispose();
           last = product();
         }
-        const corner = tf.slice(last.reshape([-1]), 0, 1);
+        const corner = tf.tidy(() => last.reshape([-1]).slice(0, 1));
         await corner.data();
         corner.dispose();
         return last;
@@ -591,11 +591,12 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       // a first loop, untimed: a disposed output returns to tfjs's buffer pool only after the queue is submitted, so
       // the first loop creates its outputs' buffers (vkAllocateMemory: milliseconds for the head's 128 MiB) and
       // the timed loop reuses them, as a training step's matmuls reuse the last step's
-      // Its time also sizes the timed loop: enough products for ≥ 100 ms, so that the closing read-back (a round trip
-      // of about a millisecond) is ≤ 1 % of what is timed
+      // A second untimed loop (compiled and allocated by now) sizes the timed one: enough products for ≥ 100 ms, so
+      // that the closing read-back (a round trip of about a millisecond) is ≤ 1 % of what is timed
+      (await loop(iters)).dispose();
       const u0 = performance.now();
       (await loop(iters)).dispose();
-      const count = Math.min(2000, Math.max(iters, Math.ceil((100 * iters) / (performance.now() - u0))));
+      const count = Math.min(5000, Math.max(iters, Math.ceil((100 * iters) / (performance.now() - u0))));
       const t0 = performance.now();
       const last = await loop(count);
       const ms = (performance.now() - t0) / count;

@@ -72,6 +72,17 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     }
   });
 
+  it('outer shapes whose broadcast is larger than either side go to tfjs (which refuses them), never out mislabelled', () => {
+    const before = matmulDispatches[MATMUL_KERNEL];
+    for (const [sa, sb] of [[[3, 1, 4, 5], [1, 3, 5, 2]], [[6, 4, 5], [6, 1, 5, 2]]]) {
+      const a = tf.ones(sa!);
+      const b = tf.ones(sb!);
+      expect(() => tf.matMul(a, b), `[${sa}] · [${sb}]`).toThrow();
+      tf.dispose([a, b]);
+    }
+    expect(matmulDispatches[MATMUL_KERNEL] - before).toBe(0);
+  });
+
   it('mutation check: a product that drops the last k fails the same bar', async () => {
     const s: MatMulShape = { batchA: 1, batchB: 1, M: 20, N: 24, K: 40, transposeA: false, transposeB: false };
     const a = randn([1, s.M, s.K]);

@@ -379,7 +379,8 @@ export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D
     const { shared, ...rest } = opts;
     const M = shared.phiK.shape[2];
     const [B, H, T, F] = phiQ.shape;
-    if (B * H > SHARED_KEYS_MAX_WALKS) return undefined;
+    // the shared positions' zero queries have den 0: their (dropped) rows divide by eps, so eps must be > 0
+    if (B * H > SHARED_KEYS_MAX_WALKS || !((opts.eps ?? LINEAR_ATTENTION_EPS) > 0)) return undefined;
     return tf.tidy(() => {
       const q = tf.concat([tf.zeros([B, H, M, F]), phiQ], 2) as tf.Tensor4D;
       const k = tf.concat([shared.phiK, phiK], 2) as tf.Tensor4D;

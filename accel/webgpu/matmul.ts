@@ -215,7 +215,7 @@ export function registerMatmulWebGpu(): void {
   overrideKernel('BatchMatMul', (stock) => (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32') return stock.kernelFunc(args);
+    if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return stock.kernelFunc(args);
     const ra = a.shape.length;
     const rb = b.shape.length;
     const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
@@ -227,13 +227,16 @@ export function registerMatmulWebGpu(): void {
     const batchA = outerA.reduce((x, y) => x * y, 1);
     const batchB = outerB.reduce((x, y) => x * y, 1);
     // the stock kernel says what is wrong with mismatched or non-broadcasting shapes; empty products are its too
-    if (K !== kB || M * N * K === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stock.kernelFunc(args);
+    if (K !== kB || M * N * K * batchA * batchB === 0 || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stock.kernelFunc(args);
     let outer: number[];
     try {
       outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
     } catch {
       return stock.kernelFunc(args); // its own error
     }
+    // the kernel pairs batch p of A with batch p of B (or batch 0 of a side of 1): outer shapes whose broadcast is larger
+    // than either side ([3, 1] · [1, 3]; [6] · [6, 1]) are not that pairing — the stock kernel's (it refuses them)
+    if (outer.reduce((x, y) => x * y, 1) !== Math.max(batchA, batchB)) return stock.kernelFunc(args);
     const out = matmulWebGpu(a, b, batchA, batchB, M, N, K, transposeA, transposeB);
     if (!out) return stock.kernelFunc(args);
     return { dataId: out.dataId, shape: [...outer, M, N], dtype: 'float32' };
