@@ -87,6 +87,32 @@ describe('plot on synthetic records', () => {
     expect(JSON.stringify(JSON.parse(readFileSync(join(dir, 'figures', 'accuracy-vs-state.vl.json'), 'utf8')))).toContain('paper')
   });
 
+  it('accuracy vs state: points of several mixers at one state size are drawn apart (statePlot), the true size kept', async () => {
+    const dir = tempDir();
+    const slices: [number, number][] = [[64, 4]];
+    // attention d 128 and a window spanning the sequence: the same 1 MB of state (BASED Fig 2's case); Based alone
+    const records = [
+      syntheticRecord({ label: 'attention', dModel: 128, lr: 1e-3, slices, state: 1049600, validation: 0.99, test: 0.99 }),
+      syntheticRecord({ label: 'sliding-window', dModel: 128, lr: 1e-3, slices, state: 1049600, validation: 0.98, test: 0.98 }),
+      syntheticRecord({ label: 'based', dModel: 64, lr: 1e-3, slices, state: 9204, validation: 0.5, test: 0.5 }),
+    ];
+    writeSyntheticResults(dir, records);
+    await plotResults(dir, { png: false });
+    const rows = specRows(dir, 'accuracy-vs-state');
+    const point = (m: string) => rows.find((x) => x.kind === 'point' && x.mixer === m)!;
+    const [att, win, based] = [point('attention'), point('sliding-window'), point('based')];
+    expect([att.stateBytes, win.stateBytes]).toEqual([1049600, 1049600]);
+    // 0.3 octave apart, on either side of the true size; the lone point exactly at its size
+    expect(Math.log2((win.statePlot as number) / (att.statePlot as number))).toBeCloseTo(0.3, 3);
+    expect(Math.log2((att.statePlot as number) * (win.statePlot as number)) / 2).toBeCloseTo(Math.log2(1049600), 3);
+    expect(based.statePlot).toBe(9204);
+    // each front's vertex moves with its point; the figure's x is statePlot, the tooltip the true size
+    const front = (m: string) => rows.find((x) => x.kind === 'front' && x.mixer === m)!;
+    expect([front('attention').statePlot, front('sliding-window').statePlot]).toEqual([att.statePlot, win.statePlot]);
+    const spec = readFileSync(join(dir, 'figures', 'accuracy-vs-state.vl.json'), 'utf8');
+    expect(JSON.stringify(JSON.parse(spec))).toContain('"field":"statePlot"');
+  });
+
   it('only the figures the records support (one width, one task, no passes: no width, SD or JRT figure)', async () => {
     const dir = tempDir();
     const recs = [

@@ -60,6 +60,7 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
     front.forEach((p, i) => rows.push({ kind: 'front', panel, mixer, series, order: i, stateBytes: p.stateBytes[opts.convention], accuracy: round(accuracyOf(p).mean), variant: p.variantLabel }));
   }
   rows.push(...leftOutRows(opts.leftOut ?? [], { panelOf, seriesOf, convention: opts.convention, mixers: opts.mixers ?? [] }));
+  dodgeCoincident(rows, opts.mixers ?? []);
   for (const [panel, setting] of floors) {
     const plateau = mqarPlateau(setting);
     if (plateau !== undefined) rows.push({ kind: 'plateau', panel, accuracy: round(plateau), plateauLabel: `1/K plateau ${plateau.toFixed(3)}` });
@@ -77,6 +78,36 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
     }
   }
   return rows;
+}
+
+/** Points of one panel closer than this in log2 bytes share a place (e.g. attention and a window spanning the sequence). */
+const COINCIDENT_OCTAVES = 0.05;
+/** The spacing of such points on the x axis, in octaves (about 6 px on a 14-octave panel 300 px wide). */
+const DODGE_OCTAVES = 0.3;
+
+/**
+ * `statePlot`, the x a row is drawn at: its stateBytes, except for points of different mixers (or series) that share a
+ * place in one panel — then spread a little apart in mixer order, so that no point hides another (the tooltip and the
+ * tables keep the true size). A front's vertex moves with its point; left-out marks stay at their size.
+ */
+function dodgeCoincident(rows: Record<string, unknown>[], mixers: string[]): void {
+  const key = (r: Record<string, unknown>) => `${r.panel}\u0000${r.mixer}\u0000${r.series}\u0000${r.stateBytes}`;
+  const factor = new Map<string, number>();
+  const rank = (m: string) => (mixers.includes(m) ? mixers.indexOf(m) : mixers.length);
+  const byPanel = new Map<string, Record<string, unknown>[]>();
+  for (const r of rows) if (r.kind === 'point') byPanel.set(r.panel as string, [...(byPanel.get(r.panel as string) ?? []), r]);
+  for (const points of byPanel.values()) {
+    const sorted = points.slice().sort((a, b) => (a.stateBytes as number) - (b.stateBytes as number) || rank(a.mixer as string) - rank(b.mixer as string) || String(a.series).localeCompare(String(b.series)));
+    let i = 0;
+    while (i < sorted.length) {
+      let j = i + 1;
+      while (j < sorted.length && Math.log2((sorted[j]!.stateBytes as number) / (sorted[i]!.stateBytes as number)) < COINCIDENT_OCTAVES) j++;
+      const group = sorted.slice(i, j);
+      if (new Set(group.map((r) => `${r.mixer}\u0000${r.series}`)).size > 1) group.forEach((r, g) => factor.set(key(r), 2 ** (DODGE_OCTAVES * (g - (group.length - 1) / 2))));
+      i = j;
+    }
+  }
+  for (const r of rows) if (typeof r.stateBytes === 'number') r.statePlot = round((r.stateBytes as number) * (r.kind === 'point' || r.kind === 'front' ? (factor.get(key(r)) ?? 1) : 1), 6);
 }
 
 /**
@@ -141,8 +172,9 @@ export function stateSpec(
   mixers: string[],
   o: { title: string; subtitle: string; convention: StateConvention; yTitle?: string; seriesTitle?: string; panels: string[] },
 ): Record<string, unknown> {
-  const xs = rows.map((r) => r.stateBytes as number).filter((v) => v > 0);
-  const x = log2BytesX('stateBytes', `state (bytes, ${o.convention}; log2 axis)`, xs);
+  const xs = rows.map((r) => (r.statePlot ?? r.stateBytes) as number).filter((v) => v > 0);
+  // drawn at statePlot (coincident points of several mixers spread apart: dodgeCoincident); tooltips say stateBytes
+  const x = log2BytesX('statePlot', `state (bytes, ${o.convention}; log2 axis)`, xs);
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
   const withSeries = rows.some((r) => r.kind === 'point' && r.series !== '');
   const withLeftOut = rows.some((r) => r.kind === 'left-out');
@@ -220,7 +252,7 @@ export function accuracyVsState(points: FigurePoint[], mixers: string[], convent
   return {
     name: 'accuracy-vs-state',
     title: 'Accuracy vs recurrent state size (BASED Fig. 2)',
-    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${rows.some((r) => r.kind === 'plateau') ? ' Dotted rule: the 1/K plateau (the mean of 1/K over the test slices), where a model answers with some value of its context but not the right one — the level MQAR models sit at before they learn to recall.' : ''}${leftOutCaption(rows)}`,
+    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${rows.some((r) => r.kind === 'plateau') ? ' Dotted rule: the 1/K plateau (the mean of 1/K over the test slices), where a model answers with some value of its context but not the right one — the level MQAR models sit at before they learn to recall.' : ''}${rows.some((r) => r.kind === 'point' && r.statePlot !== r.stateBytes) ? ' Points of several mixers at one state size (within 0.05 octave) are drawn 0.3 octave apart, so that none hides another; the tooltip and tables/points.csv give the true size.' : ''}${leftOutCaption(rows)}`,
     spec,
     rows: rows.filter((r) => r.kind === 'point' || r.kind === 'left-out' || r.kind === 'left-out-unplaced'),
   };
