@@ -111,6 +111,13 @@ describe('plot on synthetic records', () => {
     expect([front('attention').statePlot, front('sliding-window').statePlot]).toEqual([att.statePlot, win.statePlot]);
     const spec = readFileSync(join(dir, 'figures', 'accuracy-vs-state.vl.json'), 'utf8');
     expect(JSON.stringify(JSON.parse(spec))).toContain('"field":"statePlot"');
+    // a marker per mixer beside its colour (no left-out runs here): the points' shape channel is the mixer's, one shape each
+    type Layer = { mark?: { type?: string }; encoding?: { shape?: { field: string; scale: { domain: string[]; range: string[] } } } };
+    const layers = (JSON.parse(spec) as { spec: { layer: Layer[] } }).spec.layer;
+    const shape = layers.find((l) => l.mark?.type === 'point')!.encoding!.shape!;
+    expect(shape.field).toBe('mixer');
+    expect(shape.scale.domain.slice().sort()).toEqual(['attention', 'based', 'sliding-window']);
+    expect(new Set(shape.scale.range).size).toBe(3);
   });
 
   it('only the figures the records support (one width, one task, no passes: no width, SD or JRT figure)', async () => {

@@ -3,7 +3,7 @@
 // theoretic floor of MQAR marked (K·log2(V/2) bits for the hardest test slice). One panel per task setting.
 // Also used, with `passes`, for the JRT-prompt figure (one front per mixer and number of passes).
 import { compareSettings, leftOutSummary, paretoFront, settingFloor, type FigurePoint, type LeftOutRun, type StateConvention, type TaskSetting } from '../analysis.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, mixerShape, round, type Figure } from './common.js';
 
 interface StateRowsOptions {
   convention: StateConvention;
@@ -211,7 +211,8 @@ export function stateSpec(
       transform: [{ filter: "datum.kind === 'point'" }],
       mark: { type: 'point', filled: true, size: 45 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-      encoding: { x, y, color, ...(shape ? { shape } : {}), tooltip, opacity: pick },
+      // series (JRT prompting's p) take the shape channel, else a marker per mixer unless the left-out × holds it
+      encoding: { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, [...new Set(rows.map((r) => r.mixer as string))]) }), tooltip, opacity: pick },
     },
   ];
   if (withLeftOut) {

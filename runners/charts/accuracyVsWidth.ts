@@ -3,7 +3,7 @@
 // several variants at one width (e.g. Based f 8/16/24), the variant with the best validation accuracy.
 import { bestVariantPerWidth, leftOutSummary, type FigurePoint, type LeftOutRun, type SliceInfo, type TaskSetting } from '../analysis.js';
 import { leftOutCaption } from './accuracyVsState.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, mixerShape, round, type Figure } from './common.js';
 
 export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut: LeftOutRun[] = []): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
@@ -107,7 +107,8 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
       transform: [onlyPoints],
       mark: { type: 'point', filled: true, size: 50 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-      encoding: { x, y, color, tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
+      // a marker per mixer (one legend with the colours) — unless the × of left-out runs holds the shape channel
+      encoding: { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, [...new Set(rows.map((r) => r.mixer as string))]) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
     },
   ];
   if (withSpread) layers.push({ transform: [onlyPoints], mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });

@@ -52,6 +52,18 @@ export function colorScale(all: string[], present: string[] = all): Record<strin
   return { domain, range: domain.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]!) };
 }
 
+/** A marker per mixer (beside its colour), in the mixers' order: overlapping series stay told apart, in print too. */
+const MIXER_SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'triangle-down', 'cross', 'triangle-right', 'triangle-left'];
+
+/**
+ * The shape channel of a figure's points: one marker per mixer, same domain as colorScale, so vega-lite draws one
+ * legend (coloured markers) for both.
+ */
+export function mixerShape(all: string[], present: string[] = all): Record<string, unknown> {
+  const domain = all.filter((m) => present.includes(m));
+  return { field: 'mixer', type: 'nominal', title: 'mixer', scale: { domain, range: domain.map((m) => MIXER_SHAPES[all.indexOf(m) % MIXER_SHAPES.length]!) } };
+}
+
 /**
  * Width per character that vega reserves for a subtitle at 11 px: without a canvas it estimates text as 0.8 em per
  * character (the glyphs themselves take ~0.56 em), and that estimate is what sizes the SVG/PNG canvas.
