@@ -146,9 +146,17 @@ export function parseArgs(argv: string[]): BenchArgs {
   return a;
 }
 
-/** 'stock' | 'fast' | 'ladder' (stock, then each lever added in turn) | levers joined by '+'. */
+/**
+ * 'stock' | 'fast' | 'fast-LEVER' | 'default' | 'default±LEVER…' | 'ladder' (stock, then each lever added in turn) |
+ * 'drop-ladder' | levers joined by '+'.
+ */
 export function expandVariants(names: string[]): Array<{ name: string; levers: Record<Lever, boolean> }> {
   const none = () => Object.fromEntries(LEVER_NAMES.map((l) => [l, false])) as Record<Lever, boolean>;
+  /** `l` as a lever name, or the one-line error naming the variant. */
+  const lever = (name: string, l: string): Lever => {
+    if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
+    return l as Lever;
+  };
   const out: Array<{ name: string; levers: Record<Lever, boolean> }> = [];
   for (const name of names) {
     if (name === 'ladder') {
@@ -164,37 +172,20 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
     if (name === 'fast') LEVER_NAMES.forEach((l) => (levers[l] = true));
     // what a user gets: the levers on by default (every lever but accel/webgpu/index.ts OFF_BY_DEFAULT)
     else if (name === 'default') Object.assign(levers, defaultFastPath());
-    else if (name.startsWith('default-')) {
-      // the default less some levers, e.g. default-matmul
+    else if (/^default[+-]/.test(name)) {
+      // the default with levers added (+) or removed (−), e.g. default+ssmKernel, default-matmul
       Object.assign(levers, defaultFastPath());
-      for (const l of name.slice('default-'.length).split('-')) {
-        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
-        levers[l as Lever] = false;
-      }
-    } else if (name.startsWith('default+')) {
-      // the default plus levers still off by default, e.g. default+matmul
-      Object.assign(levers, defaultFastPath());
-      for (const l of name.slice('default+'.length).split('+')) {
-        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
-        levers[l as Lever] = true;
-      }
-    }
-    else if (name.startsWith('fast-')) {
+      for (const [, sign, l] of name.slice('default'.length).matchAll(/([+-])([^+-]*)/g)) levers[lever(name, l!)] = sign === '+';
+    } else if (name.startsWith('fast-')) {
       // all levers but one: that lever's marginal effect at the final state
       LEVER_NAMES.forEach((l) => (levers[l] = true));
-      const off = name.slice(5);
-      if (!(LEVER_NAMES as readonly string[]).includes(off)) throw new Error(`variant '${name}': unknown lever '${off}'`);
-      levers[off as Lever] = false;
+      levers[lever(name, name.slice(5))] = false;
     } else if (name === 'drop-ladder') {
       // from the fast path, remove one lever at a time
       out.push({ name: 'fast', levers: Object.fromEntries(LEVER_NAMES.map((l) => [l, true])) as Record<Lever, boolean> });
       for (const l of LEVER_NAMES) out.push({ name: `fast-${l}`, levers: { ...(Object.fromEntries(LEVER_NAMES.map((m) => [m, true])) as Record<Lever, boolean>), [l]: false } });
       continue;
-    } else if (name !== 'stock')
-      for (const l of name.split('+')) {
-        if (!(LEVER_NAMES as readonly string[]).includes(l)) throw new Error(`variant '${name}': unknown lever '${l}' (known: ${LEVER_NAMES.join(', ')})`);
-        levers[l as Lever] = true;
-      }
+    } else if (name !== 'stock') for (const l of name.split('+')) levers[lever(name, l)] = true;
     out.push({ name, levers });
   }
   return out;
