@@ -118,9 +118,12 @@ export function allocate(backend: WebGpuBackendInternals, shape: number[], dtype
   return info;
 }
 
-/** Workgroup grid for `count` workgroups: x up to 65535 (the WebGPU default limit), the rest in y. */
+/** Workgroups along one dimension of a dispatch at most (WebGPU's default maxComputeWorkgroupsPerDimension). */
+export const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+
+/** Workgroup grid for `count` workgroups: x up to MAX_WORKGROUPS_PER_DIMENSION, the rest in y. */
 export function grid(count: number): [number, number, number] {
-  const max = 65535;
+  const max = MAX_WORKGROUPS_PER_DIMENSION;
   if (count <= max) return [Math.max(1, count), 1, 1];
   const y = Math.ceil(count / max);
   return [Math.ceil(count / y), y, 1];

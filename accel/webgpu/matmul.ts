@@ -13,7 +13,7 @@
 // workgroup memory do not fall into one bank. Out-of-range rows, columns and k read 0, so any M, N, K works.
 // Reference: batchMatMulValues (ops/matmul/naive.ts); tests/webgpu-matmul.test.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, dispatch, overrideKernel, release, webgpuBackend } from './dispatch.js';
+import { allocate, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, overrideKernel, release, webgpuBackend } from './dispatch.js';
 
 export const MATMUL_KERNEL = 'RecallbenchMatMul';
 export const MATMUL_SPLIT_SUM_KERNEL = 'RecallbenchMatMulSplitSum';
@@ -174,8 +174,6 @@ export function matmulPlan(batch: number, M: number, N: number, K: number, busy 
   return { tiling, splits: Math.ceil(K / kPerSplit), kPerSplit };
 }
 
-const MAX_GRID = 65535;
-
 /**
  * out [batch, M, N] = A · B with A [batchA, M, K] (stored [batchA, K, M] when transposeA), B [batchB, K, N] (stored
  * [batchB, N, K] when transposeB), batchA and batchB equal or one of them 1 (`busy`: matmulPlan's); undefined where the grid would pass the
@@ -185,7 +183,7 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
   const batch = Math.max(batchA, batchB);
   const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
   const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
-  if (groups.some((g) => g > MAX_GRID)) return undefined;
+  if (groups.some((g) => g > MAX_WORKGROUPS_PER_DIMENSION)) return undefined;
   const backend = webgpuBackend();
   const out = allocate(backend, [batch, M, N]);
   const target = splits > 1 ? allocate(backend, [splits, batch, M, N]) : out;
@@ -195,10 +193,8 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
   dispatch(MATMUL_KERNEL, key, matmulWgsl(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
   if (splits > 1) {
     const size = batch * M * N;
-    const blocks = Math.ceil(size / 256);
-    const y = Math.ceil(blocks / MAX_GRID);
     matmulDispatches[MATMUL_SPLIT_SUM_KERNEL]++;
-    dispatch(MATMUL_SPLIT_SUM_KERNEL, 'rb_matmul_split_sum', splitSumWgsl, [{ tensor: target }, { tensor: out, write: true }], [{ u: size }, { u: splits }], [Math.ceil(blocks / y), y, 1]);
+    dispatch(MATMUL_SPLIT_SUM_KERNEL, 'rb_matmul_split_sum', splitSumWgsl, [{ tensor: target }, { tensor: out, write: true }], [{ u: size }, { u: splits }], grid(Math.ceil(size / 256)));
     release(target);
   }
   return out;
