@@ -175,7 +175,9 @@ export function stateSpec(
   const xs = rows.map((r) => (r.statePlot ?? r.stateBytes) as number).filter((v) => v > 0);
   // drawn at statePlot (coincident points of several mixers spread apart: dodgeCoincident); tooltips say stateBytes
   const x = log2BytesX('statePlot', `state (bytes, ${o.convention}; log2 axis)`, xs);
-  const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
+  // the mixers drawn here, in `mixers`' order of colours and markers
+  const present = [...new Set(rows.map((r) => r.mixer as string))];
+  const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, present) };
   const withSeries = rows.some((r) => r.kind === 'point' && r.series !== '');
   const withLeftOut = rows.some((r) => r.kind === 'left-out');
   const y = ACCURACY_Y(o.yTitle, withLeftOut);
@@ -212,7 +214,7 @@ export function stateSpec(
       mark: { type: 'point', filled: true, size: 45 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
       // series (JRT prompting's p) take the shape channel, else a marker per mixer unless the left-out × holds it
-      encoding: { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, [...new Set(rows.map((r) => r.mixer as string))]) }), tooltip, opacity: pick },
+      encoding: { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: pick },
     },
   ];
   if (withLeftOut) {

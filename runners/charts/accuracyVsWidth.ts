@@ -97,7 +97,9 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const onlyPoints = { filter: "datum.kind === 'point'" };
   const x = { field: 'dPlot', type: 'quantitative', title: 'model dimension d_model', scale: { type: 'log', base: 2, nice: false, padding: 8 }, axis: { values: dValues, format: 'd' } };
 
-  const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, [...new Set(rows.map((r) => r.mixer as string))]) };
+  // the mixers drawn here, in `mixers`' order of colours and markers
+  const present = [...new Set(rows.map((r) => r.mixer as string))];
+  const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, present) };
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'stateBytes'].map((f) => ({ field: f }));
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
@@ -108,7 +110,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
       mark: { type: 'point', filled: true, size: 50 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
       // a marker per mixer (one legend with the colours) — unless the × of left-out runs holds the shape channel
-      encoding: { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, [...new Set(rows.map((r) => r.mixer as string))]) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
+      encoding: { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } },
     },
   ];
   if (withSpread) layers.push({ transform: [onlyPoints], mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });

@@ -48,8 +48,13 @@ const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b
  * results folder), so a mixer has the same colour in every figure while each legend lists only what it draws.
  */
 export function colorScale(all: string[], present: string[] = all): Record<string, unknown> {
+  return mixerScale(all, present, PALETTE);
+}
+
+/** A scale over the mixers of `all` that are `present`, each keeping the value of its place in `all` (colour, marker). */
+function mixerScale(all: string[], present: string[], values: readonly string[]): { domain: string[]; range: string[] } {
   const domain = all.filter((m) => present.includes(m));
-  return { domain, range: domain.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]!) };
+  return { domain, range: domain.map((m) => values[all.indexOf(m) % values.length]!) };
 }
 
 /** A marker per mixer (beside its colour), in the mixers' order: overlapping series stay told apart, in print too. */
@@ -60,8 +65,7 @@ const MIXER_SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'triangle-do
  * legend (coloured markers) for both.
  */
 export function mixerShape(all: string[], present: string[] = all): Record<string, unknown> {
-  const domain = all.filter((m) => present.includes(m));
-  return { field: 'mixer', type: 'nominal', title: 'mixer', scale: { domain, range: domain.map((m) => MIXER_SHAPES[all.indexOf(m) % MIXER_SHAPES.length]!) } };
+  return { field: 'mixer', type: 'nominal', title: 'mixer', scale: mixerScale(all, present, MIXER_SHAPES) };
 }
 
 /**
