@@ -45,6 +45,35 @@ export function listPresetNames(): string[] {
   return readdirSync(PRESETS_DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
 }
 
+/**
+ * A preset restricted to some architecture labels (`--only`) and/or some task settings (`--only-data`, data-entry
+ * labels), e.g. one stretch of a campaign that completes one panel of a figure. Run ids stay the full grid's (an id
+ * is the hash of the resolved run config, which neither filter changes); an architecture listed per setting
+ * (`dataLabels`, e.g. H3 with N = L) keeps only the entries of the settings kept.
+ */
+export function selectPreset(preset: Preset, only?: string[], onlyData?: string[]): Preset {
+  let out = preset;
+  if (only?.length) {
+    const labels = new Set(preset.architectures.map((a) => a.label));
+    const unknown = only.filter((l) => !labels.has(l));
+    if (unknown.length) throw new UserInputError(`--only: ${unknown.join(', ')} is not an architecture label of ${preset.name} (labels: ${[...labels].join(', ')})`);
+    out = { ...out, architectures: out.architectures.filter((a) => only.includes(a.label)) };
+  }
+  if (onlyData?.length) {
+    const labels = new Set(preset.data.map((d) => d.label).filter((l): l is string => !!l));
+    const unknown = onlyData.filter((l) => !labels.has(l));
+    if (unknown.length) throw new UserInputError(`--only-data: ${unknown.join(', ')} is not a data label of ${preset.name} (${labels.size ? `labels: ${[...labels].join(', ')}` : 'its data entries have no labels'})`);
+    out = {
+      ...out,
+      data: out.data.filter((d) => onlyData.includes(d.label ?? '')),
+      architectures: out.architectures
+        .filter((a) => !a.dataLabels || a.dataLabels.some((l) => onlyData.includes(l)))
+        .map((a) => (a.dataLabels ? { ...a, dataLabels: a.dataLabels.filter((l) => onlyData.includes(l)) } : a)),
+    };
+  }
+  return out;
+}
+
 /** Estimated relative cost of a run (for cheapest-first ordering): d² · training tokens · epochs. */
 function runCost(config: RunConfig): number {
   const tokens = config.data.train.reduce((n, s) => n + Number(s.count ?? 0) * Number(s.seqLen ?? (Number(s.sizeA ?? 0) + Number(s.sizeB ?? 0))), 0);

@@ -23,7 +23,7 @@ import { leftOutLine, parseConcurrency, planSweepConcurrency, resolveGpuMemory, 
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
-import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, type PresetInput } from '../runners/sweep.js';
+import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, selectPreset, type PresetInput } from '../runners/sweep.js';
 import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
 import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
@@ -280,6 +280,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs and sizes, same axes (runners/scale.ts); every learning rate stays under successive halving' })
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
+        .option('only-data', { type: 'string', array: true, describe: "train only these task settings (data-entry labels) of the preset, e.g. one figure panel: --only-data L64-K4; run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('stack', { type: 'number', default: 1, describe: 'train the runs that differ only in learning rate as stacks of up to N, one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv with a short conv, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. With --concurrency N each stack trains in one of the N processes; not with --queue' })
@@ -316,12 +317,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         } else {
           preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
         }
-        if (argv.only?.length) {
-          const labels = new Set(preset.architectures.map((a) => a.label));
-          const unknown = argv.only.filter((l) => !labels.has(l));
-          if (unknown.length) throw new UserInputError(`--only: ${unknown.join(', ')} is not an architecture label of ${preset.name} (labels: ${[...labels].join(', ')})`);
-          preset = { ...preset, architectures: preset.architectures.filter((a) => argv.only!.includes(a.label)) };
-        }
+        preset = selectPreset(preset, argv.only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2 } };
         const scale = argv.scale;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, runId, type RunConfig } from '../runners/config.js';
-import { expandPreset, listPresetNames, loadPreset, presetSchema, PRESETS_DIR, type Preset } from '../runners/sweep.js';
+import { expandPreset, listPresetNames, loadPreset, presetSchema, PRESETS_DIR, selectPreset, type Preset } from '../runners/sweep.js';
 import { keepEndpoints, keepMiddle, scalePreset, trainingSteps } from '../runners/scale.js';
 import { getTask } from '../tasks/index.js';
 import { UserInputError } from '../engine/errors.js';
@@ -287,5 +287,22 @@ describe('preset overrides', () => {
     expect(b!.model).toMatchObject({ block: 'zoology', embeddingDropout: 0.2, positionEmbeddings: false });
     expect(a!.train).toMatchObject({ epochs: 3, batchSize: 64 });
     expect(() => presetSchema.parse({ ...preset, architectures: [{ label: 'x', layers: [{ mixer: 'attention' }], model: { blok: 'zoology' } }] })).toThrow();
+  });
+
+  it('--only / --only-data select a panel of the full grid: the same run ids, H3 only at the kept settings', () => {
+    const zoo = loadPreset('zoology-fig2');
+    const full = new Map(expandPreset(zoo).map((c) => [runId(c), c]));
+    const panel = expandPreset(selectPreset(zoo, ['attention', 'h3'], ['L64-K4', 'L256-K16']));
+    // attention 4 d × 4 lr × 2 settings, H3 (one entry per setting) 4 d × 4 lr × 2
+    expect(panel).toHaveLength(64);
+    expect(count(panel, (c) => c.label)).toEqual(new Map([['attention', 32], ['h3', 32]]));
+    for (const c of panel) {
+      expect(full.get(runId(c))).toEqual(c);
+      expect([64, 256]).toContain(c.data.train[0]!.seqLen);
+      if (c.label === 'h3') expect(lastParams(c).stateDim).toBe(c.data.train[0]!.seqLen);
+    }
+    expect(expandPreset(selectPreset(zoo, undefined, ['L512-K64']))).toHaveLength(7 * 16);
+    expect(() => selectPreset(zoo, undefined, ['L64'])).toThrow(/--only-data: L64 is not a data label of zoology-fig2 \(labels: L64-K4, L128-K8/);
+    expect(() => selectPreset(zoo, ['mamba2'])).toThrow(/--only: mamba2 is not an architecture label/);
   });
 });
