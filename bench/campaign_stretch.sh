@@ -5,7 +5,7 @@
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [GPUS="0 1 2 3"] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3"] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -43,9 +43,9 @@ nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!
 start=$(date +%s)
-# shellcheck disable=SC2086 # GPUS and ONLY are word lists
+# shellcheck disable=SC2086 # GPUS, ONLY and ONLY_DATA are word lists
 timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
-  --concurrency "${CONCURRENCY:-auto}" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} > "$out/sweep.log" 2>&1
+  --concurrency "${CONCURRENCY:-auto}" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} > "$out/sweep.log" 2>&1
 echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"
