@@ -25,7 +25,7 @@
 // bits); set-disjointness accuracy split into small-first (|A| < |B|) and large-first slices.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson } from './config.js';
+import { canonicalJson, type RunConfig } from './config.js';
 import type { RunRecord } from './results.js';
 import type { EpochRecord } from '../engine/train.js';
 import { getTask } from '../tasks/index.js';
@@ -303,6 +303,12 @@ export function leftOutReason(record: RunRecord, violations: readonly string[] =
   return undefined;
 }
 
+/** A model's key — the figure point it belongs to: its label and config without the learning rate (and seed). */
+export function modelKey(label: string, config: RunConfig): string {
+  const { lr: _lr, ...trainNoLr } = config.train;
+  return canonicalJson({ label, model: config.model, data: config.data, train: trainNoLr });
+}
+
 /**
  * Best learning rate per group, chosen on mean validation accuracy over seeds, reported on test. Runs that are
  * not results (failed, `invalid` — id → violations, from runners/verify.ts — or diverged before any evaluation)
@@ -314,8 +320,7 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
   const groups = new Map<string, RunRecord[]>();
   const keyOf = new Map<RunRecord, string>();
   for (const r of records) {
-    const { lr: _lr, ...trainNoLr } = r.config.train;
-    const key = canonicalJson({ label: r.label, model: r.config.model, data: r.config.data, train: trainNoLr });
+    const key = modelKey(r.label, r.config);
     const g = groups.get(key) ?? [];
     g.push(r);
     groups.set(key, g);

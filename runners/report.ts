@@ -8,7 +8,8 @@ import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'no
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonl, type RunRecord } from './results.js';
-import { leftOutSummary, provenanceCells, type AnalysedRun, type FigurePoint } from './analysis.js';
+import { leftOutSummary, modelKey, provenanceCells, type AnalysedRun, type FigurePoint } from './analysis.js';
+import { canonicalJson, runId, type RunConfig } from './config.js';
 import { excludedRows, plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
 import { round } from './charts/common.js';
 import { savingsText, searchSavings } from './search.js';
@@ -96,6 +97,55 @@ export function coverageRows(runs: AnalysedRun[], points: FigurePoint[]): Record
       'run-hours (sum of wall times)': (seconds / 3600).toFixed(2),
     };
   });
+}
+
+/**
+ * The grid a preset tag stands for (`name`, or `name@scale=s` for a scaled sweep) as the preset file expands today,
+ * or undefined for a tag that names no preset of runners/presets (a flag-built sweep, a preset file elsewhere).
+ */
+export async function plannedGrid(tag: string): Promise<RunConfig[] | undefined> {
+  const m = /^(.*)@scale=([0-9.eE+-]+)$/.exec(tag);
+  const name = m ? m[1]! : tag;
+  // the sweep module loads the model code: only when a report has a preset to expand
+  const { expandPreset, listPresetNames, loadPreset } = await import('./sweep.js');
+  if (!listPresetNames().includes(name)) return undefined;
+  const { scalePreset } = await import('./scale.js');
+  const preset = loadPreset(name);
+  return expandPreset(m ? scalePreset(preset, Number(m[2])) : preset);
+}
+
+/**
+ * Coverage of each preset's planned grid per mixer (a campaign in progress): runs planned and stored, models
+ * (figure points) planned and drawn, and the task settings where every planned model of the mixer has its point
+ * — a complete panel. Stored runs are matched to the grid by run id; a stored run outside today's grid is not counted.
+ */
+export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], planned: ReadonlyMap<string, RunConfig[]>): Record<string, unknown>[] {
+  const withPoint = new Set(points.map((p) => p.key));
+  const settingName = new Map(runs.map((a) => [a.setting.id, a.setting.label]));
+  const rows: Record<string, unknown>[] = [];
+  for (const [tag, configs] of planned) {
+    // by the hash of the stored config (a record's id is that hash; computing it also holds for hand-made records)
+    const stored = new Set(runs.filter((a) => (a.record.preset ?? '(none)') === tag).map((a) => runId(a.record.config)));
+    const labels = [...new Set(configs.map((c) => c.label))];
+    const row = (mixer: string, mine: RunConfig[]) => {
+      const models = new Map(mine.map((c) => [modelKey(c.label, c), canonicalJson(c.data)]));
+      const settings = [...new Set(models.values())];
+      const complete = settings.filter((id) => [...models].every(([key, s]) => s !== id || withPoint.has(key)));
+      const names = complete.map((id) => settingName.get(id) ?? '?');
+      return {
+        preset: tag,
+        mixer,
+        'runs planned': mine.length,
+        'runs stored': mine.filter((c) => stored.has(runId(c))).length,
+        'models planned': models.size,
+        'models with a point': [...models.keys()].filter((k) => withPoint.has(k)).length,
+        'settings complete': `${complete.length} of ${settings.length}${names.length ? ` (${names.join(', ')})` : ''}`,
+      };
+    };
+    for (const label of labels) rows.push(row(label, configs.filter((c) => c.label === label)));
+    if (labels.length > 1) rows.push(row('(all)', configs));
+  }
+  return rows;
 }
 
 /** What the figures make of a run: its point, another lr of its model, or left out (and why, in short). */
@@ -197,11 +247,16 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   const result = await plotResults(dir, opts);
   const vendor = vendorFor(dir);
   const path = join(dir, 'index.html');
-  writeFileSync(path, reportHtml(dir, result, { ...opts, vendor }));
+  const planned = new Map<string, RunConfig[]>();
+  for (const tag of new Set(result.records.map((r) => r.preset).filter((p): p is string => !!p))) {
+    const grid = await plannedGrid(tag);
+    if (grid) planned.set(tag, grid);
+  }
+  writeFileSync(path, reportHtml(dir, result, { ...opts, vendor, planned }));
   return { ...result, path };
 }
 
-function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { vendor: string }): string {
+function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { vendor: string; planned: ReadonlyMap<string, RunConfig[]> }): string {
   const vendor = opts.vendor.split('\\').join('/');
   const { records, points, figures, leftOut, runs } = result;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
@@ -261,6 +316,8 @@ ${figureSections}
 <h2>Coverage and cost</h2>
 <p>Per preset: the runs stored and what became of them, how many models (mixer, size, variant, task setting) have a figure point, the epochs trained and the sum of the runs' wall times (device time when each run had a GPU to itself; runs that shared a GPU each count their whole wall time). A grid's planned size is its preset's (<code>recallbench sweep PRESET --dry-run</code>); runs not yet stored are not counted here.</p>
 ${table(coverageRows(runs, points))}
+${opts.planned.size ? `<p>Against each preset's planned grid (<code>recallbench sweep PRESET --dry-run</code>, as the preset file expands today; a scaled sweep's grid at its scale), per mixer: a setting is complete when every planned model of the mixer there has its figure point.</p>
+${table(plannedCoverageRows(runs, points, opts.planned))}` : ''}
 </section>
 <section id="tables">
 <h2>Tables</h2>

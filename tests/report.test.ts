@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandFromPresetTag, coverageRows, provenanceRows, writeReport } from '../runners/report.js';
+import { commandFromPresetTag, coverageRows, plannedCoverageRows, plannedGrid, provenanceRows, writeReport } from '../runners/report.js';
+import { analyseRuns } from '../runners/analysis.js';
 import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
 import { runCli } from './cliRunner.js';
 
@@ -64,6 +65,29 @@ describe('report page', () => {
     const r2 = await writeReport(other, { png: false });
     expect(existsSync(join(other, 'vendor', 'vega.min.js'))).toBe(true);
     expect(readFileSync(r2.path, 'utf8')).toContain('<script src="vendor/vega.min.js">');
+  });
+
+  it("coverage against the planned grid: runs and models per mixer, and the settings where every model has its point", async () => {
+    const base = { dModel: 64, slices: [[64, 4]] as [number, number][], state: 2 ** 16, validation: 0.5, test: 0.5 };
+    const a1 = syntheticRecord({ ...base, label: 'attention', lr: 1e-3 });
+    const a2 = syntheticRecord({ ...base, label: 'attention', lr: 1e-2 });
+    const b1 = syntheticRecord({ ...base, label: 'baseconv', lr: 1e-3 });
+    const b2 = syntheticRecord({ ...base, label: 'baseconv', lr: 1e-3, slices: [[128, 8]] }); // stored, but failed: no point
+    b2.status = 'failed';
+    const wider = { ...a1.config, model: { ...a1.config.model, dModel: 128 } }; // planned, not stored
+    const grid = [a1.config, a2.config, wider, b1.config, b2.config];
+    const { runs, points } = analyseRuns([a1, a2, b1, b2]);
+    const rows = plannedCoverageRows(runs, points, new Map([[a1.preset!, grid]]));
+    const settingOf = (r: typeof a1) => runs.find((x) => x.record.id === r.id)!.setting.label;
+    expect(rows).toEqual([
+      { preset: a1.preset, mixer: 'attention', 'runs planned': 3, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': '0 of 1' },
+      { preset: a1.preset, mixer: 'baseconv', 'runs planned': 2, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': `1 of 2 (${settingOf(b1)})` },
+      { preset: a1.preset, mixer: '(all)', 'runs planned': 5, 'runs stored': 4, 'models planned': 4, 'models with a point': 2, 'settings complete': '0 of 2' },
+    ]);
+    // a preset tag expands to its grid (scaled for a scaled sweep); any other tag to nothing
+    expect((await plannedGrid('zoology-fig2'))!).toHaveLength(448);
+    expect((await plannedGrid('based-fig2@scale=0.01'))!).toHaveLength(64);
+    expect(await plannedGrid('synthetic')).toBeUndefined();
   });
 
   it('lists the runs that are not results with their reasons, and every run with its provenance', async () => {
