@@ -13,6 +13,9 @@
 #           is off unless asked for.
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
 #           About 5 minutes (recur: each mixer with its own levers on and off).
+#   matmul  lever matmulVec4: tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4
+#           reads, bench/step.ts --matmul), then training steps at the campaign's shapes (d 512 and d 128, L 64, B512)
+#           with it off and on, alternating. About 3 minutes.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed   (carry .gpu-c; out in $OUT)
@@ -37,5 +40,13 @@ case "${1:-}" in
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash .gpu-c/run-step --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
-  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed" >&2; exit 2 ;;
+  matmul)
+    echo "=== matmul alone ($(date -u +%H:%M:%S))"
+    timeout 150 bash .gpu-c/run-step --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
+    echo "=== steps at zoology-fig2's L64 shapes ($(date -u +%H:%M:%S))"
+    for d in 512 128; do
+      timeout 120 bash .gpu-c/run-step --mixers attention,based,baseconv --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants default,default+matmulVec4,default,default+matmulVec4 --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label "zoology-L64-d$d" --out "$OUT/matmul.jsonl" >> "$OUT/matmul.log" 2>&1
+    done
+    grep -hE "^matmul |ms/step|Error" "$OUT/matmul.log" | tail -40 ;;
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul" >&2; exit 2 ;;
 esac

@@ -23,7 +23,8 @@
 // alone on the device: the GPU's check of what tests/stack*.test.ts check on the CPU and lavapipe); nothing is timed.
 // --matmul times tf.matMul alone at the shapes of these models' steps (MATMUL_SHAPES: the head, the projections and
 // their gradients, attention's scores and values) with the `matmul` lever off (tfjs's kernel) and on
-// (accel/webgpu/matmul.ts), and prints ms, TFLOP/s and the largest difference between the two products.
+// (accel/webgpu/matmul.ts), and on with `matmulVec4` (its vec4 workgroup-memory reads), and prints ms, TFLOP/s and
+// the largest differences between the products.
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -537,7 +538,8 @@ async function checkStack(a: BenchArgs, mixer: string, batch: number, runs: numb
 
 /**
  * The matmuls of a d 128, L 256 training step (2-D ones at B64 = 16,384 tokens; the head at K 16 supervised rows per
- * example), as [label, batch, M, N, K, transposeA, transposeB]; and two squares for the kernel's ceiling.
+ * example), of zoology-fig2's d 512 models at L 64, B512, and two squares for the kernel's ceiling, as [label, batch,
+ * M, N, K, transposeA, transposeB].
  */
 export const MATMUL_SHAPES: Array<[string, number, number, number, number, boolean, boolean]> = [
   ['head B256: rows·Eᵀ', 1, 4096, 8192, 128, false, true],
@@ -550,6 +552,11 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
   ['scores B64: q·kᵀ', 64, 256, 256, 128, false, true],
   ['values B64: p·v', 64, 256, 128, 256, false, false],
   ['scores B256: q·kᵀ', 256, 256, 256, 128, false, true],
+  // zoology-fig2's L64 K4 panel (B512: 32,768 tokens; 2,048 supervised rows) at d 512: the campaign's largest models
+  ['zoology d512: qkv x·W', 1, 32768, 1536, 512, false, false],
+  ['zoology d512: qkv dW = xᵀ·dy', 1, 512, 1536, 32768, true, false],
+  ['zoology d512: qkv dx = dy·Wᵀ', 1, 32768, 512, 1536, false, true],
+  ['zoology d512: head rows·Eᵀ', 1, 2048, 8192, 512, false, true],
   ['square 2048', 1, 2048, 2048, 2048, false, false],
   ['square 4096', 1, 4096, 4096, 4096, false, false],
 ];
@@ -557,14 +564,16 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
 /** --matmul: tf.matMul at MATMUL_SHAPES, lever off then on, `iters` products each after a warm-up, one read at the end. */
 async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   const iters = Math.max(5, a.steps);
-  console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts)`);
+  console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts), and on with matmulVec4`);
   for (const [label, batch, M, N, K, tA, tB] of MATMUL_SHAPES) {
     const lead = batch > 1 ? [batch] : [];
     const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
     const y = tf.randomNormal([...lead, ...(tB ? [N, K] : [K, N])], 0, 1, 'float32', 2);
     const timed: Record<string, { ms: number; out: Float32Array }> = {};
-    for (const on of [false, true]) {
-      await setLevers('webgpu', { ...defaultFastPath(), matmul: on });
+    // tfjs's kernel, ours with scalar workgroup-memory reads, ours with vec4 reads (lever matmulVec4)
+    const kernels = { off: { matmul: false, matmulVec4: false }, on: { matmul: true, matmulVec4: false }, vec4: { matmul: true, matmulVec4: true } };
+    for (const [which, levers] of Object.entries(kernels)) {
+      await setLevers('webgpu', { ...defaultFastPath(), ...levers });
       const product = () => tf.matMul(x, y, tA, tB);
       // iters products, each output disposed when the next is made, then a read of one element of the last (which
       // submits the queue and waits for it; reading the whole 128 MiB head output would time the copy to the host)
@@ -591,20 +600,22 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       const t0 = performance.now();
       const last = await loop(count);
       const ms = (performance.now() - t0) / count;
-      timed[on ? 'on' : 'off'] = { ms, out: (await last.data()) as Float32Array };
+      timed[which] = { ms, out: (await last.data()) as Float32Array };
       last.dispose();
     }
-    const { off, on } = timed as Record<'off' | 'on', { ms: number; out: Float32Array }>;
+    const { off, on, vec4 } = timed as Record<'off' | 'on' | 'vec4', { ms: number; out: Float32Array }>;
     let diff = 0;
     let scale = 0;
+    let vec4Diff = 0; // the two kernels of ours add the same products in the same order: 0 expected
     for (let i = 0; i < off.out.length; i++) {
       diff = Math.max(diff, Math.abs(on.out[i]! - off.out[i]!));
       scale = Math.max(scale, Math.abs(off.out[i]!));
+      vec4Diff = Math.max(vec4Diff, Math.abs(vec4.out[i]! - on.out[i]!));
     }
     const flop = 2 * batch * M * N * K;
     const tflops = (ms: number) => flop / (ms * 1e9);
-    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max`);
-    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, relDiff: diff / scale } }) + '\n');
+    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max  vec4 ${vec4.ms.toFixed(3)} ms (${tflops(vec4.ms).toFixed(1)} TFLOP/s, ${(on.ms / vec4.ms).toFixed(2)}x ours, diff ${vec4Diff === 0 ? '0' : (vec4Diff / scale).toExponential(1)})`);
+    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, vec4Ms: vec4.ms, relDiff: diff / scale, vec4Diff } }) + '\n');
     tf.dispose([x, y]);
   }
   await setLevers('webgpu', defaultFastPath());

@@ -3,7 +3,8 @@
 // are no multiple of any tile (ragged rows, columns and K), with the output buffers poisoned (NaN) first; a batch of 1
 // broadcast on either side; a mutation check (a product that drops the last k fails the same bar); through tf.matMul,
 // lever off runs tfjs's kernel and lever on this one with the same values within the bar, and a tiny model's training
-// step agrees either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
+// step agrees either way; the kernel with vec4 workgroup-memory reads (lever matmulVec4) gives the scalar one's bits
+// on every case. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,16 +23,26 @@ let seed = 31000;
 const randn = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
 
 /** A and B stored as `s` says, the kernel's product (forced onto the plan that `busy` picks), and the plain loop's. */
-async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; plan: ReturnType<typeof matmulPlan> }> {
+/**
+ * Both kernels (scalar and vec4 workgroup-memory reads, lever matmulVec4) on the same A and B: each one's error
+ * against the loop, and whether the two products are bit-identical (they add the same products in the same order).
+ */
+async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; relVec4: number; identical: boolean; plan: ReturnType<typeof matmulPlan> }> {
   const a = randn(s.transposeA ? [s.batchA, s.K, s.M] : [s.batchA, s.M, s.K]);
   const b = randn(s.transposeB ? [s.batchB, s.N, s.K] : [s.batchB, s.K, s.N]);
   const batch = Math.max(s.batchA, s.batchB);
-  await poison([[batch, s.M, s.N]]);
-  const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, s.batchA, s.batchB, s.M, s.N, s.K, s.transposeA, s.transposeB, busy)!);
+  const product = async (vec4: boolean) => {
+    await poison([[batch, s.M, s.N]]);
+    return tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, s.batchA, s.batchB, s.M, s.N, s.K, s.transposeA, s.transposeB, busy, vec4)!);
+  };
+  const [out, out4] = [await product(false), await product(true)];
   const expected = tf.tensor(batchMatMulValues(await a.data(), await b.data(), s), [batch, s.M, s.N]);
   const { rel } = await errors(out, expected);
-  tf.dispose([a, b, out, expected]);
-  return { rel, plan: matmulPlan(batch, s.M, s.N, s.K, busy) };
+  const { rel: relVec4 } = await errors(out4, expected);
+  const [v, v4] = [await out.data(), await out4.data()];
+  const identical = v.length === v4.length && v.every((x, i) => Object.is(x, v4[i]));
+  tf.dispose([a, b, out, out4, expected]);
+  return { rel, relVec4, identical, plan: matmulPlan(batch, s.M, s.N, s.K, busy) };
 }
 
 describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'no adapter'})`, () => {
@@ -56,10 +67,13 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     for (const c of cases) {
       const [batch, M, N, K] = c.dims;
       for (const [transposeA, transposeB] of transposes) {
-        const { rel, plan } = await compare({ batchA: batch, batchB: batch, M, N, K, transposeA, transposeB }, c.busy);
+        const { rel, relVec4, identical, plan } = await compare({ batchA: batch, batchB: batch, M, N, K, transposeA, transposeB }, c.busy);
+        const name = `${c.tiling} ×${c.splits} [${c.dims}] ${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
         expect([plan.tiling.name, plan.splits]).toEqual([c.tiling, c.splits]);
-        expect(rel, `${c.tiling} ×${c.splits} [${c.dims}] ${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`).toBeLessThan(BAR);
-        worst = Math.max(worst, rel);
+        expect(rel, name).toBeLessThan(BAR);
+        expect(relVec4, `${name} vec4`).toBeLessThan(BAR);
+        expect(identical, `${name}: vec4 reads give the scalar kernel's bits`).toBe(true);
+        worst = Math.max(worst, rel, relVec4);
       }
     }
     console.log(`matmul: worst relative error vs the plain loop ${worst.toExponential(2)}`);
@@ -67,8 +81,10 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
 
   it('a batch of 1 on either side is broadcast', async () => {
     for (const [batchA, batchB] of [[1, 3], [3, 1]] as const) {
-      const { rel } = await compare({ batchA, batchB, M: 9, N: 11, K: 13, transposeA: batchA === 1, transposeB: batchB === 1 }, 1);
+      const { rel, relVec4, identical } = await compare({ batchA, batchB, M: 9, N: 11, K: 13, transposeA: batchA === 1, transposeB: batchB === 1 }, 1);
       expect(rel, `batches ${batchA} × ${batchB}`).toBeLessThan(BAR);
+      expect(relVec4, `batches ${batchA} × ${batchB}, vec4`).toBeLessThan(BAR);
+      expect(identical).toBe(true);
     }
   });
 
@@ -87,14 +103,17 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     const s: MatMulShape = { batchA: 1, batchB: 1, M: 20, N: 24, K: 40, transposeA: false, transposeB: false };
     const a = randn([1, s.M, s.K]);
     const b = randn([1, s.K, s.N]);
-    const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, false, false)!);
     const [av, bv] = [await a.data(), await b.data()];
     // the same product with A's last column and B's last row zeroed
     const dropped = batchMatMulValues(av.map((v, i) => (i % s.K === s.K - 1 ? 0 : v)), bv.map((v, i) => (i >= (s.K - 1) * s.N ? 0 : v)), s);
     const exact = batchMatMulValues(av, bv, s);
-    expect((await errors(out, tf.tensor(exact, [1, s.M, s.N]))).rel).toBeLessThan(BAR);
-    expect((await errors(out, tf.tensor(dropped, [1, s.M, s.N]))).rel).toBeGreaterThan(100 * BAR);
-    tf.dispose([a, b, out]);
+    for (const vec4 of [false, true]) {
+      const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, false, false, undefined, vec4)!);
+      expect((await errors(out, tf.tensor(exact, [1, s.M, s.N]))).rel).toBeLessThan(BAR);
+      expect((await errors(out, tf.tensor(dropped, [1, s.M, s.N]))).rel).toBeGreaterThan(100 * BAR);
+      out.dispose();
+    }
+    tf.dispose([a, b]);
   });
 
   it('through tf.matMul: lever off runs tfjs, lever on this kernel (rank 2 and 4, a K split), same values', async () => {
@@ -130,5 +149,10 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     // with every lever on; lever-off steps add none)
     expect(matmulDispatches[MATMUL_KERNEL] - before).toBe(6);
     console.log(`matmul: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
+  });
+
+  it('lever matmulVec4: a training step agrees with it on and off', async () => {
+    const e = await expectLeverStepAgrees('matmulVec4', [{ mixer: 'attention', params: { numHeads: 2 } }]);
+    console.log(`matmulVec4: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
   });
 });

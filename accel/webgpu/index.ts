@@ -39,6 +39,8 @@
 //                pad, k slices and k multiply-adds (~17 kernels forward, dozens in their gradients); circular: reference
 //   matmul       BatchMatMul (every tf.matMul and its gradients) in 128 × 128 or 64 × 64 register-blocked tiles, K split
 //                over workgroups when the output is small (matmul.ts) in place of tfjs's 32 × 32 tiles
+//   matmulVec4   with matmul on: its kernel reads workgroup memory as vec4s — an 8 × 8 thread's 16 loads per k become 4
+//                (matmul.ts matmulVec4Wgsl); same tiles, same plan, same sums in the same order
 //   ssmKernel    S4D's convolution kernel (H3's diagonal SSM): the discretisation and the Vandermonde product in one
 //                dispatch, its gradient in one (+ a sum for log Δ) (s4dKernel.ts) in place of ~35 + ~70 small kernels
 //   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
@@ -87,12 +89,12 @@ import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { setPooledUploads } from './uploads.js';
-import { registerMatmulWebGpu, setMatmulWebGpu } from './matmul.js';
+import { registerMatmulWebGpu, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
 import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'ssmKernel'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -112,6 +114,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
   ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
+  matmulVec4: 'new (2026-11-29): tested against the float64 loop and the scalar kernel on lavapipe; not yet timed on a real GPU (bench/step.ts --matmul prints it beside the scalar kernel)',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -212,6 +215,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'UnsortedSegmentSum', backend: BACKEND, lever: 'segmentSum', install: () => (registerSegmentSumWebGpu(), setSegmentSumWebGpu(true)), uninstall: () => setSegmentSumWebGpu(false) });
   registerFastForm({ op: 'Transpose', backend: BACKEND, lever: 'transposeViews', install: () => (registerTransposeViewsWebGpu(), setTransposeViews(true)), uninstall: () => setTransposeViews(false) });
   registerFastForm({ op: 'BatchMatMul', backend: BACKEND, lever: 'matmul', install: () => (registerMatmulWebGpu(), setMatmulWebGpu(true)), uninstall: () => setMatmulWebGpu(false) });
+  registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',

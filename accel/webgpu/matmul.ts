@@ -139,6 +139,113 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }`;
 };
 
+/**
+ * The same product and tiles with vec4 workgroup-memory reads (lever `matmulVec4`): thread (tx, ty) owns rows
+ * 4·(ty + g·WY) + c and columns 4·(tx + h·WX) + c (c < 4), so each k reads its TM + TN values as (TM + TN) / 4
+ * vec4 loads instead of TM + TN scalar ones (an 8 × 8 thread: 4 loads per 64 multiply-adds, not 16 — the scalar
+ * kernel issues one workgroup-memory load per 4 multiply-adds, which the GPU's load units cannot feed at its
+ * multiply-add rate), and accumulates in vec4s. Workgroup memory keeps the float layout As[k][m] (rows padded by
+ * 4 floats), so the loads from global memory and their transposing stores are the scalar kernel's.
+ */
+const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () => {
+  const WX = t.BN / t.TN;
+  const WY = t.BM / t.TM;
+  const THREADS = WX * WY;
+  const GM = t.TM / 4; // vec4 groups of rows per thread
+  const GN = t.TN / 4;
+  const SA4 = t.BM / 4 + PAD / 4; // row stride of As[k][·] in vec4
+  const SB4 = t.BN / 4 + PAD / 4;
+  const loadsA = (t.BM * t.BK) / THREADS;
+  const loadsB = (t.BN * t.BK) / THREADS;
+  const aIndex = transposeA ? 'let k = e / BM; let m = e % BM;' : 'let m = e / BK; let k = e % BK;';
+  const aRead = transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]';
+  const bIndex = transposeB ? 'let n = e / BK; let k = e % BK;' : 'let k = e / BN; let n = e % BN;';
+  const bRead = transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]';
+  return `
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+struct Params { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, splits: u32, kPerSplit: u32, batch: u32, };
+@group(0) @binding(3) var<uniform> params: Params;
+
+const BM = ${t.BM}u;
+const BN = ${t.BN}u;
+const BK = ${t.BK}u;
+const GM = ${GM}u;
+const GN = ${GN}u;
+const WX = ${WX}u;
+const WY = ${WY}u;
+const THREADS = ${THREADS}u;
+const SA4 = ${SA4}u;
+const SB4 = ${SB4}u;
+var<workgroup> As: array<vec4<f32>, ${SA4 * t.BK}>;
+var<workgroup> Bs: array<vec4<f32>, ${SB4 * t.BK}>;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let tx = tid % WX;
+  let ty = tid / WX;
+  let batch = wg.z / params.splits;
+  let split = wg.z % params.splits;
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  let kBegin = split * params.kPerSplit;
+  let kEnd = min(params.K, kBegin + params.kPerSplit);
+  let aBase = batch * params.aBatchStride;
+  let bBase = batch * params.bBatchStride;
+  var acc: array<vec4<f32>, ${t.TM * GN}>;
+  var a: array<vec4<f32>, ${GM}>;
+  var b: array<vec4<f32>, ${GN}>;
+  for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
+    for (var l = 0u; l < ${loadsA}u; l++) {
+      let e = tid + l * THREADS;
+      ${aIndex}
+      let gm = row0 + m;
+      let gk = k0 + k;
+      var v = 0.0;
+      if (gm < params.M && gk < kEnd) { v = ${aRead}; }
+      As[k * SA4 + m / 4u][m % 4u] = v;
+    }
+    for (var l = 0u; l < ${loadsB}u; l++) {
+      let e = tid + l * THREADS;
+      ${bIndex}
+      let gn = col0 + n;
+      let gk = k0 + k;
+      var v = 0.0;
+      if (gn < params.N && gk < kEnd) { v = ${bRead}; }
+      Bs[k * SB4 + n / 4u][n % 4u] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      for (var g = 0u; g < GM; g++) { a[g] = As[k * SA4 + ty + g * WY]; }
+      for (var h = 0u; h < GN; h++) { b[h] = Bs[k * SB4 + tx + h * WX]; }
+      for (var g = 0u; g < GM; g++) {
+        for (var c = 0u; c < 4u; c++) {
+          let ai = vec4<f32>(a[g][c]);
+          let i = g * 4u + c;
+          for (var h = 0u; h < GN; h++) { acc[i * GN + h] = fma(ai, b[h], acc[i * GN + h]); }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  let cBase = (split * params.batch + batch) * params.M * params.N;
+  for (var g = 0u; g < GM; g++) {
+    for (var c = 0u; c < 4u; c++) {
+      let gm = row0 + (ty + g * WY) * 4u + c;
+      if (gm >= params.M) { continue; }
+      for (var h = 0u; h < GN; h++) {
+        let v = acc[(g * 4u + c) * GN + h];
+        let gn0 = col0 + (tx + h * WX) * 4u;
+        for (var q = 0u; q < 4u; q++) {
+          if (gn0 + q < params.N) { C[cBase + gm * params.N + gn0 + q] = v[q]; }
+        }
+      }
+    }
+  }
+}`;
+};
+
 const splitSumWgsl = () => `
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> C: array<f32>;
@@ -176,10 +283,11 @@ export function matmulPlan(batch: number, M: number, N: number, K: number, busy 
 
 /**
  * out [batch, M, N] = A · B with A [batchA, M, K] (stored [batchA, K, M] when transposeA), B [batchB, K, N] (stored
- * [batchB, N, K] when transposeB), batchA and batchB equal or one of them 1 (`busy`: matmulPlan's); undefined where the grid would pass the
- * device's dispatch limits (the stock kernel runs then).
+ * [batchB, N, K] when transposeB), batchA and batchB equal or one of them 1 (`busy`: matmulPlan's; `vec4`: the kernel with
+ * vec4 workgroup-memory reads, lever matmulVec4); undefined where the grid would pass the device's dispatch limits (the
+ * stock kernel runs then).
  */
-export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS): tf.TensorInfo | undefined {
+export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS, vec4 = vec4Reads): tf.TensorInfo | undefined {
   const batch = Math.max(batchA, batchB);
   const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
   const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
@@ -187,10 +295,10 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
   const backend = webgpuBackend();
   const out = allocate(backend, [batch, M, N]);
   const target = splits > 1 ? allocate(backend, [splits, batch, M, N]) : out;
-  const key = `rb_matmul_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
+  const key = `rb_matmul${vec4 ? '4' : ''}_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
   const uniforms = [{ u: M }, { u: N }, { u: K }, { u: batchA === 1 ? 0 : M * K }, { u: batchB === 1 ? 0 : K * N }, { u: splits }, { u: kPerSplit }, { u: batch }];
   matmulDispatches[MATMUL_KERNEL]++;
-  dispatch(MATMUL_KERNEL, key, matmulWgsl(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
+  dispatch(MATMUL_KERNEL, key, (vec4 ? matmulVec4Wgsl : matmulWgsl)(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
   if (splits > 1) {
     const size = batch * M * N;
     matmulDispatches[MATMUL_SPLIT_SUM_KERNEL]++;
@@ -201,9 +309,15 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
 }
 
 let enabled = false;
+let vec4Reads = false;
 
 export function setMatmulWebGpu(on: boolean): void {
   enabled = on;
+}
+
+/** Lever matmulVec4: the kernel reads workgroup memory as vec4s (matmulVec4Wgsl); only with lever matmul on. */
+export function setMatmulVec4(on: boolean): void {
+  vec4Reads = on;
 }
 
 /** Replace tfjs's webgpu BatchMatMul (kept for other dtypes, batches that do not broadcast as 1-or-equal, and lever off). */
