@@ -4,7 +4,7 @@
 # their last epoch checkpoint, finished runs are stored), and bring back the results folder (rung notes included,
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
-#   here:      ../shared/gpu-host/pack src/cli.ts .gpu
+#   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
 #   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3"] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...

@@ -18,34 +18,39 @@
 #           with it off and on, alternating. About 3 minutes.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
-#   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed   (carry .gpu-c; out in $OUT)
+#   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
+#   Or with the CLI in the same call: bash bench/pack_gpu_all.sh here, carry .gpu, and BUNDLE=.gpu on the host.
 # Then: bench/RESULTS.md gets the tables and the timings; a lever whose layouts all PASS and whose step is not
 # slower than with it off leaves OFF_BY_DEFAULT (the call named in the commit).
 set -uo pipefail
 OUT=${OUT:-$PWD/pending-out}
 mkdir -p "$OUT"
+# the bundle: .gpu-c (pack_gpu_check.sh: run = the check, run-step) or .gpu (pack_gpu_all.sh: run-equiv, run-step)
+B=${BUNDLE:-.gpu-c}
+EQUIV="$B/run"; [ -f "$B/run-equiv" ] && EQUIV="$B/run-equiv"
+STEP="$B/run-step"
 MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7,gla,mamba2"}
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
-    timeout 450 bash .gpu-c/run --out "$OUT/gpu-equiv" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 430 ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
+    timeout 450 bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 430 ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
-    timeout 120 bash .gpu-c/run --out "$OUT/gpu-equiv-d256" --presets-dir .gpu-c/presets --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
+    timeout 120 bash "$EQUIV" --out "$OUT/gpu-equiv-d256" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
     echo "equiv d256 exit $?" | tee -a "$OUT/equiv-d256.log"
     tail -n 2 "$OUT/equiv.log" "$OUT/equiv-d256.log" ;;
   speed)
     echo "=== recur ($(date -u +%H:%M:%S))"
-    STEPS=${STEPS:-6} BENCH_RUN="bash .gpu-c/run-step" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
+    STEPS=${STEPS:-6} BENCH_RUN="bash $STEP" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
     echo "=== attention ($(date -u +%H:%M:%S))"
-    timeout 60 bash .gpu-c/run-step --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
-    timeout 150 bash .gpu-c/run-step --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
+    timeout 150 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
     echo "=== steps at zoology-fig2's L64 shapes ($(date -u +%H:%M:%S))"
     for d in 512 128; do
-      timeout 120 bash .gpu-c/run-step --mixers attention,based,baseconv --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants default,default+matmulVec4,default,default+matmulVec4 --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label "zoology-L64-d$d" --out "$OUT/matmul.jsonl" >> "$OUT/matmul.log" 2>&1
+      timeout 120 bash "$STEP" --mixers attention,based,baseconv --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants default,default+matmulVec4,default,default+matmulVec4 --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label "zoology-L64-d$d" --out "$OUT/matmul.jsonl" >> "$OUT/matmul.log" 2>&1
     done
     grep -hE "^matmul |ms/step|Error" "$OUT/matmul.log" | tail -40 ;;
   *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul" >&2; exit 2 ;;

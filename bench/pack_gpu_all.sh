@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Pack the CLI, the step benchmark and the GPU ≡ CPU check into ONE folder, .gpu, so that one device call can check a
+# pending lever (bench/gpu_check_pending.sh) and then run a campaign stretch (bench/campaign_stretch.sh) — and the
+# calls after it, chained on the warm machine, find everything in place. The three entries share one Node and one
+# Dawn (the packs' node_modules are the same files); each entry travels xz-compressed (≈ 1 MB instead of 6–9) and is
+# unpacked next to the runner on first use, which keeps .gpu + the tracked tree well inside the 64 MiB a call carries.
+#
+#   here:  bash bench/pack_gpu_all.sh
+#   host:  bash .gpu/run sweep …                      (recallbench's CLI, as ../shared/gpu-host/pack src/cli.ts makes it)
+#          bash .gpu/run-step …                       (bench/step.ts)
+#          bash .gpu/run-equiv …                      (bench/gpu_equiv.ts; its presets in .gpu/presets)
+#          BUNDLE=.gpu bash bench/gpu_check_pending.sh equiv|speed|matmul
+set -euo pipefail
+rm -rf .gpu .gpu-pack-s .gpu-pack-e
+../shared/gpu-host/pack src/cli.ts .gpu >/dev/null
+../shared/gpu-host/pack bench/step.ts .gpu-pack-s >/dev/null
+../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-pack-e >/dev/null
+for side in .gpu-pack-s .gpu-pack-e; do
+  diff -rq .gpu/node_modules "$side/node_modules" >/dev/null || { echo "pack_gpu_all: $side's node_modules differ from the CLI's: pack them apart (bench/pack_gpu_check.sh)" >&2; exit 1; }
+done
+xz -9 -c .gpu/app.mjs > .gpu/cli.mjs.xz && rm .gpu/app.mjs
+xz -9 -c .gpu-pack-s/app.mjs > .gpu/step.mjs.xz
+xz -9 -c .gpu-pack-e/app.mjs > .gpu/equiv.mjs.xz
+rm -rf .gpu-pack-s .gpu-pack-e
+cp -r runners/presets .gpu/presets
+# run / run-step / run-equiv: pack's runner with its last line pointed at the entry, unpacked on first use
+line='exec "$rt/node" "$dir/app.mjs" "$@"'
+grep -qxF "$line" .gpu/run || { echo "pack_gpu_all: pack's runner no longer ends in: $line" >&2; exit 1; }
+for pair in run:cli run-step:step run-equiv:equiv; do
+  name=${pair%%:*} entry=${pair#*:}
+  sed "s#^exec \"\$rt/node\" \"\$dir/app.mjs\" \"\$@\"\$#[ -f \"\$dir/$entry.mjs\" ] || xz -dc \"\$dir/$entry.mjs.xz\" > \"\$dir/$entry.mjs\"\nexec \"\$rt/node\" \"\$dir/$entry.mjs\" \"\$@\"#" .gpu/run > ".gpu/$name.new"
+done
+for name in run run-step run-equiv; do mv ".gpu/$name.new" ".gpu/$name"; done
+grep -q 'cli.mjs' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
+tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+bundle=$(du -sb .gpu | cut -f1)
+echo "pack_gpu_all: .gpu $((bundle / 1048576)) MiB + tracked tree $((tracked / 1048576)) MiB = $(((bundle + tracked) / 1048576)) MiB of the 64 MiB a call may carry"
