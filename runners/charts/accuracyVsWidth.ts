@@ -3,7 +3,7 @@
 // several variants at one width (e.g. Based f 8/16/24), the variant with the best validation accuracy.
 import { bestVariantPerWidth, leftOutSummary, type FigurePoint, type LeftOutRun, type SliceInfo, type TaskSetting } from '../analysis.js';
 import { leftOutCaption } from './accuracyVsState.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, mixerShape, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, mixerDash, mixerShape, round, type Figure } from './common.js';
 
 export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut: LeftOutRun[] = []): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
@@ -104,7 +104,8 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
     levelRuleLayer('plateau', 'plateauLabel'),
-    { transform: [onlyPoints], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
+    // a dash per mixer: lines at the same accuracy (every mixer that solves a panel) would hide one another
+    { transform: [onlyPoints], mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, strokeDash: mixerDash(mixers, present), opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } },
     {
       transform: [onlyPoints],
       mark: { type: 'point', filled: true, size: 50 },

@@ -52,7 +52,7 @@ export function colorScale(all: string[], present: string[] = all): Record<strin
 }
 
 /** A scale over the mixers of `all` that are `present`, each keeping the value of its place in `all` (colour, marker). */
-function mixerScale(all: string[], present: string[], values: readonly string[]): { domain: string[]; range: string[] } {
+function mixerScale<T>(all: string[], present: string[], values: readonly T[]): { domain: string[]; range: T[] } {
   const domain = all.filter((m) => present.includes(m));
   return { domain, range: domain.map((m) => values[all.indexOf(m) % values.length]!) };
 }
@@ -66,6 +66,14 @@ const MIXER_SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'triangle-do
  */
 export function mixerShape(all: string[], present: string[] = all): Record<string, unknown> {
   return { field: 'mixer', type: 'nominal', title: 'mixer', scale: mixerScale(all, present, MIXER_SHAPES) };
+}
+
+/** A dash per mixer for lines, in the mixers' order (solid first): lines that coincide stay told apart. */
+const MIXER_DASHES: number[][] = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [1, 3], [10, 4], [3, 2, 1, 2]];
+
+/** The strokeDash channel of a figure's lines: one dash pattern per mixer (same domain as colorScale), no legend of its own. */
+export function mixerDash(all: string[], present: string[] = all): Record<string, unknown> {
+  return { field: 'mixer', type: 'nominal', legend: null, scale: mixerScale(all, present, MIXER_DASHES) };
 }
 
 /**
