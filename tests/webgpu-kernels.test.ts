@@ -133,6 +133,29 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     }
   });
 
+  it('layer norm with a run axis (a stack): each run\'s rows with its own gamma, beta, and its own gradients', async () => {
+    // rows R·B·T, runs outermost; blocks of the backward (≥ 8 rows) that a run's rows end inside of (30 rows: 10 per run)
+    for (const [R, shape] of [[3, [6, 5, 16]], [2, [80, 130]]] as const) {
+      const d = shape[shape.length - 1]!;
+      const x = tf.add(randn([...shape], 2), 0.5);
+      const gamma = tf.add(randn([R, d], 0.5), 1); // far apart per run: a kernel reading run 0's for all would fail
+      const beta = randn([R, d], 0.5);
+      const w = randn([...shape]);
+      // the reference: each run's rows alone through the plain LayerNorm with its own gamma, beta
+      const perRun = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.concat(tf.split(a, R, 0).map((part, r) => layerNormNaive(part, g.slice([r, 0], [1, d]).reshape([d]), b.slice([r, 0], [1, d]).reshape([d]), 1e-5)), 0);
+      await poison([[...shape], [R, d], [R, d]]);
+      expect(await relErr(layerNormWebGpu(x, gamma, beta, 1e-5), perRun(x, gamma, beta))).toBeLessThan(1e-5);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNormWebGpu(a, g, b, 1e-5), w)))([x, gamma, beta]);
+      const gradsRef = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(perRun(a, g, b), w)))([x, gamma, beta]);
+      for (let i = 0; i < 3; i++) {
+        expect(grads[i]!.shape).toEqual(gradsRef[i]!.shape);
+        expect(await relErr(grads[i]!, gradsRef[i]!), `R ${R} [${shape}] gradient ${['x', 'gamma', 'beta'][i]}`).toBeLessThan(5e-5);
+      }
+      tf.dispose([x, gamma, beta, w, ...grads, ...gradsRef]);
+    }
+  });
+
   it('layer norm: finite differences agree with the fused gradient', async () => {
     const x = randn([3, 20]);
     const gamma = tf.add(randn([20], 0.3), 1);

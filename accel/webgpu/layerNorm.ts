@@ -8,6 +8,9 @@
 // pass summing the partials. The statistics are recomputed in the backward from x (cheaper than saving them:
 // a second output would cost the engine a zeros tensor for its unused gradient). Reference: layerNormNaive
 // (ops/layerNorm/naive.ts).
+// A stack of R runs (engine/stack.ts): γ, β [R, d], x's rows runs outermost (run r's rows r·rows/R …), each row
+// scaled by its run's γ, β; the backward's row blocks never straddle two runs, so each run's dγ, dβ [R, d] are sums
+// of its own blocks — in the order a run alone sums them (R = 1 is the same dispatches, bit for bit).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, grid, release, webgpuBackend } from './dispatch.js';
 
@@ -39,7 +42,7 @@ ${declare(
     { name: 'beta', type: 'f32' },
     { name: 'y', type: 'f32', write: true },
   ],
-  ['rows: u32', 'd: u32', 'eps: f32'],
+  ['rows: u32', 'd: u32', 'eps: f32', 'rowsPerRun: u32'],
 )}
 ${reduceFn}
 const K = ${K}u;
@@ -50,6 +53,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (row >= params.rows) { return; }
   let d = params.d;
   let base = row * d;
+  let gb = (row / params.rowsPerRun) * d; // this row's run's γ, β
   var xs: array<f32, ${K}>;
   var s = 0.0f;
   for (var k = 0u; k < K; k++) {
@@ -67,7 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let r = inverseSqrt(reduce2(tid, vec2<f32>(q, 0.0f)).x / f32(d) + params.eps);
   for (var k = 0u; k < K; k++) {
     let c = tid + k * ${WG}u;
-    if (c < d) { y[base + c] = (xs[k] - mean) * r * gamma[c] + beta[c]; }
+    if (c < d) { y[base + c] = (xs[k] - mean) * r * gamma[gb + c] + beta[gb + c]; }
   }
 }`;
 
@@ -80,7 +84,7 @@ ${declare(
     { name: 'dx', type: 'f32', write: true },
     { name: 'partial', type: 'f32', write: true },
   ],
-  ['rows: u32', 'd: u32', 'eps: f32', 'rowsPerGroup: u32'],
+  ['rows: u32', 'd: u32', 'eps: f32', 'rowsPerGroup: u32', 'rowsPerRun: u32', 'groupsPerRun: u32'],
 )}
 ${reduceFn}
 const K = ${K}u;
@@ -89,9 +93,13 @@ const K = ${K}u;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let group = wg.y * nwg.x + wg.x;
   let d = params.d;
-  let first = group * params.rowsPerGroup;
-  if (first >= params.rows) { return; }
-  let last = min(first + params.rowsPerGroup, params.rows);
+  // block (group % groupsPerRun) of run (group / groupsPerRun): it never reaches into the next run's rows
+  let run = group / params.groupsPerRun;
+  let runEnd = min((run + 1u) * params.rowsPerRun, params.rows);
+  let first = run * params.rowsPerRun + (group % params.groupsPerRun) * params.rowsPerGroup;
+  if (first >= runEnd) { return; }
+  let last = min(first + params.rowsPerGroup, runEnd);
+  let gb = run * d;
   var accGamma: array<f32, ${K}>;
   var accBeta: array<f32, ${K}>;
   for (var k = 0u; k < K; k++) { accGamma[k] = 0.0f; accBeta[k] = 0.0f; }
@@ -120,14 +128,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       let cc = min(c, d - 1u);
       dys[k] = select(0.0f, dy[base + cc], valid);
       xs[k] = select(0.0f, (xs[k] - mean) * r, valid);  // x̂
-      let g = dys[k] * gamma[cc];
+      let g = dys[k] * gamma[gb + cc];
       gs += vec2<f32>(g, g * xs[k]);
     }
     let sums = reduce2(tid, gs) / f32(d);
     for (var k = 0u; k < K; k++) {
       let c = tid + k * ${WG}u;
       if (c < d) {
-        let g = dys[k] * gamma[c];
+        let g = dys[k] * gamma[gb + c];
         dx[base + c] = r * (g - sums.x - xs[k] * sums.y);
         accGamma[k] += dys[k] * xs[k];
         accBeta[k] += dys[k];
@@ -150,51 +158,60 @@ ${declare(
     { name: 'dgamma', type: 'f32', write: true },
     { name: 'dbeta', type: 'f32', write: true },
   ],
-  ['groups: u32', 'd: u32'],
+  ['groupsPerRun: u32', 'd: u32', 'runs: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
   let d = params.d;
-  if (c >= 2u * d) { return; }
+  // lane = run·2d + c: column c of run's (dγ | dβ), summed over that run's blocks
+  let run = gid.x / (2u * d);
+  let c = gid.x % (2u * d);
+  if (run >= params.runs) { return; }
   var s = 0.0f;
-  for (var g = 0u; g < params.groups; g++) { s += partial[g * 2u * d + c]; }
-  if (c < d) { dgamma[c] = s; } else { dbeta[c - d] = s; }
+  let g0 = run * params.groupsPerRun;
+  for (var g = 0u; g < params.groupsPerRun; g++) { s += partial[(g0 + g) * 2u * d + c]; }
+  if (c < d) { dgamma[run * d + c] = s; } else { dbeta[run * d + c - d] = s; }
 }`;
 
-function sizes(x: tf.TensorInfo, gamma: tf.TensorInfo): { rows: number; d: number; K: number } {
+/** Rows, width, registers per thread, and runs (γ [d]: 1; γ [R, d]: R, which must divide the rows). */
+function sizes(x: tf.TensorInfo, gamma: tf.TensorInfo): { rows: number; d: number; K: number; runs: number } {
   const d = x.shape[x.shape.length - 1]!;
-  if (gamma.shape.length !== 1 || gamma.shape[0] !== d) throw new Error(`${LN_KERNEL}: gamma [${gamma.shape}] does not match the last axis of x [${x.shape}]`);
   const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
-  return { rows, d, K: Math.ceil(d / WG) };
+  const runs = gamma.shape.length === 2 ? gamma.shape[0]! : 1;
+  if (gamma.shape.length > 2 || gamma.shape[gamma.shape.length - 1] !== d || runs < 1 || rows % runs !== 0)
+    throw new Error(`${LN_KERNEL}: gamma [${gamma.shape}] does not match x [${x.shape}] (expected [d] or [runs, d] with runs dividing the rows)`);
+  return { rows, d, K: Math.ceil(d / WG), runs };
 }
 
 function forward(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, eps: number): tf.TensorInfo {
-  const { rows, d, K } = sizes(x, gamma);
+  const { rows, d, K, runs } = sizes(x, gamma);
   const y = allocate(webgpuBackend(), x.shape);
-  dispatch('LayerNorm', `rb_ln_fwd_${K}`, forwardWgsl(K), [{ tensor: x }, { tensor: gamma }, { tensor: beta }, { tensor: y, write: true }], [{ u: rows }, { u: d }, { f: eps }], grid(rows));
+  dispatch('LayerNorm', `rb_ln_fwd_${K}`, forwardWgsl(K), [{ tensor: x }, { tensor: gamma }, { tensor: beta }, { tensor: y, write: true }], [{ u: rows }, { u: d }, { f: eps }, { u: Math.max(1, rows / runs) }], grid(rows));
   return y;
 }
 
 function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps: number): tf.TensorInfo[] {
-  const { rows, d, K } = sizes(x, gamma);
+  const { rows, d, K, runs } = sizes(x, gamma);
   const backend = webgpuBackend();
-  // enough workgroups to fill a large GPU, enough rows per workgroup to keep the partials small
+  // enough workgroups to fill a large GPU, enough rows per workgroup to keep the partials small; a run's rows in
+  // whole blocks of their own (one run: the blocks of the whole)
   const rowsPerGroup = Math.max(8, Math.ceil(rows / 1024));
-  const groups = Math.ceil(rows / rowsPerGroup);
+  const rowsPerRun = Math.max(1, rows / runs);
+  const groupsPerRun = rows === 0 ? 0 : Math.ceil(rowsPerRun / rowsPerGroup);
+  const groups = runs * groupsPerRun;
   const dx = allocate(backend, x.shape);
   const partial = allocate(backend, [groups, 2, d]);
-  const dgamma = allocate(backend, [d]);
-  const dbeta = allocate(backend, [d]);
+  const dgamma = allocate(backend, gamma.shape);
+  const dbeta = allocate(backend, gamma.shape);
   dispatch(
     'LayerNormGradRows',
     `rb_ln_bwd_rows_${K}`,
     backwardRowsWgsl(K),
     [{ tensor: dy }, { tensor: x }, { tensor: gamma }, { tensor: dx, write: true }, { tensor: partial, write: true }],
-    [{ u: rows }, { u: d }, { f: eps }, { u: rowsPerGroup }],
+    [{ u: rows }, { u: d }, { f: eps }, { u: rowsPerGroup }, { u: rowsPerRun }, { u: groupsPerRun }],
     grid(groups),
   );
-  dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groups }, { u: d }], [Math.ceil((2 * d) / WG), 1, 1]);
+  dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groupsPerRun }, { u: d }, { u: runs }], [Math.ceil((2 * d * runs) / WG), 1, 1]);
   release(partial);
   return [dx, dgamma, dbeta];
 }
@@ -231,7 +248,10 @@ export function registerLayerNormWebGpu(): void {
   });
 }
 
-/** LayerNorm of x [..., d] through the fused kernels (the fast form of ops/layerNorm, registered by index.ts). */
+/**
+ * LayerNorm of x [..., d] through the fused kernels (the fast form of ops/layerNorm, registered by index.ts); a stack
+ * of runs: γ, β [R, d] with x's rows runs outermost.
+ */
 export function layerNormWebGpu(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   return tf.engine().runKernel(LN_KERNEL, { x, gamma, beta }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }

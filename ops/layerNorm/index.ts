@@ -10,18 +10,17 @@ export { LAYER_NORM_EPS, layerNormNaive } from './naive.js';
 /** The fast form's signature (with its own gradient). */
 export const layerNormOp = fastOp<(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => tf.Tensor>('layerNorm');
 
-/** LayerNorm of x [..., d] with gamma, beta [d]; a stack of R runs (engine/stack.ts): x [R·B, ..., d], gamma, beta [R, d]. */
+/**
+ * LayerNorm of x [..., d] with gamma, beta [d]; a stack of R runs (engine/stack.ts): x [R·B, ..., d], gamma, beta
+ * [R, d] — the fast form takes the run axis itself (each row its run's gamma, beta; each run's own gradients).
+ */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
   const impl = fastForm(layerNormOp, tf.getBackend());
+  if (impl) return impl(x, gamma, beta, eps);
   if (gamma.rank === 2) {
-    // each run's rows with its own gamma, beta: every row normalised at once (gamma 1, beta 0: the fused kernel takes
-    // one gamma), then the runs' affine maps as two broadcast ops — a count of dispatches that R leaves alone
+    // the reference with a run axis: every row normalised at once, then the runs' affine maps as two broadcast ops
     const d = gamma.shape[1]!;
-    return tf.tidy(() => {
-      const [one, zero] = [tf.fill([d], 1), tf.fill([d], 0)];
-      const normed = impl ? impl(x, one, zero, eps) : layerNormNaive(x, one, zero, eps);
-      return addByRun(mulByRun(normed, gamma), beta);
-    });
+    return tf.tidy(() => addByRun(mulByRun(layerNormNaive(x, tf.fill([d], 1), tf.fill([d], 0), eps), gamma), beta));
   }
-  return impl ? impl(x, gamma, beta, eps) : layerNormNaive(x, gamma, beta, eps);
+  return layerNormNaive(x, gamma, beta, eps);
 }
