@@ -103,6 +103,35 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
     console.log(`short conv: worst errors vs reference ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
+  it("a stack's run axis (w [R, k, C], bias [R, C]): each run's examples with its own taps, and its own gradients", async () => {
+    // [R, B per run, T, C, k, bias]: 5 × 70 = 350 rows per run, so a run's last weight-gradient tile is partial
+    for (const [R, b, T, C, K, withBias] of [[3, 2, 5, 7, 3, true], [2, 5, 70, 37, 4, true], [4, 1, 9, 6, 2, false]] as const) {
+      const x = randn([R * b, T, C]) as tf.Tensor3D;
+      const w = randn([R, K, C], 0.8) as tf.Tensor3D; // far apart per run: a kernel reading run 0's taps for all fails
+      const bias = withBias ? (randn([R, C], 0.8) as tf.Tensor2D) : undefined;
+      const g = randn([R * b, T, C]) as tf.Tensor3D;
+      // the reference: run r's examples alone through the plain conv with its own w[r], bias[r]
+      const perRun = (a: tf.Tensor3D, ww: tf.Tensor3D, bb?: tf.Tensor2D) =>
+        tf.concat(tf.split(a, R, 0).map((part, r) => reference(part as tf.Tensor3D, ww.slice([r, 0, 0], [1, K, C]).reshape([K, C]) as tf.Tensor2D, bb?.slice([r, 0], [1, C]).reshape([C]) as tf.Tensor1D | undefined)), 0) as tf.Tensor3D;
+      const both = (f: (a: tf.Tensor3D, ww: tf.Tensor3D, bb?: tf.Tensor2D) => tf.Tensor3D) => {
+        const args = bias ? [x, w, bias] : [x, w];
+        const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0] as tf.Tensor3D, a[1] as tf.Tensor3D, a[2] as tf.Tensor2D | undefined), g));
+        return [f(x, w, bias), ...tf.grads(loss)(args)];
+      };
+      await poison([[R * b, T, C], [R, K, C], [R, C]]);
+      const got = both((a, ww, bb) => shortConvWebGpu(a, ww, bb)!);
+      const ref = both(perRun);
+      expect(got.length).toBe(withBias ? 4 : 3);
+      for (let i = 0; i < got.length; i++) {
+        expect(got[i]!.shape, NAMES[i]).toEqual(ref[i]!.shape);
+        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}] k ${K} ${NAMES[i]}`).toBeLessThan(bar(i));
+      }
+      tf.dispose([x, w, g, ...(bias ? [bias] : []), ...got, ...ref]);
+    }
+    // a run count that does not divide the examples: declined (the op runs its reference)
+    expect(shortConvWebGpu(randn([3, 4, 5]) as tf.Tensor3D, randn([2, 3, 5]) as tf.Tensor3D)).toBeUndefined();
+  });
+
   it('mutation check: a kernel that lets t see x[t + 1] fails the same bars', async () => {
     let own = 99500;
     const x = inputs(2, 9, 5, 3, true, (shape, std = 1) => tf.randomNormal(shape, 0, std, 'float32', own++));

@@ -16,6 +16,9 @@
 //  - backward, pass 2: dw and db from the partials, 64 (j, c) lanes × SPLIT threads per workgroup, each thread
 //    every SPLIT-th tile, added in workgroup memory (as longConv.ts's dh).
 // Every shape is a uniform; the shader keys name only whether a bias is bound (its binding exists or not).
+// A stack of R runs (engine/stack.ts): w [R, k, C], bias [R, C], x's examples runs outermost; a row reads its run's
+// taps, the backward's row tiles never straddle two runs and pass 2 sums each run's own tiles into its dw, db —
+// in the order a run alone sums them (R = 1: the same dispatches, bit for bit).
 // Storage buffers per stage ≤ 5 (WebGPU allows 8). The non-causal (circular) form is not fused: the op runs its
 // reference. Reference: ops/shortConv/conv.ts.
 import * as tf from '@tensorflow/tfjs';
@@ -41,7 +44,7 @@ ${declare(
     ...(bias ? [{ name: 'bias', type: 'f32' }] : []),
     { name: 'y', type: 'f32', write: true },
   ],
-  ['n: u32', 'T: u32', 'C: u32', 'K: u32'],
+  ['n: u32', 'T: u32', 'C: u32', 'K: u32', 'rowsPerRun: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -52,13 +55,14 @@ fn main(${builtins}) {
   let c = lane % C;
   let bt = lane / C;
   let t = bt % params.T;
+  let run = bt / params.rowsPerRun;
   var acc = 0.0f;
   for (var j = 0u; j < K; j++) {
     if (t + j + 1u >= K) {
-      acc += x[(bt + j + 1u - K) * C + c] * w[j * C + c];
+      acc += x[(bt + j + 1u - K) * C + c] * w[(run * K + j) * C + c];
     }
   }
-  y[lane] = acc${bias ? ' + bias[c]' : ''};
+  y[lane] = acc${bias ? ' + bias[run * C + c]' : ''};
 }`;
 
 // pass 1: thread = tile·C + c; dx for rows [tile·R, tile·R + R) ∩ [0, rows), and that tile's share of dw (and db)
@@ -72,7 +76,7 @@ ${declare(
     { name: 'dx', type: 'f32', write: true },
     { name: 'part', type: 'f32', write: true },
   ],
-  ['n: u32', 'rows: u32', 'T: u32', 'C: u32', 'K: u32', 'R: u32'],
+  ['n: u32', 'rows: u32', 'T: u32', 'C: u32', 'K: u32', 'R: u32', 'rowsPerRun: u32', 'tilesPerRun: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -83,12 +87,14 @@ fn main(${builtins}) {
   let T = params.T;
   let c = lane % C;
   let tile = lane / C;
+  // tile (tile % tilesPerRun) of run (tile / tilesPerRun): its rows stay inside that run's
+  let run = tile / params.tilesPerRun;
   var wc: array<f32, ${MAX_TAPS}>;
   var acc: array<f32, ${MAX_TAPS}>;
-  for (var j = 0u; j < K; j++) { wc[j] = w[j * C + c]; acc[j] = 0.0f; }
+  for (var j = 0u; j < K; j++) { wc[j] = w[(run * K + j) * C + c]; acc[j] = 0.0f; }
   var accB = 0.0f;
-  let r0 = tile * params.R;
-  let r1 = min(r0 + params.R, params.rows);
+  let r0 = run * params.rowsPerRun + (tile % params.tilesPerRun) * params.R;
+  let r1 = min(r0 + params.R, min((run + 1u) * params.rowsPerRun, params.rows));
   for (var r = r0; r < r1; r++) {
     let t = r % T;
     let g = dy[r * C + c];
@@ -119,7 +125,7 @@ ${declare(
     { name: 'dw', type: 'f32', write: true },
     ...(bias ? [{ name: 'db', type: 'f32', write: true }] : []),
   ],
-  ['n: u32', 'tiles: u32', 'C: u32', 'K: u32'],
+  ['n: u32', 'tiles: u32', 'C: u32', 'K: u32', 'runs: u32'],
 )}
 var<workgroup> sums: array<f32, ${WG * SPLIT}>;
 @compute @workgroup_size(${WG * SPLIT})
@@ -127,31 +133,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tid = li % ${WG}u;
   let sp = li / ${WG}u;
   ${lane}
+  // lane = run·n + (j·C + c) over runs·n (n = KB·C): run's own tiles (tiles per run) summed
   let n = params.n;
+  let run = lane / n;
+  let rest = lane % n;
   var acc = 0.0f;
-  if (lane < n) {
+  if (run < params.runs) {
+    let t0 = run * params.tiles;
     for (var tile = sp; tile < params.tiles; tile += ${SPLIT}u) {
-      acc += part[tile * n + lane];
+      acc += part[(t0 + tile) * n + rest];
     }
   }
   sums[li] = acc;
   workgroupBarrier();
-  if (sp == 0u && lane < n) {
+  if (sp == 0u && run < params.runs) {
     var total = sums[tid];
     for (var j = 1u; j < ${SPLIT}u; j++) { total += sums[tid + j * ${WG}u]; }
     let KC = params.K * params.C;
-    if (lane < KC) { dw[lane] = total; }${bias ? ' else { db[lane - KC] = total; }' : ''}
+    if (rest < KC) { dw[run * KC + rest] = total; }${bias ? ' else { db[run * params.C + rest - KC] = total; }' : ''}
   }
 }`;
 
 export const SHORT_CONV_KERNEL = 'RecallbenchShortConv';
 export const SHORT_CONV_GRAD_KERNEL = 'RecallbenchShortConvGrad';
 
-function sizes(x: tf.TensorInfo, w: tf.TensorInfo): { B: number; T: number; C: number; K: number } {
-  if (x.shape.length !== 3 || w.shape.length !== 2 || w.shape[1] !== x.shape[2] || w.shape[0]! < 1 || w.shape[0]! > MAX_TAPS)
-    throw new Error(`${SHORT_CONV_KERNEL}: expected x [B, T, C], w [1 ≤ k ≤ ${MAX_TAPS}, C], got x [${x.shape}] w [${w.shape}]`);
+/** x [B, T, C] and w [k, C] (one run) or [R, k, C] (a stack: R divides B). */
+function sizes(x: tf.TensorInfo, w: tf.TensorInfo): { B: number; T: number; C: number; K: number; runs: number } {
+  const runs = w.shape.length === 3 ? w.shape[0]! : 1;
+  const K = w.shape[w.shape.length - 2]!;
+  if (x.shape.length !== 3 || (w.shape.length !== 2 && w.shape.length !== 3) || w.shape[w.shape.length - 1] !== x.shape[2] || K < 1 || K > MAX_TAPS || runs < 1 || x.shape[0]! % runs !== 0)
+    throw new Error(`${SHORT_CONV_KERNEL}: expected x [B, T, C], w [1 ≤ k ≤ ${MAX_TAPS}, C] or [R, k, C] with R dividing B, got x [${x.shape}] w [${w.shape}]`);
   const [B, T, C] = x.shape as [number, number, number];
-  return { B, T, C, K: w.shape[0]! };
+  return { B, T, C, K, runs };
 }
 
 /** Tiles of the backward's first pass for B·T rows. */
@@ -167,11 +180,11 @@ export function registerShortConvWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { x, w, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
-      const { B, T, C, K } = sizes(x!, w!);
+      const { B, T, C, K, runs } = sizes(x!, w!);
       const n = B * T * C;
       const y = allocate(webgpuBackend(), x!.shape);
       const bindings = [{ tensor: x! }, { tensor: w! }, ...(bias ? [{ tensor: bias }] : []), { tensor: y, write: true }];
-      dispatch('ShortConv', bias ? 'rb_shortconv_fwd_b' : 'rb_shortconv_fwd', forwardWgsl(!!bias), bindings, [{ u: n }, { u: T }, { u: C }, { u: K }], grid(Math.ceil(n / WG)));
+      dispatch('ShortConv', bias ? 'rb_shortconv_fwd_b' : 'rb_shortconv_fwd', forwardWgsl(!!bias), bindings, [{ u: n }, { u: T }, { u: C }, { u: K }, { u: Math.max(1, (B / runs) * T) }], grid(Math.ceil(n / WG)));
       return y;
     },
   });
@@ -181,39 +194,42 @@ export function registerShortConvWebGpu(): void {
     kernelFunc: ({ inputs, attrs }) => {
       const { x, w, dy } = inputs as Record<string, tf.TensorInfo>;
       const bias = (attrs as { hasBias?: boolean }).hasBias === true;
-      const { B, T, C, K } = sizes(x!, w!);
+      const { B, T, C, K, runs } = sizes(x!, w!);
       const backend = webgpuBackend();
       const rows = B * T;
-      const tiles = gradTiles(rows);
+      // each run's rows in whole tiles of their own (one run: the tiles of the whole)
+      const rowsPerRun = Math.max(1, rows / runs);
+      const tilesPerRun = gradTiles(rows / runs);
+      const tiles = runs * tilesPerRun;
       const KB = K + (bias ? 1 : 0);
       const dx = allocate(backend, x!.shape);
-      const part = allocate(backend, [tiles * KB * C]);
+      const part = allocate(backend, [Math.max(1, tiles * KB * C)]);
       const n1 = tiles * C;
-      dispatch('ShortConvGradTiles', bias ? 'rb_shortconv_bt_b' : 'rb_shortconv_bt', gradTileWgsl(bias), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }], grid(Math.ceil(n1 / WG)));
+      dispatch('ShortConvGradTiles', bias ? 'rb_shortconv_bt_b' : 'rb_shortconv_bt', gradTileWgsl(bias), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }, { u: rowsPerRun }, { u: Math.max(1, tilesPerRun) }], grid(Math.ceil(n1 / WG)));
       const dw = allocate(backend, w!.shape);
-      const db = bias ? allocate(backend, [C]) : undefined;
+      const db = bias ? allocate(backend, w!.shape.length === 3 ? [runs, C] : [C]) : undefined; // the bias's shape: [R, C] beside w [R, k, C]
       const n2 = KB * C;
-      dispatch('ShortConvGradSum', bias ? 'rb_shortconv_bs_b' : 'rb_shortconv_bs', gradSumWgsl(bias), [{ tensor: part }, { tensor: dw, write: true }, ...(db ? [{ tensor: db, write: true }] : [])], [{ u: n2 }, { u: tiles }, { u: C }, { u: K }], grid(Math.ceil(n2 / WG)));
+      dispatch('ShortConvGradSum', bias ? 'rb_shortconv_bs_b' : 'rb_shortconv_bs', gradSumWgsl(bias), [{ tensor: part }, { tensor: dw, write: true }, ...(db ? [{ tensor: db, write: true }] : [])], [{ u: n2 }, { u: tilesPerRun }, { u: C }, { u: K }, { u: runs }], grid(Math.ceil((runs * n2) / WG)));
       release(part);
       return db ? [dx, dw, db] : [dx, dw];
     },
   });
 }
 
-type Fused3 = (x: tf.Tensor3D, w: tf.Tensor2D, bias: tf.Tensor1D) => tf.Tensor3D;
-type Fused2 = (x: tf.Tensor3D, w: tf.Tensor2D) => tf.Tensor3D;
+type Fused3 = (x: tf.Tensor3D, w: tf.Tensor2D | tf.Tensor3D, bias: tf.Tensor1D | tf.Tensor2D) => tf.Tensor3D;
+type Fused2 = (x: tf.Tensor3D, w: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D;
 
 /** The fused conv with its own gradient; customGrad takes a fixed argument list, so one function per bias case. */
 const fusedConv = (hasBias: boolean) =>
   tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
-    const [x, w, bias] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor1D | undefined];
+    const [x, w, bias] = args as [tf.Tensor3D, tf.Tensor2D | tf.Tensor3D, tf.Tensor1D | tf.Tensor2D | undefined];
     const y = tf.engine().runKernel(SHORT_CONV_KERNEL, hasBias ? { x, w, bias: bias! } : { x, w }) as tf.Tensor3D;
     save([x, w]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D];
+        const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D | tf.Tensor3D];
         return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
       },
     };
@@ -224,16 +240,19 @@ const withoutBias = fusedConv(false) as unknown as Fused2;
 
 /**
  * Causal short convolution, fused (the fast form of ops/shortConv's shortConv): x [B, T, d], weight [k, d],
- * bias [d]? → y [B, T, d], differentiable in x, weight and bias. Undefined (declined: the op runs its reference) for
- * anything but float32 inputs of those shapes, k outside 1 … MAX_TAPS, an empty x, or buffers that would not fit
- * the device (fitsDevice).
+ * bias [d]? → y [B, T, d], differentiable in x, weight and bias; a stack of R runs: weight [R, k, d], bias [R, d],
+ * x's examples runs outermost (R divides B). Undefined (declined: the op runs its reference) for anything but
+ * float32 inputs of those shapes, k outside 1 … MAX_TAPS, an empty x, or buffers that would not fit the device
+ * (fitsDevice).
  */
-export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor3D | undefined {
-  if (x.rank !== 3 || weight.rank !== 2 || x.dtype !== 'float32' || weight.dtype !== 'float32') return undefined;
+export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D): tf.Tensor3D | undefined {
+  if (x.rank !== 3 || (weight.rank !== 2 && weight.rank !== 3) || x.dtype !== 'float32' || weight.dtype !== 'float32') return undefined;
   const [B, T, C] = x.shape;
-  const K = weight.shape[0];
-  if (weight.shape[1] !== C || K < 1 || K > MAX_TAPS || B * T * C === 0) return undefined;
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== C || bias.dtype !== 'float32')) return undefined;
-  if (!fitsDevice(B * T * C, gradTiles(B * T) * (K + 1) * C)) return undefined;
+  const runs = weight.rank === 3 ? weight.shape[0] : 1;
+  const K = weight.shape[weight.rank - 2]!;
+  if (weight.shape[weight.rank - 1] !== C || K < 1 || K > MAX_TAPS || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
+  const biasShape = weight.rank === 3 ? [runs, C] : [C];
+  if (bias && (bias.dtype !== 'float32' || bias.shape.length !== biasShape.length || bias.shape.some((s, i) => s !== biasShape[i]))) return undefined;
+  if (!fitsDevice(B * T * C, runs * gradTiles((B / runs) * T) * (K + 1) * C)) return undefined;
   return bias ? withBias(x, weight, bias) : withoutBias(x, weight);
 }

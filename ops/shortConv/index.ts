@@ -9,14 +9,17 @@ import { shortConv as shortConvReference } from './conv.js';
 export { shortConvReference };
 export { shortConvStep } from './step.js';
 
-/** The fast form's signature (with its own gradient): x [B, T, d], weight [k, d], bias [d]? → y; undefined: declined. */
-export const shortConvOp = fastOp<(x: tf.Tensor3D, weight: tf.Tensor2D, bias?: tf.Tensor1D) => tf.Tensor3D | undefined>('shortConv');
+/**
+ * The fast form's signature (with its own gradient): x [B, T, d], weight [k, d], bias [d]? → y, or a stack's weight
+ * [R, k, d], bias [R, d]; undefined: declined.
+ */
+export const shortConvOp = fastOp<(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D) => tf.Tensor3D | undefined>('shortConv');
 
 /**
  * x [B, T, d], weight [k, d] (tap k−1 multiplies the current token), bias [d]? → [B, T, d] (as conv.ts's shortConv);
- * a stack of runs: weight [R, k, d], bias [R, d] (the reference: the fused form takes one weight).
+ * a stack of runs: weight [R, k, d], bias [R, d].
  */
 export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean } = {}): tf.Tensor3D {
-  const fast = opts.circular || weight.rank === 3 ? undefined : fastForm(shortConvOp, tf.getBackend())?.(x, weight as tf.Tensor2D, bias as tf.Tensor1D | undefined);
+  const fast = opts.circular ? undefined : fastForm(shortConvOp, tf.getBackend())?.(x, weight, bias);
   return fast ?? shortConvReference(x, weight, bias, opts);
 }
