@@ -29,6 +29,8 @@ mkdir -p "$OUT"
 B=${BUNDLE:-.gpu-c}
 EQUIV="$B/run"; [ -f "$B/run-equiv" ] && EQUIV="$B/run-equiv"
 STEP="$B/run-step"
+[ -f "$STEP" ] || { echo "gpu_check_pending: $B has no run-step: pack it with bench/pack_gpu_check.sh (.gpu-c) or bench/pack_gpu_all.sh (.gpu)" >&2; exit 2; }
+[ -f "$B/app.mjs.xz" ] && [ ! -f "$B/run-equiv" ] && { echo "gpu_check_pending: $B is a CLI bundle without run-equiv: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
 MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7,gla,mamba2"}
 case "${1:-}" in
   equiv)

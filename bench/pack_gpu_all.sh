@@ -18,7 +18,7 @@ rm -rf .gpu .gpu-pack-s .gpu-pack-e
 for side in .gpu-pack-s .gpu-pack-e; do
   diff -rq .gpu/node_modules "$side/node_modules" >/dev/null || { echo "pack_gpu_all: $side's node_modules differ from the CLI's: pack them apart (bench/pack_gpu_check.sh)" >&2; exit 1; }
 done
-xz -9 -c .gpu/app.mjs > .gpu/cli.mjs.xz && rm .gpu/app.mjs
+xz -9 -c .gpu/app.mjs > .gpu/app.mjs.xz && rm .gpu/app.mjs   # keeps its name: the CLI knows its bundle by it
 xz -9 -c .gpu-pack-s/app.mjs > .gpu/step.mjs.xz
 xz -9 -c .gpu-pack-e/app.mjs > .gpu/equiv.mjs.xz
 rm -rf .gpu-pack-s .gpu-pack-e
@@ -26,12 +26,13 @@ cp -r runners/presets .gpu/presets
 # run / run-step / run-equiv: pack's runner with its last line pointed at the entry, unpacked on first use
 line='exec "$rt/node" "$dir/app.mjs" "$@"'
 grep -qxF "$line" .gpu/run || { echo "pack_gpu_all: pack's runner no longer ends in: $line" >&2; exit 1; }
-for pair in run:cli run-step:step run-equiv:equiv; do
+# (unpacked through a temporary file and a rename: a call killed mid-unpack leaves no truncated entry behind)
+for pair in run:app run-step:step run-equiv:equiv; do
   name=${pair%%:*} entry=${pair#*:}
-  sed "s#^exec \"\$rt/node\" \"\$dir/app.mjs\" \"\$@\"\$#[ -f \"\$dir/$entry.mjs\" ] || xz -dc \"\$dir/$entry.mjs.xz\" > \"\$dir/$entry.mjs\"\nexec \"\$rt/node\" \"\$dir/$entry.mjs\" \"\$@\"#" .gpu/run > ".gpu/$name.new"
+  sed "s#^exec \"\$rt/node\" \"\$dir/app.mjs\" \"\$@\"\$#[ -f \"\$dir/$entry.mjs\" ] || { xz -dc \"\$dir/$entry.mjs.xz\" > \"\$dir/$entry.mjs.tmp.\$\$\" \&\& mv -f \"\$dir/$entry.mjs.tmp.\$\$\" \"\$dir/$entry.mjs\"; }\nexec \"\$rt/node\" \"\$dir/$entry.mjs\" \"\$@\"#" .gpu/run > ".gpu/$name.new"
 done
 for name in run run-step run-equiv; do mv ".gpu/$name.new" ".gpu/$name"; done
-grep -q 'cli.mjs' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
+grep -q 'app.mjs.xz' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
 bundle=$(du -sb .gpu | cut -f1)
 echo "pack_gpu_all: .gpu $((bundle / 1048576)) MiB + tracked tree $((tracked / 1048576)) MiB = $(((bundle + tracked) / 1048576)) MiB of the 64 MiB a call may carry"

@@ -249,8 +249,12 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   const path = join(dir, 'index.html');
   const planned = new Map<string, RunConfig[]>();
   for (const tag of new Set(result.records.map((r) => r.preset).filter((p): p is string => !!p))) {
-    const grid = await plannedGrid(tag);
-    if (grid) planned.set(tag, grid);
+    try {
+      const grid = await plannedGrid(tag);
+      if (grid) planned.set(tag, grid);
+    } catch {
+      // a preset file that no longer loads or expands: the page goes without its planned coverage, not without a page
+    }
   }
   writeFileSync(path, reportHtml(dir, result, { ...opts, vendor, planned }));
   return { ...result, path };

@@ -71,6 +71,8 @@ export function selectPreset(preset: Preset, only?: string[], onlyData?: string[
         .map((a) => (a.dataLabels ? { ...a, dataLabels: a.dataLabels.filter((l) => onlyData.includes(l)) } : a)),
     };
   }
+  if (out.architectures.length === 0 || out.data.length === 0)
+    throw new UserInputError(`--only${onlyData?.length ? ' / --only-data' : ''}: no run of ${preset.name} is left (${[only?.length ? `architectures ${only.join(', ')}` : '', onlyData?.length ? `settings ${onlyData.join(', ')}` : ''].filter(Boolean).join(' at ')})`);
   return out;
 }
 

@@ -304,5 +304,8 @@ describe('preset overrides', () => {
     expect(expandPreset(selectPreset(zoo, undefined, ['L512-K64']))).toHaveLength(7 * 16);
     expect(() => selectPreset(zoo, undefined, ['L64'])).toThrow(/--only-data: L64 is not a data label of zoology-fig2 \(labels: L64-K4, L128-K8/);
     expect(() => selectPreset(zoo, ['mamba2'])).toThrow(/--only: mamba2 is not an architecture label/);
+    // H3 is listed per setting: asking for it where the preset has none of its entries leaves nothing to run
+    const noH3 = { ...zoo, architectures: zoo.architectures.filter((a) => a.label !== 'h3' || !a.dataLabels?.includes('L64-K4')) };
+    expect(() => selectPreset(noH3, ['h3'], ['L64-K4'])).toThrow(/no run of zoology-fig2 is left \(architectures h3 at settings L64-K4\)/);
   });
 });

@@ -3,15 +3,15 @@
 // are no multiple of any tile (ragged rows, columns and K), with the output buffers poisoned (NaN) first; a batch of 1
 // broadcast on either side; a mutation check (a product that drops the last k fails the same bar); through tf.matMul,
 // lever off runs tfjs's kernel and lever on this one with the same values within the bar, and a tiny model's training
-// step agrees either way; the kernel with vec4 workgroup-memory reads (lever matmulVec4) gives the scalar one's bits
-// on every case. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
+// step agrees either way; the kernel with vec4 workgroup memory (lever matmulVec4) gives the scalar one's bits on
+// every case (lavapipe), and tf.matMul takes it only with its lever on. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { MATMUL_KERNEL, MATMUL_SPLIT_SUM_KERNEL, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
+import { MATMUL_KERNEL, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
 import { batchMatMulValues, type MatMulShape } from '../ops/matmul/index.js';
 
 const device = await webgpuDevice('webgpu-matmul');
@@ -47,7 +47,8 @@ async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; rel
 
 describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => {
-    setFastPath(allLevers(true));
+    // the shipped kernel (matmulVec4 is off by default): its form is compared explicitly below
+    setFastPath({ ...allLevers(true), matmulVec4: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -151,8 +152,19 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     console.log(`matmul: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
   });
 
-  it('lever matmulVec4: a training step agrees with it on and off', async () => {
+  it('lever matmulVec4: tf.matMul takes the vec4 form only with it on, and a training step agrees either way', async () => {
+    const [a, b] = [randn([3, 40, 24]), randn([3, 24, 36])];
+    const ran = (on: boolean) => {
+      setFastPath({ matmulVec4: on });
+      const before = { ...matmulDispatches };
+      tf.matMul(a, b).dispose();
+      return { ours: matmulDispatches[MATMUL_KERNEL] - before[MATMUL_KERNEL], vec4: matmulDispatches[MATMUL_VEC4] - before[MATMUL_VEC4] };
+    };
+    expect(ran(true)).toEqual({ ours: 1, vec4: 1 });
+    expect(ran(false)).toEqual({ ours: 1, vec4: 0 });
+    tf.dispose([a, b]);
     const e = await expectLeverStepAgrees('matmulVec4', [{ mixer: 'attention', params: { numHeads: 2 } }]);
+    setFastPath({ matmulVec4: false });
     console.log(`matmulVec4: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
   });
 });

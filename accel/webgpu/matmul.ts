@@ -17,12 +17,14 @@ import { allocate, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, overrideKernel,
 
 export const MATMUL_KERNEL = 'RecallbenchMatMul';
 export const MATMUL_SPLIT_SUM_KERNEL = 'RecallbenchMatMulSplitSum';
+/** Counts (matmulDispatches) the dispatches of MATMUL_KERNEL that took the vec4 form (lever matmulVec4). */
+export const MATMUL_VEC4 = 'RecallbenchMatMul (vec4)';
 
 /**
  * Dispatches of each kernel so far in this process. The kernel stands in for tfjs's own BatchMatMul, so tf.profile
  * names it 'BatchMatMul' either way; these counts are how a test sees which one ran.
  */
-export const matmulDispatches = { [MATMUL_KERNEL]: 0, [MATMUL_SPLIT_SUM_KERNEL]: 0 };
+export const matmulDispatches = { [MATMUL_KERNEL]: 0, [MATMUL_SPLIT_SUM_KERNEL]: 0, [MATMUL_VEC4]: 0 };
 
 /** A tiling: BM × BN outputs per workgroup, BK of K per pass through workgroup memory, TM × TN outputs per thread. */
 interface Tiling {
@@ -140,12 +142,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 };
 
 /**
- * The same product and tiles with vec4 workgroup-memory reads (lever `matmulVec4`): thread (tx, ty) owns rows
+ * The same product and tiles with vec4 workgroup memory (lever `matmulVec4`): thread (tx, ty) owns rows
  * 4·(ty + g·WY) + c and columns 4·(tx + h·WX) + c (c < 4), so each k reads its TM + TN values as (TM + TN) / 4
  * vec4 loads instead of TM + TN scalar ones (an 8 × 8 thread: 4 loads per 64 multiply-adds, not 16 — the scalar
  * kernel issues one workgroup-memory load per 4 multiply-adds, which the GPU's load units cannot feed at its
- * multiply-add rate), and accumulates in vec4s. Workgroup memory keeps the float layout As[k][m] (rows padded by
- * 4 floats), so the loads from global memory and their transposing stores are the scalar kernel's.
+ * multiply-add rate), and accumulates in vec4s. Each thread fills whole vec4s of the tiles (4 rows, or 4 columns,
+ * at one k): WGSL lets a store to one component of a vector touch the whole vector, so threads sharing a vec4 could
+ * race (gpuweb #2112). Workgroup memory keeps the scalar kernel's float layout As[k][m] (rows padded by 4 floats);
+ * every output is the same chain of fma in the same k order, so the products equal the scalar kernel's (bit for bit
+ * on the drivers tested: lavapipe; bench/step.ts --matmul prints the difference on a GPU).
  */
 const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () => {
   const WX = t.BN / t.TN;
@@ -155,11 +160,13 @@ const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => 
   const GN = t.TN / 4;
   const SA4 = t.BM / 4 + PAD / 4; // row stride of As[k][·] in vec4
   const SB4 = t.BN / 4 + PAD / 4;
-  const loadsA = (t.BM * t.BK) / THREADS;
-  const loadsB = (t.BN * t.BK) / THREADS;
-  const aIndex = transposeA ? 'let k = e / BM; let m = e % BM;' : 'let m = e / BK; let k = e % BK;';
+  // vec4s per tile and per thread; vec4 e of a tile = (k, 4 consecutive m) — consecutive threads take consecutive
+  // k where global memory is contiguous along k (A [M, K], Bᵀ stored [N, K]), consecutive m or n otherwise
+  const loadsA = (t.BM * t.BK) / 4 / THREADS;
+  const loadsB = (t.BN * t.BK) / 4 / THREADS;
+  const aIndex = transposeA ? 'let k = e / (BM / 4u); let m4 = e % (BM / 4u);' : 'let m4 = e / BK; let k = e % BK;';
   const aRead = transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]';
-  const bIndex = transposeB ? 'let n = e / BK; let k = e % BK;' : 'let k = e / BN; let n = e % BN;';
+  const bIndex = transposeB ? 'let n4 = e / BK; let k = e % BK;' : 'let k = e / (BN / 4u); let n4 = e % (BN / 4u);';
   const bRead = transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]';
   return `
 @group(0) @binding(0) var<storage, read> A: array<f32>;
@@ -200,20 +207,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     for (var l = 0u; l < ${loadsA}u; l++) {
       let e = tid + l * THREADS;
       ${aIndex}
-      let gm = row0 + m;
       let gk = k0 + k;
-      var v = 0.0;
-      if (gm < params.M && gk < kEnd) { v = ${aRead}; }
-      As[k * SA4 + m / 4u][m % 4u] = v;
+      var v = vec4<f32>(0.0);
+      for (var q = 0u; q < 4u; q++) {
+        let gm = row0 + m4 * 4u + q;
+        if (gm < params.M && gk < kEnd) { v[q] = ${aRead}; }
+      }
+      As[k * SA4 + m4] = v;
     }
     for (var l = 0u; l < ${loadsB}u; l++) {
       let e = tid + l * THREADS;
       ${bIndex}
-      let gn = col0 + n;
       let gk = k0 + k;
-      var v = 0.0;
-      if (gn < params.N && gk < kEnd) { v = ${bRead}; }
-      Bs[k * SB4 + n / 4u][n % 4u] = v;
+      var v = vec4<f32>(0.0);
+      for (var q = 0u; q < 4u; q++) {
+        let gn = col0 + n4 * 4u + q;
+        if (gn < params.N && gk < kEnd) { v[q] = ${bRead}; }
+      }
+      Bs[k * SB4 + n4] = v;
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {
@@ -298,6 +309,7 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
   const key = `rb_matmul${vec4 ? '4' : ''}_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
   const uniforms = [{ u: M }, { u: N }, { u: K }, { u: batchA === 1 ? 0 : M * K }, { u: batchB === 1 ? 0 : K * N }, { u: splits }, { u: kPerSplit }, { u: batch }];
   matmulDispatches[MATMUL_KERNEL]++;
+  if (vec4) matmulDispatches[MATMUL_VEC4]++;
   dispatch(MATMUL_KERNEL, key, (vec4 ? matmulVec4Wgsl : matmulWgsl)(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
   if (splits > 1) {
     const size = batch * M * N;
