@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LanguageModel } from './model.js';
 import { AdamW } from './optimizer.js';
+import { stackedTiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
 import { parametersFinite, stepLoss, tokensOf, trainStep, type Batch, type Supervised, type TrainOptions } from './train.js';
 
 /** Why these runs cannot share a stack, or undefined when they can: all settings equal but the learning rate. */
@@ -53,7 +54,7 @@ export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervise
   const flat = model.forward(tokensOf(batch), { training: true, prefixLength: batch.segment.prefixLength, dropoutSeed }).reshape([-1, d]) as tf.Tensor2D;
   const labels = tf.tensor1d(sup.labels, 'int32');
   // every run's supervised rows at once (run r's start at r·B·T), through every run's tied head as one batched
-  // matMul: loss_ri = logsumexp(h_ri E_rᵀ) − h_ri·E_r[label_i] (ops/crossEntropy's reference, with a run axis)
+  // matMul: loss_ri = logsumexp(h_ri E_rᵀ) − h_ri·E_r[label_i], each run's mean (ops/crossEntropy, with a run axis)
   const at = tf.add(tf.tensor2d(sup.rows, [1, M], 'int32'), tf.range(0, R * batch.size * T, batch.size * T, 'int32').reshape([R, 1]));
   const hidden = tf.gather(flat, at.reshape([R * M])).reshape([R, M, d]) as tf.Tensor3D;
   const embedding = model.embedding as tf.Tensor3D;
@@ -67,9 +68,7 @@ export function stackStepLoss(model: LanguageModel, batch: Batch, sup: Supervise
     const n = Math.min(runsPerChunk, R - r0);
     const h = n === R ? hidden : hidden.slice([r0, 0, 0], [n, M, d]);
     const e = n === R ? embedding : embedding.slice([r0, 0, 0], [n, V, d]);
-    const logits = tf.matMul(h, e, false, true);
-    const target = tf.sum(tf.mul(h, tf.gather(e, labels, 1)), 2);
-    chunks.push(tf.mean(tf.sub(tf.logSumExp(logits, 2), target), 1) as tf.Tensor1D);
+    chunks.push(stackedTiedHeadCrossEntropy(h as tf.Tensor3D, e as tf.Tensor3D, labels));
   }
   const perRun = chunks.length === 1 ? chunks[0]! : (tf.concat(chunks) as tf.Tensor1D);
   return { total: tf.sum(perRun), perRun };

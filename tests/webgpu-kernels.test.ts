@@ -8,7 +8,7 @@ import { releaseGpu } from '../engine/backend.js';
 import { poison, relErr, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
-import { softmaxCrossEntropyNaive, tiedHeadCrossEntropy, tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
+import { softmaxCrossEntropyNaive, stackedTiedHeadCrossEntropy, tiedHeadCrossEntropy, tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
 import { layerNorm, layerNormNaive } from '../ops/layerNorm/index.js';
 import { adamWUpdateNaive } from '../ops/adamw/index.js';
 import { AdamW } from '../engine/optimizer.js';
@@ -17,7 +17,7 @@ import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
 import { adamWWebGpu } from '../accel/webgpu/adamw.js';
 import { segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
 import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
-import { softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
+import { softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
 import { allocate, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { allLevers, type FastPath, LEVERS, setFastPath } from '../accel/webgpu/index.js';
 import { layerNormWebGpu } from '../accel/webgpu/layerNorm.js';
@@ -94,6 +94,36 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       expect(await relErr(grad, gradRef)).toBeLessThan(1e-5);
       tf.dispose([logits, labels, dy, loss, lossRef, grad, gradRef]);
     }
+  });
+
+  it("softmax cross-entropy of a stack: each run's mean loss [R] and its gradient, as each run alone", async () => {
+    for (const [R, M, V] of [[3, 5, 37], [2, 300, 300]] as const) {
+      const logits = randn([R * M, V], 3);
+      const labels = randLabels(R * M, V);
+      const w = tf.tensor1d(Array.from({ length: R }, (_, r) => 0.5 + r)); // a different dy per run
+      // the reference: run r's rows alone through the plain loss
+      const perRun = (z: tf.Tensor) => tf.stack(Array.from({ length: R }, (_, r) => softmaxCrossEntropyNaive(z.slice([r * M, 0], [M, V]) as tf.Tensor2D, labels.slice([r * M], [M]) as tf.Tensor1D)));
+      await poison([[R], [R * M], [R * M, V]]);
+      const loss = softmaxCrossEntropyByRunWebGpu(logits as tf.Tensor2D, labels, R);
+      expect(loss.shape).toEqual([R]);
+      expect(await relErr(loss, perRun(logits))).toBeLessThan(1e-5);
+      const f = (impl: (z: tf.Tensor) => tf.Tensor) => tf.grad((z: tf.Tensor) => tf.sum(tf.mul(impl(z), w)));
+      await poison([[R * M, V]]);
+      const grad = f((z) => softmaxCrossEntropyByRunWebGpu(z as tf.Tensor2D, labels, R))(logits);
+      expect(await relErr(grad, f(perRun)(logits))).toBeLessThan(1e-5);
+      tf.dispose([logits, labels, w, loss, grad]);
+    }
+    // through the op with tied heads [R, V, d]: the fused form and the reference (the lever off) agree
+    const [R, M, V, d] = [3, 4, 50, 8];
+    const hidden = randn([R, M, d]) as tf.Tensor3D;
+    const embedding = randn([R, V, d]) as tf.Tensor3D;
+    const labels = randLabels(M, V);
+    const fused = stackedTiedHeadCrossEntropy(hidden, embedding, labels);
+    setFastPath({ crossEntropy: false });
+    const reference = stackedTiedHeadCrossEntropy(hidden, embedding, labels);
+    setFastPath({ crossEntropy: true });
+    expect(await relErr(fused, reference)).toBeLessThan(1e-5);
+    tf.dispose([hidden, embedding, labels, fused, reference]);
   });
 
   it('softmax cross-entropy: finite differences agree with the fused gradient', async () => {

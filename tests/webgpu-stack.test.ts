@@ -87,7 +87,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     tf.dispose([...fused, ...ref]);
   });
 
-  it('a stacked training step dispatches as many kernels for 2 runs as for 6: the stack\'s point (one set of dispatches for all)', async () => {
+  it('a stacked training step dispatches as many kernels for 2 runs as for 6, and within 5 % of the run alone: the stack\'s point (one set of dispatches for all)', async () => {
     const Pass = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups(...a: number[]): void } } }).GPUComputePassEncoder;
     const original = Pass.prototype.dispatchWorkgroups;
     let count = 0;
@@ -120,14 +120,15 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
       const [two, six] = [await dispatchesPerStep(2), await dispatchesPerStep(6)];
       console.log(`webgpu stack: dispatches per training step — alone ${alone}, 2 runs ${two}, 6 runs ${six}`);
       expect(six).toBe(two);
-      // the stack's own ops (the batched head and its loss) cost a few; the norms and short convs take the run axis
-      // in their fused kernels (a broadcast affine map per norm, or a reference conv per tap, would pass this bar)
-      expect(two).toBeLessThan(1.25 * alone);
+      // the norms, the short convs and the loss take the run axis in their fused kernels: a stack dispatches a few
+      // more kernels than a run alone (its labels repeated per run), not a set per run (a broadcast affine map per
+      // norm, a reference conv per tap or the reference loss would each fail this bar)
+      expect(two).toBeLessThan(1.05 * alone);
       const basedAlone = await dispatchesPerStep(1, 'zoology', BASED);
       const [basedTwo, basedSix] = [await dispatchesPerStep(2, 'zoology', BASED), await dispatchesPerStep(6, 'zoology', BASED)];
       console.log(`webgpu stack: BaseConv + Based, dispatches per training step — alone ${basedAlone}, 2 runs ${basedTwo}, 6 runs ${basedSix}`);
       expect(basedSix).toBe(basedTwo);
-      expect(basedTwo).toBeLessThan(1.25 * basedAlone);
+      expect(basedTwo).toBeLessThan(1.05 * basedAlone);
     } finally {
       Pass.prototype.dispatchWorkgroups = original;
     }

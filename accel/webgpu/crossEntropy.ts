@@ -6,8 +6,11 @@
 //
 // Three dispatches in all instead of tfjs's ~37 kernels for logSumExp + gather + mean and their gradients.
 // The reference is `softmaxCrossEntropyNaive` (ops/crossEntropy/naive.ts); labels must lie in [0, V).
+// A stack of R runs (engine/stack.ts; attr `runs`): the rows are R runs' M/R rows each, runs outermost, and the loss
+// is each run's own mean [R] (one workgroup per run), its gradient each row's run's dy / (M/R). R = 1 is the same
+// dispatches as before, bit for bit, and a scalar loss.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, release, type Binding } from './dispatch.js';
+import { allocate, declare, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, release, type Binding } from './dispatch.js';
 
 export const XENT_KERNEL = 'RecallbenchSoftmaxXent';
 export const XENT_GRAD_KERNEL = 'RecallbenchSoftmaxXentGrad';
@@ -68,21 +71,24 @@ ${declare(
     { name: 'rowLoss', type: 'f32' },
     { name: 'loss', type: 'f32', write: true },
   ],
-  ['rows: u32'],
+  ['rowsPerRun: u32'],
 )}
 var<workgroup> red: array<f32, ${WG}>;
 
+// one workgroup per run: the mean of its rows [run·rowsPerRun, (run + 1)·rowsPerRun)
 @compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) tid: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let run = wg.x;
+  let first = run * params.rowsPerRun;
   var sum = 0.0f;
-  for (var i = tid; i < params.rows; i += ${WG}u) { sum += rowLoss[i]; }
+  for (var i = tid; i < params.rowsPerRun; i += ${WG}u) { sum += rowLoss[first + i]; }
   red[tid] = sum;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
     if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
     workgroupBarrier();
   }
-  if (tid == 0u) { loss[0] = red[0] / f32(params.rows); }
+  if (tid == 0u) { loss[run] = red[0] / f32(params.rowsPerRun); }
 }`;
 
 const gradWgsl = () => `
@@ -94,7 +100,7 @@ ${declare(
     { name: 'lse', type: 'f32' },
     { name: 'dlogits', type: 'f32', write: true },
   ],
-  ['rows: u32', 'cols: u32'],
+  ['rows: u32', 'cols: u32', 'rowsPerRun: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -103,38 +109,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (i >= params.rows * cols) { return; }
   let row = i / cols;
   let col = i - row * cols;
-  let scale = dy[0] / f32(params.rows);
+  let scale = dy[row / params.rowsPerRun] / f32(params.rowsPerRun);
   var p = exp(logits[i] - lse[row]);
   if (labels[row] == i32(col)) { p = p - 1.0f; }
   dlogits[i] = p * scale;
 }`;
 
-function checkInputs(logits: tf.TensorInfo, labels: tf.TensorInfo): [number, number] {
+function checkInputs(logits: tf.TensorInfo, labels: tf.TensorInfo, runs: number): [number, number] {
   if (logits.shape.length !== 2 || logits.dtype !== 'float32') throw new Error(`${XENT_KERNEL}: logits must be float32 [M, V], got ${logits.dtype} [${logits.shape}]`);
   if (labels.shape.length !== 1 || labels.shape[0] !== logits.shape[0] || labels.dtype !== 'int32') throw new Error(`${XENT_KERNEL}: labels must be int32 [${logits.shape[0]}], got ${labels.dtype} [${labels.shape}]`);
   const [M, V] = logits.shape as [number, number];
   if (M * V >= 2 ** 32) throw new Error(`${XENT_KERNEL}: ${M}×${V} logits exceed 2^32 elements`);
+  if (!Number.isInteger(runs) || runs < 1 || M % runs !== 0 || runs > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${XENT_KERNEL}: ${runs} runs do not divide ${M} rows`);
   return [M, V];
 }
 
-/** Forward: [mean loss (scalar), lse [M]]. */
-function forward(logits: tf.TensorInfo, labels: tf.TensorInfo): tf.TensorInfo[] {
-  const [M, V] = checkInputs(logits, labels);
+/** Forward: [mean loss (scalar; a stack: each run's [runs]), lse [M]]. */
+function forward(logits: tf.TensorInfo, labels: tf.TensorInfo, runs: number): tf.TensorInfo[] {
+  const [M, V] = checkInputs(logits, labels, runs);
   const lse = allocate(backendOf(), [M]);
   const rowLoss = allocate(backendOf(), [M]);
-  const loss = allocate(backendOf(), []);
+  const loss = allocate(backendOf(), runs === 1 ? [] : [runs]);
   const rowBindings: Binding[] = [{ tensor: logits }, { tensor: labels }, { tensor: lse, write: true }, { tensor: rowLoss, write: true }];
   dispatch('SoftmaxXentRows', 'rb_xent_rows', rowWgsl, rowBindings, [{ u: M }, { u: V }, { f: NaN }], grid(M));
-  dispatch('SoftmaxXentMean', 'rb_xent_mean', meanWgsl, [{ tensor: rowLoss }, { tensor: loss, write: true }], [{ u: M }], [1, 1, 1]);
+  dispatch('SoftmaxXentMean', 'rb_xent_mean', meanWgsl, [{ tensor: rowLoss }, { tensor: loss, write: true }], [{ u: M / runs }], [runs, 1, 1]);
   disposeInfo(rowLoss);
   return [loss, lse];
 }
 
-function backward(dy: tf.TensorInfo, logits: tf.TensorInfo, labels: tf.TensorInfo, lse: tf.TensorInfo): tf.TensorInfo {
-  const [M, V] = checkInputs(logits, labels);
+function backward(dy: tf.TensorInfo, logits: tf.TensorInfo, labels: tf.TensorInfo, lse: tf.TensorInfo, runs: number): tf.TensorInfo {
+  const [M, V] = checkInputs(logits, labels, runs);
   const dlogits = allocate(backendOf(), [M, V]);
   const bindings: Binding[] = [{ tensor: dy }, { tensor: logits }, { tensor: labels }, { tensor: lse }, { tensor: dlogits, write: true }];
-  dispatch('SoftmaxXentGrad', 'rb_xent_grad', gradWgsl, bindings, [{ u: M }, { u: V }], grid(Math.ceil((M * V) / WG)));
+  dispatch('SoftmaxXentGrad', 'rb_xent_grad', gradWgsl, bindings, [{ u: M }, { u: V }, { u: M / runs }], grid(Math.ceil((M * V) / WG)));
   return dlogits;
 }
 
@@ -155,37 +162,50 @@ export function registerSoftmaxCrossEntropyWebGpu(): void {
   tf.registerKernel({
     kernelName: XENT_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { logits, labels } = inputs as { logits: tf.TensorInfo; labels: tf.TensorInfo };
-      return forward(logits, labels);
+      return forward(logits, labels, runsOf(attrs));
     },
   });
   tf.registerKernel({
     kernelName: XENT_GRAD_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { dy, logits, labels, lse } = inputs as Record<string, tf.TensorInfo>;
-      return backward(dy!, logits!, labels!, lse!);
+      return backward(dy!, logits!, labels!, lse!, runsOf(attrs));
     },
   });
   tf.registerGradient({
     kernelName: XENT_KERNEL,
     inputsToSave: ['logits', 'labels'],
     outputsToSave: [false, true],
-    gradFunc: (dys, saved) => {
+    gradFunc: (dys, saved, attrs) => {
       const [logits, labels, lse] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
       const dy = Array.isArray(dys) ? dys[0]! : dys;
       return {
-        logits: () => tf.engine().runKernel(XENT_GRAD_KERNEL, { dy, logits, labels, lse }) as tf.Tensor,
+        logits: () => tf.engine().runKernel(XENT_GRAD_KERNEL, { dy, logits, labels, lse }, { runs: runsOf(attrs) } as unknown as tf.NamedAttrMap) as tf.Tensor,
         labels: () => tf.zerosLike(labels),
       };
     },
   });
 }
 
+const runsOf = (attrs: unknown) => Number((attrs as { runs?: number } | undefined)?.runs ?? 1);
+
 /** Mean softmax cross-entropy of logits [M, V] against int32 labels [M] through the fused kernels. */
 export function softmaxCrossEntropyWebGpu(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const [loss, lse] = tf.engine().runKernel(XENT_KERNEL, { logits, labels }) as unknown as [tf.Scalar, tf.Tensor1D];
+  lse.dispose();
+  return loss;
+}
+
+/**
+ * A stack's losses: logits [R·M, V] and labels [R·M] of R runs (runs outermost) → each run's mean softmax
+ * cross-entropy [R], differentiable in the logits, through the same three dispatches.
+ */
+export function softmaxCrossEntropyByRunWebGpu(logits: tf.Tensor2D, labels: tf.Tensor1D, runs: number): tf.Tensor1D {
+  if (runs === 1) return softmaxCrossEntropyWebGpu(logits, labels).reshape([1]);
+  const [loss, lse] = tf.engine().runKernel(XENT_KERNEL, { logits, labels }, { runs } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor1D, tf.Tensor1D];
   lse.dispose();
   return loss;
 }

@@ -53,7 +53,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { leverOn, registerFastForm, setLever } from '../../core/fastForms.js';
 import { adamWOp } from '../../ops/adamw/index.js';
-import { softmaxCrossEntropyOp } from '../../ops/crossEntropy/index.js';
+import { softmaxCrossEntropyByRunOp, softmaxCrossEntropyOp } from '../../ops/crossEntropy/index.js';
 import { dropoutOp } from '../../ops/dropout/index.js';
 import { layerNormOp } from '../../ops/layerNorm/index.js';
 import { rmsNormOp } from '../../ops/rmsNorm/index.js';
@@ -78,7 +78,7 @@ import { shortConvOp } from '../../ops/shortConv/index.js';
 import { registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
-import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
+import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
 import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
@@ -187,6 +187,7 @@ export function registerWebGpuKernels(): void {
 
   // fast forms the ops call in place of their reference while the lever is on (off: the op's own plain-tfjs path)
   registerFastForm({ op: softmaxCrossEntropyOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyWebGpu });
+  registerFastForm({ op: softmaxCrossEntropyByRunOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyByRunWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: rmsNormOp, backend: BACKEND, lever: 'rmsNorm', impl: rmsNormWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
