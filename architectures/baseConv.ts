@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { positionalEmbedding } from '../ops/implicitFilter/index.js';
 import { circularLongConv, longConv, longConvStep } from '../ops/longConv/index.js';
 import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
+import { addByRun } from './nn.js';
 import { defineMixer } from './mixer.js';
 
 const IMPLICIT_HIDDEN = 16;
@@ -35,8 +36,8 @@ export default defineMixer({
   description: 'BaseConv: (u W + b) ⊙ (h ∗ u + b_h) + u, short or long (explicit/implicit) conv',
   params,
   // the short conv's taps and bias take a run axis (ops/shortConv), the projection is make.linear (engine/stack.ts);
-  // the long conv's filter does not yet
-  stackable: (p) => p.convType === 'short',
+  // the causal long conv takes each run's filter [R, d, L] (ops/longConv), built per run by the implicit MLP
+  stackable: (p) => p.convType === 'short' || p.causal,
   isCausal: (p) => p.causal,
   create(p, ctx, make) {
     const d = ctx.dModel;
@@ -66,12 +67,19 @@ export default defineMixer({
         ? { z: positionalEmbedding(Ls, EMB_DIM), fc1: make.linear('conv.mlp.0', EMB_DIM, IMPLICIT_HIDDEN), fc2: make.linear('conv.mlp.2', IMPLICIT_HIDDEN, d) }
         : undefined;
 
-    /** The long filter's first `length` taps, [d, length]. */
-    const longFilter = (length: number): tf.Tensor2D =>
+    /** The long filter's first `length` taps, [d, length]; a stack of R runs: each run's, [R, d, length]. */
+    const longFilter = (length: number): tf.Tensor2D | tf.Tensor3D =>
       tf.tidy(() => {
-        if (explicitFilter) return explicitFilter.slice([0, 0], [d, length]) as tf.Tensor2D;
+        if (explicitFilter) return (explicitFilter.rank === 3 ? explicitFilter.slice([0, 0, 0], [-1, d, length]) : explicitFilter.slice([0, 0], [d, length])) as tf.Tensor2D | tf.Tensor3D;
         const { z: emb, fc1, fc2 } = implicit!;
-        const h = fc2.apply(tf.relu(fc1.apply(emb.slice([0, 0], [length, EMB_DIM])))); // [length, d]
+        const positions = emb.slice([0, 0], [length, EMB_DIM]);
+        if (fc1.weight.rank === 3) {
+          // a stack: the same positions through each run's MLP (make.linear batches the runs over the first axis)
+          const runs = fc1.weight.shape[0]!;
+          const h = fc2.apply(tf.relu(fc1.apply(tf.tile(positions.expandDims(0), [runs, 1, 1])))); // [R, length, d]
+          return tf.transpose(h, [0, 2, 1]) as tf.Tensor3D;
+        }
+        const h = fc2.apply(tf.relu(fc1.apply(positions))); // [length, d]
         return tf.transpose(h) as tf.Tensor2D;
       });
 
@@ -80,8 +88,11 @@ export default defineMixer({
         if (shortWeight) return shortConv(x, shortWeight as tf.Tensor2D, convBias as tf.Tensor1D, { circular: !p.causal });
         const T = x.shape[1];
         const h = longFilter(T);
-        const y = p.causal ? longConv(x, h) : circularLongConv(x, h);
-        return convBias ? tf.add(tf.add(y, x), convBias) : tf.add(y, x);
+        // (a stack is causal: stackable says so; the circular conv takes one filter)
+        const y = p.causal ? longConv(x, h) : circularLongConv(x, h as tf.Tensor2D);
+        const withSkip = tf.add(y, x);
+        if (!convBias) return withSkip;
+        return convBias.rank === 2 ? addByRun(withSkip, convBias) : tf.add(withSkip, convBias);
       });
 
     return {
@@ -105,7 +116,7 @@ export default defineMixer({
             c = out.y;
             next = { window: out.window };
           } else {
-            const out = longConvStep(state.history as tf.Tensor3D, x, longFilter(position + 1), position);
+            const out = longConvStep(state.history as tf.Tensor3D, x, longFilter(position + 1) as tf.Tensor2D, position);
             c = convBias ? tf.add(tf.add(out.y, x), convBias) : tf.add(out.y, x);
             next = { history: out.history };
           }

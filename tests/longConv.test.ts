@@ -193,6 +193,25 @@ describe('longConv', () => {
     h.dispose();
   });
 
+  it("a stack's filters [R, d, L]: each run's examples convolved with its own filter, gradients per run", async () => {
+    const [R, b, T, d] = [3, 2, 9, 4];
+    const u = randn([R * b, T, d], 31) as tf.Tensor3D;
+    const h = randn([R, d, T + 2], 32) as tf.Tensor3D; // Lh > T: only the first T taps reach an output
+    const g = randn([R * b, T, d], 33);
+    const perRun = (a: tf.Tensor3D, hh: tf.Tensor3D) => tf.concat(tf.split(a, R, 0).map((part, r) => longConvNaive(part as tf.Tensor3D, tf.squeeze(hh.slice([r, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D)), 0);
+    expect(await relativeError(longConv(u, h, { chunk: 4 }), perRun(u, h))).toBeLessThan(1e-6);
+    const loss = (f: (a: tf.Tensor3D, hh: tf.Tensor3D) => tf.Tensor) => (a: tf.Tensor, hh: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, hh as tf.Tensor3D), g));
+    const [du, dh] = tf.grads(loss((a, hh) => longConv(a, hh, { chunk: 4 })))([u, h]);
+    const [duRef, dhRef] = tf.grads(loss(perRun))([u, h]);
+    expect(dh!.shape).toEqual([R, d, T + 2]);
+    expect(await relativeError(du!, duRef!)).toBeLessThan(1e-5);
+    expect(await relativeError(dh!, dhRef!)).toBeLessThan(1e-5);
+    // and not the first run's filter for all: the runs' outputs differ from convolving every example with run 0's
+    const firstOnly = longConvNaive(u, tf.squeeze(h.slice([0, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D);
+    expect(await relativeError(longConv(u, h), firstOnly)).toBeGreaterThan(0.1);
+    expect(() => longConv(randn([4, T, d], 34) as tf.Tensor3D, h)).toThrow(/3 runs' filters for 4 examples/);
+  });
+
   it('rejects mismatched filters', () => {
     const u = tf.zeros([1, 4, 2]) as tf.Tensor3D;
     expect(() => longConv(u, tf.zeros([3, 4]) as tf.Tensor2D)).toThrow(/channels/);
@@ -218,7 +237,7 @@ describe('longConv', () => {
       const h = randn([3, 11], 23) as tf.Tensor2D;
       const r = randn([2, 11, 3], 24);
       expect(await relativeError(longConv(u, h, { chunk: 4 }), longConvNaive(u, h))).toBeLessThan(1e-6);
-      const loss = (f: typeof longConv) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, b as tf.Tensor2D, { chunk: 4 }), r));
+      const loss = (f: (u: tf.Tensor3D, h: tf.Tensor2D, o?: { chunk?: number }) => tf.Tensor3D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, b as tf.Tensor2D, { chunk: 4 }), r));
       const [du, dh] = tf.grads(loss(longConv))([u, h]);
       const [duRef, dhRef] = tf.grads(loss(longConvNaive))([u, h]);
       expect(await relativeError(du!, duRef!)).toBeLessThan(1e-5);

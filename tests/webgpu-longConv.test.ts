@@ -95,6 +95,25 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
+  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples", async () => {
+    for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20]] as const) {
+      const x = randn([R * b, T, C]) as tf.Tensor3D;
+      const h = randn([R, C, L], 0.5) as tf.Tensor3D;
+      const g = randn([R * b, T, C]);
+      const perRun = (a: tf.Tensor3D, hh: tf.Tensor3D) =>
+        tf.concat(tf.split(a, R, 0).map((part, r) => longConvNaive(part as tf.Tensor3D, tf.squeeze(hh.slice([r, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D)), 0) as tf.Tensor3D;
+      const both = (f: (a: tf.Tensor3D, hh: tf.Tensor3D) => tf.Tensor3D) => [f(x, h), ...tf.grads((a: tf.Tensor, hh: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, hh as tf.Tensor3D), g)))([x, h])];
+      await poison([[R * b, T, C], [R, C, L]]);
+      const got = both((a, hh) => longConvWebGpu(a, hh)!);
+      const ref = both(perRun);
+      for (let i = 0; i < 3; i++) {
+        expect(got[i]!.shape).toEqual(ref[i]!.shape);
+        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}, ${L}] ${NAMES[i]}`).toBeLessThan(bar(i));
+      }
+      tf.dispose([x, h, g, ...got, ...ref]);
+    }
+  });
+
   it('mutation check: a kernel that lets t see x[t + 1] fails the same bars', async () => {
     // its own draws (seeded here), independent of how many the other tests take
     let own = 99000;

@@ -21,6 +21,8 @@
 //    workgroup memory (SPLIT·64 floats = 1 KiB): SPLIT× the threads without partial tensors or an extra AddN.
 //    Lanes are numbered s·C + c (c fastest) so that a warp's reads of dy and x are coalesced.
 // Summation order: the forward adds s = 0, 1, … like longConvNaive. Every shape is a uniform; no size in the keys.
+// A stack of R runs (engine/stack.ts): h [R, C, Lh], x's examples runs outermost; each example reads its run's filter
+// and each run's dh sums its own examples only (R = 1: the same dispatches, bit for bit).
 // Reference: longConvNaive (ops/longConv/naive.ts).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
@@ -40,7 +42,7 @@ ${declare(
     { name: 'h', type: 'f32' },
     { name: 'y', type: 'f32', write: true },
   ],
-  ['n: u32', 'T: u32', 'C: u32', 'L: u32'],
+  ['n: u32', 'T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -50,7 +52,8 @@ fn main(${builtins}) {
   let c = lane % C;
   let bt = lane / C;
   let t = bt % params.T;
-  let hb = c * params.L;
+  let run = bt / params.T / params.examplesPerRun;
+  let hb = (run * C + c) * params.L;
   var acc = 0.0f;
   for (var s = 0u; s <= t; s++) {
     acc += h[hb + s] * x[(bt - s) * C + c];
@@ -66,7 +69,7 @@ ${declare(
     { name: 'h', type: 'f32' },
     { name: 'dx', type: 'f32', write: true },
   ],
-  ['n: u32', 'T: u32', 'C: u32', 'L: u32'],
+  ['n: u32', 'T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32'],
 )}
 @compute @workgroup_size(${WG})
 fn main(${builtins}) {
@@ -76,7 +79,8 @@ fn main(${builtins}) {
   let c = lane % C;
   let bt = lane / C;
   let t = bt % params.T;
-  let hb = c * params.L;
+  let run = bt / params.T / params.examplesPerRun;
+  let hb = (run * C + c) * params.L;
   var acc = 0.0f;
   for (var s = 0u; s < params.T - t; s++) {
     acc += h[hb + s] * dy[(bt + s) * C + c];
@@ -92,7 +96,7 @@ ${declare(
     { name: 'x', type: 'f32' },
     { name: 'dh', type: 'f32', write: true },
   ],
-  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32'],
+  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32'],
 )}
 var<workgroup> part: array<f32, ${WG * SPLIT}>;
 @compute @workgroup_size(${WG * SPLIT})
@@ -100,13 +104,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tid = li % ${WG}u;
   let k = li / ${WG}u;
   ${lane}
+  // lane = run·C·L + s·C + c over the runs' filters (n = C·L per run); B: examples per run
   let C = params.C;
   let T = params.T;
-  let c = lane % C;
-  let s = lane / C;
+  let run = lane / params.n;
+  let rest = lane % params.n;
+  let c = rest % C;
+  let s = rest / C;
   var acc = 0.0f;
-  if (lane < params.n && s < T) {
-    for (var b = 0u; b < params.B; b++) {
+  if (lane < params.n * params.runs && s < T) {
+    for (var b = run * params.B; b < (run + 1u) * params.B; b++) {
       let base = b * T;
       for (var t = s + k; t < T; t += ${SPLIT}u) {
         acc += dy[(base + t) * C + c] * x[(base + t - s) * C + c];
@@ -115,21 +122,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
   part[li] = acc;
   workgroupBarrier();
-  if (k == 0u && lane < params.n) {
+  if (k == 0u && lane < params.n * params.runs) {
     var sum = part[tid];
     for (var j = 1u; j < ${SPLIT}u; j++) { sum += part[tid + j * ${WG}u]; }
-    dh[c * params.L + s] = sum;
+    dh[(run * C + c) * params.L + s] = sum;
   }
 }`;
 
 export const LONG_CONV_KERNEL = 'RecallbenchLongConv';
 export const LONG_CONV_GRAD_KERNEL = 'RecallbenchLongConvGrad';
 
-function sizes(x: tf.TensorInfo, h: tf.TensorInfo): { B: number; T: number; C: number; L: number } {
-  if (x.shape.length !== 3 || h.shape.length !== 2 || h.shape[0] !== x.shape[2] || h.shape[1]! < x.shape[1]!)
-    throw new Error(`${LONG_CONV_KERNEL}: expected x [B, T, C], h [C, Lh ≥ T], got x [${x.shape}] h [${h.shape}]`);
+/** x [B, T, C] and h [C, Lh ≥ T] (one run) or [R, C, Lh] (a stack: R divides B). */
+function sizes(x: tf.TensorInfo, h: tf.TensorInfo): { B: number; T: number; C: number; L: number; runs: number } {
+  const r = h.shape.length;
+  const runs = r === 3 ? h.shape[0]! : 1;
+  if (x.shape.length !== 3 || (r !== 2 && r !== 3) || h.shape[r - 2] !== x.shape[2] || h.shape[r - 1]! < x.shape[1]! || runs < 1 || x.shape[0]! % runs !== 0)
+    throw new Error(`${LONG_CONV_KERNEL}: expected x [B, T, C], h [C, Lh ≥ T] or [R, C, Lh] with R dividing B, got x [${x.shape}] h [${h.shape}]`);
   const [B, T, C] = x.shape as [number, number, number];
-  return { B, T, C, L: h.shape[1]! };
+  return { B, T, C, L: h.shape[r - 1]!, runs };
 }
 
 let registered = false;
@@ -142,10 +152,10 @@ export function registerLongConvWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { x, h } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, C, L } = sizes(x!, h!);
+      const { B, T, C, L, runs } = sizes(x!, h!);
       const n = B * T * C;
       const y = allocate(webgpuBackend(), x!.shape);
-      dispatch('LongConv', 'rb_longconv_fwd', forwardWgsl, [{ tensor: x! }, { tensor: h! }, { tensor: y, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(n / WG)));
+      dispatch('LongConv', 'rb_longconv_fwd', forwardWgsl, [{ tensor: x! }, { tensor: h! }, { tensor: y, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       return y;
     },
   });
@@ -154,41 +164,43 @@ export function registerLongConvWebGpu(): void {
     backendName: 'webgpu',
     kernelFunc: ({ inputs }) => {
       const { x, h, dy } = inputs as Record<string, tf.TensorInfo>;
-      const { B, T, C, L } = sizes(x!, h!);
+      const { B, T, C, L, runs } = sizes(x!, h!);
       const backend = webgpuBackend();
       const dx = allocate(backend, x!.shape);
       const dh = allocate(backend, h!.shape);
       const n = B * T * C;
-      dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(n / WG)));
+      dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       const m = C * L;
-      dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B }, { u: T }, { u: C }, { u: L }], grid(Math.ceil(m / WG)));
+      dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }], grid(Math.ceil((runs * m) / WG)));
       return [dx, dh];
     },
   });
 }
 
-const fused = tf.customGrad(((x: tf.Tensor3D, h: tf.Tensor2D, save: tf.GradSaveFunc) => {
+const fused = tf.customGrad(((x: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, save: tf.GradSaveFunc) => {
   const y = tf.engine().runKernel(LONG_CONV_KERNEL, { x, h }) as tf.Tensor3D;
   save([x, h]);
   return {
     value: y,
     gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
-      const [sx, sh] = saved as [tf.Tensor3D, tf.Tensor2D];
+      const [sx, sh] = saved as [tf.Tensor3D, tf.Tensor2D | tf.Tensor3D];
       return tf.engine().runKernel(LONG_CONV_GRAD_KERNEL, { x: sx, h: sh, dy }) as unknown as tf.Tensor[];
     },
   };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor3D, h: tf.Tensor2D) => tf.Tensor3D;
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D;
 
 /**
  * Causal long convolution, fused (the fast form of ops/longConv's longConv): u [B, T, d], h [d, Lh ≥ T] → y [B, T, d],
- * differentiable in u and h. Undefined (declined: the op runs its blocked form) for anything but float32 inputs of
- * those shapes, or where a buffer would not fit the device (fitsDevice). The blocked form's `chunk` is its tiling only:
- * the function is the same.
+ * differentiable in u and h; a stack of R runs: h [R, d, Lh], u's examples runs outermost (R divides B). Undefined
+ * (declined: the op runs its blocked form) for anything but float32 inputs of those shapes, or where a buffer would
+ * not fit the device (fitsDevice). The blocked form's `chunk` is its tiling only: the function is the same.
  */
-export function longConvWebGpu(u: tf.Tensor3D, h: tf.Tensor2D): tf.Tensor3D | undefined {
-  if (u.rank !== 3 || h.rank !== 2 || u.dtype !== 'float32' || h.dtype !== 'float32') return undefined;
+export function longConvWebGpu(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D): tf.Tensor3D | undefined {
+  if (u.rank !== 3 || (h.rank !== 2 && h.rank !== 3) || u.dtype !== 'float32' || h.dtype !== 'float32') return undefined;
   const [B, T, C] = u.shape;
-  if (h.shape[0] !== C || h.shape[1] < T || B * T * C === 0) return undefined;
-  if (!fitsDevice(B * T * C, C * h.shape[1])) return undefined;
+  const runs = h.rank === 3 ? h.shape[0] : 1;
+  const Lh = h.shape[h.rank - 1]!;
+  if (h.shape[h.rank - 2] !== C || Lh < T || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
+  if (!fitsDevice(B * T * C, runs * C * Lh)) return undefined;
   return fused(u, h);
 }

@@ -186,25 +186,33 @@ export interface LongConvOptions {
  * backward): u [B, T, d], h [d, Lh ≥ T] → y, or undefined where it declines (then the blocked form runs). The
  * blocked form's `chunk` is only its tiling, so the fast form does not see it.
  */
-export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D) => tf.Tensor3D | undefined>('longConv');
+export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D | undefined>('longConv');
 
 /**
  * Causal long convolution, u [B, T, d], h [d, Lh] with Lh ≥ T (only taps 0 … T−1 can reach an output) → [B, T, d].
  * Differentiable in u and h (custom gradient, see the top of this file). A backend's fast form (longConvOp) runs in
- * place of the blocked matmuls while its lever is on.
+ * place of the blocked matmuls while its lever is on. A stack of R runs (engine/stack.ts): h [R, d, Lh], u's examples
+ * runs outermost — the fast form takes the run axis; the blocked form convolves each run's examples with its filter.
  */
-export function longConv(u: tf.Tensor3D, h: tf.Tensor2D, opts: LongConvOptions = {}): tf.Tensor3D {
-  if (h.shape[0] !== u.shape[2]) throw new Error(`longConv: filter has ${h.shape[0]} channels, input ${u.shape[2]}`);
-  if (h.shape[1] < u.shape[1]) throw new Error(`longConv: filter length ${h.shape[1]} < sequence length ${u.shape[1]}`);
+export function longConv(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, opts: LongConvOptions = {}): tf.Tensor3D {
+  const r = h.rank;
+  if (h.shape[r - 2] !== u.shape[2]) throw new Error(`longConv: filter has ${h.shape[r - 2]} channels, input ${u.shape[2]}`);
+  if (h.shape[r - 1]! < u.shape[1]) throw new Error(`longConv: filter length ${h.shape[r - 1]} < sequence length ${u.shape[1]}`);
   const fast = fastForm(longConvOp, tf.getBackend())?.(u, h);
   if (fast) return fast;
+  if (r === 3) {
+    const runs = h.shape[0]!;
+    if (u.shape[0] % runs !== 0) throw new Error(`longConv: ${runs} runs' filters for ${u.shape[0]} examples`);
+    return tf.tidy(() => tf.concat(tf.split(u, runs, 0).map((part, k) => longConv(part as tf.Tensor3D, tf.squeeze(h.slice([k, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D, opts)), 0) as tf.Tensor3D);
+  }
   return tf.tidy(() => {
     const [B, T, d] = u.shape;
     const Bk = Math.max(1, Math.min(T, Math.floor(opts.chunk ?? defaultLongConvChunk(T, d))));
     const nC = Math.ceil(T / Bk);
     const L = nC * Bk;
     // zero padding at the end is harmless for a causal conv: padded inputs only reach padded outputs
-    let filter: tf.Tensor2D = h.shape[1] === T ? h : h.slice([0, 0], [d, T]);
+    const h2 = h as tf.Tensor2D; // one run (a stack's filters went per run above)
+    let filter: tf.Tensor2D = h2.shape[1] === T ? h2 : h2.slice([0, 0], [d, T]);
     if (L > T) filter = tf.pad(filter, [
       [0, 0],
       [0, L - T],
