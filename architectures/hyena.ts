@@ -22,6 +22,7 @@ import { exponentialDecayWindow, positionalEmbedding } from '../ops/implicitFilt
 import { longConv, longConvStep } from '../ops/longConv/index.js';
 import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer } from './mixer.js';
+import { mulByRun } from './nn.js';
 
 const EMB_DIM = 3;
 
@@ -38,6 +39,10 @@ export default defineMixer({
   name: 'hyena',
   description: 'Hyena (order 2): short conv, gating, implicit long conv with decay window',
   params,
+  // a stack's own parameters carry the run axis: the short conv's taps (ops/shortConv), the filter MLP (make.linear,
+  // each run's positions through its own MLP), ω and β by run, and the long conv takes each run's filter
+  // (ops/longConv); not with dropout (tf.dropout here would not draw each run's mask as the run alone)
+  stackable: (p) => p.dropout === 0,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const Ls = ctx.maxSeqLen;
@@ -60,14 +65,24 @@ export default defineMixer({
     const filterBias = make.param('filter.bias', [d], 1.0);
     const outProj = make.linear('out_proj', d, d, { std: make.outputStd });
 
-    /** h [d, length]: the implicit filter's first `length` taps. */
-    const filter = (length: number): tf.Tensor2D =>
+    /** h [d, length]: the implicit filter's first `length` taps; a stack of R runs: each run's, [R, d, length]. */
+    const filter = (length: number): tf.Tensor2D | tf.Tensor3D =>
       tf.tidy(() => {
-        let a: tf.Tensor = emb.slice([0, 0], [length, EMB_DIM]);
-        for (const layer of mlp) a = tf.sin(tf.mul(freq, layer.apply(a)));
-        const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [length, d]
-        return tf.transpose(h) as tf.Tensor2D;
+        const runs = freq.rank === 2 ? freq.shape[0]! : 1;
+        if (runs === 1) {
+          let a: tf.Tensor = emb.slice([0, 0], [length, EMB_DIM]);
+          for (const layer of mlp) a = tf.sin(tf.mul(freq, layer.apply(a)));
+          const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [length, d]
+          return tf.transpose(h) as tf.Tensor2D;
+        }
+        // each run's positions (its own table under block 'zoology') through its own MLP and ω: [R, length, ·]
+        let a: tf.Tensor = emb.rank === 3 ? emb.slice([0, 0, 0], [runs, length, EMB_DIM]) : tf.tile(emb.slice([0, 0], [length, EMB_DIM]).expandDims(0), [runs, 1, 1]);
+        const omega = freq.reshape([runs, 1, width]);
+        for (const layer of mlp) a = tf.sin(tf.mul(omega, layer.apply(a)));
+        const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [R, length, d]
+        return tf.transpose(h, [0, 2, 1]) as tf.Tensor3D;
       });
+    const skip = (v: tf.Tensor) => (filterBias.rank === 2 ? mulByRun(v, filterBias) : tf.mul(v, filterBias));
 
     return {
       forward(x, opts) {
@@ -76,7 +91,7 @@ export default defineMixer({
           const [x1, x2, v0] = tf.split(shortConv(inProj.apply(x) as tf.Tensor3D, shortWeight, shortBias), 3, 2) as tf.Tensor3D[];
           let v = tf.mul(v0, x1) as tf.Tensor3D;
           if (opts.training && p.dropout > 0) v = tf.dropout(v, p.dropout, undefined, opts.dropoutSeed) as tf.Tensor3D;
-          const mixed = tf.add(longConv(v, filter(T)), tf.mul(v, filterBias));
+          const mixed = tf.add(longConv(v, filter(T)), skip(v));
           return outProj.apply(tf.mul(mixed, x2)) as tf.Tensor3D;
         });
       },
@@ -91,7 +106,7 @@ export default defineMixer({
           const short = shortConvStep(state.shortWindow as tf.Tensor3D, inProj.apply(x) as tf.Tensor2D, shortWeight, shortBias);
           const [x1, x2, v0] = tf.split(short.y, 3, 1) as tf.Tensor2D[];
           const v = tf.mul(v0, x1) as tf.Tensor2D;
-          const conv = longConvStep(state.history as tf.Tensor3D, v, filter(position + 1), position);
+          const conv = longConvStep(state.history as tf.Tensor3D, v, filter(position + 1) as tf.Tensor2D, position);
           const mixed = tf.add(conv.y, tf.mul(v, filterBias));
           return { y: outProj.apply(tf.mul(mixed, x2)) as tf.Tensor2D, state: { shortWindow: short.window, history: conv.history } };
         });
