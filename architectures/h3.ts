@@ -23,6 +23,7 @@ import { longConv } from '../ops/longConv/index.js';
 import { shortConvStep } from '../ops/shortConv/index.js';
 import { s4dDiscretize, s4dKernel, s4dParams, s4dStep } from '../ops/ssmKernel/index.js';
 import { defineMixer } from './mixer.js';
+import { mulByRun } from './nn.js';
 
 const params = z
   .object({
@@ -49,6 +50,10 @@ export default defineMixer({
   name: 'h3',
   description: 'H3: shift-SSM keys, diagonal-SSM (S4D) over k⊙v, gated by q',
   params,
+  // a stack's own parameters carry the run axis: the shift taps and D's (each run's filter through ops/longConv,
+  // D by run), the S4D parameters (the kernel of R runs' H channels computed as one of R·H channels: every
+  // operation of it is per channel), the projections (make.linear)
+  stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const P = p.headDim;
@@ -83,6 +88,19 @@ export default defineMixer({
     };
     /** per-head values repeated over the head's P² kv channels: [H, ...] → [H·P², ...] */
     const perChannel = (t: tf.Tensor): tf.Tensor => (G === 1 ? t : tf.mul(t.reshape([H, 1, ...t.shape.slice(1)]), tf.ones([1, G, ...t.shape.slice(1).map(() => 1)])).reshape([H * G, ...t.shape.slice(1)]));
+    /** the same for a stack's [R, H, ...] → [R, H·P², ...] */
+    const perChannelByRun = (t: tf.Tensor): tf.Tensor => {
+      const [R, , ...rest] = t.shape;
+      return G === 1 ? t : tf.mul(t.reshape([R!, H, 1, ...rest]), tf.ones([1, 1, G, ...rest.map(() => 1)])).reshape([R!, H * G, ...rest]);
+    };
+    /** The S4D kernel [H, T]; a stack's [R, H, T], as the kernel of R·H channels (each channel's own parameters). */
+    const ssmKernel = (T: number): tf.Tensor => {
+      if (ssm.logDt.rank === 1) return s4dKernel(ssm, T);
+      const R = ssm.logDt.shape[0]!;
+      const flat = (v: tf.Tensor) => v.reshape([R * H, ...v.shape.slice(2)]) as unknown as tf.Variable;
+      const channels = { logDt: flat(ssm.logDt), logNegAReal: flat(ssm.logNegAReal), aImag: flat(ssm.aImag), cRe: flat(ssm.cRe), cIm: flat(ssm.cIm) };
+      return s4dKernel(channels, T).reshape([R, H, T]);
+    };
 
     return {
       forward(x) {
@@ -91,15 +109,13 @@ export default defineMixer({
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2) as tf.Tensor3D[];
           // shift SSM: an FIR with `taps` taps, as a long conv whose kernel is zero beyond them
           const used = Math.min(taps, T);
-          let shiftKernel = shift.slice([0, 0], [d, used]) as tf.Tensor2D;
-          if (used < T) shiftKernel = tf.pad(shiftKernel, [
-            [0, 0],
-            [0, T - used],
-          ]);
-          const kShifted = tf.add(longConv(k, shiftKernel), tf.mul(k, shiftD));
+          const stacked = shift.rank === 3; // a stack of runs: [R, d, taps], each run's
+          let shiftKernel = (stacked ? shift.slice([0, 0, 0], [-1, d, used]) : shift.slice([0, 0], [d, used])) as tf.Tensor2D | tf.Tensor3D;
+          if (used < T) shiftKernel = tf.pad(shiftKernel, [...(stacked ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - used]]);
+          const kShifted = tf.add(longConv(k, shiftKernel), stacked ? mulByRun(k, shiftD) : tf.mul(k, shiftD));
           const kv = outer(kShifted, v) as tf.Tensor3D; // [B, T, d·P]
-          const kernel = perChannel(s4dKernel(ssm, T)) as tf.Tensor2D; // [d·P, T]
-          const zz = tf.add(longConv(kv, kernel), tf.mul(kv, perChannel(D)));
+          const kernel = (stacked ? perChannelByRun(ssmKernel(T)) : perChannel(ssmKernel(T))) as tf.Tensor2D | tf.Tensor3D; // [(R,) d·P, T]
+          const zz = tf.add(longConv(kv, kernel), stacked ? mulByRun(kv, perChannelByRun(D)) : tf.mul(kv, perChannel(D)));
           void B;
           return out.apply(contract(q, zz)) as tf.Tensor3D;
         });

@@ -200,6 +200,16 @@ describe('stacked runs', () => {
     }
   }, 120_000);
 
+  it('H3 (shift taps, D, the S4D parameters per run), head dims 1 and 2, two learning rates far apart: records equal the runs alone', async () => {
+    const lrs = [1e-3, 1e-1];
+    for (const headDim of [1, 2]) {
+      const over = { block: 'zoology', layers: [{ mixer: 'h3', params: { stateDim: 4, headDim } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
+      const solo: TrainResult[] = [];
+      for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+      expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+    }
+  }, 120_000);
+
   it('RWKV (time-mix μ, decay and bonus per run), two learning rates far apart: records equal the runs alone', async () => {
     const over = { block: 'zoology', layers: [{ mixer: 'rwkv' }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
     const lrs = [1e-3, 1e-1];
@@ -224,7 +234,7 @@ describe('stacked runs', () => {
     expect(stackMismatch([options(1e-3), options(3e-3)])).toBeUndefined();
     expect(stackMismatch([options(1e-3), options(1e-3, { seed: 8 })])).toBe('run 1 differs from run 0 in seed (a stack\'s runs differ only in lr)');
     expect(stackMismatch([options(1e-3), options(1e-3, { epochs: 4 })])).toMatch(/in epochs/);
-    expect(() => model({ layers: [{ mixer: 'h3' }] }, 2)).toThrow(/layer 0 \(h3\): this mixer's runs cannot be stacked \(/);
+    expect(() => model({ layers: [{ mixer: 'deltanet' }] }, 2)).toThrow(/layer 0 \(deltanet\): this mixer's runs cannot be stacked \(/);
     expect(() => model({ layers: [{ mixer: 'hyena', params: { dropout: 0.1 } }] }, 2)).toThrow(/layer 0 \(hyena\): this mixer's runs cannot be stacked with these settings/);
     expect(() => model({ layers: [{ mixer: 'baseconv', params: { convType: 'long', causal: false } }] }, 2)).toThrow(/layer 0 \(baseconv\): this mixer's runs cannot be stacked with these settings/);
   });

@@ -23,6 +23,7 @@ const MAMBA: LayerSpec[] = [{ mixer: 'mamba', params: { stateDim: 4 } }, { mixer
 const RWKV: LayerSpec[] = [{ mixer: 'rwkv' }, { mixer: 'rwkv' }];
 const BASED: LayerSpec[] = [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'based', params: { featureDim: 4 } }];
 const HYENA: LayerSpec[] = [{ mixer: 'hyena', params: { filterOrder: 8, innerMlps: 1 } }, { mixer: 'baseconv', params: { convType: 'long', filter: 'implicit' } }];
+const H3: LayerSpec[] = [{ mixer: 'h3', params: { stateDim: 4, headDim: 2 } }];
 // the models: with an MLP, except Mamba's (zoology's MambaBlock has none)
 const config = (block: 'prenorm' | 'zoology', layers: LayerSpec[] = ATTENTION): ModelConfig => ({
   dModel: 16, nLayers: 2, layers, mlp: !layers.some((l) => l.mixer === 'mamba'), positionEmbeddings: true, embeddingDropout: 0.1, residualDropout: 0.1, vocabSize: 32, maxSeqLen: 16, seed: 5, block,
@@ -135,7 +136,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     }
   });
 
-  const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based'], ['zoology', MAMBA, 'Mamba'], ['zoology', RWKV, 'RWKV'], ['zoology', HYENA, 'Hyena + BaseConv long']];
+  const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based'], ['zoology', MAMBA, 'Mamba'], ['zoology', RWKV, 'RWKV'], ['zoology', HYENA, 'Hyena + BaseConv long'], ['zoology', H3, 'H3']];
   for (const [block, layers, name] of cases) {
     it(`${block}, ${name}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
