@@ -42,12 +42,12 @@ describe('sweeps with stacked runs', () => {
   it('groups runs by everything but lr; unstackable mixers alone', () => {
     const configs = expandPreset(presetSchema.parse({
       name: 'groups', data,
-      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }, { label: 'h3', layers: [{ mixer: 'h3' }] }],
+      architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }, { label: 'deltanet', layers: [{ mixer: 'deltanet' }] }],
       dModels: [8, 16], learningRates: [1e-3, 1e-2, 3e-2], train: { epochs: 1, batchSize: 32 },
     }));
-    expect(unstackable(configs.find((c) => c.label === 'h3')!)).toBe('mixer h3 cannot be stacked');
+    expect(unstackable(configs.find((c) => c.label === 'deltanet')!)).toBe('mixer deltanet cannot be stacked');
     const groups = stackGroups(configs, 2);
-    // attention d8: 3 lrs → stacks of 2 and 1; d16 the same; h3: 6 alone
+    // attention d8: 3 lrs → stacks of 2 and 1; d16 the same; deltanet: 6 alone
     expect(groups.map((g) => g.length).sort()).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
     for (const g of groups) expect(new Set(g.map(stackKey)).size).toBe(1);
     expect(stackGroups(configs, 1).every((g) => g.length === 1)).toBe(true);
