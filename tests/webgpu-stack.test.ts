@@ -138,33 +138,47 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
 
   const cases: Array<['prenorm' | 'zoology', LayerSpec[], string]> = [['prenorm', ATTENTION, 'attention + sliding window'], ['zoology', ATTENTION, 'attention + sliding window'], ['zoology', BASED, 'BaseConv + Based'], ['zoology', MAMBA, 'Mamba'], ['zoology', RWKV, 'RWKV'], ['zoology', HYENA, 'Hyena + BaseConv long'], ['zoology', H3, 'H3']];
   for (const [block, layers, name] of cases) {
-    it(`${block}, ${name}: a stack of 3 — its loss is 3× the run's, every gradient slice and every updated parameter the run's`, async () => {
+    it(`${block}, ${name}: a stack of 3 runs with different parameters — its loss the sum of theirs, every gradient slice and every updated parameter the run's`, async () => {
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
       const batch = batchesOf(data.train, 32)[1]!;
       const sup = supervised(batch.segment, batch.start, batch.size);
-      // alone: loss, gradients, and the parameters after one AdamW step at lr 1e-2 (one model at a time: tfjs names)
-      const one = new LanguageModel(config(block, [...layers]));
-      const solo = tf.variableGrads(() => stepLoss(one, batch, sup, 11), one.variables);
-      const names = one.variables.map((v) => v.name);
-      const soloOpt = new AdamW(one.variables, { weightDecay: 0.1 });
-      soloOpt.apply(names.map((n) => solo.grads[n]!), 1e-2);
-      const soloAfter = one.variables.map((v) => tf.clone(v));
-      soloOpt.dispose();
-      one.dispose();
+      // every run its own parameters (the init plus a different nudge per run), so that a kernel reading another run's
+      // slice fails; one model at a time (tfjs variable names): the stack's values kept as plain tensors meanwhile
+      const init = new LanguageModel(config(block, [...layers]), { runs: 3 });
+      const values = init.variables.map((v, i) => tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 0.02, 'float32', 700 + i), tf.tensor1d([0, 1, 2]).reshape([3, ...v.shape.slice(1).map(() => 1)]))));
+      init.dispose();
+      const sliceOf = (t: tf.Tensor, r: number) => tf.squeeze(tf.slice(t, [r, ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)]), [0]);
+      // each run alone from its slice: loss and gradients; run 1 also its parameters after one AdamW step at lr 1e-2
+      const solos: Array<{ value: tf.Scalar; grads: tf.Tensor[] }> = [];
+      let soloAfter: tf.Tensor[] = [];
+      let names: string[] = [];
+      for (let r = 0; r < 3; r++) {
+        const one = new LanguageModel(config(block, [...layers]));
+        one.variables.forEach((v, i) => v.assign(sliceOf(values[i]!, r)));
+        const solo = tf.variableGrads(() => stepLoss(one, batch, sup, 11), one.variables);
+        names = one.variables.map((v) => v.name);
+        solos.push({ value: solo.value, grads: names.map((n) => solo.grads[n]!) });
+        if (r === 1) {
+          const soloOpt = new AdamW(one.variables, { weightDecay: 0.1 });
+          soloOpt.apply(names.map((n) => solo.grads[n]!), 1e-2);
+          soloAfter = one.variables.map((v) => tf.clone(v));
+          soloOpt.dispose();
+        }
+        one.dispose();
+      }
       // the stack: runs at lr 1e-3, 1e-2, 3e-2 — run 1's update must be the run's alone
       const three = new LanguageModel(config(block, [...layers]), { runs: 3 });
+      three.variables.forEach((v, i) => v.assign(values[i]!));
       try {
         const stack = tf.variableGrads(() => stackStepLoss(three, batch, sup, 11).total, three.variables);
-        expect((await errors(stack.value, tf.mul(solo.value, 3))).rel).toBeLessThan(1e-5);
+        expect((await errors(stack.value, tf.addN(solos.map((x) => x.value)))).rel).toBeLessThan(1e-5);
         const stackOpt = new AdamW(three.variables, { weightDecay: 0.1 });
         stackOpt.apply(three.variables.map((v) => stack.grads[v.name]!), [1e-3, 1e-2, 3e-2]);
         let worst = 0;
         for (const [i, name] of names.entries()) {
-          const g = solo.grads[name]!;
           const s = stack.grads[three.variables[i]!.name]!;
-          const sliceOf = (t: tf.Tensor, r: number) => tf.squeeze(tf.slice(t, [r, ...g.shape.map(() => 0)], [1, ...g.shape]), [0]);
           for (let r = 0; r < 3; r++) {
-            const e = (await errors(sliceOf(s, r), g)).rel;
+            const e = (await errors(sliceOf(s, r), solos[r]!.grads[i]!)).rel;
             worst = Math.max(worst, e);
             expect(e, `${name} gradient, run ${r}`).toBeLessThan(1e-5);
           }
@@ -176,7 +190,7 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
           expect(max[0]!, `${name} after the step, run 1: largest deviation`).toBeLessThanOrEqual(2.5e-2);
         }
         console.log(`webgpu stack (${block}, ${name}): worst gradient slice rel error ${worst.toExponential(2)}`);
-        tf.dispose([solo.value, stack.value, ...Object.values(solo.grads), ...Object.values(stack.grads), ...soloAfter]);
+        tf.dispose([...solos.flatMap((x) => [x.value, ...x.grads]), ...values, stack.value, ...Object.values(stack.grads), ...soloAfter]);
         stackOpt.dispose();
       } finally {
         three.dispose();

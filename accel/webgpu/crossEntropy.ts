@@ -120,7 +120,8 @@ function checkInputs(logits: tf.TensorInfo, labels: tf.TensorInfo, runs: number)
   if (labels.shape.length !== 1 || labels.shape[0] !== logits.shape[0] || labels.dtype !== 'int32') throw new Error(`${XENT_KERNEL}: labels must be int32 [${logits.shape[0]}], got ${labels.dtype} [${labels.shape}]`);
   const [M, V] = logits.shape as [number, number];
   if (M * V >= 2 ** 32) throw new Error(`${XENT_KERNEL}: ${M}×${V} logits exceed 2^32 elements`);
-  if (!Number.isInteger(runs) || runs < 1 || M % runs !== 0 || runs > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${XENT_KERNEL}: ${runs} runs do not divide ${M} rows`);
+  if (!Number.isInteger(runs) || runs < 1 || M % runs !== 0) throw new Error(`${XENT_KERNEL}: ${runs} runs do not divide ${M} rows`);
+  if (runs > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`${XENT_KERNEL}: ${runs} runs exceed one dispatch dimension (${MAX_WORKGROUPS_PER_DIMENSION} workgroups)`);
   return [M, V];
 }
 
@@ -204,7 +205,7 @@ export function softmaxCrossEntropyWebGpu(logits: tf.Tensor2D, labels: tf.Tensor
  * cross-entropy [R], differentiable in the logits, through the same three dispatches.
  */
 export function softmaxCrossEntropyByRunWebGpu(logits: tf.Tensor2D, labels: tf.Tensor1D, runs: number): tf.Tensor1D {
-  if (runs === 1) return softmaxCrossEntropyWebGpu(logits, labels).reshape([1]);
+  if (runs === 1) return tf.tidy(() => softmaxCrossEntropyWebGpu(logits, labels).reshape([1]) as tf.Tensor1D);
   const [loss, lse] = tf.engine().runKernel(XENT_KERNEL, { logits, labels }, { runs } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor1D, tf.Tensor1D];
   lse.dispose();
   return loss;

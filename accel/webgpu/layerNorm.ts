@@ -185,6 +185,7 @@ function sizes(x: tf.TensorInfo, gamma: tf.TensorInfo): { rows: number; d: numbe
 
 function forward(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, eps: number): tf.TensorInfo {
   const { rows, d, K, runs } = sizes(x, gamma);
+  if (beta.shape.join() !== gamma.shape.join()) throw new Error(`${LN_KERNEL}: beta [${beta.shape}] does not match gamma [${gamma.shape}]`);
   const y = allocate(webgpuBackend(), x.shape);
   dispatch('LayerNorm', `rb_ln_fwd_${K}`, forwardWgsl(K), [{ tensor: x }, { tensor: gamma }, { tensor: beta }, { tensor: y, write: true }], [{ u: rows }, { u: d }, { f: eps }, { u: Math.max(1, rows / runs) }], grid(rows));
   return y;
@@ -195,8 +196,9 @@ function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps
   const backend = webgpuBackend();
   // enough workgroups to fill a large GPU, enough rows per workgroup to keep the partials small; a run's rows in
   // whole blocks of their own (one run: the blocks of the whole)
-  const rowsPerGroup = Math.max(8, Math.ceil(rows / 1024));
   const rowsPerRun = Math.max(1, rows / runs);
+  // (blocks sized from one run's rows, so that a stacked run's dγ, dβ are summed as the run alone sums them)
+  const rowsPerGroup = Math.max(8, Math.ceil(rowsPerRun / 1024));
   const groupsPerRun = rows === 0 ? 0 : Math.ceil(rowsPerRun / rowsPerGroup);
   const groups = runs * groupsPerRun;
   const dx = allocate(backend, x.shape);
