@@ -18,6 +18,7 @@
 // (d·L_s): measured 6d + d·L_s. Paper (zoology's state_size): d·L_s.
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { dropout } from '../ops/dropout/index.js';
 import { exponentialDecayWindow, positionalEmbedding } from '../ops/implicitFilter/index.js';
 import { longConv, longConvStep } from '../ops/longConv/index.js';
 import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
@@ -41,8 +42,8 @@ export default defineMixer({
   params,
   // a stack's own parameters carry the run axis: the short conv's taps (ops/shortConv), the filter MLP (make.linear,
   // each run's positions through its own MLP), ω and β by run, and the long conv takes each run's filter
-  // (ops/longConv); not with dropout (tf.dropout here would not draw each run's mask as the run alone)
-  stackable: (p) => p.dropout === 0,
+  // (ops/longConv); dropout through ops/dropout, which draws each run's mask as the run alone would
+  stackable: () => true,
   create(p, ctx, make) {
     const d = ctx.dModel;
     const Ls = ctx.maxSeqLen;
@@ -90,7 +91,7 @@ export default defineMixer({
           const T = x.shape[1];
           const [x1, x2, v0] = tf.split(shortConv(inProj.apply(x) as tf.Tensor3D, shortWeight, shortBias), 3, 2) as tf.Tensor3D[];
           let v = tf.mul(v0, x1) as tf.Tensor3D;
-          if (opts.training && p.dropout > 0) v = tf.dropout(v, p.dropout, undefined, opts.dropoutSeed) as tf.Tensor3D;
+          if (opts.training && p.dropout > 0) v = dropout(v, p.dropout, opts.dropoutSeed ?? 0) as tf.Tensor3D;
           const mixed = tf.add(longConv(v, filter(T)), skip(v));
           return outProj.apply(tf.mul(mixed, x2)) as tf.Tensor3D;
         });
