@@ -91,8 +91,7 @@ export default defineMixer({
         // (a stack is causal: stackable says so; the circular conv takes one filter)
         const y = p.causal ? longConv(x, h) : circularLongConv(x, h as tf.Tensor2D);
         const withSkip = tf.add(y, x);
-        if (!convBias) return withSkip;
-        return convBias.rank === 2 ? addByRun(withSkip, convBias) : tf.add(withSkip, convBias);
+        return convBias ? addByRun(withSkip, convBias) : withSkip;
       });
 
     return {

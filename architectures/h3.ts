@@ -86,12 +86,11 @@ export default defineMixer({
       const lead = q.shape.slice(0, -1);
       return tf.sum(tf.mul(q.reshape([...lead, H, P, 1]), zz.reshape([...lead, H, P, P])), -2).reshape([...lead, d]);
     };
-    /** per-head values repeated over the head's P² kv channels: [H, ...] → [H·P², ...] */
-    const perChannel = (t: tf.Tensor): tf.Tensor => (G === 1 ? t : tf.mul(t.reshape([H, 1, ...t.shape.slice(1)]), tf.ones([1, G, ...t.shape.slice(1).map(() => 1)])).reshape([H * G, ...t.shape.slice(1)]));
-    /** the same for a stack's [R, H, ...] → [R, H·P², ...] */
-    const perChannelByRun = (t: tf.Tensor): tf.Tensor => {
-      const [R, , ...rest] = t.shape;
-      return G === 1 ? t : tf.mul(t.reshape([R!, H, 1, ...rest]), tf.ones([1, 1, G, ...rest.map(() => 1)])).reshape([R!, H * G, ...rest]);
+    /** per-head values repeated over the head's P² kv channels: [H, ...] → [H·P², ...]; a stack's [R, H, ...] (H on `axis` 1) → [R, H·P², ...] */
+    const perChannel = (t: tf.Tensor, axis = 0): tf.Tensor => {
+      if (G === 1) return t;
+      const [lead, rest] = [t.shape.slice(0, axis), t.shape.slice(axis + 1)];
+      return tf.mul(t.reshape([...lead, H, 1, ...rest]), tf.ones([...lead.map(() => 1), 1, G, ...rest.map(() => 1)])).reshape([...lead, H * G, ...rest]);
     };
     /** The S4D kernel [H, T]; a stack's [R, H, T], as the kernel of R·H channels (each channel's own parameters). */
     const ssmKernel = (T: number): tf.Tensor => {
@@ -112,10 +111,11 @@ export default defineMixer({
           const stacked = shift.rank === 3; // a stack of runs: [R, d, taps], each run's
           let shiftKernel = (stacked ? shift.slice([0, 0, 0], [-1, d, used]) : shift.slice([0, 0], [d, used])) as tf.Tensor2D | tf.Tensor3D;
           if (used < T) shiftKernel = tf.pad(shiftKernel, [...(stacked ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - used]]);
-          const kShifted = tf.add(longConv(k, shiftKernel), stacked ? mulByRun(k, shiftD) : tf.mul(k, shiftD));
+          const kShifted = tf.add(longConv(k, shiftKernel), mulByRun(k, shiftD));
           const kv = outer(kShifted, v) as tf.Tensor3D; // [B, T, d·P]
-          const kernel = (stacked ? perChannelByRun(ssmKernel(T)) : perChannel(ssmKernel(T))) as tf.Tensor2D | tf.Tensor3D; // [(R,) d·P, T]
-          const zz = tf.add(longConv(kv, kernel), stacked ? mulByRun(kv, perChannelByRun(D)) : tf.mul(kv, perChannel(D)));
+          const headAxis = stacked ? 1 : 0;
+          const kernel = perChannel(ssmKernel(T), headAxis) as tf.Tensor2D | tf.Tensor3D; // [(R,) d·P, T]
+          const zz = tf.add(longConv(kv, kernel), mulByRun(kv, perChannel(D, headAxis)));
           void B;
           return out.apply(contract(q, zz)) as tf.Tensor3D;
         });

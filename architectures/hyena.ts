@@ -83,7 +83,6 @@ export default defineMixer({
         const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [R, length, d]
         return tf.transpose(h, [0, 2, 1]) as tf.Tensor3D;
       });
-    const skip = (v: tf.Tensor) => (filterBias.rank === 2 ? mulByRun(v, filterBias) : tf.mul(v, filterBias));
 
     return {
       forward(x, opts) {
@@ -92,7 +91,7 @@ export default defineMixer({
           const [x1, x2, v0] = tf.split(shortConv(inProj.apply(x) as tf.Tensor3D, shortWeight, shortBias), 3, 2) as tf.Tensor3D[];
           let v = tf.mul(v0, x1) as tf.Tensor3D;
           if (opts.training && p.dropout > 0) v = dropout(v, p.dropout, opts.dropoutSeed ?? 0) as tf.Tensor3D;
-          const mixed = tf.add(longConv(v, filter(T)), skip(v));
+          const mixed = tf.add(longConv(v, filter(T)), mulByRun(v, filterBias));
           return outProj.apply(tf.mul(mixed, x2)) as tf.Tensor3D;
         });
       },

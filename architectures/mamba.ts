@@ -95,7 +95,7 @@ export default defineMixer({
           // blocked form materialises it a block of time at a time
           const readout = selectiveScan(x as tf.Tensor3D, dt as tf.Tensor3D, A() as tf.Tensor2D, B as tf.Tensor3D, C as tf.Tensor3D, p.timeBlock === 'auto' ? undefined : p.timeBlock);
           // D per channel; a stack's D [R, E] (engine/stack.ts) multiplies its own run's rows
-          const y = tf.add(readout, skipD.rank === 1 ? tf.mul(x, skipD) : mulByRun(x, skipD));
+          const y = tf.add(readout, mulByRun(x, skipD));
           return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
         });
       },

@@ -55,7 +55,7 @@ export default defineMixer({
 
     // token shift's interpolation; a stack's μ [R, d] (engine/stack.ts) mixes its own run's rows
     const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) =>
-      mu.rank === 1 ? tf.add(tf.mul(x, mu), tf.mul(prev, tf.sub(1, mu))) : tf.add(mulByRun(x, mu), mulByRun(prev, tf.sub(1, mu)));
+      tf.add(mulByRun(x, mu), mulByRun(prev, tf.sub(1, mu)));
     const project = (x: tf.Tensor, prev: tf.Tensor) => ({
       k: key.apply(mix(x, prev, mixK)),
       v: value.apply(mix(x, prev, mixV)),

@@ -4,8 +4,9 @@
 // repeat it once per example for an op that takes a parameter per example (selectiveScan's A, wkv's w and u).
 import * as tf from '@tensorflow/tfjs';
 
-/** x [R·B, ..., d] ⊙ w [R, d]: each run's rows scaled by its own w. */
+/** x [R·B, ..., d] ⊙ w [R, d]: each run's rows scaled by its own w; a run alone's w [d] broadcasts as usual. */
 export function mulByRun(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  if (w.rank === 1) return tf.mul(x, w);
   const [runs, d] = w.shape as [number, number];
   return tf.mul(x.reshape([runs, -1, d]), w.reshape([runs, 1, d])).reshape(x.shape);
 }
@@ -16,8 +17,9 @@ export function byExample(t: tf.Tensor, examples: number): tf.Tensor {
   return tf.tile(t.reshape([runs!, 1, ...rest]), [1, examples / runs!, ...rest.map(() => 1)]).reshape([examples, ...rest]);
 }
 
-/** x [R·B, ..., d] + b [R, d]: each run's rows shifted by its own b. */
+/** x [R·B, ..., d] + b [R, d]: each run's rows shifted by its own b; a run alone's b [d] broadcasts as usual. */
 export function addByRun(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (b.rank === 1) return tf.add(x, b);
   const [runs, d] = b.shape as [number, number];
   return tf.add(x.reshape([runs, -1, d]), b.reshape([runs, 1, d])).reshape(x.shape);
 }

@@ -22,7 +22,7 @@ export function shortConv(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bia
     };
     let y: tf.Tensor = tap(0);
     for (let j = 1; j < k; j++) y = tf.add(y, tap(j));
-    if (bias) y = runs === 1 ? tf.add(y, bias) : addByRun(y, bias);
+    if (bias) y = addByRun(y, bias);
     return y as tf.Tensor3D;
   });
 }
