@@ -104,14 +104,13 @@ export function coverageRows(runs: AnalysedRun[], points: FigurePoint[]): Record
  * or undefined for a tag that names no preset of runners/presets (a flag-built sweep, a preset file elsewhere).
  */
 export async function plannedGrid(tag: string): Promise<RunConfig[] | undefined> {
-  const m = /^(.*)@scale=([0-9.eE+-]+)$/.exec(tag);
-  const name = m ? m[1]! : tag;
+  const { name, scale } = parsePresetTag(tag);
   // the sweep module loads the model code: only when a report has a preset to expand
   const { expandPreset, listPresetNames, loadPreset } = await import('./sweep.js');
   if (!listPresetNames().includes(name)) return undefined;
   const { scalePreset } = await import('./scale.js');
   const preset = loadPreset(name);
-  return expandPreset(m ? scalePreset(preset, Number(m[2])) : preset);
+  return expandPreset(scale !== undefined ? scalePreset(preset, Number(scale)) : preset);
 }
 
 /**
@@ -210,10 +209,16 @@ function searchRows(records: RunRecord[]): Record<string, unknown>[] {
     .map((s) => ({ preset: s.preset, runs: s.runs, stopped_at_rungs: s.stopped, epochs_trained: s.epochsTrained, full_grid_epochs: s.fullGridEpochs, summary: savingsText(s) }));
 }
 
+/** A record's preset tag: "name", or "name@scale=s" for a sweep at --scale s (src/cli.ts writes it); s as written. */
+function parsePresetTag(tag: string): { name: string; scale?: string } {
+  const m = /^(.*)@scale=([0-9.eE+-]+)$/.exec(tag);
+  return m ? { name: m[1]!, scale: m[2]! } : { name: tag };
+}
+
 /** The sweep command of a record's preset tag ("name" or "name@scale=s"), for folders without commands.jsonl. */
 export function commandFromPresetTag(tag: string): string {
-  const m = /^(.*)@scale=([0-9.eE+-]+)$/.exec(tag);
-  return m ? `recallbench sweep ${m[1]} --scale ${m[2]}` : `recallbench sweep ${tag}`;
+  const { name, scale } = parsePresetTag(tag);
+  return `recallbench sweep ${name}${scale !== undefined ? ` --scale ${scale}` : ''}`;
 }
 
 function sweepCommands(dir: string, records: RunRecord[]): { commands: SweepCommand[]; reconstructed: boolean } {
