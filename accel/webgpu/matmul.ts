@@ -51,6 +51,31 @@ export const BUSY_WORKGROUPS = 264;
 const MIN_K_PER_SPLIT = 256;
 const PAD = 4;
 
+// What both kernels (scalar and vec4 workgroup memory) share: the bindings and uniforms; the first lines of main —
+// which output tile (row0, col0), K split and batch a workgroup takes, where its A and B start; and the reads of
+// element (gm, gk) of A and (gk, gn) of B from global memory (A [M, K], or stored [K, M] when transposed; likewise B).
+const MATMUL_BINDINGS = `@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+struct Params { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, splits: u32, kPerSplit: u32, batch: u32, };
+@group(0) @binding(3) var<uniform> params: Params;
+`;
+const MATMUL_PROLOGUE = `  let tx = tid % WX;
+  let ty = tid / WX;
+  let batch = wg.z / params.splits;
+  let split = wg.z % params.splits;
+  let row0 = wg.y * BM;
+  let col0 = wg.x * BN;
+  let kBegin = split * params.kPerSplit;
+  let kEnd = min(params.K, kBegin + params.kPerSplit);
+  let aBase = batch * params.aBatchStride;
+  let bBase = batch * params.bBatchStride;
+`;
+const globalReads = (transposeA: boolean, transposeB: boolean) => ({
+  aRead: transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]',
+  bRead: transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]',
+});
+
 const matmulWgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () => {
   const WX = t.BN / t.TN; // threads along a row of the tile
   const WY = t.BM / t.TM;
@@ -61,16 +86,10 @@ const matmulWgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () =
   const loadsB = (t.BN * t.BK) / THREADS;
   // element e of a tile, read where global memory is contiguous (k for A [M, K], m for Aᵀ stored [K, M]; likewise B)
   const aIndex = transposeA ? 'let k = e / BM; let m = e % BM;' : 'let m = e / BK; let k = e % BK;';
-  const aRead = transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]';
   const bIndex = transposeB ? 'let n = e / BK; let k = e % BK;' : 'let k = e / BN; let n = e % BN;';
-  const bRead = transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]';
+  const { aRead, bRead } = globalReads(transposeA, transposeB);
   return `
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-struct Params { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, splits: u32, kPerSplit: u32, batch: u32, };
-@group(0) @binding(3) var<uniform> params: Params;
-
+${MATMUL_BINDINGS}
 const BM = ${t.BM}u;
 const BN = ${t.BN}u;
 const BK = ${t.BK}u;
@@ -86,17 +105,7 @@ var<workgroup> Bs: array<f32, ${SB * t.BK}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let tx = tid % WX;
-  let ty = tid / WX;
-  let batch = wg.z / params.splits;
-  let split = wg.z % params.splits;
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
-  let kBegin = split * params.kPerSplit;
-  let kEnd = min(params.K, kBegin + params.kPerSplit);
-  let aBase = batch * params.aBatchStride;
-  let bBase = batch * params.bBatchStride;
-  var acc: array<f32, ${t.TM * t.TN}>;
+${MATMUL_PROLOGUE}  var acc: array<f32, ${t.TM * t.TN}>;
   var a: array<f32, ${t.TM}>;
   var b: array<f32, ${t.TN}>;
   for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
@@ -165,16 +174,10 @@ const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => 
   const loadsA = (t.BM * t.BK) / 4 / THREADS;
   const loadsB = (t.BN * t.BK) / 4 / THREADS;
   const aIndex = transposeA ? 'let k = e / (BM / 4u); let m4 = e % (BM / 4u);' : 'let m4 = e / BK; let k = e % BK;';
-  const aRead = transposeA ? 'A[aBase + gk * params.M + gm]' : 'A[aBase + gm * params.K + gk]';
   const bIndex = transposeB ? 'let n4 = e / BK; let k = e % BK;' : 'let k = e / (BN / 4u); let n4 = e % (BN / 4u);';
-  const bRead = transposeB ? 'B[bBase + gn * params.K + gk]' : 'B[bBase + gk * params.N + gn]';
+  const { aRead, bRead } = globalReads(transposeA, transposeB);
   return `
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-struct Params { M: u32, N: u32, K: u32, aBatchStride: u32, bBatchStride: u32, splits: u32, kPerSplit: u32, batch: u32, };
-@group(0) @binding(3) var<uniform> params: Params;
-
+${MATMUL_BINDINGS}
 const BM = ${t.BM}u;
 const BN = ${t.BN}u;
 const BK = ${t.BK}u;
@@ -190,17 +193,7 @@ var<workgroup> Bs: array<vec4<f32>, ${SB4 * t.BK}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let tx = tid % WX;
-  let ty = tid / WX;
-  let batch = wg.z / params.splits;
-  let split = wg.z % params.splits;
-  let row0 = wg.y * BM;
-  let col0 = wg.x * BN;
-  let kBegin = split * params.kPerSplit;
-  let kEnd = min(params.K, kBegin + params.kPerSplit);
-  let aBase = batch * params.aBatchStride;
-  let bBase = batch * params.bBatchStride;
-  var acc: array<vec4<f32>, ${t.TM * GN}>;
+${MATMUL_PROLOGUE}  var acc: array<vec4<f32>, ${t.TM * GN}>;
   var a: array<vec4<f32>, ${GM}>;
   var b: array<vec4<f32>, ${GN}>;
   for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
