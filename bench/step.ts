@@ -72,7 +72,7 @@ export interface BenchArgs {
   checkStack: boolean;
   /** tfjs flags set after the backend starts (--tf-flag NAME=VALUE, repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60. */
   tfFlags: Array<[string, number | boolean | string]>;
-  /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off and on, before the steps. */
+  /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off, on, and on with matmulVec4, before the steps. */
   matmul: boolean;
 }
 
@@ -561,7 +561,7 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
   ['square 4096', 1, 4096, 4096, 4096, false, false],
 ];
 
-/** --matmul: tf.matMul at MATMUL_SHAPES, lever off then on, `iters` products each after a warm-up, one read at the end. */
+/** --matmul: tf.matMul at MATMUL_SHAPES, tfjs's kernel, ours and ours with vec4 reads, `iters` products each after a warm-up, one read at the end. */
 async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   const iters = Math.max(5, a.steps);
   console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts), and on with matmulVec4`);
