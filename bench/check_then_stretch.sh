@@ -6,15 +6,26 @@
 #   2. stacks against processes at the campaign's shapes (zoology-fig2 L 64, B512, d 128: 1 and 4 processes, stacks of
 #      1 and 4; bench/gpu_session.sh concstack) — since the run-axis kernels a stack is one set of dispatches,
 #   3. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL.
+# On a host with several GPUs it first runs bench/gpu_pin_probe.sh (carry .vk too: the Mesa 25 device-select layer);
+# only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before.
 #
 #   here:  bash bench/pack_gpu_all.sh                       (carry .gpu)
 #   host:  TOTAL=560 PRESET=zoology-fig2 ONLY="attention baseconv based" ONLY_DATA="L128-K8" RECALLBENCH_COMMIT=<c> \
 #            bash bench/check_then_stretch.sh "$OUT"
-# Back (5 files): check.tgz (the checks' logs) and c/ (stretch.txt, smi.log, sweep.log, results.tgz).
+# Back (5 files): check.tgz (pin.txt, matmul.txt, concstack.txt …) (the checks' logs) and c/ (stretch.txt, smi.log, sweep.log, results.tgz).
 set -u
 out=${1:?usage: check_then_stretch.sh OUTDIR}
 start=$(date +%s)
 mkdir -p "$out/k"
+if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
+  timeout 150 bash bench/gpu_pin_probe.sh > "$out/k/pin.txt" 2>&1
+  pinned=$?
+  if [ "$pinned" = 0 ]; then
+    export GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' ')
+    export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  fi
+  echo "pin probe rc $pinned after $(( $(date +%s) - start )) s; GPUS=${GPUS:-}" >> "$out/k/pin.txt"
+fi
 BUNDLE=.gpu OUT="$out/k" timeout "${MATMUL_S:-170}" bash bench/gpu_check_pending.sh matmul > "$out/k/matmul.txt" 2>&1
 echo "matmul check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/matmul.txt"
 BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="1 4" CONC_COUNTS="1 4" \
