@@ -117,6 +117,12 @@ export const searchSchema = z.discriminatedUnion('kind', [
       rungs: z.array(z.number().int().positive()).min(1).optional(),
       /** First rung (then ×eta); default max(1, round(epochs / 8)). */
       minEpochs: z.number().int().positive().optional(),
+      /**
+       * A tie margin: a run below the ⌈n/eta⌉ line goes on too if its best validation accuracy is within this much of
+       * the last run above it — the two cannot be told apart on the validation set, so the rung does not rank them
+       * (runners/search.ts halvingDecision). 0: strict halving.
+       */
+      keepWithin: z.number().min(0).max(1).default(0),
     })
     .strict()
     .refine((s) => !(s.rungs && s.minEpochs), { message: 'give rungs or minEpochs, not both' })

@@ -95,6 +95,8 @@ const runRecordSchema = z
         kind: z.literal('halving'),
         eta: z.number(),
         rungs: z.array(z.number()),
+        /** The tie margin of its decisions (absent: strict halving). */
+        keepWithin: z.number().optional(),
         stoppedAtRung: z.number().optional(),
         rungEpoch: z.number().optional(),
         rank: z.number().optional(),

@@ -7,7 +7,10 @@
 //              epochs, with the lr schedule of an E-epoch run: a survivor's record is the full grid's record.
 //   decision = at rung k (epoch e), the group's runs still in (n of them) are ranked by their best validation accuracy
 //              over epochs ≤ e; ties go to the lower validation loss at that best epoch, then to the smaller lr
-//              (halvingDecision). The best ⌈n/eta⌉ continue; of the rest, runs still training stop there (stored
+//              (halvingDecision). The best ⌈n/eta⌉ continue, and with `keepWithin` w also every run whose accuracy
+//              is within w of the last of those (a tie within validation noise is not ranked: when all runs of a
+//              group still sit on the same plateau, which lr escapes it first is not yet known); of the rest, runs
+//              still training stop there (stored
 //              as status 'stopped' with search.stoppedAtRung), runs already finished (early stop at 0.99,
 //              diverged, a failure not retried) are never stopped — they only take part in the ranking, and one
 //              that ranks among the best keeps its place at the next rung too. A group with one run left has no
@@ -95,12 +98,19 @@ export interface HalvingDecision {
   stopped: string[];
 }
 
-/** The halving rule at one rung (pure): rank by best-so-far validation accuracy, then lower loss, then smaller lr. */
-export function halvingDecision(candidates: readonly Candidate[], epoch: number, eta: number): HalvingDecision {
+/**
+ * The halving rule at one rung (pure): rank by best-so-far validation accuracy, then lower loss, then smaller lr; the
+ * best ⌈n/eta⌉ go on, and so does every run within `keepWithin` of the last of them (`kept` counts them all).
+ */
+export function halvingDecision(candidates: readonly Candidate[], epoch: number, eta: number, keepWithin = 0): HalvingDecision {
   const scored = candidates.map((c) => ({ c, ...standingAt(c.curve, epoch) }));
   scored.sort((a, b) => b.accuracy - a.accuracy || a.loss - b.loss || a.c.lr - b.c.lr || (a.c.id < b.c.id ? -1 : a.c.id > b.c.id ? 1 : 0));
-  const kept = keptOf(candidates.length, eta);
-  const ranking = scored.map((s, i) => ({ id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives: i < kept, stops: i >= kept && !s.c.finished }));
+  const above = keptOf(candidates.length, eta);
+  const line = scored[above - 1]!.accuracy;
+  // a tie with the line goes on; accuracies are finite or -Infinity (no epoch yet), and -Infinity never ties
+  const survives = (accuracy: number, i: number) => i < above || (keepWithin > 0 && Number.isFinite(line) && accuracy >= line - keepWithin);
+  const ranking = scored.map((s, i) => ({ id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives: survives(s.accuracy, i), stops: !survives(s.accuracy, i) && !s.c.finished }));
+  const kept = ranking.filter((r) => r.survives).length;
   return { epoch, kept, ranking, survivors: ranking.filter((r) => r.survives).map((r) => r.id), stopped: ranking.filter((r) => r.stops).map((r) => r.id) };
 }
 
@@ -178,6 +188,7 @@ export function planGroup(members: readonly MemberState[], search: Halving): Gro
       live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: m.terminal && m.stoppedAtRung === undefined })),
       epoch,
       search.eta,
+      search.keepWithin,
     );
     plan.decisions.push({ rung: k + 1, ...decision });
     const byId = new Map(live.map((m) => [m.id, m]));
@@ -280,7 +291,7 @@ export function planSearch(configs: readonly RunConfig[], results: ResultsDir, s
 
 /** The `search` field of a record trained under halving (rungs of its own epochs). */
 export function searchMarker(search: Halving, config: RunConfig): NonNullable<RunRecord['search']> {
-  return { kind: 'halving', eta: search.eta, rungs: rungsFor(search, config.train.epochs) };
+  return { kind: 'halving', eta: search.eta, rungs: rungsFor(search, config.train.epochs), ...(search.keepWithin > 0 ? { keepWithin: search.keepWithin } : {}) };
 }
 
 /**

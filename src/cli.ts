@@ -319,7 +319,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         preset = selectPreset(preset, argv.only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
-        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2 } };
+        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0 } };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;

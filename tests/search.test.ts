@@ -11,7 +11,7 @@ import { recordViolations } from '../runners/verify.js';
 import type { RunRecord } from '../runners/results.js';
 import { syntheticRecord } from './synthetic-records.js';
 
-const H = (over: Partial<Halving> = {}): Halving => ({ kind: 'halving', eta: 2, ...over });
+const H = (over: Partial<Halving> = {}): Halving => ({ kind: 'halving', eta: 2, keepWithin: 0, ...over });
 /** A curve from validation accuracies (and losses 1 − acc unless given). */
 const curve = (accs: number[], losses?: number[]): EpochLike[] => accs.map((a, i) => ({ epoch: i + 1, validation: { accuracy: a, loss: losses?.[i] ?? 1 - a } }));
 
@@ -34,7 +34,8 @@ describe('rungs', () => {
   it('the preset schema takes a search, rejects bad ones, and defaults to the full grid', () => {
     const base = { name: 'x', data: [{ train: [{ count: 1, seqLen: 8 }], test: [{ count: 1, seqLen: 8 }] }], architectures: [{ label: 'a', layers: [{ mixer: 'attention' }] }], dModels: [8], learningRates: [1e-3] };
     expect(presetSchema.parse(base).search).toEqual({ kind: 'grid' });
-    expect(presetSchema.parse({ ...base, search: { kind: 'halving' } }).search).toEqual({ kind: 'halving', eta: 2 });
+    expect(presetSchema.parse({ ...base, search: { kind: 'halving' } }).search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0 });
+    expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', keepWithin: -0.01 } }).success).toBe(false);
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', rungs: [4, 2] } }).success).toBe(false);
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', rungs: [2], minEpochs: 2 } }).success).toBe(false);
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', eta: 1 } }).success).toBe(false);
@@ -75,6 +76,30 @@ describe('the halving rule', () => {
     );
     expect(d.ranking.map((r) => r.id)).toEqual(['q', 'r', 'p', 's']);
     expect(d.stopped).toEqual(['p', 's']);
+  });
+
+  it('keepWithin: runs below the line within the margin of its last run go on (a plateau is not ranked); none without it', () => {
+    // zoology-fig2 L 64 BaseConv d 512 at rung 1 (epoch 8), validation accuracies as stored: all four on the 1/K plateau
+    const plateau = [
+      { id: 'lr1e-4', lr: 1e-4, curve: curve([0.256]), finished: false },
+      { id: 'lr4.6e-4', lr: 4.6e-4, curve: curve([0.2598]), finished: false },
+      { id: 'lr2.2e-3', lr: 2.2e-3, curve: curve([0.2611]), finished: false },
+      { id: 'lr1e-2', lr: 1e-2, curve: curve([0.2573]), finished: false },
+    ];
+    const strict = halvingDecision(plateau, 1, 2);
+    expect(strict.survivors).toEqual(['lr2.2e-3', 'lr4.6e-4']);
+    expect(strict.stopped).toEqual(['lr1e-2', 'lr1e-4']);
+    const tied = halvingDecision(plateau, 1, 2, 0.01);
+    expect(tied.kept).toBe(4);
+    expect(tied.stopped).toEqual([]);
+    expect(tied.ranking.map((r) => r.rank)).toEqual([1, 2, 3, 4]); // the ranking itself is unchanged
+    // the margin is measured from the last run above the line, not from the best: 0.30 − 0.0105 is out, 0.30 − 0.0095 in
+    const spread = [0.5, 0.3, 0.2905, 0.2895].map((a, i) => ({ id: `r${i}`, lr: 10 ** -(i + 1), curve: curve([a]), finished: false }));
+    expect(halvingDecision(spread, 1, 2, 0.01).survivors).toEqual(['r0', 'r1', 'r2']);
+    expect(halvingDecision(spread, 1, 2, 0.01).stopped).toEqual(['r3']);
+    // a run with no epoch yet (-Infinity) never ties, even with a line at -Infinity
+    const empty = [curve([]), curve([]), curve([0.1])].map((c, i) => ({ id: `e${i}`, lr: i + 1, curve: c, finished: false }));
+    expect(halvingDecision(empty, 1, 2, 1).survivors).toEqual(['e2', 'e0']);
   });
 
   it('eta 3 keeps a third; a finished run (early stop) is never stopped and keeps its place when it ranks high', () => {
@@ -131,6 +156,18 @@ describe('the plan of a group', () => {
     expect(p.decisions.map((d) => [d.rung, d.survivors])).toEqual([[1, ['lr0.001', 'lr0.0001']], [2, ['lr0.001']]]);
     expect(p.stops.map((s) => [s.id, s.rung, s.rank, s.of])).toEqual([['lr0.0001', 2, 2, 2]]);
     expect(p.work).toEqual([{ id: 'lr0.001', config: ms[2]!.config }]); // to the end (no target): rung 3 is not needed
+  });
+
+  it('keepWithin in a plan: tied runs train on to the next rung; runs stored as stopped by a stricter rule stay stopped', () => {
+    const tied = [member(1e-5, { progress: 1, curve: curve([0.256]) }), member(1e-4, { progress: 1, curve: curve([0.2598]) }), member(1e-3, { progress: 1, curve: curve([0.2611]) }), member(1e-2, { progress: 1, curve: curve([0.2573]) })];
+    const p = planGroup(tied, H({ keepWithin: 0.01 }));
+    expect(p.stops).toEqual([]);
+    expect(p.work.map((w) => [w.id, w.target, w.rung])).toEqual([['lr0.001', 2, 2], ['lr0.0001', 2, 2], ['lr0.01', 2, 2], ['lr0.00001', 2, 2]]); // in rank order
+    // the same group after a strict rung 1 had stored two stops: the margin keeps them ranked but does not revive them
+    const decided = [member(1e-5, { terminal: true, stoppedAtRung: 1, progress: 1, curve: curve([0.256]) }), tied[1]!, tied[2]!, member(1e-2, { terminal: true, stoppedAtRung: 1, progress: 1, curve: curve([0.2573]) })];
+    const q = planGroup(decided, H({ keepWithin: 0.01 }));
+    expect(q.stops).toEqual([]);
+    expect(q.work.map((w) => [w.id, w.target])).toEqual([['lr0.001', 2], ['lr0.0001', 2]]);
   });
 
   it('an early-stopped run is never stopped but takes its place; a run failed in this sweep makes the group wait', () => {
@@ -191,13 +228,13 @@ describe('presets and --scale', () => {
   it('the paper presets search by halving; --scale keeps every lr under halving and the middle ones under grid', () => {
     for (const name of ['zoology-fig2', 'based-fig2', 'jrt-sd', 'jrt-rnn', 'jrt-prompt']) {
       const p = loadPreset(name);
-      expect(p.search, name).toEqual({ kind: 'halving', eta: 2 });
+      expect(p.search, name).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01 });
       const lrs = (ps: typeof p) => [...new Set(expandPreset(ps).map((c) => c.train.lr))].sort();
       expect(lrs(scalePreset(p, 0.01)), name).toEqual(lrs(p));
     }
     const grid = { ...loadPreset('based-fig2'), search: { kind: 'grid' as const } };
     expect([...new Set(expandPreset(scalePreset(grid, 0.01)).map((c) => c.train.lr))]).toEqual([0.01]);
-    const explicit = scalePreset({ ...loadPreset('zoology-fig2'), search: { kind: 'halving', eta: 2, rungs: [8, 16] } }, 0.25);
-    expect(explicit.search).toEqual({ kind: 'halving', eta: 2, rungs: [4, 8] });
+    const explicit = scalePreset({ ...loadPreset('zoology-fig2'), search: { kind: 'halving', eta: 2, keepWithin: 0.01, rungs: [8, 16] } }, 0.25);
+    expect(explicit.search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01, rungs: [4, 8] });
   });
 });
