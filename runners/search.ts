@@ -256,6 +256,17 @@ export interface PlanOptions {
 
 /** Read every run's state from the folder and plan each group (configs in the sweep's order: cheapest first). */
 export function planSearch(configs: readonly RunConfig[], results: ResultsDir, search: Halving, opts: PlanOptions): SearchPlan {
+  const plans = readGroups(configs, results, opts).map((members) => planGroup(members, search));
+  return {
+    groups: plans,
+    work: plans.flatMap((p) => p.work),
+    stops: plans.flatMap((p) => p.stops),
+    waitingOnFailed: plans.filter((p) => p.waitingOnFailed).length,
+  };
+}
+
+/** Every group's members as the folder has them (stored records with their curves, paused runs with their rung notes). */
+export function readGroups(configs: readonly RunConfig[], results: ResultsDir, opts: PlanOptions): MemberState[][] {
   const all = readJsonl<unknown>(results.runsJsonl).map(parseRunRecord).filter((r): r is RunRecord => r !== undefined);
   const attempts = new Map<string, number>();
   const stored = new Map<string, RunRecord>();
@@ -280,13 +291,35 @@ export function planSearch(configs: readonly RunConfig[], results: ResultsDir, s
     const key = groupKey(config);
     groups.set(key, [...(groups.get(key) ?? []), member]);
   }
-  const plans = [...groups.values()].map((members) => planGroup(members, search));
-  return {
-    groups: plans,
-    work: plans.flatMap((p) => p.work),
-    stops: plans.flatMap((p) => p.stops),
-    waitingOnFailed: plans.filter((p) => p.waitingOnFailed).length,
-  };
+  return [...groups.values()];
+}
+
+/**
+ * The stored stops of a group that a new rule (a tie margin, say) would not have made, to re-open (pure): each rung's
+ * decision re-made from the stored curves under `search`; from the first rung where a run stored as stopped there
+ * would now go on, every stop at that rung or later (the later decisions were made without it). Only in a group none
+ * of whose runs reached `solvedAt` (validation above it: the early-stop threshold) — once one has, its point is
+ * solved whatever the others would have done. Paused runs' curves go only up to their pause: the re-made decisions
+ * stop at the first rung one of them has not reached.
+ */
+export function stopsToReopen(members: readonly MemberState[], search: Halving, solvedAt: number): string[] {
+  if (members.some((m) => m.curve.some((e) => e.validation.accuracy > solvedAt))) return [];
+  const rungs = rungsFor(search, members[0]!.config.train.epochs);
+  let live = [...members];
+  for (let k = 0; k < rungs.length && live.length > 1; k++) {
+    const epoch = rungs[k]!;
+    if (live.some((m) => m.progress < epoch && !(m.terminal && m.stoppedAtRung === undefined))) return [];
+    const decision = halvingDecision(
+      live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: m.terminal && m.stoppedAtRung === undefined })),
+      epoch,
+      search.eta,
+      search.keepWithin,
+    );
+    const kept = new Set(decision.survivors);
+    if (live.some((m) => m.stoppedAtRung === k + 1 && kept.has(m.id))) return members.filter((m) => m.stoppedAtRung !== undefined && m.stoppedAtRung >= k + 1).map((m) => m.id);
+    live = live.filter((m) => kept.has(m.id));
+  }
+  return [];
 }
 
 /** The `search` field of a record trained under halving (rungs of its own epochs). */

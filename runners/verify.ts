@@ -100,6 +100,14 @@ export function verifyReport(dirs: string[]): { text: string; bad: number; check
  * where no sweep is writing to the folder.
  */
 export function setAsideInvalid(dir: string, ids: string[] = verifyFolder(dir).filter((v) => v.violations.length).map((v) => v.record.id)): string[] {
+  return setAside(dir, ids, 'invalid');
+}
+
+/**
+ * Move runs out of a folder's results: their lines of runs.jsonl into `<name>.jsonl` (kept, read by nothing), their
+ * curves into `curves-<name>/`; runs.csv rewritten. A sweep then trains them again. Only where no sweep is writing.
+ */
+export function setAside(dir: string, ids: readonly string[], name: string): string[] {
   const bad = new Set(ids);
   if (bad.size === 0) return [];
   const results = new ResultsDir(dir);
@@ -113,13 +121,13 @@ export function setAsideInvalid(dir: string, ids: string[] = verifyFolder(dir).f
   };
   const keep = lines.filter((l) => !bad.has(idOf(l) ?? ''));
   const moved = lines.filter((l) => bad.has(idOf(l) ?? ''));
-  const previous = existsSync(join(dir, 'invalid.jsonl')) ? readFileSync(join(dir, 'invalid.jsonl'), 'utf8') : '';
-  atomicWrite(join(dir, 'invalid.jsonl'), previous + moved.map((l) => `${l}\n`).join(''));
+  const previous = existsSync(join(dir, `${name}.jsonl`)) ? readFileSync(join(dir, `${name}.jsonl`), 'utf8') : '';
+  atomicWrite(join(dir, `${name}.jsonl`), previous + moved.map((l) => `${l}\n`).join(''));
   atomicWrite(results.runsJsonl, keep.map((l) => `${l}\n`).join(''));
-  mkdirSync(join(dir, 'curves-invalid'), { recursive: true });
+  mkdirSync(join(dir, `curves-${name}`), { recursive: true });
   for (const id of bad) {
     const curve = join(results.curvesDir, `${id}.json`);
-    if (existsSync(curve)) renameSync(curve, join(dir, 'curves-invalid', `${id}.json`));
+    if (existsSync(curve)) renameSync(curve, join(dir, `curves-${name}`, `${id}.json`));
   }
   results.writeCsv();
   return [...bad];

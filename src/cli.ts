@@ -27,7 +27,7 @@ import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, sele
 import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
 import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
-import { describeSearch, halvingOf, savingsText, searchSavings } from '../runners/search.js';
+import { describeSearch, halvingOf, readGroups, savingsText, searchSavings, stopsToReopen } from '../runners/search.js';
 import { versions } from '../runners/run.js';
 import { appendFileSync } from 'node:fs';
 
@@ -282,6 +282,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
         .option('only-data', { type: 'string', array: true, describe: "train only these task settings (data-entry labels) of the preset, e.g. one figure panel: --only-data L64-K4; run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
+        .option('reopen-ties', { type: 'boolean', default: false, describe: "before training, set aside (to reopened.jsonl) the stored halving stops the preset's rule would not make now — e.g. stops within its keepWithin margin made before the margin existed — in groups no run of which has solved the task, so the sweep re-decides them (runners/search.ts stopsToReopen)" })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
         .option('stack', { type: 'number', default: 1, describe: 'train the runs that differ only in learning rate as stacks of up to N, one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv (short, or a causal long conv), hyena, h3, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. With --concurrency N each stack trains in one of the N processes; not with --queue' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
@@ -375,6 +376,15 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           }
           results.tidy();
           return;
+        }
+        const halvingRule = halvingOf(preset.search);
+        if (argv.reopenTies) {
+          if (!halvingRule) throw new UserInputError('--reopen-ties re-makes successive-halving decisions: this sweep searches the full grid');
+          const groups = readGroups(configs, results, { maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), blocked: new Set() });
+          const reopen = groups.flatMap((members) => stopsToReopen(members, halvingRule, members[0]!.config.train.earlyStopAccuracy));
+          const { setAside } = await import('../runners/verify.js');
+          setAside(results.dir, reopen, 'reopened');
+          if (!argv.quiet) io.stderr.write(`sweep: --reopen-ties: ${reopen.length} stored stop(s) set aside to reopened.jsonl, to be re-decided${reopen.length ? `: ${reopen.join(' ')}` : ''}\n`);
         }
         announceInterrupts();
         const records = !inProcess

@@ -6,7 +6,7 @@ import { presetSchema, type RunConfig } from '../runners/config.js';
 import { analyseRuns } from '../runners/analysis.js';
 import { scalePreset } from '../runners/scale.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
-import { groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchSavings, standingAt, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
+import { groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchSavings, standingAt, stopsToReopen, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
 import { recordViolations } from '../runners/verify.js';
 import type { RunRecord } from '../runners/results.js';
 import { syntheticRecord } from './synthetic-records.js';
@@ -168,6 +168,26 @@ describe('the plan of a group', () => {
     const q = planGroup(decided, H({ keepWithin: 0.01 }));
     expect(q.stops).toEqual([]);
     expect(q.work.map((w) => [w.id, w.target])).toEqual([['lr0.001', 2], ['lr0.0001', 2]]);
+  });
+
+  it('stopsToReopen: the stored stops a tie margin would not have made, from the first such rung on; none once a run solved it', () => {
+    // strict halving stopped lr 1e-2 and 1e-5 at rung 1 (a plateau), then lr 1e-4 at rung 2; lr 1e-3 trained on
+    const decided = [
+      member(1e-5, { terminal: true, stoppedAtRung: 1, progress: 1, curve: curve([0.256]) }),
+      member(1e-4, { terminal: true, stoppedAtRung: 2, progress: 2, curve: curve([0.2598, 0.2599]) }),
+      member(1e-3, { terminal: true, progress: 8, curve: curve([0.2611, 0.2612, 0.26, 0.26, 0.26, 0.26, 0.26, 0.26]) }),
+      member(1e-2, { terminal: true, stoppedAtRung: 1, progress: 1, curve: curve([0.2573]) }),
+    ];
+    expect(stopsToReopen(decided, H(), 0.99)).toEqual([]); // the rule that made them: nothing to re-make
+    expect(stopsToReopen(decided, H({ keepWithin: 0.01 }), 0.99).sort()).toEqual(['lr0.00001', 'lr0.0001', 'lr0.01']);
+    // a margin too small for rung 1's gaps, wide enough for rung 2's: only the rung-2 stop
+    expect(stopsToReopen(decided, H({ keepWithin: 0.0015 }), 0.99)).toEqual(['lr0.0001']);
+    // solved: lr 1e-3 reached 0.995, so the group's point stands whatever the others would have done
+    const solved = decided.map((m) => (m.lr === 1e-3 ? { ...m, curve: curve([0.2611, 0.995]) } : m));
+    expect(stopsToReopen(solved, H({ keepWithin: 0.01 }), 0.99)).toEqual([]);
+    // a run still before the rung (no rung note): the rung cannot be re-made
+    const unknown = [...decided.slice(0, 3), member(1e-2)];
+    expect(stopsToReopen(unknown, H({ keepWithin: 0.01 }), 0.99)).toEqual([]);
   });
 
   it('an early-stopped run is never stopped but takes its place; a run failed in this sweep makes the group wait', () => {
