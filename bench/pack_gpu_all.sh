@@ -32,6 +32,19 @@ for pair in run:app run-step:step run-equiv:equiv; do
   sed "s#^exec \"\$rt/node\" \"\$dir/app.mjs\" \"\$@\"\$#[ -f \"\$dir/$entry.mjs\" ] || { xz -dc \"\$dir/$entry.mjs.xz\" > \"\$dir/$entry.mjs.tmp.\$\$\" \&\& mv -f \"\$dir/$entry.mjs.tmp.\$\$\" \"\$dir/$entry.mjs\"; }\nexec \"\$rt/node\" \"\$dir/$entry.mjs\" \"\$@\"#" .gpu/run > ".gpu/$name.new"
 done
 for name in run run-step run-equiv; do mv ".gpu/$name.new" ".gpu/$name"; done
+# the runner unpacks its Vulkan/GL debs on every start where ldconfig lacks them, all into one folder: runners started
+# at once (gpu_session.sh concstack's processes) raced there ("File exists") and 3 of 4 died on 2026-11-29. Each now
+# unpacks into a folder of its own and renames it into place once; later starts find the marker.
+python3 - .gpu/run .gpu/run-step .gpu/run-equiv <<'PY' || { echo "pack_gpu_all: could not make the debs' unpack atomic" >&2; exit 1; }
+import sys
+old = '  for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$rt/root"; done\n'
+new = ('  [ -f "$rt/root/.unpacked" ] || { t=$(mktemp -d "$rt/root.XXXXXX"); for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$t"; done; '
+       'touch "$t/.unpacked"; mv -T "$t" "$rt/root" 2>/dev/null || rm -rf "$t"; }\n')
+for path in sys.argv[1:]:
+    text = open(path).read()
+    if text.count(old) != 1: sys.exit(f"{path}: the debs' unpack line is not pack's any more")
+    open(path, 'w').write(text.replace(old, new))
+PY
 grep -q 'app.mjs.xz' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
 bundle=$(du -sb .gpu | cut -f1)

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
-import { allLevers, setFastPath } from '../accel/webgpu/index.js';
+import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
 import { MATMUL_KERNEL, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
 import { batchMatMulValues, type MatMulShape } from '../ops/matmul/index.js';
 
@@ -47,7 +47,7 @@ async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; rel
 
 describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => {
-    // the shipped kernel (matmulVec4 is off by default): its form is compared explicitly below
+    // the scalar kernel here; the vec4 form (on by default since an H200 cleared it) is compared with it below
     setFastPath({ ...allLevers(true), matmulVec4: false });
   });
   afterAll(() => {
@@ -165,6 +165,7 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     tf.dispose([a, b]);
     const e = await expectLeverStepAgrees('matmulVec4', [{ mixer: 'attention', params: { numHeads: 2 } }]);
     setFastPath({ matmulVec4: false });
+    expect(OFF_BY_DEFAULT.matmulVec4).toBeUndefined(); // cleared on an H200 (bench/RESULTS.md)
     console.log(`matmulVec4: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
   });
 });

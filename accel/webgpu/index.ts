@@ -113,8 +113,11 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200, 2026-11-29 (bench/RESULTS.md "Stacked runs and the last pending levers on an H200"): generalizedDelta,
   // shortConv, rmsNorm and linearAttention left this list that day — GPU ≡ CPU PASS (fast path), each step faster
   // with them than without (linearAttention: BASED B64 6.1 vs 11.0 ms, B256 17.2 vs 17.0, even)
+  // matmulVec4 left it on 2026-11-29 13:41 (bench/RESULTS.md "vec4 reads, stacks at the campaign's shapes"): on an
+  // H200 its products equal the scalar kernel's bit for bit at all 15 shapes of bench/step.ts --matmul (the scalar
+  // kernel is GPU ≡ CPU checked), 13 of 15 as fast or faster (zoology d 512's weight gradient 7.09 → 2.44 ms), and
+  // zoology's d 512 steps at L 64 B512: attention 28.0 → 25.8 ms, BaseConv 11.6 → 10.8, Based even within its spread
   ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
-  matmulVec4: 'new (2026-11-29): tested against the float64 loop and the scalar kernel on lavapipe; not yet timed on a real GPU (bench/step.ts --matmul prints it beside the scalar kernel)',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
