@@ -5,7 +5,7 @@
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3"] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -38,6 +38,15 @@ else
   if [ -d "results/campaign/$folder" ]; then cp -r "results/campaign/$folder" "$dir"; else mkdir -p "$dir"; fi
   touch "$dir/.seeded"
   echo "$why: $dir seeded from results/campaign/$folder (records and rung notes, no weights)" | tee "$out/stretch.txt"
+fi
+# several GPUs: sweep on all of them if each can be pinned (bench/gpu_pin_probe.sh with the Mesa 25 device-select layer
+# in .vk — carry it), else on the default GPU alone; GPUS set by the caller wins
+if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; then
+  if timeout 150 bash bench/gpu_pin_probe.sh > "$out/pin.txt" 2>&1; then
+    export GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' ')
+    export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  fi
+  echo "pin probe: $(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
