@@ -323,6 +323,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0 } };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
+        const halvingRule = halvingOf(preset.search);
+        if (argv.reopenTies && !halvingRule) throw new UserInputError('--reopen-ties re-makes successive-halving decisions: this sweep searches the full grid (a preset with search "halving", or --search halving)');
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
         const concurrency = parseConcurrency(argv.concurrency);
         // a dry run plans memory only when told the GPU's size (--gpu-memory): it must not depend on this host's GPU
@@ -377,9 +379,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           results.tidy();
           return;
         }
-        const halvingRule = halvingOf(preset.search);
-        if (argv.reopenTies) {
-          if (!halvingRule) throw new UserInputError('--reopen-ties re-makes successive-halving decisions: this sweep searches the full grid');
+        if (argv.reopenTies && halvingRule) {
           const groups = readGroups(configs, results, { maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), blocked: new Set() });
           const reopen = groups.flatMap((members) => stopsToReopen(members, halvingRule, members[0]!.config.train.earlyStopAccuracy));
           const { setAside } = await import('../runners/verify.js');

@@ -96,6 +96,7 @@ const cases: Array<[string, string[], RegExp]> = [
   ...(gpuPresent ? [] : [['webgpu backend without a GPU', ['train', ...tinyWith({ '--backend': 'webgpu' })], /--backend webgpu: .*(Vulkan loader|WebGPU adapter)/] as [string, string[], RegExp]]),
   // flags
   ['malformed --setting', ['sweep', '--arch', 'attention', '--setting', '64x4', '--dry-run'], /--setting expects L:K/],
+  ['--reopen-ties on a full grid', ['sweep', '--arch', 'attention', '--reopen-ties', '--dry-run'], /--reopen-ties re-makes successive-halving decisions: this sweep searches the full grid/],
   ['--stack not a whole number', ['sweep', '--arch', 'attention', '--stack', '2.5', '--dry-run'], /--stack expects a whole number ≥ 1, got 2.5/],
   ['--stack with --queue', ['sweep', '--arch', 'attention', '--stack', '4', '--queue', 'redis://127.0.0.1:1', '--out', join(dir, 'stack-queue')], /--stack .*not with --queue: a queued job is one run/],
   ['--param without a value', ['train', '--param', 'numHeads', ...tiny], /--param expects key=value/],
