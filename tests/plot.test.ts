@@ -42,6 +42,8 @@ describe('plot on synthetic records', () => {
       const svg = readFileSync(join(dir, 'figures', `${n}.svg`), 'utf8');
       expect(svg.startsWith('<svg')).toBe(true);
       expect(svg).toContain(FONT_FAMILY);
+      // the accuracy figures name their mixers in a legend (drawn text, not only aria labels)
+      if (n.startsWith('accuracy-vs-')) for (const label of new Set(specRows(dir, n).flatMap((row) => (typeof row.mixer === 'string' ? [row.mixer] : [])))) expect(svg, `${n}: legend entry ${label}`).toContain(`>${label}<`);
       const png = readFileSync(join(dir, 'figures', `${n}.png`));
       expect(png.subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
       expect(png.length).toBeGreaterThan(5000);

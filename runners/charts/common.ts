@@ -71,9 +71,13 @@ export function mixerShape(all: string[], present: string[] = all): Record<strin
 /** A dash per mixer for lines, in the mixers' order (solid first): lines that coincide stay told apart. */
 const MIXER_DASHES: number[][] = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [1, 3], [10, 4], [3, 2, 1, 2]];
 
-/** The strokeDash channel of a figure's lines: one dash pattern per mixer (same domain as colorScale), no legend of its own. */
+/**
+ * The strokeDash channel of a figure's lines: one dash pattern per mixer, same field, title and domain as colorScale
+ * and mixerShape, so vega-lite merges the three into the one legend. (`legend: null` here removed the merged legend
+ * altogether: zoology-fig2's accuracy-vs-dmodel figure lost its mixers' names.)
+ */
 export function mixerDash(all: string[], present: string[] = all): Record<string, unknown> {
-  return { field: 'mixer', type: 'nominal', legend: null, scale: mixerScale(all, present, MIXER_DASHES) };
+  return { field: 'mixer', type: 'nominal', title: 'mixer', scale: mixerScale(all, present, MIXER_DASHES) };
 }
 
 /**
