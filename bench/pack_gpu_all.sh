@@ -34,16 +34,26 @@ done
 for name in run run-step run-equiv; do mv ".gpu/$name.new" ".gpu/$name"; done
 # the runner unpacks its Vulkan/GL debs on every start where ldconfig lacks them, all into one folder: runners started
 # at once (gpu_session.sh concstack's processes) raced there ("File exists") and 3 of 4 died on 2026-11-29. Each now
-# unpacks into a folder of its own and renames it into place once; later starts find the marker.
-python3 - .gpu/run .gpu/run-step .gpu/run-equiv <<'PY' || { echo "pack_gpu_all: could not make the debs' unpack atomic" >&2; exit 1; }
+# unpacks into a folder of its own and renames it into place once; later starts find the marker. Node and dawn.node
+# (unpacked on a fresh machine's first start, as the pin probe's two runners do at once) go through temporary files
+# of their own and a rename too, so a runner never executes a file another one is still writing.
+python3 - .gpu/run .gpu/run-step .gpu/run-equiv <<'PY' || { echo "pack_gpu_all: could not make the runners' unpacking atomic" >&2; exit 1; }
 import sys
-old = '  for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$rt/root"; done\n'
-new = ('  [ -f "$rt/root/.unpacked" ] || { t=$(mktemp -d "$rt/root.XXXXXX"); for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$t"; done; '
-       'touch "$t/.unpacked"; mv -T "$t" "$rt/root" 2>/dev/null || rm -rf "$t"; }\n')
+edits = [
+    ('  for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$rt/root"; done\n',
+     '  [ -f "$rt/root/.unpacked" ] || { t=$(mktemp -d "$rt/root.XXXXXX"); for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$t"; done; '
+     'touch "$t/.unpacked"; mv -T "$t" "$rt/root" 2>/dev/null || rm -rf "$t"; }\n'),
+    ('  xz -dc "$dir/node.xz" > "$rt/node.tmp" && chmod +x "$rt/node.tmp" && mv "$rt/node.tmp" "$rt/node"\n',
+     '  xz -dc "$dir/node.xz" > "$rt/node.tmp.$$" && chmod +x "$rt/node.tmp.$$" && mv -f "$rt/node.tmp.$$" "$rt/node"\n'),
+    ('  mkdir -p "$w" && xz -dc "$dir/node_modules/webgpu/dawn.node.xz" > "$w/dawn.node"\n',
+     '  mkdir -p "$w" && xz -dc "$dir/node_modules/webgpu/dawn.node.xz" > "$w/dawn.node.tmp.$$" && mv -f "$w/dawn.node.tmp.$$" "$w/dawn.node"\n'),
+]
 for path in sys.argv[1:]:
     text = open(path).read()
-    if text.count(old) != 1: sys.exit(f"{path}: the debs' unpack line is not pack's any more")
-    open(path, 'w').write(text.replace(old, new))
+    for old, new in edits:
+        if text.count(old) != 1: sys.exit(f"{path}: a line it unpacks with is not pack's any more: {old.strip()}")
+        text = text.replace(old, new)
+    open(path, 'w').write(text)
 PY
 grep -q 'app.mjs.xz' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
