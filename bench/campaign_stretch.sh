@@ -46,7 +46,7 @@ if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; the
     export GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' ')
     export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   fi
-  echo "pin probe: $(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
+  echo "$(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
