@@ -427,5 +427,7 @@ export function describeSearch(configs: readonly RunConfig[], search: Search | u
   const byEpochs = new Map<number, number[]>();
   for (const c of configs) if (!byEpochs.has(c.train.epochs)) byEpochs.set(c.train.epochs, rungsFor(halving, c.train.epochs));
   const rungs = [...byEpochs].sort(([a], [b]) => a - b).map(([e, r]) => `${r.length ? r.join(', ') : 'none'} (of ${e})`).join('; ');
-  return `learning rates: successive halving, eta ${halving.eta}, rungs at epochs ${rungs}: at most ${halvingEpochs} epochs instead of ${full} for the full grid (no early stop counted)`;
+  const ties = halving.keepWithin > 0 ? `, ties within ${halving.keepWithin} kept` : '';
+  const bound = halving.keepWithin > 0 ? `${halvingEpochs} epochs if no rung keeps a tie (up to ${full}, the full grid, if every rung does)` : `at most ${halvingEpochs} epochs instead of ${full} for the full grid`;
+  return `learning rates: successive halving, eta ${halving.eta}${ties}, rungs at epochs ${rungs}: ${bound} (no early stop counted)`;
 }

@@ -6,7 +6,7 @@ import { presetSchema, type RunConfig } from '../runners/config.js';
 import { analyseRuns } from '../runners/analysis.js';
 import { scalePreset } from '../runners/scale.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
-import { groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchSavings, standingAt, stopsToReopen, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
+import { describeSearch, groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchSavings, standingAt, stopsToReopen, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
 import { recordViolations } from '../runners/verify.js';
 import type { RunRecord } from '../runners/results.js';
 import { syntheticRecord } from './synthetic-records.js';
@@ -199,6 +199,12 @@ describe('the plan of a group', () => {
     expect(q.decisions[0]!.survivors).toEqual(['lr0.001', 'lr0.01']);
     expect(q.stops.map((s) => s.id)).toEqual(['lr0.0001', 'lr0.00001']);
     expect(q.work.map((w) => [w.id, w.target])).toEqual([['lr0.01', 2]]); // the solved run is done; only lr 0.01 goes on
+  });
+
+  it('the sweep\'s line says the bound, and that with a tie margin it is a bound only when no rung keeps a tie', () => {
+    const configs = [1, 2, 3, 4].map((x) => cfg(x * 1e-3, 64));
+    expect(describeSearch(configs, H())).toBe('learning rates: successive halving, eta 2, rungs at epochs 8, 16, 32 (of 64): at most 96 epochs instead of 256 for the full grid (no early stop counted)');
+    expect(describeSearch(configs, H({ keepWithin: 0.01 }))).toBe('learning rates: successive halving, eta 2, ties within 0.01 kept, rungs at epochs 8, 16, 32 (of 64): 96 epochs if no rung keeps a tie (up to 256, the full grid, if every rung does) (no early stop counted)');
   });
 
   it('budget: 4 lrs × 64 epochs is 96 epochs instead of 256; 3 lrs × 48 epochs 66 instead of 144', () => {
