@@ -336,7 +336,7 @@ ${table(plannedCoverageRows(runs, points, opts.planned))}` : ''}
 </section>
 ${searchRows(records).length ? `<section id="search">
 <h2>Learning-rate search: successive halving</h2>
-<p>Every learning rate of the grid started; at each rung (an epoch) the runs of a model were ranked by best validation accuracy so far and only the best ⌈n/eta⌉ went on. Stopped runs are results up to their rung (their curves are drawn dotted, ending in a square) but not candidates for a figure point: a point is the best <em>surviving</em> learning rate. Full-grid epochs count every stopped run to its last epoch — an upper bound, since it might have stopped early.</p>
+<p>Every learning rate of the grid started; at each rung (an epoch) the runs of a model were ranked by best validation accuracy so far and only the best ⌈n/eta⌉ went on — with a tie margin (<code>keepWithin</code> in the records' search), also every run within it of the last of those. Stopped runs are results up to their rung (their curves are drawn dotted, ending in a square) but not candidates for a figure point: a point is the best <em>surviving</em> learning rate. Full-grid epochs count every stopped run to its last epoch — an upper bound, since it might have stopped early.</p>
 ${table(searchRows(records))}
 </section>` : ''}
 <section id="left-out">
