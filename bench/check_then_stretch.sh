@@ -7,7 +7,8 @@
 #      1 and 4; bench/gpu_session.sh concstack) — since the run-axis kernels a stack is one set of dispatches,
 #   3. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL.
 # On a host with several GPUs it first runs bench/gpu_pin_probe.sh (carry .vk too: the Mesa 25 device-select layer);
-# only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before.
+# only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before. MULTI=1 then also
+# sweeps one small grid on one GPU and on all (bench/multi_gpu_check.sh) before the checks.
 #
 #   here:  bash bench/pack_gpu_all.sh                       (carry .gpu)
 #   host:  TOTAL=560 PRESET=zoology-fig2 ONLY="attention baseconv based" ONLY_DATA="L128-K8" RECALLBENCH_COMMIT=<c> \
@@ -25,6 +26,11 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
     export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   fi
   echo "pin probe rc $pinned after $(( $(date +%s) - start )) s; GPUS=${GPUS:-}" >> "$out/k/pin.txt"
+  # MULTI=1: the same small grid on one GPU and on all (bench/multi_gpu_check.sh: ids, configs, numbers, runs/hour)
+  if [ "$pinned" = 0 ] && [ -n "${MULTI:-}" ]; then
+    OUT="$out/k/multi" timeout "${MULTI_S:-300}" bash bench/multi_gpu_check.sh > "$out/k/multi.txt" 2>&1
+    echo "multi-GPU check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/multi.txt"
+  fi
 fi
 BUNDLE=.gpu OUT="$out/k" timeout "${MATMUL_S:-170}" bash bench/gpu_check_pending.sh matmul > "$out/k/matmul.txt" 2>&1
 echo "matmul check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/matmul.txt"
