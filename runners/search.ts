@@ -108,8 +108,10 @@ export function halvingDecision(candidates: readonly Candidate[], epoch: number,
   const above = keptOf(candidates.length, eta);
   const line = scored[above - 1]!.accuracy;
   // a tie with the line goes on; accuracies are finite or -Infinity (no epoch yet), and -Infinity never ties
-  const survives = (accuracy: number, i: number) => i < above || (keepWithin > 0 && Number.isFinite(line) && accuracy >= line - keepWithin);
-  const ranking = scored.map((s, i) => ({ id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives: survives(s.accuracy, i), stops: !survives(s.accuracy, i) && !s.c.finished }));
+  const ranking = scored.map((s, i) => {
+    const survives = i < above || (keepWithin > 0 && Number.isFinite(line) && s.accuracy >= line - keepWithin);
+    return { id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives, stops: !survives && !s.c.finished };
+  });
   const kept = ranking.filter((r) => r.survives).length;
   return { epoch, kept, ranking, survivors: ranking.filter((r) => r.survives).map((r) => r.id), stopped: ranking.filter((r) => r.stops).map((r) => r.id) };
 }
@@ -169,6 +171,14 @@ export interface GroupPlan {
   waitingOnFailed: boolean;
 }
 
+/** Finished without a stop (early stop, diverged, done, a failure not retried): ranked at a rung, never stopped. */
+const finishedOf = (m: MemberState) => m.terminal && m.stoppedAtRung === undefined;
+
+/** The decision at one rung over the group's runs still in, under the search's eta and tie margin. */
+function decideRung(live: readonly MemberState[], epoch: number, search: Halving): HalvingDecision {
+  return halvingDecision(live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: finishedOf(m) })), epoch, search.eta, search.keepWithin);
+}
+
 /** The plan of one group (pure): the decisions its records allow, what to stop, what to train to where. */
 export function planGroup(members: readonly MemberState[], search: Halving): GroupPlan {
   const first = members[0]!;
@@ -184,12 +194,7 @@ export function planGroup(members: readonly MemberState[], search: Halving): Gro
       plan.waitingOnFailed = behind.some((m) => m.blocked);
       return plan;
     }
-    const decision = halvingDecision(
-      live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: m.terminal && m.stoppedAtRung === undefined })),
-      epoch,
-      search.eta,
-      search.keepWithin,
-    );
+    const decision = decideRung(live, epoch, search);
     plan.decisions.push({ rung: k + 1, ...decision });
     const byId = new Map(live.map((m) => [m.id, m]));
     for (const r of decision.ranking) {
@@ -308,13 +313,8 @@ export function stopsToReopen(members: readonly MemberState[], search: Halving, 
   let live = [...members];
   for (let k = 0; k < rungs.length && live.length > 1; k++) {
     const epoch = rungs[k]!;
-    if (live.some((m) => m.progress < epoch && !(m.terminal && m.stoppedAtRung === undefined))) return [];
-    const decision = halvingDecision(
-      live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: m.terminal && m.stoppedAtRung === undefined })),
-      epoch,
-      search.eta,
-      search.keepWithin,
-    );
+    if (live.some((m) => m.progress < epoch && !finishedOf(m))) return [];
+    const decision = decideRung(live, epoch, search);
     const kept = new Set(decision.survivors);
     if (live.some((m) => m.stoppedAtRung === k + 1 && kept.has(m.id))) return members.filter((m) => m.stoppedAtRung !== undefined && m.stoppedAtRung >= k + 1).map((m) => m.id);
     live = live.filter((m) => kept.has(m.id));
