@@ -42,10 +42,8 @@ fi
 # several GPUs: sweep on all of them if each can be pinned (bench/gpu_pin_probe.sh with the Mesa 25 device-select layer
 # in .vk — carry it), else on the default GPU alone; GPUS set by the caller wins
 if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; then
-  if timeout 150 bash bench/gpu_pin_probe.sh > "$out/pin.txt" 2>&1; then
-    export GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' ')
-    export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  fi
+  source bench/gpu_pin.sh
+  pin_all_gpus "$out/pin.txt"
   echo "$(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"

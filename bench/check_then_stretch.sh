@@ -19,12 +19,9 @@ out=${1:?usage: check_then_stretch.sh OUTDIR}
 start=$(date +%s)
 mkdir -p "$out/k"
 if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
-  timeout 150 bash bench/gpu_pin_probe.sh > "$out/k/pin.txt" 2>&1
+  source bench/gpu_pin.sh
+  pin_all_gpus "$out/k/pin.txt"
   pinned=$?
-  if [ "$pinned" = 0 ]; then
-    export GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' ')
-    export RECALLBENCH_VK_LAYER_DIR=$PWD/.vk LD_LIBRARY_PATH=$PWD/.vk/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  fi
   echo "pin probe rc $pinned after $(( $(date +%s) - start )) s; GPUS=${GPUS:-}" >> "$out/k/pin.txt"
   # MULTI=1: the same small grid on one GPU and on all (bench/multi_gpu_check.sh: ids, configs, numbers, runs/hour)
   if [ "$pinned" = 0 ] && [ -n "${MULTI:-}" ]; then

@@ -6,10 +6,10 @@
 # stops before training if the driver put it elsewhere), and nvidia-smi's process list is sampled meanwhile.
 # Exit 0 only if every run finished and its record says "placement checked" on the GPU it asked for.
 #
-#   GPU host (carry .gpu .vk):  bash bench/gpu_pin_probe.sh > $OUT/pin.txt 2>&1 && export GPUS="0 1" ...
+#   GPU host (carry .gpu .vk):  source bench/gpu_pin.sh; pin_all_gpus $OUT/pin.txt   (exports GPUS and the layer's environment)
 set -u
-export RECALLBENCH_VK_LAYER_DIR=${RECALLBENCH_VK_LAYER_DIR:-$PWD/.vk}
-export LD_LIBRARY_PATH=$RECALLBENCH_VK_LAYER_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source bench/gpu_pin.sh
+use_vk_layer
 gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ')
 echo "layer: $RECALLBENCH_VK_LAYER_DIR ($(strings "$RECALLBENCH_VK_LAYER_DIR/libVkLayer_MESA_device_select.so" 2>/dev/null | grep -c MESA_VK_DEVICE_SELECT_DEBUG) = Mesa ≥ 25 marker)"
 nvidia-smi --query-gpu=index,pci.bus_id,name --format=csv,noheader

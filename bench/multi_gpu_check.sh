@@ -16,10 +16,7 @@ per_gpu=${PER_GPU:-4}
 mkdir -p "$out"
 if [ -z "${GPUS_ALL+x}" ]; then GPUS_ALL=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | tr '\n' ' '); fi
 n=$(wc -w <<<"$GPUS_ALL")
-if [ "$n" -gt 1 ]; then
-  export RECALLBENCH_VK_LAYER_DIR=${RECALLBENCH_VK_LAYER_DIR:-$PWD/.vk}
-  export LD_LIBRARY_PATH=$RECALLBENCH_VK_LAYER_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fi
+if [ "$n" -gt 1 ]; then source bench/gpu_pin.sh; use_vk_layer; fi
 # 16 runs: 2 mixers × 2 widths × 4 lrs, MQAR L 64 K 4, the full grid (no halving: every run to its end)
 grid=(--arch attention based --d-model 64 128 --lr 1e-4 4.6e-4 2.2e-3 1e-2 --setting 64:4 --train-examples "${TRAIN:-20000}"
   --test-examples 1000 --epochs "${EPOCHS:-4}" --batch-size 256 --search grid --no-report --quiet)
