@@ -277,13 +277,19 @@ export function parseNvidiaSmiMemory(csv: string): { freeBytes: number; totalByt
   return { freeBytes: Number(m[1]) * MIB, totalBytes: Number(m[2]) * MIB };
 }
 
-function nvidiaSmiMemory(index: number): string | undefined {
+/** nvidia-smi's memory line for a GPU, or why there is none (its error, or "no nvidia-smi"). */
+function nvidiaSmiMemory(index: number): string | { problem: string } {
   try {
-    return execFileSync('nvidia-smi', ['--query-gpu=memory.free,memory.total', '--format=csv,noheader,nounits', '-i', String(index)], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return undefined;
+    return execFileSync('nvidia-smi', ['--query-gpu=memory.free,memory.total', '--format=csv,noheader,nounits', '-i', String(index)], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+    if (err.code === 'ENOENT') return { problem: 'no nvidia-smi' };
+    const said = `${err.stdout ?? ''} ${err.stderr ?? ''}`.replace(/\s+/g, ' ').trim();
+    return { problem: `nvidia-smi -i ${index} failed (${err.code === 'ETIMEDOUT' ? 'no answer in 15 s' : `exit ${(err as { status?: number }).status ?? err.code}`}${said ? `: ${said.slice(0, 200)}` : ''})` };
   }
 }
+
+const sleepSync = (ms: number) => { if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
 
 export interface GpuMemoryOptions {
   backend: BackendChoice;
@@ -291,8 +297,15 @@ export interface GpuMemoryOptions {
   gpus?: number[];
   /** --gpu-memory GiB: the memory the runs may use on each GPU, instead of asking nvidia-smi. */
   gpuMemoryGiB?: number;
-  /** nvidia-smi's memory line for a GPU (tests replace it). */
-  query?: (index: number) => string | undefined;
+  /** nvidia-smi's memory line for a GPU, or why there is none (tests replace it). */
+  query?: (index: number) => string | { problem: string } | undefined;
+  /** Asks per GPU before giving up (default 3), and the wait between them (default 3 s): nvidia-smi can fail for
+   * a moment — a campaign stretch on 2026-11-29 (stretch 9) got no memory line from it right after the last call's
+   * processes were killed, and its sweep then trained one run at a time for a whole device call. */
+  attempts?: number;
+  retryWaitMs?: number;
+  /** Filled with why the memory is unknown, when it is (the sweep prints it beside its 1-run-at-a-time line). */
+  problems?: string[];
 }
 
 /**
@@ -308,10 +321,22 @@ export function resolveGpuMemory(opts: GpuMemoryOptions): GpuMemory | undefined 
   }
   if (opts.backend !== 'webgpu' && opts.backend !== 'auto') return undefined;
   const query = opts.query ?? nvidiaSmiMemory;
+  const attempts = Math.max(1, opts.attempts ?? 3);
   let least: GpuMemory | undefined;
   for (const index of opts.gpus?.length ? [...new Set(opts.gpus)] : [0]) {
-    const parsed = parseNvidiaSmiMemory(query(index) ?? '');
-    if (!parsed) return undefined;
+    let parsed: ReturnType<typeof parseNvidiaSmiMemory>;
+    let problem = '';
+    for (let attempt = 1; attempt <= attempts && !parsed; attempt++) {
+      if (attempt > 1) sleepSync(opts.retryWaitMs ?? 3000);
+      const answer = query(index);
+      parsed = typeof answer === 'string' ? parseNvidiaSmiMemory(answer) : undefined;
+      if (!parsed) problem = typeof answer === 'object' ? answer.problem : `nvidia-smi -i ${index} said ${JSON.stringify((answer ?? '').trim().slice(0, 120))}`;
+      if (problem === 'no nvidia-smi') break; // not a moment's failure: no point asking again
+    }
+    if (!parsed) {
+      opts.problems?.push(`${problem}${attempts > 1 && problem !== 'no nvidia-smi' ? ` (asked ${attempts} times)` : ''}`);
+      return undefined;
+    }
     if (!least || parsed.freeBytes < least.freeBytes) least = { ...parsed, source: `GPU ${index} (nvidia-smi)` };
   }
   return least;
@@ -352,7 +377,7 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
   const gpus = Math.max(1, gpuCount);
   if (!memory || estimates.length === 0) {
     const lanes = request === 'auto' ? 1 : request;
-    return { lanes, perGpu: Math.ceil(lanes / gpus), tooLarge: [], note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (no nvidia-smi; give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
+    return { lanes, perGpu: Math.ceil(lanes / gpus), tooLarge: [], note: request === 'auto' ? 'concurrency auto: the GPU memory is unknown (give --gpu-memory GiB): 1 run at a time' : `${lanes} runs at a time` };
   }
   // whole bytes: the budget adds and compares reservations, and p float shares of usable/p can sum one ulp above it
   const usable = Math.floor(memory.freeBytes * GPU_MEMORY_SAFETY);

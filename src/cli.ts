@@ -328,7 +328,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;
         const concurrency = parseConcurrency(argv.concurrency);
         // a dry run plans memory only when told the GPU's size (--gpu-memory): it must not depend on this host's GPU
-        const gpuMemory = argv.queue || (argv.dryRun && argv.gpuMemory === undefined) ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory });
+        const memoryProblems: string[] = [];
+        const gpuMemory = argv.queue || (argv.dryRun && argv.gpuMemory === undefined) ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory, problems: memoryProblems });
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
         const stack = wholeNumber('--stack', argv.stack as number);
@@ -355,6 +356,9 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // out by name (the grid is refused only if none fits), under an explicit N one larger than its share refuses it
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
+        // auto falling back to one run at a time is said, with why, whatever --quiet: a silent fallback once cost a
+        // campaign stretch about half its throughput (2026-11-29, stretch 9)
+        if (plan && concurrency === 'auto' && !gpuMemory && memoryProblems.length) io.stderr.write(`sweep: ${plan.note}: ${memoryProblems.join('; ')}\n`);
         for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
         // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)
         const stacking = plan ? stackSizeFor(stack, plan) : { size: stack };

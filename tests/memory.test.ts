@@ -367,10 +367,33 @@ describe('--concurrency auto', () => {
     const query = (i: number) => smi[i];
     expect(resolveGpuMemory({ backend: 'webgpu', query })).toMatchObject({ freeBytes: 100000 * 2 ** 20, source: 'GPU 0 (nvidia-smi)' });
     expect(resolveGpuMemory({ backend: 'webgpu', gpus: [0, 1], query })).toMatchObject({ freeBytes: 60000 * 2 ** 20, source: 'GPU 1 (nvidia-smi)' });
-    expect(resolveGpuMemory({ backend: 'webgpu', query: () => undefined })).toBeUndefined();
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => undefined, retryWaitMs: 0 })).toBeUndefined();
     expect(resolveGpuMemory({ backend: 'cpu', query })).toBeUndefined();
     expect(resolveGpuMemory({ backend: 'cpu', gpuMemoryGiB: 8, query })).toMatchObject({ freeBytes: 8 * GIB, source: '--gpu-memory 8' });
     expect(() => resolveGpuMemory({ backend: 'webgpu', gpuMemoryGiB: -1 })).toThrow(/--gpu-memory expects/);
+  });
+
+  it('asks nvidia-smi again when it fails for a moment, and says why the memory is unknown when it keeps failing', () => {
+    // the 2026-11-29 stretch whose sweep fell back to one run at a time, silently, for a whole device call
+    const answers: Array<string | { problem: string }> = [{ problem: 'nvidia-smi -i 0 failed (exit 15)' }, '[N/A], [N/A]', '90000, 143771'];
+    let asked = 0;
+    const flaky = () => answers[asked++];
+    expect(resolveGpuMemory({ backend: 'webgpu', query: flaky, retryWaitMs: 0 })).toMatchObject({ freeBytes: 90000 * 2 ** 20 });
+    expect(asked).toBe(3);
+    const problems: string[] = [];
+    asked = 0;
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => (asked++, { problem: 'nvidia-smi -i 0 failed (no answer in 15 s)' }), retryWaitMs: 0, problems })).toBeUndefined();
+    expect(asked).toBe(3);
+    expect(problems).toEqual(['nvidia-smi -i 0 failed (no answer in 15 s) (asked 3 times)']);
+    // a host without nvidia-smi is asked once
+    const none: string[] = [];
+    asked = 0;
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => (asked++, { problem: 'no nvidia-smi' }), retryWaitMs: 0, problems: none })).toBeUndefined();
+    expect([asked, none]).toEqual([1, ['no nvidia-smi']]);
+    // an answer that is not the memory line is quoted
+    const odd: string[] = [];
+    resolveGpuMemory({ backend: 'webgpu', query: () => '[Unknown Error], 143771', attempts: 1, problems: odd });
+    expect(odd).toEqual(['nvidia-smi -i 0 said "[Unknown Error], 143771"']);
   });
 });
 
