@@ -17,6 +17,11 @@
 #           reads, bench/step.ts --matmul), then training steps at the campaign's shapes (d 512 and d 128, L 64, B512)
 #           with it off and on, alternating. About 3 minutes.
 #
+#   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
+#           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
+#           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
+#           process already fills it: results/README.md, stretches 7–9). About 4 minutes.
+#
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
 #   Or with the CLI in the same call: bash bench/pack_gpu_all.sh here, carry .gpu, and BUNDLE=.gpu on the host.
@@ -55,5 +60,11 @@ case "${1:-}" in
       timeout 120 bash "$STEP" --mixers attention,based,baseconv --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants default,default+matmulVec4,default,default+matmulVec4 --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label "zoology-L64-d$d" --out "$OUT/matmul.jsonl" >> "$OUT/matmul.log" 2>&1
     done
     grep -hE "^matmul |ms/step|Error" "$OUT/matmul.log" | tail -40 ;;
-  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul" >&2; exit 2 ;;
+  campaign)
+    for d in ${CAMPAIGN_D:-64 256}; do
+      echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
+      timeout "${CAMPAIGN_TIMEOUT:-150}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,based,baseconv,hyena,rwkv,h3,mamba}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+ssmKernel+narrowSum}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+    done
+    grep -hE "ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -60 ;;
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign" >&2; exit 2 ;;
 esac

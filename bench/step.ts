@@ -38,6 +38,7 @@ import { train } from '../engine/loop.js';
 import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
+import { expandPreset, loadPreset } from '../runners/sweep.js';
 
 // the levers of the fast path, from their one list (accel/webgpu/index.ts)
 export const LEVER_NAMES = LEVERS;
@@ -74,6 +75,10 @@ export interface BenchArgs {
   tfFlags: Array<[string, number | boolean | string]>;
   /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off, on, and on with matmulVec4, before the steps. */
   matmul: boolean;
+  /** A preset (name or JSON path): --mixers then names its architecture labels, and each model is that preset's own
+   * run at --d-model and --seq-len (its layers, params, block and dropout: what the campaign trains), not the
+   * benchmark's pre-norm model of one mixer. */
+  preset?: string;
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -135,6 +140,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--stacks': a.stacks = list().map(Number); break;
       case '--check-stack': a.checkStack = true; break;
       case '--matmul': a.matmul = true; break;
+      case '--preset': a.preset = next(); break;
       case '--tf-flag': {
         const [name, value] = next().split('=');
         if (!name || value === undefined) throw new Error('--tf-flag expects NAME=VALUE');
@@ -192,8 +198,9 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
   return out;
 }
 
-/** The benchmark's models: zoology-fig2 attention and the BASED recipe, 2 layers, no MLP. */
+/** The benchmark's models: zoology-fig2 attention and the BASED recipe, 2 layers, no MLP; with --preset, that preset's run. */
 export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelConfig {
+  if (a.preset) return presetModel(a.preset, mixer, a, seed);
   let layers: LayerSpec[];
   let positionEmbeddings = false;
   if (mixer === 'attention') {
@@ -208,6 +215,18 @@ export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelCon
     layers = [{ mixer }];
   }
   return { vocabSize: a.vocab, dModel: a.dModel, nLayers: 2, maxSeqLen: a.seqLen, layers, positionEmbeddings, mlp: false, embeddingDropout: a.dropout, residualDropout: 0, seed };
+}
+
+/** The model of a preset's run with architecture label `label` at a.dModel whose training data has length a.seqLen. */
+export function presetModel(preset: string, label: string, a: BenchArgs, seed: number): ModelConfig {
+  const configs = expandPreset(loadPreset(preset));
+  const lengths = (c: (typeof configs)[number]) => c.data.train.map((s) => s.seqLen ?? c.data.common.seqLen);
+  const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && lengths(c).includes(a.seqLen));
+  if (!match) {
+    const labels = [...new Set(configs.map((c) => c.label))].join(', ');
+    throw new Error(`--preset ${preset}: no run of '${label}' at d_model ${a.dModel} training on length ${a.seqLen} (labels: ${labels}; d_model: ${[...new Set(configs.map((c) => c.model.dModel))].join(', ')})`);
+  }
+  return { ...match.model, vocabSize: a.vocab, maxSeqLen: a.seqLen, seed };
 }
 
 interface Row {
@@ -376,17 +395,20 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
 
 async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Partial<Row>> {
   const info = await tf.profile(() => runStep());
-  const kernels = info.kernels as Array<{ name: string; kernelTimeMs: number | Promise<number> | { error: string } }>;
+  const kernels = info.kernels as Array<{ name: string; inputShapes?: number[][]; kernelTimeMs: number | Promise<number> | { error: string } }>;
   const byName = new Map<string, { ms: number; count: number }>();
   let gpu = 0;
+  // RECALLBENCH_PROFILE_SHAPES=1: a kernel is its name and its inputs' shapes (which Sum of the step is the slow one)
+  const withShapes = process.env.RECALLBENCH_PROFILE_SHAPES === '1';
   for (const k of kernels) {
     const t = await k.kernelTimeMs;
     const ms = typeof t === 'number' ? t : 0;
     gpu += ms;
-    const e = byName.get(k.name) ?? { ms: 0, count: 0 };
+    const key = withShapes ? `${k.name}(${(k.inputShapes ?? []).map((shape) => `[${shape.join(',')}]`).join(' ')})` : k.name;
+    const e = byName.get(key) ?? { ms: 0, count: 0 };
     e.ms += ms;
     e.count++;
-    byName.set(k.name, e);
+    byName.set(key, e);
   }
   (Array.isArray(info.result) ? info.result : [info.result]).forEach((t) => (t as tf.Tensor).dispose());
   const topKernels = [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, 12);

@@ -356,8 +356,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // out by name (the grid is refused only if none fits), under an explicit N one larger than its share refuses it
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
-        // auto falling back to one run at a time is said, with why, whatever --quiet: a silent fallback once cost a
-        // campaign stretch about half its throughput (2026-11-29, stretch 9)
+        // auto falling back to one run at a time is said, with why, whatever --quiet (campaign stretch 9 fell back
+        // silently for a whole device call, 2026-11-29)
         if (plan && concurrency === 'auto' && !gpuMemory && memoryProblems.length) io.stderr.write(`sweep: ${plan.note}: ${memoryProblems.join('; ')}\n`);
         for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
         // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)

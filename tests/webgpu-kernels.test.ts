@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
-import { poison, relErr, webgpuDevice } from './webgpuKit.js';
+import { expectLeverStepAgrees, poison, relErr, webgpuDevice } from './webgpuKit.js';
 import { LanguageModel } from '../engine/model.js';
 import { fastForms } from '../core/fastForms.js';
 import { softmaxCrossEntropyNaive, stackedTiedHeadCrossEntropy, tiedHeadCrossEntropy, tiedHeadCrossEntropyNaive } from '../ops/crossEntropy/index.js';
@@ -28,6 +28,8 @@ import { scan, scanNaive } from '../ops/scan/index.js';
 import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
 import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
 import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
+import { NARROW_SUM_MAX_R, narrowSumWebGpu } from '../accel/webgpu/narrowSum.js';
+import { axisRunView, sumAxisRunValues } from '../ops/sum/index.js';
 
 const device = await webgpuDevice('webgpu-kernels');
 if (device) console.log(`webgpu-kernels: running on ${device}`);
@@ -531,6 +533,59 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     for (const shape of [[2, 3, 2, 3, 2], [2, 1, 3, 2, 2, 3]]) await expectReduceGradsEqual(shape, [[3, 4], [1], [0, 2, 4], undefined]);
   });
 
+  it('narrow sums (≤ 64 values per output over adjacent axes): one thread per output equals the plain loop exactly; other sums keep the stock kernel', async () => {
+    const cases: Array<{ shape: number[]; axes: number[]; narrow: boolean }> = [
+      { shape: [8, 6, 3, 2, 2], axes: [-2], narrow: true }, // H3's contraction over i of [B, T, H, P, P]
+      { shape: [8, 6, 3, 2, 2], axes: [4], narrow: true }, // the outer product's gradient over j
+      { shape: [8, 6, 3, 2, 2], axes: [4, 3], narrow: true }, // two adjacent axes, given out of order
+      { shape: [5, 7], axes: [0], narrow: true }, // leading axis: inner 7, strided reads
+      { shape: [4, 3, 5], axes: [0, 1], narrow: true },
+      { shape: [3, 9, 64], axes: [2], narrow: true }, // R = 64, the most it takes
+      { shape: [3, 67], axes: [1], narrow: false }, // R = 67: the stock tree
+      { shape: [2, 3, 4], axes: [0, 2], narrow: false }, // not adjacent
+    ];
+    for (const { shape, axes, narrow } of cases) {
+      const x = randn(shape);
+      const view = axisRunView(shape, axes);
+      expect(view !== undefined && view.R <= NARROW_SUM_MAX_R, `${shape} over ${axes}`).toBe(narrow);
+      for (const keepDims of [false, true]) {
+        const direct = narrowSumWebGpu(x, axes, keepDims);
+        expect(direct !== undefined, `${shape} over ${axes}`).toBe(narrow);
+        const viaTf = tf.sum(x, axes, keepDims);
+        if (direct) {
+          const fast = tf.engine().makeTensorFromTensorInfo(direct);
+          const expected = sumAxisRunValues((await x.data()) as Float32Array, view!);
+          expect(fast.shape).toEqual(viaTf.shape);
+          expect(Array.from(await fast.data())).toEqual(Array.from(expected));
+          expect(Array.from(await viaTf.data())).toEqual(Array.from(expected));
+          fast.dispose();
+        } else {
+          // the stock kernel: a tree, equal to the float64 sum within rounding
+          const values = (await x.data()) as Float32Array;
+          const summed = new Set(axes.map((a) => (a < 0 ? a + shape.length : a)));
+          const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, n) => p * n, 1));
+          const outShape = shape.map((n, a) => (summed.has(a) ? 1 : n));
+          const expected = new Float64Array(outShape.reduce((p, n) => p * n, 1));
+          for (let flat = 0; flat < values.length; flat++) {
+            const coords = shape.map((n, a) => Math.floor(flat / strides[a]!) % n);
+            const outIndex = coords.reduce((acc, c, a) => acc * outShape[a]! + (summed.has(a) ? 0 : c), 0);
+            expected[outIndex]! += values[flat]!;
+          }
+          const got = await viaTf.data();
+          expect(got.length).toBe(expected.length);
+          for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - expected[k]!)).toBeLessThan(1e-5 * (1 + Math.abs(expected[k]!)));
+        }
+        viaTf.dispose();
+      }
+      x.dispose();
+    }
+  });
+
+  it('narrow sums: a tiny H3 with head_dim 2 (its outer product and contraction) trains the same with the lever on and off', async () => {
+    const e = await expectLeverStepAgrees('narrowSum', [{ mixer: 'h3', params: { stateDim: 8, headDim: 2 } }], { seqLen: 12 });
+    expect(e.lossRel).toBeLessThan(1e-5);
+  });
+
   it('AdamW: the fused in-place update equals the reference over several steps (vec4 and scalar paths, decay on/off)', async () => {
     const shapes = [[8, 4], [7], [3, 5], [16]];
     const init = shapes.map((s) => randn(s));
@@ -622,6 +677,15 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       expect(pooledUploadsEnabled()).toBe(false);
       setFastPath({ splitK: false });
       expect(tf.env().get('WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL')).toBe(-1);
+      // narrowSum off: tfjs's Sum (a transpose and a workgroup tree: equal within rounding, not bit for bit)
+      const pairs = randn([6, 4, 2, 2]);
+      const narrow = tf.engine().makeTensorFromTensorInfo(narrowSumWebGpu(pairs, [2], false)!);
+      setFastPath({ narrowSum: false });
+      const stockSum = tf.sum(pairs, 2);
+      expect(await relErr(stockSum, narrow)).toBeLessThan(1e-6);
+      setFastPath({ narrowSum: true });
+      await same(tf.sum(pairs, 2), narrow);
+      tf.dispose([pairs, narrow, stockSum]);
       setFastPath({ bindGroups: false });
       const before = bindGroupCacheStats();
       await tf.add(x, 1).data();
