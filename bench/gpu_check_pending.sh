@@ -40,7 +40,7 @@ MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
-    timeout 450 bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 430 ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
+    timeout "$(( ${EQUIV_DEADLINE_S:-430} + 20 ))" bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s "${EQUIV_DEADLINE_S:-430}" ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
     timeout 120 bash "$EQUIV" --out "$OUT/gpu-equiv-d256" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
