@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandFromPresetTag, coverageRows, plannedCoverageRows, plannedGrid, provenanceRows, writeReport } from '../runners/report.js';
+import { commandFromPresetTag, coverageRows, plannedCoverageRows, plannedGrid, provenanceRows, sharedDatasets, writeReport } from '../runners/report.js';
 import { analyseRuns } from '../runners/analysis.js';
 import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
 import { runCli } from './cliRunner.js';
@@ -147,6 +147,36 @@ describe('report page', () => {
     expect(html).toContain('recallbench sweep runners/presets/zoology-fig2.json --scale 0.1 --backend webgpu');
     expect(html).toContain('recallbench report X');
     expect(html).not.toContain('reconstructed');
+  });
+
+  it('figures that share their rows inline them once (a mixer\'s accuracy and loss curves)', () => {
+    const rows = [{ epoch: 1, acc: 0.5 }, { epoch: 2, acc: 0.7 }];
+    const specs = [
+      { mark: 'line', data: { values: rows } },
+      { mark: 'point', data: { values: rows.map((r) => ({ ...r })) } }, // equal rows, another array
+      { mark: 'bar', data: { values: [{ epoch: 1, acc: 0.1 }] } },
+      { mark: 'text', data: { url: 'x.csv' } }, // not inline: left as it is
+      { mark: 'rule' },
+    ];
+    const shared = sharedDatasets(specs);
+    expect(shared.datasets).toEqual([rows, [{ epoch: 1, acc: 0.1 }]]);
+    expect(shared.specs).toEqual([
+      { mark: 'line', data: { dataset: 0 } },
+      { mark: 'point', data: { dataset: 0 } },
+      { mark: 'bar', data: { dataset: 1 } },
+      { mark: 'text', data: { url: 'x.csv' } },
+      { mark: 'rule' },
+    ]);
+    // and the report of the synthetic suite stores each curve figure's rows once
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite());
+    return writeReport(dir, { png: false }).then((r) => {
+      const html = readFileSync(r.path, 'utf8');
+      const inline = JSON.parse(html.match(/const DATASETS = (.*);\n/)![1]!.replace(/\\u003c/g, '<')) as unknown[][];
+      const distinct = new Set(r.figures.map((f) => JSON.stringify((f.spec as { data?: { values?: unknown } }).data?.values ?? null)).filter((k) => k !== 'null'));
+      expect(inline.length).toBe(distinct.size);
+      expect(inline.length).toBeLessThan(r.figures.length);
+    });
   });
 
   it('preset tags and provenance rows', () => {
