@@ -36,6 +36,10 @@ head. Every mixer with recallbench's default hyperparameters (architectures/<nam
                   chunk states by a Hillis–Steele scan over chunks (matrix transitions I − kᵀw).
   gated-deltanet  4 heads, d_k 32, d_v 64, g = −e^{A_log}·softplus(x W_a + b_Δ), output gate: chunked WY form with
                   decay (fla's chunk_gated_delta_rule reference form), chunk states by the same matrix scan.
+  rwkv7           RWKV-7 time mixing as architectures/rwkv7.ts ('prenorm': 4 heads, LoRA ranks 16 / 16 / 56 at d 128):
+                  the generalized delta rule chunked (chunk 16: pairwise in-chunk decays [C, C, d_k] as
+                  ops/generalizedDeltaRule/chunk.ts, (I − Mab)⁻¹ by the nilpotent series, chunk states by the matrix
+                  scan), group norm per head, bonus, output gate.
   rwkv            RWKV-4 time mixing (zoology_port.RWKVTimeMixer's parameters, RWKV's per-layer init): WKV chunked in
                   log space (chunk 16: an exact max-shifted [C, C] weight block per channel inside a chunk; the
                   chunks' start sums likewise over [N, N] chunk pairs — no loop).
@@ -551,6 +555,131 @@ class GatedDeltaNet(DeltaNet):
         o = gated_delta_rule_chunked(q, k, v, beta, g, self.chunk).transpose(1, 2)  # [B, T, H, dv]
         y = rms_norm(o, self.o_norm) * F.silu(self.g_proj(x)).view(B, T, self.H, -1)
         return self.o_proj(y.reshape(B, T, self.vd))
+
+
+# ------------------------------------------------------------------------------------------ RWKV-7
+
+
+def generalized_delta_rule_chunked(r, w, k, v, a, b, C=16):
+    """S_t = (diag(e^{w_t}) + b_t a_tᵀ) S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ r_t (RWKV-7); r, w, k, a, b [B, H, T, dk],
+    v [B, H, T, dv], w ≤ 0. Chunked as ops/generalizedDeltaRule/chunk.ts (fla's chunk_dplr algebra with pairwise
+    decays): per chunk, with Γ the in-chunk cumulative w (Γ⁻ the exclusive one),
+      Mab_ts = Σ_i a_ti b_si e^{Γ⁻_ti − Γ_si} (s < t), Mak with k;  Prb_ts = Σ_i r_ti b_si e^{Γ_ti − Γ_si} (s ≤ t), Prk
+      W = (I − Mab)⁻¹ (a ⊙ e^{Γ⁻}),  U₀ = (I − Mab)⁻¹ Mak V
+      o = (r ⊙ e^{Γ} + Prb W) S₀ + Prk V + Prb U₀,   S' = (diag(e^{Γ_C}) + B̄ᵀ W) S₀ + K̄ᵀ V + B̄ᵀ U₀
+    (K̄, B̄ = K, B ⊙ e^{Γ_C − Γ}); the chunk-start states S₀ by the parallel matrix scan over chunks. Every exponent
+    is a decay sum over a forward stretch (≤ 0): the pairwise ones masked to −inf before the exp."""
+    B, H, T, dk = r.shape
+    dv = v.shape[-1]
+    r, w, k, v, a, b = (_chunks(t, C, 2) for t in (r, w, k, v, a, b))  # [B, H, N, C, ·]
+    g_in = w.cumsum(-2)
+    g_ex = g_in - w
+    g_last = g_in[..., -1:, :]  # [B, H, N, 1, dk]
+    keep_strict = torch.ones(C, C, dtype=torch.bool, device=r.device).tril(-1)[:, :, None]
+    keep_incl = torch.ones(C, C, dtype=torch.bool, device=r.device).tril(0)[:, :, None]
+    strict = (g_ex[..., :, None, :] - g_in[..., None, :, :]).masked_fill(~keep_strict, float('-inf')).exp()  # [.., C, C, dk]
+    incl = (g_in[..., :, None, :] - g_in[..., None, :, :]).masked_fill(~keep_incl, float('-inf')).exp()
+    a_strict = a[..., :, None, :] * strict
+    r_incl = r[..., :, None, :] * incl
+    Mab = (a_strict * b[..., None, :, :]).sum(-1)  # [.., C(t), C(s)]
+    Mak = (a_strict * k[..., None, :, :]).sum(-1)
+    Prb = (r_incl * b[..., None, :, :]).sum(-1)
+    Prk = (r_incl * k[..., None, :, :]).sum(-1)
+    Tinv = _unit_lower_inverse(-Mab)  # (I − Mab)⁻¹
+    W = Tinv @ (a * g_ex.exp())
+    U0 = Tinv @ (Mak @ v)
+    out_of_state = r * g_in.exp() + Prb @ W  # [.., C, dk]
+    out_of_chunk = Prk @ v + Prb @ U0  # [.., C, dv]
+    to_end = (g_last - g_in).exp()
+    kbT, bbT = (k * to_end).transpose(-1, -2), (b * to_end).transpose(-1, -2)
+    transition = torch.diag_embed(g_last[..., 0, :].exp()) + bbT @ W  # [.., dk, dk]
+    S = _matrix_scan(transition, kbT @ v + bbT @ U0)  # [B, H, N, dk, dv]: the state at each chunk's start
+    o = out_of_state @ S + out_of_chunk
+    return o.reshape(B, H, -1, dv)[:, :, :T]
+
+
+def generalized_delta_rule_reference(r, w, k, v, a, b):
+    B, H, T, dk = r.shape
+    S = torch.zeros(B, H, dk, v.shape[-1], dtype=r.dtype)
+    out = []
+    for t in range(T):
+        removed = a[:, :, t, None, :] @ S  # u_tᵀ = a_tᵀ S_{t−1}  [B, H, 1, dv]
+        S = w[:, :, t, :, None].exp() * S + k[:, :, t, :, None] * v[:, :, t, None, :] + b[:, :, t, :, None] * removed
+        out.append((r[:, :, t, None, :] @ S)[:, :, 0])
+    return torch.stack(out, 2)
+
+
+def _fla_rank(c, d, f):
+    """architectures/rwkv7.ts flaRank: fla's max(32, round(c·√d·f/32)·32) with 8 for 32."""
+    return max(8, round(c * math.sqrt(d) * f / 8) * 8)
+
+
+class RWKV7(nn.Module):
+    """RWKV-7 time mixing as architectures/rwkv7.ts ('prenorm' block: 4 heads, fla's per-layer inits, LoRA ranks by
+    flaRank): token shift, LoRA decay / in-context rate / gate, generalized delta rule (chunked), per-head group norm,
+    bonus, output gate."""
+
+    def __init__(self, d, layer, n_layers, heads=4, chunk=16):
+        super().__init__()
+        self.d, self.H, self.dk, self.chunk = d, heads, d // heads, chunk
+        self.layer, self.n_layers = layer, n_layers
+        f = self.dk / 64
+        rd, ra, rg = _fla_rank(2.5, d, f), _fla_rank(2.5, d, f), _fla_rank(5, d, 1)
+        self.mu = nn.Parameter(torch.zeros(6, d))  # x_r, x_w, x_k, x_v, x_a, x_g
+        self.k_k = nn.Parameter(torch.zeros(d))
+        self.k_a = nn.Parameter(torch.zeros(d))
+        self.r_k = nn.Parameter(torch.zeros(heads, self.dk))
+        self.r_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.w_down, self.w_up = nn.Linear(d, rd, bias=False), nn.Linear(rd, d)
+        self.a_down, self.a_up = nn.Linear(d, ra, bias=False), nn.Linear(ra, d)
+        self.g_down, self.g_up = nn.Linear(d, rg, bias=False), nn.Linear(rg, d, bias=False)
+        self.norm_w = nn.Parameter(torch.ones(d))
+        self.norm_b = nn.Parameter(torch.zeros(d))
+        self.reset_special()
+
+    def reset_special(self):
+        d, dk, layer, n = self.d, self.dk, self.layer, self.n_layers
+        r01 = layer / (n - 1) if n > 1 else 0.0
+        r10 = 1 - layer / n
+        ch = torch.arange(d, dtype=torch.float32)
+        ramp = ch / (d - 1) - 0.5
+        z0 = ((ch % dk) - (dk - 1) / 2) / ((dk - 1) / 2)
+        zigzag = z0 * z0.abs()
+        with torch.no_grad():
+            for i, power in enumerate((0.2, 0.9, 0.7, 0.7, 0.9, 0.2)):
+                self.mu[i].copy_(1 - (ch / d) ** (power * r10))
+            self.k_k.copy_(0.71 - ramp * 0.1)
+            self.k_a.fill_(1.02)
+            self.r_k.fill_(-0.04)
+            self.w_up.bias.copy_(-6 + 6 * (ch / (d - 1)) ** (1 + r01 ** 0.3) + 0.5 + zigzag * 2.5)
+            self.a_up.bias.copy_(-0.19 + zigzag * 0.3 + ramp * 0.4)
+            self.norm_w.fill_(((layer + 1) / n) ** 0.7)
+            for lin, std in ((self.r_proj, d ** -0.5), (self.k_proj, 0.1 * d ** -0.5), (self.v_proj, d ** -0.5),
+                             (self.o_proj, 0.02 / math.sqrt(2 * n)), (self.w_up, 0.1 * d ** -0.5),
+                             (self.a_up, 0.1 * d ** -0.5), (self.g_up, 0.1 * d ** -0.5)):
+                lin.weight.normal_(0, std)
+
+    def forward(self, x):
+        B, T, d = x.shape
+        H, dk = self.H, self.dk
+        prev = F.pad(x[:, :-1], (0, 0, 1, 0))
+        xr, xw, xk, xv, xa, xg = (x + (prev - x) * mu for mu in self.mu)
+        heads = lambda t: t.view(B, T, H, dk)
+        r = self.r_proj(xr)
+        w = -math.exp(-0.5) * torch.sigmoid(self.w_up(torch.tanh(self.w_down(xw))))
+        k0, v = self.k_proj(xk), self.v_proj(xv)
+        iclr = torch.sigmoid(self.a_up(self.a_down(xa)))
+        g = self.g_up(torch.sigmoid(self.g_down(xg)))
+        kappa = l2_normalize(heads(k0 * self.k_k))
+        k = k0 * (1 + (iclr - 1) * self.k_a)
+        to_op = lambda t: t.transpose(1, 2)  # [B, T, H, ·] → [B, H, T, ·]
+        o = generalized_delta_rule_chunked(to_op(heads(r)), to_op(heads(w)), to_op(heads(k)), to_op(heads(v)),
+                                           to_op(-kappa), to_op(kappa * heads(iclr)), self.chunk).transpose(1, 2)
+        centred = o - o.mean(-1, keepdim=True)
+        normed = centred * torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + dk * 1e-5)
+        affine = normed * self.norm_w.view(H, dk) + self.norm_b.view(H, dk)
+        bonus = (heads(r) * heads(k) * self.r_k).sum(-1, keepdim=True) * heads(v)
+        return self.o_proj((affine + bonus).reshape(B, T, d) * g)
 
 
 def _inv_softplus_dt(shape, dt_min=1e-3, dt_max=0.1, floor=1e-4):
@@ -1093,7 +1222,7 @@ class BoundedCacheAttention(nn.Module):
 
 
 MIXERS = ['attention', 'based', 'baseconv', 'linear-attention', 'sliding-window', 'hyena', 'h3', 'jrt-rnn', 'gla',
-          'deltanet', 'gated-deltanet', 'rwkv', 'mamba', 'mamba2', 'm2', 'scatterbrain', 'bounded-cache']
+          'deltanet', 'gated-deltanet', 'rwkv', 'rwkv7', 'mamba', 'mamba2', 'm2', 'scatterbrain', 'bounded-cache']
 
 # Where a torch form is not recallbench's function exactly (beyond initial values, which only the step's numbers see).
 MIXER_NOTES = {
@@ -1105,6 +1234,8 @@ MIXER_NOTES = {
     'mamba': 'in-chunk e^−Λ: exact while Δ·|A|·chunk stays below ~80 (fp32 range); chunk 16',
     'gla': 'in-chunk k·e^−b: exact while the in-chunk gate sum stays above ~−80 (fp32 range); chunk 16',
     'bounded-cache': 'H2O selection accumulated in float64 on the device (recallbench: JS doubles on the host)',
+    'rwkv7': 'chunk 16 (recallbench\'s tfjs form: chunk 8; on webgpu its fused kernel); its LoRA down-projections '
+             'keep the LM\'s N(0, 0.02) as recallbench\'s',
 }
 
 
@@ -1121,6 +1252,7 @@ def build_layers(mixer, d, seq_len, dropout, n_layers, prefix):
         'deltanet': lambda i: DeltaNet(d),
         'gated-deltanet': lambda i: GatedDeltaNet(d),
         'rwkv': lambda i: RWKVTimeMix(d, i, n_layers),
+        'rwkv7': lambda i: RWKV7(d, i, n_layers),
         'mamba': lambda i: MambaChunked(d),
         'mamba2': lambda i: Mamba2(d),
         'm2': lambda i: M2Mixer(d, l_max=seq_len),
@@ -1307,6 +1439,15 @@ def _check_gated_delta(dtype, g):
     return [q, k, v, beta, gate], lambda *a: gated_delta_rule_chunked(*a, C=8), gated_delta_rule_reference
 
 
+def _check_generalized_delta(dtype, g):
+    r, k = _randn(g, dtype, 2, 2, 37, 4), _randn(g, dtype, 2, 2, 37, 4)
+    v = _randn(g, dtype, 2, 2, 37, 6)
+    w = -F.softplus(_randn(g, dtype, 2, 2, 37, 4))  # decays e^w in (0, 1), some strong
+    kappa = l2_normalize(_randn(g, dtype, 2, 2, 37, 4))
+    a, b = -kappa, kappa * torch.sigmoid(_randn(g, dtype, 2, 2, 37, 4))  # RWKV-7's removal: a = −κ̂, b = κ̂ ⊙ α
+    return [r, w, k, v, a, b], lambda *x: generalized_delta_rule_chunked(*x, C=8), generalized_delta_rule_reference
+
+
 def _check_wkv(dtype, g):
     D = 8
     w = -torch.exp(_randn(g, dtype, D))  # decays e^{N(0,1)}
@@ -1400,6 +1541,7 @@ def _check_h2o(dtype, g):
 CHECKS = [
     ('sliding-window', _check_sliding), ('linear-attention/based', _check_taylor), ('jrt-rnn', _check_jrt),
     ('gla', _check_gla), ('deltanet', _check_delta), ('gated-deltanet', _check_gated_delta), ('rwkv (wkv)', _check_wkv),
+    ('rwkv7 (generalized delta)', _check_generalized_delta),
     ('mamba (scan)', _check_scan), ('mamba (vs zoology ref)', _check_scan_vs_zoology), ('mamba2 (ssd)', _check_ssd),
     ('fft causal conv (m2)', _check_fftconv), ('hyena fftconv_ref', _check_hyena_fftconv), ('h3 s4d kernel', _check_h3_kernel),
     ('m2 monarch', _check_monarch), ('scatterbrain', _check_scatterbrain), ('bounded-cache (h2o)', _check_h2o),
