@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A session's first device call: the pending GPU measurements first, then a campaign stretch with what is left of the
 # call (the stretch's later calls chain on the warm machine as usual: bench/campaign_stretch.sh).
-#   1. CHECKS (default "campaign equiv"), each a mode of bench/gpu_check_pending.sh under its own time limit
-#      (<MODE>_S seconds: CAMPAIGN_S 240, EQUIV_S 345, MATMUL_S 170, SPEED_S 300; 0 skips it):
+#   1. CHECKS (default "equiv"; "campaign" in a second call: both do not fit one), each a mode of
+#      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280,
+#      CAMPAIGN_S 280, MATMUL_S 170, SPEED_S 300; 0 skips it):
 #        campaign  the campaign's models at its L 64 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
@@ -32,14 +33,14 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
     echo "multi-GPU check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/multi.txt"
   fi
 fi
-# the campaign's layouts as bench/gpu_equiv.ts names them (zoology-fig2 and based-fig2)
-EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba"}
-for mode in ${CHECKS-campaign equiv}; do
+# the campaign's layouts as bench/gpu_equiv.ts names them (zoology-fig2, based-fig2, jrt-sd)
+EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba,linear-attention causal,linear-attention non-causal"}
+for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
-  case $mode in campaign) default=240 ;; equiv) default=345 ;; matmul) default=170 ;; *) default=300 ;; esac
+  case $mode in campaign) default=280 ;; equiv) default=420 ;; matmul) default=170 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
-  EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-190} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
+  EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
     timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1
   echo "$mode check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/$mode.txt"
 done

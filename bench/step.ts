@@ -221,7 +221,8 @@ export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelCon
 export function presetModel(preset: string, label: string, a: BenchArgs, seed: number): ModelConfig {
   const configs = expandPreset(loadPreset(preset));
   const lengths = (c: (typeof configs)[number]) => c.data.train.map((s) => s.seqLen ?? c.data.common.seqLen);
-  const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && lengths(c).includes(a.seqLen));
+  // a task whose segments name no seqLen (jrt-sd's set sizes) matches on label and d_model alone
+  const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && (lengths(c).includes(a.seqLen) || lengths(c).every((n) => n === undefined)));
   if (!match) {
     const labels = [...new Set(configs.map((c) => c.label))].join(', ');
     throw new Error(`--preset ${preset}: no run of '${label}' at d_model ${a.dModel} training on length ${a.seqLen} (labels: ${labels}; d_model: ${[...new Set(configs.map((c) => c.model.dModel))].join(', ')})`);

@@ -103,6 +103,32 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
     console.log(`short conv: worst errors vs reference ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
+  it('circular (non-causal) form: values and the gradients of x, w and bias match the circular reference, wrapping more than once when k − 1 > T', async () => {
+    const circularFused: Form = (x, w, bias) => shortConvWebGpu(x, w, bias, { circular: true })!;
+    const circularNaive: Form = (x, w, bias) => reference(x, w, bias, { circular: true });
+    for (const [B, T, C, K, withBias] of SHAPES) {
+      const x = inputs(B, T, C, K, withBias);
+      await poison([[B, T, C], [K, C], [C]]);
+      const got = run(circularFused, x);
+      const ref = run(circularNaive, x);
+      const causal = run(naive, x);
+      for (let i = 0; i < got.length; i++) {
+        expect((await errors(got[i]!, ref[i]!)).rel, `circular [${B}, ${T}, ${C}] k ${K}${withBias ? ' bias' : ''} ${NAMES[i]}`).toBeLessThan(bar(i));
+      }
+      // it is not the causal conv (where any tap wraps: T ≥ 1, k ≥ 2)
+      if (K >= 2) expect((await errors(got[0]!, causal[0]!)).rel, `circular ≠ causal [${B}, ${T}, ${C}] k ${K}`).toBeGreaterThan(100 * FORWARD_BAR);
+      tf.dispose([x.x, x.w, x.g, ...(x.bias ? [x.bias] : []), ...got, ...ref, ...causal]);
+    }
+    // a stack of runs, circular: each run's examples with its own taps
+    const [R, b, T, C, K] = [2, 3, 5, 6, 3];
+    const xs = randn([R * b, T, C]) as tf.Tensor3D;
+    const ws = randn([R, K, C], 0.8) as tf.Tensor3D;
+    const stacked = shortConvWebGpu(xs, ws, undefined, { circular: true })!;
+    const alone = tf.concat(tf.split(xs, R, 0).map((part, r) => reference(part as tf.Tensor3D, ws.slice([r, 0, 0], [1, K, C]).reshape([K, C]) as tf.Tensor2D, undefined, { circular: true })), 0);
+    expect((await errors(stacked, alone)).rel).toBeLessThan(FORWARD_BAR);
+    tf.dispose([xs, ws, stacked, alone]);
+  });
+
   it("a stack's run axis (w [R, k, C], bias [R, C]): each run's examples with its own taps, and its own gradients", async () => {
     // [R, B per run, T, C, k, bias]: 5 × 70 = 350 rows per run, so a run's last weight-gradient tile is partial
     for (const [R, b, T, C, K, withBias] of [[3, 2, 5, 7, 3, true], [2, 5, 70, 37, 4, true], [4, 1, 9, 6, 2, false]] as const) {
@@ -149,6 +175,7 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
     const x = inputs(2, 11, 6, 3, true);
     const data = async (t: tf.Tensor) => Array.from(await t.data());
     expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'shortConv').map((f) => f.op)).toEqual(['shortConv']);
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'shortConvCircular').map((f) => f.op)).toEqual(['shortConv (circular)']);
     /** The kernels a training-style call (value and all gradients) runs, and its outputs. */
     const traced = async (f: Form, i: Inputs = x) => {
       let out: tf.Tensor[] = [];
@@ -163,10 +190,19 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
     expect(on.kernels.has(SHORT_CONV_KERNEL) && on.kernels.has(SHORT_CONV_GRAD_KERNEL)).toBe(true);
     const direct = run(fused, x);
     for (let i = 0; i < 4; i++) expect(await data(on.out[i]!), NAMES[i]).toEqual(await data(direct[i]!));
-    // circular: the reference even with the lever on
+    // circular: its own lever (shortConvCircular): on → the fused kernels, off → the reference
     const circular: Form = (a, w, b) => shortConv(a, w, b, { circular: true });
     const circOn = await traced(circular);
-    expect(circOn.kernels.has(SHORT_CONV_KERNEL)).toBe(false);
+    expect(circOn.kernels.has(SHORT_CONV_KERNEL) && circOn.kernels.has(SHORT_CONV_GRAD_KERNEL)).toBe(true);
+    const circDirect = run((a, w, b) => shortConvWebGpu(a, w, b, { circular: true })!, x);
+    for (let i = 0; i < 4; i++) expect(await data(circOn.out[i]!), `circular ${NAMES[i]}`).toEqual(await data(circDirect[i]!));
+    setFastPath({ shortConvCircular: false });
+    const circOffLever = await traced(circular);
+    setFastPath({ shortConvCircular: true });
+    expect(circOffLever.kernels.has(SHORT_CONV_KERNEL)).toBe(false);
+    const circRef = run((a, w, b) => reference(a, w, b, { circular: true }), x);
+    for (let i = 0; i < 4; i++) expect(await data(circOffLever.out[i]!), `circular lever off ≡ reference: ${NAMES[i]}`).toEqual(await data(circRef[i]!));
+    tf.dispose([...circDirect, ...circOffLever.out, ...circRef]);
     // declined: not float32, more taps than MAX_TAPS
     expect(shortConvWebGpu(x.x.cast('int32') as tf.Tensor3D, x.w)).toBeUndefined();
     const wide = randn([MAX_TAPS + 1, 6], 0.5) as tf.Tensor2D;
@@ -182,6 +218,7 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
         expect(await data(off.out[i]!), `lever off ≡ reference: ${NAMES[i]}`).toEqual(await data(ref[i]!));
         expect((await errors(off.out[i]!, on.out[i]!)).rel, NAMES[i]).toBeLessThan(bar(i));
       }
+      // the causal lever does not switch the circular form
       const circOff = await traced(circular);
       for (let i = 0; i < 4; i++) expect(await data(circOff.out[i]!), `circular ${NAMES[i]}`).toEqual(await data(circOn.out[i]!));
       tf.dispose([...off.out, ...ref, ...circOff.out]);
@@ -189,6 +226,11 @@ describe.skipIf(!device)(`fused causal short convolution on WebGPU (${device ?? 
       setFastPath({ shortConv: true });
     }
     tf.dispose([x.x, x.w, x.g, x.bias!, wide, ...on.out, ...direct, ...circOn.out, ...wideOn.out]);
+  });
+
+  it('a training step of a tiny non-causal BaseConv (jrt-sd): lever shortConvCircular on and off give the same loss and gradients', async () => {
+    const e = await expectLeverStepAgrees('shortConvCircular', [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3, causal: false } }], { seqLen: 12, seed: 5, kernels: [SHORT_CONV_KERNEL, SHORT_CONV_GRAD_KERNEL], label: 'non-causal baseconv' });
+    console.log(`tiny non-causal baseconv: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 
   it.each([

@@ -46,6 +46,9 @@
 //   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
 //                pre-norm) and L2 normalisation (DeltaNet's and Gated DeltaNet's q, k; RWKV-7's κ̂) over the last axis,
 //                forward one dispatch, backward one (no weight) or two (rmsNorm.ts) in place of 5–6 ops and ~10 gradients
+//   shortConvCircular  the short convolution's non-causal (circular) form (JRT's non-causal BaseConv, jrt-sd): the
+//                same kernels with the taps' time index wrapped mod T (shortConv.ts) in place of the reference's
+//                concat, slices and multiply-adds
 //   narrowSum    Sum where each output adds ≤ 64 values over adjacent axes (H3's head_dim-2 products and their
 //                gradients): one thread per output reading x in place (narrowSum.ts) instead of a transpose and a
 //                64-thread workgroup per output
@@ -77,8 +80,8 @@ import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
 import { longConvWebGpu, registerLongConvWebGpu } from './longConv.js';
-import { shortConvOp } from '../../ops/shortConv/index.js';
-import { registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
+import { circularShortConvOp, shortConvOp } from '../../ops/shortConv/index.js';
+import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
@@ -98,7 +101,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -123,6 +126,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // zoology's d 512 steps at L 64 B512: attention 28.0 → 25.8 ms, BaseConv 11.6 → 10.8, Based even within its spread
   ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
   narrowSum: 'new (2026-11-29): tested against the plain loop on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
+  shortConvCircular: 'new (2026-11-29): tested against the circular reference on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -208,6 +212,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
   registerFastForm({ op: longConvOp, backend: BACKEND, lever: 'longConv', impl: longConvWebGpu });
   registerFastForm({ op: shortConvOp, backend: BACKEND, lever: 'shortConv', impl: shortConvWebGpu });
+  registerFastForm({ op: circularShortConvOp, backend: BACKEND, lever: 'shortConvCircular', impl: circularShortConvWebGpu });
   registerFastForm({ op: dropoutOp, backend: BACKEND, lever: 'dropout', impl: dropoutWebGpu });
   registerFastForm({ op: s4dKernelOp, backend: BACKEND, lever: 'ssmKernel', impl: s4dKernelWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)

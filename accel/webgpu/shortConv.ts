@@ -19,8 +19,9 @@
 // A stack of R runs (engine/stack.ts): w [R, k, C], bias [R, C], x's examples runs outermost; a row reads its run's
 // taps, the backward's row tiles never straddle two runs and pass 2 sums each run's own tiles into its dw, db —
 // in the order a run alone sums them (R = 1: the same dispatches, bit for bit).
-// Storage buffers per stage ≤ 5 (WebGPU allows 8). The non-causal (circular) form is not fused: the op runs its
-// reference. Reference: ops/shortConv/conv.ts.
+// Storage buffers per stage ≤ 5 (WebGPU allows 8). The non-causal (circular) form (JRT's non-causal BaseConv) is the
+// same kernels with every tap's time index wrapped mod T instead of skipped outside [0, T) — dx and dw likewise — its own
+// pipelines and its own lever (shortConvCircular). Reference: ops/shortConv/conv.ts.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
@@ -35,8 +36,16 @@ const SPLIT = 4;
 const lane = `let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;`;
 const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
 
-// y[b, t, c]; thread = (b·T + t)·C + c
-const forwardWgsl = (bias: boolean) => () => `
+/** WGSL: the time index t + shift (shift may be negative) wrapped into [0, T) — the circular form's tap (one % and a
+ * fix-up: WGSL's % of a negative i32 is negative, and it brings any shift into (−T, T) first). */
+const wrapFn = `
+fn wrapT(t: u32, shift: i32, T: u32) -> u32 {
+  let s = (i32(t) + shift) % i32(T);
+  return u32(select(s, s + i32(T), s < 0));
+}`;
+
+// y[b, t, c]; thread = (b·T + t)·C + c. circular: tap j reads x[b, (t − (K−1) + j) mod T, c] (no zero padding)
+const forwardWgsl = (bias: boolean, circular: boolean) => () => `
 ${declare(
   [
     { name: 'x', type: 'f32' },
@@ -58,16 +67,18 @@ fn main(${builtins}) {
   let run = bt / params.rowsPerRun;
   var acc = 0.0f;
   for (var j = 0u; j < K; j++) {
-    if (t + j + 1u >= K) {
+    ${circular
+      ? 'acc += x[(bt - t + wrapT(t, i32(j) + 1 - i32(K), params.T)) * C + c] * w[(run * K + j) * C + c];'
+      : `if (t + j + 1u >= K) {
       acc += x[(bt + j + 1u - K) * C + c] * w[(run * K + j) * C + c];
-    }
+    }`}
   }
   y[lane] = acc${bias ? ' + bias[run * C + c]' : ''};
-}`;
+}${circular ? wrapFn : ''}`;
 
 // pass 1: thread = tile·C + c; dx for rows [tile·R, tile·R + R) ∩ [0, rows), and that tile's share of dw (and db)
 // in part[(tile·KB + j)·C + c] (KB = K, or K + 1 with the bias's row last)
-const gradTileWgsl = (bias: boolean) => () => `
+const gradTileWgsl = (bias: boolean, circular: boolean) => () => `
 ${declare(
   [
     { name: 'dy', type: 'f32' },
@@ -100,14 +111,18 @@ fn main(${builtins}) {
     let g = dy[r * C + c];
     var s = 0.0f;
     for (var j = 0u; j < K; j++) {
-      // dx[r] gets w[j] · dy[r + (K−1) − j] while t + (K−1) − j < T
+      ${circular
+        ? `// circular: dx[t] gets w[j] · dy[(t + (K−1) − j) mod T], dw[j] gets dy[t] · x[(t − (K−1) + j) mod T]
+      s += wc[j] * dy[(r - t + wrapT(t, i32(K) - 1 - i32(j), T)) * C + c];
+      acc[j] += g * x[(r - t + wrapT(t, i32(j) + 1 - i32(K), T)) * C + c];`
+        : `// dx[r] gets w[j] · dy[r + (K−1) − j] while t + (K−1) − j < T
       if (t + K < T + j + 1u) {
         s += wc[j] * dy[(r + K - 1u - j) * C + c];
       }
       // dw[j] gets dy[r] · x[r − (K−1) + j] while t − (K−1) + j ≥ 0
       if (t + j + 1u >= K) {
         acc[j] += g * x[(r + j + 1u - K) * C + c];
-      }
+      }`}
     }
     dx[r * C + c] = s;
     accB += g;
@@ -115,7 +130,7 @@ fn main(${builtins}) {
   let KB = K${bias ? ' + 1u' : ''};
   for (var j = 0u; j < K; j++) { part[(tile * KB + j) * C + c] = acc[j]; }
   ${bias ? 'part[(tile * KB + K) * C + c] = accB;' : ''}
-}`;
+}${circular ? wrapFn : ''}`;
 
 // pass 2: lane = j·C + c over KB·C; dw[j, c] (and db[c] for j = K) = Σ_tile part[(tile·KB + j)·C + c]
 const gradSumWgsl = (bias: boolean) => () => `
@@ -178,13 +193,14 @@ export function registerShortConvWebGpu(): void {
   tf.registerKernel({
     kernelName: SHORT_CONV_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { x, w, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
+      const circular = (attrs as { circular?: boolean }).circular === true;
       const { B, T, C, K, runs } = sizes(x!, w!);
       const n = B * T * C;
       const y = allocate(webgpuBackend(), x!.shape);
       const bindings = [{ tensor: x! }, { tensor: w! }, ...(bias ? [{ tensor: bias }] : []), { tensor: y, write: true }];
-      dispatch('ShortConv', bias ? 'rb_shortconv_fwd_b' : 'rb_shortconv_fwd', forwardWgsl(!!bias), bindings, [{ u: n }, { u: T }, { u: C }, { u: K }, { u: Math.max(1, (B / runs) * T) }], grid(Math.ceil(n / WG)));
+      dispatch('ShortConv', `rb_shortconv_fwd${bias ? '_b' : ''}${circular ? '_circ' : ''}`, forwardWgsl(!!bias, circular), bindings, [{ u: n }, { u: T }, { u: C }, { u: K }, { u: Math.max(1, (B / runs) * T) }], grid(Math.ceil(n / WG)));
       return y;
     },
   });
@@ -194,6 +210,7 @@ export function registerShortConvWebGpu(): void {
     kernelFunc: ({ inputs, attrs }) => {
       const { x, w, dy } = inputs as Record<string, tf.TensorInfo>;
       const bias = (attrs as { hasBias?: boolean }).hasBias === true;
+      const circular = (attrs as { circular?: boolean }).circular === true;
       const { B, T, C, K, runs } = sizes(x!, w!);
       const backend = webgpuBackend();
       const rows = B * T;
@@ -205,7 +222,7 @@ export function registerShortConvWebGpu(): void {
       const dx = allocate(backend, x!.shape);
       const part = allocate(backend, [Math.max(1, tiles * KB * C)]);
       const n1 = tiles * C;
-      dispatch('ShortConvGradTiles', bias ? 'rb_shortconv_bt_b' : 'rb_shortconv_bt', gradTileWgsl(bias), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }, { u: rowsPerRun }, { u: Math.max(1, tilesPerRun) }], grid(Math.ceil(n1 / WG)));
+      dispatch('ShortConvGradTiles', `rb_shortconv_bt${bias ? '_b' : ''}${circular ? '_circ' : ''}`, gradTileWgsl(bias, circular), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }, { u: rowsPerRun }, { u: Math.max(1, tilesPerRun) }], grid(Math.ceil(n1 / WG)));
       const dw = allocate(backend, w!.shape);
       const db = bias ? allocate(backend, w!.shape.length === 3 ? [runs, C] : [C]) : undefined; // the bias's shape: [R, C] beside w [R, k, C]
       const n2 = KB * C;
@@ -220,23 +237,25 @@ type Fused3 = (x: tf.Tensor3D, w: tf.Tensor2D | tf.Tensor3D, bias: tf.Tensor1D |
 type Fused2 = (x: tf.Tensor3D, w: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D;
 
 /** The fused conv with its own gradient; customGrad takes a fixed argument list, so one function per bias case. */
-const fusedConv = (hasBias: boolean) =>
+const fusedConv = (hasBias: boolean, circular: boolean) =>
   tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [x, w, bias] = args as [tf.Tensor3D, tf.Tensor2D | tf.Tensor3D, tf.Tensor1D | tf.Tensor2D | undefined];
-    const y = tf.engine().runKernel(SHORT_CONV_KERNEL, hasBias ? { x, w, bias: bias! } : { x, w }) as tf.Tensor3D;
+    const y = tf.engine().runKernel(SHORT_CONV_KERNEL, hasBias ? { x, w, bias: bias! } : { x, w }, { circular } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
     save([x, w]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor3D, tf.Tensor2D | tf.Tensor3D];
-        return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+        return tf.engine().runKernel(SHORT_CONV_GRAD_KERNEL, { x: sx, w: sw, dy }, { hasBias, circular } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 
-const withBias = fusedConv(true) as unknown as Fused3;
-const withoutBias = fusedConv(false) as unknown as Fused2;
+const forms = {
+  causal: { withBias: fusedConv(true, false) as unknown as Fused3, withoutBias: fusedConv(false, false) as unknown as Fused2 },
+  circular: { withBias: fusedConv(true, true) as unknown as Fused3, withoutBias: fusedConv(false, true) as unknown as Fused2 },
+};
 
 /**
  * Causal short convolution, fused (the fast form of ops/shortConv's shortConv): x [B, T, d], weight [k, d],
@@ -245,7 +264,7 @@ const withoutBias = fusedConv(false) as unknown as Fused2;
  * float32 inputs of those shapes, k outside 1 … MAX_TAPS, an empty x, or buffers that would not fit the device
  * (fitsDevice).
  */
-export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D): tf.Tensor3D | undefined {
+export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean } = {}): tf.Tensor3D | undefined {
   if (x.rank !== 3 || (weight.rank !== 2 && weight.rank !== 3) || x.dtype !== 'float32' || weight.dtype !== 'float32') return undefined;
   const [B, T, C] = x.shape;
   const runs = weight.rank === 3 ? weight.shape[0] : 1;
@@ -254,5 +273,9 @@ export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3
   const biasShape = weight.rank === 3 ? [runs, C] : [C];
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== biasShape.length || bias.shape.some((s, i) => s !== biasShape[i]))) return undefined;
   if (!fitsDevice(B * T * C, runs * gradTiles((B / runs) * T) * (K + 1) * C)) return undefined;
-  return bias ? withBias(x, weight, bias) : withoutBias(x, weight);
+  const form = opts.circular ? forms.circular : forms.causal;
+  return bias ? form.withBias(x, weight, bias) : form.withoutBias(x, weight);
 }
+
+/** The circular (non-causal) short convolution, fused (lever shortConvCircular): as shortConvWebGpu, wrapping around. */
+export const circularShortConvWebGpu = (x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D) => shortConvWebGpu(x, weight, bias, { circular: true });
