@@ -21,6 +21,21 @@ import { fitTitle, renderSvg, round, svgToPng, type Figure } from './charts/comm
 
 const FIGURE_FILE_SUFFIXES = ['.vl.json', '.svg', '.png', '.csv'];
 
+/**
+ * A spec as figures/<name>.vl.json holds it: indented, but its inline data rows one per line — indenting every key of
+ * every row (a curve figure holds a row per run and epoch) made the rows about 60 % of a campaign folder's bytes,
+ * and the device calls carry the tracked tree. The same JSON either way (JSON.parse gives the same object).
+ */
+export function specJson(spec: unknown): string {
+  const data = (spec as { data?: { values?: unknown } }).data;
+  if (!data || !Array.isArray(data.values) || data.values.length === 0) return `${JSON.stringify(spec, null, 1)}\n`;
+  // the outline holds no row, so the placeholder can only meet the spec's own strings, none of which is this
+  const placeholder = 'recallbench:data-rows';
+  const outline = JSON.stringify({ ...(spec as object), data: { ...data, values: placeholder } }, null, 1);
+  const rows = data.values.map((row) => `   ${JSON.stringify(row)}`).join(',\n');
+  return `${outline.replace(JSON.stringify(placeholder), () => `[\n${rows}\n  ]`)}\n`;
+}
+
 /** The records of a results folder, one per run id (results.ts's one reader: the first success, else the last failure). */
 export function loadRecords(dir: string): RunRecord[] {
   if (!existsSync(join(dir, 'runs.jsonl'))) throw new UserInputError(`${dir}: no runs.jsonl (not a results folder, or no run has finished yet)`);
@@ -162,7 +177,7 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
     files.push(rel);
   };
   for (const fig of figures) {
-    write(`figures/${fig.name}.vl.json`, `${JSON.stringify(fig.spec, null, 1)}\n`);
+    write(`figures/${fig.name}.vl.json`, specJson(fig.spec));
     const svg = await renderSvg(fig.spec);
     write(`figures/${fig.name}.svg`, svg);
     if (opts.png !== false) write(`figures/${fig.name}.png`, svgToPng(svg));

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { plotResults, loadRecords, EXCLUDED_COLUMNS } from '../runners/plot.js';
+import { plotResults, loadRecords, EXCLUDED_COLUMNS, specJson } from '../runners/plot.js';
 import { parse } from 'csv-parse/sync';
 import type { EpochRecord } from '../engine/train.js';
 import { figurePoints, paretoFront } from '../runners/analysis.js';
@@ -28,6 +28,18 @@ type Row = Record<string, unknown>;
 const specRows = (dir: string, name: string): Row[] => (JSON.parse(readFileSync(join(dir, 'figures', `${name}.vl.json`), 'utf8')) as { data: { values: Row[] } }).data.values;
 
 describe('plot on synthetic records', () => {
+  it('a spec file holds its data rows one per line and parses to the same spec', () => {
+    const rows = [{ run: 'a', epoch: 1, acc: 0.5 }, { run: 'b"q', epoch: 2, acc: 0.75 }];
+    const spec = { $schema: 'vega-lite', data: { values: rows }, mark: 'line', encoding: { x: { field: 'epoch' } } };
+    const text = specJson(spec);
+    expect(JSON.parse(text)).toEqual(spec);
+    const lines = text.split('\n');
+    expect(lines.filter((l) => l.trim().startsWith('{"run"'))).toEqual([`   ${JSON.stringify(rows[0])},`, `   ${JSON.stringify(rows[1])}`]);
+    expect(text.length).toBeLessThan(`${JSON.stringify(spec, null, 1)}\n`.length);
+    // no inline rows: as before
+    expect(specJson({ mark: 'rule', data: { url: 'x.csv' } })).toBe(`${JSON.stringify({ mark: 'rule', data: { url: 'x.csv' } }, null, 1)}\n`);
+  });
+
   it('draws every figure the records support, as vl.json, SVG, PNG and CSV', async () => {
     const dir = tempDir();
     const records = syntheticSuite();
