@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -106,6 +106,7 @@ ${declare(
   ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
 )}
 var<workgroup> red: array<f32, ${(2 * CAP + 2) * COLS}>;
+${swizzleFn('redAt', COLS)}
 @compute @workgroup_size(${COLS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let w = wg.y * nwg.x + wg.x;
@@ -171,19 +172,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
           let ki = k[kb + i];
           let spi = sp[i];
           let dsi = ds[i];
-          red[i * ${COLS}u + tid] = (a * spi + ki * u) * dout;
-          red[(dk + i) * ${COLS}u + tid] = dsi * u + spi * dp;
+          red[redAt(i, tid)] = (a * spi + ki * u) * dout;
+          red[redAt(dk + i, tid)] = dsi * u + spi * dp;
           ds[i] = a * dsi + ki * dp;
         }
-        red[2u * dk * ${COLS}u + tid] = r * du;
-        red[(2u * dk + 1u) * ${COLS}u + tid] = a * da;
+        red[redAt(2u * dk, tid)] = r * du;
+        red[redAt(2u * dk + 1u, tid)] = a * da;
       } else {
-        for (var x = 0u; x < R; x++) { red[x * ${COLS}u + tid] = 0.0f; }
+        for (var x = 0u; x < R; x++) { red[redAt(x, tid)] = 0.0f; }
       }
       workgroupBarrier();
       for (var x = tid; x < R; x += ${COLS}u) {
         var acc = 0.0f;
-        for (var y = 0u; y < ${COLS}u; y++) { acc += red[x * ${COLS}u + y]; }
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(x, y)]; }
         grads[partBase + row * R + x] = acc;
       }
       workgroupBarrier();

@@ -172,6 +172,19 @@ export function dispatch(name: string, key: string, wgsl: () => string, bindings
   }
 }
 
+/**
+ * WGSL `fn name(row, col) -> u32`: where element (row, col) of a [rows, cols] workgroup-memory table lives, with each
+ * row's columns permuted by col ^ (row mod cols) (cols a power of two). The fused recurrences' backwards write such a
+ * table a column per thread and then sum it a row per thread: unpermuted, the threads of a warp summing rows r, r + 1, …
+ * read addresses cols apart — one memory bank when cols is a multiple of 32 (NVIDIA: 32 four-byte banks), a 32-way
+ * conflict on every read. Permuted, they fall in different banks, and a row's values are still summed in column order
+ * (the same sums, bit for bit); the writes of a row stay one bank each. No memory beyond the table.
+ */
+export function swizzleFn(name: string, cols: number): string {
+  if (!Number.isInteger(Math.log2(cols))) throw new Error(`swizzleFn: ${cols} columns, not a power of two`);
+  return `fn ${name}(row: u32, col: u32) -> u32 { return row * ${cols}u + (col ^ (row & ${cols - 1}u)); }`;
+}
+
 /** Whether a tensor is the only one that sees its buffer (tfjs counts the tensors sharing a dataId in the backend). */
 export function soleOwner(t: tf.Tensor): boolean {
   const backend = webgpuBackend();

@@ -29,7 +29,7 @@
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -123,6 +123,7 @@ ${declare(
   ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
 )}
 var<workgroup> red: array<f32, ${CAP * COLS}>;
+${swizzleFn('redAt', COLS)}
 @compute @workgroup_size(${COLS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let w = wg.y * nwg.x + wg.x;
@@ -186,12 +187,12 @@ ${TERMS.map(
           let dsi = ds[i];
           term = ${term};
         }
-        red[i * ${COLS}u + tid] = term;
+        red[redAt(i, tid)] = term;
       }
       workgroupBarrier();
       for (var i = tid; i < dk; i += ${COLS}u) {
         var acc = 0.0f;
-        for (var y = 0u; y < ${COLS}u; y++) { acc += red[i * ${COLS}u + y]; }
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(i, y)]; }
         grads[partBase + (${p}u * params.rows + row) * dk + i] = acc;
       }
       workgroupBarrier();`,

@@ -24,7 +24,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -117,6 +117,7 @@ ${declare(
   ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'batch: u32', 'perRun: u32'],
 )}
 var<workgroup> red: array<f32, ${2 * CAP * LANES}>;
+${swizzleFn('redAt', LANES)}
 @compute @workgroup_size(${LANES})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let w = wg.y * nwg.x + wg.x;
@@ -174,8 +175,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
           let an = exp(d * a[n]);
           let bn = bc[rb + n];
           let dhn = dh[n] + g * bc[rb + N + n];
-          red[(N + n) * ${LANES}u + tid] = g * (an * hpn + dx * bn);
-          red[n * ${LANES}u + tid] = dhn * dx;
+          red[redAt(N + n, tid)] = g * (an * hpn + dx * bn);
+          red[redAt(n, tid)] = dhn * dx;
           dd += dhn * (a[n] * an * hpn + xv * bn);
           dxs += dhn * bn;
           da[n] += dhn * d * an * hpn;
@@ -184,12 +185,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         grads[i] = d * dxs;
         grads[params.lanes * params.T + i] = dd;
       } else {
-        for (var r = 0u; r < R; r++) { red[r * ${LANES}u + tid] = 0.0f; }
+        for (var r = 0u; r < R; r++) { red[redAt(r, tid)] = 0.0f; }
       }
       workgroupBarrier();
       for (var r = tid; r < R; r += ${LANES}u) {
         var acc = 0.0f;
-        for (var m = 0u; m < ${LANES}u; m++) { acc += red[r * ${LANES}u + m]; }
+        for (var m = 0u; m < ${LANES}u; m++) { acc += red[redAt(r, m)]; }
         grads[partBase + row * R + r] = acc;
       }
       workgroupBarrier();
