@@ -64,7 +64,7 @@ case "${1:-}" in
   campaign)
     for d in ${CAMPAIGN_D:-64 256}; do
       echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
-      timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,based,baseconv,hyena,rwkv,h3,mamba}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+ssmKernel+narrowSum}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,based,baseconv,hyena,rwkv,h3,mamba}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+ssmKernel+narrowSum+swizzle}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length): the
     # non-causal one's circular short conv fused or not (lever shortConvCircular)

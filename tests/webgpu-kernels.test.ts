@@ -29,6 +29,8 @@ import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
 import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
 import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
 import { NARROW_SUM_MAX_R, narrowSumWebGpu } from '../accel/webgpu/narrowSum.js';
+import { selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
+import { deltaRuleWebGpu } from '../accel/webgpu/deltaRule.js';
 import { axisRunView, sumAxisRunValues } from '../ops/sum/index.js';
 
 const device = await webgpuDevice('webgpu-kernels');
@@ -584,6 +586,40 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
   it('narrow sums: a tiny H3 with head_dim 2 (its outer product and contraction) trains the same with the lever on and off', async () => {
     const e = await expectLeverStepAgrees('narrowSum', [{ mixer: 'h3', params: { stateDim: 8, headDim: 2 } }], { seqLen: 12 });
     expect(e.lossRel).toBeLessThan(1e-5);
+  });
+
+  it('swizzle: the fused recurrences\' gradients are the same bit for bit with the permuted column-sum tables and without', async () => {
+    const grads = async (on: boolean, f: (...a: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]) => {
+      setFastPath({ swizzle: on });
+      try {
+        const gs = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), 1.7)))(inputs);
+        const values = await Promise.all(gs.map(async (g) => Array.from(await g.data())));
+        tf.dispose(gs);
+        return values;
+      } finally {
+        setFastPath({ swizzle: true });
+      }
+    };
+    // selective scan: E 96 over blocks of 64 lanes (a partial block); delta rule: d_v 40 over blocks of 32 or 64 columns
+    const [B, T, E, N] = [2, 13, 96, 16];
+    const scan = [randn([B, T, E]), tf.softplus(randn([B, T, E])), tf.neg(tf.exp(randn([E, N], 0.3))), randn([B, T, N]), randn([B, T, N])];
+    const [H, dk, dv] = [2, 8, 40];
+    const unit = (t: tf.Tensor) => tf.div(t, tf.norm(t, 'euclidean', -1, true));
+    const delta = [unit(randn([B, H, T, dk])), unit(randn([B, H, T, dk])), randn([B, H, T, dv]), tf.sigmoid(randn([B, H, T]))];
+    const cases: Array<[string, (...a: tf.Tensor[]) => tf.Tensor, tf.Tensor[]]> = [
+      ['selective scan', (x, dt, A, Bm, Cm) => selectiveScanWebGpu(x as tf.Tensor3D, dt as tf.Tensor3D, A as tf.Tensor2D, Bm as tf.Tensor3D, Cm as tf.Tensor3D)!, scan],
+      ['delta rule', (q, k, v, b) => deltaRuleWebGpu(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, b as tf.Tensor3D)!, delta],
+    ];
+    for (const [name, f, inputs] of cases) {
+      const on = await grads(true, f, inputs);
+      const off = await grads(false, f, inputs);
+      expect(on.length, name).toBe(inputs.length);
+      for (let i = 0; i < on.length; i++) {
+        expect(on[i]!.every(Number.isFinite), `${name}: gradient ${i} finite`).toBe(true);
+        expect(on[i], `${name}: gradient ${i}`).toEqual(off[i]);
+      }
+    }
+    tf.dispose([...scan, ...delta]);
   });
 
   it('AdamW: the fused in-place update equals the reference over several steps (vec4 and scalar paths, decay on/off)', async () => {

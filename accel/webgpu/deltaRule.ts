@@ -24,7 +24,7 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -262,7 +262,7 @@ export function registerDeltaRuleWebGpu(): void {
       const scratch = allocate(backend, [C, dk, B * H * dv]);
       dispatch(
         gated ? 'GatedDeltaRuleGrad' : 'DeltaRuleGrad',
-        `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}`,
+        `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}${swizzleKey()}`,
         backwardWgsl(gated, CAP, COLS),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],

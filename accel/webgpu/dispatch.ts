@@ -178,12 +178,24 @@ export function dispatch(name: string, key: string, wgsl: () => string, bindings
  * table a column per thread and then sum it a row per thread: unpermuted, the threads of a warp summing rows r, r + 1, …
  * read addresses cols apart — one memory bank when cols is a multiple of 32 (NVIDIA: 32 four-byte banks), a 32-way
  * conflict on every read. Permuted, they fall in different banks, and a row's values are still summed in column order
- * (the same sums, bit for bit); the writes of a row stay one bank each. No memory beyond the table.
+ * (the same sums, bit for bit); the writes of a row stay one bank each. No memory beyond the table. Lever `swizzle`:
+ * off, the plain layout.
  */
 export function swizzleFn(name: string, cols: number): string {
   if (!Number.isInteger(Math.log2(cols))) throw new Error(`swizzleFn: ${cols} columns, not a power of two`);
+  if (!swizzle) return `fn ${name}(row: u32, col: u32) -> u32 { return row * ${cols}u + col; }`;
   return `fn ${name}(row: u32, col: u32) -> u32 { return row * ${cols}u + (col ^ (row & ${cols - 1}u)); }`;
 }
+
+let swizzle = false;
+
+/** Lever swizzle: swizzleFn permutes (on) or lays rows out plainly (off). Kernels using it put swizzleKey() in their pipeline keys. */
+export function setSwizzle(on: boolean): void {
+  swizzle = on;
+}
+
+/** The pipeline-key suffix of swizzleFn's layout. */
+export const swizzleKey = () => (swizzle ? '_sw' : '');
 
 /** Whether a tensor is the only one that sees its buffer (tfjs counts the tensors sharing a dataId in the backend). */
 export function soleOwner(t: tf.Tensor): boolean {

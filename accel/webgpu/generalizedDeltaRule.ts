@@ -29,7 +29,7 @@
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -269,7 +269,7 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const scratch = allocate(backend, [C, dk, B * H * dv]);
       dispatch(
         'GeneralizedDeltaRuleGrad',
-        `rb_gdelta_bwd_${CAP}_${COLS}`,
+        `rb_gdelta_bwd_${CAP}_${COLS}${swizzleKey()}`,
         backwardWgsl(CAP, COLS),
         [{ tensor: x! }, { tensor: v! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],

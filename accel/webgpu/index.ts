@@ -49,6 +49,8 @@
 //   shortConvCircular  the short convolution's non-causal (circular) form (JRT's non-causal BaseConv, jrt-sd): the
 //                same kernels with the taps' time index wrapped mod T (shortConv.ts) in place of the reference's
 //                concat, slices and multiply-adds
+//   swizzle      the fused recurrences' backwards (selective scan, delta rules) read their per-step column-sum tables
+//                through a permuted layout (dispatch.ts swizzleFn): no bank conflicts, the same sums
 //   narrowSum    Sum where each output adds ≤ 64 values over adjacent axes (H3's head_dim-2 products and their
 //                gradients): one thread per output reading x in place (narrowSum.ts) instead of a transpose and a
 //                64-thread workgroup per output
@@ -95,13 +97,14 @@ import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { registerNarrowSumWebGpu, setNarrowSumWebGpu } from './narrowSum.js';
+import { setSwizzle } from './dispatch.js';
 import { setPooledUploads } from './uploads.js';
 import { registerMatmulWebGpu, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
 import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -127,6 +130,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
   narrowSum: 'new (2026-11-29): tested against the plain loop on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
   shortConvCircular: 'new (2026-11-29): tested against the circular reference on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
+  swizzle: 'new (2026-11-29): the same sums bit for bit (lavapipe); not yet timed on a real GPU, where it should remove 32-way bank conflicts',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -232,6 +236,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({ op: 'Sum', backend: BACKEND, lever: 'narrowSum', install: () => (registerNarrowSumWebGpu(), setNarrowSumWebGpu(true)), uninstall: () => setNarrowSumWebGpu(false) });
+  registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',
     backend: BACKEND,

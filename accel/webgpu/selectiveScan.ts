@@ -24,7 +24,7 @@
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -269,7 +269,7 @@ export function registerSelectiveScanWebGpu(): void {
       const scratch = allocate(backend, [C, N, lanes]);
       dispatch(
         'SelectiveScanGrad',
-        `rb_sscan_bwd_${CAP}_${LANES}`,
+        `rb_sscan_bwd_${CAP}_${LANES}${swizzleKey()}`,
         backwardWgsl(CAP, LANES),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: dy! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B }, { u: B / R }],
