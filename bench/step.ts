@@ -6,7 +6,8 @@
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
-//        [--check-stack] [--matmul]
+//        [--check-stack] [--matmul] [--preset FILE|NAME: --mixers then names the preset's architecture labels, each model
+//        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes)
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
