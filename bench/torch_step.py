@@ -611,7 +611,7 @@ def generalized_delta_rule_reference(r, w, k, v, a, b):
 
 def _fla_rank(c, d, f):
     """architectures/rwkv7.ts flaRank: fla's max(32, round(c·√d·f/32)·32) with 8 for 32."""
-    return max(8, round(c * math.sqrt(d) * f / 8) * 8)
+    return max(8, math.floor(c * math.sqrt(d) * f / 8 + 0.5) * 8)  # Math.round: ties up (Python's round: to even)
 
 
 class RWKV7(nn.Module):

@@ -331,10 +331,12 @@ export function resolveGpuMemory(opts: GpuMemoryOptions): GpuMemory | undefined 
       const answer = query(index);
       parsed = typeof answer === 'string' ? parseNvidiaSmiMemory(answer) : undefined;
       if (!parsed) problem = typeof answer === 'object' ? answer.problem : `nvidia-smi -i ${index} said ${JSON.stringify((answer ?? '').trim().slice(0, 120))}`;
-      if (problem === 'no nvidia-smi') break; // not a moment's failure: no point asking again
+      // not a moment's failure: no nvidia-smi, or one that hung for its whole 15 s (a retry would only wait longer)
+      if (problem === 'no nvidia-smi' || problem.includes('no answer in 15 s')) break;
     }
     if (!parsed) {
-      opts.problems?.push(`${problem}${attempts > 1 && problem !== 'no nvidia-smi' ? ` (asked ${attempts} times)` : ''}`);
+      const asked = problem === 'no nvidia-smi' || problem.includes('no answer in 15 s') ? 1 : attempts;
+      opts.problems?.push(`${problem}${asked > 1 ? ` (asked ${asked} times)` : ''}`);
       return undefined;
     }
     if (!least || parsed.freeBytes < least.freeBytes) least = { ...parsed, source: `GPU ${index} (nvidia-smi)` };

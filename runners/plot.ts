@@ -32,7 +32,7 @@ export function specJson(spec: unknown): string {
   // the outline holds no row, so the placeholder can only meet the spec's own strings, none of which is this
   const placeholder = 'recallbench:data-rows';
   const outline = JSON.stringify({ ...(spec as object), data: { ...data, values: placeholder } }, null, 1);
-  const rows = data.values.map((row) => `   ${JSON.stringify(row)}`).join(',\n');
+  const rows = data.values.map((row) => `   ${JSON.stringify(row) ?? 'null'}`).join(',\n');
   return `${outline.replace(JSON.stringify(placeholder), () => `[\n${rows}\n  ]`)}\n`;
 }
 

@@ -387,7 +387,8 @@ ${table(provenanceRows(records))}
 const DATASETS = ${scriptJson(shared.datasets)};
 const FIGURES = ${scriptJson(shared.specs)};
 // a figure whose data another figure shares names it by index (sharedDatasets): put the rows back before drawing
-for (const spec of FIGURES) if (spec.data && typeof spec.data.dataset === 'number') spec.data = { values: DATASETS[spec.data.dataset] };
+// (each figure its own copy of the rows: vega writes ids and computed fields into the row objects it is given)
+for (const spec of FIGURES) if (spec.data && typeof spec.data.dataset === 'number') spec.data = { values: DATASETS[spec.data.dataset].map((row) => ({ ...row })) };
 window.__recallbench = { expected: FIGURES.length, rendered: 0, errors: [] };
 (async () => {
   const status = document.getElementById('render-status');

@@ -356,9 +356,10 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // out by name (the grid is refused only if none fits), under an explicit N one larger than its share refuses it
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
-        // auto falling back to one run at a time is said, with why, whatever --quiet (campaign stretch 9 fell back
-        // silently for a whole device call, 2026-11-29)
-        if (plan && concurrency === 'auto' && !gpuMemory && memoryProblems.length) io.stderr.write(`sweep: ${plan.note}: ${memoryProblems.join('; ')}\n`);
+        // auto falling back to one run at a time is said, with why, when nvidia-smi is there but gave no memory
+        // (campaign stretch 9 fell back silently for a whole device call, 2026-11-29); a host without it says nothing
+        const unexpected = memoryProblems.filter((p) => p !== 'no nvidia-smi');
+        if (plan && concurrency === 'auto' && !gpuMemory && unexpected.length && !argv.quiet) io.stderr.write(`sweep: ${plan.note}: ${unexpected.join('; ')}\n`);
         for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
         // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)
         const stacking = plan ? stackSizeFor(stack, plan) : { size: stack };

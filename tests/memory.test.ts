@@ -382,9 +382,14 @@ describe('--concurrency auto', () => {
     expect(asked).toBe(3);
     const problems: string[] = [];
     asked = 0;
-    expect(resolveGpuMemory({ backend: 'webgpu', query: () => (asked++, { problem: 'nvidia-smi -i 0 failed (no answer in 15 s)' }), retryWaitMs: 0, problems })).toBeUndefined();
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => (asked++, { problem: 'nvidia-smi -i 0 failed (exit 15)' }), retryWaitMs: 0, problems })).toBeUndefined();
     expect(asked).toBe(3);
-    expect(problems).toEqual(['nvidia-smi -i 0 failed (no answer in 15 s) (asked 3 times)']);
+    expect(problems).toEqual(['nvidia-smi -i 0 failed (exit 15) (asked 3 times)']);
+    // one that hung for its 15 s is not asked again (a retry would only wait longer)
+    const hung: string[] = [];
+    asked = 0;
+    expect(resolveGpuMemory({ backend: 'webgpu', query: () => (asked++, { problem: 'nvidia-smi -i 0 failed (no answer in 15 s)' }), retryWaitMs: 0, problems: hung })).toBeUndefined();
+    expect([asked, hung]).toEqual([1, ['nvidia-smi -i 0 failed (no answer in 15 s)']]);
     // a host without nvidia-smi is asked once
     const none: string[] = [];
     asked = 0;
