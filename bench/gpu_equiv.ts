@@ -158,7 +158,12 @@ async function main(): Promise<number> {
   for (const line of skipped) console.log(`gpu-equiv: preset left out: ${line}`);
   const fromRegistry = registryCases(fromPresets).map((c) => (c.name === 'retention' ? { ...c, sources: ['plugin examples/retention.ts'] } : c));
   let cases = [...fromPresets, ...fromRegistry];
-  if (args.mixers) cases = cases.filter((c) => args.mixers!.includes(c.name));
+  if (args.mixers) {
+    // a name that matches no case would otherwise leave its layout unchecked without a word
+    const unknown = args.mixers.filter((m) => !cases.some((c) => c.name === m));
+    if (unknown.length) console.log(`gpu-equiv: --mixers names no case: ${unknown.join(', ')} (cases: ${cases.map((c) => c.name).join(', ')})`);
+    cases = cases.filter((c) => args.mixers!.includes(c.name));
+  }
   const settingsOf = (c: EquivCase) => (args.sizesGiven ? args.settings : deviceSettingsFor(c, args.settings));
   const s = args.settings;
   console.log(`gpu-equiv: ${cases.length} mixers on ${device} vs cpu (${args.jobs} cpu processes); d ${s.dModel}, L ${s.seqLens.join('/')}, V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (less for cpu-heavy mixers)'}, ${s.steps} steps, lr ${s.lr}, wd ${s.weightDecay}, seed ${s.seed}; dropout 0; modes ${args.modes.join(', ') || 'none'}`);
