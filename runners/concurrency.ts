@@ -277,15 +277,21 @@ export function parseNvidiaSmiMemory(csv: string): { freeBytes: number; totalByt
   return { freeBytes: Number(m[1]) * MIB, totalBytes: Number(m[2]) * MIB };
 }
 
-/** nvidia-smi's memory line for a GPU, or why there is none (its error, or "no nvidia-smi"). */
+/** The problem nvidiaSmiMemory reports on a host without nvidia-smi (where a sweep has nothing to say about it). */
+export const NO_NVIDIA_SMI = 'no nvidia-smi';
+const HUNG = 'no answer in 15 s';
+/** A failure that asking again would not mend: no nvidia-smi, or one that hung for its whole 15 s. */
+const lasting = (problem: string) => problem === NO_NVIDIA_SMI || problem.includes(HUNG);
+
+/** nvidia-smi's memory line for a GPU, or why there is none (its error, or NO_NVIDIA_SMI). */
 function nvidiaSmiMemory(index: number): string | { problem: string } {
   try {
     return execFileSync('nvidia-smi', ['--query-gpu=memory.free,memory.total', '--format=csv,noheader,nounits', '-i', String(index)], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-    if (err.code === 'ENOENT') return { problem: 'no nvidia-smi' };
+    if (err.code === 'ENOENT') return { problem: NO_NVIDIA_SMI };
     const said = `${err.stdout ?? ''} ${err.stderr ?? ''}`.replace(/\s+/g, ' ').trim();
-    return { problem: `nvidia-smi -i ${index} failed (${err.code === 'ETIMEDOUT' ? 'no answer in 15 s' : `exit ${(err as { status?: number }).status ?? err.code}`}${said ? `: ${said.slice(0, 200)}` : ''})` };
+    return { problem: `nvidia-smi -i ${index} failed (${err.code === 'ETIMEDOUT' ? HUNG : `exit ${(err as { status?: number }).status ?? err.code}`}${said ? `: ${said.slice(0, 200)}` : ''})` };
   }
 }
 
@@ -326,16 +332,15 @@ export function resolveGpuMemory(opts: GpuMemoryOptions): GpuMemory | undefined 
   for (const index of opts.gpus?.length ? [...new Set(opts.gpus)] : [0]) {
     let parsed: ReturnType<typeof parseNvidiaSmiMemory>;
     let problem = '';
-    for (let attempt = 1; attempt <= attempts && !parsed; attempt++) {
-      if (attempt > 1) sleepSync(opts.retryWaitMs ?? 3000);
+    let asked = 0;
+    while (!parsed && asked < attempts && !(asked > 0 && lasting(problem))) {
+      if (asked > 0) sleepSync(opts.retryWaitMs ?? 3000);
+      asked++;
       const answer = query(index);
       parsed = typeof answer === 'string' ? parseNvidiaSmiMemory(answer) : undefined;
       if (!parsed) problem = typeof answer === 'object' ? answer.problem : `nvidia-smi -i ${index} said ${JSON.stringify((answer ?? '').trim().slice(0, 120))}`;
-      // not a moment's failure: no nvidia-smi, or one that hung for its whole 15 s (a retry would only wait longer)
-      if (problem === 'no nvidia-smi' || problem.includes('no answer in 15 s')) break;
     }
     if (!parsed) {
-      const asked = problem === 'no nvidia-smi' || problem.includes('no answer in 15 s') ? 1 : attempts;
       opts.problems?.push(`${problem}${asked > 1 ? ` (asked ${asked} times)` : ''}`);
       return undefined;
     }

@@ -19,7 +19,7 @@ import { exportExamples, exampleToJson } from '../tasks/export.js';
 import { parseStrict, runId, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
-import { leftOutLine, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, stackSizeFor } from '../runners/concurrency.js';
+import { leftOutLine, NO_NVIDIA_SMI, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, stackSizeFor } from '../runners/concurrency.js';
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -358,7 +358,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
         // auto falling back to one run at a time is said, with why, when nvidia-smi is there but gave no memory
         // (campaign stretch 9 fell back silently for a whole device call, 2026-11-29); a host without it says nothing
-        const unexpected = memoryProblems.filter((p) => p !== 'no nvidia-smi');
+        const unexpected = memoryProblems.filter((p) => p !== NO_NVIDIA_SMI);
         if (plan && concurrency === 'auto' && !gpuMemory && unexpected.length && !argv.quiet) io.stderr.write(`sweep: ${plan.note}: ${unexpected.join('; ')}\n`);
         for (const e of plan?.tooLarge ?? []) io.stderr.write(`sweep: ${leftOutLine(e)}\n`);
         // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)
