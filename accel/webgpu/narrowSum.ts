@@ -42,7 +42,7 @@ export function narrowSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: bool
   if (!view || view.R > NARROW_SUM_MAX_R) return undefined;
   const outputs = view.outer * view.inner;
   if (outputs === 0 || view.R === 0) return undefined;
-  const summed = new Set(axes.map((a) => (a < 0 ? a + x.shape.length : a)));
+  const summed = new Set(view.axes);
   const shape = keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
   const y = allocate(webgpuBackend(), shape);
   dispatch('RecallbenchNarrowSum', 'rb_narrow_sum', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: outputs }, { u: view.R }, { u: view.inner }], grid(Math.ceil(outputs / WG)));
