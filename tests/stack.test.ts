@@ -146,6 +146,13 @@ describe('stacked runs', () => {
     });
   };
 
+  /** Each lr trained alone for an epoch, then all of them as one stack: the stack's records equal the runs' own. */
+  const expectStackEqualsAlone = async (over: Partial<ModelConfig>, lrs: readonly number[]) => {
+    const solo: TrainResult[] = [];
+    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
+    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+  };
+
   it('two learning rates stacked (prenorm block, one stops early): every run\'s records equal the run trained alone', async () => {
     const over = { positionEmbeddings: true };
     // a bar lr 1e-2 passes after its first epoch (validation 0.063 there): it stops, the other goes on
@@ -164,18 +171,14 @@ describe('stacked runs', () => {
   it('BASED in zoology\'s block with an MLP (BaseConv short conv + Taylor linear attention + sliding window), two learning rates: records equal the runs alone', async () => {
     const over = { block: 'zoology', mlp: true, positionEmbeddings: true, layers: [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'based', params: { featureDim: 4 } }, { mixer: 'sliding-window', params: { windowSize: 4, dropout: 0.1 } }], nLayers: 3 } as Partial<ModelConfig>;
     const lrs = [3e-3, 1e-2];
-    const solo: TrainResult[] = [];
-    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+    await expectStackEqualsAlone(over, lrs);
   }, 120_000);
 
   it('Mamba in zoology\'s MambaBlock (its RMSNorm, A, D, Δ and conv per run), two learning rates: records equal the runs alone', async () => {
     const over = { block: 'zoology', layers: [{ mixer: 'mamba', params: { stateDim: 4, expand: 1 } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
     // rates far apart, so that a run reading another run's A, D or Δ would show in its losses within 3 steps
     const lrs = [1e-3, 1e-1];
-    const solo: TrainResult[] = [];
-    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+    await expectStackEqualsAlone(over, lrs);
   }, 120_000);
 
   it("zoology-fig2's BaseConv (short conv, then the long conv with an implicit filter per run) and the prenorm long conv with its bias and an explicit filter, two learning rates far apart: records equal the runs alone", async () => {
@@ -184,9 +187,7 @@ describe('stacked runs', () => {
       { block: 'zoology', layers: [{ mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } }, { mixer: 'baseconv', params: { convType: 'long', filter: 'implicit' } }], nLayers: 2, embeddingDropout: 0, residualDropout: 0 },
       { block: 'prenorm', layers: [{ mixer: 'baseconv', params: { convType: 'long', filter: 'explicit' } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 },
     ] as Partial<ModelConfig>[]) {
-      const solo: TrainResult[] = [];
-      for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-      expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+      await expectStackEqualsAlone(over, lrs);
     }
   }, 120_000);
 
@@ -195,9 +196,7 @@ describe('stacked runs', () => {
     for (const block of ['zoology', 'prenorm'] as const) {
       // (dropout on the pre-gated v: each run's mask drawn as the run alone draws it)
       const over = { block, layers: [{ mixer: 'hyena', params: { filterOrder: 8, innerMlps: 1, dropout: 0.2 } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
-      const solo: TrainResult[] = [];
-      for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-      expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+      await expectStackEqualsAlone(over, lrs);
     }
   }, 120_000);
 
@@ -205,18 +204,14 @@ describe('stacked runs', () => {
     const lrs = [1e-3, 1e-1];
     for (const headDim of [1, 2]) {
       const over = { block: 'zoology', layers: [{ mixer: 'h3', params: { stateDim: 4, headDim } }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
-      const solo: TrainResult[] = [];
-      for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-      expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+      await expectStackEqualsAlone(over, lrs);
     }
   }, 120_000);
 
   it('RWKV (time-mix μ, decay and bonus per run), two learning rates far apart: records equal the runs alone', async () => {
     const over = { block: 'zoology', layers: [{ mixer: 'rwkv' }], nLayers: 1, embeddingDropout: 0, residualDropout: 0 } as Partial<ModelConfig>;
     const lrs = [1e-3, 1e-1];
-    const solo: TrainResult[] = [];
-    for (const lr of lrs) solo.push(await alone(over, options(lr, { epochs: 1 })));
-    expectSameRecords(await stacked(over, lrs.map((lr) => options(lr, { epochs: 1 }))), solo);
+    await expectStackEqualsAlone(over, lrs);
   }, 120_000);
 
   it('a run that diverges stops as it would alone; the others train on unchanged', async () => {
