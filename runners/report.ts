@@ -298,6 +298,7 @@ function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { ven
   const reportCommand = opts.reportCommand ?? `recallbench report ${dir} --state ${convention}`;
   const divergedCounted = divergedCountedRows(runs);
   const shared = sharedDatasets(figures.map((f) => f.spec));
+  const search = searchRows(records);
   const has = (f: string) => existsSync(join(dir, f));
   const figureSections = figures
     .map(
@@ -359,10 +360,10 @@ ${table(plannedCoverageRows(runs, points, opts.planned))}` : ''}
 <h3>Figure points (best learning rate on validation, test accuracy)</h3>
 <div class="tablewrap">${table(pointRows(points))}</div>
 </section>
-${searchRows(records).length ? `<section id="search">
+${search.length ? `<section id="search">
 <h2>Learning-rate search: successive halving</h2>
 <p>Every learning rate of the grid started; at each rung (an epoch) the runs of a model were ranked by best validation accuracy so far and only the best ⌈n/eta⌉ went on — with a tie margin (<code>keepWithin</code> in the records' search), also every run within it of the last of those. Stopped runs are results up to their rung (their curves are drawn dotted, ending in a square) but not candidates for a figure point: a point is the best <em>surviving</em> learning rate. Full-grid epochs count every stopped run to its last epoch — an upper bound, since it might have stopped early.</p>
-${table(searchRows(records))}
+${table(search)}
 </section>` : ''}
 <section id="left-out">
 <h2>Runs that are not results</h2>

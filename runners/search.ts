@@ -112,8 +112,8 @@ export function halvingDecision(candidates: readonly Candidate[], epoch: number,
     const survives = i < above || (keepWithin > 0 && Number.isFinite(line) && s.accuracy >= line - keepWithin);
     return { id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives, stops: !survives && !s.c.finished };
   });
-  const kept = ranking.filter((r) => r.survives).length;
-  return { epoch, kept, ranking, survivors: ranking.filter((r) => r.survives).map((r) => r.id), stopped: ranking.filter((r) => r.stops).map((r) => r.id) };
+  const survivors = ranking.filter((r) => r.survives).map((r) => r.id);
+  return { epoch, kept: survivors.length, ranking, survivors, stopped: ranking.filter((r) => r.stops).map((r) => r.id) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
