@@ -127,10 +127,10 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // H200 its products equal the scalar kernel's bit for bit at all 15 shapes of bench/step.ts --matmul (the scalar
   // kernel is GPU ≡ CPU checked), 13 of 15 as fast or faster (zoology d 512's weight gradient 7.09 → 2.44 ms), and
   // zoology's d 512 steps at L 64 B512: attention 28.0 → 25.8 ms, BaseConv 11.6 → 10.8, Based even within its spread
-  ssmKernel: 'new (2026-11-29): tested against the tfjs form on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
-  narrowSum: 'new (2026-11-29): tested against the plain loop on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
-  shortConvCircular: 'new (2026-11-29): tested against the circular reference on lavapipe; not yet checked GPU ≡ CPU nor timed on a real GPU',
-  swizzle: 'new (2026-11-29): the same sums bit for bit (lavapipe); not yet timed on a real GPU, where it should remove 32-way bank conflicts',
+  // ssmKernel, narrowSum, shortConvCircular and swizzle left it on 2026-11-29 17:02 (bench/RESULTS.md "Four levers
+  // checked on an H200"): GPU ≡ CPU PASS with every lever on in the campaign's layouts (H3, Hyena, non-causal BaseConv
+  // d 64; Mamba, H3 d 256), and at zoology-fig2's L 64 B512 no step slower: H3 d 64 39.0 → 17.1 ms, d 256 79.9 →
+  // 35.9; Mamba's selective-scan gradient d 64 3.35 → 2.20 ms, d 256 10.79 → 7.00; jrt-sd non-causal 368 → 290 dispatches
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
