@@ -20,8 +20,10 @@
 #   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
-#           process already fills it: results/README.md, stretches 7–9); then jrt-sd's causal and non-causal layouts with
-#           and without lever shortConvCircular. About 5 minutes.
+#           process already fills it: results/README.md, stretches 7–9). Pending now: longConvTiles, so the default
+#           mixers are those with a long convolution (BaseConv, Hyena, H3) and attention as the control. JRT_VARIANTS
+#           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts.
+#           About 2 minutes.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
@@ -64,12 +66,12 @@ case "${1:-}" in
   campaign)
     for d in ${CAMPAIGN_D:-64 256}; do
       echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
-      timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,based,baseconv,hyena,rwkv,h3,mamba}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+ssmKernel+narrowSum+swizzle}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,baseconv,hyena,h3}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default,default+longConvTiles}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     done
-    # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length): the
-    # non-causal one's circular short conv fused or not (lever shortConvCircular)
-    echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))"
-    timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "default,default+shortConvCircular" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+    # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
+    # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")
+    [ -n "${JRT_VARIANTS:-}" ] && echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))" &&
+    timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     grep -hE "ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -70 ;;
   *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign" >&2; exit 2 ;;
 esac

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
+import { dhGroups, LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { circularLongConv, longConv, longConvNaive } from '../ops/longConv/index.js';
 
 const device = await webgpuDevice('webgpu-longConv');
@@ -75,11 +76,16 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     [1, 70, 5, 74],
     [3, 70, 1, 70],
     [1, 37, 64, 40],
+    // lever longConvTiles: two channel blocks (the second a third full), T not a multiple of the 4 time rows or the
+    // 32-tap tile, Lh > T; and dh in 6 groups of 2 examples (C·Lh 6,400 → 100 lane blocks → 11 wanted of 12)
+    [3, 70, 96, 75],
+    [12, 100, 64, 100],
   ] as const;
 
-  it('values and the gradients of x and h match the shifted-sum reference', async () => {
+  it('values and the gradients of x and h match the shifted-sum reference, with the tiles and without', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
-    for (const [B, T, C, L] of SHAPES) {
+    for (const tiles of [true, false]) for (const [B, T, C, L] of SHAPES) {
+      setFastPath({ longConvTiles: tiles });
       const x = inputs(B, T, C, L);
       // the kernels' outputs: y and dx [B, T, C], dh [C, Lh]
       await poison([[B, T, C], [C, L]]);
@@ -87,11 +93,12 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const ref = run(naive, x);
       for (let i = 0; i < got.length; i++) {
         const e = await errors(got[i]!, ref[i]!);
-        expect(e.rel, `[${B}, ${T}, ${C}, ${L}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        expect(e.rel, `[${B}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ' (tiles)' : ''}`).toBeLessThan(bar(i));
         worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
       }
       tf.dispose([...Object.values(x), ...got, ...ref]);
     }
+    setFastPath({ longConvTiles: true });
     console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
@@ -112,6 +119,40 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       }
       tf.dispose([x, h, g, ...got, ...ref]);
     }
+  });
+
+  it('lever longConvTiles: the tiled forward and dx give the untiled sums bit for bit (C ≥ 64), dh its batch split', async () => {
+    // dhGroups: enough groups for DH_TARGET_WORKGROUPS per run, none empty, from one run's sizes only
+    expect(dhGroups(12, 64, 100)).toEqual({ groups: 6, perGroup: 2 });
+    expect(dhGroups(512, 64, 64)).toEqual({ groups: 16, perGroup: 32 }); // zoology-fig2 L 64, d 64: 64 lane blocks
+    expect(dhGroups(3, 5, 7)).toEqual({ groups: 3, perGroup: 1 });
+    expect(dhGroups(512, 512, 2048)).toEqual({ groups: 1, perGroup: 512 }); // 16,384 lane blocks: no second pass
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 37, 64, 37], [12, 100, 64, 100]] as const) {
+      const x = inputs(B, T, C, L);
+      const counts = () => new Map(dispatchCounts);
+      const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
+      setFastPath({ longConvTiles: false });
+      let before = counts();
+      const plain = run(fused, x);
+      await plain[2]!.data();
+      expect([ran(before, 'LongConv'), ran(before, 'LongConvGradX'), ran(before, 'LongConvGradH'), ran(before, 'LongConvTiled')]).toEqual([2, 1, 1, 0]); // run(): the value, then the value again under tf.grads
+      setFastPath({ longConvTiles: true });
+      before = counts();
+      const tiled = run(fused, x);
+      await tiled[2]!.data();
+      const groups = dhGroups(B, C, L).groups;
+      expect([ran(before, 'LongConvTiled'), ran(before, 'LongConvGradXTiled'), ran(before, 'LongConvGradHSplit'), ran(before, 'LongConvGradHGroups'), ran(before, 'LongConv')]).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0]);
+      expect(await data(tiled[0]!), `[${B}, ${T}, ${C}, ${L}] y`).toEqual(await data(plain[0]!));
+      expect(await data(tiled[1]!), `[${B}, ${T}, ${C}, ${L}] dx`).toEqual(await data(plain[1]!));
+      expect((await errors(tiled[2]!, plain[2]!)).rel, `[${B}, ${T}, ${C}, ${L}] dh`).toBeLessThan(GRAD_BAR);
+      tf.dispose([...Object.values(x), ...plain, ...tiled]);
+    }
+  });
+
+  it('a training step of a tiny H3 model: longConvTiles on and off give the same loss and gradients', async () => {
+    const e = await expectLeverStepAgrees('longConvTiles', [{ mixer: 'h3', params: { stateDim: 8 } }], { seqLen: 12, seed: 5, kernels: [LONG_CONV_KERNEL, LONG_CONV_GRAD_KERNEL] });
+    console.log(`tiny H3, longConvTiles: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 
   it('mutation check: a kernel that lets t see x[t + 1] fails the same bars', async () => {

@@ -129,12 +129,16 @@ export function grid(count: number): [number, number, number] {
   return [Math.ceil(count / y), y, 1];
 }
 
+/** Dispatches recorded so far, per `name` given to dispatch: which of a kernel's forms a call took (the tests ask). */
+export const dispatchCounts = new Map<string, number>();
+
 /**
  * Record one dispatch of the kernel `key` (WGSL from `wgsl()`, compiled once per device and key) with storage
  * buffers `bindings` (binding i = bindings[i]) and, if any, the uniform fields (binding = bindings.length).
  */
 export function dispatch(name: string, key: string, wgsl: () => string, bindings: Binding[], uniforms: Uniform[], workgroups: [number, number, number]): void {
   const backend = webgpuBackend();
+  dispatchCounts.set(name, (dispatchCounts.get(name) ?? 0) + 1);
   const pipeline = pipelineFor(backend.device, key, wgsl);
   const entries: GPUBindGroupEntry[] = bindings.map((b, i) => {
     backend.uploadToGPU(b.tensor.dataId);

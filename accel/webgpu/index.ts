@@ -54,6 +54,9 @@
 //   narrowSum    Sum where each output adds ≤ 64 values over adjacent axes (H3's head_dim-2 products and their
 //                gradients): one thread per output reading x in place (narrowSum.ts) instead of a transpose and a
 //                64-thread workgroup per output
+//   longConvTiles  the long convolution's forward and dx read the filter through workgroup-memory tiles (coalesced,
+//                the same sums bit for bit; C ≥ 64), and dh splits the batch into groups summed in a second pass
+//                (longConv.ts): untiled, a warp reads 32 filter rows Lh floats apart, and dh has C·Lh lanes only
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -81,7 +84,7 @@ import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './li
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
-import { longConvWebGpu, registerLongConvWebGpu } from './longConv.js';
+import { longConvWebGpu, registerLongConvWebGpu, setLongConvTiles } from './longConv.js';
 import { circularShortConvOp, shortConvOp } from '../../ops/shortConv/index.js';
 import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
@@ -104,7 +107,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -131,6 +134,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // checked on an H200"): GPU ≡ CPU PASS with every lever on in the campaign's layouts (H3, Hyena, non-causal BaseConv
   // d 64; Mamba, H3 d 256), and at zoology-fig2's L 64 B512 no step slower: H3 d 64 39.0 → 17.1 ms, d 256 79.9 →
   // 35.9; Mamba's selective-scan gradient d 64 3.35 → 2.20 ms, d 256 10.79 → 7.00; jrt-sd non-causal 368 → 290 dispatches
+  longConvTiles: 'new (2026-11-29): the long convolution with its filter staged in workgroup tiles and dh split over the batch; tested against the shifted-sum reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -236,6 +240,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({ op: 'Sum', backend: BACKEND, lever: 'narrowSum', install: () => (registerNarrowSumWebGpu(), setNarrowSumWebGpu(true)), uninstall: () => setNarrowSumWebGpu(false) });
+  registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',

@@ -24,8 +24,20 @@
 // A stack of R runs (engine/stack.ts): h [R, C, Lh], x's examples runs outermost; each example reads its run's filter
 // and each run's dh sums its own examples only (R = 1: the same dispatches, bit for bit).
 // Reference: longConvNaive (ops/longConv/naive.ts).
+//
+// Lever `longConvTiles` (off until checked on a GPU): the same three products laid out for a GPU's memory system.
+//  - forward and dx read h[c, s] through workgroup memory: above, a warp's 32 threads (32 channels) read h 4·Lh
+//    bytes apart, 32 separate cache transactions per tap; with the tiles a workgroup of 64 channels × 4 time rows
+//    copies TILE taps of its channels' filters at once (coalesced along s) into a padded table (row stride 65: the
+//    copy and the reads are each one bank per thread) and reads them from there. Each output still adds s = 0, 1, …
+//    in order: the same sums as the untiled kernels, bit for bit. Used for C ≥ 64 (fewer channels would idle most of
+//    a 64-channel block).
+//  - dh splits the batch into G groups of examples: G·C·Lh partial sums, then one pass adds them in group order.
+//    Untiled, dh has only C·Lh lanes (d 64, L 64: 64 workgroups for a GPU of 132 SMs), each walking the whole batch;
+//    G is chosen so that the lanes × groups of ONE run reach ≈ DH_TARGET_WORKGROUPS, from a run's own sizes, so a
+//    stack's runs sum their examples exactly as each run alone does. G = 1 writes dh directly (no second pass).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 /** Threads per dh lane (see the top of this file). */
@@ -129,6 +141,163 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
+/** Channels × time rows of a tiled workgroup, taps per tile, and the padded row stride of the tile table. */
+const TILE_C = 64;
+const TILE_ROWS = 4;
+const TILE = 32;
+const TILE_STRIDE = TILE_C + 1;
+/** Workgroups the split dh aims for per run (an H200: 132 SMs × 8 workgroups of 256 threads ≈ 1,056). */
+export const DH_TARGET_WORKGROUPS = 1024;
+
+/**
+ * Forward (dir 'fwd') or dx (dir 'dx') with h staged in workgroup memory. Workgroup w = (example b, block of
+ * TILE_ROWS times, block of TILE_C channels); thread (row, cl) computes output (b, t, c). The tile loop runs over the
+ * taps the block's latest (fwd) or earliest (dx) time needs — uniform across the workgroup, as its barriers require —
+ * and each thread adds only the taps it needs, in increasing s.
+ */
+const tiledWgsl = (dir: 'fwd' | 'dx') => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
+    { name: 'h', type: 'f32' },
+    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
+  ],
+  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
+)}
+var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
+@compute @workgroup_size(${TILE_C * TILE_ROWS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  let C = params.C;
+  let T = params.T;
+  let cb = w % params.channelBlocks;
+  let tb = (w / params.channelBlocks) % params.timeBlocks;
+  let b = w / params.channelBlocks / params.timeBlocks;
+  let live = w < params.workgroups;
+  let run = b / params.examplesPerRun;
+  let cl = li % ${TILE_C}u;
+  let t = tb * ${TILE_ROWS}u + li / ${TILE_C}u;
+  let c = cb * ${TILE_C}u + cl;
+  let valid = live && t < T && c < C;
+  let t0 = tb * ${TILE_ROWS}u;
+  // taps the block needs: s ≤ t (fwd) for its latest t; s < T − t (dx) for its earliest
+  let taps = ${dir === 'fwd' ? `min(T, t0 + ${TILE_ROWS}u)` : 'T - min(t0, T - 1u)'};
+  var acc = 0.0f;
+  for (var s0 = 0u; s0 < taps; s0 += ${TILE}u) {
+    // copy h[run, cb·64 + i, s0 + j] (i < 64, j < TILE) into hs[j·65 + i], consecutive threads along j
+    for (var k = li; k < ${TILE_C * TILE}u; k += ${TILE_C * TILE_ROWS}u) {
+      let j = k % ${TILE}u;
+      let i = k / ${TILE}u;
+      let ci = cb * ${TILE_C}u + i;
+      var v = 0.0f;
+      if (live && ci < C && s0 + j < params.L) { v = h[(run * C + ci) * params.L + s0 + j]; }
+      hs[j * ${TILE_STRIDE}u + i] = v;
+    }
+    workgroupBarrier();
+    if (valid) {
+      let row = (b * T + t) * C + c;
+      let end = ${dir === 'fwd' ? 'min(s0 + ' + TILE + 'u, t + 1u)' : 'min(s0 + ' + TILE + 'u, T - t)'};
+      for (var s = s0; s < end; s++) {
+        acc += hs[(s - s0) * ${TILE_STRIDE}u + cl] * x[${dir === 'fwd' ? 'row - s * C' : 'row + s * C'}];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) { y[(b * T + t) * C + c] = acc; }
+}`;
+
+// dh split over G groups of examples: partial[g, run, c, s] = Σ_{b in group g of run} Σ_{t≥s} dy[b, t, c] x[b, t − s, c]
+// (G = 1: that is dh). Lanes as in filterGradWgsl; workgroup w = g · laneBlocks + laneBlock.
+const filterGradSplitWgsl = () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'x', type: 'f32' },
+    { name: 'part', type: 'f32', write: true },
+  ],
+  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
+)}
+var<workgroup> sums: array<f32, ${WG * SPLIT}>;
+@compute @workgroup_size(${WG * SPLIT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let tid = li % ${WG}u;
+  let k = li / ${WG}u;
+  let w = wg.y * nwg.x + wg.x;
+  let g = w / params.laneBlocks;
+  let lane = (w % params.laneBlocks) * ${WG}u + tid;
+  let C = params.C;
+  let T = params.T;
+  let total = params.n * params.runs;
+  let run = lane / params.n;
+  let rest = lane % params.n;
+  let c = rest % C;
+  let s = rest / C;
+  let live = g < params.groups && lane < total;
+  var acc = 0.0f;
+  if (live && s < T) {
+    let first = run * params.B + g * params.perGroup;
+    let last = min(first + params.perGroup, (run + 1u) * params.B);
+    for (var b = first; b < last; b++) {
+      let base = b * T;
+      for (var t = s + k; t < T; t += ${SPLIT}u) {
+        acc += dy[(base + t) * C + c] * x[(base + t - s) * C + c];
+      }
+    }
+  }
+  sums[li] = acc;
+  workgroupBarrier();
+  if (k == 0u && live) {
+    var sum = sums[tid];
+    for (var j = 1u; j < ${SPLIT}u; j++) { sum += sums[tid + j * ${WG}u]; }
+    part[g * total + (run * C + c) * params.L + s] = sum;
+  }
+}`;
+
+// dh[i] = Σ_g part[g, i], g in order
+const groupSumWgsl = () => `
+${declare(
+  [
+    { name: 'part', type: 'f32' },
+    { name: 'dh', type: 'f32', write: true },
+  ],
+  ['n: u32', 'groups: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(${builtins}) {
+  ${lane}
+  if (lane >= params.n) { return; }
+  var sum = part[lane];
+  for (var g = 1u; g < params.groups; g++) { sum += part[g * params.n + lane]; }
+  dh[lane] = sum;
+}`;
+
+let tiles = false;
+/** Lever longConvTiles: the tiled forward and dx (C ≥ 64) and the batch-split dh (on), or the kernels above (off). */
+export function setLongConvTiles(on: boolean): void {
+  tiles = on;
+}
+
+/**
+ * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps: enough that
+ * groups × lane blocks reach DH_TARGET_WORKGROUPS, each group at least one example, no group empty.
+ */
+export function dhGroups(examples: number, C: number, L: number): { groups: number; perGroup: number } {
+  const laneBlocks = Math.ceil((C * L) / WG);
+  const wanted = Math.max(1, Math.min(examples, Math.ceil(DH_TARGET_WORKGROUPS / laneBlocks)));
+  const perGroup = Math.ceil(examples / wanted);
+  return { groups: Math.ceil(examples / perGroup), perGroup };
+}
+
+/** Forward or dx through the tiles (C ≥ 64 with the lever on), else undefined. */
+function tiledPass(dir: 'fwd' | 'dx', input: tf.TensorInfo, h: tf.TensorInfo, out: tf.TensorInfo, B: number, T: number, C: number, L: number, runs: number): boolean {
+  if (!tiles || C < TILE_C) return false;
+  const channelBlocks = Math.ceil(C / TILE_C);
+  const timeBlocks = Math.ceil(T / TILE_ROWS);
+  const workgroups = B * timeBlocks * channelBlocks;
+  dispatch(dir === 'fwd' ? 'LongConvTiled' : 'LongConvGradXTiled', `rb_longconv_${dir}_tiled`, tiledWgsl(dir), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: B / runs }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
+  return true;
+}
+
 export const LONG_CONV_KERNEL = 'RecallbenchLongConv';
 export const LONG_CONV_GRAD_KERNEL = 'RecallbenchLongConvGrad';
 
@@ -155,7 +324,7 @@ export function registerLongConvWebGpu(): void {
       const { B, T, C, L, runs } = sizes(x!, h!);
       const n = B * T * C;
       const y = allocate(webgpuBackend(), x!.shape);
-      dispatch('LongConv', 'rb_longconv_fwd', forwardWgsl, [{ tensor: x! }, { tensor: h! }, { tensor: y, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
+      if (!tiledPass('fwd', x!, h!, y, B, T, C, L, runs)) dispatch('LongConv', 'rb_longconv_fwd', forwardWgsl, [{ tensor: x! }, { tensor: h! }, { tensor: y, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       return y;
     },
   });
@@ -169,9 +338,20 @@ export function registerLongConvWebGpu(): void {
       const dx = allocate(backend, x!.shape);
       const dh = allocate(backend, h!.shape);
       const n = B * T * C;
-      dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
+      if (!tiledPass('dx', dy!, h!, dx, B, T, C, L, runs)) dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       const m = C * L;
-      dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }], grid(Math.ceil((runs * m) / WG)));
+      if (!tiles) {
+        dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }], grid(Math.ceil((runs * m) / WG)));
+        return [dx, dh];
+      }
+      const { groups, perGroup } = dhGroups(B / runs, C, L);
+      const laneBlocks = Math.ceil((runs * m) / WG);
+      const part = groups === 1 ? dh : allocate(backend, [groups, runs * m]);
+      dispatch('LongConvGradHSplit', 'rb_longconv_bh_split', filterGradSplitWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: part, write: true }], [{ u: m }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }, { u: laneBlocks }, { u: groups }, { u: perGroup }], grid(groups * laneBlocks));
+      if (part !== dh) {
+        dispatch('LongConvGradHGroups', 'rb_longconv_bh_groups', groupSumWgsl, [{ tensor: part }, { tensor: dh, write: true }], [{ u: runs * m }, { u: groups }], grid(Math.ceil((runs * m) / WG)));
+        release(part);
+      }
       return [dx, dh];
     },
   });
