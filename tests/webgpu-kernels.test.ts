@@ -18,7 +18,7 @@ import { adamWWebGpu } from '../accel/webgpu/adamw.js';
 import { segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
 import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
 import { softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
-import { allocate, webgpuBackend } from '../accel/webgpu/dispatch.js';
+import { allocate, dispatchCounts, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { allLevers, type FastPath, LEVERS, setFastPath } from '../accel/webgpu/index.js';
 import { layerNormWebGpu } from '../accel/webgpu/layerNorm.js';
 import { scanWebGpu } from '../accel/webgpu/scan.js';
@@ -188,6 +188,34 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       }
       tf.dispose([x, gamma, beta, w, ...grads, ...gradsRef]);
     }
+  });
+
+  it('layer norm, lever layerNormColumns: thousands of row blocks, split column sums; dx the same bits, dγ, dβ the reference', async () => {
+    const ran = (name: string) => dispatchCounts.get(name) ?? 0;
+    // [rows, d] and runs: 9,000 rows (8 rows a block → 1,125 blocks with the lever, 9 → 1,000 without), a stack
+    for (const [R, rows, d] of [[1, 9000, 8], [3, 2100, 40], [1, 1000, 130]] as const) {
+      const x = tf.add(randn([rows, d], 2), 0.5);
+      const gamma = tf.add(randn(R === 1 ? [d] : [R, d], 0.5), 1);
+      const beta = randn(R === 1 ? [d] : [R, d], 0.5);
+      const w = randn([rows, d]);
+      const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNormWebGpu(a, g, b, 1e-5), w));
+      const perRun = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        R === 1 ? layerNormNaive(a, g, b, 1e-5) : tf.concat(tf.split(a, R, 0).map((part, r) => layerNormNaive(part, g.slice([r, 0], [1, d]).reshape([d]), b.slice([r, 0], [1, d]).reshape([d]), 1e-5)), 0);
+      const ref = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(perRun(a, g, b), w)))([x, gamma, beta]);
+      const grads: Record<string, tf.Tensor[]> = {};
+      for (const split of [false, true]) {
+        setFastPath({ layerNormColumns: split });
+        const before = [ran('LayerNormGradColumns'), ran('LayerNormGradColumnsSplit')];
+        await poison([[rows, d], gamma.shape]);
+        grads[String(split)] = tf.grads(loss)([x, gamma, beta]);
+        await grads[String(split)]![1]!.data();
+        expect([ran('LayerNormGradColumns') - before[0]!, ran('LayerNormGradColumnsSplit') - before[1]!], `split ${split}`).toEqual(split ? [0, 1] : [1, 0]);
+        for (let i = 0; i < 3; i++) expect(await relErr(grads[String(split)]![i]!, ref[i]!), `R ${R} [${rows}, ${d}] split ${split} gradient ${['x', 'gamma', 'beta'][i]}`).toBeLessThan(5e-5);
+      }
+      expect(Array.from(await grads.true![0]!.data())).toEqual(Array.from(await grads.false![0]!.data()));
+      tf.dispose([x, gamma, beta, w, ...ref, ...grads.true!, ...grads.false!]);
+    }
+    setFastPath({ layerNormColumns: true });
   });
 
   it('layer norm: finite differences agree with the fused gradient', async () => {

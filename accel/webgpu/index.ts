@@ -57,6 +57,8 @@
 //   longConvTiles  the long convolution's forward and dx read the filter through workgroup-memory tiles (coalesced,
 //                the same sums bit for bit; C ≥ 64), and dh splits the batch into groups summed in a second pass
 //                (longConv.ts): untiled, a warp reads 32 filter rows Lh floats apart, and dh has C·Lh lanes only
+//   layerNormColumns  LayerNorm's backward sums its (dγ, dβ) partials 32 threads per column, over 4x the row blocks
+//                (layerNorm.ts): unsplit, 2d threads each walk every block's partial
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -90,7 +92,7 @@ import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } fro
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
 import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
-import { layerNormWebGpu, registerLayerNormWebGpu } from './layerNorm.js';
+import { layerNormWebGpu, registerLayerNormWebGpu, setLayerNormColumns } from './layerNorm.js';
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
@@ -107,7 +109,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -135,6 +137,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // d 64; Mamba, H3 d 256), and at zoology-fig2's L 64 B512 no step slower: H3 d 64 39.0 → 17.1 ms, d 256 79.9 →
   // 35.9; Mamba's selective-scan gradient d 64 3.35 → 2.20 ms, d 256 10.79 → 7.00; jrt-sd non-causal 368 → 290 dispatches
   longConvTiles: 'new (2026-11-29): the long convolution with its filter staged in workgroup tiles and dh split over the batch; tested against the shifted-sum reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  layerNormColumns: 'new (2026-11-29): the LayerNorm backward\'s column sums split over threads, over 4x the row blocks; tested against the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -240,6 +243,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({ op: 'Sum', backend: BACKEND, lever: 'narrowSum', install: () => (registerNarrowSumWebGpu(), setNarrowSumWebGpu(true)), uninstall: () => setNarrowSumWebGpu(false) });
+  registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({

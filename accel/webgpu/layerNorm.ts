@@ -173,6 +173,56 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c < d) { dgamma[run * d + c] = s; } else { dbeta[run * d + c - d] = s; }
 }`;
 
+// Lever layerNormColumns: the same column sums of the partials, each column by COL_SPLIT threads (a workgroup of
+// COL_WIDTH columns × COL_SPLIT) whose sums meet in workgroup memory, over 4x as many row blocks. Above, 2d threads
+// (128 at d 64: 2 workgroups) each walk every block's partial one load after another — 1,024 dependent loads at
+// zoology's L 64, B512 — while the rows kernel has only 1,024 workgroups of 2 warps, each row 24 barriers deep.
+// dx is computed row by row either way: the same bits; dγ, dβ are summed in another order.
+const COL_WIDTH = 8;
+const COL_SPLIT = 32;
+const backwardColumnsSplitWgsl = () => `
+${declare(
+  [
+    { name: 'partial', type: 'f32' },
+    { name: 'dgamma', type: 'f32', write: true },
+    { name: 'dbeta', type: 'f32', write: true },
+  ],
+  ['groupsPerRun: u32', 'd: u32', 'runs: u32', 'blocksPerRun: u32'],
+)}
+var<workgroup> sums: array<f32, ${COL_WIDTH * COL_SPLIT}>;
+@compute @workgroup_size(${COL_WIDTH * COL_SPLIT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let d = params.d;
+  let w = wg.y * nwg.x + wg.x;
+  // workgroup = (run, block of COL_WIDTH of the run's 2d columns (dγ | dβ)); thread = (column in block, k)
+  let run = w / params.blocksPerRun;
+  let cl = li % ${COL_WIDTH}u;
+  let k = li / ${COL_WIDTH}u;
+  let c = (w % params.blocksPerRun) * ${COL_WIDTH}u + cl;
+  let live = run < params.runs && c < 2u * d;
+  var s = 0.0f;
+  if (live) {
+    let g0 = run * params.groupsPerRun;
+    for (var g = k; g < params.groupsPerRun; g += ${COL_SPLIT}u) { s += partial[(g0 + g) * 2u * d + c]; }
+  }
+  sums[li] = s;
+  workgroupBarrier();
+  for (var stride = ${COL_SPLIT / 2}u; stride > 0u; stride >>= 1u) {
+    if (k < stride) { sums[li] = sums[li] + sums[li + stride * ${COL_WIDTH}u]; }
+    workgroupBarrier();
+  }
+  if (k == 0u && live) {
+    let total = sums[cl];
+    if (c < d) { dgamma[run * d + c] = total; } else { dbeta[run * d + c - d] = total; }
+  }
+}`;
+
+let splitColumns = false;
+/** Lever layerNormColumns: the backward's column sums split over threads and more row blocks (on), or as above (off). */
+export function setLayerNormColumns(on: boolean): void {
+  splitColumns = on;
+}
+
 /** Rows, width, registers per thread, and runs (γ [d]: 1; γ [R, d]: R, which must divide the rows). */
 function sizes(x: tf.TensorInfo, gamma: tf.TensorInfo): { rows: number; d: number; K: number; runs: number } {
   const d = x.shape[x.shape.length - 1]!;
@@ -198,7 +248,7 @@ function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps
   // whole blocks of their own (one run: the blocks of the whole)
   const rowsPerRun = Math.max(1, rows / runs);
   // (blocks sized from one run's rows, so that a stacked run's dγ, dβ are summed as the run alone sums them)
-  const rowsPerGroup = Math.max(8, Math.ceil(rowsPerRun / 1024));
+  const rowsPerGroup = Math.max(8, Math.ceil(rowsPerRun / (splitColumns ? 4096 : 1024)));
   const groupsPerRun = rows === 0 ? 0 : Math.ceil(rowsPerRun / rowsPerGroup);
   const groups = runs * groupsPerRun;
   const dx = allocate(backend, x.shape);
@@ -213,7 +263,12 @@ function backward(dy: tf.TensorInfo, x: tf.TensorInfo, gamma: tf.TensorInfo, eps
     [{ u: rows }, { u: d }, { f: eps }, { u: rowsPerGroup }, { u: rowsPerRun }, { u: groupsPerRun }],
     grid(groups),
   );
-  dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groupsPerRun }, { u: d }, { u: runs }], [Math.ceil((2 * d * runs) / WG), 1, 1]);
+  if (splitColumns) {
+    const blocksPerRun = Math.ceil((2 * d) / COL_WIDTH);
+    dispatch('LayerNormGradColumnsSplit', 'rb_ln_bwd_cols_split', backwardColumnsSplitWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groupsPerRun }, { u: d }, { u: runs }, { u: blocksPerRun }], grid(runs * blocksPerRun));
+  } else {
+    dispatch('LayerNormGradColumns', 'rb_ln_bwd_cols', backwardColumnsWgsl, [{ tensor: partial }, { tensor: dgamma, write: true }, { tensor: dbeta, write: true }], [{ u: groupsPerRun }, { u: d }, { u: runs }], [Math.ceil((2 * d * runs) / WG), 1, 1]);
+  }
   release(partial);
   return [dx, dgamma, dbeta];
 }
