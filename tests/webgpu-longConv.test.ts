@@ -84,7 +84,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
 
   it('values and the gradients of x and h match the shifted-sum reference, with the tiles and without', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
-    for (const tiles of [true, false]) for (const [B, T, C, L] of SHAPES) {
+    // (the two tiled shapes last: without the tiles they run the kernels the other shapes already cover)
+    for (const tiles of [true, false]) for (const [B, T, C, L] of tiles ? SHAPES : SHAPES.slice(0, -2)) {
       setFastPath({ longConvTiles: tiles });
       const x = inputs(B, T, C, L);
       // the kernels' outputs: y and dx [B, T, C], dh [C, Lh]
