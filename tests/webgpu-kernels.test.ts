@@ -28,7 +28,7 @@ import { scan, scanNaive } from '../ops/scan/index.js';
 import { pooledUploadsEnabled } from '../accel/webgpu/uploads.js';
 import { bindGroupCacheStats } from '../accel/webgpu/bindGroups.js';
 import { isReshapeTranspose } from '../accel/webgpu/transpose.js';
-import { NARROW_SUM_MAX_R, narrowSumWebGpu } from '../accel/webgpu/narrowSum.js';
+import { LONG_SUM_MAX_OUTPUTS, longSumChunks, longSumWebGpu, NARROW_SUM_MAX_R, narrowSumWebGpu } from '../accel/webgpu/narrowSum.js';
 import { selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { deltaRuleWebGpu } from '../accel/webgpu/deltaRule.js';
 import { axisRunView, sumAxisRunValues } from '../ops/sum/index.js';
@@ -609,6 +609,72 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       }
       x.dispose();
     }
+  });
+
+  it('long sums with few outputs (lever longSum): two passes read in place equal the float64 sum within float32 rounding; others decline', async () => {
+    // chunks: enough threads, ≥ 16 values each, ≤ 2,048 chunks, none empty
+    expect(longSumChunks(64, 32768)).toEqual({ P: 1024, chunk: 32 }); // a [64] parameter's gradient at L 64, B512
+    expect(longSumChunks(3, 1000)).toEqual({ P: 59, chunk: 17 });
+    expect(longSumChunks(1, 1 << 21)).toEqual({ P: 2048, chunk: 1024 });
+    expect(longSumChunks(16384, 100)).toEqual({ P: 4, chunk: 25 });
+    expect(longSumChunks(8, 70)).toEqual({ P: 4, chunk: 18 });
+    const ran = () => dispatchCounts.get('RecallbenchLongSumParts') ?? 0;
+    const cases: Array<{ shape: number[]; axes: number[]; long: boolean }> = [
+      { shape: [40000, 8], axes: [0], long: true }, // 1,024+ chunks of a tall column sum
+      { shape: [3, 2000, 5], axes: [1], long: true }, // outer 3, inner 5
+      { shape: [2, 70, 64], axes: [0, 1], long: true }, // a bias gradient over [B, T]
+      { shape: [1000, 3], axes: [0], long: true }, // a ragged last chunk
+      { shape: [70, 2], axes: [0], long: true }, // R 70: 4 chunks of 18, the last of 16
+      { shape: [3, 67], axes: [1], long: true }, // R 67, just past the narrow sums: 4 chunks of 17, the last of 16
+      { shape: [90, 200], axes: [1], long: true }, // inner 1: each thread walks its own rows
+      { shape: [100, 20000], axes: [0], long: false }, // 20,000 outputs: the stock kernel
+      { shape: [5, 17, 2], axes: [2], long: false }, // R 2: a narrow sum, not a long one
+      { shape: [2, 3, 40], axes: [0, 2], long: false }, // not adjacent
+    ];
+    setFastPath({ narrowSum: false, longSum: true });
+    try {
+      for (const { shape, axes, long } of cases) {
+        const x = randn(shape);
+        const view = axisRunView(shape, axes);
+        const values = (await x.data()) as Float32Array;
+        for (const keepDims of [false, true]) {
+          const direct = longSumWebGpu(x, axes, keepDims);
+          expect(direct !== undefined, `${shape} over ${axes}`).toBe(long);
+          const before = ran();
+          const viaTf = tf.sum(x, axes, keepDims);
+          await viaTf.data();
+          expect(ran() - before, `${shape} over ${axes}: tf.sum took the long form`).toBe(long ? 1 : 0);
+          if (direct) {
+            expect(view!.outer * view!.inner).toBeLessThanOrEqual(LONG_SUM_MAX_OUTPUTS);
+            const fast = tf.engine().makeTensorFromTensorInfo(direct);
+            expect(fast.shape).toEqual(viaTf.shape);
+            const got = await fast.data();
+            for (let o = 0; o < view!.outer; o++)
+              for (let i = 0; i < view!.inner; i++) {
+                let exact = 0;
+                let magnitude = 0;
+                for (let r = 0; r < view!.R; r++) {
+                  const v = values[(o * view!.R + r) * view!.inner + i]!;
+                  exact += v;
+                  magnitude += Math.abs(v);
+                }
+                expect(Math.abs(got[o * view!.inner + i]! - exact), `${shape} over ${axes} [${o}, ${i}]`).toBeLessThan(2e-7 * magnitude + 1e-6);
+              }
+            expect(Array.from(await viaTf.data())).toEqual(Array.from(got));
+            fast.dispose();
+          }
+          viaTf.dispose();
+        }
+        x.dispose();
+      }
+    } finally {
+      setFastPath({ narrowSum: true, longSum: true });
+    }
+  });
+
+  it('long sums: a tiny RWKV (its time-mix weights\' gradients over B·T = 80 rows) trains the same with the lever on and off', async () => {
+    const e = await expectLeverStepAgrees('longSum', [{ mixer: 'rwkv' }], { seqLen: 40 });
+    expect(e.lossRel).toBeLessThan(1e-5);
   });
 
   it('narrow sums: a tiny H3 with head_dim 2 (its outer product and contraction) trains the same with the lever on and off', async () => {

@@ -59,6 +59,8 @@
 //                (longConv.ts): untiled, a warp reads 32 filter rows Lh floats apart, and dh has C·Lh lanes only
 //   layerNormColumns  LayerNorm's backward sums its (dγ, dβ) partials 32 threads per column, over 4x the row blocks
 //                (layerNorm.ts): unsplit, 2d threads each walk every block's partial
+//   longSum      Sum where few outputs (≤ 16,384) each add many values (> 64: a [d] parameter's gradient over B·T
+//                rows): two passes reading x in place (narrowSum.ts) instead of a transpose and a workgroup per output
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -101,7 +103,7 @@ import { h2oMaskOp } from '../../ops/boundedCache/index.js';
 import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
-import { registerNarrowSumWebGpu, setNarrowSumWebGpu } from './narrowSum.js';
+import { registerNarrowSumWebGpu, setLongSumWebGpu, setNarrowSumWebGpu } from './narrowSum.js';
 import { setSwizzle } from './dispatch.js';
 import { setPooledUploads } from './uploads.js';
 import { registerMatmulWebGpu, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
@@ -109,7 +111,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -138,6 +140,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // 35.9; Mamba's selective-scan gradient d 64 3.35 → 2.20 ms, d 256 10.79 → 7.00; jrt-sd non-causal 368 → 290 dispatches
   longConvTiles: 'new (2026-11-29): the long convolution with its filter staged in workgroup tiles and dh split over the batch; tested against the shifted-sum reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   layerNormColumns: 'new (2026-11-29): the LayerNorm backward\'s column sums split over threads, over 4x the row blocks; tested against the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  longSum: 'new (2026-11-29): Sum with few outputs over long axes (parameter gradients over B·T rows) in two passes read in place; tested against float64 sums on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -243,6 +246,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({ op: 'Sum', backend: BACKEND, lever: 'narrowSum', install: () => (registerNarrowSumWebGpu(), setNarrowSumWebGpu(true)), uninstall: () => setNarrowSumWebGpu(false) });
+  registerFastForm({ op: 'Sum (long, few outputs)', backend: BACKEND, lever: 'longSum', install: () => (registerNarrowSumWebGpu(), setLongSumWebGpu(true)), uninstall: () => setLongSumWebGpu(false) });
   registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
