@@ -612,7 +612,7 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
   });
 
   it('long sums with few outputs (lever longSum): two passes read in place equal the float64 sum within float32 rounding; others decline', async () => {
-    // chunks: enough threads, ≥ 16 values each, ≤ 2,048 chunks, none empty
+    // chunks, from one outer slice's outputs and R: enough threads, ≥ 16 values each, ≤ 2,048 chunks, none empty
     expect(longSumChunks(64, 32768)).toEqual({ P: 1024, chunk: 32 }); // a [64] parameter's gradient at L 64, B512
     expect(longSumChunks(3, 1000)).toEqual({ P: 59, chunk: 17 });
     expect(longSumChunks(1, 1 << 21)).toEqual({ P: 2048, chunk: 1024 });
@@ -670,6 +670,19 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     } finally {
       setFastPath({ narrowSum: true, longSum: true });
     }
+  });
+
+  it('long sums: a stack\'s runs (the outer axis) sum their slices exactly as each run alone', async () => {
+    setFastPath({ longSum: true });
+    const x = randn([3, 5000, 24]);
+    const stacked = tf.engine().makeTensorFromTensorInfo(longSumWebGpu(x, [1], false)!);
+    for (let r = 0; r < 3; r++) {
+      const slice = x.slice([r, 0, 0], [1, 5000, 24]).reshape([5000, 24]);
+      const alone = tf.engine().makeTensorFromTensorInfo(longSumWebGpu(slice, [0], false)!);
+      expect(Array.from(await stacked.slice([r, 0], [1, 24]).data()), `run ${r}`).toEqual(Array.from(await alone.data()));
+      tf.dispose([slice, alone]);
+    }
+    tf.dispose([x, stacked]);
   });
 
   it('long sums: a tiny RWKV (its time-mix weights\' gradients over B·T = 80 rows) trains the same with the lever on and off', async () => {

@@ -41,7 +41,8 @@ export function setNarrowSumWebGpu(on: boolean): void {
 // in one workgroup: d workgroups (64 at d 64) on a GPU of 132 SMs, each walking 32,768 values. Here x is read in
 // place as [outer, R, inner] in two passes:
 //   parts   part[o, p, i] = Σ_{r in chunk p} x[o, r, i]   — P chunks of R, enough threads to fill a GPU, one per
-//           (o, p, i) with i fastest (neighbouring threads read neighbouring floats); P ≥ 4 (R > 64, ≤ 16,384 outputs);
+//           (o, p, i) with i fastest (neighbouring threads read neighbouring floats); P ≥ 4 (R > 64, ≤ 16,384 outputs), from
+//           one slice o's sizes alone (a stack's runs sum as each run alone);
 //   total   y[o, i] = Σ_p part[o, p, i]                   — LONG_SPLIT threads per output, met in workgroup memory.
 // Each output's sum is exact to float32 rounding in another order than the plain loop (tested against float64).
 /** Threads the first pass aims for, the fewest values one of its threads sums, and the most chunks (the second pass's threads then add ≤ 64 each). */
@@ -100,9 +101,12 @@ export function setLongSumWebGpu(on: boolean): void {
   longEnabled = on;
 }
 
-/** Chunks of R the first pass cuts each output's sum into. */
-export function longSumChunks(outputs: number, R: number): { P: number; chunk: number } {
-  const P = Math.max(1, Math.min(Math.ceil(LONG_TARGET_THREADS / outputs), Math.floor(R / LONG_MIN_CHUNK), LONG_MAX_CHUNKS));
+/**
+ * Chunks of R the first pass cuts each output's sum into, from one outer slice's outputs (inner) and R only: a stack's
+ * runs (outer = the run axis) then sum their slices exactly as each run alone does.
+ */
+export function longSumChunks(inner: number, R: number): { P: number; chunk: number } {
+  const P = Math.max(1, Math.min(Math.ceil(LONG_TARGET_THREADS / inner), Math.floor(R / LONG_MIN_CHUNK), LONG_MAX_CHUNKS));
   const chunk = Math.ceil(R / P);
   return { P: Math.ceil(R / chunk), chunk };
 }
@@ -118,7 +122,7 @@ export function longSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: boolea
   const shape = keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
   const backend = webgpuBackend();
   const y = allocate(backend, shape);
-  const { P, chunk } = longSumChunks(outputs, view.R);
+  const { P, chunk } = longSumChunks(view.inner, view.R);
   const threads = outputs * P;
   const part = allocate(backend, [view.outer, P, view.inner]);
   dispatch('RecallbenchLongSumParts', 'rb_long_sum_parts', partsWgsl, [{ tensor: x }, { tensor: part, write: true }], [{ u: threads }, { u: view.R }, { u: view.inner }, { u: P }, { u: chunk }], grid(Math.ceil(threads / WG)));
