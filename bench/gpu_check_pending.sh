@@ -23,7 +23,8 @@
 #           process already fills it: results/README.md, stretches 7–9). Pending now: longConvTiles, layerNormColumns and
 #           longSum, so the default mixers are those with a long convolution (BaseConv, Hyena, H3), RWKV (its time-mix
 #           weights' long Sums) and attention (LayerNorm only), each lever alone and all three. JRT_VARIANTS
-#           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts.
+#           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
+#           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
 #           About 4 minutes.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
@@ -67,12 +68,12 @@ case "${1:-}" in
   campaign)
     for d in ${CAMPAIGN_D:-64 256}; do
       echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
-      timeout "${CAMPAIGN_TIMEOUT:-150}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-attention,baseconv,hyena,h3,rwkv}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default+layerNormColumns,default+longSum,default+longConvTiles+layerNormColumns+longSum}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      timeout "${CAMPAIGN_TIMEOUT:-150}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-rwkv,h3,baseconv,hyena,attention}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default+layerNormColumns,default+longSum,default+longConvTiles+layerNormColumns+longSum}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")
     [ -n "${JRT_VARIANTS:-}" ] && echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))" &&
-    timeout "${CAMPAIGN_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+    timeout "${JRT_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     grep -hE "ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -70 ;;
   *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign" >&2; exit 2 ;;
 esac

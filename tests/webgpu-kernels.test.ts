@@ -571,43 +571,48 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       { shape: [5, 7], axes: [0], narrow: true }, // leading axis: inner 7, strided reads
       { shape: [4, 3, 5], axes: [0, 1], narrow: true },
       { shape: [3, 9, 64], axes: [2], narrow: true }, // R = 64, the most it takes
-      { shape: [3, 67], axes: [1], narrow: false }, // R = 67: the stock tree
+      { shape: [3, 67], axes: [1], narrow: false }, // R = 67: the stock tree (longSum off here)
       { shape: [2, 3, 4], axes: [0, 2], narrow: false }, // not adjacent
     ];
-    for (const { shape, axes, narrow } of cases) {
-      const x = randn(shape);
-      const view = axisRunView(shape, axes);
-      expect(view !== undefined && view.R <= NARROW_SUM_MAX_R, `${shape} over ${axes}`).toBe(narrow);
-      for (const keepDims of [false, true]) {
-        const direct = narrowSumWebGpu(x, axes, keepDims);
-        expect(direct !== undefined, `${shape} over ${axes}`).toBe(narrow);
-        const viaTf = tf.sum(x, axes, keepDims);
-        if (direct) {
-          const fast = tf.engine().makeTensorFromTensorInfo(direct);
-          const expected = sumAxisRunValues((await x.data()) as Float32Array, view!);
-          expect(fast.shape).toEqual(viaTf.shape);
-          expect(Array.from(await fast.data())).toEqual(Array.from(expected));
-          expect(Array.from(await viaTf.data())).toEqual(Array.from(expected));
-          fast.dispose();
-        } else {
-          // the stock kernel: a tree, equal to the float64 sum within rounding
-          const values = (await x.data()) as Float32Array;
-          const summed = new Set(axes.map((a) => (a < 0 ? a + shape.length : a)));
-          const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, n) => p * n, 1));
-          const outShape = shape.map((n, a) => (summed.has(a) ? 1 : n));
-          const expected = new Float64Array(outShape.reduce((p, n) => p * n, 1));
-          for (let flat = 0; flat < values.length; flat++) {
-            const coords = shape.map((n, a) => Math.floor(flat / strides[a]!) % n);
-            const outIndex = coords.reduce((acc, c, a) => acc * outShape[a]! + (summed.has(a) ? 0 : c), 0);
-            expected[outIndex]! += values[flat]!;
+    setFastPath({ longSum: false });
+    try {
+      for (const { shape, axes, narrow } of cases) {
+        const x = randn(shape);
+        const view = axisRunView(shape, axes);
+        expect(view !== undefined && view.R <= NARROW_SUM_MAX_R, `${shape} over ${axes}`).toBe(narrow);
+        for (const keepDims of [false, true]) {
+          const direct = narrowSumWebGpu(x, axes, keepDims);
+          expect(direct !== undefined, `${shape} over ${axes}`).toBe(narrow);
+          const viaTf = tf.sum(x, axes, keepDims);
+          if (direct) {
+            const fast = tf.engine().makeTensorFromTensorInfo(direct);
+            const expected = sumAxisRunValues((await x.data()) as Float32Array, view!);
+            expect(fast.shape).toEqual(viaTf.shape);
+            expect(Array.from(await fast.data())).toEqual(Array.from(expected));
+            expect(Array.from(await viaTf.data())).toEqual(Array.from(expected));
+            fast.dispose();
+          } else {
+            // the stock kernel: a tree, equal to the float64 sum within rounding
+            const values = (await x.data()) as Float32Array;
+            const summed = new Set(axes.map((a) => (a < 0 ? a + shape.length : a)));
+            const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, n) => p * n, 1));
+            const outShape = shape.map((n, a) => (summed.has(a) ? 1 : n));
+            const expected = new Float64Array(outShape.reduce((p, n) => p * n, 1));
+            for (let flat = 0; flat < values.length; flat++) {
+              const coords = shape.map((n, a) => Math.floor(flat / strides[a]!) % n);
+              const outIndex = coords.reduce((acc, c, a) => acc * outShape[a]! + (summed.has(a) ? 0 : c), 0);
+              expected[outIndex]! += values[flat]!;
+            }
+            const got = await viaTf.data();
+            expect(got.length).toBe(expected.length);
+            for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - expected[k]!)).toBeLessThan(1e-5 * (1 + Math.abs(expected[k]!)));
           }
-          const got = await viaTf.data();
-          expect(got.length).toBe(expected.length);
-          for (let k = 0; k < got.length; k++) expect(Math.abs(got[k]! - expected[k]!)).toBeLessThan(1e-5 * (1 + Math.abs(expected[k]!)));
+          viaTf.dispose();
         }
-        viaTf.dispose();
+        x.dispose();
       }
-      x.dispose();
+    } finally {
+      setFastPath({ longSum: true });
     }
   });
 
@@ -626,8 +631,10 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       { shape: [1000, 3], axes: [0], long: true }, // a ragged last chunk
       { shape: [70, 2], axes: [0], long: true }, // R 70: 4 chunks of 18, the last of 16
       { shape: [3, 67], axes: [1], long: true }, // R 67, just past the narrow sums: 4 chunks of 17, the last of 16
-      { shape: [90, 200], axes: [1], long: true }, // inner 1: each thread walks its own rows
+      { shape: [60, 200], axes: [1], long: true }, // inner 1: each thread walks its own rows
       { shape: [100, 20000], axes: [0], long: false }, // 20,000 outputs: the stock kernel
+      { shape: [65, 100], axes: [1], long: false }, // 65 rows summed each (outer 65): the stock kernel's 65 workgroups
+      { shape: [64, 100], axes: [1], long: true }, // 64 outer slices (a stack of 64 runs), inner 1
       { shape: [5, 17, 2], axes: [2], long: false }, // R 2: a narrow sum, not a long one
       { shape: [2, 3, 40], axes: [0, 2], long: false }, // not adjacent
     ];

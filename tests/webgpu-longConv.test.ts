@@ -76,10 +76,10 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     [1, 70, 5, 74],
     [3, 70, 1, 70],
     [1, 37, 64, 40],
-    // lever longConvTiles: two channel blocks (the second a third full), T not a multiple of the 4 time rows or the
-    // 32-tap tile, Lh > T; and dh in 6 groups of 2 examples (C·Lh 6,400 → 100 lane blocks → 11 wanted of 12)
+    // lever longConvTiles: two channel blocks (the second half full), T not a multiple of the 4 time rows or the
+    // 32-tap tile, Lh > T; and dh in 7 groups of 2 examples, the last of 1 (C·Lh 6,400 → 100 lane blocks → 11 of 13)
     [3, 70, 96, 75],
-    [12, 100, 64, 100],
+    [13, 100, 64, 100],
   ] as const;
 
   it('values and the gradients of x and h match the shifted-sum reference, with the tiles and without', async () => {
@@ -103,8 +103,9 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
-  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples", async () => {
-    for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20]] as const) {
+  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples (tiles on and off)", async () => {
+    for (const tiles of [true, false]) for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20]] as const) {
+      setFastPath({ longConvTiles: tiles });
       const x = randn([R * b, T, C]) as tf.Tensor3D;
       const h = randn([R, C, L], 0.5) as tf.Tensor3D;
       const g = randn([R * b, T, C]);
@@ -116,20 +117,39 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const ref = both(perRun);
       for (let i = 0; i < 3; i++) {
         expect(got[i]!.shape).toEqual(ref[i]!.shape);
-        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}, ${L}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ' (tiles)' : ''}`).toBeLessThan(bar(i));
       }
       tf.dispose([x, h, g, ...got, ...ref]);
     }
+    setFastPath({ longConvTiles: true });
+  });
+
+  it("lever longConvTiles, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, 5 dh groups)", async () => {
+    const [R, b, T, C, L] = [2, 5, 40, 96, 44];
+    const x = randn([R * b, T, C]) as tf.Tensor3D;
+    const h = randn([R, C, L], 0.5) as tf.Tensor3D;
+    const g = randn([R * b, T, C]);
+    const both = (xx: tf.Tensor3D, hh: tf.Tensor, gg: tf.Tensor) => [longConvWebGpu(xx, hh as tf.Tensor3D)!, ...tf.grads((a: tf.Tensor, f: tf.Tensor) => tf.sum(tf.mul(longConvWebGpu(a as tf.Tensor3D, f as tf.Tensor3D)!, gg)))([xx, hh])];
+    const stacked = both(x, h, g);
+    for (let r = 0; r < R; r++) {
+      const rows = (t: tf.Tensor) => t.slice([r * b, 0, 0], [b, T, C]);
+      const alone = both(rows(x) as tf.Tensor3D, tf.squeeze(h.slice([r, 0, 0], [1, C, L]), [0]), rows(g));
+      const mine = [rows(stacked[0]!), rows(stacked[1]!), tf.squeeze(stacked[2]!.slice([r, 0, 0], [1, C, L]), [0])];
+      for (let i = 0; i < 3; i++) expect(Array.from(await mine[i]!.data()), `run ${r} ${NAMES[i]}`).toEqual(Array.from(await alone[i]!.data()));
+      tf.dispose([...alone, ...mine]);
+    }
+    tf.dispose([x, h, g, ...stacked]);
   });
 
   it('lever longConvTiles: the tiled forward and dx give the untiled sums bit for bit (C ≥ 64), dh its batch split', async () => {
     // dhGroups: enough groups for DH_TARGET_WORKGROUPS per run, none empty, from one run's sizes only
     expect(dhGroups(12, 64, 100)).toEqual({ groups: 6, perGroup: 2 });
+    expect(dhGroups(13, 64, 100)).toEqual({ groups: 7, perGroup: 2 }); // the last group of 1
     expect(dhGroups(512, 64, 64)).toEqual({ groups: 16, perGroup: 32 }); // zoology-fig2 L 64, d 64: 64 lane blocks
     expect(dhGroups(3, 5, 7)).toEqual({ groups: 3, perGroup: 1 });
     expect(dhGroups(512, 512, 2048)).toEqual({ groups: 1, perGroup: 512 }); // 16,384 lane blocks: no second pass
     const data = async (t: tf.Tensor) => Array.from(await t.data());
-    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 37, 64, 37], [12, 100, 64, 100]] as const) {
+    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 37, 64, 37], [13, 100, 64, 100]] as const) {
       const x = inputs(B, T, C, L);
       const counts = () => new Map(dispatchCounts);
       const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);

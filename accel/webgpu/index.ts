@@ -57,9 +57,9 @@
 //   longConvTiles  the long convolution's forward and dx read the filter through workgroup-memory tiles (coalesced,
 //                the same sums bit for bit; C ≥ 64), and dh splits the batch into groups summed in a second pass
 //                (longConv.ts): untiled, a warp reads 32 filter rows Lh floats apart, and dh has C·Lh lanes only
-//   layerNormColumns  LayerNorm's backward sums its (dγ, dβ) partials 32 threads per column, over 4x the row blocks
-//                (layerNorm.ts): unsplit, 2d threads each walk every block's partial
-//   longSum      Sum where few outputs (≤ 16,384) each add many values (> 64: a [d] parameter's gradient over B·T
+//   layerNormColumns  LayerNorm's backward sums its (dγ, dβ) partials 32 threads per column, over up to 4x the row
+//                blocks (layerNorm.ts): unsplit, 2d threads each walk every block's partial
+//   longSum      Sum where few outputs (≤ 16,384 a slice, ≤ 64 slices) each add many values (> 64: a [d] parameter's gradient over B·T
 //                rows): two passes reading x in place (narrowSum.ts) instead of a transpose and a workgroup per output
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
@@ -139,7 +139,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // d 64; Mamba, H3 d 256), and at zoology-fig2's L 64 B512 no step slower: H3 d 64 39.0 → 17.1 ms, d 256 79.9 →
   // 35.9; Mamba's selective-scan gradient d 64 3.35 → 2.20 ms, d 256 10.79 → 7.00; jrt-sd non-causal 368 → 290 dispatches
   longConvTiles: 'new (2026-11-29): the long convolution with its filter staged in workgroup tiles and dh split over the batch; tested against the shifted-sum reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
-  layerNormColumns: 'new (2026-11-29): the LayerNorm backward\'s column sums split over threads, over 4x the row blocks; tested against the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  layerNormColumns: 'new (2026-11-29): the LayerNorm backward\'s column sums split over threads, over up to 4x the row blocks; tested against the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   longSum: 'new (2026-11-29): Sum with few outputs over long axes (parameter gradients over B·T rows) in two passes read in place; tested against float64 sums on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',

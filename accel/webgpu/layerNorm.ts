@@ -174,7 +174,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 
 // Lever layerNormColumns: the same column sums of the partials, each column by COL_SPLIT threads (a workgroup of
-// COL_WIDTH columns × COL_SPLIT) whose sums meet in workgroup memory, over 4x as many row blocks. Above, 2d threads
+// COL_WIDTH columns × COL_SPLIT) whose sums meet in workgroup memory, over up to 4x as many row blocks (8 rows a
+// block, ≥ 32,768 rows a run: 4x; fewer rows: as many blocks as before or a few more). Above, 2d threads
 // (128 at d 64: 2 workgroups) each walk every block's partial one load after another — 1,024 dependent loads at
 // zoology's L 64, B512 — while the rows kernel has only 1,024 workgroups of 2 warps, each row 24 barriers deep.
 // dx is computed row by row either way: the same bits; dγ, dβ are summed in another order.

@@ -12,9 +12,9 @@
 //  - forward and dx: one thread per output element (b, t, c), c the fastest index. Neighbouring threads read
 //    neighbouring x / dy elements (coalesced), and their loops have the same or nearly the same length (C ≥ 64: a
 //    workgroup shares t). h[c, s] is read with a stride of Lh across threads, but h is C·Lh floats (d 256, L 1024:
-//    1 MiB) read by every (b, t) and stays in cache; staging tiles of it in workgroup memory would need barriers in
-//    loops whose trip count varies with t (across a workgroup when C < 64) for no clear gain at these sizes, and a
-//    transposed copy of h would cost a dispatch per call. Per (b, c) lane with a tile of t would give only B·C
+//    1 MiB) read by every (b, t) and stays in cache — but a warp's reads of it are 32 transactions per tap: lever
+//    longConvTiles (below) stages it in workgroup memory, with barriers in a tile loop whose trip count is set per
+//    workgroup (so its threads share a channel block and an example); a transposed copy of h would cost a dispatch. Per (b, c) lane with a tile of t would give only B·C
 //    threads (8 K at B64, d 128): too few to fill a GPU — so one thread per output.
 //  - dh: C·T outputs only (32 K at d 128, T 256), each a sum over B·(T − s) products. A workgroup holds 64 (c, s)
 //    lanes × SPLIT threads; the SPLIT threads of a lane take every SPLIT-th t and their partials are added in

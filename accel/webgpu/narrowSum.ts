@@ -41,7 +41,7 @@ export function setNarrowSumWebGpu(on: boolean): void {
 // in one workgroup: d workgroups (64 at d 64) on a GPU of 132 SMs, each walking 32,768 values. Here x is read in
 // place as [outer, R, inner] in two passes:
 //   parts   part[o, p, i] = Σ_{r in chunk p} x[o, r, i]   — P chunks of R, enough threads to fill a GPU, one per
-//           (o, p, i) with i fastest (neighbouring threads read neighbouring floats); P ≥ 4 (R > 64, ≤ 16,384 outputs), from
+//           (o, p, i) with i fastest (neighbouring threads read neighbouring floats); P ≥ 4 (R > 64, ≤ 16,384 outputs a slice), from
 //           one slice o's sizes alone (a stack's runs sum as each run alone);
 //   total   y[o, i] = Σ_p part[o, p, i]                   — LONG_SPLIT threads per output, met in workgroup memory.
 // Each output's sum is exact to float32 rounding in another order than the plain loop (tested against float64).
@@ -49,8 +49,13 @@ export function setNarrowSumWebGpu(on: boolean): void {
 const LONG_TARGET_THREADS = 65536;
 const LONG_MIN_CHUNK = 16;
 const LONG_MAX_CHUNKS = 2048;
-/** Outputs at most for the two-pass form (more outputs fill a GPU with the stock kernel's workgroups). */
+/**
+ * One outer slice's outputs at most for the two-pass form, and outer slices at most (more outputs fill a GPU with
+ * the stock kernel's workgroups, e.g. row sums of a tall matrix: inner 1, outer in the thousands). Gated per slice,
+ * so that a stack's runs (outer = the run axis, ≤ LONG_SUM_MAX_OUTER) take the path each run alone takes.
+ */
 export const LONG_SUM_MAX_OUTPUTS = 16384;
+export const LONG_SUM_MAX_OUTER = 64;
 const LONG_WIDTH = 8;
 const LONG_SPLIT = 32;
 
@@ -111,13 +116,13 @@ export function longSumChunks(inner: number, R: number): { P: number; chunk: num
   return { P: Math.ceil(R / chunk), chunk };
 }
 
-/** The sum of x over `axes` (adjacent; R > NARROW_SUM_MAX_R values per output, ≤ LONG_SUM_MAX_OUTPUTS outputs) in two passes; undefined when it declines. */
+/** The sum of x over `axes` (adjacent; R > NARROW_SUM_MAX_R values per output, ≤ LONG_SUM_MAX_OUTPUTS outputs per outer slice, ≤ LONG_SUM_MAX_OUTER slices) in two passes; undefined when it declines. */
 export function longSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: boolean): tf.TensorInfo | undefined {
   if (x.dtype !== 'float32') return undefined;
   const view = axisRunView(x.shape, axes);
   if (!view || view.R <= NARROW_SUM_MAX_R) return undefined;
   const outputs = view.outer * view.inner;
-  if (outputs === 0 || outputs > LONG_SUM_MAX_OUTPUTS) return undefined;
+  if (outputs === 0 || view.inner > LONG_SUM_MAX_OUTPUTS || view.outer > LONG_SUM_MAX_OUTER) return undefined;
   const summed = new Set(view.axes);
   const shape = keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
   const backend = webgpuBackend();
