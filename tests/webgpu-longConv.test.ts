@@ -124,8 +124,10 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     setFastPath({ longConvTiles: true });
   });
 
-  it("lever longConvTiles, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, 5 dh groups)", async () => {
-    const [R, b, T, C, L] = [2, 5, 40, 96, 44];
+  it("lever longConvTiles, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, dh in groups of 2, 2, 1)", async () => {
+    // a run's 5 examples in 3 groups (C·Lh 16,896: 264 lane blocks → 4 wanted); grouped by the stack's 10 examples they would be 3 and 2
+    const [R, b, T, C, L] = [2, 5, 172, 96, 176];
+    expect(dhGroups(b, C, L)).toEqual({ groups: 3, perGroup: 2 });
     const x = randn([R * b, T, C]) as tf.Tensor3D;
     const h = randn([R, C, L], 0.5) as tf.Tensor3D;
     const g = randn([R * b, T, C]);
