@@ -46,6 +46,9 @@ if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; the
   pin_all_gpus "$out/pin.txt"
   echo "$(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
 fi
+# the levers: the bundle's default unless RECALLBENCH_FAST_PATH edits it (e.g. default+longSum: a lever the call before
+# cleared, turned on without re-packing — the warm machine keeps its checkpoints); each record's provenance names them
+echo "fast path: RECALLBENCH_FAST_PATH=${RECALLBENCH_FAST_PATH:-default}" | tee -a "$out/stretch.txt"
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!

@@ -109,6 +109,14 @@ describe('which WebGPU levers are on by default', () => {
     expect(withEnv('0', () => on(defaultFastPath()))).toEqual([]);
     expect(withEnv('scan,delta', () => on(defaultFastPath()))).toEqual(['delta', 'scan']);
     expect(() => withEnv('scan,nope', () => defaultFastPath())).toThrow(/unknown lever 'nope'/);
+    // the default edited: a pending lever added, a default one removed; 'all' less one
+    const defaults = LEVERS.filter((l) => !(l in OFF_BY_DEFAULT));
+    const pending = LEVERS.find((l) => l in OFF_BY_DEFAULT)!;
+    expect(withEnv(`default+${pending}-${defaults[0]}`, () => on(defaultFastPath()))).toEqual([...defaults.slice(1), pending].sort());
+    expect(withEnv(`all-${pending}`, () => on(defaultFastPath()))).toEqual(LEVERS.filter((l) => l !== pending).sort());
+    expect(() => withEnv('default+nope', () => defaultFastPath())).toThrow(/unknown lever 'nope'/);
+    expect(() => withEnv('default+', () => defaultFastPath())).toThrow(/neither a lever list nor/);
+    expect(() => withEnv('default+scan,delta', () => defaultFastPath())).toThrow(/neither a lever list nor/);
   });
 });
 

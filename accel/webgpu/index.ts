@@ -5,7 +5,8 @@
 // against it (tests/webgpu-kernels.test.ts); every lever has at least one entry (tests/fastForms.test.ts lists them).
 //
 // Levers (on by default once checked on a real GPU — OFF_BY_DEFAULT below lists those still off and why; unset
-// RECALLBENCH_FAST_PATH = that default, =all every lever, =0 none, or a comma list such as "uploads,splitK" only those):
+// RECALLBENCH_FAST_PATH = that default, =all every lever, =0 none, a comma list such as "uploads,splitK" only those,
+// or =default+lever-lever that default edited):
 //   uploads      pooled small uploads through queue.writeBuffer (uploads.ts)
 //   splitK       WEBGPU_THRESHOLD_TO_INCREASE_WORKGROUPS_FOR_MATMUL = RECALLBENCH_SPLITK_THRESHOLD (default 600,
 //                ≈ 4 × the SM count of an H100): tall-skinny weight-gradient matmuls use SplitK
@@ -153,13 +154,28 @@ export function fastPathWhere(on: (lever: Lever) => boolean): FastPath {
 /** Every lever on, those off by default included (the equivalence check's and the step benchmark's "fast"). */
 export const allLevers = (on: boolean): FastPath => fastPathWhere(() => on);
 
-/** The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), or a comma list. */
+/**
+ * The default from the environment: every checked lever (unset, '1', 'default'), all ('all'), none ('0'), a comma
+ * list (only those), or 'default' / 'all' with levers added or removed ('default+longSum-attention') — how a device
+ * call turns on a lever its earlier call cleared without re-packing the bundle, so the warm machine keeps its
+ * checkpoints (each record's provenance.fastPath names the levers it ran with).
+ */
 export function defaultFastPath(): FastPath {
   const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
+  const known = (name: string) => {
+    if (!(LEVERS as readonly string[]).includes(name)) throw new UserInputError(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
+    return name as Lever;
+  };
   if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
   if (raw === 'all') return allLevers(true);
-  const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => s.trim()));
-  for (const name of on) if (!(LEVERS as readonly string[]).includes(name)) throw new Error(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
+  const edited = /^(default|all)((?:[+-][A-Za-z]+)+)$/.exec(raw);
+  if (edited) {
+    const path = edited[1] === 'all' ? allLevers(true) : fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
+    for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z]+)/g)) path[known(name!)] = sign === '+';
+    return path;
+  }
+  if (/^(default|all)[+-]/.test(raw)) throw new UserInputError(`RECALLBENCH_FAST_PATH: '${raw}' is neither a lever list nor 'default' / 'all' followed by +lever or -lever`);
+  const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => known(s.trim())));
   return fastPathWhere((l) => on.has(l));
 }
 
