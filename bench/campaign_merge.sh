@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Bring one campaign stretch's results back into the committed folder (here, after the device call): the other half
+# of bench/campaign_stretch.sh, done the same way every time so that nothing is forgotten (stretches 4–6's logs were).
+#
+#   bash bench/campaign_merge.sh FILES_AT N        FILES_AT: the device call's folder of files (files_at), holding
+#                                                  c/results.tgz (or results.tgz) and the stretch's logs beside it;
+#                                                  N: the stretch's number, for the logs' names
+#
+# 1. unpacks results.tgz (one folder, .campaign/<preset>[-scale<s>] on the host) and refuses — exit 2, nothing
+#    changed — if it lacks any record the committed results/campaign/<folder> has (a stale seed, or the wrong call);
+# 2. copies its runs.jsonl, runs.csv, commands.jsonl and reopened.jsonl (the whole record set: the device folder was
+#    seeded from the committed one, so it holds every committed record plus the stretch's), its curves (added to the
+#    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones;
+# 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
+# 4. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
+#    NO_REPORT=1, `recallbench report`; prints the records before and after and the new ones.
+# RESULTS_DIR (default results/campaign) is where the committed folders are. Nothing is committed: that stays a
+# decision made after reading what it prints.
+set -euo pipefail
+at=${1:?usage: campaign_merge.sh FILES_AT N}
+n=${2:?usage: campaign_merge.sh FILES_AT N (the stretch number)}
+root=${RESULTS_DIR:-results/campaign}
+[[ "$n" =~ ^[0-9]+$ ]] || { echo "campaign_merge: N must be a stretch number, got '$n'" >&2; exit 2; }
+logs=$at/c
+[ -f "$logs/results.tgz" ] || logs=$at
+[ -f "$logs/results.tgz" ] || { echo "campaign_merge: no results.tgz in $at/c or $at" >&2; exit 2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar xzf "$logs/results.tgz" -C "$tmp"
+folders=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
+[ "$(echo "$folders" | wc -l)" = 1 ] && [ -n "$folders" ] || { echo "campaign_merge: results.tgz should hold one folder, has: $folders" >&2; exit 2; }
+src=$tmp/$folders
+dst=$root/$folders
+[ -f "$src/runs.jsonl" ] || { echo "campaign_merge: $folders in results.tgz has no runs.jsonl" >&2; exit 2; }
+for f in stretch sweep nvidia-smi pin; do
+  [ -e "$dst/stretch$n-$f.txt" ] && { echo "campaign_merge: $dst/stretch$n-$f.txt exists: stretch $n was merged already?" >&2; exit 2; }
+done
+ids() { [ -f "$1" ] && grep -o '"id":"[0-9a-f]*"' "$1" | sort -u || true; }
+before=$(ids "$dst/runs.jsonl" | wc -l)
+lost=$(comm -23 <(ids "$dst/runs.jsonl") <(ids "$src/runs.jsonl") | wc -l)
+[ "$lost" = 0 ] || { echo "campaign_merge: results.tgz lacks $lost of the $before records committed in $dst: not merged (a stale seed, or another call's folder?)" >&2; exit 2; }
+new=$(comm -13 <(ids "$dst/runs.jsonl") <(ids "$src/runs.jsonl") | sed 's/"id":"\(.*\)"/\1/')
+mkdir -p "$dst/curves"
+for f in runs.jsonl runs.csv commands.jsonl reopened.jsonl; do [ -f "$src/$f" ] && cp "$src/$f" "$dst/$f"; done
+[ -d "$src/curves" ] && cp -r "$src/curves/." "$dst/curves/"
+if [ -d "$src/checkpoints" ]; then rm -rf "$dst/checkpoints" && cp -r "$src/checkpoints" "$dst/checkpoints"; fi
+find "$dst/checkpoints" -name checkpoint.bin -delete 2>/dev/null || true   # weights never go into the tree
+cp "$logs/stretch.txt" "$dst/stretch$n-stretch.txt" 2>/dev/null || true
+cp "$logs/sweep.log" "$dst/stretch$n-sweep.txt" 2>/dev/null || true
+cp "$logs/smi.log" "$dst/stretch$n-nvidia-smi.txt" 2>/dev/null || true
+cp "$logs/pin.txt" "$dst/stretch$n-pin.txt" 2>/dev/null || true
+after=$(ids "$dst/runs.jsonl" | wc -l)
+echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
+cli=(npx tsx src/cli.ts)
+"${cli[@]}" verify "$dst"
+[ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --quiet

@@ -1,0 +1,76 @@
+// bench/campaign_merge.sh: a stretch's results.tgz merged into the committed campaign folder — every record the
+// device folder holds, its logs under the stretch's number, verify run — and refused, changing nothing, when the
+// tgz lacks committed records (a stale seed) or the stretch number was merged already. Built from a committed
+// campaign folder (real records, so verify has real invariants to check).
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './cliRunner.js';
+
+const FOLDER = 'zoology-fig2-scale0.01';
+const COMMITTED = join(ROOT, 'results', 'campaign', FOLDER);
+const work = mkdtempSync(join(tmpdir(), 'campaign-merge-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+/** A device call's files_at: c/results.tgz holding `folder` (a copy of the committed one with `keep` records), and the logs. */
+function deviceCall(name: string, keep: number): string {
+  const at = join(work, name);
+  const stage = join(at, 'stage');
+  cpSync(COMMITTED, join(stage, FOLDER), { recursive: true });
+  writeFileSync(join(stage, FOLDER, 'runs.jsonl'), lines(join(COMMITTED, 'runs.jsonl')).slice(0, keep).join('\n') + '\n');
+  mkdirSync(join(at, 'c'), { recursive: true });
+  expect(spawnSync('tar', ['czf', join(at, 'c', 'results.tgz'), '-C', stage, FOLDER]).status).toBe(0);
+  rmSync(stage, { recursive: true });
+  writeFileSync(join(at, 'c', 'stretch.txt'), 'resuming .campaign/x\n');
+  writeFileSync(join(at, 'c', 'sweep.log'), 'sweep: 58 runs\n');
+  writeFileSync(join(at, 'c', 'smi.log'), '0, NVIDIA H200, 143771 MiB\n');
+  return at;
+}
+
+/** The committed folder as it was before the stretch: its first `keep` records. */
+function committedRoot(name: string, keep: number): string {
+  const root = join(work, name);
+  cpSync(COMMITTED, join(root, FOLDER), { recursive: true });
+  writeFileSync(join(root, FOLDER, 'runs.jsonl'), lines(join(COMMITTED, 'runs.jsonl')).slice(0, keep).join('\n') + '\n');
+  return root;
+}
+
+const merge = (at: string, n: string, root: string) =>
+  spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, n], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, NO_REPORT: '1' }, timeout: 120_000 });
+
+describe('bench/campaign_merge.sh', () => {
+  const all = lines(join(COMMITTED, 'runs.jsonl'));
+
+  it('merges every record of the device folder, saves the logs under the stretch number, and verifies', () => {
+    const root = committedRoot('merged', all.length - 3);
+    const r = merge(deviceCall('call', all.length), '7', root);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`${all.length - 3} → ${all.length} records (3 new:`);
+    const newIds = all.slice(-3).map((l) => (JSON.parse(l) as { id: string }).id);
+    for (const id of newIds) expect(r.stdout).toContain(id);
+    expect(r.stdout).toMatch(/0 invalid, 0 failed/);
+    expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
+    for (const [log, text] of [['stretch', 'resuming'], ['sweep', 'sweep: 58 runs'], ['nvidia-smi', 'H200']]) expect(readFileSync(join(root, FOLDER, `stretch7-${log}.txt`), 'utf8')).toContain(text);
+    expect(existsSync(join(root, FOLDER, 'stretch7-pin.txt'))).toBe(false);
+    // the same stretch number again: refused
+    const again = merge(deviceCall('call-again', all.length), '7', root);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/stretch7-stretch.txt exists: stretch 7 was merged already/);
+  });
+
+  it('refuses, changing nothing, a results.tgz that lacks committed records', () => {
+    const root = committedRoot('stale', all.length);
+    const r = merge(deviceCall('stale-call', all.length - 2), '8', root);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`lacks 2 of the ${all.length} records committed`));
+    expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
+    expect(existsSync(join(root, FOLDER, 'stretch8-sweep.txt'))).toBe(false);
+    const bad = merge(join(work, 'nowhere'), '9', root);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/no results.tgz/);
+  });
+});
