@@ -3,7 +3,7 @@
 # call (the stretch's later calls chain on the warm machine as usual: bench/campaign_stretch.sh).
 #   1. CHECKS (default "equiv"; "campaign" in a second call: both do not fit one), each a mode of
 #      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280,
-#      CAMPAIGN_S 330, MATMUL_S 170, SPEED_S 300; 0 skips it):
+#      CAMPAIGN_S 390, MATMUL_S 170, SPEED_S 300; 0 skips it):
 #        campaign  the campaign's models at its L 64 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
@@ -37,7 +37,7 @@ fi
 EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba,linear-attention causal,linear-attention non-causal"}
 for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
-  case $mode in campaign) default=330 ;; equiv) default=420 ;; matmul) default=170 ;; *) default=300 ;; esac
+  case $mode in campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
   EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \

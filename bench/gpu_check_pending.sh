@@ -20,12 +20,13 @@
 #   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
-#           process already fills it: results/README.md, stretches 7–9). Pending now: longConvTiles, layerNormColumns and
-#           longSum, so the default mixers are those with a long convolution (BaseConv, Hyena, H3), RWKV (its time-mix
-#           weights' long Sums) and attention (LayerNorm only), each lever alone and all three. JRT_VARIANTS
+#           process already fills it: results/README.md, stretches 7–9). Pending now: longConvTiles, layerNormColumns,
+#           longSum and segmentSumOrdered, so the default mixers are those with a long convolution (BaseConv, Hyena,
+#           H3), RWKV (its time-mix weights' long Sums) and attention (LayerNorm and the embedding's gradient only),
+#           each lever alone and all four. JRT_VARIANTS
 #           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
-#           About 4 minutes.
+#           About 5 minutes (CAMPAIGN_S 390).
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
@@ -68,7 +69,7 @@ case "${1:-}" in
   campaign)
     for d in ${CAMPAIGN_D:-64 256}; do
       echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
-      timeout "${CAMPAIGN_TIMEOUT:-150}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-rwkv,h3,baseconv,hyena,attention}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default+layerNormColumns,default+longSum,default+longConvTiles+layerNormColumns+longSum}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-rwkv,h3,baseconv,hyena,attention}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default+layerNormColumns,default+longSum,default+segmentSumOrdered,default+longConvTiles+layerNormColumns+longSum+segmentSumOrdered}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")

@@ -13,9 +13,9 @@ import { layerNorm, layerNormNaive } from '../ops/layerNorm/index.js';
 import { adamWUpdateNaive } from '../ops/adamw/index.js';
 import { AdamW } from '../engine/optimizer.js';
 import { dropout, dropoutUniform, hashDropoutNaive } from '../ops/dropout/index.js';
-import { unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
+import { SEGMENT_TILE, segmentSumTileOrderValues, unsortedSegmentSumValues } from '../ops/segmentSum/index.js';
 import { adamWWebGpu } from '../accel/webgpu/adamw.js';
-import { segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
+import { segmentSumOrderedWebGpu, segmentSumWebGpu } from '../accel/webgpu/segmentSum.js';
 import { dropoutWebGpu } from '../accel/webgpu/dropout.js';
 import { softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from '../accel/webgpu/crossEntropy.js';
 import { allocate, dispatchCounts, webgpuBackend } from '../accel/webgpu/dispatch.js';
@@ -278,6 +278,56 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
     unsortedSegmentSumValues((await w.data()) as Float32Array, (await tokens.data()) as Int32Array, S, 6, gRef);
     expect(await relErr(g, tf.tensor(gRef, [S, 6]))).toBeLessThan(1e-5);
     tf.dispose([x, ids, out, table, tokens, w, g]);
+  });
+
+  it('segment sum in tile order (lever segmentSumOrdered): the bits of its JavaScript order, the plain sums within rounding', async () => {
+    // [N, rowSize, S, ids]: a blank-heavy MQAR-like batch over 3 tiles and a ragged fourth, dropped ids, one id only,
+    // rows wider than a workgroup, an empty input, a single row
+    const blankHeavy = (N: number, S: number) => Int32Array.from({ length: N }, (_, i) => (i % 4 === 0 ? (i * 7) % S : i % 37 === 0 ? (i % 2 ? -2 : S + 1) : 0));
+    const cases: Array<[number, number, number, Int32Array]> = [
+      [3 * SEGMENT_TILE + 77, 6, 50, blankHeavy(3 * SEGMENT_TILE + 77, 50)],
+      [2 * SEGMENT_TILE, 3, 5, new Int32Array(2 * SEGMENT_TILE).fill(4)],
+      [700, 300, 9, Int32Array.from({ length: 700 }, (_, i) => (i * 5) % 9)],
+      [0, 4, 3, new Int32Array(0)],
+      [1, 2, 3, Int32Array.from([2])],
+    ];
+    for (const [N, rowSize, S, idsArr] of cases) {
+      const x = randn([N, rowSize]);
+      const ids = tf.tensor1d(idsArr, 'int32');
+      await poison([[S, rowSize]]);
+      const got = tf.engine().makeTensorFromTensorInfo(segmentSumOrderedWebGpu(x, ids, S)!);
+      const values = (await x.data()) as Float32Array;
+      expect(Array.from(await got.data()), `[${N}, ${rowSize}] → ${S}: the tile order's bits`).toEqual(Array.from(segmentSumTileOrderValues(values, idsArr, S, rowSize)));
+      const plain = new Float32Array(S * rowSize);
+      unsortedSegmentSumValues(values, idsArr, S, rowSize, plain);
+      expect(await relErr(got, tf.tensor(plain, [S, rowSize])), `[${N}, ${rowSize}] → ${S}`).toBeLessThan(1e-5);
+      tf.dispose([x, ids, got]);
+    }
+    // the order is what the reference says it is: summing the tiles backwards gives other bits for the blank id
+    const N = 4 * SEGMENT_TILE;
+    const idsArr = new Int32Array(N); // every row the blank 0: four tiles' partials of one segment
+    // tile partials 1e8, 1, −1e8, 1: in tile order ((1e8 + 1) − 1e8) + 1 = 1 in float32 (1e8 + 1 rounds to 1e8)
+    const values = new Float32Array(N);
+    [1e8, 1, -1e8, 1].forEach((v, t) => (values[t * SEGMENT_TILE + 5] = v));
+    const x = tf.tensor2d(values, [N, 1]);
+    const forward = segmentSumTileOrderValues(values, idsArr, 1, 1)[0]!;
+    expect(forward).toBe(1);
+    const tileSums = [0, 1, 2, 3].map((t) => segmentSumTileOrderValues(values.slice(t * SEGMENT_TILE, (t + 1) * SEGMENT_TILE), idsArr.slice(0, SEGMENT_TILE), 1, 1)[0]!);
+    expect(tileSums.reduce((a, b) => Math.fround(a + b), 0)).toBe(forward);
+    const orders = [[3, 2, 1, 0], [1, 0, 3, 2], [2, 3, 0, 1]].map((order) => order.reduce((a, t) => Math.fround(a + tileSums[t]!), 0));
+    expect(orders.some((v) => v !== forward), 'another order of the same partials rounds differently').toBe(true);
+    const got = tf.engine().makeTensorFromTensorInfo(segmentSumOrderedWebGpu(x, tf.tensor1d(idsArr, 'int32'), 1)!);
+    expect((await got.data())[0]).toBe(forward);
+    // through tf.gather's gradient with the lever on: the ordered kernels run
+    setFastPath({ segmentSum: true, segmentSumOrdered: true });
+    const before = dispatchCounts.get('SegmentSumOrderedGather') ?? 0;
+    const table = randn([20, 6]);
+    const tokens = tf.tensor2d(Int32Array.from({ length: 4 * 70 }, (_, i) => (i % 3 ? 0 : (i * 7) % 20)), [4, 70], 'int32');
+    const w = randn([4, 70, 6]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tokens), w)))(table);
+    expect(Array.from(await g.data())).toEqual(Array.from(segmentSumTileOrderValues((await w.data()) as Float32Array, (await tokens.data()) as Int32Array, 20, 6)));
+    expect((dispatchCounts.get('SegmentSumOrderedGather') ?? 0) - before).toBe(1);
+    tf.dispose([x, got, table, tokens, w, g]);
   });
 
   it('pad of rank 5 and 6 (tfjs\'s stock shader does not compile: zeros) matches a JavaScript pad, values and gradient', async () => {

@@ -62,6 +62,8 @@
 //                blocks (layerNorm.ts): unsplit, 2d threads each walk every block's partial
 //   longSum      Sum where few outputs (≤ 16,384 a slice, ≤ 64 slices) each add many values (> 64: a [d] parameter's gradient over B·T
 //                rows): two passes reading x in place (narrowSum.ts) instead of a transpose and a workgroup per output
+//   segmentSumOrdered  with segmentSum: each tile's partials written in place and summed per output in tile order
+//                (segmentSum.ts) instead of added by float atomics in whatever order tiles finish: reproducible
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -97,7 +99,7 @@ import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
 import { layerNormWebGpu, registerLayerNormWebGpu, setLayerNormColumns } from './layerNorm.js';
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
-import { registerSegmentSumWebGpu, setSegmentSumWebGpu } from './segmentSum.js';
+import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
 import { h2oMaskOp } from '../../ops/boundedCache/index.js';
@@ -112,7 +114,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -142,6 +144,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   longConvTiles: 'new (2026-11-29): the long convolution with its filter staged in workgroup tiles and dh split over the batch; tested against the shifted-sum reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   layerNormColumns: 'new (2026-11-29): the LayerNorm backward\'s column sums split over threads, over up to 4x the row blocks; tested against the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   longSum: 'new (2026-11-29): Sum with few outputs over long axes (parameter gradients over B·T rows) in two passes read in place; tested against float64 sums on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  segmentSumOrdered: 'new (2026-11-29): the gather gradient\'s tile partials summed in tile order instead of by float atomics (a reproducible GPU run); bit for bit its JavaScript order on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -257,6 +260,7 @@ export function registerWebGpuKernels(): void {
 
   // overrides of what the ops reach through tfjs: installed while the lever is on, the stock behaviour otherwise
   registerFastForm({ op: 'UnsortedSegmentSum', backend: BACKEND, lever: 'segmentSum', install: () => (registerSegmentSumWebGpu(), setSegmentSumWebGpu(true)), uninstall: () => setSegmentSumWebGpu(false) });
+  registerFastForm({ op: 'UnsortedSegmentSum (tile order)', backend: BACKEND, lever: 'segmentSumOrdered', install: () => (registerSegmentSumWebGpu(), setSegmentSumOrdered(true)), uninstall: () => setSegmentSumOrdered(false) });
   registerFastForm({ op: 'Transpose', backend: BACKEND, lever: 'transposeViews', install: () => (registerTransposeViewsWebGpu(), setTransposeViews(true)), uninstall: () => setTransposeViews(false) });
   registerFastForm({ op: 'BatchMatMul', backend: BACKEND, lever: 'matmul', install: () => (registerMatmulWebGpu(), setMatmulWebGpu(true)), uninstall: () => setMatmulWebGpu(false) });
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });

@@ -9,7 +9,7 @@
 // atomic add per tile instead of one per token. Two dispatches: zero the output, then the tiles.
 // Reference: unsortedSegmentSumValues (ops/segmentSum/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, overrideKernel, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, overrideKernel, release, webgpuBackend } from './dispatch.js';
 
 const TILE = 256;
 
@@ -87,6 +87,150 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
+// Lever segmentSumOrdered: the same sorted tiles, summed in a fixed order — the GPU run made reproducible. The
+// atomic adds above land in whatever order the tiles finish: the blank id's sum, a few hundred partials, differs in
+// its last bits from run to run (and so does every later step). Here each tile writes its runs' partials and ids
+// in place (part [tiles·TILE, rowSize], runKeys [tiles·TILE], ascending within a tile; runCounts [tiles]), and a
+// second pass gives every output (s, c) one thread that walks the tiles in order, finds s among each tile's run ids
+// by binary search, and adds that partial: no atomics, no zeroing pass, and the exact order of
+// ops/segmentSum/naive.ts segmentSumTileOrderValues (tested bit for bit).
+const orderedTileWgsl = () => `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@group(0) @binding(3) var<storage, read_write> runKeys: array<u32>;
+@group(0) @binding(4) var<storage, read_write> runCounts: array<u32>;
+struct Params { n: u32, rowSize: u32, numSegments: u32, tiles: u32, };
+@group(0) @binding(5) var<uniform> params: Params;
+
+const NONE = 0xffffffffu;
+var<workgroup> keys: array<u32, ${TILE}>;
+var<workgroup> rows: array<u32, ${TILE}>;
+var<workgroup> slots: array<u32, ${TILE}>;
+
+@compute @workgroup_size(${TILE})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let tile = wg.y * nwg.x + wg.x;
+  if (tile >= params.tiles) { return; }
+  let i = tile * ${TILE}u + tid;
+  var key = NONE;
+  if (i < params.n) {
+    let s = ids[i];
+    if (s >= 0 && u32(s) < params.numSegments) { key = u32(s); }
+  }
+  keys[tid] = key;
+  rows[tid] = i;
+  workgroupBarrier();
+  // the same bitonic sort as the atomic kernel's
+  for (var k = 2u; k <= ${TILE}u; k <<= 1u) {
+    for (var j = k >> 1u; j > 0u; j >>= 1u) {
+      let other = tid ^ j;
+      if (other > tid) {
+        let a = keys[tid];
+        let b = keys[other];
+        if ((a > b) == ((tid & k) == 0u)) {
+          keys[tid] = b;
+          keys[other] = a;
+          let r = rows[tid];
+          rows[tid] = rows[other];
+          rows[other] = r;
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  // each sorted row's run, and each run's id (one thread: 256 steps, cheap beside the columns below)
+  if (tid == 0u) {
+    var run = 0u;
+    var count = 0u;
+    for (var t = 0u; t < ${TILE}u; t++) {
+      let s = keys[t];
+      if (s == NONE) { break; }
+      if (t > 0u && keys[t - 1u] != s) { run++; }
+      slots[t] = run;
+      runKeys[tile * ${TILE}u + run] = s;
+      count = run + 1u;
+    }
+    runCounts[tile] = count;
+  }
+  workgroupBarrier();
+  for (var c = tid; c < params.rowSize; c += ${TILE}u) {
+    var acc = 0.0f;
+    for (var t = 0u; t < ${TILE}u; t++) {
+      let s = keys[t];
+      if (s == NONE) { break; }
+      acc += x[rows[t] * params.rowSize + c];
+      if (t == ${TILE - 1}u || keys[t + 1u] != s) {
+        part[(tile * ${TILE}u + slots[t]) * params.rowSize + c] = acc;
+        acc = 0.0f;
+      }
+    }
+  }
+}`;
+
+const orderedGatherWgsl = () => `
+${declare(
+  [
+    { name: 'part', type: 'f32' },
+    { name: 'runKeys', type: 'u32' },
+    { name: 'runCounts', type: 'u32' },
+    { name: 'out', type: 'f32', write: true },
+  ],
+  ['size: u32', 'rowSize: u32', 'tiles: u32'],
+)}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let o = (wg.y * nwg.x + wg.x) * 256u + tid;
+  if (o >= params.size) { return; }
+  let s = o / params.rowSize;
+  let c = o % params.rowSize;
+  var acc = 0.0f;
+  for (var tile = 0u; tile < params.tiles; tile++) {
+    let base = tile * ${TILE}u;
+    let count = runCounts[tile];
+    var lo = 0u;
+    var hi = count;
+    while (lo < hi) {
+      let mid = (lo + hi) / 2u;
+      if (runKeys[base + mid] < s) { lo = mid + 1u; } else { hi = mid; }
+    }
+    if (lo < count && runKeys[base + lo] == s) { acc += part[(base + lo) * params.rowSize + c]; }
+  }
+  out[o] = acc;
+}`;
+
+let ordered = false;
+
+/** Lever segmentSumOrdered: the tiles' partials summed in tile order (on), or added by atomics as they finish (off). */
+export function setSegmentSumOrdered(on: boolean): void {
+  ordered = on;
+}
+
+/** x [N, ...rest] float32, ids [N] int32 → [S, ...rest], in the fixed order of segmentSumTileOrderValues; undefined where its partials would not fit the device. */
+export function segmentSumOrderedWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, numSegments: number): tf.TensorInfo | undefined {
+  const N = x.shape[0]!;
+  if (ids.shape.length !== 1 || ids.shape[0] !== N) throw new Error(`UnsortedSegmentSum: expected segmentIds [${N}], got [${ids.shape}]`);
+  const rowSize = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  const tiles = Math.ceil(N / TILE);
+  if (!fitsDevice(tiles * TILE * rowSize, numSegments * rowSize)) return undefined;
+  const backend = webgpuBackend();
+  const out = allocate(backend, [numSegments, ...x.shape.slice(1)], 'float32');
+  const size = numSegments * rowSize;
+  if (size === 0) return out;
+  // no rows: one empty "tile" whose count the gather reads as 0 (a zero-row tile is never dispatched)
+  const part = allocate(backend, [Math.max(1, tiles * TILE * rowSize)]);
+  const runKeys = allocate(backend, [Math.max(1, tiles * TILE)], 'int32');
+  const runCounts = allocate(backend, [Math.max(1, tiles)], 'int32');
+  if (tiles > 0 && rowSize > 0) {
+    dispatch('SegmentSumOrderedTiles', 'rb_segment_sum_tiles', orderedTileWgsl, [{ tensor: x }, { tensor: ids }, { tensor: part, write: true }, { tensor: runKeys, write: true }, { tensor: runCounts, write: true }], [{ u: N }, { u: rowSize }, { u: numSegments }, { u: tiles }], grid(tiles));
+  }
+  dispatch('SegmentSumOrderedGather', 'rb_segment_sum_gather', orderedGatherWgsl, [{ tensor: part }, { tensor: runKeys }, { tensor: runCounts }, { tensor: out, write: true }], [{ u: size }, { u: rowSize }, { u: tiles }], grid(Math.ceil(size / 256)));
+  release(part);
+  release(runKeys);
+  release(runCounts);
+  return out;
+}
+
 /** x [N, ...rest] float32, ids [N] int32 → [S, ...rest]. */
 export function segmentSumWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, numSegments: number): tf.TensorInfo {
   const N = x.shape[0]!;
@@ -113,6 +257,6 @@ export function registerSegmentSumWebGpu(): void {
     const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
     const { numSegments } = args.attrs as unknown as { numSegments: number };
     if (!enabled || x.dtype !== 'float32' || segmentIds.shape.length !== 1) return stock.kernelFunc(args);
-    return segmentSumWebGpu(x, segmentIds, numSegments);
+    return (ordered ? segmentSumOrderedWebGpu(x, segmentIds, numSegments) : undefined) ?? segmentSumWebGpu(x, segmentIds, numSegments);
   });
 }
