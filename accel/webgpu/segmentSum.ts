@@ -188,6 +188,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   for (var tile = 0u; tile < params.tiles; tile++) {
     let base = tile * ${TILE}u;
     let count = runCounts[tile];
+    // most ids are in few tiles: the tile's first and last run ids rule it out before the search
+    if (count == 0u || s < runKeys[base] || s > runKeys[base + count - 1u]) { continue; }
     var lo = 0u;
     var hi = count;
     while (lo < hi) {
