@@ -5,7 +5,7 @@
 # checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -45,6 +45,13 @@ if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; the
   source bench/gpu_pin.sh
   pin_all_gpus "$out/pin.txt"
   echo "$(tail -1 "$out/pin.txt"); GPUS=${GPUS:-default}" | tee -a "$out/stretch.txt"
+fi
+# PER_GPU=n: n processes on each GPU the sweep uses (CONCURRENCY = n × GPUs; CONCURRENCY given wins): for GPU-bound
+# mixers one process per GPU is already as fast as eight, and fewer reach each rung sooner (docs/campaign.md)
+if [ -n "${PER_GPU:-}" ] && [ -z "${CONCURRENCY:-}" ]; then
+  gpus_used=$(echo ${GPUS:-0} | wc -w)
+  CONCURRENCY=$(( PER_GPU * gpus_used ))
+  echo "PER_GPU=$PER_GPU on $gpus_used GPU(s): --concurrency $CONCURRENCY" | tee -a "$out/stretch.txt"
 fi
 # the levers: the bundle's default unless RECALLBENCH_FAST_PATH edits it (e.g. default+longSum: a lever the call before
 # cleared, turned on without re-packing — the warm machine keeps its checkpoints); each record's provenance names them
