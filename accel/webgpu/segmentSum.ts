@@ -13,39 +13,14 @@ import { allocate, declare, dispatch, fitsDevice, grid, overrideKernel, release,
 
 const TILE = 256;
 
-const zeroWgsl = () => `
-${declare([{ name: 'out', type: 'u32', write: true }], ['n: u32'])}
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let i = (wg.y * nwg.x + wg.x) * 256u + tid;
-  if (i < params.n) { out[i] = 0u; }
-}`;
-
-const tileWgsl = () => `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<atomic<u32>>;
-struct Params { n: u32, rowSize: u32, numSegments: u32, };
-@group(0) @binding(3) var<uniform> params: Params;
-
+// Both tile kernels (atomic and ordered): row i = tile·TILE + tid's id, or NONE (dropped, or past the end), and the
+// tile's (id, row) pairs sorted by id with a bitonic network — not stable: equal ids keep the network's order, which
+// ops/segmentSum/naive.ts segmentSumTileOrderValues reproduces.
+const tileDecls = `
 const NONE = 0xffffffffu;
 var<workgroup> keys: array<u32, ${TILE}>;
-var<workgroup> rows: array<u32, ${TILE}>;
-
-fn addF32(index: u32, value: f32) {
-  var old = atomicLoad(&out[index]);
-  loop {
-    let r = atomicCompareExchangeWeak(&out[index], old, bitcast<u32>(bitcast<f32>(old) + value));
-    if (r.exchanged) { break; }
-    old = r.old_value;
-  }
-}
-
-@compute @workgroup_size(${TILE})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let first = (wg.y * nwg.x + wg.x) * ${TILE}u;
-  if (first >= params.n) { return; }
-  let i = first + tid;
+var<workgroup> rows: array<u32, ${TILE}>;`;
+const sortTile = `
   var key = NONE;
   if (i < params.n) {
     let s = ids[i];
@@ -71,7 +46,40 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       }
       workgroupBarrier();
     }
+  }`;
+
+const zeroWgsl = () => `
+${declare([{ name: 'out', type: 'u32', write: true }], ['n: u32'])}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * 256u + tid;
+  if (i < params.n) { out[i] = 0u; }
+}`;
+
+const tileWgsl = () => `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<atomic<u32>>;
+struct Params { n: u32, rowSize: u32, numSegments: u32, };
+@group(0) @binding(3) var<uniform> params: Params;
+
+${tileDecls}
+
+fn addF32(index: u32, value: f32) {
+  var old = atomicLoad(&out[index]);
+  loop {
+    let r = atomicCompareExchangeWeak(&out[index], old, bitcast<u32>(bitcast<f32>(old) + value));
+    if (r.exchanged) { break; }
+    old = r.old_value;
   }
+}
+
+@compute @workgroup_size(${TILE})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let first = (wg.y * nwg.x + wg.x) * ${TILE}u;
+  if (first >= params.n) { return; }
+  let i = first + tid;
+${sortTile}
   // one thread per column: run through the sorted tile, one atomic add per run of equal ids
   for (var c = tid; c < params.rowSize; c += ${TILE}u) {
     var acc = 0.0f;
@@ -103,9 +111,7 @@ const orderedTileWgsl = () => `
 struct Params { n: u32, rowSize: u32, numSegments: u32, tiles: u32, };
 @group(0) @binding(5) var<uniform> params: Params;
 
-const NONE = 0xffffffffu;
-var<workgroup> keys: array<u32, ${TILE}>;
-var<workgroup> rows: array<u32, ${TILE}>;
+${tileDecls}
 var<workgroup> slots: array<u32, ${TILE}>;
 
 @compute @workgroup_size(${TILE})
@@ -113,32 +119,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tile = wg.y * nwg.x + wg.x;
   if (tile >= params.tiles) { return; }
   let i = tile * ${TILE}u + tid;
-  var key = NONE;
-  if (i < params.n) {
-    let s = ids[i];
-    if (s >= 0 && u32(s) < params.numSegments) { key = u32(s); }
-  }
-  keys[tid] = key;
-  rows[tid] = i;
-  workgroupBarrier();
-  // the same bitonic sort as the atomic kernel's
-  for (var k = 2u; k <= ${TILE}u; k <<= 1u) {
-    for (var j = k >> 1u; j > 0u; j >>= 1u) {
-      let other = tid ^ j;
-      if (other > tid) {
-        let a = keys[tid];
-        let b = keys[other];
-        if ((a > b) == ((tid & k) == 0u)) {
-          keys[tid] = b;
-          keys[other] = a;
-          let r = rows[tid];
-          rows[tid] = rows[other];
-          rows[other] = r;
-        }
-      }
-      workgroupBarrier();
-    }
-  }
+${sortTile}
   // each sorted row's run, and each run's id (one thread: 256 steps, cheap beside the columns below)
   if (tid == 0u) {
     var run = 0u;
