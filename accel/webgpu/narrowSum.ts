@@ -116,17 +116,29 @@ export function longSumChunks(inner: number, R: number): { P: number; chunk: num
   return { P: Math.ceil(R / chunk), chunk };
 }
 
+type View = NonNullable<ReturnType<typeof axisRunView>>;
+
+/** x's [outer, R, inner] view over `axes`, where x is float32 and the axes adjacent; else undefined (both kernels decline). */
+const floatView = (x: tf.TensorInfo, axes: number[]) => (x.dtype === 'float32' ? axisRunView(x.shape, axes) : undefined);
+
+/** The output of x summed over the view's axes (kept as 1s with keepDims). */
+const summedShape = (x: tf.TensorInfo, view: View, keepDims: boolean) => {
+  const summed = new Set(view.axes);
+  return keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
+};
+
 /** The sum of x over `axes` (adjacent; R > NARROW_SUM_MAX_R values per output, ≤ LONG_SUM_MAX_OUTPUTS outputs per outer slice, ≤ LONG_SUM_MAX_OUTER slices) in two passes; undefined when it declines. */
 export function longSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: boolean): tf.TensorInfo | undefined {
-  if (x.dtype !== 'float32') return undefined;
-  const view = axisRunView(x.shape, axes);
-  if (!view || view.R <= NARROW_SUM_MAX_R) return undefined;
+  const view = floatView(x, axes);
+  return view && longSum(x, view, keepDims);
+}
+
+function longSum(x: tf.TensorInfo, view: View, keepDims: boolean): tf.TensorInfo | undefined {
+  if (view.R <= NARROW_SUM_MAX_R) return undefined;
   const outputs = view.outer * view.inner;
   if (outputs === 0 || view.inner > LONG_SUM_MAX_OUTPUTS || view.outer > LONG_SUM_MAX_OUTER) return undefined;
-  const summed = new Set(view.axes);
-  const shape = keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
   const backend = webgpuBackend();
-  const y = allocate(backend, shape);
+  const y = allocate(backend, summedShape(x, view, keepDims));
   const { P, chunk } = longSumChunks(view.inner, view.R);
   const threads = outputs * P;
   const part = allocate(backend, [view.outer, P, view.inner]);
@@ -138,14 +150,15 @@ export function longSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: boolea
 
 /** The sum of x over `axes` (adjacent, R ≤ NARROW_SUM_MAX_R values per output) as the kernel computes it; undefined when it declines. */
 export function narrowSumWebGpu(x: tf.TensorInfo, axes: number[], keepDims: boolean): tf.TensorInfo | undefined {
-  if (x.dtype !== 'float32') return undefined;
-  const view = axisRunView(x.shape, axes);
-  if (!view || view.R > NARROW_SUM_MAX_R) return undefined;
+  const view = floatView(x, axes);
+  return view && narrowSum(x, view, keepDims);
+}
+
+function narrowSum(x: tf.TensorInfo, view: View, keepDims: boolean): tf.TensorInfo | undefined {
+  if (view.R > NARROW_SUM_MAX_R) return undefined;
   const outputs = view.outer * view.inner;
   if (outputs === 0 || view.R === 0) return undefined;
-  const summed = new Set(view.axes);
-  const shape = keepDims ? x.shape.map((n, a) => (summed.has(a) ? 1 : n)) : x.shape.filter((_, a) => !summed.has(a));
-  const y = allocate(webgpuBackend(), shape);
+  const y = allocate(webgpuBackend(), summedShape(x, view, keepDims));
   dispatch('RecallbenchNarrowSum', 'rb_narrow_sum', wgsl, [{ tensor: x }, { tensor: y, write: true }], [{ u: outputs }, { u: view.R }, { u: view.inner }], grid(Math.ceil(outputs / WG)));
   return y;
 }
@@ -160,6 +173,9 @@ export function registerNarrowSumWebGpu(): void {
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { axis, keepDims } = args.attrs as unknown as { axis: number | number[] | null; keepDims: boolean };
     const axes = axis == null ? [...x.shape.keys()] : Array.isArray(axis) ? axis : [axis];
-    return (enabled ? narrowSumWebGpu(x, axes, keepDims) : undefined) ?? (longEnabled ? longSumWebGpu(x, axes, keepDims) : undefined) ?? stock.kernelFunc(args);
+    // the view once per Sum (this runs on every Sum of every step): each form declines what is not its own
+    const view = floatView(x, axes);
+    const fused = view && ((enabled ? narrowSum(x, view, keepDims) : undefined) ?? (longEnabled ? longSum(x, view, keepDims) : undefined));
+    return fused ?? stock.kernelFunc(args);
   });
 }
