@@ -169,11 +169,12 @@ export function defaultFastPath(): FastPath {
     if (!(LEVERS as readonly string[]).includes(name)) throw new UserInputError(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
     return name as Lever;
   };
-  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
+  const checked = () => fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
+  if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return checked();
   if (raw === 'all') return allLevers(true);
   const edited = /^(default|all)((?:[+-][A-Za-z]+)+)$/.exec(raw);
   if (edited) {
-    const path = edited[1] === 'all' ? allLevers(true) : fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
+    const path = edited[1] === 'all' ? allLevers(true) : checked();
     for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z]+)/g)) path[known(name!)] = sign === '+';
     return path;
   }
