@@ -20,13 +20,15 @@
 #   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
-#           process already fills it: results/README.md, stretches 7–9). Pending now: longConvTiles, layerNormColumns,
-#           longSum and segmentSumOrdered, so the default mixers are those with a long convolution (BaseConv, Hyena,
-#           H3), RWKV (its time-mix weights' long Sums) and attention (LayerNorm and the embedding's gradient only),
-#           each lever alone and all four. JRT_VARIANTS
+#           process already fills it: results/README.md, stretches 7–9). The default variants are those of 2026-11-29's
+#           check of longConvTiles, layerNormColumns, longSum and segmentSumOrdered (the first three cleared then;
+#           bench/RESULTS.md "Three levers cleared"), for the mixers they touch: those with a long convolution
+#           (BaseConv, Hyena, H3), RWKV (its time-mix weights' long Sums) and attention (LayerNorm and the embedding's
+#           gradient only), each lever alone and all four — set CAMPAIGN_VARIANTS for a new lever. The whole mode
+#           took 27 s that day (one process per d). JRT_VARIANTS
 #           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
-#           About 5 minutes (CAMPAIGN_S 390).
+#           Under a minute without JRT_VARIANTS (CAMPAIGN_S 390 is its ceiling).
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
