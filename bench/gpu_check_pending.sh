@@ -20,12 +20,12 @@
 #   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
-#           process already fills it: results/README.md, stretches 7–9). The default variants are those of 2026-11-29's
-#           check of longConvTiles, layerNormColumns, longSum and segmentSumOrdered (the first three cleared then;
-#           bench/RESULTS.md "Three levers cleared"), for the mixers they touch: those with a long convolution
-#           (BaseConv, Hyena, H3), RWKV (its time-mix weights' long Sums) and attention (LayerNorm and the embedding's
-#           gradient only), each lever alone and all four — set CAMPAIGN_VARIANTS for a new lever. The whole mode
-#           took 27 s that day (one process per d). JRT_VARIANTS
+#           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: longConvRegisters, so the default
+#           mixers are those with a long convolution (H3, Hyena, BaseConv), default and default+longConvRegisters twice
+#           each, alternating (the O(T²) convolution grows with L: the L 256 and 512 panels are where it matters).
+#           2026-11-29's check of longConvTiles, layerNormColumns, longSum and segmentSumOrdered (L 64 only, 5 mixers,
+#           6 variants) took 27 s (one process per d). JRT_VARIANTS
 #           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
 #           Under a minute without JRT_VARIANTS (CAMPAIGN_S 390 is its ceiling).
@@ -69,9 +69,13 @@ case "${1:-}" in
     done
     grep -hE "^matmul |ms/step|Error" "$OUT/matmul.log" | tail -40 ;;
   campaign)
-    for d in ${CAMPAIGN_D:-64 256}; do
-      echo "=== campaign shapes, d $d ($(date -u +%H:%M:%S))"
-      timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-rwkv,h3,baseconv,hyena,attention}" --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvTiles,default+layerNormColumns,default+longSum,default+segmentSumOrdered,default+longConvTiles+layerNormColumns+longSum+segmentSumOrdered}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L64-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+    # CAMPAIGN_SHAPES: zoology-fig2's (L, batch, K) panels to time, as L:B:K
+    for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
+      IFS=: read -r L Bsz K <<< "$shape"
+      for d in ${CAMPAIGN_D:-64 256}; do
+        echo "=== campaign shapes, L $L B$Bsz K $K, d $d ($(date -u +%H:%M:%S))"
+        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-h3,hyena,baseconv}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+longConvRegisters,default,default+longConvRegisters}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      done
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")

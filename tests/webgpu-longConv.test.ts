@@ -80,13 +80,20 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     // 32-tap tile, Lh > T; and dh in 7 groups of 2 examples, the last of 1 (C·Lh 6,400 → 100 lane blocks → 11 of 13)
     [3, 70, 96, 75],
     [13, 100, 64, 100],
+    // lever longConvRegisters (8 times or taps a thread, 32 times a workgroup): T < 8, T past two blocks of 32 with a
+    // ragged last thread, Lh > T with tap blocks wholly past T (dh zeros there)
+    [2, 5, 64, 5],
+    [1, 33, 128, 40],
   ] as const;
+  type Mode = 'registers' | 'tiles' | 'plain';
+  const mode = (m: Mode) => setFastPath({ longConvRegisters: m === 'registers', longConvTiles: m !== 'plain' });
 
-  it('values and the gradients of x and h match the shifted-sum reference, with the tiles and without', async () => {
+  it('values and the gradients of x and h match the shifted-sum reference: registers, tiles and neither', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
-    // (the two tiled shapes last: without the tiles they run the kernels the other shapes already cover)
-    for (const tiles of [true, false]) for (const [B, T, C, L] of tiles ? SHAPES : SHAPES.slice(0, -2)) {
-      setFastPath({ longConvTiles: tiles });
+    // (the tiled and register shapes last: the plain kernels run them as the other shapes already cover)
+    for (const m of ['registers', 'tiles', 'plain'] as Mode[]) for (const [B, T, C, L] of m === 'plain' ? SHAPES.slice(0, -4) : SHAPES) {
+      mode(m);
+      const tiles = m !== 'plain';
       const x = inputs(B, T, C, L);
       // the kernels' outputs: y and dx [B, T, C], dh [C, Lh]
       await poison([[B, T, C], [C, L]]);
@@ -94,18 +101,19 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const ref = run(naive, x);
       for (let i = 0; i < got.length; i++) {
         const e = await errors(got[i]!, ref[i]!);
-        expect(e.rel, `[${B}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ' (tiles)' : ''}`).toBeLessThan(bar(i));
+        expect(e.rel, `[${B}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ` (${m})` : ''}`).toBeLessThan(bar(i));
         worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
       }
       tf.dispose([...Object.values(x), ...got, ...ref]);
     }
-    setFastPath({ longConvTiles: true });
+    setFastPath(ALL_ON);
     console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
-  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples (tiles on and off)", async () => {
-    for (const tiles of [true, false]) for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20]] as const) {
-      setFastPath({ longConvTiles: tiles });
+  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples (registers, tiles, neither)", async () => {
+    for (const m of ['registers', 'tiles', 'plain'] as Mode[]) for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20], [2, 2, 45, 64, 48]] as const) {
+      mode(m);
+      const tiles = m !== 'plain';
       const x = randn([R * b, T, C]) as tf.Tensor3D;
       const h = randn([R, C, L], 0.5) as tf.Tensor3D;
       const g = randn([R * b, T, C]);
@@ -117,17 +125,21 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const ref = both(perRun);
       for (let i = 0; i < 3; i++) {
         expect(got[i]!.shape).toEqual(ref[i]!.shape);
-        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ' (tiles)' : ''}`).toBeLessThan(bar(i));
+        expect((await errors(got[i]!, ref[i]!)).rel, `R ${R} [${b}, ${T}, ${C}, ${L}] ${NAMES[i]}${tiles ? ` (${m})` : ''}`).toBeLessThan(bar(i));
       }
       tf.dispose([x, h, g, ...got, ...ref]);
     }
-    setFastPath({ longConvTiles: true });
+    setFastPath(ALL_ON);
   });
 
-  it("lever longConvTiles, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, dh in groups of 2, 2, 1)", async () => {
+  it("levers longConvTiles and longConvRegisters, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, dh in groups)", async () => {
     // a run's 5 examples in 3 groups (C·Lh 16,896: 264 lane blocks → 4 wanted); grouped by the stack's 10 examples they would be 3 and 2
     const [R, b, T, C, L] = [2, 5, 172, 96, 176];
     expect(dhGroups(b, C, L)).toEqual({ groups: 3, perGroup: 2 });
+    // with 8 taps a lane: 96 · 22 lanes, 33 lane blocks → 32 groups wanted, one example each
+    expect(dhGroups(b, C, L, 8)).toEqual({ groups: 5, perGroup: 1 });
+    for (const m of ['tiles', 'registers'] as Mode[]) {
+    mode(m);
     const x = randn([R * b, T, C]) as tf.Tensor3D;
     const h = randn([R, C, L], 0.5) as tf.Tensor3D;
     const g = randn([R * b, T, C]);
@@ -137,10 +149,12 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const rows = (t: tf.Tensor) => t.slice([r * b, 0, 0], [b, T, C]);
       const alone = both(rows(x) as tf.Tensor3D, tf.squeeze(h.slice([r, 0, 0], [1, C, L]), [0]), rows(g));
       const mine = [rows(stacked[0]!), rows(stacked[1]!), tf.squeeze(stacked[2]!.slice([r, 0, 0], [1, C, L]), [0])];
-      for (let i = 0; i < 3; i++) expect(Array.from(await mine[i]!.data()), `run ${r} ${NAMES[i]}`).toEqual(Array.from(await alone[i]!.data()));
+      for (let i = 0; i < 3; i++) expect(Array.from(await mine[i]!.data()), `${m}: run ${r} ${NAMES[i]}`).toEqual(Array.from(await alone[i]!.data()));
       tf.dispose([...alone, ...mine]);
     }
     tf.dispose([x, h, g, ...stacked]);
+    }
+    setFastPath(ALL_ON);
   });
 
   it('lever longConvTiles: the tiled forward and dx give the untiled sums bit for bit (C ≥ 64), dh its batch split', async () => {
@@ -155,12 +169,12 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const x = inputs(B, T, C, L);
       const counts = () => new Map(dispatchCounts);
       const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
-      setFastPath({ longConvTiles: false });
+      mode('plain');
       let before = counts();
       const plain = run(fused, x);
       await plain[2]!.data();
       expect([ran(before, 'LongConv'), ran(before, 'LongConvGradX'), ran(before, 'LongConvGradH'), ran(before, 'LongConvTiled')]).toEqual([2, 1, 1, 0]); // run(): the value, then the value again under tf.grads
-      setFastPath({ longConvTiles: true });
+      mode('tiles');
       before = counts();
       const tiled = run(fused, x);
       await tiled[2]!.data();
@@ -171,6 +185,40 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       expect((await errors(tiled[2]!, plain[2]!)).rel, `[${B}, ${T}, ${C}, ${L}] dh`).toBeLessThan(GRAD_BAR);
       tf.dispose([...Object.values(x), ...plain, ...tiled]);
     }
+    setFastPath(ALL_ON);
+  });
+
+  it('lever longConvRegisters: y and dx the untiled sums bit for bit, dh within rounding of them; its kernels and no others', async () => {
+    expect(dhGroups(512, 64, 64, 8)).toEqual({ groups: 128, perGroup: 4 }); // zoology-fig2 L 64, d 64: 512 lanes, 8 lane blocks
+    expect(dhGroups(512, 256, 512, 8)).toEqual({ groups: 4, perGroup: 128 }); // L 512, d 256: 16,384 lanes, 256 lane blocks
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 5, 64, 5], [13, 100, 64, 100], [1, 33, 128, 40]] as const) {
+      const x = inputs(B, T, C, L);
+      const counts = () => new Map(dispatchCounts);
+      const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
+      mode('plain');
+      const plain = run(fused, x);
+      await plain[2]!.data();
+      mode('registers');
+      const before = counts();
+      const reg = run(fused, x);
+      await reg[2]!.data();
+      const groups = dhGroups(B, C, L, 8).groups;
+      const names = ['LongConvReg', 'LongConvGradXReg', 'LongConvGradHReg', 'LongConvGradHGroups', 'LongConv', 'LongConvTiled', 'LongConvGradHSplit'];
+      expect(names.map((n) => ran(before, n)), names.join(', ')).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0, 0, 0]);
+      expect(await data(reg[0]!), `[${B}, ${T}, ${C}, ${L}] y`).toEqual(await data(plain[0]!));
+      expect(await data(reg[1]!), `[${B}, ${T}, ${C}, ${L}] dx`).toEqual(await data(plain[1]!));
+      expect((await errors(reg[2]!, plain[2]!)).rel, `[${B}, ${T}, ${C}, ${L}] dh`).toBeLessThan(GRAD_BAR);
+      tf.dispose([...Object.values(x), ...plain, ...reg]);
+    }
+    setFastPath(ALL_ON);
+  });
+
+  it('a training step of a small H3 model (d 64: the register kernels run): longConvRegisters on and off give the same loss and gradients', async () => {
+    const before = dispatchCounts.get('LongConvReg') ?? 0;
+    const e = await expectLeverStepAgrees('longConvRegisters', [{ mixer: 'h3', params: { stateDim: 8 } }], { seqLen: 12, seed: 5, dModel: 64, kernels: [LONG_CONV_KERNEL, LONG_CONV_GRAD_KERNEL] });
+    expect((dispatchCounts.get('LongConvReg') ?? 0) - before).toBeGreaterThan(0);
+    console.log(`H3 d 64, longConvRegisters: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 
   it('a training step of a tiny H3 model: longConvTiles on and off give the same loss and gradients', async () => {

@@ -62,13 +62,14 @@ export function workgroupBytesDeclared(wgsl: string): number {
 export async function expectLeverStepAgrees(
   lever: Lever,
   layers: LayerSpec[],
-  opts: { seqLen?: number; seed?: number; kernels?: string[]; label?: string; prefixLength?: number } = {},
+  opts: { seqLen?: number; seed?: number; kernels?: string[]; label?: string; prefixLength?: number; dModel?: number } = {},
 ): Promise<{ lossRel: number; worstGradRel: number }> {
   const T = opts.seqLen ?? 10;
+  const d = opts.dModel ?? 16;
   const label = opts.label ?? lever;
-  const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: layers.length, maxSeqLen: T, layers, positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: opts.seed ?? 3 });
+  const model = new LanguageModel({ vocabSize: 30, dModel: d, nLayers: layers.length, maxSeqLen: T, layers, positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: opts.seed ?? 3 });
   const tokens = tf.tensor2d(Array.from({ length: 2 * T }, (_, i) => (i * 7) % 30), [2, T], 'int32');
-  const cotangent = tf.randomNormal([2, T, 16], 0, 1, 'float32', 17);
+  const cotangent = tf.randomNormal([2, T, d], 0, 1, 'float32', 17);
   const step = (on: boolean) => {
     setFastPath({ [lever]: on });
     return tf.variableGrads(() => tf.sum(tf.mul(model.forward(tokens, { training: true, dropoutSeed: 1, prefixLength: opts.prefixLength }), cotangent)), model.variables);

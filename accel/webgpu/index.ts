@@ -64,6 +64,9 @@
 //                rows): two passes reading x in place (narrowSum.ts) instead of a transpose and a workgroup per output
 //   segmentSumOrdered  with segmentSum: each tile's partials written in place and summed per output in tile order
 //                (segmentSum.ts) instead of added by float atomics in whatever order tiles finish: reproducible
+//   longConvRegisters  the long convolution with 8 outputs (forward, dx) or 8 taps (dh) per thread from a sliding
+//                window in registers (longConv.ts; C ≥ 64): a tap is one load of x and one of h for 8 multiply-adds
+//                instead of one; y and dx the same sums, dh within rounding. Takes precedence over longConvTiles
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -91,7 +94,7 @@ import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './li
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
-import { longConvWebGpu, registerLongConvWebGpu, setLongConvTiles } from './longConv.js';
+import { longConvWebGpu, registerLongConvWebGpu, setLongConvRegisters, setLongConvTiles } from './longConv.js';
 import { circularShortConvOp, shortConvOp } from '../../ops/shortConv/index.js';
 import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
@@ -114,7 +117,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -146,6 +149,8 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Based), and at zoology-fig2's L 64 B512 no step slower (summed GPU kernel time): the long convolution's gradient H3
   // d 64 8.5 → 1.5 ms, d 256 15.2 → 6.7 (H3's step 16.5 → 8.4, 36.5 → 24.1; Hyena 11.1 → 7.5; BaseConv 6.3 → 4.4);
   // LayerNorm's backward 1.5 → 0.44 ms in every model; RWKV d 256's Sums 1.72 → 0.97
+  longConvRegisters:
+    'new (2026-11-29): the long convolution with 8 outputs or taps per thread from a window in registers; tested against the shifted-sum reference and the untiled kernels on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   segmentSumOrdered:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower: the gather gradient 0.42 → 0.65 ms at d 64, 0.45 → 1.72 ms at d 256 (zoology-fig2 L 64 B512) — on for a reproducible GPU run (RECALLBENCH_FAST_PATH=default+segmentSumOrdered), not for speed',
   attention:
@@ -273,6 +278,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'Sum (long, few outputs)', backend: BACKEND, lever: 'longSum', install: () => (registerNarrowSumWebGpu(), setLongSumWebGpu(true)), uninstall: () => setLongSumWebGpu(false) });
   registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
+  registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',

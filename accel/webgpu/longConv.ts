@@ -36,6 +36,15 @@
 //    Untiled, dh has only C·Lh lanes (d 64, L 64: 64 workgroups for a GPU of 132 SMs), each walking the whole batch;
 //    G is chosen so that the lanes × groups of ONE run reach ≈ DH_TARGET_WORKGROUPS, from a run's own sizes, so a
 //    stack's runs sum their examples exactly as each run alone does. G = 1 writes dh directly (no second pass).
+//
+// Lever `longConvRegisters` (off until checked on a GPU): the same products with each thread computing R = 8 outputs
+// (forward, dx: 8 consecutive times of one channel; dh: 8 consecutive taps of one channel) from a sliding window of
+// 8 inputs held in registers. Tiled, each output's every tap is a global load of x and a workgroup load of h for one
+// multiply-add (a zoology-fig2 step at L 64, d 256: the forward runs at ≈ 0.2 TFLOP/s); with the window a tap is one
+// load of each for 8 multiply-adds — and the O(T²) taps are what grow with the campaign's L 128–512. Each output still
+// adds its taps in increasing order (forward, dx: the window's entries past the sequence are zeros, and adding
+// h · 0 leaves a sum unchanged), so y and dx are the untiled kernels' sums; dh adds, per group of examples, example
+// by example in increasing t — a different order from the split kernel's, within rounding of it. C ≥ 64, as the tiles.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
@@ -271,18 +280,153 @@ fn main(${builtins}) {
   dh[lane] = sum;
 }`;
 
+/** Outputs per thread along time (forward, dx) or taps per thread (dh) of lever longConvRegisters, and its threads along time per workgroup. */
+const R = 8;
+const REG_ROWS = 4;
+/** Times one register workgroup covers. */
+const REG_BLOCK = REG_ROWS * R;
+const unroll = (f: (r: number) => string, sep = '\n    ') => Array.from({ length: R }, (_, r) => f(r)).join(sep);
+
+/**
+ * Forward (dir 'fwd') or dx (dir 'dx') with R outputs per thread. Workgroup = (example b, block of REG_BLOCK times,
+ * block of TILE_C channels); thread (row, cl) computes times tf … tf + R − 1 of channel c, tf = t0 + row·R. h comes
+ * through the same workgroup tiles as tiledWgsl; the window w_r holds x[tf + r − s] (fwd) or dy[tf + r + s] (dx) for
+ * the current tap s, zero outside [0, T), and moves by one load per tap.
+ */
+const registerWgsl = (dir: 'fwd' | 'dx') => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
+    { name: 'h', type: 'f32' },
+    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
+  ],
+  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
+)}
+var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
+// x[example row ex + t, channel c], 0 for t outside [0, T)
+fn at(ex: u32, t: i32, c: u32) -> f32 {
+  if (t < 0 || t >= i32(params.T)) { return 0.0f; }
+  return x[(ex + u32(t)) * params.C + c];
+}
+@compute @workgroup_size(${TILE_C * REG_ROWS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  let C = params.C;
+  let T = params.T;
+  let cb = w % params.channelBlocks;
+  let tb = (w / params.channelBlocks) % params.timeBlocks;
+  let b = w / params.channelBlocks / params.timeBlocks;
+  let live = w < params.workgroups;
+  let run = b / params.examplesPerRun;
+  let cl = li % ${TILE_C}u;
+  let t0 = tb * ${REG_BLOCK}u;
+  let tf = t0 + (li / ${TILE_C}u) * ${R}u;
+  let c = cb * ${TILE_C}u + cl;
+  let valid = live && tf < T && c < C;
+  let ex = b * T;
+  let first = i32(tf);
+  // taps the block needs: s ≤ t (fwd) for its latest t; s < T − t (dx) for its earliest
+  let taps = ${dir === 'fwd' ? `min(T, t0 + ${REG_BLOCK}u)` : 'T - min(t0, T - 1u)'};
+  ${unroll((r) => `var w${r} = 0.0f;
+  var a${r} = 0.0f;`, '\n  ')}
+  if (valid) {
+    ${unroll((r) => `w${r} = at(ex, first + ${r}, c);`)}
+  }
+  for (var s0 = 0u; s0 < taps; s0 += ${TILE}u) {
+    for (var k = li; k < ${TILE_C * TILE}u; k += ${TILE_C * REG_ROWS}u) {
+      let j = k % ${TILE}u;
+      let i = k / ${TILE}u;
+      let ci = cb * ${TILE_C}u + i;
+      var v = 0.0f;
+      if (live && ci < C && s0 + j < params.L) { v = h[(run * C + ci) * params.L + s0 + j]; }
+      hs[j * ${TILE_STRIDE}u + i] = v;
+    }
+    workgroupBarrier();
+    if (valid) {
+      let end = min(s0 + ${TILE}u, taps);
+      for (var s = s0; s < end; s++) {
+        let hv = hs[(s - s0) * ${TILE_STRIDE}u + cl];
+        ${unroll((r) => `a${r} += hv * w${r};`, '\n        ')}
+        ${
+          dir === 'fwd'
+            ? // next tap: w_r = x[tf + r − s − 1] = the old w_{r−1}; w_0 a new load
+              Array.from({ length: R - 1 }, (_, i) => `w${R - 1 - i} = w${R - 2 - i};`).join('\n        ') + `\n        w0 = at(ex, first - i32(s) - 1, c);`
+            : // next tap: w_r = dy[tf + r + s + 1] = the old w_{r+1}; w_{R−1} a new load
+              Array.from({ length: R - 1 }, (_, i) => `w${i} = w${i + 1};`).join('\n        ') + `\n        w${R - 1} = at(ex, first + ${R} + i32(s), c);`
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    ${unroll((r) => `if (tf + ${r}u < T) { y[(ex + tf + ${r}u) * C + c] = a${r}; }`)}
+  }
+}`;
+
+// dh with R taps per thread, split over G groups of examples as filterGradSplitWgsl: lane = run·C·SB + sb·C + c
+// (SB = ⌈L / R⌉ tap blocks per channel), thread = one lane, workgroup w = g · laneBlocks + laneBlock. Over each example
+// of its group, for t = s_first … T − 1: a_r += dy[t] · x[t − s_first − r], the window w_r = x[t − s_first − r].
+const filterGradRegisterWgsl = () => `
+${declare(
+  [
+    { name: 'dy', type: 'f32' },
+    { name: 'x', type: 'f32' },
+    { name: 'part', type: 'f32', write: true },
+  ],
+  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  let g = w / params.laneBlocks;
+  let lane = (w % params.laneBlocks) * ${WG}u + li;
+  let C = params.C;
+  let T = params.T;
+  let total = params.n * params.runs;
+  let run = lane / params.n;
+  let rest = lane % params.n;
+  let c = rest % C;
+  let sf = (rest / C) * ${R}u;
+  if (g >= params.groups || lane >= total) { return; }
+  ${unroll((r) => `var a${r} = 0.0f;`, '\n  ')}
+  let first = run * params.B + g * params.perGroup;
+  let last = min(first + params.perGroup, (run + 1u) * params.B);
+  for (var b = first; b < last; b++) {
+    let ex = b * T;
+    var w0 = 0.0f;
+    if (sf < T) { w0 = x[ex * C + c]; }
+    ${unroll((r) => (r === 0 ? '' : `var w${r} = 0.0f;`), '\n    ')}
+    for (var t = sf; t < T; t++) {
+      let d = dy[(ex + t) * C + c];
+      ${unroll((r) => `a${r} += d * w${r};`, '\n      ')}
+      ${Array.from({ length: R - 1 }, (_, i) => `w${R - 1 - i} = w${R - 2 - i};`).join('\n      ')}
+      if (t + 1u < T) { w0 = x[(ex + t + 1u - sf) * C + c]; }
+    }
+  }
+  // part [G, runs·C·L] (G = 1: dh itself)
+  let out = g * params.runs * C * params.L + (run * C + c) * params.L + sf;
+  ${unroll((r) => `if (sf + ${r}u < params.L) { part[out + ${r}u] = a${r}; }`, '\n  ')}
+}`;
+
 let tiles = false;
 /** Lever longConvTiles: the tiled forward and dx (C ≥ 64) and the batch-split dh (on), or the kernels above (off). */
 export function setLongConvTiles(on: boolean): void {
   tiles = on;
 }
 
+let registers = false;
+/** Lever longConvRegisters: R outputs (taps) per thread from a window in registers, C ≥ 64 (on), or the above (off). */
+export function setLongConvRegisters(on: boolean): void {
+  registers = on;
+}
+
 /**
- * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps: enough that
- * groups × lane blocks reach DH_TARGET_WORKGROUPS, each group at least one example, no group empty.
+ * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps, `tapsPerLane`
+ * of them per lane (R with longConvRegisters, else 1): enough that groups × lane blocks reach DH_TARGET_WORKGROUPS,
+ * each group at least one example, no group empty.
  */
-export function dhGroups(examples: number, C: number, L: number): { groups: number; perGroup: number } {
-  const laneBlocks = Math.ceil((C * L) / WG);
+export function dhGroups(examples: number, C: number, L: number, tapsPerLane = 1): { groups: number; perGroup: number } {
+  const laneBlocks = Math.ceil((C * Math.ceil(L / tapsPerLane)) / WG);
   const wanted = Math.max(1, Math.min(examples, Math.ceil(DH_TARGET_WORKGROUPS / laneBlocks)));
   const perGroup = Math.ceil(examples / wanted);
   return { groups: Math.ceil(examples / perGroup), perGroup };
@@ -290,6 +434,13 @@ export function dhGroups(examples: number, C: number, L: number): { groups: numb
 
 /** Forward or dx through the tiles (C ≥ 64 with the lever on), else undefined. */
 function tiledPass(dir: 'fwd' | 'dx', input: tf.TensorInfo, h: tf.TensorInfo, out: tf.TensorInfo, B: number, T: number, C: number, L: number, runs: number): boolean {
+  if (registers && C >= TILE_C) {
+    const channelBlocks = Math.ceil(C / TILE_C);
+    const timeBlocks = Math.ceil(T / REG_BLOCK);
+    const workgroups = B * timeBlocks * channelBlocks;
+    dispatch(dir === 'fwd' ? 'LongConvReg' : 'LongConvGradXReg', `rb_longconv_${dir}_reg`, registerWgsl(dir), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: B / runs }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
+    return true;
+  }
   if (!tiles || C < TILE_C) return false;
   const channelBlocks = Math.ceil(C / TILE_C);
   const timeBlocks = Math.ceil(T / TILE_ROWS);
@@ -340,6 +491,18 @@ export function registerLongConvWebGpu(): void {
       const n = B * T * C;
       if (!tiledPass('dx', dy!, h!, dx, B, T, C, L, runs)) dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       const m = C * L;
+      if (registers && C >= TILE_C) {
+        const lanes = C * Math.ceil(L / R);
+        const { groups, perGroup } = dhGroups(B / runs, C, L, R);
+        const laneBlocks = Math.ceil((runs * lanes) / WG);
+        const part = groups === 1 ? dh : allocate(backend, [groups, runs * m]);
+        dispatch('LongConvGradHReg', 'rb_longconv_bh_reg', filterGradRegisterWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: part, write: true }], [{ u: lanes }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }, { u: laneBlocks }, { u: groups }, { u: perGroup }], grid(groups * laneBlocks));
+        if (part !== dh) {
+          dispatch('LongConvGradHGroups', 'rb_longconv_bh_groups', groupSumWgsl, [{ tensor: part }, { tensor: dh, write: true }], [{ u: runs * m }, { u: groups }], grid(Math.ceil((runs * m) / WG)));
+          release(part);
+        }
+        return [dx, dh];
+      }
       if (!tiles) {
         dispatch('LongConvGradH', 'rb_longconv_bh', filterGradWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: dh, write: true }], [{ u: m }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }], grid(Math.ceil((runs * m) / WG)));
         return [dx, dh];
