@@ -238,6 +238,12 @@ export interface FigurePoint {
   /** Runs of the group that successive halving stopped at a rung (not candidates for the point). */
   stopped: number;
   epochs: number;
+  /**
+   * Learning rates of the label's grid — every lr some run of this label has a record at, in these records — without
+   * a result in this group yet (not run, in flight, or left out): a provisional point, which a finished group's
+   * other lrs could still move. Empty when the group has them all.
+   */
+  lrsMissing: number[];
 }
 
 /** One run as the analysis sees it: its group (the point it belongs to) and whether it is a result. */
@@ -328,6 +334,9 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
   }
   const reasonOf = new Map(records.map((r) => [r, leftOutReason(r, invalid.get(r.id) ?? [])]));
   const points: FigurePoint[] = [];
+  // each label's learning-rate grid as these records show it (the preset's grid once any width has run each lr)
+  const lrGrid = new Map<string, Set<number>>();
+  for (const r of records) lrGrid.set(r.label, (lrGrid.get(r.label) ?? new Set()).add(r.config.train.lr));
   const groupInfo = new Map<string, { variantLabel: string; setting: TaskSetting; stateBytes?: { measured: number; paper: number }; bestIds: Set<string>; hasPoint: boolean }>();
   for (const [key, runs] of groups) {
     const first = runs[0]!;
@@ -398,6 +407,7 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
       divergedCounted: ok.filter((r) => r.status === 'diverged').length,
       stopped: results.length - ok.length,
       epochs: Math.max(...best.map((r) => r.epochs)),
+      lrsMissing: [...lrGrid.get(first.label)!].filter((lr) => !lrs.includes(lr)).sort((a, b) => a - b),
     });
   }
   const runs: AnalysedRun[] = records.map((record) => {

@@ -105,6 +105,8 @@ export function pointRows(points: FigurePoint[]): Record<string, unknown>[] {
       diverged_counted: p.divergedCounted,
       // runs of this model that successive halving stopped at a rung (not candidates for the best lr)
       stopped_at_rungs: p.stopped,
+      // learning rates of the label's grid with no result in this group yet: a provisional point
+      lrs_missing: p.lrsMissing.join(' '),
     };
   });
 }

@@ -81,6 +81,25 @@ describe('best learning rate', () => {
     expect(figurePoints([mq({ status: 'failed' })])).toHaveLength(0);
   });
 
+  it("a point missing some lr of its label's grid is provisional: lrsMissing names them (stopped runs count, failed ones do not)", () => {
+    const points = figurePoints([
+      // d 64: all three lrs of attention's grid, one stopped at a rung
+      mq({ lr: 1e-4, validation: 0.2, status: 'stopped' }),
+      mq({ lr: 1e-3, validation: 0.9 }),
+      mq({ lr: 1e-2, validation: 0.8 }),
+      // d 128: one lr has a result, one failed, one not run
+      mq({ dModel: 128, lr: 1e-3, validation: 0.95 }),
+      mq({ dModel: 128, lr: 1e-2, validation: 0.99, status: 'failed' }),
+      // another label's grid is its own
+      mq({ label: 'hyena', lr: 5e-3, validation: 0.5 }),
+    ]);
+    const of = (label: string, d: number) => points.find((p) => p.label === label && p.dModel === d)!;
+    expect(of('attention', 64).lrsMissing).toEqual([]);
+    expect(of('attention', 128).lrsMissing).toEqual([1e-4, 1e-2]);
+    expect(of('attention', 128).bestLr).toBe(1e-3);
+    expect(of('hyena', 64).lrsMissing).toEqual([]);
+  });
+
   it('keeps (architecture, size/variant, task setting) apart', () => {
     const recs = [
       mq({ dModel: 64 }),

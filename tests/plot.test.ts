@@ -183,6 +183,25 @@ describe('plot on synthetic records', () => {
     expect(loss[0]!.trainLoss).toBeCloseTo(curve[0]!.trainLoss, 4);
   });
 
+  it('accuracy vs width: a point whose lr group is incomplete is drawn hollow and named in the tooltip and points.csv', async () => {
+    const dir = tempDir();
+    const mk = (dModel: number, lr: number, validation: number) => syntheticRecord({ label: 'hyena', dModel, lr, slices: [[64, 4]], state: 1000, validation, test: validation });
+    writeSyntheticResults(dir, [mk(64, 1e-3, 0.5), mk(64, 1e-2, 0.6), mk(128, 1e-2, 0.9)]);
+    await plotResults(dir, { png: false });
+    const pts = specRows(dir, 'accuracy-vs-dmodel').filter((r) => r.kind === 'point');
+    expect(pts.map((r) => [r.dModel, r.provisional, r.lrsMissing])).toEqual([
+      [64, false, 'none'],
+      [128, true, '0.0010'],
+    ]);
+    const spec = JSON.parse(readFileSync(join(dir, 'figures', 'accuracy-vs-dmodel.vl.json'), 'utf8')) as { title: { subtitle: string | string[] }; spec: { layer: { mark?: { filled?: boolean } }[] } };
+    expect([spec.title.subtitle].flat().join(' ')).toContain('hollow: provisional');
+    expect(spec.spec.layer.filter((l) => l.mark?.filled === false)).toHaveLength(1);
+    const csv = readFileSync(join(dir, 'tables', 'points.csv'), 'utf8').trim().split('\n');
+    const col = csv[0]!.split(',').indexOf('lrs_missing');
+    expect(col).toBeGreaterThan(0);
+    expect(csv.slice(1).map((line) => line.split(',')[col])).toEqual(['', '0.001']);
+  });
+
   it('accuracy vs width: a slice tested in two task settings gets a panel for each', async () => {
     const dir = tempDir();
     writeSyntheticResults(dir, syntheticSuite());
