@@ -6,6 +6,7 @@
 #      CAMPAIGN_S 390, MATMUL_S 170, SPEED_S 300; 0 skips it):
 #        campaign  the campaign's models at its L 64 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
+#        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
 #      none if less than 90 s is left.

@@ -29,6 +29,9 @@
 #           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
 #           Under a minute without JRT_VARIANTS (CAMPAIGN_S 390 is its ceiling).
+#   repro   is a GPU run reproducible? One small run (attention d 64, MQAR L 64) trained twice with the default
+#           levers and twice with segmentSumOrdered, each pair's curves compared bit for bit (bench/gpu_repro.sh;
+#           its REPRO_* settings). Needs the CLI: BUNDLE=.gpu from bench/pack_gpu_all.sh.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
 #   Host:     RECALLBENCH_COMMIT=<commit> bash bench/gpu_check_pending.sh equiv|speed|matmul   (carry .gpu-c; out in $OUT)
@@ -82,5 +85,12 @@ case "${1:-}" in
     [ -n "${JRT_VARIANTS:-}" ] && echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))" &&
     timeout "${JRT_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     grep -hE "ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -70 ;;
-  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign" >&2; exit 2 ;;
+  repro)
+    # one run trained twice per fast path (default: atomics in the gather gradient; +segmentSumOrdered: tile order),
+    # compared bit for bit (bench/gpu_repro.sh); needs the CLI in the bundle (pack_gpu_all.sh). About a minute.
+    [ -f "$B/run" ] && [ -f "$B/app.mjs.xz" ] || { echo "gpu_check_pending repro: $B has no CLI: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
+    echo "=== repro ($(date -u +%H:%M:%S))"
+    CLI="bash $B/run" OUT="$OUT" bash bench/gpu_repro.sh > "$OUT/repro.log" 2>&1
+    tail -n 12 "$OUT/repro.txt" ;;
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign|repro" >&2; exit 2 ;;
 esac
