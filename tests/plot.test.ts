@@ -200,6 +200,12 @@ describe('plot on synthetic records', () => {
     const col = csv[0]!.split(',').indexOf('lrs_missing');
     expect(col).toBeGreaterThan(0);
     expect(csv.slice(1).map((line) => line.split(',')[col])).toEqual(['', '0.001']);
+    // the state figure marks the same point
+    const state = specRows(dir, 'accuracy-vs-state').filter((r) => r.kind === 'point');
+    expect(state.map((r) => [r.dModel, r.provisional, r.lrsMissing])).toEqual([
+      [64, false, 'none'],
+      [128, true, '0.0010'],
+    ]);
   });
 
   it('accuracy vs width: a slice tested in two task settings gets a panel for each', async () => {

@@ -3,7 +3,7 @@
 // theoretic floor of MQAR marked (K·log2(V/2) bits for the hardest test slice). One panel per task setting.
 // Also used, with `passes`, for the JRT-prompt figure (one front per mixer and number of passes).
 import { compareSettings, leftOutSummary, paretoFront, settingFloor, type FigurePoint, type LeftOutRun, type StateConvention, type TaskSetting } from '../analysis.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, mixerShape, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, LEFT_OUT_LEGEND_STYLE, LEFT_OUT_SHAPE, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, mixerShape, PROVISIONAL_CAPTION, PROVISIONAL_SUBTITLE, provisionalFields, provisionalLayers, round, type Figure } from './common.js';
 
 interface StateRowsOptions {
   convention: StateConvention;
@@ -49,6 +49,7 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
       seeds: acc.n,
       bestLr: p.bestLr,
       params: p.params,
+      ...provisionalFields(p.lrsMissing),
     });
     const g = `${panelOf(p)}\u0000${p.label}\u0000${seriesOf(p)}`;
     groups.set(g, [...(groups.get(g) ?? []), p]);
@@ -188,9 +189,11 @@ export function stateSpec(
     ? { field: 'shapeKey', type: 'nominal', title: o.seriesTitle ?? 'series', scale: { domain: [...seriesValues, ...(withLeftOut ? [LEFT_OUT_LEGEND] : [])], range: [...seriesValues.map((_, i) => SERIES_SHAPES[i % SERIES_SHAPES.length]!), ...(withLeftOut ? [LEFT_OUT_SHAPE] : [])] }, legend: LEFT_OUT_LEGEND_STYLE }
     : undefined;
   const pick = { condition: { param: 'mixerPick', value: 1 }, value: 0.15 };
-  const tooltip = ['mixer', 'series', 'variant', 'stateBytes', 'stateBytesMeasured', 'stateBytesPaper', 'accuracy', 'lo', 'hi', 'bestLr', 'params']
+  const tooltip = ['mixer', 'series', 'variant', 'stateBytes', 'stateBytesMeasured', 'stateBytesPaper', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'params']
     .filter((f) => f !== 'series' || withSeries)
     .map((f) => ({ field: f }));
+  const pointEncoding = { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: pick };
+  const hollow = provisionalLayers(rows, "datum.kind === 'point'", pointEncoding, 45);
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer(o.yTitle ?? 'test accuracy (best lr on validation)')] : []),
     {
@@ -213,9 +216,11 @@ export function stateSpec(
       transform: [{ filter: "datum.kind === 'point'" }],
       mark: { type: 'point', filled: true, size: 45 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
-      // series (JRT prompting's p) take the shape channel, else a marker per mixer unless the left-out × holds it
-      encoding: { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: pick },
+      // series (JRT prompting's p) take the shape channel, else a marker per mixer unless the left-out × holds it;
+      // a provisional point hollow (its outline drawn by the layer after this one)
+      encoding: { ...pointEncoding, ...hollow.fill },
     },
+    ...hollow.outline,
   ];
   if (withLeftOut) {
     layers.push(leftOutMarkLayer(x, y, color, shape ?? leftOutShapeOnly(), ['mixer', ...(withSeries ? ['series'] : []), 'variant', 'stateBytes', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons']));
@@ -229,7 +234,7 @@ export function stateSpec(
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: o.title, subtitle: o.subtitle },
+    title: { text: o.title, subtitle: `${o.subtitle}${hollow.outline.length ? PROVISIONAL_SUBTITLE : ''}` },
     config: chartConfig(),
     data: { values: rows },
     ...(withSeries ? { transform: [{ calculate: `datum.kind === 'left-out' ? ${JSON.stringify(LEFT_OUT_LEGEND)} : datum.series`, as: 'shapeKey' }] } : {}),
@@ -255,7 +260,7 @@ export function accuracyVsState(points: FigurePoint[], mixers: string[], convent
   return {
     name: 'accuracy-vs-state',
     title: 'Accuracy vs recurrent state size (BASED Fig. 2)',
-    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${rows.some((r) => r.kind === 'plateau') ? ' Dotted rule: the 1/K plateau (the mean of 1/K over the test slices), where a model answers with some value of its context but not the right one — the level MQAR models sit at before they learn to recall.' : ''}${rows.some((r) => r.kind === 'point' && r.statePlot !== r.stateBytes) ? ' Points of several mixers at one state size (within 0.05 octave) are drawn 0.3 octave apart, so that none hides another; the tooltip and tables/points.csv give the true size.' : ''}${leftOutCaption(rows)}`,
+    caption: `Test accuracy (mean over the test slices of the setting) against recurrent state size in bytes (fp32, ${convention} convention${convention === 'measured' ? ': counted from the tensors the step view holds' : ': the papers\' formulas'}), log2 axis. Every (mixer, size, variant) is one point at its best learning rate, chosen on validation; lines join each mixer's Pareto front (no smaller state reaches higher accuracy). Dashed rule: the information-theoretic floor of MQAR — answering K queries whose values come from V/2 tokens needs at least K·log2(V/2) bits of state (hardest test slice).${rows.some((r) => r.kind === 'plateau') ? ' Dotted rule: the 1/K plateau (the mean of 1/K over the test slices), where a model answers with some value of its context but not the right one — the level MQAR models sit at before they learn to recall.' : ''}${rows.some((r) => r.kind === 'point' && r.statePlot !== r.stateBytes) ? ' Points of several mixers at one state size (within 0.05 octave) are drawn 0.3 octave apart, so that none hides another; the tooltip and tables/points.csv give the true size.' : ''}${rows.some((r) => r.provisional === true) ? PROVISIONAL_CAPTION : ''}${leftOutCaption(rows)}`,
     spec,
     rows: rows.filter((r) => r.kind === 'point' || r.kind === 'left-out' || r.kind === 'left-out-unplaced'),
   };

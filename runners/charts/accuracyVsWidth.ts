@@ -3,7 +3,7 @@
 // several variants at one width (e.g. Based f 8/16/24), the variant with the best validation accuracy.
 import { bestVariantPerWidth, leftOutSummary, type FigurePoint, type LeftOutRun, type SliceInfo, type TaskSetting } from '../analysis.js';
 import { leftOutCaption } from './accuracyVsState.js';
-import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, mixerDash, mixerShape, round, type Figure } from './common.js';
+import { ACCURACY_Y, chartConfig, colorScale, LEFT_OUT_LEGEND, leftOutBandLayer, levelRuleLayer, leftOutLaneY, leftOutMarkLayer, leftOutShapeOnly, mixerDash, mixerShape, PROVISIONAL_CAPTION, PROVISIONAL_SUBTITLE, provisionalFields, provisionalLayers, round, type Figure } from './common.js';
 
 export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut: LeftOutRun[] = []): Figure | undefined {
   const rows: Record<string, unknown>[] = [];
@@ -38,8 +38,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
         stateBytes: p.stateBytes.measured,
         setting: p.setting.label,
         // hollow: not every lr of the label's grid has a result in this group yet
-        provisional: p.lrsMissing.length > 0,
-        lrsMissing: p.lrsMissing.length ? p.lrsMissing.map((lr) => lr.toPrecision(2)).join(' ') : 'none',
+        ...provisionalFields(p.lrsMissing),
       });
     }
   }
@@ -105,6 +104,8 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, present) };
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'stateBytes'].map((f) => ({ field: f }));
   const withProvisional = rows.some((r) => r.provisional === true);
+  const pointEncoding = { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } };
+  const hollow = provisionalLayers(rows, "datum.kind === 'point'", pointEncoding, 50);
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
     levelRuleLayer('plateau', 'plateauLabel'),
@@ -115,26 +116,16 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
       mark: { type: 'point', filled: true, size: 50 },
       params: [{ name: 'mixerPick', select: { type: 'point', fields: ['mixer'] }, bind: 'legend' }],
       // a marker per mixer (one legend with the colours) — unless the × of left-out runs holds the shape channel;
-      // a provisional point (lrs of its grid without a result yet) hollow, drawn over by the layer below
-      encoding: {
-        x,
-        y,
-        color,
-        ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }),
-        tooltip,
-        opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 },
-        ...(withProvisional ? { fillOpacity: { condition: { test: 'datum.provisional', value: 0 }, value: 1 } } : {}),
-      },
+      // a provisional point hollow (its outline drawn by the layer after this one)
+      encoding: { ...pointEncoding, ...hollow.fill },
     },
-    ...(withProvisional
-      ? [{ transform: [{ filter: "datum.kind === 'point' && datum.provisional" }], mark: { type: 'point', filled: false, size: 50, strokeWidth: 1.5 }, encoding: { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } } }]
-      : []),
+    ...hollow.outline,
   ];
   if (withSpread) layers.push({ transform: [onlyPoints], mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } });
   if (withLeftOut) layers.push(leftOutMarkLayer(x, y, color, leftOutShapeOnly(), ['mixer', 'slice', 'dModel', 'variants', 'leftOut', 'learningRates', 'pointFromOtherRuns', 'reasons']));
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'MQAR accuracy vs model dimension', subtitle: `one panel per (L, K) test slice; best learning rate per point, chosen on validation; dotted: the 1/K plateau${withProvisional ? '; hollow: provisional (a learning rate of the grid has no result yet)' : ''}${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
+    title: { text: 'MQAR accuracy vs model dimension', subtitle: `one panel per (L, K) test slice; best learning rate per point, chosen on validation; dotted: the 1/K plateau${withProvisional ? PROVISIONAL_SUBTITLE : ''}${withLeftOut ? '; ×: runs that are not results (left out)' : ''}` },
     config: chartConfig(),
     data: { values: rows },
     facet: { field: 'slice', type: 'nominal', sort: slices, title: null },
@@ -144,7 +135,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   return {
     name: 'accuracy-vs-dmodel',
     title: 'Accuracy vs model dimension (Zoology Fig. 2)',
-    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation. Dotted rule: the 1/K plateau, where a model answers with some value of its context but not the right one (MQAR models sit there before they learn to recall).${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}${withProvisional ? ' Hollow markers: provisional points — some learning rate of the mixer\'s grid (every lr any of its runs here was trained at) has no result for that width yet (not run, still in flight, or left out), so a finished search could still move the point.' : ''}${leftOutCaption(rows)}`,
+    caption: `Test accuracy against d_model for every MQAR (L, K) test slice, one line per mixer. Each point is the learning rate with the best validation accuracy for that (mixer, d_model, task setting); where a mixer has several variants at one width, the best one on validation. Dotted rule: the 1/K plateau, where a model answers with some value of its context but not the right one (MQAR models sit there before they learn to recall).${withSpread ? ' Bars: min–max over seeds; the point is the mean.' : ''}${withProvisional ? PROVISIONAL_CAPTION : ''}${leftOutCaption(rows)}`,
     spec,
     rows,
   };

@@ -266,3 +266,25 @@ export function svgToPng(svg: string, scale = 2): Buffer {
   });
   return resvg.render().asPng();
 }
+
+/** A figure point whose learning-rate group is incomplete (FigurePoint.lrsMissing): its subtitle note and caption sentence. */
+export const PROVISIONAL_SUBTITLE = '; hollow: provisional (a learning rate of the grid has no result yet)';
+export const PROVISIONAL_CAPTION =
+  " Hollow markers: provisional points — some learning rate of the mixer's grid (every lr any of its runs here was trained at) has no result for that model yet (not run, still in flight, or left out), so a finished search could still move the point.";
+
+/** The row fields of a point that say whether it is provisional (hollow) and which lrs it lacks (the tooltip). */
+export function provisionalFields(lrsMissing: number[]): { provisional: boolean; lrsMissing: string } {
+  return { provisional: lrsMissing.length > 0, lrsMissing: lrsMissing.length ? lrsMissing.map((lr) => lr.toPrecision(2)).join(' ') : 'none' };
+}
+
+/**
+ * A point layer's encoding made hollow-aware, and the layer that outlines its provisional points: the filled layer
+ * draws them with fill opacity 0, the returned layer draws their outline (mark `filled: false`) — [] when none is.
+ */
+export function provisionalLayers(rows: Record<string, unknown>[], pointFilter: string, encoding: Record<string, unknown>, size: number): { fill: Record<string, unknown>; outline: Record<string, unknown>[] } {
+  if (!rows.some((r) => r.provisional === true)) return { fill: {}, outline: [] };
+  return {
+    fill: { fillOpacity: { condition: { test: 'datum.provisional', value: 0 }, value: 1 } },
+    outline: [{ transform: [{ filter: `${pointFilter} && datum.provisional` }], mark: { type: 'point', filled: false, size, strokeWidth: 1.5 }, encoding }],
+  };
+}
