@@ -2,7 +2,8 @@
 # A session's first device call: the pending GPU measurements first, then a campaign stretch with what is left of the
 # call (the stretch's later calls chain on the warm machine as usual: bench/campaign_stretch.sh).
 #   1. CHECKS (default "equiv"; "campaign" in a second call: both do not fit one), each a mode of
-#      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280,
+#      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280 —
+#      ceilings: with its references on tfjs-wasm, since 2026-11-29 evening, the check should take a fraction of them —
 #      CAMPAIGN_S 390, MATMUL_S 170, SPEED_S 300; 0 skips it):
 #        campaign  the campaign's models at its L 64 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);

@@ -74,8 +74,21 @@ export const DEVICE_SETTINGS: EquivSettings = { dModel: 64, seqLens: [64, 128, 2
  */
 export const CPU_HEAVY_BATCH: Record<string, number> = { mamba: 2, h3: 4, hyena: 8, deltanet: 8, rwkv: 8, 'gated-deltanet': 4, mamba2: 4, m2: 8, rwkv7: 4 };
 
-/** DEVICE_SETTINGS for a case, with the batch of its slowest mixer on cpu (CPU_HEAVY_BATCH). */
+/**
+ * The backend of the reference runs (mode 'cpu'): tfjs-cpu (plain JavaScript) or tfjs-wasm (XNNPACK matmuls, C++
+ * kernels) — both CPU float32 implementations that share no kernel code with webgpu. wasm trains the campaign's
+ * models 7–30x faster (bench/RESULTS.md "The GPU ≡ CPU reference on wasm"), so its references need no reduced batch.
+ */
+export type ReferenceBackend = 'cpu' | 'wasm';
+let referenceBackend: ReferenceBackend = 'cpu';
+export function setReferenceBackend(b: ReferenceBackend): void {
+  referenceBackend = b;
+}
+export const getReferenceBackend = (): ReferenceBackend => referenceBackend;
+
+/** DEVICE_SETTINGS for a case, with the batch of its slowest mixer on tfjs-cpu (CPU_HEAVY_BATCH; none on wasm). */
 export function deviceSettingsFor(c: EquivCase, base: EquivSettings = DEVICE_SETTINGS): EquivSettings {
+  if (referenceBackend === 'wasm') return { ...base };
   const batchSize = Math.min(base.batchSize, ...c.layers.map((l) => CPU_HEAVY_BATCH[l.mixer] ?? base.batchSize));
   return { ...base, batchSize };
 }
@@ -104,7 +117,7 @@ export const DEFAULT_TOLERANCE: Tolerance = { lossRel: 1e-3, paramRel: 1e-2, gra
 export const ALL_LEVERS_ON = allLevers(true);
 export const ALL_LEVERS_OFF = allLevers(false);
 
-/** A backend run of one case: cpu, or webgpu with the fast path on or off. */
+/** A backend run of one case: the CPU reference ('cpu': tfjs-cpu or tfjs-wasm, setReferenceBackend), or webgpu with the fast path on or off. */
 export type RunMode = 'cpu' | 'gpu-fast' | 'gpu-plain';
 
 /** A fault to inject into a run, to prove the comparison catches a real difference (tests). */
@@ -203,9 +216,9 @@ export function loadPresets(dir?: string, onSkip?: (file: string, why: string) =
 
 // ------------------------------------------------------------------------------------------------ the runs
 
-/** The cpu and webgpu backends, both initialised once; runs switch between them with tf.setBackend. */
+/** The reference (cpu or wasm) and webgpu backends, both initialised once; runs switch between them with tf.setBackend. */
 export async function prepareBackends(opts: { allowSoftwareAdapter?: boolean; dawnOptions?: string[] } = {}): Promise<string> {
-  await initBackend('cpu');
+  await initBackend(referenceBackend);
   const info = await initBackend('webgpu', { allowSoftwareAdapter: opts.allowSoftwareAdapter, dawnOptions: opts.dawnOptions });
   return info.device;
 }
@@ -289,7 +302,7 @@ async function firstGradsOf(model: LanguageModel, batch: Batch, sup: Supervised,
 /** Build the case's model on `mode`'s backend and train `steps` steps with the engine's trainStep. */
 export async function traceRun(c: EquivCase, s: EquivSettings, mode: RunMode, opts: { perturb?: Perturbation; diagnose?: boolean } = {}): Promise<Trace> {
   const started = performance.now();
-  const backend = mode === 'cpu' ? 'cpu' : 'webgpu';
+  const backend = mode === 'cpu' ? referenceBackend : 'webgpu';
   // a comparison of the cpu with itself would pass trivially: make sure the switch happened
   if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`could not switch to the ${backend} backend (got ${tf.getBackend()})`);
   if (mode !== 'cpu') setFastPath(mode === 'gpu-fast' ? ALL_LEVERS_ON : ALL_LEVERS_OFF);

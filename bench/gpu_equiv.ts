@@ -7,10 +7,12 @@
 //   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128,256] [--vocab 512]
 //        [--batch 16] [--lr 3e-3] [--modes gpu-fast,gpu-plain|none] [--mixers NAME,NAME] [--loss-tol 1e-3]
 //        [--grad-tol 1e-3] [--param-tol 1e-2] [--jobs N] [--deadline-s S] [--allow-software] [--presets-dir DIR]
-//        [--sensitivity REL]
+//        [--sensitivity REL] [--reference wasm|cpu]
 //   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
 //
-// The cpu references (tfjs-cpu, one core each, the slow side) train in child processes of this script, --jobs at
+// The cpu references (--reference: tfjs-wasm by default, 7–30x faster than tfjs-cpu and then trained at the full batch
+// for every mixer; tfjs-cpu with the smaller CPU_HEAVY_BATCH for the slow mixers; if the wasm backend cannot start,
+// tfjs-cpu, said in the header; one core each, the slow side) train in child processes of this script, --jobs at
 // a time (default: cores − 2), while this process trains the webgpu runs one after the other. Writes PATH.md (the
 // table) and PATH.jsonl (one line per mixer and mode) after every mixer, prints the table; exit 1 if any mixer
 // fails or was not reached before --deadline-s. --sensitivity REL also trains each cpu reference a second time with
@@ -27,7 +29,7 @@ import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
-  caseResult, compareTraces, CPU_HEAVY_BATCH, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  caseResult, compareTraces, CPU_HEAVY_BATCH, getReferenceBackend, setReferenceBackend, type ReferenceBackend, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
   type CaseResult, type EquivCase, type EquivSettings, type Perturbation, type RunMode, type Tolerance, type Trace,
 } from './gpuEquiv.js';
 
@@ -45,6 +47,8 @@ interface Args {
   presetsDir?: string;
   /** Also train each cpu reference with the embedding nudged by this relative amount (the model's own drift). */
   sensitivity?: number;
+  /** The reference runs' backend (tfjs-wasm by default). */
+  reference: ReferenceBackend;
   /** Child mode: train this case's cpu reference (nudged: `perturb`) and write its trace to `traceOut`. */
   cpuReference?: { case: EquivCase; settings: EquivSettings; traceOut: string; perturb?: Perturbation };
 }
@@ -52,7 +56,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     out: '', settings: { ...DEVICE_SETTINGS }, sizesGiven: false, modes: ['gpu-fast', 'gpu-plain'], tolerance: { ...DEFAULT_TOLERANCE },
-    jobs: Math.max(1, availableParallelism() - 2), deadlineSeconds: Infinity, allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1',
+    jobs: Math.max(1, availableParallelism() - 2), deadlineSeconds: Infinity, allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1', reference: 'wasm',
   };
   const num = (flag: string, v: string | undefined) => {
     const x = Number(v);
@@ -83,6 +87,12 @@ function parseArgs(argv: string[]): Args {
       case '--allow-software': a.allowSoftware = true; break;
       case '--presets-dir': a.presetsDir = value(); break;
       case '--sensitivity': a.sensitivity = num(flag, value()); break;
+      case '--reference': {
+        const r = value();
+        if (r !== 'wasm' && r !== 'cpu') throw new Error(`--reference: expected wasm or cpu, got ${r}`);
+        a.reference = r;
+        break;
+      }
       case '--cpu-reference': {
         const [caseJson, settingsJson, traceOut, perturbJson] = [value(), value(), value(), value()];
         a.cpuReference = { case: JSON.parse(caseJson!) as EquivCase, settings: JSON.parse(settingsJson!) as EquivSettings, traceOut: traceOut!, ...(perturbJson && perturbJson !== 'none' ? { perturb: JSON.parse(perturbJson) as Perturbation } : {}) };
@@ -98,7 +108,7 @@ function parseArgs(argv: string[]): Args {
 
 /** Child mode: one cpu reference, written as bytes (gpuEquiv.ts serializeTrace). */
 async function cpuReferenceChild(job: NonNullable<Args['cpuReference']>): Promise<number> {
-  await initBackend('cpu');
+  await initBackend(getReferenceBackend());
   const trace = await traceRun(job.case, job.settings, 'cpu', job.perturb ? { perturb: job.perturb, diagnose: false } : {});
   writeFileSync(job.traceOut, serializeTrace(trace));
   return 0;
@@ -118,7 +128,7 @@ class CpuReferences {
         new Promise<Trace>((resolve, reject) => {
           const file = join(this.dir, `${index}.trace`);
           // the same entry (tsx's loader flags ride along in execArgv locally; the bundle on the GPU host)
-          const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--cpu-reference', JSON.stringify(c), JSON.stringify(s), file, perturb ? JSON.stringify(perturb) : 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--reference', getReferenceBackend(), '--cpu-reference', JSON.stringify(c), JSON.stringify(s), file, perturb ? JSON.stringify(perturb) : 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
           this.children.add(child);
           let stderr = '';
           child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
@@ -148,7 +158,17 @@ class CpuReferences {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   registerMixer(retention(pluginApi));
+  setReferenceBackend(args.reference);
   if (args.cpuReference) return cpuReferenceChild(args.cpuReference);
+  if (args.reference === 'wasm') {
+    // a bundle or host where the wasm backend cannot start falls back to tfjs-cpu rather than losing the check
+    try {
+      await initBackend('wasm');
+    } catch (e) {
+      console.log(`gpu-equiv: the wasm backend did not start (${firstLine(e)}): references on tfjs-cpu`);
+      setReferenceBackend('cpu');
+    }
+  }
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   const base = args.out.replace(/\.(md|jsonl)$/, '');
@@ -166,7 +186,7 @@ async function main(): Promise<number> {
   }
   const settingsOf = (c: EquivCase) => (args.sizesGiven ? args.settings : deviceSettingsFor(c, args.settings));
   const s = args.settings;
-  console.log(`gpu-equiv: ${cases.length} mixers on ${device} vs cpu (${args.jobs} cpu processes); d ${s.dModel}, L ${s.seqLens.join('/')}, V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (less for cpu-heavy mixers)'}, ${s.steps} steps, lr ${s.lr}, wd ${s.weightDecay}, seed ${s.seed}; dropout 0; modes ${args.modes.join(', ') || 'none'}`);
+  console.log(`gpu-equiv: ${cases.length} mixers on ${device} vs tfjs-${getReferenceBackend()} (${args.jobs} reference processes); d ${s.dModel}, L ${s.seqLens.join('/')}, V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (less for cpu-heavy mixers)'}, ${s.steps} steps, lr ${s.lr}, wd ${s.weightDecay}, seed ${s.seed}; dropout 0; modes ${args.modes.join(', ') || 'none'}`);
 
   const references = new CpuReferences(args.jobs);
   // every cpu reference starts now (the slow side), the webgpu runs go one after the other meanwhile
@@ -182,7 +202,7 @@ async function main(): Promise<number> {
   for (const p of nudged) p?.catch(() => undefined);
   const results: CaseResult[] = [];
   const header = () =>
-    `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs cpu: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
+    `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
     `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = all fast-path levers on, gpu-plain = all off. ` +
     `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
     `${results.filter((r) => r.pass && r.comparisons.length).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
-import { compareCase, DEFAULT_TOLERANCE, jsonLines, loadPresets, markdownTable, modelConfigOf, prepareBackends, presetCases, type CaseResult, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
+import { compareCase, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deviceSettingsFor, jsonLines, loadPresets, markdownTable, modelConfigOf, prepareBackends, presetCases, setReferenceBackend, type CaseResult, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
 
 async function probe(): Promise<string | undefined> {
   try {
@@ -83,6 +83,33 @@ describe.skipIf(!device)(`GPU ≡ CPU per mixer (${device ?? 'no adapter'})`, ()
       expect(result.pass).toBe(true);
     });
   }
+
+  it('the reference on tfjs-wasm (gpu_equiv.ts --reference wasm): mamba trains on webgpu like it, at the full batch', async () => {
+    await initBackend('wasm');
+    const c = presetCase('mamba');
+    expect(deviceSettingsFor(c).batchSize).toBe(2); // tfjs-cpu: CPU_HEAVY_BATCH
+    setReferenceBackend('wasm');
+    try {
+      expect(deviceSettingsFor(c).batchSize).toBe(DEVICE_SETTINGS.batchSize);
+      const result = await compareCase(c, TINY, ['gpu-fast']);
+      expect(tf.getBackend()).toBe('webgpu'); // the GPU run came last; the reference ran before it on…
+      expect(result.error).toBeUndefined();
+      expect(Math.abs(result.cpuLoss.last - result.cpuLoss.first)).toBeGreaterThan(1e-3);
+      expect(result.comparisons[0]!.initialRel).toBe(0);
+      expect(result.pass).toBe(true);
+    } finally {
+      setReferenceBackend('cpu');
+    }
+    // …wasm: a reference trace leaves its backend selected
+    setReferenceBackend('wasm');
+    try {
+      const { traceRun } = await import('../bench/gpuEquiv.js');
+      await traceRun(c, { ...TINY, steps: 1 }, 'cpu', { diagnose: false });
+      expect(tf.getBackend()).toBe('wasm');
+    } finally {
+      setReferenceBackend('cpu');
+    }
+  });
 
   // Two corruptions of one weight on the GPU side after the initial snapshot (which therefore still agrees),
   // standing for a buffer a kernel wrote wrong. Found on this tiny model: at initialisation the loss is ≈ ln V
