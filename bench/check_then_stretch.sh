@@ -5,12 +5,13 @@
 #      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280 —
 #      ceilings: with its references on tfjs-wasm, since 2026-11-29 evening, the check should take a fraction of them —
 #      CAMPAIGN_S 390, MATMUL_S 170, SPEED_S 300; 0 skips it):
-#        campaign  the campaign's models at its L 64 shapes, default levers vs the pending ones, profiled;
+#        campaign  the campaign's models at zoology-fig2's L 64, 256 and 512 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
-#      none if less than 90 s is left.
+#      none if less than 90 s is left. When every check only compares numbers (equiv, repro), the stretch starts
+#      first and the checks run beside it (CONCURRENT=0 turns that off); timing checks always run alone, before it.
 # On a host with several GPUs it first runs bench/gpu_pin_probe.sh (carry .vk too: the Mesa 25 device-select layer);
 # only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before. MULTI=1 then also
 # sweeps one small grid on one GPU and on all (bench/multi_gpu_check.sh) before the checks.
@@ -37,6 +38,18 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
 fi
 # the campaign's layouts as bench/gpu_equiv.ts names them (zoology-fig2, based-fig2, jrt-sd)
 EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba,linear-attention causal,linear-attention non-causal"}
+# Checks that only compare numbers (equiv, repro) run beside the stretch, which starts at once with the whole of TOTAL
+# (CONCURRENT=0: after them, as timing checks must — campaign, speed, matmul and concstack need the GPU to themselves).
+concurrent=${CONCURRENT:-1}
+for mode in ${CHECKS-equiv}; do case $mode in equiv|repro) ;; *) concurrent=0 ;; esac; done
+[ "${CONC_S:-0}" -gt 0 ] && concurrent=0
+stretch_pid=
+if [ "$concurrent" = 1 ]; then
+  left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))
+  echo "check_then_stretch: checks (${CHECKS-equiv}) beside the stretch; LIMIT $left s"
+  LIMIT=$left bash bench/campaign_stretch.sh "$out/c" &
+  stretch_pid=$!
+fi
 for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
   case $mode in campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; *) default=300 ;; esac
@@ -44,7 +57,7 @@ for mode in ${CHECKS-equiv}; do
   [ "$limit" = 0 ] && continue
   EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
     timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1
-  echo "$mode check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/$mode.txt"
+  echo "$mode check rc $? after $(( $(date +%s) - start )) s${stretch_pid:+ (beside the stretch)}" >> "$out/k/$mode.txt"
 done
 if [ "${CONC_S:-0}" -gt 0 ]; then
   BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="1 4" CONC_COUNTS="1 4" \
@@ -53,6 +66,7 @@ if [ "${CONC_S:-0}" -gt 0 ]; then
   echo "concstack rc $? after $(( $(date +%s) - start )) s" >> "$out/k/concstack.txt"
 fi
 tar czf "$out/check.tgz" -C "$out" k && rm -rf "$out/k"
+if [ -n "$stretch_pid" ]; then wait "$stretch_pid"; exit $?; fi
 left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))
 if [ "$left" -lt 90 ]; then echo "check_then_stretch: $left s left of TOTAL: no stretch"; exit 0; fi
 LIMIT=$left bash bench/campaign_stretch.sh "$out/c"
