@@ -137,8 +137,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     // a run's 5 examples in 3 groups (C·Lh 16,896: 264 lane blocks → 4 wanted); grouped by the stack's 10 examples they would be 3 and 2
     const [R, b, T, C, L] = [2, 5, 172, 96, 176];
     expect(dhGroups(b, C, L)).toEqual({ groups: 3, perGroup: 2 });
-    // with 8 taps a lane: 96 · 22 lanes, 33 lane blocks → 32 groups wanted, one example each
-    expect(dhGroups(b, C, L, 8)).toEqual({ groups: 5, perGroup: 1 });
+    // with 8 taps a lane: 96 · 22 lanes, 33 lane blocks → 125 groups wanted, one example each
+    expect(dhGroups(b, C, L, 'registers')).toEqual({ groups: 5, perGroup: 1 });
     for (const m of ['tiles', 'registers'] as Mode[]) {
     mode(m);
     const x = randn([R * b, T, C]) as tf.Tensor3D;
@@ -190,8 +190,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
   });
 
   it('lever longConvRegisters: y and dx the untiled sums bit for bit, dh within rounding of them; its kernels and no others', async () => {
-    expect(dhGroups(512, 64, 64, 8)).toEqual({ groups: 128, perGroup: 4 }); // zoology-fig2 L 64, d 64: 512 lanes, 8 lane blocks
-    expect(dhGroups(512, 256, 512, 8)).toEqual({ groups: 4, perGroup: 128 }); // L 512, d 256: 16,384 lanes, 256 lane blocks
+    expect(dhGroups(512, 64, 64, 'registers')).toEqual({ groups: 512, perGroup: 1 }); // zoology-fig2 L 64, d 64: 512 lanes, 8 lane blocks of 64 threads
+    expect(dhGroups(128, 768, 512, 'registers')).toEqual({ groups: 6, perGroup: 22 }); // H3 d 256 at L 512 (B128, 768 channels): 768 lane blocks → 6 wanted
     const data = async (t: tf.Tensor) => Array.from(await t.data());
     for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 5, 64, 5], [13, 100, 64, 100], [1, 33, 128, 40]] as const) {
       const x = inputs(B, T, C, L);
@@ -204,7 +204,7 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const before = counts();
       const reg = run(fused, x);
       await reg[2]!.data();
-      const groups = dhGroups(B, C, L, 8).groups;
+      const groups = dhGroups(B, C, L, 'registers').groups;
       const names = ['LongConvReg', 'LongConvGradXReg', 'LongConvGradHReg', 'LongConvGradHGroups', 'LongConv', 'LongConvTiled', 'LongConvGradHSplit'];
       expect(names.map((n) => ran(before, n)), names.join(', ')).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0, 0, 0]);
       expect(await data(reg[0]!), `[${B}, ${T}, ${C}, ${L}] y`).toEqual(await data(plain[0]!));

@@ -421,13 +421,15 @@ export function setLongConvRegisters(on: boolean): void {
 }
 
 /**
- * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps, `tapsPerLane`
- * of them per lane (R with longConvRegisters, else 1): enough that groups × lane blocks reach DH_TARGET_WORKGROUPS,
- * each group at least one example, no group empty.
+ * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps: enough that
+ * groups × lane blocks reach DH_TARGET_WORKGROUPS workgroups of 256 threads (the split kernel: 64 lanes × SPLIT), each
+ * group at least one example, no group empty. `form` 'registers' (lever longConvRegisters): R taps a lane, one
+ * thread a lane, 64 a workgroup — as many groups as give the same threads (4x the workgroups).
  */
-export function dhGroups(examples: number, C: number, L: number, tapsPerLane = 1): { groups: number; perGroup: number } {
-  const laneBlocks = Math.ceil((C * Math.ceil(L / tapsPerLane)) / WG);
-  const wanted = Math.max(1, Math.min(examples, Math.ceil(DH_TARGET_WORKGROUPS / laneBlocks)));
+export function dhGroups(examples: number, C: number, L: number, form: 'split' | 'registers' = 'split'): { groups: number; perGroup: number } {
+  const laneBlocks = Math.ceil((C * (form === 'registers' ? Math.ceil(L / R) : L)) / WG);
+  const target = form === 'registers' ? DH_TARGET_WORKGROUPS * SPLIT : DH_TARGET_WORKGROUPS;
+  const wanted = Math.max(1, Math.min(examples, Math.ceil(target / laneBlocks)));
   const perGroup = Math.ceil(examples / wanted);
   return { groups: Math.ceil(examples / perGroup), perGroup };
 }
@@ -493,7 +495,7 @@ export function registerLongConvWebGpu(): void {
       const m = C * L;
       if (registers && C >= TILE_C) {
         const lanes = C * Math.ceil(L / R);
-        const { groups, perGroup } = dhGroups(B / runs, C, L, R);
+        const { groups, perGroup } = dhGroups(B / runs, C, L, 'registers');
         const laneBlocks = Math.ceil((runs * lanes) / WG);
         const part = groups === 1 ? dh : allocate(backend, [groups, runs * m]);
         dispatch('LongConvGradHReg', 'rb_longconv_bh_reg', filterGradRegisterWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: part, write: true }], [{ u: lanes }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }, { u: laneBlocks }, { u: groups }, { u: perGroup }], grid(groups * laneBlocks));
