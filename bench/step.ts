@@ -5,7 +5,7 @@
 //   npx tsx bench/step.ts [--backend webgpu|wasm|cpu] [--mixers attention,based] [--batches 64,256]
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
-//        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
+//        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--heap-prof FILE.heapprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
 //        [--check-stack] [--matmul] [--preset FILE|NAME: --mixers then names the preset's architecture labels, each model
 //        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes)
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
@@ -66,6 +66,8 @@ export interface BenchArgs {
   dawn: string[];
   /** Write a V8 CPU profile of the timed steps here (node:inspector; NODE_OPTIONS may not carry --cpu-prof). */
   cpuProf?: string;
+  /** Write a V8 sampling heap profile of the timed steps' allocations here (collected objects included). */
+  heapProf?: string;
   /** Accept a software WebGPU adapter (lavapipe); default from RECALLBENCH_WEBGPU_SOFTWARE=1. */
   allowSoftware: boolean;
   /** Stack sizes to time (1: a run alone, trainStep; R > 1: trainStackStep over R learning rates). */
@@ -138,6 +140,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--dawn': a.dawn = list(); break;
       case '--allow-software': a.allowSoftware = true; break;
       case '--cpu-prof': a.cpuProf = next(); break;
+      case '--heap-prof': a.heapProf = next(); break;
       case '--stacks': a.stacks = list().map(Number); break;
       case '--check-stack': a.checkStack = true; break;
       case '--matmul': a.matmul = true; break;
@@ -256,21 +259,32 @@ interface Row {
 /** V8's sampling profiler through node:inspector, around the timed steps (appends nothing when unused). */
 const profiler = {
   session: undefined as undefined | { post(method: string, params?: object, cb?: (err: Error | null, res: { profile?: unknown }) => void): void },
-  call(method: string): Promise<{ profile?: unknown }> {
-    return new Promise((resolve, reject) => this.session!.post(method, {}, (err, res) => (err ? reject(err) : resolve(res))));
+  call(method: string, params: object = {}): Promise<{ profile?: unknown }> {
+    return new Promise((resolve, reject) => this.session!.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
+  },
+  async connect(): Promise<void> {
+    if (this.session) return;
+    const inspector = await import('node:inspector');
+    const session = new inspector.Session();
+    session.connect();
+    this.session = session as unknown as typeof this.session;
+    await this.call('Profiler.enable');
   },
   async start(): Promise<void> {
-    if (!this.session) {
-      const inspector = await import('node:inspector');
-      const session = new inspector.Session();
-      session.connect();
-      this.session = session as unknown as typeof this.session;
-      await this.call('Profiler.enable');
-    }
+    await this.connect();
     await this.call('Profiler.start');
   },
   async stop(file: string): Promise<void> {
     const { profile } = await this.call('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+  },
+  /** Sampled allocations, the ones the GC has collected since included: what the steps allocate, not what they keep. */
+  async startHeap(): Promise<void> {
+    await this.connect();
+    await this.call('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  },
+  async stopHeap(file: string): Promise<void> {
+    const { profile } = await this.call('HeapProfiler.stopSampling');
     writeFileSync(file, JSON.stringify(profile));
   },
 };
@@ -369,6 +383,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
       warmedUp = true;
     }
     if (a.cpuProf) await profiler.start();
+    if (a.heapProf) await profiler.startHeap();
     dispatchCount = 0;
     const cacheBefore = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     let host = 0;
@@ -384,6 +399,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     const loss = (await last!.data())[0]!;
     last!.dispose();
     if (a.cpuProf) await profiler.stop(a.cpuProf);
+    if (a.heapProf) await profiler.stopHeap(a.heapProf);
     const wall = (performance.now() - t0) / a.steps;
     const cacheAfter = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
