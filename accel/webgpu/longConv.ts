@@ -159,6 +159,20 @@ const TILE_STRIDE = TILE_C + 1;
 export const DH_TARGET_WORKGROUPS = 1024;
 
 /**
+ * WGSL: copy TILE taps of the workgroup's TILE_C channels' filters, h[run, cb·64 + i, s0 + j] (i < 64, j < TILE), into
+ * hs[j·65 + i] — consecutive threads along j (coalesced reads along s), one bank per thread on both sides — with
+ * `threads` threads (the tiled and the register kernels' shared first half of each tap tile).
+ */
+const copyFilterTile = (threads: number) => `for (var k = li; k < ${TILE_C * TILE}u; k += ${threads}u) {
+      let j = k % ${TILE}u;
+      let i = k / ${TILE}u;
+      let ci = cb * ${TILE_C}u + i;
+      var v = 0.0f;
+      if (live && ci < C && s0 + j < params.L) { v = h[(run * C + ci) * params.L + s0 + j]; }
+      hs[j * ${TILE_STRIDE}u + i] = v;
+    }`;
+
+/**
  * Forward (dir 'fwd') or dx (dir 'dx') with h staged in workgroup memory. Workgroup w = (example b, block of
  * TILE_ROWS times, block of TILE_C channels); thread (row, cl) computes output (b, t, c). The tile loop runs over the
  * taps the block's latest (fwd) or earliest (dx) time needs — uniform across the workgroup, as its barriers require —
@@ -193,15 +207,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let taps = ${dir === 'fwd' ? `min(T, t0 + ${TILE_ROWS}u)` : 'T - min(t0, T - 1u)'};
   var acc = 0.0f;
   for (var s0 = 0u; s0 < taps; s0 += ${TILE}u) {
-    // copy h[run, cb·64 + i, s0 + j] (i < 64, j < TILE) into hs[j·65 + i], consecutive threads along j
-    for (var k = li; k < ${TILE_C * TILE}u; k += ${TILE_C * TILE_ROWS}u) {
-      let j = k % ${TILE}u;
-      let i = k / ${TILE}u;
-      let ci = cb * ${TILE_C}u + i;
-      var v = 0.0f;
-      if (live && ci < C && s0 + j < params.L) { v = h[(run * C + ci) * params.L + s0 + j]; }
-      hs[j * ${TILE_STRIDE}u + i] = v;
-    }
+    ${copyFilterTile(TILE_C * TILE_ROWS)}
     workgroupBarrier();
     if (valid) {
       let row = (b * T + t) * C + c;
@@ -333,14 +339,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${unroll((r) => `w${r} = at(ex, first + ${r}, c);`)}
   }
   for (var s0 = 0u; s0 < taps; s0 += ${TILE}u) {
-    for (var k = li; k < ${TILE_C * TILE}u; k += ${TILE_C * REG_ROWS}u) {
-      let j = k % ${TILE}u;
-      let i = k / ${TILE}u;
-      let ci = cb * ${TILE_C}u + i;
-      var v = 0.0f;
-      if (live && ci < C && s0 + j < params.L) { v = h[(run * C + ci) * params.L + s0 + j]; }
-      hs[j * ${TILE_STRIDE}u + i] = v;
-    }
+    ${copyFilterTile(TILE_C * REG_ROWS)}
     workgroupBarrier();
     if (valid) {
       let end = min(s0 + ${TILE}u, taps);
