@@ -159,6 +159,33 @@ const TILE_STRIDE = TILE_C + 1;
 export const DH_TARGET_WORKGROUPS = 1024;
 
 /**
+ * WGSL: the head of the tiled and the register forward / dx kernels — bindings (x or dy, h, y or dx), the filter tile
+ * hs, `helpers`, and main's workgroup w = (example b, time block tb, channel block cb; channel blocks fastest) with
+ * its run and the thread's channel lane cl.
+ */
+const tiledKernelHead = (threads: number, helpers = '') => `${declare(
+  [
+    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
+    { name: 'h', type: 'f32' },
+    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
+  ],
+  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
+)}
+var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
+${helpers}
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  let C = params.C;
+  let T = params.T;
+  let cb = w % params.channelBlocks;
+  let tb = (w / params.channelBlocks) % params.timeBlocks;
+  let b = w / params.channelBlocks / params.timeBlocks;
+  let live = w < params.workgroups;
+  let run = b / params.examplesPerRun;
+  let cl = li % ${TILE_C}u;`;
+
+/**
  * WGSL: copy TILE taps of the workgroup's TILE_C channels' filters, h[run, cb·64 + i, s0 + j] (i < 64, j < TILE), into
  * hs[j·65 + i] — consecutive threads along j (coalesced reads along s), one bank per thread on both sides — with
  * `threads` threads (the tiled and the register kernels' shared first half of each tap tile).
@@ -179,26 +206,7 @@ const copyFilterTile = (threads: number) => `for (var k = li; k < ${TILE_C * TIL
  * and each thread adds only the taps it needs, in increasing s.
  */
 const tiledWgsl = (dir: 'fwd' | 'dx') => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
-    { name: 'h', type: 'f32' },
-    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
-  ],
-  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
-)}
-var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
-@compute @workgroup_size(${TILE_C * TILE_ROWS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wg.y * nwg.x + wg.x;
-  let C = params.C;
-  let T = params.T;
-  let cb = w % params.channelBlocks;
-  let tb = (w / params.channelBlocks) % params.timeBlocks;
-  let b = w / params.channelBlocks / params.timeBlocks;
-  let live = w < params.workgroups;
-  let run = b / params.examplesPerRun;
-  let cl = li % ${TILE_C}u;
+${tiledKernelHead(TILE_C * TILE_ROWS)}
   let t = tb * ${TILE_ROWS}u + li / ${TILE_C}u;
   let c = cb * ${TILE_C}u + cl;
   let valid = live && t < T && c < C;
@@ -221,17 +229,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (valid) { y[(b * T + t) * C + c] = acc; }
 }`;
 
+/** The split dh kernels' bindings and uniforms (the split and the register forms dispatch them alike). */
+const declareDhGroups = () =>
+  declare(
+    [
+      { name: 'dy', type: 'f32' },
+      { name: 'x', type: 'f32' },
+      { name: 'part', type: 'f32', write: true },
+    ],
+    ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
+  );
+
 // dh split over G groups of examples: partial[g, run, c, s] = Σ_{b in group g of run} Σ_{t≥s} dy[b, t, c] x[b, t − s, c]
 // (G = 1: that is dh). Lanes as in filterGradWgsl; workgroup w = g · laneBlocks + laneBlock.
 const filterGradSplitWgsl = () => `
-${declare(
-  [
-    { name: 'dy', type: 'f32' },
-    { name: 'x', type: 'f32' },
-    { name: 'part', type: 'f32', write: true },
-  ],
-  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
-)}
+${declareDhGroups()}
 var<workgroup> sums: array<f32, ${WG * SPLIT}>;
 @compute @workgroup_size(${WG * SPLIT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -300,31 +312,14 @@ const unroll = (f: (r: number) => string, sep = '\n    ') => Array.from({ length
  * the current tap s, zero outside [0, T), and moves by one load per tap.
  */
 const registerWgsl = (dir: 'fwd' | 'dx') => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
-    { name: 'h', type: 'f32' },
-    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
-  ],
-  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
-)}
-var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
-// x[example row ex + t, channel c], 0 for t outside [0, T)
+${tiledKernelHead(
+  TILE_C * REG_ROWS,
+  `// x[example row ex + t, channel c], 0 for t outside [0, T)
 fn at(ex: u32, t: i32, c: u32) -> f32 {
   if (t < 0 || t >= i32(params.T)) { return 0.0f; }
   return x[(ex + u32(t)) * params.C + c];
-}
-@compute @workgroup_size(${TILE_C * REG_ROWS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wg.y * nwg.x + wg.x;
-  let C = params.C;
-  let T = params.T;
-  let cb = w % params.channelBlocks;
-  let tb = (w / params.channelBlocks) % params.timeBlocks;
-  let b = w / params.channelBlocks / params.timeBlocks;
-  let live = w < params.workgroups;
-  let run = b / params.examplesPerRun;
-  let cl = li % ${TILE_C}u;
+}`,
+)}
   let t0 = tb * ${REG_BLOCK}u;
   let tf = t0 + (li / ${TILE_C}u) * ${R}u;
   let c = cb * ${TILE_C}u + cl;
@@ -366,14 +361,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 // (SB = ⌈L / R⌉ tap blocks per channel), thread = one lane, workgroup w = g · laneBlocks + laneBlock. Over each example
 // of its group, for t = s_first … T − 1: a_r += dy[t] · x[t − s_first − r], the window w_r = x[t − s_first − r].
 const filterGradRegisterWgsl = () => `
-${declare(
-  [
-    { name: 'dy', type: 'f32' },
-    { name: 'x', type: 'f32' },
-    { name: 'part', type: 'f32', write: true },
-  ],
-  ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
-)}
+${declareDhGroups()}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let w = wg.y * nwg.x + wg.x;
