@@ -4,9 +4,9 @@
 // loss while its lever is on; the logits are the same matmul either way.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { tiedHeadCrossEntropyNaive } from './naive.js';
+import { logSumExpLast, tiedHeadCrossEntropyNaive } from './naive.js';
 
-export { softmaxCrossEntropyNaive, tiedHeadCrossEntropyNaive } from './naive.js';
+export { logSumExpLast, softmaxCrossEntropyNaive, tiedHeadCrossEntropyNaive } from './naive.js';
 
 /** The fast form's signature: mean loss of logits [M, V] against int32 labels [M] (its own gradient). */
 export const softmaxCrossEntropyOp = fastOp<(logits: tf.Tensor2D, labels: tf.Tensor1D) => tf.Scalar>('crossEntropy');
@@ -26,7 +26,7 @@ export function stackedTiedHeadCrossEntropy(hidden: tf.Tensor3D, embedding: tf.T
   if (impl) return impl(logits.reshape([R * M, -1]) as tf.Tensor2D, R === 1 ? labels : (tf.tile(labels, [R]) as tf.Tensor1D), R);
   // the reference: loss_ri = logsumexp(h_ri E_rᵀ) − h_ri·E_r[label_i], each run's mean
   const target = tf.sum(tf.mul(hidden, tf.gather(embedding, labels, 1)), 2);
-  return tf.mean(tf.sub(tf.logSumExp(logits, 2), target), 1) as tf.Tensor1D;
+  return tf.mean(tf.sub(logSumExpLast(logits), target), 1) as tf.Tensor1D;
 }
 
 /**
