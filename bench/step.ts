@@ -7,7 +7,7 @@
 //        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--heap-prof FILE.heapprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
 //        [--check-stack] [--matmul] [--preset FILE|NAME: --mixers then names the preset's architecture labels, each model
-//        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes)
+//        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes; RECALLBENCH_PROFILE_TOP=N: N kernels listed, default 8 printed, 12 stored)
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
@@ -429,7 +429,7 @@ async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Pa
     byName.set(key, e);
   }
   (Array.isArray(info.result) ? info.result : [info.result]).forEach((t) => (t as tf.Tensor).dispose());
-  const topKernels = [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, 12);
+  const topKernels = [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 12));
   return { kernelsPerStep: kernels.length, gpuMsPerStep: gpu, busy: gpu / wallMs, topKernels };
 }
 
@@ -444,7 +444,7 @@ function printRow(r: Row): void {
       (r.bindGroupHitRate !== undefined ? `  bind-group hits ${fmt(100 * r.bindGroupHitRate, 0)}%` : '') +
       `  loss ${r.loss.toFixed(3)}`,
   );
-  if (r.topKernels) console.log('    top kernels: ' + r.topKernels.slice(0, 8).map((k) => `${k.name}×${k.count} ${k.ms.toFixed(2)}ms`).join(', '));
+  if (r.topKernels) console.log('    top kernels: ' + r.topKernels.slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 8)).map((k) => `${k.name}×${k.count} ${k.ms.toFixed(2)}ms`).join(', '));
 }
 
 interface TorchRow {
