@@ -24,7 +24,7 @@ import { z } from 'zod';
 import { defineMixer } from './mixer.js';
 import { linearApply } from '../ops/linear/index.js';
 import { selectiveScan } from '../ops/selectiveScan/index.js';
-import { mulByRun, shortConv, shortConvStep, silu } from './nn.js';
+import { mulByRun, shortConv, shortConvStep, silu, siluGate } from './nn.js';
 
 const params = z
   .object({
@@ -96,7 +96,7 @@ export default defineMixer({
           const readout = selectiveScan(x as tf.Tensor3D, dt as tf.Tensor3D, A() as tf.Tensor2D, B as tf.Tensor3D, C as tf.Tensor3D, p.timeBlock === 'auto' ? undefined : p.timeBlock);
           // D per channel; a stack's D [R, E] (engine/stack.ts) multiplies its own run's rows
           const y = tf.add(readout, mulByRun(x, skipD));
-          return outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor3D;
+          return outProj.apply(siluGate(y, gate!)) as tf.Tensor3D;
         });
       },
       initState(batch) {
@@ -112,7 +112,7 @@ export default defineMixer({
           const dt3 = dt.reshape([Bsz, E, 1]);
           const ssm = tf.add(tf.mul(tf.exp(tf.mul(dt3, A())), state.ssm!), tf.mul(tf.mul(dt3, x.reshape([Bsz, E, 1])), B.reshape([Bsz, 1, N])));
           const y = tf.add(tf.sum(tf.mul(ssm, C.reshape([Bsz, 1, N])), 2), tf.mul(x, skipD));
-          return { y: outProj.apply(tf.mul(y, silu(gate!))) as tf.Tensor2D, state: { conv: conv.window, ssm } };
+          return { y: outProj.apply(siluGate(y, gate!)) as tf.Tensor2D, state: { conv: conv.window, ssm } };
         });
       },
     };

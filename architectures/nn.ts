@@ -18,9 +18,7 @@ export { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 export { rmsNorm } from '../ops/rmsNorm/index.js';
 
 /** SiLU (swish): x · σ(x). */
-export function silu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(x));
-}
+export { silu, siluGate } from '../ops/silu/index.js';
 
 /** x [B, T, H·w] → per-head [B, H, T, w]. */
 export function splitHeads(x: tf.Tensor, H: number): tf.Tensor4D {

@@ -67,6 +67,8 @@
 //   longConvRegisters  the long convolution with 8 outputs (forward, dx) or 8 taps (dh) per thread from a sliding
 //                window in registers (longConv.ts; C ≥ 64): a tap is one load of x and one of h for 8 multiply-adds
 //                instead of one; y and dx the same sums, dh within rounding. Takes precedence over longConvTiles
+//   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
+//                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -78,6 +80,7 @@ import { softmaxCrossEntropyByRunOp, softmaxCrossEntropyOp } from '../../ops/cro
 import { dropoutOp } from '../../ops/dropout/index.js';
 import { layerNormOp } from '../../ops/layerNorm/index.js';
 import { rmsNormOp } from '../../ops/rmsNorm/index.js';
+import { siluGateOp, siluOp } from '../../ops/silu/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -102,6 +105,7 @@ import { adamWWebGpu, registerAdamWWebGpu } from './adamw.js';
 import { registerSoftmaxCrossEntropyWebGpu, softmaxCrossEntropyByRunWebGpu, softmaxCrossEntropyWebGpu } from './crossEntropy.js';
 import { layerNormWebGpu, registerLayerNormWebGpu, setLayerNormColumns } from './layerNorm.js';
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
+import { registerSiluWebGpu, siluGateWebGpu, siluWebGpu } from './silu.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -117,7 +121,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -151,6 +155,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // LayerNorm's backward 1.5 → 0.44 ms in every model; RWKV d 256's Sums 1.72 → 0.97
   longConvRegisters:
     'new (2026-11-29): the long convolution with 8 outputs or taps per thread from a window in registers; tested against the shifted-sum reference and the untiled kernels on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  silu: 'new (2026-11-29): SiLU and the SiLU gate fused, forward and backward one dispatch each; tested against the plain ops on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
   segmentSumOrdered:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower: the gather gradient 0.42 → 0.65 ms at d 64, 0.45 → 1.72 ms at d 256 (zoology-fig2 L 64 B512) — on for a reproducible GPU run (RECALLBENCH_FAST_PATH=default+segmentSumOrdered), not for speed',
   attention:
@@ -225,6 +230,7 @@ export function registerWebGpuKernels(): void {
   registerSoftmaxCrossEntropyWebGpu();
   registerLayerNormWebGpu();
   registerRmsNormWebGpu();
+  registerSiluWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
@@ -244,6 +250,8 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: softmaxCrossEntropyByRunOp, backend: BACKEND, lever: 'crossEntropy', impl: softmaxCrossEntropyByRunWebGpu });
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: rmsNormOp, backend: BACKEND, lever: 'rmsNorm', impl: rmsNormWebGpu });
+  registerFastForm({ op: siluOp, backend: BACKEND, lever: 'silu', impl: siluWebGpu });
+  registerFastForm({ op: siluGateOp, backend: BACKEND, lever: 'silu', impl: siluGateWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
