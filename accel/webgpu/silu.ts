@@ -12,126 +12,55 @@ import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
 
 const WG = 256;
-const lane = 'let i = (wg.y * nwg.x + wg.x) * 256u + tid;';
-const builtins = '@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32';
-const sigmoid = 'fn sigmoid(v: f32) -> f32 { return 1.0f / (1.0f + exp(-v)); }';
 
-const siluForward = () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['n: u32'])}
-${sigmoid}
+/**
+ * Register one elementwise kernel: `inputs` and `outputs` name its f32 buffers (every output the first input's
+ * shape), `body` computes element i (σ available as `sigmoid`); `name` is its dispatch name (dispatch.ts counts).
+ */
+function registerElementwise(kernelName: string, name: string, inputs: string[], outputs: string[], body: string): void {
+  const wgsl = () => `
+${declare([...inputs.map((n) => ({ name: n, type: 'f32' })), ...outputs.map((n) => ({ name: n, type: 'f32', write: true }))], ['n: u32'])}
+fn sigmoid(v: f32) -> f32 { return 1.0f / (1.0f + exp(-v)); }
 @compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  ${lane}
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
   if (i >= params.n) { return; }
-  let v = x[i];
-  y[i] = v * sigmoid(v);
+  ${body}
 }`;
-
-const siluBackward = () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'dy', type: 'f32' }, { name: 'dx', type: 'f32', write: true }], ['n: u32'])}
-${sigmoid}
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  ${lane}
-  if (i >= params.n) { return; }
-  let v = x[i];
-  let s = sigmoid(v);
-  dx[i] = dy[i] * s * (1.0f + v * (1.0f - s));
-}`;
-
-const gateForward = () => `
-${declare([{ name: 'y', type: 'f32' }, { name: 'z', type: 'f32' }, { name: 'o', type: 'f32', write: true }], ['n: u32'])}
-${sigmoid}
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  ${lane}
-  if (i >= params.n) { return; }
-  let v = z[i];
-  o[i] = y[i] * (v * sigmoid(v));
-}`;
-
-const gateBackward = () => `
-${declare(
-  [
-    { name: 'y', type: 'f32' },
-    { name: 'z', type: 'f32' },
-    { name: 'dout', type: 'f32' },
-    { name: 'dy', type: 'f32', write: true },
-    { name: 'dz', type: 'f32', write: true },
-  ],
-  ['n: u32'],
-)}
-${sigmoid}
-@compute @workgroup_size(${WG})
-fn main(${builtins}) {
-  ${lane}
-  if (i >= params.n) { return; }
-  let v = z[i];
-  let s = sigmoid(v);
-  let g = dout[i];
-  dy[i] = g * (v * s);
-  dz[i] = g * y[i] * s * (1.0f + v * (1.0f - s));
-}`;
+  tf.registerKernel({
+    kernelName,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs: given }) => {
+      const ins = inputs.map((n) => (given as Record<string, tf.TensorInfo>)[n]!);
+      const n = tf.util.sizeFromShape(ins[0]!.shape);
+      const backend = webgpuBackend();
+      const outs = outputs.map(() => allocate(backend, ins[0]!.shape));
+      dispatch(name, `rb_${name}`, wgsl, [...ins.map((tensor) => ({ tensor })), ...outs.map((tensor) => ({ tensor, write: true }))], [{ u: n }], grid(Math.ceil(n / WG)));
+      return outs.length === 1 ? outs[0]! : outs;
+    },
+  });
+}
 
 export const SILU_KERNEL = 'RecallbenchSilu';
 export const SILU_GRAD_KERNEL = 'RecallbenchSiluGrad';
 export const SILU_GATE_KERNEL = 'RecallbenchSiluGate';
 export const SILU_GATE_GRAD_KERNEL = 'RecallbenchSiluGateGrad';
 
-const size = (t: tf.TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
-const groups = (n: number) => grid(Math.ceil(n / WG));
-
 let registered = false;
 
 export function registerSiluWebGpu(): void {
   if (registered) return;
   registered = true;
-  tf.registerKernel({
-    kernelName: SILU_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x } = inputs as Record<string, tf.TensorInfo>;
-      const n = size(x!);
-      const y = allocate(webgpuBackend(), x!.shape);
-      dispatch('Silu', 'rb_silu_fwd', siluForward, [{ tensor: x! }, { tensor: y, write: true }], [{ u: n }], groups(n));
-      return y;
-    },
-  });
-  tf.registerKernel({
-    kernelName: SILU_GRAD_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x, dy } = inputs as Record<string, tf.TensorInfo>;
-      const n = size(x!);
-      const dx = allocate(webgpuBackend(), x!.shape);
-      dispatch('SiluGrad', 'rb_silu_bwd', siluBackward, [{ tensor: x! }, { tensor: dy! }, { tensor: dx, write: true }], [{ u: n }], groups(n));
-      return dx;
-    },
-  });
-  tf.registerKernel({
-    kernelName: SILU_GATE_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { y, z } = inputs as Record<string, tf.TensorInfo>;
-      const n = size(y!);
-      const o = allocate(webgpuBackend(), y!.shape);
-      dispatch('SiluGate', 'rb_silu_gate_fwd', gateForward, [{ tensor: y! }, { tensor: z! }, { tensor: o, write: true }], [{ u: n }], groups(n));
-      return o;
-    },
-  });
-  tf.registerKernel({
-    kernelName: SILU_GATE_GRAD_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { y, z, dout } = inputs as Record<string, tf.TensorInfo>;
-      const n = size(y!);
-      const backend = webgpuBackend();
-      const dy = allocate(backend, y!.shape);
-      const dz = allocate(backend, z!.shape);
-      dispatch('SiluGateGrad', 'rb_silu_gate_bwd', gateBackward, [{ tensor: y! }, { tensor: z! }, { tensor: dout! }, { tensor: dy, write: true }, { tensor: dz, write: true }], [{ u: n }], groups(n));
-      return [dy, dz];
-    },
-  });
+  registerElementwise(SILU_KERNEL, 'Silu', ['x'], ['y'], 'let v = x[i];\n  y[i] = v * sigmoid(v);');
+  registerElementwise(SILU_GRAD_KERNEL, 'SiluGrad', ['x', 'dy'], ['dx'], 'let v = x[i];\n  let s = sigmoid(v);\n  dx[i] = dy[i] * s * (1.0f + v * (1.0f - s));');
+  registerElementwise(SILU_GATE_KERNEL, 'SiluGate', ['y', 'z'], ['o'], 'let v = z[i];\n  o[i] = y[i] * (v * sigmoid(v));');
+  registerElementwise(
+    SILU_GATE_GRAD_KERNEL,
+    'SiluGateGrad',
+    ['y', 'z', 'dout'],
+    ['dy', 'dz'],
+    'let v = z[i];\n  let s = sigmoid(v);\n  let g = dout[i];\n  dy[i] = g * (v * s);\n  dz[i] = g * y[i] * s * (1.0f + v * (1.0f - s));',
+  );
 }
 
 const fusedSilu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
