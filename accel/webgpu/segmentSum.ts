@@ -48,6 +48,24 @@ const sortTile = `
     }
   }`;
 
+/**
+ * WGSL: each thread takes columns c = tid, tid + TILE, … and runs through the sorted tile, summing x's rows of each
+ * run of equal ids (s) into acc; `emit` stores a finished run's sum (the atomic and the tile-order kernels differ only
+ * there).
+ */
+const columnRunSums = (emit: string) => `  for (var c = tid; c < params.rowSize; c += ${TILE}u) {
+    var acc = 0.0f;
+    for (var t = 0u; t < ${TILE}u; t++) {
+      let s = keys[t];
+      if (s == NONE) { break; }
+      acc += x[rows[t] * params.rowSize + c];
+      if (t == ${TILE - 1}u || keys[t + 1u] != s) {
+        ${emit}
+        acc = 0.0f;
+      }
+    }
+  }`;
+
 const zeroWgsl = () => `
 ${declare([{ name: 'out', type: 'u32', write: true }], ['n: u32'])}
 @compute @workgroup_size(256)
@@ -81,18 +99,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let i = first + tid;
 ${sortTile}
   // one thread per column: run through the sorted tile, one atomic add per run of equal ids
-  for (var c = tid; c < params.rowSize; c += ${TILE}u) {
-    var acc = 0.0f;
-    for (var t = 0u; t < ${TILE}u; t++) {
-      let s = keys[t];
-      if (s == NONE) { break; }
-      acc += x[rows[t] * params.rowSize + c];
-      if (t == ${TILE - 1}u || keys[t + 1u] != s) {
-        addF32(s * params.rowSize + c, acc);
-        acc = 0.0f;
-      }
-    }
-  }
+${columnRunSums('addF32(s * params.rowSize + c, acc);')}
 }`;
 
 // Lever segmentSumOrdered: the same sorted tiles, summed in a fixed order — the GPU run made reproducible. The
@@ -135,18 +142,7 @@ ${sortTile}
     runCounts[tile] = count;
   }
   workgroupBarrier();
-  for (var c = tid; c < params.rowSize; c += ${TILE}u) {
-    var acc = 0.0f;
-    for (var t = 0u; t < ${TILE}u; t++) {
-      let s = keys[t];
-      if (s == NONE) { break; }
-      acc += x[rows[t] * params.rowSize + c];
-      if (t == ${TILE - 1}u || keys[t + 1u] != s) {
-        part[(tile * ${TILE}u + slots[t]) * params.rowSize + c] = acc;
-        acc = 0.0f;
-      }
-    }
-  }
+${columnRunSums(`part[(tile * ${TILE}u + slots[t]) * params.rowSize + c] = acc;`)}
 }`;
 
 const orderedGatherWgsl = () => `
