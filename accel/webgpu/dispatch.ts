@@ -177,6 +177,19 @@ export function dispatch(name: string, key: string, wgsl: () => string, bindings
 }
 
 /**
+ * WGSL for a workgroup of `width` columns × `split` threads a column (thread li = k · width + column cl), each holding
+ * a partial sum `s`: `columnSumsDecl` at module scope, then `columnSumsReduce` in main, after which sums[cl] is the
+ * column's total (a tree over k, barriers for every thread: call it outside any non-uniform branch).
+ */
+export const columnSumsDecl = (width: number, split: number): string => `var<workgroup> sums: array<f32, ${width * split}>;`;
+export const columnSumsReduce = (width: number, split: number): string => `sums[li] = s;
+  workgroupBarrier();
+  for (var stride = ${split / 2}u; stride > 0u; stride >>= 1u) {
+    if (k < stride) { sums[li] = sums[li] + sums[li + stride * ${width}u]; }
+    workgroupBarrier();
+  }`;
+
+/**
  * WGSL `fn name(row, col) -> u32`: where element (row, col) of a [rows, cols] workgroup-memory table lives, with each
  * row's columns permuted by col ^ (row mod cols) (cols a power of two). The fused recurrences' backwards write such a
  * table a column per thread and then sum it a row per thread: unpermuted, the threads of a warp summing rows r, r + 1, …

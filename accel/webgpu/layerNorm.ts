@@ -12,7 +12,7 @@
 // scaled by its run's γ, β; the backward's row blocks never straddle two runs, so each run's dγ, dβ [R, d] are sums
 // of its own blocks — in the order a run alone sums them (R = 1 is the same dispatches, bit for bit).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, release, webgpuBackend } from './dispatch.js';
+import { allocate, columnSumsDecl, columnSumsReduce, declare, dispatch, grid, release, webgpuBackend } from './dispatch.js';
 
 export const LN_KERNEL = 'RecallbenchLayerNorm';
 export const LN_GRAD_KERNEL = 'RecallbenchLayerNormGrad';
@@ -190,7 +190,7 @@ ${declare(
   ],
   ['groupsPerRun: u32', 'd: u32', 'runs: u32', 'blocksPerRun: u32'],
 )}
-var<workgroup> sums: array<f32, ${COL_WIDTH * COL_SPLIT}>;
+${columnSumsDecl(COL_WIDTH, COL_SPLIT)}
 @compute @workgroup_size(${COL_WIDTH * COL_SPLIT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let d = params.d;
@@ -206,12 +206,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let g0 = run * params.groupsPerRun;
     for (var g = k; g < params.groupsPerRun; g += ${COL_SPLIT}u) { s += partial[(g0 + g) * 2u * d + c]; }
   }
-  sums[li] = s;
-  workgroupBarrier();
-  for (var stride = ${COL_SPLIT / 2}u; stride > 0u; stride >>= 1u) {
-    if (k < stride) { sums[li] = sums[li] + sums[li + stride * ${COL_WIDTH}u]; }
-    workgroupBarrier();
-  }
+  ${columnSumsReduce(COL_WIDTH, COL_SPLIT)}
   if (k == 0u && live) {
     let total = sums[cl];
     if (c < d) { dgamma[run * d + c] = total; } else { dbeta[run * d + c - d] = total; }

@@ -10,7 +10,7 @@
 // Reference: ops/sum/naive.ts sumAxisRunValues.
 import * as tf from '@tensorflow/tfjs';
 import { axisRunView } from '../../ops/sum/index.js';
-import { allocate, declare, dispatch, grid, overrideKernel, release, webgpuBackend } from './dispatch.js';
+import { allocate, columnSumsDecl, columnSumsReduce, declare, dispatch, grid, overrideKernel, release, webgpuBackend } from './dispatch.js';
 
 /** Most values one output sums through this kernel; longer sums keep tfjs's workgroup reduction. */
 export const NARROW_SUM_MAX_R = 64;
@@ -78,7 +78,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 const totalWgsl = () => `
 ${declare([{ name: 'part', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['outputs: u32', 'inner: u32', 'P: u32'])}
-var<workgroup> sums: array<f32, ${LONG_WIDTH * LONG_SPLIT}>;
+${columnSumsDecl(LONG_WIDTH, LONG_SPLIT)}
 @compute @workgroup_size(${LONG_WIDTH * LONG_SPLIT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let cl = li % ${LONG_WIDTH}u;
@@ -91,12 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let base = (out / params.inner) * params.P * params.inner + i;
     for (var p = k; p < params.P; p += ${LONG_SPLIT}u) { s = s + part[base + p * params.inner]; }
   }
-  sums[li] = s;
-  workgroupBarrier();
-  for (var stride = ${LONG_SPLIT / 2}u; stride > 0u; stride >>= 1u) {
-    if (k < stride) { sums[li] = sums[li] + sums[li + stride * ${LONG_WIDTH}u]; }
-    workgroupBarrier();
-  }
+  ${columnSumsReduce(LONG_WIDTH, LONG_SPLIT)}
   if (k == 0u && live) { y[out] = sums[cl]; }
 }`;
 
