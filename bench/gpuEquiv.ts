@@ -77,7 +77,7 @@ export const CPU_HEAVY_BATCH: Record<string, number> = { mamba: 2, h3: 4, hyena:
 /**
  * The backend of the reference runs (mode 'cpu'): tfjs-cpu (plain JavaScript) or tfjs-wasm (XNNPACK matmuls, C++
  * kernels) — both CPU float32 implementations that share no kernel code with webgpu. wasm trains the campaign's
- * models 7–30x faster (bench/RESULTS.md "The GPU ≡ CPU reference on wasm"), so its references need no reduced batch.
+ * models 7–80x faster (bench/RESULTS.md "The GPU ≡ CPU reference on wasm"), so its references need no reduced batch.
  */
 export type ReferenceBackend = 'cpu' | 'wasm';
 let referenceBackend: ReferenceBackend = 'cpu';

@@ -10,7 +10,7 @@
 //        [--sensitivity REL] [--reference wasm|cpu]
 //   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
 //
-// The cpu references (--reference: tfjs-wasm by default, 7–30x faster than tfjs-cpu and then trained at the full batch
+// The cpu references (--reference: tfjs-wasm by default, 7–80x faster than tfjs-cpu (bench/wasm_vs_cpu.ts) and then trained at the full batch
 // for every mixer; tfjs-cpu with the smaller CPU_HEAVY_BATCH for the slow mixers; if the wasm backend cannot start,
 // tfjs-cpu, said in the header; one core each, the slow side) train in child processes of this script, --jobs at
 // a time (default: cores − 2), while this process trains the webgpu runs one after the other. Writes PATH.md (the
