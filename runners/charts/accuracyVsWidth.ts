@@ -103,9 +103,9 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   const present = [...new Set(rows.map((r) => r.mixer as string))];
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, present) };
   const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'stateBytes'].map((f) => ({ field: f }));
-  const withProvisional = rows.some((r) => r.provisional === true);
   const pointEncoding = { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } };
   const hollow = provisionalLayers(rows, "datum.kind === 'point'", pointEncoding, 50);
+  const withProvisional = hollow.outline.length > 0;
   const layers: Record<string, unknown>[] = [
     ...(withLeftOut ? [leftOutBandLayer('test accuracy')] : []),
     levelRuleLayer('plateau', 'plateauLabel'),
