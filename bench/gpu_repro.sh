@@ -16,7 +16,8 @@ CLI=${CLI:-bash .gpu/run}
 BACKEND=${BACKEND:-webgpu}
 mkdir -p "$OUT"
 log="$OUT/repro.txt"
-for mode in ${REPRO_MODES:-default default+segmentSumOrdered}; do
+modes=${REPRO_MODES:-default default+segmentSumOrdered}
+for mode in $modes; do
   for rep in 1 2; do
     dir="$OUT/repro/$mode-$rep"
     rm -rf "$dir"
@@ -28,7 +29,7 @@ for mode in ${REPRO_MODES:-default default+segmentSumOrdered}; do
     echo "$mode rep $rep: train rc $? in $(( $(date +%s) - start )) s" | tee -a "$log"
   done
 done
-python3 - "$OUT/repro" ${REPRO_MODES:-default default+segmentSumOrdered} <<'PY' | tee -a "$log"
+python3 - "$OUT/repro" $modes <<'PY' | tee -a "$log"
 import json, os, sys, math
 root, modes = sys.argv[1], sys.argv[2:]
 def curves(d):
