@@ -159,6 +159,9 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   registerMixer(retention(pluginApi));
   setReferenceBackend(args.reference);
+  // a literal import, so that bench/pack_gpu_all.sh's bundle holds the wasm backend (engine/backend.ts imports it by
+  // a name esbuild leaves out); registered here, initBackend('wasm') uses it. Absent: the fallback below says so.
+  if (args.reference === 'wasm') await import('@tensorflow/tfjs-backend-wasm').catch(() => undefined);
   if (args.cpuReference) return cpuReferenceChild(args.cpuReference);
   if (args.reference === 'wasm') {
     // a bundle or host where the wasm backend cannot start falls back to tfjs-cpu rather than losing the check

@@ -15,6 +15,15 @@ rm -rf .gpu .gpu-pack-s .gpu-pack-e
 ../shared/gpu-host/pack src/cli.ts .gpu >/dev/null
 ../shared/gpu-host/pack bench/step.ts .gpu-pack-s >/dev/null
 ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-pack-e >/dev/null
+# The GPU ≡ CPU check's references train on tfjs-wasm, which pack leaves out (an external import the GPU host, with
+# no node_modules, cannot resolve: its first call fell back to tfjs-cpu, 266 s). Its bundle is built again here with
+# the wasm backend inlined (the same esbuild flags as pack's, that external dropped), __dirname defined for the
+# backend's Emscripten loader, and the backend's .wasm binaries beside it in .gpu, where that loader looks.
+node_modules/.bin/esbuild bench/gpu_equiv.ts --bundle --platform=node --format=esm --target=node20 \
+  --outfile=.gpu-pack-e/app.mjs --log-level=warning \
+  --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --banner:js="import {createRequire as __cr} from 'module'; import {fileURLToPath as __fu} from 'url'; import {dirname as __dn} from 'path'; const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);"
+grep -q 'tfjs-backend-wasm-simd.wasm' .gpu-pack-e/app.mjs || { echo "pack_gpu_all: the wasm backend is not in the check's bundle" >&2; exit 1; }
 for side in .gpu-pack-s .gpu-pack-e; do
   diff -rq .gpu/node_modules "$side/node_modules" >/dev/null || { echo "pack_gpu_all: $side's node_modules differ from the CLI's: pack them apart (bench/pack_gpu_check.sh)" >&2; exit 1; }
 done
@@ -23,6 +32,7 @@ xz -9 -c .gpu-pack-s/app.mjs > .gpu/step.mjs.xz
 xz -9 -c .gpu-pack-e/app.mjs > .gpu/equiv.mjs.xz
 rm -rf .gpu-pack-s .gpu-pack-e
 cp -r runners/presets .gpu/presets
+cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm .gpu/
 # run / run-step / run-equiv: pack's runner with its last line pointed at the entry, unpacked on first use
 line='exec "$rt/node" "$dir/app.mjs" "$@"'
 grep -qxF "$line" .gpu/run || { echo "pack_gpu_all: pack's runner no longer ends in: $line" >&2; exit 1; }

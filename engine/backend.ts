@@ -180,7 +180,8 @@ async function useWebGpu(opts: BackendOptions): Promise<BackendInfo | undefined>
 
 async function useWasm(): Promise<BackendInfo> {
   const wasmModule = '@tensorflow/tfjs-backend-wasm';
-  await import(/* @vite-ignore */ wasmModule);
+  // imported by name (kept out of bundles); a bundle that inlines it (bench/gpu_equiv.ts) has registered it already
+  if (!tf.findBackendFactory('wasm')) await import(/* @vite-ignore */ wasmModule);
   registerWasmFastForms();
   if (!(await tf.setBackend('wasm'))) throw new UserInputError('the wasm backend failed to initialise');
   await tf.ready();

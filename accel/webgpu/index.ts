@@ -153,9 +153,11 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Based), and at zoology-fig2's L 64 B512 no step slower (summed GPU kernel time): the long convolution's gradient H3
   // d 64 8.5 → 1.5 ms, d 256 15.2 → 6.7 (H3's step 16.5 → 8.4, 36.5 → 24.1; Hyena 11.1 → 7.5; BaseConv 6.3 → 4.4);
   // LayerNorm's backward 1.5 → 0.44 ms in every model; RWKV d 256's Sums 1.72 → 0.97
-  longConvRegisters:
-    'new (2026-11-29): the long convolution with 8 outputs or taps per thread from a window in registers; tested against the shifted-sum reference and the untiled kernels on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
-  silu: 'new (2026-11-29): SiLU and the SiLU gate fused, forward and backward one dispatch each; tested against the plain ops on lavapipe, not yet checked GPU ≡ CPU nor timed on a real GPU',
+  // longConvRegisters and silu left it on 2026-11-29 21:25 (bench/RESULTS.md "Registers and a fused SiLU cleared"):
+  // GPU ≡ CPU PASS with every lever on (the register kernels run for C ≥ 64: BaseConv, Hyena, H3 at d 64, H3 d 256;
+  // silu in Mamba), and at zoology-fig2's L 64, 256 and 512 shapes no step's summed GPU kernel time slower: H3 d 256
+  // L 512 B128 135.4 → 50.7 ms (its long convolutions 108.8 → 24.8), L 256 84.6 → 37.4; Hyena d 256 L 512 59.8 → 32.9;
+  // BaseConv 28.5 → 15.4; silu: Mamba's dispatches 215 → 185, its GPU time 5–6 % less (d 256 L 256 53.1 → 50.1 ms)
   segmentSumOrdered:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower: the gather gradient 0.42 → 0.65 ms at d 64, 0.45 → 1.72 ms at d 256 (zoology-fig2 L 64 B512) — on for a reproducible GPU run (RECALLBENCH_FAST_PATH=default+segmentSumOrdered), not for speed',
   attention:

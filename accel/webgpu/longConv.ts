@@ -25,7 +25,7 @@
 // and each run's dh sums its own examples only (R = 1: the same dispatches, bit for bit).
 // Reference: longConvNaive (ops/longConv/naive.ts).
 //
-// Lever `longConvTiles` (off until checked on a GPU): the same three products laid out for a GPU's memory system.
+// Lever `longConvTiles` (on by default since 2026-11-29): the same three products laid out for a GPU's memory system.
 //  - forward and dx read h[c, s] through workgroup memory: above, a warp's 32 threads (32 channels) read h 4·Lh
 //    bytes apart, 32 separate cache transactions per tap; with the tiles a workgroup of 64 channels × 4 time rows
 //    copies TILE taps of its channels' filters at once (coalesced along s) into a padded table (row stride 65: the
@@ -37,7 +37,7 @@
 //    G is chosen so that the lanes × groups of ONE run reach ≈ DH_TARGET_WORKGROUPS, from a run's own sizes, so a
 //    stack's runs sum their examples exactly as each run alone does. G = 1 writes dh directly (no second pass).
 //
-// Lever `longConvRegisters` (off until checked on a GPU): the same products with each thread computing R = 8 outputs
+// Lever `longConvRegisters` (on by default since 2026-11-29): the same products with each thread computing R = 8 outputs
 // (forward, dx: 8 consecutive times of one channel; dh: 8 consecutive taps of one channel) from a sliding window of
 // 8 inputs held in registers. Tiled, each output's every tap is a global load of x and a workgroup load of h for one
 // multiply-add (H3 at zoology-fig2's L 64, d 256, B512: 3.3 GFLOP of forward in 2.86 ms, ≈ 1 TFLOP/s); with the window a tap is one
