@@ -9,7 +9,9 @@
 #   here:  CLI="npx tsx src/cli.ts" BACKEND=cpu REPRO_EXAMPLES=256 REPRO_BATCH=32 REPRO_D=16 OUT=/tmp/r bash bench/gpu_repro.sh
 #          (the plumbing on the CPU backend, where every mode must come out identical)
 # Settings: REPRO_ARCH (attention), REPRO_D (64), REPRO_EXAMPLES (20000 training sequences of MQAR L 64, K 4, V 8192),
-# REPRO_EPOCHS (3), REPRO_BATCH (512), lr 1e-3, zoology's block, dropout as the CLI's defaults. Back: $OUT/repro.txt.
+# REPRO_EPOCHS (3), REPRO_BATCH (512), REPRO_LR (1e-2: at 1e-3 both fast paths repeated bit for bit on an H200, at 1e-2
+# runs of a two-GPU sweep did not — bench/RESULTS.md "Registers and a fused SiLU cleared"), zoology's block, dropout as
+# the CLI's defaults. Back: $OUT/repro.txt.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 CLI=${CLI:-bash .gpu/run}
@@ -24,7 +26,7 @@ for mode in $modes; do
     start=$(date +%s)
     RECALLBENCH_FAST_PATH=$mode $CLI train --backend "$BACKEND" --arch "${REPRO_ARCH:-attention}" --d-model "${REPRO_D:-64}" \
       --seq-len 64 --kv-pairs 4 --vocab-size 8192 --train-examples "${REPRO_EXAMPLES:-20000}" --test-examples 1000 \
-      --epochs "${REPRO_EPOCHS:-3}" --batch-size "${REPRO_BATCH:-512}" --eval-batch-size 512 --lr 1e-3 --block zoology \
+      --epochs "${REPRO_EPOCHS:-3}" --batch-size "${REPRO_BATCH:-512}" --eval-batch-size 512 --lr "${REPRO_LR:-1e-2}" --block zoology \
       --positions --out "$dir" --quiet >> "$OUT/repro-train.log" 2>&1
     echo "$mode rep $rep: train rc $? in $(( $(date +%s) - start )) s" | tee -a "$log"
   done
