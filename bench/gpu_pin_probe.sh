@@ -35,5 +35,8 @@ for g in $gpus; do
   tail -3 "$dir/gpu$g.log" | sed 's/^/    /'
   if [ "$rc" != 0 ] || ! grep -q "gpu $g, .*placement checked" <<<"$device"; then ok=1; fi
 done
+# the one failure with a known fix: the loader could not open the layer (a hand-made .vk; stretch 4 of based-fig2)
+grep -qs "libVkLayer_MESA_device_select.so: cannot open shared object file" "$dir"/gpu*.log &&
+  echo "pin probe: the Vulkan loader could not open the layer's library — rebuild .vk with bash bench/make_vk.sh"
 echo "pin probe: $([ $ok = 0 ] && echo PINNED || echo NOT PINNED)"
 exit $ok
