@@ -18,7 +18,7 @@ rm -rf .gpu .gpu-pack-s .gpu-pack-e
 # The GPU ≡ CPU check's references train on tfjs-wasm, which pack leaves out (an external import the GPU host, with
 # no node_modules, cannot resolve: its first call fell back to tfjs-cpu, 266 s). Its bundle is built again here with
 # the wasm backend inlined (the same esbuild flags as pack's, that external dropped), __dirname defined for the
-# backend's Emscripten loader, and the backend's .wasm binaries beside it in .gpu, where that loader looks.
+# backend's Emscripten loader, and the backend's SIMD .wasm binary beside it in .gpu, where that loader looks.
 node_modules/.bin/esbuild bench/gpu_equiv.ts --bundle --platform=node --format=esm --target=node20 \
   --outfile=.gpu-pack-e/app.mjs --log-level=warning \
   --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
@@ -32,7 +32,9 @@ xz -9 -c .gpu-pack-s/app.mjs > .gpu/step.mjs.xz
 xz -9 -c .gpu-pack-e/app.mjs > .gpu/equiv.mjs.xz
 rm -rf .gpu-pack-s .gpu-pack-e
 cp -r runners/presets .gpu/presets
-cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm .gpu/
+# only the SIMD binary: Node loads that one (checked: the check starts wasm with it alone; the threaded and plain ones
+# would add 0.75 MB to what every call carries)
+cp node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm .gpu/
 # run / run-step / run-equiv: pack's runner with its last line pointed at the entry, unpacked on first use
 line='exec "$rt/node" "$dir/app.mjs" "$@"'
 grep -qxF "$line" .gpu/run || { echo "pack_gpu_all: pack's runner no longer ends in: $line" >&2; exit 1; }
