@@ -1,5 +1,5 @@
 // `recallbench plot results/<name>`: every figure the records support, from runs.jsonl (+ curves/*.json) alone.
-// Writes figures/<name>.vl.json (the vega-lite spec, data inline), .svg, .png and .csv (the plotted rows),
+// Writes figures/<name>.vl.json (the vega-lite spec, data inline), .svg, .png (PlotOptions.png) and .csv (the plotted rows),
 // tables/points.csv (every figure point: best learning rate per model and task setting, chosen on validation) and
 // tables/excluded.csv (every run that is not a result — failed, invalid by `recallbench verify`'s checks, or
 // diverged before any evaluation — with its reason; the figures mark these runs and never draw them as accuracies).
@@ -141,8 +141,9 @@ function toCsv(rows: Record<string, unknown>[], header?: string[]): string {
 export interface PlotOptions {
   /** State-size convention of the x axes (default measured). */
   state?: StateConvention;
-  /** Also write PNGs (default true). */
-  png?: boolean;
+  /** PNGs too (default true): every figure's, none (false), or only the headline figures' ('headline': not the
+   *  per-mixer training curves, Figure.detail — what the campaign folders commit). */
+  png?: boolean | 'headline';
 }
 
 export interface PlotResult {
@@ -182,7 +183,7 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
     write(`figures/${fig.name}.vl.json`, specJson(fig.spec));
     const svg = await renderSvg(fig.spec);
     write(`figures/${fig.name}.svg`, svg);
-    if (opts.png !== false) write(`figures/${fig.name}.png`, svgToPng(svg));
+    if (opts.png === undefined || opts.png === true || (opts.png === 'headline' && !fig.detail)) write(`figures/${fig.name}.png`, svgToPng(svg));
     write(`figures/${fig.name}.csv`, toCsv(fig.rows));
   }
   write('tables/points.csv', toCsv(pointRows(points)));

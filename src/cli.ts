@@ -60,6 +60,14 @@ async function drawAndReport(dir: string, quiet: boolean, io: CliIo): Promise<st
   return [r.path, ...front];
 }
 
+/** plot's and report's --png: which figures get a PNG beside their SVG. */
+const PNG_OPTION = {
+  choices: ['all', 'headline', 'none'] as const,
+  default: 'all' as const,
+  describe: "PNGs beside the SVGs: of every figure, of the headline figures only (not the per-mixer training curves: what the campaign folders commit, to keep the tree device calls carry small), or none",
+};
+const pngChoice = (png: 'all' | 'headline' | 'none') => (png === 'all' ? true : png === 'none' ? false : 'headline');
+
 /**
  * The drawing modules (vega, and resvg: a native addon) load only for plot/report, through a computed import that
  * esbuild leaves alone, so that the GPU-host bundle (shared/gpu-host/pack) builds without them; plot where
@@ -413,10 +421,10 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       (y) => y
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
         .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
-        .option('png', { type: 'boolean', default: true, describe: 'also write PNGs' }),
+        .option('png', PNG_OPTION),
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
-        const r = await plotResults(argv.dir, { state: argv.state, png: argv.png });
+        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png) });
         io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
@@ -443,10 +451,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       'plot, then write <dir>/index.html: every figure (interactive), the tables and the provenance of the runs',
       (y) => y
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
-        .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' }),
+        .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
+        .option('png', PNG_OPTION),
       async (argv) => {
         const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
-        const r = await writeReport(argv.dir, { state: argv.state, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
+        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
         io.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { plotResults, loadRecords, EXCLUDED_COLUMNS, specJson } from '../runners/plot.js';
+import { writeReport } from '../runners/report.js';
 import { parse } from 'csv-parse/sync';
 import type { EpochRecord } from '../engine/train.js';
 import { figurePoints, paretoFront } from '../runners/analysis.js';
@@ -63,6 +64,26 @@ describe('plot on synthetic records', () => {
     const points = readFileSync(join(dir, 'tables', 'points.csv'), 'utf8').trim().split('\n');
     expect(points.length).toBe(1 + figurePoints(records).length);
     expect(points[0]).toContain('best_lr');
+  });
+
+  it("png 'headline': PNGs of the headline figures only, earlier curve PNGs removed, and the report links only those", async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite());
+    await plotResults(dir); // every PNG first: the headline plot below must remove the curves' ones
+    const r = await writeReport(dir, { png: 'headline' });
+    const detail = r.figures.filter((f) => f.detail).map((f) => f.name);
+    const headline = r.figures.filter((f) => !f.detail).map((f) => f.name);
+    expect(detail.length).toBeGreaterThan(0);
+    expect(detail.every((n) => n.startsWith('curves-'))).toBe(true);
+    expect(headline).toContain('accuracy-vs-state');
+    for (const n of headline) expect(existsSync(join(dir, 'figures', `${n}.png`)), n).toBe(true);
+    for (const n of detail) {
+      expect(existsSync(join(dir, 'figures', `${n}.png`)), n).toBe(false);
+      expect(existsSync(join(dir, 'figures', `${n}.svg`)), n).toBe(true);
+    }
+    const html = readFileSync(r.path, 'utf8');
+    for (const n of headline) expect(html).toContain(`href="figures/${n}.png"`);
+    for (const n of detail) expect(html).not.toContain(`href="figures/${n}.png"`);
   });
 
   it('accuracy vs state: the fronts, the floor and the state convention come from the records', async () => {

@@ -20,6 +20,11 @@ export interface Figure {
   spec: VlSpec;
   /** The plotted rows (written as figures/<name>.csv and shown in the report). */
   rows: Record<string, unknown>[];
+  /**
+   * A detail figure (one mixer's training curves) rather than a headline one: `plot --png headline` writes no PNG of
+   * it. Its PNGs were most of a campaign folder's figure bytes, and device calls carry the tracked tree.
+   */
+  detail?: boolean;
 }
 
 export const FONT_FAMILY = 'DejaVu Sans';

@@ -167,6 +167,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
         spec: { width: 170, height: 120, layer: lossLayers },
       },
       rows: curveRows,
+      detail: true,
     };
     figures.push({
       name,
@@ -174,6 +175,7 @@ export function curveFigures(runs: AnalysedRun[], curves: Map<string, EpochRecor
       caption: `Validation accuracy after every epoch of every ${label} run (${new Set(curveRows.map((r) => r.run)).size} runs drawn), one panel per (task setting, model variant), coloured by learning rate; the thick line is the learning rate the figures use. Tooltips give the training loss and test accuracy.${anyDiverged ? ' Dashed: a run that diverged (a NaN/Inf loss) after its last drawn epoch; it counts for the epochs drawn.' : ''}${anyStopped ? ' Dotted, ending in a square: a run that successive halving stopped at a rung (its group kept better learning rates); it is not a candidate for the point.' : ''}${leftOutRuns ? ` Red notes: ${leftOutRuns} run(s) left out (${leftOutSummary([...leftOutByPanel.values()].filter((e) => e.label === label).flatMap((e) => e.runs))}): failed, invalid (impossible numbers, see \`recallbench verify\`) or diverged before any evaluation — not results, so their curves are not drawn; tables/excluded.csv gives the reasons.` : ''}`,
       spec,
       rows,
+      detail: true,
     });
     if (curveRows.length) figures.push(lossFigure);
   }
