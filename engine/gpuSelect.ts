@@ -196,6 +196,8 @@ export interface LayerLocation {
    * bookworm-backports) matches. Told apart by a string only the fixed layers carry (LAYER_FIXED_MARKER).
    */
   invertedTagMatch?: boolean;
+  /** Why the Vulkan loader would not load this layer (layerLibraryProblem), for a folder of RECALLBENCH_VK_LAYER_DIR. */
+  libraryProblem?: string;
 }
 
 /** An environment variable the fixed layers read and 22.x's does not: its name is in the library's strings. */
@@ -224,6 +226,33 @@ export function layerHasInvertedTagMatch(dir: string, read: (path: string) => Bu
   return undefined;
 }
 
+/**
+ * Why the Vulkan loader would not load the layer in `dir` (a folder you unpacked it into), or undefined if it would
+ * or the manifest cannot be read. The loader opens a library_path with a '/' relative to the manifest, and looks a
+ * bare file name up on LD_LIBRARY_PATH and the system folders — not beside the manifest: a hand-made .vk named its
+ * library bare on 2026-11-29, the layer did not load, and a sweep asked for two GPUs ran on one.
+ */
+export function layerLibraryProblem(dir: string, env: NodeJS.ProcessEnv, read: (path: string) => Buffer | undefined = readIfExists): string | undefined {
+  const manifest = read(join(dir, DEVICE_SELECT_MANIFEST));
+  if (!manifest) return undefined;
+  let library: string | undefined;
+  try {
+    library = (JSON.parse(manifest.toString('utf8')) as { layer?: { library_path?: string } }).layer?.library_path;
+  } catch {
+    return `its manifest ${join(dir, DEVICE_SELECT_MANIFEST)} is not JSON`;
+  }
+  if (!library) return `its manifest ${join(dir, DEVICE_SELECT_MANIFEST)} names no layer.library_path`;
+  if (library.includes('/')) {
+    const path = library.startsWith('/') ? library : join(dir, library);
+    return read(path) ? undefined : `its library ${path} (library_path '${library}' of the manifest) does not exist`;
+  }
+  const searched = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+  if (searched.some((d) => read(join(d, library!)))) return undefined;
+  return read(join(dir, library))
+    ? `its manifest names the library bare ('${library}'), which the Vulkan loader looks up on LD_LIBRARY_PATH and the system folders, not beside the manifest: write './${library}' (bench/make_vk.sh does)`
+    : `its library '${library}' is on neither LD_LIBRARY_PATH nor the system library folders`;
+}
+
 function readIfExists(path: string): Buffer | undefined {
   try {
     return readFileSync(path);
@@ -238,7 +267,10 @@ function readIfExists(path: string): Buffer | undefined {
  */
 export function findDeviceSelectLayer(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync, read?: (path: string) => Buffer | undefined): LayerLocation | undefined {
   const own = env.RECALLBENCH_VK_LAYER_DIR;
-  if (own && exists(join(own, DEVICE_SELECT_MANIFEST))) return withTagMatch({ dir: own, implicit: false }, read);
+  if (own && exists(join(own, DEVICE_SELECT_MANIFEST))) {
+    const problem = layerLibraryProblem(own, env, read);
+    return withTagMatch(problem ? { dir: own, implicit: false, libraryProblem: problem } : { dir: own, implicit: false }, read);
+  }
   const configDirs = (env.XDG_CONFIG_DIRS || '/etc/xdg').split(':');
   const dataDirs = (env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
@@ -282,6 +314,7 @@ export function selectGpu(index: number, gpus: GpuDevice[], layer: LayerLocation
   if (gpus.length === 1 && !(layer && env.RECALLBENCH_FORCE_DEVICE_SELECT === '1')) return out;
   if (layer) {
     out.how = 'device-select-layer';
+    if (layer.libraryProblem) throw new UserInputError(`--gpu ${index}: the device-select layer in ${layer.dir} would not load: ${layer.libraryProblem} (docs/scale-out.md)`);
     if (layer.invertedTagMatch) {
       // Mesa 22.x keeps the last GPU whose tag does NOT match: with two GPUs, the other one's tag selects this one;
       // with more, only the last two are reachable at all

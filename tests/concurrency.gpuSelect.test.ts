@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { UserInputError } from '../engine/errors.js';
-import { checkPlacement, driPrimeTag, findDeviceSelectLayer, gpuOfProcess, GpuPlacementError, LAYER_FIXED_MARKER, layerHasInvertedTagMatch, listGpus, listSysfsGpus, normalizePciBusId, parseComputeApps, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
+import { checkPlacement, driPrimeTag, findDeviceSelectLayer, gpuOfProcess, GpuPlacementError, LAYER_FIXED_MARKER, layerHasInvertedTagMatch, layerLibraryProblem, listGpus, listSysfsGpus, normalizePciBusId, parseComputeApps, parseNvidiaSmi, selectGpu, type GpuDevice } from '../engine/gpuSelect.js';
 
 // `nvidia-smi --query-gpu=index,pci.bus_id,uuid,name --format=csv,noheader` on a 2 x H100 host
 const TWO_H100 = `0, 00000000:18:00.0, GPU-6a3f2a8e-1c1b-2f4d-9e55-0c1d2e3f4a5b, NVIDIA H100 80GB HBM3
@@ -107,6 +107,32 @@ describe('binding to it', () => {
     expect(findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists, noFiles)).toEqual({ dir: '/opt/vk', implicit: false });
     expect(findDeviceSelectLayer({ HOME: '/h' }, exists, noFiles)).toEqual({ dir: '/usr/share/vulkan/implicit_layer.d', implicit: true });
     expect(findDeviceSelectLayer({ HOME: '/h', XDG_DATA_DIRS: '/nowhere' }, exists, noFiles)).toBeUndefined();
+  });
+
+  it('a layer folder whose manifest the Vulkan loader could not follow is refused in one line, naming the fix', () => {
+    const manifest = (library: string) => Buffer.from(JSON.stringify({ layer: { name: 'VK_LAYER_MESA_device_select', library_path: library } }));
+    const lib = Buffer.from(`\0DRI_PRIME\0${LAYER_FIXED_MARKER}\0`);
+    const fs = (files: Record<string, Buffer>) => (path: string) => files[path];
+    const M = '/opt/vk/VkLayer_MESA_device_select.json';
+    // the hand-made .vk of 2026-11-29: a bare name, the library beside the manifest, not on LD_LIBRARY_PATH
+    const bare = fs({ [M]: manifest('libVkLayer_MESA_device_select.so'), '/opt/vk/libVkLayer_MESA_device_select.so': lib });
+    expect(layerLibraryProblem('/opt/vk', { LD_LIBRARY_PATH: '/opt/vk/lib' }, bare)).toMatch(/names the library bare .* write '\.\/libVkLayer_MESA_device_select\.so' \(bench\/make_vk\.sh does\)/);
+    // the same bare name found on LD_LIBRARY_PATH loads; './' resolves beside the manifest
+    expect(layerLibraryProblem('/opt/vk', { LD_LIBRARY_PATH: '/x:/opt/vk' }, bare)).toBeUndefined();
+    expect(layerLibraryProblem('/opt/vk', {}, fs({ [M]: manifest('./libVkLayer_MESA_device_select.so'), '/opt/vk/libVkLayer_MESA_device_select.so': lib }))).toBeUndefined();
+    expect(layerLibraryProblem('/opt/vk', {}, fs({ [M]: manifest('./gone.so') }))).toMatch(/its library \/opt\/vk\/gone\.so .* does not exist/);
+    expect(layerLibraryProblem('/opt/vk', {}, fs({ [M]: manifest('libnowhere.so') }))).toMatch(/on neither LD_LIBRARY_PATH nor the system library folders/);
+    expect(layerLibraryProblem('/opt/vk', {}, fs({ [M]: Buffer.from('{not json') }))).toMatch(/is not JSON/);
+    expect(layerLibraryProblem('/opt/vk', {}, fs({}))).toBeUndefined(); // no manifest to read: nothing to say
+
+    const exists = (p: string) => p === M;
+    const located = findDeviceSelectLayer({ RECALLBENCH_VK_LAYER_DIR: '/opt/vk', HOME: '/h' }, exists, bare);
+    expect(located?.libraryProblem).toMatch(/names the library bare/);
+    const two = parseNvidiaSmi(TWO_H100);
+    expect(() => selectGpu(1, two, located!)).toThrow(UserInputError);
+    expect(() => selectGpu(1, two, located!)).toThrow(/^--gpu 1: the device-select layer in \/opt\/vk would not load: its manifest names the library bare/);
+    // one GPU needs no layer: nothing refused
+    expect(selectGpu(0, two.slice(0, 1), located!).how).toBe('only-gpu');
   });
 
   it("tells Mesa 22's layer (inverted DRI_PRIME match) from a fixed one by the library's strings; with it, two GPUs are pinned by the other's tag and more are refused", () => {
