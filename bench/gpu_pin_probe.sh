@@ -36,7 +36,7 @@ for g in $gpus; do
   if [ "$rc" != 0 ] || ! grep -q "gpu $g, .*placement checked" <<<"$device"; then ok=1; fi
 done
 # the one failure with a known fix: the loader could not open the layer (a hand-made .vk; stretch 4 of based-fig2)
-grep -qs "libVkLayer_MESA_device_select.so: cannot open shared object file" "$dir"/gpu*.log &&
-  echo "pin probe: the Vulkan loader could not open the layer's library — rebuild .vk with bash bench/make_vk.sh"
+grep -qsE "cannot open shared object file|would not load" "$dir"/gpu*.log &&
+  echo "pin probe: the layer (or a library it links) did not load — rebuild .vk with bash bench/make_vk.sh (its libraries go on LD_LIBRARY_PATH from .vk/lib)"
 echo "pin probe: $([ $ok = 0 ] && echo PINNED || echo NOT PINNED)"
 exit $ok

@@ -19,6 +19,7 @@ BACKEND=${BACKEND:-webgpu}
 mkdir -p "$OUT"
 log="$OUT/repro.txt"
 modes=${REPRO_MODES:-default default+segmentSumOrdered}
+echo "settings: arch ${REPRO_ARCH:-attention}, d ${REPRO_D:-64}, ${REPRO_EXAMPLES:-20000} examples, ${REPRO_EPOCHS:-3} epochs, batch ${REPRO_BATCH:-512}, lr ${REPRO_LR:-1e-2}, backend $BACKEND" | tee -a "$log"
 for mode in $modes; do
   for rep in 1 2; do
     dir="$OUT/repro/$mode-$rep"

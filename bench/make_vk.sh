@@ -22,6 +22,10 @@ manifest=$cache/root/usr/share/vulkan/implicit_layer.d/VkLayer_MESA_device_selec
 [ -f "$lib" ] && [ -f "$manifest" ] || fail "no device-select layer in $cache (did .ci/setup-webgpu.sh download mesa-vulkan-drivers?)"
 # the marker engine/gpuSelect.ts tells a fixed layer (Mesa ≥ 25) by; 22.x's selects the wrong GPU
 grep -qa MESA_VK_DEVICE_SELECT_DEBUG "$lib" || fail "$lib is not a Mesa ≥ 25 layer (no MESA_VK_DEVICE_SELECT_DEBUG)"
+# what the layer links, but glibc's own (every host has those, and mixing glibcs breaks processes)
+links=$(LD_LIBRARY_PATH=$cache/root/usr/lib/x86_64-linux-gnu ldd "$lib") || fail "ldd could not read $lib"
+missing=$(awk '/not found/ {print $1}' <<<"$links")
+[ -z "$missing" ] || fail "the layer links libraries this machine lacks too: $missing"
 rm -rf "$out" && mkdir -p "$out/lib"
 cp "$lib" "$out/"
 python3 - "$manifest" "$out/VkLayer_MESA_device_select.json" <<'PY'
@@ -30,13 +34,10 @@ m = json.load(open(sys.argv[1]))
 m['layer']['library_path'] = './libVkLayer_MESA_device_select.so'  # beside the manifest, not a search on LD_LIBRARY_PATH
 json.dump(m, open(sys.argv[2], 'w'), indent=2)
 PY
-# what the layer links, but glibc's own (every host has those, and mixing glibcs breaks processes)
-missing=$(LD_LIBRARY_PATH=$cache/root/usr/lib/x86_64-linux-gnu ldd "$lib" | awk '/not found/ {print $1}')
-[ -z "$missing" ] || fail "the layer links libraries this machine lacks too: $missing"
-LD_LIBRARY_PATH=$cache/root/usr/lib/x86_64-linux-gnu ldd "$lib" | awk '$3 ~ /^\// {print $1, $3}' | while read -r name path; do
+awk '$3 ~ /^\// {print $1, $3}' <<<"$links" | while read -r name path; do
   case $name in libc.so*|libpthread.so*|libdl.so*|libm.so*|librt.so*|ld-linux*) continue ;; esac
   cp -L "$path" "$out/lib/$name"
 done
 # the folder as the loader will read it: the manifest's library resolves beside it
-[ -f "$out/$(python3 -c "import json; print(json.load(open('$out/VkLayer_MESA_device_select.json'))['layer']['library_path'])")" ] || fail "the manifest's library_path does not resolve in $out"
+[ -f "$out/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["layer"]["library_path"])' "$out/VkLayer_MESA_device_select.json")" ] || fail "the manifest's library_path does not resolve in $out"
 echo "make_vk: $out ready ($(du -sh "$out" | cut -f1): the layer, its manifest, $(ls "$out/lib" | wc -l) libraries in $out/lib)"

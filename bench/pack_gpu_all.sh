@@ -19,11 +19,14 @@ rm -rf .gpu .gpu-pack-s .gpu-pack-e
 # no node_modules, cannot resolve: its first call fell back to tfjs-cpu, 266 s). Its bundle is built again here with
 # the wasm backend inlined (the same esbuild flags as pack's, that external dropped), __dirname defined for the
 # backend's Emscripten loader, and the backend's SIMD .wasm binary beside it in .gpu, where that loader looks.
+# (pack's flags, ../shared/gpu-host/pack step 1, but for that external: keep the two in step)
 node_modules/.bin/esbuild bench/gpu_equiv.ts --bundle --platform=node --format=esm --target=node20 \
   --outfile=.gpu-pack-e/app.mjs --log-level=warning \
   --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
   --banner:js="import {createRequire as __cr} from 'module'; import {fileURLToPath as __fu} from 'url'; import {dirname as __dn} from 'path'; const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);"
 grep -q 'tfjs-backend-wasm-simd.wasm' .gpu-pack-e/app.mjs || { echo "pack_gpu_all: the wasm backend is not in the check's bundle" >&2; exit 1; }
+# the banner's names are invisible to esbuild: a module of our own declaring __dirname would clash only at load time
+node --check .gpu-pack-e/app.mjs || { echo "pack_gpu_all: the check's bundle does not parse (a name clashing with the banner's?)" >&2; exit 1; }
 for side in .gpu-pack-s .gpu-pack-e; do
   diff -rq .gpu/node_modules "$side/node_modules" >/dev/null || { echo "pack_gpu_all: $side's node_modules differ from the CLI's: pack them apart (bench/pack_gpu_check.sh)" >&2; exit 1; }
 done

@@ -246,11 +246,13 @@ export function layerLibraryProblem(dir: string, env: NodeJS.ProcessEnv, read: (
     const path = library.startsWith('/') ? library : join(dir, library);
     return read(path) ? undefined : `its library ${path} (library_path '${library}' of the manifest) does not exist`;
   }
-  const searched = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+  // refused only when certain: the library sits beside the manifest and on none of the usual search folders (the
+  // dynamic linker also reads ld.so.conf and RUNPATHs, which this does not follow: elsewhere, the run's own placement
+  // check still says where it landed)
+  if (!read(join(dir, library))) return undefined;
+  const searched = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
   if (searched.some((d) => read(join(d, library!)))) return undefined;
-  return read(join(dir, library))
-    ? `its manifest names the library bare ('${library}'), which the Vulkan loader looks up on LD_LIBRARY_PATH and the system folders, not beside the manifest: write './${library}' (bench/make_vk.sh does)`
-    : `its library '${library}' is on neither LD_LIBRARY_PATH nor the system library folders`;
+  return `its manifest names the library bare ('${library}'), which the Vulkan loader looks up on LD_LIBRARY_PATH and the system folders, not beside the manifest: write './${library}' (bench/make_vk.sh does)`;
 }
 
 function readIfExists(path: string): Buffer | undefined {

@@ -64,6 +64,8 @@ async function drawAndReport(dir: string, quiet: boolean, io: CliIo): Promise<st
 const PNG_OPTION = {
   choices: ['all', 'headline', 'none'] as const,
   default: 'all' as const,
+  // --no-png (and a bare --png), as the flag was a boolean before
+  coerce: (v: unknown) => (v === false ? 'none' : v === true ? 'all' : v) as 'all' | 'headline' | 'none',
   describe: "PNGs beside the SVGs: of every figure, of the headline figures only (not the per-mixer training curves: what the campaign folders commit, to keep the tree device calls carry small), or none",
 };
 const pngChoice = (png: 'all' | 'headline' | 'none') => (png === 'all' ? true : png === 'none' ? false : 'headline');

@@ -448,5 +448,15 @@ describe('end to end: a tiny real sweep, then plot', () => {
       expect(row.stateBytes).toBe(best.stateBytes.measured);
     }
     expect(readFileSync(join(dir, 'figures', 'curves-attention.png')).subarray(0, 8).equals(PNG_MAGIC)).toBe(true);
+
+    // --png: headline keeps the accuracy figure's PNG only; --no-png (the flag was a boolean) writes none
+    const pngs = () => readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.png')).sort();
+    expect(runCli(['plot', dir, '--png', 'headline'], { timeoutMs: 120_000 }).status).toBe(0);
+    expect(pngs()).toEqual(['accuracy-vs-state.png']);
+    expect(runCli(['plot', dir, '--no-png'], { timeoutMs: 120_000 }).status).toBe(0);
+    expect(pngs()).toEqual([]);
+    const bad = runCli(['plot', dir, '--png', 'some'], { timeoutMs: 120_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
