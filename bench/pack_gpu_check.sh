@@ -3,7 +3,8 @@
 # folder, .gpu-c, sharing one Node and one Dawn: bench/gpu_equiv.ts as app.mjs (`bash .gpu-c/run`) and bench/step.ts as
 # step.mjs (`bash .gpu-c/run-step`). step.mjs travels xz-compressed and is unpacked on the host on first use: the
 # call's carry limit is 64 MiB for the tracked tree and the bundle together, and they measured 63.7 MiB uncompressed
-# (2026-11-29).
+# (2026-11-29). Its check's references fall back to tfjs-cpu (pack leaves the wasm backend out); bench/pack_gpu_all.sh
+# inlines it and is what the campaign's calls use.
 set -euo pipefail
 rm -rf .gpu-c .gpu-s
 ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c
