@@ -22,7 +22,8 @@ export interface Figure {
   rows: Record<string, unknown>[];
   /**
    * A detail figure (one mixer's training curves) rather than a headline one: `plot --png headline` writes no PNG of
-   * it. Its PNGs were most of a campaign folder's figure bytes, and device calls carry the tracked tree.
+   * it. Its PNGs were the largest part of the campaign folders' figure bytes (3.6 of about 9 MB), and device calls
+   * carry the tracked tree.
    */
   detail?: boolean;
 }
