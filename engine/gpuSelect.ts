@@ -203,22 +203,30 @@ export interface LayerLocation {
 /** An environment variable the fixed layers read and 22.x's does not: its name is in the library's strings. */
 export const LAYER_FIXED_MARKER = 'MESA_VK_DEVICE_SELECT_DEBUG';
 
+/** The library_path the layer manifest in `dir` names; undefined if there is no manifest to read; a problem if it names none. */
+function manifestLibrary(dir: string, read: (path: string) => Buffer | undefined): { library: string } | { problem: string } | undefined {
+  const path = join(dir, DEVICE_SELECT_MANIFEST);
+  const manifest = read(path);
+  if (!manifest) return undefined;
+  let library: string | undefined;
+  try {
+    library = (JSON.parse(manifest.toString('utf8')) as { layer?: { library_path?: string } }).layer?.library_path;
+  } catch {
+    return { problem: `its manifest ${path} is not JSON` };
+  }
+  return library ? { library } : { problem: `its manifest ${path} names no layer.library_path` };
+}
+
 /**
  * Whether the layer in `dir` is one with the inverted DRI_PRIME match: its manifest's library (relative to `dir`, or a
  * bare name in the system library folders) lacks LAYER_FIXED_MARKER. Undefined when the library cannot be read (then
  * the selection is used as if it matched, and the run's placement check says if it did not).
  */
 export function layerHasInvertedTagMatch(dir: string, read: (path: string) => Buffer | undefined = readIfExists): boolean | undefined {
-  const manifest = read(join(dir, DEVICE_SELECT_MANIFEST));
-  if (!manifest) return undefined;
-  let library: string | undefined;
-  try {
-    library = (JSON.parse(manifest.toString('utf8')) as { layer?: { library_path?: string } }).layer?.library_path;
-  } catch {
-    return undefined;
-  }
-  if (!library) return undefined;
-  const candidates = library.includes('/') ? [library.startsWith('/') ? library : join(dir, library)] : ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'].map((d) => join(d, library!));
+  const named = manifestLibrary(dir, read);
+  if (!named || 'problem' in named) return undefined;
+  const { library } = named;
+  const candidates = library.includes('/') ? [library.startsWith('/') ? library : join(dir, library)] : ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'].map((d) => join(d, library));
   for (const path of candidates) {
     const bytes = read(path);
     if (bytes) return !bytes.includes(LAYER_FIXED_MARKER);
@@ -233,15 +241,9 @@ export function layerHasInvertedTagMatch(dir: string, read: (path: string) => Bu
  * library bare on 2026-11-29, the layer did not load, and a sweep asked for two GPUs ran on one.
  */
 export function layerLibraryProblem(dir: string, env: NodeJS.ProcessEnv, read: (path: string) => Buffer | undefined = readIfExists): string | undefined {
-  const manifest = read(join(dir, DEVICE_SELECT_MANIFEST));
-  if (!manifest) return undefined;
-  let library: string | undefined;
-  try {
-    library = (JSON.parse(manifest.toString('utf8')) as { layer?: { library_path?: string } }).layer?.library_path;
-  } catch {
-    return `its manifest ${join(dir, DEVICE_SELECT_MANIFEST)} is not JSON`;
-  }
-  if (!library) return `its manifest ${join(dir, DEVICE_SELECT_MANIFEST)} names no layer.library_path`;
+  const named = manifestLibrary(dir, read);
+  if (!named || 'problem' in named) return named?.problem;
+  const { library } = named;
   if (library.includes('/')) {
     const path = library.startsWith('/') ? library : join(dir, library);
     return read(path) ? undefined : `its library ${path} (library_path '${library}' of the manifest) does not exist`;
@@ -251,7 +253,7 @@ export function layerLibraryProblem(dir: string, env: NodeJS.ProcessEnv, read: (
   // check still says where it landed)
   if (!read(join(dir, library))) return undefined;
   const searched = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
-  if (searched.some((d) => read(join(d, library!)))) return undefined;
+  if (searched.some((d) => read(join(d, library)))) return undefined;
   return `its manifest names the library bare ('${library}'), which the Vulkan loader looks up on LD_LIBRARY_PATH and the system folders, not beside the manifest: write './${library}' (bench/make_vk.sh does)`;
 }
 
