@@ -240,6 +240,22 @@ const declareDhGroups = () =>
     ['n: u32', 'B: u32', 'T: u32', 'C: u32', 'L: u32', 'runs: u32', 'laneBlocks: u32', 'groups: u32', 'perGroup: u32'],
   );
 
+// The split dh kernels' lane, from the thread's index within its workgroup's 64 lanes: workgroup w = g · laneBlocks +
+// laneBlock (the layout dhGroups sizes), lane = run · n + rest, channel c = rest % C (rest / C: the tap, or the
+// register form's block of R taps). One definition for both forms, so that they read a group the same way.
+const dhGroupLane = (thread: string) =>
+  [
+    'let w = wg.y * nwg.x + wg.x;',
+    'let g = w / params.laneBlocks;',
+    `let lane = (w % params.laneBlocks) * ${WG}u + ${thread};`,
+    'let C = params.C;',
+    'let T = params.T;',
+    'let total = params.n * params.runs;',
+    'let run = lane / params.n;',
+    'let rest = lane % params.n;',
+    'let c = rest % C;',
+  ].join('\n  ');
+
 // dh split over G groups of examples: partial[g, run, c, s] = Σ_{b in group g of run} Σ_{t≥s} dy[b, t, c] x[b, t − s, c]
 // (G = 1: that is dh). Lanes as in filterGradWgsl; workgroup w = g · laneBlocks + laneBlock.
 const filterGradSplitWgsl = () => `
@@ -249,15 +265,7 @@ var<workgroup> sums: array<f32, ${WG * SPLIT}>;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let tid = li % ${WG}u;
   let k = li / ${WG}u;
-  let w = wg.y * nwg.x + wg.x;
-  let g = w / params.laneBlocks;
-  let lane = (w % params.laneBlocks) * ${WG}u + tid;
-  let C = params.C;
-  let T = params.T;
-  let total = params.n * params.runs;
-  let run = lane / params.n;
-  let rest = lane % params.n;
-  let c = rest % C;
+  ${dhGroupLane('tid')}
   let s = rest / C;
   let live = g < params.groups && lane < total;
   var acc = 0.0f;
@@ -364,15 +372,7 @@ const filterGradRegisterWgsl = () => `
 ${declareDhGroups()}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wg.y * nwg.x + wg.x;
-  let g = w / params.laneBlocks;
-  let lane = (w % params.laneBlocks) * ${WG}u + li;
-  let C = params.C;
-  let T = params.T;
-  let total = params.n * params.runs;
-  let run = lane / params.n;
-  let rest = lane % params.n;
-  let c = rest % C;
+  ${dhGroupLane('li')}
   let sf = (rest / C) * ${R}u;
   if (g >= params.groups || lane >= total) { return; }
   ${unroll((r) => `var a${r} = 0.0f;`, '\n  ')}
