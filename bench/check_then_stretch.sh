@@ -10,8 +10,8 @@
 #        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
-#      none if less than 90 s is left. When every check only compares numbers (equiv, repro), the stretch starts
-#      first and the checks run beside it (CONCURRENT=0 turns that off); timing checks always run alone, before it.
+#      none if less than 90 s is left. When the only check is repro, the stretch starts first and it runs beside
+#      (CONCURRENT=0 turns that off); every other check runs alone, before the stretch.
 # On a host with several GPUs it first runs bench/gpu_pin_probe.sh (carry .vk too: the Mesa 25 device-select layer);
 # only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before. MULTI=1 then also
 # sweeps one small grid on one GPU and on all (bench/multi_gpu_check.sh) before the checks.
@@ -38,10 +38,12 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
 fi
 # the campaign's layouts as bench/gpu_equiv.ts names them (zoology-fig2, based-fig2, jrt-sd)
 EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba,linear-attention causal,linear-attention non-causal"}
-# Checks that only compare numbers (equiv, repro) run beside the stretch, which starts at once with the whole of TOTAL
-# (CONCURRENT=0: after them, as timing checks must — campaign, speed, matmul and concstack need the GPU to themselves).
+# The repeat-run check (repro) runs beside the stretch, which starts at once with the whole of TOTAL (CONCURRENT=0:
+# after it). Every other check runs first, alone: the timing checks (campaign, speed, matmul, concstack) need the GPU
+# to themselves, and so does equiv — beside a 6-process stretch its every-lever-off runs slowed to 21–142 s per mixer
+# and it compared 2 of 15 (2026-11-29 23:19 UTC, bench/RESULTS.md).
 concurrent=${CONCURRENT:-1}
-for mode in ${CHECKS-equiv}; do case $mode in equiv|repro) ;; *) concurrent=0 ;; esac; done
+for mode in ${CHECKS-equiv}; do case $mode in repro) ;; *) concurrent=0 ;; esac; done
 [ "${CONC_S:-0}" -gt 0 ] && concurrent=0
 stretch_pid=
 if [ "$concurrent" = 1 ]; then
