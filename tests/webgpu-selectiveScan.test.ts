@@ -4,7 +4,8 @@
 // last block partly empty, several backward blocks whose dB, dC partials tfjs sums), N = 1, 4, 16, T = 1 — with the
 // outputs' buffers poisoned (NaN) first, as tests/webgpu-kernels.test.ts does. A mutation check shows the bars catch
 // a kernel wrong by one token's worth; lever off gives the op its blocked form back; a tiny Mamba model gives the
-// same loss and gradients with the lever on and off. Runs on a real GPU or on lavapipe
+// same loss and gradients with the lever on and off. Lever selectiveScanRegisters (N a shader constant, the state in
+// named scalars) is checked the same way, against the reference and against the loop form. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { gradsSize, SELECTIVE_SCAN_MAX_N, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
+import { gradsSize, SCAN_REGISTERS_MAX_N, SELECTIVE_SCAN_MAX_N, selectiveScanForm, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { selectiveScan, selectiveScanBlocked, selectiveScanNaive } from '../ops/selectiveScan/index.js';
 
 const device = await webgpuDevice('webgpu-selectiveScan');
@@ -77,10 +78,12 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
     [3, 1, 6, 16],
     [1, 12, 130, 4],
     [1, 70, 33, 64],
+    [2, 9, 40, 24],
   ] as const;
 
-  it('values and the gradients of x, Δ, A, B, C match the per-token reference', async () => {
+  it('values and the gradients of x, Δ, A, B, C match the per-token reference (register form where N ≤ 32, loops past it)', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    expect([1, 16, 24, SCAN_REGISTERS_MAX_N, SCAN_REGISTERS_MAX_N + 1, 64].map(selectiveScanForm)).toEqual(['registers', 'registers', 'registers', 'registers', 'loops', 'loops']);
     for (const [B, T, E, N] of SHAPES) {
       const v = inputs(B, T, E, N);
       await poison([[B, T, E], [gradsSize(B, T, E, N)]]);
@@ -94,6 +97,30 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
       tf.dispose([...Object.values(v), ...got, ...ref]);
     }
     console.log(`selective scan: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it('lever selectiveScanRegisters off: the loop form matches the reference, and the register form within rounding', async () => {
+    seed = 9000;
+    for (const [B, T, E, N] of [[2, 20, 70, 16], [1, 7, 5, 4]] as const) {
+      const v = inputs(B, T, E, N);
+      const regs = run(fused, v);
+      let loops: tf.Tensor[] = [];
+      try {
+        setFastPath({ selectiveScanRegisters: false });
+        expect(selectiveScanForm(N)).toBe('loops');
+        await poison([[B, T, E], [gradsSize(B, T, E, N)]]);
+        loops = run(fused, v);
+      } finally {
+        setFastPath({ selectiveScanRegisters: true });
+      }
+      const ref = run(selectiveScanNaive, v);
+      for (let i = 0; i < loops.length; i++) {
+        expect((await errors(loops[i]!, ref[i]!)).rel, `loops [${B}, ${T}, ${E}, ${N}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        // the same arithmetic in the same order: equal up to the compiler's contractions
+        expect((await errors(regs[i]!, loops[i]!)).rel, `registers vs loops [${B}, ${T}, ${E}, ${N}] ${NAMES[i]}`).toBeLessThan(1e-6);
+      }
+      tf.dispose([...Object.values(v), ...regs, ...loops, ...ref]);
+    }
   });
 
   it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
@@ -169,5 +196,9 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
 
   it('a training step of a tiny Mamba model: lever on and off give the same loss and gradients', async () => {
     for (const params of [{}, { stateDim: 4, timeBlock: 3 }]) await expectLeverStepAgrees('selectiveScan', [{ mixer: 'mamba', params }], { label: JSON.stringify(params) });
+  });
+
+  it('a training step of a tiny Mamba model: lever selectiveScanRegisters on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('selectiveScanRegisters', [{ mixer: 'mamba', params: { stateDim: 8 } }], { label: 'N 8' });
   });
 });

@@ -69,6 +69,8 @@
 //                instead of one; y and dx the same sums, dh within rounding. Takes precedence over longConvTiles
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
+//   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
+//                named scalars (selectiveScan.ts; N ≤ 32): the state in registers, not per-thread local memory
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -91,7 +93,7 @@ import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu } from '
 import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
 import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
-import { registerSelectiveScanWebGpu, selectiveScanWebGpu } from './selectiveScan.js';
+import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
 import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
@@ -121,7 +123,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -160,6 +162,8 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // BaseConv 28.5 → 15.4; silu: Mamba's dispatches 215 → 185, its GPU time 5–6 % less (d 256 L 256 53.1 → 50.1 ms)
   segmentSumOrdered:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower: the gather gradient 0.42 → 0.65 ms at d 64, 0.45 → 1.72 ms at d 256 (zoology-fig2 L 64 B512) — on for a reproducible GPU run (RECALLBENCH_FAST_PATH=default+segmentSumOrdered), not for speed',
+  selectiveScanRegisters:
+    'new (2026-11-29): tested against the per-token reference on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (the selective-scan gradient is 15.5 of Mamba d 256 L 256 B256\'s 53.1 ms of GPU time)',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -289,6 +293,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
+  registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
     op: 'BatchMatMul (SplitK threshold)',

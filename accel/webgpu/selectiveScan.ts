@@ -23,6 +23,12 @@
 // scratch buffer (C states of N floats per lane) and walks it back. Inverting the step (h_{t−1} = (h_t − Δ x B)/a_t)
 // would divide by a vanishing a_t (Δ A ≪ 0). B and C travel as one tensor [B, T, 2N] (the backward uses all 8
 // storage buffers). Every shape is a uniform; the key names only CAP and the tiles. Reference: selectiveScanNaive.
+//
+// Lever `selectiveScanRegisters` (N ≤ SCAN_REGISTERS_MAX_N): the same kernels with N a constant of the shader and every
+// loop over the state unrolled here, in TypeScript, into named scalars (h0, h1, …). The loops above run to the uniform
+// N, so h[], a[], dh[], da[] are indexed by a value the compiler cannot know and live in per-thread local memory — a
+// round trip through the cache for each of the ~6 state reads and writes per step and state. Unrolled, they are
+// registers. The arithmetic is the same, in the same order; one pipeline per N (Mamba's N is 8 to 24).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
@@ -201,6 +207,169 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
+/** Largest N of the register form (lever selectiveScanRegisters): 4N floats of state a backward thread, in registers. */
+export const SCAN_REGISTERS_MAX_N = 32;
+
+/** `line(n)` for n = 0 … N−1, one per line: a loop over the state, unrolled. */
+const unrolled = (N: number, line: (n: number) => string, indent = '') => Array.from({ length: N }, (_, n) => indent + line(n)).join('\n');
+
+// The forward of the register form: forwardWgsl with N constant, h and a as scalars h0…, a0…. An idle lane (e ≥ E)
+// reads the last channel's A so that every read is in range; it writes nothing.
+const forwardRegistersWgsl = (N: number, STEPS: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'dt', type: 'f32' },
+    { name: 'A', type: 'f32' },
+    { name: 'bc', type: 'f32' },
+    { name: 'y', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'perRun: u32'],
+)}
+var<workgroup> tile: array<f32, ${STEPS * 2 * N}>;  // [B_t; C_t] of STEPS steps
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let R = ${2 * N}u;
+  let b = w / params.blocks;
+  let e = (w % params.blocks) * ${WG}u + tid;
+  let valid = e < params.E;
+  let lane = b * params.E + e;
+  let ar = ((b / params.perRun) * params.E + min(e, params.E - 1u)) * ${N}u;
+${unrolled(N, (n) => `let a${n} = A[ar + ${n}u];`, '  ')}
+${unrolled(N, (n) => `var h${n} = 0.0f;`, '  ')}
+  for (var t0 = 0u; t0 < params.T; t0 += ${STEPS}u) {
+    let t1 = min(params.T, t0 + ${STEPS}u);
+    let base = (b * params.T + t0) * R;
+    workgroupBarrier();
+    for (var i = tid; i < (t1 - t0) * R; i += ${WG}u) { tile[i] = bc[base + i]; }
+    workgroupBarrier();
+    if (valid) {
+      for (var t = t0; t < t1; t++) {
+        if (t % params.C == 0u) {
+          let cb = (t / params.C) * ${N}u;
+${unrolled(N, (n) => `ckpt[(cb + ${n}u) * params.lanes + lane] = h${n};`, '          ')}
+        }
+        let i = (b * params.T + t) * params.E + e;
+        let d = dt[i];
+        let dx = d * x[i];
+        let s = (t - t0) * R;
+        var acc = 0.0f;
+${unrolled(N, (n) => `h${n} = exp(d * a${n}) * h${n} + dx * tile[s + ${n}u]; acc += h${n} * tile[s + ${N + n}u];`, '        ')}
+        y[i] = acc;
+      }
+    }
+  }
+}`;
+
+// The backward of the register form: backwardWgsl with N constant and a, hp, dh, da as scalars; the replay's scratch
+// and the dB, dC reduction as there.
+const backwardRegistersWgsl = (N: number, LANES: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'dt', type: 'f32' },
+    { name: 'A', type: 'f32' },
+    { name: 'bc', type: 'f32' },
+    { name: 'dy', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'T: u32', 'E: u32', 'N: u32', 'C: u32', 'blocks: u32', 'groups: u32', 'batch: u32', 'perRun: u32'],
+)}
+var<workgroup> red: array<f32, ${2 * N * LANES}>;
+${swizzleFn('redAt', LANES)}
+@compute @workgroup_size(${LANES})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let R = ${2 * N}u;
+  let b = w / params.blocks;
+  let blk = w % params.blocks;
+  let e = blk * ${LANES}u + tid;
+  let valid = e < params.E;
+  let lane = b * params.E + e;
+  let dABase = 2u * params.lanes * params.T;
+  let partBase = dABase + params.lanes * ${N}u + blk * params.batch * params.T * R;
+  let ar = ((b / params.perRun) * params.E + min(e, params.E - 1u)) * ${N}u;
+${unrolled(N, (n) => `let a${n} = A[ar + ${n}u];`, '  ')}
+${unrolled(N, (n) => `var hp${n} = 0.0f; var dh${n} = 0.0f; var da${n} = 0.0f;`, '  ')}
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = h_{t0+m−1}
+${unrolled(N, (n) => `hp${n} = ckpt[(c * ${N}u + ${n}u) * params.lanes + lane];`, '      ')}
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * ${N}u;
+${unrolled(N, (n) => `scratch[(sb + ${n}u) * params.lanes + lane] = hp${n};`, '        ')}
+        let i = (b * params.T + t) * params.E + e;
+        let d = dt[i];
+        let dx = d * x[i];
+        let rb = (b * params.T + t) * R;
+${unrolled(N, (n) => `hp${n} = exp(d * a${n}) * hp${n} + dx * bc[rb + ${n}u];`, '        ')}
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = b * params.T + t;
+      if (valid) {
+        let i = row * params.E + e;
+        let d = dt[i];
+        let xv = x[i];
+        let g = dy[i];
+        let dx = d * xv;
+        let rb = row * R;
+        let sb = (t - t0) * ${N}u;
+        var dd = 0.0f;
+        var dxs = 0.0f;
+${unrolled(N, (n) => `{
+          let hpn = scratch[(sb + ${n}u) * params.lanes + lane];
+          let an = exp(d * a${n});
+          let bn = bc[rb + ${n}u];
+          let dhn = dh${n} + g * bc[rb + ${N + n}u];
+          red[redAt(${N + n}u, tid)] = g * (an * hpn + dx * bn);
+          red[redAt(${n}u, tid)] = dhn * dx;
+          dd += dhn * (a${n} * an * hpn + xv * bn);
+          dxs += dhn * bn;
+          da${n} += dhn * d * an * hpn;
+          dh${n} = an * dhn;
+        }`, '        ')}
+        grads[i] = d * dxs;
+        grads[params.lanes * params.T + i] = dd;
+      } else {
+        for (var r = 0u; r < R; r++) { red[redAt(r, tid)] = 0.0f; }
+      }
+      workgroupBarrier();
+      for (var r = tid; r < R; r += ${LANES}u) {
+        var acc = 0.0f;
+        for (var m = 0u; m < ${LANES}u; m++) { acc += red[redAt(r, m)]; }
+        grads[partBase + row * R + r] = acc;
+      }
+      workgroupBarrier();
+    }
+  }
+  if (valid) {
+${unrolled(N, (n) => `grads[dABase + (e * ${N}u + ${n}u) * params.batch + b] = da${n};`, '    ')}
+  }
+}`;
+
+let registers = false;
+/** Lever selectiveScanRegisters: the register form for N ≤ SCAN_REGISTERS_MAX_N (on), or the loops over a uniform N (off). */
+export function setSelectiveScanRegisters(on: boolean): void {
+  registers = on;
+}
+
+/** Which form of the kernels runs for state size N: 'registers' (lever on, N ≤ SCAN_REGISTERS_MAX_N) or 'loops'. */
+export function selectiveScanForm(N: number): 'registers' | 'loops' {
+  return registers && N <= SCAN_REGISTERS_MAX_N ? 'registers' : 'loops';
+}
+
 interface Sizes {
   B: number;
   T: number;
@@ -243,10 +412,11 @@ export function registerSelectiveScanWebGpu(): void {
       const backend = webgpuBackend();
       const y = allocate(backend, x!.shape);
       const ckpt = allocate(backend, checkpointShape(T, N, B * E));
+      const regs = selectiveScanForm(N) === 'registers';
       dispatch(
         'SelectiveScan',
-        `rb_sscan_fwd_${CAP}_${STEPS}`,
-        forwardWgsl(CAP, STEPS),
+        regs ? `rb_sscan_fwd_r${N}_${STEPS}` : `rb_sscan_fwd_${CAP}_${STEPS}`,
+        regs ? forwardRegistersWgsl(N, STEPS) : forwardWgsl(CAP, STEPS),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: y, write: true }, { tensor: ckpt, write: true }],
         [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B / R }],
         grid(B * blocks),
@@ -267,10 +437,11 @@ export function registerSelectiveScanWebGpu(): void {
       const backend = webgpuBackend();
       const grads = allocate(backend, [gradsSize(B, T, E, N)]);
       const scratch = allocate(backend, [C, N, lanes]);
+      const regs = selectiveScanForm(N) === 'registers';
       dispatch(
         'SelectiveScanGrad',
-        `rb_sscan_bwd_${CAP}_${LANES}${swizzleKey()}`,
-        backwardWgsl(CAP, LANES),
+        regs ? `rb_sscan_bwd_r${N}_${LANES}${swizzleKey()}` : `rb_sscan_bwd_${CAP}_${LANES}${swizzleKey()}`,
+        regs ? backwardRegistersWgsl(N, LANES) : backwardWgsl(CAP, LANES),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: dy! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: lanes }, { u: T }, { u: E }, { u: N }, { u: C }, { u: blocks }, { u: B * blocks }, { u: B }, { u: B / R }],
         grid(B * blocks),
