@@ -21,9 +21,10 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: selectiveScanRegisters, so the
-#           default mixer is Mamba, with default and default+selectiveScanRegisters (its scan and gradient were 19.4 of
-#           53.1 ms at d 256 L 256 on 2026-11-29; the profiled GPU time repeats within ~0.1 ms). The previous pending
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: selectiveScanRegisters and the
+#           bitmap form of segmentSumOrdered, so the default mixers are Mamba (its scan and gradient were 19.4 of 53.1 ms
+#           at d 256 L 256 on 2026-11-29) and attention (the gather gradient in a small step), each with default,
+#           default+selectiveScanRegisters and default+segmentSumOrdered (the profiled GPU time repeats within ~0.1 ms). The previous pending
 #           pair, longConvRegisters and silu, took CAMPAIGN_MIXERS=h3,hyena,baseconv,mamba and three variants.
 #           2026-11-29's check of longConvTiles, layerNormColumns, longSum and segmentSumOrdered (L 64 only, 5 mixers,
 #           6 variants) took 27 s (one process per d). JRT_VARIANTS
@@ -78,7 +79,7 @@ case "${1:-}" in
       IFS=: read -r L Bsz K <<< "$shape"
       for d in ${CAMPAIGN_D:-64 256}; do
         echo "=== campaign shapes, L $L B$Bsz K $K, d $d ($(date -u +%H:%M:%S))"
-        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+selectiveScanRegisters,default,default+selectiveScanRegisters}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba,attention}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+selectiveScanRegisters,default+segmentSumOrdered}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
       done
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with

@@ -282,7 +282,8 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
 
   it('segment sum in tile order (lever segmentSumOrdered): the bits of its JavaScript order, the plain sums within rounding', async () => {
     // [N, rowSize, S, ids]: a blank-heavy MQAR-like batch over 3 tiles and a ragged fourth, dropped ids, one id only,
-    // rows wider than a workgroup, an empty input, a single row
+    // rows wider than a workgroup, an empty input, a single row; 41 tiles (the tile bitmap's second word) with ids
+    // each in a few tiles and the blank in all
     const blankHeavy = (N: number, S: number) => Int32Array.from({ length: N }, (_, i) => (i % 4 === 0 ? (i * 7) % S : i % 37 === 0 ? (i % 2 ? -2 : S + 1) : 0));
     const cases: Array<[number, number, number, Int32Array]> = [
       [3 * SEGMENT_TILE + 77, 6, 50, blankHeavy(3 * SEGMENT_TILE + 77, 50)],
@@ -290,6 +291,7 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       [700, 300, 9, Int32Array.from({ length: 700 }, (_, i) => (i * 5) % 9)],
       [0, 4, 3, new Int32Array(0)],
       [1, 2, 3, Int32Array.from([2])],
+      [40 * SEGMENT_TILE + 3, 2, 300, blankHeavy(40 * SEGMENT_TILE + 3, 300)],
     ];
     for (const [N, rowSize, S, idsArr] of cases) {
       const x = randn([N, rowSize]);

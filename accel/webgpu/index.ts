@@ -161,7 +161,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // L 512 B128 135.4 → 50.7 ms (its long convolutions 108.8 → 24.8), L 256 84.6 → 37.4; Hyena d 256 L 512 59.8 → 32.9;
   // BaseConv 28.5 → 15.4; silu: Mamba's dispatches 215 → 185, its GPU time 5–6 % less (d 256 L 256 53.1 → 50.1 ms)
   segmentSumOrdered:
-    'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower: the gather gradient 0.42 → 0.65 ms at d 64, 0.45 → 1.72 ms at d 256 (zoology-fig2 L 64 B512) — on for a reproducible GPU run (RECALLBENCH_FAST_PATH=default+segmentSumOrdered), not for speed',
+    'makes a GPU run repeat bit for bit (H200, 2026-11-29: an lr 1e-2 run trained twice differed with the default, was identical with it); was GPU ≡ CPU but slower (the gather gradient 0.45 → 1.72 ms at d 256, zoology-fig2 L 64 B512) — its gather now visits only the tiles that hold an id (a tile bitmap; lavapipe-tested bit for bit, 2026-11-29), not yet timed on a GPU',
   selectiveScanRegisters:
     'new (2026-11-29): tested against the per-token reference on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (the selective-scan gradient is 15.5 of Mamba d 256 L 256 B256\'s 53.1 ms of GPU time)',
   attention:
