@@ -282,8 +282,8 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
 
   it('segment sum in tile order (lever segmentSumOrdered): the bits of its JavaScript order, the plain sums within rounding', async () => {
     // [N, rowSize, S, ids]: a blank-heavy MQAR-like batch over 3 tiles and a ragged fourth, dropped ids, one id only,
-    // rows wider than a workgroup, an empty input, a single row; 41 tiles (the tile bitmap's second word) with ids
-    // each in a few tiles and the blank in all
+    // rows wider than a workgroup, an empty input, a single row; 41 tiles (the tile bitmap's second word), with ids
+    // spread over most tiles and with ids each in one or two tiles (runs of 37 rows), the blank in all
     const blankHeavy = (N: number, S: number) => Int32Array.from({ length: N }, (_, i) => (i % 4 === 0 ? (i * 7) % S : i % 37 === 0 ? (i % 2 ? -2 : S + 1) : 0));
     const cases: Array<[number, number, number, Int32Array]> = [
       [3 * SEGMENT_TILE + 77, 6, 50, blankHeavy(3 * SEGMENT_TILE + 77, 50)],
@@ -292,11 +292,13 @@ describe.skipIf(!device)(`WebGPU fast path (${device ?? 'no adapter'})`, () => {
       [0, 4, 3, new Int32Array(0)],
       [1, 2, 3, Int32Array.from([2])],
       [40 * SEGMENT_TILE + 3, 2, 300, blankHeavy(40 * SEGMENT_TILE + 3, 300)],
+      [40 * SEGMENT_TILE + 3, 2, 300, Int32Array.from({ length: 40 * SEGMENT_TILE + 3 }, (_, i) => (i % 4 === 0 ? Math.floor(i / 37) % 300 : 0))],
     ];
     for (const [N, rowSize, S, idsArr] of cases) {
       const x = randn([N, rowSize]);
       const ids = tf.tensor1d(idsArr, 'int32');
-      await poison([[S, rowSize]]);
+      // the output and the tile bitmap (S words a 32 tiles) from pooled buffers full of NaN bits: the zeroing must hold
+      await poison([[S, rowSize], [S * Math.ceil(Math.max(1, Math.ceil(N / SEGMENT_TILE)) / 32)]]);
       const got = tf.engine().makeTensorFromTensorInfo(segmentSumOrderedWebGpu(x, ids, S)!);
       const values = (await x.data()) as Float32Array;
       expect(Array.from(await got.data()), `[${N}, ${rowSize}] → ${S}: the tile order's bits`).toEqual(Array.from(segmentSumTileOrderValues(values, idsArr, S, rowSize)));

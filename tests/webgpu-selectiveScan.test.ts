@@ -1,7 +1,8 @@
 // The fused selective scan (accel/webgpu/selectiveScan.ts, lever `selectiveScan`) against the per-token reference
 // (ops/selectiveScan/naive.ts): values and the gradients of x, Δ, A, B, C, at shapes that exercise what the kernel
 // tiles — odd T (a short last checkpoint chunk, a short last staged tile), E not a multiple of the workgroup (the
-// last block partly empty, several backward blocks whose dB, dC partials tfjs sums), N = 1, 4, 16, T = 1 — with the
+// last block partly empty, several backward blocks whose dB, dC partials tfjs sums), N = 1, 4, 16, 24, 32 (the register
+// form) and 64 (the loops), T = 1 — with the
 // outputs' buffers poisoned (NaN) first, as tests/webgpu-kernels.test.ts does. A mutation check shows the bars catch
 // a kernel wrong by one token's worth; lever off gives the op its blocked form back; a tiny Mamba model gives the
 // same loss and gradients with the lever on and off. Lever selectiveScanRegisters (N a shader constant, the state in
@@ -11,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { gradsSize, SCAN_REGISTERS_MAX_N, SELECTIVE_SCAN_MAX_N, selectiveScanForm, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
@@ -79,6 +81,7 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
     [1, 12, 130, 4],
     [1, 70, 33, 64],
     [2, 9, 40, 24],
+    [1, 4, 6, 32],
   ] as const;
 
   it('values and the gradients of x, Δ, A, B, C match the per-token reference (register form where N ≤ 32, loops past it)', async () => {
@@ -103,13 +106,19 @@ describe.skipIf(!device)(`fused selective scan on WebGPU (${device ?? 'no adapte
     seed = 9000;
     for (const [B, T, E, N] of [[2, 20, 70, 16], [1, 7, 5, 4]] as const) {
       const v = inputs(B, T, E, N);
+      const ran = (name: string) => dispatchCounts.get(name) ?? 0;
+      const before = [ran('SelectiveScanRegisters'), ran('SelectiveScanRegistersGrad'), ran('SelectiveScan'), ran('SelectiveScanGrad')];
       const regs = run(fused, v);
+      // y once and again inside tf.grads, the gradient once: the register kernels, not the loops
+      expect([ran('SelectiveScanRegisters'), ran('SelectiveScanRegistersGrad'), ran('SelectiveScan'), ran('SelectiveScanGrad')].map((n, i) => n - before[i]!), 'dispatches, registers').toEqual([2, 1, 0, 0]);
       let loops: tf.Tensor[] = [];
       try {
         setFastPath({ selectiveScanRegisters: false });
         expect(selectiveScanForm(N)).toBe('loops');
         await poison([[B, T, E], [gradsSize(B, T, E, N)]]);
+        const mid = [ran('SelectiveScanRegisters'), ran('SelectiveScanRegistersGrad'), ran('SelectiveScan'), ran('SelectiveScanGrad')];
         loops = run(fused, v);
+        expect([ran('SelectiveScanRegisters'), ran('SelectiveScanRegistersGrad'), ran('SelectiveScan'), ran('SelectiveScanGrad')].map((n, i) => n - mid[i]!), 'dispatches, loops').toEqual([0, 0, 2, 1]);
       } finally {
         setFastPath({ selectiveScanRegisters: true });
       }

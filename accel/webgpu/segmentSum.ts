@@ -207,7 +207,7 @@ export function segmentSumOrderedWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, nu
   const out = allocate(backend, [numSegments, ...x.shape.slice(1)], 'float32');
   const size = numSegments * rowSize;
   if (size === 0) return out;
-  // no rows: one empty "tile" whose count the gather reads as 0 (a zero-row tile is never dispatched)
+  // no rows: buffers of one element, never written; the gather's bitmap of zero words sends every output to 0
   const part = allocate(backend, [Math.max(1, tiles * TILE * rowSize)]);
   const runKeys = allocate(backend, [Math.max(1, tiles * TILE)], 'int32');
   const runCounts = allocate(backend, [Math.max(1, tiles)], 'int32');

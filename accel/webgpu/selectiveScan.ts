@@ -26,7 +26,7 @@
 //
 // Lever `selectiveScanRegisters` (N ≤ SCAN_REGISTERS_MAX_N): the same kernels with N a constant of the shader and every
 // loop over the state unrolled here, in TypeScript, into named scalars (h0, h1, …). The loops above run to the uniform
-// N, so h[], a[], dh[], da[] are indexed by a value the compiler cannot know and live in per-thread local memory — a
+// N, so h[], a[] (forward) and a[], hp[], dh[], da[] (backward) are indexed by a value the compiler cannot know and live in per-thread local memory — a
 // round trip through the cache for each of the ~6 state reads and writes per step and state. Unrolled, they are
 // registers. The arithmetic is the same, in the same order; one pipeline per N (Mamba's N is 8 to 24).
 import * as tf from '@tensorflow/tfjs';
@@ -414,7 +414,7 @@ export function registerSelectiveScanWebGpu(): void {
       const ckpt = allocate(backend, checkpointShape(T, N, B * E));
       const regs = selectiveScanForm(N) === 'registers';
       dispatch(
-        'SelectiveScan',
+        regs ? 'SelectiveScanRegisters' : 'SelectiveScan',
         regs ? `rb_sscan_fwd_r${N}_${STEPS}` : `rb_sscan_fwd_${CAP}_${STEPS}`,
         regs ? forwardRegistersWgsl(N, STEPS) : forwardWgsl(CAP, STEPS),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: y, write: true }, { tensor: ckpt, write: true }],
@@ -439,7 +439,7 @@ export function registerSelectiveScanWebGpu(): void {
       const scratch = allocate(backend, [C, N, lanes]);
       const regs = selectiveScanForm(N) === 'registers';
       dispatch(
-        'SelectiveScanGrad',
+        regs ? 'SelectiveScanRegistersGrad' : 'SelectiveScanGrad',
         regs ? `rb_sscan_bwd_r${N}_${LANES}${swizzleKey()}` : `rb_sscan_bwd_${CAP}_${LANES}${swizzleKey()}`,
         regs ? backwardRegistersWgsl(N, LANES) : backwardWgsl(CAP, LANES),
         [{ tensor: x! }, { tensor: dt! }, { tensor: A! }, { tensor: bc! }, { tensor: dy! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
