@@ -13,27 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { buildSplits } from '../tasks/dataset.js';
-import type { Segment } from '../tasks/types.js';
-
-/** Share of labelled positions whose answer (the value after the queried key's first occurrence) is ≤ maxDistance back. */
-export function shareWithinReach(seg: Segment, maxDistance: number): number {
-  const L = seg.inputs.length / seg.count;
-  let queries = 0;
-  let reachable = 0;
-  for (let e = 0; e < seg.count; e++) {
-    const row = e * L;
-    const firstAt = new Map<number, number>(); // token → its first even position (the kv block comes first)
-    for (let t = 0; t < L; t++) {
-      const token = seg.inputs[row + t]!;
-      if (t % 2 === 0 && !firstAt.has(token)) firstAt.set(token, t);
-      if (seg.labels[row + t]! < 0) continue;
-      queries++;
-      const key = firstAt.get(token);
-      if (key !== undefined && key < t && t - (key + 1) <= maxDistance) reachable++;
-    }
-  }
-  return reachable / queries;
-}
+import { mqarShareWithinReach } from '../tasks/reach.js';
 
 const folder = process.argv[2];
 if (!folder || !existsSync(join(folder, 'runs.jsonl')) || !existsSync(join(folder, 'tables', 'points.csv'))) {
@@ -53,7 +33,7 @@ if (data.task !== 'mqar') {
 }
 // only the test split is read: one tiny train segment keeps buildSplits from generating the training data
 const splits = buildSplits({ task: data.task, common: data.common, train: [{ ...data.train[0], count: 1 }], validation: data.validation, test: data.test }, data.seed, { checkOverlap: false });
-const mean = (reach: number) => splits.test.reduce((s, seg) => s + shareWithinReach(seg, reach), 0) / splits.test.length;
+const mean = (reach: number) => splits.test.reduce((s, seg) => s + mqarShareWithinReach(seg, reach), 0) / splits.test.length;
 const points = parse(readFileSync(join(folder, 'tables', 'points.csv')), { columns: true }) as Record<string, string>[];
 console.log('model                     test acc   best lr   value ≤ w back   value ≤ w+1 back');
 for (const p of points.filter((r) => r.mixer === 'sliding-window')) {
