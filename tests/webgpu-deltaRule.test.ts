@@ -3,7 +3,9 @@
 // shapes that exercise what the kernel tiles — odd T (a short last checkpoint chunk), d_k ≠ d_v, d_v not a multiple
 // of the backward's column block (several blocks, the last one partly empty), T = 1 — with the outputs' buffers
 // poisoned (NaN) first, as tests/webgpu-kernels.test.ts does. A mutation check shows the bars catch a kernel that
-// is wrong by one token's worth; lever off gives the op its chunked form back. Runs on a real GPU or on lavapipe
+// is wrong by one token's worth; lever off gives the op its chunked form back. Lever deltaRegisters (d_k a shader
+// constant, the column in named scalars) runs where d_k ≤ 32 — every shape below but d_k 40 and 128 — and is checked against
+// the loop form too. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
@@ -11,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
-import { fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
+import { DELTA_REGISTERS_MAX_DK, deltaRuleForm, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize } from '../accel/webgpu/deltaRule.js';
+import { dispatchCounts, fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
 import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRule/index.js';
 
@@ -103,6 +105,34 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
       console.log(`${name}: worst errors vs naive ${worst.slice(0, gated ? 6 : 5).map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
     });
 
+    it(`${name}: lever deltaRegisters off — the loop form matches the reference and the register form within rounding`, async () => {
+      expect([8, DELTA_REGISTERS_MAX_DK, DELTA_REGISTERS_MAX_DK + 1, 40, 128].map(deltaRuleForm)).toEqual(['registers', 'registers', 'loops', 'loops', 'loops']);
+      const kernel = gated ? 'GatedDeltaRule' : 'DeltaRule';
+      const counts = () => [`${kernel}Registers`, `${kernel}RegistersGrad`, kernel, `${kernel}Grad`].map((n) => dispatchCounts.get(n) ?? 0);
+      const [B, H, T, dk, dv] = [1, 2, 11, 8, 20];
+      const x = inputs(B, H, T, dk, dv);
+      const before = counts();
+      const regs = run(fused, x, gated);
+      // o once and again inside tf.grads, the gradient once: the register kernels
+      expect(counts().map((n, i) => n - before[i]!), 'dispatches, registers').toEqual([2, 1, 0, 0]);
+      let loops: tf.Tensor[] = [];
+      try {
+        setFastPath({ deltaRegisters: false });
+        await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+        const mid = counts();
+        loops = run(fused, x, gated);
+        expect(counts().map((n, i) => n - mid[i]!), 'dispatches, loops').toEqual([0, 0, 2, 1]);
+      } finally {
+        setFastPath({ deltaRegisters: true });
+      }
+      const ref = run(naive, x, gated);
+      for (let i = 0; i < loops.length; i++) {
+        expect((await errors(loops[i]!, ref[i]!)).rel, `loops ${NAMES[i]}`).toBeLessThan(bar(i));
+        expect((await errors(regs[i]!, loops[i]!)).rel, `registers vs loops ${NAMES[i]}`).toBeLessThan(1e-6);
+      }
+      tf.dispose([...Object.values(x), ...regs, ...loops, ...ref]);
+    });
+
     it(`${name}: mutation check — a kernel wrong by one token's worth fails the same bars`, async () => {
       // the reference on inputs with one token's k (t = 0: the last the backward reaches, after every replay)
       // moved by 1e-3, or the gate dropped: each must fail at least one bar for each output and gradient
@@ -159,5 +189,9 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
 
   it('a training step of tiny DeltaNet and Gated DeltaNet models: lever on and off give the same loss and gradients', async () => {
     for (const mixer of ['deltanet', 'gated-deltanet']) await expectLeverStepAgrees('delta', [{ mixer, params: { chunkSize: 4 } }], { label: mixer });
+  });
+
+  it('a training step of tiny DeltaNet and Gated DeltaNet models: lever deltaRegisters on and off give the same loss and gradients', async () => {
+    for (const mixer of ['deltanet', 'gated-deltanet']) await expectLeverStepAgrees('deltaRegisters', [{ mixer, params: { chunkSize: 4 } }], { label: mixer });
   });
 });

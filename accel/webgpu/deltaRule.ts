@@ -23,8 +23,13 @@
 // (S_t − k u_tᵀ)/α_t) would divide by a vanishing α under strong forgetting.
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
+//
+// Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK): the same kernels with d_k a constant of the shader and the loops
+// over the column unrolled here into named scalars (s0, s1, …; ds0…, sp0…): the loops above run to the uniform d_k, so
+// the private arrays sit in per-thread local memory; unrolled, they are registers. Same arithmetic, same order; one
+// pipeline per d_k (32 for DeltaNet at d 128 with 4 heads).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -192,6 +197,154 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
+/** Largest d_k of the register form (lever deltaRegisters): 2·d_k floats of column a backward thread, in registers. */
+export const DELTA_REGISTERS_MAX_DK = 32;
+
+// The forward of the register form: forwardWgsl with d_k constant and the column as scalars s0….
+const forwardRegistersWgsl = (gated: boolean, DK: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'bg', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (lane >= params.lanes) { return; }
+  let bh = lane / params.dv;
+  let j = lane % params.dv;
+${unrolled(DK, (i) => `var s${i} = 0.0f;`, '  ')}
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u) {
+      let base = (t / params.C) * ${DK}u;
+${unrolled(DK, (i) => `ckpt[(base + ${i}u) * params.lanes + lane] = s${i};`, '      ')}
+    }
+    let row = bh * params.T + t;
+    let kb = row * ${DK}u;
+    let a = ${alpha(gated)};
+    var p = 0.0f;
+${unrolled(DK, (i) => `p += k[kb + ${i}u] * s${i};`, '    ')}
+    let u = bg[row] * (v[row * params.dv + j] - a * p);
+    var out = 0.0f;
+${unrolled(DK, (i) => `s${i} = a * s${i} + k[kb + ${i}u] * u; out += q[kb + ${i}u] * s${i};`, '    ')}
+    o[row * params.dv + j] = out;
+  }
+}`;
+
+// The backward of the register form: backwardWgsl with d_k constant and ds, sp as scalars; the replay's scratch and
+// the column-sum table as there.
+const backwardRegistersWgsl = (gated: boolean, DK: number, COLS: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'bg', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+)}
+var<workgroup> red: array<f32, ${(2 * DK + 2) * COLS}>;
+${swizzleFn('redAt', COLS)}
+@compute @workgroup_size(${COLS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let R = ${2 * DK + 2}u;
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let j = blk * ${COLS}u + tid;
+  let valid = j < params.dv;
+  let lane = bh * params.dv + j;
+  let partBase = params.rows * params.dv + blk * params.rows * R;
+${unrolled(DK, (i) => `var ds${i} = 0.0f; var sp${i} = 0.0f;`, '  ')}
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+${unrolled(DK, (i) => `sp${i} = ckpt[(c * ${DK}u + ${i}u) * params.lanes + lane];`, '      ')}
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * ${DK}u;
+${unrolled(DK, (i) => `scratch[(sb + ${i}u) * params.lanes + lane] = sp${i};`, '        ')}
+        let row = bh * params.T + t;
+        let kb = row * ${DK}u;
+        let a = ${alpha(gated)};
+        var p = 0.0f;
+${unrolled(DK, (i) => `p += k[kb + ${i}u] * sp${i};`, '        ')}
+        let u = bg[row] * (v[row * params.dv + j] - a * p);
+${unrolled(DK, (i) => `sp${i} = a * sp${i} + k[kb + ${i}u] * u;`, '        ')}
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = bh * params.T + t;
+      if (valid) {
+        let kb = row * ${DK}u;
+        let sb = (t - t0) * ${DK}u;
+        let a = ${alpha(gated)};
+        let b = bg[row];
+        let dout = dO[row * params.dv + j];
+        var p = 0.0f;
+        var du = 0.0f;
+        var da = 0.0f;
+${unrolled(DK, (i) => `{
+          sp${i} = scratch[(sb + ${i}u) * params.lanes + lane];
+          let ki = k[kb + ${i}u];
+          p += ki * sp${i};
+          ds${i} = ds${i} + q[kb + ${i}u] * dout;
+          du += ki * ds${i};
+          da += sp${i} * ds${i};
+        }`, '        ')}
+        let r = v[row * params.dv + j] - a * p;
+        let u = b * r;
+        let dp = -a * b * du;
+        da -= b * p * du;
+        grads[row * params.dv + j] = b * du;
+${unrolled(DK, (i) => `{
+          let ki = k[kb + ${i}u];
+          red[redAt(${i}u, tid)] = (a * sp${i} + ki * u) * dout;
+          red[redAt(${DK + i}u, tid)] = ds${i} * u + sp${i} * dp;
+          ds${i} = a * ds${i} + ki * dp;
+        }`, '        ')}
+        red[redAt(${2 * DK}u, tid)] = r * du;
+        red[redAt(${2 * DK + 1}u, tid)] = a * da;
+      } else {
+        for (var x = 0u; x < R; x++) { red[redAt(x, tid)] = 0.0f; }
+      }
+      workgroupBarrier();
+      for (var x = tid; x < R; x += ${COLS}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(x, y)]; }
+        grads[partBase + row * R + x] = acc;
+      }
+      workgroupBarrier();
+    }
+  }
+}`;
+
+let registers = false;
+/** Lever deltaRegisters: the register form for d_k ≤ DELTA_REGISTERS_MAX_DK (on), or the loops over a uniform d_k (off). */
+export function setDeltaRegisters(on: boolean): void {
+  registers = on;
+}
+
+/** Which form of the kernels runs for d_k: 'registers' (lever on, d_k ≤ DELTA_REGISTERS_MAX_DK) or 'loops'. */
+export function deltaRuleForm(dk: number): 'registers' | 'loops' {
+  return registers && dk <= DELTA_REGISTERS_MAX_DK ? 'registers' : 'loops';
+}
+
 interface Sizes {
   B: number;
   H: number;
@@ -235,10 +388,11 @@ export function registerDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
       const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
+      const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
-        gated ? 'GatedDeltaRule' : 'DeltaRule',
-        `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
-        forwardWgsl(gated, CAP),
+        `${gated ? 'GatedDeltaRule' : 'DeltaRule'}${regs ? 'Registers' : ''}`,
+        regs ? `rb_delta_fwd_${gated ? 'g' : 'u'}_r${dk}` : `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
+        regs ? forwardRegistersWgsl(gated, dk) : forwardWgsl(gated, CAP),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
         [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
         grid(Math.ceil(lanes / WG)),
@@ -260,10 +414,11 @@ export function registerDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const grads = allocate(backend, [gradsSize(B * H * T, dk, dv)]);
       const scratch = allocate(backend, [C, dk, B * H * dv]);
+      const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
-        gated ? 'GatedDeltaRuleGrad' : 'DeltaRuleGrad',
-        `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}${swizzleKey()}`,
-        backwardWgsl(gated, CAP, COLS),
+        `${gated ? 'GatedDeltaRule' : 'DeltaRule'}${regs ? 'Registers' : ''}Grad`,
+        regs ? `rb_delta_bwd_${gated ? 'g' : 'u'}_r${dk}_${COLS}${swizzleKey()}` : `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}${swizzleKey()}`,
+        regs ? backwardRegistersWgsl(gated, dk, COLS) : backwardWgsl(gated, CAP, COLS),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
         grid(groups),

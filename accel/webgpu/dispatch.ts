@@ -204,6 +204,13 @@ export function swizzleFn(name: string, cols: number): string {
   return `fn ${name}(row: u32, col: u32) -> u32 { return row * ${cols}u + (col ^ (row & ${cols - 1}u)); }`;
 }
 
+/**
+ * WGSL lines `line(n)` for n = 0 … N−1, each indented: a loop over a private state, unrolled in TypeScript so that the
+ * state lives in named scalars (registers). A private array indexed by a loop to a uniform bound is indexed by a value
+ * the compiler cannot know, and sits in per-thread local memory (levers selectiveScanRegisters, deltaRegisters).
+ */
+export const unrolled = (N: number, line: (n: number) => string, indent = ''): string => Array.from({ length: N }, (_, n) => indent + line(n)).join('\n');
+
 let swizzle = false;
 
 /** Lever swizzle: swizzleFn permutes (on) or lays rows out plainly (off). Kernels using it put swizzleKey() in their pipeline keys. */

@@ -30,7 +30,7 @@
 // round trip through the cache for each of the ~6 state reads and writes per step and state. Unrolled, they are
 // registers. The arithmetic is the same, in the same order; one pipeline per N (Mamba's N is 8 to 24).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -209,9 +209,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /** Largest N of the register form (lever selectiveScanRegisters): 4N floats of state a backward thread, in registers. */
 export const SCAN_REGISTERS_MAX_N = 32;
-
-/** `line(n)` for n = 0 … N−1, one per line: a loop over the state, unrolled. */
-const unrolled = (N: number, line: (n: number) => string, indent = '') => Array.from({ length: N }, (_, n) => indent + line(n)).join('\n');
 
 // The forward of the register form: forwardWgsl with N constant, h and a as scalars h0…, a0…. An idle lane (e ≥ E)
 // reads the last channel's A so that every read is in range; it writes nothing.
