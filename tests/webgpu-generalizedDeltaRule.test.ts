@@ -5,7 +5,8 @@
 // the last block partly empty) — under strong decays (w down to ≈ −12), mixed ones (RWKV-7's range) and none
 // (w = 0), with the outputs' buffers poisoned (NaN) first. A mutation check shows the bars catch a kernel that is
 // wrong by one token's worth; lever off gives the op its chunked form back; a tiny RWKV-7 model's training step is
-// the same either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
+// the same either way. Lever deltaRegisters (d_k a shader constant, the column in named scalars; d_k ≤ 32) is checked
+// at d_k 8 against the reference and the loop form. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
@@ -14,6 +15,7 @@ import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { generalizedDeltaRule, generalizedDeltaRuleChunked, generalizedDeltaRuleNaive } from '../ops/generalizedDeltaRule/index.js';
 
 const device = await webgpuDevice('webgpu-generalizedDeltaRule');
@@ -61,8 +63,10 @@ function run(f: Op, x: Inputs): tf.Tensor[] {
 const dispose = (x: Inputs) => tf.dispose([...x.xs, x.cot]);
 
 describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'no adapter'})`, () => {
+  // every lever on but deltaRegisters: the shapes below check the loop form; the register form has its own test (its
+  // unrolled shaders cost lavapipe ~8 s each to compile, so it runs at one d_k)
   beforeAll(() => {
-    setFastPath(allLevers(true));
+    setFastPath({ ...allLevers(true), deltaRegisters: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -97,6 +101,34 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
       dispose(x);
     }
     console.log(`generalized delta rule: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it('lever deltaRegisters: the register form matches the reference, and the loop form within rounding (d_k 8)', async () => {
+    const counts = () => ['GeneralizedDeltaRuleRegisters', 'GeneralizedDeltaRuleRegistersGrad', 'GeneralizedDeltaRule', 'GeneralizedDeltaRuleGrad'].map((n) => dispatchCounts.get(n) ?? 0);
+    // odd T 11 (C 4: a last chunk of 3) with d_v ≠ d_k under RWKV-7's decays; T 17 with d_v 20 under strong ones — one
+    // pipeline (d_k 8)
+    for (const [B, H, T, dk, dv, decay] of [[1, 2, 11, 8, 10, 'mixed'], [2, 1, 17, 8, 20, 'strong']] as const) {
+      const x = inputs(B, H, T, dk, dv, decay);
+      const loops = run(fused, x);
+      let regs: tf.Tensor[] = [];
+      try {
+        setFastPath({ deltaRegisters: true });
+        await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+        const before = counts();
+        regs = run(fused, x);
+        // o once and again inside tf.grads, the gradient once: the register kernels, not the loops
+        expect(counts().map((n, i) => n - before[i]!), 'dispatches, registers').toEqual([2, 1, 0, 0]);
+      } finally {
+        setFastPath({ deltaRegisters: false });
+      }
+      const ref = run(generalizedDeltaRuleNaive, x);
+      for (let i = 0; i < regs.length; i++) {
+        expect((await errors(regs[i]!, ref[i]!)).rel, `registers [${B}, ${H}, ${T}, ${dk}, ${dv}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        expect((await errors(regs[i]!, loops[i]!)).rel, `registers vs loops [${B}, ${H}, ${T}, ${dk}, ${dv}] ${NAMES[i]}`).toBeLessThan(1e-6);
+      }
+      tf.dispose([...regs, ...loops, ...ref]);
+      dispose(x);
+    }
   });
 
   it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
@@ -137,5 +169,9 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
 
   it('a training step of a tiny RWKV-7 model: lever on and off give the same loss and gradients', async () => {
     await expectLeverStepAgrees('generalizedDelta', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
+  });
+
+  it('a training step of a tiny RWKV-7 model: lever deltaRegisters on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('deltaRegisters', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
   });
 });

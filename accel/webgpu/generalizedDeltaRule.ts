@@ -28,8 +28,13 @@
 // they travel as one stacked input x = [r; w; k; a; b] [5, B, H, T, d_k] (stacked inside the customGrad and saved
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
+//
+// Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK, as deltaRule.ts): the same kernels with d_k a constant of the
+// shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
+// registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { deltaRuleForm } from './deltaRule.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -100,14 +105,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
-/** The five per-channel terms summed over columns, in the planes' order (spi = S_{t−1,i}, dsi = dS_t,i). */
-const TERMS = [
-  `(exp(${W('kb + i')}) * spi + ${K('kb + i')} * vj + ${Bx('kb + i')} * u) * dout`, // dr = S_t do
-  `exp(${W('kb + i')}) * spi * dsi`, // dw
+/** The five per-channel terms of channel `i` summed over columns, in the planes' order (spi = S_{t−1,i}, dsi = dS_t,i). */
+const termsAt = (i: string) => [
+  `(exp(${W(`kb + ${i}`)}) * spi + ${K(`kb + ${i}`)} * vj + ${Bx(`kb + ${i}`)} * u) * dout`, // dr = S_t do
+  `exp(${W(`kb + ${i}`)}) * spi * dsi`, // dw
   'dsi * vj', // dk
   'spi * du', // da
   'dsi * u', // db
 ];
+const TERMS = termsAt('i');
 
 // grads = [dv (rows·d_v) ; partials (blocks, 5, rows, d_k): dr, dw, dk, da, db]
 const backwardWgsl = (CAP: number, COLS: number) => () => `
@@ -204,6 +210,138 @@ ${TERMS.map(
   }
 }`;
 
+/** One step of the recurrence on the column held in scalars `${col}0…` (reads row `row`'s inputs, value vj). */
+const stepRegisters = (col: string, DK: number, indent: string) => `${indent}var u = 0.0f;
+${unrolled(DK, (i) => `u += ${A(`kb + ${i}u`)} * ${col}${i};`, indent)}
+${unrolled(DK, (i) => `${col}${i} = exp(${W(`kb + ${i}u`)}) * ${col}${i} + ${K(`kb + ${i}u`)} * vj + ${Bx(`kb + ${i}u`)} * u;`, indent)}`;
+
+// The forward of the register form (lever deltaRegisters): forwardWgsl with d_k constant, the column as s0….
+const forwardRegistersWgsl = (DK: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (lane >= params.lanes) { return; }
+  let bh = lane / params.dv;
+  let j = lane % params.dv;
+${unrolled(DK, (i) => `var s${i} = 0.0f;`, '  ')}
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u) {
+      let base = (t / params.C) * ${DK}u;
+${unrolled(DK, (i) => `ckpt[(base + ${i}u) * params.lanes + lane] = s${i};`, '      ')}
+    }
+    let row = bh * params.T + t;
+    let kb = row * ${DK}u;
+    let vj = v[row * params.dv + j];
+${stepRegisters('s', DK, '    ')}
+    var out = 0.0f;
+${unrolled(DK, (i) => `out += ${R(`kb + ${i}u`)} * s${i};`, '    ')}
+    o[row * params.dv + j] = out;
+  }
+}`;
+
+// The backward of the register form: backwardWgsl with d_k constant and ds, sp as scalars; the replay's scratch and
+// the five rounds of column sums as there.
+const backwardRegistersWgsl = (DK: number, COLS: number) => () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+)}
+var<workgroup> red: array<f32, ${DK * COLS}>;
+${swizzleFn('redAt', COLS)}
+@compute @workgroup_size(${COLS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let j = blk * ${COLS}u + tid;
+  let valid = j < params.dv;
+  let lane = bh * params.dv + j;
+  let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * ${DK}u;
+${unrolled(DK, (i) => `var ds${i} = 0.0f; var sp${i} = 0.0f;`, '  ')}
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+${unrolled(DK, (i) => `sp${i} = ckpt[(c * ${DK}u + ${i}u) * params.lanes + lane];`, '      ')}
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * ${DK}u;
+${unrolled(DK, (i) => `scratch[(sb + ${i}u) * params.lanes + lane] = sp${i};`, '        ')}
+        let row = bh * params.T + t;
+        let kb = row * ${DK}u;
+        let vj = v[row * params.dv + j];
+${stepRegisters('sp', DK, '        ')}
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = bh * params.T + t;
+      let kb = row * ${DK}u;
+      var u = 0.0f;
+      var du = 0.0f;
+      var vj = 0.0f;
+      var dout = 0.0f;
+      if (valid) {
+        let sb = (t - t0) * ${DK}u;
+        vj = v[row * params.dv + j];
+        dout = dO[row * params.dv + j];
+        var dvj = 0.0f;
+${unrolled(DK, (i) => `{
+          let spi = scratch[(sb + ${i}u) * params.lanes + lane];
+          sp${i} = spi;
+          u += ${A(`kb + ${i}u`)} * spi;
+          let dsi = ds${i} + ${R(`kb + ${i}u`)} * dout;
+          ds${i} = dsi;
+          du += ${Bx(`kb + ${i}u`)} * dsi;
+          dvj += ${K(`kb + ${i}u`)} * dsi;
+        }`, '        ')}
+        grads[row * params.dv + j] = dvj;
+      }
+${[0, 1, 2, 3, 4].map(
+  (p) => `      // ${['dr', 'dw', 'dk', 'da', 'db'][p]}: summed over the block's columns
+${unrolled(DK, (i) => `{
+        var term = 0.0f;
+        if (valid) {
+          let spi = sp${i};
+          let dsi = ds${i};
+          term = ${termsAt(`${i}u`)[p]};
+        }
+        red[redAt(${i}u, tid)] = term;
+      }`, '      ')}
+      workgroupBarrier();
+      for (var i = tid; i < ${DK}u; i += ${COLS}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(i, y)]; }
+        grads[partBase + (${p}u * params.rows + row) * ${DK}u + i] = acc;
+      }
+      workgroupBarrier();`,
+).join('\n')}
+      if (valid) {
+${unrolled(DK, (i) => `ds${i} = exp(${W(`kb + ${i}u`)}) * ds${i} + ${A(`kb + ${i}u`)} * du;`, '        ')}
+      }
+    }
+  }
+}`;
+
 interface Sizes {
   B: number;
   H: number;
@@ -242,10 +380,11 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const o = allocate(backend, v!.shape);
       const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
+      const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
-        'GeneralizedDeltaRule',
-        `rb_gdelta_fwd_${CAP}`,
-        forwardWgsl(CAP),
+        regs ? 'GeneralizedDeltaRuleRegisters' : 'GeneralizedDeltaRule',
+        regs ? `rb_gdelta_fwd_r${dk}` : `rb_gdelta_fwd_${CAP}`,
+        regs ? forwardRegistersWgsl(dk) : forwardWgsl(CAP),
         [{ tensor: x! }, { tensor: v! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
         [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
         grid(Math.ceil(lanes / WG)),
@@ -267,10 +406,11 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const grads = allocate(backend, [gradsSize(rows, dk, dv)]);
       const scratch = allocate(backend, [C, dk, B * H * dv]);
+      const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
-        'GeneralizedDeltaRuleGrad',
-        `rb_gdelta_bwd_${CAP}_${COLS}${swizzleKey()}`,
-        backwardWgsl(CAP, COLS),
+        regs ? 'GeneralizedDeltaRuleRegistersGrad' : 'GeneralizedDeltaRuleGrad',
+        regs ? `rb_gdelta_bwd_r${dk}_${COLS}${swizzleKey()}` : `rb_gdelta_bwd_${CAP}_${COLS}${swizzleKey()}`,
+        regs ? backwardRegistersWgsl(dk, COLS) : backwardWgsl(CAP, COLS),
         [{ tensor: x! }, { tensor: v! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
         [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
         grid(groups),

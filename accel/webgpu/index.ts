@@ -71,7 +71,8 @@
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
 //                named scalars (selectiveScan.ts; N ≤ 32): the state in registers, not per-thread local memory
-//   deltaRegisters  with delta: the same for the (gated) delta rule's state column (deltaRule.ts; d_k ≤ 32)
+//   deltaRegisters  with delta and generalizedDelta: the same for the delta rules' state column (deltaRule.ts,
+//                generalizedDeltaRule.ts; d_k ≤ 32)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -166,7 +167,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   selectiveScanRegisters:
     'new (2026-11-29): tested against the per-token reference on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (the selective-scan gradient is 15.5 of Mamba d 256 L 256 B256\'s 53.1 ms of GPU time)',
   deltaRegisters:
-    'new (2026-11-30): tested against the per-token references on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (DeltaNet d 128 L 256 B64 17.1 ms a step, 4.1x attention\'s, on 2026-11-29)',
+    'new (2026-11-30): tested against the per-token references on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (at d 128 L 256 B64 on 2026-11-29 DeltaNet took 17.1 ms a step, Gated DeltaNet 22.4 — its delta-rule gradient 11.3 ms of 23.0 of GPU time — and RWKV-7 35.2: 4.1x, 5.3x and 8.4x attention\'s)',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
