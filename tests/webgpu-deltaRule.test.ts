@@ -109,7 +109,10 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
       expect([8, DELTA_REGISTERS_MAX_DK, DELTA_REGISTERS_MAX_DK + 1, 40, 128].map(deltaRuleForm)).toEqual(['registers', 'registers', 'loops', 'loops', 'loops']);
       const kernel = gated ? 'GatedDeltaRule' : 'DeltaRule';
       const counts = () => [`${kernel}Registers`, `${kernel}RegistersGrad`, kernel, `${kernel}Grad`].map((n) => dispatchCounts.get(n) ?? 0);
-      const [B, H, T, dk, dv] = [1, 2, 11, 8, 20];
+      // d_k 8: 64 columns a backward block, so d_v 80 is two blocks, the second partly idle; T 11 (C 4: a last chunk
+      // of 3). Not d_k 32 (DeltaNet's at d 128, 4 heads): lavapipe's LLVM takes minutes over that unrolled backward —
+      // the GPU ≡ CPU check on the GPU host covers it (docs/campaign.md)
+      const [B, H, T, dk, dv] = [1, 1, 11, 8, 80];
       const x = inputs(B, H, T, dk, dv);
       const before = counts();
       const regs = run(fused, x, gated);

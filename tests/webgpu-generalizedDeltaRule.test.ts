@@ -64,7 +64,7 @@ const dispose = (x: Inputs) => tf.dispose([...x.xs, x.cot]);
 
 describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'no adapter'})`, () => {
   // every lever on but deltaRegisters: the shapes below check the loop form; the register form has its own test (its
-  // unrolled shaders cost lavapipe ~8 s each to compile, so it runs at one d_k)
+  // unrolled shaders cost lavapipe seconds to minutes each to compile, so it runs at one d_k)
   beforeAll(() => {
     setFastPath({ ...allLevers(true), deltaRegisters: false });
   });
@@ -103,11 +103,12 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
     console.log(`generalized delta rule: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
-  it('lever deltaRegisters: the register form matches the reference, and the loop form within rounding (d_k 8)', async () => {
+  it('lever deltaRegisters: the register form matches the reference, and the loop form within rounding (d_k 8, two column blocks)', async () => {
     const counts = () => ['GeneralizedDeltaRuleRegisters', 'GeneralizedDeltaRuleRegistersGrad', 'GeneralizedDeltaRule', 'GeneralizedDeltaRuleGrad'].map((n) => dispatchCounts.get(n) ?? 0);
-    // odd T 11 (C 4: a last chunk of 3) with d_v ≠ d_k under RWKV-7's decays; T 17 with d_v 20 under strong ones — one
-    // pipeline (d_k 8)
-    for (const [B, H, T, dk, dv, decay] of [[1, 2, 11, 8, 10, 'mixed'], [2, 1, 17, 8, 20, 'strong']] as const) {
+    // odd T 11 (C 4: a last chunk of 3) with d_v ≠ d_k under RWKV-7's decays; d_v 70 under strong ones: two backward
+    // blocks of 64 columns, the second partly idle — one pipeline (d_k 8). Not d_k 32 (RWKV-7's at d 128, 4 heads):
+    // lavapipe's LLVM takes minutes over that unrolled backward; the GPU ≡ CPU check on the GPU host covers it
+    for (const [B, H, T, dk, dv, decay] of [[1, 2, 11, 8, 10, 'mixed'], [1, 1, 6, 8, 70, 'strong']] as const) {
       const x = inputs(B, H, T, dk, dv, decay);
       const loops = run(fused, x);
       let regs: tf.Tensor[] = [];
@@ -173,5 +174,6 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
 
   it('a training step of a tiny RWKV-7 model: lever deltaRegisters on and off give the same loss and gradients', async () => {
     await expectLeverStepAgrees('deltaRegisters', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
+    setFastPath({ deltaRegisters: false }); // this file's setting (beforeAll)
   });
 });

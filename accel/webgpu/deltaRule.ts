@@ -22,7 +22,7 @@
 // for one extra forward walk, which is cheap next to the reductions. Inverting the step instead (S_{t−1} =
 // (S_t − k u_tᵀ)/α_t) would divide by a vanishing α under strong forgetting.
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
-// shape is a uniform; the key names only the gate, CAP and COLS. References: deltaRuleNaive, gatedDeltaRuleNaive.
+// shape is a uniform; the key names only the gate, CAP and COLS (the register form's: d_k, below). References: deltaRuleNaive, gatedDeltaRuleNaive.
 //
 // Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK): the same kernels with d_k a constant of the shader and the loops
 // over the column unrolled here into named scalars (s0, s1, …; ds0…, sp0…): the loops above run to the uniform d_k, so

@@ -27,7 +27,7 @@
 // Bindings: WebGPU allows 8 storage buffers per stage, and the backward would need 10 with r, w, k, a, b apart, so
 // they travel as one stacked input x = [r; w; k; a; b] [5, B, H, T, d_k] (stacked inside the customGrad and saved
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
-// the key names only CAP and COLS. Reference: generalizedDeltaRuleNaive.
+// the key names only CAP and COLS (the register form's: d_k, below). Reference: generalizedDeltaRuleNaive.
 //
 // Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK, as deltaRule.ts): the same kernels with d_k a constant of the
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in

@@ -167,7 +167,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   selectiveScanRegisters:
     'new (2026-11-29): tested against the per-token reference on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (the selective-scan gradient is 15.5 of Mamba d 256 L 256 B256\'s 53.1 ms of GPU time)',
   deltaRegisters:
-    'new (2026-11-30): tested against the per-token references on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (at d 128 L 256 B64 on 2026-11-29 DeltaNet took 17.1 ms a step, Gated DeltaNet 22.4 — its delta-rule gradient 11.3 ms of 23.0 of GPU time — and RWKV-7 35.2: 4.1x, 5.3x and 8.4x attention\'s)',
+    'new (2026-11-30): tested against the per-token references on lavapipe at d_k ≤ 8 (its LLVM takes minutes over the unrolled d_k 32 backward: check GPU ≡ CPU at d 128, d_k 32, on the GPU host before turning it on); not yet timed on a GPU (at d 128 L 256 B64 on 2026-11-29 DeltaNet took 17.1 ms a step, Gated DeltaNet 22.4 — its delta-rule gradient 11.3 ms of 23.0 of GPU time — and RWKV-7 35.2: 4.1x, 5.3x and 8.4x attention\'s)',
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
 };
@@ -297,7 +297,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
-  registerFastForm({ op: 'deltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
+  registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
