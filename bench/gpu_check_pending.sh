@@ -7,7 +7,8 @@
 #           at a tiny batch and length, judged on the per-step losses and step-1 gradients only (--param-tol 1: after
 #           5 Adam steps from a tiny batch, parameters whose gradient is zero in exact arithmetic — the key bias of
 #           softmax attention — move by ±lr on the sign of rounding noise; on lavapipe zoology-fig2's attention
-#           showed 8.6e-2 there with forward and gradients at 1e-7). About 7 minutes on one H200 (9.5 at most). SENSITIVITY=1e-6
+#           showed 8.6e-2 there with forward and gradients at 1e-7); then the delta rules at d 128 (d_k 32, where lever
+#           deltaRegisters unrolls; MIXERS_D128). About 7 minutes on one H200 (9.5 at most). SENSITIVITY=1e-6
 #           also trains each cpu reference with its embedding nudged (the model's own drift, beside the verdict) —
 #           it doubles the cpu work: on 16 cores 10 of 20 layouts then missed a 270 s deadline (2026-11-29), so it
 #           is off unless asked for.
@@ -58,7 +59,12 @@ case "${1:-}" in
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
     timeout 120 bash "$EQUIV" --out "$OUT/gpu-equiv-d256" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
     echo "equiv d256 exit $?" | tee -a "$OUT/equiv-d256.log"
-    tail -n 2 "$OUT/equiv.log" "$OUT/equiv-d256.log" ;;
+    # d 128: the delta rules at d_k 32 (4 heads), where lever deltaRegisters runs its unrolled kernels at the size the
+    # benchmarks train (lavapipe cannot compile those in CI's time: the tests cover d_k ≤ 8)
+    echo "=== gpu-equiv d 128 ($(date -u +%H:%M:%S))"
+    timeout 120 bash "$EQUIV" --out "$OUT/gpu-equiv-d128" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 128 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D128:-deltanet,gated-deltanet,rwkv7}" > "$OUT/equiv-d128.log" 2>&1
+    echo "equiv d128 exit $?" | tee -a "$OUT/equiv-d128.log"
+    tail -n 2 "$OUT/equiv.log" "$OUT/equiv-d256.log" "$OUT/equiv-d128.log" ;;
   speed)
     echo "=== recur ($(date -u +%H:%M:%S))"
     STEPS=${STEPS:-6} BENCH_RUN="bash $STEP" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
