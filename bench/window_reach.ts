@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { buildSplits } from '../tasks/dataset.js';
+import { readRecords } from '../runners/results.js';
 import { mqarShareWithinReach } from '../tasks/reach.js';
 
 const folder = process.argv[2];
@@ -20,8 +21,7 @@ if (!folder || !existsSync(join(folder, 'runs.jsonl')) || !existsSync(join(folde
   console.error(`window_reach: ${folder ? `${folder} lacks runs.jsonl or tables/points.csv` : 'usage: npx tsx bench/window_reach.ts RESULTS_FOLDER'}`);
   process.exit(2);
 }
-const records = readFileSync(join(folder, 'runs.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const swa = records.find((r) => r.config?.model?.layers?.some((l: { mixer: string }) => l.mixer === 'sliding-window'));
+const swa = readRecords(folder).find((r) => r.config.model.layers.some((l) => l.mixer === 'sliding-window'));
 if (!swa) {
   console.error(`window_reach: no sliding-window record in ${folder}/runs.jsonl`);
   process.exit(2);

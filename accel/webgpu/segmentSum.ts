@@ -202,7 +202,9 @@ export function segmentSumOrderedWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, nu
   if (ids.shape.length !== 1 || ids.shape[0] !== N) throw new Error(`UnsortedSegmentSum: expected segmentIds [${N}], got [${ids.shape}]`);
   const rowSize = x.shape.slice(1).reduce((a, b) => a * b, 1);
   const tiles = Math.ceil(N / TILE);
-  if (!fitsDevice(tiles * TILE * rowSize, numSegments * rowSize, numSegments * Math.ceil(Math.max(1, tiles) / 32))) return undefined;
+  // which tiles hold each id (a bit per tile), cleared first: an id of no tile is a row of zeros in the gather
+  const bitmapWords = numSegments * Math.ceil(Math.max(1, tiles) / 32);
+  if (!fitsDevice(tiles * TILE * rowSize, numSegments * rowSize, bitmapWords)) return undefined;
   const backend = webgpuBackend();
   const out = allocate(backend, [numSegments, ...x.shape.slice(1)], 'float32');
   const size = numSegments * rowSize;
@@ -211,8 +213,6 @@ export function segmentSumOrderedWebGpu(x: tf.TensorInfo, ids: tf.TensorInfo, nu
   const part = allocate(backend, [Math.max(1, tiles * TILE * rowSize)]);
   const runKeys = allocate(backend, [Math.max(1, tiles * TILE)], 'int32');
   const runCounts = allocate(backend, [Math.max(1, tiles)], 'int32');
-  // which tiles hold each id (a bit per tile), cleared first: an id of no tile is a row of zeros in the gather
-  const bitmapWords = numSegments * Math.ceil(Math.max(1, tiles) / 32);
   const tilesOf = allocate(backend, [bitmapWords], 'int32');
   dispatch('SegmentSumZero', 'rb_zero_u32', zeroWgsl, [{ tensor: tilesOf, write: true }], [{ u: bitmapWords }], grid(Math.ceil(bitmapWords / 256)));
   if (tiles > 0 && rowSize > 0) {
