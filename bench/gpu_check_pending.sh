@@ -22,10 +22,10 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: selectiveScanRegisters and the
-#           bitmap form of segmentSumOrdered, so the default mixers are Mamba (its scan and gradient were 19.4 of 53.1 ms
-#           at d 256 L 256 on 2026-11-29) and attention (the gather gradient in a small step), each with default,
-#           default+selectiveScanRegisters and default+segmentSumOrdered (the profiled GPU time repeats within ~0.1 ms). The previous pending
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: none (selectiveScanRegisters,
+#           deltaRegisters and segmentSumOrdered cleared 2026-11-30: bench/RESULTS.md "Three levers on an H200", which
+#           timed CAMPAIGN_MIXERS=mamba,attention with default, default+selectiveScanRegisters, default+segmentSumOrdered;
+#           the profiled GPU time repeats within ~0.1 ms), so CAMPAIGN_VARIANTS defaults to the default levers alone. The previous pending
 #           pair, longConvRegisters and silu, took CAMPAIGN_MIXERS=h3,hyena,baseconv,mamba and three variants.
 #           2026-11-29's check of longConvTiles, layerNormColumns, longSum and segmentSumOrdered (L 64 only, 5 mixers,
 #           6 variants) took 27 s (one process per d). JRT_VARIANTS
@@ -33,7 +33,8 @@
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
 #           Under a minute without JRT_VARIANTS (CAMPAIGN_S 390 is its ceiling).
 #   repro   is a GPU run reproducible? One small run (attention d 64, MQAR L 64) trained twice with the default
-#           levers and twice with segmentSumOrdered, each pair's curves compared bit for bit (bench/gpu_repro.sh;
+#           levers (segmentSumOrdered on since 2026-11-30) and twice with the gather's atomics
+#           (default-segmentSumOrdered), each pair's curves compared bit for bit (bench/gpu_repro.sh;
 #           its REPRO_* settings). Needs the CLI: BUNDLE=.gpu from bench/pack_gpu_all.sh.
 #
 #   Locally:  bash bench/pack_gpu_check.sh      (.gpu-c: the equivalence and step bundles, within the carry limit)
@@ -85,7 +86,7 @@ case "${1:-}" in
       IFS=: read -r L Bsz K <<< "$shape"
       for d in ${CAMPAIGN_D:-64 256}; do
         echo "=== campaign shapes, L $L B$Bsz K $K, d $d ($(date -u +%H:%M:%S))"
-        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba,attention}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default,default+selectiveScanRegisters,default+segmentSumOrdered}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba,attention}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
       done
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
@@ -94,7 +95,7 @@ case "${1:-}" in
     timeout "${JRT_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
     grep -hE "ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -70 ;;
   repro)
-    # one run trained twice per fast path (default: atomics in the gather gradient; +segmentSumOrdered: tile order),
+    # one run trained twice per fast path (default: the gather gradient in tile order; -segmentSumOrdered: atomics),
     # compared bit for bit (bench/gpu_repro.sh); needs the CLI in the bundle (pack_gpu_all.sh). About a minute.
     [ -f "$B/run" ] && [ -f "$B/app.mjs.xz" ] || { echo "gpu_check_pending repro: $B has no CLI: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
     echo "=== repro ($(date -u +%H:%M:%S))"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Is a GPU run reproducible? One run trained twice on one GPU with each fast path of REPRO_MODES (default: the
-# default levers — the gather gradient added by float atomics — and default+segmentSumOrdered, its tile partials
-# summed in tile order), then each pair's curves compared epoch by epoch: identical bits, or the first field that
-# differs and how far the two runs drifted by the last epoch. README.md ("Trusting the numbers") says a GPU run is not
-# bit-reproducible by default and that segmentSumOrdered should make it so: this measures both claims.
+# default levers — since 2026-11-30 the gather gradient's tile partials summed in tile order, lever segmentSumOrdered —
+# and default-segmentSumOrdered, the same partials added by float atomics), then each pair's curves compared epoch by
+# epoch: identical bits, or the first field that differs and how far the two runs drifted by the last epoch.
+# README.md ("Trusting the numbers") says a GPU run repeats bit for bit with segmentSumOrdered and not without it:
+# this measures both claims.
 #
 #   host:  OUT=$OUT bash bench/gpu_repro.sh                     (the CLI from .gpu: bash bench/pack_gpu_all.sh)
 #   here:  CLI="npx tsx src/cli.ts" BACKEND=cpu REPRO_EXAMPLES=256 REPRO_BATCH=32 REPRO_D=16 OUT=/tmp/r bash bench/gpu_repro.sh
@@ -18,7 +19,7 @@ CLI=${CLI:-bash .gpu/run}
 BACKEND=${BACKEND:-webgpu}
 mkdir -p "$OUT"
 log="$OUT/repro.txt"
-modes=${REPRO_MODES:-default default+segmentSumOrdered}
+modes=${REPRO_MODES:-default default-segmentSumOrdered}
 echo "settings: arch ${REPRO_ARCH:-attention}, d ${REPRO_D:-64}, ${REPRO_EXAMPLES:-20000} examples, ${REPRO_EPOCHS:-3} epochs, batch ${REPRO_BATCH:-512}, lr ${REPRO_LR:-1e-2}, backend $BACKEND" | tee -a "$log"
 for mode in $modes; do
   for rep in 1 2; do

@@ -162,14 +162,14 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // silu in Mamba), and at zoology-fig2's L 64, 256 and 512 shapes no step's summed GPU kernel time slower: H3 d 256
   // L 512 B128 135.4 → 50.7 ms (its long convolutions 108.8 → 24.8), L 256 84.6 → 37.4; Hyena d 256 L 512 59.8 → 32.9;
   // BaseConv 28.5 → 15.4; silu: Mamba's dispatches 215 → 185, its GPU time 5–6 % less (d 256 L 256 53.1 → 50.1 ms)
-  segmentSumOrdered:
-    'makes a GPU run repeat bit for bit (H200, 2026-11-29: an lr 1e-2 run trained twice differed with the default, was identical with it); was GPU ≡ CPU but slower (the gather gradient 0.45 → 1.72 ms at d 256, zoology-fig2 L 64 B512) — its gather now visits only the tiles that hold an id (a tile bitmap; lavapipe-tested bit for bit, 2026-11-29), not yet timed on a GPU',
-  selectiveScanRegisters:
-    'new (2026-11-29): tested against the per-token reference on lavapipe; not yet checked GPU ≡ CPU or timed on a GPU (the selective-scan gradient is 15.5 of Mamba d 256 L 256 B256\'s 53.1 ms of GPU time)',
-  deltaRegisters:
-    'new (2026-11-30): tested against the per-token references on lavapipe at d_k ≤ 8 (its LLVM takes minutes over the unrolled d_k 32 backward: check GPU ≡ CPU at d 128, d_k 32, on the GPU host before turning it on); not yet timed on a GPU (at d 128 L 256 B64 on 2026-11-29 DeltaNet took 17.1 ms a step, Gated DeltaNet 22.4 — its delta-rule gradient 11.3 ms of 23.0 of GPU time — and RWKV-7 35.2: 4.1x, 5.3x and 8.4x attention\'s)',
+  // selectiveScanRegisters, deltaRegisters and segmentSumOrdered left it on 2026-11-30 01:35 (bench/RESULTS.md "Three
+  // levers on an H200"): GPU ≡ CPU PASS with every lever on (Mamba d 64 and d 256; DeltaNet, Gated DeltaNet d 64 and,
+  // at d_k 32, d 128, where the register forms unroll; RWKV-7 d 128), and no step slower: Mamba d 256 L 256 B256's
+  // selective-scan gradient 15.6 → 4.2 ms (its step 51.0 → 36.4 ms of GPU time), d 128 L 256 B64 13.1 → 10.1 ms a step;
+  // DeltaNet 14.9 → 7.3, Gated DeltaNet 18.9 → 15.8, RWKV-7 even (27.1 / 27.3); the ordered gather gradient as fast as
+  // the atomic one (0.56–0.72 ms against 0.53–0.79 in the same steps), and with it a GPU run repeats bit for bit
   attention:
-    'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains',
+    'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
