@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import type { AdamW } from '../engine/optimizer.js';
 import type { EpochRecord } from '../engine/train.js';
 import { faultPoint } from './faults.js';
+import type { TrainedPart } from './provenance.js';
 import { atomicWrite } from './results.js';
 
 const MAGIC = 'RBCKPT01';
@@ -38,6 +39,8 @@ export interface CheckpointHeader {
   records: EpochRecord[];
   /** Wall time spent on the run before this checkpoint (all earlier attempts). */
   elapsedSeconds: number;
+  /** The processes that trained the epochs so far, in order, this one last (absent in checkpoints before 2026-11-30). */
+  parts?: TrainedPart[];
   variables: Array<{ name: string; shape: number[] }>;
   floats: number;
   sha256: string;
@@ -61,7 +64,7 @@ function layoutOf(vars: tf.Variable[], runs = 1): Array<{ name: string; shape: n
 /** Save the state after `epoch` completed epochs (replaces the previous checkpoint atomically). */
 export async function saveCheckpoint(
   dir: string,
-  state: { runId: string; epoch: number; step: number; records: EpochRecord[]; elapsedSeconds: number; variables: tf.Variable[]; optimizer: AdamW },
+  state: { runId: string; epoch: number; step: number; records: EpochRecord[]; elapsedSeconds: number; parts: TrainedPart[]; variables: tf.Variable[]; optimizer: AdamW },
 ): Promise<void> {
   const tensors = [...state.variables, ...state.optimizer.m, ...state.optimizer.v];
   const data = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
@@ -71,7 +74,7 @@ export async function saveCheckpoint(
     data.set(values, at);
     at += values.length;
   }
-  writeCheckpoint(dir, { runId: state.runId, epoch: state.epoch, step: state.step, records: state.records, elapsedSeconds: state.elapsedSeconds, variables: layoutOf(state.variables) }, data);
+  writeCheckpoint(dir, { runId: state.runId, epoch: state.epoch, step: state.step, records: state.records, elapsedSeconds: state.elapsedSeconds, parts: state.parts, variables: layoutOf(state.variables) }, data);
 }
 
 /**
@@ -79,7 +82,7 @@ export async function saveCheckpoint(
  * back once, and each run's file holds its slice, laid out as the run alone would lay it out.
  */
 export async function saveStackCheckpoints(
-  runs: Array<{ run: number; dir: string; runId: string; records: EpochRecord[]; elapsedSeconds: number }>,
+  runs: Array<{ run: number; dir: string; runId: string; records: EpochRecord[]; elapsedSeconds: number; parts: TrainedPart[] }>,
   state: { epoch: number; step: number; variables: tf.Variable[]; optimizer: AdamW; stackSize: number },
 ): Promise<void> {
   const R = state.stackSize;
@@ -94,10 +97,10 @@ export async function saveStackCheckpoints(
     at += slice;
   }
   const layout = layoutOf(state.variables, R);
-  runs.forEach(({ dir, runId, records, elapsedSeconds }, k) => writeCheckpoint(dir, { runId, epoch: state.epoch, step: state.step, records, elapsedSeconds, variables: layout }, data[k]!));
+  runs.forEach(({ dir, runId, records, elapsedSeconds, parts }, k) => writeCheckpoint(dir, { runId, epoch: state.epoch, step: state.step, records, elapsedSeconds, parts, variables: layout }, data[k]!));
 }
 
-function writeCheckpoint(dir: string, fields: Pick<CheckpointHeader, 'runId' | 'epoch' | 'step' | 'records' | 'elapsedSeconds' | 'variables'>, data: Float32Array): void {
+function writeCheckpoint(dir: string, fields: Pick<CheckpointHeader, 'runId' | 'epoch' | 'step' | 'records' | 'elapsedSeconds' | 'parts' | 'variables'>, data: Float32Array): void {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const header: CheckpointHeader = {
     ...fields,

@@ -34,9 +34,12 @@ const KNOWN_FAULTS: readonly KnownFault[] = [
 /** The ids of the fixes this code has: every known fault is fixed in it. */
 export const FIXES = KNOWN_FAULTS.map((f) => f.id);
 
-/** The known faults a stored run was trained with (its code lacked their fix). */
-export function knownFaultsOf(record: Pick<RunRecord, 'backend' | 'config' | 'provenance'>): KnownFault[] {
+/**
+ * The known faults a stored run was trained with: its code lacked their fix — the code that finished it, or (a
+ * resumed run, `parts`) the code of any process that trained some of its epochs.
+ */
+export function knownFaultsOf(record: Pick<RunRecord, 'backend' | 'config' | 'provenance' | 'parts'>): KnownFault[] {
   const layers = (record.config?.model?.layers ?? []) as Layer[];
-  const fixed = new Set(record.provenance?.fixes ?? []);
-  return KNOWN_FAULTS.filter((f) => f.backend === record.backend && !fixed.has(f.id) && f.affects(layers));
+  const trainers = [{ backend: record.backend, fixes: record.provenance?.fixes }, ...(record.parts ?? []).map((p) => ({ backend: p.backend, fixes: p.provenance.fixes }))];
+  return KNOWN_FAULTS.filter((f) => f.affects(layers) && trainers.some((t) => t.backend === f.backend && !(t.fixes ?? []).includes(f.id)));
 }

@@ -46,3 +46,20 @@ export function provenance(backend: BackendInfo): Provenance {
   const levers = backend.backend === 'webgpu' ? fastPathLevers() : undefined;
   return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(backend.driver ? { driver: backend.driver } : {}), fixes: [...FIXES] };
 }
+
+/**
+ * One process's share of a run that was interrupted and resumed: the epochs from `fromEpoch` on (up to the next
+ * part's), with the code, levers and device that trained them. A run resumed across a change of levers or commit
+ * says so in its record (`parts`), and verify judges every part (runners/knownFaults.ts).
+ */
+export interface TrainedPart {
+  fromEpoch: number;
+  backend: string;
+  device: string;
+  provenance: Provenance;
+}
+
+/** This process's part of a run, from epoch `fromEpoch` (0: a fresh run). */
+export function trainedPart(fromEpoch: number, backend: BackendInfo): TrainedPart {
+  return { fromEpoch, backend: backend.backend, device: backend.device, provenance: provenance(backend) };
+}

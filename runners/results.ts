@@ -23,6 +23,8 @@ import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock
 /** A stored JSON number: NaN and ±Inf are written as null by JSON.stringify; read them back as NaN (never as 0). */
 const stored = z.union([z.number(), z.null()]).transform((v) => v ?? NaN);
 const bothConventions = z.object({ measured: stored, paper: stored });
+/** runners/provenance.ts Provenance: the code, fast-path levers and driver that trained a run (or a part of it). */
+const provenanceSchema = z.object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional(), fixes: z.array(z.string()).optional() });
 
 /**
  * One stored run: the single schema every reader (results, sweep, plot, report, analysis, verify) parses
@@ -82,9 +84,12 @@ const runRecordSchema = z
     device: z.string(),
     versions: z.record(z.string(), z.string()),
     /** The code, fast-path levers and driver that produced it (absent in records made before 2026-11-28). */
-    provenance: z
-      .object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional(), fixes: z.array(z.string()).optional() })
-      .optional(),
+    provenance: provenanceSchema.optional(),
+    /**
+     * A resumed run's processes in order, the finishing one last (runners/provenance.ts TrainedPart): the epochs
+     * from each `fromEpoch` were trained by that code, those levers, that device (absent before 2026-11-30).
+     */
+    parts: z.array(z.object({ fromEpoch: z.number(), backend: z.string(), device: z.string(), provenance: provenanceSchema })).optional(),
     /**
      * Trained under successive halving (runners/search.ts): its eta and rungs (the rung epochs below this run's
      * epochs); a stopped run also says at which rung (1-based) and epoch it stopped, and its rank there (1 = best) of

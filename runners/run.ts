@@ -13,7 +13,7 @@ import { train } from '../engine/loop.js';
 import { createOptimizer, type EpochRecord, type TrainHooks } from '../engine/train.js';
 import { loadCheckpoint, restoreCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { parseStrict, runConfigSchema, runId, type RunConfig, type RunConfigInput } from './config.js';
-import { provenance } from './provenance.js';
+import { provenance, trainedPart, type TrainedPart } from './provenance.js';
 import { summariseValidity, WORKER, type RunRecord } from './results.js';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -122,7 +122,7 @@ export function recordOf(
   config: RunConfig,
   model: LanguageModel,
   result: { epochs: EpochRecord[]; steps: number; status: RunRecord['status']; divergedAtStep?: number },
-  extra: { backend: BackendInfo; preset?: string; resumedFromEpoch?: number; wallSeconds: number; stack?: { size: number; index: number } },
+  extra: { backend: BackendInfo; preset?: string; resumedFromEpoch?: number; parts?: TrainedPart[]; wallSeconds: number; stack?: { size: number; index: number } },
 ): RunRecord {
   const best = bestEpochOf(result.epochs);
   const last = result.epochs[result.epochs.length - 1];
@@ -147,6 +147,8 @@ export function recordOf(
     status: result.status,
     ...(result.divergedAtStep !== undefined ? { divergedAtStep: result.divergedAtStep } : {}),
     ...(extra.resumedFromEpoch !== undefined ? { resumedFromEpoch: extra.resumedFromEpoch } : {}),
+    // a resumed run lists the processes that trained it (this one last): levers or code may differ between them
+    ...(extra.resumedFromEpoch !== undefined && extra.parts ? { parts: extra.parts } : {}),
     ...(extra.stack ? { stack: extra.stack } : {}),
     wallSeconds: extra.wallSeconds,
     msPerStep: result.steps ? (result.epochs.reduce((s, e) => s + e.trainSeconds, 0) * 1000) / result.steps : 0,
@@ -167,6 +169,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
   const id = runId(config);
   let resume: Parameters<typeof train>[4];
   let elapsedBefore = 0;
+  let earlierParts: TrainedPart[] = [];
   // the optimizer is made here (a fresh run's too): a run paused at a rung leaves train() by an exception, and
   // what train() made itself would not be disposed then
   const optimizer = createOptimizer(model, config.train);
@@ -177,6 +180,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
         restoreCheckpoint(checkpoint, model.variables, optimizer);
         resume = { epoch: checkpoint.header.epoch, optimizer, records: checkpoint.header.records };
         elapsedBefore = checkpoint.header.elapsedSeconds;
+        earlierParts = checkpoint.header.parts ?? [];
         opts.log?.(`  resuming run ${id} from its checkpoint after epoch ${checkpoint.header.epoch} (step ${checkpoint.header.step})`);
       } else if (reason) {
         opts.log?.(`  ignoring the checkpoint of run ${id} (${reason}): training from scratch`);
@@ -184,13 +188,14 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
     }
     const checkpointDir = opts.checkpointDir;
     const stopAfter = opts.stopAfterEpoch;
+    const parts = [...earlierParts, trainedPart(resume?.epoch ?? 0, opts.backend)];
     const hooks: TrainHooks = {
       ...opts.hooks,
       // set-valued targets (regbench): the task's own evaluation hook; undefined for the single-label recall tasks
       ...(task.evalMetrics ? { setTargets: task.evalMetrics } : {}),
       onCheckpoint: async (state) => {
         await opts.hooks?.onCheckpoint?.(state);
-        if (checkpointDir) await saveCheckpoint(checkpointDir, { runId: id, ...state, elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000, variables: model.variables });
+        if (checkpointDir) await saveCheckpoint(checkpointDir, { runId: id, ...state, elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000, parts, variables: model.variables });
         if (stopAfter !== undefined && state.epoch >= stopAfter) throw new PauseAtEpoch(state.records, state.step);
       },
     };
@@ -209,7 +214,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
         result = { epochs: e.records, steps: e.step, status: 'stopped' };
       }
     }
-    const record = recordOf(config, model, result, { backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, wallSeconds: elapsedBefore + (performance.now() - started) / 1000 });
+    const record = recordOf(config, model, result, { backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts, wallSeconds: elapsedBefore + (performance.now() - started) / 1000 });
     return { record, curve: result.epochs, ...(paused ? { paused } : {}) };
   } finally {
     optimizer.dispose();

@@ -10,6 +10,7 @@ import { getTask } from '../tasks/index.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { loadCheckpoint, restoreStackCheckpoints, saveStackCheckpoints, type Checkpoint } from './checkpoint.js';
 import { canonicalJson, runId, type RunConfig } from './config.js';
+import { trainedPart, type TrainedPart } from './provenance.js';
 import { prepareRun, recordOf, type RunOutcome } from './run.js';
 
 /** What must be equal for runs to share a stack: everything but the learning rate (and so the run id). */
@@ -106,6 +107,7 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
     const dirs = opts.checkpointDirs;
     let resume: { epoch: number; optimizer: typeof optimizer; records: EpochRecord[][] } | undefined;
     let elapsedBefore = configs.map(() => 0);
+    let earlierParts: TrainedPart[][] = configs.map(() => []);
     if (dirs) {
       const found = ids.map((id, r) => loadCheckpoint(dirs[r]!, id, model.variables, R));
       found.forEach((f, r) => f.reason && opts.log?.(`  ignoring the checkpoint of run ${ids[r]} (${f.reason}): training from scratch`));
@@ -114,6 +116,7 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
         restoreStackCheckpoints(checkpoints, model.variables, optimizer);
         resume = { epoch: checkpoints[0]!.header.epoch, optimizer, records: checkpoints.map((c) => c.header.records) };
         elapsedBefore = checkpoints.map((c) => c.header.elapsedSeconds);
+        earlierParts = checkpoints.map((c) => c.header.parts ?? []);
         opts.log?.(`  resuming ${R} stacked runs from their checkpoints after epoch ${resume.epoch} (step ${optimizer.stepCount})`);
       } else if (checkpoints.some((c) => c !== undefined)) {
         // some runs have no usable checkpoint (none, damaged, another layout; the sweep groups runs by checkpoint
@@ -121,9 +124,10 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
         opts.log?.(`  ${checkpoints.filter((c) => !c).length} of ${R} stacked runs have no usable checkpoint: the stack trains from scratch`);
       }
     }
+    const parts = earlierParts.map((earlier) => [...earlier, trainedPart(resume?.epoch ?? 0, opts.backend)]);
     const outcomeOf = (r: number, result: StackRunResult | TrainResult): RunOutcome => ({
       record: recordOf(configs[r]!, model, result, {
-        backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, wallSeconds: elapsedBefore[r]! + (performance.now() - started) / 1000, stack: { size: R, index: r },
+        backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts: parts[r], wallSeconds: elapsedBefore[r]! + (performance.now() - started) / 1000, stack: { size: R, index: r },
       }),
       curve: result.epochs,
       ...('paused' in result && result.paused ? { paused: true } : {}),
@@ -149,7 +153,7 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
           await opts.hooks?.onCheckpoint?.();
           if (!dirs) return;
           const elapsed = (performance.now() - started) / 1000;
-          const active = state.active.flatMap((on, r) => (on ? [{ run: r, dir: dirs[r]!, runId: ids[r]!, records: state.records[r]!, elapsedSeconds: elapsedBefore[r]! + elapsed }] : []));
+          const active = state.active.flatMap((on, r) => (on ? [{ run: r, dir: dirs[r]!, runId: ids[r]!, records: state.records[r]!, elapsedSeconds: elapsedBefore[r]! + elapsed, parts: parts[r]! }] : []));
           await saveStackCheckpoints(active, { epoch: state.epoch, step: state.step, variables: model.variables, optimizer: state.optimizer, stackSize: R });
         },
       },

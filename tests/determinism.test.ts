@@ -93,7 +93,7 @@ describe('training on the cpu backend', () => {
       seed,
     });
   const stable = (r: RunRecord) => {
-    const { wallSeconds: _w, msPerStep: _m, finishedAt: _f, worker: _k, resumedFromEpoch: _r, ...rest } = r;
+    const { wallSeconds: _w, msPerStep: _m, finishedAt: _f, worker: _k, resumedFromEpoch: _r, parts: _p, ...rest } = r;
     return rest;
   };
   const stableCurve = (curve: EpochRecord[]) => curve.map(({ trainSeconds: _t, seconds: _s, ...rest }) => rest);
@@ -118,6 +118,10 @@ describe('training on the cpu backend', () => {
     const resumed = await runOne(c, { backend, checkpointDir: dir, hooks: { onStep: (step) => void stepsAfterResume.push(step) } });
     expect(stepsAfterResume).toEqual([9, 10, 11, 12]); // epoch 3 only, continuing the step count
     expect(resumed.record.resumedFromEpoch).toBe(2);
+    // the processes that trained it, in order: epochs 1–2 by the crashed one, 3 by this one (same code here)
+    expect(resumed.record.parts?.map((p) => p.fromEpoch)).toEqual([0, 2]);
+    expect(resumed.record.parts?.every((p) => p.backend === 'cpu' && JSON.stringify(p.provenance) === JSON.stringify(resumed.record.provenance))).toBe(true);
+    expect(uninterrupted.record.parts).toBeUndefined(); // never resumed: the record's provenance says it all
     expect(stable(resumed.record)).toEqual(stable(uninterrupted.record));
     expect(stableCurve(resumed.curve)).toEqual(stableCurve(uninterrupted.curve));
   });

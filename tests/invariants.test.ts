@@ -101,6 +101,11 @@ describe('real runs on the CPU satisfy the invariants; verify lists only the cor
     expect(recordViolations(onGpu([{ mixer: 'linear-attention', params: { causal: false } }]), curve)).toEqual([]);
     expect(recordViolations({ ...onGpu(based), backend: 'wasm' }, curve)).toEqual([]);
     expect(recordViolations(onGpu(based, [...FIXES]), curve)).toEqual([]);
+    // a resumed run is judged by every process that trained it: finished by fixed code, begun by code without the fix
+    const part = (fromEpoch: number, fixes: string[]) => ({ fromEpoch, backend: 'webgpu', device: 'gpu', provenance: { commit: fixes.length ? 'new' : 'old', fixes } });
+    expect(recordViolations({ ...onGpu(based, [...FIXES]), parts: [part(0, []), part(2, [...FIXES])] }, curve).join()).toMatch(/reverse-cumsum/);
+    expect(recordViolations({ ...onGpu(based, [...FIXES]), parts: [part(0, [...FIXES]), part(2, [...FIXES])] }, curve)).toEqual([]);
+    expect(recordViolations({ ...onGpu(based, [...FIXES]), parts: [{ ...part(0, []), backend: 'wasm' }, part(2, [...FIXES])] }, curve)).toEqual([]);
   });
 
   it('verify: exit 0 on the sane folder; exit 1 naming the run whose curve was corrupted', () => {

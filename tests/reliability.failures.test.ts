@@ -76,7 +76,7 @@ const work = mkdtempSync(join(tmpdir(), 'rb-failures-'));
 let folders = 0;
 const freshResults = () => new ResultsDir(join(work, `r${folders++}`));
 const stable = (r: RunRecord) => {
-  const { wallSeconds: _w, msPerStep: _m, finishedAt: _f, worker: _k, resumedFromEpoch: _r, ...rest } = r;
+  const { wallSeconds: _w, msPerStep: _m, finishedAt: _f, worker: _k, resumedFromEpoch: _r, parts: _p, ...rest } = r;
   return rest;
 };
 

@@ -97,6 +97,8 @@ describe('sweeps with stacked runs', () => {
       expect(comparable(resumed), name).toEqual(comparable(alone));
       expect(curves(dir), name).toEqual(curves(join(work, 'mixed-alone')));
       expect(resumed.every((r) => r.resumedFromEpoch === 1), name).toBe(true);
+      // each record lists the two processes' parts, stacked or alone: epoch 1 from the first sweep, epoch 2 from this
+      expect(resumed.every((r) => JSON.stringify(r.parts?.map((p) => p.fromEpoch)) === '[0,1]'), name).toBe(true);
       expect(resumed.filter((r) => r.label === 'attention').map((r) => r.stack?.size), name).toEqual(resumeStack === 2 ? [2, 2] : [undefined, undefined]);
     }
   }, 120_000);
