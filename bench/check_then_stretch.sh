@@ -8,6 +8,7 @@
 #        campaign  the campaign's models at zoology-fig2's L 64, 256 and 512 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
+#        table     issue 13's per-mixer table against PyTorch, the slowest mixers profiled (TABLE_S 560: a call of its own);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
 #      none if less than 90 s is left. When the only check is repro, the stretch starts first and it runs beside
@@ -54,7 +55,7 @@ if [ "$concurrent" = 1 ]; then
 fi
 for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
-  case $mode in campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; *) default=300 ;; esac
+  case $mode in campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; table) default=560 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
   EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \

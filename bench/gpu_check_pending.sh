@@ -14,6 +14,9 @@
 #           is off unless asked for.
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
 #           About 5 minutes (recur: each mixer with its own levers on and off).
+#   table   issue 13's per-mixer table: PyTorch eager (bench/torch_step.py, every mixer) and recallbench's default
+#           step of the same mixers at d 128 L 256 B64 (attention, Based also B256) in one call, with ratios; then the
+#           slowest mixers profiled. About 6–8 minutes (TABLE_S in check_then_stretch.sh).
 #   matmul  lever matmulVec4: tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4
 #           reads, bench/step.ts --matmul), then training steps at the campaign's shapes (d 512 and d 128, L 64, B512)
 #           with it off and on, alternating. About 3 minutes.
@@ -72,6 +75,20 @@ case "${1:-}" in
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
+  table)
+    # issue 13's per-mixer table in one call: every mixer's PyTorch eager form (bench/torch_step.py, the supervised
+    # head, dropout 0.1 as the models train), then recallbench's step of the same mixers with the default levers at
+    # B64 (attention and Based also B256), ratios against torch.json; then the mixers still slower than 2x attention
+    # (2026-11-30: GLA, Mamba-2, Gated DeltaNet, RWKV-7) profiled, to say where their time goes. About 6–8 minutes.
+    echo "=== torch ($(date -u +%H:%M:%S))"
+    PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers all --batches 64,256 --heads supervised --dropout 0.1 --steps 30 --warmup 5 --out "$OUT/torch.json" > "$OUT/torch.log" 2>&1
+    echo "=== recallbench, attention and Based at B64 and B256 ($(date -u +%H:%M:%S))"
+    timeout 120 bash "$STEP" --mixers attention,based --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/table.jsonl" > "$OUT/table.log" 2>&1
+    echo "=== recallbench, the other mixers at B64 ($(date -u +%H:%M:%S))"
+    timeout 300 bash "$STEP" --mixers "${TABLE_MIXERS:-baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/table.jsonl" >> "$OUT/table.log" 2>&1
+    echo "=== profiles ($(date -u +%H:%M:%S))"
+    timeout 120 bash "$STEP" --mixers "${PROFILE_MIXERS:-gla,mamba2,gated-deltanet,rwkv7}" --batches 64 --variants default --dropout 0.1 --profile --steps 5 --warmup 2 --label table-profile --out "$OUT/table.jsonl" >> "$OUT/table.log" 2>&1
+    grep -hE "ms/step|top kernels|torch|Error" "$OUT/table.log" | tail -60 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
     timeout 150 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
