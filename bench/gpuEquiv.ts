@@ -539,11 +539,37 @@ export function markdownTable(results: CaseResult[], modes: RunMode[]): string {
     const cpuLoss = Number.isFinite(r.cpuLoss.first) ? `${r.cpuLoss.first.toFixed(3)}→${r.cpuLoss.last.toFixed(3)}` : '–';
     // a run that never compared is not a GPU ≠ CPU finding: say so (it still fails the script)
     // no comparison at all (--modes none times the cpu references alone): not a verdict on the GPU
-    const verdict = r.error ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}` : r.comparisons.length === 0 ? 'NOT COMPARED (cpu only)' : r.pass ? 'PASS' : `FAIL${diagnosisOf(r)}`;
+    const verdict = r.error
+      ? `${r.comparisons.length ? 'FAIL' : 'NOT COMPARED'}: ${r.error}`
+      : r.comparisons.length === 0
+        ? 'NOT COMPARED (cpu only)'
+        : r.pass
+          ? 'PASS'
+          : withinSelfDrift(r)
+            ? `FAIL, inconclusive: within the cpu's own drift (×${SELF_DRIFT_FACTOR}; step-1 gradients and forward agree)${diagnosisOf(r)}`
+            : `FAIL${diagnosisOf(r)}`;
     const self = drift ? [r.cpuSelfDrift ? `${fmt(r.cpuSelfDrift.lossRel)} / ${fmt(r.cpuSelfDrift.paramRel)}` : '–'] : [];
     return [r.case.name, layoutOf(r.case), String(r.settings.batchSize), ...cells, init, cpuLoss, ...self, verdict];
   });
   return [head, head.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** How far beyond the cpu reference's own drift a failing comparison may lie and still be called inconclusive. */
+export const SELF_DRIFT_FACTOR = 2;
+
+/**
+ * A failure the check cannot pin on the GPU: the forward and the step-1 gradients agree within tolerance in every
+ * failing mode, and the losses and final parameters are no further from the cpu reference than the reference itself
+ * moves when its embedding is nudged by a millionth (cpuSelfDrift, within SELF_DRIFT_FACTOR) — a model that amplifies
+ * rounding over its steps (RWKV-7 at d 64, 30 steps: bench/RESULTS.md "Three levers on an H200"). Still a FAIL (exit 1):
+ * a small kernel error would drift as far in such a model; the step-1 gradients are then the evidence that remains.
+ */
+export function withinSelfDrift(r: CaseResult): boolean {
+  const drift = r.cpuSelfDrift;
+  if (!drift || r.error || r.pass) return false;
+  return r.comparisons
+    .filter((c) => !c.pass)
+    .every((c) => !c.firstLayerApart && c.gradWorst.rel <= r.tolerance.gradRel && c.lossRel <= SELF_DRIFT_FACTOR * Math.max(drift.lossRel, r.tolerance.lossRel) && c.paramRel <= SELF_DRIFT_FACTOR * Math.max(drift.paramRel, r.tolerance.paramRel));
 }
 
 function diagnosisOf(r: CaseResult): string {

@@ -7,7 +7,7 @@
 //   npx tsx bench/gpu_equiv.ts --out PATH [--steps 30] [--d-model 64] [--seq-lens 64,128,256] [--vocab 512]
 //        [--batch 16] [--lr 3e-3] [--modes gpu-fast,gpu-plain|none] [--mixers NAME,NAME] [--loss-tol 1e-3]
 //        [--grad-tol 1e-3] [--param-tol 1e-2] [--jobs N] [--deadline-s S] [--allow-software] [--presets-dir DIR]
-//        [--sensitivity REL] [--reference wasm|cpu]
+//        [--sensitivity REL] [--drift-on-fail REL] [--reference wasm|cpu]
 //   GPU host:  ../shared/gpu-host/pack bench/gpu_equiv.ts .gpu-c   then   bash .gpu-c/run --out $OUT/gpu-equiv
 //
 // The cpu references (--reference: tfjs-wasm by default, 7–80x faster than tfjs-cpu (bench/wasm_vs_cpu.ts) and then trained at the full batch
@@ -18,6 +18,9 @@
 // fails or was not reached before --deadline-s. --sensitivity REL also trains each cpu reference a second time with
 // the embedding scaled by 1 + REL before the first step and reports how far that nudge alone moves the losses and
 // final parameters (a column beside the verdict, which it does not change): how much the model amplifies rounding.
+// --drift-on-fail REL (default 1e-6; 0: off) measures that drift only for a case that fails with its forward and
+// step-1 gradients in tolerance, after its comparison: if the GPU lies within twice the reference's own drift, the
+// verdict says the failure is inconclusive (still a FAIL; bench/gpuEquiv.ts withinSelfDrift).
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +50,8 @@ interface Args {
   presetsDir?: string;
   /** Also train each cpu reference with the embedding nudged by this relative amount (the model's own drift). */
   sensitivity?: number;
+  /** The same nudge, for a failing case whose forward and step-1 gradients agree only (0: never). */
+  driftOnFail: number;
   /** The reference runs' backend (tfjs-wasm by default). */
   reference: ReferenceBackend;
   /** Child mode: train this case's cpu reference (nudged: `perturb`) and write its trace to `traceOut`. */
@@ -56,7 +61,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     out: '', settings: { ...DEVICE_SETTINGS }, sizesGiven: false, modes: ['gpu-fast', 'gpu-plain'], tolerance: { ...DEFAULT_TOLERANCE },
-    jobs: Math.max(1, availableParallelism() - 2), deadlineSeconds: Infinity, allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1', reference: 'wasm',
+    jobs: Math.max(1, availableParallelism() - 2), deadlineSeconds: Infinity, allowSoftware: process.env.RECALLBENCH_WEBGPU_SOFTWARE === '1', reference: 'wasm', driftOnFail: 1e-6,
   };
   const num = (flag: string, v: string | undefined) => {
     const x = Number(v);
@@ -87,6 +92,7 @@ function parseArgs(argv: string[]): Args {
       case '--allow-software': a.allowSoftware = true; break;
       case '--presets-dir': a.presetsDir = value(); break;
       case '--sensitivity': a.sensitivity = num(flag, value()); break;
+      case '--drift-on-fail': a.driftOnFail = num(flag, value()); break;
       case '--reference': {
         const r = value();
         if (r !== 'wasm' && r !== 'cpu') throw new Error(`--reference: expected wasm or cpu, got ${r}`);
@@ -241,6 +247,14 @@ async function main(): Promise<number> {
       }
       const reference = await Promise.race([pending[i]!.catch((e: unknown) => ({ error: firstLine(e) })), deadline((args.deadlineSeconds - elapsed()) * 1000)]);
       const r = caseResult(c, settingsOf(c), args.tolerance, reference, runs);
+      // a failure with the forward and step-1 gradients in tolerance: is it the model's own drift? (--drift-on-fail)
+      const gradientsAgree = r.comparisons.filter((x) => !x.pass).every((x) => !x.firstLayerApart && x.gradWorst.rel <= args.tolerance.gradRel);
+      if (!nudged[i] && !r.pass && !r.error && r.comparisons.length && gradientsAgree && args.driftOnFail > 0) {
+        args.sensitivity ??= args.driftOnFail; // the relative nudge the table's column names
+        nudged[i] = references.start(c, settingsOf(c), `${i}-nudged`, nudge(args.driftOnFail));
+        nudged[i]!.catch(() => undefined);
+        console.log(`  ${c.name}: failed with its forward and step-1 gradients in tolerance: training its cpu reference nudged by ${args.driftOnFail} (its own drift)`);
+      }
       if (nudged[i] && !('error' in reference)) {
         const other = await Promise.race([nudged[i]!.catch(() => undefined), deadline((args.deadlineSeconds - elapsed()) * 1000).then(() => undefined)]);
         if (other) {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { LanguageModel } from '../engine/model.js';
-import { compareCase, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deviceSettingsFor, jsonLines, loadPresets, markdownTable, modelConfigOf, prepareBackends, presetCases, setReferenceBackend, type CaseResult, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
+import { compareCase, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deviceSettingsFor, jsonLines, loadPresets, markdownTable, modelConfigOf, prepareBackends, presetCases, setReferenceBackend, withinSelfDrift, type CaseResult, type EquivCase, type EquivSettings } from '../bench/gpuEquiv.js';
 
 async function probe(): Promise<string | undefined> {
   try {
@@ -160,6 +160,30 @@ describe('the table', () => {
     expect(table.split('\n')[2]).toContain('| 3.0e-6 / 4.0e-3 | FAIL');
     expect(table.split('\n')[3]).toContain('| – | FAIL'); // a case without it in the same table
     expect(JSON.parse(jsonLines([withDrift])).cpuSelfDrift).toEqual({ relative: 1e-6, lossRel: 3e-6, paramRel: 4e-3, paramWorst: 'w' });
+  });
+
+  it('a failure within the cpu reference\'s own drift, forward and step-1 gradients agreeing, is called inconclusive — still a FAIL', () => {
+    const c: EquivCase = { name: 'toy', sources: ['test'], layers: [{ mixer: 'rwkv7' }], nLayers: 1, block: 'prenorm' } as EquivCase;
+    // RWKV-7 on an H200, 2026-11-30: loss 7.8e-4 and parameters 0.26 from the cpu, whose own nudged run moved 9.2e-4 / 0.26
+    const comparison = { mode: 'gpu-fast' as const, losses: [1], lossRel: 7.8e-4, lossWorstStep: 30, paramRel: 0.26, paramWorst: 'w', initialRel: 0, gradWorst: { name: 'w', rel: 1.5e-6 }, pass: false, seconds: 1 };
+    const drift = { relative: 1e-6, lossRel: 9.2e-4, paramRel: 0.26, paramWorst: 'w' };
+    const base: CaseResult = { case: c, settings: TINY, tolerance: DEFAULT_TOLERANCE, cpuSeconds: 1, cpuLoss: { first: 2, last: 1 }, comparisons: [comparison], pass: false, cpuSelfDrift: drift };
+    expect(withinSelfDrift(base)).toBe(true);
+    const verdict = (r: CaseResult) => markdownTable([r], ['gpu-fast']).split('\n')[2]!.split(' | ').pop()!;
+    expect(verdict(base)).toMatch(/^FAIL, inconclusive: within the cpu's own drift/);
+    // not inconclusive: no drift measured; a step-1 gradient apart; the forward apart; the GPU 3x further than the drift
+    const cases: CaseResult[] = [
+      { ...base, cpuSelfDrift: undefined },
+      { ...base, comparisons: [{ ...comparison, gradWorst: { name: 'w', rel: 2e-3 } }] },
+      { ...base, comparisons: [{ ...comparison, firstLayerApart: { name: 'layer0', rel: 1e-2 } }] },
+      { ...base, comparisons: [{ ...comparison, paramRel: 0.78 }] },
+      { ...base, comparisons: [{ ...comparison, lossRel: 3e-3 }] },
+    ];
+    for (const r of cases) {
+      expect(withinSelfDrift(r)).toBe(false);
+      expect(verdict(r)).toMatch(/^FAIL( \(|$)/);
+    }
+    expect(withinSelfDrift({ ...base, pass: true, comparisons: [{ ...comparison, pass: true }] })).toBe(false); // a pass is a pass
   });
 });
 
