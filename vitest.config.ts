@@ -1,10 +1,19 @@
 import { defineConfig } from 'vitest/config';
 import SlowFirstSequencer from './tests/sequencer.js';
 
-// Two projects: `unit` (`npm test`, every file but the learning checks) and `learn` (`npm run test:learn`, the
+// Three projects: `unit` and `gpu` (`npm test`, every file but the learning checks) and `learn` (`npm run test:learn`, the
 // tests/*.train.test.ts files: each trains a mixer on an easy MQAR through the project's training path and asserts it
 // beats chance — minutes of wasm training on 2 cores). CI (.ci/run) runs both; `npm run test:all` runs both at once.
 const LEARN = 'tests/**/*.train.test.ts';
+// Files that start a WebGPU adapter, set fast-path levers or mention the backend by name: each in a fresh process
+// (isolate, project `gpu`) — in the one run that shared them (2026-11-30), a worker died in Dawn's native code
+// (std::system_error). The other unit files share their worker's modules (isolate: false): tfjs and the project load
+// once per worker, not once per file; each of them sets its own tfjs backend before it trains.
+const GPU = [
+  'tests/webgpu-*.test.ts', 'tests/gpu-*.test.ts', 'tests/fastForms.test.ts', 'tests/fastpath-version.test.ts', 'tests/rmsNorm.test.ts',
+  'tests/memory.test.ts', 'tests/invariants.test.ts', 'tests/cli.errors.test.ts', 'tests/layers.test.ts', 'tests/report.test.ts',
+  'tests/skip-summary.test.ts', 'tests/backend-choice.test.ts', 'tests/concurrency.gpuSelect.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -19,7 +28,8 @@ export default defineConfig({
     // command that installs what they need; .ci/run names it too (reporters given on the command line replace these)
     reporters: ['default', './tests/skip-summary.reporter.ts'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['tests/**/*.test.ts'], exclude: [LEARN] } },
+      { extends: true, test: { name: 'unit', include: ['tests/**/*.test.ts'], exclude: [LEARN, ...GPU], isolate: false } },
+      { extends: true, test: { name: 'gpu', include: GPU } },
       { extends: true, test: { name: 'learn', include: [LEARN] } },
     ],
   },
