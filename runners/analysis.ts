@@ -545,14 +545,28 @@ export function orderSplit(point: FigurePoint): OrderSplit | undefined {
 export function provenanceCells(record: RunRecord): { commit: string; levers: string; driver: string } {
   const p = record.provenance;
   if (!p) return { commit: 'unknown', levers: 'unknown', driver: 'unknown' };
-  const commit = !p.commit || p.commit === 'unknown' ? 'unknown' : `${p.commit.slice(0, 7)}${p.dirty === true ? ' +dirty' : p.dirty === undefined ? ' (dirty?)' : ''}`;
-  let levers = `none (${record.backend})`;
-  if (p.fastPath) {
-    const entries = Object.entries(p.fastPath);
-    const off = entries.filter(([, on]) => !on).map(([name]) => name);
-    levers = `${entries.length - off.length}/${entries.length} on${off.length ? ` (off: ${off.join(', ')})` : ''}`;
+  const cells = { commit: commitCell(p), levers: leversCell(p, record.backend), driver: p.driver ?? 'not reported' };
+  // a resumed run whose earlier processes ran other code or levers says so beside the finishing process's
+  const parts = record.parts ?? [];
+  const epochs = (i: number) => `epochs ${parts[i]!.fromEpoch + 1}–${parts[i + 1]!.fromEpoch}`;
+  for (const [key, of] of [['commit', (q: Part) => commitCell(q.provenance)], ['levers', (q: Part) => leversCell(q.provenance, q.backend)]] as const) {
+    const earlier = parts.slice(0, -1).flatMap((q, i) => (of(q) !== cells[key] ? [`${epochs(i)}: ${of(q)}`] : []));
+    if (earlier.length) cells[key] += ` (${earlier.join('; ')})`;
   }
-  return { commit, levers, driver: p.driver ?? 'not reported' };
+  return cells;
+}
+
+type Part = NonNullable<RunRecord['parts']>[number];
+
+function commitCell(p: NonNullable<RunRecord['provenance']>): string {
+  return !p.commit || p.commit === 'unknown' ? 'unknown' : `${p.commit.slice(0, 7)}${p.dirty === true ? ' +dirty' : p.dirty === undefined ? ' (dirty?)' : ''}`;
+}
+
+function leversCell(p: NonNullable<RunRecord['provenance']>, backend: string): string {
+  if (!p.fastPath) return `none (${backend})`;
+  const entries = Object.entries(p.fastPath);
+  const off = entries.filter(([, on]) => !on).map(([name]) => name);
+  return `${entries.length - off.length}/${entries.length} on${off.length ? ` (off: ${off.join(', ')})` : ''}`;
 }
 
 /** Training curve of a run: one reader, in results.ts. */

@@ -206,6 +206,21 @@ describe('provenance cells', () => {
     expect(provenanceCells(mq({ provenance: { commit: 'unknown' } })).commit).toBe('unknown');
     expect(provenanceCells(mq({ provenance: { commit: 'abcdef0123' } })).commit).toBe('abcdef0 (dirty?)');
   });
+
+  it('a resumed run names its earlier processes where their code or levers differ from the finishing one', () => {
+    const levers = (ordered: boolean) => ({ uploads: true, segmentSumOrdered: ordered });
+    const prov = (commit: string, ordered: boolean) => ({ commit, dirty: false, fastPath: levers(ordered), driver: 'NVIDIA 580' });
+    const part = (fromEpoch: number, commit: string, ordered: boolean) => ({ fromEpoch, backend: 'webgpu', device: 'gpu 0', provenance: prov(commit, ordered) });
+    const record = (parts: ReturnType<typeof part>[]) => ({ ...mq({ provenance: prov('22b1b2e0', true) }), parts });
+    // epochs 1–8 on the atomic gather, 9– with the ordered one, one commit
+    expect(provenanceCells(record([part(0, '22b1b2e0', false), part(8, '22b1b2e0', true)]))).toEqual({
+      commit: '22b1b2e', levers: '2/2 on (epochs 1–8: 1/2 on (off: segmentSumOrdered))', driver: 'NVIDIA 580',
+    });
+    // three processes: the middle one on other code
+    expect(provenanceCells(record([part(0, '22b1b2e0', true), part(4, 'c12e4dd0', true), part(8, '22b1b2e0', true)])).commit).toBe('22b1b2e (epochs 5–8: c12e4dd)');
+    // resumed with nothing changed: the cells of a run trained at once
+    expect(provenanceCells(record([part(0, '22b1b2e0', true), part(8, '22b1b2e0', true)]))).toEqual(provenanceCells(mq({ provenance: prov('22b1b2e0', true) })));
+  });
 });
 
 describe('Pareto front', () => {

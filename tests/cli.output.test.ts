@@ -5,11 +5,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { cli, ROOT, spawnCli } from './cliRunner.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleCli, cli, ROOT, spawnCli } from './cliRunner.js';
 
 /** The CLI in its own process group, as a terminal runs a command: Ctrl-C signals the whole group. */
-const spawnInGroup = (args: string[]) => spawnCli(args, { detached: true });
+const spawnInGroup = (args: string[], bundled = false) => spawnCli(args, { detached: true, bundled });
+beforeAll(() => bundleCli()); // the Ctrl-C test's two processes start from the bundle: a third of tsx's start-up
 
 // (yargs makes a flag given twice an array: each flag once)
 const common = (d = 8, examples = 32) => ['--backend', 'cpu', '--d-model', String(d), '--vocab-size', '32', '--train-examples', String(examples), '--test-examples', '16', '--batch-size', '16'];
@@ -55,8 +56,8 @@ describe('CLI output', () => {
 
   it('Ctrl-C (SIGINT to the process group) stops at once with one line saying how to resume; re-running resumes', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'rb-int-')), 'sweep');
-    const args = ['sweep', '--arch', 'attention', ...tinySweep(8, 320), '--epochs', '50', '--lr', '1e-5', '--no-report', '--out', out];
-    const child = spawnInGroup(args);
+    const args = ['sweep', '--arch', 'attention', ...tinySweep(8, 96), '--epochs', '50', '--lr', '1e-5', '--no-report', '--out', out];
+    const child = spawnInGroup(args, true);
     let stderr = '';
     const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(`${code} ${signal}`)));
     await new Promise<void>((resolve) => {
@@ -71,7 +72,7 @@ describe('CLI output', () => {
     await new Promise((r) => setTimeout(r, 300)); // the guard's line follows the stop
     expect(stderr.trimEnd().split('\n').at(-1)).toBe('interrupted — re-run the same command to resume (finished runs are kept; the run in progress resumes from its last epoch)');
     expect(readdirSync(join(out, 'checkpoints'))).toHaveLength(1);
-    const again = spawnInGroup(args);
+    const again = spawnInGroup(args, true);
     let log = '';
     await new Promise<void>((resolve) => {
       again.stderr!.on('data', (d: Buffer) => {

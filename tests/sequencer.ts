@@ -23,7 +23,7 @@ const SECONDS: Record<string, number> = {
   'rwkv7.train.test.ts': 21,
   'boundedCache.train.test.ts': 20,
   'report.test.ts': 19,
-  'train.test.ts': 19,
+  'attention.train.test.ts': 19,
   'scatterbrain.train.test.ts': 19,
   'webgpu-longConv.test.ts': 18,
   'mamba2.train.test.ts': 18,

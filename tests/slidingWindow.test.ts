@@ -129,7 +129,7 @@ describe('sliding-window memory', () => {
 describe('a window covering the sequence is attention', () => {
   // With w ≥ L the mixer is causal attention (its forward takes the plain path): the same parameters in the same
   // order as the attention mixer (Wqkv, out_proj), so a model of either, from one seed, is one function — the
-  // attention model's training checks (tests/train.test.ts) cover this one. This replaced a 40 s MQAR training run of
+  // attention model's training checks (tests/attention.train.test.ts) cover this one. This replaced a 40 s MQAR training run of
   // sliding-window w 64 at L 64 (it trained attention's function through another file).
   it('same seed → same parameters, same logits and gradients as the attention model (d 32, L 24, 2 heads)', async () => {
     const { LanguageModel } = await import('../engine/model.js');

@@ -1,4 +1,4 @@
-// A tiny attention model learns MQAR on the CPU (wasm) within the CI budget — the end-to-end check that the
+// A tiny attention model learns MQAR on the CPU (wasm; project learn, `npm run test:learn`) — the end-to-end check that the
 // tasks, model, loss, optimizer and evaluation fit together. Attention gets the BASED recipe's short conv in
 // layer 0 (zoology's based-fig2 configuration): pure attention must first learn a previous-token head from
 // position embeddings, which takes far more steps than a CI machine has.
