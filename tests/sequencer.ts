@@ -1,4 +1,4 @@
-// Test-file order for two workers: longest first (LPT scheduling), so that the two finish together. A clean CI
+// Test-file order for the workers: longest first (LPT scheduling), so that they finish together. A clean CI
 // checkout has no vitest timing cache, and vitest would otherwise start some 20–50 s files last, leaving one worker
 // to run them alone. The seconds below are one quiet local run of the suite on this 2-core machine
 // (`.ci/run` in a clean clone, its JSON report, 2026-11-30 01:23 UTC; the two projects, unit and learn, run apart
