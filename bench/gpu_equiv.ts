@@ -17,7 +17,8 @@
 // table) and PATH.jsonl (one line per mixer and mode) after every mixer, prints the table; exit 1 if any mixer
 // fails or was not reached before --deadline-s. --sensitivity REL also trains each cpu reference a second time with
 // the embedding scaled by 1 + REL before the first step and reports how far that nudge alone moves the losses and
-// final parameters (a column beside the verdict, which it does not change): how much the model amplifies rounding.
+// final parameters (a column beside the verdict): how much the model amplifies rounding; with REL ≤ 1e-6 it also
+// feeds the "inconclusive" judgement below.
 // --drift-on-fail REL (default 1e-6; 0: off) measures that drift only for a case that fails with its forward and
 // step-1 gradients in tolerance, after its comparison: if the GPU lies within twice the reference's own drift, the
 // verdict says the failure is inconclusive (still a FAIL; bench/gpuEquiv.ts withinSelfDrift).

@@ -178,6 +178,9 @@ describe('the table', () => {
       { ...base, comparisons: [{ ...comparison, firstLayerApart: { name: 'layer0', rel: 1e-2 } }] },
       { ...base, comparisons: [{ ...comparison, paramRel: 0.78 }] },
       { ...base, comparisons: [{ ...comparison, lossRel: 3e-3 }] },
+      // a tiny drift does not excuse a loss just past its tolerance; a large nudge measures no rounding
+      { ...base, cpuSelfDrift: { ...drift, lossRel: 1e-8 }, comparisons: [{ ...comparison, lossRel: 1.5e-3, paramRel: 1e-3 }] },
+      { ...base, cpuSelfDrift: { ...drift, relative: 1e-2 } },
     ];
     for (const r of cases) {
       expect(withinSelfDrift(r)).toBe(false);
