@@ -574,7 +574,12 @@ export function withinSelfDrift(r: CaseResult): boolean {
   // each measure within its tolerance, or within the factor of the reference's own drift in it
   return r.comparisons
     .filter((c) => !c.pass)
-    .every((c) => !c.firstLayerApart && c.gradWorst.rel <= t.gradRel && (c.lossRel <= t.lossRel || c.lossRel <= SELF_DRIFT_FACTOR * drift.lossRel) && (c.paramRel <= t.paramRel || c.paramRel <= SELF_DRIFT_FACTOR * drift.paramRel));
+    .every((c) => agreesAtStepOne(c, t) && (c.lossRel <= t.lossRel || c.lossRel <= SELF_DRIFT_FACTOR * drift.lossRel) && (c.paramRel <= t.paramRel || c.paramRel <= SELF_DRIFT_FACTOR * drift.paramRel));
+}
+
+/** The forward and the step-1 gradients within tolerance: what a failure must keep to be the model's own drift. */
+export function agreesAtStepOne(c: Comparison, t: Tolerance): boolean {
+  return !c.firstLayerApart && c.gradWorst.rel <= t.gradRel;
 }
 
 function diagnosisOf(r: CaseResult): string {

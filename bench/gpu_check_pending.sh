@@ -76,19 +76,18 @@ case "${1:-}" in
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
   table)
-    # issue 13's per-mixer table in one call: every mixer's PyTorch eager form (bench/torch_step.py, the supervised
-    # head, dropout 0.1 as the models train), then recallbench's step of the same mixers with the default levers at
-    # B64 (attention and Based also B256), ratios against torch.json; then the mixers still slower than 2x attention
-    # (2026-11-30: GLA, Mamba-2, Gated DeltaNet, RWKV-7) profiled, to say where their time goes. About 6–8 minutes.
-    echo "=== torch ($(date -u +%H:%M:%S))"
-    PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers all --batches 64,256 --heads supervised --dropout 0.1 --steps 30 --warmup 5 --out "$OUT/torch.json" > "$OUT/torch.log" 2>&1
-    echo "=== recallbench, attention and Based at B64 and B256 ($(date -u +%H:%M:%S))"
-    timeout 120 bash "$STEP" --mixers attention,based --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/table.jsonl" > "$OUT/table.log" 2>&1
-    echo "=== recallbench, the other mixers at B64 ($(date -u +%H:%M:%S))"
-    timeout 300 bash "$STEP" --mixers "${TABLE_MIXERS:-baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba,mamba2,m2,scatterbrain,bounded-cache}" --batches 64 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/table.jsonl" >> "$OUT/table.log" 2>&1
-    echo "=== profiles ($(date -u +%H:%M:%S))"
-    timeout 120 bash "$STEP" --mixers "${PROFILE_MIXERS:-gla,mamba2,gated-deltanet,rwkv7}" --batches 64 --variants default --dropout 0.1 --profile --steps 5 --warmup 2 --label table-profile --out "$OUT/table.jsonl" >> "$OUT/table.log" 2>&1
-    grep -hE "ms/step|top kernels|torch|Error" "$OUT/table.log" | tail -60 ;;
+    # issue 13's per-mixer table in one call, through bench/gpu_session.sh's own modes: every mixer's PyTorch eager form
+    # (torch: bench/torch_step.py, the supervised head, B64 and B256), then recallbench's step of every mixer with the
+    # default levers at B64 (mixers; rwkv7 added to its list), ratios against torch.json; then attention and Based at
+    # B256 and the mixers still slower than 2x attention (2026-11-30: GLA, Mamba-2, Gated DeltaNet, RWKV-7) profiled,
+    # to say where their time goes. About 6–8 minutes.
+    TORCH_FLAGS="--heads supervised" DROPOUT=0.1 STEPS=${STEPS:-10} BENCH_RUN="bash $STEP" OUT="$OUT" \
+      MIXERS="${TABLE_MIXERS:-attention,based,baseconv,sliding-window,linear-attention,hyena,h3,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba,mamba2,m2,scatterbrain,bounded-cache}" \
+      timeout 480 bash bench/gpu_session.sh info torch mixers > "$OUT/session.log" 2>&1
+    echo "=== attention and Based at B256; profiles ($(date -u +%H:%M:%S))"
+    timeout 60 bash "$STEP" --mixers attention,based --batches 256 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    timeout 120 bash "$STEP" --mixers "${PROFILE_MIXERS:-gla,mamba2,gated-deltanet,rwkv7}" --batches 64 --variants default --dropout 0.1 --profile --steps 5 --warmup 2 --label table-profile --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    grep -hE "ms/step|top kernels|Error" "$OUT/session.log" | tail -60 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
     timeout 150 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1

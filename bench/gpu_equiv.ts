@@ -33,7 +33,7 @@ import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
-  caseResult, compareTraces, CPU_HEAVY_BATCH, getReferenceBackend, setReferenceBackend, type ReferenceBackend, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  agreesAtStepOne, caseResult, compareTraces, CPU_HEAVY_BATCH, getReferenceBackend, setReferenceBackend, type ReferenceBackend, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
   type CaseResult, type EquivCase, type EquivSettings, type Perturbation, type RunMode, type Tolerance, type Trace,
 } from './gpuEquiv.js';
 
@@ -249,7 +249,7 @@ async function main(): Promise<number> {
       const reference = await Promise.race([pending[i]!.catch((e: unknown) => ({ error: firstLine(e) })), deadline((args.deadlineSeconds - elapsed()) * 1000)]);
       const r = caseResult(c, settingsOf(c), args.tolerance, reference, runs);
       // a failure with the forward and step-1 gradients in tolerance: is it the model's own drift? (--drift-on-fail)
-      const gradientsAgree = r.comparisons.filter((x) => !x.pass).every((x) => !x.firstLayerApart && x.gradWorst.rel <= args.tolerance.gradRel);
+      const gradientsAgree = r.comparisons.filter((x) => !x.pass).every((x) => agreesAtStepOne(x, args.tolerance));
       if (!nudged[i] && !r.pass && !r.error && r.comparisons.length && gradientsAgree && args.driftOnFail > 0) {
         args.sensitivity ??= args.driftOnFail; // the relative nudge the table's column names
         nudged[i] = references.start(c, settingsOf(c), `${i}-nudged`, nudge(args.driftOnFail));
