@@ -15,7 +15,8 @@
 #      (CONCURRENT=0 turns that off); every other check runs alone, before the stretch.
 # On a host with several GPUs it first runs bench/gpu_pin_probe.sh (carry .vk too: the Mesa 25 device-select layer);
 # only if every GPU pins, the stretch sweeps on all of them (GPUS), else on GPU 0 alone as before. MULTI=1 then also
-# sweeps one small grid on one GPU and on all (bench/multi_gpu_check.sh) before the checks.
+# sweeps one small grid on one GPU and on all (bench/multi_gpu_check.sh) before the checks; BESIDE=1 runs the checks
+# on the first GPU, pinned, while the stretch runs on the others from the start (below).
 #
 #   here:  bash bench/pack_gpu_all.sh                       (carry .gpu)
 #   host:  TOTAL=560 PRESET=zoology-fig2 ONLY="attention baseconv based" ONLY_DATA="L128-K8" RECALLBENCH_COMMIT=<c> \
@@ -37,6 +38,19 @@ if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
     echo "multi-GPU check rc $? after $(( $(date +%s) - start )) s" >> "$out/k/multi.txt"
   fi
 fi
+# BESIDE=1 on a pinned host of several GPUs: the checks run on the first GPU alone (pinned through the layer and
+# CUDA_VISIBLE_DEVICES: bench/gpu_pin.sh pin_env_to_gpu), the stretch at once on the others. A timing check stays fair
+# (both sides of each ratio on the same GPU, under the same host load; 32 cores against a few stretch processes) and no
+# GPU waits through a check. k/apps.log samples where every GPU process runs.
+beside_gpu=
+if [ -n "${BESIDE:-}" ] && [ "${pinned:-1}" = 0 ] && [ "$(echo $GPUS | wc -w)" -gt 1 ]; then
+  beside_gpu=$(echo $GPUS | cut -d' ' -f1)
+  GPUS=$(echo $GPUS | cut -d' ' -f2-)
+  export GPUS
+  echo "BESIDE: checks on GPU $beside_gpu, the stretch on GPU(s) $GPUS" >> "$out/k/pin.txt"
+  ( while sleep 10; do echo "t $(date +%s) $(nvidia-smi --query-compute-apps=pid,gpu_bus_id,used_memory --format=csv,noheader | tr '\n' ';')"; done ) > "$out/k/apps.log" 2>&1 &
+  apps_pid=$!
+fi
 # the campaign's layouts as bench/gpu_equiv.ts names them (zoology-fig2, based-fig2, jrt-sd)
 EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv (zoology-fig2),sliding-window,hyena,h3,rwkv,mamba,linear-attention causal,linear-attention non-causal"}
 # The repeat-run check (repro) runs beside the stretch, which starts at once with the whole of TOTAL (CONCURRENT=0:
@@ -46,6 +60,7 @@ EQUIV_MIXERS=${EQUIV_MIXERS:-"attention,attention (zoology-fig2),based,baseconv 
 concurrent=${CONCURRENT:-1}
 for mode in ${CHECKS-equiv}; do case $mode in repro) ;; *) concurrent=0 ;; esac; done
 [ "${CONC_S:-0}" -gt 0 ] && concurrent=0
+[ -n "$beside_gpu" ] && concurrent=1
 stretch_pid=
 if [ "$concurrent" = 1 ]; then
   left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))
@@ -58,8 +73,9 @@ for mode in ${CHECKS-equiv}; do
   case $mode in campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; table) default=560 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
-  EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
-    timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1
+  ( [ -n "$beside_gpu" ] && pin_env_to_gpu "$beside_gpu"
+    EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
+      timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1 )
   echo "$mode check rc $? after $(( $(date +%s) - start )) s${stretch_pid:+ (beside the stretch)}" >> "$out/k/$mode.txt"
 done
 if [ "${CONC_S:-0}" -gt 0 ]; then
@@ -68,6 +84,7 @@ if [ "${CONC_S:-0}" -gt 0 ]; then
     timeout "$CONC_S" bash bench/gpu_session.sh concstack > "$out/k/concstack.txt" 2>&1
   echo "concstack rc $? after $(( $(date +%s) - start )) s" >> "$out/k/concstack.txt"
 fi
+[ -n "${apps_pid:-}" ] && kill "$apps_pid" 2>/dev/null
 tar czf "$out/check.tgz" -C "$out" k && rm -rf "$out/k"
 if [ -n "$stretch_pid" ]; then wait "$stretch_pid"; exit $?; fi
 left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))

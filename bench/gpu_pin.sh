@@ -18,3 +18,20 @@ pin_all_gpus() {
   export GPUS
   use_vk_layer
 }
+
+# pin_env_to_gpu I: export, in the calling (sub)shell, what binds every GPU process started from it to GPU I (nvidia-smi's
+# order) without a --gpu flag: the device-select layer's environment as engine/gpuSelect.ts sets it for `--gpu I` (the
+# Vulkan side: Dawn, so the step bench too) and CUDA_VISIBLE_DEVICES (PyTorch). For checks that run beside a stretch.
+pin_env_to_gpu() {
+  use_vk_layer
+  local bus domain rest
+  bus=$(nvidia-smi --query-gpu=pci.bus_id --format=csv,noheader -i "$1" | tr -d ' ' | tr '[:upper:]' '[:lower:]') || return 1
+  domain=${bus%%:*}; rest=${bus#*:}
+  export DRI_PRIME="pci-${domain: -4}_$(echo "$rest" | tr ':.' '__')"
+  export MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1
+  export VK_LAYER_PATH=$RECALLBENCH_VK_LAYER_DIR${VK_LAYER_PATH:+:$VK_LAYER_PATH}
+  export VK_INSTANCE_LAYERS=VK_LAYER_MESA_device_select${VK_INSTANCE_LAYERS:+:$VK_INSTANCE_LAYERS}
+  export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/recallbench-xdg-$(id -u)}
+  mkdir -p "$XDG_RUNTIME_DIR"
+  export CUDA_VISIBLE_DEVICES=$1
+}
