@@ -60,9 +60,23 @@ nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!
 start=$(date +%s)
-# shellcheck disable=SC2086 # GPUS, ONLY and ONLY_DATA are word lists
-timeout -s INT -k 40 "${LIMIT:-480}" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
-  --concurrency "${CONCURRENCY:-auto}" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} > "$out/sweep.log" 2>&1
-echo "sweep rc $? after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
+# sweep CONCURRENCY SECONDS: the sweep, its log appended to sweep.log
+sweep() {
+  # shellcheck disable=SC2086 # GPUS, ONLY and ONLY_DATA are word lists
+  timeout -s INT -k 40 "$2" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
+    --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} >> "$out/sweep.log" 2>&1
+}
+: > "$out/sweep.log"
+sweep "${CONCURRENCY:-auto}" "${LIMIT:-480}"
+rc=$?
+# a PER_GPU / CONCURRENCY that leaves some run too little GPU memory is refused before anything starts (exit 2: the
+# estimate of runners/memory.ts; stretch 13 of based-fig2 lost its call so): retry once with what the memory allows
+left=$(( ${LIMIT:-480} - ($(date +%s) - start) ))
+if [ "$rc" = 2 ] && [ "${CONCURRENCY:-auto}" != auto ] && [ "$left" -gt 60 ] && grep -q "of GPU memory, but each of the" "$out/sweep.log"; then
+  echo "sweep rc 2 after $(( $(date +%s) - start )) s: --concurrency $CONCURRENCY refused for memory; again with --concurrency auto for $left s" | tee -a "$out/stretch.txt" >> "$out/sweep.log"
+  sweep auto "$left"
+  rc=$?
+fi
+echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"

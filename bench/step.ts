@@ -4,7 +4,7 @@
 //
 //   npx tsx bench/step.ts [--backend webgpu|wasm|cpu] [--mixers attention,based] [--batches 64,256]
 //        [--steps 20] [--warmup 3] [--warmup-seconds 2] [--seq-len 256] [--d-model 128] [--vocab 8192] [--kv 16] [--dropout 0.1]
-//        [--variants ladder|drop-ladder|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
+//        [--variants ladder|drop-ladder|default-each|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--heap-prof FILE.heapprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
 //        [--check-stack] [--matmul] [--preset FILE|NAME: --mixers then names the preset's architecture labels, each model
 //        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes; RECALLBENCH_PROFILE_TOP=N: N kernels listed, default 8 printed, 12 stored)
@@ -177,6 +177,13 @@ export function expandVariants(names: string[]): Array<{ name: string; levers: R
         acc[l] = true;
         out.push({ name: `+${l}`, levers: { ...acc } });
       }
+      continue;
+    }
+    if (name === 'default-each') {
+      // the default, then the default with each of its levers off in turn: which lever a step's time hangs on
+      const base = defaultFastPath() as Record<Lever, boolean>;
+      out.push({ name: 'default', levers: { ...none(), ...base } });
+      for (const l of LEVER_NAMES) if (base[l]) out.push({ name: `default-${l}`, levers: { ...none(), ...base, [l]: false } });
       continue;
     }
     const levers = none();

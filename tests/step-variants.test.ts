@@ -1,0 +1,28 @@
+// bench/step.ts's variant names: what each one turns on (the timing itself needs a GPU and is not tested here).
+import { describe, expect, it } from 'vitest';
+import { defaultFastPath, LEVERS } from '../accel/webgpu/index.js';
+import { expandVariants } from '../bench/step.js';
+
+describe('bench/step.ts --variants', () => {
+  it('default-each: the default, then each of its levers off in turn, and nothing else changed', () => {
+    const base = defaultFastPath() as Record<string, boolean>;
+    const on = LEVERS.filter((l) => base[l]);
+    const variants = expandVariants(['default-each']);
+    expect(on.length).toBeGreaterThan(5);
+    expect(variants.map((v) => v.name)).toEqual(['default', ...on.map((l) => `default-${l}`)]);
+    expect(variants[0]!.levers).toEqual(Object.fromEntries(LEVERS.map((l) => [l, base[l] === true])));
+    for (const [i, lever] of on.entries()) {
+      const differing = LEVERS.filter((l) => variants[i + 1]!.levers[l] !== variants[0]!.levers[l]);
+      expect(differing).toEqual([lever]);
+      expect(variants[i + 1]!.levers[lever]).toBe(false);
+    }
+  });
+
+  it('default-X and default+X edit the default; an unknown lever is named', () => {
+    const [minus] = expandVariants(['default-matmul']);
+    expect(minus!.levers.matmul).toBe(false);
+    const [plus] = expandVariants(['default+attention']);
+    expect(plus!.levers.attention).toBe(true);
+    expect(() => expandVariants(['default-nosuchlever'])).toThrow(/unknown lever 'nosuchlever'/);
+  });
+});
