@@ -147,7 +147,7 @@ export function recordOf(
     status: result.status,
     ...(result.divergedAtStep !== undefined ? { divergedAtStep: result.divergedAtStep } : {}),
     ...(extra.resumedFromEpoch !== undefined ? { resumedFromEpoch: extra.resumedFromEpoch } : {}),
-    // a resumed run lists the processes that trained it (this one last): levers or code may differ between them
+    // a resumed run lists the processes that trained it (this one last, if it trained): levers or code may differ
     ...(extra.resumedFromEpoch !== undefined && extra.parts ? { parts: extra.parts } : {}),
     ...(extra.stack ? { stack: extra.stack } : {}),
     wallSeconds: extra.wallSeconds,
@@ -201,10 +201,13 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
     };
     let result: { epochs: EpochRecord[]; steps: number; status: RunRecord['status']; divergedAtStep?: number };
     let paused = false;
+    let recordParts = parts;
     if (stopAfter !== undefined && resume && resume.epoch >= stopAfter) {
-      // its checkpoint is already at the pause epoch (a sweep killed after the pause, before it noted it)
+      // its checkpoint is already at the pause epoch (a sweep killed after the pause, before it noted it): this
+      // process trains nothing, so the parts are the processes that did (a checkpoint older than parts has none)
       paused = true;
       result = { epochs: resume.records ?? [], steps: optimizer.stepCount, status: 'stopped' };
+      if (earlierParts.length > 0) recordParts = earlierParts;
     } else {
       try {
         result = await train(model, splits, { ...config.train, seed: config.seed }, hooks, resume ?? { epoch: 0, optimizer, records: [] });
@@ -214,7 +217,7 @@ export async function runOne(config: RunConfig, opts: RunOptions): Promise<RunOu
         result = { epochs: e.records, steps: e.step, status: 'stopped' };
       }
     }
-    const record = recordOf(config, model, result, { backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts, wallSeconds: elapsedBefore + (performance.now() - started) / 1000 });
+    const record = recordOf(config, model, result, { backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts: recordParts, wallSeconds: elapsedBefore + (performance.now() - started) / 1000 });
     return { record, curve: result.epochs, ...(paused ? { paused } : {}) };
   } finally {
     optimizer.dispose();

@@ -125,17 +125,21 @@ export async function runStack(configs: RunConfig[], opts: StackOptions): Promis
       }
     }
     const parts = earlierParts.map((earlier) => [...earlier, trainedPart(resume?.epoch ?? 0, opts.backend)]);
+    // already at the pause epoch (a sweep killed after the pause, before it noted it): this process trains nothing,
+    // so each record's parts are the processes that did (a checkpoint older than parts has none)
+    const pausedAlready = opts.stopAfterEpoch !== undefined && resume !== undefined && resume.epoch >= opts.stopAfterEpoch;
+    const recordParts = parts.map((p, r) => (pausedAlready && earlierParts[r]!.length > 0 ? earlierParts[r]! : p));
     const outcomeOf = (r: number, result: StackRunResult | TrainResult): RunOutcome => ({
       record: recordOf(configs[r]!, model, result, {
-        backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts: parts[r], wallSeconds: elapsedBefore[r]! + (performance.now() - started) / 1000, stack: { size: R, index: r },
+        backend: opts.backend, preset: opts.preset, resumedFromEpoch: resume?.epoch, parts: recordParts[r], wallSeconds: elapsedBefore[r]! + (performance.now() - started) / 1000, stack: { size: R, index: r },
       }),
       curve: result.epochs,
       ...('paused' in result && result.paused ? { paused: true } : {}),
     });
     const outcomes: Array<RunOutcome | undefined> = configs.map(() => undefined);
     const results: StackRunResult[] =
-      opts.stopAfterEpoch !== undefined && resume && resume.epoch >= opts.stopAfterEpoch
-        ? // already at the pause epoch (a sweep killed after the pause, before it noted it): reported below as paused
+      pausedAlready
+        ? // reported below as paused
           configs.map((_, r) => ({ epochs: resume!.records[r]!, steps: optimizer.stepCount, status: 'stopped', seconds: 0, paused: true }))
         : await trainStack(
       model,

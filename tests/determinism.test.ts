@@ -17,6 +17,7 @@ import type { Segment } from '../tasks/types.js';
 import { runId, type RunConfig } from '../runners/config.js';
 import type { RunRecord } from '../runners/results.js';
 import { resolveRunConfig, runOne } from '../runners/run.js';
+import { runStack } from '../runners/stack.js';
 import { ROOT } from './cliRunner.js';
 import { hashSplits } from './taskHash.js';
 import { useBackend } from './helpers.js';
@@ -124,6 +125,27 @@ describe('training on the cpu backend', () => {
     expect(uninterrupted.record.parts).toBeUndefined(); // never resumed: the record's provenance says it all
     expect(stable(resumed.record)).toEqual(stable(uninterrupted.record));
     expect(stableCurve(resumed.curve)).toEqual(stableCurve(uninterrupted.curve));
+  });
+
+  it('a run found already at its pause epoch trains nothing, and its record lists only the processes that trained it', async () => {
+    const c = config();
+    const dir = join(work, 'checkpoints-paused', runId(c));
+    const first = await runOne(c, { backend, checkpointDir: dir, stopAfterEpoch: 2 });
+    expect(first.paused).toBe(true);
+    // the sweep was killed after the pause, before it noted it: the next pass finds the checkpoint at epoch 2
+    const steps: number[] = [];
+    const again = await runOne(c, { backend, checkpointDir: dir, stopAfterEpoch: 2, hooks: { onStep: (step) => void steps.push(step) } });
+    expect(again.paused).toBe(true);
+    expect(steps).toEqual([]);
+    expect(again.record.epochs).toBe(2);
+    expect(again.record.parts?.map((p) => p.fromEpoch)).toEqual([0]); // no empty part [2, 2) for this process
+    // and a stack found so: each run's parts are its first process's
+    const lrs: RunConfig[] = [0.01, 0.003].map((lr) => ({ ...config(), train: { ...config().train, lr } }));
+    const dirs = lrs.map((l) => join(work, 'checkpoints-paused-stack', runId(l)));
+    await runStack(lrs, { backend, checkpointDirs: dirs, stopAfterEpoch: 1 });
+    const stacked = await runStack(lrs, { backend, checkpointDirs: dirs, stopAfterEpoch: 1 });
+    expect(stacked.map((o) => o.paused)).toEqual([true, true]);
+    expect(stacked.map((o) => o.record.parts?.map((p) => p.fromEpoch))).toEqual([[0], [0]]);
   });
 
   it('a run whose validation and test sets would share an example is refused', async () => {
