@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer, type MixerContext, type MixerState } from './mixer.js';
-import { glaChunked, glaStep } from '../ops/gatedLinearAttention/index.js';
+import { gla, glaStep } from '../ops/gatedLinearAttention/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 
 const params = z
@@ -86,7 +86,7 @@ export default defineMixer({
             kk = silu(shortConv(kk, convs.k)) as tf.Tensor3D;
             v = silu(shortConv(v, convs.v)) as tf.Tensor3D;
           }
-          const o = glaChunked(splitHeads(tf.mul(q, qScale), H), splitHeads(kk, H), splitHeads(v, H), splitHeads(forgetGate(x), H), p.chunkSize);
+          const o = gla(splitHeads(tf.mul(q, qScale), H), splitHeads(kk, H), splitHeads(v, H), splitHeads(forgetGate(x), H), p.chunkSize);
           return output(o.transpose([0, 2, 1, 3]), x, [B, T]) as tf.Tensor3D;
         });
       },

@@ -1,0 +1,272 @@
+// Fused gated linear attention (WebGPU), forward and backward, with its own gradient: the fast form of
+// ops/gatedLinearAttention. Per head, state S [d_k, d_v] (S_{−1} = 0), a forget gate per key channel, α_t = exp(g_t):
+//
+//   forward   S_t = diag(α_t) S_{t−1} + k_t v_tᵀ,   o_t = S_tᵀ q_t
+//
+// the recurrence of ops/gatedLinearAttention/step.ts. As in deltaRule.ts, each column j of S (one value channel)
+// evolves on its own given q, k, α: one thread per (batch·head, column) holds its column (d_k floats, a private
+// array of CAP ≥ d_k baked into the pipeline key) and walks time; o_t is a reduction over d_k inside the thread.
+// One dispatch forward, where the chunked form (chunk.ts) takes some 330 a training step at zoology's d 128 — its
+// step was host-bound on an H200 (16.0 ms against attention's 4.1, bench/RESULTS.md 2026-11-30).
+//
+// Backward, per column, reverse time, with dS carried the same way (dS_T = 0):
+//   dS_t += q_t do_t;   dv_t = dS_tᵀ k_t;   dq_t = S_t do_t;   dk_t = dS_t v_t;   dα_t = (dS_t ⊙ S_{t−1}) 1,
+//   dg_t = α_t ⊙ dα_t;   dS_{t−1} = diag(α_t) dS_t
+// dv is per column; dq, dk, dg (d_k each) are sums over the columns: the threads of one workgroup are COLS columns
+// of one head, each writes its 3·d_k terms into a workgroup tile and the tile is summed per row (two barriers per
+// step); a head wider than COLS columns leaves one partial per column block, summed by tfjs. S_{t−1} and S_t are
+// recomputed, not stored: the forward keeps a checkpoint of S every C = ⌈√T⌉ steps and the backward, chunk by chunk
+// from the end, replays the chunk from its checkpoint into a scratch buffer (C states per column) and walks it back —
+// deltaRule.ts says why (memory linear in T otherwise; inverting the step would divide by a vanishing α).
+// Every shape is a uniform; the key names only CAP and COLS. Reference: glaNaive (ops/gatedLinearAttention/naive.ts).
+import * as tf from '@tensorflow/tfjs';
+import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+
+export const GLA_KERNEL = 'RecallbenchGla';
+export const GLA_GRAD_KERNEL = 'RecallbenchGlaGrad';
+
+const WG = 64;
+/** Floats of workgroup memory the backward's tile may use (WebGPU's guaranteed 16 KiB). */
+const TILE_FLOATS = 4096;
+/** Largest d_k handled (two private arrays of CAP floats a backward thread: deltaRule.ts's DELTA_MAX_DK says why). */
+export const GLA_MAX_DK = 512;
+
+/** Private column capacity and backward columns per workgroup for d_k, at most as many columns as d_v needs. */
+export function tiling(dk: number, dv: number): { CAP: number; COLS: number } {
+  const CAP = pow2AtLeast(dk);
+  const COLS = Math.min(64, pow2AtLeast(dv), 2 ** Math.floor(Math.log2(TILE_FLOATS / (3 * CAP))));
+  return { CAP, COLS };
+}
+
+const forwardWgsl = (CAP: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'g', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (lane >= params.lanes) { return; }
+  let dk = params.dk;
+  let bh = lane / params.dv;
+  let j = lane % params.dv;
+  var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u) {
+      let base = (t / params.C) * dk;
+      for (var i = 0u; i < dk; i++) { ckpt[(base + i) * params.lanes + lane] = s[i]; }
+    }
+    let row = bh * params.T + t;
+    let kb = row * dk;
+    let vj = v[row * params.dv + j];
+    var out = 0.0f;
+    for (var i = 0u; i < dk; i++) {
+      let si = exp(g[kb + i]) * s[i] + k[kb + i] * vj;
+      s[i] = si;
+      out += q[kb + i] * si;
+    }
+    o[row * params.dv + j] = out;
+  }
+}`;
+
+// grads = [dv (rows·d_v) ; partials (blocks, rows, R = 3·d_k: dq, dk, dg)]
+const backwardWgsl = (CAP: number, COLS: number) => () => `
+${declare(
+  [
+    { name: 'q', type: 'f32' },
+    { name: 'k', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'g', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+)}
+var<workgroup> red: array<f32, ${3 * CAP * COLS}>;
+${swizzleFn('redAt', COLS)}
+@compute @workgroup_size(${COLS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let dk = params.dk;
+  let R = 3u * dk;
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let j = blk * ${COLS}u + tid;
+  let valid = j < params.dv;
+  let lane = bh * params.dv + j;
+  let partBase = params.rows * params.dv + blk * params.rows * R;
+  var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
+  var sp: array<f32, ${CAP}>;  // the replay's state
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+      for (var i = 0u; i < dk; i++) { sp[i] = ckpt[(c * dk + i) * params.lanes + lane]; }
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * dk;
+        for (var i = 0u; i < dk; i++) { scratch[(sb + i) * params.lanes + lane] = sp[i]; }
+        let row = bh * params.T + t;
+        let kb = row * dk;
+        let vj = v[row * params.dv + j];
+        for (var i = 0u; i < dk; i++) { sp[i] = exp(g[kb + i]) * sp[i] + k[kb + i] * vj; }
+      }
+    }
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = bh * params.T + t;
+      if (valid) {
+        let kb = row * dk;
+        let sb = (t - t0) * dk;
+        let dout = dO[row * params.dv + j];
+        let vj = v[row * params.dv + j];
+        var dvj = 0.0f;
+        for (var i = 0u; i < dk; i++) {
+          let spi = scratch[(sb + i) * params.lanes + lane];  // S_{t−1}
+          let ai = exp(g[kb + i]);
+          let ki = k[kb + i];
+          let dsi = ds[i] + q[kb + i] * dout;  // dL/dS_t
+          dvj += ki * dsi;
+          red[redAt(i, tid)] = (ai * spi + ki * vj) * dout;  // dq: S_t do_t
+          red[redAt(dk + i, tid)] = dsi * vj;  // dk: dS_t v_t
+          red[redAt(2u * dk + i, tid)] = ai * spi * dsi;  // dg = α dα, dα = dS_t ⊙ S_{t−1}
+          ds[i] = ai * dsi;
+        }
+        grads[row * params.dv + j] = dvj;
+      } else {
+        for (var x = 0u; x < R; x++) { red[redAt(x, tid)] = 0.0f; }
+      }
+      workgroupBarrier();
+      for (var x = tid; x < R; x += ${COLS}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(x, y)]; }
+        grads[partBase + row * R + x] = acc;
+      }
+      workgroupBarrier();
+    }
+  }
+}`;
+
+interface Sizes {
+  B: number;
+  H: number;
+  T: number;
+  dk: number;
+  dv: number;
+}
+
+function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, g: tf.TensorInfo): Sizes {
+  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${GLA_KERNEL}: expected q, k, g [B, H, T, d_k], v [B, H, T, d_v], got q [${q.shape}] v [${v.shape}]`);
+  const [B, H, T, dk] = q.shape as [number, number, number, number];
+  const dv = v.shape[3]!;
+  if (k.shape.join() !== q.shape.join() || g.shape.join() !== q.shape.join() || v.shape.slice(0, 3).join() !== q.shape.slice(0, 3).join()) throw new Error(`${GLA_KERNEL}: q [${q.shape}], k [${k.shape}], v [${v.shape}], g [${g.shape}] do not match`);
+  if (dk > GLA_MAX_DK) throw new Error(`${GLA_KERNEL}: d_k ${dk} > ${GLA_MAX_DK}`);
+  return { B, H, T, dk, dv };
+}
+
+/** Floats of the backward's output buffer (dv, then the column blocks' partials of dq, dk, dg). */
+export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk, dv).COLS) * rows * 3 * dk;
+
+let registered = false;
+
+export function registerGlaWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: GLA_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { q, k, v, g } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!);
+      const { CAP } = tiling(dk, dv);
+      const lanes = B * H * dv;
+      const backend = webgpuBackend();
+      const o = allocate(backend, v!.shape);
+      const ckpt = allocate(backend, checkpointShape(T, dk, lanes));
+      dispatch(
+        'Gla',
+        `rb_gla_fwd_${CAP}`,
+        forwardWgsl(CAP),
+        [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: g! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
+        [{ u: lanes }, { u: T }, { u: dk }, { u: dv }, { u: checkpointInterval(T) }],
+        grid(Math.ceil(lanes / WG)),
+      );
+      return [o, ckpt];
+    },
+  });
+  tf.registerKernel({
+    kernelName: GLA_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { q, k, v, g, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
+      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!);
+      const { CAP, COLS } = tiling(dk, dv);
+      const C = checkpointInterval(T);
+      const rows = B * H * T;
+      const blocks = Math.ceil(dv / COLS);
+      const groups = B * H * blocks;
+      const backend = webgpuBackend();
+      const grads = allocate(backend, [gradsSize(rows, dk, dv)]);
+      const scratch = allocate(backend, [C, dk, B * H * dv]);
+      dispatch(
+        'GlaGrad',
+        `rb_gla_bwd_${CAP}_${COLS}${swizzleKey()}`,
+        backwardWgsl(CAP, COLS),
+        [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: g! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        grid(groups),
+      );
+      release(scratch);
+      return grads;
+    },
+  });
+}
+
+/** Split the backward's one buffer into dq, dk, dv and dg (the partials of the column blocks summed). */
+function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
+  const { B, H, T, dk, dv } = s;
+  const rows = B * H * T;
+  const blocks = Math.ceil(dv / tiling(dk, dv).COLS);
+  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
+  const flat = grads.slice([rows * dv], [blocks * rows * 3 * dk]);
+  const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
+  const [dQ, dK, dG] = tf.split(parts.reshape([B, H, T, 3 * dk]), 3, 3);
+  return [dQ!, dK!, dV, dG!];
+}
+
+const glaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+  const [o, ckpt] = tf.engine().runKernel(GLA_KERNEL, { q, k, v, g }) as unknown as [tf.Tensor, tf.Tensor];
+  save([q, k, v, g, ckpt]);
+  return {
+    value: o,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sq, sk, sv, sg, sckpt] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const grads = tf.engine().runKernel(GLA_GRAD_KERNEL, { q: sq, k: sk, v: sv, g: sg, dO: dy, ckpt: sckpt }) as tf.Tensor;
+      return splitGrads(grads, sizes(sq, sk, sv, sg));
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+
+/**
+ * Gated linear attention, fused (the fast form of ops/gatedLinearAttention): q, k, g [B, H, T, d_k] (q scaled, g ≤ 0
+ * the log forget gate), v [B, H, T, d_v] → o [B, H, T, d_v]; undefined (declined: the op runs its chunked form) past
+ * d_k = GLA_MAX_DK or past the device's buffer limits.
+ */
+export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
+  const [B, H, T, dk] = q.shape;
+  const dv = v.shape[3];
+  if (dk > GLA_MAX_DK || !fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv))) return undefined;
+  return glaWithGrad(q, k, v, g) as tf.Tensor4D;
+}

@@ -1,0 +1,136 @@
+// The fused gated linear attention (accel/webgpu/gla.ts, lever `gla`) against the per-token reference
+// (ops/gatedLinearAttention/naive.ts): values and the gradients of every input, at shapes that exercise what the
+// kernel tiles — odd T (a short last checkpoint chunk), d_k ≠ d_v, d_v past the backward's column block (several
+// blocks, the last one partly empty), T = 1 — with the outputs' buffers poisoned (NaN) first. A mutation check shows
+// the bars catch a kernel wrong by one token's worth; through the op, lever off gives the chunked form back; a
+// training step of a tiny GLA model agrees with the lever on and off. Runs on a real GPU or on lavapipe
+// (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { releaseGpu } from '../engine/backend.js';
+import { fastForms } from '../core/fastForms.js';
+import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
+import { glaWebGpu, gradsSize, tiling } from '../accel/webgpu/gla.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
+import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
+
+const device = await webgpuDevice('webgpu-gla');
+
+let seed = 7000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+
+interface Inputs {
+  q: tf.Tensor4D;
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+  g: tf.Tensor4D;
+  w: tf.Tensor4D; // cotangent of o: loss = Σ w ⊙ o
+}
+
+/** Inputs as the mixer makes them: q scaled by d_k^−½, g = log σ(·)/16-like forget gates ≤ 0 (some near −4: strong forgetting). */
+function inputs(B: number, H: number, T: number, dk: number, dv: number): Inputs {
+  return {
+    q: tf.mul(randn([B, H, T, dk]), dk ** -0.5) as tf.Tensor4D,
+    k: randn([B, H, T, dk]) as tf.Tensor4D,
+    v: randn([B, H, T, dv]) as tf.Tensor4D,
+    g: tf.neg(tf.softplus(randn([B, H, T, dk], 2))) as tf.Tensor4D,
+    w: randn([B, H, T, dv]) as tf.Tensor4D,
+  };
+}
+
+type Gla = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D) => tf.Tensor4D;
+const fused: Gla = (...a) => glaWebGpu(...a)!;
+
+/** o and the gradients of Σ w ⊙ o in q, k, v, g. */
+function run(f: Gla, x: Inputs): tf.Tensor[] {
+  const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a[0] as tf.Tensor4D, a[1] as tf.Tensor4D, a[2] as tf.Tensor4D, a[3] as tf.Tensor4D), x.w));
+  return [f(x.q, x.k, x.v, x.g), ...tf.grads(loss)([x.q, x.k, x.v, x.g])];
+}
+
+const NAMES = ['o', 'dq', 'dk', 'dv', 'dg'];
+const FORWARD_BAR = 5e-6;
+const GRAD_BAR = 1e-5;
+const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
+
+describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => {
+    setFastPath(allLevers(true));
+  });
+  afterAll(() => {
+    releaseGpu();
+  });
+
+  it('starts off by default, with its reason, until a GPU checks it', () => {
+    expect(OFF_BY_DEFAULT.gla).toMatch(/not yet checked GPU ≡ CPU/);
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'gla').map((f) => f.op)).toEqual(['gla']);
+  });
+
+  // [B, H, T, d_k, d_v]: odd T and d_k ≠ d_v; d_k 48 → CAP 64, 16 columns a backward block, so d_v 37 is three
+  // blocks (the last holds 5); T 1; T 17 with C = 5 → a last chunk of 2; zoology's d 128 head (d_k 16, d_v 32)
+  const SHAPES = [
+    [1, 2, 7, 5, 3],
+    [2, 1, 17, 8, 20],
+    [1, 1, 12, 48, 37],
+    [2, 2, 1, 6, 9],
+    [1, 2, 9, 16, 32],
+  ] as const;
+
+  it('values and the gradients of every input match the per-token reference', async () => {
+    expect(tiling(48, 37)).toEqual({ CAP: 64, COLS: 16 });
+    const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
+    for (const [B, H, T, dk, dv] of SHAPES) {
+      const x = inputs(B, H, T, dk, dv);
+      await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+      const before = [dispatchCounts.get('Gla') ?? 0, dispatchCounts.get('GlaGrad') ?? 0];
+      const got = run(fused, x);
+      // o once and again inside tf.grads, the gradient once
+      expect([(dispatchCounts.get('Gla') ?? 0) - before[0]!, (dispatchCounts.get('GlaGrad') ?? 0) - before[1]!]).toEqual([2, 1]);
+      const ref = run(glaNaive, x);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        expect(e.rel, `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = { abs: Math.max(worst[i]!.abs, e.abs), rel: Math.max(worst[i]!.rel, e.rel) };
+      }
+      tf.dispose([...Object.values(x), ...got, ...ref]);
+    }
+    console.log(`gla: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
+    // the reference on inputs with the first token's k moved by 1e-3 (t = 0: the last the backward reaches, after
+    // every replay), or with each step's gate read from its neighbour: each must fail the bars
+    const [B, H, T, dk, dv] = [1, 2, 9, 6, 7];
+    seed = 7600;
+    const x = inputs(B, H, T, dk, dv);
+    const got = run(fused, x);
+    const bump = tf.tidy(() => tf.concat([tf.mul(randn([B, H, 1, dk]), 1e-3), tf.zeros([B, H, T - 1, dk])], 2));
+    const moved = run(glaNaive, { ...x, k: tf.add(x.k, bump) as tf.Tensor4D });
+    // every output but dk, which does not depend on k (dk_t = dS_t v_t, and dS_t is made of q, α and do alone)
+    for (let i = 0; i < got.length; i++) if (NAMES[i] !== 'dk') expect((await errors(got[i]!, moved[i]!)).rel, `k_0 moved: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    const shifted = tf.concat([x.g.slice([0, 0, 1, 0], [B, H, T - 1, dk]), x.g.slice([0, 0, 0, 0], [B, H, 1, dk])], 2) as tf.Tensor4D;
+    const wrong = run(glaNaive, { ...x, g: shifted });
+    for (let i = 0; i < got.length; i++) expect((await errors(got[i]!, wrong[i]!)).rel, `g shifted: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    tf.dispose([...Object.values(x), ...got, ...moved, ...wrong, bump, shifted]);
+  });
+
+  it('through the op, lever on runs the fused form, lever off the chunked form exactly', async () => {
+    const x = inputs(2, 2, 11, 8, 12);
+    const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+    await same(gla(x.q, x.k, x.v, x.g, 4), fused(x.q, x.k, x.v, x.g));
+    try {
+      setFastPath({ gla: false });
+      const viaOp = gla(x.q, x.k, x.v, x.g, 4);
+      await same(viaOp, glaChunked(x.q, x.k, x.v, x.g, 4));
+      // and the chunked form agrees with the fused one (both against the same recurrence)
+      expect((await errors(viaOp, fused(x.q, x.k, x.v, x.g))).rel).toBeLessThan(1e-5);
+    } finally {
+      setFastPath({ gla: true });
+    }
+    tf.dispose(Object.values(x));
+  });
+
+  it('a training step of a tiny GLA model: lever on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('gla', [{ mixer: 'gla', params: { chunkSize: 4 } }], { label: 'gla' });
+  });
+});
