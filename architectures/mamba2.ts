@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
-import { ssdChunked, ssdStep } from '../ops/ssd/index.js';
+import { ssd, ssdStep } from '../ops/ssd/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu } from './nn.js';
 
 const params = z
@@ -91,7 +91,7 @@ export default defineMixer({
           const dtH = dt.transpose([0, 2, 1]); // [B, H, T]
           const v = tf.mul(xh, dtH.reshape([Bsz, H, T, 1])) as tf.Tensor4D; // Δ x
           const perHead = (m: tf.Tensor) => tf.tile(m.reshape([Bsz, 1, T, N]), [1, H, 1, 1]) as tf.Tensor4D; // ngroups 1: B, C shared by the heads
-          const y = tf.add(ssdChunked(perHead(Cm!), perHead(Bm!), v, a.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize), tf.mul(xh, skipD.reshape([1, H, 1, 1])));
+          const y = tf.add(ssd(perHead(Cm!), perHead(Bm!), v, a.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize), tf.mul(xh, skipD.reshape([1, H, 1, 1])));
           return output(y.transpose([0, 2, 1, 3]).reshape([Bsz, T, E]), zGate) as tf.Tensor3D;
         });
       },

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { glaWebGpu, gradsSize, tiling } from '../accel/webgpu/gla.js';
+import { glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
+import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
 
 const device = await webgpuDevice('webgpu-gla');
 
@@ -63,7 +64,7 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
 
   it('starts off by default, with its reason, until a GPU checks it', () => {
     expect(OFF_BY_DEFAULT.gla).toMatch(/not yet checked GPU ≡ CPU/);
-    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'gla').map((f) => f.op)).toEqual(['gla']);
+    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'gla').map((f) => f.op)).toEqual(['gla', 'ssd']);
   });
 
   // [B, H, T, d_k, d_v]: odd T and d_k ≠ d_v; d_k 48 → CAP 64, 16 columns a backward block, so d_v 37 is three
@@ -130,7 +131,33 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
     tf.dispose(Object.values(x));
   });
 
-  it('a training step of a tiny GLA model: lever on and off give the same loss and gradients', async () => {
-    await expectLeverStepAgrees('gla', [{ mixer: 'gla', params: { chunkSize: 4 } }], { label: 'gla' });
+  it("Mamba-2's SSD through the same kernel (one decay per head): values and the gradients of c, b, v, a match its per-token reference; through the op, lever off = the chunked form", async () => {
+    // [B, H, T, N, P]: N ≠ P, T odd (C 4: a last chunk of 3), P past one column block at N 48 (16 columns)
+    for (const [B, H, T, N, P] of [[2, 2, 11, 6, 5], [1, 2, 7, 48, 20]] as const) {
+      const c = randn([B, H, T, N]) as tf.Tensor4D;
+      const b = randn([B, H, T, N]) as tf.Tensor4D;
+      const v = randn([B, H, T, P]) as tf.Tensor4D;
+      const a = tf.neg(tf.softplus(randn([B, H, T], 2))) as tf.Tensor3D;
+      const w = randn([B, H, T, P]);
+      type Ssd = (c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor3D) => tf.Tensor4D;
+      const both = (f: Ssd) => [f(c, b, v, a), ...tf.grads((...x: tf.Tensor[]) => tf.sum(tf.mul(f(x[0] as tf.Tensor4D, x[1] as tf.Tensor4D, x[2] as tf.Tensor4D, x[3] as tf.Tensor3D), w)))([c, b, v, a])];
+      const got = both((...x) => ssdWebGpu(...x)!);
+      const ref = both(ssdNaive);
+      for (const [i, name] of ['o', 'dc', 'db', 'dv', 'da'].entries()) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${H}, ${T}, ${N}, ${P}] ${name}`).toBeLessThan(bar(i));
+      const same = async (x: tf.Tensor, y: tf.Tensor) => expect(Array.from(await x.data())).toEqual(Array.from(await y.data()));
+      await same(ssd(c, b, v, a, 4), got[0]!);
+      try {
+        setFastPath({ gla: false });
+        await same(ssd(c, b, v, a, 4), ssdChunked(c, b, v, a, 4));
+      } finally {
+        setFastPath({ gla: true });
+      }
+      tf.dispose([c, b, v, a, w, ...got, ...ref]);
+    }
+  });
+
+  it('a training step of a tiny GLA model and of a tiny Mamba-2 model: lever on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('gla', [{ mixer: 'gla', params: { chunkSize: 4 } }], { label: 'gla', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
+    await expectLeverStepAgrees('gla', [{ mixer: 'mamba2', params: { chunkSize: 4, headDim: 8, stateDim: 8 } }], { label: 'mamba2', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
   });
 });

@@ -24,7 +24,8 @@
 //   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 //   gla          gated linear attention (GLA) likewise, with a forget gate per key channel: one dispatch forward and
-//                one backward for the chunked form's ~330 ops a step (gla.ts)
+//                one backward for the chunked form's ~330 ops a step; Mamba-2's SSD through the same kernel, its
+//                decay one per head (gla.ts)
 //   generalizedDelta  the generalized delta rule (RWKV-7) likewise, with a decay vector and separate removal keys
 //                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
@@ -95,7 +96,8 @@ import { deltaRuleOp } from '../../ops/deltaRule/index.js';
 import { gatedDeltaRuleOp } from '../../ops/gatedDeltaRule/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu, setDeltaRegisters } from './deltaRule.js';
 import { glaOp } from '../../ops/gatedLinearAttention/index.js';
-import { glaWebGpu, registerGlaWebGpu } from './gla.js';
+import { ssdOp } from '../../ops/ssd/index.js';
+import { glaWebGpu, registerGlaWebGpu, ssdWebGpu } from './gla.js';
 import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
 import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
@@ -174,7 +176,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // the atomic one (0.56–0.72 ms against 0.53–0.79 in the same steps), and with it a GPU run repeats bit for bit
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
-  gla: 'new (2026-11-30): tested against glaNaive on lavapipe (tests/webgpu-gla.test.ts); not yet checked GPU ≡ CPU or timed on a GPU',
+  gla: 'new (2026-11-30): tested against glaNaive and ssdNaive on lavapipe (tests/webgpu-gla.test.ts); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -274,6 +276,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: BACKEND, lever: 'generalizedDelta', impl: generalizedDeltaRuleWebGpu });
   registerFastForm({ op: glaOp, backend: BACKEND, lever: 'gla', impl: glaWebGpu });
+  registerFastForm({ op: ssdOp, backend: BACKEND, lever: 'gla', impl: ssdWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
