@@ -90,7 +90,9 @@ export default defineMixer({
           const xh = x!.reshape([Bsz, T, H, P]).transpose([0, 2, 1, 3]); // [B, H, T, P]
           const dtH = dt.transpose([0, 2, 1]); // [B, H, T]
           const v = tf.mul(xh, dtH.reshape([Bsz, H, T, 1])) as tf.Tensor4D; // Δ x
-          const perHead = (m: tf.Tensor) => tf.tile(m.reshape([Bsz, 1, T, N]), [1, H, 1, 1]) as tf.Tensor4D; // ngroups 1: B, C shared by the heads
+          // ngroups 1: B, C shared by the heads — broadcast by adding zeros, whose gradient is one Sum over the heads
+          // (tfjs differentiates a tf.tile by a Slice and an Add per head)
+          const perHead = (m: tf.Tensor) => tf.add(m.reshape([Bsz, 1, T, N]), tf.zeros([1, H, 1, 1])) as tf.Tensor4D;
           const y = tf.add(ssd(perHead(Cm!), perHead(Bm!), v, a.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize), tf.mul(xh, skipD.reshape([1, H, 1, 1])));
           return output(y.transpose([0, 2, 1, 3]).reshape([Bsz, T, E]), zGate) as tf.Tensor3D;
         });

@@ -274,9 +274,11 @@ export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.
 /**
  * Mamba-2's SSD through the same kernel (the fast form of ops/ssd, lever gla): its recurrence h_t = exp(a_t) h_{t−1}
  * + b_t v_tᵀ, o_t = h_tᵀ c_t is GLA's with q = c, k = b and one log decay a_t per head and token, the same for every
- * state row (a's gradient sums the rows', through the tile). c, b [B, H, T, N], v [B, H, T, P], a [B, H, T] → o.
+ * state row (a's gradient sums the rows', through the broadcast). c, b [B, H, T, N], v [B, H, T, P], a [B, H, T] → o.
  */
 export function ssdWebGpu(c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D | undefined {
   const [B, H, T, N] = c.shape;
-  return glaWebGpu(c, b, v, tf.tile(a.reshape([B, H, T, 1]), [1, 1, 1, N]) as tf.Tensor4D);
+  // a broadcasting add of zeros, not tf.tile or tf.broadcastTo (a Tile underneath): tfjs differentiates a Tile by
+  // one Slice and one Add per repetition — N of each — and an Add by one Sum over the broadcast axis
+  return glaWebGpu(c, b, v, tf.add(a.reshape([B, H, T, 1]), tf.zeros([1, 1, 1, N])) as tf.Tensor4D);
 }
