@@ -27,7 +27,9 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: none (selectiveScanRegisters,
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: gla (2026-11-30: GLA and
+#           Mamba-2, neither in a campaign preset — clear it with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2"
+#           RECUR="gla:fast,fast-gla mamba2:fast,fast-gla"), none among the campaign's models (selectiveScanRegisters,
 #           deltaRegisters and segmentSumOrdered cleared 2026-11-30: bench/RESULTS.md "Three levers on an H200", which
 #           timed CAMPAIGN_MIXERS=mamba,attention with default, default+selectiveScanRegisters, default+segmentSumOrdered;
 #           the profiled GPU time repeats within ~0.1 ms), so CAMPAIGN_VARIANTS defaults to the default levers alone. The previous pending
