@@ -70,11 +70,18 @@ sweep() {
 sweep "${CONCURRENCY:-auto}" "${LIMIT:-480}"
 rc=$?
 # a PER_GPU / CONCURRENCY that leaves some run too little GPU memory is refused before anything starts (exit 2: the
-# estimate of runners/memory.ts; stretch 13 of based-fig2 lost its call so): retry once with what the memory allows
+# estimate of runners/memory.ts; stretch 13 of based-fig2 lost its call so): retry once with as many per GPU as the
+# refusal says fit ("use --concurrency auto (N per GPU) or fewer") — never more than were asked for, since auto alone
+# sizes by the grid's smallest run and could put up to 8 on a GPU, against PER_GPU's reason (docs/campaign.md)
 left=$(( ${LIMIT:-480} - ($(date +%s) - start) ))
-if [ "$rc" = 2 ] && [ "${CONCURRENCY:-auto}" != auto ] && [ "$left" -gt 60 ] && grep -q "of GPU memory, but each of the" "$out/sweep.log"; then
-  echo "sweep rc 2 after $(( $(date +%s) - start )) s: --concurrency $CONCURRENCY refused for memory; again with --concurrency auto for $left s" | tee -a "$out/stretch.txt" >> "$out/sweep.log"
-  sweep auto "$left"
+fits=$(grep -o 'use --concurrency auto ([0-9]* per GPU)' "$out/sweep.log" | grep -o '[0-9][0-9]*' | head -1)
+if [ "$rc" = 2 ] && [ "${CONCURRENCY:-auto}" != auto ] && [ "$left" -gt 60 ] && [ -n "$fits" ] && [ "$fits" -gt 0 ]; then
+  gpus_used=$(echo ${GPUS:-0} | wc -w)
+  asked=$(( CONCURRENCY / gpus_used ))
+  per=$(( fits < asked ? fits : asked ))
+  [ "$per" -lt 1 ] && per=1
+  echo "sweep rc 2 after $(( $(date +%s) - start )) s: --concurrency $CONCURRENCY refused for memory ($fits per GPU fit); again with --concurrency $(( per * gpus_used )) for $left s" | tee -a "$out/stretch.txt" >> "$out/sweep.log"
+  sweep $(( per * gpus_used )) "$left"
   rc=$?
 fi
 echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"

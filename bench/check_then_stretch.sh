@@ -44,7 +44,9 @@ fi
 # (both sides of each ratio on the same GPU, under the same host load; 32 cores against a few stretch processes) and no
 # GPU waits through a check. k/apps.log samples where every GPU process runs.
 beside_gpu=
-if [ -n "${BESIDE:-}" ] && [ "${pinned:-1}" = 0 ] && [ "$(echo $GPUS | wc -w)" -gt 1 ]; then
+if [ -n "${BESIDE:-}" ] && { [ "${pinned:-1}" != 0 ] || [ "$(echo ${GPUS:-} | wc -w)" -lt 2 ]; }; then
+  echo "BESIDE ignored: it needs every GPU pinned and at least two (pin probe rc ${pinned:-not run}, GPUS=${GPUS:-})" | tee -a "$out/k/pin.txt"
+elif [ -n "${BESIDE:-}" ]; then
   beside_gpu=$(echo $GPUS | cut -d' ' -f1)
   GPUS=$(echo $GPUS | cut -d' ' -f2-)
   export GPUS
@@ -74,16 +76,17 @@ for mode in ${CHECKS-equiv}; do
   case $mode in hostwait) default=220 ;; campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; table) default=560 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
-  ( [ -n "$beside_gpu" ] && pin_env_to_gpu "$beside_gpu"
+  ( if [ -n "$beside_gpu" ]; then pin_env_to_gpu "$beside_gpu" || { echo "$mode: could not pin GPU $beside_gpu: not run"; exit 97; }; fi
     EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
       timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1 )
   echo "$mode check rc $? after $(( $(date +%s) - start )) s${stretch_pid:+ (beside the stretch)}" >> "$out/k/$mode.txt"
 done
 if [ "${CONC_S:-0}" -gt 0 ]; then
+  ( if [ -n "$beside_gpu" ]; then pin_env_to_gpu "$beside_gpu" || { echo "concstack: could not pin GPU $beside_gpu: not run"; exit 97; }; fi
   BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="1 4" CONC_COUNTS="1 4" \
     CONC_SHAPE="--batches 512 --d-model 128 --seq-len 64 --kv 4 --vocab 8192" CONC_STEPS=20 CONC_TIMEOUT=60 \
     timeout "$CONC_S" bash bench/gpu_session.sh concstack > "$out/k/concstack.txt" 2>&1
-  echo "concstack rc $? after $(( $(date +%s) - start )) s" >> "$out/k/concstack.txt"
+  echo "concstack rc $? after $(( $(date +%s) - start )) s" >> "$out/k/concstack.txt" )
 fi
 [ -n "${apps_pid:-}" ] && kill "$apps_pid" 2>/dev/null
 tar czf "$out/check.tgz" -C "$out" k && rm -rf "$out/k"

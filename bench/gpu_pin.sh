@@ -24,14 +24,20 @@ pin_all_gpus() {
 # Vulkan side: Dawn, so the step bench too) and CUDA_VISIBLE_DEVICES (PyTorch). For checks that run beside a stretch.
 pin_env_to_gpu() {
   use_vk_layer
-  local bus domain rest
-  bus=$(nvidia-smi --query-gpu=pci.bus_id --format=csv,noheader -i "$1" | tr -d ' ' | tr '[:upper:]' '[:lower:]') || return 1
+  local bus uuid domain rest
+  bus=$(nvidia-smi --query-gpu=pci.bus_id --format=csv,noheader -i "$1") || return 1
+  uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader -i "$1") || return 1
+  bus=$(echo "$bus" | tr -d ' ' | tr '[:upper:]' '[:lower:]')
+  [[ "$bus" =~ ^[0-9a-f]+:[0-9a-f]+:[0-9a-f]+\.[0-7]$ ]] || { echo "pin_env_to_gpu: no PCI address for GPU $1 ('$bus')" >&2; return 1; }
   domain=${bus%%:*}; rest=${bus#*:}
   export DRI_PRIME="pci-${domain: -4}_$(echo "$rest" | tr ':.' '__')"
   export MESA_VK_DEVICE_SELECT_FORCE_DEFAULT_DEVICE=1
   export VK_LAYER_PATH=$RECALLBENCH_VK_LAYER_DIR${VK_LAYER_PATH:+:$VK_LAYER_PATH}
   export VK_INSTANCE_LAYERS=VK_LAYER_MESA_device_select${VK_INSTANCE_LAYERS:+:$VK_INSTANCE_LAYERS}
+  # as engine/gpuSelect.ts: these two would switch the layer off
+  unset NODEVICE_SELECT MESA_VK_DEVICE_SELECT
   export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/recallbench-xdg-$(id -u)}
   mkdir -p "$XDG_RUNTIME_DIR"
-  export CUDA_VISIBLE_DEVICES=$1
+  # by UUID, as engine/gpuSelect.ts: CUDA's own order (fastest first) need not be nvidia-smi's
+  export CUDA_VISIBLE_DEVICES=$(echo "$uuid" | tr -d ' ')
 }

@@ -26,7 +26,7 @@
 // (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
 // entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
 // over shape-only stand-ins of its kernels that allocate exactly what the WebGPU kernelFuncs allocate; with it off
-// the probe runs the plain tfjs form. The seven:
+// the probe runs the plain tfjs form. The eight:
 //   - selectiveScan (accel/webgpu/selectiveScan.ts, Mamba): y and h's checkpoints forward, one gradient buffer
 //     backward, instead of the blocked form's [B, T, E, N] tensors;
 //   - delta (accel/webgpu/deltaRule.ts, DeltaNet, Gated DeltaNet): o and S's checkpoints forward, one buffer of dv
@@ -34,6 +34,8 @@
 //   - generalizedDelta (accel/webgpu/generalizedDeltaRule.ts, RWKV-7): likewise (the stacked r, w, k, a, b, o and S's
 //     checkpoints forward, one buffer of dv and the partials of dr, dw, dk, da, db backward), instead of the chunked
 //     form's [C, C, d_k] pairwise tensors and their gradients;
+//   - gla (accel/webgpu/gla.ts, GLA, and Mamba-2's SSD through the same kernel): o and S's checkpoints forward, one
+//     buffer of dv and the partials of dq, dk, dg backward, instead of the chunked forms' per-chunk tensors;
 //   - attention (accel/webgpu/attention.ts): o and the log-sum-exp forward, dq, dk, dv backward, no [B, H, T, T]
 //     scores, weights or their gradients. With dropout it is fused only where the dropout lever is on too
 //     (ops/causalAttention: the same hashed mask), so `dropout` is a key as well: on the probe it only tells
@@ -74,6 +76,8 @@ import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
 import { shortConvOp } from '../ops/shortConv/index.js';
+import { glaOp } from '../ops/gatedLinearAttention/index.js';
+import { ssdOp } from '../ops/ssd/index.js';
 import { checkpointShape } from '../accel/webgpu/dispatch.js';
 import { gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
@@ -82,6 +86,7 @@ import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
+import { GLA_GRAD_KERNEL, GLA_KERNEL, glaWebGpu, gradsSize as glaGradsSize, ssdWebGpu } from '../accel/webgpu/gla.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
@@ -110,7 +115,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -349,6 +354,16 @@ function registerProbeBackend(): void {
     const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
     return { shape: [generalizedDeltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
   });
+  // gated linear attention (and Mamba-2's SSD through it): o [B, H, T, d_v] and S's checkpoints forward; one buffer
+  // of dv and the partials backward (its replay scratch released inside)
+  outputs(GLA_KERNEL, ({ q, v }) => {
+    const [B, H, T, dk] = q!.shape as [number, number, number, number];
+    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
+  });
+  shapeOnly(GLA_GRAD_KERNEL, ({ q, v }) => {
+    const [B, H, T, dk] = q!.shape as [number, number, number, number];
+    return { shape: [glaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+  });
   // causal attention: o [B, H, T, d_h] and lse [B, H, T] forward; dq, dk, dv backward (its D [B, H, T] released inside)
   outputs(ATTENTION_KERNEL, ({ q }) => [q!.shape, q!.shape.slice(0, 3)]);
   outputs(ATTENTION_GRAD_KERNEL, ({ q }) => [q!.shape, q!.shape, q!.shape]);
@@ -374,6 +389,8 @@ function registerProbeBackend(): void {
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b) : undefined) });
+  registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g) => (probeFused.gla ? glaWebGpu(q, k, v, g) : undefined) });
+  registerFastForm({ op: ssdOp, backend: PROBE_BACKEND, impl: (c, b, v, a) => (probeFused.gla ? ssdWebGpu(c, b, v, a) : undefined) });
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });

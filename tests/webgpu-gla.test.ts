@@ -68,17 +68,20 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
   });
 
   // [B, H, T, d_k, d_v]: odd T and d_k ≠ d_v; d_k 48 → CAP 64, 16 columns a backward block, so d_v 37 is three
-  // blocks (the last holds 5); T 1; T 17 with C = 5 → a last chunk of 2; zoology's d 128 head (d_k 16, d_v 32)
+  // blocks (the last holds 5); T 1; T 17 with C = 5 → a last chunk of 2; zoology's d 128 head (d_k 16, d_v 32);
+  // d_k 128 → 8 columns a block (Mamba-2's default N 128), d_v 20 three blocks over two heads
   const SHAPES = [
     [1, 2, 7, 5, 3],
     [2, 1, 17, 8, 20],
     [1, 1, 12, 48, 37],
     [2, 2, 1, 6, 9],
     [1, 2, 9, 16, 32],
+    [1, 2, 5, 128, 20],
   ] as const;
 
   it('values and the gradients of every input match the per-token reference', async () => {
     expect(tiling(48, 37)).toEqual({ CAP: 64, COLS: 16 });
+    expect(tiling(128, 20)).toEqual({ CAP: 128, COLS: 8 });
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
     for (const [B, H, T, dk, dv] of SHAPES) {
       const x = inputs(B, H, T, dk, dv);

@@ -265,10 +265,14 @@ const glaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g:
  * d_k = GLA_MAX_DK or past the device's buffer limits.
  */
 export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
+  return fits(q, v) ? (glaWithGrad(q, k, v, g) as tf.Tensor4D) : undefined;
+}
+
+/** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
+function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = q.shape;
   const dv = v.shape[3];
-  if (dk > GLA_MAX_DK || !fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv))) return undefined;
-  return glaWithGrad(q, k, v, g) as tf.Tensor4D;
+  return dk <= GLA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**
@@ -277,6 +281,7 @@ export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.
  * state row (a's gradient sums the rows', through the broadcast). c, b [B, H, T, N], v [B, H, T, P], a [B, H, T] → o.
  */
 export function ssdWebGpu(c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D | undefined {
+  if (!fits(c, v)) return undefined;
   const [B, H, T, N] = c.shape;
   // a broadcasting add of zeros, not tf.tile or tf.broadcastTo (a Tile underneath): tfjs differentiates a Tile by
   // one Slice and one Add per repetition — N of each — and an Add by one Sum over the broadcast axis
