@@ -8,6 +8,8 @@
 // marked command-queue-owned (so a buffer released mid-pass returns to the pool only after submit), the pass is
 // submitted every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches, and under tf.profile each dispatch gets its own
 // timestamped pass and an entry in activeTimers, so kernel times show up in tf.profile like tfjs's own.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 interface TensorData {
@@ -61,7 +63,12 @@ function pipelineFor(device: GPUDevice, key: string, wgsl: () => string): GPUCom
   if (!cache) pipelines.set(device, (cache = new Map()));
   let pipeline = cache.get(key);
   if (!pipeline) {
-    const module = device.createShaderModule({ code: wgsl(), label: key });
+    const code = wgsl();
+    // RECALLBENCH_WGSL_DUMP=dir: each kernel's WGSL as compiled, one file a pipeline key — a refactor of a kernel that
+    // a GPU has checked proves itself by dumping before and after (the tests reach every form) and diffing
+    const dump = process.env.RECALLBENCH_WGSL_DUMP;
+    if (dump) (mkdirSync(dump, { recursive: true }), writeFileSync(join(dump, `${key}.wgsl`), code));
+    const module = device.createShaderModule({ code, label: key });
     pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
     cache.set(key, pipeline);
   }
@@ -273,4 +280,49 @@ export const checkpointInterval = (T: number) => Math.max(1, Math.ceil(Math.sqrt
 
 /** The checkpoints such a backward keeps: the state (`stateRows` × `lanes` floats) every checkpointInterval(T) steps. */
 export const checkpointShape = (T: number, stateRows: number, lanes: number) => [Math.ceil(T / checkpointInterval(T)), stateRows, lanes];
+
+// WGSL shared by the state-column kernels (deltaRule.ts, generalizedDeltaRule.ts, selectiveScan.ts, gla.ts: one thread
+// a state column walking time, a checkpoint every params.C steps, the backward replaying each chunk). Their loop forms
+// hold the column in a private array indexed to a uniform row count; the text each emits is the kernels' own, byte
+// for byte (RECALLBENCH_WGSL_DUMP shows it).
+
+/** Forward, inside `for (var t …)`: store the column `state` (`rows` floats) as checkpoint t / C when a chunk starts. */
+export const checkpointStore = (state: string, rows: string) => `    if (t % params.C == 0u) {
+      let base = (t / params.C) * ${rows};
+      for (var i = 0u; i < ${rows}; i++) { ckpt[(base + i) * params.lanes + lane] = ${state}[i]; }
+    }`;
+
+/**
+ * Backward: the chunks from the last, and each chunk's replay from its checkpoint into `state` and the scratch
+ * (scratch[m] = the state before step t0 + m), up to the replayed step's `let row`; the kernel writes the step's
+ * update of `state` and closes the replay loop and `if (valid)`.
+ */
+export const chunkReplay = (state: string, rows: string) => `  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    if (valid) {
+      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
+      for (var i = 0u; i < ${rows}; i++) { ${state}[i] = ckpt[(c * ${rows} + i) * params.lanes + lane]; }
+      for (var t = t0; t < t1; t++) {
+        let sb = (t - t0) * ${rows};
+        for (var i = 0u; i < ${rows}; i++) { scratch[(sb + i) * params.lanes + lane] = ${state}[i]; }
+        let row = bh * params.T + t;`;
+
+/**
+ * Backward, after a step's `if (valid) {` block that wrote its R terms into the workgroup tile `red` (redAt): an idle
+ * column writes zeros, then the tile's rows are summed over the workgroup's `cols` columns into the step's partials
+ * (grads[partBase + row·R + r]), between two barriers. `r`, `m`: the loop variables' names.
+ */
+export const columnBlockSums = (cols: number, r = 'x', m = 'y') => `      } else {
+        for (var ${r} = 0u; ${r} < R; ${r}++) { red[redAt(${r}, tid)] = 0.0f; }
+      }
+      workgroupBarrier();
+      for (var ${r} = tid; ${r} < R; ${r} += ${cols}u) {
+        var acc = 0.0f;
+        for (var ${m} = 0u; ${m} < ${cols}u; ${m}++) { acc += red[redAt(${r}, ${m})]; }
+        grads[partBase + row * R + ${r}] = acc;
+      }
+      workgroupBarrier();`;
 

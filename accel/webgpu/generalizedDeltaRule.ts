@@ -33,7 +33,7 @@
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
@@ -91,10 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let j = lane % params.dv;
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
-    if (t % params.C == 0u) {
-      let base = (t / params.C) * dk;
-      for (var i = 0u; i < dk; i++) { ckpt[(base + i) * params.lanes + lane] = s[i]; }
-    }
+${checkpointStore('s', 'dk')}
     let row = bh * params.T + t;
     let kb = row * dk;
     let vj = v[row * params.dv + j];
@@ -143,18 +140,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * dk;
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
-  let chunks = (params.T + params.C - 1u) / params.C;
-  for (var cc = 0u; cc < chunks; cc++) {
-    let c = chunks - 1u - cc;
-    let t0 = c * params.C;
-    let t1 = min(params.T, t0 + params.C);
-    if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
-      for (var i = 0u; i < dk; i++) { sp[i] = ckpt[(c * dk + i) * params.lanes + lane]; }
-      for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * dk;
-        for (var i = 0u; i < dk; i++) { scratch[(sb + i) * params.lanes + lane] = sp[i]; }
-        let row = bh * params.T + t;
+${chunkReplay('sp', 'dk')}
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         ${step('sp')}

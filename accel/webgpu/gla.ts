@@ -20,7 +20,7 @@
 // deltaRule.ts says why (memory linear in T otherwise; inverting the step would divide by a vanishing α).
 // Every shape is a uniform; the key names only CAP and COLS. Reference: glaNaive (ops/gatedLinearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
 export const GLA_GRAD_KERNEL = 'RecallbenchGlaGrad';
@@ -59,10 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let j = lane % params.dv;
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
-    if (t % params.C == 0u) {
-      let base = (t / params.C) * dk;
-      for (var i = 0u; i < dk; i++) { ckpt[(base + i) * params.lanes + lane] = s[i]; }
-    }
+${checkpointStore('s', 'dk')}
     let row = bh * params.T + t;
     let kb = row * dk;
     let vj = v[row * params.dv + j];
@@ -107,18 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * params.rows * R;
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // the replay's state
-  let chunks = (params.T + params.C - 1u) / params.C;
-  for (var cc = 0u; cc < chunks; cc++) {
-    let c = chunks - 1u - cc;
-    let t0 = c * params.C;
-    let t1 = min(params.T, t0 + params.C);
-    if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
-      for (var i = 0u; i < dk; i++) { sp[i] = ckpt[(c * dk + i) * params.lanes + lane]; }
-      for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * dk;
-        for (var i = 0u; i < dk; i++) { scratch[(sb + i) * params.lanes + lane] = sp[i]; }
-        let row = bh * params.T + t;
+${chunkReplay('sp', 'dk')}
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         for (var i = 0u; i < dk; i++) { sp[i] = exp(g[kb + i]) * sp[i] + k[kb + i] * vj; }
@@ -145,16 +131,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
           ds[i] = ai * dsi;
         }
         grads[row * params.dv + j] = dvj;
-      } else {
-        for (var x = 0u; x < R; x++) { red[redAt(x, tid)] = 0.0f; }
-      }
-      workgroupBarrier();
-      for (var x = tid; x < R; x += ${COLS}u) {
-        var acc = 0.0f;
-        for (var y = 0u; y < ${COLS}u; y++) { acc += red[redAt(x, y)]; }
-        grads[partBase + row * R + x] = acc;
-      }
-      workgroupBarrier();
+${columnBlockSums(COLS)}
     }
   }
 }`;

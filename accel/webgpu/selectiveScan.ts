@@ -30,7 +30,7 @@
 // round trip through the cache for each of the ~6 state reads and writes per step and state. Unrolled, they are
 // registers. The arithmetic is the same, in the same order; one pipeline per N (Mamba's N is 8 to 24).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -190,16 +190,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         }
         grads[i] = d * dxs;
         grads[params.lanes * params.T + i] = dd;
-      } else {
-        for (var r = 0u; r < R; r++) { red[redAt(r, tid)] = 0.0f; }
-      }
-      workgroupBarrier();
-      for (var r = tid; r < R; r += ${LANES}u) {
-        var acc = 0.0f;
-        for (var m = 0u; m < ${LANES}u; m++) { acc += red[redAt(r, m)]; }
-        grads[partBase + row * R + r] = acc;
-      }
-      workgroupBarrier();
+${columnBlockSums(LANES, 'r', 'm')}
     }
   }
   if (valid) {
@@ -339,16 +330,7 @@ ${unrolled(N, (n) => `{
         }`, '        ')}
         grads[i] = d * dxs;
         grads[params.lanes * params.T + i] = dd;
-      } else {
-        for (var r = 0u; r < R; r++) { red[redAt(r, tid)] = 0.0f; }
-      }
-      workgroupBarrier();
-      for (var r = tid; r < R; r += ${LANES}u) {
-        var acc = 0.0f;
-        for (var m = 0u; m < ${LANES}u; m++) { acc += red[redAt(r, m)]; }
-        grads[partBase + row * R + r] = acc;
-      }
-      workgroupBarrier();
+${columnBlockSums(LANES, 'r', 'm')}
     }
   }
   if (valid) {
