@@ -282,33 +282,55 @@ export const checkpointInterval = (T: number) => Math.max(1, Math.ceil(Math.sqrt
 export const checkpointShape = (T: number, stateRows: number, lanes: number) => [Math.ceil(T / checkpointInterval(T)), stateRows, lanes];
 
 // WGSL shared by the state-column kernels (deltaRule.ts, generalizedDeltaRule.ts, selectiveScan.ts, gla.ts: one thread
-// a state column walking time, a checkpoint every params.C steps, the backward replaying each chunk). Their loop forms
-// hold the column in a private array indexed to a uniform row count; the text each emits is the kernels' own, byte
-// for byte (RECALLBENCH_WGSL_DUMP shows it).
+// a state column walking time, a checkpoint every params.C steps, the backward replaying each chunk). A state is a
+// private array indexed to a uniform row count `rows` (the loop forms: rows a WGSL expression, e.g. 'dk') or named
+// scalars s0, s1, … (the register forms: rows a number, the loops unrolled here). The text each emits is the kernels'
+// own, byte for byte (RECALLBENCH_WGSL_DUMP shows it).
+export interface StateColumn {
+  /** The array, or the scalars' prefix. */
+  state: string;
+  /** Rows of the column: a WGSL expression (loops) or a number (registers). */
+  rows: string | number;
+  /** The loop variable over the rows (loops). */
+  index?: string;
+}
 
-/** Forward, inside `for (var t …)`: store the column `state` (`rows` floats) as checkpoint t / C when a chunk starts. */
-export const checkpointStore = (state: string, rows: string) => `    if (t % params.C == 0u) {
-      let base = (t / params.C) * ${rows};
-      for (var i = 0u; i < ${rows}; i++) { ckpt[(base + i) * params.lanes + lane] = ${state}[i]; }
-    }`;
+const rowsOf = ({ rows }: StateColumn) => (typeof rows === 'number' ? `${rows}u` : rows);
+
+/** `target[(offset + row) * params.lanes + lane] = state[row]` for every row (or the reverse with `load`), indented. */
+function columnCopy(col: StateColumn, buffer: string, offset: string, indent: string, load = false): string {
+  const line = (row: string, value: string) => (load ? `${value} = ${buffer}[(${offset} + ${row}) * params.lanes + lane];` : `${buffer}[(${offset} + ${row}) * params.lanes + lane] = ${value};`);
+  if (typeof col.rows === 'number') return unrolled(col.rows, (n) => line(`${n}u`, `${col.state}${n}`), indent);
+  const i = col.index ?? 'i';
+  return `${indent}for (var ${i} = 0u; ${i} < ${col.rows}; ${i}++) { ${line(i, `${col.state}[${i}]`)} }`;
+}
+
+/** Forward, inside `for (var t …)`: store the column as checkpoint t / C when a chunk starts (`base`: its offset's name). */
+export function checkpointStore(col: StateColumn, indent = '    ', base = 'base'): string {
+  return `${indent}if (t % params.C == 0u) {
+${indent}  let ${base} = (t / params.C) * ${rowsOf(col)};
+${columnCopy(col, 'ckpt', base, `${indent}  `)}
+${indent}}`;
+}
 
 /**
- * Backward: the chunks from the last, and each chunk's replay from its checkpoint into `state` and the scratch
- * (scratch[m] = the state before step t0 + m), up to the replayed step's `let row`; the kernel writes the step's
- * update of `state` and closes the replay loop and `if (valid)`.
+ * Backward: the chunks from the last, and each chunk's replay from its checkpoint into the column and the scratch
+ * (scratch[m] = the state before step t0 + m; `symbol` names it in the comment), up to the replayed step's own
+ * lines; the kernel writes the step's update and closes the replay loop and `if (valid)`.
  */
-export const chunkReplay = (state: string, rows: string) => `  let chunks = (params.T + params.C - 1u) / params.C;
+export function chunkReplay(col: StateColumn, symbol = 'S'): string {
+  return `  let chunks = (params.T + params.C - 1u) / params.C;
   for (var cc = 0u; cc < chunks; cc++) {
     let c = chunks - 1u - cc;
     let t0 = c * params.C;
     let t1 = min(params.T, t0 + params.C);
     if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
-      for (var i = 0u; i < ${rows}; i++) { ${state}[i] = ckpt[(c * ${rows} + i) * params.lanes + lane]; }
+      // replay the chunk from its checkpoint: scratch[m] = ${symbol}_{t0+m−1}
+${columnCopy(col, 'ckpt', `c * ${rowsOf(col)}`, '      ', true)}
       for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * ${rows};
-        for (var i = 0u; i < ${rows}; i++) { scratch[(sb + i) * params.lanes + lane] = ${state}[i]; }
-        let row = bh * params.T + t;`;
+        let sb = (t - t0) * ${rowsOf(col)};
+${columnCopy(col, 'scratch', 'sb', '        ')}`;
+}
 
 /**
  * Backward, after a step's `if (valid) {` block that wrote its R terms into the workgroup tile `red` (redAt): an idle

@@ -91,7 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let j = lane % params.dv;
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
-${checkpointStore('s', 'dk')}
+${checkpointStore({ state: 's', rows: 'dk' })}
     let row = bh * params.T + t;
     let kb = row * dk;
     let vj = v[row * params.dv + j];
@@ -140,7 +140,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * dk;
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
-${chunkReplay('sp', 'dk')}
+${chunkReplay({ state: 'sp', rows: 'dk' })}
+        let row = bh * params.T + t;
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         ${step('sp')}
@@ -220,10 +221,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let j = lane % params.dv;
 ${unrolled(DK, (i) => `var s${i} = 0.0f;`, '  ')}
   for (var t = 0u; t < params.T; t++) {
-    if (t % params.C == 0u) {
-      let base = (t / params.C) * ${DK}u;
-${unrolled(DK, (i) => `ckpt[(base + ${i}u) * params.lanes + lane] = s${i};`, '      ')}
-    }
+${checkpointStore({ state: 's', rows: DK })}
     let row = bh * params.T + t;
     let kb = row * ${DK}u;
     let vj = v[row * params.dv + j];
@@ -261,17 +259,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let lane = bh * params.dv + j;
   let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * ${DK}u;
 ${unrolled(DK, (i) => `var ds${i} = 0.0f; var sp${i} = 0.0f;`, '  ')}
-  let chunks = (params.T + params.C - 1u) / params.C;
-  for (var cc = 0u; cc < chunks; cc++) {
-    let c = chunks - 1u - cc;
-    let t0 = c * params.C;
-    let t1 = min(params.T, t0 + params.C);
-    if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}
-${unrolled(DK, (i) => `sp${i} = ckpt[(c * ${DK}u + ${i}u) * params.lanes + lane];`, '      ')}
-      for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * ${DK}u;
-${unrolled(DK, (i) => `scratch[(sb + ${i}u) * params.lanes + lane] = sp${i};`, '        ')}
+${chunkReplay({ state: 'sp', rows: DK })}
         let row = bh * params.T + t;
         let kb = row * ${DK}u;
         let vj = v[row * params.dv + j];

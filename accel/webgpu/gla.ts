@@ -59,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let j = lane % params.dv;
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
-${checkpointStore('s', 'dk')}
+${checkpointStore({ state: 's', rows: 'dk' })}
     let row = bh * params.T + t;
     let kb = row * dk;
     let vj = v[row * params.dv + j];
@@ -104,7 +104,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * params.rows * R;
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // the replay's state
-${chunkReplay('sp', 'dk')}
+${chunkReplay({ state: 'sp', rows: 'dk' })}
+        let row = bh * params.T + t;
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         for (var i = 0u; i < dk; i++) { sp[i] = exp(g[kb + i]) * sp[i] + k[kb + i] * vj; }

@@ -30,7 +30,7 @@
 // round trip through the cache for each of the ~6 state reads and writes per step and state. Unrolled, they are
 // registers. The arithmetic is the same, in the same order; one pipeline per N (Mamba's N is 8 to 24).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const SELECTIVE_SCAN_KERNEL = 'RecallbenchSelectiveScan';
 export const SELECTIVE_SCAN_GRAD_KERNEL = 'RecallbenchSelectiveScanGrad';
@@ -87,10 +87,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
     if (valid) {
       for (var t = t0; t < t1; t++) {
-        if (t % params.C == 0u) {
-          let cb = (t / params.C) * N;
-          for (var n = 0u; n < N; n++) { ckpt[(cb + n) * params.lanes + lane] = h[n]; }
-        }
+${checkpointStore({ state: 'h', rows: 'N', index: 'n' }, '        ', 'cb')}
         let i = (b * params.T + t) * params.E + e;
         let d = dt[i];
         let dx = d * x[i];
@@ -145,17 +142,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let ar = ((b / params.perRun) * params.E + e) * N;
     for (var n = 0u; n < N; n++) { a[n] = A[ar + n]; }
   }
-  let chunks = (params.T + params.C - 1u) / params.C;
-  for (var cc = 0u; cc < chunks; cc++) {
-    let c = chunks - 1u - cc;
-    let t0 = c * params.C;
-    let t1 = min(params.T, t0 + params.C);
-    if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = h_{t0+m−1}
-      for (var n = 0u; n < N; n++) { hp[n] = ckpt[(c * N + n) * params.lanes + lane]; }
-      for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * N;
-        for (var n = 0u; n < N; n++) { scratch[(sb + n) * params.lanes + lane] = hp[n]; }
+${chunkReplay({ state: 'hp', rows: 'N', index: 'n' }, 'h')}
         let i = (b * params.T + t) * params.E + e;
         let d = dt[i];
         let dx = d * x[i];
@@ -236,10 +223,7 @@ ${unrolled(N, (n) => `var h${n} = 0.0f;`, '  ')}
     workgroupBarrier();
     if (valid) {
       for (var t = t0; t < t1; t++) {
-        if (t % params.C == 0u) {
-          let cb = (t / params.C) * ${N}u;
-${unrolled(N, (n) => `ckpt[(cb + ${n}u) * params.lanes + lane] = h${n};`, '          ')}
-        }
+${checkpointStore({ state: 'h', rows: N }, '        ', 'cb')}
         let i = (b * params.T + t) * params.E + e;
         let d = dt[i];
         let dx = d * x[i];
@@ -285,17 +269,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let ar = ((b / params.perRun) * params.E + min(e, params.E - 1u)) * ${N}u;
 ${unrolled(N, (n) => `let a${n} = A[ar + ${n}u];`, '  ')}
 ${unrolled(N, (n) => `var hp${n} = 0.0f; var dh${n} = 0.0f; var da${n} = 0.0f;`, '  ')}
-  let chunks = (params.T + params.C - 1u) / params.C;
-  for (var cc = 0u; cc < chunks; cc++) {
-    let c = chunks - 1u - cc;
-    let t0 = c * params.C;
-    let t1 = min(params.T, t0 + params.C);
-    if (valid) {
-      // replay the chunk from its checkpoint: scratch[m] = h_{t0+m−1}
-${unrolled(N, (n) => `hp${n} = ckpt[(c * ${N}u + ${n}u) * params.lanes + lane];`, '      ')}
-      for (var t = t0; t < t1; t++) {
-        let sb = (t - t0) * ${N}u;
-${unrolled(N, (n) => `scratch[(sb + ${n}u) * params.lanes + lane] = hp${n};`, '        ')}
+${chunkReplay({ state: 'hp', rows: N }, 'h')}
         let i = (b * params.T + t) * params.E + e;
         let d = dt[i];
         let dx = d * x[i];
