@@ -5,7 +5,9 @@
 // come from its input — so the state is 2·d·w floats (capped at 2·d·L_s when the window exceeds the longest
 // sequence: a window that long is plain causal attention and never needs more).
 // Parallel form: a banded computation in blocks of w queries, each attending to its own block and the one
-// before (O(T·w) instead of O(T²)); `slidingWindowAttentionNaive` is the plain masked T×T reference.
+// before (O(T·w) instead of O(T²)); or (form 'masked') the full T×T scores with the band masked — the same function,
+// in attention's few ops, which a host-bound step may prefer at short T. `slidingWindowAttentionNaive` is the plain
+// masked T×T reference.
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../ops/dropout/index.js';
 import { z } from 'zod';
@@ -18,6 +20,12 @@ const params = z
     windowSize: z.number().int().min(1).default(64).describe('w: a token attends to itself and the w tokens before it'),
     numHeads: z.number().int().min(1).default(1).describe('attention heads'),
     dropout: z.number().min(0).max(1).default(0.1).describe('dropout on attention weights'),
+    // optional without a default, so that a config that does not name it keeps its run id (runners/config.ts runId
+    // hashes the resolved params: a defaulted new key would rename every sliding-window run already recorded)
+    form: z
+      .enum(['blocked', 'masked'])
+      .optional()
+      .describe("parallel form (default 'blocked'): 'blocked' (blocks of w queries against their block and the one before, O(T·w)) or 'masked' (one T×T score matrix with the band masked, O(T²) but attention's few ops: for short sequences where a step is host-bound); the same function"),
   })
   .strict();
 
@@ -31,6 +39,15 @@ function bandMaskBias(seqLen: number, window: number): tf.Tensor2D {
     const visible = tf.logicalAnd(tf.lessEqual(j, i), tf.greaterEqual(j, tf.sub(i, window)));
     return tf.where(visible, tf.zeros([seqLen, seqLen]), tf.fill([seqLen, seqLen], NEG)) as tf.Tensor2D;
   });
+}
+
+/** The band mask [T, T], kept per backend, T and w (the masked parallel form's constant). */
+const bandMaskCache = new Map<string, tf.Tensor2D>();
+function cachedBandMask(seqLen: number, window: number): tf.Tensor2D {
+  const key = `${tf.getBackend()}:${seqLen}:${window}`;
+  let mask = bandMaskCache.get(key);
+  if (!mask || mask.isDisposed) bandMaskCache.set(key, (mask = tf.keep(bandMaskBias(seqLen, window))));
+  return mask;
 }
 
 /** Plain reference: q, k, v [B, H, T, dh] → softmax over the band, as a full T×T masked matrix. */
@@ -65,16 +82,16 @@ function blockMaskBias(window: number): tf.Tensor2D {
 }
 
 /**
- * Banded attention weights and values: q, k, v [B, H, T, dh] → y [B, H, T, dh] in O(T·w). `dropAttention`
- * is applied to the weights (training dropout).
+ * Banded attention weights and values: q, k, v [B, H, T, dh] → y [B, H, T, dh] in O(T·w) (`form` 'blocked'), or
+ * as one masked T×T matrix ('masked'). `dropAttention` is applied to the weights (training dropout).
  */
-export function slidingWindowAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, dropAttention: (a: tf.Tensor) => tf.Tensor = (a) => a): tf.Tensor4D {
+export function slidingWindowAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, dropAttention: (a: tf.Tensor) => tf.Tensor = (a) => a, form: 'blocked' | 'masked' = 'blocked'): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, T, dh] = q.shape;
     const scale = 1 / Math.sqrt(dh);
-    if (window >= T - 1) {
-      // the window covers every earlier token: plain causal attention
-      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), causalMaskBias(T));
+    if (window >= T - 1 || form === 'masked') {
+      // the window covers every earlier token: plain causal attention; or the band masked out of the full matrix
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), window >= T - 1 ? causalMaskBias(T) : cachedBandMask(T, window));
       return tf.matMul(dropAttention(tf.softmax(scores)), v) as tf.Tensor4D;
     }
     const w = window;
@@ -124,7 +141,7 @@ export default defineMixer({
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
-          const y = slidingWindowAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, drop);
+          const y = slidingWindowAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, drop, p.form ?? 'blocked');
           return out.apply(mergeHeads(y)) as tf.Tensor3D;
         });
       },

@@ -30,6 +30,18 @@ describe('banded attention op', () => {
     for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-4);
   });
 
+  it.each([1, 5, 12])("window %i: form 'masked' (the band out of the full T×T matrix) equals the reference, forward and gradients", async (w) => {
+    const masked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number) => slidingWindowAttention(a, b, c, win, undefined, 'masked');
+    expect(await relativeError(masked(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-6);
+    const target = randn([B, H, T, dh], 5);
+    const loss = (impl: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
+    const g1 = tf.grads(loss(masked))([q, k, v]);
+    const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
+    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-5);
+    // and it is not causal attention: the window matters
+    if (w < T - 1) expect(await relativeError(masked(q, k, v, w), masked(q, k, v, T))).toBeGreaterThan(1e-3);
+  });
+
   it('a token sees itself and exactly the w tokens before it (zoology / flash-attn window (w, 0))', async () => {
     const w = 3;
     const y = await slidingWindowAttention(q, k, v, w).array();
