@@ -90,6 +90,9 @@ case "${1:-}" in
     # the default step says where the host's time goes. About 2 minutes.
     timeout 150 bash "$STEP" --mixers attention,based --batches 256,64 --variants default-each --dropout 0.1 --steps 10 --warmup 3 --label hostwait --out "$OUT/tfjs.jsonl" > "$OUT/session.log" 2>&1
     timeout 60 bash "$STEP" --mixers attention --batches 256 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/attention-b256.cpuprofile" --label hostwait-prof --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    # the GPU's own time for the same steps (tf.profile's timestamps): GPU time ≈ wall says the kernels got slower and
+    # the host only waits for them (back-pressure); GPU time ≪ wall says the host itself blocks
+    timeout 60 bash "$STEP" --mixers attention,based --batches 256 --variants default,default-matmulVec4 --dropout 0.1 --steps 5 --warmup 2 --profile --label hostwait-gpu --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -150 ;;
   table)
     # issue 13's per-mixer table in one call, through bench/gpu_session.sh's own modes: every mixer's PyTorch eager form
