@@ -27,7 +27,7 @@
 //    feature depend on later tokens. Here keys take a fixed shift κ = max(0, max_r |ω_r|²/2 − 40) (so the
 //    exponent, ≤ |ω_r|²/2 − κ, stays ≤ 40) and no ε; the queries keep zoology's per-token max and ε.
 //  - masks are exact (−1e9 / zeros) instead of −10000 then a clamp of the featurised scores at 0.
-// Parallel form: the local part is slidingWindowAttention (blocked, O(T·w)); N, D come from the chunked causal
+// Parallel form: the local part is slidingWindowAttention (blocked, O(T·w); or masked, param form); N, D come from the chunked causal
 // linear attention op (ops/linearAttention, no new kernel) over all tokens and over the tokens lagged by w + 1
 // (N − c·N^W = (1 − c)·N + c·N^{lag}, as N^W = N − N^{lag}).
 // Recurrent view: a ring buffer of the previous w keys and values (the window) and the Performer sums over the
@@ -53,6 +53,8 @@ const params = z
     featureDim: z.number().int().min(2).multipleOf(2).default(24).describe('f: Performer random features per head (cosh map: f/2 random rows)'),
     numHeads: z.number().int().min(1).default(1).describe('heads (d_model must be divisible by it)'),
     dropout: z.number().min(0).max(1).default(0.1).describe('dropout on the local attention weights'),
+    // optional without a default: a defaulted new key would change every recorded run's id (tests/campaign-ids.test.ts)
+    form: z.enum(['blocked', 'masked']).optional().describe("the local part's parallel form (default 'blocked'; architectures/slidingWindow.ts form): 'masked' computes it in attention's few ops, the same function"),
   })
   .strict();
 
@@ -150,12 +152,12 @@ export function sbKeyFeatures(x: tf.Tensor, proj: SbProjection): tf.Tensor {
  * The parallel form: q, k, v [B, H, T, d_h] → y [B, H, T, d_h] (before W_o). `dropAttention` acts on the local
  * softmax weights, as zoology's dropout.
  */
-export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, proj: SbProjection, dropAttention?: (a: tf.Tensor) => tf.Tensor): tf.Tensor4D {
+export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, proj: SbProjection, dropAttention?: (a: tf.Tensor) => tf.Tensor, form: 'blocked' | 'masked' = 'blocked'): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, T, dh] = q.shape;
     const c = 1 / Math.sqrt(dh);
     const eps = OP_EPS;
-    const local = slidingWindowAttention(q, k, v, window, dropAttention);
+    const local = slidingWindowAttention(q, k, v, window, dropAttention, form);
     const phiQ = sbQueryFeatures(q, proj) as tf.Tensor4D;
     const phiK = sbKeyFeatures(k, proj) as tf.Tensor4D;
     const zK = tf.add(exclusiveCumsum(phiK, 2), phiK); // Σ_{j≤i} φk_j
@@ -204,7 +206,7 @@ export default defineMixer({
         return tf.tidy(() => {
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
-          const y = scatterbrainAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, proj, drop);
+          const y = scatterbrainAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, proj, drop, p.form ?? 'blocked');
           return out.apply(mergeHeads(y)) as tf.Tensor3D;
         });
       },

@@ -78,9 +78,9 @@ case "${1:-}" in
     STEPS=${STEPS:-6} BENCH_RUN="bash $STEP" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
-    # sliding window's two parallel forms (architectures/slidingWindow.ts `form`): blocked (default) and masked
+    # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked (default) and masked
     echo "=== sliding window, blocked and masked ($(date -u +%H:%M:%S))"
-    timeout 60 bash "$STEP" --mixers sliding-window,sliding-window-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    timeout 90 bash "$STEP" --mixers sliding-window,sliding-window-masked,scatterbrain,scatterbrain-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
   hostwait)
     # 2026-11-30's table (bench/RESULTS.md "Every mixer against PyTorch, 2026-11-30"): attention and Based at d 128 L 256

@@ -222,9 +222,9 @@ export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelCon
       { mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } },
       { mixer: 'linear-attention', params: { featureMap: 'taylor', featureDim: 16, numHeads: 1 } },
     ];
-  } else if (mixer === 'sliding-window-masked') {
+  } else if (mixer === 'sliding-window-masked' || mixer === 'scatterbrain-masked') {
     // the same function in attention's ops: the band masked out of the full T×T scores (architectures/slidingWindow.ts form)
-    layers = [{ mixer: 'sliding-window', params: { form: 'masked' } }];
+    layers = [{ mixer: mixer.replace('-masked', ''), params: { form: 'masked' } }];
   } else {
     layers = [{ mixer }];
   }

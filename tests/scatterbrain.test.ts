@@ -85,6 +85,20 @@ describe('scatterbrain op', () => {
     for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
   });
 
+  it.each([
+    [3, 6],
+    [5, 8],
+  ])("window %i, f %i: form 'masked' (the local part out of the full T×T matrix) equals the per-token loop too", async (w, f) => {
+    const proj = projection(f, dh, 11);
+    const masked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number, pr: SbProjection) => scatterbrainAttention(a, b, c, win, pr, undefined, 'masked');
+    expect(await relativeError(masked(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
+    const target = randn([B, H, T, dh], 4);
+    const loss = (impl: typeof naive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), target));
+    const g1 = tf.grads(loss(masked))([q, k, v]);
+    const g2 = tf.grads(loss(naive))([q, k, v]);
+    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
+  });
+
   it('tokens outside the window still reach the output (through the low-rank part)', async () => {
     const w = 2;
     const proj = projection(8, dh, 5);
