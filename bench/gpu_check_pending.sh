@@ -17,8 +17,8 @@
 #   table   issue 13's per-mixer table: PyTorch eager (bench/torch_step.py, every mixer) and recallbench's default
 #           step of the same mixers at d 128 L 256 B64 (attention, Based also B256) in one call, with ratios; then the
 #           slowest mixers profiled. About 6–8 minutes (TABLE_S in check_then_stretch.sh).
-#   hostwait  attention and Based at B256 (and B64), each default lever off in turn, and a CPU profile of the step: why
-#           their host time reached the whole step on 2026-11-30 (below). About 2 minutes (HOSTWAIT_S).
+#   hostwait  attention and Based at B256 (and B64), each default lever off in turn, a CPU profile of the step and its
+#           GPU time: why their host time reached the whole step on 2026-11-30 (below). About 3 minutes (HOSTWAIT_S).
 #   matmul  lever matmulVec4: tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4
 #           reads, bench/step.ts --matmul), then training steps at the campaign's shapes (d 512 and d 128, L 64, B512)
 #           with it off and on, alternating. About 3 minutes.
@@ -81,13 +81,13 @@ case "${1:-}" in
     # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked (default) and masked
     echo "=== sliding window, blocked and masked ($(date -u +%H:%M:%S))"
     timeout 90 bash "$STEP" --mixers sliding-window,sliding-window-masked,scatterbrain,scatterbrain-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
-    grep -hE "ms/step|Error" "$OUT/session.log" | tail -40 ;;
+    grep -hE "ms/step|Error" "$OUT/session.log" | tail -70 ;;
   hostwait)
     # 2026-11-30's table (bench/RESULTS.md "Every mixer against PyTorch, 2026-11-30"): attention and Based at d 128 L 256
     # B256 spent their whole step in the host (host 15.1 of 15.5 ms, 18.2 of 18.8), where 2026-11-29's call d had 4.3 of
     # 11.3 and 4.9 of 12.3 with PyTorch as fast in both calls — the host waits on the GPU somewhere. Each default lever
     # off in turn (bench/step.ts --variants default-each) says whether one of them is the wait; then one CPU profile of
-    # the default step says where the host's time goes. About 2 minutes.
+    # the default step says where the host's time goes, and a profiled step its GPU time. About 3 minutes.
     timeout 150 bash "$STEP" --mixers attention,based --batches 256,64 --variants default-each --dropout 0.1 --steps 10 --warmup 3 --label hostwait --out "$OUT/tfjs.jsonl" > "$OUT/session.log" 2>&1
     timeout 60 bash "$STEP" --mixers attention --batches 256 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/attention-b256.cpuprofile" --label hostwait-prof --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     # the GPU's own time for the same steps (tf.profile's timestamps): GPU time ≈ wall says the kernels got slower and
