@@ -1,10 +1,15 @@
 import { defineConfig } from 'vitest/config';
 import SlowFirstSequencer from './tests/sequencer.js';
 
-// Three projects: `unit` and `gpu` (`npm test`, every file but the learning checks) and `learn` (`npm run test:learn`, the
-// tests/*.train.test.ts files: each trains a mixer on an easy MQAR through the project's training path and asserts it
-// beats chance — minutes of wasm training on 2 cores). CI (.ci/run) runs both; `npm run test:all` runs both at once.
+// Four projects: `unit` and `gpu` (`npm test`), `learn` (`npm run test:learn`, the tests/*.train.test.ts files: each
+// trains a mixer on an easy MQAR through the project's training path and asserts it beats chance — minutes of wasm
+// training on 2 cores) and `system` (`npm run test:system`: sweeps run as several processes — in parallel, queued,
+// stacked, resumed — each file a minute or more of process starts on 2 cores). CI (.ci/run) runs all three scripts;
+// `npm run test:all` runs everything at once. `npm test` keeps the crash-and-resume tests (tests/reliability*.test.ts).
 const LEARN = 'tests/**/*.train.test.ts';
+// npm test was at 344–382 s in clean-clone CI on 2 cores (2026-11-30), against a 6-minute target: these files were
+// 207 s of its 985 s of file time
+const SYSTEM = ['tests/concurrency.test.ts', 'tests/search.sweep.test.ts', 'tests/queue.test.ts', 'tests/stack.sweep.test.ts', 'tests/sweep.resume.test.ts'];
 // Files that start a WebGPU adapter, set fast-path levers or mention the backend by name: each in a fresh process
 // (isolate, project `gpu`) — in the one run that shared them (2026-11-30), a worker died in Dawn's native code
 // (std::system_error). The other unit files share their worker's modules (isolate: false): tfjs and the project load
@@ -30,9 +35,10 @@ export default defineConfig({
     // command that installs what they need; .ci/run names it too (reporters given on the command line replace these)
     reporters: ['default', './tests/skip-summary.reporter.ts'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['tests/**/*.test.ts'], exclude: [LEARN, ...GPU], isolate: false } },
+      { extends: true, test: { name: 'unit', include: ['tests/**/*.test.ts'], exclude: [LEARN, ...GPU, ...SYSTEM], isolate: false } },
       { extends: true, test: { name: 'gpu', include: GPU } },
       { extends: true, test: { name: 'learn', include: [LEARN] } },
+      { extends: true, test: { name: 'system', include: SYSTEM, isolate: false } },
     ],
   },
 });
