@@ -44,6 +44,10 @@ fi
 # (both sides of each ratio on the same GPU, under the same host load; 32 cores against a few stretch processes) and no
 # GPU waits through a check. k/apps.log samples where every GPU process runs.
 beside_gpu=
+# in a check's subshell: pin it to the BESIDE GPU (if any), or end the subshell saying why it did not run
+pin_beside() {
+  [ -z "$beside_gpu" ] || pin_env_to_gpu "$beside_gpu" || { echo "$1: could not pin GPU $beside_gpu: not run"; exit 97; }
+}
 if [ -n "${BESIDE:-}" ] && { [ "${pinned:-1}" != 0 ] || [ "$(echo ${GPUS:-} | wc -w)" -lt 2 ]; }; then
   echo "BESIDE ignored: it needs every GPU pinned and at least two (pin probe rc ${pinned:-not run}, GPUS=${GPUS:-})" | tee -a "$out/k/pin.txt"
 elif [ -n "${BESIDE:-}" ]; then
@@ -81,13 +85,13 @@ for mode in ${CHECKS-equiv}; do
   room=$(( ${TOTAL:-560} - ($(date +%s) - start) - 15 ))
   if [ "$room" -lt 30 ]; then echo "$mode: skipped, $room s left of TOTAL" >> "$out/k/$mode.txt"; continue; fi
   [ "$limit" -gt "$room" ] && limit=$room
-  ( if [ -n "$beside_gpu" ]; then pin_env_to_gpu "$beside_gpu" || { echo "$mode: could not pin GPU $beside_gpu: not run"; exit 97; }; fi
+  ( pin_beside "$mode"
     EQUIV_DEADLINE_S=${EQUIV_DEADLINE_S:-280} MIXERS="$EQUIV_MIXERS" MIXERS_D256="${MIXERS_D256:-mamba,h3,attention (zoology-fig2),based}" BUNDLE=.gpu OUT="$out/k" \
       timeout "$limit" bash bench/gpu_check_pending.sh "$mode" > "$out/k/$mode.txt" 2>&1 )
   echo "$mode check rc $? after $(( $(date +%s) - start )) s${stretch_pid:+ (beside the stretch)}" >> "$out/k/$mode.txt"
 done
 if [ "${CONC_S:-0}" -gt 0 ]; then
-  ( if [ -n "$beside_gpu" ]; then pin_env_to_gpu "$beside_gpu" || { echo "concstack: could not pin GPU $beside_gpu: not run"; exit 97; }; fi
+  ( pin_beside concstack
   BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="1 4" CONC_COUNTS="1 4" \
     CONC_SHAPE="--batches 512 --d-model 128 --seq-len 64 --kv 4 --vocab 8192" CONC_STEPS=20 CONC_TIMEOUT=60 \
     timeout "$CONC_S" bash bench/gpu_session.sh concstack > "$out/k/concstack.txt" 2>&1

@@ -29,7 +29,7 @@
 // the private arrays sit in per-thread local memory; unrolled, they are registers. Same arithmetic, same order; one
 // pipeline per d_k (32 for DeltaNet at d 128 with 4 heads).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -325,7 +325,7 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.Tens
 
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials). */
-export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * rows * (2 * dk + 2);
+export const gradsSize = (rows: number, dk: number, dv: number) => columnGradsSize(rows, dv, 2 * dk + 2, tiling(dk).COLS);
 
 let registered = false;
 
@@ -390,12 +390,9 @@ function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
   const R = 2 * dk + 2;
-  const blocks = Math.ceil(dv / tiling(dk).COLS);
-  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
-  const flat = grads.slice([rows * dv], [blocks * rows * R]);
-  const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
-  const [dQ, dK, dBeta, dG] = tf.split(parts.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
-  return [dQ!, dK!, dV, dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
+  const { dV, terms } = splitColumnGrads(grads, rows, dv, R, tiling(dk).COLS);
+  const [dQ, dK, dBeta, dG] = tf.split(terms.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
+  return [dQ!, dK!, dV.reshape([B, H, T, dv]), dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
 }
 
 function fusedForward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bg: tf.Tensor): [tf.Tensor, tf.Tensor] {

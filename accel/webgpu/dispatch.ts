@@ -333,6 +333,20 @@ ${columnCopy(col, 'scratch', 'sb', '        ')}`;
 }
 
 /**
+ * The one output buffer of a state-column backward (deltaRule.ts, generalizedDeltaRule.ts, gla.ts): dv [rows·d_v],
+ * then for each block of `cols` value columns the rows' R column-summed terms (the tile sums of columnBlockSums).
+ */
+export const columnGradsSize = (rows: number, dv: number, R: number, cols: number) => rows * dv + Math.ceil(dv / cols) * rows * R;
+
+/** That buffer's two parts: dv (rows·d_v) and the blocks' partials summed (rows·R), flat. */
+export function splitColumnGrads(grads: tf.Tensor, rows: number, dv: number, R: number, cols: number): { dV: tf.Tensor; terms: tf.Tensor } {
+  const blocks = Math.ceil(dv / cols);
+  const dV = grads.slice([0], [rows * dv]);
+  const flat = grads.slice([rows * dv], [blocks * rows * R]);
+  return { dV, terms: sumOfSlices(flat, blocks) };
+}
+
+/**
  * Backward, after a step's `if (valid) {` block that wrote its R terms into the workgroup tile `red` (redAt): an idle
  * column writes zeros, then the tile's rows are summed over the workgroup's `cols` columns into the step's partials
  * (grads[partBase + row·R + r]), between two barriers. `r`, `m`: the loop variables' names.

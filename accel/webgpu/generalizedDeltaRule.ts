@@ -33,7 +33,7 @@
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
@@ -335,7 +335,7 @@ function sizes(x: tf.TensorInfo, v: tf.TensorInfo): Sizes {
 
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials of dr, dw, dk, da, db). */
-export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk).COLS) * PLANES * rows * dk;
+export const gradsSize = (rows: number, dk: number, dv: number) => columnGradsSize(rows, dv, PLANES * dk, tiling(dk).COLS);
 
 let registered = false;
 
@@ -399,11 +399,8 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
 function splitGrads(grads: tf.Tensor, s: Sizes): [tf.Tensor, tf.Tensor] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
-  const blocks = Math.ceil(dv / tiling(dk).COLS);
-  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
-  const flat = grads.slice([rows * dv], [blocks * PLANES * rows * dk]);
-  const dX = sumOfSlices(flat, blocks).reshape([PLANES, B, H, T, dk]); // dispatch.ts says why not tf.sum / one addN
-  return [dX, dV];
+  const { dV, terms } = splitColumnGrads(grads, rows, dv, PLANES * dk, tiling(dk).COLS);
+  return [terms.reshape([PLANES, B, H, T, dk]), dV.reshape([B, H, T, dv])];
 }
 
 const generalizedDeltaWithGrad = tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {

@@ -20,7 +20,7 @@
 // deltaRule.ts says why (memory linear in T otherwise; inverting the step would divide by a vanishing α).
 // Every shape is a uniform; the key names only CAP and COLS. Reference: glaNaive (ops/gatedLinearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, sumOfSlices, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
 export const GLA_GRAD_KERNEL = 'RecallbenchGlaGrad';
@@ -155,7 +155,7 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, g: tf.Tenso
 }
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials of dq, dk, dg). */
-export const gradsSize = (rows: number, dk: number, dv: number) => rows * dv + Math.ceil(dv / tiling(dk, dv).COLS) * rows * 3 * dk;
+export const gradsSize = (rows: number, dk: number, dv: number) => columnGradsSize(rows, dv, 3 * dk, tiling(dk, dv).COLS);
 
 let registered = false;
 
@@ -216,12 +216,9 @@ export function registerGlaWebGpu(): void {
 function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
-  const blocks = Math.ceil(dv / tiling(dk, dv).COLS);
-  const dV = grads.slice([0], [rows * dv]).reshape([B, H, T, dv]);
-  const flat = grads.slice([rows * dv], [blocks * rows * 3 * dk]);
-  const parts = sumOfSlices(flat, blocks); // the column blocks' partials (dispatch.ts says why not tf.sum / one addN)
-  const [dQ, dK, dG] = tf.split(parts.reshape([B, H, T, 3 * dk]), 3, 3);
-  return [dQ!, dK!, dV, dG!];
+  const { dV, terms } = splitColumnGrads(grads, rows, dv, 3 * dk, tiling(dk, dv).COLS);
+  const [dQ, dK, dG] = tf.split(terms.reshape([B, H, T, 3 * dk]), 3, 3);
+  return [dQ!, dK!, dV.reshape([B, H, T, dv]), dG!];
 }
 
 const glaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
