@@ -10,6 +10,7 @@
 // masked T×T reference.
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../ops/dropout/index.js';
+import { cachedConstant } from '../ops/shared/constants.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
@@ -42,13 +43,7 @@ function bandMaskBias(seqLen: number, window: number): tf.Tensor2D {
 }
 
 /** The band mask [T, T], kept per backend, T and w (the masked parallel form's constant). */
-const bandMaskCache = new Map<string, tf.Tensor2D>();
-function cachedBandMask(seqLen: number, window: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${seqLen}:${window}`;
-  let mask = bandMaskCache.get(key);
-  if (!mask || mask.isDisposed) bandMaskCache.set(key, (mask = tf.keep(bandMaskBias(seqLen, window))));
-  return mask;
-}
+const cachedBandMask = (seqLen: number, window: number) => cachedConstant(`band-mask:${seqLen}:${window}`, () => bandMaskBias(seqLen, window));
 
 /** Plain reference: q, k, v [B, H, T, dh] → softmax over the band, as a full T×T masked matrix. */
 export function slidingWindowAttentionNaive(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number): tf.Tensor4D {
@@ -63,22 +58,13 @@ export function slidingWindowAttentionNaive(q: tf.Tensor4D, k: tf.Tensor4D, v: t
  * Additive mask [w, 2w] for the blocked form: query r of block n (position n·w + r) against key c of the
  * concatenation [block n−1, block n] (position (n−1)·w + c) is visible iff r ≤ c ≤ w + r.
  */
-const blockMaskCache = new Map<string, tf.Tensor2D>();
 function blockMaskBias(window: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${window}`;
-  let mask = blockMaskCache.get(key);
-  if (!mask || mask.isDisposed) {
-    mask = tf.keep(
-      tf.tidy(() => {
-        const r = tf.range(0, window, 1, 'int32').reshape([window, 1]);
-        const c = tf.range(0, 2 * window, 1, 'int32').reshape([1, 2 * window]);
-        const visible = tf.logicalAnd(tf.greaterEqual(c, r), tf.lessEqual(c, tf.add(r, window)));
-        return tf.where(visible, tf.zeros([window, 2 * window]), tf.fill([window, 2 * window], NEG)) as tf.Tensor2D;
-      }),
-    );
-    blockMaskCache.set(key, mask);
-  }
-  return mask;
+  return cachedConstant(`block-mask:${window}`, () => {
+    const r = tf.range(0, window, 1, 'int32').reshape([window, 1]);
+    const c = tf.range(0, 2 * window, 1, 'int32').reshape([1, 2 * window]);
+    const visible = tf.logicalAnd(tf.greaterEqual(c, r), tf.lessEqual(c, tf.add(r, window)));
+    return tf.where(visible, tf.zeros([window, 2 * window]), tf.fill([window, 2 * window], NEG)) as tf.Tensor2D;
+  });
 }
 
 /**

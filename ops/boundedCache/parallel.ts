@@ -8,23 +8,19 @@
 // h2oVisible) and then applied as a constant mask: the model trains with exactly the cache's selection, and no
 // gradient flows through the choice. O(T²) like full attention (the point is the state, not the speed).
 import * as tf from '@tensorflow/tfjs';
+import { cachedConstant } from '../shared/constants.js';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { h2oVisible, staticVisible, type CachePolicy } from './policy.js';
 
 const NEG = -1e9;
 
-const staticCache = new Map<string, tf.Tensor2D>();
 /** Additive [T, T] mask of a fixed policy: 0 where visible, −1e9 elsewhere (a kept constant per backend and shape). */
 function staticMaskBias(p: CachePolicy, T: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${p.kind}:${p.size}:${p.sink}:${T}`;
-  let m = staticCache.get(key);
-  if (!m || m.isDisposed) {
+  return cachedConstant(`cache-policy-mask:${p.kind}:${p.size}:${p.sink}:${T}`, () => {
     const bias = new Float32Array(T * T);
     for (let t = 0; t < T; t++) for (let s = 0; s < T; s++) if (!staticVisible(p, t, s)) bias[t * T + s] = NEG;
-    m = tf.keep(tf.tensor2d(bias, [T, T]));
-    staticCache.set(key, m);
-  }
-  return m;
+    return tf.tensor2d(bias, [T, T]);
+  });
 }
 
 /** H2O's mask on a backend that cannot read scores back synchronously (webgpu: accel/webgpu/h2oMask.ts). */

@@ -1,19 +1,12 @@
 // Causal softmax attention in plain tfjs: the reference of the fused form (accel/webgpu/attention.ts), and exactly
 // the computation architectures/attention.ts ran before the op existed (full [T, T] scores, an additive mask).
 import * as tf from '@tensorflow/tfjs';
+import { cachedConstant } from '../shared/constants.js';
 import { dropout } from '../dropout/index.js';
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. Cached per T (a constant). */
-const maskCache = new Map<string, tf.Tensor2D>();
 export function causalMaskBias(seqLen: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${seqLen}`;
-  let mask = maskCache.get(key);
-  if (!mask || mask.isDisposed) {
-    mask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9)) as tf.Tensor2D;
-    tf.keep(mask);
-    maskCache.set(key, mask);
-  }
-  return mask;
+  return cachedConstant(`causal-mask:${seqLen}`, () => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0)), -1e9) as tf.Tensor2D);
 }
 
 /**

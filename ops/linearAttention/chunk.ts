@@ -16,19 +16,13 @@
 // Built from tfjs ops, so tfjs differentiates it. `causalLinearAttentionNaive` (naive.ts) is zoology's literal
 // formula (a cumulative sum over [B, H, T, F, dv]): the reference the tests compare against, forward and gradients.
 import * as tf from '@tensorflow/tfjs';
+import { cachedConstant } from '../shared/constants.js';
 import { checkShapes, LINEAR_ATTENTION_CHUNK, LINEAR_ATTENTION_EPS, exclusiveCumsum, type LinearAttentionOptions } from './common.js';
 import { linearAttentionState } from './step.js';
 
 /** 0/1 lower-triangular [C, C] incl. the diagonal (a constant, cached per backend and size). */
-const triangleCache = new Map<string, tf.Tensor2D>();
 function lowerTriangle(size: number): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${size}`;
-  let mask = triangleCache.get(key);
-  if (!mask || mask.isDisposed) {
-    mask = tf.keep(tf.tidy(() => tf.linalg.bandPart(tf.ones([size, size]), -1, 0)) as tf.Tensor2D);
-    triangleCache.set(key, mask);
-  }
-  return mask;
+  return cachedConstant(`lower-triangle:${size}`, () => tf.linalg.bandPart(tf.ones([size, size]), -1, 0) as tf.Tensor2D);
 }
 
 /** Chunked causal linear attention: φq, φk [B, H, T, F], v [B, H, T, dv] → y [B, H, T, dv]. */
