@@ -27,7 +27,7 @@
 //    feature depend on later tokens. Here keys take a fixed shift κ = max(0, max_r |ω_r|²/2 − 40) (so the
 //    exponent, ≤ |ω_r|²/2 − κ, stays ≤ 40) and no ε; the queries keep zoology's per-token max and ε.
 //  - masks are exact (−1e9 / zeros) instead of −10000 then a clamp of the featurised scores at 0.
-// Parallel form: the local part is slidingWindowAttention (blocked, O(T·w); or masked, param form); N, D come from the chunked causal
+// Parallel form: the local part is slidingWindowAttention (blocked, O(T·w); or masked, param form, unset by the sequence's length); N, D come from the chunked causal
 // linear attention op (ops/linearAttention, no new kernel) over all tokens and over the tokens lagged by w + 1
 // (N − c·N^W = (1 − c)·N + c·N^{lag}, as N^W = N − N^{lag}).
 // Recurrent view: a ring buffer of the previous w keys and values (the window) and the Performer sums over the
@@ -45,7 +45,7 @@ import { exclusiveCumsum } from '../ops/linearAttention/common.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
-import { slidingWindowAttention } from './slidingWindow.js';
+import { slidingWindowAttention, type SlidingWindowForm } from './slidingWindow.js';
 
 const params = z
   .object({
@@ -54,7 +54,7 @@ const params = z
     numHeads: z.number().int().min(1).default(1).describe('heads (d_model must be divisible by it)'),
     dropout: z.number().min(0).max(1).default(0.1).describe('dropout on the local attention weights'),
     // optional without a default: a defaulted new key would change every recorded run's id (tests/campaign-ids.test.ts)
-    form: z.enum(['blocked', 'masked']).optional().describe("the local part's parallel form (default 'blocked'; architectures/slidingWindow.ts form): 'masked' computes it in attention's few ops, the same function"),
+    form: z.enum(['blocked', 'masked']).optional().describe("the local part's parallel form (unset: 'masked' up to 256 tokens, else 'blocked'; architectures/slidingWindow.ts form): 'masked' computes it in attention's few ops, the same function"),
   })
   .strict();
 
@@ -152,7 +152,7 @@ export function sbKeyFeatures(x: tf.Tensor, proj: SbProjection): tf.Tensor {
  * The parallel form: q, k, v [B, H, T, d_h] → y [B, H, T, d_h] (before W_o). `dropAttention` acts on the local
  * softmax weights, as zoology's dropout.
  */
-export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, proj: SbProjection, dropAttention?: (a: tf.Tensor) => tf.Tensor, form: 'blocked' | 'masked' = 'blocked'): tf.Tensor4D {
+export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, proj: SbProjection, dropAttention?: (a: tf.Tensor) => tf.Tensor, form?: SlidingWindowForm): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, T, dh] = q.shape;
     const c = 1 / Math.sqrt(dh);
@@ -206,7 +206,7 @@ export default defineMixer({
         return tf.tidy(() => {
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
-          const y = scatterbrainAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, proj, drop, p.form ?? 'blocked');
+          const y = scatterbrainAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, proj, drop, p.form);
           return out.apply(mergeHeads(y)) as tf.Tensor3D;
         });
       },

@@ -6,8 +6,8 @@
 // sequence: a window that long is plain causal attention and never needs more).
 // Parallel form: a banded computation in blocks of w queries, each attending to its own block and the one
 // before (O(T·w) instead of O(T²)); or (form 'masked') the full T×T scores with the band masked — the same function,
-// in attention's few ops, which a host-bound step may prefer at short T. `slidingWindowAttentionNaive` is the plain
-// masked T×T reference.
+// in attention's few ops, which a host-bound step prefers at short T: unset, the form is 'masked' up to T =
+// MASKED_FORM_UP_TO and 'blocked' beyond. `slidingWindowAttentionNaive` is the plain masked T×T reference.
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../ops/dropout/index.js';
 import { cachedConstant } from '../ops/shared/constants.js';
@@ -26,7 +26,7 @@ const params = z
     form: z
       .enum(['blocked', 'masked'])
       .optional()
-      .describe("parallel form (default 'blocked'): 'blocked' (blocks of w queries against their block and the one before, O(T·w)) or 'masked' (one T×T score matrix with the band masked, O(T²) but attention's few ops: for short sequences where a step is host-bound); the same function"),
+      .describe("parallel form (unset: 'masked' for sequences up to 256 tokens, else 'blocked'): 'blocked' (blocks of w queries against their block and the one before, O(T·w)) or 'masked' (one T×T score matrix with the band masked, O(T²) but attention's few ops: for short sequences where a step is host-bound); the same function"),
   })
   .strict();
 
@@ -67,15 +67,31 @@ function blockMaskBias(window: number): tf.Tensor2D {
   });
 }
 
+export type SlidingWindowForm = 'blocked' | 'masked';
+
+/**
+ * Longest sequence for which an unset form is 'masked'. On an H200 at d 128, L 256 (bench/RESULTS.md "GLA fused, and
+ * the B256 host wait, 2026-11-30"), masked against blocked: sliding window B64 4.9 vs 6.4 ms a step, B256 10.7 vs
+ * 15.2; Scatterbrain 16.2 vs 23.0 and 23.1 vs 26.7. Longer sequences were not measured; the T² scores grow past the
+ * band's T·w work there, so they keep the blocked form.
+ */
+export const MASKED_FORM_UP_TO = 256;
+
+/** The parallel form a sequence of T tokens runs: the one asked for, else by MASKED_FORM_UP_TO. */
+export function slidingWindowForm(T: number, form?: SlidingWindowForm): SlidingWindowForm {
+  return form ?? (T <= MASKED_FORM_UP_TO ? 'masked' : 'blocked');
+}
+
 /**
  * Banded attention weights and values: q, k, v [B, H, T, dh] → y [B, H, T, dh] in O(T·w) (`form` 'blocked'), or
- * as one masked T×T matrix ('masked'). `dropAttention` is applied to the weights (training dropout).
+ * as one masked T×T matrix ('masked'; unset: slidingWindowForm). `dropAttention` is applied to the weights
+ * (training dropout).
  */
-export function slidingWindowAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, dropAttention: (a: tf.Tensor) => tf.Tensor = (a) => a, form: 'blocked' | 'masked' = 'blocked'): tf.Tensor4D {
+export function slidingWindowAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number, dropAttention: (a: tf.Tensor) => tf.Tensor = (a) => a, form?: SlidingWindowForm): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, H, T, dh] = q.shape;
     const scale = 1 / Math.sqrt(dh);
-    if (window >= T - 1 || form === 'masked') {
+    if (window >= T - 1 || slidingWindowForm(T, form) === 'masked') {
       // the window covers every earlier token: plain causal attention; or the band masked out of the full matrix
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), window >= T - 1 ? causalMaskBias(T) : cachedBandMask(T, window));
       return tf.matMul(dropAttention(tf.softmax(scores)), v) as tf.Tensor4D;
@@ -127,7 +143,7 @@ export default defineMixer({
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2);
           const drop = opts.training && p.dropout > 0 ? (a: tf.Tensor) => dropout(a, p.dropout, opts.dropoutSeed ?? 0) : undefined;
-          const y = slidingWindowAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, drop, p.form ?? 'blocked');
+          const y = slidingWindowAttention(splitHeads(q, H), splitHeads(k, H), splitHeads(v, H), w, drop, p.form);
           return out.apply(mergeHeads(y)) as tf.Tensor3D;
         });
       },

@@ -27,9 +27,10 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: gla (2026-11-30: GLA and
-#           Mamba-2, neither in a campaign preset — clear it with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2"
-#           RECUR="gla:fast,fast-gla mamba2:fast,fast-gla"), none among the campaign's models (selectiveScanRegisters,
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: none (gla cleared
+#           2026-11-30 06:47 with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2" RECUR="gla:fast,fast-gla mamba2:fast,fast-gla";
+#           ssd, Mamba-2 through the same kernel, measured 11x slower and left off: bench/RESULTS.md "GLA fused, and the
+#           B256 host wait"), none among the campaign's models (selectiveScanRegisters,
 #           deltaRegisters and segmentSumOrdered cleared 2026-11-30: bench/RESULTS.md "Three levers on an H200", which
 #           timed CAMPAIGN_MIXERS=mamba,attention with default, default+selectiveScanRegisters, default+segmentSumOrdered;
 #           the profiled GPU time repeats within ~0.1 ms), so CAMPAIGN_VARIANTS defaults to the default levers alone. The previous pending
@@ -80,7 +81,7 @@ case "${1:-}" in
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked (default) and masked
     echo "=== sliding window, blocked and masked ($(date -u +%H:%M:%S))"
-    timeout 90 bash "$STEP" --mixers sliding-window,sliding-window-masked,scatterbrain,scatterbrain-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    timeout 90 bash "$STEP" --mixers sliding-window-blocked,sliding-window-masked,scatterbrain-blocked,scatterbrain-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -70 ;;
   hostwait)
     # 2026-11-30's table (bench/RESULTS.md "Every mixer against PyTorch, 2026-11-30"): attention and Based at d 128 L 256

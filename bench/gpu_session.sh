@@ -39,7 +39,7 @@ for mode in "$@"; do
       PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-200}" python3 bench/torch_step.py --mixers "${TORCH_MIXERS:-all}" --dropout "${DROPOUT:-0.1}" --steps 30 --warmup 5 ${TORCH_FLAGS:-} --out "$OUT/torch.json" 2>&1 | tee "$OUT/torch.log" ;;
     recur)
       # each mixer with every lever on, then with each of its own fused kernels' levers off (one process per mixer)
-      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan,fast-selectiveScanRegisters,fast-swizzle rwkv:fast,fast-wkv gla:fast,fast-gla,fast-scan deltanet:fast,fast-delta,fast-deltaRegisters,fast-shortConv,fast-rmsNorm,fast-swizzle gated-deltanet:fast,fast-delta,fast-deltaRegisters,fast-rmsNorm,fast-swizzle based:fast,fast-linearAttention h3:fast,fast-longConv,fast-ssmKernel,fast-narrowSum hyena:fast,fast-longConv baseconv:fast,fast-shortConv mamba2:fast,fast-gla,fast-scan rwkv7:fast,fast-generalizedDelta,fast-deltaRegisters,fast-swizzle}; do
+      for spec in ${RECUR:-mamba:fast,fast-scan,fast-selectiveScan,fast-selectiveScanRegisters,fast-swizzle rwkv:fast,fast-wkv gla:fast,fast-gla,fast-scan deltanet:fast,fast-delta,fast-deltaRegisters,fast-shortConv,fast-rmsNorm,fast-swizzle gated-deltanet:fast,fast-delta,fast-deltaRegisters,fast-rmsNorm,fast-swizzle based:fast,fast-linearAttention h3:fast,fast-longConv,fast-ssmKernel,fast-narrowSum hyena:fast,fast-longConv baseconv:fast,fast-shortConv mamba2:fast,fast-ssd,fast-scan rwkv7:fast,fast-generalizedDelta,fast-deltaRegisters,fast-swizzle}; do
         timeout 150 "${run[@]}" --mixers "${spec%%:*}" --batches 64 --variants "${spec#*:}" --dropout 0 --steps "$steps" --warmup 3 --label recur --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" 2>&1 | tee -a "$OUT/tfjs.log"
       done ;;
     mixers)

@@ -222,9 +222,11 @@ export function modelConfig(mixer: string, a: BenchArgs, seed: number): ModelCon
       { mixer: 'baseconv', params: { convType: 'short', kernelSize: 3 } },
       { mixer: 'linear-attention', params: { featureMap: 'taylor', featureDim: 16, numHeads: 1 } },
     ];
-  } else if (mixer === 'sliding-window-masked' || mixer === 'scatterbrain-masked') {
-    // the same function in attention's ops: the band masked out of the full T×T scores (architectures/slidingWindow.ts form)
-    layers = [{ mixer: mixer.replace('-masked', ''), params: { form: 'masked' } }];
+  } else if (/^(sliding-window|scatterbrain)-(masked|blocked)$/.test(mixer)) {
+    // one parallel form named (architectures/slidingWindow.ts form; unset, the sequence's length picks it): the band
+    // masked out of the full T×T scores in attention's ops, or blocks of w queries
+    const [, base, form] = /^(sliding-window|scatterbrain)-(masked|blocked)$/.exec(mixer)!;
+    layers = [{ mixer: base!, params: { form } }];
   } else {
     layers = [{ mixer }];
   }

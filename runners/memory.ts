@@ -34,8 +34,8 @@
 //   - generalizedDelta (accel/webgpu/generalizedDeltaRule.ts, RWKV-7): likewise (the stacked r, w, k, a, b, o and S's
 //     checkpoints forward, one buffer of dv and the partials of dr, dw, dk, da, db backward), instead of the chunked
 //     form's [C, C, d_k] pairwise tensors and their gradients;
-//   - gla (accel/webgpu/gla.ts, GLA, and Mamba-2's SSD through the same kernel): o and S's checkpoints forward, one
-//     buffer of dv and the partials of dq, dk, dg backward, instead of the chunked forms' per-chunk tensors;
+//   - gla (accel/webgpu/gla.ts, GLA) and ssd (Mamba-2's SSD through the same kernel): o and S's checkpoints forward,
+//     one buffer of dv and the partials of dq, dk, dg backward, instead of the chunked forms' per-chunk tensors;
 //   - attention (accel/webgpu/attention.ts): o and the log-sum-exp forward, dq, dk, dv backward, no [B, H, T, T]
 //     scores, weights or their gradients. With dropout it is fused only where the dropout lever is on too
 //     (ops/causalAttention: the same hashed mask), so `dropout` is a key as well: on the probe it only tells
@@ -115,7 +115,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -390,7 +390,7 @@ function registerProbeBackend(): void {
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b) : undefined) });
   registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g) => (probeFused.gla ? glaWebGpu(q, k, v, g) : undefined) });
-  registerFastForm({ op: ssdOp, backend: PROBE_BACKEND, impl: (c, b, v, a) => (probeFused.gla ? ssdWebGpu(c, b, v, a) : undefined) });
+  registerFastForm({ op: ssdOp, backend: PROBE_BACKEND, impl: (c, b, v, a) => (probeFused.ssd ? ssdWebGpu(c, b, v, a) : undefined) });
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });

@@ -148,7 +148,7 @@ describe('estimateRunMemory', () => {
     const config = tiny({ d: 16, L: 64, K: 8, V: 128, batch: 32, evalBatch: 32, ...knobs });
     return { ...config, model: { ...config.model, layers } };
   };
-  const fusedCases: Array<[string, 'attention' | 'linearAttention' | 'delta' | 'generalizedDelta' | 'gla' | 'longConv' | 'shortConv', RunConfig, (off: MemoryEstimate, on: MemoryEstimate) => void]> = [
+  const fusedCases: Array<[string, 'attention' | 'linearAttention' | 'delta' | 'generalizedDelta' | 'gla' | 'ssd' | 'longConv' | 'shortConv', RunConfig, (off: MemoryEstimate, on: MemoryEstimate) => void]> = [
     [
       // the reference's [B, H, T, T] scores and weights (2 MiB each here) are gone; in training the peak lies in
       // the tied head's and embedding's backward at these sizes, where neither form holds scores: lower or equal
@@ -228,7 +228,7 @@ describe('estimateRunMemory', () => {
     [
       // Mamba-2's SSD through the same kernel (measured: training 124.3 → 93.2 MiB, evaluation 15.6 → 9.7 MiB)
       'mamba2 (SSD through the GLA kernel)',
-      'gla',
+      'ssd',
       withLayers([{ mixer: 'mamba2', params: { headDim: 8, stateDim: 16 } }]),
       (off, on) => {
         expect(off.trainActivations - on.trainActivations).toBeGreaterThan(0.15 * off.trainActivations);

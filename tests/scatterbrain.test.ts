@@ -75,12 +75,13 @@ describe('scatterbrain op', () => {
     [5, 8],
     [12, 6],
     [40, 4],
-  ])('window %i, f %i: the parallel form equals the per-token loop, forward (1e-5) and gradients (1e-5)', async (w, f) => {
+  ])("window %i, f %i: the blocked parallel form equals the per-token loop, forward (1e-5) and gradients (1e-5)", async (w, f) => {
     const proj = projection(f, dh, 11);
-    expect(await relativeError(scatterbrainAttention(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
+    const blocked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number, pr: SbProjection) => scatterbrainAttention(a, b, c, win, pr, undefined, 'blocked');
+    expect(await relativeError(blocked(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
     const target = randn([B, H, T, dh], 4);
     const loss = (impl: typeof naive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), target));
-    const g1 = tf.grads(loss(scatterbrainAttention))([q, k, v]);
+    const g1 = tf.grads(loss(blocked))([q, k, v]);
     const g2 = tf.grads(loss(naive))([q, k, v]);
     for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
   });

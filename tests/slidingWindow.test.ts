@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MixerDefinition } from '../architectures/mixer.js';
-import slidingWindowDef, { slidingWindowAttention, slidingWindowAttentionNaive } from '../architectures/slidingWindow.js';
+import slidingWindowDef, { MASKED_FORM_UP_TO, slidingWindowAttention, slidingWindowAttentionNaive, slidingWindowForm } from '../architectures/slidingWindow.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
@@ -21,11 +21,13 @@ describe('banded attention op', () => {
   const k = randn([B, H, T, dh], 2) as tf.Tensor4D;
   const v = randn([B, H, T, dh], 3) as tf.Tensor4D;
 
+  const blocked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number) => slidingWindowAttention(a, b, c, win, undefined, 'blocked');
+
   it.each([1, 3, 5, 6, 11, 12, 40])('window %i: blocked form equals the masked T×T reference, forward and gradients', async (w) => {
-    expect(await relativeError(slidingWindowAttention(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-5);
+    expect(await relativeError(blocked(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-5);
     const target = randn([B, H, T, dh], 4);
     const loss = (impl: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
-    const g1 = tf.grads(loss(slidingWindowAttention))([q, k, v]);
+    const g1 = tf.grads(loss(blocked))([q, k, v]);
     const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
     for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-4);
   });
@@ -40,6 +42,11 @@ describe('banded attention op', () => {
     for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-5);
     // and it is not causal attention: the window matters
     if (w < T - 1) expect(await relativeError(masked(q, k, v, w), masked(q, k, v, T))).toBeGreaterThan(1e-3);
+  });
+
+  it('an unset form is masked up to MASKED_FORM_UP_TO tokens and blocked beyond; a named form is kept', () => {
+    expect([slidingWindowForm(13), slidingWindowForm(MASKED_FORM_UP_TO), slidingWindowForm(MASKED_FORM_UP_TO + 1), slidingWindowForm(1024)]).toEqual(['masked', 'masked', 'blocked', 'blocked']);
+    expect([slidingWindowForm(13, 'blocked'), slidingWindowForm(4096, 'masked')]).toEqual(['blocked', 'masked']);
   });
 
   it('a token sees itself and exactly the w tokens before it (zoology / flash-attn window (w, 0))', async () => {

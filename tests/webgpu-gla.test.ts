@@ -62,9 +62,11 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
     releaseGpu();
   });
 
-  it('starts off by default, with its reason, until a GPU checks it', () => {
-    expect(OFF_BY_DEFAULT.gla).toMatch(/not yet checked GPU ≡ CPU/);
-    expect(fastForms().filter((f) => f.backend === 'webgpu' && f.lever === 'gla').map((f) => f.op)).toEqual(['gla', 'ssd']);
+  it("GLA runs through it by default; Mamba-2's SSD only under its own lever, off with the measured reason", () => {
+    expect(OFF_BY_DEFAULT.gla).toBeUndefined();
+    expect(OFF_BY_DEFAULT.ssd).toMatch(/11x slower/);
+    const forms = (lever: string) => fastForms().filter((f) => f.backend === 'webgpu' && f.lever === lever).map((f) => f.op);
+    expect([forms('gla'), forms('ssd')]).toEqual([['gla'], ['ssd']]);
   });
 
   // [B, H, T, d_k, d_v]: odd T and d_k ≠ d_v; d_k 48 → CAP 64, 16 columns a backward block, so d_v 37 is three
@@ -150,10 +152,10 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
       const same = async (x: tf.Tensor, y: tf.Tensor) => expect(Array.from(await x.data())).toEqual(Array.from(await y.data()));
       await same(ssd(c, b, v, a, 4), got[0]!);
       try {
-        setFastPath({ gla: false });
+        setFastPath({ ssd: false });
         await same(ssd(c, b, v, a, 4), ssdChunked(c, b, v, a, 4));
       } finally {
-        setFastPath({ gla: true });
+        setFastPath({ ssd: true });
       }
       tf.dispose([c, b, v, a, w, ...got, ...ref]);
     }
@@ -161,6 +163,6 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
 
   it('a training step of a tiny GLA model and of a tiny Mamba-2 model: lever on and off give the same loss and gradients', async () => {
     await expectLeverStepAgrees('gla', [{ mixer: 'gla', params: { chunkSize: 4 } }], { label: 'gla', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
-    await expectLeverStepAgrees('gla', [{ mixer: 'mamba2', params: { chunkSize: 4, headDim: 8, stateDim: 8 } }], { label: 'mamba2', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
+    await expectLeverStepAgrees('ssd', [{ mixer: 'mamba2', params: { chunkSize: 4, headDim: 8, stateDim: 8 } }], { label: 'mamba2', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
   });
 });

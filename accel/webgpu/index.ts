@@ -24,8 +24,8 @@
 //   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 //   gla          gated linear attention (GLA) likewise, with a forget gate per key channel: one dispatch forward and
-//                one backward for the chunked form's ~330 ops a step; Mamba-2's SSD through the same kernel, its
-//                decay one per head (gla.ts)
+//                one backward for the chunked form's ~330 ops a step (gla.ts)
+//   ssd          Mamba-2's SSD through the same kernel, its decay one per head (gla.ts ssdWebGpu)
 //   generalizedDelta  the generalized delta rule (RWKV-7) likewise, with a decay vector and separate removal keys
 //                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
@@ -131,7 +131,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -176,7 +176,9 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // the atomic one (0.56–0.72 ms against 0.53–0.79 in the same steps), and with it a GPU run repeats bit for bit
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
-  gla: 'new (2026-11-30): tested against glaNaive and ssdNaive on lavapipe (tests/webgpu-gla.test.ts); not yet checked GPU ≡ CPU or timed on a GPU',
+  // gla left it on 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
+  // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
+  ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 is 11x slower through it: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, and 8 partial column blocks of dc, db, da a token for tfjs to sum)',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -276,7 +278,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: BACKEND, lever: 'generalizedDelta', impl: generalizedDeltaRuleWebGpu });
   registerFastForm({ op: glaOp, backend: BACKEND, lever: 'gla', impl: glaWebGpu });
-  registerFastForm({ op: ssdOp, backend: BACKEND, lever: 'gla', impl: ssdWebGpu });
+  registerFastForm({ op: ssdOp, backend: BACKEND, lever: 'ssd', impl: ssdWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
   registerFastForm({ op: causalAttentionOp, backend: BACKEND, lever: 'attention', impl: causalAttentionWebGpu });
