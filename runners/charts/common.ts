@@ -29,7 +29,9 @@ export interface Figure {
 }
 
 export const FONT_FAMILY = 'DejaVu Sans';
-const FONT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'assets', 'fonts', 'dejavu');
+// one copy in git: the fonts the committed reports under results/ load (results/vendor/DejaVu-README.md says where
+// they come from) are the ones every figure is drawn with — every tracked byte travels with each device call
+const FONT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'results', 'vendor');
 export const FONT_FILES = [join(FONT_DIR, 'DejaVuSans.ttf'), join(FONT_DIR, 'DejaVuSans-Bold.ttf')];
 
 /** vega-lite config shared by every chart: the bundled font everywhere, white background. */
