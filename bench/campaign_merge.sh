@@ -13,8 +13,8 @@
 #    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones;
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
 # 4. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
-#    NO_REPORT=1, `recallbench report --png headline` (no PNGs of the per-mixer curves: the tree a call carries stays
-#    small); prints the records before and after and the new ones.
+#    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
+#    no files of them: the tree a call carries stays small); prints the records before and after and the new ones.
 # RESULTS_DIR (default results/campaign) is where the committed folders are. Nothing is committed: that stays a
 # decision made after reading what it prints.
 set -euo pipefail
@@ -54,4 +54,4 @@ after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
 cli=(npx tsx src/cli.ts)
 "${cli[@]}" verify "$dst"
-[ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --png headline --quiet
+[ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --png headline --no-detail-files --quiet

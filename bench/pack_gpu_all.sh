@@ -82,6 +82,8 @@ for path in sys.argv[1:]:
     open(path, 'w').write(text)
 PY
 grep -q 'app.mjs.xz' .gpu/run && grep -q 'step.mjs' .gpu/run-step && grep -q 'equiv.mjs' .gpu/run-equiv || { echo "pack_gpu_all: could not derive the runners" >&2; exit 1; }
-tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+# what travels: tracked and untracked-not-ignored files that exist (a deleted, not yet committed file does not), summed
+# by one du (through xargs, a long list would be summed in parts and only the last part's total read)
+tracked=$(git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done | du -cb --files0-from=- | tail -1 | cut -f1)
 bundle=$(du -sb .gpu | cut -f1)
 echo "pack_gpu_all: .gpu $((bundle / 1048576)) MiB + tracked tree $((tracked / 1048576)) MiB = $(((bundle + tracked) / 1048576)) MiB of the 64 MiB a call may carry"

@@ -144,6 +144,10 @@ export interface PlotOptions {
   /** PNGs too (default true): every figure's, none (false), or only the headline figures' ('headline': not the
    *  per-mixer training curves, Figure.detail — what the campaign folders commit). */
   png?: boolean | 'headline';
+  /** The detail figures' own files (figures/<name>.vl.json, .svg, .csv; default true). false: none — the report
+   *  still draws them from its inline specs. About half a campaign folder's bytes, and every tracked byte travels
+   *  with each device call (docs/campaign.md "Budget"), so the campaign folders commit them in index.html only. */
+  detailFiles?: boolean;
 }
 
 export interface PlotResult {
@@ -180,6 +184,7 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
     files.push(rel);
   };
   for (const fig of figures) {
+    if (fig.detail && opts.detailFiles === false) continue;
     write(`figures/${fig.name}.vl.json`, specJson(fig.spec));
     const svg = await renderSvg(fig.spec);
     write(`figures/${fig.name}.svg`, svg);

@@ -306,7 +306,7 @@ function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { ven
 <h2>${escapeHtml(f.title)}</h2>
 <div class="figure" data-figure="${i}"></div>
 <p class="caption">${escapeHtml(f.caption)}</p>
-<p class="files">files: <a href="figures/${escapeHtml(f.name)}.svg">SVG</a> · ${has(`figures/${f.name}.png`) ? `<a href="figures/${escapeHtml(f.name)}.png">PNG</a> · ` : ''}<a href="figures/${escapeHtml(f.name)}.vl.json">vega-lite spec</a> · <a href="figures/${escapeHtml(f.name)}.csv">data (CSV)</a></p>
+${has(`figures/${f.name}.svg`) ? `<p class="files">files: <a href="figures/${escapeHtml(f.name)}.svg">SVG</a> · ${has(`figures/${f.name}.png`) ? `<a href="figures/${escapeHtml(f.name)}.png">PNG</a> · ` : ''}<a href="figures/${escapeHtml(f.name)}.vl.json">vega-lite spec</a> · <a href="figures/${escapeHtml(f.name)}.csv">data (CSV)</a></p>` : `<p class="files">drawn on this page only (report --no-detail-files): <code>recallbench plot</code> writes its files</p>`}
 </section>`,
     )
     .join('\n');

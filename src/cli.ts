@@ -69,6 +69,12 @@ const PNG_OPTION = {
   describe: "PNGs beside the SVGs: of every figure, of the headline figures only (not the per-mixer training curves: what the campaign folders commit, to keep the tree device calls carry small), or none",
 };
 const pngChoice = (png: 'all' | 'headline' | 'none') => (png === 'all' ? true : png === 'none' ? false : 'headline');
+/** plot's and report's --detail-files: the per-mixer training curves' own files, or (report) on the page only. */
+const DETAIL_FILES_OPTION = {
+  type: 'boolean' as const,
+  default: true,
+  describe: "write the per-mixer training-curve figures' own files (figures/curves-*.vl.json, .svg, .csv); --no-detail-files leaves them out, and report draws them on its page only (what the campaign folders commit: about half their bytes, and device calls carry the tracked tree)",
+};
 
 /**
  * The drawing modules (vega, and resvg: a native addon) load only for plot/report, through a computed import that
@@ -423,10 +429,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       (y) => y
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
         .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
-        .option('png', PNG_OPTION),
+        .option('png', PNG_OPTION)
+        .option('detail-files', DETAIL_FILES_OPTION),
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
-        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png) });
+        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean });
         io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
@@ -454,10 +461,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       (y) => y
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
         .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
-        .option('png', PNG_OPTION),
+        .option('png', PNG_OPTION)
+        .option('detail-files', DETAIL_FILES_OPTION),
       async (argv) => {
         const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
-        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
+        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
         io.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )

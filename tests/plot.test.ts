@@ -91,6 +91,31 @@ describe('plot on synthetic records', () => {
     for (const n of detail) expect(html).not.toContain(`href="figures/${n}.png"`);
   });
 
+  it('detailFiles false: no files of the per-mixer curves (earlier ones removed), the headline files kept, and the report still draws the curves from its inline specs', async () => {
+    const dir = tempDir();
+    writeSyntheticResults(dir, syntheticSuite());
+    await plotResults(dir, { png: false });
+    const curveFiles = () => readdirSync(join(dir, 'figures')).filter((f) => f.startsWith('curves-'));
+    expect(curveFiles().length).toBeGreaterThan(0);
+    const r = await writeReport(dir, { png: false, detailFiles: false });
+    expect(curveFiles()).toEqual([]);
+    const detail = r.figures.filter((f) => f.detail);
+    const headline = r.figures.filter((f) => !f.detail).map((f) => f.name);
+    expect(detail.length).toBeGreaterThan(0);
+    for (const n of headline) for (const ext of ['.svg', '.vl.json', '.csv']) expect(existsSync(join(dir, 'figures', `${n}${ext}`)), `${n}${ext}`).toBe(true);
+    const html = readFileSync(r.path, 'utf8');
+    for (const f of detail) {
+      expect(html).toContain(`id="${f.name}"`);
+      expect(html).not.toContain(`href="figures/${f.name}.svg"`);
+    }
+    // every figure's spec travels inline, the curves' too (the page draws FIGURES[i] into data-figure i)
+    const inline = JSON.parse(/const FIGURES = (.*);\n/.exec(html)![1]!) as unknown[];
+    expect(inline).toHaveLength(r.figures.length);
+    for (const f of detail) expect(html).toContain(`data-figure="${r.figures.indexOf(f)}"`);
+    expect(html.match(/drawn on this page only/g)?.length).toBe(detail.length);
+    for (const n of headline) expect(html).toContain(`href="figures/${n}.svg"`);
+  });
+
   it('accuracy vs state: the fronts, the floor and the state convention come from the records', async () => {
     const dir = tempDir();
     const records = syntheticSuite();
@@ -458,8 +483,9 @@ describe('end to end: a tiny real sweep, then plot', () => {
     const pngs = () => readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.png')).sort();
     expect(runCli(['plot', dir, '--png', 'headline'], { timeoutMs: 120_000 }).status).toBe(0);
     expect(pngs()).toEqual(['accuracy-vs-state.png']);
-    expect(runCli(['plot', dir, '--no-png'], { timeoutMs: 120_000 }).status).toBe(0);
+    expect(runCli(['plot', dir, '--no-png', '--no-detail-files'], { timeoutMs: 120_000 }).status).toBe(0);
     expect(pngs()).toEqual([]);
+    expect(readdirSync(join(dir, 'figures')).filter((f) => f.startsWith('curves-'))).toEqual([]);
     const bad = runCli(['plot', dir, '--png', 'some'], { timeoutMs: 120_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
