@@ -42,13 +42,36 @@ export function loadRecords(dir: string): RunRecord[] {
   return readRecords(dir);
 }
 
-function loadCurves(dir: string, records: RunRecord[]): Map<string, EpochRecord[]> {
+/** Each record's training curve, read from the folder that holds the record (sources: folder → its records). */
+function loadCurves(sources: RecordSource[]): Map<string, EpochRecord[]> {
   const out = new Map<string, EpochRecord[]>();
-  for (const r of records) {
-    const c = readCurve(dir, r.id);
-    if (c) out.set(r.id, c);
-  }
+  for (const { dir, records } of sources)
+    for (const r of records) {
+      const c = readCurve(dir, r.id);
+      if (c) out.set(r.id, c);
+    }
   return out;
+}
+
+/** A results folder and the records drawn from it. */
+export interface RecordSource {
+  dir: string;
+  records: RunRecord[];
+}
+
+/**
+ * The folder's records, then those of each `beside` folder that the folder (or an earlier beside folder) does not
+ * already hold by id: the user's own runs drawn on a paper's figure beside its committed ones (report --beside).
+ */
+export function loadSources(dir: string, beside: readonly string[] = []): RecordSource[] {
+  const sources: RecordSource[] = [{ dir, records: loadRecords(dir) }];
+  const seen = new Set(sources[0]!.records.map((r) => r.id));
+  for (const other of beside) {
+    const records = loadRecords(other).filter((r) => !seen.has(r.id));
+    for (const r of records) seen.add(r.id);
+    sources.push({ dir: other, records });
+  }
+  return sources;
 }
 
 /** The runs whose stored numbers break the invariants: verify.ts's check (id → violations). */
@@ -148,6 +171,8 @@ export interface PlotOptions {
    *  still draws them from its inline specs. About half a campaign folder's bytes, and every tracked byte travels
    *  with each device call (docs/campaign.md "Budget"), so the campaign folders commit them in index.html only. */
   detailFiles?: boolean;
+  /** Other results folders whose records are drawn too (not written to): a paper's committed runs beside yours. */
+  beside?: string[];
 }
 
 export interface PlotResult {
@@ -160,14 +185,17 @@ export interface PlotResult {
   figures: Figure[];
   /** Paths written, relative to the results folder. */
   files: string[];
+  /** Where the records came from: the folder first, then each `beside` folder with the records it added. */
+  sources: RecordSource[];
 }
 
 /** Draw every supported figure of a results folder into <dir>/figures and its tables into <dir>/tables. */
 export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<PlotResult> {
   const convention = opts.state ?? 'measured';
-  const records = loadRecords(dir);
+  const sources = loadSources(dir, opts.beside);
+  const records = sources.flatMap((s) => s.records);
   if (records.length === 0) throw new UserInputError(`${dir}: runs.jsonl holds no complete run record`);
-  const curves = loadCurves(dir, records);
+  const curves = loadCurves(sources);
   const { points, leftOut, runs } = analyseRuns(records, invalidRuns(records, curves));
   const figures = buildFigures(runs, points, leftOut, curves, convention);
 
@@ -193,5 +221,5 @@ export async function plotResults(dir: string, opts: PlotOptions = {}): Promise<
   }
   write('tables/points.csv', toCsv(pointRows(points)));
   write('tables/excluded.csv', toCsv(excludedRows(leftOut), EXCLUDED_COLUMNS));
-  return { records, points, leftOut, runs, figures, files };
+  return { records, points, leftOut, runs, figures, files, sources };
 }

@@ -377,6 +377,15 @@ ${divergedCounted.length ? `<h3>Diverged after some epochs (results for their fi
 <h2>Provenance</h2>
 <p>${reconstructed ? 'Sweep command, reconstructed from the records\' preset field (this folder has no commands.jsonl):' : 'Sweep commands (commands.jsonl):'}</p>
 <pre>${commands.map((c) => escapeHtml(`${c.command}${c.startedAt ? `    # started ${c.startedAt}` : ''}${c.backend ? ` on ${c.backend}${c.device ? ` (${c.device})` : ''}` : ''}`)).join('\n')}</pre>
+${result.sources
+  .slice(1)
+  .filter((src) => src.records.length > 0)
+  .map((src) => {
+    const own = sweepCommands(src.dir, src.records);
+    return `<p>Drawn beside this folder's runs (report --beside): the ${src.records.length} run(s) of <code>${escapeHtml(src.dir)}</code> that this folder does not hold, made by${own.reconstructed ? ' (reconstructed from their preset field)' : ''}:</p>
+<pre>${own.commands.map((c) => escapeHtml(c.command)).join('\n')}</pre>`;
+  })
+  .join('\n')}
 <p>Figures and this page: <code>${escapeHtml(reportCommand)}</code> (or <code>${escapeHtml(`recallbench plot ${dir} --state ${convention}`)}</code> for the figure files alone).</p>
 <p>Runs by preset, backend, device, versions and code (from the records):</p>
 ${table(provenanceRows(records))}

@@ -23,7 +23,7 @@ import { leftOutLine, NO_NVIDIA_SMI, parseConcurrency, planSweepConcurrency, res
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
-import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, selectPreset, type PresetInput } from '../runners/sweep.js';
+import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, selectPreset, type Preset, type PresetInput } from '../runners/sweep.js';
 import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
 import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
@@ -69,6 +69,12 @@ const PNG_OPTION = {
   describe: "PNGs beside the SVGs: of every figure, of the headline figures only (not the per-mixer training curves: what the campaign folders commit, to keep the tree device calls carry small), or none",
 };
 const pngChoice = (png: 'all' | 'headline' | 'none') => (png === 'all' ? true : png === 'none' ? false : 'headline');
+/** plot's and report's --beside: other results folders drawn with this one (read only). */
+const BESIDE_OPTION = {
+  type: 'string' as const,
+  array: true as const,
+  describe: "other results folder(s) whose runs are drawn too, read only — e.g. your --add-arch runs beside a paper's committed ones: report runs/based-fig2 --beside results/campaign/based-fig2 (a run both hold is drawn once, from this folder)",
+};
 /** plot's and report's --detail-files: the per-mixer training curves' own files, or (report) on the page only. */
 const DETAIL_FILES_OPTION = {
   type: 'boolean' as const,
@@ -157,6 +163,21 @@ function layersFromArch(arch: string, params: Record<string, unknown>) {
   const names = arch.split('+').map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw new UserInputError(`--arch: empty architecture name`);
   return names.map((mixer, i) => ({ mixer, params: i === names.length - 1 ? params : {} }));
+}
+
+/**
+ * A preset with the user's architectures added (sweep --add-arch): each trains on the preset's data, at its learning
+ * rates, under its search, training and model settings (block included), at `dModels` or the preset's widths — so
+ * its runs sit on the paper's figure beside the preset's own (report --beside). A label the preset already has is
+ * refused: its runs would be drawn as that mixer's.
+ */
+function addArchitectures(preset: Preset, archs: string[], params: Record<string, unknown>, dModels: number[] | undefined): Preset {
+  const labels = new Set(preset.architectures.map((a) => a.label));
+  const taken = archs.filter((a) => labels.has(a));
+  if (taken.length) throw new UserInputError(`--add-arch: ${taken.join(', ')} is already an architecture of ${preset.name} (use --only to train it)`);
+  if (dModels && (dModels.length === 0 || dModels.some((d) => !Number.isInteger(d) || d <= 0))) throw new UserInputError(`--add-d-model: whole numbers ≥ 1, got ${dModels.join(' ')}`);
+  const added = archs.map((arch) => ({ label: arch, layers: layersFromArch(arch, params), ...(dModels ? { dModels } : {}) }));
+  return parseStrict(presetSchema, { ...preset, architectures: [...preset.architectures, ...added] }, `preset ${preset.name} with --add-arch ${archs.join(' ')}`);
 }
 
 function taskSegments(argv: Record<string, unknown>, settings: Array<Record<string, unknown>>) {
@@ -295,6 +316,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid, and an estimated time where this host has timed runs of the same shapes (with --gpu-memory GiB: the memory plan on a GPU of that size — lanes, packing, runs left out), then exit' })
         .option('report', { type: 'boolean', default: true, describe: 'when the sweep ends, draw the figures and write index.html in the results folder (--no-report: skip)' })
         .option('scale', { type: 'number', describe: 'shrink the grid by s in (0, 1]: fewer examples, epochs and sizes, same axes (runners/scale.ts); every learning rate stays under successive halving' })
+        .option('add-arch', { type: 'string', array: true, describe: "with a preset: add your architecture(s) to its grid (same syntax as --arch, e.g. my-mixer or baseconv+my-mixer; --param applies to the last mixer; a --plugin defines it) — the preset's data, learning rates, search, training and model settings — and train only those (unless --only names more); draw them beside the paper's runs with `report <out> --beside <folder>`" })
+        .option('add-d-model', { type: 'number', array: true, describe: "with --add-arch: the added architectures' model widths (default: the preset's d_model list)" })
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
         .option('only-data', { type: 'string', array: true, describe: "train only these task settings (data-entry labels) of the preset, e.g. one figure panel: --only-data L64-K4; run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
@@ -334,7 +357,13 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         } else {
           preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
         }
-        preset = selectPreset(preset, argv.only, argv.onlyData);
+        let only = argv.only;
+        if (argv.addArch?.length) {
+          if (!argv.preset) throw new UserInputError('--add-arch adds architectures to a preset: name one (e.g. sweep based-fig2 --add-arch my-mixer --plugin my.ts)');
+          preset = addArchitectures(preset, argv.addArch, parsePairs(argv.param, '--param'), argv.addDModel);
+          only = [...new Set([...(argv.only ?? []), ...argv.addArch])];
+        } else if (argv.addDModel) throw new UserInputError('--add-d-model sets the widths of the architectures --add-arch adds: give --add-arch too');
+        preset = selectPreset(preset, only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0 } };
         const scale = argv.scale;
@@ -430,10 +459,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
         .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
         .option('png', PNG_OPTION)
-        .option('detail-files', DETAIL_FILES_OPTION),
+        .option('detail-files', DETAIL_FILES_OPTION)
+        .option('beside', BESIDE_OPTION),
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
-        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean });
+        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: argv.beside });
         io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
@@ -462,10 +492,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .positional('dir', { type: 'string', demandOption: true, describe: 'results folder, e.g. results/zoology-fig2' })
         .option('state', { choices: ['measured', 'paper'] as const, default: 'measured' as const, describe: 'state-size convention of the x axes' })
         .option('png', PNG_OPTION)
-        .option('detail-files', DETAIL_FILES_OPTION),
+        .option('detail-files', DETAIL_FILES_OPTION)
+        .option('beside', BESIDE_OPTION),
       async (argv) => {
         const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
-        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
+        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: argv.beside, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
         io.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )
