@@ -86,7 +86,7 @@ import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
-import { GLA_GRAD_KERNEL, GLA_KERNEL, glaWebGpu, gradsSize as glaGradsSize, ssdWebGpu } from '../accel/webgpu/gla.js';
+import { GLA_GRAD_KERNEL, GLA_KERNEL, glaFastForm, gradsSize as glaGradsSize, ssdWebGpu } from '../accel/webgpu/gla.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
 export const EVAL_LOGIT_ROWS: number = TRAIN_EVAL_LOGIT_ROWS;
@@ -389,7 +389,7 @@ function registerProbeBackend(): void {
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b) : undefined) });
-  registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g) => (probeFused.gla ? glaWebGpu(q, k, v, g) : undefined) });
+  registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g) => (probeFused.gla ? glaFastForm(q, k, v, g) : undefined) });
   registerFastForm({ op: ssdOp, backend: PROBE_BACKEND, impl: (c, b, v, a) => (probeFused.ssd ? ssdWebGpu(c, b, v, a) : undefined) });
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });

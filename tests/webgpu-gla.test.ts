@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
+import { GLA_FAST_MAX_DK, glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
 import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
@@ -134,6 +134,15 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
       setFastPath({ gla: true });
     }
     tf.dispose(Object.values(x));
+  });
+
+  it(`past d_k ${GLA_FAST_MAX_DK} the op declines the fused form (its columns would spill out of registers) and runs the chunked one exactly`, async () => {
+    const wide = inputs(1, 1, 7, GLA_FAST_MAX_DK + 1, 4);
+    const narrow = inputs(1, 1, 7, GLA_FAST_MAX_DK, 4);
+    const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+    await same(gla(wide.q, wide.k, wide.v, wide.g, 4), glaChunked(wide.q, wide.k, wide.v, wide.g, 4));
+    await same(gla(narrow.q, narrow.k, narrow.v, narrow.g, 4), fused(narrow.q, narrow.k, narrow.v, narrow.g));
+    tf.dispose([...Object.values(wide), ...Object.values(narrow)]);
   });
 
   it("Mamba-2's SSD through the same kernel (one decay per head): values and the gradients of c, b, v, a match its per-token reference; through the op, lever off = the chunked form", async () => {

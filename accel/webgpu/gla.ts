@@ -243,6 +243,20 @@ export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.
   return fits(q, v) ? (glaWithGrad(q, k, v, g) as tf.Tensor4D) : undefined;
 }
 
+/**
+ * Largest d_k the gla op runs fused by default (lever gla; glaWebGpu itself takes up to GLA_MAX_DK). A thread's
+ * column lives in a private array that spills to local memory as d_k grows: at d_k 16 (GLA at d 128) the fused step
+ * was 1.62x faster than the chunked one on an H200, but Mamba-2's SSD through the same kernel at N 128 was 11x
+ * slower (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"). Between them nothing is measured: 32
+ * is GPU ≡ CPU checked (d 256) and keeps the backward's two columns at 64 floats.
+ */
+export const GLA_FAST_MAX_DK = 32;
+
+/** The gla op's fast form: fused up to d_k GLA_FAST_MAX_DK, else declined (the chunked form runs). */
+export function glaFastForm(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
+  return q.shape[3] <= GLA_FAST_MAX_DK ? glaWebGpu(q, k, v, g) : undefined;
+}
+
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
 function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
   const [B, H, T, dk] = q.shape;

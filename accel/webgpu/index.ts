@@ -24,7 +24,7 @@
 //   delta        the delta rule and the gated delta rule (DeltaNet, Gated DeltaNet) as one thread per state column
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 //   gla          gated linear attention (GLA) likewise, with a forget gate per key channel: one dispatch forward and
-//                one backward for the chunked form's ~330 ops a step (gla.ts)
+//                one backward for the chunked form's ~330 ops a step, up to d_k 32 (gla.ts GLA_FAST_MAX_DK)
 //   ssd          Mamba-2's SSD through the same kernel, its decay one per head (gla.ts ssdWebGpu)
 //   generalizedDelta  the generalized delta rule (RWKV-7) likewise, with a decay vector and separate removal keys
 //                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
@@ -97,7 +97,7 @@ import { gatedDeltaRuleOp } from '../../ops/gatedDeltaRule/index.js';
 import { deltaRuleWebGpu, gatedDeltaRuleWebGpu, registerDeltaRuleWebGpu, setDeltaRegisters } from './deltaRule.js';
 import { glaOp } from '../../ops/gatedLinearAttention/index.js';
 import { ssdOp } from '../../ops/ssd/index.js';
-import { glaWebGpu, registerGlaWebGpu, ssdWebGpu } from './gla.js';
+import { glaFastForm, registerGlaWebGpu, ssdWebGpu } from './gla.js';
 import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
 import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
@@ -277,7 +277,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: BACKEND, lever: 'generalizedDelta', impl: generalizedDeltaRuleWebGpu });
-  registerFastForm({ op: glaOp, backend: BACKEND, lever: 'gla', impl: glaWebGpu });
+  registerFastForm({ op: glaOp, backend: BACKEND, lever: 'gla', impl: glaFastForm });
   registerFastForm({ op: ssdOp, backend: BACKEND, lever: 'ssd', impl: ssdWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });
   registerFastForm({ op: causalLinearAttentionOp, backend: BACKEND, lever: 'linearAttention', impl: causalLinearAttentionWebGpu });
