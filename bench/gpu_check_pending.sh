@@ -77,6 +77,12 @@ case "${1:-}" in
   speed)
     echo "=== recur ($(date -u +%H:%M:%S))"
     STEPS=${STEPS:-6} BENCH_RUN="bash $STEP" OUT="$OUT" timeout 450 bash bench/gpu_session.sh info recur > "$OUT/session.log" 2>&1
+    # where the fused GLA stops paying (accel/webgpu/gla.ts GLA_FAST_MAX_DK = 32: d_k 16 timed, N 128 of Mamba-2 11x
+    # slower): d 256 and 512 at fla's expand_k 0.5 and 4 heads are d_k 32 and 64, the bound lifted for the timing
+    echo "=== gla at d_k 32 and 64 ($(date -u +%H:%M:%S))"
+    for d in 256 512; do
+      RECALLBENCH_GLA_FAST_MAX_DK=512 timeout 60 bash "$STEP" --mixers gla --batches 64 --d-model "$d" --variants fast,fast-gla --dropout 0.1 --steps "${STEPS:-6}" --warmup 3 --label "gla-d$d" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    done
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked (default) and masked

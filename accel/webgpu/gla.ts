@@ -251,10 +251,12 @@ export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.
  * is GPU ≡ CPU checked (d 256) and keeps the backward's two columns at 64 floats.
  */
 export const GLA_FAST_MAX_DK = 32;
+/** The bound in force: GLA_FAST_MAX_DK, or RECALLBENCH_GLA_FAST_MAX_DK (a benchmark timing the kernel past it). */
+const fastMaxDk = ((raw) => (raw && Number.isFinite(Number(raw)) ? Number(raw) : GLA_FAST_MAX_DK))(typeof process !== 'undefined' ? process.env.RECALLBENCH_GLA_FAST_MAX_DK : undefined);
 
 /** The gla op's fast form: fused up to d_k GLA_FAST_MAX_DK, else declined (the chunked form runs). */
 export function glaFastForm(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
-  return q.shape[3] <= GLA_FAST_MAX_DK ? glaWebGpu(q, k, v, g) : undefined;
+  return q.shape[3] <= fastMaxDk ? glaWebGpu(q, k, v, g) : undefined;
 }
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
