@@ -140,7 +140,8 @@ export async function plannedGrid(tag: string): Promise<RunConfig[] | undefined>
 /**
  * Coverage of each preset's planned grid per mixer (a campaign in progress): runs planned and stored, models
  * (figure points) planned and drawn, and the task settings where every planned model of the mixer has its point
- * — a complete panel. Stored runs are matched to the grid by run id; a stored run outside today's grid is not counted.
+ * — a complete panel. Stored runs are matched to the grid by run id; those outside today's grid (a mixer added with
+ * sweep --add-arch, or a grid that has since changed) are counted per mixer in rows of their own.
  */
 export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], planned: ReadonlyMap<string, RunConfig[]>): Record<string, unknown>[] {
   const withPoint = new Set(points.map((p) => p.key));
@@ -167,6 +168,23 @@ export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], 
     };
     for (const label of labels) rows.push(row(label, configs.filter((c) => c.label === label)));
     if (labels.length > 1) rows.push(row('(all)', configs));
+    // runs stored under the tag that its grid does not plan — a mixer added to the preset (sweep --add-arch) — each
+    // mixer one row, outside the '(all)' count
+    const plannedIds = new Set(configs.map((c) => runId(c)));
+    const extra = runs.filter((a) => (a.record.preset ?? '(none)') === tag && !plannedIds.has(runId(a.record.config)));
+    for (const mixer of [...new Set(extra.map((a) => a.record.label))]) {
+      const mine = extra.filter((a) => a.record.label === mixer);
+      const models = new Set(mine.map((a) => a.key));
+      rows.push({
+        preset: tag,
+        mixer: `${mixer} (not in the grid)`,
+        'runs planned': '—',
+        'runs stored': mine.length,
+        'models planned': '—',
+        'models with a point': [...models].filter((k) => withPoint.has(k)).length,
+        'settings complete': '—',
+      });
+    }
   }
   return rows;
 }

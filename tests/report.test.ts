@@ -76,13 +76,15 @@ describe('report page', () => {
     b2.status = 'failed';
     const wider = { ...a1.config, model: { ...a1.config.model, dModel: 128 } }; // planned, not stored
     const grid = [a1.config, a2.config, wider, b1.config, b2.config];
-    const { runs, points } = analyseRuns([a1, a2, b1, b2]);
+    const added = syntheticRecord({ ...base, label: 'retention', lr: 1e-3 }); // stored, outside the grid (sweep --add-arch)
+    const { runs, points } = analyseRuns([a1, a2, b1, b2, added]);
     const rows = plannedCoverageRows(runs, points, new Map([[a1.preset!, grid]]));
     const settingOf = (r: typeof a1) => runs.find((x) => x.record.id === r.id)!.setting.label;
     expect(rows).toEqual([
       { preset: a1.preset, mixer: 'attention', 'runs planned': 3, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': '0 of 1' },
       { preset: a1.preset, mixer: 'baseconv', 'runs planned': 2, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': `1 of 2 (${settingOf(b1)})` },
       { preset: a1.preset, mixer: '(all)', 'runs planned': 5, 'runs stored': 4, 'models planned': 4, 'models with a point': 2, 'settings complete': '0 of 2' },
+      { preset: a1.preset, mixer: 'retention (not in the grid)', 'runs planned': '—', 'runs stored': 1, 'models planned': '—', 'models with a point': 1, 'settings complete': '—' },
     ]);
     // a preset tag expands to its grid (scaled for a scaled sweep); any other tag to nothing
     expect((await plannedGrid('zoology-fig2'))!).toHaveLength(448);
