@@ -3,8 +3,8 @@ import SlowFirstSequencer from './tests/sequencer.js';
 
 // Four projects: `unit` and `gpu` (`npm test`), `learn` (`npm run test:learn`, the tests/*.train.test.ts files: each
 // trains a mixer on an easy MQAR through the project's training path and asserts it beats chance — minutes of wasm
-// training on 2 cores) and `system` (`npm run test:system`: sweeps run as several processes — in parallel, queued,
-// stacked, resumed — each file a minute or more of process starts on 2 cores). CI (.ci/run) runs all three scripts;
+// training on 2 cores) and `system` (`npm run test:system`: sweeps run as processes — in parallel, queued, stacked,
+// resumed, or chained from the CLI as a user would (addArch) — each file many process starts on 2 cores). CI (.ci/run) runs all three scripts;
 // `npm run test:all` runs everything at once. `npm test` keeps the crash-and-resume tests (tests/reliability*.test.ts).
 const LEARN = 'tests/**/*.train.test.ts';
 // npm test was at 344–382 s in clean-clone CI on 2 cores (2026-11-30), against a 6-minute target: these files were

@@ -45,7 +45,7 @@ import { exclusiveCumsum } from '../ops/linearAttention/common.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
-import { slidingWindowAttention, type SlidingWindowForm } from './slidingWindow.js';
+import { MASKED_FORM_UP_TO, slidingWindowAttention, type SlidingWindowForm } from './slidingWindow.js';
 
 const params = z
   .object({
@@ -54,7 +54,7 @@ const params = z
     numHeads: z.number().int().min(1).default(1).describe('heads (d_model must be divisible by it)'),
     dropout: z.number().min(0).max(1).default(0.1).describe('dropout on the local attention weights'),
     // optional without a default: a defaulted new key would change every recorded run's id (tests/campaign-ids.test.ts)
-    form: z.enum(['blocked', 'masked']).optional().describe("the local part's parallel form (unset: 'masked' up to 256 tokens, else 'blocked'; architectures/slidingWindow.ts form): 'masked' computes it in attention's few ops, the same function"),
+    form: z.enum(['blocked', 'masked']).optional().describe(`the local part's parallel form (unset: 'masked' up to ${MASKED_FORM_UP_TO} tokens, else 'blocked'; architectures/slidingWindow.ts form): 'masked' computes it in attention's few ops, the same function`),
   })
   .strict();
 

@@ -16,6 +16,16 @@ import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
 
+export type SlidingWindowForm = 'blocked' | 'masked';
+
+/**
+ * Longest sequence for which an unset form is 'masked'. On an H200 at d 128, L 256 (bench/RESULTS.md "GLA fused, and
+ * the B256 host wait, 2026-11-30"), masked against blocked: sliding window B64 4.9 vs 6.4 ms a step, B256 10.7 vs
+ * 15.2; Scatterbrain 16.2 vs 23.0 and 23.1 vs 26.7. Longer sequences were not measured; the T² scores grow past the
+ * band's T·w work there, so they keep the blocked form.
+ */
+export const MASKED_FORM_UP_TO = 256;
+
 const params = z
   .object({
     windowSize: z.number().int().min(1).default(64).describe('w: a token attends to itself and the w tokens before it'),
@@ -26,7 +36,7 @@ const params = z
     form: z
       .enum(['blocked', 'masked'])
       .optional()
-      .describe("parallel form (unset: 'masked' for sequences up to 256 tokens, else 'blocked'): 'blocked' (blocks of w queries against their block and the one before, O(T·w)) or 'masked' (one T×T score matrix with the band masked, O(T²) but attention's few ops: for short sequences where a step is host-bound); the same function"),
+      .describe(`parallel form (unset: 'masked' for sequences up to ${MASKED_FORM_UP_TO} tokens, else 'blocked'): 'blocked' (blocks of w queries against their block and the one before, O(T·w)) or 'masked' (one T×T score matrix with the band masked, O(T²) but attention's few ops: for short sequences where a step is host-bound); the same function`),
   })
   .strict();
 
@@ -66,16 +76,6 @@ function blockMaskBias(window: number): tf.Tensor2D {
     return tf.where(visible, tf.zeros([window, 2 * window]), tf.fill([window, 2 * window], NEG)) as tf.Tensor2D;
   });
 }
-
-export type SlidingWindowForm = 'blocked' | 'masked';
-
-/**
- * Longest sequence for which an unset form is 'masked'. On an H200 at d 128, L 256 (bench/RESULTS.md "GLA fused, and
- * the B256 host wait, 2026-11-30"), masked against blocked: sliding window B64 4.9 vs 6.4 ms a step, B256 10.7 vs
- * 15.2; Scatterbrain 16.2 vs 23.0 and 23.1 vs 26.7. Longer sequences were not measured; the T² scores grow past the
- * band's T·w work there, so they keep the blocked form.
- */
-export const MASKED_FORM_UP_TO = 256;
 
 /** The parallel form a sequence of T tokens runs: the one asked for, else by MASKED_FORM_UP_TO. */
 export function slidingWindowForm(T: number, form?: SlidingWindowForm): SlidingWindowForm {

@@ -85,7 +85,8 @@ case "${1:-}" in
     done
     echo "=== attention ($(date -u +%H:%M:%S))"
     timeout 60 bash "$STEP" --mixers attention --batches 64,256 --variants fast,fast-attention --dropout 0 --steps "${STEPS:-8}" --warmup 3 --label attention --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
-    # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked (default) and masked
+    # sliding window's two parallel forms (architectures/slidingWindow.ts `form`, Scatterbrain's local part too): blocked and
+    # masked (unset: masked up to MASKED_FORM_UP_TO tokens, blocked beyond)
     echo "=== sliding window, blocked and masked ($(date -u +%H:%M:%S))"
     timeout 90 bash "$STEP" --mixers sliding-window-blocked,sliding-window-masked,scatterbrain-blocked,scatterbrain-masked,attention --batches 64,256 --variants default --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label swa-form --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|Error" "$OUT/session.log" | tail -70 ;;

@@ -34,8 +34,9 @@
 //   - generalizedDelta (accel/webgpu/generalizedDeltaRule.ts, RWKV-7): likewise (the stacked r, w, k, a, b, o and S's
 //     checkpoints forward, one buffer of dv and the partials of dr, dw, dk, da, db backward), instead of the chunked
 //     form's [C, C, d_k] pairwise tensors and their gradients;
-//   - gla (accel/webgpu/gla.ts, GLA) and ssd (Mamba-2's SSD through the same kernel): o and S's checkpoints forward,
-//     one buffer of dv and the partials of dq, dk, dg backward, instead of the chunked forms' per-chunk tensors;
+//   - gla (accel/webgpu/gla.ts, GLA, up to d_k GLA_FAST_MAX_DK: past it the probe runs the chunked form, as training
+//     does) and ssd (Mamba-2's SSD through the same kernel): o and S's checkpoints forward, one buffer of dv and the
+//     partials of dq, dk, dg backward, instead of the chunked forms' per-chunk tensors;
 //   - attention (accel/webgpu/attention.ts): o and the log-sum-exp forward, dq, dk, dv backward, no [B, H, T, T]
 //     scores, weights or their gradients. With dropout it is fused only where the dropout lever is on too
 //     (ops/causalAttention: the same hashed mask), so `dropout` is a key as well: on the probe it only tells

@@ -10,7 +10,7 @@ import { UserInputError } from '../engine/errors.js';
 import type { EpochRecord } from '../engine/train.js';
 import { analyseRuns, orderSplit, provenanceCells, readCurve, type AnalysedRun, type FigurePoint, type LeftOutRun, type StateConvention } from './analysis.js';
 import { invalidRuns } from './verify.js';
-import { readRecords, type RunRecord } from './results.js';
+import { dedupeRecords, readRecords, type RunRecord } from './results.js';
 import { accuracyVsState } from './charts/accuracyVsState.js';
 import { accuracyVsWidth } from './charts/accuracyVsWidth.js';
 import { curveFigures } from './charts/curves.js';
@@ -60,18 +60,16 @@ export interface RecordSource {
 }
 
 /**
- * The folder's records, then those of each `beside` folder that the folder (or an earlier beside folder) does not
- * already hold by id: the user's own runs drawn on a paper's figure beside its committed ones (report --beside).
+ * The folder's records, then those of each `beside` folder: the user's own runs drawn on a paper's figure beside its
+ * committed ones (report --beside). A run several folders hold is drawn once, by readRecords' rule across them all
+ * (the first success, else the last failure), from the folder that holds that record.
  */
 export function loadSources(dir: string, beside: readonly string[] = []): RecordSource[] {
-  const sources: RecordSource[] = [{ dir, records: loadRecords(dir) }];
-  const seen = new Set(sources[0]!.records.map((r) => r.id));
-  for (const other of beside) {
-    const records = loadRecords(other).filter((r) => !seen.has(r.id));
-    for (const r of records) seen.add(r.id);
-    sources.push({ dir: other, records });
-  }
-  return sources;
+  const folders = [dir, ...beside].map((d) => ({ dir: d, records: loadRecords(d) }));
+  const home = new Map<RunRecord, string>();
+  for (const f of folders) for (const r of f.records) home.set(r, f.dir);
+  const chosen = new Set(dedupeRecords(folders.flatMap((f) => f.records)));
+  return folders.map((f) => ({ dir: f.dir, records: f.records.filter((r) => chosen.has(r) && home.get(r) === f.dir) }));
 }
 
 /** The runs whose stored numbers break the invariants: verify.ts's check (id → violations). */

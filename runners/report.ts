@@ -311,7 +311,8 @@ function reportHtml(dir: string, result: PlotResult, opts: ReportOptions & { ven
   const vendor = opts.vendor.split('\\').join('/');
   const { records, points, figures, leftOut, runs } = result;
   const name = dir.replace(/\/+$/, '').split('/').pop() ?? dir;
-  const { commands, reconstructed } = sweepCommands(dir, records);
+  // this folder's own sweeps (a --beside folder's are listed with it, below)
+  const { commands, reconstructed } = sweepCommands(dir, result.sources[0]!.records);
   const convention = opts.state ?? 'measured';
   const reportCommand = opts.reportCommand ?? `recallbench report ${dir} --state ${convention}`;
   const divergedCounted = divergedCountedRows(runs);
@@ -361,7 +362,7 @@ table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 <h1>recallbench results: ${escapeHtml(name)}</h1>
 <p>${records.length} runs: ${records.length - leftOut.length} results${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}${runs.some((a) => a.stopped) ? ` (${runs.filter((a) => a.stopped).length} stopped at a rung by successive halving: <a href="#search">not candidates for the points</a>)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure points, ${figures.length} figures.
 A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
-Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''} alone.</p>
+Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''}${result.sources.length > 1 ? ` and those of ${result.sources.slice(1).map((src) => `<code>${escapeHtml(src.dir)}</code>`).join(', ')} (report --beside: ${result.sources.slice(1).reduce((n, src) => n + src.records.length, 0)} of the ${records.length} runs; <a href="#provenance">provenance</a>)` : ''} alone.</p>
 <nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#coverage">coverage and cost</a> · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>
 <p id="render-status" class="files">rendering ${figures.length} figures…</p>
 ${figureSections}

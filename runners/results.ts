@@ -182,7 +182,8 @@ export function readJsonl<T>(path: string): T[] {
  * One record per run id, in the order they were stored: the first successful record of an id (two records of
  * one id can only come from a foreign writer), else its latest failure (a failed run is retried by resume).
  */
-function dedupeRecords(all: RunRecord[]): RunRecord[] {
+/** One record per run id: the first success, else the last failure (a retried run's success wins). */
+export function dedupeRecords(all: RunRecord[]): RunRecord[] {
   const chosen = new Map<string, { record: RunRecord; at: number }>();
   all.forEach((record, at) => {
     const prev = chosen.get(record.id);

@@ -75,6 +75,11 @@ const BESIDE_OPTION = {
   array: true as const,
   describe: "other results folder(s) whose runs are drawn too, read only — e.g. your --add-arch runs beside a paper's committed ones: report runs/based-fig2 --beside results/campaign/based-fig2 (a run both hold is drawn once, from this folder)",
 };
+/** --beside's folders: absent, or at least one (a bare --beside is a mistake, not "no other folder"). */
+function besideFolders(beside: string[] | undefined): string[] | undefined {
+  if (beside !== undefined && beside.length === 0) throw new UserInputError('--beside: name the results folder(s) to draw beside this one');
+  return beside;
+}
 /** plot's and report's --detail-files: the per-mixer training curves' own files, or (report) on the page only. */
 const DETAIL_FILES_OPTION = {
   type: 'boolean' as const,
@@ -358,6 +363,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           preset = loadPreset(argv.preset ?? DEFAULT_PRESET);
         }
         let only = argv.only;
+        if (argv.addArch !== undefined && argv.addArch.length === 0) throw new UserInputError('--add-arch: name the architecture(s) to add (e.g. --add-arch my-mixer)');
+        if (argv.preset && argv.param?.length && !argv.addArch) throw new UserInputError("--param sets the parameters of --arch's or --add-arch's mixer; a preset's architectures carry their own (write a preset file to change them)");
         if (argv.addArch?.length) {
           if (!argv.preset) throw new UserInputError('--add-arch adds architectures to a preset: name one (e.g. sweep based-fig2 --add-arch my-mixer --plugin my.ts)');
           preset = addArchitectures(preset, argv.addArch, parsePairs(argv.param, '--param'), argv.addDModel);
@@ -463,7 +470,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('beside', BESIDE_OPTION),
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
-        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: argv.beside });
+        const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: besideFolders(argv.beside) });
         io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
@@ -496,7 +503,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('beside', BESIDE_OPTION),
       async (argv) => {
         const { writeReport } = await importDrawing<typeof import('../runners/report.js')>('../runners/report.js');
-        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: argv.beside, reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
+        const r = await writeReport(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: besideFolders(argv.beside), reportCommand: ['recallbench', ...args].map(shellWord).join(' ') });
         io.stdout.write(`${r.records.length} runs, ${r.figures.length} figures → ${r.path}\n`);
       },
     )

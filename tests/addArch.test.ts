@@ -82,16 +82,19 @@ describe('sweep --add-arch and report --beside', () => {
     expect(existsSync(join(paper, 'index.html'))).toBe(false);
   });
 
-  it("refuses a label the preset already has, --add-arch without a preset and --add-d-model without --add-arch: one line, exit 2", () => {
-    for (const args of [
-      ['sweep', 'based-fig2', '--add-arch', 'based', '--dry-run'],
-      ['sweep', '--add-arch', 'attention', '--dry-run'],
-      ['sweep', 'based-fig2', '--add-d-model', '64', '--dry-run'],
-    ]) {
-      const r = runCli(args, { timeoutMs: 60_000 });
+  it("refuses, in one line with exit 2: a label the preset already has, --add-arch without a preset or without a name, --add-d-model without --add-arch, --param with a preset's own architectures, a bare --beside", () => {
+    for (const [args, message] of [
+      [['sweep', 'based-fig2', '--add-arch', 'based', '--dry-run'], /^recallbench: --add-arch: based is already an architecture of based-fig2/],
+      [['sweep', '--add-arch', 'gla', '--dry-run'], /^recallbench: --add-arch adds architectures to a preset: name one/],
+      [['sweep', 'based-fig2', '--add-arch', '--dry-run'], /^recallbench: --add-arch: name the architecture/],
+      [['sweep', 'based-fig2', '--add-d-model', '64', '--dry-run'], /^recallbench: --add-d-model sets the widths .* give --add-arch too/],
+      [['sweep', 'based-fig2', '--param', 'featureDim=8', '--dry-run'], /^recallbench: --param sets the parameters of --arch's or --add-arch's mixer/],
+      [['report', 'results/campaign/based-fig2', '--beside'], /^recallbench: --beside: name the results folder/],
+    ] as const) {
+      const r = runCli([...args], { timeoutMs: 60_000 });
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
-      expect(r.stderr).toMatch(/add-arch|add-d-model/);
+      expect(r.stderr, args.join(' ')).toMatch(message);
     }
   });
 });

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
-import { plotResults, loadRecords, EXCLUDED_COLUMNS, specJson } from '../runners/plot.js';
+import { plotResults, loadRecords, loadSources, EXCLUDED_COLUMNS, specJson } from '../runners/plot.js';
 import { writeReport } from '../runners/report.js';
 import { parse } from 'csv-parse/sync';
 import type { EpochRecord } from '../engine/train.js';
@@ -114,6 +114,25 @@ describe('plot on synthetic records', () => {
     for (const f of detail) expect(html).toContain(`data-figure="${r.figures.indexOf(f)}"`);
     expect(html.match(/drawn on this page only/g)?.length).toBe(detail.length);
     for (const n of headline) expect(html).toContain(`href="figures/${n}.svg"`);
+  });
+
+  it("--beside: a run both folders hold is drawn once, by readRecords' rule across them (the first success, else the last failure), from the folder that holds that record", () => {
+    const own = tempDir();
+    const other = tempDir();
+    const base = { label: 'attention', dModel: 64, slices: [[64, 4]] as [number, number][], state: 2 ** 16, validation: 0.5, test: 0.5 };
+    const ok = syntheticRecord({ ...base, lr: 1e-3 });
+    const failedHere = { ...ok, status: 'failed' as const };
+    const onlyThere = syntheticRecord({ ...base, lr: 1e-2 });
+    writeSyntheticResults(own, [failedHere]);
+    writeSyntheticResults(other, [ok, onlyThere]);
+    const [mine, theirs] = loadSources(own, [other]);
+    expect(mine!.records).toEqual([]);
+    expect(theirs!.records.map((r) => [r.id, r.status])).toEqual([[ok.id, ok.status], [onlyThere.id, onlyThere.status]]);
+    // a success here wins over the other folder's copy
+    writeSyntheticResults(own, [ok]);
+    const [mine2, theirs2] = loadSources(own, [other]);
+    expect(mine2!.records.map((r) => r.id)).toEqual([ok.id]);
+    expect(theirs2!.records.map((r) => r.id)).toEqual([onlyThere.id]);
   });
 
   it('accuracy vs state: the fronts, the floor and the state convention come from the records', async () => {

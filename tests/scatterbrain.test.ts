@@ -137,14 +137,18 @@ function build(raw: Record<string, unknown>, maxSeqLen: number, dModel = 16) {
   return { store, params, ctx, mixer: scatterbrain.create(params, ctx, store.scope(`sb${built}`)) };
 }
 
+// the local part's parallel form named, and unset (the sequence's length picks it: slidingWindow.ts slidingWindowForm)
+const FORMS = [{ form: 'blocked' }, { form: 'masked' }, {}] as const;
+const formName = (f: (typeof FORMS)[number]) => ('form' in f ? f.form : 'unset');
+
 describe('scatterbrain mixer', () => {
   it.each([
     [1, 11],
     [3, 11],
     [4, 17],
     [16, 11],
-  ])('window %i, T %i: the step view (ring buffer + Performer sums of the tokens that left it) reproduces the forward', async (w, T) => {
-    const { mixer, store } = build({ windowSize: w, featureDim: 6, numHeads: 2, dropout: 0 }, T);
+  ].flatMap(([w, T]) => FORMS.map((f) => [w!, T!, formName(f), f] as const)))('window %i, T %i, form %s: the step view (ring buffer + Performer sums of the tokens that left it) reproduces the forward', async (w, T, _name, form) => {
+    const { mixer, store } = build({ windowSize: w, featureDim: 6, numHeads: 2, dropout: 0, ...form }, T);
     const x = randn([2, T, 16], 6, 2) as tf.Tensor3D;
     const parallel = mixer.forward(x, { training: false });
     let state = mixer.initState(2);
@@ -170,8 +174,8 @@ describe('scatterbrain mixer', () => {
     store.dispose();
   });
 
-  it('dropout acts on the local weights in training only', async () => {
-    const { mixer, store } = build({ windowSize: 3 }, 10);
+  it.each(FORMS.map((f) => [formName(f), f] as const))('form %s: dropout acts on the local weights in training only', async (_name, form) => {
+    const { mixer, store } = build({ windowSize: 3, ...form }, 10);
     const x = randn([2, 10, 16], 7) as tf.Tensor3D;
     const a = mixer.forward(x, { training: false });
     expect(await relativeError(mixer.forward(x, { training: false }), a)).toBe(0);
@@ -186,8 +190,8 @@ describe('scatterbrain mixer', () => {
     expect(() => build({ numHeads: 3 }, 8)).toThrow('scatterbrain: d_model 16 is not divisible by numHeads 3');
   });
 
-  it('forward and step leave no tensors behind', () => {
-    const { mixer, store } = build({ windowSize: 2, featureDim: 4, dropout: 0.1 }, 9);
+  it.each(FORMS.map((f) => [formName(f), f] as const))('form %s: forward and step leave no tensors behind', (_name, form) => {
+    const { mixer, store } = build({ windowSize: 2, featureDim: 4, dropout: 0.1, ...form }, 9);
     const x = randn([2, 9, 16], 8) as tf.Tensor3D;
     const x0 = x.slice([0, 0, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D;
     const run = () => {

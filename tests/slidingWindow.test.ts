@@ -76,14 +76,18 @@ function build(raw: Record<string, unknown>, maxSeqLen: number) {
   return { store, params, ctx, mixer: def.create(params, ctx, store.scope(`sw${built}`)) };
 }
 
+// each parallel form named, and unset (the sequence's length picks it: slidingWindowForm)
+const FORMS = [{ form: 'blocked' }, { form: 'masked' }, {}] as const;
+const formName = (f: (typeof FORMS)[number]) => ('form' in f ? f.form : 'unset');
+
 describe('sliding-window mixer', () => {
   it.each([
     [1, 6],
     [2, 11],
     [4, 11],
     [16, 11],
-  ])('window %i, T %i: stepping the ring buffer reproduces the parallel forward', async (w, T) => {
-    const { mixer, store } = build({ windowSize: w, numHeads: 2, dropout: 0 }, T);
+  ].flatMap(([w, T]) => FORMS.map((f) => [w!, T!, formName(f), f] as const)))('window %i, T %i, form %s: stepping the ring buffer reproduces the parallel forward', async (w, T, _name, form) => {
+    const { mixer, store } = build({ windowSize: w, numHeads: 2, dropout: 0, ...form }, T);
     const x = randn([2, T, 16], 6, 2) as tf.Tensor3D;
     const parallel = mixer.forward(x, { training: false });
     let state = mixer.initState(2);
@@ -98,8 +102,8 @@ describe('sliding-window mixer', () => {
     store.dispose();
   });
 
-  it('dropout acts on the attention weights in training only', async () => {
-    const { mixer, store } = build({ windowSize: 3 }, 10);
+  it.each(FORMS.map((f) => [formName(f), f] as const))('form %s: dropout acts on the attention weights in training only', async (_name, form) => {
+    const { mixer, store } = build({ windowSize: 3, ...form }, 10);
     const x = randn([2, 10, 16], 7) as tf.Tensor3D;
     const a = mixer.forward(x, { training: false });
     expect(await relativeError(mixer.forward(x, { training: false }), a)).toBe(0);
@@ -127,8 +131,8 @@ describe('sliding-window mixer', () => {
 });
 
 describe('sliding-window memory', () => {
-  it.each([2, 16])('window %i: forward and step leave no tensors behind', (w) => {
-    const { mixer, store } = build({ windowSize: w, dropout: 0.1 }, 9);
+  it.each([2, 16].flatMap((w) => FORMS.map((f) => [w, formName(f), f] as const)))('window %i, form %s: forward and step leave no tensors behind', (w, _name, form) => {
+    const { mixer, store } = build({ windowSize: w, dropout: 0.1, ...form }, 9);
     const x = randn([2, 9, 16], 8) as tf.Tensor3D;
     const x0 = x.slice([0, 0, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D;
     const run = () => {

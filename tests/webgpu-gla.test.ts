@@ -2,8 +2,9 @@
 // (ops/gatedLinearAttention/naive.ts): values and the gradients of every input, at shapes that exercise what the
 // kernel tiles — odd T (a short last checkpoint chunk), d_k ≠ d_v, d_v past the backward's column block (several
 // blocks, the last one partly empty), T = 1 — with the outputs' buffers poisoned (NaN) first. A mutation check shows
-// the bars catch a kernel wrong by one token's worth; through the op, lever off gives the chunked form back; a
-// training step of a tiny GLA model agrees with the lever on and off. Runs on a real GPU or on lavapipe
+// the bars catch a kernel wrong by one token's worth; through the op, lever off gives the chunked form back, and so
+// does a d_k past the op's bound (GLA_FAST_MAX_DK); Mamba-2's SSD through the same kernel (lever `ssd`) likewise; a
+// training step of a tiny GLA and Mamba-2 model agrees with the levers on and off. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { GLA_FAST_MAX_DK, glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
+import { GLA_FAST_MAX_DK, glaFastMaxDk, glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
 import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
@@ -136,12 +137,25 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
     tf.dispose(Object.values(x));
   });
 
-  it(`past d_k ${GLA_FAST_MAX_DK} the op declines the fused form (its columns would spill out of registers) and runs the chunked one exactly`, async () => {
-    const wide = inputs(1, 1, 7, GLA_FAST_MAX_DK + 1, 4);
-    const narrow = inputs(1, 1, 7, GLA_FAST_MAX_DK, 4);
+  it(`past d_k ${GLA_FAST_MAX_DK} the op declines the fused form (its columns would spill out of registers) and runs the chunked one exactly; RECALLBENCH_GLA_FAST_MAX_DK moves the bound, a bad value is a one-line error`, async () => {
+    const bound = glaFastMaxDk(); // GLA_FAST_MAX_DK unless the variable is set
+    const wide = inputs(1, 1, 7, bound + 1, 4);
+    const narrow = inputs(1, 1, 7, bound, 4);
     const same = async (a: tf.Tensor, b: tf.Tensor) => expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
     await same(gla(wide.q, wide.k, wide.v, wide.g, 4), glaChunked(wide.q, wide.k, wide.v, wide.g, 4));
     await same(gla(narrow.q, narrow.k, narrow.v, narrow.g, 4), fused(narrow.q, narrow.k, narrow.v, narrow.g));
+    const saved = process.env.RECALLBENCH_GLA_FAST_MAX_DK;
+    try {
+      process.env.RECALLBENCH_GLA_FAST_MAX_DK = String(bound + 1);
+      await same(gla(wide.q, wide.k, wide.v, wide.g, 4), fused(wide.q, wide.k, wide.v, wide.g));
+      for (const bad of ['abc', ' ', '-1', '2.5']) {
+        process.env.RECALLBENCH_GLA_FAST_MAX_DK = bad;
+        expect(() => glaFastMaxDk(), bad).toThrow(/^RECALLBENCH_GLA_FAST_MAX_DK: a whole number/);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.RECALLBENCH_GLA_FAST_MAX_DK;
+      else process.env.RECALLBENCH_GLA_FAST_MAX_DK = saved;
+    }
     tf.dispose([...Object.values(wide), ...Object.values(narrow)]);
   });
 

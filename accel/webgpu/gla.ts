@@ -20,6 +20,7 @@
 // deltaRule.ts says why (memory linear in T otherwise; inverting the step would divide by a vanishing α).
 // Every shape is a uniform; the key names only CAP and COLS. Reference: glaNaive (ops/gatedLinearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
+import { UserInputError } from '../../core/errors.js';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
@@ -251,12 +252,21 @@ export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.
  * is GPU ≡ CPU checked (d 256) and keeps the backward's two columns at 64 floats.
  */
 export const GLA_FAST_MAX_DK = 32;
-/** The bound in force: GLA_FAST_MAX_DK, or RECALLBENCH_GLA_FAST_MAX_DK (a benchmark timing the kernel past it). */
-const fastMaxDk = ((raw) => (raw && Number.isFinite(Number(raw)) ? Number(raw) : GLA_FAST_MAX_DK))(typeof process !== 'undefined' ? process.env.RECALLBENCH_GLA_FAST_MAX_DK : undefined);
 
-/** The gla op's fast form: fused up to d_k GLA_FAST_MAX_DK, else declined (the chunked form runs). */
+/**
+ * The bound in force: GLA_FAST_MAX_DK, or RECALLBENCH_GLA_FAST_MAX_DK when set (a benchmark timing the kernel past
+ * it): a whole number ≥ 0, else a one-line error naming the variable — a typo must not time the wrong form.
+ */
+export function glaFastMaxDk(): number {
+  const raw = typeof process !== 'undefined' ? process.env.RECALLBENCH_GLA_FAST_MAX_DK : undefined;
+  if (raw === undefined || raw === '') return GLA_FAST_MAX_DK;
+  if (!/^\d+$/.test(raw.trim())) throw new UserInputError(`RECALLBENCH_GLA_FAST_MAX_DK: a whole number ≥ 0 (the largest d_k the gla op runs fused), got '${raw}'`);
+  return Number(raw.trim());
+}
+
+/** The gla op's fast form: fused up to d_k glaFastMaxDk(), else declined (the chunked form runs). */
 export function glaFastForm(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
-  return q.shape[3] <= fastMaxDk ? glaWebGpu(q, k, v, g) : undefined;
+  return q.shape[3] <= glaFastMaxDk() ? glaWebGpu(q, k, v, g) : undefined;
 }
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
@@ -267,7 +277,7 @@ function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
 }
 
 /**
- * Mamba-2's SSD through the same kernel (the fast form of ops/ssd, lever gla): its recurrence h_t = exp(a_t) h_{t−1}
+ * Mamba-2's SSD through the same kernel (the fast form of ops/ssd, lever ssd, off by default: index.ts says why): its recurrence h_t = exp(a_t) h_{t−1}
  * + b_t v_tᵀ, o_t = h_tᵀ c_t is GLA's with q = c, k = b and one log decay a_t per head and token, the same for every
  * state row (a's gradient sums the rows', through the broadcast). c, b [B, H, T, N], v [B, H, T, P], a [B, H, T] → o.
  */

@@ -176,7 +176,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // the atomic one (0.56–0.72 ms against 0.53–0.79 in the same steps), and with it a GPU run repeats bit for bit
   attention:
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
-  // gla left it on 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
+  // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 is 11x slower through it: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, and 8 partial column blocks of dc, db, da a token for tfjs to sum)',
 };
