@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { GLA_FAST_MAX_DK, glaFastMaxDk, glaWebGpu, gradsSize, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
+import { GLA_FAST_MAX_DK, glaFastMaxDk, glaWebGpu, gradsSize, SSD_ROW_BLOCK, ssdWebGpu, tiling } from '../accel/webgpu/gla.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
 import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
@@ -160,8 +160,9 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
   });
 
   it("Mamba-2's SSD through the same kernel (one decay per head): values and the gradients of c, b, v, a match its per-token reference; through the op, lever off = the chunked form", async () => {
-    // [B, H, T, N, P]: N ≠ P, T odd (C 4: a last chunk of 3), P past one column block at N 48 (16 columns)
-    for (const [B, H, T, N, P] of [[2, 2, 11, 6, 5], [1, 2, 7, 48, 20]] as const) {
+    // [B, H, T, N, P]: N ≠ P, T odd (C 4: a last chunk of 3); N 48 and 64 past SSD_ROW_BLOCK (32): two kernel calls
+    // over row blocks, the last one partial at 48
+    for (const [B, H, T, N, P] of [[2, 2, 11, 6, 5], [1, 2, 7, 48, 20], [1, 1, 9, 64, 8]] as const) {
       const c = randn([B, H, T, N]) as tf.Tensor4D;
       const b = randn([B, H, T, N]) as tf.Tensor4D;
       const v = randn([B, H, T, P]) as tf.Tensor4D;
@@ -169,7 +170,10 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
       const w = randn([B, H, T, P]);
       type Ssd = (c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor3D) => tf.Tensor4D;
       const both = (f: Ssd) => [f(c, b, v, a), ...tf.grads((...x: tf.Tensor[]) => tf.sum(tf.mul(f(x[0] as tf.Tensor4D, x[1] as tf.Tensor4D, x[2] as tf.Tensor4D, x[3] as tf.Tensor3D), w)))([c, b, v, a])];
+      const calls = dispatchCounts.get('Gla') ?? 0;
       const got = both((...x) => ssdWebGpu(...x)!);
+      // both() runs the forward twice (the value, then under tf.grads)
+      expect((dispatchCounts.get('Gla') ?? 0) - calls, `[${B}, ${H}, ${T}, ${N}, ${P}] forward kernel calls`).toBe(2 * Math.ceil(N / SSD_ROW_BLOCK));
       const ref = both(ssdNaive);
       for (const [i, name] of ['o', 'dc', 'db', 'dv', 'da'].entries()) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${H}, ${T}, ${N}, ${P}] ${name}`).toBeLessThan(bar(i));
       const same = async (x: tf.Tensor, y: tf.Tensor) => expect(Array.from(await x.data())).toEqual(Array.from(await y.data()));

@@ -277,14 +277,33 @@ function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
 }
 
 /**
- * Mamba-2's SSD through the same kernel (the fast form of ops/ssd, lever ssd, off by default: index.ts says why): its recurrence h_t = exp(a_t) h_{t−1}
- * + b_t v_tᵀ, o_t = h_tᵀ c_t is GLA's with q = c, k = b and one log decay a_t per head and token, the same for every
- * state row (a's gradient sums the rows', through the broadcast). c, b [B, H, T, N], v [B, H, T, P], a [B, H, T] → o.
+ * Rows of the SSD state per kernel call: the state's rows evolve apart (one decay for all of them), so an SSD of N
+ * rows is the sum of SSDs over row blocks, each as narrow as the GLA kernel runs fast (GLA_FAST_MAX_DK). Through
+ * one call, Mamba-2's N 128 was 11x slower than its chunked form (index.ts, lever ssd).
+ */
+export const SSD_ROW_BLOCK = GLA_FAST_MAX_DK;
+
+/**
+ * Mamba-2's SSD through the same kernel (the fast form of ops/ssd, lever ssd, off by default: index.ts says why): its
+ * recurrence h_t = exp(a_t) h_{t−1} + b_t v_tᵀ, o_t = h_tᵀ c_t is GLA's with q = c, k = b and one log decay a_t per
+ * head and token, the same for every state row (a's gradient sums the rows', through the broadcast). The rows go in
+ * blocks of SSD_ROW_BLOCK, one kernel call each, o the sum of the blocks'. c, b [B, H, T, N], v [B, H, T, P],
+ * a [B, H, T] → o.
  */
 export function ssdWebGpu(c: tf.Tensor4D, b: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor3D): tf.Tensor4D | undefined {
   if (!fits(c, v)) return undefined;
   const [B, H, T, N] = c.shape;
+  const rows = Math.min(N, SSD_ROW_BLOCK);
   // a broadcasting add of zeros, not tf.tile or tf.broadcastTo (a Tile underneath): tfjs differentiates a Tile by
   // one Slice and one Add per repetition — N of each — and an Add by one Sum over the broadcast axis
-  return glaWebGpu(c, b, v, tf.add(a.reshape([B, H, T, 1]), tf.zeros([1, 1, 1, N])) as tf.Tensor4D);
+  const decay = tf.add(a.reshape([B, H, T, 1]), tf.zeros([1, 1, 1, rows])) as tf.Tensor4D;
+  if (rows === N) return glaWebGpu(c, b, v, decay);
+  let o: tf.Tensor4D | undefined;
+  for (let n0 = 0; n0 < N; n0 += rows) {
+    const width = Math.min(rows, N - n0);
+    const block = (x: tf.Tensor4D) => x.slice([0, 0, 0, n0], [B, H, T, width]);
+    const part = glaWebGpu(block(c), block(b), v, width === rows ? decay : decay.slice([0, 0, 0, 0], [B, H, T, width]))!;
+    o = o ? (tf.add(o, part) as tf.Tensor4D) : part;
+  }
+  return o;
 }

@@ -25,7 +25,8 @@
 //                walking time, forward and backward one dispatch each (deltaRule.ts)
 //   gla          gated linear attention (GLA) likewise, with a forget gate per key channel: one dispatch forward and
 //                one backward for the chunked form's ~330 ops a step, up to d_k 32 (gla.ts GLA_FAST_MAX_DK)
-//   ssd          Mamba-2's SSD through the same kernel, its decay one per head (gla.ts ssdWebGpu)
+//   ssd          Mamba-2's SSD through the same kernel, its decay one per head, the state's rows in blocks of 32
+//                (gla.ts ssdWebGpu, SSD_ROW_BLOCK)
 //   generalizedDelta  the generalized delta rule (RWKV-7) likewise, with a decay vector and separate removal keys
 //                a, b: no [C, C, d_k] pairwise tensors of the chunked form (generalizedDeltaRule.ts)
 //   selectiveScan  Mamba's selective scan with its readout as one thread per (batch, channel) holding h[N] on chip:
@@ -178,7 +179,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
-  ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 is 11x slower through it: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, and 8 partial column blocks of dc, db, da a token for tfjs to sum)',
+  ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
