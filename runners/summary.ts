@@ -113,6 +113,11 @@ export interface TimeEstimate {
   estimated: number;
   unestimated: number;
   backend?: string;
+  /**
+   * For the runs this host has not timed: what other machines' stored runs of the same shapes say (the committed
+   * campaign's GPU runs, for one) — the device with the most such shapes, its runs' upper bound and how many.
+   */
+  elsewhere?: { device: string; seconds: number; estimated: number };
   /** One line saying what the estimate is and what it rests on. */
   line: string;
 }
@@ -132,9 +137,11 @@ export function estimateSweepTime(configs: RunConfig[], dirs: string[], backend:
     .filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds) && (r.worker ?? '').split(':')[0] === host && (backend === 'auto' || r.backend === backend))
     .sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
   const usedBackend = backend === 'auto' ? timed[0]?.backend : backend;
+  // one device's timings (hosts of one name may differ: the GPU machines lent here are all called 'vm', like this one)
+  const usedDevice = timed.find((r) => r.backend === usedBackend)?.device;
   const perStep = new Map<string, number>();
   for (const r of timed) {
-    if (r.backend !== usedBackend) continue;
+    if (r.backend !== usedBackend || r.device !== usedDevice) continue;
     const key = shapeKey(r.config);
     if (!perStep.has(key)) perStep.set(key, r.wallSeconds / r.steps);
   }
@@ -155,12 +162,51 @@ export function estimateSweepTime(configs: RunConfig[], dirs: string[], backend:
     }
   }
   const toTrain = configs.length - finished;
+  const elsewhere = unestimated > 0 ? otherHostsEstimate(configs.filter((c) => !finishedHere.has(runId(c)) && !perStep.has(shapeKey(c))), records, host) : undefined;
+  const there = elsewhere
+    ? `; on ${deviceName(elsewhere.device)} (other machines' runs of the same shapes under the results folders; a run that shared its GPU counts its whole wall time): at most ${formatSeconds(elsewhere.seconds)} for ${elsewhere.estimated} of the ${unestimated} run(s) not timed here`
+    : '';
   let line: string;
   if (toTrain === 0) line = `estimated time: none — all ${configs.length} runs are already in ${outDir}`;
-  else if (estimated === 0) line = `estimated time: unknown — no run of these model shapes has been timed on this host${backend === 'auto' ? '' : ` with ${backend}`} yet (the estimate uses measured step times only; a sweep times its runs as it goes)`;
+  else if (estimated === 0) line = `estimated time: unknown — no run of these model shapes has been timed on this host${backend === 'auto' ? '' : ` with ${backend}`} yet (the estimate uses measured step times only; a sweep times its runs as it goes)${there}`;
   else
-    line = `estimated time: at most ${formatSeconds(seconds)} for ${estimated} of ${toTrain} runs to train, one at a time (step times measured on this host with ${usedBackend}; early stopping often ends runs sooner)${unestimated ? `; ${unestimated} run(s) of never-timed shapes not included` : ''}${finished ? `; ${finished} already finished` : ''}`;
-  return { seconds, finished, estimated, unestimated, ...(usedBackend ? { backend: usedBackend } : {}), line };
+    line = `estimated time: at most ${formatSeconds(seconds)} for ${estimated} of ${toTrain} runs to train, one at a time (step times measured on this host name with ${usedBackend}, ${deviceName(usedDevice ?? '')}; early stopping often ends runs sooner)${unestimated ? `; ${unestimated} run(s) of never-timed shapes not included` : ''}${finished ? `; ${finished} already finished` : ''}${there}`;
+  return { seconds, finished, estimated, unestimated, ...(usedBackend ? { backend: usedBackend } : {}), ...(elsewhere ? { elsewhere } : {}), line };
+}
+
+/** A record's device without its placement note ("nvidia nvidia-h200 NVIDIA: 580.159.04 …", not "[gpu 0, pci …]"). */
+function deviceName(device: string): string {
+  return device.replace(/\s*\[[^\]]*\]\s*$/, '');
+}
+
+/**
+ * The runs' upper bound on the device whose stored runs (from other machines) cover the most of their shapes: each
+ * shape's latest such run's wall time per step × the run's steps. Undefined when no other machine ran any of them.
+ */
+function otherHostsEstimate(configs: RunConfig[], records: RunRecord[], host: string): { device: string; seconds: number; estimated: number } | undefined {
+  const byDevice = new Map<string, Map<string, number>>();
+  const latestFirst = records
+    .filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds) && (r.worker ?? '').split(':')[0] !== host)
+    .sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+  for (const r of latestFirst) {
+    const perStep = byDevice.get(r.device) ?? new Map<string, number>();
+    byDevice.set(r.device, perStep);
+    if (!perStep.has(shapeKey(r.config))) perStep.set(shapeKey(r.config), r.wallSeconds / r.steps);
+  }
+  let best: { device: string; seconds: number; estimated: number } | undefined;
+  for (const [device, perStep] of byDevice) {
+    let seconds = 0;
+    let estimated = 0;
+    for (const c of configs) {
+      const s = perStep.get(shapeKey(c));
+      if (s !== undefined) {
+        seconds += s * trainingSteps(c);
+        estimated++;
+      }
+    }
+    if (estimated > 0 && (!best || estimated > best.estimated)) best = { device, seconds, estimated };
+  }
+  return best;
 }
 
 /** The results folders next to `outDir` (its parent's subfolders) and under results/: where earlier runs were timed. */

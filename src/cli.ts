@@ -395,7 +395,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           io.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
           io.stdout.write(`${describeSearch(configs, preset.search)}\n`);
           const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);
-          io.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results']), g.backend, out).line}\n`);
+          io.stdout.write(`${estimateSweepTime(configs, timingDirs(out, [dirname(out), RUNS_ROOT, 'results', join('results', 'campaign')]), g.backend, out).line}\n`);
           if (gpuMemory) {
             // what --concurrency would do on a GPU of that size: lanes, packing, runs left out (runners/memory.ts)
             const plan = await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);

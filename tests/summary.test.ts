@@ -80,12 +80,14 @@ describe('dry-run time estimate', () => {
     finishedAt: '2026-01-01T00:00:00.000Z',
   });
 
-  it('steps × measured seconds per step of the same shape, on this host and backend only', () => {
+  it('steps × measured seconds per step of the same shape, on this host and backend only; other machines\' runs said apart, per device', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-estimate-'));
     const timed = join(dir, 'earlier');
+    const onGpu = (r: RunRecord): RunRecord => ({ ...r, device: 'nvidia nvidia-h200 NVIDIA: 580 [gpu 0, pci 0000:00:06.0]' });
     const records = [
       ...configs.slice(0, 4).map((c) => timedRecord(c, hostname(), 'wasm', 0.1)),
-      timedRecord(configs[4]!, 'another-host', 'wasm', 0.1), // another machine: not used
+      onGpu(timedRecord(configs[4]!, 'another-host', 'webgpu', 0.02)), // another machine: not this host's estimate
+      timedRecord(configs[4]!, 'a-third-host', 'wasm', 0.5), // a device covering as many shapes, later in the list: not chosen
       timedRecord(configs[5]!, hostname(), 'cpu', 0.1), // another backend: not used
     ];
     mkdirSync(timed);
@@ -96,7 +98,8 @@ describe('dry-run time estimate', () => {
     expect(e.estimated).toBe(4);
     expect(e.unestimated).toBe(2);
     expect(e.seconds).toBeCloseTo(expected, 6);
-    expect(e.line).toMatch(/^estimated time: at most .* for 4 of 6 runs to train, one at a time \(step times measured on this host with wasm; .*\); 2 run\(s\) of never-timed shapes not included$/);
+    expect(e.line).toMatch(/^estimated time: at most .* for 4 of 6 runs to train, one at a time \(step times measured on this host name with wasm, none \(synthetic test record\); .*\); 2 run\(s\) of never-timed shapes not included; on nvidia nvidia-h200 NVIDIA: 580 \(other machines' runs .*\): at most .* for 1 of the 2 run\(s\) not timed here$/);
+    expect(e.elsewhere).toEqual({ device: 'nvidia nvidia-h200 NVIDIA: 580 [gpu 0, pci 0000:00:06.0]', seconds: expect.closeTo(0.02 * trainingSteps(configs[4]!), 6), estimated: 1 });
     // auto: the backend of this host's latest matching runs
     expect(estimateSweepTime(configs, [timed], 'auto', join(dir, 'new')).backend).toBe('wasm');
   });
