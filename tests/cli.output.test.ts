@@ -49,7 +49,7 @@ describe('CLI output', () => {
     const dry = await cli(['sweep', '--arch', 'attention', 'based', ...tinySweep(), '--epochs', '3', '--dry-run', '--out', join(out, '..', 'next')]);
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^[0-9a-f]{16} {2}attention d8 {2}seed0 {2}6 steps$/m);
-    expect(dry.stdout).toMatch(/^estimated time: at most [\d.]+ s for 2 of 2 runs to train, one at a time \(step times measured on this host with cpu; /m);
+    expect(dry.stdout).toMatch(/^estimated time: at most [\d.]+ s for 2 of 2 runs to train, one at a time \(step times measured on this host name with cpu, [^;]+; /m);
     const unknown = await cli(['sweep', '--arch', 'attention', ...tinySweep(12), '--dry-run', '--out', join(out, '..', 'other')]);
     expect(unknown.stdout).toMatch(/^estimated time: unknown — no run of these model shapes has been timed on this host with cpu yet/m);
   });
