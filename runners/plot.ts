@@ -66,10 +66,9 @@ export interface RecordSource {
  */
 export function loadSources(dir: string, beside: readonly string[] = []): RecordSource[] {
   const folders = [dir, ...beside].map((d) => ({ dir: d, records: loadRecords(d) }));
-  const home = new Map<RunRecord, string>();
-  for (const f of folders) for (const r of f.records) home.set(r, f.dir);
+  // each folder's read makes its own record objects: a chosen object belongs to the folder that read it
   const chosen = new Set(dedupeRecords(folders.flatMap((f) => f.records)));
-  return folders.map((f) => ({ dir: f.dir, records: f.records.filter((r) => chosen.has(r) && home.get(r) === f.dir) }));
+  return folders.map((f) => ({ dir: f.dir, records: f.records.filter((r) => chosen.has(r)) }));
 }
 
 /** The runs whose stored numbers break the invariants: verify.ts's check (id → violations). */

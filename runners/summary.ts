@@ -133,36 +133,17 @@ export function estimateSweepTime(configs: RunConfig[], dirs: string[], backend:
   const records: RunRecord[] = [];
   for (const d of new Set(dirs)) if (existsSync(join(d, 'runs.jsonl'))) records.push(...readRecords(d));
   const finishedHere = new Set(existsSync(join(outDir, 'runs.jsonl')) ? readRecords(outDir).filter((r) => r.status !== 'failed').map((r) => r.id) : []);
-  const timed = records
-    .filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds) && (r.worker ?? '').split(':')[0] === host && (backend === 'auto' || r.backend === backend))
-    .sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+  const timed = timedLatestFirst(records).filter((r) => hostOf(r) === host && (backend === 'auto' || r.backend === backend));
   const usedBackend = backend === 'auto' ? timed[0]?.backend : backend;
   // one device's timings (hosts of one name may differ: the GPU machines lent here are all called 'vm', like this one)
   const usedDevice = timed.find((r) => r.backend === usedBackend)?.device;
-  const perStep = new Map<string, number>();
-  for (const r of timed) {
-    if (r.backend !== usedBackend || r.device !== usedDevice) continue;
-    const key = shapeKey(r.config);
-    if (!perStep.has(key)) perStep.set(key, r.wallSeconds / r.steps);
-  }
-  let seconds = 0;
-  let finished = 0;
-  let estimated = 0;
-  let unestimated = 0;
-  for (const c of configs) {
-    if (finishedHere.has(runId(c))) {
-      finished++;
-      continue;
-    }
-    const s = perStep.get(shapeKey(c));
-    if (s === undefined) unestimated++;
-    else {
-      estimated++;
-      seconds += s * trainingSteps(c);
-    }
-  }
-  const toTrain = configs.length - finished;
-  const elsewhere = unestimated > 0 ? otherHostsEstimate(configs.filter((c) => !finishedHere.has(runId(c)) && !perStep.has(shapeKey(c))), records, host) : undefined;
+  const perStep = stepTimes(timed.filter((r) => r.backend === usedBackend && r.device === usedDevice));
+  const toEstimate = configs.filter((c) => !finishedHere.has(runId(c)));
+  const finished = configs.length - toEstimate.length;
+  const { seconds, estimated } = upperBound(toEstimate, perStep);
+  const unestimated = toEstimate.length - estimated;
+  const toTrain = toEstimate.length;
+  const elsewhere = unestimated > 0 ? otherHostsEstimate(toEstimate.filter((c) => !perStep.has(shapeKey(c))), records, host) : undefined;
   const there = elsewhere
     ? `; on ${deviceName(elsewhere.device)} (other machines' runs of the same shapes under the results folders; a run that shared its GPU counts its whole wall time): at most ${formatSeconds(elsewhere.seconds)} for ${elsewhere.estimated} of the ${unestimated} run(s) not timed here`
     : '';
@@ -172,6 +153,34 @@ export function estimateSweepTime(configs: RunConfig[], dirs: string[], backend:
   else
     line = `estimated time: at most ${formatSeconds(seconds)} for ${estimated} of ${toTrain} runs to train, one at a time (step times measured on this host name with ${usedBackend}, ${deviceName(usedDevice ?? '')}; early stopping often ends runs sooner)${unestimated ? `; ${unestimated} run(s) of never-timed shapes not included` : ''}${finished ? `; ${finished} already finished` : ''}${there}`;
   return { seconds, finished, estimated, unestimated, ...(usedBackend ? { backend: usedBackend } : {}), ...(elsewhere ? { elsewhere } : {}), line };
+}
+
+/** The host name a record's worker ran on ("vm:3768" → "vm"). */
+const hostOf = (r: RunRecord) => (r.worker ?? '').split(':')[0];
+
+/** Stored runs whose wall time per step can be read (not failed, some steps), the latest first. */
+function timedLatestFirst(records: RunRecord[]): RunRecord[] {
+  return records.filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds)).sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+}
+
+/** Seconds per step by model shape, from the first (latest) of `timed` runs of each shape. */
+function stepTimes(timed: RunRecord[]): Map<string, number> {
+  const perStep = new Map<string, number>();
+  for (const r of timed) if (!perStep.has(shapeKey(r.config))) perStep.set(shapeKey(r.config), r.wallSeconds / r.steps);
+  return perStep;
+}
+
+/** Every run's steps × its shape's seconds per step, over the runs whose shape `perStep` holds. */
+function upperBound(configs: RunConfig[], perStep: Map<string, number>): { seconds: number; estimated: number } {
+  let seconds = 0;
+  let estimated = 0;
+  for (const c of configs) {
+    const s = perStep.get(shapeKey(c));
+    if (s === undefined) continue;
+    seconds += s * trainingSteps(c);
+    estimated++;
+  }
+  return { seconds, estimated };
 }
 
 /** A record's device without its placement note ("nvidia nvidia-h200 NVIDIA: 580.159.04 …", not "[gpu 0, pci …]"). */
@@ -184,27 +193,12 @@ function deviceName(device: string): string {
  * shape's latest such run's wall time per step × the run's steps. Undefined when no other machine ran any of them.
  */
 function otherHostsEstimate(configs: RunConfig[], records: RunRecord[], host: string): { device: string; seconds: number; estimated: number } | undefined {
-  const byDevice = new Map<string, Map<string, number>>();
-  const latestFirst = records
-    .filter((r) => r.status !== 'failed' && r.steps > 0 && Number.isFinite(r.wallSeconds) && (r.worker ?? '').split(':')[0] !== host)
-    .sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
-  for (const r of latestFirst) {
-    const perStep = byDevice.get(r.device) ?? new Map<string, number>();
-    byDevice.set(r.device, perStep);
-    if (!perStep.has(shapeKey(r.config))) perStep.set(shapeKey(r.config), r.wallSeconds / r.steps);
-  }
+  const elsewhere = timedLatestFirst(records).filter((r) => hostOf(r) !== host);
   let best: { device: string; seconds: number; estimated: number } | undefined;
-  for (const [device, perStep] of byDevice) {
-    let seconds = 0;
-    let estimated = 0;
-    for (const c of configs) {
-      const s = perStep.get(shapeKey(c));
-      if (s !== undefined) {
-        seconds += s * trainingSteps(c);
-        estimated++;
-      }
-    }
-    if (estimated > 0 && (!best || estimated > best.estimated)) best = { device, seconds, estimated };
+  // devices in the order of their latest run: a tie goes to the most recently timed
+  for (const device of new Set(elsewhere.map((r) => r.device))) {
+    const bound = upperBound(configs, stepTimes(elsewhere.filter((r) => r.device === device)));
+    if (bound.estimated > 0 && (!best || bound.estimated > best.estimated)) best = { device, ...bound };
   }
   return best;
 }
