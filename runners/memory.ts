@@ -335,16 +335,20 @@ function registerProbeBackend(): void {
     const [B, T, E] = x!.shape as [number, number, number];
     return { shape: [selectiveScanGradsSize(B, T, E, A!.shape[1]!)], dtype: 'float32' };
   });
-  // delta rule (gated or not): o [B, H, T, d_v] and S's checkpoints forward; one buffer of dv and the column blocks'
-  // partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
-  outputs(DELTA_KERNEL, ({ q, v }) => {
-    const [B, H, T, dk] = q!.shape as [number, number, number, number];
-    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
-  });
-  shapeOnly(DELTA_GRAD_KERNEL, ({ q, v }) => {
-    const [B, H, T, dk] = q!.shape as [number, number, number, number];
-    return { shape: [deltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
-  });
+  // the state-column kernels of q, v [B, H, T, d_k | d_v]: o [B, H, T, d_v] and S's checkpoints forward; one buffer of
+  // dv and the column blocks' partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
+  const stateColumnKernels = (forward: string, backward: string, gradsSize: (rows: number, dk: number, dv: number) => number) => {
+    outputs(forward, ({ q, v }) => {
+      const [B, H, T, dk] = q!.shape as [number, number, number, number];
+      return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
+    });
+    shapeOnly(backward, ({ q, v }) => {
+      const [B, H, T, dk] = q!.shape as [number, number, number, number];
+      return { shape: [gradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+    });
+  };
+  // delta rule (gated or not)
+  stateColumnKernels(DELTA_KERNEL, DELTA_GRAD_KERNEL, deltaGradsSize);
   // generalized delta rule: o [B, H, T, d_v] and S's checkpoints forward (the stacked x [5, B, H, T, d_k] is a Pack
   // before it); one buffer of dv and the partials backward (its replay scratch released inside)
   outputs(GENERALIZED_DELTA_KERNEL, ({ x, v }) => {
@@ -355,16 +359,8 @@ function registerProbeBackend(): void {
     const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
     return { shape: [generalizedDeltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
   });
-  // gated linear attention (and Mamba-2's SSD through it): o [B, H, T, d_v] and S's checkpoints forward; one buffer
-  // of dv and the partials backward (its replay scratch released inside)
-  outputs(GLA_KERNEL, ({ q, v }) => {
-    const [B, H, T, dk] = q!.shape as [number, number, number, number];
-    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
-  });
-  shapeOnly(GLA_GRAD_KERNEL, ({ q, v }) => {
-    const [B, H, T, dk] = q!.shape as [number, number, number, number];
-    return { shape: [glaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
-  });
+  // gated linear attention (and Mamba-2's SSD through it)
+  stateColumnKernels(GLA_KERNEL, GLA_GRAD_KERNEL, glaGradsSize);
   // causal attention: o [B, H, T, d_h] and lse [B, H, T] forward; dq, dk, dv backward (its D [B, H, T] released inside)
   outputs(ATTENTION_KERNEL, ({ q }) => [q!.shape, q!.shape.slice(0, 3)]);
   outputs(ATTENTION_GRAD_KERNEL, ({ q }) => [q!.shape, q!.shape, q!.shape]);

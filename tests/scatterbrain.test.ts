@@ -68,6 +68,18 @@ describe('scatterbrain op', () => {
   const k = randn([B, H, T, dh], 2) as tf.Tensor4D;
   const v = randn([B, H, T, dh], 3) as tf.Tensor4D;
 
+  /** The parallel form `form` against the per-token loop, forward and the gradients of Σ target ⊙ y in q, k, v (1e-5). */
+  const expectLoop = async (form: 'blocked' | 'masked', w: number, f: number) => {
+    const proj = projection(f, dh, 11);
+    const parallel = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number, pr: SbProjection) => scatterbrainAttention(a, b, c, win, pr, undefined, form);
+    expect(await relativeError(parallel(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
+    const target = randn([B, H, T, dh], 4);
+    const loss = (impl: typeof naive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), target));
+    const g1 = tf.grads(loss(parallel))([q, k, v]);
+    const g2 = tf.grads(loss(naive))([q, k, v]);
+    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
+  };
+
   it.each([
     [1, 6],
     [3, 6],
@@ -76,28 +88,14 @@ describe('scatterbrain op', () => {
     [12, 6],
     [40, 4],
   ])("window %i, f %i: the blocked parallel form equals the per-token loop, forward (1e-5) and gradients (1e-5)", async (w, f) => {
-    const proj = projection(f, dh, 11);
-    const blocked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number, pr: SbProjection) => scatterbrainAttention(a, b, c, win, pr, undefined, 'blocked');
-    expect(await relativeError(blocked(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
-    const target = randn([B, H, T, dh], 4);
-    const loss = (impl: typeof naive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), target));
-    const g1 = tf.grads(loss(blocked))([q, k, v]);
-    const g2 = tf.grads(loss(naive))([q, k, v]);
-    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
+    await expectLoop('blocked', w, f);
   });
 
   it.each([
     [3, 6],
     [5, 8],
   ])("window %i, f %i: form 'masked' (the local part out of the full T×T matrix) equals the per-token loop too", async (w, f) => {
-    const proj = projection(f, dh, 11);
-    const masked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number, pr: SbProjection) => scatterbrainAttention(a, b, c, win, pr, undefined, 'masked');
-    expect(await relativeError(masked(q, k, v, w, proj), naive(q, k, v, w, proj))).toBeLessThan(1e-5);
-    const target = randn([B, H, T, dh], 4);
-    const loss = (impl: typeof naive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), target));
-    const g1 = tf.grads(loss(masked))([q, k, v]);
-    const g2 = tf.grads(loss(naive))([q, k, v]);
-    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${['q', 'k', 'v'][i]}`).toBeLessThan(1e-5);
+    await expectLoop('masked', w, f);
   });
 
   it('tokens outside the window still reach the output (through the low-rank part)', async () => {

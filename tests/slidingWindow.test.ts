@@ -21,25 +21,24 @@ describe('banded attention op', () => {
   const k = randn([B, H, T, dh], 2) as tf.Tensor4D;
   const v = randn([B, H, T, dh], 3) as tf.Tensor4D;
 
-  const blocked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number) => slidingWindowAttention(a, b, c, win, undefined, 'blocked');
+  const inForm = (form: 'blocked' | 'masked') => (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number) => slidingWindowAttention(a, b, c, win, undefined, form);
+  /** impl against the reference, forward and the gradients of Σ target ⊙ y in q, k, v. */
+  const expectReference = async (impl: typeof slidingWindowAttentionNaive, w: number, targetSeed: number, forwardBar: number, gradientBar: number) => {
+    expect(await relativeError(impl(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(forwardBar);
+    const target = randn([B, H, T, dh], targetSeed);
+    const loss = (f: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
+    const g1 = tf.grads(loss(impl))([q, k, v]);
+    const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
+    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(gradientBar);
+  };
 
   it.each([1, 3, 5, 6, 11, 12, 40])('window %i: blocked form equals the masked T×T reference, forward and gradients', async (w) => {
-    expect(await relativeError(blocked(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-5);
-    const target = randn([B, H, T, dh], 4);
-    const loss = (impl: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
-    const g1 = tf.grads(loss(blocked))([q, k, v]);
-    const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
-    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-4);
+    await expectReference(inForm('blocked'), w, 4, 1e-5, 1e-4);
   });
 
   it.each([1, 5, 12])("window %i: form 'masked' (the band out of the full T×T matrix) equals the reference, forward and gradients", async (w) => {
-    const masked = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D, win: number) => slidingWindowAttention(a, b, c, win, undefined, 'masked');
-    expect(await relativeError(masked(q, k, v, w), slidingWindowAttentionNaive(q, k, v, w))).toBeLessThan(1e-6);
-    const target = randn([B, H, T, dh], 5);
-    const loss = (impl: typeof slidingWindowAttentionNaive) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(impl(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w), target));
-    const g1 = tf.grads(loss(masked))([q, k, v]);
-    const g2 = tf.grads(loss(slidingWindowAttentionNaive))([q, k, v]);
-    for (let i = 0; i < 3; i++) expect(await relativeError(g1[i]!, g2[i]!), `gradient ${i}`).toBeLessThan(1e-5);
+    const masked = inForm('masked');
+    await expectReference(masked, w, 5, 1e-6, 1e-5);
     // and it is not causal attention: the window matters
     if (w < T - 1) expect(await relativeError(masked(q, k, v, w), masked(q, k, v, T))).toBeGreaterThan(1e-3);
   });
