@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { dhGroups, LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
+import { dhGroups, EXAMPLES_PER_THREAD, LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvExamplesPerThread, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { circularLongConv, longConv, longConvNaive } from '../ops/longConv/index.js';
 
@@ -85,14 +85,14 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     [2, 5, 64, 5],
     [1, 33, 128, 40],
   ] as const;
-  type Mode = 'registers' | 'tiles' | 'plain';
-  const mode = (m: Mode) => setFastPath({ longConvRegisters: m === 'registers', longConvTiles: m !== 'plain' });
+  type Mode = 'blocks' | 'registers' | 'tiles' | 'plain';
+  const mode = (m: Mode) => setFastPath({ longConvBlocks: m === 'blocks', longConvRegisters: m === 'registers', longConvTiles: m !== 'plain' });
 
-  it('values and the gradients of x and h match the shifted-sum reference: registers, tiles and neither', async () => {
+  it('values and the gradients of x and h match the shifted-sum reference: blocks, registers, tiles and neither', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
     // (the tiled and register shapes last: the plain kernels run them as the other shapes already cover)
-    // (registers: only C ≥ 64 — below it they run the tiles' kernels, covered by the tiles pass)
-    for (const m of ['registers', 'tiles', 'plain'] as Mode[]) for (const [B, T, C, L] of m === 'plain' ? SHAPES.slice(0, -4) : m === 'registers' ? SHAPES.filter((s) => s[2] >= 64) : SHAPES) {
+    // (blocks, registers: only C ≥ 64 — below it they run the tiles' kernels, covered by the tiles pass)
+    for (const m of ['blocks', 'registers', 'tiles', 'plain'] as Mode[]) for (const [B, T, C, L] of m === 'plain' ? SHAPES.slice(0, -4) : m === 'registers' || m === 'blocks' ? SHAPES.filter((s) => s[2] >= 64) : SHAPES) {
       mode(m);
       const tiles = m !== 'plain';
       const x = inputs(B, T, C, L);
@@ -111,8 +111,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     console.log(`long conv: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
   });
 
-  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples (registers, tiles, neither)", async () => {
-    for (const m of ['registers', 'tiles', 'plain'] as Mode[]) for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20], [2, 2, 45, 64, 48]] as const) {
+  it("a stack's filters [R, C, Lh]: each run's examples with its own filter, and each run's dh from its own examples (blocks, registers, tiles, neither)", async () => {
+    for (const m of ['blocks', 'registers', 'tiles', 'plain'] as Mode[]) for (const [R, b, T, C, L] of [[3, 2, 7, 5, 9], [2, 3, 37, 64, 37], [4, 1, 20, 3, 20], [2, 2, 45, 64, 48]] as const) {
       mode(m);
       const tiles = m !== 'plain';
       const x = randn([R * b, T, C]) as tf.Tensor3D;
@@ -133,13 +133,15 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     setFastPath(ALL_ON);
   });
 
-  it("levers longConvTiles and longConvRegisters, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, dh in groups)", async () => {
+  it("levers longConvTiles, longConvRegisters and longConvBlocks, a stack: each run's y, dx and dh are the run alone's bit for bit (two channel blocks, dh in groups)", async () => {
     // a run's 5 examples in 3 groups (C·Lh 16,896: 264 lane blocks → 4 wanted); grouped by the stack's 10 examples they would be 3 and 2
     const [R, b, T, C, L] = [2, 5, 172, 96, 176];
     expect(dhGroups(b, C, L)).toEqual({ groups: 3, perGroup: 2 });
     // with 8 taps a lane: 96 · 22 lanes, 33 lane blocks → 125 groups wanted, one example each
     expect(dhGroups(b, C, L, 'registers')).toEqual({ groups: 5, perGroup: 1 });
-    for (const m of ['tiles', 'registers'] as Mode[]) {
+    // blocks: 5 examples a run, 4 a thread — a run's second example block holds one; 16 taps a dh lane
+    expect(dhGroups(b, C, L, 'blocks')).toEqual({ groups: 5, perGroup: 1 });
+    for (const m of ['tiles', 'registers', 'blocks'] as Mode[]) {
     mode(m);
     const x = randn([R * b, T, C]) as tf.Tensor3D;
     const h = randn([R, C, L], 0.5) as tf.Tensor3D;
@@ -215,10 +217,58 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     setFastPath(ALL_ON);
   });
 
+  it('lever longConvBlocks: y and dx the untiled sums bit for bit at 1, 2, 4 and 8 examples a thread, dh within rounding of them; its kernels and no others', async () => {
+    expect(EXAMPLES_PER_THREAD).toBe(4);
+    expect(dhGroups(128, 768, 512, 'blocks')).toEqual({ groups: 11, perGroup: 12 }); // H3 d 256 at L 512 (B128, 768 channels): 16 taps a lane, 384 lane blocks → 11 wanted
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    const saved = process.env.RECALLBENCH_LONGCONV_EXAMPLES;
+    try {
+      // B 13: a ragged last block at every E; T 100: a ragged last time block; [1, 33, 128, 40]: Lh > T, 2 channel blocks
+      for (const [E, [B, T, C, L]] of [[1, [3, 70, 96, 75]], [2, [13, 100, 64, 100]], [4, [3, 70, 96, 75]], [4, [2, 5, 64, 5]], [4, [13, 100, 64, 100]], [4, [1, 33, 128, 40]], [8, [13, 100, 64, 100]]] as const) {
+        process.env.RECALLBENCH_LONGCONV_EXAMPLES = String(E);
+        expect(longConvExamplesPerThread()).toBe(E);
+        const x = inputs(B, T, C, L);
+        const counts = () => new Map(dispatchCounts);
+        const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
+        mode('plain');
+        const plain = run(fused, x);
+        await plain[2]!.data();
+        mode('blocks');
+        await poison([[B, T, C], [C, L]]);
+        const before = counts();
+        const got = run(fused, x);
+        await got[2]!.data();
+        const groups = dhGroups(B, C, L, 'blocks').groups;
+        const names = ['LongConvBlocks', 'LongConvGradXBlocks', 'LongConvGradHBlocks', 'LongConvGradHGroups', 'LongConv', 'LongConvReg', 'LongConvTiled', 'LongConvGradHReg', 'LongConvGradHSplit'];
+        expect(names.map((n) => ran(before, n)), names.join(', ')).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0, 0, 0, 0, 0]);
+        const at = `E ${E} [${B}, ${T}, ${C}, ${L}]`;
+        expect(await data(got[0]!), `${at} y`).toEqual(await data(plain[0]!));
+        expect(await data(got[1]!), `${at} dx`).toEqual(await data(plain[1]!));
+        expect((await errors(got[2]!, plain[2]!)).rel, `${at} dh`).toBeLessThan(GRAD_BAR);
+        tf.dispose([...Object.values(x), ...plain, ...got]);
+      }
+      process.env.RECALLBENCH_LONGCONV_EXAMPLES = '3';
+      expect(() => longConvExamplesPerThread()).toThrow(/^RECALLBENCH_LONGCONV_EXAMPLES: 1, 2, 4 or 8 .*got '3'$/);
+    } finally {
+      if (saved === undefined) delete process.env.RECALLBENCH_LONGCONV_EXAMPLES;
+      else process.env.RECALLBENCH_LONGCONV_EXAMPLES = saved;
+      setFastPath(ALL_ON);
+    }
+  });
+
+  it('a training step of a small H3 model (d 64: the blocked kernels run): longConvBlocks on and off give the same loss and gradients', async () => {
+    const before = dispatchCounts.get('LongConvBlocks') ?? 0;
+    const e = await expectLeverStepAgrees('longConvBlocks', [{ mixer: 'h3', params: { stateDim: 8 } }], { seqLen: 12, seed: 5, dModel: 64, kernels: [LONG_CONV_KERNEL, LONG_CONV_GRAD_KERNEL] });
+    expect((dispatchCounts.get('LongConvBlocks') ?? 0) - before).toBeGreaterThan(0);
+    console.log(`H3 d 64, longConvBlocks: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
+  });
+
   it('a training step of a small H3 model (d 64: the register kernels run): longConvRegisters on and off give the same loss and gradients', async () => {
+    setFastPath({ longConvBlocks: false }); // it takes precedence over the register kernels
     const before = dispatchCounts.get('LongConvReg') ?? 0;
     const e = await expectLeverStepAgrees('longConvRegisters', [{ mixer: 'h3', params: { stateDim: 8 } }], { seqLen: 12, seed: 5, dModel: 64, kernels: [LONG_CONV_KERNEL, LONG_CONV_GRAD_KERNEL] });
     expect((dispatchCounts.get('LongConvReg') ?? 0) - before).toBeGreaterThan(0);
+    setFastPath(ALL_ON);
     console.log(`H3 d 64, longConvRegisters: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
   });
 

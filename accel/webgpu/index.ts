@@ -71,6 +71,10 @@
 //   longConvRegisters  the long convolution with 8 outputs (forward, dx) or 8 taps (dh) per thread from a sliding
 //                window in registers (longConv.ts; C ≥ 64): a tap is one load of x and one of h for 8 multiply-adds
 //                instead of one; y and dx the same sums, dh within rounding. Takes precedence over longConvTiles
+//   longConvBlocks  the long convolution as small register-blocked products (longConv.ts; C ≥ 64): forward and dx 8
+//                times × 4 examples a thread (32 multiply-adds per read of h and 4 of x), dh 16 taps a thread, the
+//                windows turned by renaming registers instead of moving them; each output's taps in the same order.
+//                Takes precedence over longConvRegisters and longConvTiles
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -108,7 +112,7 @@ import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './li
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
-import { longConvWebGpu, registerLongConvWebGpu, setLongConvRegisters, setLongConvTiles } from './longConv.js';
+import { longConvWebGpu, registerLongConvWebGpu, setLongConvBlocks, setLongConvRegisters, setLongConvTiles } from './longConv.js';
 import { circularShortConvOp, shortConvOp } from '../../ops/shortConv/index.js';
 import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
@@ -132,7 +136,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -179,6 +183,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
+  longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=speed times it beside longConvRegisters)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 
@@ -310,6 +315,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'layerNorm (split column sums)', backend: BACKEND, lever: 'layerNormColumns', install: () => setLayerNormColumns(true), uninstall: () => setLayerNormColumns(false) });
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
+  registerFastForm({ op: 'longConv (8 times × E examples or 16 taps a thread, blocks)', backend: BACKEND, lever: 'longConvBlocks', install: () => setLongConvBlocks(true), uninstall: () => setLongConvBlocks(false) });
   registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });

@@ -45,7 +45,21 @@
 // adds its taps in increasing order (forward, dx: the window's entries past the sequence are zeros, and adding
 // h · 0 leaves a sum unchanged), so y and dx are the untiled kernels' sums; dh adds, per group of examples, example
 // by example in increasing t — a different order from the split kernel's, within rounding of it. C ≥ 64, as the tiles.
+//
+// Lever `longConvBlocks` (off: built 2026-11-30 without a GPU, checked on lavapipe only): the three products as small
+// matrix products. The register kernels above do 8 multiply-adds per load of x and per read of h, and move their
+// 8-value window one register at a time each tap (7 moves for 8 multiply-adds): at H3 d 256 L 512 B128 the long
+// convolutions ran at ~2 TFLOP/s, 24.7 of a 50.7 ms step. Here
+//  - forward and dx: a thread computes R = 8 times × E examples (E = EXAMPLES_PER_THREAD, 4) of one channel. It walks
+//    the input positions, holds the 8 taps that meet them in registers, and per step reads one tap of h (from the
+//    workgroup tile) and E inputs, for 8·E multiply-adds. Each output still adds its taps 0, 1, 2, … in order, zeros
+//    for taps before 0 or inputs outside [0, T): the register kernels' sums.
+//  - dh: a thread computes DH_TAPS = 16 taps of one channel (twice the register kernel's): per step one dy and one x
+//    for 16 multiply-adds, the batch split into groups as above.
+//  - the windows turn by renaming, not moving: the step loop is unrolled by the window's length and step r writes the
+//    new value into register r, so the k-th newest value sits in register (r − k) mod length at step r.
 import * as tf from '@tensorflow/tfjs';
+import { UserInputError } from '../../core/errors.js';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
@@ -395,6 +409,138 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   ${unroll((r) => `if (sf + ${r}u < params.L) { part[out + ${r}u] = a${r}; }`, '\n  ')}
 }`;
 
+/** Examples per thread of lever longConvBlocks' forward and dx (RECALLBENCH_LONGCONV_EXAMPLES: 1, 2, 4 or 8, for timing). */
+export const EXAMPLES_PER_THREAD = 4;
+/** Taps per thread of lever longConvBlocks' dh. */
+export const DH_TAPS = 16;
+
+/** The examples per thread in force: EXAMPLES_PER_THREAD, or RECALLBENCH_LONGCONV_EXAMPLES when set (a benchmark timing others). */
+export function longConvExamplesPerThread(): number {
+  const raw = typeof process !== 'undefined' ? process.env.RECALLBENCH_LONGCONV_EXAMPLES : undefined;
+  if (raw === undefined || raw === '') return EXAMPLES_PER_THREAD;
+  if (!['1', '2', '4', '8'].includes(raw.trim())) throw new UserInputError(`RECALLBENCH_LONGCONV_EXAMPLES: 1, 2, 4 or 8 (examples a thread of the long convolution's blocked kernels computes), got '${raw}'`);
+  return Number(raw.trim());
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const mod = (a: number, n: number) => ((a % n) + n) % n;
+
+/**
+ * Forward (dir 'fwd') or dx (dir 'dx') of lever longConvBlocks, E examples a thread. Workgroup = (run's example block,
+ * block of REG_BLOCK times, block of TILE_C channels), examples blocks never straddle runs; thread (row, cl) computes
+ * times tf … tf + R − 1 of channel c for examples e0 … e0 + E − 1. Step k (the same k for the whole workgroup, so the
+ * filter comes through the same tiles as the register kernels):
+ *   fwd: input p = tf + R − 1 − k, tap k enters the window; output i meets tap k − (R − 1) + i (hw_i, zero below 0)
+ *   dx:  input p = tf + k,         tap k enters the window; output i meets tap k − i
+ * so each output adds taps 0, 1, 2, … in order. fwd runs k < t0 + REG_BLOCK (the block's last output reaches input
+ * 0 there), dx k < T − t0; inputs outside [0, T) and examples past the run's last are zeros.
+ */
+const blocksWgsl = (dir: 'fwd' | 'dx', E: number) => () => {
+  // the register holding window entry i (tap k − (R−1) + i for fwd, k − i for dx) at unrolled step r
+  const hw = (i: number, r: number) => `v${dir === 'fwd' ? mod(r + 1 + i, R) : mod(r - i, R)}`;
+  const step = (r: number) => `{
+          let k = s0 + q * ${R}u + ${r}u;
+          v${r} = hs[(k - s0) * ${TILE_STRIDE}u + cl];
+          let p = ${dir === 'fwd' ? `i32(tf) + ${R - 1} - i32(k)` : 'i32(tf) + i32(k)'};
+          let inside = p >= 0 && p < i32(T);
+          let at = select(0u, u32(p) * C, inside);
+          ${range(E).map((j) => `let x${j} = select(0.0f, x[base${j} + at], inside && ok${j});`).join('\n          ')}
+          ${range(R).map((i) => range(E).map((j) => `a${i}_${j} += ${hw(i, r)} * x${j};`).join(' ')).join('\n          ')}
+        }`;
+  return `
+${declare(
+  [
+    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
+    { name: 'h', type: 'f32' },
+    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
+  ],
+  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'exampleBlocks: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
+)}
+var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
+@compute @workgroup_size(${TILE_C * REG_ROWS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let w = wg.y * nwg.x + wg.x;
+  let C = params.C;
+  let T = params.T;
+  let cb = w % params.channelBlocks;
+  let tb = (w / params.channelBlocks) % params.timeBlocks;
+  let eb = w / params.channelBlocks / params.timeBlocks;
+  let live = w < params.workgroups;
+  let run = eb / params.exampleBlocks;
+  let e0 = run * params.examplesPerRun + (eb % params.exampleBlocks) * ${E}u;
+  let eEnd = (run + 1u) * params.examplesPerRun;
+  let cl = li % ${TILE_C}u;
+  let c = cb * ${TILE_C}u + cl;
+  let t0 = tb * ${REG_BLOCK}u;
+  let tf = t0 + (li / ${TILE_C}u) * ${R}u;
+  let valid = live && tf < T && c < C;
+  // example j's first row at channel c (0 where it is past the run's last example or the thread idles: read as zeros)
+  ${range(E).map((j) => `let ok${j} = valid && e0 + ${j}u < eEnd;\n  let base${j} = select(0u, (e0 + ${j}u) * T * C + c, ok${j});`).join('\n  ')}
+  let steps = ${dir === 'fwd' ? `t0 + ${REG_BLOCK}u` : 'T - min(t0, T - 1u)'};
+  ${range(R).map((r) => `var v${r} = 0.0f;`).join(' ')}
+  ${range(R).map((i) => range(E).map((j) => `var a${i}_${j} = 0.0f;`).join(' ')).join('\n  ')}
+  for (var s0 = 0u; s0 < steps; s0 += ${TILE}u) {
+    ${copyFilterTile(TILE_C * REG_ROWS)}
+    workgroupBarrier();
+    if (valid) {
+      // ${TILE} steps a tile, ${R} at a time (the window's registers turn once per ${R})
+      for (var q = 0u; q < ${TILE / R}u; q++) {
+        ${range(R).map(step).join('\n        ')}
+      }
+    }
+    workgroupBarrier();
+  }
+  ${range(E)
+    .map((j) => `if (ok${j}) {\n    ${range(R).map((i) => `if (tf + ${i}u < T) { y[base${j} + (tf + ${i}u) * C] = a${i}_${j}; }`).join('\n    ')}\n  }`)
+    .join('\n  ')}
+}`;
+};
+
+// dh of lever longConvBlocks: DH_TAPS taps a thread, split over G groups of examples as filterGradRegisterWgsl — lane =
+// run·C·SB + sb·C + c (SB = ⌈L / DH_TAPS⌉), one thread a lane, workgroup w = g · laneBlocks + laneBlock. Over each
+// example of its group, for t = sf, sf + 1, …: a_i += dy[t] · x[t − sf − i], the window entry i (x[t − sf − i]) in
+// register (t − sf − i) mod DH_TAPS; steps past T read zeros.
+const filterGradBlocksWgsl = () => {
+  const N = DH_TAPS;
+  const step = (r: number) => `{
+        let t = sf + q * ${N}u + ${r}u;
+        let inside = t < T;
+        let row = select(ex, ex + t, inside) * C + c;
+        v${r} = select(0.0f, x[row - select(0u, sf * C, inside)], inside);
+        let d = select(0.0f, dy[row], inside);
+        ${range(N).map((i) => `a${i} += d * v${mod(r - i, N)};`).join(' ')}
+      }`;
+  return `
+${declareDhGroups()}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  ${dhGroupLane('li')}
+  let sf = (rest / C) * ${N}u;
+  if (g >= params.groups || lane >= total) { return; }
+  ${range(N).map((i) => `var a${i} = 0.0f;`).join(' ')}
+  ${range(N).map((r) => `var v${r} = 0.0f;`).join(' ')}
+  let first = run * params.B + g * params.perGroup;
+  let last = min(first + params.perGroup, (run + 1u) * params.B);
+  let rounds = (max(T, sf) - sf + ${N - 1}u) / ${N}u;
+  for (var b = first; b < last; b++) {
+    let ex = b * T;
+    ${range(N).map((r) => `v${r} = 0.0f;`).join(' ')}
+    for (var q = 0u; q < rounds; q++) {
+      ${range(N).map(step).join('\n      ')}
+    }
+  }
+  // part [G, runs·C·L] (G = 1: dh itself)
+  let out = g * params.runs * C * params.L + (run * C + c) * params.L + sf;
+  ${range(N).map((i) => `if (sf + ${i}u < params.L) { part[out + ${i}u] = a${i}; }`).join('\n  ')}
+}`;
+};
+
+let blocks = false;
+/** Lever longConvBlocks: the blocked forward, dx and dh above, C ≥ 64 (on), or the register / tiled / plain kernels (off). Takes precedence over both levers. */
+export function setLongConvBlocks(on: boolean): void {
+  blocks = on;
+}
+
 let tiles = false;
 /** Lever longConvTiles: the tiled forward and dx (C ≥ 64) and the batch-split dh (on), or the kernels above (off). */
 export function setLongConvTiles(on: boolean): void {
@@ -411,18 +557,32 @@ export function setLongConvRegisters(on: boolean): void {
  * Groups of examples the split dh uses for one run of `examples` examples whose filter has C·L taps: enough that
  * groups × lane blocks reach DH_TARGET_WORKGROUPS workgroups of 256 threads (the split kernel: 64 lanes × SPLIT), each
  * group at least one example, no group empty. `form` 'registers' (lever longConvRegisters): R taps a lane, one
- * thread a lane, 64 a workgroup — as many groups as give the same threads (4x the workgroups).
+ * thread a lane, 64 a workgroup — as many groups as give the same threads (4x the workgroups); 'blocks' (lever
+ * longConvBlocks) the same with DH_TAPS taps a lane.
  */
-export function dhGroups(examples: number, C: number, L: number, form: 'split' | 'registers' = 'split'): { groups: number; perGroup: number } {
-  const laneBlocks = Math.ceil((C * (form === 'registers' ? Math.ceil(L / R) : L)) / WG);
-  const target = form === 'registers' ? DH_TARGET_WORKGROUPS * SPLIT : DH_TARGET_WORKGROUPS;
+export function dhGroups(examples: number, C: number, L: number, form: 'split' | 'registers' | 'blocks' = 'split'): { groups: number; perGroup: number } {
+  const laneBlocks = Math.ceil((C * Math.ceil(L / DH_TAPS_OF[form])) / WG);
+  const target = form === 'split' ? DH_TARGET_WORKGROUPS : DH_TARGET_WORKGROUPS * SPLIT;
   const wanted = Math.max(1, Math.min(examples, Math.ceil(target / laneBlocks)));
   const perGroup = Math.ceil(examples / wanted);
   return { groups: Math.ceil(examples / perGroup), perGroup };
 }
 
-/** Forward or dx through the tiles (C ≥ 64 with the lever on), else undefined. */
+/** Taps a dh lane of each form computes. */
+const DH_TAPS_OF = { split: 1, registers: R, blocks: DH_TAPS } as const;
+
+/** Forward or dx through the blocked, register or tiled kernels (C ≥ 64 with their lever on): false where none applies. */
 function tiledPass(dir: 'fwd' | 'dx', input: tf.TensorInfo, h: tf.TensorInfo, out: tf.TensorInfo, B: number, T: number, C: number, L: number, runs: number): boolean {
+  if (blocks && C >= TILE_C) {
+    const E = longConvExamplesPerThread();
+    const perRun = B / runs;
+    const exampleBlocks = Math.ceil(perRun / E);
+    const channelBlocks = Math.ceil(C / TILE_C);
+    const timeBlocks = Math.ceil(T / REG_BLOCK);
+    const workgroups = runs * exampleBlocks * timeBlocks * channelBlocks;
+    dispatch(dir === 'fwd' ? 'LongConvBlocks' : 'LongConvGradXBlocks', `rb_longconv_${dir}_blocks${E}`, blocksWgsl(dir, E), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: perRun }, { u: exampleBlocks }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
+    return true;
+  }
   if (registers && C >= TILE_C) {
     const channelBlocks = Math.ceil(C / TILE_C);
     const timeBlocks = Math.ceil(T / REG_BLOCK);
@@ -480,12 +640,14 @@ export function registerLongConvWebGpu(): void {
       const n = B * T * C;
       if (!tiledPass('dx', dy!, h!, dx, B, T, C, L, runs)) dispatch('LongConvGradX', 'rb_longconv_bx', inputGradWgsl, [{ tensor: dy! }, { tensor: h! }, { tensor: dx, write: true }], [{ u: n }, { u: T }, { u: C }, { u: L }, { u: B / runs }], grid(Math.ceil(n / WG)));
       const m = C * L;
-      if (registers && C >= TILE_C) {
-        const lanes = C * Math.ceil(L / R);
-        const { groups, perGroup } = dhGroups(B / runs, C, L, 'registers');
+      if ((blocks || registers) && C >= TILE_C) {
+        const form = blocks ? 'blocks' : 'registers';
+        const lanes = C * Math.ceil(L / DH_TAPS_OF[form]);
+        const { groups, perGroup } = dhGroups(B / runs, C, L, form);
         const laneBlocks = Math.ceil((runs * lanes) / WG);
         const part = groups === 1 ? dh : allocate(backend, [groups, runs * m]);
-        dispatch('LongConvGradHReg', 'rb_longconv_bh_reg', filterGradRegisterWgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: part, write: true }], [{ u: lanes }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }, { u: laneBlocks }, { u: groups }, { u: perGroup }], grid(groups * laneBlocks));
+        const [name, key, wgsl] = blocks ? ['LongConvGradHBlocks', 'rb_longconv_bh_blocks', filterGradBlocksWgsl] : ['LongConvGradHReg', 'rb_longconv_bh_reg', filterGradRegisterWgsl];
+        dispatch(name, key, wgsl, [{ tensor: dy! }, { tensor: x! }, { tensor: part, write: true }], [{ u: lanes }, { u: B / runs }, { u: T }, { u: C }, { u: L }, { u: runs }, { u: laneBlocks }, { u: groups }, { u: perGroup }], grid(groups * laneBlocks));
         if (part !== dh) {
           dispatch('LongConvGradHGroups', 'rb_longconv_bh_groups', groupSumWgsl, [{ tensor: part }, { tensor: dh, write: true }], [{ u: runs * m }, { u: groups }], grid(Math.ceil((runs * m) / WG)));
           release(part);
