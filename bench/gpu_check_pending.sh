@@ -27,7 +27,11 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: none (gla cleared
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: longConvBlocks (built 2026-11-30
+#           without a GPU): CAMPAIGN_MIXERS=h3,hyena,baseconv CAMPAIGN_VARIANTS="default,default+longConvBlocks"
+#           CAMPAIGN_D=256 CAMPAIGN_SHAPES="512:128:64 256:256:16", and LONGCONV_EXAMPLES="2 8" times its forward and dx
+#           at 2 and 8 examples a thread too (RECALLBENCH_LONGCONV_EXAMPLES; the variant default+longConvBlocks alone,
+#           labels ending -E2, -E8). Before that, none (gla cleared
 #           2026-11-30 06:47 with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2" RECUR="gla:fast,fast-gla mamba2:fast,fast-gla";
 #           ssd, Mamba-2 through the same kernel, measured 11x slower and left off: bench/RESULTS.md "GLA fused, and the
 #           B256 host wait"), none among the campaign's models (selectiveScanRegisters,
@@ -130,6 +134,16 @@ case "${1:-}" in
       for d in ${CAMPAIGN_D:-64 256}; do
         echo "=== campaign shapes, L $L B$Bsz K $K, d $d ($(date -u +%H:%M:%S))"
         timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba,attention}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+      done
+    done
+    # lever longConvBlocks at other examples a thread: the blocked variant alone, per E (default E is 4)
+    for E in ${LONGCONV_EXAMPLES:-}; do
+      for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
+        IFS=: read -r L Bsz K <<< "$shape"
+        for d in ${CAMPAIGN_D:-64 256}; do
+          echo "=== campaign shapes, L $L B$Bsz K $K, d $d, longConvBlocks at E $E ($(date -u +%H:%M:%S))"
+          RECALLBENCH_LONGCONV_EXAMPLES=$E timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-h3,hyena,baseconv}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants default+longConvBlocks --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d-E$E" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+        done
       done
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with

@@ -48,8 +48,9 @@
 //
 // Lever `longConvBlocks` (off: built 2026-11-30 without a GPU, checked on lavapipe only): the three products as small
 // matrix products. The register kernels above do 8 multiply-adds per load of x and per read of h, and move their
-// 8-value window one register at a time each tap (7 moves for 8 multiply-adds): at H3 d 256 L 512 B128 the long
-// convolutions ran at ~2 TFLOP/s, 24.7 of a 50.7 ms step. Here
+// 8-value window one register at a time each tap (7 moves for 8 multiply-adds): at H3 d 256 L 512 B128 (768 channels
+// a layer) the forward's 25.8 G multiply-adds took 7.5 ms (~6.9 TFLOP/s), the gradients' 51.6 G 17.2 ms (~6.0), 24.8
+// of a 50.7 ms step (bench/logs/2026-11-29-registers-silu). Here
 //  - forward and dx: a thread computes R = 8 times × E examples (E = EXAMPLES_PER_THREAD, 4) of one channel. It walks
 //    the input positions, holds the 8 taps that meet them in registers, and per step reads one tap of h (from the
 //    workgroup tile) and E inputs, for 8·E multiply-adds. Each output still adds its taps 0, 1, 2, … in order, zeros
