@@ -613,17 +613,18 @@ export const MATMUL_SHAPES: Array<[string, number, number, number, number, boole
   ['square 4096', 1, 4096, 4096, 4096, false, false],
 ];
 
-/** --matmul: tf.matMul at MATMUL_SHAPES, tfjs's kernel, ours and ours with vec4 reads, `iters` products each after a warm-up, one read at the end. */
+/** --matmul: tf.matMul at MATMUL_SHAPES, tfjs's kernel, ours, ours with vec4 reads and with the next tile read ahead, `iters` products each after a warm-up, one read at the end. */
 async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   const iters = Math.max(5, a.steps);
-  console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts), and on with matmulVec4`);
+  console.log(`matmul: ${iters} products per shape untimed, then as many as fill ≥ 100 ms (at least ${iters}), synced by one read; lever matmul off (tfjs) vs on (accel/webgpu/matmul.ts), on with matmulVec4, and with matmulPrefetch too`);
   for (const [label, batch, M, N, K, tA, tB] of MATMUL_SHAPES) {
     const lead = batch > 1 ? [batch] : [];
     const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
     const y = tf.randomNormal([...lead, ...(tB ? [N, K] : [K, N])], 0, 1, 'float32', 2);
     const timed: Record<string, { ms: number; out: Float32Array }> = {};
     // tfjs's kernel, ours with scalar workgroup-memory reads, ours with vec4 reads (lever matmulVec4)
-    const kernels = { off: { matmul: false, matmulVec4: false }, on: { matmul: true, matmulVec4: false }, vec4: { matmul: true, matmulVec4: true } };
+    // and vec4 with the next tile read ahead (lever matmulPrefetch)
+    const kernels = { off: { matmul: false, matmulVec4: false, matmulPrefetch: false }, on: { matmul: true, matmulVec4: false, matmulPrefetch: false }, vec4: { matmul: true, matmulVec4: true, matmulPrefetch: false }, prefetch: { matmul: true, matmulVec4: true, matmulPrefetch: true } };
     for (const [which, levers] of Object.entries(kernels)) {
       await setLevers('webgpu', { ...defaultFastPath(), ...levers });
       const product = () => tf.matMul(x, y, tA, tB);
@@ -655,19 +656,21 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       timed[which] = { ms, out: (await last.data()) as Float32Array };
       last.dispose();
     }
-    const { off, on, vec4 } = timed as Record<'off' | 'on' | 'vec4', { ms: number; out: Float32Array }>;
+    const { off, on, vec4, prefetch } = timed as Record<'off' | 'on' | 'vec4' | 'prefetch', { ms: number; out: Float32Array }>;
     let diff = 0;
     let scale = 0;
-    let vec4Diff = 0; // the two kernels of ours add the same products in the same order: 0 expected
+    let vec4Diff = 0; // the kernels of ours add the same products in the same order: 0 expected
+    let prefetchDiff = 0;
     for (let i = 0; i < off.out.length; i++) {
       diff = Math.max(diff, Math.abs(on.out[i]! - off.out[i]!));
       scale = Math.max(scale, Math.abs(off.out[i]!));
       vec4Diff = Math.max(vec4Diff, Math.abs(vec4.out[i]! - on.out[i]!));
+      prefetchDiff = Math.max(prefetchDiff, Math.abs(prefetch.out[i]! - vec4.out[i]!));
     }
     const flop = 2 * batch * M * N * K;
     const tflops = (ms: number) => flop / (ms * 1e9);
-    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max  vec4 ${vec4.ms.toFixed(3)} ms (${tflops(vec4.ms).toFixed(1)} TFLOP/s, ${(on.ms / vec4.ms).toFixed(2)}x ours, diff ${vec4Diff === 0 ? '0' : (vec4Diff / scale).toExponential(1)})`);
-    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, vec4Ms: vec4.ms, relDiff: diff / scale, vec4Diff } }) + '\n');
+    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max  vec4 ${vec4.ms.toFixed(3)} ms (${tflops(vec4.ms).toFixed(1)} TFLOP/s, ${(on.ms / vec4.ms).toFixed(2)}x ours, diff ${vec4Diff === 0 ? '0' : (vec4Diff / scale).toExponential(1)})  prefetch ${prefetch.ms.toFixed(3)} ms (${tflops(prefetch.ms).toFixed(1)} TFLOP/s, ${(vec4.ms / prefetch.ms).toFixed(2)}x vec4, diff ${prefetchDiff === 0 ? '0' : (prefetchDiff / scale).toExponential(1)})`);
+    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, vec4Ms: vec4.ms, prefetchMs: prefetch.ms, relDiff: diff / scale, vec4Diff, prefetchDiff } }) + '\n');
     tf.dispose([x, y]);
   }
   await setLevers('webgpu', defaultFastPath());

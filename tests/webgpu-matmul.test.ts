@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { MATMUL_KERNEL, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
+import { MATMUL_KERNEL, MATMUL_PREFETCH, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
 import { batchMatMulValues, type MatMulShape } from '../ops/matmul/index.js';
 
 const device = await webgpuDevice('webgpu-matmul');
@@ -27,22 +27,24 @@ const randn = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed+
  * Both kernels (scalar and vec4 workgroup-memory reads, lever matmulVec4) on the same A and B: each one's error
  * against the loop, and whether the two products are bit-identical (they add the same products in the same order).
  */
-async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; relVec4: number; identical: boolean; plan: ReturnType<typeof matmulPlan> }> {
+async function compare(s: MatMulShape, busy: number): Promise<{ rel: number; relVec4: number; identical: boolean; prefetchIdentical: boolean; plan: ReturnType<typeof matmulPlan> }> {
   const a = randn(s.transposeA ? [s.batchA, s.K, s.M] : [s.batchA, s.M, s.K]);
   const b = randn(s.transposeB ? [s.batchB, s.N, s.K] : [s.batchB, s.K, s.N]);
   const batch = Math.max(s.batchA, s.batchB);
-  const product = async (vec4: boolean) => {
+  const product = async (vec4: boolean, prefetch = false) => {
     await poison([[batch, s.M, s.N]]);
-    return tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, s.batchA, s.batchB, s.M, s.N, s.K, s.transposeA, s.transposeB, busy, vec4)!);
+    return tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, s.batchA, s.batchB, s.M, s.N, s.K, s.transposeA, s.transposeB, busy, vec4, prefetch)!);
   };
-  const [out, out4] = [await product(false), await product(true)];
+  const [out, out4, outP] = [await product(false), await product(true), await product(true, true)];
   const expected = tf.tensor(batchMatMulValues(await a.data(), await b.data(), s), [batch, s.M, s.N]);
   const { rel } = await errors(out, expected);
   const { rel: relVec4 } = await errors(out4, expected);
-  const [v, v4] = [await out.data(), await out4.data()];
-  const identical = v.length === v4.length && v.every((x, i) => Object.is(x, v4[i]));
-  tf.dispose([a, b, out, out4, expected]);
-  return { rel, relVec4, identical, plan: matmulPlan(batch, s.M, s.N, s.K, busy) };
+  const [v, v4, vP] = [await out.data(), await out4.data(), await outP.data()];
+  const same = (x: Float32Array | Int32Array | Uint8Array, y: Float32Array | Int32Array | Uint8Array) => x.length === y.length && x.every((e, i) => Object.is(e, y[i]));
+  const identical = same(v, v4);
+  const prefetchIdentical = same(v4, vP);
+  tf.dispose([a, b, out, out4, outP, expected]);
+  return { rel, relVec4, identical, prefetchIdentical, plan: matmulPlan(batch, s.M, s.N, s.K, busy) };
 }
 
 describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'no adapter'})`, () => {
@@ -68,12 +70,13 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     for (const c of cases) {
       const [batch, M, N, K] = c.dims;
       for (const [transposeA, transposeB] of transposes) {
-        const { rel, relVec4, identical, plan } = await compare({ batchA: batch, batchB: batch, M, N, K, transposeA, transposeB }, c.busy);
+        const { rel, relVec4, identical, prefetchIdentical, plan } = await compare({ batchA: batch, batchB: batch, M, N, K, transposeA, transposeB }, c.busy);
         const name = `${c.tiling} ×${c.splits} [${c.dims}] ${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
         expect([plan.tiling.name, plan.splits]).toEqual([c.tiling, c.splits]);
         expect(rel, name).toBeLessThan(BAR);
         expect(relVec4, `${name} vec4`).toBeLessThan(BAR);
         expect(identical, `${name}: vec4 reads give the scalar kernel's bits`).toBe(true);
+        expect(prefetchIdentical, `${name}: the vec4 kernel reading the next tile ahead gives its bits`).toBe(true);
         worst = Math.max(worst, rel, relVec4);
       }
     }
@@ -82,10 +85,11 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
 
   it('a batch of 1 on either side is broadcast', async () => {
     for (const [batchA, batchB] of [[1, 3], [3, 1]] as const) {
-      const { rel, relVec4, identical } = await compare({ batchA, batchB, M: 9, N: 11, K: 13, transposeA: batchA === 1, transposeB: batchB === 1 }, 1);
+      const { rel, relVec4, identical, prefetchIdentical } = await compare({ batchA, batchB, M: 9, N: 11, K: 13, transposeA: batchA === 1, transposeB: batchB === 1 }, 1);
       expect(rel, `batches ${batchA} × ${batchB}`).toBeLessThan(BAR);
       expect(relVec4, `batches ${batchA} × ${batchB}, vec4`).toBeLessThan(BAR);
       expect(identical).toBe(true);
+      expect(prefetchIdentical).toBe(true);
     }
   });
 
@@ -108,8 +112,8 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     // the same product with A's last column and B's last row zeroed
     const dropped = batchMatMulValues(av.map((v, i) => (i % s.K === s.K - 1 ? 0 : v)), bv.map((v, i) => (i >= (s.K - 1) * s.N ? 0 : v)), s);
     const exact = batchMatMulValues(av, bv, s);
-    for (const vec4 of [false, true]) {
-      const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, false, false, undefined, vec4)!);
+    for (const [vec4, prefetch] of [[false, false], [true, false], [true, true]]) {
+      const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, false, false, undefined, vec4, prefetch)!);
       expect((await errors(out, tf.tensor(exact, [1, s.M, s.N]))).rel).toBeLessThan(BAR);
       expect((await errors(out, tf.tensor(dropped, [1, s.M, s.N]))).rel).toBeGreaterThan(100 * BAR);
       out.dispose();
@@ -167,5 +171,24 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     setFastPath({ matmulVec4: false });
     expect(OFF_BY_DEFAULT.matmulVec4).toBeUndefined(); // cleared on an H200 (bench/RESULTS.md)
     console.log(`matmulVec4: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
+  });
+
+  it('lever matmulPrefetch: tf.matMul reads the next tile ahead only with it (and matmulVec4) on, and a training step agrees either way', async () => {
+    const [a, b] = [randn([3, 40, 24]), randn([3, 24, 36])];
+    const ran = (vec4: boolean, prefetch: boolean) => {
+      setFastPath({ matmulVec4: vec4, matmulPrefetch: prefetch });
+      const before = { ...matmulDispatches };
+      tf.matMul(a, b).dispose();
+      return { ours: matmulDispatches[MATMUL_KERNEL] - before[MATMUL_KERNEL], vec4: matmulDispatches[MATMUL_VEC4] - before[MATMUL_VEC4], prefetch: matmulDispatches[MATMUL_PREFETCH] - before[MATMUL_PREFETCH] };
+    };
+    expect(ran(true, true)).toEqual({ ours: 1, vec4: 1, prefetch: 1 });
+    expect(ran(true, false)).toEqual({ ours: 1, vec4: 1, prefetch: 0 });
+    expect(ran(false, true)).toEqual({ ours: 1, vec4: 0, prefetch: 0 }); // a form of the vec4 kernel only
+    tf.dispose([a, b]);
+    setFastPath({ matmulVec4: true });
+    const e = await expectLeverStepAgrees('matmulPrefetch', [{ mixer: 'attention', params: { numHeads: 2 } }]);
+    expect(e.lossRel).toBe(0); // the same sums in the same order
+    setFastPath({ matmulVec4: false, matmulPrefetch: false });
+    console.log(`matmulPrefetch: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
   });
 });

@@ -46,6 +46,8 @@
 //                over workgroups when the output is small (matmul.ts) in place of tfjs's 32 × 32 tiles
 //   matmulVec4   with matmul on: its kernel reads workgroup memory as vec4s — an 8 × 8 thread's 16 loads per k become 4
 //                (matmul.ts matmulVec4Wgsl); same tiles, same plan, same sums in the same order
+//   matmulPrefetch  with matmul and matmulVec4: each thread reads its share of the next K tile into registers while
+//                the workgroup multiplies the current one (matmul.ts matmulVec4Wgsl prefetch); the same sums, bit for bit
 //   ssmKernel    S4D's convolution kernel (H3's diagonal SSM): the discretisation and the Vandermonde product in one
 //                dispatch, its gradient in one (+ a sum for log Δ) (s4dKernel.ts) in place of ~35 + ~70 small kernels
 //   rmsNorm      RMSNorm (weight optional: DeltaNet, Gated DeltaNet, GLA, Mamba-2 output norms, the Mamba blocks'
@@ -131,12 +133,12 @@ import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { registerNarrowSumWebGpu, setLongSumWebGpu, setNarrowSumWebGpu } from './narrowSum.js';
 import { setSwizzle } from './dispatch.js';
 import { setPooledUploads } from './uploads.js';
-import { registerMatmulWebGpu, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
+import { registerMatmulWebGpu, setMatmulPrefetch, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
 import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -183,6 +185,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
+  matmulPrefetch: 'built 2026-11-30 without a GPU: the same bits as the vec4 kernel on lavapipe (tests/webgpu-matmul.test.ts), not yet timed on a GPU (bench/step.ts --matmul prints it beside vec4; CHECKS=campaign with default+matmulPrefetch)',
   longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=speed times it beside longConvRegisters)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
@@ -309,6 +312,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'Transpose', backend: BACKEND, lever: 'transposeViews', install: () => (registerTransposeViewsWebGpu(), setTransposeViews(true)), uninstall: () => setTransposeViews(false) });
   registerFastForm({ op: 'BatchMatMul', backend: BACKEND, lever: 'matmul', install: () => (registerMatmulWebGpu(), setMatmulWebGpu(true)), uninstall: () => setMatmulWebGpu(false) });
   registerFastForm({ op: 'BatchMatMul (vec4 reads)', backend: BACKEND, lever: 'matmulVec4', install: () => setMatmulVec4(true), uninstall: () => setMatmulVec4(false) });
+  registerFastForm({ op: 'BatchMatMul (next tile read ahead)', backend: BACKEND, lever: 'matmulPrefetch', install: () => setMatmulPrefetch(true), uninstall: () => setMatmulPrefetch(false) });
   registerFastForm({ op: 'Sum/Mean gradients', backend: BACKEND, lever: 'reduceGrads', install: () => (registerReduceGradsWebGpu(), setReduceGrads(true)), uninstall: () => setReduceGrads(false) });
   registerFastForm({ op: 'Sum', backend: BACKEND, lever: 'narrowSum', install: () => (registerNarrowSumWebGpu(), setNarrowSumWebGpu(true)), uninstall: () => setNarrowSumWebGpu(false) });
   registerFastForm({ op: 'Sum (long, few outputs)', backend: BACKEND, lever: 'longSum', install: () => (registerNarrowSumWebGpu(), setLongSumWebGpu(true)), uninstall: () => setLongSumWebGpu(false) });

@@ -19,12 +19,14 @@ export const MATMUL_KERNEL = 'RecallbenchMatMul';
 export const MATMUL_SPLIT_SUM_KERNEL = 'RecallbenchMatMulSplitSum';
 /** Counts (matmulDispatches) the dispatches of MATMUL_KERNEL that took the vec4 form (lever matmulVec4). */
 export const MATMUL_VEC4 = 'RecallbenchMatMul (vec4)';
+/** Counts the dispatches of MATMUL_KERNEL that took the vec4 form with the next tile read ahead (lever matmulPrefetch). */
+export const MATMUL_PREFETCH = 'RecallbenchMatMul (vec4, prefetch)';
 
 /**
  * Dispatches of each kernel so far in this process. The kernel stands in for tfjs's own BatchMatMul, so tf.profile
  * names it 'BatchMatMul' either way; these counts are how a test sees which one ran.
  */
-export const matmulDispatches = { [MATMUL_KERNEL]: 0, [MATMUL_SPLIT_SUM_KERNEL]: 0, [MATMUL_VEC4]: 0 };
+export const matmulDispatches = { [MATMUL_KERNEL]: 0, [MATMUL_SPLIT_SUM_KERNEL]: 0, [MATMUL_VEC4]: 0, [MATMUL_PREFETCH]: 0 };
 
 /** A tiling: BM × BN outputs per workgroup, BK of K per pass through workgroup memory, TM × TN outputs per thread. */
 interface Tiling {
@@ -160,8 +162,12 @@ ${MATMUL_PROLOGUE}  var acc: array<f32, ${t.TM * t.TN}>;
  * race (gpuweb #2112). Workgroup memory keeps the scalar kernel's float layout As[k][m] (rows padded by 4 floats);
  * every output is the same chain of fma in the same k order, so the products equal the scalar kernel's (bit for bit
  * on the drivers tested: lavapipe; bench/step.ts --matmul prints the difference on a GPU).
+ * `prefetch` (lever matmulPrefetch): each thread reads its share of the next K tile from global memory into registers
+ * while the workgroup multiplies the current one, and stores it to workgroup memory after the tile's last barrier —
+ * the global reads' latency hidden behind the products instead of every thread waiting on them before each tile. The
+ * same fma chains in the same k order: the same bits.
  */
-const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => () => {
+const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean, prefetch = false) => () => {
   const WX = t.BN / t.TN;
   const WY = t.BM / t.TM;
   const THREADS = WX * WY;
@@ -176,6 +182,41 @@ const matmulVec4Wgsl = (t: Tiling, transposeA: boolean, transposeB: boolean) => 
   const aIndex = transposeA ? 'let k = e / (BM / 4u); let m4 = e % (BM / 4u);' : 'let m4 = e / BK; let k = e % BK;';
   const bIndex = transposeB ? 'let n4 = e / BK; let k = e % BK;' : 'let k = e / (BN / 4u); let n4 = e % (BN / 4u);';
   const { aRead, bRead } = globalReads(transposeA, transposeB);
+  // the tile at k offset `k0` read from global memory, each thread's vec4s of A then of B handed to `putA` / `putB`
+  // (with l, k, m4 or n4 and v in scope): stored into workgroup memory, or (prefetch) held in registers
+  const loads = (k0: string, putA: string, putB: string) => `for (var l = 0u; l < ${loadsA}u; l++) {
+      let e = tid + l * THREADS;
+      ${aIndex}
+      let gk = ${k0} + k;
+      var v = vec4<f32>(0.0);
+      for (var q = 0u; q < 4u; q++) {
+        let gm = row0 + m4 * 4u + q;
+        if (gm < params.M && gk < kEnd) { v[q] = ${aRead}; }
+      }
+      ${putA}
+    }
+    for (var l = 0u; l < ${loadsB}u; l++) {
+      let e = tid + l * THREADS;
+      ${bIndex}
+      let gk = ${k0} + k;
+      var v = vec4<f32>(0.0);
+      for (var q = 0u; q < 4u; q++) {
+        let gn = col0 + n4 * 4u + q;
+        if (gn < params.N && gk < kEnd) { v[q] = ${bRead}; }
+      }
+      ${putB}
+    }`;
+  // the held vec4s into workgroup memory, at the places `loads` would have stored them
+  const stores = (heldA: string, heldB: string) => `for (var l = 0u; l < ${loadsA}u; l++) {
+      let e = tid + l * THREADS;
+      ${aIndex}
+      As[k * SA4 + m4] = ${heldA};
+    }
+    for (var l = 0u; l < ${loadsB}u; l++) {
+      let e = tid + l * THREADS;
+      ${bIndex}
+      Bs[k * SB4 + n4] = ${heldB};
+    }`;
   return `
 ${MATMUL_BINDINGS}
 const BM = ${t.BM}u;
@@ -196,30 +237,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 ${MATMUL_PROLOGUE}  var acc: array<vec4<f32>, ${t.TM * GN}>;
   var a: array<vec4<f32>, ${GM}>;
   var b: array<vec4<f32>, ${GN}>;
+  ${
+    prefetch
+      ? `var pa: array<vec4<f32>, ${loadsA}>;
+  var pb: array<vec4<f32>, ${loadsB}>;
+  ${loads('kBegin', 'pa[l] = v;', 'pb[l] = v;')}`
+      : ''
+  }
   for (var k0 = kBegin; k0 < kEnd; k0 += BK) {
-    for (var l = 0u; l < ${loadsA}u; l++) {
-      let e = tid + l * THREADS;
-      ${aIndex}
-      let gk = k0 + k;
-      var v = vec4<f32>(0.0);
-      for (var q = 0u; q < 4u; q++) {
-        let gm = row0 + m4 * 4u + q;
-        if (gm < params.M && gk < kEnd) { v[q] = ${aRead}; }
-      }
-      As[k * SA4 + m4] = v;
-    }
-    for (var l = 0u; l < ${loadsB}u; l++) {
-      let e = tid + l * THREADS;
-      ${bIndex}
-      let gk = k0 + k;
-      var v = vec4<f32>(0.0);
-      for (var q = 0u; q < 4u; q++) {
-        let gn = col0 + n4 * 4u + q;
-        if (gn < params.N && gk < kEnd) { v[q] = ${bRead}; }
-      }
-      Bs[k * SB4 + n4] = v;
-    }
+    ${
+      prefetch
+        ? // the tile read during the previous tile's products goes to workgroup memory; the next one's reads start
+          `${stores('pa[l]', 'pb[l]')}
     workgroupBarrier();
+    if (k0 + BK < kEnd) {
+      ${loads('k0 + BK', 'pa[l] = v;', 'pb[l] = v;')}
+    }`
+        : `${loads('k0', 'As[k * SA4 + m4] = v;', 'Bs[k * SB4 + n4] = v;')}
+    workgroupBarrier();`
+    }
     for (var k = 0u; k < BK; k++) {
       for (var g = 0u; g < GM; g++) { a[g] = As[k * SA4 + ty + g * WY]; }
       for (var h = 0u; h < GN; h++) { b[h] = Bs[k * SB4 + tx + h * WX]; }
@@ -291,7 +327,7 @@ export function matmulPlan(batch: number, M: number, N: number, K: number, busy 
  * vec4 workgroup-memory reads, lever matmulVec4); undefined where the grid would pass the device's dispatch limits (the
  * stock kernel runs then).
  */
-export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS, vec4 = vec4Reads): tf.TensorInfo | undefined {
+export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS, vec4 = vec4Reads, prefetch = prefetchReads): tf.TensorInfo | undefined {
   const batch = Math.max(batchA, batchB);
   const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
   const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
@@ -299,11 +335,13 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
   const backend = webgpuBackend();
   const out = allocate(backend, [batch, M, N]);
   const target = splits > 1 ? allocate(backend, [splits, batch, M, N]) : out;
-  const key = `rb_matmul${vec4 ? '4' : ''}_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
+  const ahead = vec4 && prefetch; // prefetch is a form of the vec4 kernel
+  const key = `rb_matmul${vec4 ? '4' : ''}${ahead ? 'p' : ''}_${tiling.name}_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}`;
   const uniforms = [{ u: M }, { u: N }, { u: K }, { u: batchA === 1 ? 0 : M * K }, { u: batchB === 1 ? 0 : K * N }, { u: splits }, { u: kPerSplit }, { u: batch }];
   matmulDispatches[MATMUL_KERNEL]++;
   if (vec4) matmulDispatches[MATMUL_VEC4]++;
-  dispatch(MATMUL_KERNEL, key, (vec4 ? matmulVec4Wgsl : matmulWgsl)(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
+  if (ahead) matmulDispatches[MATMUL_PREFETCH]++;
+  dispatch(MATMUL_KERNEL, key, vec4 ? matmulVec4Wgsl(tiling, transposeA, transposeB, ahead) : matmulWgsl(tiling, transposeA, transposeB), [{ tensor: a }, { tensor: b }, { tensor: target, write: true }], uniforms, groups);
   if (splits > 1) {
     const size = batch * M * N;
     matmulDispatches[MATMUL_SPLIT_SUM_KERNEL]++;
@@ -315,6 +353,7 @@ export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number,
 
 let enabled = false;
 let vec4Reads = false;
+let prefetchReads = false;
 
 export function setMatmulWebGpu(on: boolean): void {
   enabled = on;
@@ -323,6 +362,11 @@ export function setMatmulWebGpu(on: boolean): void {
 /** Lever matmulVec4: the kernel reads workgroup memory as vec4s (matmulVec4Wgsl); only with lever matmul on. */
 export function setMatmulVec4(on: boolean): void {
   vec4Reads = on;
+}
+
+/** Lever matmulPrefetch: the vec4 kernel reads the next K tile while multiplying the current one; only with matmul and matmulVec4 on. */
+export function setMatmulPrefetch(on: boolean): void {
+  prefetchReads = on;
 }
 
 /** Replace tfjs's webgpu BatchMatMul (kept for other dtypes, batches that do not broadcast as 1-or-equal, and lever off). */
