@@ -32,7 +32,7 @@
 #           without a GPU): CAMPAIGN_MIXERS=h3,hyena,baseconv CAMPAIGN_VARIANTS="default,default+longConvBlocks"
 #           CAMPAIGN_D=256 CAMPAIGN_SHAPES="512:128:64 256:256:16", and LONGCONV_EXAMPLES="2 8" times its forward and dx
 #           at 2 and 8 examples a thread too (RECALLBENCH_LONGCONV_EXAMPLES; the variant default+longConvBlocks alone,
-#           labels ending -E2, -E8). Before that, none (gla cleared
+#           for LONGCONV_MIXERS, default h3,hyena,baseconv; labels ending -E2, -E8). Before that, none (gla cleared
 #           2026-11-30 06:47 with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2" RECUR="gla:fast,fast-gla mamba2:fast,fast-gla";
 #           ssd, Mamba-2 through the same kernel, measured 11x slower and left off: bench/RESULTS.md "GLA fused, and the
 #           B256 host wait"), none among the campaign's models (selectiveScanRegisters,
@@ -44,7 +44,8 @@
 #           6 variants) took 27 s (one process per d). JRT_VARIANTS
 #           (e.g. "default,default+shortConvCircular", cleared 2026-11-29) adds jrt-sd's causal and non-causal layouts
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
-#           Under a minute without JRT_VARIANTS (CAMPAIGN_S 390 is its ceiling).
+#           Under a minute without JRT_VARIANTS or LONGCONV_EXAMPLES at L 64 (CAMPAIGN_S 390 is its ceiling; L 512 and
+#           256 at d 256 take ~10–20 s a mixer and variant, and each E of LONGCONV_EXAMPLES as much again).
 #   repro   is a GPU run reproducible? One small run (attention d 64, MQAR L 64) trained twice with the default
 #           levers (segmentSumOrdered on since 2026-11-30) and twice with the gather's atomics
 #           (default-segmentSumOrdered), each pair's curves compared bit for bit (bench/gpu_repro.sh;
@@ -143,7 +144,7 @@ case "${1:-}" in
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
           echo "=== campaign shapes, L $L B$Bsz K $K, d $d, longConvBlocks at E $E ($(date -u +%H:%M:%S))"
-          RECALLBENCH_LONGCONV_EXAMPLES=$E timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-h3,hyena,baseconv}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants default+longConvBlocks --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d-E$E" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          RECALLBENCH_LONGCONV_EXAMPLES=$E timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${LONGCONV_MIXERS:-h3,hyena,baseconv}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants default+longConvBlocks --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d-E$E" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
     done

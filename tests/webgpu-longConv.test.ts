@@ -193,7 +193,7 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
 
   it('lever longConvRegisters: y and dx the untiled sums bit for bit, dh within rounding of them; its kernels and no others', async () => {
     expect(dhGroups(512, 64, 64, 'registers')).toEqual({ groups: 512, perGroup: 1 }); // zoology-fig2 L 64, d 64: 512 lanes, 8 lane blocks of 64 threads
-    expect(dhGroups(128, 768, 512, 'registers')).toEqual({ groups: 6, perGroup: 22 }); // H3 d 256 at L 512 (B128, 768 channels): 768 lane blocks → 6 wanted
+    expect(dhGroups(128, 768, 512, 'registers')).toEqual({ groups: 6, perGroup: 22 }); // L 512, B128, 768 channels (H3 d 256's two convolutions together): 768 lane blocks → 6 wanted
     const data = async (t: tf.Tensor) => Array.from(await t.data());
     for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 5, 64, 5], [13, 100, 64, 100], [1, 33, 128, 40]] as const) {
       const x = inputs(B, T, C, L);
@@ -219,7 +219,7 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
 
   it('lever longConvBlocks: y and dx the untiled sums bit for bit at 1, 2, 4 and 8 examples a thread, dh within rounding of them; its kernels and no others', async () => {
     expect(EXAMPLES_PER_THREAD).toBe(4);
-    expect(dhGroups(128, 768, 512, 'blocks')).toEqual({ groups: 11, perGroup: 12 }); // H3 d 256 at L 512 (B128, 768 channels): 16 taps a lane, 384 lane blocks → 11 wanted
+    expect(dhGroups(128, 512, 512, 'blocks')).toEqual({ groups: 16, perGroup: 8 }); // H3 d 256's kv convolution at L 512 (B128, d·P = 512 channels): 16 taps a lane, 256 lane blocks → 16 wanted
     const data = async (t: tf.Tensor) => Array.from(await t.data());
     const saved = process.env.RECALLBENCH_LONGCONV_EXAMPLES;
     try {

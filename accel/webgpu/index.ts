@@ -186,7 +186,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
   matmulPrefetch: 'built 2026-11-30 without a GPU: the same bits as the vec4 kernel on lavapipe (tests/webgpu-matmul.test.ts), not yet timed on a GPU (bench/step.ts --matmul prints it beside vec4; CHECKS=campaign with default+matmulPrefetch)',
-  longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=speed times it beside longConvRegisters)',
+  longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=equiv, then CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 

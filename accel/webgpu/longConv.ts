@@ -59,6 +59,9 @@
 //    for 16 multiply-adds, the batch split into groups as above.
 //  - the windows turn by renaming, not moving: the step loop is unrolled by the window's length and step r writes the
 //    new value into register r, so the k-th newest value sits in register (r − k) mod length at step r.
+// Unlike the register kernels, a thread here also multiplies zeros by inputs it does not need (forward: up to 7 later
+// positions of its block; dx: up to 7 earlier; and taps in [T, Lh)): the same sums for finite inputs, but an Inf or
+// NaN there makes its outputs NaN where the register kernels' would not (a run with such inputs has already failed).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
