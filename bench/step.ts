@@ -39,6 +39,7 @@ import { train } from '../engine/loop.js';
 import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
+import { workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 
 // the levers of the fast path, from their one list (accel/webgpu/index.ts)
@@ -624,9 +625,17 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     const timed: Record<string, { ms: number; out: Float32Array }> = {};
     // tfjs's kernel, ours with scalar workgroup-memory reads, ours with vec4 reads (lever matmulVec4)
     // and vec4 with the next tile read ahead (lever matmulPrefetch)
-    const kernels = { off: { matmul: false, matmulVec4: false, matmulPrefetch: false }, on: { matmul: true, matmulVec4: false, matmulPrefetch: false }, vec4: { matmul: true, matmulVec4: true, matmulPrefetch: false }, prefetch: { matmul: true, matmulVec4: true, matmulPrefetch: true } };
+    // and with the 128-tile's K pass at 16 and 32 (RECALLBENCH_MATMUL_LARGE_BK; the same sums)
+    const kernels = { off: { matmul: false, matmulVec4: false, matmulPrefetch: false }, on: { matmul: true, matmulVec4: false, matmulPrefetch: false }, vec4: { matmul: true, matmulVec4: true, matmulPrefetch: false }, prefetch: { matmul: true, matmulVec4: true, matmulPrefetch: true }, prefetch16: { matmul: true, matmulVec4: true, matmulPrefetch: true }, prefetch32: { matmul: true, matmulVec4: true, matmulPrefetch: true } };
+    const largeBk: Record<string, string> = { prefetch16: '16', prefetch32: '32' };
     for (const [which, levers] of Object.entries(kernels)) {
       await setLevers('webgpu', { ...defaultFastPath(), ...levers });
+      if (largeBk[which]) process.env.RECALLBENCH_MATMUL_LARGE_BK = largeBk[which];
+      else delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
+      if (4 * Number(largeBk[which] ?? 8) * 264 > workgroupStorageBytes()) {
+        console.log(`matmul ${label}: ${which} skipped (the 128-tile at that K pass exceeds this device's workgroup memory)`);
+        continue;
+      }
       const product = () => tf.matMul(x, y, tA, tB);
       // iters products, each output disposed when the next is made, then a read of one element of the last (which
       // submits the queue and waits for it; reading the whole 128 MiB head output would time the copy to the host)
@@ -656,7 +665,13 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       timed[which] = { ms, out: (await last.data()) as Float32Array };
       last.dispose();
     }
+    delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
     const { off, on, vec4, prefetch } = timed as Record<'off' | 'on' | 'vec4' | 'prefetch', { ms: number; out: Float32Array }>;
+    // the longer K passes: ms, and whether the product is the BK 8 one's bit for bit
+    const passes = ['prefetch16', 'prefetch32'].map((w) => {
+      const t = timed[w];
+      return t ? `BK ${w.slice(8)} ${t.ms.toFixed(3)} ms (${(prefetch.ms / t.ms).toFixed(2)}x, ${t.out.every((x, i) => x === prefetch.out[i]) ? 'same bits' : 'DIFFERENT BITS'})` : `BK ${w.slice(8)} skipped`;
+    });
     let diff = 0;
     let scale = 0;
     let vec4Diff = 0; // the kernels of ours add the same products in the same order: 0 expected
@@ -669,8 +684,8 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     }
     const flop = 2 * batch * M * N * K;
     const tflops = (ms: number) => flop / (ms * 1e9);
-    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max  vec4 ${vec4.ms.toFixed(3)} ms (${tflops(vec4.ms).toFixed(1)} TFLOP/s, ${(on.ms / vec4.ms).toFixed(2)}x ours, diff ${vec4Diff === 0 ? '0' : (vec4Diff / scale).toExponential(1)})  prefetch ${prefetch.ms.toFixed(3)} ms (${tflops(prefetch.ms).toFixed(1)} TFLOP/s, ${(vec4.ms / prefetch.ms).toFixed(2)}x vec4, diff ${prefetchDiff === 0 ? '0' : (prefetchDiff / scale).toExponential(1)})`);
-    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, vec4Ms: vec4.ms, prefetchMs: prefetch.ms, relDiff: diff / scale, vec4Diff, prefetchDiff } }) + '\n');
+    console.log(`matmul ${label.padEnd(32)} [${batch} × ${M} × ${N} × ${K}]  tfjs ${off.ms.toFixed(3)} ms (${tflops(off.ms).toFixed(1)} TFLOP/s)  ours ${on.ms.toFixed(3)} ms (${tflops(on.ms).toFixed(1)} TFLOP/s)  ${(off.ms / on.ms).toFixed(2)}x  max diff ${(diff / scale).toExponential(1)} of max  vec4 ${vec4.ms.toFixed(3)} ms (${tflops(vec4.ms).toFixed(1)} TFLOP/s, ${(on.ms / vec4.ms).toFixed(2)}x ours, diff ${vec4Diff === 0 ? '0' : (vec4Diff / scale).toExponential(1)})  prefetch ${prefetch.ms.toFixed(3)} ms (${tflops(prefetch.ms).toFixed(1)} TFLOP/s, ${(vec4.ms / prefetch.ms).toFixed(2)}x vec4, diff ${prefetchDiff === 0 ? '0' : (prefetchDiff / scale).toExponential(1)})  ${passes.join('  ')}`);
+    if (a.out) appendFileSync(a.out, JSON.stringify({ label: a.label, device, matmul: { shape: label, batch, M, N, K, transposeA: tA, transposeB: tB, tfjsMs: off.ms, oursMs: on.ms, vec4Ms: vec4.ms, prefetchMs: prefetch.ms, prefetch16Ms: timed.prefetch16?.ms, prefetch32Ms: timed.prefetch32?.ms, relDiff: diff / scale, vec4Diff, prefetchDiff } }) + '\n');
     tf.dispose([x, y]);
   }
   await setLevers('webgpu', defaultFastPath());

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, OFF_BY_DEFAULT, setFastPath } from '../accel/webgpu/index.js';
-import { MATMUL_KERNEL, MATMUL_PREFETCH, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
+import { workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
+import { largeTileK, MATMUL_KERNEL, MATMUL_PREFETCH, MATMUL_SPLIT_SUM_KERNEL, MATMUL_VEC4, matmulDispatches, matmulPlan, matmulWebGpu } from '../accel/webgpu/matmul.js';
 import { batchMatMulValues, type MatMulShape } from '../ops/matmul/index.js';
 
 const device = await webgpuDevice('webgpu-matmul');
@@ -171,6 +172,41 @@ describe.skipIf(!device)(`register-blocked BatchMatMul on WebGPU (${device ?? 'n
     setFastPath({ matmulVec4: false });
     expect(OFF_BY_DEFAULT.matmulVec4).toBeUndefined(); // cleared on an H200 (bench/RESULTS.md)
     console.log(`matmulVec4: attention step loss ${e.lossRel.toExponential(2)}, worst gradient ${e.worstGradRel.toExponential(2)}`);
+  });
+
+  it('the 128-tile at 16 and 32 of K a pass (RECALLBENCH_MATMUL_LARGE_BK) gives the same bits as at 8, each kernel form', async () => {
+    const saved = process.env.RECALLBENCH_MATMUL_LARGE_BK;
+    try {
+      // [1, 200, 260, 77]: the 128-tile (busy 1), K not a multiple of any pass; and a transposed pair
+      for (const [tA, tB] of [[false, false], [true, true]] as const) {
+        const s: MatMulShape = { batchA: 1, batchB: 1, M: 200, N: 260, K: 77, transposeA: tA, transposeB: tB };
+        const a = randn(tA ? [1, s.K, s.M] : [1, s.M, s.K]);
+        const b = randn(tB ? [1, s.N, s.K] : [1, s.K, s.N]);
+        const run = async (bk: string, vec4: boolean, prefetch: boolean) => {
+          process.env.RECALLBENCH_MATMUL_LARGE_BK = bk;
+          expect(matmulPlan(1, s.M, s.N, s.K, 1).tiling.BK).toBe(Number(bk));
+          const out = tf.engine().makeTensorFromTensorInfo(matmulWebGpu(a, b, 1, 1, s.M, s.N, s.K, tA, tB, 1, vec4, prefetch)!);
+          const v = Array.from(await out.data());
+          out.dispose();
+          return v;
+        };
+        for (const [vec4, prefetch] of [[false, false], [true, false], [true, true]] as const) {
+          const at8 = await run('8', vec4, prefetch);
+          for (const bk of ['16', '32']) {
+            const label = `BK ${bk} ${vec4 ? (prefetch ? 'prefetch' : 'vec4') : 'scalar'} ${tA ? 'tt' : 'nn'}`;
+            // 4 · BK · (128 + 128 + 8) bytes of workgroup memory: BK 32 needs 33,792 (lavapipe allows 32,768, an H200 48 KiB)
+            if (4 * Number(bk) * 264 > workgroupStorageBytes()) await expect(run(bk, vec4, prefetch), label).rejects.toThrow(/^RECALLBENCH_MATMUL_LARGE_BK 32: the 128-tile needs 33792 bytes of workgroup memory, this device allows \d+$/);
+            else expect(await run(bk, vec4, prefetch), label).toEqual(at8);
+          }
+        }
+        tf.dispose([a, b]);
+      }
+      process.env.RECALLBENCH_MATMUL_LARGE_BK = '12';
+      expect(() => largeTileK()).toThrow(/^RECALLBENCH_MATMUL_LARGE_BK: 8, 16 or 32 .*got '12'$/);
+    } finally {
+      if (saved === undefined) delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
+      else process.env.RECALLBENCH_MATMUL_LARGE_BK = saved;
+    }
   });
 
   it('lever matmulPrefetch: tf.matMul reads the next tile ahead only with it (and matmulVec4) on, and a training step agrees either way', async () => {

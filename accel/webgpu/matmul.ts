@@ -13,7 +13,8 @@
 // workgroup memory do not fall into one bank. Out-of-range rows, columns and k read 0, so any M, N, K works.
 // Reference: batchMatMulValues (ops/matmul/naive.ts); tests/webgpu-matmul.test.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, overrideKernel, release, webgpuBackend } from './dispatch.js';
+import { UserInputError } from '../../core/errors.js';
+import { allocate, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, overrideKernel, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
 
 export const MATMUL_KERNEL = 'RecallbenchMatMul';
 export const MATMUL_SPLIT_SUM_KERNEL = 'RecallbenchMatMulSplitSum';
@@ -38,11 +39,29 @@ interface Tiling {
   TN: number;
 }
 const LARGE: Tiling = { name: 'large', BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 };
+/**
+ * K per pass of the 128-tile: 8, or RECALLBENCH_MATMUL_LARGE_BK (16 or 32: half or a quarter of the barriers per K,
+ * twice or four times the workgroup memory) for a benchmark to time. The 128-tile never takes a K split (matmulPlan),
+ * so BK changes no sum: each output adds k = 0, 1, … in order whatever the pass length.
+ */
+export function largeTileK(): number {
+  const raw = typeof process !== 'undefined' ? process.env.RECALLBENCH_MATMUL_LARGE_BK : undefined;
+  if (raw === undefined || raw === '') return LARGE.BK;
+  if (!['8', '16', '32'].includes(raw.trim())) throw new UserInputError(`RECALLBENCH_MATMUL_LARGE_BK: 8, 16 or 32 (K per pass of the matmul's 128-tile), got '${raw}'`);
+  return Number(raw.trim());
+}
+const largeTilings = new Map<number, Tiling>([[LARGE.BK, LARGE]]);
+/** The 128-tile at largeTileK(), one object per BK (matmulPlan compares tilings by identity). */
+function largeTiling(): Tiling {
+  const BK = largeTileK();
+  let t = largeTilings.get(BK);
+  if (!t) largeTilings.set(BK, (t = { ...LARGE, name: `large${BK}`, BK }));
+  return t;
+}
 const SMALL: Tiling = { name: 'small', BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
 // tfjs's own tile (64 threads, 4 × 4 each), for outputs of 32 rows or columns or fewer — the batched small products
 // of GLA's and Mamba-2's chunks ([B·H·chunks, 16, 16] · [16, 32]), the narrow projections (d → 16, d → 40)
 const TINY: Tiling = { name: 'tiny', BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
-const TILINGS = [LARGE, SMALL, TINY];
 
 /**
  * Workgroups that keep the GPU busy: below this many output tiles the next smaller tiling (or a K split) is taken.
@@ -310,11 +329,12 @@ const used = (t: Tiling, M: number, N: number) => (M * N) / (Math.ceil(M / t.BM)
  */
 export function matmulPlan(batch: number, M: number, N: number, K: number, busy = BUSY_WORKGROUPS): { tiling: Tiling; splits: number; kPerSplit: number } {
   const tiles = (t: Tiling) => batch * Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
-  const fitting = TILINGS.filter((t) => used(t, M, N) >= 0.5);
+  const large = largeTiling();
+  const fitting = [large, SMALL, TINY].filter((t) => used(t, M, N) >= 0.5);
   const busyOne = fitting.find((t) => tiles(t) >= busy);
   if (busyOne) return { tiling: busyOne, splits: 1, kPerSplit: K };
   // a K split takes 64-tiles where they fit (256 threads a workgroup; 32-tiles have 64), else 32-tiles
-  const tiling = fitting.find((t) => t !== LARGE) ?? TINY;
+  const tiling = fitting.find((t) => t !== large) ?? TINY;
   const splits = Math.max(1, Math.min(Math.ceil(busy / tiles(tiling)), Math.floor(K / MIN_K_PER_SPLIT)));
   // a whole number of BK per split, so only the last split has a ragged end
   const kPerSplit = Math.ceil(Math.ceil(K / splits) / tiling.BK) * tiling.BK;
@@ -330,6 +350,8 @@ export function matmulPlan(batch: number, M: number, N: number, K: number, busy 
 export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS, vec4 = vec4Reads, prefetch = prefetchReads): tf.TensorInfo | undefined {
   const batch = Math.max(batchA, batchB);
   const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
+  const tileBytes = 4 * tiling.BK * (tiling.BM + tiling.BN + 2 * PAD); // As and Bs, both kernels
+  if (tiling.BM === LARGE.BM && tileBytes > workgroupStorageBytes()) throw new UserInputError(`RECALLBENCH_MATMUL_LARGE_BK ${tiling.BK}: the 128-tile needs ${tileBytes} bytes of workgroup memory, this device allows ${workgroupStorageBytes()}`);
   const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
   if (groups.some((g) => g > MAX_WORKGROUPS_PER_DIMENSION)) return undefined;
   const backend = webgpuBackend();
