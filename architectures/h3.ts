@@ -19,6 +19,7 @@
 // the step, so the taps alone parameterise the FIR here (same function class).
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { headContract, headOuter } from '../ops/headProduct/index.js';
 import { longConv } from '../ops/longConv/index.js';
 import { shortConvStep } from '../ops/shortConv/index.js';
 import { s4dDiscretize, s4dKernel, s4dParams, s4dStep } from '../ops/ssmKernel/index.js';
@@ -74,18 +75,10 @@ export default defineMixer({
     const D = make.param('D', [H], 1.0);
     const out = make.linear('output_linear', d, d);
 
-    /** kv [.., d·P] from k, v [.., d] (head-major: channel (h, i, j) = h·P² + i·P + j). */
-    const outer = (k: tf.Tensor, v: tf.Tensor): tf.Tensor => {
-      if (P === 1) return tf.mul(k, v);
-      const lead = k.shape.slice(0, -1);
-      return tf.mul(k.reshape([...lead, H, P, 1]), v.reshape([...lead, H, 1, P])).reshape([...lead, H * G]);
-    };
-    /** y [.., d] from q [.., d] and z [.., d·P]: Σ_i q[h, i]·z[h, i, j]. */
-    const contract = (q: tf.Tensor, zz: tf.Tensor): tf.Tensor => {
-      if (P === 1) return tf.mul(q, zz);
-      const lead = q.shape.slice(0, -1);
-      return tf.sum(tf.mul(q.reshape([...lead, H, P, 1]), zz.reshape([...lead, H, P, P])), -2).reshape([...lead, d]);
-    };
+    /** kv [.., d·P] from k, v [.., d] (head-major: channel (h, i, j) = h·P² + i·P + j); ops/headProduct. */
+    const outer = (k: tf.Tensor, v: tf.Tensor): tf.Tensor => headOuter(k, v, P);
+    /** y [.., d] from q [.., d] and z [.., d·P]: Σ_i q[h, i]·z[h, i, j]; ops/headProduct. */
+    const contract = (q: tf.Tensor, zz: tf.Tensor): tf.Tensor => headContract(q, zz, P);
     /** per-head values repeated over the head's P² kv channels: [H, ...] → [H·P², ...]; a stack's [R, H, ...] (H on `axis` 1) → [R, H·P², ...] */
     const perChannel = (t: tf.Tensor, axis = 0): tf.Tensor => {
       if (G === 1) return t;

@@ -224,7 +224,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     const saved = process.env.RECALLBENCH_LONGCONV_EXAMPLES;
     try {
       // B 13: a ragged last block at every E; T 100: a ragged last time block; [1, 33, 128, 40]: Lh > T, 2 channel blocks
-      for (const [E, [B, T, C, L]] of [[1, [3, 70, 96, 75]], [2, [13, 100, 64, 100]], [4, [3, 70, 96, 75]], [4, [2, 5, 64, 5]], [4, [13, 100, 64, 100]], [4, [1, 33, 128, 40]], [8, [13, 100, 64, 100]]] as const) {
+      // (E 4 at every shape of SHAPES is the first test's, against the reference)
+      for (const [E, [B, T, C, L]] of [[1, [3, 70, 96, 75]], [2, [13, 100, 64, 100]], [4, [1, 33, 128, 40]], [8, [13, 100, 64, 100]]] as const) {
         process.env.RECALLBENCH_LONGCONV_EXAMPLES = String(E);
         expect(longConvExamplesPerThread()).toBe(E);
         const x = inputs(B, T, C, L);
