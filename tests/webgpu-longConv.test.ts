@@ -88,6 +88,32 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
   type Mode = 'blocks' | 'registers' | 'tiles' | 'plain';
   const mode = (m: Mode) => setFastPath({ longConvBlocks: m === 'blocks', longConvRegisters: m === 'registers', longConvTiles: m !== 'plain' });
 
+  /**
+   * Form `m` against the plain kernels on the same inputs (its outputs poisoned first): the dispatches each ran, by
+   * name, equal `expected` (and `plainExpected`), y and dx the same bits, dh within GRAD_BAR.
+   */
+  async function expectFormMatchesPlain(m: Mode, [B, T, C, L]: readonly [number, number, number, number], expected: Record<string, number>, label = '', plainExpected?: Record<string, number>): Promise<void> {
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    const ranSince = (before: Map<string, number>, names: Record<string, number>) => Object.fromEntries(Object.keys(names).map((n) => [n, (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0)]));
+    const x = inputs(B, T, C, L);
+    mode('plain');
+    let before = new Map(dispatchCounts);
+    const plain = run(fused, x);
+    await plain[2]!.data();
+    if (plainExpected) expect(ranSince(before, plainExpected)).toEqual(plainExpected);
+    mode(m);
+    await poison([[B, T, C], [C, L]]);
+    before = new Map(dispatchCounts);
+    const got = run(fused, x);
+    await got[2]!.data();
+    const at = `${label}[${B}, ${T}, ${C}, ${L}] (${m})`;
+    expect(ranSince(before, expected), at).toEqual(expected);
+    expect(await data(got[0]!), `${at} y`).toEqual(await data(plain[0]!));
+    expect(await data(got[1]!), `${at} dx`).toEqual(await data(plain[1]!));
+    expect((await errors(got[2]!, plain[2]!)).rel, `${at} dh`).toBeLessThan(GRAD_BAR);
+    tf.dispose([...Object.values(x), ...plain, ...got]);
+  }
+
   it('values and the gradients of x and h match the shifted-sum reference: blocks, registers, tiles and neither', async () => {
     const worst = NAMES.map(() => ({ abs: 0, rel: 0 }));
     // (the tiled and register shapes last: the plain kernels run them as the other shapes already cover)
@@ -167,26 +193,10 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     expect(dhGroups(512, 64, 64)).toEqual({ groups: 16, perGroup: 32 }); // zoology-fig2 L 64, d 64: 64 lane blocks
     expect(dhGroups(3, 5, 7)).toEqual({ groups: 3, perGroup: 1 });
     expect(dhGroups(512, 512, 2048)).toEqual({ groups: 1, perGroup: 512 }); // 16,384 lane blocks: no second pass
-    const data = async (t: tf.Tensor) => Array.from(await t.data());
-    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 37, 64, 37], [13, 100, 64, 100]] as const) {
-      const x = inputs(B, T, C, L);
-      const counts = () => new Map(dispatchCounts);
-      const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
-      mode('plain');
-      let before = counts();
-      const plain = run(fused, x);
-      await plain[2]!.data();
-      expect([ran(before, 'LongConv'), ran(before, 'LongConvGradX'), ran(before, 'LongConvGradH'), ran(before, 'LongConvTiled')]).toEqual([2, 1, 1, 0]); // run(): the value, then the value again under tf.grads
-      mode('tiles');
-      before = counts();
-      const tiled = run(fused, x);
-      await tiled[2]!.data();
-      const groups = dhGroups(B, C, L).groups;
-      expect([ran(before, 'LongConvTiled'), ran(before, 'LongConvGradXTiled'), ran(before, 'LongConvGradHSplit'), ran(before, 'LongConvGradHGroups'), ran(before, 'LongConv')]).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0]);
-      expect(await data(tiled[0]!), `[${B}, ${T}, ${C}, ${L}] y`).toEqual(await data(plain[0]!));
-      expect(await data(tiled[1]!), `[${B}, ${T}, ${C}, ${L}] dx`).toEqual(await data(plain[1]!));
-      expect((await errors(tiled[2]!, plain[2]!)).rel, `[${B}, ${T}, ${C}, ${L}] dh`).toBeLessThan(GRAD_BAR);
-      tf.dispose([...Object.values(x), ...plain, ...tiled]);
+    for (const shape of [[3, 70, 96, 75], [2, 37, 64, 37], [13, 100, 64, 100]] as const) {
+      const groups = dhGroups(shape[0], shape[2], shape[3]).groups;
+      // run(): the value, then the value again under tf.grads
+      await expectFormMatchesPlain('tiles', shape, { LongConvTiled: 2, LongConvGradXTiled: 1, LongConvGradHSplit: 1, LongConvGradHGroups: groups > 1 ? 1 : 0, LongConv: 0 }, '', { LongConv: 2, LongConvGradX: 1, LongConvGradH: 1, LongConvTiled: 0 });
     }
     setFastPath(ALL_ON);
   });
@@ -194,25 +204,9 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
   it('lever longConvRegisters: y and dx the untiled sums bit for bit, dh within rounding of them; its kernels and no others', async () => {
     expect(dhGroups(512, 64, 64, 'registers')).toEqual({ groups: 512, perGroup: 1 }); // zoology-fig2 L 64, d 64: 512 lanes, 8 lane blocks of 64 threads
     expect(dhGroups(128, 768, 512, 'registers')).toEqual({ groups: 6, perGroup: 22 }); // L 512, B128, 768 channels (H3 d 256's two convolutions together): 768 lane blocks → 6 wanted
-    const data = async (t: tf.Tensor) => Array.from(await t.data());
-    for (const [B, T, C, L] of [[3, 70, 96, 75], [2, 5, 64, 5], [13, 100, 64, 100], [1, 33, 128, 40]] as const) {
-      const x = inputs(B, T, C, L);
-      const counts = () => new Map(dispatchCounts);
-      const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
-      mode('plain');
-      const plain = run(fused, x);
-      await plain[2]!.data();
-      mode('registers');
-      const before = counts();
-      const reg = run(fused, x);
-      await reg[2]!.data();
-      const groups = dhGroups(B, C, L, 'registers').groups;
-      const names = ['LongConvReg', 'LongConvGradXReg', 'LongConvGradHReg', 'LongConvGradHGroups', 'LongConv', 'LongConvTiled', 'LongConvGradHSplit'];
-      expect(names.map((n) => ran(before, n)), names.join(', ')).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0, 0, 0]);
-      expect(await data(reg[0]!), `[${B}, ${T}, ${C}, ${L}] y`).toEqual(await data(plain[0]!));
-      expect(await data(reg[1]!), `[${B}, ${T}, ${C}, ${L}] dx`).toEqual(await data(plain[1]!));
-      expect((await errors(reg[2]!, plain[2]!)).rel, `[${B}, ${T}, ${C}, ${L}] dh`).toBeLessThan(GRAD_BAR);
-      tf.dispose([...Object.values(x), ...plain, ...reg]);
+    for (const shape of [[3, 70, 96, 75], [2, 5, 64, 5], [13, 100, 64, 100], [1, 33, 128, 40]] as const) {
+      const groups = dhGroups(shape[0], shape[2], shape[3], 'registers').groups;
+      await expectFormMatchesPlain('registers', shape, { LongConvReg: 2, LongConvGradXReg: 1, LongConvGradHReg: 1, LongConvGradHGroups: groups > 1 ? 1 : 0, LongConv: 0, LongConvTiled: 0, LongConvGradHSplit: 0 });
     }
     setFastPath(ALL_ON);
   });
@@ -220,7 +214,6 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
   it('lever longConvBlocks: y and dx the untiled sums bit for bit at 1, 2, 4 and 8 examples a thread, dh within rounding of them; its kernels and no others', async () => {
     expect(EXAMPLES_PER_THREAD).toBe(4);
     expect(dhGroups(128, 512, 512, 'blocks')).toEqual({ groups: 16, perGroup: 8 }); // H3 d 256's kv convolution at L 512 (B128, d·P = 512 channels): 16 taps a lane, 256 lane blocks → 16 wanted
-    const data = async (t: tf.Tensor) => Array.from(await t.data());
     const saved = process.env.RECALLBENCH_LONGCONV_EXAMPLES;
     try {
       // B 13: a ragged last block at every E; T 100: a ragged last time block; [1, 33, 128, 40]: Lh > T, 2 channel blocks
@@ -228,25 +221,9 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       for (const [E, [B, T, C, L]] of [[1, [3, 70, 96, 75]], [2, [13, 100, 64, 100]], [4, [1, 33, 128, 40]], [8, [13, 100, 64, 100]]] as const) {
         process.env.RECALLBENCH_LONGCONV_EXAMPLES = String(E);
         expect(longConvExamplesPerThread()).toBe(E);
-        const x = inputs(B, T, C, L);
-        const counts = () => new Map(dispatchCounts);
-        const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
-        mode('plain');
-        const plain = run(fused, x);
-        await plain[2]!.data();
-        mode('blocks');
-        await poison([[B, T, C], [C, L]]);
-        const before = counts();
-        const got = run(fused, x);
-        await got[2]!.data();
         const groups = dhGroups(B, C, L, 'blocks').groups;
-        const names = ['LongConvBlocks', 'LongConvGradXBlocks', 'LongConvGradHBlocks', 'LongConvGradHGroups', 'LongConv', 'LongConvReg', 'LongConvTiled', 'LongConvGradHReg', 'LongConvGradHSplit'];
-        expect(names.map((n) => ran(before, n)), names.join(', ')).toEqual([2, 1, 1, groups > 1 ? 1 : 0, 0, 0, 0, 0, 0]);
-        const at = `E ${E} [${B}, ${T}, ${C}, ${L}]`;
-        expect(await data(got[0]!), `${at} y`).toEqual(await data(plain[0]!));
-        expect(await data(got[1]!), `${at} dx`).toEqual(await data(plain[1]!));
-        expect((await errors(got[2]!, plain[2]!)).rel, `${at} dh`).toBeLessThan(GRAD_BAR);
-        tf.dispose([...Object.values(x), ...plain, ...got]);
+        const none = { LongConv: 0, LongConvReg: 0, LongConvTiled: 0, LongConvGradHReg: 0, LongConvGradHSplit: 0 };
+        await expectFormMatchesPlain('blocks', [B, T, C, L], { LongConvBlocks: 2, LongConvGradXBlocks: 1, LongConvGradHBlocks: 1, LongConvGradHGroups: groups > 1 ? 1 : 0, ...none }, `E ${E} `);
       }
       process.env.RECALLBENCH_LONGCONV_EXAMPLES = '3';
       expect(() => longConvExamplesPerThread()).toThrow(/^RECALLBENCH_LONGCONV_EXAMPLES: 1, 2, 4 or 8 .*got '3'$/);

@@ -31,6 +31,15 @@ const wideElement = `let P = params.P;
   let i = (rest / P) % P;
   let j = rest % P;
   let rowNarrow = r * W + h * P;`;
+// thread e = narrow element (r, c), c = hP + a: row r's head h starts at rowNarrow (narrow) and rowWide (wide side)
+const narrowElement = `let P = params.P;
+  let W = params.W;
+  let r = e / W;
+  let c = e % W;
+  let h = c / P;
+  let a = c % P;
+  let rowNarrow = r * W + h * P;
+  let rowWide = r * W * P + h * P * P;`;
 
 const outerWgsl = () => `
 ${declare([{ name: 'k', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'kv', type: 'f32', write: true }], ['n: u32', 'W: u32', 'P: u32'])}
@@ -54,14 +63,7 @@ ${declare(
 )}
 ${main} {
   ${index}
-  let P = params.P;
-  let W = params.W;
-  let r = e / W;
-  let c = e % W;
-  let h = c / P;
-  let a = c % P;
-  let rowNarrow = r * W + h * P;
-  let rowWide = r * W * P + h * P * P;
+  ${narrowElement}
   var sk = 0.0f;
   var sv = 0.0f;
   for (var b = 0u; b < P; b++) {
@@ -72,21 +74,14 @@ ${main} {
   dv[e] = sv;
 }`;
 
-// thread e = narrow element (r, hP + j): y = Σ_i q[r, hP + i] z[r, h, i, j]
+// thread e = narrow element (r, hP + a): y = Σ_i q[r, hP + i] z[r, h, i, a]
 const contractWgsl = () => `
 ${declare([{ name: 'q', type: 'f32' }, { name: 'z', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['n: u32', 'W: u32', 'P: u32'])}
 ${main} {
   ${index}
-  let P = params.P;
-  let W = params.W;
-  let r = e / W;
-  let c = e % W;
-  let h = c / P;
-  let j = c % P;
-  let rowNarrow = r * W + h * P;
-  let rowWide = r * W * P + h * P * P;
+  ${narrowElement}
   var s = 0.0f;
-  for (var i = 0u; i < P; i++) { s += q[rowNarrow + i] * z[rowWide + i * P + j]; }
+  for (var i = 0u; i < P; i++) { s += q[rowNarrow + i] * z[rowWide + i * P + a]; }
   y[e] = s;
 }`;
 
@@ -185,38 +180,25 @@ export function registerHeadProductWebGpu(): void {
   });
 }
 
-/** The custom-gradient forms, one per head_dim P (P is an attribute of the kernels, not a tensor). */
-const outerForms = new Map<number, (k: tf.Tensor, v: tf.Tensor) => tf.Tensor>();
-const contractForms = new Map<number, (q: tf.Tensor, z: tf.Tensor) => tf.Tensor>();
-
-function outerForm(P: number): (k: tf.Tensor, v: tf.Tensor) => tf.Tensor {
-  let f = outerForms.get(P);
+/**
+ * The custom-gradient form of one product at one head_dim P (P is an attribute of the kernels, not a tensor): the
+ * forward kernel on (a, b) — k, v or q, z — and the backward kernel on (a, b, and the output's gradient `gradName`).
+ */
+const forms = new Map<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+function fusedForm(kernel: string, gradKernel: string, names: [string, string, string], P: number): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  const key = `${kernel}:${P}`;
+  let f = forms.get(key);
   if (!f) {
-    f = tf.customGrad(((k: tf.Tensor, v: tf.Tensor, save: tf.GradSaveFunc) => {
-      const kv = tf.engine().runKernel(HEAD_OUTER_KERNEL, { k, v }, { P } as unknown as tf.NamedAttrMap) as tf.Tensor;
-      save([k, v]);
+    const attrs = { P } as unknown as tf.NamedAttrMap;
+    const [an, bn, gn] = names;
+    f = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([a, b]);
       return {
-        value: kv,
-        gradFunc: (dkv: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(HEAD_OUTER_GRAD_KERNEL, { k: saved[0]!, v: saved[1]!, dkv }, { P } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[],
+        value: tf.engine().runKernel(kernel, { [an]: a, [bn]: b }, attrs) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(gradKernel, { [an]: saved[0]!, [bn]: saved[1]!, [gn]: dy }, attrs) as unknown as tf.Tensor[],
       };
-    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
-    outerForms.set(P, f);
-  }
-  return f;
-}
-
-function contractForm(P: number): (q: tf.Tensor, z: tf.Tensor) => tf.Tensor {
-  let f = contractForms.get(P);
-  if (!f) {
-    f = tf.customGrad(((q: tf.Tensor, z: tf.Tensor, save: tf.GradSaveFunc) => {
-      const y = tf.engine().runKernel(HEAD_CONTRACT_KERNEL, { q, z }, { P } as unknown as tf.NamedAttrMap) as tf.Tensor;
-      save([q, z]);
-      return {
-        value: y,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(HEAD_CONTRACT_GRAD_KERNEL, { q: saved[0]!, z: saved[1]!, dy }, { P } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[],
-      };
-    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, z: tf.Tensor) => tf.Tensor;
-    contractForms.set(P, f);
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    forms.set(key, f);
   }
   return f;
 }
@@ -225,10 +207,10 @@ const plain = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === 'float32' && t
 
 /** kv = k ⊗ v per head, fused; undefined (declined: the reference runs) unless float32 and non-empty. */
 export function headOuterWebGpu(k: tf.Tensor, v: tf.Tensor, P: number): tf.Tensor | undefined {
-  return plain(k, v) ? outerForm(P)(k, v) : undefined;
+  return plain(k, v) ? fusedForm(HEAD_OUTER_KERNEL, HEAD_OUTER_GRAD_KERNEL, ['k', 'v', 'dkv'], P)(k, v) : undefined;
 }
 
 /** y = q · z per head, fused; undefined (declined) unless float32 and non-empty. */
 export function headContractWebGpu(q: tf.Tensor, z: tf.Tensor, P: number): tf.Tensor | undefined {
-  return plain(q, z) ? contractForm(P)(q, z) : undefined;
+  return plain(q, z) ? fusedForm(HEAD_CONTRACT_KERNEL, HEAD_CONTRACT_GRAD_KERNEL, ['q', 'z', 'dy'], P)(q, z) : undefined;
 }

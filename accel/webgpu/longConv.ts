@@ -177,17 +177,19 @@ const TILE_STRIDE = TILE_C + 1;
 export const DH_TARGET_WORKGROUPS = 1024;
 
 /**
- * WGSL: the head of the tiled and the register forward / dx kernels — bindings (x or dy, h, y or dx), the filter tile
- * hs, `helpers`, and main's workgroup w = (example b, time block tb, channel block cb; channel blocks fastest) with
- * its run and the thread's channel lane cl.
+ * WGSL: the head of the tiled, the register and the blocked forward / dx kernels — bindings (x or dy, h, y or dx), the
+ * filter tile hs, `helpers`, and main's workgroup w = (example b, time block tb, channel block cb; channel blocks
+ * fastest) with its run and the thread's channel lane cl. With `examples` E (lever longConvBlocks) a workgroup takes a
+ * block of E examples of one run instead of one example: eb = (run, block) in place of b, its first example e0 and
+ * the run's end eEnd.
  */
-const tiledKernelHead = (threads: number, helpers = '') => `${declare(
+const tiledKernelHead = (threads: number, helpers = '', examples?: number) => `${declare(
   [
     { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
     { name: 'h', type: 'f32' },
     { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
   ],
-  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
+  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', ...(examples ? ['exampleBlocks: u32'] : []), 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
 )}
 var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
 ${helpers}
@@ -198,9 +200,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let T = params.T;
   let cb = w % params.channelBlocks;
   let tb = (w / params.channelBlocks) % params.timeBlocks;
-  let b = w / params.channelBlocks / params.timeBlocks;
   let live = w < params.workgroups;
-  let run = b / params.examplesPerRun;
+  ${
+    examples
+      ? `let eb = w / params.channelBlocks / params.timeBlocks;
+  let run = eb / params.exampleBlocks;
+  let e0 = run * params.examplesPerRun + (eb % params.exampleBlocks) * ${examples}u;
+  let eEnd = (run + 1u) * params.examplesPerRun;`
+      : `let b = w / params.channelBlocks / params.timeBlocks;
+  let run = b / params.examplesPerRun;`
+  }
   let cl = li % ${TILE_C}u;`;
 
 /**
@@ -452,28 +461,7 @@ const blocksWgsl = (dir: 'fwd' | 'dx', E: number) => () => {
           ${range(R).map((i) => range(E).map((j) => `a${i}_${j} += ${hw(i, r)} * x${j};`).join(' ')).join('\n          ')}
         }`;
   return `
-${declare(
-  [
-    { name: 'x', type: 'f32' }, // x (fwd) or dy (dx)
-    { name: 'h', type: 'f32' },
-    { name: 'y', type: 'f32', write: true }, // y (fwd) or dx (dx)
-  ],
-  ['T: u32', 'C: u32', 'L: u32', 'examplesPerRun: u32', 'exampleBlocks: u32', 'channelBlocks: u32', 'timeBlocks: u32', 'workgroups: u32'],
-)}
-var<workgroup> hs: array<f32, ${TILE * TILE_STRIDE}>;
-@compute @workgroup_size(${TILE_C * REG_ROWS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wg.y * nwg.x + wg.x;
-  let C = params.C;
-  let T = params.T;
-  let cb = w % params.channelBlocks;
-  let tb = (w / params.channelBlocks) % params.timeBlocks;
-  let eb = w / params.channelBlocks / params.timeBlocks;
-  let live = w < params.workgroups;
-  let run = eb / params.exampleBlocks;
-  let e0 = run * params.examplesPerRun + (eb % params.exampleBlocks) * ${E}u;
-  let eEnd = (run + 1u) * params.examplesPerRun;
-  let cl = li % ${TILE_C}u;
+${tiledKernelHead(TILE_C * REG_ROWS, '', E)}
   let c = cb * ${TILE_C}u + cl;
   let t0 = tb * ${REG_BLOCK}u;
   let tf = t0 + (li / ${TILE_C}u) * ${R}u;
