@@ -4,7 +4,7 @@
 #   1. CHECKS (default "equiv"; "campaign" in a second call: both do not fit one), each a mode of
 #      bench/gpu_check_pending.sh under its own time limit (<MODE>_S seconds: EQUIV_S 420 with EQUIV_DEADLINE_S 280 —
 #      ceilings: with its references on tfjs-wasm, since 2026-11-29 evening, the check should take a fraction of them —
-#      CAMPAIGN_S 390, MATMUL_S 170, SPEED_S 300; 0 skips it):
+#      CAMPAIGN_S 390, MATMUL_S 330, SPEED_S 300; 0 skips it):
 #        campaign  the campaign's models at zoology-fig2's L 64, 256 and 512 shapes, default levers vs the pending ones, profiled;
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
@@ -77,7 +77,7 @@ if [ "$concurrent" = 1 ]; then
 fi
 for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
-  case $mode in hostwait) default=290 ;; campaign) default=390 ;; equiv) default=420 ;; matmul) default=170 ;; table) default=560 ;; *) default=300 ;; esac
+  case $mode in hostwait) default=290 ;; campaign) default=390 ;; equiv) default=420 ;; matmul) default=330 ;; table) default=560 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
   # never past TOTAL (the device call's own limit is 600 s: a call cut there brings nothing back): a check that would

@@ -22,7 +22,8 @@
 #   matmul  tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4 reads / vec4 with the
 #           next tile read ahead, bench/step.ts --matmul), then training steps at the campaign's shapes (d 512 and d 128,
 #           L 64, B512) with MATMUL_VARIANTS, alternating (default: default and default+matmulPrefetch, pending since
-#           2026-11-30; matmulVec4 cleared 2026-11-29 this way). About 3 minutes.
+#           2026-11-30; matmulVec4 cleared 2026-11-29 this way); --matmul now also times prefetch at the 128-tile's K pass
+#           16 and 32 (six kernels a shape, where it was three). About 4–6 minutes (MATMUL_S 330 in check_then_stretch).
 #
 #   campaign  the campaign's own models (bench/step.ts --preset: zoology-fig2's layers, block and dropout) at its L 64
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
@@ -123,7 +124,7 @@ case "${1:-}" in
     grep -hE "ms/step|top kernels|Error" "$OUT/session.log" | tail -60 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
-    timeout 150 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
+    timeout 220 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
     echo "=== steps at zoology-fig2's L64 shapes ($(date -u +%H:%M:%S))"
     for d in 512 128; do
       timeout 120 bash "$STEP" --mixers attention,based,baseconv --batches 512 --seq-len 64 --kv 4 --d-model "$d" --variants "${MATMUL_VARIANTS:-default,default+matmulPrefetch,default,default+matmulPrefetch}" --dropout 0.1 --steps "${STEPS:-8}" --warmup 3 --label "zoology-L64-d$d" --out "$OUT/matmul.jsonl" >> "$OUT/matmul.log" 2>&1

@@ -24,8 +24,9 @@
 // alone on the device: the GPU's check of what tests/stack*.test.ts check on the CPU and lavapipe); nothing is timed.
 // --matmul times tf.matMul alone at the shapes of these models' steps (MATMUL_SHAPES: the head, the projections and
 // their gradients, attention's scores and values) with the `matmul` lever off (tfjs's kernel) and on
-// (accel/webgpu/matmul.ts), and on with `matmulVec4` (its vec4 workgroup-memory reads), and prints ms, TFLOP/s and
-// the largest differences between the products.
+// (accel/webgpu/matmul.ts), on with `matmulVec4` (its vec4 workgroup-memory reads), with `matmulPrefetch` too (the
+// next K tile read ahead), and that at the 128-tile's K pass 16 and 32 (RECALLBENCH_MATMUL_LARGE_BK, for the shapes
+// that take the 128-tile), and prints ms, TFLOP/s and the largest differences between the products.
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -40,6 +41,7 @@ import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
 import { workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
+import { matmulPlan } from '../accel/webgpu/matmul.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 
 // the levers of the fast path, from their one list (accel/webgpu/index.ts)
@@ -77,7 +79,7 @@ export interface BenchArgs {
   checkStack: boolean;
   /** tfjs flags set after the backend starts (--tf-flag NAME=VALUE, repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60. */
   tfFlags: Array<[string, number | boolean | string]>;
-  /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off, on, and on with matmulVec4, before the steps. */
+  /** Time tf.matMul at MATMUL_SHAPES with the matmul lever off, on, on with matmulVec4 and with matmulPrefetch (at K passes 8, 16, 32), before the steps. */
   matmul: boolean;
   /** A preset (name or JSON path): --mixers then names its architecture labels, and each model is that preset's own
    * run at --d-model and --seq-len (its layers, params, block and dropout: what the campaign trains), not the
@@ -632,6 +634,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       await setLevers('webgpu', { ...defaultFastPath(), ...levers });
       if (largeBk[which]) process.env.RECALLBENCH_MATMUL_LARGE_BK = largeBk[which];
       else delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
+      if (largeBk[which] && matmulPlan(batch, M, N, K).tiling.BM !== 128) continue; // not the 128-tile: the same kernel as prefetch
       if (4 * Number(largeBk[which] ?? 8) * 264 > workgroupStorageBytes()) {
         console.log(`matmul ${label}: ${which} skipped (the 128-tile at that K pass exceeds this device's workgroup memory)`);
         continue;
@@ -670,6 +673,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     // the longer K passes: ms, and whether the product is the BK 8 one's bit for bit
     const passes = ['prefetch16', 'prefetch32'].map((w) => {
       const t = timed[w];
+      if (matmulPlan(batch, M, N, K).tiling.BM !== 128) return `BK ${w.slice(8)} n/a (not the 128-tile)`;
       return t ? `BK ${w.slice(8)} ${t.ms.toFixed(3)} ms (${(prefetch.ms / t.ms).toFixed(2)}x, ${t.out.every((x, i) => x === prefetch.out[i]) ? 'same bits' : 'DIFFERENT BITS'})` : `BK ${w.slice(8)} skipped`;
     });
     let diff = 0;

@@ -6,7 +6,8 @@
 //   contract  y[r, hP+j] = Σ_i q[r, hP+i] · z[r, h, i, j]       dq[r, hP+i] = Σ_j dy[r, hP+j] · z[r, h, i, j]
 //                                                                dz[r, h, i, j] = q[r, hP+i] · dy[r, hP+j]
 //
-// One thread per output element; each kernel reads its inputs once and writes its outputs once. tfjs runs these as a
+// One thread per output element, reading only the P values of its head that it needs (a gradient of outer reads each
+// dkv element twice, once for dk and once for dv) and writing its outputs once. tfjs runs these as a
 // broadcasting Multiply (and a Sum) whose gradients are further Multiplies and Sums, each materialising a tensor of
 // kv's size (at zoology-fig2's H3 d 256, L 512, B128: 33.5 M floats each): about 10 Multiply and Sum dispatches a
 // layer become 4. The backward of outer computes dk and dv in one thread per (r, c): dk at c = hP + i, dv at
