@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { Rng } from '../core/prng.js';
+import { taylorFeatureSize, taylorMap } from '../ops/taylorMap/index.js';
 import type { ParamFactory } from './mixer.js';
 
 export const FEATURE_MAPS = ['taylor', 'poselu', 'relu', 'performer', 'cosformer', 'hedgehog'] as const;
@@ -59,52 +60,13 @@ export function featureSize(name: FeatureMapName, featureDim: number, randomFeat
   }
 }
 
-export function taylorFeatureSize(f: number): number {
-  return 1 + f + (f * (f + 1)) / 2;
-}
+export { taylorFeatureSize };
 
 // ---------------------------------------------------------------------------------------------- Taylor
 
-/**
- * Selection matrices for the upper triangle of x xᵀ: (x Sa) ⊙ (x Sb) ⊙ coef lists x_a·x_b for a ≤ b, with
- * coef = 1/(√2·√f) on the diagonal and 1/√f off it (the ×√2 for the pair (a,b),(b,a) stored once).
- * Dense 0/1 matrices [f, f(f+1)/2] so that every backend runs it as two small matMuls (no gather).
- */
-const taylorCache = new Map<string, { sa: tf.Tensor2D; sb: tf.Tensor2D; coef: tf.Tensor1D }>();
-function taylorSelectors(f: number) {
-  const key = `${tf.getBackend()}:${f}`;
-  let c = taylorCache.get(key);
-  if (!c || c.sa.isDisposed) {
-    const P = (f * (f + 1)) / 2;
-    const sa = new Float32Array(f * P);
-    const sb = new Float32Array(f * P);
-    const coef = new Float32Array(P);
-    let p = 0;
-    for (let a = 0; a < f; a++)
-      for (let b = a; b < f; b++) {
-        sa[a * P + p] = 1;
-        sb[b * P + p] = 1;
-        coef[p] = a === b ? 1 / (Math.SQRT2 * Math.sqrt(f)) : 1 / Math.sqrt(f);
-        p++;
-      }
-    c = { sa: tf.keep(tf.tensor2d(sa, [f, P])), sb: tf.keep(tf.tensor2d(sb, [f, P])), coef: tf.keep(tf.tensor1d(coef)) };
-    taylorCache.set(key, c);
-  }
-  return c;
-}
-
-/** BASED's Taylor feature map, any leading shape: x [..., f] → [..., 1 + f + f(f+1)/2]. */
+/** BASED's Taylor feature map, any leading shape: x [..., f] → [..., 1 + f + f(f+1)/2] (ops/taylorMap). */
 export function taylorFeatures(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const f = x.shape[x.rank - 1]!;
-    const lead = x.shape.slice(0, -1);
-    const flat = x.reshape([-1, f]) as tf.Tensor2D;
-    const { sa, sb, coef } = taylorSelectors(f);
-    const second = tf.mul(tf.mul(tf.matMul(flat, sa), tf.matMul(flat, sb)), coef);
-    const first = tf.div(flat, Math.pow(f, 0.25));
-    const ones = tf.ones([flat.shape[0], 1]);
-    return tf.concat([ones, first, second], 1).reshape([...lead, taylorFeatureSize(f)]);
-  });
+  return taylorMap(x);
 }
 
 /** φ(q)·φ(k) of the Taylor map from q·k: 1 + s + s²/2 with s = q·k/√f. */

@@ -48,6 +48,8 @@
 //                (matmul.ts matmulVec4Wgsl); same tiles, same plan, same sums in the same order
 //   headProduct  H3's per-head outer product k ⊗ v and contraction q · z (head_dim > 1) fused (headProduct.ts): each one
 //                dispatch forward and one backward, in place of broadcasting Multiplies, Sums and their gradients
+//   taylorMap    BASED's Taylor feature map fused (taylorMap.ts): one dispatch forward (φ written once, the reference's
+//                bits) and one backward, in place of two selection matmuls, products, a concat and their gradients
 //   matmulPrefetch  with matmul and matmulVec4: each thread reads its share of the next K tile into registers while
 //                the workgroup multiplies the current one (matmul.ts matmulVec4Wgsl prefetch); the same sums, bit for bit
 //   ssmKernel    S4D's convolution kernel (H3's diagonal SSM): the discretisation and the Vandermonde product in one
@@ -98,6 +100,7 @@ import { layerNormOp } from '../../ops/layerNorm/index.js';
 import { rmsNormOp } from '../../ops/rmsNorm/index.js';
 import { siluGateOp, siluOp } from '../../ops/silu/index.js';
 import { headContractOp, headOuterOp } from '../../ops/headProduct/index.js';
+import { taylorMapOp } from '../../ops/taylorMap/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -127,6 +130,7 @@ import { layerNormWebGpu, registerLayerNormWebGpu, setLayerNormColumns } from '.
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSiluWebGpu, siluGateWebGpu, siluWebGpu } from './silu.js';
 import { headContractWebGpu, headOuterWebGpu, registerHeadProductWebGpu } from './headProduct.js';
+import { registerTaylorMapWebGpu, taylorMapWebGpu } from './taylorMap.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -142,7 +146,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -189,6 +193,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
+  taylorMap: 'built 2026-11-30 without a GPU: φ bit for bit the reference\'s and dx within rounding on lavapipe (tests/webgpu-taylorMap.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS with based, linear-attention) nor timed',
   headProduct: 'built 2026-11-30 without a GPU: checked against the broadcasting reference on lavapipe (tests/webgpu-headProduct.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS=h3) nor timed (CHECKS=campaign with default+headProduct, H3 at zoology-fig2 shapes: head_dim 2)',
   matmulPrefetch: 'built 2026-11-30 without a GPU: the same bits as the vec4 kernel on lavapipe (tests/webgpu-matmul.test.ts), not yet timed on a GPU (bench/step.ts --matmul prints it beside vec4; CHECKS=campaign with default+matmulPrefetch)',
   longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=equiv, then CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
@@ -265,6 +270,7 @@ export function registerWebGpuKernels(): void {
   registerRmsNormWebGpu();
   registerSiluWebGpu();
   registerHeadProductWebGpu();
+  registerTaylorMapWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
@@ -289,6 +295,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: siluGateOp, backend: BACKEND, lever: 'silu', impl: siluGateWebGpu });
   registerFastForm({ op: headOuterOp, backend: BACKEND, lever: 'headProduct', impl: headOuterWebGpu });
   registerFastForm({ op: headContractOp, backend: BACKEND, lever: 'headProduct', impl: headContractWebGpu });
+  registerFastForm({ op: taylorMapOp, backend: BACKEND, lever: 'taylorMap', impl: taylorMapWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
