@@ -1,8 +1,9 @@
 // BASED's Taylor feature map fused (accel/webgpu/taylorMap.ts, lever `taylorMap`) against the reference
 // (ops/taylorMap/naive.ts: selection matmuls, products, a concat): φ bit for bit and dx within float32 rounding at
-// f 1, 2, 5, 16 and 24 and several leading shapes, with the outputs poisoned (NaN) first; one dispatch each way; the
+// f 1, 2, 5, 16, 24 and 40 and several leading shapes, with the outputs poisoned (NaN) first; one dispatch each way; the
 // reference with the lever off and past TAYLOR_MAP_MAX_F; tiny BASED and JRT-RNN training steps agree with the lever
-// on and off. A gradient that counts the diagonal pair once fails the same bar. Runs on a real GPU or on lavapipe
+// on and off. A gradient that counts the diagonal pair once lies far outside the same bar (a kernel with that error,
+// and one with a wrong pair walk, failed these tests when tried by hand). Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ const device = await webgpuDevice('webgpu-taylorMap');
 let seed = 29000;
 const randn = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
 const BAR = 2e-6;
-const SHAPES = [[1, 1], [3, 2], [2, 7, 5], [2, 1, 9, 16], [3, 40, 24]];
+const SHAPES = [[1, 1], [3, 2], [2, 7, 5], [2, 1, 9, 16], [3, 40, 24], [2, 3, 40]];
 const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no adapter'})`, () => {
@@ -57,7 +58,7 @@ describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no ad
     tf.dispose([x, wideX]);
   });
 
-  it('the bar separates: a gradient that counts the diagonal pair once lies far outside it', async () => {
+  it('the bar separates: a gradient that counts the diagonal pair once lies far outside it, the fused one within', async () => {
     // d/dx_a of c·x_a² is 2c·x_a; the same gradient with c·x_a is off by c·x_a·dφ at every a
     const f = 6;
     const x = randn([4, f]);
