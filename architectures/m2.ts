@@ -48,6 +48,7 @@ import { longConv, longConvStep } from '../ops/longConv/index.js';
 import { monarch } from '../ops/monarch/index.js';
 import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer, type Linear, type ParamFactory } from './mixer.js';
+import { scaledSin } from '../ops/scaledSin/index.js';
 
 const params = z
   .object({
@@ -107,7 +108,7 @@ export default defineMixer({
       const taps = (length: number): tf.Tensor2D =>
         tf.tidy(() => {
           let a: tf.Tensor = emb.slice([0, 0], [length, E]);
-          for (const layer of mlp) a = tf.sin(tf.mul(freq, layer.apply(a)));
+          for (const layer of mlp) a = scaledSin(layer.apply(a), freq);
           return tf.transpose(tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d]))) as tf.Tensor2D;
         });
       return { taps, bias };

@@ -50,6 +50,8 @@
 //                dispatch forward and one backward, in place of broadcasting Multiplies, Sums and their gradients
 //   taylorMap    BASED's Taylor feature map fused (taylorMap.ts): one dispatch forward (φ written once, the reference's
 //                bits) and one backward, in place of two selection matmuls, products, a concat and their gradients
+//   scaledSin    the implicit-filter MLPs' Sin activation sin(ω ⊙ x) (Hyena, M2) fused (scaledSin.ts): one dispatch
+//                forward, one backward (dx and dω), in place of Multiply, Sin and their gradients' Cos, Multiplies, Sum
 //   matmulPrefetch  with matmul and matmulVec4: each thread reads its share of the next K tile into registers while
 //                the workgroup multiplies the current one (matmul.ts matmulVec4Wgsl prefetch); the same sums, bit for bit
 //   ssmKernel    S4D's convolution kernel (H3's diagonal SSM): the discretisation and the Vandermonde product in one
@@ -101,6 +103,7 @@ import { rmsNormOp } from '../../ops/rmsNorm/index.js';
 import { siluGateOp, siluOp } from '../../ops/silu/index.js';
 import { headContractOp, headOuterOp } from '../../ops/headProduct/index.js';
 import { taylorMapOp } from '../../ops/taylorMap/index.js';
+import { scaledSinOp } from '../../ops/scaledSin/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -131,6 +134,7 @@ import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSiluWebGpu, siluGateWebGpu, siluWebGpu } from './silu.js';
 import { headContractWebGpu, headOuterWebGpu, registerHeadProductWebGpu } from './headProduct.js';
 import { registerTaylorMapWebGpu, taylorMapWebGpu } from './taylorMap.js';
+import { registerScaledSinWebGpu, scaledSinWebGpu } from './scaledSin.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -146,7 +150,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -194,6 +198,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
   taylorMap: 'built 2026-11-30 without a GPU: φ bit for bit the reference\'s and dx within rounding on lavapipe (tests/webgpu-taylorMap.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS with based, jrt-rnn, linear-attention causal) nor timed (CHECKS=table: the host-bound B64 steps it cuts)',
+  scaledSin: 'built 2026-11-30 without a GPU: within rounding of the reference on lavapipe (tests/webgpu-scaledSin.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS with hyena) nor timed (CHECKS=table: Hyena\'s and M2\'s host-bound B64 steps)',
   headProduct: 'built 2026-11-30 without a GPU: checked against the broadcasting reference on lavapipe (tests/webgpu-headProduct.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS=h3) nor timed (CHECKS=campaign with default+headProduct, H3 at zoology-fig2 shapes: head_dim 2)',
   matmulPrefetch: 'built 2026-11-30 without a GPU: the same bits as the vec4 kernel on lavapipe (tests/webgpu-matmul.test.ts), not yet timed on a GPU (bench/step.ts --matmul prints it beside vec4; CHECKS=campaign with default+matmulPrefetch)',
   longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=equiv, then CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
@@ -271,6 +276,7 @@ export function registerWebGpuKernels(): void {
   registerSiluWebGpu();
   registerHeadProductWebGpu();
   registerTaylorMapWebGpu();
+  registerScaledSinWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
@@ -296,6 +302,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: headOuterOp, backend: BACKEND, lever: 'headProduct', impl: headOuterWebGpu });
   registerFastForm({ op: headContractOp, backend: BACKEND, lever: 'headProduct', impl: headContractWebGpu });
   registerFastForm({ op: taylorMapOp, backend: BACKEND, lever: 'taylorMap', impl: taylorMapWebGpu });
+  registerFastForm({ op: scaledSinOp, backend: BACKEND, lever: 'scaledSin', impl: scaledSinWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });

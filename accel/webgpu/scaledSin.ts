@@ -1,0 +1,117 @@
+// The implicit-filter MLPs' Sin activation fused (WebGPU), forward and backward: the fast form of ops/scaledSin
+// (lever `scaledSin`). x [R, L, W] (R = 1: x [L, W]), ω [R, W]:
+//
+//   y[r, t, c] = sin(ω[r, c] · x[r, t, c])
+//   dx[r, t, c] = (dy · cos(ω x)) · ω[r, c]        dω[r, c] = Σ_t (dy · cos(ω x)) · x[r, t, c]
+//
+// Forward: one thread per element (the reference's multiply then sin, so the same values where WGSL's sin is the
+// reference's). Backward: one thread per (run, column) walking its L rows — dx written per row, dω summed in row
+// order (tests: within float32 rounding of tfjs's Sum) — in place of Cos, three Multiplies and a Sum. The filter MLPs
+// are [L ≤ a few thousand, 64]: R·64 threads of a few thousand steps, microseconds on a GPU, one dispatch.
+// Reference: ops/scaledSin/naive.ts.
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+
+const WG = 64;
+const UNIFORMS = ['n: u32', 'L: u32', 'W: u32'];
+const head = `@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let e = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (e >= params.n) { return; }`;
+
+// thread e = element (r, t, c): ω at (r, c)
+const forwardWgsl = () => `
+${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, { name: 'y', type: 'f32', write: true }], UNIFORMS)}
+${head}
+  let c = e % params.W;
+  let r = e / (params.L * params.W);
+  y[e] = sin(omega[r * params.W + c] * x[e]);
+}`;
+
+// thread e = (r, c): rows t = 0 … L−1 of column c of run r
+const backwardWgsl = () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'omega', type: 'f32' },
+    { name: 'dy', type: 'f32' },
+    { name: 'dx', type: 'f32', write: true },
+    { name: 'domega', type: 'f32', write: true },
+  ],
+  UNIFORMS,
+)}
+${head}
+  let W = params.W;
+  let c = e % W;
+  let r = e / W;
+  let w = omega[e];
+  var s = 0.0f;
+  for (var t = 0u; t < params.L; t++) {
+    let i = (r * params.L + t) * W + c;
+    let du = dy[i] * cos(w * x[i]);
+    dx[i] = du * w;
+    s += du * x[i];
+  }
+  domega[e] = s;
+}`;
+
+export const SCALED_SIN_KERNEL = 'RecallbenchScaledSin';
+export const SCALED_SIN_GRAD_KERNEL = 'RecallbenchScaledSinGrad';
+
+/** Runs R, rows L and columns W of x [L, W] or [R, L, W]. */
+function sizes(x: tf.TensorInfo): { R: number; L: number; W: number } {
+  const s = x.shape;
+  return s.length === 2 ? { R: 1, L: s[0]!, W: s[1]! } : { R: s[0]!, L: s[1]!, W: s[2]! };
+}
+
+let registered = false;
+
+export function registerScaledSinWebGpu(): void {
+  if (registered) return;
+  registered = true;
+  tf.registerKernel({
+    kernelName: SCALED_SIN_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, omega } = inputs as Record<string, tf.TensorInfo>;
+      const { R, L, W } = sizes(x!);
+      const y = allocate(webgpuBackend(), x!.shape);
+      const n = R * L * W;
+      dispatch('ScaledSin', 'rb_scaled_sin', forwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: y, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: SCALED_SIN_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, omega, dy } = inputs as Record<string, tf.TensorInfo>;
+      const { R, L, W } = sizes(x!);
+      const backend = webgpuBackend();
+      const dx = allocate(backend, x!.shape);
+      const domega = allocate(backend, omega!.shape);
+      const n = R * W;
+      dispatch('ScaledSinGrad', 'rb_scaled_sin_grad', backwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: dy! }, { tensor: dx, write: true }, { tensor: domega, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+      return [dx, domega];
+    },
+  });
+}
+
+const fused = tf.customGrad(((x: tf.Tensor, omega: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, omega]);
+  return {
+    value: tf.engine().runKernel(SCALED_SIN_KERNEL, { x, omega }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SCALED_SIN_GRAD_KERNEL, { x: saved[0]!, omega: saved[1]!, dy }) as unknown as tf.Tensor[],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, omega: tf.Tensor) => tf.Tensor;
+
+/**
+ * sin(ω ⊙ x) fused: x [L, W] with ω [W], or x [R, L, W] with ω [R, 1, W]; undefined (declined: the reference runs)
+ * for any other shapes or dtype.
+ */
+export function scaledSinWebGpu(x: tf.Tensor, omega: tf.Tensor): tf.Tensor | undefined {
+  if (x.dtype !== 'float32' || omega.dtype !== 'float32' || x.size === 0) return undefined;
+  const W = x.shape[x.rank - 1]!;
+  const ok = x.rank === 2 ? omega.rank === 1 && omega.shape[0] === W : x.rank === 3 && omega.rank === 3 && omega.shape[0] === x.shape[0] && omega.shape[1] === 1 && omega.shape[2] === W;
+  return ok ? fused(x, omega) : undefined;
+}

@@ -1,0 +1,81 @@
+// The implicit-filter MLPs' Sin activation fused (accel/webgpu/scaledSin.ts, lever `scaledSin`) against the reference
+// (ops/scaledSin/naive.ts: tf.sin of tf.mul): y, dx and dω within float32 rounding at [L, W] with ω [W] and a stack's
+// [R, L, W] with ω [R, 1, W], with the outputs poisoned (NaN) first; one dispatch each way; other shapes decline to the
+// reference; tiny Hyena and M2 training steps agree with the lever on and off. A dω summed over the wrong axis lies
+// far outside the same bar (a kernel with its cos dropped failed these tests when tried by hand). Runs on a real GPU or
+// on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { releaseGpu } from '../engine/backend.js';
+import { allLevers, setFastPath } from '../accel/webgpu/index.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
+import { SCALED_SIN_GRAD_KERNEL, SCALED_SIN_KERNEL } from '../accel/webgpu/scaledSin.js';
+import { scaledSin, scaledSinNaive } from '../ops/scaledSin/index.js';
+
+const device = await webgpuDevice('webgpu-scaledSin');
+
+let seed = 31000;
+const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
+const BAR = 2e-6;
+// [x shape, ω shape]: one run, a short and a long filter; a stack of 3 runs
+const CASES: Array<[number[], number[]]> = [
+  [[1, 1], [1]],
+  [[7, 5], [5]],
+  [[300, 64], [64]],
+  [[3, 20, 16], [3, 1, 16]],
+];
+const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
+
+describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapter'})`, () => {
+  beforeAll(() => setFastPath(allLevers(true)));
+  afterAll(() => releaseGpu());
+
+  it('y, dx and dω match sin(ω ⊙ x) for one run and a stack; one dispatch each way', async () => {
+    for (const [xs, ws] of CASES) {
+      const [x, omega, g] = [randn(xs, 2), randn(ws), randn(xs)];
+      const f = (op: typeof scaledSin) => [op(x, omega), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b), g)))([x, omega])];
+      await poison([xs, xs, ws]);
+      const before = new Map(dispatchCounts);
+      const got = f(scaledSin);
+      await got[2]!.data();
+      expect([ran(before, 'ScaledSin'), ran(before, 'ScaledSinGrad')], `[${xs}]`).toEqual([2, 1]); // the value, then again under tf.grads
+      const ref = f(scaledSinNaive);
+      for (let i = 0; i < 3; i++) {
+        expect(got[i]!.shape).toEqual(ref[i]!.shape);
+        expect((await errors(got[i]!, ref[i]!)).rel, `[${xs}] ${['y', 'dx', 'dω'][i]}`).toBeLessThan(BAR);
+      }
+      tf.dispose([x, omega, g, ...got, ...ref]);
+    }
+  });
+
+  it('other shapes and the lever off run the reference', async () => {
+    const kernelsOf = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernelNames);
+    const x = randn([4, 3]);
+    expect((await kernelsOf(() => scaledSin(x, randn([3])))).has(SCALED_SIN_KERNEL)).toBe(true);
+    expect((await kernelsOf(() => scaledSin(x, randn([4, 3])))).has(SCALED_SIN_KERNEL)).toBe(false); // ω not per column
+    expect((await kernelsOf(() => scaledSin(randn([2, 4, 3]), randn([3])))).has(SCALED_SIN_KERNEL)).toBe(false); // a stack needs [R, 1, W]
+    setFastPath({ scaledSin: false });
+    const off = await kernelsOf(() => tf.grad((t: tf.Tensor) => tf.sum(scaledSin(t, tf.ones([3]))))(x));
+    expect([off.has(SCALED_SIN_KERNEL), off.has(SCALED_SIN_GRAD_KERNEL)]).toEqual([false, false]);
+    setFastPath({ scaledSin: true });
+    x.dispose();
+  });
+
+  it('the bar separates: dω summed over columns instead of rows lies far outside it, the fused one within', async () => {
+    const [x, omega, g] = [randn([30, 8]), randn([8]), randn([30, 8])];
+    const dOmega = (op: typeof scaledSin) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b), g)))([x, omega])[1]!;
+    const ref = dOmega(scaledSinNaive);
+    const du = tf.mul(g, tf.cos(tf.mul(omega, x)));
+    const wrong = tf.sum(tf.mul(du, x), 1).slice([0], [8]); // a sum along the other axis
+    expect((await errors(dOmega(scaledSin), ref)).rel).toBeLessThan(BAR);
+    expect((await errors(wrong, ref)).rel).toBeGreaterThan(100 * BAR);
+    tf.dispose([x, omega, g, ref, du, wrong]);
+  });
+
+  it('tiny Hyena and M2 training steps: lever scaledSin on and off give the same loss and gradients', async () => {
+    const hyena = await expectLeverStepAgrees('scaledSin', [{ mixer: 'hyena' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'hyena' });
+    const m2 = await expectLeverStepAgrees('scaledSin', [{ mixer: 'm2' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'm2' });
+    console.log(`scaledSin lever: hyena loss rel ${hyena.lossRel.toExponential(2)}, gradients ${hyena.worstGradRel.toExponential(2)}; m2 ${m2.lossRel.toExponential(2)}, ${m2.worstGradRel.toExponential(2)}`);
+  });
+});
