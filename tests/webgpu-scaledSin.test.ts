@@ -24,6 +24,8 @@ const CASES: Array<[number[], number[]]> = [
   [[7, 5], [5]],
   [[300, 64], [64]],
   [[3, 20, 16], [3, 1, 16]],
+  // 160 (run, column) threads: the backward over three workgroups
+  [[2, 30, 80], [2, 1, 80]],
 ];
 const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
@@ -51,15 +53,15 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
 
   it('other shapes and the lever off run the reference', async () => {
     const kernelsOf = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernelNames);
-    const x = randn([4, 3]);
-    expect((await kernelsOf(() => scaledSin(x, randn([3])))).has(SCALED_SIN_KERNEL)).toBe(true);
-    expect((await kernelsOf(() => scaledSin(x, randn([4, 3])))).has(SCALED_SIN_KERNEL)).toBe(false); // ω not per column
-    expect((await kernelsOf(() => scaledSin(randn([2, 4, 3]), randn([3])))).has(SCALED_SIN_KERNEL)).toBe(false); // a stack needs [R, 1, W]
+    const [x, w3, w43, x243] = [randn([4, 3]), randn([3]), randn([4, 3]), randn([2, 4, 3])];
+    expect((await kernelsOf(() => scaledSin(x, w3))).has(SCALED_SIN_KERNEL)).toBe(true);
+    expect((await kernelsOf(() => scaledSin(x, w43))).has(SCALED_SIN_KERNEL)).toBe(false); // ω not per column
+    expect((await kernelsOf(() => scaledSin(x243, w3))).has(SCALED_SIN_KERNEL)).toBe(false); // a stack needs [R, 1, W]
     setFastPath({ scaledSin: false });
-    const off = await kernelsOf(() => tf.grad((t: tf.Tensor) => tf.sum(scaledSin(t, tf.ones([3]))))(x));
+    const off = await kernelsOf(() => tf.grad((t: tf.Tensor) => tf.sum(scaledSin(t, w3)))(x));
     expect([off.has(SCALED_SIN_KERNEL), off.has(SCALED_SIN_GRAD_KERNEL)]).toEqual([false, false]);
     setFastPath({ scaledSin: true });
-    x.dispose();
+    tf.dispose([x, w3, w43, x243]);
   });
 
   it('the bar separates: dω summed over columns instead of rows lies far outside it, the fused one within', async () => {
@@ -68,9 +70,10 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
     const ref = dOmega(scaledSinNaive);
     const du = tf.mul(g, tf.cos(tf.mul(omega, x)));
     const wrong = tf.sum(tf.mul(du, x), 1).slice([0], [8]); // a sum along the other axis
-    expect((await errors(dOmega(scaledSin), ref)).rel).toBeLessThan(BAR);
+    const fused = dOmega(scaledSin);
+    expect((await errors(fused, ref)).rel).toBeLessThan(BAR);
     expect((await errors(wrong, ref)).rel).toBeGreaterThan(100 * BAR);
-    tf.dispose([x, omega, g, ref, du, wrong]);
+    tf.dispose([x, omega, g, ref, du, wrong, fused]);
   });
 
   it('tiny Hyena and M2 training steps: lever scaledSin on and off give the same loss and gradients', async () => {

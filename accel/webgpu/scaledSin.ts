@@ -1,5 +1,5 @@
 // The implicit-filter MLPs' Sin activation fused (WebGPU), forward and backward: the fast form of ops/scaledSin
-// (lever `scaledSin`). x [R, L, W] (R = 1: x [L, W]), ω [R, W]:
+// (lever `scaledSin`). x [R, L, W] with ω [R, 1, W] (one run: x [L, W] with ω [W]); ω[r, c] below:
 //
 //   y[r, t, c] = sin(ω[r, c] · x[r, t, c])
 //   dx[r, t, c] = (dy · cos(ω x)) · ω[r, c]        dω[r, c] = Σ_t (dy · cos(ω x)) · x[r, t, c]
