@@ -85,6 +85,25 @@ export function declare(names: Array<{ name: string; type: string; write?: boole
   return lines.join('\n');
 }
 
+/**
+ * A fused kernel and its gradient kernel as one differentiable function of the tensors named `inputs`: the forward
+ * runs `kernel` on them, the backward runs `gradKernel` on the saved inputs and the output's gradient (named
+ * `gradName`) and returns one gradient per input, in order. `attrs` are the kernels' non-tensor attributes.
+ */
+export function kernelWithGrad(kernel: string, gradKernel: string, inputs: string[], gradName: string, attrs: Record<string, number | boolean> = {}): (...tensors: tf.Tensor[]) => tf.Tensor {
+  const named = (tensors: tf.Tensor[]) => Object.fromEntries(inputs.map((n, i) => [n, tensors[i]!]));
+  const attrMap = attrs as unknown as tf.NamedAttrMap;
+  return tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const tensors = args as tf.Tensor[];
+    save(tensors);
+    return {
+      value: tf.engine().runKernel(kernel, named(tensors), attrMap) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(gradKernel, { ...named(saved), [gradName]: dy }, attrMap) as unknown as tf.Tensor[],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...tensors: tf.Tensor[]) => tf.Tensor;
+}
+
 const overridden = new Set<string>();
 
 /**
@@ -112,6 +131,15 @@ export function workgroupStorageBytes(cap?: number): number {
   const device = limits?.maxComputeWorkgroupStorageSize ?? 16384;
   return cap === undefined ? device : Math.min(device, cap);
 }
+
+/**
+ * WGSL: `main` of a kernel with one thread per element — e, over the 1-D or 2-D grid `grid` makes, in workgroups of
+ * `size` threads — that returns at once past params.n (its uniforms must include `n: u32`).
+ */
+export const elementMain = (size: number): string => `@compute @workgroup_size(${size})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let e = (wg.y * nwg.x + wg.x) * ${size}u + tid;
+  if (e >= params.n) { return; }`;
 
 /** Free a kernel's scratch or partials buffer now (a TensorInfo from `allocate` that no tensor owns). */
 export function release(info: tf.TensorInfo): void {

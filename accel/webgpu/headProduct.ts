@@ -15,14 +15,9 @@
 // thread and, in the threads of j = 0, dq. Sums run over the head's P values in increasing index, as tfjs's Sum of so
 // few values does (tests: within float32 rounding of the reference). Reference: ops/headProduct/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 const WG = 256;
-const index = `let e = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
-  if (e >= params.n) { return; }`;
-const main = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32)`;
-
 // thread e = wide element (r, h, i, j): the narrow channels it pairs, hP + i and hP + j, on row r
 const wideElement = `let P = params.P;
   let W = params.W;
@@ -44,8 +39,7 @@ const narrowElement = `let P = params.P;
 
 const outerWgsl = () => `
 ${declare([{ name: 'k', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'kv', type: 'f32', write: true }], ['n: u32', 'W: u32', 'P: u32'])}
-${main} {
-  ${index}
+${elementMain(WG)}
   ${wideElement}
   kv[e] = k[rowNarrow + i] * v[rowNarrow + j];
 }`;
@@ -62,8 +56,7 @@ ${declare(
   ],
   ['n: u32', 'W: u32', 'P: u32'],
 )}
-${main} {
-  ${index}
+${elementMain(WG)}
   ${narrowElement}
   var sk = 0.0f;
   var sv = 0.0f;
@@ -78,8 +71,7 @@ ${main} {
 // thread e = narrow element (r, hP + a): y = Σ_i q[r, hP + i] z[r, h, i, a]
 const contractWgsl = () => `
 ${declare([{ name: 'q', type: 'f32' }, { name: 'z', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['n: u32', 'W: u32', 'P: u32'])}
-${main} {
-  ${index}
+${elementMain(WG)}
   ${narrowElement}
   var s = 0.0f;
   for (var i = 0u; i < P; i++) { s += q[rowNarrow + i] * z[rowWide + i * P + a]; }
@@ -98,8 +90,7 @@ ${declare(
   ],
   ['n: u32', 'W: u32', 'P: u32'],
 )}
-${main} {
-  ${index}
+${elementMain(WG)}
   ${wideElement}
   dz[e] = q[rowNarrow + i] * dy[rowNarrow + j];
   if (j == 0u) {
@@ -181,26 +172,12 @@ export function registerHeadProductWebGpu(): void {
   });
 }
 
-/**
- * The custom-gradient form of one product at one head_dim P (P is an attribute of the kernels, not a tensor): the
- * forward kernel on (a, b) — k, v or q, z — and the backward kernel on (a, b, and the output's gradient `gradName`).
- */
+/** The differentiable form of one product at one head_dim P (an attribute of its kernels, not a tensor), made once. */
 const forms = new Map<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
-function fusedForm(kernel: string, gradKernel: string, names: [string, string, string], P: number): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+function fusedForm(kernel: string, gradKernel: string, [a, b, grad]: [string, string, string], P: number): (a: tf.Tensor, b: tf.Tensor) => tf.Tensor {
   const key = `${kernel}:${P}`;
   let f = forms.get(key);
-  if (!f) {
-    const attrs = { P } as unknown as tf.NamedAttrMap;
-    const [an, bn, gn] = names;
-    f = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-      save([a, b]);
-      return {
-        value: tf.engine().runKernel(kernel, { [an]: a, [bn]: b }, attrs) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(gradKernel, { [an]: saved[0]!, [bn]: saved[1]!, [gn]: dy }, attrs) as unknown as tf.Tensor[],
-      };
-    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-    forms.set(key, f);
-  }
+  if (!f) forms.set(key, (f = kernelWithGrad(kernel, gradKernel, [a, b], grad, { P })));
   return f;
 }
 

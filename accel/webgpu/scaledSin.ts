@@ -10,19 +10,15 @@
 // are [L ≤ a few thousand, 64]: R·64 threads of a few thousand steps, microseconds on a GPU, one dispatch.
 // Reference: ops/scaledSin/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 const UNIFORMS = ['n: u32', 'L: u32', 'W: u32'];
-const head = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let e = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
-  if (e >= params.n) { return; }`;
 
 // thread e = element (r, t, c): ω at (r, c)
 const forwardWgsl = () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, { name: 'y', type: 'f32', write: true }], UNIFORMS)}
-${head}
+${elementMain(WG)}
   let c = e % params.W;
   let r = e / (params.L * params.W);
   y[e] = sin(omega[r * params.W + c] * x[e]);
@@ -40,7 +36,7 @@ ${declare(
   ],
   UNIFORMS,
 )}
-${head}
+${elementMain(WG)}
   let W = params.W;
   let c = e % W;
   let r = e / W;
@@ -97,13 +93,7 @@ export function registerScaledSinWebGpu(): void {
   });
 }
 
-const fused = tf.customGrad(((x: tf.Tensor, omega: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x, omega]);
-  return {
-    value: tf.engine().runKernel(SCALED_SIN_KERNEL, { x, omega }) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SCALED_SIN_GRAD_KERNEL, { x: saved[0]!, omega: saved[1]!, dy }) as unknown as tf.Tensor[],
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, omega: tf.Tensor) => tf.Tensor;
+const fused = kernelWithGrad(SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL, ['x', 'omega'], 'dy');
 
 /**
  * sin(ω ⊙ x) fused: x [L, W] with ω [W], or x [R, L, W] with ω [R, 1, W]; undefined (declined: the reference runs)

@@ -9,7 +9,7 @@
 // matmuls. σ is 1 / (1 + exp(−x)), as tfjs's Sigmoid computes it; the sums round differently from the reference's
 // chain of ops (tests: within float32 rounding). Reference: ops/silu/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 const WG = 256;
 
@@ -63,20 +63,8 @@ export function registerSiluWebGpu(): void {
   );
 }
 
-const fusedSilu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const y = tf.engine().runKernel(SILU_KERNEL, { x }) as tf.Tensor;
-  save([x]);
-  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SILU_GRAD_KERNEL, { x: saved[0]!, dy }) as tf.Tensor };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
-
-const fusedGate = tf.customGrad(((y: tf.Tensor, z: tf.Tensor, save: tf.GradSaveFunc) => {
-  const o = tf.engine().runKernel(SILU_GATE_KERNEL, { y, z }) as tf.Tensor;
-  save([y, z]);
-  return {
-    value: o,
-    gradFunc: (dout: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SILU_GATE_GRAD_KERNEL, { y: saved[0]!, z: saved[1]!, dout }) as unknown as tf.Tensor[],
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (y: tf.Tensor, z: tf.Tensor) => tf.Tensor;
+const fusedSilu = kernelWithGrad(SILU_KERNEL, SILU_GRAD_KERNEL, ['x'], 'dy');
+const fusedGate = kernelWithGrad(SILU_GATE_KERNEL, SILU_GATE_GRAD_KERNEL, ['y', 'z'], 'dout');
 
 /** x · σ(x), fused; undefined (declined: the reference runs) for anything but float32 or an empty tensor. */
 export function siluWebGpu(x: tf.Tensor): tf.Tensor | undefined {

@@ -11,22 +11,18 @@
 // float32 rounding of the reference's two matmuls). Reference: ops/taylorMap/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import { taylorFeatureSize } from '../../ops/taylorMap/index.js';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 const WG = 256;
 /** Widest f the fused form takes (its backward loops over f per thread; BASED uses 8–24). */
 export const TAYLOR_MAP_MAX_F = 64;
 const UNIFORMS = ['n: u32', 'f: u32', 'F: u32', 'rootF4: f32', 'cDiag: f32', 'cOff: f32'];
-const main = `@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let e = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
-  if (e >= params.n) { return; }`;
 // q(a, b) for a ≤ b: the pair's place in the quadratic block
 const pairIndex = `fn pairIndex(a: u32, b: u32, f: u32) -> u32 { return a * f - (a * (a - 1u)) / 2u + (b - a); }`;
 
 const forwardWgsl = () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}
-${main}
+${elementMain(WG)}
   let f = params.f;
   let r = e / params.F;
   let p = e % params.F;
@@ -54,7 +50,7 @@ ${main}
 const backwardWgsl = () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'dphi', type: 'f32' }, { name: 'dx', type: 'f32', write: true }], UNIFORMS)}
 ${pairIndex}
-${main}
+${elementMain(WG)}
   let f = params.f;
   let r = e / f;
   let a = e % f;
@@ -111,13 +107,7 @@ export function registerTaylorMapWebGpu(): void {
   });
 }
 
-const fused = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x]);
-  return {
-    value: tf.engine().runKernel(TAYLOR_MAP_KERNEL, { x }) as tf.Tensor,
-    gradFunc: (dphi: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(TAYLOR_MAP_GRAD_KERNEL, { x: saved[0]!, dphi }) as tf.Tensor,
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+const fused = kernelWithGrad(TAYLOR_MAP_KERNEL, TAYLOR_MAP_GRAD_KERNEL, ['x'], 'dphi');
 
 /** φ(x), fused; undefined (declined: the reference runs) unless float32, non-empty, f ≤ TAYLOR_MAP_MAX_F. */
 export function taylorMapWebGpu(x: tf.Tensor): tf.Tensor | undefined {
