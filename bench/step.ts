@@ -41,7 +41,7 @@ import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
 import { workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
-import { matmulPlan } from '../accel/webgpu/matmul.js';
+import { largeTileBytes, largeTileK, matmulPlan } from '../accel/webgpu/matmul.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 
 // the levers of the fast path, from their one list (accel/webgpu/index.ts)
@@ -635,7 +635,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       if (largeBk[which]) process.env.RECALLBENCH_MATMUL_LARGE_BK = largeBk[which];
       else delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
       if (largeBk[which] && matmulPlan(batch, M, N, K).tiling.BM !== 128) continue; // not the 128-tile: the same kernel as prefetch
-      if (4 * Number(largeBk[which] ?? 8) * 264 > workgroupStorageBytes()) {
+      if (largeTileBytes(largeTileK()) > workgroupStorageBytes()) {
         console.log(`matmul ${label}: ${which} skipped (the 128-tile at that K pass exceeds this device's workgroup memory)`);
         continue;
       }

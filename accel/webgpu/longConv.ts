@@ -563,30 +563,32 @@ export function dhGroups(examples: number, C: number, L: number, form: 'split' |
 /** Taps a dh lane of each form computes. */
 const DH_TAPS_OF = { split: 1, registers: R, blocks: DH_TAPS } as const;
 
+/**
+ * Dispatch a forward or dx kernel built on tiledKernelHead: workgroups over (example — or, with `examples` E, block of
+ * E examples of one run —, block of `times` times, block of TILE_C channels), its uniforms in the head's order.
+ */
+function dispatchTiled(name: string, key: string, wgsl: () => string, input: tf.TensorInfo, h: tf.TensorInfo, out: tf.TensorInfo, B: number, T: number, C: number, L: number, runs: number, times: number, examples?: number): void {
+  const perRun = B / runs;
+  const exampleBlocks = examples ? Math.ceil(perRun / examples) : 0;
+  const channelBlocks = Math.ceil(C / TILE_C);
+  const timeBlocks = Math.ceil(T / times);
+  const workgroups = (examples ? runs * exampleBlocks : B) * timeBlocks * channelBlocks;
+  const uniforms = [T, C, L, perRun, ...(examples ? [exampleBlocks] : []), channelBlocks, timeBlocks, workgroups].map((u) => ({ u }));
+  dispatch(name, key, wgsl, [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], uniforms, grid(workgroups));
+}
+
 /** Forward or dx through the blocked, register or tiled kernels (C ≥ 64 with their lever on): false where none applies. */
 function tiledPass(dir: 'fwd' | 'dx', input: tf.TensorInfo, h: tf.TensorInfo, out: tf.TensorInfo, B: number, T: number, C: number, L: number, runs: number): boolean {
-  if (blocks && C >= TILE_C) {
+  if (C < TILE_C) return false;
+  const fwd = dir === 'fwd';
+  if (blocks) {
     const E = longConvExamplesPerThread();
-    const perRun = B / runs;
-    const exampleBlocks = Math.ceil(perRun / E);
-    const channelBlocks = Math.ceil(C / TILE_C);
-    const timeBlocks = Math.ceil(T / REG_BLOCK);
-    const workgroups = runs * exampleBlocks * timeBlocks * channelBlocks;
-    dispatch(dir === 'fwd' ? 'LongConvBlocks' : 'LongConvGradXBlocks', `rb_longconv_${dir}_blocks${E}`, blocksWgsl(dir, E), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: perRun }, { u: exampleBlocks }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
-    return true;
-  }
-  if (registers && C >= TILE_C) {
-    const channelBlocks = Math.ceil(C / TILE_C);
-    const timeBlocks = Math.ceil(T / REG_BLOCK);
-    const workgroups = B * timeBlocks * channelBlocks;
-    dispatch(dir === 'fwd' ? 'LongConvReg' : 'LongConvGradXReg', `rb_longconv_${dir}_reg`, registerWgsl(dir), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: B / runs }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
-    return true;
-  }
-  if (!tiles || C < TILE_C) return false;
-  const channelBlocks = Math.ceil(C / TILE_C);
-  const timeBlocks = Math.ceil(T / TILE_ROWS);
-  const workgroups = B * timeBlocks * channelBlocks;
-  dispatch(dir === 'fwd' ? 'LongConvTiled' : 'LongConvGradXTiled', `rb_longconv_${dir}_tiled`, tiledWgsl(dir), [{ tensor: input }, { tensor: h }, { tensor: out, write: true }], [{ u: T }, { u: C }, { u: L }, { u: B / runs }, { u: channelBlocks }, { u: timeBlocks }, { u: workgroups }], grid(workgroups));
+    dispatchTiled(fwd ? 'LongConvBlocks' : 'LongConvGradXBlocks', `rb_longconv_${dir}_blocks${E}`, blocksWgsl(dir, E), input, h, out, B, T, C, L, runs, REG_BLOCK, E);
+  } else if (registers) {
+    dispatchTiled(fwd ? 'LongConvReg' : 'LongConvGradXReg', `rb_longconv_${dir}_reg`, registerWgsl(dir), input, h, out, B, T, C, L, runs, REG_BLOCK);
+  } else if (tiles) {
+    dispatchTiled(fwd ? 'LongConvTiled' : 'LongConvGradXTiled', `rb_longconv_${dir}_tiled`, tiledWgsl(dir), input, h, out, B, T, C, L, runs, TILE_ROWS);
+  } else return false;
   return true;
 }
 

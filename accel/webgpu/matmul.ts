@@ -50,6 +50,8 @@ export function largeTileK(): number {
   if (!['8', '16', '32'].includes(raw.trim())) throw new UserInputError(`RECALLBENCH_MATMUL_LARGE_BK: 8, 16 or 32 (K per pass of the matmul's 128-tile), got '${raw}'`);
   return Number(raw.trim());
 }
+/** Workgroup memory of the 128-tile at K pass `BK`: its As and Bs tiles, rows padded (both kernels). */
+export const largeTileBytes = (BK: number): number => 4 * BK * (LARGE.BM + LARGE.BN + 2 * PAD);
 const largeTilings = new Map<number, Tiling>([[LARGE.BK, LARGE]]);
 /** The 128-tile at largeTileK(), one object per BK (matmulPlan compares tilings by identity). */
 function largeTiling(): Tiling {
@@ -350,8 +352,7 @@ export function matmulPlan(batch: number, M: number, N: number, K: number, busy 
 export function matmulWebGpu(a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean, busy = BUSY_WORKGROUPS, vec4 = vec4Reads, prefetch = prefetchReads): tf.TensorInfo | undefined {
   const batch = Math.max(batchA, batchB);
   const { tiling, splits, kPerSplit } = matmulPlan(batch, M, N, K, busy);
-  const tileBytes = 4 * tiling.BK * (tiling.BM + tiling.BN + 2 * PAD); // As and Bs, both kernels
-  if (tiling.BM === LARGE.BM && tileBytes > workgroupStorageBytes()) throw new UserInputError(`RECALLBENCH_MATMUL_LARGE_BK ${tiling.BK}: the 128-tile needs ${tileBytes} bytes of workgroup memory, this device allows ${workgroupStorageBytes()}`);
+  if (tiling.BM === LARGE.BM && largeTileBytes(tiling.BK) > workgroupStorageBytes()) throw new UserInputError(`RECALLBENCH_MATMUL_LARGE_BK ${tiling.BK}: the 128-tile needs ${largeTileBytes(tiling.BK)} bytes of workgroup memory, this device allows ${workgroupStorageBytes()}`);
   const groups: [number, number, number] = [Math.ceil(N / tiling.BN), Math.ceil(M / tiling.BM), batch * splits];
   if (groups.some((g) => g > MAX_WORKGROUPS_PER_DIMENSION)) return undefined;
   const backend = webgpuBackend();
