@@ -131,23 +131,21 @@ case "${1:-}" in
     done
     grep -hE "^matmul |ms/step|Error" "$OUT/matmul.log" | tail -40 ;;
   campaign)
-    # CAMPAIGN_SHAPES: zoology-fig2's (L, batch, K) panels to time, as L:B:K
-    for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
-      IFS=: read -r L Bsz K <<< "$shape"
-      for d in ${CAMPAIGN_D:-64 256}; do
-        echo "=== campaign shapes, L $L B$Bsz K $K, d $d ($(date -u +%H:%M:%S))"
-        timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${CAMPAIGN_MIXERS:-mamba,attention}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "${CAMPAIGN_VARIANTS:-default}" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
-      done
-    done
-    # lever longConvBlocks at other examples a thread: the blocked variant alone, per E (default E is 4)
-    for E in ${LONGCONV_EXAMPLES:-}; do
+    # one pass over the panels CAMPAIGN_SHAPES names (L:B:K) and CAMPAIGN_D: campaign_pass MIXERS VARIANTS [LABEL_SUFFIX]
+    # (an assignment before the call, e.g. RECALLBENCH_LONGCONV_EXAMPLES, reaches the steps it runs)
+    campaign_pass() {
       for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
-          echo "=== campaign shapes, L $L B$Bsz K $K, d $d, longConvBlocks at E $E ($(date -u +%H:%M:%S))"
-          RECALLBENCH_LONGCONV_EXAMPLES=$E timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "${LONGCONV_MIXERS:-h3,hyena,baseconv}" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants default+longConvBlocks --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d-E$E" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          echo "=== campaign shapes, L $L B$Bsz K $K, d $d${3:+ ($3)} ($(date -u +%H:%M:%S))"
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$3" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
+    }
+    campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}"
+    # lever longConvBlocks at other examples a thread: the blocked variant alone, per E (default E is 4)
+    for E in ${LONGCONV_EXAMPLES:-}; do
+      RECALLBENCH_LONGCONV_EXAMPLES=$E campaign_pass "${LONGCONV_MIXERS:-h3,hyena,baseconv}" default+longConvBlocks "-E$E"
     done
     # jrt-sd's two layouts (4 layers, BaseConv k3 + Taylor linear attention; MQAR data of the same length), with
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")
