@@ -32,43 +32,35 @@ describe.skipIf(!device)(`fused per-head products on WebGPU (${device ?? 'no ada
   beforeAll(() => setFastPath(allLevers(true)));
   afterAll(() => releaseGpu());
 
-  it('headOuter: kv and the gradients of k and v match the broadcasting product; one dispatch each way', async () => {
-    for (const [narrow, P] of CASES) {
-      const wide = [...narrow.slice(0, -1), narrow[narrow.length - 1]! * P];
-      const [k, v, w] = [randn(narrow), randn(narrow), randn(wide)];
-      const f = (op: typeof headOuter) => [op(k, v, P), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b, P), w)))([k, v])];
-      await poison([wide, narrow, narrow]);
-      const before = new Map(dispatchCounts);
-      const got = f(headOuter);
-      await got[2]!.data();
-      expect([ran(before, 'HeadOuter'), ran(before, 'HeadOuterGrad')], `[${narrow}] P ${P}`).toEqual([2, 1]); // the value, then again under tf.grads
-      const ref = f(headOuterNaive);
-      for (let i = 0; i < 3; i++) {
-        expect(got[i]!.shape).toEqual(ref[i]!.shape);
-        expect((await errors(got[i]!, ref[i]!)).rel, `[${narrow}] P ${P} ${['kv', 'dk', 'dv'][i]}`).toBeLessThan(BAR);
-      }
-      tf.dispose([k, v, w, ...got, ...ref]);
-    }
-  });
+  type Product = (a: tf.Tensor, b: tf.Tensor, P: number) => tf.Tensor;
+  // each product: its fused and reference forms, which inputs and output are wide ([.., H·P²]), its kernels' dispatch
+  // names and what its three results are
+  const PRODUCTS: Array<{ name: string; fused: Product; naive: Product; wide: [boolean, boolean, boolean]; kernels: [string, string]; results: string[] }> = [
+    { name: 'headOuter', fused: headOuter, naive: headOuterNaive, wide: [false, false, true], kernels: ['HeadOuter', 'HeadOuterGrad'], results: ['kv', 'dk', 'dv'] },
+    { name: 'headContract', fused: headContract, naive: headContractNaive, wide: [false, true, false], kernels: ['HeadContract', 'HeadContractGrad'], results: ['y', 'dq', 'dz'] },
+  ];
 
-  it('headContract: y and the gradients of q and z match the broadcasting contraction; one dispatch each way', async () => {
-    for (const [narrow, P] of CASES) {
-      const wide = [...narrow.slice(0, -1), narrow[narrow.length - 1]! * P];
-      const [q, z, w] = [randn(narrow), randn(wide), randn(narrow)];
-      const f = (op: typeof headContract) => [op(q, z, P), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b, P), w)))([q, z])];
-      await poison([narrow, narrow, wide]);
-      const before = new Map(dispatchCounts);
-      const got = f(headContract);
-      await got[2]!.data();
-      expect([ran(before, 'HeadContract'), ran(before, 'HeadContractGrad')], `[${narrow}] P ${P}`).toEqual([2, 1]);
-      const ref = f(headContractNaive);
-      for (let i = 0; i < 3; i++) {
-        expect(got[i]!.shape).toEqual(ref[i]!.shape);
-        expect((await errors(got[i]!, ref[i]!)).rel, `[${narrow}] P ${P} ${['y', 'dq', 'dz'][i]}`).toBeLessThan(BAR);
+  for (const { name, fused, naive, wide: [aWide, bWide, outWide], kernels, results } of PRODUCTS) {
+    it(`${name}: the value and both gradients match the broadcasting reference; one dispatch each way`, async () => {
+      for (const [narrow, P] of CASES) {
+        const wide = [...narrow.slice(0, -1), narrow[narrow.length - 1]! * P];
+        const shape = (isWide: boolean) => (isWide ? wide : narrow);
+        const [a, b, w] = [randn(shape(aWide)), randn(shape(bWide)), randn(shape(outWide))];
+        const f = (op: Product) => [op(a, b, P), ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(op(x, y, P), w)))([a, b])];
+        await poison([shape(outWide), shape(aWide), shape(bWide)]);
+        const before = new Map(dispatchCounts);
+        const got = f(fused);
+        await got[2]!.data();
+        expect(kernels.map((k) => ran(before, k)), `[${narrow}] P ${P}`).toEqual([2, 1]); // the value, then again under tf.grads
+        const ref = f(naive);
+        for (let i = 0; i < 3; i++) {
+          expect(got[i]!.shape).toEqual(ref[i]!.shape);
+          expect((await errors(got[i]!, ref[i]!)).rel, `[${narrow}] P ${P} ${results[i]}`).toBeLessThan(BAR);
+        }
+        tf.dispose([a, b, w, ...got, ...ref]);
       }
-      tf.dispose([q, z, w, ...got, ...ref]);
-    }
-  });
+    });
+  }
 
   it('the reference runs with the lever off and at head_dim 1; mismatched shapes are refused', async () => {
     const kernelsOf = async (f: () => tf.Tensor) => new Set((await tf.profile(f)).kernelNames);
