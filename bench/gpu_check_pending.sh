@@ -11,7 +11,9 @@
 #           deltaRegisters unrolls; MIXERS_D128). About 7 minutes on one H200 (9.5 at most). SENSITIVITY=1e-6
 #           also trains each cpu reference with its embedding nudged (the model's own drift, beside the verdict) —
 #           it doubles the cpu work: on 16 cores 10 of 20 layouts then missed a 270 s deadline (2026-11-29), so it
-#           is off unless asked for.
+#           is off unless asked for. EQUIV_MODES=gpu-fast skips the all-levers-off runs (a lever's check needs only
+#           gpu-fast: on 2026-11-30, beside 14 wasm references, H3's and Hyena's gpu-plain runs took 76–80 s against
+#           ~1 s gpu-fast, and 4 of 9 layouts were run by the 280 s deadline).
 #   speed   the step benchmark of each fused kernel with its lever on and off (recur), and attention at B64/B256.
 #           About 5 minutes (recur: each mixer with its own levers on and off).
 #   table   issue 13's per-mixer table: PyTorch eager (bench/torch_step.py, every mixer) and recallbench's default
@@ -70,7 +72,7 @@ MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention
 case "${1:-}" in
   equiv)
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
-    timeout "$(( ${EQUIV_DEADLINE_S:-430} + 20 ))" bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s "${EQUIV_DEADLINE_S:-430}" ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
+    timeout "$(( ${EQUIV_DEADLINE_S:-430} + 20 ))" bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s "${EQUIV_DEADLINE_S:-430}" ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} ${EQUIV_MODES:+--modes "$EQUIV_MODES"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
     echo "=== gpu-equiv d 256 ($(date -u +%H:%M:%S))"
     timeout 120 bash "$EQUIV" --out "$OUT/gpu-equiv-d256" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s 100 --d-model 256 --seq-lens 32 --batch 2 --steps 5 --param-tol 1 --mixers "${MIXERS_D256:-mamba,gated-deltanet,deltanet (icll),attention (zoology-fig2),based,rwkv7}" > "$OUT/equiv-d256.log" 2>&1
@@ -134,11 +136,12 @@ case "${1:-}" in
     # one pass over the panels CAMPAIGN_SHAPES names (L:B:K) and CAMPAIGN_D: campaign_pass MIXERS VARIANTS [LABEL_SUFFIX]
     # (an assignment before the call, e.g. RECALLBENCH_LONGCONV_EXAMPLES, reaches the steps it runs)
     campaign_pass() {
+      local suffix=${3:-} # set -u: the default pass has no label suffix
       for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
-          echo "=== campaign shapes, L $L B$Bsz K $K, d $d${3:+ ($3)} ($(date -u +%H:%M:%S))"
-          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$3" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          echo "=== campaign shapes, L $L B$Bsz K $K, d $d${suffix:+ ($suffix)} ($(date -u +%H:%M:%S))"
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
     }

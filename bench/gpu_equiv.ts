@@ -225,6 +225,7 @@ async function main(): Promise<number> {
   };
   const notReached = (c: EquivCase, what: string): CaseResult => ({ case: c, settings: settingsOf(c), tolerance: args.tolerance, cpuSeconds: 0, cpuLoss: { first: NaN, last: NaN }, comparisons: [], pass: false, error: `not run: ${what} not done by --deadline-s ${args.deadlineSeconds}` });
   // no deadline: never (a setTimeout beyond 2^31 ms would fire at once)
+  let abandonedGpuRun = false;
   const deadline = (ms: number) => (Number.isFinite(ms) ? new Promise<{ error: string }>((resolve) => setTimeout(() => resolve({ error: `not done by --deadline-s ${args.deadlineSeconds}` }), Math.max(0, ms)).unref()) : new Promise<never>(() => undefined));
   try {
     // the webgpu runs of every case first, one after the other (the references train meanwhile), then the
@@ -235,7 +236,16 @@ async function main(): Promise<number> {
         gpu.push(undefined);
         continue;
       }
-      const runs = await gpuTraces(c, settingsOf(c), args.modes);
+      // a case started before the deadline may run long past it (2026-11-30: a gated convolution's gpu-plain run
+      // beside 14 wasm references took 80 s, and the caller's hard timeout killed the process before any table was
+      // written): past the deadline its runs are left behind and the cases already run are compared
+      const runs = await Promise.race([gpuTraces(c, settingsOf(c), args.modes), deadline((args.deadlineSeconds - elapsed()) * 1000).then(() => undefined)]);
+      if (!runs) {
+        abandonedGpuRun = true;
+        gpu.push(undefined);
+        console.log(`  gpu ${c.name}: not done by --deadline-s ${args.deadlineSeconds}; at ${elapsed().toFixed(0)} s`);
+        continue;
+      }
       gpu.push(runs);
       console.log(`  gpu ${c.name}: ${runs.traces.map((t) => `${t.mode} ${t.seconds.toFixed(1)} s`).join(', ')}${runs.error ? ` ERROR ${runs.error}` : ''}; at ${elapsed().toFixed(0)} s`);
     }
@@ -273,7 +283,8 @@ async function main(): Promise<number> {
     references.stop();
   }
   console.log(`\n${write()}`);
-  releaseGpu();
+  // a run left behind past the deadline still holds the device: the process exit releases it
+  if (!abandonedGpuRun) releaseGpu();
   return results.every((r) => r.pass) ? 0 : 1;
 }
 

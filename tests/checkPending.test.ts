@@ -1,0 +1,75 @@
+// bench/gpu_check_pending.sh's modes run against a stand-in bundle (run-step and run-equiv that only log what they
+// were asked): each mode exits 0 and calls the steps its comments promise. On 2026-11-30 a `set -u` slip in the
+// campaign mode ($3 of a two-argument call) cost two device calls' checks; a shell mistake fails here instead.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './cliRunner.js';
+
+const work = mkdtempSync(join(tmpdir(), 'check-pending-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A bundle whose run-step and run-equiv append `<name> E=<examples a thread> <args>` to calls.log and succeed. */
+function standInBundle(name: string): { bundle: string; calls: () => string[] } {
+  const bundle = join(work, name, 'bundle');
+  mkdirSync(bundle, { recursive: true });
+  const log = join(work, name, 'calls.log');
+  for (const entry of ['run-step', 'run-equiv']) {
+    const file = join(bundle, entry);
+    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} $*" >> '${log}'\necho "attention B64 default 4.4 ms/step"\n`);
+    chmodSync(file, 0o755);
+  }
+  return { bundle, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []) };
+}
+
+function check(mode: string, name: string, env: Record<string, string> = {}) {
+  const { bundle, calls } = standInBundle(name);
+  const out = join(work, name, 'out');
+  const r = spawnSync('bash', [join(ROOT, 'bench', 'gpu_check_pending.sh'), mode], {
+    cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BUNDLE: bundle, OUT: out, STEPS: '1', ...env },
+  });
+  return { status: r.status, stderr: r.stderr, calls: calls(), out };
+}
+
+describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
+  it('campaign: the default pass, then the blocked long convolution at each examples-a-thread setting', () => {
+    const r = check('campaign', 'campaign', {
+      CAMPAIGN_MIXERS: 'h3,hyena', CAMPAIGN_VARIANTS: 'default,default+longConvBlocks', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', LONGCONV_EXAMPLES: '2 8',
+    });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(3);
+    expect(r.calls[0]).toMatch(/^run-step E= .*--mixers h3,hyena --batches 128 --seq-len 512 --kv 64 --d-model 256 --variants default,default\+longConvBlocks .*--label campaign-L512-d256 /);
+    expect(r.calls[1]).toMatch(/^run-step E=2 .*--variants default\+longConvBlocks .*--label campaign-L512-d256-E2 /);
+    expect(r.calls[2]).toMatch(/^run-step E=8 .*--label campaign-L512-d256-E8 /);
+    expect(readFileSync(join(r.out, 'campaign.log'), 'utf8')).toContain('4.4 ms/step');
+  });
+
+  it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {
+    const r = check('equiv', 'equiv', { MIXERS: 'h3,mamba', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(3);
+    expect(r.calls[0]).toMatch(/^run-equiv E= .*--deadline-s 5 --modes gpu-fast --mixers h3,mamba$/);
+    expect(r.calls[1]).toMatch(/--d-model 256 .*--mixers h3$/);
+    expect(r.calls[2]).toMatch(/--d-model 128 .*--mixers deltanet$/);
+  });
+
+  it('matmul: the kernels alone, then the L 64 steps at d 512 and d 128 with the variants given', () => {
+    const r = check('matmul', 'matmul', { MATMUL_VARIANTS: 'default,default+matmulPrefetch' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(3);
+    expect(r.calls[0]).toMatch(/^run-step E= --matmul /);
+    expect(r.calls[1]).toMatch(/--d-model 512 --variants default,default\+matmulPrefetch /);
+    expect(r.calls[2]).toMatch(/--d-model 128 /);
+  });
+
+  it('an unknown mode: usage and exit 2', () => {
+    const r = check('nonsense', 'usage');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^usage: bash bench\/gpu_check_pending.sh /);
+  });
+});
