@@ -199,9 +199,12 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
   taylorMap: 'built 2026-11-30 without a GPU: φ bit for bit the reference\'s and dx within rounding on lavapipe (tests/webgpu-taylorMap.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS with based, jrt-rnn, linear-attention causal) nor timed (CHECKS=table: the host-bound B64 steps it cuts)',
   scaledSin: 'built 2026-11-30 without a GPU: within rounding of the reference on lavapipe (tests/webgpu-scaledSin.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS with hyena, m2) nor timed (CHECKS=table: Hyena\'s and M2\'s host-bound B64 steps)',
-  headProduct: 'built 2026-11-30 without a GPU: checked against the broadcasting reference on lavapipe (tests/webgpu-headProduct.test.ts), not yet GPU ≡ CPU checked (EQUIV_MIXERS=h3) nor timed (CHECKS=campaign with default+headProduct, H3 at zoology-fig2 shapes: head_dim 2)',
-  matmulPrefetch: 'built 2026-11-30 without a GPU: the same bits as the vec4 kernel on lavapipe (tests/webgpu-matmul.test.ts), not yet timed on a GPU (bench/step.ts --matmul prints it beside vec4; CHECKS=campaign with default+matmulPrefetch)',
-  longConvBlocks: 'built 2026-11-30 without a GPU: checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed on a GPU yet (CHECKS=equiv, then CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
+  headProduct: 'built 2026-11-30 without a GPU, checked against the broadcasting reference on lavapipe (tests/webgpu-headProduct.test.ts); GPU ≡ CPU PASS on an H200 in H3 d 256 (head_dim 2) with every lever on (2026-11-30 12:06), not yet timed (CHECKS=campaign with default+headProduct, H3 at zoology-fig2 shapes)',
+  // matmulPrefetch left it 2026-11-30 12:21 (bench/RESULTS.md "matmulPrefetch cleared"): on an H200 its products equal
+  // the vec4 kernel's bit for bit at all 16 shapes of bench/step.ts --matmul, 15 of 16 faster (zoology d 512's qkv
+  // x · W 4.37 → 2.62 ms, attention B64's scores 0.115 → 0.050; qkv dW 2.46 → 2.55, 0.96x), GPU ≡ CPU PASS with every
+  // lever on (H3, Mamba d 256), and zoology-fig2's L 64 B512 steps even within their spread (Based, BaseConv d 512/128)
+  longConvBlocks: 'built 2026-11-30 without a GPU, checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts); GPU ≡ CPU PASS on an H200 in H3 d 256 with every lever on (2026-11-30 12:06), not yet timed (CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 
