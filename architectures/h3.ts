@@ -99,11 +99,11 @@ export default defineMixer({
         return tf.tidy(() => {
           const [B, T] = x.shape;
           const [q, k, v] = tf.split(qkv.apply(x), 3, 2) as tf.Tensor3D[];
-          // shift SSM: an FIR with `taps` taps, as a long conv whose kernel is zero beyond them
+          // shift SSM: an FIR with `taps` taps — a long conv whose kernel is zero beyond them (ops/longConv takes the
+          // short kernel as that)
           const used = Math.min(taps, T);
           const stacked = shift.rank === 3; // a stack of runs: [R, d, taps], each run's
-          let shiftKernel = (stacked ? shift.slice([0, 0, 0], [-1, d, used]) : shift.slice([0, 0], [d, used])) as tf.Tensor2D | tf.Tensor3D;
-          if (used < T) shiftKernel = tf.pad(shiftKernel, [...(stacked ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - used]]);
+          const shiftKernel = (stacked ? shift.slice([0, 0, 0], [-1, d, used]) : shift.slice([0, 0], [d, used])) as tf.Tensor2D | tf.Tensor3D;
           const kShifted = tf.add(longConv(k, shiftKernel), mulByRun(k, shiftD));
           const kv = outer(kShifted, v) as tf.Tensor3D; // [B, T, d·P]
           const headAxis = stacked ? 1 : 0;

@@ -212,10 +212,21 @@ describe('longConv', () => {
     expect(() => longConv(randn([4, T, d], 34) as tf.Tensor3D, h)).toThrow(/3 runs' filters for 4 examples/);
   });
 
-  it('rejects mismatched filters', () => {
+  it('rejects mismatched filters; a filter shorter than the sequence is zero beyond its taps (an FIR: H3\'s shift SSM)', async () => {
     const u = tf.zeros([1, 4, 2]) as tf.Tensor3D;
     expect(() => longConv(u, tf.zeros([3, 4]) as tf.Tensor2D)).toThrow(/channels/);
-    expect(() => longConv(u, tf.zeros([2, 3]) as tf.Tensor2D)).toThrow(/length/);
+    expect(() => longConv(u, tf.zeros([2, 0]) as tf.Tensor2D)).toThrow(/no taps/);
+    const x = tf.randomNormal([2, 9, 3], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const h = tf.randomNormal([3, 4], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const padded = tf.pad(h, [[0, 0], [0, 5]]) as tf.Tensor2D;
+    expect(Array.from(await longConv(x, h, { chunk: 3 }).data())).toEqual(Array.from(await longConv(x, padded, { chunk: 3 }).data()));
+    // and its gradient is the padded filter's, cut to its taps
+    const dh = (f: tf.Tensor2D) => tf.grad((g: tf.Tensor) => tf.sum(tf.square(longConv(x, g as tf.Tensor2D, { chunk: 3 }))))(f);
+    expect(Array.from(await dh(h).data())).toEqual(Array.from(await dh(padded).slice([0, 0], [3, 4]).data()));
+    const stacked = tf.stack([h, tf.mul(h, 2)]) as tf.Tensor3D;
+    const stackedPadded = tf.pad(stacked, [[0, 0], [0, 0], [0, 5]]) as tf.Tensor3D;
+    const xx = tf.concat([x, x]) as tf.Tensor3D;
+    expect(Array.from(await longConv(xx, stacked, { chunk: 3 }).data())).toEqual(Array.from(await longConv(xx, stackedPadded, { chunk: 3 }).data()));
   });
 
   it('on wasm: the split per-channel products equal tf.matMul, and the op its reference', async () => {

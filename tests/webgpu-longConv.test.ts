@@ -13,6 +13,7 @@ import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dhGroups, EXAMPLES_PER_THREAD, LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvExamplesPerThread, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
+import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL } from '../accel/webgpu/shortConv.js';
 import { circularLongConv, longConv, longConvNaive } from '../ops/longConv/index.js';
 
 const device = await webgpuDevice('webgpu-longConv');
@@ -302,6 +303,97 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       setFastPath({ longConv: true });
     }
     tf.dispose([...Object.values(x), ...on.out, ...direct, circOn]);
+  });
+
+  // lever shortFilter: a filter of K < T taps (zero beyond them) through the short convolution's kernels
+  describe('lever shortFilter: a filter shorter than the sequence as a short FIR', () => {
+    const padTo = (h: tf.Tensor, T: number) => tf.pad(h, [...(h.rank === 3 ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - h.shape[h.rank - 1]!]]);
+    /** y, dx and dh (the short filter's own [C, K] or [R, C, K]) of Σ w ⊙ f(x, h). */
+    const grads = (f: (x: tf.Tensor3D, h: tf.Tensor) => tf.Tensor3D, x: tf.Tensor3D, h: tf.Tensor, w: tf.Tensor3D) =>
+      [f(x, h), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, b), w)))([x, h])];
+    const reference = (x: tf.Tensor3D, h: tf.Tensor) => longConvNaive(x, padTo(h, x.shape[1]) as tf.Tensor2D);
+    const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
+
+    it('values and the gradients of x and of the short filter match the shifted-sum reference of the filter zero-padded; its kernels and no long-conv ones', async () => {
+      setFastPath({ shortFilter: true });
+      // [B, T, C, K]: one tap; ≤ 8 (the short conv's own slots); 9, 16, 33 and 64 (16, 32 and 64 slots); C 5 and 64;
+      // T not a multiple of the backward's 64-row tiles
+      for (const [B, T, C, K] of [[2, 12, 5, 1], [3, 70, 5, 7], [2, 37, 64, 9], [1, 100, 5, 16], [2, 70, 64, 33], [2, 130, 5, 64]] as const) {
+        const x = randn([B, T, C]) as tf.Tensor3D;
+        const h = randn([C, K], 0.5);
+        const w = randn([B, T, C]) as tf.Tensor3D;
+        await poison([[B, T, C], [K, C]]);
+        const before = new Map(dispatchCounts);
+        const got = grads((a, b) => longConvWebGpu(a, b as tf.Tensor2D)!, x, h, w);
+        await got[2]!.data();
+        expect(ran(before, 'ShortConv'), `[${B}, ${T}, ${C}, ${K}]`).toBe(2); // the value, and again inside tf.grads
+        expect(ran(before, 'ShortConvGradTiles') + ran(before, 'ShortConvGradSum')).toBe(2);
+        expect([...dispatchCounts.keys()].filter((n) => n.startsWith('LongConv') && ran(before, n) > 0)).toEqual([]);
+        const ref = grads(reference, x, h, w);
+        for (let i = 0; i < 3; i++) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${T}, ${C}, ${K}] ${NAMES[i]}`).toBeLessThan(bar(i));
+        expect(got[2]!.shape).toEqual([C, K]);
+        tf.dispose([x, h, w, ...got, ...ref]);
+      }
+      setFastPath(ALL_ON);
+    });
+
+    it("a stack's short filters [R, C, K]: each run's examples with its own taps, each run's dh from its own examples", async () => {
+      setFastPath({ shortFilter: true });
+      const [R, B, T, C, K] = [3, 6, 40, 64, 16];
+      const x = randn([B, T, C]) as tf.Tensor3D;
+      const h = randn([R, C, K], 0.5);
+      const w = randn([B, T, C]) as tf.Tensor3D;
+      const perRun = (a: tf.Tensor3D, hh: tf.Tensor) =>
+        tf.concat(tf.split(a, R, 0).map((part, r) => reference(part as tf.Tensor3D, tf.squeeze(hh.slice([r, 0, 0], [1, -1, -1]), [0]))), 0) as tf.Tensor3D;
+      const got = grads((a, b) => longConvWebGpu(a, b as tf.Tensor3D)!, x, h, w);
+      const ref = grads(perRun, x, h, w);
+      for (let i = 0; i < 3; i++) expect((await errors(got[i]!, ref[i]!)).rel, `stack ${NAMES[i]}`).toBeLessThan(bar(i));
+      tf.dispose([x, h, w, ...got, ...ref]);
+      setFastPath(ALL_ON);
+    });
+
+    it('off: the filter zero-padded to T through the long-conv kernels, bit for bit what a padded filter gives; through the op (cpu path too) the same function', async () => {
+      const [B, T, C, K] = [2, 30, 64, 16];
+      const x = randn([B, T, C]) as tf.Tensor3D;
+      const h = randn([C, K], 0.5);
+      const w = randn([B, T, C]) as tf.Tensor3D;
+      setFastPath({ shortFilter: false });
+      const before = new Map(dispatchCounts);
+      const off = grads((a, b) => longConvWebGpu(a, b as tf.Tensor2D)!, x, h, w);
+      await off[2]!.data();
+      expect(ran(before, 'ShortConv')).toBe(0);
+      const padded = grads((a, b) => longConvWebGpu(a, padTo(b, T) as tf.Tensor2D)!, x, h, w);
+      for (let i = 0; i < 3; i++) expect(Array.from(await off[i]!.data()), `off ${NAMES[i]}`).toEqual(Array.from(await padded[i]!.data()));
+      setFastPath({ shortFilter: true });
+      const on = grads((a, b) => longConv(a, b as tf.Tensor2D), x, h, w);
+      for (let i = 0; i < 3; i++) expect((await errors(on[i]!, off[i]!)).rel, `on vs off ${NAMES[i]}`).toBeLessThan(bar(i));
+      // the op's blocked form (no fast form: lever longConv off) pads the short filter itself
+      setFastPath({ longConv: false });
+      const blocked = grads((a, b) => longConv(a, b as tf.Tensor2D, { chunk: 8 }), x, h, w);
+      for (let i = 0; i < 3; i++) expect((await errors(blocked[i]!, off[i]!)).rel, `blocked ${NAMES[i]}`).toBeLessThan(bar(i));
+      setFastPath(ALL_ON);
+      tf.dispose([x, h, w, ...off, ...padded, ...on, ...blocked]);
+    });
+
+    it('mutation check: a FIR one tap short (the oldest tap dropped) fails the same bars', async () => {
+      setFastPath({ shortFilter: true });
+      const [B, T, C, K] = [2, 40, 5, 16];
+      const x = randn([B, T, C]) as tf.Tensor3D;
+      const h = randn([C, K], 0.5);
+      const w = randn([B, T, C]) as tf.Tensor3D;
+      const got = grads((a, b) => longConvWebGpu(a, b as tf.Tensor2D)!, x, h, w);
+      const shortOne = grads((a, b) => reference(a, tf.concat([b.slice([0, 0], [C, K - 1]), tf.zeros([C, 1])], 1)), x, h, w);
+      for (let i = 0; i < 2; i++) expect((await errors(got[i]!, shortOne[i]!)).rel, `one tap short: ${NAMES[i]}`).toBeGreaterThan(100 * bar(i));
+      tf.dispose([x, h, w, ...got, ...shortOne]);
+      setFastPath(ALL_ON);
+    });
+
+    it('a training step of a small H3 model (N 16 taps at T 24): shortFilter on and off give the same loss and gradients', async () => {
+      const before = dispatchCounts.get('ShortConvGradTiles') ?? 0;
+      const e = await expectLeverStepAgrees('shortFilter', [{ mixer: 'h3', params: { stateDim: 16 } }], { seqLen: 24, seed: 5, dModel: 64, kernels: [SHORT_CONV_KERNEL, SHORT_CONV_GRAD_KERNEL] });
+      expect((dispatchCounts.get('ShortConvGradTiles') ?? 0) - before).toBeGreaterThan(0);
+      console.log(`H3 d 64, shortFilter: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
+    });
   });
 
   it('a training step of a tiny H3 model: lever on and off give the same loss and gradients', async () => {

@@ -83,6 +83,9 @@
 //                times × 4 examples a thread (32 multiply-adds per read of h and 4 of x), dh 16 taps a thread, the
 //                windows turned by renaming registers instead of moving them; each output's taps in the same order.
 //                Takes precedence over longConvRegisters and longConvTiles
+//   shortFilter  a long convolution whose filter has K < T taps (zero beyond: H3's shift SSM, N taps) through the fused
+//                short convolution's kernels (shortConv.ts, K ≤ 64): T·K multiply-adds a row instead of the T²/2 of the
+//                filter zero-padded to T
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -123,7 +126,7 @@ import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './li
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
-import { longConvWebGpu, registerLongConvWebGpu, setLongConvBlocks, setLongConvRegisters, setLongConvTiles } from './longConv.js';
+import { longConvWebGpu, registerLongConvWebGpu, setLongConvBlocks, setLongConvRegisters, setLongConvTiles, setShortFilter } from './longConv.js';
 import { circularShortConvOp, shortConvOp } from '../../ops/shortConv/index.js';
 import { circularShortConvWebGpu, registerShortConvWebGpu, shortConvWebGpu } from './shortConv.js';
 import { dropoutWebGpu, registerDropoutWebGpu } from './dropout.js';
@@ -150,7 +153,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -204,6 +207,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // the vec4 kernel's bit for bit at all 16 shapes of bench/step.ts --matmul, 15 of 16 faster (zoology d 512's qkv
   // x · W 4.37 → 2.62 ms, attention B64's scores 0.115 → 0.050; qkv dW 2.46 → 2.55, 0.96x), GPU ≡ CPU PASS with every
   // lever on (H3, Mamba d 256), and zoology-fig2's L 64 B512 steps even within their spread (Based, BaseConv d 512/128)
+  shortFilter: 'built 2026-11-30 without a GPU: checked against longConvNaive with the filter zero-padded on lavapipe (tests/webgpu-longConv.test.ts), neither GPU ≡ CPU checked nor timed (CHECKS=equiv with h3; CHECKS=campaign with default+shortFilter, H3 at zoology-fig2 shapes)',
   longConvBlocks: 'built 2026-11-30 without a GPU, checked against longConvNaive on lavapipe (tests/webgpu-longConv.test.ts); GPU ≡ CPU PASS on an H200 in H3 d 256 with every lever on (2026-11-30 12:06), not yet timed (CHECKS=campaign with default+longConvBlocks: docs/campaign.md "Next session")',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
@@ -345,6 +349,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
   registerFastForm({ op: 'longConv (8 times × E examples or 16 taps a thread, blocks)', backend: BACKEND, lever: 'longConvBlocks', install: () => setLongConvBlocks(true), uninstall: () => setLongConvBlocks(false) });
+  registerFastForm({ op: 'longConv (a filter shorter than the sequence as a short FIR)', backend: BACKEND, lever: 'shortFilter', install: () => setShortFilter(true), uninstall: () => setShortFilter(false) });
   registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });

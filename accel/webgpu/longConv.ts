@@ -62,8 +62,16 @@
 // Unlike the register kernels, a thread here also multiplies zeros by inputs it does not need (forward: up to 7 later
 // positions of its block; dx: up to 7 earlier; and taps in [T, Lh)): the same sums for finite inputs, but an Inf or
 // NaN there makes its outputs NaN where the register kernels' would not (a run with such inputs has already failed).
+//
+// Lever `shortFilter` (off: built 2026-11-30 without a GPU): a filter of K < T taps (ops/longConv takes it as zero
+// beyond them: H3's shift SSM, whose kernel is N ≤ 64 taps) runs through the fused short convolution's kernels
+// (shortConv.ts, up to WIDE_MAX_TAPS taps) — T·K multiply-adds an output row instead of the T²/2 of a filter padded to
+// T (H3 at zoology-fig2's L 512, N 16: 1/16 of them for one of its two long convolutions a layer). The short
+// convolution adds its taps oldest input first (h[K−1] … h[0]), the reverse of the kernels above: within rounding of
+// them. Off, or beyond WIDE_MAX_TAPS taps: the filter is zero-padded to T and runs as above (what H3 did before).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
+import { shortConvWebGpu, WIDE_MAX_TAPS } from './shortConv.js';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
@@ -527,6 +535,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }`;
 };
 
+let shortFilter = false;
+/** Lever shortFilter: a filter of fewer taps than the sequence runs as a short FIR (on), or zero-padded to T (off). */
+export function setShortFilter(on: boolean): void {
+  shortFilter = on;
+}
+
 let blocks = false;
 /** Lever longConvBlocks: the blocked forward, dx and dh above, C ≥ 64 (on), or the register / tiled / plain kernels (off). Takes precedence over both levers. */
 export function setLongConvBlocks(on: boolean): void {
@@ -678,17 +692,30 @@ const fused = tf.customGrad(((x: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, save
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D;
 
 /**
- * Causal long convolution, fused (the fast form of ops/longConv's longConv): u [B, T, d], h [d, Lh ≥ T] → y [B, T, d],
- * differentiable in u and h; a stack of R runs: h [R, d, Lh], u's examples runs outermost (R divides B). Undefined
- * (declined: the op runs its blocked form) for anything but float32 inputs of those shapes, or where a buffer would
- * not fit the device (fitsDevice). The blocked form's `chunk` is its tiling only: the function is the same.
+ * Causal long convolution, fused (the fast form of ops/longConv's longConv): u [B, T, d], h [d, Lh] → y [B, T, d],
+ * differentiable in u and h; a stack of R runs: h [R, d, Lh], u's examples runs outermost (R divides B). A filter of
+ * Lh < T taps is zero beyond them: a short FIR with lever shortFilter, else padded to T. Undefined (declined: the op
+ * runs its blocked form) for anything but float32 inputs of those shapes, or where a buffer would not fit the device
+ * (fitsDevice). The blocked form's `chunk` is its tiling only: the function is the same.
  */
 export function longConvWebGpu(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D): tf.Tensor3D | undefined {
   if (u.rank !== 3 || (h.rank !== 2 && h.rank !== 3) || u.dtype !== 'float32' || h.dtype !== 'float32') return undefined;
   const [B, T, C] = u.shape;
   const runs = h.rank === 3 ? h.shape[0] : 1;
   const Lh = h.shape[h.rank - 1]!;
-  if (h.shape[h.rank - 2] !== C || Lh < T || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
+  if (h.shape[h.rank - 2] !== C || Lh < 1 || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
+  if (Lh < T) {
+    if (!fitsDevice(B * T * C, runs * C * T)) return undefined;
+    return tf.tidy(() => {
+      if (shortFilter && Lh <= WIDE_MAX_TAPS) {
+        // the short convolution's weight w[j] multiplies x[t − (K−1) + j]: h with its taps reversed, channels last
+        const weight = h.rank === 3 ? tf.reverse(tf.transpose(h, [0, 2, 1]), 1) : tf.reverse(tf.transpose(h), 0);
+        const y = shortConvWebGpu(u, weight as tf.Tensor2D | tf.Tensor3D, undefined, { wide: true });
+        if (y) return y;
+      }
+      return fused(u, tf.pad(h, [...(h.rank === 3 ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - Lh]]) as tf.Tensor2D | tf.Tensor3D);
+    });
+  }
   if (!fitsDevice(B * T * C, runs * C * Lh)) return undefined;
   return fused(u, h);
 }

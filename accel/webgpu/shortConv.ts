@@ -26,8 +26,14 @@ import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
-/** Most taps the kernels take (a private accumulator array of this length + 1 for the bias); more: declined. */
+/** Most taps the op's fast form takes (its short convolutions have k ≤ 4); more: declined. */
 export const MAX_TAPS = 8;
+/** Most taps the kernels take: a long convolution whose filter is this short runs here (accel/webgpu/longConv.ts, lever
+ * shortFilter: H3's shift SSM, N ≤ 64 taps). */
+export const WIDE_MAX_TAPS = 64;
+/** Slots of the backward's private per-tap arrays for k taps: MAX_TAPS up to it (the kernel every short convolution
+ * has run), else the next power of two — one pipeline per size, not per k. */
+export const tapSlots = (K: number) => (K <= MAX_TAPS ? MAX_TAPS : 2 ** Math.ceil(Math.log2(K)));
 /** Rows (b·T + t) per tile of the backward's first pass. */
 const ROWS = 64;
 /** Threads per (j, c) lane of the backward's second pass. */
@@ -78,7 +84,7 @@ fn main(${builtins}) {
 
 // pass 1: thread = tile·C + c; dx for rows [tile·R, tile·R + R) ∩ [0, rows), and that tile's share of dw (and db)
 // in part[(tile·KB + j)·C + c] (KB = K, or K + 1 with the bias's row last)
-const gradTileWgsl = (bias: boolean, circular: boolean) => () => `
+const gradTileWgsl = (bias: boolean, circular: boolean, slots: number) => () => `
 ${declare(
   [
     { name: 'dy', type: 'f32' },
@@ -100,8 +106,8 @@ fn main(${builtins}) {
   let tile = lane / C;
   // tile (tile % tilesPerRun) of run (tile / tilesPerRun): its rows stay inside that run's
   let run = tile / params.tilesPerRun;
-  var wc: array<f32, ${MAX_TAPS}>;
-  var acc: array<f32, ${MAX_TAPS}>;
+  var wc: array<f32, ${slots}>;
+  var acc: array<f32, ${slots}>;
   for (var j = 0u; j < K; j++) { wc[j] = w[(run * K + j) * C + c]; acc[j] = 0.0f; }
   var accB = 0.0f;
   let r0 = run * params.rowsPerRun + (tile % params.tilesPerRun) * params.R;
@@ -176,8 +182,8 @@ export const SHORT_CONV_GRAD_KERNEL = 'RecallbenchShortConvGrad';
 function sizes(x: tf.TensorInfo, w: tf.TensorInfo): { B: number; T: number; C: number; K: number; runs: number } {
   const runs = w.shape.length === 3 ? w.shape[0]! : 1;
   const K = w.shape[w.shape.length - 2]!;
-  if (x.shape.length !== 3 || (w.shape.length !== 2 && w.shape.length !== 3) || w.shape[w.shape.length - 1] !== x.shape[2] || K < 1 || K > MAX_TAPS || runs < 1 || x.shape[0]! % runs !== 0)
-    throw new Error(`${SHORT_CONV_KERNEL}: expected x [B, T, C], w [1 ≤ k ≤ ${MAX_TAPS}, C] or [R, k, C] with R dividing B, got x [${x.shape}] w [${w.shape}]`);
+  if (x.shape.length !== 3 || (w.shape.length !== 2 && w.shape.length !== 3) || w.shape[w.shape.length - 1] !== x.shape[2] || K < 1 || K > WIDE_MAX_TAPS || runs < 1 || x.shape[0]! % runs !== 0)
+    throw new Error(`${SHORT_CONV_KERNEL}: expected x [B, T, C], w [1 ≤ k ≤ ${WIDE_MAX_TAPS}, C] or [R, k, C] with R dividing B, got x [${x.shape}] w [${w.shape}]`);
   const [B, T, C] = x.shape as [number, number, number];
   return { B, T, C, K, runs };
 }
@@ -222,7 +228,8 @@ export function registerShortConvWebGpu(): void {
       const dx = allocate(backend, x!.shape);
       const part = allocate(backend, [Math.max(1, tiles * KB * C)]);
       const n1 = tiles * C;
-      dispatch('ShortConvGradTiles', `rb_shortconv_bt${bias ? '_b' : ''}${circular ? '_circ' : ''}`, gradTileWgsl(bias, circular), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }, { u: rowsPerRun }, { u: Math.max(1, tilesPerRun) }], grid(Math.ceil(n1 / WG)));
+      const slots = tapSlots(K);
+      dispatch('ShortConvGradTiles', `rb_shortconv_bt${bias ? '_b' : ''}${circular ? '_circ' : ''}${slots > MAX_TAPS ? `_k${slots}` : ''}`, gradTileWgsl(bias, circular, slots), [{ tensor: dy! }, { tensor: x! }, { tensor: w! }, { tensor: dx, write: true }, { tensor: part, write: true }], [{ u: n1 }, { u: rows }, { u: T }, { u: C }, { u: K }, { u: ROWS }, { u: rowsPerRun }, { u: Math.max(1, tilesPerRun) }], grid(Math.ceil(n1 / WG)));
       const dw = allocate(backend, w!.shape);
       const db = bias ? allocate(backend, w!.shape.length === 3 ? [runs, C] : [C]) : undefined; // the bias's shape: [R, C] beside w [R, k, C]
       const n2 = KB * C;
@@ -261,15 +268,15 @@ const forms = {
  * Causal short convolution, fused (the fast form of ops/shortConv's shortConv): x [B, T, d], weight [k, d],
  * bias [d]? → y [B, T, d], differentiable in x, weight and bias; a stack of R runs: weight [R, k, d], bias [R, d],
  * x's examples runs outermost (R divides B). Undefined (declined: the op runs its reference) for anything but
- * float32 inputs of those shapes, k outside 1 … MAX_TAPS, an empty x, or buffers that would not fit the device
- * (fitsDevice).
+ * float32 inputs of those shapes, k outside 1 … MAX_TAPS (… WIDE_MAX_TAPS with `wide`: a long convolution's short
+ * filter), an empty x, or buffers that would not fit the device (fitsDevice).
  */
-export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean } = {}): tf.Tensor3D | undefined {
+export function shortConvWebGpu(x: tf.Tensor3D, weight: tf.Tensor2D | tf.Tensor3D, bias?: tf.Tensor1D | tf.Tensor2D, opts: { circular?: boolean; wide?: boolean } = {}): tf.Tensor3D | undefined {
   if (x.rank !== 3 || (weight.rank !== 2 && weight.rank !== 3) || x.dtype !== 'float32' || weight.dtype !== 'float32') return undefined;
   const [B, T, C] = x.shape;
   const runs = weight.rank === 3 ? weight.shape[0] : 1;
   const K = weight.shape[weight.rank - 2]!;
-  if (weight.shape[weight.rank - 1] !== C || K < 1 || K > MAX_TAPS || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
+  if (weight.shape[weight.rank - 1] !== C || K < 1 || K > (opts.wide ? WIDE_MAX_TAPS : MAX_TAPS) || B * T * C === 0 || runs < 1 || B % runs !== 0) return undefined;
   const biasShape = weight.rank === 3 ? [runs, C] : [C];
   if (bias && (bias.dtype !== 'float32' || bias.shape.length !== biasShape.length || bias.shape.some((s, i) => s !== biasShape[i]))) return undefined;
   if (!fitsDevice(B * T * C, runs * gradTiles((B / runs) * T) * (K + 1) * C)) return undefined;

@@ -189,7 +189,8 @@ export interface LongConvOptions {
 export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D | undefined>('longConv');
 
 /**
- * Causal long convolution, u [B, T, d], h [d, Lh] with Lh ≥ T (only taps 0 … T−1 can reach an output) → [B, T, d].
+ * Causal long convolution, u [B, T, d], h [d, Lh] → [B, T, d]: only taps 0 … T−1 can reach an output, and a filter of
+ * Lh < T taps is zero beyond them (an FIR: H3's shift SSM), which a backend's fast form may run as a short convolution.
  * Differentiable in u and h (custom gradient, see the top of this file). A backend's fast form (longConvOp) runs in
  * place of the blocked matmuls while its lever is on. A stack of R runs (engine/stack.ts): h [R, d, Lh], u's examples
  * runs outermost — the fast form takes the run axis; the blocked form convolves each run's examples with its filter.
@@ -197,9 +198,12 @@ export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) 
 export function longConv(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, opts: LongConvOptions = {}): tf.Tensor3D {
   const r = h.rank;
   if (h.shape[r - 2] !== u.shape[2]) throw new Error(`longConv: filter has ${h.shape[r - 2]} channels, input ${u.shape[2]}`);
-  if (h.shape[r - 1]! < u.shape[1]) throw new Error(`longConv: filter length ${h.shape[r - 1]} < sequence length ${u.shape[1]}`);
+  if (h.shape[r - 1]! < 1) throw new Error(`longConv: a filter of no taps`);
   const fast = fastForm(longConvOp, tf.getBackend())?.(u, h);
   if (fast) return fast;
+  const T = u.shape[1];
+  // a short filter: zero beyond its taps, as the blocked form's Toeplitz blocks need T of them
+  if (h.shape[r - 1]! < T) return tf.tidy(() => longConv(u, tf.pad(h, [...(r === 3 ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - h.shape[r - 1]!]]) as tf.Tensor2D | tf.Tensor3D, opts));
   if (r === 3) {
     const runs = h.shape[0]!;
     if (u.shape[0] % runs !== 0) throw new Error(`longConv: ${runs} runs' filters for ${u.shape[0]} examples`);
