@@ -31,8 +31,10 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: longConvBlocks (built 2026-11-30
-#           without a GPU): CAMPAIGN_MIXERS=h3,hyena,baseconv CAMPAIGN_VARIANTS="default,default+longConvBlocks"
+#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: longConvBlocks, headProduct and
+#           shortFilter (built 2026-11-30 without a GPU; the first two GPU ≡ CPU checked that afternoon, when this
+#           mode's set -u slip cost their timing): CAMPAIGN_MIXERS=h3,hyena,baseconv
+#           CAMPAIGN_VARIANTS="default,default+longConvBlocks,default+shortFilter,default+longConvBlocks+headProduct+shortFilter"
 #           CAMPAIGN_D=256 CAMPAIGN_SHAPES="512:128:64 256:256:16", and LONGCONV_EXAMPLES="2 8" times its forward and dx
 #           at 2 and 8 examples a thread too (RECALLBENCH_LONGCONV_EXAMPLES; the variant default+longConvBlocks alone,
 #           for LONGCONV_MIXERS, default h3,hyena,baseconv; labels ending -E2, -E8). Before that, none (gla cleared
