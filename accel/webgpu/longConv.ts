@@ -68,7 +68,8 @@
 // (shortConv.ts, up to WIDE_MAX_TAPS taps) — T·K multiply-adds an output row instead of the T²/2 of a filter padded to
 // T (H3 at zoology-fig2's L 512, N 16: 1/16 of them for one of its two long convolutions a layer). The short
 // convolution adds its taps oldest input first (h[K−1] … h[0]), the reverse of the kernels above: within rounding of
-// them. Off, or beyond WIDE_MAX_TAPS taps: the filter is zero-padded to T and runs as above (what H3 did before).
+// them. Off, beyond WIDE_MAX_TAPS taps, or where the short convolution declines (a buffer too large for the device):
+// the filter is zero-padded to T and runs as above (what H3 did before).
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { shortConvWebGpu, WIDE_MAX_TAPS } from './shortConv.js';

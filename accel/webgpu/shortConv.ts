@@ -1,5 +1,6 @@
 // Fused depthwise causal short convolution (WebGPU), forward and backward: the fast form of ops/shortConv's
-// `shortConv` (BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba, Mamba-2, Hyena, M2), k taps (1 ≤ k ≤ MAX_TAPS):
+// `shortConv` (BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba, Mamba-2, Hyena, M2), k taps (1 ≤ k ≤ MAX_TAPS; the
+// kernels take up to WIDE_MAX_TAPS for a long convolution's short filter, lever shortFilter in longConv.ts):
 //
 //   y[b, t, c]  = Σ_{j<k} w[j, c] · x[b, t − (k−1) + j, c]  (+ bias[c])          x[·, < 0, ·] = 0
 //   dx[b, s, c] = Σ_{j<k} w[j, c] · dy[b, s + (k−1) − j, c]                       dy[·, ≥ T, ·] = 0
@@ -15,7 +16,8 @@
 //    [tiles, k (+1), C] — no atomics, no [B, T, k, C] products.
 //  - backward, pass 2: dw and db from the partials, 64 (j, c) lanes × SPLIT threads per workgroup, each thread
 //    every SPLIT-th tile, added in workgroup memory (as longConv.ts's dh).
-// Every shape is a uniform; the shader keys name only whether a bias is bound (its binding exists or not).
+// Every shape is a uniform; the shader keys name whether a bias is bound (its binding exists or not), the circular
+// form, and the backward's per-tap slots beyond MAX_TAPS (_k16, _k32, _k64).
 // A stack of R runs (engine/stack.ts): w [R, k, C], bias [R, C], x's examples runs outermost; a row reads its run's
 // taps, the backward's row tiles never straddle two runs and pass 2 sums each run's own tiles into its dw, db —
 // in the order a run alone sums them (R = 1: the same dispatches, bit for bit).

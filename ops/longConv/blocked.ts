@@ -183,7 +183,8 @@ export interface LongConvOptions {
 
 /**
  * The key of longConv's fast form (accel/webgpu/longConv.ts: a direct convolution, one dispatch forward, two
- * backward): u [B, T, d], h [d, Lh ≥ T] → y, or undefined where it declines (then the blocked form runs). The
+ * backward): u [B, T, d], h [d, Lh] → y (Lh < T: zero beyond its taps), or undefined where it declines (then the
+ * blocked form runs). The
  * blocked form's `chunk` is only its tiling, so the fast form does not see it.
  */
 export const longConvOp = fastOp<(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D) => tf.Tensor3D | undefined>('longConv');
