@@ -35,7 +35,9 @@
 #           shortFilter (built 2026-11-30 without a GPU; the first two GPU ≡ CPU checked that afternoon, when this
 #           mode's set -u slip cost their timing): CAMPAIGN_MIXERS=h3,hyena,baseconv
 #           CAMPAIGN_VARIANTS="default,default+longConvBlocks,default+shortFilter,default+longConvBlocks+headProduct+shortFilter"
-#           CAMPAIGN_D=256 CAMPAIGN_SHAPES="512:128:64 256:256:16", and LONGCONV_EXAMPLES="2 8" times its forward and dx
+#           CAMPAIGN_D=256 CAMPAIGN_SHAPES="512:128:64 256:256:16" (shortFilter changes nothing there: zoology-fig2's H3 has
+#           N = L taps; it acts on based-fig2's H3, N = d/4: CAMPAIGN_PRESET=based-fig2 CAMPAIGN_SHAPES="256:256:16
+#           128:256:8"), and LONGCONV_EXAMPLES="2 8" times its forward and dx
 #           at 2 and 8 examples a thread too (RECALLBENCH_LONGCONV_EXAMPLES; the variant default+longConvBlocks alone,
 #           for LONGCONV_MIXERS, default h3,hyena,baseconv; labels ending -E2, -E8). Before that, none (gla cleared
 #           2026-11-30 06:47 with CHECKS="equiv speed" EQUIV_MIXERS="gla,mamba2" RECUR="gla:fast,fast-gla mamba2:fast,fast-gla";
@@ -143,7 +145,7 @@ case "${1:-}" in
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
           echo "=== campaign shapes, L $L B$Bsz K $K, d $d${suffix:+ ($suffix)} ($(date -u +%H:%M:%S))"
-          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset runners/presets/zoology-fig2.json --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset "runners/presets/${CAMPAIGN_PRESET:-zoology-fig2}.json" --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
     }

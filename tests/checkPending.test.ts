@@ -47,6 +47,15 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(readFileSync(join(r.out, 'campaign.log'), 'utf8')).toContain('4.4 ms/step');
   });
 
+  it("campaign with CAMPAIGN_PRESET: that preset's models", () => {
+    const r = check('campaign', 'campaign-preset', { CAMPAIGN_PRESET: 'based-fig2', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_VARIANTS: 'default,default+shortFilter', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '256:256:16 128:256:8' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(2);
+    for (const call of r.calls) expect(call).toMatch(/--preset runners\/presets\/based-fig2.json --mixers h3 /);
+    expect(r.calls[1]).toMatch(/--batches 256 --seq-len 128 --kv 8 --d-model 256 /);
+  });
+
   it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {
     const r = check('equiv', 'equiv', { MIXERS: 'h3,mamba', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);

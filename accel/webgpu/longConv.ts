@@ -66,7 +66,8 @@
 // Lever `shortFilter` (off: built 2026-11-30 without a GPU): a filter of K < T taps (ops/longConv takes it as zero
 // beyond them: H3's shift SSM, whose kernel is N ≤ 64 taps) runs through the fused short convolution's kernels
 // (shortConv.ts, up to WIDE_MAX_TAPS taps) — T·K multiply-adds an output row instead of the T²/2 of a filter padded to
-// T (H3 at zoology-fig2's L 512, N 16: 1/16 of them for one of its two long convolutions a layer). The short
+// T (based-fig2's H3, N = d/4 ≤ 64, wherever N < L: 25–88 % fewer for one of its two long
+// convolutions a layer; zoology-fig2's H3 has N = L, a full-length filter, and never takes this path). The short
 // convolution adds its taps oldest input first (h[K−1] … h[0]), the reverse of the kernels above: within rounding of
 // them. Off, beyond WIDE_MAX_TAPS taps, or where the short convolution declines (a buffer too large for the device):
 // the filter is zero-padded to T and runs as above (what H3 did before).
