@@ -19,6 +19,8 @@
 #   table   issue 13's per-mixer table: PyTorch eager (bench/torch_step.py, every mixer) and recallbench's default
 #           step of the same mixers at d 128 L 256 B64 (attention, Based also B256) in one call, with ratios; then the
 #           slowest mixers profiled. About 6–8 minutes (TABLE_S in check_then_stretch.sh).
+#   submit  the host-bound B64 steps at WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's), 60 and 240 (SUBMIT_SIZES,
+#           SUBMIT_MIXERS): does fewer submits a step cut the host's time? About 3–4 minutes (SUBMIT_S, default 300).
 #   hostwait  attention and Based at B256 (and B64), each default lever off in turn, a CPU profile of the step and its
 #           GPU time: why their host time reached the whole step on 2026-11-30 (below). About 3 minutes (HOSTWAIT_S).
 #   matmul  tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4 reads / vec4 with the
@@ -128,6 +130,15 @@ case "${1:-}" in
     timeout 60 bash "$STEP" --mixers attention,based --batches 256 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     timeout 120 bash "$STEP" --mixers "${PROFILE_MIXERS:-gla,mamba2,gated-deltanet,rwkv7}" --batches 64 --variants default --dropout 0.1 --profile --steps 5 --warmup 2 --label table-profile --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     grep -hE "ms/step|top kernels|Error" "$OUT/session.log" | tail -60 ;;
+  submit)
+    # tfjs submits the command buffer every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches (15): the host-bound B64 steps
+    # of issue 13's table (every mixer but attention, BaseConv, Based, linear attention and Mamba above 2x attention's
+    # step, host ≈ wall) at 15, 60 and 240, one process each (bench/gpu_session.sh submit; never run on a GPU before)
+    echo "=== submit batch ($(date -u +%H:%M:%S))"
+    STEPS=${STEPS:-10} BENCH_RUN="bash $STEP" OUT="$OUT" SUBMIT_SIZES="${SUBMIT_SIZES:-15 60 240}" \
+      SUBMIT_MIXERS="${SUBMIT_MIXERS:-attention,sliding-window,h3,hyena,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba2,m2,scatterbrain}" \
+      bash bench/gpu_session.sh submit > "$OUT/session.log" 2>&1
+    grep -hE "ms/step|FAULT|Error" "$OUT/session.log" | tail -60 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
     timeout 220 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1
@@ -166,5 +177,5 @@ case "${1:-}" in
     echo "=== repro ($(date -u +%H:%M:%S))"
     CLI="bash $B/run" OUT="$OUT" bash bench/gpu_repro.sh > "$OUT/repro.log" 2>&1
     tail -n 12 "$OUT/repro.txt" ;;
-  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|matmul|campaign|repro" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|table|hostwait|submit|matmul|campaign|repro" >&2; exit 2 ;;
 esac
