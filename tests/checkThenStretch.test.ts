@@ -1,0 +1,121 @@
+// bench/check_then_stretch.sh — a session's device call: the pending checks, then (or beside them) a campaign stretch
+// — run on a stand-in GPU host: `nvidia-smi` answering for one or two GPUs, and a bundle whose `run` (the CLI),
+// `run-step` and `run-equiv` only log what they were asked (and, for the pin probe's `train`, write the record a
+// pinned run writes). Each flow must exit 0, run each check once on the GPU it was given, start the stretch's sweep
+// with the preset, GPUs and concurrency asked for, and bring back check.tgz and the campaign folder in results.tgz.
+// A device call costs minutes of a 30-minute budget; a slip in these scripts should cost a test run instead.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './cliRunner.js';
+
+const work = mkdtempSync(join(tmpdir(), 'check-then-stretch-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const NVIDIA_SMI = `#!/usr/bin/env bash
+# a stand-in for nvidia-smi on a host of $NGPU H200s
+n=\${NGPU:-1}
+args="$*"
+q=$(grep -o -- '--query-[a-z-]*=[^ ]*' <<<"$args" | head -1)
+i=$(grep -o -- '-i [0-9]*' <<<"$args" | cut -d' ' -f2)
+bus() { echo "00000000:00:0$((6 + $1)).0"; }
+case "$q" in
+  '') [ "$args" = "-L" ] && for g in $(seq 0 $((n - 1))); do echo "GPU $g: NVIDIA H200 (UUID: GPU-uuid-$g)"; done ;;
+  --query-compute-apps=*) echo "" ;;
+  --query-gpu=pci.bus_id) bus "$i" ;;
+  --query-gpu=uuid) echo "GPU-uuid-$i" ;;
+  --query-gpu=index) seq 0 $((n - 1)) ;;
+  --query-gpu=index,pci.bus_id,name) for g in $(seq 0 $((n - 1))); do echo "$g, $(bus "$g"), NVIDIA H200"; done ;;
+  --query-gpu=index,name,memory.total) for g in $(seq 0 $((n - 1))); do echo "$g, NVIDIA H200, 143771 MiB"; done ;;
+  --query-gpu=index,utilization.gpu,memory.used) for g in $(seq 0 $((n - 1))); do echo "$g, 0 %, 0 MiB"; done ;;
+  *) echo "nvidia-smi stand-in: unknown query $args" >&2; exit 9 ;;
+esac
+`;
+
+// the CLI: `train` (the pin probe's run: the record of a run pinned where it asked), `sweep` (one new record)
+const RUN = `#!/usr/bin/env bash
+echo "run $* | CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-}" >> "$STUB_LOG"
+arg() { local want=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { echo "$2"; return; }; shift; done; }
+case "$1" in
+  train) out=$(arg --out "$@"); g=$(arg --gpu "$@"); mkdir -p "$out"
+    echo "{\\"id\\":\\"probe$g\\",\\"device\\":\\"stand-in [gpu $g, pci x, placement checked]\\"}" > "$out/runs.jsonl" ;;
+  sweep) out=$(arg --out "$@"); mkdir -p "$out"; echo '{"id":"fromstretch"}' >> "$out/runs.jsonl"; echo "  done stand-in" ;;
+esac
+`;
+
+const STEP = (name: string) => `#!/usr/bin/env bash
+echo "${name} $* | CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-}" >> "$STUB_LOG"
+echo "h3 B128 default 50.0 ms/step"
+`;
+
+/** A stand-in GPU host: its repo folder (bench and runners from this checkout, a bundle of stand-ins) and PATH. */
+function host(name: string): { dir: string; log: string; path: string } {
+  const dir = join(work, name);
+  const bin = join(dir, 'bin');
+  mkdirSync(join(dir, '.gpu'), { recursive: true });
+  mkdirSync(join(dir, '.vk'));
+  mkdirSync(bin);
+  mkdirSync(join(dir, 'results', 'campaign', 'based-fig2'), { recursive: true });
+  writeFileSync(join(dir, 'results', 'campaign', 'based-fig2', 'runs.jsonl'), '{"id":"committed1"}\n');
+  for (const linked of ['bench', 'runners']) symlinkSync(join(ROOT, linked), join(dir, linked));
+  const files: [string, string][] = [[join(bin, 'nvidia-smi'), NVIDIA_SMI], [join(dir, '.gpu', 'run'), RUN], [join(dir, '.gpu', 'run-step'), STEP('run-step')], [join(dir, '.gpu', 'run-equiv'), STEP('run-equiv')]];
+  for (const [file, text] of files) {
+    writeFileSync(file, text);
+    chmodSync(file, 0o755);
+  }
+  return { dir, log: join(dir, 'calls.log'), path: `${bin}:${process.env.PATH}` };
+}
+
+function call(name: string, gpus: number, env: Record<string, string>) {
+  const h = host(name);
+  const out = join(h.dir, 'out');
+  const r = spawnSync('bash', ['bench/check_then_stretch.sh', out], {
+    cwd: h.dir, encoding: 'utf8', timeout: 120_000,
+    env: { ...process.env, PATH: h.path, NGPU: String(gpus), STUB_LOG: h.log, TOTAL: '200', PRESET: 'based-fig2', RECALLBENCH_COMMIT: 'test', ...env },
+  });
+  const calls = existsSync(h.log) ? readFileSync(h.log, 'utf8').split('\n').filter(Boolean) : [];
+  const listing = (tgz: string) => (existsSync(tgz) ? spawnSync('tar', ['tzf', tgz], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean) : []);
+  const extract = (tgz: string, member: string) => spawnSync('tar', ['xzf', tgz, '-O', member], { encoding: 'utf8' }).stdout;
+  return { ...r, calls, out, listing, extract };
+}
+
+describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
+  it('one GPU: the checks alone first, then the stretch with what is left; check.tgz and results.tgz come back', () => {
+    const r = call('one', 1, { CHECKS: 'campaign submit', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', SUBMIT_SIZES: '15', SUBMIT_MIXERS: 'hyena', PER_GPU: '2', ONLY: 'h3 hyena' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const steps = r.calls.filter((c) => c.startsWith('run-step'));
+    expect(steps).toHaveLength(2);
+    expect(steps[0]).toMatch(/--mixers h3 --batches 128 --seq-len 512 --kv 64 --d-model 256 /);
+    expect(steps[1]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 /);
+    // the stretch after the checks (its sweep is the last call), one GPU: no --gpu, 2 processes
+    const sweep = r.calls.at(-1)!;
+    expect(sweep).toMatch(/^run sweep runners\/presets\/based-fig2.json --backend webgpu --concurrency 2 --out \.campaign\/based-fig2 --no-report --only h3 hyena \|/);
+    expect(r.listing(join(r.out, 'check.tgz'))).toEqual(expect.arrayContaining(['k/campaign.txt', 'k/submit.txt']));
+    expect(r.extract(join(r.out, 'check.tgz'), 'k/campaign.txt')).toMatch(/campaign check rc 0 after/);
+    expect(r.extract(join(r.out, 'check.tgz'), 'k/submit.txt')).toMatch(/submit check rc 0 after/);
+    // the campaign folder, seeded from the committed one, with the stretch's record
+    const runs = r.extract(join(r.out, 'c', 'results.tgz'), 'based-fig2/runs.jsonl');
+    expect(runs).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
+  });
+
+  it('two GPUs, BESIDE: every GPU pinned by the probe, the checks pinned to GPU 0 while the stretch sweeps GPU 1', () => {
+    const r = call('beside', 2, { BESIDE: '1', CHECKS: 'campaign', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', PER_GPU: '2', ONLY: 'h3' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // the probe: one pinned training run per GPU
+    expect(r.calls.filter((c) => c.startsWith('run train')).map((c) => c.match(/--gpu (\d)/)![1]).sort()).toEqual(['0', '1']);
+    const step = r.calls.filter((c) => c.startsWith('run-step'));
+    expect(step).toHaveLength(1);
+    expect(step[0]).toMatch(/\| CUDA_VISIBLE_DEVICES=GPU-uuid-0$/);
+    const sweep = r.calls.filter((c) => c.startsWith('run sweep'));
+    expect(sweep).toHaveLength(1);
+    expect(sweep[0]).toMatch(/--gpu 1 --concurrency 2 /);
+    const pin = r.extract(join(r.out, 'check.tgz'), 'k/pin.txt');
+    expect(pin).toMatch(/pin probe rc 0/);
+    expect(pin).toMatch(/BESIDE: checks on GPU 0, the stretch on GPU\(s\) 1/);
+    expect(r.listing(join(r.out, 'c', 'results.tgz'))).toContain('based-fig2/runs.jsonl');
+  });
+});
