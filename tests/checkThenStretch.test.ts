@@ -101,6 +101,17 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(runs).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
   });
 
+  it('two GPUs, no BESIDE: the check alone first, then the stretch on both GPUs (PER_GPU 2 each)', () => {
+    const r = call('both', 2, { CHECKS: 'campaign', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', PER_GPU: '2', ONLY: 'h3 hyena' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const order = r.calls.map((c) => c.split(' ').slice(0, 2).join(' '));
+    // probe runs, then the check, then the sweep — never the sweep before the check is done
+    expect(order.indexOf('run-step --preset')).toBeLessThan(order.indexOf('run sweep'));
+    expect(r.calls.filter((c) => c.startsWith('run sweep'))).toEqual([expect.stringMatching(/--gpu 0 1 --concurrency 4 .*--only h3 hyena /)]);
+    expect(r.extract(join(r.out, 'check.tgz'), 'k/campaign.txt')).toMatch(/campaign check rc 0 after \d+ s$/m);
+  });
+
   it('two GPUs, BESIDE: every GPU pinned by the probe, the checks pinned to GPU 0 while the stretch sweeps GPU 1', () => {
     const r = call('beside', 2, { BESIDE: '1', CHECKS: 'campaign', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', PER_GPU: '2', ONLY: 'h3' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
