@@ -20,7 +20,8 @@
 #           step of the same mixers at d 128 L 256 B64 (attention, Based also B256) in one call, with ratios; then the
 #           slowest mixers profiled. About 6–8 minutes (TABLE_S in check_then_stretch.sh).
 #   submit  the host-bound B64 steps at WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's), 60 and 240 (SUBMIT_SIZES,
-#           SUBMIT_MIXERS): does fewer submits a step cut the host's time? About 3–4 minutes (SUBMIT_S, default 300).
+#           SUBMIT_MIXERS): does fewer submits a step cut the host's time? Then a CPU profile of JRT-RNN's and RWKV-7's
+#           default B64 steps (HOSTPROF_MIXERS; <mixer>-b64.cpuprofile). About 4 minutes (SUBMIT_S, default 300).
 #   hostwait  attention and Based at B256 (and B64), each default lever off in turn, a CPU profile of the step and its
 #           GPU time: why their host time reached the whole step on 2026-11-30 (below). About 3 minutes (HOSTWAIT_S).
 #   matmul  tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4 reads / vec4 with the
@@ -138,6 +139,11 @@ case "${1:-}" in
     STEPS=${STEPS:-10} BENCH_RUN="bash $STEP" OUT="$OUT" SUBMIT_SIZES="${SUBMIT_SIZES:-15 60 240}" \
       SUBMIT_MIXERS="${SUBMIT_MIXERS:-attention,sliding-window,h3,hyena,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba2,m2,scatterbrain}" \
       bash bench/gpu_session.sh submit > "$OUT/session.log" 2>&1
+    # where a host-bound step's host time goes (the one CPU profile so far, attention B256, was GPU-bound): one
+    # process per mixer, its timed steps under V8's sampling profiler (summarise with bench/cpuprof_top.py)
+    for m in ${HOSTPROF_MIXERS:-jrt-rnn rwkv7}; do
+      timeout 90 bash "$STEP" --mixers "$m" --batches 64 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/$m-b64.cpuprofile" --label "hostprof-$m" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
+    done
     grep -hE "ms/step|FAULT|Error" "$OUT/session.log" | tail -60 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"

@@ -83,13 +83,14 @@ function call(name: string, gpus: number, env: Record<string, string>) {
 
 describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
   it('one GPU: the checks alone first, then the stretch with what is left; check.tgz and results.tgz come back', () => {
-    const r = call('one', 1, { CHECKS: 'campaign submit', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', SUBMIT_SIZES: '15', SUBMIT_MIXERS: 'hyena', PER_GPU: '2', ONLY: 'h3 hyena' });
+    const r = call('one', 1, { CHECKS: 'campaign submit', CAMPAIGN_MIXERS: 'h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', SUBMIT_SIZES: '15', SUBMIT_MIXERS: 'hyena', HOSTPROF_MIXERS: 'jrt-rnn', PER_GPU: '2', ONLY: 'h3 hyena' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const steps = r.calls.filter((c) => c.startsWith('run-step'));
-    expect(steps).toHaveLength(2);
+    expect(steps).toHaveLength(3);
     expect(steps[0]).toMatch(/--mixers h3 --batches 128 --seq-len 512 --kv 64 --d-model 256 /);
     expect(steps[1]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 /);
+    expect(steps[2]).toMatch(/--cpu-prof .*\/k\/jrt-rnn-b64.cpuprofile /);
     // the stretch after the checks (its sweep is the last call), one GPU: no --gpu, 2 processes
     const sweep = r.calls.at(-1)!;
     expect(sweep).toMatch(/^run sweep runners\/presets\/based-fig2.json --backend webgpu --concurrency 2 --out \.campaign\/based-fig2 --no-report --only h3 hyena \|/);
