@@ -9,22 +9,19 @@
 // matmuls. σ is 1 / (1 + exp(−x)), as tfjs's Sigmoid computes it; the sums round differently from the reference's
 // chain of ops (tests: within float32 rounding). Reference: ops/silu/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 const WG = 256;
 
 /**
  * Register one elementwise kernel: `inputs` and `outputs` name its f32 buffers (every output the first input's
- * shape), `body` computes element i (σ available as `sigmoid`); `name` is its dispatch name (dispatch.ts counts).
+ * shape), `body` computes element e (σ available as `sigmoid`); `name` is its dispatch name (dispatch.ts counts).
  */
 function registerElementwise(kernelName: string, name: string, inputs: string[], outputs: string[], body: string): void {
   const wgsl = () => `
 ${declare([...inputs.map((n) => ({ name: n, type: 'f32' })), ...outputs.map((n) => ({ name: n, type: 'f32', write: true }))], ['n: u32'])}
 fn sigmoid(v: f32) -> f32 { return 1.0f / (1.0f + exp(-v)); }
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
-  if (i >= params.n) { return; }
+${elementMain(WG)}
   ${body}
 }`;
   tf.registerKernel({
@@ -51,15 +48,15 @@ let registered = false;
 export function registerSiluWebGpu(): void {
   if (registered) return;
   registered = true;
-  registerElementwise(SILU_KERNEL, 'Silu', ['x'], ['y'], 'let v = x[i];\n  y[i] = v * sigmoid(v);');
-  registerElementwise(SILU_GRAD_KERNEL, 'SiluGrad', ['x', 'dy'], ['dx'], 'let v = x[i];\n  let s = sigmoid(v);\n  dx[i] = dy[i] * s * (1.0f + v * (1.0f - s));');
-  registerElementwise(SILU_GATE_KERNEL, 'SiluGate', ['y', 'z'], ['o'], 'let v = z[i];\n  o[i] = y[i] * (v * sigmoid(v));');
+  registerElementwise(SILU_KERNEL, 'Silu', ['x'], ['y'], 'let v = x[e];\n  y[e] = v * sigmoid(v);');
+  registerElementwise(SILU_GRAD_KERNEL, 'SiluGrad', ['x', 'dy'], ['dx'], 'let v = x[e];\n  let s = sigmoid(v);\n  dx[e] = dy[e] * s * (1.0f + v * (1.0f - s));');
+  registerElementwise(SILU_GATE_KERNEL, 'SiluGate', ['y', 'z'], ['o'], 'let v = z[e];\n  o[e] = y[e] * (v * sigmoid(v));');
   registerElementwise(
     SILU_GATE_GRAD_KERNEL,
     'SiluGateGrad',
     ['y', 'z', 'dout'],
     ['dy', 'dz'],
-    'let v = z[i];\n  let s = sigmoid(v);\n  let g = dout[i];\n  dy[i] = g * (v * s);\n  dz[i] = g * y[i] * s * (1.0f + v * (1.0f - s));',
+    'let v = z[e];\n  let s = sigmoid(v);\n  let g = dout[e];\n  dy[e] = g * (v * s);\n  dz[e] = g * y[e] * s * (1.0f + v * (1.0f - s));',
   );
 }
 
