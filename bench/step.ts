@@ -625,6 +625,8 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     const x = tf.randomNormal([...lead, ...(tA ? [K, M] : [M, K])], 0, 1, 'float32', 1);
     const y = tf.randomNormal([...lead, ...(tB ? [N, K] : [K, N])], 0, 1, 'float32', 2);
     const timed: Record<string, { ms: number; out: Float32Array }> = {};
+    // only the 128-tile has a K pass to vary: elsewhere the longer passes run the same kernel as prefetch
+    const largeTile = matmulPlan(batch, M, N, K).tiling.BM === 128;
     // tfjs's kernel, ours with scalar workgroup-memory reads, ours with vec4 reads (lever matmulVec4)
     // and vec4 with the next tile read ahead (lever matmulPrefetch)
     // and with the 128-tile's K pass at 16 and 32 (RECALLBENCH_MATMUL_LARGE_BK; the same sums)
@@ -634,7 +636,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
       await setLevers('webgpu', { ...defaultFastPath(), ...levers });
       if (largeBk[which]) process.env.RECALLBENCH_MATMUL_LARGE_BK = largeBk[which];
       else delete process.env.RECALLBENCH_MATMUL_LARGE_BK;
-      if (largeBk[which] && matmulPlan(batch, M, N, K).tiling.BM !== 128) continue; // not the 128-tile: the same kernel as prefetch
+      if (largeBk[which] && !largeTile) continue;
       if (largeTileBytes(largeTileK()) > workgroupStorageBytes()) {
         console.log(`matmul ${label}: ${which} skipped (the 128-tile at that K pass exceeds this device's workgroup memory)`);
         continue;
@@ -673,7 +675,7 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
     // the longer K passes: ms, and whether the product is the BK 8 one's bit for bit
     const passes = ['prefetch16', 'prefetch32'].map((w) => {
       const t = timed[w];
-      if (matmulPlan(batch, M, N, K).tiling.BM !== 128) return `BK ${w.slice(8)} n/a (not the 128-tile)`;
+      if (!largeTile) return `BK ${w.slice(8)} n/a (not the 128-tile)`;
       return t ? `BK ${w.slice(8)} ${t.ms.toFixed(3)} ms (${(prefetch.ms / t.ms).toFixed(2)}x, ${t.out.every((x, i) => x === prefetch.out[i]) ? 'same bits' : 'DIFFERENT BITS'})` : `BK ${w.slice(8)} skipped`;
     });
     let diff = 0;
