@@ -202,9 +202,6 @@ export function longConv(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, opts: Lon
   if (h.shape[r - 1]! < 1) throw new Error(`longConv: a filter of no taps`);
   const fast = fastForm(longConvOp, tf.getBackend())?.(u, h);
   if (fast) return fast;
-  const T = u.shape[1];
-  // a short filter: zero beyond its taps, as the blocked form's Toeplitz blocks need T of them
-  if (h.shape[r - 1]! < T) return tf.tidy(() => longConv(u, tf.pad(h, [...(r === 3 ? [[0, 0] as [number, number]] : []), [0, 0], [0, T - h.shape[r - 1]!]]) as tf.Tensor2D | tf.Tensor3D, opts));
   if (r === 3) {
     const runs = h.shape[0]!;
     if (u.shape[0] % runs !== 0) throw new Error(`longConv: ${runs} runs' filters for ${u.shape[0]} examples`);
@@ -217,10 +214,12 @@ export function longConv(u: tf.Tensor3D, h: tf.Tensor2D | tf.Tensor3D, opts: Lon
     const L = nC * Bk;
     // zero padding at the end is harmless for a causal conv: padded inputs only reach padded outputs
     const h2 = h as tf.Tensor2D; // one run (a stack's filters went per run above)
-    let filter: tf.Tensor2D = h2.shape[1] === T ? h2 : h2.slice([0, 0], [d, T]);
-    if (L > T) filter = tf.pad(filter, [
+    // the filter as L taps: cut at T (later taps reach no output), zeros past a short filter's taps and past T
+    const taps = Math.min(h2.shape[1], T);
+    let filter: tf.Tensor2D = h2.shape[1] === taps ? h2 : h2.slice([0, 0], [d, taps]);
+    if (L > taps) filter = tf.pad(filter, [
       [0, 0],
-      [0, L - T],
+      [0, L - taps],
     ]);
     let uT = tf.transpose(u, [2, 1, 0]) as tf.Tensor3D; // [d, T, B]
     if (L > T) uT = tf.pad(uT, [
