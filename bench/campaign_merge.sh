@@ -10,7 +10,8 @@
 #    changed — if it lacks any record the committed results/campaign/<folder> has (a stale seed, or the wrong call);
 # 2. copies its runs.jsonl, runs.csv, commands.jsonl and reopened.jsonl (the whole record set: the device folder was
 #    seeded from the committed one, so it holds every committed record plus the stretch's), its curves (added to the
-#    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones;
+#    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones — none when
+#    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
 # 4. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
 #    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
@@ -44,7 +45,9 @@ new=$(comm -13 <(ids "$dst/runs.jsonl") <(ids "$src/runs.jsonl") | sed 's/"id":"
 mkdir -p "$dst/curves"
 for f in runs.jsonl runs.csv commands.jsonl reopened.jsonl; do [ -f "$src/$f" ] && cp "$src/$f" "$dst/$f"; done
 [ -d "$src/curves" ] && cp -r "$src/curves/." "$dst/curves/"
-if [ -d "$src/checkpoints" ]; then rm -rf "$dst/checkpoints" && cp -r "$src/checkpoints" "$dst/checkpoints"; fi
+# the device folder's checkpoints/ is the whole truth: none there (every run finished) means no rung note is left
+rm -rf "$dst/checkpoints"
+[ -d "$src/checkpoints" ] && cp -r "$src/checkpoints" "$dst/checkpoints"
 find "$dst/checkpoints" -name checkpoint.bin -delete 2>/dev/null || true   # weights never go into the tree
 cp "$logs/stretch.txt" "$dst/stretch$n-stretch.txt" 2>/dev/null || true
 cp "$logs/sweep.log" "$dst/stretch$n-sweep.txt" 2>/dev/null || true

@@ -16,12 +16,19 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 
+/** A rung note (what a paused run leaves in checkpoints/<id>/) in a campaign folder. */
+function rungNote(folder: string, id: string, text: string): void {
+  mkdirSync(join(folder, 'checkpoints', id), { recursive: true });
+  writeFileSync(join(folder, 'checkpoints', id, 'rung.json'), text);
+}
+
 /** A device call's files_at: c/results.tgz holding `folder` (a copy of the committed one with `keep` records), and the logs. */
-function deviceCall(name: string, keep: number): string {
+function deviceCall(name: string, keep: number, edit?: (folder: string) => void): string {
   const at = join(work, name);
   const stage = join(at, 'stage');
   cpSync(COMMITTED, join(stage, FOLDER), { recursive: true });
   writeFileSync(join(stage, FOLDER, 'runs.jsonl'), lines(join(COMMITTED, 'runs.jsonl')).slice(0, keep).join('\n') + '\n');
+  edit?.(join(stage, FOLDER));
   mkdirSync(join(at, 'c'), { recursive: true });
   expect(spawnSync('tar', ['czf', join(at, 'c', 'results.tgz'), '-C', stage, FOLDER]).status).toBe(0);
   rmSync(stage, { recursive: true });
@@ -47,7 +54,8 @@ describe('bench/campaign_merge.sh', () => {
 
   it('merges every record of the device folder, saves the logs under the stretch number, and verifies', () => {
     const root = committedRoot('merged', all.length - 3);
-    const r = merge(deviceCall('call', all.length), '7', root);
+    rungNote(join(root, FOLDER), 'finished-run', '{"epoch":4}');
+    const r = merge(deviceCall('call', all.length, (folder) => rungNote(folder, 'paused-run', '{"epoch":8}')), '7', root);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${all.length - 3} → ${all.length} records (3 new:`);
     const newIds = all.slice(-3).map((l) => (JSON.parse(l) as { id: string }).id);
@@ -56,10 +64,22 @@ describe('bench/campaign_merge.sh', () => {
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     for (const [log, text] of [['stretch', 'resuming'], ['sweep', 'sweep: 58 runs'], ['nvidia-smi', 'H200']]) expect(readFileSync(join(root, FOLDER, `stretch7-${log}.txt`), 'utf8')).toContain(text);
     expect(existsSync(join(root, FOLDER, 'stretch7-pin.txt'))).toBe(false);
+    // the device folder's rung notes replace the committed ones
+    expect(readFileSync(join(root, FOLDER, 'checkpoints', 'paused-run', 'rung.json'), 'utf8')).toBe('{"epoch":8}');
+    expect(existsSync(join(root, FOLDER, 'checkpoints', 'finished-run'))).toBe(false);
     // the same stretch number again: refused
     const again = merge(deviceCall('call-again', all.length), '7', root);
     expect(again.status).toBe(2);
     expect(again.stderr).toMatch(/stretch7-stretch.txt exists: stretch 7 was merged already/);
+  });
+
+  it('leaves no rung note when the device folder has none (its last runs finished)', () => {
+    const root = committedRoot('finished', all.length - 1);
+    expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(true);
+    const r = merge(deviceCall('call-finished', all.length, (folder) => rmSync(join(folder, 'checkpoints'), { recursive: true, force: true })), '3', root);
+    expect(r.status, r.stderr).toBe(0);
+    expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
+    expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(false);
   });
 
   it('refuses, changing nothing, a results.tgz that lacks committed records', () => {
