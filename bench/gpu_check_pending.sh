@@ -21,7 +21,8 @@
 #           slowest mixers profiled. About 6–8 minutes (TABLE_S in check_then_stretch.sh).
 #   submit  the host-bound B64 steps at WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's), 60 and 240 (SUBMIT_SIZES,
 #           SUBMIT_MIXERS): does fewer submits a step cut the host's time? Then a CPU profile of JRT-RNN's and RWKV-7's
-#           default B64 steps (HOSTPROF_MIXERS; <mixer>-b64.cpuprofile). About 4 minutes (SUBMIT_S, default 300).
+#           default B64 steps (HOSTPROF_MIXERS; <mixer>-b64.cpuprofile). About 2.5 minutes with 3 rounds (SUBMIT_ROUNDS;
+#           one round took 59 s on 2026-11-30; SUBMIT_S, default 300).
 #   hostwait  attention and Based at B256 (and B64), each default lever off in turn, a CPU profile of the step and its
 #           GPU time: why their host time reached the whole step on 2026-11-30 (below). About 3 minutes (HOSTWAIT_S).
 #   matmul  tf.matMul alone at the step shapes and zoology-fig2's d 512 ones (tfjs / scalar / vec4 reads / vec4 with the
@@ -134,13 +135,14 @@ case "${1:-}" in
   submit)
     # tfjs submits the command buffer every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches (15): the host-bound B64 steps
     # of issue 13's table (every mixer but attention, BaseConv, Based, linear attention and Mamba above 2x attention's
-    # step, host ≈ wall) at 15, 60 and 240, one process each (bench/gpu_session.sh submit; never run on a GPU before)
+    # step, host ≈ wall) at 15, 60 and 240, one process each, SUBMIT_ROUNDS (3) alternated passes (bench/gpu_session.sh
+    # submit; one pass on 2026-11-30 spread too much to decide: bench/RESULTS.md). Here: bench/submit_summary.ts
     echo "=== submit batch ($(date -u +%H:%M:%S))"
     STEPS=${STEPS:-10} BENCH_RUN="bash $STEP" OUT="$OUT" SUBMIT_SIZES="${SUBMIT_SIZES:-15 60 240}" \
       SUBMIT_MIXERS="${SUBMIT_MIXERS:-attention,sliding-window,h3,hyena,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba2,m2,scatterbrain}" \
       bash bench/gpu_session.sh submit > "$OUT/session.log" 2>&1
     # where a host-bound step's host time goes (the one CPU profile so far, attention B256, was GPU-bound): one
-    # process per mixer, its timed steps under V8's sampling profiler (summarise with bench/cpuprof_top.py)
+    # process per mixer, its timed steps under V8's sampling profiler (summarise here with npx tsx bench/cpuprofile_top.ts FILE)
     for m in ${HOSTPROF_MIXERS:-jrt-rnn rwkv7}; do
       timeout 90 bash "$STEP" --mixers "$m" --batches 64 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/$m-b64.cpuprofile" --label "hostprof-$m" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     done

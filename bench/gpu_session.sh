@@ -13,7 +13,8 @@
 #   prof      host-time attribution: node --cpu-prof of the fast path (dropout 0) for attention B64 and BASED B256,
 #             summarised by bench/cpuprof_top.py
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
-#   submit    WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's default) / 60 / 240, one process each, per mixer at B64
+#   submit    WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's default) / 60 / 240, one process each, per mixer at B64,
+#             SUBMIT_ROUNDS (3) alternated passes
 #   concstack n processes × stacks of R (CONC_MIXERS, CONC_STACKS, CONC_COUNTS; based-fig2's shapes), summed run-steps/s
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
@@ -101,9 +102,12 @@ for mode in "$@"; do
       # command-buffer batching: tfjs-backend-webgpu ends its compute pass and submits every
       # WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches (15 by default; accel/webgpu/dispatch.ts follows it); a host-bound
       # step pays each submit. One process per value, the same mixers, dropout 0 (the numbers do not change: only
-      # when the GPU is told to start)
-      for v in ${SUBMIT_SIZES:-15 60 240}; do
-        timeout "${SUBMIT_TIMEOUT:-150}" "${run[@]}" --mixers "${SUBMIT_MIXERS:-attention,based,mamba,rwkv,rwkv7,deltanet,gla,hyena}" --batches "${SUBMIT_BATCHES:-64}" --variants default --dropout 0 --steps "$steps" --warmup 3 --tf-flag "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=$v" --label "submit-$v" --out "$OUT/tfjs.jsonl" 2>&1 | grep -E "ms/step|FAULT|rror|benchmark:" | tee -a "$OUT/submit.log"
+      # when the GPU is told to start). SUBMIT_ROUNDS passes over the sizes, alternated (one pass on 2026-11-30 spread
+      # by up to 4x between neighbours): npx tsx bench/submit_summary.ts submit.log takes each mixer's median per size
+      for round in $(seq 1 "${SUBMIT_ROUNDS:-3}"); do
+        for v in ${SUBMIT_SIZES:-15 60 240}; do
+          timeout "${SUBMIT_TIMEOUT:-150}" "${run[@]}" --mixers "${SUBMIT_MIXERS:-attention,based,mamba,rwkv,rwkv7,deltanet,gla,hyena}" --batches "${SUBMIT_BATCHES:-64}" --variants default --dropout 0 --steps "$steps" --warmup 3 --tf-flag "WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=$v" --label "submit-$v-r$round" --out "$OUT/tfjs.jsonl" 2>&1 | grep -E "ms/step|FAULT|rror|benchmark:" | tee -a "$OUT/submit.log"
+        done
       done ;;
     stack)
       # stacked runs (engine/stack.ts): one process, the run alone then stacks of 2..16 learning rates, for the stackable

@@ -76,14 +76,16 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls[2]).toMatch(/--d-model 128 /);
   });
 
-  it('submit: one step process per submit batch size, each with its tfjs flag, over the host-bound mixers; then a CPU profile per mixer', () => {
-    const r = check('submit', 'submit', { SUBMIT_SIZES: '15 60', SUBMIT_MIXERS: 'hyena,jrt-rnn', HOSTPROF_MIXERS: 'jrt-rnn' });
+  it('submit: one step process per submit batch size and round, the sizes alternated, each with its tfjs flag, over the host-bound mixers; then a CPU profile per mixer', () => {
+    const r = check('submit', 'submit', { SUBMIT_SIZES: '15 60', SUBMIT_ROUNDS: '2', SUBMIT_MIXERS: 'hyena,jrt-rnn', HOSTPROF_MIXERS: 'jrt-rnn' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status).toBe(0);
-    expect(r.calls).toHaveLength(3);
-    expect(r.calls[2]).toMatch(/--mixers jrt-rnn --batches 64 .*--cpu-prof .*\/jrt-rnn-b64.cpuprofile /);
-    expect(r.calls[0]).toMatch(/--mixers hyena,jrt-rnn --batches 64 .*--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 --label submit-15 /);
-    expect(r.calls[1]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60 --label submit-60 /);
+    expect(r.calls).toHaveLength(5);
+    expect(r.calls[0]).toMatch(/--mixers hyena,jrt-rnn --batches 64 .*--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 --label submit-15-r1 /);
+    expect(r.calls[1]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60 --label submit-60-r1 /);
+    expect(r.calls[2]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 --label submit-15-r2 /);
+    expect(r.calls[3]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60 --label submit-60-r2 /);
+    expect(r.calls[4]).toMatch(/--mixers jrt-rnn --batches 64 .*--cpu-prof .*\/jrt-rnn-b64.cpuprofile /);
   });
 
   it('an unknown mode: usage and exit 2', () => {

@@ -124,7 +124,7 @@ describe('which WebGPU levers are on by default', () => {
     // cleared 2026-11-30: GPU ≡ CPU PASS and faster at the shapes timed
     for (const lever of ['longConvBlocks', 'headProduct', 'matmulPrefetch', 'gla'] as const) expect(path[lever], lever).toBe(true);
     // slower on an H200 (attention at B256, ssd at N 128, shortFilter at based-fig2's H3) or not yet timed
-    for (const lever of ['attention', 'ssd', 'shortFilter', 'taylorMap', 'scaledSin'] as const) expect(path[lever], lever).toBe(false);
+    for (const lever of ['attention', 'ssd', 'shortFilter', 'taylorMap', 'scaledSin', 'uniformSkip'] as const) expect(path[lever], lever).toBe(false);
     expect(OFF_BY_DEFAULT.shortFilter).toMatch(/slower at all four/);
   });
 });

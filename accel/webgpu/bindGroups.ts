@@ -100,6 +100,31 @@ type UniformProto = UniformBackend & { __recallbenchMakeUniforms?: UniformBacken
 
 const slots: GPUBuffer[] = [];
 let slotCursor = 0;
+// What each slot holds (its last write, as words). Dispatch i of a step mostly carries the same uniforms every step
+// (shapes, sizes), so its write is skipped when they equal what the slot holds: the slot's contents on the queue's
+// timeline are then already those words (the last write to it had them), and no command reads it before the next
+// submit that could see anything else. What changes (AdamW's bias corrections, dropout seeds) is written as before.
+const slotWords: Array<Uint32Array | undefined> = [];
+let skipUnchanged = false; // lever uniformSkip (accel/webgpu/index.ts)
+let uniformWrites = 0;
+let uniformWritesSkipped = 0;
+
+const sameWords = (a: Uint32Array, b: Uint32Array): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+/** Whether a slot's write is skipped when its uniforms equal what it holds (lever uniformSkip). */
+export function setSkipUnchangedUniforms(on: boolean): void {
+  skipUnchanged = on;
+  if (!on) slotWords.fill(undefined);
+}
+
+/** Uniform slot writes made and skipped since the process started. */
+export function uniformSlotStats(): { writes: number; skipped: number } {
+  return { writes: uniformWrites, skipped: uniformWritesSkipped };
+}
 
 function layout(uniforms: Array<{ type: string; data: number[] }>): ArrayBuffer {
   // the same layout rules as tfjs-backend-webgpu 4.22 makeUniforms (WGSL alignment of vec2/vec3/vec4/vec5/vec6)
@@ -138,9 +163,19 @@ export function setUniformSlots(backend: object): void {
     if (data.byteLength > SLOT_BYTES) return original.call(this, uniforms);
     if (slotCursor >= MAX_SLOTS) endStep(this);
     let slot = slots[slotCursor];
-    if (!slot) slots.push((slot = this.device.createBuffer({ size: SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })));
+    if (!slot) {
+      slots.push((slot = this.device.createBuffer({ size: SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })));
+      slotWords[slotCursor] = undefined;
+    }
+    const words = new Uint32Array(data);
+    const held = slotWords[slotCursor];
+    if (skipUnchanged && held && sameWords(held, words)) uniformWritesSkipped++;
+    else {
+      this.queue.writeBuffer(slot, 0, data);
+      uniformWrites++;
+      slotWords[slotCursor] = skipUnchanged ? words : undefined;
+    }
     slotCursor++;
-    this.queue.writeBuffer(slot, 0, data);
     return { buffer: slot, offset: 0, size: data.byteLength };
   };
 }

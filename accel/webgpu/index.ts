@@ -14,7 +14,8 @@
 //   layerNorm    fused LayerNorm forward + backward (layerNorm.ts)
 //   adamw        fused in-place AdamW, one dispatch per parameter (adamw.ts)
 //   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout/
-//   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch
+//   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch, each
+//                dispatch's uniforms in a slot of its own
 //   transposeViews  transposes that only move size-1 axes become views (transpose.ts): no copy, no dispatch
 //   reduceGrads  Sum/Mean gradients broadcast dy on the device instead of multiplying by a CPU-made ones()
 //   segmentSum   UnsortedSegmentSum (every tf.gather's gradient) by sorted tiles instead of contended atomics
@@ -86,6 +87,8 @@
 //   shortFilter  a long convolution whose filter has K < T taps (zero beyond: H3's shift SSM, N taps) through the fused
 //                short convolution's kernels (shortConv.ts, K ≤ 64): T·K multiply-adds a row instead of the T²/2 of the
 //                filter zero-padded to T
+//   uniformSkip  with bindGroups: a dispatch's uniform slot written only when its uniforms differ from what the slot
+//                holds (bindGroups.ts): ~80 % of the writes of a repeated step skipped, the same bits
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -151,9 +154,9 @@ import { setPooledUploads } from './uploads.js';
 import { registerMatmulWebGpu, setMatmulPrefetch, setMatmulVec4, setMatmulWebGpu } from './matmul.js';
 import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
-import { setBindGroupCache, setUniformSlots } from './bindGroups.js';
+import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -212,6 +215,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // x · W 4.37 → 2.62 ms, attention B64's scores 0.115 → 0.050; qkv dW 2.46 → 2.55, 0.96x), GPU ≡ CPU PASS with every
   // lever on (H3, Mamba d 256), and zoology-fig2's L 64 B512 steps even within their spread (Based, BaseConv d 512/128)
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
+  uniformSkip: 'built 2026-11-30 evening without a GPU: the same losses and parameters bit for bit on lavapipe, 80 % of a repeated step\'s uniform writes skipped (tests/webgpu-uniformSlots.test.ts); not yet timed (host profiles on an H200 put those writes at 3–6 % of a host-bound step: CHECKS=campaign with default+uniformSkip at B64)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 
@@ -352,6 +356,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'longConv (tiled filter, batch-split dh)', backend: BACKEND, lever: 'longConvTiles', install: () => setLongConvTiles(true), uninstall: () => setLongConvTiles(false) });
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
   registerFastForm({ op: 'longConv (8 times × E examples or 16 taps a thread, blocks)', backend: BACKEND, lever: 'longConvBlocks', install: () => setLongConvBlocks(true), uninstall: () => setLongConvBlocks(false) });
+  registerFastForm({ op: 'uniform slot writes (skipped when unchanged)', backend: BACKEND, lever: 'uniformSkip', install: () => setSkipUnchangedUniforms(true), uninstall: () => setSkipUnchangedUniforms(false) });
   registerFastForm({ op: 'longConv (a filter shorter than the sequence as a short FIR)', backend: BACKEND, lever: 'shortFilter', install: () => setShortFilter(true), uninstall: () => setShortFilter(false) });
   registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
