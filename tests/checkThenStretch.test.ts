@@ -87,10 +87,11 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const steps = r.calls.filter((c) => c.startsWith('run-step'));
-    expect(steps).toHaveLength(3);
+    // the campaign pass, the submit size in its default 3 rounds, the CPU profile
+    expect(steps).toHaveLength(5);
     expect(steps[0]).toMatch(/--mixers h3 --batches 128 --seq-len 512 --kv 64 --d-model 256 /);
-    expect(steps[1]).toMatch(/--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 /);
-    expect(steps[2]).toMatch(/--cpu-prof .*\/k\/jrt-rnn-b64.cpuprofile /);
+    for (const round of [1, 2, 3]) expect(steps[round]).toMatch(new RegExp(`--tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=15 --label submit-15-r${round} `));
+    expect(steps[4]).toMatch(/--cpu-prof .*\/k\/jrt-rnn-b64.cpuprofile /);
     // the stretch after the checks (its sweep is the last call), one GPU: no --gpu, 2 processes
     const sweep = r.calls.at(-1)!;
     expect(sweep).toMatch(/^run sweep runners\/presets\/based-fig2.json --backend webgpu --concurrency 2 --out \.campaign\/based-fig2 --no-report --only h3 hyena \|/);
