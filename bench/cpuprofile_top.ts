@@ -5,6 +5,7 @@
 //
 //   npx tsx bench/cpuprofile_top.ts FILE.cpuprofile [--top 15]
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
@@ -32,7 +33,8 @@ export function hostShares(profile: CpuProfile): { totalMs: number; rows: HostSh
   profile.samples.forEach((id, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
     if (underInspector(id)) return;
-    const n = byId.get(id)!;
+    const n = byId.get(id);
+    if (!n) return; // a sample of a node the profile does not list: nothing to name it by
     const caller = byId.get(parent.get(id) ?? -1);
     const name = isNative(n) && !n.callFrame.functionName.startsWith('(')
       ? `native under ${caller ? label(caller.callFrame) : '(root)'}`
@@ -44,7 +46,7 @@ export function hostShares(profile: CpuProfile): { totalMs: number; rows: HostSh
   return { totalMs: total / 1000, rows };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [file, ...rest] = process.argv.slice(2);
   const topAt = rest.indexOf('--top');
   const top = topAt >= 0 ? Number(rest[topAt + 1]) : 15;
@@ -59,7 +61,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`cpuprofile_top: cannot read ${file}: ${(e as Error).message}`);
     process.exit(2);
   }
+  if (!Array.isArray(profile?.nodes) || !Array.isArray(profile.samples) || !Array.isArray(profile.timeDeltas)) {
+    console.error(`cpuprofile_top: ${file} is not a V8 CPU profile (no nodes, samples and timeDeltas arrays)`);
+    process.exit(2);
+  }
   const { totalMs, rows } = hostShares(profile);
-  console.log(`${file}: ${totalMs.toFixed(1)} ms sampled (the inspector's own left out)`);
+  // (idle), (program) and (garbage collector) are counted: shares of the sampled wall time, not of busy host time
+  console.log(`${file}: ${totalMs.toFixed(1)} ms sampled (the inspector's own left out; idle and GC included)`);
   for (const r of rows.slice(0, top)) console.log(`${(r.share * 100).toFixed(1).padStart(5)} %  ${r.ms.toFixed(1).padStart(7)} ms  ${r.name}`);
 }

@@ -146,7 +146,8 @@ case "${1:-}" in
     for m in ${HOSTPROF_MIXERS:-jrt-rnn rwkv7}; do
       timeout 90 bash "$STEP" --mixers "$m" --batches 64 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/$m-b64.cpuprofile" --label "hostprof-$m" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     done
-    grep -hE "ms/step|FAULT|Error" "$OUT/session.log" | tail -60 ;;
+    # every round's lines (13 mixers × 3 sizes × 3 rounds = 117 by default) and the profiles' two
+    grep -hE "ms/step|FAULT|Error" "$OUT/session.log" | tail -200 ;;
   matmul)
     echo "=== matmul alone ($(date -u +%H:%M:%S))"
     timeout 220 bash "$STEP" --matmul --mixers attention --batches 64 --variants default --steps 5 --warmup 2 > "$OUT/matmul.log" 2>&1

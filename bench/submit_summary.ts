@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/submit_summary.ts submit.log
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 export interface SubmitSummary {
   sizes: number[];
@@ -62,7 +63,7 @@ export function verdicts(summary: SubmitSummary, baseline = 15): Map<number, { f
   return out;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const file = process.argv[2];
   if (!file) {
     console.error('usage: npx tsx bench/submit_summary.ts submit.log');

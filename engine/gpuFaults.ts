@@ -141,13 +141,15 @@ export async function checkedOnGpu<T>(fn: () => Promise<T> | T): Promise<T> {
  * Give back every buffer tfjs keeps pooled for reuse (buffers of live tensors are untouched): after a fault, a
  * pooled buffer whose allocation failed is invalid and must not reach the next run; between runs of one process,
  * the pool would otherwise keep every earlier run's shapes (issue 11). The pool cap's own eviction does the work
- * (accel/webgpu/bufferPool.ts: it submits recorded work first and keeps its accounting right).
+ * (accel/webgpu/bufferPool.ts: it submits recorded work first and keeps its accounting right). The uniform slots
+ * are forgotten too (a slot write a fault dropped must not be taken as held).
  */
 export async function releaseGpuBufferPool(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;
   try {
     const pool = await import('../accel/webgpu/bufferPool.js');
     pool.trimBufferPool(tf.backend());
+    (await import('../accel/webgpu/bindGroups.js')).forgetUniformSlots();
   } catch {
     // a lost device cannot destroy buffers; nothing more can run on it anyway
   }

@@ -1,7 +1,12 @@
 // bench/cpuprofile_top.ts: self time grouped by function, a native leaf named by its JS caller, the inspector's own
 // samples left out — on a hand-built profile whose shares are known.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostShares, type CpuProfile } from '../bench/cpuprofile_top.js';
+import { ROOT } from './cliRunner.js';
 
 const frame = (functionName: string, url = 'file:///b/step.mjs', lineNumber = 1) => ({ functionName, url, lineNumber });
 
@@ -28,5 +33,16 @@ describe('bench/cpuprofile_top.ts', () => {
       ['(garbage collector)', 1],
     ]);
     expect(rows[0]!.share).toBeCloseTo(0.5, 12);
+  });
+
+  it('a file that is not a CPU profile: one line naming it, exit 2 (and the same for the submit summary)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cpuprof-')), 'not-a-profile.json');
+    writeFileSync(file, '{}');
+    for (const [script, says] of [['bench/cpuprofile_top.ts', /is not a V8 CPU profile/], ['bench/submit_summary.ts', /has no WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE benchmark header/]] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', script, file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, script).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(says);
+    }
   });
 });

@@ -121,6 +121,18 @@ export function setSkipUnchangedUniforms(on: boolean): void {
   if (!on) slotWords.fill(undefined);
 }
 
+/**
+ * Forget every uniform slot (engine/gpuFaults.ts releaseGpuBufferPool: after a GPU fault and between runs). A write
+ * dropped by a fault would otherwise be remembered as held and skipped by the next run, and a slot allocated under
+ * out-of-memory stays invalid; new slots are made as dispatches need them. Not destroyed here: commands recorded and
+ * not yet submitted may still read them (Dawn keeps them alive until then).
+ */
+export function forgetUniformSlots(): void {
+  slots.length = 0;
+  slotWords.length = 0;
+  slotCursor = 0;
+}
+
 /** Uniform slot writes made and skipped since the process started. */
 export function uniformSlotStats(): { writes: number; skipped: number } {
   return { writes: uniformWrites, skipped: uniformWritesSkipped };
