@@ -43,6 +43,7 @@ import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
 import { generalizedDeltaRule, generalizedDeltaRuleStep } from '../ops/generalizedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
+import { layerNorm } from '../ops/layerNorm/index.js';
 import { l2Normalize } from '../ops/rmsNorm/index.js';
 import { splitHeads } from './nn.js';
 
@@ -151,15 +152,18 @@ export default defineMixer({
       const k = tf.mul(k0, tf.add(1, tf.mul(tf.sub(iclr, 1), kA)));
       return { r: heads(r), w: heads(w), k: heads(k), v: heads(v), a: tf.neg(kappa), b: tf.mul(kappa, heads(iclr)), g };
     };
-    /** o [..., H, d_v] → y [..., d]: GroupNorm per head, the bonus, the output gate, the out projection. */
-    const output = (o: tf.Tensor, pr: ReturnType<typeof project>) => {
-      const lead = o.shape.slice(0, -2);
-      const mean = tf.mean(o, -1, true);
-      const centred = tf.sub(o, mean);
-      const normed = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), dk * NORM_EPS)));
-      const affine = tf.add(tf.mul(normed, normWeight.reshape([H, dk])), normBias.reshape([H, dk]));
+    /**
+     * GroupNorm per head with its affine map, o [H, ..., d_v] → the same: LayerNorm over d_v with each head's own
+     * weight and bias — ops/layerNorm's run-axis form with the heads as its runs (rows head-major, γ, β [H, d_v]), so
+     * on webgpu one fused kernel each way (lever layerNorm) where the mean, variance and affine map were ~9 ops and
+     * their gradients. The same sums per head row as GroupNorm's (mean, centred, mean of squares, rsqrt).
+     */
+    const groupNorm = (headsFirst: tf.Tensor) => layerNorm(headsFirst, normWeight.reshape([H, dk]), normBias.reshape([H, dk]), dk * NORM_EPS);
+    /** GroupNorm's output [..., H, d_v] → y [..., d]: the bonus, the output gate, the out projection. */
+    const output = (normed: tf.Tensor, pr: ReturnType<typeof project>) => {
+      const lead = normed.shape.slice(0, -2);
       const bonus = tf.mul(tf.sum(tf.mul(tf.mul(pr.r, pr.k), rK), -1, true), pr.v);
-      return oProj.apply(tf.mul(tf.add(affine, bonus).reshape([...lead, d]), pr.g));
+      return oProj.apply(tf.mul(tf.add(normed, bonus).reshape([...lead, d]), pr.g));
     };
     const toOp = (x: tf.Tensor) => x.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, T, H, ·] → [B, H, T, ·]
 
@@ -170,7 +174,8 @@ export default defineMixer({
           const prev = tf.pad(x.slice([0, 0, 0], [B, T - 1, d]), [[0, 0], [1, 0], [0, 0]]);
           const pr = project(x, prev);
           const o = generalizedDeltaRule(toOp(pr.r), toOp(pr.w), toOp(pr.k), toOp(pr.v), toOp(pr.a), toOp(pr.b), p.chunkSize);
-          return output(toOp(o), pr) as tf.Tensor3D; // toOp is its own inverse: [B, H, T, d_v] → [B, T, H, d_v]
+          // [B, H, T, d_v] → [H, B, T, d_v] (heads first, for groupNorm) → [B, T, H, d_v]
+          return output(groupNorm(o.transpose([1, 0, 2, 3])).transpose([1, 2, 0, 3]), pr) as tf.Tensor3D;
         });
       },
       initState(batch) {
@@ -181,7 +186,8 @@ export default defineMixer({
           const pr = project(x, state.shift!);
           const c = (t: tf.Tensor) => t as tf.Tensor3D;
           const s = generalizedDeltaRuleStep(state.S as tf.Tensor4D, c(pr.r), c(pr.w), c(pr.k), c(pr.v), c(pr.a), c(pr.b));
-          return { y: output(s.o, pr) as tf.Tensor2D, state: { shift: tf.clone(x), S: s.S } };
+          const normed = groupNorm(s.o.transpose([1, 0, 2])).transpose([1, 0, 2]); // [B, H, d_v] → [H, B, d_v] and back
+          return { y: output(normed, pr) as tf.Tensor2D, state: { shift: tf.clone(x), S: s.S } };
         });
       },
     };

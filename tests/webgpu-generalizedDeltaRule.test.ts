@@ -172,6 +172,11 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
     await expectLeverStepAgrees('generalizedDelta', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
   });
 
+  it("a training step of a tiny RWKV-7 model: its GroupNorm through the fused LayerNorm's run-axis form (heads as runs) gives the reference's loss and gradients (lever layerNorm on and off)", async () => {
+    // 2 heads of d_k 8: each head's own γ, β; the kernels run (a GroupNorm written as a broadcast would not)
+    await expectLeverStepAgrees('layerNorm', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }], { kernels: ['RecallbenchLayerNorm', 'RecallbenchLayerNormGrad'], label: 'rwkv7 groupNorm' });
+  });
+
   it('a training step of a tiny RWKV-7 model: lever deltaRegisters on and off give the same loss and gradients', async () => {
     await expectLeverStepAgrees('deltaRegisters', [{ mixer: 'rwkv7', params: { chunkSize: 4 } }]);
     setFastPath({ deltaRegisters: false }); // this file's setting (beforeAll)
