@@ -142,7 +142,7 @@ case "${1:-}" in
       SUBMIT_MIXERS="${SUBMIT_MIXERS:-attention,sliding-window,h3,hyena,jrt-rnn,gla,deltanet,gated-deltanet,rwkv,rwkv7,mamba2,m2,scatterbrain}" \
       bash bench/gpu_session.sh submit > "$OUT/session.log" 2>&1
     # where a host-bound step's host time goes (the one CPU profile so far, attention B256, was GPU-bound): one
-    # process per mixer, its timed steps under V8's sampling profiler (summarise here with npx tsx bench/cpuprofile_top.ts FILE)
+    # process per mixer, its timed steps under V8's sampling profiler (summarise with python3 bench/cpuprof_top.py FILE)
     for m in ${HOSTPROF_MIXERS:-jrt-rnn rwkv7}; do
       timeout 90 bash "$STEP" --mixers "$m" --batches 64 --variants default --dropout 0.1 --steps 10 --warmup 3 --cpu-prof "$OUT/$m-b64.cpuprofile" --label "hostprof-$m" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     done
