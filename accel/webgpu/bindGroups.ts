@@ -100,10 +100,11 @@ type UniformProto = UniformBackend & { __recallbenchMakeUniforms?: UniformBacken
 
 const slots: GPUBuffer[] = [];
 let slotCursor = 0;
-// What each slot holds (its last write, as words). Dispatch i of a step mostly carries the same uniforms every step
-// (shapes, sizes), so its write is skipped when they equal what the slot holds: the slot's contents on the queue's
-// timeline are then already those words (the last write to it had them), and no command reads it before the next
-// submit that could see anything else. What changes (AdamW's bias corrections, dropout seeds) is written as before.
+// What each slot holds: its last write, as words, recorded whether or not lever uniformSkip is on. Dispatch i of a
+// step mostly carries the same uniforms every step (shapes, sizes), so with the lever its write is skipped when they
+// equal what the slot holds: the slot's contents on the queue's timeline are then already those words (the last
+// write to it had them), and no command reads it before the next submit that could see anything else. What changes
+// (AdamW's bias corrections, dropout seeds) is written as before.
 const slotWords: Array<Uint32Array | undefined> = [];
 let skipUnchanged = false; // lever uniformSkip (accel/webgpu/index.ts)
 let uniformWrites = 0;
@@ -118,7 +119,6 @@ const sameWords = (a: Uint32Array, b: Uint32Array): boolean => {
 /** Whether a slot's write is skipped when its uniforms equal what it holds (lever uniformSkip). */
 export function setSkipUnchangedUniforms(on: boolean): void {
   skipUnchanged = on;
-  if (!on) slotWords.fill(undefined);
 }
 
 /**
@@ -175,17 +175,14 @@ export function setUniformSlots(backend: object): void {
     if (data.byteLength > SLOT_BYTES) return original.call(this, uniforms);
     if (slotCursor >= MAX_SLOTS) endStep(this);
     let slot = slots[slotCursor];
-    if (!slot) {
-      slots.push((slot = this.device.createBuffer({ size: SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })));
-      slotWords[slotCursor] = undefined;
-    }
+    if (!slot) slots.push((slot = this.device.createBuffer({ size: SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST })));
     const words = new Uint32Array(data);
     const held = slotWords[slotCursor];
     if (skipUnchanged && held && sameWords(held, words)) uniformWritesSkipped++;
     else {
       this.queue.writeBuffer(slot, 0, data);
       uniformWrites++;
-      slotWords[slotCursor] = skipUnchanged ? words : undefined;
+      slotWords[slotCursor] = words;
     }
     slotCursor++;
     return { buffer: slot, offset: 0, size: data.byteLength };
