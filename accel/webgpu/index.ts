@@ -203,8 +203,13 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
     'GPU ≡ CPU PASS on an H200 (2026-11-29), but slower at large batch: d128 L256 B64 9.5 ms/step vs 10.2 without it, B256 31.7 vs 16.8 — GPU-bound, a B256 step loses more than B64 gains; again 2026-11-30 with every other lever on: B64 7.6 vs 8.6, B256 26.0 vs 10.5',
   // gla was taken out of this list 2026-11-30 07:00 (bench/RESULTS.md "GLA fused, and the B256 host wait, 2026-11-30"): GPU ≡ CPU PASS with every lever
   // on (GLA d 64, 128, 256), and GLA's d 128 L 256 B64 step 14.1 → 8.7 ms (328 → 196 dispatches)
-  taylorMap: 'built 2026-11-30 without a GPU; GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 14:25: Based, JRT-RNN, the causal Taylor linear attention at d 64); not yet timed (CHECKS=table: the host-bound B64 steps it cuts, JRT-RNN 232 → 142 dispatches)',
-  scaledSin: 'built 2026-11-30 without a GPU; GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 14:25: Hyena, M2 at d 64, Hyena d 256); not yet timed (CHECKS=table: Hyena\'s and M2\'s host-bound B64 steps, 30 dispatches fewer each)',
+  // taylorMap, scaledSin and uniformSkip left it 2026-11-30 16:43 (bench/RESULTS.md "Three host-side levers cleared,
+  // and the new defaults at zoology-fig2's other shapes"): taylorMap and scaledSin GPU ≡ CPU PASS with every lever on
+  // (2026-11-30 14:25: Based, JRT-RNN, Hyena, M2 d 64, Hyena d 256), uniformSkip with every lever on in RWKV-7's d 128
+  // and d 256 layouts (its d 64 check within the CPU's own drift, as without it) and bit for bit on lavapipe; at
+  // based-fig2's d 128 L 256, B64 and B256, two alternated rounds, the second (both warm) faster in every pair:
+  // taylorMap + scaledSin Based B64 6.0 → 3.9 ms of host time a step (133 → 103 dispatches), Hyena 10.1 → 8.6
+  // (266 → 230); uniformSkip Based 6.0 → 4.9, Hyena 10.1 → 8.3, Mamba 6.8 → 6.3; GPU time never higher
   // longConvBlocks and headProduct left it 2026-11-30 14:35 (bench/RESULTS.md "based-fig2 complete; longConvBlocks and
   // headProduct cleared"): GPU ≡ CPU PASS with every lever on (H3, Hyena, BaseConv d 64; H3, Hyena d 256), and at
   // zoology-fig2's L 512 d 256 B128 each step's summed GPU kernel time lower: longConvBlocks H3 50.9 → 37.5 ms (its long
@@ -215,7 +220,6 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // x · W 4.37 → 2.62 ms, attention B64's scores 0.115 → 0.050; qkv dW 2.46 → 2.55, 0.96x), GPU ≡ CPU PASS with every
   // lever on (H3, Mamba d 256), and zoology-fig2's L 64 B512 steps even within their spread (Based, BaseConv d 512/128)
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
-  uniformSkip: 'built 2026-11-30 evening without a GPU: the same losses and parameters bit for bit on lavapipe, 80 % of a repeated step\'s uniform writes skipped (tests/webgpu-uniformSlots.test.ts); not yet timed (host profiles on an H200 put those writes at 3–6 % of a host-bound step: CHECKS=campaign with default+uniformSkip at B64)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
 };
 
