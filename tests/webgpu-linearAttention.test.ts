@@ -172,6 +172,13 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       tf.dispose([wq!, wk!, wv!]);
       // the shared keys matter: without them the output differs
       expect((await errors(got[0]!, causalLinearAttentionChunked(x.q, x.k, x.v))).rel).toBeGreaterThan(100 * FORWARD_BAR);
+      // the shared positions' zero queries are a pad made on the device, not a zeros array built and uploaded each call
+      // (it was 6 % of JRT-RNN's host time at B64): the forward's kernels are one PadV2 and the keys' and values' Concats
+      const profile = await tf.profile(() => fusedShared(x.q, x.k, x.v, { phiK: sk, v: sv }));
+      const kernels = profile.kernels.map((kernel) => kernel.name);
+      expect(kernels.filter((n) => n === 'PadV2').length, kernels.join(' ')).toBe(1);
+      expect(kernels.filter((n) => n === 'Concat').length, kernels.join(' ')).toBe(2);
+      tf.dispose(profile.result as tf.Tensor);
       tf.dispose([...Object.values(x), sk, sv, ...got, ...ref]);
     }
   });

@@ -378,11 +378,13 @@ export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D
   if (opts.shared) {
     const { shared, ...rest } = opts;
     const M = shared.phiK.shape[2];
-    const [B, H, T, F] = phiQ.shape;
+    const [B, H, T] = phiQ.shape;
     // the shared positions' zero queries have den 0: their (dropped) rows divide by eps, so eps must be > 0
     if (B * H > SHARED_KEYS_MAX_WALKS || !((opts.eps ?? LINEAR_ATTENTION_EPS) > 0)) return undefined;
     return tf.tidy(() => {
-      const q = tf.concat([tf.zeros([B, H, M, F]), phiQ], 2) as tf.Tensor4D;
+      // the zero queries by a pad on the device: tf.zeros would build and upload a [B, H, M, F] array every step
+      // (6 % of JRT-RNN's host time at B64, bench/RESULTS.md 2026-11-30 late), and the pad's gradient is one slice
+      const q = tf.pad(phiQ, [[0, 0], [0, 0], [M, 0], [0, 0]]) as tf.Tensor4D;
       const k = tf.concat([shared.phiK, phiK], 2) as tf.Tensor4D;
       const values = tf.concat([shared.v, v], 2) as tf.Tensor4D;
       const y = causalLinearAttentionWebGpu(q, k, values, { ...rest, pairScore: undefined });
