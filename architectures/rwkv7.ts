@@ -45,6 +45,7 @@ import { generalizedDeltaRule, generalizedDeltaRuleStep } from '../ops/generaliz
 import { linearApply } from '../ops/linear/index.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
 import { l2Normalize } from '../ops/rmsNorm/index.js';
+import { mixWithPrevious, tokenShiftMix } from '../ops/tokenShift/index.js';
 import { splitHeads } from './nn.js';
 
 const rank = () => z.number().int().positive().optional();
@@ -132,21 +133,19 @@ export default defineMixer({
     const normWeight = make.param('g_norm.weight', [d], zoology ? 'ones' : fill([d], Math.pow((layer + 1) / ctx.nLayers, 0.7)));
     const normBias = make.param('g_norm.bias', [d], 'zeros');
 
-    /** From x and its shifted copy x' [..., d]: everything per token, heads split on the last axis [..., H, d_k]. */
-    const project = (x: tf.Tensor, prev: tf.Tensor) => {
-      const lead = x.shape.slice(0, -1);
+    /** The token-shift mixes' μ, in the order project() takes their x^c (the order the mixer computed them before the
+     * op existed: the gradients' sums into x keep their order, so the CPU backends train the same bits). */
+    const mus = [xW, xA, xG, xR, xK, xV];
+    /** From the mixed inputs x^c = x + (x' − x) ⊙ μ_c [..., d] (ops/tokenShift): everything per token, heads split on the last axis [..., H, d_k]. */
+    const project = ([xw, xa, xg, xr, xk, xv]: tf.Tensor[]) => {
+      const lead = xw!.shape.slice(0, -1);
       const heads = (y: tf.Tensor) => y.reshape([...lead, H, dk]);
-      const delta = tf.sub(prev, x);
-      const at = (mu: tf.Tensor) => tf.add(x, tf.mul(delta, mu));
-      const xw = at(xW);
-      const xa = at(xA);
-      const xg = at(xG);
-      const r = rProj.apply(at(xR));
-      const w = tf.mul(tf.sigmoid(linearApply(tf.tanh(wLora.down.apply(xw)), wLora.up.weight, wLora.bias)), -W_SCALE);
-      const k0 = kProj.apply(at(xK));
-      const v = vProj.apply(at(xV));
-      const iclr = tf.sigmoid(linearApply(aLora.down.apply(xa), aLora.up.weight, aLora.bias)); // α
-      const g = gLora.up.apply(tf.sigmoid(gLora.down.apply(xg)));
+      const r = rProj.apply(xr!);
+      const w = tf.mul(tf.sigmoid(linearApply(tf.tanh(wLora.down.apply(xw!)), wLora.up.weight, wLora.bias)), -W_SCALE);
+      const k0 = kProj.apply(xk!);
+      const v = vProj.apply(xv!);
+      const iclr = tf.sigmoid(linearApply(aLora.down.apply(xa!), aLora.up.weight, aLora.bias)); // α
+      const g = gLora.up.apply(tf.sigmoid(gLora.down.apply(xg!)));
       const kk = heads(tf.mul(k0, kK));
       const kappa = l2Normalize(kk); // κ̂ = kk · rsqrt(Σkk² + 1e-6)
       const k = tf.mul(k0, tf.add(1, tf.mul(tf.sub(iclr, 1), kA)));
@@ -170,9 +169,7 @@ export default defineMixer({
     return {
       forward(x) {
         return tf.tidy(() => {
-          const [B, T] = x.shape;
-          const prev = tf.pad(x.slice([0, 0, 0], [B, T - 1, d]), [[0, 0], [1, 0], [0, 0]]);
-          const pr = project(x, prev);
+          const pr = project(tokenShiftMix(x, mus));
           const o = generalizedDeltaRule(toOp(pr.r), toOp(pr.w), toOp(pr.k), toOp(pr.v), toOp(pr.a), toOp(pr.b), p.chunkSize);
           // [B, H, T, d_v] → [H, B, T, d_v] (heads first, for groupNorm) → [B, T, H, d_v]
           return output(groupNorm(o.transpose([1, 0, 2, 3])).transpose([1, 2, 0, 3]), pr) as tf.Tensor3D;
@@ -183,7 +180,7 @@ export default defineMixer({
       },
       step(state, x) {
         return tf.tidy(() => {
-          const pr = project(x, state.shift!);
+          const pr = project(mixWithPrevious(x, state.shift!, mus));
           const c = (t: tf.Tensor) => t as tf.Tensor3D;
           const s = generalizedDeltaRuleStep(state.S as tf.Tensor4D, c(pr.r), c(pr.w), c(pr.k), c(pr.v), c(pr.a), c(pr.b));
           const normed = groupNorm(s.o.transpose([1, 0, 2])).transpose([1, 0, 2]); // [B, H, d_v] → [H, B, d_v] and back
