@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineMixer } from './mixer.js';
-import { mulByRun } from './nn.js';
+import { mixWithPrevious, tokenShiftMix } from '../ops/tokenShift/index.js';
 import { wkv, wkvInitState, wkvStep } from '../ops/wkv/index.js';
 
 const params = z.object({}).strict();
@@ -53,22 +53,20 @@ export default defineMixer({
     const receptance = make.linear('receptance', d, d, { bias: false });
     const output = make.linear('output', d, d, { bias: false, std: zoology ? 0.02 : make.outputStd });
 
-    // token shift's interpolation; a stack's μ [R, d] (engine/stack.ts) mixes its own run's rows
-    const mix = (x: tf.Tensor, prev: tf.Tensor, mu: tf.Tensor) =>
-      tf.add(mulByRun(x, mu), mulByRun(prev, tf.sub(1, mu)));
-    const project = (x: tf.Tensor, prev: tf.Tensor) => ({
-      k: key.apply(mix(x, prev, mixK)),
-      v: value.apply(mix(x, prev, mixV)),
-      r: tf.sigmoid(receptance.apply(mix(x, prev, mixR))),
+    // token shift's interpolation x ⊙ μ + x' ⊙ (1 − μ) (ops/tokenShift, form rwkv4); a stack's μ [R, d]
+    // (engine/stack.ts) mixes its own run's rows
+    const mus = [mixK, mixV, mixR];
+    const project = ([xk, xv, xr]: tf.Tensor[]) => ({
+      k: key.apply(xk!),
+      v: value.apply(xv!),
+      r: tf.sigmoid(receptance.apply(xr!)),
     });
     const decayRate = () => tf.exp(timeDecay) as tf.Tensor1D;
 
     return {
       forward(x) {
         return tf.tidy(() => {
-          const [B, T] = x.shape;
-          const prev = tf.pad(x.slice([0, 0, 0], [B, T - 1, d]), [[0, 0], [1, 0], [0, 0]]); // token shift
-          const { k, v, r } = project(x, prev);
+          const { k, v, r } = project(tokenShiftMix(x, mus, 'rwkv4'));
           const mixed = wkv(decayRate(), timeFirst as tf.Tensor1D, k as tf.Tensor3D, v as tf.Tensor3D);
           return output.apply(tf.mul(r, mixed)) as tf.Tensor3D;
         });
@@ -78,7 +76,7 @@ export default defineMixer({
       },
       step(state, x) {
         return tf.tidy(() => {
-          const { k, v, r } = project(x, state.shift!);
+          const { k, v, r } = project(mixWithPrevious(x, state.shift!, mus, 'rwkv4'));
           const out = wkvStep({ m: state.m as tf.Tensor2D, a: state.a as tf.Tensor2D, b: state.b as tf.Tensor2D }, decayRate(), timeFirst as tf.Tensor1D, k as tf.Tensor2D, v as tf.Tensor2D);
           return { y: output.apply(tf.mul(r, out.y)) as tf.Tensor2D, state: { shift: x.clone(), ...out.state } };
         });

@@ -1,9 +1,10 @@
 // RWKV's token shift with its mixes fused (accel/webgpu/tokenShift.ts, lever `tokenShift`) against the reference
-// (ops/tokenShift/naive.ts: pad, slice, subtract, multiplies and adds): every mix and the gradients of x and of each μ
-// within float32 rounding, with the outputs poisoned (NaN) first, for one to seven mixes (groups of three, the last
-// group smaller), T = 1 (no previous token), several batch rows (the shift must not cross them) and more rows than
-// one block of dμ's first pass; the dispatch count; other inputs decline; a tiny RWKV-7 step agrees with the lever on
-// and off. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
+// (ops/tokenShift/naive.ts: pad, slice and the multiplies and adds): every mix and the gradients of x and of each μ
+// within float32 rounding, in both forms (RWKV-7's, RWKV-4's) and for a stack of runs (μ [R, d]), with the outputs
+// poisoned (NaN) first, for one to seven mixes (groups of three, the last group smaller), T = 1 (no previous token),
+// several batch rows (the shift must not cross them) and more rows than one block of dμ's first pass; the dispatch
+// count; the lever off runs the reference; tiny RWKV-7 and RWKV-4 steps agree with the lever on and off. Runs on a real GPU or on
+// lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
@@ -11,21 +12,25 @@ import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { TOKEN_SHIFT_GRAD_KERNEL, TOKEN_SHIFT_ROWS, tokenShiftKernel } from '../accel/webgpu/tokenShift.js';
-import { tokenShiftMix, tokenShiftMixNaive } from '../ops/tokenShift/index.js';
+import { tokenShiftMix, tokenShiftMixNaive, type TokenShiftForm } from '../ops/tokenShift/index.js';
 
 const device = await webgpuDevice('webgpu-tokenShift');
 
 let seed = 41000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
 const BAR = 2e-6;
-// [B, T, d, mixes]
-const CASES: Array<[number, number, number, number]> = [
-  [1, 1, 3, 1],
-  [2, 5, 4, 2],
-  [3, 7, 10, 3],
-  [2, 9, 16, 6], // RWKV-7's six: two groups of three
-  [1, 4, 5, 7], // groups of 3, 3 and 1
-  [3, 100, 8, 4], // 300 rows: dμ's first pass over three blocks, the last one short
+// [B, T, d, mixes, form, runs R (μ [R, d] when R > 1)]
+const CASES: Array<[number, number, number, number, TokenShiftForm, number]> = [
+  [1, 1, 3, 1, 'rwkv7', 1],
+  [2, 5, 4, 2, 'rwkv7', 1],
+  [3, 7, 10, 3, 'rwkv7', 1],
+  [2, 9, 16, 6, 'rwkv7', 1], // RWKV-7's six: two groups of three
+  [1, 4, 5, 7, 'rwkv7', 1], // groups of 3, 3 and 1
+  [3, 100, 8, 4, 'rwkv7', 1], // 300 rows: dμ's first pass over three blocks, the last one short
+  [2, 9, 16, 3, 'rwkv4', 1], // RWKV-4's three
+  [1, 1, 3, 2, 'rwkv4', 1],
+  [6, 50, 8, 3, 'rwkv4', 3], // a stack of 3 runs, 2 rows (100 tokens) each: its dμ blocks never cross a run
+  [4, 70, 5, 4, 'rwkv7', 2],
 ];
 const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
@@ -35,19 +40,19 @@ describe.skipIf(!device)(`fused token shift on WebGPU (${device ?? 'no adapter'}
 
   it('every mix and the gradients of x and each μ match the reference; dispatches: one forward and three backward a group of three', async () => {
     expect(TOKEN_SHIFT_ROWS).toBeLessThan(300); // the last case spans several blocks
-    for (const [B, T, d, C] of CASES) {
+    for (const [B, T, d, C, form, R] of CASES) {
       const x = randn([B, T, d]) as tf.Tensor3D;
-      const mus = Array.from({ length: C }, () => randn([d]));
+      const mus = Array.from({ length: C }, () => randn(R > 1 ? [R, d] : [d]));
       const cotangents = mus.map(() => randn([B, T, d]));
       const loss = (op: typeof tokenShiftMix) => (xv: tf.Tensor, ...mv: tf.Tensor[]) =>
-        tf.addN(op(xv as tf.Tensor3D, mv).map((y, c) => tf.sum(tf.mul(y, cotangents[c]!))));
-      const all = (op: typeof tokenShiftMix) => [...op(x, mus), ...tf.grads(loss(op))([x, ...mus])];
+        tf.addN(op(xv as tf.Tensor3D, mv, form).map((y, c) => tf.sum(tf.mul(y, cotangents[c]!))));
+      const all = (op: typeof tokenShiftMix) => [...op(x, mus, form), ...tf.grads(loss(op))([x, ...mus])];
       await poison(Array.from({ length: 2 * C + 1 }, () => [B, T, d]));
       const before = new Map(dispatchCounts);
       const got = all(tokenShiftMix);
       await got[got.length - 1]!.data();
       const groups = Math.ceil(C / 3);
-      const label = `[${B}, ${T}, ${d}] × ${C}`;
+      const label = `[${B}, ${T}, ${d}] × ${C} ${form}${R > 1 ? ` R ${R}` : ''}`;
       // the values, then again under tf.grads; each group's backward: dx, dμ's partials, dμ
       expect([ran(before, 'TokenShift'), ran(before, 'TokenShiftDx'), ran(before, 'TokenShiftDmuPartials'), ran(before, 'TokenShiftDmu')], label).toEqual([2 * groups, groups, groups, groups]);
       const ref = all(tokenShiftMixNaive);
@@ -68,17 +73,16 @@ describe.skipIf(!device)(`fused token shift on WebGPU (${device ?? 'no adapter'}
     tf.dispose([x, y!]);
   });
 
-  it('other inputs and the lever off run the reference', async () => {
+  it('a run alone and a stack of one take the kernel; the lever off runs the reference', async () => {
     const kernelsOf = async (f: () => tf.Tensor[]) => new Set((await tf.profile(() => f())).kernelNames);
     const x = randn([2, 4, 3]) as tf.Tensor3D;
-    const [mu, mu2d] = [randn([3]), randn([1, 3])];
+    const [mu, stackOfOne] = [randn([3]), randn([1, 3])];
     expect((await kernelsOf(() => tokenShiftMix(x, [mu]))).has(tokenShiftKernel(1))).toBe(true);
-    expect((await kernelsOf(() => tokenShiftMix(x, [mu2d]))).has(tokenShiftKernel(1))).toBe(false); // μ must be [d]
-    expect((await kernelsOf(() => tokenShiftMix(x, [mu, mu2d]))).has(tokenShiftKernel(2))).toBe(false); // every μ [d]
+    expect((await kernelsOf(() => tokenShiftMix(x, [mu, stackOfOne], 'rwkv4'))).has(tokenShiftKernel(2, 'rwkv4'))).toBe(true);
     setFastPath({ tokenShift: false });
     expect((await kernelsOf(() => tokenShiftMix(x, [mu]))).has(tokenShiftKernel(1))).toBe(false);
     setFastPath({ tokenShift: true });
-    tf.dispose([x, mu, mu2d]);
+    tf.dispose([x, mu, stackOfOne]);
   });
 
   it('a tiny RWKV-7 training step: lever tokenShift on and off give the same loss and gradients', async () => {
@@ -87,5 +91,10 @@ describe.skipIf(!device)(`fused token shift on WebGPU (${device ?? 'no adapter'}
       kernels: [tokenShiftKernel(3), TOKEN_SHIFT_GRAD_KERNEL],
     });
     console.log(`tokenShift lever: rwkv7 loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
+  });
+
+  it('a tiny RWKV-4 training step: lever tokenShift on and off give the same loss and gradients', async () => {
+    const result = await expectLeverStepAgrees('tokenShift', [{ mixer: 'rwkv' }, { mixer: 'rwkv' }], { seqLen: 9, kernels: [tokenShiftKernel(3, 'rwkv4'), TOKEN_SHIFT_GRAD_KERNEL] });
+    console.log(`tokenShift lever: rwkv loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
   });
 });

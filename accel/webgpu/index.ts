@@ -89,8 +89,9 @@
 //                filter zero-padded to T
 //   uniformSkip  with bindGroups: a dispatch's uniform slot written only when its uniforms differ from what the slot
 //                holds (bindGroups.ts): ~80 % of the writes of a repeated step skipped, the same bits
-//   tokenShift   RWKV-7's token shift with its six mixes x + (x' − x) ⊙ μ_c fused (tokenShift.ts): in groups of three,
-//                one dispatch forward and three backward a group, in place of ~50 dispatches a layer
+//   tokenShift   RWKV's token shift with its mixes fused (tokenShift.ts): RWKV-7's six x + (x' − x) ⊙ μ_c, RWKV-4's three
+//                x ⊙ μ_c + x' ⊙ (1 − μ_c) (stacks too); in groups of three, one dispatch forward and three backward a
+//                group, in place of ~50 dispatches a layer (RWKV-7), ~45 (RWKV-4)
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -225,7 +226,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // lever on (H3, Mamba d 256), and zoology-fig2's L 64 B512 steps even within their spread (Based, BaseConv d 512/128)
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
-  tokenShift: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe, values and gradients, and a tiny RWKV-7 step the same with it on and off (tests/webgpu-tokenShift.test.ts); RWKV-7 450 → 360 dispatches a step on lavapipe (bench/step.ts --allow-software --mixers rwkv7 --batches 2 --seq-len 64 --variants default,default+tokenShift --profile); not yet checked GPU ≡ CPU or timed on a GPU',
+  tokenShift: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe (both forms, stacks), values and gradients, and tiny RWKV-7 and RWKV-4 steps the same with it on and off (tests/webgpu-tokenShift.test.ts); dispatches a step on lavapipe RWKV-7 450 → 360, RWKV-4 212 → 118 (bench/step.ts --allow-software --mixers rwkv,rwkv7 --batches 2 --seq-len 64 --variants default,default+tokenShift); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
