@@ -30,7 +30,8 @@ const CASES: Array<[number, number, number, number, TokenShiftForm, number]> = [
   [2, 9, 16, 3, 'rwkv4', 1], // RWKV-4's three
   [1, 1, 3, 2, 'rwkv4', 1],
   [6, 50, 8, 3, 'rwkv4', 3], // a stack of 3 runs, 2 rows (100 tokens) each: its dμ blocks never cross a run
-  [4, 70, 5, 4, 'rwkv7', 2],
+  [4, 70, 5, 4, 'rwkv7', 2], // 140 rows a run: two dμ blocks each, the second short
+  [4, 70, 5, 3, 'rwkv4', 2],
 ];
 const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 

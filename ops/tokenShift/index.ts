@@ -2,7 +2,7 @@
 // μ_c [R, d]): RWKV-7's x + (x' − x) ⊙ μ_c or RWKV-4's x ⊙ μ_c + x' ⊙ (1 − μ_c) (naive.ts). A backend's fused kernels
 // (accel/webgpu/tokenShift.ts, lever `tokenShift`) replace it while their lever is on — a group of up to three mixes
 // one dispatch forward and three backward, in place of the pad, slice, multiplies and adds and their gradients (~50
-// dispatches a layer of RWKV-7's six mixes, ~35 of RWKV-4's three); they may decline (undefined: the reference runs).
+// dispatches a layer of RWKV-7's six mixes, ~45 of RWKV-4's three); they may decline (undefined: the reference runs).
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { tokenShiftMixNaive, type TokenShiftForm } from './naive.js';
