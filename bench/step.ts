@@ -732,7 +732,15 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  runBench(parseArgs(process.argv.slice(2)))
+  let args: BenchArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    // a bad flag: one line naming it, exit 2 (as the CLI's), not a stack trace
+    console.error(`bench/step.ts: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  runBench(args)
     .then(() => {
       releaseGpu();
       process.exit(0);

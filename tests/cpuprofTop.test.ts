@@ -41,12 +41,13 @@ describe('bench/cpuprof_top.py', () => {
     ]);
   });
 
-  it('a file that is not a CPU profile: one line naming it, exit 2 (and the same for the submit summary)', () => {
+  it('a file that is not a CPU profile: one line naming it, exit 2 (and the same for the submit summary and the step benchmark\'s flags)', () => {
     const file = join(dir, 'not-a-profile.json');
     writeFileSync(file, '{}');
     const runs = [
       [top(file), /not-a-profile.json is not a readable V8 CPU profile/],
       [spawnSync(process.execPath, ['--import', 'tsx', 'bench/submit_summary.ts', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }), /has no WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE benchmark header/],
+      [spawnSync(process.execPath, ['--import', 'tsx', 'bench/step.ts', '--mixers', 'attention', '--nope'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }), /^bench\/step.ts: unknown flag --nope/],
     ] as const;
     for (const [r, says] of runs) {
       expect(r.status).toBe(2);
