@@ -327,9 +327,6 @@ async function setLevers(backend: string, levers: Record<Lever, boolean>): Promi
   fast.setFastPath(levers);
 }
 
-/** Whether this process has run its warm-up seconds (once: GPU clocks stay up between variants and mixers). */
-let warmedUp = false;
-
 /** The benchmark's data: 4 batches of MQAR at the benchmark's shapes (seed 7), with their supervised rows. */
 function benchBatches(a: BenchArgs, batch: number) {
   const segment = mqar.generate({ count: batch * 4, seqLen: a.seqLen, numKvPairs: a.kv, vocabSize: a.vocab, powerA: 0.01, randomNonQueries: false, passes: 1 }, 7);
@@ -354,6 +351,10 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     return stack === 1 ? trainStep(model, optimizer, batches[i]!, sups[i]!, 1e-3, step) : trainStackStep(model, optimizer, batches[i]!, sups[i]!, lrs, step);
   };
   const rows: Row[] = [];
+  // warm-up seconds once per model, before its first variant: the GPU's clocks (idle at 345 MHz on an H200) and this
+  // model's buffers and bind groups (2026-11-30 late: a model's first variant after only --warmup steps ran with
+  // 80–93 % bind-group hits against 97–100 % for the variants after it, and up to 1.7x slower — bench/RESULTS.md)
+  let warmedUp = false;
   for (const variant of variants) {
     await setLevers(backend, variant.levers);
     // a GPU fault (out of memory, a buffer past the device's limits, a lost device) makes the steps do nothing and
@@ -382,12 +383,9 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   return rows;
 
   async function timeVariant(variantName: string): Promise<Row> {
-    for (let w = 0; w < a.warmup; w++) runStep().dispose();
-    const sync = runStep();
-    await sync.data();
-    sync.dispose();
     // the first timing of a process found the GPU at idle clocks (an H200 idles at 345 MHz) and ran 10–30 % slow
-    // (2026-11-29: attention B64 10.5 → 8.3 ms on its second turn): step on, synced, until it has run warm-up seconds
+    // (2026-11-29: attention B64 10.5 → 8.3 ms on its second turn), and a model's first variant its caches still
+    // filling: step on, synced, until the model has run warm-up seconds
     if (!warmedUp) {
       const until = performance.now() + a.warmupSeconds * 1000;
       while (performance.now() < until) {
@@ -397,6 +395,12 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
       }
       warmedUp = true;
     }
+    // then unsynced steps as the timed ones run (their buffers stay in flight until the submit, so the pool grows to the
+    // depth the timed steps need here, not inside the timing), and one sync
+    for (let w = 0; w < a.warmup; w++) runStep().dispose();
+    const sync = runStep();
+    await sync.data();
+    sync.dispose();
     if (a.cpuProf) await profiler.start();
     if (a.heapProf) await profiler.startHeap();
     dispatchCount = 0;
@@ -709,7 +713,7 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
     const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const;
     console.log(`device limits: ${names.map((n) => `${n} ${limits[n]}`).join(', ')}`);
   }
-  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before the first timing of the process); dropout ${a.dropout}`);
+  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before each model's first timing); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
   if (a.matmul && info.backend === 'webgpu') await benchMatmul(a, info.device);
