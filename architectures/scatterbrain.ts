@@ -42,6 +42,7 @@ import { hashSeeds, Rng } from '../core/prng.js';
 import { dropout } from '../ops/dropout/index.js';
 import { causalLinearAttention } from '../ops/linearAttention/index.js';
 import { exclusiveCumsum } from '../ops/linearAttention/common.js';
+import { performerKeyFeatures, performerQueryFeatures } from '../ops/performerFeatures/index.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
@@ -120,31 +121,27 @@ export function sbProjection(featureDim: number, headDim: number, seed: number):
   return { omega, rows, kappa };
 }
 
-/** u = [x' ωᵀ, −x' ωᵀ] with x' = x·d_h^{−1/4}, and |x'|²/2: x [..., d_h] → [..., f], [..., 1]. */
-function cosh(x: tf.Tensor, proj: SbProjection): { u: tf.Tensor; halfNorm: tf.Tensor } {
+/** x' = x·d_h^{−1/4} as rows [N, d_h] and its projections x' ωᵀ [N, f/2] (u = [x' ωᵀ, −x' ωᵀ]: ops/performerFeatures). */
+function project(x: tf.Tensor, proj: SbProjection): { dash: tf.Tensor2D; xs: tf.Tensor2D; lead: number[]; m: number } {
   const dh = x.shape[x.rank - 1]!;
-  const lead = x.shape.slice(0, -1);
-  const xs = tf.mul(x.reshape([-1, dh]), Math.pow(dh, -0.25));
-  const dash = tf.matMul(xs as tf.Tensor2D, proj.omegaT);
-  const u = tf.concat([dash, tf.neg(dash)], 1);
-  return { u: u.reshape([...lead, u.shape[1]!]), halfNorm: tf.mul(tf.sum(tf.square(xs), 1, true), 0.5).reshape([...lead, 1]) };
+  const xs = tf.mul(x.reshape([-1, dh]), Math.pow(dh, -0.25)) as tf.Tensor2D;
+  const dash = tf.matMul(xs, proj.omegaT) as tf.Tensor2D;
+  return { dash, xs, lead: x.shape.slice(0, -1), m: 2 * dash.shape[1]! };
 }
 
-/** φq(x) = exp(u − max u) + ε/√m (SBPerformerFeatures.forward_queries without its log-scale, which cancels). */
+/** φq(x) = exp(u − max_r u_r) + ε/√m (SBPerformerFeatures.forward_queries without its log-scale, which cancels). */
 export function sbQueryFeatures(x: tf.Tensor, proj: SbProjection): tf.Tensor {
   return tf.tidy(() => {
-    const { u } = cosh(x, proj);
-    const m = u.shape[u.rank - 1]!;
-    return tf.add(tf.exp(tf.sub(u, tf.max(u, -1, true))), SB_FEATURE_EPS / Math.sqrt(m));
+    const { dash, lead, m } = project(x, proj);
+    return performerQueryFeatures(dash, SB_FEATURE_EPS / Math.sqrt(m)).reshape([...lead, m]);
   });
 }
 
 /** φk(x) = exp(u − |x'|²/2 − ½ log m − κ): forward_keys with a fixed shift κ instead of the sequence maximum. */
 export function sbKeyFeatures(x: tf.Tensor, proj: SbProjection): tf.Tensor {
   return tf.tidy(() => {
-    const { u, halfNorm } = cosh(x, proj);
-    const m = u.shape[u.rank - 1]!;
-    return tf.exp(tf.sub(tf.sub(u, halfNorm), 0.5 * Math.log(m) + proj.kappa));
+    const { dash, xs, lead, m } = project(x, proj);
+    return performerKeyFeatures(dash, xs, 0.5 * Math.log(m) + proj.kappa).reshape([...lead, m]);
   });
 }
 

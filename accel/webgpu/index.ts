@@ -92,6 +92,8 @@
 //   tokenShift   RWKV's token shift with its mixes fused (tokenShift.ts): RWKV-7's six x + (x' − x) ⊙ μ_c, RWKV-4's three
 //                x ⊙ μ_c + x' ⊙ (1 − μ_c) (stacks too); in groups of three, one dispatch forward and three backward a
 //                group, in place of ~50 dispatches a layer (RWKV-7), ~45 (RWKV-4)
+//   performerFeatures  Scatterbrain's Performer features (cosh form) from their projections fused
+//                (performerFeatures.ts): queries and keys one dispatch forward and one backward each, in place of ~20
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -114,6 +116,7 @@ import { headContractOp, headOuterOp } from '../../ops/headProduct/index.js';
 import { taylorMapOp } from '../../ops/taylorMap/index.js';
 import { scaledSinOp } from '../../ops/scaledSin/index.js';
 import { tokenShiftOp } from '../../ops/tokenShift/index.js';
+import { performerKeyOp, performerQueryOp } from '../../ops/performerFeatures/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -146,6 +149,7 @@ import { headContractWebGpu, headOuterWebGpu, registerHeadProductWebGpu } from '
 import { registerTaylorMapWebGpu, taylorMapWebGpu } from './taylorMap.js';
 import { registerScaledSinWebGpu, scaledSinWebGpu } from './scaledSin.js';
 import { registerTokenShiftWebGpu, tokenShiftMixWebGpu } from './tokenShift.js';
+import { performerKeyWebGpu, performerQueryWebGpu, registerPerformerFeaturesWebGpu } from './performerFeatures.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -161,7 +165,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -227,6 +231,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
   tokenShift: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe (both forms, stacks), values and gradients, and tiny RWKV-7 and RWKV-4 steps the same with it on and off (tests/webgpu-tokenShift.test.ts); dispatches a step on lavapipe RWKV-7 450 → 360, RWKV-4 212 → 118 (bench/step.ts --allow-software --mixers rwkv,rwkv7 --batches 2 --seq-len 64 --variants default,default+tokenShift); not yet checked GPU ≡ CPU or timed on a GPU',
+  performerFeatures: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe and a tiny Scatterbrain step the same with it on and off (tests/webgpu-performerFeatures.test.ts); Scatterbrain 310 → 248 dispatches a step on lavapipe (bench/step.ts --allow-software --mixers scatterbrain --batches 2 --seq-len 64 --variants default,default+performerFeatures); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -302,6 +307,7 @@ export function registerWebGpuKernels(): void {
   registerTaylorMapWebGpu();
   registerScaledSinWebGpu();
   registerTokenShiftWebGpu();
+  registerPerformerFeaturesWebGpu();
   registerAdamWWebGpu();
   registerDropoutWebGpu();
   registerScanWebGpu();
@@ -329,6 +335,8 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: taylorMapOp, backend: BACKEND, lever: 'taylorMap', impl: taylorMapWebGpu });
   registerFastForm({ op: scaledSinOp, backend: BACKEND, lever: 'scaledSin', impl: scaledSinWebGpu });
   registerFastForm({ op: tokenShiftOp, backend: BACKEND, lever: 'tokenShift', impl: tokenShiftMixWebGpu });
+  registerFastForm({ op: performerQueryOp, backend: BACKEND, lever: 'performerFeatures', impl: performerQueryWebGpu });
+  registerFastForm({ op: performerKeyOp, backend: BACKEND, lever: 'performerFeatures', impl: performerKeyWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
