@@ -61,7 +61,10 @@ describe.skipIf(!device)(`fused Performer features on WebGPU (${device ?? 'no ad
     const dash = tf.tensor2d([2, -1, 2, -2], [2, 2]);
     const g = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [2, 4]);
     const grad = (op: typeof performerQueryFeatures) => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(op(a as tf.Tensor2D, 0.01), g)))(dash);
-    const [got, ref] = [grad(performerQueryFeatures), grad(performerQueryFeaturesNaive)];
+    let got!: tf.Tensor;
+    const ran = new Set((await tf.profile(() => (got = grad(performerQueryFeatures)))).kernelNames);
+    expect(ran.has(PERFORMER_QUERY_GRAD_KERNEL)).toBe(true); // the fused gradient, not the reference twice
+    const ref = grad(performerQueryFeaturesNaive);
     expect((await errors(got, ref)).rel).toBeLessThan(BAR);
     tf.dispose([dash, g, got, ref]);
   });
@@ -72,6 +75,7 @@ describe.skipIf(!device)(`fused Performer features on WebGPU (${device ?? 'no ad
     expect((await kernelsOf(() => performerQueryFeatures(dash!, 0.01))).has(PERFORMER_QUERY_KERNEL)).toBe(true);
     expect((await kernelsOf(() => performerKeyFeatures(dash!, xs!, 1))).has(PERFORMER_KEY_KERNEL)).toBe(true);
     expect((await kernelsOf(() => performerQueryFeatures(wide!, 0.01))).has(PERFORMER_QUERY_KERNEL)).toBe(false); // past h's limit
+    expect((await kernelsOf(() => performerKeyFeatures(wide!, randn([2, 5]) as tf.Tensor2D, 1))).has(PERFORMER_KEY_KERNEL)).toBe(false); // and for keys
     setFastPath({ performerFeatures: false });
     expect((await kernelsOf(() => performerQueryFeatures(dash!, 0.01))).has(PERFORMER_QUERY_KERNEL)).toBe(false);
     setFastPath({ performerFeatures: true });

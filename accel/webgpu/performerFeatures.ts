@@ -9,7 +9,8 @@
 // (the max's gradient as tfjs's: every u_i equal to the max takes it). One thread per row walking its h projections
 // (and d_h inputs for the keys' norm) — in place of the concat, negation, max, exponentials, squares, sums and their
 // gradients (~20 dispatches a feature map). The same exponentials of the same differences as the reference; the sums
-// (max's gradient, the norm) in row order: within float32 rounding (tests/webgpu-performerFeatures.test.ts).
+// (max's gradient: the pairs k, k + h in turn; the norm) in another order than tfjs's: within float32 rounding
+// (tests/webgpu-performerFeatures.test.ts).
 // Reference: ops/performerFeatures/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
