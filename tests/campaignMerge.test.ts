@@ -50,6 +50,13 @@ const merge = (at: string, n: string, root: string) =>
   spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, n], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, NO_REPORT: '1' }, timeout: 120_000 });
 
 describe('bench/campaign_merge.sh', () => {
+  it('the new-records summary refuses an id without a record: one line, exit 2', () => {
+    const r = spawnSync('python3', [join(ROOT, 'bench', 'campaign_new_records.py'), join(COMMITTED, 'runs.jsonl'), 'no-such-run'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no record for no-such-run/);
+  });
+
   const all = lines(join(COMMITTED, 'runs.jsonl'));
 
   it('merges every record of the device folder, saves the logs under the stretch number, and verifies', () => {
@@ -60,6 +67,13 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.stdout).toContain(`${all.length - 3} → ${all.length} records (3 new:`);
     const newIds = all.slice(-3).map((l) => (JSON.parse(l) as { id: string }).id);
     for (const id of newIds) expect(r.stdout).toContain(id);
+    // the new records one line each (label, L, d, lr …) and their totals, from the records themselves
+    const newRecords = all.slice(-3).map((l) => JSON.parse(l) as { label: string; steps: number; wallSeconds: number; config: { data: { train: Array<{ seqLen: number }> }; train: { batchSize: number } } });
+    const steps = newRecords.reduce((s, rec) => s + rec.steps, 0);
+    expect(r.stdout).toContain(`new records: 3, ${steps.toLocaleString('en-US')} optimiser steps,`);
+    const hours = newRecords.reduce((s, rec) => s + rec.wallSeconds, 0) / 3600;
+    expect(r.stdout).toContain(`${hours.toFixed(2)} process-hours`);
+    for (const rec of newRecords) expect(r.stdout).toMatch(new RegExp(`^  ${rec.label} +L${rec.config.data.train[0]!.seqLen} `, 'm'));
     expect(r.stdout).toMatch(/0 invalid, 0 failed/);
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     for (const [log, text] of [['stretch', 'resuming'], ['sweep', 'sweep: 58 runs'], ['nvidia-smi', 'H200']]) expect(readFileSync(join(root, FOLDER, `stretch7-${log}.txt`), 'utf8')).toContain(text);
