@@ -5,9 +5,9 @@ reports (bench/campaign_merge.sh prints it after a merge).
     python3 bench/campaign_new_records.py RUNS_JSONL ID [ID ...]
 
 A line: label, training length L (the first training segment's), d_model, lr, status, epochs, test accuracy, wall
-seconds, ms a step. Totals: optimiser steps, training tokens (steps × batch × L) and process-hours (the records'
-wallSeconds: finished runs only; a run still in flight when the call ended is not a record yet). Exit 2, one line, if
-the file cannot be read or an id has no record.
+seconds, ms a step. Totals: optimiser steps, training tokens (steps × batch × L) and process-hours (every new
+record's wallSeconds, runs stopped by halving included; a run still in flight when the call ended is not a record
+yet). Exit 2, one line, if the file cannot be read or an id has no record.
 """
 import json
 import sys

@@ -352,8 +352,9 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   };
   const rows: Row[] = [];
   // warm-up seconds once per model, before its first variant: the GPU's clocks (idle at 345 MHz on an H200) and this
-  // model's buffers and bind groups (2026-11-30 late: a model's first variant after only --warmup steps ran with
-  // 80–93 % bind-group hits against 97–100 % for the variants after it, and up to 1.7x slower — bench/RESULTS.md)
+  // model's buffers and bind groups (2026-11-30 late: a process's later models' first variants, after only --warmup
+  // steps, ran with 80–95 % bind-group hits against 97–100 % for the variants after them, and up to 1.7x slower —
+  // bench/RESULTS.md)
   let warmedUp = false;
   for (const variant of variants) {
     await setLevers(backend, variant.levers);
