@@ -353,8 +353,8 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   const rows: Row[] = [];
   // warm-up seconds once per model, before its first variant: the GPU's clocks (idle at 345 MHz on an H200) and this
   // model's buffers and bind groups (2026-11-30 late: a process's later models' first variants, after only --warmup
-  // steps, ran with 80–95 % bind-group hits against 97–100 % for the variants after them, and up to 1.7x slower —
-  // bench/RESULTS.md)
+  // steps, ran with 80–95 % bind-group hits against 97–100 % for the variants after them, and up to 1.7x slower;
+  // with this warm-up and the losses held below, 100 % on lavapipe — bench/RESULTS.md)
   let warmedUp = false;
   for (const variant of variants) {
     await setLevers(backend, variant.levers);
@@ -396,10 +396,16 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
       }
       warmedUp = true;
     }
-    // then unsynced steps as the timed ones run (their buffers stay in flight until the submit, so the pool grows to the
-    // depth the timed steps need here, not inside the timing), and one sync
-    for (let w = 0; w < a.warmup; w++) runStep().dispose();
+    // then unsynced steps as the timed ones run — each step's loss held until the next step's exists, so the buffers
+    // and bind groups the timed steps use are made here, not inside the timing — and one sync
+    let held: tf.Tensor | undefined;
+    for (let w = 0; w < a.warmup; w++) {
+      const l = runStep();
+      held?.dispose();
+      held = l;
+    }
     const sync = runStep();
+    held?.dispose();
     await sync.data();
     sync.dispose();
     if (a.cpuProf) await profiler.start();
