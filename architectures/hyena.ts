@@ -25,6 +25,7 @@ import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer } from './mixer.js';
 import { mulByRun } from './nn.js';
 import { scaledSin } from '../ops/scaledSin/index.js';
+import { linearApply } from '../ops/linear/index.js';
 
 const EMB_DIM = 3;
 
@@ -73,14 +74,14 @@ export default defineMixer({
         const runs = freq.rank === 2 ? freq.shape[0]! : 1;
         if (runs === 1) {
           let a: tf.Tensor = emb.slice([0, 0], [length, EMB_DIM]);
-          for (const layer of mlp) a = scaledSin(layer.apply(a), freq);
+          for (const layer of mlp) a = scaledSin(linearApply(a, layer.weight), freq, layer.bias);
           const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [length, d]
           return tf.transpose(h) as tf.Tensor2D;
         }
         // each run's positions (its own table under block 'zoology') through its own MLP and ω: [R, length, ·]
         let a: tf.Tensor = emb.rank === 3 ? emb.slice([0, 0, 0], [runs, length, EMB_DIM]) : tf.tile(emb.slice([0, 0], [length, EMB_DIM]).expandDims(0), [runs, 1, 1]);
         const omega = freq.reshape([runs, 1, width]);
-        for (const layer of mlp) a = scaledSin(layer.apply(a), omega);
+        for (const layer of mlp) a = scaledSin(linearApply(a, layer.weight), omega, layer.bias);
         const h = tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d])); // [R, length, d]
         return tf.transpose(h, [0, 2, 1]) as tf.Tensor3D;
       });

@@ -49,6 +49,7 @@ import { monarch } from '../ops/monarch/index.js';
 import { shortConv, shortConvStep } from '../ops/shortConv/index.js';
 import { defineMixer, type Linear, type ParamFactory } from './mixer.js';
 import { scaledSin } from '../ops/scaledSin/index.js';
+import { linearApply } from '../ops/linear/index.js';
 
 const params = z
   .object({
@@ -108,7 +109,7 @@ export default defineMixer({
       const taps = (length: number): tf.Tensor2D =>
         tf.tidy(() => {
           let a: tf.Tensor = emb.slice([0, 0], [length, E]);
-          for (const layer of mlp) a = scaledSin(layer.apply(a), freq);
+          for (const layer of mlp) a = scaledSin(linearApply(a, layer.weight), freq, layer.bias);
           return tf.transpose(tf.mul(mlpOut.apply(a), window.slice([0, 0], [length, d]))) as tf.Tensor2D;
         });
       return { taps, bias };

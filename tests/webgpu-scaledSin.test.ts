@@ -10,7 +10,7 @@ import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
-import { SCALED_SIN_GRAD_KERNEL, SCALED_SIN_KERNEL } from '../accel/webgpu/scaledSin.js';
+import { SCALED_SIN_BIAS_GRAD_KERNEL, SCALED_SIN_BIAS_KERNEL, SCALED_SIN_GRAD_KERNEL, SCALED_SIN_KERNEL } from '../accel/webgpu/scaledSin.js';
 import { scaledSin, scaledSinNaive } from '../ops/scaledSin/index.js';
 
 const device = await webgpuDevice('webgpu-scaledSin');
@@ -77,8 +77,47 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
   });
 
   it('tiny Hyena and M2 training steps: lever scaledSin on and off give the same loss and gradients', async () => {
+    setFastPath({ sinBias: false }); // the bias added before the kernels, as by default
     const hyena = await expectLeverStepAgrees('scaledSin', [{ mixer: 'hyena' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'hyena' });
     const m2 = await expectLeverStepAgrees('scaledSin', [{ mixer: 'm2' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'm2' });
+    setFastPath({ sinBias: true });
     console.log(`scaledSin lever: hyena loss rel ${hyena.lossRel.toExponential(2)}, gradients ${hyena.worstGradRel.toExponential(2)}; m2 ${m2.lossRel.toExponential(2)}, ${m2.worstGradRel.toExponential(2)}`);
+  });
+
+  it('with the bias (lever sinBias): y, dx, dω and db match sin(ω ⊙ (x + b)) for one run and a stack; one dispatch each way', async () => {
+    for (const [xs, ws] of CASES) {
+      const bs = xs.length === 2 ? [xs[1]!] : [xs[0]!, xs[2]!];
+      const [x, omega, bias, g] = [randn(xs, 2), randn(ws), randn(bs), randn(xs)];
+      const f = (op: typeof scaledSin) => [op(x, omega, bias), ...tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(op(a, b, c), g)))([x, omega, bias])];
+      await poison([xs, xs, ws, bs]);
+      const before = new Map(dispatchCounts);
+      const got = f(scaledSin);
+      await got[3]!.data();
+      expect([ran(before, 'ScaledSinBias'), ran(before, 'ScaledSinBiasGrad'), ran(before, 'ScaledSin')], `[${xs}]`).toEqual([2, 1, 0]);
+      const ref = f(scaledSinNaive);
+      for (let i = 0; i < 4; i++) {
+        expect(got[i]!.shape).toEqual(ref[i]!.shape);
+        expect((await errors(got[i]!, ref[i]!)).rel, `[${xs}] ${['y', 'dx', 'dω', 'db'][i]}`).toBeLessThan(BAR);
+      }
+      tf.dispose([x, omega, bias, g, ...got, ...ref]);
+    }
+    // lever off: the bias added first, then the Sin kernel alone
+    setFastPath({ sinBias: false });
+    const [x, omega, bias] = [randn([5, 4]), randn([4]), randn([4])];
+    const before = new Map(dispatchCounts);
+    const y = scaledSin(x, omega, bias);
+    await y.data();
+    expect([ran(before, 'ScaledSinBias'), ran(before, 'ScaledSin')]).toEqual([0, 1]);
+    const ref = scaledSinNaive(x, omega, bias);
+    expect((await errors(y, ref)).rel).toBeLessThan(BAR);
+    setFastPath({ sinBias: true });
+    tf.dispose([x, omega, bias, y, ref]);
+  });
+
+  it('tiny Hyena and M2 training steps: lever sinBias on and off give the same loss and gradients', async () => {
+    const kernels = [SCALED_SIN_BIAS_KERNEL, SCALED_SIN_BIAS_GRAD_KERNEL];
+    const hyena = await expectLeverStepAgrees('sinBias', [{ mixer: 'hyena' }], { seqLen: 12, kernels, label: 'hyena' });
+    const m2 = await expectLeverStepAgrees('sinBias', [{ mixer: 'm2' }], { seqLen: 12, kernels, label: 'm2' });
+    console.log(`sinBias lever: hyena loss rel ${hyena.lossRel.toExponential(2)}, gradients ${hyena.worstGradRel.toExponential(2)}; m2 ${m2.lossRel.toExponential(2)}, ${m2.worstGradRel.toExponential(2)}`);
   });
 });

@@ -92,6 +92,8 @@
 //   tokenShift   RWKV's token shift with its mixes fused (tokenShift.ts): RWKV-7's six x + (x' − x) ⊙ μ_c, RWKV-4's three
 //                x ⊙ μ_c + x' ⊙ (1 − μ_c) (stacks too); in groups of three, one dispatch forward and three backward a
 //                group, in place of ~50 dispatches a layer (RWKV-7), ~45 (RWKV-4)
+//   sinBias      with scaledSin: the preceding linear layer's bias added inside the Sin kernels (scaledSin.ts): the
+//                filter MLPs' bias Adds and their gradients' Sums gone (Hyena, M2: 12 dispatches a step each)
 //   performerFeatures  Scatterbrain's Performer features (cosh form) from their projections fused
 //                (performerFeatures.ts): queries and keys one dispatch forward and one backward each, in place of ~20
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
@@ -165,7 +167,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -232,6 +234,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
   tokenShift: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe (both forms, stacks), values and gradients, and tiny RWKV-7 and RWKV-4 steps the same with it on and off (tests/webgpu-tokenShift.test.ts); dispatches a step on lavapipe RWKV-7 450 → 360, RWKV-4 212 → 118 (bench/step.ts --allow-software --mixers rwkv,rwkv7 --batches 2 --seq-len 64 --variants default,default+tokenShift); not yet checked GPU ≡ CPU or timed on a GPU',
   performerFeatures: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe and a tiny Scatterbrain step the same with it on and off (tests/webgpu-performerFeatures.test.ts); Scatterbrain 310 → 248 dispatches a step on lavapipe (bench/step.ts --allow-software --mixers scatterbrain --batches 2 --seq-len 64 --variants default,default+performerFeatures); not yet checked GPU ≡ CPU or timed on a GPU',
+  sinBias: 'built 2026-11-30 late without a GPU: within float32 rounding of the reference on lavapipe (a run alone and a stack) and tiny Hyena and M2 steps the same with it on and off (tests/webgpu-scaledSin.test.ts); dispatches a step on lavapipe Hyena 200 → 188, M2 248 → 236 (bench/step.ts --allow-software --mixers hyena,m2 --batches 2 --seq-len 64 --variants default,default+sinBias); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */

@@ -8,9 +8,13 @@
 // reference's). Backward: one thread per (run, column) walking its L rows — dx written per row, dω summed in row
 // order (tests: within float32 rounding of tfjs's Sum) — in place of Cos, three Multiplies and a Sum. The filter MLPs
 // are [L ≤ a few thousand, 64]: R·64 threads of a few thousand steps, microseconds on a GPU, one dispatch.
+// With the preceding linear layer's bias b [R, W] (lever `sinBias`): y = sin(ω · (x + b)), dx as above with x + b,
+// dω = Σ_t (dy · cos) · (x + b), db = Σ_t dx — the same threads, b read once per column, its sum beside dω's.
 // Reference: ops/scaledSin/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
+import { leverOn } from '../../core/fastForms.js';
+import { addBias } from '../../ops/scaledSin/index.js';
 
 const WG = 64;
 const UNIFORMS = ['n: u32', 'L: u32', 'W: u32'];
@@ -22,6 +26,15 @@ ${elementMain(WG)}
   let c = e % params.W;
   let r = e / (params.L * params.W);
   y[e] = sin(omega[r * params.W + c] * x[e]);
+}`;
+
+// with the bias: x + b first, as the reference adds it
+const biasForwardWgsl = () => `
+${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, { name: 'bias', type: 'f32' }, { name: 'y', type: 'f32', write: true }], UNIFORMS)}
+${elementMain(WG)}
+  let c = e % params.W;
+  let r = e / (params.L * params.W);
+  y[e] = sin(omega[r * params.W + c] * (x[e] + bias[r * params.W + c]));
 }`;
 
 // thread e = (r, c): rows t = 0 … L−1 of column c of run r
@@ -51,8 +64,45 @@ ${elementMain(WG)}
   domega[e] = s;
 }`;
 
+// thread e = (r, c) with the bias: u = x + b per row, and db = Σ dx beside dω
+const biasBackwardWgsl = () => `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'omega', type: 'f32' },
+    { name: 'bias', type: 'f32' },
+    { name: 'dy', type: 'f32' },
+    { name: 'dx', type: 'f32', write: true },
+    { name: 'domega', type: 'f32', write: true },
+    { name: 'dbias', type: 'f32', write: true },
+  ],
+  UNIFORMS,
+)}
+${elementMain(WG)}
+  let W = params.W;
+  let c = e % W;
+  let r = e / W;
+  let w = omega[e];
+  let b = bias[e];
+  var s = 0.0f;
+  var sb = 0.0f;
+  for (var t = 0u; t < params.L; t++) {
+    let i = (r * params.L + t) * W + c;
+    let u = x[i] + b;
+    let du = dy[i] * cos(w * u);
+    let d = du * w;
+    dx[i] = d;
+    s += du * u;
+    sb += d;
+  }
+  domega[e] = s;
+  dbias[e] = sb;
+}`;
+
 export const SCALED_SIN_KERNEL = 'RecallbenchScaledSin';
 export const SCALED_SIN_GRAD_KERNEL = 'RecallbenchScaledSinGrad';
+export const SCALED_SIN_BIAS_KERNEL = 'RecallbenchScaledSinBias';
+export const SCALED_SIN_BIAS_GRAD_KERNEL = 'RecallbenchScaledSinBiasGrad';
 
 /** Runs R, rows L and columns W of x [L, W] or [R, L, W]. */
 function sizes(x: tf.TensorInfo): { R: number; L: number; W: number } {
@@ -91,17 +141,52 @@ export function registerScaledSinWebGpu(): void {
       return [dx, domega];
     },
   });
+  tf.registerKernel({
+    kernelName: SCALED_SIN_BIAS_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, omega, bias } = inputs as Record<string, tf.TensorInfo>;
+      const { R, L, W } = sizes(x!);
+      const y = allocate(webgpuBackend(), x!.shape);
+      const n = R * L * W;
+      dispatch('ScaledSinBias', 'rb_scaled_sin_bias', biasForwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: bias! }, { tensor: y, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: SCALED_SIN_BIAS_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs }) => {
+      const { x, omega, bias, dy } = inputs as Record<string, tf.TensorInfo>;
+      const { R, L, W } = sizes(x!);
+      const backend = webgpuBackend();
+      const dx = allocate(backend, x!.shape);
+      const domega = allocate(backend, omega!.shape);
+      const dbias = allocate(backend, bias!.shape);
+      const n = R * W;
+      const bindings = [{ tensor: x! }, { tensor: omega! }, { tensor: bias! }, { tensor: dy! }, { tensor: dx, write: true }, { tensor: domega, write: true }, { tensor: dbias, write: true }];
+      dispatch('ScaledSinBiasGrad', 'rb_scaled_sin_bias_grad', biasBackwardWgsl, bindings, [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+      return [dx, domega, dbias];
+    },
+  });
 }
 
 const fused = kernelWithGrad(SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL, ['x', 'omega'], 'dy');
+const fusedBias = kernelWithGrad(SCALED_SIN_BIAS_KERNEL, SCALED_SIN_BIAS_GRAD_KERNEL, ['x', 'omega', 'bias'], 'dy');
 
 /**
- * sin(ω ⊙ x) fused: x [L, W] with ω [W], or x [R, L, W] with ω [R, 1, W]; undefined (declined: the reference runs)
- * for any other shapes or dtype.
+ * sin(ω ⊙ (x + b)) fused: x [L, W] with ω [W] (and b [W]), or x [R, L, W] with ω [R, 1, W] (and b [R, W]); the bias
+ * inside the kernels with lever `sinBias`, else added first (ops/scaledSin's addBias). Undefined (declined: the
+ * reference runs) for any other shapes or dtype.
  */
-export function scaledSinWebGpu(x: tf.Tensor, omega: tf.Tensor): tf.Tensor | undefined {
+export function scaledSinWebGpu(x: tf.Tensor, omega: tf.Tensor, bias?: tf.Tensor): tf.Tensor | undefined {
   if (x.dtype !== 'float32' || omega.dtype !== 'float32' || x.size === 0) return undefined;
   const W = x.shape[x.rank - 1]!;
-  const ok = x.rank === 2 ? omega.rank === 1 && omega.shape[0] === W : x.rank === 3 && omega.rank === 3 && omega.shape[0] === x.shape[0] && omega.shape[1] === 1 && omega.shape[2] === W;
-  return ok ? fused(x, omega) : undefined;
+  const R = x.rank === 3 ? x.shape[0]! : 1;
+  const ok = x.rank === 2 ? omega.rank === 1 && omega.shape[0] === W : x.rank === 3 && omega.rank === 3 && omega.shape[0] === R && omega.shape[1] === 1 && omega.shape[2] === W;
+  if (!ok) return undefined;
+  if (!bias) return fused(x, omega);
+  const biasOk = bias.dtype === 'float32' && (x.rank === 2 ? bias.rank === 1 && bias.shape[0] === W : bias.rank === 2 && bias.shape[0] === R && bias.shape[1] === W);
+  if (!biasOk) return undefined;
+  return leverOn('sinBias') ? fusedBias(x, omega, bias) : fused(addBias(x, bias), omega);
 }
