@@ -149,7 +149,7 @@ import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSiluWebGpu, siluGateWebGpu, siluWebGpu } from './silu.js';
 import { headContractWebGpu, headOuterWebGpu, registerHeadProductWebGpu } from './headProduct.js';
 import { registerTaylorMapWebGpu, taylorMapWebGpu } from './taylorMap.js';
-import { registerScaledSinWebGpu, scaledSinWebGpu } from './scaledSin.js';
+import { registerScaledSinWebGpu, scaledSinWebGpu, setSinBias } from './scaledSin.js';
 import { registerTokenShiftWebGpu, tokenShiftMixWebGpu } from './tokenShift.js';
 import { performerKeyWebGpu, performerQueryWebGpu, registerPerformerFeaturesWebGpu } from './performerFeatures.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
@@ -380,6 +380,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'longConv (8 outputs or taps a thread, registers)', backend: BACKEND, lever: 'longConvRegisters', install: () => setLongConvRegisters(true), uninstall: () => setLongConvRegisters(false) });
   registerFastForm({ op: 'longConv (8 times × E examples or 16 taps a thread, blocks)', backend: BACKEND, lever: 'longConvBlocks', install: () => setLongConvBlocks(true), uninstall: () => setLongConvBlocks(false) });
   registerFastForm({ op: 'uniform slot writes (skipped when unchanged)', backend: BACKEND, lever: 'uniformSkip', install: () => setSkipUnchangedUniforms(true), uninstall: () => setSkipUnchangedUniforms(false) });
+  registerFastForm({ op: 'Sin activation (the linear layer\'s bias inside)', backend: BACKEND, lever: 'sinBias', install: () => setSinBias(true), uninstall: () => setSinBias(false) });
   registerFastForm({ op: 'longConv (a filter shorter than the sequence as a short FIR)', backend: BACKEND, lever: 'shortFilter', install: () => setShortFilter(true), uninstall: () => setShortFilter(false) });
   registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });

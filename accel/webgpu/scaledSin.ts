@@ -13,7 +13,6 @@
 // Reference: ops/scaledSin/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
-import { leverOn } from '../../core/fastForms.js';
 import { addBias } from '../../ops/scaledSin/index.js';
 
 const WG = 64;
@@ -174,6 +173,12 @@ export function registerScaledSinWebGpu(): void {
 const fused = kernelWithGrad(SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL, ['x', 'omega'], 'dy');
 const fusedBias = kernelWithGrad(SCALED_SIN_BIAS_KERNEL, SCALED_SIN_BIAS_GRAD_KERNEL, ['x', 'omega', 'bias'], 'dy');
 
+/** Whether the bias goes inside the kernels (lever `sinBias`, installed by index.ts). */
+let biasInside = false;
+export function setSinBias(on: boolean): void {
+  biasInside = on;
+}
+
 /**
  * sin(ω ⊙ (x + b)) fused: x [L, W] with ω [W] (and b [W]), or x [R, L, W] with ω [R, 1, W] (and b [R, W]); the bias
  * inside the kernels with lever `sinBias`, else added first (ops/scaledSin's addBias). Undefined (declined: the
@@ -188,5 +193,5 @@ export function scaledSinWebGpu(x: tf.Tensor, omega: tf.Tensor, bias?: tf.Tensor
   if (!bias) return fused(x, omega);
   const biasOk = bias.dtype === 'float32' && (x.rank === 2 ? bias.rank === 1 && bias.shape[0] === W : bias.rank === 2 && bias.shape[0] === R && bias.shape[1] === W);
   if (!biasOk) return undefined;
-  return leverOn('sinBias') ? fusedBias(x, omega, bias) : fused(addBias(x, bias), omega);
+  return biasInside ? fusedBias(x, omega, bias) : fused(addBias(x, bias), omega);
 }
