@@ -18,33 +18,28 @@ import { addBias } from '../../ops/scaledSin/index.js';
 const WG = 64;
 const UNIFORMS = ['n: u32', 'L: u32', 'W: u32'];
 
-// thread e = element (r, t, c): ω at (r, c)
-const forwardWgsl = () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, { name: 'y', type: 'f32', write: true }], UNIFORMS)}
+// thread e = element (r, t, c): ω (and the bias) at (r, c); with the bias, x + b first, as the reference adds it
+const forwardWgsl = (withBias: boolean) => () => `
+${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, ...(withBias ? [{ name: 'bias', type: 'f32' }] : []), { name: 'y', type: 'f32', write: true }], UNIFORMS)}
 ${elementMain(WG)}
   let c = e % params.W;
   let r = e / (params.L * params.W);
-  y[e] = sin(omega[r * params.W + c] * x[e]);
+  y[e] = sin(omega[r * params.W + c] * ${withBias ? '(x[e] + bias[r * params.W + c])' : 'x[e]'});
 }`;
 
-// with the bias: x + b first, as the reference adds it
-const biasForwardWgsl = () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'omega', type: 'f32' }, { name: 'bias', type: 'f32' }, { name: 'y', type: 'f32', write: true }], UNIFORMS)}
-${elementMain(WG)}
-  let c = e % params.W;
-  let r = e / (params.L * params.W);
-  y[e] = sin(omega[r * params.W + c] * (x[e] + bias[r * params.W + c]));
-}`;
-
-// thread e = (r, c): rows t = 0 … L−1 of column c of run r
-const backwardWgsl = () => `
+// thread e = (r, c): rows t = 0 … L−1 of column c of run r; with the bias, u = x + b and db = Σ dx beside dω
+const backwardWgsl = (withBias: boolean) => () => {
+  const u = withBias ? '(x[i] + b)' : 'x[i]';
+  return `
 ${declare(
   [
     { name: 'x', type: 'f32' },
     { name: 'omega', type: 'f32' },
+    ...(withBias ? [{ name: 'bias', type: 'f32' }] : []),
     { name: 'dy', type: 'f32' },
     { name: 'dx', type: 'f32', write: true },
     { name: 'domega', type: 'f32', write: true },
+    ...(withBias ? [{ name: 'dbias', type: 'f32', write: true }] : []),
   ],
   UNIFORMS,
 )}
@@ -52,51 +47,17 @@ ${elementMain(WG)}
   let W = params.W;
   let c = e % W;
   let r = e / W;
-  let w = omega[e];
+  let w = omega[e];${withBias ? '\n  let b = bias[e];\n  var sb = 0.0f;' : ''}
   var s = 0.0f;
   for (var t = 0u; t < params.L; t++) {
     let i = (r * params.L + t) * W + c;
-    let du = dy[i] * cos(w * x[i]);
+    let du = dy[i] * cos(w * ${u});
     dx[i] = du * w;
-    s += du * x[i];
+    s += du * ${u};${withBias ? '\n    sb += du * w;' : ''}
   }
-  domega[e] = s;
+  domega[e] = s;${withBias ? '\n  dbias[e] = sb;' : ''}
 }`;
-
-// thread e = (r, c) with the bias: u = x + b per row, and db = Σ dx beside dω
-const biasBackwardWgsl = () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'omega', type: 'f32' },
-    { name: 'bias', type: 'f32' },
-    { name: 'dy', type: 'f32' },
-    { name: 'dx', type: 'f32', write: true },
-    { name: 'domega', type: 'f32', write: true },
-    { name: 'dbias', type: 'f32', write: true },
-  ],
-  UNIFORMS,
-)}
-${elementMain(WG)}
-  let W = params.W;
-  let c = e % W;
-  let r = e / W;
-  let w = omega[e];
-  let b = bias[e];
-  var s = 0.0f;
-  var sb = 0.0f;
-  for (var t = 0u; t < params.L; t++) {
-    let i = (r * params.L + t) * W + c;
-    let u = x[i] + b;
-    let du = dy[i] * cos(w * u);
-    let d = du * w;
-    dx[i] = d;
-    s += du * u;
-    sb += d;
-  }
-  domega[e] = s;
-  dbias[e] = sb;
-}`;
+};
 
 export const SCALED_SIN_KERNEL = 'RecallbenchScaledSin';
 export const SCALED_SIN_GRAD_KERNEL = 'RecallbenchScaledSinGrad';
@@ -114,60 +75,38 @@ let registered = false;
 export function registerScaledSinWebGpu(): void {
   if (registered) return;
   registered = true;
-  tf.registerKernel({
-    kernelName: SCALED_SIN_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x, omega } = inputs as Record<string, tf.TensorInfo>;
-      const { R, L, W } = sizes(x!);
-      const y = allocate(webgpuBackend(), x!.shape);
-      const n = R * L * W;
-      dispatch('ScaledSin', 'rb_scaled_sin', forwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: y, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
-      return y;
-    },
-  });
-  tf.registerKernel({
-    kernelName: SCALED_SIN_GRAD_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x, omega, dy } = inputs as Record<string, tf.TensorInfo>;
-      const { R, L, W } = sizes(x!);
-      const backend = webgpuBackend();
-      const dx = allocate(backend, x!.shape);
-      const domega = allocate(backend, omega!.shape);
-      const n = R * W;
-      dispatch('ScaledSinGrad', 'rb_scaled_sin_grad', backwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: dy! }, { tensor: dx, write: true }, { tensor: domega, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
-      return [dx, domega];
-    },
-  });
-  tf.registerKernel({
-    kernelName: SCALED_SIN_BIAS_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x, omega, bias } = inputs as Record<string, tf.TensorInfo>;
-      const { R, L, W } = sizes(x!);
-      const y = allocate(webgpuBackend(), x!.shape);
-      const n = R * L * W;
-      dispatch('ScaledSinBias', 'rb_scaled_sin_bias', biasForwardWgsl, [{ tensor: x! }, { tensor: omega! }, { tensor: bias! }, { tensor: y, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
-      return y;
-    },
-  });
-  tf.registerKernel({
-    kernelName: SCALED_SIN_BIAS_GRAD_KERNEL,
-    backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
-      const { x, omega, bias, dy } = inputs as Record<string, tf.TensorInfo>;
-      const { R, L, W } = sizes(x!);
-      const backend = webgpuBackend();
-      const dx = allocate(backend, x!.shape);
-      const domega = allocate(backend, omega!.shape);
-      const dbias = allocate(backend, bias!.shape);
-      const n = R * W;
-      const bindings = [{ tensor: x! }, { tensor: omega! }, { tensor: bias! }, { tensor: dy! }, { tensor: dx, write: true }, { tensor: domega, write: true }, { tensor: dbias, write: true }];
-      dispatch('ScaledSinBiasGrad', 'rb_scaled_sin_bias_grad', biasBackwardWgsl, bindings, [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
-      return [dx, domega, dbias];
-    },
-  });
+  // the plain pair and the pair with the bias (lever sinBias): the bias is one more input and one more gradient
+  for (const withBias of [false, true]) {
+    const name = withBias ? 'ScaledSinBias' : 'ScaledSin';
+    const key = withBias ? 'rb_scaled_sin_bias' : 'rb_scaled_sin';
+    tf.registerKernel({
+      kernelName: withBias ? SCALED_SIN_BIAS_KERNEL : SCALED_SIN_KERNEL,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs }) => {
+        const { x, omega, bias } = inputs as Record<string, tf.TensorInfo>;
+        const { R, L, W } = sizes(x!);
+        const y = allocate(webgpuBackend(), x!.shape);
+        const n = R * L * W;
+        const reads = [{ tensor: x! }, { tensor: omega! }, ...(withBias ? [{ tensor: bias! }] : [])];
+        dispatch(name, key, forwardWgsl(withBias), [...reads, { tensor: y, write: true }], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+        return y;
+      },
+    });
+    tf.registerKernel({
+      kernelName: withBias ? SCALED_SIN_BIAS_GRAD_KERNEL : SCALED_SIN_GRAD_KERNEL,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs }) => {
+        const { x, omega, bias, dy } = inputs as Record<string, tf.TensorInfo>;
+        const { R, L, W } = sizes(x!);
+        const backend = webgpuBackend();
+        const grads = [allocate(backend, x!.shape), allocate(backend, omega!.shape), ...(withBias ? [allocate(backend, bias!.shape)] : [])];
+        const reads = [{ tensor: x! }, { tensor: omega! }, ...(withBias ? [{ tensor: bias! }] : []), { tensor: dy! }];
+        const n = R * W;
+        dispatch(`${name}Grad`, `${key}_grad`, backwardWgsl(withBias), [...reads, ...grads.map((tensor) => ({ tensor, write: true }))], [{ u: n }, { u: L }, { u: W }], grid(Math.ceil(n / WG)));
+        return grads;
+      },
+    });
+  }
 }
 
 const fused = kernelWithGrad(SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL, ['x', 'omega'], 'dy');
