@@ -14,7 +14,7 @@
 // ~50. Sums in another order than tfjs's Sum: within float32 rounding (tests/webgpu-tokenShift.test.ts). Reference:
 // ops/tokenShift/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, elementMain, grid, release, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, release, unrolled, webgpuBackend } from './dispatch.js';
 import type { TokenShiftForm } from '../../ops/tokenShift/index.js';
 
 const WG = 64;
@@ -42,9 +42,7 @@ ${elementMain(WG)}
   let xe = x[e];
   let delta = prev - xe;
   let m = ${muIndex};
-${range(C)
-  .map((c) => (form === 'rwkv7' ? `  y${c}[e] = xe + delta * mu${c}[m];` : `  y${c}[e] = xe * mu${c}[m] + prev * (1.0f - mu${c}[m]);`))
-  .join('\n')}
+${unrolled(C, (c) => (form === 'rwkv7' ? `  y${c}[e] = xe + delta * mu${c}[m];` : `  y${c}[e] = xe * mu${c}[m] + prev * (1.0f - mu${c}[m]);`))}
 }`;
 
 // thread e = element (b, t, j) of dx
@@ -59,13 +57,11 @@ ${elementMain(WG)}
   let last = t + 1u >= params.T;
   let m = ${muIndex};
   var s = 0.0f;
-${range(C)
-  .map((c) =>
-    form === 'rwkv7'
-      ? `  s += dy${c}[e] - dy${c}[e] * mu${c}[m];\n  if (!last) { s += dy${c}[e + params.d] * mu${c}[m]; }`
-      : `  s += dy${c}[e] * mu${c}[m];\n  if (!last) { s += dy${c}[e + params.d] * (1.0f - mu${c}[m]); }`,
-  )
-  .join('\n')}
+${unrolled(C, (c) =>
+  form === 'rwkv7'
+    ? `  s += dy${c}[e] - dy${c}[e] * mu${c}[m];\n  if (!last) { s += dy${c}[e + params.d] * mu${c}[m]; }`
+    : `  s += dy${c}[e] * mu${c}[m];\n  if (!last) { s += dy${c}[e + params.d] * (1.0f - mu${c}[m]); }`,
+)}
   dx[e] = s;
 }`;
 
@@ -81,21 +77,15 @@ ${elementMain(WG)}
   let runEnd = (run + 1u) * params.rowsPerRun;
   let first = run * params.rowsPerRun + (block % params.blocksPerRun) * ${TOKEN_SHIFT_ROWS}u;
   let end = min(first + ${TOKEN_SHIFT_ROWS}u, runEnd);
-${range(C)
-  .map((c) => `  var s${c} = 0.0f;`)
-  .join('\n')}
+${unrolled(C, (c) => `  var s${c} = 0.0f;`)}
   for (var r = first; r < end; r++) {
     let i = r * d + j;
     var prev = 0.0f;
     if (r % params.T > 0u) { prev = x[i - d]; }
     let delta = ${form === 'rwkv7' ? 'prev - x[i]' : 'x[i] - prev'};
-${range(C)
-  .map((c) => `    s${c} += dy${c}[i] * delta;`)
-  .join('\n')}
+${unrolled(C, (c) => `    s${c} += dy${c}[i] * delta;`)}
   }
-${range(C)
-  .map((c) => `  partials[(block * ${C}u + ${c}u) * d + j] = s${c};`)
-  .join('\n')}
+${unrolled(C, (c) => `  partials[(block * ${C}u + ${c}u) * d + j] = s${c};`)}
 }`;
 
 // thread e = (c, run, j): the partials of mix c, channel j over the run's blocks, added in block order
@@ -108,9 +98,7 @@ ${elementMain(WG)}
   let c = e / (d * params.runs);
   var s = 0.0f;
   for (var b = 0u; b < params.blocksPerRun; b++) { s += partials[((run * params.blocksPerRun + b) * ${C}u + c) * d + j]; }
-${range(C)
-  .map((c) => `  ${c > 0 ? 'else ' : ''}if (c == ${c}u) { dmu${c}[run * d + j] = s; }`)
-  .join('\n')}
+${unrolled(C, (c) => `  ${c > 0 ? 'else ' : ''}if (c == ${c}u) { dmu${c}[run * d + j] = s; }`)}
 }`;
 
 /** The forward kernel for a group of C mixes in one form (RecallbenchTokenShift1 … 3, …Rwkv4_1 … 3). */
