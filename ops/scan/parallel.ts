@@ -24,6 +24,7 @@
 // `scanNaive` (naive.ts) is the plain per-step reference (tfjs's own gradients) the tests compare against.
 import * as tf from '@tensorflow/tfjs';
 import { checkShapes } from './common.js';
+import { timeShift } from '../shared/timeShift.js';
 
 // Internally every tensor is flattened to [B, T, R] (rank 3): tfjs-wasm slices, pads and concatenates
 // rank > 4 tensors on a slow generic path, and rank-3 views keep every level to a handful of plain copies.
@@ -41,12 +42,6 @@ function interleave(even: tf.Tensor3D, odd: tf.Tensor3D): tf.Tensor3D {
   return tf.concat([even, odd], 2).reshape([B, 2 * half, R]);
 }
 
-/** x [B, T, R] → x shifted one step along time, zero-filled: later = false gives x_{t−1}, true gives x_{t+1}. */
-function shift(x: tf.Tensor3D, later: boolean): tf.Tensor3D {
-  const [B, T, R] = x.shape;
-  if (T === 1) return tf.zerosLike(x);
-  return tf.pad(x.slice([0, later ? 1 : 0, 0], [B, T - 1, R]), [[0, 0], later ? [0, 1] : [1, 0], [0, 0]]);
-}
 
 /**
  * The parallel scan on [B, T, R] tensors of equal shape. forward: h_t = a_t h_{t−1} + b_t (h_{−1} = 0);
@@ -65,11 +60,11 @@ function scanFlat(a: tf.Tensor3D, b: tf.Tensor3D, reverse: boolean): tf.Tensor3D
     const [b0, b1] = evenOdd(b);
     if (!reverse) {
       const hOdd = scanFlat(tf.mul(a1, a0), tf.add(tf.mul(a1, b0), b1), false); // h at t = 1, 3, 5, …
-      const hEven = tf.add(tf.mul(a0, shift(hOdd, false)), b0); // h_{2i} = a_{2i} h_{2i−1} + b_{2i}
+      const hEven = tf.add(tf.mul(a0, timeShift(hOdd, false)), b0); // h_{2i} = a_{2i} h_{2i−1} + b_{2i}
       return interleave(hEven as tf.Tensor3D, hOdd);
     }
     const hEven = scanFlat(tf.mul(a0, a1), tf.add(tf.mul(a0, b1), b0), true); // h at t = 0, 2, 4, …
-    const hOdd = tf.add(tf.mul(a1, shift(hEven, true)), b1); // h_{2i+1} = a_{2i+1} h_{2i+2} + b_{2i+1}
+    const hOdd = tf.add(tf.mul(a1, timeShift(hEven, true)), b1); // h_{2i+1} = a_{2i+1} h_{2i+2} + b_{2i+1}
     return interleave(hEven, hOdd as tf.Tensor3D);
   });
 }
@@ -107,8 +102,8 @@ const scanWithGrad = tf.customGrad((a, b, save) => {
       const shape = hS.shape;
       const aFlat = flat(aS.shape.join() === shape.join() ? aS : expandTo(aS, shape));
       // δ_t = g_t + a_{t+1} δ_{t+1}: the mirrored scan with coefficients a shifted one step earlier
-      const delta = scanFlat(shift(aFlat, true), flat(dy), true);
-      const da = sumToShape(tf.mul(delta, shift(flat(hS), false)).reshape(shape), aS.shape); // δ_t ⊙ h_{t−1}
+      const delta = scanFlat(timeShift(aFlat, true), flat(dy), true);
+      const da = sumToShape(tf.mul(delta, timeShift(flat(hS), false)).reshape(shape), aS.shape); // δ_t ⊙ h_{t−1}
       return [da, delta.reshape(shape)];
     },
   };

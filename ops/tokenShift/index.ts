@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { tokenShiftMixNaive, type TokenShiftForm } from './naive.js';
 
-export { mixWithPrevious, previousTokens, tokenShiftMixNaive, type TokenShiftForm } from './naive.js';
+export { mixWithPrevious, tokenShiftMixNaive, type TokenShiftForm } from './naive.js';
 
 /** The fast form's signature (with its own gradients); undefined: declined. */
 export const tokenShiftOp = fastOp<(x: tf.Tensor3D, mus: tf.Tensor[], form: TokenShiftForm) => tf.Tensor3D[] | undefined>('tokenShift');

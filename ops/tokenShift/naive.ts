@@ -9,6 +9,7 @@
 // with μ_c [R, d], each run's rows mixed by its own μ (RWKV-4 stacks; RWKV-7 does not).
 import * as tf from '@tensorflow/tfjs';
 import { mulByRun } from '../shared/runAxis.js';
+import { timeShift } from '../shared/timeShift.js';
 
 export type TokenShiftForm = 'rwkv7' | 'rwkv4';
 
@@ -19,12 +20,6 @@ export function mixWithPrevious(x: tf.Tensor, prev: tf.Tensor, mus: tf.Tensor[],
   return mus.map((mu) => tf.add(x, mulByRun(delta, mu)));
 }
 
-/** The shifted copy of x [B, T, d]: x'_t = x_{t−1}, x'_0 = 0. */
-export function previousTokens(x: tf.Tensor3D): tf.Tensor3D {
-  const [B, T, d] = x.shape;
-  return tf.pad(x.slice([0, 0, 0], [B, T - 1, d]), [[0, 0], [1, 0], [0, 0]]);
-}
-
 export function tokenShiftMixNaive(x: tf.Tensor3D, mus: tf.Tensor[], form: TokenShiftForm = 'rwkv7'): tf.Tensor3D[] {
-  return mixWithPrevious(x, previousTokens(x), mus, form) as tf.Tensor3D[];
+  return mixWithPrevious(x, timeShift(x), mus, form) as tf.Tensor3D[];
 }
