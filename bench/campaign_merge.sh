@@ -13,7 +13,7 @@
 #    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones — none when
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
-# 4. prints the new records, one line each, and their totals (bench/campaign_new_records.py);
+# 4. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
 # 5. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
 #    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
 #    no files of them: the tree a call carries stays small); prints the records before and after and the new ones.
@@ -57,7 +57,7 @@ cp "$logs/pin.txt" "$dst/stretch$n-pin.txt" 2>/dev/null || true
 after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
 # the new records one line each, and their steps, tokens and process-hours (what the stretch's paragraph reports)
-[ -z "$new" ] || python3 "$(dirname "$0")/campaign_new_records.py" "$dst/runs.jsonl" $new
+[ -z "$new" ] || npx tsx "$(dirname "$0")/campaign_new_records.ts" "$dst" $new
 cli=(npx tsx src/cli.ts)
 "${cli[@]}" verify "$dst"
 [ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --png headline --no-detail-files --quiet

@@ -51,7 +51,7 @@ const merge = (at: string, n: string, root: string) =>
 
 describe('bench/campaign_merge.sh', () => {
   it('the new-records summary refuses an id without a record: one line, exit 2', () => {
-    const r = spawnSync('python3', [join(ROOT, 'bench', 'campaign_new_records.py'), join(COMMITTED, 'runs.jsonl'), 'no-such-run'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'campaign_new_records.ts'), COMMITTED, 'no-such-run'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no record for no-such-run/);

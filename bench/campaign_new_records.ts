@@ -1,0 +1,48 @@
+// The records a campaign stretch added, one line each, and their totals — what results/README.md's stretch paragraph
+// reports (bench/campaign_merge.sh prints it after a merge). The records are read as the report reads them
+// (runners/results.ts readRecords: the schema, one record per run id).
+//
+//   npx tsx bench/campaign_new_records.ts RESULTS_FOLDER ID [ID ...]
+//
+// A line: label, training length L (the first training segment's), d_model, lr, status, epochs, test accuracy, wall
+// seconds, ms a step. Totals: optimiser steps, training tokens (steps × batch × L) and process-hours (every new
+// record's wallSeconds, runs stopped by halving included; a run still in flight when the call ended is not a record
+// yet). Exit 2, one line, if the folder has no readable runs.jsonl or an id has no record.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { readRecords, type RunRecord } from '../runners/results.js';
+
+const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+/** The training length of a record: its first training segment's (segments are a task's own parameters). */
+const trainLength = (r: RunRecord) => Number(r.config.data.train[0]!.seqLen);
+
+export function newRecordsSummary(records: RunRecord[]): string[] {
+  const rows = records.map((r) => ({ r, L: trainLength(r), d: r.config.model.dModel, lr: r.config.train.lr }));
+  rows.sort((a, b) => a.r.label.localeCompare(b.r.label) || a.L - b.L || a.d - b.d || a.lr - b.lr);
+  const lines = ['new records (label, L, d, lr, status, epochs, test accuracy, wall s, ms a step):'];
+  for (const { r, L, d, lr } of rows) {
+    const lrText = String(Number(lr.toPrecision(2)));
+    lines.push(`  ${r.label.padEnd(12)} L${String(L).padEnd(4)} d${String(d).padEnd(4)} lr ${lrText.padEnd(9)} ${r.status.padEnd(10)} ${String(r.epochs).padStart(3)} ep  ${num(r.testAccuracy, 4)}  ${num(r.wallSeconds, 0).padStart(6)} s  ${num(r.msPerStep, 1)} ms`);
+  }
+  const steps = records.reduce((s, r) => s + r.steps, 0);
+  const tokens = records.reduce((s, r) => s + r.steps * r.config.train.batchSize * trainLength(r), 0);
+  const hours = records.reduce((s, r) => s + (Number.isFinite(r.wallSeconds) ? r.wallSeconds : 0), 0) / 3600;
+  lines.push(`new records: ${records.length}, ${steps.toLocaleString('en-US')} optimiser steps, ${(tokens / 1e9).toFixed(2)} G training tokens, ${hours.toFixed(2)} process-hours`);
+  return lines;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [dir, ...ids] = process.argv.slice(2);
+  if (!dir || !ids.length || !existsSync(join(dir, 'runs.jsonl'))) {
+    console.error(`campaign_new_records: usage: campaign_new_records.ts RESULTS_FOLDER ID [ID ...] (a folder with runs.jsonl; got ${dir ?? 'nothing'})`);
+    process.exit(2);
+  }
+  const byId = new Map(readRecords(dir).map((r) => [r.id, r]));
+  const missing = ids.filter((id) => !byId.has(id));
+  if (missing.length) {
+    console.error(`campaign_new_records: no record for ${missing.join(', ')} in ${join(dir, 'runs.jsonl')}`);
+    process.exit(2);
+  }
+  for (const line of newRecordsSummary(ids.map((id) => byId.get(id)!))) console.log(line);
+}
