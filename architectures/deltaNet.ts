@@ -69,10 +69,12 @@ export default defineMixer({
       forward(x) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
-          const { q, k: kk } = prepare(splitHeads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)), H), splitHeads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), H));
-          const v = splitHeads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)), H); // [B, H, T, d_v]
-          const beta = tf.sigmoid(bProj.apply(x)).transpose([0, 2, 1]) as tf.Tensor3D; // [B, H, T]
-          const o = deltaRule(q as tf.Tensor4D, kk as tf.Tensor4D, v, beta, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
+          // heads split by a reshape, [B, T, H, ·] (β [B, T, H]), and o [B, T, H, d_v]: the op moves the heads if it must
+          const heads = (y: tf.Tensor) => splitHeads(y, H, true);
+          const { q, k: kk } = prepare(heads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv))), heads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv))));
+          const v = heads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)));
+          const beta = tf.sigmoid(bProj.apply(x)) as tf.Tensor3D;
+          const o = deltaRule(q as tf.Tensor4D, kk as tf.Tensor4D, v, beta, p.chunkSize, { input: 'bthd', output: 'bthd' });
           return output(o, [B, T]) as tf.Tensor3D;
         });
       },

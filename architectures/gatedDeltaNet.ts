@@ -95,11 +95,13 @@ export default defineMixer({
       forward(x) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
-          const q = tf.mul(l2Normalize(splitHeads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)), H)), qScale) as tf.Tensor4D;
-          const kk = l2Normalize(splitHeads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)), H)) as tf.Tensor4D;
-          const v = splitHeads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)), H); // [B, H, T, d_v]
+          // heads split by a reshape, [B, T, H, ·] (β, g [B, T, H]), and o [B, T, H, d_v]: the op moves the heads if it must
+          const heads = (y: tf.Tensor) => splitHeads(y, H, true);
+          const q = tf.mul(l2Normalize(heads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)))), qScale) as tf.Tensor4D;
+          const kk = l2Normalize(heads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)))) as tf.Tensor4D;
+          const v = heads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)));
           const { beta, g } = gates(x);
-          const o = gatedDeltaRule(q, kk, v, beta.transpose([0, 2, 1]) as tf.Tensor3D, g.transpose([0, 2, 1]) as tf.Tensor3D, p.chunkSize).transpose([0, 2, 1, 3]); // [B, T, H, d_v]
+          const o = gatedDeltaRule(q, kk, v, beta as tf.Tensor3D, g as tf.Tensor3D, p.chunkSize, { input: 'bthd', output: 'bthd' });
           return output(o, x, [B, T]) as tf.Tensor3D;
         });
       },

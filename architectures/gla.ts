@@ -86,8 +86,10 @@ export default defineMixer({
             kk = silu(shortConv(kk, convs.k)) as tf.Tensor3D;
             v = silu(shortConv(v, convs.v)) as tf.Tensor3D;
           }
-          const o = gla(splitHeads(tf.mul(q, qScale), H), splitHeads(kk, H), splitHeads(v, H), splitHeads(forgetGate(x), H), p.chunkSize);
-          return output(o.transpose([0, 2, 1, 3]), x, [B, T]) as tf.Tensor3D;
+          // heads split by a reshape, [B, T, H, ·], and o [B, T, H, d_v]: the op moves the heads if it must
+          const heads = (y: tf.Tensor) => splitHeads(y, H, true);
+          const o = gla(heads(tf.mul(q, qScale)), heads(kk), heads(v), heads(forgetGate(x)), p.chunkSize, { input: 'bthd', output: 'bthd' });
+          return output(o, x, [B, T]) as tf.Tensor3D;
         });
       },
       initState(batch) {

@@ -20,11 +20,12 @@ export { rmsNorm } from '../ops/rmsNorm/index.js';
 /** SiLU (swish): x · σ(x). */
 export { silu, siluGate } from '../ops/silu/index.js';
 
-/** x [B, T, H·w] → per-head [B, H, T, w]. */
-export function splitHeads(x: tf.Tensor, H: number): tf.Tensor4D {
+/** x [B, T, H·w] → per-head [B, H, T, w], or [B, T, H, w] (`timeFirst`: a reshape, for ops told their layout). */
+export function splitHeads(x: tf.Tensor, H: number, timeFirst = false): tf.Tensor4D {
   const [B, T, width] = x.shape as [number, number, number];
   if (width % H !== 0) throw new Error(`splitHeads: width ${width} is not divisible by ${H} heads`);
-  return x.reshape([B, T, H, width / H]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  const heads = x.reshape([B, T, H, width / H]);
+  return (timeFirst ? heads : heads.transpose([0, 2, 1, 3])) as tf.Tensor4D;
 }
 
 /** Per-head x [B, H, T, w] → [B, T, H·w]. */

@@ -164,15 +164,15 @@ export default defineMixer({
       const bonus = tf.mul(tf.sum(tf.mul(tf.mul(pr.r, pr.k), rK), -1, true), pr.v);
       return oProj.apply(tf.mul(tf.add(normed, bonus).reshape([...lead, d]), pr.g));
     };
-    const toOp = (x: tf.Tensor) => x.transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, T, H, ·] → [B, H, T, ·]
+    const c4 = (x: tf.Tensor) => x as tf.Tensor4D;
 
     return {
       forward(x) {
         return tf.tidy(() => {
           const pr = project(tokenShiftMix(x, mus));
-          const o = generalizedDeltaRule(toOp(pr.r), toOp(pr.w), toOp(pr.k), toOp(pr.v), toOp(pr.a), toOp(pr.b), p.chunkSize);
-          // [B, H, T, d_v] → [H, B, T, d_v] (heads first, for groupNorm) → [B, T, H, d_v]
-          return output(groupNorm(o.transpose([1, 0, 2, 3])).transpose([1, 2, 0, 3]), pr) as tf.Tensor3D;
+          // the projections as they come, [B, T, H, ·]; o heads first, [H, B, T, d_v], for groupNorm → [B, T, H, d_v]
+          const o = generalizedDeltaRule(c4(pr.r), c4(pr.w), c4(pr.k), c4(pr.v), c4(pr.a), c4(pr.b), p.chunkSize, { input: 'bthd', output: 'hbtd' });
+          return output(groupNorm(o).transpose([1, 2, 0, 3]), pr) as tf.Tensor3D;
         });
       },
       initState(batch) {

@@ -159,13 +159,17 @@ case "${1:-}" in
   campaign)
     # one pass over the panels CAMPAIGN_SHAPES names (L:B:K) and CAMPAIGN_D: campaign_pass MIXERS VARIANTS [LABEL_SUFFIX]
     # (an assignment before the call, e.g. RECALLBENCH_LONGCONV_EXAMPLES, reaches the steps it runs)
+    # CAMPAIGN_PRESET=none: bench/step.ts's own models (the zoology reference, each mixer's defaults) — for a mixer no
+    # preset holds (GLA)
+    preset_flag="--preset runners/presets/${CAMPAIGN_PRESET:-zoology-fig2}.json"
+    [ "${CAMPAIGN_PRESET:-}" = none ] && preset_flag=
     campaign_pass() {
       local suffix=${3:-} # set -u: the default pass has no label suffix
       for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
           echo "=== campaign shapes, L $L B$Bsz K $K, d $d${suffix:+ ($suffix)} ($(date -u +%H:%M:%S))"
-          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" --preset "runners/presets/${CAMPAIGN_PRESET:-zoology-fig2}.json" --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" $preset_flag --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
     }

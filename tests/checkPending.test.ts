@@ -56,6 +56,15 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls[1]).toMatch(/--batches 256 --seq-len 128 --kv 8 --d-model 256 /);
   });
 
+  it("campaign with CAMPAIGN_PRESET=none: bench/step.ts's own models, no --preset", () => {
+    const r = check('campaign', 'campaign-none', { CAMPAIGN_PRESET: 'none', CAMPAIGN_MIXERS: 'gla', CAMPAIGN_VARIANTS: 'default,default+stridedHeads', CAMPAIGN_D: '128', CAMPAIGN_SHAPES: '256:64:16' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(1);
+    expect(r.calls[0]).not.toMatch(/--preset/);
+    expect(r.calls[0]).toMatch(/--mixers gla --batches 64 --seq-len 256 --kv 16 --d-model 128 --variants default,default\+stridedHeads /);
+  });
+
   it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {
     const r = check('equiv', 'equiv', { MIXERS: 'h3,mamba', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);

@@ -17,6 +17,7 @@ import { DELTA_REGISTERS_MAX_DK, deltaRuleForm, deltaRuleWebGpu, gatedDeltaRuleW
 import { dispatchCounts, fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
 import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRule/index.js';
+import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-deltaRule');
 
@@ -103,6 +104,47 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
         tf.dispose([...Object.values(x), ...got, ...ref]);
       }
       console.log(`${name}: worst errors vs naive ${worst.slice(0, gated ? 6 : 5).map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+    });
+
+    it(`${name}: lever stridedHeads — inputs and o in the layouts named, read and written in place: bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run`, async () => {
+      // DeltaNet's pair first; B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere);
+      // d_k 33, d_v 20: two backward column blocks of 16 (dv and the partials at the layout's rows)
+      const PAIRS: HeadLayouts[] = [
+        { input: 'bthd', output: 'bthd' },
+        { input: 'bthd', output: 'hbtd' },
+        { input: 'hbtd', output: 'bhtd' },
+      ];
+      const same = async (p: tf.Tensor, q: tf.Tensor, what: string) => expect(Array.from(await p.data()), what).toEqual(Array.from(await q.data()));
+      // d_k 5: the register form; d_k 33: the loop form
+      for (const [B, H, T, dk, dv] of [[2, 3, 7, 5, 3], [3, 2, 5, 33, 20]] as const) {
+        const x = inputs(B, H, T, dk, dv);
+        const ref = run(naive, x, gated);
+        for (const L of PAIRS) {
+          const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${L.input} → ${L.output}`;
+          const at = <T extends tf.Tensor>(t: T, layout = L.input): T => fromOpsLayout(t, layout);
+          const moved: Inputs = { q: at(x.q), k: at(x.k), v: at(x.v), beta: at(x.beta), g: at(x.g), w: at(x.w, L.output) };
+          const inLayout: Gated = gated ? (q, k, v, beta, g) => gatedDeltaRuleWebGpu(q, k, v, beta, g, L)! : (q, k, v, beta) => deltaRuleWebGpu(q, k, v, beta, L)!;
+          let direct: tf.Tensor[] = [];
+          const kernels = new Set((await tf.profile(() => (direct = run(inLayout, moved, gated)))).kernelNames);
+          expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
+          let viaTransposes: tf.Tensor[] = [];
+          try {
+            setFastPath({ stridedHeads: false });
+            viaTransposes = run(inLayout, moved, gated);
+          } finally {
+            setFastPath({ stridedHeads: true });
+          }
+          // the reference's outputs moved to the layouts: o to the output's, every gradient to the inputs'
+          const refIn = ref.map((t, i) => at(t, i === 0 ? L.output : L.input));
+          for (let i = 0; i < direct.length; i++) {
+            expect(direct[i]!.shape, `${tag}: ${NAMES[i]} shape`).toEqual(refIn[i]!.shape);
+            await same(direct[i]!, viaTransposes[i]!, `${tag}: ${NAMES[i]}, in place vs transposed`);
+            expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${NAMES[i]} vs reference`).toBeLessThan(bar(i));
+          }
+          tf.dispose([...direct, ...viaTransposes, ...refIn, ...Object.values(moved)]);
+        }
+        tf.dispose([...ref, ...Object.values(x)]);
+      }
     });
 
     it(`${name}: lever deltaRegisters off — the loop form matches the reference and the register form within rounding`, async () => {
@@ -192,6 +234,10 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
 
   it('a training step of tiny DeltaNet and Gated DeltaNet models: lever on and off give the same loss and gradients', async () => {
     for (const mixer of ['deltanet', 'gated-deltanet']) await expectLeverStepAgrees('delta', [{ mixer, params: { chunkSize: 4 } }], { label: mixer });
+  });
+
+  it('a training step of tiny DeltaNet and Gated DeltaNet models: lever stridedHeads on and off give the same loss and gradients', async () => {
+    for (const mixer of ['deltanet', 'gated-deltanet']) await expectLeverStepAgrees('stridedHeads', [{ mixer, params: { chunkSize: 4, numHeads: 2 } }, { mixer, params: { chunkSize: 4, numHeads: 2 } }], { label: mixer, kernels: ['RecallbenchDeltaRule', 'RecallbenchDeltaRuleGrad'] });
   });
 
   it('a training step of tiny DeltaNet and Gated DeltaNet models: lever deltaRegisters on and off give the same loss and gradients', async () => {

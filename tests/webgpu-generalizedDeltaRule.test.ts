@@ -17,6 +17,7 @@ import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { generalizedDeltaRule, generalizedDeltaRuleChunked, generalizedDeltaRuleNaive } from '../ops/generalizedDeltaRule/index.js';
+import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-generalizedDeltaRule');
 
@@ -166,6 +167,71 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
     const wide = tf.zeros([1, 1, 1, GENERALIZED_DELTA_MAX_DK + 1]) as tf.Tensor4D;
     expect(generalizedDeltaRuleWebGpu(wide, wide, wide, wide, wide, wide)).toBeUndefined();
     wide.dispose();
+  });
+
+  it('lever stridedHeads: inputs and o in the layouts named, read and written in place — bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run', async () => {
+    // [B, H, T, d_k, d_v, decay]: B, H > 1 and unequal, so a row formula with B and H swapped, or b and h, lands
+    // elsewhere; d_v 70: two backward column blocks (dv and the partials written at the layout's rows)
+    const PAIRS: HeadLayouts[] = [
+      { input: 'bthd', output: 'hbtd' }, // RWKV-7's
+      { input: 'bthd', output: 'bthd' },
+      { input: 'hbtd', output: 'bhtd' },
+    ];
+    const same = async (p: tf.Tensor, q: tf.Tensor, what: string) => expect(Array.from(await p.data()), what).toEqual(Array.from(await q.data()));
+    // the loop form (this file's setting) at both shapes; the register form (lever deltaRegisters, d_k 8) with RWKV-7's pair
+    for (const [B, H, T, dk, dv, decay, registers] of [[2, 3, 7, 5, 3, 'strong', false], [3, 2, 9, 8, 70, 'mixed', false], [3, 2, 9, 8, 70, 'mixed', true]] as const) {
+      const x = inputs(B, H, T, dk, dv, decay);
+      const ref = run(generalizedDeltaRuleNaive, x);
+      setFastPath({ deltaRegisters: registers });
+      try {
+        for (const L of registers ? PAIRS.slice(0, 1) : PAIRS) {
+          const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${registers ? 'registers' : 'loops'} ${L.input} → ${L.output}`;
+          const moved: Inputs = { xs: x.xs.map((t) => fromOpsLayout(t, L.input)) as Inputs['xs'], cot: fromOpsLayout(x.cot, L.output) };
+          const inLayout: Op = (...a) => generalizedDeltaRuleWebGpu(...a, L)!;
+          let direct: tf.Tensor[] = [];
+          const kernels = new Set((await tf.profile(() => (direct = run(inLayout, moved)))).kernelNames);
+          expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
+          let viaTransposes: tf.Tensor[] = [];
+          try {
+            setFastPath({ stridedHeads: false });
+            viaTransposes = run(inLayout, moved);
+          } finally {
+            setFastPath({ stridedHeads: true });
+          }
+          // the reference's outputs moved to the layouts: o to the output's, every gradient to the inputs'
+          const refIn = ref.map((t, i) => fromOpsLayout(t, i === 0 ? L.output : L.input));
+          for (let i = 0; i < direct.length; i++) {
+            expect(direct[i]!.shape, `${tag}: ${NAMES[i]} shape`).toEqual(refIn[i]!.shape);
+            await same(direct[i]!, viaTransposes[i]!, `${tag}: ${NAMES[i]}, in place vs transposed`);
+            expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${NAMES[i]} vs reference`).toBeLessThan(bar(i));
+          }
+          tf.dispose([...direct, ...viaTransposes, ...refIn, ...moved.xs, moved.cot]);
+        }
+      } finally {
+        setFastPath({ deltaRegisters: false }); // this file's setting (beforeAll)
+      }
+      tf.dispose(ref);
+      dispose(x);
+    }
+  });
+
+  it('lever stridedHeads: a kernel reading the heads where another layout keeps them fails the reference (mutation check)', async () => {
+    // the inputs handed over [B, T, H, ·] but declared [B, H, T, ·]-with-H-and-T-swapped, i.e. read as 'hbtd': the
+    // same numbers at the wrong rows must miss the reference's o and every gradient
+    const [B, H, T, dk, dv] = [2, 3, 6, 4, 5];
+    const x = inputs(B, H, T, dk, dv, 'mixed');
+    const ref = run(generalizedDeltaRuleNaive, x);
+    const moved: Inputs = { xs: x.xs.map((t) => fromOpsLayout(t, 'bthd')) as Inputs['xs'], cot: fromOpsLayout(x.cot, 'bthd') };
+    const misread: Op = (...a) => generalizedDeltaRuleWebGpu(...(a.map((t) => t.reshape([H, B, T, t.shape[3]!])) as Inputs['xs']), { input: 'hbtd', output: 'hbtd' })!.reshape([B, T, H, dv]) as tf.Tensor4D;
+    const wrong = run(misread, moved);
+    const refIn = ref.map((t) => fromOpsLayout(t, 'bthd'));
+    for (let i = 0; i < wrong.length; i++) expect((await errors(wrong[i]!, refIn[i]!)).rel, `misread: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    tf.dispose([...wrong, ...ref, ...refIn, ...moved.xs, moved.cot]);
+    dispose(x);
+  });
+
+  it('a training step of a tiny RWKV-7 model: lever stridedHeads on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('stridedHeads', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }, { mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }], { kernels: ['RecallbenchGeneralizedDeltaRule', 'RecallbenchGeneralizedDeltaRuleGrad'] });
   });
 
   it('a training step of a tiny RWKV-7 model: lever on and off give the same loss and gradients', async () => {

@@ -16,6 +16,7 @@ import { GLA_FAST_MAX_DK, glaFastMaxDk, glaWebGpu, gradsSize, SSD_ROW_BLOCK, ssd
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
 import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
+import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-gla');
 
@@ -102,6 +103,46 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
       tf.dispose([...Object.values(x), ...got, ...ref]);
     }
     console.log(`gla: worst errors vs naive ${worst.map((e, i) => `${NAMES[i]} abs ${e.abs.toExponential(2)} rel ${e.rel.toExponential(2)}`).join('; ')}`);
+  });
+
+  it('lever stridedHeads: inputs and o in the layouts named, read and written in place — bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run', async () => {
+    // GLA's pair first; B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere); d_v 70:
+    // two or more backward column blocks (dv and the partials written at the layout's rows)
+    const PAIRS: HeadLayouts[] = [
+      { input: 'bthd', output: 'bthd' },
+      { input: 'bthd', output: 'hbtd' },
+      { input: 'hbtd', output: 'bhtd' },
+    ];
+    const same = async (p: tf.Tensor, q: tf.Tensor, what: string) => expect(Array.from(await p.data()), what).toEqual(Array.from(await q.data()));
+    for (const [B, H, T, dk, dv] of [[2, 3, 7, 5, 3], [3, 2, 9, 8, 70]] as const) {
+      const x = inputs(B, H, T, dk, dv);
+      const ref = run(glaNaive, x);
+      for (const L of PAIRS) {
+        const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${L.input} → ${L.output}`;
+        const at = <T extends tf.Tensor>(t: T, layout = L.input): T => fromOpsLayout(t, layout);
+        const moved: Inputs = { q: at(x.q), k: at(x.k), v: at(x.v), g: at(x.g), w: at(x.w, L.output) };
+        const inLayout: Gla = (q, k, v, g) => glaWebGpu(q, k, v, g, L)!;
+        let direct: tf.Tensor[] = [];
+        const kernels = new Set((await tf.profile(() => (direct = run(inLayout, moved)))).kernelNames);
+        expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
+        let viaTransposes: tf.Tensor[] = [];
+        try {
+          setFastPath({ stridedHeads: false });
+          viaTransposes = run(inLayout, moved);
+        } finally {
+          setFastPath({ stridedHeads: true });
+        }
+        // the reference's outputs moved to the layouts: o to the output's, every gradient to the inputs'
+        const refIn = ref.map((t, i) => at(t, i === 0 ? L.output : L.input));
+        for (let i = 0; i < direct.length; i++) {
+          expect(direct[i]!.shape, `${tag}: ${NAMES[i]} shape`).toEqual(refIn[i]!.shape);
+          await same(direct[i]!, viaTransposes[i]!, `${tag}: ${NAMES[i]}, in place vs transposed`);
+          expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${NAMES[i]} vs reference`).toBeLessThan(bar(i));
+        }
+        tf.dispose([...direct, ...viaTransposes, ...refIn, ...Object.values(moved)]);
+      }
+      tf.dispose([...ref, ...Object.values(x)]);
+    }
   });
 
   it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
@@ -191,5 +232,9 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
   it('a training step of a tiny GLA model and of a tiny Mamba-2 model: lever on and off give the same loss and gradients', async () => {
     await expectLeverStepAgrees('gla', [{ mixer: 'gla', params: { chunkSize: 4 } }], { label: 'gla', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
     await expectLeverStepAgrees('ssd', [{ mixer: 'mamba2', params: { chunkSize: 4, headDim: 8, stateDim: 8 } }], { label: 'mamba2', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
+  });
+
+  it('a training step of a tiny GLA model: lever stridedHeads on and off give the same loss and gradients', async () => {
+    await expectLeverStepAgrees('stridedHeads', [{ mixer: 'gla', params: { chunkSize: 4, numHeads: 2 } }, { mixer: 'gla', params: { chunkSize: 4, numHeads: 2 } }], { label: 'gla', kernels: ['RecallbenchGla', 'RecallbenchGlaGrad'] });
   });
 });

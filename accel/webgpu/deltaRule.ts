@@ -24,11 +24,17 @@
 // One dispatch backward, plus the slices (and, past COLS columns, a sum) that split its one output buffer. Every
 // shape is a uniform; the key names only the gate, CAP and COLS (the register form's: d_k, below). References: deltaRuleNaive, gatedDeltaRuleNaive.
 //
+// Lever `stridedHeads` (heads.ts): q, k, v, β (g) read and o written in the layouts the caller names — DeltaNet and
+// Gated DeltaNet hand over their projections as they come, [B, T, H, ·] (β, g [B, T, H]), and take o the same way —
+// instead of transposed to and from [B, H, T, ·] around the kernels.
+//
 // Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK): the same kernels with d_k a constant of the shader and the loops
 // over the column unrolled here into named scalars (s0, s1, …; ds0…, sp0…): the loops above run to the uniform d_k, so
 // the private arrays sit in per-thread local memory; unrolled, they are registers. Same arithmetic, same order; one
 // pipeline per d_k (32 for DeltaNet at d 128 with 4 heads).
 import * as tf from '@tensorflow/tfjs';
+import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
@@ -54,7 +60,7 @@ export function tiling(dk: number): { CAP: number; COLS: number } {
 /** α_t: exp(g_t) from the second half of bg (= [β; g]) when gated, else 1. */
 const alpha = (gated: boolean) => (gated ? 'exp(bg[params.rows + row])' : '1.0f');
 
-const forwardWgsl = (gated: boolean, CAP: number) => () => `
+const forwardWgsl = (gated: boolean, CAP: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -64,7 +70,7 @@ ${declare(
     { name: 'o', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -76,7 +82,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
 ${checkpointStore({ state: 's', rows: 'dk' })}
-    let row = bh * params.T + t;
+    let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * dk;
     let a = ${alpha(gated)};
     var p = 0.0f;
@@ -88,12 +94,12 @@ ${checkpointStore({ state: 's', rows: 'dk' })}
       s[i] = si;
       out += q[kb + i] * si;
     }
-    o[row * params.dv + j] = out;
+    o[${outRow(L)} * params.dv + j] = out;
   }
 }`;
 
 // grads = [dv (rows·d_v) ; partials (blocks, rows, R = 2·d_k + 2: dq, dk, dβ, dg)]
-const backwardWgsl = (gated: boolean, CAP: number, COLS: number) => () => `
+const backwardWgsl = (gated: boolean, CAP: number, COLS: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -105,7 +111,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
 )}
 var<workgroup> red: array<f32, ${(2 * CAP + 2) * COLS}>;
 ${swizzleFn('redAt', COLS)}
@@ -124,7 +130,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
 ${chunkReplay({ state: 'sp', rows: 'dk' })}
-        let row = bh * params.T + t;
+        let row = ${rowOf(L.input, 'bh', 't')};
         let kb = row * dk;
         let a = ${alpha(gated)};
         var p = 0.0f;
@@ -135,13 +141,13 @@ ${chunkReplay({ state: 'sp', rows: 'dk' })}
     }
     for (var tt = t1; tt > t0; tt--) {
       let t = tt - 1u;
-      let row = bh * params.T + t;
+      let row = ${rowOf(L.input, 'bh', 't')};
       if (valid) {
         let kb = row * dk;
         let sb = (t - t0) * dk;
         let a = ${alpha(gated)};
         let b = bg[row];
-        let dout = dO[row * params.dv + j];
+        let dout = dO[${outRow(L)} * params.dv + j];
         var p = 0.0f;
         var du = 0.0f;
         var da = 0.0f;
@@ -179,7 +185,7 @@ ${columnBlockSums(COLS)}
 export const DELTA_REGISTERS_MAX_DK = 32;
 
 // The forward of the register form: forwardWgsl with d_k constant and the column as scalars s0….
-const forwardRegistersWgsl = (gated: boolean, DK: number) => () => `
+const forwardRegistersWgsl = (gated: boolean, DK: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -189,7 +195,7 @@ ${declare(
     { name: 'o', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -200,7 +206,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 ${unrolled(DK, (i) => `var s${i} = 0.0f;`, '  ')}
   for (var t = 0u; t < params.T; t++) {
 ${checkpointStore({ state: 's', rows: DK })}
-    let row = bh * params.T + t;
+    let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * ${DK}u;
     let a = ${alpha(gated)};
     var p = 0.0f;
@@ -208,13 +214,13 @@ ${unrolled(DK, (i) => `p += k[kb + ${i}u] * s${i};`, '    ')}
     let u = bg[row] * (v[row * params.dv + j] - a * p);
     var out = 0.0f;
 ${unrolled(DK, (i) => `s${i} = a * s${i} + k[kb + ${i}u] * u; out += q[kb + ${i}u] * s${i};`, '    ')}
-    o[row * params.dv + j] = out;
+    o[${outRow(L)} * params.dv + j] = out;
   }
 }`;
 
 // The backward of the register form: backwardWgsl with d_k constant and ds, sp as scalars; the replay's scratch and
 // the column-sum table as there.
-const backwardRegistersWgsl = (gated: boolean, DK: number, COLS: number) => () => `
+const backwardRegistersWgsl = (gated: boolean, DK: number, COLS: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -226,7 +232,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
 )}
 var<workgroup> red: array<f32, ${(2 * DK + 2) * COLS}>;
 ${swizzleFn('redAt', COLS)}
@@ -243,7 +249,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * params.rows * R;
 ${unrolled(DK, (i) => `var ds${i} = 0.0f; var sp${i} = 0.0f;`, '  ')}
 ${chunkReplay({ state: 'sp', rows: DK })}
-        let row = bh * params.T + t;
+        let row = ${rowOf(L.input, 'bh', 't')};
         let kb = row * ${DK}u;
         let a = ${alpha(gated)};
         var p = 0.0f;
@@ -254,13 +260,13 @@ ${unrolled(DK, (i) => `sp${i} = a * sp${i} + k[kb + ${i}u] * u;`, '        ')}
     }
     for (var tt = t1; tt > t0; tt--) {
       let t = tt - 1u;
-      let row = bh * params.T + t;
+      let row = ${rowOf(L.input, 'bh', 't')};
       if (valid) {
         let kb = row * ${DK}u;
         let sb = (t - t0) * ${DK}u;
         let a = ${alpha(gated)};
         let b = bg[row];
-        let dout = dO[row * params.dv + j];
+        let dout = dO[${outRow(L)} * params.dv + j];
         var p = 0.0f;
         var du = 0.0f;
         var da = 0.0f;
@@ -310,13 +316,15 @@ interface Sizes {
   gated: boolean;
 }
 
-function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.TensorInfo): Sizes {
-  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${DELTA_KERNEL}: expected q, k [B, H, T, d_k], v [B, H, T, d_v], got q [${q.shape}] v [${v.shape}]`);
-  const [B, H, T, dk] = q.shape as [number, number, number, number];
+function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, bg: tf.TensorInfo, input: HeadLayout): Sizes {
+  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${DELTA_KERNEL}: expected q, k [·, ·, ·, d_k], v [·, ·, ·, d_v] (${input}), got q [${q.shape}] v [${v.shape}]`);
+  const { B, H, T } = headDims(q.shape, input);
+  const dk = q.shape[3]!;
   const dv = v.shape[3]!;
   if (k.shape.join() !== q.shape.join() || v.shape.slice(0, 3).join() !== q.shape.slice(0, 3).join()) throw new Error(`${DELTA_KERNEL}: q [${q.shape}], k [${k.shape}], v [${v.shape}] do not match`);
   const gated = bg.shape.length === 4;
-  const expected = gated ? [2, B, H, T] : [B, H, T];
+  const lead = q.shape.slice(0, 3);
+  const expected = gated ? [2, ...lead] : lead;
   if (bg.shape.join() !== expected.join()) throw new Error(`${DELTA_KERNEL}: β${gated ? ' and g' : ''} [${bg.shape}] do not match [${expected}]`);
   if (dk > DELTA_MAX_DK) throw new Error(`${DELTA_KERNEL}: d_k ${dk} > ${DELTA_MAX_DK}`);
   return { B, H, T, dk, dv, gated };
@@ -335,22 +343,23 @@ export function registerDeltaRuleWebGpu(): void {
   tf.registerKernel({
     kernelName: DELTA_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { q, k, v, bg } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!, L.input);
       const { CAP } = tiling(dk);
       const C = checkpointInterval(T);
       const lanes = B * H * dv;
       const backend = webgpuBackend();
-      const o = allocate(backend, v!.shape);
+      const o = allocate(backend, headShape(L.output, B, H, T, dv));
       const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         `${gated ? 'GatedDeltaRule' : 'DeltaRule'}${regs ? 'Registers' : ''}`,
-        regs ? `rb_delta_fwd_${gated ? 'g' : 'u'}_r${dk}` : `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`,
-        regs ? forwardRegistersWgsl(gated, dk) : forwardWgsl(gated, CAP),
+        (regs ? `rb_delta_fwd_${gated ? 'g' : 'u'}_r${dk}` : `rb_delta_fwd_${gated ? 'g' : 'u'}${CAP}`) + layoutKey(L),
+        regs ? forwardRegistersWgsl(gated, dk, L) : forwardWgsl(gated, CAP, L),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
-        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
+        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }, ...layoutValues(L, B, H)],
         grid(Math.ceil(lanes / WG)),
       );
       return [o, ckpt];
@@ -359,9 +368,10 @@ export function registerDeltaRuleWebGpu(): void {
   tf.registerKernel({
     kernelName: DELTA_GRAD_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { q, k, v, bg, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv, gated } = sizes(q!, k!, v!, bg!, L.input);
       const { CAP, COLS } = tiling(dk);
       const C = checkpointInterval(T);
       const rows = B * H * T;
@@ -373,10 +383,10 @@ export function registerDeltaRuleWebGpu(): void {
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         `${gated ? 'GatedDeltaRule' : 'DeltaRule'}${regs ? 'Registers' : ''}Grad`,
-        regs ? `rb_delta_bwd_${gated ? 'g' : 'u'}_r${dk}_${COLS}${swizzleKey()}` : `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}${swizzleKey()}`,
-        regs ? backwardRegistersWgsl(gated, dk, COLS) : backwardWgsl(gated, CAP, COLS),
+        (regs ? `rb_delta_bwd_${gated ? 'g' : 'u'}_r${dk}_${COLS}${swizzleKey()}` : `rb_delta_bwd_${gated ? 'g' : 'u'}${CAP}_${COLS}${swizzleKey()}`) + layoutKey(L),
+        regs ? backwardRegistersWgsl(gated, dk, COLS, L) : backwardWgsl(gated, CAP, COLS, L),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: bg! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
-        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }, ...layoutValues(L, B, H)],
         grid(groups),
       );
       release(scratch);
@@ -385,58 +395,74 @@ export function registerDeltaRuleWebGpu(): void {
   });
 }
 
-/** Split the backward's one buffer into dq, dk, dv, dβ and dg (the partials of the column blocks summed). */
-function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
+/** Split the backward's one buffer into dq, dk, dv, dβ and dg (the partials of the column blocks summed), in the inputs' layout (lead: their first three axes). */
+function splitGrads(grads: tf.Tensor, s: Sizes, lead: number[]): tf.Tensor[] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
   const R = 2 * dk + 2;
   const { dV, terms } = splitColumnGrads(grads, rows, dv, R, tiling(dk).COLS);
-  const [dQ, dK, dBeta, dG] = tf.split(terms.reshape([B, H, T, R]), [dk, dk, 1, 1], 3);
-  return [dQ!, dK!, dV.reshape([B, H, T, dv]), dBeta!.reshape([B, H, T]), dG!.reshape([B, H, T])];
+  const [dQ, dK, dBeta, dG] = tf.split(terms.reshape([...lead, R]), [dk, dk, 1, 1], 3);
+  return [dQ!, dK!, dV.reshape([...lead, dv]), dBeta!.reshape(lead), dG!.reshape(lead)];
 }
 
-function fusedForward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bg: tf.Tensor): [tf.Tensor, tf.Tensor] {
-  return tf.engine().runKernel(DELTA_KERNEL, { q, k, v, bg }) as unknown as [tf.Tensor, tf.Tensor];
+type Ungated = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+type Gated = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+
+/** The kernels with their gradient, ungated and gated, for one pair of layouts. */
+function withGrad(L: HeadLayouts): { ungated: Ungated; gated: Gated } {
+  const attrs = layoutAttrs(L);
+  const forward = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bg: tf.Tensor) => tf.engine().runKernel(DELTA_KERNEL, { q, k, v, bg }, attrs) as unknown as [tf.Tensor, tf.Tensor];
+  const grads = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+    const [q, k, v, bg, ckpt] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor];
+    const all = tf.engine().runKernel(DELTA_GRAD_KERNEL, { q, k, v, bg, dO: dy, ckpt }, attrs) as tf.Tensor;
+    return splitGrads(all, sizes(q, k, v, bg, L.input), q.shape.slice(0, 3));
+  };
+  const ungated = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [o, ckpt] = forward(q, k, v, beta);
+    save([q, k, v, beta, ckpt]);
+    return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grads(dy, saved).slice(0, 4) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Ungated;
+  const gated = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+    const bg = tf.stack([beta, g]); // [2, ·, ·, ·]: one binding for β and g (the backward uses all 8 storage buffers)
+    const [o, ckpt] = forward(q, k, v, bg);
+    save([q, k, v, bg, ckpt]);
+    return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grads(dy, saved) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Gated;
+  return { ungated, gated };
 }
-
-function fusedGrads(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
-  const [q, k, v, bg, ckpt] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor, tf.Tensor];
-  const grads = tf.engine().runKernel(DELTA_GRAD_KERNEL, { q, k, v, bg, dO: dy, ckpt }) as tf.Tensor;
-  return splitGrads(grads, sizes(q, k, v, bg));
-}
-
-const deltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-  const [o, ckpt] = fusedForward(q, k, v, beta);
-  save([q, k, v, beta, ckpt]);
-  return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => fusedGrads(dy, saved).slice(0, 4) };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
-
-const gatedDeltaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
-  const bg = tf.stack([beta, g]); // [2, B, H, T]: one binding for β and g (the backward uses all 8 storage buffers)
-  const [o, ckpt] = fusedForward(q, k, v, bg);
-  save([q, k, v, bg, ckpt]);
-  return { value: o, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => fusedGrads(dy, saved) };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, beta: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+const fusedByLayouts = new Map<string, ReturnType<typeof withGrad>>();
+const fusedFor = (L: HeadLayouts) => {
+  const key = `${L.input}/${L.output}`;
+  let f = fusedByLayouts.get(key);
+  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
+  return f;
+};
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
-function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
-  const [B, H, T, dk] = q.shape;
+function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
+  const { B, H, T } = headDims(q.shape, input);
+  const dk = q.shape[3];
   const dv = v.shape[3];
   return dk <= DELTA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**
- * The delta rule, fused (the fast form of ops/deltaRule): q, k [B, H, T, d_k], v [B, H, T, d_v], β [B, H, T] →
- * o [B, H, T, d_v]; undefined (declined: the op runs its reference) past d_k = DELTA_MAX_DK or past the device's
- * buffer limits.
+ * The delta rule, fused (the fast form of ops/deltaRule): q, k [·, ·, ·, d_k], v [·, ·, ·, d_v], β [·, ·, ·] in
+ * layouts.input → o [·, ·, ·, d_v] in layouts.output ([B, H, T, ·] both by default); undefined (declined: the op runs
+ * its reference) past d_k = DELTA_MAX_DK or past the device's buffer limits. Lever stridedHeads off, the heads move
+ * by transposes around the kernels in [B, H, T, ·] (heads.ts).
  */
-export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D): tf.Tensor4D | undefined {
-  if (!fits(q, v)) return undefined;
-  return deltaWithGrad(q, k, v, beta) as tf.Tensor4D;
+export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
+  if (!fits(q, v, layouts.input)) return undefined;
+  if (inPlace(layouts)) return fusedFor(layouts).ungated(q, k, v, beta) as tf.Tensor4D;
+  const [qh, kh, vh, bh] = [q, k, v, beta].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(fusedFor(OPS_LAYOUT).ungated(qh!, kh!, vh!, bh!) as tf.Tensor4D, layouts.output);
 }
 
-/** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g [B, H, T]. */
-export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D): tf.Tensor4D | undefined {
-  if (!fits(q, v)) return undefined;
-  return gatedDeltaWithGrad(q, k, v, beta, g) as tf.Tensor4D;
+/** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g, laid out as β. */
+export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
+  if (!fits(q, v, layouts.input)) return undefined;
+  if (inPlace(layouts)) return fusedFor(layouts).gated(q, k, v, beta, g) as tf.Tensor4D;
+  const [qh, kh, vh, bh, gh] = [q, k, v, beta, g].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(fusedFor(OPS_LAYOUT).gated(qh!, kh!, vh!, bh!, gh!) as tf.Tensor4D, layouts.output);
 }

@@ -29,12 +29,18 @@
 // for the backward); the backward's partials come out in the same [5, ·] layout and are unstacked. Every shape is a uniform;
 // the key names only CAP and COLS (the register form's: d_k, below). Reference: generalizedDeltaRuleNaive.
 //
+// Lever `stridedHeads` (heads.ts): the inputs read and the output written in the layouts the caller names — RWKV-7
+// hands over its projections as they come, [B, T, H, ·], and takes o heads first, [H, B, T, d_v], for its GroupNorm —
+// instead of transposed to and from [B, H, T, ·] around the kernels.
+//
 // Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK, as deltaRule.ts): the same kernels with d_k a constant of the
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
+import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -72,7 +78,7 @@ const step = (col: string) => `
         for (var i = 0u; i < dk; i++) { u += ${A('kb + i')} * ${col}[i]; }
         for (var i = 0u; i < dk; i++) { ${col}[i] = exp(${W('kb + i')}) * ${col}[i] + ${K('kb + i')} * vj + ${Bx('kb + i')} * u; }`;
 
-const forwardWgsl = (CAP: number) => () => `
+const forwardWgsl = (CAP: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'x', type: 'f32' },
@@ -80,7 +86,7 @@ ${declare(
     { name: 'o', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -92,13 +98,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
 ${checkpointStore({ state: 's', rows: 'dk' })}
-    let row = bh * params.T + t;
+    let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * dk;
     let vj = v[row * params.dv + j];
     ${step('s')}
     var out = 0.0f;
     for (var i = 0u; i < dk; i++) { out += ${R('kb + i')} * s[i]; }
-    o[row * params.dv + j] = out;
+    o[${outRow(L)} * params.dv + j] = out;
   }
 }`;
 
@@ -113,7 +119,7 @@ const termsAt = (i: string) => [
 const TERMS = termsAt('i');
 
 // grads = [dv (rows·d_v) ; partials (blocks, 5, rows, d_k): dr, dw, dk, da, db]
-const backwardWgsl = (CAP: number, COLS: number) => () => `
+const backwardWgsl = (CAP: number, COLS: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'x', type: 'f32' },
@@ -123,7 +129,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
 )}
 var<workgroup> red: array<f32, ${CAP * COLS}>;
 ${swizzleFn('redAt', COLS)}
@@ -141,7 +147,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // S_{t−1}, column j
 ${chunkReplay({ state: 'sp', rows: 'dk' })}
-        let row = bh * params.T + t;
+        let row = ${rowOf(L.input, 'bh', 't')};
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         ${step('sp')}
@@ -149,7 +155,7 @@ ${chunkReplay({ state: 'sp', rows: 'dk' })}
     }
     for (var tt = t1; tt > t0; tt--) {
       let t = tt - 1u;
-      let row = bh * params.T + t;
+      let row = ${rowOf(L.input, 'bh', 't')};
       let kb = row * dk;
       var u = 0.0f;
       var du = 0.0f;
@@ -158,7 +164,7 @@ ${chunkReplay({ state: 'sp', rows: 'dk' })}
       if (valid) {
         let sb = (t - t0) * dk;
         vj = v[row * params.dv + j];
-        dout = dO[row * params.dv + j];
+        dout = dO[${outRow(L)} * params.dv + j];
         var dvj = 0.0f;
         for (var i = 0u; i < dk; i++) {
           let spi = scratch[(sb + i) * params.lanes + lane];
@@ -203,7 +209,7 @@ ${unrolled(DK, (i) => `u += ${A(`kb + ${i}u`)} * ${col}${i};`, indent)}
 ${unrolled(DK, (i) => `${col}${i} = exp(${W(`kb + ${i}u`)}) * ${col}${i} + ${K(`kb + ${i}u`)} * vj + ${Bx(`kb + ${i}u`)} * u;`, indent)}`;
 
 // The forward of the register form (lever deltaRegisters): forwardWgsl with d_k constant, the column as s0….
-const forwardRegistersWgsl = (DK: number) => () => `
+const forwardRegistersWgsl = (DK: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'x', type: 'f32' },
@@ -211,7 +217,7 @@ ${declare(
     { name: 'o', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -222,19 +228,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 ${unrolled(DK, (i) => `var s${i} = 0.0f;`, '  ')}
   for (var t = 0u; t < params.T; t++) {
 ${checkpointStore({ state: 's', rows: DK })}
-    let row = bh * params.T + t;
+    let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * ${DK}u;
     let vj = v[row * params.dv + j];
 ${stepRegisters('s', DK, '    ')}
     var out = 0.0f;
 ${unrolled(DK, (i) => `out += ${R(`kb + ${i}u`)} * s${i};`, '    ')}
-    o[row * params.dv + j] = out;
+    o[${outRow(L)} * params.dv + j] = out;
   }
 }`;
 
 // The backward of the register form: backwardWgsl with d_k constant and ds, sp as scalars; the replay's scratch and
 // the five rounds of column sums as there.
-const backwardRegistersWgsl = (DK: number, COLS: number) => () => `
+const backwardRegistersWgsl = (DK: number, COLS: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'x', type: 'f32' },
@@ -244,7 +250,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
 )}
 var<workgroup> red: array<f32, ${DK * COLS}>;
 ${swizzleFn('redAt', COLS)}
@@ -260,7 +266,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * ${DK}u;
 ${unrolled(DK, (i) => `var ds${i} = 0.0f; var sp${i} = 0.0f;`, '  ')}
 ${chunkReplay({ state: 'sp', rows: DK })}
-        let row = bh * params.T + t;
+        let row = ${rowOf(L.input, 'bh', 't')};
         let kb = row * ${DK}u;
         let vj = v[row * params.dv + j];
 ${stepRegisters('sp', DK, '        ')}
@@ -268,7 +274,7 @@ ${stepRegisters('sp', DK, '        ')}
     }
     for (var tt = t1; tt > t0; tt--) {
       let t = tt - 1u;
-      let row = bh * params.T + t;
+      let row = ${rowOf(L.input, 'bh', 't')};
       let kb = row * ${DK}u;
       var u = 0.0f;
       var du = 0.0f;
@@ -277,7 +283,7 @@ ${stepRegisters('sp', DK, '        ')}
       if (valid) {
         let sb = (t - t0) * ${DK}u;
         vj = v[row * params.dv + j];
-        dout = dO[row * params.dv + j];
+        dout = dO[${outRow(L)} * params.dv + j];
         var dvj = 0.0f;
 ${unrolled(DK, (i) => `{
           let spi = scratch[(sb + ${i}u) * params.lanes + lane];
@@ -324,15 +330,15 @@ interface Sizes {
   dv: number;
 }
 
-function sizes(x: tf.TensorInfo, v: tf.TensorInfo): Sizes {
-  if (x.shape.length !== 5 || v.shape.length !== 4) throw new Error(`${GENERALIZED_DELTA_KERNEL}: expected x [5, B, H, T, d_k], v [B, H, T, d_v], got x [${x.shape}] v [${v.shape}]`);
-  const [P, B, H, T, dk] = x.shape as [number, number, number, number, number];
+function sizes(x: tf.TensorInfo, v: tf.TensorInfo, input: HeadLayout): Sizes {
+  if (x.shape.length !== 5 || v.shape.length !== 4) throw new Error(`${GENERALIZED_DELTA_KERNEL}: expected x [5, ·, ·, ·, d_k], v [·, ·, ·, d_v] (${input}), got x [${x.shape}] v [${v.shape}]`);
+  const { B, H, T } = headDims(x.shape.slice(1), input);
+  const dk = x.shape[4]!;
   const dv = v.shape[3]!;
-  if (P !== PLANES || v.shape.slice(0, 3).join() !== [B, H, T].join()) throw new Error(`${GENERALIZED_DELTA_KERNEL}: x [${x.shape}] and v [${v.shape}] do not match`);
+  if (x.shape[0] !== PLANES || v.shape.slice(0, 3).join() !== x.shape.slice(1, 4).join()) throw new Error(`${GENERALIZED_DELTA_KERNEL}: x [${x.shape}] and v [${v.shape}] do not match`);
   if (dk > GENERALIZED_DELTA_MAX_DK) throw new Error(`${GENERALIZED_DELTA_KERNEL}: d_k ${dk} > ${GENERALIZED_DELTA_MAX_DK}`);
   return { B, H, T, dk, dv };
 }
-
 
 /** Floats of the backward's output buffer (dv, then the column blocks' partials of dr, dw, dk, da, db). */
 export const gradsSize = (rows: number, dk: number, dv: number) => columnGradsSize(rows, dv, PLANES * dk, tiling(dk).COLS);
@@ -345,22 +351,23 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
   tf.registerKernel({
     kernelName: GENERALIZED_DELTA_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { x, v } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv } = sizes(x!, v!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv } = sizes(x!, v!, L.input);
       const { CAP } = tiling(dk);
       const C = checkpointInterval(T);
       const lanes = B * H * dv;
       const backend = webgpuBackend();
-      const o = allocate(backend, v!.shape);
+      const o = allocate(backend, headShape(L.output, B, H, T, dv));
       const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         regs ? 'GeneralizedDeltaRuleRegisters' : 'GeneralizedDeltaRule',
-        regs ? `rb_gdelta_fwd_r${dk}` : `rb_gdelta_fwd_${CAP}`,
-        regs ? forwardRegistersWgsl(dk) : forwardWgsl(CAP),
+        (regs ? `rb_gdelta_fwd_r${dk}` : `rb_gdelta_fwd_${CAP}`) + layoutKey(L),
+        regs ? forwardRegistersWgsl(dk, L) : forwardWgsl(CAP, L),
         [{ tensor: x! }, { tensor: v! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
-        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }],
+        [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }, ...layoutValues(L, B, H)],
         grid(Math.ceil(lanes / WG)),
       );
       return [o, ckpt];
@@ -369,9 +376,10 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
   tf.registerKernel({
     kernelName: GENERALIZED_DELTA_GRAD_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { x, v, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv } = sizes(x!, v!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv } = sizes(x!, v!, L.input);
       const { CAP, COLS } = tiling(dk);
       const C = checkpointInterval(T);
       const rows = B * H * T;
@@ -383,10 +391,10 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         regs ? 'GeneralizedDeltaRuleRegistersGrad' : 'GeneralizedDeltaRuleGrad',
-        regs ? `rb_gdelta_bwd_r${dk}_${COLS}${swizzleKey()}` : `rb_gdelta_bwd_${CAP}_${COLS}${swizzleKey()}`,
-        regs ? backwardRegistersWgsl(dk, COLS) : backwardWgsl(CAP, COLS),
+        (regs ? `rb_gdelta_bwd_r${dk}_${COLS}${swizzleKey()}` : `rb_gdelta_bwd_${CAP}_${COLS}${swizzleKey()}`) + layoutKey(L),
+        regs ? backwardRegistersWgsl(dk, COLS, L) : backwardWgsl(CAP, COLS, L),
         [{ tensor: x! }, { tensor: v! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
-        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }, ...layoutValues(L, B, H)],
         grid(groups),
       );
       release(scratch);
@@ -395,43 +403,60 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
   });
 }
 
-/** Split the backward's one buffer into dx [5, B, H, T, d_k] (the column blocks' partials summed) and dv. */
-function splitGrads(grads: tf.Tensor, s: Sizes): [tf.Tensor, tf.Tensor] {
+/** Split the backward's one buffer into dx [5, ...v's lead, d_k] (the column blocks' partials summed) and dv, in the inputs' layout. */
+function splitGrads(grads: tf.Tensor, s: Sizes, lead: number[]): [tf.Tensor, tf.Tensor] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
   const { dV, terms } = splitColumnGrads(grads, rows, dv, PLANES * dk, tiling(dk).COLS);
-  return [terms.reshape([PLANES, B, H, T, dk]), dV.reshape([B, H, T, dv])];
+  return [terms.reshape([PLANES, ...lead, dk]), dV.reshape([...lead, dv])];
 }
 
-const generalizedDeltaWithGrad = tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  const x = tf.stack([r, w, k, a, b]); // [5, B, H, T, d_k]: one binding for the five (the backward uses 6 of the 8 storage buffers)
-  const [o, ckpt] = tf.engine().runKernel(GENERALIZED_DELTA_KERNEL, { x, v }) as unknown as [tf.Tensor, tf.Tensor];
-  save([x, v, ckpt]);
-  return {
-    value: o,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, vs, ck] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-      const grads = tf.engine().runKernel(GENERALIZED_DELTA_GRAD_KERNEL, { x: xs, v: vs, dO: dy, ckpt: ck }) as tf.Tensor;
-      const [dX, dV] = splitGrads(grads, sizes(xs, vs));
-      const [dR, dW, dK, dA, dB] = tf.unstack(dX);
-      return [dR!, dW!, dK!, dV, dA!, dB!];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+type Fused = (r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** The kernels with their gradient, for one pair of layouts. */
+function withGrad(L: HeadLayouts): Fused {
+  const attrs = layoutAttrs(L);
+  return tf.customGrad(((r: tf.Tensor, w: tf.Tensor, k: tf.Tensor, v: tf.Tensor, a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const x = tf.stack([r, w, k, a, b]); // [5, ·, ·, ·, d_k]: one binding for the five (the backward uses 6 of the 8 storage buffers)
+    const [o, ckpt] = tf.engine().runKernel(GENERALIZED_DELTA_KERNEL, { x, v }, attrs) as unknown as [tf.Tensor, tf.Tensor];
+    save([x, v, ckpt]);
+    return {
+      value: o,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, vs, ck] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const grads = tf.engine().runKernel(GENERALIZED_DELTA_GRAD_KERNEL, { x: xs, v: vs, dO: dy, ckpt: ck }, attrs) as tf.Tensor;
+        const [dX, dV] = splitGrads(grads, sizes(xs, vs, L.input), vs.shape.slice(0, 3));
+        const [dR, dW, dK, dA, dB] = tf.unstack(dX);
+        return [dR!, dW!, dK!, dV, dA!, dB!];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
+}
+const fusedByLayouts = new Map<string, Fused>();
+const fusedFor = (L: HeadLayouts): Fused => {
+  const key = `${L.input}/${L.output}`;
+  let f = fusedByLayouts.get(key);
+  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
+  return f;
+};
 
 /** d_k within the private arrays' cap, and the stacked input, checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
-function fits(r: tf.Tensor4D, v: tf.Tensor4D): boolean {
-  const [B, H, T, dk] = r.shape;
+function fits(r: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
+  const { B, H, T } = headDims(r.shape, input);
+  const dk = r.shape[3];
   const dv = v.shape[3];
   return dk <= GENERALIZED_DELTA_MAX_DK && fitsDevice(PLANES * B * H * T * dk, tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }
 
 /**
- * The generalized delta rule, fused (the fast form of ops/generalizedDeltaRule): r, w, k, a, b [B, H, T, d_k],
- * v [B, H, T, d_v] (arguments as generalizedDeltaRuleChunked) → o [B, H, T, d_v]; undefined (declined: the op runs
- * its reference) past d_k = GENERALIZED_DELTA_MAX_DK or past the device's buffer limits.
+ * The generalized delta rule, fused (the fast form of ops/generalizedDeltaRule): r, w, k, a, b [·, ·, ·, d_k],
+ * v [·, ·, ·, d_v] in layouts.input (arguments as generalizedDeltaRuleChunked) → o [·, ·, ·, d_v] in layouts.output;
+ * undefined (declined: the op runs its reference) past d_k = GENERALIZED_DELTA_MAX_DK or past the device's buffer
+ * limits. Lever stridedHeads off, the heads move by transposes around the kernels in [B, H, T, ·].
  */
-export function generalizedDeltaRuleWebGpu(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D | undefined {
-  if (!fits(r, v)) return undefined;
-  return generalizedDeltaWithGrad(r, w, k, v, a, b) as tf.Tensor4D;
+export function generalizedDeltaRuleWebGpu(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
+  if (!fits(r, v, layouts.input)) return undefined;
+  if (inPlace(layouts)) return fusedFor(layouts)(r, w, k, v, a, b) as tf.Tensor4D;
+  const [rh, wh, kh, vh, ah, bh] = [r, w, k, v, a, b].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(fusedFor(OPS_LAYOUT)(rh!, wh!, kh!, vh!, ah!, bh!) as tf.Tensor4D, layouts.output);
 }

@@ -19,8 +19,12 @@
 // from the end, replays the chunk from its checkpoint into a scratch buffer (C states per column) and walks it back —
 // deltaRule.ts says why (memory linear in T otherwise; inverting the step would divide by a vanishing α).
 // Every shape is a uniform; the key names only CAP and COLS. Reference: glaNaive (ops/gatedLinearAttention/naive.ts).
+// Lever `stridedHeads` (heads.ts): q, k, v, g read and o written in the layouts the caller names — GLA hands over its
+// projections as they come, [B, T, H, ·], and takes o the same way — instead of transposed around the kernels.
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
+import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
@@ -39,7 +43,7 @@ export function tiling(dk: number, dv: number): { CAP: number; COLS: number } {
   return { CAP, COLS };
 }
 
-const forwardWgsl = (CAP: number) => () => `
+const forwardWgsl = (CAP: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -49,7 +53,7 @@ ${declare(
     { name: 'o', type: 'f32', write: true },
     { name: 'ckpt', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32'],
+  ['lanes: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
 )}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -61,7 +65,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var s: array<f32, ${CAP}>;  // column j of S (zero-initialised)
   for (var t = 0u; t < params.T; t++) {
 ${checkpointStore({ state: 's', rows: 'dk' })}
-    let row = bh * params.T + t;
+    let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * dk;
     let vj = v[row * params.dv + j];
     var out = 0.0f;
@@ -70,12 +74,12 @@ ${checkpointStore({ state: 's', rows: 'dk' })}
       s[i] = si;
       out += q[kb + i] * si;
     }
-    o[row * params.dv + j] = out;
+    o[${outRow(L)} * params.dv + j] = out;
   }
 }`;
 
 // grads = [dv (rows·d_v) ; partials (blocks, rows, R = 3·d_k: dq, dk, dg)]
-const backwardWgsl = (CAP: number, COLS: number) => () => `
+const backwardWgsl = (CAP: number, COLS: number, L: HeadLayouts) => () => `
 ${declare(
   [
     { name: 'q', type: 'f32' },
@@ -87,7 +91,7 @@ ${declare(
     { name: 'grads', type: 'f32', write: true },
     { name: 'scratch', type: 'f32', write: true },
   ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32'],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
 )}
 var<workgroup> red: array<f32, ${3 * CAP * COLS}>;
 ${swizzleFn('redAt', COLS)}
@@ -106,7 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var ds: array<f32, ${CAP}>;  // dL/dS_t, column j
   var sp: array<f32, ${CAP}>;  // the replay's state
 ${chunkReplay({ state: 'sp', rows: 'dk' })}
-        let row = bh * params.T + t;
+        let row = ${rowOf(L.input, 'bh', 't')};
         let kb = row * dk;
         let vj = v[row * params.dv + j];
         for (var i = 0u; i < dk; i++) { sp[i] = exp(g[kb + i]) * sp[i] + k[kb + i] * vj; }
@@ -114,11 +118,11 @@ ${chunkReplay({ state: 'sp', rows: 'dk' })}
     }
     for (var tt = t1; tt > t0; tt--) {
       let t = tt - 1u;
-      let row = bh * params.T + t;
+      let row = ${rowOf(L.input, 'bh', 't')};
       if (valid) {
         let kb = row * dk;
         let sb = (t - t0) * dk;
-        let dout = dO[row * params.dv + j];
+        let dout = dO[${outRow(L)} * params.dv + j];
         let vj = v[row * params.dv + j];
         var dvj = 0.0f;
         for (var i = 0u; i < dk; i++) {
@@ -146,9 +150,10 @@ interface Sizes {
   dv: number;
 }
 
-function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, g: tf.TensorInfo): Sizes {
-  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${GLA_KERNEL}: expected q, k, g [B, H, T, d_k], v [B, H, T, d_v], got q [${q.shape}] v [${v.shape}]`);
-  const [B, H, T, dk] = q.shape as [number, number, number, number];
+function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo, g: tf.TensorInfo, input: HeadLayout): Sizes {
+  if (q.shape.length !== 4 || v.shape.length !== 4) throw new Error(`${GLA_KERNEL}: expected q, k, g [·, ·, ·, d_k], v [·, ·, ·, d_v] (${input}), got q [${q.shape}] v [${v.shape}]`);
+  const { B, H, T } = headDims(q.shape, input);
+  const dk = q.shape[3]!;
   const dv = v.shape[3]!;
   if (k.shape.join() !== q.shape.join() || g.shape.join() !== q.shape.join() || v.shape.slice(0, 3).join() !== q.shape.slice(0, 3).join()) throw new Error(`${GLA_KERNEL}: q [${q.shape}], k [${k.shape}], v [${v.shape}], g [${g.shape}] do not match`);
   if (dk > GLA_MAX_DK) throw new Error(`${GLA_KERNEL}: d_k ${dk} > ${GLA_MAX_DK}`);
@@ -166,20 +171,21 @@ export function registerGlaWebGpu(): void {
   tf.registerKernel({
     kernelName: GLA_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { q, k, v, g } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!, L.input);
       const { CAP } = tiling(dk, dv);
       const lanes = B * H * dv;
       const backend = webgpuBackend();
-      const o = allocate(backend, v!.shape);
+      const o = allocate(backend, headShape(L.output, B, H, T, dv));
       const ckpt = allocate(backend, checkpointShape(T, dk, lanes));
       dispatch(
         'Gla',
-        `rb_gla_fwd_${CAP}`,
-        forwardWgsl(CAP),
+        `rb_gla_fwd_${CAP}${layoutKey(L)}`,
+        forwardWgsl(CAP, L),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: g! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
-        [{ u: lanes }, { u: T }, { u: dk }, { u: dv }, { u: checkpointInterval(T) }],
+        [{ u: lanes }, { u: T }, { u: dk }, { u: dv }, { u: checkpointInterval(T) }, ...layoutValues(L, B, H)],
         grid(Math.ceil(lanes / WG)),
       );
       return [o, ckpt];
@@ -188,9 +194,10 @@ export function registerGlaWebGpu(): void {
   tf.registerKernel({
     kernelName: GLA_GRAD_KERNEL,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs }) => {
+    kernelFunc: ({ inputs, attrs }) => {
       const { q, k, v, g, dO, ckpt } = inputs as Record<string, tf.TensorInfo>;
-      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!);
+      const L = layoutsOf(attrs);
+      const { B, H, T, dk, dv } = sizes(q!, k!, v!, g!, L.input);
       const { CAP, COLS } = tiling(dk, dv);
       const C = checkpointInterval(T);
       const rows = B * H * T;
@@ -201,10 +208,10 @@ export function registerGlaWebGpu(): void {
       const scratch = allocate(backend, [C, dk, B * H * dv]);
       dispatch(
         'GlaGrad',
-        `rb_gla_bwd_${CAP}_${COLS}${swizzleKey()}`,
-        backwardWgsl(CAP, COLS),
+        `rb_gla_bwd_${CAP}_${COLS}${swizzleKey()}${layoutKey(L)}`,
+        backwardWgsl(CAP, COLS, L),
         [{ tensor: q! }, { tensor: k! }, { tensor: v! }, { tensor: g! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
-        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }],
+        [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }, ...layoutValues(L, B, H)],
         grid(groups),
       );
       release(scratch);
@@ -213,35 +220,52 @@ export function registerGlaWebGpu(): void {
   });
 }
 
-/** Split the backward's one buffer into dq, dk, dv and dg (the partials of the column blocks summed). */
-function splitGrads(grads: tf.Tensor, s: Sizes): tf.Tensor[] {
+/** Split the backward's one buffer into dq, dk, dv and dg (the partials of the column blocks summed), in the inputs' layout (lead: their first three axes). */
+function splitGrads(grads: tf.Tensor, s: Sizes, lead: number[]): tf.Tensor[] {
   const { B, H, T, dk, dv } = s;
   const rows = B * H * T;
   const { dV, terms } = splitColumnGrads(grads, rows, dv, 3 * dk, tiling(dk, dv).COLS);
-  const [dQ, dK, dG] = tf.split(terms.reshape([B, H, T, 3 * dk]), 3, 3);
-  return [dQ!, dK!, dV.reshape([B, H, T, dv]), dG!];
+  const [dQ, dK, dG] = tf.split(terms.reshape([...lead, 3 * dk]), 3, 3);
+  return [dQ!, dK!, dV.reshape([...lead, dv]), dG!];
 }
 
-const glaWithGrad = tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
-  const [o, ckpt] = tf.engine().runKernel(GLA_KERNEL, { q, k, v, g }) as unknown as [tf.Tensor, tf.Tensor];
-  save([q, k, v, g, ckpt]);
-  return {
-    value: o,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sq, sk, sv, sg, sckpt] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-      const grads = tf.engine().runKernel(GLA_GRAD_KERNEL, { q: sq, k: sk, v: sv, g: sg, dO: dy, ckpt: sckpt }) as tf.Tensor;
-      return splitGrads(grads, sizes(sq, sk, sv, sg));
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+type Fused = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+
+/** The kernels with their gradient, for one pair of layouts. */
+function withGrad(L: HeadLayouts): Fused {
+  const attrs = layoutAttrs(L);
+  return tf.customGrad(((q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [o, ckpt] = tf.engine().runKernel(GLA_KERNEL, { q, k, v, g }, attrs) as unknown as [tf.Tensor, tf.Tensor];
+    save([q, k, v, g, ckpt]);
+    return {
+      value: o,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, sk, sv, sg, sckpt] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const grads = tf.engine().runKernel(GLA_GRAD_KERNEL, { q: sq, k: sk, v: sv, g: sg, dO: dy, ckpt: sckpt }, attrs) as tf.Tensor;
+        return splitGrads(grads, sizes(sq, sk, sv, sg, L.input), sq.shape.slice(0, 3));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
+}
+const fusedByLayouts = new Map<string, Fused>();
+const fusedFor = (L: HeadLayouts): Fused => {
+  const key = `${L.input}/${L.output}`;
+  let f = fusedByLayouts.get(key);
+  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
+  return f;
+};
 
 /**
- * Gated linear attention, fused (the fast form of ops/gatedLinearAttention): q, k, g [B, H, T, d_k] (q scaled, g ≤ 0
- * the log forget gate), v [B, H, T, d_v] → o [B, H, T, d_v]; undefined (declined: the op runs its chunked form) past
- * d_k = GLA_MAX_DK or past the device's buffer limits.
+ * Gated linear attention, fused (the fast form of ops/gatedLinearAttention): q, k, g [·, ·, ·, d_k] (q scaled, g ≤ 0
+ * the log forget gate), v [·, ·, ·, d_v] in layouts.input → o [·, ·, ·, d_v] in layouts.output ([B, H, T, ·] both by
+ * default); undefined (declined: the op runs its chunked form) past d_k = GLA_MAX_DK or past the device's buffer
+ * limits. Lever stridedHeads off, the heads move by transposes around the kernels in [B, H, T, ·] (heads.ts).
  */
-export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
-  return fits(q, v) ? (glaWithGrad(q, k, v, g) as tf.Tensor4D) : undefined;
+export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
+  if (!fits(q, v, layouts.input)) return undefined;
+  if (inPlace(layouts)) return fusedFor(layouts)(q, k, v, g) as tf.Tensor4D;
+  const [qh, kh, vh, gh] = [q, k, v, g].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(fusedFor(OPS_LAYOUT)(qh!, kh!, vh!, gh!) as tf.Tensor4D, layouts.output);
 }
 
 /**
@@ -265,13 +289,14 @@ export function glaFastMaxDk(): number {
 }
 
 /** The gla op's fast form: fused up to d_k glaFastMaxDk(), else declined (the chunked form runs). */
-export function glaFastForm(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D): tf.Tensor4D | undefined {
-  return q.shape[3] <= glaFastMaxDk() ? glaWebGpu(q, k, v, g) : undefined;
+export function glaFastForm(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
+  return q.shape[3] <= glaFastMaxDk() ? glaWebGpu(q, k, v, g, layouts) : undefined;
 }
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
-function fits(q: tf.Tensor4D, v: tf.Tensor4D): boolean {
-  const [B, H, T, dk] = q.shape;
+function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout = 'bhtd'): boolean {
+  const { B, H, T } = headDims(q.shape, input);
+  const dk = q.shape[3];
   const dv = v.shape[3];
   return dk <= GLA_MAX_DK && fitsDevice(tf.util.sizeFromShape(checkpointShape(T, dk, B * H * dv)), checkpointInterval(T) * dk * B * H * dv, gradsSize(B * H * T, dk, dv));
 }

@@ -96,6 +96,10 @@
 //                filter MLPs' bias Adds and their gradients' Sums gone (Hyena, M2: 12 dispatches a step each)
 //   performerFeatures  Scatterbrain's Performer features (cosh form) from their projections fused
 //                (performerFeatures.ts): queries and keys one dispatch forward and one backward each, in place of ~20
+//   stridedHeads  the fused recurrences (generalizedDelta, delta, gla) read their inputs and write their output in the
+//                layouts their callers name (heads.ts: RWKV-7's projections [B, T, H, ·] in, o [H, B, T, d_v] out for
+//                its GroupNorm; DeltaNet's, Gated DeltaNet's and GLA's [B, T, H, ·] both ways) instead of [B, H, T, ·]
+//                with transposes around them: 10–14 dispatches a layer
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -131,6 +135,7 @@ import { ssdOp } from '../../ops/ssd/index.js';
 import { glaFastForm, registerGlaWebGpu, ssdWebGpu } from './gla.js';
 import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
 import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
+import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
@@ -167,7 +172,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -240,6 +245,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; not yet timed on a GPU',
   performerFeatures: 'GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 19:22: Scatterbrain d 64 and d 256), Scatterbrain 400 → 338 dispatches a step at d 128 L 256 B64 (310 → 248 on lavapipe); not yet timed against the default in one call: the two tables of 19:24 and 19:32 (without it / with it) read 15.2 and 17.8 ms/step, but attention, which it does not touch, read 4.5 and 6.9 in the same tables — an alternated check decides (bench/RESULTS.md, 2026-11-30 night)',
   sinBias: 'GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 19:22: Hyena d 64 and d 256, M2 d 64), Hyena 210 → 192 and M2 262 → 244 dispatches a step at d 128 L 256 B64 (lavapipe 200 → 188, 248 → 236); not yet timed against the default in one call: the two tables of 19:24 and 19:32 (without it / with it) read Hyena 7.0 and 9.7, M2 7.8 and 7.8 ms/step, but attention, which it does not touch, read 4.5 and 6.9 — an alternated check decides (bench/RESULTS.md, 2026-11-30 night)',
+  stridedHeads: 'built 2026-11-30 night without a GPU: the fused generalized delta rule, delta rule, gated delta rule and GLA in every layout pair bit for bit their kernels between transposes and within float32 rounding of the reference on lavapipe, values and gradients, with no Transpose run, and tiny RWKV-7, DeltaNet, Gated DeltaNet and GLA steps the same with it on and off (tests/webgpu-generalizedDeltaRule.test.ts, webgpu-deltaRule.test.ts, webgpu-gla.test.ts); dispatches a step on lavapipe RWKV-7 360 → 332, DeltaNet 184 → 164, Gated DeltaNet 260 → 236, GLA 184 → 164 (bench/step.ts --allow-software --mixers rwkv7,deltanet,gated-deltanet,gla --batches 2 --seq-len 64 --variants default,default+stridedHeads); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -350,6 +356,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
   registerFastForm({ op: gatedDeltaRuleOp, backend: BACKEND, lever: 'delta', impl: gatedDeltaRuleWebGpu });
   registerFastForm({ op: generalizedDeltaRuleOp, backend: BACKEND, lever: 'generalizedDelta', impl: generalizedDeltaRuleWebGpu });
+  registerFastForm({ op: 'generalized delta rule (heads read and written in place)', backend: BACKEND, lever: 'stridedHeads', install: () => setStridedHeads(true), uninstall: () => setStridedHeads(false) });
   registerFastForm({ op: glaOp, backend: BACKEND, lever: 'gla', impl: glaFastForm });
   registerFastForm({ op: ssdOp, backend: BACKEND, lever: 'ssd', impl: ssdWebGpu });
   registerFastForm({ op: selectiveScanOp, backend: BACKEND, lever: 'selectiveScan', impl: selectiveScanWebGpu });

@@ -3,6 +3,7 @@
 // the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
+import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { glaChunked } from './chunk.js';
 
 export { glaChunked } from './chunk.js';
@@ -10,9 +11,15 @@ export { glaNaive } from './naive.js';
 export { glaStep } from './step.js';
 
 /** The fast form's signature (with its own gradient); undefined: declined, the chunked form runs. */
-export const glaOp = fastOp<(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D) => tf.Tensor4D | undefined>('gla');
+export const glaOp = fastOp<(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, layouts: HeadLayouts) => tf.Tensor4D | undefined>('gla');
 
-/** q, k, g [B, H, T, d_k], v [B, H, T, d_v] → o [B, H, T, d_v] (arguments as `glaChunked`). */
-export function gla(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, chunkSize = 16): tf.Tensor4D {
-  return fastForm(glaOp, tf.getBackend())?.(q, k, v, g) ?? glaChunked(q, k, v, g, chunkSize);
+/**
+ * q, k, g [B, H, T, d_k], v [B, H, T, d_v] → o [B, H, T, d_v] (arguments as `glaChunked`); with `layouts`, the inputs
+ * in layouts.input and o in layouts.output (ops/shared/heads.ts).
+ */
+export function gla(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, chunkSize = 16, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
+  const fast = fastForm(glaOp, tf.getBackend())?.(q, k, v, g, layouts);
+  if (fast) return fast;
+  const [qh, kh, vh, gh] = [q, k, v, g].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(glaChunked(qh!, kh!, vh!, gh!, chunkSize), layouts.output);
 }

@@ -3,6 +3,7 @@
 // registered in core/fastForms.ts) while its lever is on and the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
+import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { generalizedDeltaRuleChunked } from './chunk.js';
 
 export { generalizedDeltaRuleChunked } from './chunk.js';
@@ -10,9 +11,16 @@ export { generalizedDeltaRuleNaive } from './naive.js';
 export { generalizedDeltaRuleStep } from './step.js';
 
 /** The fast form's signature (with its own gradient); undefined: declined, the chunked form runs. */
-export const generalizedDeltaRuleOp = fastOp<(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D | undefined>('generalizedDeltaRule');
+export const generalizedDeltaRuleOp = fastOp<(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, layouts: HeadLayouts) => tf.Tensor4D | undefined>('generalizedDeltaRule');
 
-/** r, w, k, a, b [B, H, T, d_k], v [B, H, T, d_v] (w ≤ 0) → o [B, H, T, d_v] (as `generalizedDeltaRuleChunked`). */
-export function generalizedDeltaRule(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, chunkSize = 8): tf.Tensor4D {
-  return fastForm(generalizedDeltaRuleOp, tf.getBackend())?.(r, w, k, v, a, b) ?? generalizedDeltaRuleChunked(r, w, k, v, a, b, chunkSize);
+/**
+ * r, w, k, a, b [B, H, T, d_k], v [B, H, T, d_v] (w ≤ 0) → o [B, H, T, d_v] (as `generalizedDeltaRuleChunked`); with
+ * `layouts`, the inputs in layouts.input and o in layouts.output (ops/shared/heads.ts): the chunked form gets its
+ * inputs transposed to [B, H, T, ·] and its output transposed back.
+ */
+export function generalizedDeltaRule(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, chunkSize = 8, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
+  const fast = fastForm(generalizedDeltaRuleOp, tf.getBackend())?.(r, w, k, v, a, b, layouts);
+  if (fast) return fast;
+  const [rh, wh, kh, vh, ah, bh] = [r, w, k, v, a, b].map((x) => toOpsLayout(x, layouts.input));
+  return fromOpsLayout(generalizedDeltaRuleChunked(rh!, wh!, kh!, vh!, ah!, bh!, chunkSize), layouts.output);
 }
