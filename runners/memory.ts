@@ -26,7 +26,7 @@
 // (EstimateOptions.fused, keyed by accel/webgpu's lever names): with a lever on, the probe runs that form's own
 // entry point (the same declines: dimension caps; fitsDevice has no device here and accepts) and its customGrad
 // over shape-only stand-ins of its kernels that allocate exactly what the WebGPU kernelFuncs allocate; with it off
-// the probe runs the plain tfjs form. The eight:
+// the probe runs the plain tfjs form. The levers:
 //   - selectiveScan (accel/webgpu/selectiveScan.ts, Mamba): y and h's checkpoints forward, one gradient buffer
 //     backward, instead of the blocked form's [B, T, E, N] tensors;
 //   - delta (accel/webgpu/deltaRule.ts, DeltaNet, Gated DeltaNet): o and S's checkpoints forward, one buffer of dv
@@ -47,7 +47,9 @@
 //     Toeplitz blocks;
 //   - shortConv (accel/webgpu/shortConv.ts, the short causal conv of BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
 //     Mamba-2, Hyena, M2): y forward (bias included), dx, dw (and db) backward, instead of the reference's padded
-//     copy, its k shifted slices and products kept for the gradients.
+//     copy, its k shifted slices and products kept for the gradients;
+//   - stridedHeads (accel/webgpu/heads.ts): the fused recurrences above read and write their callers' head layouts
+//     (the kernels' attributes; the stand-ins size o by them), without the transposes' copies and their gradients.
 // The GPU estimate is then  max(live peak, pool × (1 + POOL_MARGIN)) + PROCESS_OVERHEAD_BYTES: the pool, not the
 // live peak, is what a process holds (it only grows), and a reservation below it is not safe — see simulatePool.
 // Measured error (H200, webgpu fast path; jrt-rnn: bench/RESULTS.md "Memory per run", Mamba: simulatePool's note):
@@ -72,6 +74,7 @@ import { selectiveScanOp } from '../ops/selectiveScan/index.js';
 import { deltaRuleOp } from '../ops/deltaRule/index.js';
 import { gatedDeltaRuleOp } from '../ops/gatedDeltaRule/index.js';
 import { generalizedDeltaRuleOp } from '../ops/generalizedDeltaRule/index.js';
+import { headDims, headShape } from '../ops/shared/heads.js';
 import { causalAttentionOp } from '../ops/causalAttention/index.js';
 import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
@@ -82,6 +85,7 @@ import { ssdOp } from '../ops/ssd/index.js';
 import { checkpointShape } from '../accel/webgpu/dispatch.js';
 import { gradsSize as selectiveScanGradsSize, SELECTIVE_SCAN_GRAD_KERNEL, SELECTIVE_SCAN_KERNEL, selectiveScanWebGpu } from '../accel/webgpu/selectiveScan.js';
 import { DELTA_GRAD_KERNEL, DELTA_KERNEL, deltaRuleWebGpu, gatedDeltaRuleWebGpu, gradsSize as deltaGradsSize } from '../accel/webgpu/deltaRule.js';
+import { layoutsOf, setStridedHeads, stridedHeadsOn } from '../accel/webgpu/heads.js';
 import { GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, generalizedDeltaRuleWebGpu, gradsSize as generalizedDeltaGradsSize } from '../accel/webgpu/generalizedDeltaRule.js';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '../accel/webgpu/attention.js';
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
@@ -116,7 +120,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout', 'stridedHeads'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -320,11 +324,11 @@ function registerProbeBackend(): void {
   // live bytes after each kernel, where that scratch is already gone, so it is not counted (as the plain
   // kernels' own internal temporaries are not). Each form's entry point runs only while a measurement turns its
   // lever on (probeFused), else the op declines to its plain form.
-  const outputs = (kernelName: string, output: (inputs: Record<string, tf.TensorInfo>) => number[][]) =>
+  const outputs = (kernelName: string, output: (inputs: Record<string, tf.TensorInfo>, attrs: unknown) => number[][]) =>
     replace({
       kernelName,
       backendName: PROBE_BACKEND,
-      kernelFunc: ({ inputs, backend }) => output(inputs as Record<string, tf.TensorInfo>).map((shape) => zeroOutput(backend, shape, 'float32')),
+      kernelFunc: ({ inputs, backend, attrs }) => output(inputs as Record<string, tf.TensorInfo>, attrs).map((shape) => zeroOutput(backend, shape, 'float32')),
     });
   // selective scan: y [B, T, E] and the checkpoints forward; one gradient buffer backward (its replay scratch released inside)
   outputs(SELECTIVE_SCAN_KERNEL, ({ x, A }) => {
@@ -335,29 +339,34 @@ function registerProbeBackend(): void {
     const [B, T, E] = x!.shape as [number, number, number];
     return { shape: [selectiveScanGradsSize(B, T, E, A!.shape[1]!)], dtype: 'float32' };
   });
-  // the state-column kernels of q, v [B, H, T, d_k | d_v]: o [B, H, T, d_v] and S's checkpoints forward; one buffer of
-  // dv and the column blocks' partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
+  // the state-column kernels of q, v [B, H, T, d_k | d_v] (or the layouts their attributes name, lever stridedHeads:
+  // accel/webgpu/heads.ts): o [B, H, T, d_v] and S's checkpoints forward; one buffer of dv and the column blocks'
+  // partials backward (its replay scratch [C, d_k, B·H·d_v] released inside)
   const stateColumnKernels = (forward: string, backward: string, gradsSize: (rows: number, dk: number, dv: number) => number) => {
-    outputs(forward, ({ q, v }) => {
-      const [B, H, T, dk] = q!.shape as [number, number, number, number];
-      return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
+    outputs(forward, ({ q, v }, attrs) => {
+      const L = layoutsOf(attrs);
+      const { B, H, T } = headDims(q!.shape, L.input);
+      const [dk, dv] = [q!.shape[3]!, v!.shape[3]!];
+      return [headShape(L.output, B, H, T, dv), checkpointShape(T, dk, B * H * dv)];
     });
     shapeOnly(backward, ({ q, v }) => {
-      const [B, H, T, dk] = q!.shape as [number, number, number, number];
-      return { shape: [gradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+      const [a, b, c, dk] = q!.shape as [number, number, number, number];
+      return { shape: [gradsSize(a * b * c, dk, v!.shape[3]!)], dtype: 'float32' };
     });
   };
   // delta rule (gated or not)
   stateColumnKernels(DELTA_KERNEL, DELTA_GRAD_KERNEL, deltaGradsSize);
   // generalized delta rule: o [B, H, T, d_v] and S's checkpoints forward (the stacked x [5, B, H, T, d_k] is a Pack
   // before it); one buffer of dv and the partials backward (its replay scratch released inside)
-  outputs(GENERALIZED_DELTA_KERNEL, ({ x, v }) => {
-    const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
-    return [v!.shape, checkpointShape(T, dk, B * H * v!.shape[3]!)];
+  outputs(GENERALIZED_DELTA_KERNEL, ({ x, v }, attrs) => {
+    const L = layoutsOf(attrs);
+    const { B, H, T } = headDims(x!.shape.slice(1), L.input);
+    const [dk, dv] = [x!.shape[4]!, v!.shape[3]!];
+    return [headShape(L.output, B, H, T, dv), checkpointShape(T, dk, B * H * dv)];
   });
   shapeOnly(GENERALIZED_DELTA_GRAD_KERNEL, ({ x, v }) => {
-    const [, B, H, T, dk] = x!.shape as [number, number, number, number, number];
-    return { shape: [generalizedDeltaGradsSize(B * H * T, dk, v!.shape[3]!)], dtype: 'float32' };
+    const [, a, b, c, dk] = x!.shape as [number, number, number, number, number];
+    return { shape: [generalizedDeltaGradsSize(a * b * c, dk, v!.shape[3]!)], dtype: 'float32' };
   });
   // gated linear attention (and Mamba-2's SSD through it)
   stateColumnKernels(GLA_KERNEL, GLA_GRAD_KERNEL, glaGradsSize);
@@ -383,10 +392,10 @@ function registerProbeBackend(): void {
     },
   });
   registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
-  registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta) : undefined) });
-  registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g) : undefined) });
-  registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b) : undefined) });
-  registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g) => (probeFused.gla ? glaFastForm(q, k, v, g) : undefined) });
+  registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, layouts) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta, layouts) : undefined) });
+  registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g, layouts) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g, layouts) : undefined) });
+  registerFastForm({ op: generalizedDeltaRuleOp, backend: PROBE_BACKEND, impl: (r, w, k, v, a, b, layouts) => (probeFused.generalizedDelta ? generalizedDeltaRuleWebGpu(r, w, k, v, a, b, layouts) : undefined) });
+  registerFastForm({ op: glaOp, backend: PROBE_BACKEND, impl: (q, k, v, g, layouts) => (probeFused.gla ? glaFastForm(q, k, v, g, layouts) : undefined) });
   registerFastForm({ op: ssdOp, backend: PROBE_BACKEND, impl: (c, b, v, a) => (probeFused.ssd ? ssdWebGpu(c, b, v, a) : undefined) });
   registerFastForm({ op: causalAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, scale, rate, seed) => (probeFused.attention ? causalAttentionWebGpu(q, k, v, scale, rate, seed) : undefined) });
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
@@ -656,6 +665,8 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
   return onProbeBackend(async () => {
     probeFused = fusedLevers(options);
     setLever(PROBE_DROPOUT_LEVER, probeFused.dropout);
+    const stridedBefore = stridedHeadsOn();
+    setStridedHeads(probeFused.stridedHeads); // the fused recurrences in their callers' layouts, or between transposes
     const base = tf.memory().numBytes;
     const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
     const optimizer = createOptimizer(model, config.train);
@@ -713,6 +724,7 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
     } finally {
       probeFused = fusedLevers({});
       setLever(PROBE_DROPOUT_LEVER, false);
+      setStridedHeads(stridedBefore);
       optimizer.dispose();
       model.dispose();
     }

@@ -246,6 +246,23 @@ describe('estimateRunMemory', () => {
     const other = withLayers([{ mixer: lever === 'attention' ? 'deltanet' : 'attention' }]);
     expect((await estimateRunMemory(other, { fused: { [lever]: true } })).total).toBe((await estimateRunMemory(other)).total);
   });
+
+  // lever stridedHeads (accel/webgpu/heads.ts): the fused recurrences in their callers' layouts — measured, not the
+  // formula (the stand-in kernels size o by the layouts their attributes name), keyed apart from the transposed form,
+  // and smaller in training: no transposed copies of the inputs kept for the gradients
+  it.each([
+    ['rwkv7', 'generalizedDelta'],
+    ['deltanet', 'delta'],
+    ['gla', 'gla'],
+  ] as const)('follows lever stridedHeads with %s (%s): measured, training activations below those between transposes', async (mixer, lever) => {
+    const config = withLayers([{ mixer, params: { numHeads: 2 } }]);
+    const transposed = await estimateRunMemory(config, { fused: { [lever]: true } });
+    const inPlace = await estimateRunMemory(config, { fused: { [lever]: true, stridedHeads: true } });
+    expect([transposed.method, inPlace.method]).toEqual(['measured', 'measured']);
+    expect(inPlace.measureMs).toBeGreaterThan(0); // a shape of its own, not the cache's
+    expect(inPlace.parameters).toBe(transposed.parameters);
+    expect(inPlace.trainActivations).toBeLessThan(transposed.trainActivations);
+  });
 });
 
 // The packing that overflowed an H200 (results/campaign/based-fig2-scale0.01/stretch2-sweep.txt): four Mamba d256 runs

@@ -13,6 +13,9 @@ export function setStridedHeads(on: boolean): void {
   stridedHeads = on;
 }
 
+/** Whether the lever is on (the memory probe sets it for its measurement and puts it back). */
+export const stridedHeadsOn = (): boolean => stridedHeads;
+
 /** Whether the kernels should take `layouts` as they are (lever on, or nothing to move). */
 export const inPlace = (layouts: HeadLayouts): boolean => stridedHeads || !strided(layouts);
 
