@@ -35,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -430,13 +430,7 @@ function withGrad(L: HeadLayouts): { ungated: Ungated; gated: Gated } {
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Gated;
   return { ungated, gated };
 }
-const fusedByLayouts = new Map<string, ReturnType<typeof withGrad>>();
-const fusedFor = (L: HeadLayouts) => {
-  const key = `${L.input}/${L.output}`;
-  let f = fusedByLayouts.get(key);
-  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
-  return f;
-};
+const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
 function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {

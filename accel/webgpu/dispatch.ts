@@ -86,6 +86,21 @@ export function declare(names: Array<{ name: string; type: string; write?: boole
 }
 
 /**
+ * make(arg) once per key(arg), kept: a differentiable kernel closes over its non-tensor attributes (tf.customGrad
+ * takes tensors only), so each attribute value — an ε, a length, a pair of head layouts — gets a function of its own,
+ * made on first use (a handful a process).
+ */
+export function madeOnce<A, F>(make: (arg: A) => F, key: (arg: A) => string | number = (arg) => arg as unknown as string | number): (arg: A) => F {
+  const made = new Map<string | number, F>();
+  return (arg) => {
+    const k = key(arg);
+    let f = made.get(k);
+    if (f === undefined) made.set(k, (f = make(arg)));
+    return f;
+  };
+}
+
+/**
  * A fused kernel and its gradient kernel as one differentiable function of the tensors named `inputs`: the forward
  * runs `kernel` on them, the backward runs `gradKernel` on the saved inputs and the output's gradient (named
  * `gradName`) and returns one gradient per input, in order. `attrs` are the kernels' non-tensor attributes.

@@ -37,7 +37,7 @@
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
 import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
@@ -432,13 +432,7 @@ function withGrad(L: HeadLayouts): Fused {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
 }
-const fusedByLayouts = new Map<string, Fused>();
-const fusedFor = (L: HeadLayouts): Fused => {
-  const key = `${L.input}/${L.output}`;
-  let f = fusedByLayouts.get(key);
-  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
-  return f;
-};
+const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
 
 /** d_k within the private arrays' cap, and the stacked input, checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
 function fits(r: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {

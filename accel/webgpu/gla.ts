@@ -25,7 +25,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
 import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
 export const GLA_GRAD_KERNEL = 'RecallbenchGlaGrad';
@@ -247,13 +247,7 @@ function withGrad(L: HeadLayouts): Fused {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
 }
-const fusedByLayouts = new Map<string, Fused>();
-const fusedFor = (L: HeadLayouts): Fused => {
-  const key = `${L.input}/${L.output}`;
-  let f = fusedByLayouts.get(key);
-  if (!f) fusedByLayouts.set(key, (f = withGrad(L)));
-  return f;
-};
+const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
 
 /**
  * Gated linear attention, fused (the fast form of ops/gatedLinearAttention): q, k, g [·, ·, ·, d_k] (q scaled, g ≤ 0

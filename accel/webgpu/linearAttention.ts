@@ -30,7 +30,7 @@
 // the pass and the tile constants G, R, NA, TC only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
-import { allocate, declare, dispatch, grid, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
+import { allocate, declare, dispatch, grid, madeOnce, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
 
 /** Largest F handled; beyond it the op runs its chunked form. d_v + 1 is the backward's state width: capped alike. */
 export const LINEAR_ATTENTION_MAX_WIDTH = 1024;
@@ -351,7 +351,7 @@ const withGrad = (eps: number) =>
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
 
 /** One customGrad per eps (the default and Scatterbrain's). */
-const byEps = new Map<number, (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor>();
+const withGradFor = madeOnce(withGrad);
 
 /**
  * Most batch·head walks for which shared keys take the fused form. Measured on an H200 (bench/RESULTS.md "JRT-RNN's
@@ -395,7 +395,5 @@ export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D
   const dv = v.shape[3];
   if (F > LINEAR_ATTENTION_MAX_WIDTH || dv + 1 > LINEAR_ATTENTION_MAX_WIDTH) return undefined;
   const eps = opts.eps ?? LINEAR_ATTENTION_EPS;
-  let f = byEps.get(eps);
-  if (!f) byEps.set(eps, (f = withGrad(eps)));
-  return f(phiQ, phiK, v) as tf.Tensor4D;
+  return withGradFor(eps)(phiQ, phiK, v) as tf.Tensor4D;
 }

@@ -13,7 +13,7 @@
 // (tests/webgpu-performerFeatures.test.ts).
 // Reference: ops/performerFeatures/naive.ts.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, madeOnce, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 /** Projections a row h at most (the mixer's f/2: 12 by default). */
@@ -164,23 +164,19 @@ export function registerPerformerFeaturesWebGpu(): void {
 }
 
 // the differentiable functions, one per ε or shift (a layer's are fixed: a handful in a process)
-const queryByEps = new Map<number, (...t: tf.Tensor[]) => tf.Tensor>();
-const keyByShift = new Map<number, (...t: tf.Tensor[]) => tf.Tensor>();
+const queryFor = madeOnce((eps: number) => kernelWithGrad(PERFORMER_QUERY_KERNEL, PERFORMER_QUERY_GRAD_KERNEL, ['dash'], 'dy', { eps }));
+const keyFor = madeOnce((shift: number) => kernelWithGrad(PERFORMER_KEY_KERNEL, PERFORMER_KEY_GRAD_KERNEL, ['dash', 'xs'], 'dy', { shift }));
 
 const rowsOk = (dash: tf.Tensor) => dash.dtype === 'float32' && dash.rank === 2 && dash.shape[0]! > 0 && dash.shape[1]! > 0 && dash.shape[1]! <= PERFORMER_MAX_HALF;
 
 /** φq fused: dash [N, h] → [N, 2h]; undefined (declined: the reference runs) for other shapes or dtypes. */
 export function performerQueryWebGpu(dash: tf.Tensor2D, eps: number): tf.Tensor2D | undefined {
   if (!rowsOk(dash)) return undefined;
-  let f = queryByEps.get(eps);
-  if (!f) queryByEps.set(eps, (f = kernelWithGrad(PERFORMER_QUERY_KERNEL, PERFORMER_QUERY_GRAD_KERNEL, ['dash'], 'dy', { eps })));
-  return f(dash) as tf.Tensor2D;
+  return queryFor(eps)(dash) as tf.Tensor2D;
 }
 
 /** φk fused: dash [N, h], xs [N, d_h] → [N, 2h]; undefined (declined) for other shapes or dtypes. */
 export function performerKeyWebGpu(dash: tf.Tensor2D, xs: tf.Tensor2D, shift: number): tf.Tensor2D | undefined {
   if (!rowsOk(dash) || xs.dtype !== 'float32' || xs.rank !== 2 || xs.shape[0] !== dash.shape[0] || xs.shape[1] === 0) return undefined;
-  let f = keyByShift.get(shift);
-  if (!f) keyByShift.set(shift, (f = kernelWithGrad(PERFORMER_KEY_KERNEL, PERFORMER_KEY_GRAD_KERNEL, ['dash', 'xs'], 'dy', { shift })));
-  return f(dash, xs) as tf.Tensor2D;
+  return keyFor(shift)(dash, xs) as tf.Tensor2D;
 }

@@ -14,7 +14,7 @@
 // name only whether a weight is bound. Reference: ops/rmsNorm/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import type { RmsNormMode } from '../../ops/rmsNorm/index.js';
-import { allocate, declare, dispatch, fitsDevice, grid, release, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, madeOnce, release, webgpuBackend } from './dispatch.js';
 
 export const RMS_NORM_KERNEL = 'RecallbenchRmsNorm';
 export const RMS_NORM_GRAD_KERNEL = 'RecallbenchRmsNormGrad';
@@ -216,14 +216,15 @@ type Weighted = (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
 type Unweighted = (x: tf.Tensor) => tf.Tensor;
 
 /** The differentiable forms, one per (eps, mode, weighted) (customGrad takes tensors only: eps and mode are closed over). */
-const forms = new Map<string, Weighted | Unweighted>();
+interface FormKey {
+  eps: number;
+  mode: RmsNormMode;
+  weighted: boolean;
+}
 
-function form(eps: number, mode: RmsNormMode, weighted: boolean): Weighted | Unweighted {
-  const key = `${eps}|${mode}|${weighted}`;
-  let f = forms.get(key);
-  if (f) return f;
+function makeForm({ eps, mode, weighted }: FormKey): Weighted | Unweighted {
   const attrs = { eps, mode } as unknown as tf.NamedAttrMap;
-  f = weighted
+  return weighted
     ? (tf.customGrad(((x: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => {
         save([x, w]);
         return {
@@ -238,9 +239,9 @@ function form(eps: number, mode: RmsNormMode, weighted: boolean): Weighted | Unw
           gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => (tf.engine().runKernel(RMS_NORM_GRAD_KERNEL, { dy, x: saved[0]! }, attrs) as unknown as tf.Tensor[])[0]!,
         };
       }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Unweighted);
-  forms.set(key, f);
-  return f;
 }
+const formFor = madeOnce(makeForm, ({ eps, mode, weighted }) => `${eps}|${mode}|${weighted}`);
+const form = (eps: number, mode: RmsNormMode, weighted: boolean) => formFor({ eps, mode, weighted });
 
 /**
  * RMSNorm (mode 'mean') or L2 normalisation (mode 'sum') of x [..., d] over the last axis, times weight [d] if

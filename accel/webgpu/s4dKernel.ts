@@ -12,7 +12,7 @@
 // Reference: s4dKernelVandermonde (tests/webgpu-s4dKernel.test.ts: values and the five parameters' gradients).
 import * as tf from '@tensorflow/tfjs';
 import type { S4DParams } from '../../ops/ssmKernel/index.js';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, madeOnce, webgpuBackend } from './dispatch.js';
 
 export const S4D_KERNEL = 'RecallbenchS4DKernel';
 export const S4D_KERNEL_GRAD = 'RecallbenchS4DKernelGrad';
@@ -157,11 +157,9 @@ export function registerS4dKernelWebGpu(): void {
 type Fused = (logDt: tf.Tensor1D, logNegAReal: tf.Tensor2D, aImag: tf.Tensor2D, cRe: tf.Tensor2D, cIm: tf.Tensor2D) => tf.Tensor2D;
 
 /** One customGrad per L (customGrad takes tensors only). */
-const byLength = new Map<number, Fused>();
-function fusedFor(L: number): Fused {
-  let f = byLength.get(L);
-  if (f) return f;
-  f = tf.customGrad(((...args: unknown[]) => {
+const fusedFor = madeOnce(makeFused);
+function makeFused(L: number): Fused {
+  return tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [logDt, logNegAReal, aImag, cRe, cIm] = args as tf.Tensor[];
     const modes = tf.stack([logNegAReal!, aImag!, cRe!, cIm!]);
@@ -180,8 +178,6 @@ function fusedFor(L: number): Fused {
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
-  byLength.set(L, f);
-  return f;
 }
 
 /**
