@@ -667,9 +667,22 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
     setLever(PROBE_DROPOUT_LEVER, probeFused.dropout);
     const stridedBefore = stridedHeadsOn();
     setStridedHeads(probeFused.stridedHeads); // the fused recurrences in their callers' layouts, or between transposes
+    // what this measurement switched, put back however it ends (a model that cannot be built included)
+    const restore = () => {
+      probeFused = fusedLevers({});
+      setLever(PROBE_DROPOUT_LEVER, false);
+      setStridedHeads(stridedBefore);
+    };
     const base = tf.memory().numBytes;
-    const model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
-    const optimizer = createOptimizer(model, config.train);
+    let model: LanguageModel;
+    let optimizer: ReturnType<typeof createOptimizer>;
+    try {
+      model = new LanguageModel({ ...config.model, vocabSize, maxSeqLen, seed: config.seed });
+      optimizer = createOptimizer(model, config.train);
+    } catch (e) {
+      restore();
+      throw e;
+    }
     try {
       const parameterBytes = model.parameterCount * FLOAT_BYTES;
       const trainSnaps: number[][] = [];
@@ -722,9 +735,7 @@ async function measureShape(config: RunConfig, options: EstimateOptions): Promis
         measureMs: performance.now() - started,
       };
     } finally {
-      probeFused = fusedLevers({});
-      setLever(PROBE_DROPOUT_LEVER, false);
-      setStridedHeads(stridedBefore);
+      restore();
       optimizer.dispose();
       model.dispose();
     }

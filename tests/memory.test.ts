@@ -11,6 +11,7 @@ import { initBackend, type BackendInfo } from '../engine/backend.js';
 import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../accel/webgpu/bufferPool.js';
 import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, MemoryBudget, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
 import type { RunConfig } from '../runners/config.js';
+import { stridedHeadsOn } from '../accel/webgpu/heads.js';
 import { EVAL_LOGIT_ROWS, PROCESS_OVERHEAD_BYTES, POOL_MARGIN, estimateGridMemory, estimateRunMemory, type MemoryEstimate } from '../runners/memory.js';
 import { scalePreset } from '../runners/scale.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
@@ -262,6 +263,14 @@ describe('estimateRunMemory', () => {
     expect(inPlace.measureMs).toBeGreaterThan(0); // a shape of its own, not the cache's
     expect(inPlace.parameters).toBe(transposed.parameters);
     expect(inPlace.trainActivations).toBeLessThan(transposed.trainActivations);
+  });
+
+  it('puts lever stridedHeads back after a measurement that cannot build its model (the formula answers)', async () => {
+    expect(stridedHeadsOn()).toBe(false);
+    const unbuildable = withLayers([{ mixer: 'deltanet', params: { numHeads: 3 } }]); // d 16 is not divisible by 3 heads
+    const estimate = await estimateRunMemory(unbuildable, { fused: { delta: true, stridedHeads: true } });
+    expect(estimate.method).toBe('formula');
+    expect(stridedHeadsOn()).toBe(false);
   });
 });
 
