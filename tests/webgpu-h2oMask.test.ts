@@ -9,7 +9,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { webgpuDevice } from './webgpuKit.js';
 import { fastForms } from '../core/fastForms.js';
-import { h2oMaskWebGpu } from '../accel/webgpu/h2oMask.js';
+import { H2O_WORKGROUP_MAX_C, h2oLanes, h2oMaskWebGpu } from '../accel/webgpu/h2oMask.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
+import { setFastPath } from '../accel/webgpu/index.js';
 import { boundedCacheAttention, h2oVisible, type CachePolicy } from '../ops/boundedCache/index.js';
 
 const device = await webgpuDevice('webgpu-h2oMask');
@@ -67,6 +69,52 @@ describe.skipIf(!device)(`H2O cache selection on WebGPU (${device ?? 'no adapter
       expect(lastRow).toBe(Math.min(T, p.size + 1));
       tf.dispose([scores, mask]);
     }
+  });
+
+  it('lever h2oWorkgroup: a workgroup per (example, head) gives the one-thread walk\'s mask element for element, and the reference\'s', async () => {
+    // C 4 and 6 (one slot a thread, idle threads past C), 8 with recent 3; C 300: WG 256, two slots a thread, the
+    // second half-empty (slots 256..299 on threads 0..43), with a recent window short enough that those slots are
+    // evicted too; ties; a cache that never fills; scores of magnitude ~180, where a softmax not shifted by the
+    // cache's true max overflows (exp past 88) and the accumulated scores, so the evictions, go wrong — there fp32
+    // underflows weights to exact zeros, whose ties f64 does not have, so that case is held to the thread's walk only
+    expect([4, 6, 64, 300, 512].map((C) => h2oLanes(C))).toEqual([{ WG: 4, S: 1 }, { WG: 8, S: 1 }, { WG: 64, S: 1 }, { WG: 256, S: 2 }, { WG: 256, S: 2 }]);
+    const cases: Array<{ shape: [number, number, number]; p: CachePolicy; ties: boolean; scale?: number }> = [
+      { shape: [2, 3, 37], p: policy(4, 1), ties: false },
+      { shape: [3, 1, 50], p: policy(8, 3), ties: false },
+      { shape: [2, 2, 40], p: policy(6, 2), ties: true },
+      { shape: [1, 1, 5], p: policy(8, 1), ties: false },
+      { shape: [1, 2, 360], p: policy(300, 10), ties: false },
+      { shape: [2, 2, 45], p: policy(8, 2), ties: false, scale: 60 }, // not against the reference (above)
+    ];
+    let seed = 7500;
+    const counts = () => ['H2oMask', 'H2oMaskWorkgroup'].map((n) => dispatchCounts.get(n) ?? 0);
+    for (const { shape, p, ties, scale } of cases) {
+      const [B, H, T] = shape;
+      const scores = ties ? scoresWithTies(B, H, T) : (tf.mul(tf.randomNormal([B, H, T, T], 0, 1, 'float32', seed), scale ?? 3) as tf.Tensor4D);
+      seed += 2;
+      const serial = h2oMaskWebGpu(p, scores);
+      let parallel: tf.Tensor4D;
+      const before = counts();
+      try {
+        setFastPath({ h2oWorkgroup: true });
+        const poison = tf.fill([B, H, T, T], NaN);
+        await poison.data();
+        poison.dispose();
+        parallel = h2oMaskWebGpu(p, scores);
+      } finally {
+        setFastPath({ h2oWorkgroup: false });
+      }
+      expect(counts().map((n, i) => n - before[i]!), 'the workgroup walk ran, not the thread').toEqual([0, 1]);
+      const [got, one, want] = await Promise.all([parallel.data(), serial.data(), referenceMask(p, scores)]);
+      expect(Array.from(got), `${shape} C ${p.size} recent ${p.recent}: workgroup vs thread`).toEqual(Array.from(one));
+      let differ = 0;
+      for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) differ++;
+      if (scale === undefined) expect(differ, `${shape} C ${p.size} recent ${p.recent}: vs reference`).toBe(0);
+      const lastRow = Array.from(got.subarray(T * T - T, T * T)).filter((v) => v === 0).length;
+      expect(lastRow).toBe(Math.min(T, p.size + 1));
+      tf.dispose([scores, serial, parallel]);
+    }
+    expect(H2O_WORKGROUP_MAX_C).toBe(2048);
   });
 
   it("bounded-cache attention with 'h2o' runs forward and backward on webgpu, equal to attention under the reference's mask", async () => {

@@ -10,9 +10,17 @@
 // is part of the pipeline key. fp32 here, f64 in the reference: a near-tie between two accumulated scores may be
 // broken differently (exact ties, from identical keys, are broken the same way: oldest first).
 // Reference: h2oMaskBias (ops/boundedCache/parallel.ts), tested against it on the software adapter.
+//
+// Lever `h2oWorkgroup`: the walk of one (example, head) by a workgroup instead of one thread. The walk is serial in
+// time, and with one thread per (example, head) a B64 step runs 64 threads through T · ~4C slot visits each (on an
+// H200 the bounded cache's step was 24.1 ms, GPU-bound, against attention's 4.5: bench/RESULTS.md, 2026-11-30 night).
+// Here thread i keeps slots i, i + WG, … (WG = C rounded up to a power of two, at most 256): the max over the cache
+// and the eviction's argmin are tree reductions in workgroup memory — exact, and the argmin uses the serial loop's
+// order (smallest accumulated score, then the oldest), so it picks the same slot — and the softmax total is summed
+// by one thread in slot order from workgroup memory, as the serial loop adds it: the same bits, mask for mask.
 import * as tf from '@tensorflow/tfjs';
 import type { CachePolicy } from '../../ops/boundedCache/index.js';
-import { allocate, declare, dispatch, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, grid, pow2AtLeast, webgpuBackend } from './dispatch.js';
 
 export const H2O_MASK_KERNEL = 'RecallbenchH2oMask';
 const WG = 64;
@@ -76,7 +84,131 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }`;
 
+/** Largest cache the workgroup walk takes (its softmax weights sit in workgroup memory: 8 KiB at 2048); past it, a thread. */
+export const H2O_WORKGROUP_MAX_C = 2048;
+
+/** Threads of the workgroup that walks one (example, head)'s cache of C slots, and the slots each keeps. */
+export function h2oLanes(C: number): { WG: number; S: number } {
+  const WG = Math.min(256, pow2AtLeast(C));
+  return { WG, S: Math.ceil(C / WG) };
+}
+
+// one workgroup per (example, head): thread tid keeps slots tid + s·WG (s < S) of the cache
+const selectWorkgroupWgsl = (C: number) => () => {
+  const { WG, S } = h2oLanes(C);
+  return `
+${declare(
+  [
+    { name: 'scores', type: 'f32' },
+    { name: 'bias', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'T: u32', 'recent: i32'],
+)}
+var<workgroup> redM: array<f32, ${WG}>;
+var<workgroup> redA: array<f32, ${WG}>;
+var<workgroup> redP: array<i32, ${WG}>;
+var<workgroup> redI: array<i32, ${WG}>;
+var<workgroup> wsh: array<f32, ${C}>;
+var<workgroup> tot: f32;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = wg.y * nwg.x + wg.x;
+  if (lane >= params.lanes) { return; }
+  let T = params.T;
+  let base = lane * T * T;
+  var pos: array<i32, ${S}>;
+  var acc: array<f32, ${S}>;
+  var w: array<f32, ${S}>;
+  var n = 0u;
+  for (var t = 0u; t < T; t++) {
+    let row = base + t * T;
+    let own = scores[row + t];
+    var mx = own;
+    for (var s = 0u; s < ${S}u; s++) {
+      if (tid + s * ${WG}u < n) { mx = max(mx, scores[row + u32(pos[s])]); }
+    }
+    redM[tid] = mx;
+    workgroupBarrier();
+    for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
+      if (tid < stride) { redM[tid] = max(redM[tid], redM[tid + stride]); }
+      workgroupBarrier();
+    }
+    mx = redM[0];
+    for (var s = 0u; s < ${S}u; s++) {
+      let i = tid + s * ${WG}u;
+      if (i < n) {
+        w[s] = exp(scores[row + u32(pos[s])] - mx);
+        wsh[i] = w[s];
+      }
+    }
+    workgroupBarrier();
+    if (tid == 0u) {
+      var total = exp(own - mx);
+      for (var i = 0u; i < n; i++) { total += wsh[i]; }
+      tot = total;
+    }
+    workgroupBarrier();
+    let total = tot;
+    for (var s = 0u; s < ${S}u; s++) {
+      if (tid + s * ${WG}u < n) {
+        acc[s] += w[s] / total;
+        bias[row + u32(pos[s])] = 0.0f;
+      }
+    }
+    if (tid == 0u) { bias[row + t] = 0.0f; }
+    let ownWeight = exp(own - mx) / total;
+    if (n < ${C}u) {
+      if (n % ${WG}u == tid) {
+        pos[n / ${WG}u] = i32(t);
+        acc[n / ${WG}u] = ownWeight;
+      }
+      n++;
+      continue;
+    }
+    // the eviction: among slots older than the recent window, the smallest accumulated score, then the oldest
+    var best = -1;
+    var bestAcc = 0.0f;
+    var bestPos = 0;
+    for (var s = 0u; s < ${S}u; s++) {
+      let i = tid + s * ${WG}u;
+      if (i >= ${C}u || pos[s] > i32(t) - params.recent) { continue; }
+      if (best < 0 || acc[s] < bestAcc || (acc[s] == bestAcc && pos[s] < bestPos)) {
+        best = i32(i);
+        bestAcc = acc[s];
+        bestPos = pos[s];
+      }
+    }
+    redA[tid] = bestAcc;
+    redP[tid] = bestPos;
+    redI[tid] = best;
+    workgroupBarrier();
+    for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
+      if (tid < stride) {
+        let o = tid + stride;
+        if (redI[o] >= 0 && (redI[tid] < 0 || redA[o] < redA[tid] || (redA[o] == redA[tid] && redP[o] < redP[tid]))) {
+          redA[tid] = redA[o];
+          redP[tid] = redP[o];
+          redI[tid] = redI[o];
+        }
+      }
+      workgroupBarrier();
+    }
+    let evict = redI[0];
+    if (evict >= 0 && u32(evict) % ${WG}u == tid) {
+      pos[u32(evict) / ${WG}u] = i32(t);
+      acc[u32(evict) / ${WG}u] = ownWeight;
+    }
+  }
+}`;
+};
+
 let registered = false;
+let workgroupWalk = false;
+
+/** Lever `h2oWorkgroup`: a workgroup walks each (example, head)'s cache (on), or one thread does (off). */
+export function setH2oWorkgroup(on: boolean): void {
+  workgroupWalk = on;
+}
 
 export function registerH2oMaskWebGpu(): void {
   if (registered) return;
@@ -92,7 +224,9 @@ export function registerH2oMaskWebGpu(): void {
       const bias = allocate(webgpuBackend(), scores!.shape);
       const n = B * H * T * T;
       dispatch('H2oMaskFill', 'rb_h2o_fill', fillWgsl, [{ tensor: bias, write: true }], [{ u: n }], grid(Math.ceil(n / WG)));
-      dispatch('H2oMask', `rb_h2o_select_${size}`, selectWgsl(size), [{ tensor: scores! }, { tensor: bias, write: true }], [{ u: B * H }, { u: T }, { i: recent }], grid(Math.ceil((B * H) / WG)));
+      const uniforms = [{ u: B * H }, { u: T }, { i: recent }];
+      if (workgroupWalk && size <= H2O_WORKGROUP_MAX_C) dispatch('H2oMaskWorkgroup', `rb_h2o_select_wg_${size}`, selectWorkgroupWgsl(size), [{ tensor: scores! }, { tensor: bias, write: true }], uniforms, grid(B * H));
+      else dispatch('H2oMask', `rb_h2o_select_${size}`, selectWgsl(size), [{ tensor: scores! }, { tensor: bias, write: true }], uniforms, grid(Math.ceil((B * H) / WG)));
       return bias;
     },
   });

@@ -100,6 +100,8 @@
 //                layouts their callers name (heads.ts: RWKV-7's projections [B, T, H, ·] in, o [H, B, T, d_v] out for
 //                its GroupNorm; DeltaNet's, Gated DeltaNet's and GLA's [B, T, H, ·] both ways) instead of [B, H, T, ·]
 //                with transposes around them: 10–14 dispatches a layer
+//   h2oWorkgroup  H2O's cache selection (h2oMask.ts) walked by a workgroup per (example, head) instead of one thread:
+//                the max and the eviction as tree reductions, the softmax total summed in slot order — the same mask
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -161,7 +163,7 @@ import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } f
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
 import { h2oMaskOp } from '../../ops/boundedCache/index.js';
-import { h2oMaskWebGpu, registerH2oMaskWebGpu } from './h2oMask.js';
+import { h2oMaskWebGpu, registerH2oMaskWebGpu, setH2oWorkgroup } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
 import { registerReduceGradsWebGpu, setReduceGrads } from './reduceGrads.js';
 import { registerNarrowSumWebGpu, setLongSumWebGpu, setNarrowSumWebGpu } from './narrowSum.js';
@@ -172,7 +174,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -246,6 +248,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   performerFeatures: 'GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 19:22: Scatterbrain d 64 and d 256), Scatterbrain 400 → 338 dispatches a step at d 128 L 256 B64 (310 → 248 on lavapipe); not yet timed against the default in one call: the two tables of 19:24 and 19:32 (without it / with it) read 15.2 and 17.8 ms/step, but attention, which it does not touch, read 4.5 and 6.9 in the same tables — an alternated check decides (bench/RESULTS.md, 2026-11-30 night)',
   sinBias: 'GPU ≡ CPU PASS on an H200 with every lever on (2026-11-30 19:22: Hyena d 64 and d 256, M2 d 64), Hyena 210 → 192 and M2 262 → 244 dispatches a step at d 128 L 256 B64 (lavapipe 200 → 188, 248 → 236); not yet timed against the default in one call: the two tables of 19:24 and 19:32 (without it / with it) read Hyena 7.0 and 9.7, M2 7.8 and 7.8 ms/step, but attention, which it does not touch, read 4.5 and 6.9 — an alternated check decides (bench/RESULTS.md, 2026-11-30 night)',
   stridedHeads: 'built 2026-11-30 night without a GPU: the fused generalized delta rule, delta rule, gated delta rule and GLA in every layout pair bit for bit their kernels between transposes and within float32 rounding of the reference on lavapipe, values and gradients, with no Transpose run, and tiny RWKV-7, DeltaNet, Gated DeltaNet and GLA steps the same with it on and off (tests/webgpu-generalizedDeltaRule.test.ts, webgpu-deltaRule.test.ts, webgpu-gla.test.ts); dispatches a step on lavapipe RWKV-7 360 → 332, DeltaNet 184 → 164, Gated DeltaNet 260 → 236, GLA 184 → 164 (bench/step.ts --allow-software --mixers rwkv7,deltanet,gated-deltanet,gla --batches 2 --seq-len 64 --variants default,default+stridedHeads); not yet checked GPU ≡ CPU or timed on a GPU',
+  h2oWorkgroup: 'built 2026-11-30 night without a GPU: the mask equal to the one-thread walk element for element and to the reference on lavapipe (tests/webgpu-h2oMask.test.ts); the bounded cache (h2o) was GPU-bound on an H200, 24.1 ms a step against attention 4.5 at d 128 L 256 B64, its walk one thread per (example, head); not yet checked GPU ≡ CPU or timed on a GPU',
 };
 
 /** A fast path with each lever set by `on` (a fresh object). */
@@ -369,6 +372,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: s4dKernelOp, backend: BACKEND, lever: 'ssmKernel', impl: s4dKernelWebGpu });
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });
+  registerFastForm({ op: 'H2O cache walk (a workgroup per example and head)', backend: BACKEND, lever: 'h2oWorkgroup', install: () => setH2oWorkgroup(true), uninstall: () => setH2oWorkgroup(false) });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
   // that every step takes the same buffers in the same order — which the bind-group cache (lever bindGroups) needs
