@@ -9,7 +9,7 @@
 // at d_k 8 against the reference and the loop form. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { errors, expectLayoutsAgree, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -177,7 +177,6 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
       { input: 'bthd', output: 'bthd' },
       { input: 'hbtd', output: 'bhtd' },
     ];
-    const same = async (p: tf.Tensor, q: tf.Tensor, what: string) => expect(Array.from(await p.data()), what).toEqual(Array.from(await q.data()));
     // the loop form (this file's setting) at both shapes; the register form (lever deltaRegisters, d_k 8) with RWKV-7's pair
     for (const [B, H, T, dk, dv, decay, registers] of [[2, 3, 7, 5, 3, 'strong', false], [3, 2, 9, 8, 70, 'mixed', false], [3, 2, 9, 8, 70, 'mixed', true]] as const) {
       const x = inputs(B, H, T, dk, dv, decay);
@@ -188,24 +187,8 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
           const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${registers ? 'registers' : 'loops'} ${L.input} → ${L.output}`;
           const moved: Inputs = { xs: x.xs.map((t) => fromOpsLayout(t, L.input)) as Inputs['xs'], cot: fromOpsLayout(x.cot, L.output) };
           const inLayout: Op = (...a) => generalizedDeltaRuleWebGpu(...a, L)!;
-          let direct: tf.Tensor[] = [];
-          const kernels = new Set((await tf.profile(() => (direct = run(inLayout, moved)))).kernelNames);
-          expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
-          let viaTransposes: tf.Tensor[] = [];
-          try {
-            setFastPath({ stridedHeads: false });
-            viaTransposes = run(inLayout, moved);
-          } finally {
-            setFastPath({ stridedHeads: true });
-          }
-          // the reference's outputs moved to the layouts: o to the output's, every gradient to the inputs'
-          const refIn = ref.map((t, i) => fromOpsLayout(t, i === 0 ? L.output : L.input));
-          for (let i = 0; i < direct.length; i++) {
-            expect(direct[i]!.shape, `${tag}: ${NAMES[i]} shape`).toEqual(refIn[i]!.shape);
-            await same(direct[i]!, viaTransposes[i]!, `${tag}: ${NAMES[i]}, in place vs transposed`);
-            expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${NAMES[i]} vs reference`).toBeLessThan(bar(i));
-          }
-          tf.dispose([...direct, ...viaTransposes, ...refIn, ...moved.xs, moved.cot]);
+          await expectLayoutsAgree(tag, L, () => run(inLayout, moved), ref, NAMES, bar);
+          tf.dispose([...moved.xs, moved.cot]);
         }
       } finally {
         setFastPath({ deltaRegisters: false }); // this file's setting (beforeAll)

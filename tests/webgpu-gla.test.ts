@@ -7,7 +7,7 @@
 // training step of a tiny GLA and Mamba-2 model agrees with the levers on and off. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { errors, expectLayoutsAgree, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -113,7 +113,6 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
       { input: 'bthd', output: 'hbtd' },
       { input: 'hbtd', output: 'bhtd' },
     ];
-    const same = async (p: tf.Tensor, q: tf.Tensor, what: string) => expect(Array.from(await p.data()), what).toEqual(Array.from(await q.data()));
     for (const [B, H, T, dk, dv] of [[2, 3, 7, 5, 3], [3, 2, 9, 8, 70]] as const) {
       const x = inputs(B, H, T, dk, dv);
       const ref = run(glaNaive, x);
@@ -122,24 +121,8 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
         const at = <T extends tf.Tensor>(t: T, layout = L.input): T => fromOpsLayout(t, layout);
         const moved: Inputs = { q: at(x.q), k: at(x.k), v: at(x.v), g: at(x.g), w: at(x.w, L.output) };
         const inLayout: Gla = (q, k, v, g) => glaWebGpu(q, k, v, g, L)!;
-        let direct: tf.Tensor[] = [];
-        const kernels = new Set((await tf.profile(() => (direct = run(inLayout, moved)))).kernelNames);
-        expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
-        let viaTransposes: tf.Tensor[] = [];
-        try {
-          setFastPath({ stridedHeads: false });
-          viaTransposes = run(inLayout, moved);
-        } finally {
-          setFastPath({ stridedHeads: true });
-        }
-        // the reference's outputs moved to the layouts: o to the output's, every gradient to the inputs'
-        const refIn = ref.map((t, i) => at(t, i === 0 ? L.output : L.input));
-        for (let i = 0; i < direct.length; i++) {
-          expect(direct[i]!.shape, `${tag}: ${NAMES[i]} shape`).toEqual(refIn[i]!.shape);
-          await same(direct[i]!, viaTransposes[i]!, `${tag}: ${NAMES[i]}, in place vs transposed`);
-          expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${NAMES[i]} vs reference`).toBeLessThan(bar(i));
-        }
-        tf.dispose([...direct, ...viaTransposes, ...refIn, ...Object.values(moved)]);
+        await expectLayoutsAgree(tag, L, () => run(inLayout, moved), ref, NAMES, bar);
+        tf.dispose(Object.values(moved));
       }
       tf.dispose([...ref, ...Object.values(x)]);
     }

@@ -6,6 +6,7 @@ import { expect } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type LayerSpec } from '../engine/model.js';
 import { setFastPath, type Lever } from '../accel/webgpu/index.js';
+import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
 
 /** The WebGPU adapter's name, or undefined (with a line saying the file is skipped and how to get one). */
 export async function webgpuDevice(file: string): Promise<string | undefined> {
@@ -94,4 +95,30 @@ export async function expectLeverStepAgrees(
     tf.dispose([tokens, cotangent]);
     model.dispose();
   }
+}
+
+/**
+ * Lever stridedHeads for one fused recurrence and one pair of head layouts: `run` computes o and its inputs'
+ * gradients with the inputs in L.input and o in L.output (the lever is on). No Transpose may run; the lever off (the
+ * kernels in [B, H, T, ·] between transposes) must give the same bits; and each result must lie within bar(i) of the
+ * reference's `ref` ([B, H, T, ·]: o moved to L.output, every gradient to L.input). `names` label the results.
+ */
+export async function expectLayoutsAgree(tag: string, L: HeadLayouts, run: () => tf.Tensor[], ref: tf.Tensor[], names: string[], bar: (i: number) => number): Promise<void> {
+  let direct: tf.Tensor[] = [];
+  const kernels = new Set((await tf.profile(() => (direct = run()))).kernelNames);
+  expect(kernels.has('Transpose'), `${tag}: a Transpose ran`).toBe(false);
+  let viaTransposes: tf.Tensor[] = [];
+  try {
+    setFastPath({ stridedHeads: false });
+    viaTransposes = run();
+  } finally {
+    setFastPath({ stridedHeads: true });
+  }
+  const refIn = ref.map((t, i) => fromOpsLayout(t, i === 0 ? L.output : L.input));
+  for (let i = 0; i < direct.length; i++) {
+    expect(direct[i]!.shape, `${tag}: ${names[i]} shape`).toEqual(refIn[i]!.shape);
+    expect(Array.from(await direct[i]!.data()), `${tag}: ${names[i]}, in place vs transposed`).toEqual(Array.from(await viaTransposes[i]!.data()));
+    expect((await errors(direct[i]!, refIn[i]!)).rel, `${tag}: ${names[i]} vs reference`).toBeLessThan(bar(i));
+  }
+  tf.dispose([...direct, ...viaTransposes, ...refIn]);
 }
