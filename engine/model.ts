@@ -94,43 +94,50 @@ export class LanguageModel {
     if (config.prefixMlm && !config.layers.some((l) => l.mixer === 'jrt-rnn'))
       throw new UserInputError(`model.prefixMlm is JRT-RNN's prefix masked-LM objective, but this model has no jrt-rnn layer (layers: ${config.layers.map((l) => l.mixer).join(', ')})`);
     this.store = new ParamStore(config.seed, nLayers, this.runs);
-    const top = this.store.scope('model');
-    this.embedding = top.param('embedding', [vocabSize, d], 0.02);
-    if (config.positionEmbeddings) this.positions = top.param('positions', [config.maxSeqLen, d], 0.02);
-    const norm = (scope: string): Norm => ({
-      gamma: this.store.create(`${scope}.gamma`, [d], 'ones'),
-      beta: this.store.create(`${scope}.beta`, [d], 'zeros'),
-    });
-    const block = config.block ?? 'prenorm';
-    for (let i = 0; i < nLayers; i++) {
-      const spec = config.layers[i % config.layers.length]!;
-      const def = getMixer(spec.mixer);
-      const params = resolveMixerParams(def, spec.params);
-      const make = this.store.scope(`layer${i}.${def.name}`);
-      const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers, block, model: config }, make);
-      if (block === 'zoology' && isMambaBlock(def)) {
-        // zoology's MambaBlock: RMSNorm (weight 1) before the mixer, no state mixer
-        if (config.mlp) throw new Error('block zoology: a Mamba layer is a MambaBlock, which has no MLP (set mlp: false)');
-        const rmsWeight = this.store.create(`layer${i}.rms_norm.weight`, [d], 'ones');
-        const noBias = tf.variable(tf.zeros([d]), false, `layer${i}.rms_norm.no_bias_${this.store.variables.length}`);
-        this.constants.push(noBias);
-        this.blocks.push({ norm: { gamma: rmsWeight, beta: noBias }, rmsWeight, mixer, def, params });
-        continue;
+    // a model that cannot be built (a mixer refusing its settings) leaves no parameter registered with tfjs: their
+    // names would clash with the next model's ("already registered"), and every later model of the process fail
+    try {
+      const top = this.store.scope('model');
+      this.embedding = top.param('embedding', [vocabSize, d], 0.02);
+      if (config.positionEmbeddings) this.positions = top.param('positions', [config.maxSeqLen, d], 0.02);
+      const norm = (scope: string): Norm => ({
+        gamma: this.store.create(`${scope}.gamma`, [d], 'ones'),
+        beta: this.store.create(`${scope}.beta`, [d], 'zeros'),
+      });
+      const block = config.block ?? 'prenorm';
+      for (let i = 0; i < nLayers; i++) {
+        const spec = config.layers[i % config.layers.length]!;
+        const def = getMixer(spec.mixer);
+        const params = resolveMixerParams(def, spec.params);
+        const make = this.store.scope(`layer${i}.${def.name}`);
+        const mixer = def.create(params, { dModel: d, maxSeqLen: config.maxSeqLen, layerIndex: i, nLayers, block, model: config }, make);
+        if (block === 'zoology' && isMambaBlock(def)) {
+          // zoology's MambaBlock: RMSNorm (weight 1) before the mixer, no state mixer
+          if (config.mlp) throw new Error('block zoology: a Mamba layer is a MambaBlock, which has no MLP (set mlp: false)');
+          const rmsWeight = this.store.create(`layer${i}.rms_norm.weight`, [d], 'ones');
+          const noBias = tf.variable(tf.zeros([d]), false, `layer${i}.rms_norm.no_bias_${this.store.variables.length}`);
+          this.constants.push(noBias);
+          this.blocks.push({ norm: { gamma: rmsWeight, beta: noBias }, rmsWeight, mixer, def, params });
+          continue;
+        }
+        const entry: Block = { norm: norm(`layer${i}.norm`), mixer, def, params };
+        if (block === 'zoology') entry.norm2 = norm(`layer${i}.norm2`);
+        if (config.mlp) {
+          const m = this.store.scope(`layer${i}.mlp`);
+          entry.mlp = {
+            norm: block === 'zoology' ? undefined : norm(`layer${i}.mlp.norm`),
+            fc: { w: m.param('fc.weight', [d, 4 * d], 0.02), b: m.param('fc.bias', [4 * d], 'zeros') },
+            // zoology names it fc2: N(0, 0.02/√(2·n_layers))
+            proj: { w: m.param('proj.weight', [4 * d, d], m.outputStd), b: m.param('proj.bias', [d], 'zeros') },
+          };
+        }
+        this.blocks.push(entry);
       }
-      const entry: Block = { norm: norm(`layer${i}.norm`), mixer, def, params };
-      if (block === 'zoology') entry.norm2 = norm(`layer${i}.norm2`);
-      if (config.mlp) {
-        const m = this.store.scope(`layer${i}.mlp`);
-        entry.mlp = {
-          norm: block === 'zoology' ? undefined : norm(`layer${i}.mlp.norm`),
-          fc: { w: m.param('fc.weight', [d, 4 * d], 0.02), b: m.param('fc.bias', [4 * d], 'zeros') },
-          // zoology names it fc2: N(0, 0.02/√(2·n_layers))
-          proj: { w: m.param('proj.weight', [4 * d, d], m.outputStd), b: m.param('proj.bias', [d], 'zeros') },
-        };
-      }
-      this.blocks.push(entry);
+      this.finalNorm = norm('model.final_norm');
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
-    this.finalNorm = norm('model.final_norm');
   }
 
   get variables(): tf.Variable[] {

@@ -254,3 +254,17 @@ describe('config and presets', () => {
     expect(new Set(expandPreset(loadPreset('quick')).map((c) => c.model.block))).toEqual(new Set(['prenorm']));
   });
 });
+
+describe('a model that cannot be built', () => {
+  // layer 1's mixer refuses its settings after the embedding and layer 0 exist: those parameters go with the throw,
+  // so the next model's (same names) register — before, every later model of the process failed "already registered"
+  it('leaves no parameter behind, and the next model builds', async () => {
+    const before = tf.memory().numTensors;
+    const refused: LayerSpec[] = [{ mixer: 'attention' }, { mixer: 'deltanet', params: { numHeads: 3 } }];
+    expect(() => build(refused, 'zoology')).toThrow(/divisible by numHeads 3/);
+    expect(tf.memory().numTensors).toBe(before);
+    const sums = await withModel([{ mixer: 'attention' }, { mixer: 'deltanet', params: { numHeads: 2 } }], 'zoology', {}, (m) => m.variables.length);
+    expect(sums).toBeGreaterThan(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
