@@ -33,7 +33,7 @@
 // the private arrays sit in per-thread local memory; unrolled, they are registers. Same arithmetic, same order; one
 // pipeline per d_k (32 for DeltaNet at d 128 with 4 heads).
 import * as tf from '@tensorflow/tfjs';
-import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
@@ -449,14 +449,12 @@ function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
 export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
   if (inPlace(layouts)) return fusedFor(layouts).ungated(q, k, v, beta) as tf.Tensor4D;
-  const [qh, kh, vh, bh] = [q, k, v, beta].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(fusedFor(OPS_LAYOUT).ungated(qh!, kh!, vh!, bh!) as tf.Tensor4D, layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, beta], fusedFor(OPS_LAYOUT).ungated) as tf.Tensor4D;
 }
 
 /** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g, laid out as β. */
 export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
   if (inPlace(layouts)) return fusedFor(layouts).gated(q, k, v, beta, g) as tf.Tensor4D;
-  const [qh, kh, vh, bh, gh] = [q, k, v, beta, g].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(fusedFor(OPS_LAYOUT).gated(qh!, kh!, vh!, bh!, gh!) as tf.Tensor4D, layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, beta, g], fusedFor(OPS_LAYOUT).gated) as tf.Tensor4D;
 }

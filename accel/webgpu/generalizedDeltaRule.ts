@@ -39,7 +39,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
-import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
@@ -451,6 +451,5 @@ function fits(r: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
 export function generalizedDeltaRuleWebGpu(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(r, v, layouts.input)) return undefined;
   if (inPlace(layouts)) return fusedFor(layouts)(r, w, k, v, a, b) as tf.Tensor4D;
-  const [rh, wh, kh, vh, ah, bh] = [r, w, k, v, a, b].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(fusedFor(OPS_LAYOUT)(rh!, wh!, kh!, vh!, ah!, bh!) as tf.Tensor4D, layouts.output);
+  return throughOpsLayout(layouts, [r, w, k, v, a, b], fusedFor(OPS_LAYOUT)) as tf.Tensor4D;
 }

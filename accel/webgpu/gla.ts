@@ -23,7 +23,7 @@
 // projections as they come, [B, T, H, ·], and takes o the same way — instead of transposed around the kernels.
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
-import { fromOpsLayout, headDims, headShape, OPS_LAYOUT, toOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
 import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
@@ -258,8 +258,7 @@ const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`
 export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
   if (inPlace(layouts)) return fusedFor(layouts)(q, k, v, g) as tf.Tensor4D;
-  const [qh, kh, vh, gh] = [q, k, v, g].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(fusedFor(OPS_LAYOUT)(qh!, kh!, vh!, gh!) as tf.Tensor4D, layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, g], fusedFor(OPS_LAYOUT)) as tf.Tensor4D;
 }
 
 /**

@@ -1,4 +1,4 @@
-// Lever `stridedHeads` for the fused recurrences (generalizedDeltaRule.ts, deltaRule.ts): their kernels walk the
+// Lever `stridedHeads` for the fused recurrences (generalizedDeltaRule.ts, deltaRule.ts, gla.ts): their kernels walk the
 // rows (b, h, t) of [B, H, T, ·] tensors; told the layouts their caller keeps (ops/shared/heads.ts), they find each
 // row where its layout puts it instead of having the heads transposed to and from [B, H, T, ·] around them. A thread
 // still reads one row's contiguous d floats, so the reads coalesce as before, and the sums run in the same order:

@@ -3,7 +3,7 @@
 // lever is on and the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
+import { OPS_LAYOUT, throughOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { deltaRuleChunked } from './chunk.js';
 
 export { deltaRuleChunked } from './chunk.js';
@@ -20,6 +20,5 @@ export const deltaRuleOp = fastOp<(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4
 export function deltaRule(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, chunkSize = 16, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
   const fast = fastForm(deltaRuleOp, tf.getBackend())?.(q, k, v, beta, layouts);
   if (fast) return fast;
-  const [qh, kh, vh] = [q, k, v].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(deltaRuleChunked(qh!, kh!, vh!, toOpsLayout(beta, layouts.input), chunkSize), layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, beta], (qh, kh, vh, bh) => deltaRuleChunked(qh, kh, vh, bh, chunkSize));
 }

@@ -3,7 +3,7 @@
 // core/fastForms.ts) while its lever is on and the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
+import { OPS_LAYOUT, throughOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { gatedDeltaRuleChunked } from './chunk.js';
 
 export { gatedDeltaRuleChunked } from './chunk.js';
@@ -20,7 +20,5 @@ export const gatedDeltaRuleOp = fastOp<(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Te
 export function gatedDeltaRule(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D, chunkSize = 16, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
   const fast = fastForm(gatedDeltaRuleOp, tf.getBackend())?.(q, k, v, beta, g, layouts);
   if (fast) return fast;
-  const [qh, kh, vh] = [q, k, v].map((x) => toOpsLayout(x, layouts.input));
-  const [bh, gh] = [beta, g].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(gatedDeltaRuleChunked(qh!, kh!, vh!, bh!, gh!, chunkSize), layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, beta, g], (qh, kh, vh, bh, gh) => gatedDeltaRuleChunked(qh, kh, vh, bh, gh, chunkSize));
 }

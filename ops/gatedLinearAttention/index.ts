@@ -3,7 +3,7 @@
 // the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
+import { OPS_LAYOUT, throughOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { glaChunked } from './chunk.js';
 
 export { glaChunked } from './chunk.js';
@@ -20,6 +20,5 @@ export const glaOp = fastOp<(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: 
 export function gla(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, chunkSize = 16, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
   const fast = fastForm(glaOp, tf.getBackend())?.(q, k, v, g, layouts);
   if (fast) return fast;
-  const [qh, kh, vh, gh] = [q, k, v, g].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(glaChunked(qh!, kh!, vh!, gh!, chunkSize), layouts.output);
+  return throughOpsLayout(layouts, [q, k, v, g], (qh, kh, vh, gh) => glaChunked(qh, kh, vh, gh, chunkSize));
 }

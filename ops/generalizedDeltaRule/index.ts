@@ -3,7 +3,7 @@
 // registered in core/fastForms.ts) while its lever is on and the form accepts the shape, else the chunked form.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { fromOpsLayout, OPS_LAYOUT, toOpsLayout, type HeadLayouts } from '../shared/heads.js';
+import { OPS_LAYOUT, throughOpsLayout, type HeadLayouts } from '../shared/heads.js';
 import { generalizedDeltaRuleChunked } from './chunk.js';
 
 export { generalizedDeltaRuleChunked } from './chunk.js';
@@ -21,6 +21,5 @@ export const generalizedDeltaRuleOp = fastOp<(r: tf.Tensor4D, w: tf.Tensor4D, k:
 export function generalizedDeltaRule(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, chunkSize = 8, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D {
   const fast = fastForm(generalizedDeltaRuleOp, tf.getBackend())?.(r, w, k, v, a, b, layouts);
   if (fast) return fast;
-  const [rh, wh, kh, vh, ah, bh] = [r, w, k, v, a, b].map((x) => toOpsLayout(x, layouts.input));
-  return fromOpsLayout(generalizedDeltaRuleChunked(rh!, wh!, kh!, vh!, ah!, bh!, chunkSize), layouts.output);
+  return throughOpsLayout(layouts, [r, w, k, v, a, b], (rh, wh, kh, vh, ah, bh) => generalizedDeltaRuleChunked(rh, wh, kh, vh, ah, bh, chunkSize));
 }

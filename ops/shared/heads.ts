@@ -24,9 +24,12 @@ export function toOpsLayout<T extends tf.Tensor>(x: T, layout: HeadLayout): T {
   return layout === 'bhtd' ? x : (x.transpose(perm(layout, x.rank)) as T);
 }
 
-/** x [B, H, T, ·] ([B, H, T]) → `layout`. */
-export function fromOpsLayout<T extends tf.Tensor>(x: T, layout: HeadLayout): T {
-  return layout === 'bhtd' ? x : (x.transpose(perm(layout, x.rank)) as T);
+/** x [B, H, T, ·] ([B, H, T]) → `layout`: the same permutation (each is its own inverse), named for the direction. */
+export const fromOpsLayout: <T extends tf.Tensor>(x: T, layout: HeadLayout) => T = toOpsLayout;
+
+/** `f` on the inputs moved from layouts.input to [B, H, T, ·], its output moved to layouts.output: an op in any layouts by transposes around its [B, H, T, ·] form. */
+export function throughOpsLayout<I extends tf.Tensor[], T extends tf.Tensor>(layouts: HeadLayouts, inputs: [...I], f: (...xs: I) => T): T {
+  return fromOpsLayout(f(...(inputs.map((x) => toOpsLayout(x, layouts.input)) as I)), layouts.output);
 }
 
 /** B, H, T of a [·, ·, ·, d] (or [·, ·, ·]) shape in `layout`. */
