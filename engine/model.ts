@@ -87,7 +87,7 @@ export class LanguageModel {
   constructor(readonly config: ModelConfig, opts: { runs?: number } = {}) {
     const { vocabSize, dModel: d, nLayers } = config;
     this.runs = opts.runs ?? 1;
-    // before any parameter exists (a throw after one would leave it registered with tfjs)
+    // refused before any parameter is made (a throw after one is cleaned up below, but costs the allocations)
     const refused = this.runs > 1 ? unstackableLayer(config.layers, nLayers) : undefined;
     if (refused) throw new UserInputError(`layer ${refused.index} (${refused.def.name}): this mixer's runs cannot be stacked${refused.def.stackable ? ' with these settings' : ''} (MixerDefinition.stackable); train them alone`);
     // prefixMlm is read only by jrt-rnn layers (their auxiliary objective): elsewhere it would be silently ignored

@@ -8,7 +8,7 @@
 // the loop form too. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLayoutsAgree, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { errors, expectLayoutsAgree, expectLeverStepAgrees, LAYOUT_PAIRS, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -17,7 +17,7 @@ import { DELTA_REGISTERS_MAX_DK, deltaRuleForm, deltaRuleWebGpu, gatedDeltaRuleW
 import { dispatchCounts, fitsDevice, webgpuBackend } from '../accel/webgpu/dispatch.js';
 import { deltaRule, deltaRuleChunked, deltaRuleNaive } from '../ops/deltaRule/index.js';
 import { gatedDeltaRule, gatedDeltaRuleChunked, gatedDeltaRuleNaive } from '../ops/gatedDeltaRule/index.js';
-import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
+import { fromOpsLayout } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-deltaRule');
 
@@ -107,18 +107,13 @@ describe.skipIf(!device)(`fused delta rule on WebGPU (${device ?? 'no adapter'})
     });
 
     it(`${name}: lever stridedHeads — inputs and o in the layouts named, read and written in place: bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run`, async () => {
-      // DeltaNet's pair first; B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere);
-      // d_k 33, d_v 20: two backward column blocks of 16 (dv and the partials at the layout's rows)
-      const PAIRS: HeadLayouts[] = [
-        { input: 'bthd', output: 'bthd' },
-        { input: 'bthd', output: 'hbtd' },
-        { input: 'hbtd', output: 'bhtd' },
-      ];
+      // B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere); d_k 33, d_v 20: two
+      // backward column blocks of 16 (dv and the partials at the layout's rows)
       // d_k 5: the register form; d_k 33: the loop form
       for (const [B, H, T, dk, dv] of [[2, 3, 7, 5, 3], [3, 2, 5, 33, 20]] as const) {
         const x = inputs(B, H, T, dk, dv);
         const ref = run(naive, x, gated);
-        for (const L of PAIRS) {
+        for (const L of LAYOUT_PAIRS) {
           const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${L.input} → ${L.output}`;
           const at = <T extends tf.Tensor>(t: T, layout = L.input): T => fromOpsLayout(t, layout);
           const moved: Inputs = { q: at(x.q), k: at(x.k), v: at(x.v), beta: at(x.beta), g: at(x.g), w: at(x.w, L.output) };

@@ -9,7 +9,7 @@
 // at d_k 8 against the reference and the loop form. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLayoutsAgree, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { errors, expectLayoutsAgree, expectLeverStepAgrees, LAYOUT_PAIRS, poison, RWKV7_LAYOUTS, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -17,7 +17,7 @@ import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { generalizedDeltaRule, generalizedDeltaRuleChunked, generalizedDeltaRuleNaive } from '../ops/generalizedDeltaRule/index.js';
-import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
+import { fromOpsLayout } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-generalizedDeltaRule');
 
@@ -172,18 +172,13 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
   it('lever stridedHeads: inputs and o in the layouts named, read and written in place — bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run', async () => {
     // [B, H, T, d_k, d_v, decay]: B, H > 1 and unequal, so a row formula with B and H swapped, or b and h, lands
     // elsewhere; d_v 70: two backward column blocks (dv and the partials written at the layout's rows)
-    const PAIRS: HeadLayouts[] = [
-      { input: 'bthd', output: 'hbtd' }, // RWKV-7's
-      { input: 'bthd', output: 'bthd' },
-      { input: 'hbtd', output: 'bhtd' },
-    ];
     // the loop form (this file's setting) at both shapes; the register form (lever deltaRegisters, d_k 8) with RWKV-7's pair
     for (const [B, H, T, dk, dv, decay, registers] of [[2, 3, 7, 5, 3, 'strong', false], [3, 2, 9, 8, 70, 'mixed', false], [3, 2, 9, 8, 70, 'mixed', true]] as const) {
       const x = inputs(B, H, T, dk, dv, decay);
       const ref = run(generalizedDeltaRuleNaive, x);
       setFastPath({ deltaRegisters: registers });
       try {
-        for (const L of registers ? PAIRS.slice(0, 1) : PAIRS) {
+        for (const L of registers ? [RWKV7_LAYOUTS] : LAYOUT_PAIRS) {
           const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${registers ? 'registers' : 'loops'} ${L.input} → ${L.output}`;
           const moved: Inputs = { xs: x.xs.map((t) => fromOpsLayout(t, L.input)) as Inputs['xs'], cot: fromOpsLayout(x.cot, L.output) };
           const inLayout: Op = (...a) => generalizedDeltaRuleWebGpu(...a, L)!;

@@ -7,7 +7,7 @@
 // training step of a tiny GLA and Mamba-2 model agrees with the levers on and off. Runs on a real GPU or on lavapipe
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLayoutsAgree, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { errors, expectLayoutsAgree, expectLeverStepAgrees, LAYOUT_PAIRS, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -16,7 +16,7 @@ import { GLA_FAST_MAX_DK, glaFastMaxDk, glaWebGpu, gradsSize, SSD_ROW_BLOCK, ssd
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { gla, glaChunked, glaNaive } from '../ops/gatedLinearAttention/index.js';
 import { ssd, ssdChunked, ssdNaive } from '../ops/ssd/index.js';
-import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
+import { fromOpsLayout } from '../ops/shared/heads.js';
 
 const device = await webgpuDevice('webgpu-gla');
 
@@ -106,17 +106,12 @@ describe.skipIf(!device)(`fused gated linear attention on WebGPU (${device ?? 'n
   });
 
   it('lever stridedHeads: inputs and o in the layouts named, read and written in place — bit for bit the kernels between transposes, within rounding of the reference, and no Transpose run', async () => {
-    // GLA's pair first; B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere); d_v 70:
-    // two or more backward column blocks (dv and the partials written at the layout's rows)
-    const PAIRS: HeadLayouts[] = [
-      { input: 'bthd', output: 'bthd' },
-      { input: 'bthd', output: 'hbtd' },
-      { input: 'hbtd', output: 'bhtd' },
-    ];
+    // B, H > 1 and unequal (a row formula with B and H, or b and h, swapped lands elsewhere); d_v 70: two or more
+    // backward column blocks (dv and the partials written at the layout's rows)
     for (const [B, H, T, dk, dv] of [[2, 3, 7, 5, 3], [3, 2, 9, 8, 70]] as const) {
       const x = inputs(B, H, T, dk, dv);
       const ref = run(glaNaive, x);
-      for (const L of PAIRS) {
+      for (const L of LAYOUT_PAIRS) {
         const tag = `[${B}, ${H}, ${T}, ${dk}, ${dv}] ${L.input} → ${L.output}`;
         const at = <T extends tf.Tensor>(t: T, layout = L.input): T => fromOpsLayout(t, layout);
         const moved: Inputs = { q: at(x.q), k: at(x.k), v: at(x.v), g: at(x.g), w: at(x.w, L.output) };

@@ -98,6 +98,17 @@ export async function expectLeverStepAgrees(
 }
 
 /**
+ * The head-layout pairs the stridedHeads tests run: the mixers' own (DeltaNet's, Gated DeltaNet's and GLA's bthd both
+ * ways; RWKV-7's bthd in, heads first out) and one more that moves B and H apart on the input side.
+ */
+export const LAYOUT_PAIRS: readonly HeadLayouts[] = [
+  { input: 'bthd', output: 'bthd' },
+  { input: 'bthd', output: 'hbtd' },
+  { input: 'hbtd', output: 'bhtd' },
+];
+export const RWKV7_LAYOUTS: HeadLayouts = LAYOUT_PAIRS[1]!;
+
+/**
  * Lever stridedHeads for one fused recurrence and one pair of head layouts: `run` computes o and its inputs'
  * gradients with the inputs in L.input and o in L.output (the lever is on). No Transpose may run; the lever off (the
  * kernels in [B, H, T, ·] between transposes) must give the same bits; and each result must lie within bar(i) of the
