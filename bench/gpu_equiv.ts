@@ -189,9 +189,14 @@ async function main(): Promise<number> {
   const fromRegistry = registryCases(fromPresets).map((c) => (c.name === 'retention' ? { ...c, sources: ['plugin examples/retention.ts'] } : c));
   let cases = [...fromPresets, ...fromRegistry];
   if (args.mixers) {
-    // a name that matches no case would otherwise leave its layout unchecked without a word
+    // a name that matches no case would leave its layout unchecked while the others pass: refuse the whole check (a
+    // call once asked for `cache-h2o`, printed this as a note, and ran without it — bench/logs/2026-11-30-midnight-h200x2)
     const unknown = args.mixers.filter((m) => !cases.some((c) => c.name === m));
-    if (unknown.length) console.log(`gpu-equiv: --mixers names no case: ${unknown.join(', ')} (cases: ${cases.map((c) => c.name).join(', ')})`);
+    if (unknown.length) {
+      console.error(`gpu-equiv: --mixers names no case: ${unknown.join(', ')} (cases: ${cases.map((c) => c.name).join(', ')})`);
+      releaseGpu();
+      return 2;
+    }
     cases = cases.filter((c) => args.mixers!.includes(c.name));
   }
   const settingsOf = (c: EquivCase) => (args.sizesGiven ? args.settings : deviceSettingsFor(c, args.settings));

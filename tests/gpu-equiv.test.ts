@@ -4,6 +4,10 @@
 // on every mixer at larger size). Needs a WebGPU adapter: on machines without a GPU, Mesa's software Vulkan driver
 // (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest); without any adapter the suite is skipped, saying why.
 // Shapes are tiny: software rendering is slow.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, releaseGpu } from '../engine/backend.js';
@@ -83,6 +87,17 @@ describe.skipIf(!device)(`GPU ≡ CPU per mixer (${device ?? 'no adapter'})`, ()
       expect(result.pass).toBe(true);
     });
   }
+
+  it('gpu_equiv.ts refuses a --mixers name that matches no case: one line naming it and the cases, exit 2, nothing checked', () => {
+    // a device call asked for `cache-h2o` (the case is `bounded-cache cache-h2o`): the check used to print a note and
+    // pass on the other mixers, so the lever it was for went unchecked (bench/logs/2026-11-30-midnight-h200x2)
+    const out = join(mkdtempSync(join(tmpdir(), 'gpu-equiv-names-')), 'equiv');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/gpu_equiv.ts', '--allow-software', '--modes', 'gpu-fast', '--mixers', 'hyena,cache-h2o', '--out', out], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^gpu-equiv: --mixers names no case: cache-h2o \(cases: .*bounded-cache cache-h2o/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).not.toMatch(/PASS|FAIL|gpu hyena/);
+  });
 
   it('the reference on tfjs-wasm (gpu_equiv.ts --reference wasm): mamba trains on webgpu like it, at the full batch', async () => {
     await initBackend('wasm');

@@ -77,7 +77,7 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
   });
 
   it('tiny Hyena and M2 training steps: lever scaledSin on and off give the same loss and gradients', async () => {
-    setFastPath({ sinBias: false }); // the bias added before the kernels, as by default
+    setFastPath({ sinBias: false }); // the bias added before the kernels (lever sinBias off), so scaledSin alone is compared
     const hyena = await expectLeverStepAgrees('scaledSin', [{ mixer: 'hyena' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'hyena' });
     const m2 = await expectLeverStepAgrees('scaledSin', [{ mixer: 'm2' }], { seqLen: 12, kernels: [SCALED_SIN_KERNEL, SCALED_SIN_GRAD_KERNEL], label: 'm2' });
     setFastPath({ sinBias: true });
