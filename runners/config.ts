@@ -123,6 +123,13 @@ export const searchSchema = z.discriminatedUnion('kind', [
        * (runners/search.ts halvingDecision). 0: strict halving.
        */
       keepWithin: z.number().min(0).max(1).default(0),
+      /**
+       * Once a run of the group has solved the task — its validation accuracy above the runs' early-stop threshold
+       * (train.earlyStopAccuracy) by the rung epoch — the rung stops every run still training below it, tie margin
+       * or not: the group's point is already the solved run's, and the others could at most tie it
+       * (runners/search.ts halvingDecision). false: solved or not, the rung keeps ⌈n/eta⌉ and their ties.
+       */
+      stopOnSolved: z.boolean().default(false),
     })
     .strict()
     .refine((s) => !(s.rungs && s.minEpochs), { message: 'give rungs or minEpochs, not both' })

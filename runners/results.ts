@@ -102,6 +102,8 @@ const runRecordSchema = z
         rungs: z.array(z.number()),
         /** The tie margin of its decisions (absent: strict halving). */
         keepWithin: z.number().optional(),
+        /** Its decisions stopped a solved group's other runs (absent: they did not). */
+        stopOnSolved: z.boolean().optional(),
         stoppedAtRung: z.number().optional(),
         rungEpoch: z.number().optional(),
         rank: z.number().optional(),

@@ -15,6 +15,13 @@
 //              diverged, a failure not retried) are never stopped — they only take part in the ranking, and one
 //              that ranks among the best keeps its place at the next rung too. A group with one run left has no
 //              further rungs.
+//   solved   = with `stopOnSolved`, a rung at which some run of the group has solved the task (best validation
+//              accuracy above train.earlyStopAccuracy by the rung epoch: a run that early-stopped, in practice) keeps
+//              only the runs that solved it; every run still training stops there, the tie margin notwithstanding —
+//              the margin is for runs that cannot be told apart on a plateau, not for runs on the plateau while
+//              another has left it. (zoology-fig2 L 512 d 64, attention: lr 1e-2 early-stopped at epoch 22 with
+//              1.000; the other three, 0.008–0.009 at rung 32 and within the margin of the line, trained to epoch 64
+//              for 0.94 process-hours and ended at 0.008–0.085.)
 //
 // Determinism and resumability: a decision is a pure function of the group's per-epoch records up to the rung
 // epoch — of a finished run, its stored curve; of a paused one, the curve saved beside its checkpoint when it
@@ -100,16 +107,19 @@ export interface HalvingDecision {
 
 /**
  * The halving rule at one rung (pure): rank by best-so-far validation accuracy, then lower loss, then smaller lr; the
- * best ⌈n/eta⌉ go on, and so does every run within `keepWithin` of the last of them (`kept` counts them all).
+ * best ⌈n/eta⌉ go on, and so does every run within `keepWithin` of the last of them (`kept` counts them all). Given
+ * `solvedAbove` (stopOnSolved: the early-stop threshold), a group whose best run is above it keeps only the runs above it.
  */
-export function halvingDecision(candidates: readonly Candidate[], epoch: number, eta: number, keepWithin = 0): HalvingDecision {
+export function halvingDecision(candidates: readonly Candidate[], epoch: number, eta: number, keepWithin = 0, solvedAbove?: number): HalvingDecision {
   const scored = candidates.map((c) => ({ c, ...standingAt(c.curve, epoch) }));
   scored.sort((a, b) => b.accuracy - a.accuracy || a.loss - b.loss || a.c.lr - b.c.lr || (a.c.id < b.c.id ? -1 : a.c.id > b.c.id ? 1 : 0));
   const above = keptOf(candidates.length, eta);
   const line = scored[above - 1]!.accuracy;
+  // solved (stopOnSolved): only the runs above the early-stop threshold go on — the best is one of them
+  const solved = solvedAbove !== undefined && scored[0]!.accuracy > solvedAbove;
   // a tie with the line goes on; accuracies are finite or -Infinity (no epoch yet), and -Infinity never ties
   const ranking = scored.map((s, i) => {
-    const survives = i < above || (keepWithin > 0 && Number.isFinite(line) && s.accuracy >= line - keepWithin);
+    const survives = solved ? s.accuracy > solvedAbove! : i < above || (keepWithin > 0 && Number.isFinite(line) && s.accuracy >= line - keepWithin);
     return { id: s.c.id, lr: s.c.lr, rank: i + 1, accuracy: s.accuracy, loss: s.loss, finished: s.c.finished, survives, stops: !survives && !s.c.finished };
   });
   const survivors = ranking.filter((r) => r.survives).map((r) => r.id);
@@ -176,7 +186,8 @@ const finishedOf = (m: MemberState) => m.terminal && m.stoppedAtRung === undefin
 
 /** The decision at one rung over the group's runs still in, under the search's eta and tie margin. */
 function decideRung(live: readonly MemberState[], epoch: number, search: Halving): HalvingDecision {
-  return halvingDecision(live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: finishedOf(m) })), epoch, search.eta, search.keepWithin);
+  const solvedAbove = search.stopOnSolved ? live[0]!.config.train.earlyStopAccuracy : undefined;
+  return halvingDecision(live.map((m) => ({ id: m.id, lr: m.lr, curve: m.curve, finished: finishedOf(m) })), epoch, search.eta, search.keepWithin, solvedAbove);
 }
 
 /** The plan of one group (pure): the decisions its records allow, what to stop, what to train to where. */
@@ -324,7 +335,7 @@ export function stopsToReopen(members: readonly MemberState[], search: Halving, 
 
 /** The `search` field of a record trained under halving (rungs of its own epochs). */
 export function searchMarker(search: Halving, config: RunConfig): NonNullable<RunRecord['search']> {
-  return { kind: 'halving', eta: search.eta, rungs: rungsFor(search, config.train.epochs), ...(search.keepWithin > 0 ? { keepWithin: search.keepWithin } : {}) };
+  return { kind: 'halving', eta: search.eta, rungs: rungsFor(search, config.train.epochs), ...(search.keepWithin > 0 ? { keepWithin: search.keepWithin } : {}), ...(search.stopOnSolved ? { stopOnSolved: true } : {}) };
 }
 
 /**
@@ -427,7 +438,7 @@ export function describeSearch(configs: readonly RunConfig[], search: Search | u
   const byEpochs = new Map<number, number[]>();
   for (const c of configs) if (!byEpochs.has(c.train.epochs)) byEpochs.set(c.train.epochs, rungsFor(halving, c.train.epochs));
   const rungs = [...byEpochs].sort(([a], [b]) => a - b).map(([e, r]) => `${r.length ? r.join(', ') : 'none'} (of ${e})`).join('; ');
-  const ties = halving.keepWithin > 0 ? `, ties within ${halving.keepWithin} kept` : '';
+  const ties = (halving.keepWithin > 0 ? `, ties within ${halving.keepWithin} kept` : '') + (halving.stopOnSolved ? ", a solved group's other runs stopped at the next rung" : '');
   const bound = halving.keepWithin > 0 ? `${halvingEpochs} epochs if no rung keeps a tie (up to ${full}, the full grid, if every rung does)` : `at most ${halvingEpochs} epochs instead of ${full} for the full grid`;
   return `learning rates: successive halving, eta ${halving.eta}${ties}, rungs at epochs ${rungs}: ${bound} (no early stop counted)`;
 }

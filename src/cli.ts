@@ -372,7 +372,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         } else if (argv.addDModel) throw new UserInputError('--add-d-model sets the widths of the architectures --add-arch adds: give --add-arch too');
         preset = selectPreset(preset, only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
-        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0 } };
+        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0, stopOnSolved: false } };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const halvingRule = halvingOf(preset.search);

@@ -11,7 +11,7 @@ import { recordViolations } from '../runners/verify.js';
 import type { RunRecord } from '../runners/results.js';
 import { syntheticRecord } from './synthetic-records.js';
 
-const H = (over: Partial<Halving> = {}): Halving => ({ kind: 'halving', eta: 2, keepWithin: 0, ...over });
+const H = (over: Partial<Halving> = {}): Halving => ({ kind: 'halving', eta: 2, keepWithin: 0, stopOnSolved: false, ...over });
 /** A curve from validation accuracies (and losses 1 − acc unless given). */
 const curve = (accs: number[], losses?: number[]): EpochLike[] => accs.map((a, i) => ({ epoch: i + 1, validation: { accuracy: a, loss: losses?.[i] ?? 1 - a } }));
 
@@ -34,7 +34,7 @@ describe('rungs', () => {
   it('the preset schema takes a search, rejects bad ones, and defaults to the full grid', () => {
     const base = { name: 'x', data: [{ train: [{ count: 1, seqLen: 8 }], test: [{ count: 1, seqLen: 8 }] }], architectures: [{ label: 'a', layers: [{ mixer: 'attention' }] }], dModels: [8], learningRates: [1e-3] };
     expect(presetSchema.parse(base).search).toEqual({ kind: 'grid' });
-    expect(presetSchema.parse({ ...base, search: { kind: 'halving' } }).search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0 });
+    expect(presetSchema.parse({ ...base, search: { kind: 'halving' } }).search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0, stopOnSolved: false });
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', keepWithin: -0.01 } }).success).toBe(false);
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', rungs: [4, 2] } }).success).toBe(false);
     expect(presetSchema.safeParse({ ...base, search: { kind: 'halving', rungs: [2], minEpochs: 2 } }).success).toBe(false);
@@ -109,6 +109,40 @@ describe('the halving rule', () => {
     expect(d.survivors).toEqual(['r0', 'r1']); // r0 early-stopped at 0.9 holds a place
     expect(d.stopped).toEqual(['r2', 'r3', 'r4']); // r5 ranks last but is finished: not stopped
     expect(d.ranking.find((r) => r.id === 'r5')).toMatchObject({ rank: 6, survives: false, stops: false, finished: true });
+  });
+
+  it('solvedAbove (stopOnSolved): once a run is above the early-stop threshold by the rung, every run still training below it stops, margin or not', () => {
+    // zoology-fig2 L 512 d 64, attention, rung 32: lr 1e-2 early-stopped at epoch 22 (1.000); the others sat on the
+    // plateau at 0.008–0.009, within the 0.01 margin of the line (the second run), so all four went on to epoch 64
+    const plateau = (a: number) => curve(Array.from({ length: 32 }, () => a));
+    const solvedCurve = curve([...Array.from({ length: 21 }, () => 0.01), 0.9995]);
+    const cands = [
+      { id: 'lr1e-4', lr: 1e-4, curve: plateau(0.009), finished: false },
+      { id: 'lr4.6e-4', lr: 4.6e-4, curve: plateau(0.0093), finished: false },
+      { id: 'lr2.2e-3', lr: 2.2e-3, curve: plateau(0.008), finished: false },
+      { id: 'lr1e-2', lr: 1e-2, curve: solvedCurve, finished: true },
+    ];
+    const margin = halvingDecision(cands, 32, 2, 0.01);
+    expect(margin.survivors).toEqual(['lr1e-2', 'lr4.6e-4', 'lr1e-4', 'lr2.2e-3']); // what the sweep did
+    const solved = halvingDecision(cands, 32, 2, 0.01, 0.99);
+    expect(solved.survivors).toEqual(['lr1e-2']);
+    expect(solved.kept).toBe(1);
+    expect(solved.stopped).toEqual(['lr4.6e-4', 'lr1e-4', 'lr2.2e-3']);
+    expect(solved.ranking.map((r) => r.rank)).toEqual([1, 2, 3, 4]); // ranked as before
+    // solved only after the rung epoch: not yet solved at it, the usual rule (here the margin keeps all)
+    expect(halvingDecision(cands, 21, 2, 0.01, 0.99).survivors).toEqual(margin.survivors);
+    // at the threshold itself is not above it (the early stop's own test is accuracy > threshold)
+    const atThreshold = cands.map((c) => (c.finished ? { ...c, curve: curve([0.99]) } : c));
+    expect(halvingDecision(atThreshold, 32, 2, 0.01, 0.99).survivors).toEqual(halvingDecision(atThreshold, 32, 2, 0.01).survivors);
+    // no run above the threshold: the same decision as without solvedAbove
+    const unsolved = cands.map((c) => (c.finished ? { ...c, curve: curve([0.5]) } : c));
+    expect(halvingDecision(unsolved, 32, 2, 0, 0.99)).toEqual(halvingDecision(unsolved, 32, 2, 0));
+    // a finished run below the threshold is still never stopped; two solved runs both stay
+    const two = [...cands.slice(0, 2), { ...cands[2]!, curve: curve([0.995]), finished: true }, cands[3]!, { id: 'lrDone', lr: 3e-2, curve: curve([0.2]), finished: true }];
+    const d = halvingDecision(two, 32, 2, 0.01, 0.99);
+    expect(d.survivors).toEqual(['lr1e-2', 'lr2.2e-3']);
+    expect(d.stopped).toEqual(['lr4.6e-4', 'lr1e-4']);
+    expect(d.ranking.find((r) => r.id === 'lrDone')).toMatchObject({ survives: false, stops: false });
   });
 });
 
@@ -201,10 +235,26 @@ describe('the plan of a group', () => {
     expect(q.work.map((w) => [w.id, w.target])).toEqual([['lr0.01', 2]]); // the solved run is done; only lr 0.01 goes on
   });
 
+  it('stopOnSolved in a plan: a group solved before a rung stores its other runs as stopped there and trains nothing more; the threshold is the runs\' earlyStopAccuracy', () => {
+    const solved = member(1e-3, { terminal: true, progress: 1, curve: curve([0.995]) });
+    const others = [member(1e-4, { progress: 1, curve: curve([0.3]) }), member(1e-2, { progress: 1, curve: curve([0.5]) }), member(1e-5, { progress: 1, curve: curve([0.299]) })];
+    const on = planGroup([...others, solved], H({ keepWithin: 0.01, stopOnSolved: true }));
+    expect(on.decisions[0]!.survivors).toEqual(['lr0.001']);
+    expect(on.stops.map((s) => [s.id, s.rung, s.epoch, s.rank, s.of])).toEqual([['lr0.01', 1, 1, 2, 4], ['lr0.0001', 1, 1, 3, 4], ['lr0.00001', 1, 1, 4, 4]]);
+    expect(on.work).toEqual([]);
+    // without it: rung 1 keeps the best two (the solved run and lr 1e-2 at 0.5; the others are not within 0.01 of 0.5), so lr 1e-2 trains on
+    const off = planGroup([...others, solved], H({ keepWithin: 0.01 }));
+    expect(off.work.map((w) => w.id)).toEqual(['lr0.01']);
+    // a threshold of 1 (no early stop): nothing is ever above it, the usual rule
+    const strict = [...others, solved].map((m) => ({ ...m, config: { ...m.config, train: { ...m.config.train, earlyStopAccuracy: 1 } } }));
+    expect(planGroup(strict, H({ keepWithin: 0.01, stopOnSolved: true })).work.map((w) => w.id)).toEqual(['lr0.01']);
+  });
+
   it('the sweep\'s line says the bound, and that with a tie margin it is a bound only when no rung keeps a tie', () => {
     const configs = [1, 2, 3, 4].map((x) => cfg(x * 1e-3, 64));
     expect(describeSearch(configs, H())).toBe('learning rates: successive halving, eta 2, rungs at epochs 8, 16, 32 (of 64): at most 96 epochs instead of 256 for the full grid (no early stop counted)');
     expect(describeSearch(configs, H({ keepWithin: 0.01 }))).toBe('learning rates: successive halving, eta 2, ties within 0.01 kept, rungs at epochs 8, 16, 32 (of 64): 96 epochs if no rung keeps a tie (up to 256, the full grid, if every rung does) (no early stop counted)');
+    expect(describeSearch(configs, H({ keepWithin: 0.01, stopOnSolved: true }))).toBe("learning rates: successive halving, eta 2, ties within 0.01 kept, a solved group's other runs stopped at the next rung, rungs at epochs 8, 16, 32 (of 64): 96 epochs if no rung keeps a tie (up to 256, the full grid, if every rung does) (no early stop counted)");
   });
 
   it('budget: 4 lrs × 64 epochs is 96 epochs instead of 256; 3 lrs × 48 epochs 66 instead of 144', () => {
@@ -254,13 +304,14 @@ describe('presets and --scale', () => {
   it('the paper presets search by halving; --scale keeps every lr under halving and the middle ones under grid', () => {
     for (const name of ['zoology-fig2', 'based-fig2', 'jrt-sd', 'jrt-rnn', 'jrt-prompt']) {
       const p = loadPreset(name);
-      expect(p.search, name).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01 });
+      // stopOnSolved in the presets still being run; based-fig2 finished without it
+      expect(p.search, name).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01, stopOnSolved: name !== 'based-fig2' });
       const lrs = (ps: typeof p) => [...new Set(expandPreset(ps).map((c) => c.train.lr))].sort();
       expect(lrs(scalePreset(p, 0.01)), name).toEqual(lrs(p));
     }
     const grid = { ...loadPreset('based-fig2'), search: { kind: 'grid' as const } };
     expect([...new Set(expandPreset(scalePreset(grid, 0.01)).map((c) => c.train.lr))]).toEqual([0.01]);
-    const explicit = scalePreset({ ...loadPreset('zoology-fig2'), search: { kind: 'halving', eta: 2, keepWithin: 0.01, rungs: [8, 16] } }, 0.25);
-    expect(explicit.search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01, rungs: [4, 8] });
+    const explicit = scalePreset({ ...loadPreset('zoology-fig2'), search: { kind: 'halving', eta: 2, keepWithin: 0.01, stopOnSolved: true, rungs: [8, 16] } }, 0.25);
+    expect(explicit.search).toEqual({ kind: 'halving', eta: 2, keepWithin: 0.01, stopOnSolved: true, rungs: [4, 8] });
   });
 });
