@@ -35,7 +35,9 @@
 #           shapes (B512, K 4) for d 64 and d 256, each mixer with today's default levers and with the pending ones
 #           (CAMPAIGN_VARIANTS), --profile: which kernels fill the GPU at the shapes the campaign trains (at d 64 one
 #           process already fills it: results/README.md, stretches 7–9), at the panels CAMPAIGN_SHAPES names (L:B:K,
-#           default L 64, 256 and 512 with their batches 512, 256, 128). Pending now: longConvBlocks, headProduct and
+#           default L 64, 256 and 512 with their batches 512, 256, 128); STEPS timed steps (default 5) after
+#           CAMPAIGN_WARMUP unsynced ones (default 2: on lavapipe that leaves the first round's bind groups still being
+#           made — bench/RESULTS.md 2026-11-30 midnight; 6 halves those misses). Pending now: longConvBlocks, headProduct and
 #           shortFilter (built 2026-11-30 without a GPU; the first two GPU ≡ CPU checked that afternoon, when this
 #           mode's set -u slip cost their timing): CAMPAIGN_MIXERS=h3,hyena,baseconv
 #           CAMPAIGN_VARIANTS="default,default+longConvBlocks,default+shortFilter,default+longConvBlocks+headProduct+shortFilter"
@@ -169,7 +171,7 @@ case "${1:-}" in
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
           echo "=== campaign shapes, L $L B$Bsz K $K, d $d${suffix:+ ($suffix)} ($(date -u +%H:%M:%S))"
-          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" $preset_flag --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" $preset_flag --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup "${CAMPAIGN_WARMUP:-2}" --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
         done
       done
     }

@@ -63,6 +63,10 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls).toHaveLength(1);
     expect(r.calls[0]).not.toMatch(/--preset/);
     expect(r.calls[0]).toMatch(/--mixers gla --batches 64 --seq-len 256 --kv 16 --d-model 128 --variants default,default\+stridedHeads /);
+    expect(r.calls[0]).toMatch(/ --warmup 2 /); // CAMPAIGN_WARMUP's default
+    const warm = check('campaign', 'campaign-warm', { CAMPAIGN_PRESET: 'none', CAMPAIGN_MIXERS: 'rwkv7', CAMPAIGN_VARIANTS: 'default,default+stridedHeads', CAMPAIGN_D: '128', CAMPAIGN_SHAPES: '256:64:16', CAMPAIGN_WARMUP: '8' });
+    expect(warm.status).toBe(0);
+    expect(warm.calls[0]).toMatch(/--mixers rwkv7 .* --warmup 8 /);
   });
 
   it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {
