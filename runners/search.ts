@@ -21,7 +21,7 @@
 //              the margin is for runs that cannot be told apart on a plateau, not for runs on the plateau while
 //              another has left it. (zoology-fig2 L 512 d 64, attention: lr 1e-2 early-stopped at epoch 22 with
 //              1.000; the other three, 0.008–0.009 at rung 32 and within the margin of the line, trained to epoch 64
-//              for 0.94 process-hours and ended at 0.008–0.085.)
+//              and ended at 0.008–0.085: half of their 0.94 process-hours after rung 32.)
 //
 // Determinism and resumability: a decision is a pure function of the group's per-epoch records up to the rung
 // epoch — of a finished run, its stored curve; of a paused one, the curve saved beside its checkpoint when it
