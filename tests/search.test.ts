@@ -6,7 +6,7 @@ import { presetSchema, type RunConfig } from '../runners/config.js';
 import { analyseRuns } from '../runners/analysis.js';
 import { scalePreset } from '../runners/scale.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
-import { describeSearch, groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchSavings, standingAt, stopsToReopen, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
+import { describeSearch, groupKey, halvingBudget, halvingDecision, keptOf, planGroup, rungsFor, savingsText, searchMarker, searchSavings, standingAt, stopsToReopen, type EpochLike, type Halving, type MemberState } from '../runners/search.js';
 import { recordViolations } from '../runners/verify.js';
 import type { RunRecord } from '../runners/results.js';
 import { syntheticRecord } from './synthetic-records.js';
@@ -245,6 +245,9 @@ describe('the plan of a group', () => {
     // without it: rung 1 keeps the best two (the solved run and lr 1e-2 at 0.5; the others are not within 0.01 of 0.5), so lr 1e-2 trains on
     const off = planGroup([...others, solved], H({ keepWithin: 0.01 }));
     expect(off.work.map((w) => w.id)).toEqual(['lr0.01']);
+    // a record says which rule decided it (the margin, and stopOnSolved only when on)
+    expect(searchMarker(H({ keepWithin: 0.01, stopOnSolved: true }), cfg(1e-3, 64))).toEqual({ kind: 'halving', eta: 2, rungs: [8, 16, 32], keepWithin: 0.01, stopOnSolved: true });
+    expect(searchMarker(H({ keepWithin: 0.01 }), cfg(1e-3, 64))).toEqual({ kind: 'halving', eta: 2, rungs: [8, 16, 32], keepWithin: 0.01 });
     // a threshold of 1 (no early stop): nothing is ever above it, the usual rule
     const strict = [...others, solved].map((m) => ({ ...m, config: { ...m.config, train: { ...m.config.train, earlyStopAccuracy: 1 } } }));
     expect(planGroup(strict, H({ keepWithin: 0.01, stopOnSolved: true })).work.map((w) => w.id)).toEqual(['lr0.01']);
