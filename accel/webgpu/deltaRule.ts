@@ -33,9 +33,9 @@
 // the private arrays sit in per-thread local memory; unrolled, they are registers. Same arithmetic, same order; one
 // pipeline per d_k (32 for DeltaNet at d 128 with 4 heads).
 import * as tf from '@tensorflow/tfjs';
-import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
-import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { headDims, headShape, OPS_LAYOUT, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inLayouts, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, perLayouts, rowOf } from './heads.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 
 export const DELTA_KERNEL = 'RecallbenchDeltaRule';
 export const DELTA_GRAD_KERNEL = 'RecallbenchDeltaRuleGrad';
@@ -430,7 +430,7 @@ function withGrad(L: HeadLayouts): { ungated: Ungated; gated: Gated } {
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Gated;
   return { ungated, gated };
 }
-const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
+const fusedFor = perLayouts(withGrad);
 
 /** d_k within the private arrays' cap, and the checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
 function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
@@ -448,13 +448,11 @@ function fits(q: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
  */
 export function deltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
-  if (inPlace(layouts)) return fusedFor(layouts).ungated(q, k, v, beta) as tf.Tensor4D;
-  return throughOpsLayout(layouts, [q, k, v, beta], fusedFor(OPS_LAYOUT).ungated) as tf.Tensor4D;
+  return inLayouts(layouts, [q, k, v, beta], (L) => fusedFor(L).ungated) as tf.Tensor4D;
 }
 
 /** The gated delta rule, fused (the fast form of ops/gatedDeltaRule): as deltaRuleWebGpu with the log decay g, laid out as β. */
 export function gatedDeltaRuleWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, beta: tf.Tensor3D, g: tf.Tensor3D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
-  if (inPlace(layouts)) return fusedFor(layouts).gated(q, k, v, beta, g) as tf.Tensor4D;
-  return throughOpsLayout(layouts, [q, k, v, beta, g], fusedFor(OPS_LAYOUT).gated) as tf.Tensor4D;
+  return inLayouts(layouts, [q, k, v, beta, g], (L) => fusedFor(L).gated) as tf.Tensor4D;
 }

@@ -37,10 +37,10 @@
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
-import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
-import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
+import { headDims, headShape, OPS_LAYOUT, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inLayouts, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, perLayouts, rowOf } from './heads.js';
 
 export const GENERALIZED_DELTA_KERNEL = 'RecallbenchGeneralizedDeltaRule';
 export const GENERALIZED_DELTA_GRAD_KERNEL = 'RecallbenchGeneralizedDeltaRuleGrad';
@@ -432,7 +432,7 @@ function withGrad(L: HeadLayouts): Fused {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
 }
-const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
+const fusedFor = perLayouts(withGrad);
 
 /** d_k within the private arrays' cap, and the stacked input, checkpoints, the backward's scratch and its gradients within the device's buffer limits. */
 function fits(r: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
@@ -450,6 +450,5 @@ function fits(r: tf.Tensor4D, v: tf.Tensor4D, input: HeadLayout): boolean {
  */
 export function generalizedDeltaRuleWebGpu(r: tf.Tensor4D, w: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, a: tf.Tensor4D, b: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(r, v, layouts.input)) return undefined;
-  if (inPlace(layouts)) return fusedFor(layouts)(r, w, k, v, a, b) as tf.Tensor4D;
-  return throughOpsLayout(layouts, [r, w, k, v, a, b], fusedFor(OPS_LAYOUT)) as tf.Tensor4D;
+  return inLayouts(layouts, [r, w, k, v, a, b], fusedFor) as tf.Tensor4D;
 }

@@ -23,9 +23,9 @@
 // projections as they come, [B, T, H, ·], and takes o the same way — instead of transposed around the kernels.
 import * as tf from '@tensorflow/tfjs';
 import { UserInputError } from '../../core/errors.js';
-import { headDims, headShape, OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
-import { inPlace, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, rowOf } from './heads.js';
-import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, madeOnce, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
+import { headDims, headShape, OPS_LAYOUT, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { inLayouts, layoutAttrs, layoutKey, layoutsOf, layoutUniforms, layoutValues, outRow, perLayouts, rowOf } from './heads.js';
+import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnBlockSums, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, webgpuBackend } from './dispatch.js';
 
 export const GLA_KERNEL = 'RecallbenchGla';
 export const GLA_GRAD_KERNEL = 'RecallbenchGlaGrad';
@@ -247,7 +247,7 @@ function withGrad(L: HeadLayouts): Fused {
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fused;
 }
-const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`);
+const fusedFor = perLayouts(withGrad);
 
 /**
  * Gated linear attention, fused (the fast form of ops/gatedLinearAttention): q, k, g [·, ·, ·, d_k] (q scaled, g ≤ 0
@@ -257,8 +257,7 @@ const fusedFor = madeOnce(withGrad, (L: HeadLayouts) => `${L.input}/${L.output}`
  */
 export function glaWebGpu(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, g: tf.Tensor4D, layouts: HeadLayouts = OPS_LAYOUT): tf.Tensor4D | undefined {
   if (!fits(q, v, layouts.input)) return undefined;
-  if (inPlace(layouts)) return fusedFor(layouts)(q, k, v, g) as tf.Tensor4D;
-  return throughOpsLayout(layouts, [q, k, v, g], fusedFor(OPS_LAYOUT)) as tf.Tensor4D;
+  return inLayouts(layouts, [q, k, v, g], fusedFor) as tf.Tensor4D;
 }
 
 /**

@@ -34,14 +34,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (i < params.n) { bias[i] = ${NEG}; }
 }`;
 
+// the two walks' bindings and uniforms (one thread or one workgroup per (example, head): the same dispatch otherwise)
+const selectBindings = () =>
+  declare(
+    [
+      { name: 'scores', type: 'f32' },
+      { name: 'bias', type: 'f32', write: true },
+    ],
+    ['lanes: u32', 'T: u32', 'recent: i32'],
+  );
+
 const selectWgsl = (C: number) => () => `
-${declare(
-  [
-    { name: 'scores', type: 'f32' },
-    { name: 'bias', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'T: u32', 'recent: i32'],
-)}
+${selectBindings()}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
@@ -97,13 +101,7 @@ export function h2oLanes(C: number): { WG: number; S: number } {
 const selectWorkgroupWgsl = (C: number) => () => {
   const { WG, S } = h2oLanes(C);
   return `
-${declare(
-  [
-    { name: 'scores', type: 'f32' },
-    { name: 'bias', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'T: u32', 'recent: i32'],
-)}
+${selectBindings()}
 var<workgroup> redM: array<f32, ${WG}>;
 var<workgroup> redA: array<f32, ${WG}>;
 var<workgroup> redP: array<i32, ${WG}>;
@@ -224,9 +222,10 @@ export function registerH2oMaskWebGpu(): void {
       const bias = allocate(webgpuBackend(), scores!.shape);
       const n = B * H * T * T;
       dispatch('H2oMaskFill', 'rb_h2o_fill', fillWgsl, [{ tensor: bias, write: true }], [{ u: n }], grid(Math.ceil(n / WG)));
+      const bindings = [{ tensor: scores! }, { tensor: bias, write: true }];
       const uniforms = [{ u: B * H }, { u: T }, { i: recent }];
-      if (workgroupWalk && size <= H2O_WORKGROUP_MAX_C) dispatch('H2oMaskWorkgroup', `rb_h2o_select_wg_${size}`, selectWorkgroupWgsl(size), [{ tensor: scores! }, { tensor: bias, write: true }], uniforms, grid(B * H));
-      else dispatch('H2oMask', `rb_h2o_select_${size}`, selectWgsl(size), [{ tensor: scores! }, { tensor: bias, write: true }], uniforms, grid(Math.ceil((B * H) / WG)));
+      if (workgroupWalk && size <= H2O_WORKGROUP_MAX_C) dispatch('H2oMaskWorkgroup', `rb_h2o_select_wg_${size}`, selectWorkgroupWgsl(size), bindings, uniforms, grid(B * H));
+      else dispatch('H2oMask', `rb_h2o_select_${size}`, selectWgsl(size), bindings, uniforms, grid(Math.ceil((B * H) / WG)));
       return bias;
     },
   });

@@ -4,7 +4,8 @@
 // still reads one row's contiguous d floats, so the reads coalesce as before, and the sums run in the same order:
 // the same bits as the kernels between transposes. With every layout [B, H, T, ·] the WGSL is the text it was.
 import * as tf from '@tensorflow/tfjs';
-import { OPS_LAYOUT, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { OPS_LAYOUT, throughOpsLayout, type HeadLayout, type HeadLayouts } from '../../ops/shared/heads.js';
+import { madeOnce } from './dispatch.js';
 
 let stridedHeads = false;
 
@@ -17,7 +18,18 @@ export function setStridedHeads(on: boolean): void {
 export const stridedHeadsOn = (): boolean => stridedHeads;
 
 /** Whether the kernels should take `layouts` as they are (lever on, or nothing to move). */
-export const inPlace = (layouts: HeadLayouts): boolean => stridedHeads || !strided(layouts);
+const inPlace = (layouts: HeadLayouts): boolean => stridedHeads || !strided(layouts);
+
+/** make(L) once per pair of layouts: a differentiable kernel closes over its layouts (its attributes). */
+export const perLayouts = <F>(make: (L: HeadLayouts) => F): ((L: HeadLayouts) => F) => madeOnce(make, (L: HeadLayouts) => `${L.input}/${L.output}`);
+
+/**
+ * A fused recurrence on `inputs` in `layouts`: its kernels for those layouts read and write them in place when they
+ * may (inPlace), else — lever off — its [B, H, T, ·] kernels run between transposes.
+ */
+export function inLayouts<I extends tf.Tensor[], T extends tf.Tensor>(layouts: HeadLayouts, inputs: [...I], kernelFor: (L: HeadLayouts) => (...xs: I) => T): T {
+  return inPlace(layouts) ? kernelFor(layouts)(...inputs) : throughOpsLayout(layouts, inputs, kernelFor(OPS_LAYOUT));
+}
 
 /** Whether the kernels read or write anything but [B, H, T, ·] (then B and H are uniforms too). */
 export const strided = (L: HeadLayouts): boolean => L.input !== 'bhtd' || L.output !== 'bhtd';
