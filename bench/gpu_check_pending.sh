@@ -59,6 +59,11 @@
 #           (JRT_TIMEOUT, default 90 s: raise CAMPAIGN_S by as much).
 #           Under a minute without JRT_VARIANTS or LONGCONV_EXAMPLES at L 64 (CAMPAIGN_S 390 is its ceiling; L 512 and
 #           256 at d 256 take ~10–20 s a mixer and variant, and each E of LONGCONV_EXAMPLES as much again).
+#           CAMPAIGN_TOGGLES (e.g. "none disable_robustness,disable_workgroup_init none disable_robustness,disable_workgroup_init"):
+#           Dawn's device toggles (engine/dawnToggles.ts) hold for a whole process, so instead of the one pass, one pass
+#           per setting in the order given (none: no toggles), CAMPAIGN_VARIANTS in each, labels ending -toggles-<setting>;
+#           each process's header line says its toggles and its robustness probe (4: the clamp ran). In equiv,
+#           EQUIV_DAWN_TOGGLES puts the GPU side of every run under those toggles.
 #   repro   is a GPU run reproducible? One small run (attention d 64, MQAR L 64) trained twice with the default
 #           levers (segmentSumOrdered on since 2026-11-30) and twice with the gather's atomics
 #           (default-segmentSumOrdered), each pair's curves compared bit for bit (bench/gpu_repro.sh;
@@ -81,6 +86,8 @@ STEP="$B/run-step"
 MIXERS=${MIXERS:-"attention,attention (front),attention (zoology-fig2),attention (icll),based,based (front),based (icll),linear-attention causal,jrt-rnn,scatterbrain,deltanet,gated-deltanet,deltanet (icll),mamba,hyena,h3,baseconv (zoology-fig2),m2,bounded-cache cache-h2o,rwkv7,gla,mamba2"}
 case "${1:-}" in
   equiv)
+    # EQUIV_DAWN_TOGGLES: the GPU side's Dawn toggles (engine/dawnToggles.ts) for the whole check
+    [ -n "${EQUIV_DAWN_TOGGLES:-}" ] && export RECALLBENCH_DAWN_TOGGLES=$EQUIV_DAWN_TOGGLES
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
     timeout "$(( ${EQUIV_DEADLINE_S:-430} + 20 ))" bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s "${EQUIV_DEADLINE_S:-430}" ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} ${EQUIV_MODES:+--modes "$EQUIV_MODES"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"
@@ -175,7 +182,16 @@ case "${1:-}" in
         done
       done
     }
-    campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}"
+    if [ -n "${CAMPAIGN_TOGGLES:-}" ]; then
+      # Dawn's device toggles (engine/dawnToggles.ts) hold for a whole process: one pass per setting, in the order
+      # given — alternate them, "none disable_robustness none disable_robustness" — each labelled with its setting
+      for toggles in $CAMPAIGN_TOGGLES; do
+        [ "$toggles" = none ] && toggles=
+        RECALLBENCH_DAWN_TOGGLES=$toggles campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}" "-toggles-${toggles:-none}"
+      done
+    else
+      campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}"
+    fi
     # lever longConvBlocks at other examples a thread: the blocked variant alone, per E (default E is 4)
     for E in ${LONGCONV_EXAMPLES:-}; do
       RECALLBENCH_LONGCONV_EXAMPLES=$E campaign_pass "${LONGCONV_MIXERS:-h3,hyena,baseconv}" default+longConvBlocks "-E$E"

@@ -29,6 +29,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { initBackend, releaseGpu } from '../engine/backend.js';
+import { dawnTogglesFromEnv } from '../engine/dawnToggles.js';
 import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
@@ -217,7 +218,7 @@ async function main(): Promise<number> {
   for (const p of nudged) p?.catch(() => undefined);
   const results: CaseResult[] = [];
   const header = () =>
-    `GPU ≡ CPU per mixer on ${device} (webgpu) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
+    `GPU ≡ CPU per mixer on ${device} (webgpu${dawnTogglesFromEnv().length ? `, Dawn toggles ${dawnTogglesFromEnv().join(', ')}` : ''}) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
     `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = all fast-path levers on, gpu-plain = all off. ` +
     `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
     `${results.filter((r) => r.pass && r.comparisons.length).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;

@@ -20,13 +20,16 @@ BACKEND=${BACKEND:-webgpu}
 mkdir -p "$OUT"
 log="$OUT/repro.txt"
 modes=${REPRO_MODES:-default default-segmentSumOrdered}
+# a mode may name Dawn device toggles after '@' (engine/dawnToggles.ts): default@disable_robustness,disable_workgroup_init
+# is the default levers with those toggles; they change no arithmetic, so its runs must equal the first mode's too
+toggles_of() { case $1 in *@*) echo "${1#*@}" ;; *) echo "" ;; esac; }
 echo "settings: arch ${REPRO_ARCH:-attention}, d ${REPRO_D:-64}, ${REPRO_EXAMPLES:-20000} examples, ${REPRO_EPOCHS:-3} epochs, batch ${REPRO_BATCH:-512}, lr ${REPRO_LR:-1e-2}, backend $BACKEND" | tee -a "$log"
 for mode in $modes; do
   for rep in 1 2; do
     dir="$OUT/repro/$mode-$rep"
     rm -rf "$dir"
     start=$(date +%s)
-    RECALLBENCH_FAST_PATH=$mode $CLI train --backend "$BACKEND" --arch "${REPRO_ARCH:-attention}" --d-model "${REPRO_D:-64}" \
+    RECALLBENCH_FAST_PATH=${mode%%@*} RECALLBENCH_DAWN_TOGGLES=$(toggles_of "$mode") $CLI train --backend "$BACKEND" --arch "${REPRO_ARCH:-attention}" --d-model "${REPRO_D:-64}" \
       --seq-len 64 --kv-pairs 4 --vocab-size 8192 --train-examples "${REPRO_EXAMPLES:-20000}" --test-examples 1000 \
       --epochs "${REPRO_EPOCHS:-3}" --batch-size "${REPRO_BATCH:-512}" --eval-batch-size 512 --lr "${REPRO_LR:-1e-2}" --block zoology \
       --positions --out "$dir" --quiet >> "$OUT/repro-train.log" 2>&1
@@ -50,10 +53,7 @@ def numbers(x, path=''):
         for i, v in enumerate(x): yield from numbers(v, f'{path}[{i}]')
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         yield path, float(x)
-for mode in modes:
-    a, b = curves(os.path.join(root, f'{mode}-1')), curves(os.path.join(root, f'{mode}-2'))
-    if not a or a.keys() != b.keys():
-        print(f'{mode}: no comparable curves (rep 1: {len(a)} runs, rep 2: {len(b)})'); continue
+def compare(label, a, b):
     for run in a:
         ea, eb = a[run], b[run]
         first, worst, fields = None, 0.0, 0
@@ -66,5 +66,17 @@ for mode in modes:
                     if i == len(ea) - 1: worst = max(worst, rel)
         verdict = 'IDENTICAL' if first is None and len(ea) == len(eb) else 'DIFFERENT'
         tail = '' if first is None else f'; first difference {first}; largest relative difference at the last epoch {worst:.2e}'
-        print(f'{mode} {run[:-5]}: {verdict} ({len(ea)} / {len(eb)} epochs, {fields} numbers){tail}')
+        print(f'{label} {run[:-5]}: {verdict} ({len(ea)} / {len(eb)} epochs, {fields} numbers){tail}')
+# modes with Dawn toggles against their mode without them (rep 1 of each): the toggles must change nothing
+for mode in modes:
+    if '@' not in mode: continue
+    base = mode.split('@')[0]
+    a, b = curves(os.path.join(root, f'{base}-1')), curves(os.path.join(root, f'{mode}-1'))
+    if a and a.keys() == b.keys(): compare(f'{base} vs {mode}', a, b)
+    else: print(f'{base} vs {mode}: no comparable curves (run {base} too)')
+for mode in modes:
+    a, b = curves(os.path.join(root, f'{mode}-1')), curves(os.path.join(root, f'{mode}-2'))
+    if not a or a.keys() != b.keys():
+        print(f'{mode}: no comparable curves (rep 1: {len(a)} runs, rep 2: {len(b)})'); continue
+    compare(mode, a, b)
 PY

@@ -30,7 +30,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
+import { dawnToggles, initBackend, releaseGpu, type BackendChoice } from '../engine/backend.js';
 import { LanguageModel, type LayerSpec, type ModelConfig } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { getMixer } from '../engine/registry.js';
@@ -377,7 +377,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     if (a.profile) Object.assign(row, await profileStep(runStep, row.msPerStep));
     rows.push(row);
     printRow(row);
-    if (a.out) appendFileSync(a.out, JSON.stringify(row) + '\n');
+    if (a.out) appendFileSync(a.out, JSON.stringify({ ...row, ...(dawnToggles()?.length ? { dawnToggles: dawnToggles() } : {}) }) + '\n');
   }
   optimizer.dispose();
   model.dispose();
@@ -708,17 +708,62 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
   await setLevers('webgpu', defaultFastPath());
 }
 
+/**
+ * Did RECALLBENCH_DAWN_TOGGLES reach the device? Dawn takes an unknown toggle name without a word, so the header
+ * reads one out-of-range element of a workgroup array, a[5] of a[4]: Tint's robustness pass clamps it to a[3] (4);
+ * with disable_robustness the read goes where it points (on lavapipe, into b: 12) — undefined behaviour, so the
+ * answer is a hint, not a test: 4 means the clamp ran.
+ */
+async function robustnessProbe(): Promise<number | undefined> {
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  if (!device) return undefined;
+  const module = device.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> at: array<u32>;
+var<workgroup> a: array<f32, 4>;
+var<workgroup> b: array<f32, 4>;
+@compute @workgroup_size(1) fn main() {
+  for (var i = 0u; i < 4u; i++) { a[i] = f32(i + 1u); b[i] = f32(i + 11u); }
+  workgroupBarrier();
+  out[0] = a[at[0]] + 0.0 * b[at[1]];
+}`,
+  });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const out = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const at = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(at, 0, new Uint32Array([5, 0]));
+  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: at } }] }));
+  pass.dispatchWorkgroups(1);
+  pass.end();
+  encoder.copyBufferToBuffer(out, 0, read, 0, 16);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const value = new Float32Array(read.getMappedRange())[0];
+  read.unmap();
+  for (const b of [out, at, read]) b.destroy();
+  return value;
+}
+
 export async function runBench(a: BenchArgs): Promise<Row[]> {
   const info = await initBackend(a.backend, { dawnOptions: a.dawn, allowSoftwareAdapter: a.allowSoftware });
   countDispatches();
   // after the backend: its flags are registered by then (tf.env().set refuses unknown ones)
   for (const [name, value] of a.tfFlags) tf.env().set(name, value);
-  console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}${a.tfFlags.length ? `; ${a.tfFlags.map(([n, v]) => `${n}=${v}`).join(' ')}` : ''}`);
+  // the Dawn toggles (RECALLBENCH_DAWN_TOGGLES: engine/dawnToggles.ts) hold for the whole process: a comparison of them
+  // is one process per setting, each saying its own in this line and in every row it writes
+  const toggles = dawnToggles() ?? [];
+  console.log(`recallbench step benchmark: ${info.backend} on ${info.device}; tfjs ${tf.version.tfjs}; node ${process.version}${a.tfFlags.length ? `; ${a.tfFlags.map(([n, v]) => `${n}=${v}`).join(' ')}` : ''}; dawn toggles: ${toggles.length ? toggles.join(',') : 'none'}`);
   if (info.backend === 'webgpu') {
     // the limits the fused kernels size themselves against (accel/webgpu/dispatch.ts fitsDevice), as tfjs requested them
     const { limits } = (tf.backend() as unknown as { device: GPUDevice }).device;
     const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const;
     console.log(`device limits: ${names.map((n) => `${n} ${limits[n]}`).join(', ')}`);
+    const probe = await robustnessProbe();
+    console.log(`robustness probe: a[5] of a workgroup array a[4] read ${probe} (4: clamped, robustness on; anything else: robustness off)`);
   }
   console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before each model's first timing); dropout ${a.dropout}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];

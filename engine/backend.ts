@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { dawnTogglesFromEnv, withDawnToggles, type DawnToggle } from './dawnToggles.js';
 import { UserInputError } from './errors.js';
 import { bindGpu, checkPlacement, gpuOfProcess, type GpuDevice } from './gpuSelect.js';
 import { watchGpuDevice } from './gpuFaults.js';
@@ -99,6 +100,14 @@ let gpuRegistered = false;
 /** The WebGPU fast path, once loaded (only on the webgpu backend: nothing below it imports it statically). */
 let fastPathModule: { onWebGpuReady?(): void; fastPath?(): Record<string, boolean> } | undefined;
 
+/** The Dawn toggles this process's GPU object was made with (engine/dawnToggles.ts). */
+let dawnTogglesInUse: DawnToggle[] = [];
+
+/** The Dawn toggles in use (RECALLBENCH_DAWN_TOGGLES when the GPU object was made), or undefined off the webgpu backend. */
+export function dawnToggles(): DawnToggle[] | undefined {
+  return tf.getBackend() === 'webgpu' ? [...dawnTogglesInUse] : undefined;
+}
+
 /** The fast-path levers in use (accel/webgpu/index.ts), or undefined off the webgpu backend. */
 export function fastPathLevers(): Record<string, boolean> | undefined {
   return tf.getBackend() === 'webgpu' ? fastPathModule?.fastPath?.() : undefined;
@@ -129,7 +138,10 @@ async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAd
   const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
     Object.assign(globalThis, webgpu.globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(opts.dawnOptions ?? []) }, configurable: true, writable: true });
+    // the toggles are Dawn's for the process: its one GPU object makes every device with them
+    const toggles = dawnTogglesFromEnv();
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(withDawnToggles(opts.dawnOptions ?? [], toggles)) }, configurable: true, writable: true });
+    dawnTogglesInUse = toggles;
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<GPUAdapterLike | null> } } }).navigator.gpu;
   // Several processes starting at once on one GPU (sweep --concurrency) were seen to get no adapter now and then
@@ -205,6 +217,7 @@ async function useTensorflow(): Promise<BackendInfo | undefined> {
 
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendInfo> {
   tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks
+  dawnTogglesFromEnv(); // a misspelt toggle is a one-line error whatever the backend, not only where a GPU is made
   registerCpuFastForms();
   // --gpu: the selection goes into the environment before Dawn / libtensorflow load and read it
   if (opts.gpu !== undefined && (choice === 'cpu' || choice === 'wasm')) throw new UserInputError(`--gpu ${opts.gpu}: needs a GPU backend (--backend webgpu, tensorflow or auto), not ${choice}`);

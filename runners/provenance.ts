@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fastPathLevers, type BackendInfo } from '../engine/backend.js';
+import { dawnToggles, fastPathLevers, type BackendInfo } from '../engine/backend.js';
 import { FIXES } from './knownFaults.js';
 
 export interface Provenance {
@@ -13,6 +13,8 @@ export interface Provenance {
   dirty?: boolean;
   /** The WebGPU fast path's levers (accel/webgpu/index.ts), on the webgpu backend. */
   fastPath?: Record<string, boolean>;
+  /** Dawn's device toggles (engine/dawnToggles.ts), when the run asked for any (RECALLBENCH_DAWN_TOGGLES). */
+  dawnToggles?: string[];
   /** The GPU driver as its adapter describes it. */
   driver?: string;
   /** The known faults (runners/knownFaults.ts) this code has fixed: verify flags runs whose code lacked a fix. */
@@ -44,7 +46,8 @@ function codeVersion(): { commit: string; dirty?: boolean } {
 
 export function provenance(backend: BackendInfo): Provenance {
   const levers = backend.backend === 'webgpu' ? fastPathLevers() : undefined;
-  return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(backend.driver ? { driver: backend.driver } : {}), fixes: [...FIXES] };
+  const toggles = backend.backend === 'webgpu' ? dawnToggles() : undefined;
+  return { ...codeVersion(), ...(levers ? { fastPath: levers } : {}), ...(toggles?.length ? { dawnToggles: toggles } : {}), ...(backend.driver ? { driver: backend.driver } : {}), fixes: [...FIXES] };
 }
 
 /**

@@ -24,7 +24,7 @@ import { removeDeadTempFiles, removeStaleLocks, tryLock, withLock, type FileLock
 const stored = z.union([z.number(), z.null()]).transform((v) => v ?? NaN);
 const bothConventions = z.object({ measured: stored, paper: stored });
 /** runners/provenance.ts Provenance: the code, fast-path levers and driver that trained a run (or a part of it). */
-const provenanceSchema = z.object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), driver: z.string().optional(), fixes: z.array(z.string()).optional() });
+const provenanceSchema = z.object({ commit: z.string(), dirty: z.boolean().optional(), fastPath: z.record(z.string(), z.boolean()).optional(), dawnToggles: z.array(z.string()).optional(), driver: z.string().optional(), fixes: z.array(z.string()).optional() });
 
 /**
  * One stored run: the single schema every reader (results, sweep, plot, report, analysis, verify) parses

@@ -11,14 +11,14 @@ import { ROOT } from './cliRunner.js';
 const work = mkdtempSync(join(tmpdir(), 'check-pending-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** A bundle whose run-step and run-equiv append `<name> E=<examples a thread> <args>` to calls.log and succeed. */
+/** A bundle whose run-step and run-equiv append `<name> E=<examples a thread> T=<Dawn toggles> <args>` to calls.log and succeed. */
 function standInBundle(name: string): { bundle: string; calls: () => string[] } {
   const bundle = join(work, name, 'bundle');
   mkdirSync(bundle, { recursive: true });
   const log = join(work, name, 'calls.log');
   for (const entry of ['run-step', 'run-equiv']) {
     const file = join(bundle, entry);
-    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} $*" >> '${log}'\necho "attention B64 default 4.4 ms/step"\n`);
+    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} T=\${RECALLBENCH_DAWN_TOGGLES:-} $*" >> '${log}'\necho "attention B64 default 4.4 ms/step"\n`);
     chmodSync(file, 0o755);
   }
   return { bundle, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []) };
@@ -69,6 +69,26 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(warm.calls[0]).toMatch(/--mixers rwkv7 .* --warmup 8 /);
   });
 
+  it('campaign with CAMPAIGN_TOGGLES: one process per Dawn toggle setting, in the order given, each labelled with it', () => {
+    const r = check('campaign', 'campaign-toggles', { CAMPAIGN_PRESET: 'none', CAMPAIGN_MIXERS: 'mamba,h3', CAMPAIGN_D: '256', CAMPAIGN_SHAPES: '512:128:64', CAMPAIGN_TOGGLES: 'none disable_robustness,disable_workgroup_init none disable_robustness,disable_workgroup_init' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(4);
+    for (const [i, call] of r.calls.entries()) {
+      const on = i % 2 === 1;
+      expect(call).toMatch(on ? /^run-step E= T=disable_robustness,disable_workgroup_init / : /^run-step E= T= --mixers/);
+      expect(call).toMatch(/--mixers mamba,h3 --batches 128 --seq-len 512 --kv 64 --d-model 256 --variants default /);
+      expect(call).toMatch(on ? /--label campaign-L512-d256-toggles-disable_robustness,disable_workgroup_init / : /--label campaign-L512-d256-toggles-none /);
+    }
+  });
+
+  it('equiv with EQUIV_DAWN_TOGGLES: every GPU ≡ CPU run of the check under those toggles', () => {
+    const r = check('equiv', 'equiv-toggles', { MIXERS: 'h3', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast', EQUIV_DAWN_TOGGLES: 'disable_robustness' });
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(3);
+    for (const call of r.calls) expect(call).toMatch(/^run-equiv E= T=disable_robustness /);
+  });
+
   it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {
     const r = check('equiv', 'equiv', { MIXERS: 'h3,mamba', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
@@ -84,7 +104,7 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status).toBe(0);
     expect(r.calls).toHaveLength(3);
-    expect(r.calls[0]).toMatch(/^run-step E= --matmul /);
+    expect(r.calls[0]).toMatch(/^run-step E= T= --matmul /);
     expect(r.calls[1]).toMatch(/--d-model 512 --variants default,default\+matmulPrefetch /);
     expect(r.calls[2]).toMatch(/--d-model 128 /);
   });

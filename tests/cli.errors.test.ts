@@ -126,6 +126,15 @@ describe('bad input exits 2 with one line', () => {
     expectOneLine(await cli(args), message);
   });
 
+  it('a Dawn toggle this program does not know (RECALLBENCH_DAWN_TOGGLES), whatever the backend', async () => {
+    process.env.RECALLBENCH_DAWN_TOGGLES = 'disable_robustness,disable_robustnes';
+    try {
+      expectOneLine(await cli(['train', ...tiny]), /RECALLBENCH_DAWN_TOGGLES: unknown toggle 'disable_robustnes' \(known: disable_robustness, disable_workgroup_init\)/);
+    } finally {
+      delete process.env.RECALLBENCH_DAWN_TOGGLES;
+    }
+  });
+
   it('the program itself exits 2 with the one line (a separate process)', () => {
     expectOneLine(runCli(['train', '--config', configWrongType, '--backend', 'cpu']), /model\.dModel: .*expected number/);
   });
