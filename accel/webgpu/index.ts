@@ -102,6 +102,8 @@
 //                with transposes around them: 10–14 dispatches a layer
 //   h2oWorkgroup  H2O's cache selection (h2oMask.ts) walked by a workgroup per (example, head) instead of one thread:
 //                the max and the eviction as tree reductions, the softmax total summed in slot order — the same mask
+//   splitConcat  tf.split and tf.concat along the last axis (the q, k, v of one projection and their gradients) in one
+//                pass each, vec4 where every part's width allows (splitConcat.ts), in place of a Slice a part
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
 //                dispatch, backward one, in place of Sigmoid + Multiply (+ Multiply) and their ~5-op gradients
 //   selectiveScanRegisters  with selectiveScan: N a shader constant and the loops over the state unrolled into
@@ -162,6 +164,7 @@ import { performerKeyWebGpu, performerQueryWebGpu, registerPerformerFeaturesWebG
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
+import { registerSplitConcatWebGpu, setSplitConcat } from './splitConcat.js';
 import { h2oMaskOp } from '../../ops/boundedCache/index.js';
 import { h2oMaskWebGpu, registerH2oMaskWebGpu, setH2oWorkgroup } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
@@ -174,7 +177,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -250,10 +253,11 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Hyena 210 → 192, M2 262 → 244 dispatches a step at B64
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
+  splitConcat: 'built 2026-12-01 without a GPU: the same bits as the stock Slice and Concat kernels on lavapipe (a copy), not yet timed on a GPU — where tfjs\'s split and concat moved ~0.8 TB/s (H3 d 256 L 512 B128: SplitV ×2 1.0 ms, Concat ×2 1.0 ms of its 34.9 ms step; Mamba: SplitV, Slice and Concat 5.1 of 39.1)',
   // performerFeatures, stridedHeads and h2oWorkgroup left it 2026-12-01 00:13 (bench/RESULTS.md "Three levers on by
   // default"): GPU ≡ CPU PASS with every lever on (h2oWorkgroup: the bounded cache's H2O d 64; before, 2026-11-30:
-  // Scatterbrain d 64 and d 256; DeltaNet, Gated DeltaNet, GLA, RWKV-7 at d 64 / 128 / 256, RWKV-7 d 64 within the
-  // CPU's own drift, as without it), and at d 128 L 256, B64 and B256, two alternated rounds after 8 warm-up steps
+  // Scatterbrain d 64 and d 256; DeltaNet, Gated DeltaNet, GLA d 64; DeltaNet, Gated DeltaNet, RWKV-7 d 128; DeltaNet,
+  // RWKV-7, GLA d 256; RWKV-7 d 64 within the CPU's own drift, as without it), and at d 128 L 256, B64 and B256, two alternated rounds after 8 warm-up steps
   // (2 before), the warm round faster in every pair and the summed GPU time never higher. stridedHeads: RWKV-7 B64
   // 15.8 → 13.6 ms a step, its cold round too (20.1 → 15.7; the slowdown of 2026-11-30 came after 2 warm-up steps);
   // B256 40.2 → 36.2, its cold round slower (40.4 → 50.6, bind-group hits 93 %, 100 % by the warm round); DeltaNet,
@@ -383,6 +387,7 @@ export function registerWebGpuKernels(): void {
   // no lever: the reference cannot run on webgpu (it reads the scores back synchronously)
   registerFastForm({ op: h2oMaskOp, backend: BACKEND, impl: h2oMaskWebGpu });
   registerFastForm({ op: 'H2O cache walk (a workgroup per example and head)', backend: BACKEND, lever: 'h2oWorkgroup', install: () => setH2oWorkgroup(true), uninstall: () => setH2oWorkgroup(false) });
+  registerFastForm({ op: 'SplitV, Concat (last axis, one pass)', backend: BACKEND, lever: 'splitConcat', install: () => (registerSplitConcatWebGpu(), setSplitConcat(true)), uninstall: () => setSplitConcat(false) });
   // AdamW ↔ buffer pool: the fused update is the last dispatch of a training step and ends it (adamw.ts calls
   // bindGroups.ts endStep: submit, restart the uniform slots, and put the pool's free lists in a canonical order), so
   // that every step takes the same buffers in the same order — which the bind-group cache (lever bindGroups) needs
