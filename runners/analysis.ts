@@ -566,7 +566,8 @@ function leversCell(p: NonNullable<RunRecord['provenance']>, backend: string): s
   if (!p.fastPath) return `none (${backend})`;
   const entries = Object.entries(p.fastPath);
   const off = entries.filter(([, on]) => !on).map(([name]) => name);
-  return `${entries.length - off.length}/${entries.length} on${off.length ? ` (off: ${off.join(', ')})` : ''}`;
+  const toggles = p.dawnToggles?.length ? `; Dawn toggles ${p.dawnToggles.join(', ')}` : '';
+  return `${entries.length - off.length}/${entries.length} on${off.length ? ` (off: ${off.join(', ')})` : ''}${toggles}`;
 }
 
 /** Training curve of a run: one reader, in results.ts. */

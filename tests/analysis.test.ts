@@ -203,6 +203,9 @@ describe('provenance cells', () => {
     expect(provenanceCells(gpu)).toEqual({ commit: '727b2b5 +dirty', levers: '2/3 on (off: bindGroups)', driver: 'NVIDIA 550.54' });
     const cpu = { ...mq({ provenance: { commit: 'abcdef0123456789', dirty: false } }), backend: 'cpu' };
     expect(provenanceCells(cpu)).toEqual({ commit: 'abcdef0', levers: 'none (cpu)', driver: 'not reported' });
+    // Dawn's device toggles (engine/dawnToggles.ts) beside the levers, where a run asked for any
+    const toggled = mq({ provenance: { commit: '727b2b5', dirty: false, fastPath: { uploads: true }, dawnToggles: ['disable_robustness', 'disable_workgroup_init'] } });
+    expect(provenanceCells(toggled).levers).toBe('1/1 on; Dawn toggles disable_robustness, disable_workgroup_init');
     expect(provenanceCells(mq({ provenance: { commit: 'unknown' } })).commit).toBe('unknown');
     expect(provenanceCells(mq({ provenance: { commit: 'abcdef0123' } })).commit).toBe('abcdef0 (dirty?)');
   });
