@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.js';
-import { allLevers, setFastPath } from '../accel/webgpu/index.js';
+import { allLevers, defaultFastPath, setFastPath } from '../accel/webgpu/index.js';
 import { LanguageModel, type LayerSpec, type ModelBlock, type ModelConfig } from '../engine/model.js';
 import { createOptimizer, batchesOf, stepLoss, supervised, trainStep, type Batch, type Supervised } from '../engine/train.js';
 import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js';
@@ -114,7 +114,12 @@ export interface Tolerance {
 }
 export const DEFAULT_TOLERANCE: Tolerance = { lossRel: 1e-3, paramRel: 1e-2, gradRel: 1e-3 };
 
-export const ALL_LEVERS_ON = allLevers(true);
+/**
+ * gpu-fast's levers: every one (pending ones included), or RECALLBENCH_EQUIV_FAST_PATH in RECALLBENCH_FAST_PATH's
+ * syntax — e.g. 'all-attention', so that causal attention runs its scores path (and lever causalSoftmax) instead of
+ * the flash form, which is off by default.
+ */
+export const ALL_LEVERS_ON = process.env.RECALLBENCH_EQUIV_FAST_PATH ? defaultFastPath(process.env.RECALLBENCH_EQUIV_FAST_PATH, 'RECALLBENCH_EQUIV_FAST_PATH') : allLevers(true);
 export const ALL_LEVERS_OFF = allLevers(false);
 
 /** A backend run of one case: the CPU reference ('cpu': tfjs-cpu or tfjs-wasm, setReferenceBackend), or webgpu with the fast path on or off. */

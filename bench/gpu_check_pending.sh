@@ -88,6 +88,9 @@ case "${1:-}" in
   equiv)
     # EQUIV_DAWN_TOGGLES: the GPU side's Dawn toggles (engine/dawnToggles.ts) for the whole check
     [ -n "${EQUIV_DAWN_TOGGLES:-}" ] && export RECALLBENCH_DAWN_TOGGLES=$EQUIV_DAWN_TOGGLES
+    # EQUIV_FAST_PATH: gpu-fast's levers in RECALLBENCH_FAST_PATH's syntax (default all), e.g. all-attention: causal
+    # attention's scores path and its fused softmax rather than the flash form (off by default)
+    [ -n "${EQUIV_FAST_PATH:-}" ] && export RECALLBENCH_EQUIV_FAST_PATH=$EQUIV_FAST_PATH
     echo "=== gpu-equiv ($(date -u +%H:%M:%S))"
     timeout "$(( ${EQUIV_DEADLINE_S:-430} + 20 ))" bash "$EQUIV" --out "$OUT/gpu-equiv" --presets-dir "$B/presets" --jobs "$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --deadline-s "${EQUIV_DEADLINE_S:-430}" ${SENSITIVITY:+--sensitivity "$SENSITIVITY"} ${EQUIV_MODES:+--modes "$EQUIV_MODES"} --mixers "$MIXERS" > "$OUT/equiv.log" 2>&1
     echo "equiv exit $?" | tee -a "$OUT/equiv.log"

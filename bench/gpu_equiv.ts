@@ -219,7 +219,7 @@ async function main(): Promise<number> {
   const results: CaseResult[] = [];
   const header = () =>
     `GPU ≡ CPU per mixer on ${device} (webgpu${dawnTogglesFromEnv().length ? `, Dawn toggles ${dawnTogglesFromEnv().join(', ')}` : ''}) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
-    `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = all fast-path levers on, gpu-plain = all off. ` +
+    `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = ${process.env.RECALLBENCH_EQUIV_FAST_PATH ? `the levers of ${process.env.RECALLBENCH_EQUIV_FAST_PATH}` : 'all fast-path levers on'}, gpu-plain = all off. ` +
     `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
     `${results.filter((r) => r.pass && r.comparisons.length).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;
   const write = () => {

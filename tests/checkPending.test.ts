@@ -12,25 +12,26 @@ const work = mkdtempSync(join(tmpdir(), 'check-pending-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** A bundle whose run-step and run-equiv append `<name> E=<examples a thread> T=<Dawn toggles> <args>` to calls.log and succeed. */
-function standInBundle(name: string): { bundle: string; calls: () => string[] } {
+function standInBundle(name: string): { bundle: string; calls: () => string[]; fastPaths: () => string[] } {
   const bundle = join(work, name, 'bundle');
   mkdirSync(bundle, { recursive: true });
   const log = join(work, name, 'calls.log');
   for (const entry of ['run-step', 'run-equiv']) {
     const file = join(bundle, entry);
-    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} T=\${RECALLBENCH_DAWN_TOGGLES:-} $*" >> '${log}'\necho "attention B64 default 4.4 ms/step"\n`);
+    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} T=\${RECALLBENCH_DAWN_TOGGLES:-} $*" >> '${log}'\necho "\${RECALLBENCH_EQUIV_FAST_PATH:-}" >> '${log}.fast'\necho "attention B64 default 4.4 ms/step"\n`);
     chmodSync(file, 0o755);
   }
-  return { bundle, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []) };
+  const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
+  return { bundle, calls: () => lines(log), fastPaths: () => lines(`${log}.fast`) };
 }
 
 function check(mode: string, name: string, env: Record<string, string> = {}) {
-  const { bundle, calls } = standInBundle(name);
+  const { bundle, calls, fastPaths } = standInBundle(name);
   const out = join(work, name, 'out');
   const r = spawnSync('bash', [join(ROOT, 'bench', 'gpu_check_pending.sh'), mode], {
     cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BUNDLE: bundle, OUT: out, STEPS: '1', ...env },
   });
-  return { status: r.status, stderr: r.stderr, calls: calls(), out };
+  return { status: r.status, stderr: r.stderr, calls: calls(), fastPaths: fastPaths(), out };
 }
 
 describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
@@ -82,11 +83,13 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     }
   });
 
-  it('equiv with EQUIV_DAWN_TOGGLES: every GPU ≡ CPU run of the check under those toggles', () => {
-    const r = check('equiv', 'equiv-toggles', { MIXERS: 'h3', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast', EQUIV_DAWN_TOGGLES: 'disable_robustness' });
+  it('equiv with EQUIV_DAWN_TOGGLES and EQUIV_FAST_PATH: every GPU ≡ CPU run of the check under those toggles and levers', () => {
+    const r = check('equiv', 'equiv-toggles', { MIXERS: 'h3', MIXERS_D256: 'h3', MIXERS_D128: 'deltanet', EQUIV_DEADLINE_S: '5', EQUIV_MODES: 'gpu-fast', EQUIV_DAWN_TOGGLES: 'disable_robustness', EQUIV_FAST_PATH: 'all-attention' });
     expect(r.status).toBe(0);
     expect(r.calls).toHaveLength(3);
     for (const call of r.calls) expect(call).toMatch(/^run-equiv E= T=disable_robustness /);
+    // EQUIV_FAST_PATH: gpu-fast's levers, for every run of the check
+    expect(r.fastPaths).toEqual(['all-attention', 'all-attention', 'all-attention']);
   });
 
   it('equiv: the mixers given, then the d 256 and d 128 layouts', () => {

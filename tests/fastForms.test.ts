@@ -117,6 +117,9 @@ describe('which WebGPU levers are on by default', () => {
     expect(() => withEnv('default+nope', () => defaultFastPath())).toThrow(/unknown lever 'nope'/);
     expect(() => withEnv('default+', () => defaultFastPath())).toThrow(/neither a lever list nor/);
     expect(() => withEnv('default+scan,delta', () => defaultFastPath())).toThrow(/neither a lever list nor/);
+    // the same syntax from another source (bench/gpuEquiv.ts: RECALLBENCH_EQUIV_FAST_PATH), named in its errors
+    expect(on(defaultFastPath('all-attention', 'RECALLBENCH_EQUIV_FAST_PATH'))).toEqual(LEVERS.filter((l) => l !== 'attention').sort());
+    expect(() => defaultFastPath('all-atention', 'RECALLBENCH_EQUIV_FAST_PATH')).toThrow(/^RECALLBENCH_EQUIV_FAST_PATH: unknown lever 'atention'/);
   });
 
   it('the default follows the H200 checks in bench/RESULTS.md: cleared levers on, those slower off', () => {
@@ -128,9 +131,11 @@ describe('which WebGPU levers are on by default', () => {
       expect(path[lever], lever).toBe(true);
       expect(OFF_BY_DEFAULT[lever], lever).toBeUndefined();
     }
-    // built without a GPU, not yet timed on one (splitConcat, 2026-12-01)
-    expect(path.splitConcat).toBe(false);
-    expect(OFF_BY_DEFAULT.splitConcat).toMatch(/not yet timed/);
+    // built without a GPU, not yet timed on one (splitConcat, causalSoftmax: 2026-12-01)
+    for (const lever of ['splitConcat', 'causalSoftmax'] as const) {
+      expect(path[lever], lever).toBe(false);
+      expect(OFF_BY_DEFAULT[lever], lever).toMatch(/not yet .*timed/);
+    }
     // slower on an H200 (attention at B256, ssd at N 128, shortFilter at based-fig2's H3)
     for (const lever of ['attention', 'ssd', 'shortFilter'] as const) expect(path[lever], lever).toBe(false);
     expect(OFF_BY_DEFAULT.shortFilter).toMatch(/slower at all four/);

@@ -102,6 +102,9 @@
 //                with transposes around them: 10–14 dispatches a layer
 //   h2oWorkgroup  H2O's cache selection (h2oMask.ts) walked by a workgroup per (example, head) instead of one thread:
 //                the max and the eviction as tree reductions, the softmax total summed in slot order — the same mask
+//   causalSoftmax  softmax(scores · scale + causal mask) of attention's [.., T, T] scores when the flash form is off
+//                (causalSoftmax.ts): one dispatch forward, one backward, in place of Multiply, Add, Softmax and the
+//                gradient's five ops, each a pass over the scores
 //   splitConcat  tf.split and tf.concat along the last axis (the q, k, v of one projection and their gradients) in one
 //                pass each, vec4 where every part's width allows (splitConcat.ts), in place of a Slice a part
 //   silu         SiLU x·σ(x) and the SiLU gate y·silu(z) (Mamba, the delta-rule mixers) fused (silu.ts): forward one
@@ -165,6 +168,8 @@ import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } f
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
 import { registerSplitConcatWebGpu, setSplitConcat } from './splitConcat.js';
+import { causalSoftmaxWebGpu } from './causalSoftmax.js';
+import { causalSoftmaxOp } from '../../ops/causalSoftmax/index.js';
 import { h2oMaskOp } from '../../ops/boundedCache/index.js';
 import { h2oMaskWebGpu, registerH2oMaskWebGpu, setH2oWorkgroup } from './h2oMask.js';
 import { registerTransposeViewsWebGpu, setTransposeViews } from './transpose.js';
@@ -177,7 +182,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -253,6 +258,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Hyena 210 → 192, M2 262 → 244 dispatches a step at B64
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
+  causalSoftmax: 'built 2026-12-01 without a GPU: within float32 rounding of the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a GPU — attention\'s softmax chain is eight dispatches a layer, each a pass over B·H·T² floats',
   splitConcat: 'built 2026-12-01 without a GPU: the same bits as the stock Slice and Concat kernels on lavapipe (a copy), not yet timed on a GPU — where tfjs\'s split and concat moved ~0.8 TB/s (H3 d 256 L 512 B128: SplitV ×2 1.0 ms, Concat ×2 1.0 ms of its 34.9 ms step; Mamba: SplitV, Slice and Concat 5.1 of 39.1)',
   // performerFeatures, stridedHeads and h2oWorkgroup left it 2026-12-01 00:13 (bench/RESULTS.md "Three levers on by
   // default"): GPU ≡ CPU PASS with every lever on (h2oWorkgroup: the bounded cache's H2O d 64; before, 2026-11-30:
@@ -279,10 +285,10 @@ export const allLevers = (on: boolean): FastPath => fastPathWhere(() => on);
  * call turns on a lever its earlier call cleared without re-packing the bundle, so the warm machine keeps its
  * checkpoints (each record's provenance.fastPath names the levers it ran with).
  */
-export function defaultFastPath(): FastPath {
-  const raw = (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined)?.trim();
+export function defaultFastPath(given?: string, source = 'RECALLBENCH_FAST_PATH'): FastPath {
+  const raw = (given ?? (typeof process !== 'undefined' ? process.env.RECALLBENCH_FAST_PATH : undefined))?.trim();
   const known = (name: string) => {
-    if (!(LEVERS as readonly string[]).includes(name)) throw new UserInputError(`RECALLBENCH_FAST_PATH: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
+    if (!(LEVERS as readonly string[]).includes(name)) throw new UserInputError(`${source}: unknown lever '${name}' (known: ${LEVERS.join(', ')})`);
     return name as Lever;
   };
   const checked = () => fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
@@ -294,7 +300,7 @@ export function defaultFastPath(): FastPath {
     for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z]+)/g)) path[known(name!)] = sign === '+';
     return path;
   }
-  if (/^(default|all)[+-]/.test(raw)) throw new UserInputError(`RECALLBENCH_FAST_PATH: '${raw}' is neither a lever list nor 'default' / 'all' followed by +lever or -lever`);
+  if (/^(default|all)[+-]/.test(raw)) throw new UserInputError(`${source}: '${raw}' is neither a lever list nor 'default' / 'all' followed by +lever or -lever`);
   const on = new Set(raw === '0' || raw === 'none' ? [] : raw.split(',').map((s) => known(s.trim())));
   return fastPathWhere((l) => on.has(l));
 }
@@ -360,6 +366,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: rmsNormOp, backend: BACKEND, lever: 'rmsNorm', impl: rmsNormWebGpu });
   registerFastForm({ op: siluOp, backend: BACKEND, lever: 'silu', impl: siluWebGpu });
+  registerFastForm({ op: causalSoftmaxOp, backend: BACKEND, lever: 'causalSoftmax', impl: causalSoftmaxWebGpu });
   registerFastForm({ op: siluGateOp, backend: BACKEND, lever: 'silu', impl: siluGateWebGpu });
   registerFastForm({ op: headOuterOp, backend: BACKEND, lever: 'headProduct', impl: headOuterWebGpu });
   registerFastForm({ op: headContractOp, backend: BACKEND, lever: 'headProduct', impl: headContractWebGpu });

@@ -5,7 +5,8 @@
 // hashed mask (ops/dropout's fast form is on); otherwise, or when the form declines a shape, the reference runs.
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
-import { dropoutOp, stackedRuns } from '../dropout/index.js';
+import { causalSoftmax } from '../causalSoftmax/index.js';
+import { dropout, dropoutOp, stackedRuns } from '../dropout/index.js';
 import { causalAttentionNaive } from './naive.js';
 
 export { causalAttentionNaive, causalMaskBias } from './naive.js';
@@ -25,5 +26,17 @@ export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   // the fused mask hashes the element's index over all of [B, H, T, T]; a stack of runs (ops/dropout's
   // withStackedRuns) draws each run's mask over its own rows, so stacked dropout runs the reference
   const sameDropout = rate <= 0 || (fastForm(dropoutOp, backend) !== undefined && stackedRuns() === 1);
-  return (fused && sameDropout ? fused(q, k, v, scale, rate, seed) : undefined) ?? causalAttentionNaive(q, k, v, scale, rate, seed);
+  return (fused && sameDropout ? fused(q, k, v, scale, rate, seed) : undefined) ?? causalAttentionScores(q, k, v, scale, rate, seed);
+}
+
+/**
+ * The reference's computation through the full [T, T] scores, its softmax by ops/causalSoftmax (whose fused form a
+ * backend may run: one pass over the scores each way): what causal attention runs when the flash form is off or declines.
+ */
+export function causalAttentionScores(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, rate = 0, seed = 0): tf.Tensor4D {
+  return tf.tidy(() => {
+    let attn = causalSoftmax(tf.matMul(q, k, false, true), scale);
+    if (rate > 0) attn = dropout(attn, rate, seed);
+    return tf.matMul(attn, v) as tf.Tensor4D;
+  });
 }

@@ -1,0 +1,114 @@
+// The causal softmax of attention scores, fused (WebGPU), forward and backward: the fast form of ops/causalSoftmax
+// (lever `causalSoftmax`), which causal attention runs on its [.., T, T] scores whenever the flash form is off.
+//
+//   y[r, j]  = exp(x_j − m) / Σ_{k ≤ i} exp(x_k − m),  x_j = s[r, j] · scale,  m = max_{k ≤ i} x_k    (j ≤ i; 0 above)
+//   ds[r, j] = scale · y[r, j] · (dy[r, j] − Σ_k y[r, k] dy[r, k])
+//
+// r a row of the scores (a query), i = r mod T its position. tfjs runs Multiply (the scale), Add (the mask: −1e9 above
+// the diagonal) and Softmax forward, and for the gradient Multiply, Sum, Multiply, Sub and the scale's Multiply: eight
+// dispatches a layer, each a pass over B·H·T² floats (attention d 128 at L 512, B128: 134 MB a pass). Here one
+// workgroup a row, one dispatch each way: the row's max and sums reduced in workgroup memory, the masked part written
+// as zeros (the reference's exp(−1e9 − m) is 0 in float32) and never read. The sums' order differs from tfjs's
+// reductions: within float32 rounding of the reference (tests/webgpu-causalSoftmax.test.ts).
+import * as tf from '@tensorflow/tfjs';
+import { allocate, declare, dispatch, fitsDevice, grid, madeOnce, webgpuBackend } from './dispatch.js';
+
+const WG = 64;
+export const CAUSAL_SOFTMAX_KERNEL = 'RecallbenchCausalSoftmax';
+export const CAUSAL_SOFTMAX_GRAD_KERNEL = 'RecallbenchCausalSoftmaxGrad';
+
+/** A tree reduction of red[0..WG) into red[0] by `op` (max or +), all threads of the workgroup taking part. */
+const reduce = (op: (a: string, b: string) => string) => `
+  for (var width = ${WG / 2}u; width > 0u; width = width / 2u) {
+    if (tid < width) { red[tid] = ${op('red[tid]', 'red[tid + width]')}; }
+    workgroupBarrier();
+  }`;
+
+const prologue = `
+var<workgroup> red: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let r = wg.y * nwg.x + wg.x;
+  if (r >= params.rows) { return; }  // uniform per workgroup: every thread of a row leaves, or none
+  let T = params.T;
+  let i = r % T;
+  let base = r * T;`;
+
+const forwardWgsl = () => `
+${declare([{ name: 's', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['rows: u32', 'T: u32', 'scale: f32'])}
+${prologue}
+  var m = -3.0e38f;
+  for (var j = tid; j <= i; j += ${WG}u) { m = max(m, s[base + j] * params.scale); }
+  red[tid] = m;
+  workgroupBarrier();
+  ${reduce((a, b) => `max(${a}, ${b})`)}
+  m = red[0];
+  workgroupBarrier();
+  var total = 0.0f;
+  for (var j = tid; j <= i; j += ${WG}u) { total += exp(s[base + j] * params.scale - m); }
+  red[tid] = total;
+  workgroupBarrier();
+  ${reduce((a, b) => `${a} + ${b}`)}
+  total = red[0];
+  for (var j = tid; j < T; j += ${WG}u) {
+    y[base + j] = select(0.0f, exp(s[base + j] * params.scale - m) / total, j <= i);
+  }
+}`;
+
+const backwardWgsl = () => `
+${declare([{ name: 'y', type: 'f32' }, { name: 'dy', type: 'f32' }, { name: 'ds', type: 'f32', write: true }], ['rows: u32', 'T: u32', 'scale: f32'])}
+${prologue}
+  var dot = 0.0f;
+  for (var j = tid; j <= i; j += ${WG}u) { dot += y[base + j] * dy[base + j]; }
+  red[tid] = dot;
+  workgroupBarrier();
+  ${reduce((a, b) => `${a} + ${b}`)}
+  dot = red[0];
+  for (var j = tid; j < T; j += ${WG}u) {
+    ds[base + j] = select(0.0f, params.scale * y[base + j] * (dy[base + j] - dot), j <= i);
+  }
+}`;
+
+let registered = false;
+
+function registerKernels(): void {
+  if (registered) return;
+  registered = true;
+  const run = (name: string, key: string, wgsl: () => string, ins: tf.TensorInfo[], scale: number) => {
+    const T = ins[0]!.shape[ins[0]!.shape.length - 1]!;
+    const rows = tf.util.sizeFromShape(ins[0]!.shape) / T;
+    const out = allocate(webgpuBackend(), ins[0]!.shape);
+    dispatch(name, key, wgsl, [...ins.map((tensor) => ({ tensor })), { tensor: out, write: true }], [{ u: rows }, { u: T }, { f: scale }], grid(rows));
+    return out;
+  };
+  tf.registerKernel({
+    kernelName: CAUSAL_SOFTMAX_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => run('CausalSoftmax', 'rb_causal_softmax', forwardWgsl, [(inputs as { s: tf.TensorInfo }).s], (attrs as unknown as { scale: number }).scale),
+  });
+  tf.registerKernel({
+    kernelName: CAUSAL_SOFTMAX_GRAD_KERNEL,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { y, dy } = inputs as { y: tf.TensorInfo; dy: tf.TensorInfo };
+      return run('CausalSoftmaxGrad', 'rb_causal_softmax_grad', backwardWgsl, [y, dy], (attrs as unknown as { scale: number }).scale);
+    },
+  });
+}
+
+/** softmax(s · scale + causal mask) with its gradient, the output saved for the backward (the softmax's own rule); one function a scale. */
+const fused = madeOnce((scale: number) =>
+  tf.customGrad(((s: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.engine().runKernel(CAUSAL_SOFTMAX_KERNEL, { s }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    save([y]);
+    return { value: y, gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.engine().runKernel(CAUSAL_SOFTMAX_GRAD_KERNEL, { y: saved!, dy }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (s: tf.Tensor) => tf.Tensor,
+);
+
+/** The fused causal softmax; undefined (declined) unless float32 [.., T, T] scores within the device's limits. */
+export function causalSoftmaxWebGpu(scores: tf.Tensor, scale: number): tf.Tensor | undefined {
+  const n = scores.rank;
+  if (scores.dtype !== 'float32' || n < 2 || scores.shape[n - 1] !== scores.shape[n - 2] || scores.size === 0 || !fitsDevice(scores.size)) return undefined;
+  registerKernels();
+  return fused(scale)(scores);
+}

@@ -1,0 +1,17 @@
+// The causal softmax of attention scores: softmax(s · scale + causal mask) over the keys of each query (naive.ts). A
+// backend's fused form (accel/webgpu/causalSoftmax.ts, lever `causalSoftmax`) replaces its three ops forward and the
+// softmax gradient's four (and the scale's) backward by one dispatch each, reading the [.., T, T] scores once; it may
+// decline (undefined: the reference runs).
+import * as tf from '@tensorflow/tfjs';
+import { fastForm, fastOp } from '../../core/fastForms.js';
+import { causalSoftmaxNaive } from './naive.js';
+
+export { causalSoftmaxNaive } from './naive.js';
+
+/** The fast form's signature (with its own gradient); undefined: declined. */
+export const causalSoftmaxOp = fastOp<(scores: tf.Tensor, scale: number) => tf.Tensor | undefined>('causalSoftmax');
+
+/** scores [.., T, T] → softmax(scores · scale + causal mask) over the last axis. */
+export function causalSoftmax(scores: tf.Tensor, scale: number): tf.Tensor {
+  return fastForm(causalSoftmaxOp, tf.getBackend())?.(scores, scale) ?? causalSoftmaxNaive(scores, scale);
+}
