@@ -119,7 +119,8 @@ export const DEFAULT_TOLERANCE: Tolerance = { lossRel: 1e-3, paramRel: 1e-2, gra
  * syntax — e.g. 'all-attention', so that causal attention runs its scores path (and lever causalSoftmax) instead of
  * the flash form, which is off by default.
  */
-export const ALL_LEVERS_ON = process.env.RECALLBENCH_EQUIV_FAST_PATH ? defaultFastPath(process.env.RECALLBENCH_EQUIV_FAST_PATH, 'RECALLBENCH_EQUIV_FAST_PATH') : allLevers(true);
+export const gpuFastLevers = (): ReturnType<typeof allLevers> =>
+  process.env.RECALLBENCH_EQUIV_FAST_PATH ? defaultFastPath(process.env.RECALLBENCH_EQUIV_FAST_PATH, 'RECALLBENCH_EQUIV_FAST_PATH') : allLevers(true);
 export const ALL_LEVERS_OFF = allLevers(false);
 
 /** A backend run of one case: the CPU reference ('cpu': tfjs-cpu or tfjs-wasm, setReferenceBackend), or webgpu with the fast path on or off. */
@@ -310,7 +311,7 @@ export async function traceRun(c: EquivCase, s: EquivSettings, mode: RunMode, op
   const backend = mode === 'cpu' ? referenceBackend : 'webgpu';
   // a comparison of the cpu with itself would pass trivially: make sure the switch happened
   if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`could not switch to the ${backend} backend (got ${tf.getBackend()})`);
-  if (mode !== 'cpu') setFastPath(mode === 'gpu-fast' ? ALL_LEVERS_ON : ALL_LEVERS_OFF);
+  if (mode !== 'cpu') setFastPath(mode === 'gpu-fast' ? gpuFastLevers() : ALL_LEVERS_OFF);
   const data = equivBatches(s);
   const model = new LanguageModel(modelConfigOf(c, s, data.vocabSize, data.maxSeqLen));
   try {

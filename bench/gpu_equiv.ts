@@ -30,11 +30,12 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { initBackend, releaseGpu } from '../engine/backend.js';
 import { dawnTogglesFromEnv } from '../engine/dawnToggles.js';
+import { UserInputError } from '../engine/errors.js';
 import { pluginApi } from '../engine/plugins.js';
 import { registerMixer } from '../engine/registry.js';
 import retention from '../examples/retention.js';
 import {
-  agreesAtStepOne, caseResult, compareTraces, CPU_HEAVY_BATCH, getReferenceBackend, setReferenceBackend, type ReferenceBackend, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
+  agreesAtStepOne, caseResult, compareTraces, CPU_HEAVY_BATCH, getReferenceBackend, gpuFastLevers, setReferenceBackend, type ReferenceBackend, DEFAULT_TOLERANCE, DEVICE_SETTINGS, deserializeTrace, deviceSettingsFor, firstLine, gpuTraces, jsonLines, loadPresets, markdownTable, prepareBackends, presetCases, registryCases, serializeTrace, traceRun,
   type CaseResult, type EquivCase, type EquivSettings, type Perturbation, type RunMode, type Tolerance, type Trace,
 } from './gpuEquiv.js';
 
@@ -165,6 +166,7 @@ class CpuReferences {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  gpuFastLevers(); // a misspelt RECALLBENCH_EQUIV_FAST_PATH stops the check here, before any run
   registerMixer(retention(pluginApi));
   setReferenceBackend(args.reference);
   // a literal import, so that bench/pack_gpu_all.sh's bundle holds the wasm backend (engine/backend.ts imports it by
@@ -297,7 +299,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
-    console.error(`gpu-equiv: ${(e as Error)?.stack ?? e}`);
+    // a user's mistake (a flag, a lever name) is its one line; anything else its stack
+    console.error(`gpu-equiv: ${e instanceof UserInputError ? e.message : ((e as Error)?.stack ?? e)}`);
     process.exit(2);
   },
 );

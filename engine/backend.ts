@@ -100,12 +100,15 @@ let gpuRegistered = false;
 /** The WebGPU fast path, once loaded (only on the webgpu backend: nothing below it imports it statically). */
 let fastPathModule: { onWebGpuReady?(): void; fastPath?(): Record<string, boolean> } | undefined;
 
-/** The Dawn toggles this process's GPU object was made with (engine/dawnToggles.ts). */
-let dawnTogglesInUse: DawnToggle[] = [];
+/**
+ * The Dawn toggles this process's first GPU object was made with (engine/dawnToggles.ts): tfjs keeps the device it
+ * made then, even when a later init makes another GPU object, so the first object's toggles are the device's.
+ */
+let dawnTogglesInUse: DawnToggle[] | undefined;
 
 /** The Dawn toggles in use (RECALLBENCH_DAWN_TOGGLES when the GPU object was made), or undefined off the webgpu backend. */
 export function dawnToggles(): DawnToggle[] | undefined {
-  return tf.getBackend() === 'webgpu' ? [...dawnTogglesInUse] : undefined;
+  return tf.getBackend() === 'webgpu' ? [...(dawnTogglesInUse ?? [])] : undefined;
 }
 
 /** The fast-path levers in use (accel/webgpu/index.ts), or undefined off the webgpu backend. */
@@ -141,7 +144,7 @@ async function findWebGpuAdapter(opts: BackendOptions): Promise<{ adapter: GPUAd
     // the toggles are Dawn's for the process: its one GPU object makes every device with them
     const toggles = dawnTogglesFromEnv();
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(withDawnToggles(opts.dawnOptions ?? [], toggles)) }, configurable: true, writable: true });
-    dawnTogglesInUse = toggles;
+    dawnTogglesInUse ??= toggles;
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<GPUAdapterLike | null> } } }).navigator.gpu;
   // Several processes starting at once on one GPU (sweep --concurrency) were seen to get no adapter now and then

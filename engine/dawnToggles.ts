@@ -11,10 +11,11 @@ export const DAWN_TOGGLES = {
   // Tint's robustness pass clamps every index into an array — storage buffers, and the workgroup and private arrays
   // of the register-blocked kernels' inner loops — to its bounds: a min() per access. The kernels here guard their
   // own ranges (an out-of-range row, column or k reads 0 by an explicit test), so the clamp should never change a
-  // value read; the repro check is what shows it for every kernel a run uses, tfjs's included.
+  // value read; the repro check shows it bit for bit for the kernels of the run it trains (REPRO_ARCH: attention by
+  // default — add h3, mamba, … for theirs), GPU ≡ CPU within its tolerance for the mixers it checks.
   disable_robustness: 'no bounds clamp on array indices in shaders',
   // WGSL zero-fills var<workgroup> memory when a workgroup starts (a loop and a barrier per workgroup); the kernels
-  // here write their workgroup tiles before reading them (the repro check, again, for every kernel).
+  // here write their workgroup tiles before reading them (the repro and GPU ≡ CPU checks, again, for what they run).
   disable_workgroup_init: 'no zero fill of workgroup memory',
 } as const;
 export type DawnToggle = keyof typeof DAWN_TOGGLES;

@@ -127,11 +127,13 @@ describe('bad input exits 2 with one line', () => {
   });
 
   it('a Dawn toggle this program does not know (RECALLBENCH_DAWN_TOGGLES), whatever the backend', async () => {
+    const before = process.env.RECALLBENCH_DAWN_TOGGLES;
     process.env.RECALLBENCH_DAWN_TOGGLES = 'disable_robustness,disable_robustnes';
     try {
       expectOneLine(await cli(['train', ...tiny]), /RECALLBENCH_DAWN_TOGGLES: unknown toggle 'disable_robustnes' \(known: disable_robustness, disable_workgroup_init\)/);
     } finally {
-      delete process.env.RECALLBENCH_DAWN_TOGGLES;
+      if (before === undefined) delete process.env.RECALLBENCH_DAWN_TOGGLES;
+      else process.env.RECALLBENCH_DAWN_TOGGLES = before;
     }
   });
 

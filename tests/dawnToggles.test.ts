@@ -6,8 +6,8 @@ import { UserInputError } from '../engine/errors.js';
 import { DAWN_TOGGLES, dawnTogglesFromEnv, withDawnToggles } from '../engine/dawnToggles.js';
 
 describe('Dawn device toggles', () => {
-  it('reads RECALLBENCH_DAWN_TOGGLES: none when unset or empty, the list in its order without repeats, an unknown name a user error', () => {
-    expect(dawnTogglesFromEnv(undefined)).toEqual([]);
+  it('reads RECALLBENCH_DAWN_TOGGLES: none when empty, the list in its order without repeats, an unknown name a user error', () => {
+    expect(dawnTogglesFromEnv('')).toEqual([]);
     expect(dawnTogglesFromEnv(' ')).toEqual([]);
     expect(dawnTogglesFromEnv('disable_workgroup_init, disable_robustness,disable_workgroup_init')).toEqual(['disable_workgroup_init', 'disable_robustness']);
     expect(() => dawnTogglesFromEnv('disable_robustness,skip_validation')).toThrow(UserInputError);

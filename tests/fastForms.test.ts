@@ -120,6 +120,9 @@ describe('which WebGPU levers are on by default', () => {
     // the same syntax from another source (bench/gpuEquiv.ts: RECALLBENCH_EQUIV_FAST_PATH), named in its errors
     expect(on(defaultFastPath('all-attention', 'RECALLBENCH_EQUIV_FAST_PATH'))).toEqual(LEVERS.filter((l) => l !== 'attention').sort());
     expect(() => defaultFastPath('all-atention', 'RECALLBENCH_EQUIV_FAST_PATH')).toThrow(/^RECALLBENCH_EQUIV_FAST_PATH: unknown lever 'atention'/);
+    // lever names with digits edit the default too (matmulVec4)
+    expect(defaultFastPath('default-matmulVec4').matmulVec4).toBe(false);
+    expect(defaultFastPath('all-matmulVec4-attention').matmulVec4).toBe(false);
   });
 
   it('the default follows the H200 checks in bench/RESULTS.md: cleared levers on, those slower off', () => {

@@ -102,7 +102,11 @@ describe.skipIf(!device)(`split and concat along the last axis in one pass on We
 
   it('tiny attention, H3 and Mamba training steps: the same loss and gradients with the lever on and off', async () => {
     for (const mixer of ['attention', 'h3', 'mamba']) {
+      // the override keeps tfjs's kernel names: the pass's own dispatch counts say it ran in the step
+      const before = ['SplitLastAxis', 'ConcatLastAxis'].map((n) => dispatchCounts.get(n) ?? 0);
       const { lossRel, worstGradRel } = await expectLeverStepAgrees('splitConcat', [{ mixer }, { mixer }], { label: mixer, kernels: ['SplitV', 'Concat'] });
+      const ran = ['SplitLastAxis', 'ConcatLastAxis'].map((n, i) => (dispatchCounts.get(n) ?? 0) - before[i]!);
+      expect(ran.every((n) => n > 0), `${mixer}: split and concat passes ${ran}`).toBe(true);
       // a copy: not merely within rounding, the same numbers
       expect([lossRel, worstGradRel], mixer).toEqual([0, 0]);
     }

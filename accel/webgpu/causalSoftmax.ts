@@ -7,8 +7,9 @@
 // r a row of the scores (a query), i = r mod T its position. tfjs runs Multiply (the scale), Add (the mask: −1e9 above
 // the diagonal) and Softmax forward, and for the gradient Multiply, Sum, Multiply, Sub and the scale's Multiply: eight
 // dispatches a layer, each a pass over B·H·T² floats (attention d 128 at L 512, B128: 134 MB a pass). Here one
-// workgroup a row, one dispatch each way: the row's max and sums reduced in workgroup memory, the masked part written
-// as zeros (the reference's exp(−1e9 − m) is 0 in float32) and never read. The sums' order differs from tfjs's
+// workgroup a row, one dispatch each way: the row's max and sums reduced in workgroup memory (the forward reads the
+// row's unmasked part three times — max, sum, output — from cache after the first), the masked part written as zeros
+// (the reference's exp(−1e9 − m) is 0 in float32) and never read. The sums' order differs from tfjs's
 // reductions: within float32 rounding of the reference (tests/webgpu-causalSoftmax.test.ts).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, declare, dispatch, fitsDevice, grid, madeOnce, webgpuBackend } from './dispatch.js';
@@ -50,22 +51,23 @@ ${prologue}
   workgroupBarrier();
   ${reduce((a, b) => `${a} + ${b}`)}
   total = red[0];
+  // (an if, not select(): select evaluates both arms, and would read the masked scores too)
   for (var j = tid; j < T; j += ${WG}u) {
-    y[base + j] = select(0.0f, exp(s[base + j] * params.scale - m) / total, j <= i);
+    if (j <= i) { y[base + j] = exp(s[base + j] * params.scale - m) / total; } else { y[base + j] = 0.0f; }
   }
 }`;
 
 const backwardWgsl = () => `
 ${declare([{ name: 'y', type: 'f32' }, { name: 'dy', type: 'f32' }, { name: 'ds', type: 'f32', write: true }], ['rows: u32', 'T: u32', 'scale: f32'])}
 ${prologue}
-  var dot = 0.0f;
-  for (var j = tid; j <= i; j += ${WG}u) { dot += y[base + j] * dy[base + j]; }
-  red[tid] = dot;
+  var ydy = 0.0f;
+  for (var j = tid; j <= i; j += ${WG}u) { ydy += y[base + j] * dy[base + j]; }
+  red[tid] = ydy;
   workgroupBarrier();
   ${reduce((a, b) => `${a} + ${b}`)}
-  dot = red[0];
+  ydy = red[0];
   for (var j = tid; j < T; j += ${WG}u) {
-    ds[base + j] = select(0.0f, params.scale * y[base + j] * (dy[base + j] - dot), j <= i);
+    if (j <= i) { ds[base + j] = params.scale * y[base + j] * (dy[base + j] - ydy); } else { ds[base + j] = 0.0f; }
   }
 }`;
 

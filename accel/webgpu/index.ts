@@ -294,10 +294,10 @@ export function defaultFastPath(given?: string, source = 'RECALLBENCH_FAST_PATH'
   const checked = () => fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
   if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return checked();
   if (raw === 'all') return allLevers(true);
-  const edited = /^(default|all)((?:[+-][A-Za-z]+)+)$/.exec(raw);
+  const edited = /^(default|all)((?:[+-][A-Za-z][A-Za-z0-9]*)+)$/.exec(raw);
   if (edited) {
     const path = edited[1] === 'all' ? allLevers(true) : checked();
-    for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z]+)/g)) path[known(name!)] = sign === '+';
+    for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z][A-Za-z0-9]*)/g)) path[known(name!)] = sign === '+';
     return path;
   }
   if (/^(default|all)[+-]/.test(raw)) throw new UserInputError(`${source}: '${raw}' is neither a lever list nor 'default' / 'all' followed by +lever or -lever`);
@@ -366,8 +366,8 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: layerNormOp, backend: BACKEND, lever: 'layerNorm', impl: layerNormWebGpu });
   registerFastForm({ op: rmsNormOp, backend: BACKEND, lever: 'rmsNorm', impl: rmsNormWebGpu });
   registerFastForm({ op: siluOp, backend: BACKEND, lever: 'silu', impl: siluWebGpu });
-  registerFastForm({ op: causalSoftmaxOp, backend: BACKEND, lever: 'causalSoftmax', impl: causalSoftmaxWebGpu });
   registerFastForm({ op: siluGateOp, backend: BACKEND, lever: 'silu', impl: siluGateWebGpu });
+  registerFastForm({ op: causalSoftmaxOp, backend: BACKEND, lever: 'causalSoftmax', impl: causalSoftmaxWebGpu });
   registerFastForm({ op: headOuterOp, backend: BACKEND, lever: 'headProduct', impl: headOuterWebGpu });
   registerFastForm({ op: headContractOp, backend: BACKEND, lever: 'headProduct', impl: headContractWebGpu });
   registerFastForm({ op: taylorMapOp, backend: BACKEND, lever: 'taylorMap', impl: taylorMapWebGpu });

@@ -1,7 +1,7 @@
 // The causal softmax of attention scores: softmax(s · scale + causal mask) over the keys of each query (naive.ts). A
 // backend's fused form (accel/webgpu/causalSoftmax.ts, lever `causalSoftmax`) replaces its three ops forward and the
-// softmax gradient's four (and the scale's) backward by one dispatch each, reading the [.., T, T] scores once; it may
-// decline (undefined: the reference runs).
+// softmax gradient's four (and the scale's) backward by one dispatch each, one pass over the [.., T, T] scores each
+// way where tfjs makes eight; it may decline (undefined: the reference runs).
 import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { causalSoftmaxNaive } from './naive.js';
