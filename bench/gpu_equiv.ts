@@ -219,8 +219,9 @@ async function main(): Promise<number> {
   const nudged: (Promise<Trace> | undefined)[] = cases.map((c, i) => (args.sensitivity === undefined ? undefined : references.start(c, settingsOf(c), `${i}-nudged`, nudge(args.sensitivity))));
   for (const p of nudged) p?.catch(() => undefined);
   const results: CaseResult[] = [];
+  const toggles = dawnTogglesFromEnv();
   const header = () =>
-    `GPU ≡ CPU per mixer on ${device} (webgpu${dawnTogglesFromEnv().length ? `, Dawn toggles ${dawnTogglesFromEnv().join(', ')}` : ''}) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
+    `GPU ≡ CPU per mixer on ${device} (webgpu${toggles.length ? `, Dawn toggles ${toggles.join(', ')}` : ''}) vs tfjs ${getReferenceBackend()}: d ${s.dModel}, L ${s.seqLens.join(' and ')} interleaved, MQAR V ${s.vocabSize}, batch ${s.batchSize}${args.sizesGiven || getReferenceBackend() === 'wasm' ? '' : ' (smaller where the table says: cpu-heavy mixers)'}, ` +
     `${s.steps} AdamW steps at lr ${s.lr} (wd ${s.weightDecay}), seed ${s.seed}, all dropout 0. gpu-fast = ${process.env.RECALLBENCH_EQUIV_FAST_PATH ? `the levers of ${process.env.RECALLBENCH_EQUIV_FAST_PATH}` : 'all fast-path levers on'}, gpu-plain = all off. ` +
     `Tolerance: per-step loss rel ${args.tolerance.lossRel}, step-1 gradient rel ${args.tolerance.gradRel}, final-parameter rel ${args.tolerance.paramRel} (per tensor, max |Δ| / max |cpu|). ` +
     `${results.filter((r) => r.pass && r.comparisons.length).length}/${cases.length} PASS; ${elapsed().toFixed(0)} s.${skipped.length ? ` Presets left out (did not load): ${skipped.join('; ')}.` : ''}`;

@@ -40,7 +40,7 @@ import { train } from '../engine/loop.js';
 import { batchesOf, stepLoss, supervised, trainStep } from '../engine/train.js';
 import { mqar } from '../tasks/mqar.js';
 import { LEVERS, defaultFastPath, type Lever } from '../accel/webgpu/index.js';
-import { workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
+import { allocate, declare, dispatch, webgpuBackend, workgroupStorageBytes } from '../accel/webgpu/dispatch.js';
 import { largeTileBytes, largeTileK, matmulPlan } from '../accel/webgpu/matmul.js';
 import { expandPreset, loadPreset } from '../runners/sweep.js';
 
@@ -377,7 +377,8 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     if (a.profile) Object.assign(row, await profileStep(runStep, row.msPerStep));
     rows.push(row);
     printRow(row);
-    if (a.out) appendFileSync(a.out, JSON.stringify({ ...row, ...(dawnToggles()?.length ? { dawnToggles: dawnToggles() } : {}) }) + '\n');
+    const toggles = dawnToggles();
+    if (a.out) appendFileSync(a.out, JSON.stringify({ ...row, ...(toggles?.length ? { dawnToggles: toggles } : {}) }) + '\n');
   }
   optimizer.dispose();
   model.dispose();
@@ -715,38 +716,22 @@ async function benchMatmul(a: BenchArgs, device: string): Promise<void> {
  * stays inside the workgroup's memory whatever the layout of other variables. Still undefined behaviour, so the
  * answer is a hint, not a test: 4 means the clamp ran.
  */
-async function robustnessProbe(): Promise<number | undefined> {
-  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
-  if (!device) return undefined;
-  const module = device.createShaderModule({
-    code: `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> at: array<u32>;
+async function robustnessProbe(): Promise<number> {
+  const at = tf.tensor1d([5, 0], 'int32');
+  const out = allocate(webgpuBackend(), [1]);
+  const wgsl = () => `${declare([{ name: 'at', type: 'i32' }, { name: 'out', type: 'f32', write: true }], [])}
 struct Pair { a: array<f32, 4>, b: array<f32, 4> }
 var<workgroup> p: Pair;
 @compute @workgroup_size(1) fn main() {
   for (var i = 0u; i < 4u; i++) { p.a[i] = f32(i + 1u); p.b[i] = f32(i + 11u); }
   workgroupBarrier();
   out[0] = p.a[at[0]] + 0.0 * p.b[at[1]];
-}`,
-  });
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const out = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const at = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(at, 0, new Uint32Array([5, 0]));
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: at } }] }));
-  pass.dispatchWorkgroups(1);
-  pass.end();
-  encoder.copyBufferToBuffer(out, 0, read, 0, 16);
-  device.queue.submit([encoder.finish()]);
-  await read.mapAsync(GPUMapMode.READ);
-  const value = new Float32Array(read.getMappedRange())[0];
-  read.unmap();
-  for (const b of [out, at, read]) b.destroy();
-  return value;
+}`;
+  dispatch('RobustnessProbe', 'rb_robustness_probe', wgsl, [{ tensor: at }, { tensor: out, write: true }], [], [1, 1, 1]);
+  const read = tf.engine().makeTensorFromTensorInfo(out);
+  const [value] = await read.data();
+  tf.dispose([at, read]);
+  return value!;
 }
 
 export async function runBench(a: BenchArgs): Promise<Row[]> {

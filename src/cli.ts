@@ -16,7 +16,7 @@ import { getMixer, listMixers, resolveMixerParams } from '../engine/registry.js'
 import { TaskConfigError } from '../tasks/types.js';
 import { getTask, listTasks } from '../tasks/index.js';
 import { exportExamples, exampleToJson } from '../tasks/export.js';
-import { parseStrict, runId, type RunConfig } from './../runners/config.js';
+import { parseStrict, runId, searchSchema, type RunConfig } from './../runners/config.js';
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { leftOutLine, NO_NVIDIA_SMI, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, stackSizeFor } from '../runners/concurrency.js';
@@ -372,7 +372,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         } else if (argv.addDModel) throw new UserInputError('--add-d-model sets the widths of the architectures --add-arch adds: give --add-arch too');
         preset = selectPreset(preset, only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
-        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: { kind: 'halving' as const, eta: 2, keepWithin: 0, stopOnSolved: false } };
+        else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: searchSchema.parse({ kind: 'halving' }) };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
         const halvingRule = halvingOf(preset.search);

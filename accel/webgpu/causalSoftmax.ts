@@ -12,18 +12,11 @@
 // (the reference's exp(−1e9 − m) is 0 in float32) and never read. The sums' order differs from tfjs's
 // reductions: within float32 rounding of the reference (tests/webgpu-causalSoftmax.test.ts).
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, fitsDevice, grid, madeOnce, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, madeOnce, treeReduce, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 export const CAUSAL_SOFTMAX_KERNEL = 'RecallbenchCausalSoftmax';
 export const CAUSAL_SOFTMAX_GRAD_KERNEL = 'RecallbenchCausalSoftmaxGrad';
-
-/** A tree reduction of red[0..WG) into red[0] by `op` (max or +), all threads of the workgroup taking part. */
-const reduce = (op: (a: string, b: string) => string) => `
-  for (var width = ${WG / 2}u; width > 0u; width = width / 2u) {
-    if (tid < width) { red[tid] = ${op('red[tid]', 'red[tid + width]')}; }
-    workgroupBarrier();
-  }`;
 
 const prologue = `
 var<workgroup> red: array<f32, ${WG}>;
@@ -36,24 +29,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let base = r * T;`;
 
 const forwardWgsl = () => `
-${declare([{ name: 's', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['rows: u32', 'T: u32', 'scale: f32'])}
+${declare([{ name: 'scores', type: 'f32' }, { name: 'y', type: 'f32', write: true }], ['rows: u32', 'T: u32', 'scale: f32'])}
 ${prologue}
   var m = -3.0e38f;
-  for (var j = tid; j <= i; j += ${WG}u) { m = max(m, s[base + j] * params.scale); }
+  for (var j = tid; j <= i; j += ${WG}u) { m = max(m, scores[base + j] * params.scale); }
   red[tid] = m;
   workgroupBarrier();
-  ${reduce((a, b) => `max(${a}, ${b})`)}
+  ${treeReduce(WG, (a, b) => `max(${a}, ${b})`)}
   m = red[0];
   workgroupBarrier();
   var total = 0.0f;
-  for (var j = tid; j <= i; j += ${WG}u) { total += exp(s[base + j] * params.scale - m); }
+  for (var j = tid; j <= i; j += ${WG}u) { total += exp(scores[base + j] * params.scale - m); }
   red[tid] = total;
   workgroupBarrier();
-  ${reduce((a, b) => `${a} + ${b}`)}
+  ${treeReduce(WG, (a, b) => `${a} + ${b}`)}
   total = red[0];
   // (an if, not select(): select evaluates both arms, and would read the masked scores too)
   for (var j = tid; j < T; j += ${WG}u) {
-    if (j <= i) { y[base + j] = exp(s[base + j] * params.scale - m) / total; } else { y[base + j] = 0.0f; }
+    if (j <= i) { y[base + j] = exp(scores[base + j] * params.scale - m) / total; } else { y[base + j] = 0.0f; }
   }
 }`;
 
@@ -64,7 +57,7 @@ ${prologue}
   for (var j = tid; j <= i; j += ${WG}u) { ydy += y[base + j] * dy[base + j]; }
   red[tid] = ydy;
   workgroupBarrier();
-  ${reduce((a, b) => `${a} + ${b}`)}
+  ${treeReduce(WG, (a, b) => `${a} + ${b}`)}
   ydy = red[0];
   for (var j = tid; j < T; j += ${WG}u) {
     if (j <= i) { ds[base + j] = params.scale * y[base + j] * (dy[base + j] - ydy); } else { ds[base + j] = 0.0f; }

@@ -10,7 +10,7 @@
 // is each run's own mean [R] (one workgroup per run), its gradient each row's run's dy / (M/R). R = 1 is the same
 // dispatches as before, bit for bit, and a scalar loss.
 import * as tf from '@tensorflow/tfjs';
-import { allocate, declare, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, release, type Binding } from './dispatch.js';
+import { allocate, declare, dispatch, grid, MAX_WORKGROUPS_PER_DIMENSION, release, treeReduce, type Binding } from './dispatch.js';
 
 export const XENT_KERNEL = 'RecallbenchSoftmaxXent';
 export const XENT_GRAD_KERNEL = 'RecallbenchSoftmaxXentGrad';
@@ -39,20 +39,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   for (var c = tid; c < cols; c += ${WG}u) { m = max(m, logits[base + c]); }
   red[tid] = m;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-    workgroupBarrier();
-  }
+  ${treeReduce(WG, (a, b) => `max(${a}, ${b})`)}
   let rowMax = red[0];
   workgroupBarrier();
   var sum = 0.0f;
   for (var c = tid; c < cols; c += ${WG}u) { sum += exp(logits[base + c] - rowMax); }
   red[tid] = sum;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
+  ${treeReduce(WG, (a, b) => `${a} + ${b}`)}
   if (tid == 0u) {
     let l = rowMax + log(red[0]);
     lse[row] = l;
@@ -84,10 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   for (var i = tid; i < params.rowsPerRun; i += ${WG}u) { sum += rowLoss[first + i]; }
   red[tid] = sum;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
+  ${treeReduce(WG, (a, b) => `${a} + ${b}`)}
   if (tid == 0u) { loss[run] = red[0] / f32(params.rowsPerRun); }
 }`;
 

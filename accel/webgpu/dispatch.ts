@@ -227,6 +227,16 @@ export function dispatch(name: string, key: string, wgsl: () => string, bindings
 }
 
 /**
+ * WGSL of a tree reduction over a workgroup of `size` threads (index `tid`) of the values they left in
+ * `red[0..size)`, by `combine` (a WGSL expression of two operands: max, +): red[0] holds the result. Every thread
+ * passes the barriers: call it outside any non-uniform branch, after a barrier that follows the writes to red.
+ */
+export const treeReduce = (size: number, combine: (a: string, b: string) => string): string => `for (var s = ${size / 2}u; s > 0u; s >>= 1u) {
+    if (tid < s) { red[tid] = ${combine('red[tid]', 'red[tid + s]')}; }
+    workgroupBarrier();
+  }`;
+
+/**
  * WGSL for a workgroup of `width` columns × `split` threads a column (thread li = k · width + column cl), each holding
  * a partial sum `s`: `columnSumsDecl` at module scope, then `columnSumsReduce` in main, after which sums[cl] is the
  * column's total (a tree over k, barriers for every thread: call it outside any non-uniform branch).
