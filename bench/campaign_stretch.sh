@@ -67,23 +67,11 @@ sweep() {
     --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} >> "$out/sweep.log" 2>&1
 }
 : > "$out/sweep.log"
+# a PER_GPU / CONCURRENCY with some run larger than an equal share of a GPU is packed by the runs' estimates, at most
+# that many at a time (runners/concurrency.ts planConcurrency; until 2026-12-01 the sweep refused it and this script
+# retried with as many as the largest run allowed: stretches 28–30 ran one at a time for it)
 sweep "${CONCURRENCY:-auto}" "${LIMIT:-480}"
 rc=$?
-# a PER_GPU / CONCURRENCY that leaves some run too little GPU memory is refused before anything starts (exit 2: the
-# estimate of runners/memory.ts; stretch 13 of based-fig2 lost its call so): retry once with as many per GPU as the
-# refusal says fit ("use --concurrency auto (N per GPU) or fewer") — never more than were asked for, since auto alone
-# sizes by the grid's smallest run and could put up to 8 on a GPU, against PER_GPU's reason (docs/campaign.md)
-left=$(( ${LIMIT:-480} - ($(date +%s) - start) ))
-fits=$(grep -o 'use --concurrency auto ([0-9]* per GPU)' "$out/sweep.log" | grep -o '[0-9][0-9]*' | head -1)
-if [ "$rc" = 2 ] && [ "${CONCURRENCY:-auto}" != auto ] && [ "$left" -gt 60 ] && [ -n "$fits" ] && [ "$fits" -gt 0 ]; then
-  gpus_used=$(echo ${GPUS:-0} | wc -w)
-  asked=$(( CONCURRENCY / gpus_used ))
-  per=$(( fits < asked ? fits : asked ))
-  [ "$per" -lt 1 ] && per=1
-  echo "sweep rc 2 after $(( $(date +%s) - start )) s: --concurrency $CONCURRENCY refused for memory ($fits per GPU fit); again with --concurrency $(( per * gpus_used )) for $left s" | tee -a "$out/stretch.txt" >> "$out/sweep.log"
-  sweep $(( per * gpus_used )) "$left"
-  rc=$?
-fi
 echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"

@@ -1,7 +1,8 @@
 // `sweep --concurrency N`: N runs at a time on this machine, each in a child process of its own (the pool of
 // runners/pool.ts, which the queue worker uses too), over one GPU or several (`--gpu 0 1`: lane k on GPU k); and
 // how many runs share a GPU (`--concurrency auto`: packed by their memory estimates, runs larger than a GPU left out
-// by name; an explicit N: equal shares, a run larger than its share refuses the grid before any starts).
+// by name; an explicit N: equal shares, or packed by the estimates as auto's when some run is larger than a share; a
+// run larger than a GPU refuses the grid before any starts).
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { DeviceLostError, type BackendChoice } from '../engine/backend.js';
@@ -359,7 +360,8 @@ export interface ConcurrencyPlan {
   /** Cap of each run's webgpu buffer pool: its share less the process overhead (under `budget`: per run, MemoryBudget.poolLimit). */
   poolLimitBytes?: number;
   /**
-   * `--concurrency auto` with a known GPU memory: each run reserves max(its estimate, an equal share) — the estimate
+   * `--concurrency auto` with a known GPU memory (or an explicit N where some run is larger than an equal share, with
+   * at most N at a time): each run reserves max(its estimate, an equal share) — the estimate
    * holds its whole buffer pool (runners/memory.ts) —, and a lane
    * starts a run only while its GPU's reservations, this one included, stay within `bytesPerGpu` — instead of
    * giving every lane the largest run's share. A grid of 2 GiB runs with one 50 GiB run on 125 GiB then runs 8 at a
@@ -377,8 +379,9 @@ export interface ConcurrencyPlan {
 /**
  * Choose runs per GPU from the GPU's free memory and the runs' estimates, or check an explicit N. `auto` packs runs
  * by their own estimates (`budget`) and leaves out, by name, runs that cannot fit a GPU at all (refusing the grid
- * only when none fits); an explicit N gives each of the N runs per GPU an equal share and refuses (UserInputError,
- * before any run starts) a grid with a run larger than its share.
+ * only when none fits); an explicit N gives each of the N runs per GPU an equal share — or, when some run is larger
+ * than a share, packs them by their estimates as auto does, at most N at a time — and refuses (UserInputError, before
+ * any run starts) a grid with a run larger than a GPU.
  */
 export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEstimate[], memory: GpuMemory | undefined, gpuCount = 1): ConcurrencyPlan {
   const gpus = Math.max(1, gpuCount);
@@ -413,11 +416,23 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
     };
   }
   if (largest.total > usable) throw refuse(largest, tooLarge.length - 1);
-  const fits = Math.min(MAX_RUNS_PER_GPU, Math.max(1, Math.floor(usable / largest.total)));
   const perGpu = Math.ceil(request / gpus);
   const shareBytes = usable / perGpu;
   if (largest.total > shareBytes) {
-    throw new UserInputError(`--concurrency ${request}: run ${largest.run} (${largest.id}) needs an estimated ${describeEstimate(largest)} of GPU memory, but each of the ${perGpu} runs sharing a GPU gets ${gib(shareBytes)} (${free}): use --concurrency auto (${fits} per GPU) or fewer`);
+    // Some run is larger than an equal share: pack by the estimates (auto's budget), at most N at a time, each run
+    // reserving max(its estimate, an equal share) — the small runs go N at a time, a large run with fewer beside it.
+    // Refusing the grid (as before 2026-12-01) sent the campaign's stretches to one run at a time for a whole device
+    // call: one RWKV d 512 run of 85.5 GiB among L 64–128 runs of ≤ 8 GiB (stretches 28–30).
+    const equalShare = Math.floor(usable / perGpu);
+    const larger = estimates.filter((e) => e.total > equalShare).length;
+    return {
+      lanes: request,
+      perGpu,
+      budget: { bytesPerGpu: usable, bytesOf: new Map(estimates.map((e) => [e.id, Math.max(Math.ceil(e.total), equalShare)])) },
+      tooLarge: [],
+      largest,
+      note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → up to ${perGpu} run(s) per GPU, packed by each run's estimate: ${larger} run(s) larger than an equal share (${gib(equalShare)}) run with fewer beside them`,
+    };
   }
   return {
     lanes: request,

@@ -67,6 +67,18 @@ describe('lanes under a memory budget', () => {
     expect(peak.get(0)!).toBeGreaterThan(6 * GIB); // the large run ran beside some small ones, not alone
   });
 
+  it('an explicit --concurrency N with one run larger than its share: N small runs at a time, the large one with fewer beside it', async () => {
+    // 40 GiB free → 36 usable; N 4 → shares of 9; the 20 GiB run (RWKV d 512 among small runs, stretches 28–30)
+    const { configs, estimates } = grid([1, 1, 1, 1, 20, 1, 1, 1, 1, 1, 1]);
+    const plan = planConcurrency(4, estimates, { freeBytes: 40 * GIB, totalBytes: 40 * GIB, source: 'test' });
+    const budget = new MemoryBudget(plan.budget!);
+    const { pool, peak, started } = standInPool(plan.lanes, undefined, (id) => budget.bytesOf(id), (i) => 2 + (i % 3) * 3);
+    await gridLanes(configs, options(plan.budget), pool, quiet);
+    expect([...started].sort()).toEqual(configs.map(runId).sort());
+    expect(peak.get(0)!).toBeLessThanOrEqual(plan.budget!.bytesPerGpu);
+    expect(peak.get(0)!).toBeGreaterThanOrEqual(4 * Math.floor((36 * GIB) / 4)); // four small runs in hand at once
+  });
+
   it('budgets two GPUs apart: each GPU\'s runs in hand stay within its own budget', async () => {
     const { configs, estimates } = grid([3, 3, 3, 3, 3, 3, 3, 3]);
     const plan = planConcurrency('auto', estimates, { freeBytes: 8 * GIB, totalBytes: 8 * GIB, source: 'test' }, 2); // 7.2 usable: 2 per GPU

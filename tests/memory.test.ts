@@ -397,14 +397,34 @@ describe('--concurrency auto', () => {
     expect(plan.poolLimitBytes).toBeCloseTo(plan.shareBytes! - PROCESS_OVERHEAD_BYTES, 0);
   });
 
-  it('auto leaves out, by name, runs larger than a GPU and plans the rest; it refuses only a grid where nothing fits; an explicit N refuses', () => {
+  it('auto leaves out, by name, runs larger than a GPU and plans the rest; it refuses only a grid where nothing fits; an explicit N refuses a run larger than a GPU', () => {
     const plan = planConcurrency('auto', [fake('small', 2), fake('huge', 60), fake('huger', 70)], gpu(40));
     expect(plan.tooLarge.map((e) => e.run)).toEqual(['huge', 'huger']);
     expect(plan.budget?.bytesOf.has('id-huge')).toBe(false);
     expect(plan.note).toMatch(/; 2 run\(s\) larger than a GPU left out$/);
     expect(() => planConcurrency('auto', [fake('huge', 60), fake('huger', 70)], gpu(40))).toThrow(/^run huger \(id-huger\) needs an estimated 70\.00 GiB .* but GPU 0 \(nvidia-smi\) has 40\.00 GiB free of 141\.00 GiB \(36\.00 GiB usable\); 1 other run\(s\) of the grid do not fit either/);
     expect(() => planConcurrency(1, [fake('small', 2), fake('huge', 60)], gpu(40))).toThrow(/^run huge \(id-huge\) needs an estimated 60\.00 GiB/);
-    expect(() => planConcurrency(4, [fake('large', 10)], gpu(40))).toThrow(/^--concurrency 4: run large .* each of the 4 runs sharing a GPU gets 9\.00 GiB .*use --concurrency auto \(3 per GPU\)/);
+  });
+
+  it('an explicit N with a run larger than an equal share packs by the estimates, at most N at a time, instead of refusing', () => {
+    // 40 GiB free → 36 usable, 4 per GPU → shares of 9: the 20 GiB run reserves its own, the small ones a share
+    const plan = planConcurrency(4, [fake('small', 2), fake('large', 20), fake('small2', 3)], gpu(40));
+    expect(plan).toMatchObject({ lanes: 4, perGpu: 4, tooLarge: [] });
+    expect(plan.shareBytes).toBeUndefined();
+    const budget = new MemoryBudget(plan.budget!);
+    expect(budget.bytesOf('id-small')).toBe(Math.floor((36 * GIB) / 4));
+    expect(budget.bytesOf('id-large')).toBe(20 * GIB);
+    expect(plan.note).toMatch(/up to 4 run\(s\) per GPU, packed by each run's estimate: 1 run\(s\) larger than an equal share \(9\.00 GiB\)/);
+    // the large run in hand: one small run beside it (20 + 9 ≤ 36), not two
+    budget.reserve(0, 'id-large');
+    expect(budget.fits(0, 'id-small')).toBe(true);
+    budget.reserve(0, 'id-small');
+    expect(budget.fits(0, 'id-small2')).toBe(false);
+    // two GPUs: N counts all of them (2 per GPU, shares of 18: nothing larger, equal shares as before)
+    const twoGpus = planConcurrency(4, [fake('small', 2), fake('large', 17)], gpu(40), 2);
+    expect(twoGpus.perGpu).toBe(2);
+    expect(twoGpus.budget).toBeUndefined();
+    expect(twoGpus.shareBytes).toBe((36 * GIB) / 2);
   });
 
   it('reads the free memory from nvidia-smi (least free of the runs\' GPUs), from --gpu-memory, or not at all off the GPU backends', () => {
