@@ -61,7 +61,7 @@
 #           256 at d 256 take ~10–20 s a mixer and variant, and each E of LONGCONV_EXAMPLES as much again).
 #           CAMPAIGN_TOGGLES (e.g. "none disable_robustness,disable_workgroup_init none disable_robustness,disable_workgroup_init"):
 #           Dawn's device toggles (engine/dawnToggles.ts) hold for a whole process, so instead of the one pass, one pass
-#           per setting in the order given (none: no toggles), CAMPAIGN_VARIANTS in each, labels ending -toggles-<setting>;
+#           per setting in the order given (none: no toggles; default: the default ones), CAMPAIGN_VARIANTS in each, labels ending -toggles-<setting>;
 #           each process's header line says its toggles and its robustness probe (4: the clamp ran). In equiv,
 #           EQUIV_DAWN_TOGGLES puts the GPU side of every run under those toggles.
 #   repro   is a GPU run reproducible? One small run (attention d 64, MQAR L 64) trained twice with the default
@@ -189,8 +189,7 @@ case "${1:-}" in
       # Dawn's device toggles (engine/dawnToggles.ts) hold for a whole process: one pass per setting, in the order
       # given — alternate them, "none disable_robustness none disable_robustness" — each labelled with its setting
       for toggles in $CAMPAIGN_TOGGLES; do
-        [ "$toggles" = none ] && toggles=
-        RECALLBENCH_DAWN_TOGGLES=$toggles campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}" "-toggles-${toggles:-none}"
+        RECALLBENCH_DAWN_TOGGLES=$toggles campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}" "-toggles-$toggles"
       done
     else
       campaign_pass "${CAMPAIGN_MIXERS:-mamba,attention}" "${CAMPAIGN_VARIANTS:-default}"

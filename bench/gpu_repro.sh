@@ -20,8 +20,9 @@ BACKEND=${BACKEND:-webgpu}
 mkdir -p "$OUT"
 log="$OUT/repro.txt"
 modes=${REPRO_MODES:-default default-segmentSumOrdered}
-# a mode may name Dawn device toggles after '@' (engine/dawnToggles.ts): default@disable_robustness,disable_workgroup_init
-# is the default levers with those toggles. Each mode's first run is also compared with the first mode's (below)
+# a mode may name Dawn device toggles after '@' (engine/dawnToggles.ts): default@none is the default levers without
+# toggles, default@disable_robustness those with that one alone; a mode without '@' has the default toggles (both,
+# since 2026-12-01). Each mode's first run is also compared with the first mode's (below)
 toggles_of() { case $1 in *@*) echo "${1#*@}" ;; *) echo "" ;; esac; }
 echo "settings: arch ${REPRO_ARCH:-attention}, d ${REPRO_D:-64}, ${REPRO_EXAMPLES:-20000} examples, ${REPRO_EPOCHS:-3} epochs, batch ${REPRO_BATCH:-512}, lr ${REPRO_LR:-1e-2}, backend $BACKEND" | tee -a "$log"
 for mode in $modes; do

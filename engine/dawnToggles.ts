@@ -1,10 +1,13 @@
-// Dawn device toggles a process may ask for (RECALLBENCH_DAWN_TOGGLES, a comma list), passed to Dawn with the
-// adapter's other options when the WebGPU device is made. Each removes work Dawn adds to every shader for safety that
-// the kernels here (and tfjs's) do not rely on, so the arithmetic is the same and a run's numbers should repeat bit
-// for bit with or without it; none is on unless asked for, and a record names those its run used
-// (provenance.dawnToggles). bench/gpu_check_pending.sh times them (campaign, CAMPAIGN_TOGGLES: separate processes,
-// alternated) and checks them (equiv, EQUIV_DAWN_TOGGLES: GPU ≡ CPU; repro, REPRO_TOGGLES: one run trained with and
-// without, compared bit for bit) before any is turned on by default.
+// Dawn device toggles a process uses (RECALLBENCH_DAWN_TOGGLES), passed to Dawn with the adapter's other options when
+// the WebGPU device is made. Each removes work Dawn adds to every shader for safety that the kernels here (and
+// tfjs's) do not rely on, so the arithmetic is the same and a run's numbers repeat bit for bit with or without it.
+// Both are on by default since 2026-12-01 (bench/RESULTS.md "Dawn's toggles, splitConcat and causalSoftmax on by
+// default"): on an H200 a run trained with them equalled the plain run bit for bit, GPU ≡ CPU passed under them for
+// the campaign's layouts, every timed step was faster with them, and on lavapipe all 18 mixers' steps gave the same
+// loss to the bit. RECALLBENCH_DAWN_TOGGLES=none turns them off, a comma list names exactly those to use; a record
+// names those its run used (provenance.dawnToggles). bench/gpu_check_pending.sh times them (campaign,
+// CAMPAIGN_TOGGLES: separate processes, alternated) and checks them (equiv, EQUIV_DAWN_TOGGLES; bench/gpu_repro.sh
+// modes default@none).
 import { UserInputError } from './errors.js';
 
 export const DAWN_TOGGLES = {
@@ -21,11 +24,20 @@ export const DAWN_TOGGLES = {
 export type DawnToggle = keyof typeof DAWN_TOGGLES;
 const KNOWN = Object.keys(DAWN_TOGGLES) as DawnToggle[];
 
-/** The toggles RECALLBENCH_DAWN_TOGGLES asks for ('' or unset: none), in the list's order without repeats. */
+/** The toggles a process uses unless RECALLBENCH_DAWN_TOGGLES says otherwise: all of them (checked 2026-12-01). */
+export const DEFAULT_DAWN_TOGGLES: readonly DawnToggle[] = ['disable_robustness', 'disable_workgroup_init'];
+
+/**
+ * The toggles RECALLBENCH_DAWN_TOGGLES asks for: unset, '' or 'default' the default ones, 'none' none, else the
+ * comma list in its order without repeats.
+ */
 export function dawnTogglesFromEnv(raw = process.env.RECALLBENCH_DAWN_TOGGLES): DawnToggle[] {
-  const names = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const given = (raw ?? '').trim();
+  if (given === '' || given === 'default') return [...DEFAULT_DAWN_TOGGLES];
+  if (given === 'none') return [];
+  const names = given.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of names) {
-    if (!(KNOWN as string[]).includes(name)) throw new UserInputError(`RECALLBENCH_DAWN_TOGGLES: unknown toggle '${name}' (known: ${KNOWN.join(', ')})`);
+    if (!(KNOWN as string[]).includes(name)) throw new UserInputError(`RECALLBENCH_DAWN_TOGGLES: unknown toggle '${name}' (known: ${KNOWN.join(', ')}; or none, default)`);
   }
   return [...new Set(names)] as DawnToggle[];
 }

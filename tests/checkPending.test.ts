@@ -77,7 +77,7 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls).toHaveLength(4);
     for (const [i, call] of r.calls.entries()) {
       const on = i % 2 === 1;
-      expect(call).toMatch(on ? /^run-step E= T=disable_robustness,disable_workgroup_init / : /^run-step E= T= --mixers/);
+      expect(call).toMatch(on ? /^run-step E= T=disable_robustness,disable_workgroup_init / : /^run-step E= T=none --mixers/);
       expect(call).toMatch(/--mixers mamba,h3 --batches 128 --seq-len 512 --kv 64 --d-model 256 --variants default /);
       expect(call).toMatch(on ? /--label campaign-L512-d256-toggles-disable_robustness,disable_workgroup_init / : /--label campaign-L512-d256-toggles-none /);
     }

@@ -130,7 +130,7 @@ describe('bad input exits 2 with one line', () => {
     const before = process.env.RECALLBENCH_DAWN_TOGGLES;
     process.env.RECALLBENCH_DAWN_TOGGLES = 'disable_robustness,disable_robustnes';
     try {
-      expectOneLine(await cli(['train', ...tiny]), /RECALLBENCH_DAWN_TOGGLES: unknown toggle 'disable_robustnes' \(known: disable_robustness, disable_workgroup_init\)/);
+      expectOneLine(await cli(['train', ...tiny]), /RECALLBENCH_DAWN_TOGGLES: unknown toggle 'disable_robustnes' \(known: disable_robustness, disable_workgroup_init; or none, default\)/);
     } finally {
       if (before === undefined) delete process.env.RECALLBENCH_DAWN_TOGGLES;
       else process.env.RECALLBENCH_DAWN_TOGGLES = before;

@@ -3,15 +3,19 @@
 // right (bench/step.ts's robustness probe shows on a device that the toggle arrived).
 import { describe, expect, it } from 'vitest';
 import { UserInputError } from '../engine/errors.js';
-import { DAWN_TOGGLES, dawnTogglesFromEnv, withDawnToggles } from '../engine/dawnToggles.js';
+import { DAWN_TOGGLES, DEFAULT_DAWN_TOGGLES, dawnTogglesFromEnv, withDawnToggles } from '../engine/dawnToggles.js';
 
 describe('Dawn device toggles', () => {
-  it('reads RECALLBENCH_DAWN_TOGGLES: none when empty, the list in its order without repeats, an unknown name a user error', () => {
-    expect(dawnTogglesFromEnv('')).toEqual([]);
-    expect(dawnTogglesFromEnv(' ')).toEqual([]);
+  it('reads RECALLBENCH_DAWN_TOGGLES: the default ones when unset, empty or default, none for none, the list in its order without repeats, an unknown name a user error', () => {
+    // both on by default since the H200 checks of 2026-12-01 (bench/RESULTS.md)
+    expect(DEFAULT_DAWN_TOGGLES).toEqual(['disable_robustness', 'disable_workgroup_init']);
+    for (const raw of [undefined, '', ' ', 'default']) expect(dawnTogglesFromEnv(raw), String(raw)).toEqual(['disable_robustness', 'disable_workgroup_init']);
+    expect(dawnTogglesFromEnv('none')).toEqual([]);
+    expect(dawnTogglesFromEnv('disable_robustness')).toEqual(['disable_robustness']);
     expect(dawnTogglesFromEnv('disable_workgroup_init, disable_robustness,disable_workgroup_init')).toEqual(['disable_workgroup_init', 'disable_robustness']);
     expect(() => dawnTogglesFromEnv('disable_robustness,skip_validation')).toThrow(UserInputError);
-    expect(() => dawnTogglesFromEnv('skip_validation')).toThrow(/unknown toggle 'skip_validation' \(known: disable_robustness, disable_workgroup_init\)/);
+    expect(() => dawnTogglesFromEnv('skip_validation')).toThrow(/unknown toggle 'skip_validation' \(known: disable_robustness, disable_workgroup_init; or none, default\)/);
+    expect(() => dawnTogglesFromEnv('none,disable_robustness')).toThrow(/unknown toggle 'none'/);
     // only shader-side toggles: none that turns off Dawn's validation, which is how a bad dispatch becomes a fault
     expect(Object.keys(DAWN_TOGGLES).sort()).toEqual(['disable_robustness', 'disable_workgroup_init']);
   });

@@ -258,8 +258,12 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Hyena 210 → 192, M2 262 → 244 dispatches a step at B64
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
-  causalSoftmax: 'built 2026-12-01 without a GPU: within float32 rounding of the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a GPU — attention\'s softmax chain is eight dispatches a layer, each a pass over B·H·T² floats',
-  splitConcat: 'built 2026-12-01 without a GPU: the same bits as the stock Slice and Concat kernels on lavapipe (a copy), not yet timed on a GPU — where tfjs\'s split and concat moved ~0.8 TB/s (H3 d 256 L 512 B128: SplitV ×2 1.0 ms, Concat ×2 1.0 ms of its 34.9 ms step; Mamba: SplitV, Slice and Concat 5.1 of 39.1)',
+  // splitConcat and causalSoftmax left it 2026-12-01 (bench/RESULTS.md "Dawn's toggles, splitConcat and causalSoftmax
+  // on by default"): a run trained with splitConcat equalled the plain run bit for bit on an H200, GPU ≡ CPU PASS with
+  // every lever but the flash attention on (so attention takes causalSoftmax), and at zoology-fig2's L 512 d 256 B128,
+  // four alternated processes (two with Dawn's toggles), the step faster in all twelve pairs: H3 33.8 → 32.3, 31.0 →
+  // 29.3 ms (splitConcat alone there), Mamba 36.2 → 34.1, 35.0 → 32.7, attention (both levers) 25.8 → 23.3, 25.2 →
+  // 22.4; attention 132 → 116 dispatches
   // performerFeatures, stridedHeads and h2oWorkgroup left it 2026-12-01 00:13 (bench/RESULTS.md "Three levers on by
   // default"): GPU ≡ CPU PASS with every lever on (h2oWorkgroup: the bounded cache's H2O d 64; before, 2026-11-30:
   // Scatterbrain d 64 and d 256; DeltaNet, Gated DeltaNet, GLA d 64; DeltaNet, Gated DeltaNet, RWKV-7 d 128; DeltaNet,
