@@ -68,7 +68,7 @@ function parseArgs(argv: string[]): Args {
   };
   const num = (flag: string, v: string | undefined) => {
     const x = Number(v);
-    if (v === undefined || v === '' || !Number.isFinite(x)) throw new Error(`${flag}: expected a number, got ${v}`);
+    if (v === undefined || v === '' || !Number.isFinite(x)) throw new UserInputError(`${flag}: expected a number, got ${v}`);
     return x;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -98,7 +98,7 @@ function parseArgs(argv: string[]): Args {
       case '--drift-on-fail': a.driftOnFail = num(flag, value()); break;
       case '--reference': {
         const r = value();
-        if (r !== 'wasm' && r !== 'cpu') throw new Error(`--reference: expected wasm or cpu, got ${r}`);
+        if (r !== 'wasm' && r !== 'cpu') throw new UserInputError(`--reference: expected wasm or cpu, got ${r}`);
         a.reference = r;
         break;
       }
@@ -107,11 +107,11 @@ function parseArgs(argv: string[]): Args {
         a.cpuReference = { case: JSON.parse(caseJson!) as EquivCase, settings: JSON.parse(settingsJson!) as EquivSettings, traceOut: traceOut!, ...(perturbJson && perturbJson !== 'none' ? { perturb: JSON.parse(perturbJson) as Perturbation } : {}) };
         break;
       }
-      default: throw new Error(`unknown flag ${flag}`);
+      default: throw new UserInputError(`unknown flag ${flag}`);
     }
   }
-  if (!a.out && !a.cpuReference) throw new Error('--out PATH is required (writes PATH.md and PATH.jsonl)');
-  for (const m of a.modes) if (!['gpu-fast', 'gpu-plain'].includes(m)) throw new Error(`--modes: unknown mode ${m} (gpu-fast, gpu-plain, none)`);
+  if (!a.out && !a.cpuReference) throw new UserInputError('--out PATH is required (writes PATH.md and PATH.jsonl)');
+  for (const m of a.modes) if (!['gpu-fast', 'gpu-plain'].includes(m)) throw new UserInputError(`--modes: unknown mode ${m} (gpu-fast, gpu-plain, none)`);
   return a;
 }
 
