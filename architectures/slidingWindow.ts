@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../ops/dropout/index.js';
 import { cachedConstant } from '../ops/shared/constants.js';
+import { bandMaskBias, bandSoftmax } from '../ops/causalSoftmax/index.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
@@ -41,19 +42,6 @@ const params = z
   .strict();
 
 const NEG = -1e9;
-
-/** Additive band mask [T, T]: 0 where i − w ≤ j ≤ i, −1e9 elsewhere (built per call; the reference path). */
-function bandMaskBias(seqLen: number, window: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const i = tf.range(0, seqLen, 1, 'int32').reshape([seqLen, 1]);
-    const j = tf.range(0, seqLen, 1, 'int32').reshape([1, seqLen]);
-    const visible = tf.logicalAnd(tf.lessEqual(j, i), tf.greaterEqual(j, tf.sub(i, window)));
-    return tf.where(visible, tf.zeros([seqLen, seqLen]), tf.fill([seqLen, seqLen], NEG)) as tf.Tensor2D;
-  });
-}
-
-/** The band mask [T, T], kept per backend, T and w (the masked parallel form's constant). */
-const cachedBandMask = (seqLen: number, window: number) => cachedConstant(`band-mask:${seqLen}:${window}`, () => bandMaskBias(seqLen, window));
 
 /** Plain reference: q, k, v [B, H, T, dh] → softmax over the band, as a full T×T masked matrix. */
 export function slidingWindowAttentionNaive(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number): tf.Tensor4D {
@@ -91,10 +79,14 @@ export function slidingWindowAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Ten
   return tf.tidy(() => {
     const [B, H, T, dh] = q.shape;
     const scale = 1 / Math.sqrt(dh);
-    if (window >= T - 1 || slidingWindowForm(T, form) === 'masked') {
-      // the window covers every earlier token: plain causal attention; or the band masked out of the full matrix
-      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), window >= T - 1 ? causalMaskBias(T) : cachedBandMask(T, window));
+    if (window >= T - 1) {
+      // the window covers every earlier token: plain causal attention
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), causalMaskBias(T));
       return tf.matMul(dropAttention(tf.softmax(scores)), v) as tf.Tensor4D;
+    }
+    if (slidingWindowForm(T, form) === 'masked') {
+      // the band masked out of the full matrix (ops/causalSoftmax's band form: one dispatch each way where fused)
+      return tf.matMul(dropAttention(bandSoftmax(tf.matMul(q, k, false, true), scale, window)), v) as tf.Tensor4D;
     }
     const w = window;
     const N = Math.ceil(T / w);

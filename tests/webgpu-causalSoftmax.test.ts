@@ -3,15 +3,16 @@
 // below, at and above the workgroup's 64 threads, scores large enough that an unshifted exp overflows, outputs
 // poisoned (NaN) first; exact zeros above the diagonal; one dispatch each way; the reference with the lever off; and
 // causal attention's scores path (the flash form off) through it — a tiny attention model's step agrees with the
-// lever on and off. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
+// lever on and off. The band form (lever bandSoftmax: query i sees keys i − w … i) likewise, and the sliding window's
+// masked form through it. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
-import { CAUSAL_SOFTMAX_GRAD_KERNEL, CAUSAL_SOFTMAX_KERNEL, causalSoftmaxWebGpu } from '../accel/webgpu/causalSoftmax.js';
-import { causalSoftmax, causalSoftmaxNaive } from '../ops/causalSoftmax/index.js';
+import { BAND_SOFTMAX_GRAD_KERNEL, BAND_SOFTMAX_KERNEL, bandSoftmaxWebGpu, CAUSAL_SOFTMAX_GRAD_KERNEL, CAUSAL_SOFTMAX_KERNEL, causalSoftmaxWebGpu } from '../accel/webgpu/causalSoftmax.js';
+import { bandSoftmax, bandSoftmaxNaive, causalSoftmax, causalSoftmaxNaive } from '../ops/causalSoftmax/index.js';
 
 const device = await webgpuDevice('webgpu-causalSoftmax');
 
@@ -71,5 +72,42 @@ describe.skipIf(!device)(`fused causal softmax on WebGPU (${device ?? 'no adapte
 
   it("a tiny attention model's training step (the flash form off): the same loss and gradients with the lever on and off", async () => {
     await expectLeverStepAgrees('causalSoftmax', [{ mixer: 'attention' }, { mixer: 'attention' }], { kernels: [CAUSAL_SOFTMAX_KERNEL, CAUSAL_SOFTMAX_GRAD_KERNEL] });
+  });
+
+  // the band form (lever bandSoftmax): [lead, T, window] — windows of 0, under, at and over the 64 threads, and one
+  // past the row (every earlier key: the causal softmax's values)
+  const BANDS: Array<[number[], number, number]> = [[[2, 1], 9, 0], [[1, 2], 17, 3], [[2], 130, 40], [[1], 130, 64], [[1], 130, 70], [[3], 12, 20]];
+  it('band form: value and gradient within rounding of the reference, exact zeros outside the band, one dispatch each way', async () => {
+    for (const [lead, T, window] of BANDS) {
+      const label = `[${lead}] T ${T} w ${window}`;
+      const scale = 1 / Math.sqrt(8);
+      const s = randn([...lead, T, T], 4);
+      const w = randn([...lead, T, T]);
+      const f = (op: (t: tf.Tensor) => tf.Tensor) => [op(s), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), w)))(s)];
+      await poison([[...lead, T, T]]);
+      const before = new Map(dispatchCounts);
+      const got = f((t) => bandSoftmax(t, scale, window));
+      await got[1]!.data();
+      const ran = (n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
+      expect([ran('BandSoftmax'), ran('BandSoftmaxGrad')], label).toEqual([2, 1]);
+      const ref = f((t) => bandSoftmaxNaive(t, scale, window));
+      for (let i = 0; i < 2; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${label} ${i ? 'ds' : 'y'}`).toBeLessThan(BAR);
+      const [y, ds] = (await Promise.all(got.map((t) => t.data()))) as Float32Array[];
+      for (let r = 0; r < y!.length / T; r++) {
+        const i = r % T;
+        let total = 0;
+        for (let j = 0; j < T; j++) {
+          if (j > i || j < i - window) expect([y![r * T + j], ds![r * T + j]], `${label} row ${r} col ${j}`).toEqual([0, 0]);
+          else total += y![r * T + j]!;
+        }
+        expect(Math.abs(total - 1), `${label} row ${r} sum`).toBeLessThan(1e-5);
+      }
+      tf.dispose([s, w, ...got, ...ref]);
+    }
+    expect(bandSoftmaxWebGpu(tf.zeros([2, 4, 4]), 1, 1.5)).toBeUndefined(); // a window that is not a whole number: declined
+  });
+
+  it("band form: a tiny sliding-window model's training step (its masked form, w 3 of T 10) the same with the lever on and off", async () => {
+    await expectLeverStepAgrees('bandSoftmax', [{ mixer: 'sliding-window', params: { windowSize: 3, form: 'masked' } }, { mixer: 'sliding-window', params: { windowSize: 3, form: 'masked' } }], { kernels: [BAND_SOFTMAX_KERNEL, BAND_SOFTMAX_GRAD_KERNEL] });
   });
 });
