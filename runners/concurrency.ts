@@ -31,7 +31,7 @@ export interface ParallelSweepOptions {
   quiet?: boolean;
   /** Each run's cap of the webgpu buffer pool (planConcurrency's poolLimitBytes). */
   poolLimitBytes?: number;
-  /** Pack runs on each GPU by their estimates (planConcurrency's budget under --concurrency auto). */
+  /** Pack runs on each GPU by their estimates (planConcurrency's budget: --concurrency auto, or N with a run larger than a share). */
   budget?: ConcurrencyPlan['budget'];
   /** A run stored as failed this many times is not retried (default MAX_ATTEMPTS). */
   maxAttempts?: number;
@@ -118,13 +118,15 @@ const gpuKey = (pool: Lanes, lane: number) => pool.gpuOf(lane) ?? 0;
 
 /**
  * The full grid: each lane takes the first run not yet taken — under a memory budget, the first that fits its
- * GPU now (a larger run waits for memory while smaller ones go ahead) — and trains it to its end.
+ * GPU now (a larger run waits for memory while smaller ones go ahead, but only as many as there are lanes: then the
+ * lanes take nothing past it until it fits, or it could wait for the grid's last small run) — and trains it to its end.
  */
 export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: Lanes, log: Log): Promise<void> {
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   // with --stack, runs that differ only in lr (at the same checkpoint epoch) go to one lane as one stack
   const units = stackGroups(todo, opts.stack ?? 1, checkpointEpochOf(opts.results));
   const taken = new Set<number>();
+  const passedOver = new Map<number, number>(); // a unit that did not fit: how many later units started ahead of it
   const waiters = new LaneWaiters();
   let stored = 0;
   let stop: Error | undefined;
@@ -132,11 +134,17 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
     while (!stop && taken.size < units.length) {
-      const next = units.findIndex((unit, j) => !taken.has(j) && (!budget || budget.fits(key, unit.map(runId))));
+      let next = -1;
+      for (let j = 0; j < units.length && next < 0; j++) {
+        if (taken.has(j)) continue;
+        if (!budget || budget.fits(key, units[j]!.map(runId))) next = j;
+        else if ((passedOver.get(j) ?? 0) >= pool.lanes) break; // it waits for room; nothing later goes ahead of it again
+      }
       if (next < 0) {
         await waiters.wait();
         continue;
       }
+      for (let j = 0; j < next; j++) if (!taken.has(j)) passedOver.set(j, (passedOver.get(j) ?? 0) + 1);
       taken.add(next);
       const [config, ...stackWith] = units[next]!;
       const ids = units[next]!.map(runId);
@@ -171,6 +179,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
   const halving = halvingOf(opts.search)!;
   const nameOf = runNamer(configs);
   const inHand = new Set<string>();
+  const passedOver = new Map<string, number>(); // a run that did not fit: how many later runs started ahead of it
   const blocked = new Set<string>(); // failed or crashed in this sweep: the next sweep retries them
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   let stop: Error | undefined;
@@ -184,17 +193,22 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       const stopped = storeStops(plan.stops, results, halving);
       if (!opts.quiet) for (const line of stopLines(stopped, nameOf)) log.log(line);
       // the plan's first run no lane has in hand — with --stack, and the plan's other runs of its group for the same
-      // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any)
+      // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any);
+      // a run that does not fit lets later ones go ahead as many times as there are lanes, then waits for room (gridLanes)
       const free = plan.work.filter((w) => !inHand.has(w.id));
       const epochOf = checkpointEpochOf(results);
       let unit: WorkItem[] | undefined;
+      const skipped: string[] = [];
       for (const w of free) {
         const candidate = passStack(free, w, opts.stack ?? 1, epochOf); // built only until one fits
         if (!budget || budget.fits(key, candidate.map((c) => c.id))) {
           unit = candidate;
           break;
         }
+        if ((passedOver.get(w.id) ?? 0) >= pool.lanes) break;
+        skipped.push(w.id);
       }
+      if (unit) for (const id of skipped) passedOver.set(id, (passedOver.get(id) ?? 0) + 1);
       if (!unit) {
         if (inHand.size === 0) {
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
