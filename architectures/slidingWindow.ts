@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { dropout } from '../ops/dropout/index.js';
 import { cachedConstant } from '../ops/shared/constants.js';
-import { bandMaskBias, bandSoftmax } from '../ops/causalSoftmax/index.js';
+import { bandSoftmax, buildBandMask } from '../ops/causalSoftmax/index.js';
 import { z } from 'zod';
 import { causalMaskBias } from './attention.js';
 import { defineMixer } from './mixer.js';
@@ -47,7 +47,7 @@ const NEG = -1e9;
 export function slidingWindowAttentionNaive(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, window: number): tf.Tensor4D {
   return tf.tidy(() => {
     const T = q.shape[2];
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(q.shape[3])), bandMaskBias(T, window));
+    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(q.shape[3])), buildBandMask(T, window));
     return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
   });
 }

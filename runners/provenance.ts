@@ -13,7 +13,7 @@ export interface Provenance {
   dirty?: boolean;
   /** The WebGPU fast path's levers (accel/webgpu/index.ts), on the webgpu backend. */
   fastPath?: Record<string, boolean>;
-  /** Dawn's device toggles (engine/dawnToggles.ts), when the run asked for any (RECALLBENCH_DAWN_TOGGLES). */
+  /** Dawn's device toggles (engine/dawnToggles.ts) the run used, if any: both by default since 2026-12-01, none with RECALLBENCH_DAWN_TOGGLES=none. */
   dawnToggles?: string[];
   /** The GPU driver as its adapter describes it. */
   driver?: string;

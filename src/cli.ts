@@ -405,8 +405,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           return;
         }
         // runs are packed by their memory estimates (runners/memory.ts); under auto a run larger than a GPU is left
-        // out by name (the grid is refused only if none fits), under an explicit N it refuses the grid (one larger
-        // than an equal share runs with fewer beside it)
+        // out by name (the grid is refused only if none fits), under an explicit N a run larger than a GPU refuses the
+        // grid (one larger than an equal share runs with fewer beside it)
         const plan = argv.queue ? undefined : await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
         if ((plan?.shareBytes !== undefined || plan?.budget) && !argv.quiet) io.stderr.write(`sweep: ${plan.note}\n`);
         // auto falling back to one run at a time is said, with why, when nvidia-smi is there but gave no memory

@@ -203,7 +203,7 @@ describe('provenance cells', () => {
     expect(provenanceCells(gpu)).toEqual({ commit: '727b2b5 +dirty', levers: '2/3 on (off: bindGroups)', driver: 'NVIDIA 550.54' });
     const cpu = { ...mq({ provenance: { commit: 'abcdef0123456789', dirty: false } }), backend: 'cpu' };
     expect(provenanceCells(cpu)).toEqual({ commit: 'abcdef0', levers: 'none (cpu)', driver: 'not reported' });
-    // Dawn's device toggles (engine/dawnToggles.ts) beside the levers, where a run asked for any
+    // Dawn's device toggles (engine/dawnToggles.ts) beside the levers, where a run used any (both by default since 2026-12-01)
     const toggled = mq({ provenance: { commit: '727b2b5', dirty: false, fastPath: { uploads: true }, dawnToggles: ['disable_robustness', 'disable_workgroup_init'] } });
     expect(provenanceCells(toggled).levers).toBe('1/1 on; Dawn toggles disable_robustness, disable_workgroup_init');
     expect(provenanceCells(mq({ provenance: { commit: 'unknown' } })).commit).toBe('unknown');

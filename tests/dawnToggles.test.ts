@@ -9,7 +9,15 @@ describe('Dawn device toggles', () => {
   it('reads RECALLBENCH_DAWN_TOGGLES: the default ones when unset, empty or default, none for none, the list in its order without repeats, an unknown name a user error', () => {
     // both on by default since the H200 checks of 2026-12-01 (bench/RESULTS.md)
     expect(DEFAULT_DAWN_TOGGLES).toEqual(['disable_robustness', 'disable_workgroup_init']);
-    for (const raw of [undefined, '', ' ', 'default']) expect(dawnTogglesFromEnv(raw), String(raw)).toEqual(['disable_robustness', 'disable_workgroup_init']);
+    for (const raw of ['', ' ', 'default']) expect(dawnTogglesFromEnv(raw), raw).toEqual(['disable_robustness', 'disable_workgroup_init']);
+    // unset: the variable itself absent (the default argument reads it)
+    const before = process.env.RECALLBENCH_DAWN_TOGGLES;
+    delete process.env.RECALLBENCH_DAWN_TOGGLES;
+    try {
+      expect(dawnTogglesFromEnv()).toEqual(['disable_robustness', 'disable_workgroup_init']);
+    } finally {
+      if (before !== undefined) process.env.RECALLBENCH_DAWN_TOGGLES = before;
+    }
     expect(dawnTogglesFromEnv('none')).toEqual([]);
     expect(dawnTogglesFromEnv('disable_robustness')).toEqual(['disable_robustness']);
     expect(dawnTogglesFromEnv('disable_workgroup_init, disable_robustness,disable_workgroup_init')).toEqual(['disable_workgroup_init', 'disable_robustness']);

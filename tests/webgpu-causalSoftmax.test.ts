@@ -104,7 +104,9 @@ describe.skipIf(!device)(`fused causal softmax on WebGPU (${device ?? 'no adapte
       }
       tf.dispose([s, w, ...got, ...ref]);
     }
-    expect(bandSoftmaxWebGpu(tf.zeros([2, 4, 4]), 1, 1.5)).toBeUndefined(); // a window that is not a whole number: declined
+    const z = tf.zeros([2, 4, 4]);
+    expect(bandSoftmaxWebGpu(z, 1, 1.5)).toBeUndefined(); // a window that is not a whole number: declined
+    z.dispose();
   });
 
   it("band form: a tiny sliding-window model's training step (its masked form, w 3 of T 10) the same with the lever on and off", async () => {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fastForm, fastOp } from '../../core/fastForms.js';
 import { bandSoftmaxNaive, causalSoftmaxNaive } from './naive.js';
 
-export { bandMaskBias, bandSoftmaxNaive, causalSoftmaxNaive } from './naive.js';
+export { bandMaskBias, bandSoftmaxNaive, buildBandMask, causalSoftmaxNaive } from './naive.js';
 
 /** The fast form's signature (with its own gradient); undefined: declined. */
 export const causalSoftmaxOp = fastOp<(scores: tf.Tensor, scale: number) => tf.Tensor | undefined>('causalSoftmax');
