@@ -71,17 +71,23 @@ function parseArgs(argv: string[]): Args {
     if (v === undefined || v === '' || !Number.isFinite(x)) throw new UserInputError(`${flag}: expected a number, got ${v}`);
     return x;
   };
+  // counts and sizes: whole numbers ≥ 1 (a --jobs 0 would start no reference and wait for ever)
+  const count = (flag: string, v: string | undefined) => {
+    const x = num(flag, v);
+    if (!Number.isInteger(x) || x < 1) throw new UserInputError(`${flag}: expected a whole number ≥ 1, got ${v}`);
+    return x;
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = () => argv[++i];
     const size = () => ((a.sizesGiven = true), value());
     switch (flag) {
       case '--out': a.out = value() ?? ''; break;
-      case '--steps': a.settings.steps = num(flag, value()); break;
-      case '--d-model': a.settings.dModel = num(flag, size()); break;
-      case '--seq-lens': a.settings.seqLens = (size() ?? '').split(',').map((x) => num(flag, x)); break;
-      case '--vocab': a.settings.vocabSize = num(flag, value()); break;
-      case '--batch': a.settings.batchSize = num(flag, size()); break;
+      case '--steps': a.settings.steps = count(flag, value()); break;
+      case '--d-model': a.settings.dModel = count(flag, size()); break;
+      case '--seq-lens': a.settings.seqLens = (size() ?? '').split(',').map((x) => count(flag, x)); break;
+      case '--vocab': a.settings.vocabSize = count(flag, value()); break;
+      case '--batch': a.settings.batchSize = count(flag, size()); break;
       case '--lr': a.settings.lr = num(flag, value()); break;
       case '--seed': a.settings.seed = num(flag, value()); break;
       // 'none': the cpu runs alone (to time them)
@@ -90,7 +96,7 @@ function parseArgs(argv: string[]): Args {
       case '--loss-tol': a.tolerance.lossRel = num(flag, value()); break;
       case '--grad-tol': a.tolerance.gradRel = num(flag, value()); break;
       case '--param-tol': a.tolerance.paramRel = num(flag, value()); break;
-      case '--jobs': a.jobs = num(flag, value()); break;
+      case '--jobs': a.jobs = count(flag, value()); break;
       case '--deadline-s': a.deadlineSeconds = num(flag, value()); break;
       case '--allow-software': a.allowSoftware = true; break;
       case '--presets-dir': a.presetsDir = value(); break;

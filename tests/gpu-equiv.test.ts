@@ -205,3 +205,15 @@ describe('the table', () => {
   });
 });
 
+
+describe('gpu_equiv.ts flags', () => {
+  it('a bad flag is one line and exit 2, before any device is asked for: a count of 0, a missing --out', () => {
+    // --jobs 0 would start no reference process and wait for ever; a missing --out used to print a stack trace
+    for (const [args, said] of [[['--out', '/nonexistent/x', '--jobs', '0'], /^gpu-equiv: --jobs: expected a whole number ≥ 1, got 0\n$/], [['--mixers', 'hyena'], /^gpu-equiv: --out PATH is required/]] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/gpu_equiv.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(said);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
