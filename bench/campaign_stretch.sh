@@ -73,5 +73,7 @@ sweep() {
 sweep "${CONCURRENCY:-auto}" "${LIMIT:-480}"
 rc=$?
 echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
+# how the sweep shared the GPUs (its memory line: equal shares, or packed by the runs' estimates), beside the summary
+grep -m1 '^sweep: memory:' "$out/sweep.log" >> "$out/stretch.txt"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"
