@@ -26,33 +26,39 @@ describe.skipIf(!device)(`fused causal softmax on WebGPU (${device ?? 'no adapte
   beforeAll(() => setFastPath({ ...allLevers(true), attention: false }));
   afterAll(() => releaseGpu());
 
+  /**
+   * Value and gradient of `fast` against `naive` on [lead, T, T] scores (outputs poisoned first), one `kernel` dispatch
+   * each way, exact zeros (value and gradient) outside the keys row i sees, each row summing to 1.
+   */
+  async function expectSoftmaxForm(label: string, lead: number[], T: number, std: number, kernel: string, fast: (t: tf.Tensor) => tf.Tensor, naive: (t: tf.Tensor) => tf.Tensor, visible: (i: number, j: number) => boolean) {
+    const s = randn([...lead, T, T], std);
+    const w = randn([...lead, T, T]);
+    const f = (op: (t: tf.Tensor) => tf.Tensor) => [op(s), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), w)))(s)];
+    await poison([[...lead, T, T]]);
+    const before = new Map(dispatchCounts);
+    const got = f(fast);
+    await got[1]!.data();
+    const ran = (n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
+    expect([ran(kernel), ran(`${kernel}Grad`)], label).toEqual([2, 1]); // the value, then again under tf.grad
+    const ref = f(naive);
+    for (let i = 0; i < 2; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${label} ${i ? 'ds' : 'y'}`).toBeLessThan(BAR);
+    const [y, ds] = (await Promise.all(got.map((t) => t.data()))) as Float32Array[];
+    for (let r = 0; r < y!.length / T; r++) {
+      const i = r % T;
+      let total = 0;
+      for (let j = 0; j < T; j++) {
+        if (!visible(i, j)) expect([y![r * T + j], ds![r * T + j]], `${label} row ${r} col ${j}`).toEqual([0, 0]);
+        else total += y![r * T + j]!;
+      }
+      expect(Math.abs(total - 1), `${label} row ${r} sum`).toBeLessThan(1e-5);
+    }
+    tf.dispose([s, w, ...got, ...ref]);
+  }
+
   it('value and gradient within rounding of the reference at every shape, zeros above the diagonal, one dispatch each way', async () => {
     for (const [lead, T, std] of CASES) {
-      const label = `[${lead}] T ${T} std ${std}`;
       const scale = std > 10 ? 1 : 1 / Math.sqrt(8);
-      const s = randn([...lead, T, T], std);
-      const w = randn([...lead, T, T]);
-      const f = (op: (t: tf.Tensor) => tf.Tensor) => [op(s), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), w)))(s)];
-      await poison([[...lead, T, T]]);
-      const before = new Map(dispatchCounts);
-      const got = f((t) => causalSoftmax(t, scale));
-      await got[1]!.data();
-      const ran = (n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
-      expect([ran('CausalSoftmax'), ran('CausalSoftmaxGrad')], label).toEqual([2, 1]); // the value, then again under tf.grad
-      const ref = f((t) => causalSoftmaxNaive(t, scale));
-      for (let i = 0; i < 2; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${label} ${i ? 'ds' : 'y'}`).toBeLessThan(BAR);
-      // above the diagonal: exactly 0, value and gradient; each row sums to 1
-      const [y, ds] = (await Promise.all(got.map((t) => t.data()))) as Float32Array[];
-      for (let r = 0; r < y!.length / T; r++) {
-        const i = r % T;
-        let total = 0;
-        for (let j = 0; j < T; j++) {
-          if (j > i) expect([y![r * T + j], ds![r * T + j]], `${label} row ${r} col ${j}`).toEqual([0, 0]);
-          else total += y![r * T + j]!;
-        }
-        expect(Math.abs(total - 1), `${label} row ${r} sum`).toBeLessThan(1e-5);
-      }
-      tf.dispose([s, w, ...got, ...ref]);
+      await expectSoftmaxForm(`[${lead}] T ${T} std ${std}`, lead, T, std, 'CausalSoftmax', (t) => causalSoftmax(t, scale), (t) => causalSoftmaxNaive(t, scale), (i, j) => j <= i);
     }
   });
 
@@ -78,31 +84,9 @@ describe.skipIf(!device)(`fused causal softmax on WebGPU (${device ?? 'no adapte
   // past the row (every earlier key: the causal softmax's values)
   const BANDS: Array<[number[], number, number]> = [[[2, 1], 9, 0], [[1, 2], 17, 3], [[2], 130, 40], [[1], 130, 64], [[1], 130, 70], [[3], 12, 20]];
   it('band form: value and gradient within rounding of the reference, exact zeros outside the band, one dispatch each way', async () => {
+    const scale = 1 / Math.sqrt(8);
     for (const [lead, T, window] of BANDS) {
-      const label = `[${lead}] T ${T} w ${window}`;
-      const scale = 1 / Math.sqrt(8);
-      const s = randn([...lead, T, T], 4);
-      const w = randn([...lead, T, T]);
-      const f = (op: (t: tf.Tensor) => tf.Tensor) => [op(s), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), w)))(s)];
-      await poison([[...lead, T, T]]);
-      const before = new Map(dispatchCounts);
-      const got = f((t) => bandSoftmax(t, scale, window));
-      await got[1]!.data();
-      const ran = (n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
-      expect([ran('BandSoftmax'), ran('BandSoftmaxGrad')], label).toEqual([2, 1]);
-      const ref = f((t) => bandSoftmaxNaive(t, scale, window));
-      for (let i = 0; i < 2; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${label} ${i ? 'ds' : 'y'}`).toBeLessThan(BAR);
-      const [y, ds] = (await Promise.all(got.map((t) => t.data()))) as Float32Array[];
-      for (let r = 0; r < y!.length / T; r++) {
-        const i = r % T;
-        let total = 0;
-        for (let j = 0; j < T; j++) {
-          if (j > i || j < i - window) expect([y![r * T + j], ds![r * T + j]], `${label} row ${r} col ${j}`).toEqual([0, 0]);
-          else total += y![r * T + j]!;
-        }
-        expect(Math.abs(total - 1), `${label} row ${r} sum`).toBeLessThan(1e-5);
-      }
-      tf.dispose([s, w, ...got, ...ref]);
+      await expectSoftmaxForm(`[${lead}] T ${T} w ${window}`, lead, T, 4, 'BandSoftmax', (t) => bandSoftmax(t, scale, window), (t) => bandSoftmaxNaive(t, scale, window), (i, j) => j <= i && j >= i - window);
     }
     const z = tf.zeros([2, 4, 4]);
     expect(bandSoftmaxWebGpu(z, 1, 1.5)).toBeUndefined(); // a window that is not a whole number: declined
