@@ -110,6 +110,29 @@ class LaneWaiters {
   }
 }
 
+/**
+ * A lane's pick under a memory budget: the first candidate that fits its GPU now. One that does not lets later ones
+ * start ahead of it, but only `limit` times (the lanes): then nothing past it is taken until it fits — else a large
+ * run could wait for the grid's last small one.
+ */
+class FirstFitting<K> {
+  private readonly passedOver = new Map<K, number>();
+  constructor(private readonly limit: number) {}
+  /** Candidates as [key, candidate], in order (a generator: each built only when reached). */
+  pick<C>(candidates: Iterable<[K, C]>, fits: (c: C) => boolean): C | undefined {
+    const skipped: K[] = [];
+    for (const [key, c] of candidates) {
+      if (fits(c)) {
+        for (const s of skipped) this.passedOver.set(s, (this.passedOver.get(s) ?? 0) + 1);
+        return c;
+      }
+      if ((this.passedOver.get(key) ?? 0) >= this.limit) return undefined; // it waits for room
+      skipped.push(key);
+    }
+    return undefined;
+  }
+}
+
 /** What the lanes need of the pool (ChildPool; a stand-in in tests/concurrency.budget.test.ts). */
 export type Lanes = Pick<ChildPool, 'lanes' | 'gpuOf' | 'run'>;
 
@@ -126,7 +149,7 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
   // with --stack, runs that differ only in lr (at the same checkpoint epoch) go to one lane as one stack
   const units = stackGroups(todo, opts.stack ?? 1, checkpointEpochOf(opts.results));
   const taken = new Set<number>();
-  const passedOver = new Map<number, number>(); // a unit that did not fit: how many later units started ahead of it
+  const picker = new FirstFitting<number>(pool.lanes);
   const waiters = new LaneWaiters();
   let stored = 0;
   let stop: Error | undefined;
@@ -134,17 +157,14 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
     while (!stop && taken.size < units.length) {
-      let next = -1;
-      for (let j = 0; j < units.length && next < 0; j++) {
-        if (taken.has(j)) continue;
-        if (!budget || budget.fits(key, units[j]!.map(runId))) next = j;
-        else if ((passedOver.get(j) ?? 0) >= pool.lanes) break; // it waits for room; nothing later goes ahead of it again
-      }
-      if (next < 0) {
+      const untaken = function* (): Generator<[number, number]> {
+        for (let j = 0; j < units.length; j++) if (!taken.has(j)) yield [j, j];
+      };
+      const next = picker.pick(untaken(), (j) => !budget || budget.fits(key, units[j]!.map(runId)));
+      if (next === undefined) {
         await waiters.wait();
         continue;
       }
-      for (let j = 0; j < next; j++) if (!taken.has(j)) passedOver.set(j, (passedOver.get(j) ?? 0) + 1);
       taken.add(next);
       const [config, ...stackWith] = units[next]!;
       const ids = units[next]!.map(runId);
@@ -179,7 +199,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
   const halving = halvingOf(opts.search)!;
   const nameOf = runNamer(configs);
   const inHand = new Set<string>();
-  const passedOver = new Map<string, number>(); // a run that did not fit: how many later runs started ahead of it
+  const picker = new FirstFitting<string>(pool.lanes);
   const blocked = new Set<string>(); // failed or crashed in this sweep: the next sweep retries them
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   let stop: Error | undefined;
@@ -194,21 +214,13 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       if (!opts.quiet) for (const line of stopLines(stopped, nameOf)) log.log(line);
       // the plan's first run no lane has in hand — with --stack, and the plan's other runs of its group for the same
       // pass (same target, same checkpoint epoch) as one stack — that fits this lane's GPU now (an empty GPU fits any);
-      // a run that does not fit lets later ones go ahead as many times as there are lanes, then waits for room (gridLanes)
+      // a run that does not fit lets later ones go ahead as many times as there are lanes, then waits for room (FirstFitting)
       const free = plan.work.filter((w) => !inHand.has(w.id));
       const epochOf = checkpointEpochOf(results);
-      let unit: WorkItem[] | undefined;
-      const skipped: string[] = [];
-      for (const w of free) {
-        const candidate = passStack(free, w, opts.stack ?? 1, epochOf); // built only until one fits
-        if (!budget || budget.fits(key, candidate.map((c) => c.id))) {
-          unit = candidate;
-          break;
-        }
-        if ((passedOver.get(w.id) ?? 0) >= pool.lanes) break;
-        skipped.push(w.id);
-      }
-      if (unit) for (const id of skipped) passedOver.set(id, (passedOver.get(id) ?? 0) + 1);
+      const stacks = function* (): Generator<[string, WorkItem[]]> {
+        for (const w of free) yield [w.id, passStack(free, w, opts.stack ?? 1, epochOf)]; // built only until one fits
+      };
+      const unit = picker.pick(stacks(), (candidate) => !budget || budget.fits(key, candidate.map((c) => c.id)));
       if (!unit) {
         if (inHand.size === 0) {
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
