@@ -302,10 +302,11 @@ export function defaultFastPath(given?: string, source = 'RECALLBENCH_FAST_PATH'
   const checked = () => fastPathWhere((l) => !(l in OFF_BY_DEFAULT));
   if (raw === undefined || raw === '' || raw === '1' || raw === 'default') return checked();
   if (raw === 'all') return allLevers(true);
-  const edited = /^(default|all)((?:[+-][A-Za-z][A-Za-z0-9]*)+)$/.exec(raw);
+  const edit = '([+-])([A-Za-z][A-Za-z0-9]*)'; // +lever or -lever (lever names may hold digits: matmulVec4)
+  const edited = new RegExp(`^(default|all)((?:${edit})+)$`).exec(raw);
   if (edited) {
     const path = edited[1] === 'all' ? allLevers(true) : checked();
-    for (const [, sign, name] of edited[2]!.matchAll(/([+-])([A-Za-z][A-Za-z0-9]*)/g)) path[known(name!)] = sign === '+';
+    for (const [, sign, name] of edited[2]!.matchAll(new RegExp(edit, 'g'))) path[known(name!)] = sign === '+';
     return path;
   }
   if (/^(default|all)[+-]/.test(raw)) throw new UserInputError(`${source}: '${raw}' is neither a lever list nor 'default' / 'all' followed by +lever or -lever`);
