@@ -13,8 +13,12 @@
 #    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones — none when
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
-# 4. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
-# 5. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
+# 4. keeps the call's checkpoint weights (weights.tar.00, .01 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
+#    WEIGHTS_DIR/<folder>/ (default .weights, git-ignored), in place of what it held — the next session's calls carry
+#    .weights and a fresh machine resumes those runs from them; a call without weights empties it (its rung notes
+#    are newer than any weights kept from an earlier call);
+# 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
+# 6. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
 #    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
 #    no files of them: the tree a call carries stays small); prints the records before and after and the new ones.
 # RESULTS_DIR (default results/campaign) is where the committed folders are. Nothing is committed: that stays a
@@ -54,6 +58,15 @@ cp "$logs/stretch.txt" "$dst/stretch$n-stretch.txt" 2>/dev/null || true
 cp "$logs/sweep.log" "$dst/stretch$n-sweep.txt" 2>/dev/null || true
 cp "$logs/smi.log" "$dst/stretch$n-nvidia-smi.txt" 2>/dev/null || true
 cp "$logs/pin.txt" "$dst/stretch$n-pin.txt" 2>/dev/null || true
+weights=${WEIGHTS_DIR:-.weights}/$folders
+rm -rf "$weights"
+parts=$(find "$logs" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | sort)
+if [ -n "$parts" ]; then
+  mkdir -p "$weights"
+  # shellcheck disable=SC2086 # parts: the device's file names, no spaces
+  cat $parts | tar xf - -C "$weights"
+  echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry .weights)"
+fi
 after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
 # the new records one line each, and their steps, tokens and process-hours (what the stretch's paragraph reports)

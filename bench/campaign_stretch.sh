@@ -2,15 +2,16 @@
 # One stretch of the reproduction campaign (issue 12) on a GPU host: sweep a preset — or some of its architecture
 # labels — on every GPU of the host, stop cleanly before the device call's limit (SIGINT: runs in progress keep
 # their last epoch checkpoint, finished runs are stored), and bring back the results folder (rung notes included,
-# checkpoint weights left out: too large to carry) and a per-GPU nvidia-smi log.
+# checkpoint weights left out of it) and a per-GPU nvidia-smi log — and, with WEIGHTS_MIB, the weights that fit.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
 # The sweep works in .campaign/<preset> (git-ignored). A fresh machine seeds it from the committed
-# results/campaign/<preset> (records and rung notes; no weights: a paused run retrains from its start). The device
+# results/campaign/<preset> (records and rung notes) and the checkpoint weights the last session brought back
+# (.weights/<preset>/, WEIGHTS_MIB below; carry .weights): a paused run without them retrains from its start. The device
 # machine keeps ignored files between calls while it is warm (about 30 s after a call; the device notes say so, not
 # yet seen here — stretch.txt says which case a call met), so calls made back to back
 # find .campaign/ as the last one left it, checkpoint weights included: paused runs resume from their rung. Chain a
@@ -36,8 +37,18 @@ else
   [ -d "$dir" ] && why="warm copy not used (${missing:-no .seeded marker}${missing:+ committed records missing from it})"
   rm -rf "$dir" && mkdir -p .campaign
   if [ -d "results/campaign/$folder" ]; then cp -r "results/campaign/$folder" "$dir"; else mkdir -p "$dir"; fi
+  # the weights campaign_merge.sh kept from the last session's last call (the same call as the rung notes): each file
+  # names its run and holds its data's sha256, so one that fits no run of the grid, or is damaged, is ignored there
+  weights=${WEIGHTS_DIR:-.weights}/$folder/checkpoints
+  seeded=0
+  for f in "$weights"/*/checkpoint.bin; do
+    [ -f "$f" ] || continue
+    run=$(basename "$(dirname "$f")")
+    mkdir -p "$dir/checkpoints/$run" && cp "$f" "$dir/checkpoints/$run/" && seeded=$((seeded + 1))
+  done
   touch "$dir/.seeded"
-  echo "$why: $dir seeded from results/campaign/$folder (records and rung notes, no weights)" | tee "$out/stretch.txt"
+  if [ "$seeded" -gt 0 ]; then what="records, rung notes and $seeded checkpoint weights from $weights"; else what="records and rung notes, no weights"; fi
+  echo "$why: $dir seeded from results/campaign/$folder ($what)" | tee "$out/stretch.txt"
 fi
 # several GPUs: sweep on all of them if each can be pinned (bench/gpu_pin_probe.sh with the Mesa 25 device-select layer
 # in .vk — carry it), else on the default GPU alone; GPUS set by the caller wins
@@ -77,3 +88,23 @@ echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 grep -m1 '^sweep: memory:' "$out/sweep.log" >> "$out/stretch.txt"
 kill "$smi" 2>/dev/null
 tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"
+# WEIGHTS_MIB=n: the checkpoint weights of the runs not finished come back too, as weights.tar.00, .01 (15 MiB a file:
+# the device returns 8 files of ≤ 16 MiB) — as many as fit n MiB, those holding the most training time per byte first
+# (elapsedSeconds in the file's header / its size) — for the next session's fresh machine to resume them instead of
+# retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/; the calls carry .weights). A call
+# carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them. 0 (default): none.
+weights_mib=${WEIGHTS_MIB:-0}
+[[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$weights_mib" -le 29 ] || { echo "campaign_stretch: WEIGHTS_MIB must be 0 to 29 (two files back, with tar's headers), got '$weights_mib': none brought back" | tee -a "$out/stretch.txt"; weights_mib=0; }
+if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
+  all=$(find "$dir/checkpoints" -name checkpoint.bin | sort)
+  picks=$(for f in $all; do
+      bytes=$(stat -c %s "$f")
+      secs=$(head -c 262144 "$f" | grep -ao '"elapsedSeconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
+      echo "$(awk -v s="${secs:-0}" -v b="$bytes" 'BEGIN { printf "%.12f", s / b }') $bytes ${f#"$dir"/}"
+    done | sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
+  if [ -n "$picks" ]; then
+    # shellcheck disable=SC2086 # picks: paths without spaces (checkpoints/<id>/checkpoint.bin)
+    tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."
+  fi
+  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(cat "$out"/weights.tar.* 2>/dev/null | wc -c | awk '{ printf "%.1f", $1 / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
+fi

@@ -47,7 +47,21 @@ function committedRoot(name: string, keep: number): string {
 }
 
 const merge = (at: string, n: string, root: string) =>
-  spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, n], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, NO_REPORT: '1' }, timeout: 120_000 });
+  spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, n], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, WEIGHTS_DIR: join(root, '.weights'), NO_REPORT: '1' }, timeout: 120_000 });
+
+/** Checkpoint weights as campaign_stretch.sh brings them back: a tar of checkpoints/<id>/checkpoint.bin cut into c/weights.tar.NN. */
+function deviceWeights(at: string, files: Record<string, Buffer>): void {
+  const stage = join(at, 'weights-stage');
+  for (const [id, bytes] of Object.entries(files)) {
+    mkdirSync(join(stage, 'checkpoints', id), { recursive: true });
+    writeFileSync(join(stage, 'checkpoints', id, 'checkpoint.bin'), bytes);
+  }
+  const tar = spawnSync('tar', ['cf', join(at, 'weights.tar'), '-C', stage, 'checkpoints']);
+  expect(tar.status).toBe(0);
+  expect(spawnSync('split', ['-b', '40k', '-d', '-a', '2', join(at, 'weights.tar'), join(at, 'c', 'weights.tar.')]).status).toBe(0);
+  rmSync(stage, { recursive: true });
+  rmSync(join(at, 'weights.tar'));
+}
 
 describe('bench/campaign_merge.sh', () => {
   it('the new-records summary refuses an id without a record: one line, exit 2', () => {
@@ -62,8 +76,19 @@ describe('bench/campaign_merge.sh', () => {
   it('merges every record of the device folder, saves the logs under the stretch number, and verifies', () => {
     const root = committedRoot('merged', all.length - 3);
     rungNote(join(root, FOLDER), 'finished-run', '{"epoch":4}');
-    const r = merge(deviceCall('call', all.length, (folder) => rungNote(folder, 'paused-run', '{"epoch":8}')), '7', root);
+    // weights an earlier call kept, and this call's (two files: cut at 40 kB)
+    mkdirSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run'), { recursive: true });
+    writeFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run', 'checkpoint.bin'), 'old');
+    const weights = { 'paused-run': Buffer.alloc(50_000, 7), 'running-run': Buffer.alloc(20_000, 9) };
+    const at = deviceCall('call', all.length, (folder) => rungNote(folder, 'paused-run', '{"epoch":8}'));
+    deviceWeights(at, weights);
+    expect(existsSync(join(at, 'c', 'weights.tar.01'))).toBe(true);
+    const r = merge(at, '7', root);
     expect(r.status, r.stderr).toBe(0);
+    // this call's weights, byte for byte, in place of the earlier call's
+    expect(r.stdout).toContain(`campaign_merge: 2 checkpoint weights`);
+    for (const [id, bytes] of Object.entries(weights)) expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', id, 'checkpoint.bin')).equals(bytes), id).toBe(true);
+    expect(existsSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run'))).toBe(false);
     expect(r.stdout).toContain(`${all.length - 3} → ${all.length} records (3 new:`);
     const newIds = all.slice(-3).map((l) => (JSON.parse(l) as { id: string }).id);
     for (const id of newIds) expect(r.stdout).toContain(id);
@@ -87,13 +112,16 @@ describe('bench/campaign_merge.sh', () => {
     expect(again.stderr).toMatch(/stretch7-stretch.txt exists: stretch 7 was merged already/);
   });
 
-  it('leaves no rung note when the device folder has none (its last runs finished)', () => {
+  it('leaves no rung note when the device folder has none (its last runs finished), and no weights when the call brought none', () => {
     const root = committedRoot('finished', all.length - 1);
     expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(true);
+    mkdirSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run'), { recursive: true });
+    writeFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run', 'checkpoint.bin'), 'from an earlier call');
     const r = merge(deviceCall('call-finished', all.length, (folder) => rmSync(join(folder, 'checkpoints'), { recursive: true, force: true })), '3', root);
     expect(r.status, r.stderr).toBe(0);
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(false);
+    expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);
   });
 
   it('refuses, changing nothing, a results.tgz that lacks committed records', () => {

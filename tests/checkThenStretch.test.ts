@@ -68,8 +68,9 @@ function host(name: string): { dir: string; log: string; path: string } {
   return { dir, log: join(dir, 'calls.log'), path: `${bin}:${process.env.PATH}` };
 }
 
-function call(name: string, gpus: number, env: Record<string, string>) {
+function call(name: string, gpus: number, env: Record<string, string>, setup?: (dir: string) => void) {
   const h = host(name);
+  setup?.(h.dir);
   const out = join(h.dir, 'out');
   const r = spawnSync('bash', ['bench/check_then_stretch.sh', out], {
     cwd: h.dir, encoding: 'utf8', timeout: 120_000,
@@ -101,6 +102,40 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     // the campaign folder, seeded from the committed one, with the stretch's record
     const runs = r.extract(join(r.out, 'c', 'results.tgz'), 'based-fig2/runs.jsonl');
     expect(runs).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
+  });
+
+  it('a fresh machine seeds the weights .weights/ holds; WEIGHTS_MIB brings back those with the most training time per byte that fit', () => {
+    // a checkpoint file as runners/checkpoint.ts writes it: magic, header length, JSON header, then the data
+    const checkpoint = (run: string, elapsedSeconds: number, bytes: number) => {
+      const header = Buffer.from(JSON.stringify({ runId: run, epoch: 8, step: 100, records: [], elapsedSeconds, variables: [], floats: 0, sha256: '', savedAt: '' }));
+      const file = Buffer.alloc(bytes);
+      file.write('RBCKPT01', 0, 'latin1');
+      file.writeUInt32LE(header.length, 8);
+      header.copy(file, 12);
+      return file;
+    };
+    // 1 MiB allowed: c (2.0 ms a byte) and b (1.33) fit, a (the least time per byte) would pass it
+    const sizes: Record<string, [number, number]> = { a: [100, 300_000], b: [400, 300_000], c: [1200, 600_000] };
+    const r = call('weights', 1, {
+      CHECKS: '', WEIGHTS_MIB: '1',
+    }, (dir) => {
+      // the stand-in host's .weights, as campaign_merge.sh keeps them and the calls carry them
+      for (const [run, [secs, bytes]] of Object.entries(sizes)) {
+        mkdirSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run), { recursive: true });
+        writeFileSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run, 'checkpoint.bin'), checkpoint(run, secs, bytes));
+      }
+    });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const stretch = readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8');
+    expect(stretch).toMatch(/fresh machine: .* \(records, rung notes and 3 checkpoint weights from \.weights\/based-fig2\/checkpoints\)/);
+    expect(stretch).toMatch(/^weights: 2 of 3 checkpoint weights brought back \(0\.9 MiB of WEIGHTS_MIB=1\)$/m);
+    const tarFile = join(r.out, 'c', 'weights.tar.00');
+    expect(existsSync(join(r.out, 'c', 'weights.tar.01'))).toBe(false);
+    const members = spawnSync('tar', ['tf', tarFile], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    expect(members).toEqual(['checkpoints/c/checkpoint.bin', 'checkpoints/b/checkpoint.bin']);
+    // the weights never go into results.tgz
+    expect(r.listing(join(r.out, 'c', 'results.tgz')).filter((m) => m.endsWith('checkpoint.bin'))).toEqual([]);
   });
 
   it('two GPUs, no BESIDE: the check alone first, then the stretch on both GPUs (PER_GPU 2 each)', () => {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# What a device call carries (issue 12): the working tree — tracked files and untracked ones git does not ignore —
+# and the carried folders (.gpu, .vk, .weights), 64 MiB in all. A campaign stretch needs the code and its own preset's
+# committed folder, not the other presets' results (16 of the tree's 26 MB), and the room that frees is what the
+# checkpoint weights of the last session can take (campaign_stretch.sh WEIGHTS_MIB, campaign_merge.sh's .weights/).
+#
+#   bash bench/device_tree.sh PRESET   a sparse checkout (cone): every top-level folder but results/, and of results/
+#                                      only results/campaign/PRESET (what a fresh machine seeds from); then the sizes
+#   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
+#   bash bench/device_tree.sh          the sizes only
+#
+# Prints the tree, each carried folder and the sum against the limit; exit 1 when the sum is over it (the call would
+# be refused: bring fewer weights, i.e. delete some of .weights/, or leave more of the tree home).
+set -euo pipefail
+MIB=1048576
+LIMIT_MIB=64
+case "${1:-}" in
+  off) git sparse-checkout disable; exit 0 ;;
+  '') ;;
+  -*) echo "device_tree: usage: device_tree.sh [PRESET | off]" >&2; exit 2 ;;
+  *)
+    git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || { echo "device_tree: no results/campaign/$1 in HEAD" >&2; exit 2; }
+    # shellcheck disable=SC2046 # folder names: no spaces
+    git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx results) "results/campaign/$1" ;;
+esac
+# the files that travel: tracked ones present in the checkout (a sparse checkout leaves the others out) and untracked
+# ones not ignored
+tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)
+line="tree $(awk -v b="$tree" -v m=$MIB 'BEGIN { printf "%.1f", b / m }') MiB"
+sum=$tree
+for carried in .gpu .vk .weights; do
+  [ -e "$carried" ] || continue
+  bytes=$(du -sb "$carried" | cut -f1)
+  sum=$((sum + bytes))
+  line="$line + $carried $(awk -v b="$bytes" -v m=$MIB 'BEGIN { printf "%.1f", b / m }')"
+done
+left=$(awk -v s="$sum" -v m=$MIB -v l=$LIMIT_MIB 'BEGIN { printf "%.1f", l - s / m }')
+echo "device_tree: $line = $(awk -v s="$sum" -v m=$MIB 'BEGIN { printf "%.1f", s / m }') MiB of $LIMIT_MIB ($left left)"
+[ "$sum" -le $((LIMIT_MIB * MIB)) ] || { echo "device_tree: over the $LIMIT_MIB MiB a call carries: delete some of .weights/ or leave more of the tree home" >&2; exit 1; }
