@@ -29,7 +29,7 @@
 //  - masks are exact (−1e9 / zeros) instead of −10000 then a clamp of the featurised scores at 0.
 // Parallel form: the local part is slidingWindowAttention (blocked, O(T·w); or masked, param form, unset by the sequence's length); N, D come from the chunked causal
 // linear attention op (ops/linearAttention, no new kernel) over all tokens and over the tokens lagged by w + 1
-// (N − c·N^W = (1 − c)·N + c·N^{lag}, as N^W = N − N^{lag}).
+// (N − c·N^W = (1 − c)·N + c·N^{lag}, as N^W = N − N^{lag}); the two parts are joined by ops/scatterbrainCombine.
 // Recurrent view: a ring buffer of the previous w keys and values (the window) and the Performer sums over the
 // tokens that have left it, S = Σ_{j ≤ t−w−1} φk_jᵀ v_j [H, m, d_h] and z = Σ φk_j [H, m]. State per layer:
 //   paper (zoology's state_size)  2·w·d + H·d_h·f + H·f
@@ -43,6 +43,7 @@ import { dropout } from '../ops/dropout/index.js';
 import { causalLinearAttention } from '../ops/linearAttention/index.js';
 import { exclusiveCumsum } from '../ops/linearAttention/common.js';
 import { performerKeyFeatures, performerQueryFeatures } from '../ops/performerFeatures/index.js';
+import { scatterbrainCombine, type Lagged } from '../ops/scatterbrainCombine/index.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
@@ -70,23 +71,6 @@ const MAX_KEY_EXPONENT = 40;
 /** eps handed to the linear attention op, which returns N/(D + eps): 1 keeps (D + eps)² in its gradient away from 0. */
 const OP_EPS = 1;
 const NEG = -1e9;
-
-/**
- * a / b with the gradient written without b² (dy/b and −dy·(a/b)/b): b spans many decades (the key features are
- * exponentials), and b² underflows in float32 long before b does.
- */
-const ratio = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
-  const y = tf.div(a, b);
-  save([b, y]);
-  return {
-    value: y,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [bs, ys] = saved as [tf.Tensor, tf.Tensor];
-      const da = tf.div(dy, bs);
-      return [da, tf.neg(tf.sum(tf.mul(da, ys), -1, true))];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 /** The fixed Performer projection of one layer: ωᵀ [d_h, f/2] and the key shift κ. */
 export interface SbProjection {
@@ -159,20 +143,17 @@ export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
     const phiK = sbKeyFeatures(k, proj) as tf.Tensor4D;
     const zK = tf.add(exclusiveCumsum(phiK, 2), phiK); // Σ_{j≤i} φk_j
     const D = tf.sum(tf.mul(phiQ, zK), -1, true);
-    // the op returns N/(D + eps): N back from it
-    const N = tf.mul(causalLinearAttention(phiQ, phiK, v, { eps }), tf.add(D, eps));
-    let GN: tf.Tensor = tf.mul(N, 1 - c);
-    let GD: tf.Tensor = tf.mul(D, 1 - c);
+    // the op returns N/(D + eps): scatterbrainCombine takes N back from it
+    const a = causalLinearAttention(phiQ, phiK, v, { eps });
     const lag = window + 1;
+    let lagged: Lagged | undefined;
     if (lag < T) {
       // tokens j ≤ i − w − 1: keys, values and key sums shifted by w + 1
       const shift = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], [0, 0], [lag, 0], [0, 0]]).slice([0, 0, 0, 0], [B, H, T, t.shape[3]]) as tf.Tensor4D;
-      const Dlag = tf.sum(tf.mul(phiQ, shift(zK as tf.Tensor4D)), -1, true);
-      const Nlag = tf.mul(causalLinearAttention(phiQ, shift(phiK), shift(v), { eps }), tf.add(Dlag, eps));
-      GN = tf.add(GN, tf.mul(Nlag, c));
-      GD = tf.add(GD, tf.mul(Dlag, c));
+      const Dlag = tf.sum(tf.mul(phiQ, shift(zK as tf.Tensor4D)), -1, true) as tf.Tensor4D;
+      lagged = { a: causalLinearAttention(phiQ, shift(phiK), shift(v), { eps }), D: Dlag };
     }
-    return tf.add(local, ratio(GN, tf.maximum(GD, SB_MIN_NORMALISER))) as tf.Tensor4D;
+    return scatterbrainCombine(local, a, D as tf.Tensor4D, lagged, { c, eps, minNormaliser: SB_MIN_NORMALISER });
   });
 }
 
