@@ -41,9 +41,9 @@ import { z } from 'zod';
 import { hashSeeds, Rng } from '../core/prng.js';
 import { dropout } from '../ops/dropout/index.js';
 import { causalLinearAttention } from '../ops/linearAttention/index.js';
-import { exclusiveCumsum } from '../ops/linearAttention/common.js';
 import { performerKeyFeatures, performerQueryFeatures } from '../ops/performerFeatures/index.js';
 import { scatterbrainCombine, type Lagged } from '../ops/scatterbrainCombine/index.js';
+import { causalNormalisers } from '../ops/causalNormalisers/index.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
@@ -141,19 +141,18 @@ export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
     const local = slidingWindowAttention(q, k, v, window, dropAttention, form);
     const phiQ = sbQueryFeatures(q, proj) as tf.Tensor4D;
     const phiK = sbKeyFeatures(k, proj) as tf.Tensor4D;
-    const zK = tf.add(exclusiveCumsum(phiK, 2), phiK); // Σ_{j≤i} φk_j
-    const D = tf.sum(tf.mul(phiQ, zK), -1, true);
+    // D = φq·Σ_{j≤i} φk_j over every earlier token, and over the tokens j ≤ i − w − 1 (lag w + 1 < T)
+    const lag = window + 1;
+    const norms = causalNormalisers(phiQ, phiK, lag);
     // the op returns N/(D + eps): scatterbrainCombine takes N back from it
     const a = causalLinearAttention(phiQ, phiK, v, { eps });
-    const lag = window + 1;
     let lagged: Lagged | undefined;
-    if (lag < T) {
-      // tokens j ≤ i − w − 1: keys, values and key sums shifted by w + 1
+    if (norms.lagged) {
+      // keys and values shifted by w + 1
       const shift = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], [0, 0], [lag, 0], [0, 0]]).slice([0, 0, 0, 0], [B, H, T, t.shape[3]]) as tf.Tensor4D;
-      const Dlag = tf.sum(tf.mul(phiQ, shift(zK as tf.Tensor4D)), -1, true) as tf.Tensor4D;
-      lagged = { a: causalLinearAttention(phiQ, shift(phiK), shift(v), { eps }), D: Dlag };
+      lagged = { a: causalLinearAttention(phiQ, shift(phiK), shift(v), { eps }), D: norms.lagged };
     }
-    return scatterbrainCombine(local, a, D as tf.Tensor4D, lagged, { c, eps, minNormaliser: SB_MIN_NORMALISER });
+    return scatterbrainCombine(local, a, norms.D, lagged, { c, eps, minNormaliser: SB_MIN_NORMALISER });
   });
 }
 

@@ -140,9 +140,11 @@ describe('which WebGPU levers are on by default', () => {
       expect(path[lever], lever).toBe(true);
       expect(OFF_BY_DEFAULT[lever], lever).toBeUndefined();
     }
-    // built without a GPU, not yet checked or timed on one (scatterbrainCombine: 2026-12-01)
-    expect(path.scatterbrainCombine).toBe(false);
-    expect(OFF_BY_DEFAULT.scatterbrainCombine).toMatch(/not yet checked/);
+    // built without a GPU, not yet checked or timed on one (scatterbrainCombine, causalNormalisers: 2026-12-01)
+    for (const lever of ['scatterbrainCombine', 'causalNormalisers'] as const) {
+      expect(path[lever], lever).toBe(false);
+      expect(OFF_BY_DEFAULT[lever], lever).toMatch(/not yet checked/);
+    }
     // GPU ≡ CPU on an H200 but one host-bound B64 pair slower (bandSoftmax: 2026-12-01 05:19)
     expect(path.bandSoftmax).toBe(false);
     expect(OFF_BY_DEFAULT.bandSoftmax).toMatch(/B64 pairs slower/);
