@@ -43,7 +43,7 @@ import { dropout } from '../ops/dropout/index.js';
 import { causalLinearAttention } from '../ops/linearAttention/index.js';
 import { performerKeyFeatures, performerQueryFeatures } from '../ops/performerFeatures/index.js';
 import { scatterbrainCombine, type Lagged } from '../ops/scatterbrainCombine/index.js';
-import { causalNormalisers } from '../ops/causalNormalisers/index.js';
+import { causalNormalisersFused, normaliser, prefixSums, shiftedInTime } from '../ops/causalNormalisers/index.js';
 import { orthogonalGaussian } from './featureMaps.js';
 import { defineMixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
@@ -141,18 +141,22 @@ export function scatterbrainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
     const local = slidingWindowAttention(q, k, v, window, dropAttention, form);
     const phiQ = sbQueryFeatures(q, proj) as tf.Tensor4D;
     const phiK = sbKeyFeatures(k, proj) as tf.Tensor4D;
-    // D = φq·Σ_{j≤i} φk_j over every earlier token, and over the tokens j ≤ i − w − 1 (lag w + 1 < T)
+    // D = φq·Σ_{j≤i} φk_j over every earlier token, and over the tokens j ≤ i − w − 1 (lag w + 1 < T): fused, or
+    // the reference's pieces in this order — D, then a, then D^lag — which is the order of φq's gradient sums, so that
+    // a run without the fused form keeps the bits it always had
     const lag = window + 1;
-    const norms = causalNormalisers(phiQ, phiK, lag);
+    const fused = causalNormalisersFused(phiQ, phiK, lag);
+    const z = fused ? undefined : prefixSums(phiK);
+    const D = fused?.D ?? normaliser(phiQ, z!);
     // the op returns N/(D + eps): scatterbrainCombine takes N back from it
     const a = causalLinearAttention(phiQ, phiK, v, { eps });
     let lagged: Lagged | undefined;
-    if (norms.lagged) {
-      // keys and values shifted by w + 1
-      const shift = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], [0, 0], [lag, 0], [0, 0]]).slice([0, 0, 0, 0], [B, H, T, t.shape[3]]) as tf.Tensor4D;
-      lagged = { a: causalLinearAttention(phiQ, shift(phiK), shift(v), { eps }), D: norms.lagged };
+    if (lag < T) {
+      // keys, values (and the key sums) shifted by w + 1
+      const Dlag = fused?.lagged ?? normaliser(phiQ, shiftedInTime(z!, lag));
+      lagged = { a: causalLinearAttention(phiQ, shiftedInTime(phiK, lag), shiftedInTime(v, lag), { eps }), D: Dlag };
     }
-    return scatterbrainCombine(local, a, norms.D, lagged, { c, eps, minNormaliser: SB_MIN_NORMALISER });
+    return scatterbrainCombine(local, a, D, lagged, { c, eps, minNormaliser: SB_MIN_NORMALISER });
   });
 }
 

@@ -10,13 +10,15 @@
 #    changed — if it lacks any record the committed results/campaign/<folder> has (a stale seed, or the wrong call);
 # 2. copies its runs.jsonl, runs.csv, commands.jsonl and reopened.jsonl (the whole record set: the device folder was
 #    seeded from the committed one, so it holds every committed record plus the stretch's), its curves (added to the
-#    committed ones) and its checkpoints/ (rung notes; no weights travel) in place of the committed ones — none when
+#    committed ones) and its checkpoints/ (rung notes; no weights go into the tree) in place of the committed ones — none when
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
 # 4. keeps the call's checkpoint weights (weights.tar.00, .01 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
-#    WEIGHTS_DIR/<folder>/ (default .weights, git-ignored), in place of what it held — the next session's calls carry
-#    .weights and a fresh machine resumes those runs from them; a call without weights empties it (its rung notes
-#    are newer than any weights kept from an earlier call);
+#    WEIGHTS_DIR/<folder>/ (default .weights, git-ignored; RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
+#    what it held, stamped with the merged folder's state (bench/campaign_state.sh: a fresh machine seeds them only
+#    beside that very state — not if this merge is thrown away) — the next session's calls carry .weights; a call
+#    without weights, or with a part missing or damaged, empties it (its rung notes are newer than any weights kept
+#    from an earlier call);
 # 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
 # 6. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
 #    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
@@ -58,14 +60,23 @@ cp "$logs/stretch.txt" "$dst/stretch$n-stretch.txt" 2>/dev/null || true
 cp "$logs/sweep.log" "$dst/stretch$n-sweep.txt" 2>/dev/null || true
 cp "$logs/smi.log" "$dst/stretch$n-nvidia-smi.txt" 2>/dev/null || true
 cp "$logs/pin.txt" "$dst/stretch$n-pin.txt" 2>/dev/null || true
-weights=${WEIGHTS_DIR:-.weights}/$folders
+source "$(dirname "$0")/campaign_state.sh"
+weights=${WEIGHTS_DIR:-${RESULTS_DIR:+$RESULTS_DIR/.weights}}
+weights=${weights:-.weights}/$folders
 rm -rf "$weights"
-parts=$(find "$logs" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | sort)
-if [ -n "$parts" ]; then
+count=$(find "$logs" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l)
+if [ "$count" -gt 0 ]; then
+  # the parts in order, 00 to count − 1 without a gap (the device may leave a file out), then one tar stream
+  parts=()
+  for ((i = 0; i < count; i++)); do parts+=("$logs/weights.tar.$(printf '%02d' "$i")"); done
   mkdir -p "$weights"
-  # shellcheck disable=SC2086 # parts: the device's file names, no spaces
-  cat $parts | tar xf - -C "$weights"
-  echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry .weights)"
+  if ls "${parts[@]}" > /dev/null 2>&1 && cat "${parts[@]}" | tar xf - -C "$weights" 2> "$tmp/weights.err"; then
+    campaign_state_hash "$dst" > "$weights/state.sha256"
+    echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry .weights)"
+  else
+    rm -rf "$weights"
+    echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(cd "$logs" && echo weights.tar.*); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2
+  fi
 fi
 after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"

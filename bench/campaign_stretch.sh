@@ -37,17 +37,26 @@ else
   [ -d "$dir" ] && why="warm copy not used (${missing:-no .seeded marker}${missing:+ committed records missing from it})"
   rm -rf "$dir" && mkdir -p .campaign
   if [ -d "results/campaign/$folder" ]; then cp -r "results/campaign/$folder" "$dir"; else mkdir -p "$dir"; fi
-  # the weights campaign_merge.sh kept from the last session's last call (the same call as the rung notes): each file
-  # names its run and holds its data's sha256, so one that fits no run of the grid, or is damaged, is ignored there
-  weights=${WEIGHTS_DIR:-.weights}/$folder/checkpoints
+  # the weights campaign_merge.sh kept from the last session's last call, only beside the records and rung notes they
+  # came back with (its stamp: bench/campaign_state.sh); each file names its run and holds its data's sha256, so one
+  # that fits no run of the grid, or is damaged, is ignored by the sweep
+  source bench/campaign_state.sh
+  weights=${WEIGHTS_DIR:-.weights}/$folder
   seeded=0
-  for f in "$weights"/*/checkpoint.bin; do
-    [ -f "$f" ] || continue
-    run=$(basename "$(dirname "$f")")
-    mkdir -p "$dir/checkpoints/$run" && cp "$f" "$dir/checkpoints/$run/" && seeded=$((seeded + 1))
-  done
+  what="records and rung notes, no weights"
+  if [ -d "$weights/checkpoints" ]; then
+    if [ "$(cat "$weights/state.sha256" 2>/dev/null)" = "$(campaign_state_hash "results/campaign/$folder")" ]; then
+      for f in "$weights"/checkpoints/*/checkpoint.bin; do
+        [ -f "$f" ] || continue
+        run=$(basename "$(dirname "$f")")
+        mkdir -p "$dir/checkpoints/$run" && cp "$f" "$dir/checkpoints/$run/" && seeded=$((seeded + 1))
+      done
+      what="records, rung notes and $seeded checkpoint weights from $weights"
+    else
+      what="records and rung notes; the weights in $weights not seeded: their stamp is not this folder's state (a merge not committed, or a later one)"
+    fi
+  fi
   touch "$dir/.seeded"
-  if [ "$seeded" -gt 0 ]; then what="records, rung notes and $seeded checkpoint weights from $weights"; else what="records and rung notes, no weights"; fi
   echo "$why: $dir seeded from results/campaign/$folder ($what)" | tee "$out/stretch.txt"
 fi
 # several GPUs: sweep on all of them if each can be pinned (bench/gpu_pin_probe.sh with the Mesa 25 device-select layer
@@ -67,6 +76,13 @@ fi
 # the levers: the bundle's default unless RECALLBENCH_FAST_PATH edits it (e.g. default+longSum: a lever the call before
 # cleared, turned on without re-packing — the warm machine keeps its checkpoints); each record's provenance names them
 echo "fast path: RECALLBENCH_FAST_PATH=${RECALLBENCH_FAST_PATH:-default}" | tee -a "$out/stretch.txt"
+# WEIGHTS_MIB (below, after the sweep) checked now: a whole number of MiB, 0 to 29 (two files back with tar's headers);
+# 10# so that a leading zero is not read as octal
+weights_mib=${WEIGHTS_MIB:-0}
+if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 29 ]; then weights_mib=$((10#$weights_mib)); else
+  echo "campaign_stretch: WEIGHTS_MIB must be 0 to 29 (two files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
+  weights_mib=0
+fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!
@@ -93,15 +109,14 @@ tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campai
 # (elapsedSeconds in the file's header / its size) — for the next session's fresh machine to resume them instead of
 # retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/; the calls carry .weights). A call
 # carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them. 0 (default): none.
-weights_mib=${WEIGHTS_MIB:-0}
-[[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$weights_mib" -le 29 ] || { echo "campaign_stretch: WEIGHTS_MIB must be 0 to 29 (two files back, with tar's headers), got '$weights_mib': none brought back" | tee -a "$out/stretch.txt"; weights_mib=0; }
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
-  all=$(find "$dir/checkpoints" -name checkpoint.bin | sort)
-  picks=$(for f in $all; do
+  all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)
+  picks=$(echo "$all" | while read -r f; do
+      [ -n "$f" ] || continue
       bytes=$(stat -c %s "$f")
       secs=$(head -c 262144 "$f" | grep -ao '"elapsedSeconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
       echo "$(awk -v s="${secs:-0}" -v b="$bytes" 'BEGIN { printf "%.12f", s / b }') $bytes ${f#"$dir"/}"
-    done | sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
+    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
   if [ -n "$picks" ]; then
     # shellcheck disable=SC2086 # picks: paths without spaces (checkpoints/<id>/checkpoint.bin)
     tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."

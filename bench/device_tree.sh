@@ -4,8 +4,9 @@
 # committed folder, not the other presets' results (16 of the tree's 26 MB), and the room that frees is what the
 # checkpoint weights of the last session can take (campaign_stretch.sh WEIGHTS_MIB, campaign_merge.sh's .weights/).
 #
-#   bash bench/device_tree.sh PRESET   a sparse checkout (cone): every top-level folder but results/, and of results/
-#                                      only results/campaign/PRESET (what a fresh machine seeds from); then the sizes
+#   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/, and of results/
+#                                      only results/campaign/FOLDER — the stretch's folder, <preset> or, with SCALE,
+#                                      <preset>-scale<s> (what a fresh machine seeds from); then the sizes
 #   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
 #   bash bench/device_tree.sh          the sizes only
 #
@@ -17,9 +18,9 @@ LIMIT_MIB=64
 case "${1:-}" in
   off) git sparse-checkout disable; exit 0 ;;
   '') ;;
-  -*) echo "device_tree: usage: device_tree.sh [PRESET | off]" >&2; exit 2 ;;
+  -*) echo "device_tree: usage: device_tree.sh [FOLDER | off] (FOLDER: results/campaign/FOLDER, the stretch's)" >&2; exit 2 ;;
   *)
-    git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || { echo "device_tree: no results/campaign/$1 in HEAD" >&2; exit 2; }
+    git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || { echo "device_tree: no results/campaign/$1 in HEAD (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
     # shellcheck disable=SC2046 # folder names: no spaces
     git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx results) "results/campaign/$1" ;;
 esac

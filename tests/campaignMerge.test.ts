@@ -89,6 +89,10 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.stdout).toContain(`campaign_merge: 2 checkpoint weights`);
     for (const [id, bytes] of Object.entries(weights)) expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', id, 'checkpoint.bin')).equals(bytes), id).toBe(true);
     expect(existsSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run'))).toBe(false);
+    // stamped with the merged folder's state (records and rung notes), which a fresh machine compares before seeding
+    const state = spawnSync('bash', ['-c', 'source bench/campaign_state.sh && campaign_state_hash "$1"', 'hash', join(root, FOLDER)], { cwd: ROOT, encoding: 'utf8' }).stdout;
+    expect(readFileSync(join(root, '.weights', FOLDER, 'state.sha256'), 'utf8')).toBe(state);
+    expect(state.trim()).toMatch(/^[0-9a-f]{64}$/);
     expect(r.stdout).toContain(`${all.length - 3} → ${all.length} records (3 new:`);
     const newIds = all.slice(-3).map((l) => (JSON.parse(l) as { id: string }).id);
     for (const id of newIds) expect(r.stdout).toContain(id);
@@ -112,13 +116,17 @@ describe('bench/campaign_merge.sh', () => {
     expect(again.stderr).toMatch(/stretch7-stretch.txt exists: stretch 7 was merged already/);
   });
 
-  it('leaves no rung note when the device folder has none (its last runs finished), and no weights when the call brought none', () => {
+  it('leaves no rung note when the device folder has none (its last runs finished), and no weights when a part of them is missing', () => {
     const root = committedRoot('finished', all.length - 1);
     expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(true);
     mkdirSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run'), { recursive: true });
     writeFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run', 'checkpoint.bin'), 'from an earlier call');
-    const r = merge(deviceCall('call-finished', all.length, (folder) => rmSync(join(folder, 'checkpoints'), { recursive: true, force: true })), '3', root);
+    const at = deviceCall('call-finished', all.length, (folder) => rmSync(join(folder, 'checkpoints'), { recursive: true, force: true }));
+    deviceWeights(at, { 'b-run': Buffer.alloc(50_000, 3) });
+    rmSync(join(at, 'c', 'weights.tar.00')); // the device left the first part out
+    const r = merge(at, '3', root);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.01;/);
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(false);
     expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);

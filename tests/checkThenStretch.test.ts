@@ -104,38 +104,65 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(runs).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
   });
 
-  it('a fresh machine seeds the weights .weights/ holds; WEIGHTS_MIB brings back those with the most training time per byte that fit', () => {
-    // a checkpoint file as runners/checkpoint.ts writes it: magic, header length, JSON header, then the data
-    const checkpoint = (run: string, elapsedSeconds: number, bytes: number) => {
-      const header = Buffer.from(JSON.stringify({ runId: run, epoch: 8, step: 100, records: [], elapsedSeconds, variables: [], floats: 0, sha256: '', savedAt: '' }));
-      const file = Buffer.alloc(bytes);
-      file.write('RBCKPT01', 0, 'latin1');
-      file.writeUInt32LE(header.length, 8);
-      header.copy(file, 12);
-      return file;
-    };
+  // a checkpoint file as runners/checkpoint.ts writes it: magic, header length, JSON header, then the data
+  const checkpoint = (run: string, elapsedSeconds: number, bytes: number) => {
+    const header = Buffer.from(JSON.stringify({ runId: run, epoch: 8, step: 100, records: [], elapsedSeconds, variables: [], floats: 0, sha256: '', savedAt: '' }));
+    const file = Buffer.alloc(bytes);
+    file.write('RBCKPT01', 0, 'latin1');
+    file.writeUInt32LE(header.length, 8);
+    header.copy(file, 12);
+    return file;
+  };
+  /** The stand-in host's .weights/based-fig2 as campaign_merge.sh keeps them: the files, and the stamp of `stamped`. */
+  const keptWeights = (dir: string, sizes: Record<string, [number, number]>, stamped: string) => {
+    for (const [run, [secs, bytes]] of Object.entries(sizes)) {
+      mkdirSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run), { recursive: true });
+      writeFileSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run, 'checkpoint.bin'), checkpoint(run, secs, bytes));
+    }
+    const hash = spawnSync('bash', ['-c', `source bench/campaign_state.sh && campaign_state_hash "$1"`, 'hash', stamped], { cwd: dir, encoding: 'utf8' });
+    expect(hash.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+    writeFileSync(join(dir, '.weights', 'based-fig2', 'state.sha256'), hash.stdout);
+  };
+  const members = (tarFiles: string[]) =>
+    spawnSync('bash', ['-c', 'cat "$@" | tar tf -', 'list', ...tarFiles], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+
+  it('a fresh machine seeds the weights .weights/ holds for this state; WEIGHTS_MIB brings back those with the most training time per byte that fit', () => {
     // 1 MiB allowed: c (2.0 ms a byte) and b (1.33) fit, a (the least time per byte) would pass it
-    const sizes: Record<string, [number, number]> = { a: [100, 300_000], b: [400, 300_000], c: [1200, 600_000] };
-    const r = call('weights', 1, {
-      CHECKS: '', WEIGHTS_MIB: '1',
-    }, (dir) => {
-      // the stand-in host's .weights, as campaign_merge.sh keeps them and the calls carry them
-      for (const [run, [secs, bytes]] of Object.entries(sizes)) {
-        mkdirSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run), { recursive: true });
-        writeFileSync(join(dir, '.weights', 'based-fig2', 'checkpoints', run, 'checkpoint.bin'), checkpoint(run, secs, bytes));
-      }
-    });
+    const r = call('weights', 1, { CHECKS: '', WEIGHTS_MIB: '1' }, (dir) =>
+      keptWeights(dir, { a: [100, 300_000], b: [400, 300_000], c: [1200, 600_000] }, join('results', 'campaign', 'based-fig2')),
+    );
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const stretch = readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8');
-    expect(stretch).toMatch(/fresh machine: .* \(records, rung notes and 3 checkpoint weights from \.weights\/based-fig2\/checkpoints\)/);
+    expect(stretch).toMatch(/fresh machine: .* \(records, rung notes and 3 checkpoint weights from \.weights\/based-fig2\)/);
     expect(stretch).toMatch(/^weights: 2 of 3 checkpoint weights brought back \(0\.9 MiB of WEIGHTS_MIB=1\)$/m);
-    const tarFile = join(r.out, 'c', 'weights.tar.00');
     expect(existsSync(join(r.out, 'c', 'weights.tar.01'))).toBe(false);
-    const members = spawnSync('tar', ['tf', tarFile], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    expect(members).toEqual(['checkpoints/c/checkpoint.bin', 'checkpoints/b/checkpoint.bin']);
+    expect(members([join(r.out, 'c', 'weights.tar.00')])).toEqual(['checkpoints/c/checkpoint.bin', 'checkpoints/b/checkpoint.bin']);
     // the weights never go into results.tgz
     expect(r.listing(join(r.out, 'c', 'results.tgz')).filter((m) => m.endsWith('checkpoint.bin'))).toEqual([]);
+  });
+
+  it('WEIGHTS_MIB=017 is 17 MiB (not octal 15): 17 MiB of weights come back in two files', () => {
+    const half = 17 * 1048576 / 2;
+    const r = call('weights-two', 1, { CHECKS: '', WEIGHTS_MIB: '017' }, (dir) => keptWeights(dir, { x: [500, half], y: [600, half] }, join('results', 'campaign', 'based-fig2')));
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).toMatch(/^weights: 2 of 2 checkpoint weights brought back \(17\.0 MiB of WEIGHTS_MIB=17\)$/m);
+    const parts = [join(r.out, 'c', 'weights.tar.00'), join(r.out, 'c', 'weights.tar.01')];
+    expect(existsSync(join(r.out, 'c', 'weights.tar.02'))).toBe(false);
+    expect(members(parts)).toEqual(['checkpoints/y/checkpoint.bin', 'checkpoints/x/checkpoint.bin']);
+  });
+
+  it('weights stamped with another state of the folder are not seeded', () => {
+    const r = call('weights-stale', 1, { CHECKS: '', WEIGHTS_MIB: '5' }, (dir) => {
+      // stamped with a folder that has one more record than the committed one (a merge not committed)
+      const other = join(dir, 'other');
+      mkdirSync(other);
+      writeFileSync(join(other, 'runs.jsonl'), '{"id":"committed1"}\n{"id":"thrown-away"}\n');
+      keptWeights(dir, { a: [100, 1000] }, other);
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).toMatch(/the weights in \.weights\/based-fig2 not seeded: their stamp is not this folder's state/);
+    expect(existsSync(join(r.out, 'c', 'weights.tar.00'))).toBe(false);
   });
 
   it('two GPUs, no BESIDE: the check alone first, then the stretch on both GPUs (PER_GPU 2 each)', () => {

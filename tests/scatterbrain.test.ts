@@ -4,7 +4,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MixerDefinition } from '../architectures/mixer.js';
-import scatterbrainDef, { sbProjection, scatterbrainAttention, type SbProjection } from '../architectures/scatterbrain.js';
+import scatterbrainDef, { sbKeyFeatures, sbProjection, sbQueryFeatures, scatterbrainAttention, type SbProjection } from '../architectures/scatterbrain.js';
+import { slidingWindowAttention } from '../architectures/slidingWindow.js';
+import { causalLinearAttention } from '../ops/linearAttention/index.js';
+import { exclusiveCumsum } from '../ops/linearAttention/common.js';
+import { ratio } from '../ops/scatterbrainCombine/index.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
@@ -96,6 +100,47 @@ describe('scatterbrain op', () => {
     [5, 8],
   ])("window %i, f %i: form 'masked' (the local part out of the full T×T matrix) equals the per-token loop too", async (w, f) => {
     await expectLoop('masked', w, f);
+  });
+
+  it('the parallel form, value and gradients, bit for bit as the formula written inline before its ops moved out (e861afb)', async () => {
+    // the composition architectures/scatterbrain.ts had before ops/causalNormalisers and ops/scatterbrainCombine: the
+    // same tfjs ops in the same order — tfjs sums a tensor's gradients in reverse order of its uses, so the order is in
+    // the bits (a reordering changed 45 of 288 entries of φq's gradient)
+    const before = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, w: number, proj: SbProjection) =>
+      tf.tidy(() => {
+        const [b, h, t, d] = qq.shape;
+        const c = 1 / Math.sqrt(d);
+        const eps = 1;
+        const local = slidingWindowAttention(qq, kk, vv, w);
+        const phiQ = sbQueryFeatures(qq, proj) as tf.Tensor4D;
+        const phiK = sbKeyFeatures(kk, proj) as tf.Tensor4D;
+        const zK = tf.add(exclusiveCumsum(phiK, 2), phiK);
+        const D = tf.sum(tf.mul(phiQ, zK), -1, true);
+        const N = tf.mul(causalLinearAttention(phiQ, phiK, vv, { eps }), tf.add(D, eps));
+        let GN: tf.Tensor = tf.mul(N, 1 - c);
+        let GD: tf.Tensor = tf.mul(D, 1 - c);
+        const lag = w + 1;
+        if (lag < t) {
+          const shift = (x: tf.Tensor4D) => tf.pad(x, [[0, 0], [0, 0], [lag, 0], [0, 0]]).slice([0, 0, 0, 0], [b, h, t, x.shape[3]]) as tf.Tensor4D;
+          const Dlag = tf.sum(tf.mul(phiQ, shift(zK as tf.Tensor4D)), -1, true);
+          const Nlag = tf.mul(causalLinearAttention(phiQ, shift(phiK), shift(vv), { eps }), tf.add(Dlag, eps));
+          GN = tf.add(GN, tf.mul(Nlag, c));
+          GD = tf.add(GD, tf.mul(Dlag, c));
+        }
+        return tf.add(local, ratio(GN, tf.maximum(GD, 1e-24))) as tf.Tensor4D;
+      });
+    const proj = projection(8, dh, 5);
+    const g = randn([B, H, T, dh], 9);
+    for (const w of [2, T]) {
+      const run = (f: typeof before) => {
+        const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, w, proj), g));
+        return [f(q, k, v, w, proj), ...tf.grads(loss)([q, k, v])];
+      };
+      const now = run(scatterbrainAttention);
+      const then = run(before);
+      for (let i = 0; i < now.length; i++) expect(Array.from(await now[i]!.data()), `window ${w}, output ${i}`).toEqual(Array.from(await then[i]!.data()));
+      tf.dispose([...now, ...then]);
+    }
   });
 
   it('tokens outside the window still reach the output (through the low-rank part)', async () => {

@@ -69,8 +69,26 @@ describe.skipIf(!device)(`fused Scatterbrain join on WebGPU (${device ?? 'no ada
         expect(got[i]!.shape, `${label} ${names[i]}`).toEqual(ref[i]!.shape);
         expect((await errors(got[i]!, ref[i]!)).rel, `${label} ${names[i]}`).toBeLessThan(BAR);
       }
+      // row by row too: dD and dD_lag span ~17 decades over the rows (∝ d_h / b), so an error confined to the rows of
+      // large D would hide under the largest rows' size in the whole-tensor measure
+      const [Dv, Lv] = [await D.data(), await DLag.data()];
+      for (const i of [3, 5]) {
+        const [g, r] = [await got[i]!.data(), await ref[i]!.data()];
+        for (let row = 0; row < g.length; row++) {
+          const b = Math.max((1 - k.c) * Dv[row]! + k.c * Lv[row]!, k.minNormaliser);
+          expect(Math.abs(g[row]! - r[row]!) / Math.max(Math.abs(r[row]!), dh / b), `${label} ${names[i]} row ${row}`).toBeLessThan(2e-5);
+        }
+      }
       tf.dispose([local!, a!, aLag!, g!, D, DLag, ...got, ...ref]);
     }
+  });
+
+  it('a mismatched call is refused (the reference would broadcast it)', () => {
+    const k: CombineConstants = { c: 0.5, eps: 1, minNormaliser: 1e-24 };
+    const [x, D] = [tf.zeros([1, 1, 4, 2]), tf.ones([1, 1, 4, 1])] as tf.Tensor4D[];
+    expect(() => scatterbrainCombine(x!, x!, tf.ones([1, 1, 4, 2]) as tf.Tensor4D, undefined, k)).toThrow(/scatterbrain join: .*D \[1,1,4,2\]/);
+    expect(() => scatterbrainCombine(tf.zeros([1, 1, 4, 3]) as tf.Tensor4D, x!, D!, undefined, k)).toThrow(/local \[1,1,4,3\]/);
+    tf.dispose([x!, D!]);
   });
 
   it('without the lagged part, and with the lever off, the reference runs', async () => {

@@ -130,7 +130,9 @@ const combineFor = madeOnce(
           const [sa, sD, saLag, sDLag] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
           const [da, daLag, dDs] = tf.engine().runKernel(SCATTERBRAIN_COMBINE_GRAD_KERNEL, { a: sa, D: sD, aLag: saLag, DLag: sDLag, dy }, attrs) as unknown as tf.Tensor[];
           const [dD, dDLag] = tf.split(dDs!, 2, -1);
-          return [dy, da!, dD!, daLag!, dDLag!];
+          dDs!.dispose();
+          // dlocal = dy: a clone, so that backprop disposing it never disposes the caller's dy
+          return [dy.clone(), da!, dD!, daLag!, dDLag!];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...t: tf.Tensor[]) => tf.Tensor;

@@ -13,5 +13,9 @@ export const scatterbrainCombineOp = fastOp<(local: tf.Tensor4D, a: tf.Tensor4D,
 
 /** y = local + ((1 − c)·a·(D + ε) + c·a_lag·(D_lag + ε)) / max((1 − c)·D + c·D_lag, m) (naive.ts). */
 export function scatterbrainCombine(local: tf.Tensor4D, a: tf.Tensor4D, D: tf.Tensor4D, lagged: Lagged | undefined, k: CombineConstants): tf.Tensor4D {
+  // the reference would broadcast a mismatched call silently
+  const rows = [...a.shape.slice(0, 3), 1].join();
+  const bad = local.shape.join() !== a.shape.join() || D.shape.join() !== rows || (lagged && (lagged.a.shape.join() !== a.shape.join() || lagged.D.shape.join() !== rows));
+  if (bad) throw new Error(`scatterbrain join: local [${local.shape}], a [${a.shape}], D [${D.shape}]${lagged ? `, a_lag [${lagged.a.shape}], D_lag [${lagged.D.shape}]` : ''}: expected [B, H, T, d_h] and [B, H, T, 1]`);
   return fastForm(scatterbrainCombineOp, tf.getBackend())?.(local, a, D, lagged, k) ?? scatterbrainCombineNaive(local, a, D, lagged, k);
 }
