@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { defineMixer, type MixerContext } from './mixer.js';
 import { gatedDeltaRule, gatedDeltaRuleStep } from '../ops/gatedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
+import { projections } from '../ops/projections/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
 import { l2Normalize } from '../ops/rmsNorm/index.js';
 
@@ -83,11 +84,13 @@ export default defineMixer({
     const qScale = dk ** -0.5;
 
     /** From x [..., d]: β and the log decay g [..., H]. */
-    const gates = (x: tf.Tensor) => ({ beta: tf.sigmoid(bProj.apply(x)), g: tf.mul(tf.neg(tf.exp(aLog)), tf.softplus(linearApply(x, aProj.weight, dtBias))) });
-    /** o [..., H, d_v] → y [..., d]: per-head RMSNorm, the output gate, the out projection. */
-    const output = (o: tf.Tensor, x: tf.Tensor, lead: number[]) => {
+    const gates = (x: tf.Tensor) => gatesOf(bProj.apply(x), linearApply(x, aProj.weight, dtBias));
+    /** From the projections x W_b and x W_a + dt_bias: β = σ(·) and g = −exp(A_log) · softplus(·). */
+    const gatesOf = (bx: tf.Tensor, ax: tf.Tensor) => ({ beta: tf.sigmoid(bx), g: tf.mul(tf.neg(tf.exp(aLog)), tf.softplus(ax)) });
+    /** o [..., H, d_v] → y [..., d]: per-head RMSNorm, the output gate (from x W_g), the out projection. */
+    const output = (o: tf.Tensor, gx: tf.Tensor | undefined, lead: number[]) => {
       let normed = rmsNorm(o, normWeight);
-      if (gProj) normed = tf.mul(normed, silu(gProj.apply(x).reshape([...lead, H, dv])));
+      if (gx) normed = tf.mul(normed, silu(gx.reshape([...lead, H, dv])));
       return oProj.apply(normed.reshape([...lead, valueDim]));
     };
 
@@ -97,12 +100,14 @@ export default defineMixer({
           const [B, T] = x.shape;
           // heads split by a reshape, [B, T, H, ·] (β, g [B, T, H]), and o [B, T, H, d_v]: the op moves the heads if it must
           const heads = (y: tf.Tensor) => splitHeads(y, H, true);
-          const q = tf.mul(l2Normalize(heads(silu(shortConv(qProj.apply(x) as tf.Tensor3D, qConv)))), qScale) as tf.Tensor4D;
-          const kk = l2Normalize(heads(silu(shortConv(kProj.apply(x) as tf.Tensor3D, kConv)))) as tf.Tensor4D;
-          const v = heads(silu(shortConv(vProj.apply(x) as tf.Tensor3D, vConv)));
-          const { beta, g } = gates(x);
+          // x's six maps at once (one matmul on the GPU with lever fusedProjections), in the order the reference uses x
+          const [qx, kx, vx, bx, ax, gx] = projections(x, [qProj, kProj, vProj, bProj, { weight: aProj.weight, bias: dtBias }, ...(gProj ? [gProj] : [])]);
+          const q = tf.mul(l2Normalize(heads(silu(shortConv(qx as tf.Tensor3D, qConv)))), qScale) as tf.Tensor4D;
+          const kk = l2Normalize(heads(silu(shortConv(kx as tf.Tensor3D, kConv)))) as tf.Tensor4D;
+          const v = heads(silu(shortConv(vx as tf.Tensor3D, vConv)));
+          const { beta, g } = gatesOf(bx!, ax!);
           const o = gatedDeltaRule(q, kk, v, beta as tf.Tensor3D, g as tf.Tensor3D, p.chunkSize, { input: 'bthd', output: 'bthd' });
-          return output(o, x, [B, T]) as tf.Tensor3D;
+          return output(o, gx, [B, T]) as tf.Tensor3D;
         });
       },
       initState(batch) {
@@ -124,7 +129,7 @@ export default defineMixer({
           const v = silu(vc.y).reshape([B, H, dv]) as tf.Tensor3D;
           const { beta, g } = gates(x);
           const r = gatedDeltaRuleStep(state.S as tf.Tensor4D, q, kk, v, beta as tf.Tensor2D, g as tf.Tensor2D);
-          return { y: output(r.o, x, [B]) as tf.Tensor2D, state: { qConv: qc.window, kConv: kc.window, vConv: vc.window, S: r.S } };
+          return { y: output(r.o, gProj?.apply(x), [B]) as tf.Tensor2D, state: { qConv: qc.window, kConv: kc.window, vConv: vc.window, S: r.S } };
         });
       },
     };

@@ -140,8 +140,8 @@ describe('which WebGPU levers are on by default', () => {
       expect(path[lever], lever).toBe(true);
       expect(OFF_BY_DEFAULT[lever], lever).toBeUndefined();
     }
-    // built without a GPU, not yet checked or timed on one (scatterbrainCombine, causalNormalisers: 2026-12-01)
-    for (const lever of ['scatterbrainCombine', 'causalNormalisers'] as const) {
+    // built without a GPU, not yet checked or timed on one (scatterbrainCombine, causalNormalisers, fusedProjections: 2026-12-01)
+    for (const lever of ['scatterbrainCombine', 'causalNormalisers', 'fusedProjections'] as const) {
       expect(path[lever], lever).toBe(false);
       expect(OFF_BY_DEFAULT[lever], lever).toMatch(/not yet checked/);
     }

@@ -108,6 +108,8 @@
 //   bandSoftmax  the same kernels for the sliding window's masked scores (query i sees keys i − w … i; Scatterbrain's
 //                local part too): softmax(scores · scale + band mask) in one dispatch each way, in place of Multiply,
 //                Add, Softmax and the gradient's five ops
+//   fusedProjections  several linear maps of one input (a mixer's q, k, v, gate projections) as one matmul by the
+//                weights side by side, then a split (projections.ts): one matmul forward and two backward for the lot
 //   causalNormalisers  linear attention's causal normalisers φq_i·Σ_{j≤i} φk_j, and over the tokens lag or more back
 //                (causalNormalisers.ts; Scatterbrain's low-rank part): prefix sums in one walk, both dot products in one
 //                pass, their gradients in two, in place of the cumsum and its transposes, the shift, products and sums
@@ -141,6 +143,7 @@ import { tokenShiftOp } from '../../ops/tokenShift/index.js';
 import { performerKeyOp, performerQueryOp } from '../../ops/performerFeatures/index.js';
 import { scatterbrainCombineOp } from '../../ops/scatterbrainCombine/index.js';
 import { causalNormalisersOp } from '../../ops/causalNormalisers/index.js';
+import { projectionsOp } from '../../ops/projections/index.js';
 import { scanOp } from '../../ops/scan/index.js';
 import { registerScanWebGpu, scanWebGpu } from './scan.js';
 import { wkvOp } from '../../ops/wkv/index.js';
@@ -177,6 +180,7 @@ import { registerTokenShiftWebGpu, tokenShiftMixWebGpu } from './tokenShift.js';
 import { performerKeyWebGpu, performerQueryWebGpu, registerPerformerFeaturesWebGpu } from './performerFeatures.js';
 import { registerScatterbrainCombineWebGpu, scatterbrainCombineWebGpu } from './scatterbrainCombine.js';
 import { causalNormalisersWebGpu, registerCausalNormalisersWebGpu } from './causalNormalisers.js';
+import { projectionsWebGpu } from './projections.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -195,7 +199,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -271,6 +275,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // Hyena 210 → 192, M2 262 → 244 dispatches a step at B64
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
+  fusedProjections: 'built 2026-12-01 without a GPU: several linear maps of one input as one matmul and a split (Gated DeltaNet\'s six projections a layer), within float32 rounding of the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a GPU — Gated DeltaNet is 2.86x attention\'s step, host-bound',
   causalNormalisers: 'built 2026-12-01 without a GPU: linear attention\'s causal normalisers (Scatterbrain\'s D and D^lag) in two dispatches forward and two backward, within float32 rounding of the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a GPU — with scatterbrainCombine, for the one mixer above 2x of PyTorch',
   scatterbrainCombine: 'built 2026-12-01 without a GPU: Scatterbrain\'s window and low-rank parts joined in one dispatch forward and one backward (with the lagged part: window + 1 < T), within float32 rounding of the reference on lavapipe, not yet checked GPU ≡ CPU nor timed on a GPU — Scatterbrain is the one mixer above 2x of PyTorch (2.31x, host-bound)',
   bandSoftmax: 'the causal softmax kernels with the band\'s first key (the sliding window\'s masked form, T ≤ 256, and Scatterbrain\'s local part): GPU ≡ CPU on an H200 (2026-12-01 05:19), faster in every B256 pair there but one of its host-bound B64 pairs slower (the sliding window 5.2 → 5.9 ms; bench/RESULTS.md "bandSoftmax timed") — time B64 with more alternations',
@@ -401,6 +406,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: performerKeyOp, backend: BACKEND, lever: 'performerFeatures', impl: performerKeyWebGpu });
   registerFastForm({ op: scatterbrainCombineOp, backend: BACKEND, lever: 'scatterbrainCombine', impl: scatterbrainCombineWebGpu });
   registerFastForm({ op: causalNormalisersOp, backend: BACKEND, lever: 'causalNormalisers', impl: causalNormalisersWebGpu });
+  registerFastForm({ op: projectionsOp, backend: BACKEND, lever: 'fusedProjections', impl: projectionsWebGpu });
   registerFastForm({ op: scanOp, backend: BACKEND, lever: 'scan', impl: scanWebGpu });
   registerFastForm({ op: wkvOp, backend: BACKEND, lever: 'wkv', impl: wkvWebGpu });
   registerFastForm({ op: deltaRuleOp, backend: BACKEND, lever: 'delta', impl: deltaRuleWebGpu });
