@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { defineMixer, type MixerContext, type MixerState } from './mixer.js';
 import { gla, glaStep } from '../ops/gatedLinearAttention/index.js';
 import { rmsNorm, shortConv, shortConvStep, silu, splitHeads } from './nn.js';
+import { projections } from '../ops/projections/index.js';
 
 const params = z
   .object({
@@ -66,11 +67,12 @@ export default defineMixer({
     const oProj = make.linear('o_proj', valueDim, d, { bias: false, std: make.outputStd });
     const qScale = dk ** -0.5;
 
-    const forgetGate = (x: tf.Tensor) => tf.div(logSigmoid(gateUp.apply(gateDown.apply(x))), p.gateLogitNormalizer);
-    /** o [.., H, d_v] → y [.., d]. */
-    const output = (o: tf.Tensor, x: tf.Tensor, lead: number[]) => {
+    /** The log forget gate from x's low-rank projection x W_down. */
+    const forgetGate = (down: tf.Tensor) => tf.div(logSigmoid(gateUp.apply(down)), p.gateLogitNormalizer);
+    /** o [.., H, d_v] → y [.., d], the output gate from x W_g. */
+    const output = (o: tf.Tensor, gx: tf.Tensor | undefined, lead: number[]) => {
       let y = rmsNorm(o, normWeight).reshape([...lead, valueDim]);
-      if (outGate) y = tf.mul(y, silu(outGate.apply(x)));
+      if (gx) y = tf.mul(y, silu(gx));
       return oProj.apply(y);
     };
 
@@ -78,9 +80,11 @@ export default defineMixer({
       forward(x) {
         return tf.tidy(() => {
           const [B, T] = x.shape;
-          let q = qProj.apply(x) as tf.Tensor3D;
-          let kk = kProj.apply(x) as tf.Tensor3D;
-          let v = vProj.apply(x) as tf.Tensor3D;
+          // x's maps at once (one matmul on the GPU with lever fusedProjections), in the order the reference uses x
+          const [qx, kx, vx, down, gx] = projections(x, [qProj, kProj, vProj, gateDown, ...(outGate ? [outGate] : [])]);
+          let q = qx as tf.Tensor3D;
+          let kk = kx as tf.Tensor3D;
+          let v = vx as tf.Tensor3D;
           if (convs) {
             q = silu(shortConv(q, convs.q)) as tf.Tensor3D;
             kk = silu(shortConv(kk, convs.k)) as tf.Tensor3D;
@@ -88,8 +92,8 @@ export default defineMixer({
           }
           // heads split by a reshape, [B, T, H, ·], and o [B, T, H, d_v]: the op moves the heads if it must
           const heads = (y: tf.Tensor) => splitHeads(y, H, true);
-          const o = gla(heads(tf.mul(q, qScale)), heads(kk), heads(v), heads(forgetGate(x)), p.chunkSize, { input: 'bthd', output: 'bthd' });
-          return output(o, x, [B, T]) as tf.Tensor3D;
+          const o = gla(heads(tf.mul(q, qScale)), heads(kk), heads(v), heads(forgetGate(down!)), p.chunkSize, { input: 'bthd', output: 'bthd' });
+          return output(o, gx, [B, T]) as tf.Tensor3D;
         });
       },
       initState(batch) {
@@ -116,9 +120,9 @@ export default defineMixer({
             Object.assign(next, { qConv: qc.window, kConv: kc.window, vConv: vc.window });
           }
           const heads = (t: tf.Tensor, w: number) => t.reshape([B, H, w]) as tf.Tensor3D;
-          const r = glaStep(state.S as tf.Tensor4D, heads(tf.mul(q, qScale), dk), heads(kk, dk), heads(v, dv), heads(forgetGate(x), dk));
+          const r = glaStep(state.S as tf.Tensor4D, heads(tf.mul(q, qScale), dk), heads(kk, dk), heads(v, dv), heads(forgetGate(gateDown.apply(x)), dk));
           next.S = r.S;
-          return { y: output(r.o, x, [B]) as tf.Tensor2D, state: next };
+          return { y: output(r.o, outGate?.apply(x), [B]) as tf.Tensor2D, state: next };
         });
       },
     };

@@ -2,7 +2,7 @@
 // side, one matmul, a split) against the reference (ops/projections/naive.ts: each map in turn): every output and the
 // gradients of x, of each weight and of each bias within float32 rounding, at several widths with and without
 // biases; one matmul forward and two backward in place of one and two a map; stacked weights and a single map decline,
-// and the lever off runs the reference; a tiny Gated DeltaNet step agrees with the lever on and off. Runs on a real GPU
+// and the lever off runs the reference; a tiny Gated DeltaNet, DeltaNet and GLA step agree with the lever on and off. Runs on a real GPU
 // or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,8 +75,8 @@ describe.skipIf(!device)(`fused projections on WebGPU (${device ?? 'no adapter'}
     tf.dispose([x, ...maps.map((m) => m.weight), ...stacked.map((m) => m.weight)]);
   });
 
-  it('a tiny Gated DeltaNet training step: lever fusedProjections on and off give the same loss and gradients', async () => {
-    const result = await expectLeverStepAgrees('fusedProjections', [{ mixer: 'gated-deltanet', params: {} }], { seqLen: 9 });
-    console.log(`fusedProjections lever: gated-deltanet loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
+  it.each(['gated-deltanet', 'deltanet', 'gla'])('a tiny %s training step: lever fusedProjections on and off give the same loss and gradients', async (mixer) => {
+    const result = await expectLeverStepAgrees('fusedProjections', [{ mixer, params: {} }], { seqLen: 9, label: `fusedProjections ${mixer}` });
+    console.log(`fusedProjections lever: ${mixer} loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
   });
 });
