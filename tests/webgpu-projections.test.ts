@@ -10,13 +10,20 @@ import { errors, expectLeverStepAgrees, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { projections, projectionsNaive, type Projection } from '../ops/projections/index.js';
+import { LanguageModel } from '../engine/model.js';
 
 const device = await webgpuDevice('webgpu-projections');
 
 let seed = 55000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
 const BAR = 2e-6;
-const matmuls = async (f: () => tf.TensorContainer) => (await tf.profile(f)).kernels.filter((k) => k.name === 'BatchMatMul').length;
+/** How many kernels named `name` (BatchMatMul; Concat: the fused form's weights side by side) `f` runs; its result disposed. */
+const count = async (name: string, f: () => tf.TensorContainer) => {
+  const info = await tf.profile(f);
+  tf.dispose(info.result);
+  return info.kernels.filter((k) => k.name === name).length;
+};
+const matmuls = (f: () => tf.TensorContainer) => count('BatchMatMul', f);
 
 describe.skipIf(!device)(`fused projections on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -65,18 +72,41 @@ describe.skipIf(!device)(`fused projections on WebGPU (${device ?? 'no adapter'}
     const x = randn([4, 6]);
     const maps = [{ weight: randn([6, 3]) }, { weight: randn([6, 2]) }, { weight: randn([6, 5]) }];
     expect(await matmuls(() => projections(x, maps))).toBe(1);
-    expect(await matmuls(() => projections(x, maps.slice(0, 1)))).toBe(1);
+    expect(await count('Concat', () => projections(x, maps))).toBe(1); // the fused form: the weights side by side
+    expect(await count('Concat', () => projections(x, maps.slice(0, 1)))).toBe(0); // one map: declined
     const stacked = [{ weight: randn([2, 6, 3]) }, { weight: randn([2, 6, 2]) }];
-    expect(await matmuls(() => projections(x, stacked))).toBe(2);
+    expect(await matmuls(() => projections(x.reshape([2, 2, 6]), stacked))).toBe(2);
+    expect(await count('Concat', () => projections(x.reshape([2, 2, 6]), stacked))).toBe(0);
     setFastPath({ fusedProjections: false });
     expect(await matmuls(() => projections(x, maps))).toBe(3);
     setFastPath({ fusedProjections: true });
-    expect(() => projections(x, [{ weight: randn([5, 3]) }])).toThrow(/x has 6 features, a map takes 5/);
-    tf.dispose([x, ...maps.map((m) => m.weight), ...stacked.map((m) => m.weight)]);
+    const narrow = randn([5, 3]);
+    expect(() => projections(x, [{ weight: narrow }])).toThrow(/x has 6 features, a map takes 5/);
+    tf.dispose([x, narrow, ...maps.map((m) => m.weight), ...stacked.map((m) => m.weight)]);
   });
 
-  it.each(['gated-deltanet', 'deltanet', 'gla'])('a tiny %s training step: lever fusedProjections on and off give the same loss and gradients', async (mixer) => {
-    const result = await expectLeverStepAgrees('fusedProjections', [{ mixer, params: {} }], { seqLen: 9, label: `fusedProjections ${mixer}` });
-    console.log(`fusedProjections lever: ${mixer} loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
+  // [mixer, params, matmuls a step fewer with the lever on: (maps − 1) forward + 2·(maps − 1) backward, two layers]
+  it.each([
+    ['gated-deltanet', {}, 2 * 3 * 5],
+    ['gated-deltanet', { outputGate: false }, 2 * 3 * 4],
+    ['deltanet', {}, 2 * 3 * 3],
+    ['gla', {}, 2 * 3 * 4],
+    ['gla', { outputGate: false, shortConv: true }, 2 * 3 * 3],
+  ] as const)('a tiny %s %o training step: lever fusedProjections on and off give the same loss and gradients, with fewer matmuls', async (mixer, params, fewer) => {
+    const layers = [{ mixer, params: { ...params } }];
+    const result = await expectLeverStepAgrees('fusedProjections', layers, { seqLen: 9, label: `fusedProjections ${mixer}` });
+    console.log(`fusedProjections lever: ${mixer} ${JSON.stringify(params)} loss rel ${result.lossRel.toExponential(2)}, gradients ${result.worstGradRel.toExponential(2)}`);
+    // the mixer really took the fused form: the same model's step with the lever on runs that many fewer matmuls
+    const model = new LanguageModel({ vocabSize: 30, dModel: 16, nLayers: 2, maxSeqLen: 9, layers, positionEmbeddings: false, mlp: false, embeddingDropout: 0, residualDropout: 0, seed: 3 });
+    const tokens = tf.tensor2d(Array.from({ length: 18 }, (_, i) => (i * 7) % 30), [2, 9], 'int32');
+    const step = (on: boolean) => {
+      setFastPath({ fusedProjections: on });
+      return matmuls(() => { const g = tf.variableGrads(() => tf.sum(model.forward(tokens, { training: true, dropoutSeed: 1 })), model.variables); return [g.value, ...Object.values(g.grads)]; });
+    };
+    const [on, off] = [await step(true), await step(false)];
+    setFastPath({ fusedProjections: true });
+    expect(off - on, `${mixer} ${JSON.stringify(params)}: ${off} matmuls without, ${on} with`).toBe(fewer);
+    tf.dispose(tokens);
+    model.dispose();
   });
 });
