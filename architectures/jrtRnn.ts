@@ -24,6 +24,7 @@ import { createFeatureMaps, featureMapSchema } from './featureMaps.js';
 import { checkHeads, linearAttentionStateFloats } from './linearAttention.js';
 import { defineMixer, type AuxBatch, type AuxObjective, type Mixer } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
+import { projections } from '../ops/projections/index.js';
 
 const params = z
   .object({
@@ -108,17 +109,20 @@ export default defineMixer({
     /** Everything the parallel form needs: decoder q, k, v over x, and the encoder keys/values over x[:, :M]. */
     function project(x: tf.Tensor3D, prefix: number) {
       const [B, T] = x.shape;
-      const q = splitHeads(projQ.apply(x), H);
-      const k = splitHeads(projK.apply(x), H);
+      // x's three maps at once (one matmul on the GPU with lever fusedProjections), in the order the reference uses x
+      const [qx, kx, vx] = projections(x, [projQ, projK, projV]);
+      const q = splitHeads(qx!, H);
+      const k = splitHeads(kx!, H);
       const phiQ = maps.q.apply(q, 0);
       const phiK = maps.k.apply(k, 0);
-      const v = splitHeads(projV.apply(x), H);
+      const v = splitHeads(vx!, H);
       const pairScore = maps.q.pairScore && maps.q === maps.k ? { q, k, score: maps.q.pairScore } : undefined;
       let encoder: SharedKeys | undefined;
       if (prefix > 0) {
         const xe = x.slice([0, 0, 0], [B, prefix, d]);
-        const ke = splitHeads(projKEnc.apply(xe), H);
-        encoder = { phiK: maps.k.apply(ke, 0), v: splitHeads(projVEnc.apply(xe), H), k: ke };
+        const [kex, vex] = projections(xe, [projKEnc, projVEnc]);
+        const ke = splitHeads(kex!, H);
+        encoder = { phiK: maps.k.apply(ke, 0), v: splitHeads(vex!, H), k: ke };
       }
       return { phiQ, phiK, v, encoder, pairScore };
     }

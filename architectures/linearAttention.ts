@@ -13,6 +13,7 @@ import { causalLinearAttention, linearAttentionNonCausal, linearAttentionStep, l
 import { createFeatureMaps, featureMapSchema, featureSize, type FeatureMap } from './featureMaps.js';
 import { defineMixer, type Mixer, type MixerContext, type ParamFactory, type StateFloats } from './mixer.js';
 import { mergeHeads, splitHeads } from './nn.js';
+import { projections } from '../ops/projections/index.js';
 
 export const linearAttentionParams = z
   .object({
@@ -79,9 +80,11 @@ export function createLinearAttention(name: string, p: LinearAttentionParams, ct
       aux = undefined;
       return tf.tidy(() => {
         const [B, T] = x.shape;
-        const q = splitHeads(projQ.apply(x), H);
-        const k = splitHeads(projK.apply(x), H);
-        const v = splitHeads(projV.apply(x), H);
+        // x's three maps at once (one matmul on the GPU with lever fusedProjections), in the order the reference uses x
+        const [qx, kx, vx] = projections(x, [projQ, projK, projV]);
+        const q = splitHeads(qx!, H);
+        const k = splitHeads(kx!, H);
+        const v = splitHeads(vx!, H);
         const phiQ = maps.q.apply(q, 0);
         const phiK = maps.k.apply(k, 0);
         const pairScore = maps.q.pairScore && maps.q === maps.k ? { q, k, score: maps.q.pairScore } : undefined;

@@ -4,22 +4,30 @@
 // one concat of the outputs' gradients, then dx = dy Wᵀ and dW = xᵀ dy (two matmuls for all maps) and the concat's a
 // split back into the W_i — in place of a matmul forward and two backward a map and the adds summing x's gradients
 // (Gated DeltaNet: six maps a layer). Each output is the same dot products as the reference's, by a wider product:
-// within float32 rounding (tests/webgpu-projections.test.ts). Plain 2-D weights only (a stack's [R, in, out] declines).
+// within float32 rounding (tests/webgpu-projections.test.ts). A stack's weights [R, in, out] (engine/stack.ts: x
+// [R·B, ..., in], each run's rows by its own slice) go side by side along their last axis and through one batched
+// matmul, as ops/linear does a stack's one map.
 // Reference: ops/projections/naive.ts.
 import * as tf from '@tensorflow/tfjs';
 import type { Projection } from '../../ops/projections/index.js';
 
-/** x [..., in] → [x W_i + b_i], fused; undefined (declined) for stacked weights, one map, or other dtypes. */
+/** x [..., in] → [x W_i + b_i], fused; undefined (declined) for one map, weights of mixed ranks, or other dtypes. */
 export function projectionsWebGpu(x: tf.Tensor, maps: readonly Projection[]): tf.Tensor[] | undefined {
-  if (maps.length < 2 || x.dtype !== 'float32' || maps.some((m) => m.weight.rank !== 2 || m.weight.dtype !== 'float32' || (m.bias && m.bias.rank !== 1))) return undefined;
+  const rank = maps[0]?.weight.rank;
+  if (maps.length < 2 || x.dtype !== 'float32' || (rank !== 2 && rank !== 3)) return undefined;
+  if (maps.some((m) => m.weight.rank !== rank || m.weight.dtype !== 'float32' || (m.bias && m.bias.rank !== rank - 1))) return undefined;
   return tf.tidy(() => {
     const inDim = x.shape[x.rank - 1]!;
     const lead = x.shape.slice(0, -1);
-    const widths = maps.map((m) => m.weight.shape[1]!);
-    const product = tf.matMul(x.reshape([-1, inDim]), tf.concat(maps.map((m) => m.weight as tf.Tensor2D), 1));
-    return tf.split(product, widths, 1).map((y, i) => {
+    const widths = maps.map((m) => m.weight.shape[rank - 1]!);
+    const runs = rank === 3 ? maps[0]!.weight.shape[0]! : 0;
+    // plain: [N, in] · [in, Σ out]; a stack: [R, N/R, in] · [R, in, Σ out] (each run's rows by its own weights)
+    const rows = rank === 3 ? x.reshape([runs, -1, inDim]) : x.reshape([-1, inDim]);
+    const product = tf.matMul(rows as tf.Tensor2D, tf.concat(maps.map((m) => m.weight), rank - 1) as tf.Tensor2D);
+    return tf.split(product, widths, rank - 1).map((y, i) => {
       const bias = maps[i]!.bias;
-      return (bias ? tf.add(y, bias) : y).reshape([...lead, widths[i]!]);
+      const biased = bias ? tf.add(y, rank === 3 ? bias.reshape([runs, 1, -1]) : bias) : y;
+      return biased.reshape([...lead, widths[i]!]);
     });
   });
 }
