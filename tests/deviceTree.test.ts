@@ -1,0 +1,39 @@
+// bench/device_tree.sh — what a device call carries, trimmed for a campaign stretch — in a clone of this repository:
+// the stretch's folder and the code stay, the other presets' results leave (a call sends only what is checked out),
+// the sizes are printed against the 64 MiB, a folder that does not exist is refused in one line (exit 2), and `off`
+// brings the whole tree back. Skipped where this checkout is not a git repository.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './cliRunner.js';
+
+const isRepo = spawnSync('git', ['-C', ROOT, 'rev-parse', '--is-inside-work-tree'], { encoding: 'utf8' }).stdout.trim() === 'true';
+const work = mkdtempSync(join(tmpdir(), 'device-tree-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', () => {
+  it('keeps the code and the stretch folder, says the sizes, refuses an unknown folder, and gives the tree back with off', () => {
+    const clone = join(work, 'repo');
+    expect(spawnSync('git', ['clone', '-q', ROOT, clone]).status).toBe(0);
+    const run = (...args: string[]) => spawnSync('bash', ['bench/device_tree.sh', ...args], { cwd: clone, encoding: 'utf8', timeout: 60_000 });
+    const trimmed = run('zoology-fig2');
+    expect(trimmed.status, trimmed.stderr).toBe(0);
+    // no carried folders in a fresh clone: the tree alone, well under the limit (the whole tree is ~26 MiB)
+    const m = /^device_tree: tree (\d+\.\d) MiB = (\d+\.\d) MiB of 64 \((\d+\.\d) left\)$/m.exec(trimmed.stdout);
+    expect(m, trimmed.stdout).not.toBeNull();
+    expect(Number(m![1])).toBe(Number(m![2]));
+    expect(Number(m![1])).toBeLessThan(16);
+    for (const kept of ['results/campaign/zoology-fig2/runs.jsonl', 'bench/campaign_stretch.sh', 'bench/campaign_state.sh', 'runners/presets/zoology-fig2.json', 'package.json']) expect(existsSync(join(clone, kept)), kept).toBe(true);
+    for (const gone of ['results/icll', 'results/campaign/based-fig2', 'results/vendor']) expect(existsSync(join(clone, gone)), gone).toBe(false);
+    const refused = run('no-such-folder');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/no results\/campaign\/no-such-folder in HEAD/);
+    expect(run('off').status).toBe(0);
+    expect(existsSync(join(clone, 'results/icll'))).toBe(true);
+    const whole = run();
+    expect(Number(/tree (\d+\.\d) MiB/.exec(whole.stdout)![1])).toBeGreaterThan(Number(m![1]));
+  });
+});
