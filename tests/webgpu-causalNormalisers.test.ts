@@ -6,7 +6,7 @@
 // or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -26,7 +26,6 @@ const CASES: Array<[number, number, number, number, number]> = [
   [3, 2, 40, 24, 17], // the mixer's default f 24; sequences over several workgroups
   [1, 1, 70, 32, 69], // only the last token reaches back
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused causal normalisers on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -51,7 +50,7 @@ describe.skipIf(!device)(`fused causal normalisers on WebGPU (${device ?? 'no ad
       await got[got.length - 1]!.data();
       const label = `[${shape}] lag ${lag}`;
       // the forward twice (alone, and under tf.grads), the gradient once
-      expect([ran(before, 'CausalNormalisersPrefix'), ran(before, 'CausalNormalisers'), ran(before, 'CausalNormalisersGradQ'), ran(before, 'CausalNormalisersGradK')], label).toEqual([2, 2, 1, 1]);
+      expect([dispatchesSince(before, 'CausalNormalisersPrefix'), dispatchesSince(before, 'CausalNormalisers'), dispatchesSince(before, 'CausalNormalisersGradQ'), dispatchesSince(before, 'CausalNormalisersGradK')], label).toEqual([2, 2, 1, 1]);
       const ref = run(causalNormalisersNaive);
       const names = ['D', 'D^lag', 'dφq', 'dφk'];
       for (let i = 0; i < got.length; i++) {

@@ -6,7 +6,7 @@
 // without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -26,7 +26,6 @@ const CASES: Array<[number[], number]> = [
   [[2, 7, 12], 3],
   [[4, 3, 16], 4],
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused per-head products on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -51,7 +50,7 @@ describe.skipIf(!device)(`fused per-head products on WebGPU (${device ?? 'no ada
         const before = new Map(dispatchCounts);
         const got = f(fused);
         await got[2]!.data();
-        expect(kernels.map((k) => ran(before, k)), `[${narrow}] P ${P}`).toEqual([2, 1]); // the value, then again under tf.grads
+        expect(kernels.map((k) => dispatchesSince(before, k)), `[${narrow}] P ${P}`).toEqual([2, 1]); // the value, then again under tf.grads
         const ref = f(naive);
         for (let i = 0; i < 3; i++) {
           expect(got[i]!.shape).toEqual(ref[i]!.shape);

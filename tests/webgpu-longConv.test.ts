@@ -6,7 +6,7 @@
 // same loss and gradients either way. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`
 // before vitest); skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
@@ -312,7 +312,6 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
     const grads = (f: (x: tf.Tensor3D, h: tf.Tensor) => tf.Tensor3D, x: tf.Tensor3D, h: tf.Tensor, w: tf.Tensor3D) =>
       [f(x, h), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor3D, b), w)))([x, h])];
     const reference = (x: tf.Tensor3D, h: tf.Tensor) => longConvNaive(x, padTo(h, x.shape[1]) as tf.Tensor2D);
-    const ran = (before: Map<string, number>, name: string) => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
 
     it('values and the gradients of x and of the short filter match the shifted-sum reference of the filter zero-padded; its kernels and no long-conv ones', async () => {
       setFastPath({ shortFilter: true });
@@ -326,9 +325,9 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
         const before = new Map(dispatchCounts);
         const got = grads((a, b) => longConvWebGpu(a, b as tf.Tensor2D)!, x, h, w);
         await got[2]!.data();
-        expect(ran(before, 'ShortConv'), `[${B}, ${T}, ${C}, ${K}]`).toBe(2); // the value, and again inside tf.grads
-        expect(ran(before, 'ShortConvGradTiles') + ran(before, 'ShortConvGradSum')).toBe(2);
-        expect([...dispatchCounts.keys()].filter((n) => n.startsWith('LongConv') && ran(before, n) > 0)).toEqual([]);
+        expect(dispatchesSince(before, 'ShortConv'), `[${B}, ${T}, ${C}, ${K}]`).toBe(2); // the value, and again inside tf.grads
+        expect(dispatchesSince(before, 'ShortConvGradTiles') + dispatchesSince(before, 'ShortConvGradSum')).toBe(2);
+        expect([...dispatchCounts.keys()].filter((n) => n.startsWith('LongConv') && dispatchesSince(before, n) > 0)).toEqual([]);
         const ref = grads(reference, x, h, w);
         for (let i = 0; i < 3; i++) expect((await errors(got[i]!, ref[i]!)).rel, `[${B}, ${T}, ${C}, ${K}] ${NAMES[i]}`).toBeLessThan(bar(i));
         expect(got[2]!.shape).toEqual([C, K]);
@@ -352,9 +351,9 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
         await got[2]!.data();
         const at = `stack [${R}, ${B}, ${T}, ${C}, ${K}]`;
         // a weight of the wrong layout would be declined by the short convolution and run padded, unseen by the values
-        expect(ran(before, 'ShortConv'), at).toBe(2);
-        expect(ran(before, 'ShortConvGradTiles') + ran(before, 'ShortConvGradSum'), at).toBe(2);
-        expect([...dispatchCounts.keys()].filter((n) => n.startsWith('LongConv') && ran(before, n) > 0), at).toEqual([]);
+        expect(dispatchesSince(before, 'ShortConv'), at).toBe(2);
+        expect(dispatchesSince(before, 'ShortConvGradTiles') + dispatchesSince(before, 'ShortConvGradSum'), at).toBe(2);
+        expect([...dispatchCounts.keys()].filter((n) => n.startsWith('LongConv') && dispatchesSince(before, n) > 0), at).toEqual([]);
         const ref = grads(perRun, x, h, w);
         for (let i = 0; i < 3; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${at} ${NAMES[i]}`).toBeLessThan(bar(i));
         expect(got[2]!.shape).toEqual([R, C, K]);
@@ -372,7 +371,7 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const before = new Map(dispatchCounts);
       const off = grads((a, b) => longConvWebGpu(a, b as tf.Tensor2D)!, x, h, w);
       await off[2]!.data();
-      expect(ran(before, 'ShortConv')).toBe(0);
+      expect(dispatchesSince(before, 'ShortConv')).toBe(0);
       const padded = grads((a, b) => longConvWebGpu(a, padTo(b, T) as tf.Tensor2D)!, x, h, w);
       for (let i = 0; i < 3; i++) expect(Array.from(await off[i]!.data()), `off ${NAMES[i]}`).toEqual(Array.from(await padded[i]!.data()));
       setFastPath({ shortFilter: true });
@@ -404,8 +403,8 @@ describe.skipIf(!device)(`fused causal long convolution on WebGPU (${device ?? '
       const e = await expectLeverStepAgrees('shortFilter', [{ mixer: 'h3', params: { stateDim: 16 } }], { seqLen: 24, seed: 5, dModel: 64, kernels: [SHORT_CONV_KERNEL, SHORT_CONV_GRAD_KERNEL] });
       // H3 has no short convolution of its own: every ShortConv dispatch is its shift SSM (one forward, one backward
       // a step: the lever-on step), and its diagonal SSM's kernel is the one long convolution left (two a step)
-      expect(ran(before, 'ShortConv')).toBe(1);
-      expect(ran(before, 'ShortConvGradTiles')).toBe(1);
+      expect(dispatchesSince(before, 'ShortConv')).toBe(1);
+      expect(dispatchesSince(before, 'ShortConvGradTiles')).toBe(1);
       console.log(`H3 d 64, shortFilter: loss rel ${e.lossRel.toExponential(2)}, worst gradient rel ${e.worstGradRel.toExponential(2)}`);
     });
   });

@@ -6,7 +6,7 @@
 // real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -25,7 +25,6 @@ const CASES: Array<[number, number, number]> = [
   [130, 12, 16], // the mixer's default f 24; rows over three workgroups
   [33, 32, 64],
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused Performer features on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -45,7 +44,7 @@ describe.skipIf(!device)(`fused Performer features on WebGPU (${device ?? 'no ad
       const got = [...query(performerQueryFeatures), ...key(performerKeyFeatures)];
       await got[got.length - 1]!.data();
       const label = `[${N}, ${h}] d_h ${dh}`;
-      expect([ran(before, 'PerformerQuery'), ran(before, 'PerformerQueryGrad'), ran(before, 'PerformerKey'), ran(before, 'PerformerKeyGrad')], label).toEqual([2, 1, 2, 1]);
+      expect([dispatchesSince(before, 'PerformerQuery'), dispatchesSince(before, 'PerformerQueryGrad'), dispatchesSince(before, 'PerformerKey'), dispatchesSince(before, 'PerformerKeyGrad')], label).toEqual([2, 1, 2, 1]);
       const ref = [...query(performerQueryFeaturesNaive), ...key(performerKeyFeaturesNaive)];
       const names = ['φq', 'dφq/ddash', 'φk', 'dφk/ddash', "dφk/dx'"];
       for (let i = 0; i < got.length; i++) {

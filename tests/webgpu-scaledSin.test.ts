@@ -6,7 +6,7 @@
 // on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -27,7 +27,6 @@ const CASES: Array<[number[], number[]]> = [
   // 160 (run, column) threads: the backward over three workgroups
   [[2, 30, 80], [2, 1, 80]],
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -41,7 +40,7 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
       const before = new Map(dispatchCounts);
       const got = f(scaledSin);
       await got[2]!.data();
-      expect([ran(before, 'ScaledSin'), ran(before, 'ScaledSinGrad')], `[${xs}]`).toEqual([2, 1]); // the value, then again under tf.grads
+      expect([dispatchesSince(before, 'ScaledSin'), dispatchesSince(before, 'ScaledSinGrad')], `[${xs}]`).toEqual([2, 1]); // the value, then again under tf.grads
       const ref = f(scaledSinNaive);
       for (let i = 0; i < 3; i++) {
         expect(got[i]!.shape).toEqual(ref[i]!.shape);
@@ -93,7 +92,7 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
       const before = new Map(dispatchCounts);
       const got = f(scaledSin);
       await got[3]!.data();
-      expect([ran(before, 'ScaledSinBias'), ran(before, 'ScaledSinBiasGrad'), ran(before, 'ScaledSin')], `[${xs}]`).toEqual([2, 1, 0]);
+      expect([dispatchesSince(before, 'ScaledSinBias'), dispatchesSince(before, 'ScaledSinBiasGrad'), dispatchesSince(before, 'ScaledSin')], `[${xs}]`).toEqual([2, 1, 0]);
       const ref = f(scaledSinNaive);
       for (let i = 0; i < 4; i++) {
         expect(got[i]!.shape).toEqual(ref[i]!.shape);
@@ -107,7 +106,7 @@ describe.skipIf(!device)(`fused Sin activation on WebGPU (${device ?? 'no adapte
     const before = new Map(dispatchCounts);
     const y = scaledSin(x, omega, bias);
     await y.data();
-    expect([ran(before, 'ScaledSinBias'), ran(before, 'ScaledSin')]).toEqual([0, 1]);
+    expect([dispatchesSince(before, 'ScaledSinBias'), dispatchesSince(before, 'ScaledSin')]).toEqual([0, 1]);
     const ref = scaledSinNaive(x, omega, bias);
     expect((await errors(y, ref)).rel).toBeLessThan(BAR);
     setFastPath({ sinBias: true });

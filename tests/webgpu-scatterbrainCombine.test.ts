@@ -7,7 +7,7 @@
 // skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -26,7 +26,6 @@ const CASES: Array<[number, number, number, number]> = [
   [3, 2, 40, 16], // rows over several workgroups
   [1, 1, 70, 64],
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 /** Normalisers as the mixer's are: positive, over many decades (exponential key features), some rows ≤ m. */
 function normalisers(shape: number[], clampedEvery: number): tf.Tensor4D {
@@ -62,7 +61,7 @@ describe.skipIf(!device)(`fused Scatterbrain join on WebGPU (${device ?? 'no ada
       await got[got.length - 1]!.data();
       const label = `[${shape}]`;
       // the value twice (once alone, once under tf.grads), the gradient once
-      expect([ran(before, 'ScatterbrainCombine'), ran(before, 'ScatterbrainCombineGrad')], label).toEqual([2, 1]);
+      expect([dispatchesSince(before, 'ScatterbrainCombine'), dispatchesSince(before, 'ScatterbrainCombineGrad')], label).toEqual([2, 1]);
       const ref = run(scatterbrainCombineNaive);
       const names = ['y', 'dlocal', 'da', 'dD', 'da_lag', 'dD_lag'];
       for (let i = 0; i < got.length; i++) {

@@ -7,7 +7,7 @@
 // (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -20,7 +20,6 @@ let seed = 29000;
 const randn = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', seed++);
 const BAR = 2e-6;
 const SHAPES = [[1, 1], [3, 2], [2, 7, 5], [2, 1, 9, 16], [3, 40, 24], [2, 3, 40]];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -36,7 +35,7 @@ describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no ad
       const before = new Map(dispatchCounts);
       const got = both(taylorMap);
       await got[1]!.data();
-      expect([ran(before, 'TaylorMap'), ran(before, 'TaylorMapGrad')], `[${shape}]`).toEqual([2, 1]); // the value, then again under tf.grad
+      expect([dispatchesSince(before, 'TaylorMap'), dispatchesSince(before, 'TaylorMapGrad')], `[${shape}]`).toEqual([2, 1]); // the value, then again under tf.grad
       const ref = both(taylorMapNaive);
       expect(got[0]!.shape).toEqual(wide);
       expect(Array.from(await got[0]!.data()), `[${shape}] φ`).toEqual(Array.from(await ref[0]!.data()));

@@ -7,7 +7,7 @@
 // lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"`); skipped without any adapter.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLeverStepAgrees, poison, webgpuDevice } from './webgpuKit.js';
 import { releaseGpu } from '../engine/backend.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
@@ -33,7 +33,6 @@ const CASES: Array<[number, number, number, number, TokenShiftForm, number]> = [
   [4, 70, 5, 4, 'rwkv7', 2], // 140 rows a run: two dμ blocks each, the second short
   [4, 70, 5, 3, 'rwkv4', 2],
 ];
-const ran = (before: Map<string, number>, n: string) => (dispatchCounts.get(n) ?? 0) - (before.get(n) ?? 0);
 
 describe.skipIf(!device)(`fused token shift on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
@@ -55,7 +54,7 @@ describe.skipIf(!device)(`fused token shift on WebGPU (${device ?? 'no adapter'}
       const groups = Math.ceil(C / 3);
       const label = `[${B}, ${T}, ${d}] × ${C} ${form}${R > 1 ? ` R ${R}` : ''}`;
       // the values, then again under tf.grads; each group's backward: dx, dμ's partials, dμ
-      expect([ran(before, 'TokenShift'), ran(before, 'TokenShiftDx'), ran(before, 'TokenShiftDmuPartials'), ran(before, 'TokenShiftDmu')], label).toEqual([2 * groups, groups, groups, groups]);
+      expect([dispatchesSince(before, 'TokenShift'), dispatchesSince(before, 'TokenShiftDx'), dispatchesSince(before, 'TokenShiftDmuPartials'), dispatchesSince(before, 'TokenShiftDmu')], label).toEqual([2 * groups, groups, groups, groups]);
       const ref = all(tokenShiftMixNaive);
       const names = [...mus.map((_, c) => `y${c}`), 'dx', ...mus.map((_, c) => `dμ${c}`)];
       for (let i = 0; i < got.length; i++) {

@@ -6,7 +6,11 @@ import { expect } from 'vitest';
 import { initBackend } from '../engine/backend.js';
 import { LanguageModel, type LayerSpec } from '../engine/model.js';
 import { setFastPath, type Lever } from '../accel/webgpu/index.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { fromOpsLayout, type HeadLayouts } from '../ops/shared/heads.js';
+
+/** Dispatches of the kernel counted as `name` (accel/webgpu/dispatch.ts) since `before`, a copy of dispatchCounts. */
+export const dispatchesSince = (before: ReadonlyMap<string, number>, name: string): number => (dispatchCounts.get(name) ?? 0) - (before.get(name) ?? 0);
 
 /** The WebGPU adapter's name, or undefined (with a line saying the file is skipped and how to get one). */
 export async function webgpuDevice(file: string): Promise<string | undefined> {
