@@ -108,11 +108,12 @@ export function registerCausalNormalisersWebGpu(): void {
       const { q, k } = inputs as Record<string, tf.TensorInfo>;
       const [B, H, T, F] = q!.shape as [number, number, number, number];
       const S = B * H;
+      const lag = lagOf(attrs);
       const backend = webgpuBackend();
       const Z = allocate(backend, q!.shape);
       const Ds = allocate(backend, [B, H, T, 2]);
-      dispatch('CausalNormalisersPrefix', 'rb_norm_prefix', prefixWgsl, [{ tensor: k! }, { tensor: Z, write: true }], uniformsOf(S * F, T, F, lagOf(attrs)), grid(Math.ceil((S * F) / WG)));
-      dispatch('CausalNormalisers', 'rb_norm_dots', dotsWgsl, [{ tensor: q! }, { tensor: Z }, { tensor: Ds, write: true }], uniformsOf(S * T, T, F, lagOf(attrs)), grid(Math.ceil((S * T) / WG)));
+      dispatch('CausalNormalisersPrefix', 'rb_norm_prefix', prefixWgsl, [{ tensor: k! }, { tensor: Z, write: true }], uniformsOf(S * F, T, F, lag), grid(Math.ceil((S * F) / WG)));
+      dispatch('CausalNormalisers', 'rb_norm_dots', dotsWgsl, [{ tensor: q! }, { tensor: Z }, { tensor: Ds, write: true }], uniformsOf(S * T, T, F, lag), grid(Math.ceil((S * T) / WG)));
       return [Ds, Z];
     },
   });

@@ -142,10 +142,11 @@ const combineFor = madeOnce(
 
 const f32 = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === 'float32');
 
-/** The fused join: local, a, lagged.a [B, H, T, d_h], D, lagged.D [B, H, T, 1]; undefined (declined) without the lagged part or for other shapes. */
+/**
+ * The fused join: local, a, lagged.a [B, H, T, d_h], D, lagged.D [B, H, T, 1] (ops/scatterbrainCombine has checked the
+ * shapes); undefined (declined) without the lagged part, for other dtypes, or empty.
+ */
 export function scatterbrainCombineWebGpu(local: tf.Tensor4D, a: tf.Tensor4D, D: tf.Tensor4D, lagged: Lagged | undefined, k: CombineConstants): tf.Tensor4D | undefined {
   if (!lagged || !f32(local, a, D, lagged.a, lagged.D) || a.size === 0) return undefined;
-  const rows = a.shape.slice(0, 3).join();
-  if (local.shape.join() !== a.shape.join() || lagged.a.shape.join() !== a.shape.join() || D.shape.join() !== `${rows},1` || lagged.D.shape.join() !== `${rows},1`) return undefined;
   return combineFor({ c: k.c, eps: k.eps, m: k.minNormaliser })(local, a, D, lagged.a, lagged.D) as tf.Tensor4D;
 }
