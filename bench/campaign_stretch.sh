@@ -121,5 +121,5 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
     # shellcheck disable=SC2086 # picks: paths without spaces (checkpoints/<id>/checkpoint.bin)
     tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."
   fi
-  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(cat "$out"/weights.tar.* 2>/dev/null | wc -c | awk '{ printf "%.1f", $1 / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
+  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(stat -c %s "$out"/weights.tar.* 2>/dev/null | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
 fi
