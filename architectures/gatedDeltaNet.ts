@@ -83,10 +83,8 @@ export default defineMixer({
     const oProj = make.linear('o_proj', valueDim, d, { bias: false, std: make.outputStd });
     const qScale = dk ** -0.5;
 
-    /** From x [..., d]: β and the log decay g [..., H]. */
-    const gates = (x: tf.Tensor) => gatesOf(bProj.apply(x), linearApply(x, aProj.weight, dtBias));
-    /** From the projections x W_b and x W_a + dt_bias: β = σ(·) and g = −exp(A_log) · softplus(·). */
-    const gatesOf = (bx: tf.Tensor, ax: tf.Tensor) => ({ beta: tf.sigmoid(bx), g: tf.mul(tf.neg(tf.exp(aLog)), tf.softplus(ax)) });
+    /** From the projections x W_b and x W_a + dt_bias [..., H]: β = σ(·) and the log decay g = −exp(A_log) · softplus(·). */
+    const gates = (bx: tf.Tensor, ax: tf.Tensor) => ({ beta: tf.sigmoid(bx), g: tf.mul(tf.neg(tf.exp(aLog)), tf.softplus(ax)) });
     /** o [..., H, d_v] → y [..., d]: per-head RMSNorm, the output gate (from x W_g), the out projection. */
     const output = (o: tf.Tensor, gx: tf.Tensor | undefined, lead: number[]) => {
       let normed = rmsNorm(o, normWeight);
@@ -105,7 +103,7 @@ export default defineMixer({
           const q = tf.mul(l2Normalize(heads(silu(shortConv(qx as tf.Tensor3D, qConv)))), qScale) as tf.Tensor4D;
           const kk = l2Normalize(heads(silu(shortConv(kx as tf.Tensor3D, kConv)))) as tf.Tensor4D;
           const v = heads(silu(shortConv(vx as tf.Tensor3D, vConv)));
-          const { beta, g } = gatesOf(bx!, ax!);
+          const { beta, g } = gates(bx!, ax!);
           const o = gatedDeltaRule(q, kk, v, beta as tf.Tensor3D, g as tf.Tensor3D, p.chunkSize, { input: 'bthd', output: 'bthd' });
           return output(o, gx, [B, T]) as tf.Tensor3D;
         });
@@ -127,7 +125,7 @@ export default defineMixer({
           const q = tf.mul(l2Normalize(silu(qc.y).reshape([B, H, dk])), qScale) as tf.Tensor3D;
           const kk = l2Normalize(silu(kc.y).reshape([B, H, dk])) as tf.Tensor3D;
           const v = silu(vc.y).reshape([B, H, dv]) as tf.Tensor3D;
-          const { beta, g } = gates(x);
+          const { beta, g } = gates(bProj.apply(x), linearApply(x, aProj.weight, dtBias));
           const r = gatedDeltaRuleStep(state.S as tf.Tensor4D, q, kk, v, beta as tf.Tensor2D, g as tf.Tensor2D);
           return { y: output(r.o, gProj?.apply(x), [B]) as tf.Tensor2D, state: { qConv: qc.window, kConv: kc.window, vConv: vc.window, S: r.S } };
         });
