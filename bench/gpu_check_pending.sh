@@ -210,5 +210,54 @@ case "${1:-}" in
     echo "=== repro ($(date -u +%H:%M:%S))"
     CLI="bash $B/run" OUT="$OUT" bash bench/gpu_repro.sh > "$OUT/repro.log" 2>&1
     tail -n 12 "$OUT/repro.txt" ;;
-  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|table|hostwait|submit|matmul|campaign|repro" >&2; exit 2 ;;
+  memory)
+    # lever poolBestFit (accel/webgpu/bufferPool.ts): a mixture preset's slice swept with the default levers, then with
+    # default+poolBestFit, MEM_CONC processes each; per process the pool's peaks and fitted requests
+    # (RECALLBENCH_MEMORY_LOG) and nvidia-smi's memory each second beside the sweep's estimate line; then the two
+    # sweeps' records compared (every number but timings: best fit must change no result). MEM_PRESET (jrt-sd),
+    # MEM_SCALE (0.01), MEM_ONLY (a --only list), MEM_CONC (4), MEM_S (140 s a sweep).
+    [ -f "$B/run" ] && [ -f "$B/app.mjs.xz" ] || { echo "gpu_check_pending memory: $B has no CLI: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
+    for mode in default default+poolBestFit; do
+      tag=${mode//+/-}
+      echo "=== memory $mode ($(date -u +%H:%M:%S))"
+      ( while sleep 1; do t=$(date +%s); nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | sed "s/^/$t,/"; done ) > "$OUT/memory-smi-$tag.csv" &
+      sp=$!
+      rm -rf "$OUT/memory-$tag"
+      RECALLBENCH_FAST_PATH=$mode RECALLBENCH_MEMORY_LOG="$OUT/memory-log-$tag.jsonl" timeout -s INT -k 20 "${MEM_S:-140}" bash "$B/run" sweep "runners/presets/${MEM_PRESET:-jrt-sd}.json" --scale "${MEM_SCALE:-0.01}" ${MEM_ONLY:+--only $MEM_ONLY} \
+        --concurrency "${MEM_CONC:-4}" --backend webgpu --out "$OUT/memory-$tag" > "$OUT/memory-sweep-$tag.log" 2>&1
+      echo "memory $mode: sweep rc $?" | tee -a "$OUT/memory.txt"
+      kill $sp; wait $sp 2>/dev/null
+      grep -m1 "memory:" "$OUT/memory-sweep-$tag.log" | tee -a "$OUT/memory.txt"
+      awk -F, '{ if ($3 > m[$2]) m[$2] = $3 } END { n = 0; for (p in m) { s += m[p]; if (m[p] > top) top = m[p]; n++ } printf "nvidia-smi: %d processes, largest %d MiB, mean %d MiB\n", n, top, n ? s / n : 0 }' "$OUT/memory-smi-$tag.csv" | tee -a "$OUT/memory.txt"
+    done
+    python3 - "$OUT" <<'PY' | tee -a "$OUT/memory.txt"
+import json, os, sys
+out = sys.argv[1]
+def log(tag):
+    path = os.path.join(out, f'memory-log-{tag}.jsonl')
+    return [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+for tag in ('default', 'default-poolBestFit'):
+    jobs = [j for j in log(tag) if 'peakAllocatedBytes' in j]
+    if jobs:
+        gib = lambda b: b / 2 ** 30
+        print(f"{tag}: {len(jobs)} jobs, pool peak allocated GiB max {gib(max(j['peakAllocatedBytes'] for j in jobs)):.2f} mean {gib(sum(j['peakAllocatedBytes'] for j in jobs) / len(jobs)):.2f}, live peak max {gib(max(j['peakUsedBytes'] for j in jobs)):.2f}, fitted {sum(j.get('fittedRequests', 0) for j in jobs)}")
+def records(tag):
+    path = os.path.join(out, f'memory-{tag}', 'runs.jsonl')
+    return {r['id']: r for r in (json.loads(l) for l in open(path))} if os.path.exists(path) else {}
+def numbers(x, path=''):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if any(w in k.lower() for w in ('second', 'wall', 'ms', 'finished', 'started', 'host', 'provenance', 'fastpath', 'commit')): continue
+            yield from numbers(v, f'{path}.{k}' if path else k)
+    elif isinstance(x, list):
+        for i, v in enumerate(x): yield from numbers(v, f'{path}[{i}]')
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        yield path, x
+a, b = records('default'), records('default-poolBestFit')
+both = sorted(set(a) & set(b))
+differ = [i for i in both if dict(numbers(a[i])) != dict(numbers(b[i]))]
+print(f"records: {len(a)} default, {len(b)} with poolBestFit, {len(both)} in both, {len(differ)} differ" + (f" (first: {differ[0]})" if differ else ""))
+PY
+    rm -rf "$OUT"/memory-default*/checkpoints ;; # the runs cut off at the time limit: their weights need not come back
+  *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|table|hostwait|submit|matmul|campaign|repro|memory" >&2; exit 2 ;;
 esac

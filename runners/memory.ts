@@ -67,6 +67,7 @@ import { LanguageModel } from '../engine/model.js';
 import { tiedHeadCrossEntropy } from '../ops/crossEntropy/index.js';
 import { createOptimizer, EVAL_LOGIT_ROWS as TRAIN_EVAL_LOGIT_ROWS, supervised, trainStep, type Batch } from '../engine/train.js';
 import { getTask } from '../tasks/index.js';
+import { addSize, BEST_FIT_RATIO, bestFitSize, replacedSize } from '../core/bestFit.js';
 import type { Segment } from '../tasks/types.js';
 import { canonicalJson, runId, type RunConfig } from './config.js';
 import { registerFastForm, setLever } from '../core/fastForms.js';
@@ -127,6 +128,8 @@ export type FusedLever = (typeof FUSED_LEVERS)[number];
 export interface EstimateOptions {
   /** Per lever, whether its fused form runs (absent: off, the plain tfjs form). runners/pool.ts passes defaultFastPath(). */
   fused?: Partial<Record<FusedLever, boolean>>;
+  /** The pool serves requests by best fit (lever poolBestFit): simulatePool replays that rule. Not a shape's key: the probe's buffers are the same. */
+  poolBestFit?: boolean;
 }
 
 /** Every lever of FUSED_LEVERS, on or off, in FUSED_LEVERS' order (the cache key and the probe read this). */
@@ -520,23 +523,49 @@ function lineEvents(r1: { ops: number[]; bytes: number[] }, r2: { ops: number[];
 /** How many buffers submitted together: a buffer released mid-pass goes back to the pool at the next submit (tfjs-backend-webgpu's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, 15). */
 const SUBMIT_EVERY = 15;
 
-/** tfjs-backend-webgpu's pool, replayed: per byte size, the most buffers of that size live at once (what it keeps). */
+/**
+ * tfjs-backend-webgpu's pool, replayed: a request takes a free buffer of its own size, or with best fit (lever
+ * poolBestFit, ratio > 1) the smallest free one within `ratio` times its size; only when none is free is a buffer
+ * made — with best fit in place of the largest free one down to 1/ratio of its size, if any (core/bestFit.ts: the
+ * rule the pool itself applies, accel/webgpu/bufferPool.ts). With ratio 1 (tfjs's rule) nothing is given back, and
+ * the pool is, for every size, the most buffers of it live at once.
+ */
 class PoolSimulation {
-  private readonly most = new Map<number, number>();
-  private readonly live = new Map<number, number>();
+  /** Free buffers per byte size. */
+  private readonly free = new Map<number, number>();
+  /** Every size a buffer was made of, ascending. */
+  private readonly sizes: number[] = [];
+  private allocated = 0;
+  private peakAllocated = 0;
   private pending: number[] = [];
   private sinceSubmit = 0;
 
-  private acquire(size: number): void {
+  constructor(private readonly ratio: number) {}
+
+  /** A request of `size` bytes: the size of the buffer it takes. */
+  private acquire(size: number): number {
     if (++this.sinceSubmit > SUBMIT_EVERY) this.submit();
-    const n = (this.live.get(size) ?? 0) + 1;
-    this.live.set(size, n);
-    if (n > (this.most.get(size) ?? 0)) this.most.set(size, n);
+    const hasFree = (s: number) => (this.free.get(s) ?? 0) > 0;
+    const fit = hasFree(size) ? size : bestFitSize(this.sizes, size, hasFree, this.ratio);
+    if (fit === undefined) {
+      // best fit's miss: the new buffer replaces the largest free one a little smaller, if any
+      const replaced = this.ratio > 1 ? replacedSize(this.sizes, size, hasFree, this.ratio) : undefined;
+      if (replaced !== undefined) {
+        this.free.set(replaced, this.free.get(replaced)! - 1);
+        this.allocated -= replaced;
+      }
+      this.allocated += size;
+      this.peakAllocated = Math.max(this.peakAllocated, this.allocated);
+      addSize(this.sizes, size);
+      return size;
+    }
+    this.free.set(fit, this.free.get(fit)! - 1);
+    return fit;
   }
 
   /** Released buffers return to the pool (a submit, or a read back at a phase's end). */
   submit(): void {
-    for (const size of this.pending) this.live.set(size, this.live.get(size)! - 1);
+    for (const size of this.pending) this.free.set(size, (this.free.get(size) ?? 0) + 1);
     this.pending = [];
     this.sinceSubmit = 0;
   }
@@ -548,10 +577,11 @@ class PoolSimulation {
       const i = op >= 0 ? op : -1 - op;
       const size = Math.round(events.at[i]! + events.slope[i]! * (x - events.x1));
       if (size <= 0) continue;
-      if (op >= 0) {
-        this.acquire(size);
-        open.set(i, size);
-      } else if (open.delete(i)) this.pending.push(size);
+      if (op >= 0) open.set(i, this.acquire(size));
+      else {
+        const taken = open.get(i);
+        if (taken !== undefined && open.delete(i)) this.pending.push(taken);
+      }
     }
     return [...open.values()];
   }
@@ -561,11 +591,9 @@ class PoolSimulation {
     this.submit();
   }
 
-  /** Bytes the pool holds: every size × the most buffers of it live at once. */
+  /** Bytes the pool holds at its fullest (with ratio 1: every buffer it made; none is given back). */
   get bytes(): number {
-    let total = 0;
-    for (const [size, n] of this.most) total += size * n;
-    return total;
+    return this.peakAllocated;
   }
 }
 
@@ -580,26 +608,47 @@ function batchSizesOf(count: number, batch: number): number[] {
 /** Segment counts of a config (those the shape key leaves out), in PoolProfile's order. */
 const countOf = (seg: Record<string, unknown>) => (typeof seg.count === 'number' ? seg.count : 1);
 
+/** Bytes a replay of `events` at batch variable x allocates in all (what orders the shapes for best fit's replays). */
+function eventBytes(events: BufferEvents, x: number): number {
+  let total = 0;
+  for (const op of events.ops) if (op >= 0) total += Math.max(0, events.at[op]! + events.slope[op]! * (x - events.x1));
+  return total;
+}
+
 /**
  * Bytes tfjs-backend-webgpu's pool holds after every batch shape of the run has been through it: parameters and
  * moments (allocated before any step), then per byte size the most buffers live at once in any training step or
- * evaluation batch (its logit chunks of at most EVAL_LOGIT_ROWS rows on top of its hidden states).
+ * evaluation batch (its logit chunks of at most EVAL_LOGIT_ROWS rows on top of its hidden states). With best fit
+ * (ratio > 1) what the pool holds depends on the order in which the shapes first come (the training batches are
+ * shuffled): the replay takes the fullest of three orders of the training shapes (the config's, smallest first,
+ * largest first), each followed by the evaluation batches and the training shapes once more.
  */
-function simulatePool(p: ShapeProfile, pool: PoolProfile, config: RunConfig): number {
-  const sim = new PoolSimulation();
-  config.data.train.forEach((seg, k) => {
-    for (const b of batchSizesOf(countOf(seg), config.train.batchSize)) sim.release(sim.run(pool.train[k]!, b));
-  });
+function simulatePool(p: ShapeProfile, pool: PoolProfile, config: RunConfig, ratio: number): number {
+  const trainShapes = config.data.train.flatMap((seg, k) => batchSizesOf(countOf(seg), config.train.batchSize).map((b) => ({ events: pool.train[k]!, b })));
   const evalSegments = [...config.data.test, ...(config.data.validation ?? [])];
-  evalSegments.forEach((seg, k) => {
-    for (const b of batchSizesOf(countOf(seg), config.train.evalBatchSize)) {
-      const hidden = sim.run(pool.evalForward[k]!, b);
-      const rows = Math.ceil(b * pool.evalRowsPerExample[k]!);
-      for (const chunk of batchSizesOf(rows, EVAL_LOGIT_ROWS)) sim.release(sim.run(pool.evalHead[k]!, chunk));
-      sim.release(hidden);
-    }
-  });
-  return 3 * p.parameterBytes + sim.bytes;
+  const replay = (order: typeof trainShapes) => {
+    const sim = new PoolSimulation(ratio);
+    const train = () => {
+      for (const { events, b } of order) sim.release(sim.run(events, b));
+    };
+    train();
+    evalSegments.forEach((seg, k) => {
+      for (const b of batchSizesOf(countOf(seg), config.train.evalBatchSize)) {
+        const hidden = sim.run(pool.evalForward[k]!, b);
+        const rows = Math.ceil(b * pool.evalRowsPerExample[k]!);
+        for (const chunk of batchSizesOf(rows, EVAL_LOGIT_ROWS)) sim.release(sim.run(pool.evalHead[k]!, chunk));
+        sim.release(hidden);
+      }
+    });
+    if (ratio > 1) train();
+    return sim.bytes;
+  };
+  let bytes = replay(trainShapes);
+  if (ratio > 1) {
+    const bySize = [...trainShapes].sort((a, c) => eventBytes(a.events, a.b) - eventBytes(c.events, c.b));
+    bytes = Math.max(bytes, replay(bySize), replay([...bySize].reverse()));
+  }
+  return 3 * p.parameterBytes + bytes;
 }
 
 /**
@@ -815,7 +864,7 @@ export async function estimateRunMemory(config: RunConfig, options: EstimateOpti
   const evalLive = evalPeak(p, config.train.evalBatchSize);
   const livePeak = Math.max(trainPeak, evalLive, 3 * p.parameterBytes);
   // measured: what tfjs's pool keeps over every batch shape of the run (simulatePool); the formula's fallback: a share
-  const poolOverhead = p.pool ? Math.max(0, (1 + POOL_MARGIN) * simulatePool(p, p.pool, config) - livePeak) : POOL_OVERHEAD_FRACTION * livePeak;
+  const poolOverhead = p.pool ? Math.max(0, (1 + POOL_MARGIN) * simulatePool(p, p.pool, config, options.poolBestFit ? BEST_FIT_RATIO : 1) - livePeak) : POOL_OVERHEAD_FRACTION * livePeak;
   return {
     id: runId(config),
     run: runName(config),

@@ -353,7 +353,7 @@ export async function serveChildJob(): Promise<void> {
       const { defaultFastPath } = await import('../accel/webgpu/index.js');
       const fastPath = defaultFastPath();
       const fused = Object.fromEntries(FUSED_LEVERS.map((l) => [l, fastPath[l]]));
-      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fused }) });
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fused, poolBestFit: fastPath.poolBestFit }) });
       return;
     }
     let backend: BackendInfo;

@@ -146,6 +146,9 @@ describe('which WebGPU levers are on by default', () => {
       expect(path[lever], lever).toBe(true);
       expect(OFF_BY_DEFAULT[lever], lever).toBeUndefined();
     }
+    // built without a GPU, not yet checked on one (poolBestFit: 2026-12-02)
+    expect(path.poolBestFit).toBe(false);
+    expect(OFF_BY_DEFAULT.poolBestFit).toMatch(/not yet checked/);
     // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (Based's and JRT-RNN's B64 steps)
     expect(path.fusedProjections).toBe(false);
     expect(OFF_BY_DEFAULT.fusedProjections).toMatch(/not at B64 for Based/);

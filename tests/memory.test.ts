@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../engine/backend.js';
-import { bufferPoolStats, setBufferPoolLimit, trimBufferPool } from '../accel/webgpu/bufferPool.js';
+import { bufferPoolStats, setBufferPoolBestFit, setBufferPoolLimit, trimBufferPool } from '../accel/webgpu/bufferPool.js';
+import { BEST_FIT_RATIO, bestFitSize, replacedSize } from '../core/bestFit.js';
 import { GPU_MEMORY_SAFETY, MAX_RUNS_PER_GPU, MemoryBudget, parseConcurrency, parseNvidiaSmiMemory, planConcurrency, resolveGpuMemory } from '../runners/concurrency.js';
 import type { RunConfig } from '../runners/config.js';
 import { stridedHeadsOn } from '../accel/webgpu/heads.js';
@@ -579,5 +580,103 @@ describe('webgpu buffer pool cap (on tfjs-backend-webgpu\'s own BufferManager, w
     expect(pooled).toBeLessThanOrEqual(300);
     expect(trimBufferPool(backend)).toBe(pooled);
     expect(manager.numBytesAllocated).toBe(0);
+  });
+});
+
+describe('webgpu buffer pool by best fit (lever poolBestFit): core/bestFit.ts, the pool with a stand-in device, the estimate', () => {
+  // a stand-in GPUBuffer as Dawn's: `size` a getter on the prototype, so that an own property can shadow it
+  class StandInBuffer {
+    constructor(private readonly bytes: number, readonly usage: number, private readonly destroyed: number[]) {}
+    get size(): number {
+      return this.bytes;
+    }
+    readonly mapState = 'unmapped';
+    destroy(): void {
+      this.destroyed.push(this.bytes);
+    }
+  }
+  const STORAGE = 0x80;
+  const MAP_READ = 0x1 | 0x8; // a read-back staging buffer: MAP_READ | COPY_DST
+  function pool(bestFit: boolean) {
+    const destroyed: number[] = [];
+    const device = { createBuffer: ({ size, usage }: { size: number; usage: number }) => new StandInBuffer(size, usage, destroyed) };
+    const manager = new BufferManager(device as unknown as GPUDevice);
+    const backend = { bufferManager: manager, commandEncoder: null as unknown, endComputePassEncoder() {}, submitQueue() {} };
+    setBufferPoolBestFit(backend, bestFit);
+    /** One step of a shape: its buffers live at once, then all released. */
+    const step = (sizes: number[]) => {
+      const live = sizes.map((s) => manager.acquireBuffer(s, STORAGE));
+      live.forEach((b, i) => expect(b.size, 'a buffer reads as its request while in use').toBe(sizes[i]));
+      for (const b of live) manager.releaseBuffer(b);
+      return live;
+    };
+    return { manager, backend, destroyed, step };
+  }
+  const SMALL = [200, 400, 200];
+  const LARGE = [400, 800, 400];
+
+  it('the rule: the smallest free size within the ratio above; on a miss, the largest free size within it below', () => {
+    const all = () => true;
+    const sizes = [100, 200, 400, 1000];
+    expect(bestFitSize(sizes, 150, all)).toBe(200);
+    expect(bestFitSize(sizes, 150, (s) => s !== 200)).toBe(400);
+    expect(bestFitSize(sizes, 240, (s) => s === 1000)).toBeUndefined(); // 1000 > 4 × 240
+    expect(bestFitSize(sizes, 250, (s) => s === 1000)).toBe(1000);
+    expect(bestFitSize(sizes, 150, all, 1)).toBeUndefined(); // tfjs's rule: its own size only
+    expect(bestFitSize(sizes, 200, all, 1)).toBe(200);
+    expect(replacedSize(sizes, 500, all)).toBe(400);
+    expect(replacedSize(sizes, 500, (s) => s !== 400)).toBe(200);
+    expect(replacedSize(sizes, 1700, all)).toBe(1000);
+    expect(replacedSize([100, 400], 1700, all)).toBeUndefined(); // 400 < 1700 / 4
+    expect(BEST_FIT_RATIO).toBe(4);
+  });
+
+  it("a smaller shape runs in a larger shape's buffers, a larger one replaces a smaller one's: the pool ends at the largest shape's, in either order", () => {
+    const exact = pool(false);
+    for (const sizes of [SMALL, LARGE, SMALL]) exact.step(sizes);
+    expect(exact.manager.numBytesAllocated).toBe(2 * 200 + 2 * 400 + 800); // every size at its most live at once
+
+    const largeFirst = pool(true);
+    const large = largeFirst.step(LARGE);
+    const small = largeFirst.step(SMALL);
+    expect([large[0], large[2]]).toContain(small[0]); // 200 bytes served by a free 400-byte buffer
+    expect(small[2]).toBe(large[1]); // and by the 800-byte one (within 4x)
+    expect(largeFirst.manager.numBytesAllocated).toBe(1600); // nothing made for the small shape
+    expect(bufferPoolStats(largeFirst.backend).fittedRequests).toBe(2);
+    expect(small[2]!.size).toBe(800); // released: it reads its own size again
+
+    const smallFirst = pool(true);
+    for (const sizes of [SMALL, LARGE, SMALL]) smallFirst.step(sizes);
+    // 800 made in place of a free 200, 400 in place of the other 200 (the small shape's 400 is in use)
+    expect(smallFirst.destroyed).toEqual([200, 200]);
+    expect(smallFirst.manager.numBytesAllocated).toBe(1600);
+    expect(bufferPoolStats(smallFirst.backend).replacedBytes).toBe(400);
+    expect(smallFirst.manager.numBytesUsed).toBe(0);
+  });
+
+  it('staging buffers keep their exact sizes (read back maps them whole); with the lever off, tfjs\'s rule', () => {
+    const { manager } = pool(true);
+    manager.releaseBuffer(manager.acquireBuffer(400, MAP_READ));
+    const staging = manager.acquireBuffer(100, MAP_READ);
+    expect(staging.size).toBe(100);
+    expect(manager.numBytesAllocated).toBe(500);
+    const off = pool(false);
+    const [big] = off.step([400]);
+    expect(off.step([100])[0]).not.toBe(big);
+  });
+
+  it('the estimate replays the same rule: a mixture of lengths needs a smaller pool with best fit; one length, the same', async () => {
+    const mixture = resolveRunConfig({
+      label: 'attention',
+      data: { task: 'mqar', common: { vocabSize: 128 }, train: [16, 64, 32].map((seqLen) => ({ seqLen, numKvPairs: 4, count: 32 })), test: [{ seqLen: 64, numKvPairs: 4, count: 32 }] },
+      model: { dModel: 16, nLayers: 2, layers: [{ mixer: 'attention' }, { mixer: 'attention' }] },
+      train: { lr: 1e-3, epochs: 1, batchSize: 16, evalBatchSize: 16 },
+    });
+    const [plain, fitted] = [await estimateRunMemory(mixture), await estimateRunMemory(mixture, { poolBestFit: true })];
+    expect(fitted.livePeak).toBe(plain.livePeak);
+    expect(fitted.poolOverhead).toBeLessThan(0.8 * plain.poolOverhead);
+    const single = tiny({ L: 48, count: 32 });
+    const [a, b] = [await estimateRunMemory(single), await estimateRunMemory(single, { poolBestFit: true })];
+    expect(b.total).toBeLessThanOrEqual(a.total);
   });
 });

@@ -1,4 +1,5 @@
 /// <reference types="@webgpu/types" />
+import { addSize, bestFitSize, replacedSize } from '../../core/bestFit.js';
 // A cap on tfjs-backend-webgpu's buffer pool. Its BufferManager (4.22) keeps every released buffer for reuse,
 // keyed by exact byte size and usage, and never gives one back to the device: a run whose batches come in several
 // shapes (a training mixture of sequence lengths, the last partial batch of a segment, evaluation at another batch
@@ -16,6 +17,14 @@
 // and GPUBuffer.destroy() of a buffer that submitted work still uses is deferred by Dawn until that work completes
 // — tfjs destroys its staging buffers right after submit on the same rule. Evictions happen only at the limit, so
 // the extra submits are rare.
+//
+// Best fit (lever poolBestFit, setBufferPoolBestFit): a storage buffer request takes the smallest free buffer of its
+// usage within core/bestFit.ts's ratio of its size instead of one of exactly its size, so a mixture's smaller
+// shapes run in its larger shapes' buffers and the pool holds about the largest shape's working set, not every
+// shape's. A buffer larger than its request reads `size` as the request while it is in use (an own property over
+// GPUBuffer's getter): tfjs copies, maps and reads back buffer.size bytes. Shaders index by their uniforms and bind
+// whole buffers, so the extra bytes are never read. Released, it reads its own size again and goes back to the
+// free list of that size, as tfjs keys it.
 
 interface BufferManagerInternals {
   freeBuffers: Map<string, GPUBuffer[]>;
@@ -41,6 +50,14 @@ interface PoolState {
   peakUsedBytes: number;
   peakAllocatedBytes: number;
   evictedBytes: number;
+  /** Serve storage requests by best fit (lever poolBestFit). */
+  bestFit: boolean;
+  /** Per usage, every byte size the pool has made a buffer of, ascending (best fit searches them). */
+  sizes: Map<number, number[]>;
+  /** Requests served by a larger free buffer (best fit). */
+  fittedRequests: number;
+  /** Bytes of free buffers a larger request replaced (best fit's misses). */
+  replacedBytes: number;
 }
 
 function managerOf(backend: object): BufferManagerInternals {
@@ -49,13 +66,18 @@ function managerOf(backend: object): BufferManagerInternals {
   return manager;
 }
 
-/** Destroy pooled buffers until `bytes` are freed or the pool is empty; largest sizes first (fewest destroys). */
-function evict(manager: BufferManagerInternals, state: PoolState, bytes: number): void {
-  if (bytes <= 0 || manager.numFreeBuffers <= 0) return;
+/** Submit the open command encoder: a pooled buffer may be the target of a copy recorded there (see the header). */
+function submitOpenWork(state: PoolState): void {
   if (state.backend.commandEncoder) {
     state.backend.endComputePassEncoder();
     state.backend.submitQueue();
   }
+}
+
+/** Destroy pooled buffers until `bytes` are freed or the pool is empty; largest sizes first (fewest destroys). */
+function evict(manager: BufferManagerInternals, state: PoolState, bytes: number): void {
+  if (bytes <= 0 || manager.numFreeBuffers <= 0) return;
+  submitOpenWork(state);
   const keys = [...manager.freeBuffers.entries()].filter(([, list]) => list.length > 0).sort((a, b) => b[1][0]!.size - a[1][0]!.size);
   let freed = 0;
   for (const [, list] of keys) {
@@ -72,30 +94,73 @@ function evict(manager: BufferManagerInternals, state: PoolState, bytes: number)
   state.evictedBytes += freed;
 }
 
+/** GPUBufferUsage.STORAGE (the global exists only once Dawn is loaded; tests drive the pool without it). */
+const STORAGE_USAGE = 0x80;
+
+/** Buffers that read as their request (best fit), until released. */
+const readingAsRequest = new WeakSet<GPUBuffer>();
+
+/** While in use, a buffer larger than its request reads `size` as the request (tfjs reads back buffer.size bytes). */
+function readAs(buffer: GPUBuffer, size: number): void {
+  Object.defineProperty(buffer, 'size', { value: size, configurable: true });
+  readingAsRequest.add(buffer);
+}
+
+/** Its own size again (GPUBuffer's getter, on its prototype): before the buffer goes back to the pool, keyed by it. */
+function readOwnSize(buffer: GPUBuffer): void {
+  if (readingAsRequest.delete(buffer)) delete (buffer as { size?: number }).size;
+}
+
 function install(backend: object): PoolState {
   const manager = managerOf(backend);
   if (manager.__recallbenchPool) return manager.__recallbenchPool;
-  const state: PoolState = { backend: backend as BackendInternals, limitBytes: undefined, peakUsedBytes: 0, peakAllocatedBytes: 0, evictedBytes: 0 };
+  const state: PoolState = { backend: backend as BackendInternals, limitBytes: undefined, peakUsedBytes: 0, peakAllocatedBytes: 0, evictedBytes: 0, bestFit: false, sizes: new Map(), fittedRequests: 0, replacedBytes: 0 };
   const acquire = manager.acquireBuffer.bind(manager);
   const release = manager.releaseBuffer.bind(manager);
   manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
-    const limit = state.limitBytes;
-    if (limit !== undefined && manager.numBytesAllocated + size > limit) {
-      const pooled = reuse ? manager.freeBuffers.get(`${size}_${usage}`) : undefined;
-      if (!pooled || pooled.length === 0) evict(manager, state, manager.numBytesAllocated + size - limit);
+    let sizes = state.sizes.get(usage);
+    if (!sizes) state.sizes.set(usage, (sizes = []));
+    const hasFree = (s: number) => (manager.freeBuffers.get(`${s}_${usage}`)?.length ?? 0) > 0;
+    // a free buffer of the request's own size first (also one made before this pool was installed); then, by best fit,
+    // a larger one — storage buffers only: staging buffers are mapped whole on read back and keep tfjs's exact sizes
+    const bestFit = state.bestFit && (usage & STORAGE_USAGE) !== 0;
+    const fit = !reuse ? undefined : hasFree(size) ? size : bestFit ? bestFitSize(sizes, size, hasFree) : undefined;
+    // a miss under best fit: the new buffer replaces the largest free one a little smaller, if any (core/bestFit.ts)
+    const replaced = fit === undefined && reuse && bestFit ? replacedSize(sizes, size, hasFree) : undefined;
+    if (replaced !== undefined) {
+      submitOpenWork(state);
+      const old = manager.freeBuffers.get(`${replaced}_${usage}`)!.pop()!;
+      manager.numFreeBuffers--;
+      manager.numBytesAllocated -= old.size;
+      state.replacedBytes += old.size;
+      old.destroy();
     }
-    const buffer = acquire(size, usage, mappedAtCreation, reuse);
+    const limit = state.limitBytes;
+    if (limit !== undefined && fit === undefined && manager.numBytesAllocated + size > limit) evict(manager, state, manager.numBytesAllocated + size - limit);
+    // a fitted buffer is taken as tfjs takes a buffer of its own size (its free list, its counters), then reads as the request
+    const buffer = acquire(fit ?? size, usage, mappedAtCreation, reuse);
+    if (fit === undefined) addSize(sizes, size);
+    else if (fit !== size) {
+      readAs(buffer, size);
+      state.fittedRequests++;
+    }
     state.peakUsedBytes = Math.max(state.peakUsedBytes, manager.numBytesUsed);
     state.peakAllocatedBytes = Math.max(state.peakAllocatedBytes, manager.numBytesAllocated);
     return buffer;
   };
   manager.releaseBuffer = (buffer, reuse = true) => {
+    readOwnSize(buffer);
     release(buffer, reuse);
     const limit = state.limitBytes;
     if (limit !== undefined && manager.numBytesAllocated > limit) evict(manager, state, manager.numBytesAllocated - limit);
   };
   manager.__recallbenchPool = state;
   return state;
+}
+
+/** Serve the storage buffer requests of `backend` by best fit (true) or by tfjs's exact sizes (false); see the header. */
+export function setBufferPoolBestFit(backend: object, on: boolean): void {
+  install(backend).bestFit = on;
 }
 
 /**
@@ -125,10 +190,14 @@ export interface BufferPoolStats {
   peakUsedBytes: number;
   peakAllocatedBytes: number;
   evictedBytes: number;
+  /** Requests a larger free buffer served (best fit). */
+  fittedRequests: number;
+  /** Bytes of free buffers a larger request replaced (best fit). */
+  replacedBytes: number;
 }
 
 export function bufferPoolStats(backend: object): BufferPoolStats {
   const manager = managerOf(backend);
   const state = install(backend);
-  return { limitBytes: state.limitBytes, usedBytes: manager.numBytesUsed, allocatedBytes: manager.numBytesAllocated, peakUsedBytes: state.peakUsedBytes, peakAllocatedBytes: state.peakAllocatedBytes, evictedBytes: state.evictedBytes };
+  return { limitBytes: state.limitBytes, usedBytes: manager.numBytesUsed, allocatedBytes: manager.numBytesAllocated, peakUsedBytes: state.peakUsedBytes, peakAllocatedBytes: state.peakAllocatedBytes, evictedBytes: state.evictedBytes, fittedRequests: state.fittedRequests, replacedBytes: state.replacedBytes };
 }
