@@ -215,7 +215,8 @@ case "${1:-}" in
     # default+poolBestFit, MEM_CONC processes each; per process the pool's peaks and fitted requests
     # (RECALLBENCH_MEMORY_LOG) and nvidia-smi's memory each second beside the sweep's estimate line; then the two
     # sweeps' records compared (every number but timings: best fit must change no result). MEM_PRESET (jrt-sd),
-    # MEM_SCALE (0.01), MEM_ONLY (a --only list), MEM_CONC (4), MEM_S (140 s a sweep).
+    # MEM_SCALE (0.01), MEM_ONLY (a --only list), MEM_CONC (4), MEM_S (140 s a sweep);
+    # MEM_BACKEND=cpu tries the plumbing without a GPU (no pools then: the records' comparison only).
     [ -f "$B/run" ] && [ -f "$B/app.mjs.xz" ] || { echo "gpu_check_pending memory: $B has no CLI: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
     for mode in default default+poolBestFit; do
       tag=${mode//+/-}
@@ -224,7 +225,7 @@ case "${1:-}" in
       sp=$!
       rm -rf "$OUT/memory-$tag"
       RECALLBENCH_FAST_PATH=$mode RECALLBENCH_MEMORY_LOG="$OUT/memory-log-$tag.jsonl" timeout -s INT -k 20 "${MEM_S:-140}" bash "$B/run" sweep "runners/presets/${MEM_PRESET:-jrt-sd}.json" --scale "${MEM_SCALE:-0.01}" ${MEM_ONLY:+--only $MEM_ONLY} \
-        --concurrency "${MEM_CONC:-4}" --backend webgpu --out "$OUT/memory-$tag" > "$OUT/memory-sweep-$tag.log" 2>&1
+        --concurrency "${MEM_CONC:-4}" --backend "${MEM_BACKEND:-webgpu}" --out "$OUT/memory-$tag" > "$OUT/memory-sweep-$tag.log" 2>&1
       echo "memory $mode: sweep rc $?" | tee -a "$OUT/memory.txt"
       kill $sp; wait $sp 2>/dev/null
       grep -m1 "memory:" "$OUT/memory-sweep-$tag.log" | tee -a "$OUT/memory.txt"
@@ -244,10 +245,15 @@ for tag in ('default', 'default-poolBestFit'):
 def records(tag):
     path = os.path.join(out, f'memory-{tag}', 'runs.jsonl')
     return {r['id']: r for r in (json.loads(l) for l in open(path))} if os.path.exists(path) else {}
+def curve(tag, run):
+    path = os.path.join(out, f'memory-{tag}', 'curves', f'{run}.json')
+    return json.load(open(path)) if os.path.exists(path) else None
+SKIP = {'wallSeconds', 'msPerStep', 'finishedAt', 'startedAt', 'provenance', 'worker', 'seconds', 'versions'}
 def numbers(x, path=''):
+    # every number of a record or curve but its timings and where it ran
     if isinstance(x, dict):
         for k, v in x.items():
-            if any(w in k.lower() for w in ('second', 'wall', 'ms', 'finished', 'started', 'host', 'provenance', 'fastpath', 'commit')): continue
+            if k in SKIP or k.lower().endswith('seconds') or k.lower().endswith('ms'): continue
             yield from numbers(v, f'{path}.{k}' if path else k)
     elif isinstance(x, list):
         for i, v in enumerate(x): yield from numbers(v, f'{path}[{i}]')
@@ -255,8 +261,8 @@ def numbers(x, path=''):
         yield path, x
 a, b = records('default'), records('default-poolBestFit')
 both = sorted(set(a) & set(b))
-differ = [i for i in both if dict(numbers(a[i])) != dict(numbers(b[i]))]
-print(f"records: {len(a)} default, {len(b)} with poolBestFit, {len(both)} in both, {len(differ)} differ" + (f" (first: {differ[0]})" if differ else ""))
+differ = [i for i in both if dict(numbers(a[i])) != dict(numbers(b[i])) or dict(numbers(curve('default', i))) != dict(numbers(curve('default-poolBestFit', i)))]
+print(f"records: {len(a)} default, {len(b)} with poolBestFit, {len(both)} in both, {len(differ)} differ (records and curves)" + (f" (first: {differ[0]})" if differ else ""))
 PY
     rm -rf "$OUT"/memory-default*/checkpoints ;; # the runs cut off at the time limit: their weights need not come back
   *) echo "usage: bash bench/gpu_check_pending.sh equiv|speed|table|hostwait|submit|matmul|campaign|repro|memory" >&2; exit 2 ;;
