@@ -9,7 +9,7 @@
 #        equiv     GPU ≡ CPU of the campaign's layouts (EQUIV_MIXERS; every lever on, pending ones included);
 #        repro     one small run trained twice per fast path, compared bit for bit (REPRO_S; about a minute);
 #        table     issue 13's per-mixer table against PyTorch, the slowest mixers profiled (TABLE_S 560; 87 s on 2026-11-30);
-#        memory    lever poolBestFit: a mixture preset's slice swept with and without it, pools and records compared (MEMORY_S 340);
+#        memory    lever poolBestFit: a mixture preset's slice swept with and without it, pools and records compared (MEMORY_S 360);
 #        hostwait  attention and Based at B256 with each default lever off in turn, a CPU profile, GPU time (HOSTWAIT_S 290);
 #      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
@@ -78,7 +78,7 @@ if [ "$concurrent" = 1 ]; then
 fi
 for mode in ${CHECKS-equiv}; do
   var="$(echo "$mode" | tr '[:lower:]' '[:upper:]')_S"
-  case $mode in hostwait) default=290 ;; campaign) default=390 ;; equiv) default=420 ;; matmul) default=330 ;; table) default=560 ;; memory) default=340 ;; *) default=300 ;; esac
+  case $mode in hostwait) default=290 ;; campaign) default=390 ;; equiv) default=420 ;; matmul) default=330 ;; table) default=560 ;; memory) default=360 ;; *) default=300 ;; esac
   limit=${!var:-$default}
   [ "$limit" = 0 ] && continue
   # never past TOTAL (the device call's own limit is 600 s: a call cut there brings nothing back): a check that would

@@ -215,7 +215,8 @@ case "${1:-}" in
     # default+poolBestFit, MEM_CONC processes each; per process the pool's peaks and fitted requests
     # (RECALLBENCH_MEMORY_LOG) and nvidia-smi's memory each second beside the sweep's estimate line; then the two
     # sweeps' records compared (every number but timings: best fit must change no result). MEM_PRESET (jrt-sd),
-    # MEM_SCALE (0.01), MEM_ONLY (a --only list), MEM_CONC (4), MEM_S (140 s a sweep);
+    # MEM_SCALE (0.01), MEM_ONLY (a --only list), MEM_CONC (4), MEM_S (130 s a sweep). A job's pool is logged when it ends: runs cut off
+    # at MEM_S say nothing of theirs;
     # MEM_BACKEND=cpu tries the plumbing without a GPU (no pools then: the records' comparison only).
     [ -f "$B/run" ] && [ -f "$B/app.mjs.xz" ] || { echo "gpu_check_pending memory: $B has no CLI: pack it with bench/pack_gpu_all.sh" >&2; exit 2; }
     for mode in default default+poolBestFit; do
@@ -224,7 +225,7 @@ case "${1:-}" in
       ( while sleep 1; do t=$(date +%s); nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | sed "s/^/$t,/"; done ) > "$OUT/memory-smi-$tag.csv" &
       sp=$!
       rm -rf "$OUT/memory-$tag"
-      RECALLBENCH_FAST_PATH=$mode RECALLBENCH_MEMORY_LOG="$OUT/memory-log-$tag.jsonl" timeout -s INT -k 20 "${MEM_S:-140}" bash "$B/run" sweep "runners/presets/${MEM_PRESET:-jrt-sd}.json" --scale "${MEM_SCALE:-0.01}" ${MEM_ONLY:+--only $MEM_ONLY} \
+      RECALLBENCH_FAST_PATH=$mode RECALLBENCH_MEMORY_LOG="$OUT/memory-log-$tag.jsonl" timeout -s INT -k 20 "${MEM_S:-130}" bash "$B/run" sweep "runners/presets/${MEM_PRESET:-jrt-sd}.json" --scale "${MEM_SCALE:-0.01}" ${MEM_ONLY:+--only $MEM_ONLY} \
         --concurrency "${MEM_CONC:-4}" --backend "${MEM_BACKEND:-webgpu}" --out "$OUT/memory-$tag" > "$OUT/memory-sweep-$tag.log" 2>&1
       echo "memory $mode: sweep rc $?" | tee -a "$OUT/memory.txt"
       kill $sp; wait $sp 2>/dev/null
@@ -241,7 +242,7 @@ for tag in ('default', 'default-poolBestFit'):
     jobs = [j for j in log(tag) if 'peakAllocatedBytes' in j]
     if jobs:
         gib = lambda b: b / 2 ** 30
-        print(f"{tag}: {len(jobs)} jobs, pool peak allocated GiB max {gib(max(j['peakAllocatedBytes'] for j in jobs)):.2f} mean {gib(sum(j['peakAllocatedBytes'] for j in jobs) / len(jobs)):.2f}, live peak max {gib(max(j['peakUsedBytes'] for j in jobs)):.2f}, fitted {sum(j.get('fittedRequests', 0) for j in jobs)}")
+        print(f"{tag}: {len(jobs)} jobs, pool peak allocated GiB max {gib(max(j['peakAllocatedBytes'] for j in jobs)):.2f} mean {gib(sum(j['peakAllocatedBytes'] for j in jobs) / len(jobs)):.2f}, in use at most {gib(max(j['peakUsedBytes'] for j in jobs)):.2f} (a fitted buffer at its own size), fitted {sum(j.get('fittedRequests', 0) for j in jobs)}")
 def records(tag):
     path = os.path.join(out, f'memory-{tag}', 'runs.jsonl')
     return {r['id']: r for r in (json.loads(l) for l in open(path))} if os.path.exists(path) else {}

@@ -28,6 +28,7 @@ import { addSize, bestFitSize, replacedSize } from '../../core/bestFit.js';
 
 interface BufferManagerInternals {
   freeBuffers: Map<string, GPUBuffer[]>;
+  usedBuffers: Map<string, GPUBuffer[]>;
   numFreeBuffers: number;
   numBytesUsed: number;
   numBytesAllocated: number;
@@ -125,22 +126,25 @@ function install(backend: object): PoolState {
     // a larger one — storage buffers only: staging buffers are mapped whole on read back and keep tfjs's exact sizes
     const bestFit = state.bestFit && (usage & STORAGE_USAGE) !== 0;
     const fit = !reuse ? undefined : hasFree(size) ? size : bestFit ? bestFitSize(sizes, size, hasFree) : undefined;
-    // a miss under best fit: the new buffer replaces the largest free one a little smaller, if any (core/bestFit.ts)
-    const replaced = fit === undefined && reuse && bestFit ? replacedSize(sizes, size, hasFree) : undefined;
-    if (replaced !== undefined) {
+    // a miss under best fit: the new buffer replaces the largest free one a little smaller, if any (core/bestFit.ts);
+    // chosen again after the submit, whose releases may have evicted it
+    if (fit === undefined && reuse && bestFit && replacedSize(sizes, size, hasFree) !== undefined) {
       submitOpenWork(state);
-      const old = manager.freeBuffers.get(`${replaced}_${usage}`)!.pop()!;
-      manager.numFreeBuffers--;
-      manager.numBytesAllocated -= old.size;
-      state.replacedBytes += old.size;
-      old.destroy();
+      const replaced = replacedSize(sizes, size, hasFree);
+      const old = replaced === undefined ? undefined : manager.freeBuffers.get(`${replaced}_${usage}`)?.pop();
+      if (old) {
+        manager.numFreeBuffers--;
+        manager.numBytesAllocated -= old.size;
+        state.replacedBytes += old.size;
+        old.destroy();
+      }
     }
     const limit = state.limitBytes;
     if (limit !== undefined && fit === undefined && manager.numBytesAllocated + size > limit) evict(manager, state, manager.numBytesAllocated + size - limit);
     // a fitted buffer is taken as tfjs takes a buffer of its own size (its free list, its counters), then reads as the request
     const buffer = acquire(fit ?? size, usage, mappedAtCreation, reuse);
-    if (fit === undefined) addSize(sizes, size);
-    else if (fit !== size) {
+    addSize(sizes, fit ?? size); // a size made before this pool was installed joins the search on its first reuse
+    if (fit !== undefined && fit !== size) {
       readAs(buffer, size);
       state.fittedRequests++;
     }
@@ -180,6 +184,16 @@ export function trimBufferPool(backend: object): number {
   const state = install(backend);
   const before = manager.numBytesAllocated;
   evict(manager, state, Number.POSITIVE_INFINITY);
+  // best fit searches only sizes that can come free again: those of the buffers still in use
+  const inUse = new Map<number, number[]>();
+  for (const [key, list] of manager.usedBuffers) {
+    if (list.length === 0) continue;
+    const [size, usage] = key.split('_').map(Number) as [number, number];
+    const sizes = inUse.get(usage) ?? [];
+    addSize(sizes, size);
+    inUse.set(usage, sizes);
+  }
+  state.sizes = inUse;
   return before - manager.numBytesAllocated;
 }
 
