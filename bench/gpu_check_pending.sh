@@ -202,7 +202,7 @@ case "${1:-}" in
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")
     [ -n "${JRT_VARIANTS:-}" ] && echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))" &&
     timeout "${JRT_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
-    grep -hE "^===|dawn toggles:|robustness probe|ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -90 ;;
+    grep -hE "^===|dawn toggles:|robustness probe|ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -400 ;; # all of a six-round, two-batch, six-mixer check (2026-12-01 night: 90 lines kept lost most B64 rows)
   repro)
     # one run trained twice per fast path (default: the gather gradient in tile order; -segmentSumOrdered: atomics),
     # compared bit for bit (bench/gpu_repro.sh); needs the CLI in the bundle (pack_gpu_all.sh). About a minute.

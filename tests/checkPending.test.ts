@@ -124,6 +124,45 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls[4]).toMatch(/--mixers jrt-rnn --batches 64 .*--cpu-prof .*\/jrt-rnn-b64.cpuprofile /);
   });
 
+  // memory: a stand-in CLI whose sweep writes two records and their curves, the fast path's name in its log, and one
+  // pool line per job to RECALLBENCH_MEMORY_LOG; DIFFER=1 moves one loss by 1e-7 under poolBestFit
+  function memoryCheck(name: string, env: Record<string, string> = {}) {
+    const { bundle } = standInBundle(name);
+    const log = join(work, name, 'sweeps.log');
+    const cli = `#!/usr/bin/env bash
+echo "\${RECALLBENCH_FAST_PATH:-} $*" >> '${log}'
+out=\${@: -1}; mkdir -p "$out/curves"
+loss=0.5; [ "\${DIFFER:-}" = 1 ] && [ "\${RECALLBENCH_FAST_PATH:-}" = default+poolBestFit ] && loss=0.5000001
+for id in a1 b2; do
+  echo "{\\"id\\":\\"$id\\",\\"params\\":100,\\"testAccuracy\\":0.25,\\"msPerStep\\":$RANDOM,\\"wallSeconds\\":$RANDOM}" >> "$out/runs.jsonl"
+  echo "[{\\"epoch\\":1,\\"trainLoss\\":$loss,\\"seconds\\":$RANDOM}]" > "$out/curves/$id.json"
+  echo "{\\"id\\":\\"$id\\",\\"peakAllocatedBytes\\":$((2 ** 30)),\\"peakUsedBytes\\":$((2 ** 29)),\\"fittedRequests\\":3}" >> "$RECALLBENCH_MEMORY_LOG"
+done
+echo "sweep: memory: largest run x ≈ 2.00 GiB (measured)"
+`;
+    writeFileSync(join(bundle, 'run'), cli);
+    chmodSync(join(bundle, 'run'), 0o755);
+    writeFileSync(join(bundle, 'app.mjs.xz'), '');
+    const r = check('memory', name, { MEM_S: '30', ...env });
+    const sweeps = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+    const summary = existsSync(join(r.out, 'memory.txt')) ? readFileSync(join(r.out, 'memory.txt'), 'utf8') : '';
+    return { ...r, sweeps, summary };
+  }
+
+  it('memory: the preset swept with the default levers, then with poolBestFit; pools summed up, every record and curve compared', () => {
+    const r = memoryCheck('memory', { MEM_PRESET: 'quick', MEM_CONC: '3' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found|Traceback/);
+    expect(r.status).toBe(0);
+    expect(r.sweeps).toHaveLength(2);
+    expect(r.sweeps[0]).toMatch(/^default sweep runners\/presets\/quick.json --scale 0.01 +--concurrency 3 --backend webgpu --out .*memory-default$/);
+    expect(r.sweeps[1]).toMatch(/^default\+poolBestFit sweep .*--out .*memory-default-poolBestFit$/);
+    expect(r.summary).toContain('sweep: memory: largest run x ≈ 2.00 GiB');
+    expect(r.summary).toMatch(/default-poolBestFit: 2 jobs, pool peak allocated GiB max 1.00 mean 1.00, .*fitted 6/);
+    expect(r.summary).toContain('records: 2 default, 2 with poolBestFit, 2 in both, 0 differ (records and curves)');
+    const differ = memoryCheck('memory-differ', { MEM_PRESET: 'quick', DIFFER: '1' });
+    expect(differ.summary).toContain('2 in both, 2 differ (records and curves) (first: a1)');
+  });
+
   it('an unknown mode: usage and exit 2', () => {
     const r = check('nonsense', 'usage');
     expect(r.status).toBe(2);
