@@ -6,7 +6,8 @@
 #
 #   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/, and of results/
 #                                      only results/campaign/FOLDER — the stretch's folder, <preset> or, with SCALE,
-#                                      <preset>-scale<s> (what a fresh machine seeds from); then the sizes
+#                                      <preset>-scale<s> (what a fresh machine seeds from; a preset with no folder yet,
+#                                      its first stretch: no results at all); then the sizes
 #   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
 #   bash bench/device_tree.sh          the sizes only
 #
@@ -20,7 +21,9 @@ case "${1:-}" in
   '') ;;
   -*) echo "device_tree: usage: device_tree.sh [FOLDER | off] (FOLDER: results/campaign/FOLDER, the stretch's)" >&2; exit 2 ;;
   *)
-    git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || { echo "device_tree: no results/campaign/$1 in HEAD (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
+    # a preset's first stretch has no folder yet: its preset file is enough (then no results travel at all)
+    git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || git cat-file -e "HEAD:runners/presets/${1%-scale*}.json" 2>/dev/null \
+      || { echo "device_tree: no results/campaign/$1 in HEAD, nor a preset runners/presets/${1%-scale*}.json for a first stretch (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
     # shellcheck disable=SC2046 # folder names: no spaces
     git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx results) "results/campaign/$1" ;;
 esac

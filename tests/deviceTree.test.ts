@@ -1,6 +1,7 @@
 // bench/device_tree.sh — what a device call carries, trimmed for a campaign stretch — in a clone of this repository:
 // the stretch's folder and the code stay, the other presets' results leave (a call sends only what is checked out),
-// the sizes are printed against the 64 MiB, a folder that does not exist is refused in one line (exit 2), and `off`
+// the sizes are printed against the 64 MiB, a folder that does not exist is refused in one line (exit 2) unless it is a
+// preset's first stretch, and `off`
 // brings the whole tree back. Skipped where this checkout is not a git repository.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,11 @@ describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', (
     expect(refused.status).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/no results\/campaign\/no-such-folder in HEAD/);
+    // a preset's first stretch: no folder of it in HEAD, its preset file is enough; no results travel
+    const first = run('jrt-sd');
+    expect(first.status, first.stderr).toBe(0);
+    expect(existsSync(join(clone, 'runners/presets/jrt-sd.json'))).toBe(true);
+    expect(existsSync(join(clone, 'results/campaign/zoology-fig2'))).toBe(false);
     expect(run('off').status).toBe(0);
     expect(existsSync(join(clone, 'results/icll'))).toBe(true);
     const whole = run();
