@@ -139,6 +139,11 @@ export interface EstimateOptions {
   poolBestFit?: boolean;
 }
 
+/** What a run's estimate follows of a fast path (accel/webgpu's FastPath, e.g. defaultFastPath()): its fused forms and the pool's rule. */
+export function estimateOptions(fastPath: Readonly<Record<FusedLever | 'poolBestFit', boolean>>): EstimateOptions {
+  return { fused: Object.fromEntries(FUSED_LEVERS.map((l) => [l, fastPath[l]])), poolBestFit: fastPath.poolBestFit };
+}
+
 /** Every lever of FUSED_LEVERS, on or off, in FUSED_LEVERS' order (the cache key and the probe read this). */
 function fusedLevers(options: EstimateOptions): Record<FusedLever, boolean> {
   return Object.fromEntries(FUSED_LEVERS.map((l) => [l, options.fused?.[l] === true])) as Record<FusedLever, boolean>;
@@ -553,7 +558,7 @@ class PoolSimulation {
   private acquire(size: number): number {
     if (++this.sinceSubmit > SUBMIT_EVERY) this.submit();
     const hasFree = (s: number) => (this.free.get(s) ?? 0) > 0;
-    const fit = hasFree(size) ? size : bestFitSize(this.sizes, size, hasFree, this.ratio);
+    const fit = bestFitSize(this.sizes, size, hasFree, this.ratio); // its own size first: every size made is in `sizes`
     if (fit === undefined) {
       // best fit's miss: the new buffer replaces the largest free one a little smaller, if any
       const replaced = this.ratio > 1 ? replacedSize(this.sizes, size, hasFree, this.ratio) : undefined;
@@ -587,7 +592,9 @@ class PoolSimulation {
       if (op >= 0) open.set(i, this.acquire(size));
       else {
         const taken = open.get(i);
-        if (taken !== undefined && open.delete(i)) this.pending.push(taken);
+        if (taken === undefined) continue;
+        open.delete(i);
+        this.pending.push(taken);
       }
     }
     return [...open.values()];

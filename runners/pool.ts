@@ -33,7 +33,7 @@ import { UserInputError } from '../engine/errors.js';
 import { loadPlugin } from '../engine/plugins.js';
 import type { EpochRecord } from '../engine/train.js';
 import { runId, type RunConfig, type Search } from './config.js';
-import { estimateGridMemory, FUSED_LEVERS, runName, type MemoryEstimate } from './memory.js';
+import { estimateGridMemory, estimateOptions, runName, type MemoryEstimate } from './memory.js';
 import { readCurve, ResultsDir, type RunRecord } from './results.js';
 import { readRungState } from './search.js';
 import { backendFaultPoint } from './faults.js';
@@ -351,9 +351,7 @@ export async function serveChildJob(): Promise<void> {
       // the estimate is of a webgpu run (the sweep asks for one only with a GPU's memory known), whose fast path is
       // the environment's default (RECALLBENCH_FAST_PATH, inherited by the training processes)
       const { defaultFastPath } = await import('../accel/webgpu/index.js');
-      const fastPath = defaultFastPath();
-      const fused = Object.fromEntries(FUSED_LEVERS.map((l) => [l, fastPath[l]]));
-      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], { fused, poolBestFit: fastPath.poolBestFit }) });
+      await sendToParent({ type: 'estimates', estimates: await estimateGridMemory(job.configs ?? [], estimateOptions(defaultFastPath())) });
       return;
     }
     let backend: BackendInfo;

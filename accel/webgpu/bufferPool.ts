@@ -53,7 +53,7 @@ interface PoolState {
   evictedBytes: number;
   /** Serve storage requests by best fit (lever poolBestFit). */
   bestFit: boolean;
-  /** Per usage, every byte size the pool has made a buffer of, ascending (best fit searches them). */
+  /** Per usage, every byte size best fit has taken or made a buffer of, ascending (it searches them). */
   sizes: Map<number, number[]>;
   /** Requests served by a larger free buffer (best fit). */
   fittedRequests: number;
@@ -112,6 +112,40 @@ function readOwnSize(buffer: GPUBuffer): void {
   if (readingAsRequest.delete(buffer)) delete (buffer as { size?: number }).size;
 }
 
+/** tfjs's key of a free list (buffer_manager.js getBufferKey). */
+const keyOf = (size: number, usage: number) => `${size}_${usage}`;
+
+function hasFree(manager: BufferManagerInternals, size: number, usage: number): boolean {
+  return (manager.freeBuffers.get(keyOf(size, usage))?.length ?? 0) > 0;
+}
+
+/**
+ * Best fit (core/bestFit.ts): the size of the free buffer a storage request of `size` bytes takes — its own size
+ * first (also a buffer made before this pool was installed, not yet in `sizes`), else the smallest within the ratio;
+ * on a miss `size` itself, the new buffer made in place of the largest free one a little smaller, if any (chosen
+ * after the submit, whose releases may have evicted it).
+ */
+function bestFitTake(manager: BufferManagerInternals, state: PoolState, size: number, usage: number): number {
+  let sizes = state.sizes.get(usage);
+  if (!sizes) state.sizes.set(usage, (sizes = []));
+  const free = (s: number) => hasFree(manager, s, usage);
+  const fit = free(size) ? size : bestFitSize(sizes, size, free);
+  addSize(sizes, fit ?? size);
+  if (fit !== undefined) return fit;
+  if (replacedSize(sizes, size, free) !== undefined) {
+    submitOpenWork(state);
+    const replaced = replacedSize(sizes, size, free);
+    const old = replaced === undefined ? undefined : manager.freeBuffers.get(keyOf(replaced, usage))?.pop();
+    if (old) {
+      manager.numFreeBuffers--;
+      manager.numBytesAllocated -= old.size;
+      state.replacedBytes += old.size;
+      old.destroy();
+    }
+  }
+  return size;
+}
+
 function install(backend: object): PoolState {
   const manager = managerOf(backend);
   if (manager.__recallbenchPool) return manager.__recallbenchPool;
@@ -119,32 +153,13 @@ function install(backend: object): PoolState {
   const acquire = manager.acquireBuffer.bind(manager);
   const release = manager.releaseBuffer.bind(manager);
   manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
-    let sizes = state.sizes.get(usage);
-    if (!sizes) state.sizes.set(usage, (sizes = []));
-    const hasFree = (s: number) => (manager.freeBuffers.get(`${s}_${usage}`)?.length ?? 0) > 0;
-    // a free buffer of the request's own size first (also one made before this pool was installed); then, by best fit,
-    // a larger one — storage buffers only: staging buffers are mapped whole on read back and keep tfjs's exact sizes
-    const bestFit = state.bestFit && (usage & STORAGE_USAGE) !== 0;
-    const fit = !reuse ? undefined : hasFree(size) ? size : bestFit ? bestFitSize(sizes, size, hasFree) : undefined;
-    // a miss under best fit: the new buffer replaces the largest free one a little smaller, if any (core/bestFit.ts);
-    // chosen again after the submit, whose releases may have evicted it
-    if (fit === undefined && reuse && bestFit && replacedSize(sizes, size, hasFree) !== undefined) {
-      submitOpenWork(state);
-      const replaced = replacedSize(sizes, size, hasFree);
-      const old = replaced === undefined ? undefined : manager.freeBuffers.get(`${replaced}_${usage}`)?.pop();
-      if (old) {
-        manager.numFreeBuffers--;
-        manager.numBytesAllocated -= old.size;
-        state.replacedBytes += old.size;
-        old.destroy();
-      }
-    }
+    // storage buffers only: staging buffers are mapped whole on read back and keep tfjs's exact sizes
+    const take = reuse && state.bestFit && (usage & STORAGE_USAGE) !== 0 ? bestFitTake(manager, state, size, usage) : size;
     const limit = state.limitBytes;
-    if (limit !== undefined && fit === undefined && manager.numBytesAllocated + size > limit) evict(manager, state, manager.numBytesAllocated + size - limit);
+    if (limit !== undefined && manager.numBytesAllocated + size > limit && !(reuse && hasFree(manager, take, usage))) evict(manager, state, manager.numBytesAllocated + size - limit);
     // a fitted buffer is taken as tfjs takes a buffer of its own size (its free list, its counters), then reads as the request
-    const buffer = acquire(fit ?? size, usage, mappedAtCreation, reuse);
-    addSize(sizes, fit ?? size); // a size made before this pool was installed joins the search on its first reuse
-    if (fit !== undefined && fit !== size) {
+    const buffer = acquire(take, usage, mappedAtCreation, reuse);
+    if (take !== size) {
       readAs(buffer, size);
       state.fittedRequests++;
     }
