@@ -537,16 +537,32 @@ export default ({ tf, z }) => ({
   });
 });
 
-describe('webgpu buffer pool cap (on tfjs-backend-webgpu\'s own BufferManager, with a stand-in device)', () => {
-  function pool() {
-    const destroyed: number[] = [];
-    const device = { createBuffer: ({ size, usage }: { size: number; usage: number }) => ({ size, usage, mapState: 'unmapped', destroy: () => destroyed.push(size) }) };
-    const manager = new BufferManager(device as unknown as GPUDevice);
-    let submits = 0;
-    const backend = { bufferManager: manager, commandEncoder: {} as unknown, endComputePassEncoder() {}, submitQueue() { submits++; backend.commandEncoder = null; } };
-    return { manager, backend, destroyed, submits: () => submits };
+/** A GPUBuffer as Dawn's: `size` a getter on the prototype (best fit shadows it with an own property while in use). */
+class StandInBuffer {
+  constructor(private readonly bytes: number, readonly usage: number, private readonly destroyed: number[]) {}
+  get size(): number {
+    return this.bytes;
   }
-  const STORAGE = 0x80;
+  readonly mapState = 'unmapped';
+  destroy(): void {
+    this.destroyed.push(this.bytes);
+  }
+}
+const STORAGE = 0x80;
+
+/** tfjs-backend-webgpu's own BufferManager on a stand-in device, with the backend internals the pool touches. */
+function standInPool(bestFit = false) {
+  const destroyed: number[] = [];
+  const device = { createBuffer: ({ size, usage }: { size: number; usage: number }) => new StandInBuffer(size, usage, destroyed) };
+  const manager = new BufferManager(device as unknown as GPUDevice);
+  let submits = 0;
+  const backend = { bufferManager: manager, commandEncoder: {} as unknown, endComputePassEncoder() {}, submitQueue() { submits++; backend.commandEncoder = null; } };
+  setBufferPoolBestFit(backend, bestFit);
+  return { manager, backend, destroyed, submits: () => submits };
+}
+
+describe('webgpu buffer pool cap (on tfjs-backend-webgpu\'s own BufferManager, with a stand-in device)', () => {
+  const pool = () => standInPool();
 
   it('without a limit keeps every released size (what grew the sweep processes); with one, allocated bytes stay within it', () => {
     const plain = pool();
@@ -584,25 +600,9 @@ describe('webgpu buffer pool cap (on tfjs-backend-webgpu\'s own BufferManager, w
 });
 
 describe('webgpu buffer pool by best fit (lever poolBestFit): core/bestFit.ts, the pool with a stand-in device, the estimate', () => {
-  // a stand-in GPUBuffer as Dawn's: `size` a getter on the prototype, so that an own property can shadow it
-  class StandInBuffer {
-    constructor(private readonly bytes: number, readonly usage: number, private readonly destroyed: number[]) {}
-    get size(): number {
-      return this.bytes;
-    }
-    readonly mapState = 'unmapped';
-    destroy(): void {
-      this.destroyed.push(this.bytes);
-    }
-  }
-  const STORAGE = 0x80;
   const MAP_READ = 0x1 | 0x8; // a read-back staging buffer: MAP_READ | COPY_DST
   function pool(bestFit: boolean) {
-    const destroyed: number[] = [];
-    const device = { createBuffer: ({ size, usage }: { size: number; usage: number }) => new StandInBuffer(size, usage, destroyed) };
-    const manager = new BufferManager(device as unknown as GPUDevice);
-    const backend = { bufferManager: manager, commandEncoder: null as unknown, endComputePassEncoder() {}, submitQueue() {} };
-    setBufferPoolBestFit(backend, bestFit);
+    const { manager, backend, destroyed } = standInPool(bestFit);
     /** One step of a shape: its buffers live at once, then all released. */
     const step = (sizes: number[]) => {
       const live = sizes.map((s) => manager.acquireBuffer(s, STORAGE));
