@@ -114,8 +114,9 @@ export const POOL_OVERHEAD_FRACTION = 0.25;
 export const POOL_MARGIN = 0.1;
 
 /**
- * The margin with best fit (lever poolBestFit): larger, because its replay stands for orders it did not run and no
- * GPU has yet measured its pool against the estimate (bench/gpu_check_pending.sh memory is that measurement).
+ * The margin with best fit (lever poolBestFit): larger, because its replay stands for orders it did not run. On an
+ * H200 (2026-12-02, bench/gpu_check_pending.sh memory: 24 jrt-sd runs) each run's peak pool was 0.20–0.40 of its
+ * estimate, so this margin is far from binding; kept until a preset of other shapes has been measured.
  */
 export const POOL_MARGIN_BEST_FIT = 0.25;
 /**
