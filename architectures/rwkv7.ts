@@ -12,6 +12,8 @@
 //   o ← GroupNorm_H(o) + (Σ_i r_i k_i r_k,i) v   per head (the "bonus": the current token's value, read at once)
 //   y = (o ⊙ g) W_o
 //
+// The keys (w, α, k, κ̂ → a, b) and the output (bonus, gate) are ops/rwkv7Token: one fused pass each way per token
+// and head on webgpu with the lever `rwkv7Token`.
 // The parallel forward is the chunked generalized delta rule (ops/generalizedDeltaRule/chunk.ts): batched within
 // chunks of `chunkSize` tokens, a loop over the T/chunkSize chunks carries S. On webgpu with the lever
 // `generalizedDelta` on, the op runs its fused kernel instead (accel/webgpu/generalizedDeltaRule.ts: no [C, C, d_k]
@@ -44,7 +46,7 @@ import { defineMixer, type MixerContext } from './mixer.js';
 import { generalizedDeltaRule, generalizedDeltaRuleStep } from '../ops/generalizedDeltaRule/index.js';
 import { linearApply } from '../ops/linear/index.js';
 import { layerNorm } from '../ops/layerNorm/index.js';
-import { l2Normalize } from '../ops/rmsNorm/index.js';
+import { rwkv7Keys, rwkv7Output } from '../ops/rwkv7Token/index.js';
 import { mixWithPrevious, tokenShiftMix } from '../ops/tokenShift/index.js';
 import { splitHeads } from './nn.js';
 
@@ -61,7 +63,6 @@ const params = z
 
 export type Rwkv7Params = z.output<typeof params>;
 
-const W_SCALE = Math.exp(-0.5); // w = −e^{−½} σ(·): the decay e^w stays in (0.545, 1)
 const NORM_EPS = 1e-5; // GroupNorm eps = d_k · 1e-5 (fla: head_dim · norm_eps)
 const ZOOLOGY_GAIN = 2 ** -2.5;
 
@@ -141,15 +142,14 @@ export default defineMixer({
       const lead = xw!.shape.slice(0, -1);
       const heads = (y: tf.Tensor) => y.reshape([...lead, H, dk]);
       const r = rProj.apply(xr!);
-      const w = tf.mul(tf.sigmoid(linearApply(tf.tanh(wLora.down.apply(xw!)), wLora.up.weight, wLora.bias)), -W_SCALE);
+      const wLogit = linearApply(tf.tanh(wLora.down.apply(xw!)), wLora.up.weight, wLora.bias);
       const k0 = kProj.apply(xk!);
       const v = vProj.apply(xv!);
-      const iclr = tf.sigmoid(linearApply(aLora.down.apply(xa!), aLora.up.weight, aLora.bias)); // α
+      const aLogit = linearApply(aLora.down.apply(xa!), aLora.up.weight, aLora.bias);
       const g = gLora.up.apply(tf.sigmoid(gLora.down.apply(xg!)));
-      const kk = heads(tf.mul(k0, kK));
-      const kappa = l2Normalize(kk); // κ̂ = kk · rsqrt(Σkk² + 1e-6)
-      const k = tf.mul(k0, tf.add(1, tf.mul(tf.sub(iclr, 1), kA)));
-      return { r: heads(r), w: heads(w), k: heads(k), v: heads(v), a: tf.neg(kappa), b: tf.mul(kappa, heads(iclr)), g };
+      // w, α, the write key k and the removal key κ̂ (a = −κ̂, b = κ̂ ⊙ α): ops/rwkv7Token, fused on the GPU
+      const { w, k, a, b } = rwkv7Keys(wLogit, aLogit, k0, kK, kA, H);
+      return { r: heads(r), w, k, v: heads(v), a, b, g };
     };
     /**
      * GroupNorm per head with its affine map, o [H, ..., d_v] → the same: LayerNorm over d_v with each head's own
@@ -159,11 +159,7 @@ export default defineMixer({
      */
     const groupNorm = (headsFirst: tf.Tensor) => layerNorm(headsFirst, normWeight.reshape([H, dk]), normBias.reshape([H, dk]), dk * NORM_EPS);
     /** GroupNorm's output [..., H, d_v] → y [..., d]: the bonus, the output gate, the out projection. */
-    const output = (normed: tf.Tensor, pr: ReturnType<typeof project>) => {
-      const lead = normed.shape.slice(0, -2);
-      const bonus = tf.mul(tf.sum(tf.mul(tf.mul(pr.r, pr.k), rK), -1, true), pr.v);
-      return oProj.apply(tf.mul(tf.add(normed, bonus).reshape([...lead, d]), pr.g));
-    };
+    const output = (normed: tf.Tensor, pr: ReturnType<typeof project>) => oProj.apply(rwkv7Output(normed, pr.r, pr.k, pr.v, rK, pr.g));
     const c4 = (x: tf.Tensor) => x as tf.Tensor4D;
 
     return {
