@@ -5,7 +5,7 @@
 # checkpoint weights left out of it) and a per-GPU nvidia-smi log — and, with WEIGHTS_MIB, the weights that fit.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [ONLY_SEEDS="0"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -89,9 +89,9 @@ smi=$!
 start=$(date +%s)
 # sweep CONCURRENCY SECONDS: the sweep, its log appended to sweep.log
 sweep() {
-  # shellcheck disable=SC2086 # GPUS, ONLY and ONLY_DATA are word lists
+  # shellcheck disable=SC2086 # GPUS, ONLY, ONLY_DATA and ONLY_SEEDS are word lists
   timeout -s INT -k 40 "$2" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
-    --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} >> "$out/sweep.log" 2>&1
+    --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} ${ONLY_SEEDS:+--only-seeds $ONLY_SEEDS} >> "$out/sweep.log" 2>&1
 }
 : > "$out/sweep.log"
 # a PER_GPU / CONCURRENCY with some run larger than an equal share of a GPU is packed by the runs' estimates, at most

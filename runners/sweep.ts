@@ -46,13 +46,19 @@ export function listPresetNames(): string[] {
 }
 
 /**
- * A preset restricted to some architecture labels (`--only`) and/or some task settings (`--only-data`, data-entry
- * labels), e.g. one stretch of a campaign that completes one panel of a figure. Run ids stay the full grid's (an id
- * is the hash of the resolved run config, which neither filter changes); an architecture listed per setting
- * (`dataLabels`, e.g. H3 with N = L) keeps only the entries of the settings kept.
+ * A preset restricted to some architecture labels (`--only`), some task settings (`--only-data`, data-entry labels)
+ * and/or some of its seeds (`--only-seeds`), e.g. one stretch of a campaign that completes one panel of a figure, or
+ * one seed of every point first. Run ids stay the full grid's (an id is the hash of the resolved run config, which no
+ * filter changes); an architecture listed per setting (`dataLabels`, e.g. H3 with N = L) keeps only the entries of the
+ * settings kept.
  */
-export function selectPreset(preset: Preset, only?: string[], onlyData?: string[]): Preset {
+export function selectPreset(preset: Preset, only?: string[], onlyData?: string[], onlySeeds?: number[]): Preset {
   let out = preset;
+  if (onlySeeds?.length) {
+    const unknown = onlySeeds.filter((s) => !preset.seeds.includes(s));
+    if (unknown.length) throw new UserInputError(`--only-seeds: ${unknown.join(', ')} is not a seed of ${preset.name} (seeds: ${preset.seeds.join(', ')})`);
+    out = { ...out, seeds: preset.seeds.filter((s) => onlySeeds.includes(s)) };
+  }
   if (only?.length) {
     const labels = new Set(preset.architectures.map((a) => a.label));
     const unknown = only.filter((l) => !labels.has(l));

@@ -325,6 +325,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('add-d-model', { type: 'number', array: true, describe: "with --add-arch: the added architectures' model widths (default: the preset's d_model list)" })
         .option('only', { type: 'string', array: true, describe: "train only these architecture labels of the preset (e.g. one stretch of a campaign: --only attention based); run ids are the full grid's" })
         .option('only-data', { type: 'string', array: true, describe: "train only these task settings (data-entry labels) of the preset, e.g. one figure panel: --only-data L64-K4; run ids are the full grid's" })
+        .option('only-seeds', { type: 'number', array: true, describe: "train only these seeds of the preset (e.g. one seed of every point first: --only-seeds 0); run ids are the full grid's" })
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('reopen-ties', { type: 'boolean', default: false, describe: "before training, set aside (to reopened.jsonl) the stored halving stops the preset's rule would not make now — e.g. stops within its keepWithin margin made before the margin existed — in groups no run of which has solved the task, so the sweep re-decides them (runners/search.ts stopsToReopen)" })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
@@ -370,7 +371,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           preset = addArchitectures(preset, argv.addArch, parsePairs(argv.param, '--param'), argv.addDModel);
           only = [...new Set([...(argv.only ?? []), ...argv.addArch])];
         } else if (argv.addDModel) throw new UserInputError('--add-d-model sets the widths of the architectures --add-arch adds: give --add-arch too');
-        preset = selectPreset(preset, only, argv.onlyData);
+        preset = selectPreset(preset, only, argv.onlyData, argv.onlySeeds);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: searchSchema.parse({ kind: 'halving' }) };
         const scale = argv.scale;

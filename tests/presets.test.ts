@@ -308,4 +308,14 @@ describe('preset overrides', () => {
     const noH3 = { ...zoo, architectures: zoo.architectures.filter((a) => a.label !== 'h3' || !a.dataLabels?.includes('L64-K4')) };
     expect(() => selectPreset(noH3, ['h3'], ['L64-K4'])).toThrow(/no run of zoology-fig2 is left \(architectures h3 at settings L64-K4\)/);
   });
+
+  it('--only-seeds selects one seed of every point: the full grid\'s ids of that seed, no other', () => {
+    const sd = loadPreset('jrt-sd');
+    const full = expandPreset(sd);
+    const seed0 = expandPreset(selectPreset(sd, undefined, undefined, [0]));
+    expect([full.length, seed0.length]).toEqual([240, 120]);
+    expect(new Set(seed0.map(runId))).toEqual(new Set(full.filter((c) => c.seed === 0).map(runId)));
+    expect(expandPreset(selectPreset(sd, ['causal'], undefined, [1])).map((c) => [c.label, c.seed])).toEqual(Array.from({ length: 60 }, () => ['causal', 1]));
+    expect(() => selectPreset(sd, undefined, undefined, [2])).toThrow(/--only-seeds: 2 is not a seed of jrt-sd \(seeds: 0, 1\)/);
+  });
 });
