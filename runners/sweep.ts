@@ -55,6 +55,7 @@ export function listPresetNames(): string[] {
 export function selectPreset(preset: Preset, only?: string[], onlyData?: string[], onlySeeds?: number[]): Preset {
   let out = preset;
   if (onlySeeds?.length) {
+    if (!onlySeeds.every(Number.isInteger)) throw new UserInputError('--only-seeds: seeds are whole numbers (e.g. --only-seeds 0)');
     const unknown = onlySeeds.filter((s) => !preset.seeds.includes(s));
     if (unknown.length) throw new UserInputError(`--only-seeds: ${unknown.join(', ')} is not a seed of ${preset.name} (seeds: ${preset.seeds.join(', ')})`);
     out = { ...out, seeds: preset.seeds.filter((s) => onlySeeds.includes(s)) };

@@ -316,6 +316,7 @@ describe('preset overrides', () => {
     expect([full.length, seed0.length]).toEqual([240, 120]);
     expect(new Set(seed0.map(runId))).toEqual(new Set(full.filter((c) => c.seed === 0).map(runId)));
     expect(expandPreset(selectPreset(sd, ['causal'], undefined, [1])).map((c) => [c.label, c.seed])).toEqual(Array.from({ length: 60 }, () => ['causal', 1]));
+    expect(() => selectPreset(sd, undefined, undefined, [NaN])).toThrow(/--only-seeds: seeds are whole numbers/); // yargs's reading of a word
     expect(() => selectPreset(sd, undefined, undefined, [2])).toThrow(/--only-seeds: 2 is not a seed of jrt-sd \(seeds: 0, 1\)/);
   });
 });
