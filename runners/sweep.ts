@@ -57,7 +57,7 @@ export function selectPreset(preset: Preset, only?: string[], onlyData?: string[
   if (onlySeeds?.length) {
     if (!onlySeeds.every(Number.isInteger)) throw new UserInputError('--only-seeds: seeds are whole numbers (e.g. --only-seeds 0)');
     const unknown = onlySeeds.filter((s) => !preset.seeds.includes(s));
-    if (unknown.length) throw new UserInputError(`--only-seeds: ${unknown.join(', ')} is not a seed of ${preset.name} (seeds: ${preset.seeds.join(', ')})`);
+    if (unknown.length) throw new UserInputError(`--only-seeds: ${unknown.join(', ')} ${unknown.length > 1 ? 'are not seeds' : 'is not a seed'} of ${preset.name} (seeds: ${preset.seeds.join(', ')})`);
     out = { ...out, seeds: preset.seeds.filter((s) => onlySeeds.includes(s)) };
   }
   if (only?.length) {

@@ -371,11 +371,13 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
           preset = addArchitectures(preset, argv.addArch, parsePairs(argv.param, '--param'), argv.addDModel);
           only = [...new Set([...(argv.only ?? []), ...argv.addArch])];
         } else if (argv.addDModel) throw new UserInputError('--add-d-model sets the widths of the architectures --add-arch adds: give --add-arch too');
-        preset = selectPreset(preset, only, argv.onlyData, argv.onlySeeds);
+        preset = selectPreset(preset, only, argv.onlyData);
         if (argv.search === 'grid') preset = { ...preset, search: { kind: 'grid' as const } };
         else if (argv.search === 'halving' && preset.search.kind !== 'halving') preset = { ...preset, search: searchSchema.parse({ kind: 'halving' }) };
         const scale = argv.scale;
         if (scale !== undefined) preset = scalePreset(preset, scale);
+        // after --scale, which keeps a share of the seeds: the seeds asked for are the scaled grid's
+        if (argv.onlySeeds?.length) preset = selectPreset(preset, undefined, undefined, argv.onlySeeds);
         const halvingRule = halvingOf(preset.search);
         if (argv.reopenTies && !halvingRule) throw new UserInputError('--reopen-ties re-makes successive-halving decisions: this sweep searches the full grid (a preset with search "halving", or --search halving)');
         const presetTag = scale !== undefined && scale !== 1 ? `${preset.name}@scale=${scale}` : preset.name;

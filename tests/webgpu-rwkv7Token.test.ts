@@ -18,17 +18,19 @@ let seed = 23000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
 const BAR = 2e-6;
 // [lead, H, d_k]: one token row, a batch of rows, heads of two channels (the least the mixer takes), d 128 over 4 heads
-const SHAPES: Array<[number[], number, number]> = [[[1], 1, 4], [[2, 5], 2, 3], [[3], 4, 2], [[2, 16], 4, 32]];
+const SHAPES: Array<[number[], number, number, 'zeros'?]> = [[[1], 1, 4], [[2, 5], 2, 3], [[3], 4, 2], [[2, 16], 4, 32], [[2, 5], 2, 4, 'zeros']];
+// 'zeros': the per-channel parameters at zoology's init (k_k = k_a = r_k = 0: κ̂ = 0, the norm's 1/√ε = 1000)
+const param = (shape: number[], zeros?: 'zeros') => (zeros ? tf.zeros(shape) : randn(shape));
 
 describe.skipIf(!device)(`fused RWKV-7 keys and output on WebGPU (${device ?? 'no adapter'})`, () => {
   beforeAll(() => setFastPath(allLevers(true)));
   afterAll(() => releaseGpu());
 
   it('keys: w, k, a, b and the five inputs\' gradients match the reference; one dispatch each way; the reference with the lever off', async () => {
-    for (const [lead, H, dk] of SHAPES) {
+    for (const [lead, H, dk, zeros] of SHAPES) {
       const d = H * dk;
       // logits of std 3: σ near 0, 1 and between; k_k, k_a of either sign
-      const ins = [randn([...lead, d], 3), randn([...lead, d], 3), randn([...lead, d]), randn([d]), randn([d])];
+      const ins = [randn([...lead, d], 3), randn([...lead, d], 3), randn([...lead, d]), param([d], zeros), param([d], zeros)];
       const cot = Array.from({ length: 4 }, () => randn([...lead, H, dk]));
       const loss = (f: typeof rwkv7Keys) => (...xs: tf.Tensor[]) => {
         const o = f(xs[0]!, xs[1]!, xs[2]!, xs[3]!, xs[4]!, H);
@@ -55,10 +57,10 @@ describe.skipIf(!device)(`fused RWKV-7 keys and output on WebGPU (${device ?? 'n
     setFastPath({ rwkv7Token: true });
   });
 
-  it('output: y and the six inputs\' gradients match the reference; one dispatch each way', async () => {
-    for (const [lead, H, dk] of SHAPES) {
+  it('output: y and the six inputs\' gradients match the reference; one dispatch each way; the reference with the lever off', async () => {
+    for (const [lead, H, dk, zeros] of SHAPES) {
       const heads = [...lead, H, dk];
-      const ins = [randn(heads), randn(heads), randn(heads), randn(heads), randn([H, dk]), randn([...lead, H * dk])];
+      const ins = [randn(heads), randn(heads), randn(heads), randn(heads), param([H, dk], zeros), randn([...lead, H * dk])];
       const cot = randn([...lead, H * dk]);
       const f = (op: typeof rwkv7Output) => (...xs: tf.Tensor[]) => op(xs[0]!, xs[1]!, xs[2]!, xs[3]!, xs[4]!, xs[5]!);
       const run = (op: typeof rwkv7Output) => [f(op)(...ins), ...tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(op)(...xs), cot)))(ins)];
@@ -72,6 +74,11 @@ describe.skipIf(!device)(`fused RWKV-7 keys and output on WebGPU (${device ?? 'n
       for (let i = 0; i < names.length; i++) expect((await errors(got[i]!, ref[i]!)).rel, `${lead} ${H}×${dk} ${names[i]}`).toBeLessThan(BAR);
       tf.dispose([...ins, cot, ...got, ...ref]);
     }
+    setFastPath({ rwkv7Token: false });
+    const x = tf.ones([2, 2, 4]);
+    const kernels = new Set((await tf.profile(() => rwkv7Output(x, x, x, x, tf.ones([2, 4]), tf.ones([2, 8])))).kernelNames);
+    expect([kernels.has(RWKV7_OUTPUT_KERNEL), kernels.has('Multiply')]).toEqual([false, true]);
+    setFastPath({ rwkv7Token: true });
   });
 
   it('mutation check: the keys gradient without the L2 norm\'s projection term fails the bar', async () => {

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { L2_NORM_EPS } from '../../ops/rmsNorm/index.js';
 import { RWKV7_DECAY_SCALE, type Rwkv7Keys } from '../../ops/rwkv7Token/index.js';
-import { allocate, declare, dispatch, elementMain, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, elementMain, fitsDevice, grid, webgpuBackend } from './dispatch.js';
 
 const WG = 64;
 const UNIFORMS = ['n: u32', 'H: u32', 'dk: u32', 'eps: f32', 'scale: f32'];
@@ -59,11 +59,11 @@ ${elementMain(WG)}
   ${INV_NORM}
   let ob = e * 4u * dk;
   let gb5 = e * 5u * dk;
-  var dot = 0.0f; // Σ_j dκ_j κ_j
+  var dkapKap = 0.0f; // Σ_j dκ_j κ_j
   for (var i = 0u; i < dk; i++) {
     let alpha = sigmoid(al[base + i]);
     let kap = k0[base + i] * kK[hb + i] * inv;
-    dot += (dy[ob + 3u * dk + i] * alpha - dy[ob + 2u * dk + i]) * kap;
+    dkapKap += (dy[ob + 3u * dk + i] * alpha - dy[ob + 2u * dk + i]) * kap;
   }
   for (var i = 0u; i < dk; i++) {
     let x0 = k0[base + i];
@@ -76,7 +76,7 @@ ${elementMain(WG)}
     let gk = dy[ob + dk + i];
     let ga = dy[ob + 2u * dk + i];
     let gb = dy[ob + 3u * dk + i];
-    let dkk = (gb * alpha - ga - kap * dot) * inv;
+    let dkk = (gb * alpha - ga - kap * dkapKap) * inv;
     grads[gb5 + i] = gw * -params.scale * sw * (1.0f - sw);
     grads[gb5 + dk + i] = (gk * x0 * ka + gb * kap) * alpha * (1.0f - alpha);
     grads[gb5 + 2u * dk + i] = gk * (1.0f + (alpha - 1.0f) * ka) + dkk * kk;
@@ -190,9 +190,9 @@ const outputFused = (attrs: Attrs) =>
 
 const f32 = (ts: tf.Tensor[]) => ts.every((t) => t.dtype === 'float32') && ts[0]!.size > 0;
 
-/** The fused keys: w, k, a, b [.., H, d_k]; undefined (declined) for other dtypes or an empty input. */
+/** The fused keys: w, k, a, b [.., H, d_k]; undefined (declined) for other dtypes, an empty input or a gradient past the device's binding limit. */
 export function rwkv7KeysWebGpu(wLogit: tf.Tensor, aLogit: tf.Tensor, k0: tf.Tensor, kK: tf.Tensor, kA: tf.Tensor, H: number): Rwkv7Keys | undefined {
-  if (!f32([wLogit, aLogit, k0, kK, kA])) return undefined;
+  if (!f32([wLogit, aLogit, k0, kK, kA]) || !fitsDevice(5 * k0.size)) return undefined;
   const dk = k0.shape[k0.rank - 1]! / H;
   return tf.tidy(() => {
     const packed = keysPacked({ H, dk })(wLogit, aLogit, k0, kK, kA).reshape([...k0.shape.slice(0, -1), H, 4 * dk]);
@@ -201,9 +201,9 @@ export function rwkv7KeysWebGpu(wLogit: tf.Tensor, aLogit: tf.Tensor, k0: tf.Ten
   });
 }
 
-/** The fused output (o + β v) g [.., H·d_k]; undefined (declined) for other dtypes or an empty input. */
+/** The fused output (o + β v) g [.., H·d_k]; undefined (declined) for other dtypes, an empty input or a gradient past the device's binding limit. */
 export function rwkv7OutputWebGpu(o: tf.Tensor, r: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rK: tf.Tensor, g: tf.Tensor): tf.Tensor | undefined {
-  if (!f32([o, r, k, v, rK, g])) return undefined;
+  if (!f32([o, r, k, v, rK, g]) || !fitsDevice(6 * o.size)) return undefined;
   const [H, dk] = o.shape.slice(-2) as [number, number];
   return outputFused({ H, dk })(o, r, k, v, rK, g);
 }
