@@ -244,6 +244,12 @@ export interface FigurePoint {
    * other lrs could still move. Empty when the group has them all.
    */
   lrsMissing: number[];
+  /**
+   * Seeds of the label's grid — every seed some run of this label has a record at, in these records — without a
+   * result in this group yet (a campaign that runs one seed of every point first): provisional likewise, its spread
+   * over fewer seeds than the others'. Empty when the group has them all.
+   */
+  seedsMissing: number[];
 }
 
 /** One run as the analysis sees it: its group (the point it belongs to) and whether it is a result. */
@@ -337,6 +343,8 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
   // each label's learning-rate grid as these records show it (the preset's grid once any width has run each lr)
   const lrGrid = new Map<string, Set<number>>();
   for (const r of records) lrGrid.set(r.label, (lrGrid.get(r.label) ?? new Set()).add(r.config.train.lr));
+  const seedGrid = new Map<string, Set<number>>();
+  for (const r of records) seedGrid.set(r.label, (seedGrid.get(r.label) ?? new Set()).add(r.seed));
   const groupInfo = new Map<string, { variantLabel: string; setting: TaskSetting; stateBytes?: { measured: number; paper: number }; bestIds: Set<string>; hasPoint: boolean }>();
   for (const [key, runs] of groups) {
     const first = runs[0]!;
@@ -408,6 +416,7 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
       stopped: results.length - ok.length,
       epochs: Math.max(...best.map((r) => r.epochs)),
       lrsMissing: [...lrGrid.get(first.label)!].filter((lr) => !lrs.includes(lr)).sort((a, b) => a - b),
+      seedsMissing: [...seedGrid.get(first.label)!].filter((seed) => !results.some((r) => r.seed === seed)).sort((a, b) => a - b),
     });
   }
   const runs: AnalysedRun[] = records.map((record) => {

@@ -127,6 +127,8 @@ export function pointRows(points: FigurePoint[]): Record<string, unknown>[] {
       stopped_at_rungs: p.stopped,
       // learning rates of the label's grid with no result in this group yet: a provisional point
       lrs_missing: p.lrsMissing.join(' '),
+      // seeds of the label's grid with no result in this group yet: provisional too
+      seeds_missing: p.seedsMissing.join(' '),
     };
   });
 }

@@ -139,9 +139,11 @@ export async function plannedGrid(tag: string): Promise<RunConfig[] | undefined>
 
 /**
  * Coverage of each preset's planned grid per mixer (a campaign in progress): runs planned and stored, models
- * (figure points) planned and drawn, and the task settings where every planned model of the mixer has its point
- * — a complete panel. Stored runs are matched to the grid by run id; those outside today's grid (a mixer added with
- * sweep --add-arch, or a grid that has since changed) are counted per mixer in rows of their own.
+ * (figure points) planned and drawn, those of them with a planned seed still to come (no stored run of that seed but
+ * failed ones: a campaign that runs one seed of every point first), and the task settings where every planned model
+ * of the mixer has its point at every planned seed — a complete panel. Stored runs are matched to the grid by run id;
+ * those outside today's grid (a mixer added with sweep --add-arch, or a grid that has since changed) are counted per
+ * mixer in rows of their own.
  */
 export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], planned: ReadonlyMap<string, RunConfig[]>): Record<string, unknown>[] {
   const withPoint = new Set(points.map((p) => p.key));
@@ -149,12 +151,16 @@ export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], 
   const rows: Record<string, unknown>[] = [];
   for (const [tag, configs] of planned) {
     // by the hash of the stored config (a record's id is that hash; computing it also holds for hand-made records)
-    const stored = new Set(runs.filter((a) => (a.record.preset ?? '(none)') === tag).map((a) => runId(a.record.config)));
+    const mineStored = runs.filter((a) => (a.record.preset ?? '(none)') === tag);
+    const stored = new Set(mineStored.map((a) => runId(a.record.config)));
+    // (model, seed) pairs with a stored run that is not failed
+    const seeded = new Set(mineStored.filter((a) => a.record.status !== 'failed').map((a) => `${a.key}|${a.record.seed}`));
     const labels = [...new Set(configs.map((c) => c.label))];
     const row = (mixer: string, mine: RunConfig[]) => {
       const models = new Map(mine.map((c) => [modelKey(c.label, c), canonicalJson(c.data)]));
+      const seedToCome = new Set(mine.filter((c) => !seeded.has(`${modelKey(c.label, c)}|${c.seed}`)).map((c) => modelKey(c.label, c)));
       const settings = [...new Set(models.values())];
-      const complete = settings.filter((id) => [...models].every(([key, s]) => s !== id || withPoint.has(key)));
+      const complete = settings.filter((id) => [...models].every(([key, s]) => s !== id || (withPoint.has(key) && !seedToCome.has(key))));
       const names = complete.map((id) => settingName.get(id) ?? '?');
       return {
         preset: tag,
@@ -163,6 +169,7 @@ export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], 
         'runs stored': mine.filter((c) => stored.has(runId(c))).length,
         'models planned': models.size,
         'models with a point': [...models.keys()].filter((k) => withPoint.has(k)).length,
+        'of them with a seed to come': [...models.keys()].filter((k) => withPoint.has(k) && seedToCome.has(k)).length,
         'settings complete': `${complete.length} of ${settings.length}${names.length ? ` (${names.join(', ')})` : ''}`,
       };
     };
@@ -182,6 +189,7 @@ export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], 
         'runs stored': mine.length,
         'models planned': '—',
         'models with a point': [...models].filter((k) => withPoint.has(k)).length,
+        'of them with a seed to come': '—',
         'settings complete': '—',
       });
     }

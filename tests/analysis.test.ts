@@ -100,6 +100,22 @@ describe('best learning rate', () => {
     expect(of('hyena', 64).lrsMissing).toEqual([]);
   });
 
+  it("a point missing some seed of its label's grid is provisional: seedsMissing names them (stopped runs count, failed ones do not)", () => {
+    const points = figurePoints([
+      // d 64: seeds 0 and 1 (seed 1's run stopped at a rung)
+      mq({ lr: 1e-3, validation: 0.9 }),
+      mq({ lr: 1e-3, validation: 0.2, seed: 1, status: 'stopped' }),
+      // d 128: seed 0 only, seed 1 failed
+      mq({ dModel: 128, lr: 1e-3, validation: 0.95 }),
+      mq({ dModel: 128, lr: 1e-3, validation: 0.99, seed: 1, status: 'failed' }),
+      // another label's seeds are its own
+      mq({ label: 'hyena', lr: 1e-3, validation: 0.5 }),
+    ]);
+    const of = (label: string, d: number) => points.find((p) => p.label === label && p.dModel === d)!;
+    expect([of('attention', 64).seedsMissing, of('attention', 128).seedsMissing, of('hyena', 64).seedsMissing]).toEqual([[], [1], []]);
+    expect(of('attention', 128).lrsMissing).toEqual([]);
+  });
+
   it('keeps (architecture, size/variant, task setting) apart', () => {
     const recs = [
       mq({ dModel: 64 }),

@@ -80,12 +80,23 @@ describe('report page', () => {
     const { runs, points } = analyseRuns([a1, a2, b1, b2, added]);
     const rows = plannedCoverageRows(runs, points, new Map([[a1.preset!, grid]]));
     const settingOf = (r: typeof a1) => runs.find((x) => x.record.id === r.id)!.setting.label;
+    const toCome = 'of them with a seed to come';
     expect(rows).toEqual([
-      { preset: a1.preset, mixer: 'attention', 'runs planned': 3, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': '0 of 1' },
-      { preset: a1.preset, mixer: 'baseconv', 'runs planned': 2, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, 'settings complete': `1 of 2 (${settingOf(b1)})` },
-      { preset: a1.preset, mixer: '(all)', 'runs planned': 5, 'runs stored': 4, 'models planned': 4, 'models with a point': 2, 'settings complete': '0 of 2' },
-      { preset: a1.preset, mixer: 'retention (not in the grid)', 'runs planned': '—', 'runs stored': 1, 'models planned': '—', 'models with a point': 1, 'settings complete': '—' },
+      { preset: a1.preset, mixer: 'attention', 'runs planned': 3, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, [toCome]: 0, 'settings complete': '0 of 1' },
+      { preset: a1.preset, mixer: 'baseconv', 'runs planned': 2, 'runs stored': 2, 'models planned': 2, 'models with a point': 1, [toCome]: 0, 'settings complete': `1 of 2 (${settingOf(b1)})` },
+      { preset: a1.preset, mixer: '(all)', 'runs planned': 5, 'runs stored': 4, 'models planned': 4, 'models with a point': 2, [toCome]: 0, 'settings complete': '0 of 2' },
+      { preset: a1.preset, mixer: 'retention (not in the grid)', 'runs planned': '—', 'runs stored': 1, 'models planned': '—', 'models with a point': 1, [toCome]: '—', 'settings complete': '—' },
     ]);
+    // a grid of two seeds with seed 0 stored (one seed of every point first): the point is there, the setting is not
+    // complete until a run of seed 1 is stored — a failed one does not count
+    const seed1 = syntheticRecord({ ...base, label: 'baseconv', lr: 1e-3, seed: 1 });
+    const twoSeeds = new Map([[a1.preset!, [b1.config, seed1.config]]]);
+    const cover = (records: (typeof a1)[]) => {
+      const analysed = analyseRuns(records);
+      return plannedCoverageRows(analysed.runs, analysed.points, twoSeeds)[0]!;
+    };
+    expect([cover([b1])['models with a point'], cover([b1])[toCome], cover([b1])['settings complete']]).toEqual([1, 1, '0 of 1']);
+    expect([cover([b1, { ...seed1, status: 'failed' }])[toCome], cover([b1, seed1])[toCome], cover([b1, seed1])['settings complete']]).toEqual([1, 0, `1 of 1 (${settingOf(b1)})`]);
     // a preset tag expands to its grid (scaled for a scaled sweep); any other tag to nothing
     expect((await plannedGrid('zoology-fig2'))!).toHaveLength(448);
     expect((await plannedGrid('based-fig2@scale=0.01'))!).toHaveLength(64);

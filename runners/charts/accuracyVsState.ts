@@ -49,7 +49,7 @@ export function stateRows(points: FigurePoint[], opts: StateRowsOptions): Record
       seeds: acc.n,
       bestLr: p.bestLr,
       params: p.params,
-      ...provisionalFields(p.lrsMissing),
+      ...provisionalFields(p),
     });
     const g = `${panelOf(p)}\u0000${p.label}\u0000${seriesOf(p)}`;
     groups.set(g, [...(groups.get(g) ?? []), p]);
@@ -189,7 +189,7 @@ export function stateSpec(
     ? { field: 'shapeKey', type: 'nominal', title: o.seriesTitle ?? 'series', scale: { domain: [...seriesValues, ...(withLeftOut ? [LEFT_OUT_LEGEND] : [])], range: [...seriesValues.map((_, i) => SERIES_SHAPES[i % SERIES_SHAPES.length]!), ...(withLeftOut ? [LEFT_OUT_SHAPE] : [])] }, legend: LEFT_OUT_LEGEND_STYLE }
     : undefined;
   const pick = { condition: { param: 'mixerPick', value: 1 }, value: 0.15 };
-  const tooltip = ['mixer', 'series', 'variant', 'stateBytes', 'stateBytesMeasured', 'stateBytesPaper', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'params']
+  const tooltip = ['mixer', 'series', 'variant', 'stateBytes', 'stateBytesMeasured', 'stateBytesPaper', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'seedsMissing', 'params']
     .filter((f) => f !== 'series' || withSeries)
     .map((f) => ({ field: f }));
   const pointEncoding = { x, y, color, ...(shape ? { shape } : withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: pick };

@@ -38,7 +38,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
         stateBytes: p.stateBytes.measured,
         setting: p.setting.label,
         // hollow: not every lr of the label's grid has a result in this group yet
-        ...provisionalFields(p.lrsMissing),
+        ...provisionalFields(p),
       });
     }
   }
@@ -102,7 +102,7 @@ export function accuracyVsWidth(points: FigurePoint[], mixers: string[], leftOut
   // the mixers drawn here, in `mixers`' order of colours and markers
   const present = [...new Set(rows.map((r) => r.mixer as string))];
   const color = { field: 'mixer', type: 'nominal', title: 'mixer', scale: colorScale(mixers, present) };
-  const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'stateBytes'].map((f) => ({ field: f }));
+  const tooltip = ['mixer', 'slice', 'dModel', 'variant', 'accuracy', 'lo', 'hi', 'bestLr', 'lrsMissing', 'seedsMissing', 'stateBytes'].map((f) => ({ field: f }));
   const pointEncoding = { x, y, color, ...(withLeftOut ? {} : { shape: mixerShape(mixers, present) }), tooltip, opacity: { condition: { param: 'mixerPick', value: 1 }, value: 0.15 } };
   const hollow = provisionalLayers(rows, "datum.kind === 'point'", pointEncoding, 50);
   const withProvisional = hollow.outline.length > 0;

@@ -275,14 +275,18 @@ export function svgToPng(svg: string, scale = 2): Buffer {
   return resvg.render().asPng();
 }
 
-/** A figure point whose learning-rate group is incomplete (FigurePoint.lrsMissing): its subtitle note and caption sentence. */
-export const PROVISIONAL_SUBTITLE = '; hollow: provisional (a learning rate of the grid has no result yet)';
+/** A figure point whose group is incomplete (FigurePoint.lrsMissing, seedsMissing): its subtitle note and caption sentence. */
+export const PROVISIONAL_SUBTITLE = '; hollow: provisional (a learning rate or seed of the grid has no result yet)';
 export const PROVISIONAL_CAPTION =
-  " Hollow markers: provisional points — some learning rate of the mixer's grid (every lr any of its runs here was trained at) has no result for that model yet (not run, still in flight, or left out), so a finished search could still move the point.";
+  " Hollow markers: provisional points — some learning rate or seed of the mixer's grid (every lr and seed any of its runs here was trained at) has no result for that model yet (not run, still in flight, or left out), so a finished search could still move the point.";
 
-/** The row fields of a point that say whether it is provisional (hollow) and which lrs it lacks (the tooltip). */
-export function provisionalFields(lrsMissing: number[]): { provisional: boolean; lrsMissing: string } {
-  return { provisional: lrsMissing.length > 0, lrsMissing: lrsMissing.length ? lrsMissing.map((lr) => lr.toPrecision(2)).join(' ') : 'none' };
+/** The row fields of a point that say whether it is provisional (hollow) and which lrs and seeds it lacks (the tooltip). */
+export function provisionalFields(p: { lrsMissing: number[]; seedsMissing: number[] }): { provisional: boolean; lrsMissing: string; seedsMissing: string } {
+  return {
+    provisional: p.lrsMissing.length > 0 || p.seedsMissing.length > 0,
+    lrsMissing: p.lrsMissing.length ? p.lrsMissing.map((lr) => lr.toPrecision(2)).join(' ') : 'none',
+    seedsMissing: p.seedsMissing.length ? p.seedsMissing.join(' ') : 'none',
+  };
 }
 
 /**
