@@ -150,9 +150,11 @@ describe('which WebGPU levers are on by default', () => {
     // without, its pools smaller and within their estimates, the median step within 10 %
     expect(path.poolBestFit).toBe(true);
     expect(OFF_BY_DEFAULT.poolBestFit).toBeUndefined();
-    // built without a GPU, not yet checked on one (rwkv7Token: 2026-12-02)
-    expect(path.rwkv7Token).toBe(false);
-    expect(OFF_BY_DEFAULT.rwkv7Token).toMatch(/not yet checked/);
+    // built without a GPU, not yet checked on one (rwkv7Token, savedViews: 2026-12-02)
+    for (const lever of ['rwkv7Token', 'savedViews'] as const) {
+      expect(path[lever], lever).toBe(false);
+      expect(OFF_BY_DEFAULT[lever], lever).toMatch(/not yet checked/);
+    }
     // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (Based's and JRT-RNN's B64 steps)
     expect(path.fusedProjections).toBe(false);
     expect(OFF_BY_DEFAULT.fusedProjections).toMatch(/not at B64 for Based/);

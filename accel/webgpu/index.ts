@@ -130,6 +130,8 @@
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
+//   savedViews   the tensors tfjs saves for the backward pass taken as views (savedViews.ts): a reference count and a
+//                Tensor, in place of an Identity kernel through the whole of runKernel for each (host time only)
 // Always on (fixes, not levers): reverse Cumsum without tfjs's stale-length shader, and Cumsum of rank > 4 along
 // the last axis (cumsum.ts); PadV2 of rank > 4, whose stock shader does not compile (pad.ts); H2O's cache selection on the device (h2oMask.ts: its reference reads back
 // synchronously, which webgpu cannot do in Node).
@@ -189,6 +191,7 @@ import { registerScatterbrainCombineWebGpu, scatterbrainCombineWebGpu } from './
 import { causalNormalisersWebGpu, registerCausalNormalisersWebGpu } from './causalNormalisers.js';
 import { projectionsWebGpu } from './projections.js';
 import { registerRwkv7TokenWebGpu, rwkv7KeysWebGpu, rwkv7OutputWebGpu } from './rwkv7Token.js';
+import { setSavedViews } from './savedViews.js';
 import { registerSegmentSumWebGpu, setSegmentSumOrdered, setSegmentSumWebGpu } from './segmentSum.js';
 import { registerCumsumWebGpu } from './cumsum.js';
 import { registerPadWebGpu } from './pad.js';
@@ -208,7 +211,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -285,6 +288,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
   fusedProjections: 'several linear maps of one input as one matmul and a split (Gated DeltaNet\'s five or six projections a layer, DeltaNet\'s four, GLA\'s four or five, linear attention\'s, Based\'s and JRT-RNN\'s three): GPU ≡ CPU PASS on an H200 (2026-12-01 23:42, every lever on, d 64/128/256), and at d 128 L 256 faster in at least two of three alternated rounds at both batches for Gated DeltaNet, DeltaNet, GLA and linear attention, but not at B64 for Based (4.38 → 4.88, 2.82 → 2.93, 2.88 → 2.80 ms) nor JRT-RNN (5.25 → 5.30, 5.20 → 5.17, 5.18 → 5.26): host-bound steps within their spread (bench/RESULTS.md "Scatterbrain\'s levers and bandSoftmax on by default")',
+  savedViews: 'built 2026-12-02 without a GPU: the engine\'s saved tensors as views, the same bits and tensors on lavapipe, 65 Identity kernels a step fewer for attention and 212 for RWKV-7 (tf.profile); not yet checked on a GPU (the host-bound steps timed against the default)',
   rwkv7Token: 'built 2026-12-02 without a GPU: RWKV-7\'s keys and output fused, 322 → 244 dispatches a step on lavapipe (d 128, 2 layers), within float32 rounding of the reference and the CPU\'s bits unchanged; not yet checked on a GPU (GPU ≡ CPU, the step timed against the default: RWKV-7 is the one mixer above 2x of attention\'s B64 step, 3.90x on 2026-12-02)',
   // poolBestFit left it 2026-12-02 02:15 (bench/RESULTS.md "poolBestFit on by default"): GPU ≡ CPU PASS with every
   // lever on (attention, Based, linear attention both ways, Mamba d 64 over interleaved lengths; Scatterbrain d 128,
@@ -496,6 +500,7 @@ export function registerWebGpuKernels(): void {
     const backend = backendInstance();
     if (backend) setBufferPoolBestFit(backend, on);
   };
+  registerFastForm({ op: 'saved tensors (views)', backend: BACKEND, lever: 'savedViews', install: () => setSavedViews(true), uninstall: () => setSavedViews(false) });
   registerFastForm({ op: 'buffer pool (best fit)', backend: BACKEND, lever: 'poolBestFit', install: () => poolBestFit(true), uninstall: () => poolBestFit(false) });
   const bindGroups = (on: boolean) => {
     const backend = backendInstance();
