@@ -11,6 +11,10 @@ import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { RWKV7_KEYS_GRAD_KERNEL, RWKV7_KEYS_KERNEL, RWKV7_OUTPUT_GRAD_KERNEL, RWKV7_OUTPUT_KERNEL } from '../accel/webgpu/rwkv7Token.js';
 import { rwkv7Keys, rwkv7KeysNaive, rwkv7Output, rwkv7OutputNaive } from '../ops/rwkv7Token/index.js';
+import rwkv7Def from '../architectures/rwkv7.js';
+import type { MixerDefinition } from '../architectures/mixer.js';
+import { ParamStore } from '../engine/params.js';
+import { resolveMixerParams } from '../engine/registry.js';
 
 const device = await webgpuDevice('webgpu-rwkv7Token');
 
@@ -95,6 +99,35 @@ describe.skipIf(!device)(`fused RWKV-7 keys and output on WebGPU (${device ?? 'n
     expect((await errors(fused, ref)).rel).toBeLessThan(BAR);
     expect((await errors(dropped, ref)).rel).toBeGreaterThan(100 * BAR);
     tf.dispose([wl, al, k0, kK, kA, ga, fused, ref, kk, inv, dropped]);
+  });
+
+  it("the recurrent step view with the lever on: token by token ≡ the parallel forward, and ≡ the step with it off (zoology's block)", async () => {
+    const rwkv7 = rwkv7Def as unknown as MixerDefinition;
+    const store = new ParamStore(3, 2);
+    const mixer = rwkv7.create(resolveMixerParams(rwkv7, { numHeads: 2, chunkSize: 4 }), { dModel: 16, maxSeqLen: 64, layerIndex: 0, nLayers: 2, block: 'zoology' }, store.scope('t.rwkv7'));
+    // zoology's init leaves k_k, k_a, r_k at 0: move them so the removal key and the bonus take part
+    for (const [part, value] of [['k_k', 0.7], ['k_a', 1.1], ['r_k', -0.3]] as const) store.variables.find((v) => v.name.replace(/_\d+$/, '').endsWith(`.${part}`))!.assign(tf.fill(part === 'r_k' ? [2, 8] : [16], value));
+    const x = randn([2, 7, 16]) as tf.Tensor3D;
+    const stepped = (on: boolean) => {
+      setFastPath({ rwkv7Token: on });
+      let state = mixer.initState(2);
+      const ys: tf.Tensor[] = [];
+      for (let t = 0; t < 7; t++) {
+        const out = mixer.step(state, x.slice([0, t, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D, t);
+        ys.push(out.y);
+        state = out.state;
+      }
+      return tf.stack(ys, 1);
+    };
+    const before = new Map(dispatchCounts);
+    const fused = stepped(true);
+    await fused.data();
+    expect([dispatchesSince(before, 'Rwkv7Keys'), dispatchesSince(before, 'Rwkv7Output')]).toEqual([7, 7]);
+    const parallel = mixer.forward(x, { training: false });
+    expect((await errors(fused, parallel)).rel).toBeLessThan(2e-4);
+    expect((await errors(fused, stepped(false))).rel).toBeLessThan(BAR * 10);
+    setFastPath({ rwkv7Token: true });
+    store.dispose();
   });
 
   it('a tiny RWKV-7 training step: lever rwkv7Token on and off give the same loss and gradients', async () => {
