@@ -56,17 +56,23 @@ describe.skipIf(!device)(`savedViews on WebGPU (${device ?? 'no adapter'})`, () 
       expect(offAgain.bytes).toEqual(off.bytes);
       expect(off.identities, 'tfjs clones by Identity').toBeGreaterThan(10);
       expect(on.identities).toBe(0);
+      expect(offAgain.identities, "off again: tfjs's clone back").toBe(off.identities);
       model.dispose();
     });
   }
 
-  it('a view saved for backprop and disposed by it leaves its source intact', async () => {
+  it('a tensor the caller holds, saved for backprop as a view: still readable after, its reference count and the memory back where they were', async () => {
     setFastPath({ savedViews: true });
     const x = tf.tensor1d([1, 2, 3]);
-    // exp saves its output: the gradient disposes the saved view, x and exp(x) stay readable
-    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.exp(t)))(x);
-    expect(Array.from(await g.data()).map((v) => +v.toFixed(4))).toEqual([2.7183, 7.3891, 20.0855]);
+    const refCount = () => (tf.backend() as unknown as { tensorMap: { get(id: object): { refCount: number } } }).tensorMap.get(x.dataId).refCount;
+    const before = { ...tf.memory(), refCount: refCount() };
+    // Square saves its input x: a view of x's data, disposed by backprop
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(t)))(x);
+    expect(Array.from(await g.data())).toEqual([2, 4, 6]);
+    g.dispose();
     expect(Array.from(await x.data())).toEqual([1, 2, 3]);
-    tf.dispose([x, g]);
+    const after = { ...tf.memory(), refCount: refCount() };
+    expect([after.numTensors, after.numDataBuffers, after.numBytes, after.refCount]).toEqual([before.numTensors, before.numDataBuffers, before.numBytes, before.refCount]);
+    x.dispose();
   });
 });
