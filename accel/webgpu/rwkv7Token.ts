@@ -123,6 +123,9 @@ export const RWKV7_OUTPUT_KERNEL = 'RecallbenchRwkv7Output';
 export const RWKV7_OUTPUT_GRAD_KERNEL = 'RecallbenchRwkv7OutputGrad';
 
 type Attrs = { H: number; dk: number };
+/** The kernels' inputs, in the order their WGSL binds them and their gradient kernels write their parts. */
+const KEYS_INPUTS = ['wl', 'al', 'k0', 'kK', 'kA'];
+const OUTPUT_INPUTS = ['o', 'r', 'k', 'v', 'rK', 'g'];
 
 /**
  * One kernel over the (token, head) rows of its first input (rows · H · d_k floats): `parts` outputs side by side,
@@ -148,45 +151,42 @@ let registered = false;
 export function registerRwkv7TokenWebGpu(): void {
   if (registered) return;
   registered = true;
-  register(RWKV7_KEYS_KERNEL, 'Rwkv7Keys', keysWgsl, ['wl', 'al', 'k0', 'kK', 'kA'], 4);
-  register(RWKV7_KEYS_GRAD_KERNEL, 'Rwkv7KeysGrad', keysGradWgsl, ['wl', 'al', 'k0', 'kK', 'kA', 'dy'], 5);
-  register(RWKV7_OUTPUT_KERNEL, 'Rwkv7Output', outputWgsl, ['o', 'r', 'k', 'v', 'rK', 'g'], 0);
-  register(RWKV7_OUTPUT_GRAD_KERNEL, 'Rwkv7OutputGrad', outputGradWgsl, ['o', 'r', 'k', 'v', 'rK', 'g', 'dy'], 6);
+  register(RWKV7_KEYS_KERNEL, 'Rwkv7Keys', keysWgsl, KEYS_INPUTS, 4);
+  register(RWKV7_KEYS_GRAD_KERNEL, 'Rwkv7KeysGrad', keysGradWgsl, [...KEYS_INPUTS, 'dy'], KEYS_INPUTS.length);
+  register(RWKV7_OUTPUT_KERNEL, 'Rwkv7Output', outputWgsl, OUTPUT_INPUTS, 0);
+  register(RWKV7_OUTPUT_GRAD_KERNEL, 'Rwkv7OutputGrad', outputGradWgsl, [...OUTPUT_INPUTS, 'dy'], OUTPUT_INPUTS.length);
 }
 
 const run = (kernel: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) => tf.engine().runKernel(kernel, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-/** A per-token share [rows, H, d_k] summed over the tokens: the gradient of a per-channel parameter. */
-const overTokens = (share: tf.Tensor, shape: number[]) => tf.sum(share.reshape([-1, tf.util.sizeFromShape(shape)]), 0).reshape(shape);
+
+/**
+ * `kernel` over the tensors named `inputs`, differentiable in all of them: `gradKernel` writes one part per input side
+ * by side, in the inputs' order — a per-token input's gradient, or for the per-channel parameters named in
+ * `perChannel` their per-token share, summed over the tokens here.
+ */
+function fusedWithGrad(kernel: string, gradKernel: string, inputs: string[], perChannel: string[], attrs: Attrs): (...tensors: tf.Tensor[]) => tf.Tensor {
+  const named = (tensors: tf.Tensor[]) => Object.fromEntries(inputs.map((n, i) => [n, tensors[i]!]));
+  return tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const tensors = args as tf.Tensor[];
+    save(tensors);
+    return {
+      value: run(kernel, named(tensors), attrs),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const parts = tf.split(run(gradKernel, { ...named(saved), dy }, attrs), inputs.length, -1);
+        return parts.map((part, i) => {
+          const shape = saved[i]!.shape;
+          return perChannel.includes(inputs[i]!) ? tf.sum(part.reshape([-1, tf.util.sizeFromShape(shape)]), 0).reshape(shape) : part.reshape(shape);
+        });
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...tensors: tf.Tensor[]) => tf.Tensor;
+}
 
 /** The keys' packed output [rows, H, 4·d_k] of wl, al, k0 [.., d] and k_k, k_a [d], differentiable. */
-const keysPacked = (attrs: Attrs) =>
-  tf.customGrad(((wl: tf.Tensor, al: tf.Tensor, k0: tf.Tensor, kK: tf.Tensor, kA: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([wl, al, k0, kK, kA]);
-    return {
-      value: run(RWKV7_KEYS_KERNEL, { wl, al, k0, kK, kA }, attrs),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [swl, sal, sk0, skK, skA] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const grads = run(RWKV7_KEYS_GRAD_KERNEL, { wl: swl, al: sal, k0: sk0, kK: skK, kA: skA, dy }, attrs);
-        const [dwl, dal, dk0, shareKK, shareKA] = tf.split(grads, 5, -1);
-        return [dwl!.reshape(swl.shape), dal!.reshape(sal.shape), dk0!.reshape(sk0.shape), overTokens(shareKK!, skK.shape), overTokens(shareKA!, skA.shape)];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (wl: tf.Tensor, al: tf.Tensor, k0: tf.Tensor, kK: tf.Tensor, kA: tf.Tensor) => tf.Tensor;
-
+const keysPacked = (attrs: Attrs) => fusedWithGrad(RWKV7_KEYS_KERNEL, RWKV7_KEYS_GRAD_KERNEL, KEYS_INPUTS, ['kK', 'kA'], attrs);
 /** y = (o + β v) g, differentiable in all six inputs. */
-const outputFused = (attrs: Attrs) =>
-  tf.customGrad(((o: tf.Tensor, r: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rK: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([o, r, k, v, rK, g]);
-    return {
-      value: run(RWKV7_OUTPUT_KERNEL, { o, r, k, v, rK, g }, attrs),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [so, sr, sk, sv, srK, sg] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const grads = run(RWKV7_OUTPUT_GRAD_KERNEL, { o: so, r: sr, k: sk, v: sv, rK: srK, g: sg, dy }, attrs);
-        const [dO, dr, dk, dv, shareRK, dg] = tf.split(grads, 6, -1);
-        return [dO!.reshape(so.shape), dr!.reshape(sr.shape), dk!.reshape(sk.shape), dv!.reshape(sv.shape), overTokens(shareRK!, srK.shape), dg!.reshape(sg.shape)];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (o: tf.Tensor, r: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rK: tf.Tensor, g: tf.Tensor) => tf.Tensor;
+const outputFused = (attrs: Attrs) => fusedWithGrad(RWKV7_OUTPUT_KERNEL, RWKV7_OUTPUT_GRAD_KERNEL, OUTPUT_INPUTS, ['rK'], attrs);
 
 const f32 = (ts: tf.Tensor[]) => ts.every((t) => t.dtype === 'float32') && ts[0]!.size > 0;
 
