@@ -130,6 +130,21 @@ function checkCausal(def: MixerDefinition, { mixer, params, B, T, D, prefix }: B
   };
 }
 
+/**
+ * The step view over x [B, T, D] from token `from` on (a prefix mixer: after its prefill; state then the prefill's):
+ * each token's output y [B, D], in order.
+ */
+export function stepOutputs(mixer: Mixer, x: tf.Tensor3D, from = 0, state: MixerState = mixer.initState(x.shape[0])): tf.Tensor[] {
+  const [B, T, D] = x.shape;
+  const ys: tf.Tensor[] = [];
+  for (let t = from; t < T; t++) {
+    const out = mixer.step(state, x.slice([0, t, 0], [B, 1, D]).reshape([B, D]) as tf.Tensor2D, t);
+    ys.push(out.y);
+    state = out.state;
+  }
+  return ys;
+}
+
 function checkStep(def: MixerDefinition, { mixer, params, B, T, D, prefix }: Built): CheckOutcome {
   if (!mixerIsCausal(def, params)) return { status: 'skip', detail: 'isCausal(params) is false: no step view' };
   const x = randn([B, T, D], 5) as tf.Tensor3D;
@@ -145,11 +160,7 @@ function checkStep(def: MixerDefinition, { mixer, params, B, T, D, prefix }: Bui
     state = out.state;
     start = prefix!;
   }
-  for (let t = start; t < T; t++) {
-    const out = mixer.step(state, x.slice([0, t, 0], [B, 1, D]).reshape([B, D]) as tf.Tensor2D, t);
-    ys.push(out.y);
-    state = out.state;
-  }
+  ys.push(...stepOutputs(mixer, x, start, state));
   const err = relativeError(tf.stack(ys, 1), parallel);
   const ok = err < STEP_TOLERANCE; // NaN fails
   return { status: ok ? 'pass' : 'fail', detail: `${def.usesPrefix ? `prefill ${start} + ` : ''}${T - start} steps vs parallel forward: max rel err ${fmt(err)} (< ${tol(STEP_TOLERANCE)})` };

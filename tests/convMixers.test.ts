@@ -9,6 +9,7 @@ import hyena from '../architectures/hyena.js';
 import type { MixerDefinition } from '../architectures/mixer.js';
 import { UserInputError } from '../engine/errors.js';
 import { LanguageModel } from '../engine/model.js';
+import { stepOutputs } from '../engine/mixerChecks.js';
 import { exponentialDecayWindow, positionalEmbedding } from '../ops/implicitFilter/index.js';
 import { shortConv } from '../ops/shortConv/index.js';
 import { s4dDiscretize, s4dKernel, s4dParams, s4dStep } from '../ops/ssmKernel/index.js';
@@ -33,17 +34,7 @@ function build(def: MixerDefinition, raw: Record<string, unknown>, ctx: { dModel
 }
 
 /** Runs the step view over x and stacks its outputs [B, T, d]. */
-function stepThrough(mixer: ReturnType<typeof build>['mixer'], x: tf.Tensor3D): tf.Tensor3D {
-  const [b, t, d] = x.shape;
-  let state = mixer.initState(b);
-  const ys: tf.Tensor[] = [];
-  for (let i = 0; i < t; i++) {
-    const out = mixer.step(state, x.slice([0, i, 0], [b, 1, d]).reshape([b, d]) as tf.Tensor2D, i);
-    ys.push(out.y);
-    state = out.state;
-  }
-  return tf.stack(ys, 1) as tf.Tensor3D;
-}
+const stepThrough = (mixer: ReturnType<typeof build>['mixer'], x: tf.Tensor3D) => tf.stack(stepOutputs(mixer, x), 1) as tf.Tensor3D;
 
 const VARIANTS: [string, MixerDefinition, Record<string, unknown>][] = [
   ['baseconv short k3', baseConv, {}],

@@ -21,6 +21,7 @@ import { LanguageModel } from '../engine/model.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
+import { stepOutputs } from '../engine/mixerChecks.js';
 
 // untyped views: parameters come from resolveMixerParams as records
 const linearAttention = linearAttentionDef as MixerDefinition;
@@ -220,13 +221,7 @@ async function stepMatchesParallel(def: MixerDefinition, raw: Record<string, unk
   const { mixer, store } = build(def, raw);
   const x = randn([B, T, D], 21) as tf.Tensor3D;
   const parallel = mixer.forward(x, { training: false });
-  let state = mixer.initState(B);
-  const ys: tf.Tensor[] = [];
-  for (let t = 0; t < T; t++) {
-    const out = mixer.step(state, x.slice([0, t, 0], [B, 1, D]).reshape([B, D]) as tf.Tensor2D, t);
-    ys.push(out.y);
-    state = out.state;
-  }
+  const ys = stepOutputs(mixer, x);
   const err = await relativeError(tf.stack(ys, 1), parallel);
   store.dispose();
   return err;
@@ -318,13 +313,7 @@ describe('linear-attention hyperparameters and variants', () => {
     const { mixer, store } = build(linearAttention, { featureDim: 3, numHeads: 1 }, 70);
     const x = randn([1, 70, D], 26) as tf.Tensor3D;
     const parallel = mixer.forward(x, { training: false });
-    let state = mixer.initState(1);
-    const ys: tf.Tensor[] = [];
-    for (let t = 0; t < 70; t++) {
-      const out = mixer.step(state, x.slice([0, t, 0], [1, 1, D]).reshape([1, D]) as tf.Tensor2D, t);
-      ys.push(out.y);
-      state = out.state;
-    }
+    const ys = stepOutputs(mixer, x);
     expect(await relativeError(tf.stack(ys, 1), parallel)).toBeLessThan(2e-4);
     store.dispose();
   });

@@ -12,6 +12,7 @@ import { UserInputError } from '../engine/errors.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
+import { stepOutputs } from '../engine/mixerChecks.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -32,13 +33,7 @@ async function stepMatchesForward(def: MixerDefinition, raw: Record<string, unkn
   const B = 2;
   const x = randn([B, T, dModel], 17) as tf.Tensor3D;
   const parallel = mixer.forward(x, { training: false });
-  let state = mixer.initState(B);
-  const ys: tf.Tensor[] = [];
-  for (let t = 0; t < T; t++) {
-    const out = mixer.step(state, x.slice([0, t, 0], [B, 1, dModel]).reshape([B, dModel]) as tf.Tensor2D, t);
-    ys.push(out.y);
-    state = out.state;
-  }
+  const ys = stepOutputs(mixer, x);
   const err = await relativeError(tf.stack(ys, 1), parallel);
   store.dispose();
   return err;

@@ -12,6 +12,7 @@ import { ratio } from '../ops/scatterbrainCombine/index.js';
 import { ParamStore } from '../engine/params.js';
 import { resolveMixerParams } from '../engine/registry.js';
 import { randn, relativeError, useBackend } from './helpers.js';
+import { stepOutputs } from '../engine/mixerChecks.js';
 
 const scatterbrain = scatterbrainDef as MixerDefinition;
 
@@ -194,13 +195,7 @@ describe('scatterbrain mixer', () => {
     const { mixer, store } = build({ windowSize: w, featureDim: 6, numHeads: 2, dropout: 0, ...form }, T);
     const x = randn([2, T, 16], 6, 2) as tf.Tensor3D;
     const parallel = mixer.forward(x, { training: false });
-    let state = mixer.initState(2);
-    const ys: tf.Tensor[] = [];
-    for (let t = 0; t < T; t++) {
-      const out = mixer.step(state, x.slice([0, t, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D, t);
-      ys.push(out.y);
-      state = out.state;
-    }
+    const ys = stepOutputs(mixer, x);
     expect(await relativeError(tf.stack(ys, 1), parallel)).toBeLessThan(2e-5);
     store.dispose();
   });

@@ -14,6 +14,7 @@ import { rwkv7Keys, rwkv7KeysNaive, rwkv7Output, rwkv7OutputNaive } from '../ops
 import rwkv7Def from '../architectures/rwkv7.js';
 import type { MixerDefinition } from '../architectures/mixer.js';
 import { ParamStore } from '../engine/params.js';
+import { stepOutputs } from '../engine/mixerChecks.js';
 import { resolveMixerParams } from '../engine/registry.js';
 
 const device = await webgpuDevice('webgpu-rwkv7Token');
@@ -110,14 +111,7 @@ describe.skipIf(!device)(`fused RWKV-7 keys and output on WebGPU (${device ?? 'n
     const x = randn([2, 7, 16]) as tf.Tensor3D;
     const stepped = (on: boolean) => {
       setFastPath({ rwkv7Token: on });
-      let state = mixer.initState(2);
-      const ys: tf.Tensor[] = [];
-      for (let t = 0; t < 7; t++) {
-        const out = mixer.step(state, x.slice([0, t, 0], [2, 1, 16]).reshape([2, 16]) as tf.Tensor2D, t);
-        ys.push(out.y);
-        state = out.state;
-      }
-      return tf.stack(ys, 1);
+      return tf.stack(stepOutputs(mixer, x), 1);
     };
     const before = new Map(dispatchCounts);
     const fused = stepped(true);
