@@ -340,11 +340,13 @@ export function analyseRuns(records: RunRecord[], invalid: ReadonlyMap<string, r
   }
   const reasonOf = new Map(records.map((r) => [r, leftOutReason(r, invalid.get(r.id) ?? [])]));
   const points: FigurePoint[] = [];
-  // each label's learning-rate grid as these records show it (the preset's grid once any width has run each lr)
+  // each label's learning-rate and seed grids as these records show them (the preset's once any width has run each)
   const lrGrid = new Map<string, Set<number>>();
-  for (const r of records) lrGrid.set(r.label, (lrGrid.get(r.label) ?? new Set()).add(r.config.train.lr));
   const seedGrid = new Map<string, Set<number>>();
-  for (const r of records) seedGrid.set(r.label, (seedGrid.get(r.label) ?? new Set()).add(r.seed));
+  for (const r of records) {
+    lrGrid.set(r.label, (lrGrid.get(r.label) ?? new Set()).add(r.config.train.lr));
+    seedGrid.set(r.label, (seedGrid.get(r.label) ?? new Set()).add(r.seed));
+  }
   const groupInfo = new Map<string, { variantLabel: string; setting: TaskSetting; stateBytes?: { measured: number; paper: number }; bestIds: Set<string>; hasPoint: boolean }>();
   for (const [key, runs] of groups) {
     const first = runs[0]!;

@@ -157,8 +157,9 @@ export function plannedCoverageRows(runs: AnalysedRun[], points: FigurePoint[], 
     const seeded = new Set(mineStored.filter((a) => a.record.status !== 'failed').map((a) => `${a.key}|${a.record.seed}`));
     const labels = [...new Set(configs.map((c) => c.label))];
     const row = (mixer: string, mine: RunConfig[]) => {
-      const models = new Map(mine.map((c) => [modelKey(c.label, c), canonicalJson(c.data)]));
-      const seedToCome = new Set(mine.filter((c) => !seeded.has(`${modelKey(c.label, c)}|${c.seed}`)).map((c) => modelKey(c.label, c)));
+      const keyed = mine.map((c) => ({ c, key: modelKey(c.label, c) }));
+      const models = new Map(keyed.map(({ c, key }) => [key, canonicalJson(c.data)]));
+      const seedToCome = new Set(keyed.filter(({ c, key }) => !seeded.has(`${key}|${c.seed}`)).map(({ key }) => key));
       const settings = [...new Set(models.values())];
       const complete = settings.filter((id) => [...models].every(([key, s]) => s !== id || (withPoint.has(key) && !seedToCome.has(key))));
       const names = complete.map((id) => settingName.get(id) ?? '?');
