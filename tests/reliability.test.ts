@@ -20,16 +20,19 @@ import { bundleCli, spawnCli } from './cliRunner.js';
 
 const work = mkdtempSync(join(tmpdir(), 'rb-reliability-'));
 const presetFile = join(work, 'tiny.json');
-// 8 runs × 3 epochs × 2 steps: attention, d 8/16 × 4 learning rates, L 16, 2 kv pairs, vocab 32, 64 train examples
+// 8 runs × 3 epochs × 2 steps: attention, d 4/8 × 4 learning rates, L 16, 2 kv pairs, vocab 32, 16 train examples
+// in batches of 8. The kill schedule depends only on that structure (runs, epochs, steps per epoch), never on the
+// sizes: the examples and widths are as small as keeps it, since each of the ~20 processes trains on the cpu backend
+// (batches of 32 and d 8/16 made every step ~3× as long, for the same kills and the same comparisons)
 writeFileSync(
   presetFile,
   JSON.stringify({
     name: 'tiny',
-    data: [{ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 64 }], test: [{ seqLen: 16, numKvPairs: 2, count: 16 }] }],
+    data: [{ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 16 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }],
     architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }],
-    dModels: [8, 16],
+    dModels: [4, 8],
     learningRates: [0.01, 0.003, 0.001, 0.0003],
-    train: { epochs: 3, batchSize: 32, evalBatchSize: 16 },
+    train: { epochs: 3, batchSize: 8, evalBatchSize: 8 },
   }),
 );
 // --verbose: each run's resolved config is printed as it starts (checked below); --no-report: no figures to draw
