@@ -1,6 +1,6 @@
 // `recallbench plot`: figures from runs.jsonl alone. SYNTHETIC records (tests/synthetic-records.ts) in temporary
 // folders, plus one end-to-end run: a tiny real sweep on the cpu backend, then the real CLI's plot command.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import type { EpochRecord } from '../engine/train.js';
 import { figurePoints, paretoFront } from '../runners/analysis.js';
 import { FONT_FAMILY, FONT_FILES, renderSvg, svgToPng, powerOfTwoTicks } from '../runners/charts/common.js';
 import { syntheticRecord, syntheticSuite, writeSyntheticResults } from './synthetic-records.js';
-import { runCli } from './cliRunner.js';
+import { bundleCli, cli, runCli } from './cliRunner.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -459,21 +459,28 @@ describe('plot on synthetic records', () => {
     expect(t[t.length - 1]).toBeGreaterThanOrEqual(5000);
   });
 
-  it('a folder without runs.jsonl is a one-line user error from the CLI', () => {
+  // in this process (main: its exit code and all it writes, as tests/cli.errors.test.ts's cases; its last case sees
+  // the real program exit with the code main returns): the plot command cannot be bundled (importDrawing), and a
+  // tsx start-up is ~3 s a command on 2 cores
+  it('a folder without runs.jsonl is a one-line user error from the CLI', async () => {
     const dir = tempDir();
-    const r = runCli(['plot', dir]);
+    const r = await cli(['plot', dir]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/no runs\.jsonl/);
   });
 });
 
 describe('end to end: a tiny real sweep, then plot', () => {
-  it('sweeps 2 architectures × 2 learning rates on the cpu backend and plots the records', () => {
+  // the sweep in a process of its own, from the bundled program (tests/cliRunner.ts: the same code, a third of tsx's
+  // start-up); the plot commands in this process through the CLI's main (the drawing modules are left out of the
+  // bundle, and each tsx start-up of the CLI was ~3 s on 2 cores), with the same arguments, exit codes and output
+  beforeAll(() => bundleCli());
+  it('sweeps 2 architectures × 2 learning rates on the cpu backend and plots the records', async () => {
     const dir = tempDir();
     const sweep = runCli(
       ['sweep', '--backend', 'cpu', '--quiet', '--arch', 'attention', 'based', '--d-model', '8', '--lr', '0.001', '0.01', '--epochs', '1', '--batch-size', '16',
         '--setting', '16:2', '--vocab-size', '64', '--train-examples', '64', '--test-examples', '32', '--name', 'tiny', '--out', dir],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 240_000, bundled: true },
     );
     expect(sweep.stderr).toBe('');
     expect(sweep.status).toBe(0);
@@ -483,7 +490,7 @@ describe('end to end: a tiny real sweep, then plot', () => {
     const commands = readFileSync(join(dir, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { command: string });
     expect(commands[0]!.command).toMatch(/^recallbench sweep --backend cpu .*--arch attention based/);
 
-    const plot = runCli(['plot', dir, '--state', 'measured'], { timeoutMs: 120_000 });
+    const plot = await cli(['plot', dir, '--state', 'measured']);
     expect(plot.status).toBe(0);
     expect(plot.stdout).toMatch(/4 runs, 2 figure points, 5 figures: accuracy-vs-state, curves-attention, curves-attention-loss, curves-based, curves-based-loss/);
     const rows = specRows(dir, 'accuracy-vs-state').filter((x) => x.kind === 'point');
@@ -500,12 +507,12 @@ describe('end to end: a tiny real sweep, then plot', () => {
 
     // --png: headline keeps the accuracy figure's PNG only; --no-png (the flag was a boolean) writes none
     const pngs = () => readdirSync(join(dir, 'figures')).filter((f) => f.endsWith('.png')).sort();
-    expect(runCli(['plot', dir, '--png', 'headline'], { timeoutMs: 120_000 }).status).toBe(0);
+    expect((await cli(['plot', dir, '--png', 'headline'])).status).toBe(0);
     expect(pngs()).toEqual(['accuracy-vs-state.png']);
-    expect(runCli(['plot', dir, '--no-png', '--no-detail-files'], { timeoutMs: 120_000 }).status).toBe(0);
+    expect((await cli(['plot', dir, '--no-png', '--no-detail-files'])).status).toBe(0);
     expect(pngs()).toEqual([]);
     expect(readdirSync(join(dir, 'figures')).filter((f) => f.startsWith('curves-'))).toEqual([]);
-    const bad = runCli(['plot', dir, '--png', 'some'], { timeoutMs: 120_000 });
+    const bad = await cli(['plot', dir, '--png', 'some']);
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
