@@ -8,8 +8,12 @@ import SlowFirstSequencer from './tests/sequencer.js';
 // `npm run test:all` runs everything at once. `npm test` keeps the crash-and-resume tests (tests/reliability*.test.ts).
 const LEARN = 'tests/**/*.train.test.ts';
 // npm test was at 344–382 s in clean-clone CI on 2 cores (2026-11-30), against a 6-minute target: these files were
-// 207 s of its 985 s of file time
-const SYSTEM = ['tests/addArch.test.ts', 'tests/concurrency.test.ts', 'tests/search.sweep.test.ts', 'tests/queue.test.ts', 'tests/stack.sweep.test.ts', 'tests/sweep.resume.test.ts'];
+// 207 s of its 985 s of file time. tests/memory.sweep.test.ts (2026-12-02): memory.test.ts's CLI sweeps, each a CLI
+// process with its own estimate process and run processes — 33 s of memory.test's 64 s inside npm test
+const SYSTEM = [
+  'tests/addArch.test.ts', 'tests/concurrency.test.ts', 'tests/search.sweep.test.ts', 'tests/queue.test.ts', 'tests/stack.sweep.test.ts', 'tests/sweep.resume.test.ts',
+  'tests/memory.sweep.test.ts',
+];
 // Files that start a WebGPU adapter, set fast-path levers or mention the backend by name: each in a fresh process
 // (isolate, project `gpu`) — in the one run that shared them (2026-11-30), a worker died in Dawn's native code
 // (std::system_error). The other unit files share their worker's modules (isolate: false): tfjs and the project load
