@@ -14,7 +14,7 @@ import { createProgress } from './progress.js';
 import { type ResultsDir, type RunRecord } from './results.js';
 import { halvingOf, planSearch, storeStops, describeSearch, type WorkItem } from './search.js';
 import { checkpointEpochOf, MAX_ATTEMPTS, stopLines } from './sweep.js';
-import { passStack, stackGroups } from './stack.js';
+import { passStack, stackGroups, type StackSize } from './stack.js';
 import { runNamer } from './summary.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -39,9 +39,9 @@ export interface ParallelSweepOptions {
   search?: Search;
   /**
    * Train runs that differ only in learning rate as stacks of up to this many, each stack in one child process
-   * (runners/stack.ts; default 1: each run alone). Records are each run's alone.
+   * (runners/stack.ts; default 1: each run alone), or each run's own most (StackSize). Records are each run's alone.
    */
-  stack?: number;
+  stack?: StackSize;
 }
 
 type Log = ReturnType<typeof createProgress>;
@@ -147,7 +147,7 @@ const gpuKey = (pool: Lanes, lane: number) => pool.gpuOf(lane) ?? 0;
 export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, pool: Lanes, log: Log): Promise<void> {
   const budget = opts.budget ? new MemoryBudget(opts.budget) : undefined;
   // with --stack, runs that differ only in lr (at the same checkpoint epoch) go to one lane as one stack
-  const units = stackGroups(todo, opts.stack ?? 1, checkpointEpochOf(opts.results));
+  const units = stackGroups(todo, opts.stack, checkpointEpochOf(opts.results));
   const taken = new Set<number>();
   const picker = new FirstFitting<number>(pool.lanes);
   const waiters = new LaneWaiters();
@@ -218,7 +218,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       const free = plan.work.filter((w) => !inHand.has(w.id));
       const epochOf = checkpointEpochOf(results);
       const stacks = function* (): Generator<[string, WorkItem[]]> {
-        for (const w of free) yield [w.id, passStack(free, w, opts.stack ?? 1, epochOf)]; // built only until one fits
+        for (const w of free) yield [w.id, passStack(free, w, opts.stack, epochOf)]; // built only until one fits
       };
       const unit = picker.pick(stacks(), (candidate) => !budget || budget.fits(key, candidate.map((c) => c.id)));
       if (!unit) {
@@ -398,6 +398,8 @@ export interface ConcurrencyPlan {
   tooLarge: MemoryEstimate[];
   /** The largest estimated run of the grid. */
   largest?: MemoryEstimate;
+  /** Every run's estimate (those that fit a GPU), for sizing each run's stack by its own (stackSizeFor). */
+  estimates?: MemoryEstimate[];
   /** One line for the sweep's log. */
   note: string;
 }
@@ -438,6 +440,7 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
       budget: { bytesPerGpu: usable, bytesOf: new Map(fitting.map((e) => [e.id, Math.max(Math.ceil(e.total), Math.floor(usable / perGpu))])) },
       tooLarge,
       largest,
+      estimates: fitting,
       note: `memory: runs ≈ ${gib(smallest.total)}–${gib(biggest.total)} (${biggest.method}); ${free} → up to ${perGpu} run(s) per GPU (auto, at most ${MAX_RUNS_PER_GPU}), packed by each run's estimate${left}`,
     };
   }
@@ -457,6 +460,7 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
       budget: { bytesPerGpu: usable, bytesOf: new Map(estimates.map((e) => [e.id, Math.max(Math.ceil(e.total), equalShare)])) },
       tooLarge: [],
       largest,
+      estimates,
       note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → up to ${perGpu} run(s) per GPU, packed by each run's estimate: ${larger} run(s) larger than an equal share (${gib(equalShare)}) run with fewer beside them`,
     };
   }
@@ -467,27 +471,46 @@ export function planConcurrency(request: ConcurrencyRequest, estimates: MemoryEs
     poolLimitBytes: Math.max(0, shareBytes - PROCESS_OVERHEAD_BYTES),
     tooLarge: [],
     largest,
+    estimates,
     note: `memory: largest run ${largest.run} ≈ ${gib(largest.total)} (${largest.method}); ${free} → ${perGpu} run(s) per GPU, ${gib(shareBytes)} each`,
   };
 }
 
-/** How a run left out for memory is named (the sweep's and the dry run's line). */
 /**
- * The largest stack of runs (runners/stack.ts), at most `requested`, that fits a run's share of the GPU by the
- * grid's largest estimate: a stack of R holds R runs' live peaks with their pool overhead, and one process context.
- * Unknown memory: the request as given.
+ * The largest stack of runs (runners/stack.ts), at most `requested`, that fits a run's share of the GPU: a stack of R
+ * holds R runs' live peaks with their pool overhead, and one process context. With the grid's estimates, each run's
+ * stack is sized by its own estimate (runs of one stack share their shapes, so their estimates are equal): jrt-sd's
+ * d 36 runs (≈ 1.9 GiB a run of a stack) stack 3 to a 15.73 GiB share where its largest run (13.83 GiB) trains alone —
+ * capping every stack at the largest run's kept the whole grid unstacked (jrt-sd stretches 1–2, 2026-12-02). `size` is
+ * then the largest stack of any run, `sizeOf` each run's (present only when they differ). Unknown memory: the request.
  */
-export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'shareBytes' | 'largest' | 'budget'>): { size: number; note?: string } {
+export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'shareBytes' | 'largest' | 'budget' | 'estimates'>): { size: number; sizeOf?: (config: RunConfig) => number; note?: string } {
   const largest = plan.largest;
   // an equal share (an explicit --concurrency N), or under auto's budget a whole GPU (a stack reserves its sum)
   const room = plan.shareBytes ?? plan.budget?.bytesPerGpu;
   if (requested <= 1 || room === undefined || !largest) return { size: requested };
-  const perRun = largest.livePeak + largest.poolOverhead;
-  const fits = Math.max(1, Math.floor((room - largest.processOverhead) / perRun));
-  if (fits >= requested) return { size: requested };
-  return { size: fits, note: `--stack ${requested} capped at ${fits}: the largest run (${largest.run}) needs an estimated ${gib(perRun)} per run of a stack, ${gib(room)} usable` };
+  const perRunOf = (e: MemoryEstimate) => e.livePeak + e.poolOverhead;
+  const fitsOf = (e: MemoryEstimate) => Math.min(requested, Math.max(1, Math.floor((room - e.processOverhead) / perRunOf(e))));
+  const capped = (fits: number) => `--stack ${requested} capped at ${fits}: the largest run (${largest.run}) needs an estimated ${gib(perRunOf(largest))} per run of a stack, ${gib(room)} usable`;
+  const estimates = plan.estimates ?? [];
+  if (estimates.length === 0) {
+    const fits = fitsOf(largest);
+    return fits >= requested ? { size: requested } : { size: fits, note: capped(fits) };
+  }
+  const sizes = new Map(estimates.map((e) => [e.id, fitsOf(e)]));
+  const counts = new Map<number, number>();
+  for (const n of sizes.values()) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const size = Math.max(...counts.keys());
+  if (counts.size === 1) return size >= requested ? { size } : { size, note: capped(size) };
+  const byRun = [...counts].sort((a, b) => b[0] - a[0]).map(([n, runs]) => `${runs} run(s) in stacks of ${n === 1 ? '1 (alone)' : `≤ ${n}`}`).join(', ');
+  return {
+    size,
+    sizeOf: (config) => sizes.get(runId(config)) ?? fitsOf(largest),
+    note: `--stack ${requested} sized by each run's estimate: ${byRun} (the largest run, ${largest.run}, needs an estimated ${gib(perRunOf(largest))} per run of a stack, ${gib(room)} usable)`,
+  };
 }
 
+/** How a run left out for memory is named (the sweep's and the dry run's line). */
 export const leftOutLine = (e: MemoryEstimate) => `left out ${e.run} (${e.id}): needs an estimated ${describeEstimate(e)}, more than a GPU's usable memory`;
 
 /**

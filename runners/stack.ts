@@ -28,26 +28,35 @@ export function unstackable(config: RunConfig): string | undefined {
 }
 
 /**
+ * The most runs a stack may hold: one number for every run, or each run's own (runners/concurrency.ts stackSizeFor:
+ * by its memory estimate — runs of one stackKey share their shapes, so they get the same size).
+ */
+export type StackSize = number | ((config: RunConfig) => number);
+const sizeOf = (stack: StackSize | undefined, config: RunConfig) => (stack === undefined ? 1 : typeof stack === 'number' ? stack : stack(config));
+
+/**
  * The runs in stacks of at most `maxSize`, in the order of their first run: runs of one key (stackKey, and `also`:
  * e.g. the epoch of a run's checkpoint) together, the unstackable alone. A stack of one is a run trained alone.
  * With `first`: only the stack that holds it (it leads; the others join in their order).
  */
-export function stackGroups(configs: RunConfig[], maxSize: number, also: (config: RunConfig) => string = () => '', first?: RunConfig): RunConfig[][] {
+export function stackGroups(configs: RunConfig[], maxSize: StackSize | undefined, also: (config: RunConfig) => string = () => '', first?: RunConfig): RunConfig[][] {
   if (first) {
-    if (maxSize <= 1 || unstackable(first)) return [[first]];
+    const size = sizeOf(maxSize, first);
+    if (size <= 1 || unstackable(first)) return [[first]];
     const key = stackKey(first) + also(first);
-    return [[first, ...configs.filter((c) => c !== first && !unstackable(c) && stackKey(c) + also(c) === key)].slice(0, maxSize)];
+    return [[first, ...configs.filter((c) => c !== first && !unstackable(c) && stackKey(c) + also(c) === key)].slice(0, size)];
   }
   const groups: RunConfig[][] = [];
   const open = new Map<string, RunConfig[]>();
   for (const config of configs) {
-    if (maxSize <= 1 || unstackable(config)) {
+    const size = sizeOf(maxSize, config);
+    if (size <= 1 || unstackable(config)) {
       groups.push([config]);
       continue;
     }
     const key = stackKey(config) + also(config);
     let group = open.get(key);
-    if (!group || group.length >= maxSize) {
+    if (!group || group.length >= size) {
       group = [];
       open.set(key, group);
       groups.push(group);
@@ -61,7 +70,7 @@ export function stackGroups(configs: RunConfig[], maxSize: number, also: (config
  * Under successive halving, the stack `item` trains in for its pass: the work's other items for the same pass (the
  * same target epoch and rung) that stackGroups puts with it (`also`: e.g. checkpoint epochs), `item` first.
  */
-export function passStack<W extends { config: RunConfig; target?: number; rung?: number }>(work: W[], item: W, maxSize: number, also: (config: RunConfig) => string): W[] {
+export function passStack<W extends { config: RunConfig; target?: number; rung?: number }>(work: W[], item: W, maxSize: StackSize | undefined, also: (config: RunConfig) => string): W[] {
   const samePass = work.filter((w) => w === item || (w.target === item.target && w.rung === item.rung));
   const byConfig = new Map(samePass.map((w) => [w.config, w]));
   return stackGroups(samePass.map((w) => w.config), maxSize, also, item.config)[0]!.map((c) => byConfig.get(c)!);

@@ -20,7 +20,7 @@ import { createProgress, formatSeconds } from './progress.js';
 import { runNamer } from './summary.js';
 import { ResultsDir, WORKER, type RunRecord } from './results.js';
 import { resolveRunConfig, runOne, versions, type RunOutcome } from './run.js';
-import { passStack, runStack, stackGroups } from './stack.js';
+import { passStack, runStack, stackGroups, type StackSize } from './stack.js';
 import { describeSearch, halvingOf, planSearch, searchMarker, storeStops, writeRungState, type Halving, type WorkItem } from './search.js';
 
 export { presetSchema, type Preset, type PresetInput } from './config.js';
@@ -159,9 +159,10 @@ export interface SweepOptions {
   maxAttempts?: number;
   /**
    * Train runs that differ only in learning rate as stacks of up to this many (runners/stack.ts; default 1: each
-   * alone). Runs whose mixers are not stackable train alone; each run's record is the one it would have alone.
+   * alone), or each run's own most (StackSize: sized by its memory estimate). Runs whose mixers are not stackable
+   * train alone; each run's record is the one it would have alone.
    */
-  stack?: number;
+  stack?: StackSize;
 }
 
 /** Attempts a failing run gets across resumes: a transient fault (memory pressure) passes, a deterministic one stops. */
@@ -470,7 +471,7 @@ async function runHalving(configs: RunConfig[], opts: SweepOptions, ctx: SweepCo
       if (done.has(pass)) throw new Error(`successive halving: run ${item.id} was to be trained ${item.target ? `to epoch ${item.target}` : 'to its end'} twice`);
       const target = item.target !== undefined ? { epoch: item.target, rung: item.rung } : undefined;
       // with --stack: the plan's other runs of this group for the same pass, at the same checkpoint epoch, train with it
-      const group = passStack(plan.work.filter((w) => w === item || !done.has(passOf(w))), item, opts.stack ?? 1, epochOf);
+      const group = passStack(plan.work.filter((w) => w === item || !done.has(passOf(w))), item, opts.stack, epochOf);
       if (group.length > 1) {
         const { locked, trained, failed } = await trainStackedRuns(group.map((w) => w.config), opts, ctx, target);
         const byId = new Map(group.map((w) => [w.id, w]));
@@ -540,7 +541,7 @@ export async function runSweep(configs: RunConfig[], opts: SweepOptions): Promis
     while (pending.length > 0) {
       const lockedElsewhere: RunConfig[] = [];
       // with --stack, runs that differ only in lr (and are at the same checkpoint epoch) train as one stack
-      for (const group of stackGroups(pending, opts.stack ?? 1, checkpointEpochOf(results))) {
+      for (const group of stackGroups(pending, opts.stack, checkpointEpochOf(results))) {
         if (group.length > 1) lockedElsewhere.push(...(await trainStackedRuns(group, opts, ctx, target)).locked);
         else if ((await trainRun(group[0]!, opts, ctx, target)) === 'locked') lockedElsewhere.push(group[0]!);
       }

@@ -403,6 +403,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
             // what --concurrency would do on a GPU of that size: lanes, packing, runs left out (runners/memory.ts)
             const plan = await planSweepConcurrency(configs, concurrency, gpuMemory, gpuIndices(g)?.length ?? 1, g.plugin ?? []);
             io.stdout.write(`${plan.note}\n`);
+            const stacking = stackSizeFor(stack, plan);
+            if (stacking.note) io.stdout.write(`${stacking.note}\n`);
             for (const e of plan.tooLarge) io.stdout.write(`${leftOutLine(e)}\n`);
           }
           return;
@@ -449,8 +451,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.size })
-          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.size });
+          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.sizeOf ?? stacking.size })
+          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.sizeOf ?? stacking.size });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
         // said again after the table: a grid with runs left out is not complete, whatever the table shows

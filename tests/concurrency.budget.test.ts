@@ -122,6 +122,46 @@ describe('stack size under a GPU\'s memory', () => {
     expect(stackSizeFor(16, { budget: { bytesPerGpu: 40 * GIB, bytesOf: new Map() }, largest }).size).toBe(5);
   });
 
+  it('with the grid\'s estimates, sizes each run\'s stack by its own estimate (jrt-sd: small models stacked, the largest alone)', async () => {
+    // two models of 3 lrs each: d 8 (≈ 2 GiB a run of a stack) and d 16 (≈ 13 GiB), a 15.73 GiB share as jrt-sd's 8 lanes had
+    const model = (dModel: number, lr: number) => resolveRunConfig({
+      label: 'attention',
+      data: { task: 'mqar', common: { vocabSize: 32, seqLen: 16, numKvPairs: 2 }, train: [{ count: 16 }], test: [{ count: 8 }] },
+      model: { dModel, nLayers: 1, layers: [{ mixer: 'attention', params: {} }] },
+      train: { epochs: 1, batchSize: 8, lr },
+      seed: 0,
+    });
+    const small = [1e-4, 5e-4, 8e-4].map((lr) => model(8, lr));
+    const large = [1e-4, 5e-4, 8e-4].map((lr) => model(16, lr));
+    const estimate = (c: RunConfig, perRunGiB: number) => ({ id: runId(c), run: `d${c.model.dModel} lr${c.train.lr}`, livePeak: perRunGiB * 0.8 * GIB, poolOverhead: perRunGiB * 0.2 * GIB, processOverhead: GIB, total: (perRunGiB + 1) * GIB }) as MemoryEstimate;
+    const estimates = [...small.map((c) => estimate(c, 2)), ...large.map((c) => estimate(c, 13))];
+    const share = 15.73 * GIB;
+    const largest = estimates.at(-1)!;
+    const sized = stackSizeFor(3, { shareBytes: share, largest, estimates });
+    expect(sized.size).toBe(3);
+    expect(small.map((c) => sized.sizeOf!(c))).toEqual([3, 3, 3]); // (15.73 − 1) / 2 = 7, capped at the request
+    expect(large.map((c) => sized.sizeOf!(c))).toEqual([1, 1, 1]); // (15.73 − 1) / 13 = 1
+    expect(sized.note).toBe('--stack 3 sized by each run\'s estimate: 3 run(s) in stacks of ≤ 3, 3 run(s) in stacks of 1 (alone) (the largest run, d16 lr0.0008, needs an estimated 13.00 GiB per run of a stack, 15.73 GiB usable)');
+    // the grid's largest alone decided before: every stack capped at 1
+    expect(stackSizeFor(3, { shareBytes: share, largest }).size).toBe(1);
+    // every run fitting the request: one size, no per-run sizes, no note
+    expect(stackSizeFor(3, { shareBytes: share, largest: estimates[0], estimates: estimates.slice(0, 3) })).toEqual({ size: 3 });
+    // the lanes: the small model's 3 lrs go as one job of 3, the large model's as 3 jobs of 1
+    const jobs: string[][] = [];
+    const pool: Lanes = {
+      lanes: 2,
+      gpuOf: () => undefined,
+      run: async (_lane, job) => {
+        jobs.push([job.config, ...(job.stackWith ?? [])].map(runId));
+        return { record: { id: runId(job.config), config: job.config, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
+      },
+    };
+    const results = { dir: '/nonexistent', checkpointDir: (id: string) => `/nonexistent/checkpoints/${id}` } as unknown as ResultsDir;
+    await gridLanes([...small, ...large], { ...options(undefined), results, stack: sized.sizeOf! }, pool, quiet);
+    expect(jobs.map((j) => j.length).sort()).toEqual([1, 1, 1, 3]);
+    expect(jobs.find((j) => j.length === 3)!.sort()).toEqual(small.map(runId).sort());
+  });
+
   it('a stack reserves its runs\' estimates less all but one process context, at most a GPU; the lanes send stacks whole', async () => {
     const { configs, estimates } = grid([10, 10, 10, 10]);
     const plan = planConcurrency('auto', estimates, { freeBytes: 100 * GIB, totalBytes: 100 * GIB, source: 'test' });
