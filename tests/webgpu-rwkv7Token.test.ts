@@ -23,7 +23,8 @@ let seed = 23000;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
 const BAR = 2e-6;
 // [lead, H, d_k]: one token row, a batch of rows, heads of two channels (the least the mixer takes), d 128 over 4 heads
-const SHAPES: Array<[number[], number, number, 'zeros'?]> = [[[1], 1, 4], [[2, 5], 2, 3], [[3], 4, 2], [[2, 16], 4, 32], [[2, 5], 2, 4, 'zeros']];
+// d_k 72: wider than a row's 64 threads, so some threads take two channels (the kernels stride over the head)
+const SHAPES: Array<[number[], number, number, 'zeros'?]> = [[[1], 1, 4], [[2, 5], 2, 3], [[3], 4, 2], [[2, 16], 4, 32], [[2, 3], 2, 72], [[2, 5], 2, 4, 'zeros']];
 // 'zeros': the per-channel parameters at zoology's init (k_k = k_a = r_k = 0: κ̂ = 0, the norm's 1/√ε = 1000)
 const param = (shape: number[], zeros?: 'zeros') => (zeros ? tf.zeros(shape) : randn(shape));
 
