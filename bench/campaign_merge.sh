@@ -16,7 +16,7 @@
 # 4. keeps the call's checkpoint weights (weights.tar.00, .01 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
 #    WEIGHTS_DIR/<folder>/ (default .weights, git-ignored; RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
 #    what it held, stamped with the merged folder's state (bench/campaign_state.sh: a fresh machine seeds them only
-#    beside that very state — not if this merge is thrown away) — the next session's calls carry .weights; a call
+#    beside that very state — not if this merge is thrown away) — the next session's calls carry .weights/<folder>; a call
 #    without weights, or with a part missing or damaged, empties it (its rung notes are newer than any weights kept
 #    from an earlier call);
 # 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
@@ -72,7 +72,7 @@ if [ "$count" -gt 0 ]; then
   mkdir -p "$weights"
   if ls "${parts[@]}" > /dev/null 2>&1 && cat "${parts[@]}" | tar xf - -C "$weights" 2> "$tmp/weights.err"; then
     campaign_state_hash "$dst" > "$weights/state.sha256"
-    echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry .weights)"
+    echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry $weights: bench/device_tree.sh <folder> says so)"
   else
     rm -rf "$weights"
     echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(cd "$logs" && echo weights.tar.*); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2

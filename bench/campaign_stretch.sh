@@ -11,7 +11,7 @@
 #
 # The sweep works in .campaign/<preset> (git-ignored). A fresh machine seeds it from the committed
 # results/campaign/<preset> (records and rung notes) and the checkpoint weights the last session brought back
-# (.weights/<preset>/, WEIGHTS_MIB below; carry .weights): a paused run without them retrains from its start. The device
+# (.weights/<preset>/, WEIGHTS_MIB below; carry .weights/<preset>, as bench/device_tree.sh <preset> says): a paused run without them retrains from its start. The device
 # machine keeps ignored files between calls while it is warm (about 30 s after a call; the device notes say so, not
 # yet seen here — stretch.txt says which case a call met), so calls made back to back
 # find .campaign/ as the last one left it, checkpoint weights included: paused runs resume from their rung. Chain a
@@ -107,7 +107,7 @@ tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campai
 # WEIGHTS_MIB=n: the checkpoint weights of the runs not finished come back too, as weights.tar.00, .01 (15 MiB a file:
 # the device returns 8 files of ≤ 16 MiB) — as many as fit n MiB, those holding the most training time per byte first
 # (elapsedSeconds in the file's header / its size) — for the next session's fresh machine to resume them instead of
-# retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/; the calls carry .weights). A call
+# retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/; the calls carry .weights/<folder>). A call
 # carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them. 0 (default): none.
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # What a device call carries (issue 12): the working tree — tracked files and untracked ones git does not ignore —
-# and the carried folders (.gpu, .vk, .weights), 64 MiB in all. A campaign stretch needs the code and its own preset's
+# and the carried folders (.gpu, .vk, .weights — with FOLDER, .weights/FOLDER alone), 64 MiB in all. A campaign stretch needs the code and its own preset's
 # committed folder, not the other presets' results (16 of the tree's 26 MB), and the room that frees is what the
 # checkpoint weights of the last session can take (campaign_stretch.sh WEIGHTS_MIB, campaign_merge.sh's .weights/).
 #
 #   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/, and of results/
 #                                      only results/campaign/FOLDER — the stretch's folder, <preset> or, with SCALE,
 #                                      <preset>-scale<s> (what a fresh machine seeds from; a preset with no folder yet,
-#                                      its first stretch: no results at all); then the sizes
+#                                      its first stretch: no results at all); then the sizes, the weights counted
+#                                      being .weights/FOLDER's (the call carries that path, as the last line says)
 #   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
 #   bash bench/device_tree.sh          the sizes only
 #
@@ -32,7 +33,10 @@ esac
 tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)
 line="tree $(awk -v b="$tree" -v m=$MIB 'BEGIN { printf "%.1f", b / m }') MiB"
 sum=$tree
-for carried in .gpu .vk .weights; do
+# a stretch reads only its own folder's weights (campaign_stretch.sh: .weights/<folder>): carry that, not all of .weights
+weights=.weights
+case "${1:-}" in ''|off) ;; *) weights=.weights/$1 ;; esac
+for carried in .gpu .vk "$weights"; do
   [ -e "$carried" ] || continue
   bytes=$(du -sb "$carried" | cut -f1)
   sum=$((sum + bytes))
@@ -40,4 +44,5 @@ for carried in .gpu .vk .weights; do
 done
 left=$(awk -v s="$sum" -v m=$MIB -v l=$LIMIT_MIB 'BEGIN { printf "%.1f", l - s / m }')
 echo "device_tree: $line = $(awk -v s="$sum" -v m=$MIB 'BEGIN { printf "%.1f", s / m }') MiB of $LIMIT_MIB ($left left)"
+if [ "$weights" != .weights ]; then echo "device_tree: carry [\".gpu\", \".vk\", \"$weights\"]"; fi
 [ "$sum" -le $((LIMIT_MIB * MIB)) ] || { echo "device_tree: over the $LIMIT_MIB MiB a call carries: delete some of .weights/ or leave more of the tree home" >&2; exit 1; }

@@ -506,7 +506,7 @@ export function stackSizeFor(requested: number, plan: Pick<ConcurrencyPlan, 'sha
   return {
     size,
     sizeOf: (config) => sizes.get(runId(config)) ?? fitsOf(largest),
-    note: `--stack ${requested} sized by each run's estimate: ${byRun} (the largest run, ${largest.run}, needs an estimated ${gib(perRunOf(largest))} per run of a stack, ${gib(room)} usable)`,
+    note: `--stack ${requested} sized by each run's estimate: ${byRun}, by memory (unstackable mixers train alone) (the largest run, ${largest.run}, needs an estimated ${gib(perRunOf(largest))} per run of a stack, ${gib(room)} usable)`,
   };
 }
 

@@ -47,7 +47,8 @@ export function stackGroups(configs: RunConfig[], maxSize: StackSize | undefined
     return [[first, ...configs.filter((c) => c !== first && !unstackable(c) && stackKey(c) + also(c) === key)].slice(0, size)];
   }
   const groups: RunConfig[][] = [];
-  const open = new Map<string, RunConfig[]>();
+  // an open stack keeps the size its first run gave it (runs of one key get one size; this holds it if not)
+  const open = new Map<string, { runs: RunConfig[]; size: number }>();
   for (const config of configs) {
     const size = sizeOf(maxSize, config);
     if (size <= 1 || unstackable(config)) {
@@ -56,12 +57,12 @@ export function stackGroups(configs: RunConfig[], maxSize: StackSize | undefined
     }
     const key = stackKey(config) + also(config);
     let group = open.get(key);
-    if (!group || group.length >= size) {
-      group = [];
+    if (!group || group.runs.length >= group.size) {
+      group = { runs: [], size };
       open.set(key, group);
-      groups.push(group);
+      groups.push(group.runs);
     }
-    group.push(config);
+    group.runs.push(config);
   }
   return groups;
 }

@@ -42,7 +42,9 @@ export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
       }
     });
     if (lrs.size > 1 || configs.length === 1) parts.push(`lr${c.train.lr}`);
-    if (seeds.size > 1) parts.push(`seed${c.seed}`);
+    // a seed other than 0 is said even alone: a seed-1 stretch of a two-seed grid (sweep --only-seeds 1) logs runs
+    // whose names would otherwise equal seed 0's
+    if (seeds.size > 1 || c.seed !== 0) parts.push(`seed${c.seed}`);
     return parts.join(' ');
   };
 }

