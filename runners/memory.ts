@@ -48,6 +48,10 @@
 //   - shortConv (accel/webgpu/shortConv.ts, the short causal conv of BaseConv, DeltaNet, Gated DeltaNet, GLA, Mamba,
 //     Mamba-2, Hyena, M2): y forward (bias included), dx, dw (and db) backward, instead of the reference's padded
 //     copy, its k shifted slices and products kept for the gradients;
+//   - taylorMap (accel/webgpu/taylorMap.ts, Based's and jrt-sd's Taylor feature map): φ forward, dx backward,
+//     instead of the reference's two selection matmuls [.., f(f+1)/2], their product and its coefficient scaling,
+//     kept for the gradients — at jrt-sd's f 24 the largest run's estimate was 2.5–4 × the pool an H200 measured
+//     (14.83 GiB against ≤ 3.93, 2026-12-02, bench/logs/2026-12-02-h200/call1-memory-log-default-poolBestFit.jsonl);
 //   - stridedHeads (accel/webgpu/heads.ts): the fused recurrences above read and write their callers' head layouts
 //     (the kernels' attributes; the stand-ins size o by them), without the transposes' copies and their gradients.
 // The GPU estimate is then  max(live peak, pool × (1 + POOL_MARGIN)) + PROCESS_OVERHEAD_BYTES: the pool, not the
@@ -82,6 +86,7 @@ import { dropoutOp } from '../ops/dropout/index.js';
 import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
 import { shortConvOp } from '../ops/shortConv/index.js';
+import { taylorFeatureSize, taylorMapOp } from '../ops/taylorMap/index.js';
 import { glaOp } from '../ops/gatedLinearAttention/index.js';
 import { ssdOp } from '../ops/ssd/index.js';
 import { checkpointShape } from '../accel/webgpu/dispatch.js';
@@ -93,6 +98,7 @@ import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL, causalAttentionWebGpu } from '
 import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTENTION_KERNEL } from '../accel/webgpu/linearAttention.js';
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
+import { TAYLOR_MAP_GRAD_KERNEL, TAYLOR_MAP_KERNEL, taylorMapWebGpu } from '../accel/webgpu/taylorMap.js';
 import { GLA_GRAD_KERNEL, GLA_KERNEL, glaFastForm, gradsSize as glaGradsSize, ssdWebGpu } from '../accel/webgpu/gla.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
@@ -129,7 +135,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'dropout', 'stridedHeads'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'taylorMap', 'dropout', 'stridedHeads'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -407,6 +413,9 @@ function registerProbeBackend(): void {
       return shapes.map((shape) => zeroOutput(backend, shape, 'float32'));
     },
   });
+  // Taylor feature map: φ [.., 1 + f + f(f+1)/2] forward (one output); dx backward
+  shapeOnly(TAYLOR_MAP_KERNEL, ({ x }) => ({ shape: [...x!.shape.slice(0, -1), taylorFeatureSize(x!.shape[x!.shape.length - 1]!)], dtype: 'float32' }));
+  shapeOnly(TAYLOR_MAP_GRAD_KERNEL, ({ x }) => ({ shape: x!.shape, dtype: 'float32' }));
   registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, layouts) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta, layouts) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g, layouts) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g, layouts) : undefined) });
@@ -417,6 +426,7 @@ function registerProbeBackend(): void {
   registerFastForm({ op: causalLinearAttentionOp, backend: PROBE_BACKEND, impl: (q, k, v, opts) => (probeFused.linearAttention ? causalLinearAttentionWebGpu(q, k, v, opts) : undefined) });
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });
   registerFastForm({ op: shortConvOp, backend: PROBE_BACKEND, impl: (x, w, bias) => (probeFused.shortConv ? shortConvWebGpu(x, w, bias) : undefined) });
+  registerFastForm({ op: taylorMapOp, backend: PROBE_BACKEND, impl: (x) => (probeFused.taylorMap ? taylorMapWebGpu(x) : undefined) });
   // dropout cannot decline (its fast form returns a tensor), so its entry has a lever of its own, on only while a
   // measurement models the dropout lever: it lets ops/causalAttention fuse under dropout, and allocates as
   // tf.dropout (the reference) does

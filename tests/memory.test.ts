@@ -327,6 +327,25 @@ function fake(run: string, totalGiB: number): MemoryEstimate {
 }
 const gpu = (freeGiB: number) => ({ freeBytes: freeGiB * GIB, totalBytes: 141 * GIB, source: 'GPU 0 (nvidia-smi)' });
 
+// jrt-sd's largest run (non-causal, d 128, Taylor f 24) on one H200 (2026-12-02, bench/logs/2026-12-02-h200/
+// call1-memory-log-default-poolBestFit.jsonl: jrt-sd --scale 0.01, the same batch shapes, default fast path): tfjs's
+// pool peaked at 3.93 GiB allocated, against an estimate of 15.57 GiB that modelled the Taylor map's plain form
+// (two selection matmuls of [.., 300] per head, their product and its scaling, kept for the gradients) — so --stack 3
+// was capped at 1 for the whole grid (jrt-sd stretches 1–2). With the fused map modelled (lever taylorMap, on by default):
+describe('jrt-sd\'s largest run: the fused Taylor map in the estimate', () => {
+  const MEASURED_POOL_BYTES = 3.93 * GIB;
+  it('estimates less with taylorMap fused, and still above what the H200 held', async () => {
+    const config = expandPreset(loadPreset('jrt-sd')).find((c) => c.label === 'non-causal' && c.model.dModel === 128 && c.model.layers.some((l) => l.params?.featureDim === 24) && c.seed === 0)!;
+    expect(config).toBeDefined();
+    const fused = { linearAttention: true, shortConv: true, dropout: true, stridedHeads: true };
+    const [plain] = await estimateGridMemory([config], { fused, poolBestFit: true });
+    const [withMap] = await estimateGridMemory([config], { fused: { ...fused, taylorMap: true }, poolBestFit: true });
+    expect(withMap!.total).toBeLessThan(0.75 * plain!.total);
+    expect(withMap!.livePeak + withMap!.poolOverhead).toBeGreaterThanOrEqual(MEASURED_POOL_BYTES);
+    expect(withMap!.total).toBeGreaterThanOrEqual(MEASURED_POOL_BYTES + PROCESS_OVERHEAD_BYTES);
+  });
+});
+
 describe('--concurrency auto', () => {
   it('parses auto or a whole number', () => {
     expect(parseConcurrency('auto')).toBe('auto');
