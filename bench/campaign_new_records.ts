@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readRecords, type RunRecord } from '../runners/results.js';
+import { runNamer } from '../runners/summary.js';
 import { getTask } from '../tasks/index.js';
 
 const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
@@ -30,12 +31,17 @@ function tokensPerStep(r: RunRecord): number {
 }
 
 export function newRecordsSummary(records: RunRecord[]): string[] {
-  const rows = records.map((r) => ({ r, L: trainLength(r), d: r.config.model.dModel, lr: r.config.train.lr }));
-  rows.sort((a, b) => a.r.label.localeCompare(b.r.label) || a.L - b.L || a.d - b.d || a.lr - b.lr);
-  const lines = ['new records (label, L, d, lr, status, epochs, test accuracy, wall s, ms a step):'];
-  for (const { r, L, d, lr } of rows) {
+  // the mixer parameters that vary among these records (runners/summary.ts runNamer: jrt-sd's feature dims f 4–24),
+  // so that records of one label, d and lr are told apart
+  const nameOf = runNamer(records.map((r) => r.config));
+  const varying = (r: RunRecord) => nameOf(r.config).split(' ').filter((t) => t !== r.label && !/^(d\d+|lr.*|seed\d+)$/.test(t)).join(' ');
+  const rows = records.map((r) => ({ r, L: trainLength(r), d: r.config.model.dModel, lr: r.config.train.lr, more: varying(r) }));
+  rows.sort((a, b) => a.r.label.localeCompare(b.r.label) || a.L - b.L || a.d - b.d || a.more.localeCompare(b.more, 'en', { numeric: true }) || a.lr - b.lr);
+  const moreWidth = Math.max(0, ...rows.map((row) => row.more.length));
+  const lines = ['new records (label, L, d, lr, the parameters that vary, status, epochs, test accuracy, wall s, ms a step):'];
+  for (const { r, L, d, lr, more } of rows) {
     const lrText = String(Number(lr.toPrecision(2)));
-    lines.push(`  ${r.label.padEnd(12)} L${String(L).padEnd(4)} d${String(d).padEnd(4)} lr ${lrText.padEnd(9)} ${r.status.padEnd(10)} ${String(r.epochs).padStart(3)} ep  ${num(r.testAccuracy, 4)}  ${num(r.wallSeconds, 0).padStart(6)} s  ${num(r.msPerStep, 1)} ms`);
+    lines.push(`  ${r.label.padEnd(12)} L${String(L).padEnd(4)} d${String(d).padEnd(4)} lr ${lrText.padEnd(9)} ${moreWidth ? `${more.padEnd(moreWidth)} ` : ''}${r.status.padEnd(10)} ${String(r.epochs).padStart(3)} ep  ${num(r.testAccuracy, 4)}  ${num(r.wallSeconds, 0).padStart(6)} s  ${num(r.msPerStep, 1)} ms`);
   }
   const steps = records.reduce((s, r) => s + r.steps, 0);
   const tokens = records.reduce((s, r) => s + r.steps * tokensPerStep(r), 0);

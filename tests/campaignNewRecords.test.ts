@@ -18,6 +18,12 @@ describe('campaign_new_records', () => {
     expect(lines.join('\n')).not.toMatch(/NaN/);
   });
 
+  it('tells apart records of one label, d and lr by the mixer parameters that vary among them (jrt-sd\'s f)', () => {
+    const at = (featureDim: number) => syntheticRecord({ label: 'causal', dModel: 36, lr: 1e-4, state: 100, validation: 0.1, test: 0.1, task: 'sd', slices: [[4, 16]], layers: [{ mixer: 'linear-attention', params: { featureDim } }] });
+    const lines = newRecordsSummary([at(16), at(4)]);
+    expect(lines.slice(1, 3).map((l) => / (f\d+) +stopped| (f\d+) +done/.exec(l)?.slice(1).find(Boolean))).toEqual(['f4', 'f16']);
+  });
+
   it('counts an MQAR record\'s tokens as an epoch\'s tokens over its steps (the short last batch a step too)', () => {
     const r = syntheticRecord({ label: 'attention', dModel: 64, lr: 1e-3, state: 100, validation: 0.9, test: 0.9, slices: [[256, 16]] });
     // 1000 rows, batch 64: 16 steps an epoch, the last one of 40 rows — tokens a step 1000·256/16, not 64·256
