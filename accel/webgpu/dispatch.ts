@@ -103,9 +103,17 @@ export function madeOnce<A, F>(make: (arg: A) => F, key: (arg: A) => string | nu
 /**
  * A fused kernel and its gradient kernel as one differentiable function of the tensors named `inputs`: the forward
  * runs `kernel` on them, the backward runs `gradKernel` on the saved inputs and the output's gradient (named
- * `gradName`) and returns one gradient per input, in order. `attrs` are the kernels' non-tensor attributes.
+ * `gradName`) and returns one gradient per input, in order — the kernel's outputs as they are, or `unpack`ed from
+ * what it wrote (e.g. the parts of one packed output, rwkv7Token.ts). `attrs` are the kernels' non-tensor attributes.
  */
-export function kernelWithGrad(kernel: string, gradKernel: string, inputs: string[], gradName: string, attrs: Record<string, number | boolean> = {}): (...tensors: tf.Tensor[]) => tf.Tensor {
+export function kernelWithGrad(
+  kernel: string,
+  gradKernel: string,
+  inputs: string[],
+  gradName: string,
+  attrs: Record<string, number | boolean> = {},
+  unpack: (grads: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.Tensor[] = (grads) => grads as tf.Tensor[],
+): (...tensors: tf.Tensor[]) => tf.Tensor {
   const named = (tensors: tf.Tensor[]) => Object.fromEntries(inputs.map((n, i) => [n, tensors[i]!]));
   const attrMap = attrs as unknown as tf.NamedAttrMap;
   return tf.customGrad(((...args: unknown[]) => {
@@ -114,7 +122,7 @@ export function kernelWithGrad(kernel: string, gradKernel: string, inputs: strin
     save(tensors);
     return {
       value: tf.engine().runKernel(kernel, named(tensors), attrMap) as tf.Tensor,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(gradKernel, { ...named(saved), [gradName]: dy }, attrMap) as unknown as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => unpack(tf.engine().runKernel(gradKernel, { ...named(saved), [gradName]: dy }, attrMap) as tf.Tensor | tf.Tensor[], saved),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...tensors: tf.Tensor[]) => tf.Tensor;
 }

@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { L2_NORM_EPS } from '../../ops/rmsNorm/index.js';
 import { RWKV7_DECAY_SCALE, type Rwkv7Keys } from '../../ops/rwkv7Token/index.js';
-import { allocate, declare, dispatch, fitsDevice, grid, webgpuBackend } from './dispatch.js';
+import { allocate, declare, dispatch, fitsDevice, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
 
 /** Threads of a row's workgroup: they stride over the head's d_k channels, neighbours on neighbouring floats. */
 const RW = 64;
@@ -186,30 +186,18 @@ export function registerRwkv7TokenWebGpu(): void {
   register(RWKV7_OUTPUT_GRAD_KERNEL, 'Rwkv7OutputGrad', outputGradWgsl, [...OUTPUT_INPUTS, 'dy'], OUTPUT_INPUTS.length);
 }
 
-const run = (kernel: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) => tf.engine().runKernel(kernel, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-
 /**
- * `kernel` over the tensors named `inputs`, differentiable in all of them: `gradKernel` writes one part per input side
- * by side, in the inputs' order — a per-token input's gradient, or for the per-channel parameters named in
- * `perChannel` their per-token share, summed over the tokens here.
+ * `kernel` over the tensors named `inputs`, differentiable in all of them (kernelWithGrad): `gradKernel` writes one
+ * part per input side by side, in the inputs' order — a per-token input's gradient, or for the per-channel
+ * parameters named in `perChannel` their per-token share, summed over the tokens here.
  */
 function fusedWithGrad(kernel: string, gradKernel: string, inputs: string[], perChannel: string[], attrs: Attrs): (...tensors: tf.Tensor[]) => tf.Tensor {
-  const named = (tensors: tf.Tensor[]) => Object.fromEntries(inputs.map((n, i) => [n, tensors[i]!]));
-  return tf.customGrad(((...args: unknown[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const tensors = args as tf.Tensor[];
-    save(tensors);
-    return {
-      value: run(kernel, named(tensors), attrs),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const parts = tf.split(run(gradKernel, { ...named(saved), dy }, attrs), inputs.length, -1);
-        return parts.map((part, i) => {
-          const shape = saved[i]!.shape;
-          return perChannel.includes(inputs[i]!) ? tf.sum(part.reshape([-1, tf.util.sizeFromShape(shape)]), 0).reshape(shape) : part.reshape(shape);
-        });
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...tensors: tf.Tensor[]) => tf.Tensor;
+  return kernelWithGrad(kernel, gradKernel, inputs, 'dy', attrs, (packed, saved) =>
+    tf.split(packed as tf.Tensor, inputs.length, -1).map((part, i) => {
+      const shape = saved[i]!.shape;
+      return perChannel.includes(inputs[i]!) ? tf.sum(part.reshape([-1, tf.util.sizeFromShape(shape)]), 0).reshape(shape) : part.reshape(shape);
+    }),
+  );
 }
 
 /** The keys' packed output [rows, H, 4·d_k] of wl, al, k0 [.., d] and k_k, k_a [d], differentiable. */
