@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readRecords, type RunRecord } from '../runners/results.js';
-import { runNamer } from '../runners/summary.js';
+import { paramNamer } from '../runners/summary.js';
 import { getTask } from '../tasks/index.js';
 
 const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
@@ -31,10 +31,10 @@ function tokensPerStep(r: RunRecord): number {
 }
 
 export function newRecordsSummary(records: RunRecord[]): string[] {
-  // the mixer parameters that vary among these records (runners/summary.ts runNamer: jrt-sd's feature dims f 4–24),
-  // so that records of one label, d and lr are told apart
-  const nameOf = runNamer(records.map((r) => r.config));
-  const varying = (r: RunRecord) => nameOf(r.config).split(' ').filter((t) => t !== r.label && !/^(d\d+|lr.*|seed\d+)$/.test(t)).join(' ');
+  // the mixer parameters that vary among these records (jrt-sd's feature dims f 4–24), so that records of one label,
+  // d and lr are told apart
+  const paramsOf = paramNamer(records.map((r) => r.config));
+  const varying = (r: RunRecord) => paramsOf(r.config).join(' ');
   const rows = records.map((r) => ({ r, L: trainLength(r), d: r.config.model.dModel, lr: r.config.train.lr, more: varying(r) }));
   rows.sort((a, b) => a.r.label.localeCompare(b.r.label) || a.L - b.L || a.d - b.d || a.more.localeCompare(b.more, 'en', { numeric: true }) || a.lr - b.lr);
   const moreWidth = Math.max(0, ...rows.map((row) => row.more.length));

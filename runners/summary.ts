@@ -15,10 +15,10 @@ import { formatSeconds } from './progress.js';
 const SHORT: Record<string, string> = { featureDim: 'f', stateDim: 'N', windowSize: 'w', numHeads: 'H', kernelSize: 'k' };
 
 /**
- * A function naming each run of a grid by what tells it apart from the others of its label: d_model, the mixer
- * parameters that vary within the label (f, w, ...), and the learning rate and seed where the grid has several.
+ * The mixer parameters that vary within each run's label over a grid, one short part each (f8, w64, k=…): what tells
+ * runs of one label, d_model and lr apart (runNamer; bench/campaign_new_records.ts).
  */
-export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
+export function paramNamer(configs: RunConfig[]): (config: RunConfig) => string[] {
   const values = new Map<string, Map<string, Set<string>>>();
   const note = (label: string, key: string, v: unknown) => {
     const byKey = values.get(label) ?? new Map<string, Set<string>>();
@@ -32,15 +32,27 @@ export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
       for (const [k, v] of Object.entries(l.params ?? {})) note(c.label, `${i}.${k}`, v);
     });
   }
-  const lrs = new Set(configs.map((c) => c.train.lr));
-  const seeds = new Set(configs.map((c) => c.seed));
   return (c) => {
-    const parts = [c.label, `d${c.model.dModel}`];
+    const parts: string[] = [];
     c.model.layers.forEach((l, i) => {
       for (const [k, v] of Object.entries(l.params ?? {})) {
         if ((values.get(c.label)?.get(`${i}.${k}`)?.size ?? 0) > 1) parts.push(`${SHORT[k] ?? `${k}=`}${String(v)}`);
       }
     });
+    return parts;
+  };
+}
+
+/**
+ * A function naming each run of a grid by what tells it apart from the others of its label: d_model, the mixer
+ * parameters that vary within the label (f, w, ...), and the learning rate and seed where the grid has several.
+ */
+export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
+  const paramsOf = paramNamer(configs);
+  const lrs = new Set(configs.map((c) => c.train.lr));
+  const seeds = new Set(configs.map((c) => c.seed));
+  return (c) => {
+    const parts = [c.label, `d${c.model.dModel}`, ...paramsOf(c)];
     if (lrs.size > 1 || configs.length === 1) parts.push(`lr${c.train.lr}`);
     // a seed other than 0 is said even alone: a seed-1 stretch of a two-seed grid (sweep --only-seeds 1) logs runs
     // whose names would otherwise equal seed 0's

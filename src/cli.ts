@@ -426,6 +426,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         // a stack holds its runs' memory at once: on a GPU of known memory, no more runs than fit (runners/concurrency.ts)
         const stacking = plan ? stackSizeFor(stack, plan) : { size: stack };
         if (stacking.note && !argv.quiet) io.stderr.write(`sweep: ${stacking.note}\n`);
+        const stackSize = stacking.sizeOf ?? stacking.size;
         const tooLarge = new Set((plan?.tooLarge ?? []).map((e) => e.id));
         const trained = tooLarge.size ? configs.filter((c) => !tooLarge.has(runId(c))) : configs;
         const lanes = plan?.lanes ?? 1;
@@ -455,8 +456,8 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         }
         announceInterrupts();
         const records = !inProcess
-          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.sizeOf ?? stacking.size })
-          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stacking.sizeOf ?? stacking.size });
+          ? await runSweepParallel(trained, { concurrency: lanes, backend: g.backend, gpus: gpuIndices(g), plugins: g.plugin ?? [], results, preset: presetTag, quiet: argv.quiet as boolean, poolLimitBytes: plan?.poolLimitBytes, budget: plan?.budget, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stackSize })
+          : await runSweep(trained, { backend: backend!, results, preset: presetTag, quiet: argv.quiet as boolean, verbose: argv.verbose as boolean, maxAttempts: wholeNumber('--max-attempts', argv.maxAttempts), search: preset.search, stack: stackSize });
         results.tidy();
         io.stdout.write(`\n${frontTable(records)}\n`);
         // said again after the table: a grid with runs left out is not complete, whatever the table shows
