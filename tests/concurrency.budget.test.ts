@@ -12,17 +12,19 @@ import type { ResultsDir } from '../runners/results.js';
 const GIB = 2 ** 30;
 const quiet = { update() {}, log() {}, stop() {} };
 
+/** A tiny attention run of width `dModel` at `lr`. */
+const tinyRun = (dModel: number, lr: number) =>
+  resolveRunConfig({
+    label: 'attention',
+    data: { task: 'mqar', common: { vocabSize: 32, seqLen: 16, numKvPairs: 2 }, train: [{ count: 16 }], test: [{ count: 8 }] },
+    model: { dModel, nLayers: 1, layers: [{ mixer: 'attention', params: {} }] },
+    train: { epochs: 1, batchSize: 8, lr },
+    seed: 0,
+  });
+
 /** Runs of one tiny model that differ only in lr (each its own run id), with a made-up estimate each. */
 function grid(sizesGiB: number[]): { configs: RunConfig[]; estimates: MemoryEstimate[] } {
-  const configs = sizesGiB.map((_, i) =>
-    resolveRunConfig({
-      label: 'attention',
-      data: { task: 'mqar', common: { vocabSize: 32, seqLen: 16, numKvPairs: 2 }, train: [{ count: 16 }], test: [{ count: 8 }] },
-      model: { dModel: 8, nLayers: 1, layers: [{ mixer: 'attention', params: {} }] },
-      train: { epochs: 1, batchSize: 8, lr: 1e-3 * (i + 1) },
-      seed: 0,
-    }),
-  );
+  const configs = sizesGiB.map((_, i) => tinyRun(8, 1e-3 * (i + 1)));
   const estimates = configs.map((c, i) => ({ id: runId(c), run: `run ${i}`, total: sizesGiB[i]! * GIB }) as MemoryEstimate);
   return { configs, estimates };
 }
@@ -124,15 +126,8 @@ describe('stack size under a GPU\'s memory', () => {
 
   it('with the grid\'s estimates, sizes each run\'s stack by its own estimate (jrt-sd: small models stacked, the largest alone)', async () => {
     // two models of 3 lrs each: d 8 (≈ 2 GiB a run of a stack) and d 16 (≈ 13 GiB), a 15.73 GiB share as jrt-sd's 8 lanes had
-    const model = (dModel: number, lr: number) => resolveRunConfig({
-      label: 'attention',
-      data: { task: 'mqar', common: { vocabSize: 32, seqLen: 16, numKvPairs: 2 }, train: [{ count: 16 }], test: [{ count: 8 }] },
-      model: { dModel, nLayers: 1, layers: [{ mixer: 'attention', params: {} }] },
-      train: { epochs: 1, batchSize: 8, lr },
-      seed: 0,
-    });
-    const small = [1e-4, 5e-4, 8e-4].map((lr) => model(8, lr));
-    const large = [1e-4, 5e-4, 8e-4].map((lr) => model(16, lr));
+    const small = [1e-4, 5e-4, 8e-4].map((lr) => tinyRun(8, lr));
+    const large = [1e-4, 5e-4, 8e-4].map((lr) => tinyRun(16, lr));
     const estimate = (c: RunConfig, perRunGiB: number) => ({ id: runId(c), run: `d${c.model.dModel} lr${c.train.lr}`, livePeak: perRunGiB * 0.8 * GIB, poolOverhead: perRunGiB * 0.2 * GIB, processOverhead: GIB, total: (perRunGiB + 1) * GIB }) as MemoryEstimate;
     const estimates = [...small.map((c) => estimate(c, 2)), ...large.map((c) => estimate(c, 13))];
     const share = 15.73 * GIB;
