@@ -14,9 +14,11 @@
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
 # 4. keeps the call's checkpoint weights (weights.tar.00, .01 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
-#    WEIGHTS_DIR/<folder>/ (default .weights, git-ignored; RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
+#    WEIGHTS_DIR/<folder>/ (default .weights, committed with the merge: a session's checkout has only what landed;
+#    RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
 #    what it held, stamped with the merged folder's state (bench/campaign_state.sh: a fresh machine seeds them only
-#    beside that very state — not if this merge is thrown away) — the next session's calls carry .weights/<folder>; a call
+#    beside that very state — not if this merge is thrown away) — the next session's calls send .weights/<folder> with the
+#    tree (bench/device_tree.sh <folder>); a call
 #    without weights, or with a part missing or damaged, empties it (its rung notes are newer than any weights kept
 #    from an earlier call);
 # 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # What a device call carries (issue 12): the working tree — tracked files and untracked ones git does not ignore —
-# and the carried folders (.gpu, .vk, .weights — with FOLDER, .weights/FOLDER alone), 64 MiB in all. A campaign stretch needs the code and its own preset's
-# committed folder, not the other presets' results (16 of the tree's 26 MB), and the room that frees is what the
-# checkpoint weights of the last session can take (campaign_stretch.sh WEIGHTS_MIB, campaign_merge.sh's .weights/).
+# and the carried folders (.gpu, .vk), 64 MiB in all. A campaign stretch needs the code, its own preset's committed
+# folder and its own preset's checkpoint weights (.weights/FOLDER, committed: campaign_merge.sh), not the other
+# presets' results (16 of the tree's 26 MB) nor their weights; the room that frees is what the checkpoint weights of
+# the last session can take (campaign_stretch.sh WEIGHTS_MIB).
 #
-#   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/, and of results/
-#                                      only results/campaign/FOLDER — the stretch's folder, <preset> or, with SCALE,
-#                                      <preset>-scale<s> (what a fresh machine seeds from; a preset with no folder yet,
-#                                      its first stretch: no results at all); then the sizes, the weights counted
-#                                      being .weights/FOLDER's (the call carries that path, as the last line says)
+#   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/ and .weights/, of
+#                                      results/ only results/campaign/FOLDER — the stretch's folder, <preset> or, with
+#                                      SCALE, <preset>-scale<s> (what a fresh machine seeds from; a preset with no
+#                                      folder yet, its first stretch: no results at all) — and of .weights/ only
+#                                      .weights/FOLDER (what the stretch reads); then the sizes
 #   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
 #   bash bench/device_tree.sh          the sizes only
 #
 # Prints the tree, each carried folder and the sum against the limit; exit 1 when the sum is over it (the call would
-# be refused: bring fewer weights, i.e. delete some of .weights/, or leave more of the tree home).
+# be refused: bring fewer weights, i.e. a smaller WEIGHTS_MIB last time, or leave more of the tree home).
 set -euo pipefail
 MIB=1048576
 LIMIT_MIB=64
@@ -26,17 +27,19 @@ case "${1:-}" in
     git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || git cat-file -e "HEAD:runners/presets/${1%-scale*}.json" 2>/dev/null \
       || { echo "device_tree: no results/campaign/$1 in HEAD, nor a preset runners/presets/${1%-scale*}.json for a first stretch (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
     # shellcheck disable=SC2046 # folder names: no spaces
-    git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx results) "results/campaign/$1" ;;
+    git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx -e results -e .weights) "results/campaign/$1" ".weights/$1" ;;
 esac
 # the files that travel: tracked ones present in the checkout (a sparse checkout leaves the others out) and untracked
 # ones not ignored
 tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)
 line="tree $(awk -v b="$tree" -v m=$MIB 'BEGIN { printf "%.1f", b / m }') MiB"
+# of it the stretch's weights (committed, so in the tree): what WEIGHTS_MIB brought back last time
+case "${1:-}" in
+  ''|off) ;;
+  *) if [ -d ".weights/$1" ]; then line="$line (of it .weights/$1 $(du -sb ".weights/$1" | awk -v m=$MIB '{ printf "%.1f", $1 / m }'))"; fi ;;
+esac
 sum=$tree
-# a stretch reads only its own folder's weights (campaign_stretch.sh: .weights/<folder>): carry that, not all of .weights
-weights=.weights
-case "${1:-}" in ''|off) ;; *) weights=.weights/$1 ;; esac
-for carried in .gpu .vk "$weights"; do
+for carried in .gpu .vk; do
   [ -e "$carried" ] || continue
   bytes=$(du -sb "$carried" | cut -f1)
   sum=$((sum + bytes))
@@ -44,5 +47,5 @@ for carried in .gpu .vk "$weights"; do
 done
 left=$(awk -v s="$sum" -v m=$MIB -v l=$LIMIT_MIB 'BEGIN { printf "%.1f", l - s / m }')
 echo "device_tree: $line = $(awk -v s="$sum" -v m=$MIB 'BEGIN { printf "%.1f", s / m }') MiB of $LIMIT_MIB ($left left)"
-if [ "$weights" != .weights ]; then echo "device_tree: carry [\".gpu\", \".vk\", \"$weights\"]"; fi
-[ "$sum" -le $((LIMIT_MIB * MIB)) ] || { echo "device_tree: over the $LIMIT_MIB MiB a call carries: delete some of .weights/ or leave more of the tree home" >&2; exit 1; }
+case "${1:-}" in ''|off) ;; *) echo 'device_tree: carry [".gpu", ".vk"]' ;; esac
+[ "$sum" -le $((LIMIT_MIB * MIB)) ] || { echo "device_tree: over the $LIMIT_MIB MiB a call carries: bring back fewer weights (WEIGHTS_MIB) or leave more of the tree home" >&2; exit 1; }

@@ -1,6 +1,6 @@
 // bench/device_tree.sh — what a device call carries, trimmed for a campaign stretch — in a clone of this repository:
 // the stretch's folder and the code stay, the other presets' results leave (a call sends only what is checked out),
-// the sizes are printed against the 64 MiB (the weights counted: .weights/<folder>, what the stretch reads), a folder that does not exist is refused in one line (exit 2) unless it is a
+// the stretch's own committed weights (.weights/<folder>) stay and the other presets' leave, the sizes are printed against the 64 MiB, a folder that does not exist is refused in one line (exit 2) unless it is a
 // preset's first stretch, and `off`
 // brings the whole tree back. Skipped where this checkout is not a git repository.
 import { spawnSync } from 'node:child_process';
@@ -32,15 +32,23 @@ describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', (
     expect(refused.status).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/no results\/campaign\/no-such-folder in HEAD/);
-    // the weights counted are the stretch's own (.weights/<folder>, what it reads), and the call is told to carry that
+    // the weights are committed (a session's checkout has only what landed): the stretch's own travel in the tree, the
+    // other presets' stay home, and the call carries .gpu and .vk beside the tree
     mkdirSync(join(clone, '.weights', 'zoology-fig2'), { recursive: true });
     mkdirSync(join(clone, '.weights', 'jrt-sd'), { recursive: true });
     writeFileSync(join(clone, '.weights', 'zoology-fig2', 'w.bin'), Buffer.alloc(2 * 2 ** 20));
     writeFileSync(join(clone, '.weights', 'jrt-sd', 'w.bin'), Buffer.alloc(3 * 2 ** 20));
+    expect(run('off').status).toBe(0);
+    expect(spawnSync('git', ['add', '.weights'], { cwd: clone }).status).toBe(0);
+    expect(spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'weights'], { cwd: clone }).status).toBe(0);
     const weighed = run('zoology-fig2');
     expect(weighed.status, weighed.stderr).toBe(0);
-    expect(weighed.stdout).toMatch(/ \+ \.weights\/zoology-fig2 2\.0 = /);
-    expect(weighed.stdout).toContain('device_tree: carry [".gpu", ".vk", ".weights/zoology-fig2"]');
+    expect(existsSync(join(clone, '.weights', 'zoology-fig2', 'w.bin'))).toBe(true);
+    expect(existsSync(join(clone, '.weights', 'jrt-sd'))).toBe(false);
+    const w = /^device_tree: tree (\d+\.\d) MiB \(of it \.weights\/zoology-fig2 2\.0\) = /m.exec(weighed.stdout);
+    expect(w, weighed.stdout).not.toBeNull();
+    expect(Number(w![1]) - Number(m![1])).toBeCloseTo(2, 0);
+    expect(weighed.stdout).toContain('device_tree: carry [".gpu", ".vk"]');
     // a preset's first stretch: no folder of it in HEAD, its preset file is enough; no results travel
     const first = run('jrt-rnn');
     expect(first.status, first.stderr).toBe(0);
