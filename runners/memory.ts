@@ -52,6 +52,9 @@
 //     instead of the reference's two selection matmuls [.., f(f+1)/2], their product and its coefficient scaling,
 //     kept for the gradients — at jrt-sd's f 24 the largest run's estimate was 2.5–4 × the pool an H200 measured
 //     (14.83 GiB against ≤ 3.93, 2026-12-02, bench/logs/2026-12-02-h200/call1-memory-log-default-poolBestFit.jsonl);
+//   - rwkv7Token (accel/webgpu/rwkv7Token.ts, RWKV-7's per-token parts): the keys' one packed output [rows, H, 4 d_k]
+//     (split into w, k, a, b) and the output's y forward, one packed gradient of 5 and of 6 parts backward (the
+//     per-channel parameters' shares summed after), instead of the ~17 small ops a layer and their saved tensors;
 //   - stridedHeads (accel/webgpu/heads.ts): the fused recurrences above read and write their callers' head layouts
 //     (the kernels' attributes; the stand-ins size o by them), without the transposes' copies and their gradients.
 // The GPU estimate is then  max(live peak, pool × (1 + POOL_MARGIN)) + PROCESS_OVERHEAD_BYTES: the pool, not the
@@ -87,6 +90,7 @@ import { causalLinearAttentionOp } from '../ops/linearAttention/index.js';
 import { longConvOp } from '../ops/longConv/index.js';
 import { shortConvOp } from '../ops/shortConv/index.js';
 import { taylorFeatureSize, taylorMapOp } from '../ops/taylorMap/index.js';
+import { rwkv7KeysOp, rwkv7OutputOp } from '../ops/rwkv7Token/index.js';
 import { glaOp } from '../ops/gatedLinearAttention/index.js';
 import { ssdOp } from '../ops/ssd/index.js';
 import { checkpointShape } from '../accel/webgpu/dispatch.js';
@@ -99,6 +103,7 @@ import { causalLinearAttentionWebGpu, LINEAR_ATTENTION_GRAD_KERNEL, LINEAR_ATTEN
 import { LONG_CONV_GRAD_KERNEL, LONG_CONV_KERNEL, longConvWebGpu } from '../accel/webgpu/longConv.js';
 import { SHORT_CONV_GRAD_KERNEL, SHORT_CONV_KERNEL, shortConvWebGpu } from '../accel/webgpu/shortConv.js';
 import { TAYLOR_MAP_GRAD_KERNEL, TAYLOR_MAP_KERNEL, taylorMapWebGpu } from '../accel/webgpu/taylorMap.js';
+import { RWKV7_KEYS_GRAD_KERNEL, RWKV7_KEYS_KERNEL, RWKV7_OUTPUT_GRAD_KERNEL, RWKV7_OUTPUT_KERNEL, rwkv7KeysWebGpu, rwkv7OutputWebGpu } from '../accel/webgpu/rwkv7Token.js';
 import { GLA_GRAD_KERNEL, GLA_KERNEL, glaFastForm, gradsSize as glaGradsSize, ssdWebGpu } from '../accel/webgpu/gla.js';
 
 /** Evaluation builds its logits in chunks of at most this many rows × vocabulary: engine/train.ts's own constant (8192). */
@@ -135,7 +140,7 @@ const FLOAT_BYTES = 4;
 export type EstimateMethod = 'measured' | 'formula';
 
 /** The levers (accel/webgpu LEVERS) whose fused forms the probe models (see the header). */
-export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'taylorMap', 'dropout', 'stridedHeads'] as const;
+export const FUSED_LEVERS = ['selectiveScan', 'delta', 'generalizedDelta', 'gla', 'ssd', 'attention', 'linearAttention', 'longConv', 'shortConv', 'taylorMap', 'rwkv7Token', 'dropout', 'stridedHeads'] as const;
 export type FusedLever = (typeof FUSED_LEVERS)[number];
 
 /** The fused forms the run will use (webgpu with their lever on), whose memory differs from the plain kernels'. */
@@ -416,6 +421,17 @@ function registerProbeBackend(): void {
   // Taylor feature map: φ [.., 1 + f + f(f+1)/2] forward (one output); dx backward
   shapeOnly(TAYLOR_MAP_KERNEL, ({ x }) => ({ shape: [...x!.shape.slice(0, -1), taylorFeatureSize(x!.shape[x!.shape.length - 1]!)], dtype: 'float32' }));
   shapeOnly(TAYLOR_MAP_GRAD_KERNEL, ({ x }) => ({ shape: x!.shape, dtype: 'float32' }));
+  // RWKV-7's per-token parts: one packed output [rows, H, parts · d_k] each way (the keys 4 parts forward, 5 backward;
+  // the output's gradient 6), the output's y forward in g's shape — as rwkv7Token.ts's kernels allocate
+  const packed = (first: string, parts: number) => (inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>) => {
+    const { H, dk } = attrs as { H: number; dk: number };
+    const rows = tf.util.sizeFromShape(inputs[first]!.shape) / (H * dk);
+    return { shape: [rows, H, parts * dk], dtype: 'float32' as tf.DataType };
+  };
+  shapeOnly(RWKV7_KEYS_KERNEL, packed('wl', 4));
+  shapeOnly(RWKV7_KEYS_GRAD_KERNEL, packed('wl', 5));
+  shapeOnly(RWKV7_OUTPUT_KERNEL, ({ g }) => ({ shape: g!.shape, dtype: 'float32' }));
+  shapeOnly(RWKV7_OUTPUT_GRAD_KERNEL, packed('o', 6));
   registerFastForm({ op: selectiveScanOp, backend: PROBE_BACKEND, impl: (x, dt, A, B, C) => (probeFused.selectiveScan ? selectiveScanWebGpu(x, dt, A, B, C) : undefined) });
   registerFastForm({ op: deltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, layouts) => (probeFused.delta ? deltaRuleWebGpu(q, k, v, beta, layouts) : undefined) });
   registerFastForm({ op: gatedDeltaRuleOp, backend: PROBE_BACKEND, impl: (q, k, v, beta, g, layouts) => (probeFused.delta ? gatedDeltaRuleWebGpu(q, k, v, beta, g, layouts) : undefined) });
@@ -427,6 +443,8 @@ function registerProbeBackend(): void {
   registerFastForm({ op: longConvOp, backend: PROBE_BACKEND, impl: (u, h) => (probeFused.longConv ? longConvWebGpu(u, h) : undefined) });
   registerFastForm({ op: shortConvOp, backend: PROBE_BACKEND, impl: (x, w, bias) => (probeFused.shortConv ? shortConvWebGpu(x, w, bias) : undefined) });
   registerFastForm({ op: taylorMapOp, backend: PROBE_BACKEND, impl: (x) => (probeFused.taylorMap ? taylorMapWebGpu(x) : undefined) });
+  registerFastForm({ op: rwkv7KeysOp, backend: PROBE_BACKEND, impl: (wl, al, k0, kK, kA, H) => (probeFused.rwkv7Token ? rwkv7KeysWebGpu(wl, al, k0, kK, kA, H) : undefined) });
+  registerFastForm({ op: rwkv7OutputOp, backend: PROBE_BACKEND, impl: (o, r, k, v, rK, g) => (probeFused.rwkv7Token ? rwkv7OutputWebGpu(o, r, k, v, rK, g) : undefined) });
   // dropout cannot decline (its fast form returns a tensor), so its entry has a lever of its own, on only while a
   // measurement models the dropout lever: it lets ops/causalAttention fuse under dropout, and allocates as
   // tf.dropout (the reference) does
