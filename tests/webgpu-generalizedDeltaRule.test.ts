@@ -9,12 +9,12 @@
 // at d_k 8 against the reference and the loop form. Runs on a real GPU or on lavapipe (`eval "$(bash .ci/setup-webgpu.sh)"` before vitest);
 // skipped, saying why, without any adapter.
 import * as tf from '@tensorflow/tfjs';
-import { errors, expectLayoutsAgree, expectLeverStepAgrees, LAYOUT_PAIRS, poison, RWKV7_LAYOUTS, webgpuDevice } from './webgpuKit.js';
+import { dispatchesSince, errors, expectLayoutsAgree, expectLeverStepAgrees, LAYOUT_PAIRS, poison, RWKV7_LAYOUTS, webgpuDevice } from './webgpuKit.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleWebGpu, gradsSize, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
+import { DELTA_SPLIT_MAX_DK, GENERALIZED_DELTA_GRAD_KERNEL, GENERALIZED_DELTA_KERNEL, GENERALIZED_DELTA_MAX_DK, generalizedDeltaRuleForm, generalizedDeltaRuleWebGpu, gradsSize, splitTiling, tiling } from '../accel/webgpu/generalizedDeltaRule.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { generalizedDeltaRule, generalizedDeltaRuleChunked, generalizedDeltaRuleNaive } from '../ops/generalizedDeltaRule/index.js';
 import { fromOpsLayout } from '../ops/shared/heads.js';
@@ -64,10 +64,10 @@ function run(f: Op, x: Inputs): tf.Tensor[] {
 const dispose = (x: Inputs) => tf.dispose([...x.xs, x.cot]);
 
 describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'no adapter'})`, () => {
-  // every lever on but deltaRegisters: the shapes below check the loop form; the register form has its own test (its
-  // unrolled shaders cost lavapipe seconds to minutes each to compile, so it runs at one d_k)
+  // every lever on but deltaRegisters and deltaSplit: the shapes below check the loop form; the register and split
+  // forms have their own tests (their unrolled shaders cost lavapipe seconds to minutes each to compile)
   beforeAll(() => {
-    setFastPath({ ...allLevers(true), deltaRegisters: false });
+    setFastPath({ ...allLevers(true), deltaRegisters: false, deltaSplit: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -131,6 +131,100 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
       tf.dispose([...regs, ...loops, ...ref]);
       dispose(x);
     }
+  });
+
+  /** Runs `f` with lever deltaSplit on (then off again: this file's setting), checking that the split kernels ran: o twice (once inside tf.grads), the gradient once. */
+  async function withSplit<R>(tag: string, f: () => R | Promise<R>): Promise<R> {
+    const names = ['GeneralizedDeltaRuleSplit', 'GeneralizedDeltaRuleSplitGrad', 'GeneralizedDeltaRuleRegisters', 'GeneralizedDeltaRuleRegistersGrad', 'GeneralizedDeltaRule', 'GeneralizedDeltaRuleGrad'];
+    const before = new Map(dispatchCounts);
+    try {
+      setFastPath({ deltaSplit: true });
+      const got = await f();
+      expect(names.map((n) => dispatchesSince(before, n)), `${tag}: dispatches, split`).toEqual([2, 1, 0, 0, 0, 0]);
+      return got;
+    } finally {
+      setFastPath({ deltaSplit: false });
+    }
+  }
+
+  it('lever deltaSplit: the split form (a column over P threads) matches the reference', async () => {
+    // [B, H, T, d_k, d_v, decay]: RWKV-7 d 128's head (d_k = d_v = 64; forward 8 parts of 8 channels, backward 4 of
+    // 16) at T 11 (C 4: a last chunk of 3); d_k 16 (2 and 4 parts) with d_v 20, one backward block of 64 columns
+    // mostly idle, T 7 (C 3: a last chunk of 1), strong decay; T 1 at d_k 5 (channels padded to 8, a part's last
+    // channel past d_k: 2 backward parts of 4); d_k 12 (padded to 16: a whole channel of each backward part idle);
+    // d_k 128 (16 forward parts, 8 columns a forward block: 9 blocks, the last of 6; 3 backward blocks of 32, the last
+    // of 6) with d_v 70 and no decay
+    const shapes: Array<[number, number, number, number, number, Decay]> = [
+      [1, 2, 11, 64, 64, 'mixed'],
+      [2, 1, 7, 16, 20, 'strong'],
+      [2, 2, 1, 5, 3, 'strong'],
+      [2, 2, 6, 12, 9, 'mixed'],
+      [1, 1, 5, 128, 70, 'none'],
+    ];
+    expect(shapes.map(([, , , dk]) => splitTiling(dk))).toEqual([
+      { forward: { P: 8, CH: 8, COLS: 16 }, backward: { P: 4, CH: 16, COLS: 64 } },
+      { forward: { P: 2, CH: 8, COLS: 64 }, backward: { P: 4, CH: 4, COLS: 64 } },
+      { forward: { P: 1, CH: 8, COLS: 128 }, backward: { P: 2, CH: 4, COLS: 64 } },
+      { forward: { P: 2, CH: 8, COLS: 64 }, backward: { P: 4, CH: 4, COLS: 64 } },
+      { forward: { P: 16, CH: 8, COLS: 8 }, backward: { P: 8, CH: 16, COLS: 32 } },
+    ]);
+    expect([64, DELTA_SPLIT_MAX_DK, DELTA_SPLIT_MAX_DK + 1].map(generalizedDeltaRuleForm)).toEqual(['loops', 'loops', 'loops']); // lever off
+    const worst = NAMES.map(() => 0);
+    for (const [B, H, T, dk, dv, decay] of shapes) {
+      const tag = `split [${B}, ${H}, ${T}, ${dk}, ${dv}] w ${decay}`;
+      const x = inputs(B, H, T, dk, dv, decay);
+      await poison([[B, H, T, dv], [gradsSize(B * H * T, dk, dv)]]);
+      const got = await withSplit(tag, () => run(fused, x));
+      const ref = run(generalizedDeltaRuleNaive, x);
+      for (let i = 0; i < got.length; i++) {
+        const e = await errors(got[i]!, ref[i]!);
+        expect(e.rel, `${tag}: ${NAMES[i]}`).toBeLessThan(bar(i));
+        worst[i] = Math.max(worst[i]!, e.rel);
+      }
+      tf.dispose([...got, ...ref]);
+      dispose(x);
+    }
+    try {
+      setFastPath({ deltaSplit: true });
+      expect([64, DELTA_SPLIT_MAX_DK, DELTA_SPLIT_MAX_DK + 1].map(generalizedDeltaRuleForm)).toEqual(['split', 'split', 'loops']);
+    } finally {
+      setFastPath({ deltaSplit: false });
+    }
+    console.log(`generalized delta rule, split: worst relative errors vs naive ${worst.map((e, i) => `${NAMES[i]} ${e.toExponential(2)}`).join('; ')}`);
+  });
+
+  it("lever deltaSplit: a kernel wrong by one token's worth fails the same bars (mutation check), and either backward reads either forward's checkpoints", async () => {
+    // as the mutation check below, on the split form at d_k 5 (padded channels): the reference with token 0's k
+    // moved by 1e-3, or w read one token late, must miss every output (but dk under the k bump)
+    const [B, H, T, dk, dv] = [1, 2, 9, 5, 7];
+    seed = 7700;
+    const x = inputs(B, H, T, dk, dv, 'mixed');
+    const got = await withSplit('split mutation', () => run(fused, x));
+    const [r, w, k, v, a, b] = x.xs;
+    const bump = tf.concat([tf.mul(randn([B, H, 1, dk]), 1e-3), tf.zeros([B, H, T - 1, dk])], 2);
+    const shifted = tf.concat([w.slice([0, 0, 0, 0], [B, H, 1, dk]), w.slice([0, 0, 0, 0], [B, H, T - 1, dk])], 2) as tf.Tensor4D;
+    const wrongs = [run(generalizedDeltaRuleNaive, { ...x, xs: [r, w, tf.add(k, bump) as tf.Tensor4D, v, a, b] }), run(generalizedDeltaRuleNaive, { ...x, xs: [r, shifted, k, v, a, b] })];
+    for (const [m, wrong] of wrongs.entries()) for (let i = 0; i < got.length; i++) if (m === 1 || NAMES[i] !== 'dk') expect((await errors(got[i]!, wrong[i]!)).rel, `split mutation ${m}: ${NAMES[i]}`).toBeGreaterThan(bar(i));
+    // the checkpoints' layout is shared: the split forward's with the loop backward, and the loop forward's with the
+    // split backward, give the reference's gradients
+    const xs = tf.stack([r, w, k, a, b]);
+    const kernels = (splitForward: boolean, splitBackward: boolean) => {
+      setFastPath({ deltaSplit: splitForward });
+      const [o, ckpt] = tf.engine().runKernel(GENERALIZED_DELTA_KERNEL, { x: xs, v }) as unknown as [tf.Tensor, tf.Tensor];
+      setFastPath({ deltaSplit: splitBackward });
+      const grads = tf.engine().runKernel(GENERALIZED_DELTA_GRAD_KERNEL, { x: xs, v, dO: x.cot, ckpt }) as tf.Tensor;
+      setFastPath({ deltaSplit: false });
+      tf.dispose([o, ckpt]);
+      return grads;
+    };
+    const whole = kernels(false, false);
+    for (const [f, g] of [[true, false], [false, true]] as const) {
+      const mixed = kernels(f, g);
+      expect((await errors(mixed, whole)).rel, `forward ${f ? 'split' : 'loops'}, backward ${g ? 'split' : 'loops'}`).toBeLessThan(1e-6);
+      mixed.dispose();
+    }
+    tf.dispose([...got, ...wrongs.flat(), bump, shifted, xs, whole]);
+    dispose(x);
   });
 
   it("mutation check — a kernel wrong by one token's worth fails the same bars", async () => {
@@ -219,6 +313,14 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
   it("a training step of a tiny RWKV-7 model: its GroupNorm through the fused LayerNorm's run-axis form (heads as runs) gives the reference's loss and gradients (lever layerNorm on and off)", async () => {
     // 2 heads of d_k 8: each head's own γ, β; the kernels run (a GroupNorm written as a broadcast would not)
     await expectLeverStepAgrees('layerNorm', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }], { kernels: ['RecallbenchLayerNorm', 'RecallbenchLayerNormGrad'], label: 'rwkv7 groupNorm' });
+  });
+
+  it('a training step of a tiny RWKV-7 model: lever deltaSplit on and off give the same loss and gradients', async () => {
+    // d 32, 2 heads: d_k 16 (forward 2 parts, backward 4), the heads in RWKV-7's layouts (stridedHeads, this file's setting)
+    const before = new Map(dispatchCounts);
+    await expectLeverStepAgrees('deltaSplit', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }], { dModel: 32 });
+    setFastPath({ deltaSplit: false }); // this file's setting (beforeAll)
+    expect(['GeneralizedDeltaRuleSplit', 'GeneralizedDeltaRuleSplitGrad'].map((n) => dispatchesSince(before, n) > 0)).toEqual([true, true]);
   });
 
   it('a training step of a tiny RWKV-7 model: lever deltaRegisters on and off give the same loss and gradients', async () => {

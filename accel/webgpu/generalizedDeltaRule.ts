@@ -322,6 +322,262 @@ ${unrolled(DK, (i) => `ds${i} = exp(${W(`kb + ${i}u`)}) * ds${i} + ${A(`kb + ${i
   }
 }`;
 
+// ---- Lever `deltaSplit`: a column's d_k channels split over P threads ----
+//
+// The forms above run one thread per (batch·head, column): at RWKV-7 d 128 B64 (2 heads of d_k = d_v = 64) that is
+// 8,192 threads for a 132-SM GPU, each walking T steps in series — latency-bound. The split forms give each column P
+// threads ("parts"), each holding CH = CAP / P of its channels as named scalars (d_k a shader constant, as the
+// register form), channel i = c·P + part (c < CH: a warp's parts read adjacent channels; CAP = pow2AtLeast(d_k), the
+// channels ≥ d_k padding whose inputs read 0, so their state stays 0 and adds nothing). A workgroup is COLS columns
+// of one head × P parts. The reductions over d_k become a partial per part, summed over the P parts through
+// workgroup memory in part order (no subgroups: lavapipe and Dawn here may lack them).
+//   Forward: per step one barrier. The partials of u_t and of o_{t−1} (the readout of S_{t−1}, the state u_t reads)
+//   sit in one of two halves by t's parity, so the next step's writes never meet this step's reads; part 0 of each
+//   column writes o_{t−1} after the barrier of step t (o_{T−1} after one barrier past the loop). CH ≤ 8.
+//   Backward: COLS = tiling(d_k).COLS, as the loop form, so the one grads buffer (dv, then the column blocks'
+//   partials) keeps its layout and size (gradsSize, splitGrads and runners/memory.ts's probe unchanged), and
+//   P = min(256 / COLS, CAP / 4) (CH = 16 at d_k ≥ 64). The replay: one barrier a step (u's partials by parity);
+//   the reverse walk: one barrier for the partials of u = a·S_{t−1}, du = b·dS_t, dv_j = k·dS_t, one before the
+//   column-sum tile (the same workgroup memory: 16 KiB is all of it at d_k ≥ 64) overwrites them, and the five rounds
+//   of two barriers of the loop form, each part writing its CH rows of the d_k × COLS tile: 12 a step.
+// The checkpoints ([chunks, d_k, lanes]) and the scratch keep the loop form's layout, so either backward reads either
+// forward's checkpoints. Reference: generalizedDeltaRuleNaive (tests/webgpu-generalizedDeltaRule.test.ts).
+
+/** Largest d_k of the split forms (lever deltaSplit); beyond it the forms above run. */
+export const DELTA_SPLIT_MAX_DK = 128;
+/** Threads of a split forward workgroup, channels a forward part at most; a split backward workgroup's threads at most (WebGPU's guaranteed 256). */
+const SPLIT_FORWARD_THREADS = 128;
+const SPLIT_FORWARD_CHANNELS = 8;
+const SPLIT_BACKWARD_THREADS = 256;
+
+export interface SplitShape {
+  /** Parts a column. */
+  P: number;
+  /** Channels a part (P · CH = CAP ≥ d_k). */
+  CH: number;
+  /** Columns a workgroup. */
+  COLS: number;
+}
+
+/** The split forms' shapes for d_k (exported for the tests). */
+export function splitTiling(dk: number): { forward: SplitShape; backward: SplitShape } {
+  const { CAP, COLS } = tiling(dk);
+  const Pf = Math.max(1, CAP / SPLIT_FORWARD_CHANNELS);
+  const Pb = Math.min(SPLIT_BACKWARD_THREADS / COLS, Math.max(1, CAP / 4));
+  return { forward: { P: Pf, CH: CAP / Pf, COLS: SPLIT_FORWARD_THREADS / Pf }, backward: { P: Pb, CH: CAP / Pb, COLS } };
+}
+
+/** `let i0 = 0u · P + part; …`: the thread's channels. */
+const splitChannels = (S: SplitShape, indent: string) => unrolled(S.CH, (c) => `let i${c} = ${c * S.P}u + part;`, indent);
+
+/** Plane p of x at channel c of the thread (0 for a padding channel ≥ d_k). */
+const splitRead = (DK: number, S: SplitShape) => (p: number, c: number) => (S.P * S.CH > DK ? `xm(${p}u, kb + i${c}, i${c})` : plane(p, `kb + i${c}`));
+
+/** WGSL `fn xm`: x read as splitRead's padded form does. */
+const splitReadFn = (DK: number, S: SplitShape) => (S.P * S.CH > DK ? `fn xm(p: u32, at: u32, i: u32) -> f32 { if (i < ${DK}u) { return x[p * params.rows * params.dk + at]; } return 0.0f; }` : '');
+
+/** `if (guard) { body }` with `i_c < d_k` added to the guard where channel c may be padding. */
+const channelGuard = (DK: number, S: SplitShape, c: number, guard: string, body: string) => `if (${(c * S.P + S.P - 1 >= DK ? [guard, `i${c} < ${DK}u`] : [guard]).join(' && ')}) { ${body} }`;
+
+/** The row (and o's row) of step `t` named `tv` into a variable `rv`. */
+const outRowAt = (L: HeadLayouts, rv: string, tv: string) => (L.output === L.input ? rv : `(${rowOf(L.output, 'bh', tv)})`);
+
+/** The first lines of a split kernel's main: its head, column block, column j and part. */
+const splitHead = (S: SplitShape) => `  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let bh = w / params.blocks;
+  let blk = w % params.blocks;
+  let cl = tid / ${S.P}u;
+  let part = tid % ${S.P}u;
+  let col0 = cl * ${S.P}u;  // the column's partials: col0 … col0 + P − 1
+  let j = blk * ${S.COLS}u + cl;
+  let valid = j < params.dv;  // an idle column (past d_v) still passes every barrier
+  let lane = bh * params.dv + j;`;
+
+// The split forward (lever deltaSplit): red holds two halves by t's parity, each [u partials | o partials].
+const forwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
+  const NT = S.P * S.COLS;
+  const rd = splitRead(DK, S);
+  const writeOut = (h: string) => `{
+      let rowp = ${rowOf(L.input, 'bh', 'tp')};
+      var out = 0.0f;
+      for (var q = 0u; q < ${S.P}u; q++) { out += red[${h} + ${NT}u + col0 + q]; }
+      o[${outRowAt(L, 'rowp', 'tp')} * params.dv + j] = out;
+    }`;
+  return `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'o', type: 'f32', write: true },
+    { name: 'ckpt', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
+)}
+var<workgroup> red: array<f32, ${4 * NT}>;
+${splitReadFn(DK, S)}
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+${splitHead(S)}
+${splitChannels(S, '  ')}
+${unrolled(S.CH, (c) => `var s${c} = 0.0f;`, '  ')}
+  for (var t = 0u; t < params.T; t++) {
+    if (t % params.C == 0u && valid) {
+      let base = (t / params.C) * ${DK}u;
+${unrolled(S.CH, (c) => channelGuard(DK, S, c, 'true', `ckpt[(base + i${c}) * params.lanes + lane] = s${c};`), '      ')}
+    }
+    let row = ${rowOf(L.input, 'bh', 't')};
+    let kb = row * ${DK}u;
+    var vj = 0.0f;
+    if (valid) { vj = v[row * params.dv + j]; }
+    var pu = 0.0f;
+${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * s${c};`, '    ')}
+    let h = (t & 1u) * ${2 * NT}u;
+    red[h + tid] = pu;
+    workgroupBarrier();
+    if (t > 0u && part == 0u && valid) {
+      let tp = t - 1u;
+      ${writeOut(`${2 * NT}u - h`)}
+    }
+    var u = 0.0f;
+    for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
+${unrolled(S.CH, (c) => `s${c} = exp(${rd(1, c)}) * s${c} + ${rd(2, c)} * vj + ${rd(4, c)} * u;`, '    ')}
+    var po = 0.0f;
+${unrolled(S.CH, (c) => `po += ${rd(0, c)} * s${c};`, '    ')}
+    red[h + ${NT}u + tid] = po;
+  }
+  workgroupBarrier();
+  if (params.T > 0u && part == 0u && valid) {
+    let tp = params.T - 1u;
+    ${writeOut(`(tp & 1u) * ${2 * NT}u`)}
+  }
+}`;
+};
+
+// The split backward: red is the replay's u partials by parity, then the walk's three partials, then the column-sum
+// tile (d_k × COLS, as the loop form's) — one buffer, its uses kept apart by barriers.
+const backwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
+  const NT = S.P * S.COLS;
+  const CAP = S.P * S.CH;
+  const rd = splitRead(DK, S);
+  const terms = (c: number) => [
+    `(exp(${rd(1, c)}) * spi + ${rd(2, c)} * vj + ${rd(4, c)} * u) * dout`, // dr = S_t do
+    `exp(${rd(1, c)}) * spi * dsi`, // dw
+    'dsi * vj', // dk
+    'spi * du', // da
+    'dsi * u', // db
+  ];
+  return `
+${declare(
+  [
+    { name: 'x', type: 'f32' },
+    { name: 'v', type: 'f32' },
+    { name: 'dO', type: 'f32' },
+    { name: 'ckpt', type: 'f32' },
+    { name: 'grads', type: 'f32', write: true },
+    { name: 'scratch', type: 'f32', write: true },
+  ],
+  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
+)}
+var<workgroup> red: array<f32, ${CAP * S.COLS}>;
+${swizzleFn('redAt', S.COLS)}
+${splitReadFn(DK, S)}
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+${splitHead(S)}
+  let partBase = params.rows * params.dv + blk * ${PLANES}u * params.rows * ${DK}u;
+${splitChannels(S, '  ')}
+${unrolled(S.CH, (c) => `var ds${c} = 0.0f; var sp${c} = 0.0f;`, '  ')}
+  let chunks = (params.T + params.C - 1u) / params.C;
+  for (var cc = 0u; cc < chunks; cc++) {
+    let c = chunks - 1u - cc;
+    let t0 = c * params.C;
+    let t1 = min(params.T, t0 + params.C);
+    // replay the chunk from its checkpoint: scratch[m] = S_{t0+m−1}, each part its own channels
+${unrolled(S.CH, (c) => `sp${c} = 0.0f; ${channelGuard(DK, S, c, 'valid', `sp${c} = ckpt[(c * ${DK}u + i${c}) * params.lanes + lane];`)}`, '    ')}
+    for (var t = t0; t < t1; t++) {
+      let sb = (t - t0) * ${DK}u;
+${unrolled(S.CH, (c) => channelGuard(DK, S, c, 'valid', `scratch[(sb + i${c}) * params.lanes + lane] = sp${c};`), '      ')}
+      let row = ${rowOf(L.input, 'bh', 't')};
+      let kb = row * ${DK}u;
+      var vj = 0.0f;
+      if (valid) { vj = v[row * params.dv + j]; }
+      var pu = 0.0f;
+${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * sp${c};`, '      ')}
+      let h = (t & 1u) * ${NT}u;
+      red[h + tid] = pu;
+      workgroupBarrier();
+      var u = 0.0f;
+      for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
+${unrolled(S.CH, (c) => `sp${c} = exp(${rd(1, c)}) * sp${c} + ${rd(2, c)} * vj + ${rd(4, c)} * u;`, '      ')}
+    }
+    workgroupBarrier();  // the replay's last sums read before the walk's partials overwrite them
+    for (var tt = t1; tt > t0; tt--) {
+      let t = tt - 1u;
+      let row = ${rowOf(L.input, 'bh', 't')};
+      let kb = row * ${DK}u;
+      let sb = (t - t0) * ${DK}u;
+      var vj = 0.0f;
+      var dout = 0.0f;
+      if (valid) {
+        vj = v[row * params.dv + j];
+        dout = dO[${outRow(L)} * params.dv + j];
+      }
+      var pu = 0.0f;
+      var pdu = 0.0f;
+      var pdv = 0.0f;
+${unrolled(S.CH, (c) => `{
+        var spi = 0.0f;
+        ${channelGuard(DK, S, c, 'valid', `spi = scratch[(sb + i${c}) * params.lanes + lane];`)}
+        sp${c} = spi;
+        pu += ${rd(3, c)} * spi;
+        let dsi = ds${c} + ${rd(0, c)} * dout;
+        ds${c} = dsi;
+        pdu += ${rd(4, c)} * dsi;
+        pdv += ${rd(2, c)} * dsi;
+      }`, '      ')}
+      red[tid] = pu;
+      red[${NT}u + tid] = pdu;
+      red[${2 * NT}u + tid] = pdv;
+      workgroupBarrier();
+      var u = 0.0f;
+      var du = 0.0f;
+      var dvj = 0.0f;
+      for (var q = 0u; q < ${S.P}u; q++) {
+        u += red[col0 + q];
+        du += red[${NT}u + col0 + q];
+        dvj += red[${2 * NT}u + col0 + q];
+      }
+      workgroupBarrier();  // the partials read before the tile overwrites them
+      if (valid && part == 0u) { grads[row * params.dv + j] = dvj; }
+${[0, 1, 2, 3, 4].map(
+  (p) => `      // ${['dr', 'dw', 'dk', 'da', 'db'][p]}: summed over the block's columns (an idle column writes 0; padding rows ≥ d_k are not summed)
+${unrolled(S.CH, (c) => `{ let spi = sp${c}; let dsi = ds${c}; red[redAt(i${c}, cl)] = select(0.0f, ${terms(c)[p]}, valid); }`, '      ')}
+      workgroupBarrier();
+      for (var r = tid; r < ${DK}u; r += ${NT}u) {
+        var acc = 0.0f;
+        for (var y = 0u; y < ${S.COLS}u; y++) { acc += red[redAt(r, y)]; }
+        grads[partBase + (${p}u * params.rows + row) * ${DK}u + r] = acc;
+      }
+      workgroupBarrier();`,
+).join('\n')}
+${unrolled(S.CH, (c) => `ds${c} = exp(${rd(1, c)}) * ds${c} + ${rd(3, c)} * du;`, '      ')}
+    }
+  }
+}`;
+};
+
+let split = false;
+/** Lever deltaSplit: the split forms for d_k ≤ DELTA_SPLIT_MAX_DK (on; before deltaRegisters' form), or the forms above (off). */
+export function setDeltaSplit(on: boolean): void {
+  split = on;
+}
+
+/** Which form of the kernels runs for d_k: 'split' (lever deltaSplit), else deltaRule.ts's choice ('registers' or 'loops'). */
+export function generalizedDeltaRuleForm(dk: number): 'split' | 'registers' | 'loops' {
+  return split && dk <= DELTA_SPLIT_MAX_DK ? 'split' : deltaRuleForm(dk);
+}
+
 interface Sizes {
   B: number;
   H: number;
@@ -361,6 +617,20 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const o = allocate(backend, headShape(L.output, B, H, T, dv));
       const ckpt = allocate(backend, checkpointShape(T, dk, B * H * dv));
+      if (generalizedDeltaRuleForm(dk) === 'split') {
+        const S = splitTiling(dk).forward;
+        const blocks = Math.ceil(dv / S.COLS);
+        const groups = B * H * blocks;
+        dispatch(
+          'GeneralizedDeltaRuleSplit',
+          `rb_gdelta_fwd_s${dk}_${S.P}x${S.CH}_${S.COLS}` + layoutKey(L),
+          forwardSplitWgsl(dk, S, L),
+          [{ tensor: x! }, { tensor: v! }, { tensor: o, write: true }, { tensor: ckpt, write: true }],
+          [{ u: lanes }, { u: B * H * T }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }, ...layoutValues(L, B, H)],
+          grid(groups),
+        );
+        return [o, ckpt];
+      }
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         regs ? 'GeneralizedDeltaRuleRegisters' : 'GeneralizedDeltaRule',
@@ -388,6 +658,19 @@ export function registerGeneralizedDeltaRuleWebGpu(): void {
       const backend = webgpuBackend();
       const grads = allocate(backend, [gradsSize(rows, dk, dv)]);
       const scratch = allocate(backend, [C, dk, B * H * dv]);
+      if (generalizedDeltaRuleForm(dk) === 'split') {
+        const S = splitTiling(dk).backward; // S.COLS = COLS: the same column blocks, the same grads layout
+        dispatch(
+          'GeneralizedDeltaRuleSplitGrad',
+          `rb_gdelta_bwd_s${dk}_${S.P}x${S.CH}_${S.COLS}${swizzleKey()}` + layoutKey(L),
+          backwardSplitWgsl(dk, S, L),
+          [{ tensor: x! }, { tensor: v! }, { tensor: dO! }, { tensor: ckpt! }, { tensor: grads, write: true }, { tensor: scratch, write: true }],
+          [{ u: B * H * dv }, { u: rows }, { u: T }, { u: dk }, { u: dv }, { u: C }, { u: blocks }, { u: groups }, ...layoutValues(L, B, H)],
+          grid(groups),
+        );
+        release(scratch);
+        return grads;
+      }
       const regs = deltaRuleForm(dk) === 'registers';
       dispatch(
         regs ? 'GeneralizedDeltaRuleRegistersGrad' : 'GeneralizedDeltaRuleGrad',

@@ -124,6 +124,9 @@
 //                named scalars (selectiveScan.ts; N ≤ 32): the state in registers, not per-thread local memory
 //   deltaRegisters  with delta and generalizedDelta: the same for the delta rules' state column (deltaRule.ts,
 //                generalizedDeltaRule.ts; d_k ≤ 32)
+//   deltaSplit   with generalizedDelta: each state column's d_k channels split over P threads of a workgroup, in
+//                registers, the reductions over d_k summed through workgroup memory (generalizedDeltaRule.ts; d_k ≤
+//                128): P times the threads (RWKV-7 d 128 B64: 8,192 → 65,536 forward, 32,768 backward); before deltaRegisters
 //   poolBestFit  tfjs's buffer pool serves a storage request by the smallest free buffer within 4x of its size
 //                (bufferPool.ts, core/bestFit.ts) instead of one of exactly its size: a mixture of sequence lengths
 //                runs its smaller shapes in its larger shapes' buffers (runners/memory.ts replays the same rule)
@@ -164,7 +167,7 @@ import { glaOp } from '../../ops/gatedLinearAttention/index.js';
 import { ssdOp } from '../../ops/ssd/index.js';
 import { glaFastForm, registerGlaWebGpu, ssdWebGpu } from './gla.js';
 import { generalizedDeltaRuleOp } from '../../ops/generalizedDeltaRule/index.js';
-import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu } from './generalizedDeltaRule.js';
+import { generalizedDeltaRuleWebGpu, registerGeneralizedDeltaRuleWebGpu, setDeltaSplit } from './generalizedDeltaRule.js';
 import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
@@ -211,7 +214,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -289,6 +292,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
   fusedProjections: 'several linear maps of one input as one matmul and a split (Gated DeltaNet\'s five or six projections a layer, DeltaNet\'s four, GLA\'s four or five, linear attention\'s, Based\'s and JRT-RNN\'s three): GPU ≡ CPU PASS on an H200 (2026-12-01 23:42, every lever on, d 64/128/256), and at d 128 L 256 faster in at least two of three alternated rounds at both batches for Gated DeltaNet, DeltaNet, GLA and linear attention, but not at B64 for Based (4.38 → 4.88, 2.82 → 2.93, 2.88 → 2.80 ms) nor JRT-RNN (5.25 → 5.30, 5.20 → 5.17, 5.18 → 5.26): host-bound steps within their spread (bench/RESULTS.md "Scatterbrain\'s levers and bandSoftmax on by default")',
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2)',
+  deltaSplit: 'built without a GPU (2026-12-02): not yet GPU ≡ CPU checked or timed on an H200',
   // rwkv7Token left it 2026-12-02 07:00 (bench/RESULTS.md "rwkv7Token on by default"): its coalesced kernels (a
   // workgroup per (token, head)) GPU ≡ CPU PASS with every lever on (RWKV-7 d 128 and d 256; d 64 within the CPU
   // backends' own drift, 9.0e-4 / 2.7e-1 against their 9.2e-4 / 2.6e-1, as without it), and at d 128 L 256, three
@@ -485,6 +489,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'Sin activation (the linear layer\'s bias inside)', backend: BACKEND, lever: 'sinBias', install: () => setSinBias(true), uninstall: () => setSinBias(false) });
   registerFastForm({ op: 'longConv (a filter shorter than the sequence as a short FIR)', backend: BACKEND, lever: 'shortFilter', install: () => setShortFilter(true), uninstall: () => setShortFilter(false) });
   registerFastForm({ op: 'deltaRule, gatedDeltaRule, generalizedDeltaRule (state column in registers)', backend: BACKEND, lever: 'deltaRegisters', install: () => setDeltaRegisters(true), uninstall: () => setDeltaRegisters(false) });
+  registerFastForm({ op: 'generalizedDeltaRule (state column split over threads)', backend: BACKEND, lever: 'deltaSplit', install: () => setDeltaSplit(true), uninstall: () => setDeltaSplit(false) });
   registerFastForm({ op: 'selectiveScan (state in registers)', backend: BACKEND, lever: 'selectiveScanRegisters', install: () => setSelectiveScanRegisters(true), uninstall: () => setSelectiveScanRegisters(false) });
   registerFastForm({ op: 'column-sum tables of the fused recurrences (swizzled)', backend: BACKEND, lever: 'swizzle', install: () => setSwizzle(true), uninstall: () => setSwizzle(false) });
   registerFastForm({
