@@ -133,14 +133,14 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
     }
   });
 
-  /** Runs `f` with lever deltaSplit on (then off again: this file's setting), checking that the split kernels ran: o twice (once inside tf.grads), the gradient once. */
-  async function withSplit<R>(tag: string, f: () => R | Promise<R>): Promise<R> {
+  /** Runs `f` with lever deltaSplit on (then off again: this file's setting), checking that only the split kernels ran: per run of o and its gradients, o twice (once inside tf.grads), the gradient once. */
+  async function withSplit<R>(tag: string, f: () => R | Promise<R>, runs = 1): Promise<R> {
     const names = ['GeneralizedDeltaRuleSplit', 'GeneralizedDeltaRuleSplitGrad', 'GeneralizedDeltaRuleRegisters', 'GeneralizedDeltaRuleRegistersGrad', 'GeneralizedDeltaRule', 'GeneralizedDeltaRuleGrad'];
     const before = new Map(dispatchCounts);
     try {
       setFastPath({ deltaSplit: true });
       const got = await f();
-      expect(names.map((n) => dispatchesSince(before, n)), `${tag}: dispatches, split`).toEqual([2, 1, 0, 0, 0, 0]);
+      expect(names.map((n) => dispatchesSince(before, n)), `${tag}: dispatches, split`).toEqual([2 * runs, runs, 0, 0, 0, 0]);
       return got;
     } finally {
       setFastPath({ deltaSplit: false });
@@ -285,6 +285,20 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
       tf.dispose(ref);
       dispose(x);
     }
+  });
+
+  it("lever deltaSplit with stridedHeads: RWKV-7's layouts read and written in place — bit for bit the split kernels between transposes, within rounding of the reference", async () => {
+    // d_k 16 and d_v 70: two column blocks each way (forward and backward 64 columns a block), B, H > 1 and unequal
+    const [B, H, T, dk, dv] = [3, 2, 9, 16, 70];
+    const x = inputs(B, H, T, dk, dv, 'mixed');
+    const ref = run(generalizedDeltaRuleNaive, x);
+    const L = RWKV7_LAYOUTS;
+    const moved: Inputs = { xs: x.xs.map((t) => fromOpsLayout(t, L.input)) as Inputs['xs'], cot: fromOpsLayout(x.cot, L.output) };
+    const inLayout: Op = (...a) => generalizedDeltaRuleWebGpu(...a, L)!;
+    // in place, then between transposes: two runs
+    await withSplit('split in layouts', () => expectLayoutsAgree(`[${B}, ${H}, ${T}, ${dk}, ${dv}] split ${L.input} → ${L.output}`, L, () => run(inLayout, moved), ref, NAMES, bar), 2);
+    tf.dispose([...ref, ...moved.xs, moved.cot]);
+    dispose(x);
   });
 
   it('lever stridedHeads: a kernel reading the heads where another layout keeps them fails the reference (mutation check)', async () => {

@@ -36,6 +36,9 @@
 // Lever `deltaRegisters` (d_k ≤ DELTA_REGISTERS_MAX_DK, as deltaRule.ts): the same kernels with d_k a constant of the
 // shader and the loops over the column unrolled into named scalars (s0…, ds0…, sp0…), so the column lives in
 // registers, not per-thread local memory; same arithmetic, same order, the same five rounds of column sums.
+//
+// Lever `deltaSplit` (d_k ≤ DELTA_SPLIT_MAX_DK; before deltaRegisters): each column's channels split over P threads,
+// P times the threads of the forms above, the same checkpoints and gradient buffer (see "Lever deltaSplit" below).
 import * as tf from '@tensorflow/tfjs';
 import { allocate, checkpointInterval, checkpointShape, checkpointStore, chunkReplay, columnGradsSize, declare, dispatch, fitsDevice, grid, pow2AtLeast, release, splitColumnGrads, swizzleFn, swizzleKey, unrolled, webgpuBackend } from './dispatch.js';
 import { deltaRuleForm } from './deltaRule.js';
