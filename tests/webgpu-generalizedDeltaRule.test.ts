@@ -150,22 +150,20 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
   it('lever deltaSplit: the split form (a column over P threads) matches the reference', async () => {
     // [B, H, T, d_k, d_v, decay]: RWKV-7 d 128's head (d_k = d_v = 64; forward 8 parts of 8 channels, backward 4 of
     // 16) at T 11 (C 4: a last chunk of 3); d_k 16 (2 and 4 parts) with d_v 20, one backward block of 64 columns
-    // mostly idle, T 7 (C 3: a last chunk of 1), strong decay; T 1 at d_k 5 (channels padded to 8, a part's last
-    // channel past d_k: 2 backward parts of 4); d_k 12 (padded to 16: a whole channel of each backward part idle);
+    // mostly idle, T 7 (C 3: a last chunk of 1), strong decay; T 1 at d_k 5 (channels padded to 8: 2 backward parts
+    // of 4, channel 2 of part 0 live and of part 1 padding, channel 3 padding in both; its T 9 in the mutation check);
     // d_k 128 (16 forward parts, 8 columns a forward block: 9 blocks, the last of 6; 3 backward blocks of 32, the last
     // of 6) with d_v 70 and no decay
     const shapes: Array<[number, number, number, number, number, Decay]> = [
       [1, 2, 11, 64, 64, 'mixed'],
       [2, 1, 7, 16, 20, 'strong'],
       [2, 2, 1, 5, 3, 'strong'],
-      [2, 2, 6, 12, 9, 'mixed'],
       [1, 1, 5, 128, 70, 'none'],
     ];
     expect(shapes.map(([, , , dk]) => splitTiling(dk))).toEqual([
       { forward: { P: 8, CH: 8, COLS: 16 }, backward: { P: 4, CH: 16, COLS: 64 } },
       { forward: { P: 2, CH: 8, COLS: 64 }, backward: { P: 4, CH: 4, COLS: 64 } },
       { forward: { P: 1, CH: 8, COLS: 128 }, backward: { P: 2, CH: 4, COLS: 64 } },
-      { forward: { P: 2, CH: 8, COLS: 64 }, backward: { P: 4, CH: 4, COLS: 64 } },
       { forward: { P: 16, CH: 8, COLS: 8 }, backward: { P: 8, CH: 16, COLS: 32 } },
     ]);
     expect([64, DELTA_SPLIT_MAX_DK, DELTA_SPLIT_MAX_DK + 1].map(generalizedDeltaRuleForm)).toEqual(['loops', 'loops', 'loops']); // lever off
@@ -330,9 +328,9 @@ describe.skipIf(!device)(`fused generalized delta rule on WebGPU (${device ?? 'n
   });
 
   it('a training step of a tiny RWKV-7 model: lever deltaSplit on and off give the same loss and gradients', async () => {
-    // d 32, 2 heads: d_k 16 (forward 2 parts, backward 4), the heads in RWKV-7's layouts (stridedHeads, this file's setting)
+    // d 16, 1 head: d_k 16 (forward 2 parts, backward 4), the head in RWKV-7's layouts (stridedHeads, this file's setting)
     const before = new Map(dispatchCounts);
-    await expectLeverStepAgrees('deltaSplit', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 2 } }], { dModel: 32 });
+    await expectLeverStepAgrees('deltaSplit', [{ mixer: 'rwkv7', params: { chunkSize: 4, numHeads: 1 } }]);
     setFastPath({ deltaSplit: false }); // this file's setting (beforeAll)
     expect(['GeneralizedDeltaRuleSplit', 'GeneralizedDeltaRuleSplitGrad'].map((n) => dispatchesSince(before, n) > 0)).toEqual([true, true]);
   });
