@@ -379,8 +379,11 @@ const splitRead = (DK: number, S: SplitShape) => (p: number, c: number) => (S.P 
 /** WGSL `fn xm`: x read as splitRead's padded form does. */
 const splitReadFn = (DK: number, S: SplitShape) => (S.P * S.CH > DK ? `fn xm(p: u32, at: u32, i: u32) -> f32 { if (i < ${DK}u) { return x[p * params.rows * params.dk + at]; } return 0.0f; }` : '');
 
-/** `if (guard) { body }` with `i_c < d_k` added to the guard where channel c may be padding. */
-const channelGuard = (DK: number, S: SplitShape, c: number, guard: string, body: string) => `if (${(c * S.P + S.P - 1 >= DK ? [guard, `i${c} < ${DK}u`] : [guard]).join(' && ')}) { ${body} }`;
+/** `if (guard) { body }` with `i_c < d_k` added where channel c may be padding (the body alone when nothing is left to test). */
+function channelGuard(DK: number, S: SplitShape, c: number, guard: string | undefined, body: string): string {
+  const tests = [...(guard ? [guard] : []), ...(c * S.P + S.P - 1 >= DK ? [`i${c} < ${DK}u`] : [])];
+  return tests.length ? `if (${tests.join(' && ')}) { ${body} }` : body;
+}
 
 /** The row (and o's row) of step `t` named `tv` into a variable `rv`. */
 const outRowAt = (L: HeadLayouts, rv: string, tv: string) => (L.output === L.input ? rv : `(${rowOf(L.output, 'bh', tv)})`);
@@ -401,12 +404,13 @@ const splitHead = (S: SplitShape) => `  let w = wg.y * nwg.x + wg.x;
 const forwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
   const NT = S.P * S.COLS;
   const rd = splitRead(DK, S);
-  const writeOut = (h: string) => `{
-      let rowp = ${rowOf(L.input, 'bh', 'tp')};
-      var out = 0.0f;
-      for (var q = 0u; q < ${S.P}u; q++) { out += red[${h} + ${NT}u + col0 + q]; }
-      o[${outRowAt(L, 'rowp', 'tp')} * params.dv + j] = out;
-    }`;
+  // part 0 of a valid column: o at step tp from the o partials in the half at offset h
+  const writeOut = (h: string, indent: string) => [
+    `let rowp = ${rowOf(L.input, 'bh', 'tp')};`,
+    'var out = 0.0f;',
+    `for (var q = 0u; q < ${S.P}u; q++) { out += red[${h} + ${NT}u + col0 + q]; }`,
+    `o[${outRowAt(L, 'rowp', 'tp')} * params.dv + j] = out;`,
+  ].map((line) => indent + line).join('\n');
   return `
 ${declare(
   [
@@ -427,7 +431,7 @@ ${unrolled(S.CH, (c) => `var s${c} = 0.0f;`, '  ')}
   for (var t = 0u; t < params.T; t++) {
     if (t % params.C == 0u && valid) {
       let base = (t / params.C) * ${DK}u;
-${unrolled(S.CH, (c) => channelGuard(DK, S, c, 'true', `ckpt[(base + i${c}) * params.lanes + lane] = s${c};`), '      ')}
+${unrolled(S.CH, (c) => channelGuard(DK, S, c, undefined, `ckpt[(base + i${c}) * params.lanes + lane] = s${c};`), '      ')}
     }
     let row = ${rowOf(L.input, 'bh', 't')};
     let kb = row * ${DK}u;
@@ -440,7 +444,7 @@ ${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * s${c};`, '    ')}
     workgroupBarrier();
     if (t > 0u && part == 0u && valid) {
       let tp = t - 1u;
-      ${writeOut(`${2 * NT}u - h`)}
+${writeOut(`${2 * NT}u - h`, '      ')}
     }
     var u = 0.0f;
     for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
@@ -452,7 +456,7 @@ ${unrolled(S.CH, (c) => `po += ${rd(0, c)} * s${c};`, '    ')}
   workgroupBarrier();
   if (params.T > 0u && part == 0u && valid) {
     let tp = params.T - 1u;
-    ${writeOut(`(tp & 1u) * ${2 * NT}u`)}
+${writeOut(`(tp & 1u) * ${2 * NT}u`, '    ')}
   }
 }`;
 };
