@@ -155,6 +155,9 @@ describe('which WebGPU levers are on by default', () => {
     expect(path.rwkv7Token).toBe(true);
     expect(OFF_BY_DEFAULT.rwkv7Token).toBeUndefined();
     // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (2026-12-02): savedViews not faster at attention's step
+    // GPU ≡ CPU on an H200, faster at B256, not at B64 (2026-12-02 07:25): deltaSplit
+    expect(path.deltaSplit).toBe(false);
+    expect(OFF_BY_DEFAULT.deltaSplit).toMatch(/faster at B256 in 3 of 3 rounds .* but not at B64/);
     expect(path.savedViews).toBe(false);
     expect(OFF_BY_DEFAULT.savedViews).toMatch(/not faster where it acts alone on host time/);
     // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (Based's and JRT-RNN's B64 steps)
