@@ -11,7 +11,8 @@
 #        table     issue 13's per-mixer table against PyTorch, the slowest mixers profiled (TABLE_S 560; 87 s on 2026-11-30);
 #        memory    lever poolBestFit: a mixture preset's slice swept with and without it, pools and records compared (MEMORY_S 360);
 #        hostwait  attention and Based at B256 with each default lever off in turn, a CPU profile, GPU time (HOSTWAIT_S 290);
-#      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack);
+#      CONC_S > 0 adds stacks against processes at the campaign's shapes (bench/gpu_session.sh concstack; CONC_MIXERS,
+#      CONC_STACKS, CONC_COUNTS, CONC_VARIANTS, CONC_SHAPE, CONC_STEPS, CONC_TIMEOUT as it takes them);
 #   2. the stretch (PRESET, ONLY, ONLY_DATA, … as campaign_stretch.sh takes them), LIMIT = what is left of TOTAL —
 #      none if less than 90 s is left. When the only check is repro, the stretch starts first and it runs beside
 #      (CONCURRENT=0 turns that off); every other check runs alone, before the stretch.
@@ -93,8 +94,9 @@ for mode in ${CHECKS-equiv}; do
 done
 if [ "${CONC_S:-0}" -gt 0 ]; then
   ( pin_beside concstack
-  BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="1 4" CONC_COUNTS="1 4" \
-    CONC_SHAPE="--batches 512 --d-model 128 --seq-len 64 --kv 4 --vocab 8192" CONC_STEPS=20 CONC_TIMEOUT=60 \
+  BENCH_RUN="bash .gpu/run-step" OUT="$out/k" CONC_MIXERS="${CONC_MIXERS:-attention based}" CONC_STACKS="${CONC_STACKS:-1 4}" \
+    CONC_COUNTS="${CONC_COUNTS:-1 4}" CONC_VARIANTS="${CONC_VARIANTS:-default}" \
+    CONC_SHAPE="${CONC_SHAPE:---batches 512 --d-model 128 --seq-len 64 --kv 4 --vocab 8192}" CONC_STEPS="${CONC_STEPS:-20}" CONC_TIMEOUT="${CONC_TIMEOUT:-60}" \
     timeout "$CONC_S" bash bench/gpu_session.sh concstack > "$out/k/concstack.txt" 2>&1
   echo "concstack rc $? after $(( $(date +%s) - start )) s" >> "$out/k/concstack.txt" )
 fi

@@ -15,7 +15,8 @@
 #   conc      sweep throughput: 1, 2, 4, 8 concurrent training processes (fast path, attention B64)
 #   submit    WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE 15 (tfjs's default) / 60 / 240, one process each, per mixer at B64,
 #             SUBMIT_ROUNDS (3) alternated passes
-#   concstack n processes × stacks of R (CONC_MIXERS, CONC_STACKS, CONC_COUNTS; based-fig2's shapes), summed run-steps/s
+#   concstack n processes × stacks of R (CONC_MIXERS, CONC_STACKS, CONC_COUNTS; based-fig2's shapes), summed run-steps/s;
+#             CONC_VARIANTS (default "default") fast paths in turn, each as given (repeat them to alternate rounds)
 #   recur     the fused recurrences: Mamba, RWKV, GLA, DeltaNet, Gated DeltaNet, Based at B64 with the fast path, and with
 #             the scan / wkv / delta / selectiveScan / linearAttention lever off; H3 and Hyena with and without longConv;
 #             DeltaNet and BaseConv with and without shortConv
@@ -84,17 +85,19 @@ for mode in "$@"; do
       for mixer in ${CONC_MIXERS:-attention based mamba}; do
         for R in ${CONC_STACKS:-1 4}; do
           for n in ${CONC_COUNTS:-1 4 8}; do
+           for variant in ${CONC_VARIANTS:-default}; do
             mkdir -p /tmp/cs && rm -f /tmp/cs/*.log
             for i in $(seq "$n"); do
-              timeout "${CONC_TIMEOUT:-90}" "${run[@]}" --mixers "$mixer" ${CONC_SHAPE:---batches 256 --d-model 64 --seq-len 64 --kv 4 --vocab 8192} --stacks "$R" --variants default --dropout 0 --steps "${CONC_STEPS:-30}" --warmup 3 --warmup-seconds "${CONC_WARMUP_S:-6}" --label "concstack-$mixer-R$R-n$n" > "/tmp/cs/$i.log" 2>&1 &
+              timeout "${CONC_TIMEOUT:-90}" "${run[@]}" --mixers "$mixer" ${CONC_SHAPE:---batches 256 --d-model 64 --seq-len 64 --kv 4 --vocab 8192} --stacks "$R" --variants "$variant" --dropout 0 --steps "${CONC_STEPS:-30}" --warmup 3 --warmup-seconds "${CONC_WARMUP_S:-6}" --label "concstack-$mixer-R$R-n$n-$variant" > "/tmp/cs/$i.log" 2>&1 &
             done
             wait
             done_n=$(grep -l "ms/step" /tmp/cs/*.log | wc -l)
             sum=$(grep -h "ms/step" /tmp/cs/*.log | awk -v R="$R" '{ for (i = 1; i <= NF; i++) if ($i == "ms/step" || $i == "ms/step:") ms = $(i-1); rate = (R > 1) ? R * 1000 / ms : 1000 / ms; s += rate } END { printf "%.0f", s }')
-            echo "concstack $mixer R$R x $n processes: $sum run-steps/s summed ($done_n of $n timed)" | tee -a "$OUT/concstack.log"
+            echo "concstack $mixer R$R x $n processes, $variant: $sum run-steps/s summed ($done_n of $n timed)" | tee -a "$OUT/concstack.log"
             grep -h "ms/step\|FAULT" /tmp/cs/*.log >> "$OUT/concstack.log"
             # a process that printed no timing: its last lines (2026-11-29: 2 of 8 untimed in every round, cause not seen)
             for f in $(grep -L "ms/step" /tmp/cs/*.log); do echo "untimed process $f:"; tail -n 5 "$f"; done >> "$OUT/concstack.log"
+           done
           done
         done
       done ;;
