@@ -346,8 +346,11 @@ ${unrolled(DK, (i) => `ds${i} = exp(${W(`kb + ${i}u`)}) * ds${i} + ${A(`kb + ${i
 // The checkpoints ([chunks, d_k, lanes]) and the scratch keep the loop form's layout, so either backward reads either
 // forward's checkpoints. Reference: generalizedDeltaRuleNaive (tests/webgpu-generalizedDeltaRule.test.ts).
 
-/** Largest d_k of the split forms (lever deltaSplit); beyond it the forms above run. */
-export const DELTA_SPLIT_MAX_DK = 128;
+/**
+ * Largest d_k of the split forms (lever deltaSplit); beyond it the forms above run. 64: RWKV-7's head in every preset,
+ * and the largest d_k the tests compile on lavapipe (each d_k is a pipeline of its own, its cold compile the cost).
+ */
+export const DELTA_SPLIT_MAX_DK = 64;
 /** Threads of a split forward workgroup, channels a forward part at most; a split backward workgroup's threads at most (WebGPU's guaranteed 256). */
 const SPLIT_FORWARD_THREADS = 128;
 const SPLIT_FORWARD_CHANNELS = 8;
