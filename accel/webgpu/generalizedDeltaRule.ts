@@ -81,16 +81,33 @@ const step = (col: string) => `
         for (var i = 0u; i < dk; i++) { u += ${A('kb + i')} * ${col}[i]; }
         for (var i = 0u; i < dk; i++) { ${col}[i] = exp(${W('kb + i')}) * ${col}[i] + ${K('kb + i')} * vj + ${Bx('kb + i')} * u; }`;
 
+/** The forward kernels' bindings: x, v in; o, the checkpoints out; the shapes as uniforms (`more`: a form's own). */
+const forwardBindings = (L: HeadLayouts, more: string[] = []) =>
+  declare(
+    [
+      { name: 'x', type: 'f32' },
+      { name: 'v', type: 'f32' },
+      { name: 'o', type: 'f32', write: true },
+      { name: 'ckpt', type: 'f32', write: true },
+    ],
+    ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...more, ...layoutUniforms(L)],
+  );
+/** The backward kernels' bindings: x, v, dO, the checkpoints in; the gradients and the replay's scratch out. */
+const backwardBindings = (L: HeadLayouts) =>
+  declare(
+    [
+      { name: 'x', type: 'f32' },
+      { name: 'v', type: 'f32' },
+      { name: 'dO', type: 'f32' },
+      { name: 'ckpt', type: 'f32' },
+      { name: 'grads', type: 'f32', write: true },
+      { name: 'scratch', type: 'f32', write: true },
+    ],
+    ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
+  );
+
 const forwardWgsl = (CAP: number, L: HeadLayouts) => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'o', type: 'f32', write: true },
-    { name: 'ckpt', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
-)}
+${forwardBindings(L)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
@@ -111,29 +128,24 @@ ${checkpointStore({ state: 's', rows: 'dk' })}
   }
 }`;
 
-/** The five per-channel terms of channel `i` summed over columns, in the planes' order (spi = S_{t−1,i}, dsi = dS_t,i). */
-const termsAt = (i: string) => [
-  `(exp(${W(`kb + ${i}`)}) * spi + ${K(`kb + ${i}`)} * vj + ${Bx(`kb + ${i}`)} * u) * dout`, // dr = S_t do
-  `exp(${W(`kb + ${i}`)}) * spi * dsi`, // dw
+/**
+ * The five per-channel terms of a channel summed over columns, in the planes' order (spi = S_{t−1,i}, dsi = dS_t,i),
+ * `at(p)` reading plane p of x at that channel.
+ */
+const termsOf = (at: (plane: number) => string) => [
+  `(exp(${at(1)}) * spi + ${at(2)} * vj + ${at(4)} * u) * dout`, // dr = S_t do
+  `exp(${at(1)}) * spi * dsi`, // dw
   'dsi * vj', // dk
   'spi * du', // da
   'dsi * u', // db
 ];
+/** termsOf channel `i` of the row at kb. */
+const termsAt = (i: string) => termsOf((p) => plane(p, `kb + ${i}`));
 const TERMS = termsAt('i');
 
 // grads = [dv (rows·d_v) ; partials (blocks, 5, rows, d_k): dr, dw, dk, da, db]
 const backwardWgsl = (CAP: number, COLS: number, L: HeadLayouts) => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'dO', type: 'f32' },
-    { name: 'ckpt', type: 'f32' },
-    { name: 'grads', type: 'f32', write: true },
-    { name: 'scratch', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
-)}
+${backwardBindings(L)}
 var<workgroup> red: array<f32, ${CAP * COLS}>;
 ${swizzleFn('redAt', COLS)}
 @compute @workgroup_size(${COLS})
@@ -213,15 +225,7 @@ ${unrolled(DK, (i) => `${col}${i} = exp(${W(`kb + ${i}u`)}) * ${col}${i} + ${K(`
 
 // The forward of the register form (lever deltaRegisters): forwardWgsl with d_k constant, the column as s0….
 const forwardRegistersWgsl = (DK: number, L: HeadLayouts) => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'o', type: 'f32', write: true },
-    { name: 'ckpt', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', ...layoutUniforms(L)],
-)}
+${forwardBindings(L)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let lane = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
@@ -244,17 +248,7 @@ ${unrolled(DK, (i) => `out += ${R(`kb + ${i}u`)} * s${i};`, '    ')}
 // The backward of the register form: backwardWgsl with d_k constant and ds, sp as scalars; the replay's scratch and
 // the five rounds of column sums as there.
 const backwardRegistersWgsl = (DK: number, COLS: number, L: HeadLayouts) => () => `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'dO', type: 'f32' },
-    { name: 'ckpt', type: 'f32' },
-    { name: 'grads', type: 'f32', write: true },
-    { name: 'scratch', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
-)}
+${backwardBindings(L)}
 var<workgroup> red: array<f32, ${DK * COLS}>;
 ${swizzleFn('redAt', COLS)}
 @compute @workgroup_size(${COLS})
@@ -415,15 +409,7 @@ const forwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
     `o[${outRowAt(L, 'rowp', 'tp')} * params.dv + j] = out;`,
   ].map((line) => indent + line).join('\n');
   return `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'o', type: 'f32', write: true },
-    { name: 'ckpt', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
-)}
+${forwardBindings(L, ['blocks: u32', 'groups: u32'])}
 var<workgroup> red: array<f32, ${4 * NT}>;
 ${splitReadFn(DK, S)}
 @compute @workgroup_size(${NT})
@@ -470,25 +456,9 @@ const backwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
   const NT = S.P * S.COLS;
   const CAP = S.P * S.CH;
   const rd = splitRead(DK, S);
-  const terms = (c: number) => [
-    `(exp(${rd(1, c)}) * spi + ${rd(2, c)} * vj + ${rd(4, c)} * u) * dout`, // dr = S_t do
-    `exp(${rd(1, c)}) * spi * dsi`, // dw
-    'dsi * vj', // dk
-    'spi * du', // da
-    'dsi * u', // db
-  ];
+  const terms = (c: number) => termsOf((p) => rd(p, c));
   return `
-${declare(
-  [
-    { name: 'x', type: 'f32' },
-    { name: 'v', type: 'f32' },
-    { name: 'dO', type: 'f32' },
-    { name: 'ckpt', type: 'f32' },
-    { name: 'grads', type: 'f32', write: true },
-    { name: 'scratch', type: 'f32', write: true },
-  ],
-  ['lanes: u32', 'rows: u32', 'T: u32', 'dk: u32', 'dv: u32', 'C: u32', 'blocks: u32', 'groups: u32', ...layoutUniforms(L)],
-)}
+${backwardBindings(L)}
 var<workgroup> red: array<f32, ${CAP * S.COLS}>;
 ${swizzleFn('redAt', S.COLS)}
 ${splitReadFn(DK, S)}
