@@ -16,6 +16,12 @@
 # yet seen here — stretch.txt says which case a call met), so calls made back to back
 # find .campaign/ as the last one left it, checkpoint weights included: paused runs resume from their rung. Chain a
 # session's stretches without pausing between them, and commit what results.tgz brings back after each.
+# A call killed from outside before the end (its device time ran out under TOTAL: 2026-12-02's stretch 5) still
+# brings back results.tgz as of the last snapshot, taken every SNAPSHOT_S seconds (default 60; 0: none) while the
+# sweep runs — its records and rung notes, no weights. Any instant of the folder is a state the sweep itself reads
+# back after a kill (runners/results.ts: records appended whole, a torn last line ignored; curves, checkpoints and
+# rung notes replaced by rename), and a file caught between two of them errs the safe way (a record with its
+# checkpoint still there; a run with neither: trained again).
 set -u
 out=${1:?usage: campaign_stretch.sh OUTDIR}
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
@@ -94,6 +100,26 @@ sweep() {
     --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} ${ONLY_SEEDS:+--only-seeds $ONLY_SEEDS} >> "$out/sweep.log" 2>&1
 }
 : > "$out/sweep.log"
+# results.tgz as of now, through a temporary file (PART) renamed over it: a kill mid-tar leaves the last whole one
+pack_results() {
+  tar czf "$1" --exclude=checkpoint.bin --exclude=.seeded --exclude='*.tmp-*' -C .campaign "$folder" 2>/dev/null
+  [ $? -le 1 ] && mv -f "$1" "$out/results.tgz"   # tar's 1: a file changed while read (the sweep writes on)
+}
+snapshot_s=${SNAPSHOT_S:-60}
+snapshots=
+if [[ "$snapshot_s" =~ ^[0-9]+$ ]] && [ "$snapshot_s" -gt 0 ]; then
+  # stopped by TERM after the sweep: between two commands, so never after a tar and before its rename (the final pack
+  # follows); it also ends if this script is gone (a kill of the whole call)
+  ( sleeper=
+    trap 'kill $sleeper 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep "$snapshot_s" & sleeper=$!
+      wait $sleeper
+      kill -0 $$ 2>/dev/null || exit 0
+      pack_results "$out/results.tgz.snap"
+    done ) > /dev/null 2>&1 &
+  snapshots=$!
+fi
 # a PER_GPU / CONCURRENCY with some run larger than an equal share of a GPU is packed by the runs' estimates, at most
 # that many at a time (runners/concurrency.ts planConcurrency; until 2026-12-01 the sweep refused it and this script
 # retried with as many as the largest run allowed: stretches 28–30 ran one at a time for it)
@@ -103,7 +129,9 @@ echo "sweep rc $rc after $(( $(date +%s) - start )) s" >> "$out/sweep.log"
 # how the sweep shared the GPUs (its memory line: equal shares, or packed by the runs' estimates), beside the summary
 grep -m1 '^sweep: memory:' "$out/sweep.log" >> "$out/stretch.txt"
 kill "$smi" 2>/dev/null
-tar czf "$out/results.tgz" --exclude=checkpoint.bin --exclude=.seeded -C .campaign "$folder"
+[ -n "$snapshots" ] && { kill "$snapshots" 2>/dev/null; wait "$snapshots" 2>/dev/null; }
+pack_results "$out/results.tgz.part"
+rm -f "$out/results.tgz.snap"
 # WEIGHTS_MIB=n: the checkpoint weights of the runs not finished come back too, as weights.tar.00, .01 (15 MiB a file:
 # the device returns 8 files of ≤ 16 MiB) — as many as fit n MiB, those holding the most training time per byte first
 # (elapsedSeconds in the file's header / its size) — for the next session's fresh machine to resume them instead of

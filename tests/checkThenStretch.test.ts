@@ -41,7 +41,8 @@ arg() { local want=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { ech
 case "$1" in
   train) out=$(arg --out "$@"); g=$(arg --gpu "$@"); mkdir -p "$out"
     echo "{\\"id\\":\\"probe$g\\",\\"device\\":\\"stand-in [gpu $g, pci x, placement checked]\\"}" > "$out/runs.jsonl" ;;
-  sweep) out=$(arg --out "$@"); mkdir -p "$out"; echo '{"id":"fromstretch"}' >> "$out/runs.jsonl"; echo "  done stand-in" ;;
+  sweep) out=$(arg --out "$@"); mkdir -p "$out"; echo '{"id":"fromstretch"}' >> "$out/runs.jsonl"; echo "  done stand-in"
+    [ -z "\${STUB_SWEEP_SLEEP:-}" ] || sleep "$STUB_SWEEP_SLEEP" ;;
 esac
 `;
 
@@ -102,6 +103,27 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     // the campaign folder, seeded from the committed one, with the stretch's record
     const runs = r.extract(join(r.out, 'c', 'results.tgz'), 'based-fig2/runs.jsonl');
     expect(runs).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
+    // the snapshots' temporary files do not come back (8 files a call)
+    for (const part of ['results.tgz.part', 'results.tgz.snap']) expect(existsSync(join(r.out, 'c', part)), part).toBe(false);
+  });
+
+  it('a call killed from outside before the end (its device time ran out) still brings back the last snapshot of the folder', () => {
+    // the device ends a call by killing all of it; here its whole session (the sweep's `timeout` runs in a process
+    // group of its own), while the stand-in sweep still runs
+    const h = host('killed');
+    const out = join(h.dir, 'out');
+    const r = spawnSync('bash', ['-c', 'setsid bash bench/check_then_stretch.sh "$1" & pid=$!; sleep 6; pkill -KILL -s $pid; wait $pid; exit 0', 'killed', out], {
+      cwd: h.dir, encoding: 'utf8', timeout: 60_000,
+      env: { ...process.env, PATH: h.path, NGPU: '1', STUB_LOG: h.log, TOTAL: '200', PRESET: 'based-fig2', RECALLBENCH_COMMIT: 'test', CHECKS: '', SNAPSHOT_S: '1', STUB_SWEEP_SLEEP: '30' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // no final pack ran (the sweep was still in its sleep): what came back is a snapshot, with the stretch's record
+    expect(readFileSync(join(out, 'c', 'sweep.log'), 'utf8')).not.toMatch(/sweep rc/);
+    const tgz = join(out, 'c', 'results.tgz');
+    expect(existsSync(tgz)).toBe(true);
+    const runs = spawnSync('tar', ['xzf', tgz, '-O', 'based-fig2/runs.jsonl'], { encoding: 'utf8' });
+    expect(runs.status).toBe(0);
+    expect(runs.stdout).toBe('{"id":"committed1"}\n{"id":"fromstretch"}\n');
   });
 
   // a checkpoint file as runners/checkpoint.ts writes it: magic, header length, JSON header, then the data
