@@ -56,6 +56,22 @@ function standInPool(lanes: number, gpus: number[] | undefined, bytesOf: (id: st
 
 const options = (budget: ReturnType<typeof planConcurrency>['budget']) => ({ concurrency: 8, backend: 'cpu' as const, plugins: [], results: { dir: '/nonexistent' } as ResultsDir, quiet: true, budget });
 
+/** Lanes that train nothing: each job's run ids (the run and those stacked with it) recorded in order, a done record back. */
+function recordingLanes(): { jobs: string[][]; pool: Lanes } {
+  const jobs: string[][] = [];
+  const pool: Lanes = {
+    lanes: 2,
+    gpuOf: () => undefined,
+    run: async (_lane, job) => {
+      jobs.push([job.config, ...(job.stackWith ?? [])].map(runId));
+      return { record: { id: runId(job.config), config: job.config, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
+    },
+  };
+  return { jobs, pool };
+}
+/** A results folder nothing is written to (the stand-in lanes store nothing); checkpoints looked up there are absent. */
+const NOWHERE = { dir: '/nonexistent', checkpointDir: (id: string) => `/nonexistent/checkpoints/${id}` } as unknown as ResultsDir;
+
 describe('lanes under a memory budget', () => {
   it('never hold more than a GPU\'s budget; every run trains once; the large run still runs', async () => {
     // 10 GiB free → 9 usable; 1 GiB runs reserve an equal share (9/8), the 6 GiB run its own
@@ -142,17 +158,8 @@ describe('stack size under a GPU\'s memory', () => {
     // every run fitting the request: one size, no per-run sizes, no note
     expect(stackSizeFor(3, { shareBytes: share, largest: estimates[0], estimates: estimates.slice(0, 3) })).toEqual({ size: 3 });
     // the lanes: the small model's 3 lrs go as one job of 3, the large model's as 3 jobs of 1
-    const jobs: string[][] = [];
-    const pool: Lanes = {
-      lanes: 2,
-      gpuOf: () => undefined,
-      run: async (_lane, job) => {
-        jobs.push([job.config, ...(job.stackWith ?? [])].map(runId));
-        return { record: { id: runId(job.config), config: job.config, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
-      },
-    };
-    const results = { dir: '/nonexistent', checkpointDir: (id: string) => `/nonexistent/checkpoints/${id}` } as unknown as ResultsDir;
-    await gridLanes([...small, ...large], { ...options(undefined), results, stack: sized.sizeOf! }, pool, quiet);
+    const { jobs, pool } = recordingLanes();
+    await gridLanes([...small, ...large], { ...options(undefined), results: NOWHERE, stack: sized.sizeOf! }, pool, quiet);
     expect(jobs.map((j) => j.length).sort()).toEqual([1, 1, 1, 3]);
     expect(jobs.find((j) => j.length === 3)!.sort()).toEqual(small.map(runId).sort());
   });
@@ -169,17 +176,8 @@ describe('stack size under a GPU\'s memory', () => {
     expect(budget.bytesOf(configs.map(runId).concat(configs.map(runId), configs.map(runId)))).toBe(plan.budget!.bytesPerGpu); // never more than a GPU
     expect(budget.poolLimit([a!, b!])).toBe(2 * one - 2 * PROCESS_OVERHEAD_BYTES);
     // the lanes: 4 runs that differ only in lr, --stack 2 → two jobs of two runs, each run once
-    const jobs: string[][] = [];
-    const pool: Lanes = {
-      lanes: 2,
-      gpuOf: () => undefined,
-      run: async (_lane, job) => {
-        jobs.push([job.config, ...(job.stackWith ?? [])].map(runId));
-        return { record: { id: runId(job.config), config: job.config, status: 'done', testAccuracy: 0.5, epochs: 1, wallSeconds: 0, msPerStep: 1 } } as never;
-      },
-    };
-    const results = { dir: '/nonexistent', checkpointDir: (id: string) => `/nonexistent/checkpoints/${id}` } as unknown as ResultsDir;
-    await gridLanes(configs, { ...options(plan.budget), results, stack: 2 }, pool, quiet);
+    const { jobs, pool } = recordingLanes();
+    await gridLanes(configs, { ...options(plan.budget), results: NOWHERE, stack: 2 }, pool, quiet);
     expect(jobs.map((j) => j.length)).toEqual([2, 2]);
     expect(jobs.flat().sort()).toEqual(configs.map(runId).sort());
   });
