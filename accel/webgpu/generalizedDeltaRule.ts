@@ -397,6 +397,30 @@ const splitHead = (S: SplitShape) => `  let w = wg.y * nwg.x + wg.x;
   let valid = j < params.dv;  // an idle column (past d_v) still passes every barrier
   let lane = bh * params.dv + j;`;
 
+/**
+ * The split forms' step of the recurrence on the channels held in `${col}0…` (as step() for the loop form), first
+ * half: row t's value vj and this part's partial of u_t = aᵀS_{t−1}, stored in the half of red that t's parity picks
+ * (halves of `half` floats); a barrier must follow before splitStepUpdate.
+ */
+const splitStepPartials = (DK: number, S: SplitShape, L: HeadLayouts, col: string, half: number, I: string) => {
+  const rd = splitRead(DK, S);
+  return `${I}let row = ${rowOf(L.input, 'bh', 't')};
+${I}let kb = row * ${DK}u;
+${I}var vj = 0.0f;
+${I}if (valid) { vj = v[row * params.dv + j]; }
+${I}var pu = 0.0f;
+${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * ${col}${c};`, I)}
+${I}let h = (t & 1u) * ${half}u;
+${I}red[h + tid] = pu;`;
+};
+/** Second half: u_t summed over the column's P partials, then S_t = diag(e^{w}) S_{t−1} + k vjᵀ + b u on the channels. */
+const splitStepUpdate = (DK: number, S: SplitShape, col: string, I: string) => {
+  const rd = splitRead(DK, S);
+  return `${I}var u = 0.0f;
+${I}for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
+${unrolled(S.CH, (c) => `${col}${c} = exp(${rd(1, c)}) * ${col}${c} + ${rd(2, c)} * vj + ${rd(4, c)} * u;`, I)}`;
+};
+
 // The split forward (lever deltaSplit): red holds two halves by t's parity, each [u partials | o partials].
 const forwardSplitWgsl = (DK: number, S: SplitShape, L: HeadLayouts) => () => {
   const NT = S.P * S.COLS;
@@ -422,22 +446,13 @@ ${unrolled(S.CH, (c) => `var s${c} = 0.0f;`, '  ')}
       let base = (t / params.C) * ${DK}u;
 ${unrolled(S.CH, (c) => channelGuard(DK, S, c, undefined, `ckpt[(base + i${c}) * params.lanes + lane] = s${c};`), '      ')}
     }
-    let row = ${rowOf(L.input, 'bh', 't')};
-    let kb = row * ${DK}u;
-    var vj = 0.0f;
-    if (valid) { vj = v[row * params.dv + j]; }
-    var pu = 0.0f;
-${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * s${c};`, '    ')}
-    let h = (t & 1u) * ${2 * NT}u;
-    red[h + tid] = pu;
+${splitStepPartials(DK, S, L, 's', 2 * NT, '    ')}
     workgroupBarrier();
     if (t > 0u && part == 0u && valid) {
       let tp = t - 1u;
 ${writeOut(`${2 * NT}u - h`, '      ')}
     }
-    var u = 0.0f;
-    for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
-${unrolled(S.CH, (c) => `s${c} = exp(${rd(1, c)}) * s${c} + ${rd(2, c)} * vj + ${rd(4, c)} * u;`, '    ')}
+${splitStepUpdate(DK, S, 's', '    ')}
     var po = 0.0f;
 ${unrolled(S.CH, (c) => `po += ${rd(0, c)} * s${c};`, '    ')}
     red[h + ${NT}u + tid] = po;
@@ -478,18 +493,9 @@ ${unrolled(S.CH, (c) => `sp${c} = 0.0f; ${channelGuard(DK, S, c, 'valid', `sp${c
     for (var t = t0; t < t1; t++) {
       let sb = (t - t0) * ${DK}u;
 ${unrolled(S.CH, (c) => channelGuard(DK, S, c, 'valid', `scratch[(sb + i${c}) * params.lanes + lane] = sp${c};`), '      ')}
-      let row = ${rowOf(L.input, 'bh', 't')};
-      let kb = row * ${DK}u;
-      var vj = 0.0f;
-      if (valid) { vj = v[row * params.dv + j]; }
-      var pu = 0.0f;
-${unrolled(S.CH, (c) => `pu += ${rd(3, c)} * sp${c};`, '      ')}
-      let h = (t & 1u) * ${NT}u;
-      red[h + tid] = pu;
+${splitStepPartials(DK, S, L, 'sp', NT, '      ')}
       workgroupBarrier();
-      var u = 0.0f;
-      for (var q = 0u; q < ${S.P}u; q++) { u += red[h + col0 + q]; }
-${unrolled(S.CH, (c) => `sp${c} = exp(${rd(1, c)}) * sp${c} + ${rd(2, c)} * vj + ${rd(4, c)} * u;`, '      ')}
+${splitStepUpdate(DK, S, 'sp', '      ')}
     }
     workgroupBarrier();  // the replay's last sums read before the walk's partials overwrite them
     for (var tt = t1; tt > t0; tt--) {
