@@ -126,7 +126,7 @@
 //                generalizedDeltaRule.ts; d_k ≤ 32)
 //   deltaSplit   with generalizedDelta: each state column's d_k channels split over P threads of a workgroup, in
 //                registers, the reductions over d_k summed through workgroup memory (generalizedDeltaRule.ts; d_k ≤
-//                128): P times the threads (RWKV-7 d 128 B64: 8,192 → 65,536 forward, 32,768 backward); before deltaRegisters
+//                64): P times the threads (RWKV-7 d 128 B64: 8,192 → 65,536 forward, 32,768 backward); before deltaRegisters
 //   poolBestFit  tfjs's buffer pool serves a storage request by the smallest free buffer within 4x of its size
 //                (bufferPool.ts, core/bestFit.ts) instead of one of exactly its size: a mixture of sequence lengths
 //                runs its smaller shapes in its larger shapes' buffers (runners/memory.ts replays the same rule)
