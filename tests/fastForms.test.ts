@@ -154,12 +154,13 @@ describe('which WebGPU levers are on by default', () => {
     // B64 and B256
     expect(path.rwkv7Token).toBe(true);
     expect(OFF_BY_DEFAULT.rwkv7Token).toBeUndefined();
-    // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (2026-12-02): savedViews not faster at attention's step
-    // GPU ≡ CPU on an H200, faster at B256, not at B64 (2026-12-02 07:25): deltaSplit
-    expect(path.deltaSplit).toBe(false);
-    expect(OFF_BY_DEFAULT.deltaSplit).toMatch(/faster at B256 in 3 of 3 rounds .* but not at B64/);
+    // cleared 2026-12-02 13:00: GPU ≡ CPU PASS, faster alone at B256 and as 8 processes sharing the GPU at B64 in 3 of
+    // 3 rounds (the rule asked 2)
+    expect(path.deltaSplit).toBe(true);
+    expect(OFF_BY_DEFAULT.deltaSplit).toBeUndefined();
+    // GPU ≡ CPU on an H200 but not faster (2026-12-02): savedViews at attention's step, then at RWKV-7's
     expect(path.savedViews).toBe(false);
-    expect(OFF_BY_DEFAULT.savedViews).toMatch(/not faster where it acts alone on host time/);
+    expect(OFF_BY_DEFAULT.savedViews).toMatch(/not faster where it acts alone on host time.*nor at RWKV-7's step/);
     // GPU ≡ CPU on an H200 but not faster at every mixer it acts on (Based's and JRT-RNN's B64 steps)
     expect(path.fusedProjections).toBe(false);
     expect(OFF_BY_DEFAULT.fusedProjections).toMatch(/not at B64 for Based/);
