@@ -24,6 +24,9 @@
 # checkpoint still there; a run with neither: trained again).
 set -u
 out=${1:?usage: campaign_stretch.sh OUTDIR}
+# the bundle: carried on a fresh machine, kept from the call before on a warm one (WARM=1 bash bench/device_tree.sh
+# leaves it home to make room for weights) — without it nothing here runs: say so at once, not after the call's time
+[ -f .gpu/run ] || { mkdir -p "$out"; echo "campaign_stretch: no .gpu/run on this machine (a fresh one: the call before was not within ~30 s, or .gpu was not carried) — carry .gpu (bash bench/pack_gpu_all.sh)" | tee "$out/no-bundle.txt" >&2; exit 3; }
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
 # SCALE=s: the preset at --scale s (runners/scale.ts: data and epochs × √s, sizes kept at the ends of each list), in
 # its own folder, <preset>-scale<s>: a budget cut the records say (preset "<name>@scale=<s>")
@@ -82,11 +85,12 @@ fi
 # the levers: the bundle's default unless RECALLBENCH_FAST_PATH edits it (e.g. default+longSum: a lever the call before
 # cleared, turned on without re-packing — the warm machine keeps its checkpoints); each record's provenance names them
 echo "fast path: RECALLBENCH_FAST_PATH=${RECALLBENCH_FAST_PATH:-default}" | tee -a "$out/stretch.txt"
-# WEIGHTS_MIB (below, after the sweep) checked now: a whole number of MiB, 0 to 29 (two files back with tar's headers);
-# 10# so that a leading zero is not read as octal
+# WEIGHTS_MIB (below, after the sweep) checked now: a whole number of MiB, 0 to 44 (three files of 15 MiB back, with
+# tar's headers: check.tgz and c/'s results.tgz, smi.log, stretch.txt and sweep.log are the other five of the 8 files
+# a call returns); 10# so that a leading zero is not read as octal
 weights_mib=${WEIGHTS_MIB:-0}
-if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 29 ]; then weights_mib=$((10#$weights_mib)); else
-  echo "campaign_stretch: WEIGHTS_MIB must be 0 to 29 (two files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
+if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 44 ]; then weights_mib=$((10#$weights_mib)); else
+  echo "campaign_stretch: WEIGHTS_MIB must be 0 to 44 (three files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
   weights_mib=0
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
@@ -132,11 +136,13 @@ kill "$smi" 2>/dev/null
 [ -n "$snapshots" ] && { kill "$snapshots" 2>/dev/null; wait "$snapshots" 2>/dev/null; }
 pack_results "$out/results.tgz.part"
 rm -f "$out/results.tgz.snap"
-# WEIGHTS_MIB=n: the checkpoint weights of the runs not finished come back too, as weights.tar.00, .01 (15 MiB a file:
-# the device returns 8 files of ≤ 16 MiB) — as many as fit n MiB, those holding the most training time per byte first
-# (elapsedSeconds in the file's header / its size) — for the next session's fresh machine to resume them instead of
-# retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/; the calls carry .weights/<folder>). A call
-# carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them. 0 (default): none.
+# WEIGHTS_MIB=n: the checkpoint weights of the runs not finished come back too, as weights.tar.00, .01, .02 (15 MiB a
+# file: the device returns 8 files of ≤ 16 MiB) — as many as fit n MiB, those holding the most training time per byte
+# first (elapsedSeconds in the file's header / its size) — for the next session's machine to resume them instead of
+# retraining from the start (campaign_merge.sh keeps them in .weights/<folder>/, committed; they travel in the tree).
+# A call carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them — ~20 MiB beside
+# .gpu on a fresh machine, ~50 on a warm one that keeps .gpu from the call before (WARM=1: a d 256 model's checkpoint,
+# parameters and both Adam moments, is ~32 MiB). 0 (default): none.
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)
   picks=$(echo "$all" | while read -r f; do

@@ -28,6 +28,9 @@
 # sweep.log, results.tgz).
 set -u
 out=${1:?usage: check_then_stretch.sh OUTDIR}
+# the bundle: carried on a fresh machine, kept from the call before on a warm one (WARM=1 bash bench/device_tree.sh
+# leaves it home to make room for weights) — without it nothing here runs: say so at once, not after the call's time
+[ -f .gpu/run ] || { mkdir -p "$out"; echo "check_then_stretch: no .gpu/run on this machine (a fresh one: the call before was not within ~30 s, or .gpu was not carried) — carry .gpu (bash bench/pack_gpu_all.sh)" | tee "$out/no-bundle.txt" >&2; exit 3; }
 start=$(date +%s)
 mkdir -p "$out/k"
 if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then

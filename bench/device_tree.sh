@@ -12,6 +12,11 @@
 #                                      .weights/FOLDER (what the stretch reads); then the sizes
 #   bash bench/device_tree.sh off      the whole tree back (git sparse-checkout disable) — after the session's last call
 #   bash bench/device_tree.sh          the sizes only
+#   WARM=1 bash bench/device_tree.sh FOLDER   the same cone, for a call on the warm machine of the call before: it
+#                                      keeps .gpu and .vk (ignored build outputs stay between calls unless carried), so
+#                                      they are neither counted nor carried (carry []) — the room is the weights' (~50
+#                                      MiB: a d 256 model's checkpoint is ~32); campaign_stretch.sh exits 3 at once if
+#                                      the machine was fresh after all (no .gpu/run)
 #
 # Prints the tree, each carried folder and the sum against the limit; exit 1 when the sum is over it (the call would
 # be refused: bring fewer weights, i.e. a smaller WEIGHTS_MIB last time, or leave more of the tree home).
@@ -39,7 +44,10 @@ case "${1:-}" in
   *) if [ -d ".weights/$1" ]; then line="$line (of it .weights/$1 $(du -sb ".weights/$1" | awk -v m=$MIB '{ printf "%.1f", $1 / m }'))"; fi ;;
 esac
 sum=$tree
+carry='[".gpu", ".vk"]'
+[ "${WARM:-}" = 1 ] && { carry='[] (WARM=1: the warm machine keeps .gpu and .vk from the call before)'; line="$line, nothing carried"; }
 for carried in .gpu .vk; do
+  [ "${WARM:-}" = 1 ] && break
   [ -e "$carried" ] || continue
   bytes=$(du -sb "$carried" | cut -f1)
   sum=$((sum + bytes))
@@ -47,5 +55,5 @@ for carried in .gpu .vk; do
 done
 left=$(awk -v s="$sum" -v m=$MIB -v l=$LIMIT_MIB 'BEGIN { printf "%.1f", l - s / m }')
 echo "device_tree: $line = $(awk -v s="$sum" -v m=$MIB 'BEGIN { printf "%.1f", s / m }') MiB of $LIMIT_MIB ($left left)"
-case "${1:-}" in ''|off) ;; *) echo 'device_tree: carry [".gpu", ".vk"]' ;; esac
+case "${1:-}" in ''|off) ;; *) echo "device_tree: carry $carry" ;; esac
 [ "$sum" -le $((LIMIT_MIB * MIB)) ] || { echo "device_tree: over the $LIMIT_MIB MiB a call carries: bring back fewer weights (WEIGHTS_MIB) or leave more of the tree home" >&2; exit 1; }

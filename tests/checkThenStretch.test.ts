@@ -164,14 +164,33 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.listing(join(r.out, 'c', 'results.tgz')).filter((m) => m.endsWith('checkpoint.bin'))).toEqual([]);
   });
 
-  it('WEIGHTS_MIB=017 is 17 MiB (not octal 15): 17 MiB of weights come back in two files', () => {
-    const half = 17 * 1048576 / 2;
-    const r = call('weights-two', 1, { CHECKS: '', WEIGHTS_MIB: '017' }, (dir) => keptWeights(dir, { x: [500, half], y: [600, half] }, join('results', 'campaign', 'based-fig2')));
+  it('WEIGHTS_MIB=032 is 32 MiB (not octal 26): a d 256 model\'s checkpoint (~32 MiB) comes back in three files', () => {
+    const r = call('weights-three', 1, { CHECKS: '', WEIGHTS_MIB: '032' }, (dir) => keptWeights(dir, { x: [500, 31.5 * 1048576] }, join('results', 'campaign', 'based-fig2')));
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).toMatch(/^weights: 2 of 2 checkpoint weights brought back \(17\.0 MiB of WEIGHTS_MIB=17\)$/m);
-    const parts = [join(r.out, 'c', 'weights.tar.00'), join(r.out, 'c', 'weights.tar.01')];
-    expect(existsSync(join(r.out, 'c', 'weights.tar.02'))).toBe(false);
-    expect(members(parts)).toEqual(['checkpoints/y/checkpoint.bin', 'checkpoints/x/checkpoint.bin']);
+    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).toMatch(/^weights: 1 of 1 checkpoint weights brought back \(31\.5 MiB of WEIGHTS_MIB=32\)$/m);
+    const parts = [0, 1, 2].map((i) => join(r.out, 'c', `weights.tar.0${i}`));
+    for (const part of parts) expect(existsSync(part), part).toBe(true);
+    expect(existsSync(join(r.out, 'c', 'weights.tar.03'))).toBe(false);
+    expect(members(parts)).toEqual(['checkpoints/x/checkpoint.bin']);
+    // 8 files a call at most: check.tgz, c/'s results.tgz, smi.log, stretch.txt, sweep.log and the three parts
+    const back = spawnSync('find', [r.out, '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    expect(back.length, back.join('\n')).toBeLessThanOrEqual(8);
+  });
+
+  it('WEIGHTS_MIB=45 is refused in one line (four files would come back): no weights', () => {
+    const r = call('weights-over', 1, { CHECKS: '', WEIGHTS_MIB: '45' }, (dir) => keptWeights(dir, { x: [500, 1000] }, join('results', 'campaign', 'based-fig2')));
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).toMatch(/^campaign_stretch: WEIGHTS_MIB must be 0 to 44 \(three files back, with tar's headers\), got '45': none will be brought back$/m);
+    expect(existsSync(join(r.out, 'c', 'weights.tar.00'))).toBe(false);
+  });
+
+  it('no bundle on the machine (a call meant for a warm machine found a fresh one): exit 3 at once in one line, nothing run', () => {
+    const r = call('no-bundle', 1, { CHECKS: 'campaign' }, (dir) => rmSync(join(dir, '.gpu'), { recursive: true }));
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^check_then_stretch: no \.gpu\/run on this machine .* carry \.gpu/);
+    expect(r.calls).toEqual([]);
+    expect(readFileSync(join(r.out, 'no-bundle.txt'), 'utf8')).toBe(r.stderr);
   });
 
   it('weights stamped with another state of the folder are not seeded', () => {

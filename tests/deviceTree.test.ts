@@ -1,6 +1,6 @@
 // bench/device_tree.sh — what a device call carries, trimmed for a campaign stretch — in a clone of this repository:
 // the stretch's folder and the code stay, the other presets' results leave (a call sends only what is checked out),
-// the stretch's own committed weights (.weights/<folder>) stay and the other presets' leave, the sizes are printed against the 64 MiB, a folder that does not exist is refused in one line (exit 2) unless it is a
+// the stretch's own committed weights (.weights/<folder>) stay and the other presets' leave, the sizes are printed against the 64 MiB (WARM=1: without the bundle a warm machine keeps), a folder that does not exist is refused in one line (exit 2) unless it is a
 // preset's first stretch, and `off`
 // brings the whole tree back. Skipped where this checkout is not a git repository.
 import { spawnSync } from 'node:child_process';
@@ -49,6 +49,18 @@ describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', (
     expect(w, weighed.stdout).not.toBeNull();
     expect(Number(w![1]) - Number(m![1])).toBeCloseTo(2, 0);
     expect(weighed.stdout).toContain('device_tree: carry [".gpu", ".vk"]');
+    // a bundle here (git-ignored): counted and carried on a fresh machine; WARM=1 (the warm machine of the call before
+    // keeps it) neither counts nor carries it — that room is the weights'
+    mkdirSync(join(clone, '.gpu'));
+    writeFileSync(join(clone, '.gpu', 'run'), Buffer.alloc(2 ** 20));
+    const fresh = run('zoology-fig2');
+    expect(fresh.stdout).toMatch(/\+ \.gpu 1\.0 = /);
+    const warmRun = spawnSync('bash', ['bench/device_tree.sh', 'zoology-fig2'], { cwd: clone, encoding: 'utf8', timeout: 60_000, env: { ...process.env, WARM: '1' } });
+    expect(warmRun.status, warmRun.stderr).toBe(0);
+    expect(warmRun.stdout).not.toContain('.gpu 1.0');
+    expect(warmRun.stdout).toMatch(/\(of it \.weights\/zoology-fig2 2\.0\), nothing carried = (\d+\.\d) MiB of 64/);
+    expect(warmRun.stdout).toContain('device_tree: carry [] (WARM=1');
+    rmSync(join(clone, '.gpu'), { recursive: true });
     // a preset's first stretch: no folder of it in HEAD, its preset file is enough; no results travel
     const first = run('jrt-rnn');
     expect(first.status, first.stderr).toBe(0);
