@@ -13,7 +13,7 @@
 #    committed ones) and its checkpoints/ (rung notes; no weights go into the tree) in place of the committed ones — none when
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
-# 4. keeps the call's checkpoint weights (weights.tar.00, .01 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
+# 4. keeps the call's checkpoint weights (weights.tar.00 to .02 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
 #    WEIGHTS_DIR/<folder>/ (default .weights, committed with the merge: a session's checkout has only what landed;
 #    RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
 #    what it held, stamped with the merged folder's state (bench/campaign_state.sh: a fresh machine seeds them only
