@@ -7,7 +7,8 @@
 //        [--variants ladder|drop-ladder|default-each|stock,fast,fast-adamw,uploads+splitK,...] [--profile] [--torch torch.json] [--out results.jsonl]
 //        [--check-accuracy] [--label TEXT] [--cpu-prof FILE.cpuprofile] [--heap-prof FILE.heapprofile] [--allow-software] [--dawn OPTS] [--stacks 1,4,8,16]
 //        [--check-stack] [--matmul] [--preset FILE|NAME: --mixers then names the preset's architecture labels, each model
-//        that preset's run at --d-model and --seq-len]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes; RECALLBENCH_PROFILE_TOP=N: N kernels listed, default 8 printed, 12 stored)
+//        that preset's run at --d-model and --seq-len] [--param KEY=VALUE: of those runs, the one whose layers set KEY to
+//        VALUE — jrt-sd's featureDim=24; repeatable]   (RECALLBENCH_PROFILE_SHAPES=1: --profile by kernel and input shapes; RECALLBENCH_PROFILE_TOP=N: N kernels listed, default 8 printed, 12 stored)
 //   GPU host:  ../shared/gpu-host/pack bench/step.ts .gpu  then  bash .gpu/run ARGS
 //
 // Per (mixer, batch, variant) it prints ms/step (wall, after a final GPU read), host ms/step (JavaScript time
@@ -85,6 +86,9 @@ export interface BenchArgs {
    * run at --d-model and --seq-len (its layers, params, block and dropout: what the campaign trains), not the
    * benchmark's pre-norm model of one mixer. */
   preset?: string;
+  /** With --preset: the run whose layers set each of these mixer parameters to its value (a preset's paramGrid:
+   * jrt-sd's featureDim), compared as text; the first run at --d-model and --seq-len otherwise. */
+  presetParams?: Record<string, string>;
 }
 
 export const DEFAULTS: BenchArgs = {
@@ -148,6 +152,12 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--check-stack': a.checkStack = true; break;
       case '--matmul': a.matmul = true; break;
       case '--preset': a.preset = next(); break;
+      case '--param': {
+        const [key, value] = next().split('=');
+        if (!key || value === undefined) throw new Error('--param expects KEY=VALUE (a mixer parameter of the preset\'s runs)');
+        a.presetParams = { ...a.presetParams, [key]: value };
+        break;
+      }
       case '--tf-flag': {
         const [name, value] = next().split('=');
         if (!name || value === undefined) throw new Error('--tf-flag expects NAME=VALUE');
@@ -241,10 +251,14 @@ export function presetModel(preset: string, label: string, a: BenchArgs, seed: n
   const configs = expandPreset(loadPreset(preset));
   const lengths = (c: (typeof configs)[number]) => c.data.train.map((s) => s.seqLen ?? c.data.common.seqLen);
   // a task whose segments name no seqLen (jrt-sd's set sizes) matches on label and d_model alone
-  const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && (lengths(c).includes(a.seqLen) || lengths(c).every((n) => n === undefined)));
+  // --param KEY=VALUE: some layer of the run sets KEY to VALUE
+  const params = Object.entries(a.presetParams ?? {});
+  const setsParams = (c: (typeof configs)[number]) => params.every(([key, value]) => c.model.layers.some((l) => l.params !== undefined && key in l.params && String(l.params[key]) === value));
+  const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && (lengths(c).includes(a.seqLen) || lengths(c).every((n) => n === undefined)) && setsParams(c));
   if (!match) {
     const labels = [...new Set(configs.map((c) => c.label))].join(', ');
-    throw new Error(`--preset ${preset}: no run of '${label}' at d_model ${a.dModel} training on length ${a.seqLen} (labels: ${labels}; d_model: ${[...new Set(configs.map((c) => c.model.dModel))].join(', ')})`);
+    const asked = params.length > 0 ? ` with ${params.map(([k, v]) => `${k}=${v}`).join(', ')}` : '';
+    throw new Error(`--preset ${preset}: no run of '${label}' at d_model ${a.dModel} training on length ${a.seqLen}${asked} (labels: ${labels}; d_model: ${[...new Set(configs.map((c) => c.model.dModel))].join(', ')})`);
   }
   return { ...match.model, vocabSize: a.vocab, maxSeqLen: a.seqLen, seed };
 }

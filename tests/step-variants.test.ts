@@ -1,7 +1,7 @@
 // bench/step.ts's variant names: what each one turns on (the timing itself needs a GPU and is not tested here).
 import { describe, expect, it } from 'vitest';
 import { defaultFastPath, LEVERS } from '../accel/webgpu/index.js';
-import { expandVariants } from '../bench/step.js';
+import { expandVariants, parseArgs, presetModel } from '../bench/step.js';
 
 describe('bench/step.ts --variants', () => {
   it('default-each: the default, then each of its levers off in turn, and nothing else changed', () => {
@@ -24,5 +24,18 @@ describe('bench/step.ts --variants', () => {
     const [plus] = expandVariants(['default+attention']);
     expect(plus!.levers.attention).toBe(true);
     expect(() => expandVariants(['default-nosuchlever'])).toThrow(/unknown lever 'nosuchlever'/);
+  });
+});
+
+describe('bench/step.ts --preset with --param', () => {
+  it("picks the preset's run whose layers set the parameter (jrt-sd's featureDim), the first one without it, and names what it could not find", () => {
+    const args = (...flags: string[]) => parseArgs(['--preset', 'jrt-sd', '--d-model', '36', '--seq-len', '84', '--vocab', '2048', ...flags]);
+    const featureDims = (a: ReturnType<typeof parseArgs>) => presetModel(a.preset!, 'causal', a, 0).layers.map((l) => l.params?.featureDim);
+    expect(featureDims(args())).toEqual([undefined, 4]);
+    expect(featureDims(args('--param', 'featureDim=24'))).toEqual([undefined, 24]);
+    const a = args('--param', 'featureDim=24');
+    expect(presetModel(a.preset!, 'non-causal', a, 0).layers[1]!.params).toMatchObject({ featureDim: 24, causal: false });
+    expect(() => presetModel('jrt-sd', 'causal', args('--param', 'featureDim=5'), 0)).toThrow(/no run of 'causal' at d_model 36 training on length 84 with featureDim=5/);
+    expect(() => args('--param', 'featureDim')).toThrow(/--param expects KEY=VALUE/);
   });
 });
