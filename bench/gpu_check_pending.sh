@@ -177,11 +177,13 @@ case "${1:-}" in
     [ "${CAMPAIGN_PRESET:-}" = none ] && preset_flag=
     campaign_pass() {
       local suffix=${3:-} # set -u: the default pass has no label suffix
+      # CAMPAIGN_FLAGS: more of bench/step.ts's flags, as words (jrt-sd: "--vocab 2048 --param featureDim=24 --stacks 1,3")
+      # shellcheck disable=SC2086 # CAMPAIGN_FLAGS is a word list
       for shape in ${CAMPAIGN_SHAPES:-64:512:4 256:256:16 512:128:64}; do
         IFS=: read -r L Bsz K <<< "$shape"
         for d in ${CAMPAIGN_D:-64 256}; do
           echo "=== campaign shapes, L $L B$Bsz K $K, d $d${suffix:+ ($suffix)} ($(date -u +%H:%M:%S))"
-          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" $preset_flag --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup "${CAMPAIGN_WARMUP:-2}" --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
+          timeout "${CAMPAIGN_TIMEOUT:-180}" bash "$STEP" $preset_flag --mixers "$1" --batches "$Bsz" --seq-len "$L" --kv "$K" --d-model "$d" --variants "$2" --steps "${STEPS:-5}" --warmup "${CAMPAIGN_WARMUP:-2}" --profile --label "campaign-L$L-d$d$suffix" --out "$OUT/campaign.jsonl" ${CAMPAIGN_FLAGS:-} >> "$OUT/campaign.log" 2>&1
         done
       done
     }

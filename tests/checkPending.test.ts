@@ -57,6 +57,15 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls[1]).toMatch(/--batches 256 --seq-len 128 --kv 8 --d-model 256 /);
   });
 
+  it("campaign with CAMPAIGN_FLAGS: bench/step.ts's other flags after the pass's own (jrt-sd's vocabulary, f 24, stacks)", () => {
+    const r = check('campaign', 'campaign-flags', { CAMPAIGN_PRESET: 'jrt-sd', CAMPAIGN_MIXERS: 'causal,non-causal', CAMPAIGN_D: '36', CAMPAIGN_SHAPES: '84:128:8 276:128:16', CAMPAIGN_FLAGS: '--vocab 2048 --param featureDim=24 --stacks 1,3' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status).toBe(0);
+    expect(r.calls).toHaveLength(2);
+    for (const call of r.calls) expect(call).toMatch(/--preset runners\/presets\/jrt-sd.json --mixers causal,non-causal .* --vocab 2048 --param featureDim=24 --stacks 1,3( |$)/);
+    expect(r.calls[1]).toMatch(/--batches 128 --seq-len 276 --kv 16 --d-model 36 /);
+  });
+
   it("campaign with CAMPAIGN_PRESET=none: bench/step.ts's own models, no --preset", () => {
     const r = check('campaign', 'campaign-none', { CAMPAIGN_PRESET: 'none', CAMPAIGN_MIXERS: 'gla', CAMPAIGN_VARIANTS: 'default,default+stridedHeads', CAMPAIGN_D: '128', CAMPAIGN_SHAPES: '256:64:16' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
