@@ -72,7 +72,15 @@ if [ "$count" -gt 0 ]; then
   parts=()
   for ((i = 0; i < count; i++)); do parts+=("$logs/weights.tar.$(printf '%02d' "$i")"); done
   mkdir -p "$weights"
-  if ls "${parts[@]}" > /dev/null 2>&1 && cat "${parts[@]}" | tar xf - -C "$weights" 2> "$tmp/weights.err"; then
+  # what campaign_stretch.sh sent ("weights files: N (B bytes)" in stretch.txt, since 2026-12-02): a last part lost on a
+  # file's boundary leaves a tar that reads without an error
+  sent=$(grep -m1 '^weights files: ' "$logs/stretch.txt" 2>/dev/null | sed -E 's/^weights files: ([0-9]+) \(([0-9]+) bytes\)$/\1 \2/' || true)
+  bytes=$(cat "${parts[@]}" 2>/dev/null | wc -c || true)
+  got="$count $bytes"
+  if [ -n "$sent" ] && [ "$sent" != "$got" ]; then
+    echo "sent $sent (files, bytes), got $got" > "$tmp/weights.err"
+  fi
+  if [ ! -s "$tmp/weights.err" ] && ls "${parts[@]}" > /dev/null 2>&1 && cat "${parts[@]}" | tar xf - -C "$weights" 2> "$tmp/weights.err"; then
     campaign_state_hash "$dst" > "$weights/state.sha256"
     echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry $weights: bench/device_tree.sh <folder> says so)"
   else

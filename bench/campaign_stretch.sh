@@ -85,9 +85,14 @@ fi
 # the levers: the bundle's default unless RECALLBENCH_FAST_PATH edits it (e.g. default+longSum: a lever the call before
 # cleared, turned on without re-packing — the warm machine keeps its checkpoints); each record's provenance names them
 echo "fast path: RECALLBENCH_FAST_PATH=${RECALLBENCH_FAST_PATH:-default}" | tee -a "$out/stretch.txt"
+# the bundle's own stamp (bench/pack_gpu_all.sh), beside the commit the caller names for the records: a warm call runs
+# the bundle the machine kept, which a re-pack here does not change
+bundle=$(cat .gpu/commit.txt 2>/dev/null || echo "unknown (packed before 2026-12-02 afternoon)")
+echo "bundle: packed at $bundle${RECALLBENCH_COMMIT:+; RECALLBENCH_COMMIT=$RECALLBENCH_COMMIT}" | tee -a "$out/stretch.txt"
 # WEIGHTS_MIB (below, after the sweep) checked now: a whole number of MiB, 0 to 44 (three files of 15 MiB back, with
 # tar's headers: check.tgz and c/'s results.tgz, smi.log, stretch.txt and sweep.log are the other five of the 8 files
-# a call returns); 10# so that a leading zero is not read as octal
+# a call returns; 29, two files, when this script's own pin probe leaves c/pin.txt too); 10# so that a leading zero is
+# not read as octal
 weights_mib=${WEIGHTS_MIB:-0}
 if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 44 ]; then weights_mib=$((10#$weights_mib)); else
   echo "campaign_stretch: WEIGHTS_MIB must be 0 to 44 (three files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
@@ -143,6 +148,11 @@ rm -f "$out/results.tgz.snap"
 # A call carries 64 MiB in all: bench/device_tree.sh trims the tree and says what is left for them — ~20 MiB beside
 # .gpu on a fresh machine, ~50 on a warm one that keeps .gpu from the call before (WARM=1: a d 256 model's checkpoint,
 # parameters and both Adam moments, is ~32 MiB). 0 (default): none.
+# The pin probe's log (several GPUs) is a sixth file beside the weights: two parts then, not three.
+if [ -f "$out/pin.txt" ] && [ "$weights_mib" -gt 29 ]; then
+  echo "campaign_stretch: WEIGHTS_MIB $weights_mib → 29: pin.txt takes the third part's place among the 8 files a call returns" | tee -a "$out/stretch.txt"
+  weights_mib=29
+fi
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)
   picks=$(echo "$all" | while read -r f; do
@@ -156,4 +166,7 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
     tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."
   fi
   echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(stat -c %s "$out"/weights.tar.* 2>/dev/null | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
+  # what was sent, for campaign_merge.sh to check against what came back: a lost last part can end on a file's
+  # boundary, where tar reads the rest without an error
+  [ -n "$picks" ] && echo "weights files: $(find "$out" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l) ($(stat -c %s "$out"/weights.tar.* | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
 fi

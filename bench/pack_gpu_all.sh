@@ -13,6 +13,9 @@
 set -euo pipefail
 rm -rf .gpu .gpu-pack-s .gpu-pack-e
 ../shared/gpu-host/pack src/cli.ts .gpu >/dev/null
+# the commit the bundle was packed at (+ "-dirty" with uncommitted changes to tracked files): campaign_stretch.sh prints
+# it, so a warm call that reuses the machine's bundle says which code trained it
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)" > .gpu/commit.txt
 # Node travels without its debug sections and static symbol table (strip keeps .dynsym, which addons such as Dawn
 # link against) and at xz -9e: 24.2 → 21.9 MB of the 64 MiB a call carries (2026-11-30; the WebGPU tests pass under
 # the stripped binary). Cached beside pack's own copy; without strip here, pack's copy travels as it is.

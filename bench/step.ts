@@ -153,9 +153,10 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--matmul': a.matmul = true; break;
       case '--preset': a.preset = next(); break;
       case '--param': {
-        const [key, value] = next().split('=');
-        if (!key || value === undefined) throw new Error('--param expects KEY=VALUE (a mixer parameter of the preset\'s runs)');
-        a.presetParams = { ...a.presetParams, [key]: value };
+        const pair = next();
+        const at = pair.indexOf('=');
+        if (at < 1) throw new Error('--param expects KEY=VALUE (a mixer parameter of the preset\'s runs)');
+        a.presetParams = { ...a.presetParams, [pair.slice(0, at)]: pair.slice(at + 1) };
         break;
       }
       case '--tf-flag': {
@@ -167,6 +168,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       default: throw new Error(`unknown flag ${flag} (see the header of bench/step.ts)`);
     }
   }
+  if (a.presetParams && !a.preset) throw new Error('--param picks a run of --preset: give --preset too');
   return a;
 }
 
@@ -253,7 +255,9 @@ export function presetModel(preset: string, label: string, a: BenchArgs, seed: n
   // a task whose segments name no seqLen (jrt-sd's set sizes) matches on label and d_model alone
   // --param KEY=VALUE: some layer of the run sets KEY to VALUE
   const params = Object.entries(a.presetParams ?? {});
-  const setsParams = (c: (typeof configs)[number]) => params.every(([key, value]) => c.model.layers.some((l) => l.params !== undefined && key in l.params && String(l.params[key]) === value));
+  // a number compared as a number (featureDim=24.0 is 24), anything else as text
+  const same = (set: unknown, asked: string) => (typeof set === 'number' && asked.trim() !== '' && Number.isFinite(Number(asked)) ? set === Number(asked) : String(set) === asked);
+  const setsParams = (c: (typeof configs)[number]) => params.every(([key, value]) => c.model.layers.some((l) => l.params !== undefined && key in l.params && same(l.params[key], value)));
   const match = configs.find((c) => c.label === label && c.model.dModel === a.dModel && (lengths(c).includes(a.seqLen) || lengths(c).every((n) => n === undefined)) && setsParams(c));
   if (!match) {
     const labels = [...new Set(configs.map((c) => c.label))].join(', ');
@@ -267,6 +271,8 @@ interface Row {
   label: string;
   device: string;
   mixer: string;
+  /** --param's choice among the preset's runs (jrt-sd's featureDim), when given. */
+  presetParams?: Record<string, string>;
   batch: number;
   variant: string;
   /** Runs stacked in the step (1: alone). */
@@ -445,7 +451,7 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
     const cacheAfter = backend === 'webgpu' ? (await import('../accel/webgpu/bindGroups.js')).bindGroupCacheStats() : undefined;
     const lookups = cacheAfter && cacheBefore ? cacheAfter.hits - cacheBefore.hits + cacheAfter.misses - cacheBefore.misses : 0;
     return {
-      label: a.label, device, mixer, batch, variant: variantName, stack, runStepsPerSec: stack / (wall / 1000), msPerStep: wall, hostMsPerStep: host / a.steps,
+      label: a.label, device, mixer, presetParams: a.presetParams, batch, variant: variantName, stack, runStepsPerSec: stack / (wall / 1000), msPerStep: wall, hostMsPerStep: host / a.steps,
       tokensPerSec: (stack * batch * a.seqLen) / (wall / 1000), dispatchesPerStep: dispatchCount / a.steps, loss,
       bindGroupHitRate: lookups ? (cacheAfter!.hits - cacheBefore!.hits) / lookups : undefined,
     };
@@ -765,7 +771,7 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
     const probe = await robustnessProbe();
     console.log(`robustness probe: a[5] of a workgroup array a[4] (b[1] after it) read ${probe} (4: clamped, robustness on; anything else: robustness off)`);
   }
-  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before each model's first timing); dropout ${a.dropout}`);
+  console.log(`shapes: d ${a.dModel}, L ${a.seqLen}, V ${a.vocab}, MQAR K ${a.kv}, 2 layers, AdamW; ${a.warmup} warm-up + ${a.steps} timed steps (and ${a.warmupSeconds} s of synced steps before each model's first timing); dropout ${a.dropout}${a.preset ? `; preset ${a.preset}'s runs${a.presetParams ? ` with ${Object.entries(a.presetParams).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}` : ''}`);
   const variants = info.backend === 'webgpu' ? expandVariants(a.variants) : [{ name: info.backend, levers: expandVariants(['stock'])[0]!.levers }];
   const rows: Row[] = [];
   if (a.matmul && info.backend === 'webgpu') await benchMatmul(a, info.device);

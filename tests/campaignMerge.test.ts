@@ -3,7 +3,7 @@
 // tgz lacks committed records (a stale seed) or the stretch number was merged already. Built from a committed
 // campaign folder (real records, so verify has real invariants to check).
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -49,16 +49,19 @@ function committedRoot(name: string, keep: number): string {
 const merge = (at: string, n: string, root: string) =>
   spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, n], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, WEIGHTS_DIR: join(root, '.weights'), NO_REPORT: '1' }, timeout: 120_000 });
 
-/** Checkpoint weights as campaign_stretch.sh brings them back: a tar of checkpoints/<id>/checkpoint.bin cut into c/weights.tar.NN. */
+/** Checkpoint weights as campaign_stretch.sh brings them back: a tar of checkpoints/<id>/checkpoint.bin (in the order
+ * given, no folder entries) cut into c/weights.tar.NN, and its "weights files: N (B bytes)" line in c/stretch.txt. */
 function deviceWeights(at: string, files: Record<string, Buffer>): void {
   const stage = join(at, 'weights-stage');
   for (const [id, bytes] of Object.entries(files)) {
     mkdirSync(join(stage, 'checkpoints', id), { recursive: true });
     writeFileSync(join(stage, 'checkpoints', id, 'checkpoint.bin'), bytes);
   }
-  const tar = spawnSync('tar', ['cf', join(at, 'weights.tar'), '-C', stage, 'checkpoints']);
+  const tar = spawnSync('tar', ['cf', join(at, 'weights.tar'), '-C', stage, ...Object.keys(files).map((id) => `checkpoints/${id}/checkpoint.bin`)]);
   expect(tar.status).toBe(0);
   expect(spawnSync('split', ['-b', '40k', '-d', '-a', '2', join(at, 'weights.tar'), join(at, 'c', 'weights.tar.')]).status).toBe(0);
+  const parts = readdirSync(join(at, 'c')).filter((f) => /^weights\.tar\.\d\d$/.test(f));
+  appendFileSync(join(at, 'c', 'stretch.txt'), `weights files: ${parts.length} (${statSync(join(at, 'weights.tar')).size} bytes)\n`);
   rmSync(stage, { recursive: true });
   rmSync(join(at, 'weights.tar'));
 }
@@ -129,6 +132,21 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.01;/);
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     expect(existsSync(join(root, FOLDER, 'checkpoints'))).toBe(false);
+    expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);
+  });
+
+  it("keeps no weights when the last part is lost on a file's boundary (tar would read the rest without an error): stretch.txt says what was sent", () => {
+    const root = committedRoot('boundary', all.length - 1);
+    const at = deviceCall('call-boundary', all.length);
+    // a's header (512 bytes) and its 40,448 bytes fill the first 40 kB part exactly; b goes in the second
+    deviceWeights(at, { 'a-run': Buffer.alloc(40_448, 1), 'b-run': Buffer.alloc(5_000, 2) });
+    expect(statSync(join(at, 'c', 'weights.tar.00')).size).toBe(40_960);
+    rmSync(join(at, 'c', 'weights.tar.01')); // the device left the last part out
+    const alone = spawnSync('tar', ['tf', join(at, 'c', 'weights.tar.00')], { encoding: 'utf8' });
+    expect(alone.stdout.trim()).toBe('checkpoints/a-run/checkpoint.bin'); // what the merge would have kept without the line
+    const r = merge(at, '4', root);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.00; sent 2 \d+ \(files, bytes\), got 1 40960\)/);
     expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);
   });
 

@@ -5,7 +5,7 @@
 // with the preset, GPUs and concurrency asked for, and bring back check.tgz and the campaign folder in results.tgz.
 // A device call costs minutes of a 30-minute budget; a slip in these scripts should cost a test run instead.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -233,5 +233,48 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(pin).toMatch(/pin probe rc 0/);
     expect(pin).toMatch(/BESIDE: checks on GPU 0, the stretch on GPU\(s\) 1/);
     expect(r.listing(join(r.out, 'c', 'results.tgz'))).toContain('based-fig2/runs.jsonl');
+  });
+  /** bench/campaign_stretch.sh alone on a stand-in host (what a warm call runs when it has no checks). */
+  function stretchAlone(name: string, gpus: number, env: Record<string, string>, setup?: (dir: string) => void) {
+    const h = host(name);
+    setup?.(h.dir);
+    const out = join(h.dir, 'out', 'c');
+    const r = spawnSync('bash', ['bench/campaign_stretch.sh', out], {
+      cwd: h.dir, encoding: 'utf8', timeout: 120_000,
+      env: { ...process.env, PATH: h.path, NGPU: String(gpus), STUB_LOG: h.log, LIMIT: '60', PRESET: 'based-fig2', RECALLBENCH_COMMIT: 'test', ...env },
+    });
+    const calls = existsSync(h.log) ? readFileSync(h.log, 'utf8').split('\n').filter(Boolean) : [];
+    return { ...r, out, calls };
+  }
+
+  it('campaign_stretch.sh alone without a bundle: exit 3 at once in one line, nothing run', () => {
+    const r = stretchAlone('no-bundle-alone', 1, { WEIGHTS_MIB: '20' }, (dir) => rmSync(join(dir, '.gpu'), { recursive: true }));
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^campaign_stretch: no \.gpu\/run on this machine/);
+    expect(r.calls).toEqual([]);
+  });
+
+  it("two GPUs pinned by campaign_stretch.sh itself: its pin.txt takes a file's place, so the weights are capped at two parts; the bundle's stamp is printed", () => {
+    const tenMiB = 10 * 1048576;
+    const r = stretchAlone('weights-pinned', 2, { WEIGHTS_MIB: '32' }, (dir) => {
+      keptWeights(dir, { x: [300, tenMiB], y: [200, tenMiB], z: [100, tenMiB] }, join('results', 'campaign', 'based-fig2'));
+      writeFileSync(join(dir, '.gpu', 'commit.txt'), 'abc1234\n');
+    });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(existsSync(join(r.out, 'pin.txt'))).toBe(true);
+    const stretch = readFileSync(join(r.out, 'stretch.txt'), 'utf8');
+    expect(stretch).toMatch(/^bundle: packed at abc1234; RECALLBENCH_COMMIT=test$/m);
+    expect(stretch).toMatch(/^campaign_stretch: WEIGHTS_MIB 32 → 29: pin\.txt takes the third part's place/m);
+    // 30 MiB asked of 29: the two with the most time per byte, in two parts; what was sent is said for the merge
+    expect(stretch).toMatch(/^weights: 2 of 3 checkpoint weights brought back \(20\.0 MiB of WEIGHTS_MIB=29\)$/m);
+    expect(existsSync(join(r.out, 'weights.tar.02'))).toBe(false);
+    expect(members([join(r.out, 'weights.tar.00'), join(r.out, 'weights.tar.01')])).toEqual(['checkpoints/x/checkpoint.bin', 'checkpoints/y/checkpoint.bin']);
+    const sent = /^weights files: 2 \((\d+) bytes\)$/m.exec(stretch);
+    expect(sent, stretch).not.toBeNull();
+    expect(Number(sent![1])).toBe(statSync(join(r.out, 'weights.tar.00')).size + statSync(join(r.out, 'weights.tar.01')).size);
+    const back = spawnSync('find', [join(r.out, '..'), '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    expect(back.length, back.join('\n')).toBeLessThanOrEqual(8);
   });
 });

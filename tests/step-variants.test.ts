@@ -37,5 +37,11 @@ describe('bench/step.ts --preset with --param', () => {
     expect(presetModel(a.preset!, 'non-causal', a, 0).layers[1]!.params).toMatchObject({ featureDim: 24, causal: false });
     expect(() => presetModel('jrt-sd', 'causal', args('--param', 'featureDim=5'), 0)).toThrow(/no run of 'causal' at d_model 36 training on length 84 with featureDim=5/);
     expect(() => args('--param', 'featureDim')).toThrow(/--param expects KEY=VALUE/);
+    expect(() => args('--param', '=24')).toThrow(/--param expects KEY=VALUE/);
+    // a number as a number; a value holding '=' kept whole
+    expect(featureDims(args('--param', 'featureDim=24.0'))).toEqual([undefined, 24]);
+    expect(parseArgs(['--preset', 'x', '--param', 'k=a=b']).presetParams).toEqual({ k: 'a=b' });
+    // without --preset it would pick nothing: refused, not ignored
+    expect(() => parseArgs(['--param', 'featureDim=24'])).toThrow(/--param picks a run of --preset: give --preset too/);
   });
 });
