@@ -98,6 +98,12 @@ if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 44 ]; then w
   echo "campaign_stretch: WEIGHTS_MIB must be 0 to 44 (three files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
   weights_mib=0
 fi
+# the call before's processes still on the GPU (bench/gpu_wait.sh) — unless this sweep leaves a GPU to others (BESIDE's
+# checks run there) or runs beside a check started with it (check_then_stretch passes APPS_WAIT_S=0 then)
+if [ -z "${GPUS:-}" ] || [ "$(echo ${GPUS} | wc -w)" -ge "$(nvidia-smi -L | wc -l)" ]; then
+  source bench/gpu_wait.sh
+  wait_for_earlier_apps "$out/stretch.txt"
+fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
 ( while sleep 15; do echo "t $(date +%s)"; nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader; done ) >> "$out/smi.log" 2>&1 &
 smi=$!

@@ -33,6 +33,9 @@ out=${1:?usage: check_then_stretch.sh OUTDIR}
 [ -f .gpu/run ] || { mkdir -p "$out"; echo "check_then_stretch: no .gpu/run on this machine (a fresh one: the call before was not within ~30 s, or .gpu was not carried) — carry .gpu (bash bench/pack_gpu_all.sh)" | tee "$out/no-bundle.txt" >&2; exit 3; }
 start=$(date +%s)
 mkdir -p "$out/k"
+# the call before's processes first off the GPU (bench/gpu_wait.sh): the checks time the GPU alone
+source bench/gpu_wait.sh
+wait_for_earlier_apps "$out/k/apps-wait.txt"
 if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
   source bench/gpu_pin.sh
   pin_all_gpus "$out/k/pin.txt"
@@ -77,7 +80,7 @@ stretch_pid=
 if [ "$concurrent" = 1 ]; then
   left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))
   echo "check_then_stretch: checks (${CHECKS-equiv}) beside the stretch; LIMIT $left s"
-  LIMIT=$left bash bench/campaign_stretch.sh "$out/c" &
+  LIMIT=$left APPS_WAIT_S=0 bash bench/campaign_stretch.sh "$out/c" &
   stretch_pid=$!
 fi
 for mode in ${CHECKS-equiv}; do

@@ -23,7 +23,8 @@ i=$(grep -o -- '-i [0-9]*' <<<"$args" | cut -d' ' -f2)
 bus() { echo "00000000:00:0$((6 + $1)).0"; }
 case "$q" in
   '') [ "$args" = "-L" ] && for g in $(seq 0 $((n - 1))); do echo "GPU $g: NVIDIA H200 (UUID: GPU-uuid-$g)"; done ;;
-  --query-compute-apps=*) echo "" ;;
+  # STUB_APPS_UNTIL (epoch seconds): an earlier call's process still listed until then
+  --query-compute-apps=*) [ "$(date +%s)" -lt "\${STUB_APPS_UNTIL:-0}" ] && echo "4242, 10380 MiB" || echo "" ;;
   --query-gpu=pci.bus_id) bus "$i" ;;
   --query-gpu=uuid) echo "GPU-uuid-$i" ;;
   --query-gpu=index) seq 0 $((n - 1)) ;;
@@ -246,6 +247,33 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     const calls = existsSync(h.log) ? readFileSync(h.log, 'utf8').split('\n').filter(Boolean) : [];
     return { ...r, out, calls };
   }
+
+  it("waits for an earlier call's processes to leave the GPU before the sweep plans on its memory, and says so", () => {
+    const r = stretchAlone('earlier-apps', 1, { STUB_APPS_UNTIL: String(Math.floor(Date.now() / 1000) + 4) });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const stretch = readFileSync(join(r.out, 'stretch.txt'), 'utf8');
+    const waited = /^waited (\d+) s for earlier processes on the GPU to end \(left: none\)$/m.exec(stretch);
+    expect(waited, stretch).not.toBeNull();
+    expect(Number(waited![1])).toBeGreaterThanOrEqual(3);
+    expect(Number(waited![1])).toBeLessThanOrEqual(9);
+    expect(r.calls.at(-1)).toMatch(/^run sweep /);
+    // APPS_WAIT_S bounds it: a process that never leaves delays the sweep by that much, not forever
+    const stuck = stretchAlone('stuck-apps', 1, { STUB_APPS_UNTIL: String(Math.floor(Date.now() / 1000) + 600), APPS_WAIT_S: '3' });
+    expect(stuck.status).toBe(0);
+    expect(readFileSync(join(stuck.out, 'stretch.txt'), 'utf8')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\)$/m);
+  });
+
+  it("check_then_stretch.sh waits for them before its checks; a stretch started beside a check does not wait for the check's processes", () => {
+    // the earlier call's process never leaves: APPS_WAIT_S bounds the wait at the call's start; the stretch beside the
+    // repro check is started with APPS_WAIT_S=0
+    const r = call('apps-beside', 1, { CHECKS: 'repro', STUB_APPS_UNTIL: String(Math.floor(Date.now() / 1000) + 600), APPS_WAIT_S: '3' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.extract(join(r.out, 'check.tgz'), 'k/apps-wait.txt')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\)$/m);
+    expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).not.toMatch(/waited/);
+    expect(r.calls.some((c) => c.startsWith('run sweep'))).toBe(true);
+  });
 
   it('campaign_stretch.sh alone without a bundle: exit 3 at once in one line, nothing run', () => {
     const r = stretchAlone('no-bundle-alone', 1, { WEIGHTS_MIB: '20' }, (dir) => rmSync(join(dir, '.gpu'), { recursive: true }));
