@@ -75,8 +75,7 @@ if [ "$count" -gt 0 ]; then
   # what campaign_stretch.sh sent ("weights files: N (B bytes)" in stretch.txt, since 2026-12-02): a last part lost on a
   # file's boundary leaves a tar that reads without an error
   sent=$(grep -m1 '^weights files: ' "$logs/stretch.txt" 2>/dev/null | sed -E 's/^weights files: ([0-9]+) \(([0-9]+) bytes\)$/\1 \2/' || true)
-  bytes=$(cat "${parts[@]}" 2>/dev/null | wc -c || true)
-  got="$count $bytes"
+  got="$count $(stat -c %s "${parts[@]}" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)"
   if [ -n "$sent" ] && [ "$sent" != "$got" ]; then
     echo "sent $sent (files, bytes), got $got" > "$tmp/weights.err"
   fi

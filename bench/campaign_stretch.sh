@@ -24,9 +24,9 @@
 # checkpoint still there; a run with neither: trained again).
 set -u
 out=${1:?usage: campaign_stretch.sh OUTDIR}
-# the bundle: carried on a fresh machine, kept from the call before on a warm one (WARM=1 bash bench/device_tree.sh
-# leaves it home to make room for weights) — without it nothing here runs: say so at once, not after the call's time
-[ -f .gpu/run ] || { mkdir -p "$out"; echo "campaign_stretch: no .gpu/run on this machine (a fresh one: the call before was not within ~30 s, or .gpu was not carried) — carry .gpu (bash bench/pack_gpu_all.sh)" | tee "$out/no-bundle.txt" >&2; exit 3; }
+# the bundle first (bench/call_start.sh: exit 3 at once without it)
+source bench/call_start.sh
+require_bundle campaign_stretch "$out"
 preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
 # SCALE=s: the preset at --scale s (runners/scale.ts: data and epochs × √s, sizes kept at the ends of each list), in
 # its own folder, <preset>-scale<s>: a budget cut the records say (preset "<name>@scale=<s>")
@@ -98,10 +98,9 @@ if [[ "$weights_mib" =~ ^[0-9]+$ ]] && [ "$((10#$weights_mib))" -le 44 ]; then w
   echo "campaign_stretch: WEIGHTS_MIB must be 0 to 44 (three files back, with tar's headers), got '$weights_mib': none will be brought back" | tee -a "$out/stretch.txt"
   weights_mib=0
 fi
-# the call before's processes still on the GPU (bench/gpu_wait.sh) — unless this sweep leaves a GPU to others (BESIDE's
+# the call before's processes still on the GPU (bench/call_start.sh) — unless this sweep leaves a GPU to others (BESIDE's
 # checks run there) or runs beside a check started with it (check_then_stretch passes APPS_WAIT_S=0 then)
 if [ -z "${GPUS:-}" ] || [ "$(echo ${GPUS} | wc -w)" -ge "$(nvidia-smi -L | wc -l)" ]; then
-  source bench/gpu_wait.sh
   wait_for_earlier_apps "$out/stretch.txt"
 fi
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader > "$out/smi.log"
@@ -171,8 +170,10 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
     # shellcheck disable=SC2086 # picks: paths without spaces (checkpoints/<id>/checkpoint.bin)
     tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."
   fi
-  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(stat -c %s "$out"/weights.tar.* 2>/dev/null | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
+  # the parts' sizes, once: their sum for both lines below
+  sizes=$(stat -c %s "$out"/weights.tar.[0-9][0-9] 2>/dev/null || true)
+  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(echo "$sizes" | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
   # what was sent, for campaign_merge.sh to check against what came back: a lost last part can end on a file's
   # boundary, where tar reads the rest without an error
-  [ -n "$picks" ] && echo "weights files: $(find "$out" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l) ($(stat -c %s "$out"/weights.tar.* | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
+  [ -n "$picks" ] && echo "weights files: $(echo "$sizes" | grep -c .) ($(echo "$sizes" | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
 fi

@@ -28,13 +28,12 @@
 # sweep.log, results.tgz).
 set -u
 out=${1:?usage: check_then_stretch.sh OUTDIR}
-# the bundle: carried on a fresh machine, kept from the call before on a warm one (WARM=1 bash bench/device_tree.sh
-# leaves it home to make room for weights) — without it nothing here runs: say so at once, not after the call's time
-[ -f .gpu/run ] || { mkdir -p "$out"; echo "check_then_stretch: no .gpu/run on this machine (a fresh one: the call before was not within ~30 s, or .gpu was not carried) — carry .gpu (bash bench/pack_gpu_all.sh)" | tee "$out/no-bundle.txt" >&2; exit 3; }
+# the bundle first (bench/call_start.sh: exit 3 at once without it)
+source bench/call_start.sh
+require_bundle check_then_stretch "$out"
 start=$(date +%s)
 mkdir -p "$out/k"
-# the call before's processes first off the GPU (bench/gpu_wait.sh): the checks time the GPU alone
-source bench/gpu_wait.sh
+# the call before's processes first off the GPU (bench/call_start.sh): the checks time the GPU alone
 wait_for_earlier_apps "$out/k/apps-wait.txt"
 if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
   source bench/gpu_pin.sh

@@ -44,10 +44,10 @@ case "${1:-}" in
   *) if [ -d ".weights/$1" ]; then line="$line (of it .weights/$1 $(du -sb ".weights/$1" | awk -v m=$MIB '{ printf "%.1f", $1 / m }'))"; fi ;;
 esac
 sum=$tree
+carried_folders='.gpu .vk'
 carry='[".gpu", ".vk"]'
-[ "${WARM:-}" = 1 ] && { carry='[] (WARM=1: the warm machine keeps .gpu and .vk from the call before)'; line="$line, nothing carried"; }
-for carried in .gpu .vk; do
-  [ "${WARM:-}" = 1 ] && break
+[ "${WARM:-}" = 1 ] && { carried_folders=''; carry='[] (WARM=1: the warm machine keeps .gpu and .vk from the call before)'; line="$line, nothing carried"; }
+for carried in $carried_folders; do
   [ -e "$carried" ] || continue
   bytes=$(du -sb "$carried" | cut -f1)
   sum=$((sum + bytes))
