@@ -13,7 +13,9 @@
 #    committed ones) and its checkpoints/ (rung notes; no weights go into the tree) in place of the committed ones — none when
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
-# 4. keeps the call's checkpoint weights (weights.tar.00 to .02 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB) in
+# 4. keeps the call's checkpoint weights (weights.tar.00 to .02 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB —
+#    and, under its WEIGHTS_REST=1, the parts bench/weights_rest.sh brought back in the calls after it: their files_at
+#    folders in WEIGHTS_REST_AT, checked with the others against the stretch's "weights files" line) in
 #    WEIGHTS_DIR/<folder>/ (default .weights, committed with the merge: a session's checkout has only what landed;
 #    RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
 #    what it held, stamped with the merged folder's state (bench/campaign_state.sh: a fresh machine seeds them only
@@ -66,11 +68,23 @@ source "$(dirname "$0")/campaign_state.sh"
 weights=${WEIGHTS_DIR:-${RESULTS_DIR:+$RESULTS_DIR/.weights}}
 weights=${weights:-.weights}/$folders
 rm -rf "$weights"
-count=$(find "$logs" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l)
+# the parts: this call's, and those bench/weights_rest.sh brought back in the calls after it (WEIGHTS_REST_AT: their
+# folders of files, each its files_at or the c/ in it), numbered on from this call's
+part_dirs=("$logs")
+for d in ${WEIGHTS_REST_AT:-}; do
+  [ -d "$d/c" ] && ls "$d/c"/weights.tar.[0-9][0-9] > /dev/null 2>&1 && d=$d/c
+  part_dirs+=("$d")
+done
+count=$(find "${part_dirs[@]}" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l)
 if [ "$count" -gt 0 ]; then
   # the parts in order, 00 to count − 1 without a gap (the device may leave a file out), then one tar stream
   parts=()
-  for ((i = 0; i < count; i++)); do parts+=("$logs/weights.tar.$(printf '%02d' "$i")"); done
+  for ((i = 0; i < count; i++)); do
+    name=weights.tar.$(printf '%02d' "$i")
+    where=$logs/$name
+    for d in "${part_dirs[@]}"; do [ -f "$d/$name" ] && where=$d/$name; done
+    parts+=("$where")
+  done
   mkdir -p "$weights"
   # what campaign_stretch.sh sent ("weights files: N (B bytes)" in stretch.txt, since 2026-12-02): a last part lost on a
   # file's boundary leaves a tar that reads without an error
@@ -84,7 +98,7 @@ if [ "$count" -gt 0 ]; then
     echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry $weights: bench/device_tree.sh <folder> says so)"
   else
     rm -rf "$weights"
-    echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(cd "$logs" && echo weights.tar.*); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2
+    echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(echo $(for d in "${part_dirs[@]}"; do (cd "$d" && echo weights.tar.*); done)); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2
   fi
 fi
 after=$(ids "$dst/runs.jsonl" | wc -l)

@@ -5,7 +5,7 @@
 # checkpoint weights left out of it) and a per-GPU nvidia-smi log — and, with WEIGHTS_MIB, the weights that fit.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [ONLY_SEEDS="0"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [ONLY_SEEDS="0"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20 [WEIGHTS_REST=1]] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -158,22 +158,41 @@ if [ -f "$out/pin.txt" ] && [ "$weights_mib" -gt 29 ]; then
   echo "campaign_stretch: WEIGHTS_MIB $weights_mib → 29: pin.txt takes the third part's place among the 8 files a call returns" | tee -a "$out/stretch.txt"
   weights_mib=29
 fi
+# WEIGHTS_REST=1: every checkpoint comes back, not only what fits — WEIGHTS_MIB's parts in this call, the others kept
+# on the machine (.campaign/.weights-out/<folder>) for bench/weights_rest.sh to bring back in the calls that follow
+# (4 parts, 60 MiB, a call), chained while the machine is warm: a d 512 model's checkpoint (55–75 MiB) fits no one call.
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
+  rest=${WEIGHTS_REST:-}
   all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)
   picks=$(echo "$all" | while read -r f; do
       [ -n "$f" ] || continue
       bytes=$(stat -c %s "$f")
       secs=$(head -c 262144 "$f" | grep -ao '"elapsedSeconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
       echo "$(awk -v s="${secs:-0}" -v b="$bytes" 'BEGIN { printf "%.12f", s / b }') $bytes ${f#"$dir"/}"
-    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
+    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) -v all="$rest" 'all != "" || $2 + t <= cap { t += $2; print $3 }')
+  # the parts are made where they wait (the stash, under WEIGHTS_REST) or where they come back
+  stash=.campaign/.weights-out/$folder
+  rm -rf "$stash"
+  parts_dir=$out
+  [ -n "$rest" ] && parts_dir=$stash && mkdir -p "$stash"
   if [ -n "$picks" ]; then
     # shellcheck disable=SC2086 # picks: paths without spaces (checkpoints/<id>/checkpoint.bin)
-    tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$out/weights.tar."
+    tar cf - -C "$dir" $picks | split -b 15m -d -a 2 - "$parts_dir/weights.tar."
   fi
-  # the parts' sizes, once: their sum for both lines below
-  sizes=$(stat -c %s "$out"/weights.tar.[0-9][0-9] 2>/dev/null || true)
-  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(echo "$sizes" | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib)" | tee -a "$out/stretch.txt"
-  # what was sent, for campaign_merge.sh to check against what came back: a lost last part can end on a file's
-  # boundary, where tar reads the rest without an error
-  [ -n "$picks" ] && echo "weights files: $(echo "$sizes" | grep -c .) ($(echo "$sizes" | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
+  # the parts' sizes, once: their sum for the lines below
+  sizes=$(stat -c %s "$parts_dir"/weights.tar.[0-9][0-9] 2>/dev/null || true)
+  count=$(echo "$sizes" | grep -c . || true)
+  here=""
+  if [ -n "$rest" ] && [ "$count" -gt 0 ]; then
+    # WEIGHTS_MIB's parts of 15 MiB (44: three) come back now; bench/weights_rest.sh reads `sent` for where to go on
+    now=$(( (weights_mib + 14) / 15 ))
+    [ "$now" -gt "$count" ] && now=$count
+    for ((i = 0; i < now; i++)); do cp "$stash/weights.tar.$(printf '%02d' "$i")" "$out/"; done
+    echo "$now" > "$stash/sent"
+    here=": parts 00–$(printf '%02d' $((now - 1))) of $count here$([ "$now" -lt "$count" ] && echo ", the other $((count - now)) by bench/weights_rest.sh in the calls that follow")"
+  fi
+  echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(echo "$sizes" | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib${rest:+, WEIGHTS_REST=$rest})$here" | tee -a "$out/stretch.txt"
+  # what was sent — every part, those still waiting included —, for campaign_merge.sh to check against what came back:
+  # a lost last part can end on a file's boundary, where tar reads the rest without an error
+  [ -n "$picks" ] && echo "weights files: $count ($(echo "$sizes" | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
 fi

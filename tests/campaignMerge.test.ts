@@ -3,7 +3,7 @@
 // tgz lacks committed records (a stale seed) or the stretch number was merged already. Built from a committed
 // campaign folder (real records, so verify has real invariants to check).
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,24 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.00; sent 2 \d+ \(files, bytes\), got 1 40960\)/);
     expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);
+  });
+
+  it('reads the parts bench/weights_rest.sh brought back in later calls (WEIGHTS_REST_AT) as one tar with the stretch\'s; without them, keeps none', () => {
+    const root = committedRoot('rest', all.length - 1);
+    const at = deviceCall('call-rest', all.length);
+    deviceWeights(at, { 'a-run': Buffer.alloc(70_000, 1), 'b-run': Buffer.alloc(30_000, 2) });
+    // 3 parts of 40 kB: the stretch's call brought back 00, the next call (its own files_at, c/) 01 and 02
+    const restAt = join(work, 'call-rest-2');
+    mkdirSync(join(restAt, 'c'), { recursive: true });
+    for (const part of ['weights.tar.01', 'weights.tar.02']) renameSync(join(at, 'c', part), join(restAt, 'c', part));
+    const alone = spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, '5'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: committedRoot('rest-alone', all.length - 1), NO_REPORT: '1' }, timeout: 120_000 });
+    expect(alone.status, alone.stderr).toBe(0);
+    expect(alone.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.00; sent 3 \d+ \(files, bytes\), got 1 40960\)/);
+    const r = spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, '5'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, WEIGHTS_DIR: join(root, '.weights'), NO_REPORT: '1', WEIGHTS_REST_AT: restAt }, timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/campaign_merge: 2 checkpoint weights/);
+    expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run', 'checkpoint.bin')).equals(Buffer.alloc(70_000, 1))).toBe(true);
+    expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'b-run', 'checkpoint.bin')).equals(Buffer.alloc(30_000, 2))).toBe(true);
   });
 
   it('refuses, changing nothing, a results.tgz that lacks committed records', () => {

@@ -5,7 +5,7 @@
 // with the preset, GPUs and concurrency asked for, and bring back check.tgz and the campaign folder in results.tgz.
 // A device call costs minutes of a 30-minute budget; a slip in these scripts should cost a test run instead.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,38 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     // 8 files a call at most: check.tgz, c/'s results.tgz, smi.log, stretch.txt, sweep.log and the three parts
     const back = spawnSync('find', [r.out, '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     expect(back.length, back.join('\n')).toBeLessThanOrEqual(8);
+  });
+
+  it('WEIGHTS_REST=1: every checkpoint comes back — WEIGHTS_MIB\'s parts with the stretch, the others by bench/weights_rest.sh in the next calls, numbered on', () => {
+    // 40 MiB of weights: three parts of 15 MiB; WEIGHTS_MIB=1 sends one with the stretch (a d 512 checkpoint, 55–75
+    // MiB, fits no one call: this is how it comes back)
+    const mib = 1048576;
+    const r = call('weights-rest', 1, { CHECKS: '', WEIGHTS_MIB: '1', WEIGHTS_REST: '1' }, (dir) =>
+      keptWeights(dir, { a: [100, 20 * mib], b: [400, 12 * mib], c: [1200, 8 * mib] }, join('results', 'campaign', 'based-fig2')),
+    );
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const stretch = readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8');
+    expect(stretch).toMatch(/^weights: 3 of 3 checkpoint weights brought back \(40\.0 MiB of WEIGHTS_MIB=1, WEIGHTS_REST=1\): parts 00–00 of 3 here, the other 2 by bench\/weights_rest\.sh in the calls that follow$/m);
+    const sent = /^weights files: 3 \((\d+) bytes\)$/m.exec(stretch);
+    expect(sent, stretch).not.toBeNull();
+    expect(existsSync(join(r.out, 'c', 'weights.tar.00'))).toBe(true);
+    expect(existsSync(join(r.out, 'c', 'weights.tar.01'))).toBe(false);
+    // the next call on the warm machine: the other two parts, numbered as the stretch numbered them
+    const dir = join(work, 'weights-rest');
+    const rest = (name: string) => spawnSync('bash', ['bench/weights_rest.sh', join(dir, name)], { cwd: dir, encoding: 'utf8', env: { ...process.env, PRESET: 'based-fig2' } });
+    const second = rest('out2');
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout.trim()).toBe("weights_rest: based-fig2's parts 01–02 of 3 here");
+    expect(readdirSync(join(dir, 'out2')).sort()).toEqual(['rest.txt', 'weights.tar.01', 'weights.tar.02']);
+    const parts = [join(r.out, 'c', 'weights.tar.00'), join(dir, 'out2', 'weights.tar.01'), join(dir, 'out2', 'weights.tar.02')];
+    expect(parts.reduce((sum, part) => sum + statSync(part).size, 0)).toBe(Number(sent![1]));
+    // in the stretch's order (the most training time per byte first), all three
+    expect(members(parts)).toEqual(['checkpoints/c/checkpoint.bin', 'checkpoints/b/checkpoint.bin', 'checkpoints/a/checkpoint.bin']);
+    // nothing left: exit 3 in one line
+    const third = rest('out3');
+    expect(third.status).toBe(3);
+    expect(third.stderr.trim().split('\n')).toHaveLength(1);
+    expect(third.stderr).toMatch(/no parts of based-fig2's weights wait on this machine \(3 made, 3 sent\)/);
   });
 
   it('WEIGHTS_MIB=45 is refused in one line (four files would come back): no weights', () => {
