@@ -44,13 +44,35 @@ if [ -f "$dir/.seeded" ] && [ "$missing" = 0 ]; then
 else
   why="fresh machine"
   [ -d "$dir" ] && why="warm copy not used (${missing:-no .seeded marker}${missing:+ committed records missing from it})"
+  weights=${WEIGHTS_DIR:-.weights}/$folder
+  # weights too large for one call come by slices over the session's calls (bench/weights_send.sh: .wsend/<folder>/<k>,
+  # kept by the warm machine): all of them, whole, or the folder is not started — started without them, its runs in
+  # flight would train from epoch 0 and the warm copy would never take the weights after
+  if [ -d ".wsend/$folder" ]; then
+    manifest=$(cat ".wsend/$folder"/*/manifest.txt 2>/dev/null | sort -u)
+    slices=$(echo "$manifest" | sed -n 's/^slices \([0-9]*\); bytes \([0-9]*\); sha256 \([0-9a-f]*\)$/\1/p')
+    here=$(find ".wsend/$folder" -mindepth 2 -maxdepth 2 -name part | wc -l)
+    if [ "$(echo "$manifest" | grep -c .)" != 1 ] || [ -z "$slices" ] || [ "$here" -lt "$slices" ]; then
+      echo "campaign_stretch: $here of ${slices:-?} slices of $folder's weights on this machine (.wsend/$folder, bench/weights_send.sh): not started without the rest — carry them first (exit 4)" | tee -a "$out/stretch.txt" >&2
+      exit 4
+    fi
+    whole=$(seq 1 "$slices" | sed "s|.*|.wsend/$folder/&/part|")
+    # shellcheck disable=SC2086 # whole: paths without spaces
+    if [ "$(cat $whole | sha256sum | cut -d' ' -f1)" != "$(echo "$manifest" | sed 's/.*sha256 //')" ]; then
+      echo "campaign_stretch: the $slices slices of $folder's weights (.wsend/$folder) are not the tar their manifest names (sha256): not started (exit 4)" | tee -a "$out/stretch.txt" >&2
+      exit 4
+    fi
+    weights=.campaign/.weights-in/$folder
+    rm -rf "$weights" && mkdir -p "$weights"
+    # shellcheck disable=SC2086
+    cat $whole | tar xf - -C "$weights"
+  fi
   rm -rf "$dir" && mkdir -p .campaign
   if [ -d "results/campaign/$folder" ]; then cp -r "results/campaign/$folder" "$dir"; else mkdir -p "$dir"; fi
   # the weights campaign_merge.sh kept from the last session's last call, only beside the records and rung notes they
   # came back with (its stamp: bench/campaign_state.sh); each file names its run and holds its data's sha256, so one
   # that fits no run of the grid, or is damaged, is ignored by the sweep
   source bench/campaign_state.sh
-  weights=${WEIGHTS_DIR:-.weights}/$folder
   seeded=0
   what="records and rung notes, no weights"
   if [ -d "$weights/checkpoints" ]; then

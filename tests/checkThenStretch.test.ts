@@ -307,6 +307,54 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.calls.some((c) => c.startsWith('run sweep'))).toBe(true);
   });
 
+  // weights too large for one call, sent in slices over the session's calls (bench/weights_send.sh): made here from the
+  // committed .weights/based-fig2, which then leaves the host (only the slices carry them)
+  const sliced = (dir: string, rooms: string[], keep: (k: number) => boolean = () => true) => {
+    const mib = 1048576;
+    keptWeights(dir, { a: [100, 3 * mib], b: [400, 2 * mib] }, join('results', 'campaign', 'based-fig2'));
+    const send = spawnSync('bash', ['bench/weights_send.sh', 'based-fig2', ...rooms], { cwd: dir, encoding: 'utf8' });
+    expect(send.status, send.stderr).toBe(0);
+    rmSync(join(dir, '.weights'), { recursive: true });
+    for (let k = 1; existsSync(join(dir, '.wsend', 'based-fig2', String(k))); k++) if (!keep(k)) rmSync(join(dir, '.wsend', 'based-fig2', String(k)), { recursive: true });
+    return send.stdout;
+  };
+
+  it('weights_send.sh cuts the committed weights into one slice a call; campaign_stretch.sh seeds from them once all are on the machine', () => {
+    let said = '';
+    const r = stretchAlone('slices', 1, { WEIGHTS_MIB: '0' }, (dir) => (said = sliced(dir, ['2', '4'])));
+    expect(said).toMatch(/^weights_send: \.weights\/based-fig2 \(5\.0 MiB\) in 2 slice\(s\); call 1 carries \.wsend\/based-fig2\/1 \(2\.0 MiB\); call 2 carries \.wsend\/based-fig2\/2 \(3\.0 MiB\)/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(join(r.out, 'stretch.txt'), 'utf8')).toMatch(/fresh machine: .* \(records, rung notes and 2 checkpoint weights from \.campaign\/\.weights-in\/based-fig2\)/);
+    const seeded = join(work, 'slices', '.campaign', 'based-fig2', 'checkpoints');
+    expect(readdirSync(seeded).sort()).toEqual(['a', 'b']);
+    expect(statSync(join(seeded, 'a', 'checkpoint.bin')).size).toBe(3 * 1048576);
+    expect(r.calls.some((c) => c.startsWith('run sweep'))).toBe(true);
+  });
+
+  it('a slice missing (its call not made yet) or damaged: the folder is not started — exit 4 in one line, no sweep', () => {
+    const r = stretchAlone('slices-missing', 1, {}, (dir) => sliced(dir, ['2', '4'], (k) => k === 1));
+    expect(r.status).toBe(4);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^campaign_stretch: 1 of 2 slices of based-fig2's weights on this machine .*: not started without the rest/);
+    expect(r.calls).toEqual([]);
+    expect(existsSync(join(work, 'slices-missing', '.campaign', 'based-fig2'))).toBe(false);
+    const d = stretchAlone('slices-damaged', 1, {}, (dir) => {
+      sliced(dir, ['2', '4']);
+      writeFileSync(join(dir, '.wsend', 'based-fig2', '2', 'part'), Buffer.alloc(3 * 1048576));
+    });
+    expect(d.status).toBe(4);
+    expect(d.stderr).toMatch(/are not the tar their manifest names \(sha256\): not started/);
+    expect(d.calls).toEqual([]);
+    // rooms that do not hold the weights: one line, exit 2, no slices left behind
+    const h = host('slices-short');
+    keptWeights(h.dir, { a: [100, 3 * 1048576] }, join('results', 'campaign', 'based-fig2'));
+    const short = spawnSync('bash', ['bench/weights_send.sh', 'based-fig2', '1', '1'], { cwd: h.dir, encoding: 'utf8' });
+    expect(short.status).toBe(2);
+    expect(short.stderr.trim().split('\n')).toHaveLength(1);
+    expect(short.stderr).toMatch(/is 3\.0 MiB as a tar, the rooms given hold 2\.0: give more/);
+    expect(existsSync(join(h.dir, '.wsend', 'based-fig2'))).toBe(false);
+  });
+
   it('campaign_stretch.sh alone without a bundle: exit 3 at once in one line, nothing run', () => {
     const r = stretchAlone('no-bundle-alone', 1, { WEIGHTS_MIB: '20' }, (dir) => rmSync(join(dir, '.gpu'), { recursive: true }));
     expect(r.status).toBe(3);

@@ -72,6 +72,29 @@ describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', (
     const total = (out: string) => Number(/= (\d+\.\d) MiB of 64/.exec(out)![1]);
     expect(total(fresh.stdout) - total(warmRun.stdout)).toBeCloseTo(1, 1);
     rmSync(join(clone, '.gpu'), { recursive: true });
+    // weights too large for one call go by slices (bench/weights_send.sh): the folder's own leave the cone, and SEND
+    // carries the slices named — in another preset's call too, on a fresh machine beside .gpu and .vk
+    expect(run('off').status).toBe(0);
+    mkdirSync(join(clone, '.weights', 'zoology-fig2', 'checkpoints', 'r'), { recursive: true });
+    writeFileSync(join(clone, '.weights', 'zoology-fig2', 'checkpoints', 'r', 'checkpoint.bin'), Buffer.alloc(2 ** 20, 7));
+    expect(git('add', '.weights')).toBe(0);
+    expect(git('commit', '-q', '-m', 'a checkpoint')).toBe(0);
+    const send = spawnSync('bash', ['bench/weights_send.sh', 'zoology-fig2', '2', '2'], { cwd: clone, encoding: 'utf8' });
+    expect(send.status, send.stderr).toBe(0);
+    expect(send.stdout).toMatch(/in 2 slice\(s\); call 1 carries \.wsend\/zoology-fig2\/1 \(2\.0 MiB\); call 2 carries \.wsend\/zoology-fig2\/2 \(1\.0 MiB\)/);
+    const other = spawnSync('bash', ['bench/device_tree.sh', 'jrt-sd'], { cwd: clone, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SEND: 'zoology-fig2/1' } });
+    expect(other.status, other.stderr).toBe(0);
+    expect(other.stdout).toContain('device_tree: carry [".gpu", ".vk", ".wsend/zoology-fig2/1"]');
+    expect(other.stdout).toMatch(/\+ \.wsend\/zoology-fig2\/1 2\.0 = /);
+    const own = spawnSync('bash', ['bench/device_tree.sh', 'zoology-fig2'], { cwd: clone, encoding: 'utf8', timeout: 60_000, env: { ...process.env, WARM: '1', SEND: 'zoology-fig2/2' } });
+    expect(own.status, own.stderr).toBe(0);
+    expect(existsSync(join(clone, '.weights', 'zoology-fig2'))).toBe(false);
+    expect(own.stdout).toContain('(.weights/zoology-fig2 left out: it goes by slices, .wsend/zoology-fig2)');
+    expect(own.stdout).toContain('device_tree: carry [".wsend/zoology-fig2/2"] (WARM=1');
+    const wrong = spawnSync('bash', ['bench/device_tree.sh', 'zoology-fig2'], { cwd: clone, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SEND: 'zoology-fig2/3' } });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/SEND names \.wsend\/zoology-fig2\/3, which holds no slice/);
+    rmSync(join(clone, '.wsend'), { recursive: true });
     // a preset's first stretch: no folder of it in HEAD, its preset file is enough; no results travel
     const first = run('jrt-rnn');
     expect(first.status, first.stderr).toBe(0);
