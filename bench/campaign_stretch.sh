@@ -5,7 +5,7 @@
 # checkpoint weights left out of it) and a per-GPU nvidia-smi log — and, with WEIGHTS_MIB, the weights that fit.
 #
 #   here:      ../shared/gpu-host/pack src/cli.ts .gpu   (or bash bench/pack_gpu_all.sh: the CLI, bench/step.ts and the GPU ≡ CPU check in one .gpu)
-#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [ONLY_SEEDS="0"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20 [WEIGHTS_REST=1]] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
+#   GPU host:  PRESET=based-fig2 ONLY="attention based" [ONLY_DATA="L64-K4"] [ONLY_SEEDS="0"] [GPUS="0 1 2 3": default all, if pinned] [SCALE=0.1] [STACK=4] [PER_GPU=2] [WEIGHTS_MIB=20 [WEIGHTS_REST=100]] LIMIT=480 RECALLBENCH_COMMIT=<commit> \
 #              bash bench/campaign_stretch.sh "$OUT"
 #   here:      tar xzf <files_at>/results.tgz -C <somewhere>; recallbench verify ...; recallbench report ...
 #
@@ -180,18 +180,24 @@ if [ -f "$out/pin.txt" ] && [ "$weights_mib" -gt 29 ]; then
   echo "campaign_stretch: WEIGHTS_MIB $weights_mib → 29: pin.txt takes the third part's place among the 8 files a call returns" | tee -a "$out/stretch.txt"
   weights_mib=29
 fi
-# WEIGHTS_REST=1: every checkpoint comes back, not only what fits — WEIGHTS_MIB's parts in this call, the others kept
-# on the machine (.campaign/.weights-out/<folder>) for bench/weights_rest.sh to bring back in the calls that follow
-# (4 parts, 60 MiB, a call), chained while the machine is warm: a d 512 model's checkpoint (55–75 MiB) fits no one call.
+# WEIGHTS_REST=n: the checkpoints that fit n MiB come back (the same order), not only WEIGHTS_MIB's — WEIGHTS_MIB's
+# parts in this call, the others kept on the machine (.campaign/.weights-out/<folder>) for bench/weights_rest.sh to
+# bring back in the calls that follow (4 parts, 60 MiB, a call), chained while the machine is warm: a d 512 model's
+# checkpoint (55–75 MiB) fits no one call. n: what the next session can send (bench/weights_send.sh's rooms).
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   rest=${WEIGHTS_REST:-}
+  if [ -n "$rest" ] && ! [[ "$rest" =~ ^[0-9]+$ && "$((10#$rest))" -ge "$weights_mib" ]]; then
+    echo "campaign_stretch: WEIGHTS_REST must be a whole number of MiB ≥ WEIGHTS_MIB ($weights_mib), got '$rest': WEIGHTS_MIB's alone come back" | tee -a "$out/stretch.txt"
+    rest=""
+  fi
+  [ -n "$rest" ] && rest=$((10#$rest))
   all=$(find "$dir/checkpoints" -name checkpoint.bin | LC_ALL=C sort)
   picks=$(echo "$all" | while read -r f; do
       [ -n "$f" ] || continue
       bytes=$(stat -c %s "$f")
       secs=$(head -c 262144 "$f" | grep -ao '"elapsedSeconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
       echo "$(awk -v s="${secs:-0}" -v b="$bytes" 'BEGIN { printf "%.12f", s / b }') $bytes ${f#"$dir"/}"
-    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((weights_mib * 1048576)) -v all="$rest" 'all != "" || $2 + t <= cap { t += $2; print $3 }')
+    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((${rest:-$weights_mib} * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
   # the parts are made where they wait (the stash, under WEIGHTS_REST) or where they come back
   stash=.campaign/.weights-out/$folder
   rm -rf "$stash"

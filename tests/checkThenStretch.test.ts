@@ -178,16 +178,17 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(back.length, back.join('\n')).toBeLessThanOrEqual(8);
   });
 
-  it('WEIGHTS_REST=1: every checkpoint comes back — WEIGHTS_MIB\'s parts with the stretch, the others by bench/weights_rest.sh in the next calls, numbered on', () => {
+  it('WEIGHTS_REST=n: the checkpoints that fit n MiB come back — WEIGHTS_MIB\'s parts with the stretch, the others by bench/weights_rest.sh in the next calls, numbered on', () => {
     // 40 MiB of weights: three parts of 15 MiB; WEIGHTS_MIB=1 sends one with the stretch (a d 512 checkpoint, 55–75
     // MiB, fits no one call: this is how it comes back)
     const mib = 1048576;
-    const r = call('weights-rest', 1, { CHECKS: '', WEIGHTS_MIB: '1', WEIGHTS_REST: '1' }, (dir) =>
-      keptWeights(dir, { a: [100, 20 * mib], b: [400, 12 * mib], c: [1200, 8 * mib] }, join('results', 'campaign', 'based-fig2')),
+    // d: the least time per byte, past WEIGHTS_REST's 41 MiB: stays
+    const r = call('weights-rest', 1, { CHECKS: '', WEIGHTS_MIB: '1', WEIGHTS_REST: '41' }, (dir) =>
+      keptWeights(dir, { a: [100, 20 * mib], b: [400, 12 * mib], c: [1200, 8 * mib], d: [1, 4 * mib] }, join('results', 'campaign', 'based-fig2')),
     );
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const stretch = readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8');
-    expect(stretch).toMatch(/^weights: 3 of 3 checkpoint weights brought back \(40\.0 MiB of WEIGHTS_MIB=1, WEIGHTS_REST=1\): parts 00–00 of 3 here, the other 2 by bench\/weights_rest\.sh in the calls that follow$/m);
+    expect(stretch).toMatch(/^weights: 3 of 4 checkpoint weights brought back \(40\.0 MiB of WEIGHTS_MIB=1, WEIGHTS_REST=41\): parts 00–00 of 3 here, the other 2 by bench\/weights_rest\.sh in the calls that follow$/m);
     const sent = /^weights files: 3 \((\d+) bytes\)$/m.exec(stretch);
     expect(sent, stretch).not.toBeNull();
     expect(existsSync(join(r.out, 'c', 'weights.tar.00'))).toBe(true);
