@@ -14,7 +14,7 @@
 #    the device folder has none (its last runs finished: a committed note left behind would describe a finished run);
 # 3. saves the call's logs as stretchN-stretch.txt, stretchN-sweep.txt, stretchN-nvidia-smi.txt (and stretchN-pin.txt);
 # 4. keeps the call's checkpoint weights (weights.tar.00 to .02 beside results.tgz: campaign_stretch.sh's WEIGHTS_MIB —
-#    and, under its WEIGHTS_REST=1, the parts bench/weights_rest.sh brought back in the calls after it: their files_at
+#    and, under its WEIGHTS_REST=n, the parts bench/weights_rest.sh brought back in the calls after it: their files_at
 #    folders in WEIGHTS_REST_AT, checked with the others against the stretch's "weights files" line) in
 #    WEIGHTS_DIR/<folder>/ (default .weights, committed with the merge: a session's checkout has only what landed;
 #    RESULTS_DIR/.weights when RESULTS_DIR is given), in place of
@@ -37,6 +37,10 @@ root=${RESULTS_DIR:-results/campaign}
 logs=$at/c
 [ -f "$logs/results.tgz" ] || logs=$at
 [ -f "$logs/results.tgz" ] || { echo "campaign_merge: no results.tgz in $at/c or $at" >&2; exit 2; }
+# the later calls' folders of weights parts (WEIGHTS_REST_AT), each checked before anything changes
+for d in ${WEIGHTS_REST_AT:-}; do
+  [ -d "$d" ] || { echo "campaign_merge: WEIGHTS_REST_AT names $d, which is not a folder: nothing merged" >&2; exit 2; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tar xzf "$logs/results.tgz" -C "$tmp"
@@ -75,7 +79,8 @@ for d in ${WEIGHTS_REST_AT:-}; do
   [ -d "$d/c" ] && ls "$d/c"/weights.tar.[0-9][0-9] > /dev/null 2>&1 && d=$d/c
   part_dirs+=("$d")
 done
-count=$(find "${part_dirs[@]}" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l)
+# each part once, wherever it lies (a folder named twice, or the stretch's own, counts its parts once)
+count=$(find "${part_dirs[@]}" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' -printf '%f\n' | sort -u | wc -l)
 if [ "$count" -gt 0 ]; then
   # the parts in order, 00 to count − 1 without a gap (the device may leave a file out), then one tar stream
   parts=()
@@ -88,8 +93,16 @@ if [ "$count" -gt 0 ]; then
   mkdir -p "$weights"
   # what campaign_stretch.sh sent ("weights files: N (B bytes)" in stretch.txt, since 2026-12-02): a last part lost on a
   # file's boundary leaves a tar that reads without an error
-  sent=$(grep -m1 '^weights files: ' "$logs/stretch.txt" 2>/dev/null | sed -E 's/^weights files: ([0-9]+) \(([0-9]+) bytes\)$/\1 \2/' || true)
+  # — and, since 2026-12-02 evening, the sha256 of the whole: parts of another stretch (a rest call's folder mixed up)
+  # have the same count and sizes, and a 15 MiB part inside a checkpoint reads without a tar error
+  line=$(grep -m1 '^weights files: ' "$logs/stretch.txt" 2>/dev/null || true)
+  sent=$(echo "$line" | sed -nE 's/^weights files: ([0-9]+) \(([0-9]+) bytes(; sha256 [0-9a-f]{64})?\)$/\1 \2/p')
   got="$count $(stat -c %s "${parts[@]}" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }' || true)"
+  sum_sent=$(echo "$line" | sed -nE 's/^.*; sha256 ([0-9a-f]{64})\)$/\1/p')
+  if [ -n "$sent" ] && [ "$sent" = "$got" ] && [ -n "$sum_sent" ]; then
+    sum_got=$(cat "${parts[@]}" 2>/dev/null | sha256sum | cut -c1-64 || true)
+    [ "$sum_got" = "$sum_sent" ] || sent="$sent sha256 $sum_sent" got="$got sha256 $sum_got"
+  fi
   if [ -n "$sent" ] && [ "$sent" != "$got" ]; then
     echo "sent $sent (files, bytes), got $got" > "$tmp/weights.err"
   fi

@@ -33,6 +33,16 @@ preset=${PRESET:?PRESET=name of runners/presets/<name>.json}
 folder=$preset${SCALE:+-scale$SCALE}
 dir=.campaign/$folder
 mkdir -p "$out"
+# an earlier stretch's parts still waiting for bench/weights_rest.sh (WEIGHTS_REST) describe weights this stretch
+# trains on: they go now, said if some were never sent
+stash=.campaign/.weights-out/$folder
+dropped=""
+if [ -d "$stash" ]; then
+  made=$(find "$stash" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' | wc -l)
+  was_sent=$(cat "$stash/sent" 2>/dev/null || echo 0)
+  [ "$was_sent" -lt "$made" ] && dropped="campaign_stretch: the last stretch's weights parts not all brought back ($was_sent of $made sent): dropped"
+  rm -rf "$stash"
+fi
 # ids of the records in a folder's runs.jsonl, sorted
 ids() { [ -f "$1/runs.jsonl" ] && grep -o '"id":"[0-9a-f]*"' "$1/runs.jsonl" | sort -u; }
 # resume a warm copy only if it was seeded completely (.seeded, written after the copy) and holds every committed
@@ -90,6 +100,7 @@ else
   touch "$dir/.seeded"
   echo "$why: $dir seeded from results/campaign/$folder ($what)" | tee "$out/stretch.txt"
 fi
+[ -z "$dropped" ] || echo "$dropped" | tee -a "$out/stretch.txt"
 # several GPUs: sweep on all of them if each can be pinned (bench/gpu_pin_probe.sh with the Mesa 25 device-select layer
 # in .vk — carry it), else on the default GPU alone; GPUS set by the caller wins
 if [ -z "${GPUS:-}" ] && [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -d .vk ]; then
@@ -111,6 +122,20 @@ echo "fast path: RECALLBENCH_FAST_PATH=${RECALLBENCH_FAST_PATH:-default}" | tee 
 # the bundle the machine kept, which a re-pack here does not change
 bundle=$(cat .gpu/commit.txt 2>/dev/null || echo "unknown (packed before 2026-12-02 afternoon)")
 echo "bundle: packed at $bundle${RECALLBENCH_COMMIT:+; RECALLBENCH_COMMIT=$RECALLBENCH_COMMIT}" | tee -a "$out/stretch.txt"
+# the records' code version (runners/provenance.ts: the host has no .git) is the bundle's: its commit, and whether its
+# tracked files matched it when packed ("-dirty" in the stamp) — without RECALLBENCH_DIRTY a record says "(dirty?)".
+# Only when RECALLBENCH_COMMIT (if given) names the bundle's commit: a caller naming another keeps the question open.
+if [ -z "${RECALLBENCH_DIRTY:-}" ] && [[ "$bundle" =~ ^([0-9a-f]{7,40})(-dirty)?$ ]]; then
+  packed=${BASH_REMATCH[1]}
+  dirty_mark=${BASH_REMATCH[2]}
+  given=${RECALLBENCH_COMMIT:-$packed}
+  if [[ "$given" == "$packed"* || "$packed" == "$given"* ]]; then
+    export RECALLBENCH_COMMIT=$given
+    RECALLBENCH_DIRTY=$([ -n "$dirty_mark" ] && echo 1 || echo 0)
+    export RECALLBENCH_DIRTY
+    echo "records: commit $given, RECALLBENCH_DIRTY=$RECALLBENCH_DIRTY (the bundle's stamp)" | tee -a "$out/stretch.txt"
+  fi
+fi
 # WEIGHTS_MIB (below, after the sweep) checked now: a whole number of MiB, 0 to 44 (three files of 15 MiB back, with
 # tar's headers: check.tgz and c/'s results.tgz, smi.log, stretch.txt and sweep.log are the other five of the 8 files
 # a call returns; 29, two files, when this script's own pin probe leaves c/pin.txt too); 10# so that a leading zero is
@@ -186,8 +211,9 @@ fi
 # checkpoint (55–75 MiB) fits no one call. n: what the next session can send (bench/weights_send.sh's rooms).
 if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   rest=${WEIGHTS_REST:-}
-  if [ -n "$rest" ] && ! [[ "$rest" =~ ^[0-9]+$ && "$((10#$rest))" -ge "$weights_mib" ]]; then
-    echo "campaign_stretch: WEIGHTS_REST must be a whole number of MiB ≥ WEIGHTS_MIB ($weights_mib), got '$rest': WEIGHTS_MIB's alone come back" | tee -a "$out/stretch.txt"
+  # at most 1,400 MiB: split names parts 00–99 (1,500 MiB of 15)
+  if [ -n "$rest" ] && ! [[ "$rest" =~ ^[0-9]+$ && "$((10#$rest))" -ge "$weights_mib" && "$((10#$rest))" -le 1400 ]]; then
+    echo "campaign_stretch: WEIGHTS_REST must be a whole number of MiB from WEIGHTS_MIB ($weights_mib) to 1400, got '$rest': WEIGHTS_MIB's alone come back" | tee -a "$out/stretch.txt"
     rest=""
   fi
   [ -n "$rest" ] && rest=$((10#$rest))
@@ -197,10 +223,9 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
       bytes=$(stat -c %s "$f")
       secs=$(head -c 262144 "$f" | grep -ao '"elapsedSeconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
       echo "$(awk -v s="${secs:-0}" -v b="$bytes" 'BEGIN { printf "%.12f", s / b }') $bytes ${f#"$dir"/}"
-    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$((${rest:-$weights_mib} * 1048576)) '$2 + t <= cap { t += $2; print $3 }')
-  # the parts are made where they wait (the stash, under WEIGHTS_REST) or where they come back
-  stash=.campaign/.weights-out/$folder
-  rm -rf "$stash"
+    done | LC_ALL=C sort -k1,1gr -k3 | awk -v cap=$(( ${rest:-0} ? ${rest:-0} * 1048576 - 65536 : weights_mib * 1048576 )) '$2 + t <= cap { t += $2; print $3 }')
+  # (WEIGHTS_REST's cap leaves 64 KiB for tar's headers and state.sha256: weights_send.sh's slices of the same MiB hold it)
+  # the parts are made where they wait (the stash, under WEIGHTS_REST; emptied at this script's start) or where they come back
   parts_dir=$out
   [ -n "$rest" ] && parts_dir=$stash && mkdir -p "$stash"
   if [ -n "$picks" ]; then
@@ -212,7 +237,8 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   count=$(echo "$sizes" | grep -c . || true)
   here=""
   if [ -n "$rest" ] && [ "$count" -gt 0 ]; then
-    # WEIGHTS_MIB's parts of 15 MiB (44: three) come back now; bench/weights_rest.sh reads `sent` for where to go on
+    # WEIGHTS_MIB's parts of 15 MiB come back now, rounded up (44: three, 45 MiB — beside ≤ 19 MiB of results and logs,
+    # within the 64 a call returns; 29: two); bench/weights_rest.sh reads `sent` for where to go on
     now=$(( (weights_mib + 14) / 15 ))
     [ "$now" -gt "$count" ] && now=$count
     for ((i = 0; i < now; i++)); do cp "$stash/weights.tar.$(printf '%02d' "$i")" "$out/"; done
@@ -222,5 +248,6 @@ if [ "$weights_mib" -gt 0 ] && [ -d "$dir/checkpoints" ]; then
   echo "weights: $(echo "$picks" | grep -c . || true) of $(echo "$all" | grep -c . || true) checkpoint weights brought back ($(echo "$sizes" | awk '{ s += $1 } END { printf "%.1f", s / 1048576 }') MiB of WEIGHTS_MIB=$weights_mib${rest:+, WEIGHTS_REST=$rest})$here" | tee -a "$out/stretch.txt"
   # what was sent — every part, those still waiting included —, for campaign_merge.sh to check against what came back:
   # a lost last part can end on a file's boundary, where tar reads the rest without an error
-  [ -n "$picks" ] && echo "weights files: $count ($(echo "$sizes" | awk '{ s += $1 } END { print s }') bytes)" >> "$out/stretch.txt"
+  # shellcheck disable=SC2086 # the parts' paths: no spaces
+  [ -n "$picks" ] && echo "weights files: $count ($(echo "$sizes" | awk '{ s += $1 } END { print s }') bytes; sha256 $(cat "$parts_dir"/weights.tar.[0-9][0-9] | sha256sum | cut -c1-64))" >> "$out/stretch.txt"
 fi

@@ -18,8 +18,8 @@
 #                                      MiB: a d 256 model's checkpoint is ~32); campaign_stretch.sh exits 3 at once if
 #                                      the machine was fresh after all (no .gpu/run)
 #   SEND="FOLDER/k ..." bash bench/device_tree.sh ...   also carry these slices of weights too large for one call
-#                                      (bench/weights_send.sh: .wsend/FOLDER/k, git-ignored); while .wsend/FOLDER
-#                                      exists, .weights/FOLDER stays out of the cone — its slices carry it
+#                                      (bench/weights_send.sh: .wsend/FOLDER/k, git-ignored); when SEND names a slice
+#                                      of the call's own FOLDER, .weights/FOLDER stays out of the cone — slices carry it
 #
 # Prints the tree, each carried folder and the sum against the limit; exit 1 when the sum is over it (the call would
 # be refused: bring fewer weights, i.e. a smaller WEIGHTS_MIB last time, or leave more of the tree home).
@@ -34,9 +34,10 @@ case "${1:-}" in
     # a preset's first stretch has no folder yet: its preset file is enough (then no results travel at all)
     git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || git cat-file -e "HEAD:runners/presets/${1%-scale*}.json" 2>/dev/null \
       || { echo "device_tree: no results/campaign/$1 in HEAD, nor a preset runners/presets/${1%-scale*}.json for a first stretch (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
-    # the stretch's weights in the cone, unless they go by slices (bench/weights_send.sh)
+    # the stretch's weights in the cone, unless this call's SEND carries them by slices (bench/weights_send.sh; a
+    # .wsend/FOLDER left from an earlier session does not hide them)
     own_weights=".weights/$1"
-    [ -d ".wsend/$1" ] && own_weights=""
+    [[ " ${SEND:-} " == *" $1/"* ]] && own_weights=""
     # shellcheck disable=SC2046 # folder names: no spaces
     git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx -e results -e .weights) "results/campaign/$1" $own_weights ;;
 esac
@@ -48,7 +49,7 @@ line="tree $(awk -v b="$tree" -v m=$MIB 'BEGIN { printf "%.1f", b / m }') MiB"
 case "${1:-}" in
   ''|off) ;;
   *) if [ -d ".weights/$1" ]; then line="$line (of it .weights/$1 $(du -sb ".weights/$1" | awk -v m=$MIB '{ printf "%.1f", $1 / m }'))"
-     elif [ -d ".wsend/$1" ]; then line="$line (.weights/$1 left out: it goes by slices, .wsend/$1)"; fi ;;
+     elif [[ " ${SEND:-} " == *" $1/"* ]]; then line="$line (.weights/$1 left out: it goes by slices, .wsend/$1)"; fi ;;
 esac
 sum=$tree
 carried_folders='.gpu .vk'

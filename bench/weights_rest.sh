@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The rest of a stretch's checkpoint weights, in a device call chained on the warm machine after the stretch's own:
-# bench/campaign_stretch.sh with WEIGHTS_REST=1 split every checkpoint of the runs in flight into parts of 15 MiB, sent
+# bench/campaign_stretch.sh with WEIGHTS_REST=n split the checkpoints of the runs in flight into parts of 15 MiB, sent
 # WEIGHTS_MIB's worth back with its call and left the others in .campaign/.weights-out/<folder>. This call sends the
 # next 4 of them (60 MiB: a call returns 8 files, 64 MiB in all), numbered as the stretch numbered them, so that
 # campaign_merge.sh reads the parts of both calls as one tar (WEIGHTS_REST_AT names this call's folder) and checks them
 # against the stretch's "weights files: N (B bytes)". Nothing trains: a call of seconds.
 #
-#   GPU host:  PRESET=zoology-fig2 [SCALE=s] bash bench/weights_rest.sh "$OUT"     (again while parts are left)
+#   GPU host:  PRESET=zoology-fig2 [SCALE=s] [FROM=k] bash bench/weights_rest.sh "$OUT"     (again while parts are left;
+#              FROM=k sends from part k again: a call whose files did not come back)
 #   here:      WEIGHTS_REST_AT=<this call's files_at> bash bench/campaign_merge.sh <the stretch's files_at> N
 #
 # Exit 3, one line, when no parts wait on this machine (a fresh machine: the warm one was given back; or none were left).
@@ -18,6 +19,10 @@ stash=.campaign/.weights-out/$folder
 mkdir -p "$out"
 count=$(find "$stash" -maxdepth 1 -name 'weights.tar.[0-9][0-9]' 2>/dev/null | wc -l)
 sent=$(cat "$stash/sent" 2>/dev/null || echo 0)
+if [ -n "${FROM:-}" ]; then
+  [[ "$FROM" =~ ^[0-9]+$ ]] || { echo "weights_rest: FROM must be a part number, got '$FROM'" | tee "$out/rest.txt" >&2; exit 2; }
+  sent=$((10#$FROM))
+fi
 if [ "$count" = 0 ] || [ "$sent" -ge "$count" ]; then
   echo "weights_rest: no parts of $folder's weights wait on this machine ($count made, $sent sent): a fresh machine, or all sent already" | tee "$out/rest.txt" >&2
   exit 3

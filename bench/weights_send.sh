@@ -7,8 +7,8 @@
 # slices gather there; campaign_stretch.sh seeds FOLDER from them once all are there and their sha256 is the
 # manifest's — and refuses to start FOLDER without them (exit 4), so FOLDER's first stretch goes in the call that
 # carries its last slice, or later.
-# bench/device_tree.sh leaves .weights/FOLDER out of the cone while .wsend/FOLDER exists, and carries the slices named in
-# SEND.
+# bench/device_tree.sh carries the slices named in SEND, and leaves .weights/FOLDER out of the cone when they are
+# FOLDER's own.
 #
 #   here:  bash bench/weights_send.sh zoology-fig2 9 50      slice 1 ≤ 9 MiB, slice 2 ≤ 50 MiB (the rooms device_tree
 #                                                           says a call has left); then per call:

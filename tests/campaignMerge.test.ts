@@ -3,6 +3,7 @@
 // tgz lacks committed records (a stale seed) or the stretch number was merged already. Built from a committed
 // campaign folder (real records, so verify has real invariants to check).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,6 +167,38 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.stdout).toMatch(/campaign_merge: 2 checkpoint weights/);
     expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'a-run', 'checkpoint.bin')).equals(Buffer.alloc(70_000, 1))).toBe(true);
     expect(readFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'b-run', 'checkpoint.bin')).equals(Buffer.alloc(30_000, 2))).toBe(true);
+    // the rest call's folder named twice, and the stretch's own among them: each part counts once
+    const twice = spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, '6'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: committedRoot('rest-twice', all.length - 1), NO_REPORT: '1', WEIGHTS_REST_AT: `${restAt} ${restAt} ${at}` }, timeout: 120_000 });
+    expect(twice.status, twice.stderr).toBe(0);
+    expect(twice.stdout).toMatch(/campaign_merge: 2 checkpoint weights/);
+  });
+
+  it("WEIGHTS_REST_AT: a folder that is not there changes nothing (exit 2); another stretch's parts, of the same count and sizes, fail the sha256", () => {
+    const root = committedRoot('rest-typo', all.length - 1);
+    const at = deviceCall('call-typo', all.length);
+    const r = spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), at, '7'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: root, NO_REPORT: '1', WEIGHTS_REST_AT: join(work, 'no-such-call') }, timeout: 120_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/WEIGHTS_REST_AT names .*no-such-call, which is not a folder: nothing merged/);
+    expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all.slice(0, -1));
+    expect(existsSync(join(root, FOLDER, 'stretch7-sweep.txt'))).toBe(false);
+    // parts 01, 02 from another stretch of the same sizes: count and bytes agree, the sha256 the stretch wrote does not
+    const mixed = deviceCall('call-mixed', all.length);
+    deviceWeights(mixed, { 'a-run': Buffer.alloc(70_000, 1), 'b-run': Buffer.alloc(30_000, 2) });
+    const whole = readdirSync(join(mixed, 'c')).filter((f) => /^weights\.tar\.\d\d$/.test(f)).sort().map((f) => readFileSync(join(mixed, 'c', f)));
+    const sum = createHash('sha256').update(Buffer.concat(whole)).digest('hex');
+    const stretchTxt = join(mixed, 'c', 'stretch.txt');
+    writeFileSync(stretchTxt, readFileSync(stretchTxt, 'utf8').replace(/^(weights files: \d+ \(\d+ bytes)\)$/m, `$1; sha256 ${sum})`));
+    const otherAt = join(work, 'call-mixed-other');
+    mkdirSync(join(otherAt, 'c'), { recursive: true });
+    for (const part of ['weights.tar.01', 'weights.tar.02']) {
+      const bytes = readFileSync(join(mixed, 'c', part));
+      rmSync(join(mixed, 'c', part));
+      writeFileSync(join(otherAt, 'c', part), Buffer.alloc(bytes.length, 9));
+    }
+    const m = spawnSync('bash', [join(ROOT, 'bench', 'campaign_merge.sh'), mixed, '8'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, RESULTS_DIR: committedRoot('rest-mixed', all.length - 1), NO_REPORT: '1', WEIGHTS_REST_AT: otherAt }, timeout: 120_000 });
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(3 files: .*sent 3 \d+ sha256 [0-9a-f]{64} \(files, bytes\), got 3 \d+ sha256 [0-9a-f]{64}\)/);
   });
 
   it('refuses, changing nothing, a results.tgz that lacks committed records', () => {

@@ -37,7 +37,7 @@ esac
 
 // the CLI: `train` (the pin probe's run: the record of a run pinned where it asked), `sweep` (one new record)
 const RUN = `#!/usr/bin/env bash
-echo "run $* | CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-}" >> "$STUB_LOG"
+echo "run $* | CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-} | COMMIT=\${RECALLBENCH_COMMIT:-} DIRTY=\${RECALLBENCH_DIRTY:-}" >> "$STUB_LOG"
 arg() { local want=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$want" ] && { echo "$2"; return; }; shift; done; }
 case "$1" in
   train) out=$(arg --out "$@"); g=$(arg --gpu "$@"); mkdir -p "$out"
@@ -189,7 +189,7 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const stretch = readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8');
     expect(stretch).toMatch(/^weights: 3 of 4 checkpoint weights brought back \(40\.0 MiB of WEIGHTS_MIB=1, WEIGHTS_REST=41\): parts 00–00 of 3 here, the other 2 by bench\/weights_rest\.sh in the calls that follow$/m);
-    const sent = /^weights files: 3 \((\d+) bytes\)$/m.exec(stretch);
+    const sent = /^weights files: 3 \((\d+) bytes; sha256 ([0-9a-f]{64})\)$/m.exec(stretch);
     expect(sent, stretch).not.toBeNull();
     expect(existsSync(join(r.out, 'c', 'weights.tar.00'))).toBe(true);
     expect(existsSync(join(r.out, 'c', 'weights.tar.01'))).toBe(false);
@@ -204,11 +204,26 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(parts.reduce((sum, part) => sum + statSync(part).size, 0)).toBe(Number(sent![1]));
     // in the stretch's order (the most training time per byte first), all three
     expect(members(parts)).toEqual(['checkpoints/c/checkpoint.bin', 'checkpoints/b/checkpoint.bin', 'checkpoints/a/checkpoint.bin']);
+    expect(spawnSync('bash', ['-c', 'cat "$@" | sha256sum', 'sum', ...parts], { encoding: 'utf8' }).stdout.slice(0, 64)).toBe(sent![2]);
+    // a call whose files did not come back: FROM=1 sends from part 01 again
+    const again = spawnSync('bash', ['bench/weights_rest.sh', join(dir, 'out2b')], { cwd: dir, encoding: 'utf8', env: { ...process.env, PRESET: 'based-fig2', FROM: '1' } });
+    expect(again.status, again.stderr).toBe(0);
+    expect(readdirSync(join(dir, 'out2b')).sort()).toEqual(['rest.txt', 'weights.tar.01', 'weights.tar.02']);
     // nothing left: exit 3 in one line
     const third = rest('out3');
     expect(third.status).toBe(3);
     expect(third.stderr.trim().split('\n')).toHaveLength(1);
     expect(third.stderr).toMatch(/no parts of based-fig2's weights wait on this machine \(3 made, 3 sent\)/);
+    // the next stretch on this machine drops what an earlier one left waiting, and says so if some never came back
+    const stash = join(dir, '.campaign', '.weights-out', 'based-fig2');
+    writeFileSync(join(stash, 'sent'), '1\n');
+    const next = spawnSync('bash', ['bench/campaign_stretch.sh', join(dir, 'out4')], {
+      cwd: dir, encoding: 'utf8', timeout: 120_000,
+      env: { ...process.env, PATH: join(dir, 'bin') + ':' + process.env.PATH, NGPU: '1', STUB_LOG: join(dir, 'calls.log'), LIMIT: '60', PRESET: 'based-fig2', RECALLBENCH_COMMIT: 'test' },
+    });
+    expect(next.status, next.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'out4', 'stretch.txt'), 'utf8')).toMatch(/^campaign_stretch: the last stretch's weights parts not all brought back \(1 of 3 sent\): dropped$/m);
+    expect(existsSync(stash)).toBe(false);
   });
 
   it('WEIGHTS_MIB=45 is refused in one line (four files would come back): no weights', () => {
@@ -356,6 +371,23 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(existsSync(join(h.dir, '.wsend', 'based-fig2'))).toBe(false);
   });
 
+  it("the records' code version is the bundle's stamp (its commit; -dirty: tracked files changed when packed), unless RECALLBENCH_COMMIT names another", () => {
+    const sweepEnv = (name: string, stamp: string, env: Record<string, string>) => {
+      const r = stretchAlone(name, 1, env, (dir) => writeFileSync(join(dir, '.gpu', 'commit.txt'), `${stamp}\n`));
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      return { sweep: r.calls.find((c) => c.startsWith('run sweep'))!, stretch: readFileSync(join(r.out, 'stretch.txt'), 'utf8') };
+    };
+    const clean = sweepEnv('stamp-clean', 'abc1234', { RECALLBENCH_COMMIT: 'abc1234' });
+    expect(clean.sweep).toMatch(/\| COMMIT=abc1234 DIRTY=0$/);
+    expect(clean.stretch).toMatch(/^records: commit abc1234, RECALLBENCH_DIRTY=0 \(the bundle's stamp\)$/m);
+    // stretchAlone's RECALLBENCH_COMMIT=test names another commit than the bundle's: the question stays open
+    const other = sweepEnv('stamp-other', 'abc1234-dirty', {});
+    expect(other.sweep).toMatch(/\| COMMIT=test DIRTY=$/);
+    expect(other.stretch).not.toMatch(/^records: /m);
+    const unnamed = sweepEnv('stamp-unnamed', 'abc1234-dirty', { RECALLBENCH_COMMIT: '' });
+    expect(unnamed.sweep).toMatch(/\| COMMIT=abc1234 DIRTY=1$/);
+  });
+
   it('campaign_stretch.sh alone without a bundle: exit 3 at once in one line, nothing run', () => {
     const r = stretchAlone('no-bundle-alone', 1, { WEIGHTS_MIB: '20' }, (dir) => rmSync(join(dir, '.gpu'), { recursive: true }));
     expect(r.status).toBe(3);
@@ -380,9 +412,10 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(stretch).toMatch(/^weights: 2 of 3 checkpoint weights brought back \(20\.0 MiB of WEIGHTS_MIB=29\)$/m);
     expect(existsSync(join(r.out, 'weights.tar.02'))).toBe(false);
     expect(members([join(r.out, 'weights.tar.00'), join(r.out, 'weights.tar.01')])).toEqual(['checkpoints/x/checkpoint.bin', 'checkpoints/y/checkpoint.bin']);
-    const sent = /^weights files: 2 \((\d+) bytes\)$/m.exec(stretch);
+    const sent = /^weights files: 2 \((\d+) bytes; sha256 ([0-9a-f]{64})\)$/m.exec(stretch);
     expect(sent, stretch).not.toBeNull();
     expect(Number(sent![1])).toBe(statSync(join(r.out, 'weights.tar.00')).size + statSync(join(r.out, 'weights.tar.01')).size);
+    expect(spawnSync('bash', ['-c', 'cat "$@" | sha256sum', 'sum', join(r.out, 'weights.tar.00'), join(r.out, 'weights.tar.01')], { encoding: 'utf8' }).stdout.slice(0, 64)).toBe(sent![2]);
     const back = spawnSync('find', [join(r.out, '..'), '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     expect(back.length, back.join('\n')).toBeLessThanOrEqual(8);
   });
