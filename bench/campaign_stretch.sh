@@ -61,9 +61,9 @@ else
   if [ -d ".wsend/$folder" ]; then
     manifest=$(cat ".wsend/$folder"/*/manifest.txt 2>/dev/null | sort -u)
     slices=$(echo "$manifest" | sed -n 's/^slices \([0-9]*\); bytes \([0-9]*\); sha256 \([0-9a-f]*\)$/\1/p')
-    here=$(find ".wsend/$folder" -mindepth 2 -maxdepth 2 -name part | wc -l)
-    if [ "$(echo "$manifest" | grep -c .)" != 1 ] || [ -z "$slices" ] || [ "$here" -lt "$slices" ]; then
-      echo "campaign_stretch: $here of ${slices:-?} slices of $folder's weights on this machine (.wsend/$folder, bench/weights_send.sh): not started without the rest — carry them first (exit 4)" | tee -a "$out/stretch.txt" >&2
+    slices_here=$(find ".wsend/$folder" -mindepth 2 -maxdepth 2 -name part | wc -l)
+    if [ "$(echo "$manifest" | grep -c .)" != 1 ] || [ -z "$slices" ] || [ "$slices_here" -lt "$slices" ]; then
+      echo "campaign_stretch: $slices_here of ${slices:-?} slices of $folder's weights on this machine (.wsend/$folder, bench/weights_send.sh): not started without the rest — carry them first (exit 4)" | tee -a "$out/stretch.txt" >&2
       exit 4
     fi
     whole=$(seq 1 "$slices" | sed "s|.*|.wsend/$folder/&/part|")

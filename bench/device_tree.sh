@@ -26,6 +26,10 @@
 set -euo pipefail
 MIB=1048576
 LIMIT_MIB=64
+# SEND carries slices of the call's own FOLDER: its weights go by them, not in the tree (a .wsend/FOLDER left from an
+# earlier session does not count)
+own_by_slices=""
+case "${1:-}" in ''|off|-*) ;; *) [[ " ${SEND:-} " == *" $1/"* ]] && own_by_slices=1 ;; esac
 case "${1:-}" in
   off) git sparse-checkout disable; exit 0 ;;
   '') ;;
@@ -34,10 +38,9 @@ case "${1:-}" in
     # a preset's first stretch has no folder yet: its preset file is enough (then no results travel at all)
     git cat-file -e "HEAD:results/campaign/$1" 2>/dev/null || git cat-file -e "HEAD:runners/presets/${1%-scale*}.json" 2>/dev/null \
       || { echo "device_tree: no results/campaign/$1 in HEAD, nor a preset runners/presets/${1%-scale*}.json for a first stretch (the stretch's folder: <preset>, or <preset>-scale<s> with SCALE)" >&2; exit 2; }
-    # the stretch's weights in the cone, unless this call's SEND carries them by slices (bench/weights_send.sh; a
-    # .wsend/FOLDER left from an earlier session does not hide them)
+    # the stretch's weights in the cone, unless this call's SEND carries them by slices (bench/weights_send.sh)
     own_weights=".weights/$1"
-    [[ " ${SEND:-} " == *" $1/"* ]] && own_weights=""
+    [ -n "$own_by_slices" ] && own_weights=""
     # shellcheck disable=SC2046 # folder names: no spaces
     git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx -e results -e .weights) "results/campaign/$1" $own_weights ;;
 esac
@@ -49,21 +52,19 @@ line="tree $(awk -v b="$tree" -v m=$MIB 'BEGIN { printf "%.1f", b / m }') MiB"
 case "${1:-}" in
   ''|off) ;;
   *) if [ -d ".weights/$1" ]; then line="$line (of it .weights/$1 $(du -sb ".weights/$1" | awk -v m=$MIB '{ printf "%.1f", $1 / m }'))"
-     elif [[ " ${SEND:-} " == *" $1/"* ]]; then line="$line (.weights/$1 left out: it goes by slices, .wsend/$1)"; fi ;;
+     elif [ -n "$own_by_slices" ]; then line="$line (.weights/$1 left out: it goes by slices, .wsend/$1)"; fi ;;
 esac
 sum=$tree
 carried_folders='.gpu .vk'
-carry='[".gpu", ".vk"]'
-[ "${WARM:-}" = 1 ] && { carried_folders=''; carry='[] (WARM=1: the warm machine keeps .gpu and .vk from the call before)'; line="$line, nothing carried"; }
+[ "${WARM:-}" = 1 ] && { carried_folders=''; line="$line, nothing carried"; }
 # SEND: slices of weights (bench/weights_send.sh), each a carried folder of its own
 for slice in ${SEND:-}; do
   [ -f ".wsend/$slice/part" ] || { echo "device_tree: SEND names .wsend/$slice, which holds no slice (bench/weights_send.sh FOLDER MIB ... makes them)" >&2; exit 2; }
   carried_folders="$carried_folders .wsend/$slice"
 done
-if [ -n "${SEND:-}" ]; then
-  carry="[$(for c in $carried_folders; do printf '"%s", ' "$c"; done | sed 's/, $//')]"
-  [ "${WARM:-}" = 1 ] && carry="$carry (WARM=1: the warm machine keeps .gpu and .vk from the call before)"
-fi
+# the run tool's carry list, from the carried folders
+carry="[$(for c in $carried_folders; do printf '"%s", ' "$c"; done | sed 's/, $//')]"
+[ "${WARM:-}" = 1 ] && carry="$carry (WARM=1: the warm machine keeps .gpu and .vk from the call before)"
 for carried in $carried_folders; do
   [ -e "$carried" ] || continue
   bytes=$(du -sb "$carried" | cut -f1)
