@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -67,8 +67,9 @@ const GRAD_BAR = 5e-6;
 const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
 
 describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
+  // lever linearAttentionWide has its own test below: the tests above it cover the one-a-per-thread form
   beforeAll(() => {
-    setFastPath(ALL_ON);
+    setFastPath({ ...ALL_ON, linearAttentionWide: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -132,7 +133,7 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
 
   it('tiles: at most 32 floats of private state, at most 256 threads, within the workgroup storage', () => {
     // BASED d128: F 273 split 16 ways (18 each), 15 value columns + the ones column per forward workgroup; d_v + 1 = 129 split 8 ways
-    expect(linearAttentionTiles(273, 128, true, 48 * 1024)).toEqual({ G: 16, R: 18, BP: 288, NA: 16, NT: 256, TC: 14 });
+    expect(linearAttentionTiles(273, 128, true, 48 * 1024)).toEqual({ G: 16, R: 18, BP: 288, NA: 16, NT: 256, TC: 14, AS: 1, NS: 16 });
     expect(linearAttentionTiles(273, 128, true)).toMatchObject({ TC: 4 });
     expect(linearAttentionTiles(129, 273, false, 48 * 1024)).toMatchObject({ G: 8, R: 17, NA: 32, NT: 256 });
     for (const width of [1, 3, 17, 32, 33, 129, 273, 512, LINEAR_ATTENTION_MAX_WIDTH])
@@ -146,6 +147,37 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
           // and the arrays the generated WGSL declares
           for (const pass of forward ? (['fwd'] as const) : (['dq', 'dk', 'dv'] as const)) expect(workgroupBytesDeclared(linearAttentionWgsl(pass, t)), `${pass} ${width} at ${wgBytes}`).toBeLessThanOrEqual(wgBytes);
         }
+  });
+
+  it('lever linearAttentionWide: several a\'s a thread in the passes over F — tiles, values and gradients against naive', async () => {
+    // jrt-sd's f 24 (F 601 = 1 + 24 + 576) at d 36 (2 heads, d_v 18): 8 threads groups of 32, 3 a's each: the 18 value
+    // columns and the ones column in one workgroup a head (3 without the lever), 57 floats of private state
+    expect(linearAttentionTiles(601, 18, true, 48 * 1024, true)).toMatchObject({ G: 32, R: 19, NA: 8, AS: 3, NS: 24 });
+    expect(linearAttentionTiles(601, 18, true, 48 * 1024, false)).toMatchObject({ AS: 1, NS: 8 });
+    // Based's F 273 at d_v 64: 16 groups of 16 threads, AS 3 (54 floats) → 48 a's a workgroup (16 without)
+    expect(linearAttentionTiles(273, 64, false, 48 * 1024, true)).toMatchObject({ G: 16, R: 18, NA: 16, AS: 3, NS: 48 });
+    // no wider than the row needs: d_v 18 over F 21 already fits one workgroup
+    expect(linearAttentionTiles(21, 18, false, 48 * 1024, true)).toMatchObject({ AS: 1 });
+    for (const width of [17, 153, 273, 601, LINEAR_ATTENTION_MAX_WIDTH])
+      for (const widthA of [3, 18, 64, 129])
+        for (const wgBytes of [16384, 48 * 1024]) {
+          const t = linearAttentionTiles(width, widthA, true, wgBytes, true);
+          expect(t.AS * t.R).toBeLessThanOrEqual(64);
+          expect(t.NS).toBe(t.NA * t.AS);
+          expect(4 * t.TC * (2 * t.BP + t.NS + t.NS * (t.G + 1))).toBeLessThanOrEqual(wgBytes);
+          for (const pass of ['fwd', 'dv'] as const) expect(workgroupBytesDeclared(linearAttentionWgsl(pass, t)), `${pass} ${width} ${widthA} at ${wgBytes}`).toBeLessThanOrEqual(wgBytes);
+        }
+    expect(linearAttentionWalkTiles('fwd', 601, 18).AS).toBe(1);
+    try {
+      setFastPath({ linearAttentionWide: true });
+      // the walks take the wide tiles with the lever on (the passes over F only)
+      expect([linearAttentionWalkTiles('fwd', 601, 18).AS, linearAttentionWalkTiles('dv', 1000, 37).AS, linearAttentionWalkTiles('dq', 601, 18).AS]).toEqual([3, 2, 1]);
+      // [B, H, T, F, d_v]: jrt-sd's tile (one block); F 1000 (R 32: AS 2, 16 a's — 3 blocks at d_v 37: the wide form's
+      // block offsets); Based's F 273 at d_v 37 (G 16, AS 3: 48 a's). Kept to three: lavapipe compiles each tiling anew
+      await check([[1, 2, 9, 601, 18], [1, 1, 7, 1000, 37], [1, 1, 45, 273, 37]], 'lever linearAttentionWide');
+    } finally {
+      setFastPath({ linearAttentionWide: false });
+    }
   });
 
   it('shared keys (JRT-RNN\'s prefix): the fused walk over [shared, own] matches the chunked form, values and the gradients of all five inputs', async () => {

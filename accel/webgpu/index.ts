@@ -130,6 +130,9 @@
 //   poolBestFit  tfjs's buffer pool serves a storage request by the smallest free buffer within 4x of its size
 //                (bufferPool.ts, core/bestFit.ts) instead of one of exactly its size: a mixture of sequence lengths
 //                runs its smaller shapes in its larger shapes' buffers (runners/memory.ts replays the same rule)
+//   linearAttentionWide  with linearAttention: the passes over F (forward, dv's gradient) give each thread several
+//                output columns, so one workgroup walks every value column of a head and stages φq/φk once a step
+//                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1)
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
@@ -172,7 +175,7 @@ import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
-import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu } from './linearAttention.js';
+import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionWide } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
@@ -214,7 +217,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -291,6 +294,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
   fusedProjections: 'several linear maps of one input as one matmul and a split (Gated DeltaNet\'s five or six projections a layer, DeltaNet\'s four, GLA\'s four or five, linear attention\'s, Based\'s and JRT-RNN\'s three): GPU ≡ CPU PASS on an H200 (2026-12-01 23:42, every lever on, d 64/128/256), and at d 128 L 256 faster in at least two of three alternated rounds at both batches for Gated DeltaNet, DeltaNet, GLA and linear attention, but not at B64 for Based (4.38 → 4.88, 2.82 → 2.93, 2.88 → 2.80 ms) nor JRT-RNN (5.25 → 5.30, 5.20 → 5.17, 5.18 → 5.26): host-bound steps within their spread (bench/RESULTS.md "Scatterbrain\'s levers and bandSoftmax on by default")',
+  linearAttentionWide: 'new 2026-12-02 evening: not yet checked GPU ≡ CPU nor timed on a real GPU (lavapipe: values and gradients against causalLinearAttentionNaive)',
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
   // deltaSplit left it 2026-12-02 13:00 (bench/RESULTS.md "deltaSplit on by default"): GPU ≡ CPU PASS (2026-12-02
   // 07:25, RWKV-7 d 128 and d 256; d 64 within the CPU backends' own drift as without it), faster alone at B256 in 3
@@ -515,6 +519,7 @@ export function registerWebGpuKernels(): void {
     if (backend) setBufferPoolBestFit(backend, on);
   };
   registerFastForm({ op: 'saved tensors (views)', backend: BACKEND, lever: 'savedViews', install: () => setSavedViews(true), uninstall: () => setSavedViews(false) });
+  registerFastForm({ op: 'causal linear attention (several value columns a thread)', backend: BACKEND, lever: 'linearAttentionWide', install: () => setLinearAttentionWide(true), uninstall: () => setLinearAttentionWide(false) });
   registerFastForm({ op: 'buffer pool (best fit)', backend: BACKEND, lever: 'poolBestFit', install: () => poolBestFit(true), uninstall: () => poolBestFit(false) });
   const bindGroups = (on: boolean) => {
     const backend = backendInstance();

@@ -27,7 +27,12 @@
 // written once. TC (≤ 16) is sized from the device's maxComputeWorkgroupStorageSize (16 KiB without a device, at
 // most 48 KiB used). g_t (d_v + 1 per row) is one small dispatch first, into a scratch buffer released after.
 // Forward one dispatch, backward four (g, dφq, dφk, dv). Every shape and eps is a uniform; the pipeline keys name
-// the pass and the tile constants G, R, NA, TC only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
+// the pass and the tile constants G, R, NA, TC (and AS) only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
+//
+// Lever `linearAttentionWide` (the passes over F: fwd and dv): each thread owns AS a's (slots tid/G + NA·j), so a
+// workgroup walks NS = NA·AS of them. With one a per thread at G = 32 a workgroup holds 8 a's — jrt-sd's f 24 (F 601)
+// at d_v 18 took 3 workgroups per head, each staging the same φq/φk rows and each thread reading its 2R staged floats
+// per step for one a; with AS a's per thread those reads serve AS a's (AS·R ≤ WIDE_STATE floats of private state).
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
 import { allocate, declare, dispatch, grid, madeOnce, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
@@ -40,10 +45,16 @@ const MAX_STATE = 32;
 const MAX_THREADS = 256;
 /** Time steps staged per chunk at most. */
 const MAX_TC = 16;
+/** Private state per thread at most with lever linearAttentionWide (AS·R floats). */
+const WIDE_STATE = 64;
 
 export type LinearAttentionPass = 'fwd' | 'dq' | 'dk' | 'dv';
 
-/** A pass's tile constants: G threads per a, each holding R state entries (BP = R·G ≥ width_b), NA a's per workgroup (NT = NA·G threads), TC time steps per chunk. */
+/**
+ * A pass's tile constants: G threads per a, each holding R state entries (BP = R·G ≥ width_b), NA thread groups per
+ * workgroup (NT = NA·G threads), AS a's per thread (NS = NA·AS a's per workgroup; 1 unless lever linearAttentionWide),
+ * TC time steps per chunk.
+ */
 export interface LinearAttentionTiles {
   G: number;
   R: number;
@@ -51,24 +62,37 @@ export interface LinearAttentionTiles {
   NA: number;
   NT: number;
   TC: number;
+  AS: number;
+  NS: number;
 }
 
 /** Floats of workgroup memory per staged time step: the u and w rows, the x entries, the partial sums (padded to G + 1 per a). */
-const floatsPerStep = (BP: number, NA: number, G: number) => 2 * BP + NA + NA * (G + 1);
+const floatsPerStep = (BP: number, NS: number, G: number) => 2 * BP + NS + NS * (G + 1);
 
 /**
  * The tiles of a pass reducing over `widthB` (F, or d_v + 1) with `widthA` outputs per row (d_v value columns in the
  * forward, which adds the ones column to each block; F or d_v otherwise), for a device allowing `wgBytes` of
- * workgroup storage (exported for the tests).
+ * workgroup storage (exported for the tests). `wide` (lever linearAttentionWide): as many a's per thread as cover
+ * the row in one workgroup, within WIDE_STATE floats of private state.
  */
-export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384): LinearAttentionTiles {
+export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384, wide = false): LinearAttentionTiles {
   const G = Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(widthB / MAX_STATE)))));
   const R = Math.ceil(widthB / G);
-  const NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(forward ? widthA + 1 : widthA)));
+  const slots = forward ? widthA + 1 : widthA;
+  const NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(slots)));
+  const AS = wide ? Math.max(1, Math.min(Math.floor(WIDE_STATE / R), Math.ceil(slots / NA))) : 1;
+  const NS = NA * AS;
   const BP = R * G;
-  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / floatsPerStep(BP, NA, G)));
+  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / floatsPerStep(BP, NS, G)));
   if (R > MAX_STATE || TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no tiling of width ${widthB} fits ${wgBytes} bytes of workgroup storage`);
-  return { G, R, BP, NA, NT: NA * G, TC };
+  return { G, R, BP, NA, NT: NA * G, TC, AS, NS };
+}
+
+let wideOn = false;
+
+/** Lever linearAttentionWide: several a's per thread in the passes over F (fwd, dv). */
+export function setLinearAttentionWide(on: boolean): void {
+  wideOn = on;
 }
 
 let wgBytesCap: number | undefined;
@@ -97,7 +121,7 @@ interface PassWgsl {
 const C_OF = (b: string) => `select(1.0f, v[row * params.dv + min(${b}, params.dv - 1u)], ${b} < params.dv)`;
 
 const PASSES: Record<LinearAttentionPass, PassWgsl> = {
-  // a: NA − 1 value columns j = a0 + sl, and the ones column in the last slot (its sum is den)
+  // a: NS − 1 value columns j = a0 + sl, and the ones column in the last slot (its sum is den)
   fwd: {
     bindings: [{ name: 'q', type: 'f32' }, { name: 'k', type: 'f32' }, { name: 'v', type: 'f32' }, { name: 'y', type: 'f32', write: true }, { name: 'den', type: 'f32', write: true }],
     widthB: 'params.F',
@@ -105,10 +129,10 @@ const PASSES: Record<LinearAttentionPass, PassWgsl> = {
     reverse: false,
     u: 'k[row * params.F + b]',
     w: 'q[row * params.F + b]',
-    x: `if (sl == NA - 1u) { xx = 1.0f; } else if (a0 + sl < params.dv) { xx = v[row * params.dv + a0 + sl]; }`,
+    x: `if (sl == NS - 1u) { xx = 1.0f; } else if (a0 + sl < params.dv) { xx = v[row * params.dv + a0 + sl]; }`,
     write: `
-        let d = redSum(tc, NA - 1u);
-        if (sl == NA - 1u) {
+        let d = redSum(tc, NS - 1u);
+        if (sl == NS - 1u) {
           if (blk == 0u) { den[row] = d; }
         } else if (a0 + sl < params.dv) {
           y[row * params.dv + a0 + sl] = redSum(tc, sl) / (d + params.eps);
@@ -150,8 +174,35 @@ const UNIFORMS = ['groups: u32', 'blocks: u32', 'T: u32', 'F: u32', 'dv: u32', '
 
 const walkWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles) => () => {
   const p = PASSES[pass];
-  const { G, R, BP, NA, NT, TC } = t;
+  const { G, R, BP, NA, NT, TC, AS, NS } = t;
   const time = (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+  // each thread's walk over a chunk: one a (slot), or AS a's (slots slot + NA·j) reading each staged u, w once — their
+  // state as named scalars m<j>_<r>, the loops unrolled here (a private array indexed in a loop may live in local
+  // memory: the delta rules' and the selective scan's register levers measured that)
+  const js = Array.from({ length: AS }, (_, j) => j);
+  const rs = Array.from({ length: R }, (_, r) => r);
+  const steps =
+    AS === 1
+      ? `
+    for (var tc = 0u; tc < TC; tc++) {
+      let xa = sx[tc * NS + slot];
+      var part = 0.0f;
+      for (var r = 0u; r < R; r++) {
+        let b = tc * BP + r * G + gi;
+        let mr = m[r] + xa * su[b];
+        m[r] = mr;
+        part += mr * sw[b];
+      }
+      red[(tc * NS + slot) * GP + gi] = part;
+    }`
+      : `
+    for (var tc = 0u; tc < TC; tc++) {
+${js.map((j) => `      let x${j} = sx[tc * NS + slot + ${NA * j}u];\n      var p${j} = 0.0f;`).join('\n')}
+      let base = tc * BP + gi;
+${rs.map((r) => `      { let ub = su[base + ${r * G}u]; let wb = sw[base + ${r * G}u];${js.map((j) => ` m${j}_${r} += x${j} * ub; p${j} += m${j}_${r} * wb;`).join('')} }`).join('\n')}
+${js.map((j) => `      red[(tc * NS + slot + ${NA * j}u) * GP + gi] = p${j};`).join('\n')}
+    }`;
+  const state = AS === 1 ? `var m: array<f32, ${R}>;` : js.flatMap((j) => rs.map((r) => `var m${j}_${r} = 0.0f;`)).join(' ');
   return `
 ${declare(p.bindings, UNIFORMS)}
 const G = ${G}u;
@@ -160,15 +211,17 @@ const BP = ${BP}u;
 const NA = ${NA}u;
 const NT = ${NT}u;
 const TC = ${TC}u;
+const AS = ${AS}u;
+const NS = ${NS}u;
 const GP = ${G + 1}u;
 var<workgroup> su: array<f32, ${TC * BP}>;
 var<workgroup> sw: array<f32, ${TC * BP}>;
-var<workgroup> sx: array<f32, ${TC * NA}>;
-var<workgroup> red: array<f32, ${TC * NA * (G + 1)}>;
+var<workgroup> sx: array<f32, ${TC * NS}>;
+var<workgroup> red: array<f32, ${TC * NS * (G + 1)}>;
 
 // out_t[a] of step tc, slot sl: the G threads' partial sums
 fn redSum(tc: u32, sl: u32) -> f32 {
-  let base = (tc * NA + sl) * GP;
+  let base = (tc * NS + sl) * GP;
   var acc = 0.0f;
   for (var i = 0u; i < G; i++) { acc += red[base + i]; }
   return acc;
@@ -182,10 +235,10 @@ fn main(${builtins}) {
   let widthB = ${p.widthB};
   let bh = w / params.blocks;
   let blk = w % params.blocks;
-  let a0 = blk * ${pass === 'fwd' ? '(NA - 1u)' : 'NA'};
+  let a0 = blk * ${pass === 'fwd' ? '(NS - 1u)' : 'NS'};
   let slot = tid / G;
   let gi = tid % G;
-  var m: array<f32, ${R}>;
+  ${state}
   let chunks = (T + TC - 1u) / TC;
   for (var ch = 0u; ch < chunks; ch++) {
     // stage the chunk's u, w rows (zero past widthB and past T: the state stays as it is) and x entries
@@ -202,9 +255,9 @@ fn main(${builtins}) {
       su[i] = uu;
       sw[i] = ww;
     }
-    for (var i = tid; i < TC * NA; i += NT) {
-      let s = ch * TC + i / NA;
-      let sl = i % NA;
+    for (var i = tid; i < TC * NS; i += NT) {
+      let s = ch * TC + i / NS;
+      let sl = i % NS;
       var xx = 0.0f;
       if (s < T) {
         let row = bh * T + ${time('s')};
@@ -213,23 +266,12 @@ fn main(${builtins}) {
       sx[i] = xx;
     }
     workgroupBarrier();
-    // each thread: its R entries of M[slot][·], updated then read against w, per step
-    for (var tc = 0u; tc < TC; tc++) {
-      let xa = sx[tc * NA + slot];
-      var part = 0.0f;
-      for (var r = 0u; r < R; r++) {
-        let b = tc * BP + r * G + gi;
-        let mr = m[r] + xa * su[b];
-        m[r] = mr;
-        part += mr * sw[b];
-      }
-      red[(tc * NA + slot) * GP + gi] = part;
-    }
+    // each thread: its R entries of M[slot][·] (of each of its AS slots), updated then read against w, per step${steps}
     workgroupBarrier();
     // finish the sums over the G threads and write them (the next chunk's staging touches neither red nor what is read here)
-    for (var i = tid; i < TC * NA; i += NT) {
-      let tc = i / NA;
-      let sl = i % NA;
+    for (var i = tid; i < TC * NS; i += NT) {
+      let tc = i / NS;
+      let sl = i % NS;
       let s = ch * TC + tc;
       if (s < T) {
         let row = bh * T + ${time('s')};${p.write}
@@ -282,14 +324,19 @@ function sizes(q: tf.TensorInfo, k: tf.TensorInfo, v: tf.TensorInfo): { B: numbe
 
 const NAMES: Record<LinearAttentionPass, string> = { fwd: 'LinearAttention', dq: 'LinearAttentionGradQ', dk: 'LinearAttentionGradK', dv: 'LinearAttentionGradV' };
 
+/** The tiles a walk of `pass` takes at F and d_v on this device with the levers as set (exported for the tests). */
+export function linearAttentionWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionTiles {
+  const overF = pass === 'fwd' || pass === 'dv';
+  return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF);
+}
+
 /** Record one walk of `pass` over the B·H sequences. */
 function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo; write?: boolean }>, BH: number, T: number, F: number, dv: number, eps: number): void {
-  const overF = pass === 'fwd' || pass === 'dv';
-  const widthA = overF ? dv : F;
-  const t = linearAttentionTiles(overF ? F : dv + 1, widthA, pass === 'fwd', workgroupStorageBytes(wgBytesCap));
-  const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NA - 1 : t.NA));
+  const widthA = pass === 'fwd' || pass === 'dv' ? dv : F;
+  const t = linearAttentionWalkTiles(pass, F, dv);
+  const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NS - 1 : t.NS));
   const groups = BH * blocks;
-  dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
+  dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}${t.AS > 1 ? `_s${t.AS}` : ''}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
 }
 
 const epsOf = (attrs: unknown) => (attrs as { eps: number }).eps;
