@@ -158,6 +158,9 @@ describe('which WebGPU levers are on by default', () => {
     // 3 rounds (the rule asked 2)
     expect(path.deltaSplit).toBe(true);
     expect(OFF_BY_DEFAULT.deltaSplit).toBeUndefined();
+    // cleared on an H200 2026-12-02 18:45 (bench/RESULTS.md "linearAttentionWide on by default")
+    expect(path.linearAttentionWide).toBe(true);
+    expect(OFF_BY_DEFAULT.linearAttentionWide).toBeUndefined();
     // GPU ≡ CPU on an H200 but not faster (2026-12-02): savedViews at attention's step, then at RWKV-7's
     expect(path.savedViews).toBe(false);
     expect(OFF_BY_DEFAULT.savedViews).toMatch(/not faster where it acts alone on host time.*nor at RWKV-7's step/);

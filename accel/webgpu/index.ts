@@ -132,7 +132,7 @@
 //                runs its smaller shapes in its larger shapes' buffers (runners/memory.ts replays the same rule)
 //   linearAttentionWide  with linearAttention: the passes over F (forward, dv's gradient) give each thread several
 //                output columns, so one workgroup walks every value column of a head and stages φq/φk once a step
-//                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1)
+//                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1; on since 2026-12-02 18:45)
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
@@ -294,7 +294,12 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   shortFilter: 'GPU ≡ CPU PASS on an H200 (2026-11-30 14:25, H3 d 64 and d 256 with every lever on) but slower at all four of based-fig2\'s H3 shapes timed (L 256 / 128, B256, d 128 / 256: summed GPU kernel time 19.0 → 19.6, 37.4 → 43.9, 9.6 → 10.2, 17.4 → 22.2 ms): the short convolution\'s gradient at 16–64 taps (its per-tap arrays) costs more than the register long convolution it replaces (d 256 L 256: RecallbenchShortConvGrad×2 10.4 ms where the two shift-convolution gradients took ~3.3, LongConvGrad×4 9.6 → ×2 6.3)',
   ssd: 'GPU ≡ CPU PASS on an H200 (2026-11-30), but Mamba-2 at its default N 128 was 11x slower through one kernel call: d128 L256 B64 162.2 ms/step vs 14.9 without it (GPU-bound: a private column of 128 floats a thread, spilled to local memory). Since then the rows go in blocks of 32 (gla.ts SSD_ROW_BLOCK: 4 calls, 334 dispatches a step against the chunked form\'s 328), tested against ssdNaive on lavapipe; timed 2026-11-30 22:05 (two alternated rounds, d 128 L 256 B64): still slower, summed GPU time 12.3 → 50.2 and 50.3 ms a step in the two rounds (the SSD kernels 36.4 ms of it; the steps 11.3 → 48.5 and 13.2 → 48.3 ms), and at B256 the same kernels as without it (the SSD form not taken)',
   fusedProjections: 'several linear maps of one input as one matmul and a split (Gated DeltaNet\'s five or six projections a layer, DeltaNet\'s four, GLA\'s four or five, linear attention\'s, Based\'s and JRT-RNN\'s three): GPU ≡ CPU PASS on an H200 (2026-12-01 23:42, every lever on, d 64/128/256), and at d 128 L 256 faster in at least two of three alternated rounds at both batches for Gated DeltaNet, DeltaNet, GLA and linear attention, but not at B64 for Based (4.38 → 4.88, 2.82 → 2.93, 2.88 → 2.80 ms) nor JRT-RNN (5.25 → 5.30, 5.20 → 5.17, 5.18 → 5.26): host-bound steps within their spread (bench/RESULTS.md "Scatterbrain\'s levers and bandSoftmax on by default")',
-  linearAttentionWide: 'new 2026-12-02 evening: not yet checked GPU ≡ CPU nor timed on a real GPU (lavapipe: values and gradients against causalLinearAttentionNaive)',
+  // linearAttentionWide left it 2026-12-02 18:45 (bench/RESULTS.md "linearAttentionWide on by default"; the rule
+  // written before the call in docs/campaign.md): GPU ≡ CPU PASS with every lever on (jrt-sd's causal layout d 64 and
+  // d 128, Based d 64 and d 256), and at jrt-sd's f 24, 276 tokens, B128, stacks of 3: 8 processes 107–108 → 118–119
+  // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 24.0 / 23.9 / 23.9 → 21.8 / 28.6 / 21.8 ms
+  // a step, d 64 26.6 / 26.7 / 26.6 → 23.5 / 38.4 / 23.5 (2 of 3 each; the slow rounds' GPU time unchanged, 22.4 and
+  // 24.1 ms: host stalls), the forward kernel 3.05 → 1.96 ms (d 36) and 4.50 → 2.42 (d 64)
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
   // deltaSplit left it 2026-12-02 13:00 (bench/RESULTS.md "deltaSplit on by default"): GPU ≡ CPU PASS (2026-12-02
   // 07:25, RWKV-7 d 128 and d 256; d 64 within the CPU backends' own drift as without it), faster alone at B256 in 3
