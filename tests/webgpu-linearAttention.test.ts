@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, LINEAR_ATTENTION_KERNEL, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, COLUMNS_MAX_WIDTH, LINEAR_ATTENTION_KERNEL, linearAttentionColumnsTiles, linearAttentionColumnsWalkTiles, linearAttentionColumnsWgsl, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
@@ -67,9 +67,9 @@ const GRAD_BAR = 5e-6;
 const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
 
 describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
-  // lever linearAttentionWide has its own test below: the tests above it cover the one-a-per-thread form
+  // levers linearAttentionWide and linearAttentionColumns have their own tests below: the others cover the loop form
   beforeAll(() => {
-    setFastPath({ ...ALL_ON, linearAttentionWide: false });
+    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -177,6 +177,35 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       await check([[1, 2, 9, 601, 18], [1, 1, 7, 1000, 37], [1, 1, 45, 273, 37]], 'lever linearAttentionWide');
     } finally {
       setFastPath({ linearAttentionWide: false });
+    }
+  });
+
+  it('lever linearAttentionColumns: the dφq, dφk walks a feature a thread — tiles, values and gradients against naive', async () => {
+    // jrt-sd's f 24 at d 36: d_v + 1 = 19 state entries a thread (staged as 5 vec4s), 256 threads of 3 features each:
+    // F 601 in one workgroup a head
+    expect(linearAttentionColumnsTiles(19, 601, 48 * 1024)).toMatchObject({ R: 19, RP: 20, NA: 256, AS: 3, NS: 768 });
+    // d 128 (d_v 64): 65 entries, one feature a thread; past 72 entries the loop form
+    expect(linearAttentionColumnsTiles(65, 273, 48 * 1024)).toMatchObject({ RP: 68, AS: 1, NS: 256 });
+    expect(linearAttentionColumnsTiles(COLUMNS_MAX_WIDTH + 1, 273, 48 * 1024)).toBeUndefined();
+    for (const widthB of [2, 4, 19, 38, COLUMNS_MAX_WIDTH])
+      for (const widthA of [4, 21, 273, 601, LINEAR_ATTENTION_MAX_WIDTH])
+        for (const wgBytes of [16384, 48 * 1024]) {
+          const t = linearAttentionColumnsTiles(widthB, widthA, wgBytes)!;
+          expect(t.AS * t.RP).toBeLessThanOrEqual(Math.max(72, t.RP));
+          expect(t.NS).toBe(t.NA * t.AS);
+          expect(4 * t.TC * (2 * t.RP + t.NS)).toBeLessThanOrEqual(wgBytes);
+          for (const pass of ['dq', 'dk'] as const) expect(workgroupBytesDeclared(linearAttentionColumnsWgsl(pass, t)), `${pass} ${widthB} ${widthA} at ${wgBytes}`).toBeLessThanOrEqual(wgBytes);
+        }
+    expect(linearAttentionColumnsWalkTiles('dq', 601, 18)).toBeUndefined();
+    try {
+      setFastPath({ linearAttentionWide: true, linearAttentionColumns: true });
+      // the walks take the columns form with the lever on: dφq and dφk only, up to d_v + 1 = 72
+      expect([linearAttentionColumnsWalkTiles('dq', 601, 18)?.AS, linearAttentionColumnsWalkTiles('dk', 601, 18)?.AS, linearAttentionColumnsWalkTiles('dv', 601, 18), linearAttentionColumnsWalkTiles('dq', 21, 72)]).toEqual([3, 3, undefined, undefined]);
+      // [B, H, T, F, d_v]: jrt-sd's tile (AS 3, one block); F 1000 at d_v 37 (38 entries, 4 blocks); Based's F 273 at
+      // d_v 37 with T 1; d_v 71 (the widest row, 72 entries) over F 21 (32 threads); a one-column row over F 4
+      await check([[1, 2, 9, 601, 18], [1, 1, 7, 1000, 37], [2, 1, 1, 273, 37], [1, 2, 13, 21, 71], [2, 1, 11, 4, 1]], 'lever linearAttentionColumns');
+    } finally {
+      setFastPath({ linearAttentionWide: false, linearAttentionColumns: false });
     }
   });
 

@@ -133,6 +133,9 @@
 //   linearAttentionWide  with linearAttention: the passes over F (forward, dv's gradient) give each thread several
 //                output columns, so one workgroup walks every value column of a head and stages φq/φk once a step
 //                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1; on since 2026-12-02 18:45)
+//   linearAttentionColumns  with linearAttention: the gradient's dφq and dφk walks (state over the d_v + 1 columns
+//                of [v, 1], d_v + 1 ≤ 72) with one thread per feature holding its whole row as named scalars, the
+//                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts)
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
@@ -175,7 +178,7 @@ import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
-import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionWide } from './linearAttention.js';
+import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionColumns, setLinearAttentionWide } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
@@ -217,7 +220,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -300,6 +303,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 24.0 / 23.9 / 23.9 → 21.8 / 28.6 / 21.8 ms
   // a step, d 64 26.6 / 26.7 / 26.6 → 23.5 / 38.4 / 23.5 (2 of 3 each; the slow rounds' GPU time unchanged, 22.4 and
   // 24.1 ms: host stalls), the forward kernel 3.05 → 1.96 ms (d 36) and 4.50 → 2.42 (d 64)
+  linearAttentionColumns: 'new 2026-12-02 evening: not yet checked GPU ≡ CPU nor timed on a real GPU (lavapipe: values and gradients against causalLinearAttentionNaive)',
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
   // deltaSplit left it 2026-12-02 13:00 (bench/RESULTS.md "deltaSplit on by default"): GPU ≡ CPU PASS (2026-12-02
   // 07:25, RWKV-7 d 128 and d 256; d 64 within the CPU backends' own drift as without it), faster alone at B256 in 3
@@ -525,6 +529,7 @@ export function registerWebGpuKernels(): void {
   };
   registerFastForm({ op: 'saved tensors (views)', backend: BACKEND, lever: 'savedViews', install: () => setSavedViews(true), uninstall: () => setSavedViews(false) });
   registerFastForm({ op: 'causal linear attention (several value columns a thread)', backend: BACKEND, lever: 'linearAttentionWide', install: () => setLinearAttentionWide(true), uninstall: () => setLinearAttentionWide(false) });
+  registerFastForm({ op: 'causal linear attention (the dφq, dφk walks a feature a thread)', backend: BACKEND, lever: 'linearAttentionColumns', install: () => setLinearAttentionColumns(true), uninstall: () => setLinearAttentionColumns(false) });
   registerFastForm({ op: 'buffer pool (best fit)', backend: BACKEND, lever: 'poolBestFit', install: () => poolBestFit(true), uninstall: () => poolBestFit(false) });
   const bindGroups = (on: boolean) => {
     const backend = backendInstance();

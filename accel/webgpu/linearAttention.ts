@@ -33,6 +33,12 @@
 // workgroup walks NS = NA·AS of them. With one a per thread at G = 32 a workgroup holds 8 a's — jrt-sd's f 24 (F 601)
 // at d_v 18 took 3 workgroups per head, each staging the same φq/φk rows and each thread reading its 2R staged floats
 // per step for one a; with AS a's per thread those reads serve AS a's (AS·R ≤ WIDE_STATE floats of private state).
+//
+// Lever `linearAttentionColumns` (the gradient's dφq and dφk walks, b over the d_v + 1 columns of c, when d_v + 1 ≤
+// COLUMNS_MAX_WIDTH): one thread per a (G = 1) holding its whole state row as named scalars, AS a's a thread, the
+// staged u, w rows read as vec4s (the walk's loads: one per four columns where the loop form issues two per column),
+// and each step's sum written straight to the output (one thread owns it: no partial sums in workgroup memory, no
+// finishing loop) — columnsWgsl below.
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
 import { allocate, declare, dispatch, grid, madeOnce, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
@@ -47,6 +53,9 @@ const MAX_THREADS = 256;
 const MAX_TC = 16;
 /** Private state per thread at most with lever linearAttentionWide (AS·R floats). */
 const WIDE_STATE = 64;
+/** Widest state row (d_v + 1) the columns form holds in one thread, and its private state at most (AS·RP floats). */
+export const COLUMNS_MAX_WIDTH = 72;
+const COLUMNS_STATE = 72;
 
 export type LinearAttentionPass = 'fwd' | 'dq' | 'dk' | 'dv';
 
@@ -93,6 +102,40 @@ let wideOn = false;
 /** Lever linearAttentionWide: several a's per thread in the passes over F (fwd, dv). */
 export function setLinearAttentionWide(on: boolean): void {
   wideOn = on;
+}
+
+let columnsOn = false;
+
+/** Lever linearAttentionColumns: the dφq and dφk walks in the columns form (d_v + 1 ≤ COLUMNS_MAX_WIDTH). */
+export function setLinearAttentionColumns(on: boolean): void {
+  columnsOn = on;
+}
+
+export interface LinearAttentionColumnsTiles {
+  R: number;
+  RP: number;
+  NA: number;
+  AS: number;
+  NS: number;
+  TC: number;
+}
+
+/**
+ * The columns form's tiles (lever linearAttentionColumns): R = widthB state entries a thread (padded to RP, a multiple
+ * of 4, in the staged rows), NA threads of AS a's each (NS = NA·AS a's a workgroup), TC steps a chunk; undefined past
+ * COLUMNS_MAX_WIDTH (exported for the tests).
+ */
+export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBytes = 16384): LinearAttentionColumnsTiles | undefined {
+  if (widthB > COLUMNS_MAX_WIDTH) return undefined;
+  const R = widthB;
+  const RP = 4 * Math.ceil(R / 4);
+  const NA = Math.max(2, Math.min(MAX_THREADS, pow2AtLeast(widthA)));
+  const AS = Math.max(1, Math.min(Math.floor(COLUMNS_STATE / RP), Math.ceil(widthA / NA)));
+  const NS = NA * AS;
+  // per staged step: the u and w rows (RP each) and the x entries
+  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / (2 * RP + NS)));
+  if (TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no columns tiling of ${widthA} a's fits ${wgBytes} bytes of workgroup storage`);
+  return { R, RP, NA, AS, NS, TC };
 }
 
 let wgBytesCap: number | undefined;
@@ -284,6 +327,87 @@ fn main(${builtins}) {
 /** A pass's WGSL for these tiles (the tests read its workgroup arrays back against the tile budget). */
 export const linearAttentionWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles): string => walkWgsl(pass, t)();
 
+// The columns form of the dφq and dφk walks (lever linearAttentionColumns): thread `slot` owns a's slot + NA·j, each
+// with its whole row of R state entries (m<j>_<r>); the staged u, w rows are vec4s of RP/4 (zero past widthB and T).
+const columnsWgsl = (pass: 'dq' | 'dk', t: LinearAttentionColumnsTiles) => () => {
+  const p = PASSES[pass];
+  const { R, RP, NA, AS, NS, TC } = t;
+  const RP4 = RP / 4;
+  const time = (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+  const js = Array.from({ length: AS }, (_, j) => j);
+  const qs = Array.from({ length: RP4 }, (_, q) => q);
+  const lanes = (q: number) => [0, 1, 2, 3].filter((c) => 4 * q + c < R);
+  const component = ['x', 'y', 'z', 'w'];
+  return `
+${declare(p.bindings, UNIFORMS)}
+const NA = ${NA}u;
+const NS = ${NS}u;
+const TC = ${TC}u;
+const RP4 = ${RP4}u;
+var<workgroup> su: array<vec4<f32>, ${TC * RP4}>;
+var<workgroup> sw: array<vec4<f32>, ${TC * RP4}>;
+var<workgroup> sx: array<f32, ${TC * NS}>;
+
+@compute @workgroup_size(${NA})
+fn main(${builtins}) {
+  let w = wg.y * nwg.x + wg.x;
+  if (w >= params.groups) { return; }
+  let T = params.T;
+  let widthB = ${p.widthB};
+  let bh = w / params.blocks;
+  let a0 = (w % params.blocks) * NS;
+  let slot = tid;
+  ${js.flatMap((j) => Array.from({ length: R }, (_, r) => `var m${j}_${r} = 0.0f;`)).join(' ')}
+  let chunks = (T + TC - 1u) / TC;
+  for (var ch = 0u; ch < chunks; ch++) {
+    // stage the chunk's u, w rows as vec4s (zero past widthB and past T) and x entries
+    for (var i = tid; i < TC * RP4; i += NA) {
+      let s = ch * TC + i / RP4;
+      let b0 = (i % RP4) * 4u;
+      var uu = vec4<f32>(0.0f);
+      var ww = vec4<f32>(0.0f);
+      if (s < T) {
+        let row = bh * T + ${time('s')};
+        for (var c = 0u; c < 4u; c++) {
+          let b = b0 + c;
+          if (b < widthB) {
+            uu[c] = ${p.u};
+            ww[c] = ${p.w};
+          }
+        }
+      }
+      su[i] = uu;
+      sw[i] = ww;
+    }
+    for (var i = tid; i < TC * NS; i += NA) {
+      let s = ch * TC + i / NS;
+      let sl = i % NS;
+      var xx = 0.0f;
+      if (s < T) {
+        let row = bh * T + ${time('s')};
+        ${p.x}
+      }
+      sx[i] = xx;
+    }
+    workgroupBarrier();
+    // each thread: its AS rows, updated then read against w, per step; the step's sums are this thread's alone
+    for (var tc = 0u; tc < TC; tc++) {
+${js.map((j) => `      let x${j} = sx[tc * NS + slot + ${NA * j}u];\n      var p${j} = 0.0f;`).join('\n')}
+${qs.map((q) => `      { let u4 = su[tc * RP4 + ${q}u]; let w4 = sw[tc * RP4 + ${q}u];${js.flatMap((j) => lanes(q).map((c) => ` m${j}_${4 * q + c} += x${j} * u4.${component[c]}; p${j} += m${j}_${4 * q + c} * w4.${component[c]};`)).join('')} }`).join('\n')}
+      let s = ch * TC + tc;
+      if (s < T) {
+        let row = bh * T + ${time('s')};
+${js.map((j) => `        { let sl = slot + ${NA * j}u; ${p.write.replace('redSum(tc, sl)', `p${j}`)} }`).join('\n')}
+      }
+    }
+    workgroupBarrier();
+  }
+}`;
+};
+
+/** The columns form's WGSL for these tiles (the tests read its workgroup arrays back against the tile budget). */
+export const linearAttentionColumnsWgsl = (pass: 'dq' | 'dk', t: LinearAttentionColumnsTiles): string => columnsWgsl(pass, t)();
+
 // g_t = [dy_t / e_t, −(dy_t·y_t) / e_t], e_t = den_t + eps: one thread per row
 const gradInWgsl = () => `
 ${declare(
@@ -330,8 +454,22 @@ export function linearAttentionWalkTiles(pass: LinearAttentionPass, F: number, d
   return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF);
 }
 
+/** The columns form's tiles a walk of `pass` takes at F and d_v with the levers as set; undefined: the walk above (exported for the tests). */
+export function linearAttentionColumnsWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionColumnsTiles | undefined {
+  if (!columnsOn || (pass !== 'dq' && pass !== 'dk')) return undefined;
+  return linearAttentionColumnsTiles(dv + 1, F, workgroupStorageBytes(wgBytesCap));
+}
+
 /** Record one walk of `pass` over the B·H sequences. */
 function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo; write?: boolean }>, BH: number, T: number, F: number, dv: number, eps: number): void {
+  const columns = linearAttentionColumnsWalkTiles(pass, F, dv);
+  if (columns && (pass === 'dq' || pass === 'dk')) {
+    const blocks = Math.ceil(F / columns.NS);
+    const groups = BH * blocks;
+    const key = `rb_linattn_${pass}_cols_r${columns.R}_a${columns.NA}_s${columns.AS}_t${columns.TC}`;
+    dispatch(NAMES[pass], key, columnsWgsl(pass, columns), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
+    return;
+  }
   const widthA = pass === 'fwd' || pass === 'dv' ? dv : F;
   const t = linearAttentionWalkTiles(pass, F, dv);
   const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NS - 1 : t.NS));
