@@ -215,10 +215,28 @@ const PASSES: Record<LinearAttentionPass, PassWgsl> = {
 
 const UNIFORMS = ['groups: u32', 'blocks: u32', 'T: u32', 'F: u32', 'dv: u32', 'eps: f32'];
 
+/** A pass's time index of chunk step `s` (backward passes walk from T − 1 down). */
+const timeOf = (p: PassWgsl) => (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+
+/** Both forms' staging of a chunk's x entries (TC·NS of them, `threads` at a time; zero past T). */
+const stageX = (p: PassWgsl, threads: string) => `    for (var i = tid; i < TC * NS; i += ${threads}) {
+      let s = ch * TC + i / NS;
+      let sl = i % NS;
+      var xx = 0.0f;
+      if (s < T) {
+        let row = bh * T + ${timeOf(p)('s')};
+        ${p.x}
+      }
+      sx[i] = xx;
+    }`;
+
+/** AS·R private state entries as named scalars m<j>_<r> (a loop-indexed array may live in local memory). */
+const namedState = (AS: number, R: number) => Array.from({ length: AS }, (_, j) => Array.from({ length: R }, (_, r) => `var m${j}_${r} = 0.0f;`).join(' ')).join(' ');
+
 const walkWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles) => () => {
   const p = PASSES[pass];
   const { G, R, BP, NA, NT, TC, AS, NS } = t;
-  const time = (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+  const time = timeOf(p);
   // each thread's walk over a chunk: one a (slot), or AS a's (slots slot + NA·j) reading each staged u, w once — their
   // state as named scalars m<j>_<r>, the loops unrolled here (a private array indexed in a loop may live in local
   // memory: the delta rules' and the selective scan's register levers measured that)
@@ -245,7 +263,7 @@ ${js.map((j) => `      let x${j} = sx[tc * NS + slot + ${NA * j}u];\n      var p
 ${rs.map((r) => `      { let ub = su[base + ${r * G}u]; let wb = sw[base + ${r * G}u];${js.map((j) => ` m${j}_${r} += x${j} * ub; p${j} += m${j}_${r} * wb;`).join('')} }`).join('\n')}
 ${js.map((j) => `      red[(tc * NS + slot + ${NA * j}u) * GP + gi] = p${j};`).join('\n')}
     }`;
-  const state = AS === 1 ? `var m: array<f32, ${R}>;` : js.flatMap((j) => rs.map((r) => `var m${j}_${r} = 0.0f;`)).join(' ');
+  const state = AS === 1 ? `var m: array<f32, ${R}>;` : namedState(AS, R);
   return `
 ${declare(p.bindings, UNIFORMS)}
 const G = ${G}u;
@@ -298,16 +316,7 @@ fn main(${builtins}) {
       su[i] = uu;
       sw[i] = ww;
     }
-    for (var i = tid; i < TC * NS; i += NT) {
-      let s = ch * TC + i / NS;
-      let sl = i % NS;
-      var xx = 0.0f;
-      if (s < T) {
-        let row = bh * T + ${time('s')};
-        ${p.x}
-      }
-      sx[i] = xx;
-    }
+${stageX(p, 'NT')}
     workgroupBarrier();
     // each thread: its R entries of M[slot][·] (of each of its AS slots), updated then read against w, per step${steps}
     workgroupBarrier();
@@ -333,7 +342,7 @@ const columnsWgsl = (pass: 'dq' | 'dk', t: LinearAttentionColumnsTiles) => () =>
   const p = PASSES[pass];
   const { R, RP, NA, AS, NS, TC } = t;
   const RP4 = RP / 4;
-  const time = (s: string) => (p.reverse ? `(T - 1u - ${s})` : s);
+  const time = timeOf(p);
   const js = Array.from({ length: AS }, (_, j) => j);
   const qs = Array.from({ length: RP4 }, (_, q) => q);
   const lanes = (q: number) => [0, 1, 2, 3].filter((c) => 4 * q + c < R);
@@ -357,7 +366,7 @@ fn main(${builtins}) {
   let bh = w / params.blocks;
   let a0 = (w % params.blocks) * NS;
   let slot = tid;
-  ${js.flatMap((j) => Array.from({ length: R }, (_, r) => `var m${j}_${r} = 0.0f;`)).join(' ')}
+  ${namedState(AS, R)}
   let chunks = (T + TC - 1u) / TC;
   for (var ch = 0u; ch < chunks; ch++) {
     // stage the chunk's u, w rows as vec4s (zero past widthB and past T) and x entries
@@ -379,16 +388,7 @@ fn main(${builtins}) {
       su[i] = uu;
       sw[i] = ww;
     }
-    for (var i = tid; i < TC * NS; i += NA) {
-      let s = ch * TC + i / NS;
-      let sl = i % NS;
-      var xx = 0.0f;
-      if (s < T) {
-        let row = bh * T + ${time('s')};
-        ${p.x}
-      }
-      sx[i] = xx;
-    }
+${stageX(p, 'NA')}
     workgroupBarrier();
     // each thread: its AS rows, updated then read against w, per step; the step's sums are this thread's alone
     for (var tc = 0u; tc < TC; tc++) {
