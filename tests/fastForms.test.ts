@@ -161,6 +161,9 @@ describe('which WebGPU levers are on by default', () => {
     // cleared on an H200 2026-12-02 18:45 (bench/RESULTS.md "linearAttentionWide on by default")
     expect(path.linearAttentionWide).toBe(true);
     expect(OFF_BY_DEFAULT.linearAttentionWide).toBeUndefined();
+    // cleared on an H200 2026-12-03 06:07 (bench/RESULTS.md "linearAttentionColumns on by default")
+    expect(path.linearAttentionColumns).toBe(true);
+    expect(OFF_BY_DEFAULT.linearAttentionColumns).toBeUndefined();
     // GPU ≡ CPU on an H200 but not faster (2026-12-02): savedViews at attention's step, then at RWKV-7's
     expect(path.savedViews).toBe(false);
     expect(OFF_BY_DEFAULT.savedViews).toMatch(/not faster where it acts alone on host time.*nor at RWKV-7's step/);

@@ -135,7 +135,8 @@
 //                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1; on since 2026-12-02 18:45)
 //   linearAttentionColumns  with linearAttention: the gradient's dφq and dφk walks (state over the d_v + 1 columns
 //                of [v, 1], d_v + 1 ≤ 72) with one thread per feature holding its whole row as named scalars, the
-//                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts)
+//                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts;
+//                on since 2026-12-03 06:07)
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
@@ -303,7 +304,11 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 24.0 / 23.9 / 23.9 → 21.8 / 28.6 / 21.8 ms
   // a step, d 64 26.6 / 26.7 / 26.6 → 23.5 / 38.4 / 23.5 (2 of 3 each; the slow rounds' GPU time unchanged, 22.4 and
   // 24.1 ms: host stalls), the forward kernel 3.05 → 1.96 ms (d 36) and 4.50 → 2.42 (d 64)
-  linearAttentionColumns: 'new 2026-12-02 evening: not yet checked GPU ≡ CPU nor timed on a real GPU (lavapipe: values and gradients against causalLinearAttentionNaive)',
+  // linearAttentionColumns left it 2026-12-03 06:07 (bench/RESULTS.md "linearAttentionColumns on by default"; the rule
+  // written before the call in docs/campaign.md): GPU ≡ CPU PASS with every lever on (jrt-sd's causal layout d 64 and
+  // d 128, Based d 64 and d 256), and at jrt-sd's f 24, 276 tokens, B128, stacks of 3: 8 processes 119–120 → 135–138
+  // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 21.7 → 19.4–19.5 ms a step, d 64 23.4–23.5
+  // → 21.7–21.8 (3 of 3 each), the gradient kernel 12.0–12.1 → 9.7 ms (d 36) and 12.2–12.4 → 10.5 (d 64)
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
   // deltaSplit left it 2026-12-02 13:00 (bench/RESULTS.md "deltaSplit on by default"): GPU ≡ CPU PASS (2026-12-02
   // 07:25, RWKV-7 d 128 and d 256; d 64 within the CPU backends' own drift as without it), faster alone at B256 in 3
