@@ -16,14 +16,20 @@ require_bundle() {
 # killed sweep's workers, its checks) still release their GPU memory — 24 GiB at the start of 2026-12-02's second call,
 # none 15 s later. Timing checks would share the GPU with them and `--concurrency auto` would plan on what they hold:
 # wait until nvidia-smi lists no compute process (Vulkan ones included: engine/gpuSelect.ts), up to APPS_WAIT_S (60)
-# seconds, and append what was waited for to LOG.
+# seconds, and append what was waited for to LOG. The seconds by the clock go beside the sleeps' sum: nvidia-smi's own
+# queries took most of the ~42 s between a chained call's start and its LIMIT on 2026-12-03 (9 s of sleeps counted).
 wait_for_earlier_apps() {
-  local waited=0 left
+  local waited=0 left t0 clock
+  t0=$(date +%s)
   while [ -n "$(nvidia-smi --query-compute-apps=pid --format=csv,noheader 2>/dev/null | tr -d ' \n')" ] && [ "$waited" -lt "${APPS_WAIT_S:-60}" ]; do
     sleep 3
     waited=$((waited + 3))
   done
-  [ "$waited" = 0 ] && return 0
+  clock=$(( $(date +%s) - t0 ))
+  if [ "$waited" = 0 ]; then
+    [ "$clock" -ge 2 ] && echo "no earlier process on the GPU; reading its process list took $clock s" | tee -a "$1"
+    return 0
+  fi
   left=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader 2>/dev/null | grep . | tr '\n' ';' || true)
-  echo "waited $waited s for earlier processes on the GPU to end (left: ${left:-none})" | tee -a "$1"
+  echo "waited $waited s for earlier processes on the GPU to end (left: ${left:-none}); $(( $(date +%s) - t0 )) s by the clock, nvidia-smi's queries included" | tee -a "$1"
 }

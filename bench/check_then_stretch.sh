@@ -35,7 +35,11 @@ start=$(date +%s)
 mkdir -p "$out/k"
 # the call before's processes first off the GPU (bench/call_start.sh): the checks time the GPU alone
 wait_for_earlier_apps "$out/k/apps-wait.txt"
-if [ "$(nvidia-smi -L | wc -l)" -gt 1 ] && [ -z "${GPUS:-}" ]; then
+t_list=$(date +%s)
+gpu_count=$(nvidia-smi -L | wc -l)
+t_list=$(( $(date +%s) - t_list ))
+[ "$t_list" -ge 2 ] && echo "nvidia-smi -L took $t_list s" | tee -a "$out/k/apps-wait.txt"
+if [ "$gpu_count" -gt 1 ] && [ -z "${GPUS:-}" ]; then
   source bench/gpu_pin.sh
   pin_all_gpus "$out/k/pin.txt"
   pinned=$?
@@ -77,8 +81,9 @@ for mode in ${CHECKS-equiv}; do case $mode in repro) ;; *) concurrent=0 ;; esac;
 [ -n "$beside_gpu" ] && concurrent=1
 stretch_pid=
 if [ "$concurrent" = 1 ]; then
-  left=$(( ${TOTAL:-560} - ($(date +%s) - start) ))
-  echo "check_then_stretch: checks (${CHECKS-equiv}) beside the stretch; LIMIT $left s"
+  elapsed=$(( $(date +%s) - start ))
+  left=$(( ${TOTAL:-560} - elapsed ))
+  echo "check_then_stretch: checks (${CHECKS-equiv}) beside the stretch; LIMIT $left s ($elapsed s after the call's start)"
   LIMIT=$left APPS_WAIT_S=0 bash bench/campaign_stretch.sh "$out/c" &
   stretch_pid=$!
 fi

@@ -287,6 +287,8 @@ interface Row {
   gpuMsPerStep?: number;
   busy?: number;
   topKernels?: Array<{ name: string; ms: number; count: number }>;
+  /** The same time per dispatched program (a fused kernel's passes apart: LinearAttentionGradQ, …GradK, …). */
+  topPrograms?: Array<{ name: string; ms: number; count: number }>;
   loss: number;
   bindGroupHitRate?: number;
 }
@@ -458,10 +460,30 @@ async function benchOne(a: BenchArgs, device: string, backend: string, mixer: st
   }
 }
 
+/**
+ * A profiled kernel's time per program: tfjs-backend-webgpu's extraInfo lists each dispatch's timer as "name: ms"
+ * joined by ", " (stock programs by class name, this project's by the name given to dispatch()).
+ */
+export function programTimes(extraInfo: unknown): Array<{ name: string; ms: number }> {
+  if (typeof extraInfo !== 'string') return [];
+  return [...extraInfo.matchAll(/(?:^|, )([^,:]+): (-?[0-9.]+(?:e[-+]?[0-9]+)?|NaN)/gi)].map((m) => ({ name: m[1]!, ms: Number(m[2]) })).filter((p) => Number.isFinite(p.ms));
+}
+
+const ranked = (byName: Map<string, { ms: number; count: number }>) =>
+  [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 12));
+
+function add(byName: Map<string, { ms: number; count: number }>, key: string, ms: number): void {
+  const e = byName.get(key) ?? { ms: 0, count: 0 };
+  e.ms += ms;
+  e.count++;
+  byName.set(key, e);
+}
+
 async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Partial<Row>> {
   const info = await tf.profile(() => runStep());
-  const kernels = info.kernels as Array<{ name: string; inputShapes?: number[][]; kernelTimeMs: number | Promise<number> | { error: string } }>;
+  const kernels = info.kernels as Array<{ name: string; inputShapes?: number[][]; kernelTimeMs: number | Promise<number> | { error: string }; extraInfo?: unknown }>;
   const byName = new Map<string, { ms: number; count: number }>();
+  const byProgram = new Map<string, { ms: number; count: number }>();
   let gpu = 0;
   // RECALLBENCH_PROFILE_SHAPES=1: a kernel is its name and its inputs' shapes (which Sum of the step is the slow one)
   const withShapes = process.env.RECALLBENCH_PROFILE_SHAPES === '1';
@@ -469,15 +491,11 @@ async function profileStep(runStep: () => tf.Tensor, wallMs: number): Promise<Pa
     const t = await k.kernelTimeMs;
     const ms = typeof t === 'number' ? t : 0;
     gpu += ms;
-    const key = withShapes ? `${k.name}(${(k.inputShapes ?? []).map((shape) => `[${shape.join(',')}]`).join(' ')})` : k.name;
-    const e = byName.get(key) ?? { ms: 0, count: 0 };
-    e.ms += ms;
-    e.count++;
-    byName.set(key, e);
+    add(byName, withShapes ? `${k.name}(${(k.inputShapes ?? []).map((shape) => `[${shape.join(',')}]`).join(' ')})` : k.name, ms);
+    for (const p of programTimes(await k.extraInfo)) add(byProgram, p.name, p.ms);
   }
   (Array.isArray(info.result) ? info.result : [info.result]).forEach((t) => (t as tf.Tensor).dispose());
-  const topKernels = [...byName.entries()].map(([name, v]) => ({ name, ...v })).sort((x, y) => y.ms - x.ms).slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 12));
-  return { kernelsPerStep: kernels.length, gpuMsPerStep: gpu, busy: gpu / wallMs, topKernels };
+  return { kernelsPerStep: kernels.length, gpuMsPerStep: gpu, busy: gpu / wallMs, topKernels: ranked(byName), topPrograms: byProgram.size ? ranked(byProgram) : undefined };
 }
 
 function fmt(x: number | undefined, digits = 1): string {
@@ -491,7 +509,9 @@ function printRow(r: Row): void {
       (r.bindGroupHitRate !== undefined ? `  bind-group hits ${fmt(100 * r.bindGroupHitRate, 0)}%` : '') +
       `  loss ${r.loss.toFixed(3)}`,
   );
-  if (r.topKernels) console.log('    top kernels: ' + r.topKernels.slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 8)).map((k) => `${k.name}×${k.count} ${k.ms.toFixed(2)}ms`).join(', '));
+  const top = (list: Array<{ name: string; ms: number; count: number }>) => list.slice(0, Number(process.env.RECALLBENCH_PROFILE_TOP ?? 8)).map((k) => `${k.name}×${k.count} ${k.ms.toFixed(2)}ms`).join(', ');
+  if (r.topKernels) console.log('    top kernels: ' + top(r.topKernels));
+  if (r.topPrograms) console.log('    top programs: ' + top(r.topPrograms));
 }
 
 interface TorchRow {

@@ -21,6 +21,8 @@ args="$*"
 q=$(grep -o -- '--query-[a-z-]*=[^ ]*' <<<"$args" | head -1)
 i=$(grep -o -- '-i [0-9]*' <<<"$args" | cut -d' ' -f2)
 bus() { echo "00000000:00:0$((6 + $1)).0"; }
+# STUB_SMI_SLEEP: seconds each listing (-L, the compute processes) takes, as a driver without persistence mode can
+case "$args" in -L|--query-compute-apps=*) sleep "\${STUB_SMI_SLEEP:-0}" ;; esac
 case "$q" in
   '') [ "$args" = "-L" ] && for g in $(seq 0 $((n - 1))); do echo "GPU $g: NVIDIA H200 (UUID: GPU-uuid-$g)"; done ;;
   # STUB_APPS_UNTIL (epoch seconds): an earlier call's process still listed until then
@@ -301,15 +303,36 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const stretch = readFileSync(join(r.out, 'stretch.txt'), 'utf8');
-    const waited = /^waited (\d+) s for earlier processes on the GPU to end \(left: none\)$/m.exec(stretch);
+    const waited = /^waited (\d+) s for earlier processes on the GPU to end \(left: none\); (\d+) s by the clock, nvidia-smi's queries included$/m.exec(stretch);
     expect(waited, stretch).not.toBeNull();
     expect(Number(waited![1])).toBeGreaterThanOrEqual(3);
     expect(Number(waited![1])).toBeLessThanOrEqual(9);
+    expect(Number(waited![2])).toBeGreaterThanOrEqual(Number(waited![1]));
     expect(r.calls.at(-1)).toMatch(/^run sweep /);
     // APPS_WAIT_S bounds it: a process that never leaves delays the sweep by that much, not forever
     const stuck = stretchAlone('stuck-apps', 1, { STUB_APPS_UNTIL: String(Math.floor(Date.now() / 1000) + 600), APPS_WAIT_S: '3' });
     expect(stuck.status).toBe(0);
-    expect(readFileSync(join(stuck.out, 'stretch.txt'), 'utf8')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\)$/m);
+    expect(readFileSync(join(stuck.out, 'stretch.txt'), 'utf8')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\); \d+ s by the clock, nvidia-smi's queries included$/m);
+  });
+
+  it("says where a call's first seconds went when nvidia-smi is slow to list (no process to wait for), and when its LIMIT was set", () => {
+    const r = call('slow-smi', 1, { CHECKS: '', STUB_SMI_SLEEP: '2' });
+    expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const log = r.extract(join(r.out, 'check.tgz'), 'k/apps-wait.txt');
+    const listed = /^no earlier process on the GPU; reading its process list took (\d+) s$/m.exec(log);
+    expect(listed, log).not.toBeNull();
+    expect(Number(listed![1])).toBeGreaterThanOrEqual(2);
+    expect(log).toMatch(/^nvidia-smi -L took [2-9] s$/m);
+    // LIMIT = TOTAL − the seconds before it, both said
+    const limit = /LIMIT (\d+) s \((\d+) s after the call's start\)/.exec(r.stdout);
+    expect(limit, r.stdout).not.toBeNull();
+    expect(Number(limit![2])).toBeGreaterThanOrEqual(4);
+    expect(Number(limit![1]) + Number(limit![2])).toBe(200);
+    // a fast list says nothing
+    const fast = call('fast-smi', 1, { CHECKS: '' });
+    expect(fast.status).toBe(0);
+    expect(fast.extract(join(fast.out, 'check.tgz'), 'k/apps-wait.txt')).not.toMatch(/took/);
   });
 
   it("check_then_stretch.sh waits for them before its checks; a stretch started beside a check does not wait for the check's processes", () => {
@@ -318,7 +341,7 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     const r = call('apps-beside', 1, { CHECKS: 'repro', STUB_APPS_UNTIL: String(Math.floor(Date.now() / 1000) + 600), APPS_WAIT_S: '3' });
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.extract(join(r.out, 'check.tgz'), 'k/apps-wait.txt')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\)$/m);
+    expect(r.extract(join(r.out, 'check.tgz'), 'k/apps-wait.txt')).toMatch(/^waited 3 s for earlier processes on the GPU to end \(left: 4242, 10380 MiB;\); \d+ s by the clock, nvidia-smi's queries included$/m);
     expect(readFileSync(join(r.out, 'c', 'stretch.txt'), 'utf8')).not.toMatch(/waited/);
     expect(r.calls.some((c) => c.startsWith('run sweep'))).toBe(true);
   });

@@ -1,7 +1,7 @@
 // bench/step.ts's variant names: what each one turns on (the timing itself needs a GPU and is not tested here).
 import { describe, expect, it } from 'vitest';
 import { defaultFastPath, LEVERS } from '../accel/webgpu/index.js';
-import { expandVariants, parseArgs, presetModel } from '../bench/step.js';
+import { expandVariants, parseArgs, presetModel, programTimes } from '../bench/step.js';
 
 describe('bench/step.ts --variants', () => {
   it('default-each: the default, then each of its levers off in turn, and nothing else changed', () => {
@@ -43,5 +43,21 @@ describe('bench/step.ts --preset with --param', () => {
     expect(parseArgs(['--preset', 'x', '--param', 'k=a=b']).presetParams).toEqual({ k: 'a=b' });
     // without --preset it would pick nothing: refused, not ignored
     expect(() => parseArgs(['--param', 'featureDim=24'])).toThrow(/--param picks a run of --preset: give --preset too/);
+  });
+});
+
+describe('bench/step.ts programTimes', () => {
+  it("splits a profiled kernel's extraInfo into its programs' times (a fused kernel's passes apart)", () => {
+    // the string tfjs-backend-webgpu's time() builds: "name: ms" per dispatch joined by ", "
+    expect(programTimes('LinearAttentionGradIn: 0.101, LinearAttentionGradQ: 2.5, LinearAttentionGradK: 2.25, LinearAttentionGradV: 1e-3')).toEqual([
+      { name: 'LinearAttentionGradIn', ms: 0.101 },
+      { name: 'LinearAttentionGradQ', ms: 2.5 },
+      { name: 'LinearAttentionGradK', ms: 2.25 },
+      { name: 'LinearAttentionGradV', ms: 0.001 },
+    ]);
+    // a stock program by its class name; a timer without a time (NaN) left out; no extraInfo, nothing
+    expect(programTimes('MatMulPackedProgram: 0.5, BinaryOpProgram: NaN')).toEqual([{ name: 'MatMulPackedProgram', ms: 0.5 }]);
+    expect(programTimes('')).toEqual([]);
+    expect(programTimes(undefined)).toEqual([]);
   });
 });

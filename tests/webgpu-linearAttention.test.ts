@@ -150,11 +150,14 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
   });
 
   it('lever linearAttentionWide: several a\'s a thread in the passes over F — tiles, values and gradients against naive', async () => {
-    // jrt-sd's f 24 (F 601 = 1 + 24 + 576) at d 36 (2 heads, d_v 18): 8 threads groups of 32, 3 a's each: the 18 value
-    // columns and the ones column in one workgroup a head (3 without the lever), 57 floats of private state
+    // jrt-sd's f 24 (F 325 = 1 + 24 + 300, the upper triangle) at d 36 (2 heads, d_v 18): 16 thread groups of 16, 2 a's
+    // each: the 18 value columns and the ones column in one workgroup a head (2 without the lever), 42 floats of state
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, true)).toMatchObject({ G: 16, R: 21, NA: 16, AS: 2, NS: 32 });
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, false)).toMatchObject({ AS: 1, NS: 16 });
+    // a wider F 601: 8 thread groups of 32, 3 a's each (57 floats of private state); 3 workgroups a head without
     expect(linearAttentionTiles(601, 18, true, 48 * 1024, true)).toMatchObject({ G: 32, R: 19, NA: 8, AS: 3, NS: 24 });
     expect(linearAttentionTiles(601, 18, true, 48 * 1024, false)).toMatchObject({ AS: 1, NS: 8 });
-    // Based's F 273 at d_v 64: 16 groups of 16 threads, AS 3 (54 floats) → 48 a's a workgroup (16 without)
+    // F 273 at d_v 64: 16 groups of 16 threads, AS 3 (54 floats) → 48 a's a workgroup (16 without)
     expect(linearAttentionTiles(273, 64, false, 48 * 1024, true)).toMatchObject({ G: 16, R: 18, NA: 16, AS: 3, NS: 48 });
     // no wider than the row needs: d_v 18 over F 21 already fits one workgroup
     expect(linearAttentionTiles(21, 18, false, 48 * 1024, true)).toMatchObject({ AS: 1 });
@@ -172,17 +175,19 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       setFastPath({ linearAttentionWide: true });
       // the walks take the wide tiles with the lever on (the passes over F only)
       expect([linearAttentionWalkTiles('fwd', 601, 18).AS, linearAttentionWalkTiles('dv', 1000, 37).AS, linearAttentionWalkTiles('dq', 601, 18).AS]).toEqual([3, 2, 1]);
-      // [B, H, T, F, d_v]: jrt-sd's tile (one block); F 1000 (R 32: AS 2, 16 a's — 3 blocks at d_v 37: the wide form's
-      // block offsets); Based's F 273 at d_v 37 (G 16, AS 3: 48 a's). Kept to three: lavapipe compiles each tiling anew
-      await check([[1, 2, 9, 601, 18], [1, 1, 7, 1000, 37], [1, 1, 45, 273, 37]], 'lever linearAttentionWide');
+      // [B, H, T, F, d_v]: jrt-sd's f 24 tile (F 325: G 16, AS 2, one block); F 1000 (R 32: AS 2, 16 a's — 3 blocks at
+      // d_v 37: the wide form's block offsets); F 273 at d_v 37 (G 16, AS 3: 48 a's). Kept to three: lavapipe compiles
+      // each tiling anew
+      await check([[1, 2, 9, 325, 18], [1, 1, 7, 1000, 37], [1, 1, 45, 273, 37]], 'lever linearAttentionWide');
     } finally {
       setFastPath({ linearAttentionWide: false });
     }
   });
 
   it('lever linearAttentionColumns: the dφq, dφk walks a feature a thread — tiles, values and gradients against naive', async () => {
-    // jrt-sd's f 24 at d 36: d_v + 1 = 19 state entries a thread (staged as 5 vec4s), 256 threads of 3 features each:
-    // F 601 in one workgroup a head
+    // jrt-sd's f 24 at d 36: d_v + 1 = 19 state entries a thread (staged as 5 vec4s), 256 threads of 2 features each:
+    // F 325 in one workgroup a head; a wider F 601 at 3 features a thread
+    expect(linearAttentionColumnsTiles(19, 325, 48 * 1024)).toMatchObject({ R: 19, RP: 20, NA: 256, AS: 2, NS: 512 });
     expect(linearAttentionColumnsTiles(19, 601, 48 * 1024)).toMatchObject({ R: 19, RP: 20, NA: 256, AS: 3, NS: 768 });
     // d 128 (d_v 64): 65 entries, one feature a thread; past 72 entries the loop form
     expect(linearAttentionColumnsTiles(65, 273, 48 * 1024)).toMatchObject({ RP: 68, AS: 1, NS: 256 });
@@ -201,9 +206,9 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       setFastPath({ linearAttentionWide: true, linearAttentionColumns: true });
       // the walks take the columns form with the lever on: dφq and dφk only, up to d_v + 1 = 72
       expect([linearAttentionColumnsWalkTiles('dq', 601, 18)?.AS, linearAttentionColumnsWalkTiles('dk', 601, 18)?.AS, linearAttentionColumnsWalkTiles('dv', 601, 18), linearAttentionColumnsWalkTiles('dq', 21, 72)]).toEqual([3, 3, undefined, undefined]);
-      // [B, H, T, F, d_v]: jrt-sd's tile (AS 3, one block); F 1000 at d_v 37 (38 entries, 4 blocks); Based's F 273 at
+      // [B, H, T, F, d_v]: jrt-sd's f 24 tile (F 325: AS 2, one block); F 1000 at d_v 37 (38 entries, 4 blocks); F 273 at
       // d_v 37 with T 1; d_v 71 (the widest row, 72 entries) over F 21 (32 threads); a one-column row over F 4
-      await check([[1, 2, 9, 601, 18], [1, 1, 7, 1000, 37], [2, 1, 1, 273, 37], [1, 2, 13, 21, 71], [2, 1, 11, 4, 1]], 'lever linearAttentionColumns');
+      await check([[1, 2, 9, 325, 18], [1, 1, 7, 1000, 37], [2, 1, 1, 273, 37], [1, 2, 13, 21, 71], [2, 1, 11, 4, 1]], 'lever linearAttentionColumns');
     } finally {
       setFastPath({ linearAttentionWide: false, linearAttentionColumns: false });
     }

@@ -132,7 +132,7 @@
 //                runs its smaller shapes in its larger shapes' buffers (runners/memory.ts replays the same rule)
 //   linearAttentionWide  with linearAttention: the passes over F (forward, dv's gradient) give each thread several
 //                output columns, so one workgroup walks every value column of a head and stages φq/φk once a step
-//                (linearAttention.ts; jrt-sd's f 24: 3 workgroups a head → 1; on since 2026-12-02 18:45)
+//                (linearAttention.ts; jrt-sd's f 24 at d 36: 2 workgroups a head → 1; on since 2026-12-02 18:45)
 //   linearAttentionColumns  with linearAttention: the gradient's dφq and dφk walks (state over the d_v + 1 columns
 //                of [v, 1], d_v + 1 ≤ 72) with one thread per feature holding its whole row as named scalars, the
 //                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts;

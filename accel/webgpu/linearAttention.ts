@@ -30,9 +30,10 @@
 // the pass and the tile constants G, R, NA, TC (and AS) only. Reference: causalLinearAttentionNaive (ops/linearAttention/naive.ts).
 //
 // Lever `linearAttentionWide` (the passes over F: fwd and dv): each thread owns AS a's (slots tid/G + NA·j), so a
-// workgroup walks NS = NA·AS of them. With one a per thread at G = 32 a workgroup holds 8 a's — jrt-sd's f 24 (F 601)
-// at d_v 18 took 3 workgroups per head, each staging the same φq/φk rows and each thread reading its 2R staged floats
-// per step for one a; with AS a's per thread those reads serve AS a's (AS·R ≤ WIDE_STATE floats of private state).
+// workgroup walks NS = NA·AS of them. With one a per thread at G = 16 a workgroup holds 16 a's — jrt-sd's f 24 (F 325 =
+// 1 + 24 + 300) at d_v 18 (19 a's with the ones column) took 2 workgroups per head, each staging the same φq/φk rows and
+// each thread reading its 2R staged floats per step for one a; with AS a's per thread those reads serve AS a's (AS·R ≤
+// WIDE_STATE floats of private state): AS 2, one workgroup a head.
 //
 // Lever `linearAttentionColumns` (the gradient's dφq and dφk walks, b over the d_v + 1 columns of c, when d_v + 1 ≤
 // COLUMNS_MAX_WIDTH): one thread per a (G = 1) holding its whole state row as named scalars, AS a's a thread, the
