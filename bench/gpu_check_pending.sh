@@ -143,7 +143,7 @@ case "${1:-}" in
     echo "=== attention and Based at B256; profiles ($(date -u +%H:%M:%S))"
     timeout 60 bash "$STEP" --mixers attention,based --batches 256 --variants default --dropout 0.1 --steps "${STEPS:-10}" --warmup 3 --label table --torch "$OUT/torch.json" --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
     timeout 120 bash "$STEP" --mixers "${PROFILE_MIXERS:-gla,mamba2,gated-deltanet,rwkv7}" --batches 64 --variants default --dropout 0.1 --profile --steps 5 --warmup 2 --label table-profile --out "$OUT/tfjs.jsonl" >> "$OUT/session.log" 2>&1
-    grep -hE "ms/step|top kernels|Error" "$OUT/session.log" | tail -60 ;;
+    grep -hE "ms/step|top kernels|top programs|Error" "$OUT/session.log" | tail -60 ;;
   submit)
     # tfjs submits the command buffer every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches (15): the host-bound B64 steps
     # of issue 13's table (every mixer but attention, BaseConv, Based, linear attention and Mamba above 2x attention's
@@ -204,7 +204,7 @@ case "${1:-}" in
     # JRT_VARIANTS (shortConvCircular's check on 2026-11-29: "default,default+shortConvCircular")
     [ -n "${JRT_VARIANTS:-}" ] && echo "=== jrt-sd layouts, d 64 ($(date -u +%H:%M:%S))" &&
     timeout "${JRT_TIMEOUT:-90}" bash "$STEP" --preset runners/presets/jrt-sd.json --mixers non-causal,causal --batches 128 --seq-len 160 --kv 4 --d-model 64 --variants "$JRT_VARIANTS" --steps "${STEPS:-5}" --warmup 2 --profile --label "campaign-jrt-sd-d64" --out "$OUT/campaign.jsonl" >> "$OUT/campaign.log" 2>&1
-    grep -hE "^===|dawn toggles:|robustness probe|ms/step|top kernels|FAULT|Error" "$OUT/campaign.log" | tail -400 ;; # all of a six-round, two-batch, six-mixer check (2026-12-01 night: 90 lines kept lost most B64 rows)
+    grep -hE "^===|dawn toggles:|robustness probe|ms/step|top kernels|top programs|FAULT|Error" "$OUT/campaign.log" | tail -400 ;; # all of a six-round, two-batch, six-mixer check (2026-12-01 night: 90 lines kept lost most B64 rows)
   repro)
     # one run trained twice per fast path (default: the gather gradient in tile order; -segmentSumOrdered: atomics),
     # compared bit for bit (bench/gpu_repro.sh); needs the CLI in the bundle (pack_gpu_all.sh). About a minute.

@@ -18,7 +18,7 @@ function standInBundle(name: string): { bundle: string; calls: () => string[]; f
   const log = join(work, name, 'calls.log');
   for (const entry of ['run-step', 'run-equiv']) {
     const file = join(bundle, entry);
-    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} T=\${RECALLBENCH_DAWN_TOGGLES:-} $*" >> '${log}'\necho "\${RECALLBENCH_EQUIV_FAST_PATH:-}" >> '${log}.fast'\necho "attention B64 default 4.4 ms/step"\n`);
+    writeFileSync(file, `#!/usr/bin/env bash\necho "${entry} E=\${RECALLBENCH_LONGCONV_EXAMPLES:-} T=\${RECALLBENCH_DAWN_TOGGLES:-} $*" >> '${log}'\necho "\${RECALLBENCH_EQUIV_FAST_PATH:-}" >> '${log}.fast'\necho "attention B64 default 4.4 ms/step"\necho "    top kernels: BatchMatMul×33 2.20ms"\necho "    top programs: LinearAttentionGradQ×2 1.10ms"\necho "    a line no summary keeps"\n`);
     chmodSync(file, 0o755);
   }
   const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1) : []);
@@ -31,7 +31,7 @@ function check(mode: string, name: string, env: Record<string, string> = {}) {
   const r = spawnSync('bash', [join(ROOT, 'bench', 'gpu_check_pending.sh'), mode], {
     cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BUNDLE: bundle, OUT: out, STEPS: '1', ...env },
   });
-  return { status: r.status, stderr: r.stderr, calls: calls(), fastPaths: fastPaths(), out };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: calls(), fastPaths: fastPaths(), out };
 }
 
 describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
@@ -46,6 +46,12 @@ describe('bench/gpu_check_pending.sh against a stand-in bundle', () => {
     expect(r.calls[1]).toMatch(/^run-step E=2 .*--variants default\+longConvBlocks .*--label campaign-L512-d256-E2 /);
     expect(r.calls[2]).toMatch(/^run-step E=8 .*--label campaign-L512-d256-E8 /);
     expect(readFileSync(join(r.out, 'campaign.log'), 'utf8')).toContain('4.4 ms/step');
+    // the summary (campaign.txt on the device) keeps the timings and both profiles: kernels, and programs (a fused
+    // kernel's passes apart)
+    expect(r.stdout).toContain('4.4 ms/step');
+    expect(r.stdout).toContain('top kernels: BatchMatMul×33 2.20ms');
+    expect(r.stdout).toContain('top programs: LinearAttentionGradQ×2 1.10ms');
+    expect(r.stdout).not.toContain('a line no summary keeps');
   });
 
   it("campaign with CAMPAIGN_PRESET: that preset's models", () => {
