@@ -25,8 +25,9 @@ describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no ad
   beforeAll(() => setFastPath(allLevers(true)));
   afterAll(() => releaseGpu());
 
-  it('φ is the reference bit for bit and dx within rounding at every f and shape; one dispatch each way', async () => {
-    for (const shape of SHAPES) {
+  it('φ is the reference bit for bit and dx within rounding at every f and shape; one dispatch each way (taylorMapConst off and on)', async () => {
+    for (const [shape, constOn] of [...SHAPES.map((s) => [s, false] as const), ...SHAPES.map((s) => [s, true] as const)]) {
+      setFastPath({ taylorMapConst: constOn });
       const f = shape[shape.length - 1]!;
       const wide = [...shape.slice(0, -1), taylorFeatureSize(f)];
       const [x, w] = [randn(shape), randn(wide)];
@@ -41,6 +42,31 @@ describe.skipIf(!device)(`fused Taylor feature map on WebGPU (${device ?? 'no ad
       expect(Array.from(await got[0]!.data()), `[${shape}] φ`).toEqual(Array.from(await ref[0]!.data()));
       expect((await errors(got[1]!, ref[1]!)).rel, `[${shape}] dx`).toBeLessThan(BAR);
       tf.dispose([x, w, ...got, ...ref]);
+    }
+    setFastPath({ taylorMapConst: true });
+  });
+
+  it('lever taylorMapConst: the closed-form pair at every f up to TAYLOR_MAP_MAX_F — φ bit for bit, dx as the loop form', async () => {
+    // every pair of every f ≤ 64 (a row of φ holds them all): the quadratic's root lands on each row of the triangle,
+    // its float rounding corrected at the rows' starts; a wrong row or pair changes φ's value there
+    for (let f = 1; f <= TAYLOR_MAP_MAX_F; f++) {
+      const x = randn([2, f]);
+      const ref = taylorMapNaive(x);
+      const got = taylorMap(x);
+      expect(Array.from(await got.data()), `f ${f}`).toEqual(Array.from(await ref.data()));
+      tf.dispose([x, ref, got]);
+    }
+    // the backward with f baked in adds the same terms in the same order as with f a uniform
+    for (const f of [3, 24, 64]) {
+      const x = randn([5, f]);
+      const w = randn([5, taylorFeatureSize(f)]);
+      const grad = () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(taylorMap(t), w)))(x);
+      const on = grad();
+      setFastPath({ taylorMapConst: false });
+      const off = grad();
+      setFastPath({ taylorMapConst: true });
+      expect((await errors(on, off)).rel, `f ${f}`).toBeLessThan(BAR);
+      tf.dispose([x, w, on, off]);
     }
   });
 

@@ -137,6 +137,8 @@
 //                of [v, 1], d_v + 1 ≤ 72) with one thread per feature holding its whole row as named scalars, the
 //                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts;
 //                on since 2026-12-03 06:07)
+//   taylorMapConst  with taylorMap: f and F as WGSL constants (a pipeline per f) and the forward's pair (a, b) from the
+//                quadratic's root instead of a walk over the triangle's rows (taylorMap.ts)
 //   rwkv7Token   RWKV-7's per-token parts around its recurrence (rwkv7Token.ts): the keys (decay, write key, removal
 //                key, in-context rate) and the output (the bonus and the gate), one pass per (token, head) each way
 //                and a split, in place of ~17 small ops a layer and their gradients
@@ -193,7 +195,7 @@ import { layerNormWebGpu, registerLayerNormWebGpu, setLayerNormColumns } from '.
 import { registerRmsNormWebGpu, rmsNormWebGpu } from './rmsNorm.js';
 import { registerSiluWebGpu, siluGateWebGpu, siluWebGpu } from './silu.js';
 import { headContractWebGpu, headOuterWebGpu, registerHeadProductWebGpu } from './headProduct.js';
-import { registerTaylorMapWebGpu, taylorMapWebGpu } from './taylorMap.js';
+import { registerTaylorMapWebGpu, setTaylorMapConst, taylorMapWebGpu } from './taylorMap.js';
 import { registerScaledSinWebGpu, scaledSinWebGpu, setSinBias } from './scaledSin.js';
 import { registerTokenShiftWebGpu, tokenShiftMixWebGpu } from './tokenShift.js';
 import { performerKeyWebGpu, performerQueryWebGpu, registerPerformerFeaturesWebGpu } from './performerFeatures.js';
@@ -221,7 +223,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns', 'taylorMapConst'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -309,6 +311,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // d 128, Based d 64 and d 256), and at jrt-sd's f 24, 276 tokens, B128, stacks of 3: 8 processes 119–120 → 135–138
   // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 21.7 → 19.4–19.5 ms a step, d 64 23.4–23.5
   // → 21.7–21.8 (3 of 3 each), the gradient kernel 12.0–12.1 → 9.7 ms (d 36) and 12.2–12.4 → 10.5 (d 64)
+  taylorMapConst: 'new 2026-12-03: not yet checked GPU ≡ CPU nor timed on a real GPU (lavapipe: φ bit for bit against the reference at f 1–64, dx within rounding)',
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
   // deltaSplit left it 2026-12-02 13:00 (bench/RESULTS.md "deltaSplit on by default"): GPU ≡ CPU PASS (2026-12-02
   // 07:25, RWKV-7 d 128 and d 256; d 64 within the CPU backends' own drift as without it), faster alone at B256 in 3
@@ -535,6 +538,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'saved tensors (views)', backend: BACKEND, lever: 'savedViews', install: () => setSavedViews(true), uninstall: () => setSavedViews(false) });
   registerFastForm({ op: 'causal linear attention (several value columns a thread)', backend: BACKEND, lever: 'linearAttentionWide', install: () => setLinearAttentionWide(true), uninstall: () => setLinearAttentionWide(false) });
   registerFastForm({ op: 'causal linear attention (the dφq, dφk walks a feature a thread)', backend: BACKEND, lever: 'linearAttentionColumns', install: () => setLinearAttentionColumns(true), uninstall: () => setLinearAttentionColumns(false) });
+  registerFastForm({ op: 'Taylor feature map (f baked in, the pair by the closed form)', backend: BACKEND, lever: 'taylorMapConst', install: () => setTaylorMapConst(true), uninstall: () => setTaylorMapConst(false) });
   registerFastForm({ op: 'buffer pool (best fit)', backend: BACKEND, lever: 'poolBestFit', install: () => poolBestFit(true), uninstall: () => poolBestFit(false) });
   const bindGroups = (on: boolean) => {
     const backend = backendInstance();

@@ -9,6 +9,14 @@
 // exactly (a sum of one product by 1 and zeros), so φ is the reference's bit for bit. Backward: one thread per
 // element of x, adding its f pairs in increasing b, then the linear term — an order of its own (tests: within
 // float32 rounding of the reference's two matmuls). Reference: ops/taylorMap/naive.ts.
+//
+// Lever `taylorMapConst`: f and F as WGSL constants (a pipeline per f), so the divisions by F and f become a multiply
+// and a shift, and the forward finds its pair's row a from the quadratic start(a) = a·f − a(a − 1)/2 = q, a =
+// ⌊((2f + 1) − √((2f + 1)² − 8q)) / 2⌋, corrected by one row either way (at a row's start the root is an integer, which
+// a GPU's float sqrt may round below; lavapipe's is exact there, and the tests pass without the correction), in place of
+// walking the triangle's rows — up to f steps a thread. At jrt-sd's f 24 (F 325) the forward is four dispatches of
+// 69 M elements a step, bound by that index arithmetic: ~0.3 ms each on an H200 (2026-12-03), where writing φ once
+// takes ~0.07. φ stays the reference's bit for bit (the same product and coefficient); the backward keeps its order.
 import * as tf from '@tensorflow/tfjs';
 import { taylorFeatureSize } from '../../ops/taylorMap/index.js';
 import { allocate, declare, dispatch, elementMain, grid, kernelWithGrad, webgpuBackend } from './dispatch.js';
@@ -19,6 +27,37 @@ export const TAYLOR_MAP_MAX_F = 64;
 const UNIFORMS = ['n: u32', 'f: u32', 'F: u32', 'rootF4: f32', 'cDiag: f32', 'cOff: f32'];
 // q(a, b) for a ≤ b: the pair's place in the quadratic block
 const pairIndex = `fn pairIndex(a: u32, b: u32, f: u32) -> u32 { return a * f - (a * (a - 1u)) / 2u + (b - a); }`;
+
+let constOn = false;
+
+/** Lever taylorMapConst: f and F baked into the kernels, the forward's pair by the closed form. */
+export function setTaylorMapConst(on: boolean): void {
+  constOn = on;
+}
+
+// the lever's forward: f and F constants; the row a of the triangle holding pair q from the quadratic's root
+const forwardConstWgsl = (f: number) => () => `
+${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}
+const FD = ${f}u;
+const FW = ${taylorFeatureSize(f)}u;
+fn start(a: u32) -> u32 { return a * FD - (a * (a - 1u)) / 2u; }
+${elementMain(WG)}
+  let r = e / FW;
+  let p = e - r * FW;
+  let row = r * FD;
+  if (p == 0u) {
+    phi[e] = 1.0f;
+  } else if (p <= FD) {
+    phi[e] = x[row + p - 1u] / params.rootF4;
+  } else {
+    let q = p - 1u - FD;
+    let n = f32(2u * FD + 1u);
+    var a = min(u32(max(floor((n - sqrt(n * n - 8.0f * f32(q))) * 0.5f), 0.0f)), FD - 1u);
+    if (start(a) > q) { a -= 1u; } else if (start(a + 1u) <= q) { a += 1u; }
+    let b = a + (q - start(a));
+    phi[e] = (x[row + a] * x[row + b]) * select(params.cOff, params.cDiag, a == b);
+  }
+}`;
 
 const forwardWgsl = () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}
@@ -47,15 +86,17 @@ ${elementMain(WG)}
   }
 }`;
 
-const backwardWgsl = () => `
+// the backward with f and F as uniforms, or (lever taylorMapConst) as constants: the same loop in the same order
+const backwardWgsl = (f?: number) => () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'dphi', type: 'f32' }, { name: 'dx', type: 'f32', write: true }], UNIFORMS)}
 ${pairIndex}
+${f === undefined ? '' : `const FD = ${f}u;\nconst FW = ${taylorFeatureSize(f)}u;`}
 ${elementMain(WG)}
-  let f = params.f;
+  let f = ${f === undefined ? 'params.f' : 'FD'};
   let r = e / f;
   let a = e % f;
   let row = r * f;
-  let g = r * params.F;
+  let g = r * ${f === undefined ? 'params.F' : 'FW'};
   var s = 0.0f;
   for (var b = 0u; b < f; b++) {
     let q = select(pairIndex(b, a, f), pairIndex(a, b, f), a <= b);
@@ -89,7 +130,8 @@ export function registerTaylorMapWebGpu(): void {
       const rows = tf.util.sizeFromShape(x!.shape) / f;
       const phi = allocate(webgpuBackend(), [...x!.shape.slice(0, -1), taylorFeatureSize(f)]);
       const n = rows * taylorFeatureSize(f);
-      dispatch('TaylorMap', 'rb_taylor_map', forwardWgsl, [{ tensor: x! }, { tensor: phi, write: true }], [{ u: n }, ...constants(f)], grid(Math.ceil(n / WG)));
+      const [key, wgsl] = constOn ? [`rb_taylor_map_c${f}`, forwardConstWgsl(f)] : ['rb_taylor_map', forwardWgsl];
+      dispatch('TaylorMap', key, wgsl, [{ tensor: x! }, { tensor: phi, write: true }], [{ u: n }, ...constants(f)], grid(Math.ceil(n / WG)));
       return phi;
     },
   });
@@ -101,7 +143,8 @@ export function registerTaylorMapWebGpu(): void {
       const f = x!.shape[x!.shape.length - 1]!;
       const n = tf.util.sizeFromShape(x!.shape);
       const dx = allocate(webgpuBackend(), x!.shape);
-      dispatch('TaylorMapGrad', 'rb_taylor_map_grad', backwardWgsl, [{ tensor: x! }, { tensor: dphi! }, { tensor: dx, write: true }], [{ u: n }, ...constants(f)], grid(Math.ceil(n / WG)));
+      const [key, wgsl] = constOn ? [`rb_taylor_map_grad_c${f}`, backwardWgsl(f)] : ['rb_taylor_map_grad', backwardWgsl()];
+      dispatch('TaylorMapGrad', key, wgsl, [{ tensor: x! }, { tensor: dphi! }, { tensor: dx, write: true }], [{ u: n }, ...constants(f)], grid(Math.ceil(n / WG)));
       return dx;
     },
   });
