@@ -67,9 +67,10 @@ const GRAD_BAR = 5e-6;
 const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
 
 describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
-  // levers linearAttentionWide and linearAttentionColumns have their own tests below: the others cover the loop form
+  // levers linearAttentionWide, linearAttentionColumns and linearAttentionVec4 have their own tests below: the others
+  // cover the loop form
   beforeAll(() => {
-    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false });
+    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false, linearAttentionVec4: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -133,7 +134,7 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
 
   it('tiles: at most 32 floats of private state, at most 256 threads, within the workgroup storage', () => {
     // BASED d128: F 273 split 16 ways (18 each), 15 value columns + the ones column per forward workgroup; d_v + 1 = 129 split 8 ways
-    expect(linearAttentionTiles(273, 128, true, 48 * 1024)).toEqual({ G: 16, R: 18, BP: 288, NA: 16, NT: 256, TC: 14, AS: 1, NS: 16 });
+    expect(linearAttentionTiles(273, 128, true, 48 * 1024)).toEqual({ G: 16, R: 18, BP: 288, NA: 16, NT: 256, TC: 14, AS: 1, NS: 16, RV: 0 });
     expect(linearAttentionTiles(273, 128, true)).toMatchObject({ TC: 4 });
     expect(linearAttentionTiles(129, 273, false, 48 * 1024)).toMatchObject({ G: 8, R: 17, NA: 32, NT: 256 });
     for (const width of [1, 3, 17, 32, 33, 129, 273, 512, LINEAR_ATTENTION_MAX_WIDTH])
@@ -181,6 +182,34 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       await check([[1, 2, 9, 325, 18], [1, 1, 7, 1000, 37], [1, 1, 45, 273, 37]], 'lever linearAttentionWide');
     } finally {
       setFastPath({ linearAttentionWide: false });
+    }
+  });
+
+  it("lever linearAttentionVec4: the passes over F read each thread's contiguous entries as vec4s — tiles, values and gradients against naive", async () => {
+    // jrt-sd's f 24 at d 36: R 21 entries a thread as 6 vec4s, padded to 7 (odd: neighbouring threads' reads in other
+    // banks); a chunk of 8 steps where the strided layout stages 9
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, true, true)).toMatchObject({ G: 16, R: 21, AS: 2, NS: 32, RV: 7, TC: 8 });
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, true, false)).toMatchObject({ RV: 0, TC: 9 });
+    // only with several a's a thread: one a a thread keeps its loop form
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, false, true).RV).toBe(0);
+    for (const width of [17, 153, 273, 300, 601, LINEAR_ATTENTION_MAX_WIDTH])
+      for (const widthA of [3, 18, 64, 129])
+        for (const wgBytes of [16384, 48 * 1024]) {
+          const t = linearAttentionTiles(width, widthA, true, wgBytes, true, true);
+          if (t.AS === 1) continue;
+          expect(t.RV % 2, `${width} ${widthA}`).toBe(1);
+          expect(4 * t.RV).toBeGreaterThanOrEqual(t.R);
+          expect(4 * t.TC * (2 * 4 * t.RV * t.G + t.NS + t.NS * (t.G + 1))).toBeLessThanOrEqual(wgBytes);
+          for (const pass of ['fwd', 'dv'] as const) expect(workgroupBytesDeclared(linearAttentionWgsl(pass, t)), `${pass} ${width} ${widthA} at ${wgBytes}`).toBeLessThanOrEqual(wgBytes);
+        }
+    try {
+      setFastPath({ linearAttentionWide: true, linearAttentionVec4: true });
+      expect([linearAttentionWalkTiles('fwd', 325, 18).RV, linearAttentionWalkTiles('dv', 325, 18).RV, linearAttentionWalkTiles('dq', 325, 18).RV]).toEqual([7, 7, 0]);
+      // [B, H, T, F, d_v]: R mod 4 = 1 (jrt-sd's F 325: R 21), 0 (F 1000: R 32, 3 blocks at d_v 37) and 3 (F 300: R
+      // 19) — the last vec4's unused lanes; kept to three (lavapipe compiles each tiling anew)
+      await check([[1, 2, 9, 325, 18], [1, 1, 7, 1000, 37], [1, 1, 11, 300, 18]], 'lever linearAttentionVec4');
+    } finally {
+      setFastPath({ linearAttentionWide: false, linearAttentionVec4: false });
     }
   });
 

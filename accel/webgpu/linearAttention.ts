@@ -74,10 +74,12 @@ export interface LinearAttentionTiles {
   TC: number;
   AS: number;
   NS: number;
+  /** Lever linearAttentionVec4: vec4s of staged u (and w) per thread, odd (0: the strided layout). */
+  RV: number;
 }
 
-/** Floats of workgroup memory per staged time step: the u and w rows, the x entries, the partial sums (padded to G + 1 per a). */
-const floatsPerStep = (BP: number, NS: number, G: number) => 2 * BP + NS + NS * (G + 1);
+/** Floats of workgroup memory per staged time step: the u and w rows (BPS floats each), the x entries, the partial sums (padded to G + 1 per a). */
+const floatsPerStep = (BPS: number, NS: number, G: number) => 2 * BPS + NS + NS * (G + 1);
 
 /**
  * The tiles of a pass reducing over `widthB` (F, or d_v + 1) with `widthA` outputs per row (d_v value columns in the
@@ -85,7 +87,7 @@ const floatsPerStep = (BP: number, NS: number, G: number) => 2 * BP + NS + NS * 
  * workgroup storage (exported for the tests). `wide` (lever linearAttentionWide): as many a's per thread as cover
  * the row in one workgroup, within WIDE_STATE floats of private state.
  */
-export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384, wide = false): LinearAttentionTiles {
+export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384, wide = false, vec4 = false): LinearAttentionTiles {
   const G = Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(widthB / MAX_STATE)))));
   const R = Math.ceil(widthB / G);
   const slots = forward ? widthA + 1 : widthA;
@@ -93,9 +95,13 @@ export function linearAttentionTiles(widthB: number, widthA: number, forward: bo
   const AS = wide ? Math.max(1, Math.min(Math.floor(WIDE_STATE / R), Math.ceil(slots / NA))) : 1;
   const NS = NA * AS;
   const BP = R * G;
-  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / floatsPerStep(BP, NS, G)));
+  // vec4 (with several a's a thread): each thread's R entries contiguous, ⌈R/4⌉ vec4s rounded up to an odd count so that
+  // neighbouring threads' vec4 reads fall in different banks
+  const RV = vec4 && AS > 1 ? Math.ceil(R / 4) | 1 : 0;
+  const BPS = RV ? 4 * RV * G : BP;
+  const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / floatsPerStep(BPS, NS, G)));
   if (R > MAX_STATE || TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no tiling of width ${widthB} fits ${wgBytes} bytes of workgroup storage`);
-  return { G, R, BP, NA, NT: NA * G, TC, AS, NS };
+  return { G, R, BP, NA, NT: NA * G, TC, AS, NS, RV };
 }
 
 let wideOn = false;
@@ -103,6 +109,13 @@ let wideOn = false;
 /** Lever linearAttentionWide: several a's per thread in the passes over F (fwd, dv). */
 export function setLinearAttentionWide(on: boolean): void {
   wideOn = on;
+}
+
+let vec4On = false;
+
+/** Lever linearAttentionVec4: with several a's a thread (linearAttentionWide), each thread's staged u, w entries contiguous, read as vec4s. */
+export function setLinearAttentionVec4(on: boolean): void {
+  vec4On = on;
 }
 
 let columnsOn = false;
@@ -231,6 +244,28 @@ const stageX = (p: PassWgsl, threads: string) => `    for (var i = tid; i < TC *
       sx[i] = xx;
     }`;
 
+/** The vec4 layout's staging (lever linearAttentionVec4): vec4 v of a step holds thread v / RV's entries r = 4·(v % RV) + c, b = (v / RV)·R + r (zero past R, widthB and T). */
+const stageVec4 = (p: PassWgsl, time: (s: string) => string) => `    for (var i = tid; i < TC * BPV; i += NT) {
+      let s = ch * TC + i / BPV;
+      let v = i % BPV;
+      let r0 = (v % RV) * 4u;
+      let b0 = (v / RV) * R + r0;
+      var uu = vec4<f32>(0.0f);
+      var ww = vec4<f32>(0.0f);
+      if (s < T) {
+        let row = bh * T + ${time('s')};
+        for (var c = 0u; c < 4u; c++) {
+          let b = b0 + c;
+          if (r0 + c < R && b < widthB) {
+            uu[c] = ${p.u};
+            ww[c] = ${p.w};
+          }
+        }
+      }
+      su[i] = uu;
+      sw[i] = ww;
+    }`;
+
 /** AS·R private state entries as named scalars m<j>_<r> (a loop-indexed array may live in local memory). */
 const namedState = (AS: number, R: number) => Array.from({ length: AS }, (_, j) => Array.from({ length: R }, (_, r) => `var m${j}_${r} = 0.0f;`).join(' ')).join(' ');
 
@@ -243,8 +278,19 @@ const walkWgsl = (pass: LinearAttentionPass, t: LinearAttentionTiles) => () => {
   // memory: the delta rules' and the selective scan's register levers measured that)
   const js = Array.from({ length: AS }, (_, j) => j);
   const rs = Array.from({ length: R }, (_, r) => r);
-  const steps =
-    AS === 1
+  const { RV } = t;
+  const component = ['x', 'y', 'z', 'w'];
+  // lever linearAttentionVec4: thread gi's entries r are b = gi·R + r, staged as RV vec4s from gi·RV (lanes past R zero)
+  const vecSteps = `
+    for (var tc = 0u; tc < TC; tc++) {
+${js.map((j) => `      let x${j} = sx[tc * NS + slot + ${NA * j}u];\n      var p${j} = 0.0f;`).join('\n')}
+      let base = tc * BPV + gi * RV;
+${Array.from({ length: Math.ceil(R / 4) }, (_, q) => `      { let u4 = su[base + ${q}u]; let w4 = sw[base + ${q}u];${[0, 1, 2, 3].filter((c) => 4 * q + c < R).flatMap((c) => js.map((j) => ` m${j}_${4 * q + c} += x${j} * u4.${component[c]}; p${j} += m${j}_${4 * q + c} * w4.${component[c]};`)).join('')} }`).join('\n')}
+${js.map((j) => `      red[(tc * NS + slot + ${NA * j}u) * GP + gi] = p${j};`).join('\n')}
+    }`;
+  const steps = RV
+    ? vecSteps
+    : AS === 1
       ? `
     for (var tc = 0u; tc < TC; tc++) {
       let xa = sx[tc * NS + slot];
@@ -276,8 +322,7 @@ const TC = ${TC}u;
 const AS = ${AS}u;
 const NS = ${NS}u;
 const GP = ${G + 1}u;
-var<workgroup> su: array<f32, ${TC * BP}>;
-var<workgroup> sw: array<f32, ${TC * BP}>;
+${RV ? `const RV = ${RV}u;\nconst BPV = ${RV * G}u;\nvar<workgroup> su: array<vec4<f32>, ${TC * RV * G}>;\nvar<workgroup> sw: array<vec4<f32>, ${TC * RV * G}>;` : `var<workgroup> su: array<f32, ${TC * BP}>;\nvar<workgroup> sw: array<f32, ${TC * BP}>;`}
 var<workgroup> sx: array<f32, ${TC * NS}>;
 var<workgroup> red: array<f32, ${TC * NS * (G + 1)}>;
 
@@ -304,7 +349,7 @@ fn main(${builtins}) {
   let chunks = (T + TC - 1u) / TC;
   for (var ch = 0u; ch < chunks; ch++) {
     // stage the chunk's u, w rows (zero past widthB and past T: the state stays as it is) and x entries
-    for (var i = tid; i < TC * BP; i += NT) {
+${RV ? stageVec4(p, time) : `    for (var i = tid; i < TC * BP; i += NT) {
       let s = ch * TC + i / BP;
       let b = i % BP;
       var uu = 0.0f;
@@ -316,7 +361,7 @@ fn main(${builtins}) {
       }
       su[i] = uu;
       sw[i] = ww;
-    }
+    }`}
 ${stageX(p, 'NT')}
     workgroupBarrier();
     // each thread: its R entries of M[slot][·] (of each of its AS slots), updated then read against w, per step${steps}
@@ -452,7 +497,7 @@ const NAMES: Record<LinearAttentionPass, string> = { fwd: 'LinearAttention', dq:
 /** The tiles a walk of `pass` takes at F and d_v on this device with the levers as set (exported for the tests). */
 export function linearAttentionWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionTiles {
   const overF = pass === 'fwd' || pass === 'dv';
-  return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF);
+  return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF, vec4On && overF);
 }
 
 /** The columns form's tiles a walk of `pass` takes at F and d_v with the levers as set; undefined: the walk above (exported for the tests). */
@@ -475,7 +520,7 @@ function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo
   const t = linearAttentionWalkTiles(pass, F, dv);
   const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NS - 1 : t.NS));
   const groups = BH * blocks;
-  dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}${t.AS > 1 ? `_s${t.AS}` : ''}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
+  dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}${t.AS > 1 ? `_s${t.AS}` : ''}${t.RV ? `_v${t.RV}` : ''}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
 }
 
 const epsOf = (attrs: unknown) => (attrs as { eps: number }).eps;
