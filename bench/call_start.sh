@@ -27,7 +27,8 @@ wait_for_earlier_apps() {
   done
   clock=$(( $(date +%s) - t0 ))
   if [ "$waited" = 0 ]; then
-    [ "$clock" -ge 2 ] && echo "no earlier process on the GPU; reading its process list took $clock s" | tee -a "$1"
+    # no wait: none listed, or APPS_WAIT_S=0 (a stretch beside a check) — say only what the listing cost
+    [ "$clock" -ge 2 ] && echo "no wait for earlier processes; reading the GPU's process list took $clock s" | tee -a "$1"
     return 0
   fi
   left=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader 2>/dev/null | grep . | tr '\n' ';' || true)

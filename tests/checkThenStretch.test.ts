@@ -320,7 +320,7 @@ describe('bench/check_then_stretch.sh on a stand-in GPU host', () => {
     expect(r.stderr).not.toMatch(/unbound|syntax error|command not found/);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const log = r.extract(join(r.out, 'check.tgz'), 'k/apps-wait.txt');
-    const listed = /^no earlier process on the GPU; reading its process list took (\d+) s$/m.exec(log);
+    const listed = /^no wait for earlier processes; reading the GPU's process list took (\d+) s$/m.exec(log);
     expect(listed, log).not.toBeNull();
     expect(Number(listed![1])).toBeGreaterThanOrEqual(2);
     expect(log).toMatch(/^nvidia-smi -L took [2-9] s$/m);

@@ -52,11 +52,11 @@ export async function relErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return (await errors(a, b)).rel;
 }
 
-/** Bytes of workgroup memory a WGSL module declares (every `var<workgroup> name: array<f32|u32|i32, N>`). */
+/** Bytes of workgroup memory a WGSL module declares (every `var<workgroup> name: array<T, N>`, T f32, u32, i32 or a vec2/vec4 of them). */
 export function workgroupBytesDeclared(wgsl: string): number {
-  const arrays = [...wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*array<(?:f32|u32|i32)\s*,\s*(\d+)\s*>/g)];
+  const arrays = [...wgsl.matchAll(/var<workgroup>\s+\w+\s*:\s*array<(?:vec([24])<)?(?:f32|u32|i32)>?\s*,\s*(\d+)\s*>/g)];
   if (arrays.length === 0) throw new Error('no workgroup arrays found in the WGSL');
-  return arrays.reduce((n, m) => n + 4 * Number(m[1]), 0);
+  return arrays.reduce((n, m) => n + 4 * Number(m[1] ?? 1) * Number(m[2]), 0);
 }
 
 /**

@@ -244,12 +244,12 @@ const stageX = (p: PassWgsl, threads: string) => `    for (var i = tid; i < TC *
       sx[i] = xx;
     }`;
 
-/** The vec4 layout's staging (lever linearAttentionVec4): vec4 v of a step holds thread v / RV's entries r = 4·(v % RV) + c, b = (v / RV)·R + r (zero past R, widthB and T). */
+/** The vec4 layout's staging (lever linearAttentionVec4): vec4 iv of a step holds thread iv / RV's entries r = 4·(iv % RV) + c, b = (iv / RV)·R + r (zero past R, widthB and T; not named v: the forward binds v). */
 const stageVec4 = (p: PassWgsl, time: (s: string) => string) => `    for (var i = tid; i < TC * BPV; i += NT) {
       let s = ch * TC + i / BPV;
-      let v = i % BPV;
-      let r0 = (v % RV) * 4u;
-      let b0 = (v / RV) * R + r0;
+      let iv = i % BPV;
+      let r0 = (iv % RV) * 4u;
+      let b0 = (iv / RV) * R + r0;
       var uu = vec4<f32>(0.0f);
       var ww = vec4<f32>(0.0f);
       if (s < T) {

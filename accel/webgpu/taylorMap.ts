@@ -12,8 +12,9 @@
 //
 // Lever `taylorMapConst`: f and F as WGSL constants (a pipeline per f), so the divisions by F and f become a multiply
 // and a shift, and the forward finds its pair's row a from the quadratic start(a) = a·f − a(a − 1)/2 = q, a =
-// ⌊((2f + 1) − √((2f + 1)² − 8q)) / 2⌋, corrected by one row either way (at a row's start the root is an integer, which
-// a GPU's float sqrt may round below; lavapipe's is exact there, and the tests pass without the correction), in place of
+// ⌊((2f + 1) − √((2f + 1)² − 8q)) / 2⌋, corrected by one row either way (at a row's start the root is an integer, and a
+// GPU's float sqrt rounding up there would floor it one row short; lavapipe's is exact, and the tests pass without
+// the correction; inside a row the root lies ≥ 0.015 from the next integer, far past float rounding), in place of
 // walking the triangle's rows — up to f steps a thread. At jrt-sd's f 24 (F 325) the forward is four dispatches of
 // 69 M elements a step, bound by that index arithmetic: ~0.3 ms each on an H200 (2026-12-03), where writing φ once
 // takes ~0.07. φ stays the reference's bit for bit (the same product and coefficient); the backward keeps its order.
