@@ -17,6 +17,7 @@ import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
 import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, COLUMNS_MAX_WIDTH, LINEAR_ATTENTION_KERNEL, linearAttentionColumnsTiles, linearAttentionColumnsWalkTiles, linearAttentionColumnsWgsl, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
+import { programTimes } from '../bench/step.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
 
@@ -289,6 +290,23 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       expect((await errors(got[i]!, ahead[i]!)).rel, `one key ahead: ${NAMES[i]}`).toBeGreaterThan(bar(i));
     }
     tf.dispose([...Object.values(x), ...got, ...same, ...ahead]);
+  });
+
+  it("bench/step.ts's profile by program: the gradient's four dispatches apart, each program counted once", async () => {
+    // tf.profile lists the customGrad scope around the fused forward as well as the kernel inside it; the scope's own
+    // timers are empty, so summing every entry's programs gives each dispatch once — what 'top programs' prints
+    const [B, H, T, F, dv] = [1, 2, 9, 17, 3];
+    const [q, k, v] = [randn([B, H, T, F]), randn([B, H, T, F]), randn([B, H, T, dv])].map((t) => tf.abs(t) as tf.Tensor4D);
+    const info = await tf.profile(() => tf.grad((x: tf.Tensor) => tf.sum(causalLinearAttention(x as tf.Tensor4D, k!, v!)))(q!));
+    const kernels = info.kernels as unknown as Array<{ name: string; kernelTimeMs: number; extraInfo: unknown }>;
+    const programs = kernels.flatMap((kr) => programTimes(kr.extraInfo));
+    const names = programs.map((p) => p.name);
+    for (const name of ['LinearAttention', 'LinearAttentionGradIn', 'LinearAttentionGradQ', 'LinearAttentionGradK', 'LinearAttentionGradV']) expect(names.filter((n) => n === name), name).toHaveLength(1);
+    // every program's time belongs to exactly one entry: the programs' sum is the entries' sum
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const kernelSum = sum(kernels.map((kr) => (typeof kr.kernelTimeMs === 'number' ? kr.kernelTimeMs : 0)));
+    expect(sum(programs.map((p) => p.ms))).toBeCloseTo(kernelSum, 3);
+    tf.dispose([q!, k!, v!]);
   });
 
   it('through the op: lever on runs the fused form, lever off (or a declined option) the chunked form exactly', async () => {
