@@ -152,6 +152,12 @@ export const presetSchema = z
     train: overridesOf(trainSchema.omit({ lr: true })).default({}),
     /** Learning-rate search (default: the full grid). The paper presets use successive halving. */
     search: searchSchema.default({ kind: 'grid' }),
+    /**
+     * Stacks of up to this many runs (the learning rates of a grid point, one model with a run axis: engine/stack.ts)
+     * in this preset's sweeps on webgpu, where a GPU measured it faster (bench/RESULTS.md); `--stack N` overrides, and
+     * other backends train runs alone unless asked. Unset: alone.
+     */
+    stack: z.number().int().min(1).optional(),
   })
   .strict();
 

@@ -13,6 +13,14 @@ import { canonicalJson, runId, type RunConfig } from './config.js';
 import { trainedPart, type TrainedPart } from './provenance.js';
 import { prepareRun, recordOf, type RunOutcome } from './run.js';
 
+/**
+ * The stack size a sweep uses: `--stack N` when given, else the preset's own (measured on a GPU, so on webgpu only),
+ * else 1 (each run alone).
+ */
+export function sweepStackSize(flag: number | undefined, presetStack: number | undefined, backend: string): number {
+  return flag ?? (backend === 'webgpu' ? presetStack : undefined) ?? 1;
+}
+
 /** What must be equal for runs to share a stack: everything but the learning rate (and so the run id). */
 export function stackKey(config: RunConfig): string {
   const { lr: _lr, ...train } = config.train;

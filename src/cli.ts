@@ -20,6 +20,7 @@ import { parseStrict, runId, searchSchema, type RunConfig } from './../runners/c
 import { ResultsDir } from '../runners/results.js';
 import { resolveRunConfig } from '../runners/run.js';
 import { leftOutLine, NO_NVIDIA_SMI, parseConcurrency, planSweepConcurrency, resolveGpuMemory, runSweepParallel, stackSizeFor } from '../runners/concurrency.js';
+import { sweepStackSize } from '../runners/stack.js';
 import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
@@ -329,7 +330,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         .option('search', { choices: ['grid', 'halving'] as const, describe: 'learning-rate search: grid (every run to its last epoch) or halving (successive halving at rungs, runners/search.ts); default: the preset\'s (the paper presets: halving; flags: grid)' })
         .option('reopen-ties', { type: 'boolean', default: false, describe: "before training, set aside (to reopened.jsonl) the stored halving stops the preset's rule would not make now — e.g. stops within its keepWithin margin made before the margin existed — in groups no run of which has solved the task, so the sweep re-decides them (runners/search.ts stopsToReopen)" })
         .option('max-attempts', { type: 'number', default: 3, describe: 'a run stored as failed (GPU fault, numerical fault, crash) this many times is not retried' })
-        .option('stack', { type: 'number', default: 1, describe: 'train the runs that differ only in learning rate as stacks of up to N, one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv (short, or a causal long conv), hyena, h3, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. With --concurrency N each stack trains in one of the N processes; not with --queue' })
+        .option('stack', { type: 'number', describe: 'train the runs that differ only in learning rate as stacks of up to N (default: the preset\'s "stack" on webgpu — jrt-sd 3, measured there — else 1), one model with a run axis (engine/stack.ts; stackable mixers only: attention, sliding-window, based, linear-attention, baseconv (short, or a causal long conv), hyena, h3, mamba, rwkv; the others train alone); each run\'s record is the one it has alone. With --concurrency N each stack trains in one of the N processes; not with --queue' })
         .option('concurrency', { type: 'string', default: 'auto', describe: 'runs at a time on this machine, one process per run (with --gpu 0 1 ...: spread over those GPUs); auto: as many as the GPU\'s free memory holds by each run\'s estimated peak (runners/memory.ts, at most 8 per GPU), 1 where the GPU memory is unknown (cpu, wasm)' })
         .option('gpu-memory', { type: 'number', describe: 'GiB of GPU memory the runs may use per GPU, instead of nvidia-smi\'s free memory (any backend): --concurrency auto plans from it, and a run whose estimate cannot fit is refused' })
         .option('queue', { type: 'string', describe: 'enqueue the runs on BullMQ at redis://HOST:PORT for `recallbench worker`s, gather finished results, and exit' })
@@ -387,7 +388,10 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
         const gpuMemory = argv.queue || (argv.dryRun && argv.gpuMemory === undefined) ? undefined : resolveGpuMemory({ backend: g.backend, gpus: gpuIndices(g), gpuMemoryGiB: argv.gpuMemory, problems: memoryProblems });
         // queued and parallel sweeps train in other processes: this one only expands the grid (auto on a GPU: always child processes)
         const inProcess = !argv.dryRun && !argv.queue && (concurrency === 1 || (concurrency === 'auto' && !gpuMemory));
-        const stack = wholeNumber('--stack', argv.stack as number);
+        // the preset's own stack size only where runs train here (a queued job is one run)
+        const stack = sweepStackSize(argv.stack === undefined ? undefined : wholeNumber('--stack', argv.stack as number), argv.queue ? undefined : preset.stack, g.backend);
+        const stackLine = argv.stack === undefined && stack > 1 ? `stack: ${stack}, ${preset.name}'s own (its "stack", measured on a GPU; --stack 1 trains each run alone)` : undefined;
+        if (stackLine && (argv.dryRun || !argv.quiet)) (argv.dryRun ? io.stdout : io.stderr).write(`${argv.dryRun ? '' : 'sweep: '}${stackLine}\n`);
         if (stack > 1 && argv.queue) throw new UserInputError('--stack trains stacks in this process or in the sweep\'s own processes (--concurrency N), not with --queue: a queued job is one run');
         const backend = inProcess ? await setup(g, io) : undefined;
         if (!inProcess) await loadPluginsOnly(g);

@@ -78,3 +78,30 @@ export default ({ tf, z }) => ({
     expect(outcome('estimated')).toEqual(outcome('plain'));
   });
 });
+
+describe("a preset's own stack size through the CLI", () => {
+  // a preset with "stack": the sweep on webgpu takes it (and says so), --stack overrides it, the CPU backends ignore it
+  const dir = mkdtempSync(join(tmpdir(), 'rb-preset-stack-'));
+  const preset = join(dir, 'tiny-stacked.json');
+  writeFileSync(preset, JSON.stringify({
+    name: 'tiny-stacked',
+    data: [{ label: 'L16', task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 32 }], test: [{ seqLen: 16, numKvPairs: 2, count: 16 }] }],
+    architectures: [{ label: 'attention', layers: [{ mixer: 'attention' }] }],
+    dModels: [8],
+    learningRates: [0.001, 0.01],
+    train: { epochs: 1, batchSize: 16 },
+    stack: 2,
+  }));
+  const line = /^stack: 2, tiny-stacked's own \(its "stack", measured on a GPU; --stack 1 trains each run alone\)$/m;
+
+  it('webgpu: the preset\'s stack, said in one line; --stack 1 and the cpu backend: none', () => {
+    const dry = (...flags: string[]) => runCli(['sweep', preset, '--dry-run', '--out', join(dir, 'out'), ...flags], { bundled: true });
+    const webgpu = dry('--backend', 'webgpu');
+    expect(webgpu.status, webgpu.stderr).toBe(0);
+    expect(webgpu.stdout).toMatch(line);
+    for (const r of [dry('--backend', 'webgpu', '--stack', '1'), dry('--backend', 'cpu')]) {
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).not.toMatch(/^stack: /m);
+    }
+  });
+});

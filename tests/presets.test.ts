@@ -8,6 +8,7 @@ import { expandPreset, listPresetNames, loadPreset, presetSchema, PRESETS_DIR, s
 import { keepEndpoints, keepMiddle, scalePreset, trainingSteps } from '../runners/scale.js';
 import { getTask } from '../tasks/index.js';
 import { UserInputError } from '../engine/errors.js';
+import { sweepStackSize } from '../runners/stack.js';
 
 const PAPER_PRESETS = ['zoology-fig2', 'based-fig2', 'jrt-sd', 'jrt-prompt', 'jrt-rnn', 'quick'];
 const SCALES = [0.02, 0.1, 0.25, 0.5];
@@ -318,5 +319,24 @@ describe('preset overrides', () => {
     expect(expandPreset(selectPreset(sd, ['causal'], undefined, [1])).map((c) => [c.label, c.seed])).toEqual(Array.from({ length: 60 }, () => ['causal', 1]));
     expect(() => selectPreset(sd, undefined, undefined, [NaN])).toThrow(/--only-seeds: seeds are whole numbers/); // yargs's reading of a word
     expect(() => selectPreset(sd, undefined, undefined, [2])).toThrow(/--only-seeds: 2 is not a seed of jrt-sd \(seeds: 0, 1\)/);
+  });
+});
+
+describe("a preset's own stack size", () => {
+  it('jrt-sd stacks its learning rates in 3s on webgpu (measured there); --stack overrides; other backends and presets train runs alone', () => {
+    const jrt = loadPreset('jrt-sd');
+    expect(jrt.stack).toBe(3);
+    expect(sweepStackSize(undefined, jrt.stack, 'webgpu')).toBe(3);
+    expect(sweepStackSize(1, jrt.stack, 'webgpu')).toBe(1);
+    expect(sweepStackSize(5, jrt.stack, 'cpu')).toBe(5);
+    // measured on a GPU only: the CPU backends keep each run alone unless asked
+    for (const backend of ['cpu', 'wasm', 'tensorflow']) expect(sweepStackSize(undefined, jrt.stack, backend)).toBe(1);
+    // the other paper presets set none
+    for (const name of ['zoology-fig2', 'based-fig2', 'jrt-rnn', 'jrt-prompt']) expect(loadPreset(name).stack, name).toBeUndefined();
+    expect(sweepStackSize(undefined, undefined, 'webgpu')).toBe(1);
+    // a preset's stack is a whole number ≥ 1
+    const base = JSON.parse(readFileSync(join(PRESETS_DIR, 'jrt-sd.json'), 'utf8')) as Record<string, unknown>;
+    expect(presetSchema.safeParse({ ...base, stack: 0 }).success).toBe(false);
+    expect(presetSchema.safeParse({ ...base, stack: 2.5 }).success).toBe(false);
   });
 });
