@@ -35,10 +35,10 @@ start=$(date +%s)
 mkdir -p "$out/k"
 # the call before's processes first off the GPU (bench/call_start.sh): the checks time the GPU alone
 wait_for_earlier_apps "$out/k/apps-wait.txt"
-t_list=$(date +%s)
+listed_at=$(date +%s)
 gpu_count=$(nvidia-smi -L | wc -l)
-t_list=$(( $(date +%s) - t_list ))
-[ "$t_list" -ge 2 ] && echo "nvidia-smi -L took $t_list s" | tee -a "$out/k/apps-wait.txt"
+list_s=$(( $(date +%s) - listed_at ))
+[ "$list_s" -ge 2 ] && echo "nvidia-smi -L took $list_s s" | tee -a "$out/k/apps-wait.txt"
 if [ "$gpu_count" -gt 1 ] && [ -z "${GPUS:-}" ]; then
   source bench/gpu_pin.sh
   pin_all_gpus "$out/k/pin.txt"

@@ -244,19 +244,20 @@ const stageX = (p: PassWgsl, threads: string) => `    for (var i = tid; i < TC *
       sx[i] = xx;
     }`;
 
-/** The vec4 layout's staging (lever linearAttentionVec4): vec4 iv of a step holds thread iv / RV's entries r = 4·(iv % RV) + c, b = (iv / RV)·R + r (zero past R, widthB and T; not named v: the forward binds v). */
-const stageVec4 = (p: PassWgsl, time: (s: string) => string) => `    for (var i = tid; i < TC * BPV; i += NT) {
-      let s = ch * TC + i / BPV;
-      let iv = i % BPV;
-      let r0 = (iv % RV) * 4u;
-      let b0 = (iv / RV) * R + r0;
+/**
+ * Both vec4 layouts' staging of a chunk's u, w rows: `perStep` vec4s a step, `threads` at a time; `place` (WGSL lines)
+ * sets b0, the first b of vec4 i of its step, and `lane` a further condition on lane c (zero past it, widthB and T).
+ */
+const stageRowsVec4 = (p: PassWgsl, perStep: string, threads: string, place: string, lane = '') => `    for (var i = tid; i < TC * ${perStep}; i += ${threads}) {
+      let s = ch * TC + i / ${perStep};
+${place}
       var uu = vec4<f32>(0.0f);
       var ww = vec4<f32>(0.0f);
       if (s < T) {
-        let row = bh * T + ${time('s')};
+        let row = bh * T + ${timeOf(p)('s')};
         for (var c = 0u; c < 4u; c++) {
           let b = b0 + c;
-          if (r0 + c < R && b < widthB) {
+          if (${lane}b < widthB) {
             uu[c] = ${p.u};
             ww[c] = ${p.w};
           }
@@ -265,6 +266,12 @@ const stageVec4 = (p: PassWgsl, time: (s: string) => string) => `    for (var i 
       su[i] = uu;
       sw[i] = ww;
     }`;
+
+/** The vec4 layout of the passes over F (lever linearAttentionVec4): vec4 iv of a step holds thread iv / RV's entries r = 4·(iv % RV) + c, b = (iv / RV)·R + r (not named v: the forward binds v). */
+const stageVec4 = (p: PassWgsl) =>
+  stageRowsVec4(p, 'BPV', 'NT', `      let iv = i % BPV;
+      let r0 = (iv % RV) * 4u;
+      let b0 = (iv / RV) * R + r0;`, 'r0 + c < R && ');
 
 /** AS·R private state entries as named scalars m<j>_<r> (a loop-indexed array may live in local memory). */
 const namedState = (AS: number, R: number) => Array.from({ length: AS }, (_, j) => Array.from({ length: R }, (_, r) => `var m${j}_${r} = 0.0f;`).join(' ')).join(' ');
@@ -349,7 +356,7 @@ fn main(${builtins}) {
   let chunks = (T + TC - 1u) / TC;
   for (var ch = 0u; ch < chunks; ch++) {
     // stage the chunk's u, w rows (zero past widthB and past T: the state stays as it is) and x entries
-${RV ? stageVec4(p, time) : `    for (var i = tid; i < TC * BP; i += NT) {
+${RV ? stageVec4(p) : `    for (var i = tid; i < TC * BP; i += NT) {
       let s = ch * TC + i / BP;
       let b = i % BP;
       var uu = 0.0f;
@@ -416,24 +423,7 @@ fn main(${builtins}) {
   let chunks = (T + TC - 1u) / TC;
   for (var ch = 0u; ch < chunks; ch++) {
     // stage the chunk's u, w rows as vec4s (zero past widthB and past T) and x entries
-    for (var i = tid; i < TC * RP4; i += NA) {
-      let s = ch * TC + i / RP4;
-      let b0 = (i % RP4) * 4u;
-      var uu = vec4<f32>(0.0f);
-      var ww = vec4<f32>(0.0f);
-      if (s < T) {
-        let row = bh * T + ${time('s')};
-        for (var c = 0u; c < 4u; c++) {
-          let b = b0 + c;
-          if (b < widthB) {
-            uu[c] = ${p.u};
-            ww[c] = ${p.w};
-          }
-        }
-      }
-      su[i] = uu;
-      sw[i] = ww;
-    }
+${stageRowsVec4(p, 'RP4', 'NA', '      let b0 = (i % RP4) * 4u;')}
 ${stageX(p, 'NA')}
     workgroupBarrier();
     // each thread: its AS rows, updated then read against w, per step; the step's sums are this thread's alone

@@ -36,43 +36,27 @@ export function setTaylorMapConst(on: boolean): void {
   constOn = on;
 }
 
-// the lever's forward: f and F constants; the row a of the triangle holding pair q from the quadratic's root
-const forwardConstWgsl = (f: number) => () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}
-const FD = ${f}u;
-const FW = ${taylorFeatureSize(f)}u;
-fn start(a: u32) -> u32 { return a * FD - (a * (a - 1u)) / 2u; }
-${elementMain(WG)}
-  let r = e / FW;
-  let p = e - r * FW;
-  let row = r * FD;
-  if (p == 0u) {
-    phi[e] = 1.0f;
-  } else if (p <= FD) {
-    phi[e] = x[row + p - 1u] / params.rootF4;
-  } else {
-    let q = p - 1u - FD;
-    let n = f32(2u * FD + 1u);
-    var a = min(u32(max(floor((n - sqrt(n * n - 8.0f * f32(q))) * 0.5f), 0.0f)), FD - 1u);
-    if (start(a) > q) { a -= 1u; } else if (start(a + 1u) <= q) { a += 1u; }
-    let b = a + (q - start(a));
-    phi[e] = (x[row + a] * x[row + b]) * select(params.cOff, params.cDiag, a == b);
-  }
-}`;
+// f and F (and the forward's start(a), the first pair of row a of the triangle) as WGSL constants: lever taylorMapConst
+const constantsOf = (f: number, withStart: boolean) =>
+  `\nconst FD = ${f}u;\nconst FW = ${taylorFeatureSize(f)}u;${withStart ? '\nfn start(a: u32) -> u32 { return a * FD - (a * (a - 1u)) / 2u; }' : ''}`;
 
-const forwardWgsl = () => `
-${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}
+// The forward with f and F as uniforms — the pair (a, b) of place q by walking the rows of the triangle (f − a pairs
+// each) — or (lever taylorMapConst) as constants, the row a from the quadratic's root, corrected by one either way
+const forwardWgsl = (f?: number) => () => `
+${declare([{ name: 'x', type: 'f32' }, { name: 'phi', type: 'f32', write: true }], UNIFORMS)}${f === undefined ? '' : constantsOf(f, true)}
 ${elementMain(WG)}
-  let f = params.f;
-  let r = e / params.F;
-  let p = e % params.F;
+  let f = ${f === undefined ? 'params.f' : 'FD'};
+  let r = e / ${f === undefined ? 'params.F' : 'FW'};
+  let p = e % ${f === undefined ? 'params.F' : 'FW'};
   let row = r * f;
   if (p == 0u) {
     phi[e] = 1.0f;
   } else if (p <= f) {
     phi[e] = x[row + p - 1u] / params.rootF4;
   } else {
-    // the pair (a, b) of place q: walk the rows of the triangle (f - a pairs each)
+${
+  f === undefined
+    ? `    // the pair (a, b) of place q: walk the rows of the triangle (f - a pairs each)
     let q = p - 1u - f;
     var a = 0u;
     var start = 0u;
@@ -82,7 +66,13 @@ ${elementMain(WG)}
       start += len;
       a++;
     }
-    let b = a + (q - start);
+    let b = a + (q - start);`
+    : `    let q = p - 1u - f;
+    let n = f32(2u * f + 1u);
+    var a = min(u32(max(floor((n - sqrt(n * n - 8.0f * f32(q))) * 0.5f), 0.0f)), f - 1u);
+    if (start(a) > q) { a -= 1u; } else if (start(a + 1u) <= q) { a += 1u; }
+    let b = a + (q - start(a));`
+}
     phi[e] = (x[row + a] * x[row + b]) * select(params.cOff, params.cDiag, a == b);
   }
 }`;
@@ -90,8 +80,7 @@ ${elementMain(WG)}
 // the backward with f and F as uniforms, or (lever taylorMapConst) as constants: the same loop in the same order
 const backwardWgsl = (f?: number) => () => `
 ${declare([{ name: 'x', type: 'f32' }, { name: 'dphi', type: 'f32' }, { name: 'dx', type: 'f32', write: true }], UNIFORMS)}
-${pairIndex}
-${f === undefined ? '' : `const FD = ${f}u;\nconst FW = ${taylorFeatureSize(f)}u;`}
+${pairIndex}${f === undefined ? '' : constantsOf(f, false)}
 ${elementMain(WG)}
   let f = ${f === undefined ? 'params.f' : 'FD'};
   let r = e / f;
@@ -131,7 +120,7 @@ export function registerTaylorMapWebGpu(): void {
       const rows = tf.util.sizeFromShape(x!.shape) / f;
       const phi = allocate(webgpuBackend(), [...x!.shape.slice(0, -1), taylorFeatureSize(f)]);
       const n = rows * taylorFeatureSize(f);
-      const [key, wgsl] = constOn ? [`rb_taylor_map_c${f}`, forwardConstWgsl(f)] : ['rb_taylor_map', forwardWgsl];
+      const [key, wgsl] = constOn ? [`rb_taylor_map_c${f}`, forwardWgsl(f)] : ['rb_taylor_map', forwardWgsl()];
       dispatch('TaylorMap', key, wgsl, [{ tensor: x! }, { tensor: phi, write: true }], [{ u: n }, ...constants(f)], grid(Math.ceil(n / WG)));
       return phi;
     },
