@@ -111,13 +111,34 @@ if [ "$count" -gt 0 ]; then
     echo "campaign_merge: $(find "$weights" -name checkpoint.bin | wc -l) checkpoint weights ($(du -sm "$weights" | cut -f1) MiB) kept in $weights for the next session (carry $weights: bench/device_tree.sh <folder> says so)"
   else
     rm -rf "$weights"
-    echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(echo $(for d in "${part_dirs[@]}"; do (cd "$d" && echo weights.tar.*); done)); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2
+    # a transfer cut short (the last parts never came back) still holds whole checkpoints in its first parts: keep
+    # those, each checked by the sha256 in its own header (bench/checkpoints_intact.ts) — only from this call's own
+    # folder's parts 00, 01, … in a row, which are this stretch's by construction (a later call's folder may be another's)
+    own=()
+    for ((i = 0; ; i++)); do
+      name=$logs/weights.tar.$(printf '%02d' "$i")
+      [ -f "$name" ] || break
+      own+=("$name")
+    done
+    whole=""
+    if [ "${#own[@]}" -gt 0 ]; then
+      mkdir -p "$weights"
+      cat "${own[@]}" | tar xf - -C "$weights" 2> /dev/null || true
+      whole=$(node --import tsx "$(dirname "$0")/checkpoints_intact.ts" "$weights" | sed -nE 's/^([^:]+): whole \(epoch ([0-9]+)\)$/\1, epoch \2/p')
+    fi
+    if [ -n "$whole" ]; then
+      campaign_state_hash "$dst" > "$weights/state.sha256"
+      echo "campaign_merge: the call's weights came back in part ($(head -c 200 "$tmp/weights.err" 2>/dev/null)): $(echo "$whole" | wc -l) whole checkpoint(s) kept ($(echo "$whole" | paste -sd ';' | sed 's/;/; /g')), each checked by the sha256 in its header; the rest retrain from their rung notes (kept in $weights)"
+    else
+      rm -rf "$weights"
+      echo "campaign_merge: the call's weights not kept — a part is missing or damaged ($count files: $(echo $(for d in "${part_dirs[@]}"; do (cd "$d" && echo weights.tar.*); done)); $(head -c 200 "$tmp/weights.err" 2>/dev/null)): those runs retrain from their rung notes" >&2
+    fi
   fi
 fi
 after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
 # the new records one line each, and their steps, tokens and process-hours (what the stretch's paragraph reports)
-[ -z "$new" ] || npx tsx "$(dirname "$0")/campaign_new_records.ts" "$dst" $new
-cli=(npx tsx src/cli.ts)
+[ -z "$new" ] || node --import tsx "$(dirname "$0")/campaign_new_records.ts" "$dst" $new
+cli=(node --import tsx src/cli.ts)
 "${cli[@]}" verify "$dst"
 [ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --png headline --no-detail-files --quiet

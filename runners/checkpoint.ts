@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { AdamW } from '../engine/optimizer.js';
 import type { EpochRecord } from '../engine/train.js';
 import { faultPoint } from './faults.js';
@@ -121,10 +121,6 @@ function writeCheckpoint(dir: string, fields: Pick<CheckpointHeader, 'runId' | '
   faultPoint('checkpoint-saved');
 }
 
-/**
- * The checkpoint of run `runId` for a model with these variables, or undefined (with the reason) when there is
- * none or it does not fit: another run's, another model layout, damaged.
- */
 /** A checkpoint file's header, through `read(bytes, at)` (the whole file, or only its start), or why it has none. */
 function readHeader(read: (bytes: number, at: number) => Buffer): { header: CheckpointHeader; headerLength: number } | { reason: string } {
   const start = read(MAGIC.length + 4, 0);
@@ -137,6 +133,34 @@ function readHeader(read: (bytes: number, at: number) => Buffer): { header: Chec
   }
 }
 
+/** The data of a checkpoint file whose length and sha256 are what its header says, or undefined. */
+function intactData(file: Buffer, header: CheckpointHeader, headerLength: number): Buffer | undefined {
+  const dataStart = Math.ceil((MAGIC.length + 4 + headerLength) / 4) * 4;
+  const bytes = file.subarray(dataStart);
+  return bytes.length === header.floats * 4 && createHash('sha256').update(bytes).digest('hex') === header.sha256 ? bytes : undefined;
+}
+
+/**
+ * Whether run folder `dir` (checkpoints/<id>) holds a whole checkpoint of run <id> — its header readable, its data the
+ * length and sha256 the header says — without a model to load it into: what a transfer cut short left whole.
+ */
+export function checkpointIntact(dir: string): { epoch: number } | { reason: string } {
+  let file: Buffer;
+  try {
+    file = readFileSync(checkpointFile(dir));
+  } catch (e) {
+    return { reason: `unreadable (${(e as NodeJS.ErrnoException).code})` };
+  }
+  const parsed = readHeader((bytes, at) => file.subarray(at, at + bytes));
+  if ('reason' in parsed) return parsed;
+  if (parsed.header.runId !== basename(dir)) return { reason: `belongs to run ${parsed.header.runId}` };
+  return intactData(file, parsed.header, parsed.headerLength) ? { epoch: parsed.header.epoch } : { reason: 'damaged data' };
+}
+
+/**
+ * The checkpoint of run `runId` for a model with these variables, or undefined (with the reason) when there is
+ * none or it does not fit: another run's, another model layout, damaged.
+ */
 export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], stackSize = 1): { checkpoint?: Checkpoint; reason?: string } {
   const path = checkpointFile(dir);
   if (!existsSync(path)) return {};
@@ -151,9 +175,8 @@ export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], 
   const { header, headerLength } = parsed;
   if (header.runId !== runId) return { reason: `belongs to run ${header.runId}` };
   if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars, stackSize))) return { reason: 'the model\'s parameters changed since it was written' };
-  const dataStart = Math.ceil((MAGIC.length + 4 + headerLength) / 4) * 4;
-  const bytes = file.subarray(dataStart);
-  if (bytes.length !== header.floats * 4 || createHash('sha256').update(bytes).digest('hex') !== header.sha256) return { reason: 'damaged data' };
+  const bytes = intactData(file, header, headerLength);
+  if (!bytes) return { reason: 'damaged data' };
   const data = new Float32Array(header.floats);
   new Uint8Array(data.buffer).set(bytes);
   return { checkpoint: { header, data } };

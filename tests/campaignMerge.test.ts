@@ -8,6 +8,9 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import type { AdamW } from '../engine/optimizer.js';
+import { checkpointIntact, saveCheckpoint } from '../runners/checkpoint.js';
 import { ROOT } from './cliRunner.js';
 
 const FOLDER = 'zoology-fig2-scale0.01';
@@ -149,6 +152,30 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/the call's weights not kept — a part is missing or damaged \(1 files: weights\.tar\.00; sent 2 \d+ \(files, bytes\), got 1 40960\)/);
     expect(existsSync(join(root, '.weights', FOLDER))).toBe(false);
+  });
+
+  it("keeps the whole checkpoints of a transfer cut short, each checked by its own sha256; a cut or foreign file goes", async () => {
+    const root = committedRoot('cut-short', all.length - 1);
+    const at = deviceCall('call-cut-short', all.length);
+    /** A real checkpoint file of run `id` (runners/checkpoint.ts's writer), `floats` parameters of value `fill`. */
+    const checkpointBytes = async (id: string, floats: number, fill: number): Promise<Buffer> => {
+      const dir = join(work, 'written', id);
+      const variable = tf.variable(tf.fill([floats], fill));
+      await saveCheckpoint(dir, { runId: id, epoch: 7, step: 70, records: [], elapsedSeconds: 1, parts: [], variables: [variable], optimizer: { m: [], v: [] } as unknown as AdamW });
+      variable.dispose();
+      return readFileSync(join(dir, 'checkpoint.bin'));
+    };
+    // a: 48 kB (parts 00–01, whole once 01 is here); b: 80 kB (parts 01–03: cut when 03 is lost); c: whole but not a checkpoint
+    deviceWeights(at, { 'a-run': await checkpointBytes('a-run', 12_000, 0.5), 'c-run': Buffer.alloc(1_000, 9), 'b-run': await checkpointBytes('b-run', 20_000, 0.25) });
+    expect(readdirSync(join(at, 'c')).filter((f) => f.startsWith('weights.tar.'))).toHaveLength(4);
+    rmSync(join(at, 'c', 'weights.tar.03')); // the device kept the last part (a later weights_rest.sh call never came)
+    const r = merge(at, '5', root);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/campaign_merge: the call's weights came back in part \(sent 4 \d+ \(files, bytes\), got 3 122880\): 1 whole checkpoint\(s\) kept \(a-run, epoch 7\), each checked by the sha256 in its header; the rest retrain from their rung notes/);
+    const kept = join(root, '.weights', FOLDER);
+    expect(readdirSync(join(kept, 'checkpoints'))).toEqual(['a-run']);
+    expect(checkpointIntact(join(kept, 'checkpoints', 'a-run'))).toEqual({ epoch: 7 });
+    expect(readFileSync(join(kept, 'state.sha256'), 'utf8')).toMatch(/^[0-9a-f]{64}/);
   });
 
   it('reads the parts bench/weights_rest.sh brought back in later calls (WEIGHTS_REST_AT) as one tar with the stretch\'s; without them, keeps none', () => {
