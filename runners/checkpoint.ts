@@ -140,21 +140,28 @@ function intactData(file: Buffer, header: CheckpointHeader, headerLength: number
   return bytes.length === header.floats * 4 && createHash('sha256').update(bytes).digest('hex') === header.sha256 ? bytes : undefined;
 }
 
-/**
- * Whether run folder `dir` (checkpoints/<id>) holds a whole checkpoint of run <id> — its header readable, its data the
- * length and sha256 the header says — without a model to load it into: what a transfer cut short left whole.
- */
-export function checkpointIntact(dir: string): { epoch: number } | { reason: string } {
+/** Run `runId`'s checkpoint file at `path`, read whole with its header, or why not (unreadable, no header, another run's). */
+function readCheckpointOf(path: string, runId: string): { file: Buffer; header: CheckpointHeader; headerLength: number } | { reason: string } {
   let file: Buffer;
   try {
-    file = readFileSync(checkpointFile(dir));
+    file = readFileSync(path);
   } catch (e) {
     return { reason: `unreadable (${(e as NodeJS.ErrnoException).code})` };
   }
   const parsed = readHeader((bytes, at) => file.subarray(at, at + bytes));
   if ('reason' in parsed) return parsed;
-  if (parsed.header.runId !== basename(dir)) return { reason: `belongs to run ${parsed.header.runId}` };
-  return intactData(file, parsed.header, parsed.headerLength) ? { epoch: parsed.header.epoch } : { reason: 'damaged data' };
+  if (parsed.header.runId !== runId) return { reason: `belongs to run ${parsed.header.runId}` };
+  return { file, ...parsed };
+}
+
+/**
+ * Whether run folder `dir` (checkpoints/<id>) holds a whole checkpoint of run <id> — its header readable, its data the
+ * length and sha256 the header says — without a model to load it into: what a transfer cut short left whole.
+ */
+export function checkpointIntact(dir: string): { epoch: number } | { reason: string } {
+  const read = readCheckpointOf(checkpointFile(dir), basename(dir));
+  if ('reason' in read) return read;
+  return intactData(read.file, read.header, read.headerLength) ? { epoch: read.header.epoch } : { reason: 'damaged data' };
 }
 
 /**
@@ -164,16 +171,9 @@ export function checkpointIntact(dir: string): { epoch: number } | { reason: str
 export function loadCheckpoint(dir: string, runId: string, vars: tf.Variable[], stackSize = 1): { checkpoint?: Checkpoint; reason?: string } {
   const path = checkpointFile(dir);
   if (!existsSync(path)) return {};
-  let file: Buffer;
-  try {
-    file = readFileSync(path);
-  } catch (e) {
-    return { reason: `unreadable (${(e as NodeJS.ErrnoException).code})` };
-  }
-  const parsed = readHeader((bytes, at) => file.subarray(at, at + bytes));
-  if ('reason' in parsed) return parsed;
-  const { header, headerLength } = parsed;
-  if (header.runId !== runId) return { reason: `belongs to run ${header.runId}` };
+  const read = readCheckpointOf(path, runId);
+  if ('reason' in read) return read;
+  const { file, header, headerLength } = read;
   if (JSON.stringify(header.variables) !== JSON.stringify(layoutOf(vars, stackSize))) return { reason: 'the model\'s parameters changed since it was written' };
   const bytes = intactData(file, header, headerLength);
   if (!bytes) return { reason: 'damaged data' };
