@@ -4,7 +4,8 @@ import SlowFirstSequencer from './tests/sequencer.js';
 // Four projects: `unit` and `gpu` (`npm test`), `learn` (`npm run test:learn`, the tests/*.train.test.ts files: each
 // trains a mixer on an easy MQAR through the project's training path and asserts it beats chance — minutes of wasm
 // training on 2 cores) and `system` (`npm run test:system`: sweeps run as processes — in parallel, queued, stacked,
-// resumed, or chained from the CLI as a user would (addArch) — each file many process starts on 2 cores). CI (.ci/run) runs all three scripts;
+// resumed, or chained from the CLI as a user would (addArch) — and the device host's scripts, each file many process
+// starts on 2 cores). CI (.ci/run) runs all three scripts;
 // `npm run test:all` runs everything at once. `npm test` keeps the crash-and-resume tests (tests/reliability*.test.ts).
 const LEARN = 'tests/**/*.train.test.ts';
 // npm test was at 344–382 s in clean-clone CI on 2 cores (2026-11-30), against a 6-minute target: these files were
@@ -13,6 +14,9 @@ const LEARN = 'tests/**/*.train.test.ts';
 const SYSTEM = [
   'tests/addArch.test.ts', 'tests/concurrency.test.ts', 'tests/search.sweep.test.ts', 'tests/queue.test.ts', 'tests/stack.sweep.test.ts', 'tests/sweep.resume.test.ts',
   'tests/memory.sweep.test.ts',
+  // the device host's scripts (bench/*.sh) run on stand-ins: each test a bash pipeline of tar, split, sha256 and CLI
+  // processes — 83 s and 90 s of file time inside npm test in clean-clone CI (2026-12-03: npm test 281–366 s)
+  'tests/checkThenStretch.test.ts', 'tests/campaignMerge.test.ts',
 ];
 // Files that start a WebGPU adapter, set fast-path levers or mention the backend by name: each in a fresh process
 // (isolate, project `gpu`) — in the one run that shared them (2026-11-30), a worker died in Dawn's native code
