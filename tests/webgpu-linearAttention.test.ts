@@ -68,10 +68,10 @@ const GRAD_BAR = 5e-6;
 const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
 
 describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
-  // levers linearAttentionWide, linearAttentionColumns and linearAttentionVec4 have their own tests below: the others
+  // levers linearAttentionWide, linearAttentionColumns, linearAttentionColumnsFit and linearAttentionVec4 have their own tests below: the others
   // cover the loop form
   beforeAll(() => {
-    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false, linearAttentionVec4: false });
+    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false, linearAttentionVec4: false, linearAttentionColumnsFit: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -241,6 +241,42 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       await check([[1, 2, 9, 325, 18], [1, 1, 7, 1000, 37], [2, 1, 1, 273, 37], [1, 2, 13, 21, 71], [2, 1, 11, 4, 1]], 'lever linearAttentionColumns');
     } finally {
       setFastPath({ linearAttentionWide: false, linearAttentionColumns: false });
+    }
+  });
+
+  it('lever linearAttentionColumnsFit: the columns form\'s threads fitted to F in whole warps — tiles, values and gradients against naive', async () => {
+    // jrt-sd's f 24 at d 36 (F 325, 19 entries): 256 × 2 = 512 slots → 192 × 2 = 384 (3 × 128 is as few: the fewer
+    // features a thread wins); two workgroups' F 273 at 65 entries (one feature a thread): 2 × 256 → 2 × 160; F 21 and
+    // F 4 as before (below a warp: the power of two); F 1000 at 38 entries: 4 × 256 either way
+    expect(linearAttentionColumnsTiles(19, 325, 48 * 1024, true)).toMatchObject({ R: 19, RP: 20, NA: 192, AS: 2, NS: 384 });
+    expect(linearAttentionColumnsTiles(65, 273, 48 * 1024, true)).toMatchObject({ RP: 68, NA: 160, AS: 1, NS: 160 });
+    expect(linearAttentionColumnsTiles(72, 21, 48 * 1024, true)).toMatchObject({ NA: 32, AS: 1 });
+    expect(linearAttentionColumnsTiles(2, 4, 48 * 1024, true)).toMatchObject({ NA: 4, AS: 1 });
+    expect(linearAttentionColumnsTiles(38, 1000, 48 * 1024, true)).toMatchObject({ NA: 256, AS: 1 });
+    for (const widthB of [2, 4, 19, 38, COLUMNS_MAX_WIDTH])
+      for (const widthA of [4, 21, 100, 273, 325, 601, 777, LINEAR_ATTENTION_MAX_WIDTH])
+        for (const wgBytes of [16384, 48 * 1024]) {
+          const fit = linearAttentionColumnsTiles(widthB, widthA, wgBytes, true)!;
+          const pow2 = linearAttentionColumnsTiles(widthB, widthA, wgBytes)!;
+          const at = `${widthB} × ${widthA} at ${wgBytes}`;
+          // never more workgroups nor more slots than the power-of-two tiles; whole warps (or a power of two below one)
+          expect(Math.ceil(widthA / fit.NS), at).toBe(Math.ceil(widthA / pow2.NS));
+          expect(Math.ceil(widthA / fit.NS) * fit.NS, at).toBeLessThanOrEqual(Math.ceil(widthA / pow2.NS) * pow2.NS);
+          expect(fit.NA % 32 === 0 || (fit.NA < 32 && (fit.NA & (fit.NA - 1)) === 0), at).toBe(true);
+          expect(fit.NA, at).toBeLessThanOrEqual(256);
+          expect(fit.AS * fit.RP, at).toBeLessThanOrEqual(Math.max(72, fit.RP));
+          expect(fit.NS).toBe(fit.NA * fit.AS);
+          expect(4 * fit.TC * (2 * fit.RP + fit.NS)).toBeLessThanOrEqual(wgBytes);
+          for (const pass of ['dq', 'dk'] as const) expect(workgroupBytesDeclared(linearAttentionColumnsWgsl(pass, fit)), `${pass} ${at}`).toBeLessThanOrEqual(wgBytes);
+        }
+    try {
+      setFastPath({ linearAttentionWide: true, linearAttentionColumns: true, linearAttentionColumnsFit: true });
+      expect(linearAttentionColumnsWalkTiles('dk', 325, 18)).toMatchObject({ NA: 192, AS: 2 });
+      // [B, H, T, F, d_v]: jrt-sd's f 24 tile (192 threads × 2), F 273 at d_v 64 (two workgroups of 160, the second's
+      // last 47 slots past F), F 150 at d_v 37 (160 threads, 10 past F; 256 without)
+      await check([[1, 2, 9, 325, 18], [1, 1, 7, 273, 64], [2, 1, 5, 150, 37]], 'lever linearAttentionColumnsFit');
+    } finally {
+      setFastPath({ linearAttentionWide: false, linearAttentionColumns: false, linearAttentionColumnsFit: false });
     }
   });
 

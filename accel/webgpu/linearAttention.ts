@@ -40,6 +40,11 @@
 // staged u, w rows read as vec4s (the walk's loads: one per four columns where the loop form issues two per column),
 // and each step's sum written straight to the output (one thread owns it: no partial sums in workgroup memory, no
 // finishing loop) — columnsWgsl below.
+//
+// Lever `linearAttentionColumnsFit` (with linearAttentionColumns): the columns form's NA threads of AS a's fitted to F
+// instead of NA = the power of two at or above it. jrt-sd's f 24 (F 325) took 256 threads × 2 a's = 512 slots a head,
+// 187 of them (36 %) walking every step for a's past F; fitted, 192 × 2 = 384 (NA in whole warps of 32) — the same
+// serial work a thread, a quarter fewer threads for a GPU that jrt-sd's 8 processes keep full.
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
 import { allocate, declare, dispatch, grid, madeOnce, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
@@ -125,6 +130,13 @@ export function setLinearAttentionColumns(on: boolean): void {
   columnsOn = on;
 }
 
+let columnsFitOn = false;
+
+/** Lever linearAttentionColumnsFit: the columns form's threads and a's a thread fitted to F (linearAttentionColumnsTiles' `fit`). */
+export function setLinearAttentionColumnsFit(on: boolean): void {
+  columnsFitOn = on;
+}
+
 export interface LinearAttentionColumnsTiles {
   R: number;
   RP: number;
@@ -137,19 +149,38 @@ export interface LinearAttentionColumnsTiles {
 /**
  * The columns form's tiles (lever linearAttentionColumns): R = widthB state entries a thread (padded to RP, a multiple
  * of 4, in the staged rows), NA threads of AS a's each (NS = NA·AS a's a workgroup), TC steps a chunk; undefined past
- * COLUMNS_MAX_WIDTH (exported for the tests).
+ * COLUMNS_MAX_WIDTH (exported for the tests). With `fit` (lever linearAttentionColumnsFit) NA and AS are fitted to
+ * widthA (columnsFit below); without it NA is the power of two at or above widthA (at most MAX_THREADS).
  */
-export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBytes = 16384): LinearAttentionColumnsTiles | undefined {
+export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBytes = 16384, fit = false): LinearAttentionColumnsTiles | undefined {
   if (widthB > COLUMNS_MAX_WIDTH) return undefined;
   const R = widthB;
   const RP = 4 * Math.ceil(R / 4);
-  const NA = Math.max(2, Math.min(MAX_THREADS, pow2AtLeast(widthA)));
-  const AS = Math.max(1, Math.min(Math.floor(COLUMNS_STATE / RP), Math.ceil(widthA / NA)));
+  const maxAS = Math.max(1, Math.floor(COLUMNS_STATE / RP));
+  const pow2NA = Math.max(2, Math.min(MAX_THREADS, pow2AtLeast(widthA)));
+  const { NA, AS } = fit ? columnsFit(widthA, maxAS) : { NA: pow2NA, AS: Math.max(1, Math.min(maxAS, Math.ceil(widthA / pow2NA))) };
   const NS = NA * AS;
   // per staged step: the u and w rows (RP each) and the x entries
   const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / (2 * RP + NS)));
   if (TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no columns tiling of ${widthA} a's fits ${wgBytes} bytes of workgroup storage`);
   return { R, RP, NA, AS, NS, TC };
+}
+
+/**
+ * The fewest slots NA·AS for widthA a's: as few workgroups as the widest tile allows (MAX_THREADS × maxAS a's each),
+ * then per workgroup its share of the a's, NA in whole warps of 32 (a power of two below 32, at least 2) and AS ≤ maxAS;
+ * on a tie the fewer a's a thread (the shorter serial walk). The workgroup count ⌈widthA / NS⌉ stays the minimum.
+ */
+function columnsFit(widthA: number, maxAS: number): { NA: number; AS: number } {
+  const blocks = Math.ceil(widthA / (MAX_THREADS * maxAS));
+  const share = Math.ceil(widthA / blocks);
+  let best = { NA: MAX_THREADS, AS: maxAS };
+  for (let AS = maxAS; AS >= 1; AS--) {
+    const need = Math.ceil(share / AS);
+    const NA = need < 32 ? Math.max(2, pow2AtLeast(need)) : 32 * Math.ceil(need / 32);
+    if (NA <= MAX_THREADS && NA * AS <= best.NA * best.AS) best = { NA, AS };
+  }
+  return best;
 }
 
 let wgBytesCap: number | undefined;
@@ -493,7 +524,7 @@ export function linearAttentionWalkTiles(pass: LinearAttentionPass, F: number, d
 /** The columns form's tiles a walk of `pass` takes at F and d_v with the levers as set; undefined: the walk above (exported for the tests). */
 export function linearAttentionColumnsWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionColumnsTiles | undefined {
   if (!columnsOn || (pass !== 'dq' && pass !== 'dk')) return undefined;
-  return linearAttentionColumnsTiles(dv + 1, F, workgroupStorageBytes(wgBytesCap));
+  return linearAttentionColumnsTiles(dv + 1, F, workgroupStorageBytes(wgBytesCap), columnsFitOn);
 }
 
 /** Record one walk of `pass` over the B·H sequences. */
