@@ -5,7 +5,8 @@
 # presets' results (16 of the tree's 26 MB) nor their weights; the room that frees is what the checkpoint weights of
 # the last session can take (campaign_stretch.sh WEIGHTS_MIB).
 #
-#   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/ and .weights/, of
+#   bash bench/device_tree.sh FOLDER   a sparse checkout (cone): every top-level folder but results/, .weights/, tests/,
+#                                      docs/ and bench/logs/ (the device reads none of them), of
 #                                      results/ only results/campaign/FOLDER — the stretch's folder, <preset> or, with
 #                                      SCALE, <preset>-scale<s> (what a fresh machine seeds from; a preset with no
 #                                      folder yet, its first stretch: no results at all) — and of .weights/ only
@@ -41,8 +42,12 @@ case "${1:-}" in
     # the stretch's weights in the cone, unless this call's SEND carries them by slices (bench/weights_send.sh)
     own_weights=".weights/$1"
     [ -n "$own_by_slices" ] && own_weights=""
+    # the device reads neither the tests, the docs nor the device calls' old logs (3.5 MiB on 2026-12-03: room for
+    # weights) — bench's own files stay: cone mode takes the files directly in every folder above a named one, so the
+    # cone names a folder of bench's that does not exist (bench/.cone) instead of bench with its logs
     # shellcheck disable=SC2046 # folder names: no spaces
-    git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx -e results -e .weights) "results/campaign/$1" $own_weights ;;
+    git sparse-checkout set --cone $(git ls-files | grep / | cut -d/ -f1 | sort -u | grep -vx -e results -e .weights -e tests -e docs -e bench) \
+      bench/.cone "results/campaign/$1" $own_weights ;;
 esac
 # the files that travel: tracked ones present in the checkout (a sparse checkout leaves the others out) and untracked
 # ones not ignored

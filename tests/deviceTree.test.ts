@@ -35,6 +35,10 @@ describe.skipIf(!isRepo)('bench/device_tree.sh in a clone of this repository', (
     expect(Number(m![1])).toBeLessThan(16);
     for (const kept of ['results/campaign/zoology-fig2/runs.jsonl', 'bench/campaign_stretch.sh', 'bench/campaign_state.sh', 'runners/presets/zoology-fig2.json', 'package.json']) expect(existsSync(join(clone, kept)), kept).toBe(true);
     for (const gone of ['results/icll', 'results/campaign/based-fig2', 'results/vendor']) expect(existsSync(join(clone, gone)), gone).toBe(false);
+    // what the device never reads leaves too (room for weights): the tests, the docs, the device calls' old logs — but
+    // bench's own files stay, RESULTS.md and the device scripts beside it
+    for (const gone of ['tests', 'docs', 'bench/logs']) expect(existsSync(join(clone, gone)), gone).toBe(false);
+    for (const kept of ['bench/check_then_stretch.sh', 'bench/weights_rest.sh', 'bench/torch_step.py', 'bench/RESULTS.md', '.ci/run', 'examples/retention.ts']) expect(existsSync(join(clone, kept)), kept).toBe(true);
     const refused = run('no-such-folder');
     expect(refused.status).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
