@@ -68,10 +68,10 @@ const GRAD_BAR = 5e-6;
 const bar = (i: number) => (i === 0 ? FORWARD_BAR : GRAD_BAR);
 
 describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? 'no adapter'})`, () => {
-  // levers linearAttentionWide, linearAttentionColumns, linearAttentionColumnsFit and linearAttentionVec4 have their own tests below: the others
+  // levers linearAttentionWide, linearAttentionColumns, linearAttentionFit and linearAttentionVec4 have their own tests below: the others
   // cover the loop form
   beforeAll(() => {
-    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false, linearAttentionVec4: false, linearAttentionColumnsFit: false });
+    setFastPath({ ...ALL_ON, linearAttentionWide: false, linearAttentionColumns: false, linearAttentionVec4: false, linearAttentionFit: false });
   });
   afterAll(() => {
     releaseGpu();
@@ -244,39 +244,71 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
     }
   });
 
-  it('lever linearAttentionColumnsFit: the columns form\'s threads fitted to F in whole warps — tiles, values and gradients against naive', async () => {
-    // jrt-sd's f 24 at d 36 (F 325, 19 entries): 256 × 2 = 512 slots → 192 × 2 = 384 (3 × 128 is as few: the fewer
-    // features a thread wins); two workgroups' F 273 at 65 entries (one feature a thread): 2 × 256 → 2 × 160; F 21 and
-    // F 4 as before (below a warp: the power of two); F 1000 at 38 entries: 4 × 256 either way
+  it('lever linearAttentionFit: every walk\'s threads fitted to its row in whole warps — tiles, values and gradients against naive', async () => {
+    // the columns form (dφq, dφk), jrt-sd's f 24 at d 36 (F 325, 19 entries): 256 × 2 = 512 slots → 192 × 2 = 384 (no
+    // more a's a thread than the power-of-two tiles' 2); F 273 at 65 entries (one a a thread): two workgroups of 256 →
+    // of 160; F 21 and F 4 as before (below a warp: the power of two); F 1000 at 38 entries: 4 × 256 either way
     expect(linearAttentionColumnsTiles(19, 325, 48 * 1024, true)).toMatchObject({ R: 19, RP: 20, NA: 192, AS: 2, NS: 384 });
     expect(linearAttentionColumnsTiles(65, 273, 48 * 1024, true)).toMatchObject({ RP: 68, NA: 160, AS: 1, NS: 160 });
     expect(linearAttentionColumnsTiles(72, 21, 48 * 1024, true)).toMatchObject({ NA: 32, AS: 1 });
     expect(linearAttentionColumnsTiles(2, 4, 48 * 1024, true)).toMatchObject({ NA: 4, AS: 1 });
     expect(linearAttentionColumnsTiles(38, 1000, 48 * 1024, true)).toMatchObject({ NA: 256, AS: 1 });
-    for (const widthB of [2, 4, 19, 38, COLUMNS_MAX_WIDTH])
-      for (const widthA of [4, 21, 100, 273, 325, 601, 777, LINEAR_ATTENTION_MAX_WIDTH])
-        for (const wgBytes of [16384, 48 * 1024]) {
+    // the wide passes over F 325 (G 16 threads an a, R 21): the forward's 18 value columns and the ones column, and dv's
+    // 18 columns, 16 groups × 2 = 32 slots → 10 × 2 = 20 (160 threads: whole warps); d_v 100 at F 325: the forward's 3
+    // blocks of 16 × 3 = 48 slots → of 12 × 3 = 36; the loop form's dφq, dφk over 101 entries (G 4): 6 workgroups of 64
+    // a's → of 56 (224 threads)
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, true, false, true)).toMatchObject({ G: 16, R: 21, NA: 10, NT: 160, AS: 2, NS: 20 });
+    expect(linearAttentionTiles(325, 100, true, 48 * 1024, true, false, true)).toMatchObject({ NA: 12, NT: 192, AS: 3, NS: 36 });
+    expect(linearAttentionTiles(101, 325, false, 48 * 1024, false, false, true)).toMatchObject({ G: 4, NA: 56, NT: 224, AS: 1, NS: 56 });
+    expect(linearAttentionTiles(325, 18, false, 48 * 1024, true, false, true)).toMatchObject({ G: 16, NA: 10, NT: 160, AS: 2, NS: 20 });
+    expect(linearAttentionTiles(325, 18, true, 48 * 1024, true)).toMatchObject({ NA: 16, NT: 256, AS: 2, NS: 32 });
+    const tilesChecked = { columns: 0, walks: 0 };
+    for (const wgBytes of [16384, 48 * 1024]) {
+      for (const widthB of [2, 4, 19, 38, COLUMNS_MAX_WIDTH])
+        for (const widthA of [4, 21, 100, 273, 325, 601, 777, LINEAR_ATTENTION_MAX_WIDTH]) {
           const fit = linearAttentionColumnsTiles(widthB, widthA, wgBytes, true)!;
           const pow2 = linearAttentionColumnsTiles(widthB, widthA, wgBytes)!;
-          const at = `${widthB} × ${widthA} at ${wgBytes}`;
-          // never more workgroups nor more slots than the power-of-two tiles; whole warps (or a power of two below one)
+          const at = `columns ${widthB} × ${widthA} at ${wgBytes}`;
+          // as many workgroups, no more slots nor a's a thread; whole warps (or a power of two below one)
           expect(Math.ceil(widthA / fit.NS), at).toBe(Math.ceil(widthA / pow2.NS));
-          expect(Math.ceil(widthA / fit.NS) * fit.NS, at).toBeLessThanOrEqual(Math.ceil(widthA / pow2.NS) * pow2.NS);
+          expect(fit.NS, at).toBeLessThanOrEqual(pow2.NS);
+          expect(fit.AS, at).toBeLessThanOrEqual(pow2.AS);
           expect(fit.NA % 32 === 0 || (fit.NA < 32 && (fit.NA & (fit.NA - 1)) === 0), at).toBe(true);
-          expect(fit.NA, at).toBeLessThanOrEqual(256);
-          expect(fit.AS * fit.RP, at).toBeLessThanOrEqual(Math.max(72, fit.RP));
           expect(fit.NS).toBe(fit.NA * fit.AS);
           expect(4 * fit.TC * (2 * fit.RP + fit.NS)).toBeLessThanOrEqual(wgBytes);
           for (const pass of ['dq', 'dk'] as const) expect(workgroupBytesDeclared(linearAttentionColumnsWgsl(pass, fit)), `${pass} ${at}`).toBeLessThanOrEqual(wgBytes);
+          tilesChecked.columns++;
         }
+      // the loop form's walks, wide or not: [widthB, widthA, forward]
+      for (const widthB of [3, 19, 64, 325, LINEAR_ATTENTION_MAX_WIDTH])
+        for (const widthA of [1, 18, 37, 100, 325, LINEAR_ATTENTION_MAX_WIDTH])
+          for (const forward of [true, false])
+            for (const wide of [true, false]) {
+              const fit = linearAttentionTiles(widthB, widthA, forward, wgBytes, wide, false, true);
+              const pow2 = linearAttentionTiles(widthB, widthA, forward, wgBytes, wide);
+              const at = `walk ${widthB} × ${widthA}${forward ? ' fwd' : ''}${wide ? ' wide' : ''} at ${wgBytes}`;
+              const blocks = (t: typeof fit) => Math.ceil(widthA / (forward ? t.NS - 1 : t.NS));
+              expect(blocks(fit), at).toBe(blocks(pow2));
+              expect(fit.NS, at).toBeLessThanOrEqual(pow2.NS);
+              expect(fit.AS, at).toBeLessThanOrEqual(pow2.AS);
+              expect([fit.G, fit.R], at).toEqual([pow2.G, pow2.R]);
+              expect(fit.NT % 32 === 0 || (fit.NT < 32 && (fit.NT & (fit.NT - 1)) === 0), at).toBe(true);
+              expect(fit.NT).toBe(fit.NA * fit.G);
+              expect(workgroupBytesDeclared(linearAttentionWgsl(forward ? 'fwd' : 'dv', fit)), at).toBeLessThanOrEqual(wgBytes);
+              tilesChecked.walks++;
+            }
+    }
+    expect(tilesChecked).toEqual({ columns: 80, walks: 240 });
     try {
-      setFastPath({ linearAttentionWide: true, linearAttentionColumns: true, linearAttentionColumnsFit: true });
+      setFastPath({ linearAttentionWide: true, linearAttentionColumns: true, linearAttentionFit: true });
       expect(linearAttentionColumnsWalkTiles('dk', 325, 18)).toMatchObject({ NA: 192, AS: 2 });
-      // [B, H, T, F, d_v]: jrt-sd's f 24 tile (192 threads × 2), F 273 at d_v 64 (two workgroups of 160, the second's
-      // last 47 slots past F), F 150 at d_v 37 (160 threads, 10 past F; 256 without)
-      await check([[1, 2, 9, 325, 18], [1, 1, 7, 273, 64], [2, 1, 5, 150, 37]], 'lever linearAttentionColumnsFit');
+      expect([linearAttentionWalkTiles('fwd', 325, 18).NA, linearAttentionWalkTiles('dv', 325, 18).NA]).toEqual([10, 10]);
+      // [B, H, T, F, d_v]: jrt-sd's f 24 tiles (192 × 2 in dφq, dφk; 10 × 2 in the forward and dv), F 273 at d_v 64 (dφq,
+      // dφk in two workgroups of 160, the second's last 47 slots past F), F 150 at d_v 37 (160 threads, 10 past F; 256
+      // without), d_v 100 at F 325 (the forward and dv in 3 blocks of 12 × 3, dφq and dφk in the loop form, 6 of 56)
+      await check([[1, 2, 9, 325, 18], [1, 1, 7, 273, 64], [2, 1, 5, 150, 37], [1, 1, 6, 325, 100]], 'lever linearAttentionFit');
     } finally {
-      setFastPath({ linearAttentionWide: false, linearAttentionColumns: false, linearAttentionColumnsFit: false });
+      setFastPath({ linearAttentionWide: false, linearAttentionColumns: false, linearAttentionFit: false });
     }
   });
 

@@ -137,9 +137,10 @@
 //                of [v, 1], d_v + 1 ≤ 72) with one thread per feature holding its whole row as named scalars, the
 //                staged rows read as vec4s and each step's sum written by its one thread (linearAttention.ts;
 //                on since 2026-12-03 06:07)
-//   linearAttentionColumnsFit  with linearAttentionColumns: its NA threads × AS features a thread fitted to F, NA in
-//                whole warps of 32, instead of NA = the power of two at or above F (jrt-sd's F 325: 256 × 2 = 512
-//                slots, 36 % past F → 192 × 2 = 384; linearAttention.ts columnsFit)
+//   linearAttentionFit  with linearAttention: every walk's thread groups fitted to its row — as many a's a thread
+//                or fewer, as many workgroups, whole warps — instead of the power of two at or above it (jrt-sd's f 24:
+//                the columns form's 256 × 2 = 512 slots for F 325 → 192 × 2 = 384, the wide passes' 16 × 2 = 32 for
+//                19 and 18 a's → 10 × 2 = 20; linearAttention.ts fitThreads)
 //   linearAttentionVec4  with linearAttentionWide: in the passes over F each thread's R staged u, w entries are
 //                contiguous, read as vec4s (⌈R/4⌉ workgroup loads each a step where the strided layout issues R);
 //                the staged rows padded to an odd count of vec4s a thread (linearAttention.ts)
@@ -187,7 +188,7 @@ import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
-import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionColumns, setLinearAttentionColumnsFit, setLinearAttentionVec4, setLinearAttentionWide } from './linearAttention.js';
+import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionColumns, setLinearAttentionFit, setLinearAttentionVec4, setLinearAttentionWide } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
@@ -229,7 +230,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns', 'taylorMapConst', 'linearAttentionVec4', 'linearAttentionColumnsFit'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns', 'taylorMapConst', 'linearAttentionVec4', 'linearAttentionFit'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -317,7 +318,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // d 128, Based d 64 and d 256), and at jrt-sd's f 24, 276 tokens, B128, stacks of 3: 8 processes 119–120 → 135–138
   // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 21.7 → 19.4–19.5 ms a step, d 64 23.4–23.5
   // → 21.7–21.8 (3 of 3 each), the gradient kernel 12.0–12.1 → 9.7 ms (d 36) and 12.2–12.4 → 10.5 (d 64)
-  linearAttentionColumnsFit: 'built 2026-12-03 afternoon, tested on lavapipe only (tiles and values against the naive form); not yet checked GPU ≡ CPU nor timed on a GPU: the rule for leaving this list is docs/campaign.md\'s (written before the call)',
+  linearAttentionFit: 'built 2026-12-03 afternoon, tested on lavapipe only (tiles and values against the naive form); not yet checked GPU ≡ CPU nor timed on a GPU: the rule for leaving this list is docs/campaign.md\'s (written before the call)',
   linearAttentionVec4: 'GPU ≡ CPU PASS on an H200 (2026-12-03 09:09, every lever on) but not faster: jrt-sd f 24 d 36 R3, one process 19.4 / 19.4 / 37.6 ms a step against the same round\'s default 19.2 / 32.8 / 19.2 (slower in 2 of 3; its gradient walks unchanged, 3.79 ms each for dφq and dφk, the forward 1.93 → 1.99 ms), and 8 processes with it and taylorMapConst 139 / 139 / 139 run-steps a second against 139 / 140 / 138 (more in 1 of 3; the rule asks 2) — bench/RESULTS.md "taylorMapConst and linearAttentionVec4 stay off"',
   taylorMapConst: 'GPU ≡ CPU PASS on an H200 (2026-12-03 09:09, every lever on) and one process no slower (jrt-sd f 24 d 36 R3: 18.9 ms a step in 3 of 3 rounds against 19.2 / 32.8 / 19.2; its map 1.22 → 1.02 ms), but 8 processes with it and linearAttentionVec4 sum 139 / 139 / 139 run-steps a second against the same round\'s default 139 / 140 / 138 — more in 1 of 3 (the rule asks 2): 0.2 ms of a 19.5 GPU-ms step is below what 8 GPU-bound processes show — bench/RESULTS.md "taylorMapConst and linearAttentionVec4 stay off"',
   savedViews: 'GPU ≡ CPU PASS on an H200 (2026-12-02, every lever on) but not faster where it acts alone on host time: attention d128 L256 B64 3.21–3.40 ms/step vs 3.28–3.39 without it, B256 equal to 0.02 ms — faster in 1 of 3 alternated rounds at each batch (the rule asks 2); nor at RWKV-7\'s step (2026-12-02 12:41, 495 → 325 kernels a step): d128 L256 B64 12.3 / 13.9 / 16.0 ms against the same round\'s default 16.5 / 12.4 / 14.5 — faster in 1 of 3 rounds, host time as noisy as the difference — B256 34.2–34.3 both ways',
@@ -546,7 +547,7 @@ export function registerWebGpuKernels(): void {
   registerFastForm({ op: 'saved tensors (views)', backend: BACKEND, lever: 'savedViews', install: () => setSavedViews(true), uninstall: () => setSavedViews(false) });
   registerFastForm({ op: 'causal linear attention (several value columns a thread)', backend: BACKEND, lever: 'linearAttentionWide', install: () => setLinearAttentionWide(true), uninstall: () => setLinearAttentionWide(false) });
   registerFastForm({ op: 'causal linear attention (the dφq, dφk walks a feature a thread)', backend: BACKEND, lever: 'linearAttentionColumns', install: () => setLinearAttentionColumns(true), uninstall: () => setLinearAttentionColumns(false) });
-  registerFastForm({ op: 'causal linear attention (the columns form fitted to F)', backend: BACKEND, lever: 'linearAttentionColumnsFit', install: () => setLinearAttentionColumnsFit(true), uninstall: () => setLinearAttentionColumnsFit(false) });
+  registerFastForm({ op: 'causal linear attention (every walk\'s threads fitted to its row)', backend: BACKEND, lever: 'linearAttentionFit', install: () => setLinearAttentionFit(true), uninstall: () => setLinearAttentionFit(false) });
   registerFastForm({ op: 'causal linear attention (the passes over F read vec4s)', backend: BACKEND, lever: 'linearAttentionVec4', install: () => setLinearAttentionVec4(true), uninstall: () => setLinearAttentionVec4(false) });
   registerFastForm({ op: 'Taylor feature map (f baked in, the pair by the closed form)', backend: BACKEND, lever: 'taylorMapConst', install: () => setTaylorMapConst(true), uninstall: () => setTaylorMapConst(false) });
   registerFastForm({ op: 'buffer pool (best fit)', backend: BACKEND, lever: 'poolBestFit', install: () => poolBestFit(true), uninstall: () => poolBestFit(false) });

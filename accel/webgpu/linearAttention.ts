@@ -41,10 +41,13 @@
 // and each step's sum written straight to the output (one thread owns it: no partial sums in workgroup memory, no
 // finishing loop) — columnsWgsl below.
 //
-// Lever `linearAttentionColumnsFit` (with linearAttentionColumns): the columns form's NA threads of AS a's fitted to F
-// instead of NA = the power of two at or above it. jrt-sd's f 24 (F 325) took 256 threads × 2 a's = 512 slots a head,
-// 187 of them (36 %) walking every step for a's past F; fitted, 192 × 2 = 384 (NA in whole warps of 32) — the same
-// serial work a thread, a quarter fewer threads for a GPU that jrt-sd's 8 processes keep full.
+// Lever `linearAttentionFit`: every walk's NA thread groups fitted to its row (fitThreads below) instead of NA = the
+// power of two at or above it — as many a's a thread (AS) as before or fewer, as many workgroups, NA·G threads in
+// whole warps of 32. jrt-sd's f 24 (F 325, d_v 18) walked 512 slots a head for 325 a's in the columns form's dφq, dφk
+// (256 threads × 2; 187 slots, 36 %, walking every step for a's past F) and 32 slots for 19 (forward) and 18 (dv) a's
+// in the wide passes (16 groups of 16 threads × 2); fitted, 192 × 2 = 384 and 10 × 2 = 20 (160 threads): the same serial
+// work a thread, fewer threads and — in the wide passes, whose partial sums take NS·(G + 1) floats a step — less
+// workgroup memory a workgroup, so more of them resident at once.
 import * as tf from '@tensorflow/tfjs';
 import { LINEAR_ATTENTION_EPS, type LinearAttentionOptions } from '../../ops/linearAttention/common.js';
 import { allocate, declare, dispatch, grid, madeOnce, MAX_WORKGROUP_BYTES, pow2AtLeast, release, webgpuBackend, workgroupStorageBytes } from './dispatch.js';
@@ -90,14 +93,19 @@ const floatsPerStep = (BPS: number, NS: number, G: number) => 2 * BPS + NS + NS 
  * The tiles of a pass reducing over `widthB` (F, or d_v + 1) with `widthA` outputs per row (d_v value columns in the
  * forward, which adds the ones column to each block; F or d_v otherwise), for a device allowing `wgBytes` of
  * workgroup storage (exported for the tests). `wide` (lever linearAttentionWide): as many a's per thread as cover
- * the row in one workgroup, within WIDE_STATE floats of private state.
+ * the row in one workgroup, within WIDE_STATE floats of private state. `fit` (lever linearAttentionFit): NA and AS
+ * fitted to the row (fitThreads), as many workgroups and at most as many a's a thread.
  */
-export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384, wide = false, vec4 = false): LinearAttentionTiles {
+export function linearAttentionTiles(widthB: number, widthA: number, forward: boolean, wgBytes = 16384, wide = false, vec4 = false, fit = false): LinearAttentionTiles {
   const G = Math.min(32, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(widthB / MAX_STATE)))));
   const R = Math.ceil(widthB / G);
   const slots = forward ? widthA + 1 : widthA;
-  const NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(slots)));
-  const AS = wide ? Math.max(1, Math.min(Math.floor(WIDE_STATE / R), Math.ceil(slots / NA))) : 1;
+  const pow2NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(slots)));
+  const pow2AS = wide ? Math.max(1, Math.min(Math.floor(WIDE_STATE / R), Math.ceil(slots / pow2NA))) : 1;
+  // the forward's blocks each end with the ones column: NS − 1 value columns a block
+  const blocks = Math.ceil(widthA / (forward ? pow2NA * pow2AS - 1 : pow2NA * pow2AS));
+  const share = forward ? Math.ceil(widthA / blocks) + 1 : Math.ceil(widthA / blocks);
+  const { NA, AS } = fit ? fitThreads(share, G, MAX_THREADS / G, pow2AS) : { NA: pow2NA, AS: pow2AS };
   const NS = NA * AS;
   const BP = R * G;
   // vec4 (with several a's a thread): each thread's R entries contiguous, ⌈R/4⌉ vec4s rounded up to an odd count so that
@@ -130,11 +138,11 @@ export function setLinearAttentionColumns(on: boolean): void {
   columnsOn = on;
 }
 
-let columnsFitOn = false;
+let fitOn = false;
 
-/** Lever linearAttentionColumnsFit: the columns form's threads and a's a thread fitted to F (linearAttentionColumnsTiles' `fit`). */
-export function setLinearAttentionColumnsFit(on: boolean): void {
-  columnsFitOn = on;
+/** Lever linearAttentionFit: every walk's threads fitted to its row (the tiles' `fit`: fitThreads). */
+export function setLinearAttentionFit(on: boolean): void {
+  fitOn = on;
 }
 
 export interface LinearAttentionColumnsTiles {
@@ -149,16 +157,17 @@ export interface LinearAttentionColumnsTiles {
 /**
  * The columns form's tiles (lever linearAttentionColumns): R = widthB state entries a thread (padded to RP, a multiple
  * of 4, in the staged rows), NA threads of AS a's each (NS = NA·AS a's a workgroup), TC steps a chunk; undefined past
- * COLUMNS_MAX_WIDTH (exported for the tests). With `fit` (lever linearAttentionColumnsFit) NA and AS are fitted to
- * widthA (columnsFit below); without it NA is the power of two at or above widthA (at most MAX_THREADS).
+ * COLUMNS_MAX_WIDTH (exported for the tests). With `fit` (lever linearAttentionFit) NA and AS are fitted to widthA
+ * (fitThreads); without it NA is the power of two at or above widthA (at most MAX_THREADS).
  */
 export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBytes = 16384, fit = false): LinearAttentionColumnsTiles | undefined {
   if (widthB > COLUMNS_MAX_WIDTH) return undefined;
   const R = widthB;
   const RP = 4 * Math.ceil(R / 4);
-  const maxAS = Math.max(1, Math.floor(COLUMNS_STATE / RP));
   const pow2NA = Math.max(2, Math.min(MAX_THREADS, pow2AtLeast(widthA)));
-  const { NA, AS } = fit ? columnsFit(widthA, maxAS) : { NA: pow2NA, AS: Math.max(1, Math.min(maxAS, Math.ceil(widthA / pow2NA))) };
+  const pow2AS = Math.max(1, Math.min(Math.floor(COLUMNS_STATE / RP), Math.ceil(widthA / pow2NA)));
+  const share = Math.ceil(widthA / Math.ceil(widthA / (pow2NA * pow2AS)));
+  const { NA, AS } = fit ? fitThreads(share, 1, MAX_THREADS, pow2AS) : { NA: pow2NA, AS: pow2AS };
   const NS = NA * AS;
   // per staged step: the u and w rows (RP each) and the x entries
   const TC = Math.min(MAX_TC, Math.floor(Math.min(wgBytes, MAX_WORKGROUP_BYTES) / 4 / (2 * RP + NS)));
@@ -167,19 +176,19 @@ export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBy
 }
 
 /**
- * The fewest slots NA·AS for widthA a's: as few workgroups as the widest tile allows (MAX_THREADS × maxAS a's each),
- * then per workgroup its share of the a's, NA in whole warps of 32 (a power of two below 32, at least 2) and AS ≤ maxAS;
- * on a tie the fewer a's a thread (the shorter serial walk). The workgroup count ⌈widthA / NS⌉ stays the minimum.
+ * Lever linearAttentionFit: the fewest slots NA·AS ≥ `share` (a workgroup's a's, the power-of-two tiles' workgroup
+ * count kept) with at most `maxAS` a's a thread — the power-of-two tiles' AS: no thread walks more — and NA ≤ `maxNA`
+ * groups of G threads, NA·G in whole warps of 32 (a power of two below 32); on a tie the fewer a's a thread.
  */
-function columnsFit(widthA: number, maxAS: number): { NA: number; AS: number } {
-  const blocks = Math.ceil(widthA / (MAX_THREADS * maxAS));
-  const share = Math.ceil(widthA / blocks);
-  let best = { NA: MAX_THREADS, AS: maxAS };
+function fitThreads(share: number, G: number, maxNA: number, maxAS: number): { NA: number; AS: number } {
+  const perWarp = Math.max(1, 32 / G);
+  let best: { NA: number; AS: number } | undefined;
   for (let AS = maxAS; AS >= 1; AS--) {
     const need = Math.ceil(share / AS);
-    const NA = need < 32 ? Math.max(2, pow2AtLeast(need)) : 32 * Math.ceil(need / 32);
-    if (NA <= MAX_THREADS && NA * AS <= best.NA * best.AS) best = { NA, AS };
+    const NA = need * G < 32 ? Math.max(2, pow2AtLeast(need)) : perWarp * Math.ceil(need / perWarp);
+    if (NA <= maxNA && (!best || NA * AS <= best.NA * best.AS)) best = { NA, AS };
   }
+  if (!best) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no fit of ${share} a's in ${maxNA} groups of ${maxAS}`);
   return best;
 }
 
@@ -518,13 +527,13 @@ const NAMES: Record<LinearAttentionPass, string> = { fwd: 'LinearAttention', dq:
 /** The tiles a walk of `pass` takes at F and d_v on this device with the levers as set (exported for the tests). */
 export function linearAttentionWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionTiles {
   const overF = pass === 'fwd' || pass === 'dv';
-  return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF, vec4On && overF);
+  return linearAttentionTiles(overF ? F : dv + 1, overF ? dv : F, pass === 'fwd', workgroupStorageBytes(wgBytesCap), wideOn && overF, vec4On && overF, fitOn);
 }
 
 /** The columns form's tiles a walk of `pass` takes at F and d_v with the levers as set; undefined: the walk above (exported for the tests). */
 export function linearAttentionColumnsWalkTiles(pass: LinearAttentionPass, F: number, dv: number): LinearAttentionColumnsTiles | undefined {
   if (!columnsOn || (pass !== 'dq' && pass !== 'dk')) return undefined;
-  return linearAttentionColumnsTiles(dv + 1, F, workgroupStorageBytes(wgBytesCap), columnsFitOn);
+  return linearAttentionColumnsTiles(dv + 1, F, workgroupStorageBytes(wgBytesCap), fitOn);
 }
 
 /** Record one walk of `pass` over the B·H sequences. */
