@@ -312,6 +312,21 @@ describe('plot on synthetic records', () => {
     const chance = specRows(dir, 'sd-order').filter((x) => x.kind === 'chance');
     expect(chance.find((c) => c.panel === 'small set first')?.accuracy).toBeCloseTo((1 / 32 + 1 / 256) / 2, 4);
     expect(chance.find((c) => c.panel === 'large set first')?.accuracy).toBeCloseTo((1 / 4 + 1 / 16) / 2, 4);
+    // the difference's axis: symmetric about 0, covering every difference, at least ±0.05
+    const spec = JSON.parse(readFileSync(join(dir, 'figures', 'sd-order.vl.json'), 'utf8')) as { hconcat: Array<{ layer?: Array<{ encoding: { y: { scale?: { domain: number[] } } } }> }> };
+    const domain = spec.hconcat[1]!.layer![1]!.encoding.y.scale!.domain;
+    expect(domain[0]).toBe(-domain[1]!);
+    expect(domain[1]).toBeGreaterThanOrEqual(Math.max(0.05, ...diff.map((d) => Math.abs(d.difference as number))));
+    // the state figure names MQAR's floor only where it draws one: the suite's MQAR panels do; a folder of SD runs
+    // alone (jrt-sd's) does not
+    // (a long subtitle is stored as its wrapped lines)
+    const subtitle = (d: string) => [(JSON.parse(readFileSync(join(d, 'figures', 'accuracy-vs-state.vl.json'), 'utf8')) as { title: { subtitle: string | string[] } }).title.subtitle].flat().join(' ');
+    expect(subtitle(dir)).toContain('information-theoretic floor');
+    const sdOnly = tempDir();
+    writeSyntheticResults(sdOnly, syntheticSuite().filter((r) => r.config.data.task === 'sd'));
+    await plotResults(sdOnly, { png: false });
+    expect(specRows(sdOnly, 'accuracy-vs-state').some((r) => r.kind === 'point')).toBe(true);
+    expect(subtitle(sdOnly)).not.toContain('floor');
   });
 
   it('JRT-prompt figure: one series per number of passes', async () => {

@@ -6,6 +6,8 @@ import { leftOutCaption, leftOutRows } from './accuracyVsState.js';
 import { ACCURACY_Y, chartConfig, colorScale, leftOutBandLayer, levelRuleLayer, leftOutMarkLayer, leftOutShapeOnly, log2BytesX, round, type Figure } from './common.js';
 
 const PANELS = ['small set first', 'large set first'];
+/** The difference panel's axis spans at least ±this (accuracy), symmetric about 0. */
+const DIFFERENCE_SPAN = 0.05;
 
 export function sdOrderFigures(points: FigurePoint[], mixers: string[], convention: StateConvention, leftOut: LeftOutRun[] = []): Figure[] {
   const bySetting = new Map<string, FigurePoint[]>();
@@ -59,6 +61,8 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     const accuracyPanels = {
       transform: [{ filter: "datum.kind !== 'difference' && datum.kind !== 'left-out-unplaced'" }],
       facet: { field: 'panel', type: 'nominal', sort: PANELS, title: null },
+      // room between the two panels: each x axis labels both its ends (labelFlush off), which touched
+      spacing: 36,
       spec: {
         width: 260,
         height: 220,
@@ -77,14 +81,19 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
         ],
       },
     };
+    // the difference's axis: symmetric about 0 and at least ±DIFFERENCE_SPAN, so that a gap of 0.001 is drawn as the
+    // nothing it is (a nice domain fitted to one point at −0.0009 put it at the panel's floor and 0 at its ceiling)
+    const extent = Math.max(DIFFERENCE_SPAN, ...rows.filter((r) => r.kind === 'difference').flatMap((r) => [r.difference, r.lo, r.hi].map((v) => Math.abs(v as number))));
+    const half = Math.ceil(extent * 1.1 * 20) / 20; // a tenth to spare, in steps of 0.05
+    const differenceDomain = [-half, half];
     const differencePanel = {
       transform: [{ filter: "datum.kind === 'difference'" }],
       width: 260,
       height: 220,
       title: { text: 'small first − large first', fontSize: 12 },
       layer: [
-        { mark: { type: 'rule', color: '#888' }, encoding: { y: { datum: 0, type: 'quantitative' } } },
-        { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y: { field: 'difference', type: 'quantitative', title: 'accuracy difference' }, color, tooltip: ['mixer', 'variant', 'stateBytes', 'smallFirst', 'largeFirst', 'difference', 'bestLr'].map((f) => ({ field: f })), opacity: pick } },
+        { mark: { type: 'rule', color: '#888' }, encoding: { y: { datum: 0, type: 'quantitative', scale: { domain: differenceDomain } } } },
+        { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y: { field: 'difference', type: 'quantitative', title: 'accuracy difference', scale: { domain: differenceDomain } }, color, tooltip: ['mixer', 'variant', 'stateBytes', 'smallFirst', 'largeFirst', 'difference', 'bestLr'].map((f) => ({ field: f })), opacity: pick } },
         ...(spread ? [{ mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color, opacity: pick } }] : []),
       ],
     };
@@ -99,7 +108,7 @@ export function sdOrderFigures(points: FigurePoint[], mixers: string[], conventi
     figures.push({
       name: n === 1 ? 'sd-order' : `sd-order-${n}`,
       title: `Set disjointness: small set first vs large set first (JRT Fig. 2)${bySetting.size > 1 ? ` — ${setting.label}` : ''}`,
-      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference. One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts. Dotted rule: the guessing level — answering with a token of the second set B (the one read last) is right 1/|B| of the time (mean over the panel's slices), which a model reaches without recalling A.${spread ? ' Bars: min–max over seeds.' : ''}${leftOutCaption(rows.filter((r) => r.panel === PANELS[0]))}`,
+      caption: `Mean test accuracy over the small-first slices (|A| < |B|: ${orderSplit(ps[0]!)!.smallSlices.join(', ')}) and over the large-first slices (${orderSplit(ps[0]!)!.largeSlices.join(', ')}) against state size (bytes, ${convention} convention, log2 axis), and their difference (its axis symmetric about 0, at least ±${DIFFERENCE_SPAN}). One point per (mixer, size, variant) at its best learning rate on validation; lines: Pareto fronts. Dotted rule: the guessing level — answering with a token of the second set B (the one read last) is right 1/|B| of the time (mean over the panel's slices), which a model reaches without recalling A.${spread ? ' Bars: min–max over seeds.' : ''}${leftOutCaption(rows.filter((r) => r.panel === PANELS[0]))}`,
       spec,
       rows: rows.filter((r) => r.kind !== 'front'),
     });
