@@ -102,8 +102,7 @@ export function linearAttentionTiles(widthB: number, widthA: number, forward: bo
   const slots = forward ? widthA + 1 : widthA;
   const pow2NA = Math.max(2, Math.min(MAX_THREADS / G, pow2AtLeast(slots)));
   const pow2AS = wide ? Math.max(1, Math.min(Math.floor(WIDE_STATE / R), Math.ceil(slots / pow2NA))) : 1;
-  // the forward's blocks each end with the ones column: NS − 1 value columns a block
-  const blocks = Math.ceil(widthA / (forward ? pow2NA * pow2AS - 1 : pow2NA * pow2AS));
+  const blocks = walkBlocks(widthA, pow2NA * pow2AS, forward);
   const share = forward ? Math.ceil(widthA / blocks) + 1 : Math.ceil(widthA / blocks);
   const { NA, AS } = fit ? fitThreads(share, G, MAX_THREADS / G, pow2AS) : { NA: pow2NA, AS: pow2AS };
   const NS = NA * AS;
@@ -174,6 +173,9 @@ export function linearAttentionColumnsTiles(widthB: number, widthA: number, wgBy
   if (TC < 1) throw new Error(`${LINEAR_ATTENTION_KERNEL}: no columns tiling of ${widthA} a's fits ${wgBytes} bytes of workgroup storage`);
   return { R, RP, NA, AS, NS, TC };
 }
+
+/** Workgroups a head for widthA a's in NS slots each; the forward's blocks each end with the ones column (NS − 1 value columns a block). */
+const walkBlocks = (widthA: number, NS: number, forward: boolean) => Math.ceil(widthA / (forward ? NS - 1 : NS));
 
 /**
  * Lever linearAttentionFit: the fewest slots NA·AS ≥ `share` (a workgroup's a's, the power-of-two tiles' workgroup
@@ -548,7 +550,7 @@ function walk(pass: LinearAttentionPass, bindings: Array<{ tensor: tf.TensorInfo
   }
   const widthA = pass === 'fwd' || pass === 'dv' ? dv : F;
   const t = linearAttentionWalkTiles(pass, F, dv);
-  const blocks = Math.ceil(widthA / (pass === 'fwd' ? t.NS - 1 : t.NS));
+  const blocks = walkBlocks(widthA, t.NS, pass === 'fwd');
   const groups = BH * blocks;
   dispatch(NAMES[pass], `rb_linattn_${pass}_g${t.G}_r${t.R}_a${t.NA}_t${t.TC}${t.AS > 1 ? `_s${t.AS}` : ''}${t.RV ? `_v${t.RV}` : ''}`, walkWgsl(pass, t), bindings, [{ u: groups }, { u: blocks }, { u: T }, { u: F }, { u: dv }, { f: eps }], grid(groups));
 }
