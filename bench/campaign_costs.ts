@@ -1,7 +1,7 @@
 // What each figure point of a campaign folder has cost so far: the process-hours of its group's records (every lr's
 // wallSeconds, runs stopped by halving included; a run in flight is not a record yet) and their epochs — the
 // measured basis for docs/campaign.md's projection of what the points left will cost. Read with runners/results.ts
-// readRecords, as the report reads them.
+// readRecords, as the report reads them; L as bench/campaign_new_records.ts names it (the first training segment's).
 //
 //   npx tsx bench/campaign_costs.ts RESULTS_FOLDER
 //
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readRecords, type RunRecord } from '../runners/results.js';
 import { paramNamer } from '../runners/summary.js';
-import { getTask } from '../tasks/index.js';
+import { trainLength } from './campaign_new_records.js';
 
 interface Group {
   label: string;
@@ -29,7 +29,7 @@ export function costGroups(records: RunRecord[]): Group[] {
   const paramsOf = paramNamer(records.map((r) => r.config));
   const groups = new Map<string, Group>();
   for (const r of records) {
-    const L = getTask(r.config.data.task).generate({ ...r.config.data.train[0]!, count: 1 } as never, 0, 0).seqLen;
+    const L = trainLength(r);
     const more = paramsOf(r.config).join(' ');
     const key = `${r.label}|${L}|${r.config.model.dModel}|${more}|${r.seed}`;
     const g = groups.get(key) ?? { label: r.label, L, d: r.config.model.dModel, more, records: [] };

@@ -22,7 +22,7 @@ function segmentLength(r: RunRecord, segment: Record<string, unknown>): number {
   return getTask(r.config.data.task).generate({ ...segment, count: 1 } as never, 0, 0).seqLen;
 }
 /** The training length of a record: its first training segment's. */
-const trainLength = (r: RunRecord) => segmentLength(r, r.config.data.train[0]!);
+export const trainLength = (r: RunRecord) => segmentLength(r, r.config.data.train[0]!);
 /** Training tokens an optimiser step reads, on average over an epoch: every segment's rows in batches of its own. */
 function tokensPerStep(r: RunRecord): number {
   const B = r.config.train.batchSize;
