@@ -9,10 +9,15 @@
 // the sole owners of their buffers (no other live tensor shares them); otherwise the caller falls back.
 // A stack of R runs (engine/stack.ts: parameters [R, ...], a learning rate per run) takes the same dispatch per
 // parameter; each element reads its run's lr and decay factor from a table of 2R numbers uploaded once per step.
+// Lever `adamwPairs`: two parameters a dispatch — the device's 8 storage buffers a stage hold two (p, m, v, g) sets —
+// so a step's AdamW takes ⌈P/2⌉ dispatches where it took P (P = 15–53 parameter tensors in the zoology models: 17–22 %
+// of a step's dispatches, most of them small biases and norms). Each element's arithmetic is the single form's, so
+// the results are the same bits; threads [0, n₁) update the first parameter, [n₁, n₁ + n₂) the second. Unstacked
+// runs only (a stack's rate table would be a ninth buffer).
 import * as tf from '@tensorflow/tfjs';
 import type { AdamWStep } from '../../ops/adamw/index.js';
 import { endStep } from './bindGroups.js';
-import { declare, dispatch, grid, soleOwner, webgpuBackend } from './dispatch.js';
+import { declare, dispatch, grid, soleOwner, webgpuBackend, type Uniform } from './dispatch.js';
 
 export const ADAMW_KERNEL = 'RecallbenchAdamW';
 
@@ -48,6 +53,43 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }`;
 };
 
+/** Two parameters in one dispatch (lever adamwPairs): the single form's update for each, by thread range. */
+const pairWgsl = (vec: boolean) => () => {
+  const T = vec ? 'vec4<f32>' : 'f32';
+  const update = (k: 'a' | 'b', at: string) => `
+    let gi = g${k}[${at}];
+    let mi = m${k}[${at}] * params.beta1 + gi * params.oneMinusBeta1;
+    let vi = v${k}[${at}] * params.beta2 + (gi * gi) * params.oneMinusBeta2;
+    m${k}[${at}] = mi;
+    v${k}[${at}] = vi;
+    let update = (mi / params.c1) / (sqrt(vi / params.c2) + params.eps);
+    p${k}[${at}] = p${k}[${at}] * params.decay${k === 'a' ? 'A' : 'B'} - update * params.lr;`;
+  return `
+${declare(
+  (['a', 'b'] as const).flatMap((k) => [
+    { name: `p${k}`, type: T, write: true },
+    { name: `m${k}`, type: T, write: true },
+    { name: `v${k}`, type: T, write: true },
+    { name: `g${k}`, type: T },
+  ]),
+  ['nA: u32', 'nB: u32', 'lr: f32', 'beta1: f32', 'oneMinusBeta1: f32', 'beta2: f32', 'oneMinusBeta2: f32', 'c1: f32', 'c2: f32', 'eps: f32', 'decayA: f32', 'decayB: f32'],
+)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let i = (wg.y * nwg.x + wg.x) * ${WG}u + tid;
+  if (i < params.nA) {${update('a', 'i')}
+  } else if (i < params.nA + params.nB) {
+    let j = i - params.nA;${update('b', 'j')}
+  }
+}`;
+};
+
+let pairs = false;
+/** Lever adamwPairs: two parameters a dispatch (the kernel reads it when it runs). */
+export function setAdamWPairs(on: boolean): void {
+  pairs = on;
+}
+
 let registered = false;
 
 export function registerAdamWWebGpu(): void {
@@ -59,6 +101,7 @@ export function registerAdamWWebGpu(): void {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const h = attrs as unknown as AdamWStep & { count: number };
       const named = inputs as Record<string, tf.TensorInfo>;
+      const waiting: PairPart[] = []; // lever adamwPairs: the parameters, dispatched two at a time after the loop
       for (let i = 0; i < h.count; i++) {
         const [p, m, v, g] = ['p', 'm', 'v', 'g'].map((k) => named[`${k}${i}`]!);
         const n = p!.shape.reduce((a, b) => a * b, 1);
@@ -79,6 +122,10 @@ export function registerAdamWWebGpu(): void {
           );
           continue;
         }
+        if (pairs) {
+          waiting.push({ p: p!, m: m!, v: v!, g: g!, n, decay: wd > 0 ? 1 - h.lr * wd : 1 });
+          continue;
+        }
         const vec = n % 4 === 0;
         const threads = vec ? n / 4 : n;
         dispatch(
@@ -90,6 +137,7 @@ export function registerAdamWWebGpu(): void {
           grid(Math.ceil(threads / WG)),
         );
       }
+      if (pairs) dispatchPairs(waiting, h);
       // The optimizer ends the step: submit now, so every step starts a fresh command batch. Then the buffer
       // pool hands out the same buffers in the same order each step, which is what the bind-group cache needs.
       endStep(webgpuBackend() as unknown as Parameters<typeof endStep>[0]);
@@ -97,6 +145,40 @@ export function registerAdamWWebGpu(): void {
       return (backend as unknown as { makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo }).makeTensorInfo([], 'float32', new Float32Array(1));
     },
   });
+}
+
+interface PairPart {
+  p: tf.TensorInfo;
+  m: tf.TensorInfo;
+  v: tf.TensorInfo;
+  g: tf.TensorInfo;
+  n: number;
+  decay: number;
+}
+
+/**
+ * Lever adamwPairs: the parameters two a dispatch, in the order given (the same buffers pair every step, which the
+ * bind-group cache needs). vec4 when both counts are whole vec4s, else scalar; an odd one out takes the single
+ * form (a buffer bound twice as writable storage is not valid WebGPU).
+ */
+function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
+  const lr = h.lr as number;
+  const common: Uniform[] = [{ f: lr }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }];
+  for (let at = 0; at < parts.length; at += 2) {
+    const a = parts[at]!;
+    const b = parts[at + 1];
+    const buffers = (x: PairPart) => [{ tensor: x.p, write: true }, { tensor: x.m, write: true }, { tensor: x.v, write: true }, { tensor: x.g }];
+    if (!b) {
+      const vec = a.n % 4 === 0;
+      const threads = vec ? a.n / 4 : a.n;
+      dispatch('AdamW', vec ? 'rb_adamw4' : 'rb_adamw1', wgsl(vec), buffers(a), [{ u: threads }, ...common, { f: a.decay }], grid(Math.ceil(threads / WG)));
+      continue;
+    }
+    const vec = a.n % 4 === 0 && b.n % 4 === 0;
+    const nA = vec ? a.n / 4 : a.n;
+    const nB = vec ? b.n / 4 : b.n;
+    dispatch('AdamW', vec ? 'rb_adamw4_pair' : 'rb_adamw1_pair', pairWgsl(vec), [...buffers(a), ...buffers(b)], [{ u: nA }, { u: nB }, ...common, { f: a.decay }, { f: b.decay }], grid(Math.ceil((nA + nB) / WG)));
+  }
 }
 
 /**
