@@ -788,6 +788,11 @@ export async function runBench(a: BenchArgs): Promise<Row[]> {
     const { limits } = (tf.backend() as unknown as { device: GPUDevice }).device;
     const names = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup'] as const;
     console.log(`device limits: ${names.map((n) => `${n} ${limits[n]}`).join(', ')}`);
+    // what the adapter would grant if asked (tfjs asks for none of these past the defaults): a kernel binding more than
+    // 8 storage buffers, as lever adamwPairs would for three parameters a dispatch, needs the device made with more
+    const adapter = await (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<{ limits: Record<string, number> } | null> } } }).navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const wider = ['maxStorageBuffersPerShaderStage', 'maxBindingsPerBindGroup', 'maxComputeWorkgroupStorageSize', 'maxUniformBufferBindingSize'] as const;
+    if (adapter) console.log(`adapter limits: ${wider.map((n) => `${n} ${adapter.limits[n]}`).join(', ')}`);
     const probe = await robustnessProbe();
     console.log(`robustness probe: a[5] of a workgroup array a[4] (b[1] after it) read ${probe} (4: clamped, robustness on; anything else: robustness off)`);
   }
