@@ -486,7 +486,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
         const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: besideFolders(argv.beside) });
-        io.stdout.write(`${r.records.length} runs, ${r.points.length} figure points, ${r.figures.length} figures: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
+        io.stdout.write(`${r.records.length} run${r.records.length === 1 ? '' : 's'}, ${r.points.length} figure point${r.points.length === 1 ? '' : 's'}, ${r.figures.length} figure${r.figures.length === 1 ? '' : 's'}: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
     .command(
