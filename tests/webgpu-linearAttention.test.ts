@@ -15,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { releaseGpu } from '../engine/backend.js';
 import { fastForms } from '../core/fastForms.js';
 import { allLevers, setFastPath } from '../accel/webgpu/index.js';
-import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, COLUMNS_MAX_WIDTH, LINEAR_ATTENTION_KERNEL, linearAttentionColumnsTiles, linearAttentionColumnsWalkTiles, linearAttentionColumnsWgsl, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
+import { capLinearAttentionWorkgroupBytes, causalLinearAttentionWebGpu, CHUNKED_WIDE_MIN_F, CHUNKED_WIDE_MIN_WALKS, COLUMNS_MAX_WIDTH, LINEAR_ATTENTION_KERNEL, linearAttentionColumnsTiles, linearAttentionColumnsWalkTiles, linearAttentionColumnsWgsl, linearAttentionWalkTiles, SHARED_KEYS_MAX_WALKS, LINEAR_ATTENTION_MAX_WIDTH, linearAttentionTiles, linearAttentionWgsl } from '../accel/webgpu/linearAttention.js';
 import { causalLinearAttention, causalLinearAttentionChunked, causalLinearAttentionNaive, LINEAR_ATTENTION_EPS, linearAttentionState } from '../ops/linearAttention/index.js';
 import { programTimes } from '../bench/step.js';
+import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 
 const device = await webgpuDevice('webgpu-linearAttention');
 
@@ -401,6 +402,39 @@ describe.skipIf(!device)(`fused causal linear attention on WebGPU (${device ?? '
       setFastPath({ linearAttention: true });
     }
     tf.dispose([...Object.values(x), raw.q, raw.k, initial.kv, initial.k]);
+  });
+
+  it('lever linearAttentionChunkedWide: F ≥ 256 on ≥ 256 batch·head rows runs the chunked form exactly, anything narrower or fewer the walk', async () => {
+    const data = async (t: tf.Tensor) => Array.from(await t.data());
+    const walks = () => dispatchCounts.get('LinearAttention') ?? 0;
+    // [B, H] = [128, 2]: 256 rows (jrt-sd's are 768 a process); T 3 keeps it small; F at the bound and one below it
+    const wide = inputs(128, 2, 3, CHUNKED_WIDE_MIN_F, 4);
+    const narrow = inputs(128, 2, 3, CHUNKED_WIDE_MIN_F - 1, 4);
+    const few = inputs(127, 2, 3, CHUNKED_WIDE_MIN_F, 4); // 254 rows
+    expect(CHUNKED_WIDE_MIN_WALKS).toBe(256);
+    try {
+      setFastPath({ linearAttentionChunkedWide: true });
+      let before = walks();
+      expect(await data(causalLinearAttention(wide.q, wide.k, wide.v))).toEqual(await data(causalLinearAttentionChunked(wide.q, wide.k, wide.v)));
+      expect(walks()).toBe(before); // no walk dispatched
+      // and its gradients are the chunked form's (tfjs differentiates the ops)
+      const loss = (f: Form) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(f(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D), wide.w));
+      const viaOp = tf.grads(loss((q, k, v) => causalLinearAttention(q, k, v)))([wide.q, wide.k, wide.v]);
+      const chunked = tf.grads(loss((q, k, v) => causalLinearAttentionChunked(q, k, v)))([wide.q, wide.k, wide.v]);
+      for (const [i, g] of viaOp.entries()) expect(await data(g), `gradient ${i}`).toEqual(await data(chunked[i]!));
+      for (const x of [narrow, few]) {
+        before = walks();
+        await data(causalLinearAttention(x.q, x.k, x.v));
+        expect(walks()).toBeGreaterThan(before); // the walk still takes these
+      }
+    } finally {
+      setFastPath({ linearAttentionChunkedWide: false });
+    }
+    // off: the walk takes the wide one too
+    const before = walks();
+    await data(causalLinearAttention(wide.q, wide.k, wide.v));
+    expect(walks()).toBeGreaterThan(before);
+    tf.dispose([...Object.values(wide), ...Object.values(narrow), ...Object.values(few)]);
   });
 
   it('a training step of a tiny Based model (BaseConv + Taylor linear attention) and of a JRT-RNN with a prefix: lever on and off give the same loss and gradients', async () => {

@@ -13,6 +13,8 @@
 //   crossEntropy fused softmax cross-entropy with its gradient (crossEntropy.ts)
 //   layerNorm    fused LayerNorm forward + backward (layerNorm.ts)
 //   adamw        fused in-place AdamW, one dispatch per parameter (adamw.ts)
+//   linearAttentionChunkedWide  with linearAttention: the walk declines F ≥ 256 on ≥ 256 batch·head rows (jrt-sd's f 24:
+//                768 a process), so the op runs its chunked form's matmuls there (linearAttention.ts)
 //   adamwPairs   with adamw: two parameters a dispatch (the 8 storage buffers a stage hold two p, m, v, g sets):
 //                ⌈P/2⌉ dispatches for P parameter tensors, the same bits (adamw.ts)
 //   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout/
@@ -190,7 +192,7 @@ import { setStridedHeads } from './heads.js';
 import { selectiveScanOp } from '../../ops/selectiveScan/index.js';
 import { registerSelectiveScanWebGpu, selectiveScanWebGpu, setSelectiveScanRegisters } from './selectiveScan.js';
 import { causalLinearAttentionOp } from '../../ops/linearAttention/index.js';
-import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionColumns, setLinearAttentionFit, setLinearAttentionVec4, setLinearAttentionWide } from './linearAttention.js';
+import { causalLinearAttentionWebGpu, registerLinearAttentionWebGpu, setLinearAttentionChunkedWide, setLinearAttentionColumns, setLinearAttentionFit, setLinearAttentionVec4, setLinearAttentionWide } from './linearAttention.js';
 import { causalAttentionOp } from '../../ops/causalAttention/index.js';
 import { causalAttentionWebGpu, registerAttentionWebGpu } from './attention.js';
 import { longConvOp } from '../../ops/longConv/index.js';
@@ -232,7 +234,7 @@ import { s4dKernelOp } from '../../ops/ssmKernel/index.js';
 import { registerS4dKernelWebGpu, s4dKernelWebGpu } from './s4dKernel.js';
 import { setBindGroupCache, setSkipUnchangedUniforms, setUniformSlots } from './bindGroups.js';
 
-export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns', 'taylorMapConst', 'linearAttentionVec4', 'linearAttentionFit', 'adamwPairs'] as const;
+export const LEVERS = ['uploads', 'splitK', 'crossEntropy', 'layerNorm', 'adamw', 'dropout', 'segmentSum', 'bindGroups', 'transposeViews', 'reduceGrads', 'scan', 'wkv', 'delta', 'generalizedDelta', 'selectiveScan', 'linearAttention', 'attention', 'longConv', 'shortConv', 'rmsNorm', 'matmul', 'matmulVec4', 'ssmKernel', 'narrowSum', 'shortConvCircular', 'swizzle', 'longConvTiles', 'layerNormColumns', 'longSum', 'segmentSumOrdered', 'longConvRegisters', 'silu', 'selectiveScanRegisters', 'deltaRegisters', 'gla', 'ssd', 'longConvBlocks', 'matmulPrefetch', 'headProduct', 'taylorMap', 'scaledSin', 'shortFilter', 'uniformSkip', 'tokenShift', 'performerFeatures', 'sinBias', 'stridedHeads', 'h2oWorkgroup', 'splitConcat', 'causalSoftmax', 'bandSoftmax', 'scatterbrainCombine', 'causalNormalisers', 'fusedProjections', 'poolBestFit', 'rwkv7Token', 'savedViews', 'deltaSplit', 'linearAttentionWide', 'linearAttentionColumns', 'taylorMapConst', 'linearAttentionVec4', 'linearAttentionFit', 'adamwPairs', 'linearAttentionChunkedWide'] as const;
 export type Lever = (typeof LEVERS)[number];
 export type FastPath = Record<Lever, boolean>;
 
@@ -321,6 +323,7 @@ export const OFF_BY_DEFAULT: Readonly<Partial<Record<Lever, string>>> = {
   // run-steps a second summed in 3 of 3 alternated rounds; one process d 36 21.7 → 19.4–19.5 ms a step, d 64 23.4–23.5
   // → 21.7–21.8 (3 of 3 each), the gradient kernel 12.0–12.1 → 9.7 ms (d 36) and 12.2–12.4 → 10.5 (d 64)
   linearAttentionFit: 'GPU ≡ CPU PASS on an H200 (2026-12-03 15:28, every lever on) but slower (bench/RESULTS.md "linearAttentionFit stays off"): jrt-sd f 24 d 36 R3, one process 20.1 / 19.9 / 30.1 ms a step against the same round\'s default 19.2 / 19.1 / 19.1 (3 of 3), and 8 processes 131 / 133 / 132 run-steps a second against 139 / 140 / 139 (3 of 3); the columns form\'s dφq and dφk walks unchanged (3.72, 3.84 ms), the wide forward and dv passes slower (1.94 → 2.29, 1.89 → 2.23 ms)',
+  linearAttentionChunkedWide: 'built 2026-12-03 evening, tested on lavapipe only (the op\'s chunked form where it declines; the walk elsewhere); not yet timed on a GPU: the rule for leaving this list is docs/campaign.md\'s (written before the call)',
   adamwPairs: 'built 2026-12-03 evening, tested on lavapipe only (the same bits as one parameter a dispatch, half the dispatches); not yet checked GPU ≡ CPU nor timed on a GPU: the rule for leaving this list is docs/campaign.md\'s (written before the call)',
   linearAttentionVec4: 'GPU ≡ CPU PASS on an H200 (2026-12-03 09:09, every lever on) but not faster: jrt-sd f 24 d 36 R3, one process 19.4 / 19.4 / 37.6 ms a step against the same round\'s default 19.2 / 32.8 / 19.2 (slower in 2 of 3; its gradient walks unchanged, 3.79 ms each for dφq and dφk, the forward 1.93 → 1.99 ms), and 8 processes with it and taylorMapConst 139 / 139 / 139 run-steps a second against 139 / 140 / 138 (more in 1 of 3; the rule asks 2) — bench/RESULTS.md "taylorMapConst and linearAttentionVec4 stay off"',
   taylorMapConst: 'GPU ≡ CPU PASS on an H200 (2026-12-03 09:09, every lever on) and one process no slower (jrt-sd f 24 d 36 R3: 18.9 ms a step in 3 of 3 rounds against 19.2 / 32.8 / 19.2; its map 1.22 → 1.02 ms), but 8 processes with it and linearAttentionVec4 sum 139 / 139 / 139 run-steps a second against the same round\'s default 139 / 140 / 138 — more in 1 of 3 (the rule asks 2): 0.2 ms of a 19.5 GPU-ms step is below what 8 GPU-bound processes show — bench/RESULTS.md "taylorMapConst and linearAttentionVec4 stay off"',
@@ -508,6 +511,7 @@ export function registerWebGpuKernels(): void {
   // (dispatch.ts soleOwner); otherwise it declines and ops/adamw runs the reference. With adamw off, nothing ends
   // the step early: the slots restart only when they run out, and the cache hits less (same numbers either way).
   registerFastForm({ op: adamWOp, backend: BACKEND, lever: 'adamw', impl: adamWWebGpu });
+  registerFastForm({ op: 'causal linear attention (wide rows on many walks: the chunked form)', backend: BACKEND, lever: 'linearAttentionChunkedWide', install: () => setLinearAttentionChunkedWide(true), uninstall: () => setLinearAttentionChunkedWide(false) });
   registerFastForm({ op: 'AdamW (two parameters a dispatch)', backend: BACKEND, lever: 'adamwPairs', install: () => setAdamWPairs(true), uninstall: () => setAdamWPairs(false) });
 
   // overrides of what the ops reach through tfjs: installed while the lever is on, the stock behaviour otherwise

@@ -625,6 +625,22 @@ const withGradFor = madeOnce(withGrad);
 export const SHARED_KEYS_MAX_WALKS = 64;
 
 /**
+ * Lever linearAttentionChunkedWide: wide feature rows on many walks go to the op's chunked form (declined here).
+ * Without shared keys the walk was never timed against the chunked form where the GPU is full; with them (F 273) it
+ * lost at 256 batch·head rows (22.1 / 22.5 against 30.2 / 28.2 ms, above), and jrt-sd's f 24 (F 325) trains 768 rows a
+ * process (B128 × 2 heads × stacks of 3), 8 processes a GPU, its four walks ~11 of a step's ~20 GPU ms (bench/RESULTS.md
+ * "linearAttentionFit stays off"): the chunked form's matmuls over C = 64 chunks may do the same sums sooner. Both
+ * bounds are the only measured case's; the lever is off until a GPU times it there.
+ */
+export const CHUNKED_WIDE_MIN_F = 256;
+export const CHUNKED_WIDE_MIN_WALKS = 256;
+let chunkedWideOn = false;
+/** Lever linearAttentionChunkedWide (read when the op runs). */
+export function setLinearAttentionChunkedWide(on: boolean): void {
+  chunkedWideOn = on;
+}
+
+/**
  * Causal linear attention, fused (the fast form of ops/linearAttention's causalLinearAttention): φq, φk [B, H, T, F],
  * v [B, H, T, d_v] → y [B, H, T, d_v]. Undefined (declined: the op runs its chunked form) with an initial state, or
  * past LINEAR_ATTENTION_MAX_WIDTH (F, or d_v + 1). chunkSize is the chunked form's; a pairScore is φq·φk, read here
@@ -657,6 +673,7 @@ export function causalLinearAttentionWebGpu(phiQ: tf.Tensor4D, phiK: tf.Tensor4D
   const F = phiQ.shape[3];
   const dv = v.shape[3];
   if (F > LINEAR_ATTENTION_MAX_WIDTH || dv + 1 > LINEAR_ATTENTION_MAX_WIDTH) return undefined;
+  if (chunkedWideOn && F >= CHUNKED_WIDE_MIN_F && phiQ.shape[0] * phiQ.shape[1] >= CHUNKED_WIDE_MIN_WALKS) return undefined;
   const eps = opts.eps ?? LINEAR_ATTENTION_EPS;
   return withGradFor(eps)(phiQ, phiK, v) as tf.Tensor4D;
 }
