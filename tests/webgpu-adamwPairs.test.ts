@@ -8,7 +8,7 @@ import { AdamW } from '../engine/optimizer.js';
 import { LanguageModel } from '../engine/model.js';
 import { batchesOf, createOptimizer, supervised, trainStep } from '../engine/train.js';
 import { buildSplits } from '../tasks/dataset.js';
-import { adamWWebGpu } from '../accel/webgpu/adamw.js';
+import { adamwPairForms, adamWWebGpu } from '../accel/webgpu/adamw.js';
 import { dispatchCounts } from '../accel/webgpu/dispatch.js';
 import { setFastPath } from '../accel/webgpu/index.js';
 import { webgpuDevice } from './webgpuKit.js';
@@ -19,18 +19,20 @@ let seed = 9100;
 const randn = (shape: number[], std = 1) => tf.randomNormal(shape, 0, std, 'float32', seed++);
 
 /**
- * Five parameters: a vec4 pair ([8, 4] and [16]), a scalar pair ([7] — not whole vec4s — and [3, 5]) and one left
- * alone ([12]); the second of the scalar pair without weight decay, so the two halves' decay factors differ.
+ * Five parameters: a vec4 pair ([8, 4] and [16]), a scalar pair ([7] — not whole vec4s — and [3, 5], with [12]
+ * between them in the list: whole vec4s pair with each other) and [12] left alone; the second of the scalar pair
+ * without weight decay, so the two halves' decay factors differ.
  */
-const SHAPES = [[8, 4], [16], [7], [3, 5], [12]];
-const decays = (v: tf.Variable) => !v.name.startsWith('p3_');
+const SHAPES = [[8, 4], [7], [16], [3, 5], [12]];
+const decays = (v: tf.Variable) => !v.name.startsWith('p3_'); // [3, 5]
 
 /** `steps` AdamW updates of copies of `init` with adamwPairs on or off; the parameters and moments after, and the dispatches a step. */
-async function train(pairs: boolean, init: tf.Tensor[], grads: tf.Tensor[][]): Promise<{ values: Float32Array[]; perStep: number }> {
+async function train(pairs: boolean, init: tf.Tensor[], grads: tf.Tensor[][]): Promise<{ values: Float32Array[]; perStep: number; pairForms: { vec4: number; scalar: number } }> {
   const vars = init.map((t, i) => tf.tidy(() => tf.variable(tf.mul(t, 1), true, `p${i}_${pairs}_${seed++}`)));
   const opt = new AdamW(vars, { weightDecay: 0.1, decays });
   setFastPath({ adamw: true, adamwPairs: pairs });
   const before = dispatchCounts.get('AdamW') ?? 0;
+  const formsBefore = { ...adamwPairForms };
   for (const [step, g] of grads.entries()) {
     opt.stepCount += 1;
     const t = opt.stepCount;
@@ -38,10 +40,11 @@ async function train(pairs: boolean, init: tf.Tensor[], grads: tf.Tensor[][]): P
     expect(adamWWebGpu(vars, opt.m, opt.v, g, { lr: 1e-2 * (step + 1), beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 1 - 0.9 ** t, c2: 1 - 0.999 ** t, weightDecays })).toBe(true);
   }
   const perStep = ((dispatchCounts.get('AdamW') ?? 0) - before) / grads.length;
+  const pairForms = { vec4: (adamwPairForms.vec4 - formsBefore.vec4) / grads.length, scalar: (adamwPairForms.scalar - formsBefore.scalar) / grads.length };
   const values = await Promise.all([...vars, ...opt.m, ...opt.v].map((t) => t.data() as Promise<Float32Array>));
   opt.dispose();
   vars.forEach((v) => v.dispose());
-  return { values, perStep };
+  return { values, perStep, pairForms };
 }
 
 describe.skipIf(!device)('lever adamwPairs: two parameters a dispatch', () => {
@@ -57,6 +60,8 @@ describe.skipIf(!device)('lever adamwPairs: two parameters a dispatch', () => {
     const paired = await train(true, init, grads);
     expect(single.perStep).toBe(5);
     expect(paired.perStep).toBe(3);
+    expect(paired.pairForms).toEqual({ vec4: 1, scalar: 1 }); // [8, 4] with [16] as vec4s, not with [7] as scalars
+    expect(single.pairForms).toEqual({ vec4: 0, scalar: 0 });
     expect(paired.values.length).toBe(15);
     for (const [i, got] of paired.values.entries()) {
       expect(Array.from(got), `tensor ${i} (parameters, then m, then v)`).toEqual(Array.from(single.values[i]!));

@@ -157,16 +157,21 @@ interface PairPart {
 }
 
 /**
- * Lever adamwPairs: the parameters two a dispatch, in the order given (the same buffers pair every step, which the
- * bind-group cache needs). vec4 when both counts are whole vec4s, else scalar; an odd one out takes the single
- * form (a buffer bound twice as writable storage is not valid WebGPU).
+ * Lever adamwPairs: the parameters two a dispatch, those of whole vec4s paired with each other (vec4 reads) and the
+ * rest with each other (scalar), each list in the order given (the same buffers pair every step, which the bind-group
+ * cache needs): a large embedding never goes scalar for the odd-sized bias beside it. An odd one out of a list takes
+ * the single form (a buffer bound twice as writable storage is not valid WebGPU).
  */
+/** Pair dispatches so far by form (the tests ask which form each pair took). */
+export const adamwPairForms = { vec4: 0, scalar: 0 };
+
 function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
   const lr = h.lr as number;
   const common: Uniform[] = [{ f: lr }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }];
-  for (let at = 0; at < parts.length; at += 2) {
-    const a = parts[at]!;
-    const b = parts[at + 1];
+  const lists = [parts.filter((x) => x.n % 4 === 0), parts.filter((x) => x.n % 4 !== 0)];
+  for (const list of lists) for (let at = 0; at < list.length; at += 2) {
+    const a = list[at]!;
+    const b = list[at + 1];
     const buffers = (x: PairPart) => [{ tensor: x.p, write: true }, { tensor: x.m, write: true }, { tensor: x.v, write: true }, { tensor: x.g }];
     if (!b) {
       const vec = a.n % 4 === 0;
@@ -177,6 +182,7 @@ function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
     const vec = a.n % 4 === 0 && b.n % 4 === 0;
     const nA = vec ? a.n / 4 : a.n;
     const nB = vec ? b.n / 4 : b.n;
+    adamwPairForms[vec ? 'vec4' : 'scalar']++;
     dispatch('AdamW', vec ? 'rb_adamw4_pair' : 'rb_adamw1_pair', pairWgsl(vec), [...buffers(a), ...buffers(b)], [{ u: nA }, { u: nB }, ...common, { f: a.decay }, { f: b.decay }], grid(Math.ceil((nA + nB) / WG)));
   }
 }
