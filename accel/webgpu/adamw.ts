@@ -10,8 +10,8 @@
 // A stack of R runs (engine/stack.ts: parameters [R, ...], a learning rate per run) takes the same dispatch per
 // parameter; each element reads its run's lr and decay factor from a table of 2R numbers uploaded once per step.
 // Lever `adamwPairs`: two parameters a dispatch — the device's 8 storage buffers a stage hold two (p, m, v, g) sets —
-// so a step's AdamW takes ⌈P/2⌉ dispatches where it took P (P = 15–53 parameter tensors in the zoology models: 17–22 %
-// of a step's dispatches, most of them small biases and norms). Each element's arithmetic is the single form's, so
+// so a step's AdamW takes ⌈V/2⌉ + ⌈S/2⌉ dispatches where it took P = V + S (V of whole vec4s, S not; P = 15–53 in the
+// zoology models: 17–22 % of a step's dispatches, most of them small biases and norms). Each element's arithmetic is the single form's, so
 // the results are the same bits; threads [0, n₁) update the first parameter, [n₁, n₁ + n₂) the second. Unstacked
 // runs only (a stack's rate table would be a ninth buffer).
 import * as tf from '@tensorflow/tfjs';
@@ -156,15 +156,15 @@ interface PairPart {
   decay: number;
 }
 
+/** Pair dispatches so far by form (the tests ask which form each pair took). */
+export const adamwPairForms = { vec4: 0, scalar: 0 };
+
 /**
  * Lever adamwPairs: the parameters two a dispatch, those of whole vec4s paired with each other (vec4 reads) and the
  * rest with each other (scalar), each list in the order given (the same buffers pair every step, which the bind-group
  * cache needs): a large embedding never goes scalar for the odd-sized bias beside it. An odd one out of a list takes
  * the single form (a buffer bound twice as writable storage is not valid WebGPU).
  */
-/** Pair dispatches so far by form (the tests ask which form each pair took). */
-export const adamwPairForms = { vec4: 0, scalar: 0 };
-
 function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
   const lr = h.lr as number;
   const common: Uniform[] = [{ f: lr }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }];

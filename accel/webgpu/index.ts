@@ -16,7 +16,7 @@
 //   linearAttentionChunkedWide  with linearAttention: the walk declines F ≥ 256 on ≥ 256 batch·head rows (jrt-sd's f 24:
 //                768 a process), so the op runs its chunked form's matmuls there (linearAttention.ts)
 //   adamwPairs   with adamw: two parameters a dispatch (the 8 storage buffers a stage hold two p, m, v, g sets):
-//                ⌈P/2⌉ dispatches for P parameter tensors, the same bits (adamw.ts)
+//                ⌈V/2⌉ + ⌈S/2⌉ dispatches for V parameters of whole vec4s and S others, the same bits (adamw.ts)
 //   dropout      hashed dropout computed on the GPU (dropout.ts) for callers of ops/dropout/
 //   bindGroups   cache of bind groups and bind-group layouts (bindGroups.ts): fewer Dawn objects per dispatch, each
 //                dispatch's uniforms in a slot of its own
