@@ -101,7 +101,7 @@ export function registerAdamWWebGpu(): void {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const h = attrs as unknown as AdamWStep & { count: number };
       const named = inputs as Record<string, tf.TensorInfo>;
-      const waiting: PairPart[] = []; // lever adamwPairs: the parameters, dispatched two at a time after the loop
+      const parts: UpdatePart[] = []; // an unstacked run's parameters, dispatched after the loop (alone, or in pairs)
       for (let i = 0; i < h.count; i++) {
         const [p, m, v, g] = ['p', 'm', 'v', 'g'].map((k) => named[`${k}${i}`]!);
         const n = p!.shape.reduce((a, b) => a * b, 1);
@@ -122,22 +122,13 @@ export function registerAdamWWebGpu(): void {
           );
           continue;
         }
-        if (pairs) {
-          waiting.push({ p: p!, m: m!, v: v!, g: g!, n, decay: wd > 0 ? 1 - h.lr * wd : 1 });
-          continue;
-        }
-        const vec = n % 4 === 0;
-        const threads = vec ? n / 4 : n;
-        dispatch(
-          'AdamW',
-          vec ? 'rb_adamw4' : 'rb_adamw1',
-          wgsl(vec),
-          [{ tensor: p!, write: true }, { tensor: m!, write: true }, { tensor: v!, write: true }, { tensor: g! }],
-          [{ u: threads }, { f: h.lr }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }, { f: wd > 0 ? 1 - h.lr * wd : 1 }],
-          grid(Math.ceil(threads / WG)),
-        );
+        parts.push({ p: p!, m: m!, v: v!, g: g!, n, decay: wd > 0 ? 1 - h.lr * wd : 1 });
       }
-      if (pairs) dispatchPairs(waiting, h);
+      if (parts.length) {
+        const common = stepUniforms(h);
+        if (pairs) dispatchPairs(parts, common);
+        else for (const part of parts) dispatchOne(part, common);
+      }
       // The optimizer ends the step: submit now, so every step starts a fresh command batch. Then the buffer
       // pool hands out the same buffers in the same order each step, which is what the bind-group cache needs.
       endStep(webgpuBackend() as unknown as Parameters<typeof endStep>[0]);
@@ -147,7 +138,8 @@ export function registerAdamWWebGpu(): void {
   });
 }
 
-interface PairPart {
+/** One unstacked parameter's buffers, element count and weight-decay factor (1 − lr·wd, or 1). */
+interface UpdatePart {
   p: tf.TensorInfo;
   m: tf.TensorInfo;
   v: tf.TensorInfo;
@@ -165,18 +157,13 @@ export const adamwPairForms = { vec4: 0, scalar: 0 };
  * cache needs): a large embedding never goes scalar for the odd-sized bias beside it. An odd one out of a list takes
  * the single form (a buffer bound twice as writable storage is not valid WebGPU).
  */
-function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
-  const lr = h.lr as number;
-  const common: Uniform[] = [{ f: lr }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }];
+function dispatchPairs(parts: UpdatePart[], common: Uniform[]): void {
   const lists = [parts.filter((x) => x.n % 4 === 0), parts.filter((x) => x.n % 4 !== 0)];
   for (const list of lists) for (let at = 0; at < list.length; at += 2) {
     const a = list[at]!;
     const b = list[at + 1];
-    const buffers = (x: PairPart) => [{ tensor: x.p, write: true }, { tensor: x.m, write: true }, { tensor: x.v, write: true }, { tensor: x.g }];
     if (!b) {
-      const vec = a.n % 4 === 0;
-      const threads = vec ? a.n / 4 : a.n;
-      dispatch('AdamW', vec ? 'rb_adamw4' : 'rb_adamw1', wgsl(vec), buffers(a), [{ u: threads }, ...common, { f: a.decay }], grid(Math.ceil(threads / WG)));
+      dispatchOne(a, common);
       continue;
     }
     const vec = a.n % 4 === 0 && b.n % 4 === 0;
@@ -185,6 +172,19 @@ function dispatchPairs(parts: PairPart[], h: AdamWStep): void {
     adamwPairForms[vec ? 'vec4' : 'scalar']++;
     dispatch('AdamW', vec ? 'rb_adamw4_pair' : 'rb_adamw1_pair', pairWgsl(vec), [...buffers(a), ...buffers(b)], [{ u: nA }, { u: nB }, ...common, { f: a.decay }, { f: b.decay }], grid(Math.ceil((nA + nB) / WG)));
   }
+}
+
+/** The uniforms every unstacked dispatch of a step shares, after its element count(s): lr, the betas, c1, c2, eps. */
+const stepUniforms = (h: AdamWStep): Uniform[] => [{ f: h.lr as number }, { f: h.beta1 }, { f: 1 - h.beta1 }, { f: h.beta2 }, { f: 1 - h.beta2 }, { f: h.c1 }, { f: h.c2 }, { f: h.eps }];
+
+/** A parameter's p, m, v (written) and g, in the kernels' binding order. */
+const buffers = (x: UpdatePart) => [{ tensor: x.p, write: true }, { tensor: x.m, write: true }, { tensor: x.v, write: true }, { tensor: x.g }];
+
+/** One parameter a dispatch (the single form): vec4 when its count is whole vec4s. */
+function dispatchOne(x: UpdatePart, common: Uniform[]): void {
+  const vec = x.n % 4 === 0;
+  const threads = vec ? x.n / 4 : x.n;
+  dispatch('AdamW', vec ? 'rb_adamw4' : 'rb_adamw1', wgsl(vec), buffers(x), [{ u: threads }, ...common, { f: x.decay }], grid(Math.ceil(threads / WG)));
 }
 
 /**
