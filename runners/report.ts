@@ -13,6 +13,7 @@ import { canonicalJson, runId, type RunConfig } from './config.js';
 import { excludedRows, plotResults, pointRows, type PlotOptions, type PlotResult } from './plot.js';
 import { round } from './charts/common.js';
 import { savingsText, searchSavings } from './search.js';
+import { counted } from './summary.js';
 import { FONT_FAMILY, FONT_FILES } from './charts/common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -369,7 +370,7 @@ table.left-out td { white-space: normal; text-align: left; max-width: 60em; }
 </head>
 <body>
 <h1>recallbench results: ${escapeHtml(name)}</h1>
-<p>${records.length} run${records.length === 1 ? '' : 's'}: ${records.length - leftOut.length} result${records.length - leftOut.length === 1 ? '' : 's'}${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}${runs.some((a) => a.stopped) ? ` (${runs.filter((a) => a.stopped).length} stopped at a rung by successive halving: <a href="#search">not candidates for the points</a>)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${points.length} figure point${points.length === 1 ? '' : 's'}, ${figures.length} figure${figures.length === 1 ? '' : 's'}.
+<p>${counted(records.length, 'run')}: ${counted(records.length - leftOut.length, 'result')}${divergedCounted.length ? ` (${divergedCounted.length} of them diverged after some epochs and count for those)` : ''}${runs.some((a) => a.stopped) ? ` (${runs.filter((a) => a.stopped).length} stopped at a rung by successive halving: <a href="#search">not candidates for the points</a>)` : ''}, <strong${leftOut.length ? ' class="error"' : ''}>${leftOut.length} not results</strong>${leftOut.length ? ` (${escapeHtml(leftOutSummary(leftOut))}: <a href="#left-out">listed with reasons</a>; marked × in the figures' "left out" strip, never drawn as accuracies)` : ''}; ${counted(points.length, 'figure point')}, ${counted(figures.length, 'figure')}.
 A figure point is one (mixer, model size/variant, task setting) at the learning rate with the best <strong>validation</strong> accuracy (mean over seeds); the numbers shown are <strong>test</strong> accuracies of that learning rate. State sizes on the x axes: <strong>${escapeHtml(convention)}</strong> convention.
 Everything here is computed from <a href="runs.jsonl">runs.jsonl</a>${has('curves') ? ' and curves/' : ''}${result.sources.length > 1 ? ` and those of ${result.sources.slice(1).map((src) => `<code>${escapeHtml(src.dir)}</code>`).join(', ')} (report --beside: ${result.sources.slice(1).reduce((n, src) => n + src.records.length, 0)} of the ${records.length} runs; <a href="#provenance">provenance</a>)` : ''} alone.</p>
 <nav>figures: ${figures.map((f) => `<a href="#${escapeHtml(f.name)}">${escapeHtml(f.name)}</a>`).join(' · ')} · <a href="#coverage">coverage and cost</a> · <a href="#tables">tables</a> · <a href="#left-out">runs that are not results</a> · <a href="#provenance">provenance</a></nav>

@@ -61,6 +61,11 @@ export function runNamer(configs: RunConfig[]): (config: RunConfig) => string {
   };
 }
 
+/** `n` and the noun, plural unless n is 1: "1 figure point", "2 figure points". */
+export function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** 2072 → "2.0 KB" (powers of 1024, as the figures' log2 axes). */
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return '?';

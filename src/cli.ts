@@ -25,7 +25,7 @@ import { serveChildJob, setSelfEntry } from '../runners/pool.js';
 // the queue modules (BullMQ) load only for sweep --queue, worker and status: a run's child process skips them
 const DEFAULT_QUEUE_NAME = 'recallbench';
 import { expandPreset, listPresetNames, loadPreset, presetSchema, runSweep, selectPreset, type Preset, type PresetInput } from '../runners/sweep.js';
-import { estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
+import { counted, estimateSweepTime, frontTable, runNamer, timingDirs } from '../runners/summary.js';
 import { announceInterrupts } from '../runners/progress.js';
 import { scalePreset, trainingSteps } from '../runners/scale.js';
 import { describeSearch, halvingOf, readGroups, savingsText, searchSavings, stopsToReopen } from '../runners/search.js';
@@ -486,7 +486,7 @@ function buildCli(args: string[], io: CliIo, status: { code: number }) {
       async (argv) => {
         const { plotResults } = await importDrawing<typeof import('../runners/plot.js')>('../runners/plot.js');
         const r = await plotResults(argv.dir, { state: argv.state, png: pngChoice(argv.png), detailFiles: argv.detailFiles as boolean, beside: besideFolders(argv.beside) });
-        io.stdout.write(`${r.records.length} run${r.records.length === 1 ? '' : 's'}, ${r.points.length} figure point${r.points.length === 1 ? '' : 's'}, ${r.figures.length} figure${r.figures.length === 1 ? '' : 's'}: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
+        io.stdout.write(`${counted(r.records.length, 'run')}, ${counted(r.points.length, 'figure point')}, ${counted(r.figures.length, 'figure')}: ${r.figures.map((f) => f.name).join(', ')}\nwrote ${r.files.length} files under ${argv.dir}\n`);
       },
     )
     .command(
