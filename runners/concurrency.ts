@@ -55,6 +55,18 @@ function outcomeLine(r: RunRecord, label: string, gpu: number | undefined): stri
 }
 
 /**
+ * A process whose exit takes longer than this after its runs reported gets a line: the lane waits for it (a GPU
+ * backend's teardown), so the line says where a sweep's lane time goes between its runs.
+ */
+const SLOW_EXIT_S = 5;
+
+/** The line for a process slow to exit after reporting, or undefined. */
+function slowExitLine(exitSeconds: number | undefined, label: string, gpu: number | undefined): string | undefined {
+  if (exitSeconds === undefined || exitSeconds < SLOW_EXIT_S) return undefined;
+  return `  ${'exited'.padEnd(10)} ${label.padEnd(36)} ${exitSeconds.toFixed(1)} s after its runs reported (the lane waited for the process's teardown)${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`;
+}
+
+/**
  * A run's process brought no result: bad settings or a lost GPU stop the sweep (the error to throw once the
  * lanes are done); anything else (an exception, a crash) is reported and left for the next sweep to retry.
  */
@@ -172,8 +184,11 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
       const labelOf = (c: RunConfig) => `${c.label} d${c.model.dModel} lr${c.train.lr}`;
       const label = `${labelOf(config!)}${stackedWith(stackWith)}`;
       try {
-        const { record, runs } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) });
-        for (const r of runs ?? [{ record: record! }]) log.log(outcomeLine(r.record, labelOf(r.record.config), gpu));
+        // each run's line as its process reports it, not when the process exits: a stack stored and reported before
+        // a stop (SIGINT) that comes during its process's teardown is in the log too
+        const { exitSeconds } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) }, (r) => log.log(outcomeLine(r.record, labelOf(r.record.config), gpu)));
+        const slow = slowExitLine(exitSeconds, label, gpu);
+        if (slow) log.log(slow);
       } catch (e) {
         stop ??= laneFailure(e, config!, label, log);
       } finally {
@@ -239,17 +254,19 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       const labelOf = (c: RunConfig) => `${nameOf(c)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
       const label = `${labelOf(config)}${stackedWith(unit.slice(1).map((w) => w.config))}`;
       try {
-        const { record, paused, curve, runs } = await pool.run(k, {
+        // each run's line as its process reports it (see gridLanes)
+        const { exitSeconds } = await pool.run(k, {
           config, ...(unit.length > 1 ? { stackWith: unit.slice(1).map((w) => w.config) } : {}), preset: opts.preset, resultsDir: results.dir, search: halving,
           ...(item.target !== undefined ? { pauseAt: item.target } : {}), ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}),
-        });
-        for (const { record: r, paused: p } of runs ?? [{ record: record!, curve: curve ?? [], paused }]) {
+        }, ({ record: r, paused: p }) => {
           if (p) log.log(`  ${'paused'.padEnd(10)} ${labelOf(r.config).padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
           else {
             if (r.status === 'failed') blocked.add(r.id);
             log.log(outcomeLine(r, labelOf(r.config), gpu));
           }
-        }
+        });
+        const slow = slowExitLine(exitSeconds, label, gpu);
+        if (slow) log.log(slow);
       } catch (e) {
         for (const id of ids) blocked.add(id);
         stop ??= laneFailure(e, config, label, log);

@@ -19,13 +19,14 @@
 //   csv               the record is in runs.jsonl, runs.csv's temporary file is written, not yet renamed
 //   run-stored        runs.jsonl and runs.csv hold the run; its checkpoint not yet removed
 //   run-end           between runs: the run is stored, its checkpoint removed, its lock released
+//   reported          a run process (sweep --concurrency) has sent its runs' outcomes to the sweep, not yet exited
 // Without the variables every call is one counter increment.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, renameSync } from 'node:fs';
 import { NoAdapterError } from '../engine/backend.js';
 import { GPU_FAULT_KINDS, injectGpuFault, type GpuFaultKind } from '../engine/gpuFaults.js';
 
-const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end'] as const;
+const FAULT_EVENTS = ['run-start', 'step', 'epoch', 'checkpoint-write', 'checkpoint-saved', 'append', 'csv', 'run-stored', 'run-end', 'reported'] as const;
 export type FaultEvent = (typeof FAULT_EVENTS)[number];
 
 interface Trigger {

@@ -36,7 +36,7 @@ import { runId, type RunConfig, type Search } from './config.js';
 import { estimateGridMemory, estimateOptions, runName, type MemoryEstimate } from './memory.js';
 import { readCurve, ResultsDir, type RunRecord } from './results.js';
 import { readRungState } from './search.js';
-import { backendFaultPoint } from './faults.js';
+import { backendFaultPoint, pausePoint } from './faults.js';
 import { runSweep } from './sweep.js';
 
 /**
@@ -103,6 +103,8 @@ export interface ChildOutcome {
   estimates?: MemoryEstimate[];
   paused?: boolean;
   runs?: RunOutcomeMessage[];
+  /** Seconds from the child's last reported outcome to its exit (its backend released: a GPU's teardown). */
+  exitSeconds?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -143,6 +145,8 @@ interface ChildOptions {
   forwardPrefix?: string;
   /** Called when the child's backend is up (before it trains). */
   onBackend?: () => void;
+  /** Called with each run's outcome as the child reports it — before the child exits, which can take a while (a GPU's teardown). */
+  onOutcome?: (outcome: RunOutcomeMessage) => void;
 }
 
 /** Start one child for one job: the child process, and its outcome (rejects with ChildRunError). */
@@ -169,14 +173,19 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
   let estimates: MemoryEstimate[] | undefined;
   let backend: BackendInfo | undefined;
   let failure: ChildRunError | undefined;
+  let lastReportAt: number | undefined;
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'ready') child.send(job);
     else if (m.type === 'backend') {
       backend = m.info;
       opts.onBackend?.();
     }
-    else if (m.type === 'result') results.push({ record: m.record, curve: m.curve });
-    else if (m.type === 'paused') results.push({ record: m.record, curve: [], paused: true });
+    else if (m.type === 'result' || m.type === 'paused') {
+      const outcome: RunOutcomeMessage = m.type === 'result' ? { record: m.record, curve: m.curve } : { record: m.record, curve: [], paused: true };
+      results.push(outcome);
+      lastReportAt = Date.now();
+      opts.onOutcome?.(outcome);
+    }
     else if (m.type === 'estimates') estimates = m.estimates;
     else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
   });
@@ -187,7 +196,8 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
       if (estimates) return resolvePromise({ estimates });
       // every run of the job reported (a stack's child that died after some of them is a crash: the sweep retries the rest)
       const expected = job.kind === 'run' ? 1 + (job.stackWith?.length ?? 0) : 0;
-      if ((results.length && results.length >= expected) || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend });
+      const exitSeconds = lastReportAt !== undefined ? (Date.now() - lastReportAt) / 1000 : undefined;
+      if ((results.length && results.length >= expected) || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend, ...(exitSeconds !== undefined ? { exitSeconds } : {}) });
       const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
       const reported = results.length ? ` after ${results.length} of its ${expected} runs reported` : '';
       reject(new ChildRunError('crash', `the run's process died${reported} (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.trim().slice(0, 300)}` : ''}`));
@@ -270,8 +280,8 @@ export class ChildPool {
     return this.children.size;
   }
 
-  /** Train one job on lane k in a fresh child process; rejects with ChildRunError. */
-  async run(lane: number, job: LaneJob): Promise<ChildOutcome> {
+  /** Train one job on lane k in a fresh child process; rejects with ChildRunError. `onOutcome`: each run's outcome as the child reports it. */
+  async run(lane: number, job: LaneJob, onOutcome?: (outcome: RunOutcomeMessage) => void): Promise<ChildOutcome> {
     const { opts } = this;
     const gpu = this.gpuOf(lane);
     const handle = startChild(
@@ -280,7 +290,7 @@ export class ChildPool {
         ...(gpu !== undefined ? { gpu } : {}), ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), ...(opts.ignoreSigint ? { ignoreSigint: true } : {}),
         ...job,
       },
-      { ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}), onBackend: () => (this.backendSeen = true) },
+      { ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}), onBackend: () => (this.backendSeen = true), ...(onOutcome ? { onOutcome } : {}) },
     );
     this.children.add(handle.child);
     try {
@@ -393,6 +403,7 @@ export async function serveChildJob(): Promise<void> {
       else missing.push(id);
     }
     if (missing.length) throw new Error(`run${missing.length > 1 ? 's' : ''} ${missing.join(', ')} left no record in ${results.runsJsonl}`);
+    await pausePoint('reported'); // tests: a process slow to exit after reporting (a GPU's teardown)
   } catch (e) {
     const kind = e instanceof UserInputError ? 'user' : e instanceof DeviceLostError ? 'device-lost' : 'internal';
     await sendToParent({ type: 'error', kind, message: firstLine(e) });

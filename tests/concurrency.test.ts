@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleCli, runCliAsync } from './cliRunner.js';
+import { bundleCli, runCliAsync, spawnCli } from './cliRunner.js';
 
 const GRID = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
 
@@ -85,6 +85,39 @@ describe('sweep --concurrency', () => {
     const again = await cli([...GRID, '--concurrency', '2', '--stack', '2', '--out', dir]);
     expect(again.status, again.stderr).toBe(0);
     expect(records(dir).map((r) => r.status)).toEqual(['done', 'done', 'done', 'done']);
+  });
+
+  it("a stack's lines come as its process reports them, before it exits; a process slow to exit after reporting gets a line", async () => {
+    // the campaign's case: a stack stored and reported, its process still tearing its GPU down when the stretch's
+    // SIGINT came — the log had no line for it (it printed a process's outcomes when the process closed)
+    const root = mkdtempSync(join(tmpdir(), 'rb-conc-report-'));
+    const release = join(root, 'release');
+    const oneSeed = GRID.filter((a, i) => !(a === '1' && GRID[i - 1] === '0'));
+    const child = spawnCli([...oneSeed, '--concurrency', '2', '--stack', '2', '--out', join(root, 'out')], { env: { RECALLBENCH_PAUSE_AT: `reported:1:${release}` }, bundled: true });
+    let stderr = '';
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const doneLines = () => stderr.match(/^ {2}done +attention d8 lr0\.0(1|03) +test acc/gm)?.length ?? 0;
+    const bothReported = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 60_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (doneLines() === 2) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      child.on('close', () => resolve(false));
+    });
+    const pausedThen = child.exitCode === null && !existsSync(release); // its run process still held at 'reported'
+    await new Promise((r) => setTimeout(r, 5_500));
+    writeFileSync(release, '');
+    expect(await closed, stderr).toBe(0);
+    expect(bothReported, stderr).toBe(true);
+    expect(pausedThen).toBe(true);
+    expect(records(join(root, 'out')).map((r) => r.status)).toEqual(['done', 'done']);
+    const exited = stderr.match(/^ {2}exited +attention d8 lr0\.0\d+ \(stacked with lr0\.0\d+\) +(\d+\.\d) s after its runs reported/m);
+    expect(exited, stderr).not.toBeNull();
+    expect(Number(exited![1])).toBeGreaterThanOrEqual(5);
   });
 
   it('a run process the GPU refuses while another starts: a crash the next sweep retries; a lone refused process stops the sweep', async () => {
