@@ -64,6 +64,8 @@ for f in runs.jsonl runs.csv commands.jsonl reopened.jsonl; do [ -f "$src/$f" ] 
 rm -rf "$dst/checkpoints"
 [ -d "$src/checkpoints" ] && cp -r "$src/checkpoints" "$dst/checkpoints"
 find "$dst/checkpoints" -name checkpoint.bin -delete 2>/dev/null || true   # weights never go into the tree
+# a run between rungs has weights and no rung note: its folder is empty now (git keeps no empty folder; nor does this)
+find "$dst/checkpoints" -mindepth 1 -type d -empty -delete 2>/dev/null || true
 cp "$logs/stretch.txt" "$dst/stretch$n-stretch.txt" 2>/dev/null || true
 cp "$logs/sweep.log" "$dst/stretch$n-sweep.txt" 2>/dev/null || true
 cp "$logs/smi.log" "$dst/stretch$n-nvidia-smi.txt" 2>/dev/null || true

@@ -157,7 +157,8 @@ start=$(date +%s)
 # sweep CONCURRENCY SECONDS: the sweep, its log appended to sweep.log
 sweep() {
   # shellcheck disable=SC2086 # GPUS, ONLY, ONLY_DATA and ONLY_SEEDS are word lists
-  timeout -s INT -k 40 "$2" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
+  # RECALLBENCH_LANE_TIMES=1: a line per lane event in sweep.log, for bench/lane_times.ts (where the lanes' time went)
+  RECALLBENCH_LANE_TIMES=1 timeout -s INT -k 40 "$2" bash .gpu/run sweep "runners/presets/$preset.json" --backend webgpu ${SCALE:+--scale $SCALE} ${GPUS:+--gpu $GPUS} \
     --concurrency "$1" ${STACK:+--stack $STACK} --out "$dir" --no-report ${ONLY:+--only $ONLY} ${ONLY_DATA:+--only-data $ONLY_DATA} ${ONLY_SEEDS:+--only-seeds $ONLY_SEEDS} >> "$out/sweep.log" 2>&1
 }
 : > "$out/sweep.log"

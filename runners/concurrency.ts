@@ -60,6 +60,17 @@ function outcomeLine(r: RunRecord, label: string, gpu: number | undefined): stri
  */
 const SLOW_EXIT_S = 5;
 
+/**
+ * RECALLBENCH_LANE_TIMES=1 (bench/campaign_stretch.sh sets it): a line per lane event with the seconds since this
+ * process started — `start` (a job handed to a new process), `backend` (its backend up: it builds data and model, then
+ * trains), `reported` (a run's outcome back), `closed` (the process gone), `waiting` (nothing this lane may take now),
+ * `done` (the lane ends). bench/lane_times.ts reads them back from a sweep log: where the lanes' time went.
+ */
+function laneClock(log: Log): (lane: number, event: string) => void {
+  if (process.env.RECALLBENCH_LANE_TIMES !== '1') return () => {};
+  return (lane, event) => log.log(`  lane ${lane} at ${(performance.now() / 1000).toFixed(1)} s: ${event}`);
+}
+
 /** The line for a process slow to exit after reporting, or undefined. */
 function slowExitLine(exitSeconds: number | undefined, label: string, gpu: number | undefined): string | undefined {
   if (exitSeconds === undefined || exitSeconds < SLOW_EXIT_S) return undefined;
@@ -165,39 +176,53 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
   const waiters = new LaneWaiters();
   let stored = 0;
   let stop: Error | undefined;
+  const clock = laneClock(log);
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
+    let waiting = false;
     while (!stop && taken.size < units.length) {
       const untaken = function* (): Generator<[number, number]> {
         for (let j = 0; j < units.length; j++) if (!taken.has(j)) yield [j, j];
       };
       const next = picker.pick(untaken(), (j) => !budget || budget.fits(key, units[j]!.map(runId)));
       if (next === undefined) {
+        if (!waiting) clock(k, 'waiting');
+        waiting = true;
         await waiters.wait();
         continue;
       }
+      waiting = false;
       taken.add(next);
       const [config, ...stackWith] = units[next]!;
       const ids = units[next]!.map(runId);
       budget?.reserve(key, ids);
       const labelOf = (c: RunConfig) => `${c.label} d${c.model.dModel} lr${c.train.lr}`;
       const label = `${labelOf(config!)}${stackedWith(stackWith)}`;
+      clock(k, `start ${label}`);
       try {
         // each run's line as its process reports it, not when the process exits: a stack stored and reported before
         // a stop (SIGINT) that comes during its process's teardown is in the log too
-        const { exitSeconds } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) }, (r) => log.log(outcomeLine(r.record, labelOf(r.record.config), gpu)));
+        const { exitSeconds } = await pool.run(k, { config: config!, ...(stackWith.length ? { stackWith } : {}), preset: opts.preset, resultsDir: opts.results.dir, ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}) }, {
+          onBackend: () => clock(k, 'backend'),
+          onOutcome: (r) => {
+            clock(k, `reported ${labelOf(r.record.config)}`);
+            log.log(outcomeLine(r.record, labelOf(r.record.config), gpu));
+          },
+        });
         const slow = slowExitLine(exitSeconds, label, gpu);
         if (slow) log.log(slow);
       } catch (e) {
         stop ??= laneFailure(e, config!, label, log);
       } finally {
+        clock(k, 'closed');
         budget?.release(key, ids);
         waiters.wake();
       }
       stored += ids.length;
       log.update(stored, todo.length, `${stored}/${todo.length} runs`);
     }
+    clock(k, 'done');
   };
   await Promise.all(Array.from({ length: pool.lanes }, (_, k) => lane(k)));
   if (stop) throw stop;
@@ -220,9 +245,11 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
   let stop: Error | undefined;
   const waiters = new LaneWaiters();
   let waitingNoted = false;
+  const clock = laneClock(log);
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
+    let waiting = false;
     while (!stop) {
       const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
       const stopped = storeStops(plan.stops, results, halving);
@@ -241,11 +268,15 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
           waitingNoted = true;
           waiters.wake();
+          clock(k, 'done');
           return;
         }
+        if (!waiting) clock(k, 'waiting');
+        waiting = true;
         await waiters.wait();
         continue;
       }
+      waiting = false;
       const item = unit[0]!;
       const ids = unit.map((w) => w.id);
       for (const id of ids) inHand.add(id);
@@ -253,24 +284,27 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
       const config = item.config;
       const labelOf = (c: RunConfig) => `${nameOf(c)}${item.target !== undefined ? ` → epoch ${item.target}` : ''}`;
       const label = `${labelOf(config)}${stackedWith(unit.slice(1).map((w) => w.config))}`;
+      clock(k, `start ${label}`);
       try {
         // each run's line as its process reports it (see gridLanes)
         const { exitSeconds } = await pool.run(k, {
           config, ...(unit.length > 1 ? { stackWith: unit.slice(1).map((w) => w.config) } : {}), preset: opts.preset, resultsDir: results.dir, search: halving,
           ...(item.target !== undefined ? { pauseAt: item.target } : {}), ...(budget ? { poolLimitBytes: budget.poolLimit(ids) } : {}),
-        }, ({ record: r, paused: p }) => {
+        }, { onBackend: () => clock(k, 'backend'), onOutcome: ({ record: r, paused: p }) => {
+          clock(k, `reported ${labelOf(r.config)}`);
           if (p) log.log(`  ${'paused'.padEnd(10)} ${labelOf(r.config).padEnd(36)} best val acc ${r.validationAccuracy.toFixed(3)} after ${r.epochs} epochs${gpu !== undefined ? `  [gpu ${gpu}]` : ''}`);
           else {
             if (r.status === 'failed') blocked.add(r.id);
             log.log(outcomeLine(r, labelOf(r.config), gpu));
           }
-        });
+        } });
         const slow = slowExitLine(exitSeconds, label, gpu);
         if (slow) log.log(slow);
       } catch (e) {
         for (const id of ids) blocked.add(id);
         stop ??= laneFailure(e, config, label, log);
       } finally {
+        clock(k, 'closed');
         for (const id of ids) inHand.delete(id);
         budget?.release(key, ids);
         waiters.wake();

@@ -248,6 +248,14 @@ export interface LaneJob {
   poolLimitBytes?: number;
 }
 
+/** What a lane's caller hears from its child as it goes (ChildPool.run). */
+export interface LaneHooks {
+  /** The child's backend is up: it builds the run's data and model next. */
+  onBackend?: () => void;
+  /** Each run's outcome as the child reports it — before the child exits, which can take a while (a GPU's teardown). */
+  onOutcome?: (outcome: RunOutcomeMessage) => void;
+}
+
 /** How long a child whose backend would not start waits for another child of the pool to report its own (ms). */
 const BACKEND_WITNESS_MS = 20_000;
 
@@ -280,8 +288,8 @@ export class ChildPool {
     return this.children.size;
   }
 
-  /** Train one job on lane k in a fresh child process; rejects with ChildRunError. `onOutcome`: each run's outcome as the child reports it. */
-  async run(lane: number, job: LaneJob, onOutcome?: (outcome: RunOutcomeMessage) => void): Promise<ChildOutcome> {
+  /** Train one job on lane k in a fresh child process; rejects with ChildRunError. `hooks`: what the child reports as it goes. */
+  async run(lane: number, job: LaneJob, hooks: LaneHooks = {}): Promise<ChildOutcome> {
     const { opts } = this;
     const gpu = this.gpuOf(lane);
     const handle = startChild(
@@ -290,7 +298,14 @@ export class ChildPool {
         ...(gpu !== undefined ? { gpu } : {}), ...(opts.poolLimitBytes !== undefined ? { poolLimitBytes: opts.poolLimitBytes } : {}), ...(opts.ignoreSigint ? { ignoreSigint: true } : {}),
         ...job,
       },
-      { ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}), onBackend: () => (this.backendSeen = true), ...(onOutcome ? { onOutcome } : {}) },
+      {
+        ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}),
+        onBackend: () => {
+          this.backendSeen = true;
+          hooks.onBackend?.();
+        },
+        ...(hooks.onOutcome ? { onOutcome: hooks.onOutcome } : {}),
+      },
     );
     this.children.add(handle.child);
     try {

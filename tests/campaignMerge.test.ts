@@ -87,7 +87,11 @@ describe('bench/campaign_merge.sh', () => {
     mkdirSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run'), { recursive: true });
     writeFileSync(join(root, '.weights', FOLDER, 'checkpoints', 'finished-run', 'checkpoint.bin'), 'old');
     const weights = { 'paused-run': Buffer.alloc(50_000, 7), 'running-run': Buffer.alloc(20_000, 9) };
-    const at = deviceCall('call', all.length, (folder) => rungNote(folder, 'paused-run', '{"epoch":8}'));
+    // a run between rungs: its folder in results.tgz empty (tar leaves its checkpoint.bin out), its weights beside
+    const at = deviceCall('call', all.length, (folder) => {
+      rungNote(folder, 'paused-run', '{"epoch":8}');
+      mkdirSync(join(folder, 'checkpoints', 'running-run'), { recursive: true });
+    });
     deviceWeights(at, weights);
     expect(existsSync(join(at, 'c', 'weights.tar.01'))).toBe(true);
     const r = merge(at, '7', root);
@@ -117,6 +121,9 @@ describe('bench/campaign_merge.sh', () => {
     // the device folder's rung notes replace the committed ones
     expect(readFileSync(join(root, FOLDER, 'checkpoints', 'paused-run', 'rung.json'), 'utf8')).toBe('{"epoch":8}');
     expect(existsSync(join(root, FOLDER, 'checkpoints', 'finished-run'))).toBe(false);
+    // no empty folder for the running run, nor any other: each left holds its rung note
+    expect(existsSync(join(root, FOLDER, 'checkpoints', 'running-run'))).toBe(false);
+    for (const id of readdirSync(join(root, FOLDER, 'checkpoints'))) expect(readdirSync(join(root, FOLDER, 'checkpoints', id)), id).toContain('rung.json');
     // the same stretch number again: refused
     const again = merge(deviceCall('call-again', all.length), '7', root);
     expect(again.status).toBe(2);

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { laneTimes } from '../bench/lane_times.js';
 import { bundleCli, runCliAsync, spawnCli } from './cliRunner.js';
 
 const GRID = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.01', '0.003', '--seeds', '0', '1', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '1', '--batch-size', '16'];
@@ -93,7 +94,7 @@ describe('sweep --concurrency', () => {
     const root = mkdtempSync(join(tmpdir(), 'rb-conc-report-'));
     const release = join(root, 'release');
     const oneSeed = GRID.filter((a, i) => !(a === '1' && GRID[i - 1] === '0'));
-    const child = spawnCli([...oneSeed, '--concurrency', '2', '--stack', '2', '--out', join(root, 'out')], { env: { RECALLBENCH_PAUSE_AT: `reported:1:${release}` }, bundled: true });
+    const child = spawnCli([...oneSeed, '--concurrency', '2', '--stack', '2', '--out', join(root, 'out')], { env: { RECALLBENCH_PAUSE_AT: `reported:1:${release}`, RECALLBENCH_LANE_TIMES: '1' }, bundled: true });
     let stderr = '';
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const doneLines = () => stderr.match(/^ {2}done +attention d8 lr0\.0(1|03) +test acc/gm)?.length ?? 0;
@@ -118,6 +119,17 @@ describe('sweep --concurrency', () => {
     const exited = stderr.match(/^ {2}exited +attention d8 lr0\.0\d+ \(stacked with lr0\.0\d+\) +(\d+\.\d) s after its runs reported/m);
     expect(exited, stderr).not.toBeNull();
     expect(Number(exited![1])).toBeGreaterThanOrEqual(5);
+    // the lane lines (RECALLBENCH_LANE_TIMES=1): the stack's lane starts it, hears its backend and both reports, sees
+    // its process close; the other lane finds nothing left to take and ends — and bench/lane_times.ts sums them
+    const events = (lane: number) => [...stderr.matchAll(new RegExp(`^ {2}lane ${lane} at \\d+\\.\\d s: (\\w+)`, 'gm'))].map((m) => m[1]);
+    const busy = events(0).length > 2 ? 0 : 1;
+    expect(events(busy)).toEqual(['start', 'backend', 'reported', 'reported', 'closed', 'done']);
+    expect(events(1 - busy)).toEqual(['done']);
+    const times = laneTimes(stderr)!;
+    expect(times.jobs).toBe(1);
+    expect(times.exiting).toHaveLength(1);
+    expect(times.exiting[0]).toBeGreaterThanOrEqual(5);
+    expect(times.seconds['in a run']).toBeGreaterThan(0);
   });
 
   it('a run process the GPU refuses while another starts: a crash the next sweep retries; a lone refused process stops the sweep', async () => {
