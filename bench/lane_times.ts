@@ -8,7 +8,9 @@
 //   waiting    nothing the lane may take (memory, or a rung's decision waiting on other lanes' runs)
 //   ended      the lane had nothing left before the sweep ended
 // The sweep's end is its log's "sweep rc N after S s" line (bench/campaign_stretch.sh writes it: a stop by SIGINT),
-// else the last event; the state each lane was in then runs to that end (a run cut by the stop is "in a run").
+// else the last event; the state each lane was in then runs to that end (a run cut by the stop is "in a run"). The
+// lane lines count from the sweep's node process's start, the rc line from the shell's a little before it (the
+// bundle's launcher: a few seconds at most), so each lane's last state may be that much long.
 //
 //   npx tsx bench/lane_times.ts SWEEP_LOG
 //

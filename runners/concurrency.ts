@@ -268,8 +268,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
           if (plan.waitingOnFailed && !opts.quiet && !waitingNoted) log.log(`  ${plan.waitingOnFailed} group(s) wait at a rung for a run that failed in this sweep: re-run the sweep to retry it and go on`);
           waitingNoted = true;
           waiters.wake();
-          clock(k, 'done');
-          return;
+          break;
         }
         if (!waiting) clock(k, 'waiting');
         waiting = true;
@@ -310,6 +309,7 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
         waiters.wake();
       }
     }
+    clock(k, 'done'); // nothing left, or another lane's stop
   };
   await Promise.all(Array.from({ length: pool.lanes }, (_, k) => lane(k)));
   if (stop) throw stop;

@@ -20,6 +20,7 @@
 //   run-stored        runs.jsonl and runs.csv hold the run; its checkpoint not yet removed
 //   run-end           between runs: the run is stored, its checkpoint removed, its lock released
 //   reported          a run process (sweep --concurrency) has sent its runs' outcomes to the sweep, not yet exited
+//                     (a pause point only: RECALLBENCH_PAUSE_AT)
 // Without the variables every call is one counter increment.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, renameSync } from 'node:fs';

@@ -174,17 +174,27 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
   let backend: BackendInfo | undefined;
   let failure: ChildRunError | undefined;
   let lastReportAt: number | undefined;
+  // a hook that throws (the caller's logging) fails this job, as it did when the caller read the outcome after the
+  // close — not the whole sweep, as an exception in this listener would
+  let hookError: unknown;
+  const hook = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      hookError ??= e;
+    }
+  };
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'ready') child.send(job);
     else if (m.type === 'backend') {
       backend = m.info;
-      opts.onBackend?.();
+      if (opts.onBackend) hook(opts.onBackend);
     }
     else if (m.type === 'result' || m.type === 'paused') {
       const outcome: RunOutcomeMessage = m.type === 'result' ? { record: m.record, curve: m.curve } : { record: m.record, curve: [], paused: true };
       results.push(outcome);
-      lastReportAt = Date.now();
-      opts.onOutcome?.(outcome);
+      lastReportAt = performance.now();
+      if (opts.onOutcome) hook(() => opts.onOutcome!(outcome));
     }
     else if (m.type === 'estimates') estimates = m.estimates;
     else if (m.type === 'error') failure = new ChildRunError(m.kind, m.message);
@@ -193,10 +203,11 @@ function startChild(job: ChildJob, opts: ChildOptions = {}): { child: ChildProce
     child.on('error', (e) => reject(new ChildRunError('crash', `could not start the run's process: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (failure) return reject(failure);
+      if (hookError !== undefined) return reject(hookError);
       if (estimates) return resolvePromise({ estimates });
       // every run of the job reported (a stack's child that died after some of them is a crash: the sweep retries the rest)
       const expected = job.kind === 'run' ? 1 + (job.stackWith?.length ?? 0) : 0;
-      const exitSeconds = lastReportAt !== undefined ? (Date.now() - lastReportAt) / 1000 : undefined;
+      const exitSeconds = lastReportAt !== undefined ? (performance.now() - lastReportAt) / 1000 : undefined;
       if ((results.length && results.length >= expected) || (job.kind === 'probe' && backend && code === 0)) return resolvePromise({ ...results[0], ...(results.length ? { runs: results } : {}), backend, ...(exitSeconds !== undefined ? { exitSeconds } : {}) });
       const last = [...tail].reverse().find((l) => /error|abort|killed|memory|fatal|lost/i.test(l)) ?? tail[tail.length - 1];
       const reported = results.length ? ` after ${results.length} of its ${expected} runs reported` : '';

@@ -99,7 +99,7 @@ describe('sweep --concurrency', () => {
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const doneLines = () => stderr.match(/^ {2}done +attention d8 lr0\.0(1|03) +test acc/gm)?.length ?? 0;
     const bothReported = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 60_000);
+      const timer = setTimeout(() => resolve(false), 150_000);
       child.stderr!.on('data', (d: Buffer) => {
         stderr += d.toString();
         if (doneLines() === 2) {
@@ -109,7 +109,8 @@ describe('sweep --concurrency', () => {
       });
       child.on('close', () => resolve(false));
     });
-    const pausedThen = child.exitCode === null && !existsSync(release); // its run process still held at 'reported'
+    // its run process still held at 'reported': neither closed nor exited yet, though both runs' lines are out
+    const pausedThen = !/: closed$/m.test(stderr) && !/^ {2}exited /m.test(stderr);
     await new Promise((r) => setTimeout(r, 5_500));
     writeFileSync(release, '');
     expect(await closed, stderr).toBe(0);
@@ -153,7 +154,7 @@ describe('sweep --concurrency', () => {
   it('--stack 2 with 2 processes under successive halving: the same decisions and records as a serial sweep without stacks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rb-conc-halving-'));
     const halving = ['sweep', '--backend', 'cpu', '--arch', 'attention', '--d-model', '8', '--lr', '0.03', '0.01', '0.003', '0.001', '--seeds', '0', '--setting', '16:2', '--vocab-size', '32', '--train-examples', '32', '--test-examples', '16', '--epochs', '4', '--batch-size', '16', '--search', 'halving'];
-    const [serial, stacked] = await Promise.all([cli([...halving, '--quiet', '--out', join(dir, 'serial')]), cli([...halving, '--concurrency', '2', '--stack', '2', '--out', join(dir, 'stacked')])]);
+    const [serial, stacked] = await Promise.all([cli([...halving, '--quiet', '--out', join(dir, 'serial')]), cli([...halving, '--concurrency', '2', '--stack', '2', '--out', join(dir, 'stacked')], { RECALLBENCH_LANE_TIMES: '1' })]);
     expect(serial.status, serial.stderr).toBe(0);
     expect(stacked.status, stacked.stderr).toBe(0);
     const recs = records(join(dir, 'stacked'));
@@ -163,5 +164,13 @@ describe('sweep --concurrency', () => {
     expect(comparable(recs)).toEqual(comparable(records(join(dir, 'serial'))));
     const searchOf = (rs: Rec[]) => Object.fromEntries(rs.map((r) => [r.id, r.search]));
     expect(searchOf(recs)).toEqual(searchOf(records(join(dir, 'serial'))));
+    // the lane lines: each lane's jobs open with start and close with closed, and each lane ends with done, once
+    for (const lane of [0, 1]) {
+      const events = [...stacked.stderr.matchAll(new RegExp(`^ {2}lane ${lane} at \\d+\\.\\d s: (\\w+)`, 'gm'))].map((m) => m[1]);
+      expect(events.at(-1), stacked.stderr).toBe('done');
+      expect(events.filter((e) => e === 'done')).toHaveLength(1);
+      expect(events.filter((e) => e === 'start').length).toBe(events.filter((e) => e === 'closed').length);
+    }
+    expect(laneTimes(stacked.stderr)!.jobs).toBeGreaterThan(1);
   });
 });

@@ -100,8 +100,8 @@ describe.skipIf(!device)(`stacked runs on WebGPU (${device})`, () => {
     // a stack updates one parameter a dispatch (adamwPairs pairs a run alone's parameters: its rate table would be
     // a ninth buffer), so the run alone is counted the same way: the bar is about the stack's own dispatches
     const pairsBefore = setFastPath({}).adamwPairs;
-    setFastPath({ adamwPairs: false });
     try {
+      setFastPath({ adamwPairs: false });
       const data = buildSplits({ task: 'mqar', common: { vocabSize: 32 }, train: [{ seqLen: 16, numKvPairs: 2, count: 8 }], test: [{ seqLen: 16, numKvPairs: 2, count: 8 }] }, 3);
       const batch = batchesOf(data.train, 8)[0]!;
       const sup = supervised(batch.segment, batch.start, batch.size);
