@@ -23,7 +23,9 @@
 #    tree (bench/device_tree.sh <folder>); a call
 #    without weights, or with a part missing or damaged, empties it (its rung notes are newer than any weights kept
 #    from an earlier call);
-# 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts);
+# 5. prints the new records, one line each, and their totals (bench/campaign_new_records.ts), and — when the sweep log
+#    has lane lines (RECALLBENCH_LANE_TIMES=1, set by campaign_stretch.sh) — where its lanes' time went
+#    (bench/lane_times.ts);
 # 6. runs `recallbench verify` (exit 1 if any record is invalid or failed: look before committing) and, unless
 #    NO_REPORT=1, `recallbench report --png headline --no-detail-files` (the per-mixer curves drawn in index.html only,
 #    no files of them: the tree a call carries stays small); prints the records before and after and the new ones.
@@ -141,6 +143,10 @@ after=$(ids "$dst/runs.jsonl" | wc -l)
 echo "campaign_merge: $dst: $before → $after records ($(echo "$new" | grep -c . || true) new: $(echo $new))"
 # the new records one line each, and their steps, tokens and process-hours (what the stretch's paragraph reports)
 [ -z "$new" ] || node --import tsx "$(dirname "$0")/campaign_new_records.ts" "$dst" $new
+if grep -q '^  lane [0-9]* at ' "$dst/stretch$n-sweep.txt" 2>/dev/null; then
+  echo "lane times (npx tsx bench/lane_times.ts $dst/stretch$n-sweep.txt):"
+  node --import tsx "$(dirname "$0")/lane_times.ts" "$dst/stretch$n-sweep.txt"
+fi
 cli=(node --import tsx src/cli.ts)
 "${cli[@]}" verify "$dst"
 [ "${NO_REPORT:-}" = 1 ] || "${cli[@]}" report "$dst" --png headline --no-detail-files --quiet

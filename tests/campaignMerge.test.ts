@@ -92,6 +92,8 @@ describe('bench/campaign_merge.sh', () => {
       rungNote(folder, 'paused-run', '{"epoch":8}');
       mkdirSync(join(folder, 'checkpoints', 'running-run'), { recursive: true });
     });
+    // the sweep log with lane lines (RECALLBENCH_LANE_TIMES=1): the merge sums them
+    appendFileSync(join(at, 'c', 'sweep.log'), '  lane 0 at 2.0 s: start x\n  lane 0 at 5.0 s: backend\nsweep rc 124 after 12 s\n');
     deviceWeights(at, weights);
     expect(existsSync(join(at, 'c', 'weights.tar.01'))).toBe(true);
     const r = merge(at, '7', root);
@@ -115,6 +117,8 @@ describe('bench/campaign_merge.sh', () => {
     expect(r.stdout).toContain(`${hours.toFixed(2)} process-hours`);
     for (const rec of newRecords) expect(r.stdout).toMatch(new RegExp(`^  ${rec.label} +L${rec.config.data.train[0]!.seqLen} `, 'm'));
     expect(r.stdout).toMatch(/0 invalid, 0 failed/);
+    expect(r.stdout).toContain(`lane times (npx tsx bench/lane_times.ts ${join(root, FOLDER)}/stretch7-sweep.txt):\n1 lanes, 1 jobs started, from 2.0 s to 12.0 s of the sweep: 10 lane-seconds`);
+    expect(r.stdout).toMatch(/^ {2}in a run +7 s +70\.0 %$/m);
     expect(lines(join(root, FOLDER, 'runs.jsonl'))).toEqual(all);
     for (const [log, text] of [['stretch', 'resuming'], ['sweep', 'sweep: 58 runs'], ['nvidia-smi', 'H200']]) expect(readFileSync(join(root, FOLDER, `stretch7-${log}.txt`), 'utf8')).toContain(text);
     expect(existsSync(join(root, FOLDER, 'stretch7-pin.txt'))).toBe(false);
