@@ -64,11 +64,17 @@ const SLOW_EXIT_S = 5;
  * RECALLBENCH_LANE_TIMES=1 (bench/campaign_stretch.sh sets it): a line per lane event with the seconds since this
  * process started — `start` (a job handed to a new process), `backend` (its backend up: it builds data and model, then
  * trains), `reported` (a run's outcome back), `closed` (the process gone), `waiting` (nothing this lane may take now),
- * `done` (the lane ends). bench/lane_times.ts reads them back from a sweep log: where the lanes' time went.
+ * `done` (the lane ends); a lane woken with still nothing to take says `waiting` once. bench/lane_times.ts reads them
+ * back from a sweep log: where the lanes' time went.
  */
 function laneClock(log: Log): (lane: number, event: string) => void {
   if (process.env.RECALLBENCH_LANE_TIMES !== '1') return () => {};
-  return (lane, event) => log.log(`  lane ${lane} at ${(performance.now() / 1000).toFixed(1)} s: ${event}`);
+  const last = new Map<number, string>();
+  return (lane, event) => {
+    if (event === 'waiting' && last.get(lane) === 'waiting') return;
+    last.set(lane, event);
+    log.log(`  lane ${lane} at ${(performance.now() / 1000).toFixed(1)} s: ${event}`);
+  };
 }
 
 /** The line for a process slow to exit after reporting, or undefined. */
@@ -180,19 +186,16 @@ export async function gridLanes(todo: RunConfig[], opts: ParallelSweepOptions, p
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
-    let waiting = false;
     while (!stop && taken.size < units.length) {
       const untaken = function* (): Generator<[number, number]> {
         for (let j = 0; j < units.length; j++) if (!taken.has(j)) yield [j, j];
       };
       const next = picker.pick(untaken(), (j) => !budget || budget.fits(key, units[j]!.map(runId)));
       if (next === undefined) {
-        if (!waiting) clock(k, 'waiting');
-        waiting = true;
+        clock(k, 'waiting');
         await waiters.wait();
         continue;
       }
-      waiting = false;
       taken.add(next);
       const [config, ...stackWith] = units[next]!;
       const ids = units[next]!.map(runId);
@@ -249,7 +252,6 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
   const lane = async (k: number) => {
     const gpu = pool.gpuOf(k);
     const key = gpuKey(pool, k);
-    let waiting = false;
     while (!stop) {
       const plan = planSearch(configs, results, halving, { maxAttempts, blocked });
       const stopped = storeStops(plan.stops, results, halving);
@@ -270,12 +272,10 @@ async function halvingLanes(configs: RunConfig[], opts: ParallelSweepOptions, po
           waiters.wake();
           break;
         }
-        if (!waiting) clock(k, 'waiting');
-        waiting = true;
+        clock(k, 'waiting');
         await waiters.wait();
         continue;
       }
-      waiting = false;
       const item = unit[0]!;
       const ids = unit.map((w) => w.id);
       for (const id of ids) inHand.add(id);

@@ -140,13 +140,9 @@ function childCommand(): { command: string; args: string[] } {
 // ---------------------------------------------------------------------------------------------------------
 // Parent side
 
-interface ChildOptions {
+interface ChildOptions extends LaneHooks {
   /** Prefix for the child's output lines when forwarded to our stderr; undefined: keep them (for errors) only. */
   forwardPrefix?: string;
-  /** Called when the child's backend is up (before it trains). */
-  onBackend?: () => void;
-  /** Called with each run's outcome as the child reports it — before the child exits, which can take a while (a GPU's teardown). */
-  onOutcome?: (outcome: RunOutcomeMessage) => void;
 }
 
 /** Start one child for one job: the child process, and its outcome (rejects with ChildRunError). */
@@ -310,12 +306,12 @@ export class ChildPool {
         ...job,
       },
       {
+        ...hooks,
         ...(opts.forward ? { forwardPrefix: `[${this.tagOf(lane)}] ` } : {}),
         onBackend: () => {
           this.backendSeen = true;
           hooks.onBackend?.();
         },
-        ...(hooks.onOutcome ? { onOutcome: hooks.onOutcome } : {}),
       },
     );
     this.children.add(handle.child);

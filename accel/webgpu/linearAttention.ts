@@ -630,7 +630,8 @@ export const SHARED_KEYS_MAX_WALKS = 64;
  * lost at 256 batch·head rows (22.1 / 22.5 against 30.2 / 28.2 ms, above), and jrt-sd's f 24 (F 325) trains 768 rows a
  * process (B128 × 2 heads × stacks of 3), 8 processes a GPU, its four walks ~11 of a step's ~20 GPU ms (bench/RESULTS.md
  * "linearAttentionFit stays off"): the chunked form's matmuls over C = 64 chunks may do the same sums sooner. Both
- * bounds are the only measured case's; the lever is off until a GPU times it there.
+ * bounds are the only measured case's. Timed there on an H200 (2026-12-03): far slower — 31.0 against the walk's 19.2 ms
+ * a step, 8 processes 77–80 against 138–142 run-steps a second —, so it stays off (OFF_BY_DEFAULT says why).
  */
 export const CHUNKED_WIDE_MIN_F = 256;
 export const CHUNKED_WIDE_MIN_WALKS = 256;
